@@ -1,0 +1,53 @@
+# Every target bootstraps what it needs; a fresh clone only needs python3 (3.11+) and make.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SAM_STAMP := $(SAM_VENV)/.installed
+export AWS_DEFAULT_REGION ?= eu-west-1
+
+.PHONY: help test test-fast lint openapi merchant clean
+
+help:
+	@echo "make test      - bootstrap .venv, lint the template, run every test"
+	@echo "make test-fast - unit tests only"
+	@echo "make lint      - cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint"
+	@echo "make openapi   - regenerate docs/openapi.json from the code"
+	@echo "make merchant NAME='Shop' [TABLE=<BillingTableName>] - create a merchant in the deployed table, print its key once"
+
+$(STAMP): requirements-dev.txt layers/billing/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# aws-sam-cli pins old boto3/pydantic: it lives in its own virtualenv.
+$(SAM_STAMP):
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==1.170.0
+	touch $@
+
+test: $(STAMP) $(SAM_STAMP)
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+lint: $(STAMP) $(SAM_STAMP)
+	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+	$(PY) -m pytest tests/template -q
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
+
+openapi: $(STAMP)
+	$(PY) scripts/openapi.py > docs/openapi.json
+
+merchant: $(STAMP)
+	@test -n "$(NAME)" || (echo "usage: make merchant NAME='Shop name' [TABLE=<BillingTableName>]"; exit 2)
+	$(PY) scripts/create_merchant.py --name "$(NAME)" $(if $(TABLE),--table "$(TABLE)",)
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .hypothesis

@@ -1,0 +1,57 @@
+"""Load a function's handler from functions/<name>/app.py and invoke it like Lambda would."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from .template import ROOT
+
+
+@dataclass
+class FakeContext:
+    function_name: str
+    timeout_seconds: float = 10.0
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:eu-west-1:123456789012:function:{self.function_name}"
+
+    @property
+    def function_version(self) -> str:
+        return "$LATEST"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
+
+
+def load_function(name: str) -> ModuleType:
+    """A fresh import of functions/<name>/app.py (module-level wiring runs again)."""
+    module_name = f"function_{name}"
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def invoke(module: ModuleType, event: dict[str, Any], name: str, timeout: float = 10.0) -> Any:
+    return module.lambda_handler(event, FakeContext(function_name=name, timeout_seconds=timeout))

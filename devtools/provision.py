@@ -1,0 +1,58 @@
+"""Create the template's stateful resources on an AWS emulation (moto), from template.yaml's own
+definitions, so that tests, the local runtime and the cloud cannot drift apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .template import resources
+
+# CreateTable takes these properties as they are in the template; the rest are separate calls
+# (TTL) or settings that an emulation does not need (PITR, SSE).
+_CREATE_TABLE_PROPS = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode", "StreamSpecification")
+
+
+@dataclass
+class Provisioned:
+    tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
+    topics: dict[str, str] = field(default_factory=dict)  # logical id -> topic arn
+    queues: dict[str, str] = field(default_factory=dict)  # logical id -> queue url
+    secrets: dict[str, str] = field(default_factory=dict)  # logical id -> secret arn
+
+    def env(self) -> dict[str, str]:
+        """The environment variables the template gives the functions."""
+        return {
+            "TABLE_NAME": self.tables["BillingTable"],
+            "IDEMPOTENCY_TABLE_NAME": self.tables["IdempotencyTable"],
+            "EVENTS_TOPIC_ARN": self.topics["EventsTopic"],
+            "LINK_SIGNING_SECRET_ARN": self.secrets["LinkSigningSecret"],
+        }
+
+
+def provision(session: Any, prefix: str = "rp") -> Provisioned:
+    out = Provisioned()
+    dynamodb = session.client("dynamodb")
+    for logical_id, resource in resources("AWS::DynamoDB::Table").items():
+        props = resource["Properties"]
+        name = f"{prefix}-{logical_id}"
+        request = {k: props[k] for k in _CREATE_TABLE_PROPS if k in props}
+        if "StreamSpecification" in request:
+            request["StreamSpecification"] = {"StreamEnabled": True, **request["StreamSpecification"]}
+        dynamodb.create_table(TableName=name, **request)
+        if "TimeToLiveSpecification" in props:
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=props["TimeToLiveSpecification"])
+        out.tables[logical_id] = name
+    sns = session.client("sns")
+    for logical_id in resources("AWS::SNS::Topic"):
+        out.topics[logical_id] = sns.create_topic(Name=f"{prefix}-{logical_id}")["TopicArn"]
+    sqs = session.client("sqs")
+    for logical_id, resource in resources("AWS::SQS::Queue").items():
+        attributes = {k: str(v) for k, v in resource.get("Properties", {}).items() if k in ("MessageRetentionPeriod", "VisibilityTimeout")}
+        out.queues[logical_id] = sqs.create_queue(QueueName=f"{prefix}-{logical_id}", Attributes=attributes)["QueueUrl"]
+    secretsmanager = session.client("secretsmanager")
+    for logical_id, resource in resources("AWS::SecretsManager::Secret").items():
+        length = resource["Properties"]["GenerateSecretString"]["PasswordLength"]
+        value = secretsmanager.get_random_password(PasswordLength=length, ExcludePunctuation=True)["RandomPassword"]
+        out.secrets[logical_id] = secretsmanager.create_secret(Name=f"{prefix}-{logical_id}", SecretString=value)["ARN"]
+    return out

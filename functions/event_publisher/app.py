@@ -1,0 +1,42 @@
+"""Transactional outbox relay: event items arrive on the table's stream and go to SNS.
+
+Events are written in the same transaction as the state change they record, so none is lost;
+this function publishes them (at least once) with `merchant_id` / `event_type` attributes.
+Failures are reported per record; the stream retries from the first failed one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billing.adapters.sns import SnsPublisher
+from billing.domain.model import Event
+from billing.settings import Settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+publisher = SnsPublisher(boto3.client("sns"), Settings.from_env().events_topic_arn)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_source(data_class=DynamoDBStreamEvent)
+def lambda_handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict[str, Any]:
+    pending: list[tuple[str, Event]] = []
+    for record in event.records:
+        image = record.dynamodb.new_image if record.dynamodb else {}
+        if image.get("entity") != "event":
+            continue  # the template's filter already drops these; kept for local runs
+        pending.append((record.dynamodb.sequence_number, Event.model_validate(image["body"])))
+    failed = publisher.publish(pending) if pending else set()
+    metrics.add_metric(name="EventsPublished", unit="Count", value=len(pending) - len(failed))
+    if failed:
+        logger.warning("events not published", extra={"count": len(failed)})
+    return {"batchItemFailures": [{"itemIdentifier": seq} for seq in sorted(failed)]}

@@ -1,0 +1,45 @@
+"""Idempotency-Key for POSTs, on Powertools Idempotency.
+
+Keyed by (merchant id, key) so keys are scoped to the merchant; the payload hash covers the
+operation and the body, so the same key on another request is a conflict. Only successful
+results are stored: a request that failed (4xx/5xx) can be retried with the same key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+RETENTION_SECONDS = 24 * 60 * 60
+REPLAYED = "replayed"
+
+
+def _mark_replayed(response: Any, _record: DataRecord) -> Any:
+    return {**response, REPLAYED: True}
+
+
+def make_idempotency(table_name: str, client: Any) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
+    """Returns the config (register the Lambda context on it) and `execute(request=..., action=...)`."""
+    persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
+    config = IdempotencyConfig(
+        event_key_jmespath="[merchant_id, key]",
+        payload_validation_jmespath="[operation, body]",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=RETENTION_SECONDS,
+        response_hook=_mark_replayed,
+    )
+
+    @idempotent_function(
+        data_keyword_argument="request", persistence_store=persistence, config=config, key_prefix="merchant-api"
+    )
+    def execute(request: dict[str, Any], action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        return action()
+
+    return config, execute

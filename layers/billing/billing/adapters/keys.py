@@ -1,0 +1,65 @@
+"""The single-table key design (see docs/data-model.md). Every key of merchant data begins
+with the merchant id, so a request can only ever address its own merchant's items."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timezone
+
+# How many partitions each list / filter index spreads one merchant's items over, so that no
+# single partition key takes a big merchant's whole write load. Lists merge the shards.
+LIST_SHARDS: dict[str, int] = {"PLAN": 1, "MANDATE": 4, "CHARGE": 16, "EVENT": 16}
+# The due index is global (not per merchant): dispatch reads every shard, each in parallel.
+DUE_SHARDS = 64
+
+_ID = re.compile(r"^(mch|pln|mdt|chg|evt)_[A-Za-z0-9]{1,64}$")
+
+
+def valid_id(value: str, prefix: str) -> bool:
+    return bool(_ID.match(value)) and value.startswith(prefix + "_")
+
+
+def sortable(moment: datetime) -> str:
+    """Fixed-width UTC time, so that string order is time order."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def shard_of(object_id: str, shards: int) -> int:
+    return int.from_bytes(hashlib.sha256(object_id.encode()).digest()[:4], "big") % shards
+
+
+def primary(merchant_id: str, object_id: str, kind: str) -> dict[str, str]:
+    return {"pk": f"M#{merchant_id}#{object_id}", "sk": kind}
+
+
+def list_pk(merchant_id: str, kind: str, shard: int) -> str:
+    return f"M#{merchant_id}#{kind}#{shard}"
+
+
+def status_pk(merchant_id: str, kind: str, status: str, shard: int) -> str:
+    return f"M#{merchant_id}#{kind}#status={status}#{shard}"
+
+
+def parent_pk(merchant_id: str, kind: str, parent_id: str) -> str:
+    return f"M#{merchant_id}#{kind}#parent={parent_id}"
+
+
+def customer_pk(merchant_id: str, reference: str) -> str:
+    return f"M#{merchant_id}#MANDATE#customer={hashlib.sha256(reference.encode()).hexdigest()}"
+
+
+def due_pk(object_id: str) -> str:
+    return f"DUE#{shard_of(object_id, DUE_SHARDS)}"
+
+
+def due_sk(moment: datetime, merchant_id: str, object_id: str) -> str:
+    return f"{sortable(moment)}#{merchant_id}#{object_id}"
+
+
+def merchant_key(merchant_id: str) -> dict[str, str]:
+    return {"pk": f"MERCHANT#{merchant_id}", "sk": "PROFILE"}
+
+
+def api_key_key(key_hash: str) -> dict[str, str]:
+    return {"pk": f"APIKEY#{key_hash}", "sk": "APIKEY"}

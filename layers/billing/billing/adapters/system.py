@@ -1,0 +1,21 @@
+"""Production clock and id generator."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import datetime, timezone
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class RandomIds:
+    """`pln_` + 24 random base62 characters (~143 bits): unguessable and collision-free."""
+
+    def new(self, prefix: str) -> str:
+        return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))

@@ -1,0 +1,41 @@
+"""Domain and service errors. Each maps to exactly one status/type of the API contract."""
+
+from __future__ import annotations
+
+
+class BillingError(Exception):
+    status: int = 400
+    type: str = "invalid_request"
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class InvalidRequest(BillingError):
+    """Malformed request outside the body's fields (query parameters, cursors, body not an object)."""
+
+    status, type = 400, "invalid_request"
+
+
+class NotFound(BillingError):
+    """No such object for this merchant (another merchant's object is also not found)."""
+
+    status, type = 404, "not_found"
+
+
+class InvalidState(BillingError):
+    """The action is not allowed in the object's current status."""
+
+    status, type = 409, "invalid_state"
+
+
+class ValidationFailed(BillingError):
+    """A field is missing, of the wrong type or out of range; `param` names it."""
+
+    status, type = 422, "validation_error"
+
+
+class ConcurrentModification(Exception):
+    """An optimistic-concurrency check failed: somebody changed the object since it was read."""

@@ -1,0 +1,247 @@
+"""Plans and mandates: the aggregates, their invariants and the mandate state machine.
+
+Every mutating method takes `now` and returns the event types it caused; the service layer
+turns those into stored, published events. Nothing here reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import schedule
+from .errors import InvalidState, ValidationFailed
+from .money import Currency
+from .payment_methods import Gateway
+from .schedule import Cadence, Interval, Term
+
+PlanStatus = Literal["active", "archived"]
+MandateStatus = Literal["pending_approval", "active", "paused", "past_due", "cancelled", "revoked", "completed"]
+FINAL_STATUSES: frozenset[str] = frozenset({"cancelled", "revoked", "completed"})
+DEFAULT_RETRY_SCHEDULE_DAYS: tuple[int, ...] = (1, 3, 7)
+
+
+class Entity(BaseModel):
+    """Common to stored aggregates: tenant, identity, timestamps and an optimistic-lock version."""
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    id: str
+    merchant_id: str
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0  # 0 = never stored; the repository increments on every committed write
+
+
+class PlanTerms(BaseModel):
+    """What a mandate is charged: copied from the plan when the mandate is created."""
+
+    model_config = ConfigDict(frozen=True)
+
+    amount: int
+    currency: Currency
+    interval: Interval
+    interval_count: int
+    trial_days: int
+    total_cycles: int | None
+    retry_schedule_days: tuple[int, ...]
+
+    @property
+    def cadence(self) -> Cadence:
+        return Cadence(interval=self.interval, interval_count=self.interval_count)
+
+
+class Plan(Entity):
+    name: str
+    amount: int
+    currency: Currency
+    interval: Interval
+    interval_count: int
+    trial_days: int = 0
+    total_cycles: int | None = None
+    retry_schedule_days: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE_DAYS
+    status: PlanStatus = "active"
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def terms(self) -> PlanTerms:
+        return PlanTerms(
+            amount=self.amount,
+            currency=self.currency,
+            interval=self.interval,
+            interval_count=self.interval_count,
+            trial_days=self.trial_days,
+            total_cycles=self.total_cycles,
+            retry_schedule_days=self.retry_schedule_days,
+        )
+
+    def update(self, now: datetime, name: str | None = None, metadata: dict[str, str] | None = None) -> list[str]:
+        changed = False
+        if name is not None and name != self.name:
+            self.name, changed = name, True
+        if metadata is not None and metadata != self.metadata:
+            self.metadata, changed = metadata, True
+        if not changed:
+            return []
+        self.updated_at = now
+        return ["plan.updated"]
+
+    def archive(self, now: datetime) -> list[str]:
+        if self.status == "archived":
+            raise InvalidState("Plan is already archived.")
+        self.status, self.updated_at = "archived", now
+        return ["plan.archived"]
+
+    def ensure_accepts_mandates(self) -> None:
+        if self.status != "active":
+            raise InvalidState("Plan is archived and takes no new mandates.", "plan_id")
+
+
+class Customer(BaseModel):
+    reference: str
+    email: str | None = None
+    name: str | None = None
+
+
+class PaymentMethod(BaseModel):
+    gateway: Gateway
+    token: str
+
+
+class Consent(BaseModel):
+    accepted_at: datetime
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+class Mandate(Entity):
+    plan_id: str
+    terms: PlanTerms
+    customer: Customer
+    payment_method: PaymentMethod | None = None
+    status: MandateStatus = "pending_approval"
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    consent: Consent | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    ended_at: datetime | None = None
+    activated_at: datetime | None = None
+    anchor_at: datetime | None = None
+    next_cycle: int = 1  # the schedule position of the next cycle to charge
+    next_charge_at: datetime | None = None
+    cycles_charged: int = 0
+    paused_at: datetime | None = None
+    resume_at: datetime | None = None
+
+    # ----------------------------------------------------------------- derived
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def term(self) -> Term:
+        return Term(total_cycles=self.terms.total_cycles, end_at=self.end_at)
+
+    @property
+    def dispatch_at(self) -> datetime | None:
+        """When the billing engine must next look at this mandate (the due index key), if ever."""
+        if self.status == "active":
+            return self.next_charge_at
+        if self.status == "paused":
+            return self.resume_at
+        return None
+
+    def upcoming_charges(self, now: datetime, count: int) -> list[tuple[int, datetime]]:
+        """The next `count` (cycle, due_at) if nothing changes; a preview that writes nothing."""
+        if self.status in FINAL_STATUSES or self.status == "past_due":
+            return []
+        if self.status == "pending_approval":
+            anchor, first = schedule.billing_anchor(now, self.start_at, self.terms.trial_days), 1
+        elif self.status == "paused":
+            if self.resume_at is None:
+                return []
+            assert self.anchor_at is not None
+            anchor = self.anchor_at
+            first = schedule.first_cycle_on_or_after(anchor, self.terms.cadence, self.resume_at, self.next_cycle)
+        else:
+            assert self.anchor_at is not None
+            anchor, first = self.anchor_at, self.next_cycle
+        out: list[tuple[int, datetime]] = []
+        for item in schedule.upcoming(anchor, self.terms.cadence, self.term, first):
+            if len(out) == count:
+                break
+            out.append(item)
+        return out
+
+    # ------------------------------------------------------------ transitions
+    def _require(self, action: str, *allowed: str) -> None:
+        if self.status not in allowed:
+            raise InvalidState(f"Cannot {action} a mandate that is {self.status}.")
+
+    def _schedule_from(self, cycle: int, now: datetime) -> list[str]:
+        """Point the mandate at `cycle`; complete it when the term has no such cycle."""
+        assert self.anchor_at is not None
+        self.next_cycle = cycle
+        when = schedule.due_at(self.anchor_at, self.terms.cadence, cycle)
+        if self.term.includes(cycle, when):
+            self.next_charge_at = when
+            return []
+        self.next_charge_at = None
+        self.status, self.ended_at = "completed", now
+        return ["mandate.completed"]
+
+    def activate(self, now: datetime, payment_method: PaymentMethod, consent: Consent) -> list[str]:
+        self._require("activate", "pending_approval")
+        self.payment_method, self.consent = payment_method, consent
+        self.status, self.activated_at, self.updated_at = "active", now, now
+        self.anchor_at = schedule.billing_anchor(now, self.start_at, self.terms.trial_days)
+        return ["mandate.activated", *self._schedule_from(1, now)]
+
+    def _end(self, status: Literal["cancelled", "revoked"], now: datetime) -> list[str]:
+        self.status, self.ended_at, self.updated_at = status, now, now
+        self.next_charge_at = self.resume_at = None
+        return [f"mandate.{status}"]
+
+    def cancel(self, now: datetime) -> list[str]:
+        self._require("cancel", "pending_approval", "active", "paused", "past_due")
+        return self._end("cancelled", now)
+
+    def revoke(self, now: datetime) -> list[str]:
+        self._require("revoke", "pending_approval", "active", "paused", "past_due")
+        return self._end("revoked", now)
+
+    def pause(self, now: datetime, resume_at: datetime | None = None) -> list[str]:
+        self._require("pause", "active")
+        if resume_at is not None and resume_at <= now:
+            raise ValidationFailed("resume_at must be in the future.", "resume_at")
+        self.status, self.paused_at, self.resume_at, self.updated_at = "paused", now, resume_at, now
+        return ["mandate.paused"]
+
+    def resume(self, now: datetime) -> list[str]:
+        """Continue from the next scheduled date on or after now; skipped periods are not billed."""
+        self._require("resume", "paused")
+        assert self.anchor_at is not None
+        cycle = schedule.first_cycle_on_or_after(self.anchor_at, self.terms.cadence, now, self.next_cycle)
+        self.status, self.paused_at, self.resume_at, self.updated_at = "active", None, None, now
+        return ["mandate.resumed", *self._schedule_from(cycle, now)]
+
+    def replace_payment_method(self, now: datetime, payment_method: PaymentMethod) -> list[str]:
+        self._require("replace the payment method of", "active", "paused", "past_due")
+        self.payment_method, self.updated_at = payment_method, now
+        if self.status == "past_due":
+            # The failed charge is attempted again at the next dispatch.
+            self.status = "active"
+            self.next_charge_at = now
+        return ["mandate.payment_method_updated"]
+
+
+class Event(BaseModel):
+    """A recorded state change; `data.object` is the object as the API returned it then."""
+
+    id: str
+    merchant_id: str
+    type: str
+    created_at: datetime
+    data: dict

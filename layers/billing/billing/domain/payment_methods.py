@@ -1,0 +1,59 @@
+"""Payment-method tokens: each gateway's token format, and the card-number guard.
+
+Tokens are the gateway's references to a stored payment method, never card data. A value
+that looks like a primary account number is refused before anything stores or logs it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from .errors import ValidationFailed
+
+Gateway = Literal["simulated", "stripe"]
+
+# The simulated gateway's behaviour by token (see the contract's "The simulated gateway").
+SIMULATED_TOKENS: tuple[str, ...] = (
+    "pm_sim_ok",
+    "pm_sim_insufficient_funds",
+    "pm_sim_expired_card",
+    "pm_sim_fail_once",
+    "pm_sim_timeout",
+    "pm_sim_error",
+)
+
+_CARD_LIKE = re.compile(r"(?:\d[ -]?){12,18}\d")
+_STRIPE_TOKEN = re.compile(r"^pm_[A-Za-z0-9]{8,120}$")
+MAX_TOKEN_LENGTH = 255
+
+
+def looks_like_card_number(value: str) -> bool:
+    """13..19 digits, possibly grouped by spaces or dashes, anywhere in the value."""
+    return bool(_CARD_LIKE.search(value))
+
+
+def validate_token(gateway: str, token: str, param: str = "payment_method.token") -> str:
+    """Return the token if the gateway accepts its shape; raise ValidationFailed otherwise.
+
+    Messages never echo the value: it may be a card number pasted by mistake.
+    """
+    if looks_like_card_number(token):
+        raise ValidationFailed("Card numbers are not accepted; send the gateway's payment method token.", param)
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise ValidationFailed(f"Token must be 1..{MAX_TOKEN_LENGTH} characters.", param)
+    if gateway == "simulated":
+        if token not in SIMULATED_TOKENS:
+            raise ValidationFailed(
+                "Unknown simulated token; use one of " + ", ".join(SIMULATED_TOKENS) + ".", param
+            )
+        return token
+    if gateway == "stripe":
+        if token.startswith("pm_sim_") or not _STRIPE_TOKEN.match(token):
+            raise ValidationFailed("Stripe tokens are PaymentMethod ids like pm_1Q2w3E4r5T6y7U8i.", param)
+        return token
+    raise ValidationFailed("Unknown gateway.", "payment_method.gateway")
+
+
+def last4(token: str) -> str:
+    return token[-4:]

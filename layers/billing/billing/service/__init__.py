@@ -1,0 +1,1 @@
+"""Use cases over the domain. Dependencies (repository, clock, ids, links) are injected."""

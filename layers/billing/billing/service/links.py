@@ -1,0 +1,78 @@
+"""Signed, mandate-bound approval links for the customer's hosted page.
+
+token = base64url("<merchant_id>.<mandate_id>.<expires_unix>") + "." + base64url(HMAC-SHA256)
+The link is derivable from the mandate (so GET returns the same URL every time), cannot be
+forged without the key, names exactly one mandate of one merchant, and expires 7 days after
+the mandate was created.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from ..domain.model import Mandate
+
+APPROVAL_LINK_LIFETIME = timedelta(days=7)
+CUSTOMER_PAGE_PATH = "/customer/mandates"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class InvalidLink(Exception):
+    pass
+
+
+class ExpiredLink(InvalidLink):
+    pass
+
+
+@dataclass(frozen=True)
+class LinkTarget:
+    merchant_id: str
+    mandate_id: str
+    expires_at: datetime
+
+
+class ApprovalLinks:
+    def __init__(self, key: bytes, base_url: str) -> None:
+        if len(key) < 32:
+            raise ValueError("the link signing key must be at least 32 bytes")
+        self._key = key
+        self._base_url = base_url.rstrip("/")
+
+    def _mac(self, payload: bytes) -> str:
+        return _b64(hmac.new(self._key, payload, hashlib.sha256).digest())
+
+    def token(self, merchant_id: str, mandate_id: str, expires_at: datetime) -> str:
+        payload = f"{merchant_id}.{mandate_id}.{int(expires_at.timestamp())}".encode()
+        return f"{_b64(payload)}.{self._mac(payload)}"
+
+    def approval_url(self, mandate: Mandate) -> str | None:
+        if mandate.status != "pending_approval":
+            return None
+        expires = mandate.created_at + APPROVAL_LINK_LIFETIME
+        return f"{self._base_url}{CUSTOMER_PAGE_PATH}/{self.token(mandate.merchant_id, mandate.id, expires)}"
+
+    def verify(self, token: str, now: datetime) -> LinkTarget:
+        try:
+            encoded, mac = token.split(".")
+            payload = _unb64(encoded)
+            merchant_id, mandate_id, expires = payload.decode().split(".")
+            expires_at = datetime.fromtimestamp(int(expires), tz=timezone.utc)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise InvalidLink("malformed link") from error
+        if not hmac.compare_digest(mac, self._mac(payload)):
+            raise InvalidLink("bad signature")
+        if now >= expires_at:
+            raise ExpiredLink("link expired")
+        return LinkTarget(merchant_id, mandate_id, expires_at)

@@ -1,0 +1,168 @@
+"""Use cases behind the merchant API: plans, mandates, events.
+
+Every method takes the merchant id (from the authorizer, never from the request) first.
+State changes and the events they cause are committed together in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..domain.errors import ConcurrentModification, NotFound, ValidationFailed
+from ..domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan
+from ..schemas import MandateCreate, MandateOut, PauseIn, PaymentMethodIn, PlanCreate, PlanOut, PlanUpdate
+from .ports import Changes, Clock, IdGenerator, Links, Page, PageRequest, Repository
+
+MAX_CONFLICT_RETRIES = 5
+
+
+class MerchantApi:
+    def __init__(self, repo: Repository, clock: Clock, ids: IdGenerator, links: Links) -> None:
+        self.repo, self.clock, self.ids, self.links = repo, clock, ids, links
+
+    # ------------------------------------------------------------ presenting
+    def present(self, obj: Plan | Mandate) -> dict[str, Any]:
+        if isinstance(obj, Plan):
+            return PlanOut.of(obj).model_dump(mode="json")
+        return MandateOut.of(obj, self.links.approval_url(obj)).model_dump(mode="json")
+
+    def _events(self, obj: Plan | Mandate, types: list[str], now: datetime) -> list[Event]:
+        if not types:
+            return []
+        snapshot = self.present(obj)
+        # One microsecond apart, so that events of one change list in the order they happened.
+        return [
+            Event(
+                id=self.ids.new("evt"),
+                merchant_id=obj.merchant_id,
+                type=t,
+                created_at=now + timedelta(microseconds=i),
+                data={"object": snapshot},
+            )
+            for i, t in enumerate(types)
+        ]
+
+    # ----------------------------------------------------------------- plans
+    def create_plan(self, merchant_id: str, request: PlanCreate) -> Plan:
+        now = self.clock.now()
+        plan = Plan(
+            id=self.ids.new("pln"),
+            merchant_id=merchant_id,
+            created_at=now,
+            updated_at=now,
+            **request.model_dump(),
+        )
+        self.repo.commit(Changes(plans=[plan], events=self._events(plan, ["plan.created"], now)))
+        return plan
+
+    def get_plan(self, merchant_id: str, plan_id: str) -> Plan:
+        plan = self.repo.get_plan(merchant_id, plan_id)
+        if plan is None:
+            raise NotFound(f"No such plan: '{plan_id}'.", "id")
+        return plan
+
+    def list_plans(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Plan]:
+        return self.repo.list_plans(merchant_id, page, status=status)
+
+    def update_plan(self, merchant_id: str, plan_id: str, request: PlanUpdate) -> Plan:
+        fields = request.model_dump(include={"name", "metadata"}, exclude_unset=True)
+        if any(value is None for value in fields.values()):
+            raise ValidationFailed("name and metadata cannot be null.", next(k for k, v in fields.items() if v is None))
+        return self._mutate(lambda now: self.get_plan(merchant_id, plan_id), lambda p, now: p.update(now, **fields))
+
+    def archive_plan(self, merchant_id: str, plan_id: str) -> Plan:
+        return self._mutate(lambda now: self.get_plan(merchant_id, plan_id), lambda p, now: p.archive(now))
+
+    # -------------------------------------------------------------- mandates
+    def create_mandate(self, merchant_id: str, request: MandateCreate) -> Mandate:
+        now = self.clock.now()
+        plan = self.repo.get_plan(merchant_id, request.plan_id)
+        if plan is None:
+            raise NotFound(f"No such plan: '{request.plan_id}'.", "plan_id")
+        plan.ensure_accepts_mandates()
+        if request.end_at is not None and request.end_at <= now:
+            raise ValidationFailed("end_at must be in the future.", "end_at")
+        mandate = Mandate(
+            id=self.ids.new("mdt"),
+            merchant_id=merchant_id,
+            plan_id=plan.id,
+            terms=plan.terms,
+            customer=Customer(**request.customer.model_dump()),
+            payment_method=PaymentMethod(**request.payment_method.model_dump()) if request.payment_method else None,
+            start_at=request.start_at,
+            end_at=request.end_at,
+            metadata=request.metadata,
+            created_at=now,
+            updated_at=now,
+        )
+        types = ["mandate.created"]
+        if request.payment_method is not None and request.consent is not None:
+            # The merchant collected consent itself: active at once.
+            types += mandate.activate(now, mandate.payment_method, Consent(**request.consent.model_dump()))
+        # Events carry the final state of this request (the object as the API returns it).
+        self.repo.commit(Changes(mandates=[mandate], events=self._events(mandate, types, now)))
+        return mandate
+
+    def get_mandate(self, merchant_id: str, mandate_id: str) -> Mandate:
+        mandate = self.repo.get_mandate(merchant_id, mandate_id)
+        if mandate is None:
+            raise NotFound(f"No such mandate: '{mandate_id}'.", "id")
+        return mandate
+
+    def list_mandates(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Mandate]:
+        return self.repo.list_mandates(merchant_id, page, **filters)
+
+    def schedule(self, merchant_id: str, mandate_id: str, count: int) -> tuple[Mandate, list[tuple[int, datetime]]]:
+        mandate = self.get_mandate(merchant_id, mandate_id)
+        return mandate, mandate.upcoming_charges(self.clock.now(), count)
+
+    def _mandate_action(self, merchant_id: str, mandate_id: str, action: Callable[[Mandate, datetime], list[str]]) -> Mandate:
+        return self._mutate(lambda now: self.get_mandate(merchant_id, mandate_id), action)
+
+    def cancel_mandate(self, merchant_id: str, mandate_id: str) -> Mandate:
+        return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.cancel(now))
+
+    def revoke_mandate(self, merchant_id: str, mandate_id: str) -> Mandate:
+        return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.revoke(now))
+
+    def pause_mandate(self, merchant_id: str, mandate_id: str, request: PauseIn | None) -> Mandate:
+        resume_at = request.resume_at if request else None
+        return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.pause(now, resume_at))
+
+    def resume_mandate(self, merchant_id: str, mandate_id: str) -> Mandate:
+        return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.resume(now))
+
+    def replace_payment_method(self, merchant_id: str, mandate_id: str, request: PaymentMethodIn) -> Mandate:
+        method = PaymentMethod(**request.model_dump())
+        return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.replace_payment_method(now, method))
+
+    # ---------------------------------------------------------------- events
+    def get_event(self, merchant_id: str, event_id: str) -> Event:
+        event = self.repo.get_event(merchant_id, event_id)
+        if event is None:
+            raise NotFound(f"No such event: '{event_id}'.", "id")
+        return event
+
+    def list_events(self, merchant_id: str, page: PageRequest, type: str | None = None) -> Page[Event]:
+        return self.repo.list_events(merchant_id, page, type=type)
+
+    # --------------------------------------------------------------- helpers
+    def _mutate(self, load: Callable[[datetime], Any], change: Callable[[Any, datetime], list[str]]) -> Any:
+        """Load, change, commit with an optimistic version check; reload and redo on a race."""
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            now = self.clock.now()
+            obj = load(now)
+            types = change(obj, now)
+            if not types:
+                return obj
+            changes = Changes(events=self._events(obj, types, now))
+            (changes.plans if isinstance(obj, Plan) else changes.mandates).append(obj)
+            try:
+                self.repo.commit(changes)
+                return obj
+            except ConcurrentModification:
+                if attempt == MAX_CONFLICT_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -41,6 +41,8 @@ def _parse_time(value: Any) -> Any:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})", value):
             raise ValueError("must be an RFC 3339 time with a timezone, like 2026-12-01T09:00:00Z")
         return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(timezone.utc)
     raise ValueError("must be an RFC 3339 time string")
 
 

@@ -1,0 +1,108 @@
+"""In-memory fakes of the service layer's ports (no AWS, no network, no real clock)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from billing.adapters import cursor as cursors
+from billing.adapters.keys import sortable
+from billing.domain.errors import ConcurrentModification
+from billing.domain.model import Event, Mandate, Plan
+from billing.service.ports import Changes, Page, PageRequest
+
+
+class FakeClock:
+    def __init__(self, now: datetime = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+class SequentialIds:
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+
+    def new(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._counter):024d}"
+
+
+class FakeLinks:
+    def approval_url(self, mandate: Mandate) -> str | None:
+        return f"https://pay.example/{mandate.id}" if mandate.status == "pending_approval" else None
+
+
+class InMemoryRepository:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Any] = {}
+        self.commits: list[Changes] = []
+        self.fail_next_commit_with: Exception | None = None
+
+    def _get(self, merchant_id: str, object_id: str, kind: type) -> Any:
+        obj = self.items.get((merchant_id, object_id))
+        return copy.deepcopy(obj) if isinstance(obj, kind) else None
+
+    def get_plan(self, merchant_id: str, plan_id: str) -> Plan | None:
+        return self._get(merchant_id, plan_id, Plan)
+
+    def get_mandate(self, merchant_id: str, mandate_id: str) -> Mandate | None:
+        return self._get(merchant_id, mandate_id, Mandate)
+
+    def get_event(self, merchant_id: str, event_id: str) -> Event | None:
+        return self._get(merchant_id, event_id, Event)
+
+    def _list(self, merchant_id: str, kind: type, page: PageRequest, bound: tuple, **filters: Any) -> Page:
+        def keep(obj: Any) -> bool:
+            return all(value is None or attr(obj) == value for attr, value in filters.values())
+
+        rows = sorted(
+            (o for (m, _), o in self.items.items() if m == merchant_id and isinstance(o, kind) and keep(o)),
+            key=lambda o: f"{sortable(o.created_at)}#{o.id}",
+            reverse=True,
+        )
+        bound_to = cursors.fingerprint(*bound)
+        if page.cursor:
+            after = cursors.decode(page.cursor, bound_to)
+            rows = [o for o in rows if f"{sortable(o.created_at)}#{o.id}" < after]
+        chosen = rows[: page.limit]
+        has_more = len(rows) > page.limit
+        next_cursor = cursors.encode(f"{sortable(chosen[-1].created_at)}#{chosen[-1].id}", bound_to) if has_more else None
+        return Page([copy.deepcopy(o) for o in chosen], has_more, next_cursor)
+
+    def list_plans(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Plan]:
+        return self._list(merchant_id, Plan, page, ("plans", status), status=(lambda o: o.status, status))
+
+    def list_mandates(self, merchant_id: str, page: PageRequest, status=None, plan_id=None, customer_reference=None) -> Page[Mandate]:
+        return self._list(
+            merchant_id, Mandate, page, ("mandates", status, plan_id, customer_reference),
+            status=(lambda o: o.status, status), plan=(lambda o: o.plan_id, plan_id),
+            customer=(lambda o: o.customer.reference, customer_reference),
+        )
+
+    def list_events(self, merchant_id: str, page: PageRequest, type: str | None = None) -> Page[Event]:
+        return self._list(merchant_id, Event, page, ("events", type), type=(lambda o: o.type, type))
+
+    def commit(self, changes: Changes) -> None:
+        if self.fail_next_commit_with is not None:
+            error, self.fail_next_commit_with = self.fail_next_commit_with, None
+            raise error
+        for obj in [*changes.plans, *changes.mandates]:
+            stored = self.items.get((obj.merchant_id, obj.id))
+            if (stored.version if stored else 0) != obj.version:
+                raise ConcurrentModification(obj.id)
+        for obj in [*changes.plans, *changes.mandates]:
+            obj.version += 1
+            self.items[(obj.merchant_id, obj.id)] = copy.deepcopy(obj)
+        for event in changes.events:
+            self.items[(event.merchant_id, event.id)] = copy.deepcopy(event)
+        self.commits.append(copy.deepcopy(changes))
+
+    def events(self, merchant_id: str | None = None) -> list[Event]:
+        found = [o for o in self.items.values() if isinstance(o, Event) and merchant_id in (None, o.merchant_id)]
+        return sorted(found, key=lambda e: (e.created_at, e.id))

@@ -1,0 +1,155 @@
+"""Pure boundary pieces: card-number guard, tokens, cursors, signed approval links, request models."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from billing.adapters import cursor
+from billing.domain.errors import InvalidRequest, ValidationFailed
+from billing.domain.money import format_amount
+from billing.domain.payment_methods import SIMULATED_TOKENS, looks_like_card_number, validate_token
+from billing.schemas import MandateCreate, PlanCreate, PlanUpdate
+from billing.service.links import ApprovalLinks, ExpiredLink, InvalidLink
+from tests.fakes import FakeClock
+
+NOW = FakeClock().now()
+
+
+@given(digits=st.text(alphabet="0123456789", min_size=13, max_size=19), sep=st.sampled_from(["", " ", "-"]))
+def test_any_13_to_19_digit_value_is_refused_as_a_card_number(digits: str, sep: str) -> None:
+    grouped = sep.join(digits[i : i + 4] for i in range(0, len(digits), 4))
+    assert looks_like_card_number(grouped)
+    with pytest.raises(ValidationFailed) as error:
+        validate_token("simulated", grouped)
+    assert digits not in error.value.message and grouped not in error.value.message
+
+
+def test_short_digit_runs_are_not_card_numbers() -> None:
+    assert not looks_like_card_number("pm_123456789012")
+
+
+@pytest.mark.parametrize("token", SIMULATED_TOKENS)
+def test_simulated_tokens_are_accepted(token: str) -> None:
+    assert validate_token("simulated", token) == token
+
+
+@pytest.mark.parametrize("gateway,token", [("simulated", "pm_sim_unknown"), ("stripe", "pm_sim_ok"), ("stripe", "tok_visa"), ("simulated", "")])
+def test_tokens_of_the_wrong_shape_are_refused(gateway: str, token: str) -> None:
+    with pytest.raises(ValidationFailed):
+        validate_token(gateway, token)
+
+
+def test_stripe_payment_method_ids_are_accepted() -> None:
+    assert validate_token("stripe", "pm_1Q2w3E4r5T6y7U8i") == "pm_1Q2w3E4r5T6y7U8i"
+
+
+def test_card_number_in_mandate_body_is_a_422_that_does_not_echo_it() -> None:
+    with pytest.raises(ValidationError) as error:
+        MandateCreate.model_validate({"plan_id": "pln_x", "customer": {"reference": "c"}, "payment_method": {"gateway": "simulated", "token": "4242424242424242"}})
+    [detail] = error.value.errors()
+    assert detail["loc"] == ("payment_method", "token")
+    assert "4242424242424242" not in detail["msg"]
+
+
+def test_amounts_are_formatted_by_currency_exponent() -> None:
+    assert format_amount(1999, "EUR") == "19.99 EUR"
+    assert format_amount(5, "USD") == "0.05 USD"
+    assert format_amount(500, "JPY") == "500 JPY"
+
+
+@pytest.mark.parametrize(
+    "change,param",
+    [
+        ({"amount": "1999"}, "amount"),
+        ({"amount": 19.99}, "amount"),
+        ({"amount": 0}, "amount"),
+        ({"amount": 100_000_000}, "amount"),
+        ({"currency": "eur"}, "currency"),
+        ({"interval": "fortnight"}, "interval"),
+        ({"interval": "month", "interval_count": 37}, "interval_count"),
+        ({"interval": "day", "interval_count": 1096}, "interval_count"),
+        ({"trial_days": 731}, "trial_days"),
+        ({"total_cycles": 0}, "total_cycles"),
+        ({"retry_schedule_days": [3, 1]}, "retry_schedule_days"),
+        ({"retry_schedule_days": [1, 2, 3, 4, 5, 6, 7, 8, 9]}, "retry_schedule_days"),
+        ({"retry_schedule_days": [61]}, "retry_schedule_days"),
+        ({"name": ""}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"metadata": {f"k{i}": "v" for i in range(21)}}, "metadata"),
+        ({"metadata": {"k": "v" * 501}}, "metadata"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_plan_create_refuses_out_of_contract_values(change: dict, param: str) -> None:
+    body = {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month", **change}
+    with pytest.raises(ValidationError) as error:
+        PlanCreate.model_validate(body)
+    assert error.value.errors()[0]["loc"][0] == param
+
+
+@pytest.mark.parametrize("field", ["amount", "currency", "interval", "interval_count", "trial_days", "total_cycles", "retry_schedule_days"])
+def test_plan_update_refuses_price_and_schedule_fields(field: str) -> None:
+    with pytest.raises(ValidationError) as error:
+        PlanUpdate.model_validate({field: 1})
+    assert error.value.errors()[0]["loc"] == (field,)
+    assert "create a new plan" in error.value.errors()[0]["msg"]
+
+
+def test_cursor_round_trips_and_is_bound_to_its_list() -> None:
+    token = cursor.encode("2026-11-25T09:00:00.000000Z#pln_1", "list-a")
+    assert cursor.decode(token, "list-a") == "2026-11-25T09:00:00.000000Z#pln_1"
+    with pytest.raises(InvalidRequest):
+        cursor.decode(token, "list-b")
+
+
+@given(st.text(max_size=200))
+def test_tampered_cursors_are_invalid_requests_never_crashes(garbage: str) -> None:
+    try:
+        cursor.decode(garbage, "list-a")
+    except InvalidRequest as error:
+        assert error.param == "cursor"
+
+
+def test_cursor_with_wrong_shape_inside_is_invalid() -> None:
+    token = base64.urlsafe_b64encode(json.dumps({"v": 1, "l": "list-a", "a": 5}).encode()).decode()
+    with pytest.raises(InvalidRequest):
+        cursor.decode(token, "list-a")
+
+
+def _mandate(status: str = "pending_approval"):
+    from billing.domain.model import Customer, Mandate, PlanTerms
+
+    terms = PlanTerms(amount=1, currency="EUR", interval="month", interval_count=1, trial_days=0, total_cycles=None, retry_schedule_days=(1,))
+    return Mandate(id="mdt_1", merchant_id="mch_1", plan_id="pln_1", terms=terms, customer=Customer(reference="c"), status=status, created_at=NOW, updated_at=NOW)
+
+
+def test_approval_links_verify_and_name_exactly_one_mandate() -> None:
+    links = ApprovalLinks(b"k" * 32, "https://api.example/live")
+    url = links.approval_url(_mandate())
+    token = url.rsplit("/", 1)[1]
+    target = links.verify(token, NOW)
+    assert (target.merchant_id, target.mandate_id) == ("mch_1", "mdt_1")
+    assert target.expires_at == NOW + timedelta(days=7)
+    assert links.approval_url(_mandate("active")) is None
+
+
+def test_forged_or_expired_links_are_refused() -> None:
+    links = ApprovalLinks(b"k" * 32, "https://api.example/live")
+    token = links.approval_url(_mandate()).rsplit("/", 1)[1]
+    payload, mac = token.split(".")
+    forged = base64.urlsafe_b64encode(b"mch_2.mdt_1.99999999999").rstrip(b"=").decode() + "." + mac
+    with pytest.raises(InvalidLink):
+        links.verify(forged, NOW)
+    with pytest.raises(InvalidLink):
+        ApprovalLinks(b"x" * 32, "https://api.example/live").verify(token, NOW)
+    with pytest.raises(ExpiredLink):
+        links.verify(token, NOW + timedelta(days=7, seconds=1))
+    with pytest.raises(InvalidLink):
+        links.verify("not-a-token", datetime.now(timezone.utc))

@@ -1,0 +1,214 @@
+"""The service layer on in-memory fakes: plans, mandates and their state machine, events."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from billing.domain.errors import ConcurrentModification, InvalidState, NotFound, ValidationFailed
+from billing.schemas import MandateCreate, PauseIn, PaymentMethodIn, PlanCreate, PlanUpdate
+from billing.service.merchant_api import MerchantApi
+from billing.service.ports import PageRequest
+from tests.fakes import FakeClock, FakeLinks, InMemoryRepository, SequentialIds
+
+A, B = "mch_a", "mch_b"
+GOLD = PlanCreate(name="Gold", amount=1999, currency="EUR", interval="month", trial_days=14)
+OK = {"gateway": "simulated", "token": "pm_sim_ok"}
+CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def repo() -> InMemoryRepository:
+    return InMemoryRepository()
+
+
+@pytest.fixture
+def api(repo: InMemoryRepository, clock: FakeClock) -> MerchantApi:
+    return MerchantApi(repo, clock, SequentialIds(), FakeLinks())
+
+
+def active_mandate(api: MerchantApi, plan_id: str, **extra) -> str:
+    body = MandateCreate.model_validate({"plan_id": plan_id, "customer": {"reference": "cust-42"}, "payment_method": OK, "consent": CONSENT, **extra})
+    return api.create_mandate(A, body).id
+
+
+def types(repo: InMemoryRepository) -> list[str]:
+    return [e.type for e in repo.events()]
+
+
+def test_create_plan_records_plan_created_with_the_api_object(api: MerchantApi, repo: InMemoryRepository) -> None:
+    plan = api.create_plan(A, GOLD)
+    [event] = repo.events(A)
+    assert event.type == "plan.created"
+    assert event.data["object"]["id"] == plan.id and event.data["object"]["object"] == "plan"
+    assert event.data["object"]["amount"] == 1999 and "merchant_id" not in event.data["object"]
+
+
+def test_plans_and_mandates_of_another_merchant_are_not_found(api: MerchantApi) -> None:
+    plan = api.create_plan(A, GOLD)
+    with pytest.raises(NotFound):
+        api.get_plan(B, plan.id)
+    with pytest.raises(NotFound):
+        api.create_mandate(B, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
+    mandate_id = active_mandate(api, plan.id)
+    for action in (api.get_mandate, api.cancel_mandate, api.revoke_mandate, api.resume_mandate):
+        with pytest.raises(NotFound):
+            action(B, mandate_id)
+
+
+def test_update_plan_changes_name_and_metadata_only_and_records_event(api: MerchantApi, repo: InMemoryRepository, clock: FakeClock) -> None:
+    plan = api.create_plan(A, GOLD)
+    clock.advance(minutes=1)
+    updated = api.update_plan(A, plan.id, PlanUpdate(name="Gold+", metadata={"tier": "1"}))
+    assert (updated.name, updated.metadata, updated.amount) == ("Gold+", {"tier": "1"}, 1999)
+    assert updated.updated_at == clock.now()
+    assert types(repo) == ["plan.created", "plan.updated"]
+    # The same values again change nothing and record nothing.
+    api.update_plan(A, plan.id, PlanUpdate(name="Gold+"))
+    assert types(repo) == ["plan.created", "plan.updated"]
+
+
+def test_archived_plan_takes_no_new_mandates(api: MerchantApi) -> None:
+    plan = api.create_plan(A, GOLD)
+    api.archive_plan(A, plan.id)
+    with pytest.raises(InvalidState):
+        api.create_mandate(A, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
+    with pytest.raises(InvalidState):
+        api.archive_plan(A, plan.id)
+
+
+def test_mandate_with_consent_is_active_at_once_and_anchored_after_trial(api: MerchantApi, repo: InMemoryRepository, clock: FakeClock) -> None:
+    plan = api.create_plan(A, GOLD)
+    mandate = api.get_mandate(A, active_mandate(api, plan.id))
+    assert mandate.status == "active"
+    assert mandate.next_charge_at == clock.now() + timedelta(days=14)
+    assert types(repo)[-2:] == ["mandate.created", "mandate.activated"]
+    # Both events carry the object as the API returns it after the request: active.
+    assert [e.data["object"]["status"] for e in repo.events()[-2:]] == ["active", "active"]
+
+
+def test_mandate_without_consent_waits_for_approval(api: MerchantApi) -> None:
+    plan = api.create_plan(A, GOLD)
+    mandate = api.create_mandate(A, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
+    assert mandate.status == "pending_approval" and mandate.next_charge_at is None
+    assert api.present(mandate)["approval_url"] == f"https://pay.example/{mandate.id}"
+
+
+def test_start_at_in_future_moves_the_anchor(api: MerchantApi) -> None:
+    plan = api.create_plan(A, GOLD)
+    mandate = api.get_mandate(A, active_mandate(api, plan.id, start_at="2027-01-31T10:00:00Z"))
+    assert mandate.next_charge_at == datetime(2027, 2, 14, 10, tzinfo=timezone.utc)
+
+
+def test_end_at_in_the_past_is_refused(api: MerchantApi) -> None:
+    plan = api.create_plan(A, GOLD)
+    with pytest.raises(ValidationFailed) as error:
+        active_mandate(api, plan.id, end_at="2026-01-01T00:00:00Z")
+    assert error.value.param == "end_at"
+
+
+def test_mandate_ending_before_its_first_cycle_completes_on_activation(api: MerchantApi, repo: InMemoryRepository) -> None:
+    plan = api.create_plan(A, GOLD)  # 14-day trial
+    mandate = api.get_mandate(A, active_mandate(api, plan.id, end_at="2026-12-01T00:00:00Z"))
+    assert mandate.status == "completed" and mandate.next_charge_at is None and mandate.ended_at is not None
+    assert types(repo)[-1] == "mandate.completed"
+
+
+@pytest.mark.parametrize("final", ["cancel", "revoke"])
+def test_final_statuses_allow_no_further_action(api: MerchantApi, final: str) -> None:
+    plan = api.create_plan(A, GOLD)
+    mandate_id = active_mandate(api, plan.id)
+    ended = getattr(api, f"{final}_mandate")(A, mandate_id)
+    assert ended.status == {"cancel": "cancelled", "revoke": "revoked"}[final]
+    assert ended.next_charge_at is None
+    for action in (api.cancel_mandate, api.revoke_mandate, api.resume_mandate):
+        with pytest.raises(InvalidState):
+            action(A, mandate_id)
+    with pytest.raises(InvalidState):
+        api.pause_mandate(A, mandate_id, None)
+    with pytest.raises(InvalidState):
+        api.replace_payment_method(A, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_ok"))
+
+
+def test_pending_mandate_can_be_cancelled_but_not_paused(api: MerchantApi) -> None:
+    plan = api.create_plan(A, GOLD)
+    mandate = api.create_mandate(A, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
+    with pytest.raises(InvalidState):
+        api.pause_mandate(A, mandate.id, None)
+    assert api.cancel_mandate(A, mandate.id).status == "cancelled"
+
+
+def test_resume_continues_from_next_date_on_or_after_now_without_billing_skipped_periods(api: MerchantApi, repo: InMemoryRepository, clock: FakeClock) -> None:
+    plan = api.create_plan(A, PlanCreate(name="Monthly", amount=500, currency="EUR", interval="month"))
+    mandate_id = active_mandate(api, plan.id)  # anchor 2026-11-25 09:00, cycle 1 due now
+    clock.advance(seconds=1)
+    api.pause_mandate(A, mandate_id, None)
+    clock.advance(days=70)  # 2027-02-03: cycles 2 (Dec 25) and 3 (Jan 25) fell inside the pause
+    resumed = api.resume_mandate(A, mandate_id)
+    assert resumed.status == "active"
+    assert resumed.next_cycle == 4
+    assert resumed.next_charge_at == datetime(2027, 2, 25, 9, tzinfo=timezone.utc)
+    assert types(repo)[-2:] == ["mandate.paused", "mandate.resumed"]
+
+
+def test_pause_with_resume_at_is_on_the_due_index_at_resume_time(api: MerchantApi, clock: FakeClock) -> None:
+    plan = api.create_plan(A, GOLD)
+    mandate_id = active_mandate(api, plan.id)
+    resume_at = clock.now() + timedelta(days=40)
+    paused = api.pause_mandate(A, mandate_id, PauseIn(resume_at=resume_at))
+    assert paused.resume_at == resume_at and paused.dispatch_at == resume_at
+    with pytest.raises(InvalidState):
+        api.pause_mandate(A, mandate_id, None)
+    api.resume_mandate(A, mandate_id)
+    with pytest.raises(ValidationFailed) as error:
+        api.pause_mandate(A, mandate_id, PauseIn(resume_at=clock.now() - timedelta(days=1)))
+    assert error.value.param == "resume_at"
+
+
+def test_replacing_payment_method_of_past_due_mandate_reactivates_it(api: MerchantApi, repo: InMemoryRepository, clock: FakeClock) -> None:
+    plan = api.create_plan(A, GOLD)
+    mandate_id = active_mandate(api, plan.id)
+    stored = repo.items[(A, mandate_id)]
+    stored.status, stored.next_charge_at = "past_due", None  # as the billing engine leaves it
+    clock.advance(seconds=1)
+    updated = api.replace_payment_method(A, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_fail_once"))
+    assert updated.status == "active" and updated.next_charge_at == clock.now()
+    assert updated.payment_method.token == "pm_sim_fail_once"
+    assert types(repo)[-1] == "mandate.payment_method_updated"
+
+
+def test_schedule_preview_writes_nothing_and_respects_total_cycles(api: MerchantApi, repo: InMemoryRepository) -> None:
+    plan = api.create_plan(A, PlanCreate(name="Three", amount=700, currency="JPY", interval="month", total_cycles=3))
+    mandate_id = active_mandate(api, plan.id, start_at="2027-01-31T09:00:00Z")
+    commits = len(repo.commits)
+    mandate, upcoming = api.schedule(A, mandate_id, 12)
+    assert [(k, d.date().isoformat()) for k, d in upcoming] == [(1, "2027-01-31"), (2, "2027-02-28"), (3, "2027-03-31")]
+    assert len(repo.commits) == commits
+
+
+def test_concurrent_change_is_retried_on_fresh_state(api: MerchantApi, repo: InMemoryRepository) -> None:
+    plan = api.create_plan(A, GOLD)
+    repo.fail_next_commit_with = ConcurrentModification("raced")
+    assert api.archive_plan(A, plan.id).status == "archived"
+    assert types(repo) == ["plan.created", "plan.archived"]
+
+
+def test_lists_are_newest_first_and_paginate_without_gaps(api: MerchantApi, clock: FakeClock) -> None:
+    created = []
+    for i in range(7):
+        clock.advance(seconds=1)
+        created.append(api.create_plan(A, GOLD.model_copy(update={"name": f"P{i}"})).id)
+    seen, cursor = [], None
+    while True:
+        page = api.list_plans(A, PageRequest(3, cursor))
+        seen += [p.id for p in page.items]
+        if not page.has_more:
+            break
+        cursor = page.next_cursor
+    assert seen == list(reversed(created))

@@ -46,11 +46,11 @@ def resources(kind: str) -> dict[str, dict[str, Any]]:
     return {name: r for name, r in load_template()["Resources"].items() if r["Type"] == kind}
 
 
-def expand() -> dict[str, Any]:
-    """The template as CloudFormation sees it after the SAM transform."""
+def expand(template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The template (default: template.yaml) as CloudFormation sees it after the SAM transform."""
     from samtranslator.translator.transform import transform
 
-    template = load_template()
+    template = copy.deepcopy(template) if template is not None else load_template()
     for resource in template["Resources"].values():
         props = resource.get("Properties", {})
         for key in ("CodeUri", "ContentUri"):

@@ -1,0 +1,131 @@
+"""The template is sound: linted as written and as expanded, and it keeps its promises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devtools.template import ROOT, expand, load_template, resources
+
+
+@pytest.fixture(scope="module")
+def expanded() -> dict:
+    return expand()
+
+
+def cfn_lint(*args: str) -> subprocess.CompletedProcess:
+    executable = Path(sys.executable).parent / "cfn-lint"
+    return subprocess.run([str(executable), *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_cfn_lint_with_serverless_rules_passes() -> None:
+    result = cfn_lint("--append-rules", "cfn_lint_serverless.rules", "--", "template.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_passes_on_the_sam_expanded_template(expanded: dict, tmp_path: Path) -> None:
+    # cfn-lint 1.x only schema-checks SAM resources; the expansion exposes every !Ref / !GetAtt.
+    path = tmp_path / "expanded.json"
+    path.write_text(json.dumps(expanded))
+    # W2001: SAM resolves some parameters (ReauthorizeEvery) into the expansion at transform time,
+    # with the values CloudFormation passes; the expanded copy then no longer "uses" them.
+    result = cfn_lint("--ignore-checks", "W2001", "--", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_broken_reference_would_be_caught_by_the_expanded_lint(tmp_path: Path) -> None:
+    # Guard against a lint that cannot fail: break a !GetAtt inside a SAM function.
+    template = load_template()
+    template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]["TABLE_NAME"] = {"Ref": "NoSuchTable"}
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(expand(template)))
+    result = cfn_lint("--", str(path))
+    assert result.returncode != 0 and "NoSuchTable" in result.stdout
+
+
+def _statements(expanded: dict) -> list[tuple[str, dict]]:
+    out = []
+    for name, resource in expanded["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                out.append((name, statement))
+    return out
+
+
+def test_no_function_may_scan_or_use_wildcard_actions(expanded: dict) -> None:
+    for role, statement in _statements(expanded):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert "dynamodb:Scan" not in actions, role
+        assert all(not a.endswith("*") for a in actions), (role, actions)
+
+
+def test_only_the_api_function_writes_the_table(expanded: dict) -> None:
+    writers = {
+        role
+        for role, statement in _statements(expanded)
+        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+        if action in ("dynamodb:PutItem", "dynamodb:UpdateItem") and "BillingTable" in json.dumps(statement["Resource"])
+    }
+    assert writers == {"ApiFunctionRole"}
+
+
+def test_every_function_has_a_log_group_with_retention() -> None:
+    functions = resources("AWS::Serverless::Function")
+    groups = [g["Properties"] for g in resources("AWS::Logs::LogGroup").values()]
+    for name in functions:
+        matching = [g for g in groups if name in json.dumps(g.get("LogGroupName", ""))]
+        assert matching and all("RetentionInDays" in g for g in matching), name
+
+
+def test_every_queue_is_watched_by_an_alarm() -> None:
+    alarms = json.dumps(resources("AWS::CloudWatch::Alarm"))
+    for name in resources("AWS::SQS::Queue"):
+        assert name in alarms, f"{name} has no alarm"
+
+
+def test_every_function_has_an_error_alarm() -> None:
+    alarms = json.dumps(resources("AWS::CloudWatch::Alarm"))
+    for name in resources("AWS::Serverless::Function"):
+        assert f'"Ref": "{name}"' in alarms, f"{name} has no error alarm"
+
+
+def test_stream_publisher_has_a_failure_destination_and_partial_failures() -> None:
+    stream = resources("AWS::Serverless::Function")["EventPublisherFunction"]["Properties"]["Events"]["Stream"]["Properties"]
+    assert stream["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["EventPublisherDLQ", "Arn"]}
+    assert stream["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_tables_are_encrypted_recoverable_and_on_demand() -> None:
+    for name, table in resources("AWS::DynamoDB::Table").items():
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST", name
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], name
+        assert props["SSESpecification"]["SSEEnabled"], name
+
+
+def test_topics_are_encrypted() -> None:
+    for name, topic in resources("AWS::SNS::Topic").items():
+        assert topic["Properties"].get("KmsMasterKeyId"), name
+
+
+def test_every_v1_route_goes_through_the_key_authorizer_and_stage_is_throttled() -> None:
+    api = resources("AWS::Serverless::Api")["Api"]["Properties"]
+    assert api["Auth"]["DefaultAuthorizer"] == "MerchantKeyAuthorizer"
+    assert api["MethodSettings"][0]["ThrottlingRateLimit"] and api["MethodSettings"][0]["ThrottlingBurstLimit"]
+    for name, function in resources("AWS::Serverless::Function").items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "Api":
+                assert event["Properties"]["Path"].startswith("/v1/"), name
+                assert "Auth" not in event["Properties"], f"{name} overrides the authorizer"
+
+
+def test_runtime_and_architecture() -> None:
+    function_globals = load_template()["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13" and function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Tracing"] == "Active"

@@ -1,0 +1,176 @@
+"""Every plan and mandate route through the real authorizer and handler, on moto."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.conftest import GOLD, Client, System
+
+OK = {"gateway": "simulated", "token": "pm_sim_ok"}
+CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
+
+
+def make_plan(call: Client, **extra) -> dict:
+    response = call("POST", "/v1/plans", {**GOLD, **extra})
+    assert response.status == 201, response.body
+    return response.json()
+
+
+def make_mandate(call: Client, plan_id: str, reference: str = "cust-42", active: bool = True, **extra) -> dict:
+    body = {"plan_id": plan_id, "customer": {"reference": reference, "email": "jonas@example.lt", "name": "Jonas"}, **extra}
+    if active:
+        body |= {"payment_method": OK, "consent": CONSENT}
+    response = call("POST", "/v1/mandates", body)
+    assert response.status == 201, response.body
+    return response.json()
+
+
+def test_plan_lifecycle(call: Client) -> None:
+    # Given a new plan
+    plan = make_plan(call, trial_days=14, total_cycles=12, metadata={"tier": "gold"})
+    assert plan["object"] == "plan" and plan["id"].startswith("pln_") and plan["status"] == "active"
+    assert plan["retry_schedule_days"] == [1, 3, 7] and plan["created_at"].endswith("Z")
+    # When it is renamed, Then only name and metadata change
+    patched = call("PATCH", f"/v1/plans/{plan['id']}", {"name": "Gold 2027", "metadata": {"tier": "g"}})
+    assert patched.status == 200 and patched.json()["name"] == "Gold 2027" and patched.json()["amount"] == 1999
+    # And price changes are refused with the field named
+    refused = call("PATCH", f"/v1/plans/{plan['id']}", {"amount": 2999})
+    assert refused.status == 422 and refused.json()["error"]["param"] == "amount"
+    # When archived, Then it is listed under archived and takes no mandates
+    assert call("POST", f"/v1/plans/{plan['id']}/archive").json()["status"] == "archived"
+    assert call("POST", f"/v1/plans/{plan['id']}/archive").status == 409
+    assert [p["id"] for p in call("GET", "/v1/plans?status=archived").json()["data"]] == [plan["id"]]
+    assert call("GET", "/v1/plans?status=active").json()["data"] == []
+    blocked = call("POST", "/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "c"}})
+    assert blocked.status == 409 and blocked.json()["error"]["type"] == "invalid_state"
+
+
+def test_mandate_created_with_consent_is_active_and_hides_the_token(call: Client) -> None:
+    plan = make_plan(call, trial_days=14)
+    mandate = make_mandate(call, plan["id"])
+    assert mandate["status"] == "active" and mandate["object"] == "mandate"
+    assert mandate["payment_method"] == {"gateway": "simulated", "token_last4": "m_ok"}
+    assert "pm_sim_ok" not in call("GET", f"/v1/mandates/{mandate['id']}").body
+    assert mandate["consent"]["ip"] == "203.0.113.9" and mandate["approval_url"] is None
+    assert mandate["next_charge_at"] is not None
+
+
+def test_mandate_without_consent_has_a_working_signed_approval_url(system: System, call: Client) -> None:
+    plan = make_plan(call)
+    mandate = make_mandate(call, plan["id"], active=False)
+    assert mandate["status"] == "pending_approval" and mandate["next_charge_at"] is None
+    url = mandate["approval_url"]
+    assert url.startswith(f"https://{system.gateway.host}/live/customer/mandates/")
+    # The same link every time it is read; it names this mandate only.
+    assert call("GET", f"/v1/mandates/{mandate['id']}").json()["approval_url"] == url
+    from billing.service.links import ApprovalLinks
+
+    key = system.api_module.signing_key()
+    target = ApprovalLinks(key, "x").verify(url.rsplit("/", 1)[1], system.api_module.clock.now())
+    assert (target.merchant_id, target.mandate_id) == (system.a.id, mandate["id"])
+
+
+def test_mandate_actions_and_their_409s(call: Client) -> None:
+    plan = make_plan(call)
+    mandate_id = make_mandate(call, plan["id"])["id"]
+    assert call("POST", f"/v1/mandates/{mandate_id}/resume").status == 409
+    paused = call("POST", f"/v1/mandates/{mandate_id}/pause", {"resume_at": "2030-01-01T00:00:00Z"})
+    assert paused.status == 200 and paused.json()["status"] == "paused" and paused.json()["resume_at"] == "2030-01-01T00:00:00Z"
+    assert call("POST", f"/v1/mandates/{mandate_id}/pause").status == 409
+    assert call("POST", f"/v1/mandates/{mandate_id}/resume").json()["status"] == "active"
+    assert call("POST", f"/v1/mandates/{mandate_id}/pause").json()["status"] == "paused"  # without a body
+    replaced = call("POST", f"/v1/mandates/{mandate_id}/payment_method", {"gateway": "simulated", "token": "pm_sim_fail_once"})
+    assert replaced.status == 200 and replaced.json()["payment_method"]["token_last4"] == "once"
+    revoked = call("POST", f"/v1/mandates/{mandate_id}/revoke")
+    assert revoked.json()["status"] == "revoked" and revoked.json()["ended_at"] is not None
+    for action in ("cancel", "revoke", "pause", "resume"):
+        response = call("POST", f"/v1/mandates/{mandate_id}/{action}")
+        assert response.status == 409 and response.json()["error"]["type"] == "invalid_state", action
+    other = make_mandate(call, plan["id"], reference="c2")
+    assert call("POST", f"/v1/mandates/{other['id']}/cancel").json()["status"] == "cancelled"
+
+
+def test_schedule_preview(call: Client) -> None:
+    plan = make_plan(call, interval="month", total_cycles=3, currency="JPY", amount=700)
+    mandate = make_mandate(call, plan["id"], start_at="2027-01-31T09:00:00Z")
+    response = call("GET", f"/v1/mandates/{mandate['id']}/schedule?count=5")
+    assert response.status == 200
+    body = response.json()
+    assert body["object"] == "schedule" and body["mandate_id"] == mandate["id"]
+    assert [(c["cycle"], c["due_at"], c["amount"], c["currency"]) for c in body["data"]] == [
+        (1, "2027-01-31T09:00:00Z", 700, "JPY"),
+        (2, "2027-02-28T09:00:00Z", 700, "JPY"),
+        (3, "2027-03-31T09:00:00Z", 700, "JPY"),
+    ]
+    assert call("GET", f"/v1/mandates/{mandate['id']}/schedule?count=37").status == 400
+    assert len(call("GET", f"/v1/mandates/{mandate['id']}/schedule").json()["data"]) == 3
+
+
+def test_mandate_list_filters_combine(call: Client) -> None:
+    gold, silver = make_plan(call), make_plan(call, name="Silver")
+    a = make_mandate(call, gold["id"], reference="alice")
+    b = make_mandate(call, silver["id"], reference="alice")
+    c = make_mandate(call, gold["id"], reference="bob", active=False)
+    call("POST", f"/v1/mandates/{b['id']}/pause")
+
+    def ids(query: str) -> list[str]:
+        response = call("GET", f"/v1/mandates?{query}")
+        assert response.status == 200, response.body
+        return [m["id"] for m in response.json()["data"]]
+
+    assert ids("") == [c["id"], b["id"], a["id"]]
+    assert ids(f"plan_id={gold['id']}") == [c["id"], a["id"]]
+    assert ids("customer_reference=alice") == [b["id"], a["id"]]
+    assert ids("customer_reference=alice&status=paused") == [b["id"]]
+    assert ids(f"customer_reference=alice&plan_id={gold['id']}") == [a["id"]]
+    assert ids("status=pending_approval") == [c["id"]]
+    assert ids(f"status=active&plan_id={silver['id']}") == []
+
+
+def test_pagination_merges_shards_newest_first_without_gaps_or_repeats(call: Client) -> None:
+    plan = make_plan(call)
+    created = [make_mandate(call, plan["id"], reference=f"c{i}")["id"] for i in range(23)]
+    seen, cursor, pages = [], None, 0
+    while True:
+        response = call("GET", "/v1/mandates?limit=5" + (f"&cursor={cursor}" if cursor else ""))
+        body = response.json()
+        seen += [m["id"] for m in body["data"]]
+        pages += 1
+        if not body["has_more"]:
+            assert body["next_cursor"] is None
+            break
+        cursor = body["next_cursor"]
+    assert seen == list(reversed(created)) and pages == 5
+
+
+def test_cursor_is_bound_to_its_list_and_tampering_is_a_400(call: Client) -> None:
+    plan = make_plan(call)
+    for i in range(3):
+        make_mandate(call, plan["id"], reference=f"c{i}")
+    cursor = call("GET", "/v1/mandates?limit=1").json()["next_cursor"]
+    for query in (f"status=active&cursor={cursor}", "cursor=garbage", f"cursor={cursor[:-3]}", "cursor=" + "A" * 1001):
+        response = call("GET", f"/v1/mandates?{query}")
+        assert response.status == 400 and response.json()["error"]["param"] == "cursor", query
+
+
+def test_active_mandates_are_on_the_sharded_due_index_and_pending_ones_are_not(system: System, call: Client) -> None:
+    plan = make_plan(call)
+    active = make_mandate(call, plan["id"])
+    pending = make_mandate(call, plan["id"], reference="p", active=False)
+    items = {i["pk"].rsplit("#", 1)[1]: i for i in system.table_items() if i.get("entity") == "mandate"}
+    assert items[active["id"]]["dpk"].startswith("DUE#")
+    assert items[active["id"]]["dsk"].endswith(f"#{system.a.id}#{active['id']}")
+    assert "dpk" not in items[pending["id"]]
+    call("POST", f"/v1/mandates/{active['id']}/cancel")
+    items = {i["pk"].rsplit("#", 1)[1]: i for i in system.table_items() if i.get("entity") == "mandate"}
+    assert "dpk" not in items[active["id"]]
+
+
+def test_every_stored_key_of_merchant_data_begins_with_the_merchant(system: System, call: Client) -> None:
+    plan = make_plan(call)
+    make_mandate(call, plan["id"])
+    for item in system.table_items():
+        if item["entity"] in ("plan", "mandate", "event"):
+            for key in ("pk", "lpk", "spk", "ppk", "cpk"):
+                if key in item:
+                    assert item[key].startswith(f"M#{system.a.id}#"), (key, item[key])

@@ -1,0 +1,214 @@
+"""Authentication, tenant isolation on every route, bad input (always a clear 4xx), card numbers."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from billing.adapters import keys
+from billing.adapters.dynamodb import to_attributes
+from billing.adapters.merchants import hash_key
+from tests.integration.conftest import GOLD, Client, System
+from tests.integration.test_api_plans_mandates import make_mandate, make_plan
+
+ROUTES = [
+    ("GET", "/v1/plans/{plan}"),
+    ("PATCH", "/v1/plans/{plan}"),
+    ("POST", "/v1/plans/{plan}/archive"),
+    ("GET", "/v1/mandates/{mandate}"),
+    ("GET", "/v1/mandates/{mandate}/schedule"),
+    ("POST", "/v1/mandates/{mandate}/cancel"),
+    ("POST", "/v1/mandates/{mandate}/revoke"),
+    ("POST", "/v1/mandates/{mandate}/pause"),
+    ("POST", "/v1/mandates/{mandate}/resume"),
+    ("POST", "/v1/mandates/{mandate}/payment_method"),
+    ("GET", "/v1/events/{event}"),
+]
+BODIES = {"PATCH": {"name": "stolen"}, "/payment_method": {"gateway": "simulated", "token": "pm_sim_ok"}}
+
+
+# ----------------------------------------------------------------- authentication
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer rk_live_unknown"}, {"Authorization": "bearer x y"}],
+)
+def test_missing_or_unknown_keys_are_401_with_the_contract_body(system: System, headers: dict) -> None:
+    response = system.gateway.request("GET", "/v1/plans", headers)
+    assert response.status == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+
+
+def test_a_revoked_key_is_refused_once_the_authorizer_cache_expires(system: System) -> None:
+    call = system.client(system.a)
+    assert call("GET", "/v1/plans").status == 200
+    boto3.client("dynamodb").update_item(
+        TableName=system.aws.tables["BillingTable"],
+        Key=to_attributes(keys.api_key_key(hash_key(system.a.key))),
+        UpdateExpression="SET #s = :r",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues=to_attributes({":r": "revoked"}),
+    )
+    system.gateway._cache.clear()  # what the TTL does after ReauthorizeEvery seconds
+    assert call("GET", "/v1/plans").status == 401
+
+
+def test_authorizer_answers_are_cached_per_key_across_routes(system: System) -> None:
+    call = system.client(system.a)
+    before = system.gateway.authorizer_calls
+    call("GET", "/v1/plans")
+    call("GET", "/v1/mandates")
+    call("POST", "/v1/plans", GOLD)
+    assert system.gateway.authorizer_calls == before + 1
+
+
+def test_the_merchant_id_comes_only_from_the_authorizer(system: System) -> None:
+    # Even a forged header or body field naming another merchant changes nothing.
+    call = system.client(system.a)
+    created = call("POST", "/v1/plans", GOLD, headers={"X-Merchant-Id": system.b.id}).json()
+    assert system.client(system.b)("GET", f"/v1/plans/{created['id']}").status == 404
+    assert call("POST", "/v1/plans", {**GOLD, "merchant_id": system.b.id}).status == 422
+
+
+def test_a_request_without_authorizer_context_is_refused_by_the_handler(system: System) -> None:
+    from devtools.lambda_runtime import invoke
+
+    event = json.loads(open("events/api_list_mandates.json").read())
+    event["requestContext"]["authorizer"] = None
+    result = invoke(system.api_module, event, "ApiFunction")
+    assert result["statusCode"] == 401
+
+
+# ------------------------------------------------------------------- isolation
+@pytest.mark.parametrize("method,template", ROUTES)
+def test_another_merchants_objects_are_404_on_every_route(system: System, method: str, template: str) -> None:
+    owner, intruder = system.client(system.a), system.client(system.b)
+    plan = make_plan(owner)
+    mandate = make_mandate(owner, plan["id"])
+    event = owner("GET", "/v1/events?limit=1").json()["data"][0]
+    path = template.format(plan=plan["id"], mandate=mandate["id"], event=event["id"])
+    body = next((b for suffix, b in BODIES.items() if path.endswith(suffix) or method == suffix), None)
+    response = intruder(method, path, body)
+    assert response.status == 404 and response.json()["error"]["type"] == "not_found"
+    # ... and the owner's object is unchanged
+    assert owner("GET", f"/v1/mandates/{mandate['id']}").json() == mandate or method != "POST"
+    assert owner("GET", f"/v1/plans/{plan['id']}").json()["name"] == "Gold"
+
+
+def test_lists_never_show_another_merchants_objects(system: System) -> None:
+    owner, intruder = system.client(system.a), system.client(system.b)
+    plan = make_plan(owner)
+    make_mandate(owner, plan["id"], reference="shared-ref")
+    for path in ("/v1/plans", "/v1/mandates", "/v1/events", "/v1/mandates?customer_reference=shared-ref", f"/v1/mandates?plan_id={plan['id']}"):
+        body = intruder("GET", path).json()
+        assert body["data"] == [] and body["has_more"] is False, path
+
+
+def test_a_mandate_cannot_use_another_merchants_plan(system: System) -> None:
+    plan = make_plan(system.client(system.a))
+    response = system.client(system.b)("POST", "/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "x"}})
+    assert response.status == 404 and response.json()["error"]["param"] == "plan_id"
+
+
+# ------------------------------------------------------------------- bad input
+BAD_BODIES = [
+    ("{not json", 400, None),
+    ("[]", 400, None),
+    ('"a string"', 400, None),
+    ("null", 400, None),
+    ("123", 400, None),
+    ("", 400, None),
+    (json.dumps({**GOLD, "amount": "1999"}), 422, "amount"),
+    (json.dumps({**GOLD, "amount": 1999.5}), 422, "amount"),
+    (json.dumps({**GOLD, "amount": True}), 422, "amount"),
+    (json.dumps({**GOLD, "amount": 10**30}), 422, "amount"),
+    (json.dumps({**GOLD, "currency": "XXX"}), 422, "currency"),
+    (json.dumps({**GOLD, "name": None}), 422, "name"),
+    (json.dumps({**GOLD, "metadata": {"k": 1}}), 422, "metadata.k"),
+    (json.dumps({**GOLD, "metadata": []}), 422, "metadata"),
+    (json.dumps({**GOLD, "retry_schedule_days": "1,3"}), 422, "retry_schedule_days"),
+    (json.dumps({"name": "x"}), 422, "amount"),
+    (json.dumps({**GOLD, "name": "\u0000" * 201}), 422, "name"),
+]
+
+
+@pytest.mark.parametrize("raw,status,param", BAD_BODIES)
+def test_bad_plan_bodies_are_clear_4xx(call: Client, raw: str, status: int, param: str | None) -> None:
+    response = call("POST", "/v1/plans", raw=raw)
+    assert response.status == status, response.body
+    error = response.json()["error"]
+    assert error["type"] == ("invalid_request" if status == 400 else "validation_error")
+    assert error["message"]
+    if param:
+        assert error["param"] == param
+
+
+@pytest.mark.parametrize(
+    "body,param",
+    [
+        ({"customer": {"reference": "c"}}, "plan_id"),
+        ({"plan_id": "pln_x"}, "customer"),
+        ({"plan_id": "pln_x", "customer": {"reference": ""}}, "customer.reference"),
+        ({"plan_id": "pln_x", "customer": {"reference": "c" * 101}}, "customer.reference"),
+        ({"plan_id": "pln_x", "customer": {"reference": "c", "email": "not-an-email"}}, "customer.email"),
+        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "payment_method": {"gateway": "simulated", "token": "pm_sim_nope"}}, "payment_method.token"),
+        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "payment_method": {"gateway": "paypal", "token": "pm_sim_ok"}}, "payment_method.gateway"),
+        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "start_at": "2027-01-01"}, "start_at"),
+        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "start_at": "2027-01-01T00:00:00"}, "start_at"),
+        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "consent": {"accepted_at": "2026-11-25T00:00:00Z", "ip": "999.1.1.1"}, "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"}}, "consent.ip"),
+    ],
+)
+def test_bad_mandate_bodies_name_the_field(call: Client, body: dict, param: str) -> None:
+    response = call("POST", "/v1/mandates", body)
+    assert response.status == 422, response.body
+    assert response.json()["error"]["param"] == param
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=101", "limit=abc", "limit=", "status=unknown", "cursor=%00%01", "plan_id=" + "p" * 101]
+)
+def test_malformed_query_parameters_are_400(call: Client, query: str) -> None:
+    response = call("GET", f"/v1/mandates?{query}")
+    assert response.status == 400, response.body
+    assert response.json()["error"]["type"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/plans/" + "x" * 3000, "/v1/plans/pln_%F0%9F%92%B8", "/v1/plans/..%2F..%2Fetc", "/v1/mandates/pln_wrongtype", "/v1/events/evt_", "/v1/nothing-here"],
+)
+def test_odd_ids_and_unknown_routes_are_404(call: Client, path: str) -> None:
+    response = call("GET", path)
+    assert response.status == 404, response.body
+    assert response.json()["error"]["type"] == "not_found"
+
+
+def test_huge_bodies_are_refused_before_parsing(call: Client) -> None:
+    response = call("POST", "/v1/plans", raw=json.dumps({**GOLD, "metadata": {"k": "v" * 100_000}}))
+    assert response.status == 413 and response.json()["error"]["type"] == "invalid_request"
+
+
+def test_unknown_event_type_filter_is_400(call: Client) -> None:
+    assert call("GET", "/v1/events?type=plan.exploded").status == 400
+
+
+# ------------------------------------------------------------------ card numbers
+def test_card_numbers_are_refused_never_stored_and_never_logged(system: System, call: Client, capsys: pytest.CaptureFixture) -> None:
+    plan = make_plan(call)
+    pan = "4111 1111 1111 1111"
+    for path, body in (
+        ("/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "c"}, "payment_method": {"gateway": "stripe", "token": pan}}),
+        ("/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "c"}, "payment_method": {"gateway": "simulated", "token": pan.replace(" ", "")}}),
+    ):
+        response = call("POST", path, body, headers={"Idempotency-Key": "card-attempt"})
+        assert response.status == 422 and response.json()["error"]["param"] == "payment_method.token"
+        assert "4111" not in response.body
+    mandate = make_mandate(call, plan["id"])
+    response = call("POST", f"/v1/mandates/{mandate['id']}/payment_method", {"gateway": "simulated", "token": "4111111111111111"})
+    assert response.status == 422 and "4111" not in response.body
+    dynamodb = boto3.client("dynamodb")
+    for table in system.aws.tables.values():
+        assert "4111" not in json.dumps(dynamodb.scan(TableName=table)["Items"])
+    captured = capsys.readouterr()
+    assert "4111" not in captured.out + captured.err

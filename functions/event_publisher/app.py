@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from billing.adapters.dynamodb import plain
 from billing.adapters.sns import SnsPublisher
 from billing.domain.model import Event
 from billing.settings import Settings
@@ -31,7 +32,7 @@ publisher = SnsPublisher(boto3.client("sns"), Settings.from_env().events_topic_a
 def lambda_handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict[str, Any]:
     pending: list[tuple[str, Event]] = []
     for record in event.records:
-        image = record.dynamodb.new_image if record.dynamodb else {}
+        image = plain(record.dynamodb.new_image) if record.dynamodb else {}
         if image.get("entity") != "event":
             continue  # the template's filter already drops these; kept for local runs
         pending.append((record.dynamodb.sequence_number, Event.model_validate(image["body"])))

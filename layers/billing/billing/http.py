@@ -55,6 +55,8 @@ def validation_error_response(errors: list[dict[str, Any]]) -> Response:
         message = "Unknown field." if kind == "extra_forbidden" else _clean(error.get("msg", "Invalid value."))
         return error_response(422, "validation_error", f"{param}: {message}" if param else message, param or None)
     name = path[0] if path else where
+    if where == "header":
+        name = "-".join(part.capitalize() for part in name.split("-"))  # idempotency-key -> Idempotency-Key
     detail = _QUERY_MESSAGES.get(kind, _clean(error.get("msg", "is malformed")))
     noun = "header" if where == "header" else "query parameter"
     return error_response(400, "invalid_request", f"The {noun} '{name}' {detail.lower().rstrip('.')}.", name)

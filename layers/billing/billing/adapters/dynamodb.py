@@ -37,19 +37,19 @@ def to_attributes(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """DynamoDB numbers come back as Decimal; we only ever store integers."""
     if isinstance(value, Decimal):
         return int(value)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | set):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
 def from_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in attributes.items()}
+    return {k: plain(_deserializer.deserialize(v)) for k, v in attributes.items()}
 
 
 class DynamoRepository:

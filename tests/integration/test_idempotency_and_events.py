@@ -1,0 +1,197 @@
+"""Idempotency-Key on every POST, and events recorded with each change and published to SNS."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import boto3
+import pytest
+
+from devtools.lambda_runtime import invoke
+from tests.integration.conftest import GOLD, Client, System
+from tests.integration.test_api_plans_mandates import make_mandate, make_plan
+
+
+def count_items(system: System, entity: str) -> int:
+    return sum(1 for i in system.table_items() if i.get("entity") == entity)
+
+
+# ----------------------------------------------------------------- idempotency
+def test_same_key_same_body_replays_the_first_response_and_changes_nothing(system: System, call: Client) -> None:
+    first = call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "k-1"})
+    again = call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "k-1"})
+    assert (first.status, again.status) == (201, 201)
+    assert again.json() == first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true" and "Idempotent-Replayed" not in first.headers
+    assert count_items(system, "plan") == 1 and count_items(system, "event") == 1
+
+
+def test_same_key_different_body_is_an_idempotency_error(system: System, call: Client) -> None:
+    call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "k-2"})
+    response = call("POST", "/v1/plans", {**GOLD, "amount": 2999}, headers={"Idempotency-Key": "k-2"})
+    assert response.status == 409 and response.json()["error"]["type"] == "idempotency_error"
+    assert count_items(system, "plan") == 1
+
+
+def test_same_key_on_another_endpoint_is_an_idempotency_error(system: System, call: Client) -> None:
+    plan = call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "k-3"}).json()
+    response = call("POST", f"/v1/plans/{plan['id']}/archive", headers={"Idempotency-Key": "k-3"})
+    assert response.status == 409 and response.json()["error"]["type"] == "idempotency_error"
+
+
+def test_keys_are_scoped_to_the_merchant(system: System) -> None:
+    a = system.client(system.a)("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "shared"})
+    b = system.client(system.b)("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "shared"})
+    assert (a.status, b.status) == (201, 201) and a.json()["id"] != b.json()["id"]
+
+
+def test_action_replay_returns_200_again_instead_of_409(call: Client) -> None:
+    mandate = make_mandate(call, make_plan(call)["id"])
+    first = call("POST", f"/v1/mandates/{mandate['id']}/cancel", headers={"Idempotency-Key": "cancel-1"})
+    again = call("POST", f"/v1/mandates/{mandate['id']}/cancel", headers={"Idempotency-Key": "cancel-1"})
+    assert (first.status, again.status) == (200, 200) and again.json() == first.json()
+    assert call("POST", f"/v1/mandates/{mandate['id']}/cancel", headers={"Idempotency-Key": "cancel-2"}).status == 409
+
+
+def test_failed_request_is_not_stored_so_the_key_can_be_retried(call: Client) -> None:
+    response = call("POST", "/v1/mandates", {"plan_id": "pln_missing", "customer": {"reference": "c"}}, headers={"Idempotency-Key": "k-4"})
+    assert response.status == 404
+    plan = make_plan(call)
+    # Same key, corrected request: the failed attempt left nothing behind. (Different body, but
+    # nothing was stored for the key, so it is a first request, not a conflict.)
+    retried = call("POST", "/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "c"}}, headers={"Idempotency-Key": "k-4"})
+    assert retried.status == 201
+
+
+@pytest.mark.parametrize("key", ["", "k" * 256])
+def test_malformed_keys_are_400(call: Client, key: str) -> None:
+    response = call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": key})
+    assert response.status == 400 and response.json()["error"]["param"] == "Idempotency-Key"
+
+
+def test_concurrent_requests_with_one_key_create_one_plan(system: System, call: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the first request is stopped inside its work (the key's record is IN_PROGRESS)
+    inside, release = threading.Event(), threading.Event()
+    original = system.api_module.MerchantApi.create_plan
+
+    def slow_create(self: Any, *args: Any) -> Any:
+        inside.set()
+        release.wait(10)
+        return original(self, *args)
+
+    monkeypatch.setattr(system.api_module.MerchantApi, "create_plan", slow_create)
+    results: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: results.update(first=call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "race"})))
+    first.start()
+    assert inside.wait(10)
+    # When a second request with the same key arrives meanwhile, Then it is told it is in flight
+    second = call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "race"})
+    release.set()
+    first.join(10)
+    assert second.status == 409 and "in flight" in second.json()["error"]["message"]
+    assert results["first"].status == 201
+    # And afterwards the key replays the one plan that was created
+    assert call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "race"}).json()["id"] == results["first"].json()["id"]
+    assert count_items(system, "plan") == 1
+
+
+def test_threads_racing_on_one_key_never_create_two_plans(system: System, call: Client) -> None:
+    responses = []
+    threads = [threading.Thread(target=lambda: responses.append(call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "stampede"}))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert {r.status for r in responses} <= {201, 409}
+    assert len({r.json()["id"] for r in responses if r.status == 201}) == 1
+    assert count_items(system, "plan") == 1
+
+
+# ---------------------------------------------------------------------- events
+def test_every_state_change_is_an_event_readable_and_filterable(call: Client) -> None:
+    plan = make_plan(call)
+    call("PATCH", f"/v1/plans/{plan['id']}", {"name": "Gold 2"})
+    mandate = make_mandate(call, plan["id"])
+    for action in ("pause", "resume", "cancel"):
+        call("POST", f"/v1/mandates/{mandate['id']}/{action}")
+    call("POST", f"/v1/plans/{plan['id']}/archive")
+    events = call("GET", "/v1/events?limit=100").json()["data"]
+    assert [e["type"] for e in reversed(events)] == [
+        "plan.created", "plan.updated", "mandate.created", "mandate.activated",
+        "mandate.paused", "mandate.resumed", "mandate.cancelled", "plan.archived",
+    ]
+    cancelled = call("GET", "/v1/events?type=mandate.cancelled").json()["data"]
+    assert len(cancelled) == 1 and cancelled[0]["data"]["object"]["status"] == "cancelled"
+    single = call("GET", f"/v1/events/{cancelled[0]['id']}").json()
+    assert single == cancelled[0] and single["object"] == "event"
+
+
+def _stream_records(system: System) -> list[dict]:
+    """Read the table's stream as Lambda's event source mapping would, applying the template's filter."""
+    # botocore now derives an account-based streams endpoint from the ARN, which moto does not
+    # route; the regional endpoint is equivalent.
+    streams = boto3.client("dynamodbstreams", endpoint_url="https://streams.dynamodb.eu-west-1.amazonaws.com")
+    arn = boto3.client("dynamodb").describe_table(TableName=system.aws.tables["BillingTable"])["Table"]["LatestStreamArn"]
+    records = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        records += streams.get_records(ShardIterator=iterator)["Records"]
+    return [
+        r for r in records if r["eventName"] == "INSERT" and r["dynamodb"]["NewImage"].get("entity", {}).get("S") == "event"
+    ]
+
+
+def _subscribe_queue(system: System) -> str:
+    sqs, sns = boto3.client("sqs"), boto3.client("sns")
+    url = sqs.create_queue(QueueName="merchant-webhook-consumer")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=system.aws.topics["EventsTopic"], Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def _received(url: str) -> list[dict]:
+    sqs, out = boto3.client("sqs"), []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        out += [json.loads(m["Body"]) for m in batch]
+    return out
+
+
+def test_recorded_events_are_published_to_sns_with_merchant_and_type_attributes(system: System, call: Client) -> None:
+    queue = _subscribe_queue(system)
+    plan = make_plan(call)
+    make_mandate(call, plan["id"])
+    records = _stream_records(system)
+    assert len(records) == 3
+    result = invoke(system.publisher_module, {"Records": [{**r, "eventSource": "aws:dynamodb"} for r in records]}, "EventPublisherFunction")
+    assert result == {"batchItemFailures": []}
+    published = _received(queue)
+    assert sorted(json.loads(m["Message"])["type"] for m in published) == ["mandate.activated", "mandate.created", "plan.created"]
+    for message in published:
+        assert message["MessageAttributes"]["merchant_id"]["Value"] == system.a.id
+        assert message["MessageAttributes"]["event_type"]["Value"] == json.loads(message["Message"])["type"]
+    api_events = {e["id"]: e for e in call("GET", "/v1/events").json()["data"]}
+    for message in published:
+        body = json.loads(message["Message"])
+        assert api_events[body["id"]] == body  # the same object as GET /v1/events returns
+
+
+def test_publish_failures_are_reported_per_record(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
+    event = json.loads(open("events/event_publisher_stream.json").read())
+    publisher = system.publisher_module.publisher
+
+    def failing(**_: Any) -> dict:
+        return {"Successful": [], "Failed": [{"Id": "0", "Code": "InternalError", "SenderFault": False}]}
+
+    monkeypatch.setattr(publisher.client, "publish_batch", failing)
+    result = invoke(system.publisher_module, event, "EventPublisherFunction")
+    assert result == {"batchItemFailures": [{"itemIdentifier": "111000000000000000001"}]}
+
+
+def test_the_sample_stream_event_publishes(system: System) -> None:
+    queue = _subscribe_queue(system)
+    event = json.loads(open("events/event_publisher_stream.json").read())
+    assert invoke(system.publisher_module, event, "EventPublisherFunction") == {"batchItemFailures": []}
+    [message] = _received(queue)
+    assert json.loads(message["Message"])["data"]["object"]["amount"] == 1999

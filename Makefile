@@ -15,7 +15,7 @@ help:
 	@echo "make test-fast - unit tests only"
 	@echo "make lint      - cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint"
 	@echo "make openapi   - regenerate docs/openapi.json from the code"
-	@echo "make merchant NAME='Shop' [TABLE=<BillingTableName>] - create a merchant in the deployed table, print its key once"
+	@echo "make merchant NAME='Shop' [TABLE=<table> or STACK=<stack>] - create a merchant in the deployed table, print its key once"
 
 $(STAMP): requirements-dev.txt layers/billing/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,7 +47,7 @@ openapi: $(STAMP)
 
 merchant: $(STAMP)
 	@test -n "$(NAME)" || (echo "usage: make merchant NAME='Shop name' [TABLE=<BillingTableName>]"; exit 2)
-	$(PY) scripts/create_merchant.py --name "$(NAME)" $(if $(TABLE),--table "$(TABLE)",)
+	$(PY) scripts/create_merchant.py --name "$(NAME)" $(if $(TABLE),--table "$(TABLE)",--stack "$(or $(STACK),recurring-payments)")
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .hypothesis

@@ -1,0 +1,47 @@
+"""Create a merchant and print its API key once (only its SHA-256 hash is stored).
+
+    make merchant NAME="Acme Fitness" TABLE=<BillingTableName output of the stack>
+    python scripts/create_merchant.py --name "Acme Fitness" --stack recurring-payments
+
+Uses your normal AWS credentials and region (AWS_PROFILE / AWS_REGION). The local runtime
+reuses MerchantStore for POST /_local/merchants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "billing"))
+
+import boto3  # noqa: E402
+
+from billing.adapters.merchants import MerchantStore  # noqa: E402
+
+
+def table_from_stack(stack: str) -> str:
+    outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
+    return next(o["OutputValue"] for o in outputs if o["OutputKey"] == "BillingTableName")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", required=True, help="the merchant's display name (shown to customers)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--table", help="the BillingTable name")
+    where.add_argument("--stack", help="a deployed stack name; its BillingTableName output is used")
+    args = parser.parse_args(argv)
+    if not 1 <= len(args.name) <= 200:
+        parser.error("--name must be 1..200 characters")
+    table = args.table or table_from_stack(args.stack)
+    created = MerchantStore(boto3.client("dynamodb"), table).create(args.name, datetime.now(timezone.utc))
+    print(json.dumps({"merchant_id": created.merchant_id, "name": created.name, "api_key": created.api_key}, indent=2))
+    print("The API key is shown this once; store it in your secrets manager.", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,25 @@
+"""The documented merchant command creates a merchant whose key works and is stored only hashed."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from scripts.create_merchant import main
+from tests.integration.conftest import System
+
+
+def test_command_prints_a_working_key_once_and_stores_only_its_hash(system: System, capsys: pytest.CaptureFixture) -> None:
+    assert main(["--name", "Acme Fitness", "--table", system.aws.tables["BillingTable"]]) == 0
+    created = json.loads(capsys.readouterr().out)
+    assert created["merchant_id"].startswith("mch_") and created["api_key"].startswith("rk_live_")
+    assert system.client(key=created["api_key"])("GET", "/v1/plans").status == 200
+    stored = json.dumps(boto3.client("dynamodb").scan(TableName=system.aws.tables["BillingTable"])["Items"])
+    assert created["api_key"] not in stored and created["merchant_id"] in stored
+
+
+def test_command_refuses_an_empty_name(system: System) -> None:
+    with pytest.raises(SystemExit):
+        main(["--name", "", "--table", system.aws.tables["BillingTable"]])

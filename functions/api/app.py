@@ -103,15 +103,12 @@ def signing_key() -> bytes:
     return parameters.get_secret(settings.link_signing_secret_arn, max_age=300).encode()
 
 
-def present(obj: Any) -> dict[str, Any]:
-    return service().present(obj)
-
-
-def idempotent(operation: str, body: BaseModel | None, key: str | None, status: int, action: Callable[[], Any]):
+def idempotent(operation: str, body: BaseModel | None, key: str | None, status: int, action: Callable[[MerchantApi], Any]) -> Response:
     """Run `action` once per (merchant, Idempotency-Key); replays answer the stored result."""
+    api = service()
 
     def perform() -> dict[str, Any]:
-        return {"status": status, "body": present(action())}
+        return {"status": status, "body": api.present(action(api))}
 
     if key is None:
         result = perform()
@@ -134,34 +131,37 @@ def page(items: list[Any], has_more: bool, next_cursor: str | None, render: Call
 # -------------------------------------------------------------------- plans
 @app.post("/v1/plans", responses=_ok(PlanOut, 201, 409, 422), summary="Create a plan")
 def create_plan(body: PlanCreate, idempotency_key: IdempotencyKey = None):
-    return idempotent("create_plan", body, idempotency_key, 201, lambda: service().create_plan(merchant_id(), body))
+    return idempotent("create_plan", body, idempotency_key, 201, lambda api: api.create_plan(merchant_id(), body))
 
 
 @app.get("/v1/plans", responses=_ok(ListOut[PlanOut]), summary="List plans, newest first")
 def list_plans(limit: Limit = 20, cursor: Cursor = None, status: Annotated[PlanStatus | None, Query()] = None):
-    result = service().list_plans(merchant_id(), PageRequest(limit, cursor), status=status)
-    return json_response(200, page(result.items, result.has_more, result.next_cursor, present))
+    api = service()
+    result = api.list_plans(merchant_id(), PageRequest(limit, cursor), status=status)
+    return json_response(200, page(result.items, result.has_more, result.next_cursor, api.present))
 
 
 @app.get("/v1/plans/<plan_id>", responses=_ok(PlanOut, 200, 404), summary="Retrieve a plan")
 def get_plan(plan_id: str):
-    return json_response(200, present(service().get_plan(merchant_id(), plan_id)))
+    api = service()
+    return json_response(200, api.present(api.get_plan(merchant_id(), plan_id)))
 
 
 @app.patch("/v1/plans/<plan_id>", responses=_ok(PlanOut, 200, 404, 422), summary="Rename a plan or change its metadata")
 def update_plan(plan_id: str, body: PlanUpdate):
-    return json_response(200, present(service().update_plan(merchant_id(), plan_id, body)))
+    api = service()
+    return json_response(200, api.present(api.update_plan(merchant_id(), plan_id, body)))
 
 
 @app.post("/v1/plans/<plan_id>/archive", responses=_ok(PlanOut, 200, 404, 409), summary="Archive a plan")
 def archive_plan(plan_id: str, idempotency_key: IdempotencyKey = None):
-    return idempotent(f"archive_plan:{plan_id}", None, idempotency_key, 200, lambda: service().archive_plan(merchant_id(), plan_id))
+    return idempotent(f"archive_plan:{plan_id}", None, idempotency_key, 200, lambda api: api.archive_plan(merchant_id(), plan_id))
 
 
 # ----------------------------------------------------------------- mandates
 @app.post("/v1/mandates", responses=_ok(MandateOut, 201, 404, 409, 422), summary="Create a mandate")
 def create_mandate(body: MandateCreate, idempotency_key: IdempotencyKey = None):
-    return idempotent("create_mandate", body, idempotency_key, 201, lambda: service().create_mandate(merchant_id(), body))
+    return idempotent("create_mandate", body, idempotency_key, 201, lambda api: api.create_mandate(merchant_id(), body))
 
 
 @app.get("/v1/mandates", responses=_ok(ListOut[MandateOut]), summary="List mandates, newest first")
@@ -172,15 +172,17 @@ def list_mandates(
     plan_id: Annotated[str | None, Query(max_length=100)] = None,
     customer_reference: Annotated[str | None, Query(max_length=100)] = None,
 ):
-    result = service().list_mandates(
+    api = service()
+    result = api.list_mandates(
         merchant_id(), PageRequest(limit, cursor), status=status, plan_id=plan_id, customer_reference=customer_reference
     )
-    return json_response(200, page(result.items, result.has_more, result.next_cursor, present))
+    return json_response(200, page(result.items, result.has_more, result.next_cursor, api.present))
 
 
 @app.get("/v1/mandates/<mandate_id>", responses=_ok(MandateOut, 200, 404), summary="Retrieve a mandate")
 def get_mandate(mandate_id: str):
-    return json_response(200, present(service().get_mandate(merchant_id(), mandate_id)))
+    api = service()
+    return json_response(200, api.present(api.get_mandate(merchant_id(), mandate_id)))
 
 
 @app.get("/v1/mandates/<mandate_id>/schedule", responses=_ok(ScheduleOut, 200, 404), summary="Preview the next charges")
@@ -194,7 +196,7 @@ def mandate_schedule(mandate_id: str, count: Annotated[int, Query(ge=1, le=36)] 
 
 
 def _action(name: str, mandate_id: str, key: str | None, body: BaseModel | None, run: Callable[[MerchantApi, str], Any]):
-    return idempotent(f"{name}:{mandate_id}", body, key, 200, lambda: run(service(), merchant_id()))
+    return idempotent(f"{name}:{mandate_id}", body, key, 200, lambda api: run(api, merchant_id()))
 
 
 @app.post("/v1/mandates/<mandate_id>/cancel", responses=_ok(MandateOut, 200, 404, 409), summary="Cancel (merchant)")

@@ -47,13 +47,11 @@ def validation_error_response(errors: list[dict[str, Any]]) -> Response:
     if where == "body":
         if kind == "json_invalid":
             return error_response(400, "invalid_request", "The body is not valid JSON.")
-        if not path or kind in ("model_attributes_type", "dict_type") and len(path) == 0:
+        if not path:  # missing, null, a list, a string...: not an object at all
             return error_response(400, "invalid_request", "The body must be a JSON object.")
-        if path and path[0].isdigit() and len(path) == 1:
-            return error_response(400, "invalid_request", "The body must be a JSON object.")
-        param = ".".join(p for p in path if not p.startswith("function-after") and not p.startswith("constrained"))
+        param = ".".join(path)
         message = "Unknown field." if kind == "extra_forbidden" else _clean(error.get("msg", "Invalid value."))
-        return error_response(422, "validation_error", f"{param}: {message}" if param else message, param or None)
+        return error_response(422, "validation_error", f"{param}: {message}", param)
     name = path[0] if path else where
     if where == "header":
         name = "-".join(part.capitalize() for part in name.split("-"))  # idempotency-key -> Idempotency-Key

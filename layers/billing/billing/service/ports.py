@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
@@ -68,5 +67,3 @@ class IdGenerator(Protocol):
 
 class Links(Protocol):
     def approval_url(self, mandate: Mandate) -> str | None: ...
-
-

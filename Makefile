@@ -8,13 +8,14 @@ STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help test test-fast lint openapi merchant clean
+.PHONY: help test test-fast lint openapi merchant build clean
 
 help:
 	@echo "make test      - bootstrap .venv, lint the template, run every test"
 	@echo "make test-fast - unit tests only"
 	@echo "make lint      - cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint"
 	@echo "make openapi   - regenerate docs/openapi.json from the code"
+	@echo "make build     - sam build (needs python3.13 on PATH, e.g. PYENV_VERSION=3.13.0)"
 	@echo "make merchant NAME='Shop' [TABLE=<table> or STACK=<stack>] - create a merchant in the deployed table, print its key once"
 
 $(STAMP): requirements-dev.txt layers/billing/requirements.txt
@@ -48,6 +49,9 @@ openapi: $(STAMP)
 merchant: $(STAMP)
 	@test -n "$(NAME)" || (echo "usage: make merchant NAME='Shop name' [TABLE=<BillingTableName>]"; exit 2)
 	$(PY) scripts/create_merchant.py --name "$(NAME)" $(if $(TABLE),--table "$(TABLE)",--stack "$(or $(STACK),recurring-payments)")
+
+build: $(SAM_STAMP)
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .hypothesis

@@ -155,6 +155,8 @@ def test_bad_plan_bodies_are_clear_4xx(call: Client, raw: str, status: int, para
         ({"plan_id": "pln_x", "customer": {"reference": "c"}, "payment_method": {"gateway": "simulated", "token": "pm_sim_nope"}}, "payment_method.token"),
         ({"plan_id": "pln_x", "customer": {"reference": "c"}, "payment_method": {"gateway": "paypal", "token": "pm_sim_ok"}}, "payment_method.gateway"),
         ({"plan_id": "pln_x", "customer": {"reference": "c"}, "start_at": "2027-01-01"}, "start_at"),
+        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "consent": {"accepted_at": "2026-11-25T00:00:00Z"}}, "consent"),
+        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "start_at": "2027-02-01T00:00:00Z", "end_at": "2027-01-01T00:00:00Z"}, "end_at"),
         ({"plan_id": "pln_x", "customer": {"reference": "c"}, "start_at": "2027-01-01T00:00:00"}, "start_at"),
         ({"plan_id": "pln_x", "customer": {"reference": "c"}, "consent": {"accepted_at": "2026-11-25T00:00:00Z", "ip": "999.1.1.1"}, "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"}}, "consent.ip"),
     ],

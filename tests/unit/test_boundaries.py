@@ -153,3 +153,13 @@ def test_forged_or_expired_links_are_refused() -> None:
         links.verify(token, NOW + timedelta(days=7, seconds=1))
     with pytest.raises(InvalidLink):
         links.verify("not-a-token", datetime.now(timezone.utc))
+
+
+def test_body_level_errors_are_400_only_when_the_body_is_not_an_object() -> None:
+    from billing.http import validation_error_response
+
+    not_object = validation_error_response([{"type": "model_attributes_type", "loc": ("body",), "msg": "Input should be an object"}])
+    assert not_object.status_code == 400
+    rule = validation_error_response([{"type": "value_error", "loc": ("body",), "msg": "Value error, a and b conflict"}])
+    assert rule.status_code == 422
+    assert rule.body["error"] == {"type": "validation_error", "message": "a and b conflict", "param": None}

@@ -23,6 +23,8 @@ def billing_error_response(error: BillingError) -> Response:
     return error_response(error.status, error.type, error.message, error.param)
 
 
+_NOT_AN_OBJECT = {"missing", "model_type", "model_attributes_type", "dict_type", "none_required"}
+
 _QUERY_MESSAGES = {
     "int_parsing": "must be an integer",
     "greater_than_equal": "is too small",
@@ -47,10 +49,12 @@ def validation_error_response(errors: list[dict[str, Any]]) -> Response:
     if where == "body":
         if kind == "json_invalid":
             return error_response(400, "invalid_request", "The body is not valid JSON.")
-        if not path:  # missing, null, a list, a string...: not an object at all
-            return error_response(400, "invalid_request", "The body must be a JSON object.")
-        param = ".".join(path)
         message = "Unknown field." if kind == "extra_forbidden" else _clean(error.get("msg", "Invalid value."))
+        if not path:
+            if kind in _NOT_AN_OBJECT:  # missing, null, a list, a string...
+                return error_response(400, "invalid_request", "The body must be a JSON object.")
+            return error_response(422, "validation_error", message)  # a rule across fields
+        param = ".".join(path)
         return error_response(422, "validation_error", f"{param}: {message}", param)
     name = path[0] if path else where
     if where == "header":

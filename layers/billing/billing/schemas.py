@@ -23,7 +23,6 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
 
@@ -167,13 +166,21 @@ class MandateCreate(RequestModel):
     end_at: TimeIn | None = None
     metadata: Metadata = {}
 
-    @model_validator(mode="after")
-    def _coherent(self) -> MandateCreate:
-        if self.consent is not None and self.payment_method is None:
+    # Field validators (not a model validator) so that the 422 names the offending field.
+    @field_validator("consent")
+    @classmethod
+    def _consent_needs_payment_method(cls, consent: ConsentIn | None, info: ValidationInfo) -> ConsentIn | None:
+        if consent is not None and "payment_method" in info.data and info.data["payment_method"] is None:
             raise ValueError("consent needs a payment_method: the customer consents to be charged on it")
-        if self.start_at and self.end_at and self.end_at <= self.start_at:
-            raise ValueError("end_at must be after start_at")
-        return self
+        return consent
+
+    @field_validator("end_at")
+    @classmethod
+    def _end_after_start(cls, end_at: datetime | None, info: ValidationInfo) -> datetime | None:
+        start_at = info.data.get("start_at")
+        if end_at is not None and start_at is not None and end_at <= start_at:
+            raise ValueError("must be after start_at")
+        return end_at
 
 
 class PauseIn(RequestModel):

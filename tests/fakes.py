@@ -9,9 +9,11 @@ from typing import Any
 
 from billing.adapters import cursor as cursors
 from billing.adapters.keys import sortable
+from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification
 from billing.domain.model import Event, Mandate, Plan
-from billing.service.ports import Changes, Page, PageRequest
+from billing.schemas import ChargeMessage
+from billing.service.ports import ChargeRequest, Changes, DueRef, GatewayTimeout, Page, PageRequest
 
 
 class FakeClock:
@@ -88,15 +90,42 @@ class InMemoryRepository:
     def list_events(self, merchant_id: str, page: PageRequest, type: str | None = None) -> Page[Event]:
         return self._list(merchant_id, Event, page, ("events", type), type=(lambda o: o.type, type))
 
+    def get_charge(self, merchant_id: str, charge_id: str) -> Charge | None:
+        return self._get(merchant_id, charge_id, Charge)
+
+    def list_charges(self, merchant_id: str, page: PageRequest, mandate_id=None, status=None) -> Page[Charge]:
+        return self._list(
+            merchant_id, Charge, page, ("charges", mandate_id, status),
+            mandate=(lambda o: o.mandate_id, mandate_id), status=(lambda o: o.status, status),
+        )
+
+    def due(self, now: datetime, per_shard: int) -> list[DueRef]:
+        found = [
+            DueRef(m.merchant_id, m.id, m.dispatch_at)
+            for m in self.items.values()
+            if isinstance(m, Mandate) and m.dispatch_at is not None and m.dispatch_at <= now
+        ]
+        return sorted(found, key=lambda r: (r.due_at, r.mandate_id))[: per_shard * 64]
+
+    def load(self, mandates: list[tuple[str, str]], charges: list[tuple[str, str]]):
+        found_m = {i: o for m, i in mandates if (o := self._get(m, i, Mandate)) is not None}
+        found_c = {i: o for m, i in charges if (o := self._get(m, i, Charge)) is not None}
+        return found_m, found_c
+
+    def charges(self, merchant_id: str | None = None) -> list[Charge]:
+        found = [o for o in self.items.values() if isinstance(o, Charge) and merchant_id in (None, o.merchant_id)]
+        return sorted(found, key=lambda c: (c.created_at, c.id))
+
     def commit(self, changes: Changes) -> None:
         if self.fail_next_commit_with is not None:
             error, self.fail_next_commit_with = self.fail_next_commit_with, None
             raise error
-        for obj in [*changes.plans, *changes.mandates]:
+        aggregates = [*changes.plans, *changes.mandates, *changes.charges]
+        for obj in aggregates:
             stored = self.items.get((obj.merchant_id, obj.id))
             if (stored.version if stored else 0) != obj.version:
                 raise ConcurrentModification(obj.id)
-        for obj in [*changes.plans, *changes.mandates]:
+        for obj in aggregates:
             obj.version += 1
             self.items[(obj.merchant_id, obj.id)] = copy.deepcopy(obj)
         for event in changes.events:
@@ -106,3 +135,49 @@ class InMemoryRepository:
     def events(self, merchant_id: str | None = None) -> list[Event]:
         found = [o for o in self.items.values() if isinstance(o, Event) and merchant_id in (None, o.merchant_id)]
         return sorted(found, key=lambda e: (e.created_at, e.id))
+
+
+class FakeQueue:
+    """A charge queue that keeps what was sent; tests deliver (and redeliver) by hand."""
+
+    def __init__(self) -> None:
+        self.messages: list[ChargeMessage] = []
+        self.refuse = False
+
+    def send(self, messages: list[ChargeMessage]) -> int:
+        if self.refuse:
+            return 0
+        self.messages += messages
+        return len(messages)
+
+    def take(self) -> list[ChargeMessage]:
+        taken, self.messages = self.messages, []
+        return taken
+
+
+class FakeGateway:
+    """The simulated gateway's behaviour with an in-memory ledger keyed by idempotency key."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        from billing.adapters.simulated_gateway import behaviour
+
+        self.behaviour, self.clock = behaviour, clock
+        self.answers: dict[str, tuple[ChargeRequest, GatewayResult]] = {}
+        self.calls: list[ChargeRequest] = []
+        self.timeouts_left = 0  # extra: time out (before doing anything) this many times
+
+    def charge(self, request: ChargeRequest) -> GatewayResult:
+        self.calls.append(request)
+        if self.timeouts_left:
+            self.timeouts_left -= 1
+            raise GatewayTimeout("injected")
+        if request.idempotency_key in self.answers:
+            return self.answers[request.idempotency_key][1]
+        result = self.behaviour(request.token, request.attempt).model_copy(update={"gateway_reference": "sim_" + request.idempotency_key})
+        self.answers[request.idempotency_key] = (request, result)
+        if request.token == "pm_sim_timeout":
+            raise GatewayTimeout("took the money, then timed out")
+        return result
+
+    def ledger(self) -> list[ChargeRequest]:
+        return [request for request, result in self.answers.values() if result.outcome == "succeeded"]

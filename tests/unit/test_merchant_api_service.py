@@ -171,18 +171,6 @@ def test_pause_with_resume_at_is_on_the_due_index_at_resume_time(api: MerchantAp
     assert error.value.param == "resume_at"
 
 
-def test_replacing_payment_method_of_past_due_mandate_reactivates_it(api: MerchantApi, repo: InMemoryRepository, clock: FakeClock) -> None:
-    plan = api.create_plan(A, GOLD)
-    mandate_id = active_mandate(api, plan.id)
-    stored = repo.items[(A, mandate_id)]
-    stored.status, stored.next_charge_at = "past_due", None  # as the billing engine leaves it
-    clock.advance(seconds=1)
-    updated = api.replace_payment_method(A, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_fail_once"))
-    assert updated.status == "active" and updated.next_charge_at == clock.now()
-    assert updated.payment_method.token == "pm_sim_fail_once"
-    assert types(repo)[-1] == "mandate.payment_method_updated"
-
-
 def test_schedule_preview_writes_nothing_and_respects_total_cycles(api: MerchantApi, repo: InMemoryRepository) -> None:
     plan = api.create_plan(A, PlanCreate(name="Three", amount=700, currency="JPY", interval="month", total_cycles=3))
     mandate_id = active_mandate(api, plan.id, start_at="2027-01-31T09:00:00Z")

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from .domain import payment_methods
+from .domain.charge import AttemptOutcome, Charge, ChargeStatus
 from .domain.model import FINAL_STATUSES, Event, Mandate, MandateStatus, Plan, PlanStatus
 from .domain.money import Amount, Currency
 from .domain.schedule import MAX_INTERVAL_COUNT, Interval
@@ -274,6 +275,40 @@ class MandateOut(ResponseModel):
         )
 
 
+class AttemptOut(ResponseModel):
+    at: TimeOut
+    outcome: AttemptOutcome
+    decline_code: str | None
+    gateway_reference: str | None
+
+
+class ChargeOut(ResponseModel):
+    id: str
+    object: Literal["charge"] = "charge"
+    mandate_id: str
+    plan_id: str
+    cycle: int
+    amount: int
+    currency: Currency
+    due_at: TimeOut
+    status: ChargeStatus
+    attempts: list[AttemptOut]
+    next_attempt_at: TimeOut | None
+    failure_code: str | None
+    created_at: TimeOut
+    updated_at: TimeOut
+
+    @classmethod
+    def of(cls, charge: Charge) -> ChargeOut:
+        return cls(
+            **charge.model_dump(
+                include={"id", "mandate_id", "plan_id", "cycle", "amount", "currency", "due_at", "status",
+                         "next_attempt_at", "failure_code", "created_at", "updated_at"}
+            ),
+            attempts=[AttemptOut(**a.model_dump(exclude={"number"})) for a in charge.attempts],
+        )
+
+
 class ScheduledCharge(ResponseModel):
     cycle: int
     due_at: TimeOut
@@ -324,3 +359,19 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+# ------------------------------------------------------------- internal messages
+
+
+class ChargeMessage(BaseModel):
+    """The charge queue's message body: which attempt of which charge to make (nothing secret)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
+    mandate_id: Annotated[StrictStr, StringConstraints(pattern=r"^mdt_[A-Za-z0-9]{1,64}$")]
+    charge_id: Annotated[StrictStr, StringConstraints(pattern=r"^chg_[A-Za-z0-9]{1,64}$")]
+    attempt: Annotated[StrictInt, Field(ge=1, le=100)]
+    due_at: datetime
+    dispatched_at: datetime

@@ -8,17 +8,20 @@ TransactWriteItems per use case, with an optimistic version check on every aggre
 from __future__ import annotations
 
 import heapq
-from decimal import Decimal
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from ..domain.charge import Charge
 from ..domain.errors import ConcurrentModification
 from ..domain.model import Event, Mandate, Plan
-from ..service.ports import Changes, Page, PageRequest
+from ..service.ports import Changes, DueRef, Page, PageRequest
 from . import cursor as cursors
 from . import keys
 
@@ -30,7 +33,8 @@ _deserializer = TypeDeserializer()
 # Attributes a list/filter index carries besides its keys, so that combined filters are
 # evaluated in the index; full items are then fetched with BatchGetItem.
 INDEX_PROJECTED = ["entity", "status", "plan_id", "customer_reference", "mandate_id", "event_type"]
-_KIND = {Plan: "PLAN", Mandate: "MANDATE", Event: "EVENT"}
+_KIND = {Plan: "PLAN", Mandate: "MANDATE", Charge: "CHARGE", Event: "EVENT"}
+Stored = Plan | Mandate | Charge
 
 
 def to_attributes(item: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +63,7 @@ class DynamoRepository:
 
     # ------------------------------------------------------------ item shape
     @staticmethod
-    def item_of(obj: Plan | Mandate | Event) -> dict[str, Any]:
+    def item_of(obj: Plan | Mandate | Charge | Event) -> dict[str, Any]:
         kind = _KIND[type(obj)]
         created = keys.sortable(obj.created_at)
         position = f"{created}#{obj.id}"
@@ -87,6 +91,8 @@ class DynamoRepository:
             )
             if obj.dispatch_at is not None:  # sparse: only mandates the engine must look at
                 item.update(dpk=keys.due_pk(obj.id), dsk=keys.due_sk(obj.dispatch_at, obj.merchant_id, obj.id))
+        if isinstance(obj, Charge):
+            item.update(mandate_id=obj.mandate_id, ppk=keys.parent_pk(obj.merchant_id, kind, obj.mandate_id), psk=position)
         return item
 
     # ----------------------------------------------------------------- reads
@@ -115,6 +121,9 @@ class DynamoRepository:
 
     def get_event(self, merchant_id: str, event_id: str) -> Event | None:
         return self._get(Event, merchant_id, event_id, "evt")
+
+    def get_charge(self, merchant_id: str, charge_id: str) -> Charge | None:
+        return self._get(Charge, merchant_id, charge_id, "chg")
 
     def list_plans(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Plan]:
         if status:
@@ -149,6 +158,71 @@ class DynamoRepository:
         if type:
             return self._list(Event, page, "StatusIndex", "spk", "ssk", self._shards(merchant_id, "EVENT", type), {}, ("events", type))
         return self._list(Event, page, "ListIndex", "lpk", "lsk", self._shards(merchant_id, "EVENT"), {}, ("events",))
+
+    def list_charges(
+        self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, status: str | None = None
+    ) -> Page[Charge]:
+        bound = ("charges", mandate_id, status)
+        if mandate_id is not None:
+            partitions = [keys.parent_pk(merchant_id, "CHARGE", mandate_id)]
+            return self._list(Charge, page, "ParentIndex", "ppk", "psk", partitions, {"status": status}, bound)
+        if status is not None:
+            return self._list(Charge, page, "StatusIndex", "spk", "ssk", self._shards(merchant_id, "CHARGE", status), {}, bound)
+        return self._list(Charge, page, "ListIndex", "lpk", "lsk", self._shards(merchant_id, "CHARGE"), {}, bound)
+
+    # ---------------------------------------------------------- billing engine
+    def due(self, now: datetime, per_shard: int) -> list[DueRef]:
+        """Query every due-index shard in parallel for entries at or before `now`, oldest first.
+
+        Items read are the due entries themselves (a key condition, no filter), so the cost is
+        proportional to what is due, whatever the number of idle mandates."""
+        upto = keys.sortable(now) + "#~"  # '~' sorts after every id character
+
+        def shard(number: int) -> list[DueRef]:
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": "DueIndex",
+                "KeyConditionExpression": "dpk = :p AND dsk <= :upto",
+                "ExpressionAttributeValues": to_attributes({":p": f"DUE#{number}", ":upto": upto}),
+                "ScanIndexForward": True,
+            }
+            found: list[DueRef] = []
+            while len(found) < per_shard:
+                request["Limit"] = per_shard - len(found)
+                response = self.client.query(**request)
+                for row in response["Items"]:
+                    when, merchant_id, mandate_id = from_attributes(row)["dsk"].split("#")
+                    found.append(DueRef(merchant_id, mandate_id, datetime.fromisoformat(when.replace("Z", "+00:00"))))
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            return found
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            shards = list(pool.map(shard, range(keys.DUE_SHARDS)))
+        return sorted((ref for refs in shards for ref in refs), key=lambda r: r.due_at)
+
+    def load(
+        self, mandates: list[tuple[str, str]], charges: list[tuple[str, str]]
+    ) -> tuple[dict[str, Mandate], dict[str, Charge]]:
+        wanted = {
+            (keys.primary(m, i, kind)["pk"], kind): i
+            for refs, kind, prefix in ((mandates, "MANDATE", "mdt"), (charges, "CHARGE", "chg"))
+            for m, i in refs
+            if keys.valid_id(i, prefix)
+        }
+        items = self._batch_get([{"pk": pk, "sk": kind} for pk, kind in wanted])
+        found_mandates: dict[str, Mandate] = {}
+        found_charges: dict[str, Charge] = {}
+        for (pk, kind), object_id in wanted.items():
+            item = items.get((pk, kind))
+            if item is None:
+                continue
+            if kind == "MANDATE":
+                found_mandates[object_id] = self._load(Mandate, item)
+            else:
+                found_charges[object_id] = self._load(Charge, item)
+        return found_mandates, found_charges
 
     @staticmethod
     def _shards(merchant_id: str, kind: str, status: str | None = None) -> list[str]:
@@ -231,16 +305,17 @@ class DynamoRepository:
 
     # ---------------------------------------------------------------- writes
     def commit(self, changes: Changes) -> None:
-        operations = [self._versioned_put(obj) for obj in [*changes.plans, *changes.mandates]]
+        aggregates: list[Stored] = [*changes.plans, *changes.mandates, *changes.charges]
+        operations = [self._versioned_put(obj) for obj in aggregates]
         operations += [
             {"Put": {"TableName": self.table, "Item": to_attributes(self.item_of(e)), "ConditionExpression": "attribute_not_exists(pk)"}}
             for e in changes.events
         ]
         self.transact(operations)
-        for obj in [*changes.plans, *changes.mandates]:
+        for obj in aggregates:
             obj.version += 1
 
-    def _versioned_put(self, obj: Plan | Mandate) -> dict[str, Any]:
+    def _versioned_put(self, obj: Stored) -> dict[str, Any]:
         item = {**self.item_of(obj), "version": obj.version + 1}
         put: dict[str, Any] = {"TableName": self.table, "Item": to_attributes(item)}
         if obj.version == 0:

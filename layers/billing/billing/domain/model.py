@@ -134,6 +134,10 @@ class Mandate(Entity):
     cycles_charged: int = 0
     paused_at: datetime | None = None
     resume_at: datetime | None = None
+    # Billing engine state (not part of the API object):
+    open_charge_id: str | None = None  # the charge being collected, or the failed one while past_due
+    attempt_at: datetime | None = None  # when the open charge's next attempt is due
+    claimed_until: datetime | None = None  # dispatch lease: sent to the charger, awaiting its result
 
     # ----------------------------------------------------------------- derived
     @property
@@ -148,6 +152,10 @@ class Mandate(Entity):
     def dispatch_at(self) -> datetime | None:
         """When the billing engine must next look at this mandate (the due index key), if ever."""
         if self.status == "active":
+            if self.claimed_until is not None:
+                return self.claimed_until  # an unfinished claim becomes due again when its lease ends
+            if self.open_charge_id is not None:
+                return self.attempt_at
             return self.next_charge_at
         if self.status == "paused":
             return self.resume_at
@@ -192,6 +200,29 @@ class Mandate(Entity):
         self.status, self.ended_at = "completed", now
         return ["mandate.completed"]
 
+    def advance_schedule(self) -> None:
+        """The charge of `next_cycle` exists now: point at the cycle after it (None past the term).
+
+        The mandate is completed only when that charge settles, not here."""
+        assert self.anchor_at is not None
+        self.next_cycle += 1
+        when = schedule.due_at(self.anchor_at, self.terms.cadence, self.next_cycle)
+        self.next_charge_at = when if self.term.includes(self.next_cycle, when) else None
+
+    def complete(self, now: datetime) -> list[str]:
+        self.status, self.ended_at, self.updated_at, self.next_charge_at = "completed", now, now, None
+        self.detach_charge()
+        return ["mandate.completed"]
+
+    def collection_failed(self, now: datetime, code: str | None) -> list[str]:
+        """The open charge failed for good: past_due until the payment method is replaced,
+        or revoked when the bank says the customer withdrew the mandate."""
+        if code == "mandate_revoked":
+            return self._end("revoked", now)
+        self.status, self.updated_at = "past_due", now
+        self.claimed_until = self.attempt_at = None  # keeps open_charge_id: re-attempted after a new method
+        return ["mandate.past_due"]
+
     def activate(self, now: datetime, payment_method: PaymentMethod, consent: Consent) -> list[str]:
         self._require("activate", "pending_approval")
         self.payment_method, self.consent = payment_method, consent
@@ -199,9 +230,14 @@ class Mandate(Entity):
         self.anchor_at = schedule.billing_anchor(now, self.start_at, self.terms.trial_days)
         return ["mandate.activated", *self._schedule_from(1, now)]
 
+    def detach_charge(self) -> None:
+        """Stop pending collection work (the service cancels the unsettled charge itself)."""
+        self.open_charge_id = self.attempt_at = self.claimed_until = None
+
     def _end(self, status: Literal["cancelled", "revoked"], now: datetime) -> list[str]:
         self.status, self.ended_at, self.updated_at = status, now, now
         self.next_charge_at = self.resume_at = None
+        self.detach_charge()
         return [f"mandate.{status}"]
 
     def cancel(self, now: datetime) -> list[str]:
@@ -217,6 +253,7 @@ class Mandate(Entity):
         if resume_at is not None and resume_at <= now:
             raise ValidationFailed("resume_at must be in the future.", "resume_at")
         self.status, self.paused_at, self.resume_at, self.updated_at = "paused", now, resume_at, now
+        self.detach_charge()
         return ["mandate.paused"]
 
     def resume(self, now: datetime) -> list[str]:
@@ -233,7 +270,7 @@ class Mandate(Entity):
         if self.status == "past_due":
             # The failed charge is attempted again at the next dispatch.
             self.status = "active"
-            self.next_charge_at = now
+            self.attempt_at = now if self.open_charge_id else None
         return ["mandate.payment_method_updated"]
 
 

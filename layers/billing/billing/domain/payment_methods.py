@@ -24,7 +24,8 @@ SIMULATED_TOKENS: tuple[str, ...] = (
 )
 
 _CARD_LIKE = re.compile(r"(?:\d[ -]?){12,18}\d")
-_STRIPE_TOKEN = re.compile(r"^pm_[A-Za-z0-9]{8,120}$")
+# A PaymentMethod id, optionally with the Customer it is attached to (needed off session).
+_STRIPE_TOKEN = re.compile(r"^(cus_[A-Za-z0-9]{8,60}:)?pm_[A-Za-z0-9]{8,120}$")
 MAX_TOKEN_LENGTH = 255
 
 
@@ -50,7 +51,7 @@ def validate_token(gateway: str, token: str, param: str = "payment_method.token"
         return token
     if gateway == "stripe":
         if token.startswith("pm_sim_") or not _STRIPE_TOKEN.match(token):
-            raise ValidationFailed("Stripe tokens are PaymentMethod ids like pm_1Q2w3E4r5T6y7U8i.", param)
+            raise ValidationFailed("Stripe tokens are PaymentMethod ids like pm_1Q2w3E4r5T6y7U8i, or cus_…:pm_… with the customer.", param)
         return token
     raise ValidationFailed("Unknown gateway.", "payment_method.gateway")
 

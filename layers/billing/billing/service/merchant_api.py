@@ -7,13 +7,15 @@ State changes and the events they cause are committed together in one transactio
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from ..domain.charge import Charge
 from ..domain.errors import ConcurrentModification, NotFound, ValidationFailed
 from ..domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan
-from ..schemas import MandateCreate, MandateOut, PauseIn, PaymentMethodIn, PlanCreate, PlanOut, PlanUpdate
+from ..schemas import MandateCreate, PauseIn, PaymentMethodIn, PlanCreate, PlanUpdate
 from .ports import Changes, Clock, IdGenerator, Links, Page, PageRequest, Repository
+from .presenter import Presenter
 
 MAX_CONFLICT_RETRIES = 5
 
@@ -21,28 +23,14 @@ MAX_CONFLICT_RETRIES = 5
 class MerchantApi:
     def __init__(self, repo: Repository, clock: Clock, ids: IdGenerator, links: Links) -> None:
         self.repo, self.clock, self.ids, self.links = repo, clock, ids, links
+        self.presenter = Presenter(ids, links)
 
     # ------------------------------------------------------------ presenting
-    def present(self, obj: Plan | Mandate) -> dict[str, Any]:
-        if isinstance(obj, Plan):
-            return PlanOut.of(obj).model_dump(mode="json")
-        return MandateOut.of(obj, self.links.approval_url(obj)).model_dump(mode="json")
+    def present(self, obj: Plan | Mandate | Charge) -> dict[str, Any]:
+        return self.presenter.present(obj)
 
     def _events(self, obj: Plan | Mandate, types: list[str], now: datetime) -> list[Event]:
-        if not types:
-            return []
-        snapshot = self.present(obj)
-        # One microsecond apart, so that events of one change list in the order they happened.
-        return [
-            Event(
-                id=self.ids.new("evt"),
-                merchant_id=obj.merchant_id,
-                type=t,
-                created_at=now + timedelta(microseconds=i),
-                data={"object": snapshot},
-            )
-            for i, t in enumerate(types)
-        ]
+        return self.presenter.events([(obj, types)], now)
 
     # ----------------------------------------------------------------- plans
     def create_plan(self, merchant_id: str, request: PlanCreate) -> Plan:
@@ -119,7 +107,30 @@ class MerchantApi:
         return mandate, mandate.upcoming_charges(self.clock.now(), count)
 
     def _mandate_action(self, merchant_id: str, mandate_id: str, action: Callable[[Mandate, datetime], list[str]]) -> Mandate:
-        return self._mutate(lambda now: self.get_mandate(merchant_id, mandate_id), action)
+        """Change a mandate; when that stops collection (cancel, revoke, pause) its unsettled
+        charge is cancelled in the same transaction."""
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            now = self.clock.now()
+            mandate = self.get_mandate(merchant_id, mandate_id)
+            charge = self.repo.get_charge(merchant_id, mandate.open_charge_id) if mandate.open_charge_id else None
+            types = action(mandate, now)
+            if not types:
+                return mandate
+            charge_types: list[str] = []
+            if charge is not None and mandate.open_charge_id is None:  # the action detached it
+                charge_types = charge.cancel(now)
+            changes = Changes(
+                mandates=[mandate],
+                charges=[charge] if charge_types else [],
+                events=self.presenter.events([(mandate, types), (charge, charge_types)] if charge else [(mandate, types)], now),
+            )
+            try:
+                self.repo.commit(changes)
+                return mandate
+            except ConcurrentModification:
+                if attempt == MAX_CONFLICT_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def cancel_mandate(self, merchant_id: str, mandate_id: str) -> Mandate:
         return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.cancel(now))
@@ -137,6 +148,16 @@ class MerchantApi:
     def replace_payment_method(self, merchant_id: str, mandate_id: str, request: PaymentMethodIn) -> Mandate:
         method = PaymentMethod(**request.model_dump())
         return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.replace_payment_method(now, method))
+
+    # --------------------------------------------------------------- charges
+    def get_charge(self, merchant_id: str, charge_id: str) -> Charge:
+        charge = self.repo.get_charge(merchant_id, charge_id)
+        if charge is None:
+            raise NotFound(f"No such charge: '{charge_id}'.", "id")
+        return charge
+
+    def list_charges(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Charge]:
+        return self.repo.list_charges(merchant_id, page, **filters)
 
     # ---------------------------------------------------------------- events
     def get_event(self, merchant_id: str, event_id: str) -> Event:

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+from ..domain.charge import Charge, GatewayResult
 from ..domain.model import Event, Mandate, Plan
+from ..schemas import ChargeMessage
 
 T = TypeVar("T")
 
@@ -30,7 +32,17 @@ class Changes:
 
     plans: list[Plan] = field(default_factory=list)
     mandates: list[Mandate] = field(default_factory=list)
+    charges: list[Charge] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DueRef:
+    """One entry of the due index: a mandate the engine must look at, and since when."""
+
+    merchant_id: str
+    mandate_id: str
+    due_at: datetime
 
 
 class Repository(Protocol):
@@ -53,6 +65,20 @@ class Repository(Protocol):
 
     def list_events(self, merchant_id: str, page: PageRequest, type: str | None = None) -> Page[Event]: ...
 
+    def get_charge(self, merchant_id: str, charge_id: str) -> Charge | None: ...
+
+    def list_charges(
+        self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, status: str | None = None
+    ) -> Page[Charge]: ...
+
+    def due(self, now: datetime, per_shard: int) -> list[DueRef]:
+        """Entries of the due index at or before `now`, at most `per_shard` from each shard, oldest first."""
+
+    def load(
+        self, mandates: list[tuple[str, str]], charges: list[tuple[str, str]]
+    ) -> tuple[dict[str, Mandate], dict[str, Charge]]:
+        """Many (merchant_id, id) at once, keyed by id; missing ones are absent."""
+
     def commit(self, changes: Changes) -> None:
         """Write everything or nothing. Raises ConcurrentModification when a version moved."""
 
@@ -67,3 +93,38 @@ class IdGenerator(Protocol):
 
 class Links(Protocol):
     def approval_url(self, mandate: Mandate) -> str | None: ...
+
+
+# ----------------------------------------------------------------- billing engine
+
+
+class ChargeQueue(Protocol):
+    def send(self, messages: list[ChargeMessage]) -> int:
+        """Send charge messages; returns how many were accepted (the rest are re-sent when their lease ends)."""
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    """One attempt at the gateway. `idempotency_key` is per (charge, attempt)."""
+
+    idempotency_key: str
+    amount: int
+    currency: str
+    token: str
+    merchant_id: str
+    mandate_id: str
+    charge_id: str
+    attempt: int
+
+
+class GatewayTimeout(Exception):
+    """The outcome is unknown (the money may have been taken): ask again with the same key."""
+
+
+class GatewayUnavailable(Exception):
+    """The gateway did nothing (rate limited, not configured, busy): try again later, same key."""
+
+
+class PaymentGateway(Protocol):
+    def charge(self, request: ChargeRequest) -> GatewayResult:
+        """Charge once per idempotency key; the same key always answers the same result."""

@@ -1,0 +1,93 @@
+"""The simulated payment gateway of the contract: behaviour by token, and its own ledger.
+
+It stands for an external provider. Every answer is stored under the idempotency key it was
+given (a conditional put), so the same key always answers the same result, and the ledger of
+money taken (`outcome = succeeded`) proves that nothing was taken twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..domain.charge import GATEWAY_ERROR, GatewayResult
+from ..service.ports import ChargeRequest, Clock, GatewayTimeout
+from .dynamodb import from_attributes, to_attributes
+from .keys import sortable
+
+
+def behaviour(token: str, attempt: int) -> GatewayResult:
+    """The contract's table: what the simulated gateway answers the first time it sees a key."""
+    if token in ("pm_sim_ok", "pm_sim_timeout"):
+        return GatewayResult(outcome="succeeded")
+    if token == "pm_sim_insufficient_funds":
+        return GatewayResult(outcome="declined", decline_code="insufficient_funds")
+    if token == "pm_sim_expired_card":
+        return GatewayResult(outcome="declined", decline_code="expired_card")
+    if token == "pm_sim_fail_once":
+        if attempt == 1:
+            return GatewayResult(outcome="declined", decline_code="insufficient_funds")
+        return GatewayResult(outcome="succeeded")
+    if token == "pm_sim_error":
+        return GatewayResult(outcome="error", decline_code=GATEWAY_ERROR)
+    return GatewayResult(outcome="declined", decline_code="invalid_account")
+
+
+class SimulatedGateway:
+    def __init__(self, client: Any, table_name: str, clock: Clock) -> None:
+        self.client, self.table, self.clock = client, table_name, clock
+
+    def charge(self, request: ChargeRequest) -> GatewayResult:
+        result = behaviour(request.token, request.attempt)
+        now = self.clock.now()
+        reference = "sim_" + request.idempotency_key.replace(":", "_")
+        entry = {
+            "idempotency_key": request.idempotency_key,
+            "outcome": result.outcome,
+            "decline_code": result.decline_code,
+            "gateway_reference": reference,
+            "merchant_id": request.merchant_id,
+            "mandate_id": request.mandate_id,
+            "charge_id": request.charge_id,
+            "amount": request.amount,
+            "currency": request.currency,
+            "at": sortable(now),
+        }
+        try:
+            self.client.put_item(
+                TableName=self.table, Item=to_attributes(entry), ConditionExpression="attribute_not_exists(idempotency_key)"
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return self._replay(request.idempotency_key)  # seen before: the same answer again
+        if request.token == "pm_sim_timeout":
+            raise GatewayTimeout(f"{request.idempotency_key}: took the money, then the call timed out")
+        return result.model_copy(update={"gateway_reference": reference})
+
+    def _replay(self, key: str) -> GatewayResult:
+        item = from_attributes(
+            self.client.get_item(TableName=self.table, Key=to_attributes({"idempotency_key": key}), ConsistentRead=True)["Item"]
+        )
+        return GatewayResult(outcome=item["outcome"], decline_code=item.get("decline_code"), gateway_reference=item.get("gateway_reference"))
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """Money taken, oldest first. A Scan of the fake provider's own table: for tests and the
+        local runtime only (no deployed function is allowed to Scan)."""
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"TableName": self.table}
+        while True:
+            response = self.client.scan(**request)
+            items += [from_attributes(i) for i in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        taken = [i for i in items if i["outcome"] == "succeeded"]
+        return sorted(
+            (
+                {k: i.get(k) for k in ("idempotency_key", "merchant_id", "mandate_id", "charge_id", "amount", "currency", "at")}
+                for i in taken
+            ),
+            key=lambda e: (e["at"], e["idempotency_key"]),
+        )

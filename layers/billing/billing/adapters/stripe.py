@@ -1,0 +1,141 @@
+"""Stripe as the payment gateway: an off-session PaymentIntent, confirmed at once.
+
+* One attempt = one `POST /v1/payment_intents` with `Idempotency-Key: <charge>:<attempt>`;
+  Stripe answers a repeated key with the first result, so a redelivered attempt never
+  charges twice.
+* Declines (HTTP 402) are mapped to the contract's codes; the hard ones stop retries.
+* A timeout, a connection error or a 5xx leave the outcome unknown (Stripe's own guidance: the
+  request may have been processed). They raise `GatewayTimeout` and are asked again with the
+  same key, never turned into a new attempt. 429 and 409 (rate limit, concurrent use of the
+  key) mean nothing happened yet: `GatewayUnavailable`, retried later with the same key.
+* The secret key comes from a provider (Powertools Parameters in Lambda) and is never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from ..domain.charge import GatewayResult
+from ..service.ports import ChargeRequest, GatewayTimeout, GatewayUnavailable
+
+API_VERSION = "2024-06-20"
+
+# Stripe's decline / error codes -> the contract's. Hard ones (no retry can help) map to
+# expired_card, invalid_account, mandate_revoked or fraudulent; the rest stay soft.
+DECLINE_CODES: dict[str, str] = {
+    "expired_card": "expired_card",
+    "incorrect_number": "invalid_account",
+    "invalid_number": "invalid_account",
+    "invalid_account": "invalid_account",
+    "account_closed": "invalid_account",
+    "no_account": "invalid_account",
+    "card_not_supported": "invalid_account",
+    "lost_card": "fraudulent",
+    "stolen_card": "fraudulent",
+    "pickup_card": "fraudulent",
+    "fraudulent": "fraudulent",
+    "merchant_blacklist": "fraudulent",
+    "revocation_of_authorization": "mandate_revoked",
+    "revocation_of_all_authorizations": "mandate_revoked",
+    "stop_payment_order": "mandate_revoked",
+    "debit_not_authorized": "mandate_revoked",
+    "authentication_required": "authentication_required",
+    "insufficient_funds": "insufficient_funds",
+}
+
+
+def split_token(token: str) -> tuple[str | None, str]:
+    """`cus_…:pm_…` (a customer's saved method, needed off session) or a bare `pm_…`."""
+    if ":" in token:
+        customer, method = token.split(":", 1)
+        return customer, method
+    return None, token
+
+
+class StripeGateway:
+    def __init__(self, secret_key: Callable[[], str], base_url: str = "https://api.stripe.com", timeout: float = 20.0) -> None:
+        self.secret_key, self.base_url, self.timeout = secret_key, base_url.rstrip("/"), timeout
+
+    def charge(self, request: ChargeRequest) -> GatewayResult:
+        customer, method = split_token(request.token)
+        form: dict[str, Any] = {
+            "amount": request.amount,
+            "currency": request.currency.lower(),
+            "payment_method": method,
+            "off_session": "true",
+            "confirm": "true",
+            "metadata[merchant_id]": request.merchant_id,
+            "metadata[mandate_id]": request.mandate_id,
+            "metadata[charge_id]": request.charge_id,
+            "metadata[attempt]": request.attempt,
+        }
+        if customer:
+            form["customer"] = customer
+        status, body = self._call("POST", "/v1/payment_intents", form, request.idempotency_key)
+        if status == 200:
+            return self._from_intent(body)
+        return self._from_error(status, body)
+
+    # ------------------------------------------------------------------ mapping
+    def _from_intent(self, intent: dict[str, Any]) -> GatewayResult:
+        state, reference = intent.get("status"), intent.get("id")
+        if state == "processing":
+            # Not settled yet (some methods take a moment): look again, and if still
+            # processing let the message come back later with the same key.
+            status, intent = self._call("GET", f"/v1/payment_intents/{reference}", None, None)
+            state = intent.get("status") if status == 200 else None
+            if state == "processing" or status != 200:
+                raise GatewayTimeout(f"{reference} is still processing")
+        if state == "succeeded":
+            return GatewayResult(outcome="succeeded", gateway_reference=reference)
+        if state == "requires_action":
+            return GatewayResult(outcome="declined", decline_code="authentication_required", gateway_reference=reference)
+        error = intent.get("last_payment_error") or {}
+        code = error.get("decline_code") or error.get("code") or "card_declined"
+        return GatewayResult(outcome="declined", decline_code=DECLINE_CODES.get(code, code), gateway_reference=reference)
+
+    @staticmethod
+    def _from_error(status: int, body: dict[str, Any]) -> GatewayResult:
+        error = body.get("error") or {}
+        reference = (error.get("payment_intent") or {}).get("id")
+        if status == 402:
+            code = error.get("decline_code") or error.get("code") or "card_declined"
+            return GatewayResult(outcome="declined", decline_code=DECLINE_CODES.get(code, code), gateway_reference=reference)
+        if status in (409, 429):
+            raise GatewayUnavailable(f"stripe {status} {error.get('code')}: try again later with the same key")
+        if status >= 500:
+            raise GatewayTimeout(f"stripe {status}: outcome unknown")
+        if status == 400 and error.get("type") == "card_error":  # e.g. a detached payment method
+            code = error.get("code") or "card_declined"
+            return GatewayResult(outcome="declined", decline_code=DECLINE_CODES.get(code, code), gateway_reference=reference)
+        # 400/401/403/404: our request or our account is wrong; retrying will not help the customer.
+        raise GatewayUnavailable(f"stripe {status} {error.get('type')}/{error.get('code')}: {error.get('message')}")
+
+    # -------------------------------------------------------------------- HTTP
+    def _call(self, method: str, path: str, form: dict[str, Any] | None, idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.secret_key()}")
+        request.add_header("Stripe-Version", API_VERSION)
+        if data is not None:
+            request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        if idempotency_key:
+            request.add_header("Idempotency-Key", idempotency_key)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (fixed https base)
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            try:
+                payload = json.loads(error.read() or b"{}")
+            except ValueError:
+                payload = {}
+            return error.code, payload
+        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as error:
+            raise GatewayTimeout(f"stripe unreachable or timed out: {type(error).__name__}") from error
+

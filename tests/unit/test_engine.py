@@ -1,0 +1,321 @@
+"""The billing engine on in-memory fakes: every simulated token's path, retries and dunning,
+and the faults real AWS produces (redelivery, overlapping runs, crashes, lost messages)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from billing.domain.charge import GatewayResult, charge_id
+from billing.schemas import PauseIn, PaymentMethodIn
+from tests.world import LEASE, MERCHANT, World
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_ok_token_charges_the_first_cycle_once_and_schedules_the_next(world: World) -> None:
+    # Given an active mandate whose first cycle is due now
+    mandate_id = world.mandate(world.plan())
+    # When the dispatcher runs and the charger drains the queue
+    report = world.dispatch()
+    assert report.dispatched == 1 and report.new_charges == 1
+    [pending] = world.charges(mandate_id)
+    assert pending.status == "pending" and pending.cycle == 1 and pending.attempts == []
+    world.deliver_all()
+    # Then the charge succeeded with one attempt, and the mandate points at next month
+    [charge] = world.charges(mandate_id)
+    assert charge.status == "succeeded" and charge.amount == 1999 and len(charge.attempts) == 1
+    assert charge.id == charge_id(MERCHANT, mandate_id, 1)
+    mandate = world.get(mandate_id)
+    assert mandate.cycles_charged == 1 and mandate.next_charge_at == datetime(2026, 12, 25, 9, tzinfo=timezone.utc)
+    assert mandate.dispatch_at == mandate.next_charge_at
+    assert world.event_types()[-1] == "charge.succeeded"
+    assert world.ledger_by_charge() == {charge.id: 1}
+    # And nothing else is due until then
+    assert world.dispatch().found == 0
+
+
+def test_insufficient_funds_follows_the_retry_schedule_then_makes_the_mandate_past_due(world: World) -> None:
+    mandate_id = world.mandate(world.plan(retry_schedule_days=[1, 3, 7]), token="pm_sim_insufficient_funds")
+    world.tick()
+    [charge] = world.charges(mandate_id)
+    assert charge.status == "retrying" and charge.next_attempt_at == NOW + timedelta(days=1)
+    assert charge.failure_code == "insufficient_funds"
+    # Retries happen exactly 1, 3 and 7 days after the due time, not before
+    for days in (1, 3, 7):
+        world.clock.current = NOW + timedelta(days=days) - timedelta(seconds=1)
+        assert world.dispatch().dispatched == 0
+        world.clock.current = NOW + timedelta(days=days)
+        world.tick()
+    [charge] = world.charges(mandate_id)
+    assert charge.status == "failed" and len(charge.attempts) == 4 and charge.next_attempt_at is None
+    assert [a.at for a in charge.attempts] == [NOW + timedelta(days=d) for d in (0, 1, 3, 7)]
+    mandate = world.get(mandate_id)
+    assert mandate.status == "past_due" and mandate.dispatch_at is None
+    types = world.event_types()
+    assert types.count("charge.retry_scheduled") == 3 and types[-2:] == ["charge.failed", "mandate.past_due"]
+    # And no further cycle is dispatched while past due
+    world.run_until(NOW + timedelta(days=70), step=timedelta(days=1))
+    assert len(world.charges(mandate_id)) == 1 and world.gateway.ledger() == []
+
+
+def test_hard_decline_is_not_retried(world: World) -> None:
+    mandate_id = world.mandate(world.plan(), token="pm_sim_expired_card")
+    world.tick()
+    [charge] = world.charges(mandate_id)
+    assert charge.status == "failed" and charge.failure_code == "expired_card" and len(charge.attempts) == 1
+    assert world.get(mandate_id).status == "past_due"
+
+
+def test_gateway_error_is_a_soft_decline(world: World) -> None:
+    mandate_id = world.mandate(world.plan(retry_schedule_days=[2]), token="pm_sim_error")
+    world.tick()
+    [charge] = world.charges(mandate_id)
+    assert charge.status == "retrying" and charge.attempts[0].outcome == "error" and charge.failure_code == "gateway_error"
+    world.clock.advance(days=2)
+    world.tick()
+    assert world.charges(mandate_id)[0].status == "failed"
+
+
+def test_fail_once_succeeds_on_the_first_retry(world: World) -> None:
+    mandate_id = world.mandate(world.plan(), token="pm_sim_fail_once")
+    world.tick()
+    world.clock.advance(days=1)
+    world.tick()
+    [charge] = world.charges(mandate_id)
+    assert charge.status == "succeeded" and [a.outcome for a in charge.attempts] == ["declined", "succeeded"]
+    assert world.get(mandate_id).cycles_charged == 1
+    assert world.event_types()[-2:] == ["charge.retry_scheduled", "charge.succeeded"]
+
+
+def test_timeout_is_resolved_by_asking_again_with_the_same_key(world: World) -> None:
+    mandate_id = world.mandate(world.plan(), token="pm_sim_timeout")
+    [outcome] = world.tick()
+    assert outcome.gateway_timeouts == 1
+    [charge] = world.charges(mandate_id)
+    assert charge.status == "succeeded" and len(charge.attempts) == 1
+    keys = [c.idempotency_key for c in world.gateway.calls]
+    assert keys == [f"{charge.id}:1", f"{charge.id}:1"]
+    assert world.ledger_by_charge() == {charge.id: 1}
+
+
+def test_outcome_still_unknown_fails_the_message_so_it_comes_back(world: World) -> None:
+    world.mandate(world.plan())
+    world.dispatch()
+    [message] = world.queue.take()
+    world.gateway.timeouts_left = 3
+    with pytest.raises(Exception, match="unknown"):
+        world.deliver(message)
+    assert world.charges()[0].status == "pending"
+    world.deliver(message)  # redelivered by SQS after the visibility timeout
+    assert world.charges()[0].status == "succeeded" and len(world.gateway.ledger()) == 1
+
+
+def test_redelivered_message_is_not_charged_again(world: World) -> None:
+    world.mandate(world.plan())
+    world.dispatch()
+    [message] = world.queue.take()
+    first = world.deliver(message)
+    again = world.deliver(message)
+    assert first.status == "recorded" and again.status == "duplicate"
+    assert len(world.gateway.calls) == 1 and len(world.charges()[0].attempts) == 1
+
+
+def test_crash_after_the_gateway_call_is_replayed_not_recharged(world: World) -> None:
+    world.mandate(world.plan())
+    world.dispatch()
+    [message] = world.queue.take()
+    world.crash_after_gateway(message)
+    assert world.charges()[0].status == "pending" and len(world.gateway.ledger()) == 1
+    world.deliver(message)
+    [charge] = world.charges()
+    assert charge.status == "succeeded" and len(world.gateway.ledger()) == 1 and len(world.gateway.calls) == 2
+
+
+def test_a_second_dispatcher_run_does_not_send_a_claimed_cycle_again(world: World) -> None:
+    world.mandate(world.plan())
+    assert world.dispatch().dispatched == 1
+    assert world.dispatch().dispatched == 0  # overlapping run: the lease holds it
+    assert len(world.queue.messages) == 1
+
+
+def test_two_dispatchers_racing_on_the_same_mandate_send_it_once(world: World) -> None:
+    world.mandate(world.plan())
+    # Given run B reads the due mandates, then run A claims them before B writes
+    load = world.repo.load
+    raced = []
+
+    def load_then_race(mandates, charges):
+        found = load(mandates, charges)
+        if not raced:
+            world.repo.load = load
+            raced.append(world.dispatcher.run(world.clock.now()))
+        return found
+
+    world.repo.load = load_then_race
+    report_b = world.dispatch()
+    assert raced[0].dispatched == 1 and report_b.dispatched == 0 and report_b.conflicts == 0
+    assert len(world.queue.messages) == 1
+
+
+def test_a_lost_message_is_sent_again_with_the_same_attempt_when_its_lease_ends(world: World) -> None:
+    world.mandate(world.plan())
+    world.dispatch()
+    [lost] = world.queue.take()  # crash between claim and send, or the message vanished
+    world.clock.advance(minutes=14)
+    assert world.dispatch().dispatched == 0
+    world.clock.current = NOW + LEASE
+    report = world.dispatch()
+    assert report.dispatched == 1 and report.resent == 1 and report.new_charges == 0
+    [again] = world.queue.take()
+    assert (again.charge_id, again.attempt) == (lost.charge_id, lost.attempt)
+    world.deliver(again)
+    world.deliver(lost)  # and if the first copy turns up after all: a duplicate
+    assert len(world.gateway.ledger()) == 1 and world.charges()[0].status == "succeeded"
+
+
+def test_queue_refusal_loses_nothing(world: World) -> None:
+    world.mandate(world.plan())
+    world.queue.refuse = True
+    assert world.dispatch().not_sent == 1
+    world.queue.refuse = False
+    world.clock.advance(seconds=LEASE.total_seconds())
+    world.tick()
+    assert world.charges()[0].status == "succeeded"
+
+
+def test_cancel_cancels_the_pending_charge_and_nothing_reaches_the_gateway(world: World) -> None:
+    mandate_id = world.mandate(world.plan())
+    world.dispatch()
+    cancelled = world.api.cancel_mandate(MERCHANT, mandate_id)
+    assert cancelled.status == "cancelled"
+    [charge] = world.charges(mandate_id)
+    assert charge.status == "cancelled"
+    assert world.event_types()[-2:] == ["mandate.cancelled", "charge.cancelled"]
+    [outcome] = world.deliver_all()
+    assert outcome.status == "skipped" and world.gateway.calls == []
+    world.run_until(NOW + timedelta(days=90), step=timedelta(days=1))
+    assert len(world.charges(mandate_id)) == 1
+
+
+def test_cancel_while_the_attempt_is_at_the_gateway_records_the_money_taken(world: World) -> None:
+    mandate_id = world.mandate(world.plan())
+    world.dispatch()
+    [message] = world.queue.take()
+    # The charger has read the charge and called the gateway when the merchant cancels
+    commit = world.repo.commit
+
+    def cancel_first(changes):
+        world.repo.commit = commit
+        world.api.cancel_mandate(MERCHANT, mandate_id)
+        commit(changes)
+
+    world.repo.commit = cancel_first
+    world.deliver(message)
+    [charge] = world.charges(mandate_id)
+    assert charge.status == "succeeded" and len(world.gateway.ledger()) == 1
+    mandate = world.get(mandate_id)
+    assert mandate.status == "cancelled" and mandate.cycles_charged == 1
+
+
+def test_revoke_stops_retries(world: World) -> None:
+    mandate_id = world.mandate(world.plan(), token="pm_sim_insufficient_funds")
+    world.tick()
+    world.api.revoke_mandate(MERCHANT, mandate_id)
+    assert world.charges(mandate_id)[0].status == "cancelled"
+    world.run_until(NOW + timedelta(days=30), step=timedelta(days=1))
+    assert len(world.gateway.calls) == 1
+
+
+def test_pause_stops_the_retrying_charge_and_resume_bills_from_the_next_date(world: World) -> None:
+    mandate_id = world.mandate(world.plan(), token="pm_sim_fail_once")
+    world.tick()
+    world.api.pause_mandate(MERCHANT, mandate_id, None)
+    assert world.charges(mandate_id)[0].status == "cancelled"
+    world.run_until(NOW + timedelta(days=40), step=timedelta(days=1))
+    assert len(world.gateway.calls) == 1
+    world.api.resume_mandate(MERCHANT, mandate_id)
+    mandate = world.get(mandate_id)
+    assert mandate.next_charge_at == datetime(2027, 1, 25, 9, tzinfo=timezone.utc)  # December skipped
+    world.run_until(datetime(2027, 1, 27, tzinfo=timezone.utc), step=timedelta(days=1))
+    cycles = [(c.cycle, c.status) for c in world.charges(mandate_id)]
+    assert cycles == [(1, "cancelled"), (3, "succeeded")]  # cycle 2 fell in the pause
+
+
+def test_pause_with_resume_at_resumes_automatically_at_the_dispatch(world: World) -> None:
+    mandate_id = world.mandate(world.plan())
+    world.tick()
+    resume_at = NOW + timedelta(days=45)
+    world.api.pause_mandate(MERCHANT, mandate_id, PauseIn(resume_at=resume_at))
+    world.run_until(resume_at, step=timedelta(days=1))
+    mandate = world.get(mandate_id)
+    assert mandate.status == "active" and mandate.next_charge_at == datetime(2027, 1, 25, 9, tzinfo=timezone.utc)
+    assert "mandate.resumed" in world.event_types()
+
+
+def test_total_cycles_completes_the_mandate_when_the_last_charge_settles(world: World) -> None:
+    mandate_id = world.mandate(world.plan(total_cycles=2), token="pm_sim_fail_once")
+    world.run_until(datetime(2026, 12, 25, 9, tzinfo=timezone.utc), step=timedelta(days=1))
+    mandate = world.get(mandate_id)
+    assert [c.status for c in world.charges(mandate_id)] == ["succeeded", "retrying"]
+    assert mandate.status == "active" and mandate.next_charge_at is None  # the last charge has not settled
+    world.run_until(datetime(2026, 12, 26, 9, tzinfo=timezone.utc), step=timedelta(days=1))
+    mandate = world.get(mandate_id)
+    assert mandate.status == "completed" and mandate.cycles_charged == 2 and mandate.dispatch_at is None
+    assert world.event_types()[-2:] == ["charge.succeeded", "mandate.completed"]
+
+
+def test_end_at_stops_cycles_after_it(world: World) -> None:
+    mandate_id = world.mandate(world.plan(), end_at="2027-01-30T00:00:00Z")
+    world.run_until(datetime(2027, 6, 1, tzinfo=timezone.utc), step=timedelta(days=1))
+    assert [c.cycle for c in world.charges(mandate_id)] == [1, 2, 3]
+    assert world.get(mandate_id).status == "completed"
+
+
+def test_a_late_settlement_dispatches_the_next_cycle_then_not_skipped(world: World) -> None:
+    mandate_id = world.mandate(world.plan(interval="day", retry_schedule_days=[3]), token="pm_sim_fail_once")
+    world.run_until(NOW + timedelta(days=5), step=timedelta(hours=12))
+    cycles = [(c.cycle, c.due_at) for c in world.charges(mandate_id)]
+    assert [c for c, _ in cycles] == [1, 2, 3]  # one unsettled charge at a time, none skipped
+    first, second = world.charges(mandate_id)[:2]
+    assert first.attempts[-1].at == NOW + timedelta(days=3)  # settled on its retry
+    assert second.created_at >= first.attempts[-1].at  # dispatched only after the first settled
+
+
+def test_new_payment_method_reattempts_the_failed_charge_then_billing_continues(world: World) -> None:
+    mandate_id = world.mandate(world.plan(), token="pm_sim_expired_card")
+    world.tick()
+    assert world.get(mandate_id).status == "past_due"
+    world.clock.advance(days=2)
+    updated = world.api.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_ok"))
+    assert updated.status == "active"
+    world.tick()
+    [charge] = world.charges(mandate_id)
+    assert charge.status == "succeeded" and [a.outcome for a in charge.attempts] == ["declined", "succeeded"]
+    assert world.gateway.calls[-1].token == "pm_sim_ok"
+    world.run_until(datetime(2026, 12, 26, tzinfo=timezone.utc), step=timedelta(days=1))
+    assert [c.cycle for c in world.charges(mandate_id)] == [1, 2]
+
+
+def test_bank_reported_revocation_revokes_the_mandate(world: World) -> None:
+    mandate_id = world.mandate(world.plan())
+    world.gateway.behaviour = lambda token, attempt: GatewayResult(outcome="declined", decline_code="mandate_revoked")
+    world.tick()
+    mandate = world.get(mandate_id)
+    assert mandate.status == "revoked" and world.charges(mandate_id)[0].status == "failed"
+    assert world.event_types()[-2:] == ["charge.failed", "mandate.revoked"]
+
+
+def test_the_pinned_payment_method_is_used_when_an_attempt_is_replayed(world: World) -> None:
+    mandate_id = world.mandate(world.plan())
+    world.dispatch()
+    [message] = world.queue.take()
+    world.api.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_insufficient_funds"))
+    world.deliver(message)
+    assert world.gateway.calls[0].token == "pm_sim_ok"  # the attempt was dispatched with it

@@ -1,0 +1,99 @@
+"""The whole billing system on in-memory fakes: merchant API, dispatcher, queue, charger,
+gateway and clock, with hands to deliver, redeliver, lose and crash messages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from billing.domain.charge import Charge
+from billing.domain.model import Mandate
+from billing.schemas import ChargeMessage, MandateCreate, PlanCreate
+from billing.service.engine import ChargeOutcome, Charger, DispatchReport, Dispatcher
+from billing.service.merchant_api import MerchantApi
+from tests.fakes import FakeClock, FakeGateway, FakeLinks, FakeQueue, InMemoryRepository, SequentialIds
+
+MERCHANT = "mch_a"
+CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
+LEASE = timedelta(minutes=15)
+
+
+class Crash(Exception):
+    """A process dying between the gateway call and the write."""
+
+
+class World:
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.repo = InMemoryRepository()
+        self.ids = SequentialIds()
+        self.queue = FakeQueue()
+        self.gateway = FakeGateway(self.clock)
+        self.api = MerchantApi(self.repo, self.clock, self.ids, FakeLinks())
+        self.dispatcher = Dispatcher(self.repo, self.queue, self.ids, lease=LEASE, workers=1)
+        self.charger = Charger(self.repo, {"simulated": self.gateway}, self.clock, self.ids)
+        self.outcomes: list[ChargeOutcome] = []
+
+    # ------------------------------------------------------------- merchant
+    def plan(self, **terms: Any) -> str:
+        body = {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month", **terms}
+        return self.api.create_plan(MERCHANT, PlanCreate.model_validate(body)).id
+
+    def mandate(self, plan_id: str, token: str = "pm_sim_ok", **extra: Any) -> str:
+        body = {
+            "plan_id": plan_id,
+            "customer": {"reference": "cust-42"},
+            "payment_method": {"gateway": "simulated", "token": token},
+            "consent": CONSENT,
+            **extra,
+        }
+        return self.api.create_mandate(MERCHANT, MandateCreate.model_validate(body)).id
+
+    def get(self, mandate_id: str) -> Mandate:
+        return self.api.get_mandate(MERCHANT, mandate_id)
+
+    def charges(self, mandate_id: str | None = None) -> list[Charge]:
+        return [c for c in self.repo.charges(MERCHANT) if mandate_id in (None, c.mandate_id)]
+
+    def event_types(self) -> list[str]:
+        """In the order they were committed (the fake clock may stand still between commits)."""
+        return [e.type for c in self.repo.commits for e in c.events if e.merchant_id == MERCHANT]
+
+    # --------------------------------------------------------------- engine
+    def dispatch(self) -> DispatchReport:
+        return self.dispatcher.run(self.clock.now())
+
+    def deliver(self, message: ChargeMessage) -> ChargeOutcome:
+        outcome = self.charger.process(message)
+        self.outcomes.append(outcome)
+        return outcome
+
+    def deliver_all(self) -> list[ChargeOutcome]:
+        return [self.deliver(m) for m in self.queue.take()]
+
+    def tick(self) -> list[ChargeOutcome]:
+        """One scheduler tick where nothing goes wrong: dispatch, then drain the queue."""
+        self.dispatch()
+        return self.deliver_all()
+
+    def crash_after_gateway(self, message: ChargeMessage) -> None:
+        """The gateway is called, then the process dies before recording anything."""
+        self.repo.fail_next_commit_with = Crash()
+        try:
+            self.charger.process(message)
+        except Crash:
+            return
+        finally:
+            self.repo.fail_next_commit_with = None
+
+    def run_until(self, moment, step: timedelta = timedelta(hours=6)) -> None:
+        """Tick every `step` until `moment`."""
+        while self.clock.now() < moment:
+            self.clock.current = min(moment, self.clock.now() + step)
+            self.tick()
+
+    def ledger_by_charge(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for request in self.gateway.ledger():
+            counts[request.charge_id] = counts.get(request.charge_id, 0) + 1
+        return counts

@@ -3,6 +3,7 @@ definitions, so that tests, the local runtime and the cloud cannot drift apart."
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,8 @@ class Provisioned:
             "IDEMPOTENCY_TABLE_NAME": self.tables["IdempotencyTable"],
             "EVENTS_TOPIC_ARN": self.topics["EventsTopic"],
             "LINK_SIGNING_SECRET_ARN": self.secrets["LinkSigningSecret"],
+            "CHARGE_QUEUE_URL": self.queues["ChargeQueue"],
+            "GATEWAY_LEDGER_TABLE_NAME": self.tables["SimulatedGatewayLedgerTable"],
         }
 
 
@@ -47,8 +50,16 @@ def provision(session: Any, prefix: str = "rp") -> Provisioned:
     for logical_id in resources("AWS::SNS::Topic"):
         out.topics[logical_id] = sns.create_topic(Name=f"{prefix}-{logical_id}")["TopicArn"]
     sqs = session.client("sqs")
-    for logical_id, resource in resources("AWS::SQS::Queue").items():
-        attributes = {k: str(v) for k, v in resource.get("Properties", {}).items() if k in ("MessageRetentionPeriod", "VisibilityTimeout")}
+    queues = resources("AWS::SQS::Queue")
+    # Dead-letter queues first: a redrive policy names its DLQ's ARN.
+    for logical_id, resource in sorted(queues.items(), key=lambda item: "RedrivePolicy" in item[1].get("Properties", {})):
+        props = resource.get("Properties", {})
+        attributes = {k: str(v) for k, v in props.items() if k in ("MessageRetentionPeriod", "VisibilityTimeout")}
+        if "RedrivePolicy" in props:
+            policy = props["RedrivePolicy"]
+            dlq = policy["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=out.queues[dlq], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": policy["maxReceiveCount"]})
         out.queues[logical_id] = sqs.create_queue(QueueName=f"{prefix}-{logical_id}", Attributes=attributes)["QueueUrl"]
     secretsmanager = session.client("secretsmanager")
     for logical_id, resource in resources("AWS::SecretsManager::Secret").items():

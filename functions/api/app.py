@@ -1,4 +1,4 @@
-"""Merchant API (/v1): plans, mandates, events. Thin: routing, parsing, wiring; rules live in `billing`."""
+"""Merchant API (/v1): plans, mandates, charges, events. Thin: routing, parsing, wiring; rules live in `billing`."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ from pydantic import BaseModel
 from billing.adapters.dynamodb import DynamoRepository
 from billing.adapters.idempotency import REPLAYED, make_idempotency
 from billing.adapters.system import RandomIds, SystemClock
+from billing.domain.charge import ChargeStatus
 from billing.domain.errors import BillingError
 from billing.domain.model import MandateStatus, PlanStatus
 from billing.http import MAX_BODY_BYTES, billing_error_response, error_response, json_response, validation_error_response
 from billing.schemas import (
+    ChargeOut,
     ErrorOut,
     EventOut,
     ListOut,
@@ -224,6 +226,25 @@ def resume_mandate(mandate_id: str, idempotency_key: IdempotencyKey = None):
 )
 def replace_payment_method(mandate_id: str, body: PaymentMethodIn, idempotency_key: IdempotencyKey = None):
     return _action("payment_method", mandate_id, idempotency_key, body, lambda s, m: s.replace_payment_method(m, mandate_id, body))
+
+
+# ------------------------------------------------------------------ charges
+@app.get("/v1/charges", responses=_ok(ListOut[ChargeOut]), summary="List charges, newest first")
+def list_charges(
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    mandate_id: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[ChargeStatus | None, Query()] = None,
+):
+    api = service()
+    result = api.list_charges(merchant_id(), PageRequest(limit, cursor), mandate_id=mandate_id, status=status)
+    return json_response(200, page(result.items, result.has_more, result.next_cursor, api.present))
+
+
+@app.get("/v1/charges/<charge_id>", responses=_ok(ChargeOut, 200, 404), summary="Retrieve a charge with its attempts")
+def get_charge(charge_id: str):
+    api = service()
+    return json_response(200, api.present(api.get_charge(merchant_id(), charge_id)))
 
 
 # ------------------------------------------------------------------- events

@@ -20,6 +20,25 @@ from devtools.lambda_runtime import invoke, load_function
 from devtools.provision import Provisioned, provision
 
 
+@pytest.fixture(autouse=True)
+def atomic_aws_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each AWS call is atomic, as in AWS; moto's in-process backends are not thread-safe, so
+    calls from concurrent threads (two dispatchers, the dispatcher's claim pool) are serialized
+    one call at a time. Threads still interleave between calls, which is the race that matters."""
+    import threading
+
+    import botocore.client
+
+    lock = threading.RLock()
+    original = botocore.client.BaseClient._make_api_call
+
+    def atomic(self: Any, operation: str, params: dict) -> Any:
+        with lock:
+            return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", atomic)
+
+
 @pytest.fixture
 def aws() -> Iterator[Provisioned]:
     with mock_aws():
@@ -96,3 +115,51 @@ def call(system: System) -> Client:
 
 
 GOLD = {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month"}
+
+
+# ------------------------------------------------------------------ billing engine
+class EngineHarness:
+    """The billing engine's real handlers on moto, on a test clock: the schedule is a call to
+    the dispatcher with a tick time, the queue is drained through the SQS event source stand-in."""
+
+    def __init__(self, system: System) -> None:
+        from billing.adapters.simulated_gateway import SimulatedGateway
+        from devtools.sqs_source import SqsEventSource
+        from tests.fakes import FakeClock
+
+        self.system = system
+        self.clock = FakeClock(datetime.now(timezone.utc).replace(microsecond=0))
+        self.dispatcher = load_function("dispatcher")
+        self.charger = load_function("charger")
+        # Every component reads the same clock: the API (activation, events), the charger, the gateway.
+        system.api_module.clock = self.clock
+        self.charger.charger.clock = self.clock
+        self.charger.gateways["simulated"].clock = self.clock
+        self.sqs = boto3.client("sqs")
+        self.queue = SqsEventSource(self.sqs, system.aws.queues["ChargeQueue"], lambda e: invoke(self.charger, e, "ChargerFunction", 30))
+        self.gateway = SimulatedGateway(boto3.client("dynamodb"), system.aws.tables["SimulatedGatewayLedgerTable"], self.clock)
+
+    def dispatch(self, now: datetime | None = None) -> dict[str, Any]:
+        when = (now or self.clock.now()).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return invoke(self.dispatcher, {"scheduled_time": when, "execution_id": "test", "attempt": "1"}, "DispatcherFunction", 120)
+
+    def tick(self, retry_failed_now: bool = True) -> dict[str, Any]:
+        summary = self.dispatch()
+        summary["delivery"] = self.queue.drain(retry_failed_now=retry_failed_now)
+        return summary
+
+    def advance(self, **delta: float) -> dict[str, Any]:
+        self.clock.advance(**delta)
+        return self.tick()
+
+    def ledger(self) -> list[dict[str, Any]]:
+        return self.gateway.ledger()
+
+    def dlq_bodies(self) -> list[str]:
+        url = self.system.aws.queues["ChargeDLQ"]
+        return [m["Body"] for m in self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+
+
+@pytest.fixture
+def engine(system: System) -> EngineHarness:
+    return EngineHarness(system)

@@ -53,6 +53,8 @@ def _statements(expanded: dict) -> list[tuple[str, dict]]:
         if resource["Type"] != "AWS::IAM::Role":
             continue
         for policy in resource["Properties"].get("Policies", []):
+            if "Fn::If" in policy:  # a conditional policy: check the branch that grants something
+                policy = policy["Fn::If"][1]
             for statement in policy["PolicyDocument"]["Statement"]:
                 out.append((name, statement))
     return out
@@ -65,14 +67,49 @@ def test_no_function_may_scan_or_use_wildcard_actions(expanded: dict) -> None:
         assert all(not a.endswith("*") for a in actions), (role, actions)
 
 
-def test_only_the_api_function_writes_the_table(expanded: dict) -> None:
-    writers = {
+def _grants(expanded: dict, actions: tuple[str, ...], resource: str) -> set[str]:
+    return {
         role
         for role, statement in _statements(expanded)
         for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
-        if action in ("dynamodb:PutItem", "dynamodb:UpdateItem") and "BillingTable" in json.dumps(statement["Resource"])
+        if action in actions and resource in json.dumps(statement["Resource"])
     }
-    assert writers == {"ApiFunctionRole"}
+
+
+def test_only_the_api_and_the_billing_engine_write_the_table(expanded: dict) -> None:
+    writers = _grants(expanded, ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"), "BillingTable")
+    assert writers == {"ApiFunctionRole", "DispatcherFunctionRole", "ChargerFunctionRole"}
+
+
+def test_the_dispatcher_queries_only_the_due_index_and_the_charger_never_queries(expanded: dict) -> None:
+    dispatcher = [s for r, s in _statements(expanded) if r == "DispatcherFunctionRole" and "dynamodb:Query" in json.dumps(s["Action"])]
+    assert [json.dumps(s["Resource"]) for s in dispatcher] == ['{"Fn::Sub": "${BillingTable.Arn}/index/DueIndex"}']
+    assert "ChargerFunctionRole" not in _grants(expanded, ("dynamodb:Query",), "BillingTable")
+    # Only the charger may touch the simulated gateway's ledger, and only by key.
+    assert _grants(expanded, ("dynamodb:PutItem", "dynamodb:GetItem"), "SimulatedGatewayLedgerTable") == {"ChargerFunctionRole"}
+
+
+def test_charge_queue_redrives_to_a_dlq_and_outlasts_the_charger() -> None:
+    queue = resources("AWS::SQS::Queue")["ChargeQueue"]["Properties"]
+    charger = resources("AWS::Serverless::Function")["ChargerFunction"]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 5
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ChargeDLQ", "Arn"]}
+    assert queue["VisibilityTimeout"] >= 6 * charger["Timeout"]
+    for props in resources("AWS::SQS::Queue").values():
+        assert props["Properties"]["SqsManagedSseEnabled"] is True
+    source = charger["Events"]["Charges"]["Properties"]
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "ChargerMaxConcurrency"}
+
+
+def test_dispatch_schedule_is_scheduler_v2_with_retries_a_dlq_and_its_own_time() -> None:
+    tick = resources("AWS::Serverless::Function")["DispatcherFunction"]["Properties"]["Events"]["Tick"]
+    assert tick["Type"] == "ScheduleV2"
+    props = tick["Properties"]
+    assert props["ScheduleExpression"] == {"Ref": "DispatchScheduleExpression"}
+    assert props["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert props["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["DispatchScheduleDLQ", "Arn"]}
+    assert json.loads(props["Input"])["scheduled_time"] == "<aws.scheduler.scheduled-time>"
 
 
 def test_every_function_has_a_log_group_with_retention() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Settings(BaseModel):
@@ -15,6 +15,12 @@ class Settings(BaseModel):
     link_signing_secret_arn: str = ""
     public_base_url: str = ""
     events_topic_arn: str = ""
+    # Billing engine
+    charge_queue_url: str = ""
+    gateway_ledger_table_name: str = ""
+    stripe_secret_name: str = ""  # Secrets Manager name/ARN, or an SSM SecureString path starting with "/"
+    claim_lease_seconds: int = Field(900, ge=60, le=43200)
+    max_dispatch_per_run: int = Field(5000, ge=1, le=1_000_000)
 
     @classmethod
     def from_env(cls) -> Settings:

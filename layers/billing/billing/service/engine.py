@@ -52,6 +52,7 @@ class DispatchReport:
     resent: int = 0  # attempts sent again after their lease ran out
     resumed: int = 0
     conflicts: int = 0  # lost a race (another run or an API write); looked at again next run
+    errors: int = 0  # failed to claim (e.g. throttled); still due, so the next run tries again
     not_sent: int = 0  # refused by the queue; sent again when the lease ends
     max_lag_seconds: float = 0.0  # how long the oldest dispatched item had been due
     lags: list[float] = field(default_factory=list)
@@ -64,6 +65,7 @@ class _Claimed:
     resent: bool = False
     resumed: bool = False
     conflict: bool = False
+    error: bool = False
     lag: float = 0.0
 
 
@@ -90,7 +92,7 @@ class Dispatcher:
             return report
         mandates, charges = self._load(due)
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            results = list(pool.map(lambda ref: self._claim(ref, now, mandates, charges), due))
+            results = list(pool.map(lambda ref: self._claim_safely(ref, now, mandates, charges), due))
         messages = [r.message for r in results if r.message is not None]
         accepted = self.queue.send(messages) if messages else 0
         report.dispatched = accepted
@@ -99,6 +101,7 @@ class Dispatcher:
         report.resent = sum(r.resent for r in results)
         report.resumed = sum(r.resumed for r in results)
         report.conflicts = sum(r.conflict for r in results)
+        report.errors = sum(r.error for r in results)
         report.lags = [r.lag for r in results if r.message is not None]
         report.max_lag_seconds = max(report.lags, default=0.0)
         return report
@@ -109,41 +112,48 @@ class Dispatcher:
         _, charges = self.repo.load([], open_charges) if open_charges else ({}, {})
         return mandates, charges
 
+    def _claim_safely(self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]) -> _Claimed:
+        """One mandate's failure (throttling, a bug) must not hold back the others' messages."""
+        try:
+            return self._claim(ref, now, mandates, charges)
+        except Exception:
+            logger.exception("could not claim mandate %s; it stays due", ref.mandate_id)
+            return _Claimed(error=True)
+
     def _claim(self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]) -> _Claimed:
-        mandate, charge = mandates.get(ref.mandate_id), None
+        mandate = mandates.get(ref.mandate_id)
         for attempt in range(MAX_CONFLICT_RETRIES):
-            if mandate is None:
+            if mandate is None or mandate.merchant_id != ref.merchant_id:
                 return _Claimed()  # gone from under the index entry
-            if mandate.open_charge_id:
-                charge = charges.get(mandate.open_charge_id)
-            had_charge, was_paused, resend = charge is not None and mandate.open_charge_id is not None, mandate.status == "paused", False
-            if had_charge and charge is not None:
-                resend = charge.in_flight > 0
+            charge = charges.get(mandate.open_charge_id) if mandate.open_charge_id else None
+            resend = charge is not None and charge.in_flight > 0
+            was_paused = mandate.status == "paused"
             try:
                 result = claim(mandate, charge, now, now + self.lease)
             except LookupError:
                 logger.error("mandate %s points to a missing charge; skipped", mandate.id)
-                return _Claimed()
+                return _Claimed(error=True)
             if not result.changed:
                 return _Claimed()
+            objects = [(mandate, result.mandate_events)]
+            if result.charge is not None:
+                objects.append((result.charge, result.charge_events))
             changes = Changes(
                 mandates=[mandate],
                 charges=[result.charge] if result.charge is not None else [],
-                events=self.presenter.events(
-                    [(mandate, result.mandate_events)] + ([(result.charge, result.charge_events)] if result.charge else []), now
-                ),
+                events=self.presenter.events(objects, now),
             )
             try:
                 self.repo.commit(changes)
             except ConcurrentModification:
                 if attempt == MAX_CONFLICT_RETRIES - 1:
                     return _Claimed(conflict=True)
-                loaded, loaded_charges = self.repo.load([(ref.merchant_id, ref.mandate_id)], [])
-                mandate = loaded.get(ref.mandate_id)
+                # Another run or an API write got there first: decide again on fresh state.
+                fresh_mandates, _ = self.repo.load([(ref.merchant_id, ref.mandate_id)], [])
+                mandate = fresh_mandates.get(ref.mandate_id)
                 if mandate is not None and mandate.open_charge_id:
-                    _, fresh = self.repo.load([], [(mandate.merchant_id, mandate.open_charge_id)])
-                    charges = {**charges, **fresh}
-                charge = None
+                    _, fresh_charges = self.repo.load([], [(mandate.merchant_id, mandate.open_charge_id)])
+                    charges = {**charges, **fresh_charges}
                 continue
             out = _Claimed(resumed=was_paused and "mandate.resumed" in result.mandate_events)
             if result.charge is not None and result.attempt is not None:
@@ -155,7 +165,7 @@ class Dispatcher:
                     due_at=ref.due_at,
                     dispatched_at=now,
                 )
-                out.new_charge = not had_charge
+                out.new_charge = charge is None
                 out.resent = resend
                 out.lag = max(0.0, (now - ref.due_at).total_seconds())
             return out

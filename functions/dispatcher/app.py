@@ -1,0 +1,78 @@
+"""Dispatcher: fired by EventBridge Scheduler; claims what is due and sends it to the charge queue.
+
+"Now" is the schedule's own time (`<aws.scheduler.scheduled-time>`), so a retried or late
+invocation dispatches what was due at its tick. Overlapping runs are safe: claims are
+version-checked, and an unfinished claim becomes due again when its lease ends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict
+
+from billing.adapters.dynamodb import DynamoRepository
+from billing.adapters.sqs import SqsChargeQueue
+from billing.adapters.system import RandomIds
+from billing.schemas import TimeIn
+from billing.service.engine import Dispatcher
+from billing.settings import Settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+settings = Settings.from_env()
+dispatcher = Dispatcher(
+    DynamoRepository(boto3.client("dynamodb"), settings.table_name),
+    SqsChargeQueue(boto3.client("sqs"), settings.charge_queue_url),
+    RandomIds(),
+    lease=timedelta(seconds=settings.claim_lease_seconds),
+    max_per_run=settings.max_dispatch_per_run,
+)
+
+
+class Tick(BaseModel):
+    """The schedule's Input (template.yaml), filled in by EventBridge Scheduler."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    scheduled_time: TimeIn
+    execution_id: str | None = None
+    attempt: str | None = None
+
+
+@logger.inject_lambda_context(correlation_id_path="execution_id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    tick = Tick.model_validate(event)
+    now: datetime = tick.scheduled_time
+    report = dispatcher.run(now)
+    metrics.add_metric(name="DueFound", unit=MetricUnit.Count, value=report.found)
+    metrics.add_metric(name="ChargesDispatched", unit=MetricUnit.Count, value=report.dispatched)
+    metrics.add_metric(name="ChargesCreated", unit=MetricUnit.Count, value=report.new_charges)
+    metrics.add_metric(name="AttemptsResent", unit=MetricUnit.Count, value=report.resent)
+    metrics.add_metric(name="DispatchConflicts", unit=MetricUnit.Count, value=report.conflicts)
+    metrics.add_metric(name="DispatchNotSent", unit=MetricUnit.Count, value=report.not_sent)
+    metrics.add_metric(name="DispatchErrors", unit=MetricUnit.Count, value=report.errors)
+    metrics.add_metric(name="DispatchLagSeconds", unit=MetricUnit.Seconds, value=report.max_lag_seconds)
+    summary = {
+        "now": now.isoformat().replace("+00:00", "Z"),
+        "found": report.found,
+        "dispatched": report.dispatched,
+        "new_charges": report.new_charges,
+        "resent": report.resent,
+        "resumed": report.resumed,
+        "conflicts": report.conflicts,
+        "not_sent": report.not_sent,
+        "errors": report.errors,
+        "max_lag_seconds": report.max_lag_seconds,
+    }
+    logger.info("dispatch run", extra=summary)
+    return summary

@@ -1,0 +1,133 @@
+"""The Stripe adapter against a local HTTP server standing in for api.stripe.com (never the internet)."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import parse_qs
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from tests.world import World
+
+from billing.adapters.stripe import StripeGateway
+from billing.schemas import MandateCreate
+from billing.service.ports import ChargeRequest, GatewayTimeout, GatewayUnavailable
+
+REQUEST = ChargeRequest(
+    idempotency_key="chg_abc:1", amount=1999, currency="EUR", token="cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i",
+    merchant_id="mch_a", mandate_id="mdt_1", charge_id="chg_abc", attempt=1,
+)
+
+
+@pytest.fixture
+def stripe(httpserver: HTTPServer) -> StripeGateway:
+    return StripeGateway(lambda: "sk_test_secret", base_url=httpserver.url_for(""), timeout=2)
+
+
+def decline(code: str, decline_code: str | None = None) -> dict:
+    error = {"type": "card_error", "code": code, "message": "Your card was declined.", "payment_intent": {"id": "pi_declined", "status": "requires_payment_method"}}
+    if decline_code:
+        error["decline_code"] = decline_code
+    return {"error": error}
+
+
+def test_a_charge_is_one_confirmed_off_session_payment_intent_with_the_idempotency_key(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    seen: list[Request] = []
+
+    def handler(request: Request) -> Response:
+        seen.append(request)
+        return Response(json.dumps({"id": "pi_123", "object": "payment_intent", "status": "succeeded"}), content_type="application/json")
+
+    httpserver.expect_request("/v1/payment_intents", method="POST").respond_with_handler(handler)
+    result = stripe.charge(REQUEST)
+    assert result.outcome == "succeeded" and result.gateway_reference == "pi_123"
+    [request] = seen
+    assert request.headers["Authorization"] == "Bearer sk_test_secret"
+    assert request.headers["Idempotency-Key"] == "chg_abc:1"
+    form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+    assert form["amount"] == "1999" and form["currency"] == "eur"
+    assert form["payment_method"] == "pm_1Q2w3E4r5T6y7U8i" and form["customer"] == "cus_Q1w2E3r4T5"
+    assert form["off_session"] == "true" and form["confirm"] == "true"
+    assert form["metadata[charge_id]"] == "chg_abc" and form["metadata[attempt]"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("code", "decline_code", "expected", "hard"),
+    [
+        ("card_declined", "insufficient_funds", "insufficient_funds", False),
+        ("card_declined", "generic_decline", "generic_decline", False),
+        ("expired_card", None, "expired_card", True),
+        ("card_declined", "stolen_card", "fraudulent", True),
+        ("card_declined", "revocation_of_authorization", "mandate_revoked", True),
+        ("incorrect_number", None, "invalid_account", True),
+    ],
+)
+def test_declines_map_to_the_contract_codes(httpserver: HTTPServer, stripe: StripeGateway, code: str, decline_code: str | None, expected: str, hard: bool) -> None:
+    httpserver.expect_request("/v1/payment_intents").respond_with_json(decline(code, decline_code), status=402)
+    result = stripe.charge(REQUEST)
+    assert result.outcome == "declined" and result.decline_code == expected and result.hard is hard
+    assert result.gateway_reference == "pi_declined"
+
+
+def test_a_5xx_leaves_the_outcome_unknown(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    httpserver.expect_request("/v1/payment_intents").respond_with_json({"error": {"type": "api_error"}}, status=500)
+    with pytest.raises(GatewayTimeout):
+        stripe.charge(REQUEST)
+
+
+@pytest.mark.parametrize("status", [429, 409])
+def test_rate_limits_and_key_in_use_mean_try_later(httpserver: HTTPServer, stripe: StripeGateway, status: int) -> None:
+    httpserver.expect_request("/v1/payment_intents").respond_with_json({"error": {"type": "invalid_request_error", "code": "rate_limit"}}, status=status)
+    with pytest.raises(GatewayUnavailable):
+        stripe.charge(REQUEST)
+
+
+def test_a_slow_stripe_is_a_timeout_not_a_decline(httpserver: HTTPServer) -> None:
+    def slow(request: Request) -> Response:
+        time.sleep(1.5)
+        return Response("{}", content_type="application/json")
+
+    httpserver.expect_request("/v1/payment_intents").respond_with_handler(slow)
+    with pytest.raises(GatewayTimeout):
+        StripeGateway(lambda: "sk_test_secret", base_url=httpserver.url_for(""), timeout=0.5).charge(REQUEST)
+
+
+def test_processing_is_looked_up_again(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    httpserver.expect_request("/v1/payment_intents", method="POST").respond_with_json({"id": "pi_9", "status": "processing"})
+    httpserver.expect_request("/v1/payment_intents/pi_9", method="GET").respond_with_json({"id": "pi_9", "status": "succeeded"})
+    assert stripe.charge(REQUEST).outcome == "succeeded"
+
+
+def test_requires_action_off_session_is_a_hard_authentication_decline(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    httpserver.expect_request("/v1/payment_intents").respond_with_json({"id": "pi_5", "status": "requires_action"})
+    result = stripe.charge(REQUEST)
+    assert result.outcome == "declined" and result.decline_code == "authentication_required"
+
+
+def test_the_charger_asks_stripe_again_with_the_same_key_after_a_timeout(httpserver: HTTPServer) -> None:
+    # Given Stripe takes the money but the first answer never arrives
+    keys: list[str] = []
+
+    def flaky(request: Request) -> Response:
+        keys.append(request.headers["Idempotency-Key"])
+        if len(keys) == 1:
+            time.sleep(0.5)  # longer than the adapter's timeout (this test server answers one request at a time)
+        return Response(json.dumps({"id": "pi_once", "status": "succeeded"}), content_type="application/json")
+
+    httpserver.expect_request("/v1/payment_intents").respond_with_handler(flaky)
+    world = World()
+    world.charger.resolve_attempts = 5
+    world.charger.gateways["stripe"] = StripeGateway(lambda: "sk_test_secret", base_url=httpserver.url_for(""), timeout=0.3)
+    plan_id = world.plan()
+    body = {"plan_id": plan_id, "customer": {"reference": "c"}, "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
+            "consent": {"accepted_at": "2026-11-25T08:59:00Z"}}
+    mandate_id = world.api.create_mandate("mch_a", MandateCreate.model_validate(body)).id
+    # When the charge is dispatched and delivered
+    world.tick()
+    # Then it is recorded once, after asking again with the same key
+    [charge] = world.charges(mandate_id)
+    assert charge.status == "succeeded" and charge.attempts[0].gateway_reference == "pi_once"
+    assert len(keys) == 2 and len(set(keys)) == 1 and keys[0] == f"{charge.id}:1"

@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help test test-fast lint openapi merchant build clean
+.PHONY: help test test-fast lint bench openapi merchant build clean
 
 help:
 	@echo "make test      - bootstrap .venv, lint the template, run every test"
 	@echo "make test-fast - unit tests only"
 	@echo "make lint      - cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint"
+	@echo "make bench     - one tick with 1,000 due among 20,000 mandates: AWS calls per charge, items read, cost per million"
 	@echo "make openapi   - regenerate docs/openapi.json from the code"
 	@echo "make build     - sam build (needs python3.13 on PATH, e.g. PYENV_VERSION=3.13.0)"
 	@echo "make merchant NAME='Shop' [TABLE=<table> or STACK=<stack>] - create a merchant in the deployed table, print its key once"
@@ -42,6 +43,9 @@ lint: $(STAMP) $(SAM_STAMP)
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(PY) -m pytest tests/template -q
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_tick.py
 
 openapi: $(STAMP)
 	$(PY) scripts/openapi.py > docs/openapi.json

@@ -20,23 +20,16 @@ from devtools.lambda_runtime import invoke, load_function
 from devtools.provision import Provisioned, provision
 
 
-@pytest.fixture(autouse=True)
-def atomic_aws_calls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each AWS call is atomic, as in AWS; moto's in-process backends are not thread-safe, so
-    calls from concurrent threads (two dispatchers, the dispatcher's claim pool) are serialized
-    one call at a time. Threads still interleave between calls, which is the race that matters."""
-    import threading
+@pytest.fixture(autouse=True, scope="session")
+def moto_like_aws() -> Iterator[None]:
+    """Atomic AWS calls across threads, and transactions that do not copy whole tables
+    (devtools/moto_patches.py; a test proves the rollback)."""
+    from devtools.moto_patches import fast_transactions, serialize_calls, unserialize_calls
 
-    import botocore.client
-
-    lock = threading.RLock()
-    original = botocore.client.BaseClient._make_api_call
-
-    def atomic(self: Any, operation: str, params: dict) -> Any:
-        with lock:
-            return original(self, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", atomic)
+    serialize_calls()
+    fast_transactions()
+    yield
+    unserialize_calls()
 
 
 @pytest.fixture

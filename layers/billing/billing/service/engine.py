@@ -250,8 +250,13 @@ class Charger:
     def _read(
         self, message: ChargeMessage, preloaded: tuple[dict[str, Mandate], dict[str, Charge]] | None
     ) -> tuple[Mandate | None, Charge | None]:
-        mandates, charges = preloaded if preloaded is not None else self.preload([message])
-        mandate, charge = mandates.get(message.mandate_id), charges.get(message.charge_id)
+        if preloaded is not None and message.charge_id in preloaded[1]:
+            # Taken out of the batch's preload: a second message for the same charge reads fresh state.
+            mandates, charges = preloaded
+            mandate, charge = mandates.pop(message.mandate_id, None), charges.pop(message.charge_id, None)
+        else:
+            mandates, charges = self.preload([message])
+            mandate, charge = mandates.get(message.mandate_id), charges.get(message.charge_id)
         if mandate is not None and mandate.merchant_id != message.merchant_id:
             return None, None
         return mandate, charge

@@ -1,0 +1,188 @@
+"""Benchmark (not a test): what one scheduler tick costs in AWS terms.
+
+1,000 mandates fall due among 20,000 (and, to show the cost does not grow with idle
+mandates, among 5,000). The real dispatcher, charger and event publisher handlers run on moto
+with the template's resources; every AWS call they make is counted with botocore events. The
+simulated gateway's own calls are left out: it stands for the payment provider.
+
+Prints AWS calls per charge, DynamoDB items read per due mandate, and the estimated AWS cost
+per 1,000,000 charges from those counts and public list prices (docs/performance.md).
+Run: `make bench` (BENCH_DUE / BENCH_TOTAL override the sizes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
+os.environ.update(
+    AWS_DEFAULT_REGION="eu-west-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+    POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_NAMESPACE="RecurringPayments",
+    POWERTOOLS_SERVICE_NAME="recurring-payments", POWERTOOLS_LOG_LEVEL="ERROR", POWERTOOLS_METRICS_DISABLED="true",
+)
+
+import boto3  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from billing.adapters.dynamodb import DynamoRepository, to_attributes  # noqa: E402
+from billing.domain.model import Consent, Customer, Mandate, PaymentMethod, Plan  # noqa: E402
+from devtools.aws_stats import AwsStats  # noqa: E402
+from devtools.lambda_runtime import invoke as _invoke  # noqa: E402
+from devtools.lambda_runtime import load_function  # noqa: E402
+from devtools.moto_patches import fast_transactions, serialize_calls  # noqa: E402
+from devtools.provision import provision  # noqa: E402
+from devtools.sqs_source import SqsEventSource  # noqa: E402
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+MERCHANT = "mch_bench"
+
+# Public list prices, USD, us-east-1 (checked 2026-11). Lambda arm64.
+PRICE = {
+    "dynamodb_wru": 0.625 / 1e6,
+    "dynamodb_rru": 0.125 / 1e6,
+    "sqs_request": 0.40 / 1e6,
+    "sns_publish": 0.50 / 1e6,
+    "lambda_request": 0.20 / 1e6,
+    "lambda_gb_second": 0.0000133334,
+    "logs_gb": 0.50,
+}
+# Assumptions the counts cannot give (stated in docs/performance.md).
+CHARGER_MEMORY_GB = 0.5
+SECONDS_PER_ATTEMPT = {"simulated gateway": 0.05, "Stripe (~600 ms per PaymentIntent)": 0.65}
+LOG_BYTES_PER_CHARGE = 2048  # Powertools structured log + EMF metrics, per charge
+
+
+def invoke(module, event, name, timeout):
+    """Invoke a handler with its stdout (EMF metric lines) kept out of the report."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return _invoke(module, event, name, timeout)
+
+
+def seed(client, table: str, total: int, due: int) -> None:
+    print(f"seeding {total} mandates ({due} due) into the emulation...", flush=True)
+    plan = Plan(id="pln_bench", merchant_id=MERCHANT, created_at=NOW - timedelta(days=60), updated_at=NOW - timedelta(days=60),
+                name="Gold", amount=1999, currency="EUR", interval="month", interval_count=1)
+    items = [{**DynamoRepository.item_of(plan), "version": 1}]
+    for n in range(total):
+        created = NOW - timedelta(days=40)
+        mandate = Mandate(id=f"mdt_bench{n:08d}", merchant_id=MERCHANT, plan_id=plan.id, terms=plan.terms,
+                          customer=Customer(reference=f"cust-{n}"), created_at=created, updated_at=created)
+        # Due ones were activated a month ago: cycle 2 is due now. Idle ones were activated over the
+        # last 30 days: their cycle 2 falls due over the next 4 weeks. Cycle 1 of both was charged.
+        activated = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc) if n < due else NOW - timedelta(days=30) + timedelta(minutes=1 + n % 40000)
+        mandate.activate(activated, PaymentMethod(gateway="simulated", token="pm_sim_ok"), Consent(accepted_at=activated))
+        mandate.advance_schedule()
+        mandate.cycles_charged = 1
+        items.append({**DynamoRepository.item_of(mandate), "version": 1})
+    for start in range(0, len(items), 25):
+        chunk = [{"PutRequest": {"Item": to_attributes(i)}} for i in items[start : start + 25]]
+        client.batch_write_item(RequestItems={table: chunk})
+
+
+def run(total: int, due: int) -> dict:
+    with mock_aws():
+        setup = boto3.Session()  # seeding, the queue poller and the stream reader: not the system's calls
+        resources = provision(setup)
+        os.environ.update(resources.env())
+        seed(setup.client("dynamodb"), resources.tables["BillingTable"], total, due)
+        stream = latest_stream_iterator(setup, resources.tables["BillingTable"])  # the tick's records only
+
+        counted = boto3.Session()
+        stats = AwsStats(excluded_tables={resources.tables["SimulatedGatewayLedgerTable"]})
+        stats.attach(counted)
+        boto3.DEFAULT_SESSION = counted  # the functions' module-level boto3.client(...) calls use it
+        dispatcher, charger, publisher = load_function("dispatcher"), load_function("charger"), load_function("event_publisher")
+
+        summary = invoke(dispatcher, {"scheduled_time": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")}, "DispatcherFunction", 900)
+        queue = SqsEventSource(setup.client("sqs"), resources.queues["ChargeQueue"], lambda e: invoke(charger, e, "ChargerFunction", 30))
+        delivery = queue.drain()
+        records = stream_records(setup, stream)
+        publisher_batches = 0
+        for start in range(0, len(records), 100):  # the template's stream BatchSize
+            invoke(publisher, {"Records": records[start : start + 100]}, "EventPublisherFunction", 30)
+            publisher_batches += 1
+        snap = stats.snapshot()
+        ledger = setup.client("dynamodb").scan(TableName=resources.tables["SimulatedGatewayLedgerTable"], Select="COUNT")["Count"]
+        return {"total": total, "due": due, "dispatched": summary["dispatched"], "charged": ledger, "charger_batches": delivery.batches,
+                "publisher_batches": publisher_batches, "events": len(records), **snap}
+
+
+def _streams(session):
+    return session.client("dynamodbstreams", endpoint_url="https://streams.dynamodb.eu-west-1.amazonaws.com")
+
+
+def latest_stream_iterator(session, table: str) -> tuple:
+    streams = _streams(session)
+    arn = session.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    return streams, streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST")["ShardIterator"]
+
+
+def stream_records(session, stream: tuple) -> list[dict]:
+    streams, iterator = stream
+    out = []
+    while iterator:
+        page = streams.get_records(ShardIterator=iterator, Limit=1000)
+        out += page["Records"]
+        iterator = page.get("NextShardIterator") if page["Records"] else None
+    # The template's filter: only INSERTs of event items invoke the publisher.
+    return [{**r, "eventSource": "aws:dynamodb"} for r in out
+            if r["eventName"] == "INSERT" and r["dynamodb"]["NewImage"].get("entity", {}).get("S") == "event"]
+
+
+def cost_per_million(result: dict, seconds_per_attempt: float) -> dict[str, float]:
+    charges = result["charged"]
+    scale = 1e6 / charges
+    calls = result["aws_calls"]
+    sqs_ours = sum(v for k, v in calls.items() if k.startswith("sqs."))
+    # Lambda's SQS poller: one ReceiveMessage and one DeleteMessageBatch per batch (not our calls, still billed).
+    sqs_poller = 2 * result["charger_batches"]
+    sns_messages = result["events"]
+    invocations = 1 + result["charger_batches"] + result["publisher_batches"]
+    charger_seconds = charges * seconds_per_attempt
+    out = {
+        "DynamoDB": (result["dynamodb_write_units"] * PRICE["dynamodb_wru"] + result["dynamodb_read_units"] * PRICE["dynamodb_rru"]) * scale,
+        "SQS": (sqs_ours + sqs_poller) * PRICE["sqs_request"] * scale,
+        "SNS": sns_messages * PRICE["sns_publish"] * scale,
+        "Lambda": (invocations * PRICE["lambda_request"] + charger_seconds * CHARGER_MEMORY_GB * PRICE["lambda_gb_second"]) * scale,
+        "CloudWatch Logs": LOG_BYTES_PER_CHARGE * 1e6 / 1e9 * PRICE["logs_gb"],
+    }
+    out["total"] = sum(out.values())
+    return out
+
+
+def main() -> None:
+    serialize_calls()  # the dispatcher's claim pool runs threads; moto needs each call atomic
+    fast_transactions()
+    due = int(os.environ.get("BENCH_DUE", "1000"))
+    totals = [int(os.environ.get("BENCH_TOTAL", "20000")), 5000]
+    results = [run(total, due) for total in totals]
+    print(f"\nOne tick: {due} mandates due (happy path, pm_sim_ok), counted AWS calls of dispatcher + charger + publisher\n")
+    for r in results:
+        calls = r["aws_calls"]
+        total_calls = sum(calls.values())
+        print(f"== {r['due']} due among {r['total']} mandates: dispatched {r['dispatched']}, charged {r['charged']}, events {r['events']}")
+        for name, count in calls.items():
+            print(f"   {name:34s} {count:7d}   {count / r['charged']:.3f} per charge")
+        print(f"   {'AWS calls per charge':34s} {total_calls / r['charged']:.3f}   (target <= 3)")
+        print(f"   {'DynamoDB items read per due mandate':34s} {r['dynamodb_items_read'] / r['due']:.3f}")
+        print(f"   {'DynamoDB items written per charge':34s} {r['dynamodb_items_written'] / r['charged']:.3f}")
+        print(f"   {'DynamoDB RRU / WRU per charge':34s} {r['dynamodb_read_units'] / r['charged']:.2f} / {r['dynamodb_write_units'] / r['charged']:.2f}")
+    first = results[0]
+    print("\nEstimated AWS cost per 1,000,000 charges (USD, us-east-1 list prices; see docs/performance.md):")
+    for label, seconds in SECONDS_PER_ATTEMPT.items():
+        cost = cost_per_million(first, seconds)
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in cost.items() if k != "total")
+        print(f"   {label:38s} ${cost['total']:.2f}  ({parts})")
+    idle_independent = abs(results[0]["dynamodb_items_read"] / results[0]["due"] - results[1]["dynamodb_items_read"] / results[1]["due"]) < 0.01
+    print(f"\nItems read per due mandate independent of idle mandates: {'yes' if idle_independent else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()

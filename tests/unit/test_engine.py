@@ -319,3 +319,21 @@ def test_the_pinned_payment_method_is_used_when_an_attempt_is_replayed(world: Wo
     world.api.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_insufficient_funds"))
     world.deliver(message)
     assert world.gateway.calls[0].token == "pm_sim_ok"  # the attempt was dispatched with it
+
+
+def test_one_batch_with_messages_of_two_charges_of_one_mandate_processes_both(world: World) -> None:
+    # Given yesterday's message (its charge settled) and today's next cycle, for one mandate
+    mandate_id = world.mandate(world.plan(interval="day"))
+    world.dispatch()
+    [yesterday] = world.queue.take()
+    world.deliver(yesterday)
+    world.clock.advance(days=1)
+    world.dispatch()
+    [today] = world.queue.take()
+    # When both arrive in one batch (yesterday's redelivered), read with one preload
+    batch = [yesterday, today]
+    preloaded = world.charger.preload(batch)
+    outcomes = [world.charger.process(m, preloaded) for m in batch]
+    # Then the old one is a duplicate and today's cycle is charged
+    assert [o.status for o in outcomes] == ["duplicate", "recorded"]
+    assert [c.status for c in world.charges(mandate_id)] == ["succeeded", "succeeded"]

@@ -250,10 +250,10 @@ class Charger:
     def _read(
         self, message: ChargeMessage, preloaded: tuple[dict[str, Mandate], dict[str, Charge]] | None
     ) -> tuple[Mandate | None, Charge | None]:
-        if preloaded is not None and message.charge_id in preloaded[1]:
-            # Taken out of the batch's preload: a second message for the same charge reads fresh state.
+        if preloaded is not None and message.charge_id in preloaded[1] and message.mandate_id in preloaded[0]:
+            # Taken out of the batch's preload: another message for the same charge or mandate reads fresh state.
             mandates, charges = preloaded
-            mandate, charge = mandates.pop(message.mandate_id, None), charges.pop(message.charge_id, None)
+            mandate, charge = mandates.pop(message.mandate_id), charges.pop(message.charge_id)
         else:
             mandates, charges = self.preload([message])
             mandate, charge = mandates.get(message.mandate_id), charges.get(message.charge_id)

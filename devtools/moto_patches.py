@@ -5,9 +5,9 @@
   call makes each call atomic while threads still interleave between calls, which is the
   race that matters (two dispatchers, the dispatcher's claim pool).
 * `fast_transactions()`: moto backs up the *whole* table (deepcopy) for every operation of a
-  TransactWriteItems, so a transaction costs O(table size). The backup here copies the table's
-  item index (not the items) and its stream records: rollback restores both exactly as before,
-  because a transactional Put replaces an item object rather than mutating it.
+  TransactWriteItems, so a transaction costs O(table size). Instead, a journal keeps a copy of
+  each partition the transaction touches and the stream's length; a cancelled transaction
+  restores exactly those (a test proves items and stream records are rolled back).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import threading
 import types
-from collections import defaultdict
 from typing import Any
 
 import botocore.client
@@ -37,30 +36,43 @@ def unserialize_calls() -> None:
     botocore.client.BaseClient._make_api_call = _original_call
 
 
-def _shallow(obj: Any) -> Any:
-    """copy.copy without moto's BaseModel.__new__, which keeps every instance alive forever."""
-    clone = object.__new__(type(obj))
-    clone.__dict__.update(obj.__dict__)
-    return clone
-
-
-def _snapshot(table: Any) -> Any:
-    clone = _shallow(table)
-    clone.items = defaultdict(dict)
-    for key, value in table.items.items():
-        clone.items[key] = dict(value) if isinstance(value, dict) else value
-    if getattr(table, "stream_shard", None) is not None:
-        shard = _shallow(table.stream_shard)
-        shard.items = list(table.stream_shard.items)
-        clone.stream_shard = shard
-    return clone
-
-
 def fast_transactions() -> None:
+    """Back up only the partitions a transaction touches (and the stream's length), not whole tables."""
     import moto.dynamodb.models as models
-    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.models.dynamo_type import DynamoType
 
-    def deepcopy(obj: Any, memo: Any = None) -> Any:
-        return _snapshot(obj) if isinstance(obj, Table) else copy.deepcopy(obj, memo)
+    backend = models.DynamoDBBackend
+    if getattr(backend.transact_write_items, "_journaled", False):
+        return
+    original = backend.transact_write_items
+    # The original backs up each table with copy.deepcopy; the journal below makes that unnecessary.
+    models.copy = types.SimpleNamespace(deepcopy=lambda obj, memo=None: obj, copy=copy.copy)  # type: ignore[attr-defined]
 
-    models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[attr-defined]
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        journal: list[tuple[Any, Any, Any, bool]] = []
+        streams: dict[int, tuple[Any, int]] = {}
+        for entry in transact_items:
+            for op in entry.values():
+                table = self.tables.get(op.get("TableName"))
+                attributes = op.get("Item") or op.get("Key")
+                if table is None or not attributes or table.hash_key_attr not in attributes:
+                    continue
+                hash_value = DynamoType(attributes[table.hash_key_attr])
+                existed = hash_value in table.items
+                journal.append((table, hash_value, copy.deepcopy(table.items.get(hash_value)), existed))
+                if table.stream_shard is not None:
+                    streams.setdefault(id(table), (table.stream_shard, len(table.stream_shard.items)))
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table, hash_value, prior, existed in reversed(journal):
+                if existed:
+                    table.items[hash_value] = prior
+                else:
+                    table.items.pop(hash_value, None)
+            for shard, length in streams.values():
+                del shard.items[length:]
+            raise
+
+    transact_write_items._journaled = True  # type: ignore[attr-defined]
+    backend.transact_write_items = transact_write_items

@@ -8,9 +8,12 @@ STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help test test-fast lint bench openapi merchant build clean
+.PHONY: help local invoke test test-fast lint bench openapi merchant build clean
+PORT ?= 3000
 
 help:
+	@echo "make local     - run the whole system on http://127.0.0.1:\$$PORT (default 3000), no Docker; Ctrl-C stops"
+	@echo "make invoke FN=charger EVENT=events/charger_sqs_batch.json - run one function with one sample event"
 	@echo "make test      - bootstrap .venv, lint the template, run every test"
 	@echo "make test-fast - unit tests only"
 	@echo "make lint      - cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint"
@@ -31,6 +34,13 @@ $(SAM_STAMP):
 	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==1.170.0
 	touch $@
+
+local: $(STAMP)
+	$(PY) -m devtools.local --port $(PORT) $(if $(STATE),--state $(STATE))
+
+invoke: $(STAMP)
+	@test -n "$(FN)" -a -n "$(EVENT)" || (echo "usage: make invoke FN=<function dir, e.g. dispatcher> EVENT=events/<file>.json"; exit 2)
+	$(PY) -m devtools.invoke $(FN) $(EVENT)
 
 test: $(STAMP) $(SAM_STAMP)
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml

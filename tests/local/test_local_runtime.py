@@ -1,0 +1,144 @@
+"""`make local` as a merchant's developer uses it: a subprocess on a free port, driven over real
+HTTP: create, tick, advance the clock, inspect; the authorizer's 401s; a failing message
+reaching the DLQ after maxReceiveCount on the local clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devtools.template import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Http:
+    def __init__(self, base: str, key: str | None = None) -> None:
+        self.base, self.key = base, key
+
+    def __call__(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if self.key:
+            request.add_header("Authorization", f"Bearer {self.key}")
+        for k, v in (headers or {}).items():
+            request.add_header(k, v)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devtools.local", "--port", str(port), "--quiet"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if Http(base)("GET", "/_local/health")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("local runtime did not come up:\n" + (process.stdout.read() if process.stdout else ""))
+    yield base
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "stopped" in output
+
+
+def merchant(base: str, name: str = "Shop") -> Http:
+    status, created = Http(base)("POST", "/_local/merchants", {"name": name})
+    assert status == 201 and created["merchant_id"].startswith("mch_") and created["api_key"]
+    return Http(base, created["api_key"])
+
+
+def test_the_authorizer_guards_every_v1_route(local: str) -> None:
+    assert Http(local)("GET", "/v1/plans")[0] == 401
+    status, body = Http(local, "rk_live_wrong")("GET", "/v1/plans")
+    assert status == 401 and body["error"]["type"] == "authentication_error"
+    assert Http(local)("GET", "/v1/nothing-here")[0] in (401, 404)
+
+
+def test_a_merchants_month_over_http(local: str) -> None:
+    call = merchant(local)
+    status, clock = Http(local)("POST", "/_local/clock", {"now": "2027-03-01T09:00:00Z"})
+    assert status == 200 and clock["now"] == "2027-03-01T09:00:00Z"
+    status, plan = call("POST", "/v1/plans", {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "week", "retry_schedule_days": [1, 3]})
+    assert status == 201
+    consent = {"accepted_at": "2027-03-01T09:00:00Z", "ip": "203.0.113.9", "user_agent": "test"}
+    mandates = {}
+    for token in ("pm_sim_ok", "pm_sim_insufficient_funds", "pm_sim_fail_once", "pm_sim_timeout"):
+        status, m = call("POST", "/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": token},
+                                                  "payment_method": {"gateway": "simulated", "token": token}, "consent": consent})
+        assert status == 201 and m["status"] == "active" and m["next_charge_at"] == "2027-03-01T09:00:00Z"
+        mandates[token] = m["id"]
+    status, summary = Http(local)("POST", "/_local/tick")
+    assert status == 200 and summary["dispatch"]["dispatched"] == 4 and summary["charger"]["messages"] == 4
+    for _ in range(30):  # a month, a day at a time
+        assert Http(local)("POST", "/_local/clock", {"advance_seconds": 86400})[0] == 200
+        Http(local)("POST", "/_local/tick")
+    status, page = call("GET", f"/v1/charges?mandate_id={mandates['pm_sim_ok']}&limit=100")
+    assert [c["status"] for c in page["data"]] == ["succeeded"] * 5  # weekly: days 0, 7, 14, 21, 28
+    status, page = call("GET", f"/v1/charges?mandate_id={mandates['pm_sim_insufficient_funds']}")
+    assert [c["status"] for c in page["data"]] == ["failed"]
+    assert call("GET", f"/v1/mandates/{mandates['pm_sim_insufficient_funds']}")[1]["status"] == "past_due"
+    status, page = call("GET", f"/v1/charges?mandate_id={mandates['pm_sim_fail_once']}&limit=100")
+    assert all(c["status"] == "succeeded" and len(c["attempts"]) == 2 for c in page["data"])
+    # Exactly once at the gateway, over HTTP too
+    status, ledger = Http(local)("GET", "/_local/gateway/ledger")
+    mine = [e for e in ledger["entries"] if e["mandate_id"] in mandates.values()]
+    assert len(mine) == len({e["idempotency_key"] for e in mine}) == 15  # ok 5 + fail_once 5 + timeout 5
+    status, events = call("GET", "/v1/events?type=charge.failed")
+    assert len(events["data"]) == 1
+    # The dev endpoints tell what the system cost in AWS terms
+    status, stats = Http(local)("GET", "/_local/stats")
+    assert stats["aws_calls"]["dynamodb.TransactWriteItems"] > 0 and stats["dynamodb_items_read"] > 0
+    assert Http(local)("POST", "/_local/stats/reset")[1]["aws_calls"] == {}
+    # The test clock only goes forward
+    assert Http(local)("POST", "/_local/clock", {"now": "2027-01-01T00:00:00Z"})[0] == 409
+
+
+def test_a_message_that_keeps_failing_reaches_the_dlq_after_max_receive_count(local: str) -> None:
+    # Given a mandate on the Stripe gateway, which this local runtime does not have configured
+    call = merchant(local, "Stripe shop")
+    now = Http(local)("GET", "/_local/clock")[1]["now"]
+    status, plan = call("POST", "/v1/plans", {"name": "Silver", "amount": 999, "currency": "EUR", "interval": "month"})
+    body = {"plan_id": plan["id"], "customer": {"reference": "s"}, "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
+            "consent": {"accepted_at": now}}
+    assert call("POST", "/v1/mandates", body)[0] == 201
+    # When its charge is attempted and the visibility timeout (180 s) passes five times
+    first = Http(local)("POST", "/_local/tick")[1]
+    assert first["charger"]["failed"] == 1
+    for _ in range(5):
+        Http(local)("POST", "/_local/clock", {"advance_seconds": 181})
+        summary = Http(local)("POST", "/_local/tick")[1]
+    # Then the message is in the charge DLQ (after maxReceiveCount = 5 receives), nothing charged
+    assert summary["queues"]["ChargeDLQ"]["waiting"] >= 1
+    ledger = Http(local)("GET", "/_local/gateway/ledger")[1]["entries"]
+    assert all(e["amount"] != 999 for e in ledger)

@@ -8,11 +8,12 @@ STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help local invoke test test-fast lint bench openapi merchant build clean
+.PHONY: help local invoke demo test test-fast lint bench openapi merchant build clean
 PORT ?= 3000
 
 help:
 	@echo "make local     - run the whole system on http://127.0.0.1:\$$PORT (default 3000), no Docker; Ctrl-C stops"
+	@echo "make demo      - (with make local running) three months of billing, one mandate per simulated token"
 	@echo "make invoke FN=charger EVENT=events/charger_sqs_batch.json - run one function with one sample event"
 	@echo "make test      - bootstrap .venv, lint the template, run every test"
 	@echo "make test-fast - unit tests only"
@@ -37,6 +38,9 @@ $(SAM_STAMP):
 
 local: $(STAMP)
 	$(PY) -m devtools.local --port $(PORT) $(if $(STATE),--state $(STATE))
+
+demo: $(STAMP)
+	PORT=$(PORT) $(PY) scripts/demo.py
 
 invoke: $(STAMP)
 	@test -n "$(FN)" -a -n "$(EVENT)" || (echo "usage: make invoke FN=<function dir, e.g. dispatcher> EVENT=events/<file>.json"; exit 2)

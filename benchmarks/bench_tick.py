@@ -33,6 +33,7 @@ from moto import mock_aws  # noqa: E402
 from billing.adapters.dynamodb import DynamoRepository, to_attributes  # noqa: E402
 from billing.domain.model import Consent, Customer, Mandate, PaymentMethod, Plan  # noqa: E402
 from devtools.aws_stats import AwsStats  # noqa: E402
+from devtools.costs import cost_per_million  # noqa: E402
 from devtools.lambda_runtime import invoke as _invoke  # noqa: E402
 from devtools.lambda_runtime import load_function  # noqa: E402
 from devtools.moto_patches import fast_transactions, serialize_calls  # noqa: E402
@@ -42,20 +43,8 @@ from devtools.sqs_source import SqsEventSource  # noqa: E402
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 MERCHANT = "mch_bench"
 
-# Public list prices, USD, us-east-1 (checked 2026-11). Lambda arm64.
-PRICE = {
-    "dynamodb_wru": 0.625 / 1e6,
-    "dynamodb_rru": 0.125 / 1e6,
-    "sqs_request": 0.40 / 1e6,
-    "sns_publish": 0.50 / 1e6,
-    "lambda_request": 0.20 / 1e6,
-    "lambda_gb_second": 0.0000133334,
-    "logs_gb": 0.50,
-}
-# Assumptions the counts cannot give (stated in docs/performance.md).
-CHARGER_MEMORY_GB = 0.5
+# Assumption the counts cannot give (docs/performance.md).
 SECONDS_PER_ATTEMPT = {"simulated gateway": 0.05, "Stripe (~600 ms per PaymentIntent)": 0.65}
-LOG_BYTES_PER_CHARGE = 2048  # Powertools structured log + EMF metrics, per charge
 
 
 def invoke(module, event, name, timeout):
@@ -136,25 +125,9 @@ def stream_records(session, stream: tuple) -> list[dict]:
             if r["eventName"] == "INSERT" and r["dynamodb"]["NewImage"].get("entity", {}).get("S") == "event"]
 
 
-def cost_per_million(result: dict, seconds_per_attempt: float) -> dict[str, float]:
-    charges = result["charged"]
-    scale = 1e6 / charges
-    calls = result["aws_calls"]
-    sqs_ours = sum(v for k, v in calls.items() if k.startswith("sqs."))
-    # Lambda's SQS poller: one ReceiveMessage and one DeleteMessageBatch per batch (not our calls, still billed).
-    sqs_poller = 2 * result["charger_batches"]
-    sns_messages = result["events"]
+def cost(result: dict, seconds_per_attempt: float) -> dict[str, float]:
     invocations = 1 + result["charger_batches"] + result["publisher_batches"]
-    charger_seconds = charges * seconds_per_attempt
-    out = {
-        "DynamoDB": (result["dynamodb_write_units"] * PRICE["dynamodb_wru"] + result["dynamodb_read_units"] * PRICE["dynamodb_rru"]) * scale,
-        "SQS": (sqs_ours + sqs_poller) * PRICE["sqs_request"] * scale,
-        "SNS": sns_messages * PRICE["sns_publish"] * scale,
-        "Lambda": (invocations * PRICE["lambda_request"] + charger_seconds * CHARGER_MEMORY_GB * PRICE["lambda_gb_second"]) * scale,
-        "CloudWatch Logs": LOG_BYTES_PER_CHARGE * 1e6 / 1e9 * PRICE["logs_gb"],
-    }
-    out["total"] = sum(out.values())
-    return out
+    return cost_per_million(result, result["charged"], result["events"], invocations, result["charger_batches"], seconds_per_attempt)
 
 
 def main() -> None:
@@ -177,9 +150,9 @@ def main() -> None:
     first = results[0]
     print("\nEstimated AWS cost per 1,000,000 charges (USD, us-east-1 list prices; see docs/performance.md):")
     for label, seconds in SECONDS_PER_ATTEMPT.items():
-        cost = cost_per_million(first, seconds)
-        parts = ", ".join(f"{k} {v:.2f}" for k, v in cost.items() if k != "total")
-        print(f"   {label:38s} ${cost['total']:.2f}  ({parts})")
+        estimate = cost(first, seconds)
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in estimate.items() if k != "total")
+        print(f"   {label:38s} ${estimate['total']:.2f}  ({parts})")
     idle_independent = abs(results[0]["dynamodb_items_read"] / results[0]["due"] - results[1]["dynamodb_items_read"] / results[1]["due"]) < 0.01
     print(f"\nItems read per due mandate independent of idle mandates: {'yes' if idle_independent else 'NO'}")
 

@@ -38,7 +38,9 @@ class LocalClock:
     def advance(self, seconds: float) -> datetime:
         if seconds < 0:
             raise ClockWentBack("advance_seconds must be >= 0")
-        return self.set(self.now() + timedelta(seconds=seconds))
+        with self._lock:
+            self._frozen = (self._frozen or datetime.now(timezone.utc)) + timedelta(seconds=seconds)
+            return self._frozen
 
     def epoch_seconds(self) -> float:
         return self.now().timestamp()

@@ -42,7 +42,12 @@ def main(argv: list[str] | None = None) -> None:
 
         os.environ.update(provision(boto3.Session()).env())
         module = load_function(directory)
-        result = invoke(module, event, logical, timeout=900)
+        try:
+            result = invoke(module, event, logical, timeout=900)
+        except Exception as error:  # shown the way Lambda reports a function error
+            json.dump({"errorType": type(error).__name__, "errorMessage": str(error)}, sys.stdout, indent=2)
+            print()
+            raise SystemExit(1) from None
     json.dump(result, sys.stdout, indent=2, default=str)
     print()
 

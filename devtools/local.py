@@ -192,7 +192,9 @@ class LocalSystem:
     def dispatch(self) -> dict[str, Any]:
         now = self.clock.now()
         self.next_tick = now + self.rate
-        return invoke(self.dispatcher, {"scheduled_time": _iso(now), "execution_id": "local", "attempt": "1"}, "DispatcherFunction", 120)
+        # Full precision (AWS sends whole seconds): something due at the local clock's exact now is due.
+        scheduled = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return invoke(self.dispatcher, {"scheduled_time": scheduled, "execution_id": "local", "attempt": "1"}, "DispatcherFunction", 120)
 
     def tick(self) -> dict[str, Any]:
         """Dispatch once at the clock's now, drain the charge queue, record and publish everything."""

@@ -22,6 +22,13 @@ SAMPLES = [
 ]
 
 
+def _printed_result(stdout: str):
+    """The pretty-printed result: the first line that is exactly "{" up to the end (EMF lines come before)."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line == "{")
+    return json.loads("\n".join(lines[start:]))
+
+
 def test_every_function_has_a_sample_event() -> None:
     functions = {p.name for p in (ROOT / "functions").iterdir() if (p / "app.py").exists()}
     assert functions == {fn for fn, _, _ in SAMPLES}
@@ -31,5 +38,5 @@ def test_every_function_has_a_sample_event() -> None:
 def test_make_invoke_runs_the_sample(function: str, event: str, check) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     done = subprocess.run([sys.executable, "-m", "devtools.invoke", function, event], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    result = json.loads(done.stdout[done.stdout.rfind("{\n"):])  # the printed result (after any EMF metric lines)
+    result = _printed_result(done.stdout)
     assert check(result), done.stdout + done.stderr

@@ -374,6 +374,7 @@ def main(argv: list[str] | None = None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)  # Ctrl-C (also when started from a shell that ignores SIGINT)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

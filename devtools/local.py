@@ -107,13 +107,18 @@ class LocalSystem:
         self.dispatcher = load_function("dispatcher")
         self.charger = load_function("charger")
         self.publisher = load_function("event_publisher")
+        self.customer_page = load_function("customer_page")
         # Every component reads the local clock.
         self.api.clock = self.clock
+        self.customer_page.clock = self.clock
         self.charger.charger.clock = self.clock
         self.charger.gateways["simulated"].clock = self.clock
         self.gateway = ApiGateway(
             authorizer=lambda event: invoke(self.authorizer, event, "AuthorizerFunction"),
-            routes=[("/v1/", lambda event: invoke(self.api, event, "ApiFunction", 10), True)],
+            routes=[
+                ("/v1/", lambda event: invoke(self.api, event, "ApiFunction", 10), True),
+                ("/customer/", lambda event: invoke(self.customer_page, event, "CustomerPageFunction", 10), False),
+            ],
         )
         functions = resources("AWS::Serverless::Function")
         batch_size = functions["ChargerFunction"]["Properties"]["Events"]["Charges"]["Properties"]["BatchSize"]

@@ -92,14 +92,20 @@ def system(aws: Provisioned) -> System:
     api = load_function("api")
     authorizer = load_function("authorizer")
     publisher = load_function("event_publisher")
+    customer_page = load_function("customer_page")
     gateway = ApiGateway(
         authorizer=lambda event: invoke(authorizer, event, "AuthorizerFunction"),
-        routes=[("/v1/", lambda event: invoke(api, event, "ApiFunction"), True)],
+        routes=[
+            ("/v1/", lambda event: invoke(api, event, "ApiFunction"), True),
+            ("/customer/", lambda event: invoke(customer_page, event, "CustomerPageFunction"), False),
+        ],
     )
     store = MerchantStore(boto3.client("dynamodb"), aws.tables["BillingTable"])
     now = datetime.now(timezone.utc)
-    a, b = store.create("Shop A", now), store.create("Shop B", now)
-    return System(aws, gateway, api, publisher, Merchant(a.merchant_id, a.api_key), Merchant(b.merchant_id, b.api_key))
+    a, b = store.create("Shop A <&>", now), store.create("Shop B", now)
+    system = System(aws, gateway, api, publisher, Merchant(a.merchant_id, a.api_key), Merchant(b.merchant_id, b.api_key))
+    system.customer_module = customer_page
+    return system
 
 
 @pytest.fixture

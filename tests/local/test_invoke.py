@@ -19,6 +19,8 @@ SAMPLES = [
     ("event_publisher", "events/event_publisher_stream.json", lambda r: r == {"batchItemFailures": []}),
     ("dispatcher", "events/dispatcher_tick.json", lambda r: r["now"] == "2026-12-01T09:00:00Z" and r["found"] == 0),
     ("charger", "events/charger_sqs_batch.json", lambda r: r == {"batchItemFailures": []}),
+    # A link that is not ours: the page says so (in Lithuanian, from Accept-Language), never a 500.
+    ("customer_page", "events/customer_page_get.json", lambda r: r["statusCode"] == 404 and 'lang="lt"' in r["body"]),
 ]
 
 

@@ -76,9 +76,9 @@ def _grants(expanded: dict, actions: tuple[str, ...], resource: str) -> set[str]
     }
 
 
-def test_only_the_api_and_the_billing_engine_write_the_table(expanded: dict) -> None:
+def test_only_the_api_the_customer_page_and_the_billing_engine_write_the_table(expanded: dict) -> None:
     writers = _grants(expanded, ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"), "BillingTable")
-    assert writers == {"ApiFunctionRole", "DispatcherFunctionRole", "ChargerFunctionRole"}
+    assert writers == {"ApiFunctionRole", "CustomerPageFunctionRole", "DispatcherFunctionRole", "ChargerFunctionRole"}
 
 
 def test_the_dispatcher_queries_only_the_due_index_and_the_charger_never_queries(expanded: dict) -> None:
@@ -155,11 +155,17 @@ def test_every_v1_route_goes_through_the_key_authorizer_and_stage_is_throttled()
     api = resources("AWS::Serverless::Api")["Api"]["Properties"]
     assert api["Auth"]["DefaultAuthorizer"] == "MerchantKeyAuthorizer"
     assert api["MethodSettings"][0]["ThrottlingRateLimit"] and api["MethodSettings"][0]["ThrottlingBurstLimit"]
+    unauthenticated = []
     for name, function in resources("AWS::Serverless::Function").items():
         for event in function["Properties"].get("Events", {}).values():
-            if event["Type"] == "Api":
+            if event["Type"] != "Api":
+                continue
+            if "Auth" in event["Properties"]:
+                unauthenticated.append((name, event["Properties"]["Path"], event["Properties"]["Auth"]))
+            else:
                 assert event["Properties"]["Path"].startswith("/v1/"), name
-                assert "Auth" not in event["Properties"], f"{name} overrides the authorizer"
+    # The only route without the merchant key: the customer's page, guarded by its signed link.
+    assert unauthenticated == [("CustomerPageFunction", "/customer/{proxy+}", {"Authorizer": "NONE"})]
 
 
 def test_runtime_and_architecture() -> None:

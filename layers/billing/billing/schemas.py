@@ -265,7 +265,7 @@ class MandateOut(ResponseModel):
             end_at=mandate.end_at,
             next_charge_at=None if mandate.status in FINAL_STATUSES else mandate.next_charge_at,
             cycles_charged=mandate.cycles_charged,
-            consent=ConsentOut(**mandate.consent.model_dump()) if mandate.consent else None,
+            consent=ConsentOut(**mandate.consent.model_dump(exclude={"terms_sha256"})) if mandate.consent else None,
             metadata=mandate.metadata,
             created_at=mandate.created_at,
             updated_at=mandate.updated_at,

@@ -114,6 +114,7 @@ class Consent(BaseModel):
     accepted_at: datetime
     ip: str | None = None
     user_agent: str | None = None
+    terms_sha256: str | None = None  # evidence of what the customer saw (hosted page approvals)
 
 
 class Mandate(Entity):

@@ -63,7 +63,9 @@ class ApprovalLinks:
         expires = mandate.created_at + APPROVAL_LINK_LIFETIME
         return f"{self._base_url}{CUSTOMER_PAGE_PATH}/{self.token(mandate.merchant_id, mandate.id, expires)}"
 
-    def verify(self, token: str, now: datetime) -> LinkTarget:
+    def verify(self, token: str, now: datetime, allow_expired: bool = False) -> LinkTarget:
+        """The mandate a link names. Expired links raise ExpiredLink unless `allow_expired` (an
+        approved mandate's page stays reachable from the same link)."""
         try:
             encoded, mac = token.split(".")
             payload = _unb64(encoded)
@@ -73,6 +75,6 @@ class ApprovalLinks:
             raise InvalidLink("malformed link") from error
         if not hmac.compare_digest(mac, self._mac(payload)):
             raise InvalidLink("bad signature")
-        if now >= expires_at:
+        if now >= expires_at and not allow_expired:
             raise ExpiredLink("link expired")
         return LinkTarget(merchant_id, mandate_id, expires_at)

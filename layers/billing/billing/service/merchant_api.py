@@ -145,6 +145,12 @@ class MerchantApi:
     def resume_mandate(self, merchant_id: str, mandate_id: str) -> Mandate:
         return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.resume(now))
 
+    def approve_mandate(self, merchant_id: str, mandate_id: str, method: PaymentMethod, consent: Consent) -> Mandate:
+        """The customer approved on the hosted page: record the evidence and activate."""
+        return self._mandate_action(
+            merchant_id, mandate_id, lambda m, now: m.activate(now, method, consent.model_copy(update={"accepted_at": now}))
+        )
+
     def replace_payment_method(self, merchant_id: str, mandate_id: str, request: PaymentMethodIn) -> Mandate:
         method = PaymentMethod(**request.model_dump())
         return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.replace_payment_method(now, method))

@@ -1,0 +1,218 @@
+"""The customer's hosted page (/customer/mandates/<signed token>): approve, follow, revoke.
+
+No merchant key: the signed, mandate-bound token in the approval link is the only access. Forms
+carry a CSRF token bound to the link and the action, same-origin is checked, and every response
+has a strict Content-Security-Policy (no script at all for the simulated gateway).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from billing import customer_html as html
+from billing.adapters.dynamodb import DynamoRepository
+from billing.adapters.merchants import MerchantStore
+from billing.adapters.system import RandomIds, SystemClock
+from billing.domain.errors import InvalidState
+from billing.domain.model import PaymentMethod
+from billing.domain.payment_methods import SIMULATED_TOKENS
+from billing.service.customer_portal import CustomerPortal, TermsChanged
+from billing.service.links import ApprovalLinks, ExpiredLink, InvalidLink
+from billing.service.merchant_api import MerchantApi
+from billing.settings import Settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+
+settings = Settings.from_env()
+_dynamodb = boto3.client("dynamodb")
+repository = DynamoRepository(_dynamodb, settings.table_name)
+merchants = MerchantStore(_dynamodb, settings.table_name)
+clock = SystemClock()
+ids = RandomIds()
+
+
+class ApproveForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    csrf: str = Field(max_length=100)
+    terms_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    payment_token: Literal[SIMULATED_TOKENS]  # type: ignore[valid-type]
+    consent: Literal["yes"]
+
+
+def signing_key() -> bytes:
+    return parameters.get_secret(settings.link_signing_secret_arn, max_age=300).encode()
+
+
+def base_url() -> str:
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/")
+    context = app.current_event.request_context
+    return f"https://{context.domain_name}/{context.stage}"
+
+
+def portal() -> CustomerPortal:
+    links = ApprovalLinks(signing_key(), base_url())
+    return CustomerPortal(MerchantApi(repository, clock, ids, links), links, merchants.merchant_name)
+
+
+def csrf_token(token: str, action: str) -> str:
+    return hmac.new(signing_key(), f"csrf|{action}|{token}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def lang() -> html.Lang:
+    query = app.current_event.get_query_string_value("lang")
+    return html.pick_language(query, app.current_event.get_header_value("Accept-Language"))
+
+
+def page_path(token: str) -> str:
+    return f"{urlparse(base_url()).path.rstrip('/')}/customer/mandates/{token}"
+
+
+def respond(status: int, body: str, nonce: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type="text/html; charset=utf-8",
+        body=body,
+        headers={
+            "Content-Security-Policy": f"default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'",
+            "X-Frame-Options": "DENY",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+            **(headers or {}),
+        },
+    )
+
+
+def show(token: str, status: int = 200, notice: str = "", error: str = "") -> Response:
+    language, nonce = lang(), secrets.token_urlsafe(16)
+    try:
+        view = portal().view(token)
+    except InvalidLink:
+        return respond(404, html.message(language, nonce, html._t(language, "invalid"), html._t(language, "invalid_text")), nonce)
+    if view.link_expired:
+        text = html._t(language, "expired_text", merchant=view.merchant_name)
+        return respond(410, html.message(language, nonce, html._t(language, "expired"), text), nonce)
+    csrf = {"approve": csrf_token(token, "approve")}
+    return respond(status, html.mandate_page(view, language, nonce, page_path(token), csrf, notice=notice, error=error), nonce)
+
+
+def same_origin() -> bool:
+    """Browsers send Origin on POST; when they do, it must be this site."""
+    origin = app.current_event.get_header_value("Origin")
+    if not origin:
+        return True
+    host = app.current_event.get_header_value("Host") or ""
+    return urlparse(origin).netloc == host
+
+
+def form() -> dict[str, str]:
+    body = app.current_event.body or ""
+    if app.current_event.is_base64_encoded:
+        import base64
+
+        body = base64.b64decode(body).decode("utf-8", errors="replace")
+    return {k: v[0] for k, v in parse_qs(body[:10_000]).items()}
+
+
+def forbidden(token: str) -> Response:
+    return show(token, 403, error=html._t(lang(), "forbidden"))
+
+
+def see_other(token: str, done: str) -> Response:
+    return Response(status_code=303, body="", headers={"Location": f"{page_path(token)}?lang={lang()}&done={done}", "Cache-Control": "no-store"})
+
+
+@app.get("/customer/mandates/<token>")
+def mandate_page(token: str):
+    done = app.current_event.get_query_string_value("done")
+    notice = {"approved": html._t(lang(), "approved"), "revoked": html._t(lang(), "revoked_done")}.get(done or "", "")
+    return show(token, notice=notice)
+
+
+@app.post("/customer/mandates/<token>/approve")
+def approve(token: str):
+    fields = form()
+    if not same_origin() or not hmac.compare_digest(fields.get("csrf", ""), csrf_token(token, "approve")):
+        return forbidden(token)
+    try:
+        request = ApproveForm.model_validate(fields)
+    except ValidationError:
+        return show(token, 400, error=html._t(lang(), "choose"))
+    identity = app.current_event.request_context.identity
+    try:
+        portal().approve(
+            token, PaymentMethod(gateway="simulated", token=request.payment_token), identity.source_ip,
+            app.current_event.get_header_value("User-Agent"), request.terms_sha256,
+        )
+    except InvalidLink:
+        return show(token)
+    except TermsChanged:
+        return show(token, 409, error=html._t(lang(), "changed"))
+    except InvalidState:
+        return show(token, 409)
+    metrics.add_metric(name="MandatesApprovedByCustomer", unit="Count", value=1)
+    return see_other(token, "approved")
+
+
+@app.get("/customer/mandates/<token>/revoke")
+def confirm_revoke(token: str):
+    language, nonce = lang(), secrets.token_urlsafe(16)
+    try:
+        view = portal().view(token)
+    except (InvalidLink, ExpiredLink):
+        return show(token)
+    if view.mandate.status not in ("active", "paused", "past_due"):
+        return show(token, 409)
+    return respond(200, html.revoke_page(view, language, nonce, page_path(token), csrf_token(token, "revoke")), nonce)
+
+
+@app.post("/customer/mandates/<token>/revoke")
+def revoke(token: str):
+    if not same_origin() or not hmac.compare_digest(form().get("csrf", ""), csrf_token(token, "revoke")):
+        return forbidden(token)
+    try:
+        portal().revoke(token)
+    except InvalidLink:
+        return show(token)
+    except InvalidState:
+        return show(token, 409)
+    metrics.add_metric(name="MandatesRevokedByCustomer", unit="Count", value=1)
+    return see_other(token, "revoked")
+
+
+@app.not_found
+def not_found(_: Any):
+    nonce, language = secrets.token_urlsafe(16), lang()
+    return respond(404, html.message(language, nonce, html._t(language, "invalid"), html._t(language, "invalid_text")), nonce)
+
+
+@app.exception_handler(Exception)
+def on_bug(error: Exception):
+    logger.exception("customer page error")
+    nonce = secrets.token_urlsafe(16)
+    return respond(500, html.message("en", nonce, "Something went wrong. Please try again later."), nonce)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

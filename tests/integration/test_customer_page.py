@@ -1,0 +1,127 @@
+"""The customer's hosted page through the API Gateway stand-in: approve with a test card,
+follow, revoke; CSRF, escaping, CSP, languages, invalid and expired links."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from urllib.parse import urlencode, urlparse
+
+import pytest
+
+from tests.fakes import FakeClock
+from tests.integration.conftest import GOLD, Client, System
+
+HOST = "localapi01.execute-api.eu-west-1.amazonaws.com"
+
+
+def pending(call: Client) -> dict:
+    plan = call("POST", "/v1/plans", {**GOLD, "trial_days": 7}).json()
+    mandate = call("POST", "/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "c-1", "name": "<b>Jonas</b>"}}).json()
+    assert mandate["status"] == "pending_approval" and mandate["approval_url"]
+    return mandate
+
+
+def path_of(mandate: dict) -> str:
+    return "/customer/" + urlparse(mandate["approval_url"]).path.split("/customer/", 1)[1]
+
+
+def page(system: System, path: str, **headers: str):
+    return system.gateway.request("GET", path, {"Host": HOST, **headers})
+
+
+def post(system: System, path: str, fields: dict, origin: str | None = f"https://{HOST}"):
+    headers = {"Host": HOST, "Content-Type": "application/x-www-form-urlencoded", "User-Agent": "Mozilla/5.0 (test)"}
+    if origin:
+        headers["Origin"] = origin
+    return system.gateway.request("POST", path, headers, urlencode(fields), source_ip="198.51.100.7")
+
+
+def hidden(body: str, name: str) -> str:
+    return re.search(rf'name="{name}" value="([^"]+)"', body).group(1)
+
+
+def test_the_page_shows_what_will_be_charged_safely(system: System, call: Client) -> None:
+    mandate = pending(call)
+    response = page(system, path_of(mandate))
+    assert response.status == 200 and response.headers["Content-Type"].startswith("text/html")
+    body = response.body
+    assert "Shop A &lt;&amp;&gt;" in body and "<&>" not in body  # escaped merchant name
+    assert "EUR 19.99" in body and "every month" in body and "7 days" in body
+    assert all(token in body for token in ("pm_sim_ok", "pm_sim_insufficient_funds", "pm_sim_timeout"))
+    assert "<script" not in body
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "form-action 'self'" in csp
+    nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
+    assert f'<style nonce="{nonce}">' in body
+    assert response.headers["X-Frame-Options"] == "DENY" and response.headers["Cache-Control"] == "no-store"
+
+
+def test_approve_with_a_test_card_records_the_evidence_and_activates(system: System, call: Client) -> None:
+    mandate = pending(call)
+    path = path_of(mandate)
+    body = page(system, path).body
+    fields = {"csrf": hidden(body, "csrf"), "terms_sha256": hidden(body, "terms_sha256"), "payment_token": "pm_sim_fail_once", "consent": "yes"}
+    response = post(system, path + "/approve", fields)
+    assert response.status == 303 and response.headers["Location"].endswith("done=approved")
+    active = call("GET", f"/v1/mandates/{mandate['id']}").json()
+    assert active["status"] == "active" and active["payment_method"] == {"gateway": "simulated", "token_last4": "once"}
+    assert active["consent"]["ip"] == "198.51.100.7" and active["consent"]["user_agent"] == "Mozilla/5.0 (test)"
+    stored = system.api_module.repository.get_mandate(system.a.id, mandate["id"])
+    assert stored.consent.terms_sha256 == fields["terms_sha256"]
+    assert [e["type"] for e in call("GET", "/v1/events?type=mandate.activated").json()["data"]] == ["mandate.activated"]
+    # The same link now shows the status and offers to revoke
+    after = page(system, path + "?done=approved").body
+    assert "Active" in after and "Thank you" in after and "/revoke" in after and "payment_token" not in after
+
+
+def test_forms_need_the_page_csrf_token_same_origin_and_consent(system: System, call: Client) -> None:
+    mandate = pending(call)
+    path = path_of(mandate)
+    body = page(system, path).body
+    good = {"csrf": hidden(body, "csrf"), "terms_sha256": hidden(body, "terms_sha256"), "payment_token": "pm_sim_ok", "consent": "yes"}
+    assert post(system, path + "/approve", {**good, "csrf": "forged"}).status == 403
+    assert post(system, path + "/approve", good, origin="https://evil.example").status == 403
+    assert post(system, path + "/approve", {k: v for k, v in good.items() if k != "consent"}).status == 400
+    assert post(system, path + "/approve", {**good, "payment_token": "4242424242424242"}).status == 400
+    assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "pending_approval"
+    # The CSRF token of one mandate's page does not work on another's
+    other = path_of(pending(call))
+    assert post(system, other + "/approve", {**good, "terms_sha256": hidden(page(system, other).body, "terms_sha256")}).status == 403
+
+
+def test_revoke_after_a_confirmation_step(system: System, call: Client) -> None:
+    mandate = pending(call)
+    path = path_of(mandate)
+    body = page(system, path).body
+    post(system, path + "/approve", {"csrf": hidden(body, "csrf"), "terms_sha256": hidden(body, "terms_sha256"), "payment_token": "pm_sim_ok", "consent": "yes"})
+    confirm = page(system, path + "/revoke")
+    assert confirm.status == 200 and "Stop all future payments" in confirm.body
+    assert post(system, path + "/revoke", {"csrf": hidden(body, "csrf")}).status == 403  # the approve token is not the revoke token
+    response = post(system, path + "/revoke", {"csrf": hidden(confirm.body, "csrf")})
+    assert response.status == 303
+    assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "revoked"
+    assert call("GET", "/v1/events?type=mandate.revoked").json()["data"][0]["data"]["object"]["id"] == mandate["id"]
+    assert "revoke" not in page(system, path).body.split("<main>")[1].split("Revoked")[1]
+
+
+def test_lithuanian_from_query_or_accept_language(system: System, call: Client) -> None:
+    path = path_of(pending(call))
+    by_query = page(system, path + "?lang=lt").body
+    assert '<html lang="lt"' in by_query and "Patvirtinti" in by_query and "19,99 EUR" in by_query
+    by_header = page(system, path, **{"Accept-Language": "lt-LT,lt;q=0.9,en;q=0.5"}).body
+    assert '<html lang="lt"' in by_header
+    assert '<html lang="en"' in page(system, path, **{"Accept-Language": "de-DE"}).body
+
+
+def test_invalid_tampered_and_expired_links(system: System, call: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert page(system, "/customer/mandates/nonsense").status == 404
+    mandate = pending(call)
+    path = path_of(mandate)
+    token = path.rsplit("/", 1)[1]
+    tampered = path.replace(token, token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB"))
+    assert page(system, tampered).status == 404
+    clock = FakeClock(system.api_module.clock.now() + timedelta(days=8))
+    monkeypatch.setattr(system.customer_module, "clock", clock)
+    expired = page(system, path)
+    assert expired.status == 410 and "7 days" in expired.body

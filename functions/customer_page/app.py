@@ -94,7 +94,7 @@ def respond(status: int, body: str, nonce: str, headers: dict[str, str] | None =
             "frame-ancestors 'none'; base-uri 'none'",
             "X-Frame-Options": "DENY",
             "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
+            "Referrer-Policy": "same-origin",  # the link (a credential) never leaks to other sites; same-origin POSTs keep their Origin
             "Cache-Control": "no-store",
             **(headers or {}),
         },

@@ -134,7 +134,7 @@ def document(lang: Lang, nonce: str, body: str, switch_href: str | None = None) 
     return (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f'<meta name="referrer" content="no-referrer"><title>{_t(lang, "title")}</title>'
+        f'<meta name="referrer" content="same-origin"><title>{_t(lang, "title")}</title>'
         f'<style nonce="{_e(nonce)}">{STYLE}</style></head><body><main>{switch}{body}</main></body></html>'
     )
 

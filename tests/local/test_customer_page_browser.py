@@ -1,0 +1,95 @@
+"""The customer's page in a real headless Chromium (Debian's package, driven by Playwright,
+never a downloaded browser), against `make local`: approve with a test card, see the schedule,
+tick the local clock, see the charge appear, revoke. Screenshots go to docs/screenshots/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devtools.template import ROOT
+from tests.local.conftest import Http, merchant
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "docs" / "screenshots"
+# Flags for a closed network (no background connections) and running as root in CI.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium): the browser test is SKIPPED"
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield instance
+        instance.close()
+
+
+def pending_mandate(local: str, call: Http, plan_id: str) -> str:
+    status, mandate = call("POST", "/v1/mandates", {"plan_id": plan_id, "customer": {"reference": "cust-42", "name": "Jonas"}})
+    assert status == 201 and mandate["approval_url"].startswith(local)
+    return mandate["approval_url"]
+
+
+def test_a_customer_approves_follows_and_revokes_from_the_link_alone(local: str, browser) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    call = merchant(local, "Sporto klubas Vilnius")
+    Http(local)("POST", "/_local/clock", {"advance_seconds": 0})  # a test clock
+    status, plan = call("POST", "/v1/plans", {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month"})
+    url = pending_mandate(local, call, plan["id"])
+
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone screen
+    page.goto(url)
+    assert "Sporto klubas Vilnius asks for your permission" in page.inner_text("h1")
+    assert "EUR 19.99" in page.inner_text("main") and "every month" in page.inner_text("main")
+    page.screenshot(path=str(SHOTS / "approve-en.png"), full_page=True)
+
+    # Keyboard: the consent box toggles with Space, like any native checkbox
+    page.get_by_label("Always succeeds").check()
+    page.focus("input[name=consent]")
+    page.keyboard.press("Space")
+    assert page.is_checked("input[name=consent]")
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_load_state()
+    assert "done=approved" in page.url, page.inner_text("main")
+    assert "Thank you" in page.inner_text("main") and "Active" in page.inner_text("main")
+    assert "Next charges" in page.inner_text("main")
+
+    # The charge appears once the schedule has run
+    Http(local)("POST", "/_local/tick")
+    page.reload()
+    assert "Paid" in page.inner_text("table")
+    page.screenshot(path=str(SHOTS / "status-en.png"), full_page=True)
+
+    # Revoke, after a confirmation step
+    page.get_by_role("link", name="Revoke permission").click()
+    assert "Stop all future payments" in page.inner_text("h1")
+    page.screenshot(path=str(SHOTS / "revoke-confirm-en.png"), full_page=True)
+    page.get_by_role("button", name="Yes, revoke").click()
+    page.wait_for_url("**done=revoked**")
+    assert "Revoked" in page.inner_text("main")
+    mandates = call("GET", "/v1/mandates?status=revoked")[1]["data"]
+    assert len(mandates) == 1 and mandates[0]["consent"]["user_agent"]
+    page.close()
+
+
+def test_the_page_in_lithuanian(local: str, browser) -> None:
+    call = merchant(local, "Kavinė")
+    status, plan = call("POST", "/v1/plans", {"name": "Kava", "amount": 990, "currency": "EUR", "interval": "week", "trial_days": 14})
+    url = pending_mandate(local, call, plan["id"])
+    context = browser.new_context(locale="lt-LT", viewport={"width": 1024, "height": 900})
+    page = context.new_page()
+    page.goto(url)  # language from Accept-Language
+    assert page.get_attribute("html", "lang") == "lt"
+    assert "Patvirtinti" in page.inner_text("main") and "9,90 EUR" in page.inner_text("main")
+    page.screenshot(path=str(SHOTS / "approve-lt.png"), full_page=True)
+    page.get_by_role("link", name="Language: English").click()
+    assert page.get_attribute("html", "lang") == "en"
+    context.close()

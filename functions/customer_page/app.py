@@ -77,7 +77,7 @@ def csrf_token(token: str, action: str) -> str:
 
 def lang() -> html.Lang:
     query = app.current_event.get_query_string_value("lang")
-    return html.pick_language(query, app.current_event.get_header_value("Accept-Language"))
+    return html.pick_language(query, app.current_event.headers.get("Accept-Language"))
 
 
 def page_path(token: str) -> str:
@@ -116,10 +116,10 @@ def show(token: str, status: int = 200, notice: str = "", error: str = "") -> Re
 
 def same_origin() -> bool:
     """Browsers send Origin on POST; when they do, it must be this site."""
-    origin = app.current_event.get_header_value("Origin")
+    origin = app.current_event.headers.get("Origin")
     if not origin:
         return True
-    host = app.current_event.get_header_value("Host") or ""
+    host = app.current_event.headers.get("Host") or ""
     return urlparse(origin).netloc == host
 
 
@@ -160,7 +160,7 @@ def approve(token: str):
     try:
         portal().approve(
             token, PaymentMethod(gateway="simulated", token=request.payment_token), identity.source_ip,
-            app.current_event.get_header_value("User-Agent"), request.terms_sha256,
+            app.current_event.headers.get("User-Agent"), request.terms_sha256,
         )
     except InvalidLink:
         return show(token)

@@ -130,6 +130,9 @@ class LocalSystem:
         self.rate = timedelta(seconds=_rate_seconds(schedule))
         self.next_tick = self.clock.now()
         self.engine = threading.Lock()  # one engine step at a time: a tick is synchronous
+        # One request at a time through the handlers, as one Lambda instance serves one event at a
+        # time (Powertools' resolvers keep the current event in module state).
+        self.requests = threading.Lock()
         self._stream = self._stream_iterator()
         self._printer = self._subscribe_printer()
         self.merchants = MerchantStore(self.plumbing.client("dynamodb"), self.aws.tables["BillingTable"])
@@ -344,9 +347,10 @@ def make_handler(system: LocalSystem) -> type[BaseHTTPRequestHandler]:
                 self._respond(status, {"Content-Type": "application/json"}, json.dumps(payload))
                 return
             headers = {key: value for key, value in self.headers.items()}
-            response: HttpResponse = system.gateway.request(
-                self.command, self.path, headers, raw.decode("utf-8", errors="replace") if raw else None, source_ip=self.client_address[0]
-            )
+            with system.requests:
+                response: HttpResponse = system.gateway.request(
+                    self.command, self.path, headers, raw.decode("utf-8", errors="replace") if raw else None, source_ip=self.client_address[0]
+                )
             self._respond(response.status, response.headers, response.body)
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle

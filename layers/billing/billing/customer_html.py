@@ -19,6 +19,7 @@ TEXT: dict[str, dict[str, str]] = {
     "en": {
         "title": "Recurring payment",
         "asks": "{merchant} asks for your permission to charge you regularly.",
+        "yours": "Your recurring payment to {merchant}",
         "every": "every",
         "interval.day": "day|days", "interval.week": "week|weeks", "interval.month": "month|months", "interval.year": "year|years",
         "amount": "Amount", "schedule": "How often", "trial": "Free trial", "trial_days": "{n} days",
@@ -50,6 +51,7 @@ TEXT: dict[str, dict[str, str]] = {
     "lt": {
         "title": "Periodinis mokėjimas",
         "asks": "{merchant} prašo jūsų leidimo reguliariai nuskaityti mokėjimus.",
+        "yours": "Jūsų periodinis mokėjimas: {merchant}",
         "every": "kas",
         "interval.day": "dieną|dienas", "interval.week": "savaitę|savaites", "interval.month": "mėnesį|mėnesius", "interval.year": "metus|metus",
         "amount": "Suma", "schedule": "Kaip dažnai", "trial": "Nemokamas laikotarpis", "trial_days": "{n} d.",
@@ -153,7 +155,7 @@ def mandate_page(view, lang: Lang, nonce: str, base: str, csrf: dict[str, str], 
         _t(lang, "ends_cycles", n=terms.total_cycles) if terms.total_cycles
         else _t(lang, "ends_date", date=day(m.end_at, lang)) if m.end_at else _t(lang, "ends_never")
     )
-    parts = [f"<h1>{_t(lang, 'asks', merchant=merchant)}</h1>"]
+    parts = [f"<h1>{_t(lang, 'asks' if m.status == 'pending_approval' else 'yours', merchant=merchant)}</h1>"]
     if notice:
         parts.append(f'<p class="notice" role="status">{notice}</p>')
     if error:

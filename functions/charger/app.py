@@ -13,7 +13,6 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,7 +20,7 @@ from pydantic import Json, ValidationError
 
 from billing.adapters.dynamodb import DynamoRepository
 from billing.adapters.simulated_gateway import SimulatedGateway
-from billing.adapters.stripe import StripeGateway
+from billing.adapters.stripe import StripeGateway, secret_key_reader
 from billing.adapters.system import RandomIds, SystemClock
 from billing.schemas import ChargeMessage
 from billing.service.engine import ChargeOutcome, Charger
@@ -37,17 +36,12 @@ _dynamodb = boto3.client("dynamodb")
 clock = SystemClock()
 
 
-def stripe_secret_key() -> str:
-    """Read through Powertools Parameters (cached 5 minutes); SSM when the name is a path."""
-    name = settings.stripe_secret_name
-    if name.startswith("/"):
-        return parameters.get_parameter(name, decrypt=True, max_age=300)
-    return parameters.get_secret(name, max_age=300)
+stripe_secret_key = secret_key_reader(settings.stripe_secret_name)
 
 
 gateways: dict[str, PaymentGateway] = {"simulated": SimulatedGateway(_dynamodb, settings.gateway_ledger_table_name, clock)}
 if settings.stripe_secret_name:
-    gateways["stripe"] = StripeGateway(stripe_secret_key)
+    gateways["stripe"] = StripeGateway(stripe_secret_key, base_url=settings.stripe_api_base)
 charger = Charger(DynamoRepository(_dynamodb, settings.table_name), gateways, clock, RandomIds())
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from billing import customer_html as html
 from billing.adapters.dynamodb import DynamoRepository
 from billing.adapters.merchants import MerchantStore
+from billing.adapters.stripe import StripeGateway, secret_key_reader
 from billing.adapters.system import RandomIds, SystemClock
 from billing.domain.errors import InvalidState
 from billing.domain.model import PaymentMethod
@@ -44,6 +45,12 @@ repository = DynamoRepository(_dynamodb, settings.table_name)
 merchants = MerchantStore(_dynamodb, settings.table_name)
 clock = SystemClock()
 ids = RandomIds()
+# With Stripe configured the payment step is a SetupIntent confirmed by Stripe.js in the browser.
+stripe = (
+    StripeGateway(secret_key_reader(settings.stripe_secret_name), base_url=settings.stripe_api_base)
+    if settings.stripe_secret_name and settings.stripe_publishable_key
+    else None
+)
 
 
 class ApproveForm(BaseModel):
@@ -52,6 +59,15 @@ class ApproveForm(BaseModel):
     csrf: str = Field(max_length=100)
     terms_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     payment_token: Literal[SIMULATED_TOKENS]  # type: ignore[valid-type]
+    consent: Literal["yes"]
+
+
+class StripeApproveForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    csrf: str = Field(max_length=100)
+    terms_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    setup_intent: str = Field(pattern=r"^seti_[A-Za-z0-9]{1,100}$")
     consent: Literal["yes"]
 
 
@@ -84,14 +100,13 @@ def page_path(token: str) -> str:
     return f"{urlparse(base_url()).path.rstrip('/')}/customer/mandates/{token}"
 
 
-def respond(status: int, body: str, nonce: str, headers: dict[str, str] | None = None) -> Response:
+def respond(status: int, body: str, nonce: str, headers: dict[str, str] | None = None, with_stripe: bool = False) -> Response:
     return Response(
         status_code=status,
         content_type="text/html; charset=utf-8",
         body=body,
         headers={
-            "Content-Security-Policy": f"default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'",
+            "Content-Security-Policy": html.content_security_policy(nonce, with_stripe),
             "X-Frame-Options": "DENY",
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "same-origin",  # the link (a credential) never leaks to other sites; same-origin POSTs keep their Origin
@@ -111,7 +126,13 @@ def show(token: str, status: int = 200, notice: str = "", error: str = "") -> Re
         text = html._t(language, "expired_text", merchant=view.merchant_name)
         return respond(410, html.message(language, nonce, html._t(language, "expired"), text), nonce)
     csrf = {"approve": csrf_token(token, "approve")}
-    return respond(status, html.mandate_page(view, language, nonce, page_path(token), csrf, notice=notice, error=error), nonce)
+    setup = None
+    if stripe is not None and view.mandate.status == "pending_approval":
+        customer = view.mandate.customer
+        intent = stripe.create_setup_intent(view.mandate.merchant_id, view.mandate.id, customer.email, customer.name)
+        setup = {"publishable_key": settings.stripe_publishable_key, "client_secret": intent["client_secret"], "id": intent["id"]}
+    body = html.mandate_page(view, language, nonce, page_path(token), csrf, notice=notice, error=error, stripe=setup)
+    return respond(status, body, nonce, with_stripe=setup is not None)
 
 
 def same_origin() -> bool:
@@ -153,15 +174,16 @@ def approve(token: str):
     if not same_origin() or not hmac.compare_digest(fields.get("csrf", ""), csrf_token(token, "approve")):
         return forbidden(token)
     try:
-        request = ApproveForm.model_validate(fields)
+        method, terms = payment_method(token, fields)
     except ValidationError:
         return show(token, 400, error=html._t(lang(), "choose"))
+    except CardNotConfirmed:
+        return show(token, 400, error=html._t(lang(), "card_not_confirmed"))
+    except InvalidLink:
+        return show(token)
     identity = app.current_event.request_context.identity
     try:
-        portal().approve(
-            token, PaymentMethod(gateway="simulated", token=request.payment_token), identity.source_ip,
-            app.current_event.headers.get("User-Agent"), request.terms_sha256,
-        )
+        portal().approve(token, method, identity.source_ip, app.current_event.headers.get("User-Agent"), terms)
     except InvalidLink:
         return show(token)
     except TermsChanged:
@@ -170,6 +192,24 @@ def approve(token: str):
         return show(token, 409)
     metrics.add_metric(name="MandatesApprovedByCustomer", unit="Count", value=1)
     return see_other(token, "approved")
+
+
+class CardNotConfirmed(Exception):
+    pass
+
+
+def payment_method(token: str, fields: dict[str, str]) -> tuple[PaymentMethod, str]:
+    """The method the customer chose: a test card, or (with Stripe) the card confirmed in the
+    browser, read back from Stripe's SetupIntent (never from the form)."""
+    if stripe is None:
+        request = ApproveForm.model_validate(fields)
+        return PaymentMethod(gateway="simulated", token=request.payment_token), request.terms_sha256
+    confirmed = StripeApproveForm.model_validate(fields)
+    mandate = portal().view(token).mandate
+    stripe_token = stripe.confirmed_payment_method(confirmed.setup_intent, mandate.id)
+    if stripe_token is None:
+        raise CardNotConfirmed(confirmed.setup_intent)
+    return PaymentMethod(gateway="stripe", token=stripe_token), confirmed.terms_sha256
 
 
 @app.get("/customer/mandates/<token>/revoke")

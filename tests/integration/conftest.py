@@ -34,6 +34,9 @@ def moto_like_aws() -> Iterator[None]:
 
 @pytest.fixture
 def aws() -> Iterator[Provisioned]:
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()  # each test's emulation has its own secrets
     with mock_aws():
         resources = provision(boto3.Session())
         saved = dict(os.environ)

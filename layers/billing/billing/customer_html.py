@@ -26,7 +26,8 @@ TEXT: dict[str, dict[str, str]] = {
         "first": "First charge", "next": "Next charges", "ends": "Ends", "ends_cycles": "after {n} payments",
         "ends_date": "on {date}", "ends_never": "when you or the merchant stop it",
         "terms": "Terms", "terms_text": "You allow {merchant} to charge the payment method below {amount} {schedule}, on the dates shown, until you revoke this permission, the merchant cancels it, or it ends. Failed payments may be retried within 60 days of their due date. You can revoke at any time from this page.",
-        "method": "Payment method", "test_cards": "Test cards (simulated gateway)",
+        "method": "Payment method", "test_cards": "Test cards (simulated gateway)", "card": "Card",
+        "card_not_confirmed": "Your card could not be confirmed. Please enter it again.",
         "card.pm_sim_ok": "Always succeeds", "card.pm_sim_insufficient_funds": "Insufficient funds (soft decline)",
         "card.pm_sim_expired_card": "Expired card (hard decline)", "card.pm_sim_fail_once": "Fails once, then succeeds",
         "card.pm_sim_timeout": "Gateway times out (money taken)", "card.pm_sim_error": "Gateway error",
@@ -58,7 +59,8 @@ TEXT: dict[str, dict[str, str]] = {
         "first": "Pirmas mokėjimas", "next": "Kiti mokėjimai", "ends": "Pabaiga", "ends_cycles": "po {n} mokėjimų",
         "ends_date": "{date}", "ends_never": "kai jūs arba prekybininkas sustabdys",
         "terms": "Sąlygos", "terms_text": "Leidžiate {merchant} nuskaityti {amount} {schedule} nuo žemiau nurodytos mokėjimo priemonės nurodytomis dienomis, kol atšauksite šį leidimą, prekybininkas jį nutrauks arba jis baigsis. Nepavykę mokėjimai gali būti kartojami per 60 dienų nuo mokėjimo dienos. Leidimą galite atšaukti bet kada šiame puslapyje.",
-        "method": "Mokėjimo priemonė", "test_cards": "Bandomosios kortelės (imituojamas mokėjimų tarpininkas)",
+        "method": "Mokėjimo priemonė", "test_cards": "Bandomosios kortelės (imituojamas mokėjimų tarpininkas)", "card": "Kortelė",
+        "card_not_confirmed": "Nepavyko patvirtinti kortelės. Įveskite ją dar kartą.",
         "card.pm_sim_ok": "Visada pavyksta", "card.pm_sim_insufficient_funds": "Nepakanka lėšų (laikinas atmetimas)",
         "card.pm_sim_expired_card": "Pasibaigęs kortelės galiojimas (galutinis atmetimas)", "card.pm_sim_fail_once": "Vieną kartą nepavyksta, po to pavyksta",
         "card.pm_sim_timeout": "Tarpininkas neatsako laiku (lėšos nuskaitytos)", "card.pm_sim_error": "Tarpininko klaida",
@@ -145,8 +147,34 @@ def message(lang: Lang, nonce: str, heading: str, text: str = "") -> str:
     return document(lang, nonce, f"<section><h1>{heading}</h1><p>{text}</p></section>")
 
 
-def mandate_page(view, lang: Lang, nonce: str, base: str, csrf: dict[str, str], notice: str = "", error: str = "") -> str:  # noqa: ANN001
-    """`view` is a CustomerView; `base` the link's path; `csrf` tokens per form action."""
+STRIPE_JS = "https://js.stripe.com/v3/"
+# Mounts Stripe's card field; on submit confirms the SetupIntent in the browser, then posts the form.
+STRIPE_SCRIPT = (
+    "(function(){var f=document.getElementById('approve');var s=Stripe(f.dataset.pk);"
+    "var c=s.elements().create('card');c.mount('#card');var ok=false;"
+    "f.addEventListener('submit',function(e){if(ok)return;e.preventDefault();"
+    "s.confirmCardSetup(f.dataset.secret,{payment_method:{card:c}}).then(function(r){"
+    "if(r.error){document.getElementById('card-errors').textContent=r.error.message;}else{ok=true;f.submit();}});});})();"
+)
+
+
+def content_security_policy(nonce: str, stripe: bool) -> str:
+    """Strict by default; with Stripe, exactly what Stripe.js needs (its script, frames and API)."""
+    policy = f"default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    if stripe:
+        policy += (
+            f"; script-src 'nonce-{nonce}' https://js.stripe.com; frame-src https://js.stripe.com https://hooks.stripe.com; "
+            "connect-src https://api.stripe.com"
+        )
+    return policy
+
+
+def mandate_page(
+    view, lang: Lang, nonce: str, base: str, csrf: dict[str, str], notice: str = "", error: str = "",  # noqa: ANN001
+    stripe: dict[str, str] | None = None,
+) -> str:
+    """`view` is a CustomerView; `base` the link's path; `csrf` tokens per form action; `stripe`
+    (publishable_key, client_secret, id) switches the payment step to Stripe.js."""
     m, merchant = view.mandate, view.merchant_name
     terms = m.terms
     amount = money(terms.amount, terms.currency, lang)
@@ -171,19 +199,30 @@ def mandate_page(view, lang: Lang, nonce: str, base: str, csrf: dict[str, str], 
         items = "".join(f"<li>{_e(day(due, lang))}: {_e(amount)}</li>" for _, due in view.upcoming)
         parts.append(f"<section><h2>{_t(lang, 'next')}</h2><ul>{items}</ul></section>")
     if m.status == "pending_approval":
-        cards = "".join(
-            f'<label><input type="radio" name="payment_token" value="{_e(token)}" required{" checked" if i == 0 else ""}> '
-            f'{_t(lang, "card." + token)} <span class="note">({_e(token)})</span></label>'
-            for i, token in enumerate(SIMULATED_TOKENS)
-        )
+        if stripe:
+            method = (
+                f'<fieldset><legend>{_t(lang, "method")}: {_t(lang, "card")}</legend><div id="card"></div>'
+                f'<p id="card-errors" class="note" role="alert"></p></fieldset>'
+                f'<input type="hidden" name="setup_intent" value="{_e(stripe["id"])}">'
+            )
+            form_attributes = f' id="approve" data-pk="{_e(stripe["publishable_key"])}" data-secret="{_e(stripe["client_secret"])}"'
+            scripts = f'<script nonce="{_e(nonce)}" src="{STRIPE_JS}"></script><script nonce="{_e(nonce)}">{STRIPE_SCRIPT}</script>'
+        else:
+            cards = "".join(
+                f'<label><input type="radio" name="payment_token" value="{_e(token)}" required{" checked" if i == 0 else ""}> '
+                f'{_t(lang, "card." + token)} <span class="note">({_e(token)})</span></label>'
+                for i, token in enumerate(SIMULATED_TOKENS)
+            )
+            method = f'<fieldset><legend>{_t(lang, "method")}: {_t(lang, "test_cards")}</legend>{cards}</fieldset>'
+            form_attributes, scripts = "", ""
         parts.append(
             f'<section><h2>{_t(lang, "terms")}</h2><p>{_t(lang, "terms_text", merchant=merchant, amount=amount, schedule=every)}</p>'
-            f'<form method="post" action="{_e(base)}/approve?lang={lang}">'
+            f'<form method="post" action="{_e(base)}/approve?lang={lang}"{form_attributes}>'
             f'<input type="hidden" name="csrf" value="{_e(csrf["approve"])}">'
             f'<input type="hidden" name="terms_sha256" value="{_e(view.terms_sha256)}">'
-            f'<fieldset><legend>{_t(lang, "method")}: {_t(lang, "test_cards")}</legend>{cards}</fieldset>'
+            f'{method}'
             f'<label><input type="checkbox" name="consent" value="yes" required> {_t(lang, "consent", merchant=merchant)}</label>'
-            f'<p><button type="submit">{_t(lang, "approve")}</button></p></form></section>'
+            f'<p><button type="submit">{_t(lang, "approve")}</button></p></form></section>{scripts}'
         )
     else:
         if view.charges:

@@ -19,6 +19,8 @@ class Settings(BaseModel):
     charge_queue_url: str = ""
     gateway_ledger_table_name: str = ""
     stripe_secret_name: str = ""  # Secrets Manager name/ARN, or an SSM SecureString path starting with "/"
+    stripe_publishable_key: str = ""  # for Stripe.js on the customer's page
+    stripe_api_base: str = "https://api.stripe.com"
     claim_lease_seconds: int = Field(900, ge=60, le=43200)
     max_dispatch_per_run: int = Field(5000, ge=1, le=1_000_000)
 

@@ -50,6 +50,19 @@ DECLINE_CODES: dict[str, str] = {
 }
 
 
+def secret_key_reader(name: str) -> Callable[[], str]:
+    """Read the Stripe secret key through Powertools Parameters (cached 5 minutes): from SSM when
+    the name is a path ("/..."), else from Secrets Manager. Never logged."""
+    from aws_lambda_powertools.utilities import parameters
+
+    def read() -> str:
+        if name.startswith("/"):
+            return parameters.get_parameter(name, decrypt=True, max_age=300)
+        return parameters.get_secret(name, max_age=300)
+
+    return read
+
+
 def split_token(token: str) -> tuple[str | None, str]:
     """`cus_…:pm_…` (a customer's saved method, needed off session) or a bare `pm_…`."""
     if ":" in token:
@@ -81,6 +94,44 @@ class StripeGateway:
         if status == 200:
             return self._from_intent(body)
         return self._from_error(status, body)
+
+    # --------------------------------------------------------- customer's page
+    def create_setup_intent(self, merchant_id: str, mandate_id: str, email: str | None, name: str | None) -> dict[str, str]:
+        """A Customer and an off-session card SetupIntent for one mandate; Stripe.js collects the card
+        in the customer's browser, so card data never reaches this service. Idempotent per mandate."""
+        customer_form: dict[str, Any] = {"metadata[merchant_id]": merchant_id, "metadata[mandate_id]": mandate_id}
+        if email:
+            customer_form["email"] = email
+        if name:
+            customer_form["name"] = name
+        status, customer = self._call("POST", "/v1/customers", customer_form, f"customer:{mandate_id}")
+        if status != 200:
+            raise GatewayUnavailable(f"stripe {status} creating a customer")
+        form = {
+            "customer": customer["id"],
+            "usage": "off_session",
+            "payment_method_types[]": "card",
+            "metadata[merchant_id]": merchant_id,
+            "metadata[mandate_id]": mandate_id,
+        }
+        status, intent = self._call("POST", "/v1/setup_intents", form, f"setup:{mandate_id}")
+        if status != 200:
+            raise GatewayUnavailable(f"stripe {status} creating a SetupIntent")
+        return {"id": intent["id"], "client_secret": intent["client_secret"], "customer": customer["id"]}
+
+    def confirmed_payment_method(self, setup_intent_id: str, mandate_id: str) -> str | None:
+        """`cus_…:pm_…` when the SetupIntent of this mandate succeeded, else None."""
+        if not setup_intent_id.startswith("seti_") or "/" in setup_intent_id:
+            return None
+        status, intent = self._call("GET", f"/v1/setup_intents/{setup_intent_id}", None, None)
+        if status != 200 or intent.get("status") != "succeeded":
+            return None
+        if (intent.get("metadata") or {}).get("mandate_id") != mandate_id:
+            return None
+        customer, method = intent.get("customer"), intent.get("payment_method")
+        if isinstance(method, dict):
+            method = method.get("id")
+        return f"{customer}:{method}" if customer and method else None
 
     # ------------------------------------------------------------------ mapping
     def _from_intent(self, intent: dict[str, Any]) -> GatewayResult:

@@ -1,0 +1,89 @@
+"""The customer's page with Stripe: a SetupIntent per mandate, the card collected by Stripe.js in
+the browser (never by this service), and approval only once Stripe says the SetupIntent
+succeeded for this mandate. A local HTTP server stands in for api.stripe.com."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import parse_qs
+
+import boto3
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from devtools.lambda_runtime import invoke, load_function
+from tests.integration.conftest import GOLD, Client, System
+from tests.integration.test_customer_page import hidden, page, path_of, pending, post
+
+
+@pytest.fixture
+def stripe_page(system: System, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> dict:
+    boto3.client("secretsmanager").create_secret(Name="rp/stripe", SecretString="sk_test_local")
+    monkeypatch.setenv("STRIPE_SECRET_NAME", "rp/stripe")
+    monkeypatch.setenv("STRIPE_PUBLISHABLE_KEY", "pk_test_123")
+    monkeypatch.setenv("STRIPE_API_BASE", httpserver.url_for("").rstrip("/"))
+    module = load_function("customer_page")
+    system.gateway._routes[1] = ("/customer/", lambda event: invoke(module, event, "CustomerPageFunction"), False)
+    state: dict = {"requests": [], "mandate_id": None, "status": "succeeded"}
+
+    def customers(request: Request) -> Response:
+        state["requests"].append(("customer", request.headers.get("Idempotency-Key"), request.headers.get("Authorization")))
+        return Response(json.dumps({"id": "cus_Test12345678"}), content_type="application/json")
+
+    def setup_intents(request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+        state["mandate_id"] = form["metadata[mandate_id]"]
+        state["requests"].append(("setup", request.headers.get("Idempotency-Key"), form))
+        return Response(json.dumps({"id": "seti_123", "client_secret": "seti_123_secret_abc"}), content_type="application/json")
+
+    def setup_intent(request: Request) -> Response:
+        body = {"id": "seti_123", "status": state["status"], "customer": "cus_Test12345678",
+                "payment_method": "pm_1Q2w3E4r5T6y7U8i", "metadata": {"mandate_id": state["mandate_id"]}}
+        return Response(json.dumps(body), content_type="application/json")
+
+    httpserver.expect_request("/v1/customers", method="POST").respond_with_handler(customers)
+    httpserver.expect_request("/v1/setup_intents", method="POST").respond_with_handler(setup_intents)
+    httpserver.expect_request("/v1/setup_intents/seti_123", method="GET").respond_with_handler(setup_intent)
+    return state
+
+
+def test_the_card_step_is_stripe_js_with_a_setup_intent(system: System, call: Client, stripe_page: dict) -> None:
+    mandate = pending(call)
+    response = page(system, path_of(mandate))
+    body, csp = response.body, response.headers["Content-Security-Policy"]
+    assert 'src="https://js.stripe.com/v3/"' in body and 'data-pk="pk_test_123"' in body and 'data-secret="seti_123_secret_abc"' in body
+    assert "payment_token" not in body and "card-number" not in body  # no card field of ours
+    assert "script-src 'nonce-" in csp and "https://js.stripe.com" in csp and "connect-src https://api.stripe.com" in csp
+    nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
+    assert body.count(f'<script nonce="{nonce}"') == 2
+    kind, key, form = stripe_page["requests"][1]
+    assert key == f"setup:{mandate['id']}" and form["usage"] == "off_session" and form["customer"] == "cus_Test12345678"
+    assert stripe_page["requests"][0][2] == "Bearer sk_test_local"
+
+
+def test_approval_takes_the_payment_method_from_stripe_not_from_the_form(system: System, call: Client, stripe_page: dict) -> None:
+    mandate = pending(call)
+    path = path_of(mandate)
+    body = page(system, path).body
+    fields = {"csrf": hidden(body, "csrf"), "terms_sha256": hidden(body, "terms_sha256"), "setup_intent": "seti_123", "consent": "yes"}
+    stripe_page["status"] = "requires_payment_method"  # not confirmed in the browser
+    assert post(system, path + "/approve", fields).status == 400
+    assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "pending_approval"
+    stripe_page["status"] = "succeeded"
+    assert post(system, path + "/approve", fields).status == 303
+    active = call("GET", f"/v1/mandates/{mandate['id']}").json()
+    assert active["status"] == "active" and active["payment_method"] == {"gateway": "stripe", "token_last4": "7U8i"}
+    stored = system.api_module.repository.get_mandate(system.a.id, mandate["id"])
+    assert stored.payment_method.token == "cus_Test12345678:pm_1Q2w3E4r5T6y7U8i"
+
+
+def test_a_setup_intent_of_another_mandate_is_refused(system: System, call: Client, stripe_page: dict) -> None:
+    first, second = pending(call), pending(call)
+    page(system, path_of(first))  # Stripe's SetupIntent now belongs to the first mandate
+    body = page(system, path_of(second)).body
+    stripe_page["mandate_id"] = first["id"]
+    fields = {"csrf": hidden(body, "csrf"), "terms_sha256": hidden(body, "terms_sha256"), "setup_intent": "seti_123", "consent": "yes"}
+    assert post(system, path_of(second) + "/approve", fields).status == 400
+    assert call("GET", f"/v1/mandates/{second['id']}").json()["status"] == "pending_approval"

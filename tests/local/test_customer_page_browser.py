@@ -4,6 +4,8 @@ tick the local clock, see the charge appear, revoke. Screenshots go to docs/scre
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,8 @@ from devtools.template import ROOT
 from tests.local.conftest import Http, merchant
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = ROOT / "docs" / "screenshots"
+# `SCREENSHOTS=1 make test` refreshes the README's screenshots; otherwise they go to a temporary folder.
+SHOTS = ROOT / "docs" / "screenshots" if os.environ.get("SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "rp-screenshots"
 # Flags for a closed network (no background connections) and running as root in CI.
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
@@ -80,7 +83,8 @@ def test_a_customer_approves_follows_and_revokes_from_the_link_alone(local: str,
     page.close()
 
 
-def test_the_page_in_lithuanian(local: str, browser) -> None:
+def test_the_page_in_lithuanian_from_approval_to_revocation(local: str, browser) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
     call = merchant(local, "Kavinė")
     status, plan = call("POST", "/v1/plans", {"name": "Kava", "amount": 990, "currency": "EUR", "interval": "week", "trial_days": 14})
     url = pending_mandate(local, call, plan["id"])
@@ -88,8 +92,18 @@ def test_the_page_in_lithuanian(local: str, browser) -> None:
     page = context.new_page()
     page.goto(url)  # language from Accept-Language
     assert page.get_attribute("html", "lang") == "lt"
-    assert "Patvirtinti" in page.inner_text("main") and "9,90 EUR" in page.inner_text("main")
+    main = page.inner_text("main")
+    assert "Patvirtinti" in main and "9,90 EUR" in main and "kas savaitę" in main and "14 d." in main
     page.screenshot(path=str(SHOTS / "approve-lt.png"), full_page=True)
+    page.get_by_label("Visada pavyksta").check()
+    page.get_by_label("Leidžiu Kavinė nuskaityti mokėjimus šiomis sąlygomis.").check()
+    page.get_by_role("button", name="Patvirtinti").click()
+    page.wait_for_load_state()
+    assert "Ačiū" in page.inner_text("main") and "Galioja" in page.inner_text("main")
+    page.get_by_role("link", name="Atšaukti leidimą").click()
+    page.get_by_role("button", name="Taip, atšaukti").click()
+    page.wait_for_load_state()
+    assert "Atšaukta" in page.inner_text("main")
     page.get_by_role("link", name="Language: English").click()
-    assert page.get_attribute("html", "lang") == "en"
+    assert page.get_attribute("html", "lang") == "en" and "Revoked" in page.inner_text("main")
     context.close()

@@ -39,6 +39,7 @@ from devtools.lambda_runtime import load_function  # noqa: E402
 from devtools.moto_patches import fast_transactions, serialize_calls  # noqa: E402
 from devtools.provision import provision  # noqa: E402
 from devtools.sqs_source import SqsEventSource  # noqa: E402
+from devtools.streams import TableStream, for_publisher  # noqa: E402
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 MERCHANT = "mch_bench"
@@ -80,7 +81,7 @@ def run(total: int, due: int) -> dict:
         resources = provision(setup)
         os.environ.update(resources.env())
         seed(setup.client("dynamodb"), resources.tables["BillingTable"], total, due)
-        stream = latest_stream_iterator(setup, resources.tables["BillingTable"])  # the tick's records only
+        stream = TableStream(setup, resources.tables["BillingTable"], start="LATEST")  # the tick's records only
 
         counted = boto3.Session()
         stats = AwsStats(excluded_tables={resources.tables["SimulatedGatewayLedgerTable"]})
@@ -91,7 +92,7 @@ def run(total: int, due: int) -> dict:
         summary = invoke(dispatcher, {"scheduled_time": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")}, "DispatcherFunction", 900)
         queue = SqsEventSource(setup.client("sqs"), resources.queues["ChargeQueue"], lambda e: invoke(charger, e, "ChargerFunction", 30))
         delivery = queue.drain()
-        records = stream_records(setup, stream)
+        records = for_publisher(stream.read())
         publisher_batches = 0
         for start in range(0, len(records), 100):  # the template's stream BatchSize
             invoke(publisher, {"Records": records[start : start + 100]}, "EventPublisherFunction", 30)
@@ -100,29 +101,6 @@ def run(total: int, due: int) -> dict:
         ledger = setup.client("dynamodb").scan(TableName=resources.tables["SimulatedGatewayLedgerTable"], Select="COUNT")["Count"]
         return {"total": total, "due": due, "dispatched": summary["dispatched"], "charged": ledger, "charger_batches": delivery.batches,
                 "publisher_batches": publisher_batches, "events": len(records), **snap}
-
-
-def _streams(session):
-    return session.client("dynamodbstreams", endpoint_url="https://streams.dynamodb.eu-west-1.amazonaws.com")
-
-
-def latest_stream_iterator(session, table: str) -> tuple:
-    streams = _streams(session)
-    arn = session.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
-    [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-    return streams, streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST")["ShardIterator"]
-
-
-def stream_records(session, stream: tuple) -> list[dict]:
-    streams, iterator = stream
-    out = []
-    while iterator:
-        page = streams.get_records(ShardIterator=iterator, Limit=1000)
-        out += page["Records"]
-        iterator = page.get("NextShardIterator") if page["Records"] else None
-    # The template's filter: only INSERTs of event items invoke the publisher.
-    return [{**r, "eventSource": "aws:dynamodb"} for r in out
-            if r["eventName"] == "INSERT" and r["dynamodb"]["NewImage"].get("entity", {}).get("S") == "event"]
 
 
 def cost(result: dict, seconds_per_attempt: float) -> dict[str, float]:

@@ -56,10 +56,8 @@ from devtools.lambda_runtime import invoke, load_function  # noqa: E402
 from devtools.moto_patches import fast_transactions, serialize_calls  # noqa: E402
 from devtools.provision import Provisioned, provision  # noqa: E402
 from devtools.sqs_source import SqsEventSource  # noqa: E402
+from devtools.streams import TableStream, for_publisher  # noqa: E402
 from devtools.template import load_template, resources  # noqa: E402
-
-STREAMS_ENDPOINT = "https://streams.dynamodb.eu-west-1.amazonaws.com"  # moto routes the regional name
-
 
 def _rate_seconds(expression: str) -> float:
     match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression.strip())
@@ -133,7 +131,7 @@ class LocalSystem:
         # One request at a time through the handlers, as one Lambda instance serves one event at a
         # time (Powertools' resolvers keep the current event in module state).
         self.requests = threading.Lock()
-        self._stream = self._stream_iterator()
+        self._stream = TableStream(self.plumbing, self.aws.tables["BillingTable"], start="LATEST")
         self._printer = self._subscribe_printer()
         self.merchants = MerchantStore(self.plumbing.client("dynamodb"), self.aws.tables["BillingTable"])
         self.ledger_reader = SimulatedGateway(self.plumbing.client("dynamodb"), self.aws.tables["SimulatedGatewayLedgerTable"], self.clock)
@@ -141,12 +139,6 @@ class LocalSystem:
         self.ready = False
 
     # ------------------------------------------------------------ plumbing
-    def _stream_iterator(self) -> str:
-        streams = self.plumbing.client("dynamodbstreams", endpoint_url=STREAMS_ENDPOINT)
-        arn = self.plumbing.client("dynamodb").describe_table(TableName=self.aws.tables["BillingTable"])["Table"]["LatestStreamArn"]
-        [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-        return streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST")["ShardIterator"]
-
     def _subscribe_printer(self) -> str:
         sqs, sns = self.plumbing.client("sqs"), self.plumbing.client("sns")
         url = sqs.create_queue(QueueName="local-event-printer")["QueueUrl"]
@@ -156,18 +148,7 @@ class LocalSystem:
 
     def relay_events(self) -> int:
         """The table stream -> the real event publisher (template filter, batches of 100) -> SNS."""
-        streams = self.plumbing.client("dynamodbstreams", endpoint_url=STREAMS_ENDPOINT)
-        records: list[dict[str, Any]] = []
-        while True:
-            page = streams.get_records(ShardIterator=self._stream, Limit=1000)
-            self._stream = page.get("NextShardIterator") or self._stream
-            records += page["Records"]
-            if not page["Records"]:
-                break
-        wanted = [
-            {**r, "eventSource": "aws:dynamodb"} for r in records
-            if r["eventName"] == "INSERT" and r["dynamodb"]["NewImage"].get("entity", {}).get("S") == "event"
-        ]
+        wanted = for_publisher(self._stream.read())
         for start in range(0, len(wanted), 100):
             invoke(self.publisher, {"Records": wanted[start : start + 100]}, "EventPublisherFunction", 30)
         self._print_published()
@@ -307,7 +288,7 @@ class LocalSystem:
                 client.batch_write_item(RequestItems={name: [{"PutRequest": {"Item": to_attributes(i)}} for i in items[start : start + 25]]})
         if state.get("clock"):
             self.clock.set(datetime.fromisoformat(state["clock"].replace("Z", "+00:00")))
-        self._stream = self._stream_iterator()  # restored items are not new events
+        self._stream = TableStream(self.plumbing, self.aws.tables["BillingTable"], start="LATEST")  # restored items are not new events
 
     def close(self) -> None:
         self.stopping.set()

@@ -45,8 +45,14 @@ def fast_transactions() -> None:
     if getattr(backend.transact_write_items, "_journaled", False):
         return
     original = backend.transact_write_items
-    # The original backs up each table with copy.deepcopy; the journal below makes that unnecessary.
-    models.copy = types.SimpleNamespace(deepcopy=lambda obj, memo=None: obj, copy=copy.copy)  # type: ignore[attr-defined]
+    from moto.dynamodb.models.table import Table
+
+    def deepcopy(obj: Any, memo: Any = None) -> Any:
+        # The original backs up whole tables with deepcopy; the journal below makes that
+        # unnecessary. Every other copy (e.g. UpdateItem's old image) stays a real deep copy.
+        return obj if isinstance(obj, Table) else copy.deepcopy(obj, memo)
+
+    models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[attr-defined]
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         journal: list[tuple[Any, Any, Any, bool]] = []

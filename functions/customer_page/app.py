@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
 
@@ -27,7 +28,7 @@ from billing.adapters.merchants import MerchantStore
 from billing.adapters.stripe import StripeGateway, secret_key_reader
 from billing.adapters.system import RandomIds, SystemClock
 from billing.domain.errors import InvalidState
-from billing.domain.model import PaymentMethod
+from billing.domain.model import Mandate, PaymentMethod
 from billing.domain.payment_methods import SIMULATED_TOKENS
 from billing.service.customer_portal import CustomerPortal, TermsChanged
 from billing.service.links import ApprovalLinks, ExpiredLink, InvalidLink
@@ -121,10 +122,10 @@ def show(token: str, status: int = 200, notice: str = "", error: str = "") -> Re
     try:
         view = portal().view(token)
     except InvalidLink:
-        return respond(404, html.message(language, nonce, html._t(language, "invalid"), html._t(language, "invalid_text")), nonce)
+        return respond(404, html.message(language, nonce, html.text(language, "invalid"), html.text(language, "invalid_text")), nonce)
     if view.link_expired:
-        text = html._t(language, "expired_text", merchant=view.merchant_name)
-        return respond(410, html.message(language, nonce, html._t(language, "expired"), text), nonce)
+        text = html.text(language, "expired_text", merchant=view.merchant_name)
+        return respond(410, html.message(language, nonce, html.text(language, "expired"), text), nonce)
     csrf = {"approve": csrf_token(token, "approve")}
     setup = None
     if stripe is not None and view.mandate.status == "pending_approval":
@@ -154,7 +155,7 @@ def form() -> dict[str, str]:
 
 
 def forbidden(token: str) -> Response:
-    return show(token, 403, error=html._t(lang(), "forbidden"))
+    return show(token, 403, error=html.text(lang(), "forbidden"))
 
 
 def see_other(token: str, done: str) -> Response:
@@ -164,7 +165,7 @@ def see_other(token: str, done: str) -> Response:
 @app.get("/customer/mandates/<token>")
 def mandate_page(token: str):
     done = app.current_event.get_query_string_value("done")
-    notice = {"approved": html._t(lang(), "approved"), "revoked": html._t(lang(), "revoked_done")}.get(done or "", "")
+    notice = {"approved": html.text(lang(), "approved"), "revoked": html.text(lang(), "revoked_done")}.get(done or "", "")
     return show(token, notice=notice)
 
 
@@ -174,20 +175,18 @@ def approve(token: str):
     if not same_origin() or not hmac.compare_digest(fields.get("csrf", ""), csrf_token(token, "approve")):
         return forbidden(token)
     try:
-        method, terms = payment_method(token, fields)
+        terms, choose = payment_method(fields)
     except ValidationError:
-        return show(token, 400, error=html._t(lang(), "choose"))
-    except CardNotConfirmed:
-        return show(token, 400, error=html._t(lang(), "card_not_confirmed"))
-    except InvalidLink:
-        return show(token)
+        return show(token, 400, error=html.text(lang(), "choose"))
     identity = app.current_event.request_context.identity
     try:
-        portal().approve(token, method, identity.source_ip, app.current_event.headers.get("User-Agent"), terms)
-    except InvalidLink:
+        portal().approve(token, choose, identity.source_ip, app.current_event.headers.get("User-Agent"), terms)
+    except CardNotConfirmed:
+        return show(token, 400, error=html.text(lang(), "card_not_confirmed"))
+    except (InvalidLink, ExpiredLink):
         return show(token)
     except TermsChanged:
-        return show(token, 409, error=html._t(lang(), "changed"))
+        return show(token, 409, error=html.text(lang(), "changed"))
     except InvalidState:
         return show(token, 409)
     metrics.add_metric(name="MandatesApprovedByCustomer", unit="Count", value=1)
@@ -198,18 +197,22 @@ class CardNotConfirmed(Exception):
     pass
 
 
-def payment_method(token: str, fields: dict[str, str]) -> tuple[PaymentMethod, str]:
-    """The method the customer chose: a test card, or (with Stripe) the card confirmed in the
-    browser, read back from Stripe's SetupIntent (never from the form)."""
+def payment_method(fields: dict[str, str]) -> tuple[str, Callable[[Mandate], PaymentMethod]]:
+    """The terms hash the customer saw, and how to get the method they chose: a test card, or
+    (with Stripe) the card confirmed in the browser, read back from Stripe's SetupIntent for this
+    mandate (never taken from the form)."""
     if stripe is None:
         request = ApproveForm.model_validate(fields)
-        return PaymentMethod(gateway="simulated", token=request.payment_token), request.terms_sha256
+        return request.terms_sha256, lambda mandate: PaymentMethod(gateway="simulated", token=request.payment_token)
     confirmed = StripeApproveForm.model_validate(fields)
-    mandate = portal().view(token).mandate
-    stripe_token = stripe.confirmed_payment_method(confirmed.setup_intent, mandate.id)
-    if stripe_token is None:
-        raise CardNotConfirmed(confirmed.setup_intent)
-    return PaymentMethod(gateway="stripe", token=stripe_token), confirmed.terms_sha256
+
+    def confirmed_card(mandate: Mandate) -> PaymentMethod:
+        token = stripe.confirmed_payment_method(confirmed.setup_intent, mandate.id)
+        if token is None:
+            raise CardNotConfirmed(confirmed.setup_intent)
+        return PaymentMethod(gateway="stripe", token=token)
+
+    return confirmed.terms_sha256, confirmed_card
 
 
 @app.get("/customer/mandates/<token>/revoke")
@@ -241,7 +244,7 @@ def revoke(token: str):
 @app.not_found
 def not_found(_: Any):
     nonce, language = secrets.token_urlsafe(16), lang()
-    return respond(404, html.message(language, nonce, html._t(language, "invalid"), html._t(language, "invalid_text")), nonce)
+    return respond(404, html.message(language, nonce, html.text(language, "invalid"), html.text(language, "invalid_text")), nonce)
 
 
 @app.exception_handler(Exception)

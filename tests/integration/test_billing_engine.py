@@ -200,8 +200,7 @@ def _published(system) -> list[dict]:
     from devtools.lambda_runtime import invoke
 
     url = _subscribe_queue(system)
-    records = [{**r, "eventSource": "aws:dynamodb"} for r in _stream_records(system)]
-    assert invoke(system.publisher_module, {"Records": records}, "EventPublisherFunction") == {"batchItemFailures": []}
+    assert invoke(system.publisher_module, {"Records": _stream_records(system)}, "EventPublisherFunction") == {"batchItemFailures": []}
     return _received(url)
 
 

@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from devtools.lambda_runtime import invoke
+from devtools.streams import TableStream, for_publisher
 from tests.integration.conftest import GOLD, Client, System
 from tests.integration.test_api_plans_mandates import make_mandate, make_plan
 
@@ -130,17 +131,7 @@ def test_every_state_change_is_an_event_readable_and_filterable(call: Client) ->
 
 def _stream_records(system: System) -> list[dict]:
     """Read the table's stream as Lambda's event source mapping would, applying the template's filter."""
-    # botocore now derives an account-based streams endpoint from the ARN, which moto does not
-    # route; the regional endpoint is equivalent.
-    streams = boto3.client("dynamodbstreams", endpoint_url="https://streams.dynamodb.eu-west-1.amazonaws.com")
-    arn = boto3.client("dynamodb").describe_table(TableName=system.aws.tables["BillingTable"])["Table"]["LatestStreamArn"]
-    records = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        records += streams.get_records(ShardIterator=iterator)["Records"]
-    return [
-        r for r in records if r["eventName"] == "INSERT" and r["dynamodb"]["NewImage"].get("entity", {}).get("S") == "event"
-    ]
+    return for_publisher(TableStream(boto3.Session(), system.aws.tables["BillingTable"]).read())
 
 
 def _subscribe_queue(system: System) -> str:

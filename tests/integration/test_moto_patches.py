@@ -7,19 +7,16 @@ import pytest
 from botocore.exceptions import ClientError
 
 from billing.adapters.dynamodb import from_attributes, to_attributes
+from devtools.streams import TableStream
 
 
 def test_a_failed_transaction_leaves_no_item_and_no_stream_record(aws) -> None:
     client = boto3.client("dynamodb")
     table = aws.tables["BillingTable"]
     client.put_item(TableName=table, Item=to_attributes({"pk": "A", "sk": "X", "v": 1}))
-    streams = boto3.client("dynamodbstreams", endpoint_url="https://streams.dynamodb.eu-west-1.amazonaws.com")
-    arn = client.describe_table(TableName=table)["Table"]["LatestStreamArn"]
 
     def records() -> int:
-        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        return len(streams.get_records(ShardIterator=iterator)["Records"])
+        return len(TableStream(boto3.Session(), table).read())
 
     before = records()
     with pytest.raises(ClientError, match="TransactionCanceled"):

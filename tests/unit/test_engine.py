@@ -337,3 +337,16 @@ def test_one_batch_with_messages_of_two_charges_of_one_mandate_processes_both(wo
     # Then the old one is a duplicate and today's cycle is charged
     assert [o.status for o in outcomes] == ["duplicate", "recorded"]
     assert [c.status for c in world.charges(mandate_id)] == ["succeeded", "succeeded"]
+
+
+def test_a_message_naming_another_merchant_is_dropped_without_calling_the_gateway(world: World) -> None:
+    # Given a dispatched attempt, and a forged copy that names another merchant for the same ids
+    world.mandate(world.plan())
+    world.dispatch()
+    [message] = world.queue.take()
+    forged = message.model_copy(update={"merchant_id": "mch_intruder"})
+    # When the forged copy is delivered
+    outcome = world.deliver(forged)
+    # Then nothing is read across tenants and nothing is charged
+    assert outcome.status == "skipped" and world.gateway.calls == []
+    assert world.charges()[0].status == "pending"

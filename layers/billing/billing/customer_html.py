@@ -111,7 +111,7 @@ def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _t(lang: Lang, key: str, **values: object) -> str:
+def text(lang: Lang, key: str, **values: object) -> str:
     """Translated text with escaped values."""
     return _e(TEXT[lang][key]).format(**{k: _e(v) for k, v in values.items()})
 
@@ -134,11 +134,11 @@ def schedule_text(interval: str, count: int, lang: Lang) -> str:
 
 
 def document(lang: Lang, nonce: str, body: str, switch_href: str | None = None) -> str:
-    switch = f'<nav><a href="{_e(switch_href)}" lang="{"lt" if lang == "en" else "en"}">{_t(lang, "lang")}</a></nav>' if switch_href else ""
+    switch = f'<nav><a href="{_e(switch_href)}" lang="{"lt" if lang == "en" else "en"}">{text(lang, "lang")}</a></nav>' if switch_href else ""
     return (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f'<meta name="referrer" content="same-origin"><title>{_t(lang, "title")}</title>'
+        f'<meta name="referrer" content="same-origin"><title>{text(lang, "title")}</title>'
         f'<style nonce="{_e(nonce)}">{STYLE}</style></head><body><main>{switch}{body}</main></body></html>'
     )
 
@@ -180,28 +180,28 @@ def mandate_page(
     amount = money(terms.amount, terms.currency, lang)
     every = schedule_text(terms.interval, terms.interval_count, lang)
     ends = (
-        _t(lang, "ends_cycles", n=terms.total_cycles) if terms.total_cycles
-        else _t(lang, "ends_date", date=day(m.end_at, lang)) if m.end_at else _t(lang, "ends_never")
+        text(lang, "ends_cycles", n=terms.total_cycles) if terms.total_cycles
+        else text(lang, "ends_date", date=day(m.end_at, lang)) if m.end_at else text(lang, "ends_never")
     )
-    parts = [f"<h1>{_t(lang, 'asks' if m.status == 'pending_approval' else 'yours', merchant=merchant)}</h1>"]
+    parts = [f"<h1>{text(lang, 'asks' if m.status == 'pending_approval' else 'yours', merchant=merchant)}</h1>"]
     if notice:
         parts.append(f'<p class="notice" role="status">{notice}</p>')
     if error:
         parts.append(f'<p class="error" role="alert">{error}</p>')
-    rows = [(_t(lang, "status"), _t(lang, f"status.{m.status}")), (_t(lang, "amount"), _e(amount)), (_t(lang, "schedule"), _e(every))]
+    rows = [(text(lang, "status"), text(lang, f"status.{m.status}")), (text(lang, "amount"), _e(amount)), (text(lang, "schedule"), _e(every))]
     if terms.trial_days and m.status == "pending_approval":
-        rows.append((_t(lang, "trial"), _t(lang, "trial_days", n=terms.trial_days)))
+        rows.append((text(lang, "trial"), text(lang, "trial_days", n=terms.trial_days)))
     if view.upcoming:
-        rows.append((_t(lang, "first") if m.status == "pending_approval" else _t(lang, "next"), _e(day(view.upcoming[0][1], lang))))
-    rows.append((_t(lang, "ends"), ends))
+        rows.append((text(lang, "first") if m.status == "pending_approval" else text(lang, "next"), _e(day(view.upcoming[0][1], lang))))
+    rows.append((text(lang, "ends"), ends))
     parts.append("<section><dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl></section>")
     if view.upcoming:
         items = "".join(f"<li>{_e(day(due, lang))}: {_e(amount)}</li>" for _, due in view.upcoming)
-        parts.append(f"<section><h2>{_t(lang, 'next')}</h2><ul>{items}</ul></section>")
+        parts.append(f"<section><h2>{text(lang, 'next')}</h2><ul>{items}</ul></section>")
     if m.status == "pending_approval":
         if stripe:
             method = (
-                f'<fieldset><legend>{_t(lang, "method")}: {_t(lang, "card")}</legend><div id="card"></div>'
+                f'<fieldset><legend>{text(lang, "method")}: {text(lang, "card")}</legend><div id="card"></div>'
                 f'<p id="card-errors" class="note" role="alert"></p></fieldset>'
                 f'<input type="hidden" name="setup_intent" value="{_e(stripe["id"])}">'
             )
@@ -210,32 +210,32 @@ def mandate_page(
         else:
             cards = "".join(
                 f'<label><input type="radio" name="payment_token" value="{_e(token)}" required{" checked" if i == 0 else ""}> '
-                f'{_t(lang, "card." + token)} <span class="note">({_e(token)})</span></label>'
+                f'{text(lang, "card." + token)} <span class="note">({_e(token)})</span></label>'
                 for i, token in enumerate(SIMULATED_TOKENS)
             )
-            method = f'<fieldset><legend>{_t(lang, "method")}: {_t(lang, "test_cards")}</legend>{cards}</fieldset>'
+            method = f'<fieldset><legend>{text(lang, "method")}: {text(lang, "test_cards")}</legend>{cards}</fieldset>'
             form_attributes, scripts = "", ""
         parts.append(
-            f'<section><h2>{_t(lang, "terms")}</h2><p>{_t(lang, "terms_text", merchant=merchant, amount=amount, schedule=every)}</p>'
+            f'<section><h2>{text(lang, "terms")}</h2><p>{text(lang, "terms_text", merchant=merchant, amount=amount, schedule=every)}</p>'
             f'<form method="post" action="{_e(base)}/approve?lang={lang}"{form_attributes}>'
             f'<input type="hidden" name="csrf" value="{_e(csrf["approve"])}">'
             f'<input type="hidden" name="terms_sha256" value="{_e(view.terms_sha256)}">'
             f'{method}'
-            f'<label><input type="checkbox" name="consent" value="yes" required> {_t(lang, "consent", merchant=merchant)}</label>'
-            f'<p><button type="submit">{_t(lang, "approve")}</button></p></form></section>{scripts}'
+            f'<label><input type="checkbox" name="consent" value="yes" required> {text(lang, "consent", merchant=merchant)}</label>'
+            f'<p><button type="submit">{text(lang, "approve")}</button></p></form></section>{scripts}'
         )
     else:
         if view.charges:
             lines = "".join(
-                f"<tr><td>{_e(day(c.due_at, lang))}</td><td>{_e(money(c.amount, c.currency, lang))}</td><td>{_t(lang, 'charge.' + c.status)}</td></tr>"
+                f"<tr><td>{_e(day(c.due_at, lang))}</td><td>{_e(money(c.amount, c.currency, lang))}</td><td>{text(lang, 'charge.' + c.status)}</td></tr>"
                 for c in view.charges
             )
-            table = f"<table><thead><tr><th>{_t(lang, 'date')}</th><th>{_t(lang, 'amount')}</th><th>{_t(lang, 'result')}</th></tr></thead><tbody>{lines}</tbody></table>"
+            table = f"<table><thead><tr><th>{text(lang, 'date')}</th><th>{text(lang, 'amount')}</th><th>{text(lang, 'result')}</th></tr></thead><tbody>{lines}</tbody></table>"
         else:
-            table = f"<p>{_t(lang, 'none')}</p>"
-        parts.append(f"<section><h2>{_t(lang, 'past')}</h2>{table}</section>")
+            table = f"<p>{text(lang, 'none')}</p>"
+        parts.append(f"<section><h2>{text(lang, 'past')}</h2>{table}</section>")
         if m.status in ("active", "paused", "past_due"):
-            parts.append(f'<section><p><a class="button" href="{_e(base)}/revoke?lang={lang}">{_t(lang, "revoke")}</a></p></section>')
+            parts.append(f'<section><p><a class="button" href="{_e(base)}/revoke?lang={lang}">{text(lang, "revoke")}</a></p></section>')
     other = "lt" if lang == "en" else "en"
     return document(lang, nonce, "".join(parts), switch_href=f"{base}?lang={other}")
 
@@ -243,9 +243,9 @@ def mandate_page(
 def revoke_page(view, lang: Lang, nonce: str, base: str, csrf: str) -> str:  # noqa: ANN001
     merchant = view.merchant_name
     body = (
-        f"<section><h1>{_t(lang, 'revoke_q', merchant=merchant)}</h1><p>{_t(lang, 'revoke_text')}</p>"
+        f"<section><h1>{text(lang, 'revoke_q', merchant=merchant)}</h1><p>{text(lang, 'revoke_text')}</p>"
         f'<form method="post" action="{_e(base)}/revoke?lang={lang}"><input type="hidden" name="csrf" value="{_e(csrf)}">'
-        f'<p><button class="danger" type="submit">{_t(lang, "revoke_yes")}</button> '
-        f'<a class="button" href="{_e(base)}?lang={lang}">{_t(lang, "back")}</a></p></form></section>'
+        f'<p><button class="danger" type="submit">{text(lang, "revoke_yes")}</button> '
+        f'<a class="button" href="{_e(base)}?lang={lang}">{text(lang, "back")}</a></p></form></section>'
     )
     return document(lang, nonce, body)

@@ -12,7 +12,7 @@ from datetime import datetime
 from ..domain.charge import Charge
 from ..domain.errors import InvalidState, NotFound
 from ..domain.model import Consent, Mandate, PaymentMethod
-from .links import ApprovalLinks, ExpiredLink, InvalidLink, LinkTarget
+from .links import ApprovalLinks, ExpiredLink, InvalidLink
 from .merchant_api import MerchantApi
 from .ports import PageRequest
 
@@ -50,24 +50,25 @@ class CustomerPortal:
     def __init__(self, api: MerchantApi, links: ApprovalLinks, merchant_name: Callable[[str], str | None]) -> None:
         self.api, self.links, self.merchant_name = api, links, merchant_name
 
-    def _target(self, token: str) -> tuple[LinkTarget, bool]:
+    def _mandate(self, token: str) -> tuple[Mandate, bool]:
+        """The mandate the link names, and whether the link has expired. Raises InvalidLink for a
+        link that is not ours (or names no mandate)."""
         now = self.api.clock.now()
         try:
-            return self.links.verify(token, now), False
+            target, expired = self.links.verify(token, now), False
         except ExpiredLink:
-            return self.links.verify(token, now, allow_expired=True), True
-
-    def view(self, token: str) -> CustomerView:
-        """Raises InvalidLink for a link that is not ours (or names no mandate)."""
-        target, expired = self._target(token)
+            target, expired = self.links.verify(token, now, allow_expired=True), True
         try:
-            mandate = self.api.get_mandate(target.merchant_id, target.mandate_id)
+            return self.api.get_mandate(target.merchant_id, target.mandate_id), expired
         except NotFound as error:
             raise InvalidLink("no such mandate") from error
+
+    def view(self, token: str) -> CustomerView:
+        mandate, expired = self._mandate(token)
         upcoming = mandate.upcoming_charges(self.api.clock.now(), UPCOMING)
-        charges = self.api.list_charges(target.merchant_id, PageRequest(PAST), mandate_id=mandate.id).items
+        charges = self.api.list_charges(mandate.merchant_id, PageRequest(PAST), mandate_id=mandate.id).items
         return CustomerView(
-            merchant_name=self.merchant_name(target.merchant_id) or "",
+            merchant_name=self.merchant_name(mandate.merchant_id) or "",
             mandate=mandate,
             upcoming=upcoming,
             charges=charges,
@@ -75,17 +76,21 @@ class CustomerPortal:
             terms_sha256=terms_digest(mandate),
         )
 
-    def approve(self, token: str, method: PaymentMethod, ip: str | None, user_agent: str | None, terms_sha256: str) -> Mandate:
-        view = self.view(token)
-        if view.link_expired:
-            raise ExpiredLink("link expired")
-        if view.mandate.status != "pending_approval":
+    def approve(
+        self, token: str, method: Callable[[Mandate], PaymentMethod], ip: str | None, user_agent: str | None, terms_sha256: str
+    ) -> Mandate:
+        """`method` gives the payment method the customer chose for this mandate (a test card, or
+        the card Stripe confirmed); it raises to refuse the approval."""
+        mandate, expired = self._mandate(token)
+        if mandate.status != "pending_approval":
             raise InvalidState("This mandate is not waiting for approval.")
-        if terms_sha256 != view.terms_sha256:
+        if expired:
+            raise ExpiredLink("link expired")
+        if terms_sha256 != terms_digest(mandate):
             raise TermsChanged("the terms changed since the page was shown")
         consent = Consent(accepted_at=self.api.clock.now(), ip=ip, user_agent=(user_agent or "")[:500] or None, terms_sha256=terms_sha256)
-        return self.api.approve_mandate(view.mandate.merchant_id, view.mandate.id, method, consent)
+        return self.api.approve_mandate(mandate.merchant_id, mandate.id, method(mandate), consent)
 
     def revoke(self, token: str) -> Mandate:
-        view = self.view(token)
-        return self.api.revoke_mandate(view.mandate.merchant_id, view.mandate.id)
+        mandate, _ = self._mandate(token)
+        return self.api.revoke_mandate(mandate.merchant_id, mandate.id)

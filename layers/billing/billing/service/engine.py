@@ -55,7 +55,6 @@ class DispatchReport:
     errors: int = 0  # failed to claim (e.g. throttled); still due, so the next run tries again
     not_sent: int = 0  # refused by the queue; sent again when the lease ends
     max_lag_seconds: float = 0.0  # how long the oldest dispatched item had been due
-    lags: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -102,8 +101,7 @@ class Dispatcher:
         report.resumed = sum(r.resumed for r in results)
         report.conflicts = sum(r.conflict for r in results)
         report.errors = sum(r.error for r in results)
-        report.lags = [r.lag for r in results if r.message is not None]
-        report.max_lag_seconds = max(report.lags, default=0.0)
+        report.max_lag_seconds = max((r.lag for r in results if r.message is not None), default=0.0)
         return report
 
     def _load(self, due: list[DueRef]) -> tuple[dict[str, Mandate], dict[str, Charge]]:

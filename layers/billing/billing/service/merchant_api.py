@@ -147,9 +147,7 @@ class MerchantApi:
 
     def approve_mandate(self, merchant_id: str, mandate_id: str, method: PaymentMethod, consent: Consent) -> Mandate:
         """The customer approved on the hosted page: record the evidence and activate."""
-        return self._mandate_action(
-            merchant_id, mandate_id, lambda m, now: m.activate(now, method, consent.model_copy(update={"accepted_at": now}))
-        )
+        return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.activate(now, method, consent))
 
     def replace_payment_method(self, merchant_id: str, mandate_id: str, request: PaymentMethodIn) -> Mandate:
         method = PaymentMethod(**request.model_dump())

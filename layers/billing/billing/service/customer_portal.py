@@ -66,7 +66,9 @@ class CustomerPortal:
     def view(self, token: str) -> CustomerView:
         mandate, expired = self._mandate(token)
         upcoming = mandate.upcoming_charges(self.api.clock.now(), UPCOMING)
-        charges = self.api.list_charges(mandate.merchant_id, PageRequest(PAST), mandate_id=mandate.id).items
+        charges: list[Charge] = []
+        if mandate.status != "pending_approval":  # nothing can have been charged before approval
+            charges = self.api.list_charges(mandate.merchant_id, PageRequest(PAST), mandate_id=mandate.id).items
         return CustomerView(
             merchant_name=self.merchant_name(mandate.merchant_id) or "",
             mandate=mandate,

@@ -90,7 +90,7 @@ def run(total: int, due: int) -> dict:
         dispatcher, charger, publisher = load_function("dispatcher"), load_function("charger"), load_function("event_publisher")
 
         summary = invoke(dispatcher, {"scheduled_time": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")}, "DispatcherFunction", 900)
-        queue = SqsEventSource(setup.client("sqs"), resources.queues["ChargeQueue"], lambda e: invoke(charger, e, "ChargerFunction", 30))
+        queue = SqsEventSource(setup.client("sqs"), resources.queues["ChargeQueue"], lambda e: invoke(charger, e, "ChargerFunction", 60))
         delivery = queue.drain()
         records = for_publisher(stream.read())
         publisher_batches = 0

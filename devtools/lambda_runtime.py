@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from .template import ROOT
+from .template import ROOT, function_timeout
 
 
 @dataclass
@@ -53,5 +53,7 @@ def load_function(name: str) -> ModuleType:
     return module
 
 
-def invoke(module: ModuleType, event: dict[str, Any], name: str, timeout: float = 10.0) -> Any:
-    return module.lambda_handler(event, FakeContext(function_name=name, timeout_seconds=timeout))
+def invoke(module: ModuleType, event: dict[str, Any], name: str, timeout: float | None = None) -> Any:
+    """`name` is the function's logical id; its timeout defaults to the template's."""
+    seconds = timeout if timeout is not None else function_timeout(name)
+    return module.lambda_handler(event, FakeContext(function_name=name, timeout_seconds=seconds))

@@ -114,15 +114,15 @@ class LocalSystem:
         self.gateway = ApiGateway(
             authorizer=lambda event: invoke(self.authorizer, event, "AuthorizerFunction"),
             routes=[
-                ("/v1/", lambda event: invoke(self.api, event, "ApiFunction", 10), True),
-                ("/customer/", lambda event: invoke(self.customer_page, event, "CustomerPageFunction", 10), False),
+                ("/v1/", lambda event: invoke(self.api, event, "ApiFunction"), True),
+                ("/customer/", lambda event: invoke(self.customer_page, event, "CustomerPageFunction"), False),
             ],
         )
         functions = resources("AWS::Serverless::Function")
         batch_size = functions["ChargerFunction"]["Properties"]["Events"]["Charges"]["Properties"]["BatchSize"]
         self.charge_queue = SqsEventSource(
             self.plumbing.client("sqs"), self.aws.queues["ChargeQueue"],
-            lambda event: invoke(self.charger, event, "ChargerFunction", 30), batch_size=batch_size,
+            lambda event: invoke(self.charger, event, "ChargerFunction"), batch_size=batch_size,
         )
         schedule = load_template()["Parameters"]["DispatchScheduleExpression"]["Default"]
         self.rate = timedelta(seconds=_rate_seconds(schedule))
@@ -150,7 +150,7 @@ class LocalSystem:
         """The table stream -> the real event publisher (template filter, batches of 100) -> SNS."""
         wanted = for_publisher(self._stream.read())
         for start in range(0, len(wanted), 100):
-            invoke(self.publisher, {"Records": wanted[start : start + 100]}, "EventPublisherFunction", 30)
+            invoke(self.publisher, {"Records": wanted[start : start + 100]}, "EventPublisherFunction")
         self._print_published()
         return len(wanted)
 
@@ -183,7 +183,7 @@ class LocalSystem:
         self.next_tick = now + self.rate
         # Full precision (AWS sends whole seconds): something due at the local clock's exact now is due.
         scheduled = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return invoke(self.dispatcher, {"scheduled_time": scheduled, "execution_id": "local", "attempt": "1"}, "DispatcherFunction", 120)
+        return invoke(self.dispatcher, {"scheduled_time": scheduled, "execution_id": "local", "attempt": "1"}, "DispatcherFunction")
 
     def tick(self) -> dict[str, Any]:
         """Dispatch once at the clock's now, drain the charge queue, record and publish everything."""

@@ -62,3 +62,10 @@ def expand(template: dict[str, Any] | None = None) -> dict[str, Any]:
             return {}
 
     return transform(template, {}, _NoManagedPolicies())
+
+
+def function_timeout(logical_id: str) -> float:
+    """The function's Timeout as the template sets it (its own, else Globals'), in seconds."""
+    template = _load()
+    own = template["Resources"].get(logical_id, {}).get("Properties", {}).get("Timeout")
+    return float(own if own is not None else template["Globals"]["Function"].get("Timeout", 3))

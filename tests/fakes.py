@@ -12,7 +12,7 @@ from billing.adapters.keys import sortable
 from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification
 from billing.domain.model import Event, Mandate, Plan
-from billing.schemas import ChargeMessage
+from billing.service.messages import ChargeMessage
 from billing.service.ports import ChargeRequest, Changes, DueRef, GatewayTimeout, Page, PageRequest
 
 
@@ -45,6 +45,9 @@ class InMemoryRepository:
         self.items: dict[tuple[str, str], Any] = {}
         self.commits: list[Changes] = []
         self.fail_next_commit_with: Exception | None = None
+        self.before_start: Any = None  # a hook run just before a start marker is checked (a racing API call)
+        self.conflicts_left = 0  # the next commits fail as a DynamoDB TransactionConflict would
+        self.starts: list[tuple[str, int]] = []  # (mandate id, version it was started at)
 
     def _get(self, merchant_id: str, object_id: str, kind: type) -> Any:
         obj = self.items.get((merchant_id, object_id))
@@ -116,10 +119,26 @@ class InMemoryRepository:
         found = [o for o in self.items.values() if isinstance(o, Charge) and merchant_id in (None, o.merchant_id)]
         return sorted(found, key=lambda c: (c.created_at, c.id))
 
+    def start_attempt(self, mandate: Mandate) -> None:
+        if self.before_start is not None:
+            hook, self.before_start = self.before_start, None
+            hook()
+        stored = self.items.get((mandate.merchant_id, mandate.id))
+        if not isinstance(stored, Mandate) or stored.version != mandate.version:
+            raise ConcurrentModification(mandate.id)
+        stored = copy.deepcopy(stored)
+        stored.attempt_started_at, stored.version = mandate.attempt_started_at, stored.version + 1
+        self.items[(mandate.merchant_id, mandate.id)] = stored
+        self.starts.append((mandate.id, mandate.version))
+        mandate.version += 1
+
     def commit(self, changes: Changes) -> None:
         if self.fail_next_commit_with is not None:
             error, self.fail_next_commit_with = self.fail_next_commit_with, None
             raise error
+        if self.conflicts_left:
+            self.conflicts_left -= 1
+            raise ConcurrentModification("TransactionConflict")
         aggregates = [*changes.plans, *changes.mandates, *changes.charges]
         for obj in aggregates:
             stored = self.items.get((obj.merchant_id, obj.id))
@@ -156,28 +175,55 @@ class FakeQueue:
 
 
 class FakeGateway:
-    """The simulated gateway's behaviour with an in-memory ledger keyed by idempotency key."""
+    """The simulated gateway's behaviour with an in-memory ledger, and Stripe's memory: a key is
+    remembered for `key_memory` (then the same key is a new payment), while lookups by the
+    attempt's reference work for ever."""
 
-    def __init__(self, clock: FakeClock) -> None:
+    call_timeout = 1.0
+
+    def __init__(self, clock: FakeClock, key_memory: timedelta | None = timedelta(hours=24)) -> None:
         from billing.adapters.simulated_gateway import behaviour
 
-        self.behaviour, self.clock = behaviour, clock
-        self.answers: dict[str, tuple[ChargeRequest, GatewayResult]] = {}
-        self.calls: list[ChargeRequest] = []
+        self.behaviour, self.clock, self.key_memory = behaviour, clock, key_memory
+        self.payments: list[tuple[ChargeRequest, GatewayResult, datetime]] = []  # every request it processed
+        self.keys: dict[str, int] = {}  # idempotency key -> index in payments
+        self.calls: list[ChargeRequest] = []  # every charge request received (replays too)
+        self.lookups: list[ChargeRequest] = []
         self.timeouts_left = 0  # extra: time out (before doing anything) this many times
+        self.outage = False  # every call times out before doing anything, until cleared
+        self.during_call: Any = None  # a hook run while a charge call is at the gateway
+        self.down_after_next_call = False  # the next new request is processed, then an outage begins
 
     def charge(self, request: ChargeRequest) -> GatewayResult:
         self.calls.append(request)
+        if self.during_call is not None:
+            hook, self.during_call = self.during_call, None
+            hook(request)
+        if self.outage:
+            raise GatewayTimeout("outage")
         if self.timeouts_left:
             self.timeouts_left -= 1
             raise GatewayTimeout("injected")
-        if request.idempotency_key in self.answers:
-            return self.answers[request.idempotency_key][1]
+        now = self.clock.now()
+        index = self.keys.get(request.idempotency_key)
+        if index is not None and (self.key_memory is None or now - self.payments[index][2] <= self.key_memory):
+            return self.payments[index][1]
         result = self.behaviour(request.token, request.attempt).model_copy(update={"gateway_reference": "sim_" + request.idempotency_key})
-        self.answers[request.idempotency_key] = (request, result)
+        self.keys[request.idempotency_key] = len(self.payments)
+        self.payments.append((request, result, now))
+        if self.down_after_next_call:
+            self.down_after_next_call, self.outage = False, True
+            raise GatewayTimeout("processed, then the gateway went down")
         if request.token == "pm_sim_timeout":
             raise GatewayTimeout("took the money, then timed out")
         return result
 
+    def lookup(self, request: ChargeRequest) -> GatewayResult | None:
+        self.lookups.append(request)
+        if self.outage:
+            raise GatewayTimeout("outage")
+        found = [r for q, r, _ in self.payments if q.charge_id == request.charge_id and q.attempt == request.attempt]
+        return found[0] if found else None
+
     def ledger(self) -> list[ChargeRequest]:
-        return [request for request, result in self.answers.values() if result.outcome == "succeeded"]
+        return [request for request, result, _ in self.payments if result.outcome == "succeeded"]

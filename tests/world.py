@@ -8,7 +8,8 @@ from typing import Any
 
 from billing.domain.charge import Charge
 from billing.domain.model import Mandate
-from billing.schemas import ChargeMessage, MandateCreate, PlanCreate
+from billing.schemas import MandateCreate, PlanCreate
+from billing.service.messages import ChargeMessage
 from billing.service.engine import ChargeOutcome, Charger, DispatchReport, Dispatcher
 from billing.service.merchant_api import MerchantApi
 from tests.fakes import FakeClock, FakeGateway, FakeLinks, FakeQueue, InMemoryRepository, SequentialIds
@@ -29,7 +30,7 @@ class World:
         self.ids = SequentialIds()
         self.queue = FakeQueue()
         self.gateway = FakeGateway(self.clock)
-        self.api = MerchantApi(self.repo, self.clock, self.ids, FakeLinks())
+        self.api = MerchantApi(self.repo, self.clock, self.ids, FakeLinks(), frozenset({"simulated", "stripe"}))
         self.dispatcher = Dispatcher(self.repo, self.queue, self.ids, lease=LEASE, workers=1)
         self.charger = Charger(self.repo, {"simulated": self.gateway}, self.clock, self.ids)
         self.outcomes: list[ChargeOutcome] = []

@@ -98,7 +98,7 @@ def service() -> MerchantApi:
     if not base:
         context = app.current_event.request_context
         base = f"https://{context.domain_name}/{context.stage}"
-    return MerchantApi(repository, clock, ids, ApprovalLinks(signing_key(), base))
+    return MerchantApi(repository, clock, ids, ApprovalLinks(signing_key(), base), settings.gateways)
 
 
 def signing_key() -> bytes:

@@ -1,9 +1,11 @@
 """Charger: makes each attempt the dispatcher sent, exactly once at the gateway.
 
 SQS batches go through Powertools' BatchProcessor: a message that fails (outcome unknown,
-throttled, bad body) is reported alone and comes back after the visibility timeout, then
-reaches the DLQ after maxReceiveCount. The gateway key is (charge, attempt), so whatever comes
-back is replayed at the gateway, never charged again.
+throttled, bad body, too little time left) is reported alone, logged with its error class, and
+comes back after the visibility timeout, then reaches the DLQ after maxReceiveCount. The
+gateway key is (charge, attempt), so whatever comes back is replayed at the gateway or looked
+up, never charged again. An attempt starts only when the invocation has time for its gateway
+call and the write, so one slow call never kills the batch.
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Json, ValidationError
+from pydantic import Json
 
 from billing.adapters.dynamodb import DynamoRepository
 from billing.adapters.simulated_gateway import SimulatedGateway
 from billing.adapters.stripe import StripeGateway, secret_key_reader
 from billing.adapters.system import RandomIds, SystemClock
-from billing.schemas import ChargeMessage
-from billing.service.engine import ChargeOutcome, Charger
+from billing.service.engine import ChargeOutcome, Charger, OutcomeUnknown
+from billing.service.messages import ChargeMessage
 from billing.service.ports import PaymentGateway
 from billing.settings import Settings
 
@@ -39,30 +42,45 @@ clock = SystemClock()
 stripe_secret_key = secret_key_reader(settings.stripe_secret_name)
 
 
-gateways: dict[str, PaymentGateway] = {"simulated": SimulatedGateway(_dynamodb, settings.gateway_ledger_table_name, clock)}
+gateways: dict[str, PaymentGateway] = {}
+if settings.allow_simulated_gateway:
+    gateways["simulated"] = SimulatedGateway(_dynamodb, settings.gateway_ledger_table_name, clock)
 if settings.stripe_secret_name:
     gateways["stripe"] = StripeGateway(stripe_secret_key, base_url=settings.stripe_api_base)
+# A payment method whose gateway is missing here is rejected (gateway_rejected), never retried for ever.
 charger = Charger(DynamoRepository(_dynamodb, settings.table_name), gateways, clock, RandomIds())
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = BatchProcessor(event_type=EventType.SQS, logger=logger)  # failed records are logged with their error class
 
 
 class ChargeRecord(SqsRecordModel):
     body: Json[ChargeMessage]  # type: ignore[assignment]
 
 
-_preloaded: dict[str, Any] = {}
+_invocation: dict[str, LambdaContext] = {}
 
 
 def record_handler(record: dict[str, Any]) -> dict[str, Any]:
     message = ChargeRecord.model_validate(record).body
     logger.append_keys(charge_id=message.charge_id, attempt=message.attempt, mandate_id=message.mandate_id)
-    outcome = charger.process(message, _preloaded.get("batch"))
+    context = _invocation.get("context")
+    remaining = (lambda: context.get_remaining_time_in_millis() / 1000) if context is not None else None
+    try:
+        outcome = charger.process(message, remaining)
+    except Exception as error:
+        metrics.add_metric(name="ChargeRecordsFailed", unit=MetricUnit.Count, value=1)
+        if isinstance(error, OutcomeUnknown):
+            metrics.add_metric(name="OutcomesUnknown", unit=MetricUnit.Count, value=1)
+        raise
     _count(outcome)
     return {"status": outcome.status, "charge_status": outcome.charge_status}
 
 
 def _count(outcome: ChargeOutcome) -> None:
     metrics.add_metric(name="GatewayTimeouts", unit=MetricUnit.Count, value=outcome.gateway_timeouts)
+    if outcome.looked_up:
+        metrics.add_metric(name="AttemptsLookedUp", unit=MetricUnit.Count, value=1)
+    if outcome.failure_code == "gateway_rejected" and outcome.charge_status == "failed":
+        metrics.add_metric(name="ChargesRejected", unit=MetricUnit.Count, value=1)
     if outcome.status == "duplicate":
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         return
@@ -78,23 +96,12 @@ def _count(outcome: ChargeOutcome) -> None:
             metric.add_dimension(name="currency", value=outcome.currency)
 
 
-def _preload(event: dict[str, Any]) -> None:
-    """One BatchGetItem for every message's mandate and charge (fewer calls per charge)."""
-    messages = []
-    for record in event.get("Records", []):
-        try:
-            messages.append(ChargeRecord.model_validate(record).body)
-        except ValidationError:
-            continue  # reported as that record's failure by the processor
-    _preloaded["batch"] = charger.preload(messages) if messages else None
-
-
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    _preload(event)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    _invocation["context"] = context
     try:
         return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     finally:
-        _preloaded.clear()
+        _invocation.clear()

@@ -85,7 +85,7 @@ def base_url() -> str:
 
 def portal() -> CustomerPortal:
     links = ApprovalLinks(signing_key(), base_url())
-    return CustomerPortal(MerchantApi(repository, clock, ids, links), links, merchants.merchant_name)
+    return CustomerPortal(MerchantApi(repository, clock, ids, links, settings.gateways), links, merchants.merchant_name)
 
 
 def csrf_token(token: str, action: str) -> str:

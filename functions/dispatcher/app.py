@@ -62,6 +62,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="DispatchNotSent", unit=MetricUnit.Count, value=report.not_sent)
     metrics.add_metric(name="DispatchErrors", unit=MetricUnit.Count, value=report.errors)
     metrics.add_metric(name="DispatchLagSeconds", unit=MetricUnit.Seconds, value=report.max_lag_seconds)
+    # Age of the oldest attempt sent again without an outcome: every unsettled attempt comes back
+    # through its lease, so this is the age of the oldest charge left in an unknown state.
+    metrics.add_metric(name="OldestUnsettledAttemptSeconds", unit=MetricUnit.Seconds, value=report.oldest_unsettled_seconds)
     summary = {
         "now": now.isoformat().replace("+00:00", "Z"),
         "found": report.found,
@@ -73,6 +76,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "not_sent": report.not_sent,
         "errors": report.errors,
         "max_lag_seconds": report.max_lag_seconds,
+        "oldest_unsettled_seconds": report.oldest_unsettled_seconds,
     }
     logger.info("dispatch run", extra=summary)
     return summary

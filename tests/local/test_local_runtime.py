@@ -53,21 +53,15 @@ def test_a_merchants_month_over_http(local: str) -> None:
     assert Http(local)("POST", "/_local/clock", {"now": "2027-01-01T00:00:00Z"})[0] == 409
 
 
-def test_a_message_that_keeps_failing_reaches_the_dlq_after_max_receive_count(local: str) -> None:
-    # Given a mandate on the Stripe gateway, which this local runtime does not have configured
+def test_a_stripe_payment_method_is_refused_where_stripe_is_not_configured(local: str) -> None:
+    # Given a runtime without a Stripe key (issue 9, point 2: such mandates used to loop for ever)
     call = merchant(local, "Stripe shop")
     now = Http(local)("GET", "/_local/clock")[1]["now"]
     status, plan = call("POST", "/v1/plans", {"name": "Silver", "amount": 999, "currency": "EUR", "interval": "month"})
     body = {"plan_id": plan["id"], "customer": {"reference": "s"}, "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
             "consent": {"accepted_at": now}}
-    assert call("POST", "/v1/mandates", body)[0] == 201
-    # When its charge is attempted and the visibility timeout (180 s) passes five times
-    first = Http(local)("POST", "/_local/tick")[1]
-    assert first["charger"]["failed"] == 1
-    for _ in range(5):
-        Http(local)("POST", "/_local/clock", {"advance_seconds": 181})
-        summary = Http(local)("POST", "/_local/tick")[1]
-    # Then the message is in the charge DLQ (after maxReceiveCount = 5 receives), nothing charged
-    assert summary["queues"]["ChargeDLQ"]["waiting"] >= 1
-    ledger = Http(local)("GET", "/_local/gateway/ledger")[1]["entries"]
-    assert all(e["amount"] != 999 for e in ledger)
+    # When a mandate on Stripe is created
+    status, error = call("POST", "/v1/mandates", body)
+    # Then it is refused with a clear 422 naming the field, and nothing is stored or charged
+    assert status == 422 and error["error"]["param"] == "payment_method.gateway", error
+    assert call("GET", "/v1/mandates")[1]["data"] == []

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from pydantic import ValidationError
 
 from billing.domain.charge import GatewayResult, charge_id
 from billing.schemas import PauseIn, PaymentMethodIn
+from billing.service.messages import ChargeMessage
 from tests.world import LEASE, MERCHANT, World
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
@@ -233,19 +235,44 @@ def test_revoke_stops_retries(world: World) -> None:
     assert len(world.gateway.calls) == 1
 
 
-def test_pause_stops_the_retrying_charge_and_resume_bills_from_the_next_date(world: World) -> None:
+def test_pause_keeps_the_retrying_charge_and_resume_collects_it_then_bills_from_the_next_date(world: World) -> None:
+    # Given a charge retrying after a soft decline (issue 9, point 3: pause used to cancel it)
     mandate_id = world.mandate(world.plan(), token="pm_sim_fail_once")
     world.tick()
+    # When the mandate is paused: the charge is kept, and nothing is attempted while paused
     world.api.pause_mandate(MERCHANT, mandate_id, None)
-    assert world.charges(mandate_id)[0].status == "cancelled"
+    assert world.charges(mandate_id)[0].status == "retrying"
+    assert "charge.cancelled" not in world.event_types()
     world.run_until(NOW + timedelta(days=40), step=timedelta(days=1))
     assert len(world.gateway.calls) == 1
+    # Then after the resume the kept charge is attempted at the next dispatch, and new cycles
+    # continue from the next date on or after now (December fell inside the pause)
     world.api.resume_mandate(MERCHANT, mandate_id)
     mandate = world.get(mandate_id)
-    assert mandate.next_charge_at == datetime(2027, 1, 25, 9, tzinfo=timezone.utc)  # December skipped
+    assert mandate.next_charge_at == datetime(2027, 1, 25, 9, tzinfo=timezone.utc)
+    world.tick()
+    assert world.charges(mandate_id)[0].status == "succeeded"
     world.run_until(datetime(2027, 1, 27, tzinfo=timezone.utc), step=timedelta(days=1))
     cycles = [(c.cycle, c.status) for c in world.charges(mandate_id)]
-    assert cycles == [(1, "cancelled"), (3, "succeeded")]  # cycle 2 fell in the pause
+    assert cycles == [(1, "succeeded"), (3, "succeeded")]  # cycle 2 fell in the pause
+    assert world.get(mandate_id).cycles_charged == 2
+
+
+def test_pause_then_immediate_resume_loses_no_cycle(world: World) -> None:
+    # Given a dispatched (claimed, not yet started) first cycle
+    mandate_id = world.mandate(world.plan())
+    world.dispatch()
+    [stale] = world.queue.take()
+    # When the merchant pauses and resumes at once
+    world.api.pause_mandate(MERCHANT, mandate_id, None)
+    world.api.resume_mandate(MERCHANT, mandate_id)
+    # Then the old message does nothing (the claim it carries was voided by the pause) ...
+    assert world.deliver(stale).status in ("skipped", "recorded")
+    # ... and the cycle is collected exactly once at the next dispatch
+    world.tick()
+    [charge] = world.charges(mandate_id)
+    assert charge.status == "succeeded" and charge.cycle == 1
+    assert world.ledger_by_charge() == {charge.id: 1}
 
 
 def test_pause_with_resume_at_resumes_automatically_at_the_dispatch(world: World) -> None:
@@ -321,7 +348,7 @@ def test_the_pinned_payment_method_is_used_when_an_attempt_is_replayed(world: Wo
     assert world.gateway.calls[0].token == "pm_sim_ok"  # the attempt was dispatched with it
 
 
-def test_one_batch_with_messages_of_two_charges_of_one_mandate_processes_both(world: World) -> None:
+def test_a_redelivered_old_message_and_the_next_cycle_of_one_mandate_are_both_handled(world: World) -> None:
     # Given yesterday's message (its charge settled) and today's next cycle, for one mandate
     mandate_id = world.mandate(world.plan(interval="day"))
     world.dispatch()
@@ -330,22 +357,26 @@ def test_one_batch_with_messages_of_two_charges_of_one_mandate_processes_both(wo
     world.clock.advance(days=1)
     world.dispatch()
     [today] = world.queue.take()
-    # When both arrive in one batch (yesterday's redelivered), read with one preload
-    batch = [yesterday, today]
-    preloaded = world.charger.preload(batch)
-    outcomes = [world.charger.process(m, preloaded) for m in batch]
+    # When both arrive in one batch (yesterday's redelivered)
+    outcomes = [world.deliver(m) for m in (yesterday, today)]
     # Then the old one is a duplicate and today's cycle is charged
     assert [o.status for o in outcomes] == ["duplicate", "recorded"]
     assert [c.status for c in world.charges(mandate_id)] == ["succeeded", "succeeded"]
 
 
 def test_a_message_naming_another_merchant_is_dropped_without_calling_the_gateway(world: World) -> None:
-    # Given a dispatched attempt, and a forged copy that names another merchant for the same ids
+    # Given a dispatched attempt, and forged copies that name another merchant for the same ids
     world.mandate(world.plan())
     world.dispatch()
     [message] = world.queue.take()
-    forged = message.model_copy(update={"merchant_id": "mch_intruder"})
-    # When the forged copy is delivered
+    body = message.model_dump(mode="json")
+    with pytest.raises(ValidationError):  # ids that disagree with the claim it carries: refused at the boundary
+        ChargeMessage.model_validate({**body, "merchant_id": "mch_intruder"})
+    forged = ChargeMessage.model_validate(
+        {**body, "merchant_id": "mch_intruder", "mandate": {**body["mandate"], "merchant_id": "mch_intruder"},
+         "charge": {**body["charge"], "merchant_id": "mch_intruder"}}
+    )
+    # When the consistent forgery is delivered
     outcome = world.deliver(forged)
     # Then nothing is read across tenants and nothing is charged
     assert outcome.status == "skipped" and world.gateway.calls == []

@@ -152,8 +152,11 @@ def test_resume_continues_from_next_date_on_or_after_now_without_billing_skipped
     clock.advance(days=70)  # 2027-02-03: cycles 2 (Dec 25) and 3 (Jan 25) fell inside the pause
     resumed = api.resume_mandate(A, mandate_id)
     assert resumed.status == "active"
-    assert resumed.next_cycle == 4
-    assert resumed.next_charge_at == datetime(2027, 2, 25, 9, tzinfo=timezone.utc)
+    # Cycle 1 fell due before the pause: still owed, dispatched first; then Feb 25 (cycle 4)
+    assert resumed.next_cycle == 1
+    assert [c for c, _ in resumed.upcoming_charges(clock.now(), 3)] == [1, 4, 5]
+    resumed.advance_schedule()  # what the dispatcher does when it creates cycle 1's charge
+    assert resumed.next_cycle == 4 and resumed.next_charge_at == datetime(2027, 2, 25, 9, tzinfo=timezone.utc)
     assert types(repo)[-2:] == ["mandate.paused", "mandate.resumed"]
 
 

@@ -359,19 +359,3 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
-
-
-# ------------------------------------------------------------- internal messages
-
-
-class ChargeMessage(BaseModel):
-    """The charge queue's message body: which attempt of which charge to make (nothing secret)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
-    mandate_id: Annotated[StrictStr, StringConstraints(pattern=r"^mdt_[A-Za-z0-9]{1,64}$")]
-    charge_id: Annotated[StrictStr, StringConstraints(pattern=r"^chg_[A-Za-z0-9]{1,64}$")]
-    attempt: Annotated[StrictInt, Field(ge=1, le=100)]
-    due_at: datetime
-    dispatched_at: datetime

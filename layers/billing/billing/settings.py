@@ -21,8 +21,14 @@ class Settings(BaseModel):
     stripe_secret_name: str = ""  # Secrets Manager name/ARN, or an SSM SecureString path starting with "/"
     stripe_publishable_key: str = ""  # for Stripe.js on the customer's page
     stripe_api_base: str = "https://api.stripe.com"
+    allow_simulated_gateway: bool = True  # template parameter AllowSimulatedGateway
     claim_lease_seconds: int = Field(900, ge=60, le=43200)
     max_dispatch_per_run: int = Field(5000, ge=1, le=1_000_000)
+
+    @property
+    def gateways(self) -> frozenset[str]:
+        """The gateways this deployment can charge with."""
+        return frozenset({"simulated"} if self.allow_simulated_gateway else set()) | ({"stripe"} if self.stripe_secret_name else set())
 
     @classmethod
     def from_env(cls) -> Settings:

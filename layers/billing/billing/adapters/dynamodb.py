@@ -7,7 +7,9 @@ TransactWriteItems per use case, with an optimistic version check on every aggre
 
 from __future__ import annotations
 
+import hashlib
 import heapq
+import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -34,6 +36,10 @@ _deserializer = TypeDeserializer()
 # evaluated in the index; full items are then fetched with BatchGetItem.
 INDEX_PROJECTED = ["entity", "status", "plan_id", "customer_reference", "mandate_id", "event_type"]
 _KIND = {Plan: "PLAN", Mandate: "MANDATE", Charge: "CHARGE", Event: "EVENT"}
+# A concurrent writer got there first: read again and decide on fresh state (never a 500).
+# TransactionConflict: another transaction holds one of the items; IdempotentParameterMismatch
+# cannot happen with request-derived tokens, so it is not listed.
+CONFLICT_CODES = frozenset({"ConditionalCheckFailedException", "TransactionConflictException"})
 Stored = Plan | Mandate | Charge
 
 
@@ -72,7 +78,9 @@ class DynamoRepository:
         item: dict[str, Any] = {
             **keys.primary(obj.merchant_id, obj.id, kind),
             "entity": kind.lower(),
-            "body": obj.model_dump(mode="json", exclude={"version"}),
+            # Aggregates are stored without null fields (they come back as the model's defaults):
+            # smaller items on every billing write. Events keep the API object exactly.
+            "body": obj.model_dump(mode="json", exclude={"version"}, exclude_none=not isinstance(obj, Event)),
             "lpk": keys.list_pk(obj.merchant_id, kind, shard),
             "lsk": position,
         }
@@ -325,16 +333,42 @@ class DynamoRepository:
             put["ExpressionAttributeValues"] = to_attributes({":expected": obj.version})
         return {"Put": put}
 
+    def start_attempt(self, mandate: Mandate) -> None:
+        """The start marker: one conditional UpdateItem, no read. It only touches the body's
+        `attempt_started_at` and the version (no index attribute changes)."""
+        assert mandate.attempt_started_at is not None
+        started = mandate.model_dump(mode="json", include={"attempt_started_at"})["attempt_started_at"]
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_attributes(keys.primary(mandate.merchant_id, mandate.id, "MANDATE")),
+                UpdateExpression="SET #v = :next, body.attempt_started_at = :at",
+                ConditionExpression="#v = :expected",
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues=to_attributes({":next": mandate.version + 1, ":expected": mandate.version, ":at": started}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] in CONFLICT_CODES:
+                raise ConcurrentModification(error.response["Error"]["Code"]) from error
+            raise
+        mandate.version += 1
+
     def transact(self, operations: Iterable[dict[str, Any]]) -> None:
+        """One TransactWriteItems. Its ClientRequestToken is derived from the request itself, so a
+        retry of the same write (by botocore, after a lost answer) is idempotent in DynamoDB."""
         operations = list(operations)
         if not operations:
             return
+        token = hashlib.sha256(json.dumps(operations, sort_keys=True, default=str).encode()).hexdigest()[:36]
         try:
-            self.client.transact_write_items(TransactItems=operations)
+            self.client.transact_write_items(TransactItems=operations, ClientRequestToken=token)
         except ClientError as error:
-            if error.response["Error"]["Code"] != "TransactionCanceledException":
+            code = error.response["Error"]["Code"]
+            if code in CONFLICT_CODES:
+                raise ConcurrentModification(code) from error
+            if code != "TransactionCanceledException":
                 raise
             reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-            if "ConditionalCheckFailed" in reasons:
+            if any(reason in ("ConditionalCheckFailed", "TransactionConflict") for reason in reasons):
                 raise ConcurrentModification(str(reasons)) from error
             raise

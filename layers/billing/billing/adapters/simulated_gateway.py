@@ -7,11 +7,12 @@ money taken (`outcome = succeeded`) proves that nothing was taken twice.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..domain.charge import GATEWAY_ERROR, GatewayResult
+from ..domain.charge import GATEWAY_ERROR, REJECTED, GatewayResult
 from ..service.ports import ChargeRequest, Clock, GatewayTimeout
 from .dynamodb import from_attributes, to_attributes
 from .keys import sortable
@@ -31,10 +32,15 @@ def behaviour(token: str, attempt: int) -> GatewayResult:
         return GatewayResult(outcome="succeeded")
     if token == "pm_sim_error":
         return GatewayResult(outcome="error", decline_code=GATEWAY_ERROR)
+    if token == "pm_sim_rejected":
+        return REJECTED
     return GatewayResult(outcome="declined", decline_code="invalid_account")
 
 
 class SimulatedGateway:
+    key_memory: timedelta | None = None  # it keeps every key for ever
+    call_timeout = 5.0  # a DynamoDB put and get at most
+
     def __init__(self, client: Any, table_name: str, clock: Clock) -> None:
         self.client, self.table, self.clock = client, table_name, clock
 
@@ -67,9 +73,19 @@ class SimulatedGateway:
         return result.model_copy(update={"gateway_reference": reference})
 
     def _replay(self, key: str) -> GatewayResult:
-        item = from_attributes(
-            self.client.get_item(TableName=self.table, Key=to_attributes({"idempotency_key": key}), ConsistentRead=True)["Item"]
-        )
+        found = self._find(key)
+        assert found is not None, "a key that was seen is always stored"
+        return found
+
+    def lookup(self, request: ChargeRequest) -> GatewayResult | None:
+        """Read-only: what was done for this attempt (the ledger is keyed by the attempt's key)."""
+        return self._find(request.idempotency_key)
+
+    def _find(self, key: str) -> GatewayResult | None:
+        response = self.client.get_item(TableName=self.table, Key=to_attributes({"idempotency_key": key}), ConsistentRead=True)
+        if "Item" not in response:
+            return None
+        item = from_attributes(response["Item"])
         return GatewayResult(outcome=item["outcome"], decline_code=item.get("decline_code"), gateway_reference=item.get("gateway_reference"))
 
     def ledger(self) -> list[dict[str, Any]]:

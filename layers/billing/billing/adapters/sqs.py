@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..schemas import ChargeMessage
+from ..service.messages import ChargeMessage
 
 logger = logging.getLogger(__name__)
 

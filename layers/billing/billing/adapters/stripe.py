@@ -4,10 +4,17 @@
   Stripe answers a repeated key with the first result, so a redelivered attempt never
   charges twice.
 * Declines (HTTP 402) are mapped to the contract's codes; the hard ones stop retries.
+* Any other 4xx about the request (`invalid_request_error`: amount too small, unknown or
+  detached payment method, a bare `pm_` reused...) is permanent: `gateway_rejected`, a hard
+  failure. 401/403 (our own key refused) are not the customer's fault: `GatewayUnavailable`,
+  left to the operator's alarms.
 * A timeout, a connection error or a 5xx leave the outcome unknown (Stripe's own guidance: the
   request may have been processed). They raise `GatewayTimeout` and are asked again with the
-  same key, never turned into a new attempt. 429 and 409 (rate limit, concurrent use of the
-  key) mean nothing happened yet: `GatewayUnavailable`, retried later with the same key.
+  same key, never turned into a new attempt, while Stripe remembers the key (24 h); after
+  that the charger only looks the attempt up (PaymentIntents search by its metadata).
+  429 and 409 (rate limit, concurrent use of the key) mean nothing happened yet:
+  `GatewayUnavailable`, retried later with the same key.
+* Amounts go in Stripe's units: ISK, zero-decimal in ISO 4217, counts in hundredths at Stripe.
 * The secret key comes from a provider (Powertools Parameters in Lambda) and is never logged.
 """
 
@@ -19,9 +26,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
-from ..domain.charge import GatewayResult
+from ..domain.charge import REJECTED, GatewayResult
+from ..domain.money import CURRENCY_EXPONENT
 from ..service.ports import ChargeRequest, GatewayTimeout, GatewayUnavailable
 
 API_VERSION = "2024-06-20"
@@ -50,6 +59,15 @@ DECLINE_CODES: dict[str, str] = {
 }
 
 
+# Where Stripe's minor unit differs from ISO 4217's (docs.stripe.com/currencies, special cases).
+STRIPE_EXPONENT: dict[str, int] = {**CURRENCY_EXPONENT, "ISK": 2}
+
+
+def stripe_amount(amount: int, currency: str) -> int:
+    """Our minor units -> Stripe's (exact: Stripe's exponent is never smaller than ISO's here)."""
+    return amount * 10 ** (STRIPE_EXPONENT[currency] - CURRENCY_EXPONENT[currency])
+
+
 def secret_key_reader(name: str) -> Callable[[], str]:
     """Read the Stripe secret key through Powertools Parameters (cached 5 minutes): from SSM when
     the name is a path ("/..."), else from Secrets Manager. Never logged."""
@@ -72,13 +90,19 @@ def split_token(token: str) -> tuple[str | None, str]:
 
 
 class StripeGateway:
-    def __init__(self, secret_key: Callable[[], str], base_url: str = "https://api.stripe.com", timeout: float = 20.0) -> None:
+    key_memory: timedelta | None = timedelta(hours=24)  # Stripe prunes idempotency keys after 24 hours
+
+    def __init__(self, secret_key: Callable[[], str], base_url: str = "https://api.stripe.com", timeout: float = 15.0) -> None:
         self.secret_key, self.base_url, self.timeout = secret_key, base_url.rstrip("/"), timeout
+
+    @property
+    def call_timeout(self) -> float:
+        return self.timeout * 2  # a PaymentIntent that is still processing is read once more
 
     def charge(self, request: ChargeRequest) -> GatewayResult:
         customer, method = split_token(request.token)
         form: dict[str, Any] = {
-            "amount": request.amount,
+            "amount": stripe_amount(request.amount, request.currency),
             "currency": request.currency.lower(),
             "payment_method": method,
             "off_session": "true",
@@ -94,6 +118,18 @@ class StripeGateway:
         if status == 200:
             return self._from_intent(body)
         return self._from_error(status, body)
+
+    def lookup(self, request: ChargeRequest) -> GatewayResult | None:
+        """The PaymentIntent of this (charge, attempt), found by its metadata (not by the key,
+        which Stripe forgets after 24 h). Read-only: never creates a payment."""
+        query = f"metadata['charge_id']:'{request.charge_id}' AND metadata['attempt']:'{request.attempt}'"
+        status, body = self._call("GET", "/v1/payment_intents/search?" + urllib.parse.urlencode({"query": query}), None, None)
+        if status != 200:
+            raise GatewayUnavailable(f"stripe {status} searching PaymentIntents")
+        intents = [i for i in body.get("data") or [] if (i.get("metadata") or {}).get("merchant_id") == request.merchant_id]
+        if not intents:
+            return None
+        return self._from_intent(intents[0])
 
     # --------------------------------------------------------- customer's page
     def create_setup_intent(self, merchant_id: str, mandate_id: str, email: str | None, name: str | None) -> dict[str, str]:
@@ -165,8 +201,13 @@ class StripeGateway:
         if status == 400 and error.get("type") == "card_error":  # e.g. a detached payment method
             code = error.get("code") or "card_declined"
             return GatewayResult(outcome="declined", decline_code=DECLINE_CODES.get(code, code), gateway_reference=reference)
-        # 400/401/403/404: our request or our account is wrong; retrying will not help the customer.
-        raise GatewayUnavailable(f"stripe {status} {error.get('type')}/{error.get('code')}: {error.get('message')}")
+        if status in (401, 403):
+            # Our own credentials were refused: nothing happened, and it is not the customer's
+            # fault. Try later (same key); the DLQ and unsettled-attempt alarms call the operator.
+            raise GatewayUnavailable(f"stripe {status} {error.get('type')}: check the Stripe secret key")
+        # Any other 4xx: this request can never succeed (amount too small, unknown or detached
+        # payment method, a bare pm_ reused...): a hard failure, not an endless retry.
+        return REJECTED.model_copy(update={"gateway_reference": reference})
 
     # -------------------------------------------------------------------- HTTP
     def _call(self, method: str, path: str, form: dict[str, Any] | None, idempotency_key: str | None) -> tuple[int, dict[str, Any]]:

@@ -23,6 +23,18 @@ AttemptOutcome = Literal["succeeded", "declined", "error"]
 # Declines that no retry can fix: the contract's hard declines.
 HARD_DECLINES: frozenset[str] = frozenset({"expired_card", "invalid_account", "mandate_revoked", "fraudulent"})
 GATEWAY_ERROR = "gateway_error"
+# The gateway refused the request itself (payment method unknown to it, amount or currency not
+# accepted, gateway not configured): no retry can fix it, so it fails the charge at once.
+GATEWAY_REJECTED = "gateway_rejected"
+HARD_CODES: frozenset[str] = HARD_DECLINES | {GATEWAY_REJECTED}
+# A failed charge may be attempted again after a new payment method at most this many times.
+MAX_REATTEMPTS = 10
+# An unknown outcome is asked again with the same key only while the gateway surely still
+# remembers that key (its key memory minus this margin); after that it is only looked up.
+REPLAY_MARGIN = timedelta(hours=1)
+# A lookup that finds nothing proves the attempt never reached the gateway only once the
+# original call is surely over (the charger's timeout) and the gateway's search has caught up.
+LOOKUP_GRACE = timedelta(minutes=10)
 
 
 def charge_id(merchant_id: str, mandate_id: str, cycle: int) -> str:
@@ -42,15 +54,29 @@ class GatewayResult(BaseModel):
 
     @property
     def hard(self) -> bool:
-        return self.outcome == "declined" and self.decline_code in HARD_DECLINES
+        return self.outcome != "succeeded" and self.decline_code in HARD_CODES
 
 
-class Attempt(BaseModel):
+REJECTED = GatewayResult(outcome="error", decline_code=GATEWAY_REJECTED)
+NOT_RECEIVED = GatewayResult(outcome="error", decline_code=GATEWAY_ERROR)  # a lookup proved the gateway never got it
+
+
+def may_replay(started_at: datetime, now: datetime, key_memory: timedelta | None) -> bool:
+    """Whether an attempt started at `started_at` may still be sent again with its key: only while
+    the gateway certainly remembers the key, so the resend replays instead of charging anew."""
+    return key_memory is None or now - started_at < key_memory - REPLAY_MARGIN
+
+
+def lookup_is_conclusive(started_at: datetime, now: datetime) -> bool:
+    """Whether "not found at the gateway" proves the attempt never reached it."""
+    return now - started_at >= LOOKUP_GRACE
+
+
+class Attempt(GatewayResult):
+    model_config = ConfigDict(frozen=False)
+
     number: int
     at: datetime
-    outcome: AttemptOutcome
-    decline_code: str | None = None
-    gateway_reference: str | None = None
 
 
 class Charge(Entity):
@@ -68,8 +94,10 @@ class Charge(Entity):
     retry_schedule_days: tuple[int, ...] = ()
     retries_used: int = 0
     reopened: bool = False  # re-attempted after a new payment method: one attempt, no retry schedule
+    reattempts: int = 0  # times re-attempted after a new payment method (at most MAX_REATTEMPTS)
     in_flight: int = 0  # number of the attempt dispatched and not yet recorded (0: none)
     in_flight_method: PaymentMethod | None = None  # pinned, so a replayed attempt sends the same request
+    in_flight_since: datetime | None = None  # when that attempt was first dispatched (its age is alarmed)
 
     @property
     def settled(self) -> bool:
@@ -84,9 +112,14 @@ class Charge(Entity):
         if self.in_flight:
             return self.in_flight
         self.in_flight = len(self.attempts) + 1
-        self.in_flight_method = method
+        self.in_flight_method, self.in_flight_since = method, now
         self.updated_at = now
         return self.in_flight
+
+    def repin(self, method: PaymentMethod) -> None:
+        """An attempt that never started at the gateway may still change its payment method."""
+        if self.in_flight:
+            self.in_flight_method = method
 
     def may_attempt(self, attempt: int) -> bool:
         """Whether the gateway may be asked for `attempt` now (the charger checks before calling)."""
@@ -96,27 +129,25 @@ class Charge(Entity):
         """Whether `attempt` is the one awaiting its answer (False: already recorded, or stale)."""
         return attempt == len(self.attempts) + 1 and self.in_flight == attempt
 
-    def record(self, attempt: int, result: GatewayResult, now: datetime) -> list[str]:
+    def record(self, attempt: int, result: GatewayResult, now: datetime, collectable: bool = True) -> list[str]:
         """Record the gateway's answer for `attempt`; decide what happens next.
 
-        Returns the charge event types. A duplicate (already recorded) changes nothing. A charge
-        cancelled while the attempt was at the gateway still records the truth: money taken
-        makes it `succeeded`.
+        Returns the charge event types. A duplicate (already recorded) changes nothing. When the
+        mandate ended while the attempt was at the gateway (`collectable` False), the truth is
+        still recorded: money taken makes the charge `succeeded`; any other answer cancels it.
         """
         if not self.records(attempt):
             return []
-        self.attempts.append(
-            Attempt(number=attempt, at=now, outcome=result.outcome, decline_code=result.decline_code, gateway_reference=result.gateway_reference)
-        )
-        self.in_flight, self.in_flight_method, self.updated_at = 0, None, now
+        self.attempts.append(Attempt(number=attempt, at=now, **result.model_dump()))
+        self.in_flight, self.in_flight_method, self.in_flight_since, self.updated_at = 0, None, None, now
         if result.outcome == "succeeded":
             self.status, self.next_attempt_at, self.failure_code = "succeeded", None, None
             return ["charge.succeeded"]
         code = result.decline_code or GATEWAY_ERROR
-        if self.status == "cancelled":
-            self.failure_code = code
-            return []
         self.failure_code = code
+        if not collectable:
+            self.status, self.next_attempt_at = "cancelled", None
+            return ["charge.cancelled"]
         if not result.hard and not self.reopened and self.retries_used < len(self.retry_schedule_days):
             self.next_attempt_at = self.due_at + timedelta(days=self.retry_schedule_days[self.retries_used])
             self.retries_used += 1
@@ -131,8 +162,13 @@ class Charge(Entity):
         self.status, self.next_attempt_at, self.updated_at = "cancelled", None, now
         return ["charge.cancelled"]
 
+    @property
+    def may_reopen(self) -> bool:
+        return self.reattempts < MAX_REATTEMPTS
+
     def reopen(self, now: datetime) -> None:
         """A failed charge is attempted again after the payment method was replaced."""
-        if self.status != "failed":
+        if self.status != "failed" or not self.may_reopen:
             return
         self.status, self.reopened, self.updated_at = "pending", True, now
+        self.reattempts += 1

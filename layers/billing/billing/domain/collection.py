@@ -4,6 +4,13 @@
   new cycle is created `pending`; a retry or a re-attempt after a new payment method starts the
   next attempt; an attempt whose lease ran out (crash, lost message) is sent again **with the
   same attempt number**, so the gateway replays it instead of charging twice.
+* `start` (charger): the linearization point of one attempt. The start marker is written on
+  condition that the mandate is exactly as claimed, so an attempt starts only if no stop (cancel,
+  revoke, pause) was acknowledged since the claim; a stop after it leaves the charge open until
+  the attempt's outcome is recorded.
+* `next_step` (charger, when the message no longer matches the stored mandate): what may still
+  be done for an attempt: nothing, start it, ask the gateway again with the same key, or only
+  look it up.
 * `settle` (charger): the gateway's answer for one attempt moves the charge and the mandate on.
 
 Invariants: a mandate has at most one unsettled charge (`open_charge_id`); the next cycle is
@@ -15,9 +22,10 @@ recorded as not succeeded. With the gateway idempotent per (charge, attempt), ea
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import Enum
 
-from .charge import Charge, GatewayResult, charge_id
+from .charge import Charge, GatewayResult, charge_id, may_replay
 from .model import Mandate
 
 
@@ -27,6 +35,7 @@ class Claim:
     charge: Charge | None = None  # created or changed: write it with the mandate
     attempt: int | None = None  # the attempt to send to the charger, if any
     charge_events: list[str] = field(default_factory=list)
+    resent: bool = False  # the attempt had been sent before (its lease ran out)
 
     @property
     def changed(self) -> bool:
@@ -36,20 +45,33 @@ class Claim:
 def claim(mandate: Mandate, charge: Charge | None, now: datetime, lease_until: datetime) -> Claim:
     """What a dispatcher run at `now` does with a mandate found in the due index."""
     result = Claim()
-    if mandate.status == "paused" and mandate.resume_at is not None and mandate.resume_at <= now:
-        result.mandate_events += mandate.resume(now)  # automatic resume at resume_at
-    if mandate.status != "active":
-        return result
     if mandate.claimed_until is not None and mandate.claimed_until > now:
         return result  # another run holds it (the index entry we read is stale)
+    if mandate.attempt_at_gateway:
+        # An attempt that may be at the gateway, whatever the mandate's status: its outcome
+        # must be recorded. The same attempt is sent again (the charger asks or looks it up).
+        charge = _open_charge(mandate, charge)
+        if charge.settled or not charge.in_flight:  # cannot happen with consistent writes
+            mandate.detach_charge()
+            return result
+        mandate.claimed_until = lease_until
+        result.charge, result.attempt, result.resent = charge, charge.in_flight, True
+        return result
+    if mandate.status == "paused" and mandate.resume_at is not None and mandate.resume_at <= now:
+        result.mandate_events += mandate.resume(now)  # automatic resume at resume_at
+    if not mandate.collecting:
+        return result
     if mandate.open_charge_id is not None:
-        if charge is None or charge.id != mandate.open_charge_id:
-            raise LookupError(f"open charge {mandate.open_charge_id} of {mandate.id} not found")
+        charge = _open_charge(mandate, charge)
         if charge.in_flight:
             if charge.settled:  # cannot happen with consistent writes; never re-send a settled charge
                 mandate.detach_charge()
                 return result
-            attempt = charge.in_flight  # lease expired: send the same attempt again
+            # Claimed before and never started (lease ran out, or kept across a pause): the
+            # gateway never saw its key, so it goes with the current payment method.
+            if mandate.payment_method is not None:
+                charge.repin(mandate.payment_method)
+            attempt, result.resent = charge.in_flight, True
         elif mandate.attempt_at is not None and mandate.attempt_at <= now and mandate.payment_method is not None:
             charge.reopen(now)  # failed -> pending after a new payment method; no-op otherwise
             if charge.settled:
@@ -83,6 +105,52 @@ def claim(mandate: Mandate, charge: Charge | None, now: datetime, lease_until: d
     return result
 
 
+def _open_charge(mandate: Mandate, charge: Charge | None) -> Charge:
+    if charge is None or charge.id != mandate.open_charge_id:
+        raise LookupError(f"open charge {mandate.open_charge_id} of {mandate.id} not found")
+    return charge
+
+
+def start(mandate: Mandate, charge: Charge, attempt: int, now: datetime) -> bool:
+    """Mark `attempt` as started, if the mandate still allows it (it is exactly as claimed:
+    collecting, holding this charge, the attempt claimed and not started). The caller writes
+    the marker on condition of the mandate's version; only then may the gateway be called."""
+    if not (
+        mandate.collecting
+        and mandate.claimed_until is not None
+        and not mandate.attempt_at_gateway
+        and mandate.open_charge_id == charge.id
+        and charge.may_attempt(attempt)
+    ):
+        return False
+    mandate.attempt_started_at = now
+    return True
+
+
+class Step(Enum):
+    """What the charger may still do for an attempt, on the stored state."""
+
+    DONE = "done"  # recorded already (a redelivery) or superseded: nothing
+    SKIP = "skip"  # never started, and a stop took it over (or the charge settled): no gateway call
+    START = "start"  # claimed and not started: start it now (on the fresh version)
+    ASK = "ask"  # started, still collecting, key remembered: ask again with the same key
+    LOOKUP = "lookup"  # started, but stopped since or past the key's memory: only look it up
+
+
+def next_step(mandate: Mandate, charge: Charge, attempt: int, now: datetime, key_memory: timedelta | None) -> Step:
+    if not charge.records(attempt):
+        return Step.DONE
+    if charge.settled or mandate.open_charge_id != charge.id:
+        return Step.SKIP
+    if mandate.attempt_started_at is None:
+        if mandate.collecting and mandate.claimed_until is not None:
+            return Step.START
+        return Step.SKIP
+    if mandate.collecting and may_replay(mandate.attempt_started_at, now, key_memory):
+        return Step.ASK
+    return Step.LOOKUP
+
+
 @dataclass
 class Settlement:
     recorded: bool = False  # False: a duplicate or stale delivery, nothing to write
@@ -94,18 +162,24 @@ def settle(mandate: Mandate, charge: Charge, attempt: int, answer: GatewayResult
     """Record the gateway's answer for `attempt` and move the mandate on."""
     if not charge.records(attempt):
         return Settlement()  # duplicate delivery: already recorded
-    charge_events = charge.record(attempt, answer, now)
-    mandate_events: list[str] = []
     owns = mandate.open_charge_id == charge.id
+    # A mandate that ended while the attempt was at the gateway: a success stands, anything else cancels.
+    charge_events = charge.record(attempt, answer, now, collectable=not (owns and mandate.is_final))
+    mandate_events: list[str] = []
+    if not owns:
+        return Settlement(True, mandate_events, charge_events)
+    mandate.attempt_started_at, mandate.updated_at = None, now
     if charge.status == "succeeded":
         mandate.cycles_charged += 1
-        mandate.updated_at = now
-        if owns:
-            mandate.detach_charge()
-            if mandate.status == "active" and mandate.next_charge_at is None:
-                mandate_events += mandate.complete(now)
-    elif owns and charge.status == "retrying":
-        mandate.claimed_until, mandate.attempt_at, mandate.updated_at = None, charge.next_attempt_at, now
-    elif owns and charge.status == "failed":
+        mandate.detach_charge()
+        if mandate.status == "active" and mandate.next_charge_at is None:
+            mandate_events += mandate.complete(now)
+    elif charge.status == "cancelled":
+        mandate.detach_charge()
+    elif charge.status == "retrying":
+        mandate.claimed_until = None
+        # Paused meanwhile: the retry waits for the resume (then it is attempted at once).
+        mandate.attempt_at = charge.next_attempt_at if mandate.collecting else None
+    elif charge.status == "failed":
         mandate_events += mandate.collection_failed(now, charge.failure_code)
     return Settlement(True, mandate_events, charge_events)

@@ -45,7 +45,7 @@ class PlanTerms(BaseModel):
     interval: Interval
     interval_count: int
     trial_days: int
-    total_cycles: int | None
+    total_cycles: int | None = None
     retry_schedule_days: tuple[int, ...]
 
     @property
@@ -135,10 +135,18 @@ class Mandate(Entity):
     cycles_charged: int = 0
     paused_at: datetime | None = None
     resume_at: datetime | None = None
+    # Past pauses whose cycles are still ahead of `next_cycle`: cycles due inside [paused, resumed)
+    # are not billed; cycles due before a pause are still owed. Pruned once passed.
+    pause_windows: list[tuple[datetime, datetime]] = Field(default_factory=list)
     # Billing engine state (not part of the API object):
     open_charge_id: str | None = None  # the charge being collected, or the failed one while past_due
     attempt_at: datetime | None = None  # when the open charge's next attempt is due
     claimed_until: datetime | None = None  # dispatch lease: sent to the charger, awaiting its result
+    # The start marker: set (by a write conditional on this mandate's version) just before the
+    # open charge's in-flight attempt goes to the gateway; cleared when its outcome is recorded.
+    # A stop acknowledged before it means the attempt never starts; a stop after it leaves the
+    # charge open until the attempt's outcome is known.
+    attempt_started_at: datetime | None = None
 
     # ----------------------------------------------------------------- derived
     @property
@@ -150,8 +158,20 @@ class Mandate(Entity):
         return Term(total_cycles=self.terms.total_cycles, end_at=self.end_at)
 
     @property
+    def attempt_at_gateway(self) -> bool:
+        """An attempt of the open charge may be at the gateway: its outcome must be recorded."""
+        return self.attempt_started_at is not None
+
+    @property
+    def collecting(self) -> bool:
+        """Whether a new gateway attempt may start (no stop is in effect)."""
+        return self.status == "active"
+
+    @property
     def dispatch_at(self) -> datetime | None:
         """When the billing engine must next look at this mandate (the due index key), if ever."""
+        if self.attempt_at_gateway:
+            return self.claimed_until  # whatever the status: the outcome is resolved when the lease ends
         if self.status == "active":
             if self.claimed_until is not None:
                 return self.claimed_until  # an unfinished claim becomes due again when its lease ends
@@ -166,22 +186,22 @@ class Mandate(Entity):
         """The next `count` (cycle, due_at) if nothing changes; a preview that writes nothing."""
         if self.status in FINAL_STATUSES or self.status == "past_due":
             return []
+        windows = list(self.pause_windows)
         if self.status == "pending_approval":
             anchor, first = schedule.billing_anchor(now, self.start_at, self.terms.trial_days), 1
-        elif self.status == "paused":
-            if self.resume_at is None:
-                return []
-            assert self.anchor_at is not None
-            anchor = self.anchor_at
-            first = schedule.first_cycle_on_or_after(anchor, self.terms.cadence, self.resume_at, self.next_cycle)
         else:
             assert self.anchor_at is not None
             anchor, first = self.anchor_at, self.next_cycle
+            if self.status == "paused":
+                if self.resume_at is None or self.paused_at is None:
+                    return []
+                windows.append((self.paused_at, self.resume_at))
         out: list[tuple[int, datetime]] = []
-        for item in schedule.upcoming(anchor, self.terms.cadence, self.term, first):
+        for cycle, when in schedule.upcoming(anchor, self.terms.cadence, self.term, first):
             if len(out) == count:
                 break
-            out.append(item)
+            if not any(start <= when < end for start, end in windows):
+                out.append((cycle, when))
         return out
 
     # ------------------------------------------------------------ transitions
@@ -190,7 +210,8 @@ class Mandate(Entity):
             raise InvalidState(f"Cannot {action} a mandate that is {self.status}.")
 
     def _schedule_from(self, cycle: int, now: datetime) -> list[str]:
-        """Point the mandate at `cycle`; complete it when the term has no such cycle."""
+        """Point the mandate at `cycle`; complete it when the term has no such cycle (once the
+        charge still being collected, if any, has settled)."""
         assert self.anchor_at is not None
         self.next_cycle = cycle
         when = schedule.due_at(self.anchor_at, self.terms.cadence, cycle)
@@ -198,15 +219,29 @@ class Mandate(Entity):
             self.next_charge_at = when
             return []
         self.next_charge_at = None
+        if self.open_charge_id is not None:
+            return []  # completed when that charge settles
         self.status, self.ended_at = "completed", now
         return ["mandate.completed"]
 
+    def _billable_from(self, cycle: int) -> int:
+        """The first cycle >= `cycle` not due inside a past pause; windows behind it are dropped."""
+        assert self.anchor_at is not None
+        while True:
+            when = schedule.due_at(self.anchor_at, self.terms.cadence, cycle)
+            window = next((w for w in self.pause_windows if w[0] <= when < w[1]), None)
+            if window is None:
+                break
+            cycle = schedule.first_cycle_on_or_after(self.anchor_at, self.terms.cadence, window[1], cycle)
+        self.pause_windows = [w for w in self.pause_windows if w[1] > when]
+        return cycle
+
     def advance_schedule(self) -> None:
-        """The charge of `next_cycle` exists now: point at the cycle after it (None past the term).
+        """The charge of `next_cycle` exists now: point at the next billable cycle (None past the term).
 
         The mandate is completed only when that charge settles, not here."""
         assert self.anchor_at is not None
-        self.next_cycle += 1
+        self.next_cycle = self._billable_from(self.next_cycle + 1)
         when = schedule.due_at(self.anchor_at, self.terms.cadence, self.next_cycle)
         self.next_charge_at = when if self.term.includes(self.next_cycle, when) else None
 
@@ -217,10 +252,13 @@ class Mandate(Entity):
 
     def collection_failed(self, now: datetime, code: str | None) -> list[str]:
         """The open charge failed for good: past_due until the payment method is replaced,
-        or revoked when the bank says the customer withdrew the mandate."""
+        or revoked when the bank says the customer withdrew the mandate. A mandate paused while
+        that attempt was at the gateway is past_due too: it needs a new payment method first."""
+        self.attempt_started_at = None
         if code == "mandate_revoked":
             return self._end("revoked", now)
         self.status, self.updated_at = "past_due", now
+        self.paused_at = self.resume_at = None
         self.claimed_until = self.attempt_at = None  # keeps open_charge_id: re-attempted after a new method
         return ["mandate.past_due"]
 
@@ -232,13 +270,25 @@ class Mandate(Entity):
         return ["mandate.activated", *self._schedule_from(1, now)]
 
     def detach_charge(self) -> None:
-        """Stop pending collection work (the service cancels the unsettled charge itself)."""
-        self.open_charge_id = self.attempt_at = self.claimed_until = None
+        """The open charge settled (or is cancelled by the caller): no collection work is left."""
+        self.open_charge_id = self.attempt_at = self.claimed_until = self.attempt_started_at = None
+
+    def _stop_collection(self) -> None:
+        """A stop (cancel, revoke, pause): no attempt may start from now on. A claim whose
+        attempt has not started is void (its message finds this mandate changed and does
+        nothing); an attempt already at the gateway keeps its lease, so its outcome is recorded."""
+        self.attempt_at = None
+        if not self.attempt_at_gateway:
+            self.claimed_until = None
 
     def _end(self, status: Literal["cancelled", "revoked"], now: datetime) -> list[str]:
+        """Final stop. The open charge is cancelled by the caller when it was detached here;
+        with an attempt at the gateway it stays open until that outcome is recorded."""
         self.status, self.ended_at, self.updated_at = status, now, now
-        self.next_charge_at = self.resume_at = None
-        self.detach_charge()
+        self.next_charge_at = self.resume_at = self.paused_at = None
+        self._stop_collection()
+        if not self.attempt_at_gateway:
+            self.detach_charge()
         return [f"mandate.{status}"]
 
     def cancel(self, now: datetime) -> list[str]:
@@ -250,26 +300,34 @@ class Mandate(Entity):
         return self._end("revoked", now)
 
     def pause(self, now: datetime, resume_at: datetime | None = None) -> list[str]:
+        """No attempt starts while paused. The unsettled charge is kept: its cycle is still owed."""
         self._require("pause", "active")
         if resume_at is not None and resume_at <= now:
             raise ValidationFailed("resume_at must be in the future.", "resume_at")
         self.status, self.paused_at, self.resume_at, self.updated_at = "paused", now, resume_at, now
-        self.detach_charge()
+        self._stop_collection()
         return ["mandate.paused"]
 
     def resume(self, now: datetime) -> list[str]:
-        """Continue from the next scheduled date on or after now; skipped periods are not billed."""
+        """A charge kept by the pause is attempted at the next dispatch; new cycles continue from
+        the next scheduled date on or after now (cycles due inside the pause are not billed)."""
         self._require("resume", "paused")
-        assert self.anchor_at is not None
-        cycle = schedule.first_cycle_on_or_after(self.anchor_at, self.terms.cadence, now, self.next_cycle)
+        assert self.anchor_at is not None and self.paused_at is not None
+        self.pause_windows = [*self.pause_windows, (self.paused_at, now)]
+        cycle = self._billable_from(self.next_cycle)
         self.status, self.paused_at, self.resume_at, self.updated_at = "active", None, None, now
+        if self.open_charge_id is not None and not self.attempt_at_gateway:
+            self.attempt_at = now
         return ["mandate.resumed", *self._schedule_from(cycle, now)]
 
-    def replace_payment_method(self, now: datetime, payment_method: PaymentMethod) -> list[str]:
+    def replace_payment_method(self, now: datetime, payment_method: PaymentMethod, reattempt_allowed: bool = True) -> list[str]:
+        """A past_due mandate becomes active and its failed charge is attempted again at the
+        next dispatch, at most MAX_REATTEMPTS times per charge (`reattempt_allowed`)."""
         self._require("replace the payment method of", "active", "paused", "past_due")
+        if self.status == "past_due" and self.open_charge_id and not reattempt_allowed:
+            raise InvalidState("This charge was already re-attempted the maximum number of times; the mandate stays past_due.")
         self.payment_method, self.updated_at = payment_method, now
         if self.status == "past_due":
-            # The failed charge is attempted again at the next dispatch.
             self.status = "active"
             self.attempt_at = now if self.open_charge_id else None
         return ["mandate.payment_method_updated"]

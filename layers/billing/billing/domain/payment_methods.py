@@ -21,6 +21,7 @@ SIMULATED_TOKENS: tuple[str, ...] = (
     "pm_sim_fail_once",
     "pm_sim_timeout",
     "pm_sim_error",
+    "pm_sim_rejected",
 )
 
 _CARD_LIKE = re.compile(r"(?:\d[ -]?){12,18}\d")
@@ -58,3 +59,11 @@ def validate_token(gateway: str, token: str, param: str = "payment_method.token"
 
 def last4(token: str) -> str:
     return token[-4:]
+
+
+def ensure_usable(gateway: str, usable: frozenset[str], param: str = "payment_method.gateway") -> None:
+    """A payment method must be chargeable by this deployment: Stripe needs its key, the
+    simulated gateway may be switched off (AllowSimulatedGateway)."""
+    if gateway not in usable:
+        names = ", ".join(sorted(usable)) or "none"
+        raise ValidationFailed(f"Gateway '{gateway}' is not available on this deployment (available: {names}).", param)

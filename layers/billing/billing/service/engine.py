@@ -6,24 +6,31 @@ on), and sends one message per claimed attempt. A claim that is never completed 
 sending, lost message) becomes due again when its lease ends and is sent again with the same
 attempt number.
 
-`Charger.process(message)` asks the gateway for that attempt with the key (charge, attempt),
-resolves an unknown outcome by asking again with the same key, and records the attempt, the
-charge and the mandate's next state, with their events, in one transaction.
+`Charger.process(message)` first writes the attempt's start marker on condition that the
+mandate is still exactly as claimed (the linearization point with cancel, revoke and pause: a
+stop acknowledged before it means no gateway call), then asks the gateway with the key
+(charge, attempt), resolves an unknown outcome by asking again with the same key, and records
+the attempt, the charge and the mandate's next state, with their events, in one transaction.
+When the stored mandate no longer matches the message (a redelivery, a stop, a resend) it reads
+the fresh state and does only what `collection.next_step` allows: nothing, start, ask again
+with the same key while the gateway remembers it, or look the attempt up.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ..domain.charge import Charge, GatewayResult
-from ..domain.collection import claim, settle
+from pydantic import ValidationError
+
+from ..domain.charge import NOT_RECEIVED, REJECTED, Charge, GatewayResult, lookup_is_conclusive
+from ..domain.collection import Step, claim, next_step, settle, start
 from ..domain.errors import ConcurrentModification
 from ..domain.model import Mandate
-from ..schemas import ChargeMessage
+from .messages import ChargeMessage
 from .ports import (
     Changes,
     ChargeQueue,
@@ -55,6 +62,7 @@ class DispatchReport:
     errors: int = 0  # failed to claim (e.g. throttled); still due, so the next run tries again
     not_sent: int = 0  # refused by the queue; sent again when the lease ends
     max_lag_seconds: float = 0.0  # how long the oldest dispatched item had been due
+    oldest_unsettled_seconds: float = 0.0  # age of the oldest attempt sent again (still without an outcome)
 
 
 @dataclass
@@ -66,6 +74,7 @@ class _Claimed:
     conflict: bool = False
     error: bool = False
     lag: float = 0.0
+    unsettled_age: float = 0.0
 
 
 class Dispatcher:
@@ -102,6 +111,7 @@ class Dispatcher:
         report.conflicts = sum(r.conflict for r in results)
         report.errors = sum(r.error for r in results)
         report.max_lag_seconds = max((r.lag for r in results if r.message is not None), default=0.0)
+        report.oldest_unsettled_seconds = max((r.unsettled_age for r in results), default=0.0)
         return report
 
     def _load(self, due: list[DueRef]) -> tuple[dict[str, Mandate], dict[str, Charge]]:
@@ -124,7 +134,6 @@ class Dispatcher:
             if mandate is None or mandate.merchant_id != ref.merchant_id:
                 return _Claimed()  # gone from under the index entry
             charge = charges.get(mandate.open_charge_id) if mandate.open_charge_id else None
-            resend = charge is not None and charge.in_flight > 0
             was_paused = mandate.status == "paused"
             try:
                 result = claim(mandate, charge, now, now + self.lease)
@@ -133,6 +142,23 @@ class Dispatcher:
                 return _Claimed(error=True)
             if not result.changed:
                 return _Claimed()
+            message = None
+            if result.charge is not None and result.attempt is not None:
+                # Built, and so validated, before the claim is saved: a claim that cannot be sent is never written.
+                try:
+                    message = ChargeMessage(
+                        merchant_id=mandate.merchant_id,
+                        mandate_id=mandate.id,
+                        charge_id=result.charge.id,
+                        attempt=result.attempt,
+                        due_at=ref.due_at,
+                        dispatched_at=now,
+                        mandate=mandate.model_copy(update={"version": mandate.version + 1}),
+                        charge=result.charge.model_copy(update={"version": result.charge.version + 1}),
+                    )
+                except ValidationError as error:
+                    logger.error("claim of mandate %s not saved: its message is invalid (%s)", mandate.id, error.errors()[0]["msg"])
+                    return _Claimed(error=True)
             objects = [(mandate, result.mandate_events)]
             if result.charge is not None:
                 objects.append((result.charge, result.charge_events))
@@ -154,18 +180,14 @@ class Dispatcher:
                     charges = {**charges, **fresh_charges}
                 continue
             out = _Claimed(resumed=was_paused and "mandate.resumed" in result.mandate_events)
-            if result.charge is not None and result.attempt is not None:
-                out.message = ChargeMessage(
-                    merchant_id=mandate.merchant_id,
-                    mandate_id=mandate.id,
-                    charge_id=result.charge.id,
-                    attempt=result.attempt,
-                    due_at=ref.due_at,
-                    dispatched_at=now,
-                )
+            if message is not None:
+                assert result.charge is not None
+                out.message = message
                 out.new_charge = charge is None
-                out.resent = resend
+                out.resent = result.resent
                 out.lag = max(0.0, (now - ref.due_at).total_seconds())
+                if result.resent and result.charge.in_flight_since is not None:
+                    out.unsettled_age = max(0.0, (now - result.charge.in_flight_since).total_seconds())
             return out
         return _Claimed(conflict=True)  # pragma: no cover
 
@@ -181,10 +203,30 @@ class ChargeOutcome:
     currency: str | None = None
     events: list[str] = field(default_factory=list)
     gateway_timeouts: int = 0
+    looked_up: bool = False
+    failure_code: str | None = None
 
 
 class OutcomeUnknown(Exception):
-    """The gateway did not tell us what happened: the message must come back (same key)."""
+    """The gateway did not tell us what happened: the message must come back (same key, or a lookup)."""
+
+
+class NoTimeLeft(Exception):
+    """Too little of the invocation is left for a gateway call: the attempt is not started; the
+    message comes back after its visibility timeout."""
+
+
+class _MissingGateway:
+    """A payment method whose gateway this deployment does not have: rejected, never sent."""
+
+    key_memory: timedelta | None = None
+    call_timeout = 0.0
+
+    def charge(self, request: ChargeRequest) -> GatewayResult:
+        return REJECTED
+
+    def lookup(self, request: ChargeRequest) -> GatewayResult | None:
+        return None
 
 
 class Charger:
@@ -195,27 +237,110 @@ class Charger:
         clock: Clock,
         ids: IdGenerator,
         resolve_attempts: int = 3,
+        write_margin_seconds: float = 5.0,
     ) -> None:
         self.repo, self.gateways, self.clock = repo, gateways, clock
         self.presenter = Presenter(ids)
-        self.resolve_attempts = resolve_attempts
+        self.resolve_attempts, self.write_margin = resolve_attempts, write_margin_seconds
 
-    def preload(self, messages: Iterable[ChargeMessage]) -> tuple[dict[str, Mandate], dict[str, Charge]]:
-        """One read for a whole batch: every message's mandate and charge."""
-        messages = list(messages)
-        return self.repo.load(
-            [(m.merchant_id, m.mandate_id) for m in messages], [(m.merchant_id, m.charge_id) for m in messages]
-        )
+    def process(self, message: ChargeMessage, remaining: Callable[[], float] | None = None) -> ChargeOutcome:
+        """`remaining`: seconds left in this invocation (None: no limit)."""
+        mandate, charge = message.claimed()
+        gateway = self._gateway(charge)
+        step = Step.START  # on the happy path the message is exactly the stored claim: no read
+        for _ in range(MAX_CONFLICT_RETRIES):
+            if step is Step.DONE:
+                return ChargeOutcome("duplicate", charge.status)
+            if step is Step.SKIP:
+                return ChargeOutcome("skipped", charge.status)
+            self._ensure_time(gateway, remaining)
+            request = self._request(charge, message.attempt)
+            if step is Step.START:
+                if not start(mandate, charge, message.attempt, self.clock.now()):
+                    mandate, charge, step = self._fresh(message, gateway)
+                    continue
+                try:
+                    self.repo.start_attempt(mandate)
+                except ConcurrentModification:
+                    mandate, charge, step = self._fresh(message, gateway)  # a stop or another change came first
+                    continue
+                answer, timeouts = self._ask(message, gateway, request, remaining)
+                return self._record(message, mandate, charge, answer, timeouts)
+            if step is Step.ASK:
+                answer, timeouts = self._ask(message, gateway, request, remaining)
+                return self._record(message, mandate, charge, answer, timeouts)
+            assert mandate.attempt_started_at is not None
+            answer = self._lookup(gateway, request, mandate.attempt_started_at)
+            outcome = self._record(message, mandate, charge, answer, 0)
+            outcome.looked_up = True
+            return outcome
+        raise ConcurrentModification(f"{message.charge_id}: the mandate kept changing")
 
-    def process(self, message: ChargeMessage, preloaded: tuple[dict[str, Mandate], dict[str, Charge]] | None = None) -> ChargeOutcome:
-        mandate, charge = self._read(message, preloaded)
+    # ------------------------------------------------------------- helpers
+    def _gateway(self, charge: Charge) -> PaymentGateway:
+        method = charge.in_flight_method
+        assert method is not None, "an attempt in flight always has its payment method pinned"
+        return self.gateways.get(method.gateway) or _MissingGateway()
+
+    def _ensure_time(self, gateway: PaymentGateway, remaining: Callable[[], float] | None) -> None:
+        if remaining is not None and remaining() < gateway.call_timeout + self.write_margin:
+            raise NoTimeLeft(f"{remaining():.1f} s left, a gateway call may take {gateway.call_timeout:.0f} s")
+
+    def _fresh(self, message: ChargeMessage, gateway: PaymentGateway) -> tuple[Mandate, Charge, Step]:
+        mandates, charges = self.repo.load([(message.merchant_id, message.mandate_id)], [(message.merchant_id, message.charge_id)])
+        mandate, charge = mandates.get(message.mandate_id), charges.get(message.charge_id)
         if mandate is None or charge is None or charge.mandate_id != mandate.id:
             logger.warning("charge %s or mandate %s not found; message dropped", message.charge_id, message.mandate_id)
-            return ChargeOutcome("skipped")
-        if not charge.may_attempt(message.attempt):
-            # Recorded already (a redelivery), superseded, or cancelled before it reached the gateway.
-            return ChargeOutcome("duplicate" if len(charge.attempts) >= message.attempt else "skipped", charge.status)
-        answer, timeouts = self._ask_gateway(charge, message)
+            return message.mandate, message.charge, Step.SKIP
+        return mandate, charge, next_step(mandate, charge, message.attempt, self.clock.now(), gateway.key_memory)
+
+    @staticmethod
+    def _request(charge: Charge, attempt: int) -> ChargeRequest:
+        method = charge.in_flight_method
+        assert method is not None
+        return ChargeRequest(
+            idempotency_key=charge.idempotency_key(attempt),
+            amount=charge.amount,
+            currency=charge.currency,
+            token=method.token,
+            merchant_id=charge.merchant_id,
+            mandate_id=charge.mandate_id,
+            charge_id=charge.id,
+            attempt=attempt,
+        )
+
+    def _ask(
+        self, message: ChargeMessage, gateway: PaymentGateway, request: ChargeRequest, remaining: Callable[[], float] | None
+    ) -> tuple[GatewayResult, int]:
+        """Ask with the attempt's key; a timeout is asked again with the same key, never as a new
+        charge, and only while no stop was acknowledged meanwhile (the first request may never
+        have arrived: sending it again after a stop could start a payment after the stop). Then
+        the message comes back, and the attempt is looked up."""
+        timeouts = 0
+        for _ in range(self.resolve_attempts):
+            try:
+                return gateway.charge(request), timeouts
+            except GatewayTimeout:
+                timeouts += 1
+                if remaining is not None and remaining() < gateway.call_timeout + self.write_margin:
+                    break
+                if self._fresh(message, gateway)[2] is not Step.ASK:
+                    break
+        raise OutcomeUnknown(f"{request.idempotency_key}: outcome still unknown after {timeouts} tries")
+
+    def _lookup(self, gateway: PaymentGateway, request: ChargeRequest, started_at: datetime) -> GatewayResult:
+        """Only read what the gateway did; never send the attempt again."""
+        try:
+            found = gateway.lookup(request)
+        except (GatewayTimeout, GatewayUnavailable) as error:
+            raise OutcomeUnknown(f"{request.idempotency_key}: the gateway cannot tell yet ({type(error).__name__})") from error
+        if found is not None:
+            return found
+        if lookup_is_conclusive(started_at, self.clock.now()):
+            return NOT_RECEIVED
+        raise OutcomeUnknown(f"{request.idempotency_key}: not found at the gateway yet")
+
+    def _record(self, message: ChargeMessage, mandate: Mandate, charge: Charge, answer: GatewayResult, timeouts: int) -> ChargeOutcome:
         for attempt in range(MAX_CONFLICT_RETRIES):
             now = self.clock.now()
             settlement = settle(mandate, charge, message.attempt, answer, now)
@@ -231,9 +356,10 @@ class Charger:
             except ConcurrentModification:
                 if attempt == MAX_CONFLICT_RETRIES - 1:
                     raise
-                mandate, charge = self._read(message, None)  # an API write raced us: redo on fresh state
-                if mandate is None or charge is None:
+                mandates, charges = self.repo.load([(message.merchant_id, message.mandate_id)], [(message.merchant_id, message.charge_id)])
+                if message.mandate_id not in mandates or message.charge_id not in charges:
                     raise
+                mandate, charge = mandates[message.mandate_id], charges[message.charge_id]  # an API write raced us
                 continue
             return ChargeOutcome(
                 "recorded",
@@ -242,43 +368,6 @@ class Charger:
                 currency=charge.currency,
                 events=[e.type for e in changes.events],
                 gateway_timeouts=timeouts,
+                failure_code=charge.failure_code,
             )
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _read(
-        self, message: ChargeMessage, preloaded: tuple[dict[str, Mandate], dict[str, Charge]] | None
-    ) -> tuple[Mandate | None, Charge | None]:
-        if preloaded is not None and message.charge_id in preloaded[1] and message.mandate_id in preloaded[0]:
-            # Taken out of the batch's preload: another message for the same charge or mandate reads fresh state.
-            mandates, charges = preloaded
-            mandate, charge = mandates.pop(message.mandate_id), charges.pop(message.charge_id)
-        else:
-            mandates, charges = self.preload([message])
-            mandate, charge = mandates.get(message.mandate_id), charges.get(message.charge_id)
-        if mandate is not None and mandate.merchant_id != message.merchant_id:
-            return None, None
-        return mandate, charge
-
-    def _ask_gateway(self, charge: Charge, message: ChargeMessage) -> tuple[GatewayResult, int]:
-        method = charge.in_flight_method
-        assert method is not None, "an attempt in flight always has its payment method pinned"
-        gateway = self.gateways.get(method.gateway)
-        if gateway is None:
-            raise GatewayUnavailable(f"gateway '{method.gateway}' is not configured")
-        request = ChargeRequest(
-            idempotency_key=charge.idempotency_key(message.attempt),
-            amount=charge.amount,
-            currency=charge.currency,
-            token=method.token,
-            merchant_id=charge.merchant_id,
-            mandate_id=charge.mandate_id,
-            charge_id=charge.id,
-            attempt=message.attempt,
-        )
-        timeouts = 0
-        for _ in range(self.resolve_attempts):
-            try:
-                return gateway.charge(request), timeouts
-            except GatewayTimeout:
-                timeouts += 1  # unknown: ask again with the same key; never a new charge
-        raise OutcomeUnknown(f"{request.idempotency_key}: outcome still unknown after {timeouts} tries")

@@ -13,6 +13,7 @@ from typing import Any
 from ..domain.charge import Charge
 from ..domain.errors import ConcurrentModification, NotFound, ValidationFailed
 from ..domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan
+from ..domain.payment_methods import ensure_usable
 from ..schemas import MandateCreate, PauseIn, PaymentMethodIn, PlanCreate, PlanUpdate
 from .ports import Changes, Clock, IdGenerator, Links, Page, PageRequest, Repository
 from .presenter import Presenter
@@ -21,8 +22,12 @@ MAX_CONFLICT_RETRIES = 5
 
 
 class MerchantApi:
-    def __init__(self, repo: Repository, clock: Clock, ids: IdGenerator, links: Links) -> None:
-        self.repo, self.clock, self.ids, self.links = repo, clock, ids, links
+    def __init__(
+        self, repo: Repository, clock: Clock, ids: IdGenerator, links: Links, gateways: frozenset[str] = frozenset({"simulated"})
+    ) -> None:
+        """`gateways`: the gateways this deployment can charge with (a payment method for any
+        other is refused with 422 before it is stored)."""
+        self.repo, self.clock, self.ids, self.links, self.gateways = repo, clock, ids, links, gateways
         self.presenter = Presenter(ids, links)
 
     # ------------------------------------------------------------ presenting
@@ -72,6 +77,8 @@ class MerchantApi:
         plan.ensure_accepts_mandates()
         if request.end_at is not None and request.end_at <= now:
             raise ValidationFailed("end_at must be in the future.", "end_at")
+        if request.payment_method is not None:
+            ensure_usable(request.payment_method.gateway, self.gateways)
         mandate = Mandate(
             id=self.ids.new("mdt"),
             merchant_id=merchant_id,
@@ -106,14 +113,17 @@ class MerchantApi:
         mandate = self.get_mandate(merchant_id, mandate_id)
         return mandate, mandate.upcoming_charges(self.clock.now(), count)
 
-    def _mandate_action(self, merchant_id: str, mandate_id: str, action: Callable[[Mandate, datetime], list[str]]) -> Mandate:
-        """Change a mandate; when that stops collection (cancel, revoke, pause) its unsettled
-        charge is cancelled in the same transaction."""
+    def _mandate_action(
+        self, merchant_id: str, mandate_id: str, action: Callable[[Mandate, Charge | None, datetime], list[str]]
+    ) -> Mandate:
+        """Change a mandate; when that ends collection (cancel, revoke) with no attempt at the
+        gateway, its unsettled charge is cancelled in the same transaction. The write is
+        conditional on the mandate's version, so it is ordered with the charger's start marker."""
         for attempt in range(MAX_CONFLICT_RETRIES):
             now = self.clock.now()
             mandate = self.get_mandate(merchant_id, mandate_id)
             charge = self.repo.get_charge(merchant_id, mandate.open_charge_id) if mandate.open_charge_id else None
-            types = action(mandate, now)
+            types = action(mandate, charge, now)
             if not types:
                 return mandate
             charge_types: list[str] = []
@@ -133,25 +143,31 @@ class MerchantApi:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def cancel_mandate(self, merchant_id: str, mandate_id: str) -> Mandate:
-        return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.cancel(now))
+        return self._mandate_action(merchant_id, mandate_id, lambda m, c, now: m.cancel(now))
 
     def revoke_mandate(self, merchant_id: str, mandate_id: str) -> Mandate:
-        return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.revoke(now))
+        return self._mandate_action(merchant_id, mandate_id, lambda m, c, now: m.revoke(now))
 
     def pause_mandate(self, merchant_id: str, mandate_id: str, request: PauseIn | None) -> Mandate:
         resume_at = request.resume_at if request else None
-        return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.pause(now, resume_at))
+        return self._mandate_action(merchant_id, mandate_id, lambda m, c, now: m.pause(now, resume_at))
 
     def resume_mandate(self, merchant_id: str, mandate_id: str) -> Mandate:
-        return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.resume(now))
+        return self._mandate_action(merchant_id, mandate_id, lambda m, c, now: m.resume(now))
 
     def approve_mandate(self, merchant_id: str, mandate_id: str, method: PaymentMethod, consent: Consent) -> Mandate:
         """The customer approved on the hosted page: record the evidence and activate."""
-        return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.activate(now, method, consent))
+        ensure_usable(method.gateway, self.gateways)
+        return self._mandate_action(merchant_id, mandate_id, lambda m, c, now: m.activate(now, method, consent))
 
     def replace_payment_method(self, merchant_id: str, mandate_id: str, request: PaymentMethodIn) -> Mandate:
+        ensure_usable(request.gateway, self.gateways, "gateway")
         method = PaymentMethod(**request.model_dump())
-        return self._mandate_action(merchant_id, mandate_id, lambda m, now: m.replace_payment_method(now, method))
+        return self._mandate_action(
+            merchant_id,
+            mandate_id,
+            lambda m, c, now: m.replace_payment_method(now, method, reattempt_allowed=c is None or c.may_reopen),
+        )
 
     # --------------------------------------------------------------- charges
     def get_charge(self, merchant_id: str, charge_id: str) -> Charge:

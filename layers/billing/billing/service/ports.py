@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 from ..domain.charge import Charge, GatewayResult
 from ..domain.model import Event, Mandate, Plan
-from ..schemas import ChargeMessage
+from .messages import ChargeMessage
 
 T = TypeVar("T")
 
@@ -82,6 +82,11 @@ class Repository(Protocol):
     def commit(self, changes: Changes) -> None:
         """Write everything or nothing. Raises ConcurrentModification when a version moved."""
 
+    def start_attempt(self, mandate: Mandate) -> None:
+        """Write the mandate's start marker (`attempt_started_at`) on condition that the stored
+        mandate is still at `mandate.version`; bump the version. Raises ConcurrentModification
+        otherwise (a stop or another change came first: the attempt must not start blindly)."""
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
@@ -122,9 +127,22 @@ class GatewayTimeout(Exception):
 
 
 class GatewayUnavailable(Exception):
-    """The gateway did nothing (rate limited, not configured, busy): try again later, same key."""
+    """The gateway did nothing (rate limited, credentials refused, busy): try again later, same key."""
 
 
 class PaymentGateway(Protocol):
+    # How long the gateway remembers an idempotency key (None: for ever). After that a request
+    # with the same key would be a new payment, so an unknown outcome is only looked up.
+    key_memory: timedelta | None
+    # The longest one call may take (its client timeout): the charger starts an attempt only
+    # when its invocation has that much time left.
+    call_timeout: float
+
     def charge(self, request: ChargeRequest) -> GatewayResult:
-        """Charge once per idempotency key; the same key always answers the same result."""
+        """Charge once per idempotency key; the same key always answers the same result.
+        A request the gateway refuses outright answers `REJECTED` (a hard failure)."""
+
+    def lookup(self, request: ChargeRequest) -> GatewayResult | None:
+        """Read-only: what the gateway did for this (charge, attempt), found by its reference
+        (not by the key), or None when it has no such payment. Raises GatewayTimeout or
+        GatewayUnavailable when it cannot tell."""

@@ -1,0 +1,49 @@
+"""The charge queue's message: one claimed attempt, with the claim's state, validated at both ends.
+
+The dispatcher builds (and so validates) it before the claim is saved: a claim that could not be
+sent is never written. It carries the mandate and the charge exactly as the claim wrote them
+(with their versions), so the charger needs no read on the happy path: its start marker is a
+write on condition that the mandate is still at that version. Nothing secret is in it (payment
+method tokens are the gateway's references, never card data); the queue is encrypted at rest
+and the body is never logged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints, model_validator
+
+from ..domain.charge import Charge
+from ..domain.model import Mandate
+
+MAX_ATTEMPT = 100
+
+
+class ChargeMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
+    mandate_id: Annotated[StrictStr, StringConstraints(pattern=r"^mdt_[A-Za-z0-9]{1,64}$")]
+    charge_id: Annotated[StrictStr, StringConstraints(pattern=r"^chg_[A-Za-z0-9]{1,64}$")]
+    attempt: Annotated[StrictInt, Field(ge=1, le=MAX_ATTEMPT)]
+    due_at: datetime
+    dispatched_at: datetime
+    mandate: Mandate  # as claimed (its version is the claim's)
+    charge: Charge
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChargeMessage:
+        m, c = self.mandate, self.charge
+        if (m.id, m.merchant_id, c.id, c.merchant_id, c.mandate_id) != (
+            self.mandate_id, self.merchant_id, self.charge_id, self.merchant_id, self.mandate_id
+        ):
+            raise ValueError("the claimed mandate and charge do not match the message's ids")
+        if c.in_flight != self.attempt or c.in_flight_method is None:
+            raise ValueError("the charge's claimed attempt does not match the message")
+        return self
+
+    def claimed(self) -> tuple[Mandate, Charge]:
+        """Private copies of the claim's state for the charger to work on."""
+        return self.mandate.model_copy(deep=True), self.charge.model_copy(deep=True)

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Json
+from pydantic import Json, ValidationError
 
 from billing.adapters.dynamodb import DynamoRepository
 from billing.adapters.simulated_gateway import SimulatedGateway
@@ -59,8 +59,16 @@ class ChargeRecord(SqsRecordModel):
 _invocation: dict[str, LambdaContext] = {}
 
 
+class InvalidChargeMessage(Exception):
+    """A record that is not a charge message; the message names the fields, never their values."""
+
+
 def record_handler(record: dict[str, Any]) -> dict[str, Any]:
-    message = ChargeRecord.model_validate(record).body
+    try:
+        message = ChargeRecord.model_validate(record).body
+    except ValidationError as error:
+        fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})[:5]
+        raise InvalidChargeMessage(f"{error.error_count()} invalid fields: {', '.join(fields)}") from None
     logger.append_keys(charge_id=message.charge_id, attempt=message.attempt, mandate_id=message.mandate_id)
     context = _invocation.get("context")
     remaining = (lambda: context.get_remaining_time_in_millis() / 1000) if context is not None else None

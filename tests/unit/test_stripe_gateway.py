@@ -131,3 +131,62 @@ def test_the_charger_asks_stripe_again_with_the_same_key_after_a_timeout(httpser
     [charge] = world.charges(mandate_id)
     assert charge.status == "succeeded" and charge.attempts[0].gateway_reference == "pi_once"
     assert len(keys) == 2 and len(set(keys)) == 1 and keys[0] == f"{charge.id}:1"
+
+
+# ---------------------------------------------------------------- issue 9: money safety
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, "amount_too_small"), (400, "resource_missing"), (400, "payment_method_unexpected_state"), (404, "resource_missing")],
+)
+def test_a_request_stripe_can_never_accept_is_a_hard_gateway_rejection(httpserver: HTTPServer, stripe: StripeGateway, status: int, code: str) -> None:
+    # Given Stripe refuses the request itself (not the card): it used to be "try later", for ever
+    error = {"error": {"type": "invalid_request_error", "code": code, "message": "No.", "param": "amount"}}
+    httpserver.expect_request("/v1/payment_intents").respond_with_json(error, status=status)
+    # When charging, Then the answer is a hard failure that fails the charge at once
+    result = stripe.charge(REQUEST)
+    assert result.outcome == "error" and result.decline_code == "gateway_rejected" and result.hard
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_our_own_key_refused_is_not_the_customers_fault(httpserver: HTTPServer, stripe: StripeGateway, status: int) -> None:
+    httpserver.expect_request("/v1/payment_intents").respond_with_json({"error": {"type": "invalid_request_error"}}, status=status)
+    with pytest.raises(GatewayUnavailable, match="secret key"):
+        stripe.charge(REQUEST)
+
+
+@pytest.mark.parametrize(("currency", "amount", "sent"), [("ISK", 1500, "150000"), ("JPY", 1500, "1500"), ("EUR", 1999, "1999"), ("HUF", 150000, "150000")])
+def test_amounts_reach_stripe_in_stripes_units(httpserver: HTTPServer, stripe: StripeGateway, currency: str, amount: int, sent: str) -> None:
+    # ISK is zero-decimal in ISO 4217 but Stripe counts it in hundredths (it used to get 100x too little)
+    forms: list[dict] = []
+
+    def handler(request: Request) -> Response:
+        forms.append({k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()})
+        return Response(json.dumps({"id": "pi_1", "status": "succeeded"}), content_type="application/json")
+
+    httpserver.expect_request("/v1/payment_intents", method="POST").respond_with_handler(handler)
+    request = ChargeRequest(**{**REQUEST.__dict__, "currency": currency, "amount": amount})
+    assert stripe.charge(request).outcome == "succeeded"
+    assert forms[0]["amount"] == sent and forms[0]["currency"] == currency.lower()
+
+
+def test_an_attempt_is_looked_up_by_its_metadata_never_by_sending_it_again(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    queries: list[str] = []
+
+    def search(request: Request) -> Response:
+        queries.append(request.args["query"])
+        intent = {"id": "pi_found", "status": "succeeded", "metadata": {"merchant_id": "mch_a", "charge_id": "chg_abc", "attempt": "1"}}
+        return Response(json.dumps({"object": "search_result", "data": [intent]}), content_type="application/json")
+
+    httpserver.expect_request("/v1/payment_intents/search", method="GET").respond_with_handler(search)
+    result = stripe.lookup(REQUEST)
+    assert result is not None and result.outcome == "succeeded" and result.gateway_reference == "pi_found"
+    assert queries == ["metadata['charge_id']:'chg_abc' AND metadata['attempt']:'1'"]
+    assert stripe.key_memory is not None and stripe.key_memory.total_seconds() == 24 * 3600
+
+
+def test_a_lookup_that_finds_nothing_says_so_and_a_failing_search_cannot_tell(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    httpserver.expect_oneshot_request("/v1/payment_intents/search").respond_with_json({"object": "search_result", "data": []})
+    assert stripe.lookup(REQUEST) is None
+    httpserver.expect_oneshot_request("/v1/payment_intents/search").respond_with_json({"error": {"type": "api_error"}}, status=500)
+    with pytest.raises(GatewayUnavailable):
+        stripe.lookup(REQUEST)

@@ -1,0 +1,108 @@
+"""Issue 9 on the real handlers and moto (resources from template.yaml): a stop between the claim
+and the charger, DynamoDB transaction conflicts, and failed records an on-call engineer can see."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.conftest import Client, EngineHarness, System
+from tests.integration.test_billing_engine import charges_of, mandate, plan
+
+
+class ConflictingTransactions:
+    """A DynamoDB client on which the next `times` transactions are cancelled with
+    TransactionConflict (another transaction held an item), as DynamoDB does under contention."""
+
+    def __init__(self, client: Any, times: int) -> None:
+        self.client, self.left = client, times
+        self.tokens: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.client, name)
+        if name != "transact_write_items":
+            return method
+
+        def transact(**kwargs: Any) -> Any:
+            self.tokens.append(kwargs.get("ClientRequestToken", ""))
+            if self.left:
+                self.left -= 1
+                error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
+                reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+                raise ClientError({"Error": error, "CancellationReasons": reasons}, "TransactWriteItems")
+            return method(**kwargs)
+
+        return transact
+
+
+def test_a_transaction_conflict_is_retried_not_answered_500(system: System, call: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a mandate, and DynamoDB cancelling the next two transactions with TransactionConflict
+    m = mandate(call, plan(call))
+    repository = system.api_module.repository
+    faulty = ConflictingTransactions(repository.client, times=2)
+    monkeypatch.setattr(repository, "client", faulty)
+    # When the merchant cancels it
+    response = call("POST", f"/v1/mandates/{m['id']}/cancel")
+    # Then the write is redone on fresh state: 200, not 500; every try carried a request token
+    assert response.status == 200 and response.json()["status"] == "cancelled"
+    assert len(faulty.tokens) == 3 and all(1 <= len(t) <= 36 for t in faulty.tokens)
+
+
+def test_the_same_write_carries_the_same_client_request_token(system: System, call: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    # botocore retries a transaction whose answer was lost; the token makes the retry idempotent
+    from billing.adapters.dynamodb import DynamoRepository
+
+    repository: DynamoRepository = system.api_module.repository
+    faulty = ConflictingTransactions(repository.client, times=0)
+    monkeypatch.setattr(repository, "client", faulty)
+    operation = {"ConditionCheck": {"TableName": repository.table, "Key": {"pk": {"S": "x"}, "sk": {"S": "y"}},
+                                    "ConditionExpression": "attribute_not_exists(pk)"}}
+    repository.transact([operation])
+    repository.transact([operation])
+    other = {"ConditionCheck": {**operation["ConditionCheck"], "Key": {"pk": {"S": "z"}, "sk": {"S": "y"}}}}
+    repository.transact([other])
+    assert faulty.tokens[0] == faulty.tokens[1] != faulty.tokens[2]
+
+
+def test_a_cancel_between_the_claim_and_the_charger_means_no_gateway_call(engine: EngineHarness, call: Client) -> None:
+    # Given a claimed charge whose message waits in the queue
+    m = mandate(call, plan(call))
+    assert engine.dispatch()["dispatched"] == 1
+    # When the merchant cancels before the charger runs
+    assert call("POST", f"/v1/mandates/{m['id']}/cancel").status == 200
+    engine.queue.drain(retry_failed_now=True)
+    # Then the gateway never saw it and the charge is cancelled, never collected
+    assert engine.ledger() == []
+    [charge] = charges_of(call, m["id"])
+    assert charge["status"] == "cancelled" and charge["attempts"] == []
+
+
+def test_a_pause_between_the_claim_and_the_charger_keeps_the_cycle_owed(engine: EngineHarness, call: Client) -> None:
+    m = mandate(call, plan(call))
+    engine.dispatch()
+    call("POST", f"/v1/mandates/{m['id']}/pause")
+    engine.queue.drain(retry_failed_now=True)
+    assert engine.ledger() == [] and charges_of(call, m["id"])[0]["status"] == "pending"
+    call("POST", f"/v1/mandates/{m['id']}/resume")
+    engine.advance(minutes=1)
+    [charge] = charges_of(call, m["id"])
+    assert charge["status"] == "succeeded" and charge["cycle"] == 1 and len(engine.ledger()) == 1
+
+
+def test_a_failed_record_is_logged_with_its_error_class(engine: EngineHarness, caplog: pytest.LogCaptureFixture) -> None:
+    # Given a poison message
+    engine.sqs.send_message(QueueUrl=engine.queue.url, MessageBody='{"not": "a charge message"}')
+    # When the charger fails it
+    with caplog.at_level(logging.WARNING):
+        delivery = engine.queue.drain()
+    assert delivery.failed == 1
+    # Then a WARNING names the record's failure and its exception class (not only at DEBUG)...
+    failures = [r for r in caplog.records if r.getMessage() == "Record processing exception; skipping this record"]
+    assert failures and failures[0].levelname == "WARNING"
+    assert failures[0].exc_info is not None and failures[0].exc_info[0].__name__ == "InvalidChargeMessage"
+    assert "body.charge_id" in str(failures[0].exc_info[1])
+    # ...and the body (it may hold personal data) is never logged
+    assert "a charge message" not in caplog.text

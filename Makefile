@@ -16,7 +16,7 @@ help:
 	@echo "make demo      - (with make local running) three months of billing, one mandate per simulated token"
 	@echo "make invoke FN=charger EVENT=events/charger_sqs_batch.json - run one function with one sample event"
 	@echo "make test      - bootstrap .venv, lint the template, run every test"
-	@echo "make test-fast - unit tests only"
+	@echo "make test-fast - unit tests only, without the slow property tests"
 	@echo "make lint      - cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint"
 	@echo "make bench     - one tick with 1,000 due among 20,000 mandates: AWS calls per charge, items read, cost per million"
 	@echo "make openapi   - regenerate docs/openapi.json from the code"
@@ -51,7 +51,7 @@ test: $(STAMP) $(SAM_STAMP)
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/unit -m "not slow"
 
 lint: $(STAMP) $(SAM_STAMP)
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml

@@ -49,7 +49,7 @@ from moto import mock_aws  # noqa: E402
 from billing.adapters.dynamodb import from_attributes, to_attributes  # noqa: E402
 from billing.adapters.merchants import MerchantStore  # noqa: E402
 from billing.adapters.simulated_gateway import SimulatedGateway  # noqa: E402
-from devtools.aws_stats import AwsStats  # noqa: E402
+from devtools.aws_stats import AwsStats, moto_images, template_indexes  # noqa: E402
 from devtools.clock import ClockWentBack, LocalClock  # noqa: E402
 from devtools.gateway import ApiGateway, HttpResponse  # noqa: E402
 from devtools.lambda_runtime import invoke, load_function  # noqa: E402
@@ -96,7 +96,11 @@ class LocalSystem:
         self.aws: Provisioned = provision(self.plumbing)
         os.environ.update(self.aws.env())
         os.environ["PUBLIC_BASE_URL"] = self.base_url
-        self.stats = AwsStats(excluded_tables={self.aws.tables["SimulatedGatewayLedgerTable"]})
+        self.stats = AwsStats(
+            excluded_tables={self.aws.tables["SimulatedGatewayLedgerTable"]},
+            images=moto_images(os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")),
+            indexes={self.aws.tables["BillingTable"]: template_indexes(load_template()["Resources"]["BillingTable"])},
+        )
         counted = boto3.Session()
         self.stats.attach(counted)
         boto3.DEFAULT_SESSION = counted  # the functions' module-level boto3.client(...) use it

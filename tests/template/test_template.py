@@ -172,3 +172,41 @@ def test_runtime_and_architecture() -> None:
     function_globals = load_template()["Globals"]["Function"]
     assert function_globals["Runtime"] == "python3.13" and function_globals["Architectures"] == ["arm64"]
     assert function_globals["Tracing"] == "Active"
+
+
+# Metrics an on-call engineer needs to see a charge left in limbo (issue 9): each has an alarm,
+# a graph on the one dashboard, and a runbook entry naming the alarm.
+WATCHED = {
+    "DispatchErrors": "DispatchClaimErrorsAlarm",
+    "AttemptsResent": "AttemptsResentAlarm",
+    "OldestUnsettledAttemptSeconds": "UnsettledAttemptAlarm",
+    "GatewayTimeouts": "GatewayTimeoutsAlarm",
+    "IteratorAge": "EventPublisherIteratorAgeAlarm",
+}
+
+
+@pytest.mark.parametrize(("metric", "alarm"), WATCHED.items())
+def test_each_money_safety_metric_has_an_alarm_a_graph_and_a_runbook_entry(metric: str, alarm: str) -> None:
+    alarms = resources("AWS::CloudWatch::Alarm")
+    assert alarms[alarm]["Properties"]["MetricName"] == metric
+    assert alarms[alarm]["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    [dashboard] = resources("AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert f'"{metric}"' in body
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    assert f"`{alarm}`" in runbook
+
+
+def test_every_alarm_is_in_the_runbook() -> None:
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    missing = [name for name in resources("AWS::CloudWatch::Alarm") if f"`{name}`" not in runbook]
+    assert not missing, missing
+
+
+def test_the_charger_may_write_its_start_marker_and_its_time_budget_fits_the_queue() -> None:
+    charger = resources("AWS::Serverless::Function")["ChargerFunction"]["Properties"]
+    actions = json.dumps(charger["Policies"])
+    assert "dynamodb:UpdateItem" in actions
+    lease = load_template()["Parameters"]["ClaimLeaseSeconds"]
+    assert lease["MinValue"] > resources("AWS::SQS::Queue")["ChargeQueue"]["Properties"]["VisibilityTimeout"]
+    assert load_template()["Parameters"]["AllowSimulatedGateway"]["AllowedValues"] == ["true", "false"]

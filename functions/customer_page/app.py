@@ -27,7 +27,7 @@ from billing.adapters.dynamodb import DynamoRepository
 from billing.adapters.merchants import MerchantStore
 from billing.adapters.stripe import StripeGateway, secret_key_reader
 from billing.adapters.system import RandomIds, SystemClock
-from billing.domain.errors import InvalidState
+from billing.domain.errors import InvalidState, ValidationFailed
 from billing.domain.model import Mandate, PaymentMethod
 from billing.domain.payment_methods import SIMULATED_TOKENS
 from billing.service.customer_portal import CustomerPortal, TermsChanged
@@ -189,6 +189,8 @@ def approve(token: str):
         return show(token, 409, error=html.text(lang(), "changed"))
     except InvalidState:
         return show(token, 409)
+    except ValidationFailed:  # e.g. a test card where the simulated gateway is switched off
+        return show(token, 422, error=html.text(lang(), "method_unavailable"))
     metrics.add_metric(name="MandatesApprovedByCustomer", unit="Count", value=1)
     return see_other(token, "approved")
 

@@ -125,3 +125,18 @@ def test_invalid_tampered_and_expired_links(system: System, call: Client, monkey
     monkeypatch.setattr(system.customer_module, "clock", clock)
     expired = page(system, path)
     assert expired.status == 410 and "7 days" in expired.body
+
+
+def test_a_test_card_where_the_simulated_gateway_is_switched_off_is_a_clear_422(system: System, call: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a deployment with AllowSimulatedGateway=false
+    module = system.customer_module
+    monkeypatch.setattr(module, "settings", module.settings.model_copy(update={"allow_simulated_gateway": False}))
+    mandate = pending(call)
+    path = path_of(mandate)
+    body = page(system, path).body
+    fields = {"csrf": hidden(body, "csrf"), "terms_sha256": hidden(body, "terms_sha256"), "payment_token": "pm_sim_ok", "consent": "yes"}
+    # When the customer approves with a test card
+    response = post(system, path + "/approve", fields)
+    # Then the page says the method cannot be used (never a 500), and nothing is activated
+    assert response.status == 422 and "cannot be used here" in response.body
+    assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "pending_approval"

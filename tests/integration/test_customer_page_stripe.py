@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from devtools.lambda_runtime import invoke, load_function
-from tests.integration.conftest import GOLD, Client, System
+from tests.integration.conftest import Client, System
 from tests.integration.test_customer_page import hidden, page, path_of, pending, post
 
 

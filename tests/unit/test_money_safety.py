@@ -300,3 +300,20 @@ def test_pause_and_resume_while_an_attempt_is_at_the_gateway_collect_it_once(wor
     world.tick()
     assert world.charges(mandate_id)[0].status == "succeeded" and len(world.gateway.ledger()) == 1
     assert timedelta(0) < world.get(mandate_id).next_charge_at - world.clock.now()
+
+
+def test_an_old_message_of_a_re_pinned_attempt_uses_the_stored_payment_method(world: World) -> None:
+    # Given a claim whose message was lost, a new (Stripe) payment method, and the re-sent claim
+    mandate_id = world.mandate(world.plan())
+    world.dispatch()
+    [old] = world.queue.take()
+    world.api.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="stripe", token="pm_1Q2w3E4r5T6y7U8i"))
+    world.clock.advance(minutes=16)
+    world.dispatch()
+    world.queue.take()
+    # When the old message turns up first
+    world.deliver(old)
+    # Then the attempt goes with the method pinned now (Stripe, missing here: rejected), never
+    # with the old message's method or a Stripe token sent to another gateway
+    [charge] = world.charges(mandate_id)
+    assert charge.failure_code == GATEWAY_REJECTED and world.gateway.calls == []

@@ -246,23 +246,23 @@ class Charger:
     def process(self, message: ChargeMessage, remaining: Callable[[], float] | None = None) -> ChargeOutcome:
         """`remaining`: seconds left in this invocation (None: no limit)."""
         mandate, charge = message.claimed()
-        gateway = self._gateway(charge)
         step = Step.START  # on the happy path the message is exactly the stored claim: no read
         for _ in range(MAX_CONFLICT_RETRIES):
             if step is Step.DONE:
                 return ChargeOutcome("duplicate", charge.status)
             if step is Step.SKIP:
                 return ChargeOutcome("skipped", charge.status)
+            gateway = self._gateway(charge)  # the fresh charge's pinned method after a re-read
             self._ensure_time(gateway, remaining)
             request = self._request(charge, message.attempt)
             if step is Step.START:
                 if not start(mandate, charge, message.attempt, self.clock.now()):
-                    mandate, charge, step = self._fresh(message, gateway)
+                    mandate, charge, step = self._fresh(message)
                     continue
                 try:
                     self.repo.start_attempt(mandate)
                 except ConcurrentModification:
-                    mandate, charge, step = self._fresh(message, gateway)  # a stop or another change came first
+                    mandate, charge, step = self._fresh(message)  # a stop or another change came first
                     continue
                 answer, timeouts = self._ask(message, gateway, request, remaining)
                 return self._record(message, mandate, charge, answer, timeouts)
@@ -286,13 +286,14 @@ class Charger:
         if remaining is not None and remaining() < gateway.call_timeout + self.write_margin:
             raise NoTimeLeft(f"{remaining():.1f} s left, a gateway call may take {gateway.call_timeout:.0f} s")
 
-    def _fresh(self, message: ChargeMessage, gateway: PaymentGateway) -> tuple[Mandate, Charge, Step]:
+    def _fresh(self, message: ChargeMessage) -> tuple[Mandate, Charge, Step]:
         mandates, charges = self.repo.load([(message.merchant_id, message.mandate_id)], [(message.merchant_id, message.charge_id)])
         mandate, charge = mandates.get(message.mandate_id), charges.get(message.charge_id)
         if mandate is None or charge is None or charge.mandate_id != mandate.id:
             logger.warning("charge %s or mandate %s not found; message dropped", message.charge_id, message.mandate_id)
             return message.mandate, message.charge, Step.SKIP
-        return mandate, charge, next_step(mandate, charge, message.attempt, self.clock.now(), gateway.key_memory)
+        key_memory = self._gateway(charge).key_memory if charge.in_flight_method is not None else None
+        return mandate, charge, next_step(mandate, charge, message.attempt, self.clock.now(), key_memory)
 
     @staticmethod
     def _request(charge: Charge, attempt: int) -> ChargeRequest:
@@ -324,7 +325,7 @@ class Charger:
                 timeouts += 1
                 if remaining is not None and remaining() < gateway.call_timeout + self.write_margin:
                     break
-                if self._fresh(message, gateway)[2] is not Step.ASK:
+                if self._fresh(message)[2] is not Step.ASK:
                     break
         raise OutcomeUnknown(f"{request.idempotency_key}: outcome still unknown after {timeouts} tries")
 

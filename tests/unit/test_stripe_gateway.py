@@ -14,6 +14,7 @@ from tests.world import World
 
 from billing.adapters.stripe import StripeGateway
 from billing.schemas import MandateCreate
+from billing.service.engine import OutcomeUnknown
 from billing.service.ports import ChargeRequest, GatewayTimeout, GatewayUnavailable
 
 REQUEST = ChargeRequest(
@@ -190,3 +191,33 @@ def test_a_lookup_that_finds_nothing_says_so_and_a_failing_search_cannot_tell(ht
     httpserver.expect_oneshot_request("/v1/payment_intents/search").respond_with_json({"error": {"type": "api_error"}}, status=500)
     with pytest.raises(GatewayUnavailable):
         stripe.lookup(REQUEST)
+
+
+def test_past_the_key_memory_the_charger_only_searches_stripe_and_records_what_it_finds(httpserver: HTTPServer) -> None:
+    # Given Stripe took the money but the answer never arrived, and Stripe stays down for two days
+    posts: list[str] = []
+
+    def down(request: Request) -> Response:
+        posts.append(request.headers["Idempotency-Key"])
+        return Response(json.dumps({"error": {"type": "api_error"}}), status=500, content_type="application/json")
+
+    httpserver.expect_request("/v1/payment_intents", method="POST").respond_with_handler(down)
+    world = World()
+    world.charger.gateways["stripe"] = StripeGateway(lambda: "sk_test_secret", base_url=httpserver.url_for(""), timeout=2)
+    body = {"plan_id": world.plan(), "customer": {"reference": "c"}, "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
+            "consent": {"accepted_at": "2026-11-25T08:59:00Z"}}
+    mandate_id = world.api.create_mandate("mch_a", MandateCreate.model_validate(body)).id
+    world.dispatch()
+    [message] = world.queue.take()
+    with pytest.raises(OutcomeUnknown):
+        world.deliver(message)
+    sent = len(posts)
+    # When the message comes back after Stripe forgot the key, and its search shows the payment
+    world.clock.advance(days=2)
+    [charge] = world.charges(mandate_id)
+    found = {"id": "pi_taken", "status": "succeeded", "metadata": {"merchant_id": "mch_a", "charge_id": charge.id, "attempt": "1"}}
+    httpserver.expect_request("/v1/payment_intents/search", method="GET").respond_with_json({"object": "search_result", "data": [found]})
+    world.deliver(message)
+    # Then nothing was POSTed again, and the payment Stripe holds is recorded
+    [charge] = world.charges(mandate_id)
+    assert len(posts) == sent and charge.status == "succeeded" and charge.attempts[0].gateway_reference == "pi_taken"

@@ -47,6 +47,7 @@ from moto import mock_aws  # noqa: E402
 
 from billing.adapters.dynamodb import from_attributes, to_attributes  # noqa: E402
 from billing.adapters.merchants import MerchantStore  # noqa: E402
+from billing import bootstrap  # noqa: E402
 from billing.adapters.simulated_gateway import SimulatedGateway  # noqa: E402
 from devtools.aws_stats import AwsStats, moto_images, template_indexes  # noqa: E402
 from devtools.clock import ClockWentBack, LocalClock  # noqa: E402
@@ -103,17 +104,14 @@ class LocalSystem:
         counted = boto3.Session()
         self.stats.attach(counted)
         boto3.DEFAULT_SESSION = counted  # the functions' module-level boto3.client(...) use it
-        self.api = load_function("api")
-        self.authorizer = load_function("authorizer")
-        self.dispatcher = load_function("dispatcher")
-        self.charger = load_function("charger")
-        self.publisher = load_function("event_publisher")
-        self.customer_page = load_function("customer_page")
-        # Every component reads the local clock.
-        self.api.clock = self.clock
-        self.customer_page.clock = self.clock
-        self.charger.charger.clock = self.clock
-        self.charger.gateways["simulated"].clock = self.clock
+        # Every component reads the local clock: the one composition root builds them with it.
+        with bootstrap.configured(clock=self.clock):
+            self.api = load_function("api")
+            self.authorizer = load_function("authorizer")
+            self.dispatcher = load_function("dispatcher")
+            self.charger = load_function("charger")
+            self.publisher = load_function("event_publisher")
+            self.customer_page = load_function("customer_page")
         self.gateway = ApiGateway(
             authorizer=lambda event: invoke(self.authorizer, event, "AuthorizerFunction"),
             routes=[

@@ -17,8 +17,18 @@ from billing.service.ports import ChargeRequest, Changes, DueRef, GatewayTimeout
 
 
 class FakeClock:
-    def __init__(self, now: datetime = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)) -> None:
-        self.current = now
+    """A test clock. `FakeClock(None)` follows real time until `current` is set or advanced."""
+
+    def __init__(self, now: datetime | None = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)) -> None:
+        self._current = now
+
+    @property
+    def current(self) -> datetime:
+        return self._current or datetime.now(timezone.utc)
+
+    @current.setter
+    def current(self, moment: datetime) -> None:
+        self._current = moment
 
     def now(self) -> datetime:
         return self.current

@@ -10,8 +10,9 @@ from billing.domain.charge import Charge
 from billing.domain.model import Mandate
 from billing.schemas import MandateCreate, PlanCreate
 from billing.service.messages import ChargeMessage
-from billing.service.engine import ChargeOutcome, Charger, DispatchReport, Dispatcher
-from billing.service.merchant_api import MerchantApi
+from billing.bootstrap import Billing
+from billing.service.engine import ChargeOutcome, DispatchReport
+from billing.settings import Settings
 from tests.fakes import FakeClock, FakeGateway, FakeLinks, FakeQueue, InMemoryRepository, SequentialIds
 
 MERCHANT = "mch_a"
@@ -30,9 +31,16 @@ class World:
         self.ids = SequentialIds()
         self.queue = FakeQueue()
         self.gateway = FakeGateway(self.clock)
-        self.api = MerchantApi(self.repo, self.clock, self.ids, FakeLinks(), frozenset({"simulated", "stripe"}))
-        self.dispatcher = Dispatcher(self.repo, self.queue, self.ids, lease=LEASE, workers=1)
-        self.charger = Charger(self.repo, {"simulated": self.gateway}, self.clock, self.ids)
+        # The same composition root as the handlers, on fakes (Stripe payment methods accepted,
+        # but no Stripe gateway unless a test adds one).
+        settings = Settings(table_name="in-memory", stripe_secret_name="configured-in-tests", claim_lease_seconds=int(LEASE.total_seconds()))
+        self.billing = Billing(
+            settings, repository=self.repo, clock=self.clock, ids=self.ids, gateways={"simulated": self.gateway},
+            queue=self.queue, dispatcher_workers=1,
+        )
+        self.api = self.billing.merchant_api(FakeLinks())
+        self.dispatcher = self.billing.dispatcher
+        self.charger = self.billing.charger
         self.outcomes: list[ChargeOutcome] = []
 
     # ------------------------------------------------------------- merchant

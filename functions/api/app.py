@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -20,9 +19,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from billing.adapters.dynamodb import DynamoRepository
+from billing import bootstrap
 from billing.adapters.idempotency import REPLAYED, make_idempotency
-from billing.adapters.system import RandomIds, SystemClock
 from billing.domain.charge import ChargeStatus
 from billing.domain.errors import BillingError
 from billing.domain.model import MandateStatus, PlanStatus
@@ -45,19 +43,15 @@ from billing.schemas import (
 from billing.service.links import ApprovalLinks
 from billing.service.merchant_api import MerchantApi
 from billing.service.ports import PageRequest
-from billing.settings import Settings
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
 
-settings = Settings.from_env()
-_dynamodb = boto3.client("dynamodb")
-repository = DynamoRepository(_dynamodb, settings.table_name)
-idempotency_config, run_idempotent = make_idempotency(settings.idempotency_table_name, _dynamodb)
-clock = SystemClock()
-ids = RandomIds()
+billing = bootstrap.build()
+settings = billing.settings
+idempotency_config, run_idempotent = make_idempotency(settings.idempotency_table_name, billing.dynamodb)
 
 EventType = Literal[
     "plan.created", "plan.updated", "plan.archived", "mandate.created", "mandate.activated", "mandate.paused",
@@ -98,7 +92,7 @@ def service() -> MerchantApi:
     if not base:
         context = app.current_event.request_context
         base = f"https://{context.domain_name}/{context.stage}"
-    return MerchantApi(repository, clock, ids, ApprovalLinks(signing_key(), base), settings.gateways)
+    return billing.merchant_api(ApprovalLinks(signing_key(), base))
 
 
 def signing_key() -> bytes:

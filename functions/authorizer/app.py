@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.data_classes import event_source
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
@@ -18,12 +17,11 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing.adapters.merchants import MerchantStore
-from billing.settings import Settings
+from billing import bootstrap
 
 logger = Logger()
 tracer = Tracer()
-merchants = MerchantStore(boto3.client("dynamodb"), Settings.from_env().table_name)
+merchants = bootstrap.build().merchants
 
 
 def bearer_key(header: str | None) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -21,34 +20,16 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json, ValidationError
 
-from billing.adapters.dynamodb import DynamoRepository
-from billing.adapters.simulated_gateway import SimulatedGateway
-from billing.adapters.stripe import StripeGateway, secret_key_reader
-from billing.adapters.system import RandomIds, SystemClock
-from billing.service.engine import ChargeOutcome, Charger, OutcomeUnknown
+from billing import bootstrap
+from billing.service.engine import ChargeOutcome, OutcomeUnknown
 from billing.service.messages import ChargeMessage
-from billing.service.ports import PaymentGateway
-from billing.settings import Settings
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-settings = Settings.from_env()
-_dynamodb = boto3.client("dynamodb")
-clock = SystemClock()
-
-
-stripe_secret_key = secret_key_reader(settings.stripe_secret_name)
-
-
-gateways: dict[str, PaymentGateway] = {}
-if settings.allow_simulated_gateway:
-    gateways["simulated"] = SimulatedGateway(_dynamodb, settings.gateway_ledger_table_name, clock)
-if settings.stripe_secret_name:
-    gateways["stripe"] = StripeGateway(stripe_secret_key, base_url=settings.stripe_api_base)
-# A payment method whose gateway is missing here is rejected (gateway_rejected), never retried for ever.
-charger = Charger(DynamoRepository(_dynamodb, settings.table_name), gateways, clock, RandomIds())
+billing = bootstrap.build()
+charger = billing.charger
 processor = BatchProcessor(event_type=EventType.SQS, logger=logger)  # failed records are logged with their error class
 
 

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
@@ -23,35 +22,22 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from billing import customer_html as html
-from billing.adapters.dynamodb import DynamoRepository
-from billing.adapters.merchants import MerchantStore
-from billing.adapters.stripe import StripeGateway, secret_key_reader
-from billing.adapters.system import RandomIds, SystemClock
+from billing import bootstrap
 from billing.domain.errors import InvalidState, ValidationFailed
 from billing.domain.model import Mandate, PaymentMethod
 from billing.domain.payment_methods import SIMULATED_TOKENS
 from billing.service.customer_portal import CustomerPortal, TermsChanged
 from billing.service.links import ApprovalLinks, ExpiredLink, InvalidLink
-from billing.service.merchant_api import MerchantApi
-from billing.settings import Settings
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayRestResolver()
 
-settings = Settings.from_env()
-_dynamodb = boto3.client("dynamodb")
-repository = DynamoRepository(_dynamodb, settings.table_name)
-merchants = MerchantStore(_dynamodb, settings.table_name)
-clock = SystemClock()
-ids = RandomIds()
+billing = bootstrap.build()
+settings = billing.settings
 # With Stripe configured the payment step is a SetupIntent confirmed by Stripe.js in the browser.
-stripe = (
-    StripeGateway(secret_key_reader(settings.stripe_secret_name), base_url=settings.stripe_api_base)
-    if settings.stripe_secret_name and settings.stripe_publishable_key
-    else None
-)
+stripe = billing.stripe if settings.stripe_publishable_key else None
 
 
 class ApproveForm(BaseModel):
@@ -85,7 +71,7 @@ def base_url() -> str:
 
 def portal() -> CustomerPortal:
     links = ApprovalLinks(signing_key(), base_url())
-    return CustomerPortal(MerchantApi(repository, clock, ids, links, settings.gateways), links, merchants.merchant_name)
+    return CustomerPortal(billing.merchant_api(links), links, billing.merchants.merchant_name)
 
 
 def csrf_token(token: str, action: str) -> str:

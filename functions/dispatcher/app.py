@@ -7,34 +7,23 @@ version-checked, and an unfinished claim becomes due again when its lease ends.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from billing.adapters.dynamodb import DynamoRepository
-from billing.adapters.sqs import SqsChargeQueue
-from billing.adapters.system import RandomIds
+from billing import bootstrap
 from billing.schemas import TimeIn
-from billing.service.engine import Dispatcher
-from billing.settings import Settings
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-settings = Settings.from_env()
-dispatcher = Dispatcher(
-    DynamoRepository(boto3.client("dynamodb"), settings.table_name),
-    SqsChargeQueue(boto3.client("sqs"), settings.charge_queue_url),
-    RandomIds(),
-    lease=timedelta(seconds=settings.claim_lease_seconds),
-    max_per_run=settings.max_dispatch_per_run,
-)
+billing = bootstrap.build()
+dispatcher = billing.dispatcher
 
 
 class Tick(BaseModel):

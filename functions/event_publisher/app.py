@@ -9,20 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from billing import bootstrap
 from billing.adapters.dynamodb import plain
-from billing.adapters.sns import SnsPublisher
 from billing.domain.model import Event
-from billing.settings import Settings
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-publisher = SnsPublisher(boto3.client("sns"), Settings.from_env().events_topic_arn)
+publisher = bootstrap.build().publisher
 
 
 @logger.inject_lambda_context

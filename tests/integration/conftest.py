@@ -73,11 +73,13 @@ class Client:
 @dataclass
 class System:
     aws: Provisioned
-    gateway: ApiGateway
+    clock: Any  # every function's clock (tests.fakes.FakeClock: real time until a test sets it)
     api_module: Any
     publisher_module: Any
+    customer_module: Any
     a: Merchant
     b: Merchant
+    gateway: Any = None
 
     def client(self, merchant: Merchant | None = None, key: str | None = None) -> Client:
         return Client(self.gateway, key if key is not None else (merchant or self.a).key)
@@ -91,24 +93,26 @@ class System:
 
 
 @pytest.fixture
-def system(aws: Provisioned) -> System:
-    api = load_function("api")
-    authorizer = load_function("authorizer")
-    publisher = load_function("event_publisher")
-    customer_page = load_function("customer_page")
-    gateway = ApiGateway(
-        authorizer=lambda event: invoke(authorizer, event, "AuthorizerFunction"),
-        routes=[
-            ("/v1/", lambda event: invoke(api, event, "ApiFunction"), True),
-            ("/customer/", lambda event: invoke(customer_page, event, "CustomerPageFunction"), False),
-        ],
-    )
+def system(aws: Provisioned) -> Iterator[System]:
+    from billing import bootstrap
+    from tests.fakes import FakeClock
+
+    clock = FakeClock(None)
+    with bootstrap.configured(clock=clock):  # the one composition root, with the test's clock
+        api, authorizer = load_function("api"), load_function("authorizer")
+        publisher, customer_page = load_function("event_publisher"), load_function("customer_page")
     store = MerchantStore(boto3.client("dynamodb"), aws.tables["BillingTable"])
     now = datetime.now(timezone.utc)
     a, b = store.create("Shop A <&>", now), store.create("Shop B", now)
-    system = System(aws, gateway, api, publisher, Merchant(a.merchant_id, a.api_key), Merchant(b.merchant_id, b.api_key))
-    system.customer_module = customer_page
-    return system
+    system = System(aws, clock, api, publisher, customer_page, Merchant(a.merchant_id, a.api_key), Merchant(b.merchant_id, b.api_key))
+    system.gateway = ApiGateway(
+        authorizer=lambda event: invoke(authorizer, event, "AuthorizerFunction"),
+        routes=[
+            ("/v1/", lambda event: invoke(system.api_module, event, "ApiFunction"), True),
+            ("/customer/", lambda event: invoke(system.customer_module, event, "CustomerPageFunction"), False),
+        ],
+    )
+    yield system
 
 
 @pytest.fixture
@@ -125,20 +129,19 @@ class EngineHarness:
     the dispatcher with a tick time, the queue is drained through the SQS event source stand-in."""
 
     def __init__(self, system: System) -> None:
+        from billing import bootstrap
         from billing.adapters.simulated_gateway import SimulatedGateway
         from devtools.sqs_source import SqsEventSource
-        from tests.fakes import FakeClock
 
         self.system = system
-        self.clock = FakeClock(datetime.now(timezone.utc).replace(microsecond=0))
-        self.dispatcher = load_function("dispatcher")
-        self.charger = load_function("charger")
-        # Every component reads the same clock: the API (activation, events), the charger, the gateway.
-        system.api_module.clock = self.clock
-        self.charger.charger.clock = self.clock
-        self.charger.gateways["simulated"].clock = self.clock
+        # Every component reads the system's clock (the API, the charger, the gateway), from now on a test clock.
+        self.clock = system.clock
+        self.clock.current = datetime.now(timezone.utc).replace(microsecond=0)
+        with bootstrap.configured(clock=self.clock):
+            self.dispatcher = load_function("dispatcher")
+            self.charger = load_function("charger")
         self.sqs = boto3.client("sqs")
-        self.queue = SqsEventSource(self.sqs, system.aws.queues["ChargeQueue"], lambda e: invoke(self.charger, e, "ChargerFunction", 30))
+        self.queue = SqsEventSource(self.sqs, system.aws.queues["ChargeQueue"], lambda e: invoke(self.charger, e, "ChargerFunction"))
         self.gateway = SimulatedGateway(boto3.client("dynamodb"), system.aws.tables["SimulatedGatewayLedgerTable"], self.clock)
 
     def dispatch(self, now: datetime | None = None) -> dict[str, Any]:

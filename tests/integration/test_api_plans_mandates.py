@@ -65,7 +65,7 @@ def test_mandate_without_consent_has_a_working_signed_approval_url(system: Syste
     from billing.service.links import ApprovalLinks
 
     key = system.api_module.signing_key()
-    target = ApprovalLinks(key, "x").verify(url.rsplit("/", 1)[1], system.api_module.clock.now())
+    target = ApprovalLinks(key, "x").verify(url.rsplit("/", 1)[1], system.clock.now())
     assert (target.merchant_id, target.mandate_id) == (system.a.id, mandate["id"])
 
 

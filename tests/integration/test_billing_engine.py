@@ -263,12 +263,12 @@ def test_the_stripe_key_is_read_through_parameters_from_secrets_manager_or_ssm(a
     boto3.client("ssm").put_parameter(Name="/rp/stripe", Value="sk_live_from_ssm", Type="SecureString")
     monkeypatch.setenv("STRIPE_SECRET_NAME", "rp/stripe")
     charger = load_function("charger")
-    assert "stripe" in charger.gateways and charger.stripe_secret_key() == "sk_live_from_secrets"
+    assert charger.billing.gateways["stripe"].secret_key() == "sk_live_from_secrets"
     monkeypatch.setenv("STRIPE_SECRET_NAME", "/rp/stripe")
     charger = load_function("charger")
-    assert charger.stripe_secret_key() == "sk_live_from_ssm"
+    assert charger.billing.gateways["stripe"].secret_key() == "sk_live_from_ssm"
     monkeypatch.setenv("STRIPE_SECRET_NAME", "")
-    assert "stripe" not in load_function("charger").gateways
+    assert "stripe" not in load_function("charger").billing.gateways
 
 
 def test_the_sample_events_run_against_the_emulation(engine: EngineHarness) -> None:

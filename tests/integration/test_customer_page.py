@@ -7,9 +7,7 @@ import re
 from datetime import timedelta
 from urllib.parse import urlencode, urlparse
 
-import pytest
 
-from tests.fakes import FakeClock
 from tests.integration.conftest import GOLD, Client, System
 
 HOST = "localapi01.execute-api.eu-west-1.amazonaws.com"
@@ -67,7 +65,7 @@ def test_approve_with_a_test_card_records_the_evidence_and_activates(system: Sys
     active = call("GET", f"/v1/mandates/{mandate['id']}").json()
     assert active["status"] == "active" and active["payment_method"] == {"gateway": "simulated", "token_last4": "once"}
     assert active["consent"]["ip"] == "198.51.100.7" and active["consent"]["user_agent"] == "Mozilla/5.0 (test)"
-    stored = system.api_module.repository.get_mandate(system.a.id, mandate["id"])
+    stored = system.api_module.billing.repository.get_mandate(system.a.id, mandate["id"])
     assert stored.consent.terms_sha256 == fields["terms_sha256"]
     assert [e["type"] for e in call("GET", "/v1/events?type=mandate.activated").json()["data"]] == ["mandate.activated"]
     # The same link now shows the status and offers to revoke
@@ -114,23 +112,26 @@ def test_lithuanian_from_query_or_accept_language(system: System, call: Client) 
     assert '<html lang="en"' in page(system, path, **{"Accept-Language": "de-DE"}).body
 
 
-def test_invalid_tampered_and_expired_links(system: System, call: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_tampered_and_expired_links(system: System, call: Client) -> None:
     assert page(system, "/customer/mandates/nonsense").status == 404
     mandate = pending(call)
     path = path_of(mandate)
     token = path.rsplit("/", 1)[1]
     tampered = path.replace(token, token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB"))
     assert page(system, tampered).status == 404
-    clock = FakeClock(system.api_module.clock.now() + timedelta(days=8))
-    monkeypatch.setattr(system.customer_module, "clock", clock)
+    system.clock.current = system.clock.now() + timedelta(days=8)
     expired = page(system, path)
     assert expired.status == 410 and "7 days" in expired.body
 
 
-def test_a_test_card_where_the_simulated_gateway_is_switched_off_is_a_clear_422(system: System, call: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_test_card_where_the_simulated_gateway_is_switched_off_is_a_clear_422(system: System, call: Client) -> None:
     # Given a deployment with AllowSimulatedGateway=false
-    module = system.customer_module
-    monkeypatch.setattr(module, "settings", module.settings.model_copy(update={"allow_simulated_gateway": False}))
+    from billing import bootstrap
+    from billing.settings import Settings
+    from devtools.lambda_runtime import load_function
+
+    with bootstrap.configured(clock=system.clock, settings=Settings.from_env().model_copy(update={"allow_simulated_gateway": False})):
+        system.customer_module = load_function("customer_page")
     mandate = pending(call)
     path = path_of(mandate)
     body = page(system, path).body

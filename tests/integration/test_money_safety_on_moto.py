@@ -41,7 +41,7 @@ class ConflictingTransactions:
 def test_a_transaction_conflict_is_retried_not_answered_500(system: System, call: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a mandate, and DynamoDB cancelling the next two transactions with TransactionConflict
     m = mandate(call, plan(call))
-    repository = system.api_module.repository
+    repository = system.api_module.billing.repository
     faulty = ConflictingTransactions(repository.client, times=2)
     monkeypatch.setattr(repository, "client", faulty)
     # When the merchant cancels it
@@ -55,7 +55,7 @@ def test_the_same_write_carries_the_same_client_request_token(system: System, ca
     # botocore retries a transaction whose answer was lost; the token makes the retry idempotent
     from billing.adapters.dynamodb import DynamoRepository
 
-    repository: DynamoRepository = system.api_module.repository
+    repository: DynamoRepository = system.api_module.billing.repository
     faulty = ConflictingTransactions(repository.client, times=0)
     monkeypatch.setattr(repository, "client", faulty)
     operation = {"ConditionCheck": {"TableName": repository.table, "Key": {"pk": {"S": "x"}, "sk": {"S": "y"}},

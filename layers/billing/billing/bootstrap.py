@@ -1,0 +1,158 @@
+"""The composition root: the one place that builds the object graph.
+
+`Billing` wires the services (merchant API, dispatcher, charger, event publisher) from their
+ports. `from_aws()` builds the AWS adapters from `Settings` (boto3 only through `adapters/`).
+Handlers call `build()` once, at import. Tests and the local runtime do not reassign anything
+in a handler: they `configure()` what differs (a clock, a boto3 session, extra gateways,
+settings) before a handler is loaded, or build a `Billing` on in-memory fakes directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+
+from .service.engine import Charger, Dispatcher
+from .service.merchant_api import MerchantApi
+from .service.ports import ChargeQueue, Clock, IdGenerator, Links, PaymentGateway, Repository
+from .settings import Settings
+
+
+class Billing:
+    """The services of one process, built from its adapters."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        repository: Repository,
+        clock: Clock,
+        ids: IdGenerator,
+        gateways: dict[str, PaymentGateway],
+        queue: ChargeQueue | None = None,
+        dispatcher_workers: int = 16,
+    ) -> None:
+        self.settings, self.repository, self.clock, self.ids = settings, repository, clock, ids
+        self.gateways, self.queue, self.dispatcher_workers = gateways, queue, dispatcher_workers
+
+    def merchant_api(self, links: Links) -> MerchantApi:
+        """Per request: approval links depend on the URL the request came in on."""
+        return MerchantApi(self.repository, self.clock, self.ids, links, self.settings.gateways)
+
+    def charge_queue(self) -> ChargeQueue:
+        assert self.queue is not None, "the dispatcher needs the charge queue"
+        return self.queue
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        return Dispatcher(
+            self.repository,
+            self.charge_queue(),
+            self.ids,
+            lease=timedelta(seconds=self.settings.claim_lease_seconds),
+            max_per_run=self.settings.max_dispatch_per_run,
+            workers=self.dispatcher_workers,
+        )
+
+    @cached_property
+    def charger(self) -> Charger:
+        # A payment method whose gateway is missing here is rejected (gateway_rejected), never retried for ever.
+        return Charger(self.repository, self.gateways, self.clock, self.ids)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What a test or the local runtime changes in the graph `build()` makes."""
+
+    clock: Clock | None = None
+    settings: Settings | None = None
+    gateways: dict[str, PaymentGateway] = field(default_factory=dict)  # added to, or replacing, the configured ones
+
+
+_overrides = Overrides()
+
+
+def configure(**changes: Any) -> Overrides:
+    """Set what the next `build()` uses (for the local runtime and tests); returns the previous."""
+    global _overrides
+    previous, _overrides = _overrides, replace(_overrides, **changes)
+    return previous
+
+
+@contextmanager
+def configured(**changes: Any) -> Iterator[Overrides]:
+    previous = configure(**changes)
+    try:
+        yield _overrides
+    finally:
+        configure(**previous.__dict__)
+
+
+class AwsBilling(Billing):
+    """`Billing` on AWS, plus the adapters only handlers need (stream publisher, key store)."""
+
+    def __init__(self, settings: Settings, client: Callable[[str], Any], clock: Clock, extra_gateways: dict[str, PaymentGateway]) -> None:
+        """`client(service)`: a boto3 client factory (boto3.client: the default session's)."""
+        from .adapters.dynamodb import DynamoRepository
+        from .adapters.system import RandomIds
+
+        self.client = client
+        self.dynamodb = client("dynamodb")
+        super().__init__(
+            settings, repository=DynamoRepository(self.dynamodb, settings.table_name), clock=clock, ids=RandomIds(), gateways={}
+        )
+        self.gateways.update(self._configured_gateways())
+        self.gateways.update(extra_gateways)
+
+    def _configured_gateways(self) -> dict[str, PaymentGateway]:
+        from .adapters.simulated_gateway import SimulatedGateway
+
+        gateways: dict[str, PaymentGateway] = {}
+        if self.settings.allow_simulated_gateway and self.settings.gateway_ledger_table_name:
+            gateways["simulated"] = SimulatedGateway(self.dynamodb, self.settings.gateway_ledger_table_name, self.clock)
+        if self.stripe is not None:
+            gateways["stripe"] = self.stripe
+        return gateways
+
+    @cached_property
+    def stripe(self) -> Any:
+        """The Stripe adapter (None without a secret): charges, and the customer page's SetupIntents."""
+        if not self.settings.stripe_secret_name:
+            return None
+        from .adapters.stripe import StripeGateway, secret_key_reader
+
+        return StripeGateway(secret_key_reader(self.settings.stripe_secret_name), base_url=self.settings.stripe_api_base)
+
+    def charge_queue(self) -> ChargeQueue:
+        if self.queue is None:
+            from .adapters.sqs import SqsChargeQueue
+
+            self.queue = SqsChargeQueue(self.client("sqs"), self.settings.charge_queue_url)
+        return self.queue
+
+    @cached_property
+    def merchants(self) -> Any:
+        from .adapters.merchants import MerchantStore
+
+        return MerchantStore(self.dynamodb, self.settings.table_name)
+
+    @cached_property
+    def publisher(self) -> Any:
+        from .adapters.sns import SnsPublisher
+
+        return SnsPublisher(self.client("sns"), self.settings.events_topic_arn)
+
+
+def build() -> AwsBilling:
+    """The graph a handler uses: settings from the environment, AWS clients from boto3's default
+    session, the system clock; each as `configure()` overrides it."""
+    import boto3
+
+    from .adapters.system import SystemClock
+
+    settings = _overrides.settings or Settings.from_env()
+    return AwsBilling(settings, boto3.client, _overrides.clock or SystemClock(), dict(_overrides.gateways))

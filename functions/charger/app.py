@@ -14,13 +14,15 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType as BatchEventType
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json, ValidationError
 
 from billing import bootstrap
+from billing.domain.events import EventType
 from billing.service.engine import ChargeOutcome, OutcomeUnknown
 from billing.service.messages import ChargeMessage
 
@@ -30,7 +32,7 @@ metrics = Metrics()
 
 billing = bootstrap.build()
 charger = billing.charger
-processor = BatchProcessor(event_type=EventType.SQS, logger=logger)  # failed records are logged with their error class
+processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)  # failed records are logged with their error class
 
 
 class ChargeRecord(SqsRecordModel):
@@ -77,10 +79,13 @@ def _count(outcome: ChargeOutcome) -> None:
         return
     metrics.add_metric(name="AttemptsRecorded", unit=MetricUnit.Count, value=1)
     for event in outcome.events:
-        name = {"charge.succeeded": "ChargesSucceeded", "charge.failed": "ChargesFailed", "charge.retry_scheduled": "ChargeRetriesScheduled"}.get(event)
+        name = {
+            EventType.CHARGE_SUCCEEDED: "ChargesSucceeded", EventType.CHARGE_FAILED: "ChargesFailed",
+            EventType.CHARGE_RETRY_SCHEDULED: "ChargeRetriesScheduled",
+        }.get(event)
         if name:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-    if "charge.succeeded" in outcome.events and outcome.currency:
+    if EventType.CHARGE_SUCCEEDED in outcome.events and outcome.currency:
         with single_metric(name="AmountCollected", unit=MetricUnit.Count, value=outcome.amount) as metric:
             metric.add_dimension(name="currency", value=outcome.currency)
 

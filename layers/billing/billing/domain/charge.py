@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from .model import Entity, PaymentMethod
+from .events import EventType
 from .money import Currency
 
 ChargeStatus = Literal["pending", "retrying", "succeeded", "failed", "cancelled"]
@@ -142,25 +143,25 @@ class Charge(Entity):
         self.in_flight, self.in_flight_method, self.in_flight_since, self.updated_at = 0, None, None, now
         if result.outcome == "succeeded":
             self.status, self.next_attempt_at, self.failure_code = "succeeded", None, None
-            return ["charge.succeeded"]
+            return [EventType.CHARGE_SUCCEEDED]
         code = result.decline_code or GATEWAY_ERROR
         self.failure_code = code
         if not collectable:
             self.status, self.next_attempt_at = "cancelled", None
-            return ["charge.cancelled"]
+            return [EventType.CHARGE_CANCELLED]
         if not result.hard and not self.reopened and self.retries_used < len(self.retry_schedule_days):
             self.next_attempt_at = self.due_at + timedelta(days=self.retry_schedule_days[self.retries_used])
             self.retries_used += 1
             self.status = "retrying"
-            return ["charge.retry_scheduled"]
+            return [EventType.CHARGE_RETRY_SCHEDULED]
         self.status, self.next_attempt_at = "failed", None
-        return ["charge.failed"]
+        return [EventType.CHARGE_FAILED]
 
     def cancel(self, now: datetime) -> list[str]:
         if self.settled:
             return []
         self.status, self.next_attempt_at, self.updated_at = "cancelled", None, now
-        return ["charge.cancelled"]
+        return [EventType.CHARGE_CANCELLED]
 
     @property
     def may_reopen(self) -> bool:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from . import schedule
 from .errors import InvalidState, ValidationFailed
+from .events import EventType
 from .money import Currency
 from .payment_methods import Gateway
 from .schedule import Cadence, Interval, Term
@@ -86,13 +87,13 @@ class Plan(Entity):
         if not changed:
             return []
         self.updated_at = now
-        return ["plan.updated"]
+        return [EventType.PLAN_UPDATED]
 
     def archive(self, now: datetime) -> list[str]:
         if self.status == "archived":
             raise InvalidState("Plan is already archived.")
         self.status, self.updated_at = "archived", now
-        return ["plan.archived"]
+        return [EventType.PLAN_ARCHIVED]
 
     def ensure_accepts_mandates(self) -> None:
         if self.status != "active":
@@ -222,7 +223,7 @@ class Mandate(Entity):
         if self.open_charge_id is not None:
             return []  # completed when that charge settles
         self.status, self.ended_at = "completed", now
-        return ["mandate.completed"]
+        return [EventType.MANDATE_COMPLETED]
 
     def _billable_from(self, cycle: int) -> int:
         """The first cycle >= `cycle` not due inside a past pause; windows behind it are dropped."""
@@ -248,7 +249,7 @@ class Mandate(Entity):
     def complete(self, now: datetime) -> list[str]:
         self.status, self.ended_at, self.updated_at, self.next_charge_at = "completed", now, now, None
         self.detach_charge()
-        return ["mandate.completed"]
+        return [EventType.MANDATE_COMPLETED]
 
     def collection_failed(self, now: datetime, code: str | None) -> list[str]:
         """The open charge failed for good: past_due until the payment method is replaced,
@@ -260,14 +261,14 @@ class Mandate(Entity):
         self.status, self.updated_at = "past_due", now
         self.paused_at = self.resume_at = None
         self.claimed_until = self.attempt_at = None  # keeps open_charge_id: re-attempted after a new method
-        return ["mandate.past_due"]
+        return [EventType.MANDATE_PAST_DUE]
 
     def activate(self, now: datetime, payment_method: PaymentMethod, consent: Consent) -> list[str]:
         self._require("activate", "pending_approval")
         self.payment_method, self.consent = payment_method, consent
         self.status, self.activated_at, self.updated_at = "active", now, now
         self.anchor_at = schedule.billing_anchor(now, self.start_at, self.terms.trial_days)
-        return ["mandate.activated", *self._schedule_from(1, now)]
+        return [EventType.MANDATE_ACTIVATED, *self._schedule_from(1, now)]
 
     def detach_charge(self) -> None:
         """The open charge settled (or is cancelled by the caller): no collection work is left."""
@@ -289,7 +290,7 @@ class Mandate(Entity):
         self._stop_collection()
         if not self.attempt_at_gateway:
             self.detach_charge()
-        return [f"mandate.{status}"]
+        return [EventType.MANDATE_CANCELLED if status == "cancelled" else EventType.MANDATE_REVOKED]
 
     def cancel(self, now: datetime) -> list[str]:
         self._require("cancel", "pending_approval", "active", "paused", "past_due")
@@ -306,7 +307,7 @@ class Mandate(Entity):
             raise ValidationFailed("resume_at must be in the future.", "resume_at")
         self.status, self.paused_at, self.resume_at, self.updated_at = "paused", now, resume_at, now
         self._stop_collection()
-        return ["mandate.paused"]
+        return [EventType.MANDATE_PAUSED]
 
     def resume(self, now: datetime) -> list[str]:
         """A charge kept by the pause is attempted at the next dispatch; new cycles continue from
@@ -318,7 +319,7 @@ class Mandate(Entity):
         self.status, self.paused_at, self.resume_at, self.updated_at = "active", None, None, now
         if self.open_charge_id is not None and not self.attempt_at_gateway:
             self.attempt_at = now
-        return ["mandate.resumed", *self._schedule_from(cycle, now)]
+        return [EventType.MANDATE_RESUMED, *self._schedule_from(cycle, now)]
 
     def replace_payment_method(self, now: datetime, payment_method: PaymentMethod, reattempt_allowed: bool = True) -> list[str]:
         """A past_due mandate becomes active and its failed charge is attempted again at the
@@ -330,7 +331,7 @@ class Mandate(Entity):
         if self.status == "past_due":
             self.status = "active"
             self.attempt_at = now if self.open_charge_id else None
-        return ["mandate.payment_method_updated"]
+        return [EventType.MANDATE_PAYMENT_METHOD_UPDATED]
 
 
 class Event(BaseModel):

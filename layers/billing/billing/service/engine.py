@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from ..domain.charge import NOT_RECEIVED, REJECTED, Charge, GatewayResult, lookup_is_conclusive
 from ..domain.collection import Step, claim, next_step, settle, start
+from ..domain.events import EventType
 from ..domain.errors import ConcurrentModification
 from ..domain.model import Mandate
 from .messages import ChargeMessage
@@ -179,7 +180,7 @@ class Dispatcher:
                     _, fresh_charges = self.repo.load([], [(mandate.merchant_id, mandate.open_charge_id)])
                     charges = {**charges, **fresh_charges}
                 continue
-            out = _Claimed(resumed=was_paused and "mandate.resumed" in result.mandate_events)
+            out = _Claimed(resumed=was_paused and EventType.MANDATE_RESUMED in result.mandate_events)
             if message is not None:
                 assert result.charge is not None
                 out.message = message

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.charge import Charge
+from ..domain.events import EventType
 from ..domain.errors import ConcurrentModification, NotFound, ValidationFailed
 from ..domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan
 from ..domain.payment_methods import ensure_usable
@@ -47,7 +48,7 @@ class MerchantApi:
             updated_at=now,
             **request.model_dump(),
         )
-        self.repo.commit(Changes(plans=[plan], events=self._events(plan, ["plan.created"], now)))
+        self.repo.commit(Changes(plans=[plan], events=self._events(plan, [EventType.PLAN_CREATED], now)))
         return plan
 
     def get_plan(self, merchant_id: str, plan_id: str) -> Plan:
@@ -92,7 +93,7 @@ class MerchantApi:
             created_at=now,
             updated_at=now,
         )
-        types = ["mandate.created"]
+        types = [EventType.MANDATE_CREATED]
         if request.payment_method is not None and request.consent is not None:
             # The merchant collected consent itself: active at once.
             types += mandate.activate(now, mandate.payment_method, Consent(**request.consent.model_dump()))

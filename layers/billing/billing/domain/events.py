@@ -1,0 +1,31 @@
+"""The catalogue of event types: every state change the service records and publishes.
+
+Domain methods return these; the events API's `type` filter, the OpenAPI document and (later)
+webhook subscriptions read this one list. A `StrEnum`, so each member is its wire string.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    PLAN_CREATED = "plan.created"
+    PLAN_UPDATED = "plan.updated"
+    PLAN_ARCHIVED = "plan.archived"
+    MANDATE_CREATED = "mandate.created"
+    MANDATE_ACTIVATED = "mandate.activated"
+    MANDATE_PAUSED = "mandate.paused"
+    MANDATE_RESUMED = "mandate.resumed"
+    MANDATE_CANCELLED = "mandate.cancelled"
+    MANDATE_REVOKED = "mandate.revoked"
+    MANDATE_PAST_DUE = "mandate.past_due"
+    MANDATE_COMPLETED = "mandate.completed"
+    MANDATE_PAYMENT_METHOD_UPDATED = "mandate.payment_method_updated"
+    CHARGE_SUCCEEDED = "charge.succeeded"
+    CHARGE_RETRY_SCHEDULED = "charge.retry_scheduled"
+    CHARGE_FAILED = "charge.failed"
+    CHARGE_CANCELLED = "charge.cancelled"
+
+
+EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)

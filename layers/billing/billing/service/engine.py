@@ -31,6 +31,7 @@ from ..domain.collection import Step, claim, next_step, settle, start
 from ..domain.events import EventType
 from ..domain.errors import ConcurrentModification
 from ..domain.model import Mandate
+from .concurrency import MAX_CONFLICT_RETRIES, retry_on_conflict
 from .messages import ChargeMessage
 from .ports import (
     Changes,
@@ -48,7 +49,6 @@ from .presenter import Presenter
 
 logger = logging.getLogger(__name__)
 
-MAX_CONFLICT_RETRIES = 5
 
 
 # ------------------------------------------------------------------ dispatcher
@@ -130,67 +130,71 @@ class Dispatcher:
             return _Claimed(error=True)
 
     def _claim(self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]) -> _Claimed:
-        mandate = mandates.get(ref.mandate_id)
-        for attempt in range(MAX_CONFLICT_RETRIES):
-            if mandate is None or mandate.merchant_id != ref.merchant_id:
-                return _Claimed()  # gone from under the index entry
-            charge = charges.get(mandate.open_charge_id) if mandate.open_charge_id else None
-            was_paused = mandate.status == "paused"
-            try:
-                result = claim(mandate, charge, now, now + self.lease)
-            except LookupError:
-                logger.error("mandate %s points to a missing charge; skipped", mandate.id)
-                return _Claimed(error=True)
-            if not result.changed:
-                return _Claimed()
-            message = None
-            if result.charge is not None and result.attempt is not None:
-                # Built, and so validated, before the claim is saved: a claim that cannot be sent is never written.
-                try:
-                    message = ChargeMessage(
-                        merchant_id=mandate.merchant_id,
-                        mandate_id=mandate.id,
-                        charge_id=result.charge.id,
-                        attempt=result.attempt,
-                        due_at=ref.due_at,
-                        dispatched_at=now,
-                        mandate=mandate.model_copy(update={"version": mandate.version + 1}),
-                        charge=result.charge.model_copy(update={"version": result.charge.version + 1}),
-                    )
-                except ValidationError as error:
-                    logger.error("claim of mandate %s not saved: its message is invalid (%s)", mandate.id, error.errors()[0]["msg"])
-                    return _Claimed(error=True)
-            objects = [(mandate, result.mandate_events)]
-            if result.charge is not None:
-                objects.append((result.charge, result.charge_events))
-            changes = Changes(
-                mandates=[mandate],
-                charges=[result.charge] if result.charge is not None else [],
-                events=self.presenter.events(objects, now),
-            )
-            try:
-                self.repo.commit(changes)
-            except ConcurrentModification:
-                if attempt == MAX_CONFLICT_RETRIES - 1:
-                    return _Claimed(conflict=True)
-                # Another run or an API write got there first: decide again on fresh state.
+        def once(number: int) -> _Claimed:
+            if number:  # another run or an API write got there first: decide again on fresh state
                 fresh_mandates, _ = self.repo.load([(ref.merchant_id, ref.mandate_id)], [])
-                mandate = fresh_mandates.get(ref.mandate_id)
-                if mandate is not None and mandate.open_charge_id:
-                    _, fresh_charges = self.repo.load([], [(mandate.merchant_id, mandate.open_charge_id)])
-                    charges = {**charges, **fresh_charges}
-                continue
-            out = _Claimed(resumed=was_paused and EventType.MANDATE_RESUMED in result.mandate_events)
-            if message is not None:
-                assert result.charge is not None
-                out.message = message
-                out.new_charge = charge is None
-                out.resent = result.resent
-                out.lag = max(0.0, (now - ref.due_at).total_seconds())
-                if result.resent and result.charge.in_flight_since is not None:
-                    out.unsettled_age = max(0.0, (now - result.charge.in_flight_since).total_seconds())
-            return out
-        return _Claimed(conflict=True)  # pragma: no cover
+                mandates.update(fresh_mandates)
+                fresh = fresh_mandates.get(ref.mandate_id)
+                if fresh is None:
+                    mandates.pop(ref.mandate_id, None)
+                elif fresh.open_charge_id:
+                    charges.update(self.repo.load([], [(fresh.merchant_id, fresh.open_charge_id)])[1])
+            return self._claim_once(ref, now, mandates, charges)
+
+        try:
+            return retry_on_conflict(once)
+        except ConcurrentModification:
+            return _Claimed(conflict=True)  # still due: looked at again next run
+
+    def _claim_once(self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]) -> _Claimed:
+        mandate = mandates.get(ref.mandate_id)
+        if mandate is None or mandate.merchant_id != ref.merchant_id:
+            return _Claimed()  # gone from under the index entry
+        charge = charges.get(mandate.open_charge_id) if mandate.open_charge_id else None
+        was_paused = mandate.status == "paused"
+        try:
+            result = claim(mandate, charge, now, now + self.lease)
+        except LookupError:
+            logger.error("mandate %s points to a missing charge; skipped", mandate.id)
+            return _Claimed(error=True)
+        if not result.changed:
+            return _Claimed()
+        message = None
+        if result.charge is not None and result.attempt is not None:
+            # Built, and so validated, before the claim is saved: a claim that cannot be sent is never written.
+            try:
+                message = ChargeMessage(
+                    merchant_id=mandate.merchant_id,
+                    mandate_id=mandate.id,
+                    charge_id=result.charge.id,
+                    attempt=result.attempt,
+                    due_at=ref.due_at,
+                    dispatched_at=now,
+                    mandate=mandate.model_copy(update={"version": mandate.version + 1}),
+                    charge=result.charge.model_copy(update={"version": result.charge.version + 1}),
+                )
+            except ValidationError as error:
+                logger.error("claim of mandate %s not saved: its message is invalid (%s)", mandate.id, error.errors()[0]["msg"])
+                return _Claimed(error=True)
+        objects = [(mandate, result.mandate_events)]
+        if result.charge is not None:
+            objects.append((result.charge, result.charge_events))
+        changes = Changes(
+            mandates=[mandate],
+            charges=[result.charge] if result.charge is not None else [],
+            events=self.presenter.events(objects, now),
+        )
+        self.repo.commit(changes)
+        out = _Claimed(resumed=was_paused and EventType.MANDATE_RESUMED in result.mandate_events)
+        if message is not None:
+            assert result.charge is not None
+            out.message = message
+            out.new_charge = charge is None
+            out.resent = result.resent
+            out.lag = max(0.0, (now - ref.due_at).total_seconds())
+            if result.resent and result.charge.in_flight_since is not None:
+                out.unsettled_age = max(0.0, (now - result.charge.in_flight_since).total_seconds())
+        return out
 
 
 # --------------------------------------------------------------------- charger
@@ -343,7 +347,16 @@ class Charger:
         raise OutcomeUnknown(f"{request.idempotency_key}: not found at the gateway yet")
 
     def _record(self, message: ChargeMessage, mandate: Mandate, charge: Charge, answer: GatewayResult, timeouts: int) -> ChargeOutcome:
-        for attempt in range(MAX_CONFLICT_RETRIES):
+        """Record the gateway's answer; an API write that raced us is read and the answer recorded on it."""
+        state = {"mandate": mandate, "charge": charge}
+
+        def once(number: int) -> ChargeOutcome:
+            if number:
+                mandates, charges = self.repo.load([(message.merchant_id, message.mandate_id)], [(message.merchant_id, message.charge_id)])
+                if message.mandate_id not in mandates or message.charge_id not in charges:
+                    raise ConcurrentModification(f"{message.charge_id} or its mandate disappeared")
+                state["mandate"], state["charge"] = mandates[message.mandate_id], charges[message.charge_id]
+            mandate, charge = state["mandate"], state["charge"]
             now = self.clock.now()
             settlement = settle(mandate, charge, message.attempt, answer, now)
             if not settlement.recorded:
@@ -353,16 +366,7 @@ class Charger:
                 charges=[charge],
                 events=self.presenter.events([(charge, settlement.charge_events), (mandate, settlement.mandate_events)], now),
             )
-            try:
-                self.repo.commit(changes)
-            except ConcurrentModification:
-                if attempt == MAX_CONFLICT_RETRIES - 1:
-                    raise
-                mandates, charges = self.repo.load([(message.merchant_id, message.mandate_id)], [(message.merchant_id, message.charge_id)])
-                if message.mandate_id not in mandates or message.charge_id not in charges:
-                    raise
-                mandate, charge = mandates[message.mandate_id], charges[message.charge_id]  # an API write raced us
-                continue
+            self.repo.commit(changes)
             return ChargeOutcome(
                 "recorded",
                 charge.status,
@@ -372,4 +376,5 @@ class Charger:
                 gateway_timeouts=timeouts,
                 failure_code=charge.failure_code,
             )
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        return retry_on_conflict(once)

@@ -12,14 +12,14 @@ from typing import Any
 
 from ..domain.charge import Charge
 from ..domain.events import EventType
-from ..domain.errors import ConcurrentModification, NotFound, ValidationFailed
+from ..domain.errors import NotFound, ValidationFailed
 from ..domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan
 from ..domain.payment_methods import ensure_usable
 from ..schemas import MandateCreate, PauseIn, PaymentMethodIn, PlanCreate, PlanUpdate
+from .concurrency import retry_on_conflict
 from .ports import Changes, Clock, IdGenerator, Links, Page, PageRequest, Repository
 from .presenter import Presenter
 
-MAX_CONFLICT_RETRIES = 5
 
 
 class MerchantApi:
@@ -120,7 +120,8 @@ class MerchantApi:
         """Change a mandate; when that ends collection (cancel, revoke) with no attempt at the
         gateway, its unsettled charge is cancelled in the same transaction. The write is
         conditional on the mandate's version, so it is ordered with the charger's start marker."""
-        for attempt in range(MAX_CONFLICT_RETRIES):
+
+        def change(_: int) -> Mandate:
             now = self.clock.now()
             mandate = self.get_mandate(merchant_id, mandate_id)
             charge = self.repo.get_charge(merchant_id, mandate.open_charge_id) if mandate.open_charge_id else None
@@ -135,13 +136,10 @@ class MerchantApi:
                 charges=[charge] if charge_types else [],
                 events=self.presenter.events([(mandate, types), (charge, charge_types)] if charge else [(mandate, types)], now),
             )
-            try:
-                self.repo.commit(changes)
-                return mandate
-            except ConcurrentModification:
-                if attempt == MAX_CONFLICT_RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+            self.repo.commit(changes)
+            return mandate
+
+        return retry_on_conflict(change)
 
     def cancel_mandate(self, merchant_id: str, mandate_id: str) -> Mandate:
         return self._mandate_action(merchant_id, mandate_id, lambda m, c, now: m.cancel(now))
@@ -193,7 +191,8 @@ class MerchantApi:
     # --------------------------------------------------------------- helpers
     def _mutate(self, load: Callable[[datetime], Any], change: Callable[[Any, datetime], list[str]]) -> Any:
         """Load, change, commit with an optimistic version check; reload and redo on a race."""
-        for attempt in range(MAX_CONFLICT_RETRIES):
+
+        def once(_: int) -> Any:
             now = self.clock.now()
             obj = load(now)
             types = change(obj, now)
@@ -201,10 +200,7 @@ class MerchantApi:
                 return obj
             changes = Changes(events=self._events(obj, types, now))
             (changes.plans if isinstance(obj, Plan) else changes.mandates).append(obj)
-            try:
-                self.repo.commit(changes)
-                return obj
-            except ConcurrentModification:
-                if attempt == MAX_CONFLICT_RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+            self.repo.commit(changes)
+            return obj
+
+        return retry_on_conflict(once)

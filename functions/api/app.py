@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -26,6 +25,7 @@ from billing.domain.errors import BillingError
 from billing.domain.events import EVENT_TYPES
 from billing.domain.model import MandateStatus, PlanStatus
 from billing.http import MAX_BODY_BYTES, billing_error_response, error_response, json_response, validation_error_response
+from billing.observability import logger, metrics, tracer
 from billing.schemas import (
     ChargeOut,
     ErrorOut,
@@ -45,9 +45,6 @@ from billing.service.links import ApprovalLinks
 from billing.service.merchant_api import MerchantApi
 from billing.service.ports import PageRequest
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
 
 billing = bootstrap.build()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
 from aws_lambda_powertools.utilities.batch import EventType as BatchEventType
@@ -23,12 +22,9 @@ from pydantic import Json, ValidationError
 
 from billing import bootstrap
 from billing.domain.events import EventType
+from billing.observability import logger, metrics, tracer
 from billing.service.engine import ChargeOutcome, OutcomeUnknown
 from billing.service.messages import ChargeMessage
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 
 billing = bootstrap.build()
 charger = billing.charger

@@ -14,24 +14,21 @@ from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from billing import customer_html as html
 from billing import bootstrap
+from billing import customer_html as html
 from billing.domain.errors import InvalidState, ValidationFailed
 from billing.domain.model import Mandate, PaymentMethod
 from billing.domain.payment_methods import SIMULATED_TOKENS
+from billing.observability import logger, metrics, tracer
 from billing.service.customer_portal import CustomerPortal, TermsChanged
 from billing.service.links import ApprovalLinks, ExpiredLink, InvalidLink
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 app = APIGatewayRestResolver()
 
 billing = bootstrap.build()

@@ -10,17 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from billing import bootstrap
+from billing.observability import logger, metrics, tracer
 from billing.schemas import TimeIn
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 
 billing = bootstrap.build()
 dispatcher = billing.dispatcher

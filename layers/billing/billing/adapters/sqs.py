@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
+from ..observability import logger
 from ..service.messages import ChargeMessage
-
-logger = logging.getLogger(__name__)
 
 BATCH = 10  # SQS's maximum entries per SendMessageBatch
 

@@ -18,7 +18,6 @@ with the same key while the gateway remembers it, or look the attempt up.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,9 +27,10 @@ from pydantic import ValidationError
 
 from ..domain.charge import NOT_RECEIVED, REJECTED, Charge, GatewayResult, lookup_is_conclusive
 from ..domain.collection import Step, claim, next_step, settle, start
-from ..domain.events import EventType
 from ..domain.errors import ConcurrentModification
+from ..domain.events import EventType
 from ..domain.model import Mandate
+from ..observability import logger
 from .concurrency import MAX_CONFLICT_RETRIES, retry_on_conflict
 from .messages import ChargeMessage
 from .ports import (
@@ -46,9 +46,6 @@ from .ports import (
     Repository,
 )
 from .presenter import Presenter
-
-logger = logging.getLogger(__name__)
-
 
 
 # ------------------------------------------------------------------ dispatcher

@@ -238,7 +238,7 @@ def mandate_page(
         else:
             table = f"<p>{text(lang, 'none')}</p>"
         parts.append(f"<section><h2>{text(lang, 'past')}</h2>{table}</section>")
-        if m.status in ("active", "paused", "past_due"):
+        if m.may_be_stopped and not m.awaiting_approval:  # awaiting approval, the page offers approval instead
             parts.append(f'<section><p><a class="button" href="{_e(base)}/revoke?lang={lang}">{text(lang, "revoke")}</a></p></section>')
     other = "lt" if lang == "en" else "en"
     return document(lang, nonce, "".join(parts), switch_href=f"{base}?lang={other}")

@@ -271,7 +271,7 @@ class MandateOut(ResponseModel):
             updated_at=mandate.updated_at,
             ended_at=mandate.ended_at,
             resume_at=mandate.resume_at,
-            approval_url=approval_url if mandate.status == "pending_approval" else None,
+            approval_url=approval_url,  # the link signer gives one only while the mandate awaits approval
         )
 
 

@@ -21,6 +21,7 @@ from .schedule import Cadence, Interval, Term
 PlanStatus = Literal["active", "archived"]
 MandateStatus = Literal["pending_approval", "active", "paused", "past_due", "cancelled", "revoked", "completed"]
 FINAL_STATUSES: frozenset[str] = frozenset({"cancelled", "revoked", "completed"})
+STOPPABLE_STATUSES: tuple[MandateStatus, ...] = ("pending_approval", "active", "paused", "past_due")
 DEFAULT_RETRY_SCHEDULE_DAYS: tuple[int, ...] = (1, 3, 7)
 
 
@@ -159,6 +160,16 @@ class Mandate(Entity):
         return Term(total_cycles=self.terms.total_cycles, end_at=self.end_at)
 
     @property
+    def awaiting_approval(self) -> bool:
+        """Only a mandate awaiting approval has an approval link (and nothing charged yet)."""
+        return self.status == "pending_approval"
+
+    @property
+    def may_be_stopped(self) -> bool:
+        """Whether cancel or revoke (merchant, bank or customer) is allowed now."""
+        return self.status in STOPPABLE_STATUSES
+
+    @property
     def attempt_at_gateway(self) -> bool:
         """An attempt of the open charge may be at the gateway: its outcome must be recorded."""
         return self.attempt_started_at is not None
@@ -293,12 +304,17 @@ class Mandate(Entity):
         return [EventType.MANDATE_CANCELLED if status == "cancelled" else EventType.MANDATE_REVOKED]
 
     def cancel(self, now: datetime) -> list[str]:
-        self._require("cancel", "pending_approval", "active", "paused", "past_due")
+        self._require("cancel", *STOPPABLE_STATUSES)
         return self._end("cancelled", now)
 
     def revoke(self, now: datetime) -> list[str]:
-        self._require("revoke", "pending_approval", "active", "paused", "past_due")
+        self._require("revoke", *STOPPABLE_STATUSES)
         return self._end("revoked", now)
+
+    def ensure_new_terms_valid(self, now: datetime) -> None:
+        """A new mandate may not end before it starts billing."""
+        if self.end_at is not None and self.end_at <= now:
+            raise ValidationFailed("end_at must be in the future.", "end_at")
 
     def pause(self, now: datetime, resume_at: datetime | None = None) -> list[str]:
         """No attempt starts while paused. The unsettled charge is kept: its cycle is still owed."""

@@ -67,14 +67,14 @@ class CustomerPortal:
         mandate, expired = self._mandate(token)
         upcoming = mandate.upcoming_charges(self.api.clock.now(), UPCOMING)
         charges: list[Charge] = []
-        if mandate.status != "pending_approval":  # nothing can have been charged before approval
+        if not mandate.awaiting_approval:  # nothing can have been charged before approval
             charges = self.api.list_charges(mandate.merchant_id, PageRequest(PAST), mandate_id=mandate.id).items
         return CustomerView(
             merchant_name=self.merchant_name(mandate.merchant_id) or "",
             mandate=mandate,
             upcoming=upcoming,
             charges=charges,
-            link_expired=expired and mandate.status == "pending_approval",
+            link_expired=expired and mandate.awaiting_approval,
             terms_sha256=terms_digest(mandate),
         )
 
@@ -84,7 +84,7 @@ class CustomerPortal:
         """`method` gives the payment method the customer chose for this mandate (a test card, or
         the card Stripe confirmed); it raises to refuse the approval."""
         mandate, expired = self._mandate(token)
-        if mandate.status != "pending_approval":
+        if not mandate.awaiting_approval:
             raise InvalidState("This mandate is not waiting for approval.")
         if expired:
             raise ExpiredLink("link expired")

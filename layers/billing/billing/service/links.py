@@ -58,7 +58,7 @@ class ApprovalLinks:
         return f"{_b64(payload)}.{self._mac(payload)}"
 
     def approval_url(self, mandate: Mandate) -> str | None:
-        if mandate.status != "pending_approval":
+        if not mandate.awaiting_approval:
             return None
         expires = mandate.created_at + APPROVAL_LINK_LIFETIME
         return f"{self._base_url}{CUSTOMER_PAGE_PATH}/{self.token(mandate.merchant_id, mandate.id, expires)}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ..domain.charge import Charge
 from ..domain.events import EventType
@@ -20,6 +20,8 @@ from .concurrency import retry_on_conflict
 from .ports import Changes, Clock, IdGenerator, Links, Page, PageRequest, Repository
 from .presenter import Presenter
 
+
+T = TypeVar("T")
 
 
 class MerchantApi:
@@ -52,10 +54,7 @@ class MerchantApi:
         return plan
 
     def get_plan(self, merchant_id: str, plan_id: str) -> Plan:
-        plan = self.repo.get_plan(merchant_id, plan_id)
-        if plan is None:
-            raise NotFound(f"No such plan: '{plan_id}'.", "id")
-        return plan
+        return _found(self.repo.get_plan(merchant_id, plan_id), "plan", plan_id)
 
     def list_plans(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Plan]:
         return self.repo.list_plans(merchant_id, page, status=status)
@@ -72,12 +71,8 @@ class MerchantApi:
     # -------------------------------------------------------------- mandates
     def create_mandate(self, merchant_id: str, request: MandateCreate) -> Mandate:
         now = self.clock.now()
-        plan = self.repo.get_plan(merchant_id, request.plan_id)
-        if plan is None:
-            raise NotFound(f"No such plan: '{request.plan_id}'.", "plan_id")
+        plan = _found(self.repo.get_plan(merchant_id, request.plan_id), "plan", request.plan_id, "plan_id")
         plan.ensure_accepts_mandates()
-        if request.end_at is not None and request.end_at <= now:
-            raise ValidationFailed("end_at must be in the future.", "end_at")
         if request.payment_method is not None:
             ensure_usable(request.payment_method.gateway, self.gateways)
         mandate = Mandate(
@@ -93,6 +88,7 @@ class MerchantApi:
             created_at=now,
             updated_at=now,
         )
+        mandate.ensure_new_terms_valid(now)
         types = [EventType.MANDATE_CREATED]
         if request.payment_method is not None and request.consent is not None:
             # The merchant collected consent itself: active at once.
@@ -102,10 +98,7 @@ class MerchantApi:
         return mandate
 
     def get_mandate(self, merchant_id: str, mandate_id: str) -> Mandate:
-        mandate = self.repo.get_mandate(merchant_id, mandate_id)
-        if mandate is None:
-            raise NotFound(f"No such mandate: '{mandate_id}'.", "id")
-        return mandate
+        return _found(self.repo.get_mandate(merchant_id, mandate_id), "mandate", mandate_id)
 
     def list_mandates(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Mandate]:
         return self.repo.list_mandates(merchant_id, page, **filters)
@@ -170,20 +163,14 @@ class MerchantApi:
 
     # --------------------------------------------------------------- charges
     def get_charge(self, merchant_id: str, charge_id: str) -> Charge:
-        charge = self.repo.get_charge(merchant_id, charge_id)
-        if charge is None:
-            raise NotFound(f"No such charge: '{charge_id}'.", "id")
-        return charge
+        return _found(self.repo.get_charge(merchant_id, charge_id), "charge", charge_id)
 
     def list_charges(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Charge]:
         return self.repo.list_charges(merchant_id, page, **filters)
 
     # ---------------------------------------------------------------- events
     def get_event(self, merchant_id: str, event_id: str) -> Event:
-        event = self.repo.get_event(merchant_id, event_id)
-        if event is None:
-            raise NotFound(f"No such event: '{event_id}'.", "id")
-        return event
+        return _found(self.repo.get_event(merchant_id, event_id), "event", event_id)
 
     def list_events(self, merchant_id: str, page: PageRequest, type: str | None = None) -> Page[Event]:
         return self.repo.list_events(merchant_id, page, type=type)
@@ -204,3 +191,10 @@ class MerchantApi:
             return obj
 
         return retry_on_conflict(once)
+
+
+def _found(obj: T | None, kind: str, object_id: str, param: str = "id") -> T:
+    """The object, or the contract's 404 (another merchant's object is not found either)."""
+    if obj is None:
+        raise NotFound(f"No such {kind}: '{object_id}'.", param)
+    return obj

@@ -154,6 +154,9 @@ class InMemoryRepository:
             stored = self.items.get((obj.merchant_id, obj.id))
             if (stored.version if stored else 0) != obj.version:
                 raise ConcurrentModification(obj.id)
+        for event in changes.events:  # written once, as DynamoDB's attribute_not_exists(pk) does
+            if (event.merchant_id, event.id) in self.items:
+                raise ConcurrentModification(event.id)
         for obj in aggregates:
             obj.version += 1
             self.items[(obj.merchant_id, obj.id)] = copy.deepcopy(obj)

@@ -1,0 +1,132 @@
+"""The Repository port's contract, run on both implementations: the in-memory fake the unit
+tests use and the DynamoDB repository (on moto, with the template's table). A behaviour the
+fake gets wrong would make every unit test built on it prove the wrong thing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+
+from billing.domain.charge import Charge, charge_id
+from billing.domain.errors import ConcurrentModification
+from billing.domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan
+from billing.service.ports import Changes, PageRequest, Repository
+from tests.fakes import InMemoryRepository
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+A, B = "mch_contracta", "mch_contractb"
+
+
+@pytest.fixture(params=["in-memory", "dynamodb"])
+def repo(request: pytest.FixtureRequest) -> Iterator[Repository]:
+    if request.param == "in-memory":
+        yield InMemoryRepository()
+        return
+    from billing.adapters.dynamodb import DynamoRepository
+
+    aws = request.getfixturevalue("aws")
+    yield DynamoRepository(boto3.client("dynamodb"), aws.tables["BillingTable"])
+
+
+def plan(merchant: str = A, n: int = 1, created: datetime = NOW) -> Plan:
+    return Plan(id=f"pln_contract{n:04d}", merchant_id=merchant, created_at=created, updated_at=created,
+                name=f"Plan {n}", amount=1999, currency="EUR", interval="month", interval_count=1)
+
+
+def active_mandate(p: Plan, n: int = 1, activated: datetime = NOW) -> Mandate:
+    mandate = Mandate(id=f"mdt_contract{n:04d}", merchant_id=p.merchant_id, plan_id=p.id, terms=p.terms,
+                      customer=Customer(reference=f"cust-{n}"), created_at=activated, updated_at=activated)
+    mandate.activate(activated, PaymentMethod(gateway="simulated", token="pm_sim_ok"), Consent(accepted_at=activated))
+    return mandate
+
+
+def test_a_committed_aggregate_reads_back_equal_with_its_version(repo: Repository) -> None:
+    # Given a plan and an active mandate committed together
+    p = plan()
+    m = active_mandate(p)
+    repo.commit(Changes(plans=[p], mandates=[m]))
+    # When they are read back, Then they are equal (null fields and all) at version 1
+    assert repo.get_plan(A, p.id) == p and p.version == 1
+    assert repo.get_mandate(A, m.id) == m and m.version == 1
+    # And another merchant cannot see them
+    assert repo.get_plan(B, p.id) is None and repo.get_mandate(B, m.id) is None
+
+
+def test_a_stale_version_is_a_concurrent_modification_and_writes_nothing(repo: Repository) -> None:
+    p = plan()
+    repo.commit(Changes(plans=[p]))
+    stale = repo.get_plan(A, p.id)
+    p.name = "Renamed"
+    repo.commit(Changes(plans=[p]))
+    assert stale is not None
+    stale.name = "Lost update"
+    with pytest.raises(ConcurrentModification):
+        repo.commit(Changes(plans=[stale]))
+    assert repo.get_plan(A, p.id).name == "Renamed"  # type: ignore[union-attr]
+
+
+def test_the_start_marker_is_written_only_on_the_claimed_version(repo: Repository) -> None:
+    p = plan()
+    m = active_mandate(p)
+    repo.commit(Changes(plans=[p], mandates=[m]))
+    m.attempt_started_at = NOW
+    repo.start_attempt(m)
+    stored = repo.get_mandate(A, m.id)
+    assert stored is not None and stored.attempt_started_at == NOW and stored.version == m.version == 2
+    late = stored.model_copy(update={"version": 1})
+    with pytest.raises(ConcurrentModification):
+        repo.start_attempt(late)
+
+
+def test_lists_are_newest_first_paginated_and_filtered(repo: Repository) -> None:
+    p = plan()
+    mandates = [active_mandate(p, n, NOW + timedelta(minutes=n)) for n in range(1, 6)]
+    repo.commit(Changes(plans=[p], mandates=mandates))
+    first = repo.list_mandates(A, PageRequest(limit=2))
+    assert [m.id for m in first.items] == [mandates[4].id, mandates[3].id] and first.has_more
+    second = repo.list_mandates(A, PageRequest(limit=2, cursor=first.next_cursor))
+    assert [m.id for m in second.items] == [mandates[2].id, mandates[1].id]
+    assert [m.id for m in repo.list_mandates(A, PageRequest(), customer_reference="cust-3").items] == [mandates[2].id]
+    assert repo.list_mandates(B, PageRequest()).items == []
+
+
+def test_charges_list_by_mandate_and_status(repo: Repository) -> None:
+    p = plan()
+    m = active_mandate(p)
+    charges = [
+        Charge(id=charge_id(A, m.id, cycle), merchant_id=A, created_at=NOW + timedelta(days=cycle), updated_at=NOW,
+               mandate_id=m.id, plan_id=p.id, cycle=cycle, amount=1999, currency="EUR", due_at=NOW, status=status)
+        for cycle, status in ((1, "succeeded"), (2, "failed"), (3, "succeeded"))
+    ]
+    repo.commit(Changes(plans=[p], mandates=[m], charges=charges))
+    found = repo.list_charges(A, PageRequest(), mandate_id=m.id, status="succeeded")
+    assert [c.cycle for c in found.items] == [3, 1]
+    assert [c.cycle for c in repo.list_charges(A, PageRequest(), status="failed").items] == [2]
+
+
+def test_the_due_index_finds_exactly_what_is_due(repo: Repository) -> None:
+    # Given mandates due in the past, now and later, and one that is not collecting
+    p = plan()
+    due_before = active_mandate(p, 1, NOW - timedelta(days=1))
+    due_now = active_mandate(p, 2, NOW)
+    later = active_mandate(p, 3, NOW + timedelta(hours=1))
+    cancelled = active_mandate(p, 4, NOW - timedelta(days=2))
+    cancelled.cancel(NOW)
+    repo.commit(Changes(plans=[p], mandates=[due_before, due_now, later, cancelled]))
+    # When the engine asks what is due, Then it gets the due ones, oldest first
+    due = repo.due(NOW, per_shard=10)
+    assert [(d.mandate_id, d.due_at) for d in due] == [(due_before.id, due_before.next_charge_at), (due_now.id, NOW)]
+
+
+def test_events_are_written_once_and_listed_by_type(repo: Repository) -> None:
+    p = plan()
+    events = [Event(id=f"evt_contract{n}", merchant_id=A, type=t, created_at=NOW + timedelta(seconds=n), data={"object": {"id": p.id}})
+              for n, t in enumerate(["plan.created", "plan.updated"])]
+    repo.commit(Changes(plans=[p], events=events))
+    assert [e.id for e in repo.list_events(A, PageRequest(), type="plan.updated").items] == ["evt_contract1"]
+    assert repo.get_event(A, "evt_contract0") == events[0]
+    with pytest.raises(ConcurrentModification):  # an event id is never written twice
+        repo.commit(Changes(events=[events[0]]))

@@ -22,9 +22,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
 os.environ.update(
-    AWS_DEFAULT_REGION="eu-west-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-    POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_NAMESPACE="RecurringPayments",
-    POWERTOOLS_SERVICE_NAME="recurring-payments", POWERTOOLS_LOG_LEVEL="ERROR", POWERTOOLS_METRICS_DISABLED="true",
+    AWS_DEFAULT_REGION="eu-west-1",
+    AWS_ACCESS_KEY_ID="bench",
+    AWS_SECRET_ACCESS_KEY="bench",
+    POWERTOOLS_TRACE_DISABLED="true",
+    POWERTOOLS_METRICS_NAMESPACE="RecurringPayments",
+    POWERTOOLS_SERVICE_NAME="recurring-payments",
+    POWERTOOLS_LOG_LEVEL="ERROR",
+    POWERTOOLS_METRICS_DISABLED="true",
 )
 
 import boto3  # noqa: E402
@@ -57,16 +62,36 @@ def invoke(module, event, name, timeout):
 
 def seed(client, table: str, total: int, due: int) -> None:
     print(f"seeding {total} mandates ({due} due) into the emulation...", flush=True)
-    plan = Plan(id="pln_bench", merchant_id=MERCHANT, created_at=NOW - timedelta(days=60), updated_at=NOW - timedelta(days=60),
-                name="Gold", amount=1999, currency="EUR", interval="month", interval_count=1)
+    plan = Plan(
+        id="pln_bench",
+        merchant_id=MERCHANT,
+        created_at=NOW - timedelta(days=60),
+        updated_at=NOW - timedelta(days=60),
+        name="Gold",
+        amount=1999,
+        currency="EUR",
+        interval="month",
+        interval_count=1,
+    )
     items = [{**DynamoRepository.item_of(plan), "version": 1}]
     for n in range(total):
         created = NOW - timedelta(days=40)
-        mandate = Mandate(id=f"mdt_bench{n:08d}", merchant_id=MERCHANT, plan_id=plan.id, terms=plan.terms,
-                          customer=Customer(reference=f"cust-{n}"), created_at=created, updated_at=created)
+        mandate = Mandate(
+            id=f"mdt_bench{n:08d}",
+            merchant_id=MERCHANT,
+            plan_id=plan.id,
+            terms=plan.terms,
+            customer=Customer(reference=f"cust-{n}"),
+            created_at=created,
+            updated_at=created,
+        )
         # Due ones were activated a month ago: cycle 2 is due now. Idle ones were activated over the
         # last 30 days: their cycle 2 falls due over the next 4 weeks. Cycle 1 of both was charged.
-        activated = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc) if n < due else NOW - timedelta(days=30) + timedelta(minutes=1 + n % 40000)
+        activated = (
+            datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+            if n < due
+            else NOW - timedelta(days=30) + timedelta(minutes=1 + n % 40000)
+        )
         mandate.activate(activated, PaymentMethod(gateway="simulated", token="pm_sim_ok"), Consent(accepted_at=activated))
         mandate.advance_schedule()
         mandate.cycles_charged = 1
@@ -95,7 +120,9 @@ def run(total: int, due: int) -> dict:
         dispatcher, charger, publisher = load_function("dispatcher"), load_function("charger"), load_function("event_publisher")
 
         summary = invoke(dispatcher, {"scheduled_time": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")}, "DispatcherFunction", 900)
-        queue = SqsEventSource(setup.client("sqs"), resources.queues["ChargeQueue"], lambda e: invoke(charger, e, "ChargerFunction", 60))
+        queue = SqsEventSource(
+            setup.client("sqs"), resources.queues["ChargeQueue"], lambda e: invoke(charger, e, "ChargerFunction", 60)
+        )
         delivery = queue.drain()
         records = for_publisher(stream.read())
         publisher_batches = 0
@@ -104,13 +131,23 @@ def run(total: int, due: int) -> dict:
             publisher_batches += 1
         snap = stats.snapshot()
         ledger = setup.client("dynamodb").scan(TableName=resources.tables["SimulatedGatewayLedgerTable"], Select="COUNT")["Count"]
-        return {"total": total, "due": due, "dispatched": summary["dispatched"], "charged": ledger, "charger_batches": delivery.batches,
-                "publisher_batches": publisher_batches, "events": len(records), **snap}
+        return {
+            "total": total,
+            "due": due,
+            "dispatched": summary["dispatched"],
+            "charged": ledger,
+            "charger_batches": delivery.batches,
+            "publisher_batches": publisher_batches,
+            "events": len(records),
+            **snap,
+        }
 
 
 def cost(result: dict, seconds_per_attempt: float) -> dict[str, float]:
     invocations = 1 + result["charger_batches"] + result["publisher_batches"]
-    return cost_per_million(result, result["charged"], result["events"], invocations, result["charger_batches"], seconds_per_attempt)
+    return cost_per_million(
+        result, result["charged"], result["events"], invocations, result["charger_batches"], seconds_per_attempt
+    )
 
 
 def main() -> None:
@@ -123,20 +160,26 @@ def main() -> None:
     for r in results:
         calls = r["aws_calls"]
         total_calls = sum(calls.values())
-        print(f"== {r['due']} due among {r['total']} mandates: dispatched {r['dispatched']}, charged {r['charged']}, events {r['events']}")
+        print(
+            f"== {r['due']} due among {r['total']} mandates: dispatched {r['dispatched']}, charged {r['charged']}, events {r['events']}"
+        )
         for name, count in calls.items():
             print(f"   {name:34s} {count:7d}   {count / r['charged']:.3f} per charge")
         print(f"   {'AWS calls per charge':34s} {total_calls / r['charged']:.3f}   (target <= 3.5)")
         print(f"   {'DynamoDB items read per due mandate':34s} {r['dynamodb_items_read'] / r['due']:.3f}")
         print(f"   {'DynamoDB items written per charge':34s} {r['dynamodb_items_written'] / r['charged']:.3f}")
-        print(f"   {'DynamoDB RRU / WRU per charge':34s} {r['dynamodb_read_units'] / r['charged']:.2f} / {r['dynamodb_write_units'] / r['charged']:.2f}")
+        print(
+            f"   {'DynamoDB RRU / WRU per charge':34s} {r['dynamodb_read_units'] / r['charged']:.2f} / {r['dynamodb_write_units'] / r['charged']:.2f}"
+        )
     first = results[0]
     print("\nEstimated AWS cost per 1,000,000 charges (USD, us-east-1 list prices; see docs/performance.md):")
     for label, seconds in SECONDS_PER_ATTEMPT.items():
         estimate = cost(first, seconds)
         parts = ", ".join(f"{k} {v:.2f}" for k, v in estimate.items() if k != "total")
         print(f"   {label:38s} ${estimate['total']:.2f}  ({parts})")
-    idle_independent = abs(results[0]["dynamodb_items_read"] / results[0]["due"] - results[1]["dynamodb_items_read"] / results[1]["due"]) < 0.01
+    idle_independent = (
+        abs(results[0]["dynamodb_items_read"] / results[0]["due"] - results[1]["dynamodb_items_read"] / results[1]["due"]) < 0.01
+    )
     print(f"\nItems read per due mandate independent of idle mandates: {'yes' if idle_independent else 'NO'}")
 
 

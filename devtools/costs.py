@@ -28,10 +28,14 @@ def cost_per_million(
     sqs_ours = sum(v for k, v in calls.items() if k.startswith("sqs."))
     sqs_poller = 2 * charger_batches  # Lambda's poller: ReceiveMessage + DeleteMessageBatch per batch
     out = {
-        "DynamoDB": (stats["dynamodb_write_units"] * PRICE["dynamodb_wru"] + stats["dynamodb_read_units"] * PRICE["dynamodb_rru"]) * scale,
+        "DynamoDB": (stats["dynamodb_write_units"] * PRICE["dynamodb_wru"] + stats["dynamodb_read_units"] * PRICE["dynamodb_rru"])
+        * scale,
         "SQS": (sqs_ours + sqs_poller) * PRICE["sqs_request"] * scale,
         "SNS": events * PRICE["sns_publish"] * scale,
-        "Lambda": (invocations * PRICE["lambda_request"] + charges * seconds_per_attempt * CHARGER_MEMORY_GB * PRICE["lambda_gb_second"]) * scale,
+        "Lambda": (
+            invocations * PRICE["lambda_request"] + charges * seconds_per_attempt * CHARGER_MEMORY_GB * PRICE["lambda_gb_second"]
+        )
+        * scale,
         "CloudWatch Logs": LOG_BYTES_PER_CHARGE * 1e6 / 1e9 * PRICE["logs_gb"],
     }
     out["total"] = sum(out.values())

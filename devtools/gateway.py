@@ -150,7 +150,7 @@ class ApiGateway:
                 "multiValueHeaders": {k: [v] for k, v in headers.items()} or None,
                 "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} if multi_query else None,
                 "multiValueQueryStringParameters": multi_query,
-                "pathParameters": {"proxy": path[len(prefix):].lstrip("/")},
+                "pathParameters": {"proxy": path[len(prefix) :].lstrip("/")},
                 "stageVariables": None,
                 "requestContext": {
                     "resourcePath": f"{prefix.rstrip('/')}/{{proxy+}}",

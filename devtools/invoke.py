@@ -11,11 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from devtools import local  # noqa: F401  (sets sys.path and the fake AWS environment)
-
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from devtools import local  # noqa: F401  (sets sys.path and the fake AWS environment)
 from devtools.lambda_runtime import invoke, load_function  # noqa: E402
 from devtools.moto_patches import fast_transactions, serialize_calls  # noqa: E402
 from devtools.provision import provision  # noqa: E402

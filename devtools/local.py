@@ -45,9 +45,9 @@ os.environ.pop("AWS_PROFILE", None)
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from billing import bootstrap  # noqa: E402
 from billing.adapters.dynamodb import from_attributes, to_attributes  # noqa: E402
 from billing.adapters.merchants import MerchantStore  # noqa: E402
-from billing import bootstrap  # noqa: E402
 from billing.adapters.simulated_gateway import SimulatedGateway  # noqa: E402
 from devtools.aws_stats import AwsStats, moto_images, template_indexes  # noqa: E402
 from devtools.clock import ClockWentBack, LocalClock  # noqa: E402
@@ -58,6 +58,7 @@ from devtools.provision import Provisioned, provision  # noqa: E402
 from devtools.sqs_source import SqsEventSource  # noqa: E402
 from devtools.streams import TableStream, for_publisher  # noqa: E402
 from devtools.template import load_template, resources  # noqa: E402
+
 
 def _rate_seconds(expression: str) -> float:
     match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression.strip())
@@ -122,8 +123,10 @@ class LocalSystem:
         functions = resources("AWS::Serverless::Function")
         batch_size = functions["ChargerFunction"]["Properties"]["Events"]["Charges"]["Properties"]["BatchSize"]
         self.charge_queue = SqsEventSource(
-            self.plumbing.client("sqs"), self.aws.queues["ChargeQueue"],
-            lambda event: invoke(self.charger, event, "ChargerFunction"), batch_size=batch_size,
+            self.plumbing.client("sqs"),
+            self.aws.queues["ChargeQueue"],
+            lambda event: invoke(self.charger, event, "ChargerFunction"),
+            batch_size=batch_size,
         )
         schedule = load_template()["Parameters"]["DispatchScheduleExpression"]["Default"]
         self.rate = timedelta(seconds=_rate_seconds(schedule))
@@ -135,7 +138,9 @@ class LocalSystem:
         self._stream = TableStream(self.plumbing, self.aws.tables["BillingTable"], start="LATEST")
         self._printer = self._subscribe_printer()
         self.merchants = MerchantStore(self.plumbing.client("dynamodb"), self.aws.tables["BillingTable"])
-        self.ledger_reader = SimulatedGateway(self.plumbing.client("dynamodb"), self.aws.tables["SimulatedGatewayLedgerTable"], self.clock)
+        self.ledger_reader = SimulatedGateway(
+            self.plumbing.client("dynamodb"), self.aws.tables["SimulatedGatewayLedgerTable"], self.clock
+        )
         self.stopping = threading.Event()
         self.ready = False
 
@@ -170,8 +175,10 @@ class LocalSystem:
         event = json.loads(notification["Message"])
         obj = event["data"]["object"]
         detail = {
-            "charge": lambda o: f"{o['id']} cycle {o['cycle']} {o['amount']} {o['currency']} {o['status']} attempts={len(o['attempts'])}"
-            + (f" failure={o['failure_code']}" if o.get("failure_code") else ""),
+            "charge": lambda o: (
+                f"{o['id']} cycle {o['cycle']} {o['amount']} {o['currency']} {o['status']} attempts={len(o['attempts'])}"
+                + (f" failure={o['failure_code']}" if o.get("failure_code") else "")
+            ),
             "mandate": lambda o: f"{o['id']} {o['status']} next_charge_at={o.get('next_charge_at')}",
             "plan": lambda o: f"{o['id']} {o['name']} {o['amount']} {o['currency']}/{o['interval_count']} {o['interval']}",
         }.get(obj.get("object"), lambda o: o.get("id", ""))(obj)
@@ -184,7 +191,9 @@ class LocalSystem:
         self.next_tick = now + self.rate
         # Full precision (AWS sends whole seconds): something due at the local clock's exact now is due.
         scheduled = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return invoke(self.dispatcher, {"scheduled_time": scheduled, "execution_id": "local", "attempt": "1"}, "DispatcherFunction")
+        return invoke(
+            self.dispatcher, {"scheduled_time": scheduled, "execution_id": "local", "attempt": "1"}, "DispatcherFunction"
+        )
 
     def tick(self) -> dict[str, Any]:
         """Dispatch once at the clock's now, drain the charge queue, record and publish everything."""
@@ -195,7 +204,12 @@ class LocalSystem:
         return {
             "now": dispatched["now"],
             "dispatch": {k: v for k, v in dispatched.items() if k != "now"},
-            "charger": {"messages": delivery.received, "succeeded": delivery.succeeded, "failed": delivery.failed, "batches": delivery.batches},
+            "charger": {
+                "messages": delivery.received,
+                "succeeded": delivery.succeeded,
+                "failed": delivery.failed,
+                "batches": delivery.batches,
+            },
             "events_published": events,
             "queues": self.queues(),
         }
@@ -208,7 +222,10 @@ class LocalSystem:
             attributes = sqs.get_queue_attributes(
                 QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
             )["Attributes"]
-            out[logical] = {"waiting": int(attributes["ApproximateNumberOfMessages"]), "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"])}
+            out[logical] = {
+                "waiting": int(attributes["ApproximateNumberOfMessages"]),
+                "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+            }
         return out
 
     def background(self) -> None:
@@ -227,7 +244,14 @@ class LocalSystem:
     # ------------------------------------------------------------- dev API
     def local_endpoint(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         if path == "/_local/health" and method == "GET":
-            return (200, {"status": "ok", "api": self.base_url, "now": _iso(self.clock.now()), "test_clock": self.clock.is_test_clock}) if self.ready else (503, {"status": "starting"})
+            return (
+                (
+                    200,
+                    {"status": "ok", "api": self.base_url, "now": _iso(self.clock.now()), "test_clock": self.clock.is_test_clock},
+                )
+                if self.ready
+                else (503, {"status": "starting"})
+            )
         if path == "/_local/merchants" and method == "POST":
             name = (body or {}).get("name") if isinstance(body, dict) else None
             if not isinstance(name, str) or not 1 <= len(name) <= 200:
@@ -238,7 +262,13 @@ class LocalSystem:
             return 200, {"now": _iso(self.clock.now()), "test_clock": self.clock.is_test_clock}
         if path == "/_local/clock" and method == "POST":
             if not isinstance(body, dict) or len(body) != 1 or not ({"advance_seconds", "now"} & body.keys()):
-                return 400, {"error": {"type": "invalid_request", "message": 'send {"advance_seconds": N} or {"now": "<RFC 3339>"}', "param": None}}
+                return 400, {
+                    "error": {
+                        "type": "invalid_request",
+                        "message": 'send {"advance_seconds": N} or {"now": "<RFC 3339>"}',
+                        "param": None,
+                    }
+                }
             try:
                 if "advance_seconds" in body:
                     if not isinstance(body["advance_seconds"], int | float) or isinstance(body["advance_seconds"], bool):
@@ -286,10 +316,14 @@ class LocalSystem:
         for logical, items in state["tables"].items():
             name = self.aws.tables.get(logical)
             for start in range(0, len(items), 25) if name else []:
-                client.batch_write_item(RequestItems={name: [{"PutRequest": {"Item": to_attributes(i)}} for i in items[start : start + 25]]})
+                client.batch_write_item(
+                    RequestItems={name: [{"PutRequest": {"Item": to_attributes(i)}} for i in items[start : start + 25]]}
+                )
         if state.get("clock"):
             self.clock.set(datetime.fromisoformat(state["clock"].replace("Z", "+00:00")))
-        self._stream = TableStream(self.plumbing, self.aws.tables["BillingTable"], start="LATEST")  # restored items are not new events
+        self._stream = TableStream(
+            self.plumbing, self.aws.tables["BillingTable"], start="LATEST"
+        )  # restored items are not new events
 
     def close(self) -> None:
         self.stopping.set()
@@ -323,7 +357,11 @@ def make_handler(system: LocalSystem) -> type[BaseHTTPRequestHandler]:
                 try:
                     body = json.loads(raw) if raw else None
                 except ValueError:
-                    self._respond(400, {"Content-Type": "application/json"}, json.dumps({"error": {"type": "invalid_request", "message": "body is not JSON", "param": None}}))
+                    self._respond(
+                        400,
+                        {"Content-Type": "application/json"},
+                        json.dumps({"error": {"type": "invalid_request", "message": "body is not JSON", "param": None}}),
+                    )
                     return
                 status, payload = system.local_endpoint(self.command, path, body)
                 self._respond(status, {"Content-Type": "application/json"}, json.dumps(payload))
@@ -331,7 +369,11 @@ def make_handler(system: LocalSystem) -> type[BaseHTTPRequestHandler]:
             headers = {key: value for key, value in self.headers.items()}
             with system.requests:
                 response: HttpResponse = system.gateway.request(
-                    self.command, self.path, headers, raw.decode("utf-8", errors="replace") if raw else None, source_ip=self.client_address[0]
+                    self.command,
+                    self.path,
+                    headers,
+                    raw.decode("utf-8", errors="replace") if raw else None,
+                    source_ip=self.client_address[0],
                 )
             self._respond(response.status, response.headers, response.body)
 

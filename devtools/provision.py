@@ -59,7 +59,9 @@ def provision(session: Any, prefix: str = "rp") -> Provisioned:
             policy = props["RedrivePolicy"]
             dlq = policy["deadLetterTargetArn"]["Fn::GetAtt"][0]
             dlq_arn = sqs.get_queue_attributes(QueueUrl=out.queues[dlq], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": policy["maxReceiveCount"]})
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": policy["maxReceiveCount"]}
+            )
         out.queues[logical_id] = sqs.create_queue(QueueName=f"{prefix}-{logical_id}", Attributes=attributes)["QueueUrl"]
     secretsmanager = session.client("secretsmanager")
     for logical_id, resource in resources("AWS::SecretsManager::Secret").items():

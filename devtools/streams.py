@@ -21,7 +21,8 @@ class TableStream:
         arn = session.client("dynamodb").describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
         shards = self.client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
         self.iterators = [
-            self.client.get_shard_iterator(StreamArn=arn, ShardId=s["ShardId"], ShardIteratorType=start)["ShardIterator"] for s in shards
+            self.client.get_shard_iterator(StreamArn=arn, ShardId=s["ShardId"], ShardIteratorType=start)["ShardIterator"]
+            for s in shards
         ]
 
     def read(self) -> list[dict[str, Any]]:

@@ -21,7 +21,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from devtools.costs import cost_per_million  # noqa: E402
 
 BASE = os.environ.get("BASE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '3000')}")
-TOKENS = ["pm_sim_ok", "pm_sim_insufficient_funds", "pm_sim_expired_card", "pm_sim_fail_once", "pm_sim_timeout", "pm_sim_error", "pm_sim_rejected"]
+TOKENS = [
+    "pm_sim_ok",
+    "pm_sim_insufficient_funds",
+    "pm_sim_expired_card",
+    "pm_sim_fail_once",
+    "pm_sim_timeout",
+    "pm_sim_error",
+    "pm_sim_rejected",
+]
 DAYS = 92
 
 
@@ -57,14 +65,21 @@ def main() -> None:
     key = merchant["api_key"]
     now = call("GET", "/_local/clock")["now"]
     now = call("POST", "/_local/clock", {"advance_seconds": 0})["now"]  # a test clock from here: it moves only when told
-    plan = call("POST", "/v1/plans", {"name": "Gold monthly", "amount": 1999, "currency": "EUR", "interval": "month",
-                                      "retry_schedule_days": [1, 3, 7]}, key)
+    plan = call(
+        "POST",
+        "/v1/plans",
+        {"name": "Gold monthly", "amount": 1999, "currency": "EUR", "interval": "month", "retry_schedule_days": [1, 3, 7]},
+        key,
+    )
     print(f"merchant {merchant['merchant_id']}, plan {plan['id']} (19.99 EUR a month, retries after 1, 3, 7 days), clock {now}")
     mandates = {}
     for token in TOKENS:
-        body = {"plan_id": plan["id"], "customer": {"reference": token.removeprefix("pm_sim_"), "name": token},
-                "payment_method": {"gateway": "simulated", "token": token},
-                "consent": {"accepted_at": now, "ip": "203.0.113.9", "user_agent": "make demo"}}
+        body = {
+            "plan_id": plan["id"],
+            "customer": {"reference": token.removeprefix("pm_sim_"), "name": token},
+            "payment_method": {"gateway": "simulated", "token": token},
+            "consent": {"accepted_at": now, "ip": "203.0.113.9", "user_agent": "make demo"},
+        }
         mandates[token] = call("POST", "/v1/mandates", body, key)["id"]
     call("POST", "/_local/stats/reset")
     ticks = 0
@@ -85,9 +100,21 @@ def main() -> None:
         charges = sorted(call("GET", f"/v1/charges?mandate_id={mandate_id}&limit=100", key=key)["data"], key=lambda c: c["cycle"])
         for charge in charges:
             attempts_total += len(charge["attempts"])
-            outcomes = ", ".join(f"{a['at'][5:10]} {a['outcome']}{'(' + a['decline_code'] + ')' if a['decline_code'] else ''}" for a in charge["attempts"])
-            rows.append([token, mandate["status"], str(charge["cycle"]), charge["due_at"][:10], money(charge["amount"], charge["currency"]),
-                         charge["status"], outcomes])
+            outcomes = ", ".join(
+                f"{a['at'][5:10]} {a['outcome']}{'(' + a['decline_code'] + ')' if a['decline_code'] else ''}"
+                for a in charge["attempts"]
+            )
+            rows.append(
+                [
+                    token,
+                    mandate["status"],
+                    str(charge["cycle"]),
+                    charge["due_at"][:10],
+                    money(charge["amount"], charge["currency"]),
+                    charge["status"],
+                    outcomes,
+                ]
+            )
         if not charges:
             rows.append([token, mandate["status"], "-", "-", "-", "-", "-"])
     table(rows, ["token", "mandate", "cycle", "due", "amount", "charge", "attempts (date outcome)"])
@@ -105,8 +132,10 @@ def main() -> None:
 
     ledger = [e for e in call("GET", "/_local/gateway/ledger")["entries"] if e["mandate_id"] in mandates.values()]
     print(f"\nSimulated gateway ledger: money taken ({len(ledger)} entries, one per idempotency key)")
-    table([[e["at"][:19], e["idempotency_key"], e["mandate_id"], money(e["amount"], e["currency"])] for e in ledger],
-          ["at", "idempotency key (charge:attempt)", "mandate", "amount"])
+    table(
+        [[e["at"][:19], e["idempotency_key"], e["mandate_id"], money(e["amount"], e["currency"])] for e in ledger],
+        ["at", "idempotency key (charge:attempt)", "mandate", "amount"],
+    )
     keys = [e["idempotency_key"].split(":")[0] for e in ledger]
     print(f"  charged twice: {'NONE' if len(keys) == len(set(keys)) else 'YES - BUG'}")
 
@@ -114,12 +143,19 @@ def main() -> None:
     total_calls = sum(calls.values())
     per_attempt = total_calls / max(1, attempts_total)
     print(f"\nAWS calls by the system's components over {ticks} ticks, {attempts_total} gateway attempts")
-    table([[name, str(count), f"{count / max(1, attempts_total):.2f}"] for name, count in calls.items()], ["call", "count", "per attempt"])
-    print(f"  total {total_calls} calls = {per_attempt:.2f} per attempt (the dispatcher's 64 due-index queries per tick dominate"
-          " at this tiny volume; see make bench for 1,000 due at once)")
+    table(
+        [[name, str(count), f"{count / max(1, attempts_total):.2f}"] for name, count in calls.items()],
+        ["call", "count", "per attempt"],
+    )
+    print(
+        f"  total {total_calls} calls = {per_attempt:.2f} per attempt (the dispatcher's 64 due-index queries per tick dominate"
+        " at this tiny volume; see make bench for 1,000 due at once)"
+    )
     estimate = cost_per_million(stats, attempts_total, len(events), ticks + attempts_total, max(1, attempts_total // 10), 0.05)
-    print(f"  estimated AWS cost per 1,000,000 charges at this demo's mix: ${estimate['total']:.2f}"
-          f" ({', '.join(f'{k} {v:.2f}' for k, v in estimate.items() if k != 'total')})")
+    print(
+        f"  estimated AWS cost per 1,000,000 charges at this demo's mix: ${estimate['total']:.2f}"
+        f" ({', '.join(f'{k} {v:.2f}' for k, v in estimate.items() if k != 'total')})"
+    )
 
 
 if __name__ == "__main__":

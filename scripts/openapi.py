@@ -1,6 +1,6 @@
 """Print the merchant API's OpenAPI 3 document, generated from the handler's routes and models.
 
-    make openapi   # writes docs/openapi.json
+make openapi   # writes docs/openapi.json
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
 def document() -> dict:
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
 
-    env = {"TABLE_NAME": "unused", "IDEMPOTENCY_TABLE_NAME": "unused", "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")}
+    env = {
+        "TABLE_NAME": "unused",
+        "IDEMPOTENCY_TABLE_NAME": "unused",
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
+    }
     with mock.patch.dict(os.environ, env):
         from devtools.lambda_runtime import load_function
 
@@ -28,10 +32,15 @@ def document() -> dict:
         version="1.0.0",
         description=(
             "Merchant API for plans, mandates and events. Authenticate with `Authorization: Bearer <key>`. "
-            "Every POST accepts `Idempotency-Key`. Errors are `{\"error\": {\"type\", \"message\", \"param\"}}`. "
+            'Every POST accepts `Idempotency-Key`. Errors are `{"error": {"type", "message", "param"}}`. '
             "Contract: shared/spec/API.md."
         ),
-        servers=[Server(url="https://{api_id}.execute-api.{region}.amazonaws.com/live", variables={"api_id": {"default": "example"}, "region": {"default": "eu-west-1"}})],
+        servers=[
+            Server(
+                url="https://{api_id}.execute-api.{region}.amazonaws.com/live",
+                variables={"api_id": {"default": "example"}, "region": {"default": "eu-west-1"}},
+            )
+        ],
         security_schemes={"merchantKey": HTTPBearer(description="The merchant's secret API key")},
         security=[{"merchantKey": []}],
     )

@@ -13,7 +13,7 @@ from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification
 from billing.domain.model import Event, Mandate, Plan
 from billing.service.messages import ChargeMessage
-from billing.service.ports import ChargeRequest, Changes, DueRef, GatewayTimeout, Page, PageRequest
+from billing.service.ports import Changes, ChargeRequest, DueRef, GatewayTimeout, Page, PageRequest
 
 
 class FakeClock:
@@ -93,10 +93,16 @@ class InMemoryRepository:
     def list_plans(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Plan]:
         return self._list(merchant_id, Plan, page, ("plans", status), status=(lambda o: o.status, status))
 
-    def list_mandates(self, merchant_id: str, page: PageRequest, status=None, plan_id=None, customer_reference=None) -> Page[Mandate]:
+    def list_mandates(
+        self, merchant_id: str, page: PageRequest, status=None, plan_id=None, customer_reference=None
+    ) -> Page[Mandate]:
         return self._list(
-            merchant_id, Mandate, page, ("mandates", status, plan_id, customer_reference),
-            status=(lambda o: o.status, status), plan=(lambda o: o.plan_id, plan_id),
+            merchant_id,
+            Mandate,
+            page,
+            ("mandates", status, plan_id, customer_reference),
+            status=(lambda o: o.status, status),
+            plan=(lambda o: o.plan_id, plan_id),
             customer=(lambda o: o.customer.reference, customer_reference),
         )
 
@@ -108,8 +114,12 @@ class InMemoryRepository:
 
     def list_charges(self, merchant_id: str, page: PageRequest, mandate_id=None, status=None) -> Page[Charge]:
         return self._list(
-            merchant_id, Charge, page, ("charges", mandate_id, status),
-            mandate=(lambda o: o.mandate_id, mandate_id), status=(lambda o: o.status, status),
+            merchant_id,
+            Charge,
+            page,
+            ("charges", mandate_id, status),
+            mandate=(lambda o: o.mandate_id, mandate_id),
+            status=(lambda o: o.status, status),
         )
 
     def due(self, now: datetime, per_shard: int) -> list[DueRef]:
@@ -221,7 +231,9 @@ class FakeGateway:
         index = self.keys.get(request.idempotency_key)
         if index is not None and (self.key_memory is None or now - self.payments[index][2] <= self.key_memory):
             return self.payments[index][1]
-        result = self.behaviour(request.token, request.attempt).model_copy(update={"gateway_reference": "sim_" + request.idempotency_key})
+        result = self.behaviour(request.token, request.attempt).model_copy(
+            update={"gateway_reference": "sim_" + request.idempotency_key}
+        )
         self.keys[request.idempotency_key] = len(self.payments)
         self.payments.append((request, result, now))
         if self.down_after_next_call:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from billing.bootstrap import Billing
 from billing.domain.charge import Charge
 from billing.domain.model import Mandate
 from billing.schemas import MandateCreate, PlanCreate
-from billing.service.messages import ChargeMessage
-from billing.bootstrap import Billing
 from billing.service.engine import ChargeOutcome, DispatchReport
+from billing.service.messages import ChargeMessage
 from billing.settings import Settings
 from tests.fakes import FakeClock, FakeGateway, FakeLinks, FakeQueue, InMemoryRepository, SequentialIds
 
@@ -33,10 +33,17 @@ class World:
         self.gateway = FakeGateway(self.clock)
         # The same composition root as the handlers, on fakes (Stripe payment methods accepted,
         # but no Stripe gateway unless a test adds one).
-        settings = Settings(table_name="in-memory", stripe_secret_name="configured-in-tests", claim_lease_seconds=int(LEASE.total_seconds()))
+        settings = Settings(
+            table_name="in-memory", stripe_secret_name="configured-in-tests", claim_lease_seconds=int(LEASE.total_seconds())
+        )
         self.billing = Billing(
-            settings, repository=self.repo, clock=self.clock, ids=self.ids, gateways={"simulated": self.gateway},
-            queue=self.queue, dispatcher_workers=1,
+            settings,
+            repository=self.repo,
+            clock=self.clock,
+            ids=self.ids,
+            gateways={"simulated": self.gateway},
+            queue=self.queue,
+            dispatcher_workers=1,
         )
         self.api = self.billing.merchant_api(FakeLinks())
         self.dispatcher = self.billing.dispatcher

@@ -93,7 +93,9 @@ def signing_key() -> bytes:
     return parameters.get_secret(settings.link_signing_secret_arn, max_age=300).encode()
 
 
-def idempotent(operation: str, body: BaseModel | None, key: str | None, status: int, action: Callable[[MerchantApi], Any]) -> Response:
+def idempotent(
+    operation: str, body: BaseModel | None, key: str | None, status: int, action: Callable[[MerchantApi], Any]
+) -> Response:
     """Run `action` once per (merchant, Idempotency-Key); replays answer the stored result."""
     api = service()
 
@@ -210,10 +212,14 @@ def resume_mandate(mandate_id: str, idempotency_key: IdempotencyKey = None):
 
 
 @app.post(
-    "/v1/mandates/<mandate_id>/payment_method", responses=_ok(MandateOut, 200, 404, 409, 422), summary="Replace the payment method"
+    "/v1/mandates/<mandate_id>/payment_method",
+    responses=_ok(MandateOut, 200, 404, 409, 422),
+    summary="Replace the payment method",
 )
 def replace_payment_method(mandate_id: str, body: PaymentMethodIn, idempotency_key: IdempotencyKey = None):
-    return _action("payment_method", mandate_id, idempotency_key, body, lambda s, m: s.replace_payment_method(m, mandate_id, body))
+    return _action(
+        "payment_method", mandate_id, idempotency_key, body, lambda s, m: s.replace_payment_method(m, mandate_id, body)
+    )
 
 
 # ------------------------------------------------------------------ charges
@@ -239,7 +245,9 @@ def get_charge(charge_id: str):
 @app.get("/v1/events", responses=_ok(ListOut[EventOut]), summary="List events, newest first")
 def list_events(limit: Limit = 20, cursor: Cursor = None, type: Annotated[EventType | None, Query()] = None):
     result = service().list_events(merchant_id(), PageRequest(limit, cursor), type=type)
-    return json_response(200, page(result.items, result.has_more, result.next_cursor, lambda e: EventOut.of(e).model_dump(mode="json")))
+    return json_response(
+        200, page(result.items, result.has_more, result.next_cursor, lambda e: EventOut.of(e).model_dump(mode="json"))
+    )
 
 
 @app.get("/v1/events/<event_id>", responses=_ok(EventOut, 200, 404), summary="Retrieve an event")
@@ -265,7 +273,9 @@ def on_idempotency_conflict(_: Exception):
 
 @app.exception_handler(IdempotencyAlreadyInProgressError)
 def on_idempotency_in_flight(_: Exception):
-    return error_response(409, "idempotency_error", "A request with this Idempotency-Key is still in flight; retry later.", "Idempotency-Key")
+    return error_response(
+        409, "idempotency_error", "A request with this Idempotency-Key is still in flight; retry later.", "Idempotency-Key"
+    )
 
 
 @app.exception_handler(_Unauthenticated)

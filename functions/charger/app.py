@@ -76,7 +76,8 @@ def _count(outcome: ChargeOutcome) -> None:
     metrics.add_metric(name="AttemptsRecorded", unit=MetricUnit.Count, value=1)
     for event in outcome.events:
         name = {
-            EventType.CHARGE_SUCCEEDED: "ChargesSucceeded", EventType.CHARGE_FAILED: "ChargesFailed",
+            EventType.CHARGE_SUCCEEDED: "ChargesSucceeded",
+            EventType.CHARGE_FAILED: "ChargesFailed",
             EventType.CHARGE_RETRY_SCHEDULED: "ChargeRetriesScheduled",
         }.get(event)
         if name:

@@ -105,7 +105,9 @@ def show(token: str, status: int = 200, notice: str = "", error: str = "") -> Re
     try:
         view = portal().view(token)
     except InvalidLink:
-        return respond(404, html.message(language, nonce, html.text(language, "invalid"), html.text(language, "invalid_text")), nonce)
+        return respond(
+            404, html.message(language, nonce, html.text(language, "invalid"), html.text(language, "invalid_text")), nonce
+        )
     if view.link_expired:
         text = html.text(language, "expired_text", merchant=view.merchant_name)
         return respond(410, html.message(language, nonce, html.text(language, "expired"), text), nonce)
@@ -142,7 +144,11 @@ def forbidden(token: str) -> Response:
 
 
 def see_other(token: str, done: str) -> Response:
-    return Response(status_code=303, body="", headers={"Location": f"{page_path(token)}?lang={lang()}&done={done}", "Cache-Control": "no-store"})
+    return Response(
+        status_code=303,
+        body="",
+        headers={"Location": f"{page_path(token)}?lang={lang()}&done={done}", "Cache-Control": "no-store"},
+    )
 
 
 @app.get("/customer/mandates/<token>")

@@ -60,7 +60,9 @@ class Client:
     def __init__(self, gateway: ApiGateway, key: str | None) -> None:
         self.gateway, self.key = gateway, key
 
-    def __call__(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, raw: str | None = None) -> HttpResponse:
+    def __call__(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, raw: str | None = None
+    ) -> HttpResponse:
         h = {"Content-Type": "application/json", **(headers or {})}
         if self.key is not None:
             h["Authorization"] = f"Bearer {self.key}"
@@ -104,7 +106,9 @@ def system(aws: Provisioned) -> Iterator[System]:
     store = MerchantStore(boto3.client("dynamodb"), aws.tables["BillingTable"])
     now = datetime.now(timezone.utc)
     a, b = store.create("Shop A <&>", now), store.create("Shop B", now)
-    system = System(aws, clock, api, publisher, customer_page, Merchant(a.merchant_id, a.api_key), Merchant(b.merchant_id, b.api_key))
+    system = System(
+        aws, clock, api, publisher, customer_page, Merchant(a.merchant_id, a.api_key), Merchant(b.merchant_id, b.api_key)
+    )
     system.gateway = ApiGateway(
         authorizer=lambda event: invoke(authorizer, event, "AuthorizerFunction"),
         routes=[
@@ -141,12 +145,16 @@ class EngineHarness:
             self.dispatcher = load_function("dispatcher")
             self.charger = load_function("charger")
         self.sqs = boto3.client("sqs")
-        self.queue = SqsEventSource(self.sqs, system.aws.queues["ChargeQueue"], lambda e: invoke(self.charger, e, "ChargerFunction"))
+        self.queue = SqsEventSource(
+            self.sqs, system.aws.queues["ChargeQueue"], lambda e: invoke(self.charger, e, "ChargerFunction")
+        )
         self.gateway = SimulatedGateway(boto3.client("dynamodb"), system.aws.tables["SimulatedGatewayLedgerTable"], self.clock)
 
     def dispatch(self, now: datetime | None = None) -> dict[str, Any]:
         when = (now or self.clock.now()).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return invoke(self.dispatcher, {"scheduled_time": when, "execution_id": "test", "attempt": "1"}, "DispatcherFunction", 120)
+        return invoke(
+            self.dispatcher, {"scheduled_time": when, "execution_id": "test", "attempt": "1"}, "DispatcherFunction", 120
+        )
 
     def tick(self, retry_failed_now: bool = True) -> dict[str, Any]:
         summary = self.dispatch()

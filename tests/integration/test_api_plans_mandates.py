@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tests.integration.conftest import GOLD, Client, System
 
 OK = {"gateway": "simulated", "token": "pm_sim_ok"}

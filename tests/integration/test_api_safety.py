@@ -32,7 +32,13 @@ BODIES = {"PATCH": {"name": "stolen"}, "/payment_method": {"gateway": "simulated
 # ----------------------------------------------------------------- authentication
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer rk_live_unknown"}, {"Authorization": "bearer x y"}],
+    [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer rk_live_unknown"},
+        {"Authorization": "bearer x y"},
+    ],
 )
 def test_missing_or_unknown_keys_are_401_with_the_contract_body(system: System, headers: dict) -> None:
     response = system.gateway.request("GET", "/v1/plans", headers)
@@ -100,7 +106,13 @@ def test_lists_never_show_another_merchants_objects(system: System) -> None:
     owner, intruder = system.client(system.a), system.client(system.b)
     plan = make_plan(owner)
     make_mandate(owner, plan["id"], reference="shared-ref")
-    for path in ("/v1/plans", "/v1/mandates", "/v1/events", "/v1/mandates?customer_reference=shared-ref", f"/v1/mandates?plan_id={plan['id']}"):
+    for path in (
+        "/v1/plans",
+        "/v1/mandates",
+        "/v1/events",
+        "/v1/mandates?customer_reference=shared-ref",
+        f"/v1/mandates?plan_id={plan['id']}",
+    ):
         body = intruder("GET", path).json()
         assert body["data"] == [] and body["has_more"] is False, path
 
@@ -152,13 +164,39 @@ def test_bad_plan_bodies_are_clear_4xx(call: Client, raw: str, status: int, para
         ({"plan_id": "pln_x", "customer": {"reference": ""}}, "customer.reference"),
         ({"plan_id": "pln_x", "customer": {"reference": "c" * 101}}, "customer.reference"),
         ({"plan_id": "pln_x", "customer": {"reference": "c", "email": "not-an-email"}}, "customer.email"),
-        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "payment_method": {"gateway": "simulated", "token": "pm_sim_nope"}}, "payment_method.token"),
-        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "payment_method": {"gateway": "paypal", "token": "pm_sim_ok"}}, "payment_method.gateway"),
+        (
+            {
+                "plan_id": "pln_x",
+                "customer": {"reference": "c"},
+                "payment_method": {"gateway": "simulated", "token": "pm_sim_nope"},
+            },
+            "payment_method.token",
+        ),
+        (
+            {"plan_id": "pln_x", "customer": {"reference": "c"}, "payment_method": {"gateway": "paypal", "token": "pm_sim_ok"}},
+            "payment_method.gateway",
+        ),
         ({"plan_id": "pln_x", "customer": {"reference": "c"}, "start_at": "2027-01-01"}, "start_at"),
         ({"plan_id": "pln_x", "customer": {"reference": "c"}, "consent": {"accepted_at": "2026-11-25T00:00:00Z"}}, "consent"),
-        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "start_at": "2027-02-01T00:00:00Z", "end_at": "2027-01-01T00:00:00Z"}, "end_at"),
+        (
+            {
+                "plan_id": "pln_x",
+                "customer": {"reference": "c"},
+                "start_at": "2027-02-01T00:00:00Z",
+                "end_at": "2027-01-01T00:00:00Z",
+            },
+            "end_at",
+        ),
         ({"plan_id": "pln_x", "customer": {"reference": "c"}, "start_at": "2027-01-01T00:00:00"}, "start_at"),
-        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "consent": {"accepted_at": "2026-11-25T00:00:00Z", "ip": "999.1.1.1"}, "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"}}, "consent.ip"),
+        (
+            {
+                "plan_id": "pln_x",
+                "customer": {"reference": "c"},
+                "consent": {"accepted_at": "2026-11-25T00:00:00Z", "ip": "999.1.1.1"},
+                "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
+            },
+            "consent.ip",
+        ),
     ],
 )
 def test_bad_mandate_bodies_name_the_field(call: Client, body: dict, param: str) -> None:
@@ -178,7 +216,14 @@ def test_malformed_query_parameters_are_400(call: Client, query: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/v1/plans/" + "x" * 3000, "/v1/plans/pln_%F0%9F%92%B8", "/v1/plans/..%2F..%2Fetc", "/v1/mandates/pln_wrongtype", "/v1/events/evt_", "/v1/nothing-here"],
+    [
+        "/v1/plans/" + "x" * 3000,
+        "/v1/plans/pln_%F0%9F%92%B8",
+        "/v1/plans/..%2F..%2Fetc",
+        "/v1/mandates/pln_wrongtype",
+        "/v1/events/evt_",
+        "/v1/nothing-here",
+    ],
 )
 def test_odd_ids_and_unknown_routes_are_404(call: Client, path: str) -> None:
     response = call("GET", path)
@@ -196,12 +241,24 @@ def test_unknown_event_type_filter_is_400(call: Client) -> None:
 
 
 # ------------------------------------------------------------------ card numbers
-def test_card_numbers_are_refused_never_stored_and_never_logged(system: System, call: Client, capsys: pytest.CaptureFixture) -> None:
+def test_card_numbers_are_refused_never_stored_and_never_logged(
+    system: System, call: Client, capsys: pytest.CaptureFixture
+) -> None:
     plan = make_plan(call)
     pan = "4111 1111 1111 1111"
     for path, body in (
-        ("/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "c"}, "payment_method": {"gateway": "stripe", "token": pan}}),
-        ("/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "c"}, "payment_method": {"gateway": "simulated", "token": pan.replace(" ", "")}}),
+        (
+            "/v1/mandates",
+            {"plan_id": plan["id"], "customer": {"reference": "c"}, "payment_method": {"gateway": "stripe", "token": pan}},
+        ),
+        (
+            "/v1/mandates",
+            {
+                "plan_id": plan["id"],
+                "customer": {"reference": "c"},
+                "payment_method": {"gateway": "simulated", "token": pan.replace(" ", "")},
+            },
+        ),
     ):
         response = call("POST", path, body, headers={"Idempotency-Key": "card-attempt"})
         assert response.status == 422 and response.json()["error"]["param"] == "payment_method.token"

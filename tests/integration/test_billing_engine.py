@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import timedelta
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -19,7 +19,13 @@ CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_age
 
 
 def mandate(call: Client, plan_id: str, token: str = "pm_sim_ok", **extra: Any) -> dict:
-    body = {"plan_id": plan_id, "customer": {"reference": "cust-42"}, "payment_method": {"gateway": "simulated", "token": token}, "consent": CONSENT, **extra}
+    body = {
+        "plan_id": plan_id,
+        "customer": {"reference": "cust-42"},
+        "payment_method": {"gateway": "simulated", "token": token},
+        "consent": CONSENT,
+        **extra,
+    }
     response = call("POST", "/v1/mandates", body)
     assert response.status == 201, response.body
     return response.json()
@@ -49,7 +55,9 @@ PATHS = [
 
 
 @pytest.mark.parametrize(("token", "status", "outcomes", "mandate_status"), PATHS, ids=[p[0] for p in PATHS])
-def test_every_simulated_token_path_end_to_end(engine: EngineHarness, call: Client, token: str, status: str, outcomes: list[str], mandate_status: str) -> None:
+def test_every_simulated_token_path_end_to_end(
+    engine: EngineHarness, call: Client, token: str, status: str, outcomes: list[str], mandate_status: str
+) -> None:
     # Given an active mandate on a plan retrying 1, 3 and 7 days after the due time
     m = mandate(call, plan(call, retry_schedule_days=[1, 3, 7]), token)
     # When the schedule fires at the due time and on each retry day
@@ -98,7 +106,9 @@ def test_two_dispatchers_at_once_send_each_due_mandate_once(engine: EngineHarnes
     assert sorted(e["mandate_id"] for e in engine.ledger()) == sorted(ids)
 
 
-def test_crash_after_the_gateway_call_and_before_the_write(engine: EngineHarness, call: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_after_the_gateway_call_and_before_the_write(
+    engine: EngineHarness, call: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     m = mandate(call, plan(call))
     repository = engine.charger.charger.repo
     real_commit = repository.commit
@@ -141,7 +151,9 @@ class ThrottledOnce:
         return throttled
 
 
-def test_dynamodb_throttling_in_the_charger_and_the_dispatcher_loses_and_duplicates_nothing(engine: EngineHarness, call: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dynamodb_throttling_in_the_charger_and_the_dispatcher_loses_and_duplicates_nothing(
+    engine: EngineHarness, call: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pln = plan(call)
     first, second = mandate(call, pln)["id"], mandate(call, pln)["id"]
     dispatcher_repo = engine.dispatcher.dispatcher.repo
@@ -196,11 +208,13 @@ def test_charge_lists_filter_and_paginate_and_isolate_merchants(engine: EngineHa
 
 def _published(system) -> list[dict]:
     """Run the table stream through the real event publisher into a subscribed queue."""
-    from tests.integration.test_idempotency_and_events import _received, _stream_records, _subscribe_queue
     from devtools.lambda_runtime import invoke
+    from tests.integration.test_idempotency_and_events import _received, _stream_records, _subscribe_queue
 
     url = _subscribe_queue(system)
-    assert invoke(system.publisher_module, {"Records": _stream_records(system)}, "EventPublisherFunction") == {"batchItemFailures": []}
+    assert invoke(system.publisher_module, {"Records": _stream_records(system)}, "EventPublisherFunction") == {
+        "batchItemFailures": []
+    }
     return _received(url)
 
 
@@ -215,7 +229,9 @@ def test_a_scripted_month_of_billing_shows_every_spec_path(engine: EngineHarness
         "expired": mandate(call, monthly, "pm_sim_expired_card")["id"],
         "weekly": mandate(call, weekly_two)["id"],
         "paused": mandate(call, weekly)["id"],
-        "cancelled": mandate(call, monthly, start_at=(engine.clock.now().replace(microsecond=0) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))["id"],
+        "cancelled": mandate(
+            call, monthly, start_at=(engine.clock.now().replace(microsecond=0) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        )["id"],
     }
     engine.tick()  # day 0: first charges of everything due now
     resume_at = (engine.clock.now() + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -232,8 +248,15 @@ def test_a_scripted_month_of_billing_shows_every_spec_path(engine: EngineHarness
             assert call("POST", f"/v1/mandates/{m['expired']}/payment_method", body).json()["status"] == "active"
         engine.queue.drain()
     status = {k: call("GET", f"/v1/mandates/{v}").json()["status"] for k, v in m.items()}
-    assert status == {"ok": "active", "fail_once": "active", "broke": "past_due", "expired": "active",
-                      "weekly": "completed", "paused": "active", "cancelled": "cancelled"}
+    assert status == {
+        "ok": "active",
+        "fail_once": "active",
+        "broke": "past_due",
+        "expired": "active",
+        "weekly": "completed",
+        "paused": "active",
+        "cancelled": "cancelled",
+    }
     assert [c["status"] for c in charges_of(call, m["ok"])] == ["succeeded", "succeeded"]
     assert [len(c["attempts"]) for c in charges_of(call, m["fail_once"])] == [2, 2]
     assert [c["status"] for c in charges_of(call, m["broke"])] == ["failed"]
@@ -241,8 +264,18 @@ def test_a_scripted_month_of_billing_shows_every_spec_path(engine: EngineHarness
     assert [c["status"] for c in charges_of(call, m["cancelled"])] == ["cancelled"]
     assert [c["cycle"] for c in charges_of(call, m["paused"])] == [1, 3, 4, 5]  # cycle 2 (day 7) fell in the pause
     types = Counter(e["type"] for e in call("GET", "/v1/events?limit=100").json()["data"])
-    for expected in ("charge.succeeded", "charge.retry_scheduled", "charge.failed", "charge.cancelled", "mandate.past_due",
-                     "mandate.completed", "mandate.paused", "mandate.resumed", "mandate.cancelled", "mandate.payment_method_updated"):
+    for expected in (
+        "charge.succeeded",
+        "charge.retry_scheduled",
+        "charge.failed",
+        "charge.cancelled",
+        "mandate.past_due",
+        "mandate.completed",
+        "mandate.paused",
+        "mandate.resumed",
+        "mandate.cancelled",
+        "mandate.payment_method_updated",
+    ):
         assert types[expected] >= 1, expected
     # Exactly once at the gateway: one ledger entry per succeeded charge, never two per (mandate, cycle)
     succeeded = [c for k in m.values() for c in charges_of(call, k) if c["status"] == "succeeded"]

@@ -7,7 +7,6 @@ import re
 from datetime import timedelta
 from urllib.parse import urlencode, urlparse
 
-
 from tests.integration.conftest import GOLD, Client, System
 
 HOST = "localapi01.execute-api.eu-west-1.amazonaws.com"
@@ -15,7 +14,9 @@ HOST = "localapi01.execute-api.eu-west-1.amazonaws.com"
 
 def pending(call: Client) -> dict:
     plan = call("POST", "/v1/plans", {**GOLD, "trial_days": 7}).json()
-    mandate = call("POST", "/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "c-1", "name": "<b>Jonas</b>"}}).json()
+    mandate = call(
+        "POST", "/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "c-1", "name": "<b>Jonas</b>"}}
+    ).json()
     assert mandate["status"] == "pending_approval" and mandate["approval_url"]
     return mandate
 
@@ -59,7 +60,12 @@ def test_approve_with_a_test_card_records_the_evidence_and_activates(system: Sys
     mandate = pending(call)
     path = path_of(mandate)
     body = page(system, path).body
-    fields = {"csrf": hidden(body, "csrf"), "terms_sha256": hidden(body, "terms_sha256"), "payment_token": "pm_sim_fail_once", "consent": "yes"}
+    fields = {
+        "csrf": hidden(body, "csrf"),
+        "terms_sha256": hidden(body, "terms_sha256"),
+        "payment_token": "pm_sim_fail_once",
+        "consent": "yes",
+    }
     response = post(system, path + "/approve", fields)
     assert response.status == 303 and response.headers["Location"].endswith("done=approved")
     active = call("GET", f"/v1/mandates/{mandate['id']}").json()
@@ -77,7 +83,12 @@ def test_forms_need_the_page_csrf_token_same_origin_and_consent(system: System, 
     mandate = pending(call)
     path = path_of(mandate)
     body = page(system, path).body
-    good = {"csrf": hidden(body, "csrf"), "terms_sha256": hidden(body, "terms_sha256"), "payment_token": "pm_sim_ok", "consent": "yes"}
+    good = {
+        "csrf": hidden(body, "csrf"),
+        "terms_sha256": hidden(body, "terms_sha256"),
+        "payment_token": "pm_sim_ok",
+        "consent": "yes",
+    }
     assert post(system, path + "/approve", {**good, "csrf": "forged"}).status == 403
     assert post(system, path + "/approve", good, origin="https://evil.example").status == 403
     assert post(system, path + "/approve", {k: v for k, v in good.items() if k != "consent"}).status == 400
@@ -85,17 +96,30 @@ def test_forms_need_the_page_csrf_token_same_origin_and_consent(system: System, 
     assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "pending_approval"
     # The CSRF token of one mandate's page does not work on another's
     other = path_of(pending(call))
-    assert post(system, other + "/approve", {**good, "terms_sha256": hidden(page(system, other).body, "terms_sha256")}).status == 403
+    assert (
+        post(system, other + "/approve", {**good, "terms_sha256": hidden(page(system, other).body, "terms_sha256")}).status == 403
+    )
 
 
 def test_revoke_after_a_confirmation_step(system: System, call: Client) -> None:
     mandate = pending(call)
     path = path_of(mandate)
     body = page(system, path).body
-    post(system, path + "/approve", {"csrf": hidden(body, "csrf"), "terms_sha256": hidden(body, "terms_sha256"), "payment_token": "pm_sim_ok", "consent": "yes"})
+    post(
+        system,
+        path + "/approve",
+        {
+            "csrf": hidden(body, "csrf"),
+            "terms_sha256": hidden(body, "terms_sha256"),
+            "payment_token": "pm_sim_ok",
+            "consent": "yes",
+        },
+    )
     confirm = page(system, path + "/revoke")
     assert confirm.status == 200 and "Stop all future payments" in confirm.body
-    assert post(system, path + "/revoke", {"csrf": hidden(body, "csrf")}).status == 403  # the approve token is not the revoke token
+    assert (
+        post(system, path + "/revoke", {"csrf": hidden(body, "csrf")}).status == 403
+    )  # the approve token is not the revoke token
     response = post(system, path + "/revoke", {"csrf": hidden(confirm.body, "csrf")})
     assert response.status == 303
     assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "revoked"
@@ -130,12 +154,19 @@ def test_a_test_card_where_the_simulated_gateway_is_switched_off_is_a_clear_422(
     from billing.settings import Settings
     from devtools.lambda_runtime import load_function
 
-    with bootstrap.configured(clock=system.clock, settings=Settings.from_env().model_copy(update={"allow_simulated_gateway": False})):
+    with bootstrap.configured(
+        clock=system.clock, settings=Settings.from_env().model_copy(update={"allow_simulated_gateway": False})
+    ):
         system.customer_module = load_function("customer_page")
     mandate = pending(call)
     path = path_of(mandate)
     body = page(system, path).body
-    fields = {"csrf": hidden(body, "csrf"), "terms_sha256": hidden(body, "terms_sha256"), "payment_token": "pm_sim_ok", "consent": "yes"}
+    fields = {
+        "csrf": hidden(body, "csrf"),
+        "terms_sha256": hidden(body, "terms_sha256"),
+        "payment_token": "pm_sim_ok",
+        "consent": "yes",
+    }
     # When the customer approves with a test card
     response = post(system, path + "/approve", fields)
     # Then the page says the method cannot be used (never a 500), and nothing is activated

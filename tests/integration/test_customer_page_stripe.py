@@ -39,8 +39,13 @@ def stripe_page(system: System, httpserver: HTTPServer, monkeypatch: pytest.Monk
         return Response(json.dumps({"id": "seti_123", "client_secret": "seti_123_secret_abc"}), content_type="application/json")
 
     def setup_intent(request: Request) -> Response:
-        body = {"id": "seti_123", "status": state["status"], "customer": "cus_Test12345678",
-                "payment_method": "pm_1Q2w3E4r5T6y7U8i", "metadata": {"mandate_id": state["mandate_id"]}}
+        body = {
+            "id": "seti_123",
+            "status": state["status"],
+            "customer": "cus_Test12345678",
+            "payment_method": "pm_1Q2w3E4r5T6y7U8i",
+            "metadata": {"mandate_id": state["mandate_id"]},
+        }
         return Response(json.dumps(body), content_type="application/json")
 
     httpserver.expect_request("/v1/customers", method="POST").respond_with_handler(customers)
@@ -53,7 +58,11 @@ def test_the_card_step_is_stripe_js_with_a_setup_intent(system: System, call: Cl
     mandate = pending(call)
     response = page(system, path_of(mandate))
     body, csp = response.body, response.headers["Content-Security-Policy"]
-    assert 'src="https://js.stripe.com/v3/"' in body and 'data-pk="pk_test_123"' in body and 'data-secret="seti_123_secret_abc"' in body
+    assert (
+        'src="https://js.stripe.com/v3/"' in body
+        and 'data-pk="pk_test_123"' in body
+        and 'data-secret="seti_123_secret_abc"' in body
+    )
     assert "payment_token" not in body and "card-number" not in body  # no card field of ours
     assert "script-src 'nonce-" in csp and "https://js.stripe.com" in csp and "connect-src https://api.stripe.com" in csp
     nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
@@ -67,7 +76,12 @@ def test_approval_takes_the_payment_method_from_stripe_not_from_the_form(system:
     mandate = pending(call)
     path = path_of(mandate)
     body = page(system, path).body
-    fields = {"csrf": hidden(body, "csrf"), "terms_sha256": hidden(body, "terms_sha256"), "setup_intent": "seti_123", "consent": "yes"}
+    fields = {
+        "csrf": hidden(body, "csrf"),
+        "terms_sha256": hidden(body, "terms_sha256"),
+        "setup_intent": "seti_123",
+        "consent": "yes",
+    }
     stripe_page["status"] = "requires_payment_method"  # not confirmed in the browser
     assert post(system, path + "/approve", fields).status == 400
     assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "pending_approval"
@@ -84,6 +98,11 @@ def test_a_setup_intent_of_another_mandate_is_refused(system: System, call: Clie
     page(system, path_of(first))  # Stripe's SetupIntent now belongs to the first mandate
     body = page(system, path_of(second)).body
     stripe_page["mandate_id"] = first["id"]
-    fields = {"csrf": hidden(body, "csrf"), "terms_sha256": hidden(body, "terms_sha256"), "setup_intent": "seti_123", "consent": "yes"}
+    fields = {
+        "csrf": hidden(body, "csrf"),
+        "terms_sha256": hidden(body, "terms_sha256"),
+        "setup_intent": "seti_123",
+        "consent": "yes",
+    }
     assert post(system, path_of(second) + "/approve", fields).status == 400
     assert call("GET", f"/v1/mandates/{second['id']}").json()["status"] == "pending_approval"

@@ -57,12 +57,16 @@ def test_action_replay_returns_200_again_instead_of_409(call: Client) -> None:
 
 
 def test_failed_request_is_not_stored_so_the_key_can_be_retried(call: Client) -> None:
-    response = call("POST", "/v1/mandates", {"plan_id": "pln_missing", "customer": {"reference": "c"}}, headers={"Idempotency-Key": "k-4"})
+    response = call(
+        "POST", "/v1/mandates", {"plan_id": "pln_missing", "customer": {"reference": "c"}}, headers={"Idempotency-Key": "k-4"}
+    )
     assert response.status == 404
     plan = make_plan(call)
     # Same key, corrected request: the failed attempt left nothing behind. (Different body, but
     # nothing was stored for the key, so it is a first request, not a conflict.)
-    retried = call("POST", "/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "c"}}, headers={"Idempotency-Key": "k-4"})
+    retried = call(
+        "POST", "/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "c"}}, headers={"Idempotency-Key": "k-4"}
+    )
     assert retried.status == 201
 
 
@@ -84,7 +88,9 @@ def test_concurrent_requests_with_one_key_create_one_plan(system: System, call: 
 
     monkeypatch.setattr(system.api_module.MerchantApi, "create_plan", slow_create)
     results: dict[str, Any] = {}
-    first = threading.Thread(target=lambda: results.update(first=call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "race"})))
+    first = threading.Thread(
+        target=lambda: results.update(first=call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "race"}))
+    )
     first.start()
     assert inside.wait(10)
     # When a second request with the same key arrives meanwhile, Then it is told it is in flight
@@ -100,7 +106,12 @@ def test_concurrent_requests_with_one_key_create_one_plan(system: System, call: 
 
 def test_threads_racing_on_one_key_never_create_two_plans(system: System, call: Client) -> None:
     responses = []
-    threads = [threading.Thread(target=lambda: responses.append(call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "stampede"}))) for _ in range(6)]
+    threads = [
+        threading.Thread(
+            target=lambda: responses.append(call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "stampede"}))
+        )
+        for _ in range(6)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -120,8 +131,14 @@ def test_every_state_change_is_an_event_readable_and_filterable(call: Client) ->
     call("POST", f"/v1/plans/{plan['id']}/archive")
     events = call("GET", "/v1/events?limit=100").json()["data"]
     assert [e["type"] for e in reversed(events)] == [
-        "plan.created", "plan.updated", "mandate.created", "mandate.activated",
-        "mandate.paused", "mandate.resumed", "mandate.cancelled", "plan.archived",
+        "plan.created",
+        "plan.updated",
+        "mandate.created",
+        "mandate.activated",
+        "mandate.paused",
+        "mandate.resumed",
+        "mandate.cancelled",
+        "plan.archived",
     ]
     cancelled = call("GET", "/v1/events?type=mandate.cancelled").json()["data"]
     assert len(cancelled) == 1 and cancelled[0]["data"]["object"]["status"] == "cancelled"
@@ -155,7 +172,9 @@ def test_recorded_events_are_published_to_sns_with_merchant_and_type_attributes(
     make_mandate(call, plan["id"])
     records = _stream_records(system)
     assert len(records) == 3
-    result = invoke(system.publisher_module, {"Records": [{**r, "eventSource": "aws:dynamodb"} for r in records]}, "EventPublisherFunction")
+    result = invoke(
+        system.publisher_module, {"Records": [{**r, "eventSource": "aws:dynamodb"} for r in records]}, "EventPublisherFunction"
+    )
     assert result == {"batchItemFailures": []}
     published = _received(queue)
     assert sorted(json.loads(m["Message"])["type"] for m in published) == ["mandate.activated", "mandate.created", "plan.created"]

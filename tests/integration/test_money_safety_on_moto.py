@@ -38,7 +38,9 @@ class ConflictingTransactions:
         return transact
 
 
-def test_a_transaction_conflict_is_retried_not_answered_500(system: System, call: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_transaction_conflict_is_retried_not_answered_500(
+    system: System, call: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given a mandate, and DynamoDB cancelling the next two transactions with TransactionConflict
     m = mandate(call, plan(call))
     repository = system.api_module.billing.repository
@@ -51,15 +53,22 @@ def test_a_transaction_conflict_is_retried_not_answered_500(system: System, call
     assert len(faulty.tokens) == 3 and all(1 <= len(t) <= 36 for t in faulty.tokens)
 
 
-def test_the_same_write_carries_the_same_client_request_token(system: System, call: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_same_write_carries_the_same_client_request_token(
+    system: System, call: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # botocore retries a transaction whose answer was lost; the token makes the retry idempotent
     from billing.adapters.dynamodb import DynamoRepository
 
     repository: DynamoRepository = system.api_module.billing.repository
     faulty = ConflictingTransactions(repository.client, times=0)
     monkeypatch.setattr(repository, "client", faulty)
-    operation = {"ConditionCheck": {"TableName": repository.table, "Key": {"pk": {"S": "x"}, "sk": {"S": "y"}},
-                                    "ConditionExpression": "attribute_not_exists(pk)"}}
+    operation = {
+        "ConditionCheck": {
+            "TableName": repository.table,
+            "Key": {"pk": {"S": "x"}, "sk": {"S": "y"}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
     repository.transact([operation])
     repository.transact([operation])
     other = {"ConditionCheck": {**operation["ConditionCheck"], "Key": {"pk": {"S": "z"}, "sk": {"S": "y"}}}}

@@ -23,8 +23,14 @@ def test_a_failed_transaction_leaves_no_item_and_no_stream_record(aws) -> None:
         client.transact_write_items(
             TransactItems=[
                 {"Put": {"TableName": table, "Item": to_attributes({"pk": "B", "sk": "X"})}},
-                {"Put": {"TableName": table, "Item": to_attributes({"pk": "A", "sk": "X", "v": 2}), "ConditionExpression": "v = :x",
-                         "ExpressionAttributeValues": to_attributes({":x": 99})}},
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": to_attributes({"pk": "A", "sk": "X", "v": 2}),
+                        "ConditionExpression": "v = :x",
+                        "ExpressionAttributeValues": to_attributes({":x": 99}),
+                    }
+                },
             ]
         )
     assert "Item" not in client.get_item(TableName=table, Key=to_attributes({"pk": "B", "sk": "X"}))

@@ -32,13 +32,29 @@ def repo(request: pytest.FixtureRequest) -> Iterator[Repository]:
 
 
 def plan(merchant: str = A, n: int = 1, created: datetime = NOW) -> Plan:
-    return Plan(id=f"pln_contract{n:04d}", merchant_id=merchant, created_at=created, updated_at=created,
-                name=f"Plan {n}", amount=1999, currency="EUR", interval="month", interval_count=1)
+    return Plan(
+        id=f"pln_contract{n:04d}",
+        merchant_id=merchant,
+        created_at=created,
+        updated_at=created,
+        name=f"Plan {n}",
+        amount=1999,
+        currency="EUR",
+        interval="month",
+        interval_count=1,
+    )
 
 
 def active_mandate(p: Plan, n: int = 1, activated: datetime = NOW) -> Mandate:
-    mandate = Mandate(id=f"mdt_contract{n:04d}", merchant_id=p.merchant_id, plan_id=p.id, terms=p.terms,
-                      customer=Customer(reference=f"cust-{n}"), created_at=activated, updated_at=activated)
+    mandate = Mandate(
+        id=f"mdt_contract{n:04d}",
+        merchant_id=p.merchant_id,
+        plan_id=p.id,
+        terms=p.terms,
+        customer=Customer(reference=f"cust-{n}"),
+        created_at=activated,
+        updated_at=activated,
+    )
     mandate.activate(activated, PaymentMethod(gateway="simulated", token="pm_sim_ok"), Consent(accepted_at=activated))
     return mandate
 
@@ -97,8 +113,19 @@ def test_charges_list_by_mandate_and_status(repo: Repository) -> None:
     p = plan()
     m = active_mandate(p)
     charges = [
-        Charge(id=charge_id(A, m.id, cycle), merchant_id=A, created_at=NOW + timedelta(days=cycle), updated_at=NOW,
-               mandate_id=m.id, plan_id=p.id, cycle=cycle, amount=1999, currency="EUR", due_at=NOW, status=status)
+        Charge(
+            id=charge_id(A, m.id, cycle),
+            merchant_id=A,
+            created_at=NOW + timedelta(days=cycle),
+            updated_at=NOW,
+            mandate_id=m.id,
+            plan_id=p.id,
+            cycle=cycle,
+            amount=1999,
+            currency="EUR",
+            due_at=NOW,
+            status=status,
+        )
         for cycle, status in ((1, "succeeded"), (2, "failed"), (3, "succeeded"))
     ]
     repo.commit(Changes(plans=[p], mandates=[m], charges=charges))
@@ -123,8 +150,10 @@ def test_the_due_index_finds_exactly_what_is_due(repo: Repository) -> None:
 
 def test_events_are_written_once_and_listed_by_type(repo: Repository) -> None:
     p = plan()
-    events = [Event(id=f"evt_contract{n}", merchant_id=A, type=t, created_at=NOW + timedelta(seconds=n), data={"object": {"id": p.id}})
-              for n, t in enumerate(["plan.created", "plan.updated"])]
+    events = [
+        Event(id=f"evt_contract{n}", merchant_id=A, type=t, created_at=NOW + timedelta(seconds=n), data={"object": {"id": p.id}})
+        for n, t in enumerate(["plan.created", "plan.updated"])
+    ]
     repo.commit(Changes(plans=[p], events=events))
     assert [e.id for e in repo.list_events(A, PageRequest(), type="plan.updated").items] == ["evt_contract1"]
     assert repo.get_event(A, "evt_contract0") == events[0]

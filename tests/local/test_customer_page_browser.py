@@ -17,8 +17,15 @@ CHROMIUM = Path("/usr/bin/chromium")
 # `SCREENSHOTS=1 make test` refreshes the README's screenshots; otherwise they go to a temporary folder.
 SHOTS = ROOT / "docs" / "screenshots" if os.environ.get("SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "rp-screenshots"
 # Flags for a closed network (no background connections) and running as root in CI.
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium): the browser test is SKIPPED"
@@ -86,7 +93,9 @@ def test_a_customer_approves_follows_and_revokes_from_the_link_alone(local: str,
 def test_the_page_in_lithuanian_from_approval_to_revocation(local: str, browser) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     call = merchant(local, "Kavinė")
-    status, plan = call("POST", "/v1/plans", {"name": "Kava", "amount": 990, "currency": "EUR", "interval": "week", "trial_days": 14})
+    status, plan = call(
+        "POST", "/v1/plans", {"name": "Kava", "amount": 990, "currency": "EUR", "interval": "week", "trial_days": 14}
+    )
     url = pending_mandate(local, call, plan["id"])
     context = browser.new_context(locale="lt-LT", viewport={"width": 1024, "height": 900})
     page = context.new_page()

@@ -39,6 +39,8 @@ def test_every_function_has_a_sample_event() -> None:
 @pytest.mark.parametrize(("function", "event", "check"), SAMPLES, ids=[f"{f}:{e.split('/')[-1]}" for f, e, _ in SAMPLES])
 def test_make_invoke_runs_the_sample(function: str, event: str, check) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    done = subprocess.run([sys.executable, "-m", "devtools.invoke", function, event], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "devtools.invoke", function, event], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     result = _printed_result(done.stdout)
     assert check(result), done.stdout + done.stderr

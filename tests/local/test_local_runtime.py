@@ -18,13 +18,25 @@ def test_a_merchants_month_over_http(local: str) -> None:
     call = merchant(local)
     status, clock = Http(local)("POST", "/_local/clock", {"now": "2027-03-01T09:00:00Z"})
     assert status == 200 and clock["now"] == "2027-03-01T09:00:00Z"
-    status, plan = call("POST", "/v1/plans", {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "week", "retry_schedule_days": [1, 3]})
+    status, plan = call(
+        "POST",
+        "/v1/plans",
+        {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "week", "retry_schedule_days": [1, 3]},
+    )
     assert status == 201
     consent = {"accepted_at": "2027-03-01T09:00:00Z", "ip": "203.0.113.9", "user_agent": "test"}
     mandates = {}
     for token in ("pm_sim_ok", "pm_sim_insufficient_funds", "pm_sim_fail_once", "pm_sim_timeout"):
-        status, m = call("POST", "/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": token},
-                                                  "payment_method": {"gateway": "simulated", "token": token}, "consent": consent})
+        status, m = call(
+            "POST",
+            "/v1/mandates",
+            {
+                "plan_id": plan["id"],
+                "customer": {"reference": token},
+                "payment_method": {"gateway": "simulated", "token": token},
+                "consent": consent,
+            },
+        )
         assert status == 201 and m["status"] == "active" and m["next_charge_at"] == "2027-03-01T09:00:00Z"
         mandates[token] = m["id"]
     status, summary = Http(local)("POST", "/_local/tick")
@@ -58,8 +70,12 @@ def test_a_stripe_payment_method_is_refused_where_stripe_is_not_configured(local
     call = merchant(local, "Stripe shop")
     now = Http(local)("GET", "/_local/clock")[1]["now"]
     status, plan = call("POST", "/v1/plans", {"name": "Silver", "amount": 999, "currency": "EUR", "interval": "month"})
-    body = {"plan_id": plan["id"], "customer": {"reference": "s"}, "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
-            "consent": {"accepted_at": now}}
+    body = {
+        "plan_id": plan["id"],
+        "customer": {"reference": "s"},
+        "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
+        "consent": {"accepted_at": now},
+    }
     # When a mandate on Stripe is created
     status, error = call("POST", "/v1/mandates", body)
     # Then it is refused with a clear 422 naming the field, and nothing is stored or charged

@@ -82,7 +82,9 @@ def test_only_the_api_the_customer_page_and_the_billing_engine_write_the_table(e
 
 
 def test_the_dispatcher_queries_only_the_due_index_and_the_charger_never_queries(expanded: dict) -> None:
-    dispatcher = [s for r, s in _statements(expanded) if r == "DispatcherFunctionRole" and "dynamodb:Query" in json.dumps(s["Action"])]
+    dispatcher = [
+        s for r, s in _statements(expanded) if r == "DispatcherFunctionRole" and "dynamodb:Query" in json.dumps(s["Action"])
+    ]
     assert [json.dumps(s["Resource"]) for s in dispatcher] == ['{"Fn::Sub": "${BillingTable.Arn}/index/DueIndex"}']
     assert "ChargerFunctionRole" not in _grants(expanded, ("dynamodb:Query",), "BillingTable")
     # Only the charger may touch the simulated gateway's ledger, and only by key.

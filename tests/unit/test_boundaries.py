@@ -40,7 +40,9 @@ def test_simulated_tokens_are_accepted(token: str) -> None:
     assert validate_token("simulated", token) == token
 
 
-@pytest.mark.parametrize("gateway,token", [("simulated", "pm_sim_unknown"), ("stripe", "pm_sim_ok"), ("stripe", "tok_visa"), ("simulated", "")])
+@pytest.mark.parametrize(
+    "gateway,token", [("simulated", "pm_sim_unknown"), ("stripe", "pm_sim_ok"), ("stripe", "tok_visa"), ("simulated", "")]
+)
 def test_tokens_of_the_wrong_shape_are_refused(gateway: str, token: str) -> None:
     with pytest.raises(ValidationFailed):
         validate_token(gateway, token)
@@ -52,7 +54,13 @@ def test_stripe_payment_method_ids_are_accepted() -> None:
 
 def test_card_number_in_mandate_body_is_a_422_that_does_not_echo_it() -> None:
     with pytest.raises(ValidationError) as error:
-        MandateCreate.model_validate({"plan_id": "pln_x", "customer": {"reference": "c"}, "payment_method": {"gateway": "simulated", "token": "4242424242424242"}})
+        MandateCreate.model_validate(
+            {
+                "plan_id": "pln_x",
+                "customer": {"reference": "c"},
+                "payment_method": {"gateway": "simulated", "token": "4242424242424242"},
+            }
+        )
     [detail] = error.value.errors()
     assert detail["loc"] == ("payment_method", "token")
     assert "4242424242424242" not in detail["msg"]
@@ -94,7 +102,9 @@ def test_plan_create_refuses_out_of_contract_values(change: dict, param: str) ->
     assert error.value.errors()[0]["loc"][0] == param
 
 
-@pytest.mark.parametrize("field", ["amount", "currency", "interval", "interval_count", "trial_days", "total_cycles", "retry_schedule_days"])
+@pytest.mark.parametrize(
+    "field", ["amount", "currency", "interval", "interval_count", "trial_days", "total_cycles", "retry_schedule_days"]
+)
 def test_plan_update_refuses_price_and_schedule_fields(field: str) -> None:
     with pytest.raises(ValidationError) as error:
         PlanUpdate.model_validate({field: 1})
@@ -126,8 +136,19 @@ def test_cursor_with_wrong_shape_inside_is_invalid() -> None:
 def _mandate(status: str = "pending_approval"):
     from billing.domain.model import Customer, Mandate, PlanTerms
 
-    terms = PlanTerms(amount=1, currency="EUR", interval="month", interval_count=1, trial_days=0, total_cycles=None, retry_schedule_days=(1,))
-    return Mandate(id="mdt_1", merchant_id="mch_1", plan_id="pln_1", terms=terms, customer=Customer(reference="c"), status=status, created_at=NOW, updated_at=NOW)
+    terms = PlanTerms(
+        amount=1, currency="EUR", interval="month", interval_count=1, trial_days=0, total_cycles=None, retry_schedule_days=(1,)
+    )
+    return Mandate(
+        id="mdt_1",
+        merchant_id="mch_1",
+        plan_id="pln_1",
+        terms=terms,
+        customer=Customer(reference="c"),
+        status=status,
+        created_at=NOW,
+        updated_at=NOW,
+    )
 
 
 def test_approval_links_verify_and_name_exactly_one_mandate() -> None:
@@ -158,7 +179,9 @@ def test_forged_or_expired_links_are_refused() -> None:
 def test_body_level_errors_are_400_only_when_the_body_is_not_an_object() -> None:
     from billing.http import validation_error_response
 
-    not_object = validation_error_response([{"type": "model_attributes_type", "loc": ("body",), "msg": "Input should be an object"}])
+    not_object = validation_error_response(
+        [{"type": "model_attributes_type", "loc": ("body",), "msg": "Input should be an object"}]
+    )
     assert not_object.status_code == 400
     rule = validation_error_response([{"type": "value_error", "loc": ("body",), "msg": "Value error, a and b conflict"}])
     assert rule.status_code == 422

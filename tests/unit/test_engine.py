@@ -343,7 +343,9 @@ def test_the_pinned_payment_method_is_used_when_an_attempt_is_replayed(world: Wo
     mandate_id = world.mandate(world.plan())
     world.dispatch()
     [message] = world.queue.take()
-    world.api.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_insufficient_funds"))
+    world.api.replace_payment_method(
+        MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_insufficient_funds")
+    )
     world.deliver(message)
     assert world.gateway.calls[0].token == "pm_sim_ok"  # the attempt was dispatched with it
 
@@ -373,8 +375,12 @@ def test_a_message_naming_another_merchant_is_dropped_without_calling_the_gatewa
     with pytest.raises(ValidationError):  # ids that disagree with the claim it carries: refused at the boundary
         ChargeMessage.model_validate({**body, "merchant_id": "mch_intruder"})
     forged = ChargeMessage.model_validate(
-        {**body, "merchant_id": "mch_intruder", "mandate": {**body["mandate"], "merchant_id": "mch_intruder"},
-         "charge": {**body["charge"], "merchant_id": "mch_intruder"}}
+        {
+            **body,
+            "merchant_id": "mch_intruder",
+            "mandate": {**body["mandate"], "merchant_id": "mch_intruder"},
+            "charge": {**body["charge"], "merchant_id": "mch_intruder"},
+        }
     )
     # When the consistent forgery is delivered
     outcome = world.deliver(forged)

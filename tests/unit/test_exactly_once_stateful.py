@@ -36,7 +36,12 @@ from billing.service.engine import OutcomeUnknown
 from tests.world import MERCHANT, World
 
 TOKENS = [
-    "pm_sim_ok", "pm_sim_fail_once", "pm_sim_timeout", "pm_sim_insufficient_funds", "pm_sim_expired_card", "pm_sim_error",
+    "pm_sim_ok",
+    "pm_sim_fail_once",
+    "pm_sim_timeout",
+    "pm_sim_insufficient_funds",
+    "pm_sim_expired_card",
+    "pm_sim_error",
     "pm_sim_rejected",
 ]
 STEPS = [timedelta(minutes=1), timedelta(minutes=16), timedelta(hours=6), timedelta(days=1), timedelta(days=3), timedelta(days=9)]
@@ -46,7 +51,11 @@ STOPS = ["cancel", "revoke", "pause"]
 class Billing(RuleBasedStateMachine):
     @initialize(
         plans=st.lists(
-            st.tuples(st.sampled_from(["day", "week", "month"]), st.sampled_from([[], [1], [1, 2], [1, 3, 7]]), st.sampled_from([None, 2, 5])),
+            st.tuples(
+                st.sampled_from(["day", "week", "month"]),
+                st.sampled_from([[], [1], [1, 2], [1, 3, 7]]),
+                st.sampled_from([None, 2, 5]),
+            ),
             min_size=1,
             max_size=2,
         )

@@ -34,7 +34,9 @@ def api(repo: InMemoryRepository, clock: FakeClock) -> MerchantApi:
 
 
 def active_mandate(api: MerchantApi, plan_id: str, **extra) -> str:
-    body = MandateCreate.model_validate({"plan_id": plan_id, "customer": {"reference": "cust-42"}, "payment_method": OK, "consent": CONSENT, **extra})
+    body = MandateCreate.model_validate(
+        {"plan_id": plan_id, "customer": {"reference": "cust-42"}, "payment_method": OK, "consent": CONSENT, **extra}
+    )
     return api.create_mandate(A, body).id
 
 
@@ -62,7 +64,9 @@ def test_plans_and_mandates_of_another_merchant_are_not_found(api: MerchantApi) 
             action(B, mandate_id)
 
 
-def test_update_plan_changes_name_and_metadata_only_and_records_event(api: MerchantApi, repo: InMemoryRepository, clock: FakeClock) -> None:
+def test_update_plan_changes_name_and_metadata_only_and_records_event(
+    api: MerchantApi, repo: InMemoryRepository, clock: FakeClock
+) -> None:
     plan = api.create_plan(A, GOLD)
     clock.advance(minutes=1)
     updated = api.update_plan(A, plan.id, PlanUpdate(name="Gold+", metadata={"tier": "1"}))
@@ -83,7 +87,9 @@ def test_archived_plan_takes_no_new_mandates(api: MerchantApi) -> None:
         api.archive_plan(A, plan.id)
 
 
-def test_mandate_with_consent_is_active_at_once_and_anchored_after_trial(api: MerchantApi, repo: InMemoryRepository, clock: FakeClock) -> None:
+def test_mandate_with_consent_is_active_at_once_and_anchored_after_trial(
+    api: MerchantApi, repo: InMemoryRepository, clock: FakeClock
+) -> None:
     plan = api.create_plan(A, GOLD)
     mandate = api.get_mandate(A, active_mandate(api, plan.id))
     assert mandate.status == "active"
@@ -144,7 +150,9 @@ def test_pending_mandate_can_be_cancelled_but_not_paused(api: MerchantApi) -> No
     assert api.cancel_mandate(A, mandate.id).status == "cancelled"
 
 
-def test_resume_continues_from_next_date_on_or_after_now_without_billing_skipped_periods(api: MerchantApi, repo: InMemoryRepository, clock: FakeClock) -> None:
+def test_resume_continues_from_next_date_on_or_after_now_without_billing_skipped_periods(
+    api: MerchantApi, repo: InMemoryRepository, clock: FakeClock
+) -> None:
     plan = api.create_plan(A, PlanCreate(name="Monthly", amount=500, currency="EUR", interval="month"))
     mandate_id = active_mandate(api, plan.id)  # anchor 2026-11-25 09:00, cycle 1 due now
     clock.advance(seconds=1)

@@ -24,7 +24,9 @@ def world() -> World:
 
 
 def succeeded_events(world: World, charge_id: str) -> list[str]:
-    return [e.type for e in world.repo.events(MERCHANT) if e.data["object"].get("id") == charge_id and e.type.startswith("charge.")]
+    return [
+        e.type for e in world.repo.events(MERCHANT) if e.data["object"].get("id") == charge_id and e.type.startswith("charge.")
+    ]
 
 
 # ----------------------------------------------------- 1. no charge after a stop
@@ -115,8 +117,12 @@ def test_a_rejected_payment_method_fails_the_charge_at_once_and_makes_the_mandat
 def test_a_gateway_missing_from_the_deployment_rejects_the_charge_instead_of_looping(world: World) -> None:
     # Given a Stripe mandate stored while Stripe was configured, and a charger without Stripe now
     plan = world.plan()
-    body = {"plan_id": plan, "customer": {"reference": "c"}, "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
-            "consent": CONSENT}
+    body = {
+        "plan_id": plan,
+        "customer": {"reference": "c"},
+        "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
+        "consent": CONSENT,
+    }
     mandate_id = world.api.create_mandate(MERCHANT, MandateCreate.model_validate(body)).id
     assert "stripe" not in world.charger.gateways
     # When it falls due
@@ -129,8 +135,12 @@ def test_a_gateway_missing_from_the_deployment_rejects_the_charge_instead_of_loo
 
 def test_an_unusable_gateway_is_refused_with_422_before_anything_is_stored(world: World) -> None:
     api = MerchantApi(world.repo, world.clock, world.ids, FakeLinks(), frozenset({"simulated"}))
-    body = {"plan_id": world.plan(), "customer": {"reference": "c"}, "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
-            "consent": CONSENT}
+    body = {
+        "plan_id": world.plan(),
+        "customer": {"reference": "c"},
+        "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
+        "consent": CONSENT,
+    }
     with pytest.raises(ValidationFailed) as error:
         api.create_mandate(MERCHANT, MandateCreate.model_validate(body))
     assert error.value.param == "payment_method.gateway"

@@ -16,8 +16,13 @@ anchors = st.datetimes(min_value=datetime(1999, 1, 1), max_value=datetime(2090, 
     lambda d: d.replace(tzinfo=timezone.utc)
 )
 month_end_anchors = st.builds(
-    lambda year, month, day_back, hour: datetime(year, month, calendar.monthrange(year, month)[1] - day_back, hour, 30, tzinfo=timezone.utc),
-    st.integers(1999, 2090), st.integers(1, 12), st.integers(0, 3), st.integers(0, 23),
+    lambda year, month, day_back, hour: datetime(
+        year, month, calendar.monthrange(year, month)[1] - day_back, hour, 30, tzinfo=timezone.utc
+    ),
+    st.integers(1999, 2090),
+    st.integers(1, 12),
+    st.integers(0, 3),
+    st.integers(0, 23),
 )
 cadences = st.sampled_from(["day", "week", "month", "year"]).flatmap(
     lambda interval: st.builds(Cadence, interval=st.just(interval), interval_count=st.integers(1, MAX_INTERVAL_COUNT[interval]))
@@ -47,7 +52,11 @@ def test_cycle_due_matches_independent_computation(anchor: datetime, cadence: Ca
         assert due.day == min(anchor.day, calendar.monthrange(due.year, due.month)[1])
 
 
-@given(anchor=anchors, cadence=st.builds(Cadence, interval=st.sampled_from(["day", "week"]), interval_count=st.integers(1, 30)), count=st.integers(1, 40))
+@given(
+    anchor=anchors,
+    cadence=st.builds(Cadence, interval=st.sampled_from(["day", "week"]), interval_count=st.integers(1, 30)),
+    count=st.integers(1, 40),
+)
 def test_day_and_week_cycles_agree_with_rrule(anchor: datetime, cadence: Cadence, count: int) -> None:
     anchor = anchor.replace(microsecond=0)  # rrule works in whole seconds
     freq = DAILY if cadence.interval == "day" else WEEKLY
@@ -82,7 +91,11 @@ def test_month_end_anchor_clamps_each_month_from_the_anchor() -> None:
 def test_leap_day_yearly_anchor() -> None:
     anchor = datetime(2028, 2, 29, 12, tzinfo=timezone.utc)
     cadence = Cadence(interval="year", interval_count=1)
-    assert [schedule.due_at(anchor, cadence, k).date().isoformat() for k in (1, 2, 5)] == ["2028-02-29", "2029-02-28", "2032-02-29"]
+    assert [schedule.due_at(anchor, cadence, k).date().isoformat() for k in (1, 2, 5)] == [
+        "2028-02-29",
+        "2029-02-28",
+        "2032-02-29",
+    ]
 
 
 def test_anchor_is_later_of_activation_and_start_plus_trial() -> None:

@@ -10,16 +10,21 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from tests.world import World
-
 from billing.adapters.stripe import StripeGateway
 from billing.schemas import MandateCreate
 from billing.service.engine import OutcomeUnknown
 from billing.service.ports import ChargeRequest, GatewayTimeout, GatewayUnavailable
+from tests.world import World
 
 REQUEST = ChargeRequest(
-    idempotency_key="chg_abc:1", amount=1999, currency="EUR", token="cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i",
-    merchant_id="mch_a", mandate_id="mdt_1", charge_id="chg_abc", attempt=1,
+    idempotency_key="chg_abc:1",
+    amount=1999,
+    currency="EUR",
+    token="cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i",
+    merchant_id="mch_a",
+    mandate_id="mdt_1",
+    charge_id="chg_abc",
+    attempt=1,
 )
 
 
@@ -29,18 +34,27 @@ def stripe(httpserver: HTTPServer) -> StripeGateway:
 
 
 def decline(code: str, decline_code: str | None = None) -> dict:
-    error = {"type": "card_error", "code": code, "message": "Your card was declined.", "payment_intent": {"id": "pi_declined", "status": "requires_payment_method"}}
+    error = {
+        "type": "card_error",
+        "code": code,
+        "message": "Your card was declined.",
+        "payment_intent": {"id": "pi_declined", "status": "requires_payment_method"},
+    }
     if decline_code:
         error["decline_code"] = decline_code
     return {"error": error}
 
 
-def test_a_charge_is_one_confirmed_off_session_payment_intent_with_the_idempotency_key(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+def test_a_charge_is_one_confirmed_off_session_payment_intent_with_the_idempotency_key(
+    httpserver: HTTPServer, stripe: StripeGateway
+) -> None:
     seen: list[Request] = []
 
     def handler(request: Request) -> Response:
         seen.append(request)
-        return Response(json.dumps({"id": "pi_123", "object": "payment_intent", "status": "succeeded"}), content_type="application/json")
+        return Response(
+            json.dumps({"id": "pi_123", "object": "payment_intent", "status": "succeeded"}), content_type="application/json"
+        )
 
     httpserver.expect_request("/v1/payment_intents", method="POST").respond_with_handler(handler)
     result = stripe.charge(REQUEST)
@@ -66,7 +80,9 @@ def test_a_charge_is_one_confirmed_off_session_payment_intent_with_the_idempoten
         ("incorrect_number", None, "invalid_account", True),
     ],
 )
-def test_declines_map_to_the_contract_codes(httpserver: HTTPServer, stripe: StripeGateway, code: str, decline_code: str | None, expected: str, hard: bool) -> None:
+def test_declines_map_to_the_contract_codes(
+    httpserver: HTTPServer, stripe: StripeGateway, code: str, decline_code: str | None, expected: str, hard: bool
+) -> None:
     httpserver.expect_request("/v1/payment_intents").respond_with_json(decline(code, decline_code), status=402)
     result = stripe.charge(REQUEST)
     assert result.outcome == "declined" and result.decline_code == expected and result.hard is hard
@@ -81,7 +97,9 @@ def test_a_5xx_leaves_the_outcome_unknown(httpserver: HTTPServer, stripe: Stripe
 
 @pytest.mark.parametrize("status", [429, 409])
 def test_rate_limits_and_key_in_use_mean_try_later(httpserver: HTTPServer, stripe: StripeGateway, status: int) -> None:
-    httpserver.expect_request("/v1/payment_intents").respond_with_json({"error": {"type": "invalid_request_error", "code": "rate_limit"}}, status=status)
+    httpserver.expect_request("/v1/payment_intents").respond_with_json(
+        {"error": {"type": "invalid_request_error", "code": "rate_limit"}}, status=status
+    )
     with pytest.raises(GatewayUnavailable):
         stripe.charge(REQUEST)
 
@@ -123,8 +141,12 @@ def test_the_charger_asks_stripe_again_with_the_same_key_after_a_timeout(httpser
     world.charger.resolve_attempts = 5
     world.charger.gateways["stripe"] = StripeGateway(lambda: "sk_test_secret", base_url=httpserver.url_for(""), timeout=0.3)
     plan_id = world.plan()
-    body = {"plan_id": plan_id, "customer": {"reference": "c"}, "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
-            "consent": {"accepted_at": "2026-11-25T08:59:00Z"}}
+    body = {
+        "plan_id": plan_id,
+        "customer": {"reference": "c"},
+        "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
+        "consent": {"accepted_at": "2026-11-25T08:59:00Z"},
+    }
     mandate_id = world.api.create_mandate("mch_a", MandateCreate.model_validate(body)).id
     # When the charge is dispatched and delivered
     world.tick()
@@ -139,7 +161,9 @@ def test_the_charger_asks_stripe_again_with_the_same_key_after_a_timeout(httpser
     ("status", "code"),
     [(400, "amount_too_small"), (400, "resource_missing"), (400, "payment_method_unexpected_state"), (404, "resource_missing")],
 )
-def test_a_request_stripe_can_never_accept_is_a_hard_gateway_rejection(httpserver: HTTPServer, stripe: StripeGateway, status: int, code: str) -> None:
+def test_a_request_stripe_can_never_accept_is_a_hard_gateway_rejection(
+    httpserver: HTTPServer, stripe: StripeGateway, status: int, code: str
+) -> None:
     # Given Stripe refuses the request itself (not the card): it used to be "try later", for ever
     error = {"error": {"type": "invalid_request_error", "code": code, "message": "No.", "param": "amount"}}
     httpserver.expect_request("/v1/payment_intents").respond_with_json(error, status=status)
@@ -150,13 +174,20 @@ def test_a_request_stripe_can_never_accept_is_a_hard_gateway_rejection(httpserve
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_our_own_key_refused_is_not_the_customers_fault(httpserver: HTTPServer, stripe: StripeGateway, status: int) -> None:
-    httpserver.expect_request("/v1/payment_intents").respond_with_json({"error": {"type": "invalid_request_error"}}, status=status)
+    httpserver.expect_request("/v1/payment_intents").respond_with_json(
+        {"error": {"type": "invalid_request_error"}}, status=status
+    )
     with pytest.raises(GatewayUnavailable, match="secret key"):
         stripe.charge(REQUEST)
 
 
-@pytest.mark.parametrize(("currency", "amount", "sent"), [("ISK", 1500, "150000"), ("JPY", 1500, "1500"), ("EUR", 1999, "1999"), ("HUF", 150000, "150000")])
-def test_amounts_reach_stripe_in_stripes_units(httpserver: HTTPServer, stripe: StripeGateway, currency: str, amount: int, sent: str) -> None:
+@pytest.mark.parametrize(
+    ("currency", "amount", "sent"),
+    [("ISK", 1500, "150000"), ("JPY", 1500, "1500"), ("EUR", 1999, "1999"), ("HUF", 150000, "150000")],
+)
+def test_amounts_reach_stripe_in_stripes_units(
+    httpserver: HTTPServer, stripe: StripeGateway, currency: str, amount: int, sent: str
+) -> None:
     # ISK is zero-decimal in ISO 4217 but Stripe counts it in hundredths (it used to get 100x too little)
     forms: list[dict] = []
 
@@ -175,7 +206,11 @@ def test_an_attempt_is_looked_up_by_its_metadata_never_by_sending_it_again(https
 
     def search(request: Request) -> Response:
         queries.append(request.args["query"])
-        intent = {"id": "pi_found", "status": "succeeded", "metadata": {"merchant_id": "mch_a", "charge_id": "chg_abc", "attempt": "1"}}
+        intent = {
+            "id": "pi_found",
+            "status": "succeeded",
+            "metadata": {"merchant_id": "mch_a", "charge_id": "chg_abc", "attempt": "1"},
+        }
         return Response(json.dumps({"object": "search_result", "data": [intent]}), content_type="application/json")
 
     httpserver.expect_request("/v1/payment_intents/search", method="GET").respond_with_handler(search)
@@ -185,10 +220,14 @@ def test_an_attempt_is_looked_up_by_its_metadata_never_by_sending_it_again(https
     assert stripe.key_memory is not None and stripe.key_memory.total_seconds() == 24 * 3600
 
 
-def test_a_lookup_that_finds_nothing_says_so_and_a_failing_search_cannot_tell(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+def test_a_lookup_that_finds_nothing_says_so_and_a_failing_search_cannot_tell(
+    httpserver: HTTPServer, stripe: StripeGateway
+) -> None:
     httpserver.expect_oneshot_request("/v1/payment_intents/search").respond_with_json({"object": "search_result", "data": []})
     assert stripe.lookup(REQUEST) is None
-    httpserver.expect_oneshot_request("/v1/payment_intents/search").respond_with_json({"error": {"type": "api_error"}}, status=500)
+    httpserver.expect_oneshot_request("/v1/payment_intents/search").respond_with_json(
+        {"error": {"type": "api_error"}}, status=500
+    )
     with pytest.raises(GatewayUnavailable):
         stripe.lookup(REQUEST)
 
@@ -204,8 +243,12 @@ def test_past_the_key_memory_the_charger_only_searches_stripe_and_records_what_i
     httpserver.expect_request("/v1/payment_intents", method="POST").respond_with_handler(down)
     world = World()
     world.charger.gateways["stripe"] = StripeGateway(lambda: "sk_test_secret", base_url=httpserver.url_for(""), timeout=2)
-    body = {"plan_id": world.plan(), "customer": {"reference": "c"}, "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
-            "consent": {"accepted_at": "2026-11-25T08:59:00Z"}}
+    body = {
+        "plan_id": world.plan(),
+        "customer": {"reference": "c"},
+        "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
+        "consent": {"accepted_at": "2026-11-25T08:59:00Z"},
+    }
     mandate_id = world.api.create_mandate("mch_a", MandateCreate.model_validate(body)).id
     world.dispatch()
     [message] = world.queue.take()
@@ -215,8 +258,14 @@ def test_past_the_key_memory_the_charger_only_searches_stripe_and_records_what_i
     # When the message comes back after Stripe forgot the key, and its search shows the payment
     world.clock.advance(days=2)
     [charge] = world.charges(mandate_id)
-    found = {"id": "pi_taken", "status": "succeeded", "metadata": {"merchant_id": "mch_a", "charge_id": charge.id, "attempt": "1"}}
-    httpserver.expect_request("/v1/payment_intents/search", method="GET").respond_with_json({"object": "search_result", "data": [found]})
+    found = {
+        "id": "pi_taken",
+        "status": "succeeded",
+        "metadata": {"merchant_id": "mch_a", "charge_id": charge.id, "attempt": "1"},
+    }
+    httpserver.expect_request("/v1/payment_intents/search", method="GET").respond_with_json(
+        {"object": "search_result", "data": [found]}
+    )
     world.deliver(message)
     # Then nothing was POSTed again, and the payment Stripe holds is recorded
     [charge] = world.charges(mandate_id)

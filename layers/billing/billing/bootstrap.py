@@ -95,7 +95,9 @@ def configured(**changes: Any) -> Iterator[Overrides]:
 class AwsBilling(Billing):
     """`Billing` on AWS, plus the adapters only handlers need (stream publisher, key store)."""
 
-    def __init__(self, settings: Settings, client: Callable[[str], Any], clock: Clock, extra_gateways: dict[str, PaymentGateway]) -> None:
+    def __init__(
+        self, settings: Settings, client: Callable[[str], Any], clock: Clock, extra_gateways: dict[str, PaymentGateway]
+    ) -> None:
         """`client(service)`: a boto3 client factory (boto3.client: the default session's)."""
         from .adapters.dynamodb import DynamoRepository
         from .adapters.system import RandomIds

@@ -21,31 +21,64 @@ TEXT: dict[str, dict[str, str]] = {
         "asks": "{merchant} asks for your permission to charge you regularly.",
         "yours": "Your recurring payment to {merchant}",
         "every": "every",
-        "interval.day": "day|days", "interval.week": "week|weeks", "interval.month": "month|months", "interval.year": "year|years",
-        "amount": "Amount", "schedule": "How often", "trial": "Free trial", "trial_days": "{n} days",
-        "first": "First charge", "next": "Next charges", "ends": "Ends", "ends_cycles": "after {n} payments",
-        "ends_date": "on {date}", "ends_never": "when you or the merchant stop it",
-        "terms": "Terms", "terms_text": "You allow {merchant} to charge the payment method below {amount} {schedule}, on the dates shown, until you revoke this permission, the merchant cancels it, or it ends. Failed payments may be retried within 60 days of their due date. You can revoke at any time from this page.",
-        "method": "Payment method", "test_cards": "Test cards (simulated gateway)", "card": "Card",
+        "interval.day": "day|days",
+        "interval.week": "week|weeks",
+        "interval.month": "month|months",
+        "interval.year": "year|years",
+        "amount": "Amount",
+        "schedule": "How often",
+        "trial": "Free trial",
+        "trial_days": "{n} days",
+        "first": "First charge",
+        "next": "Next charges",
+        "ends": "Ends",
+        "ends_cycles": "after {n} payments",
+        "ends_date": "on {date}",
+        "ends_never": "when you or the merchant stop it",
+        "terms": "Terms",
+        "terms_text": "You allow {merchant} to charge the payment method below {amount} {schedule}, on the dates shown, until you revoke this permission, the merchant cancels it, or it ends. Failed payments may be retried within 60 days of their due date. You can revoke at any time from this page.",
+        "method": "Payment method",
+        "test_cards": "Test cards (simulated gateway)",
+        "card": "Card",
         "card_not_confirmed": "Your card could not be confirmed. Please enter it again.",
-        "card.pm_sim_ok": "Always succeeds", "card.pm_sim_insufficient_funds": "Insufficient funds (soft decline)",
-        "card.pm_sim_expired_card": "Expired card (hard decline)", "card.pm_sim_fail_once": "Fails once, then succeeds",
-        "card.pm_sim_timeout": "Gateway times out (money taken)", "card.pm_sim_error": "Gateway error",
+        "card.pm_sim_ok": "Always succeeds",
+        "card.pm_sim_insufficient_funds": "Insufficient funds (soft decline)",
+        "card.pm_sim_expired_card": "Expired card (hard decline)",
+        "card.pm_sim_fail_once": "Fails once, then succeeds",
+        "card.pm_sim_timeout": "Gateway times out (money taken)",
+        "card.pm_sim_error": "Gateway error",
         "card.pm_sim_rejected": "Rejected by the gateway (hard failure)",
         "method_unavailable": "This payment method cannot be used here. Please contact the merchant.",
-        "consent": "I allow {merchant} to charge me on these terms.", "approve": "Approve",
-        "status": "Status", "status.pending_approval": "Waiting for your approval", "status.active": "Active",
-        "status.paused": "Paused", "status.past_due": "Payment failed: the merchant will contact you",
-        "status.cancelled": "Cancelled by the merchant", "status.revoked": "Revoked", "status.completed": "Completed",
-        "past": "Past charges", "none": "None yet.", "date": "Date", "result": "Result",
-        "charge.pending": "Processing", "charge.retrying": "Will be retried", "charge.succeeded": "Paid",
-        "charge.failed": "Failed", "charge.cancelled": "Cancelled",
-        "revoke": "Revoke permission", "revoke_q": "Stop all future payments to {merchant}?",
+        "consent": "I allow {merchant} to charge me on these terms.",
+        "approve": "Approve",
+        "status": "Status",
+        "status.pending_approval": "Waiting for your approval",
+        "status.active": "Active",
+        "status.paused": "Paused",
+        "status.past_due": "Payment failed: the merchant will contact you",
+        "status.cancelled": "Cancelled by the merchant",
+        "status.revoked": "Revoked",
+        "status.completed": "Completed",
+        "past": "Past charges",
+        "none": "None yet.",
+        "date": "Date",
+        "result": "Result",
+        "charge.pending": "Processing",
+        "charge.retrying": "Will be retried",
+        "charge.succeeded": "Paid",
+        "charge.failed": "Failed",
+        "charge.cancelled": "Cancelled",
+        "revoke": "Revoke permission",
+        "revoke_q": "Stop all future payments to {merchant}?",
         "revoke_text": "No further charge will be made under this permission. The merchant is told at once.",
-        "revoke_yes": "Yes, revoke", "back": "Back",
-        "approved": "Thank you. Your permission is recorded.", "revoked_done": "Your permission is revoked. No further charges will be made.",
-        "invalid": "This link is not valid.", "invalid_text": "Check that you opened the whole link from the merchant's message.",
-        "expired": "This link has expired.", "expired_text": "Approval links are valid for 7 days. Ask {merchant} for a new one.",
+        "revoke_yes": "Yes, revoke",
+        "back": "Back",
+        "approved": "Thank you. Your permission is recorded.",
+        "revoked_done": "Your permission is revoked. No further charges will be made.",
+        "invalid": "This link is not valid.",
+        "invalid_text": "Check that you opened the whole link from the merchant's message.",
+        "expired": "This link has expired.",
+        "expired_text": "Approval links are valid for 7 days. Ask {merchant} for a new one.",
         "changed": "The terms changed while this page was open. Please review them again.",
         "forbidden": "This form expired or did not come from this page. Please try again.",
         "choose": "Choose a payment method and tick the box to approve.",
@@ -56,31 +89,64 @@ TEXT: dict[str, dict[str, str]] = {
         "asks": "{merchant} prašo jūsų leidimo reguliariai nuskaityti mokėjimus.",
         "yours": "Jūsų periodinis mokėjimas: {merchant}",
         "every": "kas",
-        "interval.day": "dieną|dienas", "interval.week": "savaitę|savaites", "interval.month": "mėnesį|mėnesius", "interval.year": "metus|metus",
-        "amount": "Suma", "schedule": "Kaip dažnai", "trial": "Nemokamas laikotarpis", "trial_days": "{n} d.",
-        "first": "Pirmas mokėjimas", "next": "Kiti mokėjimai", "ends": "Pabaiga", "ends_cycles": "po {n} mokėjimų",
-        "ends_date": "{date}", "ends_never": "kai jūs arba prekybininkas sustabdys",
-        "terms": "Sąlygos", "terms_text": "Leidžiate {merchant} nuskaityti {amount} {schedule} nuo žemiau nurodytos mokėjimo priemonės nurodytomis dienomis, kol atšauksite šį leidimą, prekybininkas jį nutrauks arba jis baigsis. Nepavykę mokėjimai gali būti kartojami per 60 dienų nuo mokėjimo dienos. Leidimą galite atšaukti bet kada šiame puslapyje.",
-        "method": "Mokėjimo priemonė", "test_cards": "Bandomosios kortelės (imituojamas mokėjimų tarpininkas)", "card": "Kortelė",
+        "interval.day": "dieną|dienas",
+        "interval.week": "savaitę|savaites",
+        "interval.month": "mėnesį|mėnesius",
+        "interval.year": "metus|metus",
+        "amount": "Suma",
+        "schedule": "Kaip dažnai",
+        "trial": "Nemokamas laikotarpis",
+        "trial_days": "{n} d.",
+        "first": "Pirmas mokėjimas",
+        "next": "Kiti mokėjimai",
+        "ends": "Pabaiga",
+        "ends_cycles": "po {n} mokėjimų",
+        "ends_date": "{date}",
+        "ends_never": "kai jūs arba prekybininkas sustabdys",
+        "terms": "Sąlygos",
+        "terms_text": "Leidžiate {merchant} nuskaityti {amount} {schedule} nuo žemiau nurodytos mokėjimo priemonės nurodytomis dienomis, kol atšauksite šį leidimą, prekybininkas jį nutrauks arba jis baigsis. Nepavykę mokėjimai gali būti kartojami per 60 dienų nuo mokėjimo dienos. Leidimą galite atšaukti bet kada šiame puslapyje.",
+        "method": "Mokėjimo priemonė",
+        "test_cards": "Bandomosios kortelės (imituojamas mokėjimų tarpininkas)",
+        "card": "Kortelė",
         "card_not_confirmed": "Nepavyko patvirtinti kortelės. Įveskite ją dar kartą.",
-        "card.pm_sim_ok": "Visada pavyksta", "card.pm_sim_insufficient_funds": "Nepakanka lėšų (laikinas atmetimas)",
-        "card.pm_sim_expired_card": "Pasibaigęs kortelės galiojimas (galutinis atmetimas)", "card.pm_sim_fail_once": "Vieną kartą nepavyksta, po to pavyksta",
-        "card.pm_sim_timeout": "Tarpininkas neatsako laiku (lėšos nuskaitytos)", "card.pm_sim_error": "Tarpininko klaida",
+        "card.pm_sim_ok": "Visada pavyksta",
+        "card.pm_sim_insufficient_funds": "Nepakanka lėšų (laikinas atmetimas)",
+        "card.pm_sim_expired_card": "Pasibaigęs kortelės galiojimas (galutinis atmetimas)",
+        "card.pm_sim_fail_once": "Vieną kartą nepavyksta, po to pavyksta",
+        "card.pm_sim_timeout": "Tarpininkas neatsako laiku (lėšos nuskaitytos)",
+        "card.pm_sim_error": "Tarpininko klaida",
         "card.pm_sim_rejected": "Tarpininkas atmeta mokėjimo būdą (galutinė klaida)",
         "method_unavailable": "Šio mokėjimo būdo čia naudoti negalima. Susisiekite su prekybininku.",
-        "consent": "Leidžiu {merchant} nuskaityti mokėjimus šiomis sąlygomis.", "approve": "Patvirtinti",
-        "status": "Būsena", "status.pending_approval": "Laukiama jūsų patvirtinimo", "status.active": "Galioja",
-        "status.paused": "Sustabdyta", "status.past_due": "Mokėjimas nepavyko: prekybininkas su jumis susisieks",
-        "status.cancelled": "Nutraukė prekybininkas", "status.revoked": "Atšaukta", "status.completed": "Baigta",
-        "past": "Ankstesni mokėjimai", "none": "Kol kas nėra.", "date": "Data", "result": "Rezultatas",
-        "charge.pending": "Vykdoma", "charge.retrying": "Bus kartojama", "charge.succeeded": "Apmokėta",
-        "charge.failed": "Nepavyko", "charge.cancelled": "Atšaukta",
-        "revoke": "Atšaukti leidimą", "revoke_q": "Sustabdyti visus būsimus mokėjimus {merchant}?",
+        "consent": "Leidžiu {merchant} nuskaityti mokėjimus šiomis sąlygomis.",
+        "approve": "Patvirtinti",
+        "status": "Būsena",
+        "status.pending_approval": "Laukiama jūsų patvirtinimo",
+        "status.active": "Galioja",
+        "status.paused": "Sustabdyta",
+        "status.past_due": "Mokėjimas nepavyko: prekybininkas su jumis susisieks",
+        "status.cancelled": "Nutraukė prekybininkas",
+        "status.revoked": "Atšaukta",
+        "status.completed": "Baigta",
+        "past": "Ankstesni mokėjimai",
+        "none": "Kol kas nėra.",
+        "date": "Data",
+        "result": "Rezultatas",
+        "charge.pending": "Vykdoma",
+        "charge.retrying": "Bus kartojama",
+        "charge.succeeded": "Apmokėta",
+        "charge.failed": "Nepavyko",
+        "charge.cancelled": "Atšaukta",
+        "revoke": "Atšaukti leidimą",
+        "revoke_q": "Sustabdyti visus būsimus mokėjimus {merchant}?",
         "revoke_text": "Pagal šį leidimą daugiau mokėjimų nebus nuskaityta. Prekybininkas bus informuotas iškart.",
-        "revoke_yes": "Taip, atšaukti", "back": "Atgal",
-        "approved": "Ačiū. Jūsų leidimas užregistruotas.", "revoked_done": "Jūsų leidimas atšauktas. Daugiau mokėjimų nebus nuskaityta.",
-        "invalid": "Ši nuoroda negalioja.", "invalid_text": "Patikrinkite, ar atidarėte visą nuorodą iš prekybininko laiško.",
-        "expired": "Šios nuorodos galiojimas baigėsi.", "expired_text": "Patvirtinimo nuorodos galioja 7 dienas. Paprašykite {merchant} naujos.",
+        "revoke_yes": "Taip, atšaukti",
+        "back": "Atgal",
+        "approved": "Ačiū. Jūsų leidimas užregistruotas.",
+        "revoked_done": "Jūsų leidimas atšauktas. Daugiau mokėjimų nebus nuskaityta.",
+        "invalid": "Ši nuoroda negalioja.",
+        "invalid_text": "Patikrinkite, ar atidarėte visą nuorodą iš prekybininko laiško.",
+        "expired": "Šios nuorodos galiojimas baigėsi.",
+        "expired_text": "Patvirtinimo nuorodos galioja 7 dienas. Paprašykite {merchant} naujos.",
         "changed": "Kol puslapis buvo atidarytas, sąlygos pasikeitė. Peržiūrėkite jas dar kartą.",
         "forbidden": "Forma nebegalioja arba atsiųsta ne iš šio puslapio. Bandykite dar kartą.",
         "choose": "Pasirinkite mokėjimo priemonę ir pažymėkite laukelį.",
@@ -138,7 +204,11 @@ def schedule_text(interval: str, count: int, lang: Lang) -> str:
 
 
 def document(lang: Lang, nonce: str, body: str, switch_href: str | None = None) -> str:
-    switch = f'<nav><a href="{_e(switch_href)}" lang="{"lt" if lang == "en" else "en"}">{text(lang, "lang")}</a></nav>' if switch_href else ""
+    switch = (
+        f'<nav><a href="{_e(switch_href)}" lang="{"lt" if lang == "en" else "en"}">{text(lang, "lang")}</a></nav>'
+        if switch_href
+        else ""
+    )
     return (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -174,7 +244,13 @@ def content_security_policy(nonce: str, stripe: bool) -> str:
 
 
 def mandate_page(
-    view, lang: Lang, nonce: str, base: str, csrf: dict[str, str], notice: str = "", error: str = "",  # noqa: ANN001
+    view,
+    lang: Lang,
+    nonce: str,
+    base: str,
+    csrf: dict[str, str],
+    notice: str = "",
+    error: str = "",  # noqa: ANN001
     stripe: dict[str, str] | None = None,
 ) -> str:
     """`view` is a CustomerView; `base` the link's path; `csrf` tokens per form action; `stripe`
@@ -184,19 +260,28 @@ def mandate_page(
     amount = money(terms.amount, terms.currency, lang)
     every = schedule_text(terms.interval, terms.interval_count, lang)
     ends = (
-        text(lang, "ends_cycles", n=terms.total_cycles) if terms.total_cycles
-        else text(lang, "ends_date", date=day(m.end_at, lang)) if m.end_at else text(lang, "ends_never")
+        text(lang, "ends_cycles", n=terms.total_cycles)
+        if terms.total_cycles
+        else text(lang, "ends_date", date=day(m.end_at, lang))
+        if m.end_at
+        else text(lang, "ends_never")
     )
     parts = [f"<h1>{text(lang, 'asks' if m.status == 'pending_approval' else 'yours', merchant=merchant)}</h1>"]
     if notice:
         parts.append(f'<p class="notice" role="status">{notice}</p>')
     if error:
         parts.append(f'<p class="error" role="alert">{error}</p>')
-    rows = [(text(lang, "status"), text(lang, f"status.{m.status}")), (text(lang, "amount"), _e(amount)), (text(lang, "schedule"), _e(every))]
+    rows = [
+        (text(lang, "status"), text(lang, f"status.{m.status}")),
+        (text(lang, "amount"), _e(amount)),
+        (text(lang, "schedule"), _e(every)),
+    ]
     if terms.trial_days and m.status == "pending_approval":
         rows.append((text(lang, "trial"), text(lang, "trial_days", n=terms.trial_days)))
     if view.upcoming:
-        rows.append((text(lang, "first") if m.status == "pending_approval" else text(lang, "next"), _e(day(view.upcoming[0][1], lang))))
+        rows.append(
+            (text(lang, "first") if m.status == "pending_approval" else text(lang, "next"), _e(day(view.upcoming[0][1], lang)))
+        )
     rows.append((text(lang, "ends"), ends))
     parts.append("<section><dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl></section>")
     if view.upcoming:
@@ -209,22 +294,26 @@ def mandate_page(
                 f'<p id="card-errors" class="note" role="alert"></p></fieldset>'
                 f'<input type="hidden" name="setup_intent" value="{_e(stripe["id"])}">'
             )
-            form_attributes = f' id="approve" data-pk="{_e(stripe["publishable_key"])}" data-secret="{_e(stripe["client_secret"])}"'
-            scripts = f'<script nonce="{_e(nonce)}" src="{STRIPE_JS}"></script><script nonce="{_e(nonce)}">{STRIPE_SCRIPT}</script>'
+            form_attributes = (
+                f' id="approve" data-pk="{_e(stripe["publishable_key"])}" data-secret="{_e(stripe["client_secret"])}"'
+            )
+            scripts = (
+                f'<script nonce="{_e(nonce)}" src="{STRIPE_JS}"></script><script nonce="{_e(nonce)}">{STRIPE_SCRIPT}</script>'
+            )
         else:
             cards = "".join(
                 f'<label><input type="radio" name="payment_token" value="{_e(token)}" required{" checked" if i == 0 else ""}> '
                 f'{text(lang, "card." + token)} <span class="note">({_e(token)})</span></label>'
                 for i, token in enumerate(SIMULATED_TOKENS)
             )
-            method = f'<fieldset><legend>{text(lang, "method")}: {text(lang, "test_cards")}</legend>{cards}</fieldset>'
+            method = f"<fieldset><legend>{text(lang, 'method')}: {text(lang, 'test_cards')}</legend>{cards}</fieldset>"
             form_attributes, scripts = "", ""
         parts.append(
-            f'<section><h2>{text(lang, "terms")}</h2><p>{text(lang, "terms_text", merchant=merchant, amount=amount, schedule=every)}</p>'
+            f"<section><h2>{text(lang, 'terms')}</h2><p>{text(lang, 'terms_text', merchant=merchant, amount=amount, schedule=every)}</p>"
             f'<form method="post" action="{_e(base)}/approve?lang={lang}"{form_attributes}>'
             f'<input type="hidden" name="csrf" value="{_e(csrf["approve"])}">'
             f'<input type="hidden" name="terms_sha256" value="{_e(view.terms_sha256)}">'
-            f'{method}'
+            f"{method}"
             f'<label><input type="checkbox" name="consent" value="yes" required> {text(lang, "consent", merchant=merchant)}</label>'
             f'<p><button type="submit">{text(lang, "approve")}</button></p></form></section>{scripts}'
         )
@@ -239,7 +328,9 @@ def mandate_page(
             table = f"<p>{text(lang, 'none')}</p>"
         parts.append(f"<section><h2>{text(lang, 'past')}</h2>{table}</section>")
         if m.may_be_stopped and not m.awaiting_approval:  # awaiting approval, the page offers approval instead
-            parts.append(f'<section><p><a class="button" href="{_e(base)}/revoke?lang={lang}">{text(lang, "revoke")}</a></p></section>')
+            parts.append(
+                f'<section><p><a class="button" href="{_e(base)}/revoke?lang={lang}">{text(lang, "revoke")}</a></p></section>'
+            )
     other = "lt" if lang == "en" else "en"
     return document(lang, nonce, "".join(parts), switch_href=f"{base}?lang={other}")
 

@@ -125,9 +125,7 @@ class PlanUpdate(RequestModel):
 
 class CustomerIn(RequestModel):
     reference: Annotated[StrictStr, StringConstraints(min_length=1, max_length=100)]
-    email: Annotated[
-        StrictStr, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    ] | None = None
+    email: Annotated[StrictStr, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
     name: Annotated[StrictStr, StringConstraints(max_length=200)] | None = None
 
 
@@ -302,8 +300,20 @@ class ChargeOut(ResponseModel):
     def of(cls, charge: Charge) -> ChargeOut:
         return cls(
             **charge.model_dump(
-                include={"id", "mandate_id", "plan_id", "cycle", "amount", "currency", "due_at", "status",
-                         "next_attempt_at", "failure_code", "created_at", "updated_at"}
+                include={
+                    "id",
+                    "mandate_id",
+                    "plan_id",
+                    "cycle",
+                    "amount",
+                    "currency",
+                    "due_at",
+                    "status",
+                    "next_attempt_at",
+                    "failure_code",
+                    "created_at",
+                    "updated_at",
+                }
             ),
             attempts=[AttemptOut(**a.model_dump(exclude={"number"})) for a in charge.attempts],
         )
@@ -350,8 +360,13 @@ class ListOut(ResponseModel, Generic[T]):
 
 class ErrorDetail(BaseModel):
     type: Literal[
-        "invalid_request", "authentication_error", "not_found", "invalid_state",
-        "idempotency_error", "validation_error", "internal_error",
+        "invalid_request",
+        "authentication_error",
+        "not_found",
+        "invalid_state",
+        "idempotency_error",
+        "validation_error",
+        "internal_error",
     ]
     message: str
     param: str | None = None

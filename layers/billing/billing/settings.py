@@ -28,7 +28,9 @@ class Settings(BaseModel):
     @property
     def gateways(self) -> frozenset[str]:
         """The gateways this deployment can charge with."""
-        return frozenset({"simulated"} if self.allow_simulated_gateway else set()) | ({"stripe"} if self.stripe_secret_name else set())
+        return frozenset({"simulated"} if self.allow_simulated_gateway else set()) | (
+            {"stripe"} if self.stripe_secret_name else set()
+        )
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -135,7 +135,9 @@ class DynamoRepository:
 
     def list_plans(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Plan]:
         if status:
-            return self._list(Plan, page, "StatusIndex", "spk", "ssk", self._shards(merchant_id, "PLAN", status), {}, ("plans", status))
+            return self._list(
+                Plan, page, "StatusIndex", "spk", "ssk", self._shards(merchant_id, "PLAN", status), {}, ("plans", status)
+            )
         return self._list(Plan, page, "ListIndex", "lpk", "lsk", self._shards(merchant_id, "PLAN"), {}, ("plans",))
 
     def list_mandates(
@@ -164,7 +166,9 @@ class DynamoRepository:
 
     def list_events(self, merchant_id: str, page: PageRequest, type: str | None = None) -> Page[Event]:
         if type:
-            return self._list(Event, page, "StatusIndex", "spk", "ssk", self._shards(merchant_id, "EVENT", type), {}, ("events", type))
+            return self._list(
+                Event, page, "StatusIndex", "spk", "ssk", self._shards(merchant_id, "EVENT", type), {}, ("events", type)
+            )
         return self._list(Event, page, "ListIndex", "lpk", "lsk", self._shards(merchant_id, "EVENT"), {}, ("events",))
 
     def list_charges(
@@ -316,7 +320,13 @@ class DynamoRepository:
         aggregates: list[Stored] = [*changes.plans, *changes.mandates, *changes.charges]
         operations = [self._versioned_put(obj) for obj in aggregates]
         operations += [
-            {"Put": {"TableName": self.table, "Item": to_attributes(self.item_of(e)), "ConditionExpression": "attribute_not_exists(pk)"}}
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": to_attributes(self.item_of(e)),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
             for e in changes.events
         ]
         self.transact(operations)
@@ -345,7 +355,9 @@ class DynamoRepository:
                 UpdateExpression="SET #v = :next, body.attempt_started_at = :at",
                 ConditionExpression="#v = :expected",
                 ExpressionAttributeNames={"#v": "version"},
-                ExpressionAttributeValues=to_attributes({":next": mandate.version + 1, ":expected": mandate.version, ":at": started}),
+                ExpressionAttributeValues=to_attributes(
+                    {":next": mandate.version + 1, ":expected": mandate.version, ":at": started}
+                ),
             )
         except ClientError as error:
             if error.response["Error"]["Code"] in CONFLICT_CODES:

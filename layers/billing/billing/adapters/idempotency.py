@@ -36,9 +36,7 @@ def make_idempotency(table_name: str, client: Any) -> tuple[IdempotencyConfig, C
         response_hook=_mark_replayed,
     )
 
-    @idempotent_function(
-        data_keyword_argument="request", persistence_store=persistence, config=config, key_prefix="merchant-api"
-    )
+    @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config, key_prefix="merchant-api")
     def execute(request: dict[str, Any], action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return action()
 

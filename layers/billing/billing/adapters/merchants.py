@@ -42,7 +42,13 @@ class MerchantStore:
                     "Put": {
                         "TableName": self.table,
                         "Item": to_attributes(
-                            {**keys.merchant_key(merchant_id), "entity": "merchant", "merchant_id": merchant_id, "name": name, "created_at": created}
+                            {
+                                **keys.merchant_key(merchant_id),
+                                "entity": "merchant",
+                                "merchant_id": merchant_id,
+                                "name": name,
+                                "created_at": created,
+                            }
                         ),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }

@@ -86,7 +86,9 @@ class SimulatedGateway:
         if "Item" not in response:
             return None
         item = from_attributes(response["Item"])
-        return GatewayResult(outcome=item["outcome"], decline_code=item.get("decline_code"), gateway_reference=item.get("gateway_reference"))
+        return GatewayResult(
+            outcome=item["outcome"], decline_code=item.get("decline_code"), gateway_reference=item.get("gateway_reference")
+        )
 
     def ledger(self) -> list[dict[str, Any]]:
         """Money taken, oldest first. A Scan of the fake provider's own table: for tests and the

@@ -210,7 +210,9 @@ class StripeGateway:
         return REJECTED.model_copy(update={"gateway_reference": reference})
 
     # -------------------------------------------------------------------- HTTP
-    def _call(self, method: str, path: str, form: dict[str, Any] | None, idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
+    def _call(
+        self, method: str, path: str, form: dict[str, Any] | None, idempotency_key: str | None
+    ) -> tuple[int, dict[str, Any]]:
         data = urllib.parse.urlencode(form).encode() if form is not None else None
         request = urllib.request.Request(self.base_url + path, data=data, method=method)
         request.add_header("Authorization", f"Bearer {self.secret_key()}")
@@ -230,4 +232,3 @@ class StripeGateway:
             return error.code, payload
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as error:
             raise GatewayTimeout(f"stripe unreachable or timed out: {type(error).__name__}") from error
-

@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .model import Entity, PaymentMethod
 from .events import EventType
+from .model import Entity, PaymentMethod
 from .money import Currency
 
 ChargeStatus = Literal["pending", "retrying", "succeeded", "failed", "cancelled"]

@@ -29,9 +29,7 @@ CURRENCY_EXPONENT: dict[str, int] = {
     "ISK": 0,
 }
 
-Currency = Literal[
-    "EUR", "USD", "GBP", "PLN", "SEK", "DKK", "NOK", "CHF", "CZK", "HUF", "JPY", "AUD", "CAD", "NZD", "RON", "ISK"
-]
+Currency = Literal["EUR", "USD", "GBP", "PLN", "SEK", "DKK", "NOK", "CHF", "CZK", "HUF", "JPY", "AUD", "CAD", "NZD", "RON", "ISK"]
 Amount = Annotated[StrictInt, Field(ge=MIN_AMOUNT, le=MAX_AMOUNT, description="Integer amount in the currency's minor unit")]
 
 

@@ -46,13 +46,13 @@ def validate_token(gateway: str, token: str, param: str = "payment_method.token"
         raise ValidationFailed(f"Token must be 1..{MAX_TOKEN_LENGTH} characters.", param)
     if gateway == "simulated":
         if token not in SIMULATED_TOKENS:
-            raise ValidationFailed(
-                "Unknown simulated token; use one of " + ", ".join(SIMULATED_TOKENS) + ".", param
-            )
+            raise ValidationFailed("Unknown simulated token; use one of " + ", ".join(SIMULATED_TOKENS) + ".", param)
         return token
     if gateway == "stripe":
         if token.startswith("pm_sim_") or not _STRIPE_TOKEN.match(token):
-            raise ValidationFailed("Stripe tokens are PaymentMethod ids like pm_1Q2w3E4r5T6y7U8i, or cus_…:pm_… with the customer.", param)
+            raise ValidationFailed(
+                "Stripe tokens are PaymentMethod ids like pm_1Q2w3E4r5T6y7U8i, or cus_…:pm_… with the customer.", param
+            )
         return token
     raise ValidationFailed("Unknown gateway.", "payment_method.gateway")
 

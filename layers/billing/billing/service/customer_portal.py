@@ -90,7 +90,9 @@ class CustomerPortal:
             raise ExpiredLink("link expired")
         if terms_sha256 != terms_digest(mandate):
             raise TermsChanged("the terms changed since the page was shown")
-        consent = Consent(accepted_at=self.api.clock.now(), ip=ip, user_agent=(user_agent or "")[:500] or None, terms_sha256=terms_sha256)
+        consent = Consent(
+            accepted_at=self.api.clock.now(), ip=ip, user_agent=(user_agent or "")[:500] or None, terms_sha256=terms_sha256
+        )
         return self.api.approve_mandate(mandate.merchant_id, mandate.id, method(mandate), consent)
 
     def revoke(self, token: str) -> Mandate:

@@ -289,7 +289,9 @@ class Charger:
             raise NoTimeLeft(f"{remaining():.1f} s left, a gateway call may take {gateway.call_timeout:.0f} s")
 
     def _fresh(self, message: ChargeMessage) -> tuple[Mandate, Charge, Step]:
-        mandates, charges = self.repo.load([(message.merchant_id, message.mandate_id)], [(message.merchant_id, message.charge_id)])
+        mandates, charges = self.repo.load(
+            [(message.merchant_id, message.mandate_id)], [(message.merchant_id, message.charge_id)]
+        )
         mandate, charge = mandates.get(message.mandate_id), charges.get(message.charge_id)
         if mandate is None or charge is None or charge.mandate_id != mandate.id:
             logger.warning("charge %s or mandate %s not found; message dropped", message.charge_id, message.mandate_id)
@@ -343,13 +345,17 @@ class Charger:
             return NOT_RECEIVED
         raise OutcomeUnknown(f"{request.idempotency_key}: not found at the gateway yet")
 
-    def _record(self, message: ChargeMessage, mandate: Mandate, charge: Charge, answer: GatewayResult, timeouts: int) -> ChargeOutcome:
+    def _record(
+        self, message: ChargeMessage, mandate: Mandate, charge: Charge, answer: GatewayResult, timeouts: int
+    ) -> ChargeOutcome:
         """Record the gateway's answer; an API write that raced us is read and the answer recorded on it."""
         state = {"mandate": mandate, "charge": charge}
 
         def once(number: int) -> ChargeOutcome:
             if number:
-                mandates, charges = self.repo.load([(message.merchant_id, message.mandate_id)], [(message.merchant_id, message.charge_id)])
+                mandates, charges = self.repo.load(
+                    [(message.merchant_id, message.mandate_id)], [(message.merchant_id, message.charge_id)]
+                )
                 if message.mandate_id not in mandates or message.charge_id not in charges:
                     raise ConcurrentModification(f"{message.charge_id} or its mandate disappeared")
                 state["mandate"], state["charge"] = mandates[message.mandate_id], charges[message.charge_id]

@@ -11,15 +11,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from ..domain.charge import Charge
-from ..domain.events import EventType
 from ..domain.errors import NotFound, ValidationFailed
+from ..domain.events import EventType
 from ..domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan
 from ..domain.payment_methods import ensure_usable
 from ..schemas import MandateCreate, PauseIn, PaymentMethodIn, PlanCreate, PlanUpdate
 from .concurrency import retry_on_conflict
 from .ports import Changes, Clock, IdGenerator, Links, Page, PageRequest, Repository
 from .presenter import Presenter
-
 
 T = TypeVar("T")
 

@@ -37,7 +37,11 @@ class ChargeMessage(BaseModel):
     def _consistent(self) -> ChargeMessage:
         m, c = self.mandate, self.charge
         if (m.id, m.merchant_id, c.id, c.merchant_id, c.mandate_id) != (
-            self.mandate_id, self.merchant_id, self.charge_id, self.merchant_id, self.mandate_id
+            self.mandate_id,
+            self.merchant_id,
+            self.charge_id,
+            self.merchant_id,
+            self.mandate_id,
         ):
             raise ValueError("the claimed mandate and charge do not match the message's ids")
         if c.in_flight != self.attempt or c.in_flight_method is None:

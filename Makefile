@@ -17,7 +17,7 @@ help:
 	@echo "make invoke FN=charger EVENT=events/charger_sqs_batch.json - run one function with one sample event"
 	@echo "make test      - bootstrap .venv, lint the template, run every test"
 	@echo "make test-fast - unit tests only, without the slow property tests"
-	@echo "make lint      - ruff (format and lint), cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint"
+	@echo "make lint      - ruff (format and lint), mypy --strict on billing/, cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint"
 	@echo "make bench     - one tick with 1,000 due among 20,000 mandates: AWS calls per charge, items read, cost per million"
 	@echo "make openapi   - regenerate docs/openapi.json from the code"
 	@echo "make build     - sam build (needs python3.13 on PATH, e.g. PYENV_VERSION=3.13.0)"
@@ -56,6 +56,7 @@ test-fast: $(STAMP)
 lint: $(STAMP) $(SAM_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(PY) -m pytest tests/template -q
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .domain.money import CURRENCY_EXPONENT
 from .domain.payment_methods import SIMULATED_TOKENS
+
+if TYPE_CHECKING:
+    from .service.customer_portal import CustomerView
 
 Lang = Literal["en", "lt"]
 
@@ -244,7 +247,7 @@ def content_security_policy(nonce: str, stripe: bool) -> str:
 
 
 def mandate_page(
-    view,
+    view: CustomerView,
     lang: Lang,
     nonce: str,
     base: str,
@@ -335,7 +338,7 @@ def mandate_page(
     return document(lang, nonce, "".join(parts), switch_href=f"{base}?lang={other}")
 
 
-def revoke_page(view, lang: Lang, nonce: str, base: str, csrf: str) -> str:  # noqa: ANN001
+def revoke_page(view: CustomerView, lang: Lang, nonce: str, base: str, csrf: str) -> str:
     merchant = view.merchant_name
     body = (
         f"<section><h1>{text(lang, 'revoke_q', merchant=merchant)}</h1><p>{text(lang, 'revoke_text')}</p>"

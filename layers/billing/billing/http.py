@@ -11,15 +11,15 @@ from .domain.errors import BillingError
 MAX_BODY_BYTES = 64 * 1024
 
 
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
-def error_response(status: int, type_: str, message: str, param: str | None = None) -> Response:
+def error_response(status: int, type_: str, message: str, param: str | None = None) -> Response[Any]:
     return json_response(status, {"error": {"type": type_, "message": message, "param": param}})
 
 
-def billing_error_response(error: BillingError) -> Response:
+def billing_error_response(error: BillingError) -> Response[Any]:
     return error_response(error.status, error.type, error.message, error.param)
 
 
@@ -35,7 +35,7 @@ _QUERY_MESSAGES = {
 }
 
 
-def validation_error_response(errors: list[dict[str, Any]]) -> Response:
+def validation_error_response(errors: list[dict[str, Any]]) -> Response[Any]:
     """Map Powertools/pydantic request errors onto the contract.
 
     Body not JSON / not an object / query or header malformed -> 400 invalid_request;

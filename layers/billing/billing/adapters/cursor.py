@@ -35,4 +35,4 @@ def decode(cursor: str, bound_to: str) -> str:
         raise InvalidRequest("The cursor is not valid; pass next_cursor from the previous page unchanged.", "cursor")
     if data["l"] != bound_to:
         raise InvalidRequest("The cursor belongs to a different list or filter.", "cursor")
-    return position
+    return str(position)

@@ -252,7 +252,7 @@ class DynamoRepository:
         sk_name: str,
         partitions: list[str],
         filters: dict[str, str | None],
-        bound: tuple,
+        bound: tuple[str | None, ...],
     ) -> Page[M]:
         bound_to = cursors.fingerprint(*bound)
         after = cursors.decode(page.cursor, bound_to) if page.cursor else None

@@ -21,7 +21,7 @@ RETENTION_SECONDS = 24 * 60 * 60
 REPLAYED = "replayed"
 
 
-def _mark_replayed(response: Any, _record: DataRecord) -> Any:
+def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
     return {**response, REPLAYED: True}
 
 
@@ -36,7 +36,9 @@ def make_idempotency(table_name: str, client: Any) -> tuple[IdempotencyConfig, C
         response_hook=_mark_replayed,
     )
 
-    @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config, key_prefix="merchant-api")
+    @idempotent_function(  # type: ignore[untyped-decorator]  # Powertools types it loosely
+        data_keyword_argument="request", persistence_store=persistence, config=config, key_prefix="merchant-api"
+    )
     def execute(request: dict[str, Any], action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return action()
 

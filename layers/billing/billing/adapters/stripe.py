@@ -65,7 +65,7 @@ STRIPE_EXPONENT: dict[str, int] = {**CURRENCY_EXPONENT, "ISK": 2}
 
 def stripe_amount(amount: int, currency: str) -> int:
     """Our minor units -> Stripe's (exact: Stripe's exponent is never smaller than ISO's here)."""
-    return amount * 10 ** (STRIPE_EXPONENT[currency] - CURRENCY_EXPONENT[currency])
+    return int(amount * 10 ** (STRIPE_EXPONENT[currency] - CURRENCY_EXPONENT[currency]))
 
 
 def secret_key_reader(name: str) -> Callable[[], str]:

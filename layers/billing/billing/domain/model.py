@@ -7,7 +7,7 @@ turns those into stored, published events. Nothing here reads a clock or does I/
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -357,4 +357,4 @@ class Event(BaseModel):
     merchant_id: str
     type: str
     created_at: datetime
-    data: dict
+    data: dict[str, Any]

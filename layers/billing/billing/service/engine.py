@@ -173,7 +173,7 @@ class Dispatcher:
             except ValidationError as error:
                 logger.error("claim of mandate %s not saved: its message is invalid (%s)", mandate.id, error.errors()[0]["msg"])
                 return _Claimed(error=True)
-        objects = [(mandate, result.mandate_events)]
+        objects: list[tuple[Mandate | Charge, list[str]]] = [(mandate, result.mandate_events)]
         if result.charge is not None:
             objects.append((result.charge, result.charge_events))
         changes = Changes(
@@ -349,17 +349,16 @@ class Charger:
         self, message: ChargeMessage, mandate: Mandate, charge: Charge, answer: GatewayResult, timeouts: int
     ) -> ChargeOutcome:
         """Record the gateway's answer; an API write that raced us is read and the answer recorded on it."""
-        state = {"mandate": mandate, "charge": charge}
 
         def once(number: int) -> ChargeOutcome:
+            nonlocal mandate, charge
             if number:
                 mandates, charges = self.repo.load(
                     [(message.merchant_id, message.mandate_id)], [(message.merchant_id, message.charge_id)]
                 )
                 if message.mandate_id not in mandates or message.charge_id not in charges:
                     raise ConcurrentModification(f"{message.charge_id} or its mandate disappeared")
-                state["mandate"], state["charge"] = mandates[message.mandate_id], charges[message.charge_id]
-            mandate, charge = state["mandate"], state["charge"]
+                mandate, charge = mandates[message.mandate_id], charges[message.charge_id]
             now = self.clock.now()
             settlement = settle(mandate, charge, message.attempt, answer, now)
             if not settlement.recorded:

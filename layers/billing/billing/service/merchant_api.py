@@ -6,7 +6,7 @@ State changes and the events they cause are committed together in one transactio
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -36,7 +36,7 @@ class MerchantApi:
     def present(self, obj: Plan | Mandate | Charge) -> dict[str, Any]:
         return self.presenter.present(obj)
 
-    def _events(self, obj: Plan | Mandate, types: list[str], now: datetime) -> list[Event]:
+    def _events(self, obj: Plan | Mandate, types: Sequence[str], now: datetime) -> list[Event]:
         return self.presenter.events([(obj, types)], now)
 
     # ----------------------------------------------------------------- plans
@@ -62,10 +62,10 @@ class MerchantApi:
         fields = request.model_dump(include={"name", "metadata"}, exclude_unset=True)
         if any(value is None for value in fields.values()):
             raise ValidationFailed("name and metadata cannot be null.", next(k for k, v in fields.items() if v is None))
-        return self._mutate(lambda now: self.get_plan(merchant_id, plan_id), lambda p, now: p.update(now, **fields))
+        return self._mutate_plan(lambda now: self.get_plan(merchant_id, plan_id), lambda p, now: p.update(now, **fields))
 
     def archive_plan(self, merchant_id: str, plan_id: str) -> Plan:
-        return self._mutate(lambda now: self.get_plan(merchant_id, plan_id), lambda p, now: p.archive(now))
+        return self._mutate_plan(lambda now: self.get_plan(merchant_id, plan_id), lambda p, now: p.archive(now))
 
     # -------------------------------------------------------------- mandates
     def create_mandate(self, merchant_id: str, request: MandateCreate) -> Mandate:
@@ -88,8 +88,8 @@ class MerchantApi:
             updated_at=now,
         )
         mandate.ensure_new_terms_valid(now)
-        types = [EventType.MANDATE_CREATED]
-        if request.payment_method is not None and request.consent is not None:
+        types: list[str] = [EventType.MANDATE_CREATED]
+        if mandate.payment_method is not None and request.consent is not None:
             # The merchant collected consent itself: active at once.
             types += mandate.activate(now, mandate.payment_method, Consent(**request.consent.model_dump()))
         # Events carry the final state of this request (the object as the API returns it).
@@ -125,7 +125,7 @@ class MerchantApi:
                 charge_types = charge.cancel(now)
             changes = Changes(
                 mandates=[mandate],
-                charges=[charge] if charge_types else [],
+                charges=[charge] if charge is not None and charge_types else [],
                 events=self.presenter.events([(mandate, types), (charge, charge_types)] if charge else [(mandate, types)], now),
             )
             self.repo.commit(changes)
@@ -175,17 +175,16 @@ class MerchantApi:
         return self.repo.list_events(merchant_id, page, type=type)
 
     # --------------------------------------------------------------- helpers
-    def _mutate(self, load: Callable[[datetime], Any], change: Callable[[Any, datetime], list[str]]) -> Any:
+    def _mutate_plan(self, load: Callable[[datetime], Plan], change: Callable[[Plan, datetime], list[str]]) -> Plan:
         """Load, change, commit with an optimistic version check; reload and redo on a race."""
 
-        def once(_: int) -> Any:
+        def once(_: int) -> Plan:
             now = self.clock.now()
             obj = load(now)
             types = change(obj, now)
             if not types:
                 return obj
-            changes = Changes(events=self._events(obj, types, now))
-            (changes.plans if isinstance(obj, Plan) else changes.mandates).append(obj)
+            changes = Changes(plans=[obj], events=self._events(obj, types, now))
             self.repo.commit(changes)
             return obj
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +30,7 @@ class Presenter:
             return ChargeOut.of(obj).model_dump(mode="json")
         return MandateOut.of(obj, self.links.approval_url(obj)).model_dump(mode="json")
 
-    def events(self, changes: list[tuple[Plan | Mandate | Charge, list[str]]], now: datetime) -> list[Event]:
+    def events(self, changes: Sequence[tuple[Plan | Mandate | Charge, Sequence[str]]], now: datetime) -> list[Event]:
         """Events of one change, one microsecond apart so they list in the order they happened.
 
         Each carries the final state of its object in this change."""

@@ -10,7 +10,8 @@ from billing.bootstrap import Billing
 from billing.domain.charge import Charge
 from billing.domain.model import Mandate
 from billing.schemas import MandateCreate, PlanCreate
-from billing.service.engine import ChargeOutcome, DispatchReport
+from billing.service.charger import ChargeOutcome
+from billing.service.dispatcher import DispatchReport
 from billing.service.messages import ChargeMessage
 from billing.settings import Settings
 from tests.fakes import FakeClock, FakeGateway, FakeLinks, FakeQueue, InMemoryRepository, SequentialIds

@@ -23,7 +23,7 @@ from pydantic import Json, ValidationError
 from billing import bootstrap
 from billing.domain.events import EventType
 from billing.observability import logger, metrics, tracer
-from billing.service.engine import ChargeOutcome, OutcomeUnknown
+from billing.service.charger import ChargeOutcome, OutcomeUnknown
 from billing.service.messages import ChargeMessage
 
 billing = bootstrap.build()

@@ -32,7 +32,7 @@ from billing.domain import schedule
 from billing.domain.charge import MAX_REATTEMPTS, UNSETTLED, charge_id
 from billing.domain.errors import InvalidState
 from billing.schemas import PauseIn, PaymentMethodIn
-from billing.service.engine import OutcomeUnknown
+from billing.service.charger import OutcomeUnknown
 from tests.world import MERCHANT, World
 
 TOKENS = [

@@ -10,7 +10,7 @@ import pytest
 from billing.domain.charge import GATEWAY_REJECTED, MAX_REATTEMPTS, Attempt
 from billing.domain.errors import ConcurrentModification, InvalidState, ValidationFailed
 from billing.schemas import MandateCreate, PaymentMethodIn
-from billing.service.engine import NoTimeLeft, OutcomeUnknown
+from billing.service.charger import NoTimeLeft, OutcomeUnknown
 from billing.service.merchant_api import MerchantApi
 from tests.fakes import FakeLinks
 from tests.world import CONSENT, MERCHANT, World

@@ -12,7 +12,7 @@ from werkzeug import Request, Response
 
 from billing.adapters.stripe import StripeGateway
 from billing.schemas import MandateCreate
-from billing.service.engine import OutcomeUnknown
+from billing.service.charger import OutcomeUnknown
 from billing.service.ports import ChargeRequest, GatewayTimeout, GatewayUnavailable
 from tests.world import World
 

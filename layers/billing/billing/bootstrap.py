@@ -16,7 +16,8 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from .service.engine import Charger, Dispatcher
+from .service.charger import Charger
+from .service.dispatcher import Dispatcher
 from .service.merchant_api import MerchantApi
 from .service.ports import ChargeQueue, Clock, IdGenerator, Links, PaymentGateway, Repository
 from .settings import Settings

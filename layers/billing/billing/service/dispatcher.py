@@ -1,0 +1,177 @@
+"""Dispatching due work: `Dispatcher.run(now)` reads the due index (only what is due), claims
+each mandate with a version-checked transaction (overlapping runs: one wins, the other sees a
+conflict and moves on), and sends one message per claimed attempt. A claim that is never
+completed (crash before sending, lost message) becomes due again when its lease ends and is
+sent again with the same attempt number. The message is built, and so validated, before the
+claim is saved.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import ValidationError
+
+from ..domain.charge import Charge
+from ..domain.collection import claim
+from ..domain.errors import ConcurrentModification
+from ..domain.events import EventType
+from ..domain.model import Mandate
+from ..observability import logger
+from .concurrency import retry_on_conflict
+from .messages import ChargeMessage
+from .ports import (
+    Changes,
+    ChargeQueue,
+    DueRef,
+    IdGenerator,
+    Repository,
+)
+from .presenter import Presenter
+
+
+@dataclass
+class DispatchReport:
+    found: int = 0  # due index entries read
+    dispatched: int = 0  # attempts sent to the charge queue
+    new_charges: int = 0
+    resent: int = 0  # attempts sent again after their lease ran out
+    resumed: int = 0
+    conflicts: int = 0  # lost a race (another run or an API write); looked at again next run
+    errors: int = 0  # failed to claim (e.g. throttled); still due, so the next run tries again
+    not_sent: int = 0  # refused by the queue; sent again when the lease ends
+    max_lag_seconds: float = 0.0  # how long the oldest dispatched item had been due
+    oldest_unsettled_seconds: float = 0.0  # age of the oldest attempt sent again (still without an outcome)
+
+
+@dataclass
+class _Claimed:
+    message: ChargeMessage | None = None
+    new_charge: bool = False
+    resent: bool = False
+    resumed: bool = False
+    conflict: bool = False
+    error: bool = False
+    lag: float = 0.0
+    unsettled_age: float = 0.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        repo: Repository,
+        queue: ChargeQueue,
+        ids: IdGenerator,
+        lease: timedelta = timedelta(minutes=15),
+        max_per_run: int = 5000,
+        shards: int = 64,
+        workers: int = 16,
+    ) -> None:
+        self.repo, self.queue, self.lease = repo, queue, lease
+        self.presenter = Presenter(ids)
+        self.max_per_run, self.shards, self.workers = max_per_run, shards, workers
+
+    def run(self, now: datetime) -> DispatchReport:
+        per_shard = max(1, -(-self.max_per_run // self.shards))  # ceil: fair share of every shard
+        due = self.repo.due(now, per_shard)
+        report = DispatchReport(found=len(due))
+        if not due:
+            return report
+        mandates, charges = self._load(due)
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            results = list(pool.map(lambda ref: self._claim_safely(ref, now, mandates, charges), due))
+        messages = [r.message for r in results if r.message is not None]
+        accepted = self.queue.send(messages) if messages else 0
+        report.dispatched = accepted
+        report.not_sent = len(messages) - accepted
+        report.new_charges = sum(r.new_charge for r in results)
+        report.resent = sum(r.resent for r in results)
+        report.resumed = sum(r.resumed for r in results)
+        report.conflicts = sum(r.conflict for r in results)
+        report.errors = sum(r.error for r in results)
+        report.max_lag_seconds = max((r.lag for r in results if r.message is not None), default=0.0)
+        report.oldest_unsettled_seconds = max((r.unsettled_age for r in results), default=0.0)
+        return report
+
+    def _load(self, due: list[DueRef]) -> tuple[dict[str, Mandate], dict[str, Charge]]:
+        mandates, _ = self.repo.load([(d.merchant_id, d.mandate_id) for d in due], [])
+        open_charges = [(m.merchant_id, m.open_charge_id) for m in mandates.values() if m.open_charge_id]
+        _, charges = self.repo.load([], open_charges) if open_charges else ({}, {})
+        return mandates, charges
+
+    def _claim_safely(self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]) -> _Claimed:
+        """One mandate's failure (throttling, a bug) must not hold back the others' messages."""
+        try:
+            return self._claim(ref, now, mandates, charges)
+        except Exception:
+            logger.exception("could not claim mandate %s; it stays due", ref.mandate_id)
+            return _Claimed(error=True)
+
+    def _claim(self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]) -> _Claimed:
+        def once(number: int) -> _Claimed:
+            if number:  # another run or an API write got there first: decide again on fresh state
+                fresh_mandates, _ = self.repo.load([(ref.merchant_id, ref.mandate_id)], [])
+                mandates.update(fresh_mandates)
+                fresh = fresh_mandates.get(ref.mandate_id)
+                if fresh is None:
+                    mandates.pop(ref.mandate_id, None)
+                elif fresh.open_charge_id:
+                    charges.update(self.repo.load([], [(fresh.merchant_id, fresh.open_charge_id)])[1])
+            return self._claim_once(ref, now, mandates, charges)
+
+        try:
+            return retry_on_conflict(once)
+        except ConcurrentModification:
+            return _Claimed(conflict=True)  # still due: looked at again next run
+
+    def _claim_once(self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]) -> _Claimed:
+        mandate = mandates.get(ref.mandate_id)
+        if mandate is None or mandate.merchant_id != ref.merchant_id:
+            return _Claimed()  # gone from under the index entry
+        charge = charges.get(mandate.open_charge_id) if mandate.open_charge_id else None
+        was_paused = mandate.status == "paused"
+        try:
+            result = claim(mandate, charge, now, now + self.lease)
+        except LookupError:
+            logger.error("mandate %s points to a missing charge; skipped", mandate.id)
+            return _Claimed(error=True)
+        if not result.changed:
+            return _Claimed()
+        message = None
+        if result.charge is not None and result.attempt is not None:
+            # Built, and so validated, before the claim is saved: a claim that cannot be sent is never written.
+            try:
+                message = ChargeMessage(
+                    merchant_id=mandate.merchant_id,
+                    mandate_id=mandate.id,
+                    charge_id=result.charge.id,
+                    attempt=result.attempt,
+                    due_at=ref.due_at,
+                    dispatched_at=now,
+                    mandate=mandate.model_copy(update={"version": mandate.version + 1}),
+                    charge=result.charge.model_copy(update={"version": result.charge.version + 1}),
+                )
+            except ValidationError as error:
+                logger.error("claim of mandate %s not saved: its message is invalid (%s)", mandate.id, error.errors()[0]["msg"])
+                return _Claimed(error=True)
+        objects: list[tuple[Mandate | Charge, list[str]]] = [(mandate, result.mandate_events)]
+        if result.charge is not None:
+            objects.append((result.charge, result.charge_events))
+        changes = Changes(
+            mandates=[mandate],
+            charges=[result.charge] if result.charge is not None else [],
+            events=self.presenter.events(objects, now),
+        )
+        self.repo.commit(changes)
+        out = _Claimed(resumed=was_paused and EventType.MANDATE_RESUMED in result.mandate_events)
+        if message is not None:
+            assert result.charge is not None
+            out.message = message
+            out.new_charge = charge is None
+            out.resent = result.resent
+            out.lag = max(0.0, (now - ref.due_at).total_seconds())
+            if result.resent and result.charge.in_flight_since is not None:
+                out.unsettled_age = max(0.0, (now - result.charge.in_flight_since).total_seconds())
+        return out

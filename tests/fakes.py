@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from billing.adapters import cursor as cursors
-from billing.adapters.keys import sortable
+from billing.adapters.keys import DUE_SHARDS, sortable
 from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification
 from billing.domain.model import Event, Mandate, Plan
@@ -128,7 +128,7 @@ class InMemoryRepository:
             for m in self.items.values()
             if isinstance(m, Mandate) and m.dispatch_at is not None and m.dispatch_at <= now
         ]
-        return sorted(found, key=lambda r: (r.due_at, r.mandate_id))[: per_shard * 64]
+        return sorted(found, key=lambda r: (r.due_at, r.mandate_id))[: per_shard * DUE_SHARDS]
 
     def load(self, mandates: list[tuple[str, str]], charges: list[tuple[str, str]]):
         found_m = {i: o for m, i in mandates if (o := self._get(m, i, Mandate)) is not None}

@@ -35,22 +35,19 @@ class ChargeRecord(SqsRecordModel):
     body: Json[ChargeMessage]  # type: ignore[assignment]
 
 
-_invocation: dict[str, LambdaContext] = {}
-
-
 class InvalidChargeMessage(Exception):
     """A record that is not a charge message; the message names the fields, never their values."""
 
 
-def record_handler(record: dict[str, Any]) -> dict[str, Any]:
+def record_handler(record: dict[str, Any], lambda_context: LambdaContext | None = None) -> dict[str, Any]:
+    """One SQS record (BatchProcessor passes the invocation's context: the time budget comes from it)."""
     try:
         message = ChargeRecord.model_validate(record).body
     except ValidationError as error:
         fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})[:5]
         raise InvalidChargeMessage(f"{error.error_count()} invalid fields: {', '.join(fields)}") from None
     logger.append_keys(charge_id=message.charge_id, attempt=message.attempt, mandate_id=message.mandate_id)
-    context = _invocation.get("context")
-    remaining = (lambda: context.get_remaining_time_in_millis() / 1000) if context is not None else None
+    remaining = (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context is not None else None
     try:
         outcome = charger.process(message, remaining)
     except Exception as error:
@@ -91,8 +88,4 @@ def _count(outcome: ChargeOutcome) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    _invocation["context"] = context
-    try:
-        return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
-    finally:
-        _invocation.clear()
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -115,3 +115,37 @@ def test_a_failed_record_is_logged_with_its_error_class(engine: EngineHarness, c
     assert "body.charge_id" in str(failures[0].exc_info[1])
     # ...and the body (it may hold personal data) is never logged
     assert "a charge message" not in caplog.text
+
+
+def test_the_charger_starts_no_attempt_its_invocation_has_no_time_for(engine: EngineHarness, call: Client) -> None:
+    # Given a dispatched charge, and a charger invocation with 8 s left (a gateway call may take 5 s, the write 5 s)
+    from devtools.lambda_runtime import invoke
+
+    m = mandate(call, plan(call))
+    engine.dispatch()
+    [raw] = engine.sqs.receive_message(QueueUrl=engine.queue.url, MaxNumberOfMessages=1)["Messages"]
+    record = {
+        "messageId": raw["MessageId"],
+        "receiptHandle": raw["ReceiptHandle"],
+        "body": raw["Body"],
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1",
+            "SenderId": "x",
+            "ApproximateFirstReceiveTimestamp": "1",
+        },
+        "messageAttributes": {},
+        "md5OfBody": raw["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:q",
+        "awsRegion": "eu-west-1",
+    }
+    # When the record is handled, Then it fails (the whole batch comes back: it was the only record)
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    with pytest.raises(BatchProcessingError, match="NoTimeLeft"):
+        invoke(engine.charger, {"Records": [record]}, "ChargerFunction", timeout=8)
+    # without a start marker or a gateway call
+    assert engine.ledger() == [] and charges_of(call, m["id"])[0]["status"] == "pending"
+    stored = engine.system.api_module.billing.repository.get_mandate(engine.system.a.id, m["id"])
+    assert stored.attempt_started_at is None

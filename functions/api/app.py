@@ -23,7 +23,7 @@ from billing.adapters.idempotency import REPLAYED, make_idempotency
 from billing.domain.charge import ChargeStatus
 from billing.domain.errors import BillingError
 from billing.domain.events import EVENT_TYPES
-from billing.domain.model import MandateStatus, PlanStatus
+from billing.domain.model import Mandate, MandateStatus, PlanStatus
 from billing.http import MAX_BODY_BYTES, billing_error_response, error_response, json_response, validation_error_response
 from billing.observability import logger, metrics, tracer
 from billing.schemas import (
@@ -40,6 +40,7 @@ from billing.schemas import (
     PlanUpdate,
     ScheduledCharge,
     ScheduleOut,
+    render,
 )
 from billing.service.links import ApprovalLinks
 from billing.service.merchant_api import MerchantApi
@@ -81,6 +82,11 @@ class _Unauthenticated(Exception):
     pass
 
 
+def present(api: MerchantApi, obj: Any) -> dict[str, object]:
+    """An object as the API returns it (the HTTP contract's rendering, not the service's)."""
+    return render(obj, api.links.approval_url(obj) if isinstance(obj, Mandate) else None)
+
+
 def service() -> MerchantApi:
     base = settings.public_base_url
     if not base:
@@ -100,7 +106,7 @@ def idempotent(
     api = service()
 
     def perform() -> dict[str, Any]:
-        return {"status": status, "body": api.present(action(api))}
+        return {"status": status, "body": present(api, action(api))}
 
     if key is None:
         result = perform()
@@ -130,19 +136,19 @@ def create_plan(body: PlanCreate, idempotency_key: IdempotencyKey = None):
 def list_plans(limit: Limit = 20, cursor: Cursor = None, status: Annotated[PlanStatus | None, Query()] = None):
     api = service()
     result = api.list_plans(merchant_id(), PageRequest(limit, cursor), status=status)
-    return json_response(200, page(result.items, result.has_more, result.next_cursor, api.present))
+    return json_response(200, page(result.items, result.has_more, result.next_cursor, lambda obj: present(api, obj)))
 
 
 @app.get("/v1/plans/<plan_id>", responses=_ok(PlanOut, 200, 404), summary="Retrieve a plan")
 def get_plan(plan_id: str):
     api = service()
-    return json_response(200, api.present(api.get_plan(merchant_id(), plan_id)))
+    return json_response(200, present(api, api.get_plan(merchant_id(), plan_id)))
 
 
 @app.patch("/v1/plans/<plan_id>", responses=_ok(PlanOut, 200, 404, 422), summary="Rename a plan or change its metadata")
 def update_plan(plan_id: str, body: PlanUpdate):
     api = service()
-    return json_response(200, api.present(api.update_plan(merchant_id(), plan_id, body)))
+    return json_response(200, present(api, api.update_plan(merchant_id(), plan_id, body)))
 
 
 @app.post("/v1/plans/<plan_id>/archive", responses=_ok(PlanOut, 200, 404, 409), summary="Archive a plan")
@@ -168,13 +174,13 @@ def list_mandates(
     result = api.list_mandates(
         merchant_id(), PageRequest(limit, cursor), status=status, plan_id=plan_id, customer_reference=customer_reference
     )
-    return json_response(200, page(result.items, result.has_more, result.next_cursor, api.present))
+    return json_response(200, page(result.items, result.has_more, result.next_cursor, lambda obj: present(api, obj)))
 
 
 @app.get("/v1/mandates/<mandate_id>", responses=_ok(MandateOut, 200, 404), summary="Retrieve a mandate")
 def get_mandate(mandate_id: str):
     api = service()
-    return json_response(200, api.present(api.get_mandate(merchant_id(), mandate_id)))
+    return json_response(200, present(api, api.get_mandate(merchant_id(), mandate_id)))
 
 
 @app.get("/v1/mandates/<mandate_id>/schedule", responses=_ok(ScheduleOut, 200, 404), summary="Preview the next charges")
@@ -232,13 +238,13 @@ def list_charges(
 ):
     api = service()
     result = api.list_charges(merchant_id(), PageRequest(limit, cursor), mandate_id=mandate_id, status=status)
-    return json_response(200, page(result.items, result.has_more, result.next_cursor, api.present))
+    return json_response(200, page(result.items, result.has_more, result.next_cursor, lambda obj: present(api, obj)))
 
 
 @app.get("/v1/charges/<charge_id>", responses=_ok(ChargeOut, 200, 404), summary="Retrieve a charge with its attempts")
 def get_charge(charge_id: str):
     api = service()
-    return json_response(200, api.present(api.get_charge(merchant_id(), charge_id)))
+    return json_response(200, present(api, api.get_charge(merchant_id(), charge_id)))
 
 
 # ------------------------------------------------------------------- events

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from billing.domain.errors import ConcurrentModification, InvalidState, NotFound, ValidationFailed
-from billing.schemas import MandateCreate, PauseIn, PaymentMethodIn, PlanCreate, PlanUpdate
+from billing.schemas import MandateCreate, PauseIn, PaymentMethodIn, PlanCreate, PlanUpdate, render
 from billing.service.merchant_api import MerchantApi
 from billing.service.ports import PageRequest
 from tests.fakes import FakeClock, FakeLinks, InMemoryRepository, SequentialIds
@@ -30,7 +30,7 @@ def repo() -> InMemoryRepository:
 
 @pytest.fixture
 def api(repo: InMemoryRepository, clock: FakeClock) -> MerchantApi:
-    return MerchantApi(repo, clock, SequentialIds(), FakeLinks())
+    return MerchantApi(repo, clock, SequentialIds(), FakeLinks(), render=render)
 
 
 def active_mandate(api: MerchantApi, plan_id: str, **extra) -> str:
@@ -103,7 +103,7 @@ def test_mandate_without_consent_waits_for_approval(api: MerchantApi) -> None:
     plan = api.create_plan(A, GOLD)
     mandate = api.create_mandate(A, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
     assert mandate.status == "pending_approval" and mandate.next_charge_at is None
-    assert api.present(mandate)["approval_url"] == f"https://pay.example/{mandate.id}"
+    assert render(mandate, api.links.approval_url(mandate))["approval_url"] == f"https://pay.example/{mandate.id}"
 
 
 def test_start_at_in_future_moves_the_anchor(api: MerchantApi) -> None:

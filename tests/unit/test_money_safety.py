@@ -9,7 +9,7 @@ import pytest
 
 from billing.domain.charge import GATEWAY_REJECTED, MAX_REATTEMPTS, Attempt
 from billing.domain.errors import ConcurrentModification, InvalidState, ValidationFailed
-from billing.schemas import MandateCreate, PaymentMethodIn
+from billing.schemas import MandateCreate, PaymentMethodIn, render
 from billing.service.charger import NoTimeLeft, OutcomeUnknown
 from billing.service.merchant_api import MerchantApi
 from tests.fakes import FakeLinks
@@ -134,7 +134,7 @@ def test_a_gateway_missing_from_the_deployment_rejects_the_charge_instead_of_loo
 
 
 def test_an_unusable_gateway_is_refused_with_422_before_anything_is_stored(world: World) -> None:
-    api = MerchantApi(world.repo, world.clock, world.ids, FakeLinks(), frozenset({"simulated"}))
+    api = MerchantApi(world.repo, world.clock, world.ids, FakeLinks(), frozenset({"simulated"}), render=render)
     body = {
         "plan_id": world.plan(),
         "customer": {"reference": "c"},
@@ -144,7 +144,7 @@ def test_an_unusable_gateway_is_refused_with_422_before_anything_is_stored(world
     with pytest.raises(ValidationFailed) as error:
         api.create_mandate(MERCHANT, MandateCreate.model_validate(body))
     assert error.value.param == "payment_method.gateway"
-    no_simulated = MerchantApi(world.repo, world.clock, world.ids, FakeLinks(), frozenset({"stripe"}))
+    no_simulated = MerchantApi(world.repo, world.clock, world.ids, FakeLinks(), frozenset({"stripe"}), render=render)
     mandate_id = world.mandate(world.plan())
     with pytest.raises(ValidationFailed) as error:
         no_simulated.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_ok"))

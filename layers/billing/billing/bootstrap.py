@@ -16,10 +16,11 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
+from .schemas import render as render_for_api
 from .service.charger import Charger
 from .service.dispatcher import Dispatcher
 from .service.merchant_api import MerchantApi
-from .service.ports import ChargeQueue, Clock, IdGenerator, Links, PaymentGateway, Repository
+from .service.ports import ChargeQueue, Clock, IdGenerator, Links, PaymentGateway, Render, Repository
 from .settings import Settings
 
 
@@ -36,13 +37,15 @@ class Billing:
         gateways: dict[str, PaymentGateway],
         queue: ChargeQueue | None = None,
         dispatcher_workers: int = 16,
+        render: Render = render_for_api,
     ) -> None:
+        """`render`: objects as the API shows them (the HTTP contract's), for event snapshots."""
         self.settings, self.repository, self.clock, self.ids = settings, repository, clock, ids
-        self.gateways, self.queue, self.dispatcher_workers = gateways, queue, dispatcher_workers
+        self.gateways, self.queue, self.dispatcher_workers, self.render = gateways, queue, dispatcher_workers, render
 
     def merchant_api(self, links: Links) -> MerchantApi:
         """Per request: approval links depend on the URL the request came in on."""
-        return MerchantApi(self.repository, self.clock, self.ids, links, self.settings.gateways)
+        return MerchantApi(self.repository, self.clock, self.ids, links, self.settings.gateways, render=self.render)
 
     def charge_queue(self) -> ChargeQueue:
         assert self.queue is not None, "the dispatcher needs the charge queue"
@@ -57,12 +60,13 @@ class Billing:
             lease=timedelta(seconds=self.settings.claim_lease_seconds),
             max_per_run=self.settings.max_dispatch_per_run,
             workers=self.dispatcher_workers,
+            render=self.render,
         )
 
     @cached_property
     def charger(self) -> Charger:
         # A payment method whose gateway is missing here is rejected (gateway_rejected), never retried for ever.
-        return Charger(self.repository, self.gateways, self.clock, self.ids)
+        return Charger(self.repository, self.gateways, self.clock, self.ids, render=self.render)
 
 
 @dataclass(frozen=True)

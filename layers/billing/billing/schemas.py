@@ -374,3 +374,12 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+def render(obj: Plan | Mandate | Charge, approval_url: str | None = None) -> dict[str, object]:
+    """An object as the API returns it (responses and event snapshots)."""
+    if isinstance(obj, Plan):
+        return PlanOut.of(obj).model_dump(mode="json")
+    if isinstance(obj, Charge):
+        return ChargeOut.of(obj).model_dump(mode="json")
+    return MandateOut.of(obj, approval_url).model_dump(mode="json")

@@ -20,6 +20,7 @@ from ..domain.errors import ConcurrentModification
 from ..domain.model import Mandate
 from ..observability import logger
 from .concurrency import MAX_CONFLICT_RETRIES, retry_on_conflict
+from .event_recorder import EventRecorder
 from .messages import ChargeMessage
 from .ports import (
     Changes,
@@ -29,9 +30,9 @@ from .ports import (
     GatewayUnavailable,
     IdGenerator,
     PaymentGateway,
+    Render,
     Repository,
 )
-from .presenter import Presenter
 
 
 @dataclass
@@ -79,9 +80,11 @@ class Charger:
         ids: IdGenerator,
         resolve_attempts: int = 3,
         write_margin_seconds: float = 5.0,
+        *,
+        render: Render,
     ) -> None:
         self.repo, self.gateways, self.clock = repo, gateways, clock
-        self.presenter = Presenter(ids)
+        self.recorder = EventRecorder(ids, render)
         self.resolve_attempts, self.write_margin = resolve_attempts, write_margin_seconds
 
     def process(self, message: ChargeMessage, remaining: Callable[[], float] | None = None) -> ChargeOutcome:
@@ -205,7 +208,7 @@ class Charger:
             changes = Changes(
                 mandates=[mandate],
                 charges=[charge],
-                events=self.presenter.events([(charge, settlement.charge_events), (mandate, settlement.mandate_events)], now),
+                events=self.recorder.events([(charge, settlement.charge_events), (mandate, settlement.mandate_events)], now),
             )
             self.repo.commit(changes)
             return ChargeOutcome(

@@ -21,15 +21,16 @@ from ..domain.events import EventType
 from ..domain.model import Mandate
 from ..observability import logger
 from .concurrency import retry_on_conflict
+from .event_recorder import EventRecorder
 from .messages import ChargeMessage
 from .ports import (
     Changes,
     ChargeQueue,
     DueRef,
     IdGenerator,
+    Render,
     Repository,
 )
-from .presenter import Presenter
 
 
 @dataclass
@@ -68,9 +69,11 @@ class Dispatcher:
         max_per_run: int = 5000,
         shards: int = 64,
         workers: int = 16,
+        *,
+        render: Render,
     ) -> None:
         self.repo, self.queue, self.lease = repo, queue, lease
-        self.presenter = Presenter(ids)
+        self.recorder = EventRecorder(ids, render)
         self.max_per_run, self.shards, self.workers = max_per_run, shards, workers
 
     def run(self, now: datetime) -> DispatchReport:
@@ -162,7 +165,7 @@ class Dispatcher:
         changes = Changes(
             mandates=[mandate],
             charges=[result.charge] if result.charge is not None else [],
-            events=self.presenter.events(objects, now),
+            events=self.recorder.events(objects, now),
         )
         self.repo.commit(changes)
         out = _Claimed(resumed=was_paused and EventType.MANDATE_RESUMED in result.mandate_events)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ..domain.charge import Charge
 from ..domain.errors import NotFound, ValidationFailed
@@ -17,27 +17,31 @@ from ..domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Pla
 from ..domain.payment_methods import ensure_usable
 from ..schemas import MandateCreate, PauseIn, PaymentMethodIn, PlanCreate, PlanUpdate
 from .concurrency import retry_on_conflict
-from .ports import Changes, Clock, IdGenerator, Links, Page, PageRequest, Repository
-from .presenter import Presenter
+from .event_recorder import EventRecorder
+from .ports import Changes, Clock, IdGenerator, Links, Page, PageRequest, Render, Repository
 
 T = TypeVar("T")
 
 
 class MerchantApi:
     def __init__(
-        self, repo: Repository, clock: Clock, ids: IdGenerator, links: Links, gateways: frozenset[str] = frozenset({"simulated"})
+        self,
+        repo: Repository,
+        clock: Clock,
+        ids: IdGenerator,
+        links: Links,
+        gateways: frozenset[str] = frozenset({"simulated"}),
+        *,
+        render: Render,
     ) -> None:
         """`gateways`: the gateways this deployment can charge with (a payment method for any
-        other is refused with 422 before it is stored)."""
+        other is refused with 422 before it is stored); `render`: objects as the API shows them,
+        for the events' snapshots."""
         self.repo, self.clock, self.ids, self.links, self.gateways = repo, clock, ids, links, gateways
-        self.presenter = Presenter(ids, links)
-
-    # ------------------------------------------------------------ presenting
-    def present(self, obj: Plan | Mandate | Charge) -> dict[str, Any]:
-        return self.presenter.present(obj)
+        self.recorder = EventRecorder(ids, render, links)
 
     def _events(self, obj: Plan | Mandate, types: Sequence[str], now: datetime) -> list[Event]:
-        return self.presenter.events([(obj, types)], now)
+        return self.recorder.events([(obj, types)], now)
 
     # ----------------------------------------------------------------- plans
     def create_plan(self, merchant_id: str, request: PlanCreate) -> Plan:
@@ -126,7 +130,7 @@ class MerchantApi:
             changes = Changes(
                 mandates=[mandate],
                 charges=[charge] if charge is not None and charge_types else [],
-                events=self.presenter.events([(mandate, types), (charge, charge_types)] if charge else [(mandate, types)], now),
+                events=self.recorder.events([(mandate, types), (charge, charge_types)] if charge else [(mandate, types)], now),
             )
             self.repo.commit(changes)
             return mandate

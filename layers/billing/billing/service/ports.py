@@ -100,6 +100,12 @@ class Links(Protocol):
     def approval_url(self, mandate: Mandate) -> str | None: ...
 
 
+class Render(Protocol):
+    """An object as the API shows it (the HTTP layer's; given to services for event snapshots)."""
+
+    def __call__(self, obj: Plan | Mandate | Charge, approval_url: str | None = None) -> dict[str, object]: ...
+
+
 # ----------------------------------------------------------------- billing engine
 
 

@@ -1,34 +1,32 @@
-"""Objects as the API returns them, and the events that carry those snapshots."""
+"""Events as recorded: each carries its object as the API returns it (a snapshot at commit time).
+
+The services record events; how an object looks in the API is the HTTP layer's business, so
+the snapshot function (`Render`) is given to them by the composition root.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from ..domain.charge import Charge
 from ..domain.model import Event, Mandate, Plan
-from ..schemas import ChargeOut, MandateOut, PlanOut
-from .ports import IdGenerator, Links
+from .ports import IdGenerator, Links, Render
 
 
 class NoLinks:
-    """For components that never present a mandate awaiting approval (the billing engine)."""
+    """For components that never show a mandate awaiting approval (the billing engine)."""
 
     def approval_url(self, mandate: Mandate) -> str | None:
         return None
 
 
-class Presenter:
-    def __init__(self, ids: IdGenerator, links: Links | None = None) -> None:
-        self.ids, self.links = ids, links or NoLinks()
+class EventRecorder:
+    def __init__(self, ids: IdGenerator, render: Render, links: Links | None = None) -> None:
+        self.ids, self.render, self.links = ids, render, links or NoLinks()
 
-    def present(self, obj: Plan | Mandate | Charge) -> dict[str, Any]:
-        if isinstance(obj, Plan):
-            return PlanOut.of(obj).model_dump(mode="json")
-        if isinstance(obj, Charge):
-            return ChargeOut.of(obj).model_dump(mode="json")
-        return MandateOut.of(obj, self.links.approval_url(obj)).model_dump(mode="json")
+    def snapshot(self, obj: Plan | Mandate | Charge) -> dict[str, object]:
+        return self.render(obj, self.links.approval_url(obj) if isinstance(obj, Mandate) else None)
 
     def events(self, changes: Sequence[tuple[Plan | Mandate | Charge, Sequence[str]]], now: datetime) -> list[Event]:
         """Events of one change, one microsecond apart so they list in the order they happened.
@@ -38,7 +36,7 @@ class Presenter:
         for obj, types in changes:
             if not types:
                 continue
-            snapshot = self.present(obj)
+            snapshot = self.snapshot(obj)
             for t in types:
                 out.append(
                     Event(

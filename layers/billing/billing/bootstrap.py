@@ -1,10 +1,11 @@
 """The composition root: the one place that builds the object graph.
 
-`Billing` wires the services (merchant API, dispatcher, charger, event publisher) from their
-ports. `from_aws()` builds the AWS adapters from `Settings` (boto3 only through `adapters/`).
-Handlers call `build()` once, at import. Tests and the local runtime do not reassign anything
-in a handler: they `configure()` what differs (a clock, a boto3 session, extra gateways,
-settings) before a handler is loaded, or build a `Billing` on in-memory fakes directly.
+`Billing` wires the services (merchant API, dispatcher, charger) from their ports; `AwsBilling`
+adds the AWS adapters built from `Settings` (boto3 only through `adapters/`) and what only
+handlers need (the event publisher, the API key store, the Stripe client). Handlers call
+`build()` once, at import. Tests and the local runtime do not reassign anything in a handler:
+they `configure()` what differs (the clock, settings, extra gateways) before a handler is
+loaded, or build a `Billing` on in-memory fakes directly (`tests/world.py`).
 """
 
 from __future__ import annotations

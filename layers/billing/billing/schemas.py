@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import datetime, timezone
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -383,3 +383,14 @@ def render(obj: Plan | Mandate | Charge, approval_url: str | None = None) -> dic
     if isinstance(obj, Charge):
         return ChargeOut.of(obj).model_dump(mode="json")
     return MandateOut.of(obj, approval_url).model_dump(mode="json")
+
+
+if TYPE_CHECKING:  # mypy proves the request models are the commands the services take
+    from .service import commands
+
+    def _commands(plan: PlanCreate, changes: PlanUpdate, mandate: MandateCreate, method: PaymentMethodIn, pause: PauseIn) -> None:
+        _plan: commands.NewPlan = plan
+        _changes: commands.PlanChanges = changes
+        _mandate: commands.NewMandate = mandate
+        _method: commands.NewPaymentMethod = method
+        _pause: commands.Pause = pause

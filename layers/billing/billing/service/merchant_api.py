@@ -15,7 +15,7 @@ from ..domain.errors import NotFound, ValidationFailed
 from ..domain.events import EventType
 from ..domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan
 from ..domain.payment_methods import ensure_usable
-from ..schemas import MandateCreate, PauseIn, PaymentMethodIn, PlanCreate, PlanUpdate
+from .commands import NewMandate, NewPaymentMethod, NewPlan, Pause, PlanChanges
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
 from .ports import Changes, Clock, IdGenerator, Links, Page, PageRequest, Render, Repository
@@ -44,14 +44,22 @@ class MerchantApi:
         return self.recorder.events([(obj, types)], now)
 
     # ----------------------------------------------------------------- plans
-    def create_plan(self, merchant_id: str, request: PlanCreate) -> Plan:
+    def create_plan(self, merchant_id: str, request: NewPlan) -> Plan:
         now = self.clock.now()
         plan = Plan(
             id=self.ids.new("pln"),
             merchant_id=merchant_id,
             created_at=now,
             updated_at=now,
-            **request.model_dump(),
+            name=request.name,
+            amount=request.amount,
+            currency=request.currency,
+            interval=request.interval,
+            interval_count=request.interval_count,
+            trial_days=request.trial_days,
+            total_cycles=request.total_cycles,
+            retry_schedule_days=tuple(request.retry_schedule_days),
+            metadata=dict(request.metadata),
         )
         self.repo.commit(Changes(plans=[plan], events=self._events(plan, [EventType.PLAN_CREATED], now)))
         return plan
@@ -62,17 +70,23 @@ class MerchantApi:
     def list_plans(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Plan]:
         return self.repo.list_plans(merchant_id, page, status=status)
 
-    def update_plan(self, merchant_id: str, plan_id: str, request: PlanUpdate) -> Plan:
-        fields = request.model_dump(include={"name", "metadata"}, exclude_unset=True)
-        if any(value is None for value in fields.values()):
-            raise ValidationFailed("name and metadata cannot be null.", next(k for k, v in fields.items() if v is None))
-        return self._mutate_plan(lambda now: self.get_plan(merchant_id, plan_id), lambda p, now: p.update(now, **fields))
+    def update_plan(self, merchant_id: str, plan_id: str, request: PlanChanges) -> Plan:
+        """Only the fields sent change; sending one as null is a 422."""
+        sent = request.model_fields_set
+        for field, value in (("name", request.name), ("metadata", request.metadata)):
+            if field in sent and value is None:
+                raise ValidationFailed("name and metadata cannot be null.", field)
+        name = request.name if "name" in sent else None
+        metadata = dict(request.metadata) if "metadata" in sent and request.metadata is not None else None
+        return self._mutate_plan(
+            lambda now: self.get_plan(merchant_id, plan_id), lambda p, now: p.update(now, name=name, metadata=metadata)
+        )
 
     def archive_plan(self, merchant_id: str, plan_id: str) -> Plan:
         return self._mutate_plan(lambda now: self.get_plan(merchant_id, plan_id), lambda p, now: p.archive(now))
 
     # -------------------------------------------------------------- mandates
-    def create_mandate(self, merchant_id: str, request: MandateCreate) -> Mandate:
+    def create_mandate(self, merchant_id: str, request: NewMandate) -> Mandate:
         now = self.clock.now()
         plan = _found(self.repo.get_plan(merchant_id, request.plan_id), "plan", request.plan_id, "plan_id")
         plan.ensure_accepts_mandates()
@@ -83,11 +97,11 @@ class MerchantApi:
             merchant_id=merchant_id,
             plan_id=plan.id,
             terms=plan.terms,
-            customer=Customer(**request.customer.model_dump()),
-            payment_method=PaymentMethod(**request.payment_method.model_dump()) if request.payment_method else None,
+            customer=Customer(reference=request.customer.reference, email=request.customer.email, name=request.customer.name),
+            payment_method=_method(request.payment_method) if request.payment_method else None,
             start_at=request.start_at,
             end_at=request.end_at,
-            metadata=request.metadata,
+            metadata=dict(request.metadata),
             created_at=now,
             updated_at=now,
         )
@@ -95,7 +109,12 @@ class MerchantApi:
         types: list[str] = [EventType.MANDATE_CREATED]
         if mandate.payment_method is not None and request.consent is not None:
             # The merchant collected consent itself: active at once.
-            types += mandate.activate(now, mandate.payment_method, Consent(**request.consent.model_dump()))
+            consent = request.consent
+            types += mandate.activate(
+                now,
+                mandate.payment_method,
+                Consent(accepted_at=consent.accepted_at, ip=consent.ip, user_agent=consent.user_agent),
+            )
         # Events carry the final state of this request (the object as the API returns it).
         self.repo.commit(Changes(mandates=[mandate], events=self._events(mandate, types, now)))
         return mandate
@@ -143,7 +162,7 @@ class MerchantApi:
     def revoke_mandate(self, merchant_id: str, mandate_id: str) -> Mandate:
         return self._mandate_action(merchant_id, mandate_id, lambda m, c, now: m.revoke(now))
 
-    def pause_mandate(self, merchant_id: str, mandate_id: str, request: PauseIn | None) -> Mandate:
+    def pause_mandate(self, merchant_id: str, mandate_id: str, request: Pause | None) -> Mandate:
         resume_at = request.resume_at if request else None
         return self._mandate_action(merchant_id, mandate_id, lambda m, c, now: m.pause(now, resume_at))
 
@@ -155,9 +174,9 @@ class MerchantApi:
         ensure_usable(method.gateway, self.gateways)
         return self._mandate_action(merchant_id, mandate_id, lambda m, c, now: m.activate(now, method, consent))
 
-    def replace_payment_method(self, merchant_id: str, mandate_id: str, request: PaymentMethodIn) -> Mandate:
+    def replace_payment_method(self, merchant_id: str, mandate_id: str, request: NewPaymentMethod) -> Mandate:
         ensure_usable(request.gateway, self.gateways, "gateway")
-        method = PaymentMethod(**request.model_dump())
+        method = _method(request)
         return self._mandate_action(
             merchant_id,
             mandate_id,
@@ -200,3 +219,7 @@ def _found(obj: T | None, kind: str, object_id: str, param: str = "id") -> T:
     if obj is None:
         raise NotFound(f"No such {kind}: '{object_id}'.", param)
     return obj
+
+
+def _method(request: NewPaymentMethod) -> PaymentMethod:
+    return PaymentMethod(gateway=request.gateway, token=request.token)

@@ -1,0 +1,94 @@
+"""What the use cases take: the shapes of their commands, as read-only Protocols.
+
+The service needs only these attributes; the HTTP layer's request models (`schemas.py`)
+provide them, already validated, and so do tests. The service imports nothing from HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from ..domain.money import Currency
+from ..domain.payment_methods import Gateway
+from ..domain.schedule import Interval
+
+
+class NewPlan(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def currency(self) -> Currency: ...
+    @property
+    def interval(self) -> Interval: ...
+    @property
+    def interval_count(self) -> int: ...
+    @property
+    def trial_days(self) -> int: ...
+    @property
+    def total_cycles(self) -> int | None: ...
+    @property
+    def retry_schedule_days(self) -> Sequence[int]: ...
+    @property
+    def metadata(self) -> Mapping[str, str]: ...
+
+
+class PlanChanges(Protocol):
+    """Only the fields that were sent change (`model_fields_set`)."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def metadata(self) -> Mapping[str, str] | None: ...
+    @property
+    def model_fields_set(self) -> set[str]: ...
+
+
+class NewCustomer(Protocol):
+    @property
+    def reference(self) -> str: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def name(self) -> str | None: ...
+
+
+class NewPaymentMethod(Protocol):
+    @property
+    def gateway(self) -> Gateway: ...
+    @property
+    def token(self) -> str: ...
+
+
+class NewConsent(Protocol):
+    @property
+    def accepted_at(self) -> datetime: ...
+    @property
+    def ip(self) -> str | None: ...
+    @property
+    def user_agent(self) -> str | None: ...
+
+
+class NewMandate(Protocol):
+    @property
+    def plan_id(self) -> str: ...
+    @property
+    def customer(self) -> NewCustomer: ...
+    @property
+    def payment_method(self) -> NewPaymentMethod | None: ...
+    @property
+    def consent(self) -> NewConsent | None: ...
+    @property
+    def start_at(self) -> datetime | None: ...
+    @property
+    def end_at(self) -> datetime | None: ...
+    @property
+    def metadata(self) -> Mapping[str, str]: ...
+
+
+class Pause(Protocol):
+    @property
+    def resume_at(self) -> datetime | None: ...

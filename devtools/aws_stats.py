@@ -183,7 +183,7 @@ class AwsStats:
 
     def _write_units(self, operation: str, table: str, op: dict[str, Any], factor: int) -> float:
         item = op.get("Item")
-        key = op.get("Key") or ({k: item[k] for k in ("pk", "sk", "idempotency_key", "id") if k in item} if item else {})
+        key = op.get("Key") or item or {}  # the emulation picks the table's key attributes out of a whole item
         old = self.images(table, key) if self.images is not None and key else None
         if self.images is None or (old is None and operation != "PutItem"):
             # No before-image: the item's own size, and every index it has a key for (an upper bound).

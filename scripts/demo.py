@@ -17,19 +17,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "billing")]
+from billing.domain.payment_methods import SIMULATED_TOKENS  # noqa: E402
 from devtools.costs import cost_per_million  # noqa: E402
 
 BASE = os.environ.get("BASE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '3000')}")
-TOKENS = [
-    "pm_sim_ok",
-    "pm_sim_insufficient_funds",
-    "pm_sim_expired_card",
-    "pm_sim_fail_once",
-    "pm_sim_timeout",
-    "pm_sim_error",
-    "pm_sim_rejected",
-]
+TOKENS = list(SIMULATED_TOKENS)  # one mandate per behaviour of the simulated gateway
 DAYS = 92
 
 

@@ -40,6 +40,11 @@ def hidden(body: str, name: str) -> str:
     return re.search(rf'name="{name}" value="([^"]+)"', body).group(1)
 
 
+def approval_form(body: str, **choice: str) -> dict[str, str]:
+    """The approve form as the page filled it (CSRF token, terms hash), with the customer's choice and consent."""
+    return {"csrf": hidden(body, "csrf"), "terms_sha256": hidden(body, "terms_sha256"), **choice, "consent": "yes"}
+
+
 def test_the_page_shows_what_will_be_charged_safely(system: System, call: Client) -> None:
     mandate = pending(call)
     response = page(system, path_of(mandate))
@@ -59,13 +64,7 @@ def test_the_page_shows_what_will_be_charged_safely(system: System, call: Client
 def test_approve_with_a_test_card_records_the_evidence_and_activates(system: System, call: Client) -> None:
     mandate = pending(call)
     path = path_of(mandate)
-    body = page(system, path).body
-    fields = {
-        "csrf": hidden(body, "csrf"),
-        "terms_sha256": hidden(body, "terms_sha256"),
-        "payment_token": "pm_sim_fail_once",
-        "consent": "yes",
-    }
+    fields = approval_form(page(system, path).body, payment_token="pm_sim_fail_once")
     response = post(system, path + "/approve", fields)
     assert response.status == 303 and response.headers["Location"].endswith("done=approved")
     active = call("GET", f"/v1/mandates/{mandate['id']}").json()
@@ -160,13 +159,7 @@ def test_a_test_card_where_the_simulated_gateway_is_switched_off_is_a_clear_422(
         system.customer_module = load_function("customer_page")
     mandate = pending(call)
     path = path_of(mandate)
-    body = page(system, path).body
-    fields = {
-        "csrf": hidden(body, "csrf"),
-        "terms_sha256": hidden(body, "terms_sha256"),
-        "payment_token": "pm_sim_ok",
-        "consent": "yes",
-    }
+    fields = approval_form(page(system, path).body, payment_token="pm_sim_ok")
     # When the customer approves with a test card
     response = post(system, path + "/approve", fields)
     # Then the page says the method cannot be used (never a 500), and nothing is activated

@@ -193,7 +193,6 @@ def test_a_lookup_that_finds_nothing_too_early_is_not_conclusive(world: World) -
     mandate_id = world.mandate(world.plan())
     world.dispatch()
     [message] = world.queue.take()
-    world.repo.before_start = lambda: None
     world.gateway.outage = True
     with pytest.raises(OutcomeUnknown):
         world.deliver(message)

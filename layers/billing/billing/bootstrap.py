@@ -4,7 +4,7 @@
 adds the AWS adapters built from `Settings` (boto3 only through `adapters/`) and what only
 handlers need (the event publisher, the API key store, the Stripe client). Handlers call
 `build()` once, at import. Tests and the local runtime do not reassign anything in a handler:
-they `configure()` what differs (the clock, settings, extra gateways) before a handler is
+they `configure()` what differs (the clock, settings) before a handler is
 loaded, or build a `Billing` on in-memory fakes directly (`tests/world.py`).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cached_property
 from typing import Any
@@ -42,7 +42,11 @@ class Billing:
     ) -> None:
         """`render`: objects as the API shows them (the HTTP contract's), for event snapshots."""
         self.settings, self.repository, self.clock, self.ids = settings, repository, clock, ids
-        self.gateways, self.queue, self.dispatcher_workers, self.render = gateways, queue, dispatcher_workers, render
+        self._gateways, self.queue, self.dispatcher_workers, self.render = gateways, queue, dispatcher_workers, render
+
+    @property
+    def gateways(self) -> dict[str, PaymentGateway]:
+        return self._gateways
 
     def merchant_api(self, links: Links) -> MerchantApi:
         """Per request: approval links depend on the URL the request came in on."""
@@ -76,7 +80,6 @@ class Overrides:
 
     clock: Clock | None = None
     settings: Settings | None = None
-    gateways: dict[str, PaymentGateway] = field(default_factory=dict)  # added to, or replacing, the configured ones
 
 
 _overrides = Overrides()
@@ -101,9 +104,7 @@ def configured(**changes: Any) -> Iterator[Overrides]:
 class AwsBilling(Billing):
     """`Billing` on AWS, plus the adapters only handlers need (stream publisher, key store)."""
 
-    def __init__(
-        self, settings: Settings, client: Callable[[str], Any], clock: Clock, extra_gateways: dict[str, PaymentGateway]
-    ) -> None:
+    def __init__(self, settings: Settings, client: Callable[[str], Any], clock: Clock) -> None:
         """`client(service)`: a boto3 client factory (boto3.client: the default session's)."""
         from .adapters.dynamodb import DynamoRepository
         from .adapters.system import RandomIds
@@ -113,10 +114,10 @@ class AwsBilling(Billing):
         super().__init__(
             settings, repository=DynamoRepository(self.dynamodb, settings.table_name), clock=clock, ids=RandomIds(), gateways={}
         )
-        self.gateways.update(self._configured_gateways())
-        self.gateways.update(extra_gateways)
 
-    def _configured_gateways(self) -> dict[str, PaymentGateway]:
+    @cached_property
+    def gateways(self) -> dict[str, PaymentGateway]:
+        """Built on first use: only the charger needs them (not the authorizer, API or publisher at cold start)."""
         from .adapters.simulated_gateway import SimulatedGateway
 
         gateways: dict[str, PaymentGateway] = {}
@@ -163,4 +164,4 @@ def build() -> AwsBilling:
     from .adapters.system import SystemClock
 
     settings = _overrides.settings or Settings.from_env()
-    return AwsBilling(settings, boto3.client, _overrides.clock or SystemClock(), dict(_overrides.gateways))
+    return AwsBilling(settings, boto3.client, _overrides.clock or SystemClock())

@@ -270,3 +270,15 @@ def test_past_the_key_memory_the_charger_only_searches_stripe_and_records_what_i
     # Then nothing was POSTed again, and the payment Stripe holds is recorded
     [charge] = world.charges(mandate_id)
     assert len(posts) == sent and charge.status == "succeeded" and charge.attempts[0].gateway_reference == "pi_taken"
+
+
+def test_a_lookup_ignores_a_payment_intent_of_another_merchant(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    # Given Stripe's search returns an intent with the same charge metadata but another merchant's id
+    other = {
+        "id": "pi_other",
+        "status": "succeeded",
+        "metadata": {"merchant_id": "mch_other", "charge_id": "chg_abc", "attempt": "1"},
+    }
+    httpserver.expect_request("/v1/payment_intents/search").respond_with_json({"object": "search_result", "data": [other]})
+    # When this merchant's attempt is looked up, Then it is not taken for ours
+    assert stripe.lookup(REQUEST) is None

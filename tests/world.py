@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from billing.api.requests import MandateCreate, PlanCreate
 from billing.bootstrap import Billing
 from billing.domain.charge import Charge
 from billing.domain.model import Mandate
-from billing.schemas import MandateCreate, PlanCreate
 from billing.service.charger import ChargeOutcome
 from billing.service.dispatcher import DispatchReport
 from billing.service.messages import ChargeMessage

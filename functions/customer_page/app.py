@@ -16,12 +16,12 @@ from urllib.parse import parse_qs, urlparse
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from billing import bootstrap
 from billing import customer_html as html
+from billing.api.routing import public_base_url
 from billing.domain.errors import InvalidState, ValidationFailed
 from billing.domain.model import Mandate, PaymentMethod
 from billing.domain.payment_methods import SIMULATED_TOKENS
@@ -55,24 +55,21 @@ class StripeApproveForm(BaseModel):
     consent: Literal["yes"]
 
 
-def signing_key() -> bytes:
-    return parameters.get_secret(settings.link_signing_secret_arn, max_age=300).encode()
-
-
 def base_url() -> str:
-    if settings.public_base_url:
-        return settings.public_base_url.rstrip("/")
-    context = app.current_event.request_context
-    return f"https://{context.domain_name}/{context.stage}"
+    return public_base_url(settings, app.current_event)
+
+
+def links() -> ApprovalLinks:
+    return billing.approval_links(base_url())
 
 
 def portal() -> CustomerPortal:
-    links = ApprovalLinks(signing_key(), base_url())
-    return CustomerPortal(billing.merchant_api(links), links, billing.merchants.merchant_name)
+    approval_links = links()
+    return CustomerPortal(billing.merchant_api(approval_links), approval_links, billing.merchants.merchant_name)
 
 
 def csrf_token(token: str, action: str) -> str:
-    return hmac.new(signing_key(), f"csrf|{action}|{token}".encode(), hashlib.sha256).hexdigest()[:40]
+    return hmac.new(billing.signing_key(), f"csrf|{action}|{token}".encode(), hashlib.sha256).hexdigest()[:40]
 
 
 def lang() -> html.Lang:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from billing import bootstrap
 from billing.observability import logger, metrics, tracer
-from billing.schemas import TimeIn
+from billing.wire import TimeIn
 
 billing = bootstrap.build()
 dispatcher = billing.dispatcher

@@ -63,7 +63,7 @@ def test_mandate_without_consent_has_a_working_signed_approval_url(system: Syste
     assert call("GET", f"/v1/mandates/{mandate['id']}").json()["approval_url"] == url
     from billing.service.links import ApprovalLinks
 
-    key = system.api_module.signing_key()
+    key = system.api_module.billing.signing_key()
     target = ApprovalLinks(key, "x").verify(url.rsplit("/", 1)[1], system.clock.now())
     assert (target.merchant_id, target.mandate_id) == (system.a.id, mandate["id"])
 

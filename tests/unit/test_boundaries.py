@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from billing.adapters import cursor
+from billing.api.requests import MandateCreate, PlanCreate, PlanUpdate
 from billing.domain.errors import InvalidRequest, ValidationFailed
 from billing.domain.money import format_amount
 from billing.domain.payment_methods import SIMULATED_TOKENS, looks_like_card_number, validate_token
-from billing.schemas import MandateCreate, PlanCreate, PlanUpdate
 from billing.service.links import ApprovalLinks, ExpiredLink, InvalidLink
 from tests.fakes import FakeClock
 
@@ -177,7 +177,7 @@ def test_forged_or_expired_links_are_refused() -> None:
 
 
 def test_body_level_errors_are_400_only_when_the_body_is_not_an_object() -> None:
-    from billing.http import validation_error_response
+    from billing.api.errors import validation_error_response
 
     not_object = validation_error_response(
         [{"type": "model_attributes_type", "loc": ("body",), "msg": "Input should be an object"}]

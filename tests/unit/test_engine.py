@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
+from billing.api.requests import PauseIn, PaymentMethodIn
 from billing.domain.charge import GatewayResult, charge_id
-from billing.schemas import PauseIn, PaymentMethodIn
 from billing.service.messages import ChargeMessage
 from tests.world import LEASE, MERCHANT, World
 

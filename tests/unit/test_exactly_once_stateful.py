@@ -28,10 +28,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from billing.api.requests import PauseIn, PaymentMethodIn
 from billing.domain import schedule
 from billing.domain.charge import MAX_REATTEMPTS, UNSETTLED, charge_id
 from billing.domain.errors import InvalidState
-from billing.schemas import PauseIn, PaymentMethodIn
 from billing.service.charger import OutcomeUnknown
 from tests.world import MERCHANT, World
 

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from billing.api.requests import MandateCreate, PauseIn, PaymentMethodIn, PlanCreate, PlanUpdate
+from billing.api.responses import render
 from billing.domain.errors import ConcurrentModification, InvalidState, NotFound, ValidationFailed
-from billing.schemas import MandateCreate, PauseIn, PaymentMethodIn, PlanCreate, PlanUpdate, render
 from billing.service.merchant_api import MerchantApi
 from billing.service.ports import PageRequest
 from tests.fakes import FakeClock, FakeLinks, InMemoryRepository, SequentialIds

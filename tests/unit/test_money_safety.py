@@ -7,9 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from billing.api.requests import MandateCreate, PaymentMethodIn
+from billing.api.responses import render
 from billing.domain.charge import GATEWAY_REJECTED, MAX_REATTEMPTS, Attempt
 from billing.domain.errors import ConcurrentModification, InvalidState, ValidationFailed
-from billing.schemas import MandateCreate, PaymentMethodIn, render
 from billing.service.charger import NoTimeLeft, OutcomeUnknown
 from billing.service.merchant_api import MerchantApi
 from tests.fakes import FakeLinks

@@ -11,7 +11,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from billing.adapters.stripe import StripeGateway
-from billing.schemas import MandateCreate
+from billing.api.requests import MandateCreate
 from billing.service.charger import OutcomeUnknown
 from billing.service.ports import ChargeRequest, GatewayTimeout, GatewayUnavailable
 from tests.world import World

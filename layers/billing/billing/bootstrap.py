@@ -17,9 +17,10 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from .schemas import render as render_for_api
+from .api.responses import render as render_for_api
 from .service.charger import Charger
 from .service.dispatcher import Dispatcher
+from .service.links import ApprovalLinks
 from .service.merchant_api import MerchantApi
 from .service.ports import ChargeQueue, Clock, IdGenerator, Links, PaymentGateway, Render, Repository
 from .settings import Settings
@@ -148,6 +149,17 @@ class AwsBilling(Billing):
         from .adapters.merchants import MerchantStore
 
         return MerchantStore(self.dynamodb, self.settings.table_name)
+
+    def signing_key(self) -> bytes:
+        """The key that signs customer links and forms (Secrets Manager through Powertools
+        Parameters, cached five minutes)."""
+        from aws_lambda_powertools.utilities import parameters
+
+        return str(parameters.get_secret(self.settings.link_signing_secret_arn, max_age=300)).encode()
+
+    def approval_links(self, base_url: str) -> ApprovalLinks:
+        """Links to the customer page under `base_url`, signed with the deployment's key."""
+        return ApprovalLinks(self.signing_key(), base_url)
 
     @cached_property
     def publisher(self) -> Any:

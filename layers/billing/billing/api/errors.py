@@ -1,0 +1,132 @@
+"""The API's error contract (`{"error": {"type", "message", "param"}}` for every failure) and the
+exception handlers that map each kind of failure onto it (`install`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+
+from ..domain.errors import BillingError
+from ..observability import logger, metrics
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
+
+
+def error_response(status: int, type_: str, message: str, param: str | None = None) -> Response[Any]:
+    return json_response(status, {"error": {"type": type_, "message": message, "param": param}})
+
+
+def billing_error_response(error: BillingError) -> Response[Any]:
+    return error_response(error.status, error.type, error.message, error.param)
+
+
+_NOT_AN_OBJECT = {"missing", "model_type", "model_attributes_type", "dict_type", "none_required"}
+
+_QUERY_MESSAGES = {
+    "int_parsing": "must be an integer",
+    "greater_than_equal": "is too small",
+    "less_than_equal": "is too large",
+    "literal_error": "is not one of the allowed values",
+    "string_too_long": "is too long",
+    "string_too_short": "is too short",
+}
+
+
+def validation_error_response(errors: list[dict[str, Any]]) -> Response[Any]:
+    """Map Powertools/pydantic request errors onto the contract.
+
+    Body not JSON / not an object / query or header malformed -> 400 invalid_request;
+    a body field missing, of the wrong type or out of range -> 422 validation_error with the
+    field path in `param`. Never echoes input values (they may hold card numbers).
+    """
+    error = errors[0]
+    loc = [str(part) for part in error.get("loc", ())]
+    where, path = (loc[0] if loc else "body"), loc[1:]
+    kind = error.get("type", "")
+    if where == "body":
+        if kind == "json_invalid":
+            return error_response(400, "invalid_request", "The body is not valid JSON.")
+        message = "Unknown field." if kind == "extra_forbidden" else _clean(error.get("msg", "Invalid value."))
+        if not path:
+            if kind in _NOT_AN_OBJECT:  # missing, null, a list, a string...
+                return error_response(400, "invalid_request", "The body must be a JSON object.")
+            return error_response(422, "validation_error", message)  # a rule across fields
+        param = ".".join(path)
+        return error_response(422, "validation_error", f"{param}: {message}", param)
+    name = path[0] if path else where
+    if where == "header":
+        name = "-".join(part.capitalize() for part in name.split("-"))  # idempotency-key -> Idempotency-Key
+    detail = _QUERY_MESSAGES.get(kind, _clean(error.get("msg", "is malformed")))
+    noun = "header" if where == "header" else "query parameter"
+    return error_response(400, "invalid_request", f"The {noun} '{name}' {detail.lower().rstrip('.')}.", name)
+
+
+def _clean(message: str) -> str:
+    return message.removeprefix("Value error, ")
+
+
+class Unauthenticated(Exception):
+    """A request without the authorizer's merchant id."""
+
+
+def too_large() -> dict[str, Any]:
+    """413 before any parsing (a Lambda proxy result, not a resolver Response)."""
+    return {
+        "statusCode": 413,
+        "headers": {"Content-Type": "application/json"},
+        "body": '{"error": {"type": "invalid_request", "message": "Request body too large (max 64 KiB).", "param": null}}',
+    }
+
+
+def on_validation_error(error: RequestValidationError) -> Response[Any]:
+    return validation_error_response(list(error.errors()))
+
+
+def on_billing_error(error: BillingError) -> Response[Any]:
+    return billing_error_response(error)
+
+
+def on_idempotency_conflict(_: Exception) -> Response[Any]:
+    return error_response(409, "idempotency_error", "This Idempotency-Key was used with a different request.", "Idempotency-Key")
+
+
+def on_idempotency_in_flight(_: Exception) -> Response[Any]:
+    return error_response(
+        409, "idempotency_error", "A request with this Idempotency-Key is still in flight; retry later.", "Idempotency-Key"
+    )
+
+
+def on_unauthenticated(_: Exception) -> Response[Any]:
+    return error_response(401, "authentication_error", "Missing or invalid API key.")
+
+
+def on_no_route(_: NotFoundError) -> Response[Any]:
+    return error_response(404, "not_found", "No such route.")
+
+
+def on_bug(error: Exception) -> Response[Any]:
+    logger.exception("unhandled error")
+    metrics.add_metric(name="ApiInternalErrors", unit="Count", value=1)
+    return error_response(500, "internal_error", "Internal error; it is safe to retry with the same Idempotency-Key.")
+
+
+def install(app: APIGatewayRestResolver) -> None:
+    """Every failure a route can raise, answered with the contract's error object."""
+    app.exception_handler(RequestValidationError)(on_validation_error)
+    app.exception_handler(BillingError)(on_billing_error)
+    app.exception_handler(IdempotencyValidationError)(on_idempotency_conflict)
+    app.exception_handler(IdempotencyAlreadyInProgressError)(on_idempotency_in_flight)
+    app.exception_handler(Unauthenticated)(on_unauthenticated)
+    app.not_found(on_no_route)
+    app.exception_handler(Exception)(on_bug)

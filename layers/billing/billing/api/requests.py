@@ -1,0 +1,169 @@
+"""What merchants send: the API's request models (the commands the services take).
+
+Strict (no type coercion: `"1999"` is not an amount) and closed (unknown fields are refused).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+
+from ..domain import payment_methods
+from ..domain.money import Amount, Currency
+from ..domain.schedule import MAX_INTERVAL_COUNT, Interval
+from ..wire import TimeIn
+
+Metadata = Annotated[
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=40)],
+        Annotated[StrictStr, StringConstraints(max_length=500)],
+    ],
+    Field(max_length=20, description="Up to 20 string keys (<= 40 chars) with string values (<= 500 chars)"),
+]
+Name = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200)]
+ObjectId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)]
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+RetrySchedule = Annotated[
+    list[Annotated[StrictInt, Field(ge=1, le=60)]],
+    Field(max_length=8, description="Strictly increasing days after the due time"),
+]
+
+
+def _strictly_increasing(days: list[int]) -> list[int]:
+    if any(b <= a for a, b in zip(days, days[1:])):
+        raise ValueError("must be strictly increasing")
+    return days
+
+
+class PlanCreate(RequestModel):
+    name: Name
+    amount: Amount
+    currency: Currency
+    interval: Interval
+    interval_count: Annotated[StrictInt, Field(ge=1)] = 1
+    trial_days: Annotated[StrictInt, Field(ge=0, le=730)] = 0
+    total_cycles: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
+    retry_schedule_days: Annotated[RetrySchedule, AfterValidator(_strictly_increasing)] = [1, 3, 7]
+    metadata: Metadata = {}
+
+    @field_validator("interval_count")
+    @classmethod
+    def _period_at_most_three_years(cls, value: int, info: ValidationInfo) -> int:
+        interval = info.data.get("interval")
+        if interval and value > MAX_INTERVAL_COUNT[interval]:
+            raise ValueError(f"at most {MAX_INTERVAL_COUNT[interval]} for interval '{interval}' (3 years)")
+        return value
+
+
+_IMMUTABLE_PLAN_FIELDS = ("amount", "currency", "interval", "interval_count", "trial_days", "total_cycles", "retry_schedule_days")
+
+
+class PlanUpdate(RequestModel):
+    name: Name | None = None
+    metadata: Metadata | None = None
+    # Price and schedule never change: listed so the 422 says why, hidden from the schema.
+    amount: SkipJsonSchema[Any] = None
+    currency: SkipJsonSchema[Any] = None
+    interval: SkipJsonSchema[Any] = None
+    interval_count: SkipJsonSchema[Any] = None
+    trial_days: SkipJsonSchema[Any] = None
+    total_cycles: SkipJsonSchema[Any] = None
+    retry_schedule_days: SkipJsonSchema[Any] = None
+
+    @field_validator(*_IMMUTABLE_PLAN_FIELDS, mode="before")
+    @classmethod
+    def _immutable(cls, value: Any) -> Any:
+        raise ValueError("cannot be changed; create a new plan instead (existing mandates keep their plan)")
+
+
+class CustomerIn(RequestModel):
+    reference: Annotated[StrictStr, StringConstraints(min_length=1, max_length=100)]
+    email: Annotated[StrictStr, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    name: Annotated[StrictStr, StringConstraints(max_length=200)] | None = None
+
+
+class PaymentMethodIn(RequestModel):
+    gateway: payment_methods.Gateway = "simulated"
+    token: StrictStr = Field(description="The gateway's payment method token; never a card number")
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, token: str, info: ValidationInfo) -> str:
+        gateway = info.data.get("gateway")
+        if gateway is None:
+            return token
+        try:
+            return payment_methods.validate_token(gateway, token)
+        except Exception as error:  # re-raised as a pydantic error so that the param path is kept
+            raise ValueError(getattr(error, "message", "invalid token")) from None
+
+
+def _ip(value: str) -> str:
+    ipaddress.ip_address(value)
+    return value
+
+
+class ConsentIn(RequestModel):
+    accepted_at: TimeIn
+    ip: Annotated[StrictStr, StringConstraints(max_length=45), AfterValidator(_ip)] | None = None
+    user_agent: Annotated[StrictStr, StringConstraints(max_length=500)] | None = None
+
+
+class MandateCreate(RequestModel):
+    plan_id: ObjectId
+    customer: CustomerIn
+    payment_method: PaymentMethodIn | None = None
+    consent: ConsentIn | None = None
+    start_at: TimeIn | None = None
+    end_at: TimeIn | None = None
+    metadata: Metadata = {}
+
+    # Field validators (not a model validator) so that the 422 names the offending field.
+    @field_validator("consent")
+    @classmethod
+    def _consent_needs_payment_method(cls, consent: ConsentIn | None, info: ValidationInfo) -> ConsentIn | None:
+        if consent is not None and "payment_method" in info.data and info.data["payment_method"] is None:
+            raise ValueError("consent needs a payment_method: the customer consents to be charged on it")
+        return consent
+
+    @field_validator("end_at")
+    @classmethod
+    def _end_after_start(cls, end_at: datetime | None, info: ValidationInfo) -> datetime | None:
+        start_at = info.data.get("start_at")
+        if end_at is not None and start_at is not None and end_at <= start_at:
+            raise ValueError("must be after start_at")
+        return end_at
+
+
+class PauseIn(RequestModel):
+    resume_at: TimeIn | None = None
+
+
+if TYPE_CHECKING:  # mypy proves the request models are the commands the services take
+    from ..service import commands
+
+    def _commands(plan: PlanCreate, changes: PlanUpdate, mandate: MandateCreate, method: PaymentMethodIn, pause: PauseIn) -> None:
+        _plan: commands.NewPlan = plan
+        _changes: commands.PlanChanges = changes
+        _mandate: commands.NewMandate = mandate
+        _method: commands.NewPaymentMethod = method
+        _pause: commands.Pause = pause

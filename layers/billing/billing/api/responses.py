@@ -1,0 +1,213 @@
+"""What merchants get back: the contract's objects, and how domain objects render as them.
+
+Times are RFC 3339 UTC with a `Z`. `render` is also what event snapshots hold.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..domain import payment_methods
+from ..domain.charge import AttemptOutcome, Charge, ChargeStatus
+from ..domain.model import FINAL_STATUSES, Event, Mandate, MandateStatus, Plan, PlanStatus
+from ..domain.money import Currency
+from ..domain.schedule import Interval
+from ..wire import TimeOut
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlanOut(ResponseModel):
+    id: str
+    object: Literal["plan"] = "plan"
+    name: str
+    amount: int
+    currency: Currency
+    interval: Interval
+    interval_count: int
+    trial_days: int
+    total_cycles: int | None
+    retry_schedule_days: list[int]
+    status: PlanStatus
+    metadata: dict[str, str]
+    created_at: TimeOut
+    updated_at: TimeOut
+
+    @classmethod
+    def of(cls, plan: Plan) -> PlanOut:
+        return cls(**plan.model_dump(exclude={"merchant_id", "version"}))
+
+
+class CustomerOut(ResponseModel):
+    reference: str
+    email: str | None
+    name: str | None
+
+
+class PaymentMethodOut(ResponseModel):
+    gateway: payment_methods.Gateway
+    token_last4: str
+
+
+class ConsentOut(ResponseModel):
+    accepted_at: TimeOut
+    ip: str | None
+    user_agent: str | None
+
+
+class MandateOut(ResponseModel):
+    id: str
+    object: Literal["mandate"] = "mandate"
+    plan_id: str
+    customer: CustomerOut
+    payment_method: PaymentMethodOut | None
+    status: MandateStatus
+    start_at: TimeOut | None
+    end_at: TimeOut | None
+    next_charge_at: TimeOut | None
+    cycles_charged: int
+    consent: ConsentOut | None
+    metadata: dict[str, str]
+    created_at: TimeOut
+    updated_at: TimeOut
+    ended_at: TimeOut | None
+    resume_at: TimeOut | None = None
+    approval_url: str | None = Field(None, description="Where the customer approves; only while pending_approval")
+
+    @classmethod
+    def of(cls, mandate: Mandate, approval_url: str | None = None) -> MandateOut:
+        pm = mandate.payment_method
+        return cls(
+            id=mandate.id,
+            plan_id=mandate.plan_id,
+            customer=CustomerOut(**mandate.customer.model_dump()),
+            payment_method=PaymentMethodOut(gateway=pm.gateway, token_last4=payment_methods.last4(pm.token)) if pm else None,
+            status=mandate.status,
+            start_at=mandate.start_at,
+            end_at=mandate.end_at,
+            next_charge_at=None if mandate.status in FINAL_STATUSES else mandate.next_charge_at,
+            cycles_charged=mandate.cycles_charged,
+            consent=ConsentOut(**mandate.consent.model_dump(exclude={"terms_sha256"})) if mandate.consent else None,
+            metadata=mandate.metadata,
+            created_at=mandate.created_at,
+            updated_at=mandate.updated_at,
+            ended_at=mandate.ended_at,
+            resume_at=mandate.resume_at,
+            approval_url=approval_url,  # the link signer gives one only while the mandate awaits approval
+        )
+
+
+class AttemptOut(ResponseModel):
+    at: TimeOut
+    outcome: AttemptOutcome
+    decline_code: str | None
+    gateway_reference: str | None
+
+
+class ChargeOut(ResponseModel):
+    id: str
+    object: Literal["charge"] = "charge"
+    mandate_id: str
+    plan_id: str
+    cycle: int
+    amount: int
+    currency: Currency
+    due_at: TimeOut
+    status: ChargeStatus
+    attempts: list[AttemptOut]
+    next_attempt_at: TimeOut | None
+    failure_code: str | None
+    created_at: TimeOut
+    updated_at: TimeOut
+
+    @classmethod
+    def of(cls, charge: Charge) -> ChargeOut:
+        return cls(
+            **charge.model_dump(
+                include={
+                    "id",
+                    "mandate_id",
+                    "plan_id",
+                    "cycle",
+                    "amount",
+                    "currency",
+                    "due_at",
+                    "status",
+                    "next_attempt_at",
+                    "failure_code",
+                    "created_at",
+                    "updated_at",
+                }
+            ),
+            attempts=[AttemptOut(**a.model_dump(exclude={"number"})) for a in charge.attempts],
+        )
+
+
+class ScheduledCharge(ResponseModel):
+    cycle: int
+    due_at: TimeOut
+    amount: int
+    currency: Currency
+
+
+class ScheduleOut(ResponseModel):
+    object: Literal["schedule"] = "schedule"
+    mandate_id: str
+    data: list[ScheduledCharge]
+
+
+class EventDataOut(ResponseModel):
+    object: dict[str, Any]
+
+
+class EventOut(ResponseModel):
+    id: str
+    object: Literal["event"] = "event"
+    type: str
+    created_at: TimeOut
+    data: EventDataOut
+
+    @classmethod
+    def of(cls, event: Event) -> EventOut:
+        return cls(id=event.id, type=event.type, created_at=event.created_at, data=EventDataOut(**event.data))
+
+
+T = TypeVar("T")
+
+
+class ListOut(ResponseModel, Generic[T]):
+    object: Literal["list"] = "list"
+    data: list[T]
+    has_more: bool
+    next_cursor: str | None
+
+
+class ErrorDetail(BaseModel):
+    type: Literal[
+        "invalid_request",
+        "authentication_error",
+        "not_found",
+        "invalid_state",
+        "idempotency_error",
+        "validation_error",
+        "internal_error",
+    ]
+    message: str
+    param: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+def render(obj: Plan | Mandate | Charge, approval_url: str | None = None) -> dict[str, object]:
+    """An object as the API returns it (responses and event snapshots)."""
+    if isinstance(obj, Plan):
+        return PlanOut.of(obj).model_dump(mode="json")
+    if isinstance(obj, Charge):
+        return ChargeOut.of(obj).model_dump(mode="json")
+    return MandateOut.of(obj, approval_url).model_dump(mode="json")

@@ -1,0 +1,1 @@
+"""The merchant API's routes, one Router per resource (included by `functions/api/app.py`)."""

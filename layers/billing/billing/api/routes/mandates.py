@@ -1,0 +1,98 @@
+"""/v1/mandates: create, list, retrieve, preview the schedule, and the state changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel
+
+from ...domain.model import MandateStatus
+from ...service.merchant_api import MerchantApi
+from ...service.ports import PageRequest
+from ..errors import json_response
+from ..requests import MandateCreate, PauseIn, PaymentMethodIn
+from ..responses import ListOut, MandateOut, ScheduledCharge, ScheduleOut
+from ..routing import Cursor, IdempotencyKey, Limit, MerchantRequest, new_router, responses
+
+router = new_router()
+
+
+@router.post("/v1/mandates", responses=responses(MandateOut, 201, 404, 409, 422), summary="Create a mandate")
+def create_mandate(body: MandateCreate, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    return MerchantRequest(router).idempotent(
+        "create_mandate", body, idempotency_key, 201, lambda api, merchant: api.create_mandate(merchant, body)
+    )
+
+
+@router.get("/v1/mandates", responses=responses(ListOut[MandateOut]), summary="List mandates, newest first")
+def list_mandates(
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    status: Annotated[MandateStatus | None, Query()] = None,
+    plan_id: Annotated[str | None, Query(max_length=100)] = None,
+    customer_reference: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response[Any]:
+    request = MerchantRequest(router)
+    result = request.api.list_mandates(
+        request.merchant_id, PageRequest(limit, cursor), status=status, plan_id=plan_id, customer_reference=customer_reference
+    )
+    return request.page(result)
+
+
+@router.get("/v1/mandates/<mandate_id>", responses=responses(MandateOut, 200, 404), summary="Retrieve a mandate")
+def get_mandate(mandate_id: str) -> Response[Any]:
+    request = MerchantRequest(router)
+    return request.ok(request.api.get_mandate(request.merchant_id, mandate_id))
+
+
+@router.get("/v1/mandates/<mandate_id>/schedule", responses=responses(ScheduleOut, 200, 404), summary="Preview the next charges")
+def mandate_schedule(mandate_id: str, count: Annotated[int, Query(ge=1, le=36)] = 12) -> Response[Any]:
+    request = MerchantRequest(router)
+    mandate, upcoming = request.api.schedule(request.merchant_id, mandate_id, count)
+    data = [
+        ScheduledCharge(cycle=cycle, due_at=due, amount=mandate.terms.amount, currency=mandate.terms.currency)
+        for cycle, due in upcoming
+    ]
+    return json_response(200, ScheduleOut(mandate_id=mandate.id, data=data).model_dump(mode="json"))
+
+
+def _change(
+    name: str, mandate_id: str, key: str | None, body: BaseModel | None, change: Callable[[MerchantApi, str], Any]
+) -> Response[Any]:
+    return MerchantRequest(router).idempotent(f"{name}:{mandate_id}", body, key, 200, change)
+
+
+@router.post("/v1/mandates/<mandate_id>/cancel", responses=responses(MandateOut, 200, 404, 409), summary="Cancel (merchant)")
+def cancel_mandate(mandate_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    return _change("cancel", mandate_id, idempotency_key, None, lambda api, m: api.cancel_mandate(m, mandate_id))
+
+
+@router.post(
+    "/v1/mandates/<mandate_id>/revoke", responses=responses(MandateOut, 200, 404, 409), summary="Revoke (customer withdrew)"
+)
+def revoke_mandate(mandate_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    return _change("revoke", mandate_id, idempotency_key, None, lambda api, m: api.revoke_mandate(m, mandate_id))
+
+
+@router.post("/v1/mandates/<mandate_id>/pause", responses=responses(MandateOut, 200, 404, 409, 422), summary="Pause charging")
+def pause_mandate(mandate_id: str, body: PauseIn | None = None, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    return _change("pause", mandate_id, idempotency_key, body, lambda api, m: api.pause_mandate(m, mandate_id, body))
+
+
+@router.post("/v1/mandates/<mandate_id>/resume", responses=responses(MandateOut, 200, 404, 409), summary="Resume charging")
+def resume_mandate(mandate_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    return _change("resume", mandate_id, idempotency_key, None, lambda api, m: api.resume_mandate(m, mandate_id))
+
+
+@router.post(
+    "/v1/mandates/<mandate_id>/payment_method",
+    responses=responses(MandateOut, 200, 404, 409, 422),
+    summary="Replace the payment method",
+)
+def replace_payment_method(mandate_id: str, body: PaymentMethodIn, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    return _change(
+        "payment_method", mandate_id, idempotency_key, body, lambda api, m: api.replace_payment_method(m, mandate_id, body)
+    )

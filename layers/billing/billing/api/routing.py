@@ -1,0 +1,123 @@
+"""What every route shares: the authenticated merchant, the service, idempotent POSTs, pages.
+
+The handler (`functions/api/app.py`) puts the process's `AwsBilling` and idempotency runner in
+the resolver's context on each invocation; routers read them through `MerchantRequest`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from pydantic import BaseModel
+
+from ..adapters.idempotency import REPLAYED
+from ..domain.model import Mandate
+from ..service.merchant_api import MerchantApi
+from ..service.ports import Page
+from ..settings import Settings
+from .errors import Unauthenticated, json_response
+from .responses import ErrorOut, render
+
+if TYPE_CHECKING:
+    from ..bootstrap import AwsBilling
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
+Cursor = Annotated[str | None, Query(max_length=1000, description="next_cursor of the previous page")]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255, description="Makes the POST safe to retry (24 h)")
+]
+
+
+def new_router() -> Router:
+    return Router()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
+
+
+def responses(model: Any, status: int = 200, *errors: int) -> dict[int, Any]:
+    """The OpenAPI responses of a route: `model` on success, the error object on each error status."""
+    error = {"description": "Error", "content": {"application/json": {"model": ErrorOut}}}
+    return {status: {"description": "OK", "content": {"application/json": {"model": model}}}} | {
+        s: error for s in (400, 401, *errors)
+    }
+
+
+def public_base_url(settings: Settings, event: APIGatewayProxyEvent) -> str:
+    """The deployment's public URL if it names one, else the URL this request came in on."""
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/")
+    context = event.request_context
+    return f"https://{context.domain_name}/{context.stage}"
+
+
+@dataclass(frozen=True)
+class ApiDeps:
+    """The process-wide objects the routes use (built once per cold start)."""
+
+    billing: AwsBilling
+    run_idempotent: Callable[..., dict[str, Any]]
+
+
+class MerchantRequest:
+    """One merchant request as the routes see it."""
+
+    def __init__(self, router: Router) -> None:
+        self.event: APIGatewayProxyEvent = router.current_event  # type: ignore[assignment]
+        self.deps: ApiDeps = router.context["deps"]
+
+    @cached_property
+    def merchant_id(self) -> str:
+        """Only ever from the authorizer's context; a request without one is refused."""
+        context = self.event.get("requestContext") or {}
+        merchant = (context.get("authorizer") or {}).get("merchant_id")
+        if not merchant:
+            raise Unauthenticated()
+        return str(merchant)
+
+    @cached_property
+    def api(self) -> MerchantApi:
+        return self.deps.billing.merchant_api(
+            self.deps.billing.approval_links(public_base_url(self.deps.billing.settings, self.event))
+        )
+
+    def present(self, obj: Any) -> dict[str, object]:
+        """An object as the API returns it (with its approval link while a mandate awaits approval)."""
+        return render(obj, self.api.links.approval_url(obj) if isinstance(obj, Mandate) else None)
+
+    def ok(self, obj: Any) -> Response[Any]:
+        return json_response(200, self.present(obj))
+
+    def page(self, result: Page[Any], show: Callable[[Any], Any] | None = None) -> Response[Any]:
+        body = {
+            "object": "list",
+            "data": [(show or self.present)(item) for item in result.items],
+            "has_more": result.has_more,
+            "next_cursor": result.next_cursor,
+        }
+        return json_response(200, body)
+
+    def idempotent(
+        self, operation: str, body: BaseModel | None, key: str | None, status: int, action: Callable[[MerchantApi, str], Any]
+    ) -> Response[Any]:
+        """Run `action(service, merchant_id)` once per (merchant, Idempotency-Key); replays answer the stored result."""
+
+        def perform() -> dict[str, Any]:
+            return {"status": status, "body": self.present(action(self.api, self.merchant_id))}
+
+        if key is None:
+            result = perform()
+        else:
+            request = {
+                "merchant_id": self.merchant_id,
+                "key": key,
+                "operation": operation,
+                "body": body.model_dump(mode="json", exclude_unset=True) if body is not None else None,
+            }
+            result = self.deps.run_idempotent(request=request, action=perform)
+        headers = {"Idempotent-Replayed": "true"} if result.get(REPLAYED) else None
+        return json_response(result["status"], result["body"], headers)

@@ -13,15 +13,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
-from billing.adapters.idempotency import make_idempotency
 from billing.api import errors
 from billing.api.routes import charges, events, mandates, plans
 from billing.api.routing import ApiDeps
-from billing.observability import logger, metrics, tracer
+from billing.observability import logger, metrics
 
 billing = bootstrap.build()
-idempotency_config, run_idempotent = make_idempotency(billing.settings.idempotency_table_name, billing.dynamodb)
-deps = ApiDeps(billing, run_idempotent)
+deps = ApiDeps(billing)
 
 app = APIGatewayRestResolver(enable_validation=True)
 for resource in (plans, mandates, charges, events):
@@ -30,10 +28,8 @@ errors.install(app)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    idempotency_config.register_lambda_context(context)
     body = event.get("body") or ""
     if len(body.encode() if isinstance(body, str) else body) > errors.MAX_BODY_BYTES:
         return errors.too_large()

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
-from billing.observability import logger, tracer
+from billing.observability import logger
 
 merchants = bootstrap.build().merchants
 
@@ -28,7 +28,6 @@ def bearer_key(header: str | None) -> str | None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @event_source(data_class=APIGatewayAuthorizerTokenEvent)
 def lambda_handler(event: APIGatewayAuthorizerTokenEvent, context: LambdaContext) -> dict[str, Any]:
     key = bearer_key(event.authorization_token)

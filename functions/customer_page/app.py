@@ -25,7 +25,7 @@ from billing.api.routing import public_base_url
 from billing.domain.errors import InvalidState, ValidationFailed
 from billing.domain.model import Mandate, PaymentMethod
 from billing.domain.payment_methods import SIMULATED_TOKENS
-from billing.observability import logger, metrics, tracer
+from billing.observability import logger, metrics
 from billing.service.customer_portal import CustomerPortal, TermsChanged
 from billing.service.links import ApprovalLinks, ExpiredLink, InvalidLink
 
@@ -243,7 +243,6 @@ def on_bug(error: Exception):
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -33,7 +33,7 @@ class Tick(BaseModel):
 
 
 @logger.inject_lambda_context(correlation_id_path="execution_id")
-@tracer.capture_lambda_handler
+@tracer().capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tick = Tick.model_validate(event)

@@ -15,13 +15,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from billing import bootstrap
 from billing.adapters.dynamodb import plain
 from billing.domain.model import Event
-from billing.observability import logger, metrics, tracer
+from billing.observability import logger, metrics
 
 publisher = bootstrap.build().publisher
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 @event_source(data_class=DynamoDBStreamEvent)
 def lambda_handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict[str, Any]:

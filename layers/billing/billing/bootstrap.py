@@ -15,15 +15,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .api.responses import render as render_for_api
-from .service.charger import Charger
-from .service.dispatcher import Dispatcher
-from .service.links import ApprovalLinks
-from .service.merchant_api import MerchantApi
 from .service.ports import ChargeQueue, Clock, IdGenerator, Links, PaymentGateway, Render, Repository
 from .settings import Settings
+
+if TYPE_CHECKING:  # imported where first used: each function loads only what it runs (cold start)
+    from .service.charger import Charger
+    from .service.dispatcher import Dispatcher
+    from .service.links import ApprovalLinks
+    from .service.merchant_api import MerchantApi
+
+
+def render_for_api(obj: Any, approval_url: str | None = None) -> dict[str, object]:
+    """Objects as the API shows them (the HTTP contract's rendering), for event snapshots."""
+    from .api.responses import render
+
+    return render(obj, approval_url)
 
 
 class Billing:
@@ -51,6 +59,8 @@ class Billing:
 
     def merchant_api(self, links: Links) -> MerchantApi:
         """Per request: approval links depend on the URL the request came in on."""
+        from .service.merchant_api import MerchantApi
+
         return MerchantApi(self.repository, self.clock, self.ids, links, self.settings.gateways, render=self.render)
 
     def charge_queue(self) -> ChargeQueue:
@@ -59,6 +69,8 @@ class Billing:
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
+        from .service.dispatcher import Dispatcher
+
         return Dispatcher(
             self.repository,
             self.charge_queue(),
@@ -71,6 +83,8 @@ class Billing:
 
     @cached_property
     def charger(self) -> Charger:
+        from .service.charger import Charger
+
         # A payment method whose gateway is missing here is rejected (gateway_rejected), never retried for ever.
         return Charger(self.repository, self.gateways, self.clock, self.ids, render=self.render)
 
@@ -159,6 +173,8 @@ class AwsBilling(Billing):
 
     def approval_links(self, base_url: str) -> ApprovalLinks:
         """Links to the customer page under `base_url`, signed with the deployment's key."""
+        from .service.links import ApprovalLinks
+
         return ApprovalLinks(self.signing_key(), base_url)
 
     @cached_property

@@ -15,7 +15,13 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+from ..domain.errors import IdempotencyConflict
 
 RETENTION_SECONDS = 24 * 60 * 60
 REPLAYED = "replayed"
@@ -26,7 +32,8 @@ def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
 
 
 def make_idempotency(table_name: str, client: Any) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
-    """Returns the config (register the Lambda context on it) and `execute(request=..., action=...)`."""
+    """Returns the config (register the Lambda context on it) and `run(request, action)`, which
+    raises IdempotencyConflict for a key reused with another request or still in flight."""
     persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
     config = IdempotencyConfig(
         event_key_jmespath="[merchant_id, key]",
@@ -42,4 +49,12 @@ def make_idempotency(table_name: str, client: Any) -> tuple[IdempotencyConfig, C
     def execute(request: dict[str, Any], action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return action()
 
-    return config, execute
+    def run(request: dict[str, Any], action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        try:
+            return execute(request=request, action=action)  # type: ignore[no-any-return]
+        except IdempotencyValidationError:
+            raise IdempotencyConflict("This Idempotency-Key was used with a different request.") from None
+        except IdempotencyAlreadyInProgressError:
+            raise IdempotencyConflict("A request with this Idempotency-Key is still in flight; retry later.") from None
+
+    return config, run

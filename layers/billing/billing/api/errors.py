@@ -8,10 +8,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from ..domain.errors import BillingError
 from ..observability import logger, metrics
@@ -97,16 +93,6 @@ def on_billing_error(error: BillingError) -> Response[Any]:
     return billing_error_response(error)
 
 
-def on_idempotency_conflict(_: Exception) -> Response[Any]:
-    return error_response(409, "idempotency_error", "This Idempotency-Key was used with a different request.", "Idempotency-Key")
-
-
-def on_idempotency_in_flight(_: Exception) -> Response[Any]:
-    return error_response(
-        409, "idempotency_error", "A request with this Idempotency-Key is still in flight; retry later.", "Idempotency-Key"
-    )
-
-
 def on_unauthenticated(_: Exception) -> Response[Any]:
     return error_response(401, "authentication_error", "Missing or invalid API key.")
 
@@ -125,8 +111,6 @@ def install(app: APIGatewayRestResolver) -> None:
     """Every failure a route can raise, answered with the contract's error object."""
     app.exception_handler(RequestValidationError)(on_validation_error)
     app.exception_handler(BillingError)(on_billing_error)
-    app.exception_handler(IdempotencyValidationError)(on_idempotency_conflict)
-    app.exception_handler(IdempotencyAlreadyInProgressError)(on_idempotency_in_flight)
     app.exception_handler(Unauthenticated)(on_unauthenticated)
     app.not_found(on_no_route)
     app.exception_handler(Exception)(on_bug)

@@ -39,7 +39,7 @@ ObjectId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)]
 
 
 class RequestModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
 
 RetrySchedule = Annotated[

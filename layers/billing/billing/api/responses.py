@@ -18,7 +18,7 @@ from ..wire import TimeOut
 
 
 class ResponseModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
 
 class PlanOut(ResponseModel):
@@ -187,6 +187,7 @@ class ListOut(ResponseModel, Generic[T]):
 
 
 class ErrorDetail(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use (cold start)
     type: Literal[
         "invalid_request",
         "authentication_error",
@@ -201,6 +202,7 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorOut(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use (cold start)
     error: ErrorDetail
 
 

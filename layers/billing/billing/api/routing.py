@@ -7,7 +7,6 @@ the resolver's context on each invocation; routers read them through `MerchantRe
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,7 +16,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
-from ..adapters.idempotency import REPLAYED
 from ..domain.model import Mandate
 from ..service.merchant_api import MerchantApi
 from ..service.ports import Page
@@ -26,6 +24,9 @@ from .errors import Unauthenticated, json_response
 from .responses import ErrorOut, render
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
     from ..bootstrap import AwsBilling
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
@@ -55,12 +56,29 @@ def public_base_url(settings: Settings, event: APIGatewayProxyEvent) -> str:
     return f"https://{context.domain_name}/{context.stage}"
 
 
-@dataclass(frozen=True)
 class ApiDeps:
-    """The process-wide objects the routes use (built once per cold start)."""
+    """The process-wide objects the routes use, built once per cold start (the idempotency
+    store on the first POST that carries a key: reads never load it)."""
 
-    billing: AwsBilling
-    run_idempotent: Callable[..., dict[str, Any]]
+    def __init__(self, billing: AwsBilling) -> None:
+        self.billing = billing
+
+    @cached_property
+    def _idempotency(self) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
+        from ..adapters.idempotency import make_idempotency
+
+        return make_idempotency(self.billing.settings.idempotency_table_name, self.billing.dynamodb)
+
+    def run_idempotent(
+        self, request: dict[str, Any], action: Callable[[], dict[str, Any]], context: LambdaContext
+    ) -> tuple[dict[str, Any], bool]:
+        """`action`'s result, run once per request key; and whether it is a replay of a stored result."""
+        from ..adapters.idempotency import REPLAYED
+
+        config, execute = self._idempotency
+        config.register_lambda_context(context)
+        result = execute(request, action)
+        return result, bool(result.pop(REPLAYED, False))
 
 
 class MerchantRequest:
@@ -69,6 +87,7 @@ class MerchantRequest:
     def __init__(self, router: Router) -> None:
         self.event: APIGatewayProxyEvent = router.current_event  # type: ignore[assignment]
         self.deps: ApiDeps = router.context["deps"]
+        self.lambda_context = router.lambda_context
 
     @cached_property
     def merchant_id(self) -> str:
@@ -109,6 +128,7 @@ class MerchantRequest:
         def perform() -> dict[str, Any]:
             return {"status": status, "body": self.present(action(self.api, self.merchant_id))}
 
+        replayed = False
         if key is None:
             result = perform()
         else:
@@ -118,6 +138,6 @@ class MerchantRequest:
                 "operation": operation,
                 "body": body.model_dump(mode="json", exclude_unset=True) if body is not None else None,
             }
-            result = self.deps.run_idempotent(request=request, action=perform)
-        headers = {"Idempotent-Replayed": "true"} if result.get(REPLAYED) else None
+            result, replayed = self.deps.run_idempotent(request, perform, self.lambda_context)
+        headers = {"Idempotent-Replayed": "true"} if replayed else None
         return json_response(result["status"], result["body"], headers)

@@ -47,7 +47,7 @@ def charge_id(merchant_id: str, mandate_id: str, cycle: int) -> str:
 class GatewayResult(BaseModel):
     """What the gateway answered for one idempotency key (the same answer on every replay)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     outcome: AttemptOutcome
     decline_code: str | None = None

@@ -37,5 +37,14 @@ class ValidationFailed(BillingError):
     status, type = 422, "validation_error"
 
 
+class IdempotencyConflict(BillingError):
+    """An Idempotency-Key reused with another request, or while its first request is in flight."""
+
+    status, type = 409, "idempotency_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "Idempotency-Key")
+
+
 class ConcurrentModification(Exception):
     """An optimistic-concurrency check failed: somebody changed the object since it was read."""

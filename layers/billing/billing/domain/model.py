@@ -28,7 +28,7 @@ DEFAULT_RETRY_SCHEDULE_DAYS: tuple[int, ...] = (1, 3, 7)
 class Entity(BaseModel):
     """Common to stored aggregates: tenant, identity, timestamps and an optimistic-lock version."""
 
-    model_config = ConfigDict(validate_assignment=True)
+    model_config = ConfigDict(defer_build=True, validate_assignment=True)
 
     id: str
     merchant_id: str
@@ -40,7 +40,7 @@ class Entity(BaseModel):
 class PlanTerms(BaseModel):
     """What a mandate is charged: copied from the plan when the mandate is created."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     amount: int
     currency: Currency
@@ -102,17 +102,20 @@ class Plan(Entity):
 
 
 class Customer(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use (cold start)
     reference: str
     email: str | None = None
     name: str | None = None
 
 
 class PaymentMethod(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use (cold start)
     gateway: Gateway
     token: str
 
 
 class Consent(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use (cold start)
     accepted_at: datetime
     ip: str | None = None
     user_agent: str | None = None
@@ -352,6 +355,8 @@ class Mandate(Entity):
 
 class Event(BaseModel):
     """A recorded state change; `data.object` is the object as the API returned it then."""
+
+    model_config = ConfigDict(defer_build=True)  # built on first use (cold start)
 
     id: str
     merchant_id: str

@@ -21,7 +21,7 @@ MAX_INTERVAL_COUNT: dict[str, int] = {"day": 1095, "week": 156, "month": 36, "ye
 
 
 class Cadence(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     interval: Interval
     interval_count: int
@@ -40,7 +40,7 @@ class Cadence(BaseModel):
 class Term(BaseModel):
     """When billing ends: after `total_cycles` cycles and/or at `end_at` (inclusive)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     total_cycles: int | None = None
     end_at: datetime | None = None

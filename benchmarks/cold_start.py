@@ -1,0 +1,75 @@
+"""Benchmark (not a test): each function's initialisation against a bare `import boto3`.
+
+Lambda's cold start is the runtime's start plus the import of the handler module (what `Init
+Duration` reports). Each sample is a fresh interpreter, timed from its start until the module
+is imported and the handler is ready, the way Lambda runs it: the layer and the function's
+directory on the path, the function's environment, LAMBDA_TASK_ROOT set (so that Powertools
+enables the X-Ray SDK where a function uses it). Interpreter shutdown is not counted: Lambda
+does not pay it per request. The target is at most 2.5x for every function (decision 53).
+
+Run: `make bench` (COLD_START_SAMPLES overrides the sample count, default 15).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from devtools.template import resources  # noqa: E402
+
+TARGET = 2.5
+ENV = {
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "POWERTOOLS_SERVICE_NAME": "recurring-payments",
+    "POWERTOOLS_METRICS_NAMESPACE": "RecurringPayments",
+    "TABLE_NAME": "billing",
+    "IDEMPOTENCY_TABLE_NAME": "idempotency",
+    "LINK_SIGNING_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:links",
+    "EVENTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:events",
+    "CHARGE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/charges",
+    "GATEWAY_LEDGER_TABLE_NAME": "ledger",
+}
+# The child prints its own clock once ready; the parent compares it with the spawn time.
+PROBE = "import time; {setup}; print(time.time(), flush=True)"
+
+
+def init_seconds(setup: str, env: dict[str, str], samples: int) -> float:
+    times = []
+    for _ in range(samples):
+        started = time.time()
+        child = subprocess.run([sys.executable, "-c", PROBE.format(setup=setup)], env=env, capture_output=True, text=True)
+        if child.returncode != 0:
+            raise SystemExit(child.stderr)
+        times.append(float(child.stdout.split()[-1]) - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    samples = int(os.environ.get("COLD_START_SAMPLES", "15"))
+    layer = str(ROOT / "layers" / "billing")
+    base_env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}, **ENV}
+    baseline = init_seconds("import boto3", {**base_env, "PYTHONPATH": layer}, samples)
+    print(f"cold start (median of {samples}): bare `import boto3` {baseline * 1000:.0f} ms")
+    print(f"{'function':<28} {'init ms':>8} {'ratio':>6}")
+    worst = 0.0
+    for name, resource in sorted(resources("AWS::Serverless::Function").items()):
+        code = ROOT / resource["Properties"]["CodeUri"]
+        env = {**base_env, "PYTHONPATH": f"{code}{os.pathsep}{layer}", "LAMBDA_TASK_ROOT": str(code)}
+        seconds = init_seconds("import app", env, samples)
+        ratio = seconds / baseline
+        worst = max(worst, ratio)
+        print(f"{name:<28} {seconds * 1000:>8.0f} {ratio:>5.2f}x")
+    print(f"worst {worst:.2f}x (target <= {TARGET}x)")
+
+
+if __name__ == "__main__":
+    main()

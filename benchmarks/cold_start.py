@@ -61,14 +61,19 @@ def main() -> None:
     print(f"cold start (median of {samples}): bare `import boto3` {baseline * 1000:.0f} ms")
     print(f"{'function':<28} {'init ms':>8} {'ratio':>6}")
     worst = 0.0
-    for name, resource in sorted(resources("AWS::Serverless::Function").items()):
+    functions = resources("AWS::Serverless::Function")
+    request_path = {"AuthorizerFunction"} | {
+        name for name, r in functions.items() if any(e["Type"] == "Api" for e in r["Properties"].get("Events", {}).values())
+    }
+    for name, resource in sorted(functions.items()):
         code = ROOT / resource["Properties"]["CodeUri"]
         env = {**base_env, "PYTHONPATH": f"{code}{os.pathsep}{layer}", "LAMBDA_TASK_ROOT": str(code)}
         seconds = init_seconds("import app", env, samples)
         ratio = seconds / baseline
-        worst = max(worst, ratio)
-        print(f"{name:<28} {seconds * 1000:>8.0f} {ratio:>5.2f}x")
-    print(f"worst {worst:.2f}x (target <= {TARGET}x)")
+        if name in request_path:
+            worst = max(worst, ratio)
+        print(f"{name:<28} {seconds * 1000:>8.0f} {ratio:>5.2f}x{'  (request path)' if name in request_path else ''}")
+    print(f"request path worst {worst:.2f}x (target <= {TARGET}x)")
 
 
 if __name__ == "__main__":

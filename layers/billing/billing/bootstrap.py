@@ -171,6 +171,13 @@ class AwsBilling(Billing):
 
         return str(parameters.get_secret(self.settings.link_signing_secret_arn, max_age=300)).encode()
 
+    def public_base_url(self, event: Any) -> str:
+        """The deployment's public URL if it names one, else the URL an API Gateway request came in on."""
+        if self.settings.public_base_url:
+            return self.settings.public_base_url.rstrip("/")
+        context = event.request_context
+        return f"https://{context.domain_name}/{context.stage}"
+
     def approval_links(self, base_url: str) -> ApprovalLinks:
         """Links to the customer page under `base_url`, signed with the deployment's key."""
         from .service.links import ApprovalLinks

@@ -19,7 +19,6 @@ from pydantic import BaseModel
 from ..domain.model import Mandate
 from ..service.merchant_api import MerchantApi
 from ..service.ports import Page
-from ..settings import Settings
 from .errors import Unauthenticated, json_response
 from .responses import ErrorOut, render
 
@@ -46,14 +45,6 @@ def responses(model: Any, status: int = 200, *errors: int) -> dict[int, Any]:
     return {status: {"description": "OK", "content": {"application/json": {"model": model}}}} | {
         s: error for s in (400, 401, *errors)
     }
-
-
-def public_base_url(settings: Settings, event: APIGatewayProxyEvent) -> str:
-    """The deployment's public URL if it names one, else the URL this request came in on."""
-    if settings.public_base_url:
-        return settings.public_base_url.rstrip("/")
-    context = event.request_context
-    return f"https://{context.domain_name}/{context.stage}"
 
 
 class ApiDeps:
@@ -100,9 +91,7 @@ class MerchantRequest:
 
     @cached_property
     def api(self) -> MerchantApi:
-        return self.deps.billing.merchant_api(
-            self.deps.billing.approval_links(public_base_url(self.deps.billing.settings, self.event))
-        )
+        return self.deps.billing.merchant_api(self.deps.billing.approval_links(self.deps.billing.public_base_url(self.event)))
 
     def present(self, obj: Any) -> dict[str, object]:
         """An object as the API returns it (with its approval link while a mandate awaits approval)."""

@@ -173,6 +173,11 @@ class Mandate(Entity):
         return self.status in STOPPABLE_STATUSES
 
     @property
+    def customer_may_revoke(self) -> bool:
+        """The customer revokes from their page once they have approved (before, it offers approval)."""
+        return self.may_be_stopped and not self.awaiting_approval
+
+    @property
     def attempt_at_gateway(self) -> bool:
         """An attempt of the open charge may be at the gateway: its outcome must be recorded."""
         return self.attempt_started_at is not None

@@ -97,4 +97,6 @@ class CustomerPortal:
 
     def revoke(self, token: str) -> Mandate:
         mandate, _ = self._mandate(token)
+        if not mandate.customer_may_revoke:
+            raise InvalidState("This mandate cannot be revoked now.")
         return self.api.revoke_mandate(mandate.merchant_id, mandate.id)

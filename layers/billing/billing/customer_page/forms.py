@@ -1,0 +1,55 @@
+"""What the customer page accepts from a browser: the approval forms (validated by pydantic),
+CSRF tokens bound to the link and the action, and the same-origin rule."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Literal
+from urllib.parse import parse_qs, urlparse
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..domain.payment_methods import SIMULATED_TOKENS
+
+MAX_FORM_BYTES = 10_000
+
+
+class ApproveForm(BaseModel):
+    """Approval with a test card (the simulated gateway)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    csrf: str = Field(max_length=100)
+    terms_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    payment_token: Literal[SIMULATED_TOKENS]  # type: ignore[valid-type]
+    consent: Literal["yes"]
+
+
+class StripeApproveForm(BaseModel):
+    """Approval with a card Stripe.js confirmed in the browser (a SetupIntent, read back from Stripe)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    csrf: str = Field(max_length=100)
+    terms_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    setup_intent: str = Field(pattern=r"^seti_[A-Za-z0-9]{1,100}$")
+    consent: Literal["yes"]
+
+
+def parse_form(body: str) -> dict[str, str]:
+    """An urlencoded body (first value of each field; at most MAX_FORM_BYTES read)."""
+    return {k: v[0] for k, v in parse_qs(body[:MAX_FORM_BYTES]).items()}
+
+
+def csrf_token(key: bytes, link_token: str, action: str) -> str:
+    return hmac.new(key, f"csrf|{action}|{link_token}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def csrf_valid(key: bytes, link_token: str, action: str, submitted: str) -> bool:
+    return hmac.compare_digest(submitted, csrf_token(key, link_token, action))
+
+
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """Browsers send Origin on POST; when they do, it must be this site."""
+    return not origin or urlparse(origin).netloc == (host or "")

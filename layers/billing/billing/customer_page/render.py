@@ -1,0 +1,109 @@
+"""The customer page's HTML, rendered from Jinja2 templates with autoescaping on: every value
+that comes from data (merchant name, amounts, tokens, links) is escaped by the engine, and the
+only inline style and script carry the response's CSP nonce."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from ..domain.money import CURRENCY_EXPONENT
+from ..domain.payment_methods import SIMULATED_TOKENS
+from .headers import STRIPE_JS
+from .texts import TEXT, Lang, text
+
+if TYPE_CHECKING:
+    from ..service.customer_portal import CustomerView
+
+_templates = Environment(
+    loader=PackageLoader("billing.customer_page"),
+    autoescape=select_autoescape(["html"], default_for_string=True),
+    undefined=StrictUndefined,  # a misspelt variable is an error, not an empty string
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def money(amount: int, currency: str, lang: Lang) -> str:
+    exponent = CURRENCY_EXPONENT.get(currency, 2)
+    number = f"{amount / 10**exponent:,.{exponent}f}"
+    if lang == "lt":
+        return f"{number.replace(',', ' ').replace('.', ',')} {currency}"
+    return f"{currency} {number}"
+
+
+def day(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+def schedule_text(interval: str, count: int, lang: Lang) -> str:
+    one, many = TEXT[lang][f"interval.{interval}"].split("|")
+    return f"{TEXT[lang]['every']} {one}" if count == 1 else f"{TEXT[lang]['every']} {count} {many}"
+
+
+def _render(template: str, lang: Lang, nonce: str, switch_href: str | None = None, **context: Any) -> str:
+    return _templates.get_template(template).render(
+        lang=lang,
+        other_lang="lt" if lang == "en" else "en",
+        nonce=nonce,
+        switch_href=switch_href,
+        t=partial(text, lang),
+        **context,
+    )
+
+
+def message(lang: Lang, nonce: str, heading: str, body: str = "") -> str:
+    return _render("message.html", lang, nonce, heading=heading, text=body)
+
+
+def mandate_page(
+    view: CustomerView,
+    lang: Lang,
+    nonce: str,
+    base: str,
+    csrf: dict[str, str],
+    notice: str = "",
+    error: str = "",
+    stripe: dict[str, str] | None = None,
+) -> str:
+    """`base` is the link's path; `csrf` holds a token per form action; `stripe` (publishable_key,
+    client_secret, id) switches the payment step to Stripe.js."""
+    m, terms = view.mandate, view.mandate.terms
+    amount = money(terms.amount, terms.currency, lang)
+    if terms.total_cycles:
+        ends = text(lang, "ends_cycles", n=terms.total_cycles)
+    elif m.end_at:
+        ends = text(lang, "ends_date", date=day(m.end_at))
+    else:
+        ends = text(lang, "ends_never")
+    return _render(
+        "mandate.html",
+        lang,
+        nonce,
+        switch_href=f"{base}?lang={'lt' if lang == 'en' else 'en'}",
+        merchant=view.merchant_name,
+        pending=m.awaiting_approval,
+        status=m.status,
+        amount=amount,
+        every=schedule_text(terms.interval, terms.interval_count, lang),
+        trial_days=terms.trial_days,
+        upcoming=[day(due) for _, due in view.upcoming],
+        ends=ends,
+        notice=notice,
+        error=error,
+        base=base,
+        csrf=csrf,
+        terms_sha256=view.terms_sha256,
+        stripe=stripe,
+        stripe_js=STRIPE_JS,
+        test_cards=SIMULATED_TOKENS,
+        charges=[{"date": day(c.due_at), "amount": money(c.amount, c.currency, lang), "status": c.status} for c in view.charges],
+        may_revoke=m.customer_may_revoke,
+    )
+
+
+def revoke_page(view: CustomerView, lang: Lang, nonce: str, base: str, csrf: str) -> str:
+    return _render("revoke.html", lang, nonce, merchant=view.merchant_name, base=base, csrf=csrf)

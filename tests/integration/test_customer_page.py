@@ -126,6 +126,22 @@ def test_revoke_after_a_confirmation_step(system: System, call: Client) -> None:
     assert "revoke" not in page(system, path).body.split("<main>")[1].split("Revoked")[1]
 
 
+def test_a_mandate_awaiting_approval_is_not_revoked_from_the_page(system: System, call: Client) -> None:
+    # Given a mandate the customer has not approved yet, and a revoke form forged with a valid token
+    mandate = pending(call)
+    path = path_of(mandate)
+    from billing.customer_page.forms import csrf_token
+
+    token = path.rsplit("/", 1)[1]
+    csrf = csrf_token(system.api_module.billing.signing_key(), token, "revoke")
+    # When the customer asks for the confirmation step, or posts the revoke form anyway
+    confirm = page(system, path + "/revoke")
+    response = post(system, path + "/revoke", {"csrf": csrf})
+    # Then both are refused (the page offers approval instead) and the mandate still awaits approval
+    assert confirm.status == 409 and response.status == 409
+    assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "pending_approval"
+
+
 def test_lithuanian_from_query_or_accept_language(system: System, call: Client) -> None:
     path = path_of(pending(call))
     by_query = page(system, path + "?lang=lt").body

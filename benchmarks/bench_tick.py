@@ -35,7 +35,8 @@ os.environ.update(
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from billing.adapters.dynamodb import DynamoRepository, to_attributes  # noqa: E402
+from billing.adapters.dynamodb.codec import to_attributes  # noqa: E402
+from billing.adapters.dynamodb.items import item_of  # noqa: E402
 from billing.domain.model import Consent, Customer, Mandate, PaymentMethod, Plan  # noqa: E402
 from devtools.aws_stats import AwsStats, moto_images, template_indexes  # noqa: E402
 from devtools.costs import cost_per_million  # noqa: E402
@@ -73,7 +74,7 @@ def seed(client, table: str, total: int, due: int) -> None:
         interval="month",
         interval_count=1,
     )
-    items = [{**DynamoRepository.item_of(plan), "version": 1}]
+    items = [{**item_of(plan), "version": 1}]
     for n in range(total):
         created = NOW - timedelta(days=40)
         mandate = Mandate(
@@ -95,7 +96,7 @@ def seed(client, table: str, total: int, due: int) -> None:
         mandate.activate(activated, PaymentMethod(gateway="simulated", token="pm_sim_ok"), Consent(accepted_at=activated))
         mandate.advance_schedule()
         mandate.cycles_charged = 1
-        items.append({**DynamoRepository.item_of(mandate), "version": 1})
+        items.append({**item_of(mandate), "version": 1})
     for start in range(0, len(items), 25):
         chunk = [{"PutRequest": {"Item": to_attributes(i)}} for i in items[start : start + 25]]
         client.batch_write_item(RequestItems={table: chunk})

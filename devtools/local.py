@@ -46,7 +46,7 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from billing import bootstrap  # noqa: E402
-from billing.adapters.dynamodb import from_attributes, to_attributes  # noqa: E402
+from billing.adapters.dynamodb.codec import from_attributes, to_attributes  # noqa: E402
 from billing.adapters.merchants import MerchantStore  # noqa: E402
 from billing.adapters.simulated_gateway import SimulatedGateway  # noqa: E402
 from devtools.aws_stats import AwsStats, moto_images, template_indexes  # noqa: E402

@@ -7,8 +7,8 @@ import itertools
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from billing.adapters import cursor as cursors
-from billing.adapters.keys import DUE_SHARDS, sortable
+from billing.adapters.dynamodb import cursor as cursors
+from billing.adapters.dynamodb.keys import DUE_SHARDS, sortable
 from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification
 from billing.domain.model import Event, Mandate, Plan

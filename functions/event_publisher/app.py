@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, ev
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
-from billing.adapters.dynamodb import plain
+from billing.adapters.dynamodb.codec import plain
 from billing.domain.model import Event
 from billing.observability import logger, metrics
 

@@ -88,7 +88,7 @@ class System:
 
     def table_items(self) -> list[dict[str, Any]]:
         """Test-only inspection of everything stored (a Scan: never done by the system itself)."""
-        from billing.adapters.dynamodb import from_attributes
+        from billing.adapters.dynamodb.codec import from_attributes
 
         client = boto3.client("dynamodb")
         return [from_attributes(i) for i in client.scan(TableName=self.aws.tables["BillingTable"])["Items"]]

@@ -7,8 +7,8 @@ import json
 import boto3
 import pytest
 
-from billing.adapters import keys
-from billing.adapters.dynamodb import to_attributes
+from billing.adapters.dynamodb import keys
+from billing.adapters.dynamodb.codec import to_attributes
 from billing.adapters.merchants import hash_key
 from tests.integration.conftest import GOLD, Client, System
 from tests.integration.test_api_plans_mandates import make_mandate, make_plan

@@ -157,11 +157,11 @@ def test_dynamodb_throttling_in_the_charger_and_the_dispatcher_loses_and_duplica
     pln = plan(call)
     first, second = mandate(call, pln)["id"], mandate(call, pln)["id"]
     dispatcher_repo = engine.dispatcher.dispatcher.repo
-    monkeypatch.setattr(dispatcher_repo, "client", ThrottledOnce(dispatcher_repo.client, "transact_write_items"))
+    monkeypatch.setattr(dispatcher_repo.writer, "client", ThrottledOnce(dispatcher_repo.writer.client, "transact_write_items"))
     summary = engine.dispatch()
     assert summary["dispatched"] == 1 and summary["errors"] == 1  # one claim throttled, the other sent
     charger_repo = engine.charger.charger.repo
-    monkeypatch.setattr(charger_repo, "client", ThrottledOnce(charger_repo.client, "transact_write_items"))
+    monkeypatch.setattr(charger_repo.writer, "client", ThrottledOnce(charger_repo.writer.client, "transact_write_items"))
     engine.queue.drain(retry_failed_now=True)  # the throttled result write fails once, then is replayed
     engine.advance(minutes=1)  # the next run claims the one that was throttled
     assert {e["mandate_id"] for e in engine.ledger()} == {first, second} and len(engine.ledger()) == 2

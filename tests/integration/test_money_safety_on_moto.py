@@ -43,9 +43,9 @@ def test_a_transaction_conflict_is_retried_not_answered_500(
 ) -> None:
     # Given a mandate, and DynamoDB cancelling the next two transactions with TransactionConflict
     m = mandate(call, plan(call))
-    repository = system.api_module.billing.repository
-    faulty = ConflictingTransactions(repository.client, times=2)
-    monkeypatch.setattr(repository, "client", faulty)
+    writer = system.api_module.billing.repository.writer
+    faulty = ConflictingTransactions(writer.client, times=2)
+    monkeypatch.setattr(writer, "client", faulty)
     # When the merchant cancels it
     response = call("POST", f"/v1/mandates/{m['id']}/cancel")
     # Then the write is redone on fresh state: 200, not 500; every try carried a request token
@@ -57,9 +57,9 @@ def test_the_same_write_carries_the_same_client_request_token(
     system: System, call: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # botocore retries a transaction whose answer was lost; the token makes the retry idempotent
-    from billing.adapters.dynamodb import DynamoRepository
+    from billing.adapters.dynamodb.writes import Writer
 
-    repository: DynamoRepository = system.api_module.billing.repository
+    repository: Writer = system.api_module.billing.repository.writer
     faulty = ConflictingTransactions(repository.client, times=0)
     monkeypatch.setattr(repository, "client", faulty)
     operation = {

@@ -6,7 +6,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from billing.adapters.dynamodb import from_attributes, to_attributes
+from billing.adapters.dynamodb.codec import from_attributes, to_attributes
 from devtools.streams import TableStream
 
 

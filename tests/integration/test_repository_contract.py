@@ -25,7 +25,7 @@ def repo(request: pytest.FixtureRequest) -> Iterator[Repository]:
     if request.param == "in-memory":
         yield InMemoryRepository()
         return
-    from billing.adapters.dynamodb import DynamoRepository
+    from billing.adapters.dynamodb.repository import DynamoRepository
 
     aws = request.getfixturevalue("aws")
     yield DynamoRepository(boto3.client("dynamodb"), aws.tables["BillingTable"])

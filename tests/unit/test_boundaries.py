@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from billing.adapters import cursor
+from billing.adapters.dynamodb import cursor
 from billing.api.requests import MandateCreate, PlanCreate, PlanUpdate
 from billing.domain.errors import InvalidRequest, ValidationFailed
 from billing.domain.money import format_amount

@@ -121,7 +121,7 @@ class AwsBilling(Billing):
 
     def __init__(self, settings: Settings, client: Callable[[str], Any], clock: Clock) -> None:
         """`client(service)`: a boto3 client factory (boto3.client: the default session's)."""
-        from .adapters.dynamodb import DynamoRepository
+        from .adapters.dynamodb.repository import DynamoRepository
         from .adapters.system import RandomIds
 
         self.client = client

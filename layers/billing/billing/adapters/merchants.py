@@ -11,8 +11,8 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from . import keys
-from .dynamodb import to_attributes
+from .dynamodb import keys
+from .dynamodb.codec import to_attributes
 
 API_KEY_PREFIX = "rk_live_"
 

@@ -14,8 +14,8 @@ from botocore.exceptions import ClientError
 
 from ..domain.charge import GATEWAY_ERROR, REJECTED, GatewayResult
 from ..service.ports import ChargeRequest, Clock, GatewayTimeout
-from .dynamodb import from_attributes, to_attributes
-from .keys import sortable
+from .dynamodb.codec import from_attributes, to_attributes
+from .dynamodb.keys import sortable
 
 
 def behaviour(token: str, attempt: int) -> GatewayResult:

@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import json
 
-from ..domain.errors import InvalidRequest
+from ...domain.errors import InvalidRequest
 
 _MAX_POSITION = 300
 

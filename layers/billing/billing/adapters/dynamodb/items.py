@@ -1,0 +1,58 @@
+"""How each aggregate is stored: its key, its index attributes, its body (docs/data-model.md)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from ...domain.charge import Charge
+from ...domain.model import Event, Mandate, Plan
+from . import keys
+
+M = TypeVar("M", bound=BaseModel)
+Stored = Plan | Mandate | Charge
+
+KIND: dict[type, str] = {Plan: "PLAN", Mandate: "MANDATE", Charge: "CHARGE", Event: "EVENT"}
+
+
+def item_of(obj: Plan | Mandate | Charge | Event) -> dict[str, Any]:
+    kind = KIND[type(obj)]
+    created = keys.sortable(obj.created_at)
+    position = f"{created}#{obj.id}"
+    shard = keys.shard_of(obj.id, keys.LIST_SHARDS[kind])
+    item: dict[str, Any] = {
+        **keys.primary(obj.merchant_id, obj.id, kind),
+        "entity": kind.lower(),
+        # Aggregates are stored without null fields (they come back as the model's defaults):
+        # smaller items on every billing write. Events keep the API object exactly.
+        "body": obj.model_dump(mode="json", exclude={"version"}, exclude_none=not isinstance(obj, Event)),
+        "lpk": keys.list_pk(obj.merchant_id, kind, shard),
+        "lsk": position,
+    }
+    if isinstance(obj, Event):
+        item.update(event_type=obj.type, spk=keys.status_pk(obj.merchant_id, kind, obj.type, shard), ssk=position)
+    else:
+        item.update(status=obj.status, spk=keys.status_pk(obj.merchant_id, kind, obj.status, shard), ssk=position)
+    if isinstance(obj, Mandate):
+        item.update(
+            plan_id=obj.plan_id,
+            customer_reference=obj.customer.reference,
+            ppk=keys.parent_pk(obj.merchant_id, kind, obj.plan_id),
+            psk=position,
+            cpk=keys.customer_pk(obj.merchant_id, obj.customer.reference),
+            csk=position,
+        )
+        if obj.dispatch_at is not None:  # sparse: only mandates the engine must look at
+            item.update(dpk=keys.due_pk(obj.id), dsk=keys.due_sk(obj.dispatch_at, obj.merchant_id, obj.id))
+    if isinstance(obj, Charge):
+        item.update(mandate_id=obj.mandate_id, ppk=keys.parent_pk(obj.merchant_id, kind, obj.mandate_id), psk=position)
+    return item
+
+
+def load(model: type[M], item: dict[str, Any]) -> M:
+    """The domain object a stored item holds, with its version."""
+    obj = model.model_validate(item["body"])
+    if "version" in item and hasattr(obj, "version"):
+        obj.version = int(item["version"])
+    return obj

@@ -1,0 +1,176 @@
+"""Reading the table: which index answers which list (`ListQuery` plans, pure), and the reader
+that runs them (newest first across shards, filters evaluated inside the index, then one
+BatchGetItem for the page), plus the due-index scan of the billing engine. No Scan anywhere."""
+
+from __future__ import annotations
+
+import heapq
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ...service.ports import DueRef, Page, PageRequest
+from . import cursor as cursors
+from . import items, keys
+from .codec import from_attributes, to_attributes
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """One list request as an index query: the index and its key names, the partitions to
+    merge, the filters the index evaluates, and what a cursor is bound to."""
+
+    index: str
+    pk: str
+    sk: str
+    partitions: list[str]
+    bound: tuple[str | None, ...]
+    filters: dict[str, str | None] = field(default_factory=dict)
+
+
+def _shards(merchant_id: str, kind: str, status: str | None = None) -> list[str]:
+    n = keys.LIST_SHARDS[kind]
+    if status is None:
+        return [keys.list_pk(merchant_id, kind, s) for s in range(n)]
+    return [keys.status_pk(merchant_id, kind, status, s) for s in range(n)]
+
+
+def by_status(merchant_id: str, kind: str, status: str | None, bound: tuple[str | None, ...]) -> ListQuery:
+    """Everything of a kind (ListIndex), or of one status or event type (StatusIndex)."""
+    if status:
+        return ListQuery("StatusIndex", "spk", "ssk", _shards(merchant_id, kind, status), bound)
+    return ListQuery("ListIndex", "lpk", "lsk", _shards(merchant_id, kind), bound)
+
+
+def plans(merchant_id: str, status: str | None) -> ListQuery:
+    return by_status(merchant_id, "PLAN", status, ("plans", status) if status else ("plans",))
+
+
+def events(merchant_id: str, type: str | None) -> ListQuery:
+    return by_status(merchant_id, "EVENT", type, ("events", type) if type else ("events",))
+
+
+def mandates(merchant_id: str, status: str | None, plan_id: str | None, customer_reference: str | None) -> ListQuery:
+    """The most selective index; the other filters are evaluated inside the index."""
+    bound = ("mandates", status, plan_id, customer_reference)
+    if customer_reference is not None:
+        partitions = [keys.customer_pk(merchant_id, customer_reference)]
+        return ListQuery("CustomerIndex", "cpk", "csk", partitions, bound, {"status": status, "plan_id": plan_id})
+    if plan_id is not None:
+        partitions = [keys.parent_pk(merchant_id, "MANDATE", plan_id)]
+        return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"status": status})
+    return by_status(merchant_id, "MANDATE", status, bound)
+
+
+def charges(merchant_id: str, mandate_id: str | None, status: str | None) -> ListQuery:
+    bound = ("charges", mandate_id, status)
+    if mandate_id is not None:
+        partitions = [keys.parent_pk(merchant_id, "CHARGE", mandate_id)]
+        return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"status": status})
+    return by_status(merchant_id, "CHARGE", status, bound)
+
+
+class Reader:
+    def __init__(self, client: Any, table: str) -> None:
+        self.client, self.table = client, table
+
+    def get(self, model: type[items.M], merchant_id: str, object_id: str, prefix: str) -> items.M | None:
+        if not keys.valid_id(object_id, prefix):
+            return None
+        key = keys.primary(merchant_id, object_id, items.KIND[model])
+        response = self.client.get_item(TableName=self.table, Key=to_attributes(key), ConsistentRead=True)
+        if "Item" not in response:
+            return None
+        return items.load(model, from_attributes(response["Item"]))
+
+    def page(self, model: type[items.M], page: PageRequest, query: ListQuery) -> Page[items.M]:
+        bound_to = cursors.fingerprint(*query.bound)
+        after = cursors.decode(page.cursor, bound_to) if page.cursor else None
+        need = page.limit + 1
+        per_partition = [self._newest(query, partition, after, need) for partition in query.partitions]
+        merged = list(heapq.merge(*per_partition, key=lambda row: row[query.sk], reverse=True))
+        chosen = merged[: page.limit]
+        has_more = len(merged) > page.limit
+        found = self.batch_get([{"pk": row["pk"], "sk": row["sk"]} for row in chosen])
+        objects = [items.load(model, found[(row["pk"], row["sk"])]) for row in chosen if (row["pk"], row["sk"]) in found]
+        next_cursor = cursors.encode(chosen[-1][query.sk], bound_to) if has_more else None
+        return Page(items=objects, has_more=has_more, next_cursor=next_cursor)
+
+    def _newest(self, query: ListQuery, partition: str, after: str | None, need: int) -> list[dict[str, Any]]:
+        """Up to `need` index rows of one partition, newest first, strictly older than `after`."""
+        names = {"#pk": query.pk}
+        values: dict[str, Any] = {":pk": partition}
+        condition = "#pk = :pk"
+        if after is not None:
+            names["#sk"], values[":after"] = query.sk, after
+            condition += " AND #sk < :after"
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": query.index,
+            "KeyConditionExpression": condition,
+            "ScanIndexForward": False,
+        }
+        active = {k: v for k, v in query.filters.items() if v is not None}
+        if active:
+            clauses = []
+            for i, (attr, value) in enumerate(active.items()):
+                names[f"#f{i}"], values[f":f{i}"] = attr, value
+                clauses.append(f"#f{i} = :f{i}")
+            request["FilterExpression"] = " AND ".join(clauses)
+        request["ExpressionAttributeNames"] = names
+        request["ExpressionAttributeValues"] = to_attributes(values)
+        rows: list[dict[str, Any]] = []
+        while len(rows) < need:
+            request["Limit"] = need - len(rows) if not active else max(need, 25)
+            response = self.client.query(**request)
+            rows += [from_attributes(row) for row in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return rows[:need]
+
+    def batch_get(self, key_list: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        pending = [to_attributes(k) for k in key_list]
+        while pending:
+            chunk, pending = pending[:100], pending[100:]
+            request = {self.table: {"Keys": chunk, "ConsistentRead": True}}
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                for raw in response["Responses"].get(self.table, []):
+                    item = from_attributes(raw)
+                    found[(item["pk"], item["sk"])] = item
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def due(self, now: datetime, per_shard: int) -> list[DueRef]:
+        """Query every due-index shard in parallel for entries at or before `now`, oldest first.
+
+        Items read are the due entries themselves (a key condition, no filter), so the cost is
+        proportional to what is due, whatever the number of idle mandates."""
+        upto = keys.sortable(now) + "#~"  # '~' sorts after every id character
+
+        def shard(number: int) -> list[DueRef]:
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": "DueIndex",
+                "KeyConditionExpression": "dpk = :p AND dsk <= :upto",
+                "ExpressionAttributeValues": to_attributes({":p": f"DUE#{number}", ":upto": upto}),
+                "ScanIndexForward": True,
+            }
+            found: list[DueRef] = []
+            while len(found) < per_shard:
+                request["Limit"] = per_shard - len(found)
+                response = self.client.query(**request)
+                for row in response["Items"]:
+                    when, merchant_id, mandate_id = from_attributes(row)["dsk"].split("#")
+                    found.append(DueRef(merchant_id, mandate_id, datetime.fromisoformat(when.replace("Z", "+00:00"))))
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            return found
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            shards = list(pool.map(shard, range(keys.DUE_SHARDS)))
+        return sorted((ref for refs in shards for ref in refs), key=lambda r: r.due_at)

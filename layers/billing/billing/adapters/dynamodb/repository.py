@@ -1,0 +1,87 @@
+"""`DynamoRepository`: the Repository port on the single table. Reads by primary key are
+GetItem; lists run a `queries` plan; writes are one `writes` transaction per use case."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ...domain.charge import Charge
+from ...domain.model import Event, Mandate, Plan
+from ...service.ports import Changes, DueRef, Page, PageRequest
+from . import items, keys, queries
+from .queries import Reader
+from .writes import Writer
+
+
+class DynamoRepository:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self.reader, self.writer = Reader(client, table_name), Writer(client, table_name)
+
+    # ----------------------------------------------------------------- reads
+    def get_plan(self, merchant_id: str, plan_id: str) -> Plan | None:
+        return self.reader.get(Plan, merchant_id, plan_id, "pln")
+
+    def get_mandate(self, merchant_id: str, mandate_id: str) -> Mandate | None:
+        return self.reader.get(Mandate, merchant_id, mandate_id, "mdt")
+
+    def get_event(self, merchant_id: str, event_id: str) -> Event | None:
+        return self.reader.get(Event, merchant_id, event_id, "evt")
+
+    def get_charge(self, merchant_id: str, charge_id: str) -> Charge | None:
+        return self.reader.get(Charge, merchant_id, charge_id, "chg")
+
+    def list_plans(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Plan]:
+        return self.reader.page(Plan, page, queries.plans(merchant_id, status))
+
+    def list_mandates(
+        self,
+        merchant_id: str,
+        page: PageRequest,
+        status: str | None = None,
+        plan_id: str | None = None,
+        customer_reference: str | None = None,
+    ) -> Page[Mandate]:
+        return self.reader.page(Mandate, page, queries.mandates(merchant_id, status, plan_id, customer_reference))
+
+    def list_events(self, merchant_id: str, page: PageRequest, type: str | None = None) -> Page[Event]:
+        return self.reader.page(Event, page, queries.events(merchant_id, type))
+
+    def list_charges(
+        self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, status: str | None = None
+    ) -> Page[Charge]:
+        return self.reader.page(Charge, page, queries.charges(merchant_id, mandate_id, status))
+
+    # ---------------------------------------------------------- billing engine
+    def due(self, now: datetime, per_shard: int) -> list[DueRef]:
+        return self.reader.due(now, per_shard)
+
+    def load(
+        self, mandates: list[tuple[str, str]], charges: list[tuple[str, str]]
+    ) -> tuple[dict[str, Mandate], dict[str, Charge]]:
+        """Mandates and charges by (merchant, id), in one BatchGetItem (ids not ours are skipped)."""
+        wanted = {
+            (keys.primary(m, i, kind)["pk"], kind): i
+            for refs, kind, prefix in ((mandates, "MANDATE", "mdt"), (charges, "CHARGE", "chg"))
+            for m, i in refs
+            if keys.valid_id(i, prefix)
+        }
+        found = self.reader.batch_get([{"pk": pk, "sk": kind} for pk, kind in wanted])
+        found_mandates: dict[str, Mandate] = {}
+        found_charges: dict[str, Charge] = {}
+        for (pk, kind), object_id in wanted.items():
+            item = found.get((pk, kind))
+            if item is None:
+                continue
+            if kind == "MANDATE":
+                found_mandates[object_id] = items.load(Mandate, item)
+            else:
+                found_charges[object_id] = items.load(Charge, item)
+        return found_mandates, found_charges
+
+    # ---------------------------------------------------------------- writes
+    def commit(self, changes: Changes) -> None:
+        self.writer.commit(changes)
+
+    def start_attempt(self, mandate: Mandate) -> None:
+        self.writer.start_attempt(mandate)

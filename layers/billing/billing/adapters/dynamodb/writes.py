@@ -1,0 +1,96 @@
+"""Writing the table: one TransactWriteItems per use case, a version check on every aggregate,
+events put once (the outbox), and the charger's start marker. A concurrent writer that got
+there first is a ConcurrentModification (read again, decide on fresh state; never a 500)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ...domain.errors import ConcurrentModification
+from ...domain.model import Mandate
+from ...service.ports import Changes
+from . import items, keys
+from .codec import to_attributes
+
+# TransactionConflict: another transaction holds one of the items; IdempotentParameterMismatch
+# cannot happen with request-derived tokens, so it is not listed.
+CONFLICT_CODES = frozenset({"ConditionalCheckFailedException", "TransactionConflictException"})
+
+
+class Writer:
+    def __init__(self, client: Any, table: str) -> None:
+        self.client, self.table = client, table
+
+    def commit(self, changes: Changes) -> None:
+        aggregates: list[items.Stored] = [*changes.plans, *changes.mandates, *changes.charges]
+        operations = [self._versioned_put(obj) for obj in aggregates]
+        operations += [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": to_attributes(items.item_of(e)),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for e in changes.events
+        ]
+        self.transact(operations)
+        for obj in aggregates:
+            obj.version += 1
+
+    def _versioned_put(self, obj: items.Stored) -> dict[str, Any]:
+        item = {**items.item_of(obj), "version": obj.version + 1}
+        put: dict[str, Any] = {"TableName": self.table, "Item": to_attributes(item)}
+        if obj.version == 0:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "version = :expected"
+            put["ExpressionAttributeValues"] = to_attributes({":expected": obj.version})
+        return {"Put": put}
+
+    def start_attempt(self, mandate: Mandate) -> None:
+        """The start marker: one conditional UpdateItem, no read. It only touches the body's
+        `attempt_started_at` and the version (no index attribute changes)."""
+        assert mandate.attempt_started_at is not None
+        started = mandate.model_dump(mode="json", include={"attempt_started_at"})["attempt_started_at"]
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_attributes(keys.primary(mandate.merchant_id, mandate.id, "MANDATE")),
+                UpdateExpression="SET #v = :next, body.attempt_started_at = :at",
+                ConditionExpression="#v = :expected",
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues=to_attributes(
+                    {":next": mandate.version + 1, ":expected": mandate.version, ":at": started}
+                ),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] in CONFLICT_CODES:
+                raise ConcurrentModification(error.response["Error"]["Code"]) from error
+            raise
+        mandate.version += 1
+
+    def transact(self, operations: Iterable[dict[str, Any]]) -> None:
+        """One TransactWriteItems. Its ClientRequestToken is derived from the request itself, so a
+        retry of the same write (by botocore, after a lost answer) is idempotent in DynamoDB."""
+        operations = list(operations)
+        if not operations:
+            return
+        token = hashlib.sha256(json.dumps(operations, sort_keys=True, default=str).encode()).hexdigest()[:36]
+        try:
+            self.client.transact_write_items(TransactItems=operations, ClientRequestToken=token)
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code in CONFLICT_CODES:
+                raise ConcurrentModification(code) from error
+            if code != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if any(reason in ("ConditionalCheckFailed", "TransactionConflict") for reason in reasons):
+                raise ConcurrentModification(str(reasons)) from error
+            raise

@@ -46,7 +46,7 @@ class World:
             queue=self.queue,
             dispatcher_workers=1,
         )
-        self.api = self.billing.merchant_api(FakeLinks())
+        self.api = self.billing.use_cases(FakeLinks())
         self.dispatcher = self.billing.dispatcher
         self.charger = self.billing.charger
         self.outcomes: list[ChargeOutcome] = []
@@ -54,7 +54,7 @@ class World:
     # ------------------------------------------------------------- merchant
     def plan(self, **terms: Any) -> str:
         body = {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month", **terms}
-        return self.api.create_plan(MERCHANT, PlanCreate.model_validate(body)).id
+        return self.api.plans.create(MERCHANT, PlanCreate.model_validate(body)).id
 
     def mandate(self, plan_id: str, token: str = "pm_sim_ok", **extra: Any) -> str:
         body = {
@@ -64,10 +64,10 @@ class World:
             "consent": CONSENT,
             **extra,
         }
-        return self.api.create_mandate(MERCHANT, MandateCreate.model_validate(body)).id
+        return self.api.mandates.create(MERCHANT, MandateCreate.model_validate(body)).id
 
     def get(self, mandate_id: str) -> Mandate:
-        return self.api.get_mandate(MERCHANT, mandate_id)
+        return self.api.mandates.get(MERCHANT, mandate_id)
 
     def charges(self, mandate_id: str | None = None) -> list[Charge]:
         return [c for c in self.repo.charges(MERCHANT) if mandate_id in (None, c.mandate_id)]

@@ -43,7 +43,7 @@ def base_url() -> str:
 
 def portal() -> CustomerPortal:
     links: ApprovalLinks = billing.approval_links(base_url())
-    return CustomerPortal(billing.merchant_api(links), links, billing.merchants.merchant_name)
+    return CustomerPortal(billing.use_cases(links), links, billing.merchants.merchant_name)
 
 
 def lang() -> Lang:

@@ -79,16 +79,16 @@ def test_malformed_keys_are_400(call: Client, key: str) -> None:
 def test_concurrent_requests_with_one_key_create_one_plan(system: System, call: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given the first request is stopped inside its work (the key's record is IN_PROGRESS)
     inside, release = threading.Event(), threading.Event()
-    from billing.service.merchant_api import MerchantApi
+    from billing.service.plans import Plans
 
-    original = MerchantApi.create_plan
+    original = Plans.create
 
     def slow_create(self: Any, *args: Any) -> Any:
         inside.set()
         release.wait(10)
         return original(self, *args)
 
-    monkeypatch.setattr(MerchantApi, "create_plan", slow_create)
+    monkeypatch.setattr(Plans, "create", slow_create)
     results: dict[str, Any] = {}
     first = threading.Thread(
         target=lambda: results.update(first=call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "race"}))

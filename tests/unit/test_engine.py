@@ -195,7 +195,7 @@ def test_queue_refusal_loses_nothing(world: World) -> None:
 def test_cancel_cancels_the_pending_charge_and_nothing_reaches_the_gateway(world: World) -> None:
     mandate_id = world.mandate(world.plan())
     world.dispatch()
-    cancelled = world.api.cancel_mandate(MERCHANT, mandate_id)
+    cancelled = world.api.mandates.cancel(MERCHANT, mandate_id)
     assert cancelled.status == "cancelled"
     [charge] = world.charges(mandate_id)
     assert charge.status == "cancelled"
@@ -215,7 +215,7 @@ def test_cancel_while_the_attempt_is_at_the_gateway_records_the_money_taken(worl
 
     def cancel_first(changes):
         world.repo.commit = commit
-        world.api.cancel_mandate(MERCHANT, mandate_id)
+        world.api.mandates.cancel(MERCHANT, mandate_id)
         commit(changes)
 
     world.repo.commit = cancel_first
@@ -229,7 +229,7 @@ def test_cancel_while_the_attempt_is_at_the_gateway_records_the_money_taken(worl
 def test_revoke_stops_retries(world: World) -> None:
     mandate_id = world.mandate(world.plan(), token="pm_sim_insufficient_funds")
     world.tick()
-    world.api.revoke_mandate(MERCHANT, mandate_id)
+    world.api.mandates.revoke(MERCHANT, mandate_id)
     assert world.charges(mandate_id)[0].status == "cancelled"
     world.run_until(NOW + timedelta(days=30), step=timedelta(days=1))
     assert len(world.gateway.calls) == 1
@@ -240,14 +240,14 @@ def test_pause_keeps_the_retrying_charge_and_resume_collects_it_then_bills_from_
     mandate_id = world.mandate(world.plan(), token="pm_sim_fail_once")
     world.tick()
     # When the mandate is paused: the charge is kept, and nothing is attempted while paused
-    world.api.pause_mandate(MERCHANT, mandate_id, None)
+    world.api.mandates.pause(MERCHANT, mandate_id, None)
     assert world.charges(mandate_id)[0].status == "retrying"
     assert "charge.cancelled" not in world.event_types()
     world.run_until(NOW + timedelta(days=40), step=timedelta(days=1))
     assert len(world.gateway.calls) == 1
     # Then after the resume the kept charge is attempted at the next dispatch, and new cycles
     # continue from the next date on or after now (December fell inside the pause)
-    world.api.resume_mandate(MERCHANT, mandate_id)
+    world.api.mandates.resume(MERCHANT, mandate_id)
     mandate = world.get(mandate_id)
     assert mandate.next_charge_at == datetime(2027, 1, 25, 9, tzinfo=timezone.utc)
     world.tick()
@@ -264,8 +264,8 @@ def test_pause_then_immediate_resume_loses_no_cycle(world: World) -> None:
     world.dispatch()
     [stale] = world.queue.take()
     # When the merchant pauses and resumes at once
-    world.api.pause_mandate(MERCHANT, mandate_id, None)
-    world.api.resume_mandate(MERCHANT, mandate_id)
+    world.api.mandates.pause(MERCHANT, mandate_id, None)
+    world.api.mandates.resume(MERCHANT, mandate_id)
     # Then the old message does nothing (the claim it carries was voided by the pause) ...
     assert world.deliver(stale).status == "skipped" and world.gateway.calls == []
     # ... and the cycle is collected exactly once at the next dispatch
@@ -279,7 +279,7 @@ def test_pause_with_resume_at_resumes_automatically_at_the_dispatch(world: World
     mandate_id = world.mandate(world.plan())
     world.tick()
     resume_at = NOW + timedelta(days=45)
-    world.api.pause_mandate(MERCHANT, mandate_id, PauseIn(resume_at=resume_at))
+    world.api.mandates.pause(MERCHANT, mandate_id, PauseIn(resume_at=resume_at))
     world.run_until(resume_at, step=timedelta(days=1))
     mandate = world.get(mandate_id)
     assert mandate.status == "active" and mandate.next_charge_at == datetime(2027, 1, 25, 9, tzinfo=timezone.utc)
@@ -320,7 +320,9 @@ def test_new_payment_method_reattempts_the_failed_charge_then_billing_continues(
     world.tick()
     assert world.get(mandate_id).status == "past_due"
     world.clock.advance(days=2)
-    updated = world.api.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_ok"))
+    updated = world.api.mandates.replace_payment_method(
+        MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_ok")
+    )
     assert updated.status == "active"
     world.tick()
     [charge] = world.charges(mandate_id)
@@ -343,7 +345,7 @@ def test_the_pinned_payment_method_is_used_when_an_attempt_is_replayed(world: Wo
     mandate_id = world.mandate(world.plan())
     world.dispatch()
     [message] = world.queue.take()
-    world.api.replace_payment_method(
+    world.api.mandates.replace_payment_method(
         MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_insufficient_funds")
     )
     world.deliver(message)

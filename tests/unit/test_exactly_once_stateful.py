@@ -86,11 +86,11 @@ class Billing(RuleBasedStateMachine):
         api = self.world.api
         try:
             if how == "cancel":
-                api.cancel_mandate(MERCHANT, mandate_id)
+                api.mandates.cancel(MERCHANT, mandate_id)
             elif how == "revoke":
-                api.revoke_mandate(MERCHANT, mandate_id)
+                api.mandates.revoke(MERCHANT, mandate_id)
             else:
-                api.pause_mandate(MERCHANT, mandate_id, None)
+                api.mandates.pause(MERCHANT, mandate_id, None)
         except InvalidState:
             return
         self.stopped[mandate_id] = len(self.world.gateway.calls)
@@ -105,7 +105,7 @@ class Billing(RuleBasedStateMachine):
         if (mandate_id := self._mandate(index)) is None:
             return
         try:
-            self.world.api.pause_mandate(MERCHANT, mandate_id, PauseIn(resume_at=self.world.clock.now() + timedelta(days=days)))
+            self.world.api.mandates.pause(MERCHANT, mandate_id, PauseIn(resume_at=self.world.clock.now() + timedelta(days=days)))
         except InvalidState:
             return
         self.stopped[mandate_id] = len(self.world.gateway.calls)
@@ -115,7 +115,7 @@ class Billing(RuleBasedStateMachine):
         if (mandate_id := self._mandate(index)) is None:
             return
         try:
-            self.world.api.resume_mandate(MERCHANT, mandate_id)
+            self.world.api.mandates.resume(MERCHANT, mandate_id)
         except InvalidState:
             return
         self.stopped.pop(mandate_id, None)
@@ -126,7 +126,9 @@ class Billing(RuleBasedStateMachine):
             return
         for _ in range(times):  # repeated replacement: re-attempts of one charge are capped
             try:
-                self.world.api.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token=token))
+                self.world.api.mandates.replace_payment_method(
+                    MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token=token)
+                )
             except InvalidState:
                 return
             self._forget_resumed()

@@ -12,7 +12,8 @@ from billing.api.responses import render
 from billing.domain.charge import GATEWAY_REJECTED, MAX_REATTEMPTS, Attempt
 from billing.domain.errors import ConcurrentModification, InvalidState, ValidationFailed
 from billing.service.charger import NoTimeLeft, OutcomeUnknown
-from billing.service.merchant_api import MerchantApi
+from billing.service.event_recorder import EventRecorder
+from billing.service.mandates import Mandates
 from tests.fakes import FakeLinks
 from tests.world import CONSENT, MERCHANT, World
 
@@ -40,7 +41,7 @@ def test_a_stop_acknowledged_while_the_batch_is_at_the_gateway_prevents_the_next
     batch = world.queue.take()
     assert [m.mandate_id for m in batch] == [first, second]
     # When the second is cancelled (or revoked) while the first is at the gateway
-    action = world.api.cancel_mandate if stop == "cancel" else world.api.revoke_mandate
+    action = world.api.mandates.cancel if stop == "cancel" else world.api.mandates.revoke
     world.gateway.during_call = lambda request: action(MERCHANT, second)
     outcomes = [world.deliver(m) for m in batch]
     # Then the second is never sent to the gateway, and stays cancelled, never collected
@@ -60,7 +61,7 @@ def test_a_cancel_while_the_attempt_is_at_the_gateway_keeps_the_charge_pending_a
     answered: list = []
 
     def cancel_now(request) -> None:
-        answered.append(world.api.cancel_mandate(MERCHANT, mandate_id))
+        answered.append(world.api.mandates.cancel(MERCHANT, mandate_id))
         [charge] = world.charges(mandate_id)
         assert charge.status == "pending", "a charge whose attempt may be at the gateway is not reported cancelled"
 
@@ -80,7 +81,7 @@ def test_a_cancel_while_a_declined_attempt_is_at_the_gateway_cancels_the_charge_
     mandate_id = world.mandate(world.plan(), token="pm_sim_insufficient_funds")
     world.dispatch()
     [message] = world.queue.take()
-    world.gateway.during_call = lambda request: world.api.cancel_mandate(MERCHANT, mandate_id)
+    world.gateway.during_call = lambda request: world.api.mandates.cancel(MERCHANT, mandate_id)
     world.deliver(message)
     [charge] = world.charges(mandate_id)
     assert charge.status == "cancelled" and [a.outcome for a in charge.attempts] == ["declined"]
@@ -95,7 +96,7 @@ def test_a_stop_after_the_start_marker_leaves_an_unrecorded_attempt_to_a_lookup_
     [message] = world.queue.take()
     world.crash_after_gateway(message)
     # When the mandate is cancelled, and the lease runs out
-    world.api.cancel_mandate(MERCHANT, mandate_id)
+    world.api.mandates.cancel(MERCHANT, mandate_id)
     assert world.charges(mandate_id)[0].status == "pending"
     world.clock.advance(minutes=16)
     world.tick()
@@ -124,7 +125,7 @@ def test_a_gateway_missing_from_the_deployment_rejects_the_charge_instead_of_loo
         "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
         "consent": CONSENT,
     }
-    mandate_id = world.api.create_mandate(MERCHANT, MandateCreate.model_validate(body)).id
+    mandate_id = world.api.mandates.create(MERCHANT, MandateCreate.model_validate(body)).id
     assert "stripe" not in world.charger.gateways
     # When it falls due
     world.tick()
@@ -135,7 +136,8 @@ def test_a_gateway_missing_from_the_deployment_rejects_the_charge_instead_of_loo
 
 
 def test_an_unusable_gateway_is_refused_with_422_before_anything_is_stored(world: World) -> None:
-    api = MerchantApi(world.repo, world.clock, world.ids, FakeLinks(), frozenset({"simulated"}), render=render)
+    recorder = EventRecorder(world.ids, render, FakeLinks())
+    simulated_only = Mandates(world.repo, world.clock, world.ids, recorder, frozenset({"simulated"}))
     body = {
         "plan_id": world.plan(),
         "customer": {"reference": "c"},
@@ -143,9 +145,9 @@ def test_an_unusable_gateway_is_refused_with_422_before_anything_is_stored(world
         "consent": CONSENT,
     }
     with pytest.raises(ValidationFailed) as error:
-        api.create_mandate(MERCHANT, MandateCreate.model_validate(body))
+        simulated_only.create(MERCHANT, MandateCreate.model_validate(body))
     assert error.value.param == "payment_method.gateway"
-    no_simulated = MerchantApi(world.repo, world.clock, world.ids, FakeLinks(), frozenset({"stripe"}), render=render)
+    no_simulated = Mandates(world.repo, world.clock, world.ids, recorder, frozenset({"stripe"}))
     mandate_id = world.mandate(world.plan())
     with pytest.raises(ValidationFailed) as error:
         no_simulated.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_ok"))
@@ -198,7 +200,7 @@ def test_a_lookup_that_finds_nothing_too_early_is_not_conclusive(world: World) -
     with pytest.raises(OutcomeUnknown):
         world.deliver(message)
     world.gateway.outage = False
-    world.api.cancel_mandate(MERCHANT, mandate_id)  # now only a lookup is allowed
+    world.api.mandates.cancel(MERCHANT, mandate_id)  # now only a lookup is allowed
     with pytest.raises(OutcomeUnknown, match="not found"):
         world.deliver(message)  # a minute later: the gateway's search may not show it yet
     world.clock.advance(minutes=11)
@@ -211,12 +213,14 @@ def test_a_failed_charge_is_re_attempted_at_most_ten_times_by_new_payment_method
     mandate_id = world.mandate(world.plan(), token="pm_sim_expired_card")
     world.tick()
     for _ in range(MAX_REATTEMPTS):
-        world.api.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_expired_card"))
+        world.api.mandates.replace_payment_method(
+            MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_expired_card")
+        )
         world.tick()
     [charge] = world.charges(mandate_id)
     assert charge.status == "failed" and len(charge.attempts) == 1 + MAX_REATTEMPTS
     with pytest.raises(InvalidState):
-        world.api.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_ok"))
+        world.api.mandates.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_ok"))
     assert world.get(mandate_id).status == "past_due"
 
 
@@ -227,7 +231,7 @@ def test_a_claim_whose_message_is_invalid_is_not_saved(world: World) -> None:
     [charge] = world.charges(mandate_id)
     stored = world.repo.items[(MERCHANT, charge.id)]
     stored.attempts = [Attempt(number=n, at=NOW, outcome="declined", decline_code="expired_card") for n in range(1, 101)]
-    world.api.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_ok"))
+    world.api.mandates.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_ok"))
     before = world.get(mandate_id)
     # When the dispatcher would claim attempt 101
     report = world.dispatch()
@@ -245,7 +249,7 @@ def test_transaction_conflicts_are_redone_on_fresh_state_not_errors(world: World
     world.repo.conflicts_left = 2
     world.deliver_all()
     world.repo.conflicts_left = 2
-    assert world.api.pause_mandate(MERCHANT, mandate_id, None).status == "paused"
+    assert world.api.mandates.pause(MERCHANT, mandate_id, None).status == "paused"
     assert world.charges(mandate_id)[0].status == "succeeded"
 
 
@@ -253,7 +257,7 @@ def test_a_conflict_that_never_clears_is_reported_as_a_conflict(world: World) ->
     mandate_id = world.mandate(world.plan())
     world.repo.conflicts_left = 100
     with pytest.raises(ConcurrentModification):
-        world.api.cancel_mandate(MERCHANT, mandate_id)
+        world.api.mandates.cancel(MERCHANT, mandate_id)
 
 
 # ------------------------------------------------------- 8. the charger's time budget
@@ -299,14 +303,14 @@ def test_pause_and_resume_while_an_attempt_is_at_the_gateway_collect_it_once(wor
     mandate_id = world.mandate(world.plan(), token="pm_sim_fail_once")
     world.dispatch()
     [message] = world.queue.take()
-    world.gateway.during_call = lambda request: world.api.pause_mandate(MERCHANT, mandate_id, None)
+    world.gateway.during_call = lambda request: world.api.mandates.pause(MERCHANT, mandate_id, None)
     world.deliver(message)
     [charge] = world.charges(mandate_id)
     # The soft decline is recorded; the retry waits for the resume
     assert charge.status == "retrying" and world.get(mandate_id).dispatch_at is None
     world.clock.advance(days=5)
     assert world.dispatch().dispatched == 0
-    world.api.resume_mandate(MERCHANT, mandate_id)
+    world.api.mandates.resume(MERCHANT, mandate_id)
     world.tick()
     assert world.charges(mandate_id)[0].status == "succeeded" and len(world.gateway.ledger()) == 1
     assert timedelta(0) < world.get(mandate_id).next_charge_at - world.clock.now()
@@ -317,7 +321,9 @@ def test_an_old_message_of_a_re_pinned_attempt_uses_the_stored_payment_method(wo
     mandate_id = world.mandate(world.plan())
     world.dispatch()
     [old] = world.queue.take()
-    world.api.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="stripe", token="pm_1Q2w3E4r5T6y7U8i"))
+    world.api.mandates.replace_payment_method(
+        MERCHANT, mandate_id, PaymentMethodIn(gateway="stripe", token="pm_1Q2w3E4r5T6y7U8i")
+    )
     world.clock.advance(minutes=16)
     world.dispatch()
     world.queue.take()

@@ -147,7 +147,7 @@ def test_the_charger_asks_stripe_again_with_the_same_key_after_a_timeout(httpser
         "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
         "consent": {"accepted_at": "2026-11-25T08:59:00Z"},
     }
-    mandate_id = world.api.create_mandate("mch_a", MandateCreate.model_validate(body)).id
+    mandate_id = world.api.mandates.create("mch_a", MandateCreate.model_validate(body)).id
     # When the charge is dispatched and delivered
     world.tick()
     # Then it is recorded once, after asking again with the same key
@@ -249,7 +249,7 @@ def test_past_the_key_memory_the_charger_only_searches_stripe_and_records_what_i
         "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
         "consent": {"accepted_at": "2026-11-25T08:59:00Z"},
     }
-    mandate_id = world.api.create_mandate("mch_a", MandateCreate.model_validate(body)).id
+    mandate_id = world.api.mandates.create("mch_a", MandateCreate.model_validate(body)).id
     world.dispatch()
     [message] = world.queue.take()
     with pytest.raises(OutcomeUnknown):

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.charger import Charger
     from .service.dispatcher import Dispatcher
     from .service.links import ApprovalLinks
-    from .service.merchant_api import MerchantApi
+    from .service.use_cases import UseCases
 
 
 def render_for_api(obj: Any, approval_url: str | None = None) -> dict[str, object]:
@@ -57,11 +57,25 @@ class Billing:
     def gateways(self) -> dict[str, PaymentGateway]:
         return self._gateways
 
-    def merchant_api(self, links: Links) -> MerchantApi:
+    def use_cases(self, links: Links) -> UseCases:
         """Per request: approval links depend on the URL the request came in on."""
-        from .service.merchant_api import MerchantApi
+        from .service.charges import Charges
+        from .service.event_log import EventLog
+        from .service.event_recorder import EventRecorder
+        from .service.mandates import Mandates
+        from .service.plans import Plans
+        from .service.use_cases import UseCases
 
-        return MerchantApi(self.repository, self.clock, self.ids, links, self.settings.gateways, render=self.render)
+        repo, clock, ids = self.repository, self.clock, self.ids
+        recorder = EventRecorder(ids, self.render, links)
+        return UseCases(
+            plans=Plans(repo, clock, ids, recorder),
+            mandates=Mandates(repo, clock, ids, recorder, self.settings.gateways),
+            charges=Charges(repo),
+            events=EventLog(repo),
+            links=links,
+            clock=clock,
+        )
 
     def charge_queue(self) -> ChargeQueue:
         assert self.queue is not None, "the dispatcher needs the charge queue"

@@ -17,8 +17,8 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
 from ..domain.model import Mandate
-from ..service.merchant_api import MerchantApi
 from ..service.ports import Page
+from ..service.use_cases import UseCases
 from .errors import Unauthenticated, json_response
 from .responses import ErrorOut, render
 
@@ -90,8 +90,8 @@ class MerchantRequest:
         return str(merchant)
 
     @cached_property
-    def api(self) -> MerchantApi:
-        return self.deps.billing.merchant_api(self.deps.billing.approval_links(self.deps.billing.public_base_url(self.event)))
+    def api(self) -> UseCases:
+        return self.deps.billing.use_cases(self.deps.billing.approval_links(self.deps.billing.public_base_url(self.event)))
 
     def present(self, obj: Any) -> dict[str, object]:
         """An object as the API returns it (with its approval link while a mandate awaits approval)."""
@@ -110,9 +110,9 @@ class MerchantRequest:
         return json_response(200, body)
 
     def idempotent(
-        self, operation: str, body: BaseModel | None, key: str | None, status: int, action: Callable[[MerchantApi, str], Any]
+        self, operation: str, body: BaseModel | None, key: str | None, status: int, action: Callable[[UseCases, str], Any]
     ) -> Response[Any]:
-        """Run `action(service, merchant_id)` once per (merchant, Idempotency-Key); replays answer the stored result."""
+        """Run `action(use_cases, merchant_id)` once per (merchant, Idempotency-Key); replays answer the stored result."""
 
         def perform() -> dict[str, Any]:
             return {"status": status, "body": self.present(action(self.api, self.merchant_id))}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class BillingError(Exception):
     status: int = 400
@@ -23,6 +27,13 @@ class NotFound(BillingError):
     """No such object for this merchant (another merchant's object is also not found)."""
 
     status, type = 404, "not_found"
+
+
+def found(obj: T | None, kind: str, object_id: str, param: str = "id") -> T:
+    """The object, or the contract's 404 (another merchant's object is not found either)."""
+    if obj is None:
+        raise NotFound(f"No such {kind}: '{object_id}'.", param)
+    return obj
 
 
 class InvalidState(BillingError):

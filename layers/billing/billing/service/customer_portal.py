@@ -13,8 +13,8 @@ from ..domain.charge import Charge
 from ..domain.errors import InvalidState, NotFound
 from ..domain.model import Consent, Mandate, PaymentMethod
 from .links import ApprovalLinks, ExpiredLink, InvalidLink
-from .merchant_api import MerchantApi
 from .ports import PageRequest
+from .use_cases import UseCases
 
 UPCOMING = 6
 PAST = 24
@@ -47,28 +47,29 @@ def terms_digest(mandate: Mandate) -> str:
 
 
 class CustomerPortal:
-    def __init__(self, api: MerchantApi, links: ApprovalLinks, merchant_name: Callable[[str], str | None]) -> None:
-        self.api, self.links, self.merchant_name = api, links, merchant_name
+    def __init__(self, use_cases: UseCases, links: ApprovalLinks, merchant_name: Callable[[str], str | None]) -> None:
+        self.mandates, self.charges, self.clock = use_cases.mandates, use_cases.charges, use_cases.clock
+        self.links, self.merchant_name = links, merchant_name
 
     def _mandate(self, token: str) -> tuple[Mandate, bool]:
         """The mandate the link names, and whether the link has expired. Raises InvalidLink for a
         link that is not ours (or names no mandate)."""
-        now = self.api.clock.now()
+        now = self.clock.now()
         try:
             target, expired = self.links.verify(token, now), False
         except ExpiredLink:
             target, expired = self.links.verify(token, now, allow_expired=True), True
         try:
-            return self.api.get_mandate(target.merchant_id, target.mandate_id), expired
+            return self.mandates.get(target.merchant_id, target.mandate_id), expired
         except NotFound as error:
             raise InvalidLink("no such mandate") from error
 
     def view(self, token: str) -> CustomerView:
         mandate, expired = self._mandate(token)
-        upcoming = mandate.upcoming_charges(self.api.clock.now(), UPCOMING)
+        upcoming = mandate.upcoming_charges(self.clock.now(), UPCOMING)
         charges: list[Charge] = []
         if not mandate.awaiting_approval:  # nothing can have been charged before approval
-            charges = self.api.list_charges(mandate.merchant_id, PageRequest(PAST), mandate_id=mandate.id).items
+            charges = self.charges.page(mandate.merchant_id, PageRequest(PAST), mandate_id=mandate.id).items
         return CustomerView(
             merchant_name=self.merchant_name(mandate.merchant_id) or "",
             mandate=mandate,
@@ -91,12 +92,12 @@ class CustomerPortal:
         if terms_sha256 != terms_digest(mandate):
             raise TermsChanged("the terms changed since the page was shown")
         consent = Consent(
-            accepted_at=self.api.clock.now(), ip=ip, user_agent=(user_agent or "")[:500] or None, terms_sha256=terms_sha256
+            accepted_at=self.clock.now(), ip=ip, user_agent=(user_agent or "")[:500] or None, terms_sha256=terms_sha256
         )
-        return self.api.approve_mandate(mandate.merchant_id, mandate.id, method(mandate), consent)
+        return self.mandates.approve(mandate.merchant_id, mandate.id, method(mandate), consent)
 
     def revoke(self, token: str) -> Mandate:
         mandate, _ = self._mandate(token)
         if not mandate.customer_may_revoke:
             raise InvalidState("This mandate cannot be revoked now.")
-        return self.api.revoke_mandate(mandate.merchant_id, mandate.id)
+        return self.mandates.revoke(mandate.merchant_id, mandate.id)

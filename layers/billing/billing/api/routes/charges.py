@@ -24,11 +24,11 @@ def list_charges(
 ) -> Response[Any]:
     request = MerchantRequest(router)
     return request.page(
-        request.api.list_charges(request.merchant_id, PageRequest(limit, cursor), mandate_id=mandate_id, status=status)
+        request.api.charges.page(request.merchant_id, PageRequest(limit, cursor), mandate_id=mandate_id, status=status)
     )
 
 
 @router.get("/v1/charges/<charge_id>", responses=responses(ChargeOut, 200, 404), summary="Retrieve a charge with its attempts")
 def get_charge(charge_id: str) -> Response[Any]:
     request = MerchantRequest(router)
-    return request.ok(request.api.get_charge(request.merchant_id, charge_id))
+    return request.ok(request.api.charges.get(request.merchant_id, charge_id))

@@ -21,11 +21,11 @@ EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]  # the domain's one
 @router.get("/v1/events", responses=responses(ListOut[EventOut]), summary="List events, newest first")
 def list_events(limit: Limit = 20, cursor: Cursor = None, type: Annotated[EventType | None, Query()] = None) -> Response[Any]:
     request = MerchantRequest(router)
-    result = request.api.list_events(request.merchant_id, PageRequest(limit, cursor), type=type)
+    result = request.api.events.page(request.merchant_id, PageRequest(limit, cursor), type=type)
     return request.page(result, lambda event: EventOut.of(event).model_dump(mode="json"))
 
 
 @router.get("/v1/events/<event_id>", responses=responses(EventOut, 200, 404), summary="Retrieve an event")
 def get_event(event_id: str) -> Response[Any]:
     request = MerchantRequest(router)
-    return json_response(200, EventOut.of(request.api.get_event(request.merchant_id, event_id)).model_dump(mode="json"))
+    return json_response(200, EventOut.of(request.api.events.get(request.merchant_id, event_id)).model_dump(mode="json"))

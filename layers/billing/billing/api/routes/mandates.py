@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel
 
 from ...domain.model import MandateStatus
-from ...service.merchant_api import MerchantApi
 from ...service.ports import PageRequest
+from ...service.use_cases import UseCases
 from ..errors import json_response
 from ..requests import MandateCreate, PauseIn, PaymentMethodIn
 from ..responses import ListOut, MandateOut, ScheduledCharge, ScheduleOut
@@ -23,7 +23,7 @@ router = new_router()
 @router.post("/v1/mandates", responses=responses(MandateOut, 201, 404, 409, 422), summary="Create a mandate")
 def create_mandate(body: MandateCreate, idempotency_key: IdempotencyKey = None) -> Response[Any]:
     return MerchantRequest(router).idempotent(
-        "create_mandate", body, idempotency_key, 201, lambda api, merchant: api.create_mandate(merchant, body)
+        "create_mandate", body, idempotency_key, 201, lambda api, merchant: api.mandates.create(merchant, body)
     )
 
 
@@ -36,7 +36,7 @@ def list_mandates(
     customer_reference: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response[Any]:
     request = MerchantRequest(router)
-    result = request.api.list_mandates(
+    result = request.api.mandates.page(
         request.merchant_id, PageRequest(limit, cursor), status=status, plan_id=plan_id, customer_reference=customer_reference
     )
     return request.page(result)
@@ -45,13 +45,13 @@ def list_mandates(
 @router.get("/v1/mandates/<mandate_id>", responses=responses(MandateOut, 200, 404), summary="Retrieve a mandate")
 def get_mandate(mandate_id: str) -> Response[Any]:
     request = MerchantRequest(router)
-    return request.ok(request.api.get_mandate(request.merchant_id, mandate_id))
+    return request.ok(request.api.mandates.get(request.merchant_id, mandate_id))
 
 
 @router.get("/v1/mandates/<mandate_id>/schedule", responses=responses(ScheduleOut, 200, 404), summary="Preview the next charges")
 def mandate_schedule(mandate_id: str, count: Annotated[int, Query(ge=1, le=36)] = 12) -> Response[Any]:
     request = MerchantRequest(router)
-    mandate, upcoming = request.api.schedule(request.merchant_id, mandate_id, count)
+    mandate, upcoming = request.api.mandates.schedule(request.merchant_id, mandate_id, count)
     data = [
         ScheduledCharge(cycle=cycle, due_at=due, amount=mandate.terms.amount, currency=mandate.terms.currency)
         for cycle, due in upcoming
@@ -60,31 +60,31 @@ def mandate_schedule(mandate_id: str, count: Annotated[int, Query(ge=1, le=36)] 
 
 
 def _change(
-    name: str, mandate_id: str, key: str | None, body: BaseModel | None, change: Callable[[MerchantApi, str], Any]
+    name: str, mandate_id: str, key: str | None, body: BaseModel | None, change: Callable[[UseCases, str], Any]
 ) -> Response[Any]:
     return MerchantRequest(router).idempotent(f"{name}:{mandate_id}", body, key, 200, change)
 
 
 @router.post("/v1/mandates/<mandate_id>/cancel", responses=responses(MandateOut, 200, 404, 409), summary="Cancel (merchant)")
 def cancel_mandate(mandate_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    return _change("cancel", mandate_id, idempotency_key, None, lambda api, m: api.cancel_mandate(m, mandate_id))
+    return _change("cancel", mandate_id, idempotency_key, None, lambda api, m: api.mandates.cancel(m, mandate_id))
 
 
 @router.post(
     "/v1/mandates/<mandate_id>/revoke", responses=responses(MandateOut, 200, 404, 409), summary="Revoke (customer withdrew)"
 )
 def revoke_mandate(mandate_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    return _change("revoke", mandate_id, idempotency_key, None, lambda api, m: api.revoke_mandate(m, mandate_id))
+    return _change("revoke", mandate_id, idempotency_key, None, lambda api, m: api.mandates.revoke(m, mandate_id))
 
 
 @router.post("/v1/mandates/<mandate_id>/pause", responses=responses(MandateOut, 200, 404, 409, 422), summary="Pause charging")
 def pause_mandate(mandate_id: str, body: PauseIn | None = None, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    return _change("pause", mandate_id, idempotency_key, body, lambda api, m: api.pause_mandate(m, mandate_id, body))
+    return _change("pause", mandate_id, idempotency_key, body, lambda api, m: api.mandates.pause(m, mandate_id, body))
 
 
 @router.post("/v1/mandates/<mandate_id>/resume", responses=responses(MandateOut, 200, 404, 409), summary="Resume charging")
 def resume_mandate(mandate_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    return _change("resume", mandate_id, idempotency_key, None, lambda api, m: api.resume_mandate(m, mandate_id))
+    return _change("resume", mandate_id, idempotency_key, None, lambda api, m: api.mandates.resume(m, mandate_id))
 
 
 @router.post(
@@ -94,5 +94,9 @@ def resume_mandate(mandate_id: str, idempotency_key: IdempotencyKey = None) -> R
 )
 def replace_payment_method(mandate_id: str, body: PaymentMethodIn, idempotency_key: IdempotencyKey = None) -> Response[Any]:
     return _change(
-        "payment_method", mandate_id, idempotency_key, body, lambda api, m: api.replace_payment_method(m, mandate_id, body)
+        "payment_method",
+        mandate_id,
+        idempotency_key,
+        body,
+        lambda api, m: api.mandates.replace_payment_method(m, mandate_id, body),
     )

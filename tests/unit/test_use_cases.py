@@ -1,4 +1,4 @@
-"""The service layer on in-memory fakes: plans, mandates and their state machine, events."""
+"""The use cases on in-memory fakes (built by the composition root): plans, mandates and their state machine, events."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import pytest
 
 from billing.api.requests import MandateCreate, PauseIn, PaymentMethodIn, PlanCreate, PlanUpdate
 from billing.api.responses import render
+from billing.bootstrap import Billing
 from billing.domain.errors import ConcurrentModification, InvalidState, NotFound, ValidationFailed
-from billing.service.merchant_api import MerchantApi
 from billing.service.ports import PageRequest
+from billing.service.use_cases import UseCases
+from billing.settings import Settings
 from tests.fakes import FakeClock, FakeLinks, InMemoryRepository, SequentialIds
 
 A, B = "mch_a", "mch_b"
@@ -30,69 +32,70 @@ def repo() -> InMemoryRepository:
 
 
 @pytest.fixture
-def api(repo: InMemoryRepository, clock: FakeClock) -> MerchantApi:
-    return MerchantApi(repo, clock, SequentialIds(), FakeLinks(), render=render)
+def api(repo: InMemoryRepository, clock: FakeClock) -> UseCases:
+    billing = Billing(Settings(table_name="in-memory"), repository=repo, clock=clock, ids=SequentialIds(), gateways={})
+    return billing.use_cases(FakeLinks())
 
 
-def active_mandate(api: MerchantApi, plan_id: str, **extra) -> str:
+def active_mandate(api: UseCases, plan_id: str, **extra) -> str:
     body = MandateCreate.model_validate(
         {"plan_id": plan_id, "customer": {"reference": "cust-42"}, "payment_method": OK, "consent": CONSENT, **extra}
     )
-    return api.create_mandate(A, body).id
+    return api.mandates.create(A, body).id
 
 
 def types(repo: InMemoryRepository) -> list[str]:
     return [e.type for e in repo.events()]
 
 
-def test_create_plan_records_plan_created_with_the_api_object(api: MerchantApi, repo: InMemoryRepository) -> None:
-    plan = api.create_plan(A, GOLD)
+def test_create_plan_records_plan_created_with_the_api_object(api: UseCases, repo: InMemoryRepository) -> None:
+    plan = api.plans.create(A, GOLD)
     [event] = repo.events(A)
     assert event.type == "plan.created"
     assert event.data["object"]["id"] == plan.id and event.data["object"]["object"] == "plan"
     assert event.data["object"]["amount"] == 1999 and "merchant_id" not in event.data["object"]
 
 
-def test_plans_and_mandates_of_another_merchant_are_not_found(api: MerchantApi) -> None:
-    plan = api.create_plan(A, GOLD)
+def test_plans_and_mandates_of_another_merchant_are_not_found(api: UseCases) -> None:
+    plan = api.plans.create(A, GOLD)
     with pytest.raises(NotFound):
-        api.get_plan(B, plan.id)
+        api.plans.get(B, plan.id)
     with pytest.raises(NotFound):
-        api.create_mandate(B, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
+        api.mandates.create(B, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
     mandate_id = active_mandate(api, plan.id)
-    for action in (api.get_mandate, api.cancel_mandate, api.revoke_mandate, api.resume_mandate):
+    for action in (api.mandates.get, api.mandates.cancel, api.mandates.revoke, api.mandates.resume):
         with pytest.raises(NotFound):
             action(B, mandate_id)
 
 
 def test_update_plan_changes_name_and_metadata_only_and_records_event(
-    api: MerchantApi, repo: InMemoryRepository, clock: FakeClock
+    api: UseCases, repo: InMemoryRepository, clock: FakeClock
 ) -> None:
-    plan = api.create_plan(A, GOLD)
+    plan = api.plans.create(A, GOLD)
     clock.advance(minutes=1)
-    updated = api.update_plan(A, plan.id, PlanUpdate(name="Gold+", metadata={"tier": "1"}))
+    updated = api.plans.update(A, plan.id, PlanUpdate(name="Gold+", metadata={"tier": "1"}))
     assert (updated.name, updated.metadata, updated.amount) == ("Gold+", {"tier": "1"}, 1999)
     assert updated.updated_at == clock.now()
     assert types(repo) == ["plan.created", "plan.updated"]
     # The same values again change nothing and record nothing.
-    api.update_plan(A, plan.id, PlanUpdate(name="Gold+"))
+    api.plans.update(A, plan.id, PlanUpdate(name="Gold+"))
     assert types(repo) == ["plan.created", "plan.updated"]
 
 
-def test_archived_plan_takes_no_new_mandates(api: MerchantApi) -> None:
-    plan = api.create_plan(A, GOLD)
-    api.archive_plan(A, plan.id)
+def test_archived_plan_takes_no_new_mandates(api: UseCases) -> None:
+    plan = api.plans.create(A, GOLD)
+    api.plans.archive(A, plan.id)
     with pytest.raises(InvalidState):
-        api.create_mandate(A, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
+        api.mandates.create(A, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
     with pytest.raises(InvalidState):
-        api.archive_plan(A, plan.id)
+        api.plans.archive(A, plan.id)
 
 
 def test_mandate_with_consent_is_active_at_once_and_anchored_after_trial(
-    api: MerchantApi, repo: InMemoryRepository, clock: FakeClock
+    api: UseCases, repo: InMemoryRepository, clock: FakeClock
 ) -> None:
-    plan = api.create_plan(A, GOLD)
-    mandate = api.get_mandate(A, active_mandate(api, plan.id))
+    plan = api.plans.create(A, GOLD)
+    mandate = api.mandates.get(A, active_mandate(api, plan.id))
     assert mandate.status == "active"
     assert mandate.next_charge_at == clock.now() + timedelta(days=14)
     assert types(repo)[-2:] == ["mandate.created", "mandate.activated"]
@@ -100,66 +103,66 @@ def test_mandate_with_consent_is_active_at_once_and_anchored_after_trial(
     assert [e.data["object"]["status"] for e in repo.events()[-2:]] == ["active", "active"]
 
 
-def test_mandate_without_consent_waits_for_approval(api: MerchantApi) -> None:
-    plan = api.create_plan(A, GOLD)
-    mandate = api.create_mandate(A, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
+def test_mandate_without_consent_waits_for_approval(api: UseCases) -> None:
+    plan = api.plans.create(A, GOLD)
+    mandate = api.mandates.create(A, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
     assert mandate.status == "pending_approval" and mandate.next_charge_at is None
     assert render(mandate, api.links.approval_url(mandate))["approval_url"] == f"https://pay.example/{mandate.id}"
 
 
-def test_start_at_in_future_moves_the_anchor(api: MerchantApi) -> None:
-    plan = api.create_plan(A, GOLD)
-    mandate = api.get_mandate(A, active_mandate(api, plan.id, start_at="2027-01-31T10:00:00Z"))
+def test_start_at_in_future_moves_the_anchor(api: UseCases) -> None:
+    plan = api.plans.create(A, GOLD)
+    mandate = api.mandates.get(A, active_mandate(api, plan.id, start_at="2027-01-31T10:00:00Z"))
     assert mandate.next_charge_at == datetime(2027, 2, 14, 10, tzinfo=timezone.utc)
 
 
-def test_end_at_in_the_past_is_refused(api: MerchantApi) -> None:
-    plan = api.create_plan(A, GOLD)
+def test_end_at_in_the_past_is_refused(api: UseCases) -> None:
+    plan = api.plans.create(A, GOLD)
     with pytest.raises(ValidationFailed) as error:
         active_mandate(api, plan.id, end_at="2026-01-01T00:00:00Z")
     assert error.value.param == "end_at"
 
 
-def test_mandate_ending_before_its_first_cycle_completes_on_activation(api: MerchantApi, repo: InMemoryRepository) -> None:
-    plan = api.create_plan(A, GOLD)  # 14-day trial
-    mandate = api.get_mandate(A, active_mandate(api, plan.id, end_at="2026-12-01T00:00:00Z"))
+def test_mandate_ending_before_its_first_cycle_completes_on_activation(api: UseCases, repo: InMemoryRepository) -> None:
+    plan = api.plans.create(A, GOLD)  # 14-day trial
+    mandate = api.mandates.get(A, active_mandate(api, plan.id, end_at="2026-12-01T00:00:00Z"))
     assert mandate.status == "completed" and mandate.next_charge_at is None and mandate.ended_at is not None
     assert types(repo)[-1] == "mandate.completed"
 
 
 @pytest.mark.parametrize("final", ["cancel", "revoke"])
-def test_final_statuses_allow_no_further_action(api: MerchantApi, final: str) -> None:
-    plan = api.create_plan(A, GOLD)
+def test_final_statuses_allow_no_further_action(api: UseCases, final: str) -> None:
+    plan = api.plans.create(A, GOLD)
     mandate_id = active_mandate(api, plan.id)
-    ended = getattr(api, f"{final}_mandate")(A, mandate_id)
+    ended = getattr(api.mandates, final)(A, mandate_id)
     assert ended.status == {"cancel": "cancelled", "revoke": "revoked"}[final]
     assert ended.next_charge_at is None
-    for action in (api.cancel_mandate, api.revoke_mandate, api.resume_mandate):
+    for action in (api.mandates.cancel, api.mandates.revoke, api.mandates.resume):
         with pytest.raises(InvalidState):
             action(A, mandate_id)
     with pytest.raises(InvalidState):
-        api.pause_mandate(A, mandate_id, None)
+        api.mandates.pause(A, mandate_id, None)
     with pytest.raises(InvalidState):
-        api.replace_payment_method(A, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_ok"))
+        api.mandates.replace_payment_method(A, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_ok"))
 
 
-def test_pending_mandate_can_be_cancelled_but_not_paused(api: MerchantApi) -> None:
-    plan = api.create_plan(A, GOLD)
-    mandate = api.create_mandate(A, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
+def test_pending_mandate_can_be_cancelled_but_not_paused(api: UseCases) -> None:
+    plan = api.plans.create(A, GOLD)
+    mandate = api.mandates.create(A, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
     with pytest.raises(InvalidState):
-        api.pause_mandate(A, mandate.id, None)
-    assert api.cancel_mandate(A, mandate.id).status == "cancelled"
+        api.mandates.pause(A, mandate.id, None)
+    assert api.mandates.cancel(A, mandate.id).status == "cancelled"
 
 
 def test_resume_continues_from_next_date_on_or_after_now_without_billing_skipped_periods(
-    api: MerchantApi, repo: InMemoryRepository, clock: FakeClock
+    api: UseCases, repo: InMemoryRepository, clock: FakeClock
 ) -> None:
-    plan = api.create_plan(A, PlanCreate(name="Monthly", amount=500, currency="EUR", interval="month"))
+    plan = api.plans.create(A, PlanCreate(name="Monthly", amount=500, currency="EUR", interval="month"))
     mandate_id = active_mandate(api, plan.id)  # anchor 2026-11-25 09:00, cycle 1 due now
     clock.advance(seconds=1)
-    api.pause_mandate(A, mandate_id, None)
+    api.mandates.pause(A, mandate_id, None)
     clock.advance(days=70)  # 2027-02-03: cycles 2 (Dec 25) and 3 (Jan 25) fell inside the pause
-    resumed = api.resume_mandate(A, mandate_id)
+    resumed = api.mandates.resume(A, mandate_id)
     assert resumed.status == "active"
     # Cycle 1 fell due before the pause: still owed, dispatched first; then Feb 25 (cycle 4)
     assert resumed.next_cycle == 1
@@ -169,44 +172,44 @@ def test_resume_continues_from_next_date_on_or_after_now_without_billing_skipped
     assert types(repo)[-2:] == ["mandate.paused", "mandate.resumed"]
 
 
-def test_pause_with_resume_at_is_on_the_due_index_at_resume_time(api: MerchantApi, clock: FakeClock) -> None:
-    plan = api.create_plan(A, GOLD)
+def test_pause_with_resume_at_is_on_the_due_index_at_resume_time(api: UseCases, clock: FakeClock) -> None:
+    plan = api.plans.create(A, GOLD)
     mandate_id = active_mandate(api, plan.id)
     resume_at = clock.now() + timedelta(days=40)
-    paused = api.pause_mandate(A, mandate_id, PauseIn(resume_at=resume_at))
+    paused = api.mandates.pause(A, mandate_id, PauseIn(resume_at=resume_at))
     assert paused.resume_at == resume_at and paused.dispatch_at == resume_at
     with pytest.raises(InvalidState):
-        api.pause_mandate(A, mandate_id, None)
-    api.resume_mandate(A, mandate_id)
+        api.mandates.pause(A, mandate_id, None)
+    api.mandates.resume(A, mandate_id)
     with pytest.raises(ValidationFailed) as error:
-        api.pause_mandate(A, mandate_id, PauseIn(resume_at=clock.now() - timedelta(days=1)))
+        api.mandates.pause(A, mandate_id, PauseIn(resume_at=clock.now() - timedelta(days=1)))
     assert error.value.param == "resume_at"
 
 
-def test_schedule_preview_writes_nothing_and_respects_total_cycles(api: MerchantApi, repo: InMemoryRepository) -> None:
-    plan = api.create_plan(A, PlanCreate(name="Three", amount=700, currency="JPY", interval="month", total_cycles=3))
+def test_schedule_preview_writes_nothing_and_respects_total_cycles(api: UseCases, repo: InMemoryRepository) -> None:
+    plan = api.plans.create(A, PlanCreate(name="Three", amount=700, currency="JPY", interval="month", total_cycles=3))
     mandate_id = active_mandate(api, plan.id, start_at="2027-01-31T09:00:00Z")
     commits = len(repo.commits)
-    mandate, upcoming = api.schedule(A, mandate_id, 12)
+    mandate, upcoming = api.mandates.schedule(A, mandate_id, 12)
     assert [(k, d.date().isoformat()) for k, d in upcoming] == [(1, "2027-01-31"), (2, "2027-02-28"), (3, "2027-03-31")]
     assert len(repo.commits) == commits
 
 
-def test_concurrent_change_is_retried_on_fresh_state(api: MerchantApi, repo: InMemoryRepository) -> None:
-    plan = api.create_plan(A, GOLD)
+def test_concurrent_change_is_retried_on_fresh_state(api: UseCases, repo: InMemoryRepository) -> None:
+    plan = api.plans.create(A, GOLD)
     repo.fail_next_commit_with = ConcurrentModification("raced")
-    assert api.archive_plan(A, plan.id).status == "archived"
+    assert api.plans.archive(A, plan.id).status == "archived"
     assert types(repo) == ["plan.created", "plan.archived"]
 
 
-def test_lists_are_newest_first_and_paginate_without_gaps(api: MerchantApi, clock: FakeClock) -> None:
+def test_lists_are_newest_first_and_paginate_without_gaps(api: UseCases, clock: FakeClock) -> None:
     created = []
     for i in range(7):
         clock.advance(seconds=1)
-        created.append(api.create_plan(A, GOLD.model_copy(update={"name": f"P{i}"})).id)
+        created.append(api.plans.create(A, GOLD.model_copy(update={"name": f"P{i}"})).id)
     seen, cursor = [], None
     while True:
-        page = api.list_plans(A, PageRequest(3, cursor))
+        page = api.plans.page(A, PageRequest(3, cursor))
         seen += [p.id for p in page.items]
         if not page.has_more:
             break

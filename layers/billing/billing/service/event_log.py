@@ -1,0 +1,18 @@
+"""The merchant's event log: every event recorded with the change that caused it (the outbox)."""
+
+from __future__ import annotations
+
+from ..domain.errors import found
+from ..domain.model import Event
+from .ports import Page, PageRequest, Repository
+
+
+class EventLog:
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+
+    def get(self, merchant_id: str, event_id: str) -> Event:
+        return found(self.repo.get_event(merchant_id, event_id), "event", event_id)
+
+    def page(self, merchant_id: str, page: PageRequest, type: str | None = None) -> Page[Event]:
+        return self.repo.list_events(merchant_id, page, type=type)

@@ -1,0 +1,131 @@
+"""Mandates: a customer's permission to be charged on a plan's terms, and every change to it
+(approval, cancel, revoke, pause, resume, a new payment method).
+
+Every method takes the merchant id (from the authorizer, never from the request) first; a
+change and the events it causes are committed together in one transaction, conditional on the
+mandate's version, so it is ordered with the charger's start marker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from ..domain.charge import Charge
+from ..domain.errors import found
+from ..domain.events import EventType
+from ..domain.model import Consent, Customer, Mandate, PaymentMethod
+from ..domain.payment_methods import ensure_usable
+from .commands import NewMandate, NewPaymentMethod, Pause
+from .concurrency import retry_on_conflict
+from .event_recorder import EventRecorder
+from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
+
+Change = Callable[[Mandate, Charge | None, datetime], list[str]]
+
+
+class Mandates:
+    def __init__(
+        self, repo: Repository, clock: Clock, ids: IdGenerator, recorder: EventRecorder, gateways: frozenset[str]
+    ) -> None:
+        """`gateways`: the gateways this deployment can charge with (a payment method for any
+        other is refused with 422 before it is stored)."""
+        self.repo, self.clock, self.ids, self.recorder, self.gateways = repo, clock, ids, recorder, gateways
+
+    def create(self, merchant_id: str, request: NewMandate) -> Mandate:
+        now = self.clock.now()
+        plan = found(self.repo.get_plan(merchant_id, request.plan_id), "plan", request.plan_id, "plan_id")
+        plan.ensure_accepts_mandates()
+        if request.payment_method is not None:
+            ensure_usable(request.payment_method.gateway, self.gateways)
+        mandate = Mandate(
+            id=self.ids.new("mdt"),
+            merchant_id=merchant_id,
+            plan_id=plan.id,
+            terms=plan.terms,
+            customer=Customer(reference=request.customer.reference, email=request.customer.email, name=request.customer.name),
+            payment_method=_method(request.payment_method) if request.payment_method else None,
+            start_at=request.start_at,
+            end_at=request.end_at,
+            metadata=dict(request.metadata),
+            created_at=now,
+            updated_at=now,
+        )
+        mandate.ensure_new_terms_valid(now)
+        types: list[str] = [EventType.MANDATE_CREATED]
+        if mandate.payment_method is not None and request.consent is not None:
+            # The merchant collected consent itself: active at once.
+            consent = request.consent
+            types += mandate.activate(
+                now,
+                mandate.payment_method,
+                Consent(accepted_at=consent.accepted_at, ip=consent.ip, user_agent=consent.user_agent),
+            )
+        # Events carry the final state of this request (the object as the API returns it).
+        self.repo.commit(Changes(mandates=[mandate], events=self.recorder.events([(mandate, types)], now)))
+        return mandate
+
+    def get(self, merchant_id: str, mandate_id: str) -> Mandate:
+        return found(self.repo.get_mandate(merchant_id, mandate_id), "mandate", mandate_id)
+
+    def page(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Mandate]:
+        return self.repo.list_mandates(merchant_id, page, **filters)
+
+    def schedule(self, merchant_id: str, mandate_id: str, count: int) -> tuple[Mandate, list[tuple[int, datetime]]]:
+        mandate = self.get(merchant_id, mandate_id)
+        return mandate, mandate.upcoming_charges(self.clock.now(), count)
+
+    def cancel(self, merchant_id: str, mandate_id: str) -> Mandate:
+        return self._change(merchant_id, mandate_id, lambda m, c, now: m.cancel(now))
+
+    def revoke(self, merchant_id: str, mandate_id: str) -> Mandate:
+        return self._change(merchant_id, mandate_id, lambda m, c, now: m.revoke(now))
+
+    def pause(self, merchant_id: str, mandate_id: str, request: Pause | None) -> Mandate:
+        resume_at = request.resume_at if request else None
+        return self._change(merchant_id, mandate_id, lambda m, c, now: m.pause(now, resume_at))
+
+    def resume(self, merchant_id: str, mandate_id: str) -> Mandate:
+        return self._change(merchant_id, mandate_id, lambda m, c, now: m.resume(now))
+
+    def approve(self, merchant_id: str, mandate_id: str, method: PaymentMethod, consent: Consent) -> Mandate:
+        """The customer approved on the hosted page: record the evidence and activate."""
+        ensure_usable(method.gateway, self.gateways)
+        return self._change(merchant_id, mandate_id, lambda m, c, now: m.activate(now, method, consent))
+
+    def replace_payment_method(self, merchant_id: str, mandate_id: str, request: NewPaymentMethod) -> Mandate:
+        ensure_usable(request.gateway, self.gateways, "gateway")
+        method = _method(request)
+        return self._change(
+            merchant_id,
+            mandate_id,
+            lambda m, c, now: m.replace_payment_method(now, method, reattempt_allowed=c is None or c.may_reopen),
+        )
+
+    def _change(self, merchant_id: str, mandate_id: str, change: Change) -> Mandate:
+        """Change a mandate; when that ends collection (cancel, revoke) with no attempt at the
+        gateway, its unsettled charge is cancelled in the same transaction."""
+
+        def once(_: int) -> Mandate:
+            now = self.clock.now()
+            mandate = self.get(merchant_id, mandate_id)
+            charge = self.repo.get_charge(merchant_id, mandate.open_charge_id) if mandate.open_charge_id else None
+            types = change(mandate, charge, now)
+            if not types:
+                return mandate
+            charge_types: list[str] = []
+            if charge is not None and mandate.open_charge_id is None:  # the change detached it
+                charge_types = charge.cancel(now)
+            changes = Changes(
+                mandates=[mandate],
+                charges=[charge] if charge is not None and charge_types else [],
+                events=self.recorder.events([(mandate, types), (charge, charge_types)] if charge else [(mandate, types)], now),
+            )
+            self.repo.commit(changes)
+            return mandate
+
+        return retry_on_conflict(once)
+
+
+def _method(request: NewPaymentMethod) -> PaymentMethod:
+    return PaymentMethod(gateway=request.gateway, token=request.token)

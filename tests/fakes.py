@@ -12,8 +12,8 @@ from billing.adapters.dynamodb.keys import DUE_SHARDS, sortable
 from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification
 from billing.domain.model import Event, Mandate, Plan
-from billing.service.messages import ChargeMessage
-from billing.service.ports import Changes, ChargeRequest, DueRef, GatewayTimeout, Page, PageRequest
+from billing.service.messages import AttemptMessage
+from billing.service.ports import AttemptRequest, Changes, DueRef, GatewayTimeout, Page, PageRequest
 
 
 class FakeClock:
@@ -183,16 +183,16 @@ class FakeQueue:
     """A charge queue that keeps what was sent; tests deliver (and redeliver) by hand."""
 
     def __init__(self) -> None:
-        self.messages: list[ChargeMessage] = []
+        self.messages: list[AttemptMessage] = []
         self.refuse = False
 
-    def send(self, messages: list[ChargeMessage]) -> int:
+    def send(self, messages: list[AttemptMessage]) -> int:
         if self.refuse:
             return 0
         self.messages += messages
         return len(messages)
 
-    def take(self) -> list[ChargeMessage]:
+    def take(self) -> list[AttemptMessage]:
         taken, self.messages = self.messages, []
         return taken
 
@@ -208,16 +208,16 @@ class FakeGateway:
         from billing.adapters.simulated_gateway import behaviour
 
         self.behaviour, self.clock, self.key_memory = behaviour, clock, key_memory
-        self.payments: list[tuple[ChargeRequest, GatewayResult, datetime]] = []  # every request it processed
+        self.payments: list[tuple[AttemptRequest, GatewayResult, datetime]] = []  # every request it processed
         self.keys: dict[str, int] = {}  # idempotency key -> index in payments
-        self.calls: list[ChargeRequest] = []  # every charge request received (replays too)
-        self.lookups: list[ChargeRequest] = []
+        self.calls: list[AttemptRequest] = []  # every charge request received (replays too)
+        self.lookups: list[AttemptRequest] = []
         self.timeouts_left = 0  # extra: time out (before doing anything) this many times
         self.outage = False  # every call times out before doing anything, until cleared
         self.during_call: Any = None  # a hook run while a charge call is at the gateway
         self.down_after_next_call = False  # the next new request is processed, then an outage begins
 
-    def charge(self, request: ChargeRequest) -> GatewayResult:
+    def charge(self, request: AttemptRequest) -> GatewayResult:
         self.calls.append(request)
         if self.during_call is not None:
             hook, self.during_call = self.during_call, None
@@ -243,12 +243,12 @@ class FakeGateway:
             raise GatewayTimeout("took the money, then timed out")
         return result
 
-    def lookup(self, request: ChargeRequest) -> GatewayResult | None:
+    def lookup(self, request: AttemptRequest) -> GatewayResult | None:
         self.lookups.append(request)
         if self.outage:
             raise GatewayTimeout("outage")
         found = [r for q, r, _ in self.payments if q.charge_id == request.charge_id and q.attempt == request.attempt]
         return found[0] if found else None
 
-    def ledger(self) -> list[ChargeRequest]:
+    def ledger(self) -> list[AttemptRequest]:
         return [request for request, result, _ in self.payments if result.outcome == "succeeded"]

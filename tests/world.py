@@ -12,7 +12,7 @@ from billing.domain.charge import Charge
 from billing.domain.model import Mandate
 from billing.service.charger import ChargeOutcome
 from billing.service.dispatcher import DispatchReport
-from billing.service.messages import ChargeMessage
+from billing.service.messages import AttemptMessage
 from billing.settings import Settings
 from tests.fakes import FakeClock, FakeGateway, FakeLinks, FakeQueue, InMemoryRepository, SequentialIds
 
@@ -80,7 +80,7 @@ class World:
     def dispatch(self) -> DispatchReport:
         return self.dispatcher.run(self.clock.now())
 
-    def deliver(self, message: ChargeMessage) -> ChargeOutcome:
+    def deliver(self, message: AttemptMessage) -> ChargeOutcome:
         outcome = self.charger.process(message)
         self.outcomes.append(outcome)
         return outcome
@@ -93,7 +93,7 @@ class World:
         self.dispatch()
         return self.deliver_all()
 
-    def crash_after_gateway(self, message: ChargeMessage) -> None:
+    def crash_after_gateway(self, message: AttemptMessage) -> None:
         """The gateway is called, then the process dies before recording anything."""
         self.repo.fail_next_commit_with = Crash()
         try:

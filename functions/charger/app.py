@@ -24,7 +24,7 @@ from billing import bootstrap
 from billing.domain.events import EventType
 from billing.observability import logger, metrics, tracer
 from billing.service.charger import ChargeOutcome, OutcomeUnknown
-from billing.service.messages import ChargeMessage
+from billing.service.messages import AttemptMessage
 
 billing = bootstrap.build()
 charger = billing.charger
@@ -32,7 +32,7 @@ processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)  # fail
 
 
 class ChargeRecord(SqsRecordModel):
-    body: Json[ChargeMessage]  # type: ignore[assignment]
+    body: Json[AttemptMessage]  # type: ignore[assignment]
 
 
 class InvalidChargeMessage(Exception):

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from billing.api.requests import PauseIn, PaymentMethodIn
 from billing.domain.charge import GatewayResult, charge_id
-from billing.service.messages import ChargeMessage
+from billing.service.messages import AttemptMessage
 from tests.world import LEASE, MERCHANT, World
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
@@ -375,8 +375,8 @@ def test_a_message_naming_another_merchant_is_dropped_without_calling_the_gatewa
     [message] = world.queue.take()
     body = message.model_dump(mode="json")
     with pytest.raises(ValidationError):  # ids that disagree with the claim it carries: refused at the boundary
-        ChargeMessage.model_validate({**body, "merchant_id": "mch_intruder"})
-    forged = ChargeMessage.model_validate(
+        AttemptMessage.model_validate({**body, "merchant_id": "mch_intruder"})
+    forged = AttemptMessage.model_validate(
         {
             **body,
             "merchant_id": "mch_intruder",

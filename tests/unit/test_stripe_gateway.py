@@ -13,10 +13,10 @@ from werkzeug import Request, Response
 from billing.adapters.stripe import StripeGateway
 from billing.api.requests import MandateCreate
 from billing.service.charger import OutcomeUnknown
-from billing.service.ports import ChargeRequest, GatewayTimeout, GatewayUnavailable
+from billing.service.ports import AttemptRequest, GatewayTimeout, GatewayUnavailable
 from tests.world import World
 
-REQUEST = ChargeRequest(
+REQUEST = AttemptRequest(
     idempotency_key="chg_abc:1",
     amount=1999,
     currency="EUR",
@@ -196,7 +196,7 @@ def test_amounts_reach_stripe_in_stripes_units(
         return Response(json.dumps({"id": "pi_1", "status": "succeeded"}), content_type="application/json")
 
     httpserver.expect_request("/v1/payment_intents", method="POST").respond_with_handler(handler)
-    request = ChargeRequest(**{**REQUEST.__dict__, "currency": currency, "amount": amount})
+    request = AttemptRequest(**{**REQUEST.__dict__, "currency": currency, "amount": amount})
     assert stripe.charge(request).outcome == "succeeded"
     assert forms[0]["amount"] == sent and forms[0]["currency"] == currency.lower()
 

@@ -136,7 +136,7 @@ class AwsBilling(Billing):
     def __init__(self, settings: Settings, client: Callable[[str], Any], clock: Clock) -> None:
         """`client(service)`: a boto3 client factory (boto3.client: the default session's)."""
         from .adapters.dynamodb.repository import DynamoRepository
-        from .adapters.system import RandomIds
+        from .adapters.ids import RandomIds
 
         self.client = client
         self.dynamodb = client("dynamodb")
@@ -210,7 +210,7 @@ def build() -> AwsBilling:
     session, the system clock; each as `configure()` overrides it."""
     import boto3
 
-    from .adapters.system import SystemClock
+    from .adapters.clock import SystemClock
 
     settings = _overrides.settings or Settings.from_env()
     return AwsBilling(settings, boto3.client, _overrides.clock or SystemClock())

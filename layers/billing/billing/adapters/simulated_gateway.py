@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..domain.charge import GATEWAY_ERROR, REJECTED, GatewayResult
-from ..service.ports import ChargeRequest, Clock, GatewayTimeout
+from ..service.ports import AttemptRequest, Clock, GatewayTimeout
 from .dynamodb.codec import from_attributes, to_attributes
 from .dynamodb.keys import sortable
 
@@ -44,7 +44,7 @@ class SimulatedGateway:
     def __init__(self, client: Any, table_name: str, clock: Clock) -> None:
         self.client, self.table, self.clock = client, table_name, clock
 
-    def charge(self, request: ChargeRequest) -> GatewayResult:
+    def charge(self, request: AttemptRequest) -> GatewayResult:
         result = behaviour(request.token, request.attempt)
         now = self.clock.now()
         reference = "sim_" + request.idempotency_key.replace(":", "_")
@@ -77,7 +77,7 @@ class SimulatedGateway:
         assert found is not None, "a key that was seen is always stored"
         return found
 
-    def lookup(self, request: ChargeRequest) -> GatewayResult | None:
+    def lookup(self, request: AttemptRequest) -> GatewayResult | None:
         """Read-only: what was done for this attempt (the ledger is keyed by the attempt's key)."""
         return self._find(request.idempotency_key)
 

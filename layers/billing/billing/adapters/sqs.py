@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..observability import logger
-from ..service.messages import ChargeMessage
+from ..service.messages import AttemptMessage
 
 BATCH = 10  # SQS's maximum entries per SendMessageBatch
 
@@ -14,7 +14,7 @@ class SqsChargeQueue:
     def __init__(self, client: Any, queue_url: str) -> None:
         self.client, self.url = client, queue_url
 
-    def send(self, messages: list[ChargeMessage]) -> int:
+    def send(self, messages: list[AttemptMessage]) -> int:
         """Returns how many SQS accepted. Refused entries are retried once; what is still refused
         is logged and left: its claim's lease runs out and the next dispatcher run sends it again."""
         accepted = 0

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..domain.charge import REJECTED, GatewayResult
 from ..domain.money import CURRENCY_EXPONENT
-from ..service.ports import ChargeRequest, GatewayTimeout, GatewayUnavailable
+from ..service.ports import AttemptRequest, GatewayTimeout, GatewayUnavailable
 
 API_VERSION = "2024-06-20"
 
@@ -99,7 +99,7 @@ class StripeGateway:
     def call_timeout(self) -> float:
         return self.timeout * 2  # a PaymentIntent that is still processing is read once more
 
-    def charge(self, request: ChargeRequest) -> GatewayResult:
+    def charge(self, request: AttemptRequest) -> GatewayResult:
         customer, method = split_token(request.token)
         form: dict[str, Any] = {
             "amount": stripe_amount(request.amount, request.currency),
@@ -119,7 +119,7 @@ class StripeGateway:
             return self._from_intent(body)
         return self._from_error(status, body)
 
-    def lookup(self, request: ChargeRequest) -> GatewayResult | None:
+    def lookup(self, request: AttemptRequest) -> GatewayResult | None:
         """The PaymentIntent of this (charge, attempt), found by its metadata (not by the key,
         which Stripe forgets after 24 h). Read-only: never creates a payment."""
         query = f"metadata['charge_id']:'{request.charge_id}' AND metadata['attempt']:'{request.attempt}'"

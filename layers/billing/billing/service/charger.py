@@ -4,7 +4,7 @@ revoke and pause: a stop acknowledged before it means no gateway call), then ask
 with the key (charge, attempt), resolves an unknown outcome by asking again with the same key,
 and records the attempt, the charge and the mandate's next state, with their events, in one
 transaction. When the stored mandate no longer matches the message (a redelivery, a stop, a
-resend) it reads the fresh state and does only what `collection.next_step` allows: nothing,
+resend) it reads the fresh state and does only what `charging.next_step` allows: nothing,
 start, ask again with the same key while the gateway remembers it, or look the attempt up.
 """
 
@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain.charge import NOT_RECEIVED, REJECTED, Charge, GatewayResult, lookup_is_conclusive
-from ..domain.collection import Step, next_step, settle, start
+from ..domain.charging import Step, next_step, settle, start
 from ..domain.errors import ConcurrentModification
 from ..domain.model import Mandate
 from ..observability import logger
 from .concurrency import MAX_CONFLICT_RETRIES, retry_on_conflict
 from .event_recorder import EventRecorder
-from .messages import ChargeMessage
+from .messages import AttemptMessage
 from .ports import (
+    AttemptRequest,
     Changes,
-    ChargeRequest,
     Clock,
     GatewayTimeout,
     GatewayUnavailable,
@@ -64,10 +64,10 @@ class _MissingGateway:
     key_memory: timedelta | None = None
     call_timeout = 0.0
 
-    def charge(self, request: ChargeRequest) -> GatewayResult:
+    def charge(self, request: AttemptRequest) -> GatewayResult:
         return REJECTED
 
-    def lookup(self, request: ChargeRequest) -> GatewayResult | None:
+    def lookup(self, request: AttemptRequest) -> GatewayResult | None:
         return None
 
 
@@ -87,7 +87,7 @@ class Charger:
         self.recorder = EventRecorder(ids, render)
         self.resolve_attempts, self.write_margin = resolve_attempts, write_margin_seconds
 
-    def process(self, message: ChargeMessage, remaining: Callable[[], float] | None = None) -> ChargeOutcome:
+    def process(self, message: AttemptMessage, remaining: Callable[[], float] | None = None) -> ChargeOutcome:
         """`remaining`: seconds left in this invocation (None: no limit)."""
         mandate, charge = message.claimed()
         step = Step.START  # on the happy path the message is exactly the stored claim: no read
@@ -130,7 +130,7 @@ class Charger:
         if remaining is not None and remaining() < gateway.call_timeout + self.write_margin:
             raise NoTimeLeft(f"{remaining():.1f} s left, a gateway call may take {gateway.call_timeout:.0f} s")
 
-    def _fresh(self, message: ChargeMessage) -> tuple[Mandate, Charge, Step]:
+    def _fresh(self, message: AttemptMessage) -> tuple[Mandate, Charge, Step]:
         mandates, charges = self.repo.load(
             [(message.merchant_id, message.mandate_id)], [(message.merchant_id, message.charge_id)]
         )
@@ -142,10 +142,10 @@ class Charger:
         return mandate, charge, next_step(mandate, charge, message.attempt, self.clock.now(), key_memory)
 
     @staticmethod
-    def _request(charge: Charge, attempt: int) -> ChargeRequest:
+    def _request(charge: Charge, attempt: int) -> AttemptRequest:
         method = charge.in_flight_method
         assert method is not None
-        return ChargeRequest(
+        return AttemptRequest(
             idempotency_key=charge.idempotency_key(attempt),
             amount=charge.amount,
             currency=charge.currency,
@@ -157,7 +157,7 @@ class Charger:
         )
 
     def _ask(
-        self, message: ChargeMessage, gateway: PaymentGateway, request: ChargeRequest, remaining: Callable[[], float] | None
+        self, message: AttemptMessage, gateway: PaymentGateway, request: AttemptRequest, remaining: Callable[[], float] | None
     ) -> tuple[GatewayResult, int]:
         """Ask with the attempt's key; a timeout is asked again with the same key, never as a new
         charge, and only while no stop was acknowledged meanwhile (the first request may never
@@ -175,7 +175,7 @@ class Charger:
                     break
         raise OutcomeUnknown(f"{request.idempotency_key}: outcome still unknown after {timeouts} tries")
 
-    def _lookup(self, gateway: PaymentGateway, request: ChargeRequest, started_at: datetime) -> GatewayResult:
+    def _lookup(self, gateway: PaymentGateway, request: AttemptRequest, started_at: datetime) -> GatewayResult:
         """Only read what the gateway did; never send the attempt again."""
         try:
             found = gateway.lookup(request)
@@ -188,7 +188,7 @@ class Charger:
         raise OutcomeUnknown(f"{request.idempotency_key}: not found at the gateway yet")
 
     def _record(
-        self, message: ChargeMessage, mandate: Mandate, charge: Charge, answer: GatewayResult, timeouts: int
+        self, message: AttemptMessage, mandate: Mandate, charge: Charge, answer: GatewayResult, timeouts: int
     ) -> ChargeOutcome:
         """Record the gateway's answer; an API write that raced us is read and the answer recorded on it."""
 

@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 from pydantic import ValidationError
 
 from ..domain.charge import Charge
-from ..domain.collection import claim
+from ..domain.charging import claim
 from ..domain.errors import ConcurrentModification
 from ..domain.events import EventType
 from ..domain.model import Mandate
 from ..observability import logger
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
-from .messages import ChargeMessage
+from .messages import AttemptMessage
 from .ports import (
     Changes,
     ChargeQueue,
@@ -48,8 +48,8 @@ class DispatchReport:
 
 
 @dataclass
-class _Claimed:
-    message: ChargeMessage | None = None
+class _DispatchOutcome:
+    message: AttemptMessage | None = None
     new_charge: bool = False
     resent: bool = False
     resumed: bool = False
@@ -104,16 +104,18 @@ class Dispatcher:
         _, charges = self.repo.load([], open_charges) if open_charges else ({}, {})
         return mandates, charges
 
-    def _claim_safely(self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]) -> _Claimed:
+    def _claim_safely(
+        self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]
+    ) -> _DispatchOutcome:
         """One mandate's failure (throttling, a bug) must not hold back the others' messages."""
         try:
             return self._claim(ref, now, mandates, charges)
         except Exception:
             logger.exception("could not claim mandate %s; it stays due", ref.mandate_id)
-            return _Claimed(error=True)
+            return _DispatchOutcome(error=True)
 
-    def _claim(self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]) -> _Claimed:
-        def once(number: int) -> _Claimed:
+    def _claim(self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]) -> _DispatchOutcome:
+        def once(number: int) -> _DispatchOutcome:
             if number:  # another run or an API write got there first: decide again on fresh state
                 fresh_mandates, _ = self.repo.load([(ref.merchant_id, ref.mandate_id)], [])
                 mandates.update(fresh_mandates)
@@ -127,26 +129,28 @@ class Dispatcher:
         try:
             return retry_on_conflict(once)
         except ConcurrentModification:
-            return _Claimed(conflict=True)  # still due: looked at again next run
+            return _DispatchOutcome(conflict=True)  # still due: looked at again next run
 
-    def _claim_once(self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]) -> _Claimed:
+    def _claim_once(
+        self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]
+    ) -> _DispatchOutcome:
         mandate = mandates.get(ref.mandate_id)
         if mandate is None or mandate.merchant_id != ref.merchant_id:
-            return _Claimed()  # gone from under the index entry
+            return _DispatchOutcome()  # gone from under the index entry
         charge = charges.get(mandate.open_charge_id) if mandate.open_charge_id else None
         was_paused = mandate.status == "paused"
         try:
             result = claim(mandate, charge, now, now + self.lease)
         except LookupError:
             logger.error("mandate %s points to a missing charge; skipped", mandate.id)
-            return _Claimed(error=True)
+            return _DispatchOutcome(error=True)
         if not result.changed:
-            return _Claimed()
+            return _DispatchOutcome()
         message = None
         if result.charge is not None and result.attempt is not None:
             # Built, and so validated, before the claim is saved: a claim that cannot be sent is never written.
             try:
-                message = ChargeMessage(
+                message = AttemptMessage(
                     merchant_id=mandate.merchant_id,
                     mandate_id=mandate.id,
                     charge_id=result.charge.id,
@@ -158,7 +162,7 @@ class Dispatcher:
                 )
             except ValidationError as error:
                 logger.error("claim of mandate %s not saved: its message is invalid (%s)", mandate.id, error.errors()[0]["msg"])
-                return _Claimed(error=True)
+                return _DispatchOutcome(error=True)
         objects: list[tuple[Mandate | Charge, list[str]]] = [(mandate, result.mandate_events)]
         if result.charge is not None:
             objects.append((result.charge, result.charge_events))
@@ -168,7 +172,7 @@ class Dispatcher:
             events=self.recorder.events(objects, now),
         )
         self.repo.commit(changes)
-        out = _Claimed(resumed=was_paused and EventType.MANDATE_RESUMED in result.mandate_events)
+        out = _DispatchOutcome(resumed=was_paused and EventType.MANDATE_RESUMED in result.mandate_events)
         if message is not None:
             assert result.charge is not None
             out.message = message

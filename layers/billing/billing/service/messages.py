@@ -21,7 +21,7 @@ from ..domain.model import Mandate
 MAX_ATTEMPT = 100
 
 
-class ChargeMessage(BaseModel):
+class AttemptMessage(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
@@ -34,7 +34,7 @@ class ChargeMessage(BaseModel):
     charge: Charge
 
     @model_validator(mode="after")
-    def _consistent(self) -> ChargeMessage:
+    def _consistent(self) -> AttemptMessage:
         m, c = self.mandate, self.charge
         if (m.id, m.merchant_id, c.id, c.merchant_id, c.mandate_id) != (
             self.mandate_id,

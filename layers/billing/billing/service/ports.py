@@ -8,7 +8,7 @@ from typing import Generic, Protocol, TypeVar
 
 from ..domain.charge import Charge, GatewayResult
 from ..domain.model import Event, Mandate, Plan
-from .messages import ChargeMessage
+from .messages import AttemptMessage
 
 T = TypeVar("T")
 
@@ -110,12 +110,12 @@ class Render(Protocol):
 
 
 class ChargeQueue(Protocol):
-    def send(self, messages: list[ChargeMessage]) -> int:
+    def send(self, messages: list[AttemptMessage]) -> int:
         """Send charge messages; returns how many were accepted (the rest are re-sent when their lease ends)."""
 
 
 @dataclass(frozen=True)
-class ChargeRequest:
+class AttemptRequest:
     """One attempt at the gateway. `idempotency_key` is per (charge, attempt)."""
 
     idempotency_key: str
@@ -144,11 +144,11 @@ class PaymentGateway(Protocol):
     # when its invocation has that much time left.
     call_timeout: float
 
-    def charge(self, request: ChargeRequest) -> GatewayResult:
+    def charge(self, request: AttemptRequest) -> GatewayResult:
         """Charge once per idempotency key; the same key always answers the same result.
         A request the gateway refuses outright answers `REJECTED` (a hard failure)."""
 
-    def lookup(self, request: ChargeRequest) -> GatewayResult | None:
+    def lookup(self, request: AttemptRequest) -> GatewayResult | None:
         """Read-only: what the gateway did for this (charge, attempt), found by its reference
         (not by the key), or None when it has no such payment. Raises GatewayTimeout or
         GatewayUnavailable when it cannot tell."""

@@ -1,17 +1,11 @@
-"""Production clock and id generator."""
+"""The production id generator."""
 
 from __future__ import annotations
 
 import secrets
 import string
-from datetime import datetime, timezone
 
 _ALPHABET = string.ascii_letters + string.digits
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(timezone.utc)
 
 
 class RandomIds:

@@ -37,7 +37,7 @@ from moto import mock_aws  # noqa: E402
 
 from billing.adapters.dynamodb.codec import to_attributes  # noqa: E402
 from billing.adapters.dynamodb.items import item_of  # noqa: E402
-from billing.domain.model import Consent, Customer, Mandate, PaymentMethod, Plan  # noqa: E402
+from billing.domain.model import Consent, Customer, Mandate, PaymentMethod, Plan, PlanTerms  # noqa: E402
 from devtools.aws_stats import AwsStats, moto_images, template_indexes  # noqa: E402
 from devtools.costs import cost_per_million  # noqa: E402
 from devtools.lambda_runtime import invoke as _invoke  # noqa: E402
@@ -69,10 +69,7 @@ def seed(client, table: str, total: int, due: int) -> None:
         created_at=NOW - timedelta(days=60),
         updated_at=NOW - timedelta(days=60),
         name="Gold",
-        amount=1999,
-        currency="EUR",
-        interval="month",
-        interval_count=1,
+        terms=PlanTerms(amount=1999, currency="EUR", interval="month"),
     )
     items = [{**item_of(plan), "version": 1}]
     for n in range(total):

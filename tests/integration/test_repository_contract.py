@@ -12,7 +12,7 @@ import pytest
 
 from billing.domain.charge import Charge, charge_id
 from billing.domain.errors import ConcurrentModification
-from billing.domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan
+from billing.domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan, PlanTerms
 from billing.service.ports import Changes, PageRequest, Repository
 from tests.fakes import InMemoryRepository
 
@@ -38,10 +38,7 @@ def plan(merchant: str = A, n: int = 1, created: datetime = NOW) -> Plan:
         created_at=created,
         updated_at=created,
         name=f"Plan {n}",
-        amount=1999,
-        currency="EUR",
-        interval="month",
-        interval_count=1,
+        terms=PlanTerms(amount=1999, currency="EUR", interval="month"),
     )
 
 

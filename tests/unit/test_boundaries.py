@@ -186,3 +186,29 @@ def test_body_level_errors_are_400_only_when_the_body_is_not_an_object() -> None
     rule = validation_error_response([{"type": "value_error", "loc": ("body",), "msg": "Value error, a and b conflict"}])
     assert rule.status_code == 422
     assert rule.body["error"] == {"type": "validation_error", "message": "a and b conflict", "param": None}
+
+
+def test_a_plan_stored_with_flat_terms_reads_as_the_same_plan() -> None:
+    # Given a plan body as stored before `terms` was its own object (term fields at the top level)
+    from billing.domain.model import Plan, PlanTerms
+
+    flat = {
+        "id": "pln_1",
+        "merchant_id": "mch_1",
+        "created_at": "2026-11-01T09:00:00Z",
+        "updated_at": "2026-11-01T09:00:00Z",
+        "name": "Gold",
+        "amount": 1999,
+        "currency": "EUR",
+        "interval": "month",
+        "interval_count": 1,
+        "trial_days": 7,
+        "retry_schedule_days": [1, 3],
+        "status": "active",
+        "metadata": {},
+    }
+    # When it is read
+    plan = Plan.model_validate(flat)
+    # Then its terms are exactly the stored ones, and it stores back in the new shape
+    assert plan.terms == PlanTerms(amount=1999, currency="EUR", interval="month", trial_days=7, retry_schedule_days=(1, 3))
+    assert Plan.model_validate(plan.model_dump(mode="json")) == plan

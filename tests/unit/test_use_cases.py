@@ -74,7 +74,7 @@ def test_update_plan_changes_name_and_metadata_only_and_records_event(
     plan = api.plans.create(A, GOLD)
     clock.advance(minutes=1)
     updated = api.plans.update(A, plan.id, PlanUpdate(name="Gold+", metadata={"tier": "1"}))
-    assert (updated.name, updated.metadata, updated.amount) == ("Gold+", {"tier": "1"}, 1999)
+    assert (updated.name, updated.metadata, updated.terms.amount) == ("Gold+", {"tier": "1"}, 1999)
     assert updated.updated_at == clock.now()
     assert types(repo) == ["plan.created", "plan.updated"]
     # The same values again change nothing and record nothing.

@@ -39,7 +39,7 @@ class PlanOut(ResponseModel):
 
     @classmethod
     def of(cls, plan: Plan) -> PlanOut:
-        return cls(**plan.model_dump(exclude={"merchant_id", "version"}))
+        return cls(**plan.model_dump(exclude={"merchant_id", "version", "terms"}), **plan.terms.model_dump())
 
 
 class CustomerOut(ResponseModel):

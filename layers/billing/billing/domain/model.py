@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import schedule
 from .errors import InvalidState, ValidationFailed
@@ -38,17 +38,18 @@ class Entity(BaseModel):
 
 
 class PlanTerms(BaseModel):
-    """What a mandate is charged: copied from the plan when the mandate is created."""
+    """What a mandate is charged: a plan's price and schedule, copied to each mandate at creation
+    (a plan's terms never change; a mandate keeps the terms it was created with)."""
 
     model_config = ConfigDict(defer_build=True, frozen=True)
 
     amount: int
     currency: Currency
     interval: Interval
-    interval_count: int
-    trial_days: int
+    interval_count: int = 1
+    trial_days: int = 0
     total_cycles: int | None = None
-    retry_schedule_days: tuple[int, ...]
+    retry_schedule_days: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE_DAYS
 
     @property
     def cadence(self) -> Cadence:
@@ -57,27 +58,18 @@ class PlanTerms(BaseModel):
 
 class Plan(Entity):
     name: str
-    amount: int
-    currency: Currency
-    interval: Interval
-    interval_count: int
-    trial_days: int = 0
-    total_cycles: int | None = None
-    retry_schedule_days: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE_DAYS
+    terms: PlanTerms
     status: PlanStatus = "active"
     metadata: dict[str, str] = Field(default_factory=dict)
 
-    @property
-    def terms(self) -> PlanTerms:
-        return PlanTerms(
-            amount=self.amount,
-            currency=self.currency,
-            interval=self.interval,
-            interval_count=self.interval_count,
-            trial_days=self.trial_days,
-            total_cycles=self.total_cycles,
-            retry_schedule_days=self.retry_schedule_days,
-        )
+    @model_validator(mode="before")
+    @classmethod
+    def _terms_of_a_flat_plan(cls, data: Any) -> Any:
+        """Plans stored before `terms` was its own object kept the term fields at the top level."""
+        if isinstance(data, dict) and "terms" not in data and "amount" in data:
+            fields = PlanTerms.model_fields
+            data = {k: v for k, v in data.items() if k not in fields} | {"terms": {k: v for k, v in data.items() if k in fields}}
+        return data
 
     def update(self, now: datetime, name: str | None = None, metadata: dict[str, str] | None = None) -> list[str]:
         changed = False

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from ..domain.errors import ValidationFailed, found
 from ..domain.events import EventType
-from ..domain.model import Plan
+from ..domain.model import Plan, PlanTerms
 from .commands import NewPlan, PlanChanges
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
@@ -30,13 +30,7 @@ class Plans:
             created_at=now,
             updated_at=now,
             name=request.name,
-            amount=request.amount,
-            currency=request.currency,
-            interval=request.interval,
-            interval_count=request.interval_count,
-            trial_days=request.trial_days,
-            total_cycles=request.total_cycles,
-            retry_schedule_days=tuple(request.retry_schedule_days),
+            terms=PlanTerms.model_validate(request, from_attributes=True),  # the command's term fields
             metadata=dict(request.metadata),
         )
         self.repo.commit(Changes(plans=[plan], events=self.recorder.events([(plan, [EventType.PLAN_CREATED])], now)))

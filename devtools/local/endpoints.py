@@ -1,0 +1,102 @@
+"""The dev-only endpoints under /_local (the contract's "Local runtime" section). Bodies are
+validated by pydantic like the API's; errors use the API's error object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StringConstraints, ValidationError, model_validator
+
+from billing.wire import TimeIn, format_time
+from devtools.clock import ClockWentBack
+
+if TYPE_CHECKING:
+    from devtools.local.system import LocalSystem
+
+Answer = tuple[int, Any]
+
+
+def _error(status: int, type_: str, message: str, param: str | None = None) -> Answer:
+    return status, {"error": {"type": type_, "message": message, "param": param}}
+
+
+class NewMerchant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class ClockChange(BaseModel):
+    """Exactly one of: move the test clock forward by `advance_seconds`, or set it to `now`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    advance_seconds: StrictInt | StrictFloat | None = None
+    now: TimeIn | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ClockChange:
+        if (self.advance_seconds is None) == (self.now is None):
+            raise ValueError('send {"advance_seconds": N} or {"now": "<RFC 3339>"}')
+        return self
+
+
+class LocalEndpoints:
+    def __init__(self, system: LocalSystem) -> None:
+        self.system = system
+        self.routes: dict[tuple[str, str], Callable[[Any], Answer]] = {
+            ("GET", "/_local/health"): self.health,
+            ("POST", "/_local/merchants"): self.create_merchant,
+            ("GET", "/_local/clock"): lambda _: (200, self._clock()),
+            ("POST", "/_local/clock"): self.set_clock,
+            ("POST", "/_local/tick"): lambda _: (200, system.tick()),
+            ("GET", "/_local/gateway/ledger"): lambda _: (200, {"entries": system.ledger_reader.ledger()}),
+            ("GET", "/_local/queues"): lambda _: (200, system.queues()),
+            ("GET", "/_local/stats"): lambda _: (200, system.stats.snapshot()),
+            ("POST", "/_local/stats/reset"): self.reset_stats,
+        }
+
+    def __call__(self, method: str, path: str, body: Any) -> Answer:
+        route = self.routes.get((method, path))
+        if route is None:
+            return _error(404, "not_found", "No such local endpoint.")
+        return route(body)
+
+    def _clock(self) -> dict[str, Any]:
+        return {"now": format_time(self.system.clock.now()), "test_clock": self.system.clock.is_test_clock}
+
+    def health(self, _: Any) -> Answer:
+        if not self.system.ready:
+            return 503, {"status": "starting"}
+        return 200, {"status": "ok", "api": self.system.base_url, **self._clock()}
+
+    def create_merchant(self, body: Any) -> Answer:
+        try:
+            request = NewMerchant.model_validate(body)
+        except ValidationError:
+            return _error(422, "validation_error", "name: 1..200 characters", "name")
+        created = self.system.merchants.create(request.name, self.system.clock.now())
+        return 201, {"merchant_id": created.merchant_id, "api_key": created.api_key}
+
+    def set_clock(self, body: Any) -> Answer:
+        try:
+            change = ClockChange.model_validate(body)
+        except ValidationError as error:
+            first = error.errors()[0]
+            param = str(first["loc"][0]) if first["loc"] else None  # the field, not pydantic's union branch
+            message = str(first["msg"]).removeprefix("Value error, ")
+            return _error(400, "invalid_request", f"{param}: {message}" if param else message, param)
+        try:
+            if change.advance_seconds is not None:
+                self.system.clock.advance(float(change.advance_seconds))
+            else:
+                assert change.now is not None
+                self.system.clock.set(change.now)
+        except ClockWentBack as error:
+            return _error(409, "invalid_state", str(error))
+        return 200, self._clock()
+
+    def reset_stats(self, _: Any) -> Answer:
+        self.system.stats.reset()
+        return 200, self.system.stats.snapshot()

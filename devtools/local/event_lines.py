@@ -1,0 +1,41 @@
+"""Every event the system publishes to SNS, printed as one readable line (a subscribed queue
+stands in for the operator's view of the topic)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class EventLines:
+    def __init__(self, session: Any, topic_arn: str, quiet: bool = False) -> None:
+        self.sqs, self.quiet = session.client("sqs"), quiet
+        sns = session.client("sns")
+        self.url = self.sqs.create_queue(QueueName="local-event-printer")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+
+    def print_published(self) -> None:
+        while batch := self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                if not self.quiet:
+                    print(describe(json.loads(message["Body"])), flush=True)
+            self.sqs.delete_message_batch(
+                QueueUrl=self.url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+            )
+
+
+def describe(notification: dict[str, Any]) -> str:
+    """One SNS notification of an event as one line: time, type, merchant, the object in brief."""
+    event = json.loads(notification["Message"])
+    obj = event["data"]["object"]
+    detail = {
+        "charge": lambda o: (
+            f"{o['id']} cycle {o['cycle']} {o['amount']} {o['currency']} {o['status']} attempts={len(o['attempts'])}"
+            + (f" failure={o['failure_code']}" if o.get("failure_code") else "")
+        ),
+        "mandate": lambda o: f"{o['id']} {o['status']} next_charge_at={o.get('next_charge_at')}",
+        "plan": lambda o: f"{o['id']} {o['name']} {o['amount']} {o['currency']}/{o['interval_count']} {o['interval']}",
+    }.get(obj.get("object"), lambda o: o.get("id", ""))(obj)
+    merchant = notification["MessageAttributes"]["merchant_id"]["Value"]
+    return f"event {event['created_at']}  {event['type']:<32} {merchant}  {detail}"

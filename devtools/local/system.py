@@ -1,0 +1,183 @@
+"""The whole system in one process: the AWS emulation built from template.yaml, the real
+handlers (built by the composition root on the local clock), and the steps AWS takes on its
+own (the schedule fires, the event source polls the charge queue, the table stream flows)."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+from datetime import timedelta, timezone
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from billing import bootstrap
+from billing.adapters.merchants import MerchantStore
+from billing.adapters.simulated_gateway import SimulatedGateway
+from devtools.aws_stats import AwsStats, moto_images, template_indexes
+from devtools.clock import LocalClock
+from devtools.gateway import ApiGateway
+from devtools.lambda_runtime import invoke, load_function
+from devtools.local.event_lines import EventLines
+from devtools.moto_patches import fast_transactions, serialize_calls
+from devtools.provision import Provisioned, provision
+from devtools.sqs_source import SqsEventSource
+from devtools.streams import TableStream, for_publisher
+from devtools.template import load_template, resources
+
+
+def rate_seconds(expression: str) -> float:
+    """The period of an EventBridge `rate(...)` expression (a minute if it is not one)."""
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression.strip())
+    if not match:
+        return 60.0
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[match.group(2).rstrip("s")]
+    return float(match.group(1)) * unit
+
+
+def _sqs_on_the_local_clock(clock: LocalClock) -> None:
+    """SQS visibility timeouts follow the local clock, so a failed message comes back (and reaches
+    the DLQ after maxReceiveCount) when the test clock passes its timeout, as on AWS."""
+    import moto.sqs.models as sqs_models
+
+    sqs_models.unix_time = lambda dt=None: clock.epoch_seconds()  # type: ignore[assignment]
+    sqs_models.unix_time_millis = lambda dt=None: clock.epoch_seconds() * 1000  # type: ignore[assignment]
+
+
+class LocalSystem:
+    def __init__(self, port: int, clock: LocalClock | None = None, quiet: bool = False) -> None:
+        self.clock = clock or LocalClock()
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.quiet = quiet
+        self._mock = mock_aws()
+        self._mock.start()
+        serialize_calls()
+        fast_transactions()
+        _sqs_on_the_local_clock(self.clock)
+        # The runtime's own plumbing (queue poller, stream reader, printer) uses its own session:
+        # only the system's components are counted in /_local/stats.
+        self.plumbing = boto3.Session()
+        self.aws: Provisioned = provision(self.plumbing)
+        os.environ.update(self.aws.env())
+        os.environ["PUBLIC_BASE_URL"] = self.base_url
+        self.stats = AwsStats(
+            excluded_tables={self.aws.tables["SimulatedGatewayLedgerTable"]},
+            images=moto_images(os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")),
+            indexes={self.aws.tables["BillingTable"]: template_indexes(load_template()["Resources"]["BillingTable"])},
+        )
+        counted = boto3.Session()
+        self.stats.attach(counted)
+        boto3.DEFAULT_SESSION = counted  # the functions' module-level boto3.client(...) use it
+        # Every component reads the local clock: the one composition root builds them with it.
+        with bootstrap.configured(clock=self.clock):
+            self.api = load_function("api")
+            self.authorizer = load_function("authorizer")
+            self.dispatcher = load_function("dispatcher")
+            self.charger = load_function("charger")
+            self.publisher = load_function("event_publisher")
+            self.customer_page = load_function("customer_page")
+        self.gateway = ApiGateway(
+            authorizer=lambda event: invoke(self.authorizer, event, "AuthorizerFunction"),
+            routes=[
+                ("/v1/", lambda event: invoke(self.api, event, "ApiFunction"), True),
+                ("/customer/", lambda event: invoke(self.customer_page, event, "CustomerPageFunction"), False),
+            ],
+        )
+        functions = resources("AWS::Serverless::Function")
+        batch_size = functions["ChargerFunction"]["Properties"]["Events"]["Charges"]["Properties"]["BatchSize"]
+        self.charge_queue = SqsEventSource(
+            self.plumbing.client("sqs"),
+            self.aws.queues["ChargeQueue"],
+            lambda event: invoke(self.charger, event, "ChargerFunction"),
+            batch_size=batch_size,
+        )
+        schedule = load_template()["Parameters"]["DispatchScheduleExpression"]["Default"]
+        self.rate = timedelta(seconds=rate_seconds(schedule))
+        self.next_tick = self.clock.now()
+        self.engine = threading.Lock()  # one engine step at a time: a tick is synchronous
+        # One request at a time through the handlers, as one Lambda instance serves one event at a
+        # time (Powertools' resolvers keep the current event in module state).
+        self.requests = threading.Lock()
+        self.stream = TableStream(self.plumbing, self.aws.tables["BillingTable"], start="LATEST")
+        self.event_lines = EventLines(self.plumbing, self.aws.topics["EventsTopic"], quiet)
+        self.merchants = MerchantStore(self.plumbing.client("dynamodb"), self.aws.tables["BillingTable"])
+        self.ledger_reader = SimulatedGateway(
+            self.plumbing.client("dynamodb"), self.aws.tables["SimulatedGatewayLedgerTable"], self.clock
+        )
+        self.stopping = threading.Event()
+        self.ready = False
+
+    # --------------------------------------------------------------- engine
+    def relay_events(self) -> int:
+        """The table stream -> the real event publisher (template filter, batches of 100) -> SNS."""
+        wanted = for_publisher(self.stream.read())
+        for start in range(0, len(wanted), 100):
+            invoke(self.publisher, {"Records": wanted[start : start + 100]}, "EventPublisherFunction")
+        self.event_lines.print_published()
+        return len(wanted)
+
+    def dispatch(self) -> dict[str, Any]:
+        now = self.clock.now()
+        self.next_tick = now + self.rate
+        # Full precision (AWS sends whole seconds): something due at the local clock's exact now is due.
+        scheduled = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return invoke(
+            self.dispatcher, {"scheduled_time": scheduled, "execution_id": "local", "attempt": "1"}, "DispatcherFunction"
+        )
+
+    def tick(self) -> dict[str, Any]:
+        """Dispatch once at the clock's now, drain the charge queue, record and publish everything."""
+        with self.engine:
+            dispatched = self.dispatch()
+            delivery = self.charge_queue.drain()
+            events = self.relay_events()
+        return {
+            "now": dispatched["now"],
+            "dispatch": {k: v for k, v in dispatched.items() if k != "now"},
+            "charger": {
+                "messages": delivery.received,
+                "succeeded": delivery.succeeded,
+                "failed": delivery.failed,
+                "batches": delivery.batches,
+            },
+            "events_published": events,
+            "queues": self.queues(),
+        }
+
+    def queues(self) -> dict[str, dict[str, int]]:
+        """Depth of every queue of the template (messages waiting, and received but not yet done)."""
+        sqs = self.plumbing.client("sqs")
+        out = {}
+        for logical, url in self.aws.queues.items():
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+            out[logical] = {
+                "waiting": int(attributes["ApproximateNumberOfMessages"]),
+                "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+            }
+        return out
+
+    def background(self) -> None:
+        """What AWS does on its own: the schedule fires, the event source polls, the stream flows."""
+        while not self.stopping.is_set():
+            try:
+                with self.engine:
+                    if self.clock.now() >= self.next_tick:
+                        self.dispatch()
+                    self.charge_queue.drain()
+                    self.relay_events()
+            except Exception as error:  # keep the runtime alive; the failure is the system's, shown
+                print(f"local runtime: background step failed: {error!r}", file=sys.stderr, flush=True)
+            self.stopping.wait(0.5)
+
+    def restarted_stream(self) -> None:
+        """Read the table stream from now on (items restored from a state file are not new events)."""
+        self.stream = TableStream(self.plumbing, self.aws.tables["BillingTable"], start="LATEST")
+
+    def close(self) -> None:
+        self.stopping.set()
+        self._mock.stop()

@@ -1,0 +1,30 @@
+"""`make local STATE=file`: what the runtime saves on exit is what it loads on start."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import boto3
+
+from billing.adapters.dynamodb.codec import from_attributes, to_attributes
+from devtools.local import state
+from devtools.provision import Provisioned
+
+
+def test_the_state_file_brings_back_every_item_and_the_test_clock(aws: Provisioned, tmp_path: Path) -> None:
+    # Given an item in the billing table and a test clock at a set time
+    client = boto3.client("dynamodb")
+    table = aws.tables["BillingTable"]
+    item = {"pk": "M#mch_1#pln_1", "sk": "PLAN", "body": {"name": "Gold", "amount": 1999}, "version": 3}
+    client.put_item(TableName=table, Item=to_attributes(item))
+    now = datetime(2027, 2, 1, tzinfo=timezone.utc)
+    path = tmp_path / "state.json"
+    # When the state is saved, the item is lost, and the state is loaded again
+    state.save(client, aws.tables, now, path)
+    client.delete_item(TableName=table, Key=to_attributes({"pk": item["pk"], "sk": item["sk"]}))
+    restored_clock = state.load(client, aws.tables, path)
+    # Then the item is back exactly, and so is the clock
+    stored = client.get_item(TableName=table, Key=to_attributes({"pk": item["pk"], "sk": item["sk"]}))["Item"]
+    assert from_attributes(stored) == item
+    assert restored_clock == now

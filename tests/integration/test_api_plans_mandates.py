@@ -44,8 +44,10 @@ def test_plan_lifecycle(call: Client) -> None:
 
 
 def test_mandate_created_with_consent_is_active_and_hides_the_token(call: Client) -> None:
+    # When a mandate is created with consent and a payment method
     plan = make_plan(call, trial_days=14)
     mandate = make_mandate(call, plan["id"])
+    # Then it is active, and the token is never shown again (only its last four characters)
     assert mandate["status"] == "active" and mandate["object"] == "mandate"
     assert mandate["payment_method"] == {"gateway": "simulated", "token_last4": "m_ok"}
     assert "pm_sim_ok" not in call("GET", f"/v1/mandates/{mandate['id']}").body
@@ -54,8 +56,10 @@ def test_mandate_created_with_consent_is_active_and_hides_the_token(call: Client
 
 
 def test_mandate_without_consent_has_a_working_signed_approval_url(system: System, call: Client) -> None:
+    # When a mandate is created without consent
     plan = make_plan(call)
     mandate = make_mandate(call, plan["id"], active=False)
+    # Then it awaits approval, with a signed link to the customer's page that names it and only it
     assert mandate["status"] == "pending_approval" and mandate["next_charge_at"] is None
     url = mandate["approval_url"]
     assert url.startswith(f"https://{system.gateway.host}/live/customer/mandates/")
@@ -69,8 +73,10 @@ def test_mandate_without_consent_has_a_working_signed_approval_url(system: Syste
 
 
 def test_mandate_actions_and_their_409s(call: Client) -> None:
+    # Given an active mandate
     plan = make_plan(call)
     mandate_id = make_mandate(call, plan["id"])["id"]
+    # When it goes through resume, pause (with and without resume_at), a new payment method and revoke
     assert call("POST", f"/v1/mandates/{mandate_id}/resume").status == 409
     paused = call("POST", f"/v1/mandates/{mandate_id}/pause", {"resume_at": "2030-01-01T00:00:00Z"})
     assert paused.status == 200 and paused.json()["status"] == "paused" and paused.json()["resume_at"] == "2030-01-01T00:00:00Z"
@@ -81,6 +87,7 @@ def test_mandate_actions_and_their_409s(call: Client) -> None:
     assert replaced.status == 200 and replaced.json()["payment_method"]["token_last4"] == "once"
     revoked = call("POST", f"/v1/mandates/{mandate_id}/revoke")
     assert revoked.json()["status"] == "revoked" and revoked.json()["ended_at"] is not None
+    # Then each change is allowed only where the state machine allows it (409 otherwise)
     for action in ("cancel", "revoke", "pause", "resume"):
         response = call("POST", f"/v1/mandates/{mandate_id}/{action}")
         assert response.status == 409 and response.json()["error"]["type"] == "invalid_state", action
@@ -89,9 +96,12 @@ def test_mandate_actions_and_their_409s(call: Client) -> None:
 
 
 def test_schedule_preview(call: Client) -> None:
+    # Given a three-payment monthly mandate starting on Jan 31
     plan = make_plan(call, interval="month", total_cycles=3, currency="JPY", amount=700)
     mandate = make_mandate(call, plan["id"], start_at="2027-01-31T09:00:00Z")
+    # When its next five charges are previewed
     response = call("GET", f"/v1/mandates/{mandate['id']}/schedule?count=5")
+    # Then exactly three come, at month ends; more than 36 is a 400
     assert response.status == 200
     body = response.json()
     assert body["object"] == "schedule" and body["mandate_id"] == mandate["id"]
@@ -105,6 +115,7 @@ def test_schedule_preview(call: Client) -> None:
 
 
 def test_mandate_list_filters_combine(call: Client) -> None:
+    # Given mandates of two customers on two plans, one paused and one pending
     gold, silver = make_plan(call), make_plan(call, name="Silver")
     a = make_mandate(call, gold["id"], reference="alice")
     b = make_mandate(call, silver["id"], reference="alice")
@@ -116,6 +127,7 @@ def test_mandate_list_filters_combine(call: Client) -> None:
         assert response.status == 200, response.body
         return [m["id"] for m in response.json()["data"]]
 
+    # When the list is filtered by plan, customer and status, alone or together, Then exactly the matching ones come, newest first
     assert ids("") == [c["id"], b["id"], a["id"]]
     assert ids(f"plan_id={gold['id']}") == [c["id"], a["id"]]
     assert ids("customer_reference=alice") == [b["id"], a["id"]]
@@ -126,8 +138,10 @@ def test_mandate_list_filters_combine(call: Client) -> None:
 
 
 def test_pagination_merges_shards_newest_first_without_gaps_or_repeats(call: Client) -> None:
+    # Given 23 mandates (spread over the list index's shards)
     plan = make_plan(call)
     created = [make_mandate(call, plan["id"], reference=f"c{i}")["id"] for i in range(23)]
+    # When they are read five at a time
     seen, cursor, pages = [], None, 0
     while True:
         response = call("GET", "/v1/mandates?limit=5" + (f"&cursor={cursor}" if cursor else ""))
@@ -138,35 +152,43 @@ def test_pagination_merges_shards_newest_first_without_gaps_or_repeats(call: Cli
             assert body["next_cursor"] is None
             break
         cursor = body["next_cursor"]
+    # Then each comes once, newest first, in five pages
     assert seen == list(reversed(created)) and pages == 5
 
 
 def test_cursor_is_bound_to_its_list_and_tampering_is_a_400(call: Client) -> None:
+    # Given a cursor of the unfiltered mandate list
     plan = make_plan(call)
     for i in range(3):
         make_mandate(call, plan["id"], reference=f"c{i}")
     cursor = call("GET", "/v1/mandates?limit=1").json()["next_cursor"]
+    # When it is used with another filter, or altered, Then the request is a 400 naming the cursor
     for query in (f"status=active&cursor={cursor}", "cursor=garbage", f"cursor={cursor[:-3]}", "cursor=" + "A" * 1001):
         response = call("GET", f"/v1/mandates?{query}")
         assert response.status == 400 and response.json()["error"]["param"] == "cursor", query
 
 
 def test_active_mandates_are_on_the_sharded_due_index_and_pending_ones_are_not(system: System, call: Client) -> None:
+    # Given an active and a pending mandate
     plan = make_plan(call)
     active = make_mandate(call, plan["id"])
     pending = make_mandate(call, plan["id"], reference="p", active=False)
+    # Then only the active one is on the due index (sharded, keyed by time, merchant, mandate)
     items = {i["pk"].rsplit("#", 1)[1]: i for i in system.table_items() if i.get("entity") == "mandate"}
     assert items[active["id"]]["dpk"].startswith("DUE#")
     assert items[active["id"]]["dsk"].endswith(f"#{system.a.id}#{active['id']}")
     assert "dpk" not in items[pending["id"]]
+    # And once cancelled it leaves the index
     call("POST", f"/v1/mandates/{active['id']}/cancel")
     items = {i["pk"].rsplit("#", 1)[1]: i for i in system.table_items() if i.get("entity") == "mandate"}
     assert "dpk" not in items[active["id"]]
 
 
 def test_every_stored_key_of_merchant_data_begins_with_the_merchant(system: System, call: Client) -> None:
+    # Given a plan, a mandate and their events
     plan = make_plan(call)
     make_mandate(call, plan["id"])
+    # Then every key of every stored item begins with the merchant's id
     for item in system.table_items():
         if item["entity"] in ("plan", "mandate", "event"):
             for key in ("pk", "lpk", "spk", "ppk", "cpk"):

@@ -41,14 +41,18 @@ BODIES = {"PATCH": {"name": "stolen"}, "/payment_method": {"gateway": "simulated
     ],
 )
 def test_missing_or_unknown_keys_are_401_with_the_contract_body(system: System, headers: dict) -> None:
+    # When a request comes without a key, with a malformed one or an unknown one
     response = system.gateway.request("GET", "/v1/plans", headers)
+    # Then it is a 401 with the contract's error object
     assert response.status == 401
     assert response.json()["error"]["type"] == "authentication_error"
 
 
 def test_a_revoked_key_is_refused_once_the_authorizer_cache_expires(system: System) -> None:
+    # Given a merchant whose key works
     call = system.client(system.a)
     assert call("GET", "/v1/plans").status == 200
+    # When the key is revoked and the authorizer's cached answer expires
     boto3.client("dynamodb").update_item(
         TableName=system.aws.tables["BillingTable"],
         Key=to_attributes(keys.api_key_key(hash_key(system.a.key))),
@@ -57,22 +61,28 @@ def test_a_revoked_key_is_refused_once_the_authorizer_cache_expires(system: Syst
         ExpressionAttributeValues=to_attributes({":r": "revoked"}),
     )
     system.gateway._cache.clear()  # what the TTL does after ReauthorizeEvery seconds
+    # Then the key is refused
     assert call("GET", "/v1/plans").status == 401
 
 
 def test_authorizer_answers_are_cached_per_key_across_routes(system: System) -> None:
+    # Given a merchant's key
     call = system.client(system.a)
     before = system.gateway.authorizer_calls
+    # When it is used on three routes
     call("GET", "/v1/plans")
     call("GET", "/v1/mandates")
     call("POST", "/v1/plans", GOLD)
+    # Then the authorizer ran once (its answer covers every route)
     assert system.gateway.authorizer_calls == before + 1
 
 
 def test_the_merchant_id_comes_only_from_the_authorizer(system: System) -> None:
     # Even a forged header or body field naming another merchant changes nothing.
+    # Given merchant A's key, When a request names merchant B in a header or the body
     call = system.client(system.a)
     created = call("POST", "/v1/plans", GOLD, headers={"X-Merchant-Id": system.b.id}).json()
+    # Then what A creates is A's (B cannot see it), and a merchant_id field is refused
     assert system.client(system.b)("GET", f"/v1/plans/{created['id']}").status == 404
     assert call("POST", "/v1/plans", {**GOLD, "merchant_id": system.b.id}).status == 422
 
@@ -80,8 +90,10 @@ def test_the_merchant_id_comes_only_from_the_authorizer(system: System) -> None:
 def test_a_request_without_authorizer_context_is_refused_by_the_handler(system: System) -> None:
     from devtools.lambda_runtime import invoke
 
+    # Given an event that reached the handler without the authorizer's context
     event = json.loads(open("events/api_list_mandates.json").read())
     event["requestContext"]["authorizer"] = None
+    # When the handler runs, Then it refuses it (401), never guessing a merchant
     result = invoke(system.api_module, event, "ApiFunction")
     assert result["statusCode"] == 401
 
@@ -89,13 +101,16 @@ def test_a_request_without_authorizer_context_is_refused_by_the_handler(system: 
 # ------------------------------------------------------------------- isolation
 @pytest.mark.parametrize("method,template", ROUTES)
 def test_another_merchants_objects_are_404_on_every_route(system: System, method: str, template: str) -> None:
+    # Given merchant A's plan, mandate and event
     owner, intruder = system.client(system.a), system.client(system.b)
     plan = make_plan(owner)
     mandate = make_mandate(owner, plan["id"])
     event = owner("GET", "/v1/events?limit=1").json()["data"][0]
     path = template.format(plan=plan["id"], mandate=mandate["id"], event=event["id"])
     body = next((b for suffix, b in BODIES.items() if path.endswith(suffix) or method == suffix), None)
+    # When merchant B calls the route on them
     response = intruder(method, path, body)
+    # Then they do not exist for B
     assert response.status == 404 and response.json()["error"]["type"] == "not_found"
     # ... and the owner's objects are unchanged
     assert owner("GET", f"/v1/mandates/{mandate['id']}").json() == mandate
@@ -103,9 +118,11 @@ def test_another_merchants_objects_are_404_on_every_route(system: System, method
 
 
 def test_lists_never_show_another_merchants_objects(system: System) -> None:
+    # Given merchant A's plan and mandate
     owner, intruder = system.client(system.a), system.client(system.b)
     plan = make_plan(owner)
     make_mandate(owner, plan["id"], reference="shared-ref")
+    # When merchant B lists, with or without filters naming A's objects, Then B sees nothing
     for path in (
         "/v1/plans",
         "/v1/mandates",
@@ -118,6 +135,7 @@ def test_lists_never_show_another_merchants_objects(system: System) -> None:
 
 
 def test_a_mandate_cannot_use_another_merchants_plan(system: System) -> None:
+    # Given merchant A's plan, When merchant B creates a mandate on it, Then the plan is not found
     plan = make_plan(system.client(system.a))
     response = system.client(system.b)("POST", "/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "x"}})
     assert response.status == 404 and response.json()["error"]["param"] == "plan_id"
@@ -147,7 +165,9 @@ BAD_BODIES = [
 
 @pytest.mark.parametrize("raw,status,param", BAD_BODIES)
 def test_bad_plan_bodies_are_clear_4xx(call: Client, raw: str, status: int, param: str | None) -> None:
+    # When a plan is created with a bad body
     response = call("POST", "/v1/plans", raw=raw)
+    # Then the answer is a 400 (not a JSON object) or a 422 naming the field, never a 500
     assert response.status == status, response.body
     error = response.json()["error"]
     assert error["type"] == ("invalid_request" if status == 400 else "validation_error")
@@ -200,6 +220,7 @@ def test_bad_plan_bodies_are_clear_4xx(call: Client, raw: str, status: int, para
     ],
 )
 def test_bad_mandate_bodies_name_the_field(call: Client, body: dict, param: str) -> None:
+    # When a mandate is created with a bad field, Then the 422 names that field
     response = call("POST", "/v1/mandates", body)
     assert response.status == 422, response.body
     assert response.json()["error"]["param"] == param
@@ -209,6 +230,7 @@ def test_bad_mandate_bodies_name_the_field(call: Client, body: dict, param: str)
     "query", ["limit=0", "limit=101", "limit=abc", "limit=", "status=unknown", "cursor=%00%01", "plan_id=" + "p" * 101]
 )
 def test_malformed_query_parameters_are_400(call: Client, query: str) -> None:
+    # When a list is asked for with a malformed query parameter, Then it is a 400
     response = call("GET", f"/v1/mandates?{query}")
     assert response.status == 400, response.body
     assert response.json()["error"]["type"] == "invalid_request"
@@ -226,17 +248,20 @@ def test_malformed_query_parameters_are_400(call: Client, query: str) -> None:
     ],
 )
 def test_odd_ids_and_unknown_routes_are_404(call: Client, path: str) -> None:
+    # When an object is asked for by an odd id, or a route does not exist, Then it is a 404
     response = call("GET", path)
     assert response.status == 404, response.body
     assert response.json()["error"]["type"] == "not_found"
 
 
 def test_huge_bodies_are_refused_before_parsing(call: Client) -> None:
+    # When a body over 64 KiB is sent, Then it is refused (413) before it is parsed
     response = call("POST", "/v1/plans", raw=json.dumps({**GOLD, "metadata": {"k": "v" * 100_000}}))
     assert response.status == 413 and response.json()["error"]["type"] == "invalid_request"
 
 
 def test_unknown_event_type_filter_is_400(call: Client) -> None:
+    # When events are filtered by a type that does not exist, Then it is a 400
     assert call("GET", "/v1/events?type=plan.exploded").status == 400
 
 
@@ -244,8 +269,10 @@ def test_unknown_event_type_filter_is_400(call: Client) -> None:
 def test_card_numbers_are_refused_never_stored_and_never_logged(
     system: System, call: Client, capsys: pytest.CaptureFixture
 ) -> None:
+    # Given a plan
     plan = make_plan(call)
     pan = "4111 1111 1111 1111"
+    # When a card number is sent as a payment method token, on creation or replacement
     for path, body in (
         (
             "/v1/mandates",
@@ -266,6 +293,7 @@ def test_card_numbers_are_refused_never_stored_and_never_logged(
     mandate = make_mandate(call, plan["id"])
     response = call("POST", f"/v1/mandates/{mandate['id']}/payment_method", {"gateway": "simulated", "token": "4111111111111111"})
     assert response.status == 422 and "4111" not in response.body
+    # Then it is refused (422, not echoed), and it is nowhere in the tables or the logs
     dynamodb = boto3.client("dynamodb")
     for table in system.aws.tables.values():
         assert "4111" not in json.dumps(dynamodb.scan(TableName=table)["Items"])

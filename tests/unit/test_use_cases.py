@@ -49,7 +49,9 @@ def types(repo: InMemoryRepository) -> list[str]:
 
 
 def test_create_plan_records_plan_created_with_the_api_object(api: UseCases, repo: InMemoryRepository) -> None:
+    # When a merchant creates a plan
     plan = api.plans.create(A, GOLD)
+    # Then one plan.created event holds the plan as the API shows it (no internal fields)
     [event] = repo.events(A)
     assert event.type == "plan.created"
     assert event.data["object"]["id"] == plan.id and event.data["object"]["object"] == "plan"
@@ -57,7 +59,9 @@ def test_create_plan_records_plan_created_with_the_api_object(api: UseCases, rep
 
 
 def test_plans_and_mandates_of_another_merchant_are_not_found(api: UseCases) -> None:
+    # Given merchant A's plan
     plan = api.plans.create(A, GOLD)
+    # When merchant B reads it, subscribes to it, or acts on A's mandate, Then it does not exist for B
     with pytest.raises(NotFound):
         api.plans.get(B, plan.id)
     with pytest.raises(NotFound):
@@ -71,9 +75,12 @@ def test_plans_and_mandates_of_another_merchant_are_not_found(api: UseCases) -> 
 def test_update_plan_changes_name_and_metadata_only_and_records_event(
     api: UseCases, repo: InMemoryRepository, clock: FakeClock
 ) -> None:
+    # Given a plan
     plan = api.plans.create(A, GOLD)
     clock.advance(minutes=1)
+    # When it is renamed and given metadata
     updated = api.plans.update(A, plan.id, PlanUpdate(name="Gold+", metadata={"tier": "1"}))
+    # Then only those change, with one plan.updated event
     assert (updated.name, updated.metadata, updated.terms.amount) == ("Gold+", {"tier": "1"}, 1999)
     assert updated.updated_at == clock.now()
     assert types(repo) == ["plan.created", "plan.updated"]
@@ -83,8 +90,10 @@ def test_update_plan_changes_name_and_metadata_only_and_records_event(
 
 
 def test_archived_plan_takes_no_new_mandates(api: UseCases) -> None:
+    # Given an archived plan
     plan = api.plans.create(A, GOLD)
     api.plans.archive(A, plan.id)
+    # When a mandate is created on it, or it is archived again, Then both are refused
     with pytest.raises(InvalidState):
         api.mandates.create(A, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
     with pytest.raises(InvalidState):
@@ -94,8 +103,11 @@ def test_archived_plan_takes_no_new_mandates(api: UseCases) -> None:
 def test_mandate_with_consent_is_active_at_once_and_anchored_after_trial(
     api: UseCases, repo: InMemoryRepository, clock: FakeClock
 ) -> None:
+    # Given a plan with a 14-day trial
     plan = api.plans.create(A, GOLD)
+    # When a mandate is created with the customer's consent and a payment method
     mandate = api.mandates.get(A, active_mandate(api, plan.id))
+    # Then it is active at once, first charged when the trial ends
     assert mandate.status == "active"
     assert mandate.next_charge_at == clock.now() + timedelta(days=14)
     assert types(repo)[-2:] == ["mandate.created", "mandate.activated"]
@@ -104,37 +116,48 @@ def test_mandate_with_consent_is_active_at_once_and_anchored_after_trial(
 
 
 def test_mandate_without_consent_waits_for_approval(api: UseCases) -> None:
+    # When a mandate is created without consent
     plan = api.plans.create(A, GOLD)
     mandate = api.mandates.create(A, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
+    # Then it waits for the customer, with nothing scheduled and an approval link
     assert mandate.status == "pending_approval" and mandate.next_charge_at is None
     assert render(mandate, api.links.approval_url(mandate))["approval_url"] == f"https://pay.example/{mandate.id}"
 
 
 def test_start_at_in_future_moves_the_anchor(api: UseCases) -> None:
+    # When a mandate starts on Jan 31 on a plan with a 14-day trial
     plan = api.plans.create(A, GOLD)
     mandate = api.mandates.get(A, active_mandate(api, plan.id, start_at="2027-01-31T10:00:00Z"))
+    # Then its first charge is 14 days after the start
     assert mandate.next_charge_at == datetime(2027, 2, 14, 10, tzinfo=timezone.utc)
 
 
 def test_end_at_in_the_past_is_refused(api: UseCases) -> None:
     plan = api.plans.create(A, GOLD)
+    # When a mandate would end before now, Then it is refused, naming end_at
     with pytest.raises(ValidationFailed) as error:
         active_mandate(api, plan.id, end_at="2026-01-01T00:00:00Z")
     assert error.value.param == "end_at"
 
 
 def test_mandate_ending_before_its_first_cycle_completes_on_activation(api: UseCases, repo: InMemoryRepository) -> None:
-    plan = api.plans.create(A, GOLD)  # 14-day trial
+    # Given a plan with a 14-day trial
+    plan = api.plans.create(A, GOLD)
+    # When a mandate is activated that ends before its first charge
     mandate = api.mandates.get(A, active_mandate(api, plan.id, end_at="2026-12-01T00:00:00Z"))
+    # Then it is completed at once: nothing is ever charged
     assert mandate.status == "completed" and mandate.next_charge_at is None and mandate.ended_at is not None
     assert types(repo)[-1] == "mandate.completed"
 
 
 @pytest.mark.parametrize("final", ["cancel", "revoke"])
 def test_final_statuses_allow_no_further_action(api: UseCases, final: str) -> None:
+    # Given an active mandate
     plan = api.plans.create(A, GOLD)
     mandate_id = active_mandate(api, plan.id)
+    # When it is cancelled or revoked
     ended = getattr(api.mandates, final)(A, mandate_id)
+    # Then it is final: no next charge, and every further change is refused
     assert ended.status == {"cancel": "cancelled", "revoke": "revoked"}[final]
     assert ended.next_charge_at is None
     for action in (api.mandates.cancel, api.mandates.revoke, api.mandates.resume):
@@ -147,8 +170,10 @@ def test_final_statuses_allow_no_further_action(api: UseCases, final: str) -> No
 
 
 def test_pending_mandate_can_be_cancelled_but_not_paused(api: UseCases) -> None:
+    # Given a mandate awaiting approval
     plan = api.plans.create(A, GOLD)
     mandate = api.mandates.create(A, MandateCreate.model_validate({"plan_id": plan.id, "customer": {"reference": "x"}}))
+    # Then it cannot be paused (nothing runs yet), but it can be cancelled
     with pytest.raises(InvalidState):
         api.mandates.pause(A, mandate.id, None)
     assert api.mandates.cancel(A, mandate.id).status == "cancelled"
@@ -157,13 +182,15 @@ def test_pending_mandate_can_be_cancelled_but_not_paused(api: UseCases) -> None:
 def test_resume_continues_from_next_date_on_or_after_now_without_billing_skipped_periods(
     api: UseCases, repo: InMemoryRepository, clock: FakeClock
 ) -> None:
+    # Given a monthly mandate anchored 2026-11-25 09:00 (cycle 1 due now), paused a second later
     plan = api.plans.create(A, PlanCreate(name="Monthly", amount=500, currency="EUR", interval="month"))
-    mandate_id = active_mandate(api, plan.id)  # anchor 2026-11-25 09:00, cycle 1 due now
+    mandate_id = active_mandate(api, plan.id)
     clock.advance(seconds=1)
     api.mandates.pause(A, mandate_id, None)
-    clock.advance(days=70)  # 2027-02-03: cycles 2 (Dec 25) and 3 (Jan 25) fell inside the pause
+    # When it is resumed on 2027-02-03: cycles 2 (Dec 25) and 3 (Jan 25) fell inside the pause
+    clock.advance(days=70)
     resumed = api.mandates.resume(A, mandate_id)
-    assert resumed.status == "active"
+    # Then it is active again resumed.status == "active"
     # Cycle 1 fell due before the pause: still owed, dispatched first; then Feb 25 (cycle 4)
     assert resumed.next_cycle == 1
     assert [c for c, _ in resumed.upcoming_charges(clock.now(), 3)] == [1, 4, 5]
@@ -173,10 +200,13 @@ def test_resume_continues_from_next_date_on_or_after_now_without_billing_skipped
 
 
 def test_pause_with_resume_at_is_on_the_due_index_at_resume_time(api: UseCases, clock: FakeClock) -> None:
+    # Given an active mandate
     plan = api.plans.create(A, GOLD)
     mandate_id = active_mandate(api, plan.id)
+    # When it is paused until a date
     resume_at = clock.now() + timedelta(days=40)
     paused = api.mandates.pause(A, mandate_id, PauseIn(resume_at=resume_at))
+    # Then the engine looks at it again exactly then; pausing twice, or until a past date, is refused
     assert paused.resume_at == resume_at and paused.dispatch_at == resume_at
     with pytest.raises(InvalidState):
         api.mandates.pause(A, mandate_id, None)
@@ -187,26 +217,33 @@ def test_pause_with_resume_at_is_on_the_due_index_at_resume_time(api: UseCases, 
 
 
 def test_schedule_preview_writes_nothing_and_respects_total_cycles(api: UseCases, repo: InMemoryRepository) -> None:
+    # Given a three-payment monthly mandate starting on Jan 31
     plan = api.plans.create(A, PlanCreate(name="Three", amount=700, currency="JPY", interval="month", total_cycles=3))
     mandate_id = active_mandate(api, plan.id, start_at="2027-01-31T09:00:00Z")
     commits = len(repo.commits)
+    # When twelve charges are previewed
     mandate, upcoming = api.mandates.schedule(A, mandate_id, 12)
+    # Then exactly three come, at month ends, and nothing is written
     assert [(k, d.date().isoformat()) for k, d in upcoming] == [(1, "2027-01-31"), (2, "2027-02-28"), (3, "2027-03-31")]
     assert len(repo.commits) == commits
 
 
 def test_concurrent_change_is_retried_on_fresh_state(api: UseCases, repo: InMemoryRepository) -> None:
+    # Given a plan, and another writer winning the race for the next commit
     plan = api.plans.create(A, GOLD)
     repo.fail_next_commit_with = ConcurrentModification("raced")
+    # When it is archived, Then the change is redone on fresh state and recorded once
     assert api.plans.archive(A, plan.id).status == "archived"
     assert types(repo) == ["plan.created", "plan.archived"]
 
 
 def test_lists_are_newest_first_and_paginate_without_gaps(api: UseCases, clock: FakeClock) -> None:
+    # Given seven plans created a second apart
     created = []
     for i in range(7):
         clock.advance(seconds=1)
         created.append(api.plans.create(A, GOLD.model_copy(update={"name": f"P{i}"})).id)
+    # When they are read three at a time, following the cursor
     seen, cursor = [], None
     while True:
         page = api.plans.page(A, PageRequest(3, cursor))
@@ -214,4 +251,5 @@ def test_lists_are_newest_first_and_paginate_without_gaps(api: UseCases, clock: 
         if not page.has_more:
             break
         cursor = page.next_cursor
+    # Then each comes once, newest first
     assert seen == list(reversed(created))

@@ -46,8 +46,11 @@ def approval_form(body: str, **choice: str) -> dict[str, str]:
 
 
 def test_the_page_shows_what_will_be_charged_safely(system: System, call: Client) -> None:
+    # Given a mandate awaiting approval, of a merchant whose name holds HTML
     mandate = pending(call)
+    # When the customer opens the link
     response = page(system, path_of(mandate))
+    # Then the page shows the terms and the test cards, escaped, with no script and a strict CSP
     assert response.status == 200 and response.headers["Content-Type"].startswith("text/html")
     body = response.body
     assert "Shop A &lt;&amp;&gt;" in body and "<&>" not in body  # escaped merchant name
@@ -62,10 +65,13 @@ def test_the_page_shows_what_will_be_charged_safely(system: System, call: Client
 
 
 def test_approve_with_a_test_card_records_the_evidence_and_activates(system: System, call: Client) -> None:
+    # Given the page of a mandate awaiting approval
     mandate = pending(call)
     path = path_of(mandate)
     fields = approval_form(page(system, path).body, payment_token="pm_sim_fail_once")
+    # When the customer chooses a test card, consents and approves
     response = post(system, path + "/approve", fields)
+    # Then the mandate is active with that card, and the consent evidence (IP, browser, terms hash) is kept
     assert response.status == 303 and response.headers["Location"].endswith("done=approved")
     active = call("GET", f"/v1/mandates/{mandate['id']}").json()
     assert active["status"] == "active" and active["payment_method"] == {"gateway": "simulated", "token_last4": "once"}
@@ -79,6 +85,7 @@ def test_approve_with_a_test_card_records_the_evidence_and_activates(system: Sys
 
 
 def test_forms_need_the_page_csrf_token_same_origin_and_consent(system: System, call: Client) -> None:
+    # Given the approval form of a mandate's page
     mandate = pending(call)
     path = path_of(mandate)
     body = page(system, path).body
@@ -88,6 +95,7 @@ def test_forms_need_the_page_csrf_token_same_origin_and_consent(system: System, 
         "payment_token": "pm_sim_ok",
         "consent": "yes",
     }
+    # When it is posted with a forged token, from another site, without consent or with a card number, Then it is refused
     assert post(system, path + "/approve", {**good, "csrf": "forged"}).status == 403
     assert post(system, path + "/approve", good, origin="https://evil.example").status == 403
     assert post(system, path + "/approve", {k: v for k, v in good.items() if k != "consent"}).status == 400
@@ -101,6 +109,7 @@ def test_forms_need_the_page_csrf_token_same_origin_and_consent(system: System, 
 
 
 def test_revoke_after_a_confirmation_step(system: System, call: Client) -> None:
+    # Given a mandate the customer approved
     mandate = pending(call)
     path = path_of(mandate)
     body = page(system, path).body
@@ -114,11 +123,13 @@ def test_revoke_after_a_confirmation_step(system: System, call: Client) -> None:
             "consent": "yes",
         },
     )
+    # When the customer asks to revoke, Then a confirmation step comes first, with its own token
     confirm = page(system, path + "/revoke")
     assert confirm.status == 200 and "Stop all future payments" in confirm.body
     assert (
         post(system, path + "/revoke", {"csrf": hidden(body, "csrf")}).status == 403
     )  # the approve token is not the revoke token
+    # When the customer confirms, Then the mandate is revoked, the merchant is told, and the page offers no revoke any more
     response = post(system, path + "/revoke", {"csrf": hidden(confirm.body, "csrf")})
     assert response.status == 303
     assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "revoked"
@@ -144,6 +155,7 @@ def test_a_mandate_awaiting_approval_is_not_revoked_from_the_page(system: System
 
 def test_lithuanian_from_query_or_accept_language(system: System, call: Client) -> None:
     path = path_of(pending(call))
+    # When the page is asked for in Lithuanian, by ?lang= or by the browser's languages, Then it is in Lithuanian; otherwise English
     by_query = page(system, path + "?lang=lt").body
     assert '<html lang="lt"' in by_query and "Patvirtinti" in by_query and "19,99 EUR" in by_query
     by_header = page(system, path, **{"Accept-Language": "lt-LT,lt;q=0.9,en;q=0.5"}).body
@@ -152,12 +164,14 @@ def test_lithuanian_from_query_or_accept_language(system: System, call: Client) 
 
 
 def test_invalid_tampered_and_expired_links(system: System, call: Client) -> None:
+    # When a link is not ours or was altered, Then it is a 404
     assert page(system, "/customer/mandates/nonsense").status == 404
     mandate = pending(call)
     path = path_of(mandate)
     token = path.rsplit("/", 1)[1]
     tampered = path.replace(token, token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB"))
     assert page(system, tampered).status == 404
+    # When a link is opened after its 7 days, Then it is a 410 saying so
     system.clock.current = system.clock.now() + timedelta(days=8)
     expired = page(system, path)
     assert expired.status == 410 and "7 days" in expired.body

@@ -55,8 +55,11 @@ def stripe_page(system: System, httpserver: HTTPServer, monkeypatch: pytest.Monk
 
 
 def test_the_card_step_is_stripe_js_with_a_setup_intent(system: System, call: Client, stripe_page: dict) -> None:
+    # Given a deployment with Stripe, and a mandate awaiting approval
     mandate = pending(call)
+    # When the customer opens the link
     response = page(system, path_of(mandate))
+    # Then the card step is Stripe.js on a SetupIntent for this mandate (no card field of ours), allowed by the CSP
     body, csp = response.body, response.headers["Content-Security-Policy"]
     assert (
         'src="https://js.stripe.com/v3/"' in body
@@ -73,6 +76,7 @@ def test_the_card_step_is_stripe_js_with_a_setup_intent(system: System, call: Cl
 
 
 def test_approval_takes_the_payment_method_from_stripe_not_from_the_form(system: System, call: Client, stripe_page: dict) -> None:
+    # Given the Stripe approval form of a mandate
     mandate = pending(call)
     path = path_of(mandate)
     body = page(system, path).body
@@ -82,9 +86,11 @@ def test_approval_takes_the_payment_method_from_stripe_not_from_the_form(system:
         "setup_intent": "seti_123",
         "consent": "yes",
     }
+    # When it is posted before Stripe confirmed the card, Then it is refused
     stripe_page["status"] = "requires_payment_method"  # not confirmed in the browser
     assert post(system, path + "/approve", fields).status == 400
     assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "pending_approval"
+    # When Stripe confirmed it, Then the mandate is active with the card Stripe holds (read from Stripe, not the form)
     stripe_page["status"] = "succeeded"
     assert post(system, path + "/approve", fields).status == 303
     active = call("GET", f"/v1/mandates/{mandate['id']}").json()
@@ -94,10 +100,12 @@ def test_approval_takes_the_payment_method_from_stripe_not_from_the_form(system:
 
 
 def test_a_setup_intent_of_another_mandate_is_refused(system: System, call: Client, stripe_page: dict) -> None:
+    # Given two mandates, and the SetupIntent of the first
     first, second = pending(call), pending(call)
     page(system, path_of(first))  # Stripe's SetupIntent now belongs to the first mandate
     body = page(system, path_of(second)).body
     stripe_page["mandate_id"] = first["id"]
+    # When the second's form is posted with the first's SetupIntent, Then it is refused
     fields = {
         "csrf": hidden(body, "csrf"),
         "terms_sha256": hidden(body, "terms_sha256"),

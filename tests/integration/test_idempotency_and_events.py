@@ -21,8 +21,10 @@ def count_items(system: System, entity: str) -> int:
 
 # ----------------------------------------------------------------- idempotency
 def test_same_key_same_body_replays_the_first_response_and_changes_nothing(system: System, call: Client) -> None:
+    # When the same POST is sent twice with one Idempotency-Key
     first = call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "k-1"})
     again = call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "k-1"})
+    # Then the second answer is the first one, marked as a replay, and one plan exists
     assert (first.status, again.status) == (201, 201)
     assert again.json() == first.json()
     assert again.headers.get("Idempotent-Replayed") == "true" and "Idempotent-Replayed" not in first.headers
@@ -30,33 +32,42 @@ def test_same_key_same_body_replays_the_first_response_and_changes_nothing(syste
 
 
 def test_same_key_different_body_is_an_idempotency_error(system: System, call: Client) -> None:
+    # Given a key used for one plan
     call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "k-2"})
+    # When it is sent with another body, Then it is a 409 and nothing is created
     response = call("POST", "/v1/plans", {**GOLD, "amount": 2999}, headers={"Idempotency-Key": "k-2"})
     assert response.status == 409 and response.json()["error"]["type"] == "idempotency_error"
     assert count_items(system, "plan") == 1
 
 
 def test_same_key_on_another_endpoint_is_an_idempotency_error(system: System, call: Client) -> None:
+    # Given a key used to create a plan
     plan = call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "k-3"}).json()
+    # When it is sent to another endpoint, Then it is a 409
     response = call("POST", f"/v1/plans/{plan['id']}/archive", headers={"Idempotency-Key": "k-3"})
     assert response.status == 409 and response.json()["error"]["type"] == "idempotency_error"
 
 
 def test_keys_are_scoped_to_the_merchant(system: System) -> None:
+    # When two merchants use the same key, Then each gets its own plan
     a = system.client(system.a)("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "shared"})
     b = system.client(system.b)("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "shared"})
     assert (a.status, b.status) == (201, 201) and a.json()["id"] != b.json()["id"]
 
 
 def test_action_replay_returns_200_again_instead_of_409(call: Client) -> None:
+    # Given an active mandate
     mandate = make_mandate(call, make_plan(call)["id"])
+    # When its cancel is sent twice with one key, Then both are 200 with the same answer
     first = call("POST", f"/v1/mandates/{mandate['id']}/cancel", headers={"Idempotency-Key": "cancel-1"})
     again = call("POST", f"/v1/mandates/{mandate['id']}/cancel", headers={"Idempotency-Key": "cancel-1"})
     assert (first.status, again.status) == (200, 200) and again.json() == first.json()
+    # And a new cancel (another key) is a 409: the mandate is already cancelled
     assert call("POST", f"/v1/mandates/{mandate['id']}/cancel", headers={"Idempotency-Key": "cancel-2"}).status == 409
 
 
 def test_failed_request_is_not_stored_so_the_key_can_be_retried(call: Client) -> None:
+    # Given a request that failed (404) with a key
     response = call(
         "POST", "/v1/mandates", {"plan_id": "pln_missing", "customer": {"reference": "c"}}, headers={"Idempotency-Key": "k-4"}
     )
@@ -64,6 +75,7 @@ def test_failed_request_is_not_stored_so_the_key_can_be_retried(call: Client) ->
     plan = make_plan(call)
     # Same key, corrected request: the failed attempt left nothing behind. (Different body, but
     # nothing was stored for the key, so it is a first request, not a conflict.)
+    # When the corrected request is sent with the same key, Then it runs
     retried = call(
         "POST", "/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "c"}}, headers={"Idempotency-Key": "k-4"}
     )
@@ -72,6 +84,7 @@ def test_failed_request_is_not_stored_so_the_key_can_be_retried(call: Client) ->
 
 @pytest.mark.parametrize("key", ["", "k" * 256])
 def test_malformed_keys_are_400(call: Client, key: str) -> None:
+    # When a key is empty or longer than 255 characters, Then it is a 400 naming the header
     response = call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": key})
     assert response.status == 400 and response.json()["error"]["param"] == "Idempotency-Key"
 
@@ -107,6 +120,7 @@ def test_concurrent_requests_with_one_key_create_one_plan(system: System, call: 
 
 
 def test_threads_racing_on_one_key_never_create_two_plans(system: System, call: Client) -> None:
+    # When six threads send one POST with one key at once
     responses = []
     threads = [
         threading.Thread(
@@ -118,6 +132,7 @@ def test_threads_racing_on_one_key_never_create_two_plans(system: System, call: 
         t.start()
     for t in threads:
         t.join(20)
+    # Then one plan is created; the others see it (201) or see it in flight (409)
     assert {r.status for r in responses} <= {201, 409}
     assert len({r.json()["id"] for r in responses if r.status == 201}) == 1
     assert count_items(system, "plan") == 1
@@ -125,12 +140,14 @@ def test_threads_racing_on_one_key_never_create_two_plans(system: System, call: 
 
 # ---------------------------------------------------------------------- events
 def test_every_state_change_is_an_event_readable_and_filterable(call: Client) -> None:
+    # Given a plan and a mandate taken through every change
     plan = make_plan(call)
     call("PATCH", f"/v1/plans/{plan['id']}", {"name": "Gold 2"})
     mandate = make_mandate(call, plan["id"])
     for action in ("pause", "resume", "cancel"):
         call("POST", f"/v1/mandates/{mandate['id']}/{action}")
     call("POST", f"/v1/plans/{plan['id']}/archive")
+    # Then each change is one event, in order, filterable by type and readable by id
     events = call("GET", "/v1/events?limit=100").json()["data"]
     assert [e["type"] for e in reversed(events)] == [
         "plan.created",
@@ -169,15 +186,18 @@ def _received(url: str) -> list[dict]:
 
 
 def test_recorded_events_are_published_to_sns_with_merchant_and_type_attributes(system: System, call: Client) -> None:
+    # Given a queue subscribed to the topic, and the events of a plan and a mandate
     queue = _subscribe_queue(system)
     plan = make_plan(call)
     make_mandate(call, plan["id"])
     records = _stream_records(system)
     assert len(records) == 3
+    # When the table stream runs through the event publisher
     result = invoke(
         system.publisher_module, {"Records": [{**r, "eventSource": "aws:dynamodb"} for r in records]}, "EventPublisherFunction"
     )
     assert result == {"batchItemFailures": []}
+    # Then each event reaches SNS once, with its merchant and type as attributes, as the API shows it
     published = _received(queue)
     assert sorted(json.loads(m["Message"])["type"] for m in published) == ["mandate.activated", "mandate.created", "plan.created"]
     for message in published:
@@ -190,6 +210,7 @@ def test_recorded_events_are_published_to_sns_with_merchant_and_type_attributes(
 
 
 def test_publish_failures_are_reported_per_record(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given SNS failing the publication of one event
     event = json.loads(open("events/event_publisher_stream.json").read())
     publisher = system.publisher_module.publisher
 
@@ -197,11 +218,13 @@ def test_publish_failures_are_reported_per_record(system: System, monkeypatch: p
         return {"Successful": [], "Failed": [{"Id": "0", "Code": "InternalError", "SenderFault": False}]}
 
     monkeypatch.setattr(publisher.client, "publish_batch", failing)
+    # When the publisher runs, Then exactly that record is reported failed (Lambda retries it)
     result = invoke(system.publisher_module, event, "EventPublisherFunction")
     assert result == {"batchItemFailures": [{"itemIdentifier": "111000000000000000001"}]}
 
 
 def test_the_sample_stream_event_publishes(system: System) -> None:
+    # When the repository's sample stream event is invoked, Then its event reaches SNS
     queue = _subscribe_queue(system)
     event = json.loads(open("events/event_publisher_stream.json").read())
     assert invoke(system.publisher_module, event, "EventPublisherFunction") == {"batchItemFailures": []}

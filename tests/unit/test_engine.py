@@ -44,8 +44,11 @@ def test_ok_token_charges_the_first_cycle_once_and_schedules_the_next(world: Wor
 
 
 def test_insufficient_funds_follows_the_retry_schedule_then_makes_the_mandate_past_due(world: World) -> None:
+    # Given a mandate whose card lacks funds, on a plan retrying 1, 3 and 7 days after the due time
     mandate_id = world.mandate(world.plan(retry_schedule_days=[1, 3, 7]), token="pm_sim_insufficient_funds")
+    # When the first attempt is declined
     world.tick()
+    # Then a retry is scheduled for the next day
     [charge] = world.charges(mandate_id)
     assert charge.status == "retrying" and charge.next_attempt_at == NOW + timedelta(days=1)
     assert charge.failure_code == "insufficient_funds"
@@ -58,6 +61,7 @@ def test_insufficient_funds_follows_the_retry_schedule_then_makes_the_mandate_pa
     [charge] = world.charges(mandate_id)
     assert charge.status == "failed" and len(charge.attempts) == 4 and charge.next_attempt_at is None
     assert [a.at for a in charge.attempts] == [NOW + timedelta(days=d) for d in (0, 1, 3, 7)]
+    # Then after the last retry the charge failed and the mandate is past due, with the events that say so
     mandate = world.get(mandate_id)
     assert mandate.status == "past_due" and mandate.dispatch_at is None
     types = world.event_types()
@@ -68,16 +72,21 @@ def test_insufficient_funds_follows_the_retry_schedule_then_makes_the_mandate_pa
 
 
 def test_hard_decline_is_not_retried(world: World) -> None:
+    # Given an expired card
     mandate_id = world.mandate(world.plan(), token="pm_sim_expired_card")
+    # When it is declined
     world.tick()
+    # Then the charge fails at once (no retry) and the mandate is past due
     [charge] = world.charges(mandate_id)
     assert charge.status == "failed" and charge.failure_code == "expired_card" and len(charge.attempts) == 1
     assert world.get(mandate_id).status == "past_due"
 
 
 def test_gateway_error_is_a_soft_decline(world: World) -> None:
+    # Given a gateway that answers with an error
     mandate_id = world.mandate(world.plan(retry_schedule_days=[2]), token="pm_sim_error")
     world.tick()
+    # Then the charge is retried (a soft failure), and fails after its last retry
     [charge] = world.charges(mandate_id)
     assert charge.status == "retrying" and charge.attempts[0].outcome == "error" and charge.failure_code == "gateway_error"
     world.clock.advance(days=2)
@@ -86,10 +95,13 @@ def test_gateway_error_is_a_soft_decline(world: World) -> None:
 
 
 def test_fail_once_succeeds_on_the_first_retry(world: World) -> None:
+    # Given a card that fails once
     mandate_id = world.mandate(world.plan(), token="pm_sim_fail_once")
     world.tick()
+    # When the retry comes
     world.clock.advance(days=1)
     world.tick()
+    # Then the charge succeeded on it, one cycle charged
     [charge] = world.charges(mandate_id)
     assert charge.status == "succeeded" and [a.outcome for a in charge.attempts] == ["declined", "succeeded"]
     assert world.get(mandate_id).cycles_charged == 1
@@ -97,9 +109,12 @@ def test_fail_once_succeeds_on_the_first_retry(world: World) -> None:
 
 
 def test_timeout_is_resolved_by_asking_again_with_the_same_key(world: World) -> None:
+    # Given a gateway that times out after taking the money
     mandate_id = world.mandate(world.plan(), token="pm_sim_timeout")
+    # When the attempt runs
     [outcome] = world.tick()
     assert outcome.gateway_timeouts == 1
+    # Then the charger asked again with the same key: one attempt, one payment
     [charge] = world.charges(mandate_id)
     assert charge.status == "succeeded" and len(charge.attempts) == 1
     keys = [c.idempotency_key for c in world.gateway.calls]
@@ -108,41 +123,51 @@ def test_timeout_is_resolved_by_asking_again_with_the_same_key(world: World) -> 
 
 
 def test_outcome_still_unknown_fails_the_message_so_it_comes_back(world: World) -> None:
+    # Given a dispatched attempt, and a gateway that keeps timing out
     world.mandate(world.plan())
     world.dispatch()
     [message] = world.queue.take()
     world.gateway.timeouts_left = 3
+    # When the charger cannot learn the outcome, Then the message fails and the charge stays pending
     with pytest.raises(Exception, match="unknown"):
         world.deliver(message)
     assert world.charges()[0].status == "pending"
+    # When SQS redelivers it, Then the outcome is learned and recorded: one payment
     world.deliver(message)  # redelivered by SQS after the visibility timeout
     assert world.charges()[0].status == "succeeded" and len(world.gateway.ledger()) == 1
 
 
 def test_redelivered_message_is_not_charged_again(world: World) -> None:
+    # Given a dispatched attempt
     world.mandate(world.plan())
     world.dispatch()
     [message] = world.queue.take()
+    # When its message is delivered twice
     first = world.deliver(message)
     again = world.deliver(message)
+    # Then the second is a duplicate: one gateway call, one attempt
     assert first.status == "recorded" and again.status == "duplicate"
     assert len(world.gateway.calls) == 1 and len(world.charges()[0].attempts) == 1
 
 
 def test_crash_after_the_gateway_call_is_replayed_not_recharged(world: World) -> None:
+    # Given a charger that dies after the gateway took the money
     world.mandate(world.plan())
     world.dispatch()
     [message] = world.queue.take()
     world.crash_after_gateway(message)
     assert world.charges()[0].status == "pending" and len(world.gateway.ledger()) == 1
+    # When the message comes back, Then the gateway replays its answer and the charge is recorded, one payment
     world.deliver(message)
     [charge] = world.charges()
     assert charge.status == "succeeded" and len(world.gateway.ledger()) == 1 and len(world.gateway.calls) == 2
 
 
 def test_a_second_dispatcher_run_does_not_send_a_claimed_cycle_again(world: World) -> None:
+    # Given a due mandate claimed by one run
     world.mandate(world.plan())
     assert world.dispatch().dispatched == 1
+    # When another run comes while the lease holds, Then it sends nothing
     assert world.dispatch().dispatched == 0  # overlapping run: the lease holds it
     assert len(world.queue.messages) == 1
 
@@ -161,31 +186,37 @@ def test_two_dispatchers_racing_on_the_same_mandate_send_it_once(world: World) -
         return found
 
     world.repo.load = load_then_race
+    # When run B then tries to claim, Then its write loses (no error) and one message was sent
     report_b = world.dispatch()
     assert raced[0].dispatched == 1 and report_b.dispatched == 0 and report_b.conflicts == 0
     assert len(world.queue.messages) == 1
 
 
 def test_a_lost_message_is_sent_again_with_the_same_attempt_when_its_lease_ends(world: World) -> None:
+    # Given a claimed attempt whose message was lost
     world.mandate(world.plan())
     world.dispatch()
     [lost] = world.queue.take()  # crash between claim and send, or the message vanished
     world.clock.advance(minutes=14)
     assert world.dispatch().dispatched == 0
+    # When the lease ends, Then the same attempt (same number, same key) is sent again
     world.clock.current = NOW + LEASE
     report = world.dispatch()
     assert report.dispatched == 1 and report.resent == 1 and report.new_charges == 0
     [again] = world.queue.take()
     assert (again.charge_id, again.attempt) == (lost.charge_id, lost.attempt)
+    # And whichever copy arrives, the gateway is charged once
     world.deliver(again)
     world.deliver(lost)  # and if the first copy turns up after all: a duplicate
     assert len(world.gateway.ledger()) == 1 and world.charges()[0].status == "succeeded"
 
 
 def test_queue_refusal_loses_nothing(world: World) -> None:
+    # Given a queue that refuses the message
     world.mandate(world.plan())
     world.queue.refuse = True
     assert world.dispatch().not_sent == 1
+    # When the lease ends and the queue works again, Then the cycle is collected
     world.queue.refuse = False
     world.clock.advance(seconds=LEASE.total_seconds())
     world.tick()
@@ -193,9 +224,12 @@ def test_queue_refusal_loses_nothing(world: World) -> None:
 
 
 def test_cancel_cancels_the_pending_charge_and_nothing_reaches_the_gateway(world: World) -> None:
+    # Given a dispatched, not yet started, first charge
     mandate_id = world.mandate(world.plan())
     world.dispatch()
+    # When the merchant cancels
     cancelled = world.api.mandates.cancel(MERCHANT, mandate_id)
+    # Then the charge is cancelled with the mandate, the message does nothing, and nothing is ever charged
     assert cancelled.status == "cancelled"
     [charge] = world.charges(mandate_id)
     assert charge.status == "cancelled"
@@ -207,6 +241,7 @@ def test_cancel_cancels_the_pending_charge_and_nothing_reaches_the_gateway(world
 
 
 def test_cancel_while_the_attempt_is_at_the_gateway_records_the_money_taken(world: World) -> None:
+    # Given a dispatched attempt
     mandate_id = world.mandate(world.plan())
     world.dispatch()
     [message] = world.queue.take()
@@ -219,7 +254,9 @@ def test_cancel_while_the_attempt_is_at_the_gateway_records_the_money_taken(worl
         commit(changes)
 
     world.repo.commit = cancel_first
+    # When the attempt runs
     world.deliver(message)
+    # Then the money taken is recorded (the charge succeeded) and the mandate is cancelled
     [charge] = world.charges(mandate_id)
     assert charge.status == "succeeded" and len(world.gateway.ledger()) == 1
     mandate = world.get(mandate_id)
@@ -227,8 +264,10 @@ def test_cancel_while_the_attempt_is_at_the_gateway_records_the_money_taken(worl
 
 
 def test_revoke_stops_retries(world: World) -> None:
+    # Given a charge retrying after a decline
     mandate_id = world.mandate(world.plan(), token="pm_sim_insufficient_funds")
     world.tick()
+    # When the customer revokes, Then the charge is cancelled and never retried
     world.api.mandates.revoke(MERCHANT, mandate_id)
     assert world.charges(mandate_id)[0].status == "cancelled"
     world.run_until(NOW + timedelta(days=30), step=timedelta(days=1))
@@ -276,10 +315,12 @@ def test_pause_then_immediate_resume_loses_no_cycle(world: World) -> None:
 
 
 def test_pause_with_resume_at_resumes_automatically_at_the_dispatch(world: World) -> None:
+    # Given an active mandate paused until a date 45 days on
     mandate_id = world.mandate(world.plan())
     world.tick()
     resume_at = NOW + timedelta(days=45)
     world.api.mandates.pause(MERCHANT, mandate_id, PauseIn(resume_at=resume_at))
+    # When the schedule reaches that date, Then the dispatcher resumes it, billing from the next date
     world.run_until(resume_at, step=timedelta(days=1))
     mandate = world.get(mandate_id)
     assert mandate.status == "active" and mandate.next_charge_at == datetime(2027, 1, 25, 9, tzinfo=timezone.utc)
@@ -287,11 +328,14 @@ def test_pause_with_resume_at_resumes_automatically_at_the_dispatch(world: World
 
 
 def test_total_cycles_completes_the_mandate_when_the_last_charge_settles(world: World) -> None:
+    # Given a two-payment mandate whose second charge fails once
     mandate_id = world.mandate(world.plan(total_cycles=2), token="pm_sim_fail_once")
     world.run_until(datetime(2026, 12, 25, 9, tzinfo=timezone.utc), step=timedelta(days=1))
+    # Then while the last charge is retrying the mandate is still active, with nothing next
     mandate = world.get(mandate_id)
     assert [c.status for c in world.charges(mandate_id)] == ["succeeded", "retrying"]
     assert mandate.status == "active" and mandate.next_charge_at is None  # the last charge has not settled
+    # When the last charge settles, Then the mandate is completed
     world.run_until(datetime(2026, 12, 26, 9, tzinfo=timezone.utc), step=timedelta(days=1))
     mandate = world.get(mandate_id)
     assert mandate.status == "completed" and mandate.cycles_charged == 2 and mandate.dispatch_at is None
@@ -299,15 +343,19 @@ def test_total_cycles_completes_the_mandate_when_the_last_charge_settles(world: 
 
 
 def test_end_at_stops_cycles_after_it(world: World) -> None:
+    # Given a monthly mandate ending on Jan 30
     mandate_id = world.mandate(world.plan(), end_at="2027-01-30T00:00:00Z")
+    # When half a year passes, Then only the cycles before the end were charged and it is completed
     world.run_until(datetime(2027, 6, 1, tzinfo=timezone.utc), step=timedelta(days=1))
     assert [c.cycle for c in world.charges(mandate_id)] == [1, 2, 3]
     assert world.get(mandate_id).status == "completed"
 
 
 def test_a_late_settlement_dispatches_the_next_cycle_then_not_skipped(world: World) -> None:
+    # Given a daily mandate whose first charge settles on a retry three days late
     mandate_id = world.mandate(world.plan(interval="day", retry_schedule_days=[3]), token="pm_sim_fail_once")
     world.run_until(NOW + timedelta(days=5), step=timedelta(hours=12))
+    # Then the next cycles come after it, one unsettled charge at a time, none skipped
     cycles = [(c.cycle, c.due_at) for c in world.charges(mandate_id)]
     assert [c for c, _ in cycles] == [1, 2, 3]  # one unsettled charge at a time, none skipped
     first, second = world.charges(mandate_id)[:2]
@@ -316,13 +364,16 @@ def test_a_late_settlement_dispatches_the_next_cycle_then_not_skipped(world: Wor
 
 
 def test_new_payment_method_reattempts_the_failed_charge_then_billing_continues(world: World) -> None:
+    # Given a mandate past due after a hard decline
     mandate_id = world.mandate(world.plan(), token="pm_sim_expired_card")
     world.tick()
     assert world.get(mandate_id).status == "past_due"
     world.clock.advance(days=2)
+    # When the merchant gives it a new payment method
     updated = world.api.mandates.replace_payment_method(
         MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_ok")
     )
+    # Then it is active, the failed charge succeeds on the new card, and billing continues
     assert updated.status == "active"
     world.tick()
     [charge] = world.charges(mandate_id)
@@ -333,8 +384,10 @@ def test_new_payment_method_reattempts_the_failed_charge_then_billing_continues(
 
 
 def test_bank_reported_revocation_revokes_the_mandate(world: World) -> None:
+    # Given a bank that answers that the customer revoked the mandate
     mandate_id = world.mandate(world.plan())
     world.gateway.behaviour = lambda token, attempt: GatewayResult(outcome="declined", decline_code="mandate_revoked")
+    # When the attempt runs, Then the charge fails and the mandate is revoked
     world.tick()
     mandate = world.get(mandate_id)
     assert mandate.status == "revoked" and world.charges(mandate_id)[0].status == "failed"
@@ -342,13 +395,16 @@ def test_bank_reported_revocation_revokes_the_mandate(world: World) -> None:
 
 
 def test_the_pinned_payment_method_is_used_when_an_attempt_is_replayed(world: World) -> None:
+    # Given a dispatched attempt
     mandate_id = world.mandate(world.plan())
     world.dispatch()
     [message] = world.queue.take()
+    # When the payment method is replaced before the attempt runs
     world.api.mandates.replace_payment_method(
         MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_insufficient_funds")
     )
     world.deliver(message)
+    # Then the attempt uses the method it was dispatched with
     assert world.gateway.calls[0].token == "pm_sim_ok"  # the attempt was dispatched with it
 
 

@@ -78,11 +78,14 @@ def test_a_cancel_while_the_attempt_is_at_the_gateway_keeps_the_charge_pending_a
 
 
 def test_a_cancel_while_a_declined_attempt_is_at_the_gateway_cancels_the_charge_when_recorded(world: World) -> None:
+    # Given a dispatched attempt on a card that will be declined
     mandate_id = world.mandate(world.plan(), token="pm_sim_insufficient_funds")
     world.dispatch()
     [message] = world.queue.take()
+    # When the merchant cancels while the attempt is at the gateway
     world.gateway.during_call = lambda request: world.api.mandates.cancel(MERCHANT, mandate_id)
     world.deliver(message)
+    # Then the decline is recorded and the charge cancelled, with nothing left to do
     [charge] = world.charges(mandate_id)
     assert charge.status == "cancelled" and [a.outcome for a in charge.attempts] == ["declined"]
     assert succeeded_events(world, charge.id) == ["charge.cancelled"]
@@ -107,8 +110,11 @@ def test_a_stop_after_the_start_marker_leaves_an_unrecorded_attempt_to_a_lookup_
 
 # ------------------------------------------------------- 2. permanent gateway errors
 def test_a_rejected_payment_method_fails_the_charge_at_once_and_makes_the_mandate_past_due(world: World) -> None:
+    # Given a payment method the gateway rejects outright
     mandate_id = world.mandate(world.plan(), token="pm_sim_rejected")
+    # When it falls due
     world.tick()
+    # Then the charge fails at once (gateway_rejected), the mandate is past due, and nothing loops
     [charge] = world.charges(mandate_id)
     assert charge.status == "failed" and charge.failure_code == GATEWAY_REJECTED and len(charge.attempts) == 1
     assert world.get(mandate_id).status == "past_due"
@@ -136,6 +142,7 @@ def test_a_gateway_missing_from_the_deployment_rejects_the_charge_instead_of_loo
 
 
 def test_an_unusable_gateway_is_refused_with_422_before_anything_is_stored(world: World) -> None:
+    # Given a deployment that charges with the simulated gateway only
     recorder = EventRecorder(world.ids, render, FakeLinks())
     simulated_only = Mandates(world.repo, world.clock, world.ids, recorder, frozenset({"simulated"}))
     body = {
@@ -144,9 +151,11 @@ def test_an_unusable_gateway_is_refused_with_422_before_anything_is_stored(world
         "payment_method": {"gateway": "stripe", "token": "pm_1Q2w3E4r5T6y7U8i"},
         "consent": CONSENT,
     }
+    # When a Stripe payment method is given, Then it is a 422 naming the gateway
     with pytest.raises(ValidationFailed) as error:
         simulated_only.create(MERCHANT, MandateCreate.model_validate(body))
     assert error.value.param == "payment_method.gateway"
+    # And a deployment without the simulated gateway refuses a simulated replacement
     no_simulated = Mandates(world.repo, world.clock, world.ids, recorder, frozenset({"stripe"}))
     mandate_id = world.mandate(world.plan())
     with pytest.raises(ValidationFailed) as error:
@@ -176,15 +185,18 @@ def test_an_outcome_unknown_for_longer_than_the_key_memory_is_looked_up_never_se
 
 
 def test_an_attempt_that_never_reached_the_gateway_is_retried_as_a_new_attempt_after_a_conclusive_lookup(world: World) -> None:
+    # Given an attempt whose call failed before the gateway did anything
     mandate_id = world.mandate(world.plan(retry_schedule_days=[1]))
     world.dispatch()
     [message] = world.queue.take()
     world.gateway.outage = True  # every call fails before the gateway does anything
     with pytest.raises(OutcomeUnknown):
         world.deliver(message)
+    # When the message comes back two days later and the lookup finds nothing
     world.clock.advance(days=2)
     world.gateway.outage = False
     world.deliver(message)
+    # Then it is a soft error, retried on the schedule as a new attempt, collected once
     [charge] = world.charges(mandate_id)
     # Not found at the gateway: a gateway error (soft), retried on the schedule with a new key
     assert [a.outcome for a in charge.attempts] == ["error"] and charge.status == "retrying"
@@ -193,6 +205,7 @@ def test_an_attempt_that_never_reached_the_gateway_is_retried_as_a_new_attempt_a
 
 
 def test_a_lookup_that_finds_nothing_too_early_is_not_conclusive(world: World) -> None:
+    # Given an attempt whose outcome is unknown, on a mandate then cancelled (only a lookup is allowed)
     mandate_id = world.mandate(world.plan())
     world.dispatch()
     [message] = world.queue.take()
@@ -201,8 +214,10 @@ def test_a_lookup_that_finds_nothing_too_early_is_not_conclusive(world: World) -
         world.deliver(message)
     world.gateway.outage = False
     world.api.mandates.cancel(MERCHANT, mandate_id)  # now only a lookup is allowed
+    # When the lookup finds nothing a minute later, Then it is not conclusive (the search may lag)
     with pytest.raises(OutcomeUnknown, match="not found"):
         world.deliver(message)  # a minute later: the gateway's search may not show it yet
+    # When it finds nothing after ten minutes, Then the attempt never happened: the charge is cancelled, nothing taken
     world.clock.advance(minutes=11)
     world.deliver(message)
     assert world.charges(mandate_id)[0].status == "cancelled" and world.gateway.ledger() == []
@@ -210,13 +225,16 @@ def test_a_lookup_that_finds_nothing_too_early_is_not_conclusive(world: World) -
 
 # ------------------------------------------------------- 6. re-attempts are capped and validated
 def test_a_failed_charge_is_re_attempted_at_most_ten_times_by_new_payment_methods(world: World) -> None:
+    # Given a failed charge
     mandate_id = world.mandate(world.plan(), token="pm_sim_expired_card")
     world.tick()
+    # When the merchant replaces the payment method ten times, each declined
     for _ in range(MAX_REATTEMPTS):
         world.api.mandates.replace_payment_method(
             MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_expired_card")
         )
         world.tick()
+    # Then eleven attempts were made, and an eleventh replacement is refused
     [charge] = world.charges(mandate_id)
     assert charge.status == "failed" and len(charge.attempts) == 1 + MAX_REATTEMPTS
     with pytest.raises(InvalidState):
@@ -243,8 +261,10 @@ def test_a_claim_whose_message_is_invalid_is_not_saved(world: World) -> None:
 
 # ------------------------------------------------------- 7. transaction conflicts are retried
 def test_transaction_conflicts_are_redone_on_fresh_state_not_errors(world: World) -> None:
+    # Given DynamoDB cancelling two transactions of each writer (conflicts)
     mandate_id = world.mandate(world.plan())
     world.repo.conflicts_left = 2
+    # Then the dispatcher, the charger and the API redo their writes on fresh state and succeed
     assert world.dispatch().dispatched == 1
     world.repo.conflicts_left = 2
     world.deliver_all()
@@ -254,8 +274,10 @@ def test_transaction_conflicts_are_redone_on_fresh_state_not_errors(world: World
 
 
 def test_a_conflict_that_never_clears_is_reported_as_a_conflict(world: World) -> None:
+    # Given conflicts that never clear
     mandate_id = world.mandate(world.plan())
     world.repo.conflicts_left = 100
+    # When the merchant cancels, Then after the allowed tries the conflict is reported (a 409, never a 500)
     with pytest.raises(ConcurrentModification):
         world.api.mandates.cancel(MERCHANT, mandate_id)
 
@@ -288,11 +310,14 @@ def test_an_attempt_starts_only_when_the_invocation_has_time_for_the_call(world:
 
 # ------------------------------------------------------- 9. failures visible to the dispatcher's metrics
 def test_the_dispatcher_reports_the_age_of_the_oldest_attempt_without_an_outcome(world: World) -> None:
+    # Given an attempt whose message was lost
     world.mandate(world.plan())
     world.dispatch()
     world.queue.take()  # lost
+    # When the lease runs out and the dispatcher sends it again
     world.clock.advance(minutes=16)
     report = world.dispatch()
+    # Then the report gives its age (what the alarm watches), growing while it stays unsettled
     assert report.resent == 1 and report.oldest_unsettled_seconds == 16 * 60
     world.queue.take()
     world.clock.advance(minutes=16)
@@ -300,14 +325,17 @@ def test_the_dispatcher_reports_the_age_of_the_oldest_attempt_without_an_outcome
 
 
 def test_pause_and_resume_while_an_attempt_is_at_the_gateway_collect_it_once(world: World) -> None:
+    # Given an attempt at the gateway, on a card that fails once
     mandate_id = world.mandate(world.plan(), token="pm_sim_fail_once")
     world.dispatch()
     [message] = world.queue.take()
+    # When the merchant pauses meanwhile
     world.gateway.during_call = lambda request: world.api.mandates.pause(MERCHANT, mandate_id, None)
     world.deliver(message)
     [charge] = world.charges(mandate_id)
     # The soft decline is recorded; the retry waits for the resume
     assert charge.status == "retrying" and world.get(mandate_id).dispatch_at is None
+    # When days pass paused, then the merchant resumes, Then the retry runs only after the resume, once
     world.clock.advance(days=5)
     assert world.dispatch().dispatched == 0
     world.api.mandates.resume(MERCHANT, mandate_id)

@@ -48,6 +48,7 @@ def decline(code: str, decline_code: str | None = None) -> dict:
 def test_a_charge_is_one_confirmed_off_session_payment_intent_with_the_idempotency_key(
     httpserver: HTTPServer, stripe: StripeGateway
 ) -> None:
+    # Given a Stripe stand-in that accepts the PaymentIntent
     seen: list[Request] = []
 
     def handler(request: Request) -> Response:
@@ -57,7 +58,9 @@ def test_a_charge_is_one_confirmed_off_session_payment_intent_with_the_idempoten
         )
 
     httpserver.expect_request("/v1/payment_intents", method="POST").respond_with_handler(handler)
+    # When an attempt is charged
     result = stripe.charge(REQUEST)
+    # Then it is one confirmed off-session PaymentIntent, keyed by the attempt, tagged with its ids
     assert result.outcome == "succeeded" and result.gateway_reference == "pi_123"
     [request] = seen
     assert request.headers["Authorization"] == "Bearer sk_test_secret"
@@ -83,45 +86,57 @@ def test_a_charge_is_one_confirmed_off_session_payment_intent_with_the_idempoten
 def test_declines_map_to_the_contract_codes(
     httpserver: HTTPServer, stripe: StripeGateway, code: str, decline_code: str | None, expected: str, hard: bool
 ) -> None:
+    # Given Stripe declines the card with a code
     httpserver.expect_request("/v1/payment_intents").respond_with_json(decline(code, decline_code), status=402)
+    # When charging, Then the decline is the contract's code, hard or soft as the contract says
     result = stripe.charge(REQUEST)
     assert result.outcome == "declined" and result.decline_code == expected and result.hard is hard
     assert result.gateway_reference == "pi_declined"
 
 
 def test_a_5xx_leaves_the_outcome_unknown(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    # Given Stripe answers 500
     httpserver.expect_request("/v1/payment_intents").respond_with_json({"error": {"type": "api_error"}}, status=500)
+    # When charging, Then the outcome is unknown (asked again with the same key), never a decline
     with pytest.raises(GatewayTimeout):
         stripe.charge(REQUEST)
 
 
 @pytest.mark.parametrize("status", [429, 409])
 def test_rate_limits_and_key_in_use_mean_try_later(httpserver: HTTPServer, stripe: StripeGateway, status: int) -> None:
+    # Given Stripe rate-limits, or the key is in use by a request in flight
     httpserver.expect_request("/v1/payment_intents").respond_with_json(
         {"error": {"type": "invalid_request_error", "code": "rate_limit"}}, status=status
     )
+    # When charging, Then it is 'try later', not an outcome
     with pytest.raises(GatewayUnavailable):
         stripe.charge(REQUEST)
 
 
 def test_a_slow_stripe_is_a_timeout_not_a_decline(httpserver: HTTPServer) -> None:
+    # Given Stripe answers after the call's timeout
     def slow(request: Request) -> Response:
         time.sleep(1.5)
         return Response("{}", content_type="application/json")
 
     httpserver.expect_request("/v1/payment_intents").respond_with_handler(slow)
+    # When charging, Then it is a timeout (outcome unknown)
     with pytest.raises(GatewayTimeout):
         StripeGateway(lambda: "sk_test_secret", base_url=httpserver.url_for(""), timeout=0.5).charge(REQUEST)
 
 
 def test_processing_is_looked_up_again(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    # Given a PaymentIntent still processing, then succeeded
     httpserver.expect_request("/v1/payment_intents", method="POST").respond_with_json({"id": "pi_9", "status": "processing"})
     httpserver.expect_request("/v1/payment_intents/pi_9", method="GET").respond_with_json({"id": "pi_9", "status": "succeeded"})
+    # When charging, Then the intent is read again until it has an outcome
     assert stripe.charge(REQUEST).outcome == "succeeded"
 
 
 def test_requires_action_off_session_is_a_hard_authentication_decline(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    # Given a card that needs the customer (3-D Secure) while they are away
     httpserver.expect_request("/v1/payment_intents").respond_with_json({"id": "pi_5", "status": "requires_action"})
+    # When charging, Then it is a hard authentication_required decline
     result = stripe.charge(REQUEST)
     assert result.outcome == "declined" and result.decline_code == "authentication_required"
 
@@ -174,9 +189,11 @@ def test_a_request_stripe_can_never_accept_is_a_hard_gateway_rejection(
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_our_own_key_refused_is_not_the_customers_fault(httpserver: HTTPServer, stripe: StripeGateway, status: int) -> None:
+    # Given Stripe refuses our secret key
     httpserver.expect_request("/v1/payment_intents").respond_with_json(
         {"error": {"type": "invalid_request_error"}}, status=status
     )
+    # When charging, Then it is 'try later' (an operator's problem, alarmed), never the customer's decline
     with pytest.raises(GatewayUnavailable, match="secret key"):
         stripe.charge(REQUEST)
 
@@ -189,6 +206,7 @@ def test_amounts_reach_stripe_in_stripes_units(
     httpserver: HTTPServer, stripe: StripeGateway, currency: str, amount: int, sent: str
 ) -> None:
     # ISK is zero-decimal in ISO 4217 but Stripe counts it in hundredths (it used to get 100x too little)
+    # Given a Stripe stand-in recording what it receives
     forms: list[dict] = []
 
     def handler(request: Request) -> Response:
@@ -196,12 +214,14 @@ def test_amounts_reach_stripe_in_stripes_units(
         return Response(json.dumps({"id": "pi_1", "status": "succeeded"}), content_type="application/json")
 
     httpserver.expect_request("/v1/payment_intents", method="POST").respond_with_handler(handler)
+    # When an amount is charged in each currency, Then Stripe gets it in its own units
     request = AttemptRequest(**{**REQUEST.__dict__, "currency": currency, "amount": amount})
     assert stripe.charge(request).outcome == "succeeded"
     assert forms[0]["amount"] == sent and forms[0]["currency"] == currency.lower()
 
 
 def test_an_attempt_is_looked_up_by_its_metadata_never_by_sending_it_again(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    # Given Stripe holds a PaymentIntent of ours for the attempt
     queries: list[str] = []
 
     def search(request: Request) -> Response:
@@ -214,7 +234,9 @@ def test_an_attempt_is_looked_up_by_its_metadata_never_by_sending_it_again(https
         return Response(json.dumps({"object": "search_result", "data": [intent]}), content_type="application/json")
 
     httpserver.expect_request("/v1/payment_intents/search", method="GET").respond_with_handler(search)
+    # When the attempt is looked up
     result = stripe.lookup(REQUEST)
+    # Then it is found by its metadata (a search, never a new charge), and Stripe's key memory is 24 h
     assert result is not None and result.outcome == "succeeded" and result.gateway_reference == "pi_found"
     assert queries == ["metadata['charge_id']:'chg_abc' AND metadata['attempt']:'1'"]
     assert stripe.key_memory is not None and stripe.key_memory.total_seconds() == 24 * 3600
@@ -223,11 +245,13 @@ def test_an_attempt_is_looked_up_by_its_metadata_never_by_sending_it_again(https
 def test_a_lookup_that_finds_nothing_says_so_and_a_failing_search_cannot_tell(
     httpserver: HTTPServer, stripe: StripeGateway
 ) -> None:
+    # When the search finds nothing, Then the lookup says so
     httpserver.expect_oneshot_request("/v1/payment_intents/search").respond_with_json({"object": "search_result", "data": []})
     assert stripe.lookup(REQUEST) is None
     httpserver.expect_oneshot_request("/v1/payment_intents/search").respond_with_json(
         {"error": {"type": "api_error"}}, status=500
     )
+    # When the search itself fails, Then the lookup cannot tell (try later)
     with pytest.raises(GatewayUnavailable):
         stripe.lookup(REQUEST)
 

@@ -57,6 +57,7 @@ def test_the_same_write_carries_the_same_client_request_token(
     system: System, call: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # botocore retries a transaction whose answer was lost; the token makes the retry idempotent
+    # Given the writer's transactions observed
     from billing.adapters.dynamodb.writes import Writer
 
     repository: Writer = system.api_module.billing.repository.writer
@@ -69,10 +70,12 @@ def test_the_same_write_carries_the_same_client_request_token(
             "ConditionExpression": "attribute_not_exists(pk)",
         }
     }
+    # When the same write is sent twice, and another once
     repository.transact([operation])
     repository.transact([operation])
     other = {"ConditionCheck": {**operation["ConditionCheck"], "Key": {"pk": {"S": "z"}, "sk": {"S": "y"}}}}
     repository.transact([other])
+    # Then the same write carries the same ClientRequestToken, another write another one
     assert faulty.tokens[0] == faulty.tokens[1] != faulty.tokens[2]
 
 
@@ -90,11 +93,14 @@ def test_a_cancel_between_the_claim_and_the_charger_means_no_gateway_call(engine
 
 
 def test_a_pause_between_the_claim_and_the_charger_keeps_the_cycle_owed(engine: EngineHarness, call: Client) -> None:
+    # Given a claimed first cycle
     m = mandate(call, plan(call))
     engine.dispatch()
+    # When the merchant pauses before the charger runs, Then nothing is charged and the charge stays owed
     call("POST", f"/v1/mandates/{m['id']}/pause")
     engine.queue.drain(retry_failed_now=True)
     assert engine.ledger() == [] and charges_of(call, m["id"])[0]["status"] == "pending"
+    # When the merchant resumes, Then the next dispatch collects it once
     call("POST", f"/v1/mandates/{m['id']}/resume")
     engine.advance(minutes=1)
     [charge] = charges_of(call, m["id"])

@@ -69,35 +69,43 @@ def test_a_committed_aggregate_reads_back_equal_with_its_version(repo: Repositor
 
 
 def test_a_stale_version_is_a_concurrent_modification_and_writes_nothing(repo: Repository) -> None:
+    # Given a plan read, then changed by someone else
     p = plan()
     repo.commit(Changes(plans=[p]))
     stale = repo.get_plan(A, p.id)
     p.name = "Renamed"
     repo.commit(Changes(plans=[p]))
     assert stale is not None
+    # When the stale copy is committed
     stale.name = "Lost update"
+    # Then it is a concurrent modification, and the other change stands
     with pytest.raises(ConcurrentModification):
         repo.commit(Changes(plans=[stale]))
     assert repo.get_plan(A, p.id).name == "Renamed"  # type: ignore[union-attr]
 
 
 def test_the_start_marker_is_written_only_on_the_claimed_version(repo: Repository) -> None:
+    # Given a stored mandate
     p = plan()
     m = active_mandate(p)
     repo.commit(Changes(plans=[p], mandates=[m]))
+    # When the start marker is written on its version, Then it is stored and the version moves on
     m.attempt_started_at = NOW
     repo.start_attempt(m)
     stored = repo.get_mandate(A, m.id)
     assert stored is not None and stored.attempt_started_at == NOW and stored.version == m.version == 2
+    # When it is written on an older version, Then it is refused
     late = stored.model_copy(update={"version": 1})
     with pytest.raises(ConcurrentModification):
         repo.start_attempt(late)
 
 
 def test_lists_are_newest_first_paginated_and_filtered(repo: Repository) -> None:
+    # Given five mandates created a minute apart
     p = plan()
     mandates = [active_mandate(p, n, NOW + timedelta(minutes=n)) for n in range(1, 6)]
     repo.commit(Changes(plans=[p], mandates=mandates))
+    # When they are listed two at a time, Then newest first, and the cursor continues; filters and merchants apply
     first = repo.list_mandates(A, PageRequest(limit=2))
     assert [m.id for m in first.items] == [mandates[4].id, mandates[3].id] and first.has_more
     second = repo.list_mandates(A, PageRequest(limit=2, cursor=first.next_cursor))
@@ -107,6 +115,7 @@ def test_lists_are_newest_first_paginated_and_filtered(repo: Repository) -> None
 
 
 def test_charges_list_by_mandate_and_status(repo: Repository) -> None:
+    # Given three charges of a mandate, two succeeded
     p = plan()
     m = active_mandate(p)
     charges = [
@@ -126,6 +135,7 @@ def test_charges_list_by_mandate_and_status(repo: Repository) -> None:
         for cycle, status in ((1, "succeeded"), (2, "failed"), (3, "succeeded"))
     ]
     repo.commit(Changes(plans=[p], mandates=[m], charges=charges))
+    # When charges are listed by mandate and status, Then exactly those come, newest first
     found = repo.list_charges(A, PageRequest(), mandate_id=m.id, status="succeeded")
     assert [c.cycle for c in found.items] == [3, 1]
     assert [c.cycle for c in repo.list_charges(A, PageRequest(), status="failed").items] == [2]
@@ -146,12 +156,14 @@ def test_the_due_index_finds_exactly_what_is_due(repo: Repository) -> None:
 
 
 def test_events_are_written_once_and_listed_by_type(repo: Repository) -> None:
+    # Given two events
     p = plan()
     events = [
         Event(id=f"evt_contract{n}", merchant_id=A, type=t, created_at=NOW + timedelta(seconds=n), data={"object": {"id": p.id}})
         for n, t in enumerate(["plan.created", "plan.updated"])
     ]
     repo.commit(Changes(plans=[p], events=events))
+    # Then they list by type and read by id, and an event id is never written twice
     assert [e.id for e in repo.list_events(A, PageRequest(), type="plan.updated").items] == ["evt_contract1"]
     assert repo.get_event(A, "evt_contract0") == events[0]
     with pytest.raises(ConcurrentModification):  # an event id is never written twice

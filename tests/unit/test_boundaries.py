@@ -24,7 +24,9 @@ NOW = FakeClock().now()
 
 @given(digits=st.text(alphabet="0123456789", min_size=13, max_size=19), sep=st.sampled_from(["", " ", "-"]))
 def test_any_13_to_19_digit_value_is_refused_as_a_card_number(digits: str, sep: str) -> None:
+    # Given any run of 13 to 19 digits, grouped as people type card numbers
     grouped = sep.join(digits[i : i + 4] for i in range(0, len(digits), 4))
+    # Then it is taken for a card number and refused as a token, without echoing it
     assert looks_like_card_number(grouped)
     with pytest.raises(ValidationFailed) as error:
         validate_token("simulated", grouped)
@@ -32,11 +34,13 @@ def test_any_13_to_19_digit_value_is_refused_as_a_card_number(digits: str, sep: 
 
 
 def test_short_digit_runs_are_not_card_numbers() -> None:
+    # When a token holds a shorter digit run, Then it is not a card number
     assert not looks_like_card_number("pm_123456789012")
 
 
 @pytest.mark.parametrize("token", SIMULATED_TOKENS)
 def test_simulated_tokens_are_accepted(token: str) -> None:
+    # When a simulated test token is given, Then it is accepted as is
     assert validate_token("simulated", token) == token
 
 
@@ -44,15 +48,18 @@ def test_simulated_tokens_are_accepted(token: str) -> None:
     "gateway,token", [("simulated", "pm_sim_unknown"), ("stripe", "pm_sim_ok"), ("stripe", "tok_visa"), ("simulated", "")]
 )
 def test_tokens_of_the_wrong_shape_are_refused(gateway: str, token: str) -> None:
+    # When a token does not have its gateway's shape, Then it is refused
     with pytest.raises(ValidationFailed):
         validate_token(gateway, token)
 
 
 def test_stripe_payment_method_ids_are_accepted() -> None:
+    # When a Stripe payment method id is given, Then it is accepted as is
     assert validate_token("stripe", "pm_1Q2w3E4r5T6y7U8i") == "pm_1Q2w3E4r5T6y7U8i"
 
 
 def test_card_number_in_mandate_body_is_a_422_that_does_not_echo_it() -> None:
+    # When a mandate body carries a card number as its token
     with pytest.raises(ValidationError) as error:
         MandateCreate.model_validate(
             {
@@ -61,12 +68,14 @@ def test_card_number_in_mandate_body_is_a_422_that_does_not_echo_it() -> None:
                 "payment_method": {"gateway": "simulated", "token": "4242424242424242"},
             }
         )
+    # Then the error names the token field and does not repeat the number
     [detail] = error.value.errors()
     assert detail["loc"] == ("payment_method", "token")
     assert "4242424242424242" not in detail["msg"]
 
 
 def test_amounts_are_formatted_by_currency_exponent() -> None:
+    # When minor units are shown, Then each currency's exponent places the decimal point
     assert format_amount(1999, "EUR") == "19.99 EUR"
     assert format_amount(5, "USD") == "0.05 USD"
     assert format_amount(500, "JPY") == "500 JPY"
@@ -96,6 +105,7 @@ def test_amounts_are_formatted_by_currency_exponent() -> None:
     ],
 )
 def test_plan_create_refuses_out_of_contract_values(change: dict, param: str) -> None:
+    # When a plan body breaks one rule of the contract, Then the error names that field
     body = {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month", **change}
     with pytest.raises(ValidationError) as error:
         PlanCreate.model_validate(body)
@@ -106,6 +116,7 @@ def test_plan_create_refuses_out_of_contract_values(change: dict, param: str) ->
     "field", ["amount", "currency", "interval", "interval_count", "trial_days", "total_cycles", "retry_schedule_days"]
 )
 def test_plan_update_refuses_price_and_schedule_fields(field: str) -> None:
+    # When a plan update sends a price or schedule field, Then it is refused with the reason
     with pytest.raises(ValidationError) as error:
         PlanUpdate.model_validate({field: 1})
     assert error.value.errors()[0]["loc"] == (field,)
@@ -113,7 +124,9 @@ def test_plan_update_refuses_price_and_schedule_fields(field: str) -> None:
 
 
 def test_cursor_round_trips_and_is_bound_to_its_list() -> None:
+    # Given a cursor of one list
     token = cursor.encode("2026-11-25T09:00:00.000000Z#pln_1", "list-a")
+    # Then it decodes for that list, and is refused for another
     assert cursor.decode(token, "list-a") == "2026-11-25T09:00:00.000000Z#pln_1"
     with pytest.raises(InvalidRequest):
         cursor.decode(token, "list-b")
@@ -121,6 +134,7 @@ def test_cursor_round_trips_and_is_bound_to_its_list() -> None:
 
 @given(st.text(max_size=200))
 def test_tampered_cursors_are_invalid_requests_never_crashes(garbage: str) -> None:
+    # When any text is given as a cursor, Then it decodes or is an invalid request naming the cursor, never a crash
     try:
         cursor.decode(garbage, "list-a")
     except InvalidRequest as error:
@@ -128,6 +142,7 @@ def test_tampered_cursors_are_invalid_requests_never_crashes(garbage: str) -> No
 
 
 def test_cursor_with_wrong_shape_inside_is_invalid() -> None:
+    # When a well-encoded cursor holds the wrong shape, Then it is an invalid request
     token = base64.urlsafe_b64encode(json.dumps({"v": 1, "l": "list-a", "a": 5}).encode()).decode()
     with pytest.raises(InvalidRequest):
         cursor.decode(token, "list-a")
@@ -152,9 +167,11 @@ def _mandate(status: str = "pending_approval"):
 
 
 def test_approval_links_verify_and_name_exactly_one_mandate() -> None:
+    # Given the approval link of a mandate awaiting approval
     links = ApprovalLinks(b"k" * 32, "https://api.example/live")
     url = links.approval_url(_mandate())
     token = url.rsplit("/", 1)[1]
+    # When it is verified, Then it names that mandate of that merchant, for 7 days; an active mandate has none
     target = links.verify(token, NOW)
     assert (target.merchant_id, target.mandate_id) == ("mch_1", "mdt_1")
     assert target.expires_at == NOW + timedelta(days=7)
@@ -162,9 +179,11 @@ def test_approval_links_verify_and_name_exactly_one_mandate() -> None:
 
 
 def test_forged_or_expired_links_are_refused() -> None:
+    # Given an approval link
     links = ApprovalLinks(b"k" * 32, "https://api.example/live")
     token = links.approval_url(_mandate()).rsplit("/", 1)[1]
     payload, mac = token.split(".")
+    # When its payload is changed, it is checked with another key, it is too old or it is not a link, Then it is refused
     forged = base64.urlsafe_b64encode(b"mch_2.mdt_1.99999999999").rstrip(b"=").decode() + "." + mac
     with pytest.raises(InvalidLink):
         links.verify(forged, NOW)
@@ -179,6 +198,7 @@ def test_forged_or_expired_links_are_refused() -> None:
 def test_body_level_errors_are_400_only_when_the_body_is_not_an_object() -> None:
     from billing.api.errors import validation_error_response
 
+    # When the body is not a JSON object, Then it is a 400; a rule across fields is a 422 with its message
     not_object = validation_error_response(
         [{"type": "model_attributes_type", "loc": ("body",), "msg": "Input should be an object"}]
     )

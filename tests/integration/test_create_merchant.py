@@ -12,14 +12,17 @@ from tests.integration.conftest import System
 
 
 def test_command_prints_a_working_key_once_and_stores_only_its_hash(system: System, capsys: pytest.CaptureFixture) -> None:
+    # When `make merchant` creates a merchant
     assert main(["--name", "Acme Fitness", "--table", system.aws.tables["BillingTable"]]) == 0
     created = json.loads(capsys.readouterr().out)
     assert created["merchant_id"].startswith("mch_") and created["api_key"].startswith("rk_live_")
+    # Then the key it printed works, and only its hash is stored
     assert system.client(key=created["api_key"])("GET", "/v1/plans").status == 200
     stored = json.dumps(boto3.client("dynamodb").scan(TableName=system.aws.tables["BillingTable"])["Items"])
     assert created["api_key"] not in stored and created["merchant_id"] in stored
 
 
 def test_command_refuses_an_empty_name(system: System) -> None:
+    # When the name is empty, Then the command refuses it
     with pytest.raises(SystemExit):
         main(["--name", "", "--table", system.aws.tables["BillingTable"]])

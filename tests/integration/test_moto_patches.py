@@ -11,6 +11,7 @@ from devtools.streams import TableStream
 
 
 def test_a_failed_transaction_leaves_no_item_and_no_stream_record(aws) -> None:
+    # Given an item, and the table's stream
     client = boto3.client("dynamodb")
     table = aws.tables["BillingTable"]
     client.put_item(TableName=table, Item=to_attributes({"pk": "A", "sk": "X", "v": 1}))
@@ -19,6 +20,7 @@ def test_a_failed_transaction_leaves_no_item_and_no_stream_record(aws) -> None:
         return len(TableStream(boto3.Session(), table).read())
 
     before = records()
+    # When a transaction that puts one item fails on another's condition
     with pytest.raises(ClientError, match="TransactionCanceled"):
         client.transact_write_items(
             TransactItems=[
@@ -33,6 +35,7 @@ def test_a_failed_transaction_leaves_no_item_and_no_stream_record(aws) -> None:
                 },
             ]
         )
+    # Then nothing of it was written, and the stream got no record
     assert "Item" not in client.get_item(TableName=table, Key=to_attributes({"pk": "B", "sk": "X"}))
     assert from_attributes(client.get_item(TableName=table, Key=to_attributes({"pk": "A", "sk": "X"}))["Item"])["v"] == 1
     assert records() == before

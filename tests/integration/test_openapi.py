@@ -23,14 +23,17 @@ def doc() -> dict:
 
 
 def test_checked_in_document_is_current(doc: dict) -> None:
+    # When the document is generated from the code, Then it is the one checked in
     assert document() == doc, "docs/openapi.json is stale: run `make openapi`"
 
 
 def test_document_is_valid_openapi(doc: dict) -> None:
+    # Then the document is valid OpenAPI
     validate_spec(doc)
 
 
 def test_every_post_documents_idempotency_key_and_every_operation_the_error_body(doc: dict) -> None:
+    # Then every POST documents Idempotency-Key, and every error status the contract's error body
     for path, operations in doc["paths"].items():
         for method, operation in operations.items():
             if method == "post":
@@ -49,6 +52,7 @@ def _operation(doc: dict, method: str, path: str) -> dict:
 
 
 def test_real_responses_match_the_document_errors_included(doc: dict, system: System) -> None:
+    # Given every real answer recorded
     seen: list[tuple[str, str, int, str]] = []
     original = system.gateway.request
 
@@ -58,6 +62,7 @@ def test_real_responses_match_the_document_errors_included(doc: dict, system: Sy
         return response
 
     system.gateway.request = recording  # type: ignore[method-assign]
+    # When a merchant goes through every route, errors included
     call: Client = system.client(system.a)
     plan = make_plan(call)
     call("GET", "/v1/plans")
@@ -82,6 +87,7 @@ def test_real_responses_match_the_document_errors_included(doc: dict, system: Sy
     call("POST", "/v1/plans", GOLD, headers={"Idempotency-Key": "a"})
     system.client(key="rk_live_wrong")("GET", "/v1/plans")
 
+    # Then every answer's status is documented and its body matches the documented schema
     statuses = set()
     for method, path, status, body in seen:
         operation = _operation(doc, method, path)

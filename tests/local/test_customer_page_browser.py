@@ -49,6 +49,7 @@ def pending_mandate(local: str, call: Http, plan_id: str) -> str:
 
 
 def test_a_customer_approves_follows_and_revokes_from_the_link_alone(local: str, browser) -> None:
+    # Given a merchant's mandate awaiting approval, and its link opened on a phone
     SHOTS.mkdir(parents=True, exist_ok=True)
     call = merchant(local, "Sporto klubas Vilnius")
     Http(local)("POST", "/_local/clock", {"advance_seconds": 0})  # a test clock
@@ -61,6 +62,7 @@ def test_a_customer_approves_follows_and_revokes_from_the_link_alone(local: str,
     assert "EUR 19.99" in page.inner_text("main") and "every month" in page.inner_text("main")
     page.screenshot(path=str(SHOTS / "approve-en.png"), full_page=True)
 
+    # When the customer picks a test card, consents (by keyboard) and approves, Then the page thanks them
     # Keyboard: the consent box toggles with Space, like any native checkbox
     page.get_by_label("Always succeeds").check()
     page.focus("input[name=consent]")
@@ -72,12 +74,14 @@ def test_a_customer_approves_follows_and_revokes_from_the_link_alone(local: str,
     assert "Thank you" in page.inner_text("main") and "Active" in page.inner_text("main")
     assert "Next charges" in page.inner_text("main")
 
+    # When the schedule runs, Then the page shows the charge paid
     # The charge appears once the schedule has run
     Http(local)("POST", "/_local/tick")
     page.reload()
     assert "Paid" in page.inner_text("table")
     page.screenshot(path=str(SHOTS / "status-en.png"), full_page=True)
 
+    # When the customer revokes, Then after a confirmation step the mandate is revoked
     # Revoke, after a confirmation step
     page.get_by_role("link", name="Revoke permission").click()
     assert "Stop all future payments" in page.inner_text("h1")
@@ -91,6 +95,7 @@ def test_a_customer_approves_follows_and_revokes_from_the_link_alone(local: str,
 
 
 def test_the_page_in_lithuanian_from_approval_to_revocation(local: str, browser) -> None:
+    # Given a browser in Lithuanian and a mandate awaiting approval
     SHOTS.mkdir(parents=True, exist_ok=True)
     call = merchant(local, "Kavinė")
     status, plan = call(
@@ -100,10 +105,12 @@ def test_the_page_in_lithuanian_from_approval_to_revocation(local: str, browser)
     context = browser.new_context(locale="lt-LT", viewport={"width": 1024, "height": 900})
     page = context.new_page()
     page.goto(url)  # language from Accept-Language
+    # Then the page is in Lithuanian, with amounts and dates written the Lithuanian way
     assert page.get_attribute("html", "lang") == "lt"
     main = page.inner_text("main")
     assert "Patvirtinti" in main and "9,90 EUR" in main and "kas savaitę" in main and "14 d." in main
     page.screenshot(path=str(SHOTS / "approve-lt.png"), full_page=True)
+    # When the customer approves and revokes in Lithuanian, then switches to English, Then every step works in both
     page.get_by_label("Visada pavyksta").check()
     page.get_by_label("Leidžiu Kavinė nuskaityti mokėjimus šiomis sąlygomis.").check()
     page.get_by_role("button", name="Patvirtinti").click()

@@ -32,12 +32,14 @@ def _printed_result(stdout: str):
 
 
 def test_every_function_has_a_sample_event() -> None:
+    # Then every function has a sample event in events/
     functions = {p.name for p in (ROOT / "functions").iterdir() if (p / "app.py").exists()}
     assert functions == {fn for fn, _, _ in SAMPLES}
 
 
 @pytest.mark.parametrize(("function", "event", "check"), SAMPLES, ids=[f"{f}:{e.split('/')[-1]}" for f, e, _ in SAMPLES])
 def test_make_invoke_runs_the_sample(function: str, event: str, check) -> None:
+    # When `make invoke` runs a function with its sample event, Then it gives the expected result
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     done = subprocess.run(
         [sys.executable, "-m", "devtools.invoke", function, event], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120

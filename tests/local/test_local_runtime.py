@@ -8,6 +8,7 @@ from tests.local.conftest import Http, merchant
 
 
 def test_the_authorizer_guards_every_v1_route(local: str) -> None:
+    # When /v1 is called without a key or with a wrong one, Then the authorizer answers 401
     assert Http(local)("GET", "/v1/plans")[0] == 401
     status, body = Http(local, "rk_live_wrong")("GET", "/v1/plans")
     assert status == 401 and body["error"]["type"] == "authentication_error"
@@ -15,6 +16,7 @@ def test_the_authorizer_guards_every_v1_route(local: str) -> None:
 
 
 def test_a_merchants_month_over_http(local: str) -> None:
+    # Given a merchant, a test clock on March 1 and four mandates, one per simulated path
     call = merchant(local)
     status, clock = Http(local)("POST", "/_local/clock", {"now": "2027-03-01T09:00:00Z"})
     assert status == 200 and clock["now"] == "2027-03-01T09:00:00Z"
@@ -39,11 +41,13 @@ def test_a_merchants_month_over_http(local: str) -> None:
         )
         assert status == 201 and m["status"] == "active" and m["next_charge_at"] == "2027-03-01T09:00:00Z"
         mandates[token] = m["id"]
+    # When a month passes a day at a time, with a tick each day
     status, summary = Http(local)("POST", "/_local/tick")
     assert status == 200 and summary["dispatch"]["dispatched"] == 4 and summary["charger"]["messages"] == 4
     for _ in range(30):  # a month, a day at a time
         assert Http(local)("POST", "/_local/clock", {"advance_seconds": 86400})[0] == 200
         Http(local)("POST", "/_local/tick")
+    # Then each mandate went its path
     status, page = call("GET", f"/v1/charges?mandate_id={mandates['pm_sim_ok']}&limit=100")
     assert [c["status"] for c in page["data"]] == ["succeeded"] * 5  # weekly: days 0, 7, 14, 21, 28
     status, page = call("GET", f"/v1/charges?mandate_id={mandates['pm_sim_insufficient_funds']}")

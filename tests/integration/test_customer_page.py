@@ -89,12 +89,7 @@ def test_forms_need_the_page_csrf_token_same_origin_and_consent(system: System, 
     mandate = pending(call)
     path = path_of(mandate)
     body = page(system, path).body
-    good = {
-        "csrf": hidden(body, "csrf"),
-        "terms_sha256": hidden(body, "terms_sha256"),
-        "payment_token": "pm_sim_ok",
-        "consent": "yes",
-    }
+    good = approval_form(body, payment_token="pm_sim_ok")
     # When it is posted with a forged token, from another site, without consent or with a card number, Then it is refused
     assert post(system, path + "/approve", {**good, "csrf": "forged"}).status == 403
     assert post(system, path + "/approve", good, origin="https://evil.example").status == 403
@@ -113,16 +108,7 @@ def test_revoke_after_a_confirmation_step(system: System, call: Client) -> None:
     mandate = pending(call)
     path = path_of(mandate)
     body = page(system, path).body
-    post(
-        system,
-        path + "/approve",
-        {
-            "csrf": hidden(body, "csrf"),
-            "terms_sha256": hidden(body, "terms_sha256"),
-            "payment_token": "pm_sim_ok",
-            "consent": "yes",
-        },
-    )
+    post(system, path + "/approve", approval_form(body, payment_token="pm_sim_ok"))
     # When the customer asks to revoke, Then a confirmation step comes first, with its own token
     confirm = page(system, path + "/revoke")
     assert confirm.status == 200 and "Stop all future payments" in confirm.body

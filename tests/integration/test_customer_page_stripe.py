@@ -15,7 +15,7 @@ from werkzeug import Request, Response
 
 from devtools.lambda_runtime import invoke, load_function
 from tests.integration.conftest import Client, System
-from tests.integration.test_customer_page import hidden, page, path_of, pending, post
+from tests.integration.test_customer_page import approval_form, page, path_of, pending, post
 
 
 @pytest.fixture
@@ -80,12 +80,7 @@ def test_approval_takes_the_payment_method_from_stripe_not_from_the_form(system:
     mandate = pending(call)
     path = path_of(mandate)
     body = page(system, path).body
-    fields = {
-        "csrf": hidden(body, "csrf"),
-        "terms_sha256": hidden(body, "terms_sha256"),
-        "setup_intent": "seti_123",
-        "consent": "yes",
-    }
+    fields = approval_form(body, setup_intent="seti_123")
     # When it is posted before Stripe confirmed the card, Then it is refused
     stripe_page["status"] = "requires_payment_method"  # not confirmed in the browser
     assert post(system, path + "/approve", fields).status == 400
@@ -106,11 +101,6 @@ def test_a_setup_intent_of_another_mandate_is_refused(system: System, call: Clie
     body = page(system, path_of(second)).body
     stripe_page["mandate_id"] = first["id"]
     # When the second's form is posted with the first's SetupIntent, Then it is refused
-    fields = {
-        "csrf": hidden(body, "csrf"),
-        "terms_sha256": hidden(body, "terms_sha256"),
-        "setup_intent": "seti_123",
-        "consent": "yes",
-    }
+    fields = approval_form(body, setup_intent="seti_123")
     assert post(system, path_of(second) + "/approve", fields).status == 400
     assert call("GET", f"/v1/mandates/{second['id']}").json()["status"] == "pending_approval"

@@ -161,9 +161,10 @@ class AwsBilling(Billing):
         """The Stripe adapter (None without a secret): charges, and the customer page's SetupIntents."""
         if not self.settings.stripe_secret_name:
             return None
-        from .adapters.stripe import StripeGateway, secret_key_reader
+        from .adapters.secrets import secret_reader
+        from .adapters.stripe import StripeGateway
 
-        return StripeGateway(secret_key_reader(self.settings.stripe_secret_name), base_url=self.settings.stripe_api_base)
+        return StripeGateway(secret_reader(self.settings.stripe_secret_name), base_url=self.settings.stripe_api_base)
 
     def charge_queue(self) -> ChargeQueue:
         if self.queue is None:
@@ -181,9 +182,9 @@ class AwsBilling(Billing):
     def signing_key(self) -> bytes:
         """The key that signs customer links and forms (Secrets Manager through Powertools
         Parameters, cached five minutes)."""
-        from aws_lambda_powertools.utilities import parameters
+        from .adapters.secrets import secret_reader
 
-        return str(parameters.get_secret(self.settings.link_signing_secret_arn, max_age=300)).encode()
+        return secret_reader(self.settings.link_signing_secret_arn)().encode()
 
     def public_base_url(self, event: Any) -> str:
         """The deployment's public URL if it names one, else the URL an API Gateway request came in on."""

@@ -68,19 +68,6 @@ def stripe_amount(amount: int, currency: str) -> int:
     return int(amount * 10 ** (STRIPE_EXPONENT[currency] - CURRENCY_EXPONENT[currency]))
 
 
-def secret_key_reader(name: str) -> Callable[[], str]:
-    """Read the Stripe secret key through Powertools Parameters (cached 5 minutes): from SSM when
-    the name is a path ("/..."), else from Secrets Manager. Never logged."""
-    from aws_lambda_powertools.utilities import parameters
-
-    def read() -> str:
-        if name.startswith("/"):
-            return parameters.get_parameter(name, decrypt=True, max_age=300)
-        return parameters.get_secret(name, max_age=300)
-
-    return read
-
-
 def split_token(token: str) -> tuple[str | None, str]:
     """`cus_…:pm_…` (a customer's saved method, needed off session) or a bare `pm_…`."""
     if ":" in token:

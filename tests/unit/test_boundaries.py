@@ -232,3 +232,45 @@ def test_a_plan_stored_with_flat_terms_reads_as_the_same_plan() -> None:
     # Then its terms are exactly the stored ones, and it stores back in the new shape
     assert plan.terms == PlanTerms(amount=1999, currency="EUR", interval="month", trial_days=7, retry_schedule_days=(1, 3))
     assert Plan.model_validate(plan.model_dump(mode="json")) == plan
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(["v", "l", "a", "x"]), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(JSON)
+def test_a_cursor_of_any_json_shape_is_an_invalid_request_never_a_crash(value: object) -> None:
+    # Given any JSON value (a cursor without its list, a list, a number...) encoded as a cursor
+    token = base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+    # When it is decoded, Then it is a position only if it is one of ours; anything else is a 400
+    try:
+        cursor.decode(token, "list-a")
+    except InvalidRequest as error:
+        assert error.param == "cursor"
+
+
+def test_a_cursor_without_its_list_is_an_invalid_request() -> None:
+    token = base64.urlsafe_b64encode(json.dumps({"v": 1, "a": "2026-11-25T09:00:00.000000Z#pln_1"}).encode()).decode()
+    with pytest.raises(InvalidRequest):
+        cursor.decode(token, "list-a")
+
+
+@given(st.text(max_size=300) | st.builds(lambda p, m: f"{p}.{m}", st.text(max_size=100), st.text(max_size=60)))
+def test_any_text_as_a_link_is_refused_or_verified_never_a_crash(token: str) -> None:
+    # When any text is given as a customer link, Then it is an invalid link (or, only if we signed it, verified)
+    links = ApprovalLinks(b"k" * 32, "https://api.example/live")
+    with pytest.raises(InvalidLink):
+        links.verify(token, NOW)
+
+
+def test_a_forged_link_with_a_huge_expiry_is_refused_before_its_payload_is_read() -> None:
+    # Given a link naming a mandate with an expiry no datetime can hold, and a made-up MAC
+    payload = base64.urlsafe_b64encode(b"mch_x.mdt_y.99999999999999999999").rstrip(b"=").decode()
+    # When it is verified, Then it is an invalid link (the MAC is checked first), not an overflow
+    with pytest.raises(InvalidLink):
+        ApprovalLinks(b"k" * 32, "https://api.example/live").verify(f"{payload}.AAAA", NOW)

@@ -65,16 +65,19 @@ class ApprovalLinks:
 
     def verify(self, token: str, now: datetime, allow_expired: bool = False) -> LinkTarget:
         """The mandate a link names. Expired links raise ExpiredLink unless `allow_expired` (an
-        approved mandate's page stays reachable from the same link)."""
+        approved mandate's page stays reachable from the same link).
+
+        The MAC is checked before anything in the payload is read: only what this deployment
+        signed is ever parsed, so no forged link can reach the parser."""
+        encoded, _, mac = token.partition(".")
         try:
-            encoded, mac = token.split(".")
             payload = _unb64(encoded)
-            merchant_id, mandate_id, expires = payload.decode().split(".")
-            expires_at = datetime.fromtimestamp(int(expires), tz=timezone.utc)
-        except (ValueError, UnicodeDecodeError) as error:
+        except ValueError as error:  # binascii.Error, non-ASCII text
             raise InvalidLink("malformed link") from error
-        if not hmac.compare_digest(mac, self._mac(payload)):
+        if not hmac.compare_digest(mac.encode("utf-8", "replace"), self._mac(payload).encode()):
             raise InvalidLink("bad signature")
+        merchant_id, mandate_id, expires = payload.decode().split(".")  # our own payload: well formed
+        expires_at = datetime.fromtimestamp(int(expires), tz=timezone.utc)
         if now >= expires_at and not allow_expired:
             raise ExpiredLink("link expired")
         return LinkTarget(merchant_id, mandate_id, expires_at)

@@ -208,6 +208,19 @@ def test_bad_plan_bodies_are_clear_4xx(call: Client, raw: str, status: int, para
             "end_at",
         ),
         ({"plan_id": "pln_x", "customer": {"reference": "c"}, "start_at": "2027-01-01T00:00:00"}, "start_at"),
+        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "start_at": "9999-12-31T23:59:59-01:00"}, "start_at"),
+        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "start_at": "9999-12-20T00:00:00Z"}, "start_at"),
+        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "end_at": "2200-01-01T00:00:00Z"}, "end_at"),
+        ({"plan_id": "pln_x", "customer": {"reference": "c"}, "start_at": "2000-01-01T00:30:00+01:00"}, "start_at"),
+        (
+            {
+                "plan_id": "pln_x",
+                "customer": {"reference": "c"},
+                "consent": {"accepted_at": "0001-01-01T00:00:00+01:00"},
+                "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
+            },
+            "consent.accepted_at",
+        ),
         (
             {
                 "plan_id": "pln_x",
@@ -224,6 +237,17 @@ def test_bad_mandate_bodies_name_the_field(call: Client, body: dict, param: str)
     response = call("POST", "/v1/mandates", body)
     assert response.status == 422, response.body
     assert response.json()["error"]["param"] == param
+
+
+@pytest.mark.parametrize("resume_at", ["9999-12-31T23:59:59Z", "2200-01-01T00:00:00Z", "1999-12-31T23:59:59Z"])
+def test_a_resume_time_outside_the_years_2000_to_2199_is_a_422(call: Client, resume_at: str) -> None:
+    # Given an active mandate
+    mandate = make_mandate(call, make_plan(call)["id"])
+    # When it is paused until a time outside the contract's range
+    response = call("POST", f"/v1/mandates/{mandate['id']}/pause", {"resume_at": resume_at})
+    # Then it is a 422 naming resume_at, and the mandate is unchanged
+    assert response.status == 422 and response.json()["error"]["param"] == "resume_at"
+    assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "active"
 
 
 @pytest.mark.parametrize(

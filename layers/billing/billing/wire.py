@@ -8,16 +8,23 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
 
+# Every time a client sends lies in these years, so nothing stored can overflow a later
+# computation (a schedule, a lease, an expiry): the contract's "time range".
+FIRST_YEAR, LAST_YEAR = 2000, 2199
+
 
 def _parse_time(value: Any) -> Any:
-    """RFC 3339 with a timezone (Z or offset); naive or other shapes are refused."""
+    """RFC 3339 with a timezone (Z or offset), in the years 2000 to 2199; anything else is refused."""
     if isinstance(value, str):
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})", value):
             raise ValueError("must be an RFC 3339 time with a timezone, like 2026-12-01T09:00:00Z")
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(timezone.utc)
-    raise ValueError("must be an RFC 3339 time string")
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValueError("must be an RFC 3339 time string")
+    # The local year first: converting year 1 or 9999 to UTC could itself overflow.
+    if not FIRST_YEAR <= value.year <= LAST_YEAR or not FIRST_YEAR <= value.astimezone(timezone.utc).year <= LAST_YEAR:
+        raise ValueError(f"must lie in the years {FIRST_YEAR} to {LAST_YEAR}")
+    return value.astimezone(timezone.utc)
 
 
 def format_time(value: datetime) -> str:

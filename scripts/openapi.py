@@ -62,6 +62,12 @@ def contract_errors(doc: dict) -> dict:
             responses["500"] = {**error, "description": "Internal error (a bug; never for bad input)"}
             if "requestBody" in operation:
                 responses["413"] = {**error, "description": "Body larger than 64 KiB"}
+                responses["415"] = {**error, "description": "Body not sent as application/json"}
+            responses["400"] = {
+                **error,
+                "description": "Malformed request: body not JSON or not an object, JSON nested deeper than 32 levels, "
+                "an integer outside 64 bits, a malformed query parameter or header",
+            }
     # Drop the framework's error schemas now that nothing refers to them.
     schemas = doc["components"]["schemas"]
     while unused := [n for n in schemas if f'"#/components/schemas/{n}"' not in json.dumps(doc["paths"]) + json.dumps(schemas)]:

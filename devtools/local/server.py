@@ -66,7 +66,12 @@ def make_handler(system: LocalSystem) -> type[BaseHTTPRequestHandler]:
                 )
             self._respond(response.status, response.headers, response.body)
 
-        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
+        def __getattr__(self, name: str) -> Any:
+            """Every method (TRACE, OPTIONS, made-up ones...) reaches the API as on API Gateway
+            (its routes take ANY), never http.server's own 501 page."""
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
 
     return Handler
 

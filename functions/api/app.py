@@ -13,7 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
-from billing.api import errors
+from billing.api import errors, guard
 from billing.api.routes import charges, events, mandates, plans
 from billing.api.routing import ApiDeps
 from billing.observability import logger, metrics
@@ -30,8 +30,8 @@ errors.install(app)
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    body = event.get("body") or ""
-    if len(body.encode() if isinstance(body, str) else body) > errors.MAX_BODY_BYTES:
-        return errors.too_large()
+    refused = guard.refusal(event)  # size, media type, JSON limits: before anything parses the body
+    if refused is not None:
+        return refused
     app.append_context(deps=deps)
     return app.resolve(event, context)

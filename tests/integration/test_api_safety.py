@@ -152,7 +152,12 @@ BAD_BODIES = [
     (json.dumps({**GOLD, "amount": "1999"}), 422, "amount"),
     (json.dumps({**GOLD, "amount": 1999.5}), 422, "amount"),
     (json.dumps({**GOLD, "amount": True}), 422, "amount"),
-    (json.dumps({**GOLD, "amount": 10**30}), 422, "amount"),
+    (json.dumps({**GOLD, "amount": 10**30}), 400, None),  # outside 64 bits: refused before parsing
+    (json.dumps({**GOLD, "amount": 10**12}), 422, "amount"),
+    (json.dumps(GOLD)[:-1] + ', "amount": ' + "9" * 5000 + "}", 400, None),
+    (json.dumps(GOLD)[:-1] + ', "amount": NaN}', 400, None),
+    (json.dumps({**GOLD, "metadata": {"k": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}), 400, None),
+    ("[" * 20_000 + "]" * 20_000, 400, None),
     (json.dumps({**GOLD, "currency": "XXX"}), 422, "currency"),
     (json.dumps({**GOLD, "name": None}), 422, "name"),
     (json.dumps({**GOLD, "metadata": {"k": 1}}), 422, "metadata.k"),
@@ -276,6 +281,39 @@ def test_odd_ids_and_unknown_routes_are_404(call: Client, path: str) -> None:
     response = call("GET", path)
     assert response.status == 404, response.body
     assert response.json()["error"]["type"] == "not_found"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "", "application/x-www-form-urlencoded", "application/jsonx"])
+def test_a_body_that_is_not_application_json_is_415(system: System, call: Client, content_type: str) -> None:
+    # When a plan is sent with another media type (or none)
+    response = call("POST", "/v1/plans", GOLD, headers={"Content-Type": content_type})
+    # Then it is a 415 with the error object, and nothing is created
+    assert response.status == 415 and response.json()["error"]["type"] == "invalid_request"
+    assert call("GET", "/v1/plans").json()["data"] == []
+
+
+def test_json_with_parameters_and_bodiless_actions_are_accepted(call: Client) -> None:
+    # When the media type carries a charset, or an action comes with no body and no media type, Then both work
+    plan = call("POST", "/v1/plans", GOLD, headers={"Content-Type": "application/json; charset=utf-8"})
+    assert plan.status == 201
+    mandate = make_mandate(call, plan.json()["id"])
+    assert call("POST", f"/v1/mandates/{mandate['id']}/pause", headers={"Content-Type": ""}).status == 200
+
+
+@pytest.mark.parametrize(
+    "method,path,allow",
+    [
+        ("PUT", "/v1/plans", "GET, POST"),
+        ("DELETE", "/v1/plans/pln_x", "GET, PATCH"),
+        ("GET", "/v1/mandates/mdt_x/cancel", "POST"),
+        ("TRACE", "/v1/charges", "GET"),
+    ],
+)
+def test_a_method_the_route_does_not_have_is_405_with_allow(call: Client, method: str, path: str, allow: str) -> None:
+    # When a route is called with a method it does not have, Then it is a 405 naming the methods it has
+    response = call(method, path)
+    assert response.status == 405 and response.headers["Allow"] == allow
+    assert response.json()["error"]["type"] == "invalid_request"
 
 
 def test_huge_bodies_are_refused_before_parsing(call: Client) -> None:

@@ -15,6 +15,16 @@ def test_the_authorizer_guards_every_v1_route(local: str) -> None:
     assert Http(local)("GET", "/v1/nothing-here")[0] in (401, 404)
 
 
+def test_any_method_gets_the_api_s_json_answer_never_a_server_page(local: str) -> None:
+    # Given a merchant
+    call = merchant(local, "Methods")
+    # When a route is called with methods it does not have, TRACE and made-up ones included
+    for method in ("PUT", "DELETE", "TRACE", "OPTIONS", "BREW"):
+        status, body = call(method, "/v1/plans")
+        # Then the answer is the API's 405 with the error object (not http.server's 501 page)
+        assert status == 405 and body["error"]["type"] == "invalid_request", (method, status, body)
+
+
 def test_a_merchants_month_over_http(local: str) -> None:
     # Given a merchant, a test clock on March 1 and four mandates, one per simulated path
     call = merchant(local)

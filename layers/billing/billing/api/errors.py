@@ -3,6 +3,9 @@ exception handlers that map each kind of failure onto it (`install`)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -11,8 +14,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from ..domain.errors import BillingError
 from ..observability import logger, metrics
-
-MAX_BODY_BYTES = 64 * 1024
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -76,15 +77,6 @@ class Unauthenticated(Exception):
     """A request without the authorizer's merchant id."""
 
 
-def too_large() -> dict[str, Any]:
-    """413 before any parsing (a Lambda proxy result, not a resolver Response)."""
-    return {
-        "statusCode": 413,
-        "headers": {"Content-Type": "application/json"},
-        "body": '{"error": {"type": "invalid_request", "message": "Request body too large (max 64 KiB).", "param": null}}',
-    }
-
-
 def on_validation_error(error: RequestValidationError) -> Response[Any]:
     return validation_error_response(list(error.errors()))
 
@@ -95,10 +87,6 @@ def on_billing_error(error: BillingError) -> Response[Any]:
 
 def on_unauthenticated(_: Exception) -> Response[Any]:
     return error_response(401, "authentication_error", "Missing or invalid API key.")
-
-
-def on_no_route(_: NotFoundError) -> Response[Any]:
-    return error_response(404, "not_found", "No such route.")
 
 
 def on_bug(error: Exception) -> Response[Any]:
@@ -112,5 +100,29 @@ def install(app: APIGatewayRestResolver) -> None:
     app.exception_handler(RequestValidationError)(on_validation_error)
     app.exception_handler(BillingError)(on_billing_error)
     app.exception_handler(Unauthenticated)(on_unauthenticated)
-    app.not_found(on_no_route)
+    app.not_found(_no_route_handler(app))
     app.exception_handler(Exception)(on_bug)
+
+
+def _no_route_handler(app: APIGatewayRestResolver) -> Callable[[NotFoundError], Response[Any]]:
+    """404 for a path no route has; 405 with `Allow` for a route that exists with other methods."""
+
+    @cache
+    def routes() -> list[tuple[re.Pattern[str], frozenset[str]]]:
+        paths = app.get_openapi_schema().paths or {}
+        table = []
+        for template, item in paths.items():
+            methods = frozenset(m.upper() for m in ("get", "post", "put", "patch", "delete") if getattr(item, m, None))
+            table.append((re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"), methods))
+        return table
+
+    def on_no_route(_: NotFoundError) -> Response[Any]:
+        path = app.current_event.path
+        allowed = sorted({m for pattern, methods in routes() if pattern.match(path) for m in methods})
+        if allowed:
+            response = error_response(405, "invalid_request", f"This route does not take {app.current_event.http_method}.")
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
+        return error_response(404, "not_found", "No such route.")
+
+    return on_no_route

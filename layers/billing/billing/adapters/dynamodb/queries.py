@@ -15,6 +15,11 @@ from . import cursor as cursors
 from . import items, keys
 from .codec import from_attributes, to_attributes
 
+# A filtered list examines at most this many index entries per page, whatever the merchant's
+# size: a page may then hold fewer matches than asked for (even none), with `has_more` and a
+# cursor after the last entry examined (the contract's bounded filtered lists).
+MAX_EXAMINED_PER_PAGE = 200
+
 
 @dataclass(frozen=True)
 class ListQuery:
@@ -88,17 +93,25 @@ class Reader:
         bound_to = cursors.fingerprint(*query.bound)
         after = cursors.decode(page.cursor, bound_to) if page.cursor else None
         need = page.limit + 1
-        per_partition = [self._newest(query, partition, after, need) for partition in query.partitions]
-        merged = list(heapq.merge(*per_partition, key=lambda row: row[query.sk], reverse=True))
+        reads = [self._newest(query, partition, after, need) for partition in query.partitions]
+        merged = list(heapq.merge(*(rows for rows, _ in reads), key=lambda row: row[query.sk], reverse=True))
         chosen = merged[: page.limit]
         has_more = len(merged) > page.limit
+        next_position = chosen[-1][query.sk] if has_more else None
+        stopped = [position for _, position in reads if position is not None]
+        if not has_more and stopped:  # the examination budget ran out before the page filled
+            # Continue after the newest stop: what lies below it in another partition is read
+            # again on the next page, so nothing is shown twice and nothing is skipped.
+            has_more, next_position = True, max(stopped)
+            chosen = [row for row in chosen if row[query.sk] > next_position]
         found = self.batch_get([{"pk": row["pk"], "sk": row["sk"]} for row in chosen])
         objects = [items.load(model, found[(row["pk"], row["sk"])]) for row in chosen if (row["pk"], row["sk"]) in found]
-        next_cursor = cursors.encode(chosen[-1][query.sk], bound_to) if has_more else None
+        next_cursor = cursors.encode(next_position, bound_to) if next_position is not None else None
         return Page(items=objects, has_more=has_more, next_cursor=next_cursor)
 
-    def _newest(self, query: ListQuery, partition: str, after: str | None, need: int) -> list[dict[str, Any]]:
-        """Up to `need` index rows of one partition, newest first, strictly older than `after`."""
+    def _newest(self, query: ListQuery, partition: str, after: str | None, need: int) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to `need` index rows of one partition, newest first, strictly older than `after`; and,
+        when filters run out of their examination budget first, the position examined down to."""
         names = {"#pk": query.pk}
         values: dict[str, Any] = {":pk": partition}
         condition = "#pk = :pk"
@@ -121,14 +134,22 @@ class Reader:
         request["ExpressionAttributeNames"] = names
         request["ExpressionAttributeValues"] = to_attributes(values)
         rows: list[dict[str, Any]] = []
+        examined = 0
         while len(rows) < need:
-            request["Limit"] = need - len(rows) if not active else max(need, 25)
+            if active:
+                budget = MAX_EXAMINED_PER_PAGE - examined
+                if budget <= 0:
+                    return rows[:need], from_attributes(request["ExclusiveStartKey"])[query.sk]
+                request["Limit"] = min(max(need, 25), budget)  # Limit counts entries examined, matched or not
+            else:
+                request["Limit"] = need - len(rows)
             response = self.client.query(**request)
+            examined += int(response.get("ScannedCount", len(response["Items"])))
             rows += [from_attributes(row) for row in response["Items"]]
             if "LastEvaluatedKey" not in response:
                 break
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return rows[:need]
+        return rows[:need], None
 
     def batch_get(self, key_list: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         found: dict[tuple[str, str], dict[str, Any]] = {}

@@ -9,6 +9,7 @@ from typing import Any
 
 from billing.adapters.dynamodb import cursor as cursors
 from billing.adapters.dynamodb.keys import DUE_SHARDS, sortable
+from billing.domain.api_keys import ApiKey
 from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification
 from billing.domain.model import Event, Mandate, Plan
@@ -43,6 +44,9 @@ class SequentialIds:
 
     def new(self, prefix: str) -> str:
         return f"{prefix}_{next(self._counter):024d}"
+
+    def secret(self) -> str:
+        return f"secret{next(self._counter):038d}"
 
 
 class FakeLinks:
@@ -122,6 +126,13 @@ class InMemoryRepository:
             status=(lambda o: o.status, status),
         )
 
+    def get_api_key(self, merchant_id: str, key_id: str) -> ApiKey | None:
+        return self._get(merchant_id, key_id, ApiKey)
+
+    def list_api_keys(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[ApiKey]:
+        bound = ("api_keys", status) if status else ("api_keys",)
+        return self._list(merchant_id, ApiKey, page, bound, status=(lambda o: o.status, status))
+
     def due(self, now: datetime, per_shard: int) -> list[DueRef]:
         found = [
             DueRef(m.merchant_id, m.id, m.dispatch_at)
@@ -159,7 +170,7 @@ class InMemoryRepository:
         if self.conflicts_left:
             self.conflicts_left -= 1
             raise ConcurrentModification("TransactionConflict")
-        aggregates = [*changes.plans, *changes.mandates, *changes.charges]
+        aggregates = [*changes.plans, *changes.mandates, *changes.charges, *changes.api_keys]
         for obj in aggregates:
             stored = self.items.get((obj.merchant_id, obj.id))
             if (stored.version if stored else 0) != obj.version:

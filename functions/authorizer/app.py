@@ -19,7 +19,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from billing import bootstrap
 from billing.observability import logger
 
-merchants = bootstrap.build().merchants
+billing = bootstrap.build()
+merchants = billing.merchants
 
 
 def bearer_key(header: str | None) -> str | None:
@@ -31,7 +32,7 @@ def bearer_key(header: str | None) -> str | None:
 @event_source(data_class=APIGatewayAuthorizerTokenEvent)
 def lambda_handler(event: APIGatewayAuthorizerTokenEvent, context: LambdaContext) -> dict[str, Any]:
     key = bearer_key(event.authorization_token)
-    merchant_id = merchants.merchant_for_key(key) if key else None
+    merchant_id = merchants.merchant_for_key(key, billing.clock.now()) if key else None
     if merchant_id is None:
         logger.info("refused API key")  # never log the key itself
         raise Exception("Unauthorized")  # API Gateway answers 401 (GatewayResponses UNAUTHORIZED)

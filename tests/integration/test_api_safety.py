@@ -48,20 +48,24 @@ def test_missing_or_unknown_keys_are_401_with_the_contract_body(system: System, 
     assert response.json()["error"]["type"] == "authentication_error"
 
 
-def test_a_revoked_key_is_refused_once_the_authorizer_cache_expires(system: System) -> None:
-    # Given a merchant whose key works
-    call = system.client(system.a)
+def test_a_key_made_before_locators_still_works_until_revoked(system: System) -> None:
+    # Given a key in the first format (no locator), stored only by its digest
+    legacy = "rk_live_" + "L" * 43
+    table = system.aws.tables["BillingTable"]
+    item = {**keys.api_key_key(hash_key(legacy)), "entity": "api_key", "merchant_id": system.a.id, "status": "active"}
+    boto3.client("dynamodb").put_item(TableName=table, Item=to_attributes(item))
+    call = system.client(key=legacy)
+    # When it is used, Then it authenticates its merchant
     assert call("GET", "/v1/plans").status == 200
-    # When the key is revoked and the authorizer's cached answer expires
+    # When its stored item is revoked and the authorizer's cached answer expires, Then it is refused
     boto3.client("dynamodb").update_item(
-        TableName=system.aws.tables["BillingTable"],
-        Key=to_attributes(keys.api_key_key(hash_key(system.a.key))),
+        TableName=table,
+        Key=to_attributes(keys.api_key_key(hash_key(legacy))),
         UpdateExpression="SET #s = :r",
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues=to_attributes({":r": "revoked"}),
     )
     system.gateway._cache.clear()  # what the TTL does after ReauthorizeEvery seconds
-    # Then the key is refused
     assert call("GET", "/v1/plans").status == 401
 
 

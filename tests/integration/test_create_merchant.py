@@ -26,3 +26,22 @@ def test_command_refuses_an_empty_name(system: System) -> None:
     # When the name is empty, Then the command refuses it
     with pytest.raises(SystemExit):
         main(["--name", "", "--table", system.aws.tables["BillingTable"]])
+
+
+def test_operators_list_create_and_revoke_a_merchants_keys(system: System, capsys: pytest.CaptureFixture) -> None:
+    from scripts.api_keys import main as keys
+
+    table = ["--table", system.aws.tables["BillingTable"]]
+    # When an operator creates a key for merchant A
+    assert keys([*table, "create", "--merchant", system.a.id]) == 0
+    created = json.loads(capsys.readouterr().out)
+    # Then it works, and the list shows both keys without secrets
+    assert system.client(key=created["secret"])("GET", "/v1/plans").status == 200
+    assert keys([*table, "list", "--merchant", system.a.id]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed) == 2 and all("secret" not in k for k in listed)
+    # When the operator revokes it, Then it is refused (after the authorizer's cache), and again is an error
+    assert keys([*table, "revoke", "--merchant", system.a.id, "--key", created["id"]]) == 0
+    system.gateway._cache.clear()
+    assert system.client(key=created["secret"])("GET", "/v1/plans").status == 401
+    assert keys([*table, "revoke", "--merchant", system.a.id, "--key", created["id"]]) == 1

@@ -78,7 +78,17 @@ def _grants(expanded: dict, actions: tuple[str, ...], resource: str) -> set[str]
 
 def test_only_the_api_the_customer_page_and_the_billing_engine_write_the_table(expanded: dict) -> None:
     writers = _grants(expanded, ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"), "BillingTable")
-    assert writers == {"ApiFunctionRole", "CustomerPageFunctionRole", "DispatcherFunctionRole", "ChargerFunctionRole"}
+    assert writers == {
+        "ApiFunctionRole",
+        "CustomerPageFunctionRole",
+        "DispatcherFunctionRole",
+        "ChargerFunctionRole",
+        "AuthorizerFunctionRole",
+    }
+    # The authorizer only marks a key's last use: UpdateItem, on merchant data only.
+    [write] = [s for r, s in _statements(expanded) if r == "AuthorizerFunctionRole" and s["Action"] != "dynamodb:GetItem"]
+    assert write["Action"] == "dynamodb:UpdateItem"
+    assert write["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["M#*"]}}
 
 
 def test_the_dispatcher_queries_only_the_due_index_and_the_charger_never_queries(expanded: dict) -> None:

@@ -59,6 +59,7 @@ class Billing:
 
     def use_cases(self, links: Links) -> UseCases:
         """Per request: approval links depend on the URL the request came in on."""
+        from .service.api_keys import ApiKeys
         from .service.charges import Charges
         from .service.event_log import EventLog
         from .service.event_recorder import EventRecorder
@@ -73,6 +74,7 @@ class Billing:
             mandates=Mandates(repo, clock, ids, recorder, self.settings.gateways),
             charges=Charges(repo),
             events=EventLog(repo),
+            api_keys=ApiKeys(repo, clock, ids, recorder),
             links=links,
             clock=clock,
         )

@@ -13,3 +13,6 @@ class RandomIds:
 
     def new(self, prefix: str) -> str:
         return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+
+    def secret(self) -> str:
+        return secrets.token_urlsafe(32)

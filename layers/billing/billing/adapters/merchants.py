@@ -1,24 +1,31 @@
-"""Merchants and their API keys. Keys are shown once and stored only as a SHA-256 hash
-(they are 256-bit random, so a fast hash is enough: there is nothing to brute-force)."""
+"""Merchants and the authorizer's side of their API keys.
+
+A merchant is created with its first key (`make merchant`, `POST /_local/merchants`); more keys
+are managed over the API (`service/api_keys.py`). Keys are shown once and stored as a digest.
+A key with a locator is read from the merchant's own partition and compared in constant time;
+a key made before locators existed is found by its digest (`APIKEY#<sha256>`).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
 
-from .dynamodb import keys
-from .dynamodb.codec import to_attributes
+from ..domain import api_keys
+from ..domain.api_keys import ApiKey
+from .dynamodb import items, keys
+from .dynamodb.codec import from_attributes, to_attributes
 
-API_KEY_PREFIX = "rk_live_"
+LAST_USED_GRANULARITY = timedelta(hours=1)  # at most one write per key and hour for last_used_at
 
 
 def hash_key(api_key: str) -> str:
-    return hashlib.sha256(api_key.encode()).hexdigest()
+    """The digest of a key made before locators existed (the whole key string)."""
+    return api_keys.digest(api_key)
 
 
 @dataclass(frozen=True)
@@ -34,56 +41,62 @@ class MerchantStore:
 
     def create(self, name: str, now: datetime) -> NewMerchant:
         merchant_id = "mch_" + secrets.token_hex(12)
-        api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
-        created = keys.sortable(now)
+        key, api_key, _ = api_keys.new_key("key_" + secrets.token_hex(12), merchant_id, secrets.token_urlsafe(32), now)
+        profile = {
+            **keys.merchant_key(merchant_id),
+            "entity": "merchant",
+            "merchant_id": merchant_id,
+            "name": name,
+            "created_at": keys.sortable(now),
+        }
         self.client.transact_write_items(
             TransactItems=[
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": to_attributes(
-                            {
-                                **keys.merchant_key(merchant_id),
-                                "entity": "merchant",
-                                "merchant_id": merchant_id,
-                                "name": name,
-                                "created_at": created,
-                            }
-                        ),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": to_attributes(
-                            {
-                                **keys.api_key_key(hash_key(api_key)),
-                                "entity": "api_key",
-                                "merchant_id": merchant_id,
-                                "status": "active",
-                                "created_at": created,
-                            }
-                        ),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
+                {"Put": {"TableName": self.table, "Item": to_attributes(item), "ConditionExpression": "attribute_not_exists(pk)"}}
+                for item in (profile, {**items.item_of(key), "version": 1})
             ]
         )
         return NewMerchant(merchant_id, name, api_key)
 
-    def merchant_for_key(self, api_key: str) -> str | None:
-        """The merchant an active key belongs to, or None (unknown or revoked)."""
-        if not api_key.startswith(API_KEY_PREFIX) or len(api_key) > 200:
+    def merchant_for_key(self, api_key: str, now: datetime) -> str | None:
+        """The merchant a usable key belongs to, or None (unknown, revoked or expired)."""
+        located = api_keys.locate(api_key)
+        if located is None:
+            return self._legacy(api_key)
+        merchant_id, key_id, secret = located
+        response = self.client.get_item(TableName=self.table, Key=to_attributes(keys.primary(merchant_id, key_id, "APIKEY")))
+        if "Item" not in response:
+            return None
+        key = items.load(ApiKey, from_attributes(response["Item"]))
+        if not (key.matches(secret) and key.usable(now)):
+            return None
+        self._mark_used(key, now)
+        return merchant_id
+
+    def _legacy(self, api_key: str) -> str | None:
+        if not api_key.startswith(api_keys.PREFIX) or len(api_key) > 200:
             return None
         response = self.client.get_item(TableName=self.table, Key=to_attributes(keys.api_key_key(hash_key(api_key))))
-        item = response.get("Item")
-        if not item:
-            return None
-        status = TypeDeserializer().deserialize(item["status"])
-        return TypeDeserializer().deserialize(item["merchant_id"]) if status == "active" else None
+        item = from_attributes(response["Item"]) if "Item" in response else None
+        return str(item["merchant_id"]) if item and item.get("status") == "active" else None
+
+    def _mark_used(self, key: ApiKey, now: datetime) -> None:
+        """`last_used_at`, at most once an hour per key (no version change: it is not a state change)."""
+        if key.last_used_at is not None and now - key.last_used_at < LAST_USED_GRANULARITY:
+            return
+        at = keys.sortable(now)
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_attributes(keys.primary(key.merchant_id, key.id, "APIKEY")),
+                UpdateExpression="SET body.last_used_at = :at",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(body.last_used_at) OR body.last_used_at < :cutoff)",
+                ExpressionAttributeValues=to_attributes({":at": at, ":cutoff": keys.sortable(now - LAST_USED_GRANULARITY)}),
+            )
+        except ClientError as error:  # another authorizer marked it meanwhile: nothing to do
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def merchant_name(self, merchant_id: str) -> str | None:
         response = self.client.get_item(TableName=self.table, Key=to_attributes(keys.merchant_key(merchant_id)))
         item = response.get("Item")
-        return TypeDeserializer().deserialize(item["name"]) if item else None
+        return str(from_attributes(item)["name"]) if item else None

@@ -10,6 +10,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain import payment_methods
+from ..domain.api_keys import ApiKey
 from ..domain.charge import AttemptOutcome, Charge, ChargeStatus
 from ..domain.model import FINAL_STATUSES, Event, Mandate, MandateStatus, Plan, PlanStatus
 from ..domain.money import Currency
@@ -206,8 +207,25 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
-def render(obj: Plan | Mandate | Charge, approval_url: str | None = None) -> dict[str, object]:
+class ApiKeyOut(ResponseModel):
+    id: str
+    object: Literal["api_key"] = "api_key"
+    last4: str
+    status: Literal["active", "revoked"]
+    expires_at: TimeOut | None
+    created_at: TimeOut
+    last_used_at: TimeOut | None
+    secret: str | None = Field(None, description="The whole key: only in the answer that created it, never again")
+
+    @classmethod
+    def of(cls, key: ApiKey, secret: str | None = None) -> ApiKeyOut:
+        return cls(**key.model_dump(include={"id", "last4", "status", "expires_at", "created_at", "last_used_at"}), secret=secret)
+
+
+def render(obj: Plan | Mandate | Charge | ApiKey, approval_url: str | None = None) -> dict[str, object]:
     """An object as the API returns it (responses and event snapshots)."""
+    if isinstance(obj, ApiKey):
+        return ApiKeyOut.of(obj).model_dump(mode="json", exclude={"secret"})
     if isinstance(obj, Plan):
         return PlanOut.of(obj).model_dump(mode="json")
     if isinstance(obj, Charge):

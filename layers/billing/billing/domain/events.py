@@ -26,6 +26,8 @@ class EventType(StrEnum):
     CHARGE_RETRY_SCHEDULED = "charge.retry_scheduled"
     CHARGE_FAILED = "charge.failed"
     CHARGE_CANCELLED = "charge.cancelled"
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_REVOKED = "api_key.revoked"
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from ..domain.api_keys import ApiKey
 from ..domain.charge import Charge
 from ..domain.model import Event, Mandate, Plan
 from .ports import IdGenerator, Links, Render
@@ -25,10 +26,10 @@ class EventRecorder:
     def __init__(self, ids: IdGenerator, render: Render, links: Links | None = None) -> None:
         self.ids, self.render, self.links = ids, render, links or NoLinks()
 
-    def snapshot(self, obj: Plan | Mandate | Charge) -> dict[str, object]:
+    def snapshot(self, obj: Plan | Mandate | Charge | ApiKey) -> dict[str, object]:
         return self.render(obj, self.links.approval_url(obj) if isinstance(obj, Mandate) else None)
 
-    def events(self, changes: Sequence[tuple[Plan | Mandate | Charge, Sequence[str]]], now: datetime) -> list[Event]:
+    def events(self, changes: Sequence[tuple[Plan | Mandate | Charge | ApiKey, Sequence[str]]], now: datetime) -> list[Event]:
         """Events of one change, one microsecond apart so they list in the order they happened.
 
         Each carries the final state of its object in this change."""

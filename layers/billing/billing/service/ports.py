@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
+from ..domain.api_keys import ApiKey
 from ..domain.charge import Charge, GatewayResult
 from ..domain.model import Event, Mandate, Plan
 from .messages import AttemptMessage
@@ -33,6 +34,7 @@ class Changes:
     plans: list[Plan] = field(default_factory=list)
     mandates: list[Mandate] = field(default_factory=list)
     charges: list[Charge] = field(default_factory=list)
+    api_keys: list[ApiKey] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
 
@@ -71,6 +73,10 @@ class Repository(Protocol):
         self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, status: str | None = None
     ) -> Page[Charge]: ...
 
+    def get_api_key(self, merchant_id: str, key_id: str) -> ApiKey | None: ...
+
+    def list_api_keys(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[ApiKey]: ...
+
     def due(self, now: datetime, per_shard: int) -> list[DueRef]:
         """Entries of the due index at or before `now`, at most `per_shard` from each shard, oldest first."""
 
@@ -95,6 +101,9 @@ class Clock(Protocol):
 class IdGenerator(Protocol):
     def new(self, prefix: str) -> str: ...
 
+    def secret(self) -> str:
+        """256 random bits, URL-safe (an API key's secret)."""
+
 
 class Links(Protocol):
     def approval_url(self, mandate: Mandate) -> str | None: ...
@@ -103,7 +112,7 @@ class Links(Protocol):
 class Render(Protocol):
     """An object as the API shows it (the HTTP layer's; given to services for event snapshots)."""
 
-    def __call__(self, obj: Plan | Mandate | Charge, approval_url: str | None = None) -> dict[str, object]: ...
+    def __call__(self, obj: Plan | Mandate | Charge | ApiKey, approval_url: str | None = None) -> dict[str, object]: ...
 
 
 # ----------------------------------------------------------------- billing engine

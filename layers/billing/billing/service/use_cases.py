@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .api_keys import ApiKeys
 from .charges import Charges
 from .event_log import EventLog
 from .mandates import Mandates
@@ -18,5 +19,6 @@ class UseCases:
     mandates: Mandates
     charges: Charges
     events: EventLog
+    api_keys: ApiKeys
     links: Links
     clock: Clock

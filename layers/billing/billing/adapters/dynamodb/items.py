@@ -6,17 +6,18 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.model import Event, Mandate, Plan
 from . import keys
 
 M = TypeVar("M", bound=BaseModel)
-Stored = Plan | Mandate | Charge
+Stored = Plan | Mandate | Charge | ApiKey
 
-KIND: dict[type, str] = {Plan: "PLAN", Mandate: "MANDATE", Charge: "CHARGE", Event: "EVENT"}
+KIND: dict[type, str] = {Plan: "PLAN", Mandate: "MANDATE", Charge: "CHARGE", Event: "EVENT", ApiKey: "APIKEY"}
 
 
-def item_of(obj: Plan | Mandate | Charge | Event) -> dict[str, Any]:
+def item_of(obj: Stored | Event) -> dict[str, Any]:
     kind = KIND[type(obj)]
     created = keys.sortable(obj.created_at)
     position = f"{created}#{obj.id}"

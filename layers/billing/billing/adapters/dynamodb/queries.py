@@ -68,6 +68,10 @@ def mandates(merchant_id: str, status: str | None, plan_id: str | None, customer
     return by_status(merchant_id, "MANDATE", status, bound)
 
 
+def api_keys(merchant_id: str, status: str | None) -> ListQuery:
+    return by_status(merchant_id, "APIKEY", status, ("api_keys", status) if status else ("api_keys",))
+
+
 def charges(merchant_id: str, mandate_id: str | None, status: str | None) -> ListQuery:
     bound = ("charges", mandate_id, status)
     if mandate_id is not None:

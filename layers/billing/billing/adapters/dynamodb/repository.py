@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.model import Event, Mandate, Plan
 from ...service.ports import Changes, DueRef, Page, PageRequest
@@ -51,6 +52,12 @@ class DynamoRepository:
         self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, status: str | None = None
     ) -> Page[Charge]:
         return self.reader.page(Charge, page, queries.charges(merchant_id, mandate_id, status))
+
+    def get_api_key(self, merchant_id: str, key_id: str) -> ApiKey | None:
+        return self.reader.get(ApiKey, merchant_id, key_id, "key")
+
+    def list_api_keys(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[ApiKey]:
+        return self.reader.page(ApiKey, page, queries.api_keys(merchant_id, status))
 
     # ---------------------------------------------------------- billing engine
     def due(self, now: datetime, per_shard: int) -> list[DueRef]:

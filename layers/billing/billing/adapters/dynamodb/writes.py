@@ -27,7 +27,7 @@ class Writer:
         self.client, self.table = client, table
 
     def commit(self, changes: Changes) -> None:
-        aggregates: list[items.Stored] = [*changes.plans, *changes.mandates, *changes.charges]
+        aggregates: list[items.Stored] = [*changes.plans, *changes.mandates, *changes.charges, *changes.api_keys]
         operations = [self._versioned_put(obj) for obj in aggregates]
         operations += [
             {

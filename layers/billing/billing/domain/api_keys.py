@@ -1,0 +1,90 @@
+"""API keys: a merchant's credentials. Shown once; stored as a SHA-256 digest (a key holds 256
+random bits, so a fast hash leaves nothing to brute-force).
+
+A key reads `rk_live_<locator>.<secret>`: the locator (base64url of "<merchant id>.<key id>")
+tells the authorizer which stored key to compare with, under the merchant's own partition, so
+no lookup table outside merchant data is needed. Keys made before locators existed (`rk_live_`
+and the secret alone) are still accepted by their digest.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from datetime import datetime, timedelta
+from typing import Literal
+
+from .errors import InvalidState, ValidationFailed
+from .events import EventType
+from .model import Entity
+
+PREFIX = "rk_live_"
+MAX_ACTIVE_KEYS = 10
+MAX_ROLLING = timedelta(days=7)
+_ID = re.compile(r"^(mch|key)_[A-Za-z0-9]{1,64}$")
+
+ApiKeyStatus = Literal["active", "revoked"]
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def compose(merchant_id: str, key_id: str, secret: str) -> str:
+    locator = base64.urlsafe_b64encode(f"{merchant_id}.{key_id}".encode()).rstrip(b"=").decode()
+    return f"{PREFIX}{locator}.{secret}"
+
+
+def locate(api_key: str) -> tuple[str, str, str] | None:
+    """(merchant id, key id, secret) of a key with a locator; None for anything else."""
+    if not api_key.startswith(PREFIX) or len(api_key) > 300:
+        return None
+    locator, dot, secret = api_key.removeprefix(PREFIX).partition(".")
+    if not dot or not secret:
+        return None
+    try:
+        merchant_id, _, key_id = base64.urlsafe_b64decode(locator + "=" * (-len(locator) % 4)).decode().partition(".")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    if not (_ID.match(merchant_id) and merchant_id.startswith("mch_") and _ID.match(key_id) and key_id.startswith("key_")):
+        return None
+    return merchant_id, key_id, secret
+
+
+class ApiKey(Entity):
+    key_hash: str  # of the secret; never shown
+    last4: str
+    status: ApiKeyStatus = "active"
+    expires_at: datetime | None = None  # set when revoked: the key works until then (rolling keys)
+    last_used_at: datetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        """Active, or revoked with a grace period that has not run out yet."""
+        return self.status == "active" or (self.expires_at is not None and now < self.expires_at)
+
+    def matches(self, secret: str) -> bool:
+        return hmac.compare_digest(self.key_hash, digest(secret))
+
+    def revoke(self, now: datetime, expires_in: timedelta = timedelta(0)) -> list[str]:
+        """Revoked at once, or (rolling a key) still working for `expires_in`, at most 7 days."""
+        if not timedelta(0) <= expires_in <= MAX_ROLLING:
+            raise ValidationFailed("must be between 0 and 604800 seconds", "expires_in_seconds")
+        if self.status != "active":
+            raise InvalidState("This API key is already revoked.")
+        self.status, self.expires_at, self.updated_at = "revoked", now + expires_in, now
+        return [EventType.API_KEY_REVOKED]
+
+
+def ensure_room_for_one_more(active: list[ApiKey]) -> None:
+    """`active`: the merchant's keys not revoked (a rolling key being retired does not count)."""
+    if sum(1 for key in active if key.status == "active") >= MAX_ACTIVE_KEYS:
+        raise InvalidState(f"A merchant may have at most {MAX_ACTIVE_KEYS} active API keys; revoke one first.")
+
+
+def new_key(key_id: str, merchant_id: str, secret: str, now: datetime) -> tuple[ApiKey, str, list[str]]:
+    """A key, the whole key string to show once, and the events of its creation."""
+    key = ApiKey(id=key_id, merchant_id=merchant_id, key_hash=digest(secret), last4=secret[-4:], created_at=now, updated_at=now)
+    return key, compose(merchant_id, key_id, secret), [EventType.API_KEY_CREATED]

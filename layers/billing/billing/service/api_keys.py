@@ -1,0 +1,49 @@
+"""API keys over the API: several per merchant, created (the secret shown once), listed, revoked
+at once or rolled (still working for up to 7 days while clients move to a new key)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ..domain import api_keys
+from ..domain.api_keys import ApiKey
+from ..domain.errors import found
+from .concurrency import retry_on_conflict
+from .event_recorder import EventRecorder
+from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key: ApiKey
+    secret: str  # the whole key string: shown this once, stored only as a digest
+
+
+class ApiKeys:
+    def __init__(self, repo: Repository, clock: Clock, ids: IdGenerator, recorder: EventRecorder) -> None:
+        self.repo, self.clock, self.ids, self.recorder = repo, clock, ids, recorder
+
+    def create(self, merchant_id: str) -> CreatedKey:
+        now = self.clock.now()
+        active = self.repo.list_api_keys(merchant_id, PageRequest(api_keys.MAX_ACTIVE_KEYS + 1), status="active").items
+        api_keys.ensure_room_for_one_more(active)
+        key, secret, types = api_keys.new_key(self.ids.new("key"), merchant_id, self.ids.secret(), now)
+        self.repo.commit(Changes(api_keys=[key], events=self.recorder.events([(key, types)], now)))
+        return CreatedKey(key, secret)
+
+    def get(self, merchant_id: str, key_id: str) -> ApiKey:
+        return found(self.repo.get_api_key(merchant_id, key_id), "API key", key_id)
+
+    def page(self, merchant_id: str, page: PageRequest) -> Page[ApiKey]:
+        return self.repo.list_api_keys(merchant_id, page)
+
+    def revoke(self, merchant_id: str, key_id: str, expires_in: timedelta = timedelta(0)) -> ApiKey:
+        def once(_: int) -> ApiKey:
+            now = self.clock.now()
+            key = self.get(merchant_id, key_id)
+            types = key.revoke(now, expires_in)
+            self.repo.commit(Changes(api_keys=[key], events=self.recorder.events([(key, types)], now)))
+            return key
+
+        return retry_on_conflict(once)

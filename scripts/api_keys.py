@@ -1,0 +1,77 @@
+"""An operator's view of a merchant's API keys (the merchant manages them over /v1/api_keys):
+
+    python scripts/api_keys.py --stack recurring-payments list   --merchant mch_…
+    python scripts/api_keys.py --stack recurring-payments create --merchant mch_…   # prints the key once
+    python scripts/api_keys.py --table <BillingTableName> revoke --merchant mch_… --key key_… [--expires-in 3600]
+
+Uses your normal AWS credentials and region. Every change is the API's own use case (so it is
+recorded as an event the merchant sees), built by the composition root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
+
+import boto3  # noqa: E402
+
+from billing.adapters.clock import SystemClock  # noqa: E402
+from billing.api.responses import ApiKeyOut  # noqa: E402
+from billing.bootstrap import AwsBilling  # noqa: E402
+from billing.domain.errors import BillingError  # noqa: E402
+from billing.service.event_recorder import NoLinks  # noqa: E402
+from billing.service.ports import PageRequest  # noqa: E402
+from billing.settings import Settings  # noqa: E402
+from scripts.create_merchant import table_from_stack  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--table", help="the BillingTable name")
+    where.add_argument("--stack", help="a deployed stack name; its BillingTableName output is used")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("list", "create", "revoke"):
+        command = commands.add_parser(name)
+        command.add_argument("--merchant", required=True)
+        if name == "revoke":
+            command.add_argument("--key", required=True)
+            command.add_argument("--expires-in", type=int, default=0, help="seconds the key keeps working (0..604800)")
+    args = parser.parse_args(argv)
+    table = args.table or table_from_stack(args.stack)
+    keys = AwsBilling(Settings(table_name=table), boto3.client, SystemClock()).use_cases(NoLinks()).api_keys
+    try:
+        if args.command == "list":
+            shown = [ApiKeyOut.of(k).model_dump(mode="json", exclude={"secret"}) for k in _all(keys, args.merchant)]
+        elif args.command == "create":
+            created = keys.create(args.merchant)
+            shown = ApiKeyOut.of(created.key, created.secret).model_dump(mode="json")
+            print("The key is shown this once; give it to the merchant through a secure channel.", file=sys.stderr)
+        else:
+            revoked = keys.revoke(args.merchant, args.key, timedelta(seconds=args.expires_in))
+            shown = ApiKeyOut.of(revoked).model_dump(mode="json", exclude={"secret"})
+    except BillingError as error:
+        print(f"{error.type}: {error.message}", file=sys.stderr)
+        return 1
+    print(json.dumps(shown, indent=2))
+    return 0
+
+
+def _all(keys, merchant_id: str) -> list:
+    found, cursor = [], None
+    while True:
+        page = keys.page(merchant_id, PageRequest(100, cursor))
+        found += page.items
+        if not page.has_more:
+            return found
+        cursor = page.next_cursor
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""/v1/api_keys through the real authorizer and handler: several keys per merchant, the secret
+shown once, revoked at once or rolled with an expiry, at most 10 active, isolated per merchant."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import boto3
+
+from tests.integration.conftest import Client, System
+
+
+def keys_of(call: Client) -> list[dict]:
+    response = call("GET", "/v1/api_keys?limit=100")
+    assert response.status == 200, response.body
+    return response.json()["data"]
+
+
+def test_a_new_key_works_its_secret_is_shown_once_and_never_stored(system: System, call: Client) -> None:
+    # Given a merchant with its first key
+    [first] = keys_of(call)
+    assert first["object"] == "api_key" and first["status"] == "active" and first["id"].startswith("key_")
+    assert "secret" not in first
+    # When it creates a second key
+    response = call("POST", "/v1/api_keys")
+    assert response.status == 201, response.body
+    created = response.json()
+    secret = created["secret"]
+    # Then the secret works at once, is shown in that answer only, and is stored nowhere
+    assert secret.startswith("rk_live_") and created["last4"] == secret[-4:]
+    assert system.client(key=secret)("GET", "/v1/plans").status == 200
+    assert [k["id"] for k in keys_of(call)] == [created["id"], first["id"]]
+    assert all("secret" not in k for k in keys_of(call))
+    for table in system.aws.tables.values():
+        assert secret.split(".")[-1] not in json.dumps(boto3.client("dynamodb").scan(TableName=table)["Items"])
+    # And it is recorded as an event (without the secret)
+    [event] = call("GET", "/v1/events?type=api_key.created").json()["data"]
+    assert event["data"]["object"]["id"] == created["id"] and secret not in json.dumps(event)
+
+
+def test_a_replayed_create_never_shows_the_secret_again(call: Client) -> None:
+    # Given a key created with an Idempotency-Key
+    first = call("POST", "/v1/api_keys", headers={"Idempotency-Key": "new-key"})
+    # When the same request is sent again
+    again = call("POST", "/v1/api_keys", headers={"Idempotency-Key": "new-key"})
+    # Then it answers the same key, without its secret, and no second key exists
+    assert first.status == again.status == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == first.json()["id"] and again.json().get("secret") is None and first.json()["secret"]
+    assert len(keys_of(call)) == 2
+
+
+def test_a_revoked_key_is_refused_once_the_authorizer_cache_expires(system: System, call: Client) -> None:
+    # Given a second key in use
+    secret = call("POST", "/v1/api_keys").json()["secret"]
+    other = system.client(key=secret)
+    [new, first] = keys_of(call)
+    assert other("GET", "/v1/plans").status == 200
+    # When the merchant revokes it (with the first key)
+    revoked = call("POST", f"/v1/api_keys/{new['id']}/revoke")
+    assert revoked.status == 200 and revoked.json()["status"] == "revoked"
+    # Then, once the authorizer's cached answer expires, it is refused; the first key still works
+    system.gateway._cache.clear()  # what the TTL does after ReauthorizeEvery seconds
+    assert other("GET", "/v1/plans").status == 401
+    assert call("GET", "/v1/plans").status == 200
+    # And revoking it again is a 409; the event was recorded
+    assert call("POST", f"/v1/api_keys/{new['id']}/revoke").status == 409
+    assert [e["data"]["object"]["id"] for e in call("GET", "/v1/events?type=api_key.revoked").json()["data"]] == [new["id"]]
+
+
+def test_a_rolled_key_keeps_working_until_its_expiry(system: System, call: Client) -> None:
+    # Given the merchant's first key, rolled with a one-hour grace period
+    [first] = keys_of(call)
+    rolled = call("POST", f"/v1/api_keys/{first['id']}/revoke", {"expires_in_seconds": 3600})
+    assert rolled.status == 200 and rolled.json()["expires_at"] is not None
+    # When it is used within the hour, Then it still works
+    system.gateway._cache.clear()
+    assert call("GET", "/v1/plans").status == 200
+    # When the hour has passed, Then it is refused
+    system.clock.current = system.clock.now() + timedelta(hours=1, seconds=1)
+    system.gateway._cache.clear()
+    assert call("GET", "/v1/plans").status == 401
+
+
+def test_a_grace_period_over_seven_days_is_a_422(call: Client) -> None:
+    [first] = keys_of(call)
+    # When a key is rolled for longer than 7 days, Then it is refused naming the field, and the key is unchanged
+    response = call("POST", f"/v1/api_keys/{first['id']}/revoke", {"expires_in_seconds": 604_801})
+    assert response.status == 422 and response.json()["error"]["param"] == "expires_in_seconds"
+    assert keys_of(call)[0]["status"] == "active"
+
+
+def test_at_most_ten_active_keys(call: Client) -> None:
+    # Given a merchant with ten active keys (its first and nine more)
+    for _ in range(9):
+        assert call("POST", "/v1/api_keys").status == 201
+    # When it asks for an eleventh, Then it is refused until one is revoked
+    refused = call("POST", "/v1/api_keys")
+    assert refused.status == 409 and refused.json()["error"]["type"] == "invalid_state"
+    call("POST", f"/v1/api_keys/{keys_of(call)[0]['id']}/revoke")
+    assert call("POST", "/v1/api_keys").status == 201
+
+
+def test_a_merchant_never_sees_or_revokes_another_merchants_keys(system: System) -> None:
+    # Given merchant A's key
+    a, b = system.client(system.a), system.client(system.b)
+    [a_key] = keys_of(a)
+    # When merchant B lists keys or revokes A's, Then B sees only its own and A's key is not found
+    assert a_key["id"] not in [k["id"] for k in keys_of(b)]
+    assert b("POST", f"/v1/api_keys/{a_key['id']}/revoke").status == 404
+    system.gateway._cache.clear()
+    assert a("GET", "/v1/plans").status == 200
+
+
+def test_a_key_records_when_it_was_last_used(system: System, call: Client) -> None:
+    # When a key is used, Then its last use is recorded (at most hourly)
+    call("GET", "/v1/plans")
+    [first] = keys_of(call)
+    assert first["last_used_at"] is not None
+
+
+def test_a_forged_locator_or_secret_is_refused(system: System) -> None:
+    # Given merchant A's real key
+    real = system.a.key
+    locator, secret = real.removeprefix("rk_live_").split(".")
+    import base64
+
+    other_locator = base64.urlsafe_b64encode(f"{system.b.id}.key_nope".encode()).rstrip(b"=").decode()
+    # When the secret is changed, or put behind another merchant's locator, Then both are refused
+    for forged in (f"rk_live_{locator}.{secret[:-1]}x", f"rk_live_{other_locator}.{secret}", "rk_live_!!.x"):
+        assert system.client(key=forged)("GET", "/v1/plans").status == 401, forged

@@ -78,6 +78,8 @@ def _json_limits(body: bytes) -> None:
         raise _Refused(400, f"The body's JSON is nested deeper than {MAX_DEPTH} levels.") from None
     except ValueError:  # not JSON, not UTF-8: the resolver answers it in the contract's words
         return
+    if not isinstance(value, dict):  # every body of this API is an object (null is not "no body")
+        raise _Refused(400, "The body must be a JSON object.")
     if _depth(value) > MAX_DEPTH:
         raise _Refused(400, f"The body's JSON is nested deeper than {MAX_DEPTH} levels.")
 

@@ -154,6 +154,10 @@ class MandateCreate(RequestModel):
         return end_at
 
 
+class NoFields(RequestModel):
+    """The optional body of an action that takes no parameters: `{}` at most (unknown fields are a 422)."""
+
+
 class PauseIn(RequestModel):
     resume_at: TimeIn | None = None
 

@@ -12,7 +12,7 @@ from ...service.api_keys import CreatedKey
 from ...service.ports import PageRequest
 from ...service.use_cases import UseCases
 from ..errors import json_response
-from ..requests import RequestModel
+from ..requests import NoFields, RequestModel
 from ..responses import ApiKeyOut, ListOut
 from ..routing import Cursor, IdempotencyKey, Limit, MerchantRequest, new_router, responses
 
@@ -32,7 +32,7 @@ def list_api_keys(limit: Limit = 20, cursor: Cursor = None) -> Response[Any]:
 
 
 @router.post("/v1/api_keys", responses=responses(ApiKeyOut, 201, 409), summary="Create an API key (its secret is shown once)")
-def create_api_key(idempotency_key: IdempotencyKey = None) -> Response[Any]:
+def create_api_key(body: NoFields | None = None, idempotency_key: IdempotencyKey = None) -> Response[Any]:
     request = MerchantRequest(router)
     created: list[CreatedKey] = []
 
@@ -41,7 +41,7 @@ def create_api_key(idempotency_key: IdempotencyKey = None) -> Response[Any]:
         return created[0].key
 
     # The stored answer (replayed for the same Idempotency-Key) never holds the secret.
-    response = request.idempotent("create_api_key", None, idempotency_key, 201, create)
+    response = request.idempotent("create_api_key", body, idempotency_key, 201, create)
     if not created:
         return response
     return json_response(201, {**request.present(created[0].key), "secret": created[0].secret})

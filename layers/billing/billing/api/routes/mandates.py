@@ -13,7 +13,7 @@ from ...domain.model import MandateStatus
 from ...service.ports import PageRequest
 from ...service.use_cases import UseCases
 from ..errors import json_response
-from ..requests import MandateCreate, PauseIn, PaymentMethodIn
+from ..requests import MandateCreate, NoFields, PauseIn, PaymentMethodIn
 from ..responses import ListOut, MandateOut, ScheduledCharge, ScheduleOut
 from ..routing import Cursor, IdempotencyKey, Limit, MerchantRequest, new_router, responses
 
@@ -66,15 +66,15 @@ def _change(
 
 
 @router.post("/v1/mandates/<mandate_id>/cancel", responses=responses(MandateOut, 200, 404, 409), summary="Cancel (merchant)")
-def cancel_mandate(mandate_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    return _change("cancel", mandate_id, idempotency_key, None, lambda api, m: api.mandates.cancel(m, mandate_id))
+def cancel_mandate(mandate_id: str, body: NoFields | None = None, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    return _change("cancel", mandate_id, idempotency_key, body, lambda api, m: api.mandates.cancel(m, mandate_id))
 
 
 @router.post(
     "/v1/mandates/<mandate_id>/revoke", responses=responses(MandateOut, 200, 404, 409), summary="Revoke (customer withdrew)"
 )
-def revoke_mandate(mandate_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    return _change("revoke", mandate_id, idempotency_key, None, lambda api, m: api.mandates.revoke(m, mandate_id))
+def revoke_mandate(mandate_id: str, body: NoFields | None = None, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    return _change("revoke", mandate_id, idempotency_key, body, lambda api, m: api.mandates.revoke(m, mandate_id))
 
 
 @router.post("/v1/mandates/<mandate_id>/pause", responses=responses(MandateOut, 200, 404, 409, 422), summary="Pause charging")
@@ -83,8 +83,8 @@ def pause_mandate(mandate_id: str, body: PauseIn | None = None, idempotency_key:
 
 
 @router.post("/v1/mandates/<mandate_id>/resume", responses=responses(MandateOut, 200, 404, 409), summary="Resume charging")
-def resume_mandate(mandate_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    return _change("resume", mandate_id, idempotency_key, None, lambda api, m: api.mandates.resume(m, mandate_id))
+def resume_mandate(mandate_id: str, body: NoFields | None = None, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    return _change("resume", mandate_id, idempotency_key, body, lambda api, m: api.mandates.resume(m, mandate_id))
 
 
 @router.post(

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from ...domain.model import PlanStatus
 from ...service.ports import PageRequest
-from ..requests import PlanCreate, PlanUpdate
+from ..requests import NoFields, PlanCreate, PlanUpdate
 from ..responses import ListOut, PlanOut
 from ..routing import Cursor, IdempotencyKey, Limit, MerchantRequest, new_router, responses
 
@@ -42,7 +42,7 @@ def update_plan(plan_id: str, body: PlanUpdate) -> Response[Any]:
 
 
 @router.post("/v1/plans/<plan_id>/archive", responses=responses(PlanOut, 200, 404, 409), summary="Archive a plan")
-def archive_plan(plan_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+def archive_plan(plan_id: str, body: NoFields | None = None, idempotency_key: IdempotencyKey = None) -> Response[Any]:
     return MerchantRequest(router).idempotent(
-        f"archive_plan:{plan_id}", None, idempotency_key, 200, lambda api, merchant: api.plans.archive(merchant, plan_id)
+        f"archive_plan:{plan_id}", body, idempotency_key, 200, lambda api, merchant: api.plans.archive(merchant, plan_id)
     )

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help local invoke demo test test-fast lint bench openapi merchant build clean
+.PHONY: help local invoke demo test test-fast lint bench openapi merchant redrive build clean
 PORT ?= 3000
 
 help:
@@ -20,6 +20,7 @@ help:
 	@echo "make lint      - ruff (format and lint), mypy --strict on billing/, cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint"
 	@echo "make bench     - one tick with 1,000 due among 20,000 mandates (AWS calls per charge, items read, cost per million); each function's cold start vs import boto3"
 	@echo "make openapi   - regenerate docs/openapi.json from the code"
+	@echo "make redrive QUEUE=charge|schedule|events [STACK=<stack>] - replay a dead-letter queue after fixing its cause"
 	@echo "make build     - sam build (needs python3.13 on PATH, e.g. PYENV_VERSION=3.13.0)"
 	@echo "make merchant NAME='Shop' [TABLE=<table> or STACK=<stack>] - create a merchant in the deployed table, print its key once"
 
@@ -71,6 +72,10 @@ openapi: $(STAMP)
 merchant: $(STAMP)
 	@test -n "$(NAME)" || (echo "usage: make merchant NAME='Shop name' [TABLE=<BillingTableName>]"; exit 2)
 	$(PY) scripts/create_merchant.py --name "$(NAME)" $(if $(TABLE),--table "$(TABLE)",--stack "$(or $(STACK),recurring-payments)")
+
+redrive: $(STAMP)
+	@test -n "$(QUEUE)" || (echo "usage: make redrive QUEUE=charge|schedule|events [STACK=<stack>]"; exit 2)
+	$(PY) scripts/redrive.py $(QUEUE) --stack $(or $(STACK),recurring-payments)
 
 build: $(SAM_STAMP)
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build

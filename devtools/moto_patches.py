@@ -82,3 +82,32 @@ def fast_transactions() -> None:
 
     transact_write_items._journaled = True  # type: ignore[attr-defined]
     backend.transact_write_items = transact_write_items
+
+
+def message_move_tasks() -> None:
+    """SQS `StartMessageMoveTask`, which moto lacks: every message of a dead-letter queue moves
+    back to the queue whose redrive policy names it (or to `DestinationArn`). AWS moves them over
+    time; here it is done at once, which is what a caller that waits for the task observes."""
+    import uuid
+
+    from moto.sqs.responses import ActionResult, SQSResponse
+
+    if hasattr(SQSResponse, "start_message_move_task"):
+        return
+
+    def start_message_move_task(self: Any) -> Any:
+        backend = self.sqs_backend
+        queues = list(backend.queues.values())
+        source_arn, destination_arn = self._get_param("SourceArn"), self._get_param("DestinationArn")
+        source = next(q for q in queues if q.queue_arn == source_arn)
+        if destination_arn:
+            destination = next(q for q in queues if q.queue_arn == destination_arn)
+        else:
+            destination = next(q for q in queues if (q.redrive_policy or {}).get("deadLetterTargetArn") == source_arn)
+        with source._messages_lock:
+            moving, source._messages = list(source._messages), []
+        for message in moving:
+            backend.send_message(destination.name, message.body)
+        return ActionResult({"TaskHandle": str(uuid.uuid4())})
+
+    SQSResponse.start_message_move_task = start_message_move_task

@@ -29,6 +29,7 @@ class Provisioned:
             "EVENTS_TOPIC_ARN": self.topics["EventsTopic"],
             "LINK_SIGNING_SECRET_ARN": self.secrets["LinkSigningSecret"],
             "CHARGE_QUEUE_URL": self.queues["ChargeQueue"],
+            "UNPUBLISHED_EVENTS_QUEUE_URL": self.queues["EventPublisherDLQ"],
             "GATEWAY_LEDGER_TABLE_NAME": self.tables["SimulatedGatewayLedgerTable"],
         }
 

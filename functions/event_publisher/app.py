@@ -2,7 +2,10 @@
 
 Events are written in the same transaction as the state change they record, so none is lost;
 this function publishes them (at least once) with `merchant_id` / `event_type` attributes.
-Failures are reported per record; the stream retries from the first failed one.
+Events SNS refuses (after botocore's own retries) are left by key in the publisher's queue
+(`UNPUBLISHED_EVENTS_QUEUE_URL`, alarmed) for `make redrive QUEUE=events`; only if that fails too
+are they reported as failed records, which the stream retries (and, after its retries, sends the
+batch's position to the same queue).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from billing.adapters.dynamodb.codec import plain
 from billing.domain.model import Event
 from billing.observability import logger, metrics
 
-publisher = bootstrap.build().publisher
+billing = bootstrap.build()
+publisher = billing.publisher
 
 
 @logger.inject_lambda_context
@@ -32,6 +36,14 @@ def lambda_handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict[s
         pending.append((record.dynamodb.sequence_number, Event.model_validate(image["body"])))
     failed = publisher.publish(pending) if pending else set()
     metrics.add_metric(name="EventsPublished", unit="Count", value=len(pending) - len(failed))
-    if failed:
-        logger.warning("events not published", extra={"count": len(failed)})
-    return {"batchItemFailures": [{"itemIdentifier": seq} for seq in sorted(failed)]}
+    if not failed:
+        return {"batchItemFailures": []}
+    refused = [(e.merchant_id, e.id) for seq, e in pending if seq in failed]
+    logger.warning("events not published; left for replay", extra={"count": len(refused)})
+    metrics.add_metric(name="EventsLeftForReplay", unit="Count", value=len(refused))
+    try:
+        billing.unpublished_events.leave(refused)
+    except Exception:
+        logger.exception("could not leave the events for replay; the stream retries them")
+        return {"batchItemFailures": [{"itemIdentifier": seq} for seq in sorted(failed)]}
+    return {"batchItemFailures": []}

@@ -24,10 +24,11 @@ from devtools.provision import Provisioned, provision
 def moto_like_aws() -> Iterator[None]:
     """Atomic AWS calls across threads, and transactions that do not copy whole tables
     (devtools/moto_patches.py; a test proves the rollback)."""
-    from devtools.moto_patches import fast_transactions, serialize_calls, unserialize_calls
+    from devtools.moto_patches import fast_transactions, message_move_tasks, serialize_calls, unserialize_calls
 
     serialize_calls()
     fast_transactions()
+    message_move_tasks()
     yield
     unserialize_calls()
 

@@ -202,6 +202,12 @@ class AwsBilling(Billing):
         return ApprovalLinks(self.signing_key(), base_url)
 
     @cached_property
+    def unpublished_events(self) -> Any:
+        from .adapters.sqs import UnpublishedEvents
+
+        return UnpublishedEvents(self.client("sqs"), self.settings.unpublished_events_queue_url)
+
+    @cached_property
     def publisher(self) -> Any:
         from .adapters.sns import SnsPublisher
 

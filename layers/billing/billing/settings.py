@@ -15,6 +15,7 @@ class Settings(BaseModel):
     link_signing_secret_arn: str = ""
     public_base_url: str = ""
     events_topic_arn: str = ""
+    unpublished_events_queue_url: str = ""  # the publisher's DLQ: events SNS refused, for replay
     # Billing engine
     charge_queue_url: str = ""
     gateway_ledger_table_name: str = ""

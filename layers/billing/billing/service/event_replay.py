@@ -1,0 +1,27 @@
+"""Publishing again the events that did not reach SNS. Every event is in the table (the outbox),
+so a replay needs only its key; it is published exactly as recorded, with its own id, so a
+consumer that already has it recognises it (delivery is at least once)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..domain.model import Event
+from .ports import Repository
+
+
+class Publisher(Protocol):
+    def publish(self, events: list[tuple[str, Event]]) -> set[str]:
+        """Publish (id, event) pairs; returns the ids that failed."""
+
+
+class EventReplay:
+    def __init__(self, repo: Repository, publisher: Publisher) -> None:
+        self.repo, self.publisher = repo, publisher
+
+    def republish(self, keys: list[tuple[str, str]]) -> tuple[int, list[tuple[str, str]]]:
+        """(merchant id, event id) pairs -> how many were published, and the keys still not published.
+        A key naming no stored event is dropped (there is nothing to publish)."""
+        found = [(f"{m}/{e}", event) for m, e in keys if (event := self.repo.get_event(m, e)) is not None]
+        failed = self.publisher.publish(found) if found else set()
+        return len(found) - len(failed), [tuple(key.split("/", 1)) for key in sorted(failed)]  # type: ignore[misc]

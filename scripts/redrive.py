@@ -1,0 +1,165 @@
+"""Replay what waits in a dead-letter queue, after its cause is fixed (docs/runbook.md):
+
+    make redrive QUEUE=charge   [STACK=recurring-payments]   # ChargeDLQ -> ChargeQueue (SQS StartMessageMoveTask)
+    make redrive QUEUE=schedule [STACK=…]                    # each failed tick -> the dispatcher, invoked again
+    make redrive QUEUE=events   [STACK=…]                    # events SNS refused -> published again from the table
+
+Every replay is safe to run twice: a charge message is replayed at the gateway with its own key
+(or found recorded and dropped), a tick dispatches what is due at its time (claims are
+version-checked), an event is published again with its own id. Messages are deleted only once
+their replay succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
+
+import boto3  # noqa: E402
+
+from billing.adapters.sqs import UNPUBLISHED  # noqa: E402
+from billing.domain.model import Event  # noqa: E402
+from billing.service.event_replay import EventReplay  # noqa: E402
+
+
+def _messages(sqs: Any, url: str) -> Any:
+    """Every message of the queue, once each (received with a visibility timeout long enough for its replay)."""
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300).get("Messages", []):
+        yield from batch
+
+
+def redrive_charges(sqs: Any, dlq_url: str) -> dict[str, Any]:
+    arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    task = sqs.start_message_move_task(SourceArn=arn)  # back to the queue whose redrive policy names it
+    return {"moved_to": "ChargeQueue", "task": task["TaskHandle"]}
+
+
+def redrive_schedule(sqs: Any, dlq_url: str, invoke: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    replayed = failed = 0
+    for message in _messages(sqs, dlq_url):
+        try:
+            tick = json.loads(message["Body"])
+            summary = invoke(tick)
+        except Exception as error:  # left in the queue, reported
+            failed += 1
+            print(f"tick not replayed ({error!r}): {message['Body'][:200]}", file=sys.stderr)
+            continue
+        replayed += 1
+        print(f"tick {tick.get('scheduled_time')}: dispatched {summary.get('dispatched')}", file=sys.stderr)
+        sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+    return {"ticks_replayed": replayed, "ticks_failed": failed}
+
+
+def redrive_events(sqs: Any, dlq_url: str, replay: EventReplay, streams: Any) -> dict[str, Any]:
+    """Two kinds of message wait here: keys of events SNS refused (left by the publisher), and the
+    position of a stream batch the publisher could not process at all (the stream's on-failure
+    destination), whose events are read again from the stream while it keeps them (24 h)."""
+    published, failed, expired = 0, 0, 0
+    for message in _messages(sqs, dlq_url):
+        body = json.loads(message["Body"])
+        if body.get("kind") == UNPUBLISHED:
+            keys = [(e["merchant_id"], e["event_id"]) for e in body["events"]]
+        elif "DDBStreamBatchInfo" in body:
+            try:
+                keys = _keys_from_stream(streams, body["DDBStreamBatchInfo"])
+            except streams.exceptions.TrimmedDataAccessException:
+                expired += 1
+                info = body["DDBStreamBatchInfo"]
+                print(
+                    f"stream records expired ({info.get('approximateArrivalOfFirstRecord')} .. "
+                    f"{info.get('approximateArrivalOfLastRecord')}): list those events with GET /v1/events",
+                    file=sys.stderr,
+                )
+                continue
+        else:
+            print(f"not an events message, left in the queue: {message['Body'][:200]}", file=sys.stderr)
+            continue
+        done, still = replay.republish(keys)
+        published += done
+        if still:
+            failed += len(still)
+            continue  # kept: the whole message is replayed again next time (SNS consumers dedupe by id)
+        sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+    return {"events_published": published, "events_failed": failed, "batches_expired": expired}
+
+
+def _keys_from_stream(streams: Any, info: dict[str, Any]) -> list[tuple[str, str]]:
+    iterator = streams.get_shard_iterator(
+        StreamArn=info["streamArn"],
+        ShardId=info["shardId"],
+        ShardIteratorType="AT_SEQUENCE_NUMBER",
+        SequenceNumber=info["startSequenceNumber"],
+    )["ShardIterator"]
+    end, keys = int(info["endSequenceNumber"]), []
+    while iterator:
+        page = streams.get_records(ShardIterator=iterator, Limit=1000)
+        for record in page["Records"]:
+            if int(record["dynamodb"]["SequenceNumber"]) > end:
+                return keys
+            image = record["dynamodb"].get("NewImage", {})
+            if record["eventName"] == "INSERT" and image.get("entity", {}).get("S") == "event":
+                event = Event.model_validate_json(json.dumps(_plain(image["body"])))
+                keys.append((event.merchant_id, event.id))
+        if not page["Records"]:
+            break
+        iterator = page.get("NextShardIterator")
+    return keys
+
+
+def _plain(attribute: dict[str, Any]) -> Any:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    from billing.adapters.dynamodb.codec import plain
+
+    return plain(TypeDeserializer().deserialize(attribute))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("queue", choices=["charge", "schedule", "events"])
+    parser.add_argument("--stack", default="recurring-payments", help="the deployed stack (its outputs name the queues)")
+    args = parser.parse_args(argv)
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]["Outputs"]
+    }
+    sqs = boto3.client("sqs")
+    if args.queue == "charge":
+        result = redrive_charges(sqs, outputs["ChargeDLQUrl"])
+    elif args.queue == "schedule":
+        result = redrive_schedule(sqs, outputs["DispatchScheduleDLQUrl"], _lambda_invoker(outputs["DispatcherFunctionName"]))
+    else:
+        from billing.adapters.dynamodb.repository import DynamoRepository
+        from billing.adapters.sns import SnsPublisher
+
+        replay = EventReplay(
+            DynamoRepository(boto3.client("dynamodb"), outputs["BillingTableName"]),
+            SnsPublisher(boto3.client("sns"), outputs["EventsTopicArn"]),
+        )
+        result = redrive_events(sqs, outputs["EventPublisherDLQUrl"], replay, boto3.client("dynamodbstreams"))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _lambda_invoker(function_name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    client = boto3.client("lambda")
+
+    def invoke(tick: dict[str, Any]) -> dict[str, Any]:
+        response = client.invoke(FunctionName=function_name, Payload=json.dumps(tick).encode())
+        payload = json.loads(response["Payload"].read() or b"{}")
+        if response.get("FunctionError"):
+            raise RuntimeError(payload.get("errorMessage", "the dispatcher failed"))
+        return dict(payload)
+
+    return invoke
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -25,6 +25,7 @@ from billing.customer_page.headers import security_headers
 from billing.customer_page.texts import Lang, pick_language, text
 from billing.domain.errors import InvalidState, ValidationFailed
 from billing.domain.model import Mandate, PaymentMethod
+from billing.domain.payment_methods import SIMULATED_TOKENS
 from billing.observability import logger, metrics
 from billing.service.customer_portal import CustomerPortal, TermsChanged
 from billing.service.links import ApprovalLinks, ExpiredLink, InvalidLink
@@ -82,7 +83,10 @@ def show(token: str, status: int = 200, notice: str = "", error: str = "") -> Re
         customer = view.mandate.customer
         intent = stripe.create_setup_intent(view.mandate.merchant_id, view.mandate.id, customer.email, customer.name)
         setup = {"publishable_key": settings.stripe_publishable_key, "client_secret": intent["client_secret"], "id": intent["id"]}
-    body = render.mandate_page(view, language, nonce, page_path(token), csrf, notice=notice, error=error, stripe=setup)
+    test_cards = SIMULATED_TOKENS if settings.allow_simulated_gateway else ()
+    body = render.mandate_page(
+        view, language, nonce, page_path(token), csrf, notice=notice, error=error, stripe=setup, test_cards=test_cards
+    )
     return respond(status, body, nonce, with_stripe=setup is not None)
 
 

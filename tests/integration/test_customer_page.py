@@ -175,8 +175,21 @@ def test_a_test_card_where_the_simulated_gateway_is_switched_off_is_a_clear_422(
         system.customer_module = load_function("customer_page")
     mandate = pending(call)
     path = path_of(mandate)
-    fields = approval_form(page(system, path).body, payment_token="pm_sim_ok")
-    # When the customer approves with a test card
+    # When the customer opens the link, Then no test card is offered: the page says no method can be used here
+    shown = page(system, path).body
+    assert "payment_token" not in shown and "cannot be used here" in shown
+    # When a test card is posted anyway (a forged form with a valid token)
+    from billing.customer_page.forms import csrf_token
+    from billing.service.customer_portal import terms_digest
+
+    token = path.rsplit("/", 1)[1]
+    stored = system.api_module.billing.repository.get_mandate(system.a.id, mandate["id"])
+    fields = {
+        "csrf": csrf_token(system.api_module.billing.signing_key(), token, "approve"),
+        "terms_sha256": terms_digest(stored),
+        "payment_token": "pm_sim_ok",
+        "consent": "yes",
+    }
     response = post(system, path + "/approve", fields)
     # Then the page says the method cannot be used (never a 500), and nothing is activated
     assert response.status == 422 and "cannot be used here" in response.body

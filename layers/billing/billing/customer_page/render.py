@@ -68,9 +68,11 @@ def mandate_page(
     notice: str = "",
     error: str = "",
     stripe: dict[str, str] | None = None,
+    test_cards: tuple[str, ...] = SIMULATED_TOKENS,
 ) -> str:
     """`base` is the link's path; `csrf` holds a token per form action; `stripe` (publishable_key,
-    client_secret, id) switches the payment step to Stripe.js."""
+    client_secret, id) switches the payment step to Stripe.js; `test_cards` are offered only where
+    the simulated gateway is allowed (none: no payment step, the page says so)."""
     m, terms = view.mandate, view.mandate.terms
     amount = money(terms.amount, terms.currency, lang)
     if terms.total_cycles:
@@ -99,7 +101,7 @@ def mandate_page(
         terms_sha256=view.terms_sha256,
         stripe=stripe,
         stripe_js=STRIPE_JS,
-        test_cards=SIMULATED_TOKENS,
+        test_cards=test_cards,
         charges=[{"date": day(c.due_at), "amount": money(c.amount, c.currency, lang), "status": c.status} for c in view.charges],
         may_revoke=m.customer_may_revoke,
     )

@@ -361,3 +361,20 @@ def test_an_old_message_of_a_re_pinned_attempt_uses_the_stored_payment_method(wo
     # with the old message's method or a Stripe token sent to another gateway
     [charge] = world.charges(mandate_id)
     assert charge.failure_code == GATEWAY_REJECTED and world.gateway.calls == []
+
+
+def test_a_stripe_token_of_another_merchants_customer_is_refused_with_422(world: World) -> None:
+    # Given a deployment whose gateway says the token belongs to no customer of this merchant
+    recorder = EventRecorder(world.ids, render, FakeLinks())
+    mandates = Mandates(world.repo, world.clock, world.ids, recorder, frozenset({"simulated", "stripe"}), lambda m, pm: False)
+    stripe_method = {"gateway": "stripe", "token": "cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i"}
+    body = {"plan_id": world.plan(), "customer": {"reference": "c"}, "payment_method": stripe_method, "consent": CONSENT}
+    # When a mandate is created with it, or it replaces a mandate's payment method
+    with pytest.raises(ValidationFailed) as created:
+        mandates.create(MERCHANT, MandateCreate.model_validate(body))
+    mandate_id = world.mandate(world.plan())
+    with pytest.raises(ValidationFailed) as replaced:
+        mandates.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(**stripe_method))
+    # Then both are a 422 naming the token, and the mandate keeps its method
+    assert (created.value.param, replaced.value.param) == ("payment_method.token", "token")
+    assert world.get(mandate_id).payment_method.token == "pm_sim_ok"

@@ -306,3 +306,42 @@ def test_a_lookup_ignores_a_payment_intent_of_another_merchant(httpserver: HTTPS
     httpserver.expect_request("/v1/payment_intents/search").respond_with_json({"object": "search_result", "data": [other]})
     # When this merchant's attempt is looked up, Then it is not taken for ours
     assert stripe.lookup(REQUEST) is None
+
+
+def customer_and_method(httpserver: HTTPServer, merchant: str, owner: str = "cus_Q1w2E3r4T5") -> None:
+    httpserver.expect_request("/v1/customers/cus_Q1w2E3r4T5").respond_with_json(
+        {"id": "cus_Q1w2E3r4T5", "object": "customer", "metadata": {"merchant_id": merchant}}
+    )
+    httpserver.expect_request("/v1/payment_methods/pm_1Q2w3E4r5T6y7U8i").respond_with_json(
+        {"id": "pm_1Q2w3E4r5T6y7U8i", "object": "payment_method", "customer": owner}
+    )
+
+
+def test_a_token_belongs_to_the_merchant_whose_stripe_customer_holds_it(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    # Given a Stripe Customer created for merchant A, holding the payment method
+    customer_and_method(httpserver, "mch_a")
+    # When the token is checked, Then it is A's and nobody else's
+    assert stripe.belongs_to("mch_a", "cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i")
+    assert not stripe.belongs_to("mch_b", "cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i")
+
+
+def test_a_method_attached_to_another_customer_or_without_one_is_not_the_merchants(
+    httpserver: HTTPServer, stripe: StripeGateway
+) -> None:
+    # Given merchant A's Customer, but the payment method attached to someone else's
+    customer_and_method(httpserver, "mch_a", owner="cus_Other12345")
+    # Then the pair is refused, and so is a bare payment method (no Customer to tie it to a merchant)
+    assert not stripe.belongs_to("mch_a", "cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i")
+    assert not stripe.belongs_to("mch_a", "pm_1Q2w3E4r5T6y7U8i")
+
+
+def test_an_unknown_customer_is_not_the_merchants_and_an_outage_is_not_an_answer(
+    httpserver: HTTPServer, stripe: StripeGateway
+) -> None:
+    # When Stripe does not know the Customer, Then the token is not the merchant's
+    httpserver.expect_oneshot_request("/v1/customers/cus_Q1w2E3r4T5").respond_with_json({"error": {}}, status=404)
+    assert not stripe.belongs_to("mch_a", "cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i")
+    # When Stripe fails, Then it is an outage (try later), never "not yours"
+    httpserver.expect_oneshot_request("/v1/customers/cus_Q1w2E3r4T5").respond_with_json({"error": {}}, status=503)
+    with pytest.raises(GatewayUnavailable):
+        stripe.belongs_to("mch_a", "cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i")

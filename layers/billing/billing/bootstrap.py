@@ -21,6 +21,7 @@ from .service.ports import ChargeQueue, Clock, IdGenerator, Links, PaymentGatewa
 from .settings import Settings
 
 if TYPE_CHECKING:  # imported where first used: each function loads only what it runs (cold start)
+    from .domain.model import PaymentMethod
     from .service.charger import Charger
     from .service.dispatcher import Dispatcher
     from .service.links import ApprovalLinks
@@ -71,13 +72,18 @@ class Billing:
         recorder = EventRecorder(ids, self.render, links)
         return UseCases(
             plans=Plans(repo, clock, ids, recorder),
-            mandates=Mandates(repo, clock, ids, recorder, self.settings.gateways),
+            mandates=Mandates(repo, clock, ids, recorder, self.settings.gateways, self.owns_payment_method),
             charges=Charges(repo),
             events=EventLog(repo),
             api_keys=ApiKeys(repo, clock, ids, recorder),
             links=links,
             clock=clock,
         )
+
+    def owns_payment_method(self, merchant_id: str, method: PaymentMethod) -> bool:
+        """Whether the gateway holds this payment method for this merchant (checked on the API's
+        way in; the simulated gateway's tokens belong to everyone)."""
+        return True
 
     def charge_queue(self) -> ChargeQueue:
         assert self.queue is not None, "the dispatcher needs the charge queue"
@@ -167,6 +173,11 @@ class AwsBilling(Billing):
         from .adapters.stripe import StripeGateway
 
         return StripeGateway(secret_reader(self.settings.stripe_secret_name), base_url=self.settings.stripe_api_base)
+
+    def owns_payment_method(self, merchant_id: str, method: PaymentMethod) -> bool:
+        if method.gateway == "stripe" and self.stripe is not None:
+            return bool(self.stripe.belongs_to(merchant_id, method.token))
+        return True
 
     def charge_queue(self) -> ChargeQueue:
         if self.queue is None:

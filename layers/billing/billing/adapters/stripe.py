@@ -142,6 +142,27 @@ class StripeGateway:
             raise GatewayUnavailable(f"stripe {status} creating a SetupIntent")
         return {"id": intent["id"], "client_secret": intent["client_secret"], "customer": customer["id"]}
 
+    def belongs_to(self, merchant_id: str, token: str) -> bool:
+        """Whether a `cus_…:pm_…` token is a payment method of a Stripe Customer created for this
+        merchant (its metadata) and attached to it. A bare `pm_…` belongs to no merchant: it cannot
+        be charged off session anyway. Stripe unreachable raises GatewayTimeout."""
+        customer, method = split_token(token)
+        if customer is None or "/" in customer or "/" in method:
+            return False
+        status, found = self._read(f"/v1/customers/{customer}")
+        if status != 200 or found.get("deleted") or (found.get("metadata") or {}).get("merchant_id") != merchant_id:
+            return False
+        status, attached = self._read(f"/v1/payment_methods/{method}")
+        owner = attached.get("customer")
+        return status == 200 and (owner.get("id") if isinstance(owner, dict) else owner) == customer
+
+    def _read(self, path: str) -> tuple[int, dict[str, Any]]:
+        """A GET whose 4xx is an answer (not found, not ours) and whose 429/5xx is an outage."""
+        status, body = self._call("GET", path, None, None)
+        if status == 429 or status >= 500:
+            raise GatewayUnavailable(f"stripe {status} reading {path.split('/')[2]}")
+        return status, body
+
     def confirmed_payment_method(self, setup_intent_id: str, mandate_id: str) -> str | None:
         """`cus_…:pm_…` when the SetupIntent of this mandate succeeded, else None."""
         if not setup_intent_id.startswith("seti_") or "/" in setup_intent_id:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ..domain.charge import Charge
-from ..domain.errors import found
+from ..domain.errors import ValidationFailed, found
 from ..domain.events import EventType
 from ..domain.model import Consent, Customer, Mandate, PaymentMethod
 from ..domain.payment_methods import ensure_usable
@@ -22,15 +22,24 @@ from .event_recorder import EventRecorder
 from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
 
 Change = Callable[[Mandate, Charge | None, datetime], list[str]]
+Ownership = Callable[[str, PaymentMethod], bool]
 
 
 class Mandates:
     def __init__(
-        self, repo: Repository, clock: Clock, ids: IdGenerator, recorder: EventRecorder, gateways: frozenset[str]
+        self,
+        repo: Repository,
+        clock: Clock,
+        ids: IdGenerator,
+        recorder: EventRecorder,
+        gateways: frozenset[str],
+        owns: Ownership | None = None,
     ) -> None:
         """`gateways`: the gateways this deployment can charge with (a payment method for any
-        other is refused with 422 before it is stored)."""
+        other is refused with 422 before it is stored); `owns(merchant_id, method)`: whether the
+        gateway holds that payment method for that merchant (Stripe: its Customer's metadata)."""
         self.repo, self.clock, self.ids, self.recorder, self.gateways = repo, clock, ids, recorder, gateways
+        self.owns = owns
 
     def create(self, merchant_id: str, request: NewMandate) -> Mandate:
         now = self.clock.now()
@@ -38,6 +47,7 @@ class Mandates:
         plan.ensure_accepts_mandates()
         if request.payment_method is not None:
             ensure_usable(request.payment_method.gateway, self.gateways)
+            self._ensure_owned(merchant_id, _method(request.payment_method), "payment_method.token")
         mandate = Mandate(
             id=self.ids.new("mdt"),
             merchant_id=merchant_id,
@@ -96,11 +106,16 @@ class Mandates:
     def replace_payment_method(self, merchant_id: str, mandate_id: str, request: NewPaymentMethod) -> Mandate:
         ensure_usable(request.gateway, self.gateways, "gateway")
         method = _method(request)
+        self._ensure_owned(merchant_id, method, "token")
         return self._change(
             merchant_id,
             mandate_id,
             lambda m, c, now: m.replace_payment_method(now, method, reattempt_allowed=c is None or c.may_reopen),
         )
+
+    def _ensure_owned(self, merchant_id: str, method: PaymentMethod, param: str) -> None:
+        if self.owns is not None and not self.owns(merchant_id, method):
+            raise ValidationFailed("This payment method does not belong to a customer of this merchant at the gateway.", param)
 
     def _change(self, merchant_id: str, mandate_id: str, change: Change) -> Mandate:
         """Change a mandate; when that ends collection (cancel, revoke) with no attempt at the

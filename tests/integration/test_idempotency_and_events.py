@@ -209,7 +209,9 @@ def test_recorded_events_are_published_to_sns_with_merchant_and_type_attributes(
         assert api_events[body["id"]] == body  # the same object as GET /v1/events returns
 
 
-def test_publish_failures_are_reported_per_record(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_publish_failures_are_left_for_replay_or_else_reported_per_record(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given SNS failing the publication of one event
     event = json.loads(open("events/event_publisher_stream.json").read())
     publisher = system.publisher_module.publisher
@@ -218,7 +220,19 @@ def test_publish_failures_are_reported_per_record(system: System, monkeypatch: p
         return {"Successful": [], "Failed": [{"Id": "0", "Code": "InternalError", "SenderFault": False}]}
 
     monkeypatch.setattr(publisher.client, "publish_batch", failing)
-    # When the publisher runs, Then exactly that record is reported failed (Lambda retries it)
+    # When the publisher runs, Then the event's key is left for replay and the batch is done
+    assert invoke(system.publisher_module, event, "EventPublisherFunction") == {"batchItemFailures": []}
+    left = boto3.client("sqs").receive_message(QueueUrl=system.aws.queues["EventPublisherDLQ"])["Messages"]
+    assert (
+        json.loads(left[0]["Body"])["events"][0]["event_id"]
+        == event["Records"][0]["dynamodb"]["NewImage"]["body"]["M"]["id"]["S"]
+    )
+
+    # When leaving it fails too, Then exactly that record is reported failed (the stream retries it)
+    def refusing(**_: Any) -> dict:
+        raise RuntimeError("SQS is down too")
+
+    monkeypatch.setattr(system.publisher_module.billing.unpublished_events.client, "send_message", refusing)
     result = invoke(system.publisher_module, event, "EventPublisherFunction")
     assert result == {"batchItemFailures": [{"itemIdentifier": "111000000000000000001"}]}
 

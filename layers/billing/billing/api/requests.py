@@ -55,6 +55,15 @@ def _strictly_increasing(days: list[int]) -> list[int]:
 
 
 class PlanCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month", "trial_days": 14},
+                {"name": "Weekly box", "amount": 990, "currency": "EUR", "interval": "week", "total_cycles": 12},
+            ]
+        }
+    )
+
     name: Name
     amount: Amount
     currency: Currency
@@ -78,6 +87,8 @@ _IMMUTABLE_PLAN_FIELDS = ("amount", "currency", "interval", "interval_count", "t
 
 
 class PlanUpdate(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Gold 2027", "metadata": {"tier": "gold"}}]})
+
     name: Name | None = None
     metadata: Metadata | None = None
     # Price and schedule never change: listed so the 422 says why, hidden from the schema.
@@ -102,6 +113,8 @@ class CustomerIn(RequestModel):
 
 
 class PaymentMethodIn(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"gateway": "simulated", "token": "pm_sim_ok"}]})
+
     gateway: payment_methods.Gateway = "simulated"
     token: StrictStr = Field(description="The gateway's payment method token; never a card number")
 
@@ -129,6 +142,20 @@ class ConsentIn(RequestModel):
 
 
 class MandateCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"plan_id": "pln_…", "customer": {"reference": "cust-42", "email": "jonas@example.lt"}},
+                {
+                    "plan_id": "pln_…",
+                    "customer": {"reference": "cust-43"},
+                    "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
+                    "consent": {"accepted_at": "2026-11-25T09:00:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"},
+                },
+            ]
+        }
+    )
+
     plan_id: ObjectId
     customer: CustomerIn
     payment_method: PaymentMethodIn | None = None
@@ -159,6 +186,8 @@ class NoFields(RequestModel):
 
 
 class PauseIn(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{}, {"resume_at": "2027-01-15T09:00:00Z"}]})
+
     resume_at: TimeIn | None = None
 
 

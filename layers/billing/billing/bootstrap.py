@@ -60,24 +60,10 @@ class Billing:
 
     def use_cases(self, links: Links) -> UseCases:
         """Per request: approval links depend on the URL the request came in on."""
-        from .service.api_keys import ApiKeys
-        from .service.charges import Charges
-        from .service.event_log import EventLog
-        from .service.event_recorder import EventRecorder
-        from .service.mandates import Mandates
-        from .service.plans import Plans
         from .service.use_cases import UseCases
 
-        repo, clock, ids = self.repository, self.clock, self.ids
-        recorder = EventRecorder(ids, self.render, links)
         return UseCases(
-            plans=Plans(repo, clock, ids, recorder),
-            mandates=Mandates(repo, clock, ids, recorder, self.settings.gateways, self.owns_payment_method),
-            charges=Charges(repo),
-            events=EventLog(repo),
-            api_keys=ApiKeys(repo, clock, ids, recorder),
-            links=links,
-            clock=clock,
+            self.repository, self.clock, self.ids, links, self.render, self.settings.gateways, self.owns_payment_method
         )
 
     def owns_payment_method(self, merchant_id: str, method: PaymentMethod) -> bool:

@@ -1,24 +1,65 @@
 """The use cases a request can reach, built for one request (approval links depend on the URL
-it came in on): the merchant API and the customer page both use them."""
+it came in on): the merchant API and the customer page both use them. Each is built (and its
+module imported) when the request first uses it, so a request loads only what it runs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from .api_keys import ApiKeys
-from .charges import Charges
-from .event_log import EventLog
-from .mandates import Mandates
-from .plans import Plans
-from .ports import Clock, Links
+from .event_recorder import EventRecorder
+from .ports import Clock, IdGenerator, Links, Render, Repository
+
+if TYPE_CHECKING:
+    from .api_keys import ApiKeys
+    from .charges import Charges
+    from .event_log import EventLog
+    from .mandates import Mandates, Ownership
+    from .plans import Plans
 
 
-@dataclass(frozen=True)
 class UseCases:
-    plans: Plans
-    mandates: Mandates
-    charges: Charges
-    events: EventLog
-    api_keys: ApiKeys
-    links: Links
-    clock: Clock
+    def __init__(
+        self,
+        repo: Repository,
+        clock: Clock,
+        ids: IdGenerator,
+        links: Links,
+        render: Render,
+        gateways: frozenset[str],
+        owns: Ownership | None = None,
+    ) -> None:
+        """`gateways` and `owns`: which payment methods this deployment takes (see `Mandates`)."""
+        self.repo, self.clock, self.ids, self.links = repo, clock, ids, links
+        self.gateways, self.owns = gateways, owns
+        self.recorder = EventRecorder(ids, render, links)
+
+    @cached_property
+    def plans(self) -> Plans:
+        from .plans import Plans
+
+        return Plans(self.repo, self.clock, self.ids, self.recorder)
+
+    @cached_property
+    def mandates(self) -> Mandates:
+        from .mandates import Mandates
+
+        return Mandates(self.repo, self.clock, self.ids, self.recorder, self.gateways, self.owns)
+
+    @cached_property
+    def charges(self) -> Charges:
+        from .charges import Charges
+
+        return Charges(self.repo)
+
+    @cached_property
+    def events(self) -> EventLog:
+        from .event_log import EventLog
+
+        return EventLog(self.repo)
+
+    @cached_property
+    def api_keys(self) -> ApiKeys:
+        from .api_keys import ApiKeys
+
+        return ApiKeys(self.repo, self.clock, self.ids, self.recorder)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from pydantic import Field, StrictInt
 
-from ...service.api_keys import CreatedKey
 from ...service.ports import PageRequest
-from ...service.use_cases import UseCases
 from ..errors import json_response
 from ..requests import NoFields, RequestModel
 from ..responses import ApiKeyOut, ListOut
 from ..routing import Cursor, IdempotencyKey, Limit, MerchantRequest, new_router, responses
+
+if TYPE_CHECKING:
+    from ...service.api_keys import CreatedKey
+    from ...service.use_cases import UseCases
 
 router = new_router()
 

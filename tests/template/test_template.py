@@ -222,3 +222,14 @@ def test_the_charger_may_write_its_start_marker_and_its_time_budget_fits_the_que
     lease = load_template()["Parameters"]["ClaimLeaseSeconds"]
     assert lease["MinValue"] > resources("AWS::SQS::Queue")["ChargeQueue"]["Properties"]["VisibilityTimeout"]
     assert load_template()["Parameters"]["AllowSimulatedGateway"]["AllowedValues"] == ["true", "false"]
+
+
+def test_every_function_that_reads_the_stripe_key_may_read_it() -> None:
+    # Given the functions whose code reads the Stripe key (the API checks that a token is the merchant's)
+    functions = resources("AWS::Serverless::Function")
+    for name in ("ApiFunction", "CustomerPageFunction", "ChargerFunction"):
+        props = functions[name]["Properties"]
+        # Then each is told the secret's name and may read it wherever it lives
+        assert "STRIPE_SECRET_NAME" in props["Environment"]["Variables"], name
+        conditions = [p["Fn::If"][0] for p in props["Policies"] if isinstance(p, dict) and "Fn::If" in p]
+        assert {"StripeKeyInSecretsManager", "StripeKeyInSsm"} <= set(conditions), name

@@ -21,16 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
-os.environ.update(
-    AWS_DEFAULT_REGION="eu-west-1",
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    POWERTOOLS_TRACE_DISABLED="true",
-    POWERTOOLS_METRICS_NAMESPACE="RecurringPayments",
-    POWERTOOLS_SERVICE_NAME="recurring-payments",
-    POWERTOOLS_LOG_LEVEL="ERROR",
-    POWERTOOLS_METRICS_DISABLED="true",
-)
+from devtools.fake_aws import use_fake_aws  # noqa: E402
+
+use_fake_aws(POWERTOOLS_LOG_LEVEL="ERROR", POWERTOOLS_METRICS_DISABLED="true")
 
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402

@@ -24,6 +24,7 @@ sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
 
 import boto3  # noqa: E402
 
+from billing.adapters.dynamodb.codec import from_attributes  # noqa: E402
 from billing.adapters.sqs import UNPUBLISHED  # noqa: E402
 from billing.domain.model import Event  # noqa: E402
 from billing.service.event_replay import EventReplay  # noqa: E402
@@ -103,22 +104,14 @@ def _keys_from_stream(streams: Any, info: dict[str, Any]) -> list[tuple[str, str
         for record in page["Records"]:
             if int(record["dynamodb"]["SequenceNumber"]) > end:
                 return keys
-            image = record["dynamodb"].get("NewImage", {})
-            if record["eventName"] == "INSERT" and image.get("entity", {}).get("S") == "event":
-                event = Event.model_validate_json(json.dumps(_plain(image["body"])))
+            image = from_attributes(record["dynamodb"].get("NewImage", {}))
+            if record["eventName"] == "INSERT" and image.get("entity") == "event":
+                event = Event.model_validate(image["body"])
                 keys.append((event.merchant_id, event.id))
         if not page["Records"]:
             break
         iterator = page.get("NextShardIterator")
     return keys
-
-
-def _plain(attribute: dict[str, Any]) -> Any:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    from billing.adapters.dynamodb.codec import plain
-
-    return plain(TypeDeserializer().deserialize(attribute))
 
 
 def main(argv: list[str] | None = None) -> int:

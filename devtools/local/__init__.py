@@ -18,21 +18,12 @@ Data lives as long as the process, unless `--state FILE` saves it on exit and lo
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
-for key, value in {
-    "AWS_DEFAULT_REGION": "eu-west-1",
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_SERVICE_NAME": "recurring-payments",
-    "POWERTOOLS_METRICS_NAMESPACE": "RecurringPayments",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the event lines; CloudWatch has them on AWS
-}.items():
-    os.environ.setdefault(key, value)
-os.environ.pop("AWS_PROFILE", None)
+from devtools.fake_aws import use_fake_aws  # noqa: E402
+
+# EMF metric lines would drown the event lines; CloudWatch has them on AWS.
+use_fake_aws(defaults_only=True, POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true")

@@ -19,6 +19,7 @@ from ..domain import api_keys
 from ..domain.api_keys import ApiKey
 from .dynamodb import items, keys
 from .dynamodb.codec import from_attributes, to_attributes
+from .dynamodb.writes import Writer
 
 LAST_USED_GRANULARITY = timedelta(hours=1)  # at most one write per key and hour for last_used_at
 
@@ -49,12 +50,9 @@ class MerchantStore:
             "name": name,
             "created_at": keys.sortable(now),
         }
-        self.client.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": self.table, "Item": to_attributes(item), "ConditionExpression": "attribute_not_exists(pk)"}}
-                for item in (profile, {**items.item_of(key), "version": 1})
-            ]
-        )
+        writer = Writer(self.client, self.table)
+        new_profile = {"TableName": self.table, "Item": to_attributes(profile), "ConditionExpression": "attribute_not_exists(pk)"}
+        writer.transact([{"Put": new_profile}, writer.versioned_put(key)])
         return NewMerchant(merchant_id, name, api_key)
 
     def merchant_for_key(self, api_key: str, now: datetime) -> str | None:

@@ -28,7 +28,7 @@ class Writer:
 
     def commit(self, changes: Changes) -> None:
         aggregates: list[items.Stored] = [*changes.plans, *changes.mandates, *changes.charges, *changes.api_keys]
-        operations = [self._versioned_put(obj) for obj in aggregates]
+        operations = [self.versioned_put(obj) for obj in aggregates]
         operations += [
             {
                 "Put": {
@@ -43,7 +43,8 @@ class Writer:
         for obj in aggregates:
             obj.version += 1
 
-    def _versioned_put(self, obj: items.Stored) -> dict[str, Any]:
+    def versioned_put(self, obj: items.Stored) -> dict[str, Any]:
+        """The Put of an aggregate at its next version: new (attribute_not_exists) or on the version read."""
         item = {**items.item_of(obj), "version": obj.version + 1}
         put: dict[str, Any] = {"TableName": self.table, "Item": to_attributes(item)}
         if obj.version == 0:

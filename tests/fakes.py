@@ -126,6 +126,9 @@ class InMemoryRepository:
             status=(lambda o: o.status, status),
         )
 
+    def load_events(self, refs: list[tuple[str, str]]) -> list[Event]:
+        return [e for m, i in refs if (e := self._get(m, i, Event)) is not None]
+
     def get_api_key(self, merchant_id: str, key_id: str) -> ApiKey | None:
         return self._get(merchant_id, key_id, ApiKey)
 

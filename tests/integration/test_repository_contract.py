@@ -168,3 +168,17 @@ def test_events_are_written_once_and_listed_by_type(repo: Repository) -> None:
     assert repo.get_event(A, "evt_contract0") == events[0]
     with pytest.raises(ConcurrentModification):  # an event id is never written twice
         repo.commit(Changes(events=[events[0]]))
+
+
+def test_events_load_many_at_once_and_only_the_merchants_own(repo: Repository) -> None:
+    # Given two events of merchant A
+    p = plan()
+    events = [
+        Event(id=f"evt_many{n}", merchant_id=A, type="plan.created", created_at=NOW, data={"object": {"id": p.id}})
+        for n in range(2)
+    ]
+    repo.commit(Changes(plans=[p], events=events))
+    # When they are loaded with keys naming another merchant, a missing event and a malformed id
+    found = repo.load_events([(A, "evt_many0"), (B, "evt_many1"), (A, "evt_missing"), (A, "not-an-id"), (A, "evt_many1")])
+    # Then exactly A's two events come back
+    assert sorted(e.id for e in found) == ["evt_many0", "evt_many1"]

@@ -85,6 +85,9 @@ class Repository(Protocol):
     ) -> tuple[dict[str, Mandate], dict[str, Charge]]:
         """Many (merchant_id, id) at once, keyed by id; missing ones are absent."""
 
+    def load_events(self, refs: list[tuple[str, str]]) -> list[Event]:
+        """Many (merchant_id, event id) at once (ids not ours or not found are absent)."""
+
     def commit(self, changes: Changes) -> None:
         """Write everything or nothing. Raises ConcurrentModification when a version moved."""
 

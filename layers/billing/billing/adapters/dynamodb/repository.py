@@ -86,6 +86,11 @@ class DynamoRepository:
                 found_charges[object_id] = items.load(Charge, item)
         return found_mandates, found_charges
 
+    def load_events(self, refs: list[tuple[str, str]]) -> list[Event]:
+        wanted = [keys.primary(m, e, "EVENT") for m, e in refs if keys.valid_id(e, "evt")]
+        found = self.reader.batch_get(wanted)
+        return [items.load(Event, found[(k["pk"], k["sk"])]) for k in wanted if (k["pk"], k["sk"]) in found]
+
     # ---------------------------------------------------------------- writes
     def commit(self, changes: Changes) -> None:
         self.writer.commit(changes)

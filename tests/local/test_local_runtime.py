@@ -53,7 +53,10 @@ def test_a_merchants_month_over_http(local: str) -> None:
         mandates[token] = m["id"]
     # When a month passes a day at a time, with a tick each day
     status, summary = Http(local)("POST", "/_local/tick")
-    assert status == 200 and summary["dispatch"]["dispatched"] == 4 and summary["charger"]["messages"] == 4
+    # (the runtime's own schedule may have fired since the clock moved: the tick waits for all of it)
+    assert status == 200 and summary["queues"]["ChargeQueue"] == {"waiting": 0, "in_flight": 0}
+    for mandate_id in mandates.values():
+        assert [c["cycle"] for c in call("GET", f"/v1/charges?mandate_id={mandate_id}")[1]["data"]] == [1]
     for _ in range(30):  # a month, a day at a time
         assert Http(local)("POST", "/_local/clock", {"advance_seconds": 86400})[0] == 200
         Http(local)("POST", "/_local/tick")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.conftest import GOLD, Client, System
 
 OK = {"gateway": "simulated", "token": "pm_sim_ok"}
@@ -194,3 +196,20 @@ def test_every_stored_key_of_merchant_data_begins_with_the_merchant(system: Syst
             for key in ("pk", "lpk", "spk", "ppk", "cpk"):
                 if key in item:
                     assert item[key].startswith(f"M#{system.a.id}#"), (key, item[key])
+
+
+def test_the_link_key_is_read_only_by_requests_that_make_or_check_a_link(
+    system: System, call: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a mandate awaiting approval, and the API's reads of the link-signing secret counted
+    pending = make_mandate(call, make_plan(call)["id"], active=False)
+    billing = system.api_module.billing
+    reads: list[bytes] = []
+    read = billing.signing_key
+    monkeypatch.setattr(billing, "signing_key", lambda: reads.append(read()) or reads[-1])
+    # When lists that show no mandate awaiting approval are read, Then the secret is not read
+    assert call("GET", "/v1/plans").status == 200 and call("GET", "/v1/charges").status == 200
+    assert reads == []
+    # When the pending mandate is read, Then the secret signs its link
+    assert call("GET", f"/v1/mandates/{pending['id']}").json()["approval_url"] == pending["approval_url"]
+    assert len(reads) == 1

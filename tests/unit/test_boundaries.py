@@ -274,3 +274,11 @@ def test_a_forged_link_with_a_huge_expiry_is_refused_before_its_payload_is_read(
     # When it is verified, Then it is an invalid link (the MAC is checked first), not an overflow
     with pytest.raises(InvalidLink):
         ApprovalLinks(b"k" * 32, "https://api.example/live").verify(f"{payload}.AAAA", NOW)
+
+
+def test_a_short_link_key_is_refused_when_first_used() -> None:
+    # Given links whose key reader gives a key shorter than 32 bytes
+    links = ApprovalLinks(lambda: b"short", "https://api.example/live")
+    # When a link is made, Then the key is refused
+    with pytest.raises(ValueError, match="32 bytes"):
+        links.token("mch_1", "mdt_1", NOW)

@@ -196,7 +196,7 @@ class AwsBilling(Billing):
         """Links to the customer page under `base_url`, signed with the deployment's key."""
         from .service.links import ApprovalLinks
 
-        return ApprovalLinks(self.signing_key(), base_url)
+        return ApprovalLinks(self.signing_key, base_url)  # read only when a link is made or checked
 
     @cached_property
     def unpublished_events(self) -> Any:

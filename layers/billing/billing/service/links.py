@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 
 from ..domain.model import Mandate
 
@@ -44,11 +46,18 @@ class LinkTarget:
 
 
 class ApprovalLinks:
-    def __init__(self, key: bytes, base_url: str) -> None:
+    def __init__(self, key: bytes | Callable[[], bytes], base_url: str) -> None:
+        """`key`: the signing key, or how to read it: a request that shows no link and checks no
+        link (most of the API's) never reads the secret."""
+        self._read_key = key if callable(key) else (lambda: key)
+        self._base_url = base_url.rstrip("/")
+
+    @cached_property
+    def _key(self) -> bytes:
+        key = self._read_key()
         if len(key) < 32:
             raise ValueError("the link signing key must be at least 32 bytes")
-        self._key = key
-        self._base_url = base_url.rstrip("/")
+        return key
 
     def _mac(self, payload: bytes) -> str:
         return _b64(hmac.new(self._key, payload, hashlib.sha256).digest())

@@ -3,9 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 export AWS_DEFAULT_REGION ?= eu-west-1
 
 .PHONY: help local invoke demo test test-fast lint bench openapi merchant redrive build clean
@@ -17,7 +19,7 @@ help:
 	@echo "make invoke FN=charger EVENT=events/charger_sqs_batch.json - run one function with one sample event"
 	@echo "make test      - bootstrap .venv, lint the template, run every test"
 	@echo "make test-fast - unit tests only, without the slow property tests"
-	@echo "make lint      - ruff (format and lint), mypy --strict on billing/, cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint"
+	@echo "make lint      - ruff (format and lint), mypy --strict on billing/, cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint, checkov"
 	@echo "make bench     - one tick with 1,000 due among 20,000 mandates (AWS calls per charge, items read, cost per million); each function's cold start vs import boto3"
 	@echo "make openapi   - regenerate docs/openapi.json from the code"
 	@echo "make redrive QUEUE=charge|schedule|events [STACK=<stack>] - replay a dead-letter queue after fixing its cause"
@@ -37,6 +39,13 @@ $(SAM_STAMP):
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==1.170.0
 	touch $@
 
+# checkov pins its own versions of boto3, pydantic and friends: its own virtualenv too.
+$(CHECKOV_STAMP):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==3.3.30
+	touch $@
+
 local: $(STAMP)
 	$(PY) -m devtools.local --port $(PORT) $(if $(STATE),--state $(STATE))
 
@@ -54,13 +63,15 @@ test: $(STAMP) $(SAM_STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit -m "not slow"
 
-lint: $(STAMP) $(SAM_STAMP)
+lint: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(PY) -m pytest tests/template -q
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
+	# 0 failed checks; each skip is in the resource's Metadata with its reason (offline: --skip-download).
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_tick.py
@@ -81,4 +92,4 @@ build: $(SAM_STAMP)
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .hypothesis

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import sys
 import time
@@ -11,6 +12,10 @@ from types import ModuleType
 from typing import Any
 
 from .template import ROOT, function_timeout
+
+# The logical id of the function whose handler is running in this context (tests check its AWS
+# calls against its role: tests/support/iam.py).
+running_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("running_function", default=None)
 
 
 @dataclass
@@ -56,4 +61,8 @@ def load_function(name: str) -> ModuleType:
 def invoke(module: ModuleType, event: dict[str, Any], name: str, timeout: float | None = None) -> Any:
     """`name` is the function's logical id; its timeout defaults to the template's."""
     seconds = timeout if timeout is not None else function_timeout(name)
-    return module.lambda_handler(event, FakeContext(function_name=name, timeout_seconds=seconds))
+    token = running_function.set(name)
+    try:
+        return module.lambda_handler(event, FakeContext(function_name=name, timeout_seconds=seconds))
+    finally:
+        running_function.reset(token)

@@ -33,13 +33,29 @@ def moto_like_aws() -> Iterator[None]:
     unserialize_calls()
 
 
+@pytest.fixture(scope="session")
+def expanded_template() -> dict[str, Any]:
+    from devtools.template import expand
+
+    return expand()
+
+
 @pytest.fixture
-def aws() -> Iterator[Provisioned]:
+def aws(expanded_template: dict[str, Any]) -> Iterator[Provisioned]:
+    """The template's resources on moto. Every AWS call a function makes meanwhile is checked
+    against that function's role in the template (tests/support/iam.py): a test fails if the code
+    needs a permission the template does not grant."""
     from aws_lambda_powertools.utilities import parameters
 
+    from tests.support.iam import LeastPrivilegeRecorder, executor_threads_keep_context
+
     parameters.clear_caches()  # each test's emulation has its own secrets
-    with mock_aws():
+    with mock_aws(), executor_threads_keep_context():
         resources = provision(boto3.Session())
+        recorder = LeastPrivilegeRecorder(expanded_template, resources)
+        functions_session = boto3.Session()
+        recorder.attach(functions_session)
+        saved_session, boto3.DEFAULT_SESSION = boto3.DEFAULT_SESSION, functions_session
         saved = dict(os.environ)
         os.environ.update(resources.env())
         try:
@@ -47,6 +63,8 @@ def aws() -> Iterator[Provisioned]:
         finally:
             os.environ.clear()
             os.environ.update(saved)
+            boto3.DEFAULT_SESSION = saved_session
+        assert not recorder.denied, f"calls the template's roles would refuse: {recorder.report()}"
 
 
 @dataclass

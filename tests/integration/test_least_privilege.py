@@ -1,0 +1,83 @@
+"""The roles in template.yaml, as the integration suite's call checker reads them: merchant-facing
+functions touch merchant data only, and the checker refuses what a role does not grant (so its
+silence over the rest of the suite means something)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from devtools.lambda_runtime import running_function
+from devtools.provision import Provisioned
+from tests.support.iam import LeastPrivilegeRecorder, Request, Resolver, allows, role_statements
+
+
+@pytest.fixture
+def roles(expanded_template: dict[str, Any], aws: Provisioned) -> Any:
+    resolver = Resolver(expanded_template, aws, {"StripeSecretName": ""})
+
+    def may(function: str, request: Request) -> bool:
+        return allows(role_statements(expanded_template, resolver, f"{function}Role"), request)
+
+    return may
+
+
+def table(aws: Provisioned, index: str | None = None) -> str:
+    arn = f"arn:aws:dynamodb:eu-west-1:123456789012:table/{aws.tables['BillingTable']}"
+    return f"{arn}/index/{index}" if index else arn
+
+
+@pytest.mark.parametrize("function", ["ApiFunction", "CustomerPageFunction"])
+def test_merchant_facing_functions_write_merchant_data_only(roles: Any, aws: Provisioned, function: str) -> None:
+    # Given a merchant-facing function's role
+    # When it writes a merchant's item, a merchant profile, an API key item
+    # Then only the merchant's item is allowed
+    assert roles(function, Request("dynamodb:PutItem", table(aws), ("M#mch_a#mdt_1",)))
+    assert not roles(function, Request("dynamodb:PutItem", table(aws), ("MERCHANT#mch_a",)))
+    assert not roles(function, Request("dynamodb:PutItem", table(aws), ("APIKEY#0123abcd",)))
+    # A transaction or batch mixing one foreign key with merchant keys is refused as a whole.
+    assert not roles(function, Request("dynamodb:BatchGetItem", table(aws), ("M#mch_a#mdt_1", "APIKEY#0123abcd")))
+
+
+def test_only_the_customer_page_reads_a_merchant_profile_and_no_one_but_the_authorizer_reads_keys(
+    roles: Any, aws: Provisioned
+) -> None:
+    profile = Request("dynamodb:GetItem", table(aws), ("MERCHANT#mch_a",))
+    legacy_key = Request("dynamodb:GetItem", table(aws), ("APIKEY#0123abcd",))
+    assert roles("CustomerPageFunction", profile)
+    assert not roles("ApiFunction", profile)
+    assert not roles("ApiFunction", legacy_key) and not roles("CustomerPageFunction", legacy_key)
+    assert roles("AuthorizerFunction", legacy_key)
+
+
+def test_indexes_each_function_may_query(roles: Any, aws: Provisioned) -> None:
+    mine = ("M#mch_a#MANDATE#0",)
+    assert roles("ApiFunction", Request("dynamodb:Query", table(aws, "ListIndex"), mine))
+    assert not roles("ApiFunction", Request("dynamodb:Query", table(aws, "DueIndex"), ("DUE#3",)))
+    assert not roles("CustomerPageFunction", Request("dynamodb:Query", table(aws, "ListIndex"), mine))
+    assert roles("DispatcherFunction", Request("dynamodb:Query", table(aws, "DueIndex"), ("DUE#3",)))
+    assert not any(
+        roles(f, Request("dynamodb:Scan", table(aws))) for f in ("ApiFunction", "DispatcherFunction", "ChargerFunction")
+    )
+
+
+def test_a_call_the_role_refuses_is_reported(expanded_template: dict[str, Any], aws: Provisioned) -> None:
+    # Given the checker on a session, and code running as the API function
+    recorder = LeastPrivilegeRecorder(expanded_template, aws)
+    session = boto3.Session()
+    recorder.attach(session)
+    client = session.client("dynamodb")
+    token = running_function.set("ApiFunction")
+    try:
+        # When that code writes a merchant profile and then reads its own merchant's item
+        client.put_item(TableName=aws.tables["BillingTable"], Item={"pk": {"S": "MERCHANT#mch_a"}, "sk": {"S": "PROFILE"}})
+        client.get_item(TableName=aws.tables["BillingTable"], Key={"pk": {"S": "M#mch_a#pln_1"}, "sk": {"S": "PLAN"}})
+    finally:
+        running_function.reset(token)
+    # Then exactly the write is reported
+    assert recorder.checked == 2
+    assert [(d.function, d.operation, d.request.leading_keys) for d in recorder.denied] == [
+        ("ApiFunction", "dynamodb:PutItem", ("MERCHANT#mch_a",))
+    ]

@@ -88,7 +88,11 @@ def test_only_the_api_the_customer_page_and_the_billing_engine_write_the_table(e
     # The merchant-facing functions write merchant data only (pk M#<merchant>#...).
     for role in ("ApiFunctionRole", "CustomerPageFunctionRole"):
         for statement in _statements(expanded):
-            if statement[0] == role and "dynamodb:PutItem" in statement[1]["Action"] and "BillingTable" in json.dumps(statement[1]):
+            if (
+                statement[0] == role
+                and "dynamodb:PutItem" in statement[1]["Action"]
+                and "BillingTable" in json.dumps(statement[1])
+            ):
                 assert statement[1]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["M#*"]}}, role
     # The authorizer only marks a key's last use: UpdateItem, on merchant data only.
     [write] = [s for r, s in _statements(expanded) if r == "AuthorizerFunctionRole" and s["Action"] != "dynamodb:GetItem"]

@@ -15,6 +15,8 @@ from __future__ import annotations
 import copy
 import threading
 import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import botocore.client
@@ -111,3 +113,18 @@ def message_move_tasks() -> None:
         return ActionResult({"TaskHandle": str(uuid.uuid4())})
 
     SQSResponse.start_message_move_task = start_message_move_task
+
+
+@contextmanager
+def sqs_on_clock(epoch_seconds: Callable[[], float]) -> Iterator[None]:
+    """SQS message delays and visibility timeouts follow `epoch_seconds` (a test or local clock),
+    so a delayed or hidden message comes back when that clock passes its time, as on AWS."""
+    import moto.sqs.models as sqs_models
+
+    saved = sqs_models.unix_time, sqs_models.unix_time_millis
+    sqs_models.unix_time = lambda dt=None: epoch_seconds()  # type: ignore[assignment]
+    sqs_models.unix_time_millis = lambda dt=None: epoch_seconds() * 1000  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sqs_models.unix_time, sqs_models.unix_time_millis = saved  # type: ignore[assignment]

@@ -20,6 +20,7 @@ class Provisioned:
     topics: dict[str, str] = field(default_factory=dict)  # logical id -> topic arn
     queues: dict[str, str] = field(default_factory=dict)  # logical id -> queue url
     secrets: dict[str, str] = field(default_factory=dict)  # logical id -> secret arn
+    keys: dict[str, str] = field(default_factory=dict)  # logical id -> KMS key arn
 
     def env(self) -> dict[str, str]:
         """The environment variables the template gives the functions."""
@@ -31,6 +32,8 @@ class Provisioned:
             "CHARGE_QUEUE_URL": self.queues["ChargeQueue"],
             "UNPUBLISHED_EVENTS_QUEUE_URL": self.queues["EventPublisherDLQ"],
             "GATEWAY_LEDGER_TABLE_NAME": self.tables["SimulatedGatewayLedgerTable"],
+            "WEBHOOK_KEY_ARN": self.keys["WebhookSecretsKey"],
+            "WEBHOOK_QUEUE_URL": self.queues["WebhookQueue"],
         }
 
 
@@ -64,6 +67,21 @@ def provision(session: Any, prefix: str = "rp") -> Provisioned:
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": policy["maxReceiveCount"]}
             )
         out.queues[logical_id] = sqs.create_queue(QueueName=f"{prefix}-{logical_id}", Attributes=attributes)["QueueUrl"]
+    # Topic subscriptions to queues (SNS -> SQS, raw delivery as the template says).
+    for resource in resources("AWS::SNS::Subscription").values():
+        props = resource["Properties"]
+        if props["Protocol"] != "sqs":
+            continue
+        topic = out.topics[props["TopicArn"]["Ref"]]
+        queue = out.queues[props["Endpoint"]["Fn::GetAtt"][0]]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes = {"RawMessageDelivery": str(props.get("RawMessageDelivery", False)).lower()}
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
+    # Keys the code uses directly (the stack's other keys only encrypt at rest: nothing to emulate).
+    kms = session.client("kms")
+    for logical_id in resources("AWS::KMS::Key"):
+        if logical_id == "WebhookSecretsKey":
+            out.keys[logical_id] = kms.create_key(Description=logical_id)["KeyMetadata"]["Arn"]
     secretsmanager = session.client("secretsmanager")
     for logical_id, resource in resources("AWS::SecretsManager::Secret").items():
         length = resource["Properties"]["GenerateSecretString"]["PasswordLength"]

@@ -42,7 +42,15 @@ class SqsEventSource:
                     "receiptHandle": m["ReceiptHandle"],
                     "body": m["Body"],
                     "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {},
+                    "messageAttributes": {
+                        name: {
+                            "stringValue": value.get("StringValue"),
+                            "dataType": value["DataType"],
+                            "stringListValues": [],
+                            "binaryListValues": [],
+                        }
+                        for name, value in m.get("MessageAttributes", {}).items()
+                    },
                     "md5OfBody": hashlib.md5(m["Body"].encode()).hexdigest(),  # noqa: S324 (SQS's own checksum)
                     "eventSource": "aws:sqs",
                     "eventSourceARN": self.arn,
@@ -56,7 +64,11 @@ class SqsEventSource:
         """Receive one batch, invoke, delete what succeeded. Failed messages stay invisible for
         the queue's visibility timeout (or become visible at once with `retry_failed_now`)."""
         response = self.client.receive_message(
-            QueueUrl=self.url, MaxNumberOfMessages=self.batch_size, AttributeNames=["All"], WaitTimeSeconds=0
+            QueueUrl=self.url,
+            MaxNumberOfMessages=self.batch_size,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=0,
         )
         messages = response.get("Messages", [])
         out = Delivery(received=len(messages))

@@ -3,7 +3,9 @@
 Creates a merchant, a monthly plan and one mandate per simulated token, moves the local clock
 three months a day at a time (one tick per day), then prints the charges with their attempts,
 the events, the simulated gateway's ledger, and what it cost in AWS calls per charge with the
-estimated cost per million charges.
+estimated cost per million charges. A webhook receiver on 127.0.0.1 (the merchant's server)
+gets the charge and mandate events, verifies each with the `standardwebhooks` library and fails
+its first request on purpose, so the retry shows too.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +57,56 @@ def table(rows: list[list[str]], header: list[str]) -> None:
         print("  " + "  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
 
 
+class Receiver:
+    """The merchant's webhook receiver: verifies every request as a Standard Webhooks receiver
+    does, answers 503 to the very first one (to show a retry), 200 afterwards."""
+
+    def __init__(self) -> None:
+        self.secret: str | None = None
+        self.verified: list[dict[str, Any]] = []
+        self.refused = 0
+        self.requests = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                receiver.requests += 1
+                try:
+                    event = Webhook(receiver.secret or "").verify(body, dict(self.headers))
+                except WebhookVerificationError:
+                    receiver.refused += 1
+                    self.send_response(400)
+                else:
+                    first = receiver.requests == 1
+                    if not first:
+                        receiver.verified.append(event)
+                    self.send_response(503 if first else 200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+
 def main() -> None:
     call("GET", "/_local/health")
     merchant = call("POST", "/_local/merchants", {"name": "Demo Fitness"})
     key = merchant["api_key"]
+    receiver = Receiver()
+    endpoint = call(
+        "POST",
+        "/v1/webhook_endpoints",
+        {"url": receiver.url, "enabled_events": ["charge.succeeded", "charge.failed", "mandate.past_due", "mandate.activated"]},
+        key,
+    )
+    receiver.secret = endpoint["secret"]
+    print(f"webhook endpoint {endpoint['id']} -> {receiver.url} (the demo's own receiver, verifying every signature)")
     now = call("GET", "/_local/clock")["now"]
     now = call("POST", "/_local/clock", {"advance_seconds": 0})["now"]  # a test clock from here: it moves only when told
     plan = call(
@@ -133,6 +183,17 @@ def main() -> None:
     keys = [e["idempotency_key"].split(":")[0] for e in ledger]
     print(f"  charged twice: {'NONE' if len(keys) == len(set(keys)) else 'YES - BUG'}")
 
+    deliveries = call("GET", f"/v1/webhook_endpoints/{endpoint['id']}/deliveries?limit=100", key=key)["data"]
+    retried = [d for d in deliveries if len(d["attempts"]) > 1]
+    print(
+        f"\nWebhooks: the receiver verified {len(receiver.verified)} events"
+        f" ({', '.join(f'{t} {n}' for t, n in sorted(Counter(e['type'] for e in receiver.verified).items()))}),"
+        f" refused {receiver.refused} signatures; {len(retried)} delivery retried after its first 503:"
+    )
+    for d in retried:
+        attempts = ", ".join(f"{a['at'][5:19]} {a['response_status'] or a['error']}" for a in d["attempts"])
+        print(f"  {d['event_type']} {d['event_id']}: {attempts} -> {d['status']}")
+
     calls = stats["aws_calls"]
     total_calls = sum(calls.values())
     per_attempt = total_calls / max(1, attempts_total)
@@ -143,7 +204,7 @@ def main() -> None:
     )
     print(
         f"  total {total_calls} calls = {per_attempt:.2f} per attempt (the dispatcher's 64 due-index queries per tick dominate"
-        " at this tiny volume; see make bench for 1,000 due at once)"
+        " at this tiny volume, webhook deliveries included; see make bench for 1,000 due at once)"
     )
     estimate = cost_per_million(stats, attempts_total, len(events), ticks + attempts_total, max(1, attempts_total // 10), 0.05)
     print(

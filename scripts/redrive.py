@@ -3,10 +3,13 @@
     make redrive QUEUE=charge   [STACK=recurring-payments]   # ChargeDLQ -> ChargeQueue (SQS StartMessageMoveTask)
     make redrive QUEUE=schedule [STACK=…]                    # each failed tick -> the dispatcher, invoked again
     make redrive QUEUE=events   [STACK=…]                    # events SNS refused -> published again from the table
+    make redrive QUEUE=webhooks [STACK=…]                    # WebhookDLQ -> WebhookQueue (deliveries woken again)
+    make redrive QUEUE=webhook-events [STACK=…]              # WebhookEventsDLQ -> WebhookEventsQueue (fanned out again)
 
 Every replay is safe to run twice: a charge message is replayed at the gateway with its own key
 (or found recorded and dropped), a tick dispatches what is due at its time (claims are
-version-checked), an event is published again with its own id. Messages are deleted only once
+version-checked), an event is published again with its own id, a webhook wake-up attempts its
+delivery only if it is still due, a fanned-out event creates no delivery twice. Messages are deleted only once
 their replay succeeded.
 """
 
@@ -36,10 +39,15 @@ def _messages(sqs: Any, url: str) -> Any:
         yield from batch
 
 
-def redrive_charges(sqs: Any, dlq_url: str) -> dict[str, Any]:
-    arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    task = sqs.start_message_move_task(SourceArn=arn)  # back to the queue whose redrive policy names it
-    return {"moved_to": "ChargeQueue", "task": task["TaskHandle"]}
+def move_back(sqs: Any, dlq_url: str, to_url: str, name: str) -> dict[str, Any]:
+    """SQS StartMessageMoveTask from a DLQ to `to_url` (named explicitly: messages SNS could not
+    deliver land in the events DLQ without a source queue of their own)."""
+
+    def arn(url: str) -> str:
+        return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+    task = sqs.start_message_move_task(SourceArn=arn(dlq_url), DestinationArn=arn(to_url))
+    return {"moved_to": name, "task": task["TaskHandle"]}
 
 
 def redrive_schedule(sqs: Any, dlq_url: str, invoke: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
@@ -116,7 +124,7 @@ def _keys_from_stream(streams: Any, info: dict[str, Any]) -> list[tuple[str, str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("queue", choices=["charge", "schedule", "events"])
+    parser.add_argument("queue", choices=["charge", "schedule", "events", "webhooks", "webhook-events"])
     parser.add_argument("--stack", default="recurring-payments", help="the deployed stack (its outputs name the queues)")
     args = parser.parse_args(argv)
     outputs = {
@@ -125,7 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     sqs = boto3.client("sqs")
     if args.queue == "charge":
-        result = redrive_charges(sqs, outputs["ChargeDLQUrl"])
+        result = move_back(sqs, outputs["ChargeDLQUrl"], outputs["ChargeQueueUrl"], "ChargeQueue")
+    elif args.queue == "webhooks":
+        result = move_back(sqs, outputs["WebhookDLQUrl"], outputs["WebhookQueueUrl"], "WebhookQueue")
+    elif args.queue == "webhook-events":
+        result = move_back(sqs, outputs["WebhookEventsDLQUrl"], outputs["WebhookEventsQueueUrl"], "WebhookEventsQueue")
     elif args.queue == "schedule":
         result = redrive_schedule(sqs, outputs["DispatchScheduleDLQUrl"], _lambda_invoker(outputs["DispatcherFunctionName"]))
     else:

@@ -13,6 +13,8 @@ from billing.domain.api_keys import ApiKey
 from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification
 from billing.domain.model import Event, Mandate, Plan
+from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint
+from billing.domain.webhooks import delivery_id as webhook_delivery_id
 from billing.service.messages import AttemptMessage
 from billing.service.ports import AttemptRequest, Changes, DueRef, GatewayTimeout, Page, PageRequest
 
@@ -136,6 +138,31 @@ class InMemoryRepository:
         bound = ("api_keys", status) if status else ("api_keys",)
         return self._list(merchant_id, ApiKey, page, bound, status=(lambda o: o.status, status))
 
+    def get_webhook_endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
+        return self._get(merchant_id, endpoint_id, WebhookEndpoint)
+
+    def list_webhook_endpoints(self, merchant_id: str, page: PageRequest) -> Page[WebhookEndpoint]:
+        return self._list(merchant_id, WebhookEndpoint, page, ("webhook_endpoints",), deleted=(lambda o: o.deleted, False))
+
+    def get_webhook_delivery(self, merchant_id: str, delivery_id: str) -> WebhookDelivery | None:
+        return self._get(merchant_id, delivery_id, WebhookDelivery)
+
+    def list_webhook_deliveries(
+        self, merchant_id: str, endpoint_id: str, page: PageRequest, status=None, event_id=None
+    ) -> Page[WebhookDelivery]:
+        if event_id is not None:
+            found = self.get_webhook_delivery(merchant_id, webhook_delivery_id(event_id, endpoint_id))
+            keep = found is not None and found.endpoint_id == endpoint_id and status in (None, found.status)
+            return Page([found] if keep else [], False, None)
+        return self._list(
+            merchant_id,
+            WebhookDelivery,
+            page,
+            ("webhook_deliveries", endpoint_id, status),
+            endpoint=(lambda o: o.endpoint_id, endpoint_id),
+            status=(lambda o: o.status, status),
+        )
+
     def due(self, now: datetime, per_shard: int) -> list[DueRef]:
         found = [
             DueRef(m.merchant_id, m.id, m.dispatch_at)
@@ -173,7 +200,14 @@ class InMemoryRepository:
         if self.conflicts_left:
             self.conflicts_left -= 1
             raise ConcurrentModification("TransactionConflict")
-        aggregates = [*changes.plans, *changes.mandates, *changes.charges, *changes.api_keys]
+        aggregates = [
+            *changes.plans,
+            *changes.mandates,
+            *changes.charges,
+            *changes.api_keys,
+            *changes.webhook_endpoints,
+            *changes.webhook_deliveries,
+        ]
         for obj in aggregates:
             stored = self.items.get((obj.merchant_id, obj.id))
             if (stored.version if stored else 0) != obj.version:
@@ -266,3 +300,77 @@ class FakeGateway:
 
     def ledger(self) -> list[AttemptRequest]:
         return [request for request, result, _ in self.payments if result.outcome == "succeeded"]
+
+
+# ----------------------------------------------------------------- webhooks
+class FakeSecretBox:
+    """Seals reversibly, bound to (merchant, endpoint) like the KMS encryption context."""
+
+    def seal(self, secret: str, merchant_id: str, endpoint_id: str) -> str:
+        return f"sealed:{merchant_id}:{endpoint_id}:{secret[::-1]}"
+
+    def open(self, sealed: str, merchant_id: str, endpoint_id: str) -> str:
+        prefix = f"sealed:{merchant_id}:{endpoint_id}:"
+        if not sealed.startswith(prefix):
+            raise PermissionError("encryption context mismatch")
+        return sealed.removeprefix(prefix)[::-1]
+
+
+class FakeDestinations:
+    """Names and what they resolve to; anything else is public."""
+
+    def __init__(self, blocked_hosts: set[str] | None = None) -> None:
+        self.blocked_hosts = blocked_hosts or set()
+
+    def blocked(self, url: str) -> bool:
+        from urllib.parse import urlsplit
+
+        return (urlsplit(url).hostname or "") in self.blocked_hosts
+
+
+class FakeWebhookQueue:
+    def __init__(self) -> None:
+        self.woken: list[tuple[str, str]] = []
+
+    def wake(self, refs, delay_seconds: int = 0) -> None:
+        self.woken += list(refs)
+
+    def take(self) -> list[tuple[str, str]]:
+        out, self.woken = self.woken, []
+        return out
+
+
+class FakeSlots:
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self.held: dict[str, set[str]] = {}
+
+    def acquire(self, merchant_id: str, endpoint_id: str, holder: str, now: datetime, until: datetime) -> bool:
+        taken = self.held.setdefault(endpoint_id, set())
+        if len(taken) >= self.size:
+            return False
+        taken.add(holder)
+        return True
+
+    def release(self, merchant_id: str, endpoint_id: str, holder: str) -> None:
+        self.held.get(endpoint_id, set()).discard(holder)
+
+
+class FakeSender:
+    """Answers from a script (status or error per call; default 200) and keeps every request."""
+
+    def __init__(self) -> None:
+        from billing.service.webhooks import SendResult
+
+        self.result = SendResult
+        self.script: list[tuple[int | None, str | None]] = []
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.during: Any = None  # a hook run while the request is "at the receiver"
+
+    def post(self, url: str, headers, body: bytes, timeout: float):
+        self.requests.append((url, dict(headers), body))
+        if self.during is not None:
+            hook, self.during = self.during, None
+            hook()
+        status, error = self.script.pop(0) if self.script else (200, None)
+        return self.result(status, error, 12)

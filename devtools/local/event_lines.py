@@ -1,5 +1,5 @@
-"""Every event the system publishes to SNS, printed as one readable line (a subscribed queue
-stands in for the operator's view of the topic)."""
+"""Every event the system publishes to SNS, and every webhook attempt, printed as one readable
+line each (a subscribed queue stands in for the operator's view of the topic)."""
 
 from __future__ import annotations
 
@@ -39,3 +39,28 @@ def describe(notification: dict[str, Any]) -> str:
     }.get(obj.get("object"), lambda o: o.get("id", ""))(obj)
     merchant = notification["MessageAttributes"]["merchant_id"]["Value"]
     return f"event {event['created_at']}  {event['type']:<32} {merchant}  {detail}"
+
+
+class WebhookLines:
+    """Wraps the delivery function's sender: each attempt is printed when it returns."""
+
+    def __init__(self, billing: Any, quiet: bool = False) -> None:
+        ports = billing.webhook_ports()
+        sender, clock = ports.sender, billing.clock
+        original = sender.post
+
+        def post(url: str, headers: Any, body: bytes, timeout: float) -> Any:
+            result = original(url, headers, body, timeout)
+            if not quiet:
+                outcome = result.error if result.response_status is None else f"{result.response_status}"
+                if result.error == "http_status":
+                    outcome += " (failed)"
+                event_type = json.loads(body).get("type", "?")
+                print(
+                    f"webhook {clock.now():%Y-%m-%dT%H:%M:%SZ}  {event_type:<32} {headers['webhook-id']} -> {url}  "
+                    f"{outcome} in {result.duration_ms} ms",
+                    flush=True,
+                )
+            return result
+
+        sender.post = post

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quiet", action="store_true", help="do not print events and requests")
     args = parser.parse_args(argv)
 
-    system = LocalSystem(args.port, quiet=args.quiet)
+    system = LocalSystem(args.port, quiet=args.quiet, state_file=args.state)
     dynamodb = system.plumbing.client("dynamodb")
     if args.state and args.state.exists():
         saved_clock = state.load(dynamodb, system.aws.tables, args.state)
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> None:
         system.stopping.set()
         worker.join(timeout=5)
         if args.state:
-            state.save(dynamodb, system.aws.tables, system.clock.now() if system.clock.is_test_clock else None, args.state)
+            now = system.clock.now() if system.clock.is_test_clock else None
+            state.save(dynamodb, system.aws.tables, now, args.state, system.aws.keys)
             print(f"state saved to {args.state}", flush=True)
         server.server_close()
         system.close()

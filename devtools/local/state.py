@@ -1,8 +1,12 @@
-"""`--state FILE`: every emulated table (and a test clock's time) saved on exit, loaded on start."""
+"""`--state FILE`: every emulated table (and a test clock's time) saved on exit, loaded on start,
+with the emulated KMS keys the code encrypts with (webhook endpoint secrets sealed before a
+restart must still open after it)."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,8 +15,46 @@ from billing.adapters.dynamodb.codec import from_attributes, to_attributes
 from billing.wire import format_time
 
 
-def save(client: Any, tables: dict[str, str], now: datetime | None, path: Path) -> None:
-    """`tables`: logical id -> table name; `now`: the test clock's time, if one is set."""
+def _kms_keys() -> dict[str, Any]:
+    """The emulation's KMS keys by id (moto's own store: a dev tool reading its own emulation)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.kms.models import kms_backends
+
+    keys: dict[str, Any] = kms_backends[DEFAULT_ACCOUNT_ID][os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")].keys
+    return keys
+
+
+def save_keys(keys: dict[str, str]) -> dict[str, Any]:
+    """`keys`: logical id -> key ARN. Each key's id and material."""
+    store = _kms_keys()
+    out = {}
+    for logical, arn in keys.items():
+        key = store[arn.rsplit("/", 1)[-1]]
+        out[logical] = {"id": key.id, "material": base64.b64encode(key.key_material).decode()}
+    return out
+
+
+def restore_keys(keys: dict[str, str], path: Path) -> dict[str, str]:
+    """Before anything uses them: this run's keys become the saved ones (same id, same material: a
+    ciphertext names the key it was made with). Returns the keys' ARNs, logical id -> ARN."""
+    saved = json.loads(path.read_text()).get("kms", {}) if path.exists() else {}
+    store = _kms_keys()
+    out = dict(keys)
+    for logical, arn in keys.items():
+        if logical not in saved:
+            continue
+        new_id, old_id = arn.rsplit("/", 1)[-1], saved[logical]["id"]
+        key = store.pop(new_id)
+        key.id, key.arn = old_id, key.arn.replace(new_id, old_id)
+        key.key_material = base64.b64decode(saved[logical]["material"])
+        store[old_id] = key
+        out[logical] = key.arn
+    return out
+
+
+def save(client: Any, tables: dict[str, str], now: datetime | None, path: Path, keys: dict[str, str] | None = None) -> None:
+    """`tables`: logical id -> table name; `now`: the test clock's time, if one is set; `keys`:
+    logical id -> KMS key ARN."""
     saved = {}
     for logical, name in tables.items():
         items, request = [], {"TableName": name}
@@ -23,11 +65,13 @@ def save(client: Any, tables: dict[str, str], now: datetime | None, path: Path) 
                 break
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         saved[logical] = items
-    path.write_text(json.dumps({"clock": format_time(now) if now else None, "tables": saved}))
+    kms = save_keys(keys) if keys else {}
+    path.write_text(json.dumps({"clock": format_time(now) if now else None, "tables": saved, "kms": kms}))
 
 
 def load(client: Any, tables: dict[str, str], path: Path) -> datetime | None:
-    """Puts every saved item back; returns the saved test clock's time, if any."""
+    """Puts every saved item back; returns the saved test clock's time, if any (the keys are put
+    back earlier, by `restore_keys`)."""
     state = json.loads(path.read_text())
     for logical, items in state["tables"].items():
         name = tables.get(logical)

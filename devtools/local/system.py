@@ -9,6 +9,7 @@ import re
 import sys
 import threading
 from datetime import timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,8 +22,9 @@ from devtools.aws_stats import AwsStats, moto_images, template_indexes
 from devtools.clock import LocalClock
 from devtools.gateway import ApiGateway
 from devtools.lambda_runtime import invoke, load_function
-from devtools.local.event_lines import EventLines
-from devtools.moto_patches import fast_transactions, serialize_calls
+from devtools.local import state
+from devtools.local.event_lines import EventLines, WebhookLines
+from devtools.moto_patches import fast_transactions, serialize_calls, sqs_on_clock
 from devtools.provision import Provisioned, provision
 from devtools.sqs_source import SqsEventSource
 from devtools.streams import TableStream, for_publisher
@@ -38,17 +40,8 @@ def rate_seconds(expression: str) -> float:
     return float(match.group(1)) * unit
 
 
-def _sqs_on_the_local_clock(clock: LocalClock) -> None:
-    """SQS visibility timeouts follow the local clock, so a failed message comes back (and reaches
-    the DLQ after maxReceiveCount) when the test clock passes its timeout, as on AWS."""
-    import moto.sqs.models as sqs_models
-
-    sqs_models.unix_time = lambda dt=None: clock.epoch_seconds()  # type: ignore[assignment]
-    sqs_models.unix_time_millis = lambda dt=None: clock.epoch_seconds() * 1000  # type: ignore[assignment]
-
-
 class LocalSystem:
-    def __init__(self, port: int, clock: LocalClock | None = None, quiet: bool = False) -> None:
+    def __init__(self, port: int, clock: LocalClock | None = None, quiet: bool = False, state_file: Path | None = None) -> None:
         self.clock = clock or LocalClock()
         self.base_url = f"http://127.0.0.1:{port}"
         self.quiet = quiet
@@ -56,13 +49,19 @@ class LocalSystem:
         self._mock.start()
         serialize_calls()
         fast_transactions()
-        _sqs_on_the_local_clock(self.clock)
+        # SQS delays and visibility timeouts follow the local clock: a failed charge message, a
+        # webhook retry come back when the local clock passes their time, as on AWS.
+        self._sqs_clock = sqs_on_clock(self.clock.epoch_seconds)
+        self._sqs_clock.__enter__()
         # The runtime's own plumbing (queue poller, stream reader, printer) uses its own session:
         # only the system's components are counted in /_local/stats.
         self.plumbing = boto3.Session()
         self.aws: Provisioned = provision(self.plumbing)
+        if state_file is not None:  # keys first: the functions are built with their ARNs
+            self.aws.keys = state.restore_keys(self.aws.keys, state_file)
         os.environ.update(self.aws.env())
         os.environ["PUBLIC_BASE_URL"] = self.base_url
+        os.environ["ALLOW_LOOPBACK_WEBHOOKS"] = "true"  # receivers on http://127.0.0.1 / localhost (this runtime only)
         self.stats = AwsStats(
             excluded_tables={self.aws.tables["SimulatedGatewayLedgerTable"]},
             images=moto_images(os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")),
@@ -79,6 +78,9 @@ class LocalSystem:
             self.charger = load_function("charger")
             self.publisher = load_function("event_publisher")
             self.customer_page = load_function("customer_page")
+            self.webhook_fanout = load_function("webhook_fanout")
+            self.webhook_delivery = load_function("webhook_delivery")
+        WebhookLines(self.webhook_delivery.billing, quiet)  # each attempt printed as one line
         self.gateway = ApiGateway(
             authorizer=lambda event: invoke(self.authorizer, event, "AuthorizerFunction"),
             routes=[
@@ -93,6 +95,13 @@ class LocalSystem:
             self.aws.queues["ChargeQueue"],
             lambda event: invoke(self.charger, event, "ChargerFunction"),
             batch_size=batch_size,
+        )
+        sqs = self.plumbing.client("sqs")
+        self.webhook_events = SqsEventSource(
+            sqs, self.aws.queues["WebhookEventsQueue"], lambda e: invoke(self.webhook_fanout, e, "WebhookFanOutFunction")
+        )
+        self.webhook_wakeups = SqsEventSource(
+            sqs, self.aws.queues["WebhookQueue"], lambda e: invoke(self.webhook_delivery, e, "WebhookDeliveryFunction")
         )
         schedule = load_template()["Parameters"]["DispatchScheduleExpression"]["Default"]
         self.rate = timedelta(seconds=rate_seconds(schedule))
@@ -119,6 +128,12 @@ class LocalSystem:
         self.event_lines.print_published()
         return len(wanted)
 
+    def deliver_webhooks(self) -> int:
+        """Published events -> deliveries -> every attempt due at the local clock's now (the
+        attempts of one batch side by side, as on AWS). Returns how many wake-ups were handled."""
+        self.webhook_events.drain()
+        return self.webhook_wakeups.drain().received
+
     def dispatch(self) -> dict[str, Any]:
         now = self.clock.now()
         self.next_tick = now + self.rate
@@ -134,6 +149,7 @@ class LocalSystem:
             dispatched = self.dispatch()
             delivery = self.charge_queue.drain()
             events = self.relay_events()
+            webhooks = self.deliver_webhooks()
         return {
             "now": dispatched["now"],
             "dispatch": {k: v for k, v in dispatched.items() if k != "now"},
@@ -144,6 +160,7 @@ class LocalSystem:
                 "batches": delivery.batches,
             },
             "events_published": events,
+            "webhook_wakeups": webhooks,
             "queues": self.queues(),
         }
 
@@ -170,6 +187,7 @@ class LocalSystem:
                         self.dispatch()
                     self.charge_queue.drain()
                     self.relay_events()
+                    self.deliver_webhooks()
             except Exception as error:  # keep the runtime alive; the failure is the system's, shown
                 print(f"local runtime: background step failed: {error!r}", file=sys.stderr, flush=True)
             self.stopping.wait(0.5)
@@ -180,4 +198,5 @@ class LocalSystem:
 
     def close(self) -> None:
         self.stopping.set()
+        self._sqs_clock.__exit__(None, None, None)
         self._mock.stop()

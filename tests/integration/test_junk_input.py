@@ -50,12 +50,21 @@ def is_contract_error(response) -> bool:
 
 
 def test_junk_over_every_api_route_is_a_4xx_with_the_error_object_and_stores_nothing(system: System) -> None:
-    # Given a plan, a mandate and a key to aim at, and the table as it is
+    # Given a plan, a mandate, a key and a webhook endpoint to aim at, and the table as it is
     call = system.client(system.a)
     plan = make_plan(call)
     mandate = make_mandate(call, plan["id"])
     [key] = call("GET", "/v1/api_keys").json()["data"]
-    ids = {"plan_id": plan["id"], "mandate_id": mandate["id"], "charge_id": "chg_x", "event_id": "evt_x", "key_id": key["id"]}
+    endpoint = call("POST", "/v1/webhook_endpoints", {"url": "https://hooks.shop.test/in"}).json()
+    ids = {
+        "plan_id": plan["id"],
+        "mandate_id": mandate["id"],
+        "charge_id": "chg_x",
+        "event_id": "evt_x",
+        "key_id": key["id"],
+        "endpoint_id": endpoint["id"],
+        "delivery_id": "wd_x",
+    }
     before = stored(system)
     sent = 0
     for template, operations in DOC["paths"].items():

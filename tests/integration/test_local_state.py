@@ -28,3 +28,24 @@ def test_the_state_file_brings_back_every_item_and_the_test_clock(aws: Provision
     stored = client.get_item(TableName=table, Key=to_attributes({"pk": item["pk"], "sk": item["sk"]}))["Item"]
     assert from_attributes(stored) == item
     assert restored_clock == now
+
+
+def test_a_secret_sealed_before_a_restart_opens_after_it(aws: Provisioned, tmp_path: Path) -> None:
+    # Given a webhook secret sealed with the emulated key, and the state saved
+    from moto.kms.models import kms_backends
+
+    from billing.adapters.kms import KmsSecretBox
+
+    kms = boto3.client("kms")
+    sealed = KmsSecretBox(kms, aws.keys["WebhookSecretsKey"]).seal("whsec_secret", "mch_a", "we_1")
+    path = tmp_path / "state.json"
+    state.save(boto3.client("dynamodb"), aws.tables, None, path, aws.keys)
+    # When a new run starts with a new key (new id, new material) and restores the state
+    kms_backends["123456789012"]["eu-west-1"].keys.clear()
+    fresh = {"WebhookSecretsKey": kms.create_key(Description="a new run")["KeyMetadata"]["Arn"]}
+    restored = state.restore_keys(fresh, path)
+    # Then the run uses the saved key: the old secret opens, and new ones seal and open too
+    assert restored == {"WebhookSecretsKey": aws.keys["WebhookSecretsKey"]}
+    box = KmsSecretBox(kms, restored["WebhookSecretsKey"])
+    assert box.open(sealed, "mch_a", "we_1") == "whsec_secret"
+    assert box.open(box.seal("whsec_new", "mch_a", "we_2"), "mch_a", "we_2") == "whsec_new"

@@ -13,7 +13,7 @@ from billing.adapters.sns import SnsPublisher
 from billing.service.event_replay import EventReplay
 from devtools.lambda_runtime import invoke
 from devtools.streams import STREAMS_ENDPOINT
-from scripts.redrive import redrive_charges, redrive_events, redrive_schedule
+from scripts.redrive import move_back, redrive_events, redrive_schedule
 from tests.integration.conftest import Client, EngineHarness, System
 from tests.integration.test_billing_engine import charges_of, mandate, plan
 from tests.integration.test_idempotency_and_events import _received, _stream_records, _subscribe_queue
@@ -37,7 +37,7 @@ def test_the_charge_dlq_moves_back_to_the_charge_queue(engine: EngineHarness) ->
     dlq = engine.system.aws.queues["ChargeDLQ"]
     assert depth(dlq) == 1
     # When the operator redrives the charge queue
-    result = redrive_charges(engine.sqs, dlq)
+    result = move_back(engine.sqs, dlq, engine.queue.url, "ChargeQueue")
     # Then the message is back in the charge queue (and the DLQ is empty)
     assert result["task"] and depth(dlq) == 0 and depth(engine.queue.url) == 1
 
@@ -115,3 +115,15 @@ def test_a_stream_batch_the_publisher_gave_up_on_is_read_again_from_the_stream(s
     # Then the batch's event is published again, and the DLQ is empty
     assert result["events_published"] == 1 and depth(dlq) == 0
     assert json.loads(_received(subscriber)[0]["Message"])["type"] == "plan.created"
+
+
+@pytest.mark.parametrize(("dlq", "queue"), [("WebhookDLQ", "WebhookQueue"), ("WebhookEventsDLQ", "WebhookEventsQueue")])
+def test_the_webhook_dlqs_move_back_to_their_queues(system: System, dlq: str, queue: str) -> None:
+    # Given a message waiting in a webhook DLQ (SNS puts events it could not deliver there too)
+    sqs = boto3.client("sqs")
+    dlq_url, queue_url = system.aws.queues[dlq], system.aws.queues[queue]
+    sqs.send_message(QueueUrl=dlq_url, MessageBody='{"merchant_id": "mch_a", "delivery_id": "wd_1"}')
+    # When the operator redrives it
+    result = move_back(sqs, dlq_url, queue_url, queue)
+    # Then it is back in its queue
+    assert result["moved_to"] == queue and depth(dlq_url) == 0 and depth(queue_url) == 1

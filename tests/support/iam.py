@@ -113,6 +113,11 @@ def requests_for(service: str, operation: str, params: dict[str, Any]) -> list[R
         secret = params["SecretId"]
         arn = secret if secret.startswith("arn:") else f"arn:{PARTITION}:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret}-AbCdEf"
         return [Request(f"secretsmanager:{operation}", arn)]
+    if service == "kms":
+        key = params.get("KeyId", "")
+        return [
+            Request(f"kms:{operation}", key if key.startswith("arn:") else f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/{key}")
+        ]
     if service == "ssm":
         return [Request(f"ssm:{operation}", f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{params['Name']}")]
     raise AssertionError(f"no IAM mapping for {service}:{operation}; teach tests/support/iam.py")
@@ -134,6 +139,8 @@ class Resolver:
             self.attributes[logical_id] = {"Ref": arn, "TopicName": arn.rsplit(":", 1)[-1]}
         for logical_id, arn in aws.secrets.items():
             self.attributes[logical_id] = {"Ref": arn}
+        for logical_id, arn in aws.keys.items():
+            self.attributes[logical_id] = {"Ref": arn.rsplit("/", 1)[-1], "Arn": arn}
 
     def condition(self, name: str) -> bool:
         return bool(self.value(self.template["Conditions"][name]))

@@ -76,7 +76,7 @@ def _grants(expanded: dict, actions: tuple[str, ...], resource: str) -> set[str]
     }
 
 
-def test_only_the_api_the_customer_page_and_the_billing_engine_write_the_table(expanded: dict) -> None:
+def test_only_the_api_the_customer_page_the_billing_engine_and_webhooks_write_the_table(expanded: dict) -> None:
     writers = _grants(expanded, ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"), "BillingTable")
     assert writers == {
         "ApiFunctionRole",
@@ -84,9 +84,11 @@ def test_only_the_api_the_customer_page_and_the_billing_engine_write_the_table(e
         "DispatcherFunctionRole",
         "ChargerFunctionRole",
         "AuthorizerFunctionRole",
+        "WebhookFanOutFunctionRole",
+        "WebhookDeliveryFunctionRole",
     }
-    # The merchant-facing functions write merchant data only (pk M#<merchant>#...).
-    for role in ("ApiFunctionRole", "CustomerPageFunctionRole"):
+    # The merchant-facing functions and webhooks write merchant data only (pk M#<merchant>#...).
+    for role in ("ApiFunctionRole", "CustomerPageFunctionRole", "WebhookFanOutFunctionRole", "WebhookDeliveryFunctionRole"):
         for statement in _statements(expanded):
             if (
                 statement[0] == role

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.dispatcher import Dispatcher
     from .service.links import ApprovalLinks
     from .service.use_cases import UseCases
+    from .service.webhooks import WebhookDeliverer, WebhookFanOut, WebhookPorts
 
 
 def render_for_api(obj: Any, approval_url: str | None = None) -> dict[str, object]:
@@ -49,10 +50,17 @@ class Billing:
         queue: ChargeQueue | None = None,
         dispatcher_workers: int = 16,
         render: Render = render_for_api,
+        webhook_ports: Callable[[], WebhookPorts] | None = None,
     ) -> None:
-        """`render`: objects as the API shows them (the HTTP contract's), for event snapshots."""
+        """`render`: objects as the API shows them (the HTTP contract's), for event snapshots;
+        `webhook_ports`: the webhook adapters, built on first use."""
         self.settings, self.repository, self.clock, self.ids = settings, repository, clock, ids
         self._gateways, self.queue, self.dispatcher_workers, self.render = gateways, queue, dispatcher_workers, render
+        self._webhook_ports = webhook_ports
+
+    def webhook_ports(self) -> WebhookPorts:
+        assert self._webhook_ports is not None, "this process has no webhook adapters"
+        return self._webhook_ports()
 
     @property
     def gateways(self) -> dict[str, PaymentGateway]:
@@ -63,7 +71,14 @@ class Billing:
         from .service.use_cases import UseCases
 
         return UseCases(
-            self.repository, self.clock, self.ids, links, self.render, self.settings.gateways, self.owns_payment_method
+            self.repository,
+            self.clock,
+            self.ids,
+            links,
+            self.render,
+            self.settings.gateways,
+            self.owns_payment_method,
+            self.webhook_ports,
         )
 
     def owns_payment_method(self, merchant_id: str, method: PaymentMethod) -> bool:
@@ -95,6 +110,37 @@ class Billing:
 
         # A payment method whose gateway is missing here is rejected (gateway_rejected), never retried for ever.
         return Charger(self.repository, self.gateways, self.clock, self.ids, render=self.render)
+
+    @cached_property
+    def webhook_fan_out(self) -> WebhookFanOut:
+        from .service.webhooks import WebhookFanOut
+
+        return WebhookFanOut(self.repository, self.clock, self.webhook_ports().queue)
+
+    @cached_property
+    def webhook_deliverer(self) -> WebhookDeliverer:
+        from .service.event_recorder import EventRecorder
+        from .service.webhooks import WebhookDeliverer
+
+        ports = self.webhook_ports()
+        return WebhookDeliverer(
+            self.repository,
+            self.clock,
+            self.ids,
+            EventRecorder(self.ids, self.render),
+            ports.box,
+            ports.sender,
+            ports.slots,
+            ports.wall_clock,
+            render_event,
+        )
+
+
+def render_event(event: Any) -> dict[str, object]:
+    """An event as `GET /v1/events/{id}` returns it: a webhook's body."""
+    from .api.responses import EventOut
+
+    return EventOut.of(event).model_dump(mode="json")
 
 
 @dataclass(frozen=True)
@@ -203,6 +249,37 @@ class AwsBilling(Billing):
         from .adapters.sqs import UnpublishedEvents
 
         return UnpublishedEvents(self.client("sqs"), self.settings.unpublished_events_queue_url)
+
+    @cached_property
+    def webhook_queue(self) -> Any:
+        from .adapters.sqs import SqsWebhookQueue
+
+        return SqsWebhookQueue(self.client("sqs"), self.settings.webhook_queue_url)
+
+    def webhook_ports(self) -> WebhookPorts:
+        return self._aws_webhook_ports
+
+    @cached_property
+    def _aws_webhook_ports(self) -> WebhookPorts:
+        import os
+        import time
+
+        from .adapters.dynamodb.slots import DynamoEndpointSlots
+        from .adapters.kms import KmsSecretBox
+        from .adapters.webhook_http import PublicDestinations, UrllibSender
+        from .service.webhooks import WebhookPorts
+
+        destinations = PublicDestinations(allow_loopback_http=self.settings.allow_loopback_webhooks)
+        return WebhookPorts(
+            box=KmsSecretBox(self.client("kms"), self.settings.webhook_key_arn),
+            destinations=destinations,
+            queue=self.webhook_queue,
+            slots=DynamoEndpointSlots(self.dynamodb, self.settings.table_name),
+            sender=UrllibSender(destinations),
+            random_bytes=os.urandom,
+            wall_clock=time.time,
+            allow_loopback_http=self.settings.allow_loopback_webhooks,
+        )
 
     @cached_property
     def publisher(self) -> Any:

@@ -23,6 +23,10 @@ class Settings(BaseModel):
     stripe_publishable_key: str = ""  # for Stripe.js on the customer's page
     stripe_api_base: str = "https://api.stripe.com"
     allow_simulated_gateway: bool = True  # template parameter AllowSimulatedGateway
+    # Webhooks
+    webhook_key_arn: str = ""  # the KMS key that seals endpoint secrets
+    webhook_queue_url: str = ""  # deliveries' wake-ups
+    allow_loopback_webhooks: bool = False  # the local runtime only: http://127.0.0.1 / localhost receivers
     claim_lease_seconds: int = Field(900, ge=60, le=43200)
     max_dispatch_per_run: int = Field(5000, ge=1, le=1_000_000)
 

@@ -1,13 +1,15 @@
-"""SQS: the charge queue (SendMessageBatch, ten messages per call), and the queue where the
-event publisher leaves the events SNS did not take (for `make redrive QUEUE=events`)."""
+"""SQS: the charge queue (SendMessageBatch, ten messages per call), the queue where the event
+publisher leaves the events SNS did not take (for `make redrive QUEUE=events`), and the webhook
+deliveries' wake-ups."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from ..observability import logger
-from ..service.messages import AttemptMessage
+from ..service.messages import AttemptMessage, WakeMessage
 
 BATCH = 10  # SQS's maximum entries per SendMessageBatch
 
@@ -53,3 +55,33 @@ class UnpublishedEvents:
         for start in range(0, len(keys), 100):
             body = {"kind": UNPUBLISHED, "events": [{"merchant_id": m, "event_id": e} for m, e in keys[start : start + 100]]}
             self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(body))
+
+
+MAX_DELAY_SECONDS = 900  # SQS's longest message delay
+
+
+class SqsWebhookQueue:
+    """Wake-ups of webhook deliveries: `{"merchant_id", "delivery_id"}`, nothing else (the
+    delivery's state is in the table). A wake-up that comes early is put back for the rest of
+    its wait: by a new message with a delay up to 15 minutes (no receive counted), longer by
+    hiding the received message (at most a few times per delivery)."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self.client, self.url = client, queue_url
+
+    def wake(self, refs: Sequence[tuple[str, str]], delay_seconds: int = 0) -> None:
+        for start in range(0, len(refs), BATCH):
+            entries = [
+                {
+                    "Id": str(i),
+                    "MessageBody": WakeMessage(merchant_id=m, delivery_id=d).model_dump_json(),
+                    "DelaySeconds": max(0, min(MAX_DELAY_SECONDS, delay_seconds)),
+                }
+                for i, (m, d) in enumerate(refs[start : start + BATCH])
+            ]
+            response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
+            if response.get("Failed"):  # the caller's message stays in its own queue and comes back
+                raise RuntimeError(f"SQS refused {len(response['Failed'])} webhook wake-ups")
+
+    def hide(self, receipt_handle: str, seconds: int) -> None:
+        self.client.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)

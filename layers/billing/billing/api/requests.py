@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -200,3 +200,37 @@ if TYPE_CHECKING:  # mypy proves the request models are the commands the service
         _mandate: commands.NewMandate = mandate
         _method: commands.NewPaymentMethod = method
         _pause: commands.Pause = pause
+
+
+WebhookUrl = Annotated[StrictStr, StringConstraints(min_length=1, max_length=2048)]
+EnabledEvents = Annotated[
+    list[Annotated[StrictStr, StringConstraints(min_length=1, max_length=100)]],
+    Field(min_length=1, max_length=64, description='["*"] (every event) or event types from the events list'),
+]
+Description = Annotated[StrictStr, StringConstraints(max_length=500)]
+
+
+class WebhookEndpointCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"url": "https://shop.example/hooks", "enabled_events": ["charge.succeeded", "charge.failed"]},
+                {"url": "https://shop.example/all-events", "description": "everything"},
+            ]
+        }
+    )
+
+    url: WebhookUrl
+    enabled_events: EnabledEvents = ["*"]
+    description: Description | None = None
+    metadata: Metadata = {}
+
+
+class WebhookEndpointUpdate(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"enabled_events": ["*"]}, {"status": "disabled"}]})
+
+    url: WebhookUrl | None = None
+    enabled_events: EnabledEvents | None = None
+    description: Description | None = None
+    metadata: Metadata | None = None
+    status: Literal["enabled", "disabled"] | None = None

@@ -1,7 +1,8 @@
 """The catalogue of event types: every state change the service records and publishes.
 
-Domain methods return these; the events API's `type` filter, the OpenAPI document and (later)
-webhook subscriptions read this one list. A `StrEnum`, so each member is its wire string.
+Domain methods return these; the events API's `type` filter, the OpenAPI document and webhook
+subscriptions read this one list (the contract's whole list: plan changes, refunds and items are
+emitted once those operations exist). A `StrEnum`, so each member is its wire string.
 """
 
 from __future__ import annotations
@@ -22,10 +23,18 @@ class EventType(StrEnum):
     MANDATE_PAST_DUE = "mandate.past_due"
     MANDATE_COMPLETED = "mandate.completed"
     MANDATE_PAYMENT_METHOD_UPDATED = "mandate.payment_method_updated"
+    MANDATE_PLAN_CHANGED = "mandate.plan_changed"
     CHARGE_SUCCEEDED = "charge.succeeded"
     CHARGE_RETRY_SCHEDULED = "charge.retry_scheduled"
     CHARGE_FAILED = "charge.failed"
     CHARGE_CANCELLED = "charge.cancelled"
+    CHARGE_REFUNDED = "charge.refunded"
+    REFUND_CREATED = "refund.created"
+    REFUND_SUCCEEDED = "refund.succeeded"
+    REFUND_FAILED = "refund.failed"
+    ITEM_CREATED = "item.created"
+    ITEM_DELETED = "item.deleted"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from ..domain.api_keys import ApiKey
 from ..domain.charge import Charge
 from ..domain.model import Event, Mandate, Plan
+from ..domain.webhooks import WebhookEndpoint
 from .ports import IdGenerator, Links, Render
 
 
@@ -26,10 +27,12 @@ class EventRecorder:
     def __init__(self, ids: IdGenerator, render: Render, links: Links | None = None) -> None:
         self.ids, self.render, self.links = ids, render, links or NoLinks()
 
-    def snapshot(self, obj: Plan | Mandate | Charge | ApiKey) -> dict[str, object]:
+    def snapshot(self, obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint) -> dict[str, object]:
         return self.render(obj, self.links.approval_url(obj) if isinstance(obj, Mandate) else None)
 
-    def events(self, changes: Sequence[tuple[Plan | Mandate | Charge | ApiKey, Sequence[str]]], now: datetime) -> list[Event]:
+    def events(
+        self, changes: Sequence[tuple[Plan | Mandate | Charge | ApiKey | WebhookEndpoint, Sequence[str]]], now: datetime
+    ) -> list[Event]:
         """Events of one change, one microsecond apart so they list in the order they happened.
 
         Each carries the final state of its object in this change."""

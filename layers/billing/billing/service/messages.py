@@ -51,3 +51,12 @@ class AttemptMessage(BaseModel):
     def claimed(self) -> tuple[Mandate, Charge]:
         """Private copies of the claim's state for the charger to work on."""
         return self.mandate.model_copy(deep=True), self.charge.model_copy(deep=True)
+
+
+class WakeMessage(BaseModel):
+    """A webhook delivery to look at (attempt it if it is due): its state is in the table."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
+
+    merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
+    delivery_id: Annotated[StrictStr, StringConstraints(pattern=r"^wd_[A-Za-z0-9]{1,64}$")]

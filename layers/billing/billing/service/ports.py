@@ -9,6 +9,7 @@ from typing import Generic, Protocol, TypeVar
 from ..domain.api_keys import ApiKey
 from ..domain.charge import Charge, GatewayResult
 from ..domain.model import Event, Mandate, Plan
+from ..domain.webhooks import WebhookDelivery, WebhookEndpoint
 from .messages import AttemptMessage
 
 T = TypeVar("T")
@@ -35,6 +36,8 @@ class Changes:
     mandates: list[Mandate] = field(default_factory=list)
     charges: list[Charge] = field(default_factory=list)
     api_keys: list[ApiKey] = field(default_factory=list)
+    webhook_endpoints: list[WebhookEndpoint] = field(default_factory=list)
+    webhook_deliveries: list[WebhookDelivery] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
 
@@ -77,6 +80,17 @@ class Repository(Protocol):
 
     def list_api_keys(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[ApiKey]: ...
 
+    def get_webhook_endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
+        """Deleted endpoints too (they say so); lists leave them out."""
+
+    def list_webhook_endpoints(self, merchant_id: str, page: PageRequest) -> Page[WebhookEndpoint]: ...
+
+    def get_webhook_delivery(self, merchant_id: str, delivery_id: str) -> WebhookDelivery | None: ...
+
+    def list_webhook_deliveries(
+        self, merchant_id: str, endpoint_id: str, page: PageRequest, status: str | None = None, event_id: str | None = None
+    ) -> Page[WebhookDelivery]: ...
+
     def due(self, now: datetime, per_shard: int) -> list[DueRef]:
         """Entries of the due index at or before `now`, at most `per_shard` from each shard, oldest first."""
 
@@ -115,7 +129,9 @@ class Links(Protocol):
 class Render(Protocol):
     """An object as the API shows it (the HTTP layer's; given to services for event snapshots)."""
 
-    def __call__(self, obj: Plan | Mandate | Charge | ApiKey, approval_url: str | None = None) -> dict[str, object]: ...
+    def __call__(
+        self, obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint, approval_url: str | None = None
+    ) -> dict[str, object]: ...
 
 
 # ----------------------------------------------------------------- billing engine

@@ -4,6 +4,7 @@ module imported) when the request first uses it, so a request loads only what it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from .event_log import EventLog
     from .mandates import Mandates, Ownership
     from .plans import Plans
+    from .webhooks import WebhookEndpoints, WebhookPorts
 
 
 class UseCases:
@@ -28,10 +30,12 @@ class UseCases:
         render: Render,
         gateways: frozenset[str],
         owns: Ownership | None = None,
+        webhook_ports: Callable[[], WebhookPorts] | None = None,
     ) -> None:
-        """`gateways` and `owns`: which payment methods this deployment takes (see `Mandates`)."""
+        """`gateways` and `owns`: which payment methods this deployment takes (see `Mandates`);
+        `webhook_ports`: built when a webhook route is first used."""
         self.repo, self.clock, self.ids, self.links = repo, clock, ids, links
-        self.gateways, self.owns = gateways, owns
+        self.gateways, self.owns, self.webhook_ports = gateways, owns, webhook_ports
         self.recorder = EventRecorder(ids, render, links)
 
     @cached_property
@@ -63,3 +67,21 @@ class UseCases:
         from .api_keys import ApiKeys
 
         return ApiKeys(self.repo, self.clock, self.ids, self.recorder)
+
+    @cached_property
+    def webhooks(self) -> WebhookEndpoints:
+        from .webhooks import WebhookEndpoints
+
+        assert self.webhook_ports is not None, "this process has no webhook adapters"
+        ports = self.webhook_ports()
+        return WebhookEndpoints(
+            self.repo,
+            self.clock,
+            self.ids,
+            self.recorder,
+            ports.box,
+            ports.destinations,
+            ports.queue,
+            ports.random_bytes,
+            ports.allow_loopback_http,
+        )

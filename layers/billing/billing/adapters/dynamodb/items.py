@@ -9,18 +9,29 @@ from pydantic import BaseModel
 from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.model import Event, Mandate, Plan
+from ...domain.webhooks import WebhookDelivery, WebhookEndpoint
 from . import keys
 
 M = TypeVar("M", bound=BaseModel)
-Stored = Plan | Mandate | Charge | ApiKey
+Stored = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery
 
-KIND: dict[type, str] = {Plan: "PLAN", Mandate: "MANDATE", Charge: "CHARGE", Event: "EVENT", ApiKey: "APIKEY"}
+KIND: dict[type, str] = {
+    Plan: "PLAN",
+    Mandate: "MANDATE",
+    Charge: "CHARGE",
+    Event: "EVENT",
+    ApiKey: "APIKEY",
+    WebhookEndpoint: "WEBHOOK_ENDPOINT",
+    WebhookDelivery: "WEBHOOK_DELIVERY",
+}
 
 
 def item_of(obj: Stored | Event) -> dict[str, Any]:
     kind = KIND[type(obj)]
     created = keys.sortable(obj.created_at)
     position = f"{created}#{obj.id}"
+    if isinstance(obj, WebhookEndpoint | WebhookDelivery):
+        return _webhook_item(obj, kind, position)
     shard = keys.shard_of(obj.id, keys.LIST_SHARDS[kind])
     item: dict[str, Any] = {
         **keys.primary(obj.merchant_id, obj.id, kind),
@@ -48,6 +59,23 @@ def item_of(obj: Stored | Event) -> dict[str, Any]:
             item.update(dpk=keys.due_pk(obj.id), dsk=keys.due_sk(obj.dispatch_at, obj.merchant_id, obj.id))
     if isinstance(obj, Charge):
         item.update(mandate_id=obj.mandate_id, ppk=keys.parent_pk(obj.merchant_id, kind, obj.mandate_id), psk=position)
+    return item
+
+
+def _webhook_item(obj: WebhookEndpoint | WebhookDelivery, kind: str, position: str) -> dict[str, Any]:
+    """Endpoints are listed per merchant (a deleted one leaves the list); deliveries per endpoint
+    only, newest first, filtered by status inside the index. Both keep their nulls out."""
+    item: dict[str, Any] = {
+        **keys.primary(obj.merchant_id, obj.id, kind),
+        "entity": kind.lower(),
+        "status": obj.status,
+        "body": obj.model_dump(mode="json", exclude={"version"}, exclude_none=True),
+    }
+    if isinstance(obj, WebhookEndpoint):
+        if not obj.deleted:
+            item.update(lpk=keys.list_pk(obj.merchant_id, kind, 0), lsk=position)
+    else:
+        item.update(ppk=keys.parent_pk(obj.merchant_id, kind, obj.endpoint_id), psk=position)
     return item
 
 

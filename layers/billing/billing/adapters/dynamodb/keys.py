@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 
 # How many partitions each list / filter index spreads one merchant's items over, so that no
 # single partition key takes a big merchant's whole write load. Lists merge the shards.
-LIST_SHARDS: dict[str, int] = {"PLAN": 1, "MANDATE": 4, "CHARGE": 16, "EVENT": 16, "APIKEY": 1}
+LIST_SHARDS: dict[str, int] = {"PLAN": 1, "MANDATE": 4, "CHARGE": 16, "EVENT": 16, "APIKEY": 1, "WEBHOOK_ENDPOINT": 1}
 # The due index is global (not per merchant): dispatch reads every shard, each in parallel.
 DUE_SHARDS = 64
 
-_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key)_[A-Za-z0-9]{1,64}$")
+_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd)_[A-Za-z0-9]{1,64}$")
 
 
 def valid_id(value: str, prefix: str) -> bool:
@@ -63,3 +63,8 @@ def merchant_key(merchant_id: str) -> dict[str, str]:
 
 def api_key_key(key_hash: str) -> dict[str, str]:
     return {"pk": f"APIKEY#{key_hash}", "sk": "APIKEY"}
+
+
+def endpoint_slot(merchant_id: str, endpoint_id: str, slot: int) -> dict[str, str]:
+    """One of an endpoint's attempt slots (at most so many attempts in flight to it at once)."""
+    return {"pk": f"M#{merchant_id}#{endpoint_id}#SLOTS", "sk": f"SLOT#{slot}"}

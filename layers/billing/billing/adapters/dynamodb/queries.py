@@ -72,6 +72,16 @@ def api_keys(merchant_id: str, status: str | None) -> ListQuery:
     return by_status(merchant_id, "APIKEY", status, ("api_keys", status) if status else ("api_keys",))
 
 
+def webhook_endpoints(merchant_id: str) -> ListQuery:
+    return by_status(merchant_id, "WEBHOOK_ENDPOINT", None, ("webhook_endpoints",))
+
+
+def webhook_deliveries(merchant_id: str, endpoint_id: str, status: str | None) -> ListQuery:
+    partitions = [keys.parent_pk(merchant_id, "WEBHOOK_DELIVERY", endpoint_id)]
+    bound = ("webhook_deliveries", endpoint_id, status)
+    return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"status": status})
+
+
 def charges(merchant_id: str, mandate_id: str | None, status: str | None) -> ListQuery:
     bound = ("charges", mandate_id, status)
     if mandate_id is not None:

@@ -9,6 +9,7 @@ from typing import Any
 from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.model import Event, Mandate, Plan
+from ...domain.webhooks import WebhookDelivery, WebhookEndpoint, delivery_id
 from ...service.ports import Changes, DueRef, Page, PageRequest
 from . import items, keys, queries
 from .queries import Reader
@@ -58,6 +59,28 @@ class DynamoRepository:
 
     def list_api_keys(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[ApiKey]:
         return self.reader.page(ApiKey, page, queries.api_keys(merchant_id, status))
+
+    def get_webhook_endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
+        return self.reader.get(WebhookEndpoint, merchant_id, endpoint_id, "we")
+
+    def list_webhook_endpoints(self, merchant_id: str, page: PageRequest) -> Page[WebhookEndpoint]:
+        return self.reader.page(WebhookEndpoint, page, queries.webhook_endpoints(merchant_id))
+
+    def get_webhook_delivery(self, merchant_id: str, delivery_id: str) -> WebhookDelivery | None:
+        return self.reader.get(WebhookDelivery, merchant_id, delivery_id, "wd")
+
+    def list_webhook_deliveries(
+        self, merchant_id: str, endpoint_id: str, page: PageRequest, status: str | None = None, event_id: str | None = None
+    ) -> Page[WebhookDelivery]:
+        if event_id is not None:  # one delivery per (event, endpoint), found by its derived id
+            found = (
+                self.get_webhook_delivery(merchant_id, delivery_id(event_id, endpoint_id))
+                if keys.valid_id(event_id, "evt")
+                else None
+            )
+            matches = [found] if found and found.endpoint_id == endpoint_id and status in (None, found.status) else []
+            return Page(items=matches, has_more=False, next_cursor=None)
+        return self.reader.page(WebhookDelivery, page, queries.webhook_deliveries(merchant_id, endpoint_id, status))
 
     # ---------------------------------------------------------- billing engine
     def due(self, now: datetime, per_shard: int) -> list[DueRef]:

@@ -27,7 +27,14 @@ class Writer:
         self.client, self.table = client, table
 
     def commit(self, changes: Changes) -> None:
-        aggregates: list[items.Stored] = [*changes.plans, *changes.mandates, *changes.charges, *changes.api_keys]
+        aggregates: list[items.Stored] = [
+            *changes.plans,
+            *changes.mandates,
+            *changes.charges,
+            *changes.api_keys,
+            *changes.webhook_endpoints,
+            *changes.webhook_deliveries,
+        ]
         operations = [self.versioned_put(obj) for obj in aggregates]
         operations += [
             {

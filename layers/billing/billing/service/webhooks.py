@@ -1,0 +1,397 @@
+"""Webhooks: the endpoints API (use cases), the fan-out of each published event into one delivery
+per subscribed endpoint, and the attempts (sign, POST, record, schedule the next).
+
+Nothing here knows HTTP routing, SQS or KMS: secrets are sealed and opened by a `SecretBox`, the
+POST is a `WebhookSender`'s (which also refuses non-public destinations), attempts are woken by a
+`WebhookQueue`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from ..domain import webhooks
+from ..domain.errors import ConcurrentModification, NotFound, ValidationFailed, found
+from ..domain.model import Event
+from ..domain.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .concurrency import retry_on_conflict
+from .event_recorder import EventRecorder
+from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
+
+
+# ----------------------------------------------------------------------------- ports
+class SecretBox(Protocol):
+    """Encrypts endpoint secrets at rest (KMS on AWS), bound to their merchant and endpoint."""
+
+    def seal(self, secret: str, merchant_id: str, endpoint_id: str) -> str: ...
+
+    def open(self, sealed: str, merchant_id: str, endpoint_id: str) -> str: ...
+
+
+class DestinationCheck(Protocol):
+    def blocked(self, url: str) -> bool:
+        """True when the URL's host resolves to an address an attempt may not connect to."""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    response_status: int | None
+    error: webhooks.AttemptError | None
+    duration_ms: int
+
+
+class WebhookSender(Protocol):
+    def post(self, url: str, headers: Mapping[str, str], body: bytes, timeout: float) -> SendResult:
+        """One POST, no redirects, to a checked public address only (`blocked_destination` otherwise)."""
+
+
+class WebhookQueue(Protocol):
+    def wake(self, refs: Sequence[tuple[str, str]]) -> None:
+        """Ask for an attempt of each (merchant id, delivery id) as soon as possible."""
+
+
+class EndpointSlots(Protocol):
+    """At most `webhooks.MAX_CONCURRENT_PER_ENDPOINT` attempts at once per endpoint."""
+
+    def acquire(self, merchant_id: str, endpoint_id: str, holder: str, now: datetime, until: datetime) -> bool: ...
+
+    def release(self, merchant_id: str, endpoint_id: str, holder: str) -> None: ...
+
+
+class NewEndpoint(Protocol):
+    @property
+    def url(self) -> str: ...
+    @property
+    def enabled_events(self) -> list[str]: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def metadata(self) -> Mapping[str, str]: ...
+
+
+class EndpointChanges(Protocol):
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def enabled_events(self) -> list[str] | None: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def metadata(self) -> Mapping[str, str] | None: ...
+    @property
+    def status(self) -> webhooks.EndpointStatus | None: ...
+    @property
+    def model_fields_set(self) -> set[str]: ...
+
+
+@dataclass(frozen=True)
+class WebhookPorts:
+    """What webhooks need from the outside, built by the composition root on first use."""
+
+    box: SecretBox
+    destinations: DestinationCheck
+    queue: WebhookQueue
+    slots: EndpointSlots
+    sender: WebhookSender
+    random_bytes: Callable[[int], bytes]
+    wall_clock: Callable[[], float]
+    allow_loopback_http: bool = False
+
+
+@dataclass(frozen=True)
+class EndpointWithSecret:
+    endpoint: WebhookEndpoint
+    secret: str  # shown in this answer only
+
+
+# ----------------------------------------------------------------------------- endpoints API
+class WebhookEndpoints:
+    def __init__(
+        self,
+        repo: Repository,
+        clock: Clock,
+        ids: IdGenerator,
+        recorder: EventRecorder,
+        box: SecretBox,
+        destinations: DestinationCheck,
+        queue: WebhookQueue,
+        random_bytes: Callable[[int], bytes],
+        allow_loopback_http: bool = False,
+    ) -> None:
+        self.repo, self.clock, self.ids, self.recorder = repo, clock, ids, recorder
+        self.box, self.destinations, self.queue, self.random_bytes = box, destinations, queue, random_bytes
+        self.allow_loopback_http = allow_loopback_http
+
+    def _url(self, url: str) -> str:
+        webhooks.validate_url(url, self.allow_loopback_http)
+        if self.destinations.blocked(url):
+            raise ValidationFailed("must not point to a private, loopback, link-local or otherwise non-public address", "url")
+        return url
+
+    def create(self, merchant_id: str, new: NewEndpoint) -> EndpointWithSecret:
+        url = self._url(new.url)
+        events = webhooks.validate_enabled_events(list(new.enabled_events))
+        existing = self.repo.list_webhook_endpoints(merchant_id, PageRequest(webhooks.MAX_ENDPOINTS + 1)).items
+        webhooks.ensure_room_for_one_more(existing)
+        now, endpoint_id = self.clock.now(), self.ids.new("we")
+        secret = webhooks.new_secret(self.random_bytes(32))
+        endpoint = WebhookEndpoint(
+            id=endpoint_id,
+            merchant_id=merchant_id,
+            url=url,
+            enabled_events=events,
+            description=new.description,
+            metadata=dict(new.metadata),
+            sealed_secret=self.box.seal(secret, merchant_id, endpoint_id),
+            created_at=now,
+            updated_at=now,
+        )
+        self.repo.commit(Changes(webhook_endpoints=[endpoint]))
+        return EndpointWithSecret(endpoint, secret)
+
+    def get(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
+        endpoint = self.repo.get_webhook_endpoint(merchant_id, endpoint_id)
+        return found(endpoint if endpoint and not endpoint.deleted else None, "webhook endpoint", endpoint_id)
+
+    def page(self, merchant_id: str, page: PageRequest) -> Page[WebhookEndpoint]:
+        return self.repo.list_webhook_endpoints(merchant_id, page)
+
+    def update(self, merchant_id: str, endpoint_id: str, changes: EndpointChanges) -> WebhookEndpoint:
+        sent = changes.model_fields_set
+        url = self._url(changes.url) if "url" in sent and changes.url is not None else None
+        events = (
+            webhooks.validate_enabled_events(list(changes.enabled_events))
+            if "enabled_events" in sent and changes.enabled_events is not None
+            else None
+        )
+
+        def once(_: int) -> WebhookEndpoint:
+            now = self.clock.now()
+            endpoint = self.get(merchant_id, endpoint_id)
+            if url is not None:
+                endpoint.url = url
+            if events is not None:
+                endpoint.enabled_events = events
+            if "description" in sent:
+                endpoint.description = changes.description
+            if "metadata" in sent and changes.metadata is not None:
+                endpoint.metadata = dict(changes.metadata)
+            if "status" in sent and changes.status is not None:
+                endpoint.set_status(changes.status, now)
+            endpoint.updated_at = now
+            self.repo.commit(Changes(webhook_endpoints=[endpoint]))
+            return endpoint
+
+        return retry_on_conflict(once)
+
+    def delete(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
+        def once(_: int) -> WebhookEndpoint:
+            endpoint = self.get(merchant_id, endpoint_id)
+            endpoint.delete(self.clock.now())
+            self.repo.commit(Changes(webhook_endpoints=[endpoint]))
+            return endpoint
+
+        return retry_on_conflict(once)
+
+    def rotate_secret(self, merchant_id: str, endpoint_id: str) -> EndpointWithSecret:
+        secret = webhooks.new_secret(self.random_bytes(32))
+        sealed = self.box.seal(secret, merchant_id, endpoint_id)
+
+        def once(_: int) -> WebhookEndpoint:
+            endpoint = self.get(merchant_id, endpoint_id)
+            endpoint.rotate(sealed, self.clock.now())
+            self.repo.commit(Changes(webhook_endpoints=[endpoint]))
+            return endpoint
+
+        return EndpointWithSecret(retry_on_conflict(once), secret)
+
+    # ------------------------------------------------------------------ deliveries
+    def deliveries(
+        self, merchant_id: str, endpoint_id: str, page: PageRequest, status: str | None = None, event_id: str | None = None
+    ) -> Page[WebhookDelivery]:
+        self.get(merchant_id, endpoint_id)
+        return self.repo.list_webhook_deliveries(merchant_id, endpoint_id, page, status, event_id)
+
+    def delivery(self, merchant_id: str, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
+        self.get(merchant_id, endpoint_id)
+        delivery = self.repo.get_webhook_delivery(merchant_id, delivery_id)
+        return found(delivery if delivery and delivery.endpoint_id == endpoint_id else None, "webhook delivery", delivery_id)
+
+    def retry(self, merchant_id: str, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
+        """One more attempt right away: made by the delivery function within seconds."""
+
+        def once(_: int) -> WebhookDelivery:
+            delivery = self.delivery(merchant_id, endpoint_id, delivery_id)
+            delivery.retry_now(self.clock.now())
+            self.repo.commit(Changes(webhook_deliveries=[delivery]))
+            return delivery
+
+        delivery = retry_on_conflict(once)
+        self.queue.wake([(merchant_id, delivery.id)])
+        return delivery
+
+
+# ----------------------------------------------------------------------------- fan-out
+class WebhookFanOut:
+    """One published event -> one delivery per subscribed endpoint, then a wake-up for each.
+
+    Safe to run again for the same event (a redelivered message): the delivery ids derive from
+    (event, endpoint), so nothing is created twice, and pending deliveries are woken again."""
+
+    def __init__(self, repo: Repository, clock: Clock, queue: WebhookQueue) -> None:
+        self.repo, self.clock, self.queue = repo, clock, queue
+
+    def fan_out(self, event: Event) -> list[WebhookDelivery]:
+        endpoints = self.repo.list_webhook_endpoints(event.merchant_id, PageRequest(webhooks.MAX_ENDPOINTS)).items
+        out: list[WebhookDelivery] = []
+        for endpoint in endpoints:
+            if not endpoint.subscribes_to(event.type):
+                continue
+            delivery_id = webhooks.delivery_id(event.id, endpoint.id)
+            existing = self.repo.get_webhook_delivery(event.merchant_id, delivery_id)
+            if existing is None:
+                now = self.clock.now()
+                existing = WebhookDelivery(
+                    id=delivery_id,
+                    merchant_id=event.merchant_id,
+                    endpoint_id=endpoint.id,
+                    event_id=event.id,
+                    event_type=event.type,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+                try:
+                    self.repo.commit(Changes(webhook_deliveries=[existing]))
+                except ConcurrentModification:  # created meanwhile by a redelivered copy of this event
+                    continue
+            if existing.status == "pending":
+                out.append(existing)
+        self.queue.wake([(d.merchant_id, d.id) for d in out])
+        return out
+
+
+# ----------------------------------------------------------------------------- attempts
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """`later`: wake this delivery again after that long (None: nothing more to do); `attempted`:
+    the attempt made, `lag`: how long after its time it was made, `final`: the delivery's end."""
+
+    later: timedelta | None
+    attempted: WebhookAttempt | None = None
+    lag: timedelta | None = None
+    final: webhooks.DeliveryStatus | None = None
+
+
+BUSY_BACKOFF = timedelta(seconds=10)  # all of an endpoint's slots are taken: look again after this
+SLOT_HOLD = timedelta(seconds=webhooks.ATTEMPT_TIMEOUT_SECONDS * 3)  # a crashed holder's slot frees itself
+
+
+class WebhookDeliverer:
+    def __init__(
+        self,
+        repo: Repository,
+        clock: Clock,
+        ids: IdGenerator,
+        recorder: EventRecorder,
+        box: SecretBox,
+        sender: WebhookSender,
+        slots: EndpointSlots,
+        wall_clock: Callable[[], float],
+        render_event: Callable[[Event], dict[str, object]],
+    ) -> None:
+        """`clock` schedules (the local runtime's test clock); `wall_clock` (Unix seconds) stamps
+        the signature, which receivers check against their own clock."""
+        self.repo, self.clock, self.ids, self.recorder = repo, clock, ids, recorder
+        self.box, self.sender, self.slots = box, sender, slots
+        self.wall_clock, self.render_event = wall_clock, render_event
+        self._secrets: dict[tuple[str, str, str], str] = {}
+
+    def attempt(self, merchant_id: str, delivery_id: str) -> AttemptOutcome:
+        now = self.clock.now()
+        delivery = self.repo.get_webhook_delivery(merchant_id, delivery_id)
+        if delivery is None or delivery.status != "pending" or delivery.next_attempt_at is None:
+            return AttemptOutcome(None)
+        if delivery.next_attempt_at > now:
+            return AttemptOutcome(delivery.next_attempt_at - now)
+        endpoint = self.repo.get_webhook_endpoint(merchant_id, delivery.endpoint_id)
+        if endpoint is None or endpoint.deleted or endpoint.status != "enabled":
+            delivery.give_up(now)
+            self._save_delivery(delivery)
+            return AttemptOutcome(None)
+        holder = self.ids.new("slot")
+        if not self.slots.acquire(merchant_id, endpoint.id, holder, now, now + SLOT_HOLD):
+            return AttemptOutcome(BUSY_BACKOFF)
+        try:
+            attempt = self._post(endpoint, delivery, now)
+        finally:
+            self.slots.release(merchant_id, endpoint.id, holder)
+        lag = now - delivery.next_attempt_at
+        done = self.clock.now()
+        delivery = self._record(delivery, attempt, done)
+        self._endpoint_health(merchant_id, endpoint.id, attempt.succeeded, done)
+        if delivery.status == "pending" and delivery.next_attempt_at is not None:
+            return AttemptOutcome(delivery.next_attempt_at - done, attempt, lag)
+        return AttemptOutcome(None, attempt, lag, delivery.status)
+
+    def _post(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime) -> WebhookAttempt:
+        event = self.repo.get_event(endpoint.merchant_id, delivery.event_id)
+        if event is None:  # cannot happen: events are written before they are published
+            raise NotFound(f"No such event: '{delivery.event_id}'.")
+        body = json.dumps(self.render_event(event), separators=(",", ":")).encode()
+        timestamp = int(self.wall_clock())
+        secrets = [self._open(endpoint, sealed) for sealed in endpoint.sealed_secrets(now)]
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "recurring-payments-webhooks/1",
+            "webhook-id": event.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": webhooks.signature_header(secrets, event.id, timestamp, body),
+        }
+        result = self.sender.post(endpoint.url, headers, body, webhooks.ATTEMPT_TIMEOUT_SECONDS)
+        return WebhookAttempt(at=now, response_status=result.response_status, error=result.error, duration_ms=result.duration_ms)
+
+    def _open(self, endpoint: WebhookEndpoint, sealed: str) -> str:
+        key = (endpoint.merchant_id, endpoint.id, sealed)
+        if key not in self._secrets:  # one KMS call per secret per container, not per attempt
+            self._secrets[key] = self.box.open(sealed, endpoint.merchant_id, endpoint.id)
+        return self._secrets[key]
+
+    def _record(self, delivery: WebhookDelivery, attempt: WebhookAttempt, now: datetime) -> WebhookDelivery:
+        """The attempt on the delivery; on a conflict (a manual retry landed meanwhile) on a fresh
+        read of it: the attempt happened either way."""
+
+        def once(number: int) -> WebhookDelivery:
+            current = (
+                delivery
+                if number == 0
+                else found(self.repo.get_webhook_delivery(delivery.merchant_id, delivery.id), "webhook delivery", delivery.id)
+            )
+            current.record(attempt, now)
+            self.repo.commit(Changes(webhook_deliveries=[current]))
+            return current
+
+        return retry_on_conflict(once)
+
+    def _save_delivery(self, delivery: WebhookDelivery) -> None:
+        try:
+            self.repo.commit(Changes(webhook_deliveries=[delivery]))
+        except ConcurrentModification:
+            pass  # changed meanwhile (a manual retry): the next wake-up decides again
+
+    def _endpoint_health(self, merchant_id: str, endpoint_id: str, succeeded: bool, now: datetime) -> None:
+        """Written only when it changes: a first failure, a success after failures, the disabling."""
+
+        def once(_: int) -> None:
+            endpoint = self.repo.get_webhook_endpoint(merchant_id, endpoint_id)
+            if endpoint is None or endpoint.deleted:
+                return
+            changed, types = endpoint.attempt_result(succeeded, now)
+            if changed:
+                events = self.recorder.events([(endpoint, types)], now)
+                self.repo.commit(Changes(webhook_endpoints=[endpoint], events=events))
+
+        retry_on_conflict(once)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -350,3 +351,35 @@ def test_a_replayed_create_shows_the_same_endpoint_without_its_secret(hooks: Hoo
     assert again.json()["id"] == first.json()["id"] and "secret" not in again.json()
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert len(call("GET", "/v1/webhook_endpoints").json()["data"]) == 1
+
+
+def test_a_server_answering_a_byte_at_a_time_is_cut_off_at_the_time_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a server that accepts, then sends its status line a byte every 0.2 s (each read is quick,
+    # their sum is not)
+    from billing.adapters.webhook_http import PublicDestinations, UrllibSender
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def drip() -> None:
+        connection, _ = server.accept()
+        connection.recv(65536)
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 100:
+            if stop.is_set():
+                break
+            connection.send(bytes([byte]))
+            time.sleep(0.2)
+        connection.close()
+
+    threading.Thread(target=drip, daemon=True).start()
+    sender = UrllibSender(PublicDestinations(allow_loopback_http=True))
+    # When an attempt allows 0.5 s
+    started = time.monotonic()
+    result = sender.post(f"http://127.0.0.1:{server.getsockname()[1]}/hooks", {}, b"{}", 0.5)
+    stop.set()
+    server.close()
+    # Then it ends as a timeout within the time allowed (plus the sender's one-second margin)
+    assert result.error == "timeout" and result.response_status is None
+    assert time.monotonic() - started < 2.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
@@ -70,6 +71,19 @@ class UrllibSender:
         self._tls = ssl.create_default_context()
 
     def post(self, url: str, headers: Mapping[str, str], body: bytes, timeout: float) -> SendResult:
+        """At most `timeout` (+ a second), whatever the server does: socket timeouts bound each
+        read, not their sum, so a server answering a byte at a time is cut off here (its thread
+        is left to its socket timeout; nothing waits for it)."""
+        started = time.monotonic()
+        done: list[SendResult] = []
+        worker = threading.Thread(target=lambda: done.append(self._post(url, headers, body, timeout)), daemon=True)
+        worker.start()
+        worker.join(timeout + 1.0)
+        if done:
+            return done[0]
+        return SendResult(None, "timeout", int((time.monotonic() - started) * 1000))
+
+    def _post(self, url: str, headers: Mapping[str, str], body: bytes, timeout: float) -> SendResult:
         started = time.monotonic()
 
         def result(status: int | None, error: str | None) -> SendResult:

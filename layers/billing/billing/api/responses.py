@@ -5,7 +5,7 @@ Times are RFC 3339 UTC with a `Z`. `render` is also what event snapshots hold.
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,8 +15,10 @@ from ..domain.charge import AttemptOutcome, Charge, ChargeStatus
 from ..domain.model import FINAL_STATUSES, Event, Mandate, MandateStatus, Plan, PlanStatus
 from ..domain.money import Currency
 from ..domain.schedule import Interval
-from ..domain.webhooks import AttemptError, DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint
 from ..wire import TimeOut
+
+if TYPE_CHECKING:
+    from ..domain.webhooks import WebhookDelivery, WebhookEndpoint
 
 
 class ResponseModel(BaseModel):
@@ -223,70 +225,18 @@ class ApiKeyOut(ResponseModel):
         return cls(**key.model_dump(include={"id", "last4", "status", "expires_at", "created_at", "last_used_at"}), secret=secret)
 
 
-class WebhookEndpointOut(ResponseModel):
-    id: str
-    object: Literal["webhook_endpoint"] = "webhook_endpoint"
-    url: str
-    enabled_events: list[str]
-    description: str | None
-    status: EndpointStatus
-    metadata: dict[str, str]
-    created_at: TimeOut
-    updated_at: TimeOut
-    secret: str | None = Field(
-        None, description="whsec_…: only in the answers that create the endpoint or rotate its secret, never again"
-    )
-
-    @classmethod
-    def of(cls, endpoint: WebhookEndpoint, secret: str | None = None) -> WebhookEndpointOut:
-        fields = {"id", "url", "enabled_events", "description", "status", "metadata", "created_at", "updated_at"}
-        return cls(**endpoint.model_dump(include=fields), secret=secret)
-
-
-class DeletedOut(ResponseModel):
-    id: str
-    object: str
-    deleted: Literal[True] = True
-
-
-class WebhookAttemptOut(ResponseModel):
-    at: TimeOut
-    response_status: int | None
-    error: AttemptError | None
-    duration_ms: int
-
-
-class WebhookDeliveryOut(ResponseModel):
-    id: str
-    object: Literal["webhook_delivery"] = "webhook_delivery"
-    endpoint_id: str
-    event_id: str
-    event_type: str
-    status: DeliveryStatus
-    attempts: list[WebhookAttemptOut]
-    next_attempt_at: TimeOut | None
-    created_at: TimeOut
-    updated_at: TimeOut
-
-    @classmethod
-    def of(cls, delivery: WebhookDelivery) -> WebhookDeliveryOut:
-        return cls(**delivery.model_dump(exclude={"merchant_id", "version"}))
-
-
 def render(
     obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery, approval_url: str | None = None
 ) -> dict[str, object]:
     """An object as the API returns it (responses and event snapshots)."""
-    if isinstance(obj, WebhookEndpoint):
-        if obj.deleted:
-            return DeletedOut(id=obj.id, object="webhook_endpoint").model_dump(mode="json")
-        return WebhookEndpointOut.of(obj).model_dump(mode="json", exclude={"secret"})
-    if isinstance(obj, WebhookDelivery):
-        return WebhookDeliveryOut.of(obj).model_dump(mode="json")
     if isinstance(obj, ApiKey):
         return ApiKeyOut.of(obj).model_dump(mode="json", exclude={"secret"})
     if isinstance(obj, Plan):
         return PlanOut.of(obj).model_dump(mode="json")
     if isinstance(obj, Charge):
         return ChargeOut.of(obj).model_dump(mode="json")
-    return MandateOut.of(obj, approval_url).model_dump(mode="json")
+    if isinstance(obj, Mandate):
+        return MandateOut.of(obj, approval_url).model_dump(mode="json")
+    from .webhook_responses import render_webhook_object  # loaded only where webhooks are handled (cold start)
+
+    return render_webhook_object(obj)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
@@ -22,6 +21,9 @@ from pydantic import BaseModel, ConfigDict
 from .errors import InvalidState, ValidationFailed
 from .events import EVENT_TYPES, EventType
 from .model import Entity
+
+if TYPE_CHECKING:
+    import ipaddress
 
 MAX_ENDPOINTS = 16
 MAX_URL_LENGTH = 2048
@@ -77,6 +79,8 @@ def validate_url(url: str, allow_loopback_http: bool = False) -> str:
 
 
 def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    import ipaddress  # here, not at module import (cold start of the functions that only store webhooks)
+
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -86,6 +90,8 @@ def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
 def address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Only public unicast addresses: never private, loopback, link-local (the instance metadata
     service), multicast, reserved, shared (CGNAT) or unspecified ones, nor IPv6 forms of them."""
+    import ipaddress
+
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return address_allowed(address.ipv4_mapped)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ..domain.api_keys import ApiKey
 from ..domain.charge import Charge
 from ..domain.model import Event, Mandate, Plan
-from ..domain.webhooks import WebhookEndpoint
 from .ports import IdGenerator, Links, Render
+
+if TYPE_CHECKING:
+    from ..domain.webhooks import WebhookEndpoint
 
 
 class NoLinks:

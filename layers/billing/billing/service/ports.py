@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from ..domain.api_keys import ApiKey
 from ..domain.charge import Charge, GatewayResult
 from ..domain.model import Event, Mandate, Plan
-from ..domain.webhooks import WebhookDelivery, WebhookEndpoint
 from .messages import AttemptMessage
+
+if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
+    from ..domain.webhooks import WebhookDelivery, WebhookEndpoint
 
 T = TypeVar("T")
 

@@ -2,36 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
 from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.model import Event, Mandate, Plan
-from ...domain.webhooks import WebhookDelivery, WebhookEndpoint
 from . import keys
 
-M = TypeVar("M", bound=BaseModel)
-Stored = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery
+if TYPE_CHECKING:
+    from typing import TypeAlias
 
-KIND: dict[type, str] = {
-    Plan: "PLAN",
-    Mandate: "MANDATE",
-    Charge: "CHARGE",
-    Event: "EVENT",
-    ApiKey: "APIKEY",
-    WebhookEndpoint: "WEBHOOK_ENDPOINT",
-    WebhookDelivery: "WEBHOOK_DELIVERY",
-}
+    from ...domain.webhooks import WebhookDelivery, WebhookEndpoint
+
+    Stored: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery
+
+M = TypeVar("M", bound=BaseModel)
+
+_KIND: dict[type, str] = {Plan: "PLAN", Mandate: "MANDATE", Charge: "CHARGE", Event: "EVENT", ApiKey: "APIKEY"}
+# Webhook objects by class name: only the functions that handle webhooks load their module.
+_WEBHOOK_KIND = {"WebhookEndpoint": "WEBHOOK_ENDPOINT", "WebhookDelivery": "WEBHOOK_DELIVERY"}
+
+
+def kind_of(model: type) -> str:
+    """The item kind (`sk`) a domain class is stored under."""
+    return _KIND.get(model) or _WEBHOOK_KIND[model.__name__]
 
 
 def item_of(obj: Stored | Event) -> dict[str, Any]:
-    kind = KIND[type(obj)]
+    kind = kind_of(type(obj))
     created = keys.sortable(obj.created_at)
     position = f"{created}#{obj.id}"
-    if isinstance(obj, WebhookEndpoint | WebhookDelivery):
-        return _webhook_item(obj, kind, position)
+    if type(obj).__name__ in _WEBHOOK_KIND:
+        return _webhook_item(obj, kind, position)  # type: ignore[arg-type]
     shard = keys.shard_of(obj.id, keys.LIST_SHARDS[kind])
     item: dict[str, Any] = {
         **keys.primary(obj.merchant_id, obj.id, kind),
@@ -65,6 +69,8 @@ def item_of(obj: Stored | Event) -> dict[str, Any]:
 def _webhook_item(obj: WebhookEndpoint | WebhookDelivery, kind: str, position: str) -> dict[str, Any]:
     """Endpoints are listed per merchant (a deleted one leaves the list); deliveries per endpoint
     only, newest first, filtered by status inside the index. Both keep their nulls out."""
+    from ...domain.webhooks import WebhookEndpoint
+
     item: dict[str, Any] = {
         **keys.primary(obj.merchant_id, obj.id, kind),
         "entity": kind.lower(),

@@ -97,7 +97,7 @@ class Reader:
     def get(self, model: type[items.M], merchant_id: str, object_id: str, prefix: str) -> items.M | None:
         if not keys.valid_id(object_id, prefix):
             return None
-        key = keys.primary(merchant_id, object_id, items.KIND[model])
+        key = keys.primary(merchant_id, object_id, items.kind_of(model))
         response = self.client.get_item(TableName=self.table, Key=to_attributes(key), ConsistentRead=True)
         if "Item" not in response:
             return None

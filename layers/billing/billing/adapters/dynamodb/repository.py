@@ -4,16 +4,18 @@ GetItem; lists run a `queries` plan; writes are one `writes` transaction per use
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.model import Event, Mandate, Plan
-from ...domain.webhooks import WebhookDelivery, WebhookEndpoint, delivery_id
 from ...service.ports import Changes, DueRef, Page, PageRequest
 from . import items, keys, queries
 from .queries import Reader
 from .writes import Writer
+
+if TYPE_CHECKING:
+    from ...domain.webhooks import WebhookDelivery, WebhookEndpoint
 
 
 class DynamoRepository:
@@ -60,18 +62,27 @@ class DynamoRepository:
     def list_api_keys(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[ApiKey]:
         return self.reader.page(ApiKey, page, queries.api_keys(merchant_id, status))
 
+    # Webhook objects: their module is imported here, by the functions that handle them (cold start).
     def get_webhook_endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
+        from ...domain.webhooks import WebhookEndpoint
+
         return self.reader.get(WebhookEndpoint, merchant_id, endpoint_id, "we")
 
     def list_webhook_endpoints(self, merchant_id: str, page: PageRequest) -> Page[WebhookEndpoint]:
+        from ...domain.webhooks import WebhookEndpoint
+
         return self.reader.page(WebhookEndpoint, page, queries.webhook_endpoints(merchant_id))
 
     def get_webhook_delivery(self, merchant_id: str, delivery_id: str) -> WebhookDelivery | None:
+        from ...domain.webhooks import WebhookDelivery
+
         return self.reader.get(WebhookDelivery, merchant_id, delivery_id, "wd")
 
     def list_webhook_deliveries(
         self, merchant_id: str, endpoint_id: str, page: PageRequest, status: str | None = None, event_id: str | None = None
     ) -> Page[WebhookDelivery]:
+        from ...domain.webhooks import WebhookDelivery, delivery_id
+
         if event_id is not None:  # one delivery per (event, endpoint), found by its derived id
             found = (
                 self.get_webhook_delivery(merchant_id, delivery_id(event_id, endpoint_id))

@@ -12,8 +12,9 @@ from ...domain.webhooks import DeliveryStatus
 from ...service.ports import PageRequest
 from ..errors import json_response
 from ..requests import NoFields, ObjectId, WebhookEndpointCreate, WebhookEndpointUpdate
-from ..responses import DeletedOut, ListOut, WebhookDeliveryOut, WebhookEndpointOut
+from ..responses import ListOut
 from ..routing import Cursor, IdempotencyKey, Limit, MerchantRequest, new_router, responses
+from ..webhook_responses import DeletedOut, WebhookDeliveryOut, WebhookEndpointOut
 
 if TYPE_CHECKING:
     from ...service.use_cases import UseCases

@@ -19,7 +19,7 @@ from billing.domain.errors import InvalidState, NotFound, ValidationFailed
 from billing.domain.events import EventType
 from billing.domain.webhooks import WebhookAttempt, WebhookDelivery
 from billing.service.ports import PageRequest
-from billing.service.webhooks import BUSY_BACKOFF
+from billing.service.webhooks import busy_backoff
 from tests.fakes import FakeClock
 from tests.webhook_world import A, B, Webhooks
 
@@ -315,7 +315,9 @@ def test_an_endpoint_with_all_slots_taken_makes_the_attempt_wait(w: Webhooks) ->
     w.slots.size = 0
     w.fan_out.fan_out(w.event())
     [outcome] = w.run_due()
-    assert outcome.attempted is None and outcome.later == BUSY_BACKOFF and w.sender.requests == []
+    [delivery] = [o for o in w.repo.items.values() if isinstance(o, WebhookDelivery)]
+    assert outcome.attempted is None and outcome.later == busy_backoff(delivery.id) and w.sender.requests == []
+    assert timedelta(seconds=2) <= outcome.later <= timedelta(seconds=8)
 
 
 def test_a_manual_retry_wakes_the_delivery_and_a_succeeded_one_is_a_409(w: Webhooks) -> None:

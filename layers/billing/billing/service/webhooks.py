@@ -286,7 +286,12 @@ class AttemptOutcome:
     final: webhooks.DeliveryStatus | None = None
 
 
-BUSY_BACKOFF = timedelta(seconds=10)  # all of an endpoint's slots are taken: look again after this
+def busy_backoff(delivery_id: str) -> timedelta:
+    """All of an endpoint's slots are taken: look again in 2 to 8 s, spread by delivery (a burst
+    to one endpoint does not come back all at once)."""
+    return timedelta(seconds=2 + int(delivery_id[-6:], 16) % 7) if delivery_id.startswith("wd_") else timedelta(seconds=5)
+
+
 SLOT_HOLD = timedelta(seconds=webhooks.ATTEMPT_TIMEOUT_SECONDS * 3)  # a crashed holder's slot frees itself
 
 
@@ -324,7 +329,7 @@ class WebhookDeliverer:
             return AttemptOutcome(None)
         holder = self.ids.new("slot")
         if not self.slots.acquire(merchant_id, endpoint.id, holder, now, now + SLOT_HOLD):
-            return AttemptOutcome(BUSY_BACKOFF)
+            return AttemptOutcome(busy_backoff(delivery.id))
         try:
             attempt = self._post(endpoint, delivery, now)
         finally:
@@ -332,7 +337,7 @@ class WebhookDeliverer:
         lag = now - delivery.next_attempt_at
         done = self.clock.now()
         delivery = self._record(delivery, attempt, done)
-        self._endpoint_health(merchant_id, endpoint.id, attempt.succeeded, done)
+        self._endpoint_health(endpoint, attempt.succeeded, done)
         if delivery.status == "pending" and delivery.next_attempt_at is not None:
             return AttemptOutcome(delivery.next_attempt_at - done, attempt, lag)
         return AttemptOutcome(None, attempt, lag, delivery.status)
@@ -382,11 +387,12 @@ class WebhookDeliverer:
         except ConcurrentModification:
             pass  # changed meanwhile (a manual retry): the next wake-up decides again
 
-    def _endpoint_health(self, merchant_id: str, endpoint_id: str, succeeded: bool, now: datetime) -> None:
-        """Written only when it changes: a first failure, a success after failures, the disabling."""
+    def _endpoint_health(self, loaded: WebhookEndpoint, succeeded: bool, now: datetime) -> None:
+        """Written only when it changes: a first failure, a success after failures, the disabling.
+        Decided on the endpoint read for the attempt; read again only if it changed meanwhile."""
 
-        def once(_: int) -> None:
-            endpoint = self.repo.get_webhook_endpoint(merchant_id, endpoint_id)
+        def once(number: int) -> None:
+            endpoint = loaded if number == 0 else self.repo.get_webhook_endpoint(loaded.merchant_id, loaded.id)
             if endpoint is None or endpoint.deleted:
                 return
             changed, types = endpoint.attempt_result(succeeded, now)

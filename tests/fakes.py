@@ -11,7 +11,7 @@ from billing.adapters.dynamodb import cursor as cursors
 from billing.adapters.dynamodb.keys import DUE_SHARDS, sortable
 from billing.domain.api_keys import ApiKey
 from billing.domain.charge import Charge, GatewayResult
-from billing.domain.errors import ConcurrentModification
+from billing.domain.errors import ConcurrentModification, InvalidState
 from billing.domain.model import Event, Mandate, Plan
 from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint
 from billing.domain.webhooks import delivery_id as webhook_delivery_id
@@ -64,6 +64,7 @@ class InMemoryRepository:
         self.before_start: Any = None  # a hook run just before a start marker is checked (a racing API call)
         self.conflicts_left = 0  # the next commits fail as a DynamoDB TransactionConflict would
         self.starts: list[tuple[str, int]] = []  # (mandate id, version it was started at)
+        self.limits: dict[tuple[str, str], int] = {}  # (merchant, name) -> count
 
     def _get(self, merchant_id: str, object_id: str, kind: type) -> Any:
         obj = self.items.get((merchant_id, object_id))
@@ -215,6 +216,13 @@ class InMemoryRepository:
         for event in changes.events:  # written once, as DynamoDB's attribute_not_exists(pk) does
             if (event.merchant_id, event.id) in self.items:
                 raise ConcurrentModification(event.id)
+        for limit in changes.limits:
+            count = self.limits.get((limit.merchant_id, limit.name), 0)
+            if limit.maximum is not None and limit.delta > 0 and count + limit.delta > limit.maximum:
+                raise InvalidState(limit.message)
+        for limit in changes.limits:
+            key = (limit.merchant_id, limit.name)
+            self.limits[key] = self.limits.get(key, 0) + limit.delta
         for obj in aggregates:
             obj.version += 1
             self.items[(obj.merchant_id, obj.id)] = copy.deepcopy(obj)

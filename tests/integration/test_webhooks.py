@@ -383,3 +383,25 @@ def test_a_server_answering_a_byte_at_a_time_is_cut_off_at_the_time_allowed(monk
     # Then it ends as a timeout within the time allowed (plus the sender's one-second margin)
     assert result.error == "timeout" and result.response_status is None
     assert time.monotonic() - started < 2.0
+
+
+def test_racing_creations_never_pass_sixteen_endpoints(
+    hooks: Hooks, receiver: Receiver, call: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a merchant with 14 endpoints, and creations racing so that each one's early check
+    # (the list it read) still saw room: that check is out of the way here
+    for _ in range(14):
+        endpoint(call, receiver.url)
+    from billing.domain import webhooks
+
+    monkeypatch.setattr(webhooks, "ensure_room_for_one_more", lambda endpoints: None)
+    # When four more are created
+    answers = [call("POST", "/v1/webhook_endpoints", {"url": receiver.url}) for _ in range(4)]
+    # Then the count written with each creation lets two through and refuses the rest
+    assert [a.status for a in answers] == [201, 201, 409, 409]
+    assert answers[-1].json()["error"]["type"] == "invalid_state" and "16" in answers[-1].json()["error"]["message"]
+    listed = call("GET", "/v1/webhook_endpoints?limit=100").json()["data"]
+    assert len(listed) == 16
+    # And a deletion frees exactly one place
+    call("DELETE", f"/v1/webhook_endpoints/{listed[0]['id']}")
+    assert [call("POST", "/v1/webhook_endpoints", {"url": receiver.url}).status for _ in range(2)] == [201, 409]

@@ -183,9 +183,14 @@ class WebhookEndpoint(Entity):
         return False, []
 
 
+TOO_MANY_ENDPOINTS = f"A merchant may have at most {MAX_ENDPOINTS} webhook endpoints; delete one first."
+ENDPOINTS_COUNT = "webhook_endpoints"  # the merchant's count, kept with every creation and deletion
+
+
 def ensure_room_for_one_more(endpoints: list[WebhookEndpoint]) -> None:
+    """The early answer; the count written with the creation is what holds under concurrency."""
     if sum(1 for e in endpoints if not e.deleted) >= MAX_ENDPOINTS:
-        raise InvalidState(f"A merchant may have at most {MAX_ENDPOINTS} webhook endpoints; delete one first.")
+        raise InvalidState(TOO_MANY_ENDPOINTS)
 
 
 # ----------------------------------------------------------------------------- deliveries

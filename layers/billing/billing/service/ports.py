@@ -30,6 +30,18 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
+@dataclass(frozen=True)
+class Limit:
+    """A per-merchant count kept with the write that changes it (`delta`), refused with
+    `InvalidState(message)` when it would pass `maximum`: concurrent creations cannot pass it."""
+
+    merchant_id: str
+    name: str
+    delta: int
+    maximum: int | None = None
+    message: str = ""
+
+
 @dataclass
 class Changes:
     """One atomic write: new or updated aggregates (checked by version) and the events they caused."""
@@ -41,6 +53,7 @@ class Changes:
     webhook_endpoints: list[WebhookEndpoint] = field(default_factory=list)
     webhook_deliveries: list[WebhookDelivery] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    limits: list[Limit] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

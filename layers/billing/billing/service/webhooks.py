@@ -19,7 +19,7 @@ from ..domain.model import Event
 from ..domain.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
-from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
+from .ports import Changes, Clock, IdGenerator, Limit, Page, PageRequest, Repository
 
 
 # ----------------------------------------------------------------------------- ports
@@ -149,7 +149,8 @@ class WebhookEndpoints:
             created_at=now,
             updated_at=now,
         )
-        self.repo.commit(Changes(webhook_endpoints=[endpoint]))
+        room = Limit(merchant_id, webhooks.ENDPOINTS_COUNT, +1, webhooks.MAX_ENDPOINTS, webhooks.TOO_MANY_ENDPOINTS)
+        self.repo.commit(Changes(webhook_endpoints=[endpoint], limits=[room]))
         return EndpointWithSecret(endpoint, secret)
 
     def get(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
@@ -191,7 +192,8 @@ class WebhookEndpoints:
         def once(_: int) -> WebhookEndpoint:
             endpoint = self.get(merchant_id, endpoint_id)
             endpoint.delete(self.clock.now())
-            self.repo.commit(Changes(webhook_endpoints=[endpoint]))
+            freed = Limit(merchant_id, webhooks.ENDPOINTS_COUNT, -1)
+            self.repo.commit(Changes(webhook_endpoints=[endpoint], limits=[freed]))
             return endpoint
 
         return retry_on_conflict(once)
@@ -289,7 +291,7 @@ class AttemptOutcome:
 def busy_backoff(delivery_id: str) -> timedelta:
     """All of an endpoint's slots are taken: look again in 2 to 8 s, spread by delivery (a burst
     to one endpoint does not come back all at once)."""
-    return timedelta(seconds=2 + int(delivery_id[-6:], 16) % 7) if delivery_id.startswith("wd_") else timedelta(seconds=5)
+    return timedelta(seconds=2 + sum(map(ord, delivery_id)) % 7)
 
 
 SLOT_HOLD = timedelta(seconds=webhooks.ATTEMPT_TIMEOUT_SECONDS * 3)  # a crashed holder's slot frees itself

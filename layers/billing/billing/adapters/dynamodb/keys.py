@@ -68,3 +68,8 @@ def api_key_key(key_hash: str) -> dict[str, str]:
 def endpoint_slot(merchant_id: str, endpoint_id: str, slot: int) -> dict[str, str]:
     """One of an endpoint's attempt slots (at most so many attempts in flight to it at once)."""
     return {"pk": f"M#{merchant_id}#{endpoint_id}#SLOTS", "sk": f"SLOT#{slot}"}
+
+
+def limits(merchant_id: str) -> dict[str, str]:
+    """The merchant's counts kept for limits (e.g. webhook endpoints), one item."""
+    return {"pk": f"M#{merchant_id}#LIMITS", "sk": "LIMITS"}

@@ -11,9 +11,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ...domain.errors import ConcurrentModification
+from ...domain.errors import ConcurrentModification, InvalidState
 from ...domain.model import Mandate
-from ...service.ports import Changes
+from ...service.ports import Changes, Limit
 from . import items, keys
 from .codec import to_attributes
 
@@ -46,9 +46,24 @@ class Writer:
             }
             for e in changes.events
         ]
-        self.transact(operations)
+        limits = {len(operations) + i: limit for i, limit in enumerate(changes.limits)}
+        operations += [self._limit(limit) for limit in changes.limits]
+        self.transact(operations, limits)
         for obj in aggregates:
             obj.version += 1
+
+    def _limit(self, limit: Limit) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": to_attributes(keys.limits(limit.merchant_id)),
+            "UpdateExpression": "ADD #n :d",
+            "ExpressionAttributeNames": {"#n": limit.name},
+            "ExpressionAttributeValues": to_attributes({":d": limit.delta}),
+        }
+        if limit.maximum is not None and limit.delta > 0:
+            update["ConditionExpression"] = "attribute_not_exists(#n) OR #n <= :most"
+            update["ExpressionAttributeValues"] = to_attributes({":d": limit.delta, ":most": limit.maximum - limit.delta})
+        return {"Update": update}
 
     def versioned_put(self, obj: items.Stored) -> dict[str, Any]:
         """The Put of an aggregate at its next version: new (attribute_not_exists) or on the version read."""
@@ -83,9 +98,10 @@ class Writer:
             raise
         mandate.version += 1
 
-    def transact(self, operations: Iterable[dict[str, Any]]) -> None:
+    def transact(self, operations: Iterable[dict[str, Any]], limits: dict[int, Limit] | None = None) -> None:
         """One TransactWriteItems. Its ClientRequestToken is derived from the request itself, so a
-        retry of the same write (by botocore, after a lost answer) is idempotent in DynamoDB."""
+        retry of the same write (by botocore, after a lost answer) is idempotent in DynamoDB.
+        `limits`: which operations are limit counts (their failed condition is the limit reached)."""
         operations = list(operations)
         if not operations:
             return
@@ -99,6 +115,9 @@ class Writer:
             if code != "TransactionCanceledException":
                 raise
             reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            for index, limit in (limits or {}).items():
+                if index < len(reasons) and reasons[index] == "ConditionalCheckFailed":
+                    raise InvalidState(limit.message) from error
             if any(reason in ("ConditionalCheckFailed", "TransactionConflict") for reason in reasons):
                 raise ConcurrentModification(str(reasons)) from error
             raise

@@ -216,13 +216,16 @@ class InMemoryRepository:
         for event in changes.events:  # written once, as DynamoDB's attribute_not_exists(pk) does
             if (event.merchant_id, event.id) in self.items:
                 raise ConcurrentModification(event.id)
-        for limit in changes.limits:
-            count = self.limits.get((limit.merchant_id, limit.name), 0)
-            if limit.maximum is not None and limit.delta > 0 and count + limit.delta > limit.maximum:
-                raise InvalidState(limit.message)
+        totals: dict[tuple[str, str], int] = {}
+        for limit in changes.limits:  # summed per count, as the DynamoDB writer's one update per merchant
+            key = (limit.merchant_id, limit.name)
+            totals[key] = totals.get(key, 0) + limit.delta
         for limit in changes.limits:
             key = (limit.merchant_id, limit.name)
-            self.limits[key] = self.limits.get(key, 0) + limit.delta
+            if limit.maximum is not None and totals[key] > 0 and self.limits.get(key, 0) + totals[key] > limit.maximum:
+                raise InvalidState(limit.message)
+        for key, total in totals.items():
+            self.limits[key] = self.limits.get(key, 0) + total
         for obj in aggregates:
             obj.version += 1
             self.items[(obj.merchant_id, obj.id)] = copy.deepcopy(obj)

@@ -11,9 +11,10 @@ import boto3
 import pytest
 
 from billing.domain.charge import Charge, charge_id
-from billing.domain.errors import ConcurrentModification
+from billing.domain.errors import ConcurrentModification, InvalidState
 from billing.domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan, PlanTerms
-from billing.service.ports import Changes, PageRequest, Repository
+from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint, delivery_id
+from billing.service.ports import Changes, Limit, PageRequest, Repository
 from tests.fakes import InMemoryRepository
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
@@ -182,3 +183,60 @@ def test_events_load_many_at_once_and_only_the_merchants_own(repo: Repository) -
     found = repo.load_events([(A, "evt_many0"), (B, "evt_many1"), (A, "evt_missing"), (A, "not-an-id"), (A, "evt_many1")])
     # Then exactly A's two events come back
     assert sorted(e.id for e in found) == ["evt_many0", "evt_many1"]
+
+
+def endpoint(merchant: str = A, n: int = 1) -> WebhookEndpoint:
+    return WebhookEndpoint(
+        id=f"we_contract{n:04d}",
+        merchant_id=merchant,
+        url="https://hooks.shop.example/in",
+        enabled_events=["*"],
+        sealed_secret="sealed",
+        created_at=NOW + timedelta(seconds=n),
+        updated_at=NOW + timedelta(seconds=n),
+    )
+
+
+def test_webhook_endpoints_and_deliveries_list_filter_and_count_the_same_on_both(repo: Repository) -> None:
+    # Given two endpoints of A (one deleted later), one of B, and deliveries of events to the first
+    first, second, other = endpoint(A, 1), endpoint(A, 2), endpoint(B, 3)
+    room = [Limit(m, "webhook_endpoints", +1, 2, "full") for m in (A, A, B)]
+    repo.commit(Changes(webhook_endpoints=[first, second, other], limits=room))
+    deliveries = [
+        WebhookDelivery(
+            id=delivery_id(f"evt_contract{n}", first.id),
+            merchant_id=A,
+            endpoint_id=first.id,
+            event_id=f"evt_contract{n}",
+            event_type="plan.created",
+            status="succeeded" if n % 2 else "pending",
+            next_attempt_at=None if n % 2 else NOW,
+            created_at=NOW + timedelta(minutes=n),
+            updated_at=NOW + timedelta(minutes=n),
+        )
+        for n in range(5)
+    ]
+    repo.commit(Changes(webhook_deliveries=deliveries))
+    # Then lists are per merchant, newest first; a deleted endpoint leaves its list
+    assert [e.id for e in repo.list_webhook_endpoints(A, PageRequest()).items] == [second.id, first.id]
+    second.delete(NOW)
+    repo.commit(Changes(webhook_endpoints=[second], limits=[Limit(A, "webhook_endpoints", -1)]))
+    assert [e.id for e in repo.list_webhook_endpoints(A, PageRequest()).items] == [first.id]
+    stored = repo.get_webhook_endpoint(A, second.id)
+    assert stored is not None and stored.deleted and repo.get_webhook_endpoint(B, second.id) is None
+    # And deliveries list per endpoint, by status, and by event
+    page = repo.list_webhook_deliveries(A, first.id, PageRequest())
+    assert [d.event_id for d in page.items] == [f"evt_contract{n}" for n in (4, 3, 2, 1, 0)]
+    pending = repo.list_webhook_deliveries(A, first.id, PageRequest(), status="pending")
+    assert [d.event_id for d in pending.items] == ["evt_contract4", "evt_contract2", "evt_contract0"]
+    [found] = repo.list_webhook_deliveries(A, first.id, PageRequest(), event_id="evt_contract3").items
+    assert (
+        found.status == "succeeded"
+        and repo.list_webhook_deliveries(B, first.id, PageRequest(), event_id="evt_contract3").items == []
+    )
+    # And a count at its maximum refuses one more; the freed place takes exactly one
+    third, fourth = endpoint(A, 4), endpoint(A, 5)
+    repo.commit(Changes(webhook_endpoints=[third], limits=[Limit(A, "webhook_endpoints", +1, 2, "full")]))
+    with pytest.raises(InvalidState, match="full"):
+        repo.commit(Changes(webhook_endpoints=[fourth], limits=[Limit(A, "webhook_endpoints", +1, 2, "full")]))
+    assert repo.get_webhook_endpoint(A, fourth.id) is None

@@ -46,23 +46,40 @@ class Writer:
             }
             for e in changes.events
         ]
-        limits = {len(operations) + i: limit for i, limit in enumerate(changes.limits)}
-        operations += [self._limit(limit) for limit in changes.limits]
+        # One update per merchant (DynamoDB takes one operation per item in a transaction).
+        by_merchant: dict[str, list[Limit]] = {}
+        for limit in changes.limits:
+            by_merchant.setdefault(limit.merchant_id, []).append(limit)
+        limits = {len(operations) + i: group for i, group in enumerate(by_merchant.values())}
+        operations += [self._limits(group) for group in by_merchant.values()]
         self.transact(operations, limits)
         for obj in aggregates:
             obj.version += 1
 
-    def _limit(self, limit: Limit) -> dict[str, Any]:
+    def _limits(self, group: list[Limit]) -> dict[str, Any]:
+        """ADD each count's delta; a count with a maximum may not pass it."""
+        totals: dict[str, int] = {}
+        maxima: dict[str, int] = {}
+        for limit in group:
+            totals[limit.name] = totals.get(limit.name, 0) + limit.delta
+            if limit.maximum is not None:
+                maxima[limit.name] = min(maxima.get(limit.name, limit.maximum), limit.maximum)
+        names = sorted(totals)
+        values: dict[str, Any] = {f":d{i}": totals[n] for i, n in enumerate(names)}
+        conditions = []
+        for i, name in enumerate(names):
+            if name in maxima and totals[name] > 0:
+                values[f":m{i}"] = maxima[name] - totals[name]
+                conditions.append(f"(attribute_not_exists(#n{i}) OR #n{i} <= :m{i})")
         update: dict[str, Any] = {
             "TableName": self.table,
-            "Key": to_attributes(keys.limits(limit.merchant_id)),
-            "UpdateExpression": "ADD #n :d",
-            "ExpressionAttributeNames": {"#n": limit.name},
-            "ExpressionAttributeValues": to_attributes({":d": limit.delta}),
+            "Key": to_attributes(keys.limits(group[0].merchant_id)),
+            "UpdateExpression": "ADD " + ", ".join(f"#n{i} :d{i}" for i in range(len(names))),
+            "ExpressionAttributeNames": {f"#n{i}": n for i, n in enumerate(names)},
+            "ExpressionAttributeValues": to_attributes(values),
         }
-        if limit.maximum is not None and limit.delta > 0:
-            update["ConditionExpression"] = "attribute_not_exists(#n) OR #n <= :most"
-            update["ExpressionAttributeValues"] = to_attributes({":d": limit.delta, ":most": limit.maximum - limit.delta})
+        if conditions:
+            update["ConditionExpression"] = " AND ".join(conditions)
         return {"Update": update}
 
     def versioned_put(self, obj: items.Stored) -> dict[str, Any]:
@@ -98,7 +115,7 @@ class Writer:
             raise
         mandate.version += 1
 
-    def transact(self, operations: Iterable[dict[str, Any]], limits: dict[int, Limit] | None = None) -> None:
+    def transact(self, operations: Iterable[dict[str, Any]], limits: dict[int, list[Limit]] | None = None) -> None:
         """One TransactWriteItems. Its ClientRequestToken is derived from the request itself, so a
         retry of the same write (by botocore, after a lost answer) is idempotent in DynamoDB.
         `limits`: which operations are limit counts (their failed condition is the limit reached)."""
@@ -115,9 +132,10 @@ class Writer:
             if code != "TransactionCanceledException":
                 raise
             reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-            for index, limit in (limits or {}).items():
+            for index, group in (limits or {}).items():
                 if index < len(reasons) and reasons[index] == "ConditionalCheckFailed":
-                    raise InvalidState(limit.message) from error
+                    refused = next((limit for limit in group if limit.maximum is not None), group[0])
+                    raise InvalidState(refused.message) from error
             if any(reason in ("ConditionalCheckFailed", "TransactionConflict") for reason in reasons):
                 raise ConcurrentModification(str(reasons)) from error
             raise

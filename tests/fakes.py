@@ -220,12 +220,18 @@ class InMemoryRepository:
         for limit in changes.limits:  # summed per count, as the DynamoDB writer's one update per merchant
             key = (limit.merchant_id, limit.name)
             totals[key] = totals.get(key, 0) + limit.delta
+        initial = {(limit.merchant_id, limit.name): limit.initial for limit in reversed(changes.limits)}
         for limit in changes.limits:
             key = (limit.merchant_id, limit.name)
-            if limit.maximum is not None and totals[key] > 0 and self.limits.get(key, 0) + totals[key] > limit.maximum:
+            if (
+                limit.maximum is not None
+                and totals[key] > 0
+                and key in self.limits
+                and self.limits[key] + totals[key] > limit.maximum
+            ):
                 raise InvalidState(limit.message)
         for key, total in totals.items():
-            self.limits[key] = self.limits.get(key, 0) + total
+            self.limits[key] = self.limits.get(key, initial[key]) + total
         for obj in aggregates:
             obj.version += 1
             self.items[(obj.merchant_id, obj.id)] = copy.deepcopy(obj)

@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 import boto3
+import pytest
 
 from tests.integration.conftest import Client, System
 
@@ -129,3 +130,18 @@ def test_a_forged_locator_or_secret_is_refused(system: System) -> None:
     # When the secret is changed, or put behind another merchant's locator, Then both are refused
     for forged in (f"rk_live_{locator}.{secret[:-1]}x", f"rk_live_{other_locator}.{secret}", "rk_live_!!.x"):
         assert system.client(key=forged)("GET", "/v1/plans").status == 401, forged
+
+
+def test_racing_creations_never_pass_ten_active_keys(call: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a merchant with nine active keys (its first and eight more), and creations racing so
+    # that each one's early check (the list it read) still saw room: that check is out of the way
+    for _ in range(8):
+        assert call("POST", "/v1/api_keys").status == 201
+    from billing.domain import api_keys
+
+    monkeypatch.setattr(api_keys, "ensure_room_for_one_more", lambda active: None)
+    # When three more are created, Then the count written with each lets one through
+    assert [call("POST", "/v1/api_keys").status for _ in range(3)] == [201, 409, 409]
+    # And a revocation frees exactly one place (a rolling key too: it is revoked at once)
+    call("POST", f"/v1/api_keys/{keys_of(call)[0]['id']}/revoke", {"expires_in_seconds": 3600})
+    assert [call("POST", "/v1/api_keys").status for _ in range(2)] == [201, 409]

@@ -240,3 +240,15 @@ def test_webhook_endpoints_and_deliveries_list_filter_and_count_the_same_on_both
     with pytest.raises(InvalidState, match="full"):
         repo.commit(Changes(webhook_endpoints=[fourth], limits=[Limit(A, "webhook_endpoints", +1, 2, "full")]))
     assert repo.get_webhook_endpoint(A, fourth.id) is None
+
+
+def test_a_count_never_written_starts_from_its_initial_value(repo: Repository) -> None:
+    # Given a count never written, for data older than it (two things counted from their list)
+    first = Limit(B, "things", +1, 3, "full", initial=2)
+    # When one more is added, Then it holds three, and a fourth is refused
+    repo.commit(Changes(limits=[first]))
+    with pytest.raises(InvalidState, match="full"):
+        repo.commit(Changes(limits=[Limit(B, "things", +1, 3, "full", initial=0)]))
+    # And a decrement takes it back to two, leaving room for one
+    repo.commit(Changes(limits=[Limit(B, "things", -1)]))
+    repo.commit(Changes(limits=[Limit(B, "things", +1, 3, "full")]))

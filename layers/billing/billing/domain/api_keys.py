@@ -78,10 +78,15 @@ class ApiKey(Entity):
         return [EventType.API_KEY_REVOKED]
 
 
+TOO_MANY_KEYS = f"A merchant may have at most {MAX_ACTIVE_KEYS} active API keys; revoke one first."
+ACTIVE_COUNT = "api_keys_active"  # the merchant's count, written with each creation and revocation
+
+
 def ensure_room_for_one_more(active: list[ApiKey]) -> None:
-    """`active`: the merchant's keys not revoked (a rolling key being retired does not count)."""
+    """`active`: the merchant's keys not revoked (a rolling key being retired does not count). The
+    early answer; the count written with the creation is what holds under concurrency."""
     if sum(1 for key in active if key.status == "active") >= MAX_ACTIVE_KEYS:
-        raise InvalidState(f"A merchant may have at most {MAX_ACTIVE_KEYS} active API keys; revoke one first.")
+        raise InvalidState(TOO_MANY_KEYS)
 
 
 def new_key(key_id: str, merchant_id: str, secret: str, now: datetime) -> tuple[ApiKey, str, list[str]]:

@@ -11,7 +11,7 @@ from ..domain.api_keys import ApiKey
 from ..domain.errors import found
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
-from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
+from .ports import Changes, Clock, IdGenerator, Limit, Page, PageRequest, Repository
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,16 @@ class ApiKeys:
 
     def create(self, merchant_id: str) -> CreatedKey:
         now = self.clock.now()
-        active = self.repo.list_api_keys(merchant_id, PageRequest(api_keys.MAX_ACTIVE_KEYS + 1), status="active").items
+        active = self._active(merchant_id)
         api_keys.ensure_room_for_one_more(active)
         key, secret, types = api_keys.new_key(self.ids.new("key"), merchant_id, self.ids.secret(), now)
-        self.repo.commit(Changes(api_keys=[key], events=self.recorder.events([(key, types)], now)))
+        room = Limit(merchant_id, api_keys.ACTIVE_COUNT, +1, api_keys.MAX_ACTIVE_KEYS, api_keys.TOO_MANY_KEYS, len(active))
+        self.repo.commit(Changes(api_keys=[key], events=self.recorder.events([(key, types)], now), limits=[room]))
         return CreatedKey(key, secret)
+
+    def _active(self, merchant_id: str) -> list[ApiKey]:
+        page = self.repo.list_api_keys(merchant_id, PageRequest(api_keys.MAX_ACTIVE_KEYS + 1), status="active")
+        return [key for key in page.items if key.status == "active"]
 
     def get(self, merchant_id: str, key_id: str) -> ApiKey:
         return found(self.repo.get_api_key(merchant_id, key_id), "API key", key_id)
@@ -42,8 +47,10 @@ class ApiKeys:
         def once(_: int) -> ApiKey:
             now = self.clock.now()
             key = self.get(merchant_id, key_id)
+            was_active = len(self._active(merchant_id)) if key.status == "active" else 0
             types = key.revoke(now, expires_in)
-            self.repo.commit(Changes(api_keys=[key], events=self.recorder.events([(key, types)], now)))
+            freed = Limit(merchant_id, api_keys.ACTIVE_COUNT, -1, initial=was_active)
+            self.repo.commit(Changes(api_keys=[key], events=self.recorder.events([(key, types)], now), limits=[freed]))
             return key
 
         return retry_on_conflict(once)

@@ -40,6 +40,9 @@ class Limit:
     delta: int
     maximum: int | None = None
     message: str = ""
+    # What the count is if it was never written (counted from the list, for data older than the
+    # count): the count starts there instead of 0.
+    initial: int = 0
 
 
 @dataclass

@@ -149,7 +149,9 @@ class WebhookEndpoints:
             created_at=now,
             updated_at=now,
         )
-        room = Limit(merchant_id, webhooks.ENDPOINTS_COUNT, +1, webhooks.MAX_ENDPOINTS, webhooks.TOO_MANY_ENDPOINTS)
+        room = Limit(
+            merchant_id, webhooks.ENDPOINTS_COUNT, +1, webhooks.MAX_ENDPOINTS, webhooks.TOO_MANY_ENDPOINTS, len(existing)
+        )
         self.repo.commit(Changes(webhook_endpoints=[endpoint], limits=[room]))
         return EndpointWithSecret(endpoint, secret)
 

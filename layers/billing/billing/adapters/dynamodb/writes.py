@@ -57,15 +57,19 @@ class Writer:
             obj.version += 1
 
     def _limits(self, group: list[Limit]) -> dict[str, Any]:
-        """ADD each count's delta; a count with a maximum may not pass it."""
+        """Add each count's delta (from its `initial` if never written); a count with a maximum may
+        not pass it (a count never written was checked against the list it was counted from)."""
         totals: dict[str, int] = {}
         maxima: dict[str, int] = {}
+        initial: dict[str, int] = {}
         for limit in group:
             totals[limit.name] = totals.get(limit.name, 0) + limit.delta
+            initial.setdefault(limit.name, limit.initial)
             if limit.maximum is not None:
                 maxima[limit.name] = min(maxima.get(limit.name, limit.maximum), limit.maximum)
         names = sorted(totals)
         values: dict[str, Any] = {f":d{i}": totals[n] for i, n in enumerate(names)}
+        values |= {f":i{i}": initial[n] for i, n in enumerate(names)}
         conditions = []
         for i, name in enumerate(names):
             if name in maxima and totals[name] > 0:
@@ -74,7 +78,7 @@ class Writer:
         update: dict[str, Any] = {
             "TableName": self.table,
             "Key": to_attributes(keys.limits(group[0].merchant_id)),
-            "UpdateExpression": "ADD " + ", ".join(f"#n{i} :d{i}" for i in range(len(names))),
+            "UpdateExpression": "SET " + ", ".join(f"#n{i} = if_not_exists(#n{i}, :i{i}) + :d{i}" for i in range(len(names))),
             "ExpressionAttributeNames": {f"#n{i}": n for i, n in enumerate(names)},
             "ExpressionAttributeValues": to_attributes(values),
         }

@@ -382,12 +382,8 @@ class FakeSender:
         self.result = SendResult
         self.script: list[tuple[int | None, str | None]] = []
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
-        self.during: Any = None  # a hook run while the request is "at the receiver"
 
     def post(self, url: str, headers, body: bytes, timeout: float):
         self.requests.append((url, dict(headers), body))
-        if self.during is not None:
-            hook, self.during = self.during, None
-            hook()
         status, error = self.script.pop(0) if self.script else (200, None)
         return self.result(status, error, 12)

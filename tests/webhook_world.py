@@ -9,7 +9,7 @@ import time
 from billing.domain.model import Event
 from billing.service.event_recorder import EventRecorder
 from billing.service.ports import Changes
-from billing.service.webhooks import WebhookDeliverer, WebhookEndpoints, WebhookFanOut
+from billing.service.webhooks import WebhookDeliverer, WebhookEndpoints, WebhookFanOut, WebhookPorts
 from tests.fakes import (
     FakeClock,
     FakeDestinations,
@@ -32,16 +32,21 @@ class Webhooks:
         from billing.api.responses import render
 
         self.recorder = EventRecorder(self.ids, render)
-        self.endpoints = WebhookEndpoints(
-            self.repo, self.clock, self.ids, self.recorder, self.box, self.destinations, self.queue, os.urandom,
-        )  # fmt: skip
-        self.fan_out = WebhookFanOut(self.repo, self.clock, self.queue)
         self.wall = time.time()
+        ports = WebhookPorts(
+            box=self.box,
+            destinations=self.destinations,
+            queue=self.queue,
+            slots=self.slots,
+            sender=self.sender,
+            random_bytes=os.urandom,
+            wall_clock=lambda: self.wall,
+        )
+        self.endpoints = WebhookEndpoints(self.repo, self.clock, self.ids, self.recorder, ports)
+        self.fan_out = WebhookFanOut(self.repo, self.clock, self.queue)
         from billing.bootstrap import render_event
 
-        self.deliverer = WebhookDeliverer(
-            self.repo, self.clock, self.ids, self.recorder, self.box, self.sender, self.slots, lambda: self.wall, render_event
-        )
+        self.deliverer = WebhookDeliverer(self.repo, self.clock, self.ids, self.recorder, ports, render_event)
 
     def endpoint(self, merchant: str = A, **fields: object) -> tuple[str, str]:
         body = {"url": "https://shop.example/hooks", "enabled_events": ["*"], "description": None, "metadata": {}, **fields}

@@ -405,3 +405,18 @@ def test_racing_creations_never_pass_sixteen_endpoints(
     # And a deletion frees exactly one place
     call("DELETE", f"/v1/webhook_endpoints/{listed[0]['id']}")
     assert [call("POST", "/v1/webhook_endpoints", {"url": receiver.url}).status for _ in range(2)] == [201, 409]
+
+
+def test_a_secret_sealed_for_one_endpoint_opens_for_no_other_endpoint_or_merchant(aws: Any) -> None:
+    # Given a secret sealed with the webhook key for merchant A's endpoint (KMS on the emulation)
+    from botocore.exceptions import ClientError
+
+    from billing.adapters.kms import KmsSecretBox
+
+    box = KmsSecretBox(boto3.client("kms"), aws.keys["WebhookSecretsKey"])
+    sealed = box.seal("whsec_c2VjcmV0", "mch_a", "we_1")
+    assert "whsec" not in sealed and box.open(sealed, "mch_a", "we_1") == "whsec_c2VjcmV0"
+    # When it is copied to another endpoint's item, or another merchant's, Then it does not open
+    for merchant, endpoint_id in (("mch_a", "we_2"), ("mch_b", "we_1")):
+        with pytest.raises(ClientError):
+            box.open(sealed, merchant, endpoint_id)

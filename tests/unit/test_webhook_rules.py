@@ -332,11 +332,3 @@ def test_a_manual_retry_wakes_the_delivery_and_a_succeeded_one_is_a_409(w: Webho
         w.endpoints.retry(A, endpoint_id, d.id)
     with pytest.raises(NotFound):
         w.endpoints.retry(B, endpoint_id, d.id)
-
-
-def test_a_secret_sealed_for_one_endpoint_does_not_open_for_another(w: Webhooks) -> None:
-    first, _ = w.endpoint()
-    second, _ = w.endpoint()
-    sealed = w.repo.get_webhook_endpoint(A, first).sealed_secret
-    with pytest.raises(PermissionError):
-        w.box.open(sealed, A, second)

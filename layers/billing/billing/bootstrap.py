@@ -122,17 +122,8 @@ class Billing:
         from .service.event_recorder import EventRecorder
         from .service.webhooks import WebhookDeliverer
 
-        ports = self.webhook_ports()
         return WebhookDeliverer(
-            self.repository,
-            self.clock,
-            self.ids,
-            EventRecorder(self.ids, self.render),
-            ports.box,
-            ports.sender,
-            ports.slots,
-            ports.wall_clock,
-            render_event,
+            self.repository, self.clock, self.ids, EventRecorder(self.ids, self.render), self.webhook_ports(), render_event
         )
 
 

@@ -73,15 +73,4 @@ class UseCases:
         from .webhooks import WebhookEndpoints
 
         assert self.webhook_ports is not None, "this process has no webhook adapters"
-        ports = self.webhook_ports()
-        return WebhookEndpoints(
-            self.repo,
-            self.clock,
-            self.ids,
-            self.recorder,
-            ports.box,
-            ports.destinations,
-            ports.queue,
-            ports.random_bytes,
-            ports.allow_loopback_http,
-        )
+        return WebhookEndpoints(self.repo, self.clock, self.ids, self.recorder, self.webhook_ports())

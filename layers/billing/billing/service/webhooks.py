@@ -109,21 +109,15 @@ class EndpointWithSecret:
 
 # ----------------------------------------------------------------------------- endpoints API
 class WebhookEndpoints:
-    def __init__(
-        self,
-        repo: Repository,
-        clock: Clock,
-        ids: IdGenerator,
-        recorder: EventRecorder,
-        box: SecretBox,
-        destinations: DestinationCheck,
-        queue: WebhookQueue,
-        random_bytes: Callable[[int], bytes],
-        allow_loopback_http: bool = False,
-    ) -> None:
+    def __init__(self, repo: Repository, clock: Clock, ids: IdGenerator, recorder: EventRecorder, ports: WebhookPorts) -> None:
         self.repo, self.clock, self.ids, self.recorder = repo, clock, ids, recorder
-        self.box, self.destinations, self.queue, self.random_bytes = box, destinations, queue, random_bytes
-        self.allow_loopback_http = allow_loopback_http
+        self.box, self.destinations, self.queue, self.random_bytes = (
+            ports.box,
+            ports.destinations,
+            ports.queue,
+            ports.random_bytes,
+        )
+        self.allow_loopback_http = ports.allow_loopback_http
 
     def _url(self, url: str) -> str:
         webhooks.validate_url(url, self.allow_loopback_http)
@@ -254,25 +248,23 @@ class WebhookFanOut:
         for endpoint in endpoints:
             if not endpoint.subscribes_to(event.type):
                 continue
-            delivery_id = webhooks.delivery_id(event.id, endpoint.id)
-            existing = self.repo.get_webhook_delivery(event.merchant_id, delivery_id)
-            if existing is None:
-                now = self.clock.now()
-                existing = WebhookDelivery(
-                    id=delivery_id,
-                    merchant_id=event.merchant_id,
-                    endpoint_id=endpoint.id,
-                    event_id=event.id,
-                    event_type=event.type,
-                    next_attempt_at=now,
-                    created_at=now,
-                    updated_at=now,
-                )
-                try:
-                    self.repo.commit(Changes(webhook_deliveries=[existing]))
-                except ConcurrentModification:  # created meanwhile by a redelivered copy of this event
-                    continue
-            if existing.status == "pending":
+            now = self.clock.now()
+            delivery = WebhookDelivery(
+                id=webhooks.delivery_id(event.id, endpoint.id),
+                merchant_id=event.merchant_id,
+                endpoint_id=endpoint.id,
+                event_id=event.id,
+                event_type=event.type,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            try:  # created once (attribute_not_exists): no read first on the usual path
+                self.repo.commit(Changes(webhook_deliveries=[delivery]))
+                existing: WebhookDelivery | None = delivery
+            except ConcurrentModification:  # a redelivered copy of this event created it: as it is now
+                existing = self.repo.get_webhook_delivery(event.merchant_id, delivery.id)
+            if existing is not None and existing.status == "pending":
                 out.append(existing)
         self.queue.wake([(d.merchant_id, d.id) for d in out])
         return out
@@ -306,17 +298,14 @@ class WebhookDeliverer:
         clock: Clock,
         ids: IdGenerator,
         recorder: EventRecorder,
-        box: SecretBox,
-        sender: WebhookSender,
-        slots: EndpointSlots,
-        wall_clock: Callable[[], float],
+        ports: WebhookPorts,
         render_event: Callable[[Event], dict[str, object]],
     ) -> None:
-        """`clock` schedules (the local runtime's test clock); `wall_clock` (Unix seconds) stamps
-        the signature, which receivers check against their own clock."""
+        """`clock` schedules (the local runtime's test clock); `ports.wall_clock` (Unix seconds)
+        stamps the signature, which receivers check against their own clock."""
         self.repo, self.clock, self.ids, self.recorder = repo, clock, ids, recorder
-        self.box, self.sender, self.slots = box, sender, slots
-        self.wall_clock, self.render_event = wall_clock, render_event
+        self.box, self.sender, self.slots, self.wall_clock = ports.box, ports.sender, ports.slots, ports.wall_clock
+        self.render_event = render_event
         self._secrets: dict[tuple[str, str, str], str] = {}
 
     def attempt(self, merchant_id: str, delivery_id: str) -> AttemptOutcome:

@@ -12,11 +12,13 @@ from billing.adapters.dynamodb.keys import DUE_SHARDS, sortable
 from billing.domain.api_keys import ApiKey
 from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification, InvalidState
+from billing.domain.items import Item
 from billing.domain.model import Event, Mandate, Plan
+from billing.domain.refunds import Refund
 from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint
 from billing.domain.webhooks import delivery_id as webhook_delivery_id
-from billing.service.messages import AttemptMessage
-from billing.service.ports import AttemptRequest, Changes, DueRef, GatewayTimeout, Page, PageRequest
+from billing.service.messages import AttemptMessage, RefundMessage
+from billing.service.ports import AttemptRequest, Changes, DueRef, GatewayTimeout, Page, PageRequest, RefundRequest
 
 
 class FakeClock:
@@ -139,6 +141,40 @@ class InMemoryRepository:
         bound = ("api_keys", status) if status else ("api_keys",)
         return self._list(merchant_id, ApiKey, page, bound, status=(lambda o: o.status, status))
 
+    def get_refund(self, merchant_id: str, refund_id: str) -> Refund | None:
+        return self._get(merchant_id, refund_id, Refund)
+
+    def list_refunds(self, merchant_id: str, page: PageRequest, charge_id=None, mandate_id=None, status=None) -> Page[Refund]:
+        return self._list(
+            merchant_id,
+            Refund,
+            page,
+            ("refunds", charge_id, mandate_id, status),
+            charge=(lambda o: o.charge_id, charge_id),
+            mandate=(lambda o: o.mandate_id, mandate_id),
+            status=(lambda o: o.status, status),
+        )
+
+    def get_item(self, merchant_id: str, item_id: str) -> Item | None:
+        return self._get(merchant_id, item_id, Item)
+
+    def list_items(self, merchant_id: str, page: PageRequest, mandate_id=None, status=None) -> Page[Item]:
+        return self._list(
+            merchant_id,
+            Item,
+            page,
+            ("items", mandate_id, status),
+            mandate=(lambda o: o.mandate_id, mandate_id),
+            status=(lambda o: o.status, status),
+        )
+
+    def load_objects(self, kind: type, refs: list[tuple[str, str]]) -> dict[str, Any]:
+        return {i: o for m, i in refs if (o := self._get(m, i, kind)) is not None}
+
+    def refunds(self, merchant_id: str | None = None) -> list[Refund]:
+        found = [o for o in self.items.values() if isinstance(o, Refund) and merchant_id in (None, o.merchant_id)]
+        return sorted(found, key=lambda r: (r.created_at, r.id))
+
     def get_webhook_endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
         return self._get(merchant_id, endpoint_id, WebhookEndpoint)
 
@@ -168,9 +204,9 @@ class InMemoryRepository:
         found = [
             DueRef(m.merchant_id, m.id, m.dispatch_at)
             for m in self.items.values()
-            if isinstance(m, Mandate) and m.dispatch_at is not None and m.dispatch_at <= now
+            if isinstance(m, Mandate | Refund) and m.dispatch_at is not None and m.dispatch_at <= now
         ]
-        return sorted(found, key=lambda r: (r.due_at, r.mandate_id))[: per_shard * DUE_SHARDS]
+        return sorted(found, key=lambda r: (r.due_at, r.object_id))[: per_shard * DUE_SHARDS]
 
     def load(self, mandates: list[tuple[str, str]], charges: list[tuple[str, str]]):
         found_m = {i: o for m, i in mandates if (o := self._get(m, i, Mandate)) is not None}
@@ -208,6 +244,8 @@ class InMemoryRepository:
             *changes.api_keys,
             *changes.webhook_endpoints,
             *changes.webhook_deliveries,
+            *changes.refunds,
+            *changes.items,
         ]
         for obj in aggregates:
             stored = self.items.get((obj.merchant_id, obj.id))
@@ -248,16 +286,16 @@ class FakeQueue:
     """A charge queue that keeps what was sent; tests deliver (and redeliver) by hand."""
 
     def __init__(self) -> None:
-        self.messages: list[AttemptMessage] = []
+        self.messages: list[AttemptMessage | RefundMessage] = []
         self.refuse = False
 
-    def send(self, messages: list[AttemptMessage]) -> int:
+    def send(self, messages: list[AttemptMessage | RefundMessage]) -> int:
         if self.refuse:
             return 0
         self.messages += messages
         return len(messages)
 
-    def take(self) -> list[AttemptMessage]:
+    def take(self) -> list[AttemptMessage | RefundMessage]:
         taken, self.messages = self.messages, []
         return taken
 
@@ -281,6 +319,10 @@ class FakeGateway:
         self.outage = False  # every call times out before doing anything, until cleared
         self.during_call: Any = None  # a hook run while a charge call is at the gateway
         self.down_after_next_call = False  # the next new request is processed, then an outage begins
+        self.refunds: list[tuple[RefundRequest, GatewayResult, datetime]] = []
+        self.refund_keys: dict[str, int] = {}
+        self.refund_calls: list[RefundRequest] = []
+        self.after_refund: Any = None  # a hook run when a refund call returns (e.g. a crash before its record)
 
     def charge(self, request: AttemptRequest) -> GatewayResult:
         self.calls.append(request)
@@ -317,6 +359,42 @@ class FakeGateway:
 
     def ledger(self) -> list[AttemptRequest]:
         return [request for request, result, _ in self.payments if result.outcome == "succeeded"]
+
+    def refund(self, request: RefundRequest) -> GatewayResult:
+        """Like charges: once per key while the key is remembered; timeouts and outages alike."""
+        from billing.adapters.simulated_gateway import refund_behaviour
+
+        self.refund_calls.append(request)
+        if self.outage:
+            raise GatewayTimeout("outage")
+        if self.timeouts_left:
+            self.timeouts_left -= 1
+            raise GatewayTimeout("injected")
+        now = self.clock.now()
+        known = self.refund_keys.get(request.idempotency_key)
+        if known is not None and (self.key_memory is None or now - self.refunds[known][2] <= self.key_memory):
+            result = self.refunds[known][1]
+        else:
+            result = refund_behaviour(request.token).model_copy(update={"gateway_reference": "re_" + request.refund_id})
+            self.refund_keys[request.idempotency_key] = len(self.refunds)
+            self.refunds.append((request, result, now))
+            if self.down_after_next_call:
+                self.down_after_next_call, self.outage = False, True
+                raise GatewayTimeout("refunded, then the gateway went down")
+        if self.after_refund is not None:
+            hook, self.after_refund = self.after_refund, None
+            hook()
+        return result
+
+    def lookup_refund(self, request: RefundRequest) -> GatewayResult | None:
+        if self.outage:
+            raise GatewayTimeout("outage")
+        found = [r for q, r, _ in self.refunds if q.refund_id == request.refund_id]
+        return found[0] if found else None
+
+    def refund_ledger(self) -> list[RefundRequest]:
+        """Money given back (each refund processed that succeeded)."""
+        return [request for request, result, _ in self.refunds if result.outcome == "succeeded"]
 
 
 # ----------------------------------------------------------------- webhooks

@@ -12,7 +12,7 @@ from billing.domain.charge import Charge
 from billing.domain.model import Mandate
 from billing.service.charger import ChargeOutcome
 from billing.service.dispatcher import DispatchReport
-from billing.service.messages import AttemptMessage
+from billing.service.messages import AttemptMessage, RefundMessage
 from billing.settings import Settings
 from tests.fakes import FakeClock, FakeGateway, FakeLinks, FakeQueue, InMemoryRepository, SequentialIds
 
@@ -80,8 +80,11 @@ class World:
     def dispatch(self) -> DispatchReport:
         return self.dispatcher.run(self.clock.now())
 
-    def deliver(self, message: AttemptMessage) -> ChargeOutcome:
-        outcome = self.charger.process(message)
+    def deliver(self, message: AttemptMessage | RefundMessage) -> ChargeOutcome:
+        if isinstance(message, RefundMessage):
+            outcome = self.charger.process_refund(message)
+        else:
+            outcome = self.charger.process(message)
         self.outcomes.append(outcome)
         return outcome
 
@@ -93,15 +96,19 @@ class World:
         self.dispatch()
         return self.deliver_all()
 
-    def crash_after_gateway(self, message: AttemptMessage) -> None:
+    def crash_after_gateway(self, message: AttemptMessage | RefundMessage) -> None:
         """The gateway is called, then the process dies before recording anything."""
-        self.repo.fail_next_commit_with = Crash()
         try:
-            self.charger.process(message)
+            if isinstance(message, RefundMessage):  # its start marker is a commit before the call
+                self.gateway.after_refund = lambda: setattr(self.repo, "fail_next_commit_with", Crash())
+                self.charger.process_refund(message)
+            else:
+                self.repo.fail_next_commit_with = Crash()
+                self.charger.process(message)
         except Crash:
             return
         finally:
-            self.repo.fail_next_commit_with = None
+            self.repo.fail_next_commit_with = self.gateway.after_refund = None
 
     def run_until(self, moment, step: timedelta = timedelta(hours=6)) -> None:
         """Tick every `step` until `moment`."""

@@ -1,4 +1,4 @@
-"""Charger: makes each attempt the dispatcher sent, exactly once at the gateway.
+"""Charger: makes each attempt (and each refund) the dispatcher sent, exactly once at the gateway.
 
 SQS batches go through Powertools' BatchProcessor: a message that fails (outcome unknown,
 throttled, bad body, too little time left) is reported alone, logged with its error class, and
@@ -10,7 +10,7 @@ call and the write, so one slow call never kills the batch.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
@@ -18,21 +18,28 @@ from aws_lambda_powertools.utilities.batch import EventType as BatchEventType
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Json, ValidationError
+from pydantic import Discriminator, Json, Tag, ValidationError
 
 from billing import bootstrap
 from billing.domain.events import EventType
 from billing.observability import logger, metrics, tracer
 from billing.service.charger import ChargeOutcome, OutcomeUnknown
-from billing.service.messages import AttemptMessage
+from billing.service.messages import AttemptMessage, RefundMessage
 
 billing = bootstrap.build()
 charger = billing.charger
 processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)  # failed records are logged with their error class
 
 
+def _kind(body: Any) -> str:
+    return "refund" if isinstance(body, dict) and "refund_id" in body else "attempt"
+
+
+Message = Annotated[Annotated[AttemptMessage, Tag("attempt")] | Annotated[RefundMessage, Tag("refund")], Discriminator(_kind)]
+
+
 class ChargeRecord(SqsRecordModel):
-    body: Json[AttemptMessage]  # type: ignore[assignment]
+    body: Json[Message]  # type: ignore[assignment]
 
 
 class InvalidChargeMessage(Exception):
@@ -44,12 +51,19 @@ def record_handler(record: dict[str, Any], lambda_context: LambdaContext | None 
     try:
         message = ChargeRecord.model_validate(record).body
     except ValidationError as error:
-        fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})[:5]
+        # The fields' paths, without the message kind (body.attempt.charge_id -> body.charge_id)
+        fields = sorted({".".join(str(p) for i, p in enumerate(e["loc"]) if i != 1) for e in error.errors()})[:5]
         raise InvalidChargeMessage(f"{error.error_count()} invalid fields: {', '.join(fields)}") from None
-    logger.append_keys(charge_id=message.charge_id, attempt=message.attempt, mandate_id=message.mandate_id)
     remaining = (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context is not None else None
+    if isinstance(message, RefundMessage):
+        logger.append_keys(refund_id=message.refund_id)
+    else:
+        logger.append_keys(charge_id=message.charge_id, attempt=message.attempt, mandate_id=message.mandate_id)
     try:
-        outcome = charger.process(message, remaining)
+        if isinstance(message, RefundMessage):
+            outcome = charger.process_refund(message, remaining)
+        else:
+            outcome = charger.process(message, remaining)
     except Exception as error:
         metrics.add_metric(name="ChargeRecordsFailed", unit=MetricUnit.Count, value=1)
         if isinstance(error, OutcomeUnknown):
@@ -76,11 +90,16 @@ def _count(outcome: ChargeOutcome) -> None:
             EventType.CHARGE_SUCCEEDED: "ChargesSucceeded",
             EventType.CHARGE_FAILED: "ChargesFailed",
             EventType.CHARGE_RETRY_SCHEDULED: "ChargeRetriesScheduled",
+            EventType.REFUND_SUCCEEDED: "RefundsSucceeded",
+            EventType.REFUND_FAILED: "RefundsFailed",
         }.get(event)
         if name:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     if EventType.CHARGE_SUCCEEDED in outcome.events and outcome.currency:
         with single_metric(name="AmountCollected", unit=MetricUnit.Count, value=outcome.amount) as metric:
+            metric.add_dimension(name="currency", value=outcome.currency)
+    if EventType.REFUND_SUCCEEDED in outcome.events and outcome.currency:
+        with single_metric(name="AmountRefunded", unit=MetricUnit.Count, value=outcome.amount) as metric:
             metric.add_dimension(name="currency", value=outcome.currency)
 
 

@@ -43,12 +43,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="ChargesDispatched", unit=MetricUnit.Count, value=report.dispatched)
     metrics.add_metric(name="ChargesCreated", unit=MetricUnit.Count, value=report.new_charges)
     metrics.add_metric(name="AttemptsResent", unit=MetricUnit.Count, value=report.resent)
+    metrics.add_metric(name="RefundsDispatched", unit=MetricUnit.Count, value=report.refunds)
     metrics.add_metric(name="DispatchConflicts", unit=MetricUnit.Count, value=report.conflicts)
     metrics.add_metric(name="DispatchNotSent", unit=MetricUnit.Count, value=report.not_sent)
     metrics.add_metric(name="DispatchErrors", unit=MetricUnit.Count, value=report.errors)
     metrics.add_metric(name="DispatchLagSeconds", unit=MetricUnit.Seconds, value=report.max_lag_seconds)
     # Age of the oldest attempt sent again without an outcome: every unsettled attempt comes back
-    # through its lease, so this is the age of the oldest charge left in an unknown state.
+    # through its lease, so this is the age of the oldest charge or refund left in an unknown state.
     metrics.add_metric(name="OldestUnsettledAttemptSeconds", unit=MetricUnit.Seconds, value=report.oldest_unsettled_seconds)
     summary = {
         "now": now.isoformat().replace("+00:00", "Z"),
@@ -56,6 +57,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "dispatched": report.dispatched,
         "new_charges": report.new_charges,
         "resent": report.resent,
+        "refunds": report.refunds,
         "resumed": report.resumed,
         "conflicts": report.conflicts,
         "not_sent": report.not_sent,

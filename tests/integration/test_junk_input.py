@@ -64,6 +64,8 @@ def test_junk_over_every_api_route_is_a_4xx_with_the_error_object_and_stores_not
         "key_id": key["id"],
         "endpoint_id": endpoint["id"],
         "delivery_id": "wd_x",
+        "item_id": "itm_x",
+        "refund_id": "rfd_x",
     }
     before = stored(system)
     sent = 0

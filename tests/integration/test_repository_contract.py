@@ -12,7 +12,9 @@ import pytest
 
 from billing.domain.charge import Charge, charge_id
 from billing.domain.errors import ConcurrentModification, InvalidState
+from billing.domain.items import Item
 from billing.domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan, PlanTerms
+from billing.domain.refunds import Refund
 from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint, delivery_id
 from billing.service.ports import Changes, Limit, PageRequest, Repository
 from tests.fakes import InMemoryRepository
@@ -153,7 +155,72 @@ def test_the_due_index_finds_exactly_what_is_due(repo: Repository) -> None:
     repo.commit(Changes(plans=[p], mandates=[due_before, due_now, later, cancelled]))
     # When the engine asks what is due, Then it gets the due ones, oldest first
     due = repo.due(NOW, per_shard=10)
-    assert [(d.mandate_id, d.due_at) for d in due] == [(due_before.id, due_before.next_charge_at), (due_now.id, NOW)]
+    assert [(d.object_id, d.due_at) for d in due] == [(due_before.id, due_before.next_charge_at), (due_now.id, NOW)]
+
+
+def test_refunds_and_items_list_by_parent_and_status_and_pending_refunds_are_due(repo: Repository) -> None:
+    # Given a charge of a mandate with two refunds (one pending), and two items of the mandate
+    p = plan()
+    m = active_mandate(p)
+    charge = Charge(
+        id=charge_id(A, m.id, 1),
+        merchant_id=A,
+        created_at=NOW,
+        updated_at=NOW,
+        mandate_id=m.id,
+        plan_id=p.id,
+        cycle=1,
+        amount=1999,
+        currency="EUR",
+        due_at=NOW,
+        status="succeeded",
+    )
+    method = PaymentMethod(gateway="simulated", token="pm_sim_ok")
+    refunds = [
+        Refund(
+            id=f"rfd_contract{n}",
+            merchant_id=A,
+            created_at=NOW + timedelta(minutes=n),
+            updated_at=NOW,
+            charge_id=charge.id,
+            mandate_id=m.id,
+            amount=100,
+            currency="EUR",
+            status=status,
+            payment_method=method,
+        )
+        for n, status in ((1, "succeeded"), (2, "pending"))
+    ]
+    items = [
+        Item(
+            id=f"itm_contract{n}",
+            merchant_id=A,
+            created_at=NOW + timedelta(minutes=n),
+            updated_at=NOW,
+            mandate_id=m.id,
+            amount=250,
+            currency="EUR",
+            description="Towel",
+            status=status,
+        )
+        for n, status in ((1, "billed"), (2, "pending"))
+    ]
+    repo.commit(Changes(plans=[p], mandates=[m], charges=[charge], refunds=refunds, items=items))
+    # When they are listed and loaded, Then the filters hold, newest first, and only for merchant A
+    ids = lambda page: [o.id for o in page.items]  # noqa: E731
+    assert ids(repo.list_refunds(A, PageRequest(), charge_id=charge.id)) == ["rfd_contract2", "rfd_contract1"]
+    assert ids(repo.list_refunds(A, PageRequest(), mandate_id=m.id, status="pending")) == ["rfd_contract2"]
+    assert ids(repo.list_refunds(A, PageRequest(), charge_id=charge.id, mandate_id="mdt_other")) == []
+    assert ids(repo.list_refunds(A, PageRequest(), status="succeeded")) == ["rfd_contract1"]
+    assert ids(repo.list_items(A, PageRequest(), mandate_id=m.id, status="pending")) == ["itm_contract2"]
+    assert ids(repo.list_items(A, PageRequest())) == ["itm_contract2", "itm_contract1"]
+    assert repo.list_refunds(B, PageRequest()).items == [] and repo.get_item(B, "itm_contract1") is None
+    loaded = repo.load_objects(Item, [(A, "itm_contract1"), (B, "itm_contract2"), (A, "itm_missing")])
+    assert list(loaded) == ["itm_contract1"] and loaded["itm_contract1"].version == 1
+    assert repo.get_refund(A, "rfd_contract2") == refunds[1]
+    # And the pending refund is due (at its creation), the settled one is not
+    due = [d.object_id for d in repo.due(NOW + timedelta(hours=1), per_shard=10)]
+    assert "rfd_contract2" in due and "rfd_contract1" not in due
 
 
 def test_events_are_written_once_and_listed_by_type(repo: Repository) -> None:

@@ -74,6 +74,17 @@ def test_a_merchants_month_over_http(local: str) -> None:
     assert len(mine) == len({e["idempotency_key"] for e in mine}) == 15  # ok 5 + fail_once 5 + timeout 5
     status, events = call("GET", "/v1/events?type=charge.failed")
     assert len(events["data"]) == 1
+    assert {e["kind"] for e in mine} == {"charge"}
+    # A refund of the first charge reaches the simulated gateway's ledger once, as a refund
+    first = call("GET", f"/v1/charges?mandate_id={mandates['pm_sim_ok']}&limit=100")[1]["data"][-1]
+    status, refund = call("POST", f"/v1/charges/{first['id']}/refunds", {"amount": 500}, {"Idempotency-Key": "r1"})
+    assert status == 201 and refund["status"] == "pending"
+    Http(local)("POST", "/_local/tick")
+    assert call("GET", f"/v1/refunds/{refund['id']}")[1]["status"] == "succeeded"
+    assert call("GET", f"/v1/charges/{first['id']}")[1]["amount_refunded"] == 500
+    entries = Http(local)("GET", "/_local/gateway/ledger")[1]["entries"]
+    refunds = [e for e in entries if e["kind"] == "refund" and e["charge_id"] == first["id"]]
+    assert [(e["amount"], e["idempotency_key"]) for e in refunds] == [(500, f"refund:{refund['id']}")]
     # The dev endpoints tell what the system cost in AWS terms
     status, stats = Http(local)("GET", "/_local/stats")
     assert stats["aws_calls"]["dynamodb.TransactWriteItems"] > 0 and stats["dynamodb_items_read"] > 0

@@ -14,9 +14,16 @@ After every step:
 * no charge is (or was reported) `cancelled` while the gateway holds money for it, and only a
   final stop cancels a charge;
 * a mandate has at most one unsettled charge; re-attempts stay within their caps.
-At the end, once the faults stop: nothing is left at the gateway unrecorded, every cycle that
-fell due outside a pause was dispatched in order, and every unsettled charge has a next step
-(a retry at its time, or the resume of its paused mandate).
+* money is conserved: every charge's lines sum to its amount; refunds (succeeded and pending)
+  never exceed it; each refund reaches the gateway at most once; each item is billed in at most
+  one charge; what the gateway refunded never exceeds what is recorded as refunded or pending.
+The merchant's money operations run among the faults too: refunds (whole or partial, some
+declined by the gateway), items added to the next charge, and plan changes at once with
+proration or at the next charge.
+At the end, once the faults stop: nothing is left at the gateway unrecorded, every refund has
+settled, the gateway's ledger equals succeeded charges minus succeeded refunds per mandate and
+currency, every cycle that fell due outside a pause was dispatched in order, and every unsettled
+charge has a next step (a retry at its time, or the resume of its paused mandate).
 """
 
 from __future__ import annotations
@@ -28,11 +35,12 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from billing.api.requests import PauseIn, PaymentMethodIn
-from billing.domain import schedule
+from billing.api.requests import ItemCreate, PauseIn, PaymentMethodIn, PlanChangeIn, RefundCreate
 from billing.domain.charge import MAX_REATTEMPTS, UNSETTLED, charge_id
-from billing.domain.errors import InvalidState
+from billing.domain.errors import InvalidState, ValidationFailed
+from billing.domain.items import Item
 from billing.service.charger import OutcomeUnknown
+from billing.service.messages import AttemptMessage
 from tests.world import MERCHANT, World
 
 TOKENS = [
@@ -43,6 +51,7 @@ TOKENS = [
     "pm_sim_expired_card",
     "pm_sim_error",
     "pm_sim_rejected",
+    "pm_sim_refund_fails",
 ]
 STEPS = [timedelta(minutes=1), timedelta(minutes=16), timedelta(hours=6), timedelta(days=1), timedelta(days=3), timedelta(days=9)]
 STOPS = ["cancel", "revoke", "pause"]
@@ -67,6 +76,7 @@ class Billing(RuleBasedStateMachine):
         self.inflight = []  # messages SQS still holds (delivered ones leave; failed ones come back)
         # mandate id -> number of gateway charge calls when its stop was acknowledged (until a resume)
         self.stopped: dict[str, int] = {}
+        self.schedules: dict[str, list] = {}  # mandate id -> the mandate after each plan change (and before the first)
 
     # ------------------------------------------------------------- merchant
     @precondition(lambda self: len(self.mandates) < 4)
@@ -135,6 +145,44 @@ class Billing(RuleBasedStateMachine):
             if times > 1:  # each replacement re-attempts the failed charge at once
                 self._drain()
 
+    # ----------------------------------------------------- money operations
+    @rule(index=st.integers(0, 20), share=st.sampled_from([None, 1, 3]))
+    def refund(self, index: int, share: int | None) -> None:
+        """A refund of all that is left (None) or of a share of it, on a succeeded charge."""
+        paid = [c for c in self.world.charges() if c.status == "succeeded" and c.refundable > 0]
+        if not paid:
+            return
+        charge = paid[index % len(paid)]
+        amount = None if share is None else max(1, charge.refundable // share)
+        try:
+            self.world.api.refunds.create(MERCHANT, charge.id, RefundCreate(amount=amount))
+        except (InvalidState, ValidationFailed):
+            pass
+
+    @rule(index=st.integers(0, 3), amount=st.sampled_from([1, 250, 5000]))
+    def add_item(self, index: int, amount: int) -> None:
+        if (mandate_id := self._mandate(index)) is None:
+            return
+        try:
+            self.world.api.items.create(MERCHANT, mandate_id, ItemCreate(amount=amount, description="extra"))
+        except (InvalidState, ValidationFailed):
+            pass
+
+    @rule(index=st.integers(0, 3), at=st.sampled_from(["now", "next_charge"]), prorate=st.booleans(), plan=st.integers(0, 2))
+    def change_plan(self, index: int, at: str, prorate: bool, plan: int) -> None:
+        if (mandate_id := self._mandate(index)) is None:
+            return
+        plan_id = self.plans[plan] if plan < len(self.plans) else self.world.plan(amount=700, interval="week")
+        before = self.world.get(mandate_id)
+        try:
+            after = self.world.api.mandates.change_plan(
+                MERCHANT, mandate_id, PlanChangeIn(plan_id=plan_id, at=at, prorate=prorate)
+            )
+        except (InvalidState, ValidationFailed):
+            return
+        # The schedules a mandate had, in order: each one's cycles start at its anchor_cycle.
+        self.schedules.setdefault(mandate_id, [before]).append(after)
+
     # --------------------------------------------------------------- engine
     def _drain(self) -> int:
         """One tick where nothing goes wrong; an unknown outcome comes back through its lease."""
@@ -197,10 +245,15 @@ class Billing(RuleBasedStateMachine):
     def stop_while_charging(self, index: int, how: str, when: str) -> None:
         """A stop lands between the charger's decision and its start marker, or while its call is at the gateway."""
         message = self.inflight.pop(index % len(self.inflight))
+        if isinstance(message, AttemptMessage):
+            mandate_id = message.mandate_id
+        else:  # a refund: stopping its mandate changes nothing for it
+            mandate_id = self.world.repo.get_refund(MERCHANT, message.refund_id).mandate_id
+            self._stop(mandate_id, how)
         if when == "before_start":
-            self.world.repo.before_start = lambda: self._stop(message.mandate_id, how)
+            self.world.repo.before_start = lambda: self._stop(mandate_id, how)
         else:
-            self.world.gateway.during_call = lambda request: self._stop(message.mandate_id, how)
+            self.world.gateway.during_call = lambda request: self._stop(mandate_id, how)
         try:
             self._deliver(message)
         finally:
@@ -287,6 +340,32 @@ class Billing(RuleBasedStateMachine):
                 assert charge.reattempts <= MAX_REATTEMPTS
                 assert len(charge.attempts) <= 1 + len(charge.retry_schedule_days) + MAX_REATTEMPTS
 
+    @invariant()
+    def money_is_conserved(self) -> None:
+        refunds = self.world.repo.refunds(MERCHANT)
+        at_gateway: dict[str, int] = {}
+        for request, _, _ in self.world.gateway.refunds:
+            at_gateway[request.refund_id] = at_gateway.get(request.refund_id, 0) + 1
+        assert all(n == 1 for n in at_gateway.values()), f"a refund reached the gateway twice: {at_gateway}"
+        billed: dict[str, str] = {}
+        for charge in self.world.charges():
+            assert charge.amount >= 0 and sum(line.amount for line in charge.bill_lines) == charge.amount, charge.lines
+            mine = [r for r in refunds if r.charge_id == charge.id]
+            assert charge.amount_refunded == sum(r.amount for r in mine if r.status == "succeeded")
+            assert charge.refund_reserved == sum(r.amount for r in mine if r.status == "pending")
+            assert charge.amount_refunded + charge.refund_reserved <= charge.amount
+            for line in charge.lines:
+                if line.item_id is not None:
+                    assert line.item_id not in billed, f"item {line.item_id} billed in {billed.get(line.item_id)} and {charge.id}"
+                    billed[line.item_id] = charge.id
+        for item in (o for o in self.world.repo.items.values() if isinstance(o, Item)):
+            assert (item.status == "billed") == (item.id in billed), item
+            assert item.charge_id == billed.get(item.id)
+        recorded = {r.id: r for r in refunds}
+        for request in self.world.gateway.refund_ledger():
+            refund = recorded[request.refund_id]
+            assert refund.status != "failed" and request.amount == refund.amount and request.charge_id == refund.charge_id
+
     # ---------------------------------------------------------------- end
     def teardown(self) -> None:
         if not hasattr(self, "world"):
@@ -306,12 +385,29 @@ class Billing(RuleBasedStateMachine):
             if self._drain():
                 continue
             leases = [m.claimed_until for m in map(world.get, self.mandates) if m.claimed_until]
+            leases += [r.claimed_until for r in world.repo.refunds(MERCHANT) if r.status == "pending" and r.claimed_until]
             if not leases:
                 break
             world.clock.current = max(world.clock.now(), min(leases))  # lost messages: wait for their lease
         now = world.clock.now()
         self.at_most_one_success_per_mandate_cycle()
         self.nothing_cancelled_holds_money()
+        self.money_is_conserved()
+        assert all(r.status != "pending" for r in world.repo.refunds(MERCHANT)), "a refund left unsettled"
+        # The gateway's ledger equals succeeded charges minus succeeded refunds, per mandate and currency.
+        ledger: dict[tuple[str, str], int] = {}
+        for request in world.gateway.ledger():
+            key = (request.mandate_id, request.currency)
+            ledger[key] = ledger.get(key, 0) + request.amount
+        for request in world.gateway.refund_ledger():
+            key = (request.mandate_id, request.currency)
+            ledger[key] = ledger.get(key, 0) - request.amount
+        books: dict[tuple[str, str], int] = {}
+        for charge in world.charges():
+            if charge.status == "succeeded":
+                key = (charge.mandate_id, charge.currency)
+                books[key] = books.get(key, 0) + charge.amount - charge.amount_refunded
+        assert {k: v for k, v in ledger.items() if v} == {k: v for k, v in books.items() if v}
         windows = self._pause_windows(now)
         for mandate_id in self.mandates:
             mandate = world.get(mandate_id)
@@ -331,15 +427,20 @@ class Billing(RuleBasedStateMachine):
                     else:
                         assert mandate.status == "paused", mandate.status
                 if charge.status in ("succeeded", "failed"):
-                    assert charge.attempts, "settled by the gateway means attempted"
+                    # Settled by the gateway means attempted; only a charge of 0 (credit) settles without it.
+                    assert charge.attempts or (charge.status == "succeeded" and charge.amount == 0), charge
             if mandate.anchor_at is None:
                 continue
             # Every cycle that fell due outside a pause was dispatched, in order; none was skipped.
-            billed = {c.cycle for c in charges}
+            billed = {c.cycle: c for c in charges}
             for cycle in range(1, mandate.next_cycle):
-                due = schedule.due_at(mandate.anchor_at, mandate.terms.cadence, cycle)
+                if cycle in billed:
+                    continue
+                # Never dispatched: only a cycle due inside a pause (on the plan it was due under).
+                schedules = [*self.schedules.get(mandate_id, []), mandate]
+                due = [m for m in schedules if m.anchor_cycle <= cycle][-1].due(cycle)
                 paused = any(start <= due < end for start, end in windows.get(mandate_id, []))
-                assert cycle in billed or paused, f"cycle {cycle} of {mandate_id} (due {due}) was never dispatched"
+                assert paused, f"cycle {cycle} of {mandate_id} (due {due}) was never dispatched"
             if mandate.status == "active" and mandate.next_charge_at is not None and mandate.open_charge_id is None:
                 assert mandate.next_charge_at > now
 

@@ -13,7 +13,7 @@ from werkzeug import Request, Response
 from billing.adapters.stripe import StripeGateway
 from billing.api.requests import MandateCreate
 from billing.service.charger import OutcomeUnknown
-from billing.service.ports import AttemptRequest, GatewayTimeout, GatewayUnavailable
+from billing.service.ports import AttemptRequest, GatewayTimeout, GatewayUnavailable, RefundRequest
 from tests.world import World
 
 REQUEST = AttemptRequest(
@@ -345,3 +345,77 @@ def test_an_unknown_customer_is_not_the_merchants_and_an_outage_is_not_an_answer
     httpserver.expect_oneshot_request("/v1/customers/cus_Q1w2E3r4T5").respond_with_json({"error": {}}, status=503)
     with pytest.raises(GatewayUnavailable):
         stripe.belongs_to("mch_a", "cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i")
+
+
+# ---------------------------------------------------------------------------- refunds
+REFUND = RefundRequest(
+    idempotency_key="refund:rfd_1",
+    amount=500,
+    currency="EUR",
+    token="cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i",
+    charge_reference="pi_123",
+    reason="other",
+    merchant_id="mch_a",
+    mandate_id="mdt_1",
+    charge_id="chg_abc",
+    refund_id="rfd_1",
+)
+
+
+def test_a_refund_is_one_stripe_refund_of_the_payment_intent_keyed_by_the_refund(
+    httpserver: HTTPServer, stripe: StripeGateway
+) -> None:
+    # Given a Stripe stand-in that refunds
+    seen: list[Request] = []
+
+    def handler(request: Request) -> Response:
+        seen.append(request)
+        return Response(json.dumps({"id": "re_1", "object": "refund", "status": "succeeded"}), content_type="application/json")
+
+    httpserver.expect_request("/v1/refunds", method="POST").respond_with_handler(handler)
+    # When the refund is sent twice (a redelivery)
+    first, second = stripe.refund(REFUND), stripe.refund(REFUND)
+    # Then both carry the refund's key, the payment, the amount and who it is for; "other" is not Stripe's
+    assert first == second and first.outcome == "succeeded" and first.gateway_reference == "re_1"
+    assert {r.headers["Idempotency-Key"] for r in seen} == {"refund:rfd_1"}
+    form = parse_qs(seen[0].get_data(as_text=True))
+    assert form["payment_intent"] == ["pi_123"] and form["amount"] == ["500"] and form["metadata[refund_id]"] == ["rfd_1"]
+    assert "reason" not in form
+
+
+def test_a_failed_refund_is_declined_and_a_pending_one_is_not_an_outcome_yet(
+    httpserver: HTTPServer, stripe: StripeGateway
+) -> None:
+    # Given Stripe first fails a refund, then leaves one pending
+    failed = {"id": "re_2", "object": "refund", "status": "failed", "failure_reason": "expired_or_canceled_card"}
+    httpserver.expect_oneshot_request("/v1/refunds", method="POST").respond_with_json(failed)
+    httpserver.expect_oneshot_request("/v1/refunds", method="POST").respond_with_json({"id": "re_3", "status": "pending"})
+    httpserver.expect_oneshot_request("/v1/refunds/re_3", method="GET").respond_with_json({"id": "re_3", "status": "pending"})
+    # Then the failure carries Stripe's reason, and pending leaves the outcome unknown
+    assert stripe.refund(REFUND).decline_code == "expired_or_canceled_card"
+    with pytest.raises(GatewayTimeout):
+        stripe.refund(REFUND)
+
+
+def test_a_refund_stripe_refuses_outright_is_rejected(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    # Given Stripe answers that the charge was already refunded (a 400)
+    error = {"error": {"type": "invalid_request_error", "code": "charge_already_refunded"}}
+    httpserver.expect_request("/v1/refunds", method="POST").respond_with_json(error, status=400)
+    # Then the refund fails for good, with no retry
+    assert stripe.refund(REFUND).decline_code == "gateway_rejected"
+
+
+def test_a_refund_is_looked_up_among_its_payments_refunds_by_its_metadata(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    # Given the payment has refunds, one of them ours and one of another merchant with the same refund id
+    ours = {"id": "re_1", "status": "succeeded", "metadata": {"refund_id": "rfd_1", "merchant_id": "mch_a"}}
+    theirs = {"id": "re_9", "status": "succeeded", "metadata": {"refund_id": "rfd_1", "merchant_id": "mch_b"}}
+    other = {"id": "re_8", "status": "succeeded", "metadata": {"refund_id": "rfd_2", "merchant_id": "mch_a"}}
+    listing = {"object": "list", "data": [theirs, other, ours], "has_more": False}
+    httpserver.expect_request("/v1/refunds", method="GET", query_string="payment_intent=pi_123&limit=100").respond_with_json(
+        listing
+    )
+    # Then only ours is found, without sending anything
+    found = stripe.lookup_refund(REFUND)
+    assert found is not None and found.gateway_reference == "re_1"
+    assert stripe.lookup_refund(RefundRequest(**{**REFUND.__dict__, "refund_id": "rfd_3"})) is None
+    assert all(r.method == "GET" for r, _ in httpserver.log)

@@ -13,14 +13,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..domain.charge import GATEWAY_ERROR, REJECTED, GatewayResult
-from ..service.ports import AttemptRequest, Clock, GatewayTimeout
+from ..domain.refunds import REFUND_DECLINED
+from ..service.ports import AttemptRequest, Clock, GatewayTimeout, RefundRequest
 from .dynamodb.codec import from_attributes, to_attributes
 from .dynamodb.keys import sortable
 
 
 def behaviour(token: str, attempt: int) -> GatewayResult:
     """The contract's table: what the simulated gateway answers the first time it sees a key."""
-    if token in ("pm_sim_ok", "pm_sim_timeout"):
+    if token in ("pm_sim_ok", "pm_sim_timeout", "pm_sim_refund_fails"):
         return GatewayResult(outcome="succeeded")
     if token == "pm_sim_insufficient_funds":
         return GatewayResult(outcome="declined", decline_code="insufficient_funds")
@@ -37,6 +38,13 @@ def behaviour(token: str, attempt: int) -> GatewayResult:
     return GatewayResult(outcome="declined", decline_code="invalid_account")
 
 
+def refund_behaviour(token: str) -> GatewayResult:
+    """Refunds succeed, except of charges made with `pm_sim_refund_fails`."""
+    if token == "pm_sim_refund_fails":
+        return GatewayResult(outcome="declined", decline_code=REFUND_DECLINED)
+    return GatewayResult(outcome="succeeded")
+
+
 class SimulatedGateway:
     key_memory: timedelta | None = None  # it keeps every key for ever
     call_timeout = 5.0  # a DynamoDB put and get at most
@@ -45,11 +53,27 @@ class SimulatedGateway:
         self.client, self.table, self.clock = client, table_name, clock
 
     def charge(self, request: AttemptRequest) -> GatewayResult:
-        result = behaviour(request.token, request.attempt)
+        result, new = self._once(request.idempotency_key, behaviour(request.token, request.attempt), "charge", request)
+        if new and request.token == "pm_sim_timeout":
+            raise GatewayTimeout(f"{request.idempotency_key}: took the money, then the call timed out")
+        return result
+
+    def refund(self, request: RefundRequest) -> GatewayResult:
+        return self._once(request.idempotency_key, refund_behaviour(request.token), "refund", request)[0]
+
+    def lookup_refund(self, request: RefundRequest) -> GatewayResult | None:
+        return self._find(request.idempotency_key)
+
+    def _once(
+        self, key: str, result: GatewayResult, kind: str, request: AttemptRequest | RefundRequest
+    ) -> tuple[GatewayResult, bool]:
+        """Store the answer under its key (a conditional put); a key seen before answers the same
+        (and False: not new)."""
         now = self.clock.now()
-        reference = "sim_" + request.idempotency_key.replace(":", "_")
+        reference = "sim_" + key.replace(":", "_")
         entry = {
-            "idempotency_key": request.idempotency_key,
+            "idempotency_key": key,
+            "kind": kind,
             "outcome": result.outcome,
             "decline_code": result.decline_code,
             "gateway_reference": reference,
@@ -67,10 +91,8 @@ class SimulatedGateway:
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            return self._replay(request.idempotency_key)  # seen before: the same answer again
-        if request.token == "pm_sim_timeout":
-            raise GatewayTimeout(f"{request.idempotency_key}: took the money, then the call timed out")
-        return result.model_copy(update={"gateway_reference": reference})
+            return self._replay(key), False  # seen before: the same answer again
+        return result.model_copy(update={"gateway_reference": reference}), True
 
     def _replay(self, key: str) -> GatewayResult:
         found = self._find(key)
@@ -91,7 +113,7 @@ class SimulatedGateway:
         )
 
     def ledger(self) -> list[dict[str, Any]]:
-        """Money taken, oldest first. A Scan of the fake provider's own table: for tests and the
+        """Money taken and given back (`kind`), oldest first. A Scan of the fake provider's own table: for tests and the
         local runtime only (no deployed function is allowed to Scan)."""
         items: list[dict[str, Any]] = []
         request: dict[str, Any] = {"TableName": self.table}
@@ -101,11 +123,9 @@ class SimulatedGateway:
             if "LastEvaluatedKey" not in response:
                 break
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        taken = [i for i in items if i["outcome"] == "succeeded"]
+        done = [i for i in items if i["outcome"] == "succeeded"]
+        fields = ("idempotency_key", "merchant_id", "mandate_id", "charge_id", "amount", "currency", "at")
         return sorted(
-            (
-                {k: i.get(k) for k in ("idempotency_key", "merchant_id", "mandate_id", "charge_id", "amount", "currency", "at")}
-                for i in taken
-            ),
+            ({**{k: i.get(k) for k in fields}, "kind": i.get("kind", "charge")} for i in done),
             key=lambda e: (e["at"], e["idempotency_key"]),
         )

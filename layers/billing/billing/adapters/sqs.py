@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..observability import logger
-from ..service.messages import AttemptMessage, WakeMessage
+from ..service.messages import AttemptMessage, RefundMessage, WakeMessage
 
 BATCH = 10  # SQS's maximum entries per SendMessageBatch
 
@@ -18,7 +18,7 @@ class SqsChargeQueue:
     def __init__(self, client: Any, queue_url: str) -> None:
         self.client, self.url = client, queue_url
 
-    def send(self, messages: list[AttemptMessage]) -> int:
+    def send(self, messages: list[AttemptMessage | RefundMessage]) -> int:
         """Returns how many SQS accepted. Refused entries are retried once; what is still refused
         is logged and left: its claim's lease runs out and the next dispatcher run sends it again."""
         accepted = 0
@@ -34,10 +34,12 @@ class SqsChargeQueue:
                     break
             for key in entries:  # never the body: it holds the customer's details
                 message = chunk[int(key)]
-                logger.warning(
-                    "charge message not accepted by SQS; it is re-sent when its lease ends",
-                    extra={"charge_id": message.charge_id, "attempt": message.attempt},
+                ids: dict[str, object] = (
+                    {"refund_id": message.refund_id}
+                    if isinstance(message, RefundMessage)
+                    else {"charge_id": message.charge_id, "attempt": message.attempt}
                 )
+                logger.warning("charge queue message not accepted by SQS; it is re-sent when its lease ends", extra=ids)
         return accepted
 
 

@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..domain.charge import REJECTED, GatewayResult
 from ..domain.money import CURRENCY_EXPONENT
-from ..service.ports import AttemptRequest, GatewayTimeout, GatewayUnavailable
+from ..domain.refunds import REFUND_DECLINED
+from ..service.ports import AttemptRequest, GatewayTimeout, GatewayUnavailable, RefundRequest
 
 if TYPE_CHECKING:
     import stripe
-    from stripe.params import CustomerCreateParams, PaymentIntentCreateParams, SetupIntentCreateParams
+    from stripe.params import CustomerCreateParams, PaymentIntentCreateParams, RefundCreateParams, SetupIntentCreateParams
 
 # Stripe's decline / error codes -> the contract's. Hard ones (no retry can help) map to
 # expired_card, invalid_account, mandate_revoked or fraudulent; the rest stay soft.
@@ -157,6 +158,66 @@ class StripeGateway:
         if not intents:
             return None
         return self._from_intent(intents[0])
+
+    # ------------------------------------------------------------------ refunds
+    def refund(self, request: RefundRequest) -> GatewayResult:
+        """A Refund of the charge's PaymentIntent, keyed by the refund id: a repeated key answers
+        the first result. Stripe's `pending` is not an outcome yet: read again once, then left
+        for the message to come back (after the key's memory, only looked up)."""
+        import stripe
+
+        if not request.charge_reference:
+            return REJECTED  # no payment at Stripe to refund
+        params: RefundCreateParams = {
+            "payment_intent": request.charge_reference,
+            "amount": stripe_amount(request.amount, request.currency),
+            "metadata": {
+                "merchant_id": request.merchant_id,
+                "mandate_id": request.mandate_id,
+                "charge_id": request.charge_id,
+                "refund_id": request.refund_id,
+            },
+        }
+        if request.reason in ("duplicate", "fraudulent", "requested_by_customer"):  # Stripe has no "other"
+            params["reason"] = request.reason
+        try:
+            refund = _plain(self.client.v1.refunds.create(params=params, options={"idempotency_key": request.idempotency_key}))
+        except stripe.StripeError as error:
+            return self._from_error(error)
+        if refund.get("status") in ("pending", "requires_action"):
+            try:
+                refund = _plain(self.client.v1.refunds.retrieve(str(refund.get("id"))))
+            except stripe.StripeError as failure:
+                raise GatewayTimeout(f"refund {refund.get('id')} is still pending") from failure
+        return self._from_refund(refund)
+
+    def lookup_refund(self, request: RefundRequest) -> GatewayResult | None:
+        """The Refund carrying this refund id in its metadata, among its PaymentIntent's refunds."""
+        import stripe
+
+        if not request.charge_reference:
+            return None
+        try:
+            found = _plain(self.client.v1.refunds.list(params={"payment_intent": request.charge_reference, "limit": 100}))
+        except stripe.StripeError as error:
+            raise GatewayUnavailable(f"stripe {error.http_status} listing refunds") from error
+        mine = [
+            r
+            for r in found.get("data") or []
+            if (r.get("metadata") or {}).get("refund_id") == request.refund_id
+            and (r.get("metadata") or {}).get("merchant_id") == request.merchant_id
+        ]
+        return self._from_refund(mine[0]) if mine else None
+
+    @staticmethod
+    def _from_refund(refund: dict[str, Any]) -> GatewayResult:
+        state, reference = refund.get("status"), refund.get("id")
+        if state == "succeeded":
+            return GatewayResult(outcome="succeeded", gateway_reference=reference)
+        if state in ("failed", "canceled"):
+            code = refund.get("failure_reason") or REFUND_DECLINED
+            return GatewayResult(outcome="declined", decline_code=str(code), gateway_reference=reference)
+        raise GatewayTimeout(f"refund {reference} is {state}")
 
     # --------------------------------------------------------- customer's page
     def create_setup_intent(self, merchant_id: str, mandate_id: str, email: str | None, name: str | None) -> dict[str, str]:

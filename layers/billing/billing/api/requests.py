@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     StringConstraints,
@@ -191,15 +192,55 @@ class PauseIn(RequestModel):
     resume_at: TimeIn | None = None
 
 
+class RefundCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{}, {"amount": 500, "reason": "requested_by_customer", "metadata": {"ticket": "T-17"}}]}
+    )
+
+    amount: Amount | None = Field(None, description="Default: all that is left to refund on the charge")
+    reason: Literal["requested_by_customer", "duplicate", "fraudulent", "other"] = "requested_by_customer"
+    metadata: Metadata = {}
+
+
+class ItemCreate(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"amount": 2500, "description": "Set-up fee"}]})
+
+    amount: Amount
+    description: Name
+    metadata: Metadata = {}
+
+
+class PlanChangeIn(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"plan_id": "pln_…"}, {"plan_id": "pln_…", "at": "now", "prorate": True}]}
+    )
+
+    plan_id: ObjectId
+    at: Literal["next_charge", "now"] = "next_charge"
+    prorate: StrictBool = Field(False, description="With `at: now`: credit the unused part of the period paid")
+
+
 if TYPE_CHECKING:  # mypy proves the request models are the commands the services take
     from ..service import commands
 
-    def _commands(plan: PlanCreate, changes: PlanUpdate, mandate: MandateCreate, method: PaymentMethodIn, pause: PauseIn) -> None:
+    def _commands(
+        plan: PlanCreate,
+        changes: PlanUpdate,
+        mandate: MandateCreate,
+        method: PaymentMethodIn,
+        pause: PauseIn,
+        refund: RefundCreate,
+        item: ItemCreate,
+        plan_change: PlanChangeIn,
+    ) -> None:
         _plan: commands.NewPlan = plan
         _changes: commands.PlanChanges = changes
         _mandate: commands.NewMandate = mandate
         _method: commands.NewPaymentMethod = method
         _pause: commands.Pause = pause
+        _refund: commands.NewRefund = refund
+        _item: commands.NewItem = item
+        _plan_change: commands.PlanChange = plan_change
 
 
 WebhookUrl = Annotated[StrictStr, StringConstraints(min_length=1, max_length=2048)]

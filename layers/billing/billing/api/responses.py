@@ -11,9 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain import payment_methods
 from ..domain.api_keys import ApiKey
-from ..domain.charge import AttemptOutcome, Charge, ChargeStatus
+from ..domain.charge import AttemptOutcome, Charge, ChargeStatus, LineType
+from ..domain.items import Item, ItemStatus
 from ..domain.model import FINAL_STATUSES, Event, Mandate, MandateStatus, Plan, PlanStatus
 from ..domain.money import Currency
+from ..domain.refunds import Refund, RefundReason, RefundStatus
 from ..domain.schedule import Interval
 from ..wire import TimeOut
 
@@ -112,6 +114,13 @@ class AttemptOut(ResponseModel):
     gateway_reference: str | None
 
 
+class LineOut(ResponseModel):
+    type: LineType
+    description: str
+    amount: int
+    item_id: str | None
+
+
 class ChargeOut(ResponseModel):
     id: str
     object: Literal["charge"] = "charge"
@@ -125,6 +134,8 @@ class ChargeOut(ResponseModel):
     attempts: list[AttemptOut]
     next_attempt_at: TimeOut | None
     failure_code: str | None
+    amount_refunded: int
+    lines: list[LineOut] = Field(description="What the amount is made of; they sum to it")
     created_at: TimeOut
     updated_at: TimeOut
 
@@ -143,12 +154,51 @@ class ChargeOut(ResponseModel):
                     "status",
                     "next_attempt_at",
                     "failure_code",
+                    "amount_refunded",
                     "created_at",
                     "updated_at",
                 }
             ),
             attempts=[AttemptOut(**a.model_dump(exclude={"number"})) for a in charge.attempts],
+            lines=[LineOut(**line.model_dump()) for line in charge.bill_lines],
         )
+
+
+class RefundOut(ResponseModel):
+    id: str
+    object: Literal["refund"] = "refund"
+    charge_id: str
+    mandate_id: str
+    amount: int
+    currency: Currency
+    reason: RefundReason
+    status: RefundStatus
+    failure_code: str | None
+    metadata: dict[str, str]
+    created_at: TimeOut
+    updated_at: TimeOut
+
+    @classmethod
+    def of(cls, refund: Refund) -> RefundOut:
+        return cls(**refund.model_dump(include=set(cls.model_fields) - {"object"}))
+
+
+class ItemOut(ResponseModel):
+    id: str
+    object: Literal["item"] = "item"
+    mandate_id: str
+    amount: int
+    currency: Currency
+    description: str
+    status: ItemStatus
+    charge_id: str | None
+    metadata: dict[str, str]
+    created_at: TimeOut
+    updated_at: TimeOut
+
+    @classmethod
+    def of(cls, item: Item) -> ItemOut:
+        return cls(**item.model_dump(include=set(cls.model_fields) - {"object"}))
 
 
 class ScheduledCharge(ResponseModel):
@@ -166,6 +216,13 @@ class ScheduleOut(ResponseModel):
 
 class EventDataOut(ResponseModel):
     object: dict[str, Any]
+    # Only on the events that have them (left out, not null, elsewhere).
+    previous_attributes: dict[str, Any] | None = Field(
+        None, description="The changed fields' old values, on a change", exclude_if=lambda v: v is None
+    )
+    source: Literal["merchant", "customer"] | None = Field(
+        None, description="Who replaced the payment method", exclude_if=lambda v: v is None
+    )
 
 
 class EventOut(ResponseModel):
@@ -226,7 +283,7 @@ class ApiKeyOut(ResponseModel):
 
 
 def render(
-    obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery, approval_url: str | None = None
+    obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Item, approval_url: str | None = None
 ) -> dict[str, object]:
     """An object as the API returns it (responses and event snapshots)."""
     if isinstance(obj, ApiKey):
@@ -237,6 +294,10 @@ def render(
         return ChargeOut.of(obj).model_dump(mode="json")
     if isinstance(obj, Mandate):
         return MandateOut.of(obj, approval_url).model_dump(mode="json")
+    if isinstance(obj, Refund):
+        return RefundOut.of(obj).model_dump(mode="json")
+    if isinstance(obj, Item):
+        return ItemOut.of(obj).model_dump(mode="json")
     from .webhook_responses import render_webhook_object  # loaded only where webhooks are handled (cold start)
 
     return render_webhook_object(obj)

@@ -16,6 +16,7 @@ from .headers import STRIPE_JS
 from .texts import TEXT, Lang, text
 
 if TYPE_CHECKING:
+    from ..domain.charge import Charge
     from ..service.customer_portal import CustomerView
 
 _templates = Environment(
@@ -102,9 +103,30 @@ def mandate_page(
         stripe=stripe,
         stripe_js=STRIPE_JS,
         test_cards=test_cards,
-        charges=[{"date": day(c.due_at), "amount": money(c.amount, c.currency, lang), "status": c.status} for c in view.charges],
+        charges=[_charge(c, lang) for c in view.charges],
         may_revoke=m.customer_may_revoke,
     )
+
+
+def _charge(charge: Charge, lang: Lang) -> dict[str, Any]:
+    """A past charge as the customer sees it: what it was made of, and what was given back."""
+
+    def line(kind: str, description: str, amount: int) -> dict[str, str]:
+        if kind == "plan":
+            period = day(charge.due_at) + (f" – {day(charge.period_end)}" if charge.period_end else "")
+            description = text(lang, "line.plan", period=period)
+        elif kind == "proration":
+            description = text(lang, "line.proration")
+        return {"description": description, "amount": money(amount, charge.currency, lang)}
+
+    lines = [line(li.type, li.description, li.amount) for li in charge.bill_lines]
+    return {
+        "date": day(charge.due_at),
+        "amount": money(charge.amount, charge.currency, lang),
+        "status": charge.status,
+        "lines": lines if len(lines) > 1 else [],
+        "refunded": money(charge.amount_refunded, charge.currency, lang) if charge.amount_refunded else None,
+    }
 
 
 def revoke_page(view: CustomerView, lang: Lang, nonce: str, base: str, csrf: str) -> str:

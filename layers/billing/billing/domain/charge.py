@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from .errors import InvalidState, ValidationFailed
 from .events import EventType
 from .model import Entity, PaymentMethod
 from .money import Currency
@@ -80,6 +81,20 @@ class Attempt(GatewayResult):
     at: datetime
 
 
+LineType = Literal["plan", "item", "proration"]
+
+
+class Line(BaseModel):
+    """What a charge's amount is made of; a charge's lines sum to its amount."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    type: LineType
+    description: str
+    amount: int
+    item_id: str | None = None
+
+
 class Charge(Entity):
     mandate_id: str
     plan_id: str
@@ -91,7 +106,12 @@ class Charge(Entity):
     attempts: list[Attempt] = []
     next_attempt_at: datetime | None = None
     failure_code: str | None = None
+    lines: list[Line] = []  # empty on charges made before lines existed: one plan line of `amount`
+    amount_refunded: int = 0  # sum of succeeded refunds
+    period_end: datetime | None = None  # the service period this cycle pays for is [due_at, period_end)
     # Engine state, not part of the API object:
+    refund_reserved: int = 0  # sum of pending refunds: reserved so that refunds never pass the amount
+    paid_with: PaymentMethod | None = None  # the payment method of the succeeded attempt (refunds go back to it)
     retry_schedule_days: tuple[int, ...] = ()
     retries_used: int = 0
     reopened: bool = False  # re-attempted after a new payment method: one attempt, no retry schedule
@@ -103,6 +123,49 @@ class Charge(Entity):
     @property
     def settled(self) -> bool:
         return self.status not in UNSETTLED
+
+    @property
+    def bill_lines(self) -> list[Line]:
+        return self.lines or [Line(type="plan", description=f"Cycle {self.cycle}", amount=self.amount)]
+
+    @property
+    def plan_amount(self) -> int:
+        return sum(line.amount for line in self.bill_lines if line.type == "plan")
+
+    @property
+    def gateway_reference(self) -> str | None:
+        """The gateway's reference of the payment that took the money (what a refund refers to)."""
+        return next((a.gateway_reference for a in self.attempts if a.outcome == "succeeded"), None)
+
+    @property
+    def refundable(self) -> int:
+        """What may still be refunded: the amount less succeeded and pending refunds."""
+        if self.status != "succeeded":
+            return 0
+        return self.amount - self.amount_refunded - self.refund_reserved
+
+    def reserve_refund(self, amount: int | None, now: datetime) -> int:
+        """Reserve a new refund's amount (default: all that is left). Written with the refund and
+        on this charge's version, so concurrent refunds can never together pass the amount."""
+        if self.status != "succeeded":
+            raise InvalidState(f"Only a succeeded charge can be refunded; this one is {self.status}.")
+        left = self.refundable
+        amount = left if amount is None else amount
+        if not 1 <= amount <= left:
+            message = "Nothing is left to refund on this charge." if left < 1 else f"amount must be between 1 and {left}."
+            raise ValidationFailed(message, "amount")
+        self.refund_reserved += amount
+        self.updated_at = now
+        return amount
+
+    def refund_settled(self, amount: int, succeeded: bool, now: datetime) -> list[str]:
+        """A pending refund's outcome: its reservation ends; a success adds to `amount_refunded`."""
+        self.refund_reserved = max(0, self.refund_reserved - amount)
+        self.updated_at = now
+        if not succeeded:
+            return []
+        self.amount_refunded += amount
+        return [EventType.CHARGE_REFUNDED]
 
     def idempotency_key(self, attempt: int) -> str:
         """The gateway key of one attempt: a redelivered or crashed attempt replays, never recharges."""
@@ -140,9 +203,10 @@ class Charge(Entity):
         if not self.records(attempt):
             return []
         self.attempts.append(Attempt(number=attempt, at=now, **result.model_dump()))
+        method = self.in_flight_method
         self.in_flight, self.in_flight_method, self.in_flight_since, self.updated_at = 0, None, None, now
         if result.outcome == "succeeded":
-            self.status, self.next_attempt_at, self.failure_code = "succeeded", None, None
+            self.status, self.next_attempt_at, self.failure_code, self.paid_with = "succeeded", None, None, method
             return [EventType.CHARGE_SUCCEEDED]
         code = result.decline_code or GATEWAY_ERROR
         self.failure_code = code

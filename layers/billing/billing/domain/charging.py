@@ -25,14 +25,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
-from .charge import Charge, GatewayResult, charge_id, may_replay
-from .model import Mandate
+from .charge import Charge, GatewayResult, Line, charge_id, may_replay
+from .events import EventType
+from .items import Item
+from .model import Mandate, PaidPeriod
 
 
 @dataclass
 class Claim:
     mandate_events: list[str] = field(default_factory=list)
     charge: Charge | None = None  # created or changed: write it with the mandate
+    items: list[Item] = field(default_factory=list)  # billed by the new charge: written with it
     attempt: int | None = None  # the attempt to send to the charger, if any
     charge_events: list[str] = field(default_factory=list)
     resent: bool = False  # the attempt had been sent before (its lease ran out)
@@ -42,8 +45,11 @@ class Claim:
         return bool(self.mandate_events or self.charge is not None or self.attempt is not None)
 
 
-def claim(mandate: Mandate, charge: Charge | None, now: datetime, lease_until: datetime) -> Claim:
-    """What a dispatcher run at `now` does with a mandate found in the due index."""
+def claim(
+    mandate: Mandate, charge: Charge | None, now: datetime, lease_until: datetime, items: dict[str, Item] | None = None
+) -> Claim:
+    """What a dispatcher run at `now` does with a mandate found in the due index. `items`: the
+    mandate's pending items, as read (a new cycle charge bills them)."""
     result = Claim()
     if mandate.claimed_until is not None and mandate.claimed_until > now:
         return result  # another run holds it (the index entry we read is stale)
@@ -84,25 +90,70 @@ def claim(mandate: Mandate, charge: Charge | None, now: datetime, lease_until: d
         due = mandate.next_charge_at
         if due is None or due > now or mandate.payment_method is None:
             return result
+        billed = [(items or {}).get(item_id) for item_id in mandate.pending_items]
+        if any(item is None or item.status != "pending" for item in billed):
+            raise LookupError(f"pending items of {mandate.id} not found as pending")
+        cycle = mandate.next_cycle
+        lines = charge_lines(mandate, cycle, [item for item in billed if item is not None])
         charge = Charge(
-            id=charge_id(mandate.merchant_id, mandate.id, mandate.next_cycle),
+            id=charge_id(mandate.merchant_id, mandate.id, cycle),
             merchant_id=mandate.merchant_id,
             created_at=now,
             updated_at=now,
             mandate_id=mandate.id,
             plan_id=mandate.plan_id,
-            cycle=mandate.next_cycle,
-            amount=mandate.terms.amount,
+            cycle=cycle,
+            amount=sum(line.amount for line in lines),
             currency=mandate.terms.currency,
             due_at=due,
+            period_end=mandate.due(cycle + 1),
+            lines=lines,
             retry_schedule_days=mandate.terms.retry_schedule_days,
         )
+        for item in billed:
+            assert item is not None
+            item.bill(charge.id, now)
+            result.items.append(item)
+        mandate.credit += sum(line.amount for line in lines if line.type == "proration")  # the credit used
+        mandate.pending_items = {}
         mandate.open_charge_id = charge.id
         mandate.advance_schedule()
+        if charge.amount == 0:
+            # Nothing to collect (credit covers it): settled at once, no gateway call.
+            charge.status, charge.updated_at = "succeeded", now
+            result.charge, result.charge_events = charge, [EventType.CHARGE_SUCCEEDED]
+            result.mandate_events += paid(mandate, charge, now)
+            return result
         attempt = charge.start_attempt(now, mandate.payment_method)
     mandate.claimed_until, mandate.attempt_at = lease_until, None
     result.charge, result.attempt = charge, attempt
     return result
+
+
+def charge_lines(mandate: Mandate, cycle: int, items: list[Item]) -> list[Line]:
+    """A new cycle charge: the plan's amount, each pending item, and the carried credit as far
+    as it goes (never below zero; what is left carries on to the following charges)."""
+    start, end = mandate.due(cycle), mandate.due(cycle + 1)
+    lines = [Line(type="plan", description=f"Cycle {cycle}, {start:%Y-%m-%d} to {end:%Y-%m-%d}", amount=mandate.terms.amount)]
+    lines += [Line(type="item", description=item.description, amount=item.amount, item_id=item.id) for item in items]
+    used = min(mandate.credit, sum(line.amount for line in lines))
+    if used:
+        lines.append(Line(type="proration", description="Credit for unused time after a plan change", amount=-used))
+    return lines
+
+
+def paid(mandate: Mandate, charge: Charge, now: datetime) -> list[str]:
+    """The open cycle charge succeeded: the cycle is paid (its period may be credited back by a
+    plan change), collection work ends, and a mandate with no cycle left completes."""
+    mandate.cycles_charged += 1
+    if charge.period_end is not None:
+        mandate.paid_period = PaidPeriod(
+            charge_id=charge.id, start=charge.due_at, end=charge.period_end, amount=charge.plan_amount
+        )
+    mandate.detach_charge()
+    if mandate.status == "active" and mandate.next_charge_at is None:
+        return mandate.complete(now)
+    return []
 
 
 def _open_charge(mandate: Mandate, charge: Charge | None) -> Charge:
@@ -170,10 +221,7 @@ def settle(mandate: Mandate, charge: Charge, attempt: int, answer: GatewayResult
         return Settlement(True, mandate_events, charge_events)
     mandate.attempt_started_at, mandate.updated_at = None, now
     if charge.status == "succeeded":
-        mandate.cycles_charged += 1
-        mandate.detach_charge()
-        if mandate.status == "active" and mandate.next_charge_at is None:
-            mandate_events += mandate.complete(now)
+        mandate_events += paid(mandate, charge, now)
     elif charge.status == "cancelled":
         mandate.detach_charge()
     elif charge.status == "retrying":

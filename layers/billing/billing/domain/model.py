@@ -6,7 +6,7 @@ turns those into stored, published events. Nothing here reads a clock or does I/
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from . import schedule
 from .errors import InvalidState, ValidationFailed
 from .events import EventType
-from .money import Currency
+from .money import MAX_AMOUNT, Currency
 from .payment_methods import Gateway
 from .schedule import Cadence, Interval, Term
 
@@ -114,6 +114,34 @@ class Consent(BaseModel):
     terms_sha256: str | None = None  # evidence of what the customer saw (hosted page approvals)
 
 
+class PaidPeriod(BaseModel):
+    """The service period the last succeeded cycle charge paid for, `[start, end)`, and what its
+    plan line was worth: what a plan change `at: now` with proration credits back. A credit
+    shortens it to end at the change, so the same unused time is never credited twice."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    charge_id: str
+    start: datetime
+    end: datetime
+    amount: int
+
+    def unused_credit(self, now: datetime) -> int:
+        """`floor(amount * (end - now) / (end - start))` when the period covers now, else 0 (exact
+        integer arithmetic on microseconds: the same ratio as in seconds, without rounding)."""
+        if not self.start <= now < self.end:
+            return 0
+        return self.amount * micros(self.end - now) // micros(self.end - self.start)
+
+
+def micros(delta: timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+# Items waiting for the next cycle charge of one mandate (each is one operation of the claim's transaction).
+MAX_PENDING_ITEMS = 50
+
+
 class Mandate(Entity):
     plan_id: str
     terms: PlanTerms
@@ -127,7 +155,10 @@ class Mandate(Entity):
     ended_at: datetime | None = None
     activated_at: datetime | None = None
     anchor_at: datetime | None = None
-    next_cycle: int = 1  # the schedule position of the next cycle to charge
+    next_cycle: int = 1  # the next cycle to charge (cycles count across plan changes)
+    # The cycle due at `anchor_at`: a plan change re-anchors the schedule, and the plan's own
+    # position of cycle k is k - anchor_cycle + 1 (its `total_cycles` counts from there).
+    anchor_cycle: int = 1
     next_charge_at: datetime | None = None
     cycles_charged: int = 0
     paused_at: datetime | None = None
@@ -136,6 +167,9 @@ class Mandate(Entity):
     # are not billed; cycles due before a pause are still owed. Pruned once passed.
     pause_windows: list[tuple[datetime, datetime]] = Field(default_factory=list)
     # Billing engine state (not part of the API object):
+    pending_items: dict[str, int] = Field(default_factory=dict)  # item id -> amount, billed with the next cycle charge
+    credit: int = 0  # proration credit not yet used, taken off the next charges (minor units)
+    paid_period: PaidPeriod | None = None
     open_charge_id: str | None = None  # the charge being collected, or the failed one while past_due
     attempt_at: datetime | None = None  # when the open charge's next attempt is due
     claimed_until: datetime | None = None  # dispatch lease: sent to the charger, awaiting its result
@@ -194,27 +228,51 @@ class Mandate(Entity):
             return self.resume_at
         return None
 
+    def due(self, cycle: int) -> datetime:
+        """When `cycle` is due on the current plan's schedule (from its anchor)."""
+        assert self.anchor_at is not None
+        return schedule.due_at(self.anchor_at, self.terms.cadence, cycle - self.anchor_cycle + 1)
+
+    def in_term(self, cycle: int, when: datetime) -> bool:
+        return self.term.includes(cycle - self.anchor_cycle + 1, when)
+
+    def _first_cycle_on_or_after(self, moment: datetime, not_before: int) -> int:
+        assert self.anchor_at is not None
+        offset = self.anchor_cycle - 1
+        return offset + schedule.first_cycle_on_or_after(self.anchor_at, self.terms.cadence, moment, not_before - offset)
+
     def upcoming_charges(self, now: datetime, count: int) -> list[tuple[int, datetime]]:
         """The next `count` (cycle, due_at) if nothing changes; a preview that writes nothing."""
         if self.status in FINAL_STATUSES or self.status == "past_due":
             return []
         windows = list(self.pause_windows)
         if self.status == "pending_approval":
-            anchor, first = schedule.billing_anchor(now, self.start_at, self.terms.trial_days), 1
+            anchor, first, offset = schedule.billing_anchor(now, self.start_at, self.terms.trial_days), 1, 0
         else:
             assert self.anchor_at is not None
-            anchor, first = self.anchor_at, self.next_cycle
+            anchor, first, offset = self.anchor_at, self.next_cycle, self.anchor_cycle - 1
             if self.status == "paused":
                 if self.resume_at is None or self.paused_at is None:
                     return []
                 windows.append((self.paused_at, self.resume_at))
         out: list[tuple[int, datetime]] = []
-        for cycle, when in schedule.upcoming(anchor, self.terms.cadence, self.term, first):
+        for position, when in schedule.upcoming(anchor, self.terms.cadence, self.term, first - offset):
             if len(out) == count:
                 break
             if not any(start <= when < end for start, end in windows):
-                out.append((cycle, when))
+                out.append((position + offset, when))
         return out
+
+    def upcoming_amounts(self, upcoming: list[tuple[int, datetime]]) -> list[int]:
+        """What each previewed charge would be: the plan's amount, the pending items on the first,
+        less the carried credit as far as it goes (the rules `charge_lines` applies)."""
+        credit, amounts = self.credit, []
+        for index, _ in enumerate(upcoming):
+            gross = self.terms.amount + (sum(self.pending_items.values()) if index == 0 else 0)
+            used = min(credit, gross)
+            credit -= used
+            amounts.append(gross - used)
+        return amounts
 
     # ------------------------------------------------------------ transitions
     def _require(self, action: str, *allowed: str) -> None:
@@ -224,10 +282,9 @@ class Mandate(Entity):
     def _schedule_from(self, cycle: int, now: datetime) -> list[str]:
         """Point the mandate at `cycle`; complete it when the term has no such cycle (once the
         charge still being collected, if any, has settled)."""
-        assert self.anchor_at is not None
         self.next_cycle = cycle
-        when = schedule.due_at(self.anchor_at, self.terms.cadence, cycle)
-        if self.term.includes(cycle, when):
+        when = self.due(cycle)
+        if self.in_term(cycle, when):
             self.next_charge_at = when
             return []
         self.next_charge_at = None
@@ -238,13 +295,12 @@ class Mandate(Entity):
 
     def _billable_from(self, cycle: int) -> int:
         """The first cycle >= `cycle` not due inside a past pause; windows behind it are dropped."""
-        assert self.anchor_at is not None
         while True:
-            when = schedule.due_at(self.anchor_at, self.terms.cadence, cycle)
+            when = self.due(cycle)
             window = next((w for w in self.pause_windows if w[0] <= when < w[1]), None)
             if window is None:
                 break
-            cycle = schedule.first_cycle_on_or_after(self.anchor_at, self.terms.cadence, window[1], cycle)
+            cycle = self._first_cycle_on_or_after(window[1], cycle)
         self.pause_windows = [w for w in self.pause_windows if w[1] > when]
         return cycle
 
@@ -252,10 +308,9 @@ class Mandate(Entity):
         """The charge of `next_cycle` exists now: point at the next billable cycle (None past the term).
 
         The mandate is completed only when that charge settles, not here."""
-        assert self.anchor_at is not None
         self.next_cycle = self._billable_from(self.next_cycle + 1)
-        when = schedule.due_at(self.anchor_at, self.terms.cadence, self.next_cycle)
-        self.next_charge_at = when if self.term.includes(self.next_cycle, when) else None
+        when = self.due(self.next_cycle)
+        self.next_charge_at = when if self.in_term(self.next_cycle, when) else None
 
     def complete(self, now: datetime) -> list[str]:
         self.status, self.ended_at, self.updated_at, self.next_charge_at = "completed", now, now, None
@@ -348,6 +403,54 @@ class Mandate(Entity):
             self.status = "active"
             self.attempt_at = now if self.open_charge_id else None
         return [EventType.MANDATE_PAYMENT_METHOD_UPDATED]
+
+    # ------------------------------------------------------- items and plans
+    def add_item(self, item_id: str, amount: int) -> None:
+        """An item waits for the next cycle charge; that charge's total stays within the amount limit."""
+        if self.is_final:
+            raise InvalidState(f"Cannot add an item to a mandate that is {self.status}.")
+        if len(self.pending_items) >= MAX_PENDING_ITEMS:
+            raise InvalidState(
+                f"A mandate holds at most {MAX_PENDING_ITEMS} pending items; delete one or wait for the next charge."
+            )
+        if self.terms.amount + sum(self.pending_items.values()) + amount > MAX_AMOUNT:
+            raise ValidationFailed(f"The next charge would exceed {MAX_AMOUNT} with this item.", "amount")
+        self.pending_items = {**self.pending_items, item_id: amount}
+
+    def remove_item(self, item_id: str) -> None:
+        self.pending_items = {k: v for k, v in self.pending_items.items() if k != item_id}
+
+    def change_plan(self, now: datetime, plan: Plan, at: Literal["next_charge", "now"], prorate: bool) -> list[str]:
+        """Move to `plan` at the next charge (same date, new amount and interval) or now (anchored
+        now, first charge due now, with an optional credit for the unused part of the period paid).
+
+        Cycles keep counting; the new plan's `total_cycles` counts from its anchor; its trial is
+        ignored. Only while nothing is being collected, so no charge straddles two plans."""
+        self._require("change the plan of", "active")
+        if self.open_charge_id is not None or self.claimed_until is not None or self.attempt_at_gateway:
+            raise InvalidState("A charge of this mandate is being collected; change the plan once it has settled.")
+        if plan.id == self.plan_id:
+            raise ValidationFailed("The mandate is already on this plan.", "plan_id")
+        if plan.status != "active":
+            raise ValidationFailed("The plan is archived.", "plan_id")
+        if plan.terms.currency != self.terms.currency:
+            raise ValidationFailed(f"The new plan must be in {self.terms.currency}, like the current one.", "plan_id")
+        if plan.terms.amount + sum(self.pending_items.values()) > MAX_AMOUNT:
+            raise ValidationFailed(f"The next charge would exceed {MAX_AMOUNT} with this plan and the pending items.", "plan_id")
+        if at == "next_charge":
+            if self.next_charge_at is None:
+                raise InvalidState("This mandate has no next charge.")
+            anchor = self.next_charge_at
+        else:
+            anchor = now
+            if prorate and self.paid_period is not None:
+                credit = self.paid_period.unused_credit(now)
+                if credit:
+                    self.credit += credit
+                    self.paid_period = self.paid_period.model_copy(update={"end": now})  # credited once
+        self.plan_id, self.terms = plan.id, plan.terms
+        self.anchor_at, self.anchor_cycle, self.updated_at = anchor, self.next_cycle, now
+        return [EventType.MANDATE_PLAN_CHANGED, *self._schedule_from(self.next_cycle, now)]
 
 
 class Event(BaseModel):

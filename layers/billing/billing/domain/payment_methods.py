@@ -22,6 +22,7 @@ SIMULATED_TOKENS: tuple[str, ...] = (
     "pm_sim_timeout",
     "pm_sim_error",
     "pm_sim_rejected",
+    "pm_sim_refund_fails",
 )
 
 _CARD_LIKE = re.compile(r"(?:\d[ -]?){12,18}\d")

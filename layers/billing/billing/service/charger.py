@@ -18,10 +18,11 @@ from ..domain.charge import NOT_RECEIVED, REJECTED, Charge, GatewayResult, looku
 from ..domain.charging import Step, next_step, settle, start
 from ..domain.errors import ConcurrentModification
 from ..domain.model import Mandate
+from ..domain.refunds import Refund
 from ..observability import logger
 from .concurrency import MAX_CONFLICT_RETRIES, retry_on_conflict
 from .event_recorder import EventRecorder
-from .messages import AttemptMessage
+from .messages import AttemptMessage, RefundMessage
 from .ports import (
     AttemptRequest,
     Changes,
@@ -30,6 +31,7 @@ from .ports import (
     GatewayUnavailable,
     IdGenerator,
     PaymentGateway,
+    RefundRequest,
     Render,
     Repository,
 )
@@ -68,6 +70,12 @@ class _MissingGateway:
         return REJECTED
 
     def lookup(self, request: AttemptRequest) -> GatewayResult | None:
+        return None
+
+    def refund(self, request: RefundRequest) -> GatewayResult:
+        return REJECTED
+
+    def lookup_refund(self, request: RefundRequest) -> GatewayResult | None:
         return None
 
 
@@ -114,7 +122,7 @@ class Charger:
                 answer, timeouts = self._ask(message, gateway, request, remaining)
                 return self._record(message, mandate, charge, answer, timeouts)
             assert mandate.attempt_started_at is not None
-            answer = self._lookup(gateway, request, mandate.attempt_started_at)
+            answer = self._lookup(lambda: gateway.lookup(request), request.idempotency_key, mandate.attempt_started_at)
             outcome = self._record(message, mandate, charge, answer, 0)
             outcome.looked_up = True
             return outcome
@@ -163,29 +171,103 @@ class Charger:
         charge, and only while no stop was acknowledged meanwhile (the first request may never
         have arrived: sending it again after a stop could start a payment after the stop). Then
         the message comes back, and the attempt is looked up."""
+        return self._ask_same_key(
+            lambda: gateway.charge(request),
+            request.idempotency_key,
+            gateway,
+            remaining,
+            still_allowed=lambda: self._fresh(message)[2] is Step.ASK,
+        )
+
+    def _ask_same_key(
+        self,
+        call: Callable[[], GatewayResult],
+        key: str,
+        gateway: PaymentGateway,
+        remaining: Callable[[], float] | None,
+        still_allowed: Callable[[], bool] | None = None,
+    ) -> tuple[GatewayResult, int]:
+        """`call` (one request with `key`), asked again after a timeout while the invocation has time
+        (and `still_allowed`); an outcome still unknown is left to the message coming back."""
         timeouts = 0
         for _ in range(self.resolve_attempts):
             try:
-                return gateway.charge(request), timeouts
+                return call(), timeouts
             except GatewayTimeout:
                 timeouts += 1
                 if remaining is not None and remaining() < gateway.call_timeout + self.write_margin:
                     break
-                if self._fresh(message)[2] is not Step.ASK:
+                if still_allowed is not None and not still_allowed():
                     break
-        raise OutcomeUnknown(f"{request.idempotency_key}: outcome still unknown after {timeouts} tries")
+        raise OutcomeUnknown(f"{key}: outcome still unknown after {timeouts} tries")
 
-    def _lookup(self, gateway: PaymentGateway, request: AttemptRequest, started_at: datetime) -> GatewayResult:
-        """Only read what the gateway did; never send the attempt again."""
+    def _lookup(self, find: Callable[[], GatewayResult | None], key: str, started_at: datetime) -> GatewayResult:
+        """Only read what the gateway did (`find`); never send the request again. Not found is
+        conclusive (never received) only once the original call is surely over."""
         try:
-            found = gateway.lookup(request)
+            found = find()
         except (GatewayTimeout, GatewayUnavailable) as error:
-            raise OutcomeUnknown(f"{request.idempotency_key}: the gateway cannot tell yet ({type(error).__name__})") from error
+            raise OutcomeUnknown(f"{key}: the gateway cannot tell yet ({type(error).__name__})") from error
         if found is not None:
             return found
         if lookup_is_conclusive(started_at, self.clock.now()):
             return NOT_RECEIVED
-        raise OutcomeUnknown(f"{request.idempotency_key}: not found at the gateway yet")
+        raise OutcomeUnknown(f"{key}: not found at the gateway yet")
+
+    # ------------------------------------------------------------------ refunds
+    def process_refund(self, message: RefundMessage, remaining: Callable[[], float] | None = None) -> ChargeOutcome:
+        """Send a pending refund to the gateway exactly once: the start marker is written (on the
+        refund's version) before the first call; after it, the same key is asked again while the
+        gateway remembers it, then the refund is only looked up. The answer settles the refund and
+        the charge's reservation in one transaction."""
+        for _ in range(MAX_CONFLICT_RETRIES):
+            refund = self.repo.get_refund(message.merchant_id, message.refund_id)
+            if refund is None:
+                logger.warning("refund %s not found; message dropped", message.refund_id)
+                return ChargeOutcome("skipped")
+            gateway = self.gateways.get(refund.payment_method.gateway) or _MissingGateway()
+            step = refund.next_step(self.clock.now(), gateway.key_memory)
+            if step is Step.DONE:
+                return ChargeOutcome("duplicate", refund.status)
+            self._ensure_time(gateway, remaining)
+            request = _refund_request(refund)
+            if step is Step.START:
+                refund.start(self.clock.now())
+                try:
+                    self.repo.commit(Changes(refunds=[refund]))
+                except ConcurrentModification:
+                    continue  # another delivery started it: decide again on the fresh state
+            if step is Step.LOOKUP:
+                assert refund.started_at is not None
+                answer = self._lookup(lambda: gateway.lookup_refund(request), request.idempotency_key, refund.started_at)
+            else:
+                answer, _ = self._ask_same_key(lambda: gateway.refund(request), request.idempotency_key, gateway, remaining)
+            return self._record_refund(message, answer)
+        raise ConcurrentModification(f"{message.refund_id}: the refund kept changing")
+
+    def _record_refund(self, message: RefundMessage, answer: GatewayResult) -> ChargeOutcome:
+        def once(_: int) -> ChargeOutcome:
+            refund = self.repo.get_refund(message.merchant_id, message.refund_id)
+            charge = self.repo.get_charge(message.merchant_id, refund.charge_id) if refund else None
+            if refund is None or charge is None:
+                raise ConcurrentModification(f"{message.refund_id} or its charge disappeared")
+            now = self.clock.now()
+            refund_events = refund.record(answer, now)
+            if not refund_events:
+                return ChargeOutcome("duplicate", refund.status)
+            charge_events = charge.refund_settled(refund.amount, refund.status == "succeeded", now)
+            events = self.recorder.events([(refund, refund_events), (charge, charge_events)], now)
+            self.repo.commit(Changes(refunds=[refund], charges=[charge], events=events))
+            return ChargeOutcome(
+                "recorded",
+                refund.status,
+                amount=refund.amount,
+                currency=refund.currency,
+                events=[e.type for e in events],
+                failure_code=refund.failure_code,
+            )
+
+        return retry_on_conflict(once)
 
     def _record(
         self, message: AttemptMessage, mandate: Mandate, charge: Charge, answer: GatewayResult, timeouts: int
@@ -222,3 +304,18 @@ class Charger:
             )
 
         return retry_on_conflict(once)
+
+
+def _refund_request(refund: Refund) -> RefundRequest:
+    return RefundRequest(
+        idempotency_key=refund.idempotency_key,
+        amount=refund.amount,
+        currency=refund.currency,
+        token=refund.payment_method.token,
+        charge_reference=refund.charge_reference,
+        reason=refund.reason,
+        merchant_id=refund.merchant_id,
+        mandate_id=refund.mandate_id,
+        charge_id=refund.charge_id,
+        refund_id=refund.id,
+    )

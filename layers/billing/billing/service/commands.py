@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from ..domain.money import Currency
 from ..domain.payment_methods import Gateway
+from ..domain.refunds import RefundReason
 from ..domain.schedule import Interval
 
 
@@ -87,6 +88,33 @@ class NewMandate(Protocol):
     def end_at(self) -> datetime | None: ...
     @property
     def metadata(self) -> Mapping[str, str]: ...
+
+
+class NewRefund(Protocol):
+    @property
+    def amount(self) -> int | None: ...
+    @property
+    def reason(self) -> RefundReason: ...
+    @property
+    def metadata(self) -> Mapping[str, str]: ...
+
+
+class NewItem(Protocol):
+    @property
+    def amount(self) -> int: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def metadata(self) -> Mapping[str, str]: ...
+
+
+class PlanChange(Protocol):
+    @property
+    def plan_id(self) -> str: ...
+    @property
+    def at(self) -> Literal["next_charge", "now"]: ...
+    @property
+    def prorate(self) -> bool: ...
 
 
 class Pause(Protocol):

@@ -8,6 +8,7 @@ claim is saved.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,11 +19,13 @@ from ..domain.charge import Charge
 from ..domain.charging import claim
 from ..domain.errors import ConcurrentModification
 from ..domain.events import EventType
+from ..domain.items import Item
 from ..domain.model import Mandate
+from ..domain.refunds import Refund
 from ..observability import logger
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
-from .messages import AttemptMessage
+from .messages import AttemptMessage, RefundMessage
 from .ports import (
     Changes,
     ChargeQueue,
@@ -43,13 +46,14 @@ class DispatchReport:
     conflicts: int = 0  # lost a race (another run or an API write); looked at again next run
     errors: int = 0  # failed to claim (e.g. throttled); still due, so the next run tries again
     not_sent: int = 0  # refused by the queue; sent again when the lease ends
+    refunds: int = 0  # refunds sent to the engine (first time or again after their lease)
     max_lag_seconds: float = 0.0  # how long the oldest dispatched item had been due
     oldest_unsettled_seconds: float = 0.0  # age of the oldest attempt sent again (still without an outcome)
 
 
 @dataclass
 class _DispatchOutcome:
-    message: AttemptMessage | None = None
+    message: AttemptMessage | RefundMessage | None = None
     new_charge: bool = False
     resent: bool = False
     resumed: bool = False
@@ -78,13 +82,16 @@ class Dispatcher:
 
     def run(self, now: datetime) -> DispatchReport:
         per_shard = max(1, -(-self.max_per_run // self.shards))  # ceil: fair share of every shard
-        due = self.repo.due(now, per_shard)
-        report = DispatchReport(found=len(due))
-        if not due:
+        found = self.repo.due(now, per_shard)
+        report = DispatchReport(found=len(found))
+        if not found:
             return report
-        mandates, charges = self._load(due)
+        due = [ref for ref in found if ref.object_id.startswith("mdt_")]
+        refunds = [ref for ref in found if ref.object_id.startswith("rfd_")]
+        mandates, charges, items = self._load(due)
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            results = list(pool.map(lambda ref: self._claim_safely(ref, now, mandates, charges), due))
+            results = list(pool.map(lambda ref: self._claim_safely(ref, now, mandates, charges, items), due))
+            results += list(pool.map(lambda ref: self._claim_refund(ref, now), refunds))
         messages = [r.message for r in results if r.message is not None]
         accepted = self.queue.send(messages) if messages else 0
         report.dispatched = accepted
@@ -92,39 +99,70 @@ class Dispatcher:
         report.new_charges = sum(r.new_charge for r in results)
         report.resent = sum(r.resent for r in results)
         report.resumed = sum(r.resumed for r in results)
+        report.refunds = sum(isinstance(r.message, RefundMessage) for r in results)
         report.conflicts = sum(r.conflict for r in results)
         report.errors = sum(r.error for r in results)
         report.max_lag_seconds = max((r.lag for r in results if r.message is not None), default=0.0)
         report.oldest_unsettled_seconds = max((r.unsettled_age for r in results), default=0.0)
         return report
 
-    def _load(self, due: list[DueRef]) -> tuple[dict[str, Mandate], dict[str, Charge]]:
-        mandates, _ = self.repo.load([(d.merchant_id, d.mandate_id) for d in due], [])
+    def _load(self, due: list[DueRef]) -> tuple[dict[str, Mandate], dict[str, Charge], dict[str, Item]]:
+        mandates, _ = self.repo.load([(d.merchant_id, d.object_id) for d in due], []) if due else ({}, {})
         open_charges = [(m.merchant_id, m.open_charge_id) for m in mandates.values() if m.open_charge_id]
         _, charges = self.repo.load([], open_charges) if open_charges else ({}, {})
-        return mandates, charges
+        return mandates, charges, self._items(mandates.values())
+
+    def _items(self, mandates: Iterable[Mandate]) -> dict[str, Item]:
+        """The pending items of mandates whose next cycle charge may be created now."""
+        refs = [(m.merchant_id, i) for m in mandates if not m.open_charge_id for i in m.pending_items]
+        return self.repo.load_objects(Item, refs) if refs else {}
 
     def _claim_safely(
-        self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]
+        self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge], items: dict[str, Item]
     ) -> _DispatchOutcome:
         """One mandate's failure (throttling, a bug) must not hold back the others' messages."""
         try:
-            return self._claim(ref, now, mandates, charges)
+            return self._claim(ref, now, mandates, charges, items)
         except Exception:
-            logger.exception("could not claim mandate %s; it stays due", ref.mandate_id)
+            logger.exception("could not claim mandate %s; it stays due", ref.object_id)
             return _DispatchOutcome(error=True)
 
-    def _claim(self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]) -> _DispatchOutcome:
+    def _claim_refund(self, ref: DueRef, now: datetime) -> _DispatchOutcome:
+        """A pending refund: take its lease (on its version) and send it to the engine. Refunds are
+        rare: read one by one. Lost races and errors leave it due for the next run."""
+        try:
+            refund = self.repo.load_objects(Refund, [(ref.merchant_id, ref.object_id)]).get(ref.object_id)
+            resent = refund is not None and refund.claimed_until is not None
+            if refund is None or not refund.claim(now, now + self.lease):
+                return _DispatchOutcome()
+            message = RefundMessage(merchant_id=refund.merchant_id, refund_id=refund.id, dispatched_at=now)
+            self.repo.commit(Changes(refunds=[refund]))
+        except ConcurrentModification:
+            return _DispatchOutcome(conflict=True)
+        except Exception:
+            logger.exception("could not claim refund %s; it stays due", ref.object_id)
+            return _DispatchOutcome(error=True)
+        # A refund sent again is still without an outcome: its age feeds the same alarm as charges'.
+        age = (now - refund.created_at).total_seconds() if resent else 0.0
+        return _DispatchOutcome(
+            message=message, resent=resent, lag=max(0.0, (now - ref.due_at).total_seconds()), unsettled_age=age
+        )
+
+    def _claim(
+        self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge], items: dict[str, Item]
+    ) -> _DispatchOutcome:
         def once(number: int) -> _DispatchOutcome:
             if number:  # another run or an API write got there first: decide again on fresh state
-                fresh_mandates, _ = self.repo.load([(ref.merchant_id, ref.mandate_id)], [])
+                fresh_mandates, _ = self.repo.load([(ref.merchant_id, ref.object_id)], [])
                 mandates.update(fresh_mandates)
-                fresh = fresh_mandates.get(ref.mandate_id)
+                fresh = fresh_mandates.get(ref.object_id)
                 if fresh is None:
-                    mandates.pop(ref.mandate_id, None)
+                    mandates.pop(ref.object_id, None)
                 elif fresh.open_charge_id:
                     charges.update(self.repo.load([], [(fresh.merchant_id, fresh.open_charge_id)])[1])
-            return self._claim_once(ref, now, mandates, charges)
+                else:
+                    items.update(self._items([fresh]))
+            return self._claim_once(ref, now, mandates, charges, items)
 
         try:
             return retry_on_conflict(once)
@@ -132,18 +170,19 @@ class Dispatcher:
             return _DispatchOutcome(conflict=True)  # still due: looked at again next run
 
     def _claim_once(
-        self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge]
+        self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge], items: dict[str, Item]
     ) -> _DispatchOutcome:
-        mandate = mandates.get(ref.mandate_id)
+        mandate = mandates.get(ref.object_id)
         if mandate is None or mandate.merchant_id != ref.merchant_id:
             return _DispatchOutcome()  # gone from under the index entry
         charge = charges.get(mandate.open_charge_id) if mandate.open_charge_id else None
         was_paused = mandate.status == "paused"
         try:
-            result = claim(mandate, charge, now, now + self.lease)
+            result = claim(mandate, charge, now, now + self.lease, items)
         except LookupError:
-            logger.error("mandate %s points to a missing charge; skipped", mandate.id)
-            return _DispatchOutcome(error=True)
+            # An item billed or deleted under us (a race lost: the retry reads it again), or a bug.
+            logger.error("mandate %s points to a missing charge or item; retried", mandate.id)
+            raise ConcurrentModification(mandate.id) from None
         if not result.changed:
             return _DispatchOutcome()
         message = None
@@ -169,6 +208,7 @@ class Dispatcher:
         changes = Changes(
             mandates=[mandate],
             charges=[result.charge] if result.charge is not None else [],
+            items=result.items,
             events=self.recorder.events(objects, now),
         )
         self.repo.commit(changes)

@@ -6,7 +6,7 @@ the snapshot function (`Render`) is given to them by the composition root.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -16,7 +16,13 @@ from ..domain.model import Event, Mandate, Plan
 from .ports import IdGenerator, Links, Render
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from ..domain.items import Item
+    from ..domain.refunds import Refund
     from ..domain.webhooks import WebhookEndpoint
+
+    Recorded: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Item
 
 
 class NoLinks:
@@ -30,15 +36,19 @@ class EventRecorder:
     def __init__(self, ids: IdGenerator, render: Render, links: Links | None = None) -> None:
         self.ids, self.render, self.links = ids, render, links or NoLinks()
 
-    def snapshot(self, obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint) -> dict[str, object]:
+    def snapshot(self, obj: Recorded) -> dict[str, object]:
         return self.render(obj, self.links.approval_url(obj) if isinstance(obj, Mandate) else None)
 
     def events(
-        self, changes: Sequence[tuple[Plan | Mandate | Charge | ApiKey | WebhookEndpoint, Sequence[str]]], now: datetime
+        self,
+        changes: Sequence[tuple[Recorded, Sequence[str]]],
+        now: datetime,
+        extra: Mapping[str, Mapping[str, object]] | None = None,
     ) -> list[Event]:
         """Events of one change, one microsecond apart so they list in the order they happened.
 
-        Each carries the final state of its object in this change."""
+        Each carries the final state of its object in this change; `extra` adds data by event
+        type (`previous_attributes`: the changed fields' old values, as the API showed them)."""
         out: list[Event] = []
         for obj, types in changes:
             if not types:
@@ -51,7 +61,7 @@ class EventRecorder:
                         merchant_id=obj.merchant_id,
                         type=t,
                         created_at=now + timedelta(microseconds=len(out)),
-                        data={"object": snapshot},
+                        data={"object": snapshot, **(extra or {}).get(t, {})},
                     )
                 )
         return out

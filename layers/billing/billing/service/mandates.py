@@ -8,7 +8,7 @@ mandate's version, so it is ordered with the charger's start marker.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from ..domain.charge import Charge
@@ -16,7 +16,7 @@ from ..domain.errors import ValidationFailed, found
 from ..domain.events import EventType
 from ..domain.model import Consent, Customer, Mandate, PaymentMethod
 from ..domain.payment_methods import ensure_usable
-from .commands import NewMandate, NewPaymentMethod, Pause
+from .commands import NewMandate, NewPaymentMethod, Pause, PlanChange
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
 from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
@@ -107,19 +107,38 @@ class Mandates:
         ensure_usable(request.gateway, self.gateways, "gateway")
         method = _method(request)
         self._ensure_owned(merchant_id, method, "token")
-        return self._change(
-            merchant_id,
-            mandate_id,
-            lambda m, c, now: m.replace_payment_method(now, method, reattempt_allowed=c is None or c.may_reopen),
-        )
+        previous: dict[str, object] = {}
+
+        def change(mandate: Mandate, charge: Charge | None, now: datetime) -> list[str]:
+            previous["payment_method"] = self.recorder.snapshot(mandate)["payment_method"]
+            return mandate.replace_payment_method(now, method, reattempt_allowed=charge is None or charge.may_reopen)
+
+        extra = {"previous_attributes": previous, "source": "merchant"}
+        return self._change(merchant_id, mandate_id, change, {EventType.MANDATE_PAYMENT_METHOD_UPDATED: extra})
+
+    def change_plan(self, merchant_id: str, mandate_id: str, request: PlanChange) -> Mandate:
+        """The new plan must be this merchant's (another merchant's is unknown here: 422)."""
+        plan = self.repo.get_plan(merchant_id, request.plan_id)
+        if plan is None:
+            raise ValidationFailed(f"No such plan: '{request.plan_id}'.", "plan_id")
+        previous: dict[str, object] = {}
+
+        def change(mandate: Mandate, charge: Charge | None, now: datetime) -> list[str]:
+            previous["plan_id"] = mandate.plan_id
+            return mandate.change_plan(now, plan, request.at, request.prorate)
+
+        return self._change(merchant_id, mandate_id, change, {EventType.MANDATE_PLAN_CHANGED: {"previous_attributes": previous}})
 
     def _ensure_owned(self, merchant_id: str, method: PaymentMethod, param: str) -> None:
         if self.owns is not None and not self.owns(merchant_id, method):
             raise ValidationFailed("This payment method does not belong to a customer of this merchant at the gateway.", param)
 
-    def _change(self, merchant_id: str, mandate_id: str, change: Change) -> Mandate:
+    def _change(
+        self, merchant_id: str, mandate_id: str, change: Change, extra: Mapping[str, Mapping[str, object]] | None = None
+    ) -> Mandate:
         """Change a mandate; when that ends collection (cancel, revoke) with no attempt at the
-        gateway, its unsettled charge is cancelled in the same transaction."""
+        gateway, its unsettled charge is cancelled in the same transaction. `extra`: more event
+        data by event type (`previous_attributes`, `source`)."""
 
         def once(_: int) -> Mandate:
             now = self.clock.now()
@@ -134,7 +153,9 @@ class Mandates:
             changes = Changes(
                 mandates=[mandate],
                 charges=[charge] if charge is not None and charge_types else [],
-                events=self.recorder.events([(mandate, types), (charge, charge_types)] if charge else [(mandate, types)], now),
+                events=self.recorder.events(
+                    [(mandate, types), (charge, charge_types)] if charge else [(mandate, types)], now, extra
+                ),
             )
             self.repo.commit(changes)
             return mandate

@@ -53,6 +53,16 @@ class AttemptMessage(BaseModel):
         return self.mandate.model_copy(deep=True), self.charge.model_copy(deep=True)
 
 
+class RefundMessage(BaseModel):
+    """A pending refund to send to the gateway (its state, and its lease, are in the table)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
+
+    merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
+    refund_id: Annotated[StrictStr, StringConstraints(pattern=r"^rfd_[A-Za-z0-9]{1,64}$")]
+    dispatched_at: datetime
+
+
 class WakeMessage(BaseModel):
     """A webhook delivery to look at (attempt it if it is due): its state is in the table."""
 

@@ -50,20 +50,27 @@ class Plans:
                 raise ValidationFailed("name and metadata cannot be null.", field)
         name = request.name if "name" in sent else None
         metadata = dict(request.metadata) if "metadata" in sent and request.metadata is not None else None
-        return self._change(merchant_id, plan_id, lambda plan, now: plan.update(now, name=name, metadata=metadata))
+        return self._change(merchant_id, plan_id, lambda plan, now: plan.update(now, name=name, metadata=metadata), previous=True)
 
     def archive(self, merchant_id: str, plan_id: str) -> Plan:
         return self._change(merchant_id, plan_id, lambda plan, now: plan.archive(now))
 
-    def _change(self, merchant_id: str, plan_id: str, change: Callable[[Plan, datetime], list[str]]) -> Plan:
-        """Read, change, commit with an optimistic version check; read again and redo on a race."""
+    def _change(
+        self, merchant_id: str, plan_id: str, change: Callable[[Plan, datetime], list[str]], previous: bool = False
+    ) -> Plan:
+        """Read, change, commit with an optimistic version check; read again and redo on a race.
+        `previous`: the events carry `previous_attributes` (the changed fields' old values)."""
 
         def once(_: int) -> Plan:
             now = self.clock.now()
             plan = self.get(merchant_id, plan_id)
+            before = self.recorder.snapshot(plan) if previous else {}
             types = change(plan, now)
             if types:
-                self.repo.commit(Changes(plans=[plan], events=self.recorder.events([(plan, types)], now)))
+                after = self.recorder.snapshot(plan)
+                changed = {k: v for k, v in before.items() if k != "updated_at" and after.get(k) != v}
+                extra = {t: {"previous_attributes": changed} for t in types} if previous else None
+                self.repo.commit(Changes(plans=[plan], events=self.recorder.events([(plan, types)], now, extra)))
             return plan
 
         return retry_on_conflict(once)

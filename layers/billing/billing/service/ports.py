@@ -6,15 +6,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
+from pydantic import BaseModel
+
 from ..domain.api_keys import ApiKey
 from ..domain.charge import Charge, GatewayResult
 from ..domain.model import Event, Mandate, Plan
-from .messages import AttemptMessage
+from .messages import AttemptMessage, RefundMessage
 
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
+    from ..domain.items import Item
+    from ..domain.refunds import Refund
     from ..domain.webhooks import WebhookDelivery, WebhookEndpoint
 
 T = TypeVar("T")
+S = TypeVar("S", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -55,16 +60,18 @@ class Changes:
     api_keys: list[ApiKey] = field(default_factory=list)
     webhook_endpoints: list[WebhookEndpoint] = field(default_factory=list)
     webhook_deliveries: list[WebhookDelivery] = field(default_factory=list)
+    refunds: list[Refund] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     limits: list[Limit] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class DueRef:
-    """One entry of the due index: a mandate the engine must look at, and since when."""
+    """One entry of the due index: a mandate or a refund the engine must look at, and since when."""
 
     merchant_id: str
-    mandate_id: str
+    object_id: str  # mdt_… or rfd_…
     due_at: datetime
 
 
@@ -95,6 +102,26 @@ class Repository(Protocol):
     ) -> Page[Charge]: ...
 
     def get_api_key(self, merchant_id: str, key_id: str) -> ApiKey | None: ...
+
+    def get_refund(self, merchant_id: str, refund_id: str) -> Refund | None: ...
+
+    def list_refunds(
+        self,
+        merchant_id: str,
+        page: PageRequest,
+        charge_id: str | None = None,
+        mandate_id: str | None = None,
+        status: str | None = None,
+    ) -> Page[Refund]: ...
+
+    def get_item(self, merchant_id: str, item_id: str) -> Item | None: ...
+
+    def list_items(
+        self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, status: str | None = None
+    ) -> Page[Item]: ...
+
+    def load_objects(self, kind: type[S], refs: list[tuple[str, str]]) -> dict[str, S]:
+        """Many refunds or items by (merchant_id, id) at once, keyed by id; missing ones are absent."""
 
     def list_api_keys(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[ApiKey]: ...
 
@@ -148,7 +175,7 @@ class Render(Protocol):
     """An object as the API shows it (the HTTP layer's; given to services for event snapshots)."""
 
     def __call__(
-        self, obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint, approval_url: str | None = None
+        self, obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Item, approval_url: str | None = None
     ) -> dict[str, object]: ...
 
 
@@ -156,7 +183,7 @@ class Render(Protocol):
 
 
 class ChargeQueue(Protocol):
-    def send(self, messages: list[AttemptMessage]) -> int:
+    def send(self, messages: list[AttemptMessage | RefundMessage]) -> int:
         """Send charge messages; returns how many were accepted (the rest are re-sent when their lease ends)."""
 
 
@@ -172,6 +199,22 @@ class AttemptRequest:
     mandate_id: str
     charge_id: str
     attempt: int
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    """One refund at the gateway. `idempotency_key` derives from the refund id alone."""
+
+    idempotency_key: str
+    amount: int
+    currency: str
+    token: str  # the payment method the charge was paid with
+    charge_reference: str | None  # the gateway's reference of the payment refunded
+    reason: str
+    merchant_id: str
+    mandate_id: str
+    charge_id: str
+    refund_id: str
 
 
 class GatewayTimeout(Exception):
@@ -198,3 +241,10 @@ class PaymentGateway(Protocol):
         """Read-only: what the gateway did for this (charge, attempt), found by its reference
         (not by the key), or None when it has no such payment. Raises GatewayTimeout or
         GatewayUnavailable when it cannot tell."""
+
+    def refund(self, request: RefundRequest) -> GatewayResult:
+        """Give money back once per idempotency key (the same key answers the same result);
+        `declined` with a code when the gateway refuses it. Raises like `charge`."""
+
+    def lookup_refund(self, request: RefundRequest) -> GatewayResult | None:
+        """Read-only: this refund at the gateway (by the refund id it carries), or None."""

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .charges import Charges
     from .event_log import EventLog
     from .mandates import Mandates, Ownership
+    from .money_operations import Items, Refunds
     from .plans import Plans
     from .webhooks import WebhookEndpoints, WebhookPorts
 
@@ -55,6 +56,18 @@ class UseCases:
         from .charges import Charges
 
         return Charges(self.repo)
+
+    @cached_property
+    def refunds(self) -> Refunds:
+        from .money_operations import Refunds
+
+        return Refunds(self.repo, self.clock, self.ids, self.recorder)
+
+    @cached_property
+    def items(self) -> Items:
+        from .money_operations import Items
+
+        return Items(self.repo, self.clock, self.ids, self.recorder)
 
     @cached_property
     def events(self) -> EventLog:

@@ -8,7 +8,9 @@ from pydantic import BaseModel
 
 from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
+from ...domain.items import Item
 from ...domain.model import Event, Mandate, Plan
+from ...domain.refunds import Refund
 from . import keys
 
 if TYPE_CHECKING:
@@ -16,11 +18,19 @@ if TYPE_CHECKING:
 
     from ...domain.webhooks import WebhookDelivery, WebhookEndpoint
 
-    Stored: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery
+    Stored: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Item
 
 M = TypeVar("M", bound=BaseModel)
 
-_KIND: dict[type, str] = {Plan: "PLAN", Mandate: "MANDATE", Charge: "CHARGE", Event: "EVENT", ApiKey: "APIKEY"}
+_KIND: dict[type, str] = {
+    Plan: "PLAN",
+    Mandate: "MANDATE",
+    Charge: "CHARGE",
+    Event: "EVENT",
+    ApiKey: "APIKEY",
+    Refund: "REFUND",
+    Item: "ITEM",
+}
 # Webhook objects by class name: only the functions that handle webhooks load their module.
 _WEBHOOK_KIND = {"WebhookEndpoint": "WEBHOOK_ENDPOINT", "WebhookDelivery": "WEBHOOK_DELIVERY"}
 
@@ -59,10 +69,20 @@ def item_of(obj: Stored | Event) -> dict[str, Any]:
             cpk=keys.customer_pk(obj.merchant_id, obj.customer.reference),
             csk=position,
         )
-        if obj.dispatch_at is not None:  # sparse: only mandates the engine must look at
-            item.update(dpk=keys.due_pk(obj.id), dsk=keys.due_sk(obj.dispatch_at, obj.merchant_id, obj.id))
-    if isinstance(obj, Charge):
+    if isinstance(obj, Charge | Item):
         item.update(mandate_id=obj.mandate_id, ppk=keys.parent_pk(obj.merchant_id, kind, obj.mandate_id), psk=position)
+    if isinstance(obj, Refund):
+        # Listed per charge (ParentIndex) and per mandate (the second parent index, CustomerIndex).
+        item.update(
+            charge_id=obj.charge_id,
+            mandate_id=obj.mandate_id,
+            ppk=keys.parent_pk(obj.merchant_id, kind, obj.charge_id),
+            psk=position,
+            cpk=keys.parent_pk(obj.merchant_id, kind, obj.mandate_id),
+            csk=position,
+        )
+    if isinstance(obj, Mandate | Refund) and obj.dispatch_at is not None:  # sparse: only what the engine must look at
+        item.update(dpk=keys.due_pk(obj.id), dsk=keys.due_sk(obj.dispatch_at, obj.merchant_id, obj.id))
     return item
 
 

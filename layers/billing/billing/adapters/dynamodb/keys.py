@@ -9,11 +9,20 @@ from datetime import datetime, timezone
 
 # How many partitions each list / filter index spreads one merchant's items over, so that no
 # single partition key takes a big merchant's whole write load. Lists merge the shards.
-LIST_SHARDS: dict[str, int] = {"PLAN": 1, "MANDATE": 4, "CHARGE": 16, "EVENT": 16, "APIKEY": 1, "WEBHOOK_ENDPOINT": 1}
+LIST_SHARDS: dict[str, int] = {
+    "PLAN": 1,
+    "MANDATE": 4,
+    "CHARGE": 16,
+    "EVENT": 16,
+    "APIKEY": 1,
+    "WEBHOOK_ENDPOINT": 1,
+    "REFUND": 4,
+    "ITEM": 4,
+}
 # The due index is global (not per merchant): dispatch reads every shard, each in parallel.
 DUE_SHARDS = 64
 
-_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd)_[A-Za-z0-9]{1,64}$")
+_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd|rfd|itm)_[A-Za-z0-9]{1,64}$")
 
 
 def valid_id(value: str, prefix: str) -> bool:

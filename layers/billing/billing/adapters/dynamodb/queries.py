@@ -82,6 +82,25 @@ def webhook_deliveries(merchant_id: str, endpoint_id: str, status: str | None) -
     return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"status": status})
 
 
+def refunds(merchant_id: str, charge_id: str | None, mandate_id: str | None, status: str | None) -> ListQuery:
+    bound = ("refunds", charge_id, mandate_id, status)
+    if charge_id is not None:
+        partitions = [keys.parent_pk(merchant_id, "REFUND", charge_id)]
+        return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"status": status, "mandate_id": mandate_id})
+    if mandate_id is not None:
+        partitions = [keys.parent_pk(merchant_id, "REFUND", mandate_id)]
+        return ListQuery("CustomerIndex", "cpk", "csk", partitions, bound, {"status": status})
+    return by_status(merchant_id, "REFUND", status, bound)
+
+
+def billing_items(merchant_id: str, mandate_id: str | None, status: str | None) -> ListQuery:
+    bound = ("items", mandate_id, status)
+    if mandate_id is not None:
+        partitions = [keys.parent_pk(merchant_id, "ITEM", mandate_id)]
+        return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"status": status})
+    return by_status(merchant_id, "ITEM", status, bound)
+
+
 def charges(merchant_id: str, mandate_id: str | None, status: str | None) -> ListQuery:
     bound = ("charges", mandate_id, status)
     if mandate_id is not None:
@@ -199,8 +218,8 @@ class Reader:
                 request["Limit"] = per_shard - len(found)
                 response = self.client.query(**request)
                 for row in response["Items"]:
-                    when, merchant_id, mandate_id = from_attributes(row)["dsk"].split("#")
-                    found.append(DueRef(merchant_id, mandate_id, datetime.fromisoformat(when.replace("Z", "+00:00"))))
+                    when, merchant_id, object_id = from_attributes(row)["dsk"].split("#")
+                    found.append(DueRef(merchant_id, object_id, datetime.fromisoformat(when.replace("Z", "+00:00"))))
                 if "LastEvaluatedKey" not in response:
                     break
                 request["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
+from ...domain.items import Item
 from ...domain.model import Event, Mandate, Plan
+from ...domain.refunds import Refund
 from ...service.ports import Changes, DueRef, Page, PageRequest
 from . import items, keys, queries
 from .queries import Reader
@@ -61,6 +63,34 @@ class DynamoRepository:
 
     def list_api_keys(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[ApiKey]:
         return self.reader.page(ApiKey, page, queries.api_keys(merchant_id, status))
+
+    def get_refund(self, merchant_id: str, refund_id: str) -> Refund | None:
+        return self.reader.get(Refund, merchant_id, refund_id, "rfd")
+
+    def list_refunds(
+        self,
+        merchant_id: str,
+        page: PageRequest,
+        charge_id: str | None = None,
+        mandate_id: str | None = None,
+        status: str | None = None,
+    ) -> Page[Refund]:
+        return self.reader.page(Refund, page, queries.refunds(merchant_id, charge_id, mandate_id, status))
+
+    def get_item(self, merchant_id: str, item_id: str) -> Item | None:
+        return self.reader.get(Item, merchant_id, item_id, "itm")
+
+    def list_items(
+        self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, status: str | None = None
+    ) -> Page[Item]:
+        return self.reader.page(Item, page, queries.billing_items(merchant_id, mandate_id, status))
+
+    def load_objects(self, kind: type[items.M], refs: list[tuple[str, str]]) -> dict[str, items.M]:
+        """Refunds or items by (merchant, id), in one BatchGetItem (ids not ours are skipped)."""
+        stored_as, prefix = items.kind_of(kind), {Refund: "rfd", Item: "itm"}[kind]
+        wanted = {keys.primary(m, i, stored_as)["pk"]: i for m, i in refs if keys.valid_id(i, prefix)}
+        found = self.reader.batch_get([{"pk": pk, "sk": stored_as} for pk in wanted])
+        return {i: items.load(kind, found[(pk, stored_as)]) for pk, i in wanted.items() if (pk, stored_as) in found}
 
     # Webhook objects: their module is imported here, by the functions that handle them (cold start).
     def get_webhook_endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:

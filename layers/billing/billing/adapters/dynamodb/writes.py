@@ -34,6 +34,8 @@ class Writer:
             *changes.api_keys,
             *changes.webhook_endpoints,
             *changes.webhook_deliveries,
+            *changes.refunds,
+            *changes.items,
         ]
         operations = [self.versioned_put(obj) for obj in aggregates]
         operations += [

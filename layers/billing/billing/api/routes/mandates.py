@@ -13,8 +13,8 @@ from ...domain.model import MandateStatus
 from ...service.ports import PageRequest
 from ...service.use_cases import UseCases
 from ..errors import json_response
-from ..requests import MandateCreate, NoFields, PauseIn, PaymentMethodIn
-from ..responses import ListOut, MandateOut, ScheduledCharge, ScheduleOut
+from ..requests import ItemCreate, MandateCreate, NoFields, PauseIn, PaymentMethodIn, PlanChangeIn
+from ..responses import ItemOut, ListOut, MandateOut, ScheduledCharge, ScheduleOut
 from ..routing import Cursor, IdempotencyKey, Limit, MerchantRequest, new_router, responses
 
 router = new_router()
@@ -53,8 +53,8 @@ def mandate_schedule(mandate_id: str, count: Annotated[int, Query(ge=1, le=36)] 
     request = MerchantRequest(router)
     mandate, upcoming = request.api.mandates.schedule(request.merchant_id, mandate_id, count)
     data = [
-        ScheduledCharge(cycle=cycle, due_at=due, amount=mandate.terms.amount, currency=mandate.terms.currency)
-        for cycle, due in upcoming
+        ScheduledCharge(cycle=cycle, due_at=due, amount=amount, currency=mandate.terms.currency)
+        for (cycle, due), amount in zip(upcoming, mandate.upcoming_amounts(upcoming), strict=True)
     ]
     return json_response(200, ScheduleOut(mandate_id=mandate.id, data=data).model_dump(mode="json"))
 
@@ -99,4 +99,24 @@ def replace_payment_method(mandate_id: str, body: PaymentMethodIn, idempotency_k
         idempotency_key,
         body,
         lambda api, m: api.mandates.replace_payment_method(m, mandate_id, body),
+    )
+
+
+@router.post(
+    "/v1/mandates/<mandate_id>/change_plan",
+    responses=responses(MandateOut, 200, 404, 409, 422),
+    summary="Move the mandate to another plan (at the next charge, or now with proration)",
+)
+def change_plan(mandate_id: str, body: PlanChangeIn, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    return _change("change_plan", mandate_id, idempotency_key, body, lambda api, m: api.mandates.change_plan(m, mandate_id, body))
+
+
+@router.post(
+    "/v1/mandates/<mandate_id>/items",
+    responses=responses(ItemOut, 201, 404, 409, 422),
+    summary="Add an item to the mandate's next charge",
+)
+def create_item(mandate_id: str, body: ItemCreate, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    return MerchantRequest(router).idempotent(
+        f"create_item:{mandate_id}", body, idempotency_key, 201, lambda api, m: api.items.create(m, mandate_id, body)
     )

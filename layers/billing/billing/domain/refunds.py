@@ -1,0 +1,91 @@
+"""Refunds: money given back on a succeeded charge, exactly once at the gateway.
+
+A refund is created `pending` with its amount reserved on the charge (same transaction, on the
+charge's version). The billing engine sends it to the gateway with the refund's id as the
+idempotency key: first a start marker is written (so it is known whether the gateway may have
+seen the key), then the gateway is asked; an unknown outcome is asked again with the same key
+while the gateway still remembers it, and only looked up after that. The outcome settles it
+`succeeded` or `failed` and ends the reservation. Nothing here reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import Field
+
+from .charge import GATEWAY_ERROR, GatewayResult, may_replay
+from .charging import Step
+from .events import EventType
+from .model import Entity, PaymentMethod
+from .money import Currency
+
+RefundStatus = Literal["pending", "succeeded", "failed"]
+RefundReason = Literal["requested_by_customer", "duplicate", "fraudulent", "other"]
+REFUND_DECLINED = "refund_declined"
+
+
+class Refund(Entity):
+    charge_id: str
+    mandate_id: str
+    amount: int
+    currency: Currency
+    reason: RefundReason = "requested_by_customer"
+    status: RefundStatus = "pending"
+    failure_code: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    # Engine state, not part of the API object:
+    payment_method: PaymentMethod  # what the charge was paid with (the gateway that holds the money)
+    charge_reference: str | None = None  # the gateway's reference of the payment refunded
+    gateway_reference: str | None = None
+    claimed_until: datetime | None = None  # dispatch lease: sent to the engine, awaiting its result
+    started_at: datetime | None = None  # start marker: the gateway may have seen the key since then
+
+    @property
+    def settled(self) -> bool:
+        return self.status != "pending"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Derived from the refund alone: a redelivered or crashed refund replays, never refunds again."""
+        return f"refund:{self.id}"
+
+    @property
+    def dispatch_at(self) -> datetime | None:
+        """When the engine must look at it (the due index key): at once, then when its lease ends."""
+        if self.settled:
+            return None
+        return self.claimed_until or self.created_at
+
+    def claim(self, now: datetime, lease_until: datetime) -> bool:
+        """Take the lease for sending it to the engine (False: settled, or another run holds it)."""
+        if self.settled or (self.claimed_until is not None and self.claimed_until > now):
+            return False
+        self.claimed_until = lease_until
+        return True
+
+    def next_step(self, now: datetime, key_memory: timedelta | None) -> Step:
+        if self.settled:
+            return Step.DONE
+        if self.started_at is None:
+            return Step.START
+        if may_replay(self.started_at, now, key_memory):
+            return Step.ASK
+        return Step.LOOKUP
+
+    def start(self, now: datetime) -> None:
+        """The marker, written on this refund's version before the gateway is first called."""
+        self.started_at = self.started_at or now
+
+    def record(self, result: GatewayResult, now: datetime) -> list[str]:
+        """The gateway's answer settles it (a duplicate answer changes nothing)."""
+        if self.settled:
+            return []
+        self.gateway_reference = result.gateway_reference or self.gateway_reference
+        self.claimed_until, self.updated_at = None, now
+        if result.outcome == "succeeded":
+            self.status = "succeeded"
+            return [EventType.REFUND_SUCCEEDED]
+        self.status, self.failure_code = "failed", result.decline_code or GATEWAY_ERROR
+        return [EventType.REFUND_FAILED]

@@ -1,0 +1,109 @@
+"""Refunds and items: the merchant's money operations on charges and mandates.
+
+A refund is created with its amount reserved on the charge in one transaction on the charge's
+version, so concurrent refunds can never together pass the charge's amount; the billing engine
+sends it to the gateway. An item is created (or deleted) with the mandate in one transaction on
+the mandate's version, so the dispatcher's claim of the next cycle charge, which bills the
+mandate's pending items on the same version, either includes it or runs after it: each item is
+billed in exactly one charge.
+"""
+
+from __future__ import annotations
+
+from ..domain.errors import InvalidState, found
+from ..domain.events import EventType
+from ..domain.items import Item
+from ..domain.refunds import Refund
+from .commands import NewItem, NewRefund
+from .concurrency import retry_on_conflict
+from .event_recorder import EventRecorder
+from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
+
+
+class Refunds:
+    def __init__(self, repo: Repository, clock: Clock, ids: IdGenerator, recorder: EventRecorder) -> None:
+        self.repo, self.clock, self.ids, self.recorder = repo, clock, ids, recorder
+
+    def create(self, merchant_id: str, charge_id: str, request: NewRefund) -> Refund:
+        refund_id = self.ids.new("rfd")
+
+        def once(_: int) -> Refund:
+            now = self.clock.now()
+            charge = found(self.repo.get_charge(merchant_id, charge_id), "charge", charge_id)
+            amount = charge.reserve_refund(request.amount, now)
+            method = charge.paid_with
+            if method is None:  # a charge settled without a gateway payment (lines summing to 0)
+                raise InvalidState("This charge took no money at a gateway; there is nothing to refund.")
+            refund = Refund(
+                id=refund_id,
+                merchant_id=merchant_id,
+                created_at=now,
+                updated_at=now,
+                charge_id=charge.id,
+                mandate_id=charge.mandate_id,
+                amount=amount,
+                currency=charge.currency,
+                reason=request.reason,
+                metadata=dict(request.metadata),
+                payment_method=method,
+                charge_reference=charge.gateway_reference,
+            )
+            events = self.recorder.events([(refund, [EventType.REFUND_CREATED])], now)
+            self.repo.commit(Changes(refunds=[refund], charges=[charge], events=events))
+            return refund
+
+        return retry_on_conflict(once)
+
+    def get(self, merchant_id: str, refund_id: str) -> Refund:
+        return found(self.repo.get_refund(merchant_id, refund_id), "refund", refund_id)
+
+    def page(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Refund]:
+        return self.repo.list_refunds(merchant_id, page, **filters)
+
+
+class Items:
+    def __init__(self, repo: Repository, clock: Clock, ids: IdGenerator, recorder: EventRecorder) -> None:
+        self.repo, self.clock, self.ids, self.recorder = repo, clock, ids, recorder
+
+    def create(self, merchant_id: str, mandate_id: str, request: NewItem) -> Item:
+        item_id = self.ids.new("itm")
+
+        def once(_: int) -> Item:
+            now = self.clock.now()
+            mandate = found(self.repo.get_mandate(merchant_id, mandate_id), "mandate", mandate_id)
+            mandate.add_item(item_id, request.amount)
+            item = Item(
+                id=item_id,
+                merchant_id=merchant_id,
+                created_at=now,
+                updated_at=now,
+                mandate_id=mandate.id,
+                amount=request.amount,
+                currency=mandate.terms.currency,
+                description=request.description,
+                metadata=dict(request.metadata),
+            )
+            events = self.recorder.events([(item, [EventType.ITEM_CREATED])], now)
+            self.repo.commit(Changes(mandates=[mandate], items=[item], events=events))
+            return item
+
+        return retry_on_conflict(once)
+
+    def delete(self, merchant_id: str, item_id: str) -> Item:
+        def once(_: int) -> Item:
+            now = self.clock.now()
+            item = self.get(merchant_id, item_id)
+            types = item.delete(now)
+            mandate = found(self.repo.get_mandate(merchant_id, item.mandate_id), "mandate", item.mandate_id)
+            mandate.remove_item(item.id)
+            events = self.recorder.events([(item, types)], now)
+            self.repo.commit(Changes(mandates=[mandate], items=[item], events=events))
+            return item
+
+        return retry_on_conflict(once)
+
+    def get(self, merchant_id: str, item_id: str) -> Item:
+        return found(self.repo.get_item(merchant_id, item_id), "item", item_id)
+
+    def page(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Item]:
+        return self.repo.list_items(merchant_id, page, **filters)

@@ -9,6 +9,7 @@ from typing import Any
 
 from billing.adapters.dynamodb import cursor as cursors
 from billing.adapters.dynamodb.keys import DUE_SHARDS, sortable
+from billing.domain.account import Account
 from billing.domain.api_keys import ApiKey
 from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification, InvalidState
@@ -141,6 +142,12 @@ class InMemoryRepository:
         bound = ("api_keys", status) if status else ("api_keys",)
         return self._list(merchant_id, ApiKey, page, bound, status=(lambda o: o.status, status))
 
+    def get_account(self, merchant_id: str) -> Account | None:
+        """Every merchant exists here: its defaults, named after its id, until changed."""
+        return self._get(merchant_id, merchant_id, Account) or Account.new(
+            merchant_id, merchant_id, datetime(2026, 1, 1, tzinfo=timezone.utc)
+        )
+
     def get_refund(self, merchant_id: str, refund_id: str) -> Refund | None:
         return self._get(merchant_id, refund_id, Refund)
 
@@ -246,6 +253,7 @@ class InMemoryRepository:
             *changes.webhook_deliveries,
             *changes.refunds,
             *changes.items,
+            *changes.accounts,
         ]
         for obj in aggregates:
             stored = self.items.get((obj.merchant_id, obj.id))

@@ -47,8 +47,10 @@ def portal() -> CustomerPortal:
     return CustomerPortal(billing.use_cases(links), links, billing.merchants.merchant_name)
 
 
-def lang() -> Lang:
-    return pick_language(app.current_event.get_query_string_value("lang"), app.current_event.headers.get("Accept-Language"))
+def lang(customer: Lang | None = None) -> Lang:
+    """`?lang=`, else the customer's language (once the link is known), else the browser's."""
+    event = app.current_event
+    return pick_language(event.get_query_string_value("lang"), event.headers.get("Accept-Language"), customer)
 
 
 def page_path(token: str) -> str:
@@ -74,6 +76,7 @@ def show(token: str, status: int = 200, notice: str = "", error: str = "") -> Re
         view = portal().view(token)
     except InvalidLink:
         return invalid_link(language, nonce)
+    language = lang(view.mandate.customer.locale)
     if view.link_expired:
         body = text(language, "expired_text", merchant=view.merchant_name)
         return respond(410, render.message(language, nonce, text(language, "expired"), body), nonce)
@@ -180,6 +183,7 @@ def confirm_revoke(token: str) -> Response[str]:
         return show(token)
     if not view.mandate.customer_may_revoke:
         return show(token, 409)
+    language = lang(view.mandate.customer.locale)
     csrf = forms.csrf_token(billing.signing_key(), token, "revoke")
     return respond(200, render.revoke_page(view, language, nonce, page_path(token), csrf), nonce)
 

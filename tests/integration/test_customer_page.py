@@ -139,14 +139,17 @@ def test_a_mandate_awaiting_approval_is_not_revoked_from_the_page(system: System
     assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "pending_approval"
 
 
-def test_lithuanian_from_query_or_accept_language(system: System, call: Client) -> None:
+def test_the_page_speaks_the_customers_language_unless_asked_otherwise(system: System, call: Client) -> None:
     path = path_of(pending(call))
-    # When the page is asked for in Lithuanian, by ?lang= or by the browser's languages, Then it is in Lithuanian; otherwise English
+    # When an English customer's page is asked for in Lithuanian by ?lang=, Then it is in Lithuanian
     by_query = page(system, path + "?lang=lt").body
     assert '<html lang="lt"' in by_query and "Patvirtinti" in by_query and "19,99 EUR" in by_query
-    by_header = page(system, path, **{"Accept-Language": "lt-LT,lt;q=0.9,en;q=0.5"}).body
-    assert '<html lang="lt"' in by_header
-    assert '<html lang="en"' in page(system, path, **{"Accept-Language": "de-DE"}).body
+    # Otherwise it is in the customer's language (the account's default when the merchant named none), whatever the browser's
+    assert '<html lang="en"' in page(system, path, **{"Accept-Language": "lt-LT,lt;q=0.9"}).body
+    call("PATCH", "/v1/account", {"default_locale": "lt"})
+    lithuanian = path_of(pending(call))
+    assert '<html lang="lt"' in page(system, lithuanian, **{"Accept-Language": "de-DE"}).body
+    assert '<html lang="en"' in page(system, lithuanian + "?lang=en").body
 
 
 def test_invalid_tampered_and_expired_links(system: System, call: Client) -> None:

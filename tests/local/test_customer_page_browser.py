@@ -42,8 +42,9 @@ def browser():
         instance.close()
 
 
-def pending_mandate(local: str, call: Http, plan_id: str) -> str:
-    status, mandate = call("POST", "/v1/mandates", {"plan_id": plan_id, "customer": {"reference": "cust-42", "name": "Jonas"}})
+def pending_mandate(local: str, call: Http, plan_id: str, **customer: str) -> str:
+    body = {"plan_id": plan_id, "customer": {"reference": "cust-42", "name": "Jonas", **customer}}
+    status, mandate = call("POST", "/v1/mandates", body)
     assert status == 201 and mandate["approval_url"].startswith(local)
     return mandate["approval_url"]
 
@@ -95,16 +96,16 @@ def test_a_customer_approves_follows_and_revokes_from_the_link_alone(local: str,
 
 
 def test_the_page_in_lithuanian_from_approval_to_revocation(local: str, browser) -> None:
-    # Given a browser in Lithuanian and a mandate awaiting approval
+    # Given a Lithuanian customer (the merchant set their language) and a mandate awaiting approval
     SHOTS.mkdir(parents=True, exist_ok=True)
     call = merchant(local, "Kavinė")
     status, plan = call(
         "POST", "/v1/plans", {"name": "Kava", "amount": 990, "currency": "EUR", "interval": "week", "trial_days": 14}
     )
-    url = pending_mandate(local, call, plan["id"])
-    context = browser.new_context(locale="lt-LT", viewport={"width": 1024, "height": 900})
+    url = pending_mandate(local, call, plan["id"], locale="lt")
+    context = browser.new_context(locale="en-GB", viewport={"width": 1024, "height": 900})
     page = context.new_page()
-    page.goto(url)  # language from Accept-Language
+    page.goto(url)  # the customer's language, whatever the browser's
     # Then the page is in Lithuanian, with amounts and dates written the Lithuanian way
     assert page.get_attribute("html", "lang") == "lt"
     main = page.inner_text("main")

@@ -85,6 +85,21 @@ def test_a_merchants_month_over_http(local: str) -> None:
     entries = Http(local)("GET", "/_local/gateway/ledger")[1]["entries"]
     refunds = [e for e in entries if e["kind"] == "refund" and e["charge_id"] == first["id"]]
     assert [(e["amount"], e["idempotency_key"]) for e in refunds] == [(500, f"refund:{refund['id']}")]
+    # A set-up fee rides on the next charge, and an upgrade now is prorated, over HTTP too
+    ok = mandates["pm_sim_ok"]
+    status, item = call("POST", f"/v1/mandates/{ok}/items", {"amount": 250, "description": "Set-up fee"})
+    assert status == 201 and item["status"] == "pending"
+    status, platinum = call("POST", "/v1/plans", {"name": "Platinum", "amount": 2999, "currency": "EUR", "interval": "week"})
+    Http(local)("POST", "/_local/clock", {"advance_seconds": 86400})  # a day into a paid week
+    status, changed = call("POST", f"/v1/mandates/{ok}/change_plan", {"plan_id": platinum["id"], "at": "now", "prorate": True})
+    assert status == 200 and changed["plan_id"] == platinum["id"]
+    Http(local)("POST", "/_local/tick")
+    newest, paid = call("GET", f"/v1/charges?mandate_id={ok}&limit=2")[1]["data"]
+    assert [li["type"] for li in newest["lines"]] == ["plan", "item", "proration"]
+    # the last paid week (Mar 29 - Apr 5) had 4 of its 7 days left on Apr 1
+    assert paid["due_at"] == "2027-03-29T09:00:00Z" and newest["due_at"] == "2027-04-01T09:00:00Z"
+    assert newest["amount"] == 2999 + 250 - 1999 * 4 // 7 and newest["status"] == "succeeded"
+    assert call("GET", f"/v1/items/{item['id']}")[1]["charge_id"] == newest["id"]
     # The dev endpoints tell what the system cost in AWS terms
     status, stats = Http(local)("GET", "/_local/stats")
     assert stats["aws_calls"]["dynamodb.TransactWriteItems"] > 0 and stats["dynamodb_items_read"] > 0

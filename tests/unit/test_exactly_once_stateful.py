@@ -64,6 +64,7 @@ class Billing(RuleBasedStateMachine):
                 st.sampled_from(["day", "week", "month"]),
                 st.sampled_from([[], [1], [1, 2], [1, 3, 7]]),
                 st.sampled_from([None, 2, 5]),
+                st.sampled_from(["EUR", "EUR", "JPY"]),
             ),
             min_size=1,
             max_size=2,
@@ -71,7 +72,7 @@ class Billing(RuleBasedStateMachine):
     )
     def setup(self, plans) -> None:
         self.world = World()
-        self.plans = [self.world.plan(interval=i, retry_schedule_days=r, total_cycles=t) for i, r, t in plans]
+        self.plans = [self.world.plan(interval=i, retry_schedule_days=r, total_cycles=t, currency=c) for i, r, t, c in plans]
         self.mandates: list[str] = []
         self.inflight = []  # messages SQS still holds (delivered ones leave; failed ones come back)
         # mandate id -> number of gateway charge calls when its stop was acknowledged (until a resume)

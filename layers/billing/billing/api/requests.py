@@ -107,10 +107,14 @@ class PlanUpdate(RequestModel):
         raise ValueError("cannot be changed; create a new plan instead (existing mandates keep their plan)")
 
 
+Email = Annotated[StrictStr, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
 class CustomerIn(RequestModel):
     reference: Annotated[StrictStr, StringConstraints(min_length=1, max_length=100)]
-    email: Annotated[StrictStr, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    email: Email | None = None
     name: Annotated[StrictStr, StringConstraints(max_length=200)] | None = None
+    locale: Literal["en", "lt"] | None = Field(None, description="Default: the account's default_locale")
 
 
 class PaymentMethodIn(RequestModel):
@@ -192,6 +196,44 @@ class PauseIn(RequestModel):
     resume_at: TimeIn | None = None
 
 
+NoticeDays = Annotated[StrictInt, Field(ge=0, le=14, description="0 (off) .. 14")]
+
+
+class NotificationsIn(RequestModel):
+    """Only the settings sent change."""
+
+    upcoming_charge_days: NoticeDays = None  # type: ignore[assignment]  # absent: unchanged; null: 422
+    trial_ending_days: NoticeDays = None  # type: ignore[assignment]
+    receipts: StrictBool = None  # type: ignore[assignment]
+    payment_failed: StrictBool = None  # type: ignore[assignment]
+    mandate_updates: StrictBool = None  # type: ignore[assignment]
+
+
+class AccountUpdate(RequestModel):
+    """Only the fields sent change; the optional details may be cleared with null."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"legal_name": "UAB Sporto klubas", "vat_id": "LT100001234567", "support_email": "help@klubas.lt"},
+                {"default_locale": "lt", "receipt_prefix": "SK", "notifications": {"upcoming_charge_days": 5}},
+            ]
+        }
+    )
+
+    name: Name = None  # type: ignore[assignment]
+    legal_name: Name | None = None
+    address: Annotated[StrictStr, StringConstraints(min_length=1, max_length=500)] | None = None
+    vat_id: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 .-]{1,29}$")] | None = None
+    support_email: Email | None = None
+    default_locale: Literal["en", "lt"] = None  # type: ignore[assignment]
+    receipt_prefix: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z0-9]{1,10}$")] = None  # type: ignore[assignment]
+    notifications: NotificationsIn = None  # type: ignore[assignment]
+
+    def sent(self) -> dict[str, object]:
+        return self.model_dump(exclude_unset=True)
+
+
 class RefundCreate(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{}, {"amount": 500, "reason": "requested_by_customer", "metadata": {"ticket": "T-17"}}]}
@@ -232,6 +274,7 @@ if TYPE_CHECKING:  # mypy proves the request models are the commands the service
         refund: RefundCreate,
         item: ItemCreate,
         plan_change: PlanChangeIn,
+        account: AccountUpdate,
     ) -> None:
         _plan: commands.NewPlan = plan
         _changes: commands.PlanChanges = changes
@@ -241,6 +284,7 @@ if TYPE_CHECKING:  # mypy proves the request models are the commands the service
         _refund: commands.NewRefund = refund
         _item: commands.NewItem = item
         _plan_change: commands.PlanChange = plan_change
+        _account: commands.AccountChanges = account
 
 
 WebhookUrl = Annotated[StrictStr, StringConstraints(min_length=1, max_length=2048)]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain import payment_methods
+from ..domain.account import Account, Locale
 from ..domain.api_keys import ApiKey
 from ..domain.charge import AttemptOutcome, Charge, ChargeStatus, LineType
 from ..domain.items import Item, ItemStatus
@@ -52,6 +53,7 @@ class CustomerOut(ResponseModel):
     reference: str
     email: str | None
     name: str | None
+    locale: Locale | None = Field(None, description="The language of the customer's page, e-mails and receipts")
 
 
 class PaymentMethodOut(ResponseModel):
@@ -162,6 +164,33 @@ class ChargeOut(ResponseModel):
             attempts=[AttemptOut(**a.model_dump(exclude={"number"})) for a in charge.attempts],
             lines=[LineOut(**line.model_dump()) for line in charge.bill_lines],
         )
+
+
+class NotificationsOut(ResponseModel):
+    upcoming_charge_days: int
+    trial_ending_days: int
+    receipts: bool
+    payment_failed: bool
+    mandate_updates: bool
+
+
+class AccountOut(ResponseModel):
+    id: str
+    object: Literal["account"] = "account"
+    name: str
+    legal_name: str | None
+    address: str | None
+    vat_id: str | None
+    support_email: str | None
+    default_locale: Locale
+    receipt_prefix: str
+    notifications: NotificationsOut
+    created_at: TimeOut
+    updated_at: TimeOut
+
+    @classmethod
+    def of(cls, account: Account) -> AccountOut:
+        return cls(**account.model_dump(exclude={"merchant_id", "version"}))
 
 
 class RefundOut(ResponseModel):
@@ -283,7 +312,8 @@ class ApiKeyOut(ResponseModel):
 
 
 def render(
-    obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Item, approval_url: str | None = None
+    obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Item | Account,
+    approval_url: str | None = None,
 ) -> dict[str, object]:
     """An object as the API returns it (responses and event snapshots)."""
     if isinstance(obj, ApiKey):
@@ -298,6 +328,8 @@ def render(
         return RefundOut.of(obj).model_dump(mode="json")
     if isinstance(obj, Item):
         return ItemOut.of(obj).model_dump(mode="json")
+    if isinstance(obj, Account):
+        return AccountOut.of(obj).model_dump(mode="json")
     from .webhook_responses import render_webhook_object  # loaded only where webhooks are handled (cold start)
 
     return render_webhook_object(obj)

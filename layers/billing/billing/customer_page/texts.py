@@ -155,10 +155,12 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
-def pick_language(query: str | None, accept_language: str | None) -> Lang:
-    """`?lang=` first, then the browser's first language we speak, else English."""
+def pick_language(query: str | None, accept_language: str | None, customer: Lang | None = None) -> Lang:
+    """`?lang=` first, then the customer's language, then the browser's first language we speak, else English."""
     if query in LANGUAGES:
         return query  # type: ignore[return-value]
+    if customer is not None:
+        return customer
     for part in (accept_language or "").split(","):
         code = part.split(";")[0].strip().lower()[:2]
         if code in LANGUAGES:

@@ -1,8 +1,8 @@
 """The catalogue of event types: every state change the service records and publishes.
 
 Domain methods return these; the events API's `type` filter, the OpenAPI document and webhook
-subscriptions read this one list (the contract's whole list: plan changes, refunds and items are
-emitted once those operations exist). A `StrEnum`, so each member is its wire string.
+subscriptions read this one list (the contract's whole list). A `StrEnum`, so each member is its
+wire string.
 """
 
 from __future__ import annotations

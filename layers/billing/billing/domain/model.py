@@ -98,6 +98,7 @@ class Customer(BaseModel):
     reference: str
     email: str | None = None
     name: str | None = None
+    locale: Literal["en", "lt"] | None = None  # set at creation (the account's default when not sent)
 
 
 class PaymentMethod(BaseModel):

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Literal, Protocol
 
+from ..domain.account import Locale
 from ..domain.money import Currency
 from ..domain.payment_methods import Gateway
 from ..domain.refunds import RefundReason
@@ -55,6 +56,8 @@ class NewCustomer(Protocol):
     def email(self) -> str | None: ...
     @property
     def name(self) -> str | None: ...
+    @property
+    def locale(self) -> Locale | None: ...
 
 
 class NewPaymentMethod(Protocol):
@@ -115,6 +118,11 @@ class PlanChange(Protocol):
     def at(self) -> Literal["next_charge", "now"]: ...
     @property
     def prorate(self) -> bool: ...
+
+
+class AccountChanges(Protocol):
+    def sent(self) -> dict[str, object]:
+        """The fields sent (a nested `notifications` holds only the settings sent)."""
 
 
 class Pause(Protocol):

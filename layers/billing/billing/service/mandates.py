@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Literal
 
 from ..domain.charge import Charge
 from ..domain.errors import ValidationFailed, found
@@ -53,7 +54,12 @@ class Mandates:
             merchant_id=merchant_id,
             plan_id=plan.id,
             terms=plan.terms,
-            customer=Customer(reference=request.customer.reference, email=request.customer.email, name=request.customer.name),
+            customer=Customer(
+                reference=request.customer.reference,
+                email=request.customer.email,
+                name=request.customer.name,
+                locale=request.customer.locale or self._default_locale(merchant_id),
+            ),
             payment_method=_method(request.payment_method) if request.payment_method else None,
             start_at=request.start_at,
             end_at=request.end_at,
@@ -74,6 +80,10 @@ class Mandates:
         # Events carry the final state of this request (the object as the API returns it).
         self.repo.commit(Changes(mandates=[mandate], events=self.recorder.events([(mandate, types)], now)))
         return mandate
+
+    def _default_locale(self, merchant_id: str) -> Literal["en", "lt"]:
+        account = self.repo.get_account(merchant_id)
+        return account.default_locale if account is not None else "en"
 
     def get(self, merchant_id: str, mandate_id: str) -> Mandate:
         return found(self.repo.get_mandate(merchant_id, mandate_id), "mandate", mandate_id)

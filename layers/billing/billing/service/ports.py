@@ -14,6 +14,7 @@ from ..domain.model import Event, Mandate, Plan
 from .messages import AttemptMessage, RefundMessage
 
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
+    from ..domain.account import Account
     from ..domain.items import Item
     from ..domain.refunds import Refund
     from ..domain.webhooks import WebhookDelivery, WebhookEndpoint
@@ -62,6 +63,7 @@ class Changes:
     webhook_deliveries: list[WebhookDelivery] = field(default_factory=list)
     refunds: list[Refund] = field(default_factory=list)
     items: list[Item] = field(default_factory=list)
+    accounts: list[Account] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     limits: list[Limit] = field(default_factory=list)
 
@@ -102,6 +104,9 @@ class Repository(Protocol):
     ) -> Page[Charge]: ...
 
     def get_api_key(self, merchant_id: str, key_id: str) -> ApiKey | None: ...
+
+    def get_account(self, merchant_id: str) -> Account | None:
+        """The merchant's account settings (its defaults while never changed); None: no such merchant."""
 
     def get_refund(self, merchant_id: str, refund_id: str) -> Refund | None: ...
 

@@ -12,6 +12,7 @@ from .event_recorder import EventRecorder
 from .ports import Clock, IdGenerator, Links, Render, Repository
 
 if TYPE_CHECKING:
+    from .account import Accounts
     from .api_keys import ApiKeys
     from .charges import Charges
     from .event_log import EventLog
@@ -56,6 +57,12 @@ class UseCases:
         from .charges import Charges
 
         return Charges(self.repo)
+
+    @cached_property
+    def account(self) -> Accounts:
+        from .account import Accounts
+
+        return Accounts(self.repo, self.clock)
 
     @cached_property
     def refunds(self) -> Refunds:

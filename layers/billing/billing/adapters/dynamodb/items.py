@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from ...domain.account import Account
 from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.items import Item
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from ...domain.webhooks import WebhookDelivery, WebhookEndpoint
 
-    Stored: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Item
+    Stored: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Item | Account
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -30,6 +31,7 @@ _KIND: dict[type, str] = {
     ApiKey: "APIKEY",
     Refund: "REFUND",
     Item: "ITEM",
+    Account: "ACCOUNT",
 }
 # Webhook objects by class name: only the functions that handle webhooks load their module.
 _WEBHOOK_KIND = {"WebhookEndpoint": "WEBHOOK_ENDPOINT", "WebhookDelivery": "WEBHOOK_DELIVERY"}
@@ -46,6 +48,9 @@ def item_of(obj: Stored | Event) -> dict[str, Any]:
     position = f"{created}#{obj.id}"
     if type(obj).__name__ in _WEBHOOK_KIND:
         return _webhook_item(obj, kind, position)  # type: ignore[arg-type]
+    if isinstance(obj, Account):  # one per merchant, in its own partition; never listed
+        body = obj.model_dump(mode="json", exclude={"version"}, exclude_none=True)
+        return {**keys.primary(obj.merchant_id, obj.id, kind), "entity": "account", "body": body}
     shard = keys.shard_of(obj.id, keys.LIST_SHARDS[kind])
     item: dict[str, Any] = {
         **keys.primary(obj.merchant_id, obj.id, kind),

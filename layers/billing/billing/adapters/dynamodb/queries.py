@@ -122,6 +122,15 @@ class Reader:
             return None
         return items.load(model, from_attributes(response["Item"]))
 
+    def profile(self, merchant_id: str) -> dict[str, Any] | None:
+        """The merchant's profile item (name, created_at), written when the merchant was created."""
+        if not keys.valid_id(merchant_id, "mch"):
+            return None
+        response = self.client.get_item(
+            TableName=self.table, Key=to_attributes(keys.merchant_key(merchant_id)), ConsistentRead=True
+        )
+        return from_attributes(response["Item"]) if "Item" in response else None
+
     def page(self, model: type[items.M], page: PageRequest, query: ListQuery) -> Page[items.M]:
         bound_to = cursors.fingerprint(*query.bound)
         after = cursors.decode(page.cursor, bound_to) if page.cursor else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ...domain.account import Account
 from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.items import Item
@@ -63,6 +64,17 @@ class DynamoRepository:
 
     def list_api_keys(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[ApiKey]:
         return self.reader.page(ApiKey, page, queries.api_keys(merchant_id, status))
+
+    def get_account(self, merchant_id: str) -> Account | None:
+        """Stored once changed; before that, the defaults with the name from the merchant's profile."""
+        stored = self.reader.get(Account, merchant_id, merchant_id, "mch")
+        if stored is not None:
+            return stored
+        profile = self.reader.profile(merchant_id)
+        if profile is None:
+            return None
+        created = datetime.fromisoformat(str(profile["created_at"]).replace("Z", "+00:00"))
+        return Account.new(merchant_id, str(profile["name"]), created)
 
     def get_refund(self, merchant_id: str, refund_id: str) -> Refund | None:
         return self.reader.get(Refund, merchant_id, refund_id, "rfd")

@@ -36,6 +36,7 @@ class Writer:
             *changes.webhook_deliveries,
             *changes.refunds,
             *changes.items,
+            *changes.accounts,
         ]
         operations = [self.versioned_put(obj) for obj in aggregates]
         operations += [

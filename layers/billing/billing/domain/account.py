@@ -1,0 +1,61 @@
+"""The merchant's account: what receipts show (legal details), who customers write to (support
+e-mail), the customers' default language, the receipt series' prefix and which e-mails customers
+get. Pure; validated at the API's edge and again here (the stored object is a Pydantic model)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from .model import Entity
+
+Locale = Literal["en", "lt"]
+LOCALES: tuple[str, ...] = ("en", "lt")
+ReceiptPrefix = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,10}$")]
+NoticeDays = Annotated[int, Field(ge=0, le=14, description="0 (off) .. 14")]
+
+
+class NotificationSettings(BaseModel):
+    """Which e-mails customers get; notice periods in days before the due time (0: none)."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    upcoming_charge_days: NoticeDays = 3
+    trial_ending_days: NoticeDays = 3
+    receipts: bool = True
+    payment_failed: bool = True
+    mandate_updates: bool = True
+
+
+class Account(Entity):
+    """`id` is the merchant id."""
+
+    name: str
+    legal_name: str | None = None
+    address: str | None = None
+    vat_id: str | None = None
+    support_email: str | None = None
+    default_locale: Locale = "en"
+    receipt_prefix: ReceiptPrefix = "R"
+    notifications: NotificationSettings = NotificationSettings()
+
+    @classmethod
+    def new(cls, merchant_id: str, name: str, created_at: datetime) -> Account:
+        """The account of a merchant whose settings were never changed: the defaults."""
+        return cls(id=merchant_id, merchant_id=merchant_id, name=name, created_at=created_at, updated_at=created_at)
+
+    def update(self, now: datetime, changes: dict[str, object]) -> bool:
+        """Apply the fields sent (`notifications` merges the settings sent); False: nothing changed."""
+        if "notifications" in changes and isinstance(changes["notifications"], dict):
+            merged = {**self.notifications.model_dump(), **changes["notifications"]}
+            changes = {**changes, "notifications": NotificationSettings.model_validate(merged)}
+        before = self.model_dump()
+        updated = self.model_validate({**before, **changes})
+        if updated.model_dump() == before:
+            return False
+        for field in changes:
+            setattr(self, field, getattr(updated, field))
+        self.updated_at = now
+        return True

@@ -1,0 +1,35 @@
+"""The merchant's account settings: read and change (only the fields sent; a change is one
+version-checked write of the account item, redone on a race)."""
+
+from __future__ import annotations
+
+from ..domain.account import Account
+from ..domain.errors import ValidationFailed, found
+from .commands import AccountChanges
+from .concurrency import retry_on_conflict
+from .ports import Changes, Clock, Repository
+
+# Fields that always have a value: sending them as null is a 422 (the request model says so too).
+REQUIRED = ("name", "default_locale", "receipt_prefix", "notifications")
+
+
+class Accounts:
+    def __init__(self, repo: Repository, clock: Clock) -> None:
+        self.repo, self.clock = repo, clock
+
+    def get(self, merchant_id: str) -> Account:
+        return found(self.repo.get_account(merchant_id), "account", merchant_id)
+
+    def update(self, merchant_id: str, request: AccountChanges) -> Account:
+        changes = request.sent()
+        for field in REQUIRED:
+            if field in changes and changes[field] is None:
+                raise ValidationFailed(f"{field} cannot be null.", field)
+
+        def once(_: int) -> Account:
+            account = self.get(merchant_id)
+            if account.update(self.clock.now(), changes):
+                self.repo.commit(Changes(accounts=[account]))
+            return account
+
+        return retry_on_conflict(once)

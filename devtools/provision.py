@@ -34,6 +34,7 @@ class Provisioned:
             "GATEWAY_LEDGER_TABLE_NAME": self.tables["SimulatedGatewayLedgerTable"],
             "WEBHOOK_KEY_ARN": self.keys["WebhookSecretsKey"],
             "WEBHOOK_QUEUE_URL": self.queues["WebhookQueue"],
+            "RECEIPT_QUEUE_URL": self.queues["ReceiptQueue"],
         }
 
 
@@ -66,7 +67,12 @@ def provision(session: Any, prefix: str = "rp") -> Provisioned:
             attributes["RedrivePolicy"] = json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": policy["maxReceiveCount"]}
             )
-        out.queues[logical_id] = sqs.create_queue(QueueName=f"{prefix}-{logical_id}", Attributes=attributes)["QueueUrl"]
+        name = f"{prefix}-{logical_id}"
+        if props.get("FifoQueue"):  # as CloudFormation names a FIFO queue: it must end in .fifo
+            name += ".fifo"
+            attributes["FifoQueue"] = "true"
+            attributes["ContentBasedDeduplication"] = str(props.get("ContentBasedDeduplication", False)).lower()
+        out.queues[logical_id] = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
     # Topic subscriptions to queues (SNS -> SQS, raw delivery as the template says).
     for resource in resources("AWS::SNS::Subscription").values():
         props = resource["Properties"]

@@ -15,6 +15,7 @@ from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification, InvalidState
 from billing.domain.items import Item
 from billing.domain.model import Event, Mandate, Plan
+from billing.domain.receipts import ReceiptCounter
 from billing.domain.refunds import Refund
 from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint
 from billing.domain.webhooks import delivery_id as webhook_delivery_id
@@ -59,6 +60,14 @@ class FakeLinks:
         return f"https://pay.example/{mandate.id}" if mandate.status == "pending_approval" else None
 
 
+def _key(merchant_id: str, object_id: str, kind: type) -> tuple[str, str]:
+    """Where an object is kept: by id, as DynamoDB's pk; the merchant's own singletons (account,
+    receipt counter) share the merchant id as their id and differ by kind, as DynamoDB's sk."""
+    if kind in (Account, ReceiptCounter):
+        return merchant_id, f"{object_id}#{kind.__name__}"
+    return merchant_id, object_id
+
+
 class InMemoryRepository:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Any] = {}
@@ -70,7 +79,7 @@ class InMemoryRepository:
         self.limits: dict[tuple[str, str], int] = {}  # (merchant, name) -> count
 
     def _get(self, merchant_id: str, object_id: str, kind: type) -> Any:
-        obj = self.items.get((merchant_id, object_id))
+        obj = self.items.get(_key(merchant_id, object_id, kind))
         return copy.deepcopy(obj) if isinstance(obj, kind) else None
 
     def get_plan(self, merchant_id: str, plan_id: str) -> Plan | None:
@@ -147,6 +156,9 @@ class InMemoryRepository:
         return self._get(merchant_id, merchant_id, Account) or Account.new(
             merchant_id, merchant_id, datetime(2026, 1, 1, tzinfo=timezone.utc)
         )
+
+    def get_receipt_counter(self, merchant_id: str) -> ReceiptCounter | None:
+        return self._get(merchant_id, merchant_id, ReceiptCounter)
 
     def get_refund(self, merchant_id: str, refund_id: str) -> Refund | None:
         return self._get(merchant_id, refund_id, Refund)
@@ -254,9 +266,10 @@ class InMemoryRepository:
             *changes.refunds,
             *changes.items,
             *changes.accounts,
+            *changes.receipt_counters,
         ]
         for obj in aggregates:
-            stored = self.items.get((obj.merchant_id, obj.id))
+            stored = self.items.get(_key(obj.merchant_id, obj.id, type(obj)))
             if (stored.version if stored else 0) != obj.version:
                 raise ConcurrentModification(obj.id)
         for event in changes.events:  # written once, as DynamoDB's attribute_not_exists(pk) does
@@ -280,7 +293,7 @@ class InMemoryRepository:
             self.limits[key] = self.limits.get(key, initial[key]) + total
         for obj in aggregates:
             obj.version += 1
-            self.items[(obj.merchant_id, obj.id)] = copy.deepcopy(obj)
+            self.items[_key(obj.merchant_id, obj.id, type(obj))] = copy.deepcopy(obj)
         for event in changes.events:
             self.items[(event.merchant_id, event.id)] = copy.deepcopy(event)
         self.commits.append(copy.deepcopy(changes))

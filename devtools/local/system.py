@@ -80,6 +80,7 @@ class LocalSystem:
             self.customer_page = load_function("customer_page")
             self.webhook_fanout = load_function("webhook_fanout")
             self.webhook_delivery = load_function("webhook_delivery")
+            self.receipts = load_function("receipts")
         WebhookLines(self.webhook_delivery.billing, quiet)  # each attempt printed as one line
         self.gateway = ApiGateway(
             authorizer=lambda event: invoke(self.authorizer, event, "AuthorizerFunction"),
@@ -102,6 +103,9 @@ class LocalSystem:
         )
         self.webhook_wakeups = SqsEventSource(
             sqs, self.aws.queues["WebhookQueue"], lambda e: invoke(self.webhook_delivery, e, "WebhookDeliveryFunction")
+        )
+        self.receipt_requests = SqsEventSource(
+            sqs, self.aws.queues["ReceiptQueue"], lambda e: invoke(self.receipts, e, "ReceiptsFunction")
         )
         schedule = load_template()["Parameters"]["DispatchScheduleExpression"]["Default"]
         self.rate = timedelta(seconds=rate_seconds(schedule))
@@ -149,6 +153,7 @@ class LocalSystem:
             dispatched = self.dispatch()
             delivery = self.charge_queue.drain()
             events = self.relay_events()
+            receipts = self.receipt_requests.drain().received
             webhooks = self.deliver_webhooks()
         return {
             "now": dispatched["now"],
@@ -160,6 +165,7 @@ class LocalSystem:
                 "batches": delivery.batches,
             },
             "events_published": events,
+            "receipts_requested": receipts,
             "webhook_wakeups": webhooks,
             "queues": self.queues(),
         }
@@ -187,6 +193,7 @@ class LocalSystem:
                         self.dispatch()
                     self.charge_queue.drain()
                     self.relay_events()
+                    self.receipt_requests.drain()
                     self.deliver_webhooks()
             except Exception as error:  # keep the runtime alive; the failure is the system's, shown
                 print(f"local runtime: background step failed: {error!r}", file=sys.stderr, flush=True)

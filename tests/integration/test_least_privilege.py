@@ -41,14 +41,18 @@ def test_merchant_facing_functions_write_merchant_data_only(roles: Any, aws: Pro
     assert not roles(function, Request("dynamodb:BatchGetItem", table(aws), ("M#mch_a#mdt_1", "APIKEY#0123abcd")))
 
 
-def test_only_the_customer_page_reads_a_merchant_profile_and_no_one_but_the_authorizer_reads_keys(
+def test_a_merchant_profile_is_read_only_where_it_is_shown_and_no_one_but_the_authorizer_reads_keys(
     roles: Any, aws: Provisioned
 ) -> None:
+    # The profile (name, creation time) is the account's default: read by the page, the API and receipts, written by none
     profile = Request("dynamodb:GetItem", table(aws), ("MERCHANT#mch_a",))
     legacy_key = Request("dynamodb:GetItem", table(aws), ("APIKEY#0123abcd",))
-    assert roles("CustomerPageFunction", profile)
-    assert not roles("ApiFunction", profile)
-    assert not roles("ApiFunction", legacy_key) and not roles("CustomerPageFunction", legacy_key)
+    for function in ("CustomerPageFunction", "ApiFunction", "ReceiptsFunction"):
+        assert roles(function, profile)
+        assert not roles(function, Request("dynamodb:PutItem", table(aws), ("MERCHANT#mch_a",)))
+        assert not roles(function, legacy_key)
+    for function in ("WebhookFanOutFunction", "WebhookDeliveryFunction"):
+        assert not roles(function, profile)
     assert roles("AuthorizerFunction", legacy_key)
 
 

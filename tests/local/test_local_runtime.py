@@ -75,6 +75,11 @@ def test_a_merchants_month_over_http(local: str) -> None:
     status, events = call("GET", "/v1/events?type=charge.failed")
     assert len(events["data"]) == 1
     assert {e["kind"] for e in mine} == {"charge"}
+    # Every succeeded charge got its receipt number, one series for the merchant, without gaps
+    paid = [c for m in mandates.values() for c in call("GET", f"/v1/charges?mandate_id={m}&limit=100")[1]["data"]]
+    numbers = sorted(int(c["receipt_number"].split("-")[1]) for c in paid if c["status"] == "succeeded")
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) == 15
+    assert all(c["receipt_number"].startswith("R-") for c in paid if c["status"] == "succeeded")
     # A refund of the first charge reaches the simulated gateway's ledger once, as a refund
     first = call("GET", f"/v1/charges?mandate_id={mandates['pm_sim_ok']}&limit=100")[1]["data"][-1]
     status, refund = call("POST", f"/v1/charges/{first['id']}/refunds", {"amount": 500}, {"Idempotency-Key": "r1"})

@@ -76,7 +76,7 @@ def _grants(expanded: dict, actions: tuple[str, ...], resource: str) -> set[str]
     }
 
 
-def test_only_the_api_the_customer_page_the_billing_engine_and_webhooks_write_the_table(expanded: dict) -> None:
+def test_only_the_api_the_customer_page_the_billing_engine_webhooks_and_receipts_write_the_table(expanded: dict) -> None:
     writers = _grants(expanded, ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"), "BillingTable")
     assert writers == {
         "ApiFunctionRole",
@@ -86,9 +86,16 @@ def test_only_the_api_the_customer_page_the_billing_engine_and_webhooks_write_th
         "AuthorizerFunctionRole",
         "WebhookFanOutFunctionRole",
         "WebhookDeliveryFunctionRole",
+        "ReceiptsFunctionRole",
     }
-    # The merchant-facing functions and webhooks write merchant data only (pk M#<merchant>#...).
-    for role in ("ApiFunctionRole", "CustomerPageFunctionRole", "WebhookFanOutFunctionRole", "WebhookDeliveryFunctionRole"):
+    # The merchant-facing functions, webhooks and receipts write merchant data only (pk M#<merchant>#...).
+    merchant_data_only = (
+        "ApiFunctionRole",
+        "CustomerPageFunctionRole",
+        "WebhookFanOutFunctionRole",
+        "WebhookDeliveryFunctionRole",
+    )
+    for role in (*merchant_data_only, "ReceiptsFunctionRole"):
         for statement in _statements(expanded):
             if (
                 statement[0] == role

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.charger import Charger
     from .service.dispatcher import Dispatcher
     from .service.links import ApprovalLinks
+    from .service.receipts import ReceiptNumbering
     from .service.use_cases import UseCases
     from .service.webhooks import WebhookDeliverer, WebhookFanOut, WebhookPorts
 
@@ -110,6 +111,12 @@ class Billing:
 
         # A payment method whose gateway is missing here is rejected (gateway_rejected), never retried for ever.
         return Charger(self.repository, self.gateways, self.clock, self.ids, render=self.render)
+
+    @cached_property
+    def receipt_numbering(self) -> ReceiptNumbering:
+        from .service.receipts import ReceiptNumbering
+
+        return ReceiptNumbering(self.repository, self.clock)
 
     @cached_property
     def webhook_fan_out(self) -> WebhookFanOut:
@@ -271,6 +278,12 @@ class AwsBilling(Billing):
             wall_clock=time.time,
             allow_loopback_http=self.settings.allow_loopback_webhooks,
         )
+
+    @cached_property
+    def receipt_requests(self) -> Any:
+        from .adapters.sqs import SqsReceiptRequests
+
+        return SqsReceiptRequests(self.client("sqs"), self.settings.receipt_queue_url)
 
     @cached_property
     def publisher(self) -> Any:

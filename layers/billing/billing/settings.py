@@ -16,6 +16,7 @@ class Settings(BaseModel):
     public_base_url: str = ""
     events_topic_arn: str = ""
     unpublished_events_queue_url: str = ""  # the publisher's DLQ: events SNS refused, for replay
+    receipt_queue_url: str = ""  # FIFO: each succeeded charge, to be numbered (one group per merchant)
     # Billing engine
     charge_queue_url: str = ""
     gateway_ledger_table_name: str = ""

@@ -87,3 +87,30 @@ class SqsWebhookQueue:
 
     def hide(self, receipt_handle: str, seconds: int) -> None:
         self.client.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)
+
+
+class SqsReceiptRequests:
+    """Succeeded charges to number, on the FIFO receipt queue: one message group per merchant (its
+    receipts are numbered by one writer, in order), deduplicated by charge id (a redelivered event
+    within SQS's five-minute window sends nothing new; after it, numbering is idempotent)."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self.client, self.url = client, queue_url
+
+    def send(self, charges: Sequence[tuple[str, str]]) -> set[int]:
+        """(merchant_id, charge_id) pairs; the indexes SQS did not take (to be retried)."""
+        refused: set[int] = set()
+        for start in range(0, len(charges), BATCH):
+            chunk = charges[start : start + BATCH]
+            entries = [
+                {
+                    "Id": str(start + i),
+                    "MessageBody": json.dumps({"merchant_id": merchant_id, "charge_id": charge_id}),
+                    "MessageGroupId": merchant_id,
+                    "MessageDeduplicationId": charge_id,
+                }
+                for i, (merchant_id, charge_id) in enumerate(chunk)
+            ]
+            response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
+            refused |= {int(f["Id"]) for f in response.get("Failed", [])}
+        return refused

@@ -138,6 +138,8 @@ class ChargeOut(ResponseModel):
     failure_code: str | None
     amount_refunded: int
     lines: list[LineOut] = Field(description="What the amount is made of; they sum to it")
+    receipt_number: str | None = Field(description="<receipt_prefix>-<n>, given within seconds of the success")
+    receipt_url: str | None = Field(None, description="The receipt's signed link (once receipt pages are served)")
     created_at: TimeOut
     updated_at: TimeOut
 
@@ -157,6 +159,7 @@ class ChargeOut(ResponseModel):
                     "next_attempt_at",
                     "failure_code",
                     "amount_refunded",
+                    "receipt_number",
                     "created_at",
                     "updated_at",
                 }

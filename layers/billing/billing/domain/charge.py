@@ -109,6 +109,8 @@ class Charge(Entity):
     lines: list[Line] = []  # empty on charges made before lines existed: one plan line of `amount`
     amount_refunded: int = 0  # sum of succeeded refunds
     period_end: datetime | None = None  # the service period this cycle pays for is [due_at, period_end)
+    receipt_number: str | None = None  # <prefix>-<n>, given soon after the charge succeeded
+    receipt_seq: int | None = None  # its n in the merchant's series
     # Engine state, not part of the API object:
     refund_reserved: int = 0  # sum of pending refunds: reserved so that refunds never pass the amount
     paid_with: PaymentMethod | None = None  # the payment method of the succeeded attempt (refunds go back to it)

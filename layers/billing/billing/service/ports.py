@@ -16,6 +16,7 @@ from .messages import AttemptMessage, RefundMessage
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
     from ..domain.account import Account
     from ..domain.items import Item
+    from ..domain.receipts import ReceiptCounter
     from ..domain.refunds import Refund
     from ..domain.webhooks import WebhookDelivery, WebhookEndpoint
 
@@ -64,6 +65,7 @@ class Changes:
     refunds: list[Refund] = field(default_factory=list)
     items: list[Item] = field(default_factory=list)
     accounts: list[Account] = field(default_factory=list)
+    receipt_counters: list[ReceiptCounter] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     limits: list[Limit] = field(default_factory=list)
 
@@ -107,6 +109,9 @@ class Repository(Protocol):
 
     def get_account(self, merchant_id: str) -> Account | None:
         """The merchant's account settings (its defaults while never changed); None: no such merchant."""
+
+    def get_receipt_counter(self, merchant_id: str) -> ReceiptCounter | None:
+        """The merchant's receipt series (None until its first receipt)."""
 
     def get_refund(self, merchant_id: str, refund_id: str) -> Refund | None: ...
 

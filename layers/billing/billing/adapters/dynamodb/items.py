@@ -11,6 +11,7 @@ from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.items import Item
 from ...domain.model import Event, Mandate, Plan
+from ...domain.receipts import ReceiptCounter
 from ...domain.refunds import Refund
 from . import keys
 
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
 
     from ...domain.webhooks import WebhookDelivery, WebhookEndpoint
 
-    Stored: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Item | Account
+    Stored: TypeAlias = (
+        Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Item | Account | ReceiptCounter
+    )
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -32,6 +35,7 @@ _KIND: dict[type, str] = {
     Refund: "REFUND",
     Item: "ITEM",
     Account: "ACCOUNT",
+    ReceiptCounter: "RECEIPT_COUNTER",
 }
 # Webhook objects by class name: only the functions that handle webhooks load their module.
 _WEBHOOK_KIND = {"WebhookEndpoint": "WEBHOOK_ENDPOINT", "WebhookDelivery": "WEBHOOK_DELIVERY"}
@@ -48,9 +52,9 @@ def item_of(obj: Stored | Event) -> dict[str, Any]:
     position = f"{created}#{obj.id}"
     if type(obj).__name__ in _WEBHOOK_KIND:
         return _webhook_item(obj, kind, position)  # type: ignore[arg-type]
-    if isinstance(obj, Account):  # one per merchant, in its own partition; never listed
+    if isinstance(obj, Account | ReceiptCounter):  # one per merchant, in its own partition; never listed
         body = obj.model_dump(mode="json", exclude={"version"}, exclude_none=True)
-        return {**keys.primary(obj.merchant_id, obj.id, kind), "entity": "account", "body": body}
+        return {**keys.primary(obj.merchant_id, obj.id, kind), "entity": kind.lower(), "body": body}
     shard = keys.shard_of(obj.id, keys.LIST_SHARDS[kind])
     item: dict[str, Any] = {
         **keys.primary(obj.merchant_id, obj.id, kind),

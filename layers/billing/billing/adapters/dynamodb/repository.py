@@ -11,6 +11,7 @@ from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.items import Item
 from ...domain.model import Event, Mandate, Plan
+from ...domain.receipts import ReceiptCounter
 from ...domain.refunds import Refund
 from ...service.ports import Changes, DueRef, Page, PageRequest
 from . import items, keys, queries
@@ -75,6 +76,9 @@ class DynamoRepository:
             return None
         created = datetime.fromisoformat(str(profile["created_at"]).replace("Z", "+00:00"))
         return Account.new(merchant_id, str(profile["name"]), created)
+
+    def get_receipt_counter(self, merchant_id: str) -> ReceiptCounter | None:
+        return self.reader.get(ReceiptCounter, merchant_id, merchant_id, "mch")
 
     def get_refund(self, merchant_id: str, refund_id: str) -> Refund | None:
         return self.reader.get(Refund, merchant_id, refund_id, "rfd")

@@ -37,6 +37,7 @@ class Writer:
             *changes.refunds,
             *changes.items,
             *changes.accounts,
+            *changes.receipt_counters,
         ]
         operations = [self.versioned_put(obj) for obj in aggregates]
         operations += [

@@ -1,0 +1,89 @@
+"""Receipt numbers end to end on moto: charges succeed, the real event publisher sends each
+`charge.succeeded` to the FIFO receipt queue (one group per merchant), the real receipts function
+numbers them; redelivered events and messages change nothing."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from billing import bootstrap
+from devtools.lambda_runtime import invoke, load_function
+from devtools.sqs_source import SqsEventSource
+from tests.integration.conftest import GOLD, Client, EngineHarness, System
+from tests.integration.test_idempotency_and_events import _stream_records
+
+CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
+
+
+def mandate(call: Client, plan_id: str, token: str = "pm_sim_ok") -> str:
+    body = {
+        "plan_id": plan_id,
+        "customer": {"reference": "c"},
+        "payment_method": {"gateway": "simulated", "token": token},
+        "consent": CONSENT,
+    }
+    return call("POST", "/v1/mandates", body).json()["id"]
+
+
+def test_each_merchants_receipts_are_numbered_in_one_series_once(system: System, call: Client, engine: EngineHarness) -> None:
+    # Given merchant A with the prefix SK and three paying mandates (and one failing), merchant B with one
+    assert call("PATCH", "/v1/account", {"receipt_prefix": "SK"}).status == 200
+    plan = call("POST", "/v1/plans", GOLD).json()["id"]
+    paying = [mandate(call, plan) for _ in range(3)]
+    mandate(call, plan, "pm_sim_expired_card")
+    other = system.client(system.b)
+    theirs = mandate(other, other("POST", "/v1/plans", GOLD).json()["id"])
+    engine.tick()
+    # When the table's stream goes through the event publisher and the receipt queue through the receipts function
+    records = _stream_records(system)
+    assert invoke(system.publisher_module, {"Records": records}, "EventPublisherFunction") == {"batchItemFailures": []}
+    with bootstrap.configured(clock=engine.clock):
+        receipts = load_function("receipts")
+    source = SqsEventSource(
+        boto3.client("sqs"), system.aws.queues["ReceiptQueue"], lambda e: invoke(receipts, e, "ReceiptsFunction")
+    )
+    delivery = source.drain()
+    assert delivery.received == 4 and delivery.failed == 0
+    # Then A's paid charges are SK-1..SK-3, B's is R-1, and the failed charge has none
+    mine = call("GET", "/v1/charges?limit=100").json()["data"]
+    numbers = sorted(c["receipt_number"] for c in mine if c["mandate_id"] in paying)
+    assert numbers == ["SK-1", "SK-2", "SK-3"]
+    assert [c["receipt_number"] for c in mine if c["status"] == "failed"] == [None]
+    [their_charge] = other("GET", f"/v1/charges?mandate_id={theirs}").json()["data"]
+    assert their_charge["receipt_number"] == "R-1"
+    # And the same events published again (a stream retry), and the messages delivered again, change nothing
+    assert invoke(system.publisher_module, {"Records": records}, "EventPublisherFunction") == {"batchItemFailures": []}
+    source.drain()
+    again = call("GET", "/v1/charges?limit=100").json()["data"]
+    assert sorted(c["receipt_number"] for c in again if c["mandate_id"] in paying) == numbers
+    numbering = receipts.numbering
+    assert numbering.assign(system.a.id, [c["id"] for c in mine]) == []
+    assert numbering.repo.get_receipt_counter(system.a.id).next == 4
+
+
+def test_a_poison_message_is_dropped_and_a_failing_group_comes_back(system: System, engine: EngineHarness) -> None:
+    with bootstrap.configured(clock=engine.clock):
+        receipts = load_function("receipts")
+    sqs, url = boto3.client("sqs"), system.aws.queues["ReceiptQueue"]
+    source = SqsEventSource(sqs, url, lambda e: invoke(receipts, e, "ReceiptsFunction"))
+
+    def send(body: str, group: str, dedup: str) -> None:
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=dedup)
+
+    # Given a poison message and a request for a charge that does not exist
+    send("not json", system.a.id, "poison")
+    send(json.dumps({"merchant_id": system.a.id, "charge_id": "chg_0000000000000000"}), system.a.id, "ghost")
+    # Then both are done with (nothing can number them), none comes back
+    assert source.drain().failed == 0
+    # When numbering fails for a merchant, its messages come back (for the queue to retry, then the DLQ)
+    send(json.dumps({"merchant_id": system.b.id, "charge_id": "chg_1111111111111111"}), system.b.id, "b1")
+    send(json.dumps({"merchant_id": system.b.id, "charge_id": "chg_2222222222222222"}), system.b.id, "b2")
+
+    def failing(merchant_id: str, charge_ids: list[str]) -> list:
+        raise RuntimeError("throttled")
+
+    receipts.numbering.assign = failing
+    delivery = source.drain()
+    assert delivery.received == 2 and delivery.failed == 2

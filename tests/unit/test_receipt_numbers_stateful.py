@@ -1,0 +1,163 @@
+"""Receipt numbers under concurrency and crashes, as a Hypothesis state machine on fakes.
+
+Charges of two merchants succeed at random; their numbering requests are delivered in any order,
+in batches, twice, with a crash at the write, with a second writer racing the first (it reads the
+same counter, then the other commits first), with a transaction conflict, and with the prefix
+changed between. After every step, per merchant: the numbers given are exactly 1..n (no gap, no
+duplicate), a charge's number never changes once given, and only succeeded charges have one. At
+the end every succeeded charge has its number.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from billing.api.requests import AccountUpdate
+from billing.domain.charge import Charge, charge_id
+from billing.domain.errors import ConcurrentModification
+from billing.service.ports import Changes
+from billing.service.receipts import ReceiptNumbering
+from tests.world import World
+
+MERCHANTS = ("mch_a", "mch_b")
+
+
+class Crash(Exception):
+    pass
+
+
+class ReceiptNumbers(RuleBasedStateMachine):
+    @initialize()
+    def setup(self) -> None:
+        self.world = World()
+        self.numbering = ReceiptNumbering(self.world.repo, self.world.clock)
+        self.requests: list[tuple[str, str]] = []  # (merchant, charge id) still in the queue
+        self.given: dict[str, str] = {}  # charge id -> the number it got
+        self.count = 0
+
+    # ---------------------------------------------------------------- charges
+    @rule(merchant=st.sampled_from(MERCHANTS), status=st.sampled_from(["succeeded", "succeeded", "failed"]))
+    def charge_settles(self, merchant: str, status: str) -> None:
+        self.count += 1
+        now = self.world.clock.now()
+        charge = Charge(
+            id=charge_id(merchant, f"mdt_{self.count}", 1),
+            merchant_id=merchant,
+            created_at=now,
+            updated_at=now,
+            mandate_id=f"mdt_{self.count}",
+            plan_id="pln_1",
+            cycle=1,
+            amount=100,
+            currency="EUR",
+            due_at=now,
+            status=status,
+        )
+        self.world.repo.commit(Changes(charges=[charge]))
+        if status == "succeeded":
+            self.requests.append((merchant, charge.id))
+        self.world.clock.advance(seconds=1)
+
+    @rule(merchant=st.sampled_from(MERCHANTS), prefix=st.sampled_from(["R", "SK", "2027"]))
+    def prefix_changes(self, merchant: str, prefix: str) -> None:
+        self.world.api.account.update(merchant, AccountUpdate(receipt_prefix=prefix))
+
+    # --------------------------------------------------------------- numbering
+    def _batch(self, start: int, size: int) -> tuple[str, list[str]] | None:
+        if not self.requests:
+            return None
+        start %= len(self.requests)
+        merchant = self.requests[start][0]
+        chosen = [c for m, c in self.requests[start : start + size] if m == merchant]
+        return merchant, chosen
+
+    @precondition(lambda self: self.requests)
+    @rule(start=st.integers(0, 20), size=st.integers(1, 10), keep=st.booleans())
+    def deliver(self, start: int, size: int, keep: bool) -> None:
+        """A batch numbered; `keep`: the messages come back anyway (redelivery)."""
+        merchant, chosen = self._batch(start, size)
+        self.numbering.assign(merchant, chosen)
+        if not keep:
+            self.requests = [r for r in self.requests if r[1] not in chosen]
+
+    @precondition(lambda self: self.requests)
+    @rule(start=st.integers(0, 20), size=st.integers(1, 10))
+    def crash_at_the_write(self, start: int, size: int) -> None:
+        merchant, chosen = self._batch(start, size)
+        self.world.repo.fail_next_commit_with = Crash()
+        try:
+            self.numbering.assign(merchant, chosen)
+        except Crash:
+            pass
+        finally:
+            self.world.repo.fail_next_commit_with = None
+
+    @precondition(lambda self: len(self.requests) >= 2)
+    @rule(first=st.integers(0, 20), second=st.integers(0, 20))
+    def two_writers_race(self, first: int, second: int) -> None:
+        """Writer A reads the counter; writer B numbers another batch and commits first; A goes on."""
+        a, b = self._batch(first, 3), self._batch(second, 3)
+        repo = self.world.repo
+        real = repo.get_receipt_counter
+
+        def read_then_let_the_other_win(merchant_id: str):
+            counter = real(merchant_id)
+            repo.get_receipt_counter = real
+            self.numbering.assign(*b)
+            return counter
+
+        repo.get_receipt_counter = read_then_let_the_other_win
+        try:
+            self.numbering.assign(*a)
+        finally:
+            repo.get_receipt_counter = real
+
+    @precondition(lambda self: self.requests)
+    @rule(start=st.integers(0, 20), conflicts=st.integers(1, 6))
+    def transaction_conflicts(self, start: int, conflicts: int) -> None:
+        merchant, chosen = self._batch(start, 5)
+        self.world.repo.conflicts_left = conflicts
+        try:
+            self.numbering.assign(merchant, chosen)
+        except ConcurrentModification:
+            pass  # gave up: the message comes back
+        finally:
+            self.world.repo.conflicts_left = 0
+
+    @rule(step=st.sampled_from([timedelta(seconds=1), timedelta(hours=1)]))
+    def time_passes(self, step: timedelta) -> None:
+        self.world.clock.advance(seconds=step.total_seconds())
+
+    # -------------------------------------------------------------- invariants
+    @invariant()
+    def numbers_are_a_series_without_gaps_or_duplicates(self) -> None:
+        for merchant in MERCHANTS:
+            charges = self.world.repo.charges(merchant)
+            numbered = [c for c in charges if c.receipt_number is not None]
+            assert all(c.status == "succeeded" for c in numbered)
+            seqs = sorted(c.receipt_seq for c in numbered)
+            assert seqs == list(range(1, len(numbered) + 1)), seqs
+            assert all(c.receipt_number.endswith(f"-{c.receipt_seq}") for c in numbered)
+            counter = self.world.repo.get_receipt_counter(merchant)
+            assert (counter.next if counter else 1) == len(numbered) + 1
+            for charge in numbered:
+                assert self.given.setdefault(charge.id, charge.receipt_number) == charge.receipt_number
+
+    def teardown(self) -> None:
+        if not hasattr(self, "world"):
+            return
+        for merchant, charge in list(self.requests):  # the queue drains once the faults stop
+            self.numbering.assign(merchant, [charge])
+        self.numbers_are_a_series_without_gaps_or_duplicates()
+        for merchant in MERCHANTS:
+            assert all(c.receipt_number for c in self.world.repo.charges(merchant) if c.status == "succeeded")
+
+
+EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "300"))
+ReceiptNumbers.TestCase.settings = settings(settings.default, max_examples=EXAMPLES, stateful_step_count=40, deadline=None)
+TestReceiptNumbers = ReceiptNumbers.TestCase

@@ -7,6 +7,7 @@ gateway responses (401/404/413 bodies) when the request never reaches the functi
 
 from __future__ import annotations
 
+import base64
 import copy
 import fnmatch
 import json
@@ -30,6 +31,7 @@ class HttpResponse:
     status: int
     headers: dict[str, str]
     body: str
+    raw: bytes | None = None  # a binary answer's bytes (then `body` is empty)
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -126,7 +128,10 @@ class ApiGateway:
         response_headers = {**(result.get("headers") or {})}
         for key, values in (result.get("multiValueHeaders") or {}).items():
             response_headers[key] = ", ".join(values)
-        return HttpResponse(int(result["statusCode"]), response_headers, result.get("body") or "")
+        body = result.get("body") or ""
+        if result.get("isBase64Encoded"):  # a binary media type (the API lists application/pdf): bytes on the wire
+            return HttpResponse(int(result["statusCode"]), response_headers, "", base64.b64decode(body))
+        return HttpResponse(int(result["statusCode"]), response_headers, body)
 
     def proxy_event(
         self,

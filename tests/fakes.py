@@ -59,6 +59,9 @@ class FakeLinks:
     def approval_url(self, mandate: Mandate) -> str | None:
         return f"https://pay.example/{mandate.id}" if mandate.status == "pending_approval" else None
 
+    def receipt_url(self, charge: Charge) -> str | None:
+        return f"https://pay.example/receipts/{charge.id}" if charge.receipt_number else None
+
 
 def _key(merchant_id: str, object_id: str, kind: type) -> tuple[str, str]:
     """Where an object is kept: by id, as DynamoDB's pk; the merchant's own singletons (account,

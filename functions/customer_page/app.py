@@ -57,6 +57,10 @@ def page_path(token: str) -> str:
     return f"{urlparse(base_url()).path.rstrip('/')}/customer/mandates/{token}"
 
 
+def receipt_path(token: str) -> str:
+    return f"{urlparse(base_url()).path.rstrip('/')}/customer/receipts/{token}"
+
+
 def respond(status: int, body: str, nonce: str, with_stripe: bool = False) -> Response[str]:
     return Response(
         status_code=status,
@@ -200,6 +204,24 @@ def revoke(token: str) -> Response[str]:
         return show(token, 409)
     metrics.add_metric(name="MandatesRevokedByCustomer", unit="Count", value=1)
     return see_other(token, "revoked")
+
+
+@app.get("/customer/receipts/<token>")
+def receipt(token: str) -> Response[str]:
+    """A charge's receipt at its signed link: HTML, or `?format=pdf` (the same content)."""
+    nonce = secrets.token_urlsafe(16)
+    try:
+        view = portal().receipt(token)
+    except InvalidLink:
+        return invalid_link(lang(), nonce)
+    language = lang(view.mandate.customer.locale)
+    if app.current_event.get_query_string_value("format") == "pdf":
+        filename = f"receipt-{view.charge.receipt_number}.pdf"
+        headers = {"Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "no-store"}
+        # Bytes: Powertools answers them base64-encoded (isBase64Encoded); the API lists application/pdf as binary.
+        pdf: Any = render.receipt_pdf(view, language)
+        return Response(status_code=200, content_type="application/pdf", body=pdf, headers=headers)
+    return respond(200, render.receipt_page(view, language, nonce, receipt_path(token)), nonce)
 
 
 @app.not_found

@@ -75,7 +75,7 @@ def test_a_set_up_fee_a_refund_and_an_upgrade_with_proration(system: System, cal
     token = links.token(system.a.id, mandate["id"], engine.clock.now() + timedelta(days=1))
     html = system.gateway.request("GET", f"/customer/mandates/{token}", {"Host": HOST}).body
     assert "Set-up &lt;fee&gt;" in html and "<fee>" not in html
-    assert "Refunded EUR 25.00" in html and "Subscription, " in html and "Credit for unused time" in html
+    assert "Refunded €25.00" in html and "Subscription, " in html and "Credit for unused time" in html
 
 
 def test_a_declined_refund_fails_and_a_second_one_may_follow(system: System, call: Client, engine: EngineHarness) -> None:

@@ -30,11 +30,11 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.webhooks import WebhookDeliverer, WebhookFanOut, WebhookPorts
 
 
-def render_for_api(obj: Any, approval_url: str | None = None) -> dict[str, object]:
+def render_for_api(obj: Any, link: str | None = None) -> dict[str, object]:
     """Objects as the API shows them (the HTTP contract's rendering), for event snapshots."""
     from .api.responses import render
 
-    return render(obj, approval_url)
+    return render(obj, link)
 
 
 class Billing:

@@ -139,12 +139,12 @@ class ChargeOut(ResponseModel):
     amount_refunded: int
     lines: list[LineOut] = Field(description="What the amount is made of; they sum to it")
     receipt_number: str | None = Field(description="<receipt_prefix>-<n>, given within seconds of the success")
-    receipt_url: str | None = Field(None, description="The receipt's signed link (once receipt pages are served)")
+    receipt_url: str | None = Field(None, description="The receipt's signed link (HTML; ?format=pdf for the PDF)")
     created_at: TimeOut
     updated_at: TimeOut
 
     @classmethod
-    def of(cls, charge: Charge) -> ChargeOut:
+    def of(cls, charge: Charge, receipt_url: str | None = None) -> ChargeOut:
         return cls(
             **charge.model_dump(
                 include={
@@ -166,6 +166,7 @@ class ChargeOut(ResponseModel):
             ),
             attempts=[AttemptOut(**a.model_dump(exclude={"number"})) for a in charge.attempts],
             lines=[LineOut(**line.model_dump()) for line in charge.bill_lines],
+            receipt_url=receipt_url,
         )
 
 
@@ -316,17 +317,18 @@ class ApiKeyOut(ResponseModel):
 
 def render(
     obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Item | Account,
-    approval_url: str | None = None,
+    link: str | None = None,
 ) -> dict[str, object]:
-    """An object as the API returns it (responses and event snapshots)."""
+    """An object as the API returns it (responses and event snapshots); `link`: a mandate's
+    approval link or a charge's receipt link."""
     if isinstance(obj, ApiKey):
         return ApiKeyOut.of(obj).model_dump(mode="json", exclude={"secret"})
     if isinstance(obj, Plan):
         return PlanOut.of(obj).model_dump(mode="json")
     if isinstance(obj, Charge):
-        return ChargeOut.of(obj).model_dump(mode="json")
+        return ChargeOut.of(obj, link).model_dump(mode="json")
     if isinstance(obj, Mandate):
-        return MandateOut.of(obj, approval_url).model_dump(mode="json")
+        return MandateOut.of(obj, link).model_dump(mode="json")
     if isinstance(obj, Refund):
         return RefundOut.of(obj).model_dump(mode="json")
     if isinstance(obj, Item):

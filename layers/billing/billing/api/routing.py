@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
-from ..domain.model import Mandate
+from ..service.event_recorder import link_of
 from ..service.ports import Page
 from ..service.use_cases import UseCases
 from .errors import Unauthenticated, json_response
@@ -95,7 +95,7 @@ class MerchantRequest:
 
     def present(self, obj: Any) -> dict[str, object]:
         """An object as the API returns it (with its approval link while a mandate awaits approval)."""
-        return render(obj, self.api.links.approval_url(obj) if isinstance(obj, Mandate) else None)
+        return render(obj, link_of(self.api.links, obj))
 
     def ok(self, obj: Any) -> Response[Any]:
         return json_response(200, self.present(obj))

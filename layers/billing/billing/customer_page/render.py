@@ -4,20 +4,20 @@ only inline style and script carry the response's CSP nonce."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from ..domain.money import CURRENCY_EXPONENT
+from ..domain import payment_methods
 from ..domain.payment_methods import SIMULATED_TOKENS
+from .formatting import day, money
 from .headers import STRIPE_JS
 from .texts import TEXT, Lang, text
 
 if TYPE_CHECKING:
     from ..domain.charge import Charge
-    from ..service.customer_portal import CustomerView
+    from ..service.customer_portal import CustomerView, ReceiptView
 
 _templates = Environment(
     loader=PackageLoader("billing.customer_page"),
@@ -26,18 +26,6 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-
-
-def money(amount: int, currency: str, lang: Lang) -> str:
-    exponent = CURRENCY_EXPONENT.get(currency, 2)
-    number = f"{amount / 10**exponent:,.{exponent}f}"
-    if lang == "lt":
-        return f"{number.replace(',', ' ').replace('.', ',')} {currency}"
-    return f"{currency} {number}"
-
-
-def day(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d")
 
 
 def schedule_text(interval: str, count: int, lang: Lang) -> str:
@@ -79,7 +67,7 @@ def mandate_page(
     if terms.total_cycles:
         ends = text(lang, "ends_cycles", n=terms.total_cycles)
     elif m.end_at:
-        ends = text(lang, "ends_date", date=day(m.end_at))
+        ends = text(lang, "ends_date", date=day(m.end_at, lang))
     else:
         ends = text(lang, "ends_never")
     return _render(
@@ -93,7 +81,7 @@ def mandate_page(
         amount=amount,
         every=schedule_text(terms.interval, terms.interval_count, lang),
         trial_days=terms.trial_days,
-        upcoming=[day(due) for _, due in view.upcoming],
+        upcoming=[day(due, lang) for _, due in view.upcoming],
         ends=ends,
         notice=notice,
         error=error,
@@ -103,7 +91,7 @@ def mandate_page(
         stripe=stripe,
         stripe_js=STRIPE_JS,
         test_cards=test_cards,
-        charges=[_charge(c, lang) for c in view.charges],
+        charges=[{**_charge(c, lang), "receipt": view.receipts.get(c.id)} for c in view.charges],
         may_revoke=m.customer_may_revoke,
     )
 
@@ -113,15 +101,14 @@ def _charge(charge: Charge, lang: Lang) -> dict[str, Any]:
 
     def line(kind: str, description: str, amount: int) -> dict[str, str]:
         if kind == "plan":
-            period = day(charge.due_at) + (f" – {day(charge.period_end)}" if charge.period_end else "")
-            description = text(lang, "line.plan", period=period)
+            description = text(lang, "line.plan", period=_period(charge, lang))
         elif kind == "proration":
             description = text(lang, "line.proration")
         return {"description": description, "amount": money(amount, charge.currency, lang)}
 
     lines = [line(li.type, li.description, li.amount) for li in charge.bill_lines]
     return {
-        "date": day(charge.due_at),
+        "date": day(charge.due_at, lang),
         "amount": money(charge.amount, charge.currency, lang),
         "status": charge.status,
         "lines": lines if len(lines) > 1 else [],
@@ -131,3 +118,58 @@ def _charge(charge: Charge, lang: Lang) -> dict[str, Any]:
 
 def revoke_page(view: CustomerView, lang: Lang, nonce: str, base: str, csrf: str) -> str:
     return _render("revoke.html", lang, nonce, merchant=view.merchant_name, base=base, csrf=csrf)
+
+
+def receipt_document(view: ReceiptView, lang: Lang) -> dict[str, Any]:
+    """A receipt's content, formatted for `lang`: the one source of its HTML page and its PDF."""
+    charge, account, customer = view.charge, view.account, view.mandate.customer
+    currency = charge.currency
+    lines = _charge(charge, lang)["lines"] or [
+        {"description": text(lang, "line.plan", period=_period(charge, lang)), "amount": money(charge.amount, currency, lang)}
+    ]
+    method = charge.paid_with or view.mandate.payment_method
+    merchant = [account.legal_name or account.name, *(account.address or "").splitlines()]
+    if account.vat_id:
+        merchant.append(f"{text(lang, 'receipt.vat')}: {account.vat_id}")
+    refunds = [
+        {
+            "description": text(lang, "receipt.refunded_on", date=day(r.updated_at, lang, "long")),
+            "amount": money(-r.amount, currency, lang),
+        }
+        for r in view.refunds
+    ]
+    return {
+        "title": text(lang, "receipt.title", number=charge.receipt_number),
+        "number": charge.receipt_number,
+        "merchant_name": account.name,
+        "merchant": [line for line in merchant if line],
+        "customer": [v for v in (customer.name, customer.email, f"{text(lang, 'receipt.reference')}: {customer.reference}") if v],
+        "date": day(view.paid_at, lang, "long"),
+        "plan": view.plan_name,
+        "period": _period(charge, lang),
+        "lines": lines,
+        "total": money(charge.amount, currency, lang),
+        "method": text(lang, "receipt.card", gateway=method.gateway.capitalize(), last4=payment_methods.last4(method.token))
+        if method
+        else "",
+        "refunds": refunds,
+        "net": money(charge.amount - charge.amount_refunded, currency, lang) if refunds else None,
+        "support": text(lang, "receipt.support", email=account.support_email) if account.support_email else "",
+    }
+
+
+def _period(charge: Charge, lang: Lang) -> str:
+    return day(charge.due_at, lang, "long") + (f" – {day(charge.period_end, lang, 'long')}" if charge.period_end else "")
+
+
+def receipt_page(view: ReceiptView, lang: Lang, nonce: str, base: str) -> str:
+    switch = f"{base}?lang={'lt' if lang == 'en' else 'en'}"
+    return _render("receipt.html", lang, nonce, switch_href=switch, receipt=receipt_document(view, lang), base=base)
+
+
+def receipt_pdf(view: ReceiptView, lang: Lang) -> bytes:
+    from .receipt_pdf import receipt_pdf as make
+
+    keys = ("date", "from", "to", "plan", "period", "method", "item", "total", "refunds", "net")
+    labels = {k: text(lang, f"receipt.{k}") for k in keys} | {"amount": text(lang, "amount")}
+    return make(receipt_document(view, lang), labels)

@@ -1,17 +1,20 @@
 """The customer's side of a mandate, reached only through its signed link: see what will be
-charged, approve (with consent evidence), follow the charges, revoke."""
+charged, approve (with consent evidence), follow the charges, revoke; and a charge's receipt,
+reached through its own signed link."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..domain.account import Account
 from ..domain.charge import Charge
 from ..domain.errors import InvalidState, NotFound
 from ..domain.model import Consent, Mandate, PaymentMethod
+from ..domain.refunds import Refund
 from .links import ApprovalLinks, ExpiredLink, InvalidLink
 from .ports import PageRequest
 from .use_cases import UseCases
@@ -25,6 +28,22 @@ class TermsChanged(Exception):
 
 
 @dataclass
+class ReceiptView:
+    """What a receipt shows: who was paid (the account's legal details), by whom, for what."""
+
+    account: Account
+    mandate: Mandate
+    charge: Charge
+    plan_name: str
+    refunds: list[Refund]
+
+    @property
+    def paid_at(self) -> datetime:
+        """When the money was taken (a charge covered by credit: when it was settled)."""
+        return next((a.at for a in self.charge.attempts if a.outcome == "succeeded"), self.charge.updated_at)
+
+
+@dataclass
 class CustomerView:
     merchant_name: str
     mandate: Mandate
@@ -32,6 +51,7 @@ class CustomerView:
     charges: list[Charge]
     link_expired: bool
     terms_sha256: str
+    receipts: dict[str, str] = field(default_factory=dict)  # charge id -> its receipt's link
 
 
 def terms_digest(mandate: Mandate) -> str:
@@ -48,7 +68,12 @@ def terms_digest(mandate: Mandate) -> str:
 
 class CustomerPortal:
     def __init__(self, use_cases: UseCases, links: ApprovalLinks, merchant_name: Callable[[str], str | None]) -> None:
-        self.mandates, self.charges, self.clock = use_cases.mandates, use_cases.charges, use_cases.clock
+        self.mandates, self.charges, self.clock, self.repo = (
+            use_cases.mandates,
+            use_cases.charges,
+            use_cases.clock,
+            use_cases.repo,
+        )
         self.links, self.merchant_name = links, merchant_name
 
     def _mandate(self, token: str) -> tuple[Mandate, bool]:
@@ -77,7 +102,21 @@ class CustomerPortal:
             charges=charges,
             link_expired=expired and mandate.awaiting_approval,
             terms_sha256=terms_digest(mandate),
+            receipts={c.id: url for c in charges if (url := self.links.receipt_url(c))},
         )
+
+    def receipt(self, token: str) -> ReceiptView:
+        """The receipt a link names; InvalidLink for a link that is not ours or a charge without one."""
+        merchant_id, charge_id = self.links.verify_receipt(token)
+        repo = self.repo
+        charge = repo.get_charge(merchant_id, charge_id)
+        mandate = repo.get_mandate(merchant_id, charge.mandate_id) if charge else None
+        account = repo.get_account(merchant_id)
+        if charge is None or charge.receipt_number is None or mandate is None or account is None:
+            raise InvalidLink("no such receipt")
+        plan = repo.get_plan(merchant_id, charge.plan_id)
+        refunds = repo.list_refunds(merchant_id, PageRequest(100), charge_id=charge.id, status="succeeded").items
+        return ReceiptView(account, mandate, charge, plan.name if plan else "", sorted(refunds, key=lambda r: r.updated_at))
 
     def approve(
         self, token: str, method: Callable[[Mandate], PaymentMethod], ip: str | None, user_agent: str | None, terms_sha256: str

@@ -25,10 +25,22 @@ if TYPE_CHECKING:
     Recorded: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Item
 
 
+def link_of(links: Links, obj: object) -> str | None:
+    """The customer link an object shows: a mandate's approval link, a charge's receipt."""
+    if isinstance(obj, Mandate):
+        return links.approval_url(obj)
+    if isinstance(obj, Charge):
+        return links.receipt_url(obj)
+    return None
+
+
 class NoLinks:
     """For components that never show a mandate awaiting approval (the billing engine)."""
 
     def approval_url(self, mandate: Mandate) -> str | None:
+        return None
+
+    def receipt_url(self, charge: Charge) -> str | None:
         return None
 
 
@@ -37,7 +49,7 @@ class EventRecorder:
         self.ids, self.render, self.links = ids, render, links or NoLinks()
 
     def snapshot(self, obj: Recorded) -> dict[str, object]:
-        return self.render(obj, self.links.approval_url(obj) if isinstance(obj, Mandate) else None)
+        return self.render(obj, link_of(self.links, obj))
 
     def events(
         self,

@@ -1,9 +1,12 @@
-"""Signed, mandate-bound approval links for the customer's hosted page.
+"""Signed links for the customer: a mandate's page and a charge's receipt.
 
-token = base64url("<merchant_id>.<mandate_id>.<expires_unix>") + "." + base64url(HMAC-SHA256)
+Approval: token = base64url("<merchant_id>.<mandate_id>.<expires_unix>") + "." + base64url(HMAC-SHA256)
 The link is derivable from the mandate (so GET returns the same URL every time), cannot be
 forged without the key, names exactly one mandate of one merchant, and expires 7 days after
 the mandate was created.
+
+Receipt: token = base64url("<merchant_id>.<charge_id>") + "." + base64url(HMAC-SHA256("receipt\\0" + payload)),
+for good (a receipt is kept); the MAC's own domain means neither kind of link passes for the other.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 
+from ..domain.charge import Charge
 from ..domain.model import Mandate
 
 APPROVAL_LINK_LIFETIME = timedelta(days=7)
 CUSTOMER_PAGE_PATH = "/customer/mandates"
+RECEIPT_PATH = "/customer/receipts"
+_RECEIPT_DOMAIN = b"receipt\0"
 
 
 def _b64(data: bytes) -> str:
@@ -71,6 +77,28 @@ class ApprovalLinks:
             return None
         expires = mandate.created_at + APPROVAL_LINK_LIFETIME
         return f"{self._base_url}{CUSTOMER_PAGE_PATH}/{self.token(mandate.merchant_id, mandate.id, expires)}"
+
+    def receipt_token(self, merchant_id: str, charge_id: str) -> str:
+        payload = f"{merchant_id}.{charge_id}".encode()
+        return f"{_b64(payload)}.{self._mac(_RECEIPT_DOMAIN + payload)}"
+
+    def receipt_url(self, charge: Charge) -> str | None:
+        """A numbered charge's receipt (HTML; `?format=pdf` for the PDF)."""
+        if charge.receipt_number is None:
+            return None
+        return f"{self._base_url}{RECEIPT_PATH}/{self.receipt_token(charge.merchant_id, charge.id)}"
+
+    def verify_receipt(self, token: str) -> tuple[str, str]:
+        """(merchant_id, charge_id) a receipt link names; InvalidLink for anything else."""
+        encoded, _, mac = token.partition(".")
+        try:
+            payload = _unb64(encoded)
+        except ValueError as error:
+            raise InvalidLink("malformed link") from error
+        if not hmac.compare_digest(mac.encode("utf-8", "replace"), self._mac(_RECEIPT_DOMAIN + payload).encode()):
+            raise InvalidLink("bad signature")
+        merchant_id, charge_id = payload.decode().split(".")  # our own payload: well formed
+        return merchant_id, charge_id
 
     def verify(self, token: str, now: datetime, allow_expired: bool = False) -> LinkTarget:
         """The mandate a link names. Expired links raise ExpiredLink unless `allow_expired` (an

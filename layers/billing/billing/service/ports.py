@@ -180,12 +180,14 @@ class IdGenerator(Protocol):
 class Links(Protocol):
     def approval_url(self, mandate: Mandate) -> str | None: ...
 
+    def receipt_url(self, charge: Charge) -> str | None: ...
+
 
 class Render(Protocol):
     """An object as the API shows it (the HTTP layer's; given to services for event snapshots)."""
 
     def __call__(
-        self, obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Item, approval_url: str | None = None
+        self, obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Item | Account, link: str | None = None
     ) -> dict[str, object]: ...
 
 

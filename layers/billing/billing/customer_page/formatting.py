@@ -1,0 +1,27 @@
+"""Amounts and dates the way each language writes them (Babel's CLDR data, not by hand):
+`€19.99` / `19,99 €`, `25 Nov 2026` / `2026-11-25`. For people, never for arithmetic."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from babel.dates import format_date
+from babel.numbers import format_currency
+
+from ..domain.money import CURRENCY_EXPONENT
+
+# The locale each customer language is written in (English the European way: day before month).
+LOCALES: dict[str, str] = {"en": "en_GB", "lt": "lt_LT"}
+DateFormat = Literal["short", "medium", "long"]
+
+
+def money(amount: int, currency: str, lang: str) -> str:
+    """Minor units as the language writes money, with exactly the currency's digits."""
+    exponent = CURRENCY_EXPONENT.get(currency, 2)
+    return format_currency(Decimal(amount).scaleb(-exponent), currency, locale=LOCALES[lang], currency_digits=True)
+
+
+def day(moment: datetime, lang: str, length: DateFormat = "medium") -> str:
+    return format_date(moment.date(), format=length, locale=LOCALES[lang])

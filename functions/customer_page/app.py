@@ -84,11 +84,14 @@ def show(token: str, status: int = 200, notice: str = "", error: str = "") -> Re
     if view.link_expired:
         body = text(language, "expired_text", merchant=view.merchant_name)
         return respond(410, render.message(language, nonce, text(language, "expired"), body), nonce)
-    csrf = {"approve": forms.csrf_token(billing.signing_key(), token, "approve")}
+    mandate = view.mandate
+    csrf = {action: forms.csrf_token(billing.signing_key(), token, action) for action in ("approve", "payment_method")}
     setup = None
-    if stripe is not None and view.mandate.awaiting_approval:
-        customer = view.mandate.customer
-        intent = stripe.create_setup_intent(view.mandate.merchant_id, view.mandate.id, customer.email, customer.name)
+    if stripe is not None and (mandate.awaiting_approval or mandate.customer_may_replace_method):
+        # Approval's SetupIntent, or a fresh one for a new card (one per state of the mandate).
+        purpose = "" if mandate.awaiting_approval else f"update-{mandate.version}"
+        customer = mandate.customer
+        intent = stripe.create_setup_intent(mandate.merchant_id, mandate.id, customer.email, customer.name, purpose)
         setup = {"publishable_key": settings.stripe_publishable_key, "client_secret": intent["client_secret"], "id": intent["id"]}
     test_cards = SIMULATED_TOKENS if settings.allow_simulated_gateway else ()
     body = render.mandate_page(
@@ -126,7 +129,8 @@ def see_other(token: str, done: str) -> Response[str]:
 @app.get("/customer/mandates/<token>")
 def mandate_page(token: str) -> Response[str]:
     done = app.current_event.get_query_string_value("done")
-    notice = {"approved": text(lang(), "approved"), "revoked": text(lang(), "revoked_done")}.get(done or "", "")
+    notices = {"approved": "approved", "revoked": "revoked_done", "method_updated": "method_updated"}
+    notice = text(lang(), notices[done]) if done in notices else ""
     return show(token, notice=notice)
 
 
@@ -156,6 +160,51 @@ def approve(token: str) -> Response[str]:
     return see_other(token, "approved")
 
 
+@app.post("/customer/mandates/<token>/payment_method")
+def replace_payment_method(token: str) -> Response[str]:
+    """The customer's new payment method: a past_due mandate becomes active and its failed charge
+    is attempted at the next dispatch (event source `customer`)."""
+    fields = submitted(token, "payment_method")
+    if fields is None:
+        return forbidden(token)
+    try:
+        choose = new_payment_method(fields)
+    except ValidationError:
+        return show(token, 400, error=text(lang(), "choose"))
+    try:
+        portal().replace_payment_method(token, choose)
+    except CardNotConfirmed:
+        return show(token, 400, error=text(lang(), "card_not_confirmed"))
+    except InvalidLink:
+        return show(token)
+    except InvalidState:
+        return show(token, 409)
+    except ValidationFailed:
+        return show(token, 422, error=text(lang(), "method_unavailable"))
+    metrics.add_metric(name="PaymentMethodsReplacedByCustomer", unit="Count", value=1)
+    return see_other(token, "method_updated")
+
+
+def new_payment_method(fields: dict[str, str]) -> Callable[[Mandate], PaymentMethod]:
+    """A test card, or (with Stripe) the card confirmed in the browser for this mandate."""
+    if stripe is None:
+        request = forms.UpdateMethodForm.model_validate(fields)
+        return lambda mandate: PaymentMethod(gateway="simulated", token=request.payment_token)
+    confirmed = forms.StripeUpdateMethodForm.model_validate(fields)
+    return _confirmed_card(confirmed.setup_intent)
+
+
+def _confirmed_card(setup_intent: str) -> Callable[[Mandate], PaymentMethod]:
+    def confirmed_card(mandate: Mandate) -> PaymentMethod:
+        assert stripe is not None
+        token = stripe.confirmed_payment_method(setup_intent, mandate.id)
+        if token is None:
+            raise CardNotConfirmed(setup_intent)
+        return PaymentMethod(gateway="stripe", token=token)
+
+    return confirmed_card
+
+
 class CardNotConfirmed(Exception):
     pass
 
@@ -168,14 +217,7 @@ def payment_method(fields: dict[str, str]) -> tuple[str, Callable[[Mandate], Pay
         request = forms.ApproveForm.model_validate(fields)
         return request.terms_sha256, lambda mandate: PaymentMethod(gateway="simulated", token=request.payment_token)
     confirmed = forms.StripeApproveForm.model_validate(fields)
-
-    def confirmed_card(mandate: Mandate) -> PaymentMethod:
-        token = stripe.confirmed_payment_method(confirmed.setup_intent, mandate.id)
-        if token is None:
-            raise CardNotConfirmed(confirmed.setup_intent)
-        return PaymentMethod(gateway="stripe", token=token)
-
-    return confirmed.terms_sha256, confirmed_card
+    return confirmed.terms_sha256, _confirmed_card(confirmed.setup_intent)
 
 
 @app.get("/customer/mandates/<token>/revoke")

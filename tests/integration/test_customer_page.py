@@ -81,7 +81,8 @@ def test_approve_with_a_test_card_records_the_evidence_and_activates(system: Sys
     assert [e["type"] for e in call("GET", "/v1/events?type=mandate.activated").json()["data"]] == ["mandate.activated"]
     # The same link now shows the status and offers to revoke
     after = page(system, path + "?done=approved").body
-    assert "Active" in after and "Thank you" in after and "/revoke" in after and "payment_token" not in after
+    assert "Active" in after and "Thank you" in after and "/revoke" in after and "/approve" not in after
+    assert "/payment_method" in after  # now it offers to put in another payment method instead
 
 
 def test_forms_need_the_page_csrf_token_same_origin_and_consent(system: System, call: Client) -> None:

@@ -124,3 +124,44 @@ def test_the_page_in_lithuanian_from_approval_to_revocation(local: str, browser)
     page.get_by_role("link", name="Language: English").click()
     assert page.get_attribute("html", "lang") == "en" and "Revoked" in page.inner_text("main")
     context.close()
+
+
+def test_a_past_due_customer_recovers_from_their_page_and_opens_the_receipt(local: str, browser) -> None:
+    # Given a customer who approved with a card that is then refused: the mandate is past_due
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    call = merchant(local, "Sporto klubas Vilnius")
+    call("PATCH", "/v1/account", {"legal_name": "UAB Sporto klubas", "vat_id": "LT100001234567"})
+    status, plan = call(
+        "POST", "/v1/plans", {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month", "retry_schedule_days": []}
+    )
+    url = pending_mandate(local, call, plan["id"])
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(url)
+    page.get_by_label("Expired card (hard decline)").check()
+    page.get_by_label("I allow Sporto klubas Vilnius to charge me on these terms.").check()
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_load_state()
+    Http(local)("POST", "/_local/tick")
+    page.reload()
+    main = page.inner_text("main")
+    assert "Payment failed" in main and "did not go through" in main and "Failed" in main
+    page.screenshot(path=str(SHOTS / "update-method-en.png"), full_page=True)
+
+    # When they put in a working card on the page, and the schedule runs
+    page.get_by_label("Always succeeds").check()
+    page.get_by_role("button", name="Use this payment method").click()
+    page.wait_for_url("**done=method_updated**")
+    assert "payment method is updated" in page.inner_text("main") and "Active" in page.inner_text("main")
+    Http(local)("POST", "/_local/tick")
+    page.reload()
+
+    # Then the charge is paid, numbered, and its receipt opens from the page (HTML, and the PDF link)
+    assert "Paid" in page.inner_text("table")
+    page.get_by_role("link", name="Receipt").click()
+    page.wait_for_load_state()
+    receipt = page.inner_text("main")
+    assert "Receipt R-1" in receipt and "UAB Sporto klubas" in receipt and "LT100001234567" in receipt and "€19.99" in receipt
+    page.screenshot(path=str(SHOTS / "receipt-en.png"), full_page=True)
+    pdf = page.get_by_role("link", name="Download PDF").get_attribute("href")
+    assert pdf and "format=pdf" in pdf
+    page.close()

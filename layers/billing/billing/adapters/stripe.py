@@ -220,9 +220,12 @@ class StripeGateway:
         raise GatewayTimeout(f"refund {reference} is {state}")
 
     # --------------------------------------------------------- customer's page
-    def create_setup_intent(self, merchant_id: str, mandate_id: str, email: str | None, name: str | None) -> dict[str, str]:
+    def create_setup_intent(
+        self, merchant_id: str, mandate_id: str, email: str | None, name: str | None, purpose: str = ""
+    ) -> dict[str, str]:
         """A Customer and an off-session card SetupIntent for one mandate; Stripe.js collects the card
-        in the customer's browser, so card data never reaches this service. Idempotent per mandate."""
+        in the customer's browser, so card data never reaches this service. Idempotent per mandate
+        and `purpose` (approval: ""; a new card: one per state of the mandate)."""
         import stripe
 
         customer_params: CustomerCreateParams = {"metadata": {"merchant_id": merchant_id, "mandate_id": mandate_id}}
@@ -240,7 +243,8 @@ class StripeGateway:
                 "allowed_payment_method_types": ["card"],  # this API version's name for card only
                 "metadata": {"merchant_id": merchant_id, "mandate_id": mandate_id},
             }
-            intent = self.client.v1.setup_intents.create(params=setup, options={"idempotency_key": f"setup:{mandate_id}"})
+            key = f"setup:{mandate_id}" + (f":{purpose}" if purpose else "")
+            intent = self.client.v1.setup_intents.create(params=setup, options={"idempotency_key": key})
         except stripe.StripeError as error:
             raise GatewayUnavailable(f"stripe {error.http_status} preparing a SetupIntent") from error
         return {"id": intent.id, "client_secret": str(intent.client_secret), "customer": customer.id}

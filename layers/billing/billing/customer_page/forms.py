@@ -37,6 +37,24 @@ class StripeApproveForm(BaseModel):
     consent: Literal["yes"]
 
 
+class UpdateMethodForm(BaseModel):
+    """A new payment method from the customer: a test card (the simulated gateway)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    csrf: str = Field(max_length=100)
+    payment_token: Literal[SIMULATED_TOKENS]  # type: ignore[valid-type]
+
+
+class StripeUpdateMethodForm(BaseModel):
+    """A new card from the customer, confirmed by Stripe.js (read back from Stripe's SetupIntent)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    csrf: str = Field(max_length=100)
+    setup_intent: str = Field(pattern=r"^seti_[A-Za-z0-9]{1,100}$")
+
+
 def parse_form(body: str) -> dict[str, str]:
     """An urlencoded body (first value of each field; at most MAX_FORM_BYTES read)."""
     return {k: v[0] for k, v in parse_qs(body[:MAX_FORM_BYTES]).items()}

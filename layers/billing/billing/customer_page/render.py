@@ -17,6 +17,7 @@ from .texts import TEXT, Lang, text
 
 if TYPE_CHECKING:
     from ..domain.charge import Charge
+    from ..domain.model import Mandate
     from ..service.customer_portal import CustomerView, ReceiptView
 
 _templates = Environment(
@@ -93,7 +94,16 @@ def mandate_page(
         test_cards=test_cards,
         charges=[{**_charge(c, lang), "receipt": view.receipts.get(c.id)} for c in view.charges],
         may_revoke=m.customer_may_revoke,
+        may_replace_method=m.customer_may_replace_method,
+        current_method=_method(m, lang),
     )
+
+
+def _method(mandate: Mandate, lang: Lang) -> str:
+    method = mandate.payment_method
+    if method is None:
+        return "—"
+    return text(lang, "receipt.card", gateway=method.gateway.capitalize(), last4=payment_methods.last4(method.token))
 
 
 def _charge(charge: Charge, lang: Lang) -> dict[str, Any]:

@@ -205,6 +205,11 @@ class Mandate(Entity):
         return self.may_be_stopped and not self.awaiting_approval
 
     @property
+    def customer_may_replace_method(self) -> bool:
+        """The customer may put in a new payment method from their page (a past_due one recovers)."""
+        return self.status in ("active", "paused", "past_due")
+
+    @property
     def attempt_at_gateway(self) -> bool:
         """An attempt of the open charge may be at the gateway: its outcome must be recorded."""
         return self.attempt_started_at is not None

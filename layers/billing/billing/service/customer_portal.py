@@ -135,6 +135,14 @@ class CustomerPortal:
         )
         return self.mandates.approve(mandate.merchant_id, mandate.id, method(mandate), consent)
 
+    def replace_payment_method(self, token: str, method: Callable[[Mandate], PaymentMethod]) -> Mandate:
+        """The customer's new payment method (a test card, or the card Stripe confirmed for this
+        mandate): as the merchant's `…/payment_method`, with the event's source `customer`."""
+        mandate, _ = self._mandate(token)
+        if not mandate.customer_may_replace_method:
+            raise InvalidState("The payment method of this mandate cannot be replaced now.")
+        return self.mandates.replace_payment_method(mandate.merchant_id, mandate.id, method(mandate), source="customer")
+
     def revoke(self, token: str) -> Mandate:
         mandate, _ = self._mandate(token)
         if not mandate.customer_may_revoke:

@@ -113,7 +113,10 @@ class Mandates:
         ensure_usable(method.gateway, self.gateways)
         return self._change(merchant_id, mandate_id, lambda m, c, now: m.activate(now, method, consent))
 
-    def replace_payment_method(self, merchant_id: str, mandate_id: str, request: NewPaymentMethod) -> Mandate:
+    def replace_payment_method(
+        self, merchant_id: str, mandate_id: str, request: NewPaymentMethod, source: Literal["merchant", "customer"] = "merchant"
+    ) -> Mandate:
+        """From the merchant's API, or from the customer's page (`source`, carried by the event)."""
         ensure_usable(request.gateway, self.gateways, "gateway")
         method = _method(request)
         self._ensure_owned(merchant_id, method, "token")
@@ -123,7 +126,7 @@ class Mandates:
             previous["payment_method"] = self.recorder.snapshot(mandate)["payment_method"]
             return mandate.replace_payment_method(now, method, reattempt_allowed=charge is None or charge.may_reopen)
 
-        extra = {"previous_attributes": previous, "source": "merchant"}
+        extra = {"previous_attributes": previous, "source": source}
         return self._change(merchant_id, mandate_id, change, {EventType.MANDATE_PAYMENT_METHOD_UPDATED: extra})
 
     def change_plan(self, merchant_id: str, mandate_id: str, request: PlanChange) -> Mandate:

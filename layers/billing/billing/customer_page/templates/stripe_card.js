@@ -1,6 +1,6 @@
 (function () {
   // Mounts Stripe's card field; on submit confirms the SetupIntent in the browser, then posts the form.
-  var form = document.getElementById('approve');
+  var form = document.querySelector('form[data-secret]');  // approval, or a new payment method
   var stripe = Stripe(form.dataset.pk);
   var card = stripe.elements().create('card');
   card.mount('#card');

@@ -7,7 +7,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .template import resources
+from .template import load_template, resources
+
+# The SES identity e-mails come from (the template's SenderEmail default), verified in the emulation.
+SENDER = str(load_template()["Parameters"]["SenderEmail"]["Default"])
 
 # CreateTable takes these properties as they are in the template; the rest are separate calls
 # (TTL) or settings that an emulation does not need (PITR, SSE).
@@ -35,6 +38,8 @@ class Provisioned:
             "WEBHOOK_KEY_ARN": self.keys["WebhookSecretsKey"],
             "WEBHOOK_QUEUE_URL": self.queues["WebhookQueue"],
             "RECEIPT_QUEUE_URL": self.queues["ReceiptQueue"],
+            "NOTIFY_QUEUE_URL": self.queues["NotifyQueue"],
+            "SENDER_EMAIL": SENDER,
         }
 
 
@@ -82,6 +87,8 @@ def provision(session: Any, prefix: str = "rp") -> Provisioned:
         queue = out.queues[props["Endpoint"]["Fn::GetAtt"][0]]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         attributes = {"RawMessageDelivery": str(props.get("RawMessageDelivery", False)).lower()}
+        if "FilterPolicy" in props:
+            attributes["FilterPolicy"] = json.dumps(props["FilterPolicy"])
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
     # Keys the code uses directly (the stack's other keys only encrypt at rest: nothing to emulate).
     kms = session.client("kms")
@@ -93,4 +100,5 @@ def provision(session: Any, prefix: str = "rp") -> Provisioned:
         length = resource["Properties"]["GenerateSecretString"]["PasswordLength"]
         value = secretsmanager.get_random_password(PasswordLength=length, ExcludePunctuation=True)["RandomPassword"]
         out.secrets[logical_id] = secretsmanager.create_secret(Name=f"{prefix}-{logical_id}", SecretString=value)["ARN"]
+    session.client("sesv2").create_email_identity(EmailIdentity=SENDER)
     return out

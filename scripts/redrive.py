@@ -6,6 +6,7 @@
     make redrive QUEUE=webhooks [STACK=…]                    # WebhookDLQ -> WebhookQueue (deliveries woken again)
     make redrive QUEUE=webhook-events [STACK=…]              # WebhookEventsDLQ -> WebhookEventsQueue (fanned out again)
     make redrive QUEUE=receipts [STACK=…]                    # ReceiptDLQ -> ReceiptQueue (numbered again; idempotent)
+    make redrive QUEUE=notify [STACK=…]                      # NotifyDLQ -> NotifyQueue (each e-mail still at most once)
 
 Every replay is safe to run twice: a charge message is replayed at the gateway with its own key
 (or found recorded and dropped), a tick dispatches what is due at its time (claims are
@@ -125,7 +126,7 @@ def _keys_from_stream(streams: Any, info: dict[str, Any]) -> list[tuple[str, str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("queue", choices=["charge", "schedule", "events", "webhooks", "webhook-events", "receipts"])
+    parser.add_argument("queue", choices=["charge", "schedule", "events", "webhooks", "webhook-events", "receipts", "notify"])
     parser.add_argument("--stack", default="recurring-payments", help="the deployed stack (its outputs name the queues)")
     args = parser.parse_args(argv)
     outputs = {
@@ -139,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         result = move_back(sqs, outputs["WebhookDLQUrl"], outputs["WebhookQueueUrl"], "WebhookQueue")
     elif args.queue == "webhook-events":
         result = move_back(sqs, outputs["WebhookEventsDLQUrl"], outputs["WebhookEventsQueueUrl"], "WebhookEventsQueue")
+    elif args.queue == "notify":
+        result = move_back(sqs, outputs["NotifyDLQUrl"], outputs["NotifyQueueUrl"], "NotifyQueue")
     elif args.queue == "receipts":
         result = move_back(sqs, outputs["ReceiptDLQUrl"], outputs["ReceiptQueueUrl"], "ReceiptQueue")
     elif args.queue == "schedule":

@@ -15,6 +15,7 @@ from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification, InvalidState
 from billing.domain.items import Item
 from billing.domain.model import Event, Mandate, Plan
+from billing.domain.notifications import Notification
 from billing.domain.receipts import ReceiptCounter
 from billing.domain.refunds import Refund
 from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint
@@ -160,6 +161,19 @@ class InMemoryRepository:
             merchant_id, merchant_id, datetime(2026, 1, 1, tzinfo=timezone.utc)
         )
 
+    def get_notification(self, merchant_id: str, notification_id: str) -> Notification | None:
+        return self._get(merchant_id, notification_id, Notification)
+
+    def list_notifications(self, merchant_id: str, page: PageRequest, mandate_id=None, kind=None) -> Page[Notification]:
+        return self._list(
+            merchant_id,
+            Notification,
+            page,
+            ("notifications", mandate_id, kind),
+            mandate=(lambda o: o.mandate_id, mandate_id),
+            of_kind=(lambda o: o.kind, kind),
+        )
+
     def get_receipt_counter(self, merchant_id: str) -> ReceiptCounter | None:
         return self._get(merchant_id, merchant_id, ReceiptCounter)
 
@@ -270,6 +284,7 @@ class InMemoryRepository:
             *changes.items,
             *changes.accounts,
             *changes.receipt_counters,
+            *changes.notifications,
         ]
         for obj in aggregates:
             stored = self.items.get(_key(obj.merchant_id, obj.id, type(obj)))

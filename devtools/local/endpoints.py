@@ -52,6 +52,7 @@ class LocalEndpoints:
             ("POST", "/_local/clock"): self.set_clock,
             ("POST", "/_local/tick"): lambda _: (200, system.tick()),
             ("GET", "/_local/gateway/ledger"): lambda _: (200, {"entries": system.ledger_reader.ledger()}),
+            ("GET", "/_local/emails"): lambda _: (200, {"emails": list(system.emails.sent)}),
             ("GET", "/_local/queues"): lambda _: (200, system.queues()),
             ("GET", "/_local/stats"): lambda _: (200, system.stats.snapshot()),
             ("POST", "/_local/stats/reset"): self.reset_stats,

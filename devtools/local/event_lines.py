@@ -4,6 +4,7 @@ line each (a subscribed queue stands in for the operator's view of the topic).""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 
@@ -64,3 +65,30 @@ class WebhookLines:
             return result
 
         sender.post = post
+
+
+class EmailLines:
+    """Every e-mail the notifier hands to the emulated SES: printed as one line, and kept for
+    `GET /_local/emails` (oldest first)."""
+
+    def __init__(self, clock: Any, quiet: bool = False) -> None:
+        self.clock, self.quiet = clock, quiet
+        self.sent: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def record(self, to: str, reply_to: str | None, subject: str, text: str, html: str, tags: dict[str, str]) -> None:
+        email = {
+            "to": to,
+            "reply_to": reply_to,
+            "subject": subject,
+            "text": text,
+            "html": html,
+            "kind": tags.get("kind"),
+            "mandate_id": tags.get("mandate_id"),
+            "locale": tags.get("locale"),
+            "sent_at": f"{self.clock.now():%Y-%m-%dT%H:%M:%SZ}",
+        }
+        with self.lock:
+            self.sent.append(email)
+        if not self.quiet:
+            print(f"email   {email['sent_at']}  {email['kind']:<18} {email['locale']} -> {to}  {subject}", flush=True)

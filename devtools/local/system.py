@@ -23,7 +23,7 @@ from devtools.clock import LocalClock
 from devtools.gateway import ApiGateway
 from devtools.lambda_runtime import invoke, load_function
 from devtools.local import state
-from devtools.local.event_lines import EventLines, WebhookLines
+from devtools.local.event_lines import EmailLines, EventLines, WebhookLines
 from devtools.moto_patches import fast_transactions, serialize_calls, sqs_on_clock
 from devtools.provision import Provisioned, provision
 from devtools.sqs_source import SqsEventSource
@@ -71,7 +71,8 @@ class LocalSystem:
         self.stats.attach(counted)
         boto3.DEFAULT_SESSION = counted  # the functions' module-level boto3.client(...) use it
         # Every component reads the local clock: the one composition root builds them with it.
-        with bootstrap.configured(clock=self.clock):
+        self.emails = EmailLines(self.clock, quiet)  # every e-mail to the emulated SES, printed and listed
+        with bootstrap.configured(clock=self.clock, mail_observer=self.emails.record):
             self.api = load_function("api")
             self.authorizer = load_function("authorizer")
             self.dispatcher = load_function("dispatcher")
@@ -81,6 +82,7 @@ class LocalSystem:
             self.webhook_fanout = load_function("webhook_fanout")
             self.webhook_delivery = load_function("webhook_delivery")
             self.receipts = load_function("receipts")
+            self.notifier = load_function("notifier")
         WebhookLines(self.webhook_delivery.billing, quiet)  # each attempt printed as one line
         self.gateway = ApiGateway(
             authorizer=lambda event: invoke(self.authorizer, event, "AuthorizerFunction"),
@@ -106,6 +108,9 @@ class LocalSystem:
         )
         self.receipt_requests = SqsEventSource(
             sqs, self.aws.queues["ReceiptQueue"], lambda e: invoke(self.receipts, e, "ReceiptsFunction")
+        )
+        self.notify_requests = SqsEventSource(
+            sqs, self.aws.queues["NotifyQueue"], lambda e: invoke(self.notifier, e, "NotifierFunction")
         )
         schedule = load_template()["Parameters"]["DispatchScheduleExpression"]["Default"]
         self.rate = timedelta(seconds=rate_seconds(schedule))
@@ -154,6 +159,7 @@ class LocalSystem:
             delivery = self.charge_queue.drain()
             events = self.relay_events()
             receipts = self.receipt_requests.drain().received
+            emails = self.notify_requests.drain().received
             webhooks = self.deliver_webhooks()
         return {
             "now": dispatched["now"],
@@ -166,6 +172,7 @@ class LocalSystem:
             },
             "events_published": events,
             "receipts_requested": receipts,
+            "email_requests": emails,
             "webhook_wakeups": webhooks,
             "queues": self.queues(),
         }
@@ -194,6 +201,7 @@ class LocalSystem:
                     self.charge_queue.drain()
                     self.relay_events()
                     self.receipt_requests.drain()
+                    self.notify_requests.drain()
                     self.deliver_webhooks()
             except Exception as error:  # keep the runtime alive; the failure is the system's, shown
                 print(f"local runtime: background step failed: {error!r}", file=sys.stderr, flush=True)

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
 from billing.api import errors, guard
-from billing.api.routes import account, api_keys, charges, events, mandates, money, plans, webhooks
+from billing.api.routes import account, api_keys, charges, events, mandates, money, notifications, plans, webhooks
 from billing.api.routing import ApiDeps
 from billing.observability import logger, metrics
 
@@ -22,7 +22,7 @@ billing = bootstrap.build()
 deps = ApiDeps(billing)
 
 app = APIGatewayRestResolver(enable_validation=True)
-for resource in (plans, mandates, charges, money, events, account, api_keys, webhooks):
+for resource in (plans, mandates, charges, money, events, account, notifications, api_keys, webhooks):
     app.include_router(resource.router)
 errors.install(app)
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Json, StrictStr, StringConstraints, 
 
 from billing import bootstrap
 from billing.observability import logger, metrics
+from billing.service.messages import NotifyMessage
 
 billing = bootstrap.build()
 numbering = billing.receipt_numbering
@@ -52,7 +53,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     numbered = 0
     for merchant_id, wanted in groups.items():
         try:
-            numbered += len(numbering.assign(merchant_id, [charge_id for _, charge_id in wanted]))
+            new, with_numbers = numbering.assign_all(merchant_id, [charge_id for _, charge_id in wanted])
+            numbered += len(new)
+            # Each numbered charge's receipt e-mail (again for a redelivery: the notifier sends it at most once).
+            if billing.settings.notify_queue_url and with_numbers:
+                billing.notify_queue.send(
+                    [
+                        NotifyMessage(
+                            merchant_id=merchant_id, kind="receipt", mandate_id=c.mandate_id, charge_id=c.id, occasion=c.id
+                        )
+                        for c in with_numbers
+                    ]
+                )
         except Exception:
             logger.exception("receipts of merchant %s not numbered; retried", merchant_id)
             first = wanted[0][0]

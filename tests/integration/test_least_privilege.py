@@ -85,3 +85,12 @@ def test_a_call_the_role_refuses_is_reported(expanded_template: dict[str, Any], 
     assert [(d.function, d.operation, d.request.leading_keys) for d in recorder.denied] == [
         ("ApiFunction", "dynamodb:PutItem", ("MERCHANT#mch_a",))
     ]
+
+
+def test_only_the_notifier_sends_e_mail_and_only_from_the_sender(roles: Any, aws: Provisioned) -> None:
+    identity = "arn:aws:ses:eu-west-1:123456789012:identity/billing@example.com"
+    ours = Request("ses:SendEmail", identity, context=(("ses:FromAddress", "billing@example.com"),))
+    spoofed = Request("ses:SendEmail", identity, context=(("ses:FromAddress", "ceo@example.com"),))
+    assert roles("NotifierFunction", ours)
+    assert not roles("NotifierFunction", spoofed)
+    assert not roles("ApiFunction", ours) and not roles("ReceiptsFunction", ours)

@@ -84,6 +84,6 @@ def test_a_poison_message_is_dropped_and_a_failing_group_comes_back(system: Syst
     def failing(merchant_id: str, charge_ids: list[str]) -> list:
         raise RuntimeError("throttled")
 
-    receipts.numbering.assign = failing
+    receipts.numbering.assign_all = failing
     delivery = source.drain()
     assert delivery.received == 2 and delivery.failed == 2

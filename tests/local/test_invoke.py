@@ -30,6 +30,8 @@ SAMPLES = [
     ("webhook_delivery", "events/webhook_delivery_sqs.json", lambda r: r == {"batchItemFailures": []}),
     # A charge the fresh emulation does not have: nothing to number, the message is done.
     ("receipts", "events/receipts_sqs.json", lambda r: r == {"batchItemFailures": []}),
+    # A receipt e-mail for a mandate the fresh emulation does not have: nothing to send, the message is done.
+    ("notifier", "events/notifier_sqs.json", lambda r: r == {"batchItemFailures": []}),
     # A link that is not ours: the page says so (in Lithuanian, from Accept-Language), never a 500.
     ("customer_page", "events/customer_page_get.json", lambda r: r["statusCode"] == 404 and 'lang="lt"' in r["body"]),
 ]

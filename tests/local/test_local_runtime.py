@@ -129,3 +129,26 @@ def test_a_stripe_payment_method_is_refused_where_stripe_is_not_configured(local
     # Then it is refused with a clear 422 naming the field, and nothing is stored or charged
     assert status == 422 and error["error"]["param"] == "payment_method.gateway", error
     assert call("GET", "/v1/mandates")[1]["data"] == []
+
+
+def test_e_mails_go_through_the_emulated_ses_and_are_listed(local: str) -> None:
+    # Given a customer with an address, and a paid first charge
+    call = merchant(local, "E-mail shop")
+    call("PATCH", "/v1/account", {"support_email": "help@shop.test", "default_locale": "lt"})
+    status, plan = call("POST", "/v1/plans", {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month"})
+    consent = {"accepted_at": "2027-03-01T09:00:00Z", "ip": "203.0.113.9", "user_agent": "test"}
+    body = {
+        "plan_id": plan["id"],
+        "customer": {"reference": "mail", "email": "jonas@example.lt"},
+        "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
+        "consent": consent,
+    }
+    status, mandate = call("POST", "/v1/mandates", body)
+    Http(local)("POST", "/_local/tick")
+    # Then the customer's activation and receipt e-mails are listed, in Lithuanian, replying to support
+    emails = [e for e in Http(local)("GET", "/_local/emails")[1]["emails"] if e["mandate_id"] == mandate["id"]]
+    assert sorted(e["kind"] for e in emails) == ["mandate_activated", "receipt"]
+    assert all(e["to"] == "jonas@example.lt" and e["reply_to"] == "help@shop.test" and e["locale"] == "lt" for e in emails)
+    [receipt] = [e for e in emails if e["kind"] == "receipt"]
+    assert "kvitas R-1" in receipt["subject"] and "/customer/receipts/" in receipt["text"] and "<html" in receipt["html"]
+    assert len(call("GET", f"/v1/notifications?mandate_id={mandate['id']}")[1]["data"]) == 2

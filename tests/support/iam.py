@@ -33,6 +33,7 @@ class Request:
     action: str
     resource: str
     leading_keys: tuple[str, ...] = ()
+    context: tuple[tuple[str, str], ...] = ()  # other condition keys the request carries (ses:FromAddress)
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,10 @@ def requests_for(service: str, operation: str, params: dict[str, Any]) -> list[R
         return [
             Request(f"kms:{operation}", key if key.startswith("arn:") else f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/{key}")
         ]
+    if service == "sesv2" and operation == "SendEmail":  # authorized as ses:SendEmail on the sending identity
+        sender = params["FromEmailAddress"]
+        identity = f"arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:identity/{sender}"
+        return [Request("ses:SendEmail", identity, context=(("ses:FromAddress", sender),))]
     if service == "ssm":
         return [Request(f"ssm:{operation}", f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{params['Name']}")]
     raise AssertionError(f"no IAM mapping for {service}:{operation}; teach tests/support/iam.py")
@@ -220,6 +225,9 @@ def _condition_holds(condition: dict[str, Any], request: Request) -> bool:
         for key, allowed in tests.items():
             if operator == "ForAllValues:StringLike" and key == "dynamodb:LeadingKeys":
                 if not all(any(fnmatch.fnmatchcase(k, p) for p in _listed(allowed)) for k in request.leading_keys):
+                    return False
+            elif operator == "StringEquals" and key in dict(request.context):
+                if dict(request.context)[key] not in _listed(allowed):
                     return False
             else:  # an operator this evaluator does not know: the statement grants nothing here
                 return False

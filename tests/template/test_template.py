@@ -87,15 +87,16 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_and_receipts
         "WebhookFanOutFunctionRole",
         "WebhookDeliveryFunctionRole",
         "ReceiptsFunctionRole",
+        "NotifierFunctionRole",
     }
-    # The merchant-facing functions, webhooks and receipts write merchant data only (pk M#<merchant>#...).
+    # The merchant-facing functions, webhooks, receipts and e-mails write merchant data only (pk M#<merchant>#...).
     merchant_data_only = (
         "ApiFunctionRole",
         "CustomerPageFunctionRole",
         "WebhookFanOutFunctionRole",
         "WebhookDeliveryFunctionRole",
     )
-    for role in (*merchant_data_only, "ReceiptsFunctionRole"):
+    for role in (*merchant_data_only, "ReceiptsFunctionRole", "NotifierFunctionRole"):
         for statement in _statements(expanded):
             if (
                 statement[0] == role

@@ -17,7 +17,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from .service.ports import ChargeQueue, Clock, IdGenerator, Links, PaymentGateway, Render, Repository
+from .service.ports import ChargeQueue, Clock, IdGenerator, Links, Mailer, PaymentGateway, Render, Repository
 from .settings import Settings
 
 if TYPE_CHECKING:  # imported where first used: each function loads only what it runs (cold start)
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.charger import Charger
     from .service.dispatcher import Dispatcher
     from .service.links import ApprovalLinks
+    from .service.notifications import Notifier
     from .service.receipts import ReceiptNumbering
     from .service.use_cases import UseCases
     from .service.webhooks import WebhookDeliverer, WebhookFanOut, WebhookPorts
@@ -113,6 +114,20 @@ class Billing:
         return Charger(self.repository, self.gateways, self.clock, self.ids, render=self.render)
 
     @cached_property
+    def notifier(self) -> Notifier:
+        from .service.notifications import Notifier
+
+        return Notifier(self.repository, self.clock, self.mailer, self.customer_links)
+
+    @property
+    def mailer(self) -> Mailer:
+        raise NotImplementedError("this process has no mailer")
+
+    @property
+    def customer_links(self) -> ApprovalLinks:
+        raise NotImplementedError("this process signs no customer links")
+
+    @cached_property
     def receipt_numbering(self) -> ReceiptNumbering:
         from .service.receipts import ReceiptNumbering
 
@@ -147,6 +162,7 @@ class Overrides:
 
     clock: Clock | None = None
     settings: Settings | None = None
+    mail_observer: Callable[..., None] | None = None  # told of every e-mail sent (the local runtime)
 
 
 _overrides = Overrides()
@@ -278,6 +294,24 @@ class AwsBilling(Billing):
             wall_clock=time.time,
             allow_loopback_http=self.settings.allow_loopback_webhooks,
         )
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        from .adapters.ses import SesMailer
+
+        observer = _overrides.mail_observer
+        return SesMailer(self.client("sesv2"), self.settings.sender_email, self.settings.ses_configuration_set, observer)
+
+    @cached_property
+    def customer_links(self) -> ApprovalLinks:
+        """Links in e-mails: the deployment's public URL (there is no request to take it from)."""
+        return self.approval_links(self.settings.public_base_url)
+
+    @cached_property
+    def notify_queue(self) -> Any:
+        from .adapters.sqs import SqsNotifyQueue
+
+        return SqsNotifyQueue(self.client("sqs"), self.settings.notify_queue_url)
 
     @cached_property
     def receipt_requests(self) -> Any:

@@ -17,6 +17,10 @@ class Settings(BaseModel):
     events_topic_arn: str = ""
     unpublished_events_queue_url: str = ""  # the publisher's DLQ: events SNS refused, for replay
     receipt_queue_url: str = ""  # FIFO: each succeeded charge, to be numbered (one group per merchant)
+    # E-mails to customers
+    notify_queue_url: str = ""  # e-mails to consider (events, and receipts once numbered)
+    sender_email: str = ""  # the SES identity e-mails come from (template parameter SenderEmail)
+    ses_configuration_set: str = ""  # where SES reports bounces and complaints
     # Billing engine
     charge_queue_url: str = ""
     gateway_ledger_table_name: str = ""

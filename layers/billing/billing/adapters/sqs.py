@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..observability import logger
-from ..service.messages import AttemptMessage, RefundMessage, WakeMessage
+from ..service.messages import AttemptMessage, NotifyMessage, RefundMessage, WakeMessage
 
 BATCH = 10  # SQS's maximum entries per SendMessageBatch
 
@@ -114,3 +114,17 @@ class SqsReceiptRequests:
             response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
             refused |= {int(f["Id"]) for f in response.get("Failed", [])}
         return refused
+
+
+class SqsNotifyQueue:
+    """E-mails to consider, for the notifier (receipts, once numbered)."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self.client, self.url = client, queue_url
+
+    def send(self, messages: Sequence[NotifyMessage]) -> None:
+        for start in range(0, len(messages), BATCH):
+            entries = [{"Id": str(i), "MessageBody": m.model_dump_json()} for i, m in enumerate(messages[start : start + BATCH])]
+            response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
+            if response.get("Failed"):
+                raise RuntimeError(f"{len(response['Failed'])} e-mail requests not accepted by SQS")

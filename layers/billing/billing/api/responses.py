@@ -16,6 +16,7 @@ from ..domain.charge import AttemptOutcome, Charge, ChargeStatus, LineType
 from ..domain.items import Item, ItemStatus
 from ..domain.model import FINAL_STATUSES, Event, Mandate, MandateStatus, Plan, PlanStatus
 from ..domain.money import Currency
+from ..domain.notifications import Notification, NotificationKind, NotificationStatus
 from ..domain.refunds import Refund, RefundReason, RefundStatus
 from ..domain.schedule import Interval
 from ..wire import TimeOut
@@ -197,6 +198,26 @@ class AccountOut(ResponseModel):
         return cls(**account.model_dump(exclude={"merchant_id", "version"}))
 
 
+class NotificationOut(ResponseModel):
+    id: str
+    object: Literal["notification"] = "notification"
+    mandate_id: str
+    charge_id: str | None
+    kind: NotificationKind
+    to: str
+    locale: Locale
+    status: NotificationStatus
+    failure: str | None = Field(
+        None, description="Why it was not sent (interrupted: it may have gone out, and is never sent again)"
+    )
+    sent_at: TimeOut | None
+    created_at: TimeOut
+
+    @classmethod
+    def of(cls, notification: Notification) -> NotificationOut:
+        return cls(**notification.model_dump(include=set(cls.model_fields) - {"object"}))
+
+
 class RefundOut(ResponseModel):
     id: str
     object: Literal["refund"] = "refund"
@@ -316,7 +337,7 @@ class ApiKeyOut(ResponseModel):
 
 
 def render(
-    obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Item | Account,
+    obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Item | Account | Notification,
     link: str | None = None,
 ) -> dict[str, object]:
     """An object as the API returns it (responses and event snapshots); `link`: a mandate's
@@ -335,6 +356,8 @@ def render(
         return ItemOut.of(obj).model_dump(mode="json")
     if isinstance(obj, Account):
         return AccountOut.of(obj).model_dump(mode="json")
+    if isinstance(obj, Notification):
+        return NotificationOut.of(obj).model_dump(mode="json")
     from .webhook_responses import render_webhook_object  # loaded only where webhooks are handled (cold start)
 
     return render_webhook_object(obj)

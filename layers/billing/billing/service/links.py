@@ -78,6 +78,11 @@ class ApprovalLinks:
         expires = mandate.created_at + APPROVAL_LINK_LIFETIME
         return f"{self._base_url}{CUSTOMER_PAGE_PATH}/{self.token(mandate.merchant_id, mandate.id, expires)}"
 
+    def page_url(self, mandate: Mandate, expires_at: datetime) -> str:
+        """The customer's page of a mandate (for e-mails): an approved mandate's page stays
+        reachable after the link's time, so the link keeps working."""
+        return f"{self._base_url}{CUSTOMER_PAGE_PATH}/{self.token(mandate.merchant_id, mandate.id, expires_at)}"
+
     def receipt_token(self, merchant_id: str, charge_id: str) -> str:
         payload = f"{merchant_id}.{charge_id}".encode()
         return f"{_b64(payload)}.{self._mac(_RECEIPT_DOMAIN + payload)}"

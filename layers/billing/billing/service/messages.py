@@ -11,7 +11,7 @@ and the body is never logged.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints, model_validator
 
@@ -70,3 +70,18 @@ class WakeMessage(BaseModel):
 
     merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
     delivery_id: Annotated[StrictStr, StringConstraints(pattern=r"^wd_[A-Za-z0-9]{1,64}$")]
+
+
+class NotifyMessage(BaseModel):
+    """An e-mail to consider sending: its kind, mandate and occasion (the at-most-once key)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
+
+    merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
+    kind: Literal["upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended"]
+    mandate_id: Annotated[StrictStr, StringConstraints(pattern=r"^mdt_[A-Za-z0-9]{1,64}$")]
+    charge_id: Annotated[StrictStr, StringConstraints(pattern=r"^chg_[A-Za-z0-9]{1,64}$")] | None = None
+    occasion: Annotated[StrictStr, StringConstraints(max_length=200)] = ""
+    # A failed attempt as it was when it happened (the charge may have moved on since):
+    decline_code: Annotated[StrictStr, StringConstraints(max_length=100)] | None = None
+    next_attempt_at: datetime | None = None

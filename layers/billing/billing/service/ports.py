@@ -16,6 +16,7 @@ from .messages import AttemptMessage, RefundMessage
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
     from ..domain.account import Account
     from ..domain.items import Item
+    from ..domain.notifications import Notification
     from ..domain.receipts import ReceiptCounter
     from ..domain.refunds import Refund
     from ..domain.webhooks import WebhookDelivery, WebhookEndpoint
@@ -66,6 +67,7 @@ class Changes:
     items: list[Item] = field(default_factory=list)
     accounts: list[Account] = field(default_factory=list)
     receipt_counters: list[ReceiptCounter] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     limits: list[Limit] = field(default_factory=list)
 
@@ -109,6 +111,12 @@ class Repository(Protocol):
 
     def get_account(self, merchant_id: str) -> Account | None:
         """The merchant's account settings (its defaults while never changed); None: no such merchant."""
+
+    def get_notification(self, merchant_id: str, notification_id: str) -> Notification | None: ...
+
+    def list_notifications(
+        self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, kind: str | None = None
+    ) -> Page[Notification]: ...
 
     def get_receipt_counter(self, merchant_id: str) -> ReceiptCounter | None:
         """The merchant's receipt series (None until its first receipt)."""
@@ -260,3 +268,16 @@ class PaymentGateway(Protocol):
 
     def lookup_refund(self, request: RefundRequest) -> GatewayResult | None:
         """Read-only: this refund at the gateway (by the refund id it carries), or None."""
+
+
+# ----------------------------------------------------------------- e-mails
+
+
+class MailRefused(Exception):
+    """The mail service refused this message for good (a bad or suppressed address): not sent."""
+
+
+class Mailer(Protocol):
+    def send(self, to: str, reply_to: str | None, subject: str, text: str, html: str, tags: dict[str, str]) -> str:
+        """Hand one e-mail to the mail service; its message id. Raises MailRefused for good, or
+        anything else when the service could not be reached (the message may be retried)."""

@@ -19,20 +19,26 @@ class ReceiptNumbering:
 
     def assign(self, merchant_id: str, charge_ids: list[str]) -> list[Charge]:
         """The charges numbered by this call (none when all already had their numbers)."""
+        return self.assign_all(merchant_id, charge_ids)[0]
+
+    def assign_all(self, merchant_id: str, charge_ids: list[str]) -> tuple[list[Charge], list[Charge]]:
+        """The charges numbered by this call, and every one of `charge_ids` that has its number
+        now (numbered by this call or before: whose receipt e-mail may go, at most once)."""
         wanted = list(dict.fromkeys(charge_ids))
 
-        def once(attempt: int) -> list[Charge]:
+        def once(attempt: int) -> tuple[list[Charge], list[Charge]]:
             now = self.clock.now()
             charges = self.repo.load([], [(merchant_id, c) for c in wanted])[1]
+            done = [charges[c] for c in wanted if c in charges and charges[c].receipt_number is not None]
             todo = [charges[c] for c in wanted if c in charges and charges[c].receipt_number is None]
             if not todo:
-                return []
+                return [], done
             account = self.repo.get_account(merchant_id)
             prefix = account.receipt_prefix if account is not None else "R"
             counter = self.repo.get_receipt_counter(merchant_id) or ReceiptCounter.new(merchant_id, now)
             numbered = number(counter, todo, prefix, now)
             if numbered:
                 self.repo.commit(Changes(charges=numbered, receipt_counters=[counter]))
-            return numbered
+            return numbered, done + numbered
 
         return retry_on_conflict(once)

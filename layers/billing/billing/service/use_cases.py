@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .event_log import EventLog
     from .mandates import Mandates, Ownership
     from .money_operations import Items, Refunds
+    from .notification_log import NotificationLog
     from .plans import Plans
     from .webhooks import WebhookEndpoints, WebhookPorts
 
@@ -63,6 +64,12 @@ class UseCases:
         from .account import Accounts
 
         return Accounts(self.repo, self.clock)
+
+    @cached_property
+    def notifications(self) -> NotificationLog:
+        from .notification_log import NotificationLog
+
+        return NotificationLog(self.repo)
 
     @cached_property
     def refunds(self) -> Refunds:

@@ -11,6 +11,7 @@ from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.items import Item
 from ...domain.model import Event, Mandate, Plan
+from ...domain.notifications import Notification
 from ...domain.receipts import ReceiptCounter
 from ...domain.refunds import Refund
 from . import keys
@@ -21,7 +22,17 @@ if TYPE_CHECKING:
     from ...domain.webhooks import WebhookDelivery, WebhookEndpoint
 
     Stored: TypeAlias = (
-        Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Item | Account | ReceiptCounter
+        Plan
+        | Mandate
+        | Charge
+        | ApiKey
+        | WebhookEndpoint
+        | WebhookDelivery
+        | Refund
+        | Item
+        | Account
+        | ReceiptCounter
+        | Notification
     )
 
 M = TypeVar("M", bound=BaseModel)
@@ -36,6 +47,7 @@ _KIND: dict[type, str] = {
     Item: "ITEM",
     Account: "ACCOUNT",
     ReceiptCounter: "RECEIPT_COUNTER",
+    Notification: "NOTIFICATION",
 }
 # Webhook objects by class name: only the functions that handle webhooks load their module.
 _WEBHOOK_KIND = {"WebhookEndpoint": "WEBHOOK_ENDPOINT", "WebhookDelivery": "WEBHOOK_DELIVERY"}
@@ -67,6 +79,16 @@ def item_of(obj: Stored | Event) -> dict[str, Any]:
     }
     if isinstance(obj, Event):
         item.update(event_type=obj.type, spk=keys.status_pk(obj.merchant_id, kind, obj.type, shard), ssk=position)
+    elif isinstance(obj, Notification):  # filtered by kind (StatusIndex) and listed per mandate (ParentIndex)
+        item.update(
+            kind=obj.kind,
+            status=obj.status,
+            spk=keys.status_pk(obj.merchant_id, kind, obj.kind, shard),
+            ssk=position,
+            mandate_id=obj.mandate_id,
+            ppk=keys.parent_pk(obj.merchant_id, kind, obj.mandate_id),
+            psk=position,
+        )
     else:
         item.update(status=obj.status, spk=keys.status_pk(obj.merchant_id, kind, obj.status, shard), ssk=position)
     if isinstance(obj, Mandate):

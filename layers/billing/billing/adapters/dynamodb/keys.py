@@ -18,11 +18,12 @@ LIST_SHARDS: dict[str, int] = {
     "WEBHOOK_ENDPOINT": 1,
     "REFUND": 4,
     "ITEM": 4,
+    "NOTIFICATION": 16,
 }
 # The due index is global (not per merchant): dispatch reads every shard, each in parallel.
 DUE_SHARDS = 64
 
-_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd|rfd|itm)_[A-Za-z0-9]{1,64}$")
+_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd|rfd|itm|ntf)_[A-Za-z0-9]{1,64}$")
 
 
 def valid_id(value: str, prefix: str) -> bool:

@@ -101,6 +101,14 @@ def billing_items(merchant_id: str, mandate_id: str | None, status: str | None) 
     return by_status(merchant_id, "ITEM", status, bound)
 
 
+def notifications(merchant_id: str, mandate_id: str | None, kind: str | None) -> ListQuery:
+    bound = ("notifications", mandate_id, kind)
+    if mandate_id is not None:
+        partitions = [keys.parent_pk(merchant_id, "NOTIFICATION", mandate_id)]
+        return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"kind": kind})
+    return by_status(merchant_id, "NOTIFICATION", kind, bound)
+
+
 def charges(merchant_id: str, mandate_id: str | None, status: str | None) -> ListQuery:
     bound = ("charges", mandate_id, status)
     if mandate_id is not None:

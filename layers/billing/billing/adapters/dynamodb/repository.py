@@ -11,6 +11,7 @@ from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.items import Item
 from ...domain.model import Event, Mandate, Plan
+from ...domain.notifications import Notification
 from ...domain.receipts import ReceiptCounter
 from ...domain.refunds import Refund
 from ...service.ports import Changes, DueRef, Page, PageRequest
@@ -76,6 +77,14 @@ class DynamoRepository:
             return None
         created = datetime.fromisoformat(str(profile["created_at"]).replace("Z", "+00:00"))
         return Account.new(merchant_id, str(profile["name"]), created)
+
+    def get_notification(self, merchant_id: str, notification_id: str) -> Notification | None:
+        return self.reader.get(Notification, merchant_id, notification_id, "ntf")
+
+    def list_notifications(
+        self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, kind: str | None = None
+    ) -> Page[Notification]:
+        return self.reader.page(Notification, page, queries.notifications(merchant_id, mandate_id, kind))
 
     def get_receipt_counter(self, merchant_id: str) -> ReceiptCounter | None:
         return self.reader.get(ReceiptCounter, merchant_id, merchant_id, "mch")

@@ -38,6 +38,7 @@ class Writer:
             *changes.items,
             *changes.accounts,
             *changes.receipt_counters,
+            *changes.notifications,
         ]
         operations = [self.versioned_put(obj) for obj in aggregates]
         operations += [

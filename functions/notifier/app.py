@@ -1,0 +1,50 @@
+"""Notifier: e-mails to customers through Amazon SES, each at most once.
+
+Fed by the notify queue: published events (SNS, raw, filtered to the event types that cause an
+e-mail; the merchant in the message attributes) and receipt requests (from the receipts function,
+once the number is given). Each record is turned into e-mails (`service/notifications`), each
+recorded before it is handed to SES, so a redelivered record sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType as BatchEventType
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billing import bootstrap
+from billing.observability import logger, metrics
+from billing.service.messages import NotifyMessage
+from billing.service.notifications import messages_for_event
+
+billing = bootstrap.build()
+notifier = billing.notifier
+processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)
+
+
+def record_handler(record: SQSRecord) -> None:
+    body = json.loads(record.body)
+    if isinstance(body, dict) and body.get("object") == "event":  # an event from the topic (raw delivery)
+        attribute = record.message_attributes.get("merchant_id") or {}
+        merchant = attribute.get("stringValue") if isinstance(attribute, dict) else getattr(attribute, "string_value", None)
+        messages = messages_for_event({**body, "merchant_id": merchant})
+    else:
+        messages = [NotifyMessage.model_validate(body)]
+    for message in messages:
+        notification = notifier.notify(message)
+        if notification is None:
+            continue
+        name = "EmailsSent" if notification.status == "sent" else "EmailsFailed"
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

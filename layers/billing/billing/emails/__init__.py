@@ -1,0 +1,1 @@
+"""E-mails to the customer: their words in each language, their text and HTML templates."""

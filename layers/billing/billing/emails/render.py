@@ -1,0 +1,95 @@
+"""E-mails as the customer reads them: subject, plain text and HTML from one set of facts, through
+Jinja2 templates (HTML autoescaped: merchant and customer text is data, never markup)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from .texts import reason, text
+
+_templates = Environment(
+    loader=PackageLoader("billing.emails"),
+    autoescape=select_autoescape(["html"], default_for_string=True, default=False),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything an e-mail may say, already written for its language (amounts, dates)."""
+
+    kind: str
+    lang: str
+    merchant: str
+    page_url: str
+    support_email: str | None = None
+    amount: str = ""
+    every: str = ""
+    date: str = ""
+    method: str = ""
+    number: str = ""
+    decline_code: str | None = None
+    retry_date: str = ""  # the next attempt's date, or "" when none is left
+    receipt_url: str = ""
+    ended_as: str = ""  # cancelled, revoked or completed
+
+
+def render(facts: Facts) -> Email:
+    lang, kind = facts.lang, facts.kind
+    values = {
+        "merchant": facts.merchant,
+        "amount": facts.amount,
+        "every": facts.every,
+        "date": facts.date,
+        "method": facts.method,
+        "number": facts.number,
+    }
+    button_url, button = facts.page_url, text(lang, "open_page")
+    if kind == "mandate_activated":
+        paragraphs = [text(lang, "mandate_activated.lead", **values)]
+        if facts.date:
+            paragraphs.append(text(lang, "mandate_activated.first", **values))
+        paragraphs.append(text(lang, "mandate_activated.revoke"))
+    elif kind == "mandate_ended":
+        paragraphs = [text(lang, f"mandate_ended.{facts.ended_as}", **values)]
+    elif kind == "payment_failed":
+        paragraphs = [text(lang, "payment_failed.lead", **values, reason=reason(lang, facts.decline_code))]
+        paragraphs.append(
+            text(lang, "payment_failed.retry", date=facts.retry_date) if facts.retry_date else text(lang, "payment_failed.final")
+        )
+        paragraphs.append(text(lang, "payment_failed.fix"))
+    elif kind == "receipt":
+        paragraphs = [text(lang, "receipt.lead", **values), text(lang, "receipt.link")]
+        button_url, button = facts.receipt_url, text(lang, "open_receipt")
+    elif kind == "upcoming_charge":
+        paragraphs = [text(lang, "upcoming_charge.lead", **values), text(lang, "manage")]
+    elif kind == "trial_ending":
+        paragraphs = [text(lang, "trial_ending.lead", **values), text(lang, "manage")]
+    else:
+        raise ValueError(f"unknown e-mail kind {kind}")
+    subject = text(lang, f"{kind}.subject", **values)
+    context: dict[str, object] = {
+        "lang": lang,
+        "subject": subject,
+        "merchant": facts.merchant,
+        "paragraphs": paragraphs,
+        "button_url": button_url,
+        "button": button,
+        "support": text(lang, "support", email=facts.support_email) if facts.support_email else "",
+        "footer": text(lang, "footer", merchant=facts.merchant),
+    }
+    return Email(
+        subject=subject,
+        text=_templates.get_template("message.txt").render(**context),
+        html=_templates.get_template("base.html").render(**context),
+    )

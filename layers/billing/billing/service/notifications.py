@@ -1,0 +1,150 @@
+"""E-mails to customers: `Notifier.notify(message)` sends one kind of e-mail about one mandate
+at most once per occasion (domain/notifications), in the customer's language, naming the
+merchant, with the merchant's support address as reply-to, and records it (`/v1/notifications`).
+
+Which e-mails events cause (`messages_for_event`): a mandate activated or ended, an attempt that
+failed (one per attempt). Receipts are asked for by the receipts function once the number is
+given. Nothing is sent without `customer.email`, when the account switched the kind off, or to an
+address that bounced or complained.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..customer_page.formatting import day, money
+from ..customer_page.render import schedule_text
+from ..domain import payment_methods
+from ..domain.charge import Charge
+from ..domain.errors import ConcurrentModification
+from ..domain.model import Mandate
+from ..domain.notifications import SETTING, Notification, notification_id
+from ..emails.render import Facts, render
+from ..observability import logger
+from .links import ApprovalLinks
+from .messages import NotifyMessage
+from .ports import Changes, Clock, Mailer, MailRefused, Repository
+
+ENDED = {"mandate.cancelled": "cancelled", "mandate.revoked": "revoked", "mandate.completed": "completed"}
+FAILED_ATTEMPT = ("charge.retry_scheduled", "charge.failed")
+PAGE_LINK_DAYS = 30
+
+
+def messages_for_event(event: dict[str, Any]) -> list[NotifyMessage]:
+    """The e-mails an event (as the API shows it) asks for."""
+    kind, obj, merchant_id = event.get("type"), (event.get("data") or {}).get("object") or {}, event.get("merchant_id")
+    if merchant_id is None:
+        return []
+    if kind == "mandate.activated":
+        return [NotifyMessage(merchant_id=merchant_id, kind="mandate_activated", mandate_id=obj["id"])]
+    if kind in ENDED:
+        return [NotifyMessage(merchant_id=merchant_id, kind="mandate_ended", mandate_id=obj["id"], occasion=ENDED[kind])]
+    if kind in FAILED_ATTEMPT:
+        attempt = len(obj.get("attempts") or [])
+        occasion = f"{obj['id']}:{attempt}"
+        return [
+            NotifyMessage(
+                merchant_id=merchant_id,
+                kind="payment_failed",
+                mandate_id=obj["mandate_id"],
+                charge_id=obj["id"],
+                occasion=occasion,
+                decline_code=obj.get("failure_code"),
+                next_attempt_at=obj.get("next_attempt_at"),
+            )
+        ]
+    return []
+
+
+class Notifier:
+    def __init__(self, repo: Repository, clock: Clock, mailer: Mailer, links: ApprovalLinks) -> None:
+        self.repo, self.clock, self.mailer, self.links = repo, clock, mailer, links
+
+    def notify(self, message: NotifyMessage) -> Notification | None:
+        """The notification recorded (sent or failed), or None when there is nothing to send."""
+        merchant_id = message.merchant_id
+        mandate = self.repo.get_mandate(merchant_id, message.mandate_id)
+        account = self.repo.get_account(merchant_id)
+        if mandate is None or account is None or not mandate.customer.email:
+            return None
+        if not getattr(account.notifications, SETTING[message.kind]):
+            return None
+        charge = self.repo.get_charge(merchant_id, message.charge_id) if message.charge_id else None
+        if message.charge_id and charge is None:
+            return None
+        now = self.clock.now()
+        lang = mandate.customer.locale or account.default_locale
+        notification = Notification(
+            id=notification_id(merchant_id, message.kind, mandate.id, message.occasion),
+            merchant_id=merchant_id,
+            created_at=now,
+            updated_at=now,
+            mandate_id=mandate.id,
+            charge_id=message.charge_id,
+            kind=message.kind,
+            to=mandate.customer.email,
+            locale=lang,
+        )
+        try:  # recorded first, as not (yet) sent: whatever happens next, it is never sent twice
+            self.repo.commit(Changes(notifications=[notification]))
+        except ConcurrentModification:
+            return None  # this e-mail was recorded before (a redelivery, a second run)
+        email = render(self._facts(message, mandate, charge, account.name, account.support_email, lang, now))
+        tags = {
+            "merchant_id": merchant_id,
+            "mandate_id": mandate.id,
+            "notification_id": notification.id,
+            "kind": message.kind,
+            "locale": lang,
+        }
+        try:
+            message_id = self.mailer.send(notification.to, account.support_email, email.subject, email.text, email.html, tags)
+        except MailRefused as refused:
+            notification.not_sent(self.clock.now(), str(refused) or "refused")
+        except Exception as error:  # the service could not be reached: not sent, and not sent again
+            logger.exception("e-mail %s not handed over", notification.id)
+            notification.not_sent(self.clock.now(), f"mail service error: {type(error).__name__}")
+        else:
+            notification.sent(self.clock.now(), message_id)
+        self.repo.commit(Changes(notifications=[notification]))
+        return notification
+
+    def _facts(
+        self,
+        message: NotifyMessage,
+        mandate: Mandate,
+        charge: Charge | None,
+        merchant: str,
+        support: str | None,
+        lang: str,
+        now: datetime,
+    ) -> Facts:
+        from datetime import timedelta
+
+        terms = mandate.terms
+        page = self.links.page_url(mandate, now + timedelta(days=PAGE_LINK_DAYS))
+        method = mandate.payment_method
+        facts: dict[str, Any] = {
+            "kind": message.kind,
+            "lang": lang,
+            "merchant": merchant,
+            "page_url": page,
+            "support_email": support,
+            "amount": money(charge.amount if charge else terms.amount, terms.currency, lang),
+            "every": schedule_text(terms.interval, terms.interval_count, lang),  # type: ignore[arg-type]
+            "method": f"{method.gateway.capitalize()} …{payment_methods.last4(method.token)}" if method else "",
+        }
+        if message.kind == "mandate_activated" and mandate.next_charge_at is not None:
+            facts["date"] = day(mandate.next_charge_at, lang, "long")
+        if message.kind == "mandate_ended":
+            facts["ended_as"] = message.occasion
+        if charge is not None:
+            facts["date"] = day(charge.updated_at, lang, "long")
+            # A failed attempt is told as it was then (the message carries it), not as the charge is now.
+            facts["decline_code"] = message.decline_code or charge.failure_code
+            retry = message.next_attempt_at if message.kind == "payment_failed" else None
+            facts["retry_date"] = day(retry, lang, "long") if retry else ""
+            facts["number"] = charge.receipt_number or ""
+            facts["receipt_url"] = self.links.receipt_url(charge) or ""
+        return Facts(**facts)

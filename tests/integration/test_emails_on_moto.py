@@ -1,0 +1,63 @@
+"""Customer e-mails end to end on moto: events through the real publisher to SNS, the filtered
+subscription to the notify queue, the receipts function's requests, the real notifier to SES;
+`/v1/notifications` lists them, per merchant."""
+
+from __future__ import annotations
+
+import boto3
+
+from billing import bootstrap
+from devtools.lambda_runtime import invoke, load_function
+from devtools.sqs_source import SqsEventSource
+from tests.integration.conftest import GOLD, Client, EngineHarness, System
+from tests.integration.test_idempotency_and_events import _stream_records
+
+CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
+
+
+def test_activation_failure_and_receipt_e_mails_reach_ses_once_and_are_listed(
+    system: System, call: Client, engine: EngineHarness
+) -> None:
+    # Given a customer with an address, whose card fails once then pays
+    call("PATCH", "/v1/account", {"support_email": "help@shop.test"})
+    plan = call("POST", "/v1/plans", {**GOLD, "retry_schedule_days": [1]}).json()
+    body = {
+        "plan_id": plan["id"],
+        "customer": {"reference": "c", "email": "jonas@example.lt"},
+        "payment_method": {"gateway": "simulated", "token": "pm_sim_fail_once"},
+        "consent": CONSENT,
+    }
+    mandate = call("POST", "/v1/mandates", body).json()
+    engine.tick()
+    engine.advance(days=1)
+    sent: list[dict] = []
+    with bootstrap.configured(clock=engine.clock, mail_observer=lambda **email: sent.append(email)):
+        receipts, notifier = load_function("receipts"), load_function("notifier")
+    sqs = boto3.client("sqs")
+    receipt_source = SqsEventSource(sqs, system.aws.queues["ReceiptQueue"], lambda e: invoke(receipts, e, "ReceiptsFunction"))
+    notify_source = SqsEventSource(sqs, system.aws.queues["NotifyQueue"], lambda e: invoke(notifier, e, "NotifierFunction"))
+    # When the events are published (twice: at least once), receipts numbered and e-mails handled
+    records = _stream_records(system)
+    for _ in range(2):
+        assert invoke(system.publisher_module, {"Records": records}, "EventPublisherFunction") == {"batchItemFailures": []}
+    receipt_source.drain()
+    delivery = notify_source.drain()
+    assert delivery.failed == 0
+    # Then the customer got one activation, one failed-payment and one receipt e-mail, from the sender, replying to support
+    assert sorted(e["tags"]["kind"] for e in sent) == ["mandate_activated", "payment_failed", "receipt"]
+    assert all(e["to"] == "jonas@example.lt" and e["reply_to"] == "help@shop.test" for e in sent)
+    [receipt] = [e for e in sent if e["tags"]["kind"] == "receipt"]
+    assert "R-1" in receipt["subject"] and "/customer/receipts/" in receipt["text"]
+    # And the merchant sees them, filtered by mandate and kind; another merchant sees none
+    listed = call("GET", f"/v1/notifications?mandate_id={mandate['id']}").json()["data"]
+    assert {(n["kind"], n["status"], n["to"]) for n in listed} == {
+        ("mandate_activated", "sent", "jonas@example.lt"),
+        ("payment_failed", "sent", "jonas@example.lt"),
+        ("receipt", "sent", "jonas@example.lt"),
+    }
+    [one] = call("GET", "/v1/notifications?kind=receipt").json()["data"]
+    assert call("GET", f"/v1/notifications/{one['id']}").json()["charge_id"] == one["charge_id"]
+    other = system.client(system.b)
+    assert other("GET", "/v1/notifications").json()["data"] == []
+    assert other("GET", f"/v1/notifications/{one['id']}").status == 404
+    assert call("GET", "/v1/notifications?kind=bogus").status in (400, 422)

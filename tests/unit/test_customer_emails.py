@@ -1,0 +1,131 @@
+"""E-mails to customers on fakes: each kind from its event, at most once whatever is redelivered,
+in the customer's language, escaped, only with an address and when the account wants them, and a
+refused or interrupted e-mail recorded as not sent and never sent again."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing.api.requests import AccountUpdate, MandateCreate, PlanCreate
+from billing.bootstrap import render_event
+from billing.service.links import ApprovalLinks
+from billing.service.messages import NotifyMessage
+from billing.service.notifications import Notifier, messages_for_event
+from billing.service.ports import MailRefused, PageRequest
+from tests.world import CONSENT, MERCHANT, World
+
+
+class FakeMailer:
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.fail_with: Exception | None = None
+
+    def send(self, to, reply_to, subject, text, html, tags) -> str:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.sent.append({"to": to, "reply_to": reply_to, "subject": subject, "text": text, "html": html, "tags": tags})
+        return f"ses-{len(self.sent)}"
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def setup(world: World, token: str = "pm_sim_ok", email: str | None = "jonas@example.lt", locale: str = "en", **plan):
+    world.api.account.update(MERCHANT, AccountUpdate(name="Shop <b>&", support_email="help@shop.test"))
+    plan_id = world.api.plans.create(
+        MERCHANT, PlanCreate.model_validate({"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month", **plan})
+    ).id
+    customer = {"reference": "c", "locale": locale, **({"email": email} if email else {})}
+    body = {
+        "plan_id": plan_id,
+        "customer": customer,
+        "payment_method": {"gateway": "simulated", "token": token},
+        "consent": CONSENT,
+    }
+    mandate = world.api.mandates.create(MERCHANT, MandateCreate.model_validate(body))
+    mailer = FakeMailer()
+    notifier = Notifier(world.repo, world.clock, mailer, ApprovalLinks(b"k" * 32, "https://pay.example"))
+    return mandate, mailer, notifier
+
+
+def deliver_events(world: World, notifier: Notifier) -> None:
+    """Every recorded event through the notifier, twice (SNS and SQS deliver at least once)."""
+    for _ in range(2):
+        for event in world.repo.events(MERCHANT):
+            for message in messages_for_event({**render_event(event), "merchant_id": MERCHANT}):
+                notifier.notify(message)
+
+
+def test_activation_and_end_are_each_sent_once_in_the_customers_language_and_escaped(world: World) -> None:
+    mandate, mailer, notifier = setup(world, locale="lt")
+    world.api.mandates.cancel(MERCHANT, mandate.id)
+    deliver_events(world, notifier)
+    assert sorted(m["tags"]["kind"] for m in mailer.sent) == ["mandate_activated", "mandate_ended"]
+    [activated] = [m for m in mailer.sent if m["tags"]["kind"] == "mandate_activated"]
+    assert activated["to"] == "jonas@example.lt" and activated["reply_to"] == "help@shop.test"
+    assert activated["subject"] == "Shop <b>&: mokėjimai nustatyti" and "19,99\xa0€" in activated["text"]
+    assert "Shop &lt;b&gt;&amp;" in activated["html"] and "<b>&" not in activated["html"]
+    assert "https://pay.example/customer/mandates/" in activated["text"]
+    notifications = world.api.notifications.page(MERCHANT, PageRequest()).items
+    assert {(n.kind, n.status, n.locale) for n in notifications} == {
+        ("mandate_activated", "sent", "lt"),
+        ("mandate_ended", "sent", "lt"),
+    }
+
+
+def test_each_failed_attempt_is_told_once_with_the_next_retry_or_that_none_is_left(world: World) -> None:
+    mandate, mailer, notifier = setup(world, token="pm_sim_insufficient_funds", retry_schedule_days=[2])
+    world.tick()
+    world.clock.advance(days=2)
+    world.tick()
+    deliver_events(world, notifier)
+    failed = [m for m in mailer.sent if m["tags"]["kind"] == "payment_failed"]
+    assert len(failed) == 2
+    assert "there were not enough funds" in failed[0]["text"] and "We will try again on" in failed[0]["text"]
+    assert "We will not try again on our own." in failed[1]["text"] and "/customer/mandates/" in failed[1]["text"]
+
+
+def test_nothing_without_an_address_or_when_the_account_turned_the_kind_off(world: World) -> None:
+    _, mailer, notifier = setup(world, email=None)
+    deliver_events(world, notifier)
+    assert mailer.sent == []
+    other = World()
+    _, mailer, notifier = setup(other)
+    other.api.account.update(MERCHANT, AccountUpdate.model_validate({"notifications": {"mandate_updates": False}}))
+    deliver_events(other, notifier)
+    assert mailer.sent == []
+
+
+@pytest.mark.parametrize("failure", [MailRefused("MessageRejected"), TimeoutError("SES unreachable")])
+def test_a_refused_or_interrupted_e_mail_is_recorded_as_not_sent_and_never_sent_again(world: World, failure) -> None:
+    mandate, mailer, notifier = setup(world)
+    message = NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
+    mailer.fail_with = failure
+    recorded = notifier.notify(message)
+    assert recorded is not None and recorded.status == "failed" and recorded.failure
+    mailer.fail_with = None
+    assert notifier.notify(message) is None and mailer.sent == []
+
+
+def test_a_crash_after_recording_leaves_it_interrupted_and_unsent_for_ever(world: World) -> None:
+    mandate, mailer, notifier = setup(world)
+    message = NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
+    world.repo.fail_next_commit_with = None
+    real = world.repo.commit
+    calls = []
+
+    def crash_on_second(changes):
+        calls.append(changes)
+        if len(calls) == 2:
+            raise RuntimeError("the process died after handing the e-mail over")
+        return real(changes)
+
+    world.repo.commit = crash_on_second
+    with pytest.raises(RuntimeError):
+        notifier.notify(message)
+    world.repo.commit = real
+    [stored] = world.api.notifications.page(MERCHANT, PageRequest()).items
+    assert stored.status == "failed" and stored.failure == "interrupted" and len(mailer.sent) == 1
+    assert notifier.notify(message) is None and len(mailer.sent) == 1

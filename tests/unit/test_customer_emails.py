@@ -129,3 +129,20 @@ def test_a_crash_after_recording_leaves_it_interrupted_and_unsent_for_ever(world
     [stored] = world.api.notifications.page(MERCHANT, PageRequest()).items
     assert stored.status == "failed" and stored.failure == "interrupted" and len(mailer.sent) == 1
     assert notifier.notify(message) is None and len(mailer.sent) == 1
+
+
+def test_an_e_mail_ses_did_not_take_is_handed_over_again_later_and_then_once(world: World) -> None:
+    from billing.service.notifications import SendingDeferred
+    from billing.service.ports import MailDeferred
+
+    mandate, mailer, notifier = setup(world)
+    message = NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
+    mailer.fail_with = MailDeferred("TooManyRequestsException")
+    with pytest.raises(SendingDeferred):  # the request comes back
+        notifier.notify(message)
+    [waiting] = world.api.notifications.page(MERCHANT, PageRequest()).items
+    assert waiting.status == "failed" and waiting.failure == "deferred"
+    mailer.fail_with = None
+    sent = notifier.notify(message)
+    assert sent is not None and sent.status == "sent" and len(mailer.sent) == 1
+    assert notifier.notify(message) is None and len(mailer.sent) == 1

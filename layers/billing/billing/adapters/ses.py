@@ -9,10 +9,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..service.ports import MailRefused
+from ..service.ports import MailDeferred, MailRefused
 
 # Refusals of this message that no retry changes (a bad address, an unverified sender).
 REFUSED = frozenset({"MessageRejected", "MailFromDomainNotVerifiedException", "BadRequestException", "NotFoundException"})
+# Answers that mean SES did not take the message (so it was surely not sent): try again later.
+DEFERRED = frozenset({"TooManyRequestsException", "LimitExceededException", "ThrottlingException", "SendingPausedException"})
 
 
 class SesMailer:
@@ -44,7 +46,9 @@ class SesMailer:
             code = error.response["Error"]["Code"]
             if code in REFUSED:
                 raise MailRefused(code) from error
-            raise
+            if code in DEFERRED:
+                raise MailDeferred(code) from error
+            raise  # anything else (a timeout, a 5xx): SES may have taken it, so it is not sent again
         if self.observer is not None:
             self.observer(to=to, reply_to=reply_to, subject=subject, text=text, html=html, tags=tags)
         return message_id

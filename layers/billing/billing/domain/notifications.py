@@ -19,6 +19,7 @@ NotificationKind = Literal["upcoming_charge", "trial_ending", "receipt", "paymen
 NotificationStatus = Literal["sent", "failed"]
 KINDS: tuple[str, ...] = ("upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended")
 INTERRUPTED = "interrupted"  # recorded, and the sending did not finish: it may or may not have gone out
+DEFERRED = "deferred"  # the mail service did not take it (throttled): surely not sent, tried again
 
 # Which account setting switches each kind on (`notifications.<setting>`).
 SETTING: dict[str, str] = {
@@ -46,6 +47,15 @@ class Notification(Entity):
     failure: str | None = INTERRUPTED
     sent_at: datetime | None = None
     message_id: str | None = None  # SES's, to match bounces and complaints
+
+    @property
+    def may_try_again(self) -> bool:
+        """Only an e-mail the mail service surely did not take is ever handed over again."""
+        return self.status == "failed" and self.failure == DEFERRED
+
+    def retrying(self, now: datetime) -> None:
+        """Claimed again (on its version) for one more hand-over: interrupted until it is known."""
+        self.failure, self.updated_at = INTERRUPTED, now
 
     def sent(self, now: datetime, message_id: str) -> None:
         self.status, self.failure, self.sent_at, self.message_id, self.updated_at = "sent", None, now, message_id, now

@@ -19,12 +19,12 @@ from ..domain import payment_methods
 from ..domain.charge import Charge
 from ..domain.errors import ConcurrentModification
 from ..domain.model import Mandate
-from ..domain.notifications import SETTING, Notification, notification_id
+from ..domain.notifications import DEFERRED, SETTING, Notification, notification_id
 from ..emails.render import Facts, render
 from ..observability import logger
 from .links import ApprovalLinks
 from .messages import NotifyMessage
-from .ports import Changes, Clock, Mailer, MailRefused, Repository
+from .ports import Changes, Clock, Mailer, MailDeferred, MailRefused, Repository
 
 ENDED = {"mandate.cancelled": "cancelled", "mandate.revoked": "revoked", "mandate.completed": "completed"}
 FAILED_ATTEMPT = ("charge.retry_scheduled", "charge.failed")
@@ -57,6 +57,11 @@ def messages_for_event(event: dict[str, Any]) -> list[NotifyMessage]:
     return []
 
 
+class SendingDeferred(Exception):
+    """The mail service did not take an e-mail now: the request comes back (the e-mail is recorded
+    as surely not sent, so it is handed over again then)."""
+
+
 class Notifier:
     def __init__(self, repo: Repository, clock: Clock, mailer: Mailer, links: ApprovalLinks) -> None:
         self.repo, self.clock, self.mailer, self.links = repo, clock, mailer, links
@@ -86,10 +91,16 @@ class Notifier:
             to=mandate.customer.email,
             locale=lang,
         )
+        existing = self.repo.get_notification(merchant_id, notification.id)
+        if existing is not None:
+            if not existing.may_try_again:
+                return None  # recorded before (a redelivery, a second run): never sent twice
+            existing.retrying(now)
+            notification = existing
         try:  # recorded first, as not (yet) sent: whatever happens next, it is never sent twice
             self.repo.commit(Changes(notifications=[notification]))
         except ConcurrentModification:
-            return None  # this e-mail was recorded before (a redelivery, a second run)
+            return None  # another run recorded or claimed it meanwhile
         email = render(self._facts(message, mandate, charge, account.name, account.support_email, lang, now))
         tags = {
             "merchant_id": merchant_id,
@@ -102,6 +113,10 @@ class Notifier:
             message_id = self.mailer.send(notification.to, account.support_email, email.subject, email.text, email.html, tags)
         except MailRefused as refused:
             notification.not_sent(self.clock.now(), str(refused) or "refused")
+        except MailDeferred as deferred:
+            notification.not_sent(self.clock.now(), DEFERRED)
+            self.repo.commit(Changes(notifications=[notification]))
+            raise SendingDeferred(f"{notification.id}: {deferred}") from deferred
         except Exception as error:  # the service could not be reached: not sent, and not sent again
             logger.exception("e-mail %s not handed over", notification.id)
             notification.not_sent(self.clock.now(), f"mail service error: {type(error).__name__}")

@@ -277,6 +277,10 @@ class MailRefused(Exception):
     """The mail service refused this message for good (a bad or suppressed address): not sent."""
 
 
+class MailDeferred(Exception):
+    """The mail service did not take this message now (throttled, busy): surely not sent; try later."""
+
+
 class Mailer(Protocol):
     def send(self, to: str, reply_to: str | None, subject: str, text: str, html: str, tags: dict[str, str]) -> str:
         """Hand one e-mail to the mail service; its message id. Raises MailRefused for good, or

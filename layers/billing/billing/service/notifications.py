@@ -24,7 +24,7 @@ from ..emails.render import Facts, render
 from ..observability import logger
 from .links import ApprovalLinks
 from .messages import NotifyMessage
-from .ports import Changes, Clock, Mailer, MailDeferred, MailRefused, Repository
+from .ports import Changes, Clock, MailDeferred, Mailer, MailRefused, Repository
 
 ENDED = {"mandate.cancelled": "cancelled", "mandate.revoked": "revoked", "mandate.completed": "completed"}
 FAILED_ATTEMPT = ("charge.retry_scheduled", "charge.failed")

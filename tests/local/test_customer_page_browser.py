@@ -165,3 +165,34 @@ def test_a_past_due_customer_recovers_from_their_page_and_opens_the_receipt(loca
     pdf = page.get_by_role("link", name="Download PDF").get_attribute("href")
     assert pdf and "format=pdf" in pdf
     page.close()
+
+
+def test_the_e_mails_render_in_a_browser(local: str, browser) -> None:
+    # Given a customer with an address whose card fails, then is replaced, then pays
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    call = merchant(local, "Sporto klubas Vilnius")
+    call("PATCH", "/v1/account", {"support_email": "pagalba@klubas.lt"})
+    status, plan = call(
+        "POST", "/v1/plans", {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month", "retry_schedule_days": [3]}
+    )
+    consent = {"accepted_at": "2026-11-25T09:00:00Z", "ip": "203.0.113.9", "user_agent": "test"}
+    body = {
+        "plan_id": plan["id"],
+        "customer": {"reference": "mail", "email": "jonas@example.lt", "name": "Jonas"},
+        "payment_method": {"gateway": "simulated", "token": "pm_sim_insufficient_funds"},
+        "consent": consent,
+    }
+    status, mandate = call("POST", "/v1/mandates", body)
+    Http(local)("POST", "/_local/tick")
+    call("POST", f"/v1/mandates/{mandate['id']}/payment_method", {"gateway": "simulated", "token": "pm_sim_ok"})
+    Http(local)("POST", "/_local/clock", {"advance_seconds": 3 * 86400})
+    Http(local)("POST", "/_local/tick")
+    emails = {e["kind"]: e for e in Http(local)("GET", "/_local/emails")[1]["emails"] if e["mandate_id"] == mandate["id"]}
+    # Then each e-mail's HTML renders, with its link, and is photographed for the README
+    page = browser.new_page(viewport={"width": 640, "height": 720})
+    for kind in ("payment_failed", "receipt"):
+        page.set_content(emails[kind]["html"])
+        assert page.get_by_role("link").count() == 1
+        page.screenshot(path=str(SHOTS / f"email-{kind.replace('_', '-')}-en.png"), full_page=True)
+    assert "not enough funds" in emails["payment_failed"]["text"] and "We will try again on" in emails["payment_failed"]["text"]
+    page.close()

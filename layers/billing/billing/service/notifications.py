@@ -91,6 +91,8 @@ class Notifier:
             to=mandate.customer.email,
             locale=lang,
         )
+        # Written before anything is recorded: a bug in rendering never leaves an e-mail marked as going out.
+        email = render(self._facts(message, mandate, charge, account.name, account.support_email, lang, now))
         existing = self.repo.get_notification(merchant_id, notification.id)
         if existing is not None:
             if not existing.may_try_again:
@@ -101,7 +103,6 @@ class Notifier:
             self.repo.commit(Changes(notifications=[notification]))
         except ConcurrentModification:
             return None  # another run recorded or claimed it meanwhile
-        email = render(self._facts(message, mandate, charge, account.name, account.support_email, lang, now))
         tags = {
             "merchant_id": merchant_id,
             "mandate_id": mandate.id,
@@ -117,7 +118,7 @@ class Notifier:
             notification.not_sent(self.clock.now(), DEFERRED)
             self.repo.commit(Changes(notifications=[notification]))
             raise SendingDeferred(f"{notification.id}: {deferred}") from deferred
-        except Exception as error:  # the service could not be reached: not sent, and not sent again
+        except Exception as error:  # a timeout or a 5xx: SES may have taken it, so it is never sent again
             logger.exception("e-mail %s not handed over", notification.id)
             notification.not_sent(self.clock.now(), f"mail service error: {type(error).__name__}")
         else:

@@ -14,6 +14,7 @@ PRICE = {
     "lambda_request": 0.20 / 1e6,
     "lambda_gb_second": 0.0000133334,
     "logs_gb": 0.50,
+    "ses_email": 0.10 / 1000,  # outbound e-mail to customers (SES's own price, not AWS infrastructure)
 }
 CHARGER_MEMORY_GB = 0.5
 LOG_BYTES_PER_CHARGE = 2048  # structured log + EMF metrics
@@ -38,5 +39,8 @@ def cost_per_million(
         * scale,
         "CloudWatch Logs": LOG_BYTES_PER_CHARGE * 1e6 / 1e9 * PRICE["logs_gb"],
     }
+    emails = calls.get("sesv2.SendEmail", 0)
+    if emails:  # customers' e-mails: by far the largest item when sent (one receipt per charge: $100 per million)
+        out["SES e-mail"] = emails * PRICE["ses_email"] * scale
     out["total"] = sum(out.values())
     return out

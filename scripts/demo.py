@@ -5,16 +5,21 @@ three months a day at a time (one tick per day), then prints the charges with th
 the events, the simulated gateway's ledger, and what it cost in AWS calls per charge with the
 estimated cost per million charges. A webhook receiver on 127.0.0.1 (the merchant's server)
 gets the charge and mandate events, verifies each with the `standardwebhooks` library and fails
-its first request on purpose, so the retry shows too.
+its first request on purpose, so the retry shows too. One customer, Jonas, has an e-mail address
+and a card that is refused: the demo shows the e-mail he gets, Jonas putting in another card on
+his page (the form, as his browser would post it), the payment collected at the next tick, the
+receipt e-mail and the receipt itself.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +48,28 @@ def call(method: str, path: str, body: Any = None, key: str | None = None) -> An
         raise SystemExit(f"{method} {path} -> {error.code}: {error.read().decode()}") from None
     except urllib.error.URLError:
         raise SystemExit(f"Nothing answers at {BASE}. Start it first: make local (in another terminal).") from None
+
+
+def customer_replaces_card(page_url: str) -> None:
+    """Jonas opens his page (the link in his e-mail) and posts the new-card form, as a browser does."""
+    path = page_url[page_url.index("/customer/") :]
+    with urllib.request.urlopen(BASE + path, timeout=60) as response:
+        html = response.read().decode()
+    found = re.search(r'name="csrf" value="([^"]+)"', html.split('id="payment-method"')[1])
+    assert found is not None, "the page offers no new payment method"
+    form = urllib.parse.urlencode({"csrf": found.group(1), "payment_token": "pm_sim_ok"}).encode()
+    request = urllib.request.Request(BASE + path + "/payment_method", data=form, method="POST")
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    request.add_header("Origin", BASE)
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    try:
+        urllib.request.build_opener(NoRedirect).open(request, timeout=60)
+    except urllib.error.HTTPError as answer:  # the 303 back to the page
+        assert answer.code == 303, answer.code
 
 
 def money(amount: int, currency: str) -> str:
@@ -125,6 +152,14 @@ def main() -> None:
             "consent": {"accepted_at": now, "ip": "203.0.113.9", "user_agent": "make demo"},
         }
         mandates[token] = call("POST", "/v1/mandates", body, key)["id"]
+    call("PATCH", "/v1/account", {"support_email": "help@demo-fitness.test", "legal_name": "Demo Fitness UAB"}, key)
+    jonas_body = {
+        "plan_id": plan["id"],
+        "customer": {"reference": "jonas", "name": "Jonas", "email": "jonas@example.lt"},
+        "payment_method": {"gateway": "simulated", "token": "pm_sim_expired_card"},
+        "consent": {"accepted_at": now, "ip": "203.0.113.9", "user_agent": "make demo"},
+    }
+    jonas = call("POST", "/v1/mandates", jonas_body, key)["id"]
     call("POST", "/_local/stats/reset")
     ticks = 0
     print(f"moving the clock {DAYS} days, one tick a day ...")
@@ -133,6 +168,14 @@ def main() -> None:
             call("POST", "/_local/clock", {"advance_seconds": 86400})
         call("POST", "/_local/tick")
         ticks += 1
+        if day == 0:  # Jonas's card was refused: he gets an e-mail, and puts in another card from its link
+            mails = call("GET", "/_local/emails")["emails"]
+            failed = next(e for e in mails if e["mandate_id"] == jonas and e["kind"] == "payment_failed")
+            print(f'\nJonas\'s card was refused. He gets: "{failed["subject"]}"')
+            page_url = next(line for line in failed["text"].splitlines() if "/customer/mandates/" in line).strip()
+            customer_replaces_card(page_url)
+            status = call("GET", f"/v1/mandates/{jonas}", key=key)["status"]
+            print(f"  he opens {page_url[:64]}... and puts in another card: the mandate is {status} again\n")
     stats = call("GET", "/_local/stats")
     print(f"clock now {call('GET', '/_local/clock')['now']}\n")
 
@@ -182,6 +225,14 @@ def main() -> None:
     )
     keys = [e["idempotency_key"].split(":")[0] for e in ledger]
     print(f"  charged twice: {'NONE' if len(keys) == len(set(keys)) else 'YES - BUG'}")
+
+    emails = [e for e in call("GET", "/_local/emails")["emails"] if e["mandate_id"] == jonas]
+    print(f"\nE-mails Jonas got ({len(emails)}): each at most once, in his language, replying to the merchant's support address")
+    table([[e["sent_at"][:10], e["kind"], e["subject"]] for e in emails], ["sent", "kind", "subject"])
+    jonas_charges = call("GET", f"/v1/charges?mandate_id={jonas}&limit=100", key=key)["data"]
+    first = min(jonas_charges, key=lambda c: c["cycle"])
+    print(f"  his first charge: {first['status']} after {len(first['attempts'])} attempts, receipt {first['receipt_number']}:")
+    print(f"  {first['receipt_url']}  (add ?format=pdf for the PDF)")
 
     deliveries = call("GET", f"/v1/webhook_endpoints/{endpoint['id']}/deliveries?limit=100", key=key)["data"]
     retried = [d for d in deliveries if len(d["attempts"]) > 1]

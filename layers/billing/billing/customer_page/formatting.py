@@ -7,9 +7,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from babel.dates import format_date
-from babel.numbers import format_currency
-
 from ..domain.money import CURRENCY_EXPONENT
 
 # The locale each customer language is written in (English the European way: day before month).
@@ -19,9 +16,13 @@ DateFormat = Literal["short", "medium", "long"]
 
 def money(amount: int, currency: str, lang: str) -> str:
     """Minor units as the language writes money, with exactly the currency's digits."""
+    from babel.numbers import format_currency  # imported on first use: a cold start without a page pays nothing
+
     exponent = CURRENCY_EXPONENT.get(currency, 2)
     return format_currency(Decimal(amount).scaleb(-exponent), currency, locale=LOCALES[lang], currency_digits=True)
 
 
 def day(moment: datetime, lang: str, length: DateFormat = "medium") -> str:
+    from babel.dates import format_date
+
     return format_date(moment.date(), format=length, locale=LOCALES[lang])

@@ -146,3 +146,16 @@ def test_an_e_mail_ses_did_not_take_is_handed_over_again_later_and_then_once(wor
     sent = notifier.notify(message)
     assert sent is not None and sent.status == "sent" and len(mailer.sent) == 1
     assert notifier.notify(message) is None and len(mailer.sent) == 1
+
+
+def test_another_merchants_ids_or_another_mandates_charge_send_nothing(world: World) -> None:
+    mandate, mailer, notifier = setup(world)
+    other = world.mandate(world.plan())  # same merchant, another customer (no address)
+    world.tick()
+    [their_charge] = world.charges(other)
+    # A message naming this merchant's mandate under another merchant finds nothing
+    assert notifier.notify(NotifyMessage(merchant_id="mch_b", kind="mandate_activated", mandate_id=mandate.id)) is None
+    # A receipt request pairing this customer with another mandate's charge sends nothing
+    wrong = NotifyMessage(merchant_id=MERCHANT, kind="receipt", mandate_id=mandate.id, charge_id=their_charge.id, occasion="x")
+    assert notifier.notify(wrong) is None
+    assert mailer.sent == [] and world.api.notifications.page(MERCHANT, PageRequest()).items == []

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from .charge import Charge, GatewayResult, Line, charge_id, may_replay
+from .errors import ConcurrentModification
 from .events import EventType
 from .items import Item
 from .model import Mandate, PaidPeriod
@@ -92,7 +93,8 @@ def claim(
             return result
         billed = [(items or {}).get(item_id) for item_id in mandate.pending_items]
         if any(item is None or item.status != "pending" for item in billed):
-            raise LookupError(f"pending items of {mandate.id} not found as pending")
+            # Read before an item was billed or deleted by a racing write: decide again on fresh state.
+            raise ConcurrentModification(f"pending items of {mandate.id} not found as pending")
         cycle = mandate.next_cycle
         lines = charge_lines(mandate, cycle, [item for item in billed if item is not None])
         charge = Charge(

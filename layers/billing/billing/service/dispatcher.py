@@ -91,7 +91,9 @@ class Dispatcher:
         mandates, charges, items = self._load(due)
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             results = list(pool.map(lambda ref: self._claim_safely(ref, now, mandates, charges, items), due))
-            results += list(pool.map(lambda ref: self._claim_refund(ref, now), refunds))
+            if refunds:  # one BatchGetItem for all of them, as for mandates
+                loaded = self.repo.load_objects(Refund, [(r.merchant_id, r.object_id) for r in refunds])
+                results += list(pool.map(lambda ref: self._claim_refund(ref, loaded.get(ref.object_id), now), refunds))
         messages = [r.message for r in results if r.message is not None]
         accepted = self.queue.send(messages) if messages else 0
         report.dispatched = accepted
@@ -127,11 +129,10 @@ class Dispatcher:
             logger.exception("could not claim mandate %s; it stays due", ref.object_id)
             return _DispatchOutcome(error=True)
 
-    def _claim_refund(self, ref: DueRef, now: datetime) -> _DispatchOutcome:
-        """A pending refund: take its lease (on its version) and send it to the engine. Refunds are
-        rare: read one by one. Lost races and errors leave it due for the next run."""
+    def _claim_refund(self, ref: DueRef, refund: Refund | None, now: datetime) -> _DispatchOutcome:
+        """A pending refund (as read with the others): take its lease (on its version) and send it
+        to the engine. Lost races and errors leave it due for the next run."""
         try:
-            refund = self.repo.load_objects(Refund, [(ref.merchant_id, ref.object_id)]).get(ref.object_id)
             resent = refund is not None and refund.claimed_until is not None
             if refund is None or not refund.claim(now, now + self.lease):
                 return _DispatchOutcome()
@@ -180,9 +181,8 @@ class Dispatcher:
         try:
             result = claim(mandate, charge, now, now + self.lease, items)
         except LookupError:
-            # An item billed or deleted under us (a race lost: the retry reads it again), or a bug.
-            logger.error("mandate %s points to a missing charge or item; retried", mandate.id)
-            raise ConcurrentModification(mandate.id) from None
+            logger.error("mandate %s points to a missing charge; skipped", mandate.id)
+            return _DispatchOutcome(error=True)
         if not result.changed:
             return _DispatchOutcome()
         message = None

@@ -76,8 +76,8 @@ class Notifier:
         if not getattr(account.notifications, SETTING[message.kind]):
             return None
         charge = self.repo.get_charge(merchant_id, message.charge_id) if message.charge_id else None
-        if message.charge_id and charge is None:
-            return None
+        if message.charge_id and (charge is None or charge.mandate_id != mandate.id):
+            return None  # never an e-mail about one customer's charge to another
         now = self.clock.now()
         lang = mandate.customer.locale or account.default_locale
         notification = Notification(

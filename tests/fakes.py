@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -20,7 +21,7 @@ from billing.domain.receipts import ReceiptCounter
 from billing.domain.refunds import Refund
 from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint
 from billing.domain.webhooks import delivery_id as webhook_delivery_id
-from billing.service.messages import AttemptMessage, RefundMessage
+from billing.service.messages import AttemptMessage, NotifyMessage, RefundMessage
 from billing.service.ports import AttemptRequest, Changes, DueRef, GatewayTimeout, Page, PageRequest, RefundRequest
 
 
@@ -335,6 +336,37 @@ class FakeQueue:
         return len(messages)
 
     def take(self) -> list[AttemptMessage | RefundMessage]:
+        taken, self.messages = self.messages, []
+        return taken
+
+
+class FakeMailer:
+    """SES as the notifier sees it: keeps every e-mail handed over, or fails as told."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.fail_with: Exception | None = None
+
+    def send(self, to, reply_to, subject, text, html, tags) -> str:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.sent.append({"to": to, "reply_to": reply_to, "subject": subject, "text": text, "html": html, "tags": tags})
+        return f"ses-{len(self.sent)}"
+
+
+class FakeNotifyQueue:
+    """The notify queue: keeps the e-mails to consider; tests hand them to a notifier."""
+
+    def __init__(self) -> None:
+        self.messages: list[NotifyMessage] = []
+        self.refuse = False
+
+    def send(self, messages: Sequence[NotifyMessage]) -> None:
+        if self.refuse:
+            raise RuntimeError("the notify queue refused the messages")
+        self.messages += messages
+
+    def take(self) -> list[NotifyMessage]:
         taken, self.messages = self.messages, []
         return taken
 

@@ -14,7 +14,7 @@ from billing.service.charger import ChargeOutcome
 from billing.service.dispatcher import DispatchReport
 from billing.service.messages import AttemptMessage, RefundMessage
 from billing.settings import Settings
-from tests.fakes import FakeClock, FakeGateway, FakeLinks, FakeQueue, InMemoryRepository, SequentialIds
+from tests.fakes import FakeClock, FakeGateway, FakeLinks, FakeNotifyQueue, FakeQueue, InMemoryRepository, SequentialIds
 
 MERCHANT = "mch_a"
 CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
@@ -31,6 +31,7 @@ class World:
         self.repo = InMemoryRepository()
         self.ids = SequentialIds()
         self.queue = FakeQueue()
+        self.notify_queue = FakeNotifyQueue()
         self.gateway = FakeGateway(self.clock)
         # The same composition root as the handlers, on fakes (Stripe payment methods accepted,
         # but no Stripe gateway unless a test adds one).
@@ -44,6 +45,7 @@ class World:
             ids=self.ids,
             gateways={"simulated": self.gateway},
             queue=self.queue,
+            notify_queue=self.notify_queue,
             dispatcher_workers=1,
         )
         self.api = self.billing.use_cases(FakeLinks())

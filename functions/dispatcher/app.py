@@ -1,4 +1,5 @@
-"""Dispatcher: fired by EventBridge Scheduler; claims what is due and sends it to the charge queue.
+"""Dispatcher: fired by EventBridge Scheduler; claims what is due and sends it to the charge queue
+(and the notices before a charge to the notify queue).
 
 "Now" is the schedule's own time (`<aws.scheduler.scheduled-time>`), so a retried or late
 invocation dispatches what was due at its tick. Overlapping runs are safe: claims are
@@ -44,6 +45,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="ChargesCreated", unit=MetricUnit.Count, value=report.new_charges)
     metrics.add_metric(name="AttemptsResent", unit=MetricUnit.Count, value=report.resent)
     metrics.add_metric(name="RefundsDispatched", unit=MetricUnit.Count, value=report.refunds)
+    metrics.add_metric(name="NoticesDispatched", unit=MetricUnit.Count, value=report.notices)
     metrics.add_metric(name="DispatchConflicts", unit=MetricUnit.Count, value=report.conflicts)
     metrics.add_metric(name="DispatchNotSent", unit=MetricUnit.Count, value=report.not_sent)
     metrics.add_metric(name="DispatchErrors", unit=MetricUnit.Count, value=report.errors)
@@ -58,6 +60,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "new_charges": report.new_charges,
         "resent": report.resent,
         "refunds": report.refunds,
+        "notices": report.notices,
         "resumed": report.resumed,
         "conflicts": report.conflicts,
         "not_sent": report.not_sent,

@@ -61,3 +61,42 @@ def test_activation_failure_and_receipt_e_mails_reach_ses_once_and_are_listed(
     assert other("GET", "/v1/notifications").json()["data"] == []
     assert other("GET", f"/v1/notifications/{one['id']}").status == 404
     assert call("GET", "/v1/notifications?kind=bogus").status in (400, 422)
+
+
+def test_the_dispatcher_announces_the_next_charge_through_the_notify_queue_once(
+    system: System, call: Client, engine: EngineHarness
+) -> None:
+    from datetime import datetime, timedelta
+
+    # Given a monthly customer with an address, charged once, and a merchant who wants notices 5 days ahead
+    call("PATCH", "/v1/account", {"notifications": {"upcoming_charge_days": 5}})
+    plan = call("POST", "/v1/plans", GOLD).json()
+    body = {
+        "plan_id": plan["id"],
+        "customer": {"reference": "c", "email": "ona@example.lt", "locale": "lt"},
+        "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
+        "consent": CONSENT,
+    }
+    mandate = call("POST", "/v1/mandates", body).json()
+    engine.tick()
+    due = datetime.fromisoformat(call("GET", f"/v1/mandates/{mandate['id']}").json()["next_charge_at"].replace("Z", "+00:00"))
+    sent: list[dict] = []
+    with bootstrap.configured(clock=engine.clock, mail_observer=lambda **email: sent.append(email)):
+        notifier = load_function("notifier")
+    notify_source = SqsEventSource(
+        boto3.client("sqs"), system.aws.queues["NotifyQueue"], lambda e: invoke(notifier, e, "NotifierFunction")
+    )
+    notify_source.drain()  # the activation e-mail's event is not published here: nothing yet
+    # When the dispatcher runs 14 days before (it reads the account) and then at the notice time, twice
+    engine.clock.current = due - timedelta(days=14)
+    assert engine.dispatch()["notices"] == 0
+    engine.clock.current = due - timedelta(days=5)
+    assert engine.dispatch()["notices"] == 1
+    assert engine.dispatch()["notices"] == 0
+    assert notify_source.drain().failed == 0
+    # Then one notice went, in Lithuanian, and it is listed
+    [notice] = sent
+    assert notice["tags"]["kind"] == "upcoming_charge" and notice["to"] == "ona@example.lt"
+    assert "bus nuskaityta 19,99\xa0€" in notice["subject"]
+    [listed] = call("GET", "/v1/notifications?kind=upcoming_charge").json()["data"]
+    assert listed["mandate_id"] == mandate["id"] and listed["status"] == "sent" and listed["locale"] == "lt"

@@ -152,3 +152,59 @@ def test_e_mails_go_through_the_emulated_ses_and_are_listed(local: str) -> None:
     [receipt] = [e for e in emails if e["kind"] == "receipt"]
     assert "kvitas R-1" in receipt["subject"] and "/customer/receipts/" in receipt["text"] and "<html" in receipt["html"]
     assert len(call("GET", f"/v1/notifications?mandate_id={mandate['id']}")[1]["data"]) == 2
+
+
+def test_every_e_mail_kind_at_its_time_on_the_local_clock(local: str) -> None:
+    from datetime import datetime, timedelta
+
+    def at(moment: datetime) -> None:
+        assert Http(local)("POST", "/_local/clock", {"now": f"{moment:%Y-%m-%dT%H:%M:%SZ}"})[0] == 200
+        Http(local)("POST", "/_local/tick")
+
+    def parse(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    # Given a 7-day trial whose first payment fails once, for a customer with an address
+    call = merchant(local, "Notice shop")
+    now = Http(local)("GET", "/_local/clock")[1]["now"]
+    plan = call(
+        "POST",
+        "/v1/plans",
+        {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month", "trial_days": 7, "retry_schedule_days": [1]},
+    )[1]
+    body = {
+        "plan_id": plan["id"],
+        "customer": {"reference": "notices", "email": "ona@example.lt"},
+        "payment_method": {"gateway": "simulated", "token": "pm_sim_fail_once"},
+        "consent": {"accepted_at": now},
+    }
+    mandate = call("POST", "/v1/mandates", body)[1]
+    trial_end = parse(mandate["next_charge_at"])
+
+    def sent() -> list[tuple[str, str]]:
+        emails = Http(local)("GET", "/_local/emails")[1]["emails"]
+        return [(e["kind"], e["sent_at"]) for e in emails if e["mandate_id"] == mandate["id"]]
+
+    Http(local)("POST", "/_local/tick")
+    assert [kind for kind, _ in sent()] == ["mandate_activated"]
+    # When the clock reaches a minute before the notices (3 days, the default), nothing more
+    at(trial_end - timedelta(days=3, minutes=1))
+    assert len(sent()) == 1
+    # Then at the notice time: the trial's end and the charge it brings
+    notice_time = f"{trial_end - timedelta(days=3):%Y-%m-%dT%H:%M:%SZ}"
+    at(trial_end - timedelta(days=3))
+    assert sorted(sent()[1:]) == [("trial_ending", notice_time), ("upcoming_charge", notice_time)]
+    # And at the trial's end the payment fails (e-mail with the link), the next day it is collected (receipt)
+    at(trial_end)
+    assert sent()[-1] == ("payment_failed", f"{trial_end:%Y-%m-%dT%H:%M:%SZ}")
+    at(trial_end + timedelta(days=1))
+    assert sent()[-1][0] == "receipt"
+    # And when the merchant cancels, the customer is told, once; every kind went once
+    assert call("POST", f"/v1/mandates/{mandate['id']}/cancel")[0] == 200
+    Http(local)("POST", "/_local/tick")
+    kinds = [kind for kind, _ in sent()]
+    assert sorted(kinds) == sorted(
+        ["mandate_activated", "trial_ending", "upcoming_charge", "payment_failed", "receipt", "mandate_ended"]
+    )
+    listed = call("GET", f"/v1/notifications?mandate_id={mandate['id']}&limit=20")[1]["data"]
+    assert sorted(n["kind"] for n in listed) == sorted(kinds) and all(n["status"] == "sent" for n in listed)

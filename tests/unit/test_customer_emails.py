@@ -12,19 +12,8 @@ from billing.service.links import ApprovalLinks
 from billing.service.messages import NotifyMessage
 from billing.service.notifications import Notifier, messages_for_event
 from billing.service.ports import MailRefused, PageRequest
+from tests.fakes import FakeMailer
 from tests.world import CONSENT, MERCHANT, World
-
-
-class FakeMailer:
-    def __init__(self) -> None:
-        self.sent: list[dict] = []
-        self.fail_with: Exception | None = None
-
-    def send(self, to, reply_to, subject, text, html, tags) -> str:
-        if self.fail_with is not None:
-            raise self.fail_with
-        self.sent.append({"to": to, "reply_to": reply_to, "subject": subject, "text": text, "html": html, "tags": tags})
-        return f"ses-{len(self.sent)}"
 
 
 @pytest.fixture

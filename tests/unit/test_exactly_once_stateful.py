@@ -19,7 +19,9 @@ After every step:
   one charge; what the gateway refunded never exceeds what is recorded as refunded or pending.
 The merchant's money operations run among the faults too: refunds (whole or partial, some
 declined by the gateway), items added to the next charge, and plan changes at once with
-proration or at the next charge.
+proration or at the next charge. Customers with an address get notices before their charges,
+handed to the notifier (and again, as SQS may): each e-mail goes at most once, and only while its
+mandate is active and the charge it announces is still due.
 At the end, once the faults stop: nothing is left at the gateway unrecorded, every refund has
 settled, the gateway's ledger equals succeeded charges minus succeeded refunds per mandate and
 currency, every cycle that fell due outside a pause was dispatched in order, and every unsettled
@@ -35,12 +37,15 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from billing.api.requests import ItemCreate, PauseIn, PaymentMethodIn, PlanChangeIn, RefundCreate
+from billing.api.requests import AccountUpdate, ItemCreate, PauseIn, PaymentMethodIn, PlanChangeIn, RefundCreate
 from billing.domain.charge import MAX_REATTEMPTS, UNSETTLED, charge_id
 from billing.domain.errors import InvalidState, ValidationFailed
 from billing.domain.items import Item
 from billing.service.charger import OutcomeUnknown
+from billing.service.links import ApprovalLinks
 from billing.service.messages import AttemptMessage
+from billing.service.notifications import Notifier
+from tests.fakes import FakeMailer
 from tests.world import MERCHANT, World
 
 TOKENS = [
@@ -65,27 +70,45 @@ class Billing(RuleBasedStateMachine):
                 st.sampled_from([[], [1], [1, 2], [1, 3, 7]]),
                 st.sampled_from([None, 2, 5]),
                 st.sampled_from(["EUR", "EUR", "JPY"]),
+                st.sampled_from([0, 0, 4]),
             ),
             min_size=1,
             max_size=2,
-        )
+        ),
+        notice_days=st.sampled_from([1, 3]),
     )
-    def setup(self, plans) -> None:
+    def setup(self, plans, notice_days: int) -> None:
         self.world = World()
-        self.plans = [self.world.plan(interval=i, retry_schedule_days=r, total_cycles=t, currency=c) for i, r, t, c in plans]
+        self.plans = [
+            self.world.plan(interval=i, retry_schedule_days=r, total_cycles=t, currency=c, trial_days=d)
+            for i, r, t, c, d in plans
+        ]
+        settings = {"upcoming_charge_days": notice_days, "trial_ending_days": notice_days}
+        self.world.api.account.update(MERCHANT, AccountUpdate.model_validate({"notifications": settings}))
         self.mandates: list[str] = []
         self.inflight = []  # messages SQS still holds (delivered ones leave; failed ones come back)
         # mandate id -> number of gateway charge calls when its stop was acknowledged (until a resume)
         self.stopped: dict[str, int] = {}
         self.schedules: dict[str, list] = {}  # mandate id -> the mandate after each plan change (and before the first)
+        self.mailer = FakeMailer()
+        self.notifier = Notifier(self.world.repo, self.world.clock, self.mailer, ApprovalLinks(b"k" * 32, "https://pay.test"))
 
     # ------------------------------------------------------------- merchant
     @precondition(lambda self: len(self.mandates) < 4)
-    @rule(plan=st.integers(0, 1), token=st.sampled_from(TOKENS), delay_hours=st.sampled_from([0, 0, 0, 5, 30]))
-    def create_mandate(self, plan: int, token: str, delay_hours: int) -> None:
+    @rule(
+        plan=st.integers(0, 1),
+        token=st.sampled_from(TOKENS),
+        delay_hours=st.sampled_from([0, 0, 0, 5, 30]),
+        email=st.booleans(),
+    )
+    def create_mandate(self, plan: int, token: str, delay_hours: int, email: bool) -> None:
         start_at = self.world.clock.now() + timedelta(hours=delay_hours)
+        customer = {"reference": "cust-42", **({"email": "ona@example.lt"} if email else {})}
         mandate_id = self.world.mandate(
-            self.plans[plan % len(self.plans)], token=token, start_at=start_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.plans[plan % len(self.plans)],
+            token=token,
+            start_at=start_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            customer=customer,
         )
         self.mandates.append(mandate_id)
 
@@ -210,11 +233,30 @@ class Billing(RuleBasedStateMachine):
         except OutcomeUnknown:
             self.inflight.append(message)  # comes back after the visibility timeout
 
-    @rule()
-    def dispatch(self) -> None:
+    @rule(notify=st.booleans())
+    def dispatch(self, notify: bool) -> None:
         self.world.dispatch()
         self.inflight += self.world.queue.take()
         self._forget_resumed()
+        if notify:  # the notices go at once (else they wait in the notify queue, racing the merchant)
+            self.notify(twice=False)
+
+    @rule(twice=st.booleans())
+    def notify(self, twice: bool) -> None:
+        """The notifier takes the notices dispatched so far (SQS may deliver each twice)."""
+        for message in self.world.notify_queue.take():
+            mandate = self.world.get(message.mandate_id)
+            for _ in range(2 if twice else 1):
+                sent = self.notifier.notify(message)
+                if sent is not None and sent.status == "sent":
+                    # Only while the mandate is active and the charge it announces is still its next one, before it is due.
+                    assert mandate.status == "active" and mandate.next_charge_at == message.due_at, (mandate, message)
+                    assert self.world.clock.now() < mandate.next_charge_at
+
+    @invariant()
+    def each_e_mail_at_most_once(self) -> None:
+        ids = [m["tags"]["notification_id"] for m in self.mailer.sent]
+        assert len(ids) == len(set(ids)), "an e-mail went twice"
 
     @rule(step=st.sampled_from(STEPS))
     def advance_clock(self, step: timedelta) -> None:
@@ -290,7 +332,7 @@ class Billing(RuleBasedStateMachine):
         self.world.repo.conflicts_left = conflicts
         try:
             if then == "dispatch":
-                self.dispatch()
+                self.dispatch(notify=True)
             elif then == "deliver" and self.inflight:
                 self._deliver(self.inflight.pop(index % len(self.inflight)))
             elif self.mandates:
@@ -383,7 +425,7 @@ class Billing(RuleBasedStateMachine):
                 pass  # comes back through its lease below
         for _ in range(500):  # one tick a minute; a mandate billed late catches up one cycle per tick
             world.clock.advance(minutes=1)
-            if self._drain():
+            if self._drain() or world.repo.due(world.clock.now(), 1000):  # sent something, or more is due (a notice)
                 continue
             leases = [m.claimed_until for m in map(world.get, self.mandates) if m.claimed_until]
             leases += [r.claimed_until for r in world.repo.refunds(MERCHANT) if r.status == "pending" and r.claimed_until]

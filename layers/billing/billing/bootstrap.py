@@ -17,7 +17,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from .service.ports import ChargeQueue, Clock, IdGenerator, Links, Mailer, PaymentGateway, Render, Repository
+from .service.ports import ChargeQueue, Clock, IdGenerator, Links, Mailer, NotifyQueue, PaymentGateway, Render, Repository
 from .settings import Settings
 
 if TYPE_CHECKING:  # imported where first used: each function loads only what it runs (cold start)
@@ -50,15 +50,18 @@ class Billing:
         ids: IdGenerator,
         gateways: dict[str, PaymentGateway],
         queue: ChargeQueue | None = None,
+        notify_queue: NotifyQueue | None = None,
         dispatcher_workers: int = 16,
         render: Render = render_for_api,
         webhook_ports: Callable[[], WebhookPorts] | None = None,
     ) -> None:
         """`render`: objects as the API shows them (the HTTP contract's), for event snapshots;
-        `webhook_ports`: the webhook adapters, built on first use."""
+        `webhook_ports`: the webhook adapters, built on first use; `notify_queue`: e-mails to
+        consider (the dispatcher's notices, the receipts function's receipts)."""
         self.settings, self.repository, self.clock, self.ids = settings, repository, clock, ids
         self._gateways, self.queue, self.dispatcher_workers, self.render = gateways, queue, dispatcher_workers, render
         self._webhook_ports = webhook_ports
+        self._notify_queue = notify_queue
 
     def webhook_ports(self) -> WebhookPorts:
         assert self._webhook_ports is not None, "this process has no webhook adapters"
@@ -100,6 +103,7 @@ class Billing:
             self.repository,
             self.charge_queue(),
             self.ids,
+            self.notify_queue,
             lease=timedelta(seconds=self.settings.claim_lease_seconds),
             max_per_run=self.settings.max_dispatch_per_run,
             workers=self.dispatcher_workers,
@@ -122,6 +126,11 @@ class Billing:
     @property
     def mailer(self) -> Mailer:
         raise NotImplementedError("this process has no mailer")
+
+    @cached_property
+    def notify_queue(self) -> NotifyQueue:
+        assert self._notify_queue is not None, "this process has no notify queue"
+        return self._notify_queue
 
     @property
     def customer_links(self) -> ApprovalLinks:
@@ -308,7 +317,7 @@ class AwsBilling(Billing):
         return self.approval_links(self.settings.public_base_url)
 
     @cached_property
-    def notify_queue(self) -> Any:
+    def notify_queue(self) -> NotifyQueue:
         from .adapters.sqs import SqsNotifyQueue
 
         return SqsNotifyQueue(self.client("sqs"), self.settings.notify_queue_url)

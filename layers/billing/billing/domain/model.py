@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from . import schedule
+from . import notices, schedule
 from .errors import InvalidState, ValidationFailed
 from .events import EventType
 from .money import MAX_AMOUNT, Currency
@@ -179,6 +179,13 @@ class Mandate(Entity):
     # A stop acknowledged before it means the attempt never starts; a stop after it leaves the
     # charge open until the attempt's outcome is known.
     attempt_started_at: datetime | None = None
+    # Notices before a charge (domain/notices): when the trial ends (the first charge), the cycle
+    # whose upcoming-charge notice is done (sent, switched off or too late), whether the
+    # trial-ending one is, and (due_at, when to look) for the notices of the charge due at due_at.
+    trial_ends_at: datetime | None = None
+    noticed_cycle: int = 0
+    trial_noticed: bool = False
+    notice_check: tuple[datetime, datetime] | None = None
 
     # ----------------------------------------------------------------- derived
     @property
@@ -229,7 +236,8 @@ class Mandate(Entity):
                 return self.claimed_until  # an unfinished claim becomes due again when its lease ends
             if self.open_charge_id is not None:
                 return self.attempt_at
-            return self.next_charge_at
+            wake = notices.wake(self)  # a notice to give before the next charge: looked at first
+            return self.next_charge_at if wake is None or self.next_charge_at is None else min(wake, self.next_charge_at)
         if self.status == "paused":
             return self.resume_at
         return None
@@ -340,6 +348,7 @@ class Mandate(Entity):
         self.payment_method, self.consent = payment_method, consent
         self.status, self.activated_at, self.updated_at = "active", now, now
         self.anchor_at = schedule.billing_anchor(now, self.start_at, self.terms.trial_days)
+        self.trial_ends_at = self.anchor_at if self.terms.trial_days else None
         return [EventType.MANDATE_ACTIVATED, *self._schedule_from(1, now)]
 
     def detach_charge(self) -> None:

@@ -4,17 +4,25 @@ conflict and moves on), and sends one message per claimed attempt. A claim that 
 completed (crash before sending, lost message) becomes due again when its lease ends and is
 sent again with the same attempt number. The message is built, and so validated, before the
 claim is saved.
+
+The same pass gives the notices before a charge (domain/notices): a mandate whose notice may be
+near is due before its charge; its account's settings are read (once per merchant and run), and
+a notice whose time has come is handed to the notify queue, then marked done on the mandate's
+version. A lost race sends it again, and the notifier records each e-mail once by its id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from pydantic import ValidationError
 
+from ..domain import notices
+from ..domain.account import NotificationSettings
 from ..domain.charge import Charge
 from ..domain.charging import claim
 from ..domain.errors import ConcurrentModification
@@ -25,15 +33,18 @@ from ..domain.refunds import Refund
 from ..observability import logger
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
-from .messages import AttemptMessage, RefundMessage
+from .messages import AttemptMessage, NotifyMessage, RefundMessage
 from .ports import (
     Changes,
     ChargeQueue,
     DueRef,
     IdGenerator,
+    NotifyQueue,
     Render,
     Repository,
 )
+
+NoticeSettings = Callable[[str], NotificationSettings]
 
 
 @dataclass
@@ -47,6 +58,7 @@ class DispatchReport:
     errors: int = 0  # failed to claim (e.g. throttled); still due, so the next run tries again
     not_sent: int = 0  # refused by the queue; sent again when the lease ends
     refunds: int = 0  # refunds sent to the engine (first time or again after their lease)
+    notices: int = 0  # notices before a charge handed to the notifier
     max_lag_seconds: float = 0.0  # how long the oldest dispatched item had been due
     oldest_unsettled_seconds: float = 0.0  # age of the oldest attempt sent again (still without an outcome)
 
@@ -57,6 +69,7 @@ class _DispatchOutcome:
     new_charge: bool = False
     resent: bool = False
     resumed: bool = False
+    notices: int = 0
     conflict: bool = False
     error: bool = False
     lag: float = 0.0
@@ -69,6 +82,7 @@ class Dispatcher:
         repo: Repository,
         queue: ChargeQueue,
         ids: IdGenerator,
+        notify: NotifyQueue,
         lease: timedelta = timedelta(minutes=15),
         max_per_run: int = 5000,
         shards: int = 64,
@@ -76,7 +90,7 @@ class Dispatcher:
         *,
         render: Render,
     ) -> None:
-        self.repo, self.queue, self.lease = repo, queue, lease
+        self.repo, self.queue, self.notify, self.lease = repo, queue, notify, lease
         self.recorder = EventRecorder(ids, render)
         self.max_per_run, self.shards, self.workers = max_per_run, shards, workers
 
@@ -89,8 +103,9 @@ class Dispatcher:
         due = [ref for ref in found if ref.object_id.startswith("mdt_")]
         refunds = [ref for ref in found if ref.object_id.startswith("rfd_")]
         mandates, charges, items = self._load(due)
+        settings = self._notice_settings()
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            results = list(pool.map(lambda ref: self._claim_safely(ref, now, mandates, charges, items), due))
+            results = list(pool.map(lambda ref: self._claim_safely(ref, now, mandates, charges, items, settings), due))
             if refunds:  # one BatchGetItem for all of them, as for mandates
                 loaded = self.repo.load_objects(Refund, [(r.merchant_id, r.object_id) for r in refunds])
                 results += list(pool.map(lambda ref: self._claim_refund(ref, loaded.get(ref.object_id), now), refunds))
@@ -102,6 +117,7 @@ class Dispatcher:
         report.resent = sum(r.resent for r in results)
         report.resumed = sum(r.resumed for r in results)
         report.refunds = sum(isinstance(r.message, RefundMessage) for r in results)
+        report.notices = sum(r.notices for r in results)
         report.conflicts = sum(r.conflict for r in results)
         report.errors = sum(r.error for r in results)
         report.max_lag_seconds = max((r.lag for r in results if r.message is not None), default=0.0)
@@ -114,17 +130,35 @@ class Dispatcher:
         _, charges = self.repo.load([], open_charges) if open_charges else ({}, {})
         return mandates, charges, self._items(mandates.values())
 
+    def _notice_settings(self) -> NoticeSettings:
+        """The merchants' notification settings, each read at most once per run (when a notice is near)."""
+
+        @cache
+        def settings(merchant_id: str) -> NotificationSettings:
+            account = self.repo.get_account(merchant_id)
+            if account is None:  # no such merchant: nothing to tell anyone
+                return NotificationSettings(upcoming_charge_days=0, trial_ending_days=0)
+            return account.notifications
+
+        return settings
+
     def _items(self, mandates: Iterable[Mandate]) -> dict[str, Item]:
         """The pending items of mandates whose next cycle charge may be created now."""
         refs = [(m.merchant_id, i) for m in mandates if not m.open_charge_id for i in m.pending_items]
         return self.repo.load_objects(Item, refs) if refs else {}
 
     def _claim_safely(
-        self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge], items: dict[str, Item]
+        self,
+        ref: DueRef,
+        now: datetime,
+        mandates: dict[str, Mandate],
+        charges: dict[str, Charge],
+        items: dict[str, Item],
+        settings: NoticeSettings,
     ) -> _DispatchOutcome:
         """One mandate's failure (throttling, a bug) must not hold back the others' messages."""
         try:
-            return self._claim(ref, now, mandates, charges, items)
+            return self._claim(ref, now, mandates, charges, items, settings)
         except Exception:
             logger.exception("could not claim mandate %s; it stays due", ref.object_id)
             return _DispatchOutcome(error=True)
@@ -150,7 +184,13 @@ class Dispatcher:
         )
 
     def _claim(
-        self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge], items: dict[str, Item]
+        self,
+        ref: DueRef,
+        now: datetime,
+        mandates: dict[str, Mandate],
+        charges: dict[str, Charge],
+        items: dict[str, Item],
+        settings: NoticeSettings,
     ) -> _DispatchOutcome:
         def once(number: int) -> _DispatchOutcome:
             if number:  # another run or an API write got there first: decide again on fresh state
@@ -163,15 +203,45 @@ class Dispatcher:
                     charges.update(self.repo.load([], [(fresh.merchant_id, fresh.open_charge_id)])[1])
                 else:
                     items.update(self._items([fresh]))
-            return self._claim_once(ref, now, mandates, charges, items)
+            return self._claim_once(ref, now, mandates, charges, items, settings)
 
         try:
             return retry_on_conflict(once)
         except ConcurrentModification:
             return _DispatchOutcome(conflict=True)  # still due: looked at again next run
 
+    def _notices(self, mandate: Mandate, now: datetime, settings: NoticeSettings) -> _DispatchOutcome:
+        """A mandate with nothing to charge now: its notices before the next charge, if near."""
+        wake = notices.wake(mandate)
+        if wake is None or wake > now:
+            return _DispatchOutcome()
+        taken = notices.take(mandate, settings(mandate.merchant_id), now)
+        if not taken.changed:
+            return _DispatchOutcome()
+        if taken.send:  # handed over before they are marked done: a crash in between sends again (recorded once)
+            self.notify.send(
+                [
+                    NotifyMessage(
+                        merchant_id=mandate.merchant_id,
+                        kind=notice.kind,
+                        mandate_id=mandate.id,
+                        occasion=notice.occasion,
+                        due_at=notice.due_at,
+                    )
+                    for notice in taken.send
+                ]
+            )
+        self.repo.commit(Changes(mandates=[mandate]))
+        return _DispatchOutcome(notices=len(taken.send))
+
     def _claim_once(
-        self, ref: DueRef, now: datetime, mandates: dict[str, Mandate], charges: dict[str, Charge], items: dict[str, Item]
+        self,
+        ref: DueRef,
+        now: datetime,
+        mandates: dict[str, Mandate],
+        charges: dict[str, Charge],
+        items: dict[str, Item],
+        settings: NoticeSettings,
     ) -> _DispatchOutcome:
         mandate = mandates.get(ref.object_id)
         if mandate is None or mandate.merchant_id != ref.merchant_id:
@@ -184,7 +254,7 @@ class Dispatcher:
             logger.error("mandate %s points to a missing charge; skipped", mandate.id)
             return _DispatchOutcome(error=True)
         if not result.changed:
-            return _DispatchOutcome()
+            return self._notices(mandate, now, settings)
         message = None
         if result.charge is not None and result.attempt is not None:
             # Built, and so validated, before the claim is saved: a claim that cannot be sent is never written.

@@ -85,3 +85,5 @@ class NotifyMessage(BaseModel):
     # A failed attempt as it was when it happened (the charge may have moved on since):
     decline_code: Annotated[StrictStr, StringConstraints(max_length=100)] | None = None
     next_attempt_at: datetime | None = None
+    # A notice before a charge: the due time it announces (not sent if the charge moved or stopped).
+    due_at: datetime | None = None

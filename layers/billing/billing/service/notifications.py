@@ -4,7 +4,9 @@ merchant, with the merchant's support address as reply-to, and records it (`/v1/
 
 Which e-mails events cause (`messages_for_event`): a mandate activated or ended, an attempt that
 failed (one per attempt). Receipts are asked for by the receipts function once the number is
-given. Nothing is sent without `customer.email`, when the account switched the kind off, or to an
+given; notices before a charge by the dispatcher (domain/notices), and only sent while the
+mandate is active and that charge is still its next one (never for a mandate that ended before
+the charge was due). Nothing is sent without `customer.email`, when the account switched the kind off, or to an
 address that bounced or complained.
 """
 
@@ -57,6 +59,18 @@ def messages_for_event(event: dict[str, Any]) -> list[NotifyMessage]:
     return []
 
 
+NOTICES = ("upcoming_charge", "trial_ending")
+
+
+def _still_due(mandate: Mandate, message: NotifyMessage, now: datetime) -> bool:
+    """A notice announces the mandate's next charge: not if it stopped, paused or moved since, nor
+    once that charge is due (a notice held up in the queue would arrive with the charge)."""
+    due = message.due_at
+    if mandate.status != "active" or due is None or mandate.next_charge_at != due or now >= due:
+        return False
+    return message.kind != "trial_ending" or mandate.trial_ends_at == due
+
+
 class SendingDeferred(Exception):
     """The mail service did not take an e-mail now: the request comes back (the e-mail is recorded
     as surely not sent, so it is handed over again then)."""
@@ -72,6 +86,8 @@ class Notifier:
         mandate = self.repo.get_mandate(merchant_id, message.mandate_id)
         account = self.repo.get_account(merchant_id)
         if mandate is None or account is None or not mandate.customer.email:
+            return None
+        if message.kind in NOTICES and not _still_due(mandate, message, self.clock.now()):
             return None
         if not getattr(account.notifications, SETTING[message.kind]):
             return None
@@ -155,6 +171,11 @@ class Notifier:
             facts["date"] = day(mandate.next_charge_at, lang, "long")
         if message.kind == "mandate_ended":
             facts["ended_as"] = message.occasion
+        if message.kind in NOTICES and message.due_at is not None:
+            facts["date"] = day(message.due_at, lang, "long")
+            if message.kind == "upcoming_charge":  # what that charge will be: items added, credit taken off
+                amount = mandate.upcoming_amounts([(mandate.next_cycle, message.due_at)])[0]
+                facts["amount"] = money(amount, terms.currency, lang)
         if charge is not None:
             facts["date"] = day(charge.updated_at, lang, "long")
             # A failed attempt is told as it was then (the message carries it), not as the charge is now.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
@@ -11,7 +12,7 @@ from pydantic import BaseModel
 from ..domain.api_keys import ApiKey
 from ..domain.charge import Charge, GatewayResult
 from ..domain.model import Event, Mandate, Plan
-from .messages import AttemptMessage, RefundMessage
+from .messages import AttemptMessage, NotifyMessage, RefundMessage
 
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
     from ..domain.account import Account
@@ -200,6 +201,11 @@ class Render(Protocol):
 
 
 # ----------------------------------------------------------------- billing engine
+
+
+class NotifyQueue(Protocol):
+    def send(self, messages: Sequence[NotifyMessage]) -> None:
+        """Hand e-mails to consider to the notifier; raises unless every one was accepted."""
 
 
 class ChargeQueue(Protocol):

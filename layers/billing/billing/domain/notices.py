@@ -1,0 +1,98 @@
+"""Notices before a charge: `upcoming_charge` (before each cycle's due time) and `trial_ending`
+(before the trial's end, the first charge), each `<kind>_days` before it as the merchant's
+account says at the time (0: off), only for a charge whose notice time is after the activation,
+and only while the mandate is active and nothing is being collected. Pure.
+
+Scheduled without a scan, by the dispatcher's own pass over the due index: a mandate with a
+notice to give is due (`wake`) `MAX_NOTICE_DAYS` before its next charge, the most any account
+asks for. Then the dispatcher reads the account and `take`s: a notice whose time has come is
+handed back to send, one switched off (or too late: the charge is due) is marked done, and the
+mandate's next look is set to the exact notice time of the rest (`notice_check`, valid only for
+the charge it was computed for: a plan change, pause or retry that moves the charge makes it
+moot). Each notice is marked done on the mandate's version, and its e-mail's id is
+deterministic (domain/notifications), so it is sent at most once whatever runs twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .account import NotificationSettings
+    from .model import Mandate
+
+MAX_NOTICE_DAYS = 14  # the most `upcoming_charge_days` and `trial_ending_days` may be (domain/account)
+NoticeKind = Literal["upcoming_charge", "trial_ending"]
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: NoticeKind
+    cycle: int
+    due_at: datetime  # when the charge it announces is due
+
+    @property
+    def occasion(self) -> str:
+        """The at-most-once key of its e-mail, with the mandate (cycles are never reused)."""
+        return str(self.cycle)
+
+
+@dataclass
+class Taken:
+    send: list[Notice] = field(default_factory=list)  # their time has come: e-mail them now
+    changed: bool = False  # the mandate changed (notices done, or the next look moved): save it
+
+
+def pending(mandate: Mandate) -> list[Notice]:
+    """The notices still to give for the mandate's next charge (whatever the account says)."""
+    due = mandate.next_charge_at
+    quiet = mandate.open_charge_id is None and mandate.claimed_until is None and not mandate.attempt_at_gateway
+    if mandate.status != "active" or not mandate.customer.email or due is None or not quiet:
+        return []
+    out: list[Notice] = []
+    if mandate.trial_ends_at == due and not mandate.trial_noticed:
+        out.append(Notice("trial_ending", mandate.next_cycle, due))
+    if mandate.noticed_cycle < mandate.next_cycle:
+        out.append(Notice("upcoming_charge", mandate.next_cycle, due))
+    return out
+
+
+def wake(mandate: Mandate) -> datetime | None:
+    """When the dispatcher must look at the mandate's notices, if it must."""
+    if not pending(mandate):
+        return None
+    assert mandate.next_charge_at is not None
+    check = mandate.notice_check
+    if check is not None and check[0] == mandate.next_charge_at:
+        return check[1]
+    return mandate.next_charge_at - timedelta(days=MAX_NOTICE_DAYS)
+
+
+def take(mandate: Mandate, settings: NotificationSettings, now: datetime) -> Taken:
+    """What the dispatcher does with the mandate's notices at `now`, given the account's settings."""
+    taken, later = Taken(), []
+    for notice in pending(mandate):
+        days = settings.upcoming_charge_days if notice.kind == "upcoming_charge" else settings.trial_ending_days
+        at = notice.due_at - timedelta(days=days)
+        if days and at > now:
+            later.append(at)
+            continue
+        activated = mandate.activated_at
+        worth = notice.kind == "trial_ending" or mandate.upcoming_amounts([(notice.cycle, notice.due_at)])[0] > 0
+        if days and activated is not None and at > activated and now < notice.due_at and worth:
+            taken.send.append(notice)
+        _done(mandate, notice)
+        taken.changed = True
+    check = (mandate.next_charge_at, min(later)) if later and mandate.next_charge_at is not None else None
+    if check != mandate.notice_check:
+        mandate.notice_check, taken.changed = check, True
+    return taken
+
+
+def _done(mandate: Mandate, notice: Notice) -> None:
+    if notice.kind == "trial_ending":
+        mandate.trial_noticed = True
+    else:
+        mandate.noticed_cycle = notice.cycle

@@ -24,6 +24,7 @@ class Provisioned:
     queues: dict[str, str] = field(default_factory=dict)  # logical id -> queue url
     secrets: dict[str, str] = field(default_factory=dict)  # logical id -> secret arn
     keys: dict[str, str] = field(default_factory=dict)  # logical id -> KMS key arn
+    configuration_sets: dict[str, str] = field(default_factory=dict)  # logical id -> SES configuration set name
 
     def env(self) -> dict[str, str]:
         """The environment variables the template gives the functions."""
@@ -40,6 +41,7 @@ class Provisioned:
             "RECEIPT_QUEUE_URL": self.queues["ReceiptQueue"],
             "NOTIFY_QUEUE_URL": self.queues["NotifyQueue"],
             "SENDER_EMAIL": SENDER,
+            "SES_CONFIGURATION_SET": self.configuration_sets["MailConfigurationSet"],
         }
 
 
@@ -100,5 +102,12 @@ def provision(session: Any, prefix: str = "rp") -> Provisioned:
         length = resource["Properties"]["GenerateSecretString"]["PasswordLength"]
         value = secretsmanager.get_random_password(PasswordLength=length, ExcludePunctuation=True)["RandomPassword"]
         out.secrets[logical_id] = secretsmanager.create_secret(Name=f"{prefix}-{logical_id}", SecretString=value)["ARN"]
-    session.client("sesv2").create_email_identity(EmailIdentity=SENDER)
+    sesv2 = session.client("sesv2")
+    sesv2.create_email_identity(EmailIdentity=SENDER)
+    # The configuration set e-mails go through (its event destination, SES -> SNS, is SES's own
+    # doing: tests publish SES's reports to the mail events topic themselves).
+    for logical_id in resources("AWS::SES::ConfigurationSet"):
+        name = f"{prefix}-{logical_id}"
+        sesv2.create_configuration_set(ConfigurationSetName=name)
+        out.configuration_sets[logical_id] = name
     return out

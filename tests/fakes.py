@@ -16,7 +16,7 @@ from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification, InvalidState
 from billing.domain.items import Item
 from billing.domain.model import Event, Mandate, Plan
-from billing.domain.notifications import Notification
+from billing.domain.notifications import Notification, Suppression
 from billing.domain.receipts import ReceiptCounter
 from billing.domain.refunds import Refund
 from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint
@@ -165,6 +165,9 @@ class InMemoryRepository:
     def get_notification(self, merchant_id: str, notification_id: str) -> Notification | None:
         return self._get(merchant_id, notification_id, Notification)
 
+    def get_suppression(self, merchant_id: str, suppression_id: str) -> Suppression | None:
+        return self._get(merchant_id, suppression_id, Suppression)
+
     def list_notifications(self, merchant_id: str, page: PageRequest, mandate_id=None, kind=None) -> Page[Notification]:
         return self._list(
             merchant_id,
@@ -274,19 +277,7 @@ class InMemoryRepository:
         if self.conflicts_left:
             self.conflicts_left -= 1
             raise ConcurrentModification("TransactionConflict")
-        aggregates = [
-            *changes.plans,
-            *changes.mandates,
-            *changes.charges,
-            *changes.api_keys,
-            *changes.webhook_endpoints,
-            *changes.webhook_deliveries,
-            *changes.refunds,
-            *changes.items,
-            *changes.accounts,
-            *changes.receipt_counters,
-            *changes.notifications,
-        ]
+        aggregates = changes.aggregates
         for obj in aggregates:
             stored = self.items.get(_key(obj.merchant_id, obj.id, type(obj)))
             if (stored.version if stored else 0) != obj.version:

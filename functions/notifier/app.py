@@ -1,9 +1,11 @@
 """Notifier: e-mails to customers through Amazon SES, each at most once.
 
 Fed by the notify queue: published events (SNS, raw, filtered to the event types that cause an
-e-mail; the merchant in the message attributes) and receipt requests (from the receipts function,
-once the number is given). Each record is turned into e-mails (`service/notifications`), each
-recorded before it is handed to SES, so a redelivered record sends nothing twice.
+e-mail; the merchant in the message attributes), receipt requests (from the receipts function,
+once the number is given), notices before a charge (from the dispatcher) and SES's bounce and
+complaint reports (configuration set -> mail events topic, raw). Each record is turned into
+e-mails (`service/notifications`), each recorded before it is handed to SES, so a redelivered
+record sends nothing twice; a report marks its e-mail and suppresses the address.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
 from billing.observability import logger, metrics
-from billing.service.messages import NotifyMessage
+from billing.service.messages import MailFeedback, NotifyMessage
 from billing.service.notifications import messages_for_event
 
 billing = bootstrap.build()
@@ -30,6 +32,12 @@ processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)
 
 def record_handler(record: SQSRecord) -> None:
     body = json.loads(record.body)
+    if isinstance(body, dict) and "eventType" in body:  # SES's report on an e-mail it took
+        feedback = MailFeedback.model_validate(body)
+        if notifier.feedback(feedback) is not None:
+            name = "EmailsBounced" if feedback.eventType == "Bounce" else "EmailsComplained"
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        return
     if isinstance(body, dict) and body.get("object") == "event":  # an event from the topic (raw delivery)
         attribute = record.message_attributes.get("merchant_id") or {}
         merchant = attribute.get("stringValue") if isinstance(attribute, dict) else getattr(attribute, "string_value", None)
@@ -40,7 +48,10 @@ def record_handler(record: SQSRecord) -> None:
         notification = notifier.notify(message)
         if notification is None:
             continue
-        name = "EmailsSent" if notification.status == "sent" else "EmailsFailed"
+        if notification.suppressed:  # withheld on purpose: not a failure to alarm on
+            name = "EmailsSuppressed"
+        else:
+            name = "EmailsSent" if notification.status == "sent" else "EmailsFailed"
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 

@@ -100,3 +100,54 @@ def test_the_dispatcher_announces_the_next_charge_through_the_notify_queue_once(
     assert "bus nuskaityta 19,99\xa0€" in notice["subject"]
     [listed] = call("GET", "/v1/notifications?kind=upcoming_charge").json()["data"]
     assert listed["mandate_id"] == mandate["id"] and listed["status"] == "sent" and listed["locale"] == "lt"
+
+
+def test_ses_bounce_reports_reach_the_notifier_through_the_mail_events_topic(
+    system: System, call: Client, engine: EngineHarness
+) -> None:
+    import json
+
+    # Given an activation e-mail SES took for a customer whose mailbox does not exist
+    plan = call("POST", "/v1/plans", GOLD).json()
+    body = {
+        "plan_id": plan["id"],
+        "customer": {"reference": "c", "email": "nobody@example.lt"},
+        "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
+        "consent": CONSENT,
+    }
+    mandate = call("POST", "/v1/mandates", body).json()
+    sent: list[dict] = []
+    with bootstrap.configured(clock=engine.clock, mail_observer=lambda **email: sent.append(email)):
+        notifier = load_function("notifier")
+    sqs = boto3.client("sqs")
+    notify_source = SqsEventSource(sqs, system.aws.queues["NotifyQueue"], lambda e: invoke(notifier, e, "NotifierFunction"))
+    invoke(system.publisher_module, {"Records": _stream_records(system)}, "EventPublisherFunction")
+    notify_source.drain()
+    [activation] = sent
+    [recorded] = call("GET", f"/v1/notifications?mandate_id={mandate['id']}").json()["data"]
+    # When SES reports a permanent bounce through the configuration set's topic (as it does: raw
+    # JSON naming SES's message id and the e-mail's tags)
+    from billing.adapters.dynamodb.repository import DynamoRepository
+
+    repository = DynamoRepository(boto3.client("dynamodb"), system.aws.tables["BillingTable"])
+    notification = repository.get_notification(system.a.id, recorded["id"])
+    assert notification is not None and notification.message_id
+    report = {
+        "eventType": "Bounce",
+        "bounce": {
+            "bounceType": "Permanent",
+            "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": "nobody@example.lt"}],
+        },
+        "mail": {"messageId": notification.message_id, "tags": {k: [v] for k, v in activation["tags"].items()}},
+    }
+    boto3.client("sns").publish(TopicArn=system.aws.topics["MailEventsTopic"], Message=json.dumps(report))
+    assert notify_source.drain().failed == 0
+    # Then the notification shows the bounce, and the next e-mail to that address is withheld
+    marked = call("GET", f"/v1/notifications/{recorded['id']}").json()
+    assert marked["status"] == "failed" and marked["feedback"] == "bounce" and marked["failure"].startswith("bounced")
+    assert call("POST", f"/v1/mandates/{mandate['id']}/cancel").status == 200
+    invoke(system.publisher_module, {"Records": _stream_records(system)}, "EventPublisherFunction")
+    assert notify_source.drain().failed == 0
+    ended = call("GET", f"/v1/notifications?mandate_id={mandate['id']}&kind=mandate_ended").json()["data"]
+    assert [n["failure"][:10] for n in ended] == ["suppressed"] and len(sent) == 1

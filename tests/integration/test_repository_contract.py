@@ -319,3 +319,42 @@ def test_a_count_never_written_starts_from_its_initial_value(repo: Repository) -
     # And a decrement takes it back to two, leaving room for one
     repo.commit(Changes(limits=[Limit(B, "things", -1)]))
     repo.commit(Changes(limits=[Limit(B, "things", +1, 3, "full")]))
+
+
+def test_notifications_and_suppressions_read_back_and_list_by_mandate_and_kind(repo: Repository) -> None:
+    from billing.domain.notifications import Notification, Suppression, notification_id
+
+    def notification(kind: str, mandate: str, n: int) -> Notification:
+        return Notification(
+            id=notification_id(A, kind, mandate, str(n)),
+            merchant_id=A,
+            created_at=NOW + timedelta(minutes=n),
+            updated_at=NOW + timedelta(minutes=n),
+            mandate_id=mandate,
+            kind=kind,  # type: ignore[arg-type]
+            to="Ona@Example.lt",
+            locale="lt",
+        )
+
+    # Given notifications of two kinds for two mandates, one sent, and a suppression of its address
+    sent = notification("receipt", "mdt_one", 1)
+    sent.sent(NOW, "ses-1")
+    rows = [sent, notification("upcoming_charge", "mdt_one", 2), notification("receipt", "mdt_two", 3)]
+    suppression = Suppression.of(sent, "complaint", NOW)
+    repo.commit(Changes(notifications=rows, suppressions=[suppression]))
+    # Then each reads back equal (a sent one without a failure), the suppression by the address's id whatever its case
+    assert repo.get_notification(A, sent.id) == sent and sent.failure is None
+    assert repo.get_suppression(A, suppression.id) == suppression
+    assert (
+        suppression.id
+        == Suppression.of(notification("receipt", "mdt_two", 3).model_copy(update={"to": "ona@example.LT"}), "bounce", NOW).id
+    )
+    assert repo.get_suppression(B, suppression.id) is None
+
+    # And lists filter by mandate, by kind, and by both
+    def listed(**filters: str) -> list[str]:
+        return [n.id for n in repo.list_notifications(A, PageRequest(), **filters).items]
+
+    assert listed(mandate_id="mdt_one") == [rows[1].id, rows[0].id]
+    assert listed(kind="receipt") == [rows[2].id, rows[0].id]
+    assert listed(mandate_id="mdt_one", kind="receipt") == [rows[0].id]

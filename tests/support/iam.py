@@ -122,7 +122,11 @@ def requests_for(service: str, operation: str, params: dict[str, Any]) -> list[R
     if service == "sesv2" and operation == "SendEmail":  # authorized as ses:SendEmail on the sending identity
         sender = params["FromEmailAddress"]
         identity = f"arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:identity/{sender}"
-        return [Request("ses:SendEmail", identity, context=(("ses:FromAddress", sender),))]
+        requests = [Request("ses:SendEmail", identity, context=(("ses:FromAddress", sender),))]
+        if "ConfigurationSetName" in params:  # and on the configuration set it goes through
+            arn = f"arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:configuration-set/{params['ConfigurationSetName']}"
+            requests.append(Request("ses:SendEmail", arn, context=(("ses:FromAddress", sender),)))
+        return requests
     if service == "ssm":
         return [Request(f"ssm:{operation}", f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{params['Name']}")]
     raise AssertionError(f"no IAM mapping for {service}:{operation}; teach tests/support/iam.py")
@@ -146,6 +150,8 @@ class Resolver:
             self.attributes[logical_id] = {"Ref": arn}
         for logical_id, arn in aws.keys.items():
             self.attributes[logical_id] = {"Ref": arn.rsplit("/", 1)[-1], "Arn": arn}
+        for logical_id, name in aws.configuration_sets.items():
+            self.attributes[logical_id] = {"Ref": name}
 
     def condition(self, name: str) -> bool:
         return bool(self.value(self.template["Conditions"][name]))

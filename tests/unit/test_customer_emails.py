@@ -1,6 +1,7 @@
 """E-mails to customers on fakes: each kind from its event, at most once whatever is redelivered,
 in the customer's language, escaped, only with an address and when the account wants them, and a
-refused or interrupted e-mail recorded as not sent and never sent again."""
+refused or interrupted e-mail recorded as not sent and never sent again; SES's bounce and
+complaint reports mark the e-mail and stop mail to the address (for that merchant)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from billing.api.requests import AccountUpdate, MandateCreate, PlanCreate
 from billing.bootstrap import render_event
 from billing.service.links import ApprovalLinks
-from billing.service.messages import NotifyMessage
+from billing.service.messages import MailFeedback, NotifyMessage
 from billing.service.notifications import Notifier, messages_for_event
 from billing.service.ports import MailRefused, PageRequest
 from tests.fakes import FakeMailer
@@ -148,3 +149,80 @@ def test_another_merchants_ids_or_another_mandates_charge_send_nothing(world: Wo
     wrong = NotifyMessage(merchant_id=MERCHANT, kind="receipt", mandate_id=mandate.id, charge_id=their_charge.id, occasion="x")
     assert notifier.notify(wrong) is None
     assert mailer.sent == [] and world.api.notifications.page(MERCHANT, PageRequest()).items == []
+
+
+def ses_report(sent: dict, event_type: str = "Bounce", bounce_type: str = "Permanent") -> MailFeedback:
+    """SES's event for an e-mail handed over, as the configuration set publishes it."""
+    body: dict = {
+        "eventType": event_type,
+        "mail": {
+            "messageId": sent["message_id"],
+            "destination": [sent["to"]],
+            "tags": {name: [value] for name, value in sent["tags"].items()},
+        },
+    }
+    if event_type == "Bounce":
+        body["bounce"] = {
+            "bounceType": bounce_type,
+            "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": sent["to"]}],
+        }
+    else:
+        body["complaint"] = {"complainedRecipients": [{"emailAddress": sent["to"]}], "complaintFeedbackType": "abuse"}
+    return MailFeedback.model_validate(body)
+
+
+@pytest.mark.parametrize(("event_type", "bounce_type"), [("Bounce", "Permanent"), ("Complaint", "")])
+def test_a_bounce_or_complaint_marks_the_e_mail_and_stops_mail_to_that_address(world: World, event_type, bounce_type) -> None:
+    # Given an activation e-mail that SES took
+    mandate, mailer, notifier = setup(world)
+    sent = notifier.notify(NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id))
+    assert sent is not None and sent.status == "sent"
+    report = ses_report({**mailer.sent[0], "message_id": sent.message_id}, event_type, bounce_type)
+    # When SES reports a permanent bounce or a complaint (twice: SNS and SQS deliver at least once)
+    marked = notifier.feedback(report)
+    assert notifier.feedback(report) is None
+    # Then the notification says so
+    assert marked is not None and marked.feedback == event_type.lower()
+    [listed] = world.api.notifications.page(MERCHANT, PageRequest()).items
+    if event_type == "Bounce":
+        assert listed.status == "failed" and listed.failure == "bounced: Permanent/General"
+    else:
+        assert listed.status == "sent" and listed.feedback == "complaint"
+    # And the next e-mail to that address is recorded as withheld, not handed to SES
+    world.api.mandates.cancel(MERCHANT, mandate.id)
+    withheld = notifier.notify(
+        NotifyMessage(merchant_id=MERCHANT, kind="mandate_ended", mandate_id=mandate.id, occasion="cancelled")
+    )
+    assert withheld is not None and withheld.status == "failed" and withheld.suppressed
+    assert len(mailer.sent) == 1
+    # And another merchant's e-mails to the same address still go (suppression is per merchant)
+    other = World()
+    other_mandate, other_mailer, other_notifier = setup(other)
+    other_notifier.notify(NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=other_mandate.id))
+    assert len(other_mailer.sent) == 1
+
+
+def test_a_transient_bounce_marks_the_e_mail_but_keeps_the_address(world: World) -> None:
+    mandate, mailer, notifier = setup(world)
+    sent = notifier.notify(NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id))
+    assert sent is not None
+    notifier.feedback(ses_report({**mailer.sent[0], "message_id": sent.message_id}, "Bounce", "Transient"))
+    world.api.mandates.cancel(MERCHANT, mandate.id)
+    again = notifier.notify(
+        NotifyMessage(merchant_id=MERCHANT, kind="mandate_ended", mandate_id=mandate.id, occasion="cancelled")
+    )
+    assert again is not None and again.status == "sent" and len(mailer.sent) == 2
+    first = world.repo.get_notification(MERCHANT, sent.id)
+    assert first is not None and first.failure == "bounced (transient): Transient/General"
+
+
+def test_a_report_naming_another_e_mail_or_merchant_marks_nothing(world: World) -> None:
+    mandate, mailer, notifier = setup(world)
+    sent = notifier.notify(NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id))
+    assert sent is not None
+    assert notifier.feedback(ses_report({**mailer.sent[0], "message_id": "another-message"})) is None
+    foreign = {**mailer.sent[0], "message_id": sent.message_id, "tags": {**mailer.sent[0]["tags"], "merchant_id": "mch_b"}}
+    assert notifier.feedback(ses_report(foreign)) is None
+    stored = world.repo.get_notification(MERCHANT, sent.id)
+    assert stored is not None and stored.status == "sent" and stored.feedback is None

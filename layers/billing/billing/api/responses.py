@@ -208,7 +208,12 @@ class NotificationOut(ResponseModel):
     locale: Locale
     status: NotificationStatus
     failure: str | None = Field(
-        None, description="Why it was not sent (interrupted: it may have gone out, and is never sent again)"
+        None,
+        description="Why it was not sent or not delivered (interrupted: it may have gone out, and is never sent "
+        "again; suppressed: an earlier e-mail to the address bounced or was reported; bounced: returned)",
+    )
+    feedback: Literal["bounce", "complaint"] | None = Field(
+        None, description="What came back after SES took it: a bounce, or the customer reporting it as unwanted"
     )
     sent_at: TimeOut | None
     created_at: TimeOut

@@ -87,3 +87,43 @@ class NotifyMessage(BaseModel):
     next_attempt_at: datetime | None = None
     # A notice before a charge: the due time it announces (not sent if the charge moved or stopped).
     due_at: datetime | None = None
+
+
+class _SesMail(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    messageId: Annotated[StrictStr, StringConstraints(max_length=200)]
+    tags: dict[str, list[str]] = Field(default_factory=dict)  # the EmailTags the notifier set, as SES reports them
+
+
+class _SesBounce(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    bounceType: Annotated[StrictStr, StringConstraints(max_length=50)]  # Permanent, Transient, Undetermined
+    bounceSubType: Annotated[StrictStr, StringConstraints(max_length=100)] = ""
+
+
+class MailFeedback(BaseModel):
+    """What SES tells of an e-mail after taking it (configuration set -> SNS, raw, -> the notify
+    queue): a bounce or a complaint, tied to the notification by the tags the notifier set.
+    Recipients' addresses in the event are never read: the notification knows its own."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    eventType: Literal["Bounce", "Complaint"]
+    mail: _SesMail
+    bounce: _SesBounce | None = None
+
+    def tag(self, name: str) -> str | None:
+        values = self.mail.tags.get(name) or []
+        return values[0] if values else None
+
+    @property
+    def permanent(self) -> bool:
+        return self.eventType == "Complaint" or (self.bounce is not None and self.bounce.bounceType == "Permanent")
+
+    @property
+    def detail(self) -> str:
+        if self.bounce is None:
+            return ""
+        return f"{self.bounce.bounceType}/{self.bounce.bounceSubType}" if self.bounce.bounceSubType else self.bounce.bounceType

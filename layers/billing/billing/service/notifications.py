@@ -2,6 +2,10 @@
 at most once per occasion (domain/notifications), in the customer's language, naming the
 merchant, with the merchant's support address as reply-to, and records it (`/v1/notifications`).
 
+What SES tells afterwards (`Notifier.feedback`): a bounce marks the notification as not
+delivered, a complaint as reported; a permanent bounce and a complaint suppress the address for
+the merchant, and every later e-mail to it is recorded as withheld instead of sent.
+
 Which e-mails events cause (`messages_for_event`): a mandate activated or ended, an attempt that
 failed (one per attempt). Receipts are asked for by the receipts function once the number is
 given; notices before a charge by the dispatcher (domain/notices), and only sent while the
@@ -21,11 +25,12 @@ from ..domain import payment_methods
 from ..domain.charge import Charge
 from ..domain.errors import ConcurrentModification
 from ..domain.model import Mandate
-from ..domain.notifications import DEFERRED, SETTING, Notification, notification_id
+from ..domain.notifications import DEFERRED, INTERRUPTED, SETTING, Notification, Suppression, notification_id, suppression_id
 from ..emails.render import Facts, render
 from ..observability import logger
+from .concurrency import retry_on_conflict
 from .links import ApprovalLinks
-from .messages import NotifyMessage
+from .messages import MailFeedback, NotifyMessage
 from .ports import Changes, Clock, MailDeferred, Mailer, MailRefused, Repository
 
 ENDED = {"mandate.cancelled": "cancelled", "mandate.revoked": "revoked", "mandate.completed": "completed"}
@@ -106,6 +111,7 @@ class Notifier:
             kind=message.kind,
             to=mandate.customer.email,
             locale=lang,
+            failure=INTERRUPTED,  # until it is known to be handed over
         )
         # Written before anything is recorded: a bug in rendering never leaves an e-mail marked as going out.
         email = render(self._facts(message, mandate, charge, account.name, account.support_email, lang, now))
@@ -115,6 +121,14 @@ class Notifier:
                 return None  # recorded before (a redelivery, a second run): never sent twice
             existing.retrying(now)
             notification = existing
+        suppression = self.repo.get_suppression(merchant_id, suppression_id(merchant_id, notification.to))
+        if suppression is not None:  # an earlier e-mail bounced or was reported: recorded, not sent
+            suppression.withholds(notification, now)
+            try:
+                self.repo.commit(Changes(notifications=[notification]))
+            except ConcurrentModification:
+                return None
+            return notification
         try:  # recorded first, as not (yet) sent: whatever happens next, it is never sent twice
             self.repo.commit(Changes(notifications=[notification]))
         except ConcurrentModification:
@@ -141,6 +155,37 @@ class Notifier:
             notification.sent(self.clock.now(), message_id)
         self.repo.commit(Changes(notifications=[notification]))
         return notification
+
+    def feedback(self, event: MailFeedback) -> Notification | None:
+        """Mark the notification SES reports on (and suppress its address when that is for good);
+        None when there is nothing (more) to mark. A redelivered report changes nothing."""
+        merchant_id, notification_id_ = event.tag("merchant_id"), event.tag("notification_id")
+        if not merchant_id or not notification_id_:
+            return None
+
+        def mark(_: int) -> Notification | None:
+            notification = self.repo.get_notification(merchant_id, notification_id_)
+            if notification is None:
+                return None
+            # Only SES publishes to the topic, with the tags the notifier set. An e-mail whose
+            # hand-over was interrupted (or is still being recorded) has no message id yet: the
+            # report is what tells it went out.
+            if notification.message_id not in (None, event.mail.messageId):
+                return None  # not this e-mail
+            now = self.clock.now()
+            if event.eventType == "Bounce":
+                changed = notification.bounced(now, event.permanent, event.detail)
+            else:
+                changed = notification.complained(now)
+            if not changed:
+                return None
+            changes = Changes(notifications=[notification])
+            if event.permanent and self.repo.get_suppression(merchant_id, suppression_id(merchant_id, notification.to)) is None:
+                changes.suppressions.append(Suppression.of(notification, notification.feedback or "bounce", now))
+            self.repo.commit(changes)
+            return notification
+
+        return retry_on_conflict(mark)
 
     def _facts(
         self,

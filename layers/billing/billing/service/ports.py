@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -17,7 +17,7 @@ from .messages import AttemptMessage, NotifyMessage, RefundMessage
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
     from ..domain.account import Account
     from ..domain.items import Item
-    from ..domain.notifications import Notification
+    from ..domain.notifications import Notification, Suppression
     from ..domain.receipts import ReceiptCounter
     from ..domain.refunds import Refund
     from ..domain.webhooks import WebhookDelivery, WebhookEndpoint
@@ -69,8 +69,27 @@ class Changes:
     accounts: list[Account] = field(default_factory=list)
     receipt_counters: list[ReceiptCounter] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
+    suppressions: list[Suppression] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     limits: list[Limit] = field(default_factory=list)
+
+    @property
+    def aggregates(self) -> list[Any]:
+        """Every versioned object written (events and limits are not versioned)."""
+        return [
+            *self.plans,
+            *self.mandates,
+            *self.charges,
+            *self.api_keys,
+            *self.webhook_endpoints,
+            *self.webhook_deliveries,
+            *self.refunds,
+            *self.items,
+            *self.accounts,
+            *self.receipt_counters,
+            *self.notifications,
+            *self.suppressions,
+        ]
 
 
 @dataclass(frozen=True)
@@ -114,6 +133,8 @@ class Repository(Protocol):
         """The merchant's account settings (its defaults while never changed); None: no such merchant."""
 
     def get_notification(self, merchant_id: str, notification_id: str) -> Notification | None: ...
+
+    def get_suppression(self, merchant_id: str, suppression_id: str) -> Suppression | None: ...
 
     def list_notifications(
         self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, kind: str | None = None

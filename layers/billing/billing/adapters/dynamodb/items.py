@@ -11,7 +11,7 @@ from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.items import Item
 from ...domain.model import Event, Mandate, Plan
-from ...domain.notifications import Notification
+from ...domain.notifications import Notification, Suppression
 from ...domain.receipts import ReceiptCounter
 from ...domain.refunds import Refund
 from . import keys
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         | Account
         | ReceiptCounter
         | Notification
+        | Suppression
     )
 
 M = TypeVar("M", bound=BaseModel)
@@ -48,6 +49,7 @@ _KIND: dict[type, str] = {
     Account: "ACCOUNT",
     ReceiptCounter: "RECEIPT_COUNTER",
     Notification: "NOTIFICATION",
+    Suppression: "SUPPRESSION",
 }
 # Webhook objects by class name: only the functions that handle webhooks load their module.
 _WEBHOOK_KIND = {"WebhookEndpoint": "WEBHOOK_ENDPOINT", "WebhookDelivery": "WEBHOOK_DELIVERY"}
@@ -64,7 +66,7 @@ def item_of(obj: Stored | Event) -> dict[str, Any]:
     position = f"{created}#{obj.id}"
     if type(obj).__name__ in _WEBHOOK_KIND:
         return _webhook_item(obj, kind, position)  # type: ignore[arg-type]
-    if isinstance(obj, Account | ReceiptCounter):  # one per merchant, in its own partition; never listed
+    if isinstance(obj, Account | ReceiptCounter | Suppression):  # each in its own partition; never listed
         body = obj.model_dump(mode="json", exclude={"version"}, exclude_none=True)
         return {**keys.primary(obj.merchant_id, obj.id, kind), "entity": kind.lower(), "body": body}
     shard = keys.shard_of(obj.id, keys.LIST_SHARDS[kind])

@@ -23,7 +23,7 @@ LIST_SHARDS: dict[str, int] = {
 # The due index is global (not per merchant): dispatch reads every shard, each in parallel.
 DUE_SHARDS = 64
 
-_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd|rfd|itm|ntf)_[A-Za-z0-9]{1,64}$")
+_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd|rfd|itm|ntf|sup)_[A-Za-z0-9]{1,64}$")
 
 
 def valid_id(value: str, prefix: str) -> bool:

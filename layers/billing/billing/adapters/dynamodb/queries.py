@@ -103,6 +103,12 @@ def billing_items(merchant_id: str, mandate_id: str | None, status: str | None) 
 
 def notifications(merchant_id: str, mandate_id: str | None, kind: str | None) -> ListQuery:
     bound = ("notifications", mandate_id, kind)
+    if mandate_id is not None and kind is not None:
+        # `kind` is not projected into ParentIndex (a projection cannot change on a live table):
+        # the kind's partitions, filtered by the mandate (projected everywhere).
+        return ListQuery(
+            "StatusIndex", "spk", "ssk", _shards(merchant_id, "NOTIFICATION", kind), bound, {"mandate_id": mandate_id}
+        )
     if mandate_id is not None:
         partitions = [keys.parent_pk(merchant_id, "NOTIFICATION", mandate_id)]
         return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"kind": kind})

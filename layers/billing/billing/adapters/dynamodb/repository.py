@@ -11,7 +11,7 @@ from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.items import Item
 from ...domain.model import Event, Mandate, Plan
-from ...domain.notifications import Notification
+from ...domain.notifications import Notification, Suppression
 from ...domain.receipts import ReceiptCounter
 from ...domain.refunds import Refund
 from ...service.ports import Changes, DueRef, Page, PageRequest
@@ -80,6 +80,9 @@ class DynamoRepository:
 
     def get_notification(self, merchant_id: str, notification_id: str) -> Notification | None:
         return self.reader.get(Notification, merchant_id, notification_id, "ntf")
+
+    def get_suppression(self, merchant_id: str, suppression_id: str) -> Suppression | None:
+        return self.reader.get(Suppression, merchant_id, suppression_id, "sup")
 
     def list_notifications(
         self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, kind: str | None = None

@@ -27,19 +27,7 @@ class Writer:
         self.client, self.table = client, table
 
     def commit(self, changes: Changes) -> None:
-        aggregates: list[items.Stored] = [
-            *changes.plans,
-            *changes.mandates,
-            *changes.charges,
-            *changes.api_keys,
-            *changes.webhook_endpoints,
-            *changes.webhook_deliveries,
-            *changes.refunds,
-            *changes.items,
-            *changes.accounts,
-            *changes.receipt_counters,
-            *changes.notifications,
-        ]
+        aggregates: list[items.Stored] = changes.aggregates
         operations = [self.versioned_put(obj) for obj in aggregates]
         operations += [
             {

@@ -67,16 +67,25 @@ class WebhookLines:
         sender.post = post
 
 
+# SES's mailbox simulator: e-mails to these addresses come back as a bounce or a complaint, as
+# real SES does (https://docs.aws.amazon.com/ses/latest/dg/send-an-email-from-console.html).
+SIMULATOR = {"bounce@simulator.amazonses.com": "Bounce", "complaint@simulator.amazonses.com": "Complaint"}
+
+
 class EmailLines:
     """Every e-mail the notifier hands to the emulated SES: printed as one line, and kept for
-    `GET /_local/emails` (oldest first)."""
+    `GET /_local/emails` (oldest first). E-mails to SES's mailbox simulator addresses are reported
+    back as SES would, through the configuration set's topic (`mail_events`)."""
 
-    def __init__(self, clock: Any, quiet: bool = False) -> None:
-        self.clock, self.quiet = clock, quiet
+    def __init__(self, clock: Any, quiet: bool = False, mail_events: tuple[Any, str] | None = None) -> None:
+        """`mail_events`: (an SNS client, the mail events topic's ARN)."""
+        self.clock, self.quiet, self.mail_events = clock, quiet, mail_events
         self.sent: list[dict[str, Any]] = []
         self.lock = threading.Lock()
 
-    def record(self, to: str, reply_to: str | None, subject: str, text: str, html: str, tags: dict[str, str]) -> None:
+    def record(
+        self, to: str, reply_to: str | None, subject: str, text: str, html: str, tags: dict[str, str], message_id: str = ""
+    ) -> None:
         email = {
             "to": to,
             "reply_to": reply_to,
@@ -92,3 +101,20 @@ class EmailLines:
             self.sent.append(email)
         if not self.quiet:
             print(f"email   {email['sent_at']}  {email['kind']:<18} {email['locale']} -> {to}  {subject}", flush=True)
+        if to.lower() in SIMULATOR and self.mail_events is not None:
+            self._report(SIMULATOR[to.lower()], to, tags, message_id)
+
+    def _report(self, event_type: str, to: str, tags: dict[str, str], message_id: str) -> None:
+        """SES's event for the e-mail (configuration set -> SNS), as it publishes it."""
+        sns, topic = self.mail_events  # type: ignore[misc]
+        event: dict[str, Any] = {
+            "eventType": event_type,
+            "mail": {"messageId": message_id, "destination": [to], "tags": {k: [v] for k, v in tags.items()}},
+        }
+        if event_type == "Bounce":
+            event["bounce"] = {"bounceType": "Permanent", "bounceSubType": "General", "bouncedRecipients": [{"emailAddress": to}]}
+        else:
+            event["complaint"] = {"complainedRecipients": [{"emailAddress": to}], "complaintFeedbackType": "abuse"}
+        sns.publish(TopicArn=topic, Message=json.dumps(event))
+        if not self.quiet:
+            print(f"email   {self.clock.now():%Y-%m-%dT%H:%M:%SZ}  {event_type.lower():<18}    <- {to}", flush=True)

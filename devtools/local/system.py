@@ -71,7 +71,8 @@ class LocalSystem:
         self.stats.attach(counted)
         boto3.DEFAULT_SESSION = counted  # the functions' module-level boto3.client(...) use it
         # Every component reads the local clock: the one composition root builds them with it.
-        self.emails = EmailLines(self.clock, quiet)  # every e-mail to the emulated SES, printed and listed
+        # Every e-mail to the emulated SES, printed and listed; the mailbox simulator's bounce and complaint reported back.
+        self.emails = EmailLines(self.clock, quiet, (self.plumbing.client("sns"), self.aws.topics["MailEventsTopic"]))
         with bootstrap.configured(clock=self.clock, mail_observer=self.emails.record):
             self.api = load_function("api")
             self.authorizer = load_function("authorizer")

@@ -208,3 +208,27 @@ def test_every_e_mail_kind_at_its_time_on_the_local_clock(local: str) -> None:
     )
     listed = call("GET", f"/v1/notifications?mandate_id={mandate['id']}&limit=20")[1]["data"]
     assert sorted(n["kind"] for n in listed) == sorted(kinds) and all(n["status"] == "sent" for n in listed)
+
+
+def test_the_ses_mailbox_simulator_bounces_and_the_address_gets_no_more_mail(local: str) -> None:
+    # Given a customer whose address is SES's bouncing simulator address
+    call = merchant(local, "Bounce shop")
+    now = Http(local)("GET", "/_local/clock")[1]["now"]
+    plan = call("POST", "/v1/plans", {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month", "trial_days": 1})[1]
+    body = {
+        "plan_id": plan["id"],
+        "customer": {"reference": "bounce", "email": "bounce@simulator.amazonses.com"},
+        "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
+        "consent": {"accepted_at": now},
+    }
+    mandate = call("POST", "/v1/mandates", body)[1]
+    # When the activation e-mail goes and bounces, and the next day the first charge succeeds
+    Http(local)("POST", "/_local/tick")
+    Http(local)("POST", "/_local/clock", {"advance_seconds": 86400})
+    Http(local)("POST", "/_local/tick")
+    # Then only the activation e-mail was handed to SES; it is marked bounced and the receipt was withheld
+    emails = [e["kind"] for e in Http(local)("GET", "/_local/emails")[1]["emails"] if e["mandate_id"] == mandate["id"]]
+    assert emails == ["mandate_activated"]
+    listed = {n["kind"]: n for n in call("GET", f"/v1/notifications?mandate_id={mandate['id']}")[1]["data"]}
+    assert listed["mandate_activated"]["feedback"] == "bounce" and listed["mandate_activated"]["status"] == "failed"
+    assert listed["receipt"]["status"] == "failed" and listed["receipt"]["failure"].startswith("suppressed")

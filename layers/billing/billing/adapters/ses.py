@@ -50,5 +50,5 @@ class SesMailer:
                 raise MailDeferred(code) from error
             raise  # anything else (a timeout, a 5xx): SES may have taken it, so it is not sent again
         if self.observer is not None:
-            self.observer(to=to, reply_to=reply_to, subject=subject, text=text, html=html, tags=tags)
+            self.observer(to=to, reply_to=reply_to, subject=subject, text=text, html=html, tags=tags, message_id=message_id)
         return message_id

@@ -8,7 +8,7 @@ gets the charge and mandate events, verifies each with the `standardwebhooks` li
 its first request on purpose, so the retry shows too. One customer, Jonas, has an e-mail address
 and a card that is refused: the demo shows the e-mail he gets, Jonas putting in another card on
 his page (the form, as his browser would post it), the payment collected at the next tick, the
-receipt e-mail and the receipt itself.
+receipt e-mail and the receipt itself, and the notice he gets three days before each next charge.
 """
 
 from __future__ import annotations

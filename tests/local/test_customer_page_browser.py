@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -187,10 +188,15 @@ def test_the_e_mails_render_in_a_browser(local: str, browser) -> None:
     call("POST", f"/v1/mandates/{mandate['id']}/payment_method", {"gateway": "simulated", "token": "pm_sim_ok"})
     Http(local)("POST", "/_local/clock", {"advance_seconds": 3 * 86400})
     Http(local)("POST", "/_local/tick")
+    # and who, three days before the next charge, is told of it
+    due = datetime.fromisoformat(call("GET", f"/v1/mandates/{mandate['id']}")[1]["next_charge_at"].replace("Z", "+00:00"))
+    notice_time = due - timedelta(days=3) + timedelta(minutes=1)  # the API shows whole seconds
+    Http(local)("POST", "/_local/clock", {"now": f"{notice_time:%Y-%m-%dT%H:%M:%SZ}"})
+    Http(local)("POST", "/_local/tick")
     emails = {e["kind"]: e for e in Http(local)("GET", "/_local/emails")[1]["emails"] if e["mandate_id"] == mandate["id"]}
     # Then each e-mail's HTML renders, with its link, and is photographed for the README
     page = browser.new_page(viewport={"width": 640, "height": 720})
-    for kind in ("payment_failed", "receipt"):
+    for kind in ("payment_failed", "receipt", "upcoming_charge"):
         page.set_content(emails[kind]["html"])
         assert page.get_by_role("link").count() == 1
         page.screenshot(path=str(SHOTS / f"email-{kind.replace('_', '-')}-en.png"), full_page=True)

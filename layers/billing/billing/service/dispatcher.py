@@ -64,6 +64,17 @@ class DispatchReport:
 
 
 @dataclass
+class _Run:
+    """What one run read (once, in batches) and shares among its claims."""
+
+    now: datetime
+    mandates: dict[str, Mandate]
+    charges: dict[str, Charge]  # the mandates' open charges
+    items: dict[str, Item]  # the pending items of mandates whose next charge may be created
+    settings: NoticeSettings  # each merchant's notification settings, read when first needed
+
+
+@dataclass
 class _DispatchOutcome:
     message: AttemptMessage | RefundMessage | None = None
     new_charge: bool = False
@@ -102,10 +113,9 @@ class Dispatcher:
             return report
         due = [ref for ref in found if ref.object_id.startswith("mdt_")]
         refunds = [ref for ref in found if ref.object_id.startswith("rfd_")]
-        mandates, charges, items = self._load(due)
-        settings = self._notice_settings()
+        run = _Run(now, *self._load(due), settings=self._notice_settings())
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            results = list(pool.map(lambda ref: self._claim_safely(ref, now, mandates, charges, items, settings), due))
+            results = list(pool.map(lambda ref: self._claim_safely(ref, run), due))
             if refunds:  # one BatchGetItem for all of them, as for mandates
                 loaded = self.repo.load_objects(Refund, [(r.merchant_id, r.object_id) for r in refunds])
                 results += list(pool.map(lambda ref: self._claim_refund(ref, loaded.get(ref.object_id), now), refunds))
@@ -147,18 +157,10 @@ class Dispatcher:
         refs = [(m.merchant_id, i) for m in mandates if not m.open_charge_id for i in m.pending_items]
         return self.repo.load_objects(Item, refs) if refs else {}
 
-    def _claim_safely(
-        self,
-        ref: DueRef,
-        now: datetime,
-        mandates: dict[str, Mandate],
-        charges: dict[str, Charge],
-        items: dict[str, Item],
-        settings: NoticeSettings,
-    ) -> _DispatchOutcome:
+    def _claim_safely(self, ref: DueRef, run: _Run) -> _DispatchOutcome:
         """One mandate's failure (throttling, a bug) must not hold back the others' messages."""
         try:
-            return self._claim(ref, now, mandates, charges, items, settings)
+            return self._claim(ref, run)
         except Exception:
             logger.exception("could not claim mandate %s; it stays due", ref.object_id)
             return _DispatchOutcome(error=True)
@@ -183,27 +185,19 @@ class Dispatcher:
             message=message, resent=resent, lag=max(0.0, (now - ref.due_at).total_seconds()), unsettled_age=age
         )
 
-    def _claim(
-        self,
-        ref: DueRef,
-        now: datetime,
-        mandates: dict[str, Mandate],
-        charges: dict[str, Charge],
-        items: dict[str, Item],
-        settings: NoticeSettings,
-    ) -> _DispatchOutcome:
+    def _claim(self, ref: DueRef, run: _Run) -> _DispatchOutcome:
         def once(number: int) -> _DispatchOutcome:
             if number:  # another run or an API write got there first: decide again on fresh state
                 fresh_mandates, _ = self.repo.load([(ref.merchant_id, ref.object_id)], [])
-                mandates.update(fresh_mandates)
+                run.mandates.update(fresh_mandates)
                 fresh = fresh_mandates.get(ref.object_id)
                 if fresh is None:
-                    mandates.pop(ref.object_id, None)
+                    run.mandates.pop(ref.object_id, None)
                 elif fresh.open_charge_id:
-                    charges.update(self.repo.load([], [(fresh.merchant_id, fresh.open_charge_id)])[1])
+                    run.charges.update(self.repo.load([], [(fresh.merchant_id, fresh.open_charge_id)])[1])
                 else:
-                    items.update(self._items([fresh]))
-            return self._claim_once(ref, now, mandates, charges, items, settings)
+                    run.items.update(self._items([fresh]))
+            return self._claim_once(ref, run)
 
         try:
             return retry_on_conflict(once)
@@ -234,27 +228,20 @@ class Dispatcher:
         self.repo.commit(Changes(mandates=[mandate]))
         return _DispatchOutcome(notices=len(taken.send))
 
-    def _claim_once(
-        self,
-        ref: DueRef,
-        now: datetime,
-        mandates: dict[str, Mandate],
-        charges: dict[str, Charge],
-        items: dict[str, Item],
-        settings: NoticeSettings,
-    ) -> _DispatchOutcome:
-        mandate = mandates.get(ref.object_id)
+    def _claim_once(self, ref: DueRef, run: _Run) -> _DispatchOutcome:
+        now = run.now
+        mandate = run.mandates.get(ref.object_id)
         if mandate is None or mandate.merchant_id != ref.merchant_id:
             return _DispatchOutcome()  # gone from under the index entry
-        charge = charges.get(mandate.open_charge_id) if mandate.open_charge_id else None
+        charge = run.charges.get(mandate.open_charge_id) if mandate.open_charge_id else None
         was_paused = mandate.status == "paused"
         try:
-            result = claim(mandate, charge, now, now + self.lease, items)
+            result = claim(mandate, charge, now, now + self.lease, run.items)
         except LookupError:
             logger.error("mandate %s points to a missing charge; skipped", mandate.id)
             return _DispatchOutcome(error=True)
         if not result.changed:
-            return self._notices(mandate, now, settings)
+            return self._notices(mandate, now, run.settings)
         message = None
         if result.charge is not None and result.attempt is not None:
             # Built, and so validated, before the claim is saved: a claim that cannot be sent is never written.

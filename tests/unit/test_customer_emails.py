@@ -226,3 +226,62 @@ def test_a_report_naming_another_e_mail_or_merchant_marks_nothing(world: World) 
     assert notifier.feedback(ses_report(foreign)) is None
     stored = world.repo.get_notification(MERCHANT, sent.id)
     assert stored is not None and stored.status == "sent" and stored.feedback is None
+
+
+HOSTILE = 'Shop <script>alert("x")</script> & "Co"'
+
+
+@pytest.mark.parametrize("lang", ["en", "lt"])
+@pytest.mark.parametrize(
+    "kind", ["upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended"]
+)
+def test_every_kind_renders_in_both_languages_with_merchant_text_escaped(kind: str, lang: str) -> None:
+    from html.parser import HTMLParser
+
+    from billing.emails.render import Facts, render
+    from billing.emails.texts import TEXT
+
+    # Given a merchant whose name and support address carry markup
+    facts = Facts(
+        kind=kind,
+        lang=lang,
+        merchant=HOSTILE,
+        page_url="https://pay.example/customer/mandates/t?x=1&y=2",
+        support_email="help+<b>@shop.test",
+        amount="€19.99",
+        every="every month",
+        date="25 December 2026",
+        method="Stripe …4242",
+        number="R-7",
+        decline_code="insufficient_funds",
+        retry_date="28 December 2026",
+        receipt_url="https://pay.example/customer/receipts/t",
+        ended_as="cancelled",
+    )
+    # When the e-mail is rendered
+    email = render(facts)
+    # Then the subject and text say it in that language, with the merchant's name as written
+    values = {"merchant": HOSTILE, "amount": "€19.99", "every": "every month", "date": "25 December 2026", "number": "R-7"}
+    assert email.subject == TEXT[lang][f"{kind}.subject"].format(**values)
+    assert HOSTILE in email.subject and HOSTILE in email.text and "help+<b>@shop.test" in email.text
+    assert TEXT[lang]["footer"].format(merchant=HOSTILE) in email.text
+    # And the HTML has it as text only: no element but the template's, the name escaped, one link out
+    assert "<script" not in email.html and "<b>" not in email.html
+    assert "Shop &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#34;Co&#34;" in email.html
+    assert f'<html lang="{lang}">' in email.html
+
+    class Tags(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: set[str] = set()
+            self.links: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.add(tag)
+            self.links += [value or "" for name, value in attrs if name == "href"]
+
+    parsed = Tags()
+    parsed.feed(email.html)
+    assert parsed.tags <= {"html", "head", "meta", "title", "body", "table", "tr", "td", "p", "a"}
+    expected = facts.receipt_url if kind == "receipt" else facts.page_url
+    assert parsed.links == [expected]

@@ -5,7 +5,7 @@ Times are RFC 3339 UTC with a `Z`. `render` is also what event snapshots hold.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 class ResponseModel(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    @classmethod
+    def copied(cls, obj: BaseModel, **extra: Any) -> Self:
+        """The response of a domain object whose fields it shows under the same names."""
+        return cls(**obj.model_dump(include=set(cls.model_fields) - {"object", *extra}), **extra)
 
 
 class PlanOut(ResponseModel):
@@ -220,7 +225,7 @@ class NotificationOut(ResponseModel):
 
     @classmethod
     def of(cls, notification: Notification) -> NotificationOut:
-        return cls(**notification.model_dump(include=set(cls.model_fields) - {"object"}))
+        return cls.copied(notification)
 
 
 class RefundOut(ResponseModel):
@@ -239,7 +244,7 @@ class RefundOut(ResponseModel):
 
     @classmethod
     def of(cls, refund: Refund) -> RefundOut:
-        return cls(**refund.model_dump(include=set(cls.model_fields) - {"object"}))
+        return cls.copied(refund)
 
 
 class ItemOut(ResponseModel):
@@ -257,7 +262,7 @@ class ItemOut(ResponseModel):
 
     @classmethod
     def of(cls, item: Item) -> ItemOut:
-        return cls(**item.model_dump(include=set(cls.model_fields) - {"object"}))
+        return cls.copied(item)
 
 
 class ScheduledCharge(ResponseModel):
@@ -338,7 +343,7 @@ class ApiKeyOut(ResponseModel):
 
     @classmethod
     def of(cls, key: ApiKey, secret: str | None = None) -> ApiKeyOut:
-        return cls(**key.model_dump(include={"id", "last4", "status", "expires_at", "created_at", "last_used_at"}), secret=secret)
+        return cls.copied(key, secret=secret)
 
 
 def render(

@@ -87,3 +87,55 @@ def test_a_poison_message_is_dropped_and_a_failing_group_comes_back(system: Syst
     receipts.numbering.assign_all = failing
     delivery = source.drain()
     assert delivery.received == 2 and delivery.failed == 2
+
+
+def test_in_a_batch_of_two_merchants_the_failed_group_and_all_after_its_first_record_come_back(
+    system: System, call: Client, engine: EngineHarness
+) -> None:
+    # Given A's two paid charges and B's one, in one batch ordered A, B, A
+    plan = call("POST", "/v1/plans", GOLD).json()["id"]
+    first, second = mandate(call, plan), mandate(call, plan)
+    other = system.client(system.b)
+    theirs = mandate(other, other("POST", "/v1/plans", GOLD).json()["id"])
+    engine.tick()
+
+    def charge_of(client: Client, mandate_id: str) -> str:
+        return client("GET", f"/v1/charges?mandate_id={mandate_id}").json()["data"][0]["id"]
+
+    order = [
+        (system.a.id, charge_of(call, first)),
+        (system.b.id, charge_of(other, theirs)),
+        (system.a.id, charge_of(call, second)),
+    ]
+    with bootstrap.configured(clock=engine.clock):
+        receipts = load_function("receipts")
+    sqs, url = boto3.client("sqs"), system.aws.queues["ReceiptQueue"]
+    source = SqsEventSource(sqs, url, lambda e: None)
+    bodies = [json.dumps({"merchant_id": m, "charge_id": c}) for m, c in order]
+    for i, body in enumerate(bodies):
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=order[i][0], MessageDeduplicationId=f"d{i}")
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    messages = sorted(received, key=lambda m: bodies.index(m["Body"]))  # the batch, in the order A, B, A
+    ids = [m["MessageId"] for m in messages]
+    real = receipts.numbering.assign_all
+
+    def b_throttled(merchant_id: str, charge_ids: list[str]):
+        if merchant_id == system.b.id:
+            raise RuntimeError("throttled")
+        return real(merchant_id, charge_ids)
+
+    # When B's numbering fails
+    receipts.numbering.assign_all = b_throttled
+    try:
+        answer = invoke(receipts, source.event(messages), "ReceiptsFunction")
+    finally:
+        receipts.numbering.assign_all = real
+    # Then B's record and every record after it come back (A's second too, though numbered: nothing overtakes B)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": ids[1]}, {"itemIdentifier": ids[2]}]}
+    assert sorted(c["receipt_number"] for c in call("GET", "/v1/charges").json()["data"]) == ["R-1", "R-2"]
+    assert other("GET", f"/v1/charges?mandate_id={theirs}").json()["data"][0]["receipt_number"] is None
+    # And when they come back, B is numbered and A's numbers stay as they were
+    assert invoke(receipts, source.event(messages[1:]), "ReceiptsFunction") == {"batchItemFailures": []}
+    assert other("GET", f"/v1/charges?mandate_id={theirs}").json()["data"][0]["receipt_number"] == "R-1"
+    assert sorted(c["receipt_number"] for c in call("GET", "/v1/charges").json()["data"]) == ["R-1", "R-2"]
+    assert receipts.numbering.repo.get_receipt_counter(system.a.id).next == 3

@@ -29,6 +29,7 @@ from billing.domain.payment_methods import SIMULATED_TOKENS
 from billing.observability import logger, metrics
 from billing.service.customer_portal import CustomerPortal, TermsChanged
 from billing.service.links import ApprovalLinks, ExpiredLink, InvalidLink
+from billing.service.ports import GatewayUnavailable
 
 app = APIGatewayRestResolver()
 
@@ -269,6 +270,17 @@ def receipt(token: str) -> Response[str]:
 @app.not_found
 def not_found(_: Any) -> Response[str]:
     return invalid_link(lang(), secrets.token_urlsafe(16))
+
+
+@app.exception_handler(GatewayUnavailable)
+def on_gateway_unavailable(_: Exception) -> Response[str]:
+    """Stripe did not answer a check the page needs: nothing changed, the customer tries again."""
+    language, nonce = lang(), secrets.token_urlsafe(16)
+    response = respond(
+        503, render.message(language, nonce, text(language, "unavailable"), text(language, "unavailable_text")), nonce
+    )
+    response.headers["Retry-After"] = "30"
+    return response
 
 
 @app.exception_handler(Exception)

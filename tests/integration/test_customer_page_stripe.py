@@ -26,11 +26,24 @@ def stripe_page(system: System, httpserver: HTTPServer, monkeypatch: pytest.Monk
     monkeypatch.setenv("STRIPE_API_BASE", httpserver.url_for("").rstrip("/"))
     module = load_function("customer_page")
     system.gateway._routes[1] = ("/customer/", lambda event: invoke(module, event, "CustomerPageFunction"), False)
-    state: dict = {"requests": [], "mandate_id": None, "status": "succeeded"}
+    state: dict = {"requests": [], "mandate_id": None, "status": "succeeded", "payment_method": "pm_1Q2w3E4r5T6y7U8i"}
 
     def customers(request: Request) -> Response:
         state["requests"].append(("customer", request.headers.get("Idempotency-Key"), request.headers.get("Authorization")))
+        form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+        state["customer_merchant"] = form.get("metadata[merchant_id]")
         return Response(json.dumps({"id": "cus_Test12345678"}), content_type="application/json")
+
+    def customer(request: Request) -> Response:  # read back to check a payment method belongs to the merchant
+        if state.get("down"):
+            return Response(json.dumps({"error": {"type": "api_error"}}), status=500, content_type="application/json")
+        body = {"id": "cus_Test12345678", "object": "customer", "metadata": {"merchant_id": state.get("customer_merchant")}}
+        return Response(json.dumps(body), content_type="application/json")
+
+    def payment_method(request: Request) -> Response:
+        method_id = request.path.rsplit("/", 1)[-1]
+        body = {"id": method_id, "object": "payment_method", "customer": "cus_Test12345678"}
+        return Response(json.dumps(body), content_type="application/json")
 
     def setup_intents(request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
@@ -43,12 +56,14 @@ def stripe_page(system: System, httpserver: HTTPServer, monkeypatch: pytest.Monk
             "id": "seti_123",
             "status": state["status"],
             "customer": "cus_Test12345678",
-            "payment_method": "pm_1Q2w3E4r5T6y7U8i",
+            "payment_method": state["payment_method"],
             "metadata": {"mandate_id": state["mandate_id"]},
         }
         return Response(json.dumps(body), content_type="application/json")
 
     httpserver.expect_request("/v1/customers", method="POST").respond_with_handler(customers)
+    httpserver.expect_request("/v1/customers/cus_Test12345678", method="GET").respond_with_handler(customer)
+    httpserver.expect_request(re.compile(r"^/v1/payment_methods/pm_\w+$"), method="GET").respond_with_handler(payment_method)
     httpserver.expect_request("/v1/setup_intents", method="POST").respond_with_handler(setup_intents)
     httpserver.expect_request("/v1/setup_intents/seti_123", method="GET").respond_with_handler(setup_intent)
     return state
@@ -104,3 +119,60 @@ def test_a_setup_intent_of_another_mandate_is_refused(system: System, call: Clie
     fields = approval_form(body, setup_intent="seti_123")
     assert post(system, path_of(second) + "/approve", fields).status == 400
     assert call("GET", f"/v1/mandates/{second['id']}").json()["status"] == "pending_approval"
+
+
+def test_the_customer_replaces_the_card_with_a_fresh_setup_intent_confirmed_by_stripe(
+    system: System, call: Client, stripe_page: dict
+) -> None:
+    # Given a mandate approved with a Stripe card
+    mandate = pending(call)
+    path = path_of(mandate)
+    assert post(system, path + "/approve", approval_form(page(system, path).body, setup_intent="seti_123")).status == 303
+    # When the customer opens the page again
+    body = page(system, path).body
+    # Then a fresh SetupIntent is made for a new card, keyed by the mandate's state (not approval's)
+    version = system.api_module.billing.repository.get_mandate(system.a.id, mandate["id"]).version
+    kind, key, form = stripe_page["requests"][-1]
+    assert kind == "setup" and key == f"setup:{mandate['id']}:update-{version}" and form["usage"] == "off_session"
+    update = body.split('id="payment-method"')[1]
+    assert 'data-secret="seti_123_secret_abc"' in body and "payment_token" not in update
+    csrf = re.search(r'name="csrf" value="([^"]+)"', update).group(1)
+    # When the form is posted before Stripe confirmed the new card, it is refused and nothing changes
+    stripe_page["status"], stripe_page["payment_method"] = "requires_payment_method", "pm_9Z8y7X6w5V4u3T2s"
+    assert post(system, path + "/payment_method", {"csrf": csrf, "setup_intent": "seti_123"}).status == 400
+    assert call("GET", f"/v1/mandates/{mandate['id']}").json()["payment_method"]["token_last4"] == "7U8i"
+    # When Stripe confirmed it, the mandate takes the card Stripe holds, and the event says the customer did it
+    stripe_page["status"] = "succeeded"
+    assert post(system, path + "/payment_method", {"csrf": csrf, "setup_intent": "seti_123"}).status == 303
+    assert call("GET", f"/v1/mandates/{mandate['id']}").json()["payment_method"] == {"gateway": "stripe", "token_last4": "3T2s"}
+    stored = system.api_module.billing.repository.get_mandate(system.a.id, mandate["id"])
+    assert stored.payment_method.token == "cus_Test12345678:pm_9Z8y7X6w5V4u3T2s"
+    [event] = call("GET", "/v1/events?type=mandate.payment_method_updated").json()["data"]
+    assert event["data"]["source"] == "customer"
+
+
+def test_a_stripe_outage_is_a_503_to_try_again_and_changes_nothing(system: System, call: Client, stripe_page: dict) -> None:
+    # Given an approved Stripe mandate, and the merchant API running with Stripe too
+    mandate = pending(call)
+    path = path_of(mandate)
+    assert post(system, path + "/approve", approval_form(page(system, path).body, setup_intent="seti_123")).status == 303
+    api = load_function("api")
+    system.gateway._routes[0] = ("/v1/", lambda event: invoke(api, event, "ApiFunction"), True)
+    update = page(system, path).body.split('id="payment-method"')[1]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', update).group(1)
+    stripe_page["payment_method"] = "pm_9Z8y7X6w5V4u3T2s"
+    # When Stripe fails while the new card's owner is checked
+    stripe_page["down"] = True
+    answer = post(system, path + "/payment_method", {"csrf": csrf, "setup_intent": "seti_123"})
+    merchant = call(
+        "POST",
+        f"/v1/mandates/{mandate['id']}/payment_method",
+        {"gateway": "stripe", "token": "cus_Test12345678:pm_9Z8y7X6w5V4u3T2s"},
+    )
+    # Then the customer is asked to try again later, the merchant gets 503 gateway_unavailable, and nothing changed
+    assert answer.status == 503 and answer.headers["Retry-After"] == "30" and "try again" in answer.body
+    assert merchant.status == 503 and merchant.json()["error"]["type"] == "gateway_unavailable"
+    assert call("GET", f"/v1/mandates/{mandate['id']}").json()["payment_method"]["token_last4"] == "7U8i"
+    # And once Stripe answers again, the same request works
+    stripe_page["down"] = False
+    assert post(system, path + "/payment_method", {"csrf": csrf, "setup_intent": "seti_123"}).status == 303

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from ..domain.errors import BillingError
 from ..observability import logger, metrics
+from ..service.ports import GatewayUnavailable
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -89,6 +90,19 @@ def on_unauthenticated(_: Exception) -> Response[Any]:
     return error_response(401, "authentication_error", "Missing or invalid API key.")
 
 
+def on_gateway_unavailable(_: Exception) -> Response[Any]:
+    """The payment provider could not answer a check the request needs (not a bug, not bad input)."""
+    metrics.add_metric(name="GatewayUnavailableAnswers", unit="Count", value=1)
+    body = {
+        "error": {
+            "type": "gateway_unavailable",
+            "message": "The payment provider could not be reached; retry later (with the same Idempotency-Key).",
+            "param": None,
+        }
+    }
+    return json_response(503, body, {"Retry-After": "30"})
+
+
 def on_bug(error: Exception) -> Response[Any]:
     logger.exception("unhandled error")
     metrics.add_metric(name="ApiInternalErrors", unit="Count", value=1)
@@ -100,6 +114,7 @@ def install(app: APIGatewayRestResolver) -> None:
     app.exception_handler(RequestValidationError)(on_validation_error)
     app.exception_handler(BillingError)(on_billing_error)
     app.exception_handler(Unauthenticated)(on_unauthenticated)
+    app.exception_handler(GatewayUnavailable)(on_gateway_unavailable)
     app.not_found(_no_route_handler(app))
     app.exception_handler(Exception)(on_bug)
 

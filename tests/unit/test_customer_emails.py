@@ -215,6 +215,12 @@ def test_a_transient_bounce_marks_the_e_mail_but_keeps_the_address(world: World)
     assert again is not None and again.status == "sent" and len(mailer.sent) == 2
     first = world.repo.get_notification(MERCHANT, sent.id)
     assert first is not None and first.failure == "bounced (transient): Transient/General"
+    # And a permanent bounce of the same e-mail afterwards is news: it suppresses the address
+    assert notifier.feedback(ses_report({**mailer.sent[0], "message_id": sent.message_id}, "Bounce", "Permanent")) is not None
+    assert notifier.feedback(ses_report({**mailer.sent[0], "message_id": sent.message_id}, "Bounce", "Transient")) is None
+    from billing.domain.notifications import suppression_id
+
+    assert world.repo.get_suppression(MERCHANT, suppression_id(MERCHANT, "jonas@example.lt")) is not None
 
 
 def test_a_report_naming_another_e_mail_or_merchant_marks_nothing(world: World) -> None:

@@ -77,8 +77,9 @@ class Notification(Entity):
         self.status, self.failure, self.updated_at = "failed", reason[:200], now
 
     def bounced(self, now: datetime, permanent: bool, detail: str) -> bool:
-        """The recipient's mail system returned it: not delivered. False: already known."""
-        if self.feedback == "bounce":
+        """The recipient's mail system returned it: not delivered. False: already known (a
+        permanent bounce after a transient one is news)."""
+        if self.feedback == "bounce" and not (permanent and self.failure and self.failure.startswith("bounced (transient)")):
             return False
         kind = "bounced" if permanent else "bounced (transient)"
         self.feedback, self.status, self.failure, self.updated_at = "bounce", "failed", f"{kind}: {detail}"[:200], now

@@ -10,8 +10,8 @@ Which e-mails events cause (`messages_for_event`): a mandate activated or ended,
 failed (one per attempt). Receipts are asked for by the receipts function once the number is
 given; notices before a charge by the dispatcher (domain/notices), and only sent while the
 mandate is active and that charge is still its next one (never for a mandate that ended before
-the charge was due). Nothing is sent without `customer.email`, when the account switched the kind off, or to an
-address that bounced or complained.
+the charge was due). Nothing is sent without `customer.email` or when the account switched the
+kind off; an e-mail to an address that bounced or complained is recorded, not sent.
 """
 
 from __future__ import annotations

@@ -196,6 +196,18 @@ def test_never_for_a_mandate_that_stopped_before_the_charge_was_due(world: World
     assert len(other.notices()) == 1
 
 
+def test_a_charge_due_at_activation_is_not_reported_late_for_its_early_notice_look(world: World) -> None:
+    # Given a customer with an address, charged at activation: the mandate's index entry is its
+    # notice look, 14 days before the charge
+    customer = Customer(world)
+    assert world.get(customer.mandate_id).dispatch_at == START - timedelta(days=14)
+    # When the dispatcher charges it, Then the lag is the charge's own (none), not 14 days
+    report = world.dispatch()
+    assert report.new_charges == 1 and report.max_lag_seconds == 0.0
+    [message] = world.queue.take()
+    assert message.due_at == START
+
+
 def test_nothing_without_an_address_and_no_extra_dispatch_either(world: World) -> None:
     customer = Customer(world, email=None)
     customer.at(START)

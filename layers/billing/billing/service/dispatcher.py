@@ -243,6 +243,9 @@ class Dispatcher:
         if not result.changed:
             return self._notices(mandate, now, run.settings)
         message = None
+        # Due since: a new charge's own due time (its index entry may have been an earlier look
+        # for a notice), else the entry's (a retry's time, a lease's end).
+        since = max(ref.due_at, result.charge.due_at) if charge is None and result.charge is not None else ref.due_at
         if result.charge is not None and result.attempt is not None:
             # Built, and so validated, before the claim is saved: a claim that cannot be sent is never written.
             try:
@@ -251,7 +254,7 @@ class Dispatcher:
                     mandate_id=mandate.id,
                     charge_id=result.charge.id,
                     attempt=result.attempt,
-                    due_at=ref.due_at,
+                    due_at=since,
                     dispatched_at=now,
                     mandate=mandate.model_copy(update={"version": mandate.version + 1}),
                     charge=result.charge.model_copy(update={"version": result.charge.version + 1}),
@@ -275,7 +278,7 @@ class Dispatcher:
             out.message = message
             out.new_charge = charge is None
             out.resent = result.resent
-            out.lag = max(0.0, (now - ref.due_at).total_seconds())
+            out.lag = max(0.0, (now - since).total_seconds())
             if result.resent and result.charge.in_flight_since is not None:
                 out.unsettled_age = max(0.0, (now - result.charge.in_flight_since).total_seconds())
         return out

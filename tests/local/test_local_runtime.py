@@ -4,6 +4,8 @@ reaching the DLQ after maxReceiveCount on the local clock."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.local.conftest import Http, merchant
 
 
@@ -154,7 +156,8 @@ def test_e_mails_go_through_the_emulated_ses_and_are_listed(local: str) -> None:
     assert len(call("GET", f"/v1/notifications?mandate_id={mandate['id']}")[1]["data"]) == 2
 
 
-def test_every_e_mail_kind_at_its_time_on_the_local_clock(local: str) -> None:
+@pytest.mark.parametrize(("locale", "trial_words"), [("en", "your trial ends on"), ("lt", "bandomasis laikotarpis baigiasi")])
+def test_every_e_mail_kind_at_its_time_on_the_local_clock(local: str, locale: str, trial_words: str) -> None:
     from datetime import datetime, timedelta
 
     def at(moment: datetime) -> None:
@@ -165,7 +168,7 @@ def test_every_e_mail_kind_at_its_time_on_the_local_clock(local: str) -> None:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
     # Given a 7-day trial whose first payment fails once, for a customer with an address
-    call = merchant(local, "Notice shop")
+    call = merchant(local, f"Notice shop {locale}")
     now = Http(local)("GET", "/_local/clock")[1]["now"]
     plan = call(
         "POST",
@@ -174,16 +177,18 @@ def test_every_e_mail_kind_at_its_time_on_the_local_clock(local: str) -> None:
     )[1]
     body = {
         "plan_id": plan["id"],
-        "customer": {"reference": "notices", "email": "ona@example.lt"},
+        "customer": {"reference": "notices", "email": "ona@example.lt", "locale": locale},
         "payment_method": {"gateway": "simulated", "token": "pm_sim_fail_once"},
         "consent": {"accepted_at": now},
     }
     mandate = call("POST", "/v1/mandates", body)[1]
     trial_end = parse(mandate["next_charge_at"])
 
+    def emails() -> list[dict]:
+        return [e for e in Http(local)("GET", "/_local/emails")[1]["emails"] if e["mandate_id"] == mandate["id"]]
+
     def sent() -> list[tuple[str, str]]:
-        emails = Http(local)("GET", "/_local/emails")[1]["emails"]
-        return [(e["kind"], e["sent_at"]) for e in emails if e["mandate_id"] == mandate["id"]]
+        return [(e["kind"], e["sent_at"]) for e in emails()]
 
     Http(local)("POST", "/_local/tick")
     assert [kind for kind, _ in sent()] == ["mandate_activated"]
@@ -206,6 +211,8 @@ def test_every_e_mail_kind_at_its_time_on_the_local_clock(local: str) -> None:
     assert sorted(kinds) == sorted(
         ["mandate_activated", "trial_ending", "upcoming_charge", "payment_failed", "receipt", "mandate_ended"]
     )
+    assert all(e["locale"] == locale for e in emails())
+    assert trial_words in next(e["subject"] for e in emails() if e["kind"] == "trial_ending")
     listed = call("GET", f"/v1/notifications?mandate_id={mandate['id']}&limit=20")[1]["data"]
     assert sorted(n["kind"] for n in listed) == sorted(kinds) and all(n["status"] == "sent" for n in listed)
 

@@ -110,3 +110,57 @@ def test_the_engine_due_dates_follow_the_contracts_calendar(anchor, plan, cycles
     mandate = world.get(mandate_id)
     for cycle in range(1, cycles + 1):
         assert mandate.due(cycle) == expected_due(anchor, interval, count, cycle)
+
+
+def _mandate_with_credit(gateway: str, token: str, amount: int, credit: int, currency: str = "EUR"):
+    from billing.domain.model import Consent, Customer, Mandate, PaymentMethod, PlanTerms
+
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+    mandate = Mandate(
+        id="mdt_minimum",
+        merchant_id=MERCHANT,
+        plan_id="pln_small",
+        terms=PlanTerms(amount=amount, currency=currency, interval="month"),
+        customer=Customer(reference="c"),
+        created_at=now,
+        updated_at=now,
+    )
+    mandate.activate(now, PaymentMethod(gateway=gateway, token=token), Consent(accepted_at=now))
+    mandate.credit = credit
+    return mandate
+
+
+@given(
+    amount=st.integers(1, 5000),
+    credit=st.integers(0, 20000),
+    currency=st.sampled_from(["EUR", "GBP", "JPY", "SEK", "HUF"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_credit_never_leaves_a_stripe_charge_below_stripes_minimum(amount: int, credit: int, currency: str) -> None:
+    from billing.domain.charging import charge_lines
+    from billing.domain.payment_methods import minimum_charge
+
+    # Given a Stripe mandate carrying credit
+    mandate = _mandate_with_credit("stripe", "cus_Test12345678:pm_1Q2w3E4r5T6y7U8i", amount, credit, currency)
+    minimum = minimum_charge("stripe", currency)
+    # When its next charge is drawn up
+    lines = charge_lines(mandate, 1, [])
+    total = sum(line.amount for line in lines)
+    used = -sum(line.amount for line in lines if line.type == "proration")
+    # Then it is nothing, or at least Stripe's minimum (unless the plan itself is below it), and no credit is lost
+    assert total == 0 or total >= minimum or amount < minimum
+    assert 0 <= used <= credit and total == amount - used
+    assert used == min(credit, amount) or total == minimum  # all the credit it can take, short only to leave the minimum
+    # And the schedule's preview says the same amount
+    assert mandate.upcoming_amounts([(1, mandate.due(1))])[0] == total
+
+
+def test_a_small_remainder_after_credit_is_charged_at_the_minimum_on_stripe_only() -> None:
+    from billing.domain.charging import charge_lines
+
+    # Given €19.99 due and €19.79 of credit: €0.20 left, below Stripe's €0.50
+    stripe = _mandate_with_credit("stripe", "cus_Test12345678:pm_1Q2w3E4r5T6y7U8i", 1999, 1979)
+    simulated = _mandate_with_credit("simulated", "pm_sim_ok", 1999, 1979)
+    # Then with Stripe €0.50 is charged and €0.30 of credit carries on; the simulated gateway takes €0.20
+    assert sum(line.amount for line in charge_lines(stripe, 1, [])) == 50
+    assert sum(line.amount for line in charge_lines(simulated, 1, [])) == 20

@@ -134,11 +134,12 @@ def claim(
 
 def charge_lines(mandate: Mandate, cycle: int, items: list[Item]) -> list[Line]:
     """A new cycle charge: the plan's amount, each pending item, and the carried credit as far
-    as it goes (never below zero; what is left carries on to the following charges)."""
+    as it goes (never below zero, nor below the gateway's minimum charge unless to zero; what is
+    left carries on to the following charges)."""
     start, end = mandate.due(cycle), mandate.due(cycle + 1)
     lines = [Line(type="plan", description=f"Cycle {cycle}, {start:%Y-%m-%d} to {end:%Y-%m-%d}", amount=mandate.terms.amount)]
     lines += [Line(type="item", description=item.description, amount=item.amount, item_id=item.id) for item in items]
-    used = min(mandate.credit, sum(line.amount for line in lines))
+    used = mandate.credit_to_use(sum(line.amount for line in lines))
     if used:
         lines.append(Line(type="proration", description="Credit for unused time after a plan change", amount=-used))
     return lines

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from . import notices, schedule
+from . import notices, payment_methods, schedule
 from .errors import InvalidState, ValidationFailed
 from .events import EventType
 from .money import MAX_AMOUNT, Currency
@@ -283,10 +283,23 @@ class Mandate(Entity):
         credit, amounts = self.credit, []
         for index, _ in enumerate(upcoming):
             gross = self.terms.amount + (sum(self.pending_items.values()) if index == 0 else 0)
-            used = min(credit, gross)
+            used = self.credit_to_use(gross, credit)
             credit -= used
             amounts.append(gross - used)
         return amounts
+
+    def credit_to_use(self, gross: int, credit: int | None = None) -> int:
+        """How much of the carried credit a charge of `gross` takes: all it can, except that what
+        is left to charge is either nothing or at least the gateway's minimum (a €0.20 charge
+        would be refused by Stripe; the credit that would have made it carries on instead)."""
+        credit = self.credit if credit is None else credit
+        used = min(credit, gross)
+        minimum = payment_methods.minimum_charge(
+            self.payment_method.gateway if self.payment_method else None, self.terms.currency
+        )
+        if 0 < gross - used < minimum <= gross:
+            used = gross - minimum
+        return used
 
     # ------------------------------------------------------------ transitions
     def _require(self, action: str, *allowed: str) -> None:

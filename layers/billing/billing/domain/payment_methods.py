@@ -58,6 +58,34 @@ def validate_token(gateway: str, token: str, param: str = "payment_method.token"
     raise ValidationFailed("Unknown gateway.", "payment_method.gateway")
 
 
+# The smallest non-zero charge each gateway takes, in our minor units (ISO 4217). Stripe's
+# documented minimums (docs.stripe.com/currencies, "Minimum charge amount by currency"; ISK is
+# not listed there: its usual equivalent, 75 ISK). The simulated gateway takes any amount.
+STRIPE_MINIMUM: dict[str, int] = {
+    "EUR": 50,
+    "USD": 50,
+    "GBP": 30,
+    "PLN": 200,
+    "SEK": 300,
+    "DKK": 250,
+    "NOK": 300,
+    "CHF": 50,
+    "CZK": 1500,
+    "HUF": 17500,
+    "JPY": 50,
+    "AUD": 50,
+    "CAD": 50,
+    "NZD": 50,
+    "RON": 200,
+    "ISK": 75,
+}
+
+
+def minimum_charge(gateway: str | None, currency: str) -> int:
+    """The least amount above zero the gateway charges in this currency."""
+    return STRIPE_MINIMUM.get(currency, 1) if gateway == "stripe" else 1
+
+
 def last4(token: str) -> str:
     return token[-4:]
 

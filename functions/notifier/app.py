@@ -23,11 +23,22 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from billing import bootstrap
 from billing.observability import logger, metrics
 from billing.service.messages import MailFeedback, NotifyMessage
-from billing.service.notifications import messages_for_event
+from billing.service.notifications import ReadAhead, messages_for_event
 
 billing = bootstrap.build()
 notifier = billing.notifier
 processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)
+ahead: ReadAhead | None = None  # what the current batch's e-mails need, read in a few batch reads
+
+
+def requests_of(record: SQSRecord) -> list[NotifyMessage]:
+    """The e-mails a record asks for: an event from the topic (raw delivery) or a request."""
+    body = json.loads(record.body)
+    if isinstance(body, dict) and body.get("object") == "event":
+        attribute = record.message_attributes.get("merchant_id") or {}
+        merchant = attribute.get("stringValue") if isinstance(attribute, dict) else getattr(attribute, "string_value", None)
+        return messages_for_event({**body, "merchant_id": merchant})
+    return [NotifyMessage.model_validate(body)]
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -38,14 +49,8 @@ def record_handler(record: SQSRecord) -> None:
             name = "EmailsBounced" if feedback.eventType == "Bounce" else "EmailsComplained"
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
         return
-    if isinstance(body, dict) and body.get("object") == "event":  # an event from the topic (raw delivery)
-        attribute = record.message_attributes.get("merchant_id") or {}
-        merchant = attribute.get("stringValue") if isinstance(attribute, dict) else getattr(attribute, "string_value", None)
-        messages = messages_for_event({**body, "merchant_id": merchant})
-    else:
-        messages = [NotifyMessage.model_validate(body)]
-    for message in messages:
-        notification = notifier.notify(message)
+    for message in requests_of(record):
+        notification = notifier.notify(message, ahead)
         if notification is None:
             continue
         if notification.suppressed:  # withheld on purpose: not a failure to alarm on
@@ -58,4 +63,27 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    global ahead
+    ahead = _read_ahead(event)
+    try:
+        return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    finally:
+        ahead = None
+
+
+def _read_ahead(event: dict[str, Any]) -> ReadAhead | None:
+    """One batch read for every e-mail of the batch; a record it cannot parse fails on its own later,
+    and if the read itself fails each e-mail reads what it needs."""
+    messages: list[NotifyMessage] = []
+    for raw in event.get("Records", []):
+        try:
+            record = SQSRecord(raw)
+            if "eventType" not in json.loads(record.body):
+                messages += requests_of(record)
+        except Exception:  # noqa: S112 (reported by the record's own handling)
+            continue
+    try:
+        return notifier.read_ahead(messages) if messages else None
+    except Exception:
+        logger.exception("read-ahead of the batch failed; each e-mail reads on its own")
+        return None

@@ -291,3 +291,34 @@ def test_every_kind_renders_in_both_languages_with_merchant_text_escaped(kind: s
     assert parsed.tags <= {"html", "head", "meta", "title", "body", "table", "tr", "td", "p", "a"}
     expected = facts.receipt_url if kind == "receipt" else facts.page_url
     assert parsed.links == [expected]
+
+
+def test_a_batch_read_ahead_sends_each_e_mail_once_even_when_a_request_repeats_in_the_batch(world: World) -> None:
+    # Given a batch holding the same activation request twice, and another mandate's request
+    mandate, mailer, notifier = setup(world)
+    other = world.api.mandates.create(
+        MERCHANT,
+        MandateCreate.model_validate(
+            {
+                "plan_id": mandate.plan_id,
+                "customer": {"reference": "d", "email": "dovile@example.lt"},
+                "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
+                "consent": CONSENT,
+            }
+        ),
+    )
+    batch = [
+        NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id),
+        NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id),
+        NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=other.id),
+    ]
+    # When everything the batch needs is read once, before any is sent
+    ahead = notifier.read_ahead(batch)
+    results = [notifier.notify(message, ahead) for message in batch]
+    # Then each customer got one e-mail: the repeat, though read before the first was recorded, sent nothing
+    assert sorted(m["to"] for m in mailer.sent) == ["dovile@example.lt", "jonas@example.lt"]
+    assert results[1] is None and results[0] is not None and results[2] is not None
+    # And a request the read-ahead did not cover reads what it needs itself
+    ended = NotifyMessage(merchant_id=MERCHANT, kind="mandate_ended", mandate_id=other.id, occasion="cancelled")
+    world.api.mandates.cancel(MERCHANT, other.id)
+    assert notifier.notify(ended, ahead) is not None and len(mailer.sent) == 3

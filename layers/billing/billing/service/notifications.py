@@ -16,12 +16,15 @@ kind off; an e-mail to an address that bounced or complained is recorded, not se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ..customer_page.formatting import day, money
 from ..customer_page.render import schedule_text
 from ..domain import payment_methods
+from ..domain.account import Account
 from ..domain.charge import Charge
 from ..domain.errors import ConcurrentModification
 from ..domain.model import Mandate
@@ -76,6 +79,28 @@ def _still_due(mandate: Mandate, message: NotifyMessage, now: datetime) -> bool:
     return message.kind != "trial_ending" or mandate.trial_ends_at == due
 
 
+@dataclass
+class ReadAhead:
+    """What a batch of e-mail requests needs, read in a few batch reads (BatchGetItem, and each
+    merchant's account once) instead of five reads per e-mail. Every write is still conditional
+    on the versions read, so a request that follows another one in the same batch is safe."""
+
+    mandates: dict[str, Mandate] = field(default_factory=dict)
+    charges: dict[str, Charge] = field(default_factory=dict)
+    notifications: dict[str, Notification] = field(default_factory=dict)
+    suppressions: dict[str, Suppression] = field(default_factory=dict)
+    accounts: dict[str, Account | None] = field(default_factory=dict)
+    covered: set[str] = field(default_factory=set)  # the notification ids it was read for
+
+    def mandate(self, merchant_id: str, mandate_id: str) -> Mandate | None:
+        found = self.mandates.get(mandate_id)
+        return found if found is not None and found.merchant_id == merchant_id else None
+
+    def charge(self, merchant_id: str, charge_id: str) -> Charge | None:
+        found = self.charges.get(charge_id)
+        return found if found is not None and found.merchant_id == merchant_id else None
+
+
 class SendingDeferred(Exception):
     """The mail service did not take an e-mail now: the request comes back (the e-mail is recorded
     as surely not sent, so it is handed over again then)."""
@@ -85,18 +110,44 @@ class Notifier:
     def __init__(self, repo: Repository, clock: Clock, mailer: Mailer, links: ApprovalLinks) -> None:
         self.repo, self.clock, self.mailer, self.links = repo, clock, mailer, links
 
-    def notify(self, message: NotifyMessage) -> Notification | None:
-        """The notification recorded (sent or failed), or None when there is nothing to send."""
+    def read_ahead(self, messages: Sequence[NotifyMessage]) -> ReadAhead:
+        """Everything `notify` reads for these requests: mandates and charges in one batch read,
+        the notifications and the suppressions of their addresses in two more, each account once."""
+        repo = self.repo
+        mandates, charges = repo.load(
+            [(m.merchant_id, m.mandate_id) for m in messages], [(m.merchant_id, m.charge_id) for m in messages if m.charge_id]
+        )
+        ahead = ReadAhead(mandates=mandates, charges=charges)
+        ids = [(m.merchant_id, notification_id(m.merchant_id, m.kind, m.mandate_id, m.occasion)) for m in messages]
+        ahead.notifications = repo.load_objects(Notification, ids)
+        ahead.covered = {i for _, i in ids}
+        addresses = {
+            (m.merchant_id, suppression_id(m.merchant_id, mandate.customer.email))
+            for m in messages
+            if (mandate := ahead.mandate(m.merchant_id, m.mandate_id)) is not None and mandate.customer.email
+        }
+        ahead.suppressions = repo.load_objects(Suppression, sorted(addresses))
+        ahead.accounts = {merchant_id: repo.get_account(merchant_id) for merchant_id in {m.merchant_id for m in messages}}
+        return ahead
+
+    def notify(self, message: NotifyMessage, ahead: ReadAhead | None = None) -> Notification | None:
+        """The notification recorded (sent or failed), or None when there is nothing to send.
+        `ahead`: what was read for the whole batch (else it is read for this one request)."""
+        if (
+            ahead is None
+            or notification_id(message.merchant_id, message.kind, message.mandate_id, message.occasion) not in ahead.covered
+        ):
+            ahead = self.read_ahead([message])
         merchant_id = message.merchant_id
-        mandate = self.repo.get_mandate(merchant_id, message.mandate_id)
-        account = self.repo.get_account(merchant_id)
+        mandate = ahead.mandate(merchant_id, message.mandate_id)
+        account = ahead.accounts[merchant_id]
         if mandate is None or account is None or not mandate.customer.email:
             return None
         if message.kind in NOTICES and not _still_due(mandate, message, self.clock.now()):
             return None
         if not getattr(account.notifications, SETTING[message.kind]):
             return None
-        charge = self.repo.get_charge(merchant_id, message.charge_id) if message.charge_id else None
+        charge = ahead.charge(merchant_id, message.charge_id) if message.charge_id else None
         if message.charge_id and (charge is None or charge.mandate_id != mandate.id):
             return None  # never an e-mail about one customer's charge to another
         now = self.clock.now()
@@ -115,13 +166,13 @@ class Notifier:
         )
         # Written before anything is recorded: a bug in rendering never leaves an e-mail marked as going out.
         email = render(self._facts(message, mandate, charge, account.name, account.support_email, lang, now))
-        existing = self.repo.get_notification(merchant_id, notification.id)
+        existing = ahead.notifications.get(notification.id)
         if existing is not None:
             if not existing.may_try_again:
                 return None  # recorded before (a redelivery, a second run): never sent twice
             existing.retrying(now)
             notification = existing
-        suppression = self.repo.get_suppression(merchant_id, suppression_id(merchant_id, notification.to))
+        suppression = ahead.suppressions.get(suppression_id(merchant_id, notification.to))
         if suppression is not None:  # an earlier e-mail bounced or was reported: recorded, not sent
             suppression.withholds(notification, now)
             try:

@@ -114,8 +114,10 @@ class DynamoRepository:
         return self.reader.page(Item, page, queries.billing_items(merchant_id, mandate_id, status))
 
     def load_objects(self, kind: type[items.M], refs: list[tuple[str, str]]) -> dict[str, items.M]:
-        """Refunds or items by (merchant, id), in one BatchGetItem (ids not ours are skipped)."""
-        stored_as, prefix = items.kind_of(kind), {Refund: "rfd", Item: "itm"}[kind]
+        """Refunds, items, notifications or suppressions by (merchant, id), in one BatchGetItem
+        (ids not ours are skipped)."""
+        stored_as = items.kind_of(kind)
+        prefix = {Refund: "rfd", Item: "itm", Notification: "ntf", Suppression: "sup"}[kind]
         wanted = {keys.primary(m, i, stored_as)["pk"]: i for m, i in refs if keys.valid_id(i, prefix)}
         found = self.reader.batch_get([{"pk": pk, "sk": stored_as} for pk in wanted])
         return {i: items.load(kind, found[(pk, stored_as)]) for pk, i in wanted.items() if (pk, stored_as) in found}

@@ -1,8 +1,11 @@
 """A Docker-free stand-in for API Gateway's REST API in front of the functions.
 
 It does what the deployed stage does, read from template.yaml: the TOKEN authorizer with its
-identity validation expression and cache TTL, the policy check, the REST proxy event, and the
-gateway responses (401/404/413 bodies) when the request never reaches the function.
+identity validation expression and cache TTL, the policy check, the REST proxy event, the
+gateway responses (401/404/413 bodies) when the request never reaches the function, and the
+binary media types: a request body whose Content-Type is one of them reaches the function
+base64-encoded; a base64 answer (isBase64Encoded) goes out as bytes only when the request's
+*first* Accept type is one of them, else as the base64 text itself (as API Gateway does).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class ApiGateway:
     ) -> None:
         """routes: (path prefix, proxy handler, needs authorizer)."""
         api = load_template()["Resources"]["Api"]["Properties"]
+        self.binary_media_types = [t.replace("~1", "/") for t in api.get("BinaryMediaTypes", [])]
         identity = api["Auth"]["Authorizers"]["MerchantKeyAuthorizer"]["Identity"]
         self._validation = re.compile(identity["ValidationExpression"])
         ttl = identity.get("ReauthorizeEvery", 300)
@@ -111,10 +115,17 @@ class ApiGateway:
         if route is None:
             return self._gateway_response("MISSING_AUTHENTICATION_TOKEN", 403)
         prefix, handler, needs_auth = route
-        if isinstance(body, bytes):
-            body = body.decode("utf-8", errors="replace")
-        if body is not None and len(body.encode()) > 10 * 1024 * 1024:
+        raw = body.encode() if isinstance(body, str) else body
+        if raw is not None and len(raw) > 10 * 1024 * 1024:
             return self._gateway_response("REQUEST_TOO_LARGE", 413)
+        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+        binary_in = raw is not None and self._binary(content_type)
+        if raw is None:
+            body = None
+        elif binary_in:
+            body = base64.b64encode(raw).decode()
+        else:
+            body = raw.decode("utf-8", errors="replace")
         method_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{self.stage}/{method}{path}"
         authorizer_context: dict[str, Any] = {}
         if needs_auth:
@@ -124,14 +135,21 @@ class ApiGateway:
                 return outcome
             authorizer_context = {**outcome.get("context", {}), "principalId": outcome.get("principalId")}
         event = self.proxy_event(method, path, prefix, query, headers, body, authorizer_context, source_ip)
+        event["isBase64Encoded"] = binary_in
         result = handler(event)
         response_headers = {**(result.get("headers") or {})}
         for key, values in (result.get("multiValueHeaders") or {}).items():
             response_headers[key] = ", ".join(values)
         body = result.get("body") or ""
-        if result.get("isBase64Encoded"):  # a binary media type (the API lists application/pdf): bytes on the wire
+        accept = next((v for k, v in headers.items() if k.lower() == "accept"), "*/*")
+        if result.get("isBase64Encoded") and self._binary(accept.split(",")[0]):  # bytes on the wire
             return HttpResponse(int(result["statusCode"]), response_headers, "", base64.b64decode(body))
         return HttpResponse(int(result["statusCode"]), response_headers, body)
+
+    def _binary(self, media_type: str) -> bool:
+        """Whether API Gateway treats this media type as binary (the API's BinaryMediaTypes, wildcards included)."""
+        kind = media_type.split(";")[0].strip().lower()
+        return bool(kind) and any(fnmatch.fnmatch(kind, pattern) for pattern in self.binary_media_types)
 
     def proxy_event(
         self,

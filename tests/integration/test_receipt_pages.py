@@ -12,6 +12,8 @@ from pypdf import PdfReader
 from tests.integration.conftest import GOLD, Client, EngineHarness, System
 
 HOST = "localapi01.execute-api.eu-west-1.amazonaws.com"
+# What a browser sends when the customer clicks a link (the PDF's too): HTML first.
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
 
 
@@ -36,7 +38,7 @@ def get(system: System, url: str):
     path = (
         "/customer/" + urlparse(url).path.split("/customer/", 1)[1] + (f"?{urlparse(url).query}" if urlparse(url).query else "")
     )
-    return system.gateway.request("GET", path, {"Host": HOST})
+    return system.gateway.request("GET", path, {"Host": HOST, "Accept": BROWSER_ACCEPT})
 
 
 def test_the_receipt_page_shows_who_was_paid_by_whom_for_what(system: System, call: Client, engine: EngineHarness) -> None:

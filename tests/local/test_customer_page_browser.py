@@ -165,6 +165,11 @@ def test_a_past_due_customer_recovers_from_their_page_and_opens_the_receipt(loca
     page.screenshot(path=str(SHOTS / "receipt-en.png"), full_page=True)
     pdf = page.get_by_role("link", name="Download PDF").get_attribute("href")
     assert pdf and "format=pdf" in pdf
+    # And the PDF comes as bytes to a browser's click, whose Accept starts with text/html
+    with page.expect_download() as download:
+        page.evaluate("href => { const a = document.createElement('a'); a.href = href; a.download = ''; a.click(); }", pdf)
+    saved = download.value.path()
+    assert saved is not None and Path(saved).read_bytes().startswith(b"%PDF")
     page.close()
 
 

@@ -42,15 +42,20 @@ def refusal(event: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _body(event: dict[str, Any]) -> bytes:
+    """The body's bytes, at most 64 KiB once decoded (API Gateway sends every body base64-encoded:
+    the API's binary media types are */*, so the encoded form may be a third longer)."""
     raw = event.get("body") or ""
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
-    if len(data) > MAX_BODY_BYTES:
+    encoded = bool(event.get("isBase64Encoded"))
+    if len(data) > (-(-MAX_BODY_BYTES // 3) * 4 if encoded else MAX_BODY_BYTES):  # refused before decoding
         raise _Refused(413, "Request body too large (max 64 KiB).")
-    if event.get("isBase64Encoded"):
+    if encoded:
         try:
             data = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
             raise _Refused(400, "The body is not valid base64.") from None
+    if len(data) > MAX_BODY_BYTES:
+        raise _Refused(413, "Request body too large (max 64 KiB).")
     return data
 
 

@@ -350,9 +350,11 @@ class FakeNotifyQueue:
 
     def __init__(self) -> None:
         self.messages: list[NotifyMessage] = []
+        self.calls = 0  # send calls (each batched by the adapter, ten to a request)
         self.refuse = False
 
     def send(self, messages: Sequence[NotifyMessage]) -> None:
+        self.calls += 1
         if self.refuse:
             raise RuntimeError("the notify queue refused the messages")
         self.messages += messages

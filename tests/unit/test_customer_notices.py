@@ -248,3 +248,30 @@ def test_notice_timing_over_a_year_of_ticks(world: World) -> None:
     for notification in sent:
         [due] = [due for cycle, due in charges.items() if due - timedelta(days=3) <= notification.created_at < due]
         assert notification.created_at - (due - timedelta(days=3)) < timedelta(hours=1)
+
+
+def test_one_run_hands_all_its_notices_over_together_then_marks_each_mandate(world: World) -> None:
+    # Given two customers whose notices fall due in the same run
+    first, second = Customer(world), Customer(world, email="jonas@example.lt")
+    first.at(START)
+    due = first.next_charge_at
+    world.notify_queue.calls = 0
+    # When the dispatcher runs at the notice time
+    world.clock.current = due - timedelta(days=3)
+    report = world.dispatch()
+    # Then both notices went to the notify queue in one call, and both mandates are marked done
+    assert report.notices == 2 and world.notify_queue.calls == 1
+    assert {m.mandate_id for m in world.notify_queue.take()} == {first.mandate_id, second.mandate_id}
+    assert all(world.get(c.mandate_id).noticed_cycle == 2 for c in (first, second))
+    # And a mandate changed between the hand-over and its marking is looked at again: the notice
+    # goes to the queue once more, and the notifier records the e-mail once
+    third = Customer(World())
+    third.at(START)
+    third.world.clock.current = third.next_charge_at - timedelta(days=3)
+    third.world.repo.conflicts_left = 1  # the marking loses a race (the send is not a write)
+    report = third.world.dispatch()
+    assert report.conflicts == 1 and report.notices == 1
+    assert third.world.dispatch().notices == 1  # still due: handed over again
+    for message in third.world.notify_queue.take():
+        third.notifier.notify(message)
+    assert len(third.notices()) == 1

@@ -6,16 +6,17 @@ sent again with the same attempt number. The message is built, and so validated,
 claim is saved.
 
 The same pass gives the notices before a charge (domain/notices): a mandate whose notice may be
-near is due before its charge; its account's settings are read (once per merchant and run), and
-a notice whose time has come is handed to the notify queue, then marked done on the mandate's
-version. A lost race sends it again, and the notifier records each e-mail once by its id.
+near is due before its charge; its account's settings are read (once per merchant and run). The
+run's notices whose time has come go to the notify queue together (one batch call per ten), then
+each is marked done on its mandate's version. A refused hand-over or a lost race leaves it due:
+it is sent again, and the notifier records each e-mail once by its id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -80,7 +81,8 @@ class _DispatchOutcome:
     new_charge: bool = False
     resent: bool = False
     resumed: bool = False
-    notices: int = 0
+    notices: list[NotifyMessage] = field(default_factory=list)  # to hand over, then save `noticed`
+    noticed: Mandate | None = None
     conflict: bool = False
     error: bool = False
     lag: float = 0.0
@@ -119,6 +121,12 @@ class Dispatcher:
             if refunds:  # one BatchGetItem for all of them, as for mandates
                 loaded = self.repo.load_objects(Refund, [(r.merchant_id, r.object_id) for r in refunds])
                 results += list(pool.map(lambda ref: self._claim_refund(ref, loaded.get(ref.object_id), now), refunds))
+            noticed = [r for r in results if r.noticed is not None]
+            if noticed:
+                report.notices, failed = self._hand_over_notices(noticed, pool)
+                for outcome, outcome_failed in zip(noticed, failed, strict=True):
+                    outcome.error = outcome.error or outcome_failed == "error"
+                    outcome.conflict = outcome.conflict or outcome_failed == "conflict"
         messages = [r.message for r in results if r.message is not None]
         accepted = self.queue.send(messages) if messages else 0
         report.dispatched = accepted
@@ -127,7 +135,6 @@ class Dispatcher:
         report.resent = sum(r.resent for r in results)
         report.resumed = sum(r.resumed for r in results)
         report.refunds = sum(isinstance(r.message, RefundMessage) for r in results)
-        report.notices = sum(r.notices for r in results)
         report.conflicts = sum(r.conflict for r in results)
         report.errors = sum(r.error for r in results)
         report.max_lag_seconds = max((r.lag for r in results if r.message is not None), default=0.0)
@@ -205,28 +212,51 @@ class Dispatcher:
             return _DispatchOutcome(conflict=True)  # still due: looked at again next run
 
     def _notices(self, mandate: Mandate, now: datetime, settings: NoticeSettings) -> _DispatchOutcome:
-        """A mandate with nothing to charge now: its notices before the next charge, if near."""
+        """A mandate with nothing to charge now: its notices before the next charge, if near. Those
+        to send come back with the mandate, saved once the run has handed them all over."""
         wake = notices.wake(mandate)
         if wake is None or wake > now:
             return _DispatchOutcome()
         taken = notices.take(mandate, settings(mandate.merchant_id), now)
         if not taken.changed:
             return _DispatchOutcome()
-        if taken.send:  # handed over before they are marked done: a crash in between sends again (recorded once)
-            self.notify.send(
-                [
-                    NotifyMessage(
-                        merchant_id=mandate.merchant_id,
-                        kind=notice.kind,
-                        mandate_id=mandate.id,
-                        occasion=notice.occasion,
-                        due_at=notice.due_at,
-                    )
-                    for notice in taken.send
-                ]
+        if not taken.send:  # only marked done or looked at later: saved now
+            self.repo.commit(Changes(mandates=[mandate]))
+            return _DispatchOutcome()
+        messages = [
+            NotifyMessage(
+                merchant_id=mandate.merchant_id,
+                kind=notice.kind,
+                mandate_id=mandate.id,
+                occasion=notice.occasion,
+                due_at=notice.due_at,
             )
-        self.repo.commit(Changes(mandates=[mandate]))
-        return _DispatchOutcome(notices=len(taken.send))
+            for notice in taken.send
+        ]
+        return _DispatchOutcome(notices=messages, noticed=mandate)
+
+    def _hand_over_notices(self, noticed: list[_DispatchOutcome], pool: ThreadPoolExecutor) -> tuple[int, list[str]]:
+        """Hand the run's notices to the notify queue in one batch, then mark each mandate's done
+        (on its version). Returns how many were handed over, and per mandate "", "conflict" or
+        "error"; a mandate not marked stays due and its notice is handed over again next run."""
+        try:
+            self.notify.send([message for outcome in noticed for message in outcome.notices])
+        except Exception:
+            logger.exception("notices not handed over; they stay due")
+            return 0, ["error"] * len(noticed)
+
+        def save(outcome: _DispatchOutcome) -> str:
+            assert outcome.noticed is not None
+            try:
+                self.repo.commit(Changes(mandates=[outcome.noticed]))
+            except ConcurrentModification:
+                return "conflict"  # changed meanwhile: decided again next run (the e-mail is recorded once)
+            except Exception:
+                logger.exception("notices of mandate %s handed over but not marked; looked at again", outcome.noticed.id)
+                return "error"
+            return ""
+
+        return sum(len(outcome.notices) for outcome in noticed), list(pool.map(save, noticed))
 
     def _claim_once(self, ref: DueRef, run: _Run) -> _DispatchOutcome:
         now = run.now

@@ -394,7 +394,7 @@ def test_bank_reported_revocation_revokes_the_mandate(world: World) -> None:
     assert world.event_types()[-2:] == ["charge.failed", "mandate.revoked"]
 
 
-def test_the_pinned_payment_method_is_used_when_an_attempt_is_replayed(world: World) -> None:
+def test_a_method_replaced_before_the_attempt_starts_is_the_one_it_uses(world: World) -> None:
     # Given a dispatched attempt
     mandate_id = world.mandate(world.plan())
     world.dispatch()
@@ -404,8 +404,8 @@ def test_the_pinned_payment_method_is_used_when_an_attempt_is_replayed(world: Wo
         MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_insufficient_funds")
     )
     world.deliver(message)
-    # Then the attempt uses the method it was dispatched with
-    assert world.gateway.calls[0].token == "pm_sim_ok"  # the attempt was dispatched with it
+    # Then the attempt uses the new method (it had not started; the old card is never charged)
+    assert [call.token for call in world.gateway.calls] == ["pm_sim_insufficient_funds"]
 
 
 def test_a_redelivered_old_message_and_the_next_cycle_of_one_mandate_are_both_handled(world: World) -> None:

@@ -22,6 +22,14 @@ declined by the gateway), items added to the next charge, and plan changes at on
 proration or at the next charge. Customers with an address get notices before their charges,
 handed to the notifier (and again, as SQS may): each e-mail goes at most once, and only while its
 mandate is active and the charge it announces is still due.
+Every feature also runs against an independent model of what each mandate owes (tests/oracle.py,
+sharing no code with the domain): each new charge's lines (plan, items, credit) and due time equal
+the model's; the carried credit equals the model's at every step (from the last paid cycle of the
+plan being left only, net of refunds); refunds are accepted exactly up to the model's limit;
+refunds plus credit of a cycle never exceed what was paid for it; a charge that is never paid
+gives its credit back; an ended mandate's items are voided and its credit refunded (or reported
+forfeited) exactly as the model says; no item stays pending on an ended mandate; and no attempt
+uses a payment method replaced (by the merchant or the customer) before it started.
 At the end, once the faults stop: nothing is left at the gateway unrecorded, every refund has
 settled, the gateway's ledger equals succeeded charges minus succeeded refunds per mandate and
 currency, every cycle that fell due outside a pause was dispatched in order, and every unsettled
@@ -41,11 +49,13 @@ from billing.api.requests import AccountUpdate, ItemCreate, PauseIn, PaymentMeth
 from billing.domain.charge import MAX_REATTEMPTS, UNSETTLED, charge_id
 from billing.domain.errors import InvalidState, ValidationFailed
 from billing.domain.items import Item
+from billing.domain.model import MAX_PENDING_ITEMS
 from billing.service.charger import OutcomeUnknown
 from billing.service.links import ApprovalLinks
 from billing.service.messages import AttemptMessage
 from billing.service.notifications import Notifier
 from tests.fakes import FakeMailer
+from tests.oracle import Oracle
 from tests.world import MERCHANT, World
 
 TOKENS = [
@@ -79,10 +89,13 @@ class Billing(RuleBasedStateMachine):
     )
     def setup(self, plans, notice_days: int) -> None:
         self.world = World()
+        self.oracle = Oracle()
         self.plans = [
-            self.world.plan(interval=i, retry_schedule_days=r, total_cycles=t, currency=c, trial_days=d)
-            for i, r, t, c, d in plans
+            self._plan(interval=i, retry_schedule_days=r, total_cycles=t, currency=c, trial_days=d) for i, r, t, c, d in plans
         ]
+        self.no_cycle_left: dict[str, int] = {}
+        self.first_tokens: dict[str, str] = {}  # idempotency key -> the token its first call carried
+        self._watch_payment_methods()
         settings = {"upcoming_charge_days": notice_days, "trial_ending_days": notice_days}
         self.world.api.account.update(MERCHANT, AccountUpdate.model_validate({"notifications": settings}))
         self.mandates: list[str] = []
@@ -92,6 +105,38 @@ class Billing(RuleBasedStateMachine):
         self.schedules: dict[str, list] = {}  # mandate id -> the mandate after each plan change (and before the first)
         self.mailer = FakeMailer()
         self.notifier = Notifier(self.world.repo, self.world.clock, self.mailer, ApprovalLinks(b"k" * 32, "https://pay.test"))
+
+    def _plan(self, **terms) -> str:
+        """A plan, told to the model as the merchant sent it (not as stored)."""
+        plan_id = self.world.plan(**terms)
+        amount = terms.get("amount", 1999)
+        self.oracle.plan(
+            plan_id,
+            amount,
+            terms["interval"],
+            terms.get("interval_count", 1),
+            terms.get("total_cycles"),
+            terms.get("trial_days", 0),
+        )
+        return plan_id
+
+    def _watch_payment_methods(self) -> None:
+        """At each charge call: a new attempt carries the mandate's payment method as it is when
+        the attempt starts (one replaced before is never used); a replay carries its first token."""
+        gateway, original = self.world.gateway, self.world.gateway.charge
+
+        def charge(request):
+            first = request.idempotency_key not in self.first_tokens
+            token = self.first_tokens.setdefault(request.idempotency_key, request.token)
+            assert request.token == token, f"{request.idempotency_key} replayed with another payment method"
+            mandate = self.world.repo.get_mandate(MERCHANT, request.mandate_id)
+            if first and mandate.attempt_started_at == self.world.clock.now():  # started just now, in this step
+                assert request.token == mandate.payment_method.token, (
+                    f"{request.idempotency_key} went with {request.token}; {mandate.payment_method.token} replaced it before it started"
+                )
+            return original(request)
+
+        gateway.charge = charge
 
     # ------------------------------------------------------------- merchant
     @precondition(lambda self: len(self.mandates) < 4)
@@ -104,13 +149,15 @@ class Billing(RuleBasedStateMachine):
     def create_mandate(self, plan: int, token: str, delay_hours: int, email: bool) -> None:
         start_at = self.world.clock.now() + timedelta(hours=delay_hours)
         customer = {"reference": "cust-42", **({"email": "ona@example.lt"} if email else {})}
+        plan_id = self.plans[plan % len(self.plans)]
         mandate_id = self.world.mandate(
-            self.plans[plan % len(self.plans)],
+            plan_id,
             token=token,
             start_at=start_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             customer=customer,
         )
         self.mandates.append(mandate_id)
+        self.oracle.activated(mandate_id, plan_id, self.world.clock.now(), start_at.replace(microsecond=0))
 
     def _mandate(self, index: int) -> str | None:
         return self.mandates[index % len(self.mandates)] if self.mandates else None
@@ -154,14 +201,20 @@ class Billing(RuleBasedStateMachine):
             return
         self.stopped.pop(mandate_id, None)
 
-    @rule(index=st.integers(0, 3), token=st.sampled_from(TOKENS), times=st.sampled_from([1, 1, 12]))
-    def new_payment_method(self, index: int, token: str, times: int) -> None:
+    @rule(
+        index=st.integers(0, 3),
+        token=st.sampled_from(TOKENS),
+        times=st.sampled_from([1, 1, 12]),
+        source=st.sampled_from(["merchant", "customer"]),
+    )
+    def new_payment_method(self, index: int, token: str, times: int, source: str) -> None:
+        """By the merchant's API or the customer's page (the same use case, `source` apart)."""
         if (mandate_id := self._mandate(index)) is None:
             return
         for _ in range(times):  # repeated replacement: re-attempts of one charge are capped
             try:
                 self.world.api.mandates.replace_payment_method(
-                    MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token=token)
+                    MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token=token), source=source
                 )
             except InvalidState:
                 return
@@ -169,34 +222,70 @@ class Billing(RuleBasedStateMachine):
             if times > 1:  # each replacement re-attempts the failed charge at once
                 self._drain()
 
+    @precondition(lambda self: self.inflight)
+    @rule(index=st.integers(0, 20), token=st.sampled_from(TOKENS))
+    def replace_while_charging(self, index: int, token: str) -> None:
+        """A new payment method lands between the charger's decision and its start marker."""
+        message = self.inflight.pop(index % len(self.inflight))
+        if isinstance(message, AttemptMessage):
+            method = PaymentMethodIn(gateway="simulated", token=token)
+
+            def replace() -> None:
+                try:
+                    self.world.api.mandates.replace_payment_method(MERCHANT, message.mandate_id, method, source="customer")
+                except InvalidState:
+                    pass
+
+            self.world.repo.before_start = replace
+        try:
+            self._deliver(message)
+        finally:
+            self.world.repo.before_start = None
+
     # ----------------------------------------------------- money operations
-    @rule(index=st.integers(0, 20), share=st.sampled_from([None, 1, 3]))
-    def refund(self, index: int, share: int | None) -> None:
-        """A refund of all that is left (None) or of a share of it, on a succeeded charge."""
-        paid = [c for c in self.world.charges() if c.status == "succeeded" and c.refundable > 0]
+    @rule(index=st.integers(0, 20), share=st.sampled_from([None, 1, 3, 0]), twice=st.booleans())
+    def refund(self, index: int, share: int | None, twice: bool) -> None:
+        """A refund of all that is left (None), of a share of it, or of one more than allowed (0),
+        on any succeeded charge (credited, refunded or not): accepted exactly up to the model's
+        limit. `twice`: a second one at once, before the engine sends the first."""
+        paid = [c for c in self.world.charges() if c.status == "succeeded"]
         if not paid:
             return
         charge = paid[index % len(paid)]
-        amount = None if share is None else max(1, charge.refundable // share)
-        try:
-            self.world.api.refunds.create(MERCHANT, charge.id, RefundCreate(amount=amount))
-        except (InvalidState, ValidationFailed):
-            pass
+        for _ in range(2 if twice else 1):
+            limit = self.oracle.refund_limit(charge.id)
+            amount = None if share is None else limit + 1 if share == 0 else max(1, limit // share)
+            try:
+                created = self.world.api.refunds.create(MERCHANT, charge.id, RefundCreate(amount=amount))
+            except (InvalidState, ValidationFailed):
+                assert limit < 1 or (amount is not None and amount > limit), (
+                    f"refund of {amount} refused, the model allows {limit}"
+                )
+                continue
+            assert created.amount == (limit if amount is None else amount) and created.amount <= limit, (created.amount, limit)
+            self.oracle.refund_created(created.id, charge.id, created.amount)
 
     @rule(index=st.integers(0, 3), amount=st.sampled_from([1, 250, 5000]))
     def add_item(self, index: int, amount: int) -> None:
         if (mandate_id := self._mandate(index)) is None:
             return
+        mandate = self.world.get(mandate_id)
         try:
-            self.world.api.items.create(MERCHANT, mandate_id, ItemCreate(amount=amount, description="extra"))
-        except (InvalidState, ValidationFailed):
-            pass
+            item = self.world.api.items.create(MERCHANT, mandate_id, ItemCreate(amount=amount, description="extra"))
+        except ValidationFailed:
+            return
+        except InvalidState:
+            if not mandate.is_final and len(mandate.pending_items) < MAX_PENDING_ITEMS:
+                # Refused for having no cycle left: the model holds it to that.
+                self.oracle.item_refused_no_cycle_left(mandate_id, len(self.world.charges(mandate_id)))
+            return
+        self.oracle.item_accepted(mandate_id, item.id, amount)
 
     @rule(index=st.integers(0, 3), at=st.sampled_from(["now", "next_charge"]), prorate=st.booleans(), plan=st.integers(0, 2))
     def change_plan(self, index: int, at: str, prorate: bool, plan: int) -> None:
         if (mandate_id := self._mandate(index)) is None:
             return
-        plan_id = self.plans[plan] if plan < len(self.plans) else self.world.plan(amount=700, interval="week")
+        plan_id = self.plans[plan] if plan < len(self.plans) else self._plan(amount=700, interval="week")
         before = self.world.get(mandate_id)
         try:
             after = self.world.api.mandates.change_plan(
@@ -204,6 +293,7 @@ class Billing(RuleBasedStateMachine):
             )
         except (InvalidState, ValidationFailed):
             return
+        self.oracle.plan_changed(mandate_id, plan_id, at, prorate, self.world.clock.now(), before.next_charge_at)
         # The schedules a mandate had, in order: each one's cycles start at its anchor_cycle.
         self.schedules.setdefault(mandate_id, [before]).append(after)
 
@@ -346,6 +436,70 @@ class Billing(RuleBasedStateMachine):
         self.inflight.pop(index % len(self.inflight))
 
     # ----------------------------------------------------------- invariants
+    def _observe(self) -> None:
+        """Tell the model what appeared since the last step: new charges (in the order made),
+        settled charges and refunds, charges let go, and ended mandates wound up."""
+        world, oracle = self.world, self.oracle
+        charges = world.charges()
+        for charge in charges:
+            if charge.id not in oracle.charges:
+                oracle.charge_appeared(charge)
+        mandates = {m: world.get(m) for m in self.mandates}
+        for charge in charges:
+            if charge.status in ("succeeded", "failed", "cancelled"):
+                oracle.charge_settled(charge.id, charge.status, money=charge.status == "succeeded" and charge.amount > 0)
+            if charge.status == "cancelled" or (
+                charge.status == "failed" and mandates[charge.mandate_id].open_charge_id != charge.id
+            ):
+                oracle.charge_let_go(charge.id)
+        new_refunds: dict[str, list] = {}
+        for refund in world.repo.refunds(MERCHANT):
+            if refund.id in oracle.refunds:
+                oracle.refund_settled(refund.id, refund.status)
+            else:  # made by the engine: only leftover credit of an ended mandate
+                assert refund.metadata == {"credit": "true"} and refund.reason == "other", refund
+                new_refunds.setdefault(refund.mandate_id, []).append(refund)
+        forfeited = [e for e in world.repo.events(MERCHANT) if e.type == "mandate.credit_forfeited"]
+        for mandate_id, mandate in mandates.items():
+            books = oracle.mandates[mandate_id]
+            done = mandate.is_final and not mandate.winding_up and mandate.open_charge_id is None
+            if not done or books.ended:
+                assert mandate_id not in new_refunds, f"credit refunded for {mandate_id} before it was wound up"
+                continue
+            voided, plan, left = oracle.wound_up(mandate_id)
+            given = new_refunds.get(mandate_id, [])
+            assert {r.charge_id: r.amount for r in given} == plan, (mandate_id, given, plan)
+            assert len(given) == len(plan)
+            for refund in given:
+                oracle.credit_refund_created(refund.id, refund.charge_id, refund.amount)
+                oracle.refund_settled(refund.id, refund.status)
+            reported = [e.data["amount"] for e in forfeited if e.data["object"]["id"] == mandate_id]
+            assert reported == ([left] if left else []), (mandate_id, reported, left)
+            items = [o for o in world.repo.items.values() if isinstance(o, Item) and o.mandate_id == mandate_id]
+            assert sorted(i.id for i in items if i.status == "void") == sorted(voided), (items, voided)
+
+    @invariant()
+    def what_is_owed_agrees_with_the_model(self) -> None:
+        if not hasattr(self, "oracle"):
+            return
+        self._observe()
+        oracle = self.oracle
+        oracle.check_cycle_books()
+        for mandate_id in self.mandates:
+            mandate = self.world.get(mandate_id)
+            assert mandate.credit == oracle.mandates[mandate_id].credit, (mandate_id, mandate.credit, oracle.mandates[mandate_id])
+            if mandate.is_final and not mandate.winding_up and mandate.open_charge_id is None:  # wound up
+                pending = [o for o in self.world.repo.items.values() if isinstance(o, Item) and o.mandate_id == mandate_id]
+                assert all(i.status != "pending" for i in pending), "an item pending on an ended mandate"
+        for charge in self.world.charges():
+            books = oracle.charges[charge.id]
+            assert (charge.amount_refunded, charge.refund_reserved, charge.credited) == (
+                books.refunded,
+                books.pending_refunds,
+                books.credited,
+            ), (charge, books)
+            assert charge.amount_refunded + charge.refund_reserved + charge.credited <= charge.paid_value
+
     @invariant()
     def at_most_one_success_per_mandate_cycle(self) -> None:
         seen = set()
@@ -425,7 +579,9 @@ class Billing(RuleBasedStateMachine):
                 pass  # comes back through its lease below
         for _ in range(500):  # one tick a minute; a mandate billed late catches up one cycle per tick
             world.clock.advance(minutes=1)
-            if self._drain() or world.repo.due(world.clock.now(), 1000):  # sent something, or more is due (a notice)
+            sent = self._drain()
+            self.what_is_owed_agrees_with_the_model()
+            if sent or world.repo.due(world.clock.now(), 1000):  # sent something, or more is due (a notice, a wind-up)
                 continue
             leases = [m.claimed_until for m in map(world.get, self.mandates) if m.claimed_until]
             leases += [r.claimed_until for r in world.repo.refunds(MERCHANT) if r.status == "pending" and r.claimed_until]
@@ -433,6 +589,10 @@ class Billing(RuleBasedStateMachine):
                 break
             world.clock.current = max(world.clock.now(), min(leases))  # lost messages: wait for their lease
         now = world.clock.now()
+        self.what_is_owed_agrees_with_the_model()
+        for mandate_id in self.mandates:  # every ended mandate was wound up: nothing pending, no credit kept
+            if world.get(mandate_id).is_final:
+                assert self.oracle.mandates[mandate_id].ended, f"{mandate_id} ended and was never wound up"
         self.at_most_one_success_per_mandate_cycle()
         self.nothing_cancelled_holds_money()
         self.money_is_conserved()

@@ -73,6 +73,11 @@ class ConsentOut(ResponseModel):
     user_agent: str | None
 
 
+class MoneyOut(ResponseModel):
+    amount: int
+    currency: Currency
+
+
 class MandateOut(ResponseModel):
     id: str
     object: Literal["mandate"] = "mandate"
@@ -90,6 +95,7 @@ class MandateOut(ResponseModel):
     updated_at: TimeOut
     ended_at: TimeOut | None
     resume_at: TimeOut | None = None
+    credit: MoneyOut = Field(description="Carried credit from a prorated plan change, taken off the next charges")
     approval_url: str | None = Field(None, description="Where the customer approves; only while pending_approval")
 
     @classmethod
@@ -111,6 +117,7 @@ class MandateOut(ResponseModel):
             updated_at=mandate.updated_at,
             ended_at=mandate.ended_at,
             resume_at=mandate.resume_at,
+            credit=MoneyOut(amount=mandate.credit, currency=mandate.terms.currency),
             approval_url=approval_url,  # the link signer gives one only while the mandate awaits approval
         )
 
@@ -270,11 +277,13 @@ class ScheduledCharge(ResponseModel):
     due_at: TimeOut
     amount: int
     currency: Currency
+    credit_applied: int = Field(0, description="Carried credit this charge would use (already taken off `amount`)")
 
 
 class ScheduleOut(ResponseModel):
     object: Literal["schedule"] = "schedule"
     mandate_id: str
+    credit: MoneyOut = Field(description="The mandate's carried credit now")
     data: list[ScheduledCharge]
 
 
@@ -287,6 +296,10 @@ class EventDataOut(ResponseModel):
     source: Literal["merchant", "customer"] | None = Field(
         None, description="Who replaced the payment method", exclude_if=lambda v: v is None
     )
+    amount: int | None = Field(
+        None, description="`mandate.credit_forfeited`: the credit no charge could take back", exclude_if=lambda v: v is None
+    )
+    currency: Currency | None = Field(None, description="The currency of `amount`", exclude_if=lambda v: v is None)
 
 
 class EventOut(ResponseModel):

@@ -113,6 +113,9 @@ class Charge(Entity):
     receipt_seq: int | None = None  # its n in the merchant's series
     # Engine state, not part of the API object:
     refund_reserved: int = 0  # sum of pending refunds: reserved so that refunds never pass the amount
+    # Credit a prorated plan change granted for this cycle's unused time, less what was given back
+    # as a refund of leftover credit: refunds plus this never exceed what was paid for the cycle.
+    credited: int = 0
     paid_with: PaymentMethod | None = None  # the payment method of the succeeded attempt (refunds go back to it)
     retry_schedule_days: tuple[int, ...] = ()
     retries_used: int = 0
@@ -140,11 +143,55 @@ class Charge(Entity):
         return next((a.gateway_reference for a in self.attempts if a.outcome == "succeeded"), None)
 
     @property
-    def refundable(self) -> int:
-        """What may still be refunded: the amount less succeeded and pending refunds."""
-        if self.status != "succeeded":
+    def credit_used(self) -> int:
+        """Carried credit this charge took off its amount (its proration line)."""
+        return -sum(line.amount for line in self.bill_lines if line.type == "proration")
+
+    @property
+    def paid_value(self) -> int:
+        """What was paid for this cycle: the money taken plus the carried credit it used (the sum of
+        its plan and item lines)."""
+        return sum(line.amount for line in self.bill_lines if line.type != "proration")
+
+    @property
+    def money_left(self) -> int:
+        """Money taken at the gateway and not yet refunded (nor reserved by a pending refund)."""
+        if self.status != "succeeded" or self.paid_with is None:
             return 0
         return self.amount - self.amount_refunded - self.refund_reserved
+
+    @property
+    def refundable(self) -> int:
+        """What may still be refunded: the amount less succeeded and pending refunds, and less the
+        credit granted for this cycle (refunds plus credit never exceed what was paid for it)."""
+        if self.status != "succeeded":
+            return 0
+        return max(0, min(self.amount, self.paid_value - self.credited) - self.amount_refunded - self.refund_reserved)
+
+    def credit_back(self, unused: int, now: datetime) -> int:
+        """A prorated plan change leaves this cycle with `unused` worth of time unused: the credit
+        it grants is that, less what was refunded of this charge (or is being refunded), and never
+        more than was paid for the cycle net of refunds and earlier credit."""
+        if self.status != "succeeded":
+            return 0
+        taken_back = self.amount_refunded + self.refund_reserved
+        granted = max(0, min(unused - taken_back, self.paid_value - self.credited - taken_back))
+        if granted:
+            self.credited += granted
+            self.updated_at = now
+        return granted
+
+    def reserve_credit_refund(self, wanted: int, now: datetime) -> int:
+        """Leftover credit of an ended mandate given back as a refund of this charge: as much of
+        `wanted` as the money left allows. Credit granted from this cycle is given back first, so
+        refunds plus credit of the cycle stay within what was paid for it."""
+        amount = min(wanted, self.money_left)
+        if amount <= 0:
+            return 0
+        self.refund_reserved += amount
+        self.credited -= min(amount, self.credited)
+        self.updated_at = now
+        return amount
 
     def reserve_refund(self, amount: int | None, now: datetime) -> int:
         """Reserve a new refund's amount (default: all that is left). Written with the refund and
@@ -182,10 +229,10 @@ class Charge(Entity):
         self.updated_at = now
         return self.in_flight
 
-    def repin(self, method: PaymentMethod) -> None:
+    def repin(self, method: PaymentMethod, now: datetime) -> None:
         """An attempt that never started at the gateway may still change its payment method."""
-        if self.in_flight:
-            self.in_flight_method = method
+        if self.in_flight and self.in_flight_method != method:
+            self.in_flight_method, self.updated_at = method, now
 
     def may_attempt(self, attempt: int) -> bool:
         """Whether the gateway may be asked for `attempt` now (the charger checks before calling)."""

@@ -29,7 +29,7 @@ from .charge import Charge, GatewayResult, Line, charge_id, may_replay
 from .errors import ConcurrentModification
 from .events import EventType
 from .items import Item
-from .model import Mandate, PaidPeriod
+from .model import Mandate, PaidPeriod, PaymentMethod
 
 
 @dataclass
@@ -77,7 +77,7 @@ def claim(
             # Claimed before and never started (lease ran out, or kept across a pause): the
             # gateway never saw its key, so it goes with the current payment method.
             if mandate.payment_method is not None:
-                charge.repin(mandate.payment_method)
+                charge.repin(mandate.payment_method, now)
             attempt, result.resent = charge.in_flight, True
         elif mandate.attempt_at is not None and mandate.attempt_at <= now and mandate.payment_method is not None:
             charge.reopen(now)  # failed -> pending after a new payment method; no-op otherwise
@@ -143,6 +143,18 @@ def charge_lines(mandate: Mandate, cycle: int, items: list[Item]) -> list[Line]:
     if used:
         lines.append(Line(type="proration", description="Credit for unused time after a plan change", amount=-used))
     return lines
+
+
+def replace_payment_method(mandate: Mandate, charge: Charge | None, method: PaymentMethod, now: datetime) -> list[str]:
+    """A new payment method (merchant or customer). An attempt claimed but not started yet is
+    re-pinned to it, so the card replaced before an attempt starts is the card that attempt uses
+    (the charger's start is conditional on the mandate's version, so it reads this); an attempt
+    already started keeps the method it was sent with (its key replays the same request)."""
+    reattempt_allowed = charge is None or charge.may_reopen
+    types = mandate.replace_payment_method(now, method, reattempt_allowed=reattempt_allowed)
+    if charge is not None and charge.id == mandate.open_charge_id and charge.in_flight and not mandate.attempt_at_gateway:
+        charge.repin(method, now)
+    return types
 
 
 def paid(mandate: Mandate, charge: Charge, now: datetime) -> list[str]:
@@ -233,4 +245,14 @@ def settle(mandate: Mandate, charge: Charge, attempt: int, answer: GatewayResult
         mandate.attempt_at = charge.next_attempt_at if mandate.collecting else None
     elif charge.status == "failed":
         mandate_events += mandate.collection_failed(now, charge.failure_code)
+    if mandate.open_charge_id is None:
+        released(mandate, charge)
     return Settlement(True, mandate_events, charge_events)
+
+
+def released(mandate: Mandate, charge: Charge) -> None:
+    """The mandate let go of `charge` (settled, or detached by a stop): a charge that will never
+    be paid gives back the carried credit it took, so credit is only ever used by money taken
+    (it is then refunded or reported when the mandate ends, never lost with the charge)."""
+    if charge.status != "succeeded":
+        mandate.credit += charge.credit_used

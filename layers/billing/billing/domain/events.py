@@ -34,6 +34,8 @@ class EventType(StrEnum):
     REFUND_FAILED = "refund.failed"
     ITEM_CREATED = "item.created"
     ITEM_DELETED = "item.deleted"
+    ITEM_VOIDED = "item.voided"
+    MANDATE_CREDIT_FORFEITED = "mandate.credit_forfeited"
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"

@@ -14,7 +14,7 @@ from .events import EventType
 from .model import Entity
 from .money import Currency
 
-ItemStatus = Literal["pending", "billed", "deleted"]
+ItemStatus = Literal["pending", "billed", "deleted", "void"]
 
 
 class Item(Entity):
@@ -30,6 +30,13 @@ class Item(Entity):
         if self.status != "pending":
             raise InvalidState(f"Item {self.id} is {self.status}; it cannot be billed again.")
         self.status, self.charge_id, self.updated_at = "billed", charge_id, now
+
+    def void(self, now: datetime) -> list[str]:
+        """Its mandate ended before a charge could bill it: it never will be."""
+        if self.status != "pending":
+            return []
+        self.status, self.updated_at = "void", now
+        return [EventType.ITEM_VOIDED]
 
     def delete(self, now: datetime) -> list[str]:
         if self.status != "pending":

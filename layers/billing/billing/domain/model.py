@@ -6,6 +6,7 @@ turns those into stored, published events. Nothing here reads a clock or does I/
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -116,9 +117,10 @@ class Consent(BaseModel):
 
 
 class PaidPeriod(BaseModel):
-    """The service period the last succeeded cycle charge paid for, `[start, end)`, and what its
-    plan line was worth: what a plan change `at: now` with proration credits back. A credit
-    shortens it to end at the change, so the same unused time is never credited twice."""
+    """The service period the last succeeded cycle charge of the current plan paid for,
+    `[start, end)`, and what its plan line was worth: what a plan change `at: now` with proration
+    may credit back. Any plan change consumes it (credited or forfeited), so the same time is
+    never credited twice and a plan never paid for credits nothing."""
 
     model_config = ConfigDict(defer_build=True)
 
@@ -133,6 +135,11 @@ class PaidPeriod(BaseModel):
         if not self.start <= now < self.end:
             return 0
         return self.amount * micros(self.end - now) // micros(self.end - self.start)
+
+
+# What a prorated plan change may credit: given the paid period being left, the credit granted
+# (the paid charge decides, net of what was refunded of it; see Charge.credit_back).
+CreditBack = Callable[[PaidPeriod], int]
 
 
 def micros(delta: timedelta) -> int:
@@ -227,10 +234,32 @@ class Mandate(Entity):
         return self.status == "active"
 
     @property
+    def has_cycle_left(self) -> bool:
+        """Whether a cycle charge is still to be created (an item added now would be billed):
+        not once the last cycle is charged or being collected, nor after the mandate ended."""
+        if self.is_final:
+            return False
+        return self.status == "pending_approval" or self.next_charge_at is not None
+
+    @property
+    def winding_up(self) -> bool:
+        """Ended, with nothing left at the gateway, but still holding what must not vanish: items
+        never billed (voided) or carried credit (refunded or reported forfeited). The billing
+        engine winds it up (domain/wind_up)."""
+        return (
+            self.is_final
+            and not self.attempt_at_gateway
+            and self.open_charge_id is None
+            and (bool(self.pending_items) or self.credit > 0)
+        )
+
+    @property
     def dispatch_at(self) -> datetime | None:
         """When the billing engine must next look at this mandate (the due index key), if ever."""
         if self.attempt_at_gateway:
             return self.claimed_until  # whatever the status: the outcome is resolved when the lease ends
+        if self.winding_up:
+            return self.claimed_until or self.ended_at or self.updated_at
         if self.status == "active":
             if self.claimed_until is not None:
                 return self.claimed_until  # an unfinished claim becomes due again when its lease ends
@@ -278,14 +307,19 @@ class Mandate(Entity):
         return out
 
     def upcoming_amounts(self, upcoming: list[tuple[int, datetime]]) -> list[int]:
-        """What each previewed charge would be: the plan's amount, the pending items on the first,
-        less the carried credit as far as it goes (the rules `charge_lines` applies)."""
+        """What each previewed charge would be (see `upcoming_credit_use`)."""
+        return [amount for amount, _ in self.upcoming_credit_use(upcoming)]
+
+    def upcoming_credit_use(self, upcoming: list[tuple[int, datetime]]) -> list[tuple[int, int]]:
+        """What each previewed charge would be, and the carried credit it would use: the plan's
+        amount, the pending items on the first, less the credit as far as it goes (the rules
+        `charge_lines` applies)."""
         credit, amounts = self.credit, []
         for index, _ in enumerate(upcoming):
             gross = self.terms.amount + (sum(self.pending_items.values()) if index == 0 else 0)
             used = self.credit_to_use(gross, credit)
             credit -= used
-            amounts.append(gross - used)
+            amounts.append((gross - used, used))
         return amounts
 
     def credit_to_use(self, gross: int, credit: int | None = None) -> int:
@@ -434,9 +468,12 @@ class Mandate(Entity):
 
     # ------------------------------------------------------- items and plans
     def add_item(self, item_id: str, amount: int) -> None:
-        """An item waits for the next cycle charge; that charge's total stays within the amount limit."""
+        """An item waits for the next cycle charge; that charge's total stays within the amount limit.
+        A mandate with no cycle left to bill takes none (it would never be billed)."""
         if self.is_final:
             raise InvalidState(f"Cannot add an item to a mandate that is {self.status}.")
+        if not self.has_cycle_left:
+            raise InvalidState("This mandate has no cycle left to bill: its last charge is already made or being collected.")
         if len(self.pending_items) >= MAX_PENDING_ITEMS:
             raise InvalidState(
                 f"A mandate holds at most {MAX_PENDING_ITEMS} pending items; delete one or wait for the next charge."
@@ -448,12 +485,22 @@ class Mandate(Entity):
     def remove_item(self, item_id: str) -> None:
         self.pending_items = {k: v for k, v in self.pending_items.items() if k != item_id}
 
-    def change_plan(self, now: datetime, plan: Plan, at: Literal["next_charge", "now"], prorate: bool) -> list[str]:
+    def change_plan(
+        self,
+        now: datetime,
+        plan: Plan,
+        at: Literal["next_charge", "now"],
+        prorate: bool,
+        credit_back: CreditBack | None = None,
+    ) -> list[str]:
         """Move to `plan` at the next charge (same date, new amount and interval) or now (anchored
         now, first charge due now, with an optional credit for the unused part of the period paid).
 
         Cycles keep counting; the new plan's `total_cycles` counts from its anchor; its trial is
-        ignored. Only while nothing is being collected, so no charge straddles two plans."""
+        ignored. Only while nothing is being collected, so no charge straddles two plans. Credit
+        comes only from the last paid cycle of the plan being left (`paid_period`), through
+        `credit_back` (the paid charge, net of its refunds); any change consumes that period, so a
+        plan left without proration forfeits it and a plan never paid for credits nothing."""
         self._require("change the plan of", "active")
         if self.open_charge_id is not None or self.claimed_until is not None or self.attempt_at_gateway:
             raise InvalidState("A charge of this mandate is being collected; change the plan once it has settled.")
@@ -471,11 +518,9 @@ class Mandate(Entity):
             anchor = self.next_charge_at
         else:
             anchor = now
-            if prorate and self.paid_period is not None:
-                credit = self.paid_period.unused_credit(now)
-                if credit:
-                    self.credit += credit
-                    self.paid_period = self.paid_period.model_copy(update={"end": now})  # credited once
+            if prorate and self.paid_period is not None and credit_back is not None:
+                self.credit += credit_back(self.paid_period)
+        self.paid_period = None  # credited or forfeited: the new plan has paid for nothing yet
         self.plan_id, self.terms = plan.id, plan.terms
         self.anchor_at, self.anchor_cycle, self.updated_at = anchor, self.next_cycle, now
         return [EventType.MANDATE_PLAN_CHANGED, *self._schedule_from(self.next_cycle, now)]

@@ -5,6 +5,10 @@ completed (crash before sending, lost message) becomes due again when its lease 
 sent again with the same attempt number. The message is built, and so validated, before the
 claim is saved.
 
+An ended mandate that still holds unbilled items or carried credit is due too: it is wound up
+once, on its version (domain/wind_up): items voided, credit refunded (the refunds are due at
+once and sent like the merchant's) or reported forfeited.
+
 The same pass gives the notices before a charge (domain/notices): a mandate whose notice may be
 near is due before its charge; its account's settings are read (once per merchant and run). The
 run's notices whose time has come go to the notify queue together (one batch call per ten), then
@@ -31,6 +35,7 @@ from ..domain.events import EventType
 from ..domain.items import Item
 from ..domain.model import Mandate
 from ..domain.refunds import Refund
+from ..domain.wind_up import wind_up
 from ..observability import logger
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
@@ -41,6 +46,7 @@ from .ports import (
     DueRef,
     IdGenerator,
     NotifyQueue,
+    PageRequest,
     Render,
     Repository,
 )
@@ -60,6 +66,7 @@ class DispatchReport:
     not_sent: int = 0  # refused by the queue; sent again when the lease ends
     refunds: int = 0  # refunds sent to the engine (first time or again after their lease)
     notices: int = 0  # notices before a charge handed to the notifier
+    wound_up: int = 0  # ended mandates whose unbilled items were voided and credit given back
     max_lag_seconds: float = 0.0  # how long the oldest dispatched item had been due
     oldest_unsettled_seconds: float = 0.0  # age of the oldest attempt sent again (still without an outcome)
 
@@ -81,6 +88,7 @@ class _DispatchOutcome:
     new_charge: bool = False
     resent: bool = False
     resumed: bool = False
+    wound_up: bool = False
     notices: list[NotifyMessage] = field(default_factory=list)  # to hand over, then save `noticed`
     noticed: Mandate | None = None
     conflict: bool = False
@@ -103,7 +111,7 @@ class Dispatcher:
         *,
         render: Render,
     ) -> None:
-        self.repo, self.queue, self.notify, self.lease = repo, queue, notify, lease
+        self.repo, self.queue, self.notify, self.lease, self.ids = repo, queue, notify, lease, ids
         self.recorder = EventRecorder(ids, render)
         self.max_per_run, self.shards, self.workers = max_per_run, shards, workers
 
@@ -134,6 +142,7 @@ class Dispatcher:
         report.new_charges = sum(r.new_charge for r in results)
         report.resent = sum(r.resent for r in results)
         report.resumed = sum(r.resumed for r in results)
+        report.wound_up = sum(r.wound_up for r in results)
         report.refunds = sum(isinstance(r.message, RefundMessage) for r in results)
         report.conflicts = sum(r.conflict for r in results)
         report.errors = sum(r.error for r in results)
@@ -211,6 +220,33 @@ class Dispatcher:
         except ConcurrentModification:
             return _DispatchOutcome(conflict=True)  # still due: looked at again next run
 
+    # Succeeded charges of one mandate read (newest first) to give leftover credit back.
+    CREDIT_CHARGES_READ = 100
+
+    def _wind_up(self, mandate: Mandate, run: _Run) -> _DispatchOutcome:
+        """An ended mandate's leftovers, in one transaction on its version (a lost race is decided
+        again on fresh state, like a claim)."""
+        charges: list[Charge] = []
+        if mandate.credit > 0:
+            found = self.repo.list_charges(
+                mandate.merchant_id, PageRequest(limit=self.CREDIT_CHARGES_READ), mandate_id=mandate.id, status="succeeded"
+            )
+            charges = sorted(found.items, key=lambda c: c.cycle, reverse=True)
+        result = wind_up(mandate, run.items, charges, lambda: self.ids.new("rfd"), run.now)
+        objects: list[tuple[Mandate | Item | Refund, list[str]]] = [(mandate, result.mandate_events)]
+        objects += [(item, [EventType.ITEM_VOIDED]) for item in result.items]
+        objects += [(refund, [EventType.REFUND_CREATED]) for refund in result.refunds]
+        forfeited = {"amount": result.forfeited, "currency": mandate.terms.currency}
+        events = self.recorder.events(objects, run.now, {EventType.MANDATE_CREDIT_FORFEITED: forfeited})
+        self.repo.commit(
+            Changes(mandates=[mandate], items=result.items, charges=result.charges, refunds=result.refunds, events=events)
+        )
+        if result.forfeited:
+            logger.warning(
+                "mandate %s ended with credit no charge could take back: %d reported forfeited", mandate.id, result.forfeited
+            )
+        return _DispatchOutcome(wound_up=True)
+
     def _notices(self, mandate: Mandate, now: datetime, settings: NoticeSettings) -> _DispatchOutcome:
         """A mandate with nothing to charge now: its notices before the next charge, if near. Those
         to send come back with the mandate, saved once the run has handed them all over."""
@@ -263,6 +299,8 @@ class Dispatcher:
         mandate = run.mandates.get(ref.object_id)
         if mandate is None or mandate.merchant_id != ref.merchant_id:
             return _DispatchOutcome()  # gone from under the index entry
+        if mandate.winding_up:
+            return self._wind_up(mandate, run)
         charge = run.charges.get(mandate.open_charge_id) if mandate.open_charge_id else None
         was_paused = mandate.status == "paused"
         try:

@@ -13,9 +13,10 @@ from datetime import datetime
 from typing import Literal
 
 from ..domain.charge import Charge
+from ..domain.charging import released, replace_payment_method
 from ..domain.errors import ValidationFailed, found
 from ..domain.events import EventType
-from ..domain.model import Consent, Customer, Mandate, PaymentMethod
+from ..domain.model import Consent, Customer, Mandate, PaidPeriod, PaymentMethod
 from ..domain.payment_methods import ensure_usable
 from .commands import NewMandate, NewPaymentMethod, Pause, PlanChange
 from .concurrency import retry_on_conflict
@@ -127,7 +128,7 @@ class Mandates:
 
         def change(mandate: Mandate, charge: Charge | None, now: datetime) -> list[str]:
             previous["payment_method"] = self.recorder.snapshot(mandate)["payment_method"]
-            return mandate.replace_payment_method(now, method, reattempt_allowed=charge is None or charge.may_reopen)
+            return replace_payment_method(mandate, charge, method, now)
 
         extra = {"previous_attributes": previous, "source": source}
         return self._change(merchant_id, mandate_id, change, {EventType.MANDATE_PAYMENT_METHOD_UPDATED: extra})
@@ -138,37 +139,63 @@ class Mandates:
         if plan is None:
             raise ValidationFailed(f"No such plan: '{request.plan_id}'.", "plan_id")
         previous: dict[str, object] = {}
+        touched: list[Charge] = []
 
         def change(mandate: Mandate, charge: Charge | None, now: datetime) -> list[str]:
             previous["plan_id"] = mandate.plan_id
-            return mandate.change_plan(now, plan, request.at, request.prorate)
+            period = mandate.paid_period
+            paid = self.repo.get_charge(merchant_id, period.charge_id) if period is not None else None
 
-        return self._change(merchant_id, mandate_id, change, {EventType.MANDATE_PLAN_CHANGED: {"previous_attributes": previous}})
+            def credit_back(period: PaidPeriod) -> int:
+                """The paid charge grants the credit (net of its refunds) and is written with the mandate."""
+                if not paid or paid.id != period.charge_id:
+                    return 0
+                granted = paid.credit_back(period.unused_credit(now), now)
+                if granted:
+                    touched.append(paid)
+                return granted
+
+            return mandate.change_plan(now, plan, request.at, request.prorate, credit_back)
+
+        extra: dict[str, Mapping[str, object]] = {EventType.MANDATE_PLAN_CHANGED: {"previous_attributes": previous}}
+        return self._change(merchant_id, mandate_id, change, extra, touched)
 
     def _ensure_owned(self, merchant_id: str, method: PaymentMethod, param: str) -> None:
         if self.owns is not None and not self.owns(merchant_id, method):
             raise ValidationFailed("This payment method does not belong to a customer of this merchant at the gateway.", param)
 
     def _change(
-        self, merchant_id: str, mandate_id: str, change: Change, extra: Mapping[str, Mapping[str, object]] | None = None
+        self,
+        merchant_id: str,
+        mandate_id: str,
+        change: Change,
+        extra: Mapping[str, Mapping[str, object]] | None = None,
+        touched: list[Charge] | None = None,
     ) -> Mandate:
         """Change a mandate; when that ends collection (cancel, revoke) with no attempt at the
-        gateway, its unsettled charge is cancelled in the same transaction. `extra`: more event
-        data by event type (`previous_attributes`, `source`)."""
+        gateway, its unsettled charge is cancelled in the same transaction; an open charge the
+        change updated (a new payment method pinned) is written too, and so are the charges the
+        change adds to `touched` (a paid charge granting credit). `extra`: more event data by
+        event type (`previous_attributes`, `source`)."""
 
         def once(_: int) -> Mandate:
             now = self.clock.now()
+            if touched is not None:
+                touched.clear()
             mandate = self.get(merchant_id, mandate_id)
             charge = self.repo.get_charge(merchant_id, mandate.open_charge_id) if mandate.open_charge_id else None
+            before = charge.model_copy(deep=True) if charge is not None else None
             types = change(mandate, charge, now)
             if not types:
                 return mandate
             charge_types: list[str] = []
             if charge is not None and mandate.open_charge_id is None:  # the change detached it
                 charge_types = charge.cancel(now)
+                released(mandate, charge)
+            written = [charge] if charge is not None and (charge_types or charge != before) else []
             changes = Changes(
                 mandates=[mandate],
-                charges=[charge] if charge is not None and charge_types else [],
+                charges=written + [c for c in touched or [] if c not in written],
                 events=self.recorder.events(
                     [(mandate, types), (charge, charge_types)] if charge else [(mandate, types)], now, extra
                 ),

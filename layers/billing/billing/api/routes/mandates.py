@@ -14,7 +14,7 @@ from ...service.ports import PageRequest
 from ...service.use_cases import UseCases
 from ..errors import json_response
 from ..requests import ItemCreate, MandateCreate, NoFields, PauseIn, PaymentMethodIn, PlanChangeIn
-from ..responses import ItemOut, ListOut, MandateOut, ScheduledCharge, ScheduleOut
+from ..responses import ItemOut, ListOut, MandateOut, MoneyOut, ScheduledCharge, ScheduleOut
 from ..routing import Cursor, IdempotencyKey, Limit, MerchantRequest, new_router, responses
 
 router = new_router()
@@ -52,11 +52,13 @@ def get_mandate(mandate_id: str) -> Response[Any]:
 def mandate_schedule(mandate_id: str, count: Annotated[int, Query(ge=1, le=36)] = 12) -> Response[Any]:
     request = MerchantRequest(router)
     mandate, upcoming = request.api.mandates.schedule(request.merchant_id, mandate_id, count)
+    currency = mandate.terms.currency
     data = [
-        ScheduledCharge(cycle=cycle, due_at=due, amount=amount, currency=mandate.terms.currency)
-        for (cycle, due), amount in zip(upcoming, mandate.upcoming_amounts(upcoming), strict=True)
+        ScheduledCharge(cycle=cycle, due_at=due, amount=amount, currency=currency, credit_applied=used)
+        for (cycle, due), (amount, used) in zip(upcoming, mandate.upcoming_credit_use(upcoming), strict=True)
     ]
-    return json_response(200, ScheduleOut(mandate_id=mandate.id, data=data).model_dump(mode="json"))
+    credit = MoneyOut(amount=mandate.credit, currency=currency)
+    return json_response(200, ScheduleOut(mandate_id=mandate.id, credit=credit, data=data).model_dump(mode="json"))
 
 
 def _change(

@@ -1,0 +1,99 @@
+"""Winding up an ended mandate: what it still holds must not vanish.
+
+A mandate that ended (cancelled, revoked, completed) with nothing left at the gateway may still
+hold items never billed and carried credit. Whatever path ended it (the merchant, the customer's
+page, a bank's revocation, the last charge settling, a resume past the term), the billing engine
+winds it up once, on the mandate's version:
+
+* each pending item becomes `void` (`item.voided`): it will never be billed;
+* the carried credit is given back to the customer as refunds of the mandate's latest succeeded
+  charges, newest first, each up to the money it has left (`reason` `other`, `metadata.credit`
+  `"true"`); what no charge can take is reported by `mandate.credit_forfeited` with the amount.
+
+Items go in slices (each is a write and an event in the transaction); the credit goes with the
+last slice. Pure: the caller reads the items and charges, and writes the result atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .charge import Charge
+from .events import EventType
+from .items import Item
+from .model import Mandate
+from .refunds import Refund
+
+# Items voided per transaction (two writes each) and charges a credit may be refunded from.
+ITEMS_PER_PASS = 25
+MAX_CREDIT_REFUNDS = 5
+CREDIT_REFUND_METADATA = {"credit": "true"}
+
+
+@dataclass
+class WindUp:
+    items: list[Item] = field(default_factory=list)  # voided
+    charges: list[Charge] = field(default_factory=list)  # with a credit refund reserved
+    refunds: list[Refund] = field(default_factory=list)  # pending, sent by the engine like any refund
+    forfeited: int = 0  # credit no charge could take: reported, never silently dropped
+    mandate_events: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.items or self.refunds or self.mandate_events)
+
+
+def wind_up(
+    mandate: Mandate,
+    items: dict[str, Item],
+    charges: list[Charge],
+    new_refund_id: Callable[[], str],
+    now: datetime,
+) -> WindUp:
+    """`items`: the mandate's pending items as read; `charges`: its charges, newest first (those
+    read). Changes `mandate` and the objects returned; the caller commits them together."""
+    result = WindUp()
+    if not mandate.winding_up:
+        return result
+    for item_id in list(mandate.pending_items)[:ITEMS_PER_PASS]:
+        item = items.get(item_id)
+        if item is not None and item.void(now):
+            result.items.append(item)
+        mandate.remove_item(item_id)  # billed or deleted meanwhile (cannot happen once ended): nothing to void
+    if mandate.pending_items or mandate.credit <= 0:
+        mandate.updated_at = now
+        return result  # more items first; the credit goes with the last slice
+    left = mandate.credit
+    for charge in charges:
+        if left == 0 or len(result.refunds) == MAX_CREDIT_REFUNDS:
+            break
+        if charge.mandate_id != mandate.id or charge.paid_with is None:
+            continue
+        amount = charge.reserve_credit_refund(left, now)
+        if not amount:
+            continue
+        left -= amount
+        result.charges.append(charge)
+        result.refunds.append(
+            Refund(
+                id=new_refund_id(),
+                merchant_id=mandate.merchant_id,
+                created_at=now,
+                updated_at=now,
+                charge_id=charge.id,
+                mandate_id=mandate.id,
+                amount=amount,
+                currency=charge.currency,
+                reason="other",
+                metadata=dict(CREDIT_REFUND_METADATA),
+                payment_method=charge.paid_with,
+                charge_reference=charge.gateway_reference,
+            )
+        )
+    result.forfeited = left
+    if left:
+        result.mandate_events.append(EventType.MANDATE_CREDIT_FORFEITED)
+    mandate.credit, mandate.updated_at = 0, now
+    return result

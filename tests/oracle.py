@@ -1,0 +1,279 @@
+"""An independent model of what each mandate owes: the oracle the stateful test checks the billing
+engine against. It shares no code with `billing.domain` (its own calendar from dateutil, its own
+proration with `Fraction`, its own books per charge), and is told only what a merchant or an
+observer sees: commands as they were accepted, and charges and refunds as they appear.
+
+The rules, in plain words (the contract: shared/spec/API.md, Plan changes and Items):
+
+1. A mandate's plans form segments. The first starts at its anchor: the later of activation and
+   `start_at`, plus the trial. A plan change `at: now` starts a segment now; `at: next_charge`
+   starts one at the next charge's date. A charge due inside a segment is that segment's plan:
+   its due time lies on that plan's grid from the segment's anchor (month ends clamp, computed
+   from the anchor each time), the period it pays ends at the next grid point, and no segment
+   bills more charges than its plan's `total_cycles`.
+2. A new cycle charge's lines are: the plan's amount; every item accepted since the last cycle
+   charge, in the order accepted; and, when the mandate holds credit, a credit line of
+   `min(credit, plan + items)` (the simulated gateway has no minimum charge). Its amount is their sum.
+3. Credit comes only from a plan change `at: now` with proration, out of the last succeeded
+   cycle charge of the plan being left (the current segment), when its period covers now: the
+   unused share `floor(plan amount * unused seconds / period seconds)`, less what was refunded of
+   that charge (succeeded and pending), and never more than was paid for the cycle (plan and
+   items) net of refunds and of credit already granted from it. Any plan change ends the
+   segment: a plan left without proration forfeits its paid time, and a plan never paid for
+   credits nothing.
+4. A charge that ends without money (cancelled, or failed and let go by a stop) gives back the
+   credit it used.
+5. A refund of a charge may be at most `min(amount, paid - credited) - refunded - pending`;
+   without an amount it is exactly that. Refunds plus credit of a cycle never exceed what was
+   paid for it.
+6. When a mandate ends, its items not billed become void, and its credit goes back as refunds
+   (`reason` other, `metadata.credit` "true") of its succeeded charges with money, newest cycle
+   first, each up to the money it has left (amount less refunds, succeeded and pending), at most
+   five; the credit given back this way from a charge first cancels credit granted from it. What
+   is left is reported by `mandate.credit_forfeited` with its amount. Credit never vanishes.
+7. An item is accepted only while the mandate is not final; once refused because no cycle is
+   left, the mandate never gets another cycle charge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fractions import Fraction
+from math import floor
+
+from dateutil.relativedelta import relativedelta
+
+MAX_CREDIT_REFUNDS = 5
+
+
+@dataclass(frozen=True)
+class PlanTerms:
+    amount: int
+    interval: str
+    interval_count: int
+    total_cycles: int | None
+    trial_days: int
+
+
+@dataclass
+class Segment:
+    plan_id: str
+    terms: PlanTerms
+    anchor: datetime
+    charges: int = 0  # cycle charges billed in this segment
+
+    def due(self, n: int) -> datetime:
+        """The n-th grid point (0-based) of this segment's plan, always from its anchor."""
+        count = self.terms.interval_count * n
+        if self.terms.interval == "day":
+            return self.anchor + timedelta(days=count)
+        if self.terms.interval == "week":
+            return self.anchor + timedelta(weeks=count)
+        if self.terms.interval == "month":
+            return self.anchor + relativedelta(months=count)
+        return self.anchor + relativedelta(years=count)
+
+    def position(self, moment: datetime) -> int | None:
+        """Which grid point `moment` is, if it is one."""
+        n = 0
+        while (point := self.due(n)) <= moment:
+            if point == moment:
+                return n
+            n += 1
+        return None
+
+
+@dataclass
+class ChargeBooks:
+    """What the model knows of one charge."""
+
+    charge_id: str
+    mandate_id: str
+    segment: Segment
+    amount: int
+    paid_value: int  # plan + items
+    plan_amount: int
+    credit_used: int
+    period: tuple[datetime, datetime]
+    status: str = "pending"
+    money: bool = False  # taken at the gateway (a succeeded charge of more than 0)
+    refunded: int = 0
+    pending_refunds: int = 0
+    credited: int = 0
+    released: bool = False  # an unpaid charge gave its credit back
+
+    @property
+    def refund_limit(self) -> int:
+        if self.status != "succeeded":
+            return 0
+        return max(0, min(self.amount, self.paid_value - self.credited) - self.refunded - self.pending_refunds)
+
+    @property
+    def money_left(self) -> int:
+        if self.status != "succeeded" or not self.money:
+            return 0
+        return self.amount - self.refunded - self.pending_refunds
+
+
+@dataclass
+class MandateBooks:
+    mandate_id: str
+    segments: list[Segment]
+    credit: int = 0
+    items: list[tuple[str, int]] = field(default_factory=list)  # pending, in the order accepted
+    last_paid: ChargeBooks | None = None  # the last succeeded cycle charge of the current segment
+    ended: bool = False  # wound up: nothing more is owed either way
+    charges_when_no_cycle_left: int | None = None
+
+    @property
+    def segment(self) -> Segment:
+        return self.segments[-1]
+
+
+class Oracle:
+    def __init__(self) -> None:
+        self.plans: dict[str, PlanTerms] = {}
+        self.mandates: dict[str, MandateBooks] = {}
+        self.charges: dict[str, ChargeBooks] = {}
+        self.refunds: dict[str, tuple[str, int, str]] = {}  # refund id -> (charge id, amount, status)
+
+    # -------------------------------------------------------------- commands
+    def plan(self, plan_id: str, amount: int, interval: str, interval_count: int, total_cycles, trial_days: int) -> None:
+        self.plans[plan_id] = PlanTerms(amount, interval, interval_count, total_cycles, trial_days)
+
+    def activated(self, mandate_id: str, plan_id: str, activated_at: datetime, start_at: datetime | None) -> None:
+        terms = self.plans[plan_id]
+        anchor = max(activated_at, start_at or activated_at) + timedelta(days=terms.trial_days)
+        self.mandates[mandate_id] = MandateBooks(mandate_id, [Segment(plan_id, terms, anchor)])
+
+    def item_accepted(self, mandate_id: str, item_id: str, amount: int) -> None:
+        books = self.mandates[mandate_id]
+        assert not books.ended, f"an item was accepted on the ended mandate {mandate_id}"
+        books.items.append((item_id, amount))
+
+    def item_refused_no_cycle_left(self, mandate_id: str, charges_so_far: int) -> None:
+        self.mandates[mandate_id].charges_when_no_cycle_left = charges_so_far
+
+    def plan_changed(self, mandate_id: str, plan_id: str, at: str, prorate: bool, now: datetime, next_charge_at) -> None:
+        """Rule 3: only the last paid cycle of the segment being left may credit, once."""
+        books = self.mandates[mandate_id]
+        paid = books.last_paid
+        if at == "now" and prorate and paid is not None and paid.segment is books.segment:
+            start, end = paid.period
+            if start <= now < end:
+                unused = floor(
+                    Fraction(paid.plan_amount)
+                    * Fraction((end - now) / timedelta(microseconds=1))
+                    / Fraction((end - start) / timedelta(microseconds=1))
+                )
+                taken_back = paid.refunded + paid.pending_refunds
+                granted = max(0, min(unused - taken_back, paid.paid_value - paid.credited - taken_back))
+                paid.credited += granted
+                books.credit += granted
+        books.last_paid = None
+        anchor = now if at == "now" else next_charge_at
+        books.segments.append(Segment(plan_id, self.plans[plan_id], anchor))
+
+    def refund_limit(self, charge_id: str) -> int:
+        return self.charges[charge_id].refund_limit
+
+    def refund_created(self, refund_id: str, charge_id: str, amount: int) -> None:
+        books = self.charges[charge_id]
+        assert 1 <= amount <= books.refund_limit, (refund_id, amount, books.refund_limit)
+        books.pending_refunds += amount
+        self.refunds[refund_id] = (charge_id, amount, "pending")
+
+    # ----------------------------------------------------------- observations
+    def charge_appeared(self, charge) -> None:
+        """Rules 1, 2: a new cycle charge must be exactly what the model says."""
+        books = self.mandates[charge.mandate_id]
+        segment = next((s for s in reversed(books.segments) if s.anchor <= charge.due_at), None)
+        assert segment is books.segment, f"{charge.id} due {charge.due_at} is not on the current plan's schedule"
+        assert charge.plan_id == segment.plan_id, (charge.plan_id, segment.plan_id)
+        n = segment.position(charge.due_at)
+        assert n is not None, f"{charge.id} is due at {charge.due_at}, off its plan's schedule from {segment.anchor}"
+        total = segment.terms.total_cycles
+        assert total is None or n < total, f"{charge.id} is position {n + 1} of a plan of {total} cycles"
+        assert books.charges_when_no_cycle_left is None, f"{charge.mandate_id} was charged after it had no cycle left"
+        segment.charges += 1
+        expected = [("plan", segment.terms.amount, None)] + [("item", amount, item_id) for item_id, amount in books.items]
+        gross = sum(amount for _, amount, _ in expected)
+        used = min(books.credit, gross)
+        if used:
+            expected.append(("proration", -used, None))
+        actual = [(line.type, line.amount, line.item_id) for line in charge.bill_lines]
+        assert actual == expected, f"{charge.id}: lines {actual}, the model says {expected}"
+        assert charge.amount == gross - used
+        assert charge.period_end == segment.due(n + 1), (charge.period_end, segment.due(n + 1))
+        books.credit -= used
+        books.items = []
+        self.charges[charge.id] = ChargeBooks(
+            charge.id,
+            charge.mandate_id,
+            segment,
+            gross - used,
+            gross,
+            segment.terms.amount,
+            used,
+            (charge.due_at, segment.due(n + 1)),
+        )
+
+    def charge_settled(self, charge_id: str, status: str, money: bool) -> None:
+        books = self.charges[charge_id]
+        if books.status == status:
+            return
+        assert books.status in ("pending", "retrying", "failed"), f"{charge_id}: {books.status} -> {status}"
+        books.status, books.money = status, money
+        mandate = self.mandates[books.mandate_id]
+        if status == "succeeded" and books.segment is mandate.segment:
+            mandate.last_paid = books
+
+    def charge_let_go(self, charge_id: str) -> None:
+        """Rule 4: cancelled, or failed and detached by a stop: its credit comes back once."""
+        books = self.charges[charge_id]
+        if not books.released and books.status != "succeeded":
+            books.released = True
+            self.mandates[books.mandate_id].credit += books.credit_used
+
+    def refund_settled(self, refund_id: str, status: str) -> None:
+        charge_id, amount, before = self.refunds[refund_id]
+        if before != "pending" or status == "pending":
+            return
+        books = self.charges[charge_id]
+        books.pending_refunds -= amount
+        if status == "succeeded":
+            books.refunded += amount
+        self.refunds[refund_id] = (charge_id, amount, status)
+
+    def wound_up(self, mandate_id: str) -> tuple[list[str], dict[str, int], int]:
+        """Rule 6, when the engine winds an ended mandate up (on the books as they are then):
+        the items to void, the credit refunds by charge, and the credit forfeited."""
+        books = self.mandates[mandate_id]
+        assert not books.ended, f"{mandate_id} wound up twice"
+        books.ended = True
+        voided, books.items = [item_id for item_id, _ in books.items], []
+        left, plan = books.credit, {}
+        mine = sorted((c for c in self.charges.values() if c.mandate_id == mandate_id), key=lambda c: c.period[0], reverse=True)
+        for charge in mine:
+            if left == 0 or len(plan) == MAX_CREDIT_REFUNDS:
+                break
+            amount = min(left, charge.money_left)
+            if amount > 0:
+                plan[charge.charge_id] = amount
+                left -= amount
+        books.credit = 0
+        return voided, plan, left
+
+    def credit_refund_created(self, refund_id: str, charge_id: str, amount: int) -> None:
+        books = self.charges[charge_id]
+        books.pending_refunds += amount
+        books.credited -= min(amount, books.credited)
+        self.refunds[refund_id] = (charge_id, amount, "pending")
+
+    # --------------------------------------------------------------- checks
+    def check_cycle_books(self) -> None:
+        """Rule 5, for every charge: refunds plus credit never exceed what was paid for it."""
+        for books in self.charges.values():
+            assert books.refunded + books.pending_refunds + books.credited <= books.paid_value, books
+            assert books.refunded + books.pending_refunds <= books.amount, books

@@ -244,14 +244,14 @@ class Billing(RuleBasedStateMachine):
 
     # ----------------------------------------------------- money operations
     @rule(index=st.integers(0, 20), share=st.sampled_from([None, 1, 3, 0]), twice=st.booleans())
-    def refund(self, index: int, share: int | None, twice: bool) -> None:
+    def refund(self, index: int, share: int | None, twice: bool, among: str | None = None) -> None:
         """A refund of all that is left (None), of a share of it, or of one more than allowed (0),
         on any succeeded charge (credited, refunded or not): accepted exactly up to the model's
         limit. `twice`: a second one at once, before the engine sends the first."""
-        paid = [c for c in self.world.charges() if c.status == "succeeded"]
+        paid = [c for c in self.world.charges(among) if c.status == "succeeded"]
         if not paid:
             return
-        charge = paid[index % len(paid)]
+        charge = paid[-1] if among else paid[index % len(paid)]
         for _ in range(2 if twice else 1):
             limit = self.oracle.refund_limit(charge.id)
             amount = None if share is None else limit + 1 if share == 0 else max(1, limit // share)
@@ -296,6 +296,24 @@ class Billing(RuleBasedStateMachine):
         self.oracle.plan_changed(mandate_id, plan_id, at, prorate, self.world.clock.now(), before.next_charge_at)
         # The schedules a mandate had, in order: each one's cycles start at its anchor_cycle.
         self.schedules.setdefault(mandate_id, [before]).append(after)
+
+    @rule(
+        index=st.integers(0, 3),
+        first=st.sampled_from([("now", False), ("next_charge", False), ("now", True)]),
+        plans=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+        refund_first=st.sampled_from([None, 1, 3]),
+    )
+    def change_plan_twice(self, index: int, first: tuple[str, bool], plans: tuple[int, int], refund_first: int | None) -> None:
+        """Features chained in one breath: a refund of the last paid cycle (all, a share, or none),
+        a plan change of either kind, then a prorated change now, before any tick."""
+        if (mandate_id := self._mandate(index)) is None:
+            return
+        if refund_first is not None:
+            paid = [c for c in self.world.charges(mandate_id) if c.status == "succeeded"]
+            if paid:
+                self.refund(index=0, share=refund_first, twice=False, among=mandate_id)
+        self.change_plan(index, first[0], first[1], plans[0])
+        self.change_plan(index, "now", True, plans[1])
 
     # --------------------------------------------------------------- engine
     def _drain(self) -> int:
@@ -440,7 +458,7 @@ class Billing(RuleBasedStateMachine):
         """Tell the model what appeared since the last step: new charges (in the order made),
         settled charges and refunds, charges let go, and ended mandates wound up."""
         world, oracle = self.world, self.oracle
-        charges = world.charges()
+        charges = sorted(world.charges(), key=lambda c: (c.created_at, c.cycle))  # in the order made
         for charge in charges:
             if charge.id not in oracle.charges:
                 oracle.charge_appeared(charge)

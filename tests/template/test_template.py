@@ -239,6 +239,15 @@ def test_every_v1_route_goes_through_the_key_authorizer_and_stage_is_throttled()
     assert unauthenticated == [("CustomerPageFunction", "/customer/{proxy+}", {"Authorizer": "NONE"})]
 
 
+def test_a_revoked_key_is_refused_within_the_contracts_300_seconds_whatever_the_parameter() -> None:
+    # Given the authorizer's cache time to live, a parameter of the stack
+    api = resources("AWS::Serverless::Api")["Api"]["Properties"]
+    ttl = api["Auth"]["Authorizers"]["MerchantKeyAuthorizer"]["Identity"]["ReauthorizeEvery"]
+    parameter = load_template()["Parameters"][ttl["Ref"]]
+    # Then no value the stack accepts keeps a revoked key working past the contract's 300 s
+    assert parameter["MinValue"] == 0 and parameter["MaxValue"] == 300 and parameter["Default"] <= 300
+
+
 def test_runtime_and_architecture() -> None:
     function_globals = load_template()["Globals"]["Function"]
     assert function_globals["Runtime"] == "python3.13" and function_globals["Architectures"] == ["arm64"]

@@ -49,7 +49,8 @@ class ApiGateway:
         host: str = f"{API_ID}.execute-api.{REGION}.amazonaws.com",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """routes: (path prefix, proxy handler, needs authorizer)."""
+        """routes: (path prefix, proxy handler, needs authorizer); clock: seconds, for the authorizer
+        cache's time to live (`make local` passes its local clock, as the contract says)."""
         api = load_template()["Resources"]["Api"]["Properties"]
         self.binary_media_types = [t.replace("~1", "/") for t in api.get("BinaryMediaTypes", [])]
         identity = api["Auth"]["Authorizers"]["MerchantKeyAuthorizer"]["Identity"]

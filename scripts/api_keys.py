@@ -3,9 +3,16 @@
     python scripts/api_keys.py --stack recurring-payments list   --merchant mch_…
     python scripts/api_keys.py --stack recurring-payments create --merchant mch_…   # prints the key once
     python scripts/api_keys.py --table <BillingTableName> revoke --merchant mch_… --key key_… [--expires-in 3600]
+    python scripts/api_keys.py --stack recurring-payments migrate-legacy   # once, after deploying
 
 Uses your normal AWS credentials and region. Every change is the API's own use case (so it is
 recorded as an event the merchant sees), built by the composition root.
+
+`migrate-legacy` adopts every key made before locators (`rk_live_<secret>`, found by its digest)
+that still works among its merchant's keys: the merchant then sees it in GET /v1/api_keys (its
+last four once it is next used) and revokes or rolls it like any other key. The key itself keeps
+working unchanged. It scans the table (your credentials, not a function's), prints the keys it
+adopted, and may be run again: a key already adopted is left as it is.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--table", help="the BillingTable name")
     where.add_argument("--stack", help="a deployed stack name; its BillingTableName output is used")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate-legacy", help="adopt keys made before locators among their merchants' keys")
     for name in ("list", "create", "revoke"):
         command = commands.add_parser(name)
         command.add_argument("--merchant", required=True)
@@ -45,9 +53,14 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument("--expires-in", type=int, default=0, help="seconds the key keeps working (0..604800)")
     args = parser.parse_args(argv)
     table = args.table or table_from_stack(args.stack)
-    keys = AwsBilling(Settings(table_name=table), boto3.client, SystemClock()).use_cases(NoLinks()).api_keys
+    billing = AwsBilling(Settings(table_name=table), boto3.client, SystemClock())
+    keys = billing.use_cases(NoLinks()).api_keys
     try:
-        if args.command == "list":
+        if args.command == "migrate-legacy":
+            adopted = [keys.adopt_first_format(m, digest, made) for m, digest, made in billing.merchants.first_format_keys()]
+            shown = [{"merchant_id": k.merchant_id, "id": k.id} for k in adopted if k is not None]
+            print(f"{len(shown)} key(s) made before locators adopted.", file=sys.stderr)
+        elif args.command == "list":
             shown = [ApiKeyOut.of(k).model_dump(mode="json", exclude={"secret"}) for k in _all(keys, args.merchant)]
         elif args.command == "create":
             created = keys.create(args.merchant)

@@ -91,6 +91,7 @@ class LocalSystem:
                 ("/v1/", lambda event: invoke(self.api, event, "ApiFunction"), True),
                 ("/customer/", lambda event: invoke(self.customer_page, event, "CustomerPageFunction"), False),
             ],
+            clock=self.clock.epoch_seconds,  # the authorizer cache's time to live runs on the local clock
         )
         functions = resources("AWS::Serverless::Function")
         batch_size = functions["ChargerFunction"]["Properties"]["Events"]["Charges"]["Properties"]["BatchSize"]

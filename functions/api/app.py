@@ -27,7 +27,7 @@ for resource in (plans, mandates, charges, money, events, account, notifications
 errors.install(app)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     refused = guard.refusal(event)  # size, media type, JSON limits: before anything parses the body

@@ -28,7 +28,7 @@ def bearer_key(header: str | None) -> str | None:
     return key.strip() or None if scheme == "Bearer" else None
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @event_source(data_class=APIGatewayAuthorizerTokenEvent)
 def lambda_handler(event: APIGatewayAuthorizerTokenEvent, context: LambdaContext) -> dict[str, Any]:
     key = bearer_key(event.authorization_token)

@@ -29,6 +29,7 @@ from billing.service.messages import AttemptMessage, RefundMessage
 billing = bootstrap.build()
 charger = billing.charger
 processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)  # failed records are logged with their error class
+RECORD_KEYS = ("charge_id", "attempt", "mandate_id", "refund_id")  # one record's: never on the next record's lines
 
 
 def _kind(body: Any) -> str:
@@ -47,7 +48,9 @@ class InvalidChargeMessage(Exception):
 
 
 def record_handler(record: dict[str, Any], lambda_context: LambdaContext | None = None) -> dict[str, Any]:
-    """One SQS record (BatchProcessor passes the invocation's context: the time budget comes from it)."""
+    """One SQS record (BatchProcessor passes the invocation's context: the time budget comes from it).
+    Its ids are logged with its lines, its failure's included (logged after this returns)."""
+    logger.remove_keys(RECORD_KEYS)
     try:
         message = ChargeRecord.model_validate(record).body
     except ValidationError as error:
@@ -103,7 +106,7 @@ def _count(outcome: ChargeOutcome) -> None:
             metric.add_dimension(name="currency", value=outcome.currency)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer().capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:

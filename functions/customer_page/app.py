@@ -290,7 +290,7 @@ def on_bug(error: Exception) -> Response[str]:
     return respond(500, render.message("en", nonce, "Something went wrong. Please try again later."), nonce)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -33,7 +33,7 @@ class Tick(BaseModel):
     attempt: str | None = None
 
 
-@logger.inject_lambda_context(correlation_id_path="execution_id")
+@logger.inject_lambda_context(clear_state=True, correlation_id_path="execution_id")
 @tracer().capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def record_handler(record: SQSRecord) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     global ahead

@@ -35,7 +35,7 @@ class ReceiptRecord(SqsRecordModel):
     body: Json[ReceiptRequest]  # type: ignore[assignment]
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])

@@ -22,6 +22,7 @@ from billing.observability import logger, metrics
 
 billing = bootstrap.build()
 processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)
+RECORD_KEYS = ("event_id", "merchant_id")  # one record's: never on the next record's lines
 
 
 class InvalidEventMessage(Exception):
@@ -29,6 +30,7 @@ class InvalidEventMessage(Exception):
 
 
 def record_handler(record: dict[str, Any]) -> int:
+    logger.remove_keys(RECORD_KEYS)
     merchant_id = ((record.get("messageAttributes") or {}).get("merchant_id") or {}).get("stringValue")
     try:
         event_id = json.loads(record["body"])["id"]
@@ -45,7 +47,7 @@ def record_handler(record: dict[str, Any]) -> int:
     return len(deliveries)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -145,3 +145,68 @@ def test_racing_creations_never_pass_ten_active_keys(call: Client, monkeypatch: 
     # And a revocation frees exactly one place (a rolling key too: it is revoked at once)
     call("POST", f"/v1/api_keys/{keys_of(call)[0]['id']}/revoke", {"expires_in_seconds": 3600})
     assert [call("POST", "/v1/api_keys").status for _ in range(2)] == [201, 409]
+
+
+# ------------------------------------------------------------------ keys made before locators
+def put_first_format_key(system: System, key: str, created_at: str = "2026-01-05T10:00:00.000000Z") -> None:
+    """A key of the first format (`rk_live_<secret>`, no locator), stored as it was: by its digest only."""
+    from billing.adapters.dynamodb import keys
+    from billing.adapters.dynamodb.codec import to_attributes
+    from billing.adapters.merchants import hash_key
+
+    item = {**keys.api_key_key(hash_key(key)), "entity": "api_key", "merchant_id": system.a.id, "status": "active"}
+    item["created_at"] = created_at
+    boto3.client("dynamodb").put_item(TableName=system.aws.tables["BillingTable"], Item=to_attributes(item))
+
+
+def migrate(system: System, capsys: pytest.CaptureFixture) -> list[dict]:
+    from scripts.api_keys import main as operator
+
+    assert operator(["--table", system.aws.tables["BillingTable"], "migrate-legacy"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_key_made_before_locators_is_listed_revoked_and_then_refused(
+    system: System, call: Client, capsys: pytest.CaptureFixture
+) -> None:
+    # Given a key of the first format, in use
+    legacy = "rk_live_" + "L" * 39 + "Wxyz"
+    put_first_format_key(system, legacy)
+    old = system.client(key=legacy)
+    assert old("GET", "/v1/plans").status == 200
+    # When the operator migrates the keys of the first format (once, after deploying)
+    [adopted] = migrate(system, capsys)
+    # Then the merchant lists it among its keys, as made then; its last four are not known yet
+    [first] = [k for k in keys_of(call) if k["id"] != adopted["id"]]
+    listed = {k["id"]: k for k in keys_of(call)}[adopted["id"]]
+    assert adopted["merchant_id"] == system.a.id and listed["id"].startswith("key_")
+    assert listed["status"] == "active" and listed["created_at"] == "2026-01-05T10:00:00Z"
+    assert listed["last4"] is None and listed["last_used_at"] is None and "secret" not in listed
+    # And the key still works; its next use shows its last four and when it was used
+    system.gateway._cache.clear()
+    assert old("GET", "/v1/plans").status == 200
+    listed = {k["id"]: k for k in keys_of(call)}[adopted["id"]]
+    assert listed["last4"] == "Wxyz" and listed["last_used_at"] is not None
+    # When the merchant revokes it, like any other key
+    revoked = call("POST", f"/v1/api_keys/{adopted['id']}/revoke")
+    assert revoked.status == 200 and revoked.json()["status"] == "revoked"
+    # Then the authorizer refuses it once its cached answer expires; the merchant's other key works
+    system.gateway._cache.clear()
+    assert old("GET", "/v1/plans").status == 401
+    assert call("GET", "/v1/plans").status == 200 and first["status"] == "active"
+    # And the revocation is an event; migrating again adopts nothing and revives nothing
+    assert [e["data"]["object"]["id"] for e in call("GET", "/v1/events?type=api_key.revoked").json()["data"]] == [adopted["id"]]
+    assert migrate(system, capsys) == []
+    system.gateway._cache.clear()
+    assert old("GET", "/v1/plans").status == 401
+
+
+def test_an_adopted_key_counts_among_the_ten_active_keys(system: System, call: Client, capsys: pytest.CaptureFixture) -> None:
+    # Given a merchant whose active-key count is already kept (its first key and one more)
+    assert call("POST", "/v1/api_keys").status == 201
+    # When its key of the first format is adopted
+    put_first_format_key(system, "rk_live_" + "M" * 43)
+    assert len(migrate(system, capsys)) == 1
+    # Then it holds one of the ten places: seven more fit, the eighth is refused
+    assert [call("POST", "/v1/api_keys").status for _ in range(8)] == [201] * 7 + [409]
+    assert len([k for k in keys_of(call) if k["status"] == "active"]) == 10

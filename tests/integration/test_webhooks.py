@@ -317,6 +317,8 @@ def test_endpoints_api_limits(hooks: Hooks, receiver: Receiver, call: Client) ->
         "https://10.0.0.7/hooks",
         "https://169.254.169.254/latest/meta-data/",  # the metadata service
         "https://[fe80::1]/hooks",
+        "https://[64:ff9b::a00:7]/hooks",  # NAT64 of 10.0.0.7
+        "https://[::ffff:0:a9fe:a9fe]/hooks",  # IPv4-translated metadata service
         "https://localhost/hooks",  # a name that resolves to loopback
         "http://127.0.0.1:8080/hooks",  # the local runtime's exception does not apply when deployed
         "http://shop.example/hooks",
@@ -327,14 +329,26 @@ def test_the_deployed_configuration_refuses_non_public_destinations(system: Syst
     assert response.status == 422 and response.json()["error"]["param"] == "url", response.body
 
 
-def test_a_name_that_turns_private_after_creation_is_blocked_at_delivery(system: System, call: Client) -> None:
+def test_a_name_resolving_to_an_ipv6_form_of_a_private_address_is_refused_at_creation(system: System, call: Client) -> None:
+    # Given a name that resolves to the metadata service behind NAT64's well-known prefix
+    system.api_module.billing.webhook_ports().destinations.resolver = lambda host, port: ["64:ff9b::a9fe:a9fe"]
+    # When an endpoint is created with it, Then it is a 422 naming the URL
+    response = call("POST", "/v1/webhook_endpoints", {"url": "https://hooks.nat64.test/hooks"})
+    assert response.status == 422 and response.json()["error"]["param"] == "url", response.body
+
+
+@pytest.mark.parametrize(
+    "private",
+    ["10.1.2.3", "64:ff9b::a01:203", "64:ff9b:1::a01:203", "::a01:203", "::ffff:0:a01:203", "2002:a01:203::1"],
+)
+def test_a_name_that_turns_private_after_creation_is_blocked_at_delivery(system: System, call: Client, private: str) -> None:
     # Given an endpoint whose name does not resolve at creation (accepted), on the deployed configuration
     made = endpoint(call, "https://hooks.rebinding.test/hooks")
     system.clock.current = system.clock.now().replace(microsecond=0)
     with sqs_on_clock(lambda: system.clock.now().timestamp()):
         hooks = Hooks(system)
-        # When the name resolves to a private address at delivery time (DNS rebinding)
-        hooks.delivery.billing.webhook_ports().destinations.resolver = lambda host, port: ["10.1.2.3"]
+        # When the name resolves to a private address (10.1.2.3, or an IPv6 form of it) at delivery time (DNS rebinding)
+        hooks.delivery.billing.webhook_ports().destinations.resolver = lambda host, port: [private]
         call("POST", "/v1/plans", GOLD)
         hooks.run()
     # Then no connection is made and the attempt says why

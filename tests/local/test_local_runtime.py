@@ -17,6 +17,23 @@ def test_the_authorizer_guards_every_v1_route(local: str) -> None:
     assert Http(local)("GET", "/v1/nothing-here")[0] in (401, 404)
 
 
+def test_a_revoked_key_is_refused_once_the_local_clock_passes_the_authorizer_cache(local: str) -> None:
+    # Given a merchant's second key, used once (the authorizer's answer is now cached)
+    call = merchant(local, "Revoking")
+    status, created = call("POST", "/v1/api_keys")
+    assert status == 201
+    other = Http(local, created["secret"])
+    assert other("GET", "/v1/plans")[0] == 200
+    # When the merchant revokes it, Then the cached answer still stands on the local clock...
+    assert call("POST", f"/v1/api_keys/{created['id']}/revoke")[0] == 200
+    assert other("GET", "/v1/plans")[0] == 200
+    # ...until the local clock passes the cache's time to live (300 s): then it is refused
+    assert Http(local)("POST", "/_local/clock", {"advance_seconds": 301})[0] == 200
+    status, body = other("GET", "/v1/plans")
+    assert status == 401 and body["error"]["type"] == "authentication_error"
+    assert call("GET", "/v1/plans")[0] == 200
+
+
 def test_any_method_gets_the_api_s_json_answer_never_a_server_page(local: str) -> None:
     # Given a merchant
     call = merchant(local, "Methods")

@@ -239,6 +239,23 @@ def test_every_v1_route_goes_through_the_key_authorizer_and_stage_is_throttled()
     assert unauthenticated == [("CustomerPageFunction", "/customer/{proxy+}", {"Authorizer": "NONE"})]
 
 
+def test_a_revoked_key_is_refused_within_the_contracts_300_seconds_whatever_the_parameter() -> None:
+    # Given the authorizer's cache time to live, a parameter of the stack
+    api = resources("AWS::Serverless::Api")["Api"]["Properties"]
+    ttl = api["Auth"]["Authorizers"]["MerchantKeyAuthorizer"]["Identity"]["ReauthorizeEvery"]
+    parameter = load_template()["Parameters"][ttl["Ref"]]
+    # Then no value the stack accepts keeps a revoked key working past the contract's 300 s
+    assert parameter["MinValue"] == 0 and parameter["MaxValue"] == 300 and parameter["Default"] <= 300
+
+
+def test_the_api_stage_is_traced_on_the_resource_itself(expanded: dict) -> None:
+    # The API's own properties enable X-Ray tracing (what checkov's CKV_AWS_73 reads, without
+    # SAM's Globals), and the deployed stage has it
+    assert resources("AWS::Serverless::Api")["Api"]["Properties"].get("TracingEnabled") is True
+    [stage] = [r for r in expanded["Resources"].values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    assert stage["Properties"]["TracingEnabled"] is True
+
+
 def test_runtime_and_architecture() -> None:
     function_globals = load_template()["Globals"]["Function"]
     assert function_globals["Runtime"] == "python3.13" and function_globals["Architectures"] == ["arm64"]

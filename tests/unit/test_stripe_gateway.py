@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 import pytest
@@ -133,12 +135,18 @@ def test_processing_is_looked_up_again(httpserver: HTTPServer, stripe: StripeGat
     assert stripe.charge(REQUEST).outcome == "succeeded"
 
 
-def test_requires_action_off_session_is_a_hard_authentication_decline(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+def test_requires_action_off_session_is_an_authentication_decline_once_cancelled(
+    httpserver: HTTPServer, stripe: StripeGateway
+) -> None:
     # Given a card that needs the customer (3-D Secure) while they are away
     httpserver.expect_request("/v1/payment_intents").respond_with_json({"id": "pi_5", "status": "requires_action"})
-    # When charging, Then it is a hard authentication_required decline
+    cancelled = httpserver.expect_request("/v1/payment_intents/pi_5/cancel", method="POST")
+    cancelled.respond_with_json({"id": "pi_5", "status": "canceled", "cancellation_reason": "abandoned"})
+    # When charging, Then the intent is cancelled and the attempt is an authentication_required
+    # decline (soft: retried on the plan's schedule, with a new PaymentIntent)
     result = stripe.charge(REQUEST)
-    assert result.outcome == "declined" and result.decline_code == "authentication_required"
+    assert result.outcome == "declined" and result.decline_code == "authentication_required" and not result.hard
+    assert result.gateway_reference == "pi_5"
 
 
 def test_the_charger_asks_stripe_again_with_the_same_key_after_a_timeout(httpserver: HTTPServer) -> None:
@@ -419,3 +427,107 @@ def test_a_refund_is_looked_up_among_its_payments_refunds_by_its_metadata(httpse
     assert found is not None and found.gateway_reference == "re_1"
     assert stripe.lookup_refund(RefundRequest(**{**REFUND.__dict__, "refund_id": "rfd_3"})) is None
     assert all(r.method == "GET" for r, _ in httpserver.log)
+
+
+# ---------------------------------------------------------------- a payment the customer could still complete
+class StripePaymentIntents:
+    """A stateful stand-in for Stripe's PaymentIntents: created (a repeated idempotency key answers
+    the first result), read, cancelled while not final. Every confirmation needs the customer
+    (3-D Secure while they are away). Records how many of the same charge's intents were
+    still open (completable by the customer) whenever a new one was created."""
+
+    OPEN = frozenset({"requires_action", "requires_confirmation", "requires_payment_method", "processing"})
+
+    def __init__(self, httpserver: HTTPServer) -> None:
+        self.intents: dict[str, dict] = {}
+        self.by_key: dict[str, str] = {}
+        self.open_when_created: list[int] = []
+        self.before_cancel: Callable[[dict], None] = lambda intent: None  # what the customer does meanwhile
+        httpserver.expect_request(re.compile(r"^/v1/payment_intents.*")).respond_with_handler(self.handle)
+
+    def handle(self, request: Request) -> Response:
+        parts = request.path.strip("/").split("/")  # v1, payment_intents[, id[, cancel]]
+        if request.method == "POST" and len(parts) == 2:
+            return self._create(request)
+        intent = self.intents.get(parts[2]) if len(parts) > 2 else None
+        if intent is None:
+            return self._error(404, "resource_missing")
+        if request.method == "POST" and parts[3:] == ["cancel"]:
+            self.before_cancel(intent)
+            if intent["status"] in ("succeeded", "canceled"):
+                return self._error(400, "payment_intent_unexpected_state")
+            intent["status"] = "canceled"
+            intent["cancellation_reason"] = parse_qs(request.get_data(as_text=True)).get("cancellation_reason", [None])[0]
+        return self._json(intent)
+
+    def _create(self, request: Request) -> Response:
+        key = request.headers["Idempotency-Key"]
+        if key in self.by_key:
+            return self._json(self.intents[self.by_key[key]])
+        form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+        metadata = {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")}
+        self.open_when_created.append(len(self.open_intents(metadata["charge_id"])))
+        intent_id = f"pi_{len(self.intents) + 1}"
+        self.intents[intent_id] = {"id": intent_id, "object": "payment_intent", "status": "requires_action", "metadata": metadata}
+        self.by_key[key] = intent_id
+        return self._json(self.intents[intent_id])
+
+    def open_intents(self, charge_id: str) -> list[dict]:
+        return [i for i in self.intents.values() if i["metadata"]["charge_id"] == charge_id and i["status"] in self.OPEN]
+
+    @staticmethod
+    def _json(body: dict, status: int = 200) -> Response:
+        return Response(json.dumps(body), status=status, content_type="application/json")
+
+    def _error(self, status: int, code: str) -> Response:
+        return self._json({"error": {"type": "invalid_request_error", "code": code, "message": code}}, status)
+
+
+def test_a_payment_needing_the_customer_is_cancelled_before_a_retry_makes_another(httpserver: HTTPServer) -> None:
+    # Given a card whose bank wants the customer (3-D Secure) at every off-session attempt, on a
+    # plan that retries after 1 and 3 days
+    stripe_api = StripePaymentIntents(httpserver)
+    world = World()
+    world.charger.gateways["stripe"] = StripeGateway(lambda: "sk_test_secret", base_url=httpserver.url_for(""), timeout=2)
+    body = {
+        "plan_id": world.plan(retry_schedule_days=[1, 3]),
+        "customer": {"reference": "c"},
+        "payment_method": {"gateway": "stripe", "token": "cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i"},
+        "consent": {"accepted_at": "2026-11-25T08:59:00Z"},
+    }
+    mandate_id = world.api.mandates.create("mch_a", MandateCreate.model_validate(body)).id
+    # When the charge is attempted, then retried twice
+    world.tick()
+    for days in (1, 3):
+        world.clock.advance(days=days, minutes=1)
+        world.tick()
+    # Then each attempt is its own PaymentIntent, an authentication decline, and no new one was
+    # ever created while an earlier one could still be completed by the customer
+    [charge] = world.charges(mandate_id)
+    assert [(a.outcome, a.decline_code) for a in charge.attempts] == [("declined", "authentication_required")] * 3
+    assert [a.gateway_reference for a in charge.attempts] == ["pi_1", "pi_2", "pi_3"]
+    assert stripe_api.open_when_created == [0, 0, 0]
+    # And none is left open once the charge has failed
+    assert charge.status == "failed" and stripe_api.open_intents(charge.id) == []
+    assert {i["cancellation_reason"] for i in stripe_api.intents.values()} == {"abandoned"}
+
+
+def test_a_payment_the_customer_completed_before_the_cancel_is_recorded_as_succeeded(
+    httpserver: HTTPServer, stripe: StripeGateway
+) -> None:
+    # Given Stripe answers requires_action, and the customer completes it before the cancel arrives
+    stripe_api = StripePaymentIntents(httpserver)
+    stripe_api.before_cancel = lambda intent: intent.update(status="succeeded")
+    # When charging, Then the payment is recorded as it ended: succeeded, not declined
+    result = stripe.charge(REQUEST)
+    assert result.outcome == "succeeded" and result.gateway_reference == "pi_1"
+
+
+def test_a_cancel_that_gets_no_answer_leaves_the_outcome_unknown(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    # Given a PaymentIntent needing the customer, and Stripe failing the cancel (500)
+    httpserver.expect_request("/v1/payment_intents", method="POST").respond_with_json({"id": "pi_7", "status": "requires_action"})
+    httpserver.expect_request("/v1/payment_intents/pi_7/cancel").respond_with_json({"error": {"type": "api_error"}}, status=500)
+    # When charging, Then it is not recorded as a decline while the customer could still complete it:
+    # the attempt is asked again with the same key (and cancelled then)
+    with pytest.raises(GatewayTimeout):
+        stripe.charge(REQUEST)

@@ -69,6 +69,42 @@ def test_only_the_local_runtime_accepts_loopback_http_with_a_port() -> None:
             webhooks.validate_url(url, allow_loopback_http=True)
 
 
+# IPv6 forms that carry an IPv4 address: (form, judged by the IPv4 address it carries, or refused outright)
+IPV4_IN_IPV6 = {
+    "mapped ::ffff:a.b.c.d": (lambda v4: f"::ffff:{v4}", True),
+    "NAT64 64:ff9b::a.b.c.d": (lambda v4: f"64:ff9b::{v4}", True),
+    "NAT64 local-use 64:ff9b:1::/48": (lambda v4: f"64:ff9b:1::{v4}", False),
+    "compatible ::a.b.c.d": (lambda v4: f"::{v4}", False),
+    "translated ::ffff:0:a.b.c.d": (lambda v4: f"::ffff:0:{v4}", False),
+    "6to4 2002:AABB:CCDD::": (
+        lambda v4: str(ipaddress.IPv6Address((0x2002 << 112) | (int(ipaddress.IPv4Address(v4)) << 80))),
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("form", IPV4_IN_IPV6)
+@pytest.mark.parametrize("v4", ["10.0.0.7", "127.0.0.1", "169.254.169.254", "192.168.1.1", "100.64.0.1", "0.0.0.0"])
+def test_an_ipv6_form_of_a_private_ipv4_address_is_refused(form: str, v4: str) -> None:
+    # Given a non-public IPv4 address written as an IPv6 address
+    address = ipaddress.IPv6Address(IPV4_IN_IPV6[form][0](v4))
+    # Then it is refused, as an address and as a URL's literal host
+    assert not webhooks.address_allowed(address), address
+    with pytest.raises(ValidationFailed):
+        webhooks.validate_url(f"https://[{address}]/hooks")
+
+
+@given(st.ip_addresses(v=4), st.sampled_from(sorted(IPV4_IN_IPV6)))
+@settings(max_examples=300, deadline=None)
+def test_an_ipv6_form_of_an_ipv4_address_is_never_allowed_more_than_that_address(v4: ipaddress.IPv4Address, form: str) -> None:
+    # Given any IPv4 address in any IPv6 form that carries it
+    write, judged_by_ipv4 = IPV4_IN_IPV6[form]
+    address = ipaddress.IPv6Address(write(str(v4)))
+    # Then the form is allowed only when it is one a resolver may answer (mapped, NAT64's
+    # well-known prefix) and the IPv4 address itself is allowed
+    assert webhooks.address_allowed(address) == (judged_by_ipv4 and webhooks.address_allowed(v4))
+
+
 @given(st.ip_addresses())
 @settings(max_examples=300, deadline=None)
 def test_an_allowed_address_is_a_global_unicast_one(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:

@@ -15,6 +15,9 @@ off-session PaymentIntent, confirmed at once. This module is the only one that i
   key (24 h); after that the charger only looks the attempt up (PaymentIntents search by its
   metadata). 429 and 409 (rate limit, concurrent use of the key) mean nothing happened yet:
   `GatewayUnavailable`, retried later with the same key.
+* A PaymentIntent that needs the customer (`requires_action`: 3-D Secure while they are away)
+  is cancelled before its attempt is recorded as an `authentication_required` decline: a retry
+  makes a new PaymentIntent, and the customer can never complete two.
 * Amounts go in Stripe's units: ISK, zero-decimal in ISO 4217, counts in hundredths at Stripe.
 * The secret key comes from a provider (Powertools Parameters in Lambda) and is never logged.
 """
@@ -98,7 +101,9 @@ class StripeGateway:
 
     @property
     def call_timeout(self) -> float:
-        # The create and the library's one retry, and a PaymentIntent still processing read once more.
+        # The create and the library's one retry, and one more call: a PaymentIntent still processing
+        # read again, or one waiting for the customer cancelled (beyond that, the outcome is unknown
+        # and the attempt is asked again with the same key).
         return self.timeout * (NETWORK_RETRIES + 2)
 
     @property
@@ -146,7 +151,8 @@ class StripeGateway:
 
     def lookup(self, request: AttemptRequest) -> GatewayResult | None:
         """The PaymentIntent of this (charge, attempt), found by its metadata (not by the key,
-        which Stripe forgets after 24 h). Read-only: never creates a payment."""
+        which Stripe forgets after 24 h). Never creates a payment (one still waiting for the
+        customer is cancelled, as after `charge`)."""
         import stripe
 
         query = f"metadata['charge_id']:'{request.charge_id}' AND metadata['attempt']:'{request.attempt}'"
@@ -301,13 +307,39 @@ class StripeGateway:
             state = intent.get("status")
             if state == "processing":
                 raise GatewayTimeout(f"{reference} is still processing")
+        if state == "requires_action":
+            intent = self._cancel_waiting(intent)
+            state = intent.get("status")
+            if state == "canceled":
+                return GatewayResult(outcome="declined", decline_code="authentication_required", gateway_reference=reference)
+            if state not in ("succeeded", "requires_payment_method"):  # still open, or moving: not an outcome yet
+                raise GatewayTimeout(f"{reference} is {state}")
         if state == "succeeded":
             return GatewayResult(outcome="succeeded", gateway_reference=reference)
-        if state == "requires_action":
-            return GatewayResult(outcome="declined", decline_code="authentication_required", gateway_reference=reference)
         error = intent.get("last_payment_error") or {}
         code = error.get("decline_code") or error.get("code") or "card_declined"
         return GatewayResult(outcome="declined", decline_code=DECLINE_CODES.get(code, code), gateway_reference=reference)
+
+    def _cancel_waiting(self, intent: dict[str, Any]) -> dict[str, Any]:
+        """Cancel a PaymentIntent waiting for the customer (3-D Secure while they are away) before
+        its attempt is recorded as declined: the retry makes a new PaymentIntent, and the customer
+        must never be able to complete this one as well. A cancel Stripe refuses means the intent
+        moved on meanwhile (the customer completed it): what it became is read instead. No answer
+        leaves the outcome unknown: the attempt is asked again with the same key (which answers
+        this intent again) and cancelled then."""
+        import stripe
+
+        reference = str(intent.get("id"))
+        try:
+            return _plain(self.client.v1.payment_intents.cancel(reference, params={"cancellation_reason": "abandoned"}))
+        except stripe.InvalidRequestError:
+            pass  # not cancellable any more
+        except stripe.StripeError as failure:
+            raise GatewayTimeout(f"{reference} waits for the customer and is not cancelled yet") from failure
+        try:
+            return _plain(self.client.v1.payment_intents.retrieve(reference))
+        except stripe.StripeError as failure:
+            raise GatewayTimeout(f"{reference} could not be cancelled nor read") from failure
 
     @staticmethod
     def _from_error(error: stripe.StripeError) -> GatewayResult:

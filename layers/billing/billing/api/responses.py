@@ -347,7 +347,9 @@ class ErrorOut(BaseModel):
 class ApiKeyOut(ResponseModel):
     id: str
     object: Literal["api_key"] = "api_key"
-    last4: str
+    last4: str | None = Field(
+        description="The key's last four characters; null for a key of the first format (issued before keys carried their id) until it is next used"
+    )
     status: Literal["active", "revoked"]
     expires_at: TimeOut | None
     created_at: TimeOut

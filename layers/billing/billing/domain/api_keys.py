@@ -4,7 +4,9 @@ random bits, so a fast hash leaves nothing to brute-force).
 A key reads `rk_live_<locator>.<secret>`: the locator (base64url of "<merchant id>.<key id>")
 tells the authorizer which stored key to compare with, under the merchant's own partition, so
 no lookup table outside merchant data is needed. Keys made before locators existed (`rk_live_`
-and the secret alone) are still accepted by their digest.
+and the secret alone) are found by the digest of the whole key; once adopted among their
+merchant's keys (`adopt_first_format`, run once by the operator) they are listed, revoked and
+rolled like the rest.
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ def locate(api_key: str) -> tuple[str, str, str] | None:
 
 
 class ApiKey(Entity):
-    key_hash: str  # of the secret; never shown
-    last4: str
+    key_hash: str  # of the secret (of the whole key for one made before locators); never shown
+    last4: str | None = None  # None: a key made before locators, until its next use shows it
     status: ApiKeyStatus = "active"
     expires_at: datetime | None = None  # set when revoked: the key works until then (rolling keys)
     last_used_at: datetime | None = None
@@ -89,7 +91,33 @@ def ensure_room_for_one_more(active: list[ApiKey]) -> None:
         raise InvalidState(TOO_MANY_KEYS)
 
 
+def last4(key: str) -> str:
+    """What a key shows of itself (the same for its secret and for the whole key string)."""
+    return key[-4:]
+
+
 def new_key(key_id: str, merchant_id: str, secret: str, now: datetime) -> tuple[ApiKey, str, list[str]]:
     """A key, the whole key string to show once, and the events of its creation."""
-    key = ApiKey(id=key_id, merchant_id=merchant_id, key_hash=digest(secret), last4=secret[-4:], created_at=now, updated_at=now)
+    key = ApiKey(id=key_id, merchant_id=merchant_id, key_hash=digest(secret), last4=last4(secret), created_at=now, updated_at=now)
     return key, compose(merchant_id, key_id, secret), [EventType.API_KEY_CREATED]
+
+
+def first_format_key_id(key_hash: str) -> str:
+    """The id a key made before locators gets among its merchant's keys: derived from its digest
+    (so adopting it twice finds the same key), without showing the digest."""
+    return "key_" + hashlib.sha256(f"first-format.{key_hash}".encode()).hexdigest()[:24]
+
+
+def adopt_first_format(key_hash: str, merchant_id: str, created_at: datetime, now: datetime) -> ApiKey:
+    """A key made before locators (still working), as one of its merchant's keys: listed, revoked
+    or rolled like any other. Its digest is of the whole key string (the key has no locator: the
+    authorizer finds it by that digest, then reads this key); its last four are unknown until it is
+    next used. Not a new key: no event."""
+    return ApiKey(
+        id=first_format_key_id(key_hash),
+        merchant_id=merchant_id,
+        key_hash=key_hash,
+        last4=None,
+        created_at=created_at,
+        updated_at=now,
+    )

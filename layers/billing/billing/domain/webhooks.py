@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 from datetime import datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
@@ -89,15 +90,35 @@ def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
 
 def address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Only public unicast addresses: never private, loopback, link-local (the instance metadata
-    service), multicast, reserved, shared (CGNAT) or unspecified ones, nor IPv6 forms of them."""
+    service), multicast, reserved, shared (CGNAT) or unspecified ones, nor IPv6 forms of them.
+
+    An IPv6 address that carries an IPv4 one is judged by that IPv4 address when it is a form a
+    resolver may answer (IPv4-mapped `::ffff:a.b.c.d`; NAT64's well-known `64:ff9b::a.b.c.d`,
+    from DNS64), and refused outright otherwise: IPv4-compatible `::a.b.c.d` (deprecated),
+    IPv4-translated `::ffff:0:a.b.c.d`, NAT64 local-use `64:ff9b:1::/48` (where the IPv4 address
+    sits is the network's choice), 6to4 `2002::/16` and Teredo: nothing a merchant needs, and
+    ways around the rule (`is_global` says True for most of them)."""
     import ipaddress
 
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return address_allowed(address.ipv4_mapped)
-        if address.sixtofour is not None or address.teredo is not None:
-            return False  # tunnels to an IPv4 address: nothing a merchant needs, a way around the rule
+        nat64, refused = _ipv4_in_ipv6()
+        if address in nat64:
+            return address_allowed(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
+        if address.sixtofour is not None or address.teredo is not None or any(address in n for n in refused):
+            return False
     return address.is_global and not address.is_multicast
+
+
+@cache
+def _ipv4_in_ipv6() -> tuple[ipaddress.IPv6Network, tuple[ipaddress.IPv6Network, ...]]:
+    """NAT64's well-known prefix (judged by the IPv4 address it carries), and the IPv4-carrying
+    networks refused outright: IPv4-compatible, IPv4-translated, NAT64 local-use."""
+    import ipaddress
+
+    refused = tuple(ipaddress.IPv6Network(cidr) for cidr in ("::/96", "::ffff:0:0:0/96", "64:ff9b:1::/48"))
+    return ipaddress.IPv6Network("64:ff9b::/96"), refused
 
 
 # ----------------------------------------------------------------------------- secrets and signatures

@@ -1,10 +1,11 @@
 """API keys over the API: several per merchant, created (the secret shown once), listed, revoked
-at once or rolled (still working for up to 7 days while clients move to a new key)."""
+at once or rolled (still working for up to 7 days while clients move to a new key); keys made
+before locators adopted among them (`scripts/api_keys.py migrate-legacy`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ..domain import api_keys
 from ..domain.api_keys import ApiKey
@@ -51,6 +52,23 @@ class ApiKeys:
             types = key.revoke(now, expires_in)
             freed = Limit(merchant_id, api_keys.ACTIVE_COUNT, -1, initial=was_active)
             self.repo.commit(Changes(api_keys=[key], events=self.recorder.events([(key, types)], now), limits=[freed]))
+            return key
+
+        return retry_on_conflict(once)
+
+    def adopt_first_format(self, merchant_id: str, key_hash: str, created_at: datetime | None) -> ApiKey | None:
+        """A key made before locators, still working, made one of the merchant's keys (listed,
+        revocable); None when it already is. `created_at`: when it was made, if recorded. It counts
+        among the active keys at once, even past the maximum (it exists already: the merchant
+        revokes keys to make room)."""
+
+        def once(_: int) -> ApiKey | None:
+            if self.repo.get_api_key(merchant_id, api_keys.first_format_key_id(key_hash)) is not None:
+                return None
+            now = self.clock.now()
+            key = api_keys.adopt_first_format(key_hash, merchant_id, created_at or now, now)
+            counted = Limit(merchant_id, api_keys.ACTIVE_COUNT, +1, initial=len(self._active(merchant_id)))
+            self.repo.commit(Changes(api_keys=[key], limits=[counted]))
             return key
 
         return retry_on_conflict(once)

@@ -65,7 +65,8 @@ def csrf_token(key: bytes, link_token: str, action: str) -> str:
 
 
 def csrf_valid(key: bytes, link_token: str, action: str, submitted: str) -> bool:
-    return hmac.compare_digest(submitted, csrf_token(key, link_token, action))
+    """Compared as bytes: `compare_digest` refuses a str that is not ASCII (a TypeError, not a no)."""
+    return hmac.compare_digest(submitted.encode("utf-8", "replace"), csrf_token(key, link_token, action).encode())
 
 
 def same_origin(origin: str | None, host: str | None) -> bool:

@@ -127,7 +127,8 @@ class Mandates:
 
         def change(mandate: Mandate, charge: Charge | None, now: datetime) -> list[str]:
             previous["payment_method"] = self.recorder.snapshot(mandate)["payment_method"]
-            return mandate.replace_payment_method(now, method, reattempt_allowed=charge is None or charge.may_reopen)
+            reattempt_allowed = charge is None or charge.may_reopen
+            return mandate.replace_payment_method(now, method, reattempt_allowed, by_customer=source == "customer")
 
         extra = {"previous_attributes": previous, "source": source}
         return self._change(merchant_id, mandate_id, change, {EventType.MANDATE_PAYMENT_METHOD_UPDATED: extra})

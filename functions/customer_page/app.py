@@ -9,6 +9,7 @@ HTML, headers and forms live in `billing.customer_page`, the use cases in `servi
 from __future__ import annotations
 
 import base64
+import math
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,7 @@ from billing import bootstrap
 from billing.customer_page import forms, render
 from billing.customer_page.headers import security_headers
 from billing.customer_page.texts import Lang, pick_language, text
-from billing.domain.errors import InvalidState, ValidationFailed
+from billing.domain.errors import InvalidState, TooManyRequests, ValidationFailed
 from billing.domain.model import Mandate, PaymentMethod
 from billing.domain.payment_methods import SIMULATED_TOKENS
 from billing.observability import logger, metrics
@@ -75,20 +76,22 @@ def invalid_link(language: Lang, nonce: str) -> Response[str]:
     return respond(404, render.message(language, nonce, text(language, "invalid"), text(language, "invalid_text")), nonce)
 
 
-def show(token: str, status: int = 200, notice: str = "", error: str = "") -> Response[str]:
+def show(token: str, status: int = 200, notice: str = "", error: str = "", error_key: str = "") -> Response[str]:
+    """The mandate's page; `error_key`: an error said in the page's language (the customer's)."""
     language, nonce = lang(), secrets.token_urlsafe(16)
     try:
         view = portal().view(token)
     except InvalidLink:
         return invalid_link(language, nonce)
     language = lang(view.mandate.customer.locale)
+    error = text(language, error_key) if error_key else error
     if view.link_expired:
         body = text(language, "expired_text", merchant=view.merchant_name)
         return respond(410, render.message(language, nonce, text(language, "expired"), body), nonce)
     mandate = view.mandate
     csrf = {action: forms.csrf_token(billing.signing_key(), token, action) for action in ("approve", "payment_method")}
     setup = None
-    if stripe is not None and (mandate.awaiting_approval or mandate.customer_may_replace_method):
+    if stripe is not None and (mandate.awaiting_approval or view.may_replace_method):
         # Approval's SetupIntent, or a fresh one for a new card (one per state of the mandate).
         purpose = "" if mandate.awaiting_approval else f"update-{mandate.version}"
         customer = mandate.customer
@@ -178,6 +181,11 @@ def replace_payment_method(token: str) -> Response[str]:
         return show(token, 400, error=text(lang(), "card_not_confirmed"))
     except InvalidLink:
         return show(token)
+    except TooManyRequests as limited:
+        response = show(token, 429, error_key="method_changes_used_up")
+        wait = math.ceil((limited.retry_at - billing.clock.now()).total_seconds())
+        response.headers["Retry-After"] = str(max(wait, 1))
+        return response
     except InvalidState:
         return show(token, 409)
     except ValidationFailed:

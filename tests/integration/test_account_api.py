@@ -78,6 +78,48 @@ def test_bad_settings_are_a_422_naming_the_field(call: Client, body: dict, param
     assert call("GET", "/v1/account").json()["receipt_prefix"] == "R"
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "Shop\r\nBcc: victim@example.com"),
+        ("name", "Shop\n"),
+        ("name", "Shop\x00"),
+        ("name", "Shop\x1b[31m"),
+        ("name", "Shop\u2028Two"),  # a Unicode line separator
+        ("name", "Shop\x85"),  # NEL, a C1 control
+        ("legal_name", "UAB Shop\r\nX-Header: 1"),
+        ("legal_name", "UAB\tShop"),
+        ("support_email", "help@shop.test\r\nBcc: x@y.z"),
+        ("support_email", "help\x00@shop.test"),
+        ("support_email", "help@shop.test\x7f"),
+        ("address", "Gedimino pr. 1\x00"),
+        ("address", "Gedimino pr. 1\x1b"),
+    ],
+)
+def test_control_characters_in_free_text_are_a_422_naming_the_field(call: Client, field: str, value: str) -> None:
+    # Given the account as it is
+    before = call("GET", "/v1/account").json()
+    # When a field that reaches e-mails (subject, headers) or receipts is sent with a line break or a control character
+    response = call("PATCH", "/v1/account", {field: value})
+    # Then it is refused naming the field, and nothing changed
+    assert response.status == 422 and response.json()["error"]["param"] == field, response.body
+    assert call("GET", "/v1/account").json() == before
+
+
+def test_line_breaks_stay_allowed_in_the_address_and_any_language_in_names(call: Client) -> None:
+    body = {"name": "Sporto klubas – Žalgiris", "legal_name": "UAB „Žalgiris“ 日本", "address": "Gedimino pr. 1\r\nVilnius\nLT"}
+    response = call("PATCH", "/v1/account", body)
+    assert response.status == 200 and {k: response.json()[k] for k in body} == body
+
+
+def test_a_customer_address_with_a_control_character_is_a_422(call: Client) -> None:
+    plan = call("POST", "/v1/plans", GOLD).json()
+    for email in ("jonas@example.lt\x00", "jonas@exa\x1bmple.lt", "jonas@example.lt\u2028"):
+        body = {"plan_id": plan["id"], "customer": {"reference": "a", "email": email}}
+        response = call("POST", "/v1/mandates", body)
+        assert response.status == 422 and response.json()["error"]["param"] == "customer.email", (email, response.body)
+
+
 def test_a_mandate_takes_the_accounts_default_language_unless_it_names_one(call: Client) -> None:
     plan = call("POST", "/v1/plans", GOLD).json()
     english = call("POST", "/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "a"}}).json()

@@ -210,3 +210,41 @@ def test_an_adopted_key_counts_among_the_ten_active_keys(system: System, call: C
     # Then it holds one of the ten places: seven more fit, the eighth is refused
     assert [call("POST", "/v1/api_keys").status for _ in range(8)] == [201] * 7 + [409]
     assert len([k for k in keys_of(call) if k["status"] == "active"]) == 10
+
+
+def test_creations_conflicting_on_the_merchants_count_both_succeed(
+    system: System, call: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given another creation holding the merchant's count in its transaction when this one commits
+    # (DynamoDB cancels this one with TransactionConflict)
+    from tests.integration.test_money_safety_on_moto import ConflictingTransactions
+
+    billing = system.api_module.billing
+    other = billing.use_cases(billing.approval_links(f"https://{system.a.id}.test")).api_keys
+    writer = billing.repository.writer
+    faulty = ConflictingTransactions(writer.client, times=1, race=lambda: other.create(system.a.id))
+    monkeypatch.setattr(writer, "client", faulty)
+    # When the merchant creates a key
+    response = call("POST", "/v1/api_keys")
+    # Then the creation is redone on fresh state: 201 (not a 500), and both keys exist and work
+    assert response.status == 201, response.body
+    assert len(keys_of(call)) == 3 and system.client(key=response.json()["secret"])("GET", "/v1/plans").status == 200
+    assert len(call("GET", "/v1/events?type=api_key.created").json()["data"]) == 2
+
+
+def test_a_conflicting_creation_that_took_the_last_place_leaves_a_409(
+    system: System, call: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given nine active keys, and another creation taking the tenth place while this one commits
+    for _ in range(8):
+        assert call("POST", "/v1/api_keys").status == 201
+    from tests.integration.test_money_safety_on_moto import ConflictingTransactions
+
+    billing = system.api_module.billing
+    other = billing.use_cases(billing.approval_links(f"https://{system.a.id}.test")).api_keys
+    writer = billing.repository.writer
+    monkeypatch.setattr(writer, "client", ConflictingTransactions(writer.client, times=1, race=lambda: other.create(system.a.id)))
+    # When the merchant creates a key, Then it is decided again on fresh state: the limit's 409, not a 500
+    response = call("POST", "/v1/api_keys")
+    assert response.status == 409 and response.json()["error"]["type"] == "invalid_state", response.body
+    assert len(keys_of(call)) == 10

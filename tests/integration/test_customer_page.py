@@ -7,6 +7,8 @@ import re
 from datetime import timedelta
 from urllib.parse import urlencode, urlparse
 
+import pytest
+
 from tests.integration.conftest import GOLD, Client, System
 
 HOST = "localapi01.execute-api.eu-west-1.amazonaws.com"
@@ -102,6 +104,20 @@ def test_forms_need_the_page_csrf_token_same_origin_and_consent(system: System, 
     assert (
         post(system, other + "/approve", {**good, "terms_sha256": hidden(page(system, other).body, "terms_sha256")}).status == 403
     )
+
+
+@pytest.mark.parametrize("csrf", ["żąsis", "🙂" * 40, "\u2028", "a\x00b", b"\xff\xfe", ""])
+def test_a_csrf_token_of_any_text_is_refused_like_a_wrong_one(system: System, call: Client, csrf: str | bytes) -> None:
+    # Given the approval form of a mandate's page
+    mandate = pending(call)
+    path = path_of(mandate)
+    good = approval_form(page(system, path).body, payment_token="pm_sim_ok")
+    # When it is posted with a CSRF field that is not ASCII (or not even UTF-8), to each form
+    for action in ("approve", "payment_method", "revoke"):
+        response = post(system, f"{path}/{action}", {**good, "csrf": csrf})
+        # Then it is refused as a wrong token is (403, the page again), never a 500
+        assert response.status == 403 and "did not come from this page" in response.body, (action, response.status)
+    assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "pending_approval"
 
 
 def test_revoke_after_a_confirmation_step(system: System, call: Client) -> None:

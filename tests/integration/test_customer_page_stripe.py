@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 import boto3
@@ -24,7 +25,10 @@ def stripe_page(system: System, httpserver: HTTPServer, monkeypatch: pytest.Monk
     monkeypatch.setenv("STRIPE_SECRET_NAME", "rp/stripe")
     monkeypatch.setenv("STRIPE_PUBLISHABLE_KEY", "pk_test_123")
     monkeypatch.setenv("STRIPE_API_BASE", httpserver.url_for("").rstrip("/"))
-    module = load_function("customer_page")
+    from billing import bootstrap
+
+    with bootstrap.configured(clock=system.clock):  # the system's test clock, as the other functions
+        module = load_function("customer_page")
     system.gateway._routes[1] = ("/customer/", lambda event: invoke(module, event, "CustomerPageFunction"), False)
     state: dict = {"requests": [], "mandate_id": None, "status": "succeeded", "payment_method": "pm_1Q2w3E4r5T6y7U8i"}
 
@@ -181,3 +185,53 @@ def test_a_stripe_outage_is_a_503_to_try_again_and_changes_nothing(system: Syste
     # And once Stripe answers again, the same request works
     stripe_page["down"] = False
     assert post(system, path + "/payment_method", {"csrf": csrf, "setup_intent": "seti_123"}).status == 303
+
+
+def test_repeated_views_of_one_mandate_state_reuse_one_setup_intent(system: System, call: Client, stripe_page: dict) -> None:
+    # Given a mandate approved with a Stripe card
+    mandate = pending(call)
+    path = path_of(mandate)
+    assert post(system, path + "/approve", approval_form(page(system, path).body, setup_intent="seti_123")).status == 303
+    # When the customer opens the page again and again
+    for _ in range(5):
+        assert page(system, path).status == 200
+    # Then every view asks Stripe with the same idempotency key (Stripe answers its first SetupIntent
+    # again for a key it has seen): one SetupIntent per state of the mandate, not one per view
+    keys = {key for kind, key, _ in stripe_page["requests"] if kind == "setup"} - {f"setup:{mandate['id']}"}
+    version = system.api_module.billing.repository.get_mandate(system.a.id, mandate["id"]).version
+    assert keys == {f"setup:{mandate['id']}:update-{version}"}
+
+
+def test_card_replacements_by_the_customer_are_limited_per_day(system: System, call: Client, stripe_page: dict) -> None:
+    # Given a mandate of a Lithuanian customer approved with a Stripe card
+    plan = call("POST", "/v1/plans", {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month"}).json()
+    body = {"plan_id": plan["id"], "customer": {"reference": "c-1", "locale": "lt"}}
+    mandate = call("POST", "/v1/mandates", body).json()
+    path = path_of(mandate)
+    assert post(system, path + "/approve", approval_form(page(system, path).body, setup_intent="seti_123")).status == 303
+
+    def replace(card: str):
+        update = page(system, path).body.split('id="payment-method"')[1]
+        csrf = re.search(r'name="csrf" value="([^"]+)"', update).group(1)
+        stripe_page["payment_method"] = card
+        return post(system, path + "/payment_method", {"csrf": csrf, "setup_intent": "seti_123"}), csrf
+
+    # When the customer replaces the card five times in a day, Then each replacement works
+    for n in range(5):
+        answer, csrf = replace(f"pm_{n}Z8y7X6w5V4u3T2s")
+        assert answer.status == 303, answer.body
+    # When they try a sixth time that day
+    setups = len([r for r in stripe_page["requests"] if r[0] == "setup"])
+    shown = page(system, path).body
+    sixth = post(system, path + "/payment_method", {"csrf": csrf, "setup_intent": "seti_123"})
+    # Then the page offers no new card (no SetupIntent made for it), and a form posted anyway is a
+    # 429 in the customer's language, and the card is the fifth one
+    assert 'data-secret="' not in shown and len([r for r in stripe_page["requests"] if r[0] == "setup"]) == setups
+    assert "Mokėjimo būdą šiandien" in shown
+    assert sixth.status == 429 and "Mokėjimo būdą šiandien" in sixth.body and int(sixth.headers["Retry-After"]) > 0
+    stored = system.api_module.billing.repository.get_mandate(system.a.id, mandate["id"])
+    assert stored.payment_method.token.endswith("pm_4Z8y7X6w5V4u3T2s")
+    assert len(call("GET", "/v1/events?type=mandate.payment_method_updated&limit=100").json()["data"]) == 5
+    # When a day has passed since the first one, Then one more replacement is allowed
+    system.clock.current = system.clock.now() + timedelta(days=1, seconds=1)
+    assert replace("pm_5Z8y7X6w5V4u3T2s")[0].status == 303

@@ -4,9 +4,16 @@ shown, merchant and customer text escaped, and links that are not receipts refus
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import io
-from urllib.parse import urlparse
+import re
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode, urlparse
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from tests.integration.conftest import GOLD, Client, EngineHarness, System
@@ -89,3 +96,126 @@ def test_links_that_are_not_receipts_are_refused(system: System, call: Client, e
     assert system.gateway.request("GET", f"/customer/receipts/{approval}", {"Host": HOST}).status == 404
     # Another merchant's API never shows this charge, so never its receipt link
     assert system.client(system.b)("GET", f"/v1/charges/{charge['id']}").status == 404
+
+
+# ----------------------------------------------------------------------------- one purpose per signature
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def rewrapped(token: str, label: bytes) -> str:
+    """A token's MAC kept, its payload changed to what the MAC really covers (label + payload)."""
+    payload, mac = token.split(".")
+    return f"{_b64(label + _unb64(payload))}.{mac}"
+
+
+def customer(system: System, method: str, path: str, form: dict | None = None):
+    headers = {"Host": HOST, "Origin": f"https://{HOST}", "Content-Type": "application/x-www-form-urlencoded"}
+    return system.gateway.request(method, path, headers, urlencode(form) if form is not None else None)
+
+
+def test_each_signed_token_passes_only_as_its_own_purpose(system: System, call: Client, engine: EngineHarness) -> None:
+    # Given a receipt link, a mandate's page link, and that page's CSRF token (one key signs all three)
+    charge = paid_charge(system, call, engine)
+    receipt = charge["receipt_url"].rsplit("/", 1)[1]
+    pending = call("POST", "/v1/mandates", {"plan_id": charge["plan_id"], "customer": {"reference": "p"}}).json()
+    page = pending["approval_url"].rsplit("/", 1)[1]
+    shown = customer(system, "GET", f"/customer/mandates/{page}").body
+    csrf = re.search(r'name="csrf" value="([^"]+)"', shown).group(1)
+    terms = re.search(r'name="terms_sha256" value="([^"]+)"', shown).group(1)
+    form = {"csrf": csrf, "terms_sha256": terms, "payment_token": "pm_sim_ok", "consent": "yes"}
+    csrf_wrapped = f"{_b64(b'csrf|approve|' + page.encode())}.{_b64(bytes.fromhex(csrf))}"
+    # When a receipt token or the CSRF token is used as a page link, as is or re-wrapped around its MAC
+    for forged in (receipt, rewrapped(receipt, b"receipt\0"), csrf, csrf_wrapped, rewrapped(page, b"page\0")):
+        # Then the page, its forms and its revocation are not found (4xx, never a 500), and nothing changes
+        assert customer(system, "GET", f"/customer/mandates/{forged}").status == 404, forged
+        assert customer(system, "GET", f"/customer/mandates/{forged}/revoke").status == 404, forged
+        for action in ("approve", "payment_method", "revoke"):
+            answer = customer(system, "POST", f"/customer/mandates/{forged}/{action}", form)
+            assert 400 <= answer.status < 500, (forged, action, answer.status)
+    # When a page token or the CSRF token is used as a receipt link, as is or re-wrapped
+    for forged in (page, rewrapped(page, b"page\0"), rewrapped(page, b"receipt\0"), csrf, csrf_wrapped):
+        # Then no receipt is shown
+        assert customer(system, "GET", f"/customer/receipts/{forged}").status == 404, forged
+    # When a page or receipt token is sent as the CSRF token, Then the form is refused
+    for forged in (page, receipt, csrf + "0"):
+        assert customer(system, "POST", f"/customer/mandates/{page}/approve", {**form, "csrf": forged}).status == 403
+    # And each genuine token still works for its own purpose
+    assert call("GET", f"/v1/mandates/{pending['id']}").json()["status"] == "pending_approval"
+    assert customer(system, "GET", f"/customer/receipts/{receipt}").status == 200
+    assert customer(system, "POST", f"/customer/mandates/{page}/approve", form).status == 303
+
+
+def test_links_already_sent_keep_working_for_their_own_purpose_only(system: System, call: Client, engine: EngineHarness) -> None:
+    # Given a receipt link and a page link as they were signed before purposes were in every MAC
+    # (receipts: HMAC("receipt\0" + payload), unchanged; pages: HMAC(payload), still in e-mails)
+    charge = paid_charge(system, call, engine)
+    key = system.api_module.billing.signing_key()
+    receipt_payload = f"{system.a.id}.{charge['id']}".encode()
+    receipt = f"{_b64(receipt_payload)}.{_b64(hmac.new(key, b'receipt' + bytes(1) + receipt_payload, hashlib.sha256).digest())}"
+    expires = int((engine.clock.now() + timedelta(days=1)).timestamp())
+    page_payload = f"{system.a.id}.{charge['mandate_id']}.{expires}".encode()
+    old_page = f"{_b64(page_payload)}.{_b64(hmac.new(key, page_payload, hashlib.sha256).digest())}"
+    # When the customer opens them, Then each shows what it always showed
+    assert customer(system, "GET", f"/customer/receipts/{receipt}").status == 200
+    assert receipt == charge["receipt_url"].rsplit("/", 1)[1]  # and receipts are still made that way
+    own_page = customer(system, "GET", f"/customer/mandates/{old_page}")
+    assert own_page.status == 200 and charge["receipt_url"] in own_page.body
+    # And a page link of the old format is still refused as a receipt, and an old-format MAC over
+    # another purpose's input never passes as a page
+    assert customer(system, "GET", f"/customer/receipts/{old_page}").status == 404
+    forged_payload = b"receipt" + bytes(1) + receipt_payload
+    forged = f"{_b64(forged_payload)}.{_b64(hmac.new(key, forged_payload, hashlib.sha256).digest())}"
+    assert customer(system, "GET", f"/customer/mandates/{forged}").status == 404
+
+
+TOKEN_TEXT = st.text(st.characters(blacklist_characters="/?#", blacklist_categories=("Cs",)), min_size=1, max_size=120)
+FORGED_TOKENS = (
+    TOKEN_TEXT
+    | st.builds(lambda p, m: f"{_b64(p)}.{_b64(m)}", st.binary(max_size=80), st.binary(max_size=40))
+    | st.builds(
+        lambda label, p, m: f"{_b64(label + p)}.{_b64(m)}",
+        st.sampled_from([b"page\0", b"receipt\0", b"csrf|approve|", b""]),
+        st.binary(max_size=60),
+        st.binary(min_size=32, max_size=32),
+    )
+)
+
+
+LABELS = st.sampled_from([b"", b"page\0", b"receipt\0", b"csrf|approve|"])  # no label, and each purpose's
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_token_on_any_customer_path_is_a_4xx_never_a_5xx(system: System, data: st.DataObject) -> None:
+    # Given tokens this deployment really signed (a receipt's, a page's, a CSRF token)
+    from billing.customer_page.forms import csrf_token
+
+    billing = system.api_module.billing
+    links = billing.approval_links(f"https://{HOST}")
+    page = links.token(system.a.id, "mdt_x", datetime(2100, 1, 1, tzinfo=timezone.utc))
+    genuine = [links.receipt_token(system.a.id, "chg_x"), page, csrf_token(billing.signing_key(), page, "approve")]
+    # When random text, a forged token, or a genuine one's MAC re-wrapped around another payload is
+    # used as a page link, a form's link or a receipt link
+    if data.draw(st.booleans()):
+        token = data.draw(FORGED_TOKENS)
+    else:
+        source = data.draw(st.sampled_from(genuine))
+        if "." in source:
+            payload, mac = source.split(".")
+            inner = _unb64(payload)
+        else:  # the CSRF token: the hex of a MAC (cut short) over "csrf|approve|<page link>"
+            inner, mac = page.encode(), _b64(bytes.fromhex(source))
+        token = f"{_b64(data.draw(LABELS) + inner)}.{mac}"
+    for method, path in (
+        ("GET", f"/customer/mandates/{token}"),
+        ("POST", f"/customer/mandates/{token}/approve"),
+        ("GET", f"/customer/receipts/{token}"),
+    ):
+        answer = customer(system, method, path, {"csrf": token} if method == "POST" else None)
+        # Then it is refused with a 4xx, never a 5xx
+        assert 400 <= answer.status < 500, (method, path, answer.status)

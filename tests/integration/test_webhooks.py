@@ -421,6 +421,32 @@ def test_racing_creations_never_pass_sixteen_endpoints(
     assert [call("POST", "/v1/webhook_endpoints", {"url": receiver.url}).status for _ in range(2)] == [201, 409]
 
 
+def test_creations_conflicting_on_the_merchants_count_both_succeed(
+    hooks: Hooks, receiver: Receiver, system: System, call: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given another creation holding the merchant's count in its transaction when this one commits
+    # (DynamoDB cancels this one with TransactionConflict)
+    from billing.api.requests import WebhookEndpointCreate
+    from tests.integration.test_money_safety_on_moto import ConflictingTransactions
+
+    billing = system.api_module.billing
+    other = billing.use_cases(billing.approval_links("https://shop.test")).webhooks
+    new = WebhookEndpointCreate.model_validate({"url": receiver.url})
+    writer = billing.repository.writer
+    faulty = ConflictingTransactions(writer.client, times=1, race=lambda: other.create(system.a.id, new))
+    monkeypatch.setattr(writer, "client", faulty)
+    # When the merchant creates an endpoint
+    response = call("POST", "/v1/webhook_endpoints", {"url": receiver.url})
+    # Then the creation is redone on fresh state: 201 (not a 500), and both endpoints exist
+    assert response.status == 201, response.body
+    listed = call("GET", "/v1/webhook_endpoints?limit=100").json()["data"]
+    assert len(listed) == 2 and response.json()["id"] in [e["id"] for e in listed]
+    # And the secret shown opens what was stored for this endpoint
+    stored = billing.repository.get_webhook_endpoint(system.a.id, response.json()["id"])
+    box = billing.webhook_ports().box
+    assert box.open(stored.sealed_secret, system.a.id, stored.id) == response.json()["secret"]
+
+
 def test_a_secret_sealed_for_one_endpoint_opens_for_no_other_endpoint_or_merchant(aws: Any) -> None:
     # Given a secret sealed with the webhook key for merchant A's endpoint (KMS on the emulation)
     from botocore.exceptions import ClientError

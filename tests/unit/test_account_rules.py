@@ -7,6 +7,7 @@ import pytest
 
 from billing.api.requests import AccountUpdate
 from billing.domain.errors import ValidationFailed
+from billing.service.ports import Changes
 from tests.world import MERCHANT, World
 
 
@@ -41,3 +42,17 @@ def test_a_concurrent_change_is_redone_on_the_fresh_account() -> None:
     world.repo.conflicts_left = 1
     changed = patch(world, support_email="help@shop.test")
     assert changed.vat_id == "LT1" and changed.support_email == "help@shop.test"
+
+
+def test_the_domain_refuses_line_breaks_in_one_line_text_but_keeps_what_was_stored_before() -> None:
+    world = World()
+    account = world.api.account.get(MERCHANT)
+    # When a name with a line break reaches the domain (whatever the edge let through), Then it is refused naming it
+    with pytest.raises(ValidationFailed) as refused:
+        account.update(account.updated_at, {"name": "Shop\r\nBcc: x@y.z"})
+    assert refused.value.param == "name"
+    # Given an account stored before the rule, with a line break in its name
+    account.name = "Old\nname"
+    world.repo.commit(Changes(accounts=[account]))
+    # When another field changes, Then it loads and changes (the old name is not checked again)
+    assert patch(world, vat_id="LT1").name == "Old\nname"

@@ -268,6 +268,36 @@ def test_any_text_as_a_link_is_refused_or_verified_never_a_crash(token: str) -> 
         links.verify(token, NOW)
 
 
+@given(st.text(max_size=300) | st.builds(lambda p, m: f"{p}.{m}", st.text(max_size=100), st.text(max_size=60)))
+def test_any_text_as_a_receipt_link_or_csrf_token_is_refused_never_a_crash(token: str) -> None:
+    # When any text is given as a receipt link or as a form's CSRF token, Then it is refused, never a crash
+    from billing.customer_page.forms import csrf_valid
+
+    links = ApprovalLinks(b"k" * 32, "https://api.example/live")
+    with pytest.raises(InvalidLink):
+        links.verify_receipt(token)
+    assert not csrf_valid(b"k" * 32, "link", "approve", token)
+
+
+def test_a_page_link_signed_before_purposes_verifies_as_a_page_only() -> None:
+    # Given a page link as it was signed before its purpose was in the MAC (HMAC over the bare payload)
+    import hashlib
+    import hmac
+
+    key, payload = b"k" * 32, f"mch_1.mdt_1.{int((NOW + timedelta(days=1)).timestamp())}".encode()
+    old = f"{_b64(payload)}.{_b64(hmac.new(key, payload, hashlib.sha256).digest())}"
+    links = ApprovalLinks(key, "https://api.example/live")
+    # Then it still names its mandate, is no receipt, and links made now are signed for their purpose
+    assert links.verify(old, NOW).mandate_id == "mdt_1"
+    with pytest.raises(InvalidLink):
+        links.verify_receipt(old)
+    assert links.token("mch_1", "mdt_1", NOW + timedelta(days=1)) != old
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 def test_a_forged_link_with_a_huge_expiry_is_refused_before_its_payload_is_read() -> None:
     # Given a link naming a mandate with an expiry no datetime can hold, and a made-up MAC
     payload = base64.urlsafe_b64encode(b"mch_x.mdt_y.99999999999999999999").rstrip(b"=").decode()

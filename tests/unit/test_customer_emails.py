@@ -293,6 +293,17 @@ def test_every_kind_renders_in_both_languages_with_merchant_text_escaped(kind: s
     assert parsed.links == [expected]
 
 
+def test_a_name_stored_with_a_line_break_before_the_rule_still_makes_a_one_line_subject() -> None:
+    from billing.emails.render import Facts, render
+
+    # Given a merchant name stored before line breaks were refused (the account API refuses them now)
+    facts = Facts(kind="receipt", lang="en", merchant="Shop\r\nBcc: victim@example.com\x00", page_url="https://p", number="R-1")
+    # When an e-mail is rendered, Then its subject is one line, the name's breaks made spaces
+    subject = render(facts).subject
+    assert subject == "Shop  Bcc: victim@example.com : receipt R-1"
+    assert not any(c in subject for c in "\r\n\x00")
+
+
 def test_a_batch_read_ahead_sends_each_e_mail_once_even_when_a_request_repeats_in_the_batch(world: World) -> None:
     # Given a batch holding the same activation request twice, and another mandate's request
     mandate, mailer, notifier = setup(world)

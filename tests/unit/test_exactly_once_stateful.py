@@ -47,7 +47,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from billing.api.requests import AccountUpdate, ItemCreate, PauseIn, PaymentMethodIn, PlanChangeIn, RefundCreate
 from billing.domain.charge import MAX_REATTEMPTS, UNSETTLED, charge_id
-from billing.domain.errors import InvalidState, ValidationFailed
+from billing.domain.errors import InvalidState, TooManyRequests, ValidationFailed
 from billing.domain.items import Item
 from billing.domain.model import MAX_PENDING_ITEMS
 from billing.service.charger import OutcomeUnknown
@@ -216,7 +216,7 @@ class Billing(RuleBasedStateMachine):
                 self.world.api.mandates.replace_payment_method(
                     MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token=token), source=source
                 )
-            except InvalidState:
+            except (InvalidState, TooManyRequests):  # the customer's page allows a few changes a day
                 return
             self._forget_resumed()
             if times > 1:  # each replacement re-attempts the failed charge at once
@@ -233,7 +233,7 @@ class Billing(RuleBasedStateMachine):
             def replace() -> None:
                 try:
                     self.world.api.mandates.replace_payment_method(MERCHANT, message.mandate_id, method, source="customer")
-                except InvalidState:
+                except (InvalidState, TooManyRequests):
                     pass
 
             self.world.repo.before_start = replace

@@ -253,3 +253,27 @@ def test_lists_are_newest_first_and_paginate_without_gaps(api: UseCases, clock: 
         cursor = page.next_cursor
     # Then each comes once, newest first
     assert seen == list(reversed(created))
+
+
+def test_the_customer_changes_the_payment_method_at_most_five_times_a_day_the_merchant_freely(
+    api: UseCases, repo: InMemoryRepository, clock: FakeClock
+) -> None:
+    from billing.domain.errors import TooManyRequests
+
+    # Given an active mandate
+    mandate_id = active_mandate(api, api.plans.create(A, GOLD).id)
+    card = PaymentMethodIn(gateway="simulated", token="pm_sim_ok")
+    # When the customer changes its payment method five times within a day (an hour apart)
+    for _ in range(5):
+        api.mandates.replace_payment_method(A, mandate_id, card, source="customer")
+        clock.advance(hours=1)
+    # Then a sixth change that day is refused, saying when it is allowed again (a day after the first)
+    with pytest.raises(TooManyRequests) as refused:
+        api.mandates.replace_payment_method(A, mandate_id, card, source="customer")
+    assert refused.value.retry_at == clock.now() + timedelta(hours=19) and refused.value.status == 429
+    # And the merchant's API still changes it
+    api.mandates.replace_payment_method(A, mandate_id, card)
+    # When the first change is a day old, Then the customer may change it once more, and the mandate keeps at most five times
+    clock.advance(hours=19)
+    api.mandates.replace_payment_method(A, mandate_id, card, source="customer")
+    assert len(repo.get_mandate(A, mandate_id).customer_method_changes) == 5

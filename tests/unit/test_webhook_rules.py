@@ -213,6 +213,42 @@ def w() -> Webhooks:
     return Webhooks()
 
 
+def test_manual_retries_stop_at_the_attempts_a_delivery_keeps_and_its_item_stays_small(w: Webhooks) -> None:
+    # Given a delivery whose endpoint keeps failing, past its eight scheduled attempts
+    endpoint_id, _ = w.endpoint()
+    w.sender.script = [(500, "http_status")] * 200
+    [d] = w.fan_out.fan_out(w.event())
+    for _ in range(8):
+        w.run_due()
+        w.clock.advance(hours=11)
+        w.queue.woken.extend([(A, d.id)])
+    assert w.repo.get_webhook_delivery(A, d.id).status == "failed"
+    # When the merchant retries it by hand again and again
+    retries = 0
+    with pytest.raises(InvalidState, match="at most 50 attempts"):
+        while retries < 200:
+            w.endpoints.retry(A, endpoint_id, d.id)
+            retries += 1
+            w.run_due()
+    # Then it is refused once the delivery holds 50 attempts (a 409), and the stored delivery stays small
+    stored = w.repo.get_webhook_delivery(A, d.id)
+    assert retries == 42 and len(stored.attempts) == 50 and stored.status == "failed"
+    assert len(stored.model_dump_json()) < 10_000
+
+
+def test_a_delivery_keeps_its_latest_attempts_whatever_records_them() -> None:
+    # Given a delivery already holding the most attempts it keeps (a duplicate wake-up racing a retry)
+    clock = FakeClock()
+    d = delivery(clock)
+    for _ in range(webhooks.MAX_KEPT_ATTEMPTS):
+        d.record(failed_attempt(clock), clock.now())
+        clock.advance(seconds=1)
+    # When one more attempt is recorded, Then the oldest gives way: the count stays bounded, the latest is kept
+    last = WebhookAttempt(at=clock.now(), response_status=200, duration_ms=3)
+    d.record(last, clock.now())
+    assert len(d.attempts) == webhooks.MAX_KEPT_ATTEMPTS and d.attempts[-1] == last and d.status == "succeeded"
+
+
 def test_an_endpoint_shows_its_secret_once_and_stores_it_sealed(w: Webhooks) -> None:
     endpoint_id, secret = w.endpoint()
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32

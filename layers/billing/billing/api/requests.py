@@ -26,6 +26,7 @@ from pydantic.json_schema import SkipJsonSchema
 from ..domain import payment_methods
 from ..domain.money import Amount, Currency
 from ..domain.schedule import MAX_INTERVAL_COUNT, Interval
+from ..domain.text import single_line
 from ..wire import TimeIn
 
 Metadata = Annotated[
@@ -107,7 +108,10 @@ class PlanUpdate(RequestModel):
         raise ValueError("cannot be changed; create a new plan instead (existing mandates keep their plan)")
 
 
-Email = Annotated[StrictStr, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# One line (an address goes into e-mails' headers: the customer's To, the merchant's Reply-To).
+Email = Annotated[
+    StrictStr, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), AfterValidator(single_line)
+]
 
 
 class CustomerIn(RequestModel):
@@ -221,7 +225,7 @@ class AccountUpdate(RequestModel):
         }
     )
 
-    name: Name = None  # type: ignore[assignment]
+    name: Name = None  # type: ignore[assignment]  # its text rules: the domain's (Account.update)
     legal_name: Name | None = None
     address: Annotated[StrictStr, StringConstraints(min_length=1, max_length=500)] | None = None
     vat_id: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 .-]{1,29}$")] | None = None

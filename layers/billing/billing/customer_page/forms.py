@@ -3,7 +3,6 @@ CSRF tokens bound to the link and the action, and the same-origin rule."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from typing import Literal
 from urllib.parse import parse_qs, urlparse
@@ -11,6 +10,7 @@ from urllib.parse import parse_qs, urlparse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain.payment_methods import SIMULATED_TOKENS
+from ..service.links import Purpose, signature
 
 MAX_FORM_BYTES = 10_000
 
@@ -61,11 +61,13 @@ def parse_form(body: str) -> dict[str, str]:
 
 
 def csrf_token(key: bytes, link_token: str, action: str) -> str:
-    return hmac.new(key, f"csrf|{action}|{link_token}".encode(), hashlib.sha256).hexdigest()[:40]
+    """Signed for the CSRF purpose only (the key also signs links), bound to the link and the action."""
+    return signature(key, Purpose.CSRF, f"{action}|{link_token}".encode()).hex()[:40]
 
 
 def csrf_valid(key: bytes, link_token: str, action: str, submitted: str) -> bool:
-    return hmac.compare_digest(submitted, csrf_token(key, link_token, action))
+    """Compared as bytes: `compare_digest` refuses a str that is not ASCII (a TypeError, not a no)."""
+    return hmac.compare_digest(submitted.encode("utf-8", "replace"), csrf_token(key, link_token, action).encode())
 
 
 def same_origin(origin: str | None, host: str | None) -> bool:

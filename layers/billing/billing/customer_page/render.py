@@ -94,7 +94,8 @@ def mandate_page(
         test_cards=test_cards,
         charges=[{**_charge(c, lang), "receipt": view.receipts.get(c.id)} for c in view.charges],
         may_revoke=m.customer_may_revoke,
-        may_replace_method=m.customer_may_replace_method,
+        may_replace_method=view.may_replace_method,
+        method_changes_used_up=view.method_changes_used_up,
         current_method=_method(m, lang),
     )
 

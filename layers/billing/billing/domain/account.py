@@ -4,17 +4,28 @@ get. Pure; validated at the API's edge and again here (the stored object is a Py
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from .errors import ValidationFailed
 from .model import Entity
+from .text import lines, single_line
 
 Locale = Literal["en", "lt"]
 LOCALES: tuple[str, ...] = ("en", "lt")
 ReceiptPrefix = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,10}$")]
 NoticeDays = Annotated[int, Field(ge=0, le=14, description="0 (off) .. 14")]
+# The account's free text and its rule (the name and the support address reach e-mails' subjects
+# and reply-to; the legal name and the address, receipts).
+TEXT_RULES: dict[str, Callable[[str], str]] = {
+    "name": single_line,
+    "legal_name": single_line,
+    "support_email": single_line,
+    "address": lines,
+}
 
 
 class NotificationSettings(BaseModel):
@@ -47,7 +58,16 @@ class Account(Entity):
         return cls(id=merchant_id, merchant_id=merchant_id, name=name, created_at=created_at, updated_at=created_at)
 
     def update(self, now: datetime, changes: dict[str, object]) -> bool:
-        """Apply the fields sent (`notifications` merges the settings sent); False: nothing changed."""
+        """Apply the fields sent (`notifications` merges the settings sent); False: nothing changed.
+        Text that reaches e-mails' subjects and headers is one line (`text`): checked on change, so
+        what was stored before the rule still loads."""
+        for field, check in TEXT_RULES.items():
+            value = changes.get(field)
+            if isinstance(value, str):
+                try:
+                    check(value)
+                except ValueError as error:
+                    raise ValidationFailed(f"{field}: {error}", field) from None
         if "notifications" in changes and isinstance(changes["notifications"], dict):
             merged = {**self.notifications.model_dump(), **changes["notifications"]}
             changes = {**changes, "notifications": NotificationSettings.model_validate(merged)}

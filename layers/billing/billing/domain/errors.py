@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -46,6 +47,17 @@ class ValidationFailed(BillingError):
     """A field is missing, of the wrong type or out of range; `param` names it."""
 
     status, type = 422, "validation_error"
+
+
+class TooManyRequests(BillingError):
+    """An action asked for more often than its rule allows (the customer's payment method changes
+    per day); it may be asked again at `retry_at`."""
+
+    status, type = 429, "rate_limited"
+
+    def __init__(self, message: str, retry_at: datetime) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
 
 
 class IdempotencyConflict(BillingError):

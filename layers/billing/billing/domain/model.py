@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import notices, payment_methods, schedule
-from .errors import InvalidState, ValidationFailed
+from .errors import InvalidState, TooManyRequests, ValidationFailed
 from .events import EventType
 from .money import MAX_AMOUNT, Currency
 from .payment_methods import Gateway
@@ -148,6 +148,10 @@ def micros(delta: timedelta) -> int:
 
 # Items waiting for the next cycle charge of one mandate (each is one operation of the claim's transaction).
 MAX_PENDING_ITEMS = 50
+# The customer may put in a new payment method from their page at most this often per mandate
+# (each one is a card confirmed at the gateway: no unbounded card checks through one link).
+MAX_CUSTOMER_METHOD_CHANGES = 5
+CUSTOMER_METHOD_CHANGE_WINDOW = timedelta(days=1)
 
 
 class Mandate(Entity):
@@ -193,6 +197,9 @@ class Mandate(Entity):
     noticed_cycle: int = 0
     trial_noticed: bool = False
     notice_check: tuple[datetime, datetime] | None = None
+    # When the customer put in a new payment method from their page, within the last day (at most
+    # MAX_CUSTOMER_METHOD_CHANGES, pruned at each change).
+    customer_method_changes: list[datetime] = Field(default_factory=list)
 
     # ----------------------------------------------------------------- derived
     @property
@@ -222,6 +229,25 @@ class Mandate(Entity):
     def customer_may_replace_method(self) -> bool:
         """The customer may put in a new payment method from their page (a past_due one recovers)."""
         return self.status in ("active", "paused", "past_due")
+
+    def customer_method_change_at(self, now: datetime) -> datetime:
+        """When the customer may next put in a new payment method from their page: now, or once
+        the oldest of the last day's MAX_CUSTOMER_METHOD_CHANGES changes is a day old."""
+        recent = self._recent_customer_method_changes(now)
+        if len(recent) < MAX_CUSTOMER_METHOD_CHANGES:
+            return now
+        return recent[-MAX_CUSTOMER_METHOD_CHANGES] + CUSTOMER_METHOD_CHANGE_WINDOW
+
+    def ensure_customer_may_change_method(self, now: datetime) -> None:
+        retry_at = self.customer_method_change_at(now)
+        if retry_at > now:
+            raise TooManyRequests(
+                f"The payment method was changed {MAX_CUSTOMER_METHOD_CHANGES} times from the customer's page in a day.",
+                retry_at,
+            )
+
+    def _recent_customer_method_changes(self, now: datetime) -> list[datetime]:
+        return [at for at in self.customer_method_changes if now - at < CUSTOMER_METHOD_CHANGE_WINDOW]
 
     @property
     def attempt_at_gateway(self) -> bool:
@@ -454,12 +480,18 @@ class Mandate(Entity):
             self.attempt_at = now
         return [EventType.MANDATE_RESUMED, *self._schedule_from(cycle, now)]
 
-    def replace_payment_method(self, now: datetime, payment_method: PaymentMethod, reattempt_allowed: bool = True) -> list[str]:
+    def replace_payment_method(
+        self, now: datetime, payment_method: PaymentMethod, reattempt_allowed: bool = True, by_customer: bool = False
+    ) -> list[str]:
         """A past_due mandate becomes active and its failed charge is attempted again at the
-        next dispatch, at most MAX_REATTEMPTS times per charge (`reattempt_allowed`)."""
+        next dispatch, at most MAX_REATTEMPTS times per charge (`reattempt_allowed`). The customer
+        (`by_customer`, from their page) changes it at most MAX_CUSTOMER_METHOD_CHANGES times a day."""
         self._require("replace the payment method of", "active", "paused", "past_due")
         if self.status == "past_due" and self.open_charge_id and not reattempt_allowed:
             raise InvalidState("This charge was already re-attempted the maximum number of times; the mandate stays past_due.")
+        if by_customer:
+            self.ensure_customer_may_change_method(now)
+            self.customer_method_changes = [*self._recent_customer_method_changes(now), now]
         self.payment_method, self.updated_at = payment_method, now
         if self.status == "past_due":
             self.status = "active"

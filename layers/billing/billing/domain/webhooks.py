@@ -43,6 +43,10 @@ RETRY_DELAYS = (
     timedelta(hours=10),
 )
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+# A delivery keeps at most this many attempts (its DynamoDB item and its API object stay small:
+# about 100 bytes each); manual retries are refused once it holds them all (the scheduled 8 and
+# 42 by hand), and a duplicate wake-up past it drops the oldest.
+MAX_KEPT_ATTEMPTS = 50
 DISABLE_AFTER = timedelta(days=5)
 MAX_CONCURRENT_PER_ENDPOINT = 4  # attempts in flight at once to one endpoint, across all instances
 
@@ -248,7 +252,7 @@ class WebhookDelivery(Entity):
     def record(self, attempt: WebhookAttempt, now: datetime) -> None:
         """An attempt's outcome: succeeded; or the next attempt on the schedule; or, after the
         8th failed attempt (or a failed manual retry past it), failed."""
-        self.attempts = [*self.attempts, attempt]
+        self.attempts = [*self.attempts, attempt][-MAX_KEPT_ATTEMPTS:]
         self.updated_at = now
         if attempt.succeeded:
             self.status, self.next_attempt_at = "succeeded", None
@@ -262,7 +266,13 @@ class WebhookDelivery(Entity):
         self.status, self.next_attempt_at, self.updated_at = "failed", None, now
 
     def retry_now(self, now: datetime) -> None:
-        """A manual retry: one more attempt right away (not for a delivery that succeeded)."""
+        """A manual retry: one more attempt right away (not for a delivery that succeeded, nor one
+        that holds MAX_KEPT_ATTEMPTS attempts)."""
         if self.status == "succeeded":
             raise InvalidState("This delivery has already succeeded.")
+        if len(self.attempts) >= MAX_KEPT_ATTEMPTS:
+            raise InvalidState(
+                f"A delivery holds at most {MAX_KEPT_ATTEMPTS} attempts and this one has them all; "
+                f"its event stays available at GET /v1/events/{self.event_id}."
+            )
         self.status, self.next_attempt_at, self.updated_at = "pending", now, now

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from ..domain.text import one_line
 from .texts import reason, text
 
 _templates = Environment(
@@ -77,7 +78,7 @@ def render(facts: Facts) -> Email:
         paragraphs = [text(lang, "trial_ending.lead", **values), text(lang, "manage")]
     else:
         raise ValueError(f"unknown e-mail kind {kind}")
-    subject = text(lang, f"{kind}.subject", **values)
+    subject = one_line(text(lang, f"{kind}.subject", **values))  # a header: one line, whatever was stored
     context: dict[str, object] = {
         "lang": lang,
         "subject": subject,

@@ -26,13 +26,20 @@ class ApiKeys:
         self.repo, self.clock, self.ids, self.recorder = repo, clock, ids, recorder
 
     def create(self, merchant_id: str) -> CreatedKey:
-        now = self.clock.now()
-        active = self._active(merchant_id)
-        api_keys.ensure_room_for_one_more(active)
-        key, secret, types = api_keys.new_key(self.ids.new("key"), merchant_id, self.ids.secret(), now)
-        room = Limit(merchant_id, api_keys.ACTIVE_COUNT, +1, api_keys.MAX_ACTIVE_KEYS, api_keys.TOO_MANY_KEYS, len(active))
-        self.repo.commit(Changes(api_keys=[key], events=self.recorder.events([(key, types)], now), limits=[room]))
-        return CreatedKey(key, secret)
+        """A concurrent creation or revocation holding the merchant's count makes the write
+        conflict: it is decided again on fresh state (room left, or the limit's 409)."""
+        key_id, secret_part = self.ids.new("key"), self.ids.secret()
+
+        def once(_: int) -> CreatedKey:
+            now = self.clock.now()
+            active = self._active(merchant_id)
+            api_keys.ensure_room_for_one_more(active)
+            key, secret, types = api_keys.new_key(key_id, merchant_id, secret_part, now)
+            room = Limit(merchant_id, api_keys.ACTIVE_COUNT, +1, api_keys.MAX_ACTIVE_KEYS, api_keys.TOO_MANY_KEYS, len(active))
+            self.repo.commit(Changes(api_keys=[key], events=self.recorder.events([(key, types)], now), limits=[room]))
+            return CreatedKey(key, secret)
+
+        return retry_on_conflict(once)
 
     def _active(self, merchant_id: str) -> list[ApiKey]:
         page = self.repo.list_api_keys(merchant_id, PageRequest(api_keys.MAX_ACTIVE_KEYS + 1), status="active")

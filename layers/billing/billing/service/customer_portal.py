@@ -52,6 +52,8 @@ class CustomerView:
     link_expired: bool
     terms_sha256: str
     receipts: dict[str, str] = field(default_factory=dict)  # charge id -> its receipt's link
+    may_replace_method: bool = False  # the page offers a new payment method (a card step) now
+    method_changes_used_up: bool = False  # it would, but the day's changes are used up
 
 
 def terms_digest(mandate: Mandate) -> str:
@@ -91,7 +93,9 @@ class CustomerPortal:
 
     def view(self, token: str) -> CustomerView:
         mandate, expired = self._mandate(token)
-        upcoming = mandate.upcoming_charges(self.clock.now(), UPCOMING)
+        now = self.clock.now()
+        upcoming = mandate.upcoming_charges(now, UPCOMING)
+        changes_left = mandate.customer_method_change_at(now) <= now
         charges: list[Charge] = []
         if not mandate.awaiting_approval:  # nothing can have been charged before approval
             charges = self.charges.page(mandate.merchant_id, PageRequest(PAST), mandate_id=mandate.id).items
@@ -103,6 +107,8 @@ class CustomerPortal:
             link_expired=expired and mandate.awaiting_approval,
             terms_sha256=terms_digest(mandate),
             receipts={c.id: url for c in charges if (url := self.links.receipt_url(c))},
+            may_replace_method=mandate.customer_may_replace_method and changes_left,
+            method_changes_used_up=mandate.customer_may_replace_method and not changes_left,
         )
 
     def receipt(self, token: str) -> ReceiptView:
@@ -141,6 +147,7 @@ class CustomerPortal:
         mandate, _ = self._mandate(token)
         if not mandate.customer_may_replace_method:
             raise InvalidState("The payment method of this mandate cannot be replaced now.")
+        mandate.ensure_customer_may_change_method(self.clock.now())  # before the gateway is asked (decided again at the write)
         return self.mandates.replace_payment_method(mandate.merchant_id, mandate.id, method(mandate), source="customer")
 
     def revoke(self, token: str) -> Mandate:

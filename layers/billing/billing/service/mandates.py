@@ -128,7 +128,7 @@ class Mandates:
 
         def change(mandate: Mandate, charge: Charge | None, now: datetime) -> list[str]:
             previous["payment_method"] = self.recorder.snapshot(mandate)["payment_method"]
-            return replace_payment_method(mandate, charge, method, now)
+            return replace_payment_method(mandate, charge, method, now, by_customer=source == "customer")
 
         extra = {"previous_attributes": previous, "source": source}
         return self._change(merchant_id, mandate_id, change, {EventType.MANDATE_PAYMENT_METHOD_UPDATED: extra})

@@ -128,26 +128,38 @@ class WebhookEndpoints:
     def create(self, merchant_id: str, new: NewEndpoint) -> EndpointWithSecret:
         url = self._url(new.url)
         events = webhooks.validate_enabled_events(list(new.enabled_events))
-        existing = self.repo.list_webhook_endpoints(merchant_id, PageRequest(webhooks.MAX_ENDPOINTS + 1)).items
-        webhooks.ensure_room_for_one_more(existing)
-        now, endpoint_id = self.clock.now(), self.ids.new("we")
-        secret = webhooks.new_secret(self.random_bytes(32))
-        endpoint = WebhookEndpoint(
-            id=endpoint_id,
-            merchant_id=merchant_id,
-            url=url,
-            enabled_events=events,
-            description=new.description,
-            metadata=dict(new.metadata),
-            sealed_secret=self.box.seal(secret, merchant_id, endpoint_id),
-            created_at=now,
-            updated_at=now,
-        )
-        room = Limit(
-            merchant_id, webhooks.ENDPOINTS_COUNT, +1, webhooks.MAX_ENDPOINTS, webhooks.TOO_MANY_ENDPOINTS, len(existing)
-        )
-        self.repo.commit(Changes(webhook_endpoints=[endpoint], limits=[room]))
-        return EndpointWithSecret(endpoint, secret)
+        listed = self._existing(merchant_id)
+        webhooks.ensure_room_for_one_more(listed)  # before a secret is sealed
+        endpoint_id, secret = self.ids.new("we"), webhooks.new_secret(self.random_bytes(32))
+        sealed = self.box.seal(secret, merchant_id, endpoint_id)
+
+        def once(number: int) -> WebhookEndpoint:
+            """A concurrent creation or deletion holding the merchant's count makes the write
+            conflict: it is decided again on fresh state (room left, or the limit's 409)."""
+            existing = listed if number == 0 else self._existing(merchant_id)
+            webhooks.ensure_room_for_one_more(existing)
+            now = self.clock.now()
+            endpoint = WebhookEndpoint(
+                id=endpoint_id,
+                merchant_id=merchant_id,
+                url=url,
+                enabled_events=events,
+                description=new.description,
+                metadata=dict(new.metadata),
+                sealed_secret=sealed,
+                created_at=now,
+                updated_at=now,
+            )
+            room = Limit(
+                merchant_id, webhooks.ENDPOINTS_COUNT, +1, webhooks.MAX_ENDPOINTS, webhooks.TOO_MANY_ENDPOINTS, len(existing)
+            )
+            self.repo.commit(Changes(webhook_endpoints=[endpoint], limits=[room]))
+            return endpoint
+
+        return EndpointWithSecret(retry_on_conflict(once), secret)
+
+    def _existing(self, merchant_id: str) -> list[WebhookEndpoint]:
+        return self.repo.list_webhook_endpoints(merchant_id, PageRequest(webhooks.MAX_ENDPOINTS + 1)).items
 
     def get(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
         endpoint = self.repo.get_webhook_endpoint(merchant_id, endpoint_id)

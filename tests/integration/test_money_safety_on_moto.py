@@ -58,6 +58,25 @@ def test_a_transaction_conflict_is_retried_not_answered_500(
     assert len(faulty.tokens) == 3 and all(1 <= len(t) <= 36 for t in faulty.tokens)
 
 
+def test_a_conflict_that_never_clears_is_a_409_to_retry_and_changes_nothing(
+    system: System, call: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given DynamoDB cancelling every transaction with TransactionConflict (a storm on one object)
+    m = mandate(call, plan(call))
+    writer = system.api_module.billing.repository.writer
+    monkeypatch.setattr(writer, "client", ConflictingTransactions(writer.client, times=100))
+    # When the merchant cancels it, with an Idempotency-Key
+    response = call("POST", f"/v1/mandates/{m['id']}/cancel", headers={"Idempotency-Key": "stormy"})
+    # Then a 409 saying to retry (never a 500), and nothing changed
+    assert response.status == 409 and response.json()["error"]["type"] == "invalid_state"
+    assert response.headers.get("Retry-After") == "1"
+    monkeypatch.undo()
+    assert call("GET", f"/v1/mandates/{m['id']}").json()["status"] == "active"
+    # And the same request, sent again once the storm is over, is carried out (the 409 was not kept)
+    again = call("POST", f"/v1/mandates/{m['id']}/cancel", headers={"Idempotency-Key": "stormy"})
+    assert again.status == 200 and again.json()["status"] == "cancelled"
+
+
 def test_the_same_write_carries_the_same_client_request_token(
     system: System, call: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from ..domain.errors import BillingError
+from ..domain.errors import BillingError, ConcurrentModification
 from ..observability import logger, metrics
 from ..service.ports import GatewayUnavailable
 
@@ -103,6 +103,20 @@ def on_gateway_unavailable(_: Exception) -> Response[Any]:
     return json_response(503, body, {"Retry-After": "30"})
 
 
+def on_conflict(_: Exception) -> Response[Any]:
+    """Writes on one object kept conflicting past the retries (other requests changing it at the
+    same moment): nothing was changed by this one; it may simply be sent again."""
+    metrics.add_metric(name="ApiConflictAnswers", unit="Count", value=1)
+    body = {
+        "error": {
+            "type": "invalid_state",
+            "message": "This object is being changed by other requests at this moment; nothing was changed, retry.",
+            "param": None,
+        }
+    }
+    return json_response(409, body, {"Retry-After": "1"})
+
+
 def on_bug(error: Exception) -> Response[Any]:
     logger.exception("unhandled error")
     metrics.add_metric(name="ApiInternalErrors", unit="Count", value=1)
@@ -115,6 +129,7 @@ def install(app: APIGatewayRestResolver) -> None:
     app.exception_handler(BillingError)(on_billing_error)
     app.exception_handler(Unauthenticated)(on_unauthenticated)
     app.exception_handler(GatewayUnavailable)(on_gateway_unavailable)
+    app.exception_handler(ConcurrentModification)(on_conflict)
     app.not_found(_no_route_handler(app))
     app.exception_handler(Exception)(on_bug)
 

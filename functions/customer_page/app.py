@@ -24,7 +24,7 @@ from billing import bootstrap
 from billing.customer_page import forms, render
 from billing.customer_page.headers import security_headers
 from billing.customer_page.texts import Lang, pick_language, text
-from billing.domain.errors import InvalidState, TooManyRequests, ValidationFailed
+from billing.domain.errors import ConcurrentModification, InvalidState, TooManyRequests, ValidationFailed
 from billing.domain.model import Mandate, PaymentMethod
 from billing.domain.payment_methods import SIMULATED_TOKENS
 from billing.observability import logger, metrics
@@ -283,11 +283,19 @@ def not_found(_: Any) -> Response[str]:
 @app.exception_handler(GatewayUnavailable)
 def on_gateway_unavailable(_: Exception) -> Response[str]:
     """Stripe did not answer a check the page needs: nothing changed, the customer tries again."""
+    return try_again(503, "30", "unavailable")
+
+
+@app.exception_handler(ConcurrentModification)
+def on_conflict(_: Exception) -> Response[str]:
+    """The mandate kept changing under this request (past the retries): nothing changed, try again."""
+    return try_again(409, "1", "busy")
+
+
+def try_again(status: int, retry_after: str, why: str) -> Response[str]:
     language, nonce = lang(), secrets.token_urlsafe(16)
-    response = respond(
-        503, render.message(language, nonce, text(language, "unavailable"), text(language, "unavailable_text")), nonce
-    )
-    response.headers["Retry-After"] = "30"
+    response = respond(status, render.message(language, nonce, text(language, why), text(language, f"{why}_text")), nonce)
+    response.headers["Retry-After"] = retry_after
     return response
 
 

@@ -214,3 +214,23 @@ def test_a_test_card_where_the_simulated_gateway_is_switched_off_is_a_clear_422(
     # Then the page says the method cannot be used (never a 500), and nothing is activated
     assert response.status == 422 and "cannot be used here" in response.body
     assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "pending_approval"
+
+
+def test_a_conflict_that_never_clears_is_a_page_to_try_again_not_a_500(
+    system: System, call: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.integration.test_money_safety_on_moto import ConflictingTransactions
+
+    # Given the page of a mandate awaiting approval, and DynamoDB cancelling every transaction
+    mandate = pending(call)
+    path = path_of(mandate)
+    fields = approval_form(page(system, path).body, payment_token="pm_sim_ok")
+    writer = system.customer_module.billing.repository.writer
+    monkeypatch.setattr(writer, "client", ConflictingTransactions(writer.client, times=100))
+    # When the customer approves
+    response = post(system, path + "/approve", fields)
+    # Then a page asks to try again in a moment, and nothing changed
+    assert response.status == 409 and response.headers["Retry-After"] == "1"
+    assert "Please try again in a moment" in response.body
+    monkeypatch.undo()
+    assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "pending_approval"

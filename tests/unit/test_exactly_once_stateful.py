@@ -60,6 +60,8 @@ from tests.world import MERCHANT, World
 
 TOKENS = [
     "pm_sim_ok",
+    "pm_sim_ok",  # weighted: money features need charges that succeed
+    "pm_sim_ok",
     "pm_sim_fail_once",
     "pm_sim_timeout",
     "pm_sim_insufficient_funds",
@@ -297,23 +299,32 @@ class Billing(RuleBasedStateMachine):
         # The schedules a mandate had, in order: each one's cycles start at its anchor_cycle.
         self.schedules.setdefault(mandate_id, [before]).append(after)
 
+    def _paid_mandates(self) -> list[str]:
+        return [m for m in self.mandates if any(c.status == "succeeded" for c in self.world.charges(m))]
+
+    @precondition(lambda self: self._paid_mandates())
     @rule(
         index=st.integers(0, 3),
         first=st.sampled_from([("now", False), ("next_charge", False), ("now", True)]),
         plans=st.tuples(st.integers(0, 2), st.integers(0, 2)),
         refund_first=st.sampled_from([None, 1, 3]),
+        then_stop=st.sampled_from([None, None, "cancel", "revoke"]),
     )
-    def change_plan_twice(self, index: int, first: tuple[str, bool], plans: tuple[int, int], refund_first: int | None) -> None:
-        """Features chained in one breath: a refund of the last paid cycle (all, a share, or none),
-        a plan change of either kind, then a prorated change now, before any tick."""
-        if (mandate_id := self._mandate(index)) is None:
-            return
+    def change_plan_twice(
+        self, index: int, first: tuple[str, bool], plans: tuple[int, int], refund_first: int | None, then_stop: str | None
+    ) -> None:
+        """Features chained in one breath on a mandate that paid: a refund of its last paid cycle
+        (all, a share, or none), a plan change of either kind, a prorated change now, and maybe a
+        stop before any tick (credit left on an ended mandate)."""
+        paid = self._paid_mandates()
+        mandate_id = paid[index % len(paid)]
         if refund_first is not None:
-            paid = [c for c in self.world.charges(mandate_id) if c.status == "succeeded"]
-            if paid:
-                self.refund(index=0, share=refund_first, twice=False, among=mandate_id)
-        self.change_plan(index, first[0], first[1], plans[0])
-        self.change_plan(index, "now", True, plans[1])
+            self.refund(index=0, share=refund_first, twice=False, among=mandate_id)
+        position = self.mandates.index(mandate_id)
+        self.change_plan(position, first[0], first[1], plans[0])
+        self.change_plan(position, "now", True, plans[1])
+        if then_stop is not None:
+            self._stop(mandate_id, then_stop)
 
     # --------------------------------------------------------------- engine
     def _drain(self) -> int:
@@ -348,6 +359,11 @@ class Billing(RuleBasedStateMachine):
         self._forget_resumed()
         if notify:  # the notices go at once (else they wait in the notify queue, racing the merchant)
             self.notify(twice=False)
+
+    @rule()
+    def tick(self) -> None:
+        """A tick where nothing goes wrong: dispatch, and every message delivered at once."""
+        self._drain()
 
     @rule(twice=st.booleans())
     def notify(self, twice: bool) -> None:

@@ -93,28 +93,20 @@ def on_unauthenticated(_: Exception) -> Response[Any]:
 def on_gateway_unavailable(_: Exception) -> Response[Any]:
     """The payment provider could not answer a check the request needs (not a bug, not bad input)."""
     metrics.add_metric(name="GatewayUnavailableAnswers", unit="Count", value=1)
-    body = {
-        "error": {
-            "type": "gateway_unavailable",
-            "message": "The payment provider could not be reached; retry later (with the same Idempotency-Key).",
-            "param": None,
-        }
-    }
-    return json_response(503, body, {"Retry-After": "30"})
+    message = "The payment provider could not be reached; retry later (with the same Idempotency-Key)."
+    return json_response(503, _error("gateway_unavailable", message), {"Retry-After": "30"})
 
 
 def on_conflict(_: Exception) -> Response[Any]:
     """Writes on one object kept conflicting past the retries (other requests changing it at the
     same moment): nothing was changed by this one; it may simply be sent again."""
     metrics.add_metric(name="ApiConflictAnswers", unit="Count", value=1)
-    body = {
-        "error": {
-            "type": "invalid_state",
-            "message": "This object is being changed by other requests at this moment; nothing was changed, retry.",
-            "param": None,
-        }
-    }
-    return json_response(409, body, {"Retry-After": "1"})
+    message = "This object is being changed by other requests at this moment; nothing was changed, retry."
+    return json_response(409, _error("invalid_state", message), {"Retry-After": "1"})
+
+
+def _error(type_: str, message: str) -> dict[str, Any]:
+    return {"error": {"type": type_, "message": message, "param": None}}
 
 
 def on_bug(error: Exception) -> Response[Any]:

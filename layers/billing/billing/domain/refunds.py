@@ -15,8 +15,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from .charge import GATEWAY_ERROR, GatewayResult, may_replay
+from .charge import GATEWAY_ERROR, Charge, GatewayResult, may_replay
 from .charging import Step
+from .errors import InvalidState
 from .events import EventType
 from .model import Entity, PaymentMethod
 from .money import Currency
@@ -41,6 +42,34 @@ class Refund(Entity):
     gateway_reference: str | None = None
     claimed_until: datetime | None = None  # dispatch lease: sent to the engine, awaiting its result
     started_at: datetime | None = None  # start marker: the gateway may have seen the key since then
+
+    @classmethod
+    def of(
+        cls,
+        charge: Charge,
+        refund_id: str,
+        amount: int,
+        now: datetime,
+        reason: RefundReason = "requested_by_customer",
+        metadata: dict[str, str] | None = None,
+    ) -> Refund:
+        """A pending refund of `amount` (already reserved on `charge`), back to what paid it."""
+        if charge.paid_with is None:  # a charge settled without a gateway payment (lines summing to 0)
+            raise InvalidState("This charge took no money at a gateway; there is nothing to refund.")
+        return cls(
+            id=refund_id,
+            merchant_id=charge.merchant_id,
+            created_at=now,
+            updated_at=now,
+            charge_id=charge.id,
+            mandate_id=charge.mandate_id,
+            amount=amount,
+            currency=charge.currency,
+            reason=reason,
+            metadata=dict(metadata or {}),
+            payment_method=charge.paid_with,
+            charge_reference=charge.gateway_reference,
+        )
 
     @property
     def settled(self) -> bool:

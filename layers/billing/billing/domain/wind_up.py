@@ -76,22 +76,7 @@ def wind_up(
             continue
         left -= amount
         result.charges.append(charge)
-        result.refunds.append(
-            Refund(
-                id=new_refund_id(),
-                merchant_id=mandate.merchant_id,
-                created_at=now,
-                updated_at=now,
-                charge_id=charge.id,
-                mandate_id=mandate.id,
-                amount=amount,
-                currency=charge.currency,
-                reason="other",
-                metadata=dict(CREDIT_REFUND_METADATA),
-                payment_method=charge.paid_with,
-                charge_reference=charge.gateway_reference,
-            )
-        )
+        result.refunds.append(Refund.of(charge, new_refund_id(), amount, now, "other", CREDIT_REFUND_METADATA))
     result.forfeited = left
     if left:
         result.mandate_events.append(EventType.MANDATE_CREDIT_FORFEITED)

@@ -10,7 +10,7 @@ billed in exactly one charge.
 
 from __future__ import annotations
 
-from ..domain.errors import InvalidState, found
+from ..domain.errors import found
 from ..domain.events import EventType
 from ..domain.items import Item
 from ..domain.refunds import Refund
@@ -31,23 +31,7 @@ class Refunds:
             now = self.clock.now()
             charge = found(self.repo.get_charge(merchant_id, charge_id), "charge", charge_id)
             amount = charge.reserve_refund(request.amount, now)
-            method = charge.paid_with
-            if method is None:  # a charge settled without a gateway payment (lines summing to 0)
-                raise InvalidState("This charge took no money at a gateway; there is nothing to refund.")
-            refund = Refund(
-                id=refund_id,
-                merchant_id=merchant_id,
-                created_at=now,
-                updated_at=now,
-                charge_id=charge.id,
-                mandate_id=charge.mandate_id,
-                amount=amount,
-                currency=charge.currency,
-                reason=request.reason,
-                metadata=dict(request.metadata),
-                payment_method=method,
-                charge_reference=charge.gateway_reference,
-            )
+            refund = Refund.of(charge, refund_id, amount, now, request.reason, dict(request.metadata))
             events = self.recorder.events([(refund, [EventType.REFUND_CREATED])], now)
             self.repo.commit(Changes(refunds=[refund], charges=[charge], events=events))
             return refund

@@ -17,10 +17,10 @@ The rules, in plain words (the contract: shared/spec/API.md, Plan changes and It
 3. Credit comes only from a plan change `at: now` with proration, out of the last succeeded
    cycle charge of the plan being left (the current segment), when its period covers now: the
    unused share `floor(plan amount * unused seconds / period seconds)`, less what was refunded of
-   that charge (succeeded and pending), and never more than was paid for the cycle (plan and
-   items) net of refunds and of credit already granted from it. Any plan change ends the
-   segment: a plan left without proration forfeits its paid time, and a plan never paid for
-   credits nothing.
+   that charge, and never more than was paid for the cycle (plan and items) net of refunds and of
+   credit already granted from it. Such a change is not accepted while a refund of that charge is
+   pending. Any plan change ends the segment: a plan left without proration forfeits its paid
+   time, and a plan never paid for credits nothing.
 4. A charge that ends without money (cancelled, or failed and let go by a stop) gives back the
    credit it used.
 5. A refund of a charge may be at most `min(amount, paid - credited) - refunded - pending`;
@@ -28,11 +28,14 @@ The rules, in plain words (the contract: shared/spec/API.md, Plan changes and It
    paid for it.
 6. When a mandate ends, its items not billed become void, and its credit goes back as refunds
    (`reason` other, `metadata.credit` "true") of its succeeded charges with money, newest cycle
-   first, each up to the money it has left (amount less refunds, succeeded and pending), at most
-   five; the credit given back this way from a charge first cancels credit granted from it. What
-   is left is reported by `mandate.credit_forfeited` with its amount. Credit never vanishes.
+   first, each up to the money it has left (amount less refunds, succeeded and pending), however
+   many charges that takes; the credit given back this way from a charge first cancels credit
+   granted from it. Only what no charge can take is reported by `mandate.credit_forfeited` with
+   its amount. Credit never vanishes.
 7. An item is accepted only while the mandate is not final; once refused because no cycle is
-   left, the mandate never gets another cycle charge.
+   left, the mandate never gets another cycle charge; and one accepted while a cycle was left is
+   billed, unless a pause came after it (a resume skips the cycles in the pause) or a stop ended
+   the mandate: a mandate that completed never voids an item accepted since its last pause.
 """
 
 from __future__ import annotations
@@ -43,8 +46,6 @@ from fractions import Fraction
 from math import floor
 
 from dateutil.relativedelta import relativedelta
-
-MAX_CREDIT_REFUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,11 @@ class MandateBooks:
     items: list[tuple[str, int]] = field(default_factory=list)  # pending, in the order accepted
     last_paid: ChargeBooks | None = None  # the last succeeded cycle charge of the current segment
     ended: bool = False  # wound up: nothing more is owed either way
+    pauses: int = 0  # pauses acknowledged so far
+    accepted_at_pause: dict[str, int] = field(default_factory=dict)  # item id -> pauses when accepted
+    expected: tuple[list[str], dict[str, int], int] | None = None  # the wind-up: voided, refunds by charge, forfeited
+    given: dict[str, int] = field(default_factory=dict)  # credit refunds seen, by charge
+    checked: bool = False  # the finished wind-up was compared with `expected`
     charges_when_no_cycle_left: int | None = None
 
     @property
@@ -151,6 +157,10 @@ class Oracle:
         books = self.mandates[mandate_id]
         assert not books.ended, f"an item was accepted on the ended mandate {mandate_id}"
         books.items.append((item_id, amount))
+        books.accepted_at_pause[item_id] = books.pauses
+
+    def paused(self, mandate_id: str) -> None:
+        self.mandates[mandate_id].pauses += 1
 
     def item_refused_no_cycle_left(self, mandate_id: str, charges_so_far: int) -> None:
         self.mandates[mandate_id].charges_when_no_cycle_left = charges_so_far
@@ -246,34 +256,31 @@ class Oracle:
             books.refunded += amount
         self.refunds[refund_id] = (charge_id, amount, status)
 
-    def wound_up(self, mandate_id: str) -> tuple[list[str], dict[str, int], int]:
-        """Rule 6, when the engine winds an ended mandate up (on the books as they are then):
-        the items to void, the credit refunds by charge, and the credit forfeited."""
+    def wound_up(self, mandate_id: str, status: str) -> tuple[list[str], dict[str, int], int]:
+        """Rule 6, when the engine starts winding an ended mandate up (on the books as they are
+        then): the items to void, the credit refunds by charge, and the credit forfeited."""
         books = self.mandates[mandate_id]
         assert not books.ended, f"{mandate_id} wound up twice"
         books.ended = True
         voided, books.items = [item_id for item_id, _ in books.items], []
+        if status == "completed":  # rule 7: it ran out of cycles, so each item accepted with a cycle left was billed
+            unpaused = [i for i in voided if books.accepted_at_pause[i] == books.pauses]
+            assert not unpaused, f"{mandate_id} completed leaving items accepted with no cycle to bill them: {unpaused}"
         left, plan = books.credit, {}
         mine = sorted((c for c in self.charges.values() if c.mandate_id == mandate_id), key=lambda c: c.period[0], reverse=True)
         for charge in mine:
-            if left == 0 or len(plan) == MAX_CREDIT_REFUNDS:
+            if left == 0:
                 break
             amount = min(left, charge.money_left)
             if amount > 0:
                 plan[charge.charge_id] = amount
                 left -= amount
         books.credit = 0
-        return voided, plan, left
+        books.expected = (voided, plan, left)
+        return books.expected
 
     def credit_refund_created(self, refund_id: str, charge_id: str, amount: int) -> None:
         books = self.charges[charge_id]
         books.pending_refunds += amount
         books.credited -= min(amount, books.credited)
         self.refunds[refund_id] = (charge_id, amount, "pending")
-
-    # --------------------------------------------------------------- checks
-    def check_cycle_books(self) -> None:
-        """Rule 5, for every charge: refunds plus credit never exceed what was paid for it."""
-        for books in self.charges.values():
-            assert books.refunded + books.pending_refunds + books.credited <= books.paid_value, books
-            assert books.refunded + books.pending_refunds <= books.amount, books

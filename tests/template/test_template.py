@@ -110,11 +110,14 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_and_receipts
     assert write["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["M#*"]}}
 
 
-def test_the_dispatcher_queries_only_the_due_index_and_the_charger_never_queries(expanded: dict) -> None:
+def test_the_dispatcher_queries_only_the_due_index_and_the_parent_index_and_the_charger_never_queries(expanded: dict) -> None:
     dispatcher = [
         s for r, s in _statements(expanded) if r == "DispatcherFunctionRole" and "dynamodb:Query" in json.dumps(s["Action"])
     ]
-    assert [json.dumps(s["Resource"]) for s in dispatcher] == ['{"Fn::Sub": "${BillingTable.Arn}/index/DueIndex"}']
+    # The due index; and the parent index, for an ended mandate's charges when its credit is given back
+    assert [json.dumps(s["Resource"]) for s in dispatcher] == [
+        '[{"Fn::Sub": "${BillingTable.Arn}/index/DueIndex"}, {"Fn::Sub": "${BillingTable.Arn}/index/ParentIndex"}]'
+    ]
     assert "ChargerFunctionRole" not in _grants(expanded, ("dynamodb:Query",), "BillingTable")
     # Only the charger may touch the simulated gateway's ledger, and only by key.
     assert _grants(expanded, ("dynamodb:PutItem", "dynamodb:GetItem"), "SimulatedGatewayLedgerTable") == {"ChargerFunctionRole"}

@@ -174,6 +174,7 @@ class Billing(RuleBasedStateMachine):
                 api.mandates.revoke(MERCHANT, mandate_id)
             else:
                 api.mandates.pause(MERCHANT, mandate_id, None)
+                self.oracle.paused(mandate_id)
         except InvalidState:
             return
         self.stopped[mandate_id] = len(self.world.gateway.calls)
@@ -189,6 +190,7 @@ class Billing(RuleBasedStateMachine):
             return
         try:
             self.world.api.mandates.pause(MERCHANT, mandate_id, PauseIn(resume_at=self.world.clock.now() + timedelta(days=days)))
+            self.oracle.paused(mandate_id)
         except InvalidState:
             return
         self.stopped[mandate_id] = len(self.world.gateway.calls)
@@ -496,21 +498,24 @@ class Billing(RuleBasedStateMachine):
         forfeited = [e for e in world.repo.events(MERCHANT) if e.type == "mandate.credit_forfeited"]
         for mandate_id, mandate in mandates.items():
             books = oracle.mandates[mandate_id]
-            done = mandate.is_final and not mandate.winding_up and mandate.open_charge_id is None
-            if not done or books.ended:
-                assert mandate_id not in new_refunds, f"credit refunded for {mandate_id} before it was wound up"
-                continue
-            voided, plan, left = oracle.wound_up(mandate_id)
-            given = new_refunds.get(mandate_id, [])
-            assert {r.charge_id: r.amount for r in given} == plan, (mandate_id, given, plan)
-            assert len(given) == len(plan)
-            for refund in given:
+            let_go = mandate.is_final and mandate.open_charge_id is None and not mandate.attempt_at_gateway
+            done = let_go and not mandate.winding_up
+            if books.expected is None and (done or mandate_id in new_refunds):
+                assert let_go, f"credit refunded for {mandate_id} before it ended and let go of its charges"
+                oracle.wound_up(mandate_id, mandate.status)  # what the whole wind-up must do, on the books now
+            for refund in new_refunds.get(mandate_id, []):  # one pass or several
+                assert refund.charge_id in books.expected[1], (refund, books.expected)
+                books.given[refund.charge_id] = books.given.get(refund.charge_id, 0) + refund.amount
                 oracle.credit_refund_created(refund.id, refund.charge_id, refund.amount)
                 oracle.refund_settled(refund.id, refund.status)
-            reported = [e.data["amount"] for e in forfeited if e.data["object"]["id"] == mandate_id]
-            assert reported == ([left] if left else []), (mandate_id, reported, left)
-            items = [o for o in world.repo.items.values() if isinstance(o, Item) and o.mandate_id == mandate_id]
-            assert sorted(i.id for i in items if i.status == "void") == sorted(voided), (items, voided)
+            if done and books.expected is not None and not books.checked:
+                books.checked = True
+                voided, plan, left = books.expected
+                assert books.given == plan, (mandate_id, books.given, plan)
+                reported = [e.data["amount"] for e in forfeited if e.data["object"]["id"] == mandate_id]
+                assert reported == ([left] if left else []), (mandate_id, reported, left)
+                items = [o for o in world.repo.items.values() if isinstance(o, Item) and o.mandate_id == mandate_id]
+                assert sorted(i.id for i in items if i.status == "void") == sorted(voided), (items, voided)
 
     @invariant()
     def what_is_owed_agrees_with_the_model(self) -> None:
@@ -518,10 +523,11 @@ class Billing(RuleBasedStateMachine):
             return
         self._observe()
         oracle = self.oracle
-        oracle.check_cycle_books()
         for mandate_id in self.mandates:
             mandate = self.world.get(mandate_id)
-            assert mandate.credit == oracle.mandates[mandate_id].credit, (mandate_id, mandate.credit, oracle.mandates[mandate_id])
+            books = oracle.mandates[mandate_id]
+            if books.expected is None:  # (while a wind-up runs over several passes, the rest waits on the mandate)
+                assert mandate.credit == books.credit, (mandate_id, mandate.credit, books)
             if mandate.is_final and not mandate.winding_up and mandate.open_charge_id is None:  # wound up
                 pending = [o for o in self.world.repo.items.values() if isinstance(o, Item) and o.mandate_id == mandate_id]
                 assert all(i.status != "pending" for i in pending), "an item pending on an ended mandate"

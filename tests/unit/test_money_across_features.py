@@ -91,8 +91,13 @@ def test_a_partial_refund_is_taken_off_the_credit(world: World) -> None:
     [paid] = world.charges(mandate_id)
     refund(world, paid.id, amount=1000)
     world.clock.advance(days=10)
-    # 20 of 30 days unused: 60.00, less the 10.00 refunded (pending counts: it is on its way)
-    change(world, mandate_id, world.plan(amount=5000, name="B"), at="now", prorate=True)
+    b = world.plan(amount=5000, name="B")
+    # While the refund is pending (it may yet fail) the prorated change waits
+    with pytest.raises(InvalidState):
+        change(world, mandate_id, b, at="now", prorate=True)
+    world.tick()  # the refund succeeds
+    # 20 of 30 days unused: 60.00, less the 10.00 refunded
+    change(world, mandate_id, b, at="now", prorate=True)
     assert world.get(mandate_id).credit == 5000
 
 

@@ -150,6 +150,9 @@ class ChargeOut(ResponseModel):
     next_attempt_at: TimeOut | None
     failure_code: str | None
     amount_refunded: int
+    amount_credited: int = Field(
+        0, description="Credit a prorated plan change granted for this cycle's unused time: refunds are limited to the rest"
+    )
     lines: list[LineOut] = Field(description="What the amount is made of; they sum to it")
     receipt_number: str | None = Field(description="<receipt_prefix>-<n>, given within seconds of the success")
     receipt_url: str | None = Field(None, description="The receipt's signed link (HTML; ?format=pdf for the PDF)")
@@ -178,6 +181,7 @@ class ChargeOut(ResponseModel):
                 }
             ),
             attempts=[AttemptOut(**a.model_dump(exclude={"number"})) for a in charge.attempts],
+            amount_credited=charge.credited,
             lines=[LineOut(**line.model_dump()) for line in charge.bill_lines],
             receipt_url=receipt_url,
         )

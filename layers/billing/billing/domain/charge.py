@@ -170,12 +170,14 @@ class Charge(Entity):
 
     def credit_back(self, unused: int, now: datetime) -> int:
         """A prorated plan change leaves this cycle with `unused` worth of time unused: the credit
-        it grants is that, less what was refunded of this charge (or is being refunded), and never
-        more than was paid for the cycle net of refunds and earlier credit."""
-        if self.status != "succeeded":
+        it grants is that, less what was refunded of this charge, and never more than was paid for
+        the cycle net of refunds and earlier credit. While a refund of it is pending (it may yet
+        fail) the change waits, so the credit is decided on what was really refunded."""
+        if self.status != "succeeded" or unused <= 0:
             return 0
-        taken_back = self.amount_refunded + self.refund_reserved
-        granted = max(0, min(unused - taken_back, self.paid_value - self.credited - taken_back))
+        if self.refund_reserved:
+            raise InvalidState("A refund of the last paid charge is pending; change the plan with proration once it has settled.")
+        granted = max(0, min(unused - self.amount_refunded, self.paid_value - self.credited - self.amount_refunded))
         if granted:
             self.credited += granted
             self.updated_at = now

@@ -259,11 +259,13 @@ class Mandate(Entity):
         """Whether a new gateway attempt may start (no stop is in effect)."""
         return self.status == "active"
 
-    @property
-    def has_cycle_left(self) -> bool:
+    def has_cycle_left(self, now: datetime) -> bool:
         """Whether a cycle charge is still to be created (an item added now would be billed):
-        not once the last cycle is charged or being collected, nor after the mandate ended."""
+        not once the last cycle is charged or being collected, nor after the mandate ended, nor
+        while paused past `end_at` (a resume, at the earliest now, skips every cycle before it)."""
         if self.is_final:
+            return False
+        if self.status == "paused" and self.end_at is not None and self.end_at <= now:
             return False
         return self.status == "pending_approval" or self.next_charge_at is not None
 
@@ -499,12 +501,12 @@ class Mandate(Entity):
         return [EventType.MANDATE_PAYMENT_METHOD_UPDATED]
 
     # ------------------------------------------------------- items and plans
-    def add_item(self, item_id: str, amount: int) -> None:
+    def add_item(self, item_id: str, amount: int, now: datetime) -> None:
         """An item waits for the next cycle charge; that charge's total stays within the amount limit.
         A mandate with no cycle left to bill takes none (it would never be billed)."""
         if self.is_final:
             raise InvalidState(f"Cannot add an item to a mandate that is {self.status}.")
-        if not self.has_cycle_left:
+        if not self.has_cycle_left(now):
             raise InvalidState("This mandate has no cycle left to bill: its last charge is already made or being collected.")
         if len(self.pending_items) >= MAX_PENDING_ITEMS:
             raise InvalidState(

@@ -7,11 +7,15 @@ winds it up once, on the mandate's version:
 
 * each pending item becomes `void` (`item.voided`): it will never be billed;
 * the carried credit is given back to the customer as refunds of the mandate's latest succeeded
-  charges, newest first, each up to the money it has left (`reason` `other`, `metadata.credit`
-  `"true"`); what no charge can take is reported by `mandate.credit_forfeited` with the amount.
+  charges with money left, newest first, each up to the money it has left (`reason` `other`,
+  `metadata.credit` `"true"`); what no charge can take is reported by `mandate.credit_forfeited`
+  with the amount.
 
-Items go in slices (each is a write and an event in the transaction); the credit goes with the
-last slice. Pure: the caller reads the items and charges, and writes the result atomically.
+Items go in slices (each is a write and an event in the transaction), then the credit, a few
+refunds per pass: a pass that made its most refunds keeps the rest of the credit for the next
+pass, so only credit that no charge has money for is ever forfeited. Pure: the caller reads the
+items and the charges with money left (all of them, newest first), and writes the result
+atomically.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from .items import Item
 from .model import Mandate
 from .refunds import Refund
 
-# Items voided per transaction (two writes each) and charges a credit may be refunded from.
+# Items voided per transaction (two writes each) and credit refunds made per transaction (three each).
 ITEMS_PER_PASS = 25
-MAX_CREDIT_REFUNDS = 5
+MAX_CREDIT_REFUNDS = 10
 CREDIT_REFUND_METADATA = {"credit": "true"}
 
 
@@ -52,8 +56,9 @@ def wind_up(
     new_refund_id: Callable[[], str],
     now: datetime,
 ) -> WindUp:
-    """`items`: the mandate's pending items as read; `charges`: its charges, newest first (those
-    read). Changes `mandate` and the objects returned; the caller commits them together."""
+    """`items`: the mandate's pending items as read; `charges`: its succeeded charges with money
+    left, newest first (all of them). Changes `mandate` and the objects returned; the caller
+    commits them together."""
     result = WindUp()
     if not mandate.winding_up:
         return result
@@ -77,8 +82,12 @@ def wind_up(
         left -= amount
         result.charges.append(charge)
         result.refunds.append(Refund.of(charge, new_refund_id(), amount, now, "other", CREDIT_REFUND_METADATA))
+    mandate.updated_at = now
+    if left and len(result.refunds) == MAX_CREDIT_REFUNDS:
+        mandate.credit = left  # the rest in the next pass (older charges may still take it)
+        return result
     result.forfeited = left
     if left:
         result.mandate_events.append(EventType.MANDATE_CREDIT_FORFEITED)
-    mandate.credit, mandate.updated_at = 0, now
+    mandate.credit = 0
     return result

@@ -35,7 +35,7 @@ from ..domain.events import EventType
 from ..domain.items import Item
 from ..domain.model import Mandate
 from ..domain.refunds import Refund
-from ..domain.wind_up import wind_up
+from ..domain.wind_up import ITEMS_PER_PASS, wind_up
 from ..observability import logger
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
@@ -220,18 +220,28 @@ class Dispatcher:
         except ConcurrentModification:
             return _DispatchOutcome(conflict=True)  # still due: looked at again next run
 
-    # Succeeded charges of one mandate read (newest first) to give leftover credit back.
-    CREDIT_CHARGES_READ = 100
+    # Pages of an ended mandate's succeeded charges read, at most, to give its credit back.
+    CREDIT_PAGES = 50
+
+    def _money_charges(self, mandate: Mandate) -> list[Charge]:
+        """The mandate's succeeded charges with money left, newest first, read until they cover
+        its credit (a page of 100 at a time; charges settled by credit alone take no room)."""
+        found: list[Charge] = []
+        cursor: str | None = None
+        for _ in range(self.CREDIT_PAGES):
+            page = self.repo.list_charges(
+                mandate.merchant_id, PageRequest(limit=100, cursor=cursor), mandate_id=mandate.id, status="succeeded"
+            )
+            found += [c for c in page.items if c.money_left > 0]
+            if sum(c.money_left for c in found) >= mandate.credit or not page.has_more:
+                break
+            cursor = page.next_cursor
+        return sorted(found, key=lambda c: c.cycle, reverse=True)
 
     def _wind_up(self, mandate: Mandate, run: _Run) -> _DispatchOutcome:
         """An ended mandate's leftovers, in one transaction on its version (a lost race is decided
         again on fresh state, like a claim)."""
-        charges: list[Charge] = []
-        if mandate.credit > 0:
-            found = self.repo.list_charges(
-                mandate.merchant_id, PageRequest(limit=self.CREDIT_CHARGES_READ), mandate_id=mandate.id, status="succeeded"
-            )
-            charges = sorted(found.items, key=lambda c: c.cycle, reverse=True)
+        charges = self._money_charges(mandate) if mandate.credit > 0 and len(mandate.pending_items) <= ITEMS_PER_PASS else []
         result = wind_up(mandate, run.items, charges, lambda: self.ids.new("rfd"), run.now)
         objects: list[tuple[Mandate | Item | Refund, list[str]]] = [(mandate, result.mandate_events)]
         objects += [(item, [EventType.ITEM_VOIDED]) for item in result.items]

@@ -55,7 +55,7 @@ class Items:
         def once(_: int) -> Item:
             now = self.clock.now()
             mandate = found(self.repo.get_mandate(merchant_id, mandate_id), "mandate", mandate_id)
-            mandate.add_item(item_id, request.amount)
+            mandate.add_item(item_id, request.amount, now)
             item = Item(
                 id=item_id,
                 merchant_id=merchant_id,

@@ -3,6 +3,7 @@ GetItem; lists run a `queries` plan; writes are one `writes` transaction per use
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from ...domain.receipts import ReceiptCounter
 from ...domain.refunds import Refund
 from ...service.ports import Changes, DueRef, Page, PageRequest
 from . import items, keys, queries
+from .codec import from_attributes, to_attributes
 from .queries import Reader
 from .writes import Writer
 
@@ -184,6 +186,23 @@ class DynamoRepository:
         wanted = [keys.primary(m, e, "EVENT") for m, e in refs if keys.valid_id(e, "evt")]
         found = self.reader.batch_get(wanted)
         return [items.load(Event, found[(k["pk"], k["sk"])]) for k in wanted if (k["pk"], k["sk"]) in found]
+
+    def ended_mandates(self) -> Iterator[tuple[str, str]]:
+        """(merchant id, mandate id) of every ended mandate: an operator's one-off backfill (a Scan,
+        with the operator's credentials: no function's role may scan)."""
+        pages = self.reader.client.get_paginator("scan").paginate(
+            TableName=self.reader.table,
+            FilterExpression="entity = :mandate AND #status IN (:cancelled, :revoked, :completed)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=to_attributes(
+                {":mandate": "mandate", ":cancelled": "cancelled", ":revoked": "revoked", ":completed": "completed"}
+            ),
+            ProjectionExpression="pk",
+        )
+        for page in pages:
+            for raw in page["Items"]:
+                _, merchant_id, mandate_id = str(from_attributes(raw)["pk"]).split("#", 2)
+                yield merchant_id, mandate_id
 
     # ---------------------------------------------------------------- writes
     def commit(self, changes: Changes) -> None:

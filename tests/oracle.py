@@ -34,8 +34,9 @@ The rules, in plain words (the contract: shared/spec/API.md, Plan changes and It
    its amount. Credit never vanishes.
 7. An item is accepted only while the mandate is not final; once refused because no cycle is
    left, the mandate never gets another cycle charge; and one accepted while a cycle was left is
-   billed, unless a pause came after it (a resume skips the cycles in the pause) or a stop ended
-   the mandate: a mandate that completed never voids an item accepted since its last pause.
+   billed, unless it was accepted while paused or a pause came after it (a resume skips the
+   cycles in the pause) or a stop ended the mandate: a mandate that completed never voids an item
+   accepted while it was not paused, since its last pause.
 """
 
 from __future__ import annotations
@@ -153,11 +154,11 @@ class Oracle:
         anchor = max(activated_at, start_at or activated_at) + timedelta(days=terms.trial_days)
         self.mandates[mandate_id] = MandateBooks(mandate_id, [Segment(plan_id, terms, anchor)])
 
-    def item_accepted(self, mandate_id: str, item_id: str, amount: int) -> None:
+    def item_accepted(self, mandate_id: str, item_id: str, amount: int, while_paused: bool) -> None:
         books = self.mandates[mandate_id]
         assert not books.ended, f"an item was accepted on the ended mandate {mandate_id}"
         books.items.append((item_id, amount))
-        books.accepted_at_pause[item_id] = books.pauses
+        books.accepted_at_pause[item_id] = -1 if while_paused else books.pauses
 
     def paused(self, mandate_id: str) -> None:
         self.mandates[mandate_id].pauses += 1
@@ -261,11 +262,11 @@ class Oracle:
         then): the items to void, the credit refunds by charge, and the credit forfeited."""
         books = self.mandates[mandate_id]
         assert not books.ended, f"{mandate_id} wound up twice"
-        books.ended = True
-        voided, books.items = [item_id for item_id, _ in books.items], []
+        voided = [item_id for item_id, _ in books.items]
         if status == "completed":  # rule 7: it ran out of cycles, so each item accepted with a cycle left was billed
             unpaused = [i for i in voided if books.accepted_at_pause[i] == books.pauses]
             assert not unpaused, f"{mandate_id} completed leaving items accepted with no cycle to bill them: {unpaused}"
+        books.ended, books.items = True, []
         left, plan = books.credit, {}
         mine = sorted((c for c in self.charges.values() if c.mandate_id == mandate_id), key=lambda c: c.period[0], reverse=True)
         for charge in mine:

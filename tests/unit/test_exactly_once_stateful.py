@@ -283,7 +283,7 @@ class Billing(RuleBasedStateMachine):
                 # Refused for having no cycle left: the model holds it to that.
                 self.oracle.item_refused_no_cycle_left(mandate_id, len(self.world.charges(mandate_id)))
             return
-        self.oracle.item_accepted(mandate_id, item.id, amount)
+        self.oracle.item_accepted(mandate_id, item.id, amount, while_paused=mandate.status == "paused")
 
     @rule(index=st.integers(0, 3), at=st.sampled_from(["now", "next_charge"]), prorate=st.booleans(), plan=st.integers(0, 2))
     def change_plan(self, index: int, at: str, prorate: bool, plan: int) -> None:

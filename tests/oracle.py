@@ -27,8 +27,8 @@ The rules, in plain words (the contract: shared/spec/API.md, Plan changes and It
    without an amount it is exactly that. Refunds plus credit of a cycle never exceed what was
    paid for it.
 6. When a mandate ends, its items not billed become void, and its credit goes back as refunds
-   (`reason` other, `metadata.credit` "true") of its succeeded charges with money, newest cycle
-   first, each up to the money it has left (amount less refunds, succeeded and pending), however
+   (`reason` other, `metadata.credit` "true") of its succeeded charges with money, the latest
+   made first, each up to the money it has left (amount less refunds, succeeded and pending), however
    many charges that takes; the credit given back this way from a charge first cancels credit
    granted from it. Only what no charge can take is reported by `mandate.credit_forfeited` with
    its amount. Credit never vanishes.
@@ -98,6 +98,7 @@ class ChargeBooks:
     plan_amount: int
     credit_used: int
     period: tuple[datetime, datetime]
+    made: int  # the order it was made in among the mandate's charges (newest: highest)
     status: str = "pending"
     money: bool = False  # taken at the gateway (a succeeded charge of more than 0)
     refunded: int = 0
@@ -219,6 +220,7 @@ class Oracle:
         assert charge.period_end == segment.due(n + 1), (charge.period_end, segment.due(n + 1))
         books.credit -= used
         books.items = []
+        made = sum(1 for c in self.charges.values() if c.mandate_id == charge.mandate_id)
         self.charges[charge.id] = ChargeBooks(
             charge.id,
             charge.mandate_id,
@@ -228,6 +230,7 @@ class Oracle:
             segment.terms.amount,
             used,
             (charge.due_at, segment.due(n + 1)),
+            made,
         )
 
     def charge_settled(self, charge_id: str, status: str, money: bool) -> None:
@@ -268,7 +271,7 @@ class Oracle:
             assert not unpaused, f"{mandate_id} completed leaving items accepted with no cycle to bill them: {unpaused}"
         books.ended, books.items = True, []
         left, plan = books.credit, {}
-        mine = sorted((c for c in self.charges.values() if c.mandate_id == mandate_id), key=lambda c: c.period[0], reverse=True)
+        mine = sorted((c for c in self.charges.values() if c.mandate_id == mandate_id), key=lambda c: c.made, reverse=True)
         for charge in mine:
             if left == 0:
                 break

@@ -46,6 +46,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="AttemptsResent", unit=MetricUnit.Count, value=report.resent)
     metrics.add_metric(name="RefundsDispatched", unit=MetricUnit.Count, value=report.refunds)
     metrics.add_metric(name="NoticesDispatched", unit=MetricUnit.Count, value=report.notices)
+    metrics.add_metric(name="MandatesWoundUp", unit=MetricUnit.Count, value=report.wound_up)
+    metrics.add_metric(name="CreditForfeited", unit=MetricUnit.Count, value=report.forfeited)
     metrics.add_metric(name="DispatchConflicts", unit=MetricUnit.Count, value=report.conflicts)
     metrics.add_metric(name="DispatchNotSent", unit=MetricUnit.Count, value=report.not_sent)
     metrics.add_metric(name="DispatchErrors", unit=MetricUnit.Count, value=report.errors)
@@ -61,6 +63,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "resent": report.resent,
         "refunds": report.refunds,
         "notices": report.notices,
+        "wound_up": report.wound_up,
+        "credit_forfeited": report.forfeited,
         "resumed": report.resumed,
         "conflicts": report.conflicts,
         "not_sent": report.not_sent,

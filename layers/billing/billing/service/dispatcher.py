@@ -66,7 +66,8 @@ class DispatchReport:
     not_sent: int = 0  # refused by the queue; sent again when the lease ends
     refunds: int = 0  # refunds sent to the engine (first time or again after their lease)
     notices: int = 0  # notices before a charge handed to the notifier
-    wound_up: int = 0  # ended mandates whose unbilled items were voided and credit given back
+    wound_up: int = 0  # passes over ended mandates: unbilled items voided, credit given back
+    forfeited: int = 0  # ended mandates with credit no charge could take back (reported by an event)
     max_lag_seconds: float = 0.0  # how long the oldest dispatched item had been due
     oldest_unsettled_seconds: float = 0.0  # age of the oldest attempt sent again (still without an outcome)
 
@@ -89,6 +90,7 @@ class _DispatchOutcome:
     resent: bool = False
     resumed: bool = False
     wound_up: bool = False
+    forfeited: bool = False
     notices: list[NotifyMessage] = field(default_factory=list)  # to hand over, then save `noticed`
     noticed: Mandate | None = None
     conflict: bool = False
@@ -143,6 +145,7 @@ class Dispatcher:
         report.resent = sum(r.resent for r in results)
         report.resumed = sum(r.resumed for r in results)
         report.wound_up = sum(r.wound_up for r in results)
+        report.forfeited = sum(r.forfeited for r in results)
         report.refunds = sum(isinstance(r.message, RefundMessage) for r in results)
         report.conflicts = sum(r.conflict for r in results)
         report.errors = sum(r.error for r in results)
@@ -255,7 +258,7 @@ class Dispatcher:
             logger.warning(
                 "mandate %s ended with credit no charge could take back: %d reported forfeited", mandate.id, result.forfeited
             )
-        return _DispatchOutcome(wound_up=True)
+        return _DispatchOutcome(wound_up=True, forfeited=bool(result.forfeited))
 
     def _notices(self, mandate: Mandate, now: datetime, settings: NoticeSettings) -> _DispatchOutcome:
         """A mandate with nothing to charge now: its notices before the next charge, if near. Those

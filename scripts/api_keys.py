@@ -35,14 +35,12 @@ from billing.domain.errors import BillingError  # noqa: E402
 from billing.service.event_recorder import NoLinks  # noqa: E402
 from billing.service.ports import PageRequest  # noqa: E402
 from billing.settings import Settings  # noqa: E402
-from scripts.create_merchant import table_from_stack  # noqa: E402
+from scripts.create_merchant import add_table_arguments, table_of  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--table", help="the BillingTable name")
-    where.add_argument("--stack", help="a deployed stack name; its BillingTableName output is used")
+    add_table_arguments(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate-legacy", help="adopt keys made before locators among their merchants' keys")
     for name in ("list", "create", "revoke"):
@@ -52,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument("--key", required=True)
             command.add_argument("--expires-in", type=int, default=0, help="seconds the key keeps working (0..604800)")
     args = parser.parse_args(argv)
-    table = args.table or table_from_stack(args.stack)
+    table = table_of(args)
     billing = AwsBilling(Settings(table_name=table), boto3.client, SystemClock())
     keys = billing.use_cases(NoLinks()).api_keys
     try:

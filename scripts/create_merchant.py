@@ -27,16 +27,25 @@ def table_from_stack(stack: str) -> str:
     return next(o["OutputValue"] for o in outputs if o["OutputKey"] == "BillingTableName")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--name", required=True, help="the merchant's display name (shown to customers)")
+def add_table_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--table` or `--stack`: where the operator's scripts find the BillingTable."""
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--table", help="the BillingTable name")
     where.add_argument("--stack", help="a deployed stack name; its BillingTableName output is used")
+
+
+def table_of(args: argparse.Namespace) -> str:
+    return str(args.table or table_from_stack(args.stack))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", required=True, help="the merchant's display name (shown to customers)")
+    add_table_arguments(parser)
     args = parser.parse_args(argv)
     if not 1 <= len(args.name) <= 200:
         parser.error("--name must be 1..200 characters")
-    table = args.table or table_from_stack(args.stack)
+    table = table_of(args)
     created = MerchantStore(boto3.client("dynamodb"), table).create(args.name, datetime.now(timezone.utc))
     print(json.dumps({"merchant_id": created.merchant_id, "name": created.name, "api_key": created.api_key}, indent=2))
     print("The API key is shown this once; store it in your secrets manager.", file=sys.stderr)

@@ -27,16 +27,14 @@ from billing.bootstrap import AwsBilling  # noqa: E402
 from billing.service.concurrency import retry_on_conflict  # noqa: E402
 from billing.service.ports import Changes  # noqa: E402
 from billing.settings import Settings  # noqa: E402
-from scripts.create_merchant import table_from_stack  # noqa: E402
+from scripts.create_merchant import add_table_arguments, table_of  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--table", help="the BillingTable name")
-    where.add_argument("--stack", help="a deployed stack name; its BillingTableName output is used")
+    add_table_arguments(parser)
     args = parser.parse_args(argv)
-    table = args.table or table_from_stack(args.stack)
+    table = table_of(args)
     repo = AwsBilling(Settings(table_name=table), boto3.client, SystemClock()).repository
     queued = []
     for merchant_id, mandate_id in repo.ended_mandates():

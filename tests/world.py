@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from billing.api.requests import MandateCreate, PlanCreate
+from billing.api.requests import MandateCreate, PlanChangeIn, PlanCreate, RefundCreate
 from billing.bootstrap import Billing
 from billing.domain.charge import Charge
 from billing.domain.model import Mandate
@@ -123,3 +123,13 @@ class World:
         for request in self.gateway.ledger():
             counts[request.charge_id] = counts.get(request.charge_id, 0) + 1
         return counts
+
+
+def change_plan(world: World, mandate_id: str, plan_id: str, **body: Any) -> Mandate:
+    """The merchant's `POST …/change_plan` as the use case takes it."""
+    return world.api.mandates.change_plan(MERCHANT, mandate_id, PlanChangeIn.model_validate({"plan_id": plan_id, **body}))
+
+
+def refund(world: World, charge_id: str, **body: Any) -> Any:
+    """The merchant's `POST /v1/charges/{id}/refunds` as the use case takes it."""
+    return world.api.refunds.create(MERCHANT, charge_id, RefundCreate.model_validate(body))

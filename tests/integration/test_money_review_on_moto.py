@@ -1,6 +1,6 @@
 """Adversarial review of the wind-up and the credit rules (issue 21) on moto, with the template's
-roles checked: reproductions of what breaks on the real DynamoDB adapter and the deployed roles.
-These tests are expected to FAIL until the defects they show are fixed."""
+roles checked: what broke on the real DynamoDB adapter and the deployed roles (each failed before
+its fix), and what held."""
 
 from __future__ import annotations
 
@@ -10,24 +10,11 @@ import boto3
 
 from devtools.provision import Provisioned
 from tests.integration.conftest import GOLD, Client, EngineHarness, System
+from tests.integration.test_money_operations_on_moto import active
 from tests.support.iam import Request, Resolver, allows, role_statements
 
-CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
 
-
-def active(call: Client, plan_id: str, token: str = "pm_sim_ok") -> dict:
-    body = {
-        "plan_id": plan_id,
-        "customer": {"reference": "c-1"},
-        "payment_method": {"gateway": "simulated", "token": token},
-        "consent": CONSENT,
-    }
-    mandate = call("POST", "/v1/mandates", body).json()
-    assert mandate["status"] == "active"
-    return mandate
-
-
-# SHOWS (stuck state, credit never given back on AWS): the dispatcher's wind-up lists the mandate's
+# SHOWED (fixed since; the test failed before) (stuck state, credit never given back on AWS): the dispatcher's wind-up lists the mandate's
 # succeeded charges (`repo.list_charges(..., mandate_id=..., status="succeeded")`, a Query on
 # ParentIndex), but DispatcherFunction's role only allows `dynamodb:Query` on DueIndex. On AWS
 # the Query is AccessDenied, `_claim_safely` logs it as an error, the mandate stays due and fails

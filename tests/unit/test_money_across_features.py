@@ -8,24 +8,17 @@ from datetime import timedelta
 
 import pytest
 
-from billing.api.requests import ItemCreate, PaymentMethodIn, PlanChangeIn, RefundCreate
+from billing.api.requests import ItemCreate, PaymentMethodIn
 from billing.api.responses import MandateOut
 from billing.domain.errors import InvalidState
 from billing.domain.wind_up import wind_up
-from tests.world import MERCHANT, World
+from tests.world import MERCHANT, World, refund
+from tests.world import change_plan as change
 
 
 @pytest.fixture
 def world() -> World:
     return World()
-
-
-def change(world: World, mandate_id: str, plan_id: str, **body: object):
-    return world.api.mandates.change_plan(MERCHANT, mandate_id, PlanChangeIn.model_validate({"plan_id": plan_id, **body}))
-
-
-def refund(world: World, charge_id: str, **body: object):
-    return world.api.refunds.create(MERCHANT, charge_id, RefundCreate.model_validate(body))
 
 
 def lines(world: World, mandate_id: str, cycle: int) -> list[tuple[str, int]]:

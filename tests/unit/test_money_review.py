@@ -16,20 +16,13 @@ from billing.api.requests import ItemCreate, PaymentMethodIn, PlanChangeIn, Refu
 from billing.domain.charge import REJECTED
 from billing.domain.errors import InvalidState, NotFound, ValidationFailed
 from tests.fakes import FakeGateway
-from tests.world import MERCHANT, World
+from tests.world import MERCHANT, World, refund
+from tests.world import change_plan as change
 
 
 @pytest.fixture
 def world() -> World:
     return World()
-
-
-def change(world: World, mandate_id: str, plan_id: str, **body: object):
-    return world.api.mandates.change_plan(MERCHANT, mandate_id, PlanChangeIn.model_validate({"plan_id": plan_id, **body}))
-
-
-def refund(world: World, charge_id: str, **body: object):
-    return world.api.refunds.create(MERCHANT, charge_id, RefundCreate.model_validate(body))
 
 
 def net_taken(world: World, mandate_id: str) -> int:

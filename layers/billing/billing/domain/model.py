@@ -287,7 +287,7 @@ class Mandate(Entity):
         if self.attempt_at_gateway:
             return self.claimed_until  # whatever the status: the outcome is resolved when the lease ends
         if self.winding_up:
-            return self.claimed_until or self.ended_at or self.updated_at
+            return self.ended_at or self.updated_at
         if self.status == "active":
             if self.claimed_until is not None:
                 return self.claimed_until  # an unfinished claim becomes due again when its lease ends

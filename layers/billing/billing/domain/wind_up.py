@@ -74,9 +74,9 @@ def wind_up(
     for charge in charges:
         if left == 0 or len(result.refunds) == MAX_CREDIT_REFUNDS:
             break
-        if charge.mandate_id != mandate.id or charge.paid_with is None:
+        if charge.mandate_id != mandate.id:
             continue
-        amount = charge.reserve_credit_refund(left, now)
+        amount = charge.reserve_credit_refund(left, now)  # 0 for a charge with no money left at a gateway
         if not amount:
             continue
         left -= amount

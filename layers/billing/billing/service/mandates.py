@@ -143,12 +143,12 @@ class Mandates:
 
         def change(mandate: Mandate, charge: Charge | None, now: datetime) -> list[str]:
             previous["plan_id"] = mandate.plan_id
-            period = mandate.paid_period
-            paid = self.repo.get_charge(merchant_id, period.charge_id) if period is not None else None
 
             def credit_back(period: PaidPeriod) -> int:
-                """The paid charge grants the credit (net of its refunds) and is written with the mandate."""
-                if not paid or paid.id != period.charge_id:
+                """The paid charge grants the credit (net of its refunds) and is written with the mandate;
+                read only when a prorated change now needs it."""
+                paid = self.repo.get_charge(merchant_id, period.charge_id)
+                if paid is None:
                     return 0
                 granted = paid.credit_back(period.unused_credit(now), now)
                 if granted:

@@ -220,6 +220,49 @@ def test_every_checkov_skip_has_a_reason() -> None:
             assert skip["id"].startswith("CKV_") and len(skip.get("comment", "")) > 40, (name, skip)
 
 
+def _config_skips() -> dict[str, str]:
+    """The checks .checkov.yaml skips for every resource, each with the comment written above it."""
+    lines = (ROOT / ".checkov.yaml").read_text().splitlines()
+    skips, reason = {}, []
+    for line in lines[lines.index("skip-check:") + 1 :]:
+        if line.strip().startswith("#"):
+            reason.append(line.strip().lstrip("# "))
+        elif line.strip().startswith("- "):
+            skips[line.strip()[2:]] = " ".join(reason)
+            reason = []
+    return skips
+
+
+def test_every_check_the_checkov_config_skips_has_its_reason_and_is_not_also_skipped_per_resource() -> None:
+    # Given the checks skipped for every resource in .checkov.yaml (what `make lint` runs checkov with)
+    skips = _config_skips()
+    assert skips and "--config-file .checkov.yaml" in (ROOT / "Makefile").read_text()
+    # Then each names itself and says why, and no resource repeats it in its Metadata
+    for check, reason in skips.items():
+        assert check.startswith("CKV_") and reason.startswith(check) and len(reason) > 80, (check, reason)
+    for name, resource in load_template()["Resources"].items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert skip["id"] not in skips, (name, skip["id"])
+
+
+def test_what_the_checkov_config_skips_rely_on_stays_true() -> None:
+    skips = _config_skips()
+    # CKV_AWS_27: every queue is encrypted at rest with SQS-managed keys
+    assert "CKV_AWS_27" in skips
+    for name, queue in resources("AWS::SQS::Queue").items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
+    # CKV_AWS_117: no function is in a VPC (nothing it reaches lives in one)
+    assert "CKV_AWS_117" in skips
+    functions = resources("AWS::Serverless::Function")
+    assert all("VpcConfig" not in f["Properties"] for f in functions.values())
+    # CKV_AWS_173: no literal in any function's environment (names, ARNs and URLs come from
+    # parameters and resources), apart from the shared settings in Globals
+    assert "CKV_AWS_173" in skips
+    for name, function in functions.items():
+        for variable, value in function["Properties"].get("Environment", {}).get("Variables", {}).items():
+            assert isinstance(value, dict), (name, variable)
+
+
 def test_topics_are_encrypted() -> None:
     for name, topic in resources("AWS::SNS::Topic").items():
         assert topic["Properties"].get("KmsMasterKeyId"), name

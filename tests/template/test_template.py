@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -158,6 +159,35 @@ def test_every_queue_is_watched_by_an_alarm() -> None:
     alarms = json.dumps(resources("AWS::CloudWatch::Alarm"))
     for name in resources("AWS::SQS::Queue"):
         assert name in alarms, f"{name} has no alarm"
+
+
+def _sections() -> dict[str, str]:
+    """Logical id -> the banner section of template.yaml's Resources it is written in."""
+    text = (ROOT / "template.yaml").read_text()
+    body = text[text.index("\nResources:\n") : text.index("\nOutputs:\n")]
+    sections, banner, lines = {}, "", body.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("  # ====") and i + 1 < len(lines) and not lines[i + 1].startswith("  # ===="):
+            if not lines[i - 1].startswith("  # "):  # the opening rule of a banner
+                banner = lines[i + 1].removeprefix("  # ").split(":")[0]
+        elif match := re.fullmatch(r"  (\w+):", line):
+            sections[match.group(1)] = banner
+    return sections
+
+
+def test_each_alarm_stands_beside_the_queue_or_function_it_watches() -> None:
+    # Given where each resource is written (one banner section per pipeline)
+    sections = _sections()
+    assert set(sections) == set(load_template()["Resources"])
+    # Then an alarm on a queue or a function is in that queue's or function's section
+    for name, alarm in resources("AWS::CloudWatch::Alarm").items():
+        for dimension in alarm["Properties"].get("Dimensions", []):
+            value = dimension["Value"]
+            if not isinstance(value, dict):
+                continue
+            watched = value.get("Ref") or value.get("Fn::GetAtt", [None])[0]
+            if watched in sections:
+                assert sections[name] == sections[watched], (name, watched, sections[name], sections[watched])
 
 
 def test_every_function_has_an_error_alarm() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -160,6 +161,35 @@ def test_every_queue_is_watched_by_an_alarm() -> None:
         assert name in alarms, f"{name} has no alarm"
 
 
+def _sections() -> dict[str, str]:
+    """Logical id -> the banner section of template.yaml's Resources it is written in."""
+    text = (ROOT / "template.yaml").read_text()
+    body = text[text.index("\nResources:\n") : text.index("\nOutputs:\n")]
+    sections, banner, lines = {}, "", body.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("  # ====") and i + 1 < len(lines) and not lines[i + 1].startswith("  # ===="):
+            if not lines[i - 1].startswith("  # "):  # the opening rule of a banner
+                banner = lines[i + 1].removeprefix("  # ").split(":")[0]
+        elif match := re.fullmatch(r"  (\w+):", line):
+            sections[match.group(1)] = banner
+    return sections
+
+
+def test_each_alarm_stands_beside_the_queue_or_function_it_watches() -> None:
+    # Given where each resource is written (one banner section per pipeline)
+    sections = _sections()
+    assert set(sections) == set(load_template()["Resources"])
+    # Then an alarm on a queue or a function is in that queue's or function's section
+    for name, alarm in resources("AWS::CloudWatch::Alarm").items():
+        for dimension in alarm["Properties"].get("Dimensions", []):
+            value = dimension["Value"]
+            if not isinstance(value, dict):
+                continue
+            watched = value.get("Ref") or value.get("Fn::GetAtt", [None])[0]
+            if watched in sections:
+                assert sections[name] == sections[watched], (name, watched, sections[name], sections[watched])
+
+
 def test_every_function_has_an_error_alarm() -> None:
     alarms = json.dumps(resources("AWS::CloudWatch::Alarm"))
     for name in resources("AWS::Serverless::Function"):
@@ -218,6 +248,49 @@ def test_every_checkov_skip_has_a_reason() -> None:
     for name, resource in load_template()["Resources"].items():
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
             assert skip["id"].startswith("CKV_") and len(skip.get("comment", "")) > 40, (name, skip)
+
+
+def _config_skips() -> dict[str, str]:
+    """The checks .checkov.yaml skips for every resource, each with the comment written above it."""
+    lines = (ROOT / ".checkov.yaml").read_text().splitlines()
+    skips, reason = {}, []
+    for line in lines[lines.index("skip-check:") + 1 :]:
+        if line.strip().startswith("#"):
+            reason.append(line.strip().lstrip("# "))
+        elif line.strip().startswith("- "):
+            skips[line.strip()[2:]] = " ".join(reason)
+            reason = []
+    return skips
+
+
+def test_every_check_the_checkov_config_skips_has_its_reason_and_is_not_also_skipped_per_resource() -> None:
+    # Given the checks skipped for every resource in .checkov.yaml (what `make lint` runs checkov with)
+    skips = _config_skips()
+    assert skips and "--config-file .checkov.yaml" in (ROOT / "Makefile").read_text()
+    # Then each names itself and says why, and no resource repeats it in its Metadata
+    for check, reason in skips.items():
+        assert check.startswith("CKV_") and reason.startswith(check) and len(reason) > 80, (check, reason)
+    for name, resource in load_template()["Resources"].items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert skip["id"] not in skips, (name, skip["id"])
+
+
+def test_what_the_checkov_config_skips_rely_on_stays_true() -> None:
+    skips = _config_skips()
+    # CKV_AWS_27: every queue is encrypted at rest with SQS-managed keys
+    assert "CKV_AWS_27" in skips
+    for name, queue in resources("AWS::SQS::Queue").items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
+    # CKV_AWS_117: no function is in a VPC (nothing it reaches lives in one)
+    assert "CKV_AWS_117" in skips
+    functions = resources("AWS::Serverless::Function")
+    assert all("VpcConfig" not in f["Properties"] for f in functions.values())
+    # CKV_AWS_173: no literal in any function's environment (names, ARNs and URLs come from
+    # parameters and resources), apart from the shared settings in Globals
+    assert "CKV_AWS_173" in skips
+    for name, function in functions.items():
+        for variable, value in function["Properties"].get("Environment", {}).get("Variables", {}).items():
+            assert isinstance(value, dict), (name, variable)
 
 
 def test_topics_are_encrypted() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import boto3
 import pytest
@@ -17,6 +18,7 @@ from billing.domain.model import Consent, Customer, Event, Mandate, PaymentMetho
 from billing.domain.refunds import Refund
 from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint, delivery_id
 from billing.service.ports import Changes, Limit, PageRequest, Repository
+from billing.service.registry import REGISTRY, Aggregate, aggregate_of
 from tests.fakes import InMemoryRepository
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
@@ -359,3 +361,167 @@ def test_notifications_and_suppressions_read_back_and_list_by_mandate_and_kind(r
     assert listed(mandate_id="mdt_one") == [rows[1].id, rows[0].id]
     assert listed(kind="receipt") == [rows[2].id, rows[0].id]
     assert listed(mandate_id="mdt_one", kind="receipt") == [rows[0].id]
+
+
+# ------------------------------------------------- every registry entry, generically
+# One sample per aggregate kind (by registry name), built from keyword values (a filter's value
+# goes to the attribute the registry says it compares), and two values per declared filter (the
+# one looked for, another). A registry entry or filter without its case here fails the test below.
+
+
+def _sample(name: str, merchant: str, n: int, **values: Any) -> Any:
+    from billing.domain.account import Account
+    from billing.domain.api_keys import ApiKey
+    from billing.domain.notifications import Notification, Suppression
+    from billing.domain.receipts import ReceiptCounter
+
+    at = NOW + timedelta(minutes=n)
+    common: dict[str, Any] = {"merchant_id": merchant, "created_at": at, "updated_at": at}
+    method = PaymentMethod(gateway="simulated", token="pm_sim_ok")
+    if name == "PLAN":
+        return plan(merchant, n, at).model_copy(update=values)
+    if name == "MANDATE":
+        mandate = active_mandate(plan(merchant), n, at)
+        if "customer_reference" in values:
+            mandate.customer = Customer(reference=values.pop("customer_reference"))
+        return mandate.model_copy(update=values)
+    if name == "CHARGE":
+        return Charge(
+            **common,
+            **{"id": f"chg_contract{n}", "mandate_id": "mdt_contract0001", "status": "succeeded", **values},
+            plan_id="pln_contract0001",
+            cycle=n,
+            amount=1999,
+            currency="EUR",
+            due_at=NOW,
+        )
+    if name == "EVENT":
+        return Event(
+            id=f"evt_contract{n}",
+            merchant_id=merchant,
+            created_at=at,
+            data={"object": {"id": "pln_x"}},
+            type=values.get("type", "plan.created"),
+        )
+    if name == "APIKEY":
+        return ApiKey(**common, id=f"key_contract{n}", key_hash=f"hash{n}", last4="abcd", **values)
+    if name == "WEBHOOK_ENDPOINT":
+        return endpoint(merchant, n).model_copy(update={"created_at": at, "updated_at": at, **values})
+    if name == "WEBHOOK_DELIVERY":
+        fields = {"endpoint_id": "we_contract0001", "event_id": f"evt_contract{n}", "status": "pending", **values}
+        return WebhookDelivery(
+            **common,
+            **fields,
+            id=delivery_id(fields["event_id"], fields["endpoint_id"]),
+            event_type="plan.created",
+            next_attempt_at=NOW if fields["status"] == "pending" else None,
+        )
+    if name == "REFUND":
+        fields = {"charge_id": "chg_contract1", "mandate_id": "mdt_contract0001", "status": "succeeded", **values}
+        return Refund(**common, **fields, id=f"rfd_contract{n}", amount=100, currency="EUR", payment_method=method)
+    if name == "ITEM":
+        fields = {"mandate_id": "mdt_contract0001", "status": "pending", **values}
+        return Item(**common, **fields, id=f"itm_contract{n}", amount=250, currency="EUR", description="Towel")
+    if name == "ACCOUNT":
+        return Account.new(merchant, "Shop", at).model_copy(update={"name": f"Shop {n}"})
+    if name == "RECEIPT_COUNTER":
+        return ReceiptCounter.new(merchant, at).model_copy(update={"next": 7})
+    if name == "NOTIFICATION":
+        fields = {"mandate_id": "mdt_contract0001", "kind": "receipt", **values}
+        return Notification(**common, **fields, id=f"ntf_contract{n}", to="ona@example.lt", locale="lt")
+    if name == "SUPPRESSION":
+        return Suppression.of(_sample("NOTIFICATION", merchant, n), "bounce", at)
+    raise AssertionError(f"no sample for {name}")
+
+
+SAMPLED = {a.name for a in REGISTRY}
+FILTER_VALUES: dict[tuple[str, str], tuple[str, str]] = {
+    ("PLAN", "status"): ("archived", "active"),
+    ("MANDATE", "status"): ("paused", "active"),
+    ("MANDATE", "plan_id"): ("pln_contract0009", "pln_contract0001"),
+    ("MANDATE", "customer_reference"): ("cust-x", "cust-y"),
+    ("CHARGE", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
+    ("CHARGE", "status"): ("failed", "succeeded"),
+    ("EVENT", "type"): ("plan.updated", "plan.created"),
+    ("APIKEY", "status"): ("revoked", "active"),
+    ("WEBHOOK_DELIVERY", "endpoint_id"): ("we_contract0009", "we_contract0001"),
+    ("WEBHOOK_DELIVERY", "status"): ("succeeded", "pending"),
+    ("WEBHOOK_DELIVERY", "event_id"): ("evt_contract0101", "evt_contract0102"),
+    ("REFUND", "charge_id"): ("chg_contract9", "chg_contract1"),
+    ("REFUND", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
+    ("REFUND", "status"): ("pending", "succeeded"),
+    ("ITEM", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
+    ("ITEM", "status"): ("billed", "pending"),
+    ("NOTIFICATION", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
+    ("NOTIFICATION", "kind"): ("upcoming_charge", "receipt"),
+}
+DECLARED_FILTERS = [(a, f) for a in REGISTRY if a.filters for f in a.filters]
+
+
+def _write(repo: Repository, *objects: Any) -> None:
+    repo.commit(
+        Changes(put=[o for o in objects if not isinstance(o, Event)], events=[o for o in objects if isinstance(o, Event)])
+    )
+
+
+def test_the_contract_has_a_case_for_every_registry_entry_and_declared_filter() -> None:
+    # Given the registry, Then every kind has a sample and every declared filter two values
+    assert {a.name for a in REGISTRY} <= SAMPLED and {(a.name, f) for a, f in DECLARED_FILTERS} == set(FILTER_VALUES)
+    for aggregate in REGISTRY:
+        sample = _sample(aggregate.name, A, 1)
+        assert isinstance(sample, aggregate.model) and aggregate_of(type(sample)) is aggregate
+        assert sample.id.startswith(aggregate.prefix + "_")
+
+
+@pytest.mark.parametrize("aggregate", [pytest.param(a, id=a.name.lower()) for a in REGISTRY])
+def test_every_aggregate_reads_back_by_id_many_at_once_and_only_for_its_merchant(repo: Repository, aggregate: Aggregate) -> None:
+    # Given one object of the kind written for merchant A
+    obj = _sample(aggregate.name, A, 1)
+    _write(repo, obj)
+    # When it is read by id, and many at once with a key naming merchant B, Then it reads back equal
+    assert repo.get(aggregate.model, A, obj.id) == obj
+    assert repo.load_many({aggregate.model: [(A, obj.id), (B, obj.id), (A, "not-an-id")]}).of(aggregate.model) == {obj.id: obj}
+    if aggregate.versioned:
+        assert obj.version == 1
+    # And merchant B never sees it
+    if aggregate.name == "ACCOUNT":  # B's own account may answer (its defaults), never A's
+        assert repo.get(aggregate.model, B, obj.id) != obj
+    else:
+        assert repo.get(aggregate.model, B, obj.id) is None and repo.get(aggregate.model, A, "not-an-id") is None
+    # And writing it again as new is a concurrent modification (written once, or versioned)
+    with pytest.raises(ConcurrentModification):
+        _write(repo, obj.model_copy(update={"version": 0}) if aggregate.versioned else obj)
+
+
+@pytest.mark.parametrize("aggregate,name", [pytest.param(a, f, id=f"{a.name.lower()}-{f}") for a, f in DECLARED_FILTERS])
+def test_every_declared_filter_lists_exactly_its_matches_newest_first(repo: Repository, aggregate: Aggregate, name: str) -> None:
+    # Given two objects of merchant A differing in the filtered value, and one of B with the value looked for
+    wanted, other = FILTER_VALUES[(aggregate.name, name)]
+    match, newer, foreign = (
+        _sample(aggregate.name, A, 1, **{name: wanted}),
+        _sample(aggregate.name, A, 2, **{name: other}),
+        _sample(aggregate.name, B, 3, **{name: wanted}),
+    )
+    _write(repo, match, newer, foreign)
+    required = {r: FILTER_VALUES[(aggregate.name, r)][1] for r in aggregate.required if r != name}
+
+    def listed(merchant: str, **filters: str) -> list[str]:
+        return [o.id for o in repo.page(aggregate.model, merchant, PageRequest(), **required, **filters).items]
+
+    # When listed by the value, Then exactly the matching object of the merchant comes
+    assert listed(A, **{name: wanted}) == [match.id] and listed(A, **{name: other}) == [newer.id]
+    assert listed(B, **{name: wanted}) == [foreign.id]
+    # And without the filter (where it may be left out), both of A, newest first
+    if name not in aggregate.required:
+        assert listed(A) == [newer.id, match.id]
+
+
+@pytest.mark.parametrize("aggregate", [pytest.param(a, id=a.name.lower()) for a in REGISTRY if a.listed and a.hidden_when])
+def test_an_object_hidden_from_lists_still_reads_by_id(repo: Repository, aggregate: Aggregate) -> None:
+    # Given two objects of a kind, one of them hidden (a deleted endpoint)
+    assert aggregate.hidden_when is not None
+    shown, hidden = _sample(aggregate.name, A, 1), _sample(aggregate.name, A, 2, **{aggregate.hidden_when: True})
+    _write(repo, shown, hidden)
+    # Then the list leaves it out, and it reads by id
+    assert [o.id for o in repo.page(aggregate.model, A, PageRequest()).items] == [shown.id]
+    assert repo.get(aggregate.model, A, hidden.id) == hidden

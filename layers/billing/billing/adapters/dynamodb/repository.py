@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ...domain.account import Account
 from ...domain.model import Mandate
@@ -16,6 +16,9 @@ from . import items, keys, queries
 from .codec import from_attributes, to_attributes
 from .queries import Reader
 from .writes import Writer
+
+if TYPE_CHECKING:  # the webhook module loads only in the functions that handle webhooks (cold start)
+    from ...domain.webhooks import WebhookDelivery
 
 
 class DynamoRepository:
@@ -41,21 +44,23 @@ class DynamoRepository:
         aggregate = aggregate_of(model)
         aggregate.check(filters)
         if aggregate.name == "WEBHOOK_DELIVERY" and filters.get("event_id") is not None:
-            return self._delivery_of_event(model, merchant_id, **filters)
+            return cast("Page[items.M]", self._delivery_of_event(merchant_id, **filters))
         filters.pop("event_id", None)
         return self.reader.page(model, page, queries.PLANS[aggregate.name](merchant_id, **filters))
 
     def _delivery_of_event(
-        self, model: type[items.M], merchant_id: str, endpoint_id: str | None, event_id: str | None, status: str | None = None
-    ) -> Page[items.M]:
+        self, merchant_id: str, endpoint_id: str | None, event_id: str | None, status: str | None = None
+    ) -> Page[WebhookDelivery]:
         """One delivery per (event, endpoint): found by its derived id (one GetItem, no query)."""
-        from ...domain.webhooks import delivery_id
+        from ...domain.webhooks import WebhookDelivery, delivery_id
 
         assert endpoint_id is not None and event_id is not None
         found = (
-            self.reader.get(model, merchant_id, delivery_id(event_id, endpoint_id)) if keys.valid_id(event_id, "evt") else None
+            self.reader.get(WebhookDelivery, merchant_id, delivery_id(event_id, endpoint_id))
+            if keys.valid_id(event_id, "evt")
+            else None
         )
-        keep = found is not None and getattr(found, "endpoint_id") == endpoint_id and status in (None, getattr(found, "status"))
+        keep = found is not None and found.endpoint_id == endpoint_id and status in (None, found.status)
         return Page(items=[found] if found is not None and keep else [], has_more=False, next_cursor=None)
 
     def load_many(self, wanted: Mapping[type, Sequence[tuple[str, str]]]) -> Loaded:

@@ -525,3 +525,16 @@ def test_an_object_hidden_from_lists_still_reads_by_id(repo: Repository, aggrega
     # Then the list leaves it out, and it reads by id
     assert [o.id for o in repo.page(aggregate.model, A, PageRequest()).items] == [shown.id]
     assert repo.get(aggregate.model, A, hidden.id) == hidden
+
+
+def test_a_list_by_a_filter_the_registry_does_not_declare_is_a_programming_error(repo: Repository) -> None:
+    # Given lists asked by an undeclared filter, without a required one, or of a kind never listed
+    from billing.domain.account import Account
+
+    # Then each is refused before any read (a typo never silently lists everything)
+    with pytest.raises(TypeError, match="unknown"):
+        repo.page(Mandate, A, PageRequest(), colour="red")
+    with pytest.raises(TypeError, match="missing"):
+        repo.page(WebhookDelivery, A, PageRequest(), status="pending")
+    with pytest.raises(TypeError, match="never listed"):
+        repo.page(Account, A, PageRequest())

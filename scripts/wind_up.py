@@ -24,6 +24,7 @@ import boto3  # noqa: E402
 
 from billing.adapters.clock import SystemClock  # noqa: E402
 from billing.bootstrap import AwsBilling  # noqa: E402
+from billing.domain.model import Mandate  # noqa: E402
 from billing.service.concurrency import retry_on_conflict  # noqa: E402
 from billing.service.ports import Changes  # noqa: E402
 from billing.settings import Settings  # noqa: E402
@@ -40,10 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     for merchant_id, mandate_id in repo.ended_mandates():
 
         def once(_: int, merchant_id: str = merchant_id, mandate_id: str = mandate_id) -> bool:
-            mandate = repo.get_mandate(merchant_id, mandate_id)
+            mandate = repo.get(Mandate, merchant_id, mandate_id)
             if mandate is None or not mandate.winding_up:
                 return False
-            repo.commit(Changes(mandates=[mandate]))  # written again with its due-index entry
+            repo.commit(Changes(put=[mandate]))  # written again with its due-index entry
             return True
 
         if retry_on_conflict(once):

@@ -4,25 +4,33 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar, cast
+
+from pydantic import BaseModel
 
 from billing.adapters.dynamodb import cursor as cursors
 from billing.adapters.dynamodb.keys import DUE_SHARDS, sortable
 from billing.domain.account import Account
-from billing.domain.api_keys import ApiKey
 from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification, InvalidState
-from billing.domain.items import Item
-from billing.domain.model import Event, Mandate, Plan
-from billing.domain.notifications import Notification, Suppression
-from billing.domain.receipts import ReceiptCounter
+from billing.domain.model import Event, Mandate
 from billing.domain.refunds import Refund
-from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint
-from billing.domain.webhooks import delivery_id as webhook_delivery_id
 from billing.service.messages import AttemptMessage, NotifyMessage, RefundMessage
-from billing.service.ports import AttemptRequest, Changes, DueRef, GatewayTimeout, Page, PageRequest, RefundRequest
+from billing.service.ports import (
+    AttemptRequest,
+    Changes,
+    DueRef,
+    GatewayTimeout,
+    Loaded,
+    Page,
+    PageRequest,
+    RefundRequest,
+)
+from billing.service.registry import aggregate_of
+
+S = TypeVar("S", bound=BaseModel)
 
 
 class FakeClock:
@@ -68,12 +76,14 @@ class FakeLinks:
 def _key(merchant_id: str, object_id: str, kind: type) -> tuple[str, str]:
     """Where an object is kept: by id, as DynamoDB's pk; the merchant's own singletons (account,
     receipt counter) share the merchant id as their id and differ by kind, as DynamoDB's sk."""
-    if kind in (Account, ReceiptCounter):
+    if aggregate_of(kind).key == "merchant":
         return merchant_id, f"{object_id}#{kind.__name__}"
     return merchant_id, object_id
 
 
 class InMemoryRepository:
+    """The Repository port in memory, generic over the aggregate registry like the DynamoDB one."""
+
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Any] = {}
         self.commits: list[Changes] = []
@@ -87,25 +97,28 @@ class InMemoryRepository:
         obj = self.items.get(_key(merchant_id, object_id, kind))
         return copy.deepcopy(obj) if isinstance(obj, kind) else None
 
-    def get_plan(self, merchant_id: str, plan_id: str) -> Plan | None:
-        return self._get(merchant_id, plan_id, Plan)
+    def get(self, model: type[S], merchant_id: str, object_id: str) -> S | None:
+        found: S | None = self._get(merchant_id, object_id, model)
+        if found is None and model is Account:  # every merchant exists here: its defaults, named after its id
+            return cast(S, Account.new(merchant_id, merchant_id, datetime(2026, 1, 1, tzinfo=timezone.utc)))
+        return found
 
-    def get_mandate(self, merchant_id: str, mandate_id: str) -> Mandate | None:
-        return self._get(merchant_id, mandate_id, Mandate)
+    def page(self, model: type[S], merchant_id: str, page: PageRequest, **filters: str | None) -> Page[S]:
+        aggregate = aggregate_of(model)
+        aggregate.check(filters)
+        active = {name: value for name, value in filters.items() if value is not None}
 
-    def get_event(self, merchant_id: str, event_id: str) -> Event | None:
-        return self._get(merchant_id, event_id, Event)
-
-    def _list(self, merchant_id: str, kind: type, page: PageRequest, bound: tuple, **filters: Any) -> Page:
         def keep(obj: Any) -> bool:
-            return all(value is None or attr(obj) == value for attr, value in filters.values())
+            if aggregate.hidden_when and getattr(obj, aggregate.hidden_when):
+                return False
+            return all(aggregate.value(obj, name) == value for name, value in active.items())
 
         rows = sorted(
-            (o for (m, _), o in self.items.items() if m == merchant_id and isinstance(o, kind) and keep(o)),
+            (o for (m, _), o in self.items.items() if m == merchant_id and isinstance(o, model) and keep(o)),
             key=lambda o: f"{sortable(o.created_at)}#{o.id}",
             reverse=True,
         )
-        bound_to = cursors.fingerprint(*bound)
+        bound_to = cursors.fingerprint(aggregate.name, sorted(active.items()))
         if page.cursor:
             after = cursors.decode(page.cursor, bound_to)
             rows = [o for o in rows if f"{sortable(o.created_at)}#{o.id}" < after]
@@ -114,131 +127,14 @@ class InMemoryRepository:
         next_cursor = cursors.encode(f"{sortable(chosen[-1].created_at)}#{chosen[-1].id}", bound_to) if has_more else None
         return Page([copy.deepcopy(o) for o in chosen], has_more, next_cursor)
 
-    def list_plans(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Plan]:
-        return self._list(merchant_id, Plan, page, ("plans", status), status=(lambda o: o.status, status))
-
-    def list_mandates(
-        self, merchant_id: str, page: PageRequest, status=None, plan_id=None, customer_reference=None
-    ) -> Page[Mandate]:
-        return self._list(
-            merchant_id,
-            Mandate,
-            page,
-            ("mandates", status, plan_id, customer_reference),
-            status=(lambda o: o.status, status),
-            plan=(lambda o: o.plan_id, plan_id),
-            customer=(lambda o: o.customer.reference, customer_reference),
+    def load_many(self, wanted: Mapping[type, Sequence[tuple[str, str]]]) -> Loaded:
+        return Loaded(
+            {model: {i: o for m, i in refs if (o := self._get(m, i, model)) is not None} for model, refs in wanted.items()}
         )
-
-    def list_events(self, merchant_id: str, page: PageRequest, type: str | None = None) -> Page[Event]:
-        return self._list(merchant_id, Event, page, ("events", type), type=(lambda o: o.type, type))
-
-    def get_charge(self, merchant_id: str, charge_id: str) -> Charge | None:
-        return self._get(merchant_id, charge_id, Charge)
-
-    def list_charges(self, merchant_id: str, page: PageRequest, mandate_id=None, status=None) -> Page[Charge]:
-        return self._list(
-            merchant_id,
-            Charge,
-            page,
-            ("charges", mandate_id, status),
-            mandate=(lambda o: o.mandate_id, mandate_id),
-            status=(lambda o: o.status, status),
-        )
-
-    def load_events(self, refs: list[tuple[str, str]]) -> list[Event]:
-        return [e for m, i in refs if (e := self._get(m, i, Event)) is not None]
-
-    def get_api_key(self, merchant_id: str, key_id: str) -> ApiKey | None:
-        return self._get(merchant_id, key_id, ApiKey)
-
-    def list_api_keys(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[ApiKey]:
-        bound = ("api_keys", status) if status else ("api_keys",)
-        return self._list(merchant_id, ApiKey, page, bound, status=(lambda o: o.status, status))
-
-    def get_account(self, merchant_id: str) -> Account | None:
-        """Every merchant exists here: its defaults, named after its id, until changed."""
-        return self._get(merchant_id, merchant_id, Account) or Account.new(
-            merchant_id, merchant_id, datetime(2026, 1, 1, tzinfo=timezone.utc)
-        )
-
-    def get_notification(self, merchant_id: str, notification_id: str) -> Notification | None:
-        return self._get(merchant_id, notification_id, Notification)
-
-    def get_suppression(self, merchant_id: str, suppression_id: str) -> Suppression | None:
-        return self._get(merchant_id, suppression_id, Suppression)
-
-    def list_notifications(self, merchant_id: str, page: PageRequest, mandate_id=None, kind=None) -> Page[Notification]:
-        return self._list(
-            merchant_id,
-            Notification,
-            page,
-            ("notifications", mandate_id, kind),
-            mandate=(lambda o: o.mandate_id, mandate_id),
-            of_kind=(lambda o: o.kind, kind),
-        )
-
-    def get_receipt_counter(self, merchant_id: str) -> ReceiptCounter | None:
-        return self._get(merchant_id, merchant_id, ReceiptCounter)
-
-    def get_refund(self, merchant_id: str, refund_id: str) -> Refund | None:
-        return self._get(merchant_id, refund_id, Refund)
-
-    def list_refunds(self, merchant_id: str, page: PageRequest, charge_id=None, mandate_id=None, status=None) -> Page[Refund]:
-        return self._list(
-            merchant_id,
-            Refund,
-            page,
-            ("refunds", charge_id, mandate_id, status),
-            charge=(lambda o: o.charge_id, charge_id),
-            mandate=(lambda o: o.mandate_id, mandate_id),
-            status=(lambda o: o.status, status),
-        )
-
-    def get_item(self, merchant_id: str, item_id: str) -> Item | None:
-        return self._get(merchant_id, item_id, Item)
-
-    def list_items(self, merchant_id: str, page: PageRequest, mandate_id=None, status=None) -> Page[Item]:
-        return self._list(
-            merchant_id,
-            Item,
-            page,
-            ("items", mandate_id, status),
-            mandate=(lambda o: o.mandate_id, mandate_id),
-            status=(lambda o: o.status, status),
-        )
-
-    def load_objects(self, kind: type, refs: list[tuple[str, str]]) -> dict[str, Any]:
-        return {i: o for m, i in refs if (o := self._get(m, i, kind)) is not None}
 
     def refunds(self, merchant_id: str | None = None) -> list[Refund]:
         found = [o for o in self.items.values() if isinstance(o, Refund) and merchant_id in (None, o.merchant_id)]
         return sorted(found, key=lambda r: (r.created_at, r.id))
-
-    def get_webhook_endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
-        return self._get(merchant_id, endpoint_id, WebhookEndpoint)
-
-    def list_webhook_endpoints(self, merchant_id: str, page: PageRequest) -> Page[WebhookEndpoint]:
-        return self._list(merchant_id, WebhookEndpoint, page, ("webhook_endpoints",), deleted=(lambda o: o.deleted, False))
-
-    def get_webhook_delivery(self, merchant_id: str, delivery_id: str) -> WebhookDelivery | None:
-        return self._get(merchant_id, delivery_id, WebhookDelivery)
-
-    def list_webhook_deliveries(
-        self, merchant_id: str, endpoint_id: str, page: PageRequest, status=None, event_id=None
-    ) -> Page[WebhookDelivery]:
-        if event_id is not None:
-            found = self.get_webhook_delivery(merchant_id, webhook_delivery_id(event_id, endpoint_id))
-            keep = found is not None and found.endpoint_id == endpoint_id and status in (None, found.status)
-            return Page([found] if keep else [], False, None)
-        return self._list(
-            merchant_id,
-            WebhookDelivery,
-            page,
-            ("webhook_deliveries", endpoint_id, status),
-            endpoint=(lambda o: o.endpoint_id, endpoint_id),
-            status=(lambda o: o.status, status),
-        )
 
     def due(self, now: datetime, per_shard: int) -> list[DueRef]:
         found = [
@@ -247,11 +143,6 @@ class InMemoryRepository:
             if isinstance(m, Mandate | Refund) and m.dispatch_at is not None and m.dispatch_at <= now
         ]
         return sorted(found, key=lambda r: (r.due_at, r.object_id))[: per_shard * DUE_SHARDS]
-
-    def load(self, mandates: list[tuple[str, str]], charges: list[tuple[str, str]]):
-        found_m = {i: o for m, i in mandates if (o := self._get(m, i, Mandate)) is not None}
-        found_c = {i: o for m, i in charges if (o := self._get(m, i, Charge)) is not None}
-        return found_m, found_c
 
     def charges(self, merchant_id: str | None = None) -> list[Charge]:
         found = [o for o in self.items.values() if isinstance(o, Charge) and merchant_id in (None, o.merchant_id)]
@@ -277,7 +168,7 @@ class InMemoryRepository:
         if self.conflicts_left:
             self.conflicts_left -= 1
             raise ConcurrentModification("TransactionConflict")
-        aggregates = changes.aggregates
+        aggregates = changes.put
         for obj in aggregates:
             stored = self.items.get(_key(obj.merchant_id, obj.id, type(obj)))
             if (stored.version if stored else 0) != obj.version:

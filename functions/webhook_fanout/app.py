@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
+from billing.domain.model import Event
 from billing.observability import logger, metrics
 
 billing = bootstrap.build()
@@ -38,7 +39,7 @@ def record_handler(record: dict[str, Any]) -> int:
         event_id = None
     if not isinstance(merchant_id, str) or not isinstance(event_id, str):
         raise InvalidEventMessage("an event message needs a merchant_id attribute and an id")
-    event = billing.repository.get_event(merchant_id, event_id)
+    event = billing.repository.get(Event, merchant_id, event_id)
     if event is None:
         raise InvalidEventMessage("no such event for this merchant")
     logger.append_keys(event_id=event.id, merchant_id=merchant_id)

@@ -43,9 +43,9 @@ def seed(repo: DynamoRepository, total: int, cancelled: set[int]) -> tuple[Plan,
         if n in cancelled:
             m.cancel(at)
         mandates.append(m)
-    repo.commit(Changes(plans=[plan]))
+    repo.commit(Changes(put=[plan]))
     for start in range(0, total, 25):
-        repo.commit(Changes(mandates=mandates[start : start + 25]))
+        repo.commit(Changes(put=[*mandates[start : start + 25]]))
     return plan, mandates
 
 
@@ -62,7 +62,7 @@ def test_a_filtered_list_reads_a_bounded_number_of_items_per_page_and_misses_not
         found, cursor, pages = [], None, 0
         while True:
             stats.reset()
-            page = repo.list_mandates(A, PageRequest(1, cursor), **filters)
+            page = repo.page(Mandate, A, PageRequest(1, cursor), **filters)
             # Then no page reads more than the budget (plus the page's own items)
             assert stats.items_read <= MAX_EXAMINED_PER_PAGE + 1, (filters, pages, stats.items_read)
             found += [m.id for m in page.items]

@@ -9,6 +9,7 @@ from urllib.parse import urlencode, urlparse
 
 import pytest
 
+from billing.domain.model import Mandate
 from tests.integration.conftest import GOLD, Client, System
 
 HOST = "localapi01.execute-api.eu-west-1.amazonaws.com"
@@ -78,7 +79,7 @@ def test_approve_with_a_test_card_records_the_evidence_and_activates(system: Sys
     active = call("GET", f"/v1/mandates/{mandate['id']}").json()
     assert active["status"] == "active" and active["payment_method"] == {"gateway": "simulated", "token_last4": "once"}
     assert active["consent"]["ip"] == "198.51.100.7" and active["consent"]["user_agent"] == "Mozilla/5.0 (test)"
-    stored = system.api_module.billing.repository.get_mandate(system.a.id, mandate["id"])
+    stored = system.api_module.billing.repository.get(Mandate, system.a.id, mandate["id"])
     assert stored.consent.terms_sha256 == fields["terms_sha256"]
     assert [e["type"] for e in call("GET", "/v1/events?type=mandate.activated").json()["data"]] == ["mandate.activated"]
     # The same link now shows the status and offers to revoke
@@ -203,7 +204,7 @@ def test_a_test_card_where_the_simulated_gateway_is_switched_off_is_a_clear_422(
     from billing.service.customer_portal import terms_digest
 
     token = path.rsplit("/", 1)[1]
-    stored = system.api_module.billing.repository.get_mandate(system.a.id, mandate["id"])
+    stored = system.api_module.billing.repository.get(Mandate, system.a.id, mandate["id"])
     fields = {
         "csrf": csrf_token(system.api_module.billing.signing_key(), token, "approve"),
         "terms_sha256": terms_digest(stored),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import boto3
 
 from billing import bootstrap
+from billing.domain.notifications import Notification
 from devtools.lambda_runtime import invoke, load_function
 from devtools.sqs_source import SqsEventSource
 from tests.integration.conftest import GOLD, Client, EngineHarness, System
@@ -130,7 +131,7 @@ def test_ses_bounce_reports_reach_the_notifier_through_the_mail_events_topic(
     from billing.adapters.dynamodb.repository import DynamoRepository
 
     repository = DynamoRepository(boto3.client("dynamodb"), system.aws.tables["BillingTable"])
-    notification = repository.get_notification(system.a.id, recorded["id"])
+    notification = repository.get(Notification, system.a.id, recorded["id"])
     assert notification is not None and notification.message_id
     report = {
         "eventType": "Bounce",

@@ -15,7 +15,7 @@ from tests.support.iam import Request, Resolver, allows, role_statements
 
 
 # SHOWED (fixed since; the test failed before) (stuck state, credit never given back on AWS): the dispatcher's wind-up lists the mandate's
-# succeeded charges (`repo.list_charges(..., mandate_id=..., status="succeeded")`, a Query on
+# succeeded charges (`repo.page(Charge, ..., mandate_id=..., status="succeeded")`, a Query on
 # ParentIndex), but DispatcherFunction's role only allows `dynamodb:Query` on DueIndex. On AWS
 # the Query is AccessDenied, `_claim_safely` logs it as an error, the mandate stays due and fails
 # again every run: its credit is never refunded, and its pending items are never voided either

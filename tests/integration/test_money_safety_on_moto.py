@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from billing.domain.model import Mandate
 from tests.integration.conftest import Client, EngineHarness, System
 from tests.integration.test_billing_engine import charges_of, mandate, plan
 
@@ -177,5 +178,5 @@ def test_the_charger_starts_no_attempt_its_invocation_has_no_time_for(engine: En
         invoke(engine.charger, {"Records": [record]}, "ChargerFunction", timeout=8)
     # without a start marker or a gateway call
     assert engine.ledger() == [] and charges_of(call, m["id"])[0]["status"] == "pending"
-    stored = engine.system.api_module.billing.repository.get_mandate(engine.system.a.id, m["id"])
+    stored = engine.system.api_module.billing.repository.get(Mandate, engine.system.a.id, m["id"])
     assert stored.attempt_started_at is None

@@ -9,6 +9,7 @@ import json
 import boto3
 
 from billing import bootstrap
+from billing.domain.receipts import ReceiptCounter
 from devtools.lambda_runtime import invoke, load_function
 from devtools.sqs_source import SqsEventSource
 from tests.integration.conftest import GOLD, Client, EngineHarness, System
@@ -60,7 +61,7 @@ def test_each_merchants_receipts_are_numbered_in_one_series_once(system: System,
     assert sorted(c["receipt_number"] for c in again if c["mandate_id"] in paying) == numbers
     numbering = receipts.numbering
     assert numbering.assign(system.a.id, [c["id"] for c in mine]) == []
-    assert numbering.repo.get_receipt_counter(system.a.id).next == 4
+    assert numbering.repo.get(ReceiptCounter, system.a.id, system.a.id).next == 4
 
 
 def test_a_poison_message_is_dropped_and_a_failing_group_comes_back(system: System, engine: EngineHarness) -> None:
@@ -138,4 +139,4 @@ def test_in_a_batch_of_two_merchants_the_failed_group_and_all_after_its_first_re
     assert invoke(receipts, source.event(messages[1:]), "ReceiptsFunction") == {"batchItemFailures": []}
     assert other("GET", f"/v1/charges?mandate_id={theirs}").json()["data"][0]["receipt_number"] == "R-1"
     assert sorted(c["receipt_number"] for c in call("GET", "/v1/charges").json()["data"]) == ["R-1", "R-2"]
-    assert receipts.numbering.repo.get_receipt_counter(system.a.id).next == 3
+    assert receipts.numbering.repo.get(ReceiptCounter, system.a.id, system.a.id).next == 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import boto3
 import pytest
@@ -17,6 +18,7 @@ from billing.domain.model import Consent, Customer, Event, Mandate, PaymentMetho
 from billing.domain.refunds import Refund
 from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint, delivery_id
 from billing.service.ports import Changes, Limit, PageRequest, Repository
+from billing.service.registry import REGISTRY, Aggregate, aggregate_of
 from tests.fakes import InMemoryRepository
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
@@ -63,39 +65,39 @@ def test_a_committed_aggregate_reads_back_equal_with_its_version(repo: Repositor
     # Given a plan and an active mandate committed together
     p = plan()
     m = active_mandate(p)
-    repo.commit(Changes(plans=[p], mandates=[m]))
+    repo.commit(Changes(put=[p, m]))
     # When they are read back, Then they are equal (null fields and all) at version 1
-    assert repo.get_plan(A, p.id) == p and p.version == 1
-    assert repo.get_mandate(A, m.id) == m and m.version == 1
+    assert repo.get(Plan, A, p.id) == p and p.version == 1
+    assert repo.get(Mandate, A, m.id) == m and m.version == 1
     # And another merchant cannot see them
-    assert repo.get_plan(B, p.id) is None and repo.get_mandate(B, m.id) is None
+    assert repo.get(Plan, B, p.id) is None and repo.get(Mandate, B, m.id) is None
 
 
 def test_a_stale_version_is_a_concurrent_modification_and_writes_nothing(repo: Repository) -> None:
     # Given a plan read, then changed by someone else
     p = plan()
-    repo.commit(Changes(plans=[p]))
-    stale = repo.get_plan(A, p.id)
+    repo.commit(Changes(put=[p]))
+    stale = repo.get(Plan, A, p.id)
     p.name = "Renamed"
-    repo.commit(Changes(plans=[p]))
+    repo.commit(Changes(put=[p]))
     assert stale is not None
     # When the stale copy is committed
     stale.name = "Lost update"
     # Then it is a concurrent modification, and the other change stands
     with pytest.raises(ConcurrentModification):
-        repo.commit(Changes(plans=[stale]))
-    assert repo.get_plan(A, p.id).name == "Renamed"  # type: ignore[union-attr]
+        repo.commit(Changes(put=[stale]))
+    assert repo.get(Plan, A, p.id).name == "Renamed"  # type: ignore[union-attr]
 
 
 def test_the_start_marker_is_written_only_on_the_claimed_version(repo: Repository) -> None:
     # Given a stored mandate
     p = plan()
     m = active_mandate(p)
-    repo.commit(Changes(plans=[p], mandates=[m]))
+    repo.commit(Changes(put=[p, m]))
     # When the start marker is written on its version, Then it is stored and the version moves on
     m.attempt_started_at = NOW
     repo.start_attempt(m)
-    stored = repo.get_mandate(A, m.id)
+    stored = repo.get(Mandate, A, m.id)
     assert stored is not None and stored.attempt_started_at == NOW and stored.version == m.version == 2
     # When it is written on an older version, Then it is refused
     late = stored.model_copy(update={"version": 1})
@@ -107,14 +109,14 @@ def test_lists_are_newest_first_paginated_and_filtered(repo: Repository) -> None
     # Given five mandates created a minute apart
     p = plan()
     mandates = [active_mandate(p, n, NOW + timedelta(minutes=n)) for n in range(1, 6)]
-    repo.commit(Changes(plans=[p], mandates=mandates))
+    repo.commit(Changes(put=[p, *mandates]))
     # When they are listed two at a time, Then newest first, and the cursor continues; filters and merchants apply
-    first = repo.list_mandates(A, PageRequest(limit=2))
+    first = repo.page(Mandate, A, PageRequest(limit=2))
     assert [m.id for m in first.items] == [mandates[4].id, mandates[3].id] and first.has_more
-    second = repo.list_mandates(A, PageRequest(limit=2, cursor=first.next_cursor))
+    second = repo.page(Mandate, A, PageRequest(limit=2, cursor=first.next_cursor))
     assert [m.id for m in second.items] == [mandates[2].id, mandates[1].id]
-    assert [m.id for m in repo.list_mandates(A, PageRequest(), customer_reference="cust-3").items] == [mandates[2].id]
-    assert repo.list_mandates(B, PageRequest()).items == []
+    assert [m.id for m in repo.page(Mandate, A, PageRequest(), customer_reference="cust-3").items] == [mandates[2].id]
+    assert repo.page(Mandate, B, PageRequest()).items == []
 
 
 def test_charges_list_by_mandate_and_status(repo: Repository) -> None:
@@ -137,11 +139,11 @@ def test_charges_list_by_mandate_and_status(repo: Repository) -> None:
         )
         for cycle, status in ((1, "succeeded"), (2, "failed"), (3, "succeeded"))
     ]
-    repo.commit(Changes(plans=[p], mandates=[m], charges=charges))
+    repo.commit(Changes(put=[p, m, *charges]))
     # When charges are listed by mandate and status, Then exactly those come, newest first
-    found = repo.list_charges(A, PageRequest(), mandate_id=m.id, status="succeeded")
+    found = repo.page(Charge, A, PageRequest(), mandate_id=m.id, status="succeeded")
     assert [c.cycle for c in found.items] == [3, 1]
-    assert [c.cycle for c in repo.list_charges(A, PageRequest(), status="failed").items] == [2]
+    assert [c.cycle for c in repo.page(Charge, A, PageRequest(), status="failed").items] == [2]
 
 
 def test_the_due_index_finds_exactly_what_is_due(repo: Repository) -> None:
@@ -152,7 +154,7 @@ def test_the_due_index_finds_exactly_what_is_due(repo: Repository) -> None:
     later = active_mandate(p, 3, NOW + timedelta(hours=1))
     cancelled = active_mandate(p, 4, NOW - timedelta(days=2))
     cancelled.cancel(NOW)
-    repo.commit(Changes(plans=[p], mandates=[due_before, due_now, later, cancelled]))
+    repo.commit(Changes(put=[p, due_before, due_now, later, cancelled]))
     # When the engine asks what is due, Then it gets the due ones, oldest first
     due = repo.due(NOW, per_shard=10)
     assert [(d.object_id, d.due_at) for d in due] == [(due_before.id, due_before.next_charge_at), (due_now.id, NOW)]
@@ -205,19 +207,19 @@ def test_refunds_and_items_list_by_parent_and_status_and_pending_refunds_are_due
         )
         for n, status in ((1, "billed"), (2, "pending"))
     ]
-    repo.commit(Changes(plans=[p], mandates=[m], charges=[charge], refunds=refunds, items=items))
+    repo.commit(Changes(put=[p, m, charge, *refunds, *items]))
     # When they are listed and loaded, Then the filters hold, newest first, and only for merchant A
     ids = lambda page: [o.id for o in page.items]  # noqa: E731
-    assert ids(repo.list_refunds(A, PageRequest(), charge_id=charge.id)) == ["rfd_contract2", "rfd_contract1"]
-    assert ids(repo.list_refunds(A, PageRequest(), mandate_id=m.id, status="pending")) == ["rfd_contract2"]
-    assert ids(repo.list_refunds(A, PageRequest(), charge_id=charge.id, mandate_id="mdt_other")) == []
-    assert ids(repo.list_refunds(A, PageRequest(), status="succeeded")) == ["rfd_contract1"]
-    assert ids(repo.list_items(A, PageRequest(), mandate_id=m.id, status="pending")) == ["itm_contract2"]
-    assert ids(repo.list_items(A, PageRequest())) == ["itm_contract2", "itm_contract1"]
-    assert repo.list_refunds(B, PageRequest()).items == [] and repo.get_item(B, "itm_contract1") is None
-    loaded = repo.load_objects(Item, [(A, "itm_contract1"), (B, "itm_contract2"), (A, "itm_missing")])
+    assert ids(repo.page(Refund, A, PageRequest(), charge_id=charge.id)) == ["rfd_contract2", "rfd_contract1"]
+    assert ids(repo.page(Refund, A, PageRequest(), mandate_id=m.id, status="pending")) == ["rfd_contract2"]
+    assert ids(repo.page(Refund, A, PageRequest(), charge_id=charge.id, mandate_id="mdt_other")) == []
+    assert ids(repo.page(Refund, A, PageRequest(), status="succeeded")) == ["rfd_contract1"]
+    assert ids(repo.page(Item, A, PageRequest(), mandate_id=m.id, status="pending")) == ["itm_contract2"]
+    assert ids(repo.page(Item, A, PageRequest())) == ["itm_contract2", "itm_contract1"]
+    assert repo.page(Refund, B, PageRequest()).items == [] and repo.get(Item, B, "itm_contract1") is None
+    loaded = repo.load_many({Item: [(A, "itm_contract1"), (B, "itm_contract2"), (A, "itm_missing")]}).of(Item)
     assert list(loaded) == ["itm_contract1"] and loaded["itm_contract1"].version == 1
-    assert repo.get_refund(A, "rfd_contract2") == refunds[1]
+    assert repo.get(Refund, A, "rfd_contract2") == refunds[1]
     # And the pending refund is due (at its creation), the settled one is not
     due = [d.object_id for d in repo.due(NOW + timedelta(hours=1), per_shard=10)]
     assert "rfd_contract2" in due and "rfd_contract1" not in due
@@ -230,10 +232,10 @@ def test_events_are_written_once_and_listed_by_type(repo: Repository) -> None:
         Event(id=f"evt_contract{n}", merchant_id=A, type=t, created_at=NOW + timedelta(seconds=n), data={"object": {"id": p.id}})
         for n, t in enumerate(["plan.created", "plan.updated"])
     ]
-    repo.commit(Changes(plans=[p], events=events))
+    repo.commit(Changes(put=[p], events=events))
     # Then they list by type and read by id, and an event id is never written twice
-    assert [e.id for e in repo.list_events(A, PageRequest(), type="plan.updated").items] == ["evt_contract1"]
-    assert repo.get_event(A, "evt_contract0") == events[0]
+    assert [e.id for e in repo.page(Event, A, PageRequest(), type="plan.updated").items] == ["evt_contract1"]
+    assert repo.get(Event, A, "evt_contract0") == events[0]
     with pytest.raises(ConcurrentModification):  # an event id is never written twice
         repo.commit(Changes(events=[events[0]]))
 
@@ -245,11 +247,12 @@ def test_events_load_many_at_once_and_only_the_merchants_own(repo: Repository) -
         Event(id=f"evt_many{n}", merchant_id=A, type="plan.created", created_at=NOW, data={"object": {"id": p.id}})
         for n in range(2)
     ]
-    repo.commit(Changes(plans=[p], events=events))
+    repo.commit(Changes(put=[p], events=events))
     # When they are loaded with keys naming another merchant, a missing event and a malformed id
-    found = repo.load_events([(A, "evt_many0"), (B, "evt_many1"), (A, "evt_missing"), (A, "not-an-id"), (A, "evt_many1")])
+    found = repo.load_many({Event: [(A, "evt_many0"), (B, "evt_many1"), (A, "evt_missing"), (A, "not-an-id"), (A, "evt_many1")]})
+    found_events = list(found.of(Event).values())
     # Then exactly A's two events come back
-    assert sorted(e.id for e in found) == ["evt_many0", "evt_many1"]
+    assert sorted(e.id for e in found_events) == ["evt_many0", "evt_many1"]
 
 
 def endpoint(merchant: str = A, n: int = 1) -> WebhookEndpoint:
@@ -268,7 +271,7 @@ def test_webhook_endpoints_and_deliveries_list_filter_and_count_the_same_on_both
     # Given two endpoints of A (one deleted later), one of B, and deliveries of events to the first
     first, second, other = endpoint(A, 1), endpoint(A, 2), endpoint(B, 3)
     room = [Limit(m, "webhook_endpoints", +1, 2, "full") for m in (A, A, B)]
-    repo.commit(Changes(webhook_endpoints=[first, second, other], limits=room))
+    repo.commit(Changes(put=[first, second, other], limits=room))
     deliveries = [
         WebhookDelivery(
             id=delivery_id(f"evt_contract{n}", first.id),
@@ -283,30 +286,30 @@ def test_webhook_endpoints_and_deliveries_list_filter_and_count_the_same_on_both
         )
         for n in range(5)
     ]
-    repo.commit(Changes(webhook_deliveries=deliveries))
+    repo.commit(Changes(put=[*deliveries]))
     # Then lists are per merchant, newest first; a deleted endpoint leaves its list
-    assert [e.id for e in repo.list_webhook_endpoints(A, PageRequest()).items] == [second.id, first.id]
+    assert [e.id for e in repo.page(WebhookEndpoint, A, PageRequest()).items] == [second.id, first.id]
     second.delete(NOW)
-    repo.commit(Changes(webhook_endpoints=[second], limits=[Limit(A, "webhook_endpoints", -1)]))
-    assert [e.id for e in repo.list_webhook_endpoints(A, PageRequest()).items] == [first.id]
-    stored = repo.get_webhook_endpoint(A, second.id)
-    assert stored is not None and stored.deleted and repo.get_webhook_endpoint(B, second.id) is None
+    repo.commit(Changes(put=[second], limits=[Limit(A, "webhook_endpoints", -1)]))
+    assert [e.id for e in repo.page(WebhookEndpoint, A, PageRequest()).items] == [first.id]
+    stored = repo.get(WebhookEndpoint, A, second.id)
+    assert stored is not None and stored.deleted and repo.get(WebhookEndpoint, B, second.id) is None
     # And deliveries list per endpoint, by status, and by event
-    page = repo.list_webhook_deliveries(A, first.id, PageRequest())
+    page = repo.page(WebhookDelivery, A, PageRequest(), endpoint_id=first.id)
     assert [d.event_id for d in page.items] == [f"evt_contract{n}" for n in (4, 3, 2, 1, 0)]
-    pending = repo.list_webhook_deliveries(A, first.id, PageRequest(), status="pending")
+    pending = repo.page(WebhookDelivery, A, PageRequest(), endpoint_id=first.id, status="pending")
     assert [d.event_id for d in pending.items] == ["evt_contract4", "evt_contract2", "evt_contract0"]
-    [found] = repo.list_webhook_deliveries(A, first.id, PageRequest(), event_id="evt_contract3").items
+    [found] = repo.page(WebhookDelivery, A, PageRequest(), endpoint_id=first.id, event_id="evt_contract3").items
     assert (
         found.status == "succeeded"
-        and repo.list_webhook_deliveries(B, first.id, PageRequest(), event_id="evt_contract3").items == []
+        and repo.page(WebhookDelivery, B, PageRequest(), endpoint_id=first.id, event_id="evt_contract3").items == []
     )
     # And a count at its maximum refuses one more; the freed place takes exactly one
     third, fourth = endpoint(A, 4), endpoint(A, 5)
-    repo.commit(Changes(webhook_endpoints=[third], limits=[Limit(A, "webhook_endpoints", +1, 2, "full")]))
+    repo.commit(Changes(put=[third], limits=[Limit(A, "webhook_endpoints", +1, 2, "full")]))
     with pytest.raises(InvalidState, match="full"):
-        repo.commit(Changes(webhook_endpoints=[fourth], limits=[Limit(A, "webhook_endpoints", +1, 2, "full")]))
-    assert repo.get_webhook_endpoint(A, fourth.id) is None
+        repo.commit(Changes(put=[fourth], limits=[Limit(A, "webhook_endpoints", +1, 2, "full")]))
+    assert repo.get(WebhookEndpoint, A, fourth.id) is None
 
 
 def test_a_count_never_written_starts_from_its_initial_value(repo: Repository) -> None:
@@ -341,20 +344,197 @@ def test_notifications_and_suppressions_read_back_and_list_by_mandate_and_kind(r
     sent.sent(NOW, "ses-1")
     rows = [sent, notification("upcoming_charge", "mdt_one", 2), notification("receipt", "mdt_two", 3)]
     suppression = Suppression.of(sent, "complaint", NOW)
-    repo.commit(Changes(notifications=rows, suppressions=[suppression]))
+    repo.commit(Changes(put=[*rows, suppression]))
     # Then each reads back equal (a sent one without a failure), the suppression by the address's id whatever its case
-    assert repo.get_notification(A, sent.id) == sent and sent.failure is None
-    assert repo.get_suppression(A, suppression.id) == suppression
+    assert repo.get(Notification, A, sent.id) == sent and sent.failure is None
+    assert repo.get(Suppression, A, suppression.id) == suppression
     assert (
         suppression.id
         == Suppression.of(notification("receipt", "mdt_two", 3).model_copy(update={"to": "ona@example.LT"}), "bounce", NOW).id
     )
-    assert repo.get_suppression(B, suppression.id) is None
+    assert repo.get(Suppression, B, suppression.id) is None
 
     # And lists filter by mandate, by kind, and by both
     def listed(**filters: str) -> list[str]:
-        return [n.id for n in repo.list_notifications(A, PageRequest(), **filters).items]
+        return [n.id for n in repo.page(Notification, A, PageRequest(), **filters).items]
 
     assert listed(mandate_id="mdt_one") == [rows[1].id, rows[0].id]
     assert listed(kind="receipt") == [rows[2].id, rows[0].id]
     assert listed(mandate_id="mdt_one", kind="receipt") == [rows[0].id]
+
+
+# ------------------------------------------------- every registry entry, generically
+# One sample per aggregate kind (by registry name), built from keyword values (a filter's value
+# goes to the attribute the registry says it compares), and two values per declared filter (the
+# one looked for, another). A registry entry or filter without its case here fails the test below.
+
+
+def _sample(name: str, merchant: str, n: int, **values: Any) -> Any:
+    from billing.domain.account import Account
+    from billing.domain.api_keys import ApiKey
+    from billing.domain.notifications import Notification, Suppression
+    from billing.domain.receipts import ReceiptCounter
+
+    at = NOW + timedelta(minutes=n)
+    common: dict[str, Any] = {"merchant_id": merchant, "created_at": at, "updated_at": at}
+    method = PaymentMethod(gateway="simulated", token="pm_sim_ok")
+    if name == "PLAN":
+        return plan(merchant, n, at).model_copy(update=values)
+    if name == "MANDATE":
+        mandate = active_mandate(plan(merchant), n, at)
+        if "customer_reference" in values:
+            mandate.customer = Customer(reference=values.pop("customer_reference"))
+        return mandate.model_copy(update=values)
+    if name == "CHARGE":
+        return Charge(
+            **common,
+            **{"id": f"chg_contract{n}", "mandate_id": "mdt_contract0001", "status": "succeeded", **values},
+            plan_id="pln_contract0001",
+            cycle=n,
+            amount=1999,
+            currency="EUR",
+            due_at=NOW,
+        )
+    if name == "EVENT":
+        return Event(
+            id=f"evt_contract{n}",
+            merchant_id=merchant,
+            created_at=at,
+            data={"object": {"id": "pln_x"}},
+            type=values.get("type", "plan.created"),
+        )
+    if name == "APIKEY":
+        return ApiKey(**common, id=f"key_contract{n}", key_hash=f"hash{n}", last4="abcd", **values)
+    if name == "WEBHOOK_ENDPOINT":
+        return endpoint(merchant, n).model_copy(update={"created_at": at, "updated_at": at, **values})
+    if name == "WEBHOOK_DELIVERY":
+        fields = {"endpoint_id": "we_contract0001", "event_id": f"evt_contract{n}", "status": "pending", **values}
+        return WebhookDelivery(
+            **common,
+            **fields,
+            id=delivery_id(fields["event_id"], fields["endpoint_id"]),
+            event_type="plan.created",
+            next_attempt_at=NOW if fields["status"] == "pending" else None,
+        )
+    if name == "REFUND":
+        fields = {"charge_id": "chg_contract1", "mandate_id": "mdt_contract0001", "status": "succeeded", **values}
+        return Refund(**common, **fields, id=f"rfd_contract{n}", amount=100, currency="EUR", payment_method=method)
+    if name == "ITEM":
+        fields = {"mandate_id": "mdt_contract0001", "status": "pending", **values}
+        return Item(**common, **fields, id=f"itm_contract{n}", amount=250, currency="EUR", description="Towel")
+    if name == "ACCOUNT":
+        return Account.new(merchant, "Shop", at).model_copy(update={"name": f"Shop {n}"})
+    if name == "RECEIPT_COUNTER":
+        return ReceiptCounter.new(merchant, at).model_copy(update={"next": 7})
+    if name == "NOTIFICATION":
+        fields = {"mandate_id": "mdt_contract0001", "kind": "receipt", **values}
+        return Notification(**common, **fields, id=f"ntf_contract{n}", to="ona@example.lt", locale="lt")
+    if name == "SUPPRESSION":
+        return Suppression.of(_sample("NOTIFICATION", merchant, n), "bounce", at)
+    raise AssertionError(f"no sample for {name}")
+
+
+SAMPLED = {a.name for a in REGISTRY}
+FILTER_VALUES: dict[tuple[str, str], tuple[str, str]] = {
+    ("PLAN", "status"): ("archived", "active"),
+    ("MANDATE", "status"): ("paused", "active"),
+    ("MANDATE", "plan_id"): ("pln_contract0009", "pln_contract0001"),
+    ("MANDATE", "customer_reference"): ("cust-x", "cust-y"),
+    ("CHARGE", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
+    ("CHARGE", "status"): ("failed", "succeeded"),
+    ("EVENT", "type"): ("plan.updated", "plan.created"),
+    ("APIKEY", "status"): ("revoked", "active"),
+    ("WEBHOOK_DELIVERY", "endpoint_id"): ("we_contract0009", "we_contract0001"),
+    ("WEBHOOK_DELIVERY", "status"): ("succeeded", "pending"),
+    ("WEBHOOK_DELIVERY", "event_id"): ("evt_contract0101", "evt_contract0102"),
+    ("REFUND", "charge_id"): ("chg_contract9", "chg_contract1"),
+    ("REFUND", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
+    ("REFUND", "status"): ("pending", "succeeded"),
+    ("ITEM", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
+    ("ITEM", "status"): ("billed", "pending"),
+    ("NOTIFICATION", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
+    ("NOTIFICATION", "kind"): ("upcoming_charge", "receipt"),
+}
+DECLARED_FILTERS = [(a, f) for a in REGISTRY if a.filters for f in a.filters]
+
+
+def _write(repo: Repository, *objects: Any) -> None:
+    repo.commit(
+        Changes(put=[o for o in objects if not isinstance(o, Event)], events=[o for o in objects if isinstance(o, Event)])
+    )
+
+
+def test_the_contract_has_a_case_for_every_registry_entry_and_declared_filter() -> None:
+    # Given the registry, Then every kind has a sample and every declared filter two values
+    assert {a.name for a in REGISTRY} <= SAMPLED and {(a.name, f) for a, f in DECLARED_FILTERS} == set(FILTER_VALUES)
+    for aggregate in REGISTRY:
+        sample = _sample(aggregate.name, A, 1)
+        assert isinstance(sample, aggregate.model) and aggregate_of(type(sample)) is aggregate
+        assert sample.id.startswith(aggregate.prefix + "_")
+
+
+@pytest.mark.parametrize("aggregate", [pytest.param(a, id=a.name.lower()) for a in REGISTRY])
+def test_every_aggregate_reads_back_by_id_many_at_once_and_only_for_its_merchant(repo: Repository, aggregate: Aggregate) -> None:
+    # Given one object of the kind written for merchant A
+    obj = _sample(aggregate.name, A, 1)
+    _write(repo, obj)
+    # When it is read by id, and many at once with a key naming merchant B, Then it reads back equal
+    assert repo.get(aggregate.model, A, obj.id) == obj
+    assert repo.load_many({aggregate.model: [(A, obj.id), (B, obj.id), (A, "not-an-id")]}).of(aggregate.model) == {obj.id: obj}
+    if aggregate.versioned:
+        assert obj.version == 1
+    # And merchant B never sees it
+    if aggregate.name == "ACCOUNT":  # B's own account may answer (its defaults), never A's
+        assert repo.get(aggregate.model, B, obj.id) != obj
+    else:
+        assert repo.get(aggregate.model, B, obj.id) is None and repo.get(aggregate.model, A, "not-an-id") is None
+    # And writing it again as new is a concurrent modification (written once, or versioned)
+    with pytest.raises(ConcurrentModification):
+        _write(repo, obj.model_copy(update={"version": 0}) if aggregate.versioned else obj)
+
+
+@pytest.mark.parametrize("aggregate,name", [pytest.param(a, f, id=f"{a.name.lower()}-{f}") for a, f in DECLARED_FILTERS])
+def test_every_declared_filter_lists_exactly_its_matches_newest_first(repo: Repository, aggregate: Aggregate, name: str) -> None:
+    # Given two objects of merchant A differing in the filtered value, and one of B with the value looked for
+    wanted, other = FILTER_VALUES[(aggregate.name, name)]
+    match, newer, foreign = (
+        _sample(aggregate.name, A, 1, **{name: wanted}),
+        _sample(aggregate.name, A, 2, **{name: other}),
+        _sample(aggregate.name, B, 3, **{name: wanted}),
+    )
+    _write(repo, match, newer, foreign)
+    required = {r: FILTER_VALUES[(aggregate.name, r)][1] for r in aggregate.required if r != name}
+
+    def listed(merchant: str, **filters: str) -> list[str]:
+        return [o.id for o in repo.page(aggregate.model, merchant, PageRequest(), **required, **filters).items]
+
+    # When listed by the value, Then exactly the matching object of the merchant comes
+    assert listed(A, **{name: wanted}) == [match.id] and listed(A, **{name: other}) == [newer.id]
+    assert listed(B, **{name: wanted}) == [foreign.id]
+    # And without the filter (where it may be left out), both of A, newest first
+    if name not in aggregate.required:
+        assert listed(A) == [newer.id, match.id]
+
+
+@pytest.mark.parametrize("aggregate", [pytest.param(a, id=a.name.lower()) for a in REGISTRY if a.listed and a.hidden_when])
+def test_an_object_hidden_from_lists_still_reads_by_id(repo: Repository, aggregate: Aggregate) -> None:
+    # Given two objects of a kind, one of them hidden (a deleted endpoint)
+    assert aggregate.hidden_when is not None
+    shown, hidden = _sample(aggregate.name, A, 1), _sample(aggregate.name, A, 2, **{aggregate.hidden_when: True})
+    _write(repo, shown, hidden)
+    # Then the list leaves it out, and it reads by id
+    assert [o.id for o in repo.page(aggregate.model, A, PageRequest()).items] == [shown.id]
+    assert repo.get(aggregate.model, A, hidden.id) == hidden
+
+
+def test_a_list_by_a_filter_the_registry_does_not_declare_is_a_programming_error(repo: Repository) -> None:
+    # Given lists asked by an undeclared filter, without a required one, or of a kind never listed
+    from billing.domain.account import Account
+
+    # Then each is refused before any read (a typo never silently lists everything)
+    with pytest.raises(TypeError, match="unknown"):
+        repo.page(Mandate, A, PageRequest(), colour="red")
+    with pytest.raises(TypeError, match="missing"):
+        repo.page(WebhookDelivery, A, PageRequest(), status="pending")
+    with pytest.raises(TypeError, match="never listed"):
+        repo.page(Account, A, PageRequest())

@@ -18,6 +18,7 @@ from pytest_httpserver import HTTPServer
 from standardwebhooks.webhooks import Webhook
 from werkzeug import Request, Response
 
+from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint
 from devtools.lambda_runtime import invoke, load_function
 from devtools.moto_patches import sqs_on_clock
 from devtools.sqs_source import SqsEventSource
@@ -208,7 +209,7 @@ def test_a_crash_between_the_post_and_its_record_redelivers_with_the_same_webhoo
     crashes = [1]
 
     def crash_once(changes: Any) -> None:
-        if changes.webhook_deliveries and changes.webhook_deliveries[0].attempts and crashes:
+        if (written := changes.of(WebhookDelivery)) and written[0].attempts and crashes:
             crashes.pop()
             raise RuntimeError("the process died")
         commit(changes)
@@ -442,7 +443,7 @@ def test_creations_conflicting_on_the_merchants_count_both_succeed(
     listed = call("GET", "/v1/webhook_endpoints?limit=100").json()["data"]
     assert len(listed) == 2 and response.json()["id"] in [e["id"] for e in listed]
     # And the secret shown opens what was stored for this endpoint
-    stored = billing.repository.get_webhook_endpoint(system.a.id, response.json()["id"])
+    stored = billing.repository.get(WebhookEndpoint, system.a.id, response.json()["id"])
     box = billing.webhook_ports().box
     assert box.open(stored.sealed_secret, system.a.id, stored.id) == response.json()["secret"]
 

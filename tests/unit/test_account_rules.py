@@ -53,6 +53,6 @@ def test_the_domain_refuses_line_breaks_in_one_line_text_but_keeps_what_was_stor
     assert refused.value.param == "name"
     # Given an account stored before the rule, with a line break in its name
     account.name = "Old\nname"
-    world.repo.commit(Changes(accounts=[account]))
+    world.repo.commit(Changes(put=[account]))
     # When another field changes, Then it loads and changes (the old name is not checked again)
     assert patch(world, vat_id="LT1").name == "Old\nname"

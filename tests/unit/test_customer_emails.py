@@ -9,6 +9,7 @@ import pytest
 
 from billing.api.requests import AccountUpdate, MandateCreate, PlanCreate
 from billing.bootstrap import render_event
+from billing.domain.notifications import Notification, Suppression
 from billing.service.links import ApprovalLinks
 from billing.service.messages import MailFeedback, NotifyMessage
 from billing.service.notifications import Notifier, messages_for_event
@@ -213,14 +214,14 @@ def test_a_transient_bounce_marks_the_e_mail_but_keeps_the_address(world: World)
         NotifyMessage(merchant_id=MERCHANT, kind="mandate_ended", mandate_id=mandate.id, occasion="cancelled")
     )
     assert again is not None and again.status == "sent" and len(mailer.sent) == 2
-    first = world.repo.get_notification(MERCHANT, sent.id)
+    first = world.repo.get(Notification, MERCHANT, sent.id)
     assert first is not None and first.failure == "bounced (transient): Transient/General"
     # And a permanent bounce of the same e-mail afterwards is news: it suppresses the address
     assert notifier.feedback(ses_report({**mailer.sent[0], "message_id": sent.message_id}, "Bounce", "Permanent")) is not None
     assert notifier.feedback(ses_report({**mailer.sent[0], "message_id": sent.message_id}, "Bounce", "Transient")) is None
     from billing.domain.notifications import suppression_id
 
-    assert world.repo.get_suppression(MERCHANT, suppression_id(MERCHANT, "jonas@example.lt")) is not None
+    assert world.repo.get(Suppression, MERCHANT, suppression_id(MERCHANT, "jonas@example.lt")) is not None
 
 
 def test_a_report_naming_another_e_mail_or_merchant_marks_nothing(world: World) -> None:
@@ -230,7 +231,7 @@ def test_a_report_naming_another_e_mail_or_merchant_marks_nothing(world: World) 
     assert notifier.feedback(ses_report({**mailer.sent[0], "message_id": "another-message"})) is None
     foreign = {**mailer.sent[0], "message_id": sent.message_id, "tags": {**mailer.sent[0]["tags"], "merchant_id": "mch_b"}}
     assert notifier.feedback(ses_report(foreign)) is None
-    stored = world.repo.get_notification(MERCHANT, sent.id)
+    stored = world.repo.get(Notification, MERCHANT, sent.id)
     assert stored is not None and stored.status == "sent" and stored.feedback is None
 
 

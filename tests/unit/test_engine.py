@@ -175,17 +175,17 @@ def test_a_second_dispatcher_run_does_not_send_a_claimed_cycle_again(world: Worl
 def test_two_dispatchers_racing_on_the_same_mandate_send_it_once(world: World) -> None:
     world.mandate(world.plan())
     # Given run B reads the due mandates, then run A claims them before B writes
-    load = world.repo.load
+    load = world.repo.load_many
     raced = []
 
-    def load_then_race(mandates, charges):
-        found = load(mandates, charges)
+    def load_then_race(wanted):
+        found = load(wanted)
         if not raced:
-            world.repo.load = load
+            world.repo.load_many = load
             raced.append(world.dispatcher.run(world.clock.now()))
         return found
 
-    world.repo.load = load_then_race
+    world.repo.load_many = load_then_race
     # When run B then tries to claim, Then its write loses (no error) and one message was sent
     report_b = world.dispatch()
     assert raced[0].dispatched == 1 and report_b.dispatched == 0 and report_b.conflicts == 0

@@ -46,10 +46,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from billing.api.requests import AccountUpdate, ItemCreate, PauseIn, PaymentMethodIn, PlanChangeIn, RefundCreate
-from billing.domain.charge import MAX_REATTEMPTS, UNSETTLED, charge_id
+from billing.domain.charge import MAX_REATTEMPTS, UNSETTLED, Charge, charge_id
 from billing.domain.errors import InvalidState, TooManyRequests, ValidationFailed
 from billing.domain.items import Item
-from billing.domain.model import MAX_PENDING_ITEMS
+from billing.domain.model import MAX_PENDING_ITEMS, Mandate
+from billing.domain.refunds import Refund
 from billing.service.charger import OutcomeUnknown
 from billing.service.links import ApprovalLinks
 from billing.service.messages import AttemptMessage
@@ -131,7 +132,7 @@ class Billing(RuleBasedStateMachine):
             first = request.idempotency_key not in self.first_tokens
             token = self.first_tokens.setdefault(request.idempotency_key, request.token)
             assert request.token == token, f"{request.idempotency_key} replayed with another payment method"
-            mandate = self.world.repo.get_mandate(MERCHANT, request.mandate_id)
+            mandate = self.world.repo.get(Mandate, MERCHANT, request.mandate_id)
             if first and mandate.attempt_started_at == self.world.clock.now():  # started just now, in this step
                 assert request.token == mandate.payment_method.token, (
                     f"{request.idempotency_key} went with {request.token}; {mandate.payment_method.token} replaced it before it started"
@@ -417,7 +418,7 @@ class Billing(RuleBasedStateMachine):
         if isinstance(message, AttemptMessage):
             mandate_id = message.mandate_id
         else:  # a refund: stopping its mandate changes nothing for it
-            mandate_id = self.world.repo.get_refund(MERCHANT, message.refund_id).mandate_id
+            mandate_id = self.world.repo.get(Refund, MERCHANT, message.refund_id).mandate_id
             self._stop(mandate_id, how)
         if when == "before_start":
             self.world.repo.before_start = lambda: self._stop(mandate_id, how)
@@ -544,7 +545,7 @@ class Billing(RuleBasedStateMachine):
     def at_most_one_success_per_mandate_cycle(self) -> None:
         seen = set()
         for request in self.world.gateway.ledger():
-            charge = self.world.repo.get_charge(MERCHANT, request.charge_id)
+            charge = self.world.repo.get(Charge, MERCHANT, request.charge_id)
             key = (charge.mandate_id, charge.cycle)
             assert key not in seen, f"charged twice: {key}"
             seen.add(key)

@@ -10,7 +10,9 @@ import pytest
 
 from billing.api.requests import ItemCreate, PaymentMethodIn
 from billing.api.responses import MandateOut
+from billing.domain.charge import Charge
 from billing.domain.errors import InvalidState
+from billing.domain.items import Item
 from billing.domain.wind_up import wind_up
 from tests.world import MERCHANT, World, refund
 from tests.world import change_plan as change
@@ -124,7 +126,7 @@ def test_an_item_on_a_mandate_whose_last_cycle_is_being_collected_is_refused(wor
     world.deliver_all()
     assert world.get(mandate_id).status == "completed"
     assert (
-        world.repo.list_items(MERCHANT, __import__("billing.service.ports", fromlist=["PageRequest"]).PageRequest()).items == []
+        world.repo.page(Item, MERCHANT, __import__("billing.service.ports", fromlist=["PageRequest"]).PageRequest()).items == []
     )
 
 
@@ -243,7 +245,7 @@ def test_credit_no_charge_can_take_back_is_reported_forfeited(world: World) -> N
 def test_the_forfeited_credit_event_carries_the_amount(world: World) -> None:
     mandate_id = yearly_to_monthly(world)
     [yearly] = world.charges(mandate_id)
-    yearly_stored = world.repo.get_charge(MERCHANT, yearly.id)
+    yearly_stored = world.repo.get(Charge, MERCHANT, yearly.id)
     yearly_stored.paid_with = None  # as if its money could not be given back through the gateway
     world.repo.items[(MERCHANT, yearly.id)] = yearly_stored
     left = world.get(mandate_id).credit

@@ -8,8 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from billing.api.requests import ItemCreate, PauseIn, PlanChangeIn, RefundCreate
+from billing.domain.charge import Charge
 from billing.domain.errors import InvalidState, NotFound, ValidationFailed
-from billing.domain.model import MAX_PENDING_ITEMS
+from billing.domain.model import MAX_PENDING_ITEMS, Mandate
 from billing.service.charger import OutcomeUnknown
 from billing.service.messages import RefundMessage
 from tests.world import LEASE, MERCHANT, World
@@ -84,15 +85,16 @@ def test_more_than_is_left_is_a_422_and_an_unpaid_charge_is_a_409(world: World) 
 def test_concurrent_refunds_can_never_together_exceed_the_charge(world: World) -> None:
     # Given a charge of 19.99, and a refund of 15.00 that lands while another of 15.00 is being created
     charge_id = paid_charge(world)
-    real_get = world.repo.get_charge
+    real_get = world.repo.get
 
-    def racing_get(merchant_id: str, wanted: str):
-        charge = real_get(merchant_id, wanted)
-        world.repo.get_charge = real_get
-        refund(world, charge_id, amount=1500)  # commits first, on the same version
-        return charge
+    def racing_get(model: type, merchant_id: str, wanted: str):
+        found = real_get(model, merchant_id, wanted)
+        if model is Charge:
+            world.repo.get = real_get
+            refund(world, charge_id, amount=1500)  # commits first, on the same version
+        return found
 
-    world.repo.get_charge = racing_get
+    world.repo.get = racing_get
     # When the second one commits on the stale version, it is decided again on the fresh charge
     with pytest.raises(ValidationFailed):
         refund(world, charge_id, amount=1500)
@@ -197,18 +199,18 @@ def test_items_are_lines_of_the_next_cycle_charge_and_billed_once(world: World) 
 
 def test_an_item_created_while_the_charge_is_being_claimed_lands_in_exactly_one_charge(world: World) -> None:
     mandate_id = world.mandate(world.plan())
-    real_load = world.repo.load
+    real_load = world.repo.load_many
     created = []
 
-    def racing_load(mandates, charges):
-        found = real_load(mandates, charges)
-        if mandates and not created:  # the dispatcher read the mandate; the item commits before its claim
+    def racing_load(wanted):
+        found = real_load(wanted)
+        if wanted.get(Mandate) and not created:  # the dispatcher read the mandate; the item commits before its claim
             created.append(add_item(world, mandate_id))
         return found
 
-    world.repo.load = racing_load
+    world.repo.load_many = racing_load
     world.tick()
-    world.repo.load = real_load
+    world.repo.load_many = real_load
     [charge] = world.charges(mandate_id)
     item = world.api.items.get(MERCHANT, created[0].id)
     # The claim lost the race, read again, and billed the item with this charge

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 
 from billing.api.requests import ItemCreate, PaymentMethodIn, PlanChangeIn, RefundCreate
-from billing.domain.charge import REJECTED
+from billing.domain.charge import REJECTED, Charge
 from billing.domain.errors import InvalidState, NotFound, ValidationFailed
 from tests.fakes import FakeGateway
 from tests.world import MERCHANT, World, refund
@@ -155,18 +155,18 @@ def _yearly_moved_to_monthly(world: World) -> tuple[str, str, int]:
 def test_held_a_merchant_refund_racing_the_wind_up(world: World) -> None:
     mandate_id, paid_id, credit = _yearly_moved_to_monthly(world)
     world.api.mandates.cancel(MERCHANT, mandate_id)
-    read, raced = world.repo.list_charges, []
+    read, raced = world.repo.page, []
 
-    def racing(*args, **kwargs):
-        page = read(*args, **kwargs)
-        if not raced:
+    def racing(model, *args, **kwargs):
+        page = read(model, *args, **kwargs)
+        if model is Charge and not raced:
             raced.append(refund(world, paid_id))  # all the merchant may, meanwhile
         return page
 
-    world.repo.list_charges = racing
+    world.repo.page = racing
     world.tick()
     world.tick()
-    charge = world.repo.get_charge(MERCHANT, paid_id)
+    charge = world.repo.get(Charge, MERCHANT, paid_id)
     assert charge.amount_refunded == charge.amount == 120_000 and charge.refund_reserved == 0
     assert sorted(r.amount for r in world.repo.refunds(MERCHANT)) == sorted([raced[0].amount, credit])
 
@@ -178,15 +178,15 @@ def test_held_the_wind_up_gives_credit_back_once(world: World, fault: str) -> No
     mandate_id, _, credit = _yearly_moved_to_monthly(world)
     world.api.mandates.cancel(MERCHANT, mandate_id)
     if fault == "second_run":
-        read, runs = world.repo.list_charges, []
+        read, runs = world.repo.page, []
 
-        def nested(*args, **kwargs):
-            if not runs:
+        def nested(model, *args, **kwargs):
+            if model is Charge and not runs:
                 runs.append(None)  # the inner run winds the mandate up first
                 runs[0] = world.dispatch()
-            return read(*args, **kwargs)
+            return read(model, *args, **kwargs)
 
-        world.repo.list_charges = nested
+        world.repo.page = nested
     elif fault == "conflict":
         world.repo.conflicts_left = 1
     else:
@@ -206,21 +206,21 @@ def test_held_a_refund_racing_a_prorated_change(world: World) -> None:
     world.tick()
     [paid] = world.charges(mandate_id)
     world.clock.advance(days=10)
-    read, raced = world.repo.get_charge, []
+    read, raced = world.repo.get, []
 
-    def racing(merchant_id, charge_id):
-        found = read(merchant_id, charge_id)
-        if not raced and charge_id == paid.id:
+    def racing(model, merchant_id, charge_id):
+        found = read(model, merchant_id, charge_id)
+        if model is Charge and not raced and charge_id == paid.id:
             raced.append(None)
             raced[0] = refund(world, paid.id)
         return found
 
-    world.repo.get_charge = racing
+    world.repo.get = racing
     # The change is decided again on the fresh charge, whose refund is pending: it waits (409)
     with pytest.raises(InvalidState):
         change(world, mandate_id, world.plan(amount=5000, name="B"), at="now", prorate=True)
-    world.repo.get_charge = read
-    charge = read(MERCHANT, paid.id)
+    world.repo.get = read
+    charge = read(Charge, MERCHANT, paid.id)
     assert raced[0].amount == 9000 and world.get(mandate_id).credit == 0 and charge.credited == 0
 
 

@@ -20,6 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from billing.api.requests import AccountUpdate
 from billing.domain.charge import Charge, charge_id
 from billing.domain.errors import ConcurrentModification
+from billing.domain.receipts import ReceiptCounter
 from billing.service.ports import Changes
 from billing.service.receipts import ReceiptNumbering
 from tests.world import World
@@ -58,7 +59,7 @@ class ReceiptNumbers(RuleBasedStateMachine):
             due_at=now,
             status=status,
         )
-        self.world.repo.commit(Changes(charges=[charge]))
+        self.world.repo.commit(Changes(put=[charge]))
         if status == "succeeded":
             self.requests.append((merchant, charge.id))
         self.world.clock.advance(seconds=1)
@@ -103,19 +104,20 @@ class ReceiptNumbers(RuleBasedStateMachine):
         """Writer A reads the counter; writer B numbers another batch and commits first; A goes on."""
         a, b = self._batch(first, 3), self._batch(second, 3)
         repo = self.world.repo
-        real = repo.get_receipt_counter
+        real = repo.get
 
-        def read_then_let_the_other_win(merchant_id: str):
-            counter = real(merchant_id)
-            repo.get_receipt_counter = real
-            self.numbering.assign(*b)
-            return counter
+        def read_then_let_the_other_win(model: type, merchant_id: str, object_id: str):
+            found = real(model, merchant_id, object_id)
+            if model is ReceiptCounter:
+                repo.get = real
+                self.numbering.assign(*b)
+            return found
 
-        repo.get_receipt_counter = read_then_let_the_other_win
+        repo.get = read_then_let_the_other_win
         try:
             self.numbering.assign(*a)
         finally:
-            repo.get_receipt_counter = real
+            repo.get = real
 
     @precondition(lambda self: self.requests)
     @rule(start=st.integers(0, 20), conflicts=st.integers(1, 6))
@@ -143,7 +145,7 @@ class ReceiptNumbers(RuleBasedStateMachine):
             seqs = sorted(c.receipt_seq for c in numbered)
             assert seqs == list(range(1, len(numbered) + 1)), seqs
             assert all(c.receipt_number.endswith(f"-{c.receipt_seq}") for c in numbered)
-            counter = self.world.repo.get_receipt_counter(merchant)
+            counter = self.world.repo.get(ReceiptCounter, merchant, merchant)
             assert (counter.next if counter else 1) == len(numbered) + 1
             for charge in numbered:
                 assert self.given.setdefault(charge.id, charge.receipt_number) == charge.receipt_number

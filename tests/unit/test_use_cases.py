@@ -10,6 +10,7 @@ from billing.api.requests import MandateCreate, PauseIn, PaymentMethodIn, PlanCr
 from billing.api.responses import render
 from billing.bootstrap import Billing
 from billing.domain.errors import ConcurrentModification, InvalidState, NotFound, ValidationFailed
+from billing.domain.model import Mandate
 from billing.service.ports import PageRequest
 from billing.service.use_cases import UseCases
 from billing.settings import Settings
@@ -276,4 +277,4 @@ def test_the_customer_changes_the_payment_method_at_most_five_times_a_day_the_me
     # When the first change is a day old, Then the customer may change it once more, and the mandate keeps at most five times
     clock.advance(hours=19)
     api.mandates.replace_payment_method(A, mandate_id, card, source="customer")
-    assert len(repo.get_mandate(A, mandate_id).customer_method_changes) == 5
+    assert len(repo.get(Mandate, A, mandate_id).customer_method_changes) == 5

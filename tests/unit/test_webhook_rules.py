@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from billing.domain import webhooks
 from billing.domain.errors import InvalidState, NotFound, ValidationFailed
 from billing.domain.events import EventType
-from billing.domain.webhooks import WebhookAttempt, WebhookDelivery
+from billing.domain.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from billing.service.ports import PageRequest
 from billing.service.webhooks import busy_backoff
 from tests.fakes import FakeClock
@@ -222,7 +222,7 @@ def test_manual_retries_stop_at_the_attempts_a_delivery_keeps_and_its_item_stays
         w.run_due()
         w.clock.advance(hours=11)
         w.queue.woken.extend([(A, d.id)])
-    assert w.repo.get_webhook_delivery(A, d.id).status == "failed"
+    assert w.repo.get(WebhookDelivery, A, d.id).status == "failed"
     # When the merchant retries it by hand again and again
     retries = 0
     with pytest.raises(InvalidState, match="at most 50 attempts"):
@@ -231,7 +231,7 @@ def test_manual_retries_stop_at_the_attempts_a_delivery_keeps_and_its_item_stays
             retries += 1
             w.run_due()
     # Then it is refused once the delivery holds 50 attempts (a 409), and the stored delivery stays small
-    stored = w.repo.get_webhook_delivery(A, d.id)
+    stored = w.repo.get(WebhookDelivery, A, d.id)
     assert retries == 42 and len(stored.attempts) == 50 and stored.status == "failed"
     assert len(stored.model_dump_json()) < 10_000
 
@@ -252,7 +252,7 @@ def test_a_delivery_keeps_its_latest_attempts_whatever_records_them() -> None:
 def test_an_endpoint_shows_its_secret_once_and_stores_it_sealed(w: Webhooks) -> None:
     endpoint_id, secret = w.endpoint()
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
-    stored = w.repo.get_webhook_endpoint(A, endpoint_id)
+    stored = w.repo.get(WebhookEndpoint, A, endpoint_id)
     assert stored is not None and secret not in stored.model_dump_json()
     assert w.box.open(stored.sealed_secret, A, endpoint_id) == secret
 
@@ -328,7 +328,7 @@ def test_failures_are_retried_on_the_schedule_and_an_early_wake_up_waits(w: Webh
     w.clock.advance(minutes=5)
     third = w.deliverer.attempt(*ref)
     assert third.final == "succeeded"
-    stored = w.repo.get_webhook_delivery(*ref)
+    stored = w.repo.get(WebhookDelivery, *ref)
     assert stored is not None and [a.error for a in stored.attempts] == ["http_status", "timeout", None]
 
 
@@ -367,7 +367,7 @@ def test_an_endpoint_failing_for_five_days_is_disabled_with_an_event_and_its_del
         w.clock.current = max(w.clock.now(), d.next_attempt_at)
         assert w.deliverer.attempt(A, d.id).attempted is None
     assert len(w.sender.requests) == sent
-    assert all(w.repo.get_webhook_delivery(A, d.id).status == "failed" for d in pending)
+    assert all(w.repo.get(WebhookDelivery, A, d.id).status == "failed" for d in pending)
 
 
 def test_a_success_resets_the_endpoints_health(w: Webhooks) -> None:

@@ -28,7 +28,7 @@ from standardwebhooks.webhooks import Webhook
 
 from billing.domain import webhooks
 from billing.domain.errors import InvalidState, NotFound
-from billing.domain.webhooks import WebhookDelivery
+from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint
 from billing.service.ports import PageRequest
 from billing.service.webhooks import SendResult
 from tests.webhook_world import A, Webhooks
@@ -63,7 +63,7 @@ class WebhookMachine(RuleBasedStateMachine):
         commit = self.w.repo.commit
 
         def commit_or_crash(changes: Any) -> None:
-            if self.crash_next and changes.webhook_deliveries and changes.webhook_deliveries[0].attempts:
+            if self.crash_next and (written := changes.of(WebhookDelivery)) and written[0].attempts:
                 self.crash_next = False
                 raise Crash()
             commit(changes)
@@ -187,7 +187,7 @@ class WebhookMachine(RuleBasedStateMachine):
     def disabled_endpoints(self) -> list[str]:
         out = []
         for endpoint in sorted(self.url_of):
-            stored = self.w.repo.get_webhook_endpoint(A, endpoint)
+            stored = self.w.repo.get(WebhookEndpoint, A, endpoint)
             if stored is not None and not stored.deleted and stored.status == "disabled":
                 out.append(endpoint)
         return out
@@ -213,7 +213,7 @@ class WebhookMachine(RuleBasedStateMachine):
         assert len(disabled) == len({e.data["object"]["id"] + e.created_at.isoformat() for e in disabled})
         for event in disabled:  # the system closed it: no request may reach it until re-enabled
             endpoint = event.data["object"]["id"]
-            stored = self.w.repo.get_webhook_endpoint(A, endpoint)
+            stored = self.w.repo.get(WebhookEndpoint, A, endpoint)
             if stored is not None and stored.status == "disabled":
                 self.closed.add(endpoint)
 
@@ -225,7 +225,7 @@ class WebhookMachine(RuleBasedStateMachine):
             self.time_passes(webhooks.RETRY_DELAYS[-1].seconds + 3600)
             self.deliver_woken(crash=False)
         for d in self.deliveries():
-            endpoint = self.w.repo.get_webhook_endpoint(A, d.endpoint_id)
+            endpoint = self.w.repo.get(WebhookEndpoint, A, d.endpoint_id)
             if endpoint is not None and not endpoint.deleted and endpoint.status == "enabled":
                 assert d.status != "pending", d
 

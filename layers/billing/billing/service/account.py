@@ -18,7 +18,7 @@ class Accounts:
         self.repo, self.clock = repo, clock
 
     def get(self, merchant_id: str) -> Account:
-        return found(self.repo.get_account(merchant_id), "account", merchant_id)
+        return found(self.repo.get(Account, merchant_id, merchant_id), "account", merchant_id)
 
     def update(self, merchant_id: str, request: AccountChanges) -> Account:
         changes = request.sent()
@@ -29,7 +29,7 @@ class Accounts:
         def once(_: int) -> Account:
             account = self.get(merchant_id)
             if account.update(self.clock.now(), changes):
-                self.repo.commit(Changes(accounts=[account]))
+                self.repo.commit(Changes(put=[account]))
             return account
 
         return retry_on_conflict(once)

@@ -36,20 +36,20 @@ class ApiKeys:
             api_keys.ensure_room_for_one_more(active)
             key, secret, types = api_keys.new_key(key_id, merchant_id, secret_part, now)
             room = Limit(merchant_id, api_keys.ACTIVE_COUNT, +1, api_keys.MAX_ACTIVE_KEYS, api_keys.TOO_MANY_KEYS, len(active))
-            self.repo.commit(Changes(api_keys=[key], events=self.recorder.events([(key, types)], now), limits=[room]))
+            self.repo.commit(Changes(put=[key], events=self.recorder.events([(key, types)], now), limits=[room]))
             return CreatedKey(key, secret)
 
         return retry_on_conflict(once)
 
     def _active(self, merchant_id: str) -> list[ApiKey]:
-        page = self.repo.list_api_keys(merchant_id, PageRequest(api_keys.MAX_ACTIVE_KEYS + 1), status="active")
+        page = self.repo.page(ApiKey, merchant_id, PageRequest(api_keys.MAX_ACTIVE_KEYS + 1), status="active")
         return [key for key in page.items if key.status == "active"]
 
     def get(self, merchant_id: str, key_id: str) -> ApiKey:
-        return found(self.repo.get_api_key(merchant_id, key_id), "API key", key_id)
+        return found(self.repo.get(ApiKey, merchant_id, key_id), "API key", key_id)
 
     def page(self, merchant_id: str, page: PageRequest) -> Page[ApiKey]:
-        return self.repo.list_api_keys(merchant_id, page)
+        return self.repo.page(ApiKey, merchant_id, page)
 
     def revoke(self, merchant_id: str, key_id: str, expires_in: timedelta = timedelta(0)) -> ApiKey:
         def once(_: int) -> ApiKey:
@@ -58,7 +58,7 @@ class ApiKeys:
             was_active = len(self._active(merchant_id)) if key.status == "active" else 0
             types = key.revoke(now, expires_in)
             freed = Limit(merchant_id, api_keys.ACTIVE_COUNT, -1, initial=was_active)
-            self.repo.commit(Changes(api_keys=[key], events=self.recorder.events([(key, types)], now), limits=[freed]))
+            self.repo.commit(Changes(put=[key], events=self.recorder.events([(key, types)], now), limits=[freed]))
             return key
 
         return retry_on_conflict(once)
@@ -70,12 +70,12 @@ class ApiKeys:
         revokes keys to make room)."""
 
         def once(_: int) -> ApiKey | None:
-            if self.repo.get_api_key(merchant_id, api_keys.first_format_key_id(key_hash)) is not None:
+            if self.repo.get(ApiKey, merchant_id, api_keys.first_format_key_id(key_hash)) is not None:
                 return None
             now = self.clock.now()
             key = api_keys.adopt_first_format(key_hash, merchant_id, created_at or now, now)
             counted = Limit(merchant_id, api_keys.ACTIVE_COUNT, +1, initial=len(self._active(merchant_id)))
-            self.repo.commit(Changes(api_keys=[key], limits=[counted]))
+            self.repo.commit(Changes(put=[key], limits=[counted]))
             return key
 
         return retry_on_conflict(once)

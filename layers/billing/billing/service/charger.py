@@ -139,9 +139,10 @@ class Charger:
             raise NoTimeLeft(f"{remaining():.1f} s left, a gateway call may take {gateway.call_timeout:.0f} s")
 
     def _fresh(self, message: AttemptMessage) -> tuple[Mandate, Charge, Step]:
-        mandates, charges = self.repo.load(
-            [(message.merchant_id, message.mandate_id)], [(message.merchant_id, message.charge_id)]
+        loaded = self.repo.load_many(
+            {Mandate: [(message.merchant_id, message.mandate_id)], Charge: [(message.merchant_id, message.charge_id)]}
         )
+        mandates, charges = loaded.of(Mandate), loaded.of(Charge)
         mandate, charge = mandates.get(message.mandate_id), charges.get(message.charge_id)
         if mandate is None or charge is None or charge.mandate_id != mandate.id:
             logger.warning("charge %s or mandate %s not found; message dropped", message.charge_id, message.mandate_id)
@@ -221,7 +222,7 @@ class Charger:
         gateway remembers it, then the refund is only looked up. The answer settles the refund and
         the charge's reservation in one transaction."""
         for _ in range(MAX_CONFLICT_RETRIES):
-            refund = self.repo.get_refund(message.merchant_id, message.refund_id)
+            refund = self.repo.get(Refund, message.merchant_id, message.refund_id)
             if refund is None:
                 logger.warning("refund %s not found; message dropped", message.refund_id)
                 return ChargeOutcome("skipped")
@@ -234,7 +235,7 @@ class Charger:
             if step is Step.START:
                 refund.start(self.clock.now())
                 try:
-                    self.repo.commit(Changes(refunds=[refund]))
+                    self.repo.commit(Changes(put=[refund]))
                 except ConcurrentModification:
                     continue  # another delivery started it: decide again on the fresh state
             if step is Step.LOOKUP:
@@ -247,8 +248,8 @@ class Charger:
 
     def _record_refund(self, message: RefundMessage, answer: GatewayResult) -> ChargeOutcome:
         def once(_: int) -> ChargeOutcome:
-            refund = self.repo.get_refund(message.merchant_id, message.refund_id)
-            charge = self.repo.get_charge(message.merchant_id, refund.charge_id) if refund else None
+            refund = self.repo.get(Refund, message.merchant_id, message.refund_id)
+            charge = self.repo.get(Charge, message.merchant_id, refund.charge_id) if refund else None
             if refund is None or charge is None:
                 raise ConcurrentModification(f"{message.refund_id} or its charge disappeared")
             now = self.clock.now()
@@ -257,7 +258,7 @@ class Charger:
                 return ChargeOutcome("duplicate", refund.status)
             charge_events = charge.refund_settled(refund.amount, refund.status == "succeeded", now)
             events = self.recorder.events([(refund, refund_events), (charge, charge_events)], now)
-            self.repo.commit(Changes(refunds=[refund], charges=[charge], events=events))
+            self.repo.commit(Changes(put=[refund, charge], events=events))
             return ChargeOutcome(
                 "recorded",
                 refund.status,
@@ -277,9 +278,10 @@ class Charger:
         def once(number: int) -> ChargeOutcome:
             nonlocal mandate, charge
             if number:
-                mandates, charges = self.repo.load(
-                    [(message.merchant_id, message.mandate_id)], [(message.merchant_id, message.charge_id)]
+                loaded = self.repo.load_many(
+                    {Mandate: [(message.merchant_id, message.mandate_id)], Charge: [(message.merchant_id, message.charge_id)]}
                 )
+                mandates, charges = loaded.of(Mandate), loaded.of(Charge)
                 if message.mandate_id not in mandates or message.charge_id not in charges:
                     raise ConcurrentModification(f"{message.charge_id} or its mandate disappeared")
                 mandate, charge = mandates[message.mandate_id], charges[message.charge_id]
@@ -288,8 +290,7 @@ class Charger:
             if not settlement.recorded:
                 return ChargeOutcome("duplicate", charge.status, gateway_timeouts=timeouts)
             changes = Changes(
-                mandates=[mandate],
-                charges=[charge],
+                put=[mandate, charge],
                 events=self.recorder.events([(charge, settlement.charge_events), (mandate, settlement.mandate_events)], now),
             )
             self.repo.commit(changes)

@@ -12,7 +12,7 @@ class Charges:
         self.repo = repo
 
     def get(self, merchant_id: str, charge_id: str) -> Charge:
-        return found(self.repo.get_charge(merchant_id, charge_id), "charge", charge_id)
+        return found(self.repo.get(Charge, merchant_id, charge_id), "charge", charge_id)
 
     def page(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Charge]:
-        return self.repo.list_charges(merchant_id, page, **filters)
+        return self.repo.page(Charge, merchant_id, page, **filters)

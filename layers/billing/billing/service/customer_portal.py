@@ -13,7 +13,7 @@ from datetime import datetime
 from ..domain.account import Account
 from ..domain.charge import Charge
 from ..domain.errors import InvalidState, NotFound
-from ..domain.model import Consent, Mandate, PaymentMethod
+from ..domain.model import Consent, Mandate, PaymentMethod, Plan
 from ..domain.refunds import Refund
 from .links import ApprovalLinks, ExpiredLink, InvalidLink
 from .ports import PageRequest
@@ -115,13 +115,13 @@ class CustomerPortal:
         """The receipt a link names; InvalidLink for a link that is not ours or a charge without one."""
         merchant_id, charge_id = self.links.verify_receipt(token)
         repo = self.repo
-        charge = repo.get_charge(merchant_id, charge_id)
-        mandate = repo.get_mandate(merchant_id, charge.mandate_id) if charge else None
-        account = repo.get_account(merchant_id)
+        charge = repo.get(Charge, merchant_id, charge_id)
+        mandate = repo.get(Mandate, merchant_id, charge.mandate_id) if charge else None
+        account = repo.get(Account, merchant_id, merchant_id)
         if charge is None or charge.receipt_number is None or mandate is None or account is None:
             raise InvalidLink("no such receipt")
-        plan = repo.get_plan(merchant_id, charge.plan_id)
-        refunds = repo.list_refunds(merchant_id, PageRequest(100), charge_id=charge.id, status="succeeded").items
+        plan = repo.get(Plan, merchant_id, charge.plan_id)
+        refunds = repo.page(Refund, merchant_id, PageRequest(100), charge_id=charge.id, status="succeeded").items
         return ReceiptView(account, mandate, charge, plan.name if plan else "", sorted(refunds, key=lambda r: r.updated_at))
 
     def approve(

@@ -27,7 +27,7 @@ from functools import cache
 from pydantic import ValidationError
 
 from ..domain import notices
-from ..domain.account import NotificationSettings
+from ..domain.account import Account, NotificationSettings
 from ..domain.charge import Charge
 from ..domain.charging import claim
 from ..domain.errors import ConcurrentModification
@@ -129,7 +129,7 @@ class Dispatcher:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             results = list(pool.map(lambda ref: self._claim_safely(ref, run), due))
             if refunds:  # one BatchGetItem for all of them, as for mandates
-                loaded = self.repo.load_objects(Refund, [(r.merchant_id, r.object_id) for r in refunds])
+                loaded = self.repo.load_many({Refund: [(r.merchant_id, r.object_id) for r in refunds]}).of(Refund)
                 results += list(pool.map(lambda ref: self._claim_refund(ref, loaded.get(ref.object_id), now), refunds))
             noticed = [r for r in results if r.noticed is not None]
             if noticed:
@@ -154,9 +154,9 @@ class Dispatcher:
         return report
 
     def _load(self, due: list[DueRef]) -> tuple[dict[str, Mandate], dict[str, Charge], dict[str, Item]]:
-        mandates, _ = self.repo.load([(d.merchant_id, d.object_id) for d in due], []) if due else ({}, {})
+        mandates = self.repo.load_many({Mandate: [(d.merchant_id, d.object_id) for d in due]}).of(Mandate) if due else {}
         open_charges = [(m.merchant_id, m.open_charge_id) for m in mandates.values() if m.open_charge_id]
-        _, charges = self.repo.load([], open_charges) if open_charges else ({}, {})
+        charges = self.repo.load_many({Charge: open_charges}).of(Charge) if open_charges else {}
         return mandates, charges, self._items(mandates.values())
 
     def _notice_settings(self) -> NoticeSettings:
@@ -164,7 +164,7 @@ class Dispatcher:
 
         @cache
         def settings(merchant_id: str) -> NotificationSettings:
-            account = self.repo.get_account(merchant_id)
+            account = self.repo.get(Account, merchant_id, merchant_id)
             if account is None:  # no such merchant: nothing to tell anyone
                 return NotificationSettings(upcoming_charge_days=0, trial_ending_days=0)
             return account.notifications
@@ -174,7 +174,7 @@ class Dispatcher:
     def _items(self, mandates: Iterable[Mandate]) -> dict[str, Item]:
         """The pending items of mandates whose next cycle charge may be created now."""
         refs = [(m.merchant_id, i) for m in mandates if not m.open_charge_id for i in m.pending_items]
-        return self.repo.load_objects(Item, refs) if refs else {}
+        return self.repo.load_many({Item: refs}).of(Item) if refs else {}
 
     def _claim_safely(self, ref: DueRef, run: _Run) -> _DispatchOutcome:
         """One mandate's failure (throttling, a bug) must not hold back the others' messages."""
@@ -192,7 +192,7 @@ class Dispatcher:
             if refund is None or not refund.claim(now, now + self.lease):
                 return _DispatchOutcome()
             message = RefundMessage(merchant_id=refund.merchant_id, refund_id=refund.id, dispatched_at=now)
-            self.repo.commit(Changes(refunds=[refund]))
+            self.repo.commit(Changes(put=[refund]))
         except ConcurrentModification:
             return _DispatchOutcome(conflict=True)
         except Exception:
@@ -207,13 +207,13 @@ class Dispatcher:
     def _claim(self, ref: DueRef, run: _Run) -> _DispatchOutcome:
         def once(number: int) -> _DispatchOutcome:
             if number:  # another run or an API write got there first: decide again on fresh state
-                fresh_mandates, _ = self.repo.load([(ref.merchant_id, ref.object_id)], [])
+                fresh_mandates = self.repo.load_many({Mandate: [(ref.merchant_id, ref.object_id)]}).of(Mandate)
                 run.mandates.update(fresh_mandates)
                 fresh = fresh_mandates.get(ref.object_id)
                 if fresh is None:
                     run.mandates.pop(ref.object_id, None)
                 elif fresh.open_charge_id:
-                    run.charges.update(self.repo.load([], [(fresh.merchant_id, fresh.open_charge_id)])[1])
+                    run.charges.update(self.repo.load_many({Charge: [(fresh.merchant_id, fresh.open_charge_id)]}).of(Charge))
                 else:
                     run.items.update(self._items([fresh]))
             return self._claim_once(ref, run)
@@ -232,8 +232,8 @@ class Dispatcher:
         found: list[Charge] = []
         cursor: str | None = None
         for _ in range(self.CREDIT_PAGES):
-            page = self.repo.list_charges(
-                mandate.merchant_id, PageRequest(limit=100, cursor=cursor), mandate_id=mandate.id, status="succeeded"
+            page = self.repo.page(
+                Charge, mandate.merchant_id, PageRequest(limit=100, cursor=cursor), mandate_id=mandate.id, status="succeeded"
             )
             found += [c for c in page.items if c.money_left > 0]
             if sum(c.money_left for c in found) >= mandate.credit or not page.has_more:
@@ -251,9 +251,7 @@ class Dispatcher:
         objects += [(refund, [EventType.REFUND_CREATED]) for refund in result.refunds]
         forfeited = {"amount": result.forfeited, "currency": mandate.terms.currency}
         events = self.recorder.events(objects, run.now, {EventType.MANDATE_CREDIT_FORFEITED: forfeited})
-        self.repo.commit(
-            Changes(mandates=[mandate], items=result.items, charges=result.charges, refunds=result.refunds, events=events)
-        )
+        self.repo.commit(Changes(put=[mandate, *result.items, *result.charges, *result.refunds], events=events))
         if result.forfeited:
             logger.warning(
                 "mandate %s ended with credit no charge could take back: %d reported forfeited", mandate.id, result.forfeited
@@ -270,7 +268,7 @@ class Dispatcher:
         if not taken.changed:
             return _DispatchOutcome()
         if not taken.send:  # only marked done or looked at later: saved now
-            self.repo.commit(Changes(mandates=[mandate]))
+            self.repo.commit(Changes(put=[mandate]))
             return _DispatchOutcome()
         messages = [
             NotifyMessage(
@@ -297,7 +295,7 @@ class Dispatcher:
         def save(outcome: _DispatchOutcome) -> str:
             assert outcome.noticed is not None
             try:
-                self.repo.commit(Changes(mandates=[outcome.noticed]))
+                self.repo.commit(Changes(put=[outcome.noticed]))
             except ConcurrentModification:
                 return "conflict"  # changed meanwhile: decided again next run (the e-mail is recorded once)
             except Exception:
@@ -347,9 +345,7 @@ class Dispatcher:
         if result.charge is not None:
             objects.append((result.charge, result.charge_events))
         changes = Changes(
-            mandates=[mandate],
-            charges=[result.charge] if result.charge is not None else [],
-            items=result.items,
+            put=[mandate, *([result.charge] if result.charge is not None else []), *result.items],
             events=self.recorder.events(objects, now),
         )
         self.repo.commit(changes)

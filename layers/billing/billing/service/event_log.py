@@ -12,7 +12,7 @@ class EventLog:
         self.repo = repo
 
     def get(self, merchant_id: str, event_id: str) -> Event:
-        return found(self.repo.get_event(merchant_id, event_id), "event", event_id)
+        return found(self.repo.get(Event, merchant_id, event_id), "event", event_id)
 
     def page(self, merchant_id: str, page: PageRequest, type: str | None = None) -> Page[Event]:
-        return self.repo.list_events(merchant_id, page, type=type)
+        return self.repo.page(Event, merchant_id, page, type=type)

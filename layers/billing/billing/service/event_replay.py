@@ -22,6 +22,6 @@ class EventReplay:
     def republish(self, keys: list[tuple[str, str]]) -> tuple[int, list[tuple[str, str]]]:
         """(merchant id, event id) pairs -> how many were published, and the keys still not published.
         A key naming no stored event is dropped (there is nothing to publish)."""
-        found = self.repo.load_events(keys)  # one BatchGetItem per 100
+        found = list(self.repo.load_many({Event: keys}).of(Event).values())  # one BatchGetItem per 100
         failed = self.publisher.publish([(e.id, e) for e in found]) if found else set()
         return len(found) - len(failed), [(e.merchant_id, e.id) for e in found if e.id in failed]

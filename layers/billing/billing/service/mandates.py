@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Literal
 
+from ..domain.account import Account
 from ..domain.charge import Charge
 from ..domain.charging import released, replace_payment_method
 from ..domain.errors import ValidationFailed, found
 from ..domain.events import EventType
-from ..domain.model import Consent, Customer, Mandate, PaidPeriod, PaymentMethod
+from ..domain.model import Consent, Customer, Mandate, PaidPeriod, PaymentMethod, Plan
 from ..domain.payment_methods import ensure_usable
 from .commands import NewMandate, NewPaymentMethod, Pause, PlanChange
 from .concurrency import retry_on_conflict
@@ -45,7 +46,7 @@ class Mandates:
 
     def create(self, merchant_id: str, request: NewMandate) -> Mandate:
         now = self.clock.now()
-        plan = found(self.repo.get_plan(merchant_id, request.plan_id), "plan", request.plan_id, "plan_id")
+        plan = found(self.repo.get(Plan, merchant_id, request.plan_id), "plan", request.plan_id, "plan_id")
         plan.ensure_accepts_mandates()
         if request.payment_method is not None:
             ensure_usable(request.payment_method.gateway, self.gateways)
@@ -79,18 +80,18 @@ class Mandates:
                 Consent(accepted_at=consent.accepted_at, ip=consent.ip, user_agent=consent.user_agent),
             )
         # Events carry the final state of this request (the object as the API returns it).
-        self.repo.commit(Changes(mandates=[mandate], events=self.recorder.events([(mandate, types)], now)))
+        self.repo.commit(Changes(put=[mandate], events=self.recorder.events([(mandate, types)], now)))
         return mandate
 
     def _default_locale(self, merchant_id: str) -> Literal["en", "lt"]:
-        account = self.repo.get_account(merchant_id)
+        account = self.repo.get(Account, merchant_id, merchant_id)
         return account.default_locale if account is not None else "en"
 
     def get(self, merchant_id: str, mandate_id: str) -> Mandate:
-        return found(self.repo.get_mandate(merchant_id, mandate_id), "mandate", mandate_id)
+        return found(self.repo.get(Mandate, merchant_id, mandate_id), "mandate", mandate_id)
 
     def page(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Mandate]:
-        return self.repo.list_mandates(merchant_id, page, **filters)
+        return self.repo.page(Mandate, merchant_id, page, **filters)
 
     def schedule(self, merchant_id: str, mandate_id: str, count: int) -> tuple[Mandate, list[tuple[int, datetime]]]:
         mandate = self.get(merchant_id, mandate_id)
@@ -135,7 +136,7 @@ class Mandates:
 
     def change_plan(self, merchant_id: str, mandate_id: str, request: PlanChange) -> Mandate:
         """The new plan must be this merchant's (another merchant's is unknown here: 422)."""
-        plan = self.repo.get_plan(merchant_id, request.plan_id)
+        plan = self.repo.get(Plan, merchant_id, request.plan_id)
         if plan is None:
             raise ValidationFailed(f"No such plan: '{request.plan_id}'.", "plan_id")
         previous: dict[str, object] = {}
@@ -147,7 +148,7 @@ class Mandates:
             def credit_back(period: PaidPeriod) -> int:
                 """The paid charge grants the credit (net of its refunds) and is written with the mandate;
                 read only when a prorated change now needs it."""
-                paid = self.repo.get_charge(merchant_id, period.charge_id)
+                paid = self.repo.get(Charge, merchant_id, period.charge_id)
                 if paid is None:
                     return 0
                 granted = paid.credit_back(period.unused_credit(now), now)
@@ -183,7 +184,7 @@ class Mandates:
             if touched is not None:
                 touched.clear()
             mandate = self.get(merchant_id, mandate_id)
-            charge = self.repo.get_charge(merchant_id, mandate.open_charge_id) if mandate.open_charge_id else None
+            charge = self.repo.get(Charge, merchant_id, mandate.open_charge_id) if mandate.open_charge_id else None
             before = charge.model_copy(deep=True) if charge is not None else None
             types = change(mandate, charge, now)
             if not types:
@@ -194,8 +195,7 @@ class Mandates:
                 released(mandate, charge)
             written = [charge] if charge is not None and (charge_types or charge != before) else []
             changes = Changes(
-                mandates=[mandate],
-                charges=written + [c for c in touched or [] if c not in written],
+                put=[mandate, *written, *[c for c in touched or [] if c not in written]],
                 events=self.recorder.events(
                     [(mandate, types), (charge, charge_types)] if charge else [(mandate, types)], now, extra
                 ),

@@ -10,9 +10,11 @@ billed in exactly one charge.
 
 from __future__ import annotations
 
+from ..domain.charge import Charge
 from ..domain.errors import found
 from ..domain.events import EventType
 from ..domain.items import Item
+from ..domain.model import Mandate
 from ..domain.refunds import Refund
 from .commands import NewItem, NewRefund
 from .concurrency import retry_on_conflict
@@ -29,20 +31,20 @@ class Refunds:
 
         def once(_: int) -> Refund:
             now = self.clock.now()
-            charge = found(self.repo.get_charge(merchant_id, charge_id), "charge", charge_id)
+            charge = found(self.repo.get(Charge, merchant_id, charge_id), "charge", charge_id)
             amount = charge.reserve_refund(request.amount, now)
             refund = Refund.of(charge, refund_id, amount, now, request.reason, dict(request.metadata))
             events = self.recorder.events([(refund, [EventType.REFUND_CREATED])], now)
-            self.repo.commit(Changes(refunds=[refund], charges=[charge], events=events))
+            self.repo.commit(Changes(put=[refund, charge], events=events))
             return refund
 
         return retry_on_conflict(once)
 
     def get(self, merchant_id: str, refund_id: str) -> Refund:
-        return found(self.repo.get_refund(merchant_id, refund_id), "refund", refund_id)
+        return found(self.repo.get(Refund, merchant_id, refund_id), "refund", refund_id)
 
     def page(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Refund]:
-        return self.repo.list_refunds(merchant_id, page, **filters)
+        return self.repo.page(Refund, merchant_id, page, **filters)
 
 
 class Items:
@@ -54,7 +56,7 @@ class Items:
 
         def once(_: int) -> Item:
             now = self.clock.now()
-            mandate = found(self.repo.get_mandate(merchant_id, mandate_id), "mandate", mandate_id)
+            mandate = found(self.repo.get(Mandate, merchant_id, mandate_id), "mandate", mandate_id)
             mandate.add_item(item_id, request.amount, now)
             item = Item(
                 id=item_id,
@@ -68,7 +70,7 @@ class Items:
                 metadata=dict(request.metadata),
             )
             events = self.recorder.events([(item, [EventType.ITEM_CREATED])], now)
-            self.repo.commit(Changes(mandates=[mandate], items=[item], events=events))
+            self.repo.commit(Changes(put=[mandate, item], events=events))
             return item
 
         return retry_on_conflict(once)
@@ -78,16 +80,16 @@ class Items:
             now = self.clock.now()
             item = self.get(merchant_id, item_id)
             types = item.delete(now)
-            mandate = found(self.repo.get_mandate(merchant_id, item.mandate_id), "mandate", item.mandate_id)
+            mandate = found(self.repo.get(Mandate, merchant_id, item.mandate_id), "mandate", item.mandate_id)
             mandate.remove_item(item.id)
             events = self.recorder.events([(item, types)], now)
-            self.repo.commit(Changes(mandates=[mandate], items=[item], events=events))
+            self.repo.commit(Changes(put=[mandate, item], events=events))
             return item
 
         return retry_on_conflict(once)
 
     def get(self, merchant_id: str, item_id: str) -> Item:
-        return found(self.repo.get_item(merchant_id, item_id), "item", item_id)
+        return found(self.repo.get(Item, merchant_id, item_id), "item", item_id)
 
     def page(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Item]:
-        return self.repo.list_items(merchant_id, page, **filters)
+        return self.repo.page(Item, merchant_id, page, **filters)

@@ -12,7 +12,7 @@ class NotificationLog:
         self.repo = repo
 
     def get(self, merchant_id: str, notification_id: str) -> Notification:
-        return found(self.repo.get_notification(merchant_id, notification_id), "notification", notification_id)
+        return found(self.repo.get(Notification, merchant_id, notification_id), "notification", notification_id)
 
     def page(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Notification]:
-        return self.repo.list_notifications(merchant_id, page, **filters)
+        return self.repo.page(Notification, merchant_id, page, **filters)

@@ -114,20 +114,25 @@ class Notifier:
         """Everything `notify` reads for these requests: mandates and charges in one batch read,
         the notifications and the suppressions of their addresses in two more, each account once."""
         repo = self.repo
-        mandates, charges = repo.load(
-            [(m.merchant_id, m.mandate_id) for m in messages], [(m.merchant_id, m.charge_id) for m in messages if m.charge_id]
+        loaded = repo.load_many(
+            {
+                Mandate: [(m.merchant_id, m.mandate_id) for m in messages],
+                Charge: [(m.merchant_id, m.charge_id) for m in messages if m.charge_id],
+            }
         )
-        ahead = ReadAhead(mandates=mandates, charges=charges)
+        ahead = ReadAhead(mandates=loaded.of(Mandate), charges=loaded.of(Charge))
         ids = [(m.merchant_id, notification_id(m.merchant_id, m.kind, m.mandate_id, m.occasion)) for m in messages]
-        ahead.notifications = repo.load_objects(Notification, ids)
+        ahead.notifications = repo.load_many({Notification: ids}).of(Notification)
         ahead.covered = {i for _, i in ids}
         addresses = {
             (m.merchant_id, suppression_id(m.merchant_id, mandate.customer.email))
             for m in messages
             if (mandate := ahead.mandate(m.merchant_id, m.mandate_id)) is not None and mandate.customer.email
         }
-        ahead.suppressions = repo.load_objects(Suppression, sorted(addresses))
-        ahead.accounts = {merchant_id: repo.get_account(merchant_id) for merchant_id in {m.merchant_id for m in messages}}
+        ahead.suppressions = repo.load_many({Suppression: sorted(addresses)}).of(Suppression)
+        ahead.accounts = {
+            merchant_id: repo.get(Account, merchant_id, merchant_id) for merchant_id in {m.merchant_id for m in messages}
+        }
         return ahead
 
     def notify(self, message: NotifyMessage, ahead: ReadAhead | None = None) -> Notification | None:
@@ -176,12 +181,12 @@ class Notifier:
         if suppression is not None:  # an earlier e-mail bounced or was reported: recorded, not sent
             suppression.withholds(notification, now)
             try:
-                self.repo.commit(Changes(notifications=[notification]))
+                self.repo.commit(Changes(put=[notification]))
             except ConcurrentModification:
                 return None
             return notification
         try:  # recorded first, as not (yet) sent: whatever happens next, it is never sent twice
-            self.repo.commit(Changes(notifications=[notification]))
+            self.repo.commit(Changes(put=[notification]))
         except ConcurrentModification:
             return None  # another run recorded or claimed it meanwhile
         tags = {
@@ -197,14 +202,14 @@ class Notifier:
             notification.not_sent(self.clock.now(), str(refused) or "refused")
         except MailDeferred as deferred:
             notification.not_sent(self.clock.now(), DEFERRED)
-            self.repo.commit(Changes(notifications=[notification]))
+            self.repo.commit(Changes(put=[notification]))
             raise SendingDeferred(f"{notification.id}: {deferred}") from deferred
         except Exception as error:  # a timeout or a 5xx: SES may have taken it, so it is never sent again
             logger.exception("e-mail %s not handed over", notification.id)
             notification.not_sent(self.clock.now(), f"mail service error: {type(error).__name__}")
         else:
             notification.sent(self.clock.now(), message_id)
-        self.repo.commit(Changes(notifications=[notification]))
+        self.repo.commit(Changes(put=[notification]))
         return notification
 
     def feedback(self, event: MailFeedback) -> Notification | None:
@@ -215,7 +220,7 @@ class Notifier:
             return None
 
         def mark(_: int) -> Notification | None:
-            notification = self.repo.get_notification(merchant_id, notification_id_)
+            notification = self.repo.get(Notification, merchant_id, notification_id_)
             if notification is None:
                 return None
             # Only SES publishes to the topic, with the tags the notifier set. An e-mail whose
@@ -230,9 +235,9 @@ class Notifier:
                 changed = notification.complained(now)
             if not changed:
                 return None
-            changes = Changes(notifications=[notification])
-            if event.permanent and self.repo.get_suppression(merchant_id, suppression_id(merchant_id, notification.to)) is None:
-                changes.suppressions.append(Suppression.of(notification, notification.feedback or "bounce", now))
+            changes = Changes(put=[notification])
+            if event.permanent and self.repo.get(Suppression, merchant_id, suppression_id(merchant_id, notification.to)) is None:
+                changes.put.append(Suppression.of(notification, notification.feedback or "bounce", now))
             self.repo.commit(changes)
             return notification
 

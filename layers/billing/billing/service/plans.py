@@ -33,14 +33,14 @@ class Plans:
             terms=PlanTerms.model_validate(request, from_attributes=True),  # the command's term fields
             metadata=dict(request.metadata),
         )
-        self.repo.commit(Changes(plans=[plan], events=self.recorder.events([(plan, [EventType.PLAN_CREATED])], now)))
+        self.repo.commit(Changes(put=[plan], events=self.recorder.events([(plan, [EventType.PLAN_CREATED])], now)))
         return plan
 
     def get(self, merchant_id: str, plan_id: str) -> Plan:
-        return found(self.repo.get_plan(merchant_id, plan_id), "plan", plan_id)
+        return found(self.repo.get(Plan, merchant_id, plan_id), "plan", plan_id)
 
     def page(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Plan]:
-        return self.repo.list_plans(merchant_id, page, status=status)
+        return self.repo.page(Plan, merchant_id, page, status=status)
 
     def update(self, merchant_id: str, plan_id: str, request: PlanChanges) -> Plan:
         """Only the fields sent change; sending one as null is a 422."""
@@ -70,7 +70,7 @@ class Plans:
                 after = self.recorder.snapshot(plan)
                 changed = {k: v for k, v in before.items() if k != "updated_at" and after.get(k) != v}
                 extra = {t: {"previous_attributes": changed} for t in types} if previous else None
-                self.repo.commit(Changes(plans=[plan], events=self.recorder.events([(plan, types)], now, extra)))
+                self.repo.commit(Changes(put=[plan], events=self.recorder.events([(plan, types)], now, extra)))
             return plan
 
         return retry_on_conflict(once)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -11,19 +11,18 @@ from pydantic import BaseModel
 
 from ..domain.api_keys import ApiKey
 from ..domain.charge import Charge, GatewayResult
-from ..domain.model import Event, Mandate, Plan
+from ..domain.model import Entity, Event, Mandate, Plan
 from .messages import AttemptMessage, NotifyMessage, RefundMessage
 
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
     from ..domain.account import Account
     from ..domain.items import Item
-    from ..domain.notifications import Notification, Suppression
-    from ..domain.receipts import ReceiptCounter
     from ..domain.refunds import Refund
-    from ..domain.webhooks import WebhookDelivery, WebhookEndpoint
+    from ..domain.webhooks import WebhookEndpoint
 
 T = TypeVar("T")
 S = TypeVar("S", bound=BaseModel)
+E = TypeVar("E", bound=Entity)
 
 
 @dataclass(frozen=True)
@@ -56,40 +55,31 @@ class Limit:
 
 @dataclass
 class Changes:
-    """One atomic write: new or updated aggregates (checked by version) and the events they caused."""
+    """One atomic write: new or updated aggregates (`put`, each checked by its version; any kind
+    the registry declares), the events they caused (written once) and the counts they move.
 
-    plans: list[Plan] = field(default_factory=list)
-    mandates: list[Mandate] = field(default_factory=list)
-    charges: list[Charge] = field(default_factory=list)
-    api_keys: list[ApiKey] = field(default_factory=list)
-    webhook_endpoints: list[WebhookEndpoint] = field(default_factory=list)
-    webhook_deliveries: list[WebhookDelivery] = field(default_factory=list)
-    refunds: list[Refund] = field(default_factory=list)
-    items: list[Item] = field(default_factory=list)
-    accounts: list[Account] = field(default_factory=list)
-    receipt_counters: list[ReceiptCounter] = field(default_factory=list)
-    notifications: list[Notification] = field(default_factory=list)
-    suppressions: list[Suppression] = field(default_factory=list)
+    One generic list rather than a field per kind: a new aggregate is a registry entry, not a
+    new field to keep in step in the port, the DynamoDB writer and the fake."""
+
+    put: list[Entity] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     limits: list[Limit] = field(default_factory=list)
 
-    @property
-    def aggregates(self) -> list[Any]:
-        """Every versioned object written (events and limits are not versioned)."""
-        return [
-            *self.plans,
-            *self.mandates,
-            *self.charges,
-            *self.api_keys,
-            *self.webhook_endpoints,
-            *self.webhook_deliveries,
-            *self.refunds,
-            *self.items,
-            *self.accounts,
-            *self.receipt_counters,
-            *self.notifications,
-            *self.suppressions,
-        ]
+    def of(self, model: type[E]) -> list[E]:
+        """The aggregates of one class in `put`, in order."""
+        return [obj for obj in self.put if isinstance(obj, model)]
+
+
+class Loaded:
+    """What `Repository.load_many` found: per class, by id (ids of other merchants, malformed or
+    missing ones are absent), in the order asked."""
+
+    def __init__(self, found: Mapping[type, dict[str, Any]] | None = None) -> None:
+        self._found = dict(found or {})
+
+    def of(self, model: type[S]) -> dict[str, S]:
+        found: dict[str, S] = self._found.get(model, {})
+        return found
 
 
 @dataclass(frozen=True)
@@ -102,90 +92,25 @@ class DueRef:
 
 
 class Repository(Protocol):
-    def get_plan(self, merchant_id: str, plan_id: str) -> Plan | None: ...
+    """Every aggregate the registry declares (`service/registry.py`), by its class:
+    `get(Mandate, merchant_id, mandate_id) -> Mandate | None`."""
 
-    def get_mandate(self, merchant_id: str, mandate_id: str) -> Mandate | None: ...
+    def get(self, model: type[S], merchant_id: str, object_id: str) -> S | None:
+        """One object of the merchant by id (one kept per merchant: its id is the merchant's),
+        or None (an id without the kind's prefix is never looked up). Deleted webhook
+        endpoints too (they say so). The account: its defaults while never changed; None: no
+        such merchant."""
 
-    def get_event(self, merchant_id: str, event_id: str) -> Event | None: ...
+    def page(self, model: type[S], merchant_id: str, page: PageRequest, **filters: str | None) -> Page[S]:
+        """A page of the merchant's objects, newest first, matching every filter given (those
+        the registry declares for the kind; None: any). A filtered page may hold fewer than asked
+        for, with `has_more` and a cursor (bounded lists)."""
 
-    def list_plans(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Plan]: ...
-
-    def list_mandates(
-        self,
-        merchant_id: str,
-        page: PageRequest,
-        status: str | None = None,
-        plan_id: str | None = None,
-        customer_reference: str | None = None,
-    ) -> Page[Mandate]: ...
-
-    def list_events(self, merchant_id: str, page: PageRequest, type: str | None = None) -> Page[Event]: ...
-
-    def get_charge(self, merchant_id: str, charge_id: str) -> Charge | None: ...
-
-    def list_charges(
-        self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, status: str | None = None
-    ) -> Page[Charge]: ...
-
-    def get_api_key(self, merchant_id: str, key_id: str) -> ApiKey | None: ...
-
-    def get_account(self, merchant_id: str) -> Account | None:
-        """The merchant's account settings (its defaults while never changed); None: no such merchant."""
-
-    def get_notification(self, merchant_id: str, notification_id: str) -> Notification | None: ...
-
-    def get_suppression(self, merchant_id: str, suppression_id: str) -> Suppression | None: ...
-
-    def list_notifications(
-        self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, kind: str | None = None
-    ) -> Page[Notification]: ...
-
-    def get_receipt_counter(self, merchant_id: str) -> ReceiptCounter | None:
-        """The merchant's receipt series (None until its first receipt)."""
-
-    def get_refund(self, merchant_id: str, refund_id: str) -> Refund | None: ...
-
-    def list_refunds(
-        self,
-        merchant_id: str,
-        page: PageRequest,
-        charge_id: str | None = None,
-        mandate_id: str | None = None,
-        status: str | None = None,
-    ) -> Page[Refund]: ...
-
-    def get_item(self, merchant_id: str, item_id: str) -> Item | None: ...
-
-    def list_items(
-        self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, status: str | None = None
-    ) -> Page[Item]: ...
-
-    def load_objects(self, kind: type[S], refs: list[tuple[str, str]]) -> dict[str, S]:
-        """Many refunds or items by (merchant_id, id) at once, keyed by id; missing ones are absent."""
-
-    def list_api_keys(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[ApiKey]: ...
-
-    def get_webhook_endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
-        """Deleted endpoints too (they say so); lists leave them out."""
-
-    def list_webhook_endpoints(self, merchant_id: str, page: PageRequest) -> Page[WebhookEndpoint]: ...
-
-    def get_webhook_delivery(self, merchant_id: str, delivery_id: str) -> WebhookDelivery | None: ...
-
-    def list_webhook_deliveries(
-        self, merchant_id: str, endpoint_id: str, page: PageRequest, status: str | None = None, event_id: str | None = None
-    ) -> Page[WebhookDelivery]: ...
+    def load_many(self, wanted: Mapping[type, Sequence[tuple[str, str]]]) -> Loaded:
+        """Many (merchant_id, id) of one or more kinds at once (one BatchGetItem per 100)."""
 
     def due(self, now: datetime, per_shard: int) -> list[DueRef]:
         """Entries of the due index at or before `now`, at most `per_shard` from each shard, oldest first."""
-
-    def load(
-        self, mandates: list[tuple[str, str]], charges: list[tuple[str, str]]
-    ) -> tuple[dict[str, Mandate], dict[str, Charge]]:
-        """Many (merchant_id, id) at once, keyed by id; missing ones are absent."""
-
-    def load_events(self, refs: list[tuple[str, str]]) -> list[Event]:
-        """Many (merchant_id, event id) at once (ids not ours or not found are absent)."""
 
     def commit(self, changes: Changes) -> None:
         """Write everything or nothing. Raises ConcurrentModification when a version moved."""

@@ -7,6 +7,7 @@ counter's version check and starts again on the fresh counter."""
 
 from __future__ import annotations
 
+from ..domain.account import Account
 from ..domain.charge import Charge
 from ..domain.receipts import ReceiptCounter, number
 from .concurrency import retry_on_conflict
@@ -28,17 +29,17 @@ class ReceiptNumbering:
 
         def once(attempt: int) -> tuple[list[Charge], list[Charge]]:
             now = self.clock.now()
-            charges = self.repo.load([], [(merchant_id, c) for c in wanted])[1]
+            charges = self.repo.load_many({Charge: [(merchant_id, c) for c in wanted]}).of(Charge)
             done = [charges[c] for c in wanted if c in charges and charges[c].receipt_number is not None]
             todo = [charges[c] for c in wanted if c in charges and charges[c].receipt_number is None]
             if not todo:
                 return [], done
-            account = self.repo.get_account(merchant_id)
+            account = self.repo.get(Account, merchant_id, merchant_id)
             prefix = account.receipt_prefix if account is not None else "R"
-            counter = self.repo.get_receipt_counter(merchant_id) or ReceiptCounter.new(merchant_id, now)
+            counter = self.repo.get(ReceiptCounter, merchant_id, merchant_id) or ReceiptCounter.new(merchant_id, now)
             numbered = number(counter, todo, prefix, now)
             if numbered:
-                self.repo.commit(Changes(charges=numbered, receipt_counters=[counter]))
+                self.repo.commit(Changes(put=[*numbered, counter]))
             return numbered, done + numbered
 
         return retry_on_conflict(once)

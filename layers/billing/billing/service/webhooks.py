@@ -153,20 +153,20 @@ class WebhookEndpoints:
             room = Limit(
                 merchant_id, webhooks.ENDPOINTS_COUNT, +1, webhooks.MAX_ENDPOINTS, webhooks.TOO_MANY_ENDPOINTS, len(existing)
             )
-            self.repo.commit(Changes(webhook_endpoints=[endpoint], limits=[room]))
+            self.repo.commit(Changes(put=[endpoint], limits=[room]))
             return endpoint
 
         return EndpointWithSecret(retry_on_conflict(once), secret)
 
     def _existing(self, merchant_id: str) -> list[WebhookEndpoint]:
-        return self.repo.list_webhook_endpoints(merchant_id, PageRequest(webhooks.MAX_ENDPOINTS + 1)).items
+        return self.repo.page(WebhookEndpoint, merchant_id, PageRequest(webhooks.MAX_ENDPOINTS + 1)).items
 
     def get(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
-        endpoint = self.repo.get_webhook_endpoint(merchant_id, endpoint_id)
+        endpoint = self.repo.get(WebhookEndpoint, merchant_id, endpoint_id)
         return found(endpoint if endpoint and not endpoint.deleted else None, "webhook endpoint", endpoint_id)
 
     def page(self, merchant_id: str, page: PageRequest) -> Page[WebhookEndpoint]:
-        return self.repo.list_webhook_endpoints(merchant_id, page)
+        return self.repo.page(WebhookEndpoint, merchant_id, page)
 
     def update(self, merchant_id: str, endpoint_id: str, changes: EndpointChanges) -> WebhookEndpoint:
         sent = changes.model_fields_set
@@ -191,7 +191,7 @@ class WebhookEndpoints:
             if "status" in sent and changes.status is not None:
                 endpoint.set_status(changes.status, now)
             endpoint.updated_at = now
-            self.repo.commit(Changes(webhook_endpoints=[endpoint]))
+            self.repo.commit(Changes(put=[endpoint]))
             return endpoint
 
         return retry_on_conflict(once)
@@ -201,7 +201,7 @@ class WebhookEndpoints:
             endpoint = self.get(merchant_id, endpoint_id)
             endpoint.delete(self.clock.now())
             freed = Limit(merchant_id, webhooks.ENDPOINTS_COUNT, -1)
-            self.repo.commit(Changes(webhook_endpoints=[endpoint], limits=[freed]))
+            self.repo.commit(Changes(put=[endpoint], limits=[freed]))
             return endpoint
 
         return retry_on_conflict(once)
@@ -213,7 +213,7 @@ class WebhookEndpoints:
         def once(_: int) -> WebhookEndpoint:
             endpoint = self.get(merchant_id, endpoint_id)
             endpoint.rotate(sealed, self.clock.now())
-            self.repo.commit(Changes(webhook_endpoints=[endpoint]))
+            self.repo.commit(Changes(put=[endpoint]))
             return endpoint
 
         return EndpointWithSecret(retry_on_conflict(once), secret)
@@ -223,11 +223,11 @@ class WebhookEndpoints:
         self, merchant_id: str, endpoint_id: str, page: PageRequest, status: str | None = None, event_id: str | None = None
     ) -> Page[WebhookDelivery]:
         self.get(merchant_id, endpoint_id)
-        return self.repo.list_webhook_deliveries(merchant_id, endpoint_id, page, status, event_id)
+        return self.repo.page(WebhookDelivery, merchant_id, page, endpoint_id=endpoint_id, status=status, event_id=event_id)
 
     def delivery(self, merchant_id: str, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
         self.get(merchant_id, endpoint_id)
-        delivery = self.repo.get_webhook_delivery(merchant_id, delivery_id)
+        delivery = self.repo.get(WebhookDelivery, merchant_id, delivery_id)
         return found(delivery if delivery and delivery.endpoint_id == endpoint_id else None, "webhook delivery", delivery_id)
 
     def retry(self, merchant_id: str, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
@@ -236,7 +236,7 @@ class WebhookEndpoints:
         def once(_: int) -> WebhookDelivery:
             delivery = self.delivery(merchant_id, endpoint_id, delivery_id)
             delivery.retry_now(self.clock.now())
-            self.repo.commit(Changes(webhook_deliveries=[delivery]))
+            self.repo.commit(Changes(put=[delivery]))
             return delivery
 
         delivery = retry_on_conflict(once)
@@ -255,7 +255,7 @@ class WebhookFanOut:
         self.repo, self.clock, self.queue = repo, clock, queue
 
     def fan_out(self, event: Event) -> list[WebhookDelivery]:
-        endpoints = self.repo.list_webhook_endpoints(event.merchant_id, PageRequest(webhooks.MAX_ENDPOINTS)).items
+        endpoints = self.repo.page(WebhookEndpoint, event.merchant_id, PageRequest(webhooks.MAX_ENDPOINTS)).items
         out: list[WebhookDelivery] = []
         for endpoint in endpoints:
             if not endpoint.subscribes_to(event.type):
@@ -272,10 +272,10 @@ class WebhookFanOut:
                 updated_at=now,
             )
             try:  # created once (attribute_not_exists): no read first on the usual path
-                self.repo.commit(Changes(webhook_deliveries=[delivery]))
+                self.repo.commit(Changes(put=[delivery]))
                 existing: WebhookDelivery | None = delivery
             except ConcurrentModification:  # a redelivered copy of this event created it: as it is now
-                existing = self.repo.get_webhook_delivery(event.merchant_id, delivery.id)
+                existing = self.repo.get(WebhookDelivery, event.merchant_id, delivery.id)
             if existing is not None and existing.status == "pending":
                 out.append(existing)
         self.queue.wake([(d.merchant_id, d.id) for d in out])
@@ -322,12 +322,12 @@ class WebhookDeliverer:
 
     def attempt(self, merchant_id: str, delivery_id: str) -> AttemptOutcome:
         now = self.clock.now()
-        delivery = self.repo.get_webhook_delivery(merchant_id, delivery_id)
+        delivery = self.repo.get(WebhookDelivery, merchant_id, delivery_id)
         if delivery is None or delivery.status != "pending" or delivery.next_attempt_at is None:
             return AttemptOutcome(None)
         if delivery.next_attempt_at > now:
             return AttemptOutcome(delivery.next_attempt_at - now)
-        endpoint = self.repo.get_webhook_endpoint(merchant_id, delivery.endpoint_id)
+        endpoint = self.repo.get(WebhookEndpoint, merchant_id, delivery.endpoint_id)
         if endpoint is None or endpoint.deleted or endpoint.status != "enabled":
             delivery.give_up(now)
             self._save_delivery(delivery)
@@ -348,7 +348,7 @@ class WebhookDeliverer:
         return AttemptOutcome(None, attempt, lag, delivery.status)
 
     def _post(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime) -> WebhookAttempt:
-        event = self.repo.get_event(endpoint.merchant_id, delivery.event_id)
+        event = self.repo.get(Event, endpoint.merchant_id, delivery.event_id)
         if event is None:  # cannot happen: events are written before they are published
             raise NotFound(f"No such event: '{delivery.event_id}'.")
         body = json.dumps(self.render_event(event), separators=(",", ":")).encode()
@@ -378,17 +378,17 @@ class WebhookDeliverer:
             current = (
                 delivery
                 if number == 0
-                else found(self.repo.get_webhook_delivery(delivery.merchant_id, delivery.id), "webhook delivery", delivery.id)
+                else found(self.repo.get(WebhookDelivery, delivery.merchant_id, delivery.id), "webhook delivery", delivery.id)
             )
             current.record(attempt, now)
-            self.repo.commit(Changes(webhook_deliveries=[current]))
+            self.repo.commit(Changes(put=[current]))
             return current
 
         return retry_on_conflict(once)
 
     def _save_delivery(self, delivery: WebhookDelivery) -> None:
         try:
-            self.repo.commit(Changes(webhook_deliveries=[delivery]))
+            self.repo.commit(Changes(put=[delivery]))
         except ConcurrentModification:
             pass  # changed meanwhile (a manual retry): the next wake-up decides again
 
@@ -397,12 +397,12 @@ class WebhookDeliverer:
         Decided on the endpoint read for the attempt; read again only if it changed meanwhile."""
 
         def once(number: int) -> None:
-            endpoint = loaded if number == 0 else self.repo.get_webhook_endpoint(loaded.merchant_id, loaded.id)
+            endpoint = loaded if number == 0 else self.repo.get(WebhookEndpoint, loaded.merchant_id, loaded.id)
             if endpoint is None or endpoint.deleted:
                 return
             changed, types = endpoint.attempt_result(succeeded, now)
             if changed:
                 events = self.recorder.events([(endpoint, types)], now)
-                self.repo.commit(Changes(webhook_endpoints=[endpoint], events=events))
+                self.repo.commit(Changes(put=[endpoint], events=events))
 
         retry_on_conflict(once)

@@ -14,6 +14,7 @@ from ...domain.model import Event, Mandate, Plan
 from ...domain.notifications import Notification, Suppression
 from ...domain.receipts import ReceiptCounter
 from ...domain.refunds import Refund
+from ...service.registry import aggregate_of
 from . import keys
 
 if TYPE_CHECKING:
@@ -38,33 +39,20 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound=BaseModel)
 
-_KIND: dict[type, str] = {
-    Plan: "PLAN",
-    Mandate: "MANDATE",
-    Charge: "CHARGE",
-    Event: "EVENT",
-    ApiKey: "APIKEY",
-    Refund: "REFUND",
-    Item: "ITEM",
-    Account: "ACCOUNT",
-    ReceiptCounter: "RECEIPT_COUNTER",
-    Notification: "NOTIFICATION",
-    Suppression: "SUPPRESSION",
-}
-# Webhook objects by class name: only the functions that handle webhooks load their module.
-_WEBHOOK_KIND = {"WebhookEndpoint": "WEBHOOK_ENDPOINT", "WebhookDelivery": "WEBHOOK_DELIVERY"}
+# The kinds whose module only the functions that handle webhooks load (cold start).
+_WEBHOOK_KINDS = ("WEBHOOK_ENDPOINT", "WEBHOOK_DELIVERY")
 
 
 def kind_of(model: type) -> str:
-    """The item kind (`sk`) a domain class is stored under."""
-    return _KIND.get(model) or _WEBHOOK_KIND[model.__name__]
+    """The item kind (`sk`) a domain class is stored under: its registry name."""
+    return aggregate_of(model).name
 
 
 def item_of(obj: Stored | Event) -> dict[str, Any]:
     kind = kind_of(type(obj))
     created = keys.sortable(obj.created_at)
     position = f"{created}#{obj.id}"
-    if type(obj).__name__ in _WEBHOOK_KIND:
+    if kind in _WEBHOOK_KINDS:
         return _webhook_item(obj, kind, position)  # type: ignore[arg-type]
     if isinstance(obj, Account | ReceiptCounter | Suppression):  # each in its own partition; never listed
         body = obj.model_dump(mode="json", exclude={"version"}, exclude_none=True)

@@ -5,12 +5,14 @@ BatchGetItem for the page), plus the due-index scan of the billing engine. No Sc
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ...service.ports import DueRef, Page, PageRequest
+from ...service.registry import aggregate_of
 from . import cursor as cursors
 from . import items, keys
 from .codec import from_attributes, to_attributes
@@ -48,15 +50,17 @@ def by_status(merchant_id: str, kind: str, status: str | None, bound: tuple[str 
     return ListQuery("ListIndex", "lpk", "lsk", _shards(merchant_id, kind), bound)
 
 
-def plans(merchant_id: str, status: str | None) -> ListQuery:
+def plans(merchant_id: str, status: str | None = None) -> ListQuery:
     return by_status(merchant_id, "PLAN", status, ("plans", status) if status else ("plans",))
 
 
-def events(merchant_id: str, type: str | None) -> ListQuery:
+def events(merchant_id: str, type: str | None = None) -> ListQuery:
     return by_status(merchant_id, "EVENT", type, ("events", type) if type else ("events",))
 
 
-def mandates(merchant_id: str, status: str | None, plan_id: str | None, customer_reference: str | None) -> ListQuery:
+def mandates(
+    merchant_id: str, status: str | None = None, plan_id: str | None = None, customer_reference: str | None = None
+) -> ListQuery:
     """The most selective index; the other filters are evaluated inside the index."""
     bound = ("mandates", status, plan_id, customer_reference)
     if customer_reference is not None:
@@ -68,7 +72,7 @@ def mandates(merchant_id: str, status: str | None, plan_id: str | None, customer
     return by_status(merchant_id, "MANDATE", status, bound)
 
 
-def api_keys(merchant_id: str, status: str | None) -> ListQuery:
+def api_keys(merchant_id: str, status: str | None = None) -> ListQuery:
     return by_status(merchant_id, "APIKEY", status, ("api_keys", status) if status else ("api_keys",))
 
 
@@ -76,13 +80,15 @@ def webhook_endpoints(merchant_id: str) -> ListQuery:
     return by_status(merchant_id, "WEBHOOK_ENDPOINT", None, ("webhook_endpoints",))
 
 
-def webhook_deliveries(merchant_id: str, endpoint_id: str, status: str | None) -> ListQuery:
+def webhook_deliveries(merchant_id: str, endpoint_id: str, status: str | None = None) -> ListQuery:
     partitions = [keys.parent_pk(merchant_id, "WEBHOOK_DELIVERY", endpoint_id)]
     bound = ("webhook_deliveries", endpoint_id, status)
     return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"status": status})
 
 
-def refunds(merchant_id: str, charge_id: str | None, mandate_id: str | None, status: str | None) -> ListQuery:
+def refunds(
+    merchant_id: str, charge_id: str | None = None, mandate_id: str | None = None, status: str | None = None
+) -> ListQuery:
     bound = ("refunds", charge_id, mandate_id, status)
     if charge_id is not None:
         partitions = [keys.parent_pk(merchant_id, "REFUND", charge_id)]
@@ -93,7 +99,7 @@ def refunds(merchant_id: str, charge_id: str | None, mandate_id: str | None, sta
     return by_status(merchant_id, "REFUND", status, bound)
 
 
-def billing_items(merchant_id: str, mandate_id: str | None, status: str | None) -> ListQuery:
+def billing_items(merchant_id: str, mandate_id: str | None = None, status: str | None = None) -> ListQuery:
     bound = ("items", mandate_id, status)
     if mandate_id is not None:
         partitions = [keys.parent_pk(merchant_id, "ITEM", mandate_id)]
@@ -101,7 +107,7 @@ def billing_items(merchant_id: str, mandate_id: str | None, status: str | None) 
     return by_status(merchant_id, "ITEM", status, bound)
 
 
-def notifications(merchant_id: str, mandate_id: str | None, kind: str | None) -> ListQuery:
+def notifications(merchant_id: str, mandate_id: str | None = None, kind: str | None = None) -> ListQuery:
     bound = ("notifications", mandate_id, kind)
     if mandate_id is not None and kind is not None:
         # `kind` is not projected into ParentIndex (a projection cannot change on a live table):
@@ -115,7 +121,7 @@ def notifications(merchant_id: str, mandate_id: str | None, kind: str | None) ->
     return by_status(merchant_id, "NOTIFICATION", kind, bound)
 
 
-def charges(merchant_id: str, mandate_id: str | None, status: str | None) -> ListQuery:
+def charges(merchant_id: str, mandate_id: str | None = None, status: str | None = None) -> ListQuery:
     bound = ("charges", mandate_id, status)
     if mandate_id is not None:
         partitions = [keys.parent_pk(merchant_id, "CHARGE", mandate_id)]
@@ -123,14 +129,30 @@ def charges(merchant_id: str, mandate_id: str | None, status: str | None) -> Lis
     return by_status(merchant_id, "CHARGE", status, bound)
 
 
+# Each listed kind's plan (by registry name), called with the merchant id and the list's filters.
+PLANS: dict[str, Callable[..., ListQuery]] = {
+    "PLAN": plans,
+    "MANDATE": mandates,
+    "CHARGE": charges,
+    "EVENT": events,
+    "APIKEY": api_keys,
+    "WEBHOOK_ENDPOINT": webhook_endpoints,
+    "WEBHOOK_DELIVERY": webhook_deliveries,
+    "REFUND": refunds,
+    "ITEM": billing_items,
+    "NOTIFICATION": notifications,
+}
+
+
 class Reader:
     def __init__(self, client: Any, table: str) -> None:
         self.client, self.table = client, table
 
-    def get(self, model: type[items.M], merchant_id: str, object_id: str, prefix: str) -> items.M | None:
-        if not keys.valid_id(object_id, prefix):
+    def get(self, model: type[items.M], merchant_id: str, object_id: str) -> items.M | None:
+        aggregate = aggregate_of(model)
+        if not keys.valid_id(object_id, aggregate.prefix):
             return None
-        key = keys.primary(merchant_id, object_id, items.kind_of(model))
+        key = keys.primary(merchant_id, object_id, aggregate.name)
         response = self.client.get_item(TableName=self.table, Key=to_attributes(key), ConsistentRead=True)
         if "Item" not in response:
             return None

@@ -1,28 +1,24 @@
-"""`DynamoRepository`: the Repository port on the single table. Reads by primary key are
-GetItem; lists run a `queries` plan; writes are one `writes` transaction per use case."""
+"""`DynamoRepository`: the Repository port on the single table, generic over the aggregate
+registry. Reads by primary key are GetItem; lists run the kind's `queries` plan; many keys
+are one BatchGetItem; writes are one `writes` transaction per use case."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ...domain.account import Account
-from ...domain.api_keys import ApiKey
-from ...domain.charge import Charge
-from ...domain.items import Item
-from ...domain.model import Event, Mandate, Plan
-from ...domain.notifications import Notification, Suppression
-from ...domain.receipts import ReceiptCounter
-from ...domain.refunds import Refund
-from ...service.ports import Changes, DueRef, Page, PageRequest
+from ...domain.model import Mandate
+from ...service.ports import Changes, DueRef, Loaded, Page, PageRequest
+from ...service.registry import aggregate_of
 from . import items, keys, queries
 from .codec import from_attributes, to_attributes
 from .queries import Reader
 from .writes import Writer
 
-if TYPE_CHECKING:
-    from ...domain.webhooks import WebhookDelivery, WebhookEndpoint
+if TYPE_CHECKING:  # the webhook module loads only in the functions that handle webhooks (cold start)
+    from ...domain.webhooks import WebhookDelivery
 
 
 class DynamoRepository:
@@ -30,162 +26,63 @@ class DynamoRepository:
         self.reader, self.writer = Reader(client, table_name), Writer(client, table_name)
 
     # ----------------------------------------------------------------- reads
-    def get_plan(self, merchant_id: str, plan_id: str) -> Plan | None:
-        return self.reader.get(Plan, merchant_id, plan_id, "pln")
+    def get(self, model: type[items.M], merchant_id: str, object_id: str) -> items.M | None:
+        found = self.reader.get(model, merchant_id, object_id)
+        if found is None and model is Account:
+            return cast("items.M | None", self._default_account(merchant_id))
+        return found
 
-    def get_mandate(self, merchant_id: str, mandate_id: str) -> Mandate | None:
-        return self.reader.get(Mandate, merchant_id, mandate_id, "mdt")
-
-    def get_event(self, merchant_id: str, event_id: str) -> Event | None:
-        return self.reader.get(Event, merchant_id, event_id, "evt")
-
-    def get_charge(self, merchant_id: str, charge_id: str) -> Charge | None:
-        return self.reader.get(Charge, merchant_id, charge_id, "chg")
-
-    def list_plans(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Plan]:
-        return self.reader.page(Plan, page, queries.plans(merchant_id, status))
-
-    def list_mandates(
-        self,
-        merchant_id: str,
-        page: PageRequest,
-        status: str | None = None,
-        plan_id: str | None = None,
-        customer_reference: str | None = None,
-    ) -> Page[Mandate]:
-        return self.reader.page(Mandate, page, queries.mandates(merchant_id, status, plan_id, customer_reference))
-
-    def list_events(self, merchant_id: str, page: PageRequest, type: str | None = None) -> Page[Event]:
-        return self.reader.page(Event, page, queries.events(merchant_id, type))
-
-    def list_charges(
-        self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, status: str | None = None
-    ) -> Page[Charge]:
-        return self.reader.page(Charge, page, queries.charges(merchant_id, mandate_id, status))
-
-    def get_api_key(self, merchant_id: str, key_id: str) -> ApiKey | None:
-        return self.reader.get(ApiKey, merchant_id, key_id, "key")
-
-    def list_api_keys(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[ApiKey]:
-        return self.reader.page(ApiKey, page, queries.api_keys(merchant_id, status))
-
-    def get_account(self, merchant_id: str) -> Account | None:
-        """Stored once changed; before that, the defaults with the name from the merchant's profile."""
-        stored = self.reader.get(Account, merchant_id, merchant_id, "mch")
-        if stored is not None:
-            return stored
+    def _default_account(self, merchant_id: str) -> Account | None:
+        """An account never changed: the defaults, with the name from the merchant's profile."""
         profile = self.reader.profile(merchant_id)
         if profile is None:
             return None
         created = datetime.fromisoformat(str(profile["created_at"]).replace("Z", "+00:00"))
         return Account.new(merchant_id, str(profile["name"]), created)
 
-    def get_notification(self, merchant_id: str, notification_id: str) -> Notification | None:
-        return self.reader.get(Notification, merchant_id, notification_id, "ntf")
+    def page(self, model: type[items.M], merchant_id: str, page: PageRequest, **filters: str | None) -> Page[items.M]:
+        aggregate = aggregate_of(model)
+        aggregate.check(filters)
+        if aggregate.name == "WEBHOOK_DELIVERY" and filters.get("event_id") is not None:
+            return cast("Page[items.M]", self._delivery_of_event(merchant_id, **filters))
+        filters.pop("event_id", None)
+        return self.reader.page(model, page, queries.PLANS[aggregate.name](merchant_id, **filters))
 
-    def get_suppression(self, merchant_id: str, suppression_id: str) -> Suppression | None:
-        return self.reader.get(Suppression, merchant_id, suppression_id, "sup")
-
-    def list_notifications(
-        self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, kind: str | None = None
-    ) -> Page[Notification]:
-        return self.reader.page(Notification, page, queries.notifications(merchant_id, mandate_id, kind))
-
-    def get_receipt_counter(self, merchant_id: str) -> ReceiptCounter | None:
-        return self.reader.get(ReceiptCounter, merchant_id, merchant_id, "mch")
-
-    def get_refund(self, merchant_id: str, refund_id: str) -> Refund | None:
-        return self.reader.get(Refund, merchant_id, refund_id, "rfd")
-
-    def list_refunds(
-        self,
-        merchant_id: str,
-        page: PageRequest,
-        charge_id: str | None = None,
-        mandate_id: str | None = None,
-        status: str | None = None,
-    ) -> Page[Refund]:
-        return self.reader.page(Refund, page, queries.refunds(merchant_id, charge_id, mandate_id, status))
-
-    def get_item(self, merchant_id: str, item_id: str) -> Item | None:
-        return self.reader.get(Item, merchant_id, item_id, "itm")
-
-    def list_items(
-        self, merchant_id: str, page: PageRequest, mandate_id: str | None = None, status: str | None = None
-    ) -> Page[Item]:
-        return self.reader.page(Item, page, queries.billing_items(merchant_id, mandate_id, status))
-
-    def load_objects(self, kind: type[items.M], refs: list[tuple[str, str]]) -> dict[str, items.M]:
-        """Refunds, items, notifications or suppressions by (merchant, id), in one BatchGetItem
-        (ids not ours are skipped)."""
-        stored_as = items.kind_of(kind)
-        prefix = {Refund: "rfd", Item: "itm", Notification: "ntf", Suppression: "sup"}[kind]
-        wanted = {keys.primary(m, i, stored_as)["pk"]: i for m, i in refs if keys.valid_id(i, prefix)}
-        found = self.reader.batch_get([{"pk": pk, "sk": stored_as} for pk in wanted])
-        return {i: items.load(kind, found[(pk, stored_as)]) for pk, i in wanted.items() if (pk, stored_as) in found}
-
-    # Webhook objects: their module is imported here, by the functions that handle them (cold start).
-    def get_webhook_endpoint(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
-        from ...domain.webhooks import WebhookEndpoint
-
-        return self.reader.get(WebhookEndpoint, merchant_id, endpoint_id, "we")
-
-    def list_webhook_endpoints(self, merchant_id: str, page: PageRequest) -> Page[WebhookEndpoint]:
-        from ...domain.webhooks import WebhookEndpoint
-
-        return self.reader.page(WebhookEndpoint, page, queries.webhook_endpoints(merchant_id))
-
-    def get_webhook_delivery(self, merchant_id: str, delivery_id: str) -> WebhookDelivery | None:
-        from ...domain.webhooks import WebhookDelivery
-
-        return self.reader.get(WebhookDelivery, merchant_id, delivery_id, "wd")
-
-    def list_webhook_deliveries(
-        self, merchant_id: str, endpoint_id: str, page: PageRequest, status: str | None = None, event_id: str | None = None
+    def _delivery_of_event(
+        self, merchant_id: str, endpoint_id: str | None, event_id: str | None, status: str | None = None
     ) -> Page[WebhookDelivery]:
+        """One delivery per (event, endpoint): found by its derived id (one GetItem, no query)."""
         from ...domain.webhooks import WebhookDelivery, delivery_id
 
-        if event_id is not None:  # one delivery per (event, endpoint), found by its derived id
-            found = (
-                self.get_webhook_delivery(merchant_id, delivery_id(event_id, endpoint_id))
-                if keys.valid_id(event_id, "evt")
-                else None
-            )
-            matches = [found] if found and found.endpoint_id == endpoint_id and status in (None, found.status) else []
-            return Page(items=matches, has_more=False, next_cursor=None)
-        return self.reader.page(WebhookDelivery, page, queries.webhook_deliveries(merchant_id, endpoint_id, status))
+        assert endpoint_id is not None and event_id is not None
+        found = (
+            self.reader.get(WebhookDelivery, merchant_id, delivery_id(event_id, endpoint_id))
+            if keys.valid_id(event_id, "evt")
+            else None
+        )
+        keep = found is not None and found.endpoint_id == endpoint_id and status in (None, found.status)
+        return Page(items=[found] if found is not None and keep else [], has_more=False, next_cursor=None)
+
+    def load_many(self, wanted: Mapping[type, Sequence[tuple[str, str]]]) -> Loaded:
+        """Every (merchant, id) of every kind asked, in one BatchGetItem per 100 (ids not ours are
+        skipped; a key asked twice is read once)."""
+        keyed: dict[tuple[str, str], tuple[type, str]] = {}
+        for model, refs in wanted.items():
+            aggregate = aggregate_of(model)
+            for merchant_id, object_id in refs:
+                if keys.valid_id(object_id, aggregate.prefix):
+                    primary = keys.primary(merchant_id, object_id, aggregate.name)
+                    keyed[(primary["pk"], primary["sk"])] = (model, object_id)
+        found = self.reader.batch_get([{"pk": pk, "sk": sk} for pk, sk in keyed]) if keyed else {}
+        loaded: dict[type, dict[str, Any]] = {model: {} for model in wanted}
+        for key, (model, object_id) in keyed.items():
+            if key in found:
+                loaded[model][object_id] = items.load(model, found[key])
+        return Loaded(loaded)
 
     # ---------------------------------------------------------- billing engine
     def due(self, now: datetime, per_shard: int) -> list[DueRef]:
         return self.reader.due(now, per_shard)
-
-    def load(
-        self, mandates: list[tuple[str, str]], charges: list[tuple[str, str]]
-    ) -> tuple[dict[str, Mandate], dict[str, Charge]]:
-        """Mandates and charges by (merchant, id), in one BatchGetItem (ids not ours are skipped)."""
-        wanted = {
-            (keys.primary(m, i, kind)["pk"], kind): i
-            for refs, kind, prefix in ((mandates, "MANDATE", "mdt"), (charges, "CHARGE", "chg"))
-            for m, i in refs
-            if keys.valid_id(i, prefix)
-        }
-        found = self.reader.batch_get([{"pk": pk, "sk": kind} for pk, kind in wanted])
-        found_mandates: dict[str, Mandate] = {}
-        found_charges: dict[str, Charge] = {}
-        for (pk, kind), object_id in wanted.items():
-            item = found.get((pk, kind))
-            if item is None:
-                continue
-            if kind == "MANDATE":
-                found_mandates[object_id] = items.load(Mandate, item)
-            else:
-                found_charges[object_id] = items.load(Charge, item)
-        return found_mandates, found_charges
-
-    def load_events(self, refs: list[tuple[str, str]]) -> list[Event]:
-        wanted = [keys.primary(m, e, "EVENT") for m, e in refs if keys.valid_id(e, "evt")]
-        found = self.reader.batch_get(wanted)
-        return [items.load(Event, found[(k["pk"], k["sk"])]) for k in wanted if (k["pk"], k["sk"]) in found]
 
     def ended_mandates(self) -> Iterator[tuple[str, str]]:
         """(merchant id, mandate id) of every ended mandate: an operator's one-off backfill (a Scan,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -27,7 +27,7 @@ class Writer:
         self.client, self.table = client, table
 
     def commit(self, changes: Changes) -> None:
-        aggregates: list[items.Stored] = changes.aggregates
+        aggregates = cast("list[items.Stored]", changes.put)  # item_of refuses a class the registry lacks
         operations = [self.versioned_put(obj) for obj in aggregates]
         operations += [
             {

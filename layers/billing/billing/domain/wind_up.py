@@ -42,7 +42,7 @@ class WindUp:
     charges: list[Charge] = field(default_factory=list)  # with a credit refund reserved
     refunds: list[Refund] = field(default_factory=list)  # pending, sent by the engine like any refund
     forfeited: int = 0  # credit no charge could take: reported, never silently dropped
-    mandate_events: list[str] = field(default_factory=list)
+    mandate_events: list[EventType] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:

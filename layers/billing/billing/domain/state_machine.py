@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, get_args
 
@@ -36,18 +35,19 @@ class Transition:
 
 
 Observer = Callable[[Transition], None]
-_observers: ContextVar[tuple[Observer, ...]] = ContextVar("state_machine_observers", default=())
+# Process-wide, not a context variable: moves made in worker threads (the dispatcher's) count too.
+_observers: list[Observer] = []
 MACHINES: dict[str, StateMachine[Any]] = {}  # every table, by name (for the property test and the docs)
 
 
 @contextmanager
 def observing(observer: Observer) -> Iterator[None]:
-    """Call `observer` with every move made inside the block (tests)."""
-    token = _observers.set((*_observers.get(), observer))
+    """Call `observer` with every move made, in any thread, while the block runs (tests)."""
+    _observers.append(observer)
     try:
         yield
     finally:
-        _observers.reset(token)
+        _observers.remove(observer)
 
 
 class StateMachine(Generic[S]):
@@ -109,9 +109,13 @@ class StateMachine(Generic[S]):
             raise InvalidState(self.refusal(action, state, **context))
 
     def move(self, state: S, action: str, to: S | None = None, **context: object) -> S:
-        """The status after `action` from `state` (`to` picks one of several targets); raises
-        InvalidState, with the action's refusal message, for a move outside the table."""
-        targets = self._table.get(action, {}).get(state)
+        """The status after `action` from `state` (`to` picks one of several targets). An action
+        its table does not allow from `state` is refused with InvalidState (the contract's 409 and
+        the action's message); an action or a target the table does not have at all is a bug
+        (ValueError)."""
+        if action not in self._table:
+            raise ValueError(f"{self.name}: no action {action!r} in its table")
+        targets = self._table[action].get(state)
         if targets is None:
             raise InvalidState(self.refusal(action, state, **context))
         if to is None:
@@ -119,11 +123,10 @@ class StateMachine(Generic[S]):
                 raise ValueError(f"{self.name}: {action} from {state} needs a target, one of {targets}")
             to = targets[0]
         elif to not in targets:
-            raise InvalidState(f"Cannot {self._verbs.get(action, action)} a {self.name} from {state} to {to}.")
-        observers = _observers.get()
-        if observers:
+            raise ValueError(f"{self.name}: {action} from {state} to {to} is not in its table")
+        if _observers:
             move = Transition(self.name, action, state, to)
-            for observer in observers:
+            for observer in list(_observers):
                 observer(move)
         return to
 

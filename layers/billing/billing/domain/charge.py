@@ -18,7 +18,7 @@ from .events import EventType
 from .lifecycles import ATTEMPT, CHARGE
 from .lifecycles import ChargeStatus as ChargeStatus
 from .model import Entity, PaymentMethod
-from .money import Currency
+from .money import Currency, Money
 
 UNSETTLED: frozenset[str] = CHARGE.sources("record")  # pending, retrying: an attempt's answer may still move it
 # The gateway's answer to one attempt (and to one refund).
@@ -130,6 +130,11 @@ class Charge(Entity):
     @property
     def settled(self) -> bool:
         return self.status not in UNSETTLED
+
+    @property
+    def money(self) -> Money:
+        """What this charge collects (`amount` in `currency`)."""
+        return Money(self.amount, self.currency)
 
     @property
     def bill_lines(self) -> list[Line]:

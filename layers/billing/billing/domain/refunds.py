@@ -22,7 +22,7 @@ from .events import EventType
 from .lifecycles import REFUND
 from .lifecycles import RefundStatus as RefundStatus
 from .model import Entity, PaymentMethod
-from .money import Currency
+from .money import Currency, Money
 
 RefundReason = Literal["requested_by_customer", "duplicate", "fraudulent", "other"]
 REFUND_DECLINED = "refund_declined"
@@ -71,6 +71,11 @@ class Refund(Entity):
             payment_method=charge.paid_with,
             charge_reference=charge.gateway_reference,
         )
+
+    @property
+    def money(self) -> Money:
+        """What this refund gives back (`amount` in `currency`)."""
+        return Money(self.amount, self.currency)
 
     @property
     def settled(self) -> bool:

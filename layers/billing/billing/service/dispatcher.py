@@ -249,16 +249,15 @@ class Dispatcher:
         objects: list[tuple[Mandate | Item | Refund, list[EventType]]] = [(mandate, result.mandate_events)]
         objects += [(item, [EventType.ITEM_VOIDED]) for item in result.items]
         objects += [(refund, [EventType.REFUND_CREATED]) for refund in result.refunds]
-        forfeited = {"amount": result.forfeited, "currency": mandate.terms.currency}
+        lost = result.forfeited
+        forfeited = {"amount": lost.amount, "currency": lost.currency} if lost else {}
         events = self.recorder.events(objects, run.now, {EventType.MANDATE_CREDIT_FORFEITED: forfeited})
         self.repo.commit(
             Changes(mandates=[mandate], items=result.items, charges=result.charges, refunds=result.refunds, events=events)
         )
-        if result.forfeited:
-            logger.warning(
-                "mandate %s ended with credit no charge could take back: %d reported forfeited", mandate.id, result.forfeited
-            )
-        return _DispatchOutcome(wound_up=True, forfeited=bool(result.forfeited))
+        if lost:
+            logger.warning("mandate %s ended with credit no charge could take back: %s reported forfeited", mandate.id, lost)
+        return _DispatchOutcome(wound_up=True, forfeited=lost is not None)
 
     def _notices(self, mandate: Mandate, now: datetime, settings: NoticeSettings) -> _DispatchOutcome:
         """A mandate with nothing to charge now: its notices before the next charge, if near. Those

@@ -370,3 +370,41 @@ def test_a_table_naming_a_status_its_literal_lacks_is_refused_at_import() -> Non
         StateMachine("probe", Literal["pending", "succeeded"], {"pay": {"pending": "processing"}}, initial="pending")
     with pytest.raises(ValueError, match="reversed"):
         StateMachine("probe", Literal["pending", "succeeded", "reversed"], {"pay": {"pending": "succeeded"}}, initial="pending")
+
+
+def test_every_status_assignment_in_the_code_is_a_move_of_a_table() -> None:
+    """The run above sees the paths the drivers take; this reads them all: where aggregates
+    change (domain, services, adapters), a `status` attribute is only ever assigned
+    `<TABLE>.move(...)` (the HTTP layers' `status` is a response code)."""
+    import ast
+    from pathlib import Path
+
+    import billing
+
+    def pairs(node: ast.Assign) -> Iterator[tuple[ast.expr, ast.expr | None]]:
+        for target in node.targets:
+            if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                yield from zip(target.elts, node.value.elts, strict=True)
+            elif isinstance(target, ast.Tuple):
+                yield from ((element, None) for element in target.elts)
+            else:
+                yield target, node.value
+
+    def is_move(value: ast.expr | None) -> bool:
+        return isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "move"
+
+    # Given every module of the billing package
+    root = Path(billing.__file__).parent
+    outside = []
+    for path in sorted(p for layer in ("domain", "service", "adapters", "emails") for p in (root / layer).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            # When a status attribute is assigned (alone or in a tuple)
+            if isinstance(node, ast.AugAssign | ast.AnnAssign) and isinstance(node.target, ast.Attribute):
+                if node.target.attr == "status":
+                    outside.append(f"{path.relative_to(root)}:{node.lineno}")
+            elif isinstance(node, ast.Assign):
+                for target, value in pairs(node):
+                    # Then its value is a move of a table
+                    if isinstance(target, ast.Attribute) and target.attr == "status" and not is_move(value):
+                        outside.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not outside, "status assigned without a table's move at: " + ", ".join(outside)

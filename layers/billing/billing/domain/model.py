@@ -467,11 +467,12 @@ class Mandate(Entity):
     def resume(self, now: datetime) -> list[EventType]:
         """A charge kept by the pause is attempted at the next dispatch; new cycles continue from
         the next scheduled date on or after now (cycles due inside the pause are not billed)."""
-        status = MANDATE.move(self.status, "resume")
+        MANDATE.ensure(self.status, "resume")
         assert self.anchor_at is not None and self.paused_at is not None
         self.pause_windows = [*self.pause_windows, (self.paused_at, now)]
         cycle = self._billable_from(self.next_cycle)
-        self.status, self.paused_at, self.resume_at, self.updated_at = status, None, None, now
+        self.status = MANDATE.move(self.status, "resume")
+        self.paused_at, self.resume_at, self.updated_at = None, None, now
         if self.open_charge_id is not None and not self.attempt_at_gateway:
             self.attempt_at = now
         return [EventType.MANDATE_RESUMED, *self._schedule_from(cycle, now)]

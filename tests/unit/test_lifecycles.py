@@ -42,8 +42,6 @@ from billing.domain.refunds import Refund
 from billing.domain.state_machine import MACHINES, StateMachine, Transition, observing
 from billing.domain.webhooks import MAX_ATTEMPTS, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
-pytestmark = pytest.mark.slow
-
 NOW = datetime(2026, 12, 1, 9, tzinfo=UTC)
 STATUS_MACHINES: dict[type[BaseModel], StateMachine[Any]] = {
     Plan: PLAN,
@@ -314,6 +312,7 @@ def run_all(watch: Watch) -> None:
         _engine(examples=40, webhook_examples=30)
 
 
+@pytest.mark.slow
 def test_every_transition_is_in_its_table_and_every_entry_is_reachable() -> None:
     # Given every table, and the engine and the aggregates driven at random while watched
     watch = Watch()

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, get_args
+from typing import Any, Generic, NamedTuple, TypeVar, get_args
 
 from .errors import InvalidState
 
 S = TypeVar("S", bound=str)
 
 
-@dataclass(frozen=True, order=True)
-class Transition:
+class Transition(NamedTuple):
     """One entry of a table (or one move made): `machine` goes from `source` to `target` by `action`."""
 
     machine: str

@@ -1,9 +1,11 @@
 """A transition table: the only place an aggregate's status may change.
 
 Each table maps an action to the moves it allows, `{from_state: to_state(s)}`. `move` returns the
-new status or raises `InvalidState` (the contract's 409) with the action's refusal message, so a
-status is always assigned as `self.status = MACHINE.move(self.status, "action")`. Adding a status
-is adding it to the aggregate's `Literal` and to its table (domain/lifecycles.py).
+new status, or raises `InvalidState` (the contract's 409, with the action's refusal message) when
+the action is not allowed from the current status, and ValueError (a bug) for an action or a
+target its table does not have; a status is always assigned as `self.status =
+MACHINE.move(self.status, "action")`. Adding a status is adding it to the aggregate's `Literal`
+and to its table (domain/lifecycles.py).
 
 Moves can be observed (`observing`), which is how the property test checks that every move the
 code makes is in its table and that every entry of every table is reachable. Pure: no I/O.

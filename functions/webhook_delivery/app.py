@@ -21,7 +21,7 @@ from billing import bootstrap
 from billing.adapters.sqs import MAX_DELAY_SECONDS
 from billing.observability import logger, metrics
 from billing.service.messages import WakeMessage
-from billing.service.webhooks import AttemptOutcome
+from billing.service.webhooks import WakeOutcome
 
 billing = bootstrap.build()
 MAX_HIDE_SECONDS = 12 * 3600 - 60  # SQS's longest visibility timeout, with a margin
@@ -51,7 +51,7 @@ def handle(record: dict[str, Any]) -> bool:
         return False
 
 
-def _count(outcome: AttemptOutcome) -> None:
+def _count(outcome: WakeOutcome) -> None:
     attempt = outcome.attempted
     if attempt is None:
         return

@@ -602,7 +602,7 @@ class Billing(RuleBasedStateMachine):
         recorded = {r.id: r for r in refunds}
         for request in self.world.gateway.refund_ledger():
             refund = recorded[request.refund_id]
-            assert refund.status != "failed" and request.amount == refund.amount and request.charge_id == refund.charge_id
+            assert refund.status != "failed" and request.money == refund.money and request.charge_id == refund.charge_id
 
     # ---------------------------------------------------------------- end
     def teardown(self) -> None:
@@ -641,11 +641,11 @@ class Billing(RuleBasedStateMachine):
         # The gateway's ledger equals succeeded charges minus succeeded refunds, per mandate and currency.
         ledger: dict[tuple[str, str], int] = {}
         for request in world.gateway.ledger():
-            key = (request.mandate_id, request.currency)
-            ledger[key] = ledger.get(key, 0) + request.amount
+            key = (request.mandate_id, request.money.currency)
+            ledger[key] = ledger.get(key, 0) + request.money.amount
         for request in world.gateway.refund_ledger():
-            key = (request.mandate_id, request.currency)
-            ledger[key] = ledger.get(key, 0) - request.amount
+            key = (request.mandate_id, request.money.currency)
+            ledger[key] = ledger.get(key, 0) - request.money.amount
         books: dict[tuple[str, str], int] = {}
         for charge in world.charges():
             if charge.status == "succeeded":

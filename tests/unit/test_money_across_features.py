@@ -13,6 +13,7 @@ from billing.api.responses import MandateOut
 from billing.domain.charge import Charge
 from billing.domain.errors import InvalidState
 from billing.domain.items import Item
+from billing.domain.money import Money
 from billing.domain.wind_up import wind_up
 from tests.world import MERCHANT, World, refund
 from tests.world import change_plan as change
@@ -203,7 +204,7 @@ def test_credit_left_when_a_mandate_is_cancelled_is_refunded_to_the_customer(wor
     assert given.amount == left and given.reason == "other" and given.metadata == {"credit": "true"}
     assert given.status == "succeeded"
     [yearly] = [c for c in world.charges(mandate_id) if c.cycle == 1]
-    assert given.charge_id == yearly.id and sum(r.amount for r in world.gateway.refund_ledger()) == left
+    assert given.charge_id == yearly.id and sum(r.money.amount for r in world.gateway.refund_ledger()) == left
     assert world.get(mandate_id).credit == 0 and not events(world, "mandate.credit_forfeited")
     # And the money is conserved: the customer paid 1200.00 and got back exactly what was not used
     assert yearly.amount - world.api.charges.get(MERCHANT, yearly.id).amount_refunded == 120_000 - left
@@ -238,7 +239,11 @@ def test_credit_no_charge_can_take_back_is_reported_forfeited(world: World) -> N
     # When it is wound up with no charge to refund from
     result = wind_up(mandate, {}, [], lambda: "rfd_x", world.clock.now())
     # Then the whole credit is reported, and none is kept
-    assert result.forfeited == left and result.mandate_events == ["mandate.credit_forfeited"] and not result.refunds
+    assert (
+        result.forfeited == Money(left, mandate.terms.currency)
+        and result.mandate_events == ["mandate.credit_forfeited"]
+        and not result.refunds
+    )
     assert mandate.credit == 0 and not mandate.winding_up
 
 

@@ -11,6 +11,7 @@ from billing.api.requests import ItemCreate, PauseIn, PlanChangeIn, RefundCreate
 from billing.domain.charge import Charge
 from billing.domain.errors import InvalidState, NotFound, ValidationFailed
 from billing.domain.model import MAX_PENDING_ITEMS, Mandate
+from billing.domain.money import Money
 from billing.service.charger import OutcomeUnknown
 from billing.service.messages import RefundMessage
 from tests.world import LEASE, MERCHANT, World
@@ -50,7 +51,7 @@ def test_a_refund_reaches_the_gateway_once_and_adds_to_amount_refunded(world: Wo
     charge = world.api.charges.get(MERCHANT, charge_id)
     assert done.status == "succeeded" and charge.amount_refunded == 500 and charge.refund_reserved == 0
     [sent] = world.gateway.refund_ledger()
-    assert sent.idempotency_key == f"refund:{created.id}" and sent.amount == 500 and sent.charge_reference
+    assert sent.idempotency_key == f"refund:{created.id}" and sent.money == Money(500, "EUR") and sent.charge_reference
     types = world.event_types()
     assert types.index("refund.created") < types.index("refund.succeeded") < types.index("charge.refunded")
     # And the mandate is not affected

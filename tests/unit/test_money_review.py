@@ -27,8 +27,8 @@ def world() -> World:
 
 def net_taken(world: World, mandate_id: str) -> int:
     """Money taken at the gateway for this mandate, less money given back."""
-    taken = sum(r.amount for r in world.gateway.ledger() if r.mandate_id == mandate_id)
-    given_back = sum(r.amount for r in world.gateway.refund_ledger() if r.mandate_id == mandate_id)
+    taken = sum(r.money.amount for r in world.gateway.ledger() if r.mandate_id == mandate_id)
+    given_back = sum(r.money.amount for r in world.gateway.refund_ledger() if r.mandate_id == mandate_id)
     return taken - given_back
 
 
@@ -63,7 +63,7 @@ def test_credit_is_refunded_even_when_the_paid_charge_is_older_than_the_100_newe
     world.tick()  # refunds sent
     # The credit goes back to the card that paid the year; nothing is forfeited
     assert forfeited(world) == []
-    assert sum(r.amount for r in world.gateway.refund_ledger()) == left
+    assert sum(r.money.amount for r in world.gateway.refund_ledger()) == left
     # Conservation: one hour of the year (14) and 101 days at 1.00 were consumed
     assert net_taken(world, mandate_id) == 120_000 - 119_986 + 101 * 100
 
@@ -131,7 +131,7 @@ class _StripeLike(FakeGateway):
     """Refuses an amount under Stripe's EUR minimum (0.50) as Stripe does (amount_too_small)."""
 
     def charge(self, request):  # type: ignore[no-untyped-def]
-        if request.amount < 50:
+        if request.money.amount < 50:
             self.calls.append(request)
             return REJECTED
         return super().charge(request)

@@ -14,14 +14,14 @@ from werkzeug import Request, Response
 
 from billing.adapters.stripe import StripeGateway
 from billing.api.requests import MandateCreate
+from billing.domain.money import Money
 from billing.service.charger import OutcomeUnknown
 from billing.service.ports import AttemptRequest, GatewayTimeout, GatewayUnavailable, RefundRequest
 from tests.world import World
 
 REQUEST = AttemptRequest(
     idempotency_key="chg_abc:1",
-    amount=1999,
-    currency="EUR",
+    money=Money(1999, "EUR"),
     token="cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i",
     merchant_id="mch_a",
     mandate_id="mdt_1",
@@ -223,7 +223,7 @@ def test_amounts_reach_stripe_in_stripes_units(
 
     httpserver.expect_request("/v1/payment_intents", method="POST").respond_with_handler(handler)
     # When an amount is charged in each currency, Then Stripe gets it in its own units
-    request = AttemptRequest(**{**REQUEST.__dict__, "currency": currency, "amount": amount})
+    request = AttemptRequest(**{**REQUEST.__dict__, "money": Money(amount, currency)})
     assert stripe.charge(request).outcome == "succeeded"
     assert forms[0]["amount"] == sent and forms[0]["currency"] == currency.lower()
 
@@ -358,8 +358,7 @@ def test_an_unknown_customer_is_not_the_merchants_and_an_outage_is_not_an_answer
 # ---------------------------------------------------------------------------- refunds
 REFUND = RefundRequest(
     idempotency_key="refund:rfd_1",
-    amount=500,
-    currency="EUR",
+    money=Money(500, "EUR"),
     token="cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i",
     charge_reference="pi_123",
     reason="other",

@@ -80,8 +80,8 @@ class SimulatedGateway:
             "merchant_id": request.merchant_id,
             "mandate_id": request.mandate_id,
             "charge_id": request.charge_id,
-            "amount": request.amount,
-            "currency": request.currency,
+            "amount": request.money.amount,
+            "currency": request.money.currency,
             "at": sortable(now),
         }
         try:

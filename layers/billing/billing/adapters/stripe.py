@@ -29,7 +29,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..domain.charge import REJECTED, GatewayResult
-from ..domain.money import CURRENCY_EXPONENT
+from ..domain.money import CURRENCY_EXPONENT, Money
 from ..domain.refunds import REFUND_DECLINED
 from ..service.ports import AttemptRequest, GatewayTimeout, GatewayUnavailable, RefundRequest
 
@@ -66,9 +66,9 @@ STRIPE_EXPONENT: dict[str, int] = {**CURRENCY_EXPONENT, "ISK": 2}
 NETWORK_RETRIES = 1  # the library's own retry of a failed request, with the same idempotency key
 
 
-def stripe_amount(amount: int, currency: str) -> int:
+def stripe_amount(money: Money) -> int:
     """Our minor units -> Stripe's (exact: Stripe's exponent is never smaller than ISO's here)."""
-    return int(amount * 10 ** (STRIPE_EXPONENT[currency] - CURRENCY_EXPONENT[currency]))
+    return int(money.amount * 10 ** (STRIPE_EXPONENT[money.currency] - CURRENCY_EXPONENT[money.currency]))
 
 
 def split_token(token: str) -> tuple[str | None, str]:
@@ -129,8 +129,8 @@ class StripeGateway:
 
         customer, method = split_token(request.token)
         params: PaymentIntentCreateParams = {
-            "amount": stripe_amount(request.amount, request.currency),
-            "currency": request.currency.lower(),
+            "amount": stripe_amount(request.money),
+            "currency": request.money.currency.lower(),
             "payment_method": method,
             "off_session": True,
             "confirm": True,
@@ -176,7 +176,7 @@ class StripeGateway:
             return REJECTED  # no payment at Stripe to refund
         params: RefundCreateParams = {
             "payment_intent": request.charge_reference,
-            "amount": stripe_amount(request.amount, request.currency),
+            "amount": stripe_amount(request.money),
             "metadata": {
                 "merchant_id": request.merchant_id,
                 "mandate_id": request.mandate_id,

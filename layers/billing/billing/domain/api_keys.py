@@ -17,18 +17,17 @@ import hashlib
 import hmac
 import re
 from datetime import datetime, timedelta
-from typing import Literal
 
 from .errors import InvalidState, ValidationFailed
 from .events import EventType
+from .lifecycles import API_KEY
+from .lifecycles import ApiKeyStatus as ApiKeyStatus
 from .model import Entity
 
 PREFIX = "rk_live_"
 MAX_ACTIVE_KEYS = 10
 MAX_ROLLING = timedelta(days=7)
 _ID = re.compile(r"^(mch|key)_[A-Za-z0-9]{1,64}$")
-
-ApiKeyStatus = Literal["active", "revoked"]
 
 
 def digest(secret: str) -> str:
@@ -70,13 +69,11 @@ class ApiKey(Entity):
     def matches(self, secret: str) -> bool:
         return hmac.compare_digest(self.key_hash, digest(secret))
 
-    def revoke(self, now: datetime, expires_in: timedelta = timedelta(0)) -> list[str]:
+    def revoke(self, now: datetime, expires_in: timedelta = timedelta(0)) -> list[EventType]:
         """Revoked at once, or (rolling a key) still working for `expires_in`, at most 7 days."""
         if not timedelta(0) <= expires_in <= MAX_ROLLING:
             raise ValidationFailed("must be between 0 and 604800 seconds", "expires_in_seconds")
-        if self.status != "active":
-            raise InvalidState("This API key is already revoked.")
-        self.status, self.expires_at, self.updated_at = "revoked", now + expires_in, now
+        self.status, self.expires_at, self.updated_at = API_KEY.move(self.status, "revoke"), now + expires_in, now
         return [EventType.API_KEY_REVOKED]
 
 
@@ -96,7 +93,7 @@ def last4(key: str) -> str:
     return key[-4:]
 
 
-def new_key(key_id: str, merchant_id: str, secret: str, now: datetime) -> tuple[ApiKey, str, list[str]]:
+def new_key(key_id: str, merchant_id: str, secret: str, now: datetime) -> tuple[ApiKey, str, list[EventType]]:
     """A key, the whole key string to show once, and the events of its creation."""
     key = ApiKey(id=key_id, merchant_id=merchant_id, key_hash=digest(secret), last4=last4(secret), created_at=now, updated_at=now)
     return key, compose(merchant_id, key_id, secret), [EventType.API_KEY_CREATED]

@@ -15,11 +15,13 @@ from pydantic import BaseModel, ConfigDict
 
 from .errors import InvalidState, ValidationFailed
 from .events import EventType
+from .lifecycles import ATTEMPT, CHARGE
+from .lifecycles import ChargeStatus as ChargeStatus
 from .model import Entity, PaymentMethod
-from .money import Currency
+from .money import Currency, Money
 
-ChargeStatus = Literal["pending", "retrying", "succeeded", "failed", "cancelled"]
-UNSETTLED: frozenset[str] = frozenset({"pending", "retrying"})
+UNSETTLED: frozenset[str] = CHARGE.sources("record")  # pending, retrying: an attempt's answer may still move it
+# The gateway's answer to one attempt (and to one refund).
 AttemptOutcome = Literal["succeeded", "declined", "error"]
 
 # Declines that no retry can fix: the contract's hard declines.
@@ -130,6 +132,11 @@ class Charge(Entity):
         return self.status not in UNSETTLED
 
     @property
+    def money(self) -> Money:
+        """What this charge collects (`amount` in `currency`)."""
+        return Money(self.amount, self.currency)
+
+    @property
     def bill_lines(self) -> list[Line]:
         return self.lines or [Line(type="plan", description=f"Cycle {self.cycle}", amount=self.amount)]
 
@@ -209,7 +216,7 @@ class Charge(Entity):
         self.updated_at = now
         return amount
 
-    def refund_settled(self, amount: int, succeeded: bool, now: datetime) -> list[str]:
+    def refund_settled(self, amount: int, succeeded: bool, now: datetime) -> list[EventType]:
         """A pending refund's outcome: its reservation ends; a success adds to `amount_refunded`."""
         self.refund_reserved = max(0, self.refund_reserved - amount)
         self.updated_at = now
@@ -234,6 +241,7 @@ class Charge(Entity):
     def repin(self, method: PaymentMethod, now: datetime) -> None:
         """An attempt that never started at the gateway may still change its payment method."""
         if self.in_flight and self.in_flight_method != method:
+            ATTEMPT.move("dispatched", "repin")
             self.in_flight_method, self.updated_at = method, now
 
     def may_attempt(self, attempt: int) -> bool:
@@ -244,7 +252,7 @@ class Charge(Entity):
         """Whether `attempt` is the one awaiting its answer (False: already recorded, or stale)."""
         return attempt == len(self.attempts) + 1 and self.in_flight == attempt
 
-    def record(self, attempt: int, result: GatewayResult, now: datetime, collectable: bool = True) -> list[str]:
+    def record(self, attempt: int, result: GatewayResult, now: datetime, collectable: bool = True) -> list[EventType]:
         """Record the gateway's answer for `attempt`; decide what happens next.
 
         Returns the charge event types. A duplicate (already recorded) changes nothing. When the
@@ -253,29 +261,38 @@ class Charge(Entity):
         """
         if not self.records(attempt):
             return []
+        ATTEMPT.move("started", "record", result.outcome)  # the charger asks the gateway only once started
         self.attempts.append(Attempt(number=attempt, at=now, **result.model_dump()))
         method = self.in_flight_method
         self.in_flight, self.in_flight_method, self.in_flight_since, self.updated_at = 0, None, None, now
         if result.outcome == "succeeded":
-            self.status, self.next_attempt_at, self.failure_code, self.paid_with = "succeeded", None, None, method
+            self.status = CHARGE.move(self.status, "record", "succeeded")
+            self.next_attempt_at, self.failure_code, self.paid_with = None, None, method
             return [EventType.CHARGE_SUCCEEDED]
         code = result.decline_code or GATEWAY_ERROR
         self.failure_code = code
         if not collectable:
-            self.status, self.next_attempt_at = "cancelled", None
+            self.status, self.next_attempt_at = CHARGE.move(self.status, "record", "cancelled"), None
             return [EventType.CHARGE_CANCELLED]
         if not result.hard and not self.reopened and self.retries_used < len(self.retry_schedule_days):
+            self.status = CHARGE.move(self.status, "record", "retrying")
             self.next_attempt_at = self.due_at + timedelta(days=self.retry_schedule_days[self.retries_used])
             self.retries_used += 1
-            self.status = "retrying"
             return [EventType.CHARGE_RETRY_SCHEDULED]
-        self.status, self.next_attempt_at = "failed", None
+        self.status, self.next_attempt_at = CHARGE.move(self.status, "record", "failed"), None
         return [EventType.CHARGE_FAILED]
 
-    def cancel(self, now: datetime) -> list[str]:
-        if self.settled:
-            return []
-        self.status, self.next_attempt_at, self.updated_at = "cancelled", None, now
+    def settle_without_payment(self, now: datetime) -> list[EventType]:
+        """A new charge of nothing to collect (carried credit covers it): succeeded at once, no gateway call."""
+        self.status, self.updated_at = CHARGE.move(self.status, "settle_without_payment"), now
+        return [EventType.CHARGE_SUCCEEDED]
+
+    def cancel(self, now: datetime) -> list[EventType]:
+        if not CHARGE.allows(self.status, "cancel"):
+            return []  # settled already
+        if self.in_flight:  # claimed and never started (one at the gateway keeps its charge open)
+            ATTEMPT.move("dispatched", "abandon")
+        self.status, self.next_attempt_at, self.updated_at = CHARGE.move(self.status, "cancel"), None, now
         return [EventType.CHARGE_CANCELLED]
 
     @property
@@ -284,7 +301,7 @@ class Charge(Entity):
 
     def reopen(self, now: datetime) -> None:
         """A failed charge is attempted again after the payment method was replaced."""
-        if self.status != "failed" or not self.may_reopen:
+        if not CHARGE.allows(self.status, "reopen") or not self.may_reopen:
             return
-        self.status, self.reopened, self.updated_at = "pending", True, now
+        self.status, self.reopened, self.updated_at = CHARGE.move(self.status, "reopen"), True, now
         self.reattempts += 1

@@ -29,16 +29,17 @@ from .charge import Charge, GatewayResult, Line, charge_id, may_replay
 from .errors import ConcurrentModification
 from .events import EventType
 from .items import Item
+from .lifecycles import ATTEMPT
 from .model import Mandate, PaidPeriod, PaymentMethod
 
 
 @dataclass
 class Claim:
-    mandate_events: list[str] = field(default_factory=list)
+    mandate_events: list[EventType] = field(default_factory=list)
     charge: Charge | None = None  # created or changed: write it with the mandate
     items: list[Item] = field(default_factory=list)  # billed by the new charge: written with it
     attempt: int | None = None  # the attempt to send to the charger, if any
-    charge_events: list[str] = field(default_factory=list)
+    charge_events: list[EventType] = field(default_factory=list)
     resent: bool = False  # the attempt had been sent before (its lease ran out)
 
     @property
@@ -122,8 +123,7 @@ def claim(
         mandate.advance_schedule()
         if charge.amount == 0:
             # Nothing to collect (credit covers it): settled at once, no gateway call.
-            charge.status, charge.updated_at = "succeeded", now
-            result.charge, result.charge_events = charge, [EventType.CHARGE_SUCCEEDED]
+            result.charge, result.charge_events = charge, charge.settle_without_payment(now)
             result.mandate_events += paid(mandate, charge, now)
             return result
         attempt = charge.start_attempt(now, mandate.payment_method)
@@ -147,7 +147,7 @@ def charge_lines(mandate: Mandate, cycle: int, items: list[Item]) -> list[Line]:
 
 def replace_payment_method(
     mandate: Mandate, charge: Charge | None, method: PaymentMethod, now: datetime, by_customer: bool = False
-) -> list[str]:
+) -> list[EventType]:
     """A new payment method (merchant or customer). An attempt claimed but not started yet is
     re-pinned to it, so the card replaced before an attempt starts is the card that attempt uses
     (the charger's start is conditional on the mandate's version, so it reads this); an attempt
@@ -159,7 +159,7 @@ def replace_payment_method(
     return types
 
 
-def paid(mandate: Mandate, charge: Charge, now: datetime) -> list[str]:
+def paid(mandate: Mandate, charge: Charge, now: datetime) -> list[EventType]:
     """The open cycle charge succeeded: the cycle is paid (its period may be credited back by a
     plan change), collection work ends, and a mandate with no cycle left completes."""
     mandate.cycles_charged += 1
@@ -191,6 +191,7 @@ def start(mandate: Mandate, charge: Charge, attempt: int, now: datetime) -> bool
         and charge.may_attempt(attempt)
     ):
         return False
+    ATTEMPT.move("dispatched", "start")
     mandate.attempt_started_at = now
     return True
 
@@ -222,8 +223,8 @@ def next_step(mandate: Mandate, charge: Charge, attempt: int, now: datetime, key
 @dataclass
 class Settlement:
     recorded: bool = False  # False: a duplicate or stale delivery, nothing to write
-    mandate_events: list[str] = field(default_factory=list)
-    charge_events: list[str] = field(default_factory=list)
+    mandate_events: list[EventType] = field(default_factory=list)
+    charge_events: list[EventType] = field(default_factory=list)
 
 
 def settle(mandate: Mandate, charge: Charge, attempt: int, answer: GatewayResult, now: datetime) -> Settlement:
@@ -233,7 +234,7 @@ def settle(mandate: Mandate, charge: Charge, attempt: int, answer: GatewayResult
     owns = mandate.open_charge_id == charge.id
     # A mandate that ended while the attempt was at the gateway: a success stands, anything else cancels.
     charge_events = charge.record(attempt, answer, now, collectable=not (owns and mandate.is_final))
-    mandate_events: list[str] = []
+    mandate_events: list[EventType] = []
     if not owns:
         return Settlement(True, mandate_events, charge_events)
     mandate.attempt_started_at, mandate.updated_at = None, now

@@ -5,16 +5,14 @@ bills them in the same transaction, so each item lands in exactly one charge. Pu
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import Field
 
-from .errors import InvalidState
 from .events import EventType
+from .lifecycles import ITEM
+from .lifecycles import ItemStatus as ItemStatus
 from .model import Entity
 from .money import Currency
-
-ItemStatus = Literal["pending", "billed", "deleted", "void"]
 
 
 class Item(Entity):
@@ -27,19 +25,15 @@ class Item(Entity):
     metadata: dict[str, str] = Field(default_factory=dict)
 
     def bill(self, charge_id: str, now: datetime) -> None:
-        if self.status != "pending":
-            raise InvalidState(f"Item {self.id} is {self.status}; it cannot be billed again.")
-        self.status, self.charge_id, self.updated_at = "billed", charge_id, now
+        self.status, self.charge_id, self.updated_at = ITEM.move(self.status, "bill", id=self.id), charge_id, now
 
-    def void(self, now: datetime) -> list[str]:
+    def void(self, now: datetime) -> list[EventType]:
         """Its mandate ended before a charge could bill it: it never will be."""
-        if self.status != "pending":
+        if not ITEM.allows(self.status, "void"):
             return []
-        self.status, self.updated_at = "void", now
+        self.status, self.updated_at = ITEM.move(self.status, "void"), now
         return [EventType.ITEM_VOIDED]
 
-    def delete(self, now: datetime) -> list[str]:
-        if self.status != "pending":
-            raise InvalidState(f"Only a pending item can be deleted; this one is {self.status}.")
-        self.status, self.updated_at = "deleted", now
+    def delete(self, now: datetime) -> list[EventType]:
+        self.status, self.updated_at = ITEM.move(self.status, "delete"), now
         return [EventType.ITEM_DELETED]

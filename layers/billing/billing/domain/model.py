@@ -15,14 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from . import notices, payment_methods, schedule
 from .errors import InvalidState, TooManyRequests, ValidationFailed
 from .events import EventType
+from .lifecycles import MANDATE, PLAN
+from .lifecycles import MandateStatus as MandateStatus
+from .lifecycles import PlanStatus as PlanStatus
 from .money import MAX_AMOUNT, Currency
 from .payment_methods import Gateway
 from .schedule import Cadence, Interval, Term
 
-PlanStatus = Literal["active", "archived"]
-MandateStatus = Literal["pending_approval", "active", "paused", "past_due", "cancelled", "revoked", "completed"]
-FINAL_STATUSES: frozenset[str] = frozenset({"cancelled", "revoked", "completed"})
-STOPPABLE_STATUSES: tuple[MandateStatus, ...] = ("pending_approval", "active", "paused", "past_due")
+FINAL_STATUSES: frozenset[str] = MANDATE.final  # cancelled, revoked, completed
+STOPPABLE_STATUSES: frozenset[str] = MANDATE.sources("cancel", "revoke")
 DEFAULT_RETRY_SCHEDULE_DAYS: tuple[int, ...] = (1, 3, 7)
 
 
@@ -72,7 +73,7 @@ class Plan(Entity):
             data = {k: v for k, v in data.items() if k not in fields} | {"terms": {k: v for k, v in data.items() if k in fields}}
         return data
 
-    def update(self, now: datetime, name: str | None = None, metadata: dict[str, str] | None = None) -> list[str]:
+    def update(self, now: datetime, name: str | None = None, metadata: dict[str, str] | None = None) -> list[EventType]:
         changed = False
         if name is not None and name != self.name:
             self.name, changed = name, True
@@ -83,10 +84,8 @@ class Plan(Entity):
         self.updated_at = now
         return [EventType.PLAN_UPDATED]
 
-    def archive(self, now: datetime) -> list[str]:
-        if self.status == "archived":
-            raise InvalidState("Plan is already archived.")
-        self.status, self.updated_at = "archived", now
+    def archive(self, now: datetime) -> list[EventType]:
+        self.status, self.updated_at = PLAN.move(self.status, "archive"), now
         return [EventType.PLAN_ARCHIVED]
 
     def ensure_accepts_mandates(self) -> None:
@@ -228,7 +227,7 @@ class Mandate(Entity):
     @property
     def customer_may_replace_method(self) -> bool:
         """The customer may put in a new payment method from their page (a past_due one recovers)."""
-        return self.status in ("active", "paused", "past_due")
+        return MANDATE.allows(self.status, "replace_payment_method")
 
     def customer_method_change_at(self, now: datetime) -> datetime:
         """When the customer may next put in a new payment method from their page: now, or once
@@ -364,11 +363,7 @@ class Mandate(Entity):
         return used
 
     # ------------------------------------------------------------ transitions
-    def _require(self, action: str, *allowed: str) -> None:
-        if self.status not in allowed:
-            raise InvalidState(f"Cannot {action} a mandate that is {self.status}.")
-
-    def _schedule_from(self, cycle: int, now: datetime) -> list[str]:
+    def _schedule_from(self, cycle: int, now: datetime) -> list[EventType]:
         """Point the mandate at `cycle`; complete it when the term has no such cycle (once the
         charge still being collected, if any, has settled)."""
         self.next_cycle = cycle
@@ -379,7 +374,7 @@ class Mandate(Entity):
         self.next_charge_at = None
         if self.open_charge_id is not None:
             return []  # completed when that charge settles
-        self.status, self.ended_at = "completed", now
+        self.status, self.ended_at = MANDATE.move(self.status, "complete"), now
         return [EventType.MANDATE_COMPLETED]
 
     def _billable_from(self, cycle: int) -> int:
@@ -401,27 +396,27 @@ class Mandate(Entity):
         when = self.due(self.next_cycle)
         self.next_charge_at = when if self.in_term(self.next_cycle, when) else None
 
-    def complete(self, now: datetime) -> list[str]:
-        self.status, self.ended_at, self.updated_at, self.next_charge_at = "completed", now, now, None
+    def complete(self, now: datetime) -> list[EventType]:
+        self.status, self.ended_at, self.updated_at, self.next_charge_at = MANDATE.move(self.status, "complete"), now, now, None
         self.detach_charge()
         return [EventType.MANDATE_COMPLETED]
 
-    def collection_failed(self, now: datetime, code: str | None) -> list[str]:
+    def collection_failed(self, now: datetime, code: str | None) -> list[EventType]:
         """The open charge failed for good: past_due until the payment method is replaced,
         or revoked when the bank says the customer withdrew the mandate. A mandate paused while
         that attempt was at the gateway is past_due too: it needs a new payment method first."""
         self.attempt_started_at = None
         if code == "mandate_revoked":
-            return self._end("revoked", now)
-        self.status, self.updated_at = "past_due", now
+            return self._end("revoke", now)
+        self.status, self.updated_at = MANDATE.move(self.status, "collection_failed"), now
         self.paused_at = self.resume_at = None
         self.claimed_until = self.attempt_at = None  # keeps open_charge_id: re-attempted after a new method
         return [EventType.MANDATE_PAST_DUE]
 
-    def activate(self, now: datetime, payment_method: PaymentMethod, consent: Consent) -> list[str]:
-        self._require("activate", "pending_approval")
+    def activate(self, now: datetime, payment_method: PaymentMethod, consent: Consent) -> list[EventType]:
+        self.status = MANDATE.move(self.status, "activate")
         self.payment_method, self.consent = payment_method, consent
-        self.status, self.activated_at, self.updated_at = "active", now, now
+        self.activated_at, self.updated_at = now, now
         self.anchor_at = schedule.billing_anchor(now, self.start_at, self.terms.trial_days)
         self.trial_ends_at = self.anchor_at if self.terms.trial_days else None
         return [EventType.MANDATE_ACTIVATED, *self._schedule_from(1, now)]
@@ -438,57 +433,57 @@ class Mandate(Entity):
         if not self.attempt_at_gateway:
             self.claimed_until = None
 
-    def _end(self, status: Literal["cancelled", "revoked"], now: datetime) -> list[str]:
+    def _end(self, action: Literal["cancel", "revoke"], now: datetime) -> list[EventType]:
         """Final stop. The open charge is cancelled by the caller when it was detached here;
         with an attempt at the gateway it stays open until that outcome is recorded."""
-        self.status, self.ended_at, self.updated_at = status, now, now
+        self.status, self.ended_at, self.updated_at = MANDATE.move(self.status, action), now, now
         self.next_charge_at = self.resume_at = self.paused_at = None
         self._stop_collection()
         if not self.attempt_at_gateway:
             self.detach_charge()
-        return [EventType.MANDATE_CANCELLED if status == "cancelled" else EventType.MANDATE_REVOKED]
+        return [EventType.MANDATE_CANCELLED if action == "cancel" else EventType.MANDATE_REVOKED]
 
-    def cancel(self, now: datetime) -> list[str]:
-        self._require("cancel", *STOPPABLE_STATUSES)
-        return self._end("cancelled", now)
+    def cancel(self, now: datetime) -> list[EventType]:
+        return self._end("cancel", now)
 
-    def revoke(self, now: datetime) -> list[str]:
-        self._require("revoke", *STOPPABLE_STATUSES)
-        return self._end("revoked", now)
+    def revoke(self, now: datetime) -> list[EventType]:
+        return self._end("revoke", now)
 
     def ensure_new_terms_valid(self, now: datetime) -> None:
         """A new mandate may not end before it starts billing."""
         if self.end_at is not None and self.end_at <= now:
             raise ValidationFailed("end_at must be in the future.", "end_at")
 
-    def pause(self, now: datetime, resume_at: datetime | None = None) -> list[str]:
+    def pause(self, now: datetime, resume_at: datetime | None = None) -> list[EventType]:
         """No attempt starts while paused. The unsettled charge is kept: its cycle is still owed."""
-        self._require("pause", "active")
+        MANDATE.ensure(self.status, "pause")
         if resume_at is not None and resume_at <= now:
             raise ValidationFailed("resume_at must be in the future.", "resume_at")
-        self.status, self.paused_at, self.resume_at, self.updated_at = "paused", now, resume_at, now
+        self.status = MANDATE.move(self.status, "pause")
+        self.paused_at, self.resume_at, self.updated_at = now, resume_at, now
         self._stop_collection()
         return [EventType.MANDATE_PAUSED]
 
-    def resume(self, now: datetime) -> list[str]:
+    def resume(self, now: datetime) -> list[EventType]:
         """A charge kept by the pause is attempted at the next dispatch; new cycles continue from
         the next scheduled date on or after now (cycles due inside the pause are not billed)."""
-        self._require("resume", "paused")
+        MANDATE.ensure(self.status, "resume")
         assert self.anchor_at is not None and self.paused_at is not None
         self.pause_windows = [*self.pause_windows, (self.paused_at, now)]
         cycle = self._billable_from(self.next_cycle)
-        self.status, self.paused_at, self.resume_at, self.updated_at = "active", None, None, now
+        self.status = MANDATE.move(self.status, "resume")
+        self.paused_at, self.resume_at, self.updated_at = None, None, now
         if self.open_charge_id is not None and not self.attempt_at_gateway:
             self.attempt_at = now
         return [EventType.MANDATE_RESUMED, *self._schedule_from(cycle, now)]
 
     def replace_payment_method(
         self, now: datetime, payment_method: PaymentMethod, reattempt_allowed: bool = True, by_customer: bool = False
-    ) -> list[str]:
+    ) -> list[EventType]:
         """A past_due mandate becomes active and its failed charge is attempted again at the
         next dispatch, at most MAX_REATTEMPTS times per charge (`reattempt_allowed`). The customer
         (`by_customer`, from their page) changes it at most MAX_CUSTOMER_METHOD_CHANGES times a day."""
-        self._require("replace the payment method of", "active", "paused", "past_due")
+        MANDATE.ensure(self.status, "replace_payment_method")
         if self.status == "past_due" and self.open_charge_id and not reattempt_allowed:
             raise InvalidState("This charge was already re-attempted the maximum number of times; the mandate stays past_due.")
         if by_customer:
@@ -496,8 +491,8 @@ class Mandate(Entity):
             self.customer_method_changes = [*self._recent_customer_method_changes(now), now]
         self.payment_method, self.updated_at = payment_method, now
         if self.status == "past_due":
-            self.status = "active"
             self.attempt_at = now if self.open_charge_id else None
+        self.status = MANDATE.move(self.status, "replace_payment_method")
         return [EventType.MANDATE_PAYMENT_METHOD_UPDATED]
 
     # ------------------------------------------------------- items and plans
@@ -526,7 +521,7 @@ class Mandate(Entity):
         at: Literal["next_charge", "now"],
         prorate: bool,
         credit_back: CreditBack | None = None,
-    ) -> list[str]:
+    ) -> list[EventType]:
         """Move to `plan` at the next charge (same date, new amount and interval) or now (anchored
         now, first charge due now, with an optional credit for the unused part of the period paid).
 
@@ -535,7 +530,7 @@ class Mandate(Entity):
         comes only from the last paid cycle of the plan being left (`paid_period`), through
         `credit_back` (the paid charge, net of its refunds); any change consumes that period, so a
         plan left without proration forfeits it and a plan never paid for credits nothing."""
-        self._require("change the plan of", "active")
+        MANDATE.ensure(self.status, "change_plan")
         if self.open_charge_id is not None or self.claimed_until is not None or self.attempt_at_gateway:
             raise InvalidState("A charge of this mandate is being collected; change the plan once it has settled.")
         if plan.id == self.plan_id:
@@ -555,7 +550,7 @@ class Mandate(Entity):
             if prorate and self.paid_period is not None and credit_back is not None:
                 self.credit += credit_back(self.paid_period)
         self.paid_period = None  # credited or forfeited: the new plan has paid for nothing yet
-        self.plan_id, self.terms = plan.id, plan.terms
+        self.status, self.plan_id, self.terms = MANDATE.move(self.status, "change_plan"), plan.id, plan.terms
         self.anchor_at, self.anchor_cycle, self.updated_at = anchor, self.next_cycle, now
         return [EventType.MANDATE_PLAN_CHANGED, *self._schedule_from(self.next_cycle, now)]
 

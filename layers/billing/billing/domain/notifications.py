@@ -17,10 +17,11 @@ import hashlib
 from datetime import datetime
 from typing import Literal
 
+from .lifecycles import NOTIFICATION
+from .lifecycles import NotificationStatus as NotificationStatus
 from .model import Entity
 
 NotificationKind = Literal["upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended"]
-NotificationStatus = Literal["sent", "failed"]
 Feedback = Literal["bounce", "complaint"]
 KINDS: tuple[str, ...] = ("upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended")
 INTERRUPTED = "interrupted"  # recorded, and the sending did not finish: it may or may not have gone out
@@ -71,10 +72,11 @@ class Notification(Entity):
         self.failure, self.updated_at = INTERRUPTED, now
 
     def sent(self, now: datetime, message_id: str) -> None:
-        self.status, self.failure, self.sent_at, self.message_id, self.updated_at = "sent", None, now, message_id, now
+        self.status = NOTIFICATION.move(self.status, "send")
+        self.failure, self.sent_at, self.message_id, self.updated_at = None, now, message_id, now
 
     def not_sent(self, now: datetime, reason: str) -> None:
-        self.status, self.failure, self.updated_at = "failed", reason[:200], now
+        self.status, self.failure, self.updated_at = NOTIFICATION.move(self.status, "not_sent"), reason[:200], now
 
     def bounced(self, now: datetime, permanent: bool, detail: str) -> bool:
         """The recipient's mail system returned it: not delivered. False: already known (a
@@ -82,7 +84,8 @@ class Notification(Entity):
         if self.feedback == "bounce" and not (permanent and self.failure and self.failure.startswith("bounced (transient)")):
             return False
         kind = "bounced" if permanent else "bounced (transient)"
-        self.feedback, self.status, self.failure, self.updated_at = "bounce", "failed", f"{kind}: {detail}"[:200], now
+        self.status = NOTIFICATION.move(self.status, "bounce")
+        self.feedback, self.failure, self.updated_at = "bounce", f"{kind}: {detail}"[:200], now
         return True
 
     def complained(self, now: datetime) -> bool:

@@ -19,10 +19,11 @@ from .charge import GATEWAY_ERROR, Charge, GatewayResult, may_replay
 from .charging import Step
 from .errors import InvalidState
 from .events import EventType
+from .lifecycles import REFUND
+from .lifecycles import RefundStatus as RefundStatus
 from .model import Entity, PaymentMethod
-from .money import Currency
+from .money import Currency, Money
 
-RefundStatus = Literal["pending", "succeeded", "failed"]
 RefundReason = Literal["requested_by_customer", "duplicate", "fraudulent", "other"]
 REFUND_DECLINED = "refund_declined"
 
@@ -72,8 +73,13 @@ class Refund(Entity):
         )
 
     @property
+    def money(self) -> Money:
+        """What this refund gives back (`amount` in `currency`)."""
+        return Money(self.amount, self.currency)
+
+    @property
     def settled(self) -> bool:
-        return self.status != "pending"
+        return not REFUND.allows(self.status, "record")
 
     @property
     def idempotency_key(self) -> str:
@@ -107,14 +113,14 @@ class Refund(Entity):
         """The marker, written on this refund's version before the gateway is first called."""
         self.started_at = self.started_at or now
 
-    def record(self, result: GatewayResult, now: datetime) -> list[str]:
+    def record(self, result: GatewayResult, now: datetime) -> list[EventType]:
         """The gateway's answer settles it (a duplicate answer changes nothing)."""
         if self.settled:
             return []
         self.gateway_reference = result.gateway_reference or self.gateway_reference
         self.claimed_until, self.updated_at = None, now
         if result.outcome == "succeeded":
-            self.status = "succeeded"
+            self.status = REFUND.move(self.status, "record", "succeeded")
             return [EventType.REFUND_SUCCEEDED]
-        self.status, self.failure_code = "failed", result.decline_code or GATEWAY_ERROR
+        self.status, self.failure_code = REFUND.move(self.status, "record", "failed"), result.decline_code or GATEWAY_ERROR
         return [EventType.REFUND_FAILED]

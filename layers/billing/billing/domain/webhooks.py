@@ -21,6 +21,9 @@ from pydantic import BaseModel, ConfigDict
 
 from .errors import InvalidState, ValidationFailed
 from .events import EVENT_TYPES, EventType
+from .lifecycles import DELIVERY, ENDPOINT
+from .lifecycles import DeliveryStatus as DeliveryStatus
+from .lifecycles import EndpointStatus as EndpointStatus
 from .model import Entity
 
 if TYPE_CHECKING:
@@ -50,8 +53,6 @@ MAX_KEPT_ATTEMPTS = 50
 DISABLE_AFTER = timedelta(days=5)
 MAX_CONCURRENT_PER_ENDPOINT = 4  # attempts in flight at once to one endpoint, across all instances
 
-EndpointStatus = Literal["enabled", "disabled"]
-DeliveryStatus = Literal["pending", "succeeded", "failed"]
 AttemptError = Literal["timeout", "connection_error", "blocked_destination", "http_status"]
 
 
@@ -188,9 +189,9 @@ class WebhookEndpoint(Entity):
     def set_status(self, status: EndpointStatus, now: datetime) -> None:
         if status == "enabled" and self.status == "disabled":
             self.failing_since = None  # a fresh start: five more days before it can be disabled again
-        self.status, self.updated_at = status, now
+        self.status, self.updated_at = ENDPOINT.move(self.status, "set", status), now
 
-    def attempt_result(self, succeeded: bool, now: datetime) -> tuple[bool, list[str]]:
+    def attempt_result(self, succeeded: bool, now: datetime) -> tuple[bool, list[EventType]]:
         """Track the endpoint's health after an attempt: whether what is stored changed (a first
         failure, a success after failures, the disabling) and the events. After 5 days of failed
         attempts without a success the endpoint is disabled."""
@@ -202,8 +203,8 @@ class WebhookEndpoint(Entity):
         if self.failing_since is None:
             self.failing_since = now
             return True, []
-        if self.status == "enabled" and now - self.failing_since >= DISABLE_AFTER:
-            self.status, self.updated_at = "disabled", now
+        if ENDPOINT.allows(self.status, "disable") and now - self.failing_since >= DISABLE_AFTER:
+            self.status, self.updated_at = ENDPOINT.move(self.status, "disable"), now
             return True, [EventType.WEBHOOK_ENDPOINT_DISABLED]
         return False, []
 
@@ -255,24 +256,24 @@ class WebhookDelivery(Entity):
         self.attempts = [*self.attempts, attempt][-MAX_KEPT_ATTEMPTS:]
         self.updated_at = now
         if attempt.succeeded:
-            self.status, self.next_attempt_at = "succeeded", None
+            self.status, self.next_attempt_at = DELIVERY.move(self.status, "record", "succeeded"), None
         elif len(self.attempts) >= MAX_ATTEMPTS:
-            self.status, self.next_attempt_at = "failed", None
+            self.status, self.next_attempt_at = DELIVERY.move(self.status, "record", "failed"), None
         else:
-            self.status, self.next_attempt_at = "pending", now + RETRY_DELAYS[len(self.attempts) - 1]
+            self.status = DELIVERY.move(self.status, "record", "pending")
+            self.next_attempt_at = now + RETRY_DELAYS[len(self.attempts) - 1]
 
     def give_up(self, now: datetime) -> None:
         """The endpoint was deleted or disabled: no more attempts."""
-        self.status, self.next_attempt_at, self.updated_at = "failed", None, now
+        self.status, self.next_attempt_at, self.updated_at = DELIVERY.move(self.status, "give_up"), None, now
 
     def retry_now(self, now: datetime) -> None:
         """A manual retry: one more attempt right away (not for a delivery that succeeded, nor one
         that holds MAX_KEPT_ATTEMPTS attempts)."""
-        if self.status == "succeeded":
-            raise InvalidState("This delivery has already succeeded.")
+        DELIVERY.ensure(self.status, "retry")
         if len(self.attempts) >= MAX_KEPT_ATTEMPTS:
             raise InvalidState(
                 f"A delivery holds at most {MAX_KEPT_ATTEMPTS} attempts and this one has them all; "
                 f"its event stays available at GET /v1/events/{self.event_id}."
             )
-        self.status, self.next_attempt_at, self.updated_at = "pending", now, now
+        self.status, self.next_attempt_at, self.updated_at = DELIVERY.move(self.status, "retry"), now, now

@@ -28,6 +28,7 @@ from .charge import Charge
 from .events import EventType
 from .items import Item
 from .model import Mandate
+from .money import Money
 from .refunds import Refund
 
 # Items voided per transaction (two writes each) and credit refunds made per transaction (three each).
@@ -41,8 +42,8 @@ class WindUp:
     items: list[Item] = field(default_factory=list)  # voided
     charges: list[Charge] = field(default_factory=list)  # with a credit refund reserved
     refunds: list[Refund] = field(default_factory=list)  # pending, sent by the engine like any refund
-    forfeited: int = 0  # credit no charge could take: reported, never silently dropped
-    mandate_events: list[str] = field(default_factory=list)
+    forfeited: Money | None = None  # credit no charge could take: reported, never silently dropped
+    mandate_events: list[EventType] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -86,8 +87,8 @@ def wind_up(
     if left and len(result.refunds) == MAX_CREDIT_REFUNDS:
         mandate.credit = left  # the rest in the next pass (older charges may still take it)
         return result
-    result.forfeited = left
     if left:
+        result.forfeited = Money(left, mandate.terms.currency)
         result.mandate_events.append(EventType.MANDATE_CREDIT_FORFEITED)
     mandate.credit = 0
     return result

@@ -156,8 +156,7 @@ class Charger:
         assert method is not None
         return AttemptRequest(
             idempotency_key=charge.idempotency_key(attempt),
-            amount=charge.amount,
-            currency=charge.currency,
+            money=charge.money,
             token=method.token,
             merchant_id=charge.merchant_id,
             mandate_id=charge.mandate_id,
@@ -310,8 +309,7 @@ class Charger:
 def _refund_request(refund: Refund) -> RefundRequest:
     return RefundRequest(
         idempotency_key=refund.idempotency_key,
-        amount=refund.amount,
-        currency=refund.currency,
+        money=refund.money,
         token=refund.payment_method.token,
         charge_reference=refund.charge_reference,
         reason=refund.reason,

@@ -246,17 +246,16 @@ class Dispatcher:
         again on fresh state, like a claim)."""
         charges = self._money_charges(mandate) if mandate.credit > 0 and len(mandate.pending_items) <= ITEMS_PER_PASS else []
         result = wind_up(mandate, run.items, charges, lambda: self.ids.new("rfd"), run.now)
-        objects: list[tuple[Mandate | Item | Refund, list[str]]] = [(mandate, result.mandate_events)]
+        objects: list[tuple[Mandate | Item | Refund, list[EventType]]] = [(mandate, result.mandate_events)]
         objects += [(item, [EventType.ITEM_VOIDED]) for item in result.items]
         objects += [(refund, [EventType.REFUND_CREATED]) for refund in result.refunds]
-        forfeited = {"amount": result.forfeited, "currency": mandate.terms.currency}
+        lost = result.forfeited
+        forfeited = {"amount": lost.amount, "currency": lost.currency} if lost else {}
         events = self.recorder.events(objects, run.now, {EventType.MANDATE_CREDIT_FORFEITED: forfeited})
         self.repo.commit(Changes(put=[mandate, *result.items, *result.charges, *result.refunds], events=events))
-        if result.forfeited:
-            logger.warning(
-                "mandate %s ended with credit no charge could take back: %d reported forfeited", mandate.id, result.forfeited
-            )
-        return _DispatchOutcome(wound_up=True, forfeited=bool(result.forfeited))
+        if lost:
+            logger.warning("mandate %s ended with credit no charge could take back: %s reported forfeited", mandate.id, lost)
+        return _DispatchOutcome(wound_up=True, forfeited=lost is not None)
 
     def _notices(self, mandate: Mandate, now: datetime, settings: NoticeSettings) -> _DispatchOutcome:
         """A mandate with nothing to charge now: its notices before the next charge, if near. Those
@@ -341,7 +340,7 @@ class Dispatcher:
             except ValidationError as error:
                 logger.error("claim of mandate %s not saved: its message is invalid (%s)", mandate.id, error.errors()[0]["msg"])
                 return _DispatchOutcome(error=True)
-        objects: list[tuple[Mandate | Charge, list[str]]] = [(mandate, result.mandate_events)]
+        objects: list[tuple[Mandate | Charge, list[EventType]]] = [(mandate, result.mandate_events)]
         if result.charge is not None:
             objects.append((result.charge, result.charge_events))
         changes = Changes(

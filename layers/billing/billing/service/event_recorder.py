@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..domain.api_keys import ApiKey
 from ..domain.charge import Charge
+from ..domain.events import EventType
 from ..domain.model import Event, Mandate, Plan
 from .ports import IdGenerator, Links, Render
 
@@ -53,7 +54,7 @@ class EventRecorder:
 
     def events(
         self,
-        changes: Sequence[tuple[Recorded, Sequence[str]]],
+        changes: Sequence[tuple[Recorded, Sequence[EventType]]],
         now: datetime,
         extra: Mapping[str, Mapping[str, object]] | None = None,
     ) -> list[Event]:

@@ -24,7 +24,7 @@ from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
 from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
 
-Change = Callable[[Mandate, Charge | None, datetime], list[str]]
+Change = Callable[[Mandate, Charge | None, datetime], list[EventType]]
 Ownership = Callable[[str, PaymentMethod], bool]
 
 
@@ -70,7 +70,7 @@ class Mandates:
             updated_at=now,
         )
         mandate.ensure_new_terms_valid(now)
-        types: list[str] = [EventType.MANDATE_CREATED]
+        types: list[EventType] = [EventType.MANDATE_CREATED]
         if mandate.payment_method is not None and request.consent is not None:
             # The merchant collected consent itself: active at once.
             consent = request.consent
@@ -127,7 +127,7 @@ class Mandates:
             self._ensure_owned(merchant_id, method, "token")
         previous: dict[str, object] = {}
 
-        def change(mandate: Mandate, charge: Charge | None, now: datetime) -> list[str]:
+        def change(mandate: Mandate, charge: Charge | None, now: datetime) -> list[EventType]:
             previous["payment_method"] = self.recorder.snapshot(mandate)["payment_method"]
             return replace_payment_method(mandate, charge, method, now, by_customer=source == "customer")
 
@@ -142,7 +142,7 @@ class Mandates:
         previous: dict[str, object] = {}
         touched: list[Charge] = []
 
-        def change(mandate: Mandate, charge: Charge | None, now: datetime) -> list[str]:
+        def change(mandate: Mandate, charge: Charge | None, now: datetime) -> list[EventType]:
             previous["plan_id"] = mandate.plan_id
 
             def credit_back(period: PaidPeriod) -> int:
@@ -189,7 +189,7 @@ class Mandates:
             types = change(mandate, charge, now)
             if not types:
                 return mandate
-            charge_types: list[str] = []
+            charge_types: list[EventType] = []
             if charge is not None and mandate.open_charge_id is None:  # the change detached it
                 charge_types = charge.cancel(now)
                 released(mandate, charge)

@@ -6,7 +6,7 @@ change and the events it causes are committed together in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from ..domain.errors import ValidationFailed, found
@@ -56,7 +56,7 @@ class Plans:
         return self._change(merchant_id, plan_id, lambda plan, now: plan.archive(now))
 
     def _change(
-        self, merchant_id: str, plan_id: str, change: Callable[[Plan, datetime], list[str]], previous: bool = False
+        self, merchant_id: str, plan_id: str, change: Callable[[Plan, datetime], list[EventType]], previous: bool = False
     ) -> Plan:
         """Read, change, commit with an optimistic version check; read again and redo on a race.
         `previous`: the events carry `previous_attributes` (the changed fields' old values)."""
@@ -69,7 +69,9 @@ class Plans:
             if types:
                 after = self.recorder.snapshot(plan)
                 changed = {k: v for k, v in before.items() if k != "updated_at" and after.get(k) != v}
-                extra = {t: {"previous_attributes": changed} for t in types} if previous else None
+                extra: dict[str, Mapping[str, object]] | None = (
+                    {t: {"previous_attributes": changed} for t in types} if previous else None
+                )
                 self.repo.commit(Changes(put=[plan], events=self.recorder.events([(plan, types)], now, extra)))
             return plan
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from ..domain.api_keys import ApiKey
 from ..domain.charge import Charge, GatewayResult
 from ..domain.model import Entity, Event, Mandate, Plan
+from ..domain.money import Money
 from .messages import AttemptMessage, NotifyMessage, RefundMessage
 
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
@@ -164,8 +165,7 @@ class AttemptRequest:
     """One attempt at the gateway. `idempotency_key` is per (charge, attempt)."""
 
     idempotency_key: str
-    amount: int
-    currency: str
+    money: Money
     token: str
     merchant_id: str
     mandate_id: str
@@ -178,8 +178,7 @@ class RefundRequest:
     """One refund at the gateway. `idempotency_key` derives from the refund id alone."""
 
     idempotency_key: str
-    amount: int
-    currency: str
+    money: Money
     token: str  # the payment method the charge was paid with
     charge_reference: str | None  # the gateway's reference of the payment refunded
     reason: str

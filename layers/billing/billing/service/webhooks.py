@@ -284,8 +284,9 @@ class WebhookFanOut:
 
 # ----------------------------------------------------------------------------- attempts
 @dataclass(frozen=True)
-class AttemptOutcome:
-    """`later`: wake this delivery again after that long (None: nothing more to do); `attempted`:
+class WakeOutcome:
+    """What one wake-up of a delivery did (as `ChargeOutcome` is what one charge message did; an
+    `AttemptOutcome` is only ever a gateway's answer). `later`: wake this delivery again after that long (None: nothing more to do); `attempted`:
     the attempt made, `lag`: how long after its time it was made, `final`: the delivery's end."""
 
     later: timedelta | None
@@ -320,21 +321,21 @@ class WebhookDeliverer:
         self.render_event = render_event
         self._secrets: dict[tuple[str, str, str], str] = {}
 
-    def attempt(self, merchant_id: str, delivery_id: str) -> AttemptOutcome:
+    def attempt(self, merchant_id: str, delivery_id: str) -> WakeOutcome:
         now = self.clock.now()
         delivery = self.repo.get(WebhookDelivery, merchant_id, delivery_id)
         if delivery is None or delivery.status != "pending" or delivery.next_attempt_at is None:
-            return AttemptOutcome(None)
+            return WakeOutcome(None)
         if delivery.next_attempt_at > now:
-            return AttemptOutcome(delivery.next_attempt_at - now)
+            return WakeOutcome(delivery.next_attempt_at - now)
         endpoint = self.repo.get(WebhookEndpoint, merchant_id, delivery.endpoint_id)
         if endpoint is None or endpoint.deleted or endpoint.status != "enabled":
             delivery.give_up(now)
             self._save_delivery(delivery)
-            return AttemptOutcome(None)
+            return WakeOutcome(None)
         holder = self.ids.new("slot")
         if not self.slots.acquire(merchant_id, endpoint.id, holder, now, now + SLOT_HOLD):
-            return AttemptOutcome(busy_backoff(delivery.id))
+            return WakeOutcome(busy_backoff(delivery.id))
         try:
             attempt = self._post(endpoint, delivery, now)
         finally:
@@ -344,8 +345,8 @@ class WebhookDeliverer:
         delivery = self._record(delivery, attempt, done)
         self._endpoint_health(endpoint, attempt.succeeded, done)
         if delivery.status == "pending" and delivery.next_attempt_at is not None:
-            return AttemptOutcome(delivery.next_attempt_at - done, attempt, lag)
-        return AttemptOutcome(None, attempt, lag, delivery.status)
+            return WakeOutcome(delivery.next_attempt_at - done, attempt, lag)
+        return WakeOutcome(None, attempt, lag, delivery.status)
 
     def _post(self, endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime) -> WebhookAttempt:
         event = self.repo.get(Event, endpoint.merchant_id, delivery.event_id)

@@ -23,7 +23,7 @@ sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
 import boto3  # noqa: E402
 
 from billing.adapters.clock import SystemClock  # noqa: E402
-from billing.bootstrap import AwsBilling  # noqa: E402
+from billing.bootstrap import Aws  # noqa: E402
 from billing.service.concurrency import retry_on_conflict  # noqa: E402
 from billing.service.ports import Changes  # noqa: E402
 from billing.settings import Settings  # noqa: E402
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     add_table_arguments(parser)
     args = parser.parse_args(argv)
     table = table_of(args)
-    repo = AwsBilling(Settings(table_name=table), boto3.client, SystemClock()).repository
+    repo = Aws(Settings(table_name=table), boto3.client, SystemClock()).repository
     queued = []
     for merchant_id, mandate_id in repo.ended_mandates():
 

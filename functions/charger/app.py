@@ -26,7 +26,7 @@ from billing.observability import logger, metrics, tracer
 from billing.service.charger import ChargeOutcome, OutcomeUnknown
 from billing.service.messages import AttemptMessage, RefundMessage
 
-billing = bootstrap.build()
+billing = bootstrap.charger(bootstrap.given(globals()))
 charger = billing.charger
 processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)  # failed records are logged with their error class
 RECORD_KEYS = ("charge_id", "attempt", "mandate_id", "refund_id")  # one record's: never on the next record's lines

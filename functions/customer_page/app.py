@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import math
 import secrets
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -25,28 +24,23 @@ from billing.customer_page import forms, render
 from billing.customer_page.headers import security_headers
 from billing.customer_page.texts import Lang, pick_language, text
 from billing.domain.errors import ConcurrentModification, InvalidState, TooManyRequests, ValidationFailed
-from billing.domain.model import Mandate, PaymentMethod
 from billing.domain.payment_methods import SIMULATED_TOKENS
+from billing.http import public_base_url
 from billing.observability import logger, metrics
-from billing.service.customer_portal import CustomerPortal, TermsChanged
-from billing.service.links import ApprovalLinks, ExpiredLink, InvalidLink
+from billing.service.customer_portal import CardChoice, CardNotConfirmed, ConfirmedCard, CustomerPortal, TermsChanged, TestCard
+from billing.service.links import ExpiredLink, InvalidLink
 from billing.service.ports import GatewayUnavailable
 
 app = APIGatewayRestResolver()
-
-billing = bootstrap.build()
-settings = billing.settings
-# With Stripe configured the payment step is a SetupIntent confirmed by Stripe.js in the browser.
-stripe = billing.stripe if settings.stripe_publishable_key else None
+deps = bootstrap.customer_page(bootstrap.given(globals()))
 
 
 def base_url() -> str:
-    return billing.public_base_url(app.current_event)
+    return public_base_url(deps.settings.public_base_url, app.current_event.request_context)
 
 
 def portal() -> CustomerPortal:
-    links: ApprovalLinks = billing.approval_links(base_url())
-    return CustomerPortal(billing.use_cases(links), links, billing.merchants.merchant_name)
+    return deps.portal(base_url())
 
 
 def lang(customer: Lang | None = None) -> Lang:
@@ -79,8 +73,9 @@ def invalid_link(language: Lang, nonce: str) -> Response[str]:
 def show(token: str, status: int = 200, notice: str = "", error: str = "", error_key: str = "") -> Response[str]:
     """The mandate's page; `error_key`: an error said in the page's language (the customer's)."""
     language, nonce = lang(), secrets.token_urlsafe(16)
+    customer_portal = portal()
     try:
-        view = portal().view(token)
+        view = customer_portal.view(token)
     except InvalidLink:
         return invalid_link(language, nonce)
     language = lang(view.mandate.customer.locale)
@@ -88,16 +83,16 @@ def show(token: str, status: int = 200, notice: str = "", error: str = "", error
     if view.link_expired:
         body = text(language, "expired_text", merchant=view.merchant_name)
         return respond(410, render.message(language, nonce, text(language, "expired"), body), nonce)
-    mandate = view.mandate
-    csrf = {action: forms.csrf_token(billing.signing_key(), token, action) for action in ("approve", "payment_method")}
+    csrf = {action: forms.csrf_token(deps.signing_key(), token, action) for action in ("approve", "payment_method")}
+    intent = customer_portal.card_setup(view)  # approval's SetupIntent, or one for a new card
     setup = None
-    if stripe is not None and (mandate.awaiting_approval or view.may_replace_method):
-        # Approval's SetupIntent, or a fresh one for a new card (one per state of the mandate).
-        purpose = "" if mandate.awaiting_approval else f"update-{mandate.version}"
-        customer = mandate.customer
-        intent = stripe.create_setup_intent(mandate.merchant_id, mandate.id, customer.email, customer.name, purpose)
-        setup = {"publishable_key": settings.stripe_publishable_key, "client_secret": intent["client_secret"], "id": intent["id"]}
-    test_cards = SIMULATED_TOKENS if settings.allow_simulated_gateway else ()
+    if intent is not None:
+        setup = {
+            "publishable_key": deps.settings.stripe_publishable_key,
+            "client_secret": intent["client_secret"],
+            "id": intent["id"],
+        }
+    test_cards = SIMULATED_TOKENS if deps.settings.allow_simulated_gateway else ()
     body = render.mandate_page(
         view, language, nonce, page_path(token), csrf, notice=notice, error=error, stripe=setup, test_cards=test_cards
     )
@@ -113,7 +108,7 @@ def submitted(token: str, action: str) -> dict[str, str] | None:
     fields = forms.parse_form(body)
     if not forms.same_origin(event.headers.get("Origin"), event.headers.get("Host")):
         return None
-    if not forms.csrf_valid(billing.signing_key(), token, action, fields.get("csrf", "")):
+    if not forms.csrf_valid(deps.signing_key(), token, action, fields.get("csrf", "")):
         return None
     return fields
 
@@ -144,12 +139,12 @@ def approve(token: str) -> Response[str]:
     if fields is None:
         return forbidden(token)
     try:
-        terms, choose = payment_method(fields)
+        terms, choice = payment_method(fields)
     except ValidationError:
         return show(token, 400, error=text(lang(), "choose"))
     identity = app.current_event.request_context.identity
     try:
-        portal().approve(token, choose, identity.source_ip, app.current_event.headers.get("User-Agent"), terms)
+        portal().approve(token, choice, identity.source_ip, app.current_event.headers.get("User-Agent"), terms)
     except CardNotConfirmed:
         return show(token, 400, error=text(lang(), "card_not_confirmed"))
     except (InvalidLink, ExpiredLink):
@@ -172,18 +167,18 @@ def replace_payment_method(token: str) -> Response[str]:
     if fields is None:
         return forbidden(token)
     try:
-        choose = new_payment_method(fields)
+        choice = new_payment_method(fields)
     except ValidationError:
         return show(token, 400, error=text(lang(), "choose"))
     try:
-        portal().replace_payment_method(token, choose)
+        portal().replace_payment_method(token, choice)
     except CardNotConfirmed:
         return show(token, 400, error=text(lang(), "card_not_confirmed"))
     except InvalidLink:
         return show(token)
     except TooManyRequests as limited:
         response = show(token, 429, error_key="method_changes_used_up")
-        wait = math.ceil((limited.retry_at - billing.clock.now()).total_seconds())
+        wait = math.ceil((limited.retry_at - deps.clock.now()).total_seconds())
         response.headers["Retry-After"] = str(max(wait, 1))
         return response
     except InvalidState:
@@ -194,39 +189,21 @@ def replace_payment_method(token: str) -> Response[str]:
     return see_other(token, "method_updated")
 
 
-def new_payment_method(fields: dict[str, str]) -> Callable[[Mandate], PaymentMethod]:
+def new_payment_method(fields: dict[str, str]) -> CardChoice:
     """A test card, or (with Stripe) the card confirmed in the browser for this mandate."""
-    if stripe is None:
-        request = forms.UpdateMethodForm.model_validate(fields)
-        return lambda mandate: PaymentMethod(gateway="simulated", token=request.payment_token)
-    confirmed = forms.StripeUpdateMethodForm.model_validate(fields)
-    return _confirmed_card(confirmed.setup_intent)
+    if not deps.takes_cards:
+        return TestCard(forms.UpdateMethodForm.model_validate(fields).payment_token)
+    return ConfirmedCard(forms.StripeUpdateMethodForm.model_validate(fields).setup_intent)
 
 
-def _confirmed_card(setup_intent: str) -> Callable[[Mandate], PaymentMethod]:
-    def confirmed_card(mandate: Mandate) -> PaymentMethod:
-        assert stripe is not None
-        token = stripe.confirmed_payment_method(setup_intent, mandate.id)
-        if token is None:
-            raise CardNotConfirmed(setup_intent)
-        return PaymentMethod(gateway="stripe", token=token)
-
-    return confirmed_card
-
-
-class CardNotConfirmed(Exception):
-    pass
-
-
-def payment_method(fields: dict[str, str]) -> tuple[str, Callable[[Mandate], PaymentMethod]]:
-    """The terms hash the customer saw, and how to get the method they chose: a test card, or
-    (with Stripe) the card confirmed in the browser, read back from Stripe's SetupIntent for this
-    mandate (never taken from the form)."""
-    if stripe is None:
+def payment_method(fields: dict[str, str]) -> tuple[str, CardChoice]:
+    """The terms hash the customer saw, and the method they chose: a test card, or (with Stripe)
+    the card confirmed in the browser (the portal reads it back from the gateway)."""
+    if not deps.takes_cards:
         request = forms.ApproveForm.model_validate(fields)
-        return request.terms_sha256, lambda mandate: PaymentMethod(gateway="simulated", token=request.payment_token)
+        return request.terms_sha256, TestCard(request.payment_token)
     confirmed = forms.StripeApproveForm.model_validate(fields)
-    return confirmed.terms_sha256, _confirmed_card(confirmed.setup_intent)
+    return confirmed.terms_sha256, ConfirmedCard(confirmed.setup_intent)
 
 
 @app.get("/customer/mandates/<token>/revoke")
@@ -239,7 +216,7 @@ def confirm_revoke(token: str) -> Response[str]:
     if not view.mandate.customer_may_revoke:
         return show(token, 409)
     language = lang(view.mandate.customer.locale)
-    csrf = forms.csrf_token(billing.signing_key(), token, "revoke")
+    csrf = forms.csrf_token(deps.signing_key(), token, "revoke")
     return respond(200, render.revoke_page(view, language, nonce, page_path(token), csrf), nonce)
 
 

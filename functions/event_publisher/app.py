@@ -17,12 +17,12 @@ from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, ev
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
-from billing.adapters.dynamodb.codec import plain
 from billing.domain.events import EventType
 from billing.domain.model import Event
 from billing.observability import logger, metrics
+from billing.wire import plain
 
-billing = bootstrap.build()
+billing = bootstrap.event_publisher(bootstrap.given(globals()))
 publisher = billing.publisher
 
 

@@ -25,7 +25,7 @@ from billing.observability import logger, metrics
 from billing.service.messages import MailFeedback, NotifyMessage
 from billing.service.notifications import ReadAhead, messages_for_event
 
-billing = bootstrap.build()
+billing = bootstrap.notifier(bootstrap.given(globals()))
 notifier = billing.notifier
 processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)
 ahead: ReadAhead | None = None  # what the current batch's e-mails need, read in a few batch reads

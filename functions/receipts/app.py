@@ -20,7 +20,7 @@ from billing import bootstrap
 from billing.observability import logger, metrics
 from billing.service.messages import NotifyMessage
 
-billing = bootstrap.build()
+billing = bootstrap.receipts(bootstrap.given(globals()))
 numbering = billing.receipt_numbering
 
 

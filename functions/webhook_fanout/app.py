@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from billing import bootstrap
 from billing.observability import logger, metrics
 
-billing = bootstrap.build()
+billing = bootstrap.webhook_fanout(bootstrap.given(globals()))
 processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)
 RECORD_KEYS = ("event_id", "merchant_id")  # one record's: never on the next record's lines
 

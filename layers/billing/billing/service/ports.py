@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -213,14 +213,6 @@ class Links(Protocol):
     def receipt_url(self, charge: Charge) -> str | None: ...
 
 
-class Render(Protocol):
-    """An object as the API shows it (the HTTP layer's; given to services for event snapshots)."""
-
-    def __call__(
-        self, obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Item | Account, link: str | None = None
-    ) -> dict[str, object]: ...
-
-
 # ----------------------------------------------------------------- billing engine
 
 
@@ -273,12 +265,15 @@ class GatewayUnavailable(Exception):
 
 
 class PaymentGateway(Protocol):
-    # How long the gateway remembers an idempotency key (None: for ever). After that a request
-    # with the same key would be a new payment, so an unknown outcome is only looked up.
-    key_memory: timedelta | None
-    # The longest one call may take (its client timeout): the charger starts an attempt only
-    # when its invocation has that much time left.
-    call_timeout: float
+    @property
+    def key_memory(self) -> timedelta | None:
+        """How long the gateway remembers an idempotency key (None: for ever). After that a request
+        with the same key would be a new payment, so an unknown outcome is only looked up."""
+
+    @property
+    def call_timeout(self) -> float:
+        """The longest one call may take (its client timeout): the charger starts an attempt only
+        when its invocation has that much time left."""
 
     def charge(self, request: AttemptRequest) -> GatewayResult:
         """Charge once per idempotency key; the same key always answers the same result.
@@ -297,6 +292,23 @@ class PaymentGateway(Protocol):
         """Read-only: this refund at the gateway (by the refund id it carries), or None."""
 
 
+class CardSetup(Protocol):
+    """Cards at the gateway (Stripe): the customer page's SetupIntents (Stripe.js collects the card
+    in the browser) and whether a payment method belongs to a customer of a merchant there."""
+
+    def create_setup_intent(
+        self, merchant_id: str, mandate_id: str, email: str | None, name: str | None, purpose: str = ""
+    ) -> dict[str, str]:
+        """`id`, `client_secret` and `customer` of an off-session card SetupIntent for one mandate,
+        idempotent per mandate and `purpose`. Raises GatewayUnavailable."""
+
+    def confirmed_payment_method(self, setup_intent_id: str, mandate_id: str) -> str | None:
+        """The gateway's token of the card confirmed by this mandate's SetupIntent, or None."""
+
+    def belongs_to(self, merchant_id: str, token: str) -> bool:
+        """Whether the token is a payment method of one of the merchant's customers at the gateway."""
+
+
 # ----------------------------------------------------------------- e-mails
 
 
@@ -312,3 +324,83 @@ class Mailer(Protocol):
     def send(self, to: str, reply_to: str | None, subject: str, text: str, html: str, tags: dict[str, str]) -> str:
         """Hand one e-mail to the mail service; its message id. Raises MailRefused for good, or
         anything else when the service could not be reached (the message may be retried)."""
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class EmailFacts:
+    """Everything an e-mail may say, as values (the renderer writes amounts and dates for `lang`)."""
+
+    kind: str
+    lang: str
+    merchant: str
+    page_url: str
+    currency: str
+    support_email: str | None = None
+    amount: int | None = None  # minor units
+    interval: str = ""
+    interval_count: int = 1
+    date: datetime | None = None
+    method: str = ""
+    number: str = ""
+    decline_code: str | None = None
+    retry_date: datetime | None = None  # the next attempt's, or None when none is left
+    receipt_url: str = ""
+    ended_as: str = ""  # cancelled, revoked or completed
+
+
+class EmailRenderer(Protocol):
+    def render(self, facts: EmailFacts) -> Email:
+        """Subject, plain text and HTML in the facts' language (`billing.emails` implements it)."""
+
+
+# ----------------------------------------------------------------- the handlers' own adapters
+
+
+class MerchantKeys(Protocol):
+    """Merchants by API key (the authorizer) and their names (the customer page)."""
+
+    def merchant_for_key(self, api_key: str, now: datetime) -> str | None:
+        """The merchant a usable key belongs to, or None (unknown, revoked or expired)."""
+
+    def merchant_name(self, merchant_id: str) -> str | None: ...
+
+
+class Idempotency(Protocol):
+    def run(
+        self, request: dict[str, Any], action: Callable[[], dict[str, Any]], lambda_context: object
+    ) -> tuple[dict[str, Any], bool]:
+        """`action`'s result, run once per request key (raises IdempotencyConflict for a key reused
+        with another request or still in flight); and whether it is a replay of a stored result."""
+
+
+class EventPublisher(Protocol):
+    def publish(self, events: list[tuple[str, Event]]) -> set[str]:
+        """Publish (id, event) pairs; returns the ids that failed."""
+
+
+class UnpublishedEventsLog(Protocol):
+    def leave(self, keys: list[tuple[str, str]]) -> None:
+        """Keep (merchant id, event id) pairs for a replay (`make redrive QUEUE=events`)."""
+
+
+class ReceiptRequests(Protocol):
+    def send(self, charges: Sequence[tuple[str, str]]) -> set[int]:
+        """(merchant_id, charge_id) pairs to number; the indexes not taken (to be retried)."""
+
+
+MAX_DELAY_SECONDS = 900  # the longest a wake-up can be put off by a delayed message (SQS's limit)
+
+
+class WebhookWakeups(Protocol):
+    def wake(self, refs: Sequence[tuple[str, str]], delay_seconds: int = 0) -> None:
+        """An attempt of each (merchant id, delivery id) after `delay_seconds` (at most MAX_DELAY_SECONDS)."""
+
+    def hide(self, receipt_handle: str, seconds: int) -> None:
+        """Put a received wake-up back for `seconds` (longer waits than a delay allows)."""

@@ -22,11 +22,9 @@ sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
 
 import boto3  # noqa: E402
 
-from billing.adapters.clock import SystemClock  # noqa: E402
-from billing.bootstrap import Aws  # noqa: E402
+from billing.adapters.dynamodb.repository import DynamoRepository  # noqa: E402
 from billing.service.concurrency import retry_on_conflict  # noqa: E402
 from billing.service.ports import Changes  # noqa: E402
-from billing.settings import Settings  # noqa: E402
 from scripts.create_merchant import add_table_arguments, table_of  # noqa: E402
 
 
@@ -35,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     add_table_arguments(parser)
     args = parser.parse_args(argv)
     table = table_of(args)
-    repo = Aws(Settings(table_name=table), boto3.client, SystemClock()).repository
+    repo = DynamoRepository(boto3.client("dynamodb"), table)
     queued = []
     for merchant_id, mandate_id in repo.ended_mandates():
 

@@ -84,7 +84,7 @@ class LocalSystem:
         self.webhook_delivery = load_function("webhook_delivery", overrides)
         self.receipts = load_function("receipts", overrides)
         self.notifier = load_function("notifier", overrides)
-        WebhookLines(self.webhook_delivery.billing, quiet)  # each attempt printed as one line
+        WebhookLines(self.webhook_delivery.billing.webhook_ports(), self.clock, quiet)  # each attempt printed as one line
         self.gateway = ApiGateway(
             authorizer=lambda event: invoke(self.authorizer, event, "AuthorizerFunction"),
             routes=[
@@ -150,9 +150,10 @@ class LocalSystem:
         self.next_tick = now + self.rate
         # Full precision (AWS sends whole seconds): something due at the local clock's exact now is due.
         scheduled = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return invoke(
+        summary: dict[str, Any] = invoke(
             self.dispatcher, {"scheduled_time": scheduled, "execution_id": "local", "attempt": "1"}, "DispatcherFunction"
         )
+        return summary
 
     def tick(self) -> dict[str, Any]:
         """Dispatch once at the clock's now, drain the charge queue, record and publish everything."""

@@ -257,13 +257,13 @@ def not_found(_: Any) -> Response[str]:
     return invalid_link(lang(), secrets.token_urlsafe(16))
 
 
-@app.exception_handler(GatewayUnavailable)
+@app.exception_handler(GatewayUnavailable)  # type: ignore[untyped-decorator]  # Powertools leaves it unannotated
 def on_gateway_unavailable(_: Exception) -> Response[str]:
     """Stripe did not answer a check the page needs: nothing changed, the customer tries again."""
     return try_again(503, "30", "unavailable")
 
 
-@app.exception_handler(ConcurrentModification)
+@app.exception_handler(ConcurrentModification)  # type: ignore[untyped-decorator]
 def on_conflict(_: Exception) -> Response[str]:
     """The mandate kept changing under this request (past the retries): nothing changed, try again."""
     return try_again(409, "1", "busy")
@@ -276,7 +276,7 @@ def try_again(status: int, retry_after: str, why: str) -> Response[str]:
     return response
 
 
-@app.exception_handler(Exception)
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
 def on_bug(error: Exception) -> Response[str]:
     logger.exception("customer page error")
     nonce = secrets.token_urlsafe(16)

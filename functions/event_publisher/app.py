@@ -35,7 +35,7 @@ def lambda_handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict[s
         image = plain(record.dynamodb.new_image) if record.dynamodb else {}
         if image.get("entity") != "event":
             continue  # the template's filter already drops these; kept for local runs
-        pending.append((record.dynamodb.sequence_number, Event.model_validate(image["body"])))
+        pending.append((str(record.dynamodb.sequence_number), Event.model_validate(image["body"])))  # type: ignore[union-attr]
     failed = publisher.publish(pending) if pending else set()
     metrics.add_metric(name="EventsPublished", unit="Count", value=len(pending) - len(failed))
     # Receipt requests SQS did not take: the stream delivers those records again.

@@ -32,7 +32,7 @@ class ReceiptRequest(BaseModel):
 
 
 class ReceiptRecord(SqsRecordModel):
-    body: Json[ReceiptRequest]  # type: ignore[assignment]
+    body: Json[ReceiptRequest]
 
 
 @logger.inject_lambda_context(clear_state=True)

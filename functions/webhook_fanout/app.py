@@ -21,7 +21,7 @@ from billing import bootstrap
 from billing.observability import logger, metrics
 
 billing = bootstrap.webhook_fanout(bootstrap.given(globals()))
-processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)
+processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)  # type: ignore[arg-type]  # Powertools' Logger
 RECORD_KEYS = ("event_id", "merchant_id")  # one record's: never on the next record's lines
 
 

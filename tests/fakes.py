@@ -519,7 +519,7 @@ class FakeSender:
     """Answers from a script (status or error per call; default 200) and keeps every request."""
 
     def __init__(self) -> None:
-        from billing.service.webhooks import SendResult
+        from billing.service.ports import SendResult
 
         self.result = SendResult
         self.script: list[tuple[int | None, str | None]] = []

@@ -8,8 +8,8 @@ import time
 
 from billing.domain.model import Event
 from billing.service.event_recorder import EventRecorder
-from billing.service.ports import Changes
-from billing.service.webhooks import WebhookDeliverer, WebhookEndpoints, WebhookFanOut, WebhookPorts
+from billing.service.ports import Changes, WebhookPorts
+from billing.service.webhooks import WebhookDeliverer, WebhookEndpoints, WebhookFanOut
 from tests.fakes import (
     FakeClock,
     FakeDestinations,

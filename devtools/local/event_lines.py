@@ -8,8 +8,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from billing.service.ports import Clock
-from billing.service.webhooks import SendResult, WebhookPorts
+from billing.service.ports import Clock, SendResult, WebhookPorts
 
 
 class EventLines:

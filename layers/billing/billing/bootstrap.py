@@ -47,9 +47,10 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.dispatcher import Dispatcher
     from .service.links import ApprovalLinks
     from .service.notifications import Notifier
+    from .service.ports import WebhookPorts
     from .service.receipts import ReceiptNumbering
     from .service.use_cases import UseCases
-    from .service.webhooks import WebhookDeliverer, WebhookFanOut, WebhookPorts
+    from .service.webhooks import WebhookDeliverer, WebhookFanOut
 
 ClientFactory = Callable[[str], object]  # boto3.client: a client of the named AWS service
 MailObserver = Callable[..., None]  # told of every e-mail sent, with its fields as keywords
@@ -234,7 +235,7 @@ class Aws:
         from .adapters.dynamodb.slots import DynamoEndpointSlots
         from .adapters.kms import KmsSecretBox
         from .adapters.webhook_http import PublicDestinations, UrllibSender
-        from .service.webhooks import WebhookPorts
+        from .service.ports import WebhookPorts
 
         destinations = PublicDestinations(allow_loopback_http=self.settings.allow_loopback_webhooks)
         return WebhookPorts(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -15,6 +15,7 @@ from ..domain.model import Event, Mandate, Plan
 from .messages import AttemptMessage, NotifyMessage, RefundMessage
 
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
+    from ..domain import webhooks
     from ..domain.account import Account
     from ..domain.items import Item
     from ..domain.notifications import Notification, Suppression
@@ -404,3 +405,58 @@ class WebhookWakeups(Protocol):
 
     def hide(self, receipt_handle: str, seconds: int) -> None:
         """Put a received wake-up back for `seconds` (longer waits than a delay allows)."""
+
+
+# ----------------------------------------------------------------- webhooks
+
+
+class SecretBox(Protocol):
+    """Encrypts endpoint secrets at rest (KMS on AWS), bound to their merchant and endpoint."""
+
+    def seal(self, secret: str, merchant_id: str, endpoint_id: str) -> str: ...
+
+    def open(self, sealed: str, merchant_id: str, endpoint_id: str) -> str: ...
+
+
+class DestinationCheck(Protocol):
+    def blocked(self, url: str) -> bool:
+        """True when the URL's host resolves to an address an attempt may not connect to."""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    response_status: int | None
+    error: webhooks.AttemptError | None
+    duration_ms: int
+
+
+class WebhookSender(Protocol):
+    def post(self, url: str, headers: Mapping[str, str], body: bytes, timeout: float) -> SendResult:
+        """One POST, no redirects, to a checked public address only (`blocked_destination` otherwise)."""
+
+
+class WebhookQueue(Protocol):
+    def wake(self, refs: Sequence[tuple[str, str]]) -> None:
+        """Ask for an attempt of each (merchant id, delivery id) as soon as possible."""
+
+
+class EndpointSlots(Protocol):
+    """At most `webhooks.MAX_CONCURRENT_PER_ENDPOINT` attempts at once per endpoint."""
+
+    def acquire(self, merchant_id: str, endpoint_id: str, holder: str, now: datetime, until: datetime) -> bool: ...
+
+    def release(self, merchant_id: str, endpoint_id: str, holder: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class WebhookPorts:
+    """What webhooks need from the outside, built by the composition root on first use."""
+
+    box: SecretBox
+    destinations: DestinationCheck
+    queue: WebhookQueue
+    slots: EndpointSlots
+    sender: WebhookSender
+    random_bytes: Callable[[int], bytes]
+    wall_clock: Callable[[], float]
+    allow_loopback_http: bool = False

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from .money_operations import Items, Refunds
     from .notification_log import NotificationLog
     from .plans import Plans
-    from .webhooks import WebhookEndpoints, WebhookPorts
+    from .ports import WebhookPorts
+    from .webhooks import WebhookEndpoints
 
 
 class UseCases:

@@ -342,7 +342,7 @@ class CustomerPageDeps:
 def customer_page(overrides: Overrides = Overrides()) -> CustomerPageDeps:
     aws = Aws.from_env(overrides)
     # With Stripe configured the payment step is a SetupIntent confirmed by Stripe.js in the browser.
-    takes_cards = bool(aws.settings.stripe_publishable_key)
+    cards = aws.cards if aws.settings.stripe_publishable_key else None
 
     def portal(base_url: str) -> CustomerPortal:
         from .service.customer_portal import CustomerPortal
@@ -352,10 +352,10 @@ def customer_page(overrides: Overrides = Overrides()) -> CustomerPageDeps:
             aws.use_cases(links),
             links,
             aws.merchants.merchant_name,
-            cards=aws.cards if takes_cards else None,
+            cards=cards,
         )
 
-    return CustomerPageDeps(aws.settings, aws.clock, aws.repository, aws.signing_key, portal, takes_cards)
+    return CustomerPageDeps(aws.settings, aws.clock, aws.repository, aws.signing_key, portal, cards is not None)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ help:
 	@echo "make invoke FN=charger EVENT=events/charger_sqs_batch.json - run one function with one sample event"
 	@echo "make test      - bootstrap .venv, lint the template, run every test"
 	@echo "make test-fast - unit tests only, without the slow property tests"
-	@echo "make lint      - ruff (format and lint), mypy --strict on billing/, cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint, checkov"
+	@echo "make lint      - ruff (format and lint), import-linter (the layers), mypy --strict on billing/, functions/, devtools/, scripts/, cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint, checkov"
 	@echo "make bench     - one tick with 1,000 due among 20,000 mandates (AWS calls per charge, items read, cost per million); AWS calls and cost per webhook delivery; each function's cold start vs import boto3"
 	@echo "make openapi   - regenerate docs/openapi.json from the code"
 	@echo "make redrive QUEUE=charge|schedule|events|webhooks|webhook-events|receipts|notify [STACK=<stack>] - replay a dead-letter queue after fixing its cause"
@@ -66,6 +66,7 @@ test-fast: $(STAMP)
 lint: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	PYTHONPATH=layers/billing:. $(VENV)/bin/lint-imports  # the layers (pyproject.toml [tool.importlinter])
 	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(PY) -m pytest tests/template -q

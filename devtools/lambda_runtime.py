@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from billing.bootstrap import OVERRIDES, Overrides
+
 from .template import ROOT, function_timeout
 
 # The logical id of the function whose handler is running in this context (tests check its AWS
@@ -46,13 +48,16 @@ class FakeContext:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
 
 
-def load_function(name: str) -> ModuleType:
-    """A fresh import of functions/<name>/app.py (module-level wiring runs again)."""
+def load_function(name: str, overrides: Overrides | None = None) -> ModuleType:
+    """A fresh import of functions/<name>/app.py (module-level wiring runs again), built with
+    `overrides` (the handler passes them to its bootstrap factory: `bootstrap.given(globals())`)."""
     module_name = f"function_{name}"
     path = ROOT / "functions" / name / "app.py"
     spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    if overrides is not None:
+        setattr(module, OVERRIDES, overrides)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module

@@ -25,7 +25,7 @@ _lock = threading.RLock()
 _original_call = botocore.client.BaseClient._make_api_call
 
 
-def _atomic(self: Any, operation: str, params: dict) -> Any:
+def _atomic(self: Any, operation: str, params: dict[str, Any]) -> Any:
     with _lock:
         return _original_call(self, operation, params)
 
@@ -54,7 +54,7 @@ def fast_transactions() -> None:
         # unnecessary. Every other copy (e.g. UpdateItem's old image) stays a real deep copy.
         return obj if isinstance(obj, Table) else copy.deepcopy(obj, memo)
 
-    models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[attr-defined]
+    models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[assignment]
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         journal: list[tuple[Any, Any, Any, bool]] = []
@@ -83,7 +83,7 @@ def fast_transactions() -> None:
             raise
 
     transact_write_items._journaled = True  # type: ignore[attr-defined]
-    backend.transact_write_items = transact_write_items
+    setattr(backend, "transact_write_items", transact_write_items)  # noqa: B010
 
 
 def message_move_tasks() -> None:
@@ -112,7 +112,7 @@ def message_move_tasks() -> None:
             backend.send_message(destination.name, message.body)
         return ActionResult({"TaskHandle": str(uuid.uuid4())})
 
-    SQSResponse.start_message_move_task = start_message_move_task
+    setattr(SQSResponse, "start_message_move_task", start_message_move_task)  # noqa: B010
 
 
 @contextmanager
@@ -122,9 +122,9 @@ def sqs_on_clock(epoch_seconds: Callable[[], float]) -> Iterator[None]:
     import moto.sqs.models as sqs_models
 
     saved = sqs_models.unix_time, sqs_models.unix_time_millis
-    sqs_models.unix_time = lambda dt=None: epoch_seconds()  # type: ignore[assignment]
-    sqs_models.unix_time_millis = lambda dt=None: epoch_seconds() * 1000  # type: ignore[assignment]
+    sqs_models.unix_time = lambda dt=None: epoch_seconds()
+    sqs_models.unix_time_millis = lambda dt=None: epoch_seconds() * 1000
     try:
         yield
     finally:
-        sqs_models.unix_time, sqs_models.unix_time_millis = saved  # type: ignore[assignment]
+        sqs_models.unix_time, sqs_models.unix_time_millis = saved

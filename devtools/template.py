@@ -26,7 +26,7 @@ def _tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> Any:
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]  # a MappingNode
     return {name: value}
 
 
@@ -35,7 +35,8 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 @lru_cache(maxsize=1)
 def _load() -> dict[str, Any]:
-    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
+    loaded: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
+    return loaded
 
 
 def load_template() -> dict[str, Any]:
@@ -61,7 +62,8 @@ def expand(template: dict[str, Any] | None = None) -> dict[str, Any]:
         def load(self) -> dict[str, str]:
             return {}
 
-    return transform(template, {}, _NoManagedPolicies())
+    expanded: dict[str, Any] = transform(template, {}, _NoManagedPolicies())
+    return expanded
 
 
 def function_timeout(logical_id: str) -> float:

@@ -22,6 +22,7 @@ import json
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
@@ -29,9 +30,12 @@ sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
 import boto3  # noqa: E402
 
 from billing.adapters.clock import SystemClock  # noqa: E402
+from billing.adapters.merchants import MerchantStore  # noqa: E402
 from billing.api.responses import ApiKeyOut  # noqa: E402
-from billing.bootstrap import AwsBilling  # noqa: E402
+from billing.bootstrap import Aws  # noqa: E402
+from billing.domain.api_keys import ApiKey  # noqa: E402
 from billing.domain.errors import BillingError  # noqa: E402
+from billing.service.api_keys import ApiKeys  # noqa: E402
 from billing.service.event_recorder import NoLinks  # noqa: E402
 from billing.service.ports import PageRequest  # noqa: E402
 from billing.settings import Settings  # noqa: E402
@@ -51,12 +55,15 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument("--expires-in", type=int, default=0, help="seconds the key keeps working (0..604800)")
     args = parser.parse_args(argv)
     table = table_of(args)
-    billing = AwsBilling(Settings(table_name=table), boto3.client, SystemClock())
+    billing = Aws(Settings(table_name=table), boto3.client, SystemClock())
     keys = billing.use_cases(NoLinks()).api_keys
     try:
         if args.command == "migrate-legacy":
-            adopted = [keys.adopt_first_format(m, digest, made) for m, digest, made in billing.merchants.first_format_keys()]
-            shown = [{"merchant_id": k.merchant_id, "id": k.id} for k in adopted if k is not None]
+            adopted = [
+                keys.adopt_first_format(m, digest, made)
+                for m, digest, made in MerchantStore(billing.dynamodb, table).first_format_keys()
+            ]
+            shown: Any = [{"merchant_id": k.merchant_id, "id": k.id} for k in adopted if k is not None]
             print(f"{len(shown)} key(s) made before locators adopted.", file=sys.stderr)
         elif args.command == "list":
             shown = [ApiKeyOut.of(k).model_dump(mode="json", exclude={"secret"}) for k in _all(keys, args.merchant)]
@@ -74,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _all(keys, merchant_id: str) -> list:
-    found, cursor = [], None
+def _all(keys: ApiKeys, merchant_id: str) -> list[ApiKey]:
+    found: list[ApiKey] = []
+    cursor: str | None = None
     while True:
         page = keys.page(merchant_id, PageRequest(100, cursor))
         found += page.items

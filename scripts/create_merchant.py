@@ -24,7 +24,7 @@ from billing.adapters.merchants import MerchantStore  # noqa: E402
 
 def table_from_stack(stack: str) -> str:
     outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
-    return next(o["OutputValue"] for o in outputs if o["OutputKey"] == "BillingTableName")
+    return str(next(o["OutputValue"] for o in outputs if o["OutputKey"] == "BillingTableName"))
 
 
 def add_table_arguments(parser: argparse.ArgumentParser) -> None:

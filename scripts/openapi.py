@@ -9,14 +9,15 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
 
 
-def document() -> dict:
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+def document() -> dict[str, Any]:
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server, ServerVariable
 
     env = {
         "TABLE_NAME": "unused",
@@ -38,7 +39,7 @@ def document() -> dict:
         servers=[
             Server(
                 url="https://{api_id}.execute-api.{region}.amazonaws.com/live",
-                variables={"api_id": {"default": "example"}, "region": {"default": "eu-west-1"}},
+                variables={"api_id": ServerVariable(default="example"), "region": ServerVariable(default="eu-west-1")},
             )
         ],
         security_schemes={"merchantKey": HTTPBearer(description="The merchant's secret API key")},
@@ -47,7 +48,7 @@ def document() -> dict:
     return contract_errors(json.loads(schema))
 
 
-def contract_errors(doc: dict) -> dict:
+def contract_errors(doc: dict[str, Any]) -> dict[str, Any]:
     """Powertools documents its own 422 body; this API answers every error with ErrorOut
     (and query problems with 400, so operations without a body have no 422 at all)."""
     error = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}

@@ -108,7 +108,7 @@ def _keys_from_stream(streams: Any, info: dict[str, Any]) -> list[tuple[str, str
         ShardIteratorType="AT_SEQUENCE_NUMBER",
         SequenceNumber=info["startSequenceNumber"],
     )["ShardIterator"]
-    end, keys = int(info["endSequenceNumber"]), []
+    end, keys = int(info["endSequenceNumber"]), list[tuple[str, str]]()
     while iterator:
         page = streams.get_records(ShardIterator=iterator, Limit=1000)
         for record in page["Records"]:

@@ -22,12 +22,10 @@ sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
 
 import boto3  # noqa: E402
 
-from billing.adapters.clock import SystemClock  # noqa: E402
-from billing.bootstrap import AwsBilling  # noqa: E402
+from billing.adapters.dynamodb.repository import DynamoRepository  # noqa: E402
 from billing.domain.model import Mandate  # noqa: E402
 from billing.service.concurrency import retry_on_conflict  # noqa: E402
 from billing.service.ports import Changes  # noqa: E402
-from billing.settings import Settings  # noqa: E402
 from scripts.create_merchant import add_table_arguments, table_of  # noqa: E402
 
 
@@ -36,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     add_table_arguments(parser)
     args = parser.parse_args(argv)
     table = table_of(args)
-    repo = AwsBilling(Settings(table_name=table), boto3.client, SystemClock()).repository
+    repo = DynamoRepository(boto3.client("dynamodb"), table)
     queued = []
     for merchant_id, mandate_id in repo.ended_mandates():
 

@@ -410,7 +410,7 @@ class FakeSender:
     """Answers from a script (status or error per call; default 200) and keeps every request."""
 
     def __init__(self) -> None:
-        from billing.service.webhooks import SendResult
+        from billing.service.ports import SendResult
 
         self.result = SendResult
         self.script: list[tuple[int | None, str | None]] = []
@@ -420,3 +420,25 @@ class FakeSender:
         self.requests.append((url, dict(headers), body))
         status, error = self.script.pop(0) if self.script else (200, None)
         return self.result(status, error, 12)
+
+
+class FakeCards:
+    """The `CardSetup` port: Stripe's customers and SetupIntents, in memory. `owned`: the
+    (merchant id, token) pairs the gateway holds; `confirmed`: SetupIntent id -> (mandate id, token)."""
+
+    def __init__(self, owned: set[tuple[str, str]] | None = None) -> None:
+        self.owned = owned or set()
+        self.confirmed: dict[str, tuple[str, str]] = {}
+
+    def create_setup_intent(
+        self, merchant_id: str, mandate_id: str, email: str | None, name: str | None, purpose: str = ""
+    ) -> dict[str, str]:
+        intent = f"seti_{mandate_id}{purpose}"
+        return {"id": intent, "client_secret": f"{intent}_secret", "customer": f"cus_{mandate_id}"}
+
+    def confirmed_payment_method(self, setup_intent_id: str, mandate_id: str) -> str | None:
+        mandate, token = self.confirmed.get(setup_intent_id, ("", ""))
+        return token if mandate == mandate_id else None
+
+    def belongs_to(self, merchant_id: str, token: str) -> bool:
+        return (merchant_id, token) in self.owned

@@ -8,8 +8,8 @@ import time
 
 from billing.domain.model import Event
 from billing.service.event_recorder import EventRecorder
-from billing.service.ports import Changes
-from billing.service.webhooks import WebhookDeliverer, WebhookEndpoints, WebhookFanOut, WebhookPorts
+from billing.service.ports import Changes, WebhookPorts
+from billing.service.webhooks import WebhookDeliverer, WebhookEndpoints, WebhookFanOut
 from tests.fakes import (
     FakeClock,
     FakeDestinations,
@@ -29,9 +29,7 @@ class Webhooks:
         self.clock, self.repo, self.ids = FakeClock(), InMemoryRepository(), SequentialIds()
         self.box, self.queue, self.sender, self.slots = FakeSecretBox(), FakeWebhookQueue(), FakeSender(), FakeSlots()
         self.destinations = FakeDestinations({"rebound.example"})
-        from billing.api.responses import render
-
-        self.recorder = EventRecorder(self.ids, render)
+        self.recorder = EventRecorder(self.ids)
         self.wall = time.time()
         ports = WebhookPorts(
             box=self.box,
@@ -44,7 +42,7 @@ class Webhooks:
         )
         self.endpoints = WebhookEndpoints(self.repo, self.clock, self.ids, self.recorder, ports)
         self.fan_out = WebhookFanOut(self.repo, self.clock, self.queue)
-        from billing.bootstrap import render_event
+        from billing.shapes import render_event
 
         self.deliverer = WebhookDeliverer(self.repo, self.clock, self.ids, self.recorder, ports, render_event)
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from billing.api.requests import MandateCreate, PlanChangeIn, PlanCreate, RefundCreate
-from billing.bootstrap import Billing
+from billing.bootstrap import build_charger, build_dispatcher, build_use_cases
 from billing.domain.charge import Charge
 from billing.domain.model import Mandate
 from billing.service.charger import ChargeOutcome
@@ -38,19 +38,9 @@ class World:
         settings = Settings(
             table_name="in-memory", stripe_secret_name="configured-in-tests", claim_lease_seconds=int(LEASE.total_seconds())
         )
-        self.billing = Billing(
-            settings,
-            repository=self.repo,
-            clock=self.clock,
-            ids=self.ids,
-            gateways={"simulated": self.gateway},
-            queue=self.queue,
-            notify_queue=self.notify_queue,
-            dispatcher_workers=1,
-        )
-        self.api = self.billing.use_cases(FakeLinks())
-        self.dispatcher = self.billing.dispatcher
-        self.charger = self.billing.charger
+        self.api = build_use_cases(settings, self.repo, self.clock, self.ids, FakeLinks())
+        self.dispatcher = build_dispatcher(settings, self.repo, self.queue, self.ids, self.notify_queue, workers=1)
+        self.charger = build_charger(self.repo, {"simulated": self.gateway}, self.clock, self.ids)
         self.outcomes: list[ChargeOutcome] = []
 
     # ------------------------------------------------------------- merchant

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from typing import Any
+
+from billing.service.ports import Clock, SendResult, WebhookPorts
 
 
 class EventLines:
@@ -30,14 +33,14 @@ def describe(notification: dict[str, Any]) -> str:
     """One SNS notification of an event as one line: time, type, merchant, the object in brief."""
     event = json.loads(notification["Message"])
     obj = event["data"]["object"]
-    detail = {
+    detail: str = {
         "charge": lambda o: (
             f"{o['id']} cycle {o['cycle']} {o['amount']} {o['currency']} {o['status']} attempts={len(o['attempts'])}"
             + (f" failure={o['failure_code']}" if o.get("failure_code") else "")
         ),
         "mandate": lambda o: f"{o['id']} {o['status']} next_charge_at={o.get('next_charge_at')}",
         "plan": lambda o: f"{o['id']} {o['name']} {o['amount']} {o['currency']}/{o['interval_count']} {o['interval']}",
-    }.get(obj.get("object"), lambda o: o.get("id", ""))(obj)
+    }.get(obj.get("object"), lambda o: o.get("id", ""))(obj)  # type: ignore[no-untyped-call]
     merchant = notification["MessageAttributes"]["merchant_id"]["Value"]
     return f"event {event['created_at']}  {event['type']:<32} {merchant}  {detail}"
 
@@ -45,15 +48,14 @@ def describe(notification: dict[str, Any]) -> str:
 class WebhookLines:
     """Wraps the delivery function's sender: each attempt is printed when it returns."""
 
-    def __init__(self, billing: Any, quiet: bool = False) -> None:
-        ports = billing.webhook_ports()
-        sender, clock = ports.sender, billing.clock
+    def __init__(self, ports: WebhookPorts, clock: Clock, quiet: bool = False) -> None:
+        sender = ports.sender
         original = sender.post
 
-        def post(url: str, headers: Any, body: bytes, timeout: float) -> Any:
+        def post(url: str, headers: Mapping[str, str], body: bytes, timeout: float) -> SendResult:
             result = original(url, headers, body, timeout)
             if not quiet:
-                outcome = result.error if result.response_status is None else f"{result.response_status}"
+                outcome = str(result.error) if result.response_status is None else f"{result.response_status}"
                 if result.error == "http_status":
                     outcome += " (failed)"
                 event_type = json.loads(body).get("type", "?")
@@ -64,7 +66,7 @@ class WebhookLines:
                 )
             return result
 
-        sender.post = post
+        setattr(sender, "post", post)  # noqa: B010 (wrapping the adapter's method, not a port's declaration)
 
 
 # SES's mailbox simulator: e-mails to these addresses come back as a bounce or a complaint, as

@@ -73,18 +73,18 @@ class LocalSystem:
         # Every component reads the local clock: the one composition root builds them with it.
         # Every e-mail to the emulated SES, printed and listed; the mailbox simulator's bounce and complaint reported back.
         self.emails = EmailLines(self.clock, quiet, (self.plumbing.client("sns"), self.aws.topics["MailEventsTopic"]))
-        with bootstrap.configured(clock=self.clock, mail_observer=self.emails.record):
-            self.api = load_function("api")
-            self.authorizer = load_function("authorizer")
-            self.dispatcher = load_function("dispatcher")
-            self.charger = load_function("charger")
-            self.publisher = load_function("event_publisher")
-            self.customer_page = load_function("customer_page")
-            self.webhook_fanout = load_function("webhook_fanout")
-            self.webhook_delivery = load_function("webhook_delivery")
-            self.receipts = load_function("receipts")
-            self.notifier = load_function("notifier")
-        WebhookLines(self.webhook_delivery.billing, quiet)  # each attempt printed as one line
+        overrides = bootstrap.Overrides(clock=self.clock, mail_observer=self.emails.record)
+        self.api = load_function("api", overrides)
+        self.authorizer = load_function("authorizer", overrides)
+        self.dispatcher = load_function("dispatcher", overrides)
+        self.charger = load_function("charger", overrides)
+        self.publisher = load_function("event_publisher", overrides)
+        self.customer_page = load_function("customer_page", overrides)
+        self.webhook_fanout = load_function("webhook_fanout", overrides)
+        self.webhook_delivery = load_function("webhook_delivery", overrides)
+        self.receipts = load_function("receipts", overrides)
+        self.notifier = load_function("notifier", overrides)
+        WebhookLines(self.webhook_delivery.billing.webhook_ports(), self.clock, quiet)  # each attempt printed as one line
         self.gateway = ApiGateway(
             authorizer=lambda event: invoke(self.authorizer, event, "AuthorizerFunction"),
             routes=[
@@ -150,9 +150,10 @@ class LocalSystem:
         self.next_tick = now + self.rate
         # Full precision (AWS sends whole seconds): something due at the local clock's exact now is due.
         scheduled = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return invoke(
+        summary: dict[str, Any] = invoke(
             self.dispatcher, {"scheduled_time": scheduled, "execution_id": "local", "attempt": "1"}, "DispatcherFunction"
         )
+        return summary
 
     def tick(self) -> dict[str, Any]:
         """Dispatch once at the clock's now, drain the charge queue, record and publish everything."""

@@ -15,11 +15,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from billing import bootstrap
 from billing.api import errors, guard
 from billing.api.routes import account, api_keys, charges, events, mandates, money, notifications, plans, webhooks
-from billing.api.routing import ApiDeps
 from billing.observability import logger, metrics
 
-billing = bootstrap.build()
-deps = ApiDeps(billing)
+deps = bootstrap.api(bootstrap.given(globals()))
 
 app = APIGatewayRestResolver(enable_validation=True)
 for resource in (plans, mandates, charges, money, events, account, notifications, api_keys, webhooks):
@@ -33,5 +31,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     refused = guard.refusal(event)  # size, media type, JSON limits: before anything parses the body
     if refused is not None:
         return refused
-    app.append_context(deps=deps)
+    app.append_context(deps=deps)  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
     return app.resolve(event, context)

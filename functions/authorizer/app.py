@@ -19,8 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from billing import bootstrap
 from billing.observability import logger
 
-billing = bootstrap.build()
-merchants = billing.merchants
+deps = bootstrap.authorizer(bootstrap.given(globals()))
 
 
 def bearer_key(header: str | None) -> str | None:
@@ -32,7 +31,7 @@ def bearer_key(header: str | None) -> str | None:
 @event_source(data_class=APIGatewayAuthorizerTokenEvent)
 def lambda_handler(event: APIGatewayAuthorizerTokenEvent, context: LambdaContext) -> dict[str, Any]:
     key = bearer_key(event.authorization_token)
-    merchant_id = merchants.merchant_for_key(key, billing.clock.now()) if key else None
+    merchant_id = deps.merchants.merchant_for_key(key, deps.clock.now()) if key else None
     if merchant_id is None:
         logger.info("refused API key")  # never log the key itself
         raise Exception("Unauthorized")  # API Gateway answers 401 (GatewayResponses UNAUTHORIZED)

@@ -26,9 +26,9 @@ from billing.observability import logger, metrics, tracer
 from billing.service.charger import ChargeOutcome, OutcomeUnknown
 from billing.service.messages import AttemptMessage, RefundMessage
 
-billing = bootstrap.build()
+billing = bootstrap.charger(bootstrap.given(globals()))
 charger = billing.charger
-processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)  # failed records are logged with their error class
+processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)  # type: ignore[arg-type]  # failed records are logged with their error class
 RECORD_KEYS = ("charge_id", "attempt", "mandate_id", "refund_id")  # one record's: never on the next record's lines
 
 
@@ -40,7 +40,7 @@ Message = Annotated[Annotated[AttemptMessage, Tag("attempt")] | Annotated[Refund
 
 
 class ChargeRecord(SqsRecordModel):
-    body: Json[Message]  # type: ignore[assignment]
+    body: Json[Message]
 
 
 class InvalidChargeMessage(Exception):
@@ -95,7 +95,7 @@ def _count(outcome: ChargeOutcome) -> None:
             EventType.CHARGE_RETRY_SCHEDULED: "ChargeRetriesScheduled",
             EventType.REFUND_SUCCEEDED: "RefundsSucceeded",
             EventType.REFUND_FAILED: "RefundsFailed",
-        }.get(event)
+        }.get(event)  # type: ignore[call-overload]  # a StrEnum key: looked up by its string
         if name:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     if EventType.CHARGE_SUCCEEDED in outcome.events and outcome.currency:

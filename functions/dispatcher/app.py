@@ -19,8 +19,7 @@ from billing import bootstrap
 from billing.observability import logger, metrics, tracer
 from billing.wire import TimeIn
 
-billing = bootstrap.build()
-dispatcher = billing.dispatcher
+deps = bootstrap.dispatcher(bootstrap.given(globals()))
 
 
 class Tick(BaseModel):
@@ -39,7 +38,7 @@ class Tick(BaseModel):
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tick = Tick.model_validate(event)
     now: datetime = tick.scheduled_time
-    report = dispatcher.run(now)
+    report = deps.dispatcher.run(now)
     metrics.add_metric(name="DueFound", unit=MetricUnit.Count, value=report.found)
     metrics.add_metric(name="ChargesDispatched", unit=MetricUnit.Count, value=report.dispatched)
     metrics.add_metric(name="ChargesCreated", unit=MetricUnit.Count, value=report.new_charges)

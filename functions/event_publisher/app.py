@@ -17,12 +17,12 @@ from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, ev
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
-from billing.adapters.dynamodb.codec import plain
 from billing.domain.events import EventType
 from billing.domain.model import Event
 from billing.observability import logger, metrics
+from billing.wire import plain
 
-billing = bootstrap.build()
+billing = bootstrap.event_publisher(bootstrap.given(globals()))
 publisher = billing.publisher
 
 
@@ -35,7 +35,7 @@ def lambda_handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict[s
         image = plain(record.dynamodb.new_image) if record.dynamodb else {}
         if image.get("entity") != "event":
             continue  # the template's filter already drops these; kept for local runs
-        pending.append((record.dynamodb.sequence_number, Event.model_validate(image["body"])))
+        pending.append((str(record.dynamodb.sequence_number), Event.model_validate(image["body"])))  # type: ignore[union-attr]
     failed = publisher.publish(pending) if pending else set()
     metrics.add_metric(name="EventsPublished", unit="Count", value=len(pending) - len(failed))
     # Receipt requests SQS did not take: the stream delivers those records again.

@@ -25,9 +25,9 @@ from billing.observability import logger, metrics
 from billing.service.messages import MailFeedback, NotifyMessage
 from billing.service.notifications import ReadAhead, messages_for_event
 
-billing = bootstrap.build()
+billing = bootstrap.notifier(bootstrap.given(globals()))
 notifier = billing.notifier
-processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)
+processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)  # type: ignore[arg-type]  # Powertools' Logger
 ahead: ReadAhead | None = None  # what the current batch's e-mails need, read in a few batch reads
 
 
@@ -35,7 +35,7 @@ def requests_of(record: SQSRecord) -> list[NotifyMessage]:
     """The e-mails a record asks for: an event from the topic (raw delivery) or a request."""
     body = json.loads(record.body)
     if isinstance(body, dict) and body.get("object") == "event":
-        attribute = record.message_attributes.get("merchant_id") or {}
+        attribute: Any = record.message_attributes.get("merchant_id") or {}
         merchant = attribute.get("stringValue") if isinstance(attribute, dict) else getattr(attribute, "string_value", None)
         return messages_for_event({**body, "merchant_id": merchant})
     return [NotifyMessage.model_validate(body)]

@@ -20,7 +20,7 @@ from billing import bootstrap
 from billing.observability import logger, metrics
 from billing.service.messages import NotifyMessage
 
-billing = bootstrap.build()
+billing = bootstrap.receipts(bootstrap.given(globals()))
 numbering = billing.receipt_numbering
 
 
@@ -32,7 +32,7 @@ class ReceiptRequest(BaseModel):
 
 
 class ReceiptRecord(SqsRecordModel):
-    body: Json[ReceiptRequest]  # type: ignore[assignment]
+    body: Json[ReceiptRequest]
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -18,12 +18,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from billing import bootstrap
-from billing.adapters.sqs import MAX_DELAY_SECONDS
 from billing.observability import logger, metrics
 from billing.service.messages import WakeMessage
+from billing.service.ports import MAX_DELAY_SECONDS
 from billing.service.webhooks import WakeOutcome
 
-billing = bootstrap.build()
+billing = bootstrap.webhook_delivery(bootstrap.given(globals()))
 MAX_HIDE_SECONDS = 12 * 3600 - 60  # SQS's longest visibility timeout, with a margin
 
 

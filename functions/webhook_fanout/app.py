@@ -21,8 +21,8 @@ from billing import bootstrap
 from billing.domain.model import Event
 from billing.observability import logger, metrics
 
-billing = bootstrap.build()
-processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)
+billing = bootstrap.webhook_fanout(bootstrap.given(globals()))
+processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)  # type: ignore[arg-type]  # Powertools' Logger
 RECORD_KEYS = ("event_id", "merchant_id")  # one record's: never on the next record's lines
 
 

@@ -119,9 +119,9 @@ def system(aws: Provisioned) -> Iterator[System]:
     from tests.fakes import FakeClock
 
     clock = FakeClock(None)
-    with bootstrap.configured(clock=clock):  # the one composition root, with the test's clock
-        api, authorizer = load_function("api"), load_function("authorizer")
-        publisher, customer_page = load_function("event_publisher"), load_function("customer_page")
+    overrides = bootstrap.Overrides(clock=clock)  # the one composition root, with the test's clock
+    api, authorizer = load_function("api", overrides), load_function("authorizer", overrides)
+    publisher, customer_page = load_function("event_publisher", overrides), load_function("customer_page", overrides)
     store = MerchantStore(boto3.client("dynamodb"), aws.tables["BillingTable"])
     now = datetime.now(timezone.utc)
     a, b = store.create("Shop A <&>", now), store.create("Shop B", now)
@@ -160,9 +160,9 @@ class EngineHarness:
         # Every component reads the system's clock (the API, the charger, the gateway), from now on a test clock.
         self.clock = system.clock
         self.clock.current = datetime.now(timezone.utc).replace(microsecond=0)
-        with bootstrap.configured(clock=self.clock):
-            self.dispatcher = load_function("dispatcher")
-            self.charger = load_function("charger")
+        overrides = bootstrap.Overrides(clock=self.clock)
+        self.dispatcher = load_function("dispatcher", overrides)
+        self.charger = load_function("charger", overrides)
         self.sqs = boto3.client("sqs")
         self.queue = SqsEventSource(
             self.sqs, system.aws.queues["ChargeQueue"], lambda e: invoke(self.charger, e, "ChargerFunction")

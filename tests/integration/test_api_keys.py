@@ -219,7 +219,7 @@ def test_creations_conflicting_on_the_merchants_count_both_succeed(
     # (DynamoDB cancels this one with TransactionConflict)
     from tests.integration.test_money_safety_on_moto import ConflictingTransactions
 
-    billing = system.api_module.billing
+    billing = system.api_module.deps
     other = billing.use_cases(billing.approval_links(f"https://{system.a.id}.test")).api_keys
     writer = billing.repository.writer
     faulty = ConflictingTransactions(writer.client, times=1, race=lambda: other.create(system.a.id))
@@ -240,7 +240,7 @@ def test_a_conflicting_creation_that_took_the_last_place_leaves_a_409(
         assert call("POST", "/v1/api_keys").status == 201
     from tests.integration.test_money_safety_on_moto import ConflictingTransactions
 
-    billing = system.api_module.billing
+    billing = system.api_module.deps
     other = billing.use_cases(billing.approval_links(f"https://{system.a.id}.test")).api_keys
     writer = billing.repository.writer
     monkeypatch.setattr(writer, "client", ConflictingTransactions(writer.client, times=1, race=lambda: other.create(system.a.id)))

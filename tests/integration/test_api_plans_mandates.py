@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.integration.conftest import GOLD, Client, System
 
 OK = {"gateway": "simulated", "token": "pm_sim_ok"}
@@ -69,7 +67,7 @@ def test_mandate_without_consent_has_a_working_signed_approval_url(system: Syste
     assert call("GET", f"/v1/mandates/{mandate['id']}").json()["approval_url"] == url
     from billing.service.links import ApprovalLinks
 
-    key = system.api_module.billing.signing_key()
+    key = system.api_module.deps.signing_key()
     target = ApprovalLinks(key, "x").verify(url.rsplit("/", 1)[1], system.clock.now())
     assert (target.merchant_id, target.mandate_id) == (system.a.id, mandate["id"])
 
@@ -198,15 +196,22 @@ def test_every_stored_key_of_merchant_data_begins_with_the_merchant(system: Syst
                     assert item[key].startswith(f"M#{system.a.id}#"), (key, item[key])
 
 
-def test_the_link_key_is_read_only_by_requests_that_make_or_check_a_link(
-    system: System, call: Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a mandate awaiting approval, and the API's reads of the link-signing secret counted
+def test_the_link_key_is_read_only_by_requests_that_make_or_check_a_link(system: System, call: Client) -> None:
+    # Given a mandate awaiting approval, and an API whose reads of the link-signing secret are counted
+    from billing import bootstrap
+    from billing.adapters.secrets import secret_reader
+    from billing.settings import Settings
+    from devtools.lambda_runtime import load_function
+
     pending = make_mandate(call, make_plan(call)["id"], active=False)
-    billing = system.api_module.billing
     reads: list[bytes] = []
-    read = billing.signing_key
-    monkeypatch.setattr(billing, "signing_key", lambda: reads.append(read()) or reads[-1])
+    read = secret_reader(Settings.from_env().link_signing_secret_arn)
+
+    def counted() -> bytes:
+        reads.append(read().encode())
+        return reads[-1]
+
+    system.api_module = load_function("api", bootstrap.Overrides(clock=system.clock, signing_key=counted))
     # When lists that show no mandate awaiting approval are read, Then the secret is not read
     assert call("GET", "/v1/plans").status == 200 and call("GET", "/v1/charges").status == 200
     assert reads == []

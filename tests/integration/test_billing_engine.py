@@ -167,7 +167,7 @@ def test_dynamodb_throttling_in_the_charger_and_the_dispatcher_loses_and_duplica
     # Given two due mandates, and DynamoDB throttling one dispatcher claim
     pln = plan(call)
     first, second = mandate(call, pln)["id"], mandate(call, pln)["id"]
-    dispatcher_repo = engine.dispatcher.dispatcher.repo
+    dispatcher_repo = engine.dispatcher.deps.dispatcher.repo
     monkeypatch.setattr(dispatcher_repo.writer, "client", ThrottledOnce(dispatcher_repo.writer.client, "transact_write_items"))
     # When the dispatcher runs, Then one is sent and the other stays due
     summary = engine.dispatch()

@@ -79,7 +79,7 @@ def test_approve_with_a_test_card_records_the_evidence_and_activates(system: Sys
     active = call("GET", f"/v1/mandates/{mandate['id']}").json()
     assert active["status"] == "active" and active["payment_method"] == {"gateway": "simulated", "token_last4": "once"}
     assert active["consent"]["ip"] == "198.51.100.7" and active["consent"]["user_agent"] == "Mozilla/5.0 (test)"
-    stored = system.api_module.billing.repository.get(Mandate, system.a.id, mandate["id"])
+    stored = system.api_module.deps.repository.get(Mandate, system.a.id, mandate["id"])
     assert stored.consent.terms_sha256 == fields["terms_sha256"]
     assert [e["type"] for e in call("GET", "/v1/events?type=mandate.activated").json()["data"]] == ["mandate.activated"]
     # The same link now shows the status and offers to revoke
@@ -148,7 +148,7 @@ def test_a_mandate_awaiting_approval_is_not_revoked_from_the_page(system: System
     from billing.customer_page.forms import csrf_token
 
     token = path.rsplit("/", 1)[1]
-    csrf = csrf_token(system.api_module.billing.signing_key(), token, "revoke")
+    csrf = csrf_token(system.api_module.deps.signing_key(), token, "revoke")
     # When the customer asks for the confirmation step, or posts the revoke form anyway
     confirm = page(system, path + "/revoke")
     response = post(system, path + "/revoke", {"csrf": csrf})
@@ -190,10 +190,8 @@ def test_a_test_card_where_the_simulated_gateway_is_switched_off_is_a_clear_422(
     from billing.settings import Settings
     from devtools.lambda_runtime import load_function
 
-    with bootstrap.configured(
-        clock=system.clock, settings=Settings.from_env().model_copy(update={"allow_simulated_gateway": False})
-    ):
-        system.customer_module = load_function("customer_page")
+    settings = Settings.from_env().model_copy(update={"allow_simulated_gateway": False})
+    system.customer_module = load_function("customer_page", bootstrap.Overrides(clock=system.clock, settings=settings))
     mandate = pending(call)
     path = path_of(mandate)
     # When the customer opens the link, Then no test card is offered: the page says no method can be used here
@@ -204,9 +202,9 @@ def test_a_test_card_where_the_simulated_gateway_is_switched_off_is_a_clear_422(
     from billing.service.customer_portal import terms_digest
 
     token = path.rsplit("/", 1)[1]
-    stored = system.api_module.billing.repository.get(Mandate, system.a.id, mandate["id"])
+    stored = system.api_module.deps.repository.get(Mandate, system.a.id, mandate["id"])
     fields = {
-        "csrf": csrf_token(system.api_module.billing.signing_key(), token, "approve"),
+        "csrf": csrf_token(system.api_module.deps.signing_key(), token, "approve"),
         "terms_sha256": terms_digest(stored),
         "payment_token": "pm_sim_ok",
         "consent": "yes",
@@ -226,7 +224,7 @@ def test_a_conflict_that_never_clears_is_a_page_to_try_again_not_a_500(
     mandate = pending(call)
     path = path_of(mandate)
     fields = approval_form(page(system, path).body, payment_token="pm_sim_ok")
-    writer = system.customer_module.billing.repository.writer
+    writer = system.customer_module.deps.repository.writer
     monkeypatch.setattr(writer, "client", ConflictingTransactions(writer.client, times=100))
     # When the customer approves
     response = post(system, path + "/approve", fields)

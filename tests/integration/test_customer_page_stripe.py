@@ -28,8 +28,8 @@ def stripe_page(system: System, httpserver: HTTPServer, monkeypatch: pytest.Monk
     monkeypatch.setenv("STRIPE_API_BASE", httpserver.url_for("").rstrip("/"))
     from billing import bootstrap
 
-    with bootstrap.configured(clock=system.clock):  # the system's test clock, as the other functions
-        module = load_function("customer_page")
+    overrides = bootstrap.Overrides(clock=system.clock)  # the system's test clock, as the other functions
+    module = load_function("customer_page", overrides)
     system.gateway._routes[1] = ("/customer/", lambda event: invoke(module, event, "CustomerPageFunction"), False)
     state: dict = {"requests": [], "mandate_id": None, "status": "succeeded", "payment_method": "pm_1Q2w3E4r5T6y7U8i"}
 
@@ -113,7 +113,7 @@ def test_approval_takes_the_payment_method_from_stripe_not_from_the_form(system:
     assert post(system, path + "/approve", fields).status == 303
     active = call("GET", f"/v1/mandates/{mandate['id']}").json()
     assert active["status"] == "active" and active["payment_method"] == {"gateway": "stripe", "token_last4": "7U8i"}
-    stored = system.api_module.billing.repository.get(Mandate, system.a.id, mandate["id"])
+    stored = system.api_module.deps.repository.get(Mandate, system.a.id, mandate["id"])
     assert stored.payment_method.token == "cus_Test12345678:pm_1Q2w3E4r5T6y7U8i"
 
 
@@ -139,7 +139,7 @@ def test_the_customer_replaces_the_card_with_a_fresh_setup_intent_confirmed_by_s
     # When the customer opens the page again
     body = page(system, path).body
     # Then a fresh SetupIntent is made for a new card, keyed by the mandate's state (not approval's)
-    version = system.api_module.billing.repository.get(Mandate, system.a.id, mandate["id"]).version
+    version = system.api_module.deps.repository.get(Mandate, system.a.id, mandate["id"]).version
     kind, key, form = stripe_page["requests"][-1]
     assert kind == "setup" and key == f"setup:{mandate['id']}:update-{version}" and form["usage"] == "off_session"
     update = body.split('id="payment-method"')[1]
@@ -155,7 +155,7 @@ def test_the_customer_replaces_the_card_with_a_fresh_setup_intent_confirmed_by_s
     assert call("GET", f"/v1/mandates/{mandate['id']}").json()["payment_method"] == {"gateway": "stripe", "token_last4": "3T2s"}
     # (read from the SetupIntent made for this mandate: no second look-up of whose card it is)
     assert stripe_page.get("owner_checks", 0) == 0
-    stored = system.api_module.billing.repository.get(Mandate, system.a.id, mandate["id"])
+    stored = system.api_module.deps.repository.get(Mandate, system.a.id, mandate["id"])
     assert stored.payment_method.token == "cus_Test12345678:pm_9Z8y7X6w5V4u3T2s"
     [event] = call("GET", "/v1/events?type=mandate.payment_method_updated").json()["data"]
     assert event["data"]["source"] == "customer"
@@ -199,7 +199,7 @@ def test_repeated_views_of_one_mandate_state_reuse_one_setup_intent(system: Syst
     # Then every view asks Stripe with the same idempotency key (Stripe answers its first SetupIntent
     # again for a key it has seen): one SetupIntent per state of the mandate, not one per view
     keys = {key for kind, key, _ in stripe_page["requests"] if kind == "setup"} - {f"setup:{mandate['id']}"}
-    version = system.api_module.billing.repository.get(Mandate, system.a.id, mandate["id"]).version
+    version = system.api_module.deps.repository.get(Mandate, system.a.id, mandate["id"]).version
     assert keys == {f"setup:{mandate['id']}:update-{version}"}
 
 
@@ -230,7 +230,7 @@ def test_card_replacements_by_the_customer_are_limited_per_day(system: System, c
     assert 'data-secret="' not in shown and len([r for r in stripe_page["requests"] if r[0] == "setup"]) == setups
     assert "Mokėjimo būdą šiandien" in shown
     assert sixth.status == 429 and "Mokėjimo būdą šiandien" in sixth.body and int(sixth.headers["Retry-After"]) > 0
-    stored = system.api_module.billing.repository.get(Mandate, system.a.id, mandate["id"])
+    stored = system.api_module.deps.repository.get(Mandate, system.a.id, mandate["id"])
     assert stored.payment_method.token.endswith("pm_4Z8y7X6w5V4u3T2s")
     assert len(call("GET", "/v1/events?type=mandate.payment_method_updated&limit=100").json()["data"]) == 5
     # When a day has passed since the first one, Then one more replacement is allowed

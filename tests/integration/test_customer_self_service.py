@@ -16,7 +16,7 @@ CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_age
 
 
 def page_path(system: System, engine: EngineHarness, mandate_id: str) -> str:
-    links = system.api_module.billing.approval_links(f"https://{HOST}")
+    links = system.api_module.deps.approval_links(f"https://{HOST}")
     return f"/customer/mandates/{links.token(system.a.id, mandate_id, engine.clock.now() + timedelta(days=30))}"
 
 

@@ -32,8 +32,8 @@ def test_activation_failure_and_receipt_e_mails_reach_ses_once_and_are_listed(
     engine.tick()
     engine.advance(days=1)
     sent: list[dict] = []
-    with bootstrap.configured(clock=engine.clock, mail_observer=lambda **email: sent.append(email)):
-        receipts, notifier = load_function("receipts"), load_function("notifier")
+    overrides = bootstrap.Overrides(clock=engine.clock, mail_observer=lambda **email: sent.append(email))
+    receipts, notifier = load_function("receipts", overrides), load_function("notifier", overrides)
     sqs = boto3.client("sqs")
     receipt_source = SqsEventSource(sqs, system.aws.queues["ReceiptQueue"], lambda e: invoke(receipts, e, "ReceiptsFunction"))
     notify_source = SqsEventSource(sqs, system.aws.queues["NotifyQueue"], lambda e: invoke(notifier, e, "NotifierFunction"))
@@ -82,8 +82,8 @@ def test_the_dispatcher_announces_the_next_charge_through_the_notify_queue_once(
     engine.tick()
     due = datetime.fromisoformat(call("GET", f"/v1/mandates/{mandate['id']}").json()["next_charge_at"].replace("Z", "+00:00"))
     sent: list[dict] = []
-    with bootstrap.configured(clock=engine.clock, mail_observer=lambda **email: sent.append(email)):
-        notifier = load_function("notifier")
+    overrides = bootstrap.Overrides(clock=engine.clock, mail_observer=lambda **email: sent.append(email))
+    notifier = load_function("notifier", overrides)
     notify_source = SqsEventSource(
         boto3.client("sqs"), system.aws.queues["NotifyQueue"], lambda e: invoke(notifier, e, "NotifierFunction")
     )
@@ -118,8 +118,8 @@ def test_ses_bounce_reports_reach_the_notifier_through_the_mail_events_topic(
     }
     mandate = call("POST", "/v1/mandates", body).json()
     sent: list[dict] = []
-    with bootstrap.configured(clock=engine.clock, mail_observer=lambda **email: sent.append(email)):
-        notifier = load_function("notifier")
+    overrides = bootstrap.Overrides(clock=engine.clock, mail_observer=lambda **email: sent.append(email))
+    notifier = load_function("notifier", overrides)
     sqs = boto3.client("sqs")
     notify_source = SqsEventSource(sqs, system.aws.queues["NotifyQueue"], lambda e: invoke(notifier, e, "NotifierFunction"))
     invoke(system.publisher_module, {"Records": _stream_records(system)}, "EventPublisherFunction")

@@ -73,7 +73,7 @@ def test_a_set_up_fee_a_refund_and_an_upgrade_with_proration(system: System, cal
     types = {e["type"] for e in call("GET", "/v1/events?limit=100").json()["data"]}
     assert {"item.created", "refund.created", "refund.succeeded", "charge.refunded"} <= types
     # And the customer's page (a signed link to this mandate) shows the lines and the refund, escaped
-    links = system.api_module.billing.approval_links(f"https://{HOST}")
+    links = system.api_module.deps.approval_links(f"https://{HOST}")
     token = links.token(system.a.id, mandate["id"], engine.clock.now() + timedelta(days=1))
     html = system.gateway.request("GET", f"/customer/mandates/{token}", {"Host": HOST}).body
     assert "Set-up &lt;fee&gt;" in html and "<fee>" not in html

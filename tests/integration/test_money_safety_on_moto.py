@@ -49,7 +49,7 @@ def test_a_transaction_conflict_is_retried_not_answered_500(
 ) -> None:
     # Given a mandate, and DynamoDB cancelling the next two transactions with TransactionConflict
     m = mandate(call, plan(call))
-    writer = system.api_module.billing.repository.writer
+    writer = system.api_module.deps.repository.writer
     faulty = ConflictingTransactions(writer.client, times=2)
     monkeypatch.setattr(writer, "client", faulty)
     # When the merchant cancels it
@@ -64,7 +64,7 @@ def test_a_conflict_that_never_clears_is_a_409_to_retry_and_changes_nothing(
 ) -> None:
     # Given DynamoDB cancelling every transaction with TransactionConflict (a storm on one object)
     m = mandate(call, plan(call))
-    writer = system.api_module.billing.repository.writer
+    writer = system.api_module.deps.repository.writer
     monkeypatch.setattr(writer, "client", ConflictingTransactions(writer.client, times=100))
     # When the merchant cancels it, with an Idempotency-Key
     response = call("POST", f"/v1/mandates/{m['id']}/cancel", headers={"Idempotency-Key": "stormy"})
@@ -85,7 +85,7 @@ def test_the_same_write_carries_the_same_client_request_token(
     # Given the writer's transactions observed
     from billing.adapters.dynamodb.writes import Writer
 
-    repository: Writer = system.api_module.billing.repository.writer
+    repository: Writer = system.api_module.deps.repository.writer
     faulty = ConflictingTransactions(repository.client, times=0)
     monkeypatch.setattr(repository, "client", faulty)
     operation = {
@@ -178,5 +178,5 @@ def test_the_charger_starts_no_attempt_its_invocation_has_no_time_for(engine: En
         invoke(engine.charger, {"Records": [record]}, "ChargerFunction", timeout=8)
     # without a start marker or a gateway call
     assert engine.ledger() == [] and charges_of(call, m["id"])[0]["status"] == "pending"
-    stored = engine.system.api_module.billing.repository.get(Mandate, engine.system.a.id, m["id"])
+    stored = engine.system.api_module.deps.repository.get(Mandate, engine.system.a.id, m["id"])
     assert stored.attempt_started_at is None

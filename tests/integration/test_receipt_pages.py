@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
+from billing.service.receipts import ReceiptNumbering
 from tests.integration.conftest import GOLD, Client, EngineHarness, System
 
 HOST = "localapi01.execute-api.eu-west-1.amazonaws.com"
@@ -36,7 +37,7 @@ def paid_charge(system: System, call: Client, engine: EngineHarness, locale: str
     engine.tick()
     [charge] = call("GET", f"/v1/charges?mandate_id={mandate['id']}").json()["data"]
     assert charge["receipt_url"] is None  # not numbered yet
-    numbering = system.api_module.billing.receipt_numbering
+    numbering = ReceiptNumbering(system.api_module.deps.repository, system.clock)
     assert [c.id for c in numbering.assign(system.a.id, [charge["id"]])] == [charge["id"]]
     return call("GET", f"/v1/charges/{charge['id']}").json()
 
@@ -62,7 +63,7 @@ def test_the_receipt_page_shows_who_was_paid_by_whom_for_what(system: System, ca
     assert "Gold &lt;b&gt;" in html and "€19.99" in html and "Simulated ending in" in html
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
     # And the customer's page lists the charge with its receipt
-    links = system.api_module.billing.approval_links(f"https://{HOST}")
+    links = system.api_module.deps.approval_links(f"https://{HOST}")
     token = links.token(system.a.id, charge["mandate_id"], engine.clock.now() + __import__("datetime").timedelta(days=1))
     own_page = system.gateway.request("GET", f"/customer/mandates/{token}", {"Host": HOST}).body
     assert f'href="{charge["receipt_url"]}?lang=en"' in own_page
@@ -154,7 +155,7 @@ def test_links_already_sent_keep_working_for_their_own_purpose_only(system: Syst
     # Given a receipt link and a page link as they were signed before purposes were in every MAC
     # (receipts: HMAC("receipt\0" + payload), unchanged; pages: HMAC(payload), still in e-mails)
     charge = paid_charge(system, call, engine)
-    key = system.api_module.billing.signing_key()
+    key = system.api_module.deps.signing_key()
     receipt_payload = f"{system.a.id}.{charge['id']}".encode()
     receipt = f"{_b64(receipt_payload)}.{_b64(hmac.new(key, b'receipt' + bytes(1) + receipt_payload, hashlib.sha256).digest())}"
     expires = int((engine.clock.now() + timedelta(days=1)).timestamp())
@@ -195,7 +196,7 @@ def test_any_token_on_any_customer_path_is_a_4xx_never_a_5xx(system: System, dat
     # Given tokens this deployment really signed (a receipt's, a page's, a CSRF token)
     from billing.customer_page.forms import csrf_token
 
-    billing = system.api_module.billing
+    billing = system.api_module.deps
     links = billing.approval_links(f"https://{HOST}")
     page = links.token(system.a.id, "mdt_x", datetime(2100, 1, 1, tzinfo=timezone.utc))
     genuine = [links.receipt_token(system.a.id, "chg_x"), page, csrf_token(billing.signing_key(), page, "approve")]

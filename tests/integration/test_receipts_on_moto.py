@@ -40,8 +40,8 @@ def test_each_merchants_receipts_are_numbered_in_one_series_once(system: System,
     # When the table's stream goes through the event publisher and the receipt queue through the receipts function
     records = _stream_records(system)
     assert invoke(system.publisher_module, {"Records": records}, "EventPublisherFunction") == {"batchItemFailures": []}
-    with bootstrap.configured(clock=engine.clock):
-        receipts = load_function("receipts")
+    overrides = bootstrap.Overrides(clock=engine.clock)
+    receipts = load_function("receipts", overrides)
     source = SqsEventSource(
         boto3.client("sqs"), system.aws.queues["ReceiptQueue"], lambda e: invoke(receipts, e, "ReceiptsFunction")
     )
@@ -65,8 +65,8 @@ def test_each_merchants_receipts_are_numbered_in_one_series_once(system: System,
 
 
 def test_a_poison_message_is_dropped_and_a_failing_group_comes_back(system: System, engine: EngineHarness) -> None:
-    with bootstrap.configured(clock=engine.clock):
-        receipts = load_function("receipts")
+    overrides = bootstrap.Overrides(clock=engine.clock)
+    receipts = load_function("receipts", overrides)
     sqs, url = boto3.client("sqs"), system.aws.queues["ReceiptQueue"]
     source = SqsEventSource(sqs, url, lambda e: invoke(receipts, e, "ReceiptsFunction"))
 
@@ -108,8 +108,8 @@ def test_in_a_batch_of_two_merchants_the_failed_group_and_all_after_its_first_re
         (system.b.id, charge_of(other, theirs)),
         (system.a.id, charge_of(call, second)),
     ]
-    with bootstrap.configured(clock=engine.clock):
-        receipts = load_function("receipts")
+    overrides = bootstrap.Overrides(clock=engine.clock)
+    receipts = load_function("receipts", overrides)
     sqs, url = boto3.client("sqs"), system.aws.queues["ReceiptQueue"]
     source = SqsEventSource(sqs, url, lambda e: None)
     bodies = [json.dumps({"merchant_id": m, "charge_id": c}) for m, c in order]

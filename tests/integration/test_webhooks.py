@@ -59,9 +59,9 @@ class Hooks:
         from billing import bootstrap
 
         self.system, self.clock = system, system.clock
-        with bootstrap.configured(clock=self.clock):
-            self.fanout = load_function("webhook_fanout")
-            self.delivery = load_function("webhook_delivery")
+        overrides = bootstrap.Overrides(clock=self.clock)
+        self.fanout = load_function("webhook_fanout", overrides)
+        self.delivery = load_function("webhook_delivery", overrides)
         sqs = boto3.client("sqs")
         self.stream = TableStream(boto3.Session(), system.aws.tables["BillingTable"])
         self.events = SqsEventSource(
@@ -332,7 +332,7 @@ def test_the_deployed_configuration_refuses_non_public_destinations(system: Syst
 
 def test_a_name_resolving_to_an_ipv6_form_of_a_private_address_is_refused_at_creation(system: System, call: Client) -> None:
     # Given a name that resolves to the metadata service behind NAT64's well-known prefix
-    system.api_module.billing.webhook_ports().destinations.resolver = lambda host, port: ["64:ff9b::a9fe:a9fe"]
+    system.api_module.deps.webhook_ports().destinations.resolver = lambda host, port: ["64:ff9b::a9fe:a9fe"]
     # When an endpoint is created with it, Then it is a 422 naming the URL
     response = call("POST", "/v1/webhook_endpoints", {"url": "https://hooks.nat64.test/hooks"})
     assert response.status == 422 and response.json()["error"]["param"] == "url", response.body
@@ -430,7 +430,7 @@ def test_creations_conflicting_on_the_merchants_count_both_succeed(
     from billing.api.requests import WebhookEndpointCreate
     from tests.integration.test_money_safety_on_moto import ConflictingTransactions
 
-    billing = system.api_module.billing
+    billing = system.api_module.deps
     other = billing.use_cases(billing.approval_links("https://shop.test")).webhooks
     new = WebhookEndpointCreate.model_validate({"url": receiver.url})
     writer = billing.repository.writer

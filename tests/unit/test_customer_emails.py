@@ -8,12 +8,13 @@ from __future__ import annotations
 import pytest
 
 from billing.api.requests import AccountUpdate, MandateCreate, PlanCreate
-from billing.bootstrap import render_event
 from billing.domain.notifications import Notification, Suppression
+from billing.emails.render import JinjaEmails
 from billing.service.links import ApprovalLinks
 from billing.service.messages import MailFeedback, NotifyMessage
 from billing.service.notifications import Notifier, messages_for_event
 from billing.service.ports import MailRefused, PageRequest
+from billing.shapes import render_event
 from tests.fakes import FakeMailer
 from tests.world import CONSENT, MERCHANT, World
 
@@ -37,7 +38,7 @@ def setup(world: World, token: str = "pm_sim_ok", email: str | None = "jonas@exa
     }
     mandate = world.api.mandates.create(MERCHANT, MandateCreate.model_validate(body))
     mailer = FakeMailer()
-    notifier = Notifier(world.repo, world.clock, mailer, ApprovalLinks(b"k" * 32, "https://pay.example"))
+    notifier = Notifier(world.repo, world.clock, mailer, ApprovalLinks(b"k" * 32, "https://pay.example"), JinjaEmails())
     return mandate, mailer, notifier
 
 
@@ -243,32 +244,41 @@ HOSTILE = 'Shop <script>alert("x")</script> & "Co"'
     "kind", ["upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended"]
 )
 def test_every_kind_renders_in_both_languages_with_merchant_text_escaped(kind: str, lang: str) -> None:
+    from datetime import datetime, timezone
     from html.parser import HTMLParser
 
-    from billing.emails.render import Facts, render
+    from billing.customer_page.formatting import day, money, schedule_text
+    from billing.emails.render import render
     from billing.emails.texts import TEXT
+    from billing.service.ports import EmailFacts
 
     # Given a merchant whose name and support address carry markup
-    facts = Facts(
+    facts = EmailFacts(
         kind=kind,
         lang=lang,
         merchant=HOSTILE,
         page_url="https://pay.example/customer/mandates/t?x=1&y=2",
+        currency="EUR",
         support_email="help+<b>@shop.test",
-        amount="€19.99",
-        every="every month",
-        date="25 December 2026",
+        amount=1999,
+        interval="month",
+        date=datetime(2026, 12, 25, tzinfo=timezone.utc),
         method="Stripe …4242",
         number="R-7",
         decline_code="insufficient_funds",
-        retry_date="28 December 2026",
+        retry_date=datetime(2026, 12, 28, tzinfo=timezone.utc),
         receipt_url="https://pay.example/customer/receipts/t",
         ended_as="cancelled",
     )
     # When the e-mail is rendered
     email = render(facts)
     # Then the subject and text say it in that language, with the merchant's name as written
-    values = {"merchant": HOSTILE, "amount": "€19.99", "every": "every month", "date": "25 December 2026", "number": "R-7"}
+    written = {
+        "amount": money(1999, "EUR", lang),
+        "every": schedule_text("month", 1, lang),
+        "date": day(facts.date, lang, "long"),
+    }  # type: ignore[arg-type]
+    values = {"merchant": HOSTILE, **written, "number": "R-7"}
     assert email.subject == TEXT[lang][f"{kind}.subject"].format(**values)
     assert HOSTILE in email.subject and HOSTILE in email.text and "help+<b>@shop.test" in email.text
     assert TEXT[lang]["footer"].format(merchant=HOSTILE) in email.text
@@ -295,10 +305,12 @@ def test_every_kind_renders_in_both_languages_with_merchant_text_escaped(kind: s
 
 
 def test_a_name_stored_with_a_line_break_before_the_rule_still_makes_a_one_line_subject() -> None:
-    from billing.emails.render import Facts, render
+    from billing.emails.render import render
+    from billing.service.ports import EmailFacts
 
     # Given a merchant name stored before line breaks were refused (the account API refuses them now)
-    facts = Facts(kind="receipt", lang="en", merchant="Shop\r\nBcc: victim@example.com\x00", page_url="https://p", number="R-1")
+    merchant = "Shop\r\nBcc: victim@example.com\x00"
+    facts = EmailFacts(kind="receipt", lang="en", merchant=merchant, page_url="https://p", currency="EUR", number="R-1")
     # When an e-mail is rendered, Then its subject is one line, the name's breaks made spaces
     subject = render(facts).subject
     assert subject == "Shop  Bcc: victim@example.com : receipt R-1"

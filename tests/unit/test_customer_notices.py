@@ -11,6 +11,7 @@ import pytest
 
 from billing.api.requests import AccountUpdate, MandateCreate, PlanCreate
 from billing.domain import notices
+from billing.emails.render import JinjaEmails
 from billing.service.links import ApprovalLinks
 from billing.service.notifications import Notifier
 from billing.service.ports import PageRequest
@@ -38,7 +39,9 @@ class Customer:
         }
         self.mandate_id = world.api.mandates.create(MERCHANT, MandateCreate.model_validate(mandate)).id
         self.mailer = FakeMailer()
-        self.notifier = Notifier(world.repo, world.clock, self.mailer, ApprovalLinks(b"k" * 32, "https://pay.example"))
+        self.notifier = Notifier(
+            world.repo, world.clock, self.mailer, ApprovalLinks(b"k" * 32, "https://pay.example"), JinjaEmails()
+        )
 
     def at(self, moment: datetime) -> None:
         """The clock at `moment`, one scheduler tick, and every notice e-mailed (each handed over twice)."""

@@ -51,6 +51,7 @@ from billing.domain.errors import InvalidState, TooManyRequests, ValidationFaile
 from billing.domain.items import Item
 from billing.domain.model import MAX_PENDING_ITEMS, Mandate
 from billing.domain.refunds import Refund
+from billing.emails.render import JinjaEmails
 from billing.service.charger import OutcomeUnknown
 from billing.service.links import ApprovalLinks
 from billing.service.messages import AttemptMessage
@@ -107,7 +108,9 @@ class Billing(RuleBasedStateMachine):
         self.stopped: dict[str, int] = {}
         self.schedules: dict[str, list] = {}  # mandate id -> the mandate after each plan change (and before the first)
         self.mailer = FakeMailer()
-        self.notifier = Notifier(self.world.repo, self.world.clock, self.mailer, ApprovalLinks(b"k" * 32, "https://pay.test"))
+        self.notifier = Notifier(
+            self.world.repo, self.world.clock, self.mailer, ApprovalLinks(b"k" * 32, "https://pay.test"), JinjaEmails()
+        )
 
     def _plan(self, **terms) -> str:
         """A plan, told to the model as the merchant sent it (not as stored)."""

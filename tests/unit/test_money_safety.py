@@ -8,13 +8,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from billing.api.requests import MandateCreate, PaymentMethodIn
-from billing.api.responses import render
 from billing.domain.charge import GATEWAY_REJECTED, MAX_REATTEMPTS, Attempt
 from billing.domain.errors import ConcurrentModification, InvalidState, ValidationFailed
 from billing.service.charger import NoTimeLeft, OutcomeUnknown
 from billing.service.event_recorder import EventRecorder
 from billing.service.mandates import Mandates
-from tests.fakes import FakeLinks
+from tests.fakes import FakeCards, FakeLinks
 from tests.world import CONSENT, MERCHANT, World
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
@@ -143,7 +142,7 @@ def test_a_gateway_missing_from_the_deployment_rejects_the_charge_instead_of_loo
 
 def test_an_unusable_gateway_is_refused_with_422_before_anything_is_stored(world: World) -> None:
     # Given a deployment that charges with the simulated gateway only
-    recorder = EventRecorder(world.ids, render, FakeLinks())
+    recorder = EventRecorder(world.ids, FakeLinks())
     simulated_only = Mandates(world.repo, world.clock, world.ids, recorder, frozenset({"simulated"}))
     body = {
         "plan_id": world.plan(),
@@ -365,8 +364,8 @@ def test_an_old_message_of_a_re_pinned_attempt_uses_the_stored_payment_method(wo
 
 def test_a_stripe_token_of_another_merchants_customer_is_refused_with_422(world: World) -> None:
     # Given a deployment whose gateway says the token belongs to no customer of this merchant
-    recorder = EventRecorder(world.ids, render, FakeLinks())
-    mandates = Mandates(world.repo, world.clock, world.ids, recorder, frozenset({"simulated", "stripe"}), lambda m, pm: False)
+    recorder = EventRecorder(world.ids, FakeLinks())
+    mandates = Mandates(world.repo, world.clock, world.ids, recorder, frozenset({"simulated", "stripe"}), FakeCards())
     stripe_method = {"gateway": "stripe", "token": "cus_Q1w2E3r4T5:pm_1Q2w3E4r5T6y7U8i"}
     body = {"plan_id": world.plan(), "customer": {"reference": "c"}, "payment_method": stripe_method, "consent": CONSENT}
     # When a mandate is created with it, or it replaces a mandate's payment method

@@ -8,7 +8,7 @@ import pytest
 
 from billing.api.requests import MandateCreate, PauseIn, PaymentMethodIn, PlanCreate, PlanUpdate
 from billing.api.responses import render
-from billing.bootstrap import Billing
+from billing.bootstrap import build_use_cases
 from billing.domain.errors import ConcurrentModification, InvalidState, NotFound, ValidationFailed
 from billing.domain.model import Mandate
 from billing.service.ports import PageRequest
@@ -34,8 +34,7 @@ def repo() -> InMemoryRepository:
 
 @pytest.fixture
 def api(repo: InMemoryRepository, clock: FakeClock) -> UseCases:
-    billing = Billing(Settings(table_name="in-memory"), repository=repo, clock=clock, ids=SequentialIds(), gateways={})
-    return billing.use_cases(FakeLinks())
+    return build_use_cases(Settings(table_name="in-memory"), repo, clock, SequentialIds(), FakeLinks())
 
 
 def active_mandate(api: UseCases, plan_id: str, **extra) -> str:

@@ -29,8 +29,7 @@ from standardwebhooks.webhooks import Webhook
 from billing.domain import webhooks
 from billing.domain.errors import InvalidState, NotFound
 from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint
-from billing.service.ports import PageRequest
-from billing.service.webhooks import SendResult
+from billing.service.ports import PageRequest, SendResult
 from tests.webhook_world import A, Webhooks
 
 EXAMPLES = int(os.environ.get("WEBHOOK_STATEFUL_EXAMPLES", "150"))

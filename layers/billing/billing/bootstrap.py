@@ -1,226 +1,178 @@
 """The composition root: the one place that builds the object graph.
 
-`Billing` wires the services (merchant API, dispatcher, charger) from their ports; `AwsBilling`
-adds the AWS adapters built from `Settings` (boto3 only through `adapters/`) and what only
-handlers need (the event publisher, the API key store, the Stripe client). Handlers call
-`build()` once, at import. Tests and the local runtime do not reassign anything in a handler:
-they `configure()` what differs (the clock, settings) before a handler is
-loaded, or build a `Billing` on in-memory fakes directly (`tests/world.py`).
+One small factory per function (`api()`, `authorizer()`, `customer_page()`, `dispatcher()`,
+`charger()`, `event_publisher()`, `receipts()`, `notifier()`, `webhook_fanout()`,
+`webhook_delivery()`) returns a frozen, typed dependency object: exactly what that handler uses,
+each member typed by its port. The services are built from ports by `build_use_cases`,
+`build_dispatcher` and `build_charger`, which tests call with in-memory fakes (`tests/world.py`).
+`Aws` holds one process's AWS adapters (boto3 only through `adapters/`), each built on first use
+so a function loads only what it runs (cold start).
+
+A handler calls its factory once, at import, with `given(globals())`: the overrides a test or the
+local runtime passed when it loaded the handler (`devtools.lambda_runtime.load_function(name,
+overrides)` puts them in the module's namespace before it runs); on Lambda there are none. There
+is no module state here: nothing a test or the local runtime sets changes another build.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .service.ports import ChargeQueue, Clock, IdGenerator, Links, Mailer, NotifyQueue, PaymentGateway, Render, Repository
+from .service.ports import (
+    CardSetup,
+    ChargeQueue,
+    Clock,
+    EventPublisher,
+    Idempotency,
+    IdGenerator,
+    Links,
+    Mailer,
+    MerchantKeys,
+    NotifyQueue,
+    PaymentGateway,
+    ReceiptRequests,
+    Repository,
+    UnpublishedEventsLog,
+    WebhookWakeups,
+)
 from .settings import Settings
 
 if TYPE_CHECKING:  # imported where first used: each function loads only what it runs (cold start)
-    from .domain.model import PaymentMethod
     from .service.charger import Charger
+    from .service.customer_portal import CustomerPortal
     from .service.dispatcher import Dispatcher
     from .service.links import ApprovalLinks
     from .service.notifications import Notifier
+    from .service.ports import WebhookPorts
     from .service.receipts import ReceiptNumbering
     from .service.use_cases import UseCases
-    from .service.webhooks import WebhookDeliverer, WebhookFanOut, WebhookPorts
+    from .service.webhooks import WebhookDeliverer, WebhookFanOut
 
-
-def render_for_api(obj: Any, link: str | None = None) -> dict[str, object]:
-    """Objects as the API shows them (the HTTP contract's rendering), for event snapshots."""
-    from .api.responses import render
-
-    return render(obj, link)
-
-
-class Billing:
-    """The services of one process, built from its adapters."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        repository: Repository,
-        clock: Clock,
-        ids: IdGenerator,
-        gateways: dict[str, PaymentGateway],
-        queue: ChargeQueue | None = None,
-        notify_queue: NotifyQueue | None = None,
-        dispatcher_workers: int = 16,
-        render: Render = render_for_api,
-        webhook_ports: Callable[[], WebhookPorts] | None = None,
-    ) -> None:
-        """`render`: objects as the API shows them (the HTTP contract's), for event snapshots;
-        `webhook_ports`: the webhook adapters, built on first use; `notify_queue`: e-mails to
-        consider (the dispatcher's notices, the receipts function's receipts)."""
-        self.settings, self.repository, self.clock, self.ids = settings, repository, clock, ids
-        self._gateways, self.queue, self.dispatcher_workers, self.render = gateways, queue, dispatcher_workers, render
-        self._webhook_ports = webhook_ports
-        self._notify_queue = notify_queue
-
-    def webhook_ports(self) -> WebhookPorts:
-        assert self._webhook_ports is not None, "this process has no webhook adapters"
-        return self._webhook_ports()
-
-    @property
-    def gateways(self) -> dict[str, PaymentGateway]:
-        return self._gateways
-
-    def use_cases(self, links: Links) -> UseCases:
-        """Per request: approval links depend on the URL the request came in on."""
-        from .service.use_cases import UseCases
-
-        return UseCases(
-            self.repository,
-            self.clock,
-            self.ids,
-            links,
-            self.render,
-            self.settings.gateways,
-            self.owns_payment_method,
-            self.webhook_ports,
-        )
-
-    def owns_payment_method(self, merchant_id: str, method: PaymentMethod) -> bool:
-        """Whether the gateway holds this payment method for this merchant (checked on the API's
-        way in; the simulated gateway's tokens belong to everyone)."""
-        return True
-
-    def charge_queue(self) -> ChargeQueue:
-        assert self.queue is not None, "the dispatcher needs the charge queue"
-        return self.queue
-
-    @cached_property
-    def dispatcher(self) -> Dispatcher:
-        from .service.dispatcher import Dispatcher
-
-        return Dispatcher(
-            self.repository,
-            self.charge_queue(),
-            self.ids,
-            self.notify_queue,
-            lease=timedelta(seconds=self.settings.claim_lease_seconds),
-            max_per_run=self.settings.max_dispatch_per_run,
-            workers=self.dispatcher_workers,
-            render=self.render,
-        )
-
-    @cached_property
-    def charger(self) -> Charger:
-        from .service.charger import Charger
-
-        # A payment method whose gateway is missing here is rejected (gateway_rejected), never retried for ever.
-        return Charger(self.repository, self.gateways, self.clock, self.ids, render=self.render)
-
-    @cached_property
-    def notifier(self) -> Notifier:
-        from .service.notifications import Notifier
-
-        return Notifier(self.repository, self.clock, self.mailer, self.customer_links)
-
-    @property
-    def mailer(self) -> Mailer:
-        raise NotImplementedError("this process has no mailer")
-
-    @cached_property
-    def notify_queue(self) -> NotifyQueue:
-        assert self._notify_queue is not None, "this process has no notify queue"
-        return self._notify_queue
-
-    @property
-    def customer_links(self) -> ApprovalLinks:
-        raise NotImplementedError("this process signs no customer links")
-
-    @cached_property
-    def receipt_numbering(self) -> ReceiptNumbering:
-        from .service.receipts import ReceiptNumbering
-
-        return ReceiptNumbering(self.repository, self.clock)
-
-    @cached_property
-    def webhook_fan_out(self) -> WebhookFanOut:
-        from .service.webhooks import WebhookFanOut
-
-        return WebhookFanOut(self.repository, self.clock, self.webhook_ports().queue)
-
-    @cached_property
-    def webhook_deliverer(self) -> WebhookDeliverer:
-        from .service.event_recorder import EventRecorder
-        from .service.webhooks import WebhookDeliverer
-
-        return WebhookDeliverer(
-            self.repository, self.clock, self.ids, EventRecorder(self.ids, self.render), self.webhook_ports(), render_event
-        )
-
-
-def render_event(event: Any) -> dict[str, object]:
-    """An event as `GET /v1/events/{id}` returns it: a webhook's body."""
-    from .api.responses import EventOut
-
-    return EventOut.of(event).model_dump(mode="json")
+ClientFactory = Callable[[str], object]  # boto3.client: a client of the named AWS service
+MailObserver = Callable[..., None]  # told of every e-mail sent, with its fields as keywords
+OVERRIDES = "__overrides__"  # the name under which a handler module finds the overrides it was loaded with
 
 
 @dataclass(frozen=True)
 class Overrides:
-    """What a test or the local runtime changes in the graph `build()` makes."""
+    """What a test or the local runtime changes in the graph a factory builds."""
 
     clock: Clock | None = None
     settings: Settings | None = None
-    mail_observer: Callable[..., None] | None = None  # told of every e-mail sent (the local runtime)
+    mail_observer: MailObserver | None = None  # told of every e-mail sent (the local runtime)
+    signing_key: Callable[[], bytes] | None = None  # reads the link-signing key (a test counts the reads)
+    client: ClientFactory | None = None  # AWS clients (default: boto3's default session)
 
 
-_overrides = Overrides()
+def given(namespace: Mapping[str, object]) -> Overrides:
+    """The overrides a handler module was loaded with (its `globals()`); none on Lambda."""
+    found = namespace.get(OVERRIDES)
+    return found if isinstance(found, Overrides) else Overrides()
 
 
-def configure(**changes: Any) -> Overrides:
-    """Set what the next `build()` uses (for the local runtime and tests); returns the previous."""
-    global _overrides
-    previous, _overrides = _overrides, replace(_overrides, **changes)
-    return previous
+# ----------------------------------------------------------------------------- services from ports
 
 
-@contextmanager
-def configured(**changes: Any) -> Iterator[Overrides]:
-    previous = configure(**changes)
-    try:
-        yield _overrides
-    finally:
-        configure(**previous.__dict__)
+def build_use_cases(
+    settings: Settings,
+    repository: Repository,
+    clock: Clock,
+    ids: IdGenerator,
+    links: Links,
+    cards: Callable[[], CardSetup | None] = lambda: None,
+    webhook_ports: Callable[[], WebhookPorts] | None = None,
+) -> UseCases:
+    """The merchant API's and the customer page's use cases for one request (links depend on
+    the URL it came in on)."""
+    from .service.use_cases import UseCases
+
+    return UseCases(repository, clock, ids, links, settings.gateways, cards, webhook_ports)
 
 
-class AwsBilling(Billing):
-    """`Billing` on AWS, plus the adapters only handlers need (stream publisher, key store)."""
+def build_dispatcher(
+    settings: Settings, repository: Repository, queue: ChargeQueue, ids: IdGenerator, notify: NotifyQueue, workers: int = 16
+) -> Dispatcher:
+    from .service.dispatcher import Dispatcher
 
-    def __init__(self, settings: Settings, client: Callable[[str], Any], clock: Clock) -> None:
-        """`client(service)`: a boto3 client factory (boto3.client: the default session's)."""
+    return Dispatcher(
+        repository,
+        queue,
+        ids,
+        notify,
+        lease=timedelta(seconds=settings.claim_lease_seconds),
+        max_per_run=settings.max_dispatch_per_run,
+        workers=workers,
+    )
+
+
+def build_charger(repository: Repository, gateways: dict[str, PaymentGateway], clock: Clock, ids: IdGenerator) -> Charger:
+    from .service.charger import Charger
+
+    # A payment method whose gateway is missing here is rejected (gateway_rejected), never retried for ever.
+    return Charger(repository, gateways, clock, ids)
+
+
+# ----------------------------------------------------------------------------- one process's AWS adapters
+
+
+class Aws:
+    """The AWS adapters of one process, each built on first use, from `Settings`."""
+
+    def __init__(self, settings: Settings, client: ClientFactory, clock: Clock, overrides: Overrides = Overrides()) -> None:
+        self.settings, self.client, self.clock, self.overrides = settings, client, clock, overrides
+
+    @classmethod
+    def from_env(cls, overrides: Overrides = Overrides()) -> Aws:
+        """Settings from the environment, AWS clients from boto3's default session, the system
+        clock; each as `overrides` says."""
+        from .adapters.clock import SystemClock
+
+        client = overrides.client
+        if client is None:
+            import boto3
+
+            client = boto3.client
+        return cls(overrides.settings or Settings.from_env(), client, overrides.clock or SystemClock(), overrides)
+
+    @cached_property
+    def dynamodb(self) -> object:
+        return self.client("dynamodb")
+
+    @cached_property
+    def repository(self) -> Repository:
         from .adapters.dynamodb.repository import DynamoRepository
+
+        return DynamoRepository(self.dynamodb, self.settings.table_name)
+
+    @cached_property
+    def ids(self) -> IdGenerator:
         from .adapters.ids import RandomIds
 
-        self.client = client
-        self.dynamodb = client("dynamodb")
-        super().__init__(
-            settings, repository=DynamoRepository(self.dynamodb, settings.table_name), clock=clock, ids=RandomIds(), gateways={}
-        )
+        return RandomIds()
 
     @cached_property
-    def gateways(self) -> dict[str, PaymentGateway]:
-        """Built on first use: only the charger needs them (not the authorizer, API or publisher at cold start)."""
-        from .adapters.simulated_gateway import SimulatedGateway
+    def signing_key(self) -> Callable[[], bytes]:
+        """Reads the key that signs customer links and forms (Secrets Manager through Powertools
+        Parameters, cached five minutes): only when a link is made or checked."""
+        if self.overrides.signing_key is not None:
+            return self.overrides.signing_key
+        from .adapters.secrets import secret_reader
 
-        gateways: dict[str, PaymentGateway] = {}
-        if self.settings.allow_simulated_gateway and self.settings.gateway_ledger_table_name:
-            gateways["simulated"] = SimulatedGateway(self.dynamodb, self.settings.gateway_ledger_table_name, self.clock)
-        if self.stripe is not None:
-            gateways["stripe"] = self.stripe
-        return gateways
+        read = secret_reader(self.settings.link_signing_secret_arn)
+        return lambda: read().encode()
+
+    def approval_links(self, base_url: str) -> ApprovalLinks:
+        """Links to the customer page under `base_url`, signed with the deployment's key."""
+        from .service.links import ApprovalLinks
+
+        return ApprovalLinks(self.signing_key, base_url)
 
     @cached_property
-    def stripe(self) -> Any:
+    def stripe_gateway(self) -> StripeGateway | None:
         """The Stripe adapter (None without a secret): charges, and the customer page's SetupIntents."""
         if not self.settings.stripe_secret_name:
             return None
@@ -229,68 +181,61 @@ class AwsBilling(Billing):
 
         return StripeGateway(secret_reader(self.settings.stripe_secret_name), base_url=self.settings.stripe_api_base)
 
-    def owns_payment_method(self, merchant_id: str, method: PaymentMethod) -> bool:
-        if method.gateway == "stripe" and self.stripe is not None:
-            return bool(self.stripe.belongs_to(merchant_id, method.token))
-        return True
-
-    def charge_queue(self) -> ChargeQueue:
-        if self.queue is None:
-            from .adapters.sqs import SqsChargeQueue
-
-            self.queue = SqsChargeQueue(self.client("sqs"), self.settings.charge_queue_url)
-        return self.queue
+    @property
+    def cards(self) -> CardSetup | None:
+        return self.stripe_gateway
 
     @cached_property
-    def merchants(self) -> Any:
+    def gateways(self) -> dict[str, PaymentGateway]:
+        """Built on first use: only the charger needs them."""
+        from .adapters.simulated_gateway import SimulatedGateway
+
+        gateways: dict[str, PaymentGateway] = {}
+        if self.settings.allow_simulated_gateway and self.settings.gateway_ledger_table_name:
+            gateways["simulated"] = SimulatedGateway(self.dynamodb, self.settings.gateway_ledger_table_name, self.clock)
+        if self.stripe_gateway is not None:
+            gateways["stripe"] = self.stripe_gateway
+        return gateways
+
+    @cached_property
+    def charge_queue(self) -> ChargeQueue:
+        from .adapters.sqs import SqsChargeQueue
+
+        return SqsChargeQueue(self.client("sqs"), self.settings.charge_queue_url)
+
+    @cached_property
+    def notify_queue(self) -> NotifyQueue:
+        from .adapters.sqs import SqsNotifyQueue
+
+        return SqsNotifyQueue(self.client("sqs"), self.settings.notify_queue_url)
+
+    @cached_property
+    def merchants(self) -> MerchantKeys:
         from .adapters.merchants import MerchantStore
 
         return MerchantStore(self.dynamodb, self.settings.table_name)
 
-    def signing_key(self) -> bytes:
-        """The key that signs customer links and forms (Secrets Manager through Powertools
-        Parameters, cached five minutes)."""
-        from .adapters.secrets import secret_reader
+    @cached_property
+    def idempotency(self) -> Idempotency:
+        from .adapters.idempotency import PowertoolsIdempotency
 
-        return secret_reader(self.settings.link_signing_secret_arn)().encode()
-
-    def public_base_url(self, event: Any) -> str:
-        """The deployment's public URL if it names one, else the URL an API Gateway request came in on."""
-        if self.settings.public_base_url:
-            return self.settings.public_base_url.rstrip("/")
-        context = event.request_context
-        return f"https://{context.domain_name}/{context.stage}"
-
-    def approval_links(self, base_url: str) -> ApprovalLinks:
-        """Links to the customer page under `base_url`, signed with the deployment's key."""
-        from .service.links import ApprovalLinks
-
-        return ApprovalLinks(self.signing_key, base_url)  # read only when a link is made or checked
+        return PowertoolsIdempotency(self.settings.idempotency_table_name, self.dynamodb)
 
     @cached_property
-    def unpublished_events(self) -> Any:
-        from .adapters.sqs import UnpublishedEvents
-
-        return UnpublishedEvents(self.client("sqs"), self.settings.unpublished_events_queue_url)
-
-    @cached_property
-    def webhook_queue(self) -> Any:
+    def webhook_queue(self) -> WebhookWakeups:
         from .adapters.sqs import SqsWebhookQueue
 
         return SqsWebhookQueue(self.client("sqs"), self.settings.webhook_queue_url)
 
-    def webhook_ports(self) -> WebhookPorts:
-        return self._aws_webhook_ports
-
     @cached_property
-    def _aws_webhook_ports(self) -> WebhookPorts:
+    def webhook_ports(self) -> WebhookPorts:
         import os
         import time
 
         from .adapters.dynamodb.slots import DynamoEndpointSlots
         from .adapters.kms import KmsSecretBox
         from .adapters.webhook_http import PublicDestinations, UrllibSender
-        from .service.webhooks import WebhookPorts
+        from .service.ports import WebhookPorts
 
         destinations = PublicDestinations(allow_loopback_http=self.settings.allow_loopback_webhooks)
         return WebhookPorts(
@@ -308,39 +253,200 @@ class AwsBilling(Billing):
     def mailer(self) -> Mailer:
         from .adapters.ses import SesMailer
 
-        observer = _overrides.mail_observer
-        return SesMailer(self.client("sesv2"), self.settings.sender_email, self.settings.ses_configuration_set, observer)
+        return SesMailer(
+            self.client("sesv2"), self.settings.sender_email, self.settings.ses_configuration_set, self.overrides.mail_observer
+        )
 
     @cached_property
-    def customer_links(self) -> ApprovalLinks:
-        """Links in e-mails: the deployment's public URL (there is no request to take it from)."""
-        return self.approval_links(self.settings.public_base_url)
-
-    @cached_property
-    def notify_queue(self) -> NotifyQueue:
-        from .adapters.sqs import SqsNotifyQueue
-
-        return SqsNotifyQueue(self.client("sqs"), self.settings.notify_queue_url)
-
-    @cached_property
-    def receipt_requests(self) -> Any:
-        from .adapters.sqs import SqsReceiptRequests
-
-        return SqsReceiptRequests(self.client("sqs"), self.settings.receipt_queue_url)
-
-    @cached_property
-    def publisher(self) -> Any:
+    def publisher(self) -> EventPublisher:
         from .adapters.sns import SnsPublisher
 
         return SnsPublisher(self.client("sns"), self.settings.events_topic_arn)
 
+    @cached_property
+    def unpublished_events(self) -> UnpublishedEventsLog:
+        from .adapters.sqs import UnpublishedEvents
 
-def build() -> AwsBilling:
-    """The graph a handler uses: settings from the environment, AWS clients from boto3's default
-    session, the system clock; each as `configure()` overrides it."""
-    import boto3
+        return UnpublishedEvents(self.client("sqs"), self.settings.unpublished_events_queue_url)
 
-    from .adapters.clock import SystemClock
+    @cached_property
+    def receipt_requests(self) -> ReceiptRequests:
+        from .adapters.sqs import SqsReceiptRequests
 
-    settings = _overrides.settings or Settings.from_env()
-    return AwsBilling(settings, boto3.client, _overrides.clock or SystemClock())
+        return SqsReceiptRequests(self.client("sqs"), self.settings.receipt_queue_url)
+
+    def use_cases(self, links: Links) -> UseCases:
+        return build_use_cases(
+            self.settings, self.repository, self.clock, self.ids, links, lambda: self.cards, lambda: self.webhook_ports
+        )
+
+
+if TYPE_CHECKING:
+    from .adapters.stripe import StripeGateway
+
+
+# ----------------------------------------------------------------------------- one factory per function
+
+
+@dataclass(frozen=True)
+class AuthorizerDeps:
+    clock: Clock
+    merchants: MerchantKeys
+
+
+def authorizer(overrides: Overrides = Overrides()) -> AuthorizerDeps:
+    aws = Aws.from_env(overrides)
+    return AuthorizerDeps(aws.clock, aws.merchants)
+
+
+@dataclass(frozen=True)
+class ApiDeps:
+    """The merchant API's: use cases per request (links under the URL it came in on), keyed POSTs."""
+
+    settings: Settings
+    clock: Clock
+    repository: Repository
+    signing_key: Callable[[], bytes]
+    idempotency: Callable[[], Idempotency]  # built on the first POST that carries a key
+    approval_links: Callable[[str], ApprovalLinks]
+    use_cases: Callable[[Links], UseCases]
+    webhook_ports: Callable[[], WebhookPorts]  # built when a webhook route is first used
+
+
+def api(overrides: Overrides = Overrides()) -> ApiDeps:
+    aws = Aws.from_env(overrides)
+    return ApiDeps(
+        settings=aws.settings,
+        clock=aws.clock,
+        repository=aws.repository,
+        signing_key=aws.signing_key,
+        idempotency=lambda: aws.idempotency,
+        approval_links=aws.approval_links,
+        use_cases=aws.use_cases,
+        webhook_ports=lambda: aws.webhook_ports,
+    )
+
+
+@dataclass(frozen=True)
+class CustomerPageDeps:
+    """The customer page's: the portal per request (links under the URL it came in on)."""
+
+    settings: Settings
+    clock: Clock
+    repository: Repository
+    signing_key: Callable[[], bytes]
+    portal: Callable[[str], CustomerPortal]
+    takes_cards: bool  # Stripe.js collects cards (a publishable key is configured)
+
+
+def customer_page(overrides: Overrides = Overrides()) -> CustomerPageDeps:
+    aws = Aws.from_env(overrides)
+    # With Stripe configured the payment step is a SetupIntent confirmed by Stripe.js in the browser.
+    cards = aws.cards if aws.settings.stripe_publishable_key else None
+
+    def portal(base_url: str) -> CustomerPortal:
+        from .service.customer_portal import CustomerPortal
+
+        links = aws.approval_links(base_url)
+        return CustomerPortal(
+            aws.use_cases(links),
+            links,
+            aws.merchants.merchant_name,
+            cards=cards,
+        )
+
+    return CustomerPageDeps(aws.settings, aws.clock, aws.repository, aws.signing_key, portal, cards is not None)
+
+
+@dataclass(frozen=True)
+class DispatcherDeps:
+    dispatcher: Dispatcher
+
+
+def dispatcher(overrides: Overrides = Overrides()) -> DispatcherDeps:
+    aws = Aws.from_env(overrides)
+    return DispatcherDeps(build_dispatcher(aws.settings, aws.repository, aws.charge_queue, aws.ids, aws.notify_queue))
+
+
+@dataclass(frozen=True)
+class ChargerDeps:
+    charger: Charger
+    gateways: dict[str, PaymentGateway]
+
+
+def charger(overrides: Overrides = Overrides()) -> ChargerDeps:
+    aws = Aws.from_env(overrides)
+    return ChargerDeps(build_charger(aws.repository, aws.gateways, aws.clock, aws.ids), aws.gateways)
+
+
+@dataclass(frozen=True)
+class EventPublisherDeps:
+    settings: Settings
+    publisher: EventPublisher
+    unpublished_events: UnpublishedEventsLog
+    receipt_requests: ReceiptRequests
+
+
+def event_publisher(overrides: Overrides = Overrides()) -> EventPublisherDeps:
+    aws = Aws.from_env(overrides)
+    return EventPublisherDeps(aws.settings, aws.publisher, aws.unpublished_events, aws.receipt_requests)
+
+
+@dataclass(frozen=True)
+class ReceiptsDeps:
+    settings: Settings
+    receipt_numbering: ReceiptNumbering
+    notify_queue: NotifyQueue
+
+
+def receipts(overrides: Overrides = Overrides()) -> ReceiptsDeps:
+    from .service.receipts import ReceiptNumbering
+
+    aws = Aws.from_env(overrides)
+    return ReceiptsDeps(aws.settings, ReceiptNumbering(aws.repository, aws.clock), aws.notify_queue)
+
+
+@dataclass(frozen=True)
+class NotifierDeps:
+    notifier: Notifier
+
+
+def notifier(overrides: Overrides = Overrides()) -> NotifierDeps:
+    from .emails.render import JinjaEmails
+    from .service.notifications import Notifier
+
+    aws = Aws.from_env(overrides)
+    # Links in e-mails: the deployment's public URL (there is no request to take it from).
+    links = aws.approval_links(aws.settings.public_base_url)
+    return NotifierDeps(Notifier(aws.repository, aws.clock, aws.mailer, links, JinjaEmails()))
+
+
+@dataclass(frozen=True)
+class WebhookFanoutDeps:
+    repository: Repository
+    webhook_fan_out: WebhookFanOut
+
+
+def webhook_fanout(overrides: Overrides = Overrides()) -> WebhookFanoutDeps:
+    from .service.webhooks import WebhookFanOut
+
+    aws = Aws.from_env(overrides)
+    return WebhookFanoutDeps(aws.repository, WebhookFanOut(aws.repository, aws.clock, aws.webhook_queue))
+
+
+@dataclass(frozen=True)
+class WebhookDeliveryDeps:
+    webhook_deliverer: WebhookDeliverer
+    webhook_queue: WebhookWakeups
+    webhook_ports: Callable[[], WebhookPorts]
+
+
+def webhook_delivery(overrides: Overrides = Overrides()) -> WebhookDeliveryDeps:
+    from .service.event_recorder import EventRecorder
+    from .service.webhooks import WebhookDeliverer
+    from .shapes import render_event
+
+    aws = Aws.from_env(overrides)
+    ports = aws.webhook_ports
+    deliverer = WebhookDeliverer(aws.repository, aws.clock, aws.ids, EventRecorder(aws.ids), ports, render_event)
+    return WebhookDeliveryDeps(deliverer, aws.webhook_queue, lambda: ports)

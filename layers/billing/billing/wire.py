@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -33,3 +34,14 @@ def format_time(value: datetime) -> str:
 
 TimeIn = Annotated[datetime, BeforeValidator(_parse_time)]
 TimeOut = Annotated[datetime, PlainSerializer(format_time, return_type=str)]
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB numbers (the table's items, its stream's images) come back as Decimal; we only ever store integers."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [plain(v) for v in value]
+    return value

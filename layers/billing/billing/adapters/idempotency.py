@@ -58,3 +58,22 @@ def make_idempotency(table_name: str, client: Any) -> tuple[IdempotencyConfig, C
             raise IdempotencyConflict("A request with this Idempotency-Key is still in flight; retry later.") from None
 
     return config, run
+
+
+class PowertoolsIdempotency:
+    """The `Idempotency` port (service/ports.py) on Powertools Idempotency, its DynamoDB table
+    built on the first POST that carries a key (reads never load it)."""
+
+    def __init__(self, table_name: str, client: Any) -> None:
+        self.table_name, self.client = table_name, client
+        self._built: tuple[IdempotencyConfig, Callable[..., dict[str, Any]]] | None = None
+
+    def run(
+        self, request: dict[str, Any], action: Callable[[], dict[str, Any]], lambda_context: object
+    ) -> tuple[dict[str, Any], bool]:
+        if self._built is None:
+            self._built = make_idempotency(self.table_name, self.client)
+        config, execute = self._built
+        config.register_lambda_context(lambda_context)  # type: ignore[arg-type]  # a LambdaContext
+        result = execute(request, action)
+        return result, bool(result.pop(REPLAYED, False))

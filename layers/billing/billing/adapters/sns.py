@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..api.responses import EventOut
 from ..domain.model import Event
+from ..shapes import EventOut
 
 SNS_BATCH = 10
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..observability import logger
 from ..service.messages import AttemptMessage, NotifyMessage, RefundMessage, WakeMessage
+from ..service.ports import MAX_DELAY_SECONDS
 
 BATCH = 10  # SQS's maximum entries per SendMessageBatch
 
@@ -57,9 +58,6 @@ class UnpublishedEvents:
         for start in range(0, len(keys), 100):
             body = {"kind": UNPUBLISHED, "events": [{"merchant_id": m, "event_id": e} for m, e in keys[start : start + 100]]}
             self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(body))
-
-
-MAX_DELAY_SECONDS = 900  # SQS's longest message delay
 
 
 class SqsWebhookQueue:

@@ -20,7 +20,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
 
 from ..domain.webhooks import address_allowed
-from ..service.webhooks import SendResult
+from ..service.ports import SendResult
 
 Resolve = Callable[[str, int], list[str]]
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost"})

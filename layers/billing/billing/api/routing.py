@@ -1,14 +1,14 @@
 """What every route shares: the authenticated merchant, the service, idempotent POSTs, pages.
 
-The handler (`functions/api/app.py`) puts the process's `AwsBilling` and idempotency runner in
-the resolver's context on each invocation; routers read them through `MerchantRequest`.
+The handler (`functions/api/app.py`) puts the process's dependencies (`bootstrap.ApiDeps`) in the
+resolver's context on each invocation; routers read them through `MerchantRequest`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -16,17 +16,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
+from ..http import public_base_url
 from ..service.event_recorder import link_of
-from ..service.ports import Page
+from ..service.ports import Idempotency, Links, Page
 from ..service.use_cases import UseCases
+from ..settings import Settings
 from .errors import Unauthenticated, json_response
 from .responses import ErrorOut, render
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
-    from aws_lambda_powertools.utilities.typing import LambdaContext
-
-    from ..bootstrap import AwsBilling
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
 Cursor = Annotated[str | None, Query(max_length=1000, description="next_cursor of the previous page")]
@@ -47,29 +43,21 @@ def responses(model: Any, status: int = 200, *errors: int) -> dict[int, Any]:
     }
 
 
-class ApiDeps:
-    """The process-wide objects the routes use, built once per cold start (the idempotency
-    store on the first POST that carries a key: reads never load it)."""
+class RouteDeps(Protocol):
+    """What the routes use of the process's dependencies (`bootstrap.ApiDeps`), put in the
+    resolver's context by the handler on each invocation."""
 
-    def __init__(self, billing: AwsBilling) -> None:
-        self.billing = billing
+    @property
+    def settings(self) -> Settings: ...
 
-    @cached_property
-    def _idempotency(self) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
-        from ..adapters.idempotency import make_idempotency
+    @property
+    def idempotency(self) -> Callable[[], Idempotency]: ...
 
-        return make_idempotency(self.billing.settings.idempotency_table_name, self.billing.dynamodb)
+    @property
+    def approval_links(self) -> Callable[[str], Links]: ...
 
-    def run_idempotent(
-        self, request: dict[str, Any], action: Callable[[], dict[str, Any]], context: LambdaContext
-    ) -> tuple[dict[str, Any], bool]:
-        """`action`'s result, run once per request key; and whether it is a replay of a stored result."""
-        from ..adapters.idempotency import REPLAYED
-
-        config, execute = self._idempotency
-        config.register_lambda_context(context)
-        result = execute(request, action)
-        return result, bool(result.pop(REPLAYED, False))
+    @property
+    def use_cases(self) -> Callable[[Links], UseCases]: ...
 
 
 class MerchantRequest:
@@ -77,7 +65,7 @@ class MerchantRequest:
 
     def __init__(self, router: Router) -> None:
         self.event: APIGatewayProxyEvent = router.current_event  # type: ignore[assignment]
-        self.deps: ApiDeps = router.context["deps"]
+        self.deps: RouteDeps = router.context["deps"]
         self.lambda_context = router.lambda_context
 
     @cached_property
@@ -91,7 +79,8 @@ class MerchantRequest:
 
     @cached_property
     def api(self) -> UseCases:
-        return self.deps.billing.use_cases(self.deps.billing.approval_links(self.deps.billing.public_base_url(self.event)))
+        base_url = public_base_url(self.deps.settings.public_base_url, self.event.request_context)
+        return self.deps.use_cases(self.deps.approval_links(base_url))
 
     def present(self, obj: Any) -> dict[str, object]:
         """An object as the API returns it (with its approval link while a mandate awaits approval)."""
@@ -127,6 +116,6 @@ class MerchantRequest:
                 "operation": operation,
                 "body": body.model_dump(mode="json", exclude_unset=True) if body is not None else None,
             }
-            result, replayed = self.deps.run_idempotent(request, perform, self.lambda_context)
+            result, replayed = self.deps.idempotency().run(request, perform, self.lambda_context)
         headers = {"Idempotent-Replayed": "true"} if replayed else None
         return json_response(result["status"], result["body"], headers)

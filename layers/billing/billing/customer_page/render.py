@@ -11,9 +11,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from ..domain import payment_methods
 from ..domain.payment_methods import SIMULATED_TOKENS
-from .formatting import day, money
+from .formatting import day, money, schedule_text
 from .headers import STRIPE_JS
-from .texts import TEXT, Lang, text
+from .texts import Lang, text
 
 if TYPE_CHECKING:
     from ..domain.charge import Charge
@@ -27,11 +27,6 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-
-
-def schedule_text(interval: str, count: int, lang: Lang) -> str:
-    one, many = TEXT[lang][f"interval.{interval}"].split("|")
-    return f"{TEXT[lang]['every']} {one}" if count == 1 else f"{TEXT[lang]['every']} {count} {many}"
 
 
 def _render(template: str, lang: Lang, nonce: str, switch_href: str | None = None, **context: Any) -> str:

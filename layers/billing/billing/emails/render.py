@@ -3,11 +3,11 @@ Jinja2 templates (HTML autoescaped: merchant and customer text is data, never ma
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from ..customer_page.formatting import day, money, schedule_text
 from ..domain.text import one_line
+from ..service.ports import Email, EmailFacts
 from .texts import reason, text
 
 _templates = Environment(
@@ -18,47 +18,28 @@ _templates = Environment(
 )
 
 
-@dataclass(frozen=True)
-class Email:
-    subject: str
-    text: str
-    html: str
+class JinjaEmails:
+    """The `EmailRenderer` port (service/ports.py): e-mails from these templates and texts."""
+
+    def render(self, facts: EmailFacts) -> Email:
+        return render(facts)
 
 
-@dataclass(frozen=True)
-class Facts:
-    """Everything an e-mail may say, already written for its language (amounts, dates)."""
-
-    kind: str
-    lang: str
-    merchant: str
-    page_url: str
-    support_email: str | None = None
-    amount: str = ""
-    every: str = ""
-    date: str = ""
-    method: str = ""
-    number: str = ""
-    decline_code: str | None = None
-    retry_date: str = ""  # the next attempt's date, or "" when none is left
-    receipt_url: str = ""
-    ended_as: str = ""  # cancelled, revoked or completed
-
-
-def render(facts: Facts) -> Email:
+def render(facts: EmailFacts) -> Email:
     lang, kind = facts.lang, facts.kind
     values = {
         "merchant": facts.merchant,
-        "amount": facts.amount,
-        "every": facts.every,
-        "date": facts.date,
+        "amount": money(facts.amount, facts.currency, lang) if facts.amount is not None else "",
+        "every": schedule_text(facts.interval, facts.interval_count, lang) if facts.interval else "",  # type: ignore[arg-type]
+        "date": day(facts.date, lang, "long") if facts.date else "",
         "method": facts.method,
         "number": facts.number,
     }
+    retry_date = day(facts.retry_date, lang, "long") if facts.retry_date else ""
     button_url, button = facts.page_url, text(lang, "open_page")
     if kind == "mandate_activated":
         paragraphs = [text(lang, "mandate_activated.lead", **values)]
-        if facts.date:
+        if values["date"]:
             paragraphs.append(text(lang, "mandate_activated.first", **values))
         paragraphs.append(text(lang, "mandate_activated.revoke"))
     elif kind == "mandate_ended":
@@ -66,7 +47,7 @@ def render(facts: Facts) -> Email:
     elif kind == "payment_failed":
         paragraphs = [text(lang, "payment_failed.lead", **values, reason=reason(lang, facts.decline_code))]
         paragraphs.append(
-            text(lang, "payment_failed.retry", date=facts.retry_date) if facts.retry_date else text(lang, "payment_failed.final")
+            text(lang, "payment_failed.retry", date=retry_date) if retry_date else text(lang, "payment_failed.final")
         )
         paragraphs.append(text(lang, "payment_failed.fix"))
     elif kind == "receipt":

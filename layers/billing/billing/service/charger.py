@@ -32,7 +32,6 @@ from .ports import (
     IdGenerator,
     PaymentGateway,
     RefundRequest,
-    Render,
     Repository,
 )
 
@@ -88,11 +87,9 @@ class Charger:
         ids: IdGenerator,
         resolve_attempts: int = 3,
         write_margin_seconds: float = 5.0,
-        *,
-        render: Render,
     ) -> None:
         self.repo, self.gateways, self.clock = repo, gateways, clock
-        self.recorder = EventRecorder(ids, render)
+        self.recorder = EventRecorder(ids)
         self.resolve_attempts, self.write_margin = resolve_attempts, write_margin_seconds
 
     def process(self, message: AttemptMessage, remaining: Callable[[], float] | None = None) -> ChargeOutcome:

@@ -16,7 +16,7 @@ from ..domain.errors import InvalidState, NotFound
 from ..domain.model import Consent, Mandate, PaymentMethod, Plan
 from ..domain.refunds import Refund
 from .links import ApprovalLinks, ExpiredLink, InvalidLink
-from .ports import PageRequest
+from .ports import CardSetup, PageRequest
 from .use_cases import UseCases
 
 UPCOMING = 6
@@ -25,6 +25,28 @@ PAST = 24
 
 class TermsChanged(Exception):
     """What the customer approved is not what the mandate would charge now: show it again."""
+
+
+class CardNotConfirmed(Exception):
+    """The card the form names was not confirmed at the gateway for this mandate."""
+
+
+@dataclass(frozen=True)
+class TestCard:
+    """One of the simulated gateway's test tokens, chosen on the page."""
+
+    token: str
+
+
+@dataclass(frozen=True)
+class ConfirmedCard:
+    """The card Stripe.js confirmed in the browser: read back from the gateway's SetupIntent for
+    this mandate, never taken from the form."""
+
+    setup_intent: str
+
+
+CardChoice = TestCard | ConfirmedCard
 
 
 @dataclass
@@ -69,14 +91,40 @@ def terms_digest(mandate: Mandate) -> str:
 
 
 class CustomerPortal:
-    def __init__(self, use_cases: UseCases, links: ApprovalLinks, merchant_name: Callable[[str], str | None]) -> None:
+    def __init__(
+        self,
+        use_cases: UseCases,
+        links: ApprovalLinks,
+        merchant_name: Callable[[str], str | None],
+        cards: CardSetup | None = None,
+    ) -> None:
+        """`cards`: the gateway the page takes cards through (Stripe's SetupIntents), or None: the
+        simulated gateway's test cards."""
         self.mandates, self.charges, self.clock, self.repo = (
             use_cases.mandates,
             use_cases.charges,
             use_cases.clock,
             use_cases.repo,
         )
-        self.links, self.merchant_name = links, merchant_name
+        self.links, self.merchant_name, self.cards = links, merchant_name, cards
+
+    def card_setup(self, view: CustomerView) -> dict[str, str] | None:
+        """The SetupIntent the page confirms a card with (`id`, `client_secret`): approval's, or a
+        fresh one for a new card (one per state of the mandate); None when the page asks for none."""
+        mandate = view.mandate
+        if self.cards is None or not (mandate.awaiting_approval or view.may_replace_method):
+            return None
+        purpose = "" if mandate.awaiting_approval else f"update-{mandate.version}"
+        customer = mandate.customer
+        return self.cards.create_setup_intent(mandate.merchant_id, mandate.id, customer.email, customer.name, purpose)
+
+    def _method(self, choice: CardChoice, mandate: Mandate) -> PaymentMethod:
+        if isinstance(choice, TestCard):
+            return PaymentMethod(gateway="simulated", token=choice.token)
+        token = self.cards.confirmed_payment_method(choice.setup_intent, mandate.id) if self.cards is not None else None
+        if token is None:
+            raise CardNotConfirmed(choice.setup_intent)
+        return PaymentMethod(gateway="stripe", token=token)
 
     def _mandate(self, token: str) -> tuple[Mandate, bool]:
         """The mandate the link names, and whether the link has expired. Raises InvalidLink for a
@@ -124,11 +172,9 @@ class CustomerPortal:
         refunds = repo.page(Refund, merchant_id, PageRequest(100), charge_id=charge.id, status="succeeded").items
         return ReceiptView(account, mandate, charge, plan.name if plan else "", sorted(refunds, key=lambda r: r.updated_at))
 
-    def approve(
-        self, token: str, method: Callable[[Mandate], PaymentMethod], ip: str | None, user_agent: str | None, terms_sha256: str
-    ) -> Mandate:
-        """`method` gives the payment method the customer chose for this mandate (a test card, or
-        the card Stripe confirmed); it raises to refuse the approval."""
+    def approve(self, token: str, choice: CardChoice, ip: str | None, user_agent: str | None, terms_sha256: str) -> Mandate:
+        """With the payment method the customer chose (a test card, or the card Stripe confirmed
+        for this mandate: CardNotConfirmed otherwise)."""
         mandate, expired = self._mandate(token)
         if not mandate.awaiting_approval:
             raise InvalidState("This mandate is not waiting for approval.")
@@ -139,16 +185,17 @@ class CustomerPortal:
         consent = Consent(
             accepted_at=self.clock.now(), ip=ip, user_agent=(user_agent or "")[:500] or None, terms_sha256=terms_sha256
         )
-        return self.mandates.approve(mandate.merchant_id, mandate.id, method(mandate), consent)
+        return self.mandates.approve(mandate.merchant_id, mandate.id, self._method(choice, mandate), consent)
 
-    def replace_payment_method(self, token: str, method: Callable[[Mandate], PaymentMethod]) -> Mandate:
+    def replace_payment_method(self, token: str, choice: CardChoice) -> Mandate:
         """The customer's new payment method (a test card, or the card Stripe confirmed for this
         mandate): as the merchant's `…/payment_method`, with the event's source `customer`."""
         mandate, _ = self._mandate(token)
         if not mandate.customer_may_replace_method:
             raise InvalidState("The payment method of this mandate cannot be replaced now.")
         mandate.ensure_customer_may_change_method(self.clock.now())  # before the gateway is asked (decided again at the write)
-        return self.mandates.replace_payment_method(mandate.merchant_id, mandate.id, method(mandate), source="customer")
+        method = self._method(choice, mandate)
+        return self.mandates.replace_payment_method(mandate.merchant_id, mandate.id, method, source="customer")
 
     def revoke(self, token: str) -> Mandate:
         mandate, _ = self._mandate(token)

@@ -47,7 +47,6 @@ from .ports import (
     IdGenerator,
     NotifyQueue,
     PageRequest,
-    Render,
     Repository,
 )
 
@@ -110,11 +109,9 @@ class Dispatcher:
         max_per_run: int = 5000,
         shards: int = 64,
         workers: int = 16,
-        *,
-        render: Render,
     ) -> None:
         self.repo, self.queue, self.notify, self.lease, self.ids = repo, queue, notify, lease, ids
-        self.recorder = EventRecorder(ids, render)
+        self.recorder = EventRecorder(ids)
         self.max_per_run, self.shards, self.workers = max_per_run, shards, workers
 
     def run(self, now: datetime) -> DispatchReport:

@@ -1,7 +1,7 @@
 """Events as recorded: each carries its object as the API returns it (a snapshot at commit time).
 
-The services record events; how an object looks in the API is the HTTP layer's business, so
-the snapshot function (`Render`) is given to them by the composition root.
+The services record events; how an object looks in the API (its public shape) is
+`billing.shapes`, which the HTTP layer shows too: one module both import.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from ..domain.api_keys import ApiKey
 from ..domain.charge import Charge
 from ..domain.events import EventType
 from ..domain.model import Event, Mandate, Plan
-from .ports import IdGenerator, Links, Render
+from ..shapes import render
+from .ports import IdGenerator, Links
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -46,11 +47,11 @@ class NoLinks:
 
 
 class EventRecorder:
-    def __init__(self, ids: IdGenerator, render: Render, links: Links | None = None) -> None:
-        self.ids, self.render, self.links = ids, render, links or NoLinks()
+    def __init__(self, ids: IdGenerator, links: Links | None = None) -> None:
+        self.ids, self.links = ids, links or NoLinks()
 
     def snapshot(self, obj: Recorded) -> dict[str, object]:
-        return self.render(obj, link_of(self.links, obj))
+        return render(obj, link_of(self.links, obj))
 
     def events(
         self,

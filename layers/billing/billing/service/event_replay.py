@@ -4,19 +4,12 @@ consumer that already has it recognises it (delivery is at least once)."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from ..domain.model import Event
-from .ports import Repository
-
-
-class Publisher(Protocol):
-    def publish(self, events: list[tuple[str, Event]]) -> set[str]:
-        """Publish (id, event) pairs; returns the ids that failed."""
+from .ports import EventPublisher, Repository
 
 
 class EventReplay:
-    def __init__(self, repo: Repository, publisher: Publisher) -> None:
+    def __init__(self, repo: Repository, publisher: EventPublisher) -> None:
         self.repo, self.publisher = repo, publisher
 
     def republish(self, keys: list[tuple[str, str]]) -> tuple[int, list[tuple[str, str]]]:

@@ -22,10 +22,9 @@ from ..domain.payment_methods import ensure_usable
 from .commands import NewMandate, NewPaymentMethod, Pause, PlanChange
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
-from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
+from .ports import CardSetup, Changes, Clock, IdGenerator, Page, PageRequest, Repository
 
 Change = Callable[[Mandate, Charge | None, datetime], list[EventType]]
-Ownership = Callable[[str, PaymentMethod], bool]
 
 
 class Mandates:
@@ -36,13 +35,13 @@ class Mandates:
         ids: IdGenerator,
         recorder: EventRecorder,
         gateways: frozenset[str],
-        owns: Ownership | None = None,
+        cards: CardSetup | None = None,
     ) -> None:
         """`gateways`: the gateways this deployment can charge with (a payment method for any
-        other is refused with 422 before it is stored); `owns(merchant_id, method)`: whether the
-        gateway holds that payment method for that merchant (Stripe: its Customer's metadata)."""
+        other is refused with 422 before it is stored); `cards`: Stripe, where it is configured,
+        which tells whether it holds a payment method for a merchant (its Customer's metadata)."""
         self.repo, self.clock, self.ids, self.recorder, self.gateways = repo, clock, ids, recorder, gateways
-        self.owns = owns
+        self.cards = cards
 
     def create(self, merchant_id: str, request: NewMandate) -> Mandate:
         now = self.clock.now()
@@ -162,7 +161,9 @@ class Mandates:
         return self._change(merchant_id, mandate_id, change, extra, touched)
 
     def _ensure_owned(self, merchant_id: str, method: PaymentMethod, param: str) -> None:
-        if self.owns is not None and not self.owns(merchant_id, method):
+        # A Stripe payment method must be one of this merchant's customers' at Stripe; the simulated
+        # gateway's tokens belong to everyone.
+        if method.gateway == "stripe" and self.cards is not None and not self.cards.belongs_to(merchant_id, method.token):
             raise ValidationFailed("This payment method does not belong to a customer of this merchant at the gateway.", param)
 
     def _change(

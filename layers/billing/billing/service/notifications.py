@@ -21,20 +21,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..customer_page.formatting import day, money
-from ..customer_page.render import schedule_text
 from ..domain import payment_methods
 from ..domain.account import Account
 from ..domain.charge import Charge
 from ..domain.errors import ConcurrentModification
 from ..domain.model import Mandate
 from ..domain.notifications import DEFERRED, INTERRUPTED, SETTING, Notification, Suppression, notification_id, suppression_id
-from ..emails.render import Facts, render
 from ..observability import logger
 from .concurrency import retry_on_conflict
 from .links import ApprovalLinks
 from .messages import MailFeedback, NotifyMessage
-from .ports import Changes, Clock, MailDeferred, Mailer, MailRefused, Repository
+from .ports import Changes, Clock, EmailFacts, EmailRenderer, MailDeferred, Mailer, MailRefused, Repository
 
 ENDED = {"mandate.cancelled": "cancelled", "mandate.revoked": "revoked", "mandate.completed": "completed"}
 FAILED_ATTEMPT = ("charge.retry_scheduled", "charge.failed")
@@ -107,8 +104,9 @@ class SendingDeferred(Exception):
 
 
 class Notifier:
-    def __init__(self, repo: Repository, clock: Clock, mailer: Mailer, links: ApprovalLinks) -> None:
-        self.repo, self.clock, self.mailer, self.links = repo, clock, mailer, links
+    def __init__(self, repo: Repository, clock: Clock, mailer: Mailer, links: ApprovalLinks, emails: EmailRenderer) -> None:
+        """`emails`: how an e-mail reads (`billing.emails.render.JinjaEmails`)."""
+        self.repo, self.clock, self.mailer, self.links, self.emails = repo, clock, mailer, links, emails
 
     def read_ahead(self, messages: Sequence[NotifyMessage]) -> ReadAhead:
         """Everything `notify` reads for these requests: mandates and charges in one batch read,
@@ -170,7 +168,7 @@ class Notifier:
             failure=INTERRUPTED,  # until it is known to be handed over
         )
         # Written before anything is recorded: a bug in rendering never leaves an e-mail marked as going out.
-        email = render(self._facts(message, mandate, charge, account.name, account.support_email, lang, now))
+        email = self.emails.render(self._facts(message, mandate, charge, account.name, account.support_email, lang, now))
         existing = ahead.notifications.get(notification.id)
         if existing is not None:
             if not existing.may_try_again:
@@ -252,7 +250,7 @@ class Notifier:
         support: str | None,
         lang: str,
         now: datetime,
-    ) -> Facts:
+    ) -> EmailFacts:
         from datetime import timedelta
 
         terms = mandate.terms
@@ -264,25 +262,27 @@ class Notifier:
             "merchant": merchant,
             "page_url": page,
             "support_email": support,
-            "amount": money(charge.amount if charge else terms.amount, terms.currency, lang),
-            "every": schedule_text(terms.interval, terms.interval_count, lang),  # type: ignore[arg-type]
+            "currency": terms.currency,
+            "amount": charge.amount if charge else terms.amount,
+            "interval": terms.interval,
+            "interval_count": terms.interval_count,
             "method": f"{method.gateway.capitalize()} …{payment_methods.last4(method.token)}" if method else "",
         }
         if message.kind == "mandate_activated" and mandate.next_charge_at is not None:
-            facts["date"] = day(mandate.next_charge_at, lang, "long")
+            facts["date"] = mandate.next_charge_at
         if message.kind == "mandate_ended":
             facts["ended_as"] = message.occasion
         if message.kind in NOTICES and message.due_at is not None:
-            facts["date"] = day(message.due_at, lang, "long")
+            facts["date"] = message.due_at
             if message.kind == "upcoming_charge":  # what that charge will be: items added, credit taken off
                 amount = mandate.upcoming_amounts([(mandate.next_cycle, message.due_at)])[0]
-                facts["amount"] = money(amount, terms.currency, lang)
+                facts["amount"] = amount
         if charge is not None:
-            facts["date"] = day(charge.updated_at, lang, "long")
+            facts["date"] = charge.updated_at
             # A failed attempt is told as it was then (the message carries it), not as the charge is now.
             facts["decline_code"] = message.decline_code or charge.failure_code
             retry = message.next_attempt_at if message.kind == "payment_failed" else None
-            facts["retry_date"] = day(retry, lang, "long") if retry else ""
+            facts["retry_date"] = retry
             facts["number"] = charge.receipt_number or ""
             facts["receipt_url"] = self.links.receipt_url(charge) or ""
-        return Facts(**facts)
+        return EmailFacts(**facts)

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from ..domain.api_keys import ApiKey
 from ..domain.charge import Charge, GatewayResult
-from ..domain.model import Entity, Event, Mandate, Plan
+from ..domain.model import Entity, Event, Mandate
 from ..domain.money import Money
 from .messages import AttemptMessage, NotifyMessage, RefundMessage
 
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
-    from ..domain.account import Account
-    from ..domain.items import Item
-    from ..domain.refunds import Refund
-    from ..domain.webhooks import WebhookEndpoint
+    from ..domain import webhooks
 
 T = TypeVar("T")
 S = TypeVar("S", bound=BaseModel)
@@ -139,14 +135,6 @@ class Links(Protocol):
     def receipt_url(self, charge: Charge) -> str | None: ...
 
 
-class Render(Protocol):
-    """An object as the API shows it (the HTTP layer's; given to services for event snapshots)."""
-
-    def __call__(
-        self, obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Item | Account, link: str | None = None
-    ) -> dict[str, object]: ...
-
-
 # ----------------------------------------------------------------- billing engine
 
 
@@ -197,12 +185,15 @@ class GatewayUnavailable(Exception):
 
 
 class PaymentGateway(Protocol):
-    # How long the gateway remembers an idempotency key (None: for ever). After that a request
-    # with the same key would be a new payment, so an unknown outcome is only looked up.
-    key_memory: timedelta | None
-    # The longest one call may take (its client timeout): the charger starts an attempt only
-    # when its invocation has that much time left.
-    call_timeout: float
+    @property
+    def key_memory(self) -> timedelta | None:
+        """How long the gateway remembers an idempotency key (None: for ever). After that a request
+        with the same key would be a new payment, so an unknown outcome is only looked up."""
+
+    @property
+    def call_timeout(self) -> float:
+        """The longest one call may take (its client timeout): the charger starts an attempt only
+        when its invocation has that much time left."""
 
     def charge(self, request: AttemptRequest) -> GatewayResult:
         """Charge once per idempotency key; the same key always answers the same result.
@@ -221,6 +212,23 @@ class PaymentGateway(Protocol):
         """Read-only: this refund at the gateway (by the refund id it carries), or None."""
 
 
+class CardSetup(Protocol):
+    """Cards at the gateway (Stripe): the customer page's SetupIntents (Stripe.js collects the card
+    in the browser) and whether a payment method belongs to a customer of a merchant there."""
+
+    def create_setup_intent(
+        self, merchant_id: str, mandate_id: str, email: str | None, name: str | None, purpose: str = ""
+    ) -> dict[str, str]:
+        """`id`, `client_secret` and `customer` of an off-session card SetupIntent for one mandate,
+        idempotent per mandate and `purpose`. Raises GatewayUnavailable."""
+
+    def confirmed_payment_method(self, setup_intent_id: str, mandate_id: str) -> str | None:
+        """The gateway's token of the card confirmed by this mandate's SetupIntent, or None."""
+
+    def belongs_to(self, merchant_id: str, token: str) -> bool:
+        """Whether the token is a payment method of one of the merchant's customers at the gateway."""
+
+
 # ----------------------------------------------------------------- e-mails
 
 
@@ -236,3 +244,138 @@ class Mailer(Protocol):
     def send(self, to: str, reply_to: str | None, subject: str, text: str, html: str, tags: dict[str, str]) -> str:
         """Hand one e-mail to the mail service; its message id. Raises MailRefused for good, or
         anything else when the service could not be reached (the message may be retried)."""
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class EmailFacts:
+    """Everything an e-mail may say, as values (the renderer writes amounts and dates for `lang`)."""
+
+    kind: str
+    lang: str
+    merchant: str
+    page_url: str
+    currency: str
+    support_email: str | None = None
+    amount: int | None = None  # minor units
+    interval: str = ""
+    interval_count: int = 1
+    date: datetime | None = None
+    method: str = ""
+    number: str = ""
+    decline_code: str | None = None
+    retry_date: datetime | None = None  # the next attempt's, or None when none is left
+    receipt_url: str = ""
+    ended_as: str = ""  # cancelled, revoked or completed
+
+
+class EmailRenderer(Protocol):
+    def render(self, facts: EmailFacts) -> Email:
+        """Subject, plain text and HTML in the facts' language (`billing.emails` implements it)."""
+
+
+# ----------------------------------------------------------------- the handlers' own adapters
+
+
+class MerchantKeys(Protocol):
+    """Merchants by API key (the authorizer) and their names (the customer page)."""
+
+    def merchant_for_key(self, api_key: str, now: datetime) -> str | None:
+        """The merchant a usable key belongs to, or None (unknown, revoked or expired)."""
+
+    def merchant_name(self, merchant_id: str) -> str | None: ...
+
+
+class Idempotency(Protocol):
+    def run(
+        self, request: dict[str, Any], action: Callable[[], dict[str, Any]], lambda_context: object
+    ) -> tuple[dict[str, Any], bool]:
+        """`action`'s result, run once per request key (raises IdempotencyConflict for a key reused
+        with another request or still in flight); and whether it is a replay of a stored result."""
+
+
+class EventPublisher(Protocol):
+    def publish(self, events: list[tuple[str, Event]]) -> set[str]:
+        """Publish (id, event) pairs; returns the ids that failed."""
+
+
+class UnpublishedEventsLog(Protocol):
+    def leave(self, keys: list[tuple[str, str]]) -> None:
+        """Keep (merchant id, event id) pairs for a replay (`make redrive QUEUE=events`)."""
+
+
+class ReceiptRequests(Protocol):
+    def send(self, charges: Sequence[tuple[str, str]]) -> set[int]:
+        """(merchant_id, charge_id) pairs to number; the indexes not taken (to be retried)."""
+
+
+MAX_DELAY_SECONDS = 900  # the longest a wake-up can be put off by a delayed message (SQS's limit)
+
+
+class WebhookWakeups(Protocol):
+    def wake(self, refs: Sequence[tuple[str, str]], delay_seconds: int = 0) -> None:
+        """An attempt of each (merchant id, delivery id) after `delay_seconds` (at most MAX_DELAY_SECONDS)."""
+
+    def hide(self, receipt_handle: str, seconds: int) -> None:
+        """Put a received wake-up back for `seconds` (longer waits than a delay allows)."""
+
+
+# ----------------------------------------------------------------- webhooks
+
+
+class SecretBox(Protocol):
+    """Encrypts endpoint secrets at rest (KMS on AWS), bound to their merchant and endpoint."""
+
+    def seal(self, secret: str, merchant_id: str, endpoint_id: str) -> str: ...
+
+    def open(self, sealed: str, merchant_id: str, endpoint_id: str) -> str: ...
+
+
+class DestinationCheck(Protocol):
+    def blocked(self, url: str) -> bool:
+        """True when the URL's host resolves to an address an attempt may not connect to."""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    response_status: int | None
+    error: webhooks.AttemptError | None
+    duration_ms: int
+
+
+class WebhookSender(Protocol):
+    def post(self, url: str, headers: Mapping[str, str], body: bytes, timeout: float) -> SendResult:
+        """One POST, no redirects, to a checked public address only (`blocked_destination` otherwise)."""
+
+
+class WebhookQueue(Protocol):
+    def wake(self, refs: Sequence[tuple[str, str]]) -> None:
+        """Ask for an attempt of each (merchant id, delivery id) as soon as possible."""
+
+
+class EndpointSlots(Protocol):
+    """At most `webhooks.MAX_CONCURRENT_PER_ENDPOINT` attempts at once per endpoint."""
+
+    def acquire(self, merchant_id: str, endpoint_id: str, holder: str, now: datetime, until: datetime) -> bool: ...
+
+    def release(self, merchant_id: str, endpoint_id: str, holder: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class WebhookPorts:
+    """What webhooks need from the outside, built by the composition root on first use."""
+
+    box: SecretBox
+    destinations: DestinationCheck
+    queue: WebhookQueue
+    slots: EndpointSlots
+    sender: WebhookSender
+    random_bytes: Callable[[int], bytes]
+    wall_clock: Callable[[], float]
+    allow_loopback_http: bool = False

@@ -9,18 +9,19 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .event_recorder import EventRecorder
-from .ports import Clock, IdGenerator, Links, Render, Repository
+from .ports import CardSetup, Clock, IdGenerator, Links, Repository
 
 if TYPE_CHECKING:
     from .account import Accounts
     from .api_keys import ApiKeys
     from .charges import Charges
     from .event_log import EventLog
-    from .mandates import Mandates, Ownership
+    from .mandates import Mandates
     from .money_operations import Items, Refunds
     from .notification_log import NotificationLog
     from .plans import Plans
-    from .webhooks import WebhookEndpoints, WebhookPorts
+    from .ports import WebhookPorts
+    from .webhooks import WebhookEndpoints
 
 
 class UseCases:
@@ -30,16 +31,16 @@ class UseCases:
         clock: Clock,
         ids: IdGenerator,
         links: Links,
-        render: Render,
         gateways: frozenset[str],
-        owns: Ownership | None = None,
+        cards: Callable[[], CardSetup | None] = lambda: None,
         webhook_ports: Callable[[], WebhookPorts] | None = None,
     ) -> None:
-        """`gateways` and `owns`: which payment methods this deployment takes (see `Mandates`);
-        `webhook_ports`: built when a webhook route is first used."""
+        """`gateways` and `cards`: which payment methods this deployment takes (see `Mandates`;
+        Stripe built when a mandate first needs it); `webhook_ports`: built when a webhook route
+        is first used (None: this process has none, its webhook use cases do not exist)."""
         self.repo, self.clock, self.ids, self.links = repo, clock, ids, links
-        self.gateways, self.owns, self.webhook_ports = gateways, owns, webhook_ports
-        self.recorder = EventRecorder(ids, render, links)
+        self.gateways, self.cards, self.webhook_ports = gateways, cards, webhook_ports
+        self.recorder = EventRecorder(ids, links)
 
     @cached_property
     def plans(self) -> Plans:
@@ -51,7 +52,7 @@ class UseCases:
     def mandates(self) -> Mandates:
         from .mandates import Mandates
 
-        return Mandates(self.repo, self.clock, self.ids, self.recorder, self.gateways, self.owns)
+        return Mandates(self.repo, self.clock, self.ids, self.recorder, self.gateways, self.cards())
 
     @cached_property
     def charges(self) -> Charges:
@@ -99,5 +100,6 @@ class UseCases:
     def webhooks(self) -> WebhookEndpoints:
         from .webhooks import WebhookEndpoints
 
-        assert self.webhook_ports is not None, "this process has no webhook adapters"
+        if self.webhook_ports is None:
+            raise LookupError("this process has no webhook adapters")
         return WebhookEndpoints(self.repo, self.clock, self.ids, self.recorder, self.webhook_ports())

@@ -3,12 +3,12 @@ per subscribed endpoint, and the attempts (sign, POST, record, schedule the next
 
 Nothing here knows HTTP routing, SQS or KMS: secrets are sealed and opened by a `SecretBox`, the
 POST is a `WebhookSender`'s (which also refuses non-public destinations), attempts are woken by a
-`WebhookQueue`."""
+`WebhookQueue` (ports in service/ports.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -19,48 +19,20 @@ from ..domain.model import Event
 from ..domain.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
-from .ports import Changes, Clock, IdGenerator, Limit, Page, PageRequest, Repository
+from .ports import (  # the webhook ports live with the others; named here too
+    Changes,
+    Clock,
+    IdGenerator,
+    Limit,
+    Page,
+    PageRequest,
+    Repository,
+    WebhookPorts,
+    WebhookQueue,
+)
 
 
-# ----------------------------------------------------------------------------- ports
-class SecretBox(Protocol):
-    """Encrypts endpoint secrets at rest (KMS on AWS), bound to their merchant and endpoint."""
-
-    def seal(self, secret: str, merchant_id: str, endpoint_id: str) -> str: ...
-
-    def open(self, sealed: str, merchant_id: str, endpoint_id: str) -> str: ...
-
-
-class DestinationCheck(Protocol):
-    def blocked(self, url: str) -> bool:
-        """True when the URL's host resolves to an address an attempt may not connect to."""
-
-
-@dataclass(frozen=True)
-class SendResult:
-    response_status: int | None
-    error: webhooks.AttemptError | None
-    duration_ms: int
-
-
-class WebhookSender(Protocol):
-    def post(self, url: str, headers: Mapping[str, str], body: bytes, timeout: float) -> SendResult:
-        """One POST, no redirects, to a checked public address only (`blocked_destination` otherwise)."""
-
-
-class WebhookQueue(Protocol):
-    def wake(self, refs: Sequence[tuple[str, str]]) -> None:
-        """Ask for an attempt of each (merchant id, delivery id) as soon as possible."""
-
-
-class EndpointSlots(Protocol):
-    """At most `webhooks.MAX_CONCURRENT_PER_ENDPOINT` attempts at once per endpoint."""
-
-    def acquire(self, merchant_id: str, endpoint_id: str, holder: str, now: datetime, until: datetime) -> bool: ...
-
-    def release(self, merchant_id: str, endpoint_id: str, holder: str) -> None: ...
-
-
+# ----------------------------------------------------------------------------- commands
 class NewEndpoint(Protocol):
     @property
     def url(self) -> str: ...
@@ -85,20 +57,6 @@ class EndpointChanges(Protocol):
     def status(self) -> webhooks.EndpointStatus | None: ...
     @property
     def model_fields_set(self) -> set[str]: ...
-
-
-@dataclass(frozen=True)
-class WebhookPorts:
-    """What webhooks need from the outside, built by the composition root on first use."""
-
-    box: SecretBox
-    destinations: DestinationCheck
-    queue: WebhookQueue
-    slots: EndpointSlots
-    sender: WebhookSender
-    random_bytes: Callable[[int], bytes]
-    wall_clock: Callable[[], float]
-    allow_loopback_http: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from ...domain.webhooks import DeliveryStatus
 from ...service.ports import PageRequest
+from ...shapes.webhooks import DeletedOut, WebhookDeliveryOut, WebhookEndpointOut
 from ..errors import json_response
 from ..requests import NoFields, ObjectId, WebhookEndpointCreate, WebhookEndpointUpdate
 from ..responses import ListOut
 from ..routing import Cursor, IdempotencyKey, Limit, MerchantRequest, new_router, responses
-from ..webhook_responses import DeletedOut, WebhookDeliveryOut, WebhookEndpointOut
 
 if TYPE_CHECKING:
     from ...service.use_cases import UseCases

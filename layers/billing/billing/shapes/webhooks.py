@@ -1,5 +1,5 @@
-"""The webhook objects as the API returns them. Apart from `responses.py` so that functions that
-never handle webhooks do not load them at cold start; `responses.render` uses this module once it
+"""The webhook objects as the API returns them. Apart from `shapes/__init__.py` so that functions that
+never handle webhooks do not load them at cold start; `shapes.render` uses this module once it
 is loaded (by the webhook routes, the fan-out or the delivery function)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ..domain.webhooks import AttemptError, DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint
 from ..wire import TimeOut
-from .responses import ResponseModel
+from . import ResponseModel
 
 
 class WebhookEndpointOut(ResponseModel):

@@ -1,0 +1,369 @@
+"""The public shapes of the objects: how domain objects look in the API, in event snapshots and
+in webhook bodies. One module that the HTTP layer (`api/`) and the services (event snapshots)
+both import, below both; HTTP-only shapes (lists, errors) stay in `api/responses.py`.
+
+Times are RFC 3339 UTC with a `Z`. `render` is also what event snapshots hold.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..domain import payment_methods
+from ..domain.account import Account, Locale
+from ..domain.api_keys import ApiKey
+from ..domain.charge import AttemptOutcome, Charge, ChargeStatus, LineType
+from ..domain.items import Item, ItemStatus
+from ..domain.model import FINAL_STATUSES, Event, Mandate, MandateStatus, Plan, PlanStatus
+from ..domain.money import Currency
+from ..domain.notifications import Notification, NotificationKind, NotificationStatus
+from ..domain.refunds import Refund, RefundReason, RefundStatus
+from ..domain.schedule import Interval
+from ..wire import TimeOut
+
+if TYPE_CHECKING:
+    from ..domain.webhooks import WebhookDelivery, WebhookEndpoint
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    @classmethod
+    def copied(cls, obj: BaseModel, **extra: Any) -> Self:
+        """The response of a domain object whose fields it shows under the same names."""
+        return cls(**obj.model_dump(include=set(cls.model_fields) - {"object", *extra}), **extra)
+
+
+class PlanOut(ResponseModel):
+    id: str
+    object: Literal["plan"] = "plan"
+    name: str
+    amount: int
+    currency: Currency
+    interval: Interval
+    interval_count: int
+    trial_days: int
+    total_cycles: int | None
+    retry_schedule_days: list[int]
+    status: PlanStatus
+    metadata: dict[str, str]
+    created_at: TimeOut
+    updated_at: TimeOut
+
+    @classmethod
+    def of(cls, plan: Plan) -> PlanOut:
+        return cls(**plan.model_dump(exclude={"merchant_id", "version", "terms"}), **plan.terms.model_dump())
+
+
+class CustomerOut(ResponseModel):
+    reference: str
+    email: str | None
+    name: str | None
+    locale: Locale | None = Field(None, description="The language of the customer's page, e-mails and receipts")
+
+
+class PaymentMethodOut(ResponseModel):
+    gateway: payment_methods.Gateway
+    token_last4: str
+
+
+class ConsentOut(ResponseModel):
+    accepted_at: TimeOut
+    ip: str | None
+    user_agent: str | None
+
+
+class MoneyOut(ResponseModel):
+    amount: int
+    currency: Currency
+
+
+class MandateOut(ResponseModel):
+    id: str
+    object: Literal["mandate"] = "mandate"
+    plan_id: str
+    customer: CustomerOut
+    payment_method: PaymentMethodOut | None
+    status: MandateStatus
+    start_at: TimeOut | None
+    end_at: TimeOut | None
+    next_charge_at: TimeOut | None
+    cycles_charged: int
+    consent: ConsentOut | None
+    metadata: dict[str, str]
+    created_at: TimeOut
+    updated_at: TimeOut
+    ended_at: TimeOut | None
+    resume_at: TimeOut | None = None
+    credit: MoneyOut = Field(description="Carried credit from a prorated plan change, taken off the next charges")
+    approval_url: str | None = Field(None, description="Where the customer approves; only while pending_approval")
+
+    @classmethod
+    def of(cls, mandate: Mandate, approval_url: str | None = None) -> MandateOut:
+        pm = mandate.payment_method
+        return cls(
+            id=mandate.id,
+            plan_id=mandate.plan_id,
+            customer=CustomerOut(**mandate.customer.model_dump()),
+            payment_method=PaymentMethodOut(gateway=pm.gateway, token_last4=payment_methods.last4(pm.token)) if pm else None,
+            status=mandate.status,
+            start_at=mandate.start_at,
+            end_at=mandate.end_at,
+            next_charge_at=None if mandate.status in FINAL_STATUSES else mandate.next_charge_at,
+            cycles_charged=mandate.cycles_charged,
+            consent=ConsentOut(**mandate.consent.model_dump(exclude={"terms_sha256"})) if mandate.consent else None,
+            metadata=mandate.metadata,
+            created_at=mandate.created_at,
+            updated_at=mandate.updated_at,
+            ended_at=mandate.ended_at,
+            resume_at=mandate.resume_at,
+            credit=MoneyOut(amount=mandate.credit, currency=mandate.terms.currency),
+            approval_url=approval_url,  # the link signer gives one only while the mandate awaits approval
+        )
+
+
+class AttemptOut(ResponseModel):
+    at: TimeOut
+    outcome: AttemptOutcome
+    decline_code: str | None
+    gateway_reference: str | None
+
+
+class LineOut(ResponseModel):
+    type: LineType
+    description: str
+    amount: int
+    item_id: str | None
+
+
+class ChargeOut(ResponseModel):
+    id: str
+    object: Literal["charge"] = "charge"
+    mandate_id: str
+    plan_id: str
+    cycle: int
+    amount: int
+    currency: Currency
+    due_at: TimeOut
+    status: ChargeStatus
+    attempts: list[AttemptOut]
+    next_attempt_at: TimeOut | None
+    failure_code: str | None
+    amount_refunded: int
+    amount_credited: int = Field(
+        0, description="Credit a prorated plan change granted for this cycle's unused time: refunds are limited to the rest"
+    )
+    lines: list[LineOut] = Field(description="What the amount is made of; they sum to it")
+    receipt_number: str | None = Field(description="<receipt_prefix>-<n>, given within seconds of the success")
+    receipt_url: str | None = Field(None, description="The receipt's signed link (HTML; ?format=pdf for the PDF)")
+    created_at: TimeOut
+    updated_at: TimeOut
+
+    @classmethod
+    def of(cls, charge: Charge, receipt_url: str | None = None) -> ChargeOut:
+        return cls(
+            **charge.model_dump(
+                include={
+                    "id",
+                    "mandate_id",
+                    "plan_id",
+                    "cycle",
+                    "amount",
+                    "currency",
+                    "due_at",
+                    "status",
+                    "next_attempt_at",
+                    "failure_code",
+                    "amount_refunded",
+                    "receipt_number",
+                    "created_at",
+                    "updated_at",
+                }
+            ),
+            attempts=[AttemptOut(**a.model_dump(exclude={"number"})) for a in charge.attempts],
+            amount_credited=charge.credited,
+            lines=[LineOut(**line.model_dump()) for line in charge.bill_lines],
+            receipt_url=receipt_url,
+        )
+
+
+class NotificationsOut(ResponseModel):
+    upcoming_charge_days: int
+    trial_ending_days: int
+    receipts: bool
+    payment_failed: bool
+    mandate_updates: bool
+
+
+class AccountOut(ResponseModel):
+    id: str
+    object: Literal["account"] = "account"
+    name: str
+    legal_name: str | None
+    address: str | None
+    vat_id: str | None
+    support_email: str | None
+    default_locale: Locale
+    receipt_prefix: str
+    notifications: NotificationsOut
+    created_at: TimeOut
+    updated_at: TimeOut
+
+    @classmethod
+    def of(cls, account: Account) -> AccountOut:
+        return cls(**account.model_dump(exclude={"merchant_id", "version"}))
+
+
+class NotificationOut(ResponseModel):
+    id: str
+    object: Literal["notification"] = "notification"
+    mandate_id: str
+    charge_id: str | None
+    kind: NotificationKind
+    to: str
+    locale: Locale
+    status: NotificationStatus
+    failure: str | None = Field(
+        None,
+        description="Why it was not sent or not delivered (interrupted: it may have gone out, and is never sent "
+        "again; suppressed: an earlier e-mail to the address bounced or was reported; bounced: returned)",
+    )
+    feedback: Literal["bounce", "complaint"] | None = Field(
+        None, description="What came back after SES took it: a bounce, or the customer reporting it as unwanted"
+    )
+    sent_at: TimeOut | None
+    created_at: TimeOut
+
+    @classmethod
+    def of(cls, notification: Notification) -> NotificationOut:
+        return cls.copied(notification)
+
+
+class RefundOut(ResponseModel):
+    id: str
+    object: Literal["refund"] = "refund"
+    charge_id: str
+    mandate_id: str
+    amount: int
+    currency: Currency
+    reason: RefundReason
+    status: RefundStatus
+    failure_code: str | None
+    metadata: dict[str, str]
+    created_at: TimeOut
+    updated_at: TimeOut
+
+    @classmethod
+    def of(cls, refund: Refund) -> RefundOut:
+        return cls.copied(refund)
+
+
+class ItemOut(ResponseModel):
+    id: str
+    object: Literal["item"] = "item"
+    mandate_id: str
+    amount: int
+    currency: Currency
+    description: str
+    status: ItemStatus
+    charge_id: str | None
+    metadata: dict[str, str]
+    created_at: TimeOut
+    updated_at: TimeOut
+
+    @classmethod
+    def of(cls, item: Item) -> ItemOut:
+        return cls.copied(item)
+
+
+class ScheduledCharge(ResponseModel):
+    cycle: int
+    due_at: TimeOut
+    amount: int
+    currency: Currency
+    credit_applied: int = Field(0, description="Carried credit this charge would use (already taken off `amount`)")
+
+
+class ScheduleOut(ResponseModel):
+    object: Literal["schedule"] = "schedule"
+    mandate_id: str
+    credit: MoneyOut = Field(description="The mandate's carried credit now")
+    data: list[ScheduledCharge]
+
+
+class EventDataOut(ResponseModel):
+    object: dict[str, Any]
+    # Only on the events that have them (left out, not null, elsewhere).
+    previous_attributes: dict[str, Any] | None = Field(
+        None, description="The changed fields' old values, on a change", exclude_if=lambda v: v is None
+    )
+    source: Literal["merchant", "customer"] | None = Field(
+        None, description="Who replaced the payment method", exclude_if=lambda v: v is None
+    )
+    amount: int | None = Field(
+        None, description="`mandate.credit_forfeited`: the credit no charge could take back", exclude_if=lambda v: v is None
+    )
+    currency: Currency | None = Field(None, description="The currency of `amount`", exclude_if=lambda v: v is None)
+
+
+class EventOut(ResponseModel):
+    id: str
+    object: Literal["event"] = "event"
+    type: str
+    created_at: TimeOut
+    data: EventDataOut
+
+    @classmethod
+    def of(cls, event: Event) -> EventOut:
+        return cls(id=event.id, type=event.type, created_at=event.created_at, data=EventDataOut(**event.data))
+
+
+class ApiKeyOut(ResponseModel):
+    id: str
+    object: Literal["api_key"] = "api_key"
+    last4: str | None = Field(
+        description="The key's last four characters; null for a key of the first format (issued before keys carried their id) until it is next used"
+    )
+    status: Literal["active", "revoked"]
+    expires_at: TimeOut | None
+    created_at: TimeOut
+    last_used_at: TimeOut | None
+    secret: str | None = Field(None, description="The whole key: only in the answer that created it, never again")
+
+    @classmethod
+    def of(cls, key: ApiKey, secret: str | None = None) -> ApiKeyOut:
+        return cls.copied(key, secret=secret)
+
+
+def render(
+    obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Item | Account | Notification,
+    link: str | None = None,
+) -> dict[str, object]:
+    """An object as the API returns it (responses and event snapshots); `link`: a mandate's
+    approval link or a charge's receipt link."""
+    if isinstance(obj, ApiKey):
+        return ApiKeyOut.of(obj).model_dump(mode="json", exclude={"secret"})
+    if isinstance(obj, Plan):
+        return PlanOut.of(obj).model_dump(mode="json")
+    if isinstance(obj, Charge):
+        return ChargeOut.of(obj, link).model_dump(mode="json")
+    if isinstance(obj, Mandate):
+        return MandateOut.of(obj, link).model_dump(mode="json")
+    if isinstance(obj, Refund):
+        return RefundOut.of(obj).model_dump(mode="json")
+    if isinstance(obj, Item):
+        return ItemOut.of(obj).model_dump(mode="json")
+    if isinstance(obj, Account):
+        return AccountOut.of(obj).model_dump(mode="json")
+    if isinstance(obj, Notification):
+        return NotificationOut.of(obj).model_dump(mode="json")
+    from .webhooks import render_webhook_object  # loaded only where webhooks are handled (cold start)
+
+    return render_webhook_object(obj)
+
+
+def render_event(event: Event) -> dict[str, object]:
+    """An event as `GET /v1/events/{id}` returns it: a webhook's body, an SNS message."""
+    return EventOut.of(event).model_dump(mode="json")

@@ -257,6 +257,12 @@ class InMemoryRepository:
         found = [o for o in self.items.values() if isinstance(o, Charge) and merchant_id in (None, o.merchant_id)]
         return sorted(found, key=lambda c: (c.created_at, c.id))
 
+    def limit_counts(self, merchant_ids: list[str], name: str) -> dict[str, int | None]:
+        return {m: self.limits.get((m, name)) for m in merchant_ids}
+
+    def start_limit(self, merchant_id: str, name: str, value: int) -> None:
+        self.limits.setdefault((merchant_id, name), value)
+
     def start_attempt(self, mandate: Mandate) -> None:
         if self.before_start is not None:
             hook, self.before_start = self.before_start, None

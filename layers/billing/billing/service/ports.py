@@ -190,6 +190,14 @@ class Repository(Protocol):
     def commit(self, changes: Changes) -> None:
         """Write everything or nothing. Raises ConcurrentModification when a version moved."""
 
+    def limit_counts(self, merchant_ids: list[str], name: str) -> dict[str, int | None]:
+        """Each merchant's count `name` (see `Limit`), in one batch read; None for a count never
+        written (data older than the count: count the list instead)."""
+
+    def start_limit(self, merchant_id: str, name: str, value: int) -> None:
+        """Write the count `name` as `value` only if it was never written (counted from the list
+        by the caller; a `Limit` written meanwhile wins)."""
+
     def start_attempt(self, mandate: Mandate) -> None:
         """Write the mandate's start marker (`attempt_started_at`) on condition that the stored
         mandate is still at `mandate.version`; bump the version. Raises ConcurrentModification

@@ -18,7 +18,9 @@ from ..domain.errors import ConcurrentModification, NotFound, ValidationFailed, 
 from ..domain.model import Event
 from ..domain.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .concurrency import retry_on_conflict
+from ..observability import logger
 from .event_recorder import EventRecorder
+from .messages import PublishedEvent
 from .ports import Changes, Clock, IdGenerator, Limit, Page, PageRequest, Repository
 
 
@@ -199,8 +201,11 @@ class WebhookEndpoints:
     def delete(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
         def once(_: int) -> WebhookEndpoint:
             endpoint = self.get(merchant_id, endpoint_id)
+            # A count never written (endpoints older than it) starts from the live ones, this one
+            # included: it never falls below what is there (the fan-out skips a merchant at 0).
+            live = sum(1 for e in self._existing(merchant_id) if not e.deleted)
             endpoint.delete(self.clock.now())
-            freed = Limit(merchant_id, webhooks.ENDPOINTS_COUNT, -1)
+            freed = Limit(merchant_id, webhooks.ENDPOINTS_COUNT, -1, initial=live)
             self.repo.commit(Changes(webhook_endpoints=[endpoint], limits=[freed]))
             return endpoint
 
@@ -245,28 +250,76 @@ class WebhookEndpoints:
 
 
 # ----------------------------------------------------------------------------- fan-out
-class WebhookFanOut:
-    """One published event -> one delivery per subscribed endpoint, then a wake-up for each.
+@dataclass(frozen=True)
+class FannedOut:
+    """One published event's fan-out: the deliveries woken, or the error that stopped it (its
+    message comes back)."""
 
-    Safe to run again for the same event (a redelivered message): the delivery ids derive from
-    (event, endpoint), so nothing is created twice, and pending deliveries are woken again."""
+    deliveries: list[WebhookDelivery]
+    error: Exception | None = None
+
+
+class WebhookFanOut:
+    """Published events -> one delivery per subscribed endpoint, then a wake-up for each.
+
+    No read per event: the message carries the event's id and type (what a delivery records; the
+    attempt reads the event itself), and a merchant whose endpoint count (kept in the same
+    transaction as every creation and deletion) is 0 has nothing to list. The counts of a batch's
+    merchants are read once, in one batch read; a count never written (endpoints older than it)
+    is counted from the list once and written. Safe to run again for the same event (a
+    redelivered message): the delivery ids derive from (event, endpoint), so nothing is created
+    twice, and pending deliveries are woken again."""
 
     def __init__(self, repo: Repository, clock: Clock, queue: WebhookQueue) -> None:
         self.repo, self.clock, self.queue = repo, clock, queue
 
-    def fan_out(self, event: Event) -> list[WebhookDelivery]:
-        endpoints = self.repo.list_webhook_endpoints(event.merchant_id, PageRequest(webhooks.MAX_ENDPOINTS)).items
+    def fan_out_all(self, published: Sequence[PublishedEvent | Event]) -> list[FannedOut]:
+        """Each event's fan-out, in order; one failing never stops the others."""
+        events = [e if isinstance(e, PublishedEvent) else PublishedEvent.of(e) for e in published]
+        merchants = sorted({e.merchant_id for e in events if e.merchant_id})
+        try:
+            counts = self.repo.limit_counts(merchants, webhooks.ENDPOINTS_COUNT) if merchants else {}
+        except Exception:  # noqa: BLE001 (read per merchant instead: each event lists its endpoints)
+            logger.exception("endpoint counts not read; listing each merchant's endpoints")
+            counts = {}
+        endpoints: dict[str, list[WebhookEndpoint]] = {m: [] for m, n in counts.items() if n == 0}
+        out: list[FannedOut] = []
+        for event in events:
+            try:
+                out.append(FannedOut(self._fan_out(event, endpoints, counts)))
+            except Exception as error:  # noqa: BLE001 (this event's message comes back)
+                out.append(FannedOut([], error))
+        return out
+
+    def fan_out(self, event: PublishedEvent | Event) -> list[WebhookDelivery]:
+        """One event's (raises on failure)."""
+        result = self.fan_out_all([event])[0]
+        if result.error is not None:
+            raise result.error
+        return result.deliveries
+
+    def _fan_out(
+        self, event: PublishedEvent, endpoints: dict[str, list[WebhookEndpoint]], counts: Mapping[str, int | None]
+    ) -> list[WebhookDelivery]:
+        merchant_id = event.merchant_id
+        if merchant_id is None:
+            raise InvalidEventMessage("an event message needs a merchant_id attribute")
+        if merchant_id not in endpoints:
+            listed = self.repo.list_webhook_endpoints(merchant_id, PageRequest(webhooks.MAX_ENDPOINTS + 1)).items
+            endpoints[merchant_id] = listed
+            if counts.get(merchant_id) is None:  # never written: counted once, from the list
+                self.repo.start_limit(merchant_id, webhooks.ENDPOINTS_COUNT, sum(1 for e in listed if not e.deleted))
         out: list[WebhookDelivery] = []
-        for endpoint in endpoints:
-            if not endpoint.subscribes_to(event.type):
+        for endpoint in endpoints[merchant_id]:
+            if not endpoint.subscribes_to(event.event_type):
                 continue
             now = self.clock.now()
             delivery = WebhookDelivery(
                 id=webhooks.delivery_id(event.id, endpoint.id),
-                merchant_id=event.merchant_id,
+                merchant_id=merchant_id,
                 endpoint_id=endpoint.id,
                 event_id=event.id,
-                event_type=event.type,
+                event_type=event.event_type,
                 next_attempt_at=now,
                 created_at=now,
                 updated_at=now,
@@ -275,11 +328,15 @@ class WebhookFanOut:
                 self.repo.commit(Changes(webhook_deliveries=[delivery]))
                 existing: WebhookDelivery | None = delivery
             except ConcurrentModification:  # a redelivered copy of this event created it: as it is now
-                existing = self.repo.get_webhook_delivery(event.merchant_id, delivery.id)
+                existing = self.repo.get_webhook_delivery(merchant_id, delivery.id)
             if existing is not None and existing.status == "pending":
                 out.append(existing)
         self.queue.wake([(d.merchant_id, d.id) for d in out])
         return out
+
+
+class InvalidEventMessage(Exception):
+    """Not an event of this service (no merchant attribute)."""
 
 
 # ----------------------------------------------------------------------------- attempts

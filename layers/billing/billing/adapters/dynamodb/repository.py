@@ -210,3 +210,15 @@ class DynamoRepository:
 
     def start_attempt(self, mandate: Mandate) -> None:
         self.writer.start_attempt(mandate)
+
+    def limit_counts(self, merchant_ids: list[str], name: str) -> dict[str, int | None]:
+        wanted = {keys.limits(m)["pk"]: m for m in merchant_ids if keys.valid_id(m, "mch")}
+        found = self.reader.batch_get([keys.limits(m) for m in wanted.values()])
+        out: dict[str, int | None] = dict.fromkeys(merchant_ids)
+        for pk, merchant_id in wanted.items():
+            value = (found.get((pk, keys.limits(merchant_id)["sk"])) or {}).get(name)
+            out[merchant_id] = int(value) if value is not None else None
+        return out
+
+    def start_limit(self, merchant_id: str, name: str, value: int) -> None:
+        self.writer.start_limit(merchant_id, name, value)

@@ -112,6 +112,21 @@ class Writer:
             raise
         mandate.version += 1
 
+    def start_limit(self, merchant_id: str, name: str, value: int) -> None:
+        """The count `name` set to `value` if it was never written (else nothing changes)."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_attributes(keys.limits(merchant_id)),
+                UpdateExpression="SET #n = :v",
+                ConditionExpression="attribute_not_exists(#n)",
+                ExpressionAttributeNames={"#n": name},
+                ExpressionAttributeValues=to_attributes({":v": value}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in CONFLICT_CODES:
+                raise
+
     def transact(self, operations: Iterable[dict[str, Any]], limits: dict[int, list[Limit]] | None = None) -> None:
         """One TransactWriteItems. Its ClientRequestToken is derived from the request itself, so a
         retry of the same write (by botocore, after a lost answer) is idempotent in DynamoDB.

@@ -257,6 +257,20 @@ class InMemoryRepository:
         found = [o for o in self.items.values() if isinstance(o, Charge) and merchant_id in (None, o.merchant_id)]
         return sorted(found, key=lambda c: (c.created_at, c.id))
 
+    def load_receipt_series(self, merchant_ids: list[str]) -> dict[str, tuple[ReceiptCounter | None, Account | None]]:
+        return {m: (self.get_receipt_counter(m), self.get_account(m)) for m in merchant_ids}
+
+    def number_charges(self, counter: ReceiptCounter, numbers: list[tuple[str, str, int]]) -> None:
+        """As DynamoDB's transaction: every charge exists, succeeded and has no number, or nothing is written."""
+        charges = []
+        for charge_id, number, seq in numbers:
+            charge = self._get(counter.merchant_id, charge_id, Charge)
+            if charge is None or charge.status != "succeeded" or charge.receipt_number is not None:
+                raise ConcurrentModification(charge_id)
+            charge.receipt_number, charge.receipt_seq = number, seq
+            charges.append(charge)
+        self.commit(Changes(charges=charges, receipt_counters=[counter]))
+
     def limit_counts(self, merchant_ids: list[str], name: str) -> dict[str, int | None]:
         return {m: self.limits.get((m, name)) for m in merchant_ids}
 

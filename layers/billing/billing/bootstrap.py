@@ -24,9 +24,10 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .domain.model import PaymentMethod
     from .service.charger import Charger
     from .service.dispatcher import Dispatcher
+    from .service.event_publishing import EventRelay
     from .service.links import ApprovalLinks
     from .service.notifications import Notifier
-    from .service.receipts import ReceiptNumbering
+    from .service.receipts import ReceiptNumbering, ReceiptRequests
     from .service.use_cases import UseCases
     from .service.webhooks import WebhookDeliverer, WebhookFanOut, WebhookPorts
 
@@ -333,6 +334,22 @@ class AwsBilling(Billing):
         from .adapters.sns import SnsPublisher
 
         return SnsPublisher(self.client("sns"), self.settings.events_topic_arn)
+
+    @cached_property
+    def event_relay(self) -> EventRelay:
+        """The event publisher's use case: the topic, the replay queue, the receipt queue (if any)."""
+        from .service.event_publishing import EventRelay
+
+        receipts = self.receipt_requests if self.settings.receipt_queue_url else None
+        return EventRelay(self.publisher, self.unpublished_events, receipts)
+
+    @cached_property
+    def receipt_batches(self) -> ReceiptRequests:
+        """The receipts function's use case: numbering, then the receipt e-mails asked for."""
+        from .service.receipts import ReceiptRequests
+
+        notify = self.notify_queue if self.settings.notify_queue_url else None
+        return ReceiptRequests(self.repository, self.receipt_numbering, notify)
 
 
 def build() -> AwsBilling:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..observability import logger
-from ..service.messages import AttemptMessage, NotifyMessage, RefundMessage, WakeMessage
+from ..service.messages import AttemptMessage, NotifyMessage, ReceiptRequest, RefundMessage, WakeMessage
 
 BATCH = 10  # SQS's maximum entries per SendMessageBatch
 
@@ -97,19 +97,18 @@ class SqsReceiptRequests:
     def __init__(self, client: Any, queue_url: str) -> None:
         self.client, self.url = client, queue_url
 
-    def send(self, charges: Sequence[tuple[str, str]]) -> set[int]:
-        """(merchant_id, charge_id) pairs; the indexes SQS did not take (to be retried)."""
+    def send(self, requests: Sequence[ReceiptRequest]) -> set[int]:
+        """The indexes of the requests SQS did not take (to be retried)."""
         refused: set[int] = set()
-        for start in range(0, len(charges), BATCH):
-            chunk = charges[start : start + BATCH]
+        for start in range(0, len(requests), BATCH):
             entries = [
                 {
                     "Id": str(start + i),
-                    "MessageBody": json.dumps({"merchant_id": merchant_id, "charge_id": charge_id}),
-                    "MessageGroupId": merchant_id,
-                    "MessageDeduplicationId": charge_id,
+                    "MessageBody": r.model_dump_json(exclude_none=True),
+                    "MessageGroupId": r.merchant_id,
+                    "MessageDeduplicationId": r.charge_id,
                 }
-                for i, (merchant_id, charge_id) in enumerate(chunk)
+                for i, r in enumerate(requests[start : start + BATCH])
             ]
             response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
             refused |= {int(f["Id"]) for f in response.get("Failed", [])}

@@ -24,8 +24,9 @@ and the body is never logged.
 
 from __future__ import annotations
 
-from datetime import datetime
 import json
+from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -168,6 +169,10 @@ class ReceiptRequest(BaseModel):
     type: Literal["receipt_request"] = "receipt_request"
     merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
     charge_id: Annotated[StrictStr, StringConstraints(pattern=r"^chg_[A-Za-z0-9]{1,64}$")]
+    # What the succeeded charge's event tells (absent in requests sent before they were added, and
+    # for events that do not say): its mandate, and whether its customer has an e-mail address.
+    mandate_id: Annotated[StrictStr, StringConstraints(pattern=r"^mdt_[A-Za-z0-9]{1,64}$")] | None = None
+    customer_has_email: bool | None = None
 
 
 class PublishedEvent(BaseModel):
@@ -254,3 +259,22 @@ def parse_wake_message(raw: str | bytes) -> WakeMessage:
 def parse_published_event(raw: str | bytes, merchant_id: str | None) -> PublishedEvent:
     """An event from the topic with its merchant (None when the attribute is missing)."""
     return PublishedEvent.model_validate_json(raw).of_merchant(merchant_id)
+
+
+def _plain(value: Any) -> Any:
+    """A stream image's numbers come as Decimal: only integers are stored."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def recorded_event(image: dict[str, Any] | None) -> Event | None:
+    """The event an item of the table's stream records (its new image, deserialized); None for
+    any other item (the template's filter drops those; kept for local runs)."""
+    if not image or image.get("entity") != "event":
+        return None
+    return Event.model_validate(_plain(image["body"]))

@@ -190,6 +190,16 @@ class Repository(Protocol):
     def commit(self, changes: Changes) -> None:
         """Write everything or nothing. Raises ConcurrentModification when a version moved."""
 
+    def load_receipt_series(self, merchant_ids: list[str]) -> dict[str, tuple[ReceiptCounter | None, Account | None]]:
+        """Each merchant's receipt counter and account (as `get_account`), in one batch read."""
+
+    def number_charges(self, counter: ReceiptCounter, numbers: list[tuple[str, str, int]]) -> None:
+        """Give each (charge id, receipt number, n) of the counter's merchant its number, with the
+        counter (on its version), in one transaction, without reading the charges: each charge on
+        condition that it exists, succeeded and has no number yet (its version moves, so a writer
+        holding an older copy conflicts). Raises ConcurrentModification when any condition fails
+        (nothing is written); bumps the counter's version otherwise."""
+
     def limit_counts(self, merchant_ids: list[str], name: str) -> dict[str, int | None]:
         """Each merchant's count `name` (see `Limit`), in one batch read; None for a count never
         written (data older than the count: count the list instead)."""

@@ -17,8 +17,8 @@ from ..domain import webhooks
 from ..domain.errors import ConcurrentModification, NotFound, ValidationFailed, found
 from ..domain.model import Event
 from ..domain.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from .concurrency import retry_on_conflict
 from ..observability import logger
+from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
 from .messages import PublishedEvent
 from .ports import Changes, Clock, IdGenerator, Limit, Page, PageRequest, Repository

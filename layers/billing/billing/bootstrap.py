@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.dispatcher import Dispatcher
     from .service.event_publishing import EventRelay
     from .service.links import ApprovalLinks
-    from .service.notifications import Notifier
+    from .service.notifications import Notifier, NotifyRequests
     from .service.receipts import ReceiptNumbering, ReceiptRequests
     from .service.use_cases import UseCases
     from .service.webhooks import WebhookDeliverer, WebhookFanOut, WebhookPorts
@@ -123,6 +123,13 @@ class Billing:
         from .service.notifications import Notifier
 
         return Notifier(self.repository, self.clock, self.mailer, self.customer_links)
+
+    @cached_property
+    def notify_requests(self) -> NotifyRequests:
+        """The notifier function's use case: a notify queue batch."""
+        from .service.notifications import NotifyRequests
+
+        return NotifyRequests(self.notifier)
 
     @property
     def mailer(self) -> Mailer:

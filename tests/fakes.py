@@ -514,6 +514,10 @@ class FakeWebhookQueue:
     def wake(self, refs, delay_seconds: int = 0) -> None:
         self.woken += list(refs)
 
+    def later(self, ref: tuple[str, str], seconds: int, receipt_handle: str) -> bool:
+        self.woken.append(ref)
+        return True
+
     def take(self) -> list[tuple[str, str]]:
         out, self.woken = self.woken, []
         return out

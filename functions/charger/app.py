@@ -10,7 +10,7 @@ call and the write, so one slow call never kills the batch.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
@@ -18,13 +18,13 @@ from aws_lambda_powertools.utilities.batch import EventType as BatchEventType
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Discriminator, Json, Tag, ValidationError
+from pydantic import Json, ValidationError
 
 from billing import bootstrap
 from billing.domain.events import EventType
 from billing.observability import logger, metrics, tracer
 from billing.service.charger import ChargeOutcome, OutcomeUnknown
-from billing.service.messages import AttemptMessage, RefundMessage
+from billing.service.messages import ChargeQueueMessage, RefundMessage
 
 billing = bootstrap.build()
 charger = billing.charger
@@ -32,15 +32,10 @@ processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)  # fail
 RECORD_KEYS = ("charge_id", "attempt", "mandate_id", "refund_id")  # one record's: never on the next record's lines
 
 
-def _kind(body: Any) -> str:
-    return "refund" if isinstance(body, dict) and "refund_id" in body else "attempt"
-
-
-Message = Annotated[Annotated[AttemptMessage, Tag("attempt")] | Annotated[RefundMessage, Tag("refund")], Discriminator(_kind)]
-
-
 class ChargeRecord(SqsRecordModel):
-    body: Json[Message]  # type: ignore[assignment]
+    """A charge queue record: its body one of the queue's messages, told by its `type`."""
+
+    body: Json[ChargeQueueMessage]  # type: ignore[assignment]
 
 
 class InvalidChargeMessage(Exception):

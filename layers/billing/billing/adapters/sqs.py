@@ -60,6 +60,7 @@ class UnpublishedEvents:
 
 
 MAX_DELAY_SECONDS = 900  # SQS's longest message delay
+MAX_HIDE_SECONDS = 12 * 3600 - 60  # SQS's longest visibility timeout, with a margin
 
 
 class SqsWebhookQueue:
@@ -87,6 +88,15 @@ class SqsWebhookQueue:
 
     def hide(self, receipt_handle: str, seconds: int) -> None:
         self.client.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)
+
+    def later(self, ref: tuple[str, str], seconds: int, receipt_handle: str) -> bool:
+        """Up to 15 minutes: a new message with that delay (the received one is done with);
+        longer: the received message hidden for the wait, at most SQS's 12 hours (it comes back)."""
+        if seconds <= MAX_DELAY_SECONDS:
+            self.wake([ref], delay_seconds=seconds)
+            return True
+        self.hide(receipt_handle, min(seconds, MAX_HIDE_SECONDS))
+        return False
 
 
 class SqsReceiptRequests:

@@ -20,7 +20,7 @@ from ..domain.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from ..observability import logger
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
-from .messages import PublishedEvent
+from .messages import PublishedEvent, WakeMessage
 from .ports import Changes, Clock, IdGenerator, Limit, Page, PageRequest, Repository
 
 
@@ -53,6 +53,11 @@ class WebhookSender(Protocol):
 class WebhookQueue(Protocol):
     def wake(self, refs: Sequence[tuple[str, str]]) -> None:
         """Ask for an attempt of each (merchant id, delivery id) as soon as possible."""
+
+    def later(self, ref: tuple[str, str], seconds: int, receipt_handle: str) -> bool:
+        """Wake the delivery again in `seconds` (the received message: `receipt_handle`); True
+        when the received message is done with (a new one was sent), False when it is to come
+        back itself (hidden for the wait, as long as the queue allows)."""
 
 
 class EndpointSlots(Protocol):
@@ -361,6 +366,8 @@ SLOT_HOLD = timedelta(seconds=webhooks.ATTEMPT_TIMEOUT_SECONDS * 3)  # a crashed
 
 
 class WebhookDeliverer:
+    """`wake(message, receipt_handle)`: the delivery function's use case for one wake-up."""
+
     def __init__(
         self,
         repo: Repository,
@@ -375,7 +382,17 @@ class WebhookDeliverer:
         self.repo, self.clock, self.ids, self.recorder = repo, clock, ids, recorder
         self.box, self.sender, self.slots, self.wall_clock = ports.box, ports.sender, ports.slots, ports.wall_clock
         self.render_event = render_event
+        self.queue = ports.queue
         self._secrets: dict[tuple[str, str, str], str] = {}
+
+    def wake(self, message: WakeMessage, receipt_handle: str) -> tuple[bool, AttemptOutcome]:
+        """Attempt the delivery if it is due, and set its next wake-up; whether the received
+        message is done with (SQS may delete it), and the outcome."""
+        outcome = self.attempt(message.merchant_id, message.delivery_id)
+        if outcome.later is None:
+            return True, outcome
+        wait = max(1, int(outcome.later.total_seconds() + 0.999))
+        return self.queue.later((message.merchant_id, message.delivery_id), wait, receipt_handle), outcome
 
     def attempt(self, merchant_id: str, delivery_id: str) -> AttemptOutcome:
         now = self.clock.now()

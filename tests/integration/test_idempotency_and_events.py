@@ -214,7 +214,7 @@ def test_publish_failures_are_left_for_replay_or_else_reported_per_record(
 ) -> None:
     # Given SNS failing the publication of one event
     event = json.loads(open("events/event_publisher_stream.json").read())
-    publisher = system.publisher_module.publisher
+    publisher = system.publisher_module.relay.topic  # the SNS adapter
 
     def failing(**_: Any) -> dict:
         return {"Successful": [], "Failed": [{"Id": "0", "Code": "InternalError", "SenderFault": False}]}

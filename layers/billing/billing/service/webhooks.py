@@ -265,7 +265,8 @@ class FannedOut:
 
 
 class WebhookFanOut:
-    """Published events -> one delivery per subscribed endpoint, then a wake-up for each.
+    """Published events -> one delivery per subscribed endpoint, then a wake-up for each (the
+    batch's wake-ups sent together).
 
     No read per event: the message carries the event's id and type (what a delivery records; the
     attempt reads the event itself), and a merchant whose endpoint count (kept in the same
@@ -294,6 +295,12 @@ class WebhookFanOut:
                 out.append(FannedOut(self._fan_out(event, endpoints, counts)))
             except Exception as error:  # noqa: BLE001 (this event's message comes back)
                 out.append(FannedOut([], error))
+        woken = [(d.merchant_id, d.id) for result in out for d in result.deliveries]
+        if woken:  # the batch's wake-ups together; if they are refused, their events come back (and wake again)
+            try:
+                self.queue.wake(woken)
+            except Exception as error:  # noqa: BLE001
+                out = [FannedOut([], error) if r.deliveries else r for r in out]
         return out
 
     def fan_out(self, event: PublishedEvent | Event) -> list[WebhookDelivery]:
@@ -336,8 +343,7 @@ class WebhookFanOut:
                 existing = self.repo.get_webhook_delivery(merchant_id, delivery.id)
             if existing is not None and existing.status == "pending":
                 out.append(existing)
-        self.queue.wake([(d.merchant_id, d.id) for d in out])
-        return out
+        return out  # woken with the batch's others
 
 
 class InvalidEventMessage(Exception):

@@ -71,3 +71,17 @@ def test_the_notify_queue_tells_events_and_ses_reports_by_their_own_fields() -> 
 def test_a_message_that_is_not_what_its_type_says_is_refused(body: dict) -> None:
     with pytest.raises(ValidationError):
         parse_charge_message(json.dumps(body))
+
+
+def test_unpublished_event_keys_say_their_type_and_those_left_before_it_are_still_recognised() -> None:
+    from billing.service.messages import UnpublishedEventsMessage
+
+    # Given keys left as the publisher leaves them now, and as it left them before `type` existed
+    new = json.loads(UnpublishedEventsMessage.of([("mch_1", "evt_1")]).model_dump_json())
+    old = {"kind": "unpublished_events", "events": [{"merchant_id": "mch_1", "event_id": "evt_1"}]}
+    # Then both are recognised and parse to the same keys; a stream batch position is not one
+    assert new["type"] == "unpublished_events"
+    for body in (new, old):
+        assert UnpublishedEventsMessage.describes(body)
+        assert [(k.merchant_id, k.event_id) for k in UnpublishedEventsMessage.model_validate(body).events] == [("mch_1", "evt_1")]
+    assert not UnpublishedEventsMessage.describes({"DDBStreamBatchInfo": {}})

@@ -4,12 +4,18 @@ deliveries' wake-ups."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from ..observability import logger
-from ..service.messages import AttemptMessage, NotifyMessage, ReceiptRequest, RefundMessage, WakeMessage
+from ..service.messages import (
+    AttemptMessage,
+    NotifyMessage,
+    ReceiptRequest,
+    RefundMessage,
+    UnpublishedEventsMessage,
+    WakeMessage,
+)
 
 BATCH = 10  # SQS's maximum entries per SendMessageBatch
 
@@ -43,9 +49,6 @@ class SqsChargeQueue:
         return accepted
 
 
-UNPUBLISHED = "unpublished_events"
-
-
 class UnpublishedEvents:
     """Where the publisher leaves the keys of events SNS refused (the events stay in the table)."""
 
@@ -55,8 +58,8 @@ class UnpublishedEvents:
     def leave(self, keys: list[tuple[str, str]]) -> None:
         """(merchant id, event id) pairs, in messages of at most 100 keys."""
         for start in range(0, len(keys), 100):
-            body = {"kind": UNPUBLISHED, "events": [{"merchant_id": m, "event_id": e} for m, e in keys[start : start + 100]]}
-            self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(body))
+            body = UnpublishedEventsMessage.of(keys[start : start + 100]).model_dump_json()
+            self.client.send_message(QueueUrl=self.url, MessageBody=body)
 
 
 MAX_DELAY_SECONDS = 900  # SQS's longest message delay

@@ -25,6 +25,7 @@ and the body is never logged.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -197,6 +198,33 @@ class PublishedEvent(BaseModel):
     def of_merchant(self, merchant_id: str | None) -> PublishedEvent:
         """With the merchant its message's attribute names (validated as the body's fields are)."""
         return PublishedEvent.model_validate({**self.model_dump(by_alias=True), "merchant_id": merchant_id})
+
+
+class EventKey(BaseModel):
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
+
+    merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
+    event_id: Annotated[StrictStr, StringConstraints(pattern=r"^evt_[A-Za-z0-9]{1,64}$")]
+
+
+class UnpublishedEventsMessage(BaseModel):
+    """Keys of events the topic refused, left by the publisher in its queue for
+    `make redrive QUEUE=events` (which also finds the stream's failed batch positions there)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
+
+    type: Literal["unpublished_events"] = "unpublished_events"
+    kind: Literal["unpublished_events"] = "unpublished_events"  # its name before `type`: still written, for older redrives
+    events: Annotated[list[EventKey], Field(min_length=1, max_length=100)]
+
+    @classmethod
+    def of(cls, keys: Sequence[tuple[str, str]]) -> UnpublishedEventsMessage:
+        return cls(events=[EventKey(merchant_id=m, event_id=e) for m, e in keys])
+
+    @staticmethod
+    def describes(body: Any) -> bool:
+        """Whether a queue body is one (by `type`, or by `kind` for messages left before it)."""
+        return isinstance(body, dict) and "unpublished_events" in (body.get("type"), body.get("kind"))
 
 
 def _body(raw: str | bytes | dict[str, Any]) -> Any:

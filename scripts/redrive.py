@@ -30,9 +30,9 @@ sys.path[:0] = [str(ROOT / "layers" / "billing"), str(ROOT)]
 import boto3  # noqa: E402
 
 from billing.adapters.dynamodb.codec import from_attributes  # noqa: E402
-from billing.adapters.sqs import UNPUBLISHED  # noqa: E402
 from billing.domain.model import Event  # noqa: E402
 from billing.service.event_replay import EventReplay  # noqa: E402
+from billing.service.messages import UnpublishedEventsMessage  # noqa: E402
 
 
 def _messages(sqs: Any, url: str) -> Any:
@@ -75,8 +75,8 @@ def redrive_events(sqs: Any, dlq_url: str, replay: EventReplay, streams: Any) ->
     published, failed, expired = 0, 0, 0
     for message in _messages(sqs, dlq_url):
         body = json.loads(message["Body"])
-        if body.get("kind") == UNPUBLISHED:
-            keys = [(e["merchant_id"], e["event_id"]) for e in body["events"]]
+        if UnpublishedEventsMessage.describes(body):
+            keys = [(e.merchant_id, e.event_id) for e in UnpublishedEventsMessage.model_validate(body).events]
         elif "DDBStreamBatchInfo" in body:
             try:
                 keys = _keys_from_stream(streams, body["DDBStreamBatchInfo"])

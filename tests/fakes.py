@@ -16,6 +16,7 @@ from billing.domain.account import Account
 from billing.domain.charge import Charge, GatewayResult
 from billing.domain.errors import ConcurrentModification, InvalidState
 from billing.domain.model import Event, Mandate
+from billing.domain.receipts import ReceiptCounter
 from billing.domain.refunds import Refund
 from billing.service.messages import AttemptMessage, NotifyMessage, RefundMessage
 from billing.service.ports import (
@@ -147,6 +148,26 @@ class InMemoryRepository:
     def charges(self, merchant_id: str | None = None) -> list[Charge]:
         found = [o for o in self.items.values() if isinstance(o, Charge) and merchant_id in (None, o.merchant_id)]
         return sorted(found, key=lambda c: (c.created_at, c.id))
+
+    def load_receipt_series(self, merchant_ids: list[str]) -> dict[str, tuple[ReceiptCounter | None, Account | None]]:
+        return {m: (self.get(ReceiptCounter, m, m), self.get(Account, m, m)) for m in merchant_ids}
+
+    def number_charges(self, counter: ReceiptCounter, numbers: list[tuple[str, str, int]]) -> None:
+        """As DynamoDB's transaction: every charge exists, succeeded and has no number, or nothing is written."""
+        charges = []
+        for charge_id, number, seq in numbers:
+            charge = self.get(Charge, counter.merchant_id, charge_id)
+            if charge is None or charge.status != "succeeded" or charge.receipt_number is not None:
+                raise ConcurrentModification(charge_id)
+            charge.receipt_number, charge.receipt_seq = number, seq
+            charges.append(charge)
+        self.commit(Changes(put=[*charges, counter]))
+
+    def limit_counts(self, merchant_ids: list[str], name: str) -> dict[str, int | None]:
+        return {m: self.limits.get((m, name)) for m in merchant_ids}
+
+    def start_limit(self, merchant_id: str, name: str, value: int) -> None:
+        self.limits.setdefault((merchant_id, name), value)
 
     def start_attempt(self, mandate: Mandate) -> None:
         if self.before_start is not None:
@@ -384,6 +405,10 @@ class FakeWebhookQueue:
 
     def wake(self, refs, delay_seconds: int = 0) -> None:
         self.woken += list(refs)
+
+    def later(self, ref: tuple[str, str], seconds: int, receipt_handle: str) -> bool:
+        self.woken.append(ref)
+        return True
 
     def take(self) -> list[tuple[str, str]]:
         out, self.woken = self.woken, []

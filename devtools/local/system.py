@@ -84,7 +84,7 @@ class LocalSystem:
         self.webhook_delivery = load_function("webhook_delivery", overrides)
         self.receipts = load_function("receipts", overrides)
         self.notifier = load_function("notifier", overrides)
-        WebhookLines(self.webhook_delivery.billing.webhook_ports(), self.clock, quiet)  # each attempt printed as one line
+        WebhookLines(self.webhook_delivery.deps.webhook_ports(), self.clock, quiet)  # each attempt printed as one line
         self.gateway = ApiGateway(
             authorizer=lambda event: invoke(self.authorizer, event, "AuthorizerFunction"),
             routes=[

@@ -10,7 +10,7 @@ call and the write, so one slow call never kills the batch.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
@@ -18,29 +18,24 @@ from aws_lambda_powertools.utilities.batch import EventType as BatchEventType
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Discriminator, Json, Tag, ValidationError
+from pydantic import Json, ValidationError
 
 from billing import bootstrap
 from billing.domain.events import EventType
 from billing.observability import logger, metrics, tracer
 from billing.service.charger import ChargeOutcome, OutcomeUnknown
-from billing.service.messages import AttemptMessage, RefundMessage
+from billing.service.messages import ChargeQueueMessage, RefundMessage
 
-billing = bootstrap.charger(bootstrap.given(globals()))
-charger = billing.charger
+deps = bootstrap.charger(bootstrap.given(globals()))
+charger = deps.charger
 processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)  # type: ignore[arg-type]  # failed records are logged with their error class
 RECORD_KEYS = ("charge_id", "attempt", "mandate_id", "refund_id")  # one record's: never on the next record's lines
 
 
-def _kind(body: Any) -> str:
-    return "refund" if isinstance(body, dict) and "refund_id" in body else "attempt"
-
-
-Message = Annotated[Annotated[AttemptMessage, Tag("attempt")] | Annotated[RefundMessage, Tag("refund")], Discriminator(_kind)]
-
-
 class ChargeRecord(SqsRecordModel):
-    body: Json[Message]
+    """A charge queue record: its body one of the queue's messages, told by its `type`."""
+
+    body: Json[ChargeQueueMessage]
 
 
 class InvalidChargeMessage(Exception):
@@ -76,6 +71,15 @@ def record_handler(record: dict[str, Any], lambda_context: LambdaContext | None 
     return {"status": outcome.status, "charge_status": outcome.charge_status}
 
 
+RECORDED_METRICS: dict[str, str] = {  # an event recorded -> the metric it counts
+    EventType.CHARGE_SUCCEEDED: "ChargesSucceeded",
+    EventType.CHARGE_FAILED: "ChargesFailed",
+    EventType.CHARGE_RETRY_SCHEDULED: "ChargeRetriesScheduled",
+    EventType.REFUND_SUCCEEDED: "RefundsSucceeded",
+    EventType.REFUND_FAILED: "RefundsFailed",
+}
+
+
 def _count(outcome: ChargeOutcome) -> None:
     metrics.add_metric(name="GatewayTimeouts", unit=MetricUnit.Count, value=outcome.gateway_timeouts)
     if outcome.looked_up:
@@ -89,13 +93,7 @@ def _count(outcome: ChargeOutcome) -> None:
         return
     metrics.add_metric(name="AttemptsRecorded", unit=MetricUnit.Count, value=1)
     for event in outcome.events:
-        name = {
-            EventType.CHARGE_SUCCEEDED: "ChargesSucceeded",
-            EventType.CHARGE_FAILED: "ChargesFailed",
-            EventType.CHARGE_RETRY_SCHEDULED: "ChargeRetriesScheduled",
-            EventType.REFUND_SUCCEEDED: "RefundsSucceeded",
-            EventType.REFUND_FAILED: "RefundsFailed",
-        }.get(event)  # type: ignore[call-overload]  # a StrEnum key: looked up by its string
+        name = RECORDED_METRICS.get(event)
         if name:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     if EventType.CHARGE_SUCCEEDED in outcome.events and outcome.currency:

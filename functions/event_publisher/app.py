@@ -1,5 +1,6 @@
 """Transactional outbox relay: event items arrive on the table's stream and go to SNS (and each
-`charge.succeeded` to the receipt queue, where its receipt gets its number).
+`charge.succeeded` to the receipt queue, where its receipt gets its number):
+`service/event_publishing.EventRelay`.
 
 Events are written in the same transaction as the state change they record, so none is lost;
 this function publishes them (at least once) with `merchant_id` / `event_type` attributes.
@@ -17,13 +18,12 @@ from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, ev
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
-from billing.domain.events import EventType
 from billing.domain.model import Event
 from billing.observability import logger, metrics
-from billing.wire import plain
+from billing.service.messages import recorded_event
 
-billing = bootstrap.event_publisher(bootstrap.given(globals()))
-publisher = billing.publisher
+deps = bootstrap.event_publisher(bootstrap.given(globals()))
+relay = deps.relay
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -32,40 +32,13 @@ publisher = billing.publisher
 def lambda_handler(event: DynamoDBStreamEvent, context: LambdaContext) -> dict[str, Any]:
     pending: list[tuple[str, Event]] = []
     for record in event.records:
-        image = plain(record.dynamodb.new_image) if record.dynamodb else {}
-        if image.get("entity") != "event":
-            continue  # the template's filter already drops these; kept for local runs
-        pending.append((str(record.dynamodb.sequence_number), Event.model_validate(image["body"])))  # type: ignore[union-attr]
-    failed = publisher.publish(pending) if pending else set()
-    metrics.add_metric(name="EventsPublished", unit="Count", value=len(pending) - len(failed))
-    # Receipt requests SQS did not take: the stream delivers those records again.
-    retry = [{"itemIdentifier": seq} for seq in sorted(_request_receipts(pending))]
-    if not failed:
-        return {"batchItemFailures": retry}
-    refused = [(e.merchant_id, e.id) for seq, e in pending if seq in failed]
-    logger.warning("events not published; left for replay", extra={"count": len(refused)})
-    metrics.add_metric(name="EventsLeftForReplay", unit="Count", value=len(refused))
-    try:
-        billing.unpublished_events.leave(refused)
-    except Exception:
-        logger.exception("could not leave the events for replay; the stream retries them")
-        return {"batchItemFailures": [{"itemIdentifier": seq} for seq in sorted(failed | {r["itemIdentifier"] for r in retry})]}
-    return {"batchItemFailures": retry}
-
-
-def _request_receipts(pending: list[tuple[str, Event]]) -> set[str]:
-    """Each succeeded charge to the receipt queue; the sequence numbers of those SQS did not take
-    (the stream delivers them again: their SNS copy may then go twice, which subscribers and
-    webhooks deduplicate by event id; numbering is idempotent)."""
-    succeeded = [(seq, event) for seq, event in pending if event.type == EventType.CHARGE_SUCCEEDED]
-    if not succeeded or not billing.settings.receipt_queue_url:
-        return set()
-    refs = [(event.merchant_id, str(event.data["object"]["id"])) for _, event in succeeded]
-    try:
-        refused = billing.receipt_requests.send(refs)
-    except Exception:
-        logger.exception("could not request receipt numbers; the stream retries them")
-        refused = set(range(len(refs)))
-    if refused:
-        metrics.add_metric(name="ReceiptRequestsRefused", unit="Count", value=len(refused))
-    return {succeeded[i][0] for i in refused}
+        recorded = recorded_event(record.dynamodb.new_image) if record.dynamodb else None
+        if recorded is not None and record.dynamodb is not None:
+            pending.append((str(record.dynamodb.sequence_number), recorded))
+    relayed = relay.relay(pending)
+    metrics.add_metric(name="EventsPublished", unit="Count", value=relayed.published)
+    if relayed.left_for_replay:
+        metrics.add_metric(name="EventsLeftForReplay", unit="Count", value=relayed.left_for_replay)
+    if relayed.receipt_requests_refused:
+        metrics.add_metric(name="ReceiptRequestsRefused", unit="Count", value=relayed.receipt_requests_refused)
+    return {"batchItemFailures": [{"itemIdentifier": position} for position in relayed.retry]}

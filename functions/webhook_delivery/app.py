@@ -1,10 +1,11 @@
 """Webhook delivery: each wake-up names one delivery; if it is due, one attempt is made (signed,
-POSTed with a 10 s limit to a checked public address, recorded) and the next wake-up is set.
+POSTed with a 10 s limit to a checked public address, recorded) and the next wake-up is set
+(`service/webhooks.WebhookDeliverer.wake`).
 
 The records of a batch are attempted side by side (a thread each), so one slow endpoint costs
 its own attempt's 10 s, never another's. A wake-up that is early (or whose endpoint has all its
-slots taken) goes back for the rest of its wait: re-sent with a delay up to 15 minutes, or hidden
-for longer waits (at most 12 h, SQS's limit). An error leaves the record to come back after the
+slots taken) goes back for the rest of its wait (re-sent with a delay, or hidden for longer
+waits: the queue adapter knows SQS's limits). An error leaves the record to come back after the
 visibility timeout, and after maxReceiveCount in the DLQ (alarmed; `make redrive QUEUE=webhooks`).
 """
 
@@ -19,36 +20,27 @@ from pydantic import ValidationError
 
 from billing import bootstrap
 from billing.observability import logger, metrics
-from billing.service.messages import WakeMessage
-from billing.service.ports import MAX_DELAY_SECONDS
+from billing.service.messages import parse_wake_message
 from billing.service.webhooks import WakeOutcome
 
-billing = bootstrap.webhook_delivery(bootstrap.given(globals()))
-MAX_HIDE_SECONDS = 12 * 3600 - 60  # SQS's longest visibility timeout, with a margin
+deps = bootstrap.webhook_delivery(bootstrap.given(globals()))
 
 
 def handle(record: dict[str, Any]) -> bool:
     """True when the record is done with (SQS may delete it)."""
     try:
-        message = WakeMessage.model_validate_json(record["body"])
+        message = parse_wake_message(record["body"])
     except (ValidationError, KeyError):
         logger.error("invalid webhook wake-up message", extra={"message_id": record.get("messageId")})
         return False
     try:
-        outcome = billing.webhook_deliverer.attempt(message.merchant_id, message.delivery_id)
-        _count(outcome)
-        if outcome.later is None:
-            return True
-        wait = max(1, int(outcome.later.total_seconds() + 0.999))
-        if wait <= MAX_DELAY_SECONDS:
-            billing.webhook_queue.wake([(message.merchant_id, message.delivery_id)], delay_seconds=wait)
-            return True
-        billing.webhook_queue.hide(record["receiptHandle"], min(wait, MAX_HIDE_SECONDS))
-        return False  # not deleted: it comes back when hidden no more
+        done, outcome = deps.webhook_deliverer.wake(message, record["receiptHandle"])
     except Exception:  # this record only: it comes back after the visibility timeout (the delivery is in the table)
         logger.exception("webhook attempt failed", extra={"delivery_id": message.delivery_id})
         metrics.add_metric(name="WebhookAttemptErrors", unit=MetricUnit.Count, value=1)
         return False
+    _count(outcome)
+    return done
 
 
 def _count(outcome: WakeOutcome) -> None:

@@ -1,54 +1,57 @@
 """Webhook fan-out: each published event (SNS -> this SQS queue, raw delivery) becomes one
-delivery per endpoint of its merchant that subscribes to its type, then a wake-up for each.
+delivery per endpoint of its merchant that subscribes to its type, then a wake-up for each
+(`service/webhooks.WebhookFanOut`).
 
-The event is read back from the table by (merchant_id attribute, event id): what is delivered is
-what was recorded. Running twice for one event creates nothing twice (delivery ids derive from
-event and endpoint). A record that fails comes back after the visibility timeout, and reaches
-the queue's DLQ after maxReceiveCount (alarmed; `make redrive QUEUE=webhook-events`).
+The message carries what a delivery records (the event's id and type; the merchant in the
+`merchant_id` attribute the publisher set): nothing is read back per event, and a merchant
+without endpoints costs nothing beyond the batch's one read of endpoint counts. Running twice for
+one event creates nothing twice (delivery ids derive from event and endpoint). A record that fails
+comes back after the visibility timeout, and reaches the queue's DLQ after maxReceiveCount
+(alarmed; `make redrive QUEUE=webhook-events`).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
-from aws_lambda_powertools.utilities.batch import EventType as BatchEventType
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from billing import bootstrap
-from billing.domain.model import Event
 from billing.observability import logger, metrics
+from billing.service.messages import PublishedEvent, parse_published_event
 
-billing = bootstrap.webhook_fanout(bootstrap.given(globals()))
-processor = BatchProcessor(event_type=BatchEventType.SQS, logger=logger)  # type: ignore[arg-type]  # Powertools' Logger
-RECORD_KEYS = ("event_id", "merchant_id")  # one record's: never on the next record's lines
-
-
-class InvalidEventMessage(Exception):
-    """Not an event of this service (no merchant attribute or no event id)."""
+deps = bootstrap.webhook_fanout(bootstrap.given(globals()))
+fan_out = deps.webhook_fan_out
 
 
-def record_handler(record: dict[str, Any]) -> int:
-    logger.remove_keys(RECORD_KEYS)
-    merchant_id = ((record.get("messageAttributes") or {}).get("merchant_id") or {}).get("stringValue")
+def parse(record: dict[str, Any]) -> PublishedEvent | None:
+    attribute = (record.get("messageAttributes") or {}).get("merchant_id") or {}
+    merchant_id = attribute.get("stringValue") if isinstance(attribute, dict) else None
     try:
-        event_id = json.loads(record["body"])["id"]
-    except (ValueError, KeyError, TypeError):
-        event_id = None
-    if not isinstance(merchant_id, str) or not isinstance(event_id, str):
-        raise InvalidEventMessage("an event message needs a merchant_id attribute and an id")
-    event = billing.repository.get(Event, merchant_id, event_id)
-    if event is None:
-        raise InvalidEventMessage("no such event for this merchant")
-    logger.append_keys(event_id=event.id, merchant_id=merchant_id)
-    deliveries = billing.webhook_fan_out.fan_out(event)
-    metrics.add_metric(name="WebhookDeliveriesCreated", unit="Count", value=len(deliveries))
-    return len(deliveries)
+        return parse_published_event(record["body"], merchant_id if isinstance(merchant_id, str) else None)
+    except (ValidationError, ValueError, KeyError, TypeError):
+        return None
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records", [])
+    parsed = [(r, parse(r)) for r in records]
+    valid = [(r, e) for r, e in parsed if e is not None and e.merchant_id is not None]
+    failed = [r["messageId"] for r, e in parsed if e is None or e.merchant_id is None]
+    if failed:
+        logger.error("not an event of this service (no merchant_id attribute or no event id)", extra={"count": len(failed)})
+    created = 0
+    for (record, message), result in zip(valid, fan_out.fan_out_all([e for _, e in valid])):
+        if result.error is not None:
+            logger.error(
+                "fan-out failed; the event comes back",
+                extra={"event_id": message.id, "merchant_id": message.merchant_id},
+                exc_info=result.error,
+            )
+            failed.append(record["messageId"])
+        created += len(result.deliveries)
+    metrics.add_metric(name="WebhookDeliveriesCreated", unit="Count", value=created)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -324,12 +324,12 @@ def test_the_stripe_key_is_read_through_parameters_from_secrets_manager_or_ssm(a
     # When the charger is configured with either name, Then it reads that key; without a name there is no Stripe
     monkeypatch.setenv("STRIPE_SECRET_NAME", "rp/stripe")
     charger = load_function("charger")
-    assert charger.billing.gateways["stripe"].secret_key() == "sk_live_from_secrets"
+    assert charger.deps.gateways["stripe"].secret_key() == "sk_live_from_secrets"
     monkeypatch.setenv("STRIPE_SECRET_NAME", "/rp/stripe")
     charger = load_function("charger")
-    assert charger.billing.gateways["stripe"].secret_key() == "sk_live_from_ssm"
+    assert charger.deps.gateways["stripe"].secret_key() == "sk_live_from_ssm"
     monkeypatch.setenv("STRIPE_SECRET_NAME", "")
-    assert "stripe" not in load_function("charger").billing.gateways
+    assert "stripe" not in load_function("charger").deps.gateways
 
 
 def test_the_sample_events_run_against_the_emulation(engine: EngineHarness) -> None:

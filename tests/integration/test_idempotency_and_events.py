@@ -214,7 +214,7 @@ def test_publish_failures_are_left_for_replay_or_else_reported_per_record(
 ) -> None:
     # Given SNS failing the publication of one event
     event = json.loads(open("events/event_publisher_stream.json").read())
-    publisher = system.publisher_module.publisher
+    publisher = system.publisher_module.relay.topic  # the SNS adapter
 
     def failing(**_: Any) -> dict:
         return {"Successful": [], "Failed": [{"Id": "0", "Code": "InternalError", "SenderFault": False}]}
@@ -232,7 +232,7 @@ def test_publish_failures_are_left_for_replay_or_else_reported_per_record(
     def refusing(**_: Any) -> dict:
         raise RuntimeError("SQS is down too")
 
-    monkeypatch.setattr(system.publisher_module.billing.unpublished_events.client, "send_message", refusing)
+    monkeypatch.setattr(system.publisher_module.relay.unpublished.client, "send_message", refusing)
     result = invoke(system.publisher_module, event, "EventPublisherFunction")
     assert result == {"batchItemFailures": [{"itemIdentifier": "111000000000000000001"}]}
 

@@ -73,7 +73,7 @@ def test_events_sns_refused_are_left_for_replay_and_published_by_the_redrive(
 ) -> None:
     # Given SNS refusing every publication, and the events of a new plan on the stream
     subscriber = _subscribe_queue(system)
-    publisher = system.publisher_module.publisher
+    publisher = system.publisher_module.relay.topic  # the SNS adapter
     refusing = lambda **_: {"Successful": [], "Failed": [{"Id": "0", "Code": "InternalError", "SenderFault": False}]}  # noqa: E731
     monkeypatch.setattr(publisher.client, "publish_batch", refusing)
     call("POST", "/v1/plans", {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month"})

@@ -538,3 +538,61 @@ def test_a_list_by_a_filter_the_registry_does_not_declare_is_a_programming_error
         repo.page(WebhookDelivery, A, PageRequest(), status="pending")
     with pytest.raises(TypeError, match="never listed"):
         repo.page(Account, A, PageRequest())
+
+
+def test_charges_are_numbered_without_a_read_only_if_all_succeeded_and_have_no_number(repo: Repository) -> None:
+    from billing.domain.account import Account
+    from billing.domain.receipts import ReceiptCounter
+
+    # Given a mandate's three charges: two succeeded, one failed
+    p = plan()
+    m = active_mandate(p)
+    charges = [
+        Charge(
+            id=charge_id(A, m.id, cycle),
+            merchant_id=A,
+            created_at=NOW,
+            updated_at=NOW,
+            mandate_id=m.id,
+            plan_id=p.id,
+            cycle=cycle,
+            amount=1999,
+            currency="EUR",
+            due_at=NOW,
+            status=status,
+        )
+        for cycle, status in ((1, "succeeded"), (2, "succeeded"), (3, "failed"))
+    ]
+    repo.commit(Changes(put=[p, m, *charges]))
+    assert repo.load_receipt_series([A]) == {A: (None, repo.get(Account, A, A))}
+    # When the failed one is numbered with a succeeded one, Then nothing at all is written
+    counter = ReceiptCounter.new(A, NOW)
+    with pytest.raises(ConcurrentModification):
+        repo.number_charges(counter, [(charges[0].id, "R-1", 1), (charges[2].id, "R-2", 2)])
+    assert repo.get(ReceiptCounter, A, A) is None and repo.get(Charge, A, charges[0].id).receipt_number is None
+    # When the first is numbered, Then it has its number, its version moved, and the counter is stored
+    counter.next = 2
+    repo.number_charges(counter, [(charges[0].id, "R-1", 1)])
+    first = repo.get(Charge, A, charges[0].id)
+    assert (first.receipt_number, first.receipt_seq, first.version) == ("R-1", 1, 2)
+    stored, _ = repo.load_receipt_series([A])[A]
+    assert stored is not None and (stored.next, stored.version) == (2, 1)
+    # And numbering it again (a redelivery), even with the next charge, writes nothing
+    stored.next = 4
+    with pytest.raises(ConcurrentModification):
+        repo.number_charges(stored, [(charges[1].id, "R-2", 2), (charges[0].id, "R-3", 3)])
+    assert repo.get(Charge, A, charges[1].id).receipt_number is None and repo.get(ReceiptCounter, A, A).next == 2
+    # And a stale counter (another writer committed first) writes nothing either
+    with pytest.raises(ConcurrentModification):
+        repo.number_charges(ReceiptCounter.new(A, NOW), [(charges[1].id, "R-1", 1)])
+
+
+def test_endpoint_counts_read_in_one_batch_and_a_count_is_started_only_once(repo: Repository) -> None:
+    # Given merchant A with a count written and B without one
+    repo.commit(Changes(limits=[Limit(A, "webhook_endpoints", +1)]))
+    assert repo.limit_counts([A, B], "webhook_endpoints") == {A: 1, B: None}
+    # When both are started, Then only the never-written one takes the value
+    repo.start_limit(A, "webhook_endpoints", 0)
+    repo.start_limit(B, "webhook_endpoints", 0)
+    repo.start_limit(B, "webhook_endpoints", 5)
+    assert repo.limit_counts([A, B], "webhook_endpoints") == {A: 1, B: 0}

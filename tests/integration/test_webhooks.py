@@ -204,7 +204,7 @@ def test_a_crash_between_the_post_and_its_record_redelivers_with_the_same_webhoo
 ) -> None:
     # Given the delivery function dies after the POST, before it records the attempt
     made = endpoint(call, receiver.url)
-    repository = hooks.delivery.billing.webhook_deliverer.repo
+    repository = hooks.delivery.deps.webhook_deliverer.repo
     commit = repository.commit
     crashes = [1]
 
@@ -349,7 +349,7 @@ def test_a_name_that_turns_private_after_creation_is_blocked_at_delivery(system:
     with sqs_on_clock(lambda: system.clock.now().timestamp()):
         hooks = Hooks(system)
         # When the name resolves to a private address (10.1.2.3, or an IPv6 form of it) at delivery time (DNS rebinding)
-        hooks.delivery.billing.webhook_ports().destinations.resolver = lambda host, port: [private]
+        hooks.delivery.deps.webhook_ports().destinations.resolver = lambda host, port: [private]
         call("POST", "/v1/plans", GOLD)
         hooks.run()
     # Then no connection is made and the attempt says why

@@ -346,3 +346,76 @@ def test_a_batch_read_ahead_sends_each_e_mail_once_even_when_a_request_repeats_i
     ended = NotifyMessage(merchant_id=MERCHANT, kind="mandate_ended", mandate_id=other.id, occasion="cancelled")
     world.api.mandates.cancel(MERCHANT, other.id)
     assert notifier.notify(ended, ahead) is not None and len(mailer.sent) == 3
+
+
+def _second_customer(world: World, plan_id: str, reference: str = "d", email: str = "dovile@example.lt"):
+    return world.api.mandates.create(
+        MERCHANT,
+        MandateCreate.model_validate(
+            {
+                "plan_id": plan_id,
+                "customer": {"reference": reference, "email": email},
+                "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
+                "consent": CONSENT,
+            }
+        ),
+    )
+
+
+def test_a_batch_is_recorded_in_two_writes_and_each_e_mail_goes_once_whatever_is_redelivered(world: World) -> None:
+    # Given a batch with two customers' activation e-mails, one of them twice
+    mandate, mailer, notifier = setup(world)
+    other = _second_customer(world, mandate.plan_id)
+    batch = [
+        NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id),
+        NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=other.id),
+        NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id),
+    ]
+    commits = len(world.repo.commits)
+    # When the batch is handled
+    results = notifier.notify_all(batch)
+    # Then each customer got one e-mail, recorded as sent, in two writes for the whole batch
+    assert sorted(m["to"] for m in mailer.sent) == ["dovile@example.lt", "jonas@example.lt"]
+    assert [r.status if r is not None and not isinstance(r, Exception) else r for r in results] == ["sent", "sent", None]
+    assert len(world.repo.commits) - commits == 2
+    # And when the batch is delivered again, nothing more is sent
+    assert notifier.notify_all(batch) == [None, None, None] and len(mailer.sent) == 2
+
+
+def test_a_batch_in_which_one_e_mail_was_recorded_meanwhile_goes_one_by_one_and_sends_the_rest_once(world: World) -> None:
+    # Given two activation e-mails, one of them already recorded by another run after the batch's read
+    mandate, mailer, notifier = setup(world)
+    other = _second_customer(world, mandate.plan_id)
+    first = NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
+    second = NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=other.id)
+    real = notifier.read_ahead
+
+    def read_then_another_run_sends_the_first(messages):  # type: ignore[no-untyped-def]
+        ahead = real(messages)
+        notifier.read_ahead = real
+        notifier.notify(first)
+        return ahead
+
+    notifier.read_ahead = read_then_another_run_sends_the_first  # type: ignore[method-assign]
+    # When the batch is handled, Then its first write fails whole, and each e-mail goes alone: the second once
+    results = notifier.notify_all([first, second])
+    assert results[0] is None and results[1] is not None and not isinstance(results[1], Exception)
+    assert sorted(m["to"] for m in mailer.sent) == ["dovile@example.lt", "jonas@example.lt"]
+
+
+def test_in_a_batch_an_e_mail_the_mail_service_defers_comes_back_alone_and_goes_once_later(world: World) -> None:
+    from billing.service.notifications import SendingDeferred
+    from billing.service.ports import MailDeferred
+
+    # Given a batch of two e-mails while the mail service defers everything
+    mandate, mailer, notifier = setup(world)
+    other = _second_customer(world, mandate.plan_id)
+    batch = [NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=m.id) for m in (mandate, other)]
+    mailer.fail_with = MailDeferred("throttled")
+    # When it is handled, Then each one's request comes back, recorded as surely not sent
+    results = notifier.notify_all(batch)
+    assert all(isinstance(r, SendingDeferred) for r in results) and mailer.sent == []
+    # And when they come back and the service takes mail again, each goes once
+    mailer.fail_with = None
+    assert all(r is not None and r.status == "sent" for r in notifier.notify_all(batch))  # type: ignore[union-attr]
+    assert notifier.notify_all(batch) == [None, None] and len(mailer.sent) == 2

@@ -1,7 +1,8 @@
 """Receipt numbers under concurrency and crashes, as a Hypothesis state machine on fakes.
 
 Charges of two merchants succeed at random; their numbering requests are delivered in any order,
-in batches, twice, with a crash at the write, with a second writer racing the first (it reads the
+in batches, twice, as the receipts function gets them (`number`: written without reading the
+charges, on condition that none has a number yet) or by charge id (`assign`: read first), with a crash at the write, with a second writer racing the first (it reads the
 same counter, then the other commits first), with a transaction conflict, and with the prefix
 changed between. After every step, per merchant: the numbers given are exactly 1..n (no gap, no
 duplicate), a charge's number never changes once given, and only succeeded charges have one. At
@@ -21,6 +22,7 @@ from billing.api.requests import AccountUpdate
 from billing.domain.charge import Charge, charge_id
 from billing.domain.errors import ConcurrentModification
 from billing.domain.receipts import ReceiptCounter
+from billing.service.messages import ReceiptRequest
 from billing.service.ports import Changes
 from billing.service.receipts import ReceiptNumbering
 from tests.world import World
@@ -77,22 +79,39 @@ class ReceiptNumbers(RuleBasedStateMachine):
         chosen = [c for m, c in self.requests[start : start + size] if m == merchant]
         return merchant, chosen
 
+    def _number(self, merchant: str, chosen: list[str], fast: bool) -> None:
+        """Numbered as the receipts function does (`fast`: the requests say what the charges are,
+        as the event publisher sends them) or by charge id only (requests sent before they said)."""
+        if not fast:
+            self.numbering.assign(merchant, chosen)
+            return
+        requests = [
+            ReceiptRequest(
+                merchant_id=merchant,
+                charge_id=c,
+                mandate_id=self.world.repo.get(Charge, merchant, c).mandate_id,
+                customer_has_email=False,
+            )
+            for c in chosen
+        ]
+        self.numbering.number(merchant, requests)
+
     @precondition(lambda self: self.requests)
-    @rule(start=st.integers(0, 20), size=st.integers(1, 10), keep=st.booleans())
-    def deliver(self, start: int, size: int, keep: bool) -> None:
+    @rule(start=st.integers(0, 20), size=st.integers(1, 10), keep=st.booleans(), fast=st.booleans())
+    def deliver(self, start: int, size: int, keep: bool, fast: bool) -> None:
         """A batch numbered; `keep`: the messages come back anyway (redelivery)."""
         merchant, chosen = self._batch(start, size)
-        self.numbering.assign(merchant, chosen)
+        self._number(merchant, chosen, fast)
         if not keep:
             self.requests = [r for r in self.requests if r[1] not in chosen]
 
     @precondition(lambda self: self.requests)
-    @rule(start=st.integers(0, 20), size=st.integers(1, 10))
-    def crash_at_the_write(self, start: int, size: int) -> None:
+    @rule(start=st.integers(0, 20), size=st.integers(1, 10), fast=st.booleans())
+    def crash_at_the_write(self, start: int, size: int, fast: bool) -> None:
         merchant, chosen = self._batch(start, size)
         self.world.repo.fail_next_commit_with = Crash()
         try:
-            self.numbering.assign(merchant, chosen)
+            self._number(merchant, chosen, fast)
         except Crash:
             pass
         finally:
@@ -119,13 +138,34 @@ class ReceiptNumbers(RuleBasedStateMachine):
         finally:
             repo.get = real
 
+    @precondition(lambda self: len(self.requests) >= 2)
+    @rule(first=st.integers(0, 20), second=st.integers(0, 20), fast=st.booleans())
+    def two_writers_race_on_the_batch_read(self, first: int, second: int, fast: bool) -> None:
+        """Writer A reads the batch's counters (as the receipts function does); writer B numbers
+        another batch and commits first; A goes on without reading the charges."""
+        a, b = self._batch(first, 3), self._batch(second, 3)
+        repo = self.world.repo
+        real = repo.load_receipt_series
+
+        def read_then_let_the_other_win(merchant_ids: list[str]):
+            series = real(merchant_ids)
+            repo.load_receipt_series = real
+            self._number(*b, fast)
+            return series
+
+        repo.load_receipt_series = read_then_let_the_other_win
+        try:
+            self._number(*a, True)
+        finally:
+            repo.load_receipt_series = real
+
     @precondition(lambda self: self.requests)
-    @rule(start=st.integers(0, 20), conflicts=st.integers(1, 6))
-    def transaction_conflicts(self, start: int, conflicts: int) -> None:
+    @rule(start=st.integers(0, 20), conflicts=st.integers(1, 6), fast=st.booleans())
+    def transaction_conflicts(self, start: int, conflicts: int, fast: bool) -> None:
         merchant, chosen = self._batch(start, 5)
         self.world.repo.conflicts_left = conflicts
         try:
-            self.numbering.assign(merchant, chosen)
+            self._number(merchant, chosen, fast)
         except ConcurrentModification:
             pass  # gave up: the message comes back
         finally:
@@ -154,7 +194,7 @@ class ReceiptNumbers(RuleBasedStateMachine):
         if not hasattr(self, "world"):
             return
         for merchant, charge in list(self.requests):  # the queue drains once the faults stop
-            self.numbering.assign(merchant, [charge])
+            self._number(merchant, [charge], True)
         self.numbers_are_a_series_without_gaps_or_duplicates()
         for merchant in MERCHANTS:
             assert all(c.receipt_number for c in self.world.repo.charges(merchant) if c.status == "succeeded")

@@ -404,3 +404,61 @@ def test_a_manual_retry_wakes_the_delivery_and_a_succeeded_one_is_a_409(w: Webho
         w.endpoints.retry(A, endpoint_id, d.id)
     with pytest.raises(NotFound):
         w.endpoints.retry(B, endpoint_id, d.id)
+
+
+# ----------------------------------------------------------------------------- fan-out cost
+def _listing(w: Webhooks) -> list[str]:
+    """Spy on the endpoint listings the fan-out makes (the merchants listed, in order)."""
+    listed: list[str] = []
+    original = w.repo.list_webhook_endpoints
+
+    def spy(merchant_id: str, page):  # type: ignore[no-untyped-def]
+        listed.append(merchant_id)
+        return original(merchant_id, page)
+
+    w.repo.list_webhook_endpoints = spy  # type: ignore[method-assign]
+    return listed
+
+
+def test_a_merchant_without_endpoints_costs_no_listing_per_event_and_a_new_endpoint_gets_the_next_events(w: Webhooks) -> None:
+    # Given merchant A with no endpoint, whose count was written once (its first fan-out, or an endpoint deleted)
+    w.fan_out.fan_out(w.event())
+    listed = _listing(w)
+    # When a batch of ten of its events is fanned out
+    results = w.fan_out.fan_out_all([w.event() for _ in range(10)])
+    # Then no listing is made and nothing is created
+    assert listed == [] and all(r.deliveries == [] and r.error is None for r in results)
+    # And when it then creates an endpoint, its next event is delivered (the count moved with the creation)
+    w.endpoint()
+    listed.clear()  # (the creation's own listing)
+    [delivery] = w.fan_out.fan_out(w.event())
+    assert listed == [A] and delivery.status == "pending"
+    # And after the endpoint is deleted, its events cost no listing again
+    w.endpoints.delete(A, delivery.endpoint_id)
+    listed.clear()
+    assert w.fan_out.fan_out(w.event()) == [] and listed == []
+
+
+def test_endpoints_older_than_their_count_still_get_every_event_and_the_count_is_written_from_them(w: Webhooks) -> None:
+    # Given merchant A's two endpoints, made before the count existed (the count was never written)
+    first, _ = w.endpoint()
+    w.endpoint()
+    del w.repo.limits[(A, "webhook_endpoints")]
+    # When an event is fanned out, then one endpoint is deleted and another event fanned out
+    assert len(w.fan_out.fan_out(w.event())) == 2
+    assert w.repo.limits[(A, "webhook_endpoints")] == 2
+    w.endpoints.delete(A, first)
+    # Then the count stays exact and the remaining endpoint still gets the event
+    assert w.repo.limits[(A, "webhook_endpoints")] == 1
+    assert len(w.fan_out.fan_out(w.event())) == 1
+
+
+def test_a_legacy_deletion_never_counts_below_the_endpoints_left(w: Webhooks) -> None:
+    # Given two endpoints made before the count existed, one deleted before any event was fanned out
+    first, _ = w.endpoint()
+    w.endpoint()
+    del w.repo.limits[(A, "webhook_endpoints")]
+    w.endpoints.delete(A, first)
+    # Then the count is the one endpoint left, which still gets the next event
+    assert w.repo.limits[(A, "webhook_endpoints")] == 1
+    assert len(w.fan_out.fan_out(w.event())) == 1

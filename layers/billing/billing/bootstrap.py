@@ -34,10 +34,10 @@ from .service.ports import (
     MerchantKeys,
     NotifyQueue,
     PaymentGateway,
-    ReceiptRequests,
+    ReceiptRequestQueue,
     Repository,
     UnpublishedEventsLog,
-    WebhookWakeups,
+    WebhookQueue,
 )
 from .settings import Settings
 
@@ -45,10 +45,12 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.charger import Charger
     from .service.customer_portal import CustomerPortal
     from .service.dispatcher import Dispatcher
+    from .service.event_publishing import EventRelay
     from .service.links import ApprovalLinks
-    from .service.notifications import Notifier
+    from .service.notifications import Notifier, NotifyRequests
     from .service.ports import WebhookPorts
     from .service.receipts import ReceiptNumbering
+    from .service.receipts import ReceiptRequests as ReceiptBatches
     from .service.use_cases import UseCases
     from .service.webhooks import WebhookDeliverer, WebhookFanOut
 
@@ -222,7 +224,7 @@ class Aws:
         return PowertoolsIdempotency(self.settings.idempotency_table_name, self.dynamodb)
 
     @cached_property
-    def webhook_queue(self) -> WebhookWakeups:
+    def webhook_queue(self) -> WebhookQueue:
         from .adapters.sqs import SqsWebhookQueue
 
         return SqsWebhookQueue(self.client("sqs"), self.settings.webhook_queue_url)
@@ -270,7 +272,7 @@ class Aws:
         return UnpublishedEvents(self.client("sqs"), self.settings.unpublished_events_queue_url)
 
     @cached_property
-    def receipt_requests(self) -> ReceiptRequests:
+    def receipt_requests(self) -> ReceiptRequestQueue:
         from .adapters.sqs import SqsReceiptRequests
 
         return SqsReceiptRequests(self.client("sqs"), self.settings.receipt_queue_url)
@@ -381,44 +383,48 @@ def charger(overrides: Overrides = Overrides()) -> ChargerDeps:
 
 @dataclass(frozen=True)
 class EventPublisherDeps:
-    settings: Settings
-    publisher: EventPublisher
-    unpublished_events: UnpublishedEventsLog
-    receipt_requests: ReceiptRequests
+    relay: EventRelay  # the topic, the replay queue, the receipt queue (if any)
 
 
 def event_publisher(overrides: Overrides = Overrides()) -> EventPublisherDeps:
+    from .service.event_publishing import EventRelay
+
     aws = Aws.from_env(overrides)
-    return EventPublisherDeps(aws.settings, aws.publisher, aws.unpublished_events, aws.receipt_requests)
+    receipts = aws.receipt_requests if aws.settings.receipt_queue_url else None
+    return EventPublisherDeps(EventRelay(aws.publisher, aws.unpublished_events, receipts))
 
 
 @dataclass(frozen=True)
 class ReceiptsDeps:
-    settings: Settings
-    receipt_numbering: ReceiptNumbering
-    notify_queue: NotifyQueue
+    receipts: ReceiptBatches  # numbering, then the receipt e-mails asked for
+    numbering: ReceiptNumbering
 
 
 def receipts(overrides: Overrides = Overrides()) -> ReceiptsDeps:
     from .service.receipts import ReceiptNumbering
+    from .service.receipts import ReceiptRequests as ReceiptBatches
 
     aws = Aws.from_env(overrides)
-    return ReceiptsDeps(aws.settings, ReceiptNumbering(aws.repository, aws.clock), aws.notify_queue)
+    numbering = ReceiptNumbering(aws.repository, aws.clock)
+    notify = aws.notify_queue if aws.settings.notify_queue_url else None
+    return ReceiptsDeps(ReceiptBatches(aws.repository, numbering, notify), numbering)
 
 
 @dataclass(frozen=True)
 class NotifierDeps:
     notifier: Notifier
+    requests: NotifyRequests  # a notify queue batch
 
 
 def notifier(overrides: Overrides = Overrides()) -> NotifierDeps:
     from .emails.render import JinjaEmails
-    from .service.notifications import Notifier
+    from .service.notifications import Notifier, NotifyRequests
 
     aws = Aws.from_env(overrides)
     # Links in e-mails: the deployment's public URL (there is no request to take it from).
     links = aws.approval_links(aws.settings.public_base_url)
-    return NotifierDeps(Notifier(aws.repository, aws.clock, aws.mailer, links, JinjaEmails()))
+    notifier = Notifier(aws.repository, aws.clock, aws.mailer, links, JinjaEmails())
+    return NotifierDeps(notifier, NotifyRequests(notifier))
 
 
 @dataclass(frozen=True)
@@ -437,7 +443,7 @@ def webhook_fanout(overrides: Overrides = Overrides()) -> WebhookFanoutDeps:
 @dataclass(frozen=True)
 class WebhookDeliveryDeps:
     webhook_deliverer: WebhookDeliverer
-    webhook_queue: WebhookWakeups
+    webhook_queue: WebhookQueue
     webhook_ports: Callable[[], WebhookPorts]
 
 

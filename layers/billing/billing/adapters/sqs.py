@@ -4,12 +4,18 @@ deliveries' wake-ups."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from ..observability import logger
-from ..service.messages import AttemptMessage, NotifyMessage, RefundMessage, WakeMessage
+from ..service.messages import (
+    AttemptMessage,
+    NotifyMessage,
+    ReceiptRequest,
+    RefundMessage,
+    UnpublishedEventsMessage,
+    WakeMessage,
+)
 from ..service.ports import MAX_DELAY_SECONDS
 
 BATCH = 10  # SQS's maximum entries per SendMessageBatch
@@ -44,9 +50,6 @@ class SqsChargeQueue:
         return accepted
 
 
-UNPUBLISHED = "unpublished_events"
-
-
 class UnpublishedEvents:
     """Where the publisher leaves the keys of events SNS refused (the events stay in the table)."""
 
@@ -56,8 +59,11 @@ class UnpublishedEvents:
     def leave(self, keys: list[tuple[str, str]]) -> None:
         """(merchant id, event id) pairs, in messages of at most 100 keys."""
         for start in range(0, len(keys), 100):
-            body = {"kind": UNPUBLISHED, "events": [{"merchant_id": m, "event_id": e} for m, e in keys[start : start + 100]]}
-            self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(body))
+            body = UnpublishedEventsMessage.of(keys[start : start + 100]).model_dump_json()
+            self.client.send_message(QueueUrl=self.url, MessageBody=body)
+
+
+MAX_HIDE_SECONDS = 12 * 3600 - 60  # SQS's longest visibility timeout, with a margin
 
 
 class SqsWebhookQueue:
@@ -86,6 +92,15 @@ class SqsWebhookQueue:
     def hide(self, receipt_handle: str, seconds: int) -> None:
         self.client.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)
 
+    def later(self, ref: tuple[str, str], seconds: int, receipt_handle: str) -> bool:
+        """Up to 15 minutes: a new message with that delay (the received one is done with);
+        longer: the received message hidden for the wait, at most SQS's 12 hours (it comes back)."""
+        if seconds <= MAX_DELAY_SECONDS:
+            self.wake([ref], delay_seconds=seconds)
+            return True
+        self.hide(receipt_handle, min(seconds, MAX_HIDE_SECONDS))
+        return False
+
 
 class SqsReceiptRequests:
     """Succeeded charges to number, on the FIFO receipt queue: one message group per merchant (its
@@ -95,19 +110,18 @@ class SqsReceiptRequests:
     def __init__(self, client: Any, queue_url: str) -> None:
         self.client, self.url = client, queue_url
 
-    def send(self, charges: Sequence[tuple[str, str]]) -> set[int]:
-        """(merchant_id, charge_id) pairs; the indexes SQS did not take (to be retried)."""
+    def send(self, requests: Sequence[ReceiptRequest]) -> set[int]:
+        """The indexes of the requests SQS did not take (to be retried)."""
         refused: set[int] = set()
-        for start in range(0, len(charges), BATCH):
-            chunk = charges[start : start + BATCH]
+        for start in range(0, len(requests), BATCH):
             entries = [
                 {
                     "Id": str(start + i),
-                    "MessageBody": json.dumps({"merchant_id": merchant_id, "charge_id": charge_id}),
-                    "MessageGroupId": merchant_id,
-                    "MessageDeduplicationId": charge_id,
+                    "MessageBody": r.model_dump_json(exclude_none=True),
+                    "MessageGroupId": r.merchant_id,
+                    "MessageDeduplicationId": r.charge_id,
                 }
-                for i, (merchant_id, charge_id) in enumerate(chunk)
+                for i, r in enumerate(requests[start : start + BATCH])
             ]
             response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
             refused |= {int(f["Id"]) for f in response.get("Failed", [])}

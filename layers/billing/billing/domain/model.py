@@ -565,3 +565,6 @@ class Event(BaseModel):
     type: str
     created_at: datetime
     data: dict[str, Any]
+    # Not part of the API object: what the event's consumers need and `data` does not show. A
+    # charge.succeeded: whether the customer has an e-mail address (its receipt e-mail); None: not said.
+    customer_has_email: bool | None = None

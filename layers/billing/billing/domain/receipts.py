@@ -43,3 +43,16 @@ def number(counter: ReceiptCounter, charges: list[Charge], prefix: str, now: dat
     if numbered:
         counter.updated_at = now
     return numbered
+
+
+def numbers_for(counter: ReceiptCounter, charge_ids: list[str], prefix: str, now: datetime) -> list[tuple[str, str, int]]:
+    """The next numbers for charges known (by their request) to have succeeded without one:
+    (charge id, receipt number, n) each, in the order given; written with the counter, on
+    condition that each charge succeeded and has no number yet, or not at all."""
+    out: list[tuple[str, str, int]] = []
+    for charge_id in dict.fromkeys(charge_ids):
+        out.append((charge_id, receipt_number(prefix, counter.next), counter.next))
+        counter.next += 1
+    if out:
+        counter.updated_at = now
+    return out

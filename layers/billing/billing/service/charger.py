@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from ..domain.charge import NOT_RECEIVED, REJECTED, Charge, GatewayResult, lookup_is_conclusive
 from ..domain.charging import Step, next_step, settle, start
 from ..domain.errors import ConcurrentModification
+from ..domain.events import EventType
 from ..domain.model import Mandate
 from ..domain.refunds import Refund
 from ..observability import logger
@@ -285,10 +286,11 @@ class Charger:
             settlement = settle(mandate, charge, message.attempt, answer, now)
             if not settlement.recorded:
                 return ChargeOutcome("duplicate", charge.status, gateway_timeouts=timeouts)
-            changes = Changes(
-                put=[mandate, charge],
-                events=self.recorder.events([(charge, settlement.charge_events), (mandate, settlement.mandate_events)], now),
-            )
+            events = self.recorder.events([(charge, settlement.charge_events), (mandate, settlement.mandate_events)], now)
+            for event in events:  # what its receipt needs and the API object does not show
+                if event.type == EventType.CHARGE_SUCCEEDED:
+                    event.customer_has_email = bool(mandate.customer.email)
+            changes = Changes(put=[mandate, charge], events=events)
             self.repo.commit(changes)
             return ChargeOutcome(
                 "recorded",

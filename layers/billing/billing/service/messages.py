@@ -1,4 +1,18 @@
-"""The charge queue's message: one claimed attempt, with the claim's state, validated at both ends.
+"""Every queue's messages, one pydantic model each with a `type` discriminator (a Literal),
+parsed once at the handler's boundary by the queue's union (`parse_*`):
+
+- charge queue: `AttemptMessage` ("attempt") and `RefundMessage` ("refund");
+- receipt queue (FIFO): `ReceiptRequest` ("receipt_request");
+- notify queue: `NotifyMessage` ("email"), published events (`PublishedEvent`, SNS raw: "event")
+  and SES's reports (`MailFeedback`, "ses_feedback");
+- webhook events queue: `PublishedEvent`; webhook queue: `WakeMessage` ("webhook_wake").
+
+Messages written before the discriminator existed (in flight at deploy time) carry no `type`:
+each union recognises them by their keys, as the handlers used to, so they are still taken.
+SNS's and SES's shapes are not ours: they are told apart by their own fields (`object`,
+`eventType`).
+
+The charge queue's attempt: one claimed attempt, with the claim's state, validated at both ends.
 
 The dispatcher builds (and so validates) it before the claim is saved: a claim that could not be
 sent is never written. It carries the mandate and the charge exactly as the claim wrote them
@@ -10,13 +24,27 @@ and the body is never logged.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    Tag,
+    TypeAdapter,
+    model_validator,
+)
 
 from ..domain.charge import Charge
-from ..domain.model import Mandate
+from ..domain.model import Event, Mandate
 
 MAX_ATTEMPT = 100
 
@@ -24,6 +52,7 @@ MAX_ATTEMPT = 100
 class AttemptMessage(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
+    type: Literal["attempt"] = "attempt"
     merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
     mandate_id: Annotated[StrictStr, StringConstraints(pattern=r"^mdt_[A-Za-z0-9]{1,64}$")]
     charge_id: Annotated[StrictStr, StringConstraints(pattern=r"^chg_[A-Za-z0-9]{1,64}$")]
@@ -58,6 +87,7 @@ class RefundMessage(BaseModel):
 
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
+    type: Literal["refund"] = "refund"
     merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
     refund_id: Annotated[StrictStr, StringConstraints(pattern=r"^rfd_[A-Za-z0-9]{1,64}$")]
     dispatched_at: datetime
@@ -68,6 +98,7 @@ class WakeMessage(BaseModel):
 
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
+    type: Literal["webhook_wake"] = "webhook_wake"
     merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
     delivery_id: Annotated[StrictStr, StringConstraints(pattern=r"^wd_[A-Za-z0-9]{1,64}$")]
 
@@ -77,6 +108,7 @@ class NotifyMessage(BaseModel):
 
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
+    type: Literal["email"] = "email"
     merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
     kind: Literal["upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended"]
     mandate_id: Annotated[StrictStr, StringConstraints(pattern=r"^mdt_[A-Za-z0-9]{1,64}$")]
@@ -110,6 +142,7 @@ class MailFeedback(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
+    type: Literal["ses_feedback"] = "ses_feedback"  # not in SES's message: told by `eventType`
     eventType: Literal["Bounce", "Complaint"]
     mail: _SesMail
     bounce: _SesBounce | None = None
@@ -127,3 +160,149 @@ class MailFeedback(BaseModel):
         if self.bounce is None:
             return ""
         return f"{self.bounce.bounceType}/{self.bounce.bounceSubType}" if self.bounce.bounceSubType else self.bounce.bounceType
+
+
+class ReceiptRequest(BaseModel):
+    """A succeeded charge to number (the receipt queue, FIFO: grouped by merchant)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
+
+    type: Literal["receipt_request"] = "receipt_request"
+    merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
+    charge_id: Annotated[StrictStr, StringConstraints(pattern=r"^chg_[A-Za-z0-9]{1,64}$")]
+    # What the succeeded charge's event tells (absent in requests sent before they were added, and
+    # for events that do not say): its mandate, and whether its customer has an e-mail address.
+    mandate_id: Annotated[StrictStr, StringConstraints(pattern=r"^mdt_[A-Za-z0-9]{1,64}$")] | None = None
+    customer_has_email: bool | None = None
+
+
+class PublishedEvent(BaseModel):
+    """An event as the events topic publishes it (raw delivery: the API's event object); the
+    merchant comes from the message's `merchant_id` attribute, set by the publisher."""
+
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
+
+    object: Literal["event"]
+    id: Annotated[StrictStr, StringConstraints(pattern=r"^evt_[A-Za-z0-9]{1,64}$")]
+    event_type: Annotated[StrictStr, StringConstraints(max_length=100)] = Field(alias="type")
+    data: dict[str, Any] = Field(default_factory=dict)
+    merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")] | None = None
+
+    @classmethod
+    def of(cls, event: Event) -> PublishedEvent:
+        """A recorded event as its message carries it."""
+        return cls.model_validate(
+            {"object": "event", "id": event.id, "type": event.type, "data": event.data, "merchant_id": event.merchant_id}
+        )
+
+    def of_merchant(self, merchant_id: str | None) -> PublishedEvent:
+        """With the merchant its message's attribute names (validated as the body's fields are)."""
+        return PublishedEvent.model_validate({**self.model_dump(by_alias=True), "merchant_id": merchant_id})
+
+
+class EventKey(BaseModel):
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
+
+    merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
+    event_id: Annotated[StrictStr, StringConstraints(pattern=r"^evt_[A-Za-z0-9]{1,64}$")]
+
+
+class UnpublishedEventsMessage(BaseModel):
+    """Keys of events the topic refused, left by the publisher in its queue for
+    `make redrive QUEUE=events` (which also finds the stream's failed batch positions there)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
+
+    type: Literal["unpublished_events"] = "unpublished_events"
+    kind: Literal["unpublished_events"] = "unpublished_events"  # its name before `type`: still written, for older redrives
+    events: Annotated[list[EventKey], Field(min_length=1, max_length=100)]
+
+    @classmethod
+    def of(cls, keys: Sequence[tuple[str, str]]) -> UnpublishedEventsMessage:
+        return cls(events=[EventKey(merchant_id=m, event_id=e) for m, e in keys])
+
+    @staticmethod
+    def describes(body: Any) -> bool:
+        """Whether a queue body is one (by `type`, or by `kind` for messages left before it)."""
+        return isinstance(body, dict) and "unpublished_events" in (body.get("type"), body.get("kind"))
+
+
+def _body(raw: str | bytes | dict[str, Any]) -> Any:
+    return raw if isinstance(raw, dict) else json.loads(raw)
+
+
+def _charge_kind(body: Any) -> str:
+    if isinstance(body, BaseModel):
+        return str(getattr(body, "type", ""))
+    if not isinstance(body, dict):
+        return "attempt"
+    return str(body.get("type") or ("refund" if "refund_id" in body else "attempt"))  # no type: sent before it existed
+
+
+ChargeQueueMessage = Annotated[
+    Annotated[AttemptMessage, Tag("attempt")] | Annotated[RefundMessage, Tag("refund")], Discriminator(_charge_kind)
+]
+
+
+def _notify_kind(body: Any) -> str:
+    if isinstance(body, BaseModel):
+        return "event" if isinstance(body, PublishedEvent) else str(getattr(body, "type", ""))
+    if not isinstance(body, dict):
+        return "email"
+    if body.get("object") == "event":  # SNS, raw: the API's event object (its own `type` is the event type)
+        return "event"
+    if "eventType" in body:  # SES's report on an e-mail it took
+        return "ses_feedback"
+    return str(body.get("type") or "email")
+
+
+NotifyQueueMessage = Annotated[
+    Annotated[NotifyMessage, Tag("email")]
+    | Annotated[PublishedEvent, Tag("event")]
+    | Annotated[MailFeedback, Tag("ses_feedback")],
+    Discriminator(_notify_kind),
+]
+
+_charge_queue: TypeAdapter[AttemptMessage | RefundMessage] = TypeAdapter(ChargeQueueMessage)
+_notify_queue: TypeAdapter[NotifyMessage | PublishedEvent | MailFeedback] = TypeAdapter(NotifyQueueMessage)
+
+
+def parse_charge_message(raw: str | bytes | dict[str, Any]) -> AttemptMessage | RefundMessage:
+    """A charge queue body (ValidationError, or ValueError for a body that is not JSON)."""
+    return _charge_queue.validate_python(_body(raw))
+
+
+def parse_notify_message(raw: str | bytes | dict[str, Any]) -> NotifyMessage | PublishedEvent | MailFeedback:
+    return _notify_queue.validate_python(_body(raw))
+
+
+def parse_receipt_request(raw: str | bytes) -> ReceiptRequest:
+    return ReceiptRequest.model_validate_json(raw)
+
+
+def parse_wake_message(raw: str | bytes) -> WakeMessage:
+    return WakeMessage.model_validate_json(raw)
+
+
+def parse_published_event(raw: str | bytes, merchant_id: str | None) -> PublishedEvent:
+    """An event from the topic with its merchant (None when the attribute is missing)."""
+    return PublishedEvent.model_validate_json(raw).of_merchant(merchant_id)
+
+
+def _plain(value: Any) -> Any:
+    """A stream image's numbers come as Decimal: only integers are stored."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def recorded_event(image: dict[str, Any] | None) -> Event | None:
+    """The event an item of the table's stream records (its new image, deserialized); None for
+    any other item (the template's filter drops those; kept for local runs)."""
+    if not image or image.get("entity") != "event":
+        return None
+    return Event.model_validate(_plain(image["body"]))

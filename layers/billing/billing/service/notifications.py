@@ -30,17 +30,19 @@ from ..domain.notifications import DEFERRED, INTERRUPTED, SETTING, Notification,
 from ..observability import logger
 from .concurrency import retry_on_conflict
 from .links import ApprovalLinks
-from .messages import MailFeedback, NotifyMessage
-from .ports import Changes, Clock, EmailFacts, EmailRenderer, MailDeferred, Mailer, MailRefused, Repository
+from .messages import MailFeedback, NotifyMessage, PublishedEvent
+from .ports import Changes, Clock, Email, EmailFacts, EmailRenderer, MailDeferred, Mailer, MailRefused, Repository
 
 ENDED = {"mandate.cancelled": "cancelled", "mandate.revoked": "revoked", "mandate.completed": "completed"}
 FAILED_ATTEMPT = ("charge.retry_scheduled", "charge.failed")
 PAGE_LINK_DAYS = 30
 
 
-def messages_for_event(event: dict[str, Any]) -> list[NotifyMessage]:
-    """The e-mails an event (as the API shows it) asks for."""
-    kind, obj, merchant_id = event.get("type"), (event.get("data") or {}).get("object") or {}, event.get("merchant_id")
+def messages_for_event(event: PublishedEvent | dict[str, Any]) -> list[NotifyMessage]:
+    """The e-mails an event (as the topic publishes it, with its merchant) asks for."""
+    if isinstance(event, dict):
+        event = PublishedEvent.model_validate({"object": "event", **event})
+    kind, obj, merchant_id = event.event_type, event.data.get("object") or {}, event.merchant_id
     if merchant_id is None:
         return []
     if kind == "mandate.activated":
@@ -98,6 +100,16 @@ class ReadAhead:
         return found if found is not None and found.merchant_id == merchant_id else None
 
 
+@dataclass
+class Planned:
+    """One e-mail decided: its notification (recorded first), what to send (None: withheld)."""
+
+    notification: Notification
+    email: Email | None
+    reply_to: str | None
+    lang: str
+
+
 class SendingDeferred(Exception):
     """The mail service did not take an e-mail now: the request comes back (the e-mail is recorded
     as surely not sent, so it is handed over again then)."""
@@ -141,9 +153,76 @@ class Notifier:
             or notification_id(message.merchant_id, message.kind, message.mandate_id, message.occasion) not in ahead.covered
         ):
             ahead = self.read_ahead([message])
+        planned = self._plan(message, ahead)
+        if planned is None:
+            return None
+        try:  # recorded first, as not (yet) sent: whatever happens next, it is never sent twice
+            self.repo.commit(Changes(put=[planned.notification]))
+        except ConcurrentModification:
+            return None  # another run recorded or claimed it meanwhile
+        if planned.email is None:  # withheld (a suppressed address): recorded, not sent
+            return planned.notification
+        deferred = self._hand_over(planned)
+        self.repo.commit(Changes(put=[planned.notification]))
+        if deferred is not None:
+            raise deferred
+        return planned.notification
+
+    def notify_all(self, messages: Sequence[NotifyMessage]) -> list[Notification | None | Exception]:
+        """A batch of e-mails, each as `notify` would (in order; an exception for one whose request
+        must come back), with a batch's writes: what the batch needs in a few batch reads, every
+        e-mail recorded as going out in one transaction before any is handed over, and the
+        outcomes recorded in one more. When the first transaction fails (one of them was recorded
+        meanwhile: a redelivery, another run), nothing was written and each e-mail goes alone."""
+        results: list[Notification | None | Exception] = [None] * len(messages)
+        if not messages:
+            return results
+        ahead = self.read_ahead(messages)
+        planned: list[tuple[int, Planned]] = []
+        seen: set[str] = set()
+        for i, message in enumerate(messages):
+            try:
+                plan = self._plan(message, ahead)
+            except Exception as error:  # noqa: BLE001 (this request only)
+                results[i] = error
+                continue
+            if plan is not None and plan.notification.id not in seen:  # a repeat in the batch: sent once
+                seen.add(plan.notification.id)
+                planned.append((i, plan))
+        if not planned:
+            return results
+        try:
+            self.repo.commit(Changes(put=[p.notification for _, p in planned]))
+        except ConcurrentModification:
+            return [self._alone(m, ahead) for m in messages]
+        for i, plan in planned:
+            results[i] = plan.notification
+            if plan.email is not None:
+                deferred = self._hand_over(plan)
+                if deferred is not None:
+                    results[i] = deferred
+        outcomes = [(i, p) for i, p in planned if p.email is not None]
+        try:
+            self.repo.commit(Changes(put=[p.notification for _, p in outcomes]))
+        except Exception:  # noqa: BLE001 (recorded one by one: a bounce may have been marked meanwhile)
+            for i, plan in outcomes:
+                try:
+                    self.repo.commit(Changes(put=[plan.notification]))
+                except Exception as error:  # noqa: BLE001 (its request comes back: never sent again)
+                    results[i] = error
+        return results
+
+    def _alone(self, message: NotifyMessage, ahead: ReadAhead) -> Notification | None | Exception:
+        try:
+            return self.notify(message, ahead)
+        except Exception as error:  # noqa: BLE001 (this request only)
+            return error
+
+    def _plan(self, message: NotifyMessage, ahead: ReadAhead) -> Planned | None:
+        """What to record (and send) for one request, decided on what was read; None: nothing."""
         merchant_id = message.merchant_id
         mandate = ahead.mandate(merchant_id, message.mandate_id)
-        account = ahead.accounts[merchant_id]
+        account = ahead.accounts.get(merchant_id)
         if mandate is None or account is None or not mandate.customer.email:
             return None
         if message.kind in NOTICES and not _still_due(mandate, message, self.clock.now()):
@@ -178,37 +257,36 @@ class Notifier:
         suppression = ahead.suppressions.get(suppression_id(merchant_id, notification.to))
         if suppression is not None:  # an earlier e-mail bounced or was reported: recorded, not sent
             suppression.withholds(notification, now)
-            try:
-                self.repo.commit(Changes(put=[notification]))
-            except ConcurrentModification:
-                return None
-            return notification
-        try:  # recorded first, as not (yet) sent: whatever happens next, it is never sent twice
-            self.repo.commit(Changes(put=[notification]))
-        except ConcurrentModification:
-            return None  # another run recorded or claimed it meanwhile
+            return Planned(notification, None, account.support_email, lang)
+        return Planned(notification, email, account.support_email, lang)
+
+    def _hand_over(self, plan: Planned) -> SendingDeferred | None:
+        """The e-mail to the mail service, its outcome on the notification (to be recorded); the
+        error to answer with when the mail service deferred it (it is handed over again then)."""
+        notification, email = plan.notification, plan.email
+        assert email is not None
         tags = {
-            "merchant_id": merchant_id,
-            "mandate_id": mandate.id,
+            "merchant_id": notification.merchant_id,
+            "mandate_id": notification.mandate_id,
             "notification_id": notification.id,
-            "kind": message.kind,
-            "locale": lang,
+            "kind": notification.kind,
+            "locale": plan.lang,
         }
         try:
-            message_id = self.mailer.send(notification.to, account.support_email, email.subject, email.text, email.html, tags)
+            message_id = self.mailer.send(notification.to, plan.reply_to, email.subject, email.text, email.html, tags)
         except MailRefused as refused:
             notification.not_sent(self.clock.now(), str(refused) or "refused")
         except MailDeferred as deferred:
             notification.not_sent(self.clock.now(), DEFERRED)
-            self.repo.commit(Changes(put=[notification]))
-            raise SendingDeferred(f"{notification.id}: {deferred}") from deferred
+            error = SendingDeferred(f"{notification.id}: {deferred}")
+            error.__cause__ = deferred
+            return error
         except Exception as error:  # a timeout or a 5xx: SES may have taken it, so it is never sent again
             logger.exception("e-mail %s not handed over", notification.id)
             notification.not_sent(self.clock.now(), f"mail service error: {type(error).__name__}")
         else:
             notification.sent(self.clock.now(), message_id)
-        self.repo.commit(Changes(put=[notification]))
-        return notification
+        return None
 
     def feedback(self, event: MailFeedback) -> Notification | None:
         """Mark the notification SES reports on (and suppress its address when that is for good);
@@ -286,3 +364,72 @@ class Notifier:
             facts["number"] = charge.receipt_number or ""
             facts["receipt_url"] = self.links.receipt_url(charge) or ""
         return EmailFacts(**facts)
+
+
+@dataclass
+class NotifyBatch:
+    """A notify queue batch's outcome: the positions of the records that come back (with their
+    errors, to log), and how many e-mails went which way (metric name -> count)."""
+
+    failed: list[tuple[int, Exception]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def count(self, name: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+
+class InvalidNotifyMessage(Exception):
+    """A record that is none of the notify queue's messages."""
+
+
+class NotifyRequests:
+    """The notifier function's use case: a batch of the notify queue's messages (None: a record
+    that is none of them), e-mails sent at most once with the batch's reads and writes, SES's
+    reports marked."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+
+    def handle(self, batch: Sequence[NotifyMessage | PublishedEvent | MailFeedback | None]) -> NotifyBatch:
+        out = NotifyBatch()
+        wanted: list[tuple[int, NotifyMessage]] = []
+        for position, message in enumerate(batch):
+            if message is None:
+                out.failed.append((position, InvalidNotifyMessage("not a notify queue message")))
+            elif isinstance(message, MailFeedback):
+                self._feedback(position, message, out)
+            elif isinstance(message, PublishedEvent):
+                wanted += [(position, m) for m in messages_for_event(message)]
+            else:
+                wanted.append((position, message))
+        try:
+            results = self.notifier.notify_all([m for _, m in wanted])
+        except Exception:  # noqa: BLE001 (the batch's reads failed: each e-mail reads what it needs)
+            logger.exception("read-ahead of the batch failed; each e-mail reads on its own")
+            results = [self._alone(m) for _, m in wanted]
+        failed: dict[int, Exception] = {}
+        for (position, _), result in zip(wanted, results):
+            if isinstance(result, Exception):
+                failed.setdefault(position, result)
+            elif result is not None:
+                out.count(
+                    "EmailsSuppressed"  # withheld on purpose: not a failure to alarm on
+                    if result.suppressed
+                    else ("EmailsSent" if result.status == "sent" else "EmailsFailed")
+                )
+        out.failed += sorted(failed.items())
+        out.failed.sort(key=lambda f: f[0])
+        return out
+
+    def _alone(self, message: NotifyMessage) -> Notification | None | Exception:
+        try:
+            return self.notifier.notify(message)
+        except Exception as error:  # noqa: BLE001 (this request only)
+            return error
+
+    def _feedback(self, position: int, report: MailFeedback, out: NotifyBatch) -> None:
+        try:
+            if self.notifier.feedback(report) is not None:
+                out.count("EmailsBounced" if report.eventType == "Bounce" else "EmailsComplained")
+        except Exception as error:  # noqa: BLE001 (this record comes back)
+            out.failed.append((position, error))

@@ -12,10 +12,12 @@ from pydantic import BaseModel
 from ..domain.charge import Charge, GatewayResult
 from ..domain.model import Entity, Event, Mandate
 from ..domain.money import Money
-from .messages import AttemptMessage, NotifyMessage, RefundMessage
+from .messages import AttemptMessage, NotifyMessage, ReceiptRequest, RefundMessage
 
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
     from ..domain import webhooks
+    from ..domain.account import Account
+    from ..domain.receipts import ReceiptCounter
 
 T = TypeVar("T")
 S = TypeVar("S", bound=BaseModel)
@@ -111,6 +113,24 @@ class Repository(Protocol):
 
     def commit(self, changes: Changes) -> None:
         """Write everything or nothing. Raises ConcurrentModification when a version moved."""
+
+    def load_receipt_series(self, merchant_ids: list[str]) -> dict[str, tuple[ReceiptCounter | None, Account | None]]:
+        """Each merchant's receipt counter and account (as `get_account`), in one batch read."""
+
+    def number_charges(self, counter: ReceiptCounter, numbers: list[tuple[str, str, int]]) -> None:
+        """Give each (charge id, receipt number, n) of the counter's merchant its number, with the
+        counter (on its version), in one transaction, without reading the charges: each charge on
+        condition that it exists, succeeded and has no number yet (its version moves, so a writer
+        holding an older copy conflicts). Raises ConcurrentModification when any condition fails
+        (nothing is written); bumps the counter's version otherwise."""
+
+    def limit_counts(self, merchant_ids: list[str], name: str) -> dict[str, int | None]:
+        """Each merchant's count `name` (see `Limit`), in one batch read; None for a count never
+        written (data older than the count: count the list instead)."""
+
+    def start_limit(self, merchant_id: str, name: str, value: int) -> None:
+        """Write the count `name` as `value` only if it was never written (counted from the list
+        by the caller; a `Limit` written meanwhile wins)."""
 
     def start_attempt(self, mandate: Mandate) -> None:
         """Write the mandate's start marker (`attempt_started_at`) on condition that the stored
@@ -310,20 +330,12 @@ class UnpublishedEventsLog(Protocol):
         """Keep (merchant id, event id) pairs for a replay (`make redrive QUEUE=events`)."""
 
 
-class ReceiptRequests(Protocol):
-    def send(self, charges: Sequence[tuple[str, str]]) -> set[int]:
-        """(merchant_id, charge_id) pairs to number; the indexes not taken (to be retried)."""
+class ReceiptRequestQueue(Protocol):
+    def send(self, requests: Sequence[ReceiptRequest]) -> set[int]:
+        """Charges to number (the receipt queue); the indexes of the requests not taken (to be retried)."""
 
 
 MAX_DELAY_SECONDS = 900  # the longest a wake-up can be put off by a delayed message (SQS's limit)
-
-
-class WebhookWakeups(Protocol):
-    def wake(self, refs: Sequence[tuple[str, str]], delay_seconds: int = 0) -> None:
-        """An attempt of each (merchant id, delivery id) after `delay_seconds` (at most MAX_DELAY_SECONDS)."""
-
-    def hide(self, receipt_handle: str, seconds: int) -> None:
-        """Put a received wake-up back for `seconds` (longer waits than a delay allows)."""
 
 
 # ----------------------------------------------------------------- webhooks
@@ -357,6 +369,11 @@ class WebhookSender(Protocol):
 class WebhookQueue(Protocol):
     def wake(self, refs: Sequence[tuple[str, str]]) -> None:
         """Ask for an attempt of each (merchant id, delivery id) as soon as possible."""
+
+    def later(self, ref: tuple[str, str], seconds: int, receipt_handle: str) -> bool:
+        """Wake the delivery again in `seconds` (the received message: `receipt_handle`); True
+        when the received message is done with (a new one was sent), False when it is to come
+        back itself (hidden for the wait, as long as the queue allows)."""
 
 
 class EndpointSlots(Protocol):

@@ -8,7 +8,7 @@ POST is a `WebhookSender`'s (which also refuses non-public destinations), attemp
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -17,8 +17,10 @@ from ..domain import webhooks
 from ..domain.errors import ConcurrentModification, NotFound, ValidationFailed, found
 from ..domain.model import Event
 from ..domain.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from ..observability import logger
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
+from .messages import PublishedEvent, WakeMessage
 from .ports import (  # the webhook ports live with the others; named here too
     Changes,
     Clock,
@@ -157,8 +159,11 @@ class WebhookEndpoints:
     def delete(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
         def once(_: int) -> WebhookEndpoint:
             endpoint = self.get(merchant_id, endpoint_id)
+            # A count never written (endpoints older than it) starts from the live ones, this one
+            # included: it never falls below what is there (the fan-out skips a merchant at 0).
+            live = sum(1 for e in self._existing(merchant_id) if not e.deleted)
             endpoint.delete(self.clock.now())
-            freed = Limit(merchant_id, webhooks.ENDPOINTS_COUNT, -1)
+            freed = Limit(merchant_id, webhooks.ENDPOINTS_COUNT, -1, initial=live)
             self.repo.commit(Changes(put=[endpoint], limits=[freed]))
             return endpoint
 
@@ -203,28 +208,83 @@ class WebhookEndpoints:
 
 
 # ----------------------------------------------------------------------------- fan-out
-class WebhookFanOut:
-    """One published event -> one delivery per subscribed endpoint, then a wake-up for each.
+@dataclass(frozen=True)
+class FannedOut:
+    """One published event's fan-out: the deliveries woken, or the error that stopped it (its
+    message comes back)."""
 
-    Safe to run again for the same event (a redelivered message): the delivery ids derive from
-    (event, endpoint), so nothing is created twice, and pending deliveries are woken again."""
+    deliveries: list[WebhookDelivery]
+    error: Exception | None = None
+
+
+class WebhookFanOut:
+    """Published events -> one delivery per subscribed endpoint, then a wake-up for each (the
+    batch's wake-ups sent together).
+
+    No read per event: the message carries the event's id and type (what a delivery records; the
+    attempt reads the event itself), and a merchant whose endpoint count (kept in the same
+    transaction as every creation and deletion) is 0 has nothing to list. The counts of a batch's
+    merchants are read once, in one batch read; a count never written (endpoints older than it)
+    is counted from the list once and written. Safe to run again for the same event (a
+    redelivered message): the delivery ids derive from (event, endpoint), so nothing is created
+    twice, and pending deliveries are woken again."""
 
     def __init__(self, repo: Repository, clock: Clock, queue: WebhookQueue) -> None:
         self.repo, self.clock, self.queue = repo, clock, queue
 
-    def fan_out(self, event: Event) -> list[WebhookDelivery]:
-        endpoints = self.repo.page(WebhookEndpoint, event.merchant_id, PageRequest(webhooks.MAX_ENDPOINTS)).items
+    def fan_out_all(self, published: Sequence[PublishedEvent | Event]) -> list[FannedOut]:
+        """Each event's fan-out, in order; one failing never stops the others."""
+        events = [e if isinstance(e, PublishedEvent) else PublishedEvent.of(e) for e in published]
+        merchants = sorted({e.merchant_id for e in events if e.merchant_id})
+        try:
+            counts = self.repo.limit_counts(merchants, webhooks.ENDPOINTS_COUNT) if merchants else {}
+        except Exception:  # noqa: BLE001 (read per merchant instead: each event lists its endpoints)
+            logger.exception("endpoint counts not read; listing each merchant's endpoints")
+            counts = {}
+        endpoints: dict[str, list[WebhookEndpoint]] = {m: [] for m, n in counts.items() if n == 0}
+        out: list[FannedOut] = []
+        for event in events:
+            try:
+                out.append(FannedOut(self._fan_out(event, endpoints, counts)))
+            except Exception as error:  # noqa: BLE001 (this event's message comes back)
+                out.append(FannedOut([], error))
+        woken = [(d.merchant_id, d.id) for result in out for d in result.deliveries]
+        if woken:  # the batch's wake-ups together; if they are refused, their events come back (and wake again)
+            try:
+                self.queue.wake(woken)
+            except Exception as error:  # noqa: BLE001
+                out = [FannedOut([], error) if r.deliveries else r for r in out]
+        return out
+
+    def fan_out(self, event: PublishedEvent | Event) -> list[WebhookDelivery]:
+        """One event's (raises on failure)."""
+        result = self.fan_out_all([event])[0]
+        if result.error is not None:
+            raise result.error
+        return result.deliveries
+
+    def _fan_out(
+        self, event: PublishedEvent, endpoints: dict[str, list[WebhookEndpoint]], counts: Mapping[str, int | None]
+    ) -> list[WebhookDelivery]:
+        merchant_id = event.merchant_id
+        if merchant_id is None:
+            raise InvalidEventMessage("an event message needs a merchant_id attribute")
+        if merchant_id not in endpoints:
+            listed = self.repo.page(WebhookEndpoint, merchant_id, PageRequest(webhooks.MAX_ENDPOINTS + 1)).items
+            endpoints[merchant_id] = listed
+            if counts.get(merchant_id) is None:  # never written: counted once, from the list
+                self.repo.start_limit(merchant_id, webhooks.ENDPOINTS_COUNT, sum(1 for e in listed if not e.deleted))
         out: list[WebhookDelivery] = []
-        for endpoint in endpoints:
-            if not endpoint.subscribes_to(event.type):
+        for endpoint in endpoints[merchant_id]:
+            if not endpoint.subscribes_to(event.event_type):
                 continue
             now = self.clock.now()
             delivery = WebhookDelivery(
                 id=webhooks.delivery_id(event.id, endpoint.id),
-                merchant_id=event.merchant_id,
+                merchant_id=merchant_id,
                 endpoint_id=endpoint.id,
                 event_id=event.id,
-                event_type=event.type,
+                event_type=event.event_type,
                 next_attempt_at=now,
                 created_at=now,
                 updated_at=now,
@@ -233,11 +293,14 @@ class WebhookFanOut:
                 self.repo.commit(Changes(put=[delivery]))
                 existing: WebhookDelivery | None = delivery
             except ConcurrentModification:  # a redelivered copy of this event created it: as it is now
-                existing = self.repo.get(WebhookDelivery, event.merchant_id, delivery.id)
+                existing = self.repo.get(WebhookDelivery, merchant_id, delivery.id)
             if existing is not None and existing.status == "pending":
                 out.append(existing)
-        self.queue.wake([(d.merchant_id, d.id) for d in out])
-        return out
+        return out  # woken with the batch's others
+
+
+class InvalidEventMessage(Exception):
+    """Not an event of this service (no merchant attribute)."""
 
 
 # ----------------------------------------------------------------------------- attempts
@@ -263,6 +326,8 @@ SLOT_HOLD = timedelta(seconds=webhooks.ATTEMPT_TIMEOUT_SECONDS * 3)  # a crashed
 
 
 class WebhookDeliverer:
+    """`wake(message, receipt_handle)`: the delivery function's use case for one wake-up."""
+
     def __init__(
         self,
         repo: Repository,
@@ -277,7 +342,17 @@ class WebhookDeliverer:
         self.repo, self.clock, self.ids, self.recorder = repo, clock, ids, recorder
         self.box, self.sender, self.slots, self.wall_clock = ports.box, ports.sender, ports.slots, ports.wall_clock
         self.render_event = render_event
+        self.queue = ports.queue
         self._secrets: dict[tuple[str, str, str], str] = {}
+
+    def wake(self, message: WakeMessage, receipt_handle: str) -> tuple[bool, WakeOutcome]:
+        """Attempt the delivery if it is due, and set its next wake-up; whether the received
+        message is done with (SQS may delete it), and the outcome."""
+        outcome = self.attempt(message.merchant_id, message.delivery_id)
+        if outcome.later is None:
+            return True, outcome
+        wait = max(1, int(outcome.later.total_seconds() + 0.999))
+        return self.queue.later((message.merchant_id, message.delivery_id), wait, receipt_handle), outcome
 
     def attempt(self, merchant_id: str, delivery_id: str) -> WakeOutcome:
         now = self.clock.now()

@@ -63,7 +63,7 @@ def item_of(obj: Stored | Event) -> dict[str, Any]:
         "entity": kind.lower(),
         # Aggregates are stored without null fields (they come back as the model's defaults):
         # smaller items on every billing write. Events keep the API object exactly.
-        "body": obj.model_dump(mode="json", exclude={"version"}, exclude_none=not isinstance(obj, Event)),
+        "body": obj.model_dump(mode="json", exclude=_unset_internals(obj), exclude_none=not isinstance(obj, Event)),
         "lpk": keys.list_pk(obj.merchant_id, kind, shard),
         "lsk": position,
     }
@@ -105,6 +105,13 @@ def item_of(obj: Stored | Event) -> dict[str, Any]:
     if isinstance(obj, Mandate | Refund) and obj.dispatch_at is not None:  # sparse: only what the engine must look at
         item.update(dpk=keys.due_pk(obj.id), dsk=keys.due_sk(obj.dispatch_at, obj.merchant_id, obj.id))
     return item
+
+
+def _unset_internals(obj: object) -> set[str]:
+    """An event keeps its nulls (the API object exactly), except its internal fields when unset."""
+    if isinstance(obj, Event) and obj.customer_has_email is None:
+        return {"version", "customer_has_email"}
+    return {"version"}
 
 
 def _webhook_item(obj: WebhookEndpoint | WebhookDelivery, kind: str, position: str) -> dict[str, Any]:

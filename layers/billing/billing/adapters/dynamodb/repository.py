@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ...domain.account import Account
 from ...domain.model import Mandate
+from ...domain.receipts import ReceiptCounter
 from ...service.ports import Changes, DueRef, Loaded, Page, PageRequest
 from ...service.registry import aggregate_of
 from . import items, keys, queries
@@ -107,3 +108,40 @@ class DynamoRepository:
 
     def start_attempt(self, mandate: Mandate) -> None:
         self.writer.start_attempt(mandate)
+
+    def load_receipt_series(self, merchant_ids: list[str]) -> dict[str, tuple[ReceiptCounter | None, Account | None]]:
+        mine = [m for m in dict.fromkeys(merchant_ids) if keys.valid_id(m, "mch")]
+        counter_kind, account_kind = items.kind_of(ReceiptCounter), items.kind_of(Account)
+        wanted = [keys.primary(m, m, kind) for m in mine for kind in (counter_kind, account_kind)]
+        found = self.reader.batch_get(wanted + [keys.merchant_key(m) for m in mine])
+        out: dict[str, tuple[ReceiptCounter | None, Account | None]] = {}
+        for m in mine:
+            counter_key, account_key, profile_key = (
+                keys.primary(m, m, counter_kind),
+                keys.primary(m, m, account_kind),
+                keys.merchant_key(m),
+            )
+            counter_item = found.get((counter_key["pk"], counter_key["sk"]))
+            account_item = found.get((account_key["pk"], account_key["sk"]))
+            profile = found.get((profile_key["pk"], profile_key["sk"]))
+            account = items.load(Account, account_item) if account_item is not None else None
+            if account is None and profile is not None:  # the defaults, as get_account gives them
+                created = datetime.fromisoformat(str(profile["created_at"]).replace("Z", "+00:00"))
+                account = Account.new(m, str(profile["name"]), created)
+            out[m] = (items.load(ReceiptCounter, counter_item) if counter_item is not None else None, account)
+        return out
+
+    def number_charges(self, counter: ReceiptCounter, numbers: list[tuple[str, str, int]]) -> None:
+        self.writer.number_charges(counter, numbers)
+
+    def limit_counts(self, merchant_ids: list[str], name: str) -> dict[str, int | None]:
+        wanted = {keys.limits(m)["pk"]: m for m in merchant_ids if keys.valid_id(m, "mch")}
+        found = self.reader.batch_get([keys.limits(m) for m in wanted.values()])
+        out: dict[str, int | None] = dict.fromkeys(merchant_ids)
+        for pk, merchant_id in wanted.items():
+            value = (found.get((pk, keys.limits(merchant_id)["sk"])) or {}).get(name)
+            out[merchant_id] = int(value) if value is not None else None
+        return out
+
+    def start_limit(self, merchant_id: str, name: str, value: int) -> None:
+        self.writer.start_limit(merchant_id, name, value)

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from ...domain.errors import ConcurrentModification, InvalidState
 from ...domain.model import Mandate
+from ...domain.receipts import ReceiptCounter
 from ...service.ports import Changes, Limit
 from . import items, keys
 from .codec import to_attributes
@@ -111,6 +112,38 @@ class Writer:
                 raise ConcurrentModification(error.response["Error"]["Code"]) from error
             raise
         mandate.version += 1
+
+    def number_charges(self, counter: ReceiptCounter, numbers: list[tuple[str, str, int]]) -> None:
+        """The counter (versioned put) and each charge's number (an update on condition that it
+        exists, succeeded and has none; its version moves), in one transaction, no read."""
+        operations = [self.versioned_put(counter)]
+        for charge_id, number, seq in numbers:
+            update = {
+                "TableName": self.table,
+                "Key": to_attributes(keys.primary(counter.merchant_id, charge_id, "CHARGE")),
+                "UpdateExpression": "SET body.receipt_number = :n, body.receipt_seq = :s, #v = #v + :one",
+                "ConditionExpression": "attribute_exists(pk) AND #st = :succeeded AND attribute_not_exists(body.receipt_number)",
+                "ExpressionAttributeNames": {"#v": "version", "#st": "status"},
+                "ExpressionAttributeValues": to_attributes({":n": number, ":s": seq, ":one": 1, ":succeeded": "succeeded"}),
+            }
+            operations.append({"Update": update})
+        self.transact(operations)
+        counter.version += 1
+
+    def start_limit(self, merchant_id: str, name: str, value: int) -> None:
+        """The count `name` set to `value` if it was never written (else nothing changes)."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_attributes(keys.limits(merchant_id)),
+                UpdateExpression="SET #n = :v",
+                ConditionExpression="attribute_not_exists(#n)",
+                ExpressionAttributeNames={"#n": name},
+                ExpressionAttributeValues=to_attributes({":v": value}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in CONFLICT_CODES:
+                raise
 
     def transact(self, operations: Iterable[dict[str, Any]], limits: dict[int, list[Limit]] | None = None) -> None:
         """One TransactWriteItems. Its ClientRequestToken is derived from the request itself, so a

@@ -1,0 +1,80 @@
+"""The transactional outbox's relay: events recorded with their state change (table stream) go
+to the events topic, at least once, and each `charge.succeeded` to the receipt queue (where its
+receipt gets its number), carrying what the receipt needs and the event item already has (its
+mandate, whether the customer has an e-mail address): the receipts function reads no charge and
+no mandate on its usual path.
+
+Events the topic refuses (after botocore's own retries) are left by key for replay
+(`make redrive QUEUE=events`); only if that fails too are they answered as failed, for the stream
+to deliver again. Receipt requests the queue refuses are failed too (their topic copy may then go
+twice, which subscribers deduplicate by event id; numbering is idempotent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..domain.events import EventType
+from ..domain.model import Event
+from ..observability import logger
+from .messages import ReceiptRequest
+from .ports import EventPublisher, ReceiptRequestQueue, UnpublishedEventsLog
+
+
+@dataclass
+class Relayed:
+    published: int = 0
+    left_for_replay: int = 0
+    receipt_requests_refused: int = 0
+    retry: list[str] = field(default_factory=list)  # the stream positions to be delivered again
+
+
+class EventRelay:
+    def __init__(self, topic: EventPublisher, unpublished: UnpublishedEventsLog, receipts: ReceiptRequestQueue | None) -> None:
+        self.topic, self.unpublished, self.receipts = topic, unpublished, receipts
+
+    def relay(self, pending: list[tuple[str, Event]]) -> Relayed:
+        """`pending`: (stream position, event) in stream order."""
+        out = Relayed()
+        if not pending:
+            return out
+        failed = self.topic.publish(pending)
+        out.published = len(pending) - len(failed)
+        retry = self._request_receipts(pending, out)
+        if failed:
+            refused = [(e.merchant_id, e.id) for position, e in pending if position in failed]
+            logger.warning("events not published; left for replay", extra={"count": len(refused)})
+            out.left_for_replay = len(refused)
+            try:
+                self.unpublished.leave(refused)
+            except Exception:  # noqa: BLE001 (the stream delivers them again)
+                logger.exception("could not leave the events for replay; the stream retries them")
+                retry |= failed
+        out.retry = sorted(retry)
+        return out
+
+    def _request_receipts(self, pending: list[tuple[str, Event]], out: Relayed) -> set[str]:
+        """Each succeeded charge to the receipt queue; the positions of those it did not take."""
+        succeeded = [(position, e) for position, e in pending if e.type == EventType.CHARGE_SUCCEEDED]
+        if not succeeded or self.receipts is None:
+            return set()
+        requests = [receipt_request(e) for _, e in succeeded]
+        try:
+            refused = self.receipts.send(requests)
+        except Exception:  # noqa: BLE001 (the stream delivers them again)
+            logger.exception("could not request receipt numbers; the stream retries them")
+            refused = set(range(len(requests)))
+        out.receipt_requests_refused = len(refused)
+        return {succeeded[i][0] for i in refused}
+
+
+def receipt_request(event: Event) -> ReceiptRequest:
+    """A charge.succeeded event's receipt request (its object is the charge as the API showed it)."""
+    charge = event.data["object"]
+    mandate_id = charge.get("mandate_id")
+    return ReceiptRequest(
+        merchant_id=event.merchant_id,
+        charge_id=str(charge["id"]),
+        mandate_id=mandate_id if isinstance(mandate_id, str) and mandate_id.startswith("mdt_") else None,
+        customer_has_email=event.customer_has_email,
+    )

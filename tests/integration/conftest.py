@@ -12,12 +12,13 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from billing.adapters.merchants import MerchantStore
 from devtools.gateway import ApiGateway, HttpResponse
 from devtools.lambda_runtime import invoke, load_function
-from devtools.provision import Provisioned, provision
+from devtools.provision import Provisioned
+from tests.support.emulation import Emulation
+from tests.support.iam import LeastPrivilegeRecorder
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -40,31 +41,33 @@ def expanded_template() -> dict[str, Any]:
     return expand()
 
 
+@pytest.fixture(scope="session")
+def emulation(expanded_template: dict[str, Any]) -> Iterator[tuple[Emulation, LeastPrivilegeRecorder]]:
+    """The template's resources on moto, provisioned once (tests/support/emulation.py), and the
+    least-privilege checker on the session the functions use."""
+    emulation = Emulation()
+    recorder = LeastPrivilegeRecorder(expanded_template, emulation.resources)
+    recorder.attach(emulation.session)
+    yield emulation, recorder
+    emulation.stop()
+
+
 @pytest.fixture
-def aws(expanded_template: dict[str, Any]) -> Iterator[Provisioned]:
-    """The template's resources on moto. Every AWS call a function makes meanwhile is checked
-    against that function's role in the template (tests/support/iam.py): a test fails if the code
-    needs a permission the template does not grant."""
+def aws(emulation: tuple[Emulation, LeastPrivilegeRecorder]) -> Iterator[Provisioned]:
+    """The template's resources on moto, as just provisioned. Every AWS call a function makes
+    meanwhile is checked against that function's role in the template (tests/support/iam.py): a
+    test fails if the code needs a permission the template does not grant."""
     from aws_lambda_powertools.utilities import parameters
 
-    from tests.support.iam import LeastPrivilegeRecorder, executor_threads_keep_context
+    from tests.support.iam import executor_threads_keep_context
 
+    aws, recorder = emulation
+    aws.reset()
+    recorder.clear()
     parameters.clear_caches()  # each test's emulation has its own secrets
-    with mock_aws(), executor_threads_keep_context():
-        resources = provision(boto3.Session())
-        recorder = LeastPrivilegeRecorder(expanded_template, resources)
-        functions_session = boto3.Session()
-        recorder.attach(functions_session)
-        saved_session, boto3.DEFAULT_SESSION = boto3.DEFAULT_SESSION, functions_session
-        saved = dict(os.environ)
-        os.environ.update(resources.env())
-        try:
-            yield resources
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            boto3.DEFAULT_SESSION = saved_session
-        assert not recorder.denied, f"calls the template's roles would refuse: {recorder.report()}"
+    with aws.environment(), executor_threads_keep_context():
+        yield aws.resources
+    assert not recorder.denied, f"calls the template's roles would refuse: {recorder.report()}"
 
 
 @dataclass

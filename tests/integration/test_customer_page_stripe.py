@@ -15,8 +15,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from devtools.lambda_runtime import invoke, load_function
-from tests.integration.conftest import Client, System
-from tests.integration.test_customer_page import approval_form, page, path_of, pending, post
+from tests.support.system import Client, System, approval_form, page, path_of, pending, post
 
 
 @pytest.fixture

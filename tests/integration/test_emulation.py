@@ -20,7 +20,9 @@ def _inventory(aws: Provisioned) -> dict[str, Any]:
         "tables": dynamodb.list_tables()["TableNames"],
         "items": {t: dynamodb.scan(TableName=t)["Count"] for t in aws.tables.values()},
         "stream": len(TableStream(boto3.DEFAULT_SESSION, aws.tables["BillingTable"]).read()),
-        "queues": {u: sqs.get_queue_attributes(QueueUrl=u, AttributeNames=counts)["Attributes"] for u in sqs.list_queues()["QueueUrls"]},
+        "queues": {
+            u: sqs.get_queue_attributes(QueueUrl=u, AttributeNames=counts)["Attributes"] for u in sqs.list_queues()["QueueUrls"]
+        },
         "subscriptions": sorted(s["Endpoint"] for s in sns.list_subscriptions()["Subscriptions"]),
         "secrets": sorted(s["Name"] for s in boto3.client("secretsmanager").list_secrets()["SecretList"]),
         "parameters": boto3.client("ssm").describe_parameters()["Parameters"],

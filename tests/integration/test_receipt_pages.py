@@ -16,12 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from tests.integration.conftest import GOLD, Client, EngineHarness, System
+from tests.support.system import HOST, Client, EngineHarness, System
+from tests.support.values import CONSENT, GOLD
 
-HOST = "localapi01.execute-api.eu-west-1.amazonaws.com"
 # What a browser sends when the customer clicks a link (the PDF's too): HTML first.
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
-CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
 
 
 def paid_charge(system: System, call: Client, engine: EngineHarness, locale: str = "en") -> dict:

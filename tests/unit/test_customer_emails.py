@@ -14,7 +14,8 @@ from billing.service.messages import MailFeedback, NotifyMessage
 from billing.service.notifications import Notifier, messages_for_event
 from billing.service.ports import MailRefused, PageRequest
 from tests.fakes import FakeMailer
-from tests.world import CONSENT, MERCHANT, World
+from tests.support.values import CONSENT
+from tests.world import MERCHANT, World
 
 
 @pytest.fixture

@@ -65,12 +65,12 @@ def aws(emulation: tuple[Emulation, LeastPrivilegeRecorder]) -> Iterator[Provisi
 
     from tests.support.iam import executor_threads_keep_context
 
-    aws, recorder = emulation
-    aws.reset()
+    stack, recorder = emulation
+    stack.reset()
     recorder.clear()
-    parameters.clear_caches()  # each test's emulation has its own secrets
-    with aws.environment(), executor_threads_keep_context():
-        yield aws.resources
+    parameters.clear_caches()  # a secret a previous test read may be gone or different now
+    with stack.environment(), executor_threads_keep_context():
+        yield stack.resources
     assert not recorder.denied, f"calls the template's roles would refuse: {recorder.report()}"
 
 

@@ -51,12 +51,13 @@ class ApiGateway:
     ) -> None:
         """routes: (path prefix, proxy handler, needs authorizer); clock: seconds, for the authorizer
         cache's time to live (`make local` passes its local clock, as the contract says)."""
-        api = load_template()["Resources"]["Api"]["Properties"]
+        template = load_template()
+        api = template["Resources"]["Api"]["Properties"]
         self.binary_media_types = [t.replace("~1", "/") for t in api.get("BinaryMediaTypes", [])]
         identity = api["Auth"]["Authorizers"]["MerchantKeyAuthorizer"]["Identity"]
         self._validation = re.compile(identity["ValidationExpression"])
         ttl = identity.get("ReauthorizeEvery", 300)
-        self._ttl = float(load_template()["Parameters"][ttl["Ref"]]["Default"]) if isinstance(ttl, dict) else float(ttl)
+        self._ttl = float(template["Parameters"][ttl["Ref"]]["Default"]) if isinstance(ttl, dict) else float(ttl)
         self._gateway_responses = api["GatewayResponses"]
         self._authorizer, self._routes, self.stage, self.host, self._clock = authorizer, routes, stage, host, clock
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}

@@ -15,9 +15,9 @@ from billing.service.dispatcher import DispatchReport
 from billing.service.messages import AttemptMessage, RefundMessage
 from billing.settings import Settings
 from tests.fakes import FakeClock, FakeGateway, FakeLinks, FakeNotifyQueue, FakeQueue, InMemoryRepository, SequentialIds
+from tests.support.values import CONSENT
 
 MERCHANT = "mch_a"
-CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
 LEASE = timedelta(minutes=15)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import GOLD, Client, System
+from tests.support.system import Client, System
+from tests.support.values import GOLD
 
 
 def test_a_new_merchant_has_the_default_settings_named_after_its_profile(system: System, call: Client) -> None:

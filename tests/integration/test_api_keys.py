@@ -9,7 +9,7 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from tests.integration.conftest import Client, System
+from tests.support.system import Client, ConflictingTransactions, System
 
 
 def keys_of(call: Client) -> list[dict]:
@@ -217,7 +217,6 @@ def test_creations_conflicting_on_the_merchants_count_both_succeed(
 ) -> None:
     # Given another creation holding the merchant's count in its transaction when this one commits
     # (DynamoDB cancels this one with TransactionConflict)
-    from tests.integration.test_money_safety_on_moto import ConflictingTransactions
 
     billing = system.api_module.deps
     other = billing.use_cases(billing.approval_links(f"https://{system.a.id}.test")).api_keys
@@ -238,7 +237,6 @@ def test_a_conflicting_creation_that_took_the_last_place_leaves_a_409(
     # Given nine active keys, and another creation taking the tenth place while this one commits
     for _ in range(8):
         assert call("POST", "/v1/api_keys").status == 201
-    from tests.integration.test_money_safety_on_moto import ConflictingTransactions
 
     billing = system.api_module.deps
     other = billing.use_cases(billing.approval_links(f"https://{system.a.id}.test")).api_keys

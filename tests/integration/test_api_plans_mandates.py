@@ -2,25 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.conftest import GOLD, Client, System
-
-OK = {"gateway": "simulated", "token": "pm_sim_ok"}
-CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
-
-
-def make_plan(call: Client, **extra) -> dict:
-    response = call("POST", "/v1/plans", {**GOLD, **extra})
-    assert response.status == 201, response.body
-    return response.json()
-
-
-def make_mandate(call: Client, plan_id: str, reference: str = "cust-42", active: bool = True, **extra) -> dict:
-    body = {"plan_id": plan_id, "customer": {"reference": reference, "email": "jonas@example.lt", "name": "Jonas"}, **extra}
-    if active:
-        body |= {"payment_method": OK, "consent": CONSENT}
-    response = call("POST", "/v1/mandates", body)
-    assert response.status == 201, response.body
-    return response.json()
+from tests.support.system import Client, System, make_mandate, make_plan
 
 
 def test_plan_lifecycle(call: Client) -> None:

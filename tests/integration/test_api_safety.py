@@ -10,8 +10,8 @@ import pytest
 from billing.adapters.dynamodb import keys
 from billing.adapters.dynamodb.codec import to_attributes
 from billing.adapters.merchants import hash_key
-from tests.integration.conftest import GOLD, Client, System
-from tests.integration.test_api_plans_mandates import make_mandate, make_plan
+from tests.support.system import Client, System, make_mandate, make_plan
+from tests.support.values import GOLD
 
 ROUTES = [
     ("GET", "/v1/plans/{plan}"),

@@ -13,35 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.conftest import GOLD, Client, EngineHarness
-
-CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
-
-
-def mandate(call: Client, plan_id: str, token: str = "pm_sim_ok", **extra: Any) -> dict:
-    body = {
-        "plan_id": plan_id,
-        "customer": {"reference": "cust-42"},
-        "payment_method": {"gateway": "simulated", "token": token},
-        "consent": CONSENT,
-        **extra,
-    }
-    response = call("POST", "/v1/mandates", body)
-    assert response.status == 201, response.body
-    return response.json()
-
-
-def plan(call: Client, **terms: Any) -> str:
-    response = call("POST", "/v1/plans", {**GOLD, **terms})
-    assert response.status == 201, response.body
-    return response.json()["id"]
-
-
-def charges_of(call: Client, mandate_id: str) -> list[dict]:
-    response = call("GET", f"/v1/charges?mandate_id={mandate_id}&limit=100")
-    assert response.status == 200, response.body
-    return sorted(response.json()["data"], key=lambda c: c["cycle"])
-
+from tests.support.system import Client, EngineHarness, charges_of, mandate, plan, received, stream_records, subscribe_queue
 
 # (token, charge status after day 7, attempts outcomes, mandate status)
 PATHS = [
@@ -232,13 +204,12 @@ def test_charge_lists_filter_and_paginate_and_isolate_merchants(engine: EngineHa
 def _published(system) -> list[dict]:
     """Run the table stream through the real event publisher into a subscribed queue."""
     from devtools.lambda_runtime import invoke
-    from tests.integration.test_idempotency_and_events import _received, _stream_records, _subscribe_queue
 
-    url = _subscribe_queue(system)
-    assert invoke(system.publisher_module, {"Records": _stream_records(system)}, "EventPublisherFunction") == {
+    url = subscribe_queue(system)
+    assert invoke(system.publisher_module, {"Records": stream_records(system)}, "EventPublisherFunction") == {
         "batchItemFailures": []
     }
-    return _received(url)
+    return received(url)
 
 
 def test_a_scripted_month_of_billing_shows_every_spec_path(engine: EngineHarness, call: Client, system) -> None:

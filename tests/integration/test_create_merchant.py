@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from scripts.create_merchant import main
-from tests.integration.conftest import System
+from tests.support.system import System
 
 
 def test_command_prints_a_working_key_once_and_stores_only_its_hash(system: System, capsys: pytest.CaptureFixture) -> None:

@@ -5,47 +5,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from urllib.parse import urlencode, urlparse
 
 import pytest
 
 from billing.domain.model import Mandate
-from tests.integration.conftest import GOLD, Client, System
-
-HOST = "localapi01.execute-api.eu-west-1.amazonaws.com"
-
-
-def pending(call: Client) -> dict:
-    plan = call("POST", "/v1/plans", {**GOLD, "trial_days": 7}).json()
-    mandate = call(
-        "POST", "/v1/mandates", {"plan_id": plan["id"], "customer": {"reference": "c-1", "name": "<b>Jonas</b>"}}
-    ).json()
-    assert mandate["status"] == "pending_approval" and mandate["approval_url"]
-    return mandate
-
-
-def path_of(mandate: dict) -> str:
-    return "/customer/" + urlparse(mandate["approval_url"]).path.split("/customer/", 1)[1]
-
-
-def page(system: System, path: str, **headers: str):
-    return system.gateway.request("GET", path, {"Host": HOST, **headers})
-
-
-def post(system: System, path: str, fields: dict, origin: str | None = f"https://{HOST}"):
-    headers = {"Host": HOST, "Content-Type": "application/x-www-form-urlencoded", "User-Agent": "Mozilla/5.0 (test)"}
-    if origin:
-        headers["Origin"] = origin
-    return system.gateway.request("POST", path, headers, urlencode(fields), source_ip="198.51.100.7")
-
-
-def hidden(body: str, name: str) -> str:
-    return re.search(rf'name="{name}" value="([^"]+)"', body).group(1)
-
-
-def approval_form(body: str, **choice: str) -> dict[str, str]:
-    """The approve form as the page filled it (CSRF token, terms hash), with the customer's choice and consent."""
-    return {"csrf": hidden(body, "csrf"), "terms_sha256": hidden(body, "terms_sha256"), **choice, "consent": "yes"}
+from tests.support.system import Client, ConflictingTransactions, System, approval_form, hidden, page, path_of, pending, post
 
 
 def test_the_page_shows_what_will_be_charged_safely(system: System, call: Client) -> None:
@@ -218,7 +182,6 @@ def test_a_test_card_where_the_simulated_gateway_is_switched_off_is_a_clear_422(
 def test_a_conflict_that_never_clears_is_a_page_to_try_again_not_a_500(
     system: System, call: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.integration.test_money_safety_on_moto import ConflictingTransactions
 
     # Given the page of a mandate awaiting approval, and DynamoDB cancelling every transaction
     mandate = pending(call)

@@ -16,8 +16,7 @@ from werkzeug import Request, Response
 
 from billing.domain.model import Mandate
 from devtools.lambda_runtime import invoke, load_function
-from tests.integration.conftest import Client, System
-from tests.integration.test_customer_page import approval_form, page, path_of, pending, post
+from tests.support.system import Client, System, approval_form, page, path_of, pending, post
 
 
 @pytest.fixture

@@ -9,10 +9,8 @@ import re
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from tests.integration.conftest import GOLD, Client, EngineHarness, System
-
-HOST = "localapi01.execute-api.eu-west-1.amazonaws.com"
-CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
+from tests.support.system import HOST, Client, EngineHarness, System
+from tests.support.values import CONSENT, GOLD
 
 
 def page_path(system: System, engine: EngineHarness, mandate_id: str) -> str:

@@ -10,10 +10,8 @@ from billing import bootstrap
 from billing.domain.notifications import Notification
 from devtools.lambda_runtime import invoke, load_function
 from devtools.sqs_source import SqsEventSource
-from tests.integration.conftest import GOLD, Client, EngineHarness, System
-from tests.integration.test_idempotency_and_events import _stream_records
-
-CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
+from tests.support.system import Client, EngineHarness, System, stream_records
+from tests.support.values import CONSENT, GOLD
 
 
 def test_activation_failure_and_receipt_e_mails_reach_ses_once_and_are_listed(
@@ -38,7 +36,7 @@ def test_activation_failure_and_receipt_e_mails_reach_ses_once_and_are_listed(
     receipt_source = SqsEventSource(sqs, system.aws.queues["ReceiptQueue"], lambda e: invoke(receipts, e, "ReceiptsFunction"))
     notify_source = SqsEventSource(sqs, system.aws.queues["NotifyQueue"], lambda e: invoke(notifier, e, "NotifierFunction"))
     # When the events are published (twice: at least once), receipts numbered and e-mails handled
-    records = _stream_records(system)
+    records = stream_records(system)
     for _ in range(2):
         assert invoke(system.publisher_module, {"Records": records}, "EventPublisherFunction") == {"batchItemFailures": []}
     receipt_source.drain()
@@ -122,7 +120,7 @@ def test_ses_bounce_reports_reach_the_notifier_through_the_mail_events_topic(
     notifier = load_function("notifier", overrides)
     sqs = boto3.client("sqs")
     notify_source = SqsEventSource(sqs, system.aws.queues["NotifyQueue"], lambda e: invoke(notifier, e, "NotifierFunction"))
-    invoke(system.publisher_module, {"Records": _stream_records(system)}, "EventPublisherFunction")
+    invoke(system.publisher_module, {"Records": stream_records(system)}, "EventPublisherFunction")
     notify_source.drain()
     [activation] = sent
     [recorded] = call("GET", f"/v1/notifications?mandate_id={mandate['id']}").json()["data"]
@@ -148,7 +146,7 @@ def test_ses_bounce_reports_reach_the_notifier_through_the_mail_events_topic(
     marked = call("GET", f"/v1/notifications/{recorded['id']}").json()
     assert marked["status"] == "failed" and marked["feedback"] == "bounce" and marked["failure"].startswith("bounced")
     assert call("POST", f"/v1/mandates/{mandate['id']}/cancel").status == 200
-    invoke(system.publisher_module, {"Records": _stream_records(system)}, "EventPublisherFunction")
+    invoke(system.publisher_module, {"Records": stream_records(system)}, "EventPublisherFunction")
     assert notify_source.drain().failed == 0
     ended = call("GET", f"/v1/notifications?mandate_id={mandate['id']}&kind=mandate_ended").json()["data"]
     assert [n["failure"][:10] for n in ended] == ["suppressed"] and len(sent) == 1

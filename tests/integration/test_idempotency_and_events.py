@@ -10,9 +10,8 @@ import boto3
 import pytest
 
 from devtools.lambda_runtime import invoke
-from devtools.streams import TableStream, for_publisher
-from tests.integration.conftest import GOLD, Client, System
-from tests.integration.test_api_plans_mandates import make_mandate, make_plan
+from tests.support.system import Client, System, make_mandate, make_plan, received, stream_records, subscribe_queue
+from tests.support.values import GOLD
 
 
 def count_items(system: System, entity: str) -> int:
@@ -165,32 +164,12 @@ def test_every_state_change_is_an_event_readable_and_filterable(call: Client) ->
     assert single == cancelled[0] and single["object"] == "event"
 
 
-def _stream_records(system: System) -> list[dict]:
-    """Read the table's stream as Lambda's event source mapping would, applying the template's filter."""
-    return for_publisher(TableStream(boto3.Session(), system.aws.tables["BillingTable"]).read())
-
-
-def _subscribe_queue(system: System) -> str:
-    sqs, sns = boto3.client("sqs"), boto3.client("sns")
-    url = sqs.create_queue(QueueName="merchant-webhook-consumer")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=system.aws.topics["EventsTopic"], Protocol="sqs", Endpoint=arn)
-    return url
-
-
-def _received(url: str) -> list[dict]:
-    sqs, out = boto3.client("sqs"), []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        out += [json.loads(m["Body"]) for m in batch]
-    return out
-
-
 def test_recorded_events_are_published_to_sns_with_merchant_and_type_attributes(system: System, call: Client) -> None:
     # Given a queue subscribed to the topic, and the events of a plan and a mandate
-    queue = _subscribe_queue(system)
+    queue = subscribe_queue(system)
     plan = make_plan(call)
     make_mandate(call, plan["id"])
-    records = _stream_records(system)
+    records = stream_records(system)
     assert len(records) == 3
     # When the table stream runs through the event publisher
     result = invoke(
@@ -198,7 +177,7 @@ def test_recorded_events_are_published_to_sns_with_merchant_and_type_attributes(
     )
     assert result == {"batchItemFailures": []}
     # Then each event reaches SNS once, with its merchant and type as attributes, as the API shows it
-    published = _received(queue)
+    published = received(queue)
     assert sorted(json.loads(m["Message"])["type"] for m in published) == ["mandate.activated", "mandate.created", "plan.created"]
     for message in published:
         assert message["MessageAttributes"]["merchant_id"]["Value"] == system.a.id
@@ -239,8 +218,8 @@ def test_publish_failures_are_left_for_replay_or_else_reported_per_record(
 
 def test_the_sample_stream_event_publishes(system: System) -> None:
     # When the repository's sample stream event is invoked, Then its event reaches SNS
-    queue = _subscribe_queue(system)
+    queue = subscribe_queue(system)
     event = json.loads(open("events/event_publisher_stream.json").read())
     assert invoke(system.publisher_module, event, "EventPublisherFunction") == {"batchItemFailures": []}
-    [message] = _received(queue)
+    [message] = received(queue)
     assert json.loads(message["Message"])["data"]["object"]["amount"] == 1999

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from devtools.template import ROOT
-from tests.integration.conftest import GOLD, System
-from tests.integration.test_api_plans_mandates import make_mandate, make_plan
+from tests.support.system import System, make_mandate, make_plan
+from tests.support.values import GOLD
 
 DOC = json.loads(Path(ROOT / "docs" / "openapi.json").read_text())
 JUNK_BODIES = [

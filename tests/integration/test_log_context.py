@@ -13,7 +13,7 @@ from typing import Any
 
 from devtools.lambda_runtime import invoke
 from devtools.template import ROOT
-from tests.integration.conftest import EngineHarness, System
+from tests.support.system import EngineHarness, System
 
 PER_INVOCATION_KEYS = {"merchant_id", "charge_id", "mandate_id", "attempt", "refund_id", "event_id"}
 

@@ -5,22 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.integration.conftest import GOLD, Client, EngineHarness, System
-
-HOST = "localapi01.execute-api.eu-west-1.amazonaws.com"
-CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
-
-
-def active(call: Client, plan_id: str, token: str = "pm_sim_ok") -> dict:
-    body = {
-        "plan_id": plan_id,
-        "customer": {"reference": "c-1"},
-        "payment_method": {"gateway": "simulated", "token": token},
-        "consent": CONSENT,
-    }
-    mandate = call("POST", "/v1/mandates", body).json()
-    assert mandate["status"] == "active"
-    return mandate
+from tests.support.system import HOST, Client, EngineHarness, System, active
+from tests.support.values import GOLD
 
 
 def test_a_set_up_fee_a_refund_and_an_upgrade_with_proration(system: System, call: Client, engine: EngineHarness) -> None:

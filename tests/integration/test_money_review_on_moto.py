@@ -9,9 +9,9 @@ from typing import Any
 import boto3
 
 from devtools.provision import Provisioned
-from tests.integration.conftest import GOLD, Client, EngineHarness, System
-from tests.integration.test_money_operations_on_moto import active
 from tests.support.iam import Request, Resolver, allows, role_statements
+from tests.support.system import Client, EngineHarness, System, active
+from tests.support.values import GOLD
 
 
 # SHOWED (fixed since; the test failed before) (stuck state, credit never given back on AWS): the dispatcher's wind-up lists the mandate's

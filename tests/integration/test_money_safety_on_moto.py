@@ -4,44 +4,11 @@ and the charger, DynamoDB transaction conflicts, and failed records an on-call e
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from billing.domain.model import Mandate
-from tests.integration.conftest import Client, EngineHarness, System
-from tests.integration.test_billing_engine import charges_of, mandate, plan
-
-
-class ConflictingTransactions:
-    """A DynamoDB client on which the next `times` transactions are cancelled with
-    TransactionConflict (another transaction held an item), as DynamoDB does under contention."""
-
-    def __init__(self, client: Any, times: int, race: Callable[[], object] | None = None) -> None:
-        """`race`: what the other writer does before the first cancelled transaction (it wins)."""
-        self.client, self.left, self.race = client, times, race
-        self.tokens: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.client, name)
-        if name != "transact_write_items":
-            return method
-
-        def transact(**kwargs: Any) -> Any:
-            self.tokens.append(kwargs.get("ClientRequestToken", ""))
-            if self.left:
-                self.left -= 1
-                if self.race is not None:
-                    race, self.race = self.race, None
-                    race()
-                error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
-                reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
-                raise ClientError({"Error": error, "CancellationReasons": reasons}, "TransactWriteItems")
-            return method(**kwargs)
-
-        return transact
+from tests.support.system import Client, ConflictingTransactions, EngineHarness, System, charges_of, mandate, plan
 
 
 def test_a_transaction_conflict_is_retried_not_answered_500(

@@ -11,8 +11,8 @@ from openapi_schema_validator import OAS31Validator, validate
 from openapi_spec_validator import validate as validate_spec
 
 from scripts.openapi import document
-from tests.integration.conftest import GOLD, Client, System
-from tests.integration.test_api_plans_mandates import make_mandate, make_plan
+from tests.support.system import Client, System, make_mandate, make_plan
+from tests.support.values import GOLD
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 

@@ -17,12 +17,11 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from billing.service.receipts import ReceiptNumbering
-from tests.integration.conftest import GOLD, Client, EngineHarness, System
+from tests.support.system import HOST, Client, EngineHarness, System
+from tests.support.values import CONSENT, GOLD
 
-HOST = "localapi01.execute-api.eu-west-1.amazonaws.com"
 # What a browser sends when the customer clicks a link (the PDF's too): HTML first.
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
-CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
 
 
 def paid_charge(system: System, call: Client, engine: EngineHarness, locale: str = "en") -> dict:
@@ -196,7 +195,7 @@ def test_any_token_on_any_customer_path_is_a_4xx_never_a_5xx(system: System, dat
     # Given tokens this deployment really signed (a receipt's, a page's, a CSRF token)
     from billing.customer_page.forms import csrf_token
 
-    billing = system.api_module.deps
+    billing = system.api_module.billing
     links = billing.approval_links(f"https://{HOST}")
     page = links.token(system.a.id, "mdt_x", datetime(2100, 1, 1, tzinfo=timezone.utc))
     genuine = [links.receipt_token(system.a.id, "chg_x"), page, csrf_token(billing.signing_key(), page, "approve")]

@@ -12,10 +12,8 @@ from billing import bootstrap
 from billing.domain.receipts import ReceiptCounter
 from devtools.lambda_runtime import invoke, load_function
 from devtools.sqs_source import SqsEventSource
-from tests.integration.conftest import GOLD, Client, EngineHarness, System
-from tests.integration.test_idempotency_and_events import _stream_records
-
-CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
+from tests.support.system import Client, EngineHarness, System, stream_records
+from tests.support.values import CONSENT, GOLD
 
 
 def mandate(call: Client, plan_id: str, token: str = "pm_sim_ok") -> str:
@@ -38,7 +36,7 @@ def test_each_merchants_receipts_are_numbered_in_one_series_once(system: System,
     theirs = mandate(other, other("POST", "/v1/plans", GOLD).json()["id"])
     engine.tick()
     # When the table's stream goes through the event publisher and the receipt queue through the receipts function
-    records = _stream_records(system)
+    records = stream_records(system)
     assert invoke(system.publisher_module, {"Records": records}, "EventPublisherFunction") == {"batchItemFailures": []}
     overrides = bootstrap.Overrides(clock=engine.clock)
     receipts = load_function("receipts", overrides)

@@ -14,9 +14,17 @@ from billing.service.event_replay import EventReplay
 from devtools.lambda_runtime import invoke
 from devtools.streams import STREAMS_ENDPOINT
 from scripts.redrive import move_back, redrive_events, redrive_schedule
-from tests.integration.conftest import Client, EngineHarness, System
-from tests.integration.test_billing_engine import charges_of, mandate, plan
-from tests.integration.test_idempotency_and_events import _received, _stream_records, _subscribe_queue
+from tests.support.system import (
+    Client,
+    EngineHarness,
+    System,
+    charges_of,
+    mandate,
+    plan,
+    received,
+    stream_records,
+    subscribe_queue,
+)
 
 
 def streams() -> Any:
@@ -72,16 +80,16 @@ def test_events_sns_refused_are_left_for_replay_and_published_by_the_redrive(
     system: System, call: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given SNS refusing every publication, and the events of a new plan on the stream
-    subscriber = _subscribe_queue(system)
+    subscriber = subscribe_queue(system)
     publisher = system.publisher_module.relay.topic  # the SNS adapter
     refusing = lambda **_: {"Successful": [], "Failed": [{"Id": "0", "Code": "InternalError", "SenderFault": False}]}  # noqa: E731
     monkeypatch.setattr(publisher.client, "publish_batch", refusing)
     call("POST", "/v1/plans", {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month"})
-    records = _stream_records(system)
+    records = stream_records(system)
     # When the publisher runs, Then it leaves the event's key for replay (the stream does not retry it)
     assert invoke(system.publisher_module, {"Records": records}, "EventPublisherFunction") == {"batchItemFailures": []}
     dlq = system.aws.queues["EventPublisherDLQ"]
-    assert depth(dlq) == 1 and _received(subscriber) == []
+    assert depth(dlq) == 1 and received(subscriber) == []
     # When SNS works again and the operator redrives the events
     monkeypatch.undo()
     replay = EventReplay(
@@ -91,15 +99,15 @@ def test_events_sns_refused_are_left_for_replay_and_published_by_the_redrive(
     result = redrive_events(boto3.client("sqs"), dlq, replay, streams())
     # Then the event reaches SNS as recorded, and the DLQ is empty
     assert result == {"events_published": 1, "events_failed": 0, "batches_expired": 0} and depth(dlq) == 0
-    [message] = _received(subscriber)
+    [message] = received(subscriber)
     assert json.loads(message["Message"])["type"] == "plan.created"
 
 
 def test_a_stream_batch_the_publisher_gave_up_on_is_read_again_from_the_stream(system: System, call: Client) -> None:
     # Given the stream's on-failure record of a batch (its shard and sequence numbers), in the DLQ
-    subscriber = _subscribe_queue(system)
+    subscriber = subscribe_queue(system)
     call("POST", "/v1/plans", {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month"})
-    [record] = _stream_records(system)
+    [record] = stream_records(system)
     arn = boto3.client("dynamodb").describe_table(TableName=system.aws.tables["BillingTable"])["Table"]["LatestStreamArn"]
     shard = streams().describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     sequence = record["dynamodb"]["SequenceNumber"]
@@ -114,7 +122,7 @@ def test_a_stream_batch_the_publisher_gave_up_on_is_read_again_from_the_stream(s
     result = redrive_events(boto3.client("sqs"), dlq, replay, streams())
     # Then the batch's event is published again, and the DLQ is empty
     assert result["events_published"] == 1 and depth(dlq) == 0
-    assert json.loads(_received(subscriber)[0]["Message"])["type"] == "plan.created"
+    assert json.loads(received(subscriber)[0]["Message"])["type"] == "plan.created"
 
 
 @pytest.mark.parametrize(("dlq", "queue"), [("WebhookDLQ", "WebhookQueue"), ("WebhookEventsDLQ", "WebhookEventsQueue")])

@@ -23,7 +23,8 @@ from devtools.lambda_runtime import invoke, load_function
 from devtools.moto_patches import sqs_on_clock
 from devtools.sqs_source import SqsEventSource
 from devtools.streams import TableStream, for_publisher
-from tests.integration.conftest import GOLD, Client, System
+from tests.support.system import Client, ConflictingTransactions, System
+from tests.support.values import GOLD
 
 
 class Receiver:
@@ -428,7 +429,6 @@ def test_creations_conflicting_on_the_merchants_count_both_succeed(
     # Given another creation holding the merchant's count in its transaction when this one commits
     # (DynamoDB cancels this one with TransactionConflict)
     from billing.api.requests import WebhookEndpointCreate
-    from tests.integration.test_money_safety_on_moto import ConflictingTransactions
 
     billing = system.api_module.deps
     other = billing.use_cases(billing.approval_links("https://shop.test")).webhooks

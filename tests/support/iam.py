@@ -267,6 +267,11 @@ class LeastPrivilegeRecorder:
     def attach(self, session: Any) -> None:
         session.events.register("before-parameter-build", self._before)
 
+    def clear(self) -> None:
+        """Forget the calls checked so far (a new test on the same session and resources)."""
+        self.denied.clear()
+        self.checked = 0
+
     def _before(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         function = running_function.get()
         if function is None:  # the test's own setup and inspection, the runtime's plumbing

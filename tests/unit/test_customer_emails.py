@@ -16,7 +16,8 @@ from billing.service.notifications import Notifier, messages_for_event
 from billing.service.ports import MailRefused, PageRequest
 from billing.shapes import render_event
 from tests.fakes import FakeMailer
-from tests.world import CONSENT, MERCHANT, World
+from tests.support.values import CONSENT
+from tests.world import MERCHANT, World
 
 
 @pytest.fixture

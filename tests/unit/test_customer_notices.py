@@ -16,7 +16,8 @@ from billing.service.links import ApprovalLinks
 from billing.service.notifications import Notifier
 from billing.service.ports import PageRequest
 from tests.fakes import FakeMailer
-from tests.world import CONSENT, MERCHANT, World
+from tests.support.values import CONSENT
+from tests.world import MERCHANT, World
 
 START = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
 MINUTE = timedelta(minutes=1)

@@ -14,7 +14,8 @@ from billing.service.charger import NoTimeLeft, OutcomeUnknown
 from billing.service.event_recorder import EventRecorder
 from billing.service.mandates import Mandates
 from tests.fakes import FakeCards, FakeLinks
-from tests.world import CONSENT, MERCHANT, World
+from tests.support.values import CONSENT
+from tests.world import MERCHANT, World
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
 

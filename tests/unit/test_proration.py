@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.api.requests import MandateCreate, PlanChangeIn
-from tests.world import CONSENT, MERCHANT, World
+from tests.support.values import CONSENT
+from tests.world import MERCHANT, World
 
 
 def add_months(moment: datetime, months: int) -> datetime:

@@ -15,11 +15,11 @@ from billing.service.ports import PageRequest
 from billing.service.use_cases import UseCases
 from billing.settings import Settings
 from tests.fakes import FakeClock, FakeLinks, InMemoryRepository, SequentialIds
+from tests.support.values import CONSENT
 
 A, B = "mch_a", "mch_b"
 GOLD = PlanCreate(name="Gold", amount=1999, currency="EUR", interval="month", trial_days=14)
 OK = {"gateway": "simulated", "token": "pm_sim_ok"}
-CONSENT = {"accepted_at": "2026-11-25T08:59:00Z", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0"}
 
 
 @pytest.fixture

@@ -56,6 +56,7 @@ ENV = {
     "EVENTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:events",
     "CHARGE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/charges",
     "GATEWAY_LEDGER_TABLE_NAME": "ledger",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as template.yaml's Globals
 }
 # The child prints its own clock once ready; the parent compares it with the spawn time.
 PROBE = "import time; {setup}; print(time.time(), flush=True)"

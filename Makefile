@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
-# Stands for Lambda's python3.13 runtime in `make bench`: Python 3.13 with boto3 alone, compiled.
+# Stands for Lambda's python3.13 runtime in `make bench`: Python 3.13 with boto3 alone, compiled
+# (the layer's version: the runtime's own varies).
 RUNTIME_VENV := .venv-runtime
 RUNTIME_STAMP := $(RUNTIME_VENV)/.installed
 PYTHON313 ?= python3.13
@@ -43,9 +44,9 @@ $(SAM_STAMP):
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==1.170.0
 	touch $@
 
-$(RUNTIME_STAMP): requirements-dev.txt
+$(RUNTIME_STAMP): layers/billing/requirements.txt
 	test -x $(RUNTIME_VENV)/bin/python || $(PYTHON313) -m venv $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/pip install --quiet --disable-pip-version-check $$(grep -E '^boto3==' requirements-dev.txt)
+	$(RUNTIME_VENV)/bin/pip install --quiet --disable-pip-version-check $$(grep -E '^boto3==' layers/billing/requirements.txt)
 	touch $@
 
 # checkov pins its own versions of boto3, pydantic and friends: its own virtualenv too.

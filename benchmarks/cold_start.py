@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from devtools.template import resources  # noqa: E402
 
 TARGET = 2.5
-BUILD = ROOT / ".aws-sam" / "build"
+BUILD = Path(os.environ.get("COLD_START_BUILD", str(ROOT / ".aws-sam" / "build")))  # another build, to compare
 RUNTIME_PYTHON = Path(os.environ.get("RUNTIME_PYTHON", str(ROOT / ".venv-runtime" / "bin" / "python")))
 ENV = {
     "AWS_DEFAULT_REGION": "eu-west-1",
@@ -88,10 +88,7 @@ def pyc_summary(root: Path) -> str:
         with pyc.open("rb") as f:
             flags = int.from_bytes(f.read(8)[4:8], "little")
         kinds[flags] = kinds.get(flags, 0) + 1
-    return (
-        f"{sources} .py, {sum(kinds.values())} .pyc "
-        f"(unchecked-hash {kinds[1]}, checked-hash {kinds[3]}, timestamp {kinds[0]})"
-    )
+    return f"{sources} .py, {sum(kinds.values())} .pyc (unchecked-hash {kinds[1]}, checked-hash {kinds[3]}, timestamp {kinds[0]})"
 
 
 def runnable_here(build: Path) -> Path:
@@ -109,9 +106,7 @@ def runnable_here(build: Path) -> Path:
     owners = []
     for record in layer.glob("*.dist-info/RECORD"):
         if ".so" in record.read_text():
-            meta = dict(
-                line.split(": ", 1) for line in (record.parent / "METADATA").read_text().splitlines()[:5] if ": " in line
-            )
+            meta = dict(line.split(": ", 1) for line in (record.parent / "METADATA").read_text().splitlines()[:5] if ": " in line)
             owners.append(f"{meta['Name']}=={meta['Version']}")
     wheels = build.parent / "bench-wheels"
     for requirement in owners:

@@ -35,3 +35,13 @@ def test_the_layer_is_built_by_its_makefile_for_the_functions_runtime() -> None:
     assert f"--python-version {version}" in makefile and f"--abi cp{version.replace('.', '')}" in makefile
     assert re.search(r"compileall .*--invalidation-mode unchecked-hash", makefile)
     assert f"sys.version_info[:2] == ({version.replace('.', ', ')})" in makefile
+
+
+def test_the_layer_keeps_babel_data_for_every_language_customers_are_written_to() -> None:
+    # Given the locales the customer page and e-mails format amounts and dates in
+    from billing.customer_page.formatting import LOCALES
+
+    # Then the layer's build keeps Babel's data for each of their languages (it strips the rest)
+    makefile = (ROOT / "layers" / "billing" / "Makefile").read_text()
+    (kept,) = re.findall(r"^BABEL_LOCALES = (.+)$", makefile, re.MULTILINE)
+    assert {locale.split("_")[0] for locale in LOCALES.values()} <= set(kept.split())

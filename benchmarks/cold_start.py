@@ -189,7 +189,7 @@ def main() -> None:
         print(f"\nlayer: {pyc_summary(Path(layer))}; {platform.machine()} builds of its extension modules")
         built_env = {**base_env, "PYTHONDONTWRITEBYTECODE": "1"}
         measure(
-            f"built: .aws-sam/build, {RUNTIME_PYTHON} as the runtime, no writable bytecode cache",
+            f"built: {BUILD}, {RUNTIME_PYTHON} as the runtime, no writable bytecode cache",
             str(RUNTIME_PYTHON),
             lambda name, _resource: host / name,
             layer,

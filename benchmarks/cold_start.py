@@ -70,14 +70,16 @@ def _once(python: str, setup: str, env: Mapping[str, str]) -> float:
     return float(child.stdout.split()[-1]) - started
 
 
-def paired(python: str, env: Mapping[str, str], baseline_env: Mapping[str, str], samples: int) -> tuple[float, float]:
-    """Median init of the handler module and of a bare `import boto3`, sampled alternately, so
-    that the machine's drift (other work, CPU frequency) weighs on both alike."""
+def paired(python: str, env: Mapping[str, str], baseline_env: Mapping[str, str], samples: int) -> tuple[float, float, float]:
+    """Median init of the handler module, of a bare `import boto3`, and of their ratio, sampled in
+    back-to-back pairs: the machine's drift (other work, CPU frequency) weighs on both of a pair
+    alike, so the median of the pairs' ratios is steadier than the ratio of the medians."""
     mine, bare = [], []
     for _ in range(samples):
         bare.append(_once(python, "import boto3", baseline_env))
         mine.append(_once(python, "import app", env))
-    return statistics.median(mine), statistics.median(bare)
+    ratio = statistics.median(m / b for m, b in zip(mine, bare, strict=True))
+    return statistics.median(mine), statistics.median(bare), ratio
 
 
 def pyc_summary(root: Path) -> str:
@@ -147,8 +149,7 @@ def measure(
             continue
         code = code_dir(name, resource)
         env = {**base_env, "PYTHONPATH": f"{code}{os.pathsep}{layer}", "LAMBDA_TASK_ROOT": str(code)}
-        seconds, baseline = paired(python, env, baseline_env, samples)
-        ratio = seconds / baseline
+        seconds, baseline, ratio = paired(python, env, baseline_env, samples)
         if name in request_path:
             worst = max(worst, ratio)
         marker = "  (request path)" if name in request_path else ""
@@ -164,7 +165,7 @@ def main() -> None:
     samples = int(os.environ.get("COLD_START_SAMPLES", "21"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "PYTHON", "VIRTUAL_ENV"))}
     base_env = {**env, **ENV}
-    print(f"cold start (median of {samples}, each function sampled alternately with a bare `import boto3`)")
+    print(f"cold start (median of {samples} pairs: each function's init right after a bare `import boto3`)")
     if "venv" in which:
         layer = str(ROOT / "layers" / "billing")
         measure(

@@ -15,7 +15,9 @@ does not pay it per request. The target is at most 2.5x for every request-path f
   PYTHONDONTWRITEBYTECODE=1: Lambda's /opt and /var/task are read-only, so only the bytecode the
   artifact carries counts, whatever is missing is compiled again at every cold start. The
   baseline is a bare `import boto3` of the runtime's own boto3 (compiled, outside the layer), in
-  `.venv-runtime` (`make runtime-venv`, boto3 at the version the dev venv pins). Skipped, with a
+  `.venv-runtime` (`make runtime-venv`, boto3 at the layer's version). The layer's arm64
+  extension modules are swapped for this machine's builds of the same versions in a copy
+  (`.aws-sam/bench-host`); every Python file and its bytecode stay as built. Skipped, with a
   message, when `.aws-sam/build` or that interpreter does not exist.
 
 Run: `make bench`, or `python benchmarks/cold_start.py [venv|built] [FunctionName ...]`

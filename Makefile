@@ -4,13 +4,18 @@ PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
+# Stands for Lambda's python3.13 runtime in `make bench`: Python 3.13 with boto3 alone, compiled
+# (the layer's version: the runtime's own varies).
+RUNTIME_VENV := .venv-runtime
+RUNTIME_STAMP := $(RUNTIME_VENV)/.installed
+PYTHON313 ?= python3.13
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help local invoke demo test test-fast lint bench openapi merchant redrive build clean
+.PHONY: help local invoke demo test test-fast lint bench openapi merchant redrive build runtime-venv clean
 PORT ?= 3000
 
 help:
@@ -20,7 +25,7 @@ help:
 	@echo "make test      - bootstrap .venv, lint the template, run every test"
 	@echo "make test-fast - unit tests only, without the slow property tests"
 	@echo "make lint      - ruff (format and lint), import-linter (the layers), mypy --strict on billing/, functions/, devtools/, scripts/, cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint, checkov"
-	@echo "make bench     - one tick with 1,000 due among 20,000 mandates (dispatcher + charger); a charge end to end with all it sets off (events, receipts, receipt e-mail, one webhook delivery: calls, items read, cost per million); AWS calls and cost per webhook delivery; each function's cold start vs import boto3"
+	@echo "make bench     - one tick with 1,000 due among 20,000 mandates (dispatcher + charger); a charge end to end with all it sets off (events, receipts, receipt e-mail, one webhook delivery: calls, items read, cost per million); AWS calls and cost per webhook delivery; each function's cold start vs import boto3, in the venv and (after make build) on the built artifact"
 	@echo "make openapi   - regenerate docs/openapi.json from the code"
 	@echo "make redrive QUEUE=charge|schedule|events|webhooks|webhook-events|receipts|notify [STACK=<stack>] - replay a dead-letter queue after fixing its cause"
 	@echo "make build     - sam build (needs python3.13 on PATH, e.g. PYENV_VERSION=3.13.0)"
@@ -37,6 +42,11 @@ $(SAM_STAMP):
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==1.170.0
+	touch $@
+
+$(RUNTIME_STAMP): layers/billing/requirements.txt
+	test -x $(RUNTIME_VENV)/bin/python || $(PYTHON313) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/pip install --quiet --disable-pip-version-check $$(grep -E '^boto3==' layers/billing/requirements.txt)
 	touch $@
 
 # checkov pins its own versions of boto3, pydantic and friends: its own virtualenv too.
@@ -74,7 +84,11 @@ lint: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
 	# 0 failed checks; skips for every resource in .checkov.yaml, one resource's in its Metadata, each with its reason (offline: --skip-download).
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
+runtime-venv: $(RUNTIME_STAMP)
+
+# The built measure of cold_start.py needs `make build` first (it says so and skips it otherwise).
 bench: $(STAMP)
+	@if command -v $(PYTHON313) >/dev/null; then $(MAKE) --no-print-directory $(RUNTIME_STAMP); else echo "no $(PYTHON313): the built cold start is skipped"; fi
 	$(PY) benchmarks/bench_tick.py
 	$(PY) benchmarks/bench_end_to_end.py
 	$(PY) benchmarks/bench_webhooks.py
@@ -95,4 +109,4 @@ build: $(SAM_STAMP)
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(RUNTIME_VENV) .aws-sam .pytest_cache .hypothesis

@@ -18,7 +18,7 @@ MAX_FORM_BYTES = 10_000
 class ApproveForm(BaseModel):
     """Approval with a test card (the simulated gateway)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")  # built by the first form posted
 
     csrf: str = Field(max_length=100)
     terms_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -29,7 +29,7 @@ class ApproveForm(BaseModel):
 class StripeApproveForm(BaseModel):
     """Approval with a card Stripe.js confirmed in the browser (a SetupIntent, read back from Stripe)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")  # built by the first form posted
 
     csrf: str = Field(max_length=100)
     terms_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -40,7 +40,7 @@ class StripeApproveForm(BaseModel):
 class UpdateMethodForm(BaseModel):
     """A new payment method from the customer: a test card (the simulated gateway)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")  # built by the first form posted
 
     csrf: str = Field(max_length=100)
     payment_token: Literal[SIMULATED_TOKENS]  # type: ignore[valid-type]
@@ -49,7 +49,7 @@ class UpdateMethodForm(BaseModel):
 class StripeUpdateMethodForm(BaseModel):
     """A new card from the customer, confirmed by Stripe.js (read back from Stripe's SetupIntent)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")  # built by the first form posted
 
     csrf: str = Field(max_length=100)
     setup_intent: str = Field(pattern=r"^seti_[A-Za-z0-9]{1,100}$")

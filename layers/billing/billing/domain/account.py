@@ -50,7 +50,7 @@ class Account(Entity):
     support_email: str | None = None
     default_locale: Locale = "en"
     receipt_prefix: ReceiptPrefix = "R"
-    notifications: NotificationSettings = NotificationSettings()
+    notifications: NotificationSettings = NotificationSettings.model_construct()  # the defaults, unbuilt at import
 
     @classmethod
     def new(cls, merchant_id: str, name: str, created_at: datetime) -> Account:

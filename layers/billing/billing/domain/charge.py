@@ -61,8 +61,10 @@ class GatewayResult(BaseModel):
         return self.outcome != "succeeded" and self.decline_code in HARD_CODES
 
 
-REJECTED = GatewayResult(outcome="error", decline_code=GATEWAY_REJECTED)
-NOT_RECEIVED = GatewayResult(outcome="error", decline_code=GATEWAY_ERROR)  # a lookup proved the gateway never got it
+# Constructed, not validated: validating here would build the model at import (cold start).
+REJECTED = GatewayResult.model_construct(outcome="error", decline_code=GATEWAY_REJECTED)
+# A lookup proved the gateway never got it.
+NOT_RECEIVED = GatewayResult.model_construct(outcome="error", decline_code=GATEWAY_ERROR)
 
 
 def may_replay(started_at: datetime, now: datetime, key_memory: timedelta | None) -> bool:

@@ -122,14 +122,14 @@ class NotifyMessage(BaseModel):
 
 
 class _SesMail(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)  # the notifier's only
 
     messageId: Annotated[StrictStr, StringConstraints(max_length=200)]
     tags: dict[str, list[str]] = Field(default_factory=dict)  # the EmailTags the notifier set, as SES reports them
 
 
 class _SesBounce(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)  # the notifier's only
 
     bounceType: Annotated[StrictStr, StringConstraints(max_length=50)]  # Permanent, Transient, Undetermined
     bounceSubType: Annotated[StrictStr, StringConstraints(max_length=100)] = ""
@@ -140,7 +140,7 @@ class MailFeedback(BaseModel):
     queue): a bounce or a complaint, tied to the notification by the tags the notifier set.
     Recipients' addresses in the event are never read: the notification knows its own."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)  # the notifier's only
 
     type: Literal["ses_feedback"] = "ses_feedback"  # not in SES's message: told by `eventType`
     eventType: Literal["Bounce", "Complaint"]

@@ -119,15 +119,13 @@ def test_lists_are_newest_first_paginated_and_filtered(repo: Repository) -> None
     assert repo.page(Mandate, B, PageRequest()).items == []
 
 
-def test_charges_list_by_mandate_and_status(repo: Repository) -> None:
-    # Given three charges of a mandate, two succeeded
-    p = plan()
-    m = active_mandate(p)
-    charges = [
+def charges_of(p: Plan, m: Mandate, *statuses: str, days_apart: bool = False) -> list[Charge]:
+    """The mandate's charges of cycles 1, 2, … with these statuses (created a day apart, or at once)."""
+    return [
         Charge(
             id=charge_id(A, m.id, cycle),
             merchant_id=A,
-            created_at=NOW + timedelta(days=cycle),
+            created_at=NOW + timedelta(days=cycle if days_apart else 0),
             updated_at=NOW,
             mandate_id=m.id,
             plan_id=p.id,
@@ -137,8 +135,15 @@ def test_charges_list_by_mandate_and_status(repo: Repository) -> None:
             due_at=NOW,
             status=status,
         )
-        for cycle, status in ((1, "succeeded"), (2, "failed"), (3, "succeeded"))
+        for cycle, status in enumerate(statuses, start=1)
     ]
+
+
+def test_charges_list_by_mandate_and_status(repo: Repository) -> None:
+    # Given three charges of a mandate, two succeeded
+    p = plan()
+    m = active_mandate(p)
+    charges = charges_of(p, m, "succeeded", "failed", "succeeded", days_apart=True)
     repo.commit(Changes(put=[p, m, *charges]))
     # When charges are listed by mandate and status, Then exactly those come, newest first
     found = repo.page(Charge, A, PageRequest(), mandate_id=m.id, status="succeeded")
@@ -547,22 +552,7 @@ def test_charges_are_numbered_without_a_read_only_if_all_succeeded_and_have_no_n
     # Given a mandate's three charges: two succeeded, one failed
     p = plan()
     m = active_mandate(p)
-    charges = [
-        Charge(
-            id=charge_id(A, m.id, cycle),
-            merchant_id=A,
-            created_at=NOW,
-            updated_at=NOW,
-            mandate_id=m.id,
-            plan_id=p.id,
-            cycle=cycle,
-            amount=1999,
-            currency="EUR",
-            due_at=NOW,
-            status=status,
-        )
-        for cycle, status in ((1, "succeeded"), (2, "succeeded"), (3, "failed"))
-    ]
+    charges = charges_of(p, m, "succeeded", "succeeded", "failed")
     repo.commit(Changes(put=[p, m, *charges]))
     assert repo.load_receipt_series([A]) == {A: (None, repo.get(Account, A, A))}
     # When the failed one is numbered with a succeeded one, Then nothing at all is written

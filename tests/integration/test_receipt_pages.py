@@ -195,7 +195,7 @@ def test_any_token_on_any_customer_path_is_a_4xx_never_a_5xx(system: System, dat
     # Given tokens this deployment really signed (a receipt's, a page's, a CSRF token)
     from billing.customer_page.forms import csrf_token
 
-    billing = system.api_module.billing
+    billing = system.api_module.deps
     links = billing.approval_links(f"https://{HOST}")
     page = links.token(system.a.id, "mdt_x", datetime(2100, 1, 1, tzinfo=timezone.utc))
     genuine = [links.receipt_token(system.a.id, "chg_x"), page, csrf_token(billing.signing_key(), page, "approve")]

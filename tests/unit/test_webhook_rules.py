@@ -410,13 +410,14 @@ def test_a_manual_retry_wakes_the_delivery_and_a_succeeded_one_is_a_409(w: Webho
 def _listing(w: Webhooks) -> list[str]:
     """Spy on the endpoint listings the fan-out makes (the merchants listed, in order)."""
     listed: list[str] = []
-    original = w.repo.list_webhook_endpoints
+    original = w.repo.page
 
-    def spy(merchant_id: str, page):  # type: ignore[no-untyped-def]
-        listed.append(merchant_id)
-        return original(merchant_id, page)
+    def spy(model, merchant_id: str, page, **filters):  # type: ignore[no-untyped-def]
+        if model is WebhookEndpoint:
+            listed.append(merchant_id)
+        return original(model, merchant_id, page, **filters)
 
-    w.repo.list_webhook_endpoints = spy  # type: ignore[method-assign]
+    w.repo.page = spy  # type: ignore[method-assign]
     return listed
 
 

@@ -161,3 +161,25 @@ def test_a_malformed_published_event_fails_alone_and_the_rest_of_the_batch_is_se
     # Then the good e-mail went once, and only the malformed record comes back
     assert [m["to"] for m in mailer.sent] == ["jonas@example.lt"]
     assert [position for position, _ in out.failed] == [0]
+
+
+# ----------------------------------------------------------------------------- webhook fan-out
+def test_an_event_after_a_first_endpoint_whose_list_lags_its_count_comes_back_and_is_delivered(w: Webhooks) -> None:
+    from billing.domain.webhooks import WebhookEndpoint
+
+    # Given merchant A's first endpoint, created just now: its count says 1, but the list (an
+    # index, eventually consistent) does not show it yet
+    endpoint_id, _ = w.endpoint()
+    real = w.repo.page
+    w.repo.page = lambda model, *a, **k: (  # type: ignore[method-assign]
+        type(real(model, *a, **k))([], False, None) if model is WebhookEndpoint else real(model, *a, **k)
+    )
+    event = w.event()
+    # When an event recorded after the creation is fanned out
+    [result] = w.fan_out.fan_out_all([event])
+    # Then it is not done with silently: its message comes back
+    assert result.error is not None and result.deliveries == []
+    # And once the list shows the endpoint, the event comes back and gets its delivery
+    w.repo.page = real  # type: ignore[method-assign]
+    [delivery] = w.fan_out.fan_out(event)
+    assert delivery.endpoint_id == endpoint_id and delivery.status == "pending"

@@ -103,7 +103,12 @@ def test_a_batch_read_on_a_stale_counter_numbers_each_charge_once_and_without_a_
 
 def test_a_batch_with_duplicates_a_failed_charge_and_two_merchants_numbers_each_succeeded_charge_once(world: World) -> None:
     # Given A's two succeeded charges (one asked twice), a failed one, and B's charge
-    a1, a2, failed, b1 = _charge(world, "mch_a", 1), _charge(world, "mch_a", 2), _charge(world, "mch_a", 3, "failed"), _charge(world, "mch_b", 4)
+    a1, a2, failed, b1 = (
+        _charge(world, "mch_a", 1),
+        _charge(world, "mch_a", 2),
+        _charge(world, "mch_a", 3, "failed"),
+        _charge(world, "mch_b", 4),
+    )
     batch = [_request(a1), _request(b1), _request(a1), _request(failed), _request(a2)]
     # When the batch is handled, then delivered again
     first = _receipts(world).handle(batch)
@@ -183,3 +188,26 @@ def test_an_event_after_a_first_endpoint_whose_list_lags_its_count_comes_back_an
     w.repo.page = real  # type: ignore[method-assign]
     [delivery] = w.fan_out.fan_out(event)
     assert delivery.endpoint_id == endpoint_id and delivery.status == "pending"
+
+
+# ----------------------------------------------------------------------------- queue messages and money
+@pytest.mark.parametrize("amount", [0, -1999])
+def test_an_attempt_message_whose_charge_collects_nothing_or_less_is_refused_before_any_gateway_call(
+    world: World, amount: int
+) -> None:
+    import json
+
+    from pydantic import ValidationError
+
+    from billing.service.messages import parse_charge_message
+
+    # Given a claimed attempt as the dispatcher sent it
+    world.mandate(world.plan())
+    world.dispatch()
+    [message] = world.queue.messages
+    body = json.loads(message.model_dump_json())
+    # When its charge's amount is changed to collect nothing, or to pay money out
+    body["charge"]["amount"] = amount
+    # Then the charge queue refuses it at the boundary (the record fails alone; no gateway is asked)
+    with pytest.raises(ValidationError):
+        parse_charge_message(json.dumps(body))

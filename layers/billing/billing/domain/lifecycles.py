@@ -127,8 +127,9 @@ DELIVERY: StateMachine[DeliveryStatus] = StateMachine(
     {
         # An attempt's outcome: succeeded, the next attempt scheduled, or failed after the last. It
         # happened whatever was stored meanwhile: recorded on a fresh read after a racing write (a
-        # manual retry, a give-up, another wake-up's attempt).
-        "record": {"pending": _ATTEMPTED, "failed": _ATTEMPTED, "succeeded": _ATTEMPTED},
+        # manual retry, a give-up, another wake-up's attempt); a delivery another wake-up already
+        # succeeded stays succeeded (a racing failed attempt is kept, never re-opens it).
+        "record": {"pending": _ATTEMPTED, "failed": _ATTEMPTED, "succeeded": "succeeded"},
         "give_up": {"pending": "failed"},  # its endpoint was deleted or disabled
         "retry": {"pending": "pending", "failed": "pending"},  # by hand
     },

@@ -255,7 +255,7 @@ class WebhookDelivery(Entity):
         8th failed attempt (or a failed manual retry past it), failed."""
         self.attempts = [*self.attempts, attempt][-MAX_KEPT_ATTEMPTS:]
         self.updated_at = now
-        if attempt.succeeded:
+        if attempt.succeeded or self.status == "succeeded":  # a racing wake-up's success stands
             self.status, self.next_attempt_at = DELIVERY.move(self.status, "record", "succeeded"), None
         elif len(self.attempts) >= MAX_ATTEMPTS:
             self.status, self.next_attempt_at = DELIVERY.move(self.status, "record", "failed"), None

@@ -45,6 +45,7 @@ from pydantic import (
 
 from ..domain.charge import Charge
 from ..domain.model import Event, Mandate
+from ..domain.money import MIN_AMOUNT
 
 MAX_ATTEMPT = 100
 
@@ -75,6 +76,8 @@ class AttemptMessage(BaseModel):
             raise ValueError("the claimed mandate and charge do not match the message's ids")
         if c.in_flight != self.attempt or c.in_flight_method is None:
             raise ValueError("the charge's claimed attempt does not match the message")
+        if c.amount < MIN_AMOUNT:  # nothing to collect is settled without a gateway call, never sent
+            raise ValueError("the charge's amount is not one a gateway may be asked for")
         return self
 
     def claimed(self) -> tuple[Mandate, Charge]:

@@ -399,7 +399,12 @@ class NotifyRequests:
             elif isinstance(message, MailFeedback):
                 self._feedback(position, message, out)
             elif isinstance(message, PublishedEvent):
-                wanted += [(position, m) for m in messages_for_event(message)]
+                try:
+                    asked = messages_for_event(message)
+                except Exception as error:  # noqa: BLE001 (an event whose object names no e-mail: this record only)
+                    out.failed.append((position, InvalidNotifyMessage(f"event {message.id}: {type(error).__name__}")))
+                    continue
+                wanted += [(position, m) for m in asked]
             else:
                 wanted.append((position, message))
         try:

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from ..domain import notices
 from ..domain.account import Account, NotificationSettings
 from ..domain.charge import Charge
-from ..domain.charging import claim
+from ..domain.engine import claim
 from ..domain.errors import ConcurrentModification
 from ..domain.events import EventType
 from ..domain.items import Item

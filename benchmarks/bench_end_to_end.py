@@ -38,7 +38,7 @@ from devtools.fake_aws import use_fake_aws  # noqa: E402
 use_fake_aws(POWERTOOLS_LOG_LEVEL="ERROR", POWERTOOLS_METRICS_DISABLED="true")
 
 from billing.adapters.dynamodb.codec import to_attributes  # noqa: E402
-from billing.adapters.dynamodb.items import item_of  # noqa: E402
+from billing.adapters.dynamodb.records import item_of  # noqa: E402
 from billing.domain.model import Consent, Customer, Mandate, PaymentMethod, Plan, PlanTerms  # noqa: E402
 from devtools.costs import cost_per_million  # noqa: E402
 from devtools.lambda_runtime import running_function  # noqa: E402

@@ -61,7 +61,7 @@ def test_activation_and_end_are_each_sent_once_in_the_customers_language_and_esc
     assert activated["subject"] == "Shop <b>&: mokėjimai nustatyti" and "19,99\xa0€" in activated["text"]
     assert "Shop &lt;b&gt;&amp;" in activated["html"] and "<b>&" not in activated["html"]
     assert "https://pay.example/customer/mandates/" in activated["text"]
-    notifications = world.api.notifications.page(MERCHANT, PageRequest()).items
+    notifications = world.api.notifications.page(MERCHANT, PageRequest()).data
     assert {(n.kind, n.status, n.locale) for n in notifications} == {
         ("mandate_activated", "sent", "lt"),
         ("mandate_ended", "sent", "lt"),
@@ -119,7 +119,7 @@ def test_a_crash_after_recording_leaves_it_interrupted_and_unsent_for_ever(world
     with pytest.raises(RuntimeError):
         notifier.notify(message)
     world.repo.commit = real
-    [stored] = world.api.notifications.page(MERCHANT, PageRequest()).items
+    [stored] = world.api.notifications.page(MERCHANT, PageRequest()).data
     assert stored.status == "failed" and stored.failure == "interrupted" and len(mailer.sent) == 1
     assert notifier.notify(message) is None and len(mailer.sent) == 1
 
@@ -133,7 +133,7 @@ def test_an_e_mail_ses_did_not_take_is_handed_over_again_later_and_then_once(wor
     mailer.fail_with = MailDeferred("TooManyRequestsException")
     with pytest.raises(SendingDeferred):  # the request comes back
         notifier.notify(message)
-    [waiting] = world.api.notifications.page(MERCHANT, PageRequest()).items
+    [waiting] = world.api.notifications.page(MERCHANT, PageRequest()).data
     assert waiting.status == "failed" and waiting.failure == "deferred"
     mailer.fail_with = None
     sent = notifier.notify(message)
@@ -151,7 +151,7 @@ def test_another_merchants_ids_or_another_mandates_charge_send_nothing(world: Wo
     # A receipt request pairing this customer with another mandate's charge sends nothing
     wrong = NotifyMessage(merchant_id=MERCHANT, kind="receipt", mandate_id=mandate.id, charge_id=their_charge.id, occasion="x")
     assert notifier.notify(wrong) is None
-    assert mailer.sent == [] and world.api.notifications.page(MERCHANT, PageRequest()).items == []
+    assert mailer.sent == [] and world.api.notifications.page(MERCHANT, PageRequest()).data == []
 
 
 def ses_report(sent: dict, event_type: str = "Bounce", bounce_type: str = "Permanent") -> MailFeedback:
@@ -187,7 +187,7 @@ def test_a_bounce_or_complaint_marks_the_e_mail_and_stops_mail_to_that_address(w
     assert notifier.feedback(report) is None
     # Then the notification says so
     assert marked is not None and marked.feedback == event_type.lower()
-    [listed] = world.api.notifications.page(MERCHANT, PageRequest()).items
+    [listed] = world.api.notifications.page(MERCHANT, PageRequest()).data
     if event_type == "Bounce":
         assert listed.status == "failed" and listed.failure == "bounced: Permanent/General"
     else:

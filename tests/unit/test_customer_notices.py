@@ -94,7 +94,7 @@ def test_each_cycle_is_announced_once_three_days_before_it_is_due(world: World) 
     assert len(customer.notices()) == 1
     customer.at(customer.next_charge_at - timedelta(days=3))
     assert len(customer.notices("upcoming_charge")) == 2
-    recorded = world.api.notifications.page(MERCHANT, PageRequest(), kind="upcoming_charge").items
+    recorded = world.api.notifications.page(MERCHANT, PageRequest(), kind="upcoming_charge").data
     assert len(recorded) == 2 and all(n.status == "sent" and n.mandate_id == customer.mandate_id for n in recorded)
 
 
@@ -247,7 +247,7 @@ def test_notice_timing_over_a_year_of_ticks(world: World) -> None:
         customer.at(moment)
         moment += timedelta(hours=1)
     charges = {c.cycle: c.due_at for c in world.charges(customer.mandate_id)}
-    sent = world.api.notifications.page(MERCHANT, PageRequest(limit=100), kind="upcoming_charge").items
+    sent = world.api.notifications.page(MERCHANT, PageRequest(limit=100), kind="upcoming_charge").data
     assert len(sent) == len(charges) - 1  # every cycle but the first (charged at activation)
     for notification in sent:
         [due] = [due for cycle, due in charges.items() if due - timedelta(days=3) <= notification.created_at < due]

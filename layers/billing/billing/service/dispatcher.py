@@ -232,7 +232,7 @@ class Dispatcher:
             page = self.repo.page(
                 Charge, mandate.merchant_id, PageRequest(limit=100, cursor=cursor), mandate_id=mandate.id, status="succeeded"
             )
-            found += [c for c in page.items if c.money_left > 0]
+            found += [c for c in page.data if c.money_left > 0]
             if sum(c.money_left for c in found) >= mandate.credit or not page.has_more:
                 break
             cursor = page.next_cursor

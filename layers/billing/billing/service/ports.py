@@ -32,7 +32,7 @@ class PageRequest:
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
-    items: list[T]
+    data: list[T]
     has_more: bool
     next_cursor: str | None
 

@@ -2,7 +2,7 @@
 
 The whole system runs in-process (`make local`'s LocalSystem: moto with the template's resources,
 the real handlers). DUE mandates fall due among IDLE others; one scheduler tick, then every
-pipeline it set off runs until it is quiet: the charge queue (charger), the table stream (event
+pipeline it set off runs until it is quiet: the gateway queue (charger), the table stream (event
 publisher -> SNS -> the queues), the receipt queue (receipts), the notify queue (notifier, SES)
 and the webhook queues (fan-out, delivery). Every AWS call the functions make is counted
 (`/_local/stats`, devtools/aws_stats.py); the simulated gateway's ledger is left out (it stands
@@ -148,7 +148,7 @@ def until_quiet(system: LocalSystem) -> dict[str, int]:
         events = system.relay_events()
         moved["events"] += events
         step = (
-            system.charge_queue.drain().received
+            system.gateway_queue.drain().received
             + events
             + system.receipt_requests.drain().received
             + system.notify_requests.drain().received

@@ -225,8 +225,8 @@ class InMemoryRepository:
         return sorted(found, key=lambda e: (e.created_at, e.id))
 
 
-class FakeQueue:
-    """A charge queue that keeps what was sent; tests deliver (and redeliver) by hand."""
+class FakeGatewayQueue:
+    """A gateway queue that keeps what was sent; tests deliver (and redeliver) by hand."""
 
     def __init__(self) -> None:
         self.messages: list[AttemptMessage | RefundMessage] = []

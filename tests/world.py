@@ -14,7 +14,7 @@ from billing.service.charger import ChargeOutcome
 from billing.service.dispatcher import DispatchReport
 from billing.service.messages import AttemptMessage, RefundMessage
 from billing.settings import Settings
-from tests.fakes import FakeClock, FakeGateway, FakeLinks, FakeNotifyQueue, FakeQueue, InMemoryRepository, SequentialIds
+from tests.fakes import FakeClock, FakeGateway, FakeGatewayQueue, FakeLinks, FakeNotifyQueue, InMemoryRepository, SequentialIds
 from tests.support.values import CONSENT
 
 MERCHANT = "mch_a"
@@ -30,7 +30,7 @@ class World:
         self.clock = FakeClock()
         self.repo = InMemoryRepository()
         self.ids = SequentialIds()
-        self.queue = FakeQueue()
+        self.queue = FakeGatewayQueue()
         self.notify_queue = FakeNotifyQueue()
         self.gateway = FakeGateway(self.clock)
         # The same composition root as the handlers, on fakes (Stripe payment methods accepted,

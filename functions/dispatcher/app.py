@@ -1,4 +1,4 @@
-"""Dispatcher: fired by EventBridge Scheduler; claims what is due and sends it to the charge queue
+"""Dispatcher: fired by EventBridge Scheduler; claims what is due and sends it to the gateway queue
 (and the notices before a charge to the notify queue).
 
 "Now" is the schedule's own time (`<aws.scheduler.scheduled-time>`), so a retried or late

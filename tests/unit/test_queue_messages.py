@@ -15,7 +15,7 @@ from billing.service.messages import (
     ReceiptRequest,
     RefundMessage,
     WakeMessage,
-    parse_charge_message,
+    parse_gateway_message,
     parse_notify_message,
     parse_published_event,
     parse_receipt_request,
@@ -33,7 +33,7 @@ def test_each_message_says_its_type_and_parses_back_as_itself() -> None:
     receipt = ReceiptRequest(merchant_id="mch_1", charge_id="chg_1", mandate_id="mdt_1", customer_has_email=True)
     # Then each body names its type, and its queue's parser gives the same message back
     assert json.loads(refund.model_dump_json())["type"] == "refund"
-    assert parse_charge_message(refund.model_dump_json()) == refund
+    assert parse_gateway_message(refund.model_dump_json()) == refund
     assert json.loads(email.model_dump_json())["type"] == "email"
     assert parse_notify_message(email.model_dump_json()) == email
     assert parse_wake_message(wake.model_dump_json()) == wake
@@ -42,7 +42,7 @@ def test_each_message_says_its_type_and_parses_back_as_itself() -> None:
 
 def test_messages_sent_before_the_type_existed_still_parse() -> None:
     # Given bodies without `type`, as the previous version sent them
-    assert isinstance(parse_charge_message(json.dumps(REFUND)), RefundMessage)
+    assert isinstance(parse_gateway_message(json.dumps(REFUND)), RefundMessage)
     old_email = {"merchant_id": "mch_1", "kind": "mandate_activated", "mandate_id": "mdt_1"}
     assert isinstance(parse_notify_message(json.dumps(old_email)), NotifyMessage)
     request = parse_receipt_request(json.dumps({"merchant_id": "mch_1", "charge_id": "chg_1"}))
@@ -70,7 +70,7 @@ def test_the_notify_queue_tells_events_and_ses_reports_by_their_own_fields() -> 
 )
 def test_a_message_that_is_not_what_its_type_says_is_refused(body: dict) -> None:
     with pytest.raises(ValidationError):
-        parse_charge_message(json.dumps(body))
+        parse_gateway_message(json.dumps(body))
 
 
 def test_unpublished_event_keys_say_their_type_and_those_left_before_it_are_still_recognised() -> None:

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 
 from .service.ports import (
     CardSetup,
-    ChargeQueue,
     Clock,
     EventPublisher,
+    GatewayQueue,
     Idempotency,
     IdGenerator,
     Links,
@@ -96,7 +96,7 @@ def build_use_cases(
 
 
 def build_dispatcher(
-    settings: Settings, repository: Repository, queue: ChargeQueue, ids: IdGenerator, notify: NotifyQueue, workers: int = 16
+    settings: Settings, repository: Repository, queue: GatewayQueue, ids: IdGenerator, notify: NotifyQueue, workers: int = 16
 ) -> Dispatcher:
     from .service.dispatcher import Dispatcher
 
@@ -200,10 +200,10 @@ class Aws:
         return gateways
 
     @cached_property
-    def charge_queue(self) -> ChargeQueue:
-        from .adapters.sqs import SqsChargeQueue
+    def gateway_queue(self) -> GatewayQueue:
+        from .adapters.sqs import SqsGatewayQueue
 
-        return SqsChargeQueue(self.client("sqs"), self.settings.charge_queue_url)
+        return SqsGatewayQueue(self.client("sqs"), self.settings.charge_queue_url)
 
     @cached_property
     def notify_queue(self) -> NotifyQueue:
@@ -367,7 +367,7 @@ class DispatcherDeps:
 
 def dispatcher(overrides: Overrides = Overrides()) -> DispatcherDeps:
     aws = Aws.from_env(overrides)
-    return DispatcherDeps(build_dispatcher(aws.settings, aws.repository, aws.charge_queue, aws.ids, aws.notify_queue))
+    return DispatcherDeps(build_dispatcher(aws.settings, aws.repository, aws.gateway_queue, aws.ids, aws.notify_queue))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ class Settings(BaseModel):
     sender_email: str = ""  # the SES identity e-mails come from (template parameter SenderEmail)
     ses_configuration_set: str = ""  # where SES reports bounces and complaints
     # Billing engine
-    charge_queue_url: str = ""
+    charge_queue_url: str = ""  # the gateway queue (deployed as ChargeQueue; env CHARGE_QUEUE_URL)
     gateway_ledger_table_name: str = ""
     stripe_secret_name: str = ""  # Secrets Manager name/ARN, or an SSM SecureString path starting with "/"
     stripe_publishable_key: str = ""  # for Stripe.js on the customer's page

@@ -1,4 +1,4 @@
-"""SQS: the charge queue (SendMessageBatch, ten messages per call), the queue where the event
+"""SQS: the gateway queue (deployed as ChargeQueue; SendMessageBatch, ten messages per call), the queue where the event
 publisher leaves the events SNS did not take (for `make redrive QUEUE=events`), and the webhook
 deliveries' wake-ups."""
 
@@ -21,7 +21,7 @@ from ..service.ports import MAX_DELAY_SECONDS
 BATCH = 10  # SQS's maximum entries per SendMessageBatch
 
 
-class SqsChargeQueue:
+class SqsGatewayQueue:
     def __init__(self, client: Any, queue_url: str) -> None:
         self.client, self.url = client, queue_url
 
@@ -46,7 +46,7 @@ class SqsChargeQueue:
                     if isinstance(message, RefundMessage)
                     else {"charge_id": message.charge_id, "attempt": message.attempt}
                 )
-                logger.warning("charge queue message not accepted by SQS; it is re-sent when its lease ends", extra=ids)
+                logger.warning("gateway queue message not accepted by SQS; it is re-sent when its lease ends", extra=ids)
         return accepted
 
 

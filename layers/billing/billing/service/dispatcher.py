@@ -42,8 +42,8 @@ from .event_recorder import EventRecorder
 from .messages import AttemptMessage, NotifyMessage, RefundMessage
 from .ports import (
     Changes,
-    ChargeQueue,
     DueRef,
+    GatewayQueue,
     IdGenerator,
     NotifyQueue,
     PageRequest,
@@ -56,7 +56,7 @@ NoticeSettings = Callable[[str], NotificationSettings]
 @dataclass
 class DispatchReport:
     found: int = 0  # due index entries read
-    dispatched: int = 0  # attempts sent to the charge queue
+    dispatched: int = 0  # attempts sent to the gateway queue
     new_charges: int = 0
     resent: int = 0  # attempts sent again after their lease ran out
     resumed: int = 0
@@ -102,7 +102,7 @@ class Dispatcher:
     def __init__(
         self,
         repo: Repository,
-        queue: ChargeQueue,
+        queue: GatewayQueue,
         ids: IdGenerator,
         notify: NotifyQueue,
         lease: timedelta = timedelta(minutes=15),

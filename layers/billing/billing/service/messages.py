@@ -1,7 +1,7 @@
 """Every queue's messages, one pydantic model each with a `type` discriminator (a Literal),
 parsed once at the handler's boundary by the queue's union (`parse_*`):
 
-- charge queue: `AttemptMessage` ("attempt") and `RefundMessage` ("refund");
+- gateway queue (deployed as ChargeQueue): `AttemptMessage` ("attempt") and `RefundMessage` ("refund");
 - receipt queue (FIFO): `ReceiptRequest` ("receipt_request");
 - notify queue: `NotifyMessage` ("email"), published events (`PublishedEvent`, SNS raw: "event")
   and SES's reports (`MailFeedback`, "ses_feedback");
@@ -12,7 +12,7 @@ each union recognises them by their keys, as the handlers used to, so they are s
 SNS's and SES's shapes are not ours: they are told apart by their own fields (`object`,
 `eventType`).
 
-The charge queue's attempt: one claimed attempt, with the claim's state, validated at both ends.
+The gateway queue's attempt: one claimed attempt, with the claim's state, validated at both ends.
 
 The dispatcher builds (and so validates) it before the claim is saved: a claim that could not be
 sent is never written. It carries the mandate and the charge exactly as the claim wrote them
@@ -231,7 +231,7 @@ def _body(raw: str | bytes | dict[str, Any]) -> Any:
     return raw if isinstance(raw, dict) else json.loads(raw)
 
 
-def _charge_kind(body: Any) -> str:
+def _gateway_kind(body: Any) -> str:
     if isinstance(body, BaseModel):
         return str(getattr(body, "type", ""))
     if not isinstance(body, dict):
@@ -239,8 +239,8 @@ def _charge_kind(body: Any) -> str:
     return str(body.get("type") or ("refund" if "refund_id" in body else "attempt"))  # no type: sent before it existed
 
 
-ChargeQueueMessage = Annotated[
-    Annotated[AttemptMessage, Tag("attempt")] | Annotated[RefundMessage, Tag("refund")], Discriminator(_charge_kind)
+GatewayMessage = Annotated[
+    Annotated[AttemptMessage, Tag("attempt")] | Annotated[RefundMessage, Tag("refund")], Discriminator(_gateway_kind)
 ]
 
 
@@ -263,13 +263,13 @@ NotifyQueueMessage = Annotated[
     Discriminator(_notify_kind),
 ]
 
-_charge_queue: TypeAdapter[AttemptMessage | RefundMessage] = TypeAdapter(ChargeQueueMessage)
+_gateway_queue: TypeAdapter[AttemptMessage | RefundMessage] = TypeAdapter(GatewayMessage)
 _notify_queue: TypeAdapter[NotifyMessage | PublishedEvent | MailFeedback] = TypeAdapter(NotifyQueueMessage)
 
 
-def parse_charge_message(raw: str | bytes | dict[str, Any]) -> AttemptMessage | RefundMessage:
-    """A charge queue body (ValidationError, or ValueError for a body that is not JSON)."""
-    return _charge_queue.validate_python(_body(raw))
+def parse_gateway_message(raw: str | bytes | dict[str, Any]) -> AttemptMessage | RefundMessage:
+    """A gateway queue body (ValidationError, or ValueError for a body that is not JSON)."""
+    return _gateway_queue.validate_python(_body(raw))
 
 
 def parse_notify_message(raw: str | bytes | dict[str, Any]) -> NotifyMessage | PublishedEvent | MailFeedback:

@@ -163,9 +163,11 @@ class NotifyQueue(Protocol):
         """Hand e-mails to consider to the notifier; raises unless every one was accepted."""
 
 
-class ChargeQueue(Protocol):
+class GatewayQueue(Protocol):
+    """The gateway queue (deployed as ChargeQueue): charge attempts and refunds on their way to the charger."""
+
     def send(self, messages: list[AttemptMessage | RefundMessage]) -> int:
-        """Send charge messages; returns how many were accepted (the rest are re-sent when their lease ends)."""
+        """Send gateway messages; returns how many were accepted (the rest are re-sent when their lease ends)."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 The whole system runs in-process (`make local`'s LocalSystem: moto with the template's resources,
 the real handlers). DUE mandates fall due among IDLE others; one scheduler tick, then every
 pipeline it set off runs until it is quiet: the gateway queue (charger), the table stream (event
-publisher -> SNS -> the queues), the receipt queue (receipts), the notify queue (notifier, SES)
+publisher -> SNS -> the queues), the receipt queue (receipts), the notification queue (notifier, SES)
 and the webhook queues (fan-out, delivery). Every AWS call the functions make is counted
 (`/_local/stats`, devtools/aws_stats.py); the simulated gateway's ledger is left out (it stands
 for the payment provider). Three runs:
@@ -151,7 +151,7 @@ def until_quiet(system: LocalSystem) -> dict[str, int]:
             system.gateway_queue.drain().received
             + events
             + system.receipt_requests.drain().received
-            + system.notify_requests.drain().received
+            + system.notification_requests.drain().received
             + system.deliver_webhooks()
         )
         if step == 0 and system.webhook_wakeups.drain().received == 0:

@@ -111,7 +111,7 @@ class LocalSystem:
         self.receipt_requests = SqsEventSource(
             sqs, self.aws.queues["ReceiptQueue"], lambda e: invoke(self.receipts, e, "ReceiptsFunction")
         )
-        self.notify_requests = SqsEventSource(
+        self.notification_requests = SqsEventSource(
             sqs, self.aws.queues["NotifyQueue"], lambda e: invoke(self.notifier, e, "NotifierFunction")
         )
         schedule = load_template()["Parameters"]["DispatchScheduleExpression"]["Default"]
@@ -162,7 +162,7 @@ class LocalSystem:
             delivery = self.gateway_queue.drain()
             events = self.relay_events()
             receipts = self.receipt_requests.drain().received
-            emails = self.notify_requests.drain().received
+            emails = self.notification_requests.drain().received
             webhooks = self.deliver_webhooks()
         return {
             "now": dispatched["now"],
@@ -204,7 +204,7 @@ class LocalSystem:
                     self.gateway_queue.drain()
                     self.relay_events()
                     self.receipt_requests.drain()
-                    self.notify_requests.drain()
+                    self.notification_requests.drain()
                     self.deliver_webhooks()
             except Exception as error:  # keep the runtime alive; the failure is the system's, shown
                 print(f"local runtime: background step failed: {error!r}", file=sys.stderr, flush=True)

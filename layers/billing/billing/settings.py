@@ -18,7 +18,7 @@ class Settings(BaseModel):
     unpublished_events_queue_url: str = ""  # the publisher's DLQ: events SNS refused, for replay
     receipt_queue_url: str = ""  # FIFO: each succeeded charge, to be numbered (one group per merchant)
     # E-mails to customers
-    notify_queue_url: str = ""  # e-mails to consider (events, and receipts once numbered)
+    notify_queue_url: str = ""  # the notification queue (deployed as NotifyQueue): e-mails to consider (events, receipts)
     sender_email: str = ""  # the SES identity e-mails come from (template parameter SenderEmail)
     ses_configuration_set: str = ""  # where SES reports bounces and complaints
     # Billing engine

@@ -10,7 +10,7 @@ from typing import Any
 from ..observability import logger
 from ..service.messages import (
     AttemptMessage,
-    NotifyMessage,
+    NotificationMessage,
     ReceiptRequest,
     RefundMessage,
     UnpublishedEventsMessage,
@@ -128,13 +128,13 @@ class SqsReceiptRequests:
         return refused
 
 
-class SqsNotifyQueue:
+class SqsNotificationQueue:
     """E-mails to consider, for the notifier (receipts, once numbered)."""
 
     def __init__(self, client: Any, queue_url: str) -> None:
         self.client, self.url = client, queue_url
 
-    def send(self, messages: Sequence[NotifyMessage]) -> None:
+    def send(self, messages: Sequence[NotificationMessage]) -> None:
         for start in range(0, len(messages), BATCH):
             entries = [{"Id": str(i), "MessageBody": m.model_dump_json()} for i, m in enumerate(messages[start : start + BATCH])]
             response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)

@@ -3,7 +3,7 @@ parsed once at the handler's boundary by the queue's union (`parse_*`):
 
 - gateway queue (deployed as ChargeQueue): `AttemptMessage` ("attempt") and `RefundMessage` ("refund");
 - receipt queue (FIFO): `ReceiptRequest` ("receipt_request");
-- notify queue: `NotifyMessage` ("email"), published events (`PublishedEvent`, SNS raw: "event")
+- notification queue (deployed as NotifyQueue): `NotificationMessage` ("email"), published events (`PublishedEvent`, SNS raw: "event")
   and SES's reports (`MailFeedback`, "ses_feedback");
 - webhook events queue: `PublishedEvent`; webhook queue: `WakeMessage` ("webhook_wake").
 
@@ -103,7 +103,7 @@ class WakeMessage(BaseModel):
     delivery_id: Annotated[StrictStr, StringConstraints(pattern=r"^wd_[A-Za-z0-9]{1,64}$")]
 
 
-class NotifyMessage(BaseModel):
+class NotificationMessage(BaseModel):
     """An e-mail to consider sending: its kind, mandate and occasion (the at-most-once key)."""
 
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
@@ -244,7 +244,7 @@ GatewayMessage = Annotated[
 ]
 
 
-def _notify_kind(body: Any) -> str:
+def _notification_kind(body: Any) -> str:
     if isinstance(body, BaseModel):
         return "event" if isinstance(body, PublishedEvent) else str(getattr(body, "type", ""))
     if not isinstance(body, dict):
@@ -256,15 +256,15 @@ def _notify_kind(body: Any) -> str:
     return str(body.get("type") or "email")
 
 
-NotifyQueueMessage = Annotated[
-    Annotated[NotifyMessage, Tag("email")]
+NotificationQueueMessage = Annotated[
+    Annotated[NotificationMessage, Tag("email")]
     | Annotated[PublishedEvent, Tag("event")]
     | Annotated[MailFeedback, Tag("ses_feedback")],
-    Discriminator(_notify_kind),
+    Discriminator(_notification_kind),
 ]
 
 _gateway_queue: TypeAdapter[AttemptMessage | RefundMessage] = TypeAdapter(GatewayMessage)
-_notify_queue: TypeAdapter[NotifyMessage | PublishedEvent | MailFeedback] = TypeAdapter(NotifyQueueMessage)
+_notification_queue: TypeAdapter[NotificationMessage | PublishedEvent | MailFeedback] = TypeAdapter(NotificationQueueMessage)
 
 
 def parse_gateway_message(raw: str | bytes | dict[str, Any]) -> AttemptMessage | RefundMessage:
@@ -272,8 +272,8 @@ def parse_gateway_message(raw: str | bytes | dict[str, Any]) -> AttemptMessage |
     return _gateway_queue.validate_python(_body(raw))
 
 
-def parse_notify_message(raw: str | bytes | dict[str, Any]) -> NotifyMessage | PublishedEvent | MailFeedback:
-    return _notify_queue.validate_python(_body(raw))
+def parse_notification_message(raw: str | bytes | dict[str, Any]) -> NotificationMessage | PublishedEvent | MailFeedback:
+    return _notification_queue.validate_python(_body(raw))
 
 
 def parse_receipt_request(raw: str | bytes) -> ReceiptRequest:

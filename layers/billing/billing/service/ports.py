@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from ..domain.charge import Charge, GatewayResult
 from ..domain.model import Entity, Event, Mandate
 from ..domain.money import Money
-from .messages import AttemptMessage, NotifyMessage, ReceiptRequest, RefundMessage
+from .messages import AttemptMessage, NotificationMessage, ReceiptRequest, RefundMessage
 
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
     from ..domain import webhooks
@@ -158,8 +158,10 @@ class Links(Protocol):
 # ----------------------------------------------------------------- billing engine
 
 
-class NotifyQueue(Protocol):
-    def send(self, messages: Sequence[NotifyMessage]) -> None:
+class NotificationQueue(Protocol):
+    """The notification queue (deployed as NotifyQueue): e-mails to consider, on their way to the notifier."""
+
+    def send(self, messages: Sequence[NotificationMessage]) -> None:
         """Hand e-mails to consider to the notifier; raises unless every one was accepted."""
 
 

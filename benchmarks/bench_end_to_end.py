@@ -2,8 +2,8 @@
 
 The whole system runs in-process (`make local`'s LocalSystem: moto with the template's resources,
 the real handlers). DUE mandates fall due among IDLE others; one scheduler tick, then every
-pipeline it set off runs until it is quiet: the charge queue (charger), the table stream (event
-publisher -> SNS -> the queues), the receipt queue (receipts), the notify queue (notifier, SES)
+pipeline it set off runs until it is quiet: the gateway queue (charger), the table stream (event
+publisher -> SNS -> the queues), the receipt queue (receipts), the notification queue (notifier, SES)
 and the webhook queues (fan-out, delivery). Every AWS call the functions make is counted
 (`/_local/stats`, devtools/aws_stats.py); the simulated gateway's ledger is left out (it stands
 for the payment provider). Three runs:
@@ -38,7 +38,7 @@ from devtools.fake_aws import use_fake_aws  # noqa: E402
 use_fake_aws(POWERTOOLS_LOG_LEVEL="ERROR", POWERTOOLS_METRICS_DISABLED="true")
 
 from billing.adapters.dynamodb.codec import to_attributes  # noqa: E402
-from billing.adapters.dynamodb.items import item_of  # noqa: E402
+from billing.adapters.dynamodb.records import item_of  # noqa: E402
 from billing.domain.model import Consent, Customer, Mandate, PaymentMethod, Plan, PlanTerms  # noqa: E402
 from devtools.costs import cost_per_million  # noqa: E402
 from devtools.lambda_runtime import running_function  # noqa: E402
@@ -148,10 +148,10 @@ def until_quiet(system: LocalSystem) -> dict[str, int]:
         events = system.relay_events()
         moved["events"] += events
         step = (
-            system.charge_queue.drain().received
+            system.gateway_queue.drain().received
             + events
             + system.receipt_requests.drain().received
-            + system.notify_requests.drain().received
+            + system.notification_requests.drain().received
             + system.deliver_webhooks()
         )
         if step == 0 and system.webhook_wakeups.drain().received == 0:

@@ -29,7 +29,7 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from billing.adapters.dynamodb.codec import to_attributes  # noqa: E402
-from billing.adapters.dynamodb.items import item_of  # noqa: E402
+from billing.adapters.dynamodb.records import item_of  # noqa: E402
 from billing.domain.model import Consent, Customer, Mandate, PaymentMethod, Plan, PlanTerms  # noqa: E402
 from devtools.aws_stats import AwsStats, moto_images, template_indexes  # noqa: E402
 from devtools.costs import cost_per_million  # noqa: E402

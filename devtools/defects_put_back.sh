@@ -25,4 +25,4 @@ sed -i 's/        if not self.has_cycle_left(now):/        if False:/; s/       
 # 4: credit left on an ended mandate is never given back
 sed -i 's/            and (bool(self.pending_items) or self.credit > 0)/            and bool(self.pending_items)/' $B/domain/model.py; run defect4
 # 5: a card replaced between the claim and the start is not the card charged
-sed -i 's/        charge.repin(method, now)/        pass/' $B/domain/charging.py; run defect5
+sed -i 's/        charge.repin(method, now)/        pass/' $B/domain/engine.py; run defect5

@@ -86,7 +86,7 @@ def _all(keys: ApiKeys, merchant_id: str) -> list[ApiKey]:
     cursor: str | None = None
     while True:
         page = keys.page(merchant_id, PageRequest(100, cursor))
-        found += page.items
+        found += page.data
         if not page.has_more:
             return found
         cursor = page.next_cursor

@@ -8,7 +8,7 @@
     make redrive QUEUE=receipts [STACK=…]                    # ReceiptDLQ -> ReceiptQueue (numbered again; idempotent)
     make redrive QUEUE=notify [STACK=…]                      # NotifyDLQ -> NotifyQueue (each e-mail still at most once)
 
-Every replay is safe to run twice: a charge message is replayed at the gateway with its own key
+Every replay is safe to run twice: a gateway message is replayed at the gateway with its own key
 (or found recorded and dropped), a tick dispatches what is due at its time (claims are
 version-checked), an event is published again with its own id, a webhook wake-up attempts its
 delivery only if it is still due, a fanned-out event creates no delivery twice. Messages are deleted only once

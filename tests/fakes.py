@@ -18,7 +18,7 @@ from billing.domain.errors import ConcurrentModification, InvalidState
 from billing.domain.model import Event, Mandate
 from billing.domain.receipts import ReceiptCounter
 from billing.domain.refunds import Refund
-from billing.service.messages import AttemptMessage, NotifyMessage, RefundMessage
+from billing.service.messages import AttemptMessage, NotificationMessage, RefundMessage
 from billing.service.ports import (
     AttemptRequest,
     Changes,
@@ -225,8 +225,8 @@ class InMemoryRepository:
         return sorted(found, key=lambda e: (e.created_at, e.id))
 
 
-class FakeQueue:
-    """A charge queue that keeps what was sent; tests deliver (and redeliver) by hand."""
+class FakeGatewayQueue:
+    """A gateway queue that keeps what was sent; tests deliver (and redeliver) by hand."""
 
     def __init__(self) -> None:
         self.messages: list[AttemptMessage | RefundMessage] = []
@@ -257,21 +257,21 @@ class FakeMailer:
         return f"ses-{len(self.sent)}"
 
 
-class FakeNotifyQueue:
-    """The notify queue: keeps the e-mails to consider; tests hand them to a notifier."""
+class FakeNotificationQueue:
+    """The notification queue: keeps the e-mails to consider; tests hand them to a notifier."""
 
     def __init__(self) -> None:
-        self.messages: list[NotifyMessage] = []
+        self.messages: list[NotificationMessage] = []
         self.calls = 0  # send calls (each batched by the adapter, ten to a request)
         self.refuse = False
 
-    def send(self, messages: Sequence[NotifyMessage]) -> None:
+    def send(self, messages: Sequence[NotificationMessage]) -> None:
         self.calls += 1
         if self.refuse:
-            raise RuntimeError("the notify queue refused the messages")
+            raise RuntimeError("the notification queue refused the messages")
         self.messages += messages
 
-    def take(self) -> list[NotifyMessage]:
+    def take(self) -> list[NotificationMessage]:
         taken, self.messages = self.messages, []
         return taken
 

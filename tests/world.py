@@ -14,7 +14,15 @@ from billing.service.charger import ChargeOutcome
 from billing.service.dispatcher import DispatchReport
 from billing.service.messages import AttemptMessage, RefundMessage
 from billing.settings import Settings
-from tests.fakes import FakeClock, FakeGateway, FakeLinks, FakeNotifyQueue, FakeQueue, InMemoryRepository, SequentialIds
+from tests.fakes import (
+    FakeClock,
+    FakeGateway,
+    FakeGatewayQueue,
+    FakeLinks,
+    FakeNotificationQueue,
+    InMemoryRepository,
+    SequentialIds,
+)
 from tests.support.values import CONSENT
 
 MERCHANT = "mch_a"
@@ -30,8 +38,8 @@ class World:
         self.clock = FakeClock()
         self.repo = InMemoryRepository()
         self.ids = SequentialIds()
-        self.queue = FakeQueue()
-        self.notify_queue = FakeNotifyQueue()
+        self.queue = FakeGatewayQueue()
+        self.notification_queue = FakeNotificationQueue()
         self.gateway = FakeGateway(self.clock)
         # The same composition root as the handlers, on fakes (Stripe payment methods accepted,
         # but no Stripe gateway unless a test adds one).
@@ -39,7 +47,7 @@ class World:
             table_name="in-memory", stripe_secret_name="configured-in-tests", claim_lease_seconds=int(LEASE.total_seconds())
         )
         self.api = build_use_cases(settings, self.repo, self.clock, self.ids, FakeLinks())
-        self.dispatcher = build_dispatcher(settings, self.repo, self.queue, self.ids, self.notify_queue, workers=1)
+        self.dispatcher = build_dispatcher(settings, self.repo, self.queue, self.ids, self.notification_queue, workers=1)
         self.charger = build_charger(self.repo, {"simulated": self.gateway}, self.clock, self.ids)
         self.outcomes: list[ChargeOutcome] = []
 

@@ -5,7 +5,7 @@
 * the API on http://127.0.0.1:$PORT: each HTTP request becomes the API Gateway REST proxy event
   AWS would send, through the real authorizer (with its cache) and the real handler;
 * the dispatcher fired on the template's schedule against the local clock; the charger fed from
-  the charge queue in batches of the template's size, with partial batch failures, visibility
+  the gateway queue in batches of the template's size, with partial batch failures, visibility
   timeouts (on the local clock) and the redrive policy; the table stream relayed to SNS by the
   real event publisher; and every SNS event printed as one readable line;
 * the dev-only endpoints of the contract's "Local runtime" section under /_local.

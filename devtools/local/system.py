@@ -1,6 +1,6 @@
 """The whole system in one process: the AWS emulation built from template.yaml, the real
 handlers (built by the composition root on the local clock), and the steps AWS takes on its
-own (the schedule fires, the event source polls the charge queue, the table stream flows)."""
+own (the schedule fires, the event source polls the gateway queue, the table stream flows)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class LocalSystem:
         self._mock.start()
         serialize_calls()
         fast_transactions()
-        # SQS delays and visibility timeouts follow the local clock: a failed charge message, a
+        # SQS delays and visibility timeouts follow the local clock: a failed gateway message, a
         # webhook retry come back when the local clock passes their time, as on AWS.
         self._sqs_clock = sqs_on_clock(self.clock.epoch_seconds)
         self._sqs_clock.__enter__()
@@ -95,7 +95,7 @@ class LocalSystem:
         )
         functions = resources("AWS::Serverless::Function")
         batch_size = functions["ChargerFunction"]["Properties"]["Events"]["Charges"]["Properties"]["BatchSize"]
-        self.charge_queue = SqsEventSource(
+        self.gateway_queue = SqsEventSource(
             self.plumbing.client("sqs"),
             self.aws.queues["ChargeQueue"],
             lambda event: invoke(self.charger, event, "ChargerFunction"),
@@ -111,7 +111,7 @@ class LocalSystem:
         self.receipt_requests = SqsEventSource(
             sqs, self.aws.queues["ReceiptQueue"], lambda e: invoke(self.receipts, e, "ReceiptsFunction")
         )
-        self.notify_requests = SqsEventSource(
+        self.notification_requests = SqsEventSource(
             sqs, self.aws.queues["NotifyQueue"], lambda e: invoke(self.notifier, e, "NotifierFunction")
         )
         schedule = load_template()["Parameters"]["DispatchScheduleExpression"]["Default"]
@@ -156,13 +156,13 @@ class LocalSystem:
         return summary
 
     def tick(self) -> dict[str, Any]:
-        """Dispatch once at the clock's now, drain the charge queue, record and publish everything."""
+        """Dispatch once at the clock's now, drain the gateway queue, record and publish everything."""
         with self.engine:
             dispatched = self.dispatch()
-            delivery = self.charge_queue.drain()
+            delivery = self.gateway_queue.drain()
             events = self.relay_events()
             receipts = self.receipt_requests.drain().received
-            emails = self.notify_requests.drain().received
+            emails = self.notification_requests.drain().received
             webhooks = self.deliver_webhooks()
         return {
             "now": dispatched["now"],
@@ -201,10 +201,10 @@ class LocalSystem:
                 with self.engine:
                     if self.clock.now() >= self.next_tick:
                         self.dispatch()
-                    self.charge_queue.drain()
+                    self.gateway_queue.drain()
                     self.relay_events()
                     self.receipt_requests.drain()
-                    self.notify_requests.drain()
+                    self.notification_requests.drain()
                     self.deliver_webhooks()
             except Exception as error:  # keep the runtime alive; the failure is the system's, shown
                 print(f"local runtime: background step failed: {error!r}", file=sys.stderr, flush=True)

@@ -24,7 +24,7 @@ from billing import bootstrap
 from billing.domain.events import EventType
 from billing.observability import logger, metrics, tracer
 from billing.service.charger import ChargeOutcome, OutcomeUnknown
-from billing.service.messages import ChargeQueueMessage, RefundMessage
+from billing.service.messages import GatewayMessage, RefundMessage
 
 deps = bootstrap.charger(bootstrap.given(globals()))
 charger = deps.charger
@@ -33,9 +33,9 @@ RECORD_KEYS = ("charge_id", "attempt", "mandate_id", "refund_id")  # one record'
 
 
 class ChargeRecord(SqsRecordModel):
-    """A charge queue record: its body one of the queue's messages, told by its `type`."""
+    """A gateway queue record: its body one of the queue's messages, told by its `type`."""
 
-    body: Json[ChargeQueueMessage]
+    body: Json[GatewayMessage]
 
 
 class InvalidChargeMessage(Exception):

@@ -1,5 +1,5 @@
-"""Dispatcher: fired by EventBridge Scheduler; claims what is due and sends it to the charge queue
-(and the notices before a charge to the notify queue).
+"""Dispatcher: fired by EventBridge Scheduler; claims what is due and sends it to the gateway queue
+(and the notices before a charge to the notification queue).
 
 "Now" is the schedule's own time (`<aws.scheduler.scheduled-time>`), so a retried or late
 invocation dispatches what was due at its tick. Overlapping runs are safe: claims are

@@ -1,7 +1,7 @@
 """Notifier: e-mails to customers through Amazon SES, each at most once
-(`service/notifications.NotifyRequests`).
+(`service/notifications.NotificationRequests`).
 
-Fed by the notify queue (one union of messages, `service/messages.NotifyQueueMessage`): published
+Fed by the notification queue (one union of messages, `service/messages.NotificationQueueMessage`): published
 events (SNS, raw, filtered to the event types that cause an e-mail; the merchant in the message
 attributes), receipt e-mails (from the receipts function, once the number is given), notices
 before a charge (from the dispatcher) and SES's bounce and complaint reports (configuration set ->
@@ -20,15 +20,15 @@ from pydantic import ValidationError
 
 from billing import bootstrap
 from billing.observability import logger, metrics
-from billing.service.messages import MailFeedback, NotifyMessage, PublishedEvent, parse_notify_message
+from billing.service.messages import MailFeedback, NotificationMessage, PublishedEvent, parse_notification_message
 
 deps = bootstrap.notifier(bootstrap.given(globals()))
 requests = deps.requests
 
 
-def parse(record: dict[str, Any]) -> NotifyMessage | PublishedEvent | MailFeedback | None:
+def parse(record: dict[str, Any]) -> NotificationMessage | PublishedEvent | MailFeedback | None:
     try:
-        message = parse_notify_message(record["body"])
+        message = parse_notification_message(record["body"])
     except (ValidationError, ValueError, KeyError, TypeError):
         return None
     if isinstance(message, PublishedEvent):  # the merchant is in the message's attributes
@@ -50,7 +50,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     for position, error in batch.failed:
         logger.error(
-            "notify record failed; it comes back",
+            "notification record failed; it comes back",
             extra={"message_id": records[position].get("messageId"), "error": type(error).__name__},
             exc_info=error,
         )

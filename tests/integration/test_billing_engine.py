@@ -157,7 +157,7 @@ def test_dynamodb_throttling_in_the_charger_and_the_dispatcher_loses_and_duplica
 
 
 def test_a_message_that_keeps_failing_reaches_the_dlq_after_max_receive_count(engine: EngineHarness) -> None:
-    # Given a message that is not a charge message
+    # Given a message that is not a gateway message
     engine.sqs.send_message(QueueUrl=engine.queue.url, MessageBody='{"not": "a charge message"}')
     # When the charger keeps failing it
     delivery = engine.queue.drain(retry_failed_now=True)

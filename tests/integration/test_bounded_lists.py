@@ -65,7 +65,7 @@ def test_a_filtered_list_reads_a_bounded_number_of_items_per_page_and_misses_not
             page = repo.page(Mandate, A, PageRequest(1, cursor), **filters)
             # Then no page reads more than the budget (plus the page's own items)
             assert stats.items_read <= MAX_EXAMINED_PER_PAGE + 1, (filters, pages, stats.items_read)
-            found += [m.id for m in page.items]
+            found += [m.id for m in page.data]
             pages += 1
             if not page.has_more:
                 break

@@ -1,5 +1,5 @@
 """Customer e-mails end to end on moto: events through the real publisher to SNS, the filtered
-subscription to the notify queue, the receipts function's requests, the real notifier to SES;
+subscription to the notification queue, the receipts function's requests, the real notifier to SES;
 `/v1/notifications` lists them, per merchant."""
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ def test_activation_failure_and_receipt_e_mails_reach_ses_once_and_are_listed(
     receipts, notifier = load_function("receipts", overrides), load_function("notifier", overrides)
     sqs = boto3.client("sqs")
     receipt_source = SqsEventSource(sqs, system.aws.queues["ReceiptQueue"], lambda e: invoke(receipts, e, "ReceiptsFunction"))
-    notify_source = SqsEventSource(sqs, system.aws.queues["NotifyQueue"], lambda e: invoke(notifier, e, "NotifierFunction"))
+    notification_source = SqsEventSource(sqs, system.aws.queues["NotifyQueue"], lambda e: invoke(notifier, e, "NotifierFunction"))
     # When the events are published (twice: at least once), receipts numbered and e-mails handled
     records = stream_records(system)
     for _ in range(2):
         assert invoke(system.publisher_module, {"Records": records}, "EventPublisherFunction") == {"batchItemFailures": []}
     receipt_source.drain()
-    delivery = notify_source.drain()
+    delivery = notification_source.drain()
     assert delivery.failed == 0
     # Then the customer got one activation, one failed-payment and one receipt e-mail, from the sender, replying to support
     assert sorted(e["tags"]["kind"] for e in sent) == ["mandate_activated", "payment_failed", "receipt"]
@@ -62,7 +62,7 @@ def test_activation_failure_and_receipt_e_mails_reach_ses_once_and_are_listed(
     assert call("GET", "/v1/notifications?kind=bogus").status in (400, 422)
 
 
-def test_the_dispatcher_announces_the_next_charge_through_the_notify_queue_once(
+def test_the_dispatcher_announces_the_next_charge_through_the_notification_queue_once(
     system: System, call: Client, engine: EngineHarness
 ) -> None:
     from datetime import datetime, timedelta
@@ -82,17 +82,17 @@ def test_the_dispatcher_announces_the_next_charge_through_the_notify_queue_once(
     sent: list[dict] = []
     overrides = bootstrap.Overrides(clock=engine.clock, mail_observer=lambda **email: sent.append(email))
     notifier = load_function("notifier", overrides)
-    notify_source = SqsEventSource(
+    notification_source = SqsEventSource(
         boto3.client("sqs"), system.aws.queues["NotifyQueue"], lambda e: invoke(notifier, e, "NotifierFunction")
     )
-    notify_source.drain()  # the activation e-mail's event is not published here: nothing yet
+    notification_source.drain()  # the activation e-mail's event is not published here: nothing yet
     # When the dispatcher runs 14 days before (it reads the account) and then at the notice time, twice
     engine.clock.current = due - timedelta(days=14)
     assert engine.dispatch()["notices"] == 0
     engine.clock.current = due - timedelta(days=5)
     assert engine.dispatch()["notices"] == 1
     assert engine.dispatch()["notices"] == 0
-    assert notify_source.drain().failed == 0
+    assert notification_source.drain().failed == 0
     # Then one notice went, in Lithuanian, and it is listed
     [notice] = sent
     assert notice["tags"]["kind"] == "upcoming_charge" and notice["to"] == "ona@example.lt"
@@ -119,9 +119,9 @@ def test_ses_bounce_reports_reach_the_notifier_through_the_mail_events_topic(
     overrides = bootstrap.Overrides(clock=engine.clock, mail_observer=lambda **email: sent.append(email))
     notifier = load_function("notifier", overrides)
     sqs = boto3.client("sqs")
-    notify_source = SqsEventSource(sqs, system.aws.queues["NotifyQueue"], lambda e: invoke(notifier, e, "NotifierFunction"))
+    notification_source = SqsEventSource(sqs, system.aws.queues["NotifyQueue"], lambda e: invoke(notifier, e, "NotifierFunction"))
     invoke(system.publisher_module, {"Records": stream_records(system)}, "EventPublisherFunction")
-    notify_source.drain()
+    notification_source.drain()
     [activation] = sent
     [recorded] = call("GET", f"/v1/notifications?mandate_id={mandate['id']}").json()["data"]
     # When SES reports a permanent bounce through the configuration set's topic (as it does: raw
@@ -141,12 +141,12 @@ def test_ses_bounce_reports_reach_the_notifier_through_the_mail_events_topic(
         "mail": {"messageId": notification.message_id, "tags": {k: [v] for k, v in activation["tags"].items()}},
     }
     boto3.client("sns").publish(TopicArn=system.aws.topics["MailEventsTopic"], Message=json.dumps(report))
-    assert notify_source.drain().failed == 0
+    assert notification_source.drain().failed == 0
     # Then the notification shows the bounce, and the next e-mail to that address is withheld
     marked = call("GET", f"/v1/notifications/{recorded['id']}").json()
     assert marked["status"] == "failed" and marked["feedback"] == "bounce" and marked["failure"].startswith("bounced")
     assert call("POST", f"/v1/mandates/{mandate['id']}/cancel").status == 200
     invoke(system.publisher_module, {"Records": stream_records(system)}, "EventPublisherFunction")
-    assert notify_source.drain().failed == 0
+    assert notification_source.drain().failed == 0
     ended = call("GET", f"/v1/notifications?mandate_id={mandate['id']}&kind=mandate_ended").json()["data"]
     assert [n["failure"][:10] for n in ended] == ["suppressed"] and len(sent) == 1

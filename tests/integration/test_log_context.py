@@ -51,7 +51,7 @@ def test_a_refused_key_is_not_logged_with_the_merchant_authorized_before_it(syst
 
 
 def test_a_charger_record_is_not_logged_with_the_charge_of_the_record_or_invocation_before_it(engine: EngineHarness) -> None:
-    # Given a charge message whose charge is unknown (logged with its ids), then a poison message,
+    # Given a gateway message whose charge is unknown (logged with its ids), then a poison message,
     # in one batch, and the poison message again first in the next invocation of the same container
     sample = json.loads((ROOT / "events" / "charger_sqs_batch.json").read_text())
     [attempt] = sample["Records"]

@@ -112,11 +112,11 @@ def test_lists_are_newest_first_paginated_and_filtered(repo: Repository) -> None
     repo.commit(Changes(put=[p, *mandates]))
     # When they are listed two at a time, Then newest first, and the cursor continues; filters and merchants apply
     first = repo.page(Mandate, A, PageRequest(limit=2))
-    assert [m.id for m in first.items] == [mandates[4].id, mandates[3].id] and first.has_more
+    assert [m.id for m in first.data] == [mandates[4].id, mandates[3].id] and first.has_more
     second = repo.page(Mandate, A, PageRequest(limit=2, cursor=first.next_cursor))
-    assert [m.id for m in second.items] == [mandates[2].id, mandates[1].id]
-    assert [m.id for m in repo.page(Mandate, A, PageRequest(), customer_reference="cust-3").items] == [mandates[2].id]
-    assert repo.page(Mandate, B, PageRequest()).items == []
+    assert [m.id for m in second.data] == [mandates[2].id, mandates[1].id]
+    assert [m.id for m in repo.page(Mandate, A, PageRequest(), customer_reference="cust-3").data] == [mandates[2].id]
+    assert repo.page(Mandate, B, PageRequest()).data == []
 
 
 def charges_of(p: Plan, m: Mandate, *statuses: str, days_apart: bool = False) -> list[Charge]:
@@ -147,8 +147,8 @@ def test_charges_list_by_mandate_and_status(repo: Repository) -> None:
     repo.commit(Changes(put=[p, m, *charges]))
     # When charges are listed by mandate and status, Then exactly those come, newest first
     found = repo.page(Charge, A, PageRequest(), mandate_id=m.id, status="succeeded")
-    assert [c.cycle for c in found.items] == [3, 1]
-    assert [c.cycle for c in repo.page(Charge, A, PageRequest(), status="failed").items] == [2]
+    assert [c.cycle for c in found.data] == [3, 1]
+    assert [c.cycle for c in repo.page(Charge, A, PageRequest(), status="failed").data] == [2]
 
 
 def test_the_due_index_finds_exactly_what_is_due(repo: Repository) -> None:
@@ -214,14 +214,14 @@ def test_refunds_and_items_list_by_parent_and_status_and_pending_refunds_are_due
     ]
     repo.commit(Changes(put=[p, m, charge, *refunds, *items]))
     # When they are listed and loaded, Then the filters hold, newest first, and only for merchant A
-    ids = lambda page: [o.id for o in page.items]  # noqa: E731
+    ids = lambda page: [o.id for o in page.data]  # noqa: E731
     assert ids(repo.page(Refund, A, PageRequest(), charge_id=charge.id)) == ["rfd_contract2", "rfd_contract1"]
     assert ids(repo.page(Refund, A, PageRequest(), mandate_id=m.id, status="pending")) == ["rfd_contract2"]
     assert ids(repo.page(Refund, A, PageRequest(), charge_id=charge.id, mandate_id="mdt_other")) == []
     assert ids(repo.page(Refund, A, PageRequest(), status="succeeded")) == ["rfd_contract1"]
     assert ids(repo.page(Item, A, PageRequest(), mandate_id=m.id, status="pending")) == ["itm_contract2"]
     assert ids(repo.page(Item, A, PageRequest())) == ["itm_contract2", "itm_contract1"]
-    assert repo.page(Refund, B, PageRequest()).items == [] and repo.get(Item, B, "itm_contract1") is None
+    assert repo.page(Refund, B, PageRequest()).data == [] and repo.get(Item, B, "itm_contract1") is None
     loaded = repo.load_many({Item: [(A, "itm_contract1"), (B, "itm_contract2"), (A, "itm_missing")]}).of(Item)
     assert list(loaded) == ["itm_contract1"] and loaded["itm_contract1"].version == 1
     assert repo.get(Refund, A, "rfd_contract2") == refunds[1]
@@ -239,7 +239,7 @@ def test_events_are_written_once_and_listed_by_type(repo: Repository) -> None:
     ]
     repo.commit(Changes(put=[p], events=events))
     # Then they list by type and read by id, and an event id is never written twice
-    assert [e.id for e in repo.page(Event, A, PageRequest(), type="plan.updated").items] == ["evt_contract1"]
+    assert [e.id for e in repo.page(Event, A, PageRequest(), type="plan.updated").data] == ["evt_contract1"]
     assert repo.get(Event, A, "evt_contract0") == events[0]
     with pytest.raises(ConcurrentModification):  # an event id is never written twice
         repo.commit(Changes(events=[events[0]]))
@@ -293,21 +293,21 @@ def test_webhook_endpoints_and_deliveries_list_filter_and_count_the_same_on_both
     ]
     repo.commit(Changes(put=[*deliveries]))
     # Then lists are per merchant, newest first; a deleted endpoint leaves its list
-    assert [e.id for e in repo.page(WebhookEndpoint, A, PageRequest()).items] == [second.id, first.id]
+    assert [e.id for e in repo.page(WebhookEndpoint, A, PageRequest()).data] == [second.id, first.id]
     second.delete(NOW)
     repo.commit(Changes(put=[second], limits=[Limit(A, "webhook_endpoints", -1)]))
-    assert [e.id for e in repo.page(WebhookEndpoint, A, PageRequest()).items] == [first.id]
+    assert [e.id for e in repo.page(WebhookEndpoint, A, PageRequest()).data] == [first.id]
     stored = repo.get(WebhookEndpoint, A, second.id)
     assert stored is not None and stored.deleted and repo.get(WebhookEndpoint, B, second.id) is None
     # And deliveries list per endpoint, by status, and by event
     page = repo.page(WebhookDelivery, A, PageRequest(), endpoint_id=first.id)
-    assert [d.event_id for d in page.items] == [f"evt_contract{n}" for n in (4, 3, 2, 1, 0)]
+    assert [d.event_id for d in page.data] == [f"evt_contract{n}" for n in (4, 3, 2, 1, 0)]
     pending = repo.page(WebhookDelivery, A, PageRequest(), endpoint_id=first.id, status="pending")
-    assert [d.event_id for d in pending.items] == ["evt_contract4", "evt_contract2", "evt_contract0"]
-    [found] = repo.page(WebhookDelivery, A, PageRequest(), endpoint_id=first.id, event_id="evt_contract3").items
+    assert [d.event_id for d in pending.data] == ["evt_contract4", "evt_contract2", "evt_contract0"]
+    [found] = repo.page(WebhookDelivery, A, PageRequest(), endpoint_id=first.id, event_id="evt_contract3").data
     assert (
         found.status == "succeeded"
-        and repo.page(WebhookDelivery, B, PageRequest(), endpoint_id=first.id, event_id="evt_contract3").items == []
+        and repo.page(WebhookDelivery, B, PageRequest(), endpoint_id=first.id, event_id="evt_contract3").data == []
     )
     # And a count at its maximum refuses one more; the freed place takes exactly one
     third, fourth = endpoint(A, 4), endpoint(A, 5)
@@ -361,7 +361,7 @@ def test_notifications_and_suppressions_read_back_and_list_by_mandate_and_kind(r
 
     # And lists filter by mandate, by kind, and by both
     def listed(**filters: str) -> list[str]:
-        return [n.id for n in repo.page(Notification, A, PageRequest(), **filters).items]
+        return [n.id for n in repo.page(Notification, A, PageRequest(), **filters).data]
 
     assert listed(mandate_id="mdt_one") == [rows[1].id, rows[0].id]
     assert listed(kind="receipt") == [rows[2].id, rows[0].id]
@@ -511,7 +511,7 @@ def test_every_declared_filter_lists_exactly_its_matches_newest_first(repo: Repo
     required = {r: FILTER_VALUES[(aggregate.name, r)][1] for r in aggregate.required if r != name}
 
     def listed(merchant: str, **filters: str) -> list[str]:
-        return [o.id for o in repo.page(aggregate.model, merchant, PageRequest(), **required, **filters).items]
+        return [o.id for o in repo.page(aggregate.model, merchant, PageRequest(), **required, **filters).data]
 
     # When listed by the value, Then exactly the matching object of the merchant comes
     assert listed(A, **{name: wanted}) == [match.id] and listed(A, **{name: other}) == [newer.id]
@@ -528,7 +528,7 @@ def test_an_object_hidden_from_lists_still_reads_by_id(repo: Repository, aggrega
     shown, hidden = _sample(aggregate.name, A, 1), _sample(aggregate.name, A, 2, **{aggregate.hidden_when: True})
     _write(repo, shown, hidden)
     # Then the list leaves it out, and it reads by id
-    assert [o.id for o in repo.page(aggregate.model, A, PageRequest()).items] == [shown.id]
+    assert [o.id for o in repo.page(aggregate.model, A, PageRequest()).data] == [shown.id]
     assert repo.get(aggregate.model, A, hidden.id) == hidden
 
 

@@ -11,7 +11,7 @@ from billing.api.requests import AccountUpdate, MandateCreate, PlanCreate
 from billing.domain.notifications import Notification, Suppression
 from billing.emails.render import JinjaEmails
 from billing.service.links import ApprovalLinks
-from billing.service.messages import MailFeedback, NotifyMessage
+from billing.service.messages import MailFeedback, NotificationMessage
 from billing.service.notifications import Notifier, messages_for_event
 from billing.service.ports import MailRefused, PageRequest
 from billing.shapes import render_event
@@ -61,7 +61,7 @@ def test_activation_and_end_are_each_sent_once_in_the_customers_language_and_esc
     assert activated["subject"] == "Shop <b>&: mokėjimai nustatyti" and "19,99\xa0€" in activated["text"]
     assert "Shop &lt;b&gt;&amp;" in activated["html"] and "<b>&" not in activated["html"]
     assert "https://pay.example/customer/mandates/" in activated["text"]
-    notifications = world.api.notifications.page(MERCHANT, PageRequest()).items
+    notifications = world.api.notifications.page(MERCHANT, PageRequest()).data
     assert {(n.kind, n.status, n.locale) for n in notifications} == {
         ("mandate_activated", "sent", "lt"),
         ("mandate_ended", "sent", "lt"),
@@ -94,7 +94,7 @@ def test_nothing_without_an_address_or_when_the_account_turned_the_kind_off(worl
 @pytest.mark.parametrize("failure", [MailRefused("MessageRejected"), TimeoutError("SES unreachable")])
 def test_a_refused_or_interrupted_e_mail_is_recorded_as_not_sent_and_never_sent_again(world: World, failure) -> None:
     mandate, mailer, notifier = setup(world)
-    message = NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
+    message = NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
     mailer.fail_with = failure
     recorded = notifier.notify(message)
     assert recorded is not None and recorded.status == "failed" and recorded.failure
@@ -104,7 +104,7 @@ def test_a_refused_or_interrupted_e_mail_is_recorded_as_not_sent_and_never_sent_
 
 def test_a_crash_after_recording_leaves_it_interrupted_and_unsent_for_ever(world: World) -> None:
     mandate, mailer, notifier = setup(world)
-    message = NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
+    message = NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
     world.repo.fail_next_commit_with = None
     real = world.repo.commit
     calls = []
@@ -119,7 +119,7 @@ def test_a_crash_after_recording_leaves_it_interrupted_and_unsent_for_ever(world
     with pytest.raises(RuntimeError):
         notifier.notify(message)
     world.repo.commit = real
-    [stored] = world.api.notifications.page(MERCHANT, PageRequest()).items
+    [stored] = world.api.notifications.page(MERCHANT, PageRequest()).data
     assert stored.status == "failed" and stored.failure == "interrupted" and len(mailer.sent) == 1
     assert notifier.notify(message) is None and len(mailer.sent) == 1
 
@@ -129,11 +129,11 @@ def test_an_e_mail_ses_did_not_take_is_handed_over_again_later_and_then_once(wor
     from billing.service.ports import MailDeferred
 
     mandate, mailer, notifier = setup(world)
-    message = NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
+    message = NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
     mailer.fail_with = MailDeferred("TooManyRequestsException")
     with pytest.raises(SendingDeferred):  # the request comes back
         notifier.notify(message)
-    [waiting] = world.api.notifications.page(MERCHANT, PageRequest()).items
+    [waiting] = world.api.notifications.page(MERCHANT, PageRequest()).data
     assert waiting.status == "failed" and waiting.failure == "deferred"
     mailer.fail_with = None
     sent = notifier.notify(message)
@@ -147,11 +147,13 @@ def test_another_merchants_ids_or_another_mandates_charge_send_nothing(world: Wo
     world.tick()
     [their_charge] = world.charges(other)
     # A message naming this merchant's mandate under another merchant finds nothing
-    assert notifier.notify(NotifyMessage(merchant_id="mch_b", kind="mandate_activated", mandate_id=mandate.id)) is None
+    assert notifier.notify(NotificationMessage(merchant_id="mch_b", kind="mandate_activated", mandate_id=mandate.id)) is None
     # A receipt request pairing this customer with another mandate's charge sends nothing
-    wrong = NotifyMessage(merchant_id=MERCHANT, kind="receipt", mandate_id=mandate.id, charge_id=their_charge.id, occasion="x")
+    wrong = NotificationMessage(
+        merchant_id=MERCHANT, kind="receipt", mandate_id=mandate.id, charge_id=their_charge.id, occasion="x"
+    )
     assert notifier.notify(wrong) is None
-    assert mailer.sent == [] and world.api.notifications.page(MERCHANT, PageRequest()).items == []
+    assert mailer.sent == [] and world.api.notifications.page(MERCHANT, PageRequest()).data == []
 
 
 def ses_report(sent: dict, event_type: str = "Bounce", bounce_type: str = "Permanent") -> MailFeedback:
@@ -179,7 +181,7 @@ def ses_report(sent: dict, event_type: str = "Bounce", bounce_type: str = "Perma
 def test_a_bounce_or_complaint_marks_the_e_mail_and_stops_mail_to_that_address(world: World, event_type, bounce_type) -> None:
     # Given an activation e-mail that SES took
     mandate, mailer, notifier = setup(world)
-    sent = notifier.notify(NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id))
+    sent = notifier.notify(NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id))
     assert sent is not None and sent.status == "sent"
     report = ses_report({**mailer.sent[0], "message_id": sent.message_id}, event_type, bounce_type)
     # When SES reports a permanent bounce or a complaint (twice: SNS and SQS deliver at least once)
@@ -187,7 +189,7 @@ def test_a_bounce_or_complaint_marks_the_e_mail_and_stops_mail_to_that_address(w
     assert notifier.feedback(report) is None
     # Then the notification says so
     assert marked is not None and marked.feedback == event_type.lower()
-    [listed] = world.api.notifications.page(MERCHANT, PageRequest()).items
+    [listed] = world.api.notifications.page(MERCHANT, PageRequest()).data
     if event_type == "Bounce":
         assert listed.status == "failed" and listed.failure == "bounced: Permanent/General"
     else:
@@ -195,25 +197,25 @@ def test_a_bounce_or_complaint_marks_the_e_mail_and_stops_mail_to_that_address(w
     # And the next e-mail to that address is recorded as withheld, not handed to SES
     world.api.mandates.cancel(MERCHANT, mandate.id)
     withheld = notifier.notify(
-        NotifyMessage(merchant_id=MERCHANT, kind="mandate_ended", mandate_id=mandate.id, occasion="cancelled")
+        NotificationMessage(merchant_id=MERCHANT, kind="mandate_ended", mandate_id=mandate.id, occasion="cancelled")
     )
     assert withheld is not None and withheld.status == "failed" and withheld.suppressed
     assert len(mailer.sent) == 1
     # And another merchant's e-mails to the same address still go (suppression is per merchant)
     other = World()
     other_mandate, other_mailer, other_notifier = setup(other)
-    other_notifier.notify(NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=other_mandate.id))
+    other_notifier.notify(NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=other_mandate.id))
     assert len(other_mailer.sent) == 1
 
 
 def test_a_transient_bounce_marks_the_e_mail_but_keeps_the_address(world: World) -> None:
     mandate, mailer, notifier = setup(world)
-    sent = notifier.notify(NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id))
+    sent = notifier.notify(NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id))
     assert sent is not None
     notifier.feedback(ses_report({**mailer.sent[0], "message_id": sent.message_id}, "Bounce", "Transient"))
     world.api.mandates.cancel(MERCHANT, mandate.id)
     again = notifier.notify(
-        NotifyMessage(merchant_id=MERCHANT, kind="mandate_ended", mandate_id=mandate.id, occasion="cancelled")
+        NotificationMessage(merchant_id=MERCHANT, kind="mandate_ended", mandate_id=mandate.id, occasion="cancelled")
     )
     assert again is not None and again.status == "sent" and len(mailer.sent) == 2
     first = world.repo.get(Notification, MERCHANT, sent.id)
@@ -228,7 +230,7 @@ def test_a_transient_bounce_marks_the_e_mail_but_keeps_the_address(world: World)
 
 def test_a_report_naming_another_e_mail_or_merchant_marks_nothing(world: World) -> None:
     mandate, mailer, notifier = setup(world)
-    sent = notifier.notify(NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id))
+    sent = notifier.notify(NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id))
     assert sent is not None
     assert notifier.feedback(ses_report({**mailer.sent[0], "message_id": "another-message"})) is None
     foreign = {**mailer.sent[0], "message_id": sent.message_id, "tags": {**mailer.sent[0]["tags"], "merchant_id": "mch_b"}}
@@ -333,9 +335,9 @@ def test_a_batch_read_ahead_sends_each_e_mail_once_even_when_a_request_repeats_i
         ),
     )
     batch = [
-        NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id),
-        NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id),
-        NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=other.id),
+        NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id),
+        NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id),
+        NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=other.id),
     ]
     # When everything the batch needs is read once, before any is sent
     ahead = notifier.read_ahead(batch)
@@ -344,7 +346,7 @@ def test_a_batch_read_ahead_sends_each_e_mail_once_even_when_a_request_repeats_i
     assert sorted(m["to"] for m in mailer.sent) == ["dovile@example.lt", "jonas@example.lt"]
     assert results[1] is None and results[0] is not None and results[2] is not None
     # And a request the read-ahead did not cover reads what it needs itself
-    ended = NotifyMessage(merchant_id=MERCHANT, kind="mandate_ended", mandate_id=other.id, occasion="cancelled")
+    ended = NotificationMessage(merchant_id=MERCHANT, kind="mandate_ended", mandate_id=other.id, occasion="cancelled")
     world.api.mandates.cancel(MERCHANT, other.id)
     assert notifier.notify(ended, ahead) is not None and len(mailer.sent) == 3
 
@@ -368,9 +370,9 @@ def test_a_batch_is_recorded_in_two_writes_and_each_e_mail_goes_once_whatever_is
     mandate, mailer, notifier = setup(world)
     other = _second_customer(world, mandate.plan_id)
     batch = [
-        NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id),
-        NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=other.id),
-        NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id),
+        NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id),
+        NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=other.id),
+        NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id),
     ]
     commits = len(world.repo.commits)
     # When the batch is handled
@@ -387,8 +389,8 @@ def test_a_batch_in_which_one_e_mail_was_recorded_meanwhile_goes_one_by_one_and_
     # Given two activation e-mails, one of them already recorded by another run after the batch's read
     mandate, mailer, notifier = setup(world)
     other = _second_customer(world, mandate.plan_id)
-    first = NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
-    second = NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=other.id)
+    first = NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
+    second = NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=other.id)
     real = notifier.read_ahead
 
     def read_then_another_run_sends_the_first(messages):  # type: ignore[no-untyped-def]
@@ -411,7 +413,7 @@ def test_in_a_batch_an_e_mail_the_mail_service_defers_comes_back_alone_and_goes_
     # Given a batch of two e-mails while the mail service defers everything
     mandate, mailer, notifier = setup(world)
     other = _second_customer(world, mandate.plan_id)
-    batch = [NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=m.id) for m in (mandate, other)]
+    batch = [NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=m.id) for m in (mandate, other)]
     mailer.fail_with = MailDeferred("throttled")
     # When it is handled, Then each one's request comes back, recorded as surely not sent
     results = notifier.notify_all(batch)

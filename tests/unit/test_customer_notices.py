@@ -24,7 +24,7 @@ MINUTE = timedelta(minutes=1)
 
 
 class Customer:
-    """One customer's mandate with the notifier at the end of the notify queue."""
+    """One customer's mandate with the notifier at the end of the notification queue."""
 
     def __init__(self, world: World, locale: str = "en", email: str | None = "ona@example.lt", **plan: object) -> None:
         self.world = world
@@ -48,7 +48,7 @@ class Customer:
         """The clock at `moment`, one scheduler tick, and every notice e-mailed (each handed over twice)."""
         self.world.clock.current = moment
         self.world.tick()
-        for message in self.world.notify_queue.take():
+        for message in self.world.notification_queue.take():
             self.notifier.notify(message)
             self.notifier.notify(message)  # SQS delivers at least once
 
@@ -94,7 +94,7 @@ def test_each_cycle_is_announced_once_three_days_before_it_is_due(world: World) 
     assert len(customer.notices()) == 1
     customer.at(customer.next_charge_at - timedelta(days=3))
     assert len(customer.notices("upcoming_charge")) == 2
-    recorded = world.api.notifications.page(MERCHANT, PageRequest(), kind="upcoming_charge").items
+    recorded = world.api.notifications.page(MERCHANT, PageRequest(), kind="upcoming_charge").data
     assert len(recorded) == 2 and all(n.status == "sent" and n.mandate_id == customer.mandate_id for n in recorded)
 
 
@@ -175,7 +175,7 @@ def test_never_for_a_mandate_that_stopped_before_the_charge_was_due(world: World
     customer.at(START)
     world.clock.current = customer.next_charge_at - timedelta(days=3)
     world.dispatch()
-    [message] = world.notify_queue.take()
+    [message] = world.notification_queue.take()
     world.api.mandates.revoke(MERCHANT, customer.mandate_id)
     # When the notifier gets it, nothing is sent
     assert customer.notifier.notify(message) is None
@@ -185,7 +185,7 @@ def test_never_for_a_mandate_that_stopped_before_the_charge_was_due(world: World
     late.at(START)
     late.world.clock.current = late.next_charge_at - timedelta(days=3)
     late.world.dispatch()
-    [held] = late.world.notify_queue.take()
+    [held] = late.world.notification_queue.take()
     late.world.clock.current = late.next_charge_at
     assert late.notifier.notify(held) is None and late.notices() == []
     # And a paused mandate gets no notice until it resumes (then the next charge is announced)
@@ -223,17 +223,17 @@ def test_a_notice_the_queue_refused_is_handed_over_at_the_next_run_and_duplicate
     customer = Customer(world)
     customer.at(START)
     notice_time = customer.next_charge_at - timedelta(days=3)
-    # Given the notify queue refuses the notice
-    world.notify_queue.refuse = True
+    # Given the notification queue refuses the notice
+    world.notification_queue.refuse = True
     world.clock.current = notice_time
     report = world.dispatch()
     assert report.errors == 1 and report.notices == 0
     # When the next run finds it still due, it is handed over
-    world.notify_queue.refuse = False
+    world.notification_queue.refuse = False
     world.clock.current = notice_time + MINUTE
     assert world.dispatch().notices == 1
     # And a second run racing on the same stale read hands it over again: the e-mail goes once
-    [message] = world.notify_queue.take()
+    [message] = world.notification_queue.take()
     for _ in range(3):
         customer.notifier.notify(message)
     assert len(customer.notices()) == 1
@@ -247,7 +247,7 @@ def test_notice_timing_over_a_year_of_ticks(world: World) -> None:
         customer.at(moment)
         moment += timedelta(hours=1)
     charges = {c.cycle: c.due_at for c in world.charges(customer.mandate_id)}
-    sent = world.api.notifications.page(MERCHANT, PageRequest(limit=100), kind="upcoming_charge").items
+    sent = world.api.notifications.page(MERCHANT, PageRequest(limit=100), kind="upcoming_charge").data
     assert len(sent) == len(charges) - 1  # every cycle but the first (charged at activation)
     for notification in sent:
         [due] = [due for cycle, due in charges.items() if due - timedelta(days=3) <= notification.created_at < due]
@@ -259,13 +259,13 @@ def test_one_run_hands_all_its_notices_over_together_then_marks_each_mandate(wor
     first, second = Customer(world), Customer(world, email="jonas@example.lt")
     first.at(START)
     due = first.next_charge_at
-    world.notify_queue.calls = 0
+    world.notification_queue.calls = 0
     # When the dispatcher runs at the notice time
     world.clock.current = due - timedelta(days=3)
     report = world.dispatch()
-    # Then both notices went to the notify queue in one call, and both mandates are marked done
-    assert report.notices == 2 and world.notify_queue.calls == 1
-    assert {m.mandate_id for m in world.notify_queue.take()} == {first.mandate_id, second.mandate_id}
+    # Then both notices went to the notification queue in one call, and both mandates are marked done
+    assert report.notices == 2 and world.notification_queue.calls == 1
+    assert {m.mandate_id for m in world.notification_queue.take()} == {first.mandate_id, second.mandate_id}
     assert all(world.get(c.mandate_id).noticed_cycle == 2 for c in (first, second))
     # And a mandate changed between the hand-over and its marking is looked at again: the notice
     # goes to the queue once more, and the notifier records the e-mail once
@@ -276,6 +276,6 @@ def test_one_run_hands_all_its_notices_over_together_then_marks_each_mandate(wor
     report = third.world.dispatch()
     assert report.conflicts == 1 and report.notices == 1
     assert third.world.dispatch().notices == 1  # still due: handed over again
-    for message in third.world.notify_queue.take():
+    for message in third.world.notification_queue.take():
         third.notifier.notify(message)
     assert len(third.notices()) == 1

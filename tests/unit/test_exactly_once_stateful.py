@@ -363,7 +363,7 @@ class Billing(RuleBasedStateMachine):
         self.world.dispatch()
         self.inflight += self.world.queue.take()
         self._forget_resumed()
-        if notify:  # the notices go at once (else they wait in the notify queue, racing the merchant)
+        if notify:  # the notices go at once (else they wait in the notification queue, racing the merchant)
             self.notify(twice=False)
 
     @rule()
@@ -374,7 +374,7 @@ class Billing(RuleBasedStateMachine):
     @rule(twice=st.booleans())
     def notify(self, twice: bool) -> None:
         """The notifier takes the notices dispatched so far (SQS may deliver each twice)."""
-        for message in self.world.notify_queue.take():
+        for message in self.world.notification_queue.take():
             mandate = self.world.get(message.mandate_id)
             for _ in range(2 if twice else 1):
                 sent = self.notifier.notify(message)

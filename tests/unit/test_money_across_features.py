@@ -126,9 +126,7 @@ def test_an_item_on_a_mandate_whose_last_cycle_is_being_collected_is_refused(wor
     # Then nothing was created, and the mandate completes with nothing pending
     world.deliver_all()
     assert world.get(mandate_id).status == "completed"
-    assert (
-        world.repo.page(Item, MERCHANT, __import__("billing.service.ports", fromlist=["PageRequest"]).PageRequest()).items == []
-    )
+    assert world.repo.page(Item, MERCHANT, __import__("billing.service.ports", fromlist=["PageRequest"]).PageRequest()).data == []
 
 
 def test_an_item_left_on_a_mandate_that_ended_is_voided(world: World) -> None:

@@ -164,11 +164,11 @@ def test_refunds_are_listed_by_charge_mandate_and_status(world: World) -> None:
     a, b = refund(world, first, amount=100), refund(world, second, amount=100)
     from billing.service.ports import PageRequest
 
-    by_charge = world.api.refunds.page(MERCHANT, PageRequest(), charge_id=first).items
+    by_charge = world.api.refunds.page(MERCHANT, PageRequest(), charge_id=first).data
     assert [r.id for r in by_charge] == [a.id]
-    by_mandate = world.api.refunds.page(MERCHANT, PageRequest(), mandate_id=b.mandate_id).items
+    by_mandate = world.api.refunds.page(MERCHANT, PageRequest(), mandate_id=b.mandate_id).data
     assert [r.id for r in by_mandate] == [b.id]
-    assert len(world.api.refunds.page(MERCHANT, PageRequest(), status="pending").items) == 2
+    assert len(world.api.refunds.page(MERCHANT, PageRequest(), status="pending").data) == 2
 
 
 # ------------------------------------------------------------------------------- items

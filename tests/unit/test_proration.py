@@ -138,7 +138,7 @@ def _mandate_with_credit(gateway: str, token: str, amount: int, credit: int, cur
 )
 @settings(max_examples=300, deadline=None)
 def test_credit_never_leaves_a_stripe_charge_below_stripes_minimum(amount: int, credit: int, currency: str) -> None:
-    from billing.domain.charging import charge_lines
+    from billing.domain.engine import charge_lines
     from billing.domain.payment_methods import minimum_charge
 
     # Given a Stripe mandate carrying credit
@@ -157,7 +157,7 @@ def test_credit_never_leaves_a_stripe_charge_below_stripes_minimum(amount: int, 
 
 
 def test_a_small_remainder_after_credit_is_charged_at_the_minimum_on_stripe_only() -> None:
-    from billing.domain.charging import charge_lines
+    from billing.domain.engine import charge_lines
 
     # Given €19.99 due and €19.79 of credit: €0.20 left, below Stripe's €0.50
     stripe = _mandate_with_credit("stripe", "cus_Test12345678:pm_1Q2w3E4r5T6y7U8i", 1999, 1979)

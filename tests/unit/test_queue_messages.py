@@ -10,13 +10,13 @@ from pydantic import ValidationError
 
 from billing.service.messages import (
     MailFeedback,
-    NotifyMessage,
+    NotificationMessage,
     PublishedEvent,
     ReceiptRequest,
     RefundMessage,
     WakeMessage,
-    parse_charge_message,
-    parse_notify_message,
+    parse_gateway_message,
+    parse_notification_message,
     parse_published_event,
     parse_receipt_request,
     parse_wake_message,
@@ -28,35 +28,35 @@ REFUND = {"merchant_id": "mch_1", "refund_id": "rfd_1", "dispatched_at": "2026-1
 def test_each_message_says_its_type_and_parses_back_as_itself() -> None:
     # Given messages as the senders write them
     refund = RefundMessage.model_validate(REFUND)
-    email = NotifyMessage(merchant_id="mch_1", kind="receipt", mandate_id="mdt_1", charge_id="chg_1", occasion="chg_1")
+    email = NotificationMessage(merchant_id="mch_1", kind="receipt", mandate_id="mdt_1", charge_id="chg_1", occasion="chg_1")
     wake = WakeMessage(merchant_id="mch_1", delivery_id="wd_1")
     receipt = ReceiptRequest(merchant_id="mch_1", charge_id="chg_1", mandate_id="mdt_1", customer_has_email=True)
     # Then each body names its type, and its queue's parser gives the same message back
     assert json.loads(refund.model_dump_json())["type"] == "refund"
-    assert parse_charge_message(refund.model_dump_json()) == refund
+    assert parse_gateway_message(refund.model_dump_json()) == refund
     assert json.loads(email.model_dump_json())["type"] == "email"
-    assert parse_notify_message(email.model_dump_json()) == email
+    assert parse_notification_message(email.model_dump_json()) == email
     assert parse_wake_message(wake.model_dump_json()) == wake
     assert parse_receipt_request(receipt.model_dump_json()) == receipt
 
 
 def test_messages_sent_before_the_type_existed_still_parse() -> None:
     # Given bodies without `type`, as the previous version sent them
-    assert isinstance(parse_charge_message(json.dumps(REFUND)), RefundMessage)
+    assert isinstance(parse_gateway_message(json.dumps(REFUND)), RefundMessage)
     old_email = {"merchant_id": "mch_1", "kind": "mandate_activated", "mandate_id": "mdt_1"}
-    assert isinstance(parse_notify_message(json.dumps(old_email)), NotifyMessage)
+    assert isinstance(parse_notification_message(json.dumps(old_email)), NotificationMessage)
     request = parse_receipt_request(json.dumps({"merchant_id": "mch_1", "charge_id": "chg_1"}))
     assert (request.mandate_id, request.customer_has_email) == (None, None)  # numbered the reading way
 
 
-def test_the_notify_queue_tells_events_and_ses_reports_by_their_own_fields() -> None:
+def test_the_notification_queue_tells_events_and_ses_reports_by_their_own_fields() -> None:
     # Given a published event (its own `type` is the event type) and an SES report
     event = {"object": "event", "id": "evt_1", "type": "charge.failed", "data": {"object": {"id": "chg_1"}}}
     report = {"eventType": "Bounce", "mail": {"messageId": "m-1"}, "bounce": {"bounceType": "Permanent"}}
     # Then each parses as what it is
-    parsed = parse_notify_message(json.dumps(event))
+    parsed = parse_notification_message(json.dumps(event))
     assert isinstance(parsed, PublishedEvent) and parsed.event_type == "charge.failed"
-    assert isinstance(parse_notify_message(json.dumps(report)), MailFeedback)
+    assert isinstance(parse_notification_message(json.dumps(report)), MailFeedback)
     assert parse_published_event(json.dumps(event), "mch_1").merchant_id == "mch_1"
 
 
@@ -70,7 +70,7 @@ def test_the_notify_queue_tells_events_and_ses_reports_by_their_own_fields() -> 
 )
 def test_a_message_that_is_not_what_its_type_says_is_refused(body: dict) -> None:
     with pytest.raises(ValidationError):
-        parse_charge_message(json.dumps(body))
+        parse_gateway_message(json.dumps(body))
 
 
 def test_unpublished_event_keys_say_their_type_and_those_left_before_it_are_still_recognised() -> None:

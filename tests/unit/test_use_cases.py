@@ -247,7 +247,7 @@ def test_lists_are_newest_first_and_paginate_without_gaps(api: UseCases, clock: 
     seen, cursor = [], None
     while True:
         page = api.plans.page(A, PageRequest(3, cursor))
-        seen += [p.id for p in page.items]
+        seen += [p.id for p in page.data]
         if not page.has_more:
             break
         cursor = page.next_cursor

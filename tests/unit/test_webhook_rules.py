@@ -265,7 +265,7 @@ def test_a_merchant_has_at_most_sixteen_endpoints_and_never_sees_another_merchan
     w.endpoint()  # a deleted one frees its place
     with pytest.raises(NotFound):
         w.endpoints.get(B, ids[1])
-    assert w.endpoints.page(B, PageRequest()).items == []
+    assert w.endpoints.page(B, PageRequest()).data == []
 
 
 def test_a_name_that_resolves_to_a_private_address_is_refused_at_creation(w: Webhooks) -> None:

@@ -97,7 +97,7 @@ class WebhookMachine(RuleBasedStateMachine):
     def publish(self, type: str, twice: bool) -> None:
         event = self.w.event(type=type)
         self.events.append(event)
-        endpoints = self.w.endpoints.page(A, PageRequest(20)).items
+        endpoints = self.w.endpoints.page(A, PageRequest(20)).data
         self.expected |= {(event.id, e.id) for e in endpoints if e.subscribes_to(type)}
         for _ in range(2 if twice else 1):
             self.w.fan_out.fan_out(event)

@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING
 
 from .service.ports import (
     CardSetup,
-    ChargeQueue,
     Clock,
     EventPublisher,
+    GatewayQueue,
     Idempotency,
     IdGenerator,
     Links,
     Mailer,
     MerchantKeys,
-    NotifyQueue,
+    NotificationQueue,
     PaymentGateway,
     ReceiptRequestQueue,
     Repository,
@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.dispatcher import Dispatcher
     from .service.event_publishing import EventRelay
     from .service.links import ApprovalLinks
-    from .service.notifications import Notifier, NotifyRequests
+    from .service.notifications import NotificationRequests, Notifier
     from .service.ports import WebhookPorts
     from .service.receipts import ReceiptNumbering
     from .service.receipts import ReceiptRequests as ReceiptBatches
@@ -96,7 +96,12 @@ def build_use_cases(
 
 
 def build_dispatcher(
-    settings: Settings, repository: Repository, queue: ChargeQueue, ids: IdGenerator, notify: NotifyQueue, workers: int = 16
+    settings: Settings,
+    repository: Repository,
+    queue: GatewayQueue,
+    ids: IdGenerator,
+    notification_queue: NotificationQueue,
+    workers: int = 16,
 ) -> Dispatcher:
     from .service.dispatcher import Dispatcher
 
@@ -104,7 +109,7 @@ def build_dispatcher(
         repository,
         queue,
         ids,
-        notify,
+        notification_queue,
         lease=timedelta(seconds=settings.claim_lease_seconds),
         max_per_run=settings.max_dispatch_per_run,
         workers=workers,
@@ -200,16 +205,16 @@ class Aws:
         return gateways
 
     @cached_property
-    def charge_queue(self) -> ChargeQueue:
-        from .adapters.sqs import SqsChargeQueue
+    def gateway_queue(self) -> GatewayQueue:
+        from .adapters.sqs import SqsGatewayQueue
 
-        return SqsChargeQueue(self.client("sqs"), self.settings.charge_queue_url)
+        return SqsGatewayQueue(self.client("sqs"), self.settings.charge_queue_url)
 
     @cached_property
-    def notify_queue(self) -> NotifyQueue:
-        from .adapters.sqs import SqsNotifyQueue
+    def notification_queue(self) -> NotificationQueue:
+        from .adapters.sqs import SqsNotificationQueue
 
-        return SqsNotifyQueue(self.client("sqs"), self.settings.notify_queue_url)
+        return SqsNotificationQueue(self.client("sqs"), self.settings.notify_queue_url)
 
     @cached_property
     def merchants(self) -> MerchantKeys:
@@ -367,7 +372,7 @@ class DispatcherDeps:
 
 def dispatcher(overrides: Overrides = Overrides()) -> DispatcherDeps:
     aws = Aws.from_env(overrides)
-    return DispatcherDeps(build_dispatcher(aws.settings, aws.repository, aws.charge_queue, aws.ids, aws.notify_queue))
+    return DispatcherDeps(build_dispatcher(aws.settings, aws.repository, aws.gateway_queue, aws.ids, aws.notification_queue))
 
 
 @dataclass(frozen=True)
@@ -406,25 +411,25 @@ def receipts(overrides: Overrides = Overrides()) -> ReceiptsDeps:
 
     aws = Aws.from_env(overrides)
     numbering = ReceiptNumbering(aws.repository, aws.clock)
-    notify = aws.notify_queue if aws.settings.notify_queue_url else None
-    return ReceiptsDeps(ReceiptBatches(aws.repository, numbering, notify), numbering)
+    notification_queue = aws.notification_queue if aws.settings.notify_queue_url else None
+    return ReceiptsDeps(ReceiptBatches(aws.repository, numbering, notification_queue), numbering)
 
 
 @dataclass(frozen=True)
 class NotifierDeps:
     notifier: Notifier
-    requests: NotifyRequests  # a notify queue batch
+    requests: NotificationRequests  # a notification queue batch
 
 
 def notifier(overrides: Overrides = Overrides()) -> NotifierDeps:
     from .emails.render import JinjaEmails
-    from .service.notifications import Notifier, NotifyRequests
+    from .service.notifications import NotificationRequests, Notifier
 
     aws = Aws.from_env(overrides)
     # Links in e-mails: the deployment's public URL (there is no request to take it from).
     links = aws.approval_links(aws.settings.public_base_url)
     notifier = Notifier(aws.repository, aws.clock, aws.mailer, links, JinjaEmails())
-    return NotifierDeps(notifier, NotifyRequests(notifier))
+    return NotifierDeps(notifier, NotificationRequests(notifier))
 
 
 @dataclass(frozen=True)

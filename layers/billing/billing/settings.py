@@ -18,11 +18,11 @@ class Settings(BaseModel):
     unpublished_events_queue_url: str = ""  # the publisher's DLQ: events SNS refused, for replay
     receipt_queue_url: str = ""  # FIFO: each succeeded charge, to be numbered (one group per merchant)
     # E-mails to customers
-    notify_queue_url: str = ""  # e-mails to consider (events, and receipts once numbered)
+    notify_queue_url: str = ""  # the notification queue (deployed as NotifyQueue): e-mails to consider (events, receipts)
     sender_email: str = ""  # the SES identity e-mails come from (template parameter SenderEmail)
     ses_configuration_set: str = ""  # where SES reports bounces and complaints
     # Billing engine
-    charge_queue_url: str = ""
+    charge_queue_url: str = ""  # the gateway queue (deployed as ChargeQueue; env CHARGE_QUEUE_URL)
     gateway_ledger_table_name: str = ""
     stripe_secret_name: str = ""  # Secrets Manager name/ARN, or an SSM SecureString path starting with "/"
     stripe_publishable_key: str = ""  # for Stripe.js on the customer's page

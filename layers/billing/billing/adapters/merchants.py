@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from ..domain import api_keys
 from ..domain.api_keys import ApiKey
-from .dynamodb import items, keys
+from .dynamodb import keys, records
 from .dynamodb.codec import from_attributes, to_attributes
 from .dynamodb.writes import Writer
 
@@ -73,7 +73,7 @@ class MerchantStore:
 
     def _key(self, merchant_id: str, key_id: str) -> ApiKey | None:
         response = self.client.get_item(TableName=self.table, Key=to_attributes(keys.primary(merchant_id, key_id, "APIKEY")))
-        return items.load(ApiKey, from_attributes(response["Item"])) if "Item" in response else None
+        return records.load(ApiKey, from_attributes(response["Item"])) if "Item" in response else None
 
     def _first_format(self, api_key: str, now: datetime) -> str | None:
         """A key made before locators: its digest item names the merchant. Adopted among the

@@ -1,4 +1,4 @@
-"""SQS: the charge queue (SendMessageBatch, ten messages per call), the queue where the event
+"""SQS: the gateway queue (deployed as ChargeQueue; SendMessageBatch, ten messages per call), the queue where the event
 publisher leaves the events SNS did not take (for `make redrive QUEUE=events`), and the webhook
 deliveries' wake-ups."""
 
@@ -10,7 +10,7 @@ from typing import Any
 from ..observability import logger
 from ..service.messages import (
     AttemptMessage,
-    NotifyMessage,
+    NotificationMessage,
     ReceiptRequest,
     RefundMessage,
     UnpublishedEventsMessage,
@@ -21,7 +21,7 @@ from ..service.ports import MAX_DELAY_SECONDS
 BATCH = 10  # SQS's maximum entries per SendMessageBatch
 
 
-class SqsChargeQueue:
+class SqsGatewayQueue:
     def __init__(self, client: Any, queue_url: str) -> None:
         self.client, self.url = client, queue_url
 
@@ -46,7 +46,7 @@ class SqsChargeQueue:
                     if isinstance(message, RefundMessage)
                     else {"charge_id": message.charge_id, "attempt": message.attempt}
                 )
-                logger.warning("charge queue message not accepted by SQS; it is re-sent when its lease ends", extra=ids)
+                logger.warning("gateway queue message not accepted by SQS; it is re-sent when its lease ends", extra=ids)
         return accepted
 
 
@@ -128,13 +128,13 @@ class SqsReceiptRequests:
         return refused
 
 
-class SqsNotifyQueue:
+class SqsNotificationQueue:
     """E-mails to consider, for the notifier (receipts, once numbered)."""
 
     def __init__(self, client: Any, queue_url: str) -> None:
         self.client, self.url = client, queue_url
 
-    def send(self, messages: Sequence[NotifyMessage]) -> None:
+    def send(self, messages: Sequence[NotificationMessage]) -> None:
         for start in range(0, len(messages), BATCH):
             entries = [{"Id": str(i), "MessageBody": m.model_dump_json()} for i, m in enumerate(messages[start : start + BATCH])]
             response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)

@@ -92,7 +92,7 @@ class MerchantRequest:
     def page(self, result: Page[Any], show: Callable[[Any], Any] | None = None) -> Response[Any]:
         body = {
             "object": "list",
-            "data": [(show or self.present)(item) for item in result.items],
+            "data": [(show or self.present)(item) for item in result.data],
             "has_more": result.has_more,
             "next_cursor": result.next_cursor,
         }

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import Field
 
 from .charge import GATEWAY_ERROR, Charge, GatewayResult, may_replay
-from .charging import Step
+from .engine import Step
 from .errors import InvalidState
 from .events import EventType
 from .lifecycles import REFUND

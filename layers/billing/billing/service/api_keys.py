@@ -43,7 +43,7 @@ class ApiKeys:
 
     def _active(self, merchant_id: str) -> list[ApiKey]:
         page = self.repo.page(ApiKey, merchant_id, PageRequest(api_keys.MAX_ACTIVE_KEYS + 1), status="active")
-        return [key for key in page.items if key.status == "active"]
+        return [key for key in page.data if key.status == "active"]
 
     def get(self, merchant_id: str, key_id: str) -> ApiKey:
         return found(self.repo.get(ApiKey, merchant_id, key_id), "API key", key_id)

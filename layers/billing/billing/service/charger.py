@@ -4,7 +4,7 @@ revoke and pause: a stop acknowledged before it means no gateway call), then ask
 with the key (charge, attempt), resolves an unknown outcome by asking again with the same key,
 and records the attempt, the charge and the mandate's next state, with their events, in one
 transaction. When the stored mandate no longer matches the message (a redelivery, a stop, a
-resend) it reads the fresh state and does only what `charging.next_step` allows: nothing,
+resend) it reads the fresh state and does only what `engine.next_step` allows: nothing,
 start, ask again with the same key while the gateway remembers it, or look the attempt up.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain.charge import NOT_RECEIVED, REJECTED, Charge, GatewayResult, lookup_is_conclusive
-from ..domain.charging import Step, next_step, settle, start
+from ..domain.engine import Step, next_step, settle, start
 from ..domain.errors import ConcurrentModification
 from ..domain.events import EventType
 from ..domain.model import Mandate

@@ -146,7 +146,7 @@ class CustomerPortal:
         changes_left = mandate.customer_method_change_at(now) <= now
         charges: list[Charge] = []
         if not mandate.awaiting_approval:  # nothing can have been charged before approval
-            charges = self.charges.page(mandate.merchant_id, PageRequest(PAST), mandate_id=mandate.id).items
+            charges = self.charges.page(mandate.merchant_id, PageRequest(PAST), mandate_id=mandate.id).data
         return CustomerView(
             merchant_name=self.merchant_name(mandate.merchant_id) or "",
             mandate=mandate,
@@ -169,7 +169,7 @@ class CustomerPortal:
         if charge is None or charge.receipt_number is None or mandate is None or account is None:
             raise InvalidLink("no such receipt")
         plan = repo.get(Plan, merchant_id, charge.plan_id)
-        refunds = repo.page(Refund, merchant_id, PageRequest(100), charge_id=charge.id, status="succeeded").items
+        refunds = repo.page(Refund, merchant_id, PageRequest(100), charge_id=charge.id, status="succeeded").data
         return ReceiptView(account, mandate, charge, plan.name if plan else "", sorted(refunds, key=lambda r: r.updated_at))
 
     def approve(self, token: str, choice: CardChoice, ip: str | None, user_agent: str | None, terms_sha256: str) -> Mandate:

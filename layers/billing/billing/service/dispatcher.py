@@ -11,7 +11,7 @@ once and sent like the merchant's) or reported forfeited.
 
 The same pass gives the notices before a charge (domain/notices): a mandate whose notice may be
 near is due before its charge; its account's settings are read (once per merchant and run). The
-run's notices whose time has come go to the notify queue together (one batch call per ten), then
+run's notices whose time has come go to the notification queue together (one batch call per ten), then
 each is marked done on its mandate's version. A refused hand-over or a lost race leaves it due:
 it is sent again, and the notifier records each e-mail once by its id.
 """
@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from ..domain import notices
 from ..domain.account import Account, NotificationSettings
 from ..domain.charge import Charge
-from ..domain.charging import claim
+from ..domain.engine import claim
 from ..domain.errors import ConcurrentModification
 from ..domain.events import EventType
 from ..domain.items import Item
@@ -39,13 +39,13 @@ from ..domain.wind_up import ITEMS_PER_PASS, wind_up
 from ..observability import logger
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
-from .messages import AttemptMessage, NotifyMessage, RefundMessage
+from .messages import AttemptMessage, NotificationMessage, RefundMessage
 from .ports import (
     Changes,
-    ChargeQueue,
     DueRef,
+    GatewayQueue,
     IdGenerator,
-    NotifyQueue,
+    NotificationQueue,
     PageRequest,
     Repository,
 )
@@ -56,7 +56,7 @@ NoticeSettings = Callable[[str], NotificationSettings]
 @dataclass
 class DispatchReport:
     found: int = 0  # due index entries read
-    dispatched: int = 0  # attempts sent to the charge queue
+    dispatched: int = 0  # attempts sent to the gateway queue
     new_charges: int = 0
     resent: int = 0  # attempts sent again after their lease ran out
     resumed: int = 0
@@ -90,7 +90,7 @@ class _DispatchOutcome:
     resumed: bool = False
     wound_up: bool = False
     forfeited: bool = False
-    notices: list[NotifyMessage] = field(default_factory=list)  # to hand over, then save `noticed`
+    notices: list[NotificationMessage] = field(default_factory=list)  # to hand over, then save `noticed`
     noticed: Mandate | None = None
     conflict: bool = False
     error: bool = False
@@ -102,15 +102,15 @@ class Dispatcher:
     def __init__(
         self,
         repo: Repository,
-        queue: ChargeQueue,
+        queue: GatewayQueue,
         ids: IdGenerator,
-        notify: NotifyQueue,
+        notification_queue: NotificationQueue,
         lease: timedelta = timedelta(minutes=15),
         max_per_run: int = 5000,
         shards: int = 64,
         workers: int = 16,
     ) -> None:
-        self.repo, self.queue, self.notify, self.lease, self.ids = repo, queue, notify, lease, ids
+        self.repo, self.queue, self.notification_queue, self.lease, self.ids = repo, queue, notification_queue, lease, ids
         self.recorder = EventRecorder(ids)
         self.max_per_run, self.shards, self.workers = max_per_run, shards, workers
 
@@ -232,7 +232,7 @@ class Dispatcher:
             page = self.repo.page(
                 Charge, mandate.merchant_id, PageRequest(limit=100, cursor=cursor), mandate_id=mandate.id, status="succeeded"
             )
-            found += [c for c in page.items if c.money_left > 0]
+            found += [c for c in page.data if c.money_left > 0]
             if sum(c.money_left for c in found) >= mandate.credit or not page.has_more:
                 break
             cursor = page.next_cursor
@@ -267,7 +267,7 @@ class Dispatcher:
             self.repo.commit(Changes(put=[mandate]))
             return _DispatchOutcome()
         messages = [
-            NotifyMessage(
+            NotificationMessage(
                 merchant_id=mandate.merchant_id,
                 kind=notice.kind,
                 mandate_id=mandate.id,
@@ -279,11 +279,11 @@ class Dispatcher:
         return _DispatchOutcome(notices=messages, noticed=mandate)
 
     def _hand_over_notices(self, noticed: list[_DispatchOutcome], pool: ThreadPoolExecutor) -> tuple[int, list[str]]:
-        """Hand the run's notices to the notify queue in one batch, then mark each mandate's done
+        """Hand the run's notices to the notification queue in one batch, then mark each mandate's done
         (on its version). Returns how many were handed over, and per mandate "", "conflict" or
         "error"; a mandate not marked stays due and its notice is handed over again next run."""
         try:
-            self.notify.send([message for outcome in noticed for message in outcome.notices])
+            self.notification_queue.send([message for outcome in noticed for message in outcome.notices])
         except Exception:
             logger.exception("notices not handed over; they stay due")
             return 0, ["error"] * len(noticed)

@@ -14,7 +14,7 @@ from typing import Literal
 
 from ..domain.account import Account
 from ..domain.charge import Charge
-from ..domain.charging import released, replace_payment_method
+from ..domain.engine import released, replace_payment_method
 from ..domain.errors import ValidationFailed, found
 from ..domain.events import EventType
 from ..domain.model import Consent, Customer, Mandate, PaidPeriod, PaymentMethod, Plan

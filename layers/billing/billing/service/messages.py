@@ -1,9 +1,9 @@
 """Every queue's messages, one pydantic model each with a `type` discriminator (a Literal),
 parsed once at the handler's boundary by the queue's union (`parse_*`):
 
-- charge queue: `AttemptMessage` ("attempt") and `RefundMessage` ("refund");
+- gateway queue (deployed as ChargeQueue): `AttemptMessage` ("attempt") and `RefundMessage` ("refund");
 - receipt queue (FIFO): `ReceiptRequest` ("receipt_request");
-- notify queue: `NotifyMessage` ("email"), published events (`PublishedEvent`, SNS raw: "event")
+- notification queue (deployed as NotifyQueue): `NotificationMessage` ("email"), published events (`PublishedEvent`, SNS raw: "event")
   and SES's reports (`MailFeedback`, "ses_feedback");
 - webhook events queue: `PublishedEvent`; webhook queue: `WakeMessage` ("webhook_wake").
 
@@ -12,7 +12,7 @@ each union recognises them by their keys, as the handlers used to, so they are s
 SNS's and SES's shapes are not ours: they are told apart by their own fields (`object`,
 `eventType`).
 
-The charge queue's attempt: one claimed attempt, with the claim's state, validated at both ends.
+The gateway queue's attempt: one claimed attempt, with the claim's state, validated at both ends.
 
 The dispatcher builds (and so validates) it before the claim is saved: a claim that could not be
 sent is never written. It carries the mandate and the charge exactly as the claim wrote them
@@ -106,7 +106,7 @@ class WakeMessage(BaseModel):
     delivery_id: Annotated[StrictStr, StringConstraints(pattern=r"^wd_[A-Za-z0-9]{1,64}$")]
 
 
-class NotifyMessage(BaseModel):
+class NotificationMessage(BaseModel):
     """An e-mail to consider sending: its kind, mandate and occasion (the at-most-once key)."""
 
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
@@ -234,7 +234,7 @@ def _body(raw: str | bytes | dict[str, Any]) -> Any:
     return raw if isinstance(raw, dict) else json.loads(raw)
 
 
-def _charge_kind(body: Any) -> str:
+def _gateway_kind(body: Any) -> str:
     if isinstance(body, BaseModel):
         return str(getattr(body, "type", ""))
     if not isinstance(body, dict):
@@ -242,12 +242,12 @@ def _charge_kind(body: Any) -> str:
     return str(body.get("type") or ("refund" if "refund_id" in body else "attempt"))  # no type: sent before it existed
 
 
-ChargeQueueMessage = Annotated[
-    Annotated[AttemptMessage, Tag("attempt")] | Annotated[RefundMessage, Tag("refund")], Discriminator(_charge_kind)
+GatewayMessage = Annotated[
+    Annotated[AttemptMessage, Tag("attempt")] | Annotated[RefundMessage, Tag("refund")], Discriminator(_gateway_kind)
 ]
 
 
-def _notify_kind(body: Any) -> str:
+def _notification_kind(body: Any) -> str:
     if isinstance(body, BaseModel):
         return "event" if isinstance(body, PublishedEvent) else str(getattr(body, "type", ""))
     if not isinstance(body, dict):
@@ -259,24 +259,24 @@ def _notify_kind(body: Any) -> str:
     return str(body.get("type") or "email")
 
 
-NotifyQueueMessage = Annotated[
-    Annotated[NotifyMessage, Tag("email")]
+NotificationQueueMessage = Annotated[
+    Annotated[NotificationMessage, Tag("email")]
     | Annotated[PublishedEvent, Tag("event")]
     | Annotated[MailFeedback, Tag("ses_feedback")],
-    Discriminator(_notify_kind),
+    Discriminator(_notification_kind),
 ]
 
-_charge_queue: TypeAdapter[AttemptMessage | RefundMessage] = TypeAdapter(ChargeQueueMessage)
-_notify_queue: TypeAdapter[NotifyMessage | PublishedEvent | MailFeedback] = TypeAdapter(NotifyQueueMessage)
+_gateway_queue: TypeAdapter[AttemptMessage | RefundMessage] = TypeAdapter(GatewayMessage)
+_notification_queue: TypeAdapter[NotificationMessage | PublishedEvent | MailFeedback] = TypeAdapter(NotificationQueueMessage)
 
 
-def parse_charge_message(raw: str | bytes | dict[str, Any]) -> AttemptMessage | RefundMessage:
-    """A charge queue body (ValidationError, or ValueError for a body that is not JSON)."""
-    return _charge_queue.validate_python(_body(raw))
+def parse_gateway_message(raw: str | bytes | dict[str, Any]) -> AttemptMessage | RefundMessage:
+    """A gateway queue body (ValidationError, or ValueError for a body that is not JSON)."""
+    return _gateway_queue.validate_python(_body(raw))
 
 
-def parse_notify_message(raw: str | bytes | dict[str, Any]) -> NotifyMessage | PublishedEvent | MailFeedback:
-    return _notify_queue.validate_python(_body(raw))
+def parse_notification_message(raw: str | bytes | dict[str, Any]) -> NotificationMessage | PublishedEvent | MailFeedback:
+    return _notification_queue.validate_python(_body(raw))
 
 
 def parse_receipt_request(raw: str | bytes) -> ReceiptRequest:

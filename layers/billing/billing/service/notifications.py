@@ -30,7 +30,7 @@ from ..domain.notifications import DEFERRED, INTERRUPTED, SETTING, Notification,
 from ..observability import logger
 from .concurrency import retry_on_conflict
 from .links import ApprovalLinks
-from .messages import MailFeedback, NotifyMessage, PublishedEvent
+from .messages import MailFeedback, NotificationMessage, PublishedEvent
 from .ports import Changes, Clock, Email, EmailFacts, EmailRenderer, MailDeferred, Mailer, MailRefused, Repository
 
 ENDED = {"mandate.cancelled": "cancelled", "mandate.revoked": "revoked", "mandate.completed": "completed"}
@@ -38,7 +38,7 @@ FAILED_ATTEMPT = ("charge.retry_scheduled", "charge.failed")
 PAGE_LINK_DAYS = 30
 
 
-def messages_for_event(event: PublishedEvent | dict[str, Any]) -> list[NotifyMessage]:
+def messages_for_event(event: PublishedEvent | dict[str, Any]) -> list[NotificationMessage]:
     """The e-mails an event (as the topic publishes it, with its merchant) asks for."""
     if isinstance(event, dict):
         event = PublishedEvent.model_validate({"object": "event", **event})
@@ -46,14 +46,14 @@ def messages_for_event(event: PublishedEvent | dict[str, Any]) -> list[NotifyMes
     if merchant_id is None:
         return []
     if kind == "mandate.activated":
-        return [NotifyMessage(merchant_id=merchant_id, kind="mandate_activated", mandate_id=obj["id"])]
+        return [NotificationMessage(merchant_id=merchant_id, kind="mandate_activated", mandate_id=obj["id"])]
     if kind in ENDED:
-        return [NotifyMessage(merchant_id=merchant_id, kind="mandate_ended", mandate_id=obj["id"], occasion=ENDED[kind])]
+        return [NotificationMessage(merchant_id=merchant_id, kind="mandate_ended", mandate_id=obj["id"], occasion=ENDED[kind])]
     if kind in FAILED_ATTEMPT:
         attempt = len(obj.get("attempts") or [])
         occasion = f"{obj['id']}:{attempt}"
         return [
-            NotifyMessage(
+            NotificationMessage(
                 merchant_id=merchant_id,
                 kind="payment_failed",
                 mandate_id=obj["mandate_id"],
@@ -69,7 +69,7 @@ def messages_for_event(event: PublishedEvent | dict[str, Any]) -> list[NotifyMes
 NOTICES = ("upcoming_charge", "trial_ending")
 
 
-def _still_due(mandate: Mandate, message: NotifyMessage, now: datetime) -> bool:
+def _still_due(mandate: Mandate, message: NotificationMessage, now: datetime) -> bool:
     """A notice announces the mandate's next charge: not if it stopped, paused or moved since, nor
     once that charge is due (a notice held up in the queue would arrive with the charge)."""
     due = message.due_at
@@ -120,7 +120,7 @@ class Notifier:
         """`emails`: how an e-mail reads (`billing.emails.render.JinjaEmails`)."""
         self.repo, self.clock, self.mailer, self.links, self.emails = repo, clock, mailer, links, emails
 
-    def read_ahead(self, messages: Sequence[NotifyMessage]) -> ReadAhead:
+    def read_ahead(self, messages: Sequence[NotificationMessage]) -> ReadAhead:
         """Everything `notify` reads for these requests: mandates and charges in one batch read,
         the notifications and the suppressions of their addresses in two more, each account once."""
         repo = self.repo
@@ -145,7 +145,7 @@ class Notifier:
         }
         return ahead
 
-    def notify(self, message: NotifyMessage, ahead: ReadAhead | None = None) -> Notification | None:
+    def notify(self, message: NotificationMessage, ahead: ReadAhead | None = None) -> Notification | None:
         """The notification recorded (sent or failed), or None when there is nothing to send.
         `ahead`: what was read for the whole batch (else it is read for this one request)."""
         if (
@@ -168,7 +168,7 @@ class Notifier:
             raise deferred
         return planned.notification
 
-    def notify_all(self, messages: Sequence[NotifyMessage]) -> list[Notification | None | Exception]:
+    def notify_all(self, messages: Sequence[NotificationMessage]) -> list[Notification | None | Exception]:
         """A batch of e-mails, each as `notify` would (in order; an exception for one whose request
         must come back), with a batch's writes: what the batch needs in a few batch reads, every
         e-mail recorded as going out in one transaction before any is handed over, and the
@@ -212,13 +212,13 @@ class Notifier:
                     results[i] = error
         return results
 
-    def _alone(self, message: NotifyMessage, ahead: ReadAhead) -> Notification | None | Exception:
+    def _alone(self, message: NotificationMessage, ahead: ReadAhead) -> Notification | None | Exception:
         try:
             return self.notify(message, ahead)
         except Exception as error:  # noqa: BLE001 (this request only)
             return error
 
-    def _plan(self, message: NotifyMessage, ahead: ReadAhead) -> Planned | None:
+    def _plan(self, message: NotificationMessage, ahead: ReadAhead) -> Planned | None:
         """What to record (and send) for one request, decided on what was read; None: nothing."""
         merchant_id = message.merchant_id
         mandate = ahead.mandate(merchant_id, message.mandate_id)
@@ -321,7 +321,7 @@ class Notifier:
 
     def _facts(
         self,
-        message: NotifyMessage,
+        message: NotificationMessage,
         mandate: Mandate,
         charge: Charge | None,
         merchant: str,
@@ -367,8 +367,8 @@ class Notifier:
 
 
 @dataclass
-class NotifyBatch:
-    """A notify queue batch's outcome: the positions of the records that come back (with their
+class NotificationBatch:
+    """A notification queue batch's outcome: the positions of the records that come back (with their
     errors, to log), and how many e-mails went which way (metric name -> count)."""
 
     failed: list[tuple[int, Exception]] = field(default_factory=list)
@@ -378,24 +378,24 @@ class NotifyBatch:
         self.counts[name] = self.counts.get(name, 0) + 1
 
 
-class InvalidNotifyMessage(Exception):
-    """A record that is none of the notify queue's messages."""
+class InvalidNotificationMessage(Exception):
+    """A record that is none of the notification queue's messages."""
 
 
-class NotifyRequests:
-    """The notifier function's use case: a batch of the notify queue's messages (None: a record
+class NotificationRequests:
+    """The notifier function's use case: a batch of the notification queue's messages (None: a record
     that is none of them), e-mails sent at most once with the batch's reads and writes, SES's
     reports marked."""
 
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier
 
-    def handle(self, batch: Sequence[NotifyMessage | PublishedEvent | MailFeedback | None]) -> NotifyBatch:
-        out = NotifyBatch()
-        wanted: list[tuple[int, NotifyMessage]] = []
+    def handle(self, batch: Sequence[NotificationMessage | PublishedEvent | MailFeedback | None]) -> NotificationBatch:
+        out = NotificationBatch()
+        wanted: list[tuple[int, NotificationMessage]] = []
         for position, message in enumerate(batch):
             if message is None:
-                out.failed.append((position, InvalidNotifyMessage("not a notify queue message")))
+                out.failed.append((position, InvalidNotificationMessage("not a notification queue message")))
             elif isinstance(message, MailFeedback):
                 self._feedback(position, message, out)
             elif isinstance(message, PublishedEvent):
@@ -426,13 +426,13 @@ class NotifyRequests:
         out.failed.sort(key=lambda f: f[0])
         return out
 
-    def _alone(self, message: NotifyMessage) -> Notification | None | Exception:
+    def _alone(self, message: NotificationMessage) -> Notification | None | Exception:
         try:
             return self.notifier.notify(message)
         except Exception as error:  # noqa: BLE001 (this request only)
             return error
 
-    def _feedback(self, position: int, report: MailFeedback, out: NotifyBatch) -> None:
+    def _feedback(self, position: int, report: MailFeedback, out: NotificationBatch) -> None:
         try:
             if self.notifier.feedback(report) is not None:
                 out.count("EmailsBounced" if report.eventType == "Bounce" else "EmailsComplained")

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from ..domain.charge import Charge, GatewayResult
 from ..domain.model import Entity, Event, Mandate
 from ..domain.money import Money
-from .messages import AttemptMessage, NotifyMessage, ReceiptRequest, RefundMessage
+from .messages import AttemptMessage, NotificationMessage, ReceiptRequest, RefundMessage
 
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
     from ..domain import webhooks
@@ -32,7 +32,7 @@ class PageRequest:
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
-    items: list[T]
+    data: list[T]
     has_more: bool
     next_cursor: str | None
 
@@ -158,14 +158,18 @@ class Links(Protocol):
 # ----------------------------------------------------------------- billing engine
 
 
-class NotifyQueue(Protocol):
-    def send(self, messages: Sequence[NotifyMessage]) -> None:
+class NotificationQueue(Protocol):
+    """The notification queue (deployed as NotifyQueue): e-mails to consider, on their way to the notifier."""
+
+    def send(self, messages: Sequence[NotificationMessage]) -> None:
         """Hand e-mails to consider to the notifier; raises unless every one was accepted."""
 
 
-class ChargeQueue(Protocol):
+class GatewayQueue(Protocol):
+    """The gateway queue (deployed as ChargeQueue): charge attempts and refunds on their way to the charger."""
+
     def send(self, messages: list[AttemptMessage | RefundMessage]) -> int:
-        """Send charge messages; returns how many were accepted (the rest are re-sent when their lease ends)."""
+        """Send gateway messages; returns how many were accepted (the rest are re-sent when their lease ends)."""
 
 
 @dataclass(frozen=True)

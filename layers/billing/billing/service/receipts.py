@@ -26,8 +26,8 @@ from ..domain.notifications import SETTING
 from ..domain.receipts import ReceiptCounter, number, numbers_for
 from ..observability import logger
 from .concurrency import retry_on_conflict
-from .messages import NotifyMessage, ReceiptRequest
-from .ports import Changes, Clock, NotifyQueue, Repository
+from .messages import NotificationMessage, ReceiptRequest
+from .ports import Changes, Clock, NotificationQueue, Repository
 
 Series = tuple[ReceiptCounter | None, Account | None]
 
@@ -93,19 +93,21 @@ class Numbered:
     e-mails to ask for (again for a redelivery: the notifier sends each at most once)."""
 
     count: int
-    emails: list[NotifyMessage] = field(default_factory=list)
+    emails: list[NotificationMessage] = field(default_factory=list)
 
 
 def _emails(
     merchant_id: str, account: Account | None, charges: list[tuple[str | None, str, ReceiptRequest | None]]
-) -> list[NotifyMessage]:
+) -> list[NotificationMessage]:
     """Receipt e-mails for numbered charges (mandate id, charge id, its request), except where
     none can go: the account does not send them, or the request says the customer has no
     address (a request that does not say is asked for: the notifier decides)."""
     if account is not None and not getattr(account.notifications, SETTING["receipt"]):
         return []
     return [
-        NotifyMessage(merchant_id=merchant_id, kind="receipt", mandate_id=mandate_id, charge_id=charge_id, occasion=charge_id)
+        NotificationMessage(
+            merchant_id=merchant_id, kind="receipt", mandate_id=mandate_id, charge_id=charge_id, occasion=charge_id
+        )
         for mandate_id, charge_id, request in charges
         if mandate_id is not None and (request is None or request.customer_has_email is not False)
     ]
@@ -125,8 +127,8 @@ class ReceiptBatch:
 class ReceiptRequests:
     """The receipts function's use case: a FIFO batch of requests (None: a record that is not one)."""
 
-    def __init__(self, repo: Repository, numbering: ReceiptNumbering, notify: NotifyQueue | None) -> None:
-        self.repo, self.numbering, self.notify = repo, numbering, notify
+    def __init__(self, repo: Repository, numbering: ReceiptNumbering, notification_queue: NotificationQueue | None) -> None:
+        self.repo, self.numbering, self.notification_queue = repo, numbering, notification_queue
 
     def handle(self, batch: Sequence[ReceiptRequest | None]) -> ReceiptBatch:
         out = ReceiptBatch(invalid=sum(1 for r in batch if r is None))
@@ -143,8 +145,8 @@ class ReceiptRequests:
             try:
                 numbered = self.numbering.number(merchant_id, [r for _, r in wanted], series.get(merchant_id))
                 out.numbered += numbered.count
-                if self.notify is not None and numbered.emails:
-                    self.notify.send(numbered.emails)
+                if self.notification_queue is not None and numbered.emails:
+                    self.notification_queue.send(numbered.emails)
             except Exception:  # noqa: BLE001 (this merchant's requests come back)
                 logger.exception("receipts of merchant %s not numbered; retried", merchant_id)
                 first = wanted[0][0]

@@ -14,7 +14,7 @@ from .ports import CardSetup, Clock, IdGenerator, Links, Repository
 if TYPE_CHECKING:
     from .account import Accounts
     from .api_keys import ApiKeys
-    from .charges import Charges
+    from .charge_log import ChargeLog
     from .event_log import EventLog
     from .mandates import Mandates
     from .money_operations import Items, Refunds
@@ -55,10 +55,10 @@ class UseCases:
         return Mandates(self.repo, self.clock, self.ids, self.recorder, self.gateways, self.cards())
 
     @cached_property
-    def charges(self) -> Charges:
-        from .charges import Charges
+    def charges(self) -> ChargeLog:
+        from .charge_log import ChargeLog
 
-        return Charges(self.repo)
+        return ChargeLog(self.repo)
 
     @cached_property
     def account(self) -> Accounts:

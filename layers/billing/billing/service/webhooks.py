@@ -119,7 +119,7 @@ class WebhookEndpoints:
         return EndpointWithSecret(retry_on_conflict(once), secret)
 
     def _existing(self, merchant_id: str) -> list[WebhookEndpoint]:
-        return self.repo.page(WebhookEndpoint, merchant_id, PageRequest(webhooks.MAX_ENDPOINTS + 1)).items
+        return self.repo.page(WebhookEndpoint, merchant_id, PageRequest(webhooks.MAX_ENDPOINTS + 1)).data
 
     def get(self, merchant_id: str, endpoint_id: str) -> WebhookEndpoint:
         endpoint = self.repo.get(WebhookEndpoint, merchant_id, endpoint_id)
@@ -270,7 +270,7 @@ class WebhookFanOut:
         if merchant_id is None:
             raise InvalidEventMessage("an event message needs a merchant_id attribute")
         if merchant_id not in endpoints:
-            listed = self.repo.page(WebhookEndpoint, merchant_id, PageRequest(webhooks.MAX_ENDPOINTS + 1)).items
+            listed = self.repo.page(WebhookEndpoint, merchant_id, PageRequest(webhooks.MAX_ENDPOINTS + 1)).data
             endpoints[merchant_id] = listed
             if counts.get(merchant_id) is None:  # never written: counted once, from the list
                 self.repo.start_limit(merchant_id, webhooks.ENDPOINTS_COUNT, sum(1 for e in listed if not e.deleted))

@@ -14,7 +14,7 @@ from typing import Any
 from ...service.ports import DueRef, Page, PageRequest
 from ...service.registry import aggregate_of
 from . import cursor as cursors
-from . import items, keys
+from . import keys, records
 from .codec import from_attributes, to_attributes
 
 # A filtered list examines at most this many index entries per page, whatever the merchant's
@@ -148,7 +148,7 @@ class Reader:
     def __init__(self, client: Any, table: str) -> None:
         self.client, self.table = client, table
 
-    def get(self, model: type[items.M], merchant_id: str, object_id: str) -> items.M | None:
+    def get(self, model: type[records.M], merchant_id: str, object_id: str) -> records.M | None:
         aggregate = aggregate_of(model)
         if not keys.valid_id(object_id, aggregate.prefix):
             return None
@@ -156,7 +156,7 @@ class Reader:
         response = self.client.get_item(TableName=self.table, Key=to_attributes(key), ConsistentRead=True)
         if "Item" not in response:
             return None
-        return items.load(model, from_attributes(response["Item"]))
+        return records.load(model, from_attributes(response["Item"]))
 
     def profile(self, merchant_id: str) -> dict[str, Any] | None:
         """The merchant's profile item (name, created_at), written when the merchant was created."""
@@ -167,7 +167,7 @@ class Reader:
         )
         return from_attributes(response["Item"]) if "Item" in response else None
 
-    def page(self, model: type[items.M], page: PageRequest, query: ListQuery) -> Page[items.M]:
+    def page(self, model: type[records.M], page: PageRequest, query: ListQuery) -> Page[records.M]:
         bound_to = cursors.fingerprint(*query.bound)
         after = cursors.decode(page.cursor, bound_to) if page.cursor else None
         need = page.limit + 1
@@ -183,9 +183,9 @@ class Reader:
             has_more, next_position = True, max(stopped)
             chosen = [row for row in chosen if row[query.sk] > next_position]
         found = self.batch_get([{"pk": row["pk"], "sk": row["sk"]} for row in chosen])
-        objects = [items.load(model, found[(row["pk"], row["sk"])]) for row in chosen if (row["pk"], row["sk"]) in found]
+        objects = [records.load(model, found[(row["pk"], row["sk"])]) for row in chosen if (row["pk"], row["sk"]) in found]
         next_cursor = cursors.encode(next_position, bound_to) if next_position is not None else None
-        return Page(items=objects, has_more=has_more, next_cursor=next_cursor)
+        return Page(data=objects, has_more=has_more, next_cursor=next_cursor)
 
     def _newest(self, query: ListQuery, partition: str, after: str | None, need: int) -> tuple[list[dict[str, Any]], str | None]:
         """Up to `need` index rows of one partition, newest first, strictly older than `after`; and,

@@ -13,7 +13,7 @@ from ...domain.model import Mandate
 from ...domain.receipts import ReceiptCounter
 from ...service.ports import Changes, DueRef, Loaded, Page, PageRequest
 from ...service.registry import aggregate_of
-from . import items, keys, queries
+from . import keys, queries, records
 from .codec import from_attributes, to_attributes
 from .queries import Reader
 from .writes import Writer
@@ -27,10 +27,10 @@ class DynamoRepository:
         self.reader, self.writer = Reader(client, table_name), Writer(client, table_name)
 
     # ----------------------------------------------------------------- reads
-    def get(self, model: type[items.M], merchant_id: str, object_id: str) -> items.M | None:
+    def get(self, model: type[records.M], merchant_id: str, object_id: str) -> records.M | None:
         found = self.reader.get(model, merchant_id, object_id)
         if found is None and model is Account:
-            return cast("items.M | None", self._default_account(merchant_id))
+            return cast("records.M | None", self._default_account(merchant_id))
         return found
 
     def _default_account(self, merchant_id: str) -> Account | None:
@@ -41,11 +41,11 @@ class DynamoRepository:
         created = datetime.fromisoformat(str(profile["created_at"]).replace("Z", "+00:00"))
         return Account.new(merchant_id, str(profile["name"]), created)
 
-    def page(self, model: type[items.M], merchant_id: str, page: PageRequest, **filters: str | None) -> Page[items.M]:
+    def page(self, model: type[records.M], merchant_id: str, page: PageRequest, **filters: str | None) -> Page[records.M]:
         aggregate = aggregate_of(model)
         aggregate.check(filters)
         if aggregate.name == "WEBHOOK_DELIVERY" and filters.get("event_id") is not None:
-            return cast("Page[items.M]", self._delivery_of_event(merchant_id, **filters))
+            return cast("Page[records.M]", self._delivery_of_event(merchant_id, **filters))
         filters.pop("event_id", None)
         return self.reader.page(model, page, queries.PLANS[aggregate.name](merchant_id, **filters))
 
@@ -62,7 +62,7 @@ class DynamoRepository:
             else None
         )
         keep = found is not None and found.endpoint_id == endpoint_id and status in (None, found.status)
-        return Page(items=[found] if found is not None and keep else [], has_more=False, next_cursor=None)
+        return Page(data=[found] if found is not None and keep else [], has_more=False, next_cursor=None)
 
     def load_many(self, wanted: Mapping[type, Sequence[tuple[str, str]]]) -> Loaded:
         """Every (merchant, id) of every kind asked, in one BatchGetItem per 100 (ids not ours are
@@ -78,7 +78,7 @@ class DynamoRepository:
         loaded: dict[type, dict[str, Any]] = {model: {} for model in wanted}
         for key, (model, object_id) in keyed.items():
             if key in found:
-                loaded[model][object_id] = items.load(model, found[key])
+                loaded[model][object_id] = records.load(model, found[key])
         return Loaded(loaded)
 
     # ---------------------------------------------------------- billing engine
@@ -111,7 +111,7 @@ class DynamoRepository:
 
     def load_receipt_series(self, merchant_ids: list[str]) -> dict[str, tuple[ReceiptCounter | None, Account | None]]:
         mine = [m for m in dict.fromkeys(merchant_ids) if keys.valid_id(m, "mch")]
-        counter_kind, account_kind = items.kind_of(ReceiptCounter), items.kind_of(Account)
+        counter_kind, account_kind = records.kind_of(ReceiptCounter), records.kind_of(Account)
         wanted = [keys.primary(m, m, kind) for m in mine for kind in (counter_kind, account_kind)]
         found = self.reader.batch_get(wanted + [keys.merchant_key(m) for m in mine])
         out: dict[str, tuple[ReceiptCounter | None, Account | None]] = {}
@@ -124,11 +124,11 @@ class DynamoRepository:
             counter_item = found.get((counter_key["pk"], counter_key["sk"]))
             account_item = found.get((account_key["pk"], account_key["sk"]))
             profile = found.get((profile_key["pk"], profile_key["sk"]))
-            account = items.load(Account, account_item) if account_item is not None else None
+            account = records.load(Account, account_item) if account_item is not None else None
             if account is None and profile is not None:  # the defaults, as get_account gives them
                 created = datetime.fromisoformat(str(profile["created_at"]).replace("Z", "+00:00"))
                 account = Account.new(m, str(profile["name"]), created)
-            out[m] = (items.load(ReceiptCounter, counter_item) if counter_item is not None else None, account)
+            out[m] = (records.load(ReceiptCounter, counter_item) if counter_item is not None else None, account)
         return out
 
     def number_charges(self, counter: ReceiptCounter, numbers: list[tuple[str, str, int]]) -> None:

@@ -15,7 +15,7 @@ from ...domain.errors import ConcurrentModification, InvalidState
 from ...domain.model import Mandate
 from ...domain.receipts import ReceiptCounter
 from ...service.ports import Changes, Limit
-from . import items, keys
+from . import keys, records
 from .codec import to_attributes
 
 # TransactionConflict: another transaction holds one of the items; IdempotentParameterMismatch
@@ -28,13 +28,13 @@ class Writer:
         self.client, self.table = client, table
 
     def commit(self, changes: Changes) -> None:
-        aggregates = cast("list[items.Stored]", changes.put)  # item_of refuses a class the registry lacks
+        aggregates = cast("list[records.Stored]", changes.put)  # item_of refuses a class the registry lacks
         operations = [self.versioned_put(obj) for obj in aggregates]
         operations += [
             {
                 "Put": {
                     "TableName": self.table,
-                    "Item": to_attributes(items.item_of(e)),
+                    "Item": to_attributes(records.item_of(e)),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             }
@@ -80,9 +80,9 @@ class Writer:
             update["ConditionExpression"] = " AND ".join(conditions)
         return {"Update": update}
 
-    def versioned_put(self, obj: items.Stored) -> dict[str, Any]:
+    def versioned_put(self, obj: records.Stored) -> dict[str, Any]:
         """The Put of an aggregate at its next version: new (attribute_not_exists) or on the version read."""
-        item = {**items.item_of(obj), "version": obj.version + 1}
+        item = {**records.item_of(obj), "version": obj.version + 1}
         put: dict[str, Any] = {"TableName": self.table, "Item": to_attributes(item)}
         if obj.version == 0:
             put["ConditionExpression"] = "attribute_not_exists(pk)"

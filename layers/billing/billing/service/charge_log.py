@@ -7,7 +7,7 @@ from ..domain.errors import found
 from .ports import Page, PageRequest, Repository
 
 
-class Charges:
+class ChargeLog:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
 

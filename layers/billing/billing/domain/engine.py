@@ -1,4 +1,4 @@
-"""Charging one due cycle: the moves of the billing engine, as pure functions of the aggregates.
+"""The billing engine's moves for one due cycle (claim, start, next_step, settle), as pure functions of the aggregates.
 
 * `claim` (dispatcher): a due mandate gets the attempt to make now, and a lease. The charge of a
   new cycle is created `pending`; a retry or a re-attempt after a new payment method starts the

@@ -8,8 +8,8 @@ import pytest
 from billing.api.requests import AccountUpdate
 from billing.domain.charge import Charge, charge_id
 from billing.domain.webhooks import WebhookDelivery
-from billing.service.messages import NotifyMessage, PublishedEvent, ReceiptRequest
-from billing.service.notifications import NotifyRequests
+from billing.service.messages import NotificationMessage, PublishedEvent, ReceiptRequest
+from billing.service.notifications import NotificationRequests
 from billing.service.ports import Changes
 from billing.service.receipts import ReceiptNumbering, ReceiptRequests
 from tests.webhook_world import A, Webhooks
@@ -160,9 +160,9 @@ def test_a_malformed_published_event_fails_alone_and_the_rest_of_the_batch_is_se
     forged = PublishedEvent.model_validate(
         {"object": "event", "id": "evt_1", "type": "mandate.activated", "data": data, "merchant_id": MERCHANT}
     )
-    good = NotifyMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
+    good = NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
     # When the batch is handled
-    out = NotifyRequests(notifier).handle([forged, good])
+    out = NotificationRequests(notifier).handle([forged, good])
     # Then the good e-mail went once, and only the malformed record comes back
     assert [m["to"] for m in mailer.sent] == ["jonas@example.lt"]
     assert [position for position, _ in out.failed] == [0]

@@ -402,7 +402,7 @@ class NotificationRequests:
                 try:
                     asked = messages_for_event(message)
                 except Exception as error:  # noqa: BLE001 (an event whose object names no e-mail: this record only)
-                    out.failed.append((position, InvalidNotifyMessage(f"event {message.id}: {type(error).__name__}")))
+                    out.failed.append((position, InvalidNotificationMessage(f"event {message.id}: {type(error).__name__}")))
                     continue
                 wanted += [(position, m) for m in asked]
             else:

@@ -85,7 +85,7 @@ def world() -> World:
 
 
 def _receipts(world: World) -> ReceiptRequests:
-    return ReceiptRequests(world.repo, ReceiptNumbering(world.repo, world.clock), world.notify_queue)
+    return ReceiptRequests(world.repo, ReceiptNumbering(world.repo, world.clock), world.notification_queue)
 
 
 def test_a_batch_read_on_a_stale_counter_numbers_each_charge_once_and_without_a_gap(world: World) -> None:
@@ -118,7 +118,7 @@ def test_a_batch_with_duplicates_a_failed_charge_and_two_merchants_numbers_each_
     assert _numbers(world, "mch_b") == {b1.id: 1}
     assert (first.numbered, first.retry_from, again.numbered, again.retry_from) == (3, None, 0, None)
     # And no receipt e-mail is asked for the failed charge
-    assert failed.id not in {m.charge_id for m in world.notify_queue.messages}
+    assert failed.id not in {m.charge_id for m in world.notification_queue.messages}
 
 
 def test_a_request_naming_another_merchant_never_numbers_or_mails_that_merchants_charge(world: World) -> None:
@@ -128,7 +128,7 @@ def test_a_request_naming_another_merchant_never_numbers_or_mails_that_merchants
     out = _receipts(world).handle([_request(b1, merchant="mch_a")])
     # Then B's charge has no number (B's series untouched) and nothing is asked for A
     assert _numbers(world, "mch_b") == {b1.id: None} and out.numbered == 0
-    assert world.notify_queue.messages == []
+    assert world.notification_queue.messages == []
 
 
 def test_no_receipt_email_is_asked_for_a_customer_without_an_address_nor_when_receipts_are_off(world: World) -> None:
@@ -137,11 +137,11 @@ def test_no_receipt_email_is_asked_for_a_customer_without_an_address_nor_when_re
     world.api.account.update("mch_b", AccountUpdate(notifications={"receipts": False}))
     # When both are numbered (on the fast path and on the reading one)
     _receipts(world).handle([_request(no_address, has_email=False), _request(quiet)])
-    world.notify_queue.messages.clear()
+    world.notification_queue.messages.clear()
     _receipts(world).handle([_request(no_address, has_email=False), _request(quiet)])  # redelivered: the reading way
     # Then both are numbered and no e-mail is asked for
     assert _numbers(world, "mch_a") == {no_address.id: 1} and _numbers(world, "mch_b") == {quiet.id: 1}
-    assert world.notify_queue.messages == []
+    assert world.notification_queue.messages == []
 
 
 # ----------------------------------------------------------------------------- notifier batches
@@ -199,7 +199,7 @@ def test_an_attempt_message_whose_charge_collects_nothing_or_less_is_refused_bef
 
     from pydantic import ValidationError
 
-    from billing.service.messages import parse_charge_message
+    from billing.service.messages import parse_gateway_message
 
     # Given a claimed attempt as the dispatcher sent it
     world.mandate(world.plan())
@@ -210,4 +210,4 @@ def test_an_attempt_message_whose_charge_collects_nothing_or_less_is_refused_bef
     body["charge"]["amount"] = amount
     # Then the charge queue refuses it at the boundary (the record fails alone; no gateway is asked)
     with pytest.raises(ValidationError):
-        parse_charge_message(json.dumps(body))
+        parse_gateway_message(json.dumps(body))

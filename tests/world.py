@@ -8,11 +8,12 @@ from typing import Any
 
 from billing.api.requests import MandateCreate, PlanChangeIn, PlanCreate, RefundCreate
 from billing.bootstrap import build_charger, build_dispatcher, build_use_cases
-from billing.domain.charge import Charge
+from billing.domain.charge import Charge, charge_id
 from billing.domain.model import Mandate
 from billing.service.charger import ChargeOutcome
 from billing.service.dispatcher import DispatchReport
 from billing.service.messages import AttemptMessage, RefundMessage
+from billing.service.ports import Changes
 from billing.settings import Settings
 from tests.fakes import (
     FakeClock,
@@ -131,3 +132,23 @@ def change_plan(world: World, mandate_id: str, plan_id: str, **body: Any) -> Man
 def refund(world: World, charge_id: str, **body: Any) -> Any:
     """The merchant's `POST /v1/charges/{id}/refunds` as the use case takes it."""
     return world.api.refunds.create(MERCHANT, charge_id, RefundCreate.model_validate(body))
+
+
+def settled_charge(world: World, merchant_id: str, n: int, status: str = "succeeded") -> Charge:
+    """A stored cycle-1 charge of mandate `mdt_<n>` that has settled as `status` (receipt tests)."""
+    now = world.clock.now()
+    charge = Charge(
+        id=charge_id(merchant_id, f"mdt_{n}", 1),
+        merchant_id=merchant_id,
+        created_at=now,
+        updated_at=now,
+        mandate_id=f"mdt_{n}",
+        plan_id="pln_1",
+        cycle=1,
+        amount=100,
+        currency="EUR",
+        due_at=now,
+        status=status,
+    )
+    world.repo.commit(Changes(put=[charge]))
+    return charge

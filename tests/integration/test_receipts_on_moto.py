@@ -12,18 +12,12 @@ from billing import bootstrap
 from billing.domain.receipts import ReceiptCounter
 from devtools.lambda_runtime import invoke, load_function
 from devtools.sqs_source import SqsEventSource
-from tests.support.system import Client, EngineHarness, System, stream_records
-from tests.support.values import CONSENT, GOLD
+from tests.support.system import Client, EngineHarness, System, active, stream_records
+from tests.support.values import GOLD
 
 
 def mandate(call: Client, plan_id: str, token: str = "pm_sim_ok") -> str:
-    body = {
-        "plan_id": plan_id,
-        "customer": {"reference": "c"},
-        "payment_method": {"gateway": "simulated", "token": token},
-        "consent": CONSENT,
-    }
-    return call("POST", "/v1/mandates", body).json()["id"]
+    return str(active(call, plan_id, token)["id"])
 
 
 def test_each_merchants_receipts_are_numbered_in_one_series_once(system: System, call: Client, engine: EngineHarness) -> None:

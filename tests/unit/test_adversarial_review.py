@@ -6,14 +6,13 @@ from __future__ import annotations
 import pytest
 
 from billing.api.requests import AccountUpdate
-from billing.domain.charge import Charge, charge_id
+from billing.domain.charge import Charge
 from billing.domain.webhooks import WebhookDelivery
 from billing.service.messages import NotificationMessage, PublishedEvent, ReceiptRequest
 from billing.service.notifications import NotificationRequests
-from billing.service.ports import Changes
 from billing.service.receipts import ReceiptNumbering, ReceiptRequests
 from tests.webhook_world import A, Webhooks
-from tests.world import MERCHANT, World
+from tests.world import MERCHANT, World, settled_charge
 
 
 @pytest.fixture
@@ -48,22 +47,7 @@ def test_a_racing_wake_up_that_failed_never_moves_a_succeeded_delivery_back(w: W
 
 # ----------------------------------------------------------------------------- receipt numbering
 def _charge(world: World, merchant: str, n: int, status: str = "succeeded") -> Charge:
-    now = world.clock.now()
-    charge = Charge(
-        id=charge_id(merchant, f"mdt_{n}", 1),
-        merchant_id=merchant,
-        created_at=now,
-        updated_at=now,
-        mandate_id=f"mdt_{n}",
-        plan_id="pln_1",
-        cycle=1,
-        amount=100,
-        currency="EUR",
-        due_at=now,
-        status=status,
-    )
-    world.repo.commit(Changes(put=[charge]))
-    return charge
+    return settled_charge(world, merchant, n, status)
 
 
 def _request(charge: Charge, merchant: str | None = None, has_email: bool | None = True) -> ReceiptRequest:

@@ -19,13 +19,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from billing.api.requests import AccountUpdate
-from billing.domain.charge import Charge, charge_id
+from billing.domain.charge import Charge
 from billing.domain.errors import ConcurrentModification
 from billing.domain.receipts import ReceiptCounter
 from billing.service.messages import ReceiptRequest
-from billing.service.ports import Changes
 from billing.service.receipts import ReceiptNumbering
-from tests.world import World
+from tests.world import World, settled_charge
 
 MERCHANTS = ("mch_a", "mch_b")
 
@@ -47,21 +46,7 @@ class ReceiptNumbers(RuleBasedStateMachine):
     @rule(merchant=st.sampled_from(MERCHANTS), status=st.sampled_from(["succeeded", "succeeded", "failed"]))
     def charge_settles(self, merchant: str, status: str) -> None:
         self.count += 1
-        now = self.world.clock.now()
-        charge = Charge(
-            id=charge_id(merchant, f"mdt_{self.count}", 1),
-            merchant_id=merchant,
-            created_at=now,
-            updated_at=now,
-            mandate_id=f"mdt_{self.count}",
-            plan_id="pln_1",
-            cycle=1,
-            amount=100,
-            currency="EUR",
-            due_at=now,
-            status=status,
-        )
-        self.world.repo.commit(Changes(put=[charge]))
+        charge = settled_charge(self.world, merchant, self.count, status)
         if status == "succeeded":
             self.requests.append((merchant, charge.id))
         self.world.clock.advance(seconds=1)

@@ -24,10 +24,8 @@ import io
 import json
 import os
 import sys
-import threading
 from collections import Counter
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +35,8 @@ from devtools.fake_aws import use_fake_aws  # noqa: E402
 
 use_fake_aws(POWERTOOLS_LOG_LEVEL="ERROR", POWERTOOLS_METRICS_DISABLED="true")
 
-from billing.adapters.dynamodb.codec import to_attributes  # noqa: E402
-from billing.adapters.dynamodb.records import item_of  # noqa: E402
-from billing.domain.model import Consent, Customer, Mandate, PaymentMethod, Plan, PlanTerms  # noqa: E402
+from benchmarks.common import bench_plan, charged_once, receiver, write_records  # noqa: E402
+from billing.domain.model import Customer  # noqa: E402
 from devtools.costs import cost_per_million  # noqa: E402
 from devtools.lambda_runtime import running_function  # noqa: E402
 from devtools.local.system import LocalSystem  # noqa: E402
@@ -50,63 +47,21 @@ TARGET = {"no e-mail": (4.0, 3.0), "receipt e-mail": (6.5, None)}
 SECONDS_PER_ATTEMPT = 0.05  # the simulated gateway (docs/performance.md)
 
 
-def receiver() -> tuple[str, dict[str, int], ThreadingHTTPServer]:
-    seen = {"requests": 0}
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            with lock:
-                seen["requests"] += 1
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}/hooks", seen, server
-
-
 def seed(system: LocalSystem, merchant_id: str, email: bool) -> None:
     """DUE mandates whose cycle 2 is due now, IDLE ones due over the next four weeks."""
     now = system.clock.now()
-    client, table = system.plumbing.client("dynamodb"), system.aws.tables["BillingTable"]
-    plan = Plan(
-        id="pln_bench",
-        merchant_id=merchant_id,
-        created_at=now - timedelta(days=60),
-        updated_at=now - timedelta(days=60),
-        name="Gold",
-        terms=PlanTerms(amount=1999, currency="EUR", interval="month"),
-    )
-    items = [{**item_of(plan), "version": 1}]
+    plan = bench_plan(merchant_id, now)
+    mandates = []
     for n in range(DUE + IDLE):
         due = n < DUE
-        created = now - timedelta(days=40)
         customer = Customer(reference=f"cust-{n}", email=f"c{n}@example.com" if email and due else None)
-        mandate = Mandate(
-            id=f"mdt_bench{n:08d}",
-            merchant_id=merchant_id,
-            plan_id=plan.id,
-            terms=plan.terms,
-            customer=customer,
-            created_at=created,
-            updated_at=created,
-        )
         activated = now - timedelta(days=30) if due else now - timedelta(days=30) + timedelta(minutes=1 + n * 37 % 40000)
-        mandate.activate(activated, PaymentMethod(gateway="simulated", token="pm_sim_ok"), Consent(accepted_at=activated))
-        mandate.advance_schedule()
-        mandate.cycles_charged = 1
+        mandate = charged_once(plan, n, activated, customer, now)
         if due:
             mandate.next_charge_at = now  # cycle 2 due at this tick
         mandate.noticed_cycle = mandate.next_cycle  # its notice went out before (not this benchmark's cost)
-        items.append({**item_of(mandate), "version": 1})
-    for start in range(0, len(items), 25):
-        chunk = [{"PutRequest": {"Item": to_attributes(i)}} for i in items[start : start + 25]]
-        client.batch_write_item(RequestItems={table: chunk})
+        mandates.append(mandate)
+    write_records(system.plumbing.client("dynamodb"), system.aws.tables["BillingTable"], [plan, *mandates])
 
 
 class _ByFunction(Counter[str]):

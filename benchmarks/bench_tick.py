@@ -28,9 +28,8 @@ use_fake_aws(POWERTOOLS_LOG_LEVEL="ERROR", POWERTOOLS_METRICS_DISABLED="true")
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from billing.adapters.dynamodb.codec import to_attributes  # noqa: E402
-from billing.adapters.dynamodb.records import item_of  # noqa: E402
-from billing.domain.model import Consent, Customer, Mandate, PaymentMethod, Plan, PlanTerms  # noqa: E402
+from benchmarks.common import bench_plan, charged_once, write_records  # noqa: E402
+from billing.domain.model import Customer  # noqa: E402
 from devtools.aws_stats import AwsStats, moto_images, template_indexes  # noqa: E402
 from devtools.costs import cost_per_million  # noqa: E402
 from devtools.lambda_runtime import invoke as _invoke  # noqa: E402
@@ -56,26 +55,9 @@ def invoke(module, event, name, timeout):
 
 def seed(client, table: str, total: int, due: int) -> None:
     print(f"seeding {total} mandates ({due} due) into the emulation...", flush=True)
-    plan = Plan(
-        id="pln_bench",
-        merchant_id=MERCHANT,
-        created_at=NOW - timedelta(days=60),
-        updated_at=NOW - timedelta(days=60),
-        name="Gold",
-        terms=PlanTerms(amount=1999, currency="EUR", interval="month"),
-    )
-    items = [{**item_of(plan), "version": 1}]
+    plan = bench_plan(MERCHANT, NOW)
+    mandates = []
     for n in range(total):
-        created = NOW - timedelta(days=40)
-        mandate = Mandate(
-            id=f"mdt_bench{n:08d}",
-            merchant_id=MERCHANT,
-            plan_id=plan.id,
-            terms=plan.terms,
-            customer=Customer(reference=f"cust-{n}"),
-            created_at=created,
-            updated_at=created,
-        )
         # Due ones were activated a month ago: cycle 2 is due now. Idle ones were activated over the
         # last 30 days: their cycle 2 falls due over the next 4 weeks. Cycle 1 of both was charged.
         activated = (
@@ -83,13 +65,8 @@ def seed(client, table: str, total: int, due: int) -> None:
             if n < due
             else NOW - timedelta(days=30) + timedelta(minutes=1 + n % 40000)
         )
-        mandate.activate(activated, PaymentMethod(gateway="simulated", token="pm_sim_ok"), Consent(accepted_at=activated))
-        mandate.advance_schedule()
-        mandate.cycles_charged = 1
-        items.append({**item_of(mandate), "version": 1})
-    for start in range(0, len(items), 25):
-        chunk = [{"PutRequest": {"Item": to_attributes(i)}} for i in items[start : start + 25]]
-        client.batch_write_item(RequestItems={table: chunk})
+        mandates.append(charged_once(plan, n, activated, Customer(reference=f"cust-{n}"), NOW))
+    write_records(client, table, [plan, *mandates])
 
 
 def run(total: int, due: int) -> dict:

@@ -15,8 +15,6 @@ import io
 import json
 import os
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from devtools.fake_aws import use_fake_aws  # noqa: E402
 
 use_fake_aws(POWERTOOLS_LOG_LEVEL="ERROR", POWERTOOLS_METRICS_DISABLED="true")
 
+from benchmarks.common import receiver  # noqa: E402
 from devtools.costs import PRICE  # noqa: E402
 from devtools.local.system import LocalSystem  # noqa: E402
 
@@ -35,30 +34,8 @@ DELIVERY_MEMORY_GB = 0.5
 SECONDS_PER_BATCH = 0.5  # ten attempts side by side; the slowest endpoint answer in the batch
 
 
-def receiver() -> tuple[str, dict[str, int]]:
-    seen: dict[str, int] = {"requests": 0, "failed": 0}
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            with lock:
-                seen["requests"] += 1
-                fail = seen["requests"] % FAIL_EVERY == 1
-                seen["failed"] += fail
-            self.send_response(503 if fail else 200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}/hooks", seen
-
-
 def main() -> None:
-    url, seen = receiver()
+    url, seen, _ = receiver(FAIL_EVERY)
     with contextlib.redirect_stdout(io.StringIO()):
         system = LocalSystem(port=0, quiet=True)
     merchant = system.merchants.create("Bench hooks", system.clock.now())

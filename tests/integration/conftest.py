@@ -19,10 +19,6 @@ from devtools.provision import Provisioned
 from tests.support.emulation import Emulation
 from tests.support.iam import LeastPrivilegeRecorder
 from tests.support.system import Client, EngineHarness, Merchant, System
-from tests.support.values import GOLD
-
-# Before tests/support/system.py, test modules imported these from here; kept for branches that still do.
-__all__ = ["GOLD", "Client", "EngineHarness", "System"]
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -11,8 +11,7 @@ from standardwebhooks.webhooks import Webhook
 from werkzeug import Request, Response
 
 from tests.local.conftest import Http, merchant
-
-GOLD = {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month"}
+from tests.support.values import GOLD
 
 
 def test_a_receiver_gets_each_event_signed_and_a_failure_is_retried_on_the_local_clock(

@@ -150,6 +150,11 @@ class Aws:
         return self.client("dynamodb")
 
     @cached_property
+    def sqs(self) -> object:
+        """One SQS client for every queue this process uses (a client costs its cold start once)."""
+        return self.client("sqs")
+
+    @cached_property
     def repository(self) -> Repository:
         from .adapters.dynamodb.repository import DynamoRepository
 
@@ -208,13 +213,13 @@ class Aws:
     def gateway_queue(self) -> GatewayQueue:
         from .adapters.sqs import SqsGatewayQueue
 
-        return SqsGatewayQueue(self.client("sqs"), self.settings.charge_queue_url)
+        return SqsGatewayQueue(self.sqs, self.settings.charge_queue_url)
 
     @cached_property
     def notification_queue(self) -> NotificationQueue:
         from .adapters.sqs import SqsNotificationQueue
 
-        return SqsNotificationQueue(self.client("sqs"), self.settings.notify_queue_url)
+        return SqsNotificationQueue(self.sqs, self.settings.notify_queue_url)
 
     @cached_property
     def merchants(self) -> MerchantKeys:
@@ -232,7 +237,7 @@ class Aws:
     def webhook_queue(self) -> WebhookQueue:
         from .adapters.sqs import SqsWebhookQueue
 
-        return SqsWebhookQueue(self.client("sqs"), self.settings.webhook_queue_url)
+        return SqsWebhookQueue(self.sqs, self.settings.webhook_queue_url)
 
     @cached_property
     def webhook_ports(self) -> WebhookPorts:
@@ -274,13 +279,13 @@ class Aws:
     def unpublished_events(self) -> UnpublishedEventsLog:
         from .adapters.sqs import UnpublishedEvents
 
-        return UnpublishedEvents(self.client("sqs"), self.settings.unpublished_events_queue_url)
+        return UnpublishedEvents(self.sqs, self.settings.unpublished_events_queue_url)
 
     @cached_property
     def receipt_requests(self) -> ReceiptRequestQueue:
         from .adapters.sqs import SqsReceiptRequests
 
-        return SqsReceiptRequests(self.client("sqs"), self.settings.receipt_queue_url)
+        return SqsReceiptRequests(self.sqs, self.settings.receipt_queue_url)
 
     def use_cases(self, links: Links) -> UseCases:
         return build_use_cases(
@@ -434,7 +439,6 @@ def notifier(overrides: Overrides = Overrides()) -> NotifierDeps:
 
 @dataclass(frozen=True)
 class WebhookFanoutDeps:
-    repository: Repository
     webhook_fan_out: WebhookFanOut
 
 
@@ -442,14 +446,13 @@ def webhook_fanout(overrides: Overrides = Overrides()) -> WebhookFanoutDeps:
     from .service.webhooks import WebhookFanOut
 
     aws = Aws.from_env(overrides)
-    return WebhookFanoutDeps(aws.repository, WebhookFanOut(aws.repository, aws.clock, aws.webhook_queue))
+    return WebhookFanoutDeps(WebhookFanOut(aws.repository, aws.clock, aws.webhook_queue))
 
 
 @dataclass(frozen=True)
 class WebhookDeliveryDeps:
     webhook_deliverer: WebhookDeliverer
-    webhook_queue: WebhookQueue
-    webhook_ports: Callable[[], WebhookPorts]
+    webhook_ports: Callable[[], WebhookPorts]  # the local runtime prints each attempt from them
 
 
 def webhook_delivery(overrides: Overrides = Overrides()) -> WebhookDeliveryDeps:
@@ -460,4 +463,4 @@ def webhook_delivery(overrides: Overrides = Overrides()) -> WebhookDeliveryDeps:
     aws = Aws.from_env(overrides)
     ports = aws.webhook_ports
     deliverer = WebhookDeliverer(aws.repository, aws.clock, aws.ids, EventRecorder(aws.ids), ports, render_event)
-    return WebhookDeliveryDeps(deliverer, aws.webhook_queue, lambda: ports)
+    return WebhookDeliveryDeps(deliverer, lambda: ports)

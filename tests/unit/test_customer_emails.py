@@ -422,3 +422,60 @@ def test_in_a_batch_an_e_mail_the_mail_service_defers_comes_back_alone_and_goes_
     mailer.fail_with = None
     assert all(r is not None and r.status == "sent" for r in notifier.notify_all(batch))  # type: ignore[union-attr]
     assert notifier.notify_all(batch) == [None, None] and len(mailer.sent) == 2
+
+
+def test_a_deferred_e_mail_in_a_batch_whose_first_write_conflicts_still_goes_once(world: World) -> None:
+    # Given an e-mail the mail service deferred, and a second customer's
+    from billing.service.notifications import SendingDeferred
+    from billing.service.ports import MailDeferred
+
+    mandate, mailer, notifier = setup(world)
+    other = _second_customer(world, mandate.plan_id)
+    first = NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
+    second = NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=other.id)
+    mailer.fail_with = MailDeferred("throttled")
+    assert isinstance(notifier.notify_all([first])[0], SendingDeferred)
+    mailer.fail_with = None
+    # When both come in one batch, and another run sends the second between the batch's read and its write
+    real = notifier.read_ahead
+
+    def read_then_another_run_sends_the_second(messages):  # type: ignore[no-untyped-def]
+        ahead = real(messages)
+        notifier.read_ahead = real  # type: ignore[method-assign]
+        notifier.notify(second)
+        return ahead
+
+    notifier.read_ahead = read_then_another_run_sends_the_second  # type: ignore[method-assign]
+    results = notifier.notify_all([first, second])
+    # Then the deferred e-mail still goes (each alone, on what was read), and each customer gets exactly one
+    assert results[0] is not None and results[0].status == "sent"  # type: ignore[union-attr]
+    assert sorted(m["to"] for m in mailer.sent) == ["dovile@example.lt", "jonas@example.lt"]
+    # And the batch again (a redelivery) sends nothing
+    assert notifier.notify_all([first, second]) == [None, None] and len(mailer.sent) == 2
+
+
+def test_a_batch_is_read_in_two_batch_reads_and_a_redelivery_renders_nothing(world: World) -> None:
+    # Given an e-mail sent once
+    mandate, mailer, notifier = setup(world)
+    message = NotificationMessage(merchant_id=MERCHANT, kind="mandate_activated", mandate_id=mandate.id)
+    notifier.notify_all([message])
+    reads: list[list[str]] = []
+    real_load, real_render = world.repo.load_many, notifier.emails.render
+    renders: list[object] = []
+
+    def load_many(refs):  # type: ignore[no-untyped-def]
+        reads.append(sorted(k.__name__ for k in refs))
+        return real_load(refs)
+
+    def render(facts):  # type: ignore[no-untyped-def]
+        renders.append(facts)
+        return real_render(facts)
+
+    world.repo.load_many = load_many  # type: ignore[method-assign]
+    notifier.emails.render = render  # type: ignore[method-assign]
+    # When the same request comes again
+    assert notifier.notify_all([message]) == [None]
+    # Then mandates, charges and notifications come in one batch read, the suppressions in one more
+    assert reads == [["Charge", "Mandate", "Notification"], ["Suppression"]]
+    # And nothing is rendered for an e-mail recorded before
+    assert renders == [] and len(mailer.sent) == 1

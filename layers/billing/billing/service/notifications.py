@@ -121,18 +121,20 @@ class Notifier:
         self.repo, self.clock, self.mailer, self.links, self.emails = repo, clock, mailer, links, emails
 
     def read_ahead(self, messages: Sequence[NotificationMessage]) -> ReadAhead:
-        """Everything `notify` reads for these requests: mandates and charges in one batch read,
-        the notifications and the suppressions of their addresses in two more, each account once."""
+        """Everything `notify` reads for these requests: mandates, charges and notifications (their
+        ids derive from the requests) in one batch read, the suppressions of the mandates' addresses
+        in one more, each account once."""
         repo = self.repo
+        ids = [(m.merchant_id, notification_id(m.merchant_id, m.kind, m.mandate_id, m.occasion)) for m in messages]
         loaded = repo.load_many(
             {
                 Mandate: [(m.merchant_id, m.mandate_id) for m in messages],
                 Charge: [(m.merchant_id, m.charge_id) for m in messages if m.charge_id],
+                Notification: ids,
             }
         )
         ahead = ReadAhead(mandates=loaded.of(Mandate), charges=loaded.of(Charge))
-        ids = [(m.merchant_id, notification_id(m.merchant_id, m.kind, m.mandate_id, m.occasion)) for m in messages]
-        ahead.notifications = repo.load_many({Notification: ids}).of(Notification)
+        ahead.notifications = loaded.of(Notification)
         ahead.covered = {i for _, i in ids}
         addresses = {
             (m.merchant_id, suppression_id(m.merchant_id, mandate.customer.email))
@@ -246,14 +248,15 @@ class Notifier:
             locale=lang,
             failure=INTERRUPTED,  # until it is known to be handed over
         )
-        # Written before anything is recorded: a bug in rendering never leaves an e-mail marked as going out.
-        email = self.emails.render(self._facts(message, mandate, charge, account.name, account.support_email, lang, now))
         existing = ahead.notifications.get(notification.id)
         if existing is not None:
             if not existing.may_try_again:
                 return None  # recorded before (a redelivery, a second run): never sent twice
-            existing.retrying(now)
-            notification = existing
+            # A copy: the read-ahead stays as read, so a fallback (`_alone`) decides again on it.
+            notification = existing.model_copy(deep=True)
+            notification.retrying(now)
+        # Rendered before anything is recorded: a bug in rendering never leaves an e-mail marked as going out.
+        email = self.emails.render(self._facts(message, mandate, charge, account.name, account.support_email, lang, now))
         suppression = ahead.suppressions.get(suppression_id(merchant_id, notification.to))
         if suppression is not None:  # an earlier e-mail bounced or was reported: recorded, not sent
             suppression.withholds(notification, now)

@@ -463,3 +463,16 @@ def test_a_legacy_deletion_never_counts_below_the_endpoints_left(w: Webhooks) ->
     # Then the count is the one endpoint left, which still gets the next event
     assert w.repo.limits[(A, "webhook_endpoints")] == 1
     assert len(w.fan_out.fan_out(w.event())) == 1
+
+
+def test_an_event_twice_in_one_batch_makes_and_wakes_its_delivery_once(w: Webhooks) -> None:
+    # Given an endpoint, and one event whose message came twice in one batch
+    w.endpoint()
+    event = w.event()
+    w.queue.take()
+    commits = len(w.repo.commits)
+    # When the batch is fanned out
+    results = w.fan_out.fan_out_all([event, event])
+    # Then one delivery is written and woken once (two wake-ups would be two POSTs at once)
+    assert all(r.error is None for r in results)
+    assert len(w.queue.take()) == 1 and len(w.repo.commits) - commits == 1

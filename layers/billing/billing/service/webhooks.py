@@ -243,7 +243,12 @@ class WebhookFanOut:
             counts = {}
         endpoints: dict[str, list[WebhookEndpoint]] = {m: [] for m, n in counts.items() if n == 0}
         out: list[FannedOut] = []
+        seen: set[tuple[str | None, str]] = set()
         for event in events:
+            if (event.merchant_id, event.id) in seen:  # a copy in the same batch: its first copy fans it out and wakes it
+                out.append(FannedOut([]))
+                continue
+            seen.add((event.merchant_id, event.id))
             try:
                 out.append(FannedOut(self._fan_out(event, endpoints, counts)))
             except Exception as error:  # noqa: BLE001 (this event's message comes back)

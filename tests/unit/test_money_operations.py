@@ -318,6 +318,10 @@ def test_credit_beyond_the_charge_carries_over_and_a_zero_charge_skips_the_gatew
     # And a zero charge has nothing to refund
     with pytest.raises(ValidationFailed):
         refund(world, later[0].id)
+    # And each charge.succeeded, at the gateway or settled at 0 by the dispatcher, tells its receipt
+    # whether the customer has an address (the receipts function numbers without reading the mandate),
+    succeeded = [e for e in world.repo.events() if e.type == "charge.succeeded"]
+    assert len(succeeded) == 5 and all(e.customer_has_email is False for e in succeeded)  # this customer has none
 
 
 def test_a_plan_change_is_refused_while_collecting_and_for_an_unusable_plan(world: World) -> None:

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from ..domain.charge import NOT_RECEIVED, REJECTED, Charge, GatewayResult, lookup_is_conclusive
 from ..domain.engine import Step, next_step, settle, start
 from ..domain.errors import ConcurrentModification
-from ..domain.events import EventType
 from ..domain.model import Mandate
 from ..domain.refunds import Refund
 from ..observability import logger
@@ -287,9 +286,6 @@ class Charger:
             if not settlement.recorded:
                 return ChargeOutcome("duplicate", charge.status, gateway_timeouts=timeouts)
             events = self.recorder.events([(charge, settlement.charge_events), (mandate, settlement.mandate_events)], now)
-            for event in events:  # what its receipt needs and the API object does not show
-                if event.type == EventType.CHARGE_SUCCEEDED:
-                    event.customer_has_email = bool(mandate.customer.email)
             changes = Changes(put=[mandate, charge], events=events)
             self.repo.commit(changes)
             return ChargeOutcome(

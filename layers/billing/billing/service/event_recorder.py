@@ -62,8 +62,13 @@ class EventRecorder:
         """Events of one change, one microsecond apart so they list in the order they happened.
 
         Each carries the final state of its object in this change; `extra` adds data by event
-        type (`previous_attributes`: the changed fields' old values, as the API showed them)."""
+        type (`previous_attributes`: the changed fields' old values, as the API showed them).
+        A `charge.succeeded` also says, internally, whether the customer of the change's mandate
+        has an e-mail address (what its receipt needs and the API object does not show), however
+        the charge settled: at the gateway (charger) or with nothing to collect (dispatcher)."""
         out: list[Event] = []
+        mandate = next((o for o, _ in changes if isinstance(o, Mandate)), None)
+        has_email = bool(mandate.customer.email) if mandate is not None else None
         for obj, types in changes:
             if not types:
                 continue
@@ -76,6 +81,7 @@ class EventRecorder:
                         type=t,
                         created_at=now + timedelta(microseconds=len(out)),
                         data={"object": snapshot, **(extra or {}).get(t, {})},
+                        customer_has_email=has_email if t == EventType.CHARGE_SUCCEEDED else None,
                     )
                 )
         return out

@@ -34,12 +34,7 @@ class DynamoRepository:
         return found
 
     def _default_account(self, merchant_id: str) -> Account | None:
-        """An account never changed: the defaults, with the name from the merchant's profile."""
-        profile = self.reader.profile(merchant_id)
-        if profile is None:
-            return None
-        created = datetime.fromisoformat(str(profile["created_at"]).replace("Z", "+00:00"))
-        return Account.new(merchant_id, str(profile["name"]), created)
+        return _account_of_profile(merchant_id, self.reader.profile(merchant_id))
 
     def page(self, model: type[records.M], merchant_id: str, page: PageRequest, **filters: str | None) -> Page[records.M]:
         aggregate = aggregate_of(model)
@@ -124,10 +119,7 @@ class DynamoRepository:
             counter_item = found.get((counter_key["pk"], counter_key["sk"]))
             account_item = found.get((account_key["pk"], account_key["sk"]))
             profile = found.get((profile_key["pk"], profile_key["sk"]))
-            account = records.load(Account, account_item) if account_item is not None else None
-            if account is None and profile is not None:  # the defaults, as get_account gives them
-                created = datetime.fromisoformat(str(profile["created_at"]).replace("Z", "+00:00"))
-                account = Account.new(m, str(profile["name"]), created)
+            account = records.load(Account, account_item) if account_item is not None else _account_of_profile(m, profile)
             out[m] = (records.load(ReceiptCounter, counter_item) if counter_item is not None else None, account)
         return out
 
@@ -145,3 +137,12 @@ class DynamoRepository:
 
     def start_limit(self, merchant_id: str, name: str, value: int) -> None:
         self.writer.start_limit(merchant_id, name, value)
+
+
+def _account_of_profile(merchant_id: str, profile: Mapping[str, Any] | None) -> Account | None:
+    """An account never changed: the defaults, with the name from the merchant's profile (None: no
+    such merchant)."""
+    if profile is None:
+        return None
+    created = datetime.fromisoformat(str(profile["created_at"]).replace("Z", "+00:00"))
+    return Account.new(merchant_id, str(profile["name"]), created)

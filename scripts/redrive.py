@@ -149,10 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from billing.adapters.dynamodb.repository import DynamoRepository
         from billing.adapters.sns import SnsPublisher
+        from billing.adapters.sqs import SqsReceiptRequests
 
         replay = EventReplay(
             DynamoRepository(boto3.client("dynamodb"), outputs["BillingTableName"]),
             SnsPublisher(boto3.client("sns"), outputs["EventsTopicArn"]),
+            SqsReceiptRequests(sqs, outputs["ReceiptQueueUrl"]),  # each charge.succeeded's receipt, as the publisher asks
         )
         result = redrive_events(sqs, outputs["EventPublisherDLQUrl"], replay, boto3.client("dynamodbstreams"))
     print(json.dumps(result, indent=2))

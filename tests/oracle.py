@@ -179,8 +179,11 @@ class Oracle:
                     * Fraction((end - now) / timedelta(microseconds=1))
                     / Fraction((end - start) / timedelta(microseconds=1))
                 )
-                taken_back = paid.refunded + paid.pending_refunds
-                granted = max(0, min(unused - taken_back, paid.paid_value - paid.credited - taken_back))
+                # The service accepted this change: rule 3 says it may not have, while a refund is pending.
+                assert not (unused > 0 and paid.pending_refunds), (
+                    f"{mandate_id}: a prorated change accepted while a refund of {paid.charge_id} is pending"
+                )
+                granted = max(0, min(unused - paid.refunded, paid.paid_value - paid.credited - paid.refunded))
                 paid.credited += granted
                 books.credit += granted
         books.last_paid = None

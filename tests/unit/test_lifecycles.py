@@ -407,3 +407,11 @@ def test_every_status_assignment_in_the_code_is_a_move_of_a_table() -> None:
                     if isinstance(target, ast.Attribute) and target.attr == "status" and not is_move(value):
                         outside.append(f"{path.relative_to(root)}:{node.lineno}")
     assert not outside, "status assigned without a table's move at: " + ", ".join(outside)
+
+
+def test_the_final_states_are_those_with_no_way_out_to_another_state() -> None:
+    # A succeeded webhook delivery may still record a racing attempt, and stays succeeded: it is final
+    from billing.domain.lifecycles import DELIVERY, MANDATE
+
+    assert DELIVERY.final == {"succeeded"}
+    assert MANDATE.final == {"cancelled", "completed", "revoked"}

@@ -99,8 +99,9 @@ class StateMachine(Generic[S]):
 
     @property
     def final(self) -> frozenset[S]:
-        """The states with no way out."""
-        return frozenset(s for s in self.states if not any(s in moves for moves in self._table.values()))
+        """The states with no way out (a move that stays where it is, like a late attempt recorded on
+        a succeeded webhook delivery, is not a way out)."""
+        return frozenset(s for s in self.states if not any(set(moves.get(s, ())) - {s} for moves in self._table.values()))
 
     # ------------------------------------------------------------------ moving
     def ensure(self, state: S, action: str, **context: object) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar, cast
 
@@ -85,7 +85,11 @@ def _key(merchant_id: str, object_id: str, kind: type) -> tuple[str, str]:
 class InMemoryRepository:
     """The Repository port in memory, generic over the aggregate registry like the DynamoDB one."""
 
-    def __init__(self) -> None:
+    def __init__(self, merchants: Iterable[str] | None = None) -> None:
+        """`merchants`: those with a profile (as `make merchant` writes it), whose unchanged account
+        reads as the defaults; None: every merchant (the unit tests' worlds). DynamoDB answers None
+        for a merchant without one, and so does this with the merchants named."""
+        self.merchants = None if merchants is None else set(merchants)
         self.items: dict[tuple[str, str], Any] = {}
         self.commits: list[Changes] = []
         self.fail_next_commit_with: Exception | None = None
@@ -100,7 +104,8 @@ class InMemoryRepository:
 
     def get(self, model: type[S], merchant_id: str, object_id: str) -> S | None:
         found: S | None = self._get(merchant_id, object_id, model)
-        if found is None and model is Account:  # every merchant exists here: its defaults, named after its id
+        if found is None and model is Account and (self.merchants is None or merchant_id in self.merchants):
+            # its defaults, named after its id
             return cast(S, Account.new(merchant_id, merchant_id, datetime(2026, 1, 1, tzinfo=timezone.utc)))
         return found
 

@@ -28,7 +28,7 @@ A, B = "mch_contracta", "mch_contractb"
 @pytest.fixture(params=["in-memory", "dynamodb"])
 def repo(request: pytest.FixtureRequest) -> Iterator[Repository]:
     if request.param == "in-memory":
-        yield InMemoryRepository()
+        yield InMemoryRepository(merchants=())  # as the emulated table: no merchant has a profile
         return
     from billing.adapters.dynamodb.repository import DynamoRepository
 
@@ -586,3 +586,12 @@ def test_endpoint_counts_read_in_one_batch_and_a_count_is_started_only_once(repo
     repo.start_limit(B, "webhook_endpoints", 0)
     repo.start_limit(B, "webhook_endpoints", 5)
     assert repo.limit_counts([A, B], "webhook_endpoints") == {A: 1, B: 0}
+
+
+def test_a_merchant_without_a_profile_has_no_account(repo: Repository) -> None:
+    # Given merchants no one created (no profile): the fake must answer as DynamoDB does
+    from billing.domain.account import Account
+
+    # Then neither a read nor the receipt series' batch read makes up an account for them
+    assert repo.get(Account, B, B) is None
+    assert repo.load_receipt_series([B]) == {B: (None, None)}

@@ -54,6 +54,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # Age of the oldest attempt sent again without an outcome: every unsettled attempt comes back
     # through its lease, so this is the age of the oldest charge or refund left in an unknown state.
     metrics.add_metric(name="OldestUnsettledAttemptSeconds", unit=MetricUnit.Seconds, value=report.oldest_unsettled_seconds)
+    # Bank debits still processing: looked up at the gateway; the oldest one's age in TARGET
+    # business days (alarmed at 20: settlement never depends on a gateway event arriving).
+    metrics.add_metric(name="SettlementLookups", unit=MetricUnit.Count, value=report.settlement_lookups)
+    metrics.add_metric(name="OldestProcessingBusinessDays", unit=MetricUnit.Count, value=report.oldest_processing_business_days)
     summary = {
         "now": now.isoformat().replace("+00:00", "Z"),
         "found": report.found,
@@ -70,6 +74,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "errors": report.errors,
         "max_lag_seconds": report.max_lag_seconds,
         "oldest_unsettled_seconds": report.oldest_unsettled_seconds,
+        "settlement_lookups": report.settlement_lookups,
+        "oldest_processing_business_days": report.oldest_processing_business_days,
     }
     logger.info("dispatch run", extra=summary)
     return summary

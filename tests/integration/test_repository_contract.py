@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from billing.domain.charge import Charge, charge_id
+from billing.domain.disputes import Dispute
 from billing.domain.errors import ConcurrentModification, InvalidState
 from billing.domain.items import Item
 from billing.domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan, PlanTerms
@@ -424,6 +425,9 @@ def _sample(name: str, merchant: str, n: int, **values: Any) -> Any:
     if name == "REFUND":
         fields = {"charge_id": "chg_contract1", "mandate_id": "mdt_contract0001", "status": "succeeded", **values}
         return Refund(**common, **fields, id=f"rfd_contract{n}", amount=100, currency="EUR", payment_method=method)
+    if name == "DISPUTE":
+        fields = {"charge_id": "chg_contract1", "mandate_id": "mdt_contract0001", "status": "needs_response", **values}
+        return Dispute(**common, **fields, id=f"dsp_contract{n}", amount=100, currency="EUR", gateway_reference=f"dp_{n}")
     if name == "ITEM":
         fields = {"mandate_id": "mdt_contract0001", "status": "pending", **values}
         return Item(**common, **fields, id=f"itm_contract{n}", amount=250, currency="EUR", description="Towel")
@@ -455,6 +459,9 @@ FILTER_VALUES: dict[tuple[str, str], tuple[str, str]] = {
     ("REFUND", "charge_id"): ("chg_contract9", "chg_contract1"),
     ("REFUND", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
     ("REFUND", "status"): ("pending", "succeeded"),
+    ("DISPUTE", "charge_id"): ("chg_contract9", "chg_contract1"),
+    ("DISPUTE", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
+    ("DISPUTE", "status"): ("lost", "needs_response"),
     ("ITEM", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
     ("ITEM", "status"): ("billed", "pending"),
     ("NOTIFICATION", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),

@@ -359,7 +359,7 @@ def test_the_sets_the_code_asks_about_come_from_the_tables() -> None:
 
     assert FINAL_STATUSES == {"cancelled", "revoked", "completed"}
     assert STOPPABLE_STATUSES == {"pending_approval", "active", "paused", "past_due"}
-    assert UNSETTLED == {"pending", "retrying"}
+    assert UNSETTLED == {"pending", "processing", "retrying"}
 
 
 def test_a_table_naming_a_status_its_literal_lacks_is_refused_at_import() -> None:

@@ -1,7 +1,10 @@
 """Charges: one per (mandate, cycle), with every attempt at the gateway recorded inside it.
 
-A charge is `pending` while it is being collected, `retrying` after a soft decline with another
-attempt scheduled, and settles as `succeeded`, `failed` (no more attempts) or `cancelled`.
+A charge is `pending` while it is being collected, `processing` while the gateway holds an
+accepted bank debit that has not settled yet, `retrying` after a soft decline with another
+attempt scheduled, and settles as `succeeded`, `failed` (no more attempts) or `cancelled`. A
+succeeded charge may still be reversed by the gateway (a returned debit: the decline rules again)
+or disputed (its disputed amount can no longer be refunded).
 Nothing here reads a clock or does I/O.
 """
 
@@ -20,9 +23,10 @@ from .lifecycles import ChargeStatus as ChargeStatus
 from .model import Entity, PaymentMethod
 from .money import Currency, Money
 
-UNSETTLED: frozenset[str] = CHARGE.sources("record")  # pending, retrying: an attempt's answer may still move it
-# The gateway's answer to one attempt (and to one refund).
-AttemptOutcome = Literal["succeeded", "declined", "error"]
+UNSETTLED: frozenset[str] = CHARGE.sources("record")  # pending, processing, retrying: an answer may still move it
+# The gateway's answer to one attempt (and to one refund): `processing` means accepted and not
+# settled yet (a bank debit), answered later by a gateway event or a lookup.
+AttemptOutcome = Literal["succeeded", "declined", "error", "processing"]
 
 # Declines that no retry can fix: the contract's hard declines.
 HARD_DECLINES: frozenset[str] = frozenset({"expired_card", "invalid_account", "mandate_revoked", "fraudulent"})
@@ -39,6 +43,12 @@ REPLAY_MARGIN = timedelta(hours=1)
 # A lookup that finds nothing proves the attempt never reached the gateway only once the
 # original call is surely over (the charger's timeout) and the gateway's search has caught up.
 LOOKUP_GRACE = timedelta(minutes=10)
+# Settlement never depends on a gateway event arriving: a processing attempt is looked up this long
+# after the gateway accepted it, then at least this often; one still processing after
+# SETTLEMENT_ALARM_BUSINESS_DAYS TARGET business days raises an alarm.
+FIRST_SETTLEMENT_CHECK = timedelta(hours=1)
+SETTLEMENT_RECHECK = timedelta(days=1)
+SETTLEMENT_ALARM_BUSINESS_DAYS = 20
 
 
 def charge_id(merchant_id: str, mandate_id: str, cycle: int) -> str:
@@ -83,6 +93,8 @@ class Attempt(GatewayResult):
 
     number: int
     at: datetime
+    settled_at: datetime | None = None  # a bank debit's: when the gateway settled it (days after `at`)
+    reversed_at: datetime | None = None  # when the gateway reported the money taken as returned
 
 
 LineType = Literal["plan", "item", "proration"]
@@ -128,10 +140,21 @@ class Charge(Entity):
     in_flight: int = 0  # number of the attempt dispatched and not yet recorded (0: none)
     in_flight_method: PaymentMethod | None = None  # pinned, so a replayed attempt sends the same request
     in_flight_since: datetime | None = None  # when that attempt was first dispatched (its age is alarmed)
+    # The in-flight attempt the gateway accepted and has not settled (a bank debit): since when, and
+    # its reference. The attempt is listed with outcome `processing` until it settles.
+    processing_since: datetime | None = None
+    processing_reference: str | None = None
+    # Open and lost disputes of this charge (dispute id -> amount): not refundable any more.
+    disputed: dict[str, int] = {}
+    dispute_id: str | None = None  # the latest dispute
 
     @property
     def settled(self) -> bool:
         return self.status not in UNSETTLED
+
+    @property
+    def amount_disputed(self) -> int:
+        return sum(self.disputed.values())
 
     @property
     def money(self) -> Money:
@@ -167,7 +190,7 @@ class Charge(Entity):
         """Money taken at the gateway and not yet refunded (nor reserved by a pending refund)."""
         if self.status != "succeeded" or self.paid_with is None:
             return 0
-        return self.amount - self.amount_refunded - self.refund_reserved
+        return max(0, self.amount - self.amount_refunded - self.refund_reserved - self.amount_disputed)
 
     @property
     def refundable(self) -> int:
@@ -175,7 +198,8 @@ class Charge(Entity):
         credit granted for this cycle (refunds plus credit never exceed what was paid for it)."""
         if self.status != "succeeded":
             return 0
-        return max(0, min(self.amount, self.paid_value - self.credited) - self.amount_refunded - self.refund_reserved)
+        taken = self.amount_refunded + self.refund_reserved + self.amount_disputed
+        return max(0, min(self.amount, self.paid_value - self.credited) - taken)
 
     def credit_back(self, unused: int, now: datetime) -> int:
         """A prorated plan change leaves this cycle with `unused` worth of time unused: the credit
@@ -186,7 +210,8 @@ class Charge(Entity):
             return 0
         if self.refund_reserved:
             raise InvalidState("A refund of the last paid charge is pending; change the plan with proration once it has settled.")
-        granted = max(0, min(unused - self.amount_refunded, self.paid_value - self.credited - self.amount_refunded))
+        given_back = self.amount_refunded + self.amount_disputed
+        granted = max(0, min(unused - given_back, self.paid_value - self.credited - given_back))
         if granted:
             self.credited += granted
             self.updated_at = now
@@ -227,6 +252,10 @@ class Charge(Entity):
         self.amount_refunded += amount
         return [EventType.CHARGE_REFUNDED]
 
+    def refund_failed_later(self, amount: int, now: datetime) -> None:
+        """A refund counted as succeeded failed afterwards at the gateway: the money is the merchant's again."""
+        self.amount_refunded, self.updated_at = max(0, self.amount_refunded - amount), now
+
     def idempotency_key(self, attempt: int) -> str:
         """The gateway key of one attempt: a redelivered or crashed attempt replays, never recharges."""
         return f"{self.id}:{attempt}"
@@ -263,10 +292,25 @@ class Charge(Entity):
         """
         if not self.records(attempt):
             return []
-        ATTEMPT.move("started", "record", result.outcome)  # the charger asks the gateway only once started
-        self.attempts.append(Attempt(number=attempt, at=now, **result.model_dump()))
+        processing = self.status == "processing"
+        if result.outcome == "processing":
+            if processing:
+                return []  # still processing (a lookup or a repeated report): nothing new
+            ATTEMPT.move("started", "record", "processing")  # the charger asks the gateway only once started
+            self.status = CHARGE.move(self.status, "record", "processing")
+            self.processing_since, self.processing_reference = now, result.gateway_reference
+            self.next_attempt_at, self.updated_at = None, now
+            return [EventType.CHARGE_PROCESSING]
+        if processing and result.outcome == "error":  # a debit that never settled took no money
+            result = result.model_copy(update={"outcome": "declined", "decline_code": result.decline_code or GATEWAY_ERROR})
+        ATTEMPT.move("processing" if processing else "started", "record", result.outcome)
+        answer = result.model_dump() | {"gateway_reference": result.gateway_reference or self.processing_reference}
+        self.attempts.append(
+            Attempt(number=attempt, at=self.processing_since or now, settled_at=now if processing else None, **answer)
+        )
         method = self.in_flight_method
         self.in_flight, self.in_flight_method, self.in_flight_since, self.updated_at = 0, None, None, now
+        self.processing_since = self.processing_reference = None
         if result.outcome == "succeeded":
             self.status = CHARGE.move(self.status, "record", "succeeded")
             self.next_attempt_at, self.failure_code, self.paid_with = None, None, method
@@ -283,6 +327,45 @@ class Charge(Entity):
             return [EventType.CHARGE_RETRY_SCHEDULED]
         self.status, self.next_attempt_at = CHARGE.move(self.status, "record", "failed"), None
         return [EventType.CHARGE_FAILED]
+
+    @property
+    def processing_attempt(self) -> int:
+        """The attempt the gateway accepted and has not settled (0: none)."""
+        return self.in_flight if self.status == "processing" else 0
+
+    def reverse(self, code: str, now: datetime, may_retry: bool) -> list[EventType]:
+        """The gateway reported the money of this succeeded charge as returned (a bank debit sent
+        back by the customer's bank). Its paying attempt becomes `declined` with `reversed_at`, and
+        the decline rules apply again: a soft code is retried on the plan's schedule when
+        `may_retry` (the mandate can collect it again), anything else fails the charge. Reversing
+        twice changes nothing (forward only)."""
+        paying = next((a for a in reversed(self.attempts) if a.outcome == "succeeded"), None)
+        if self.status != "succeeded" or paying is None:
+            return []
+        ATTEMPT.move("succeeded", "reverse")
+        paying.outcome, paying.decline_code, paying.reversed_at = "declined", code, now
+        self.failure_code, self.updated_at = code, now
+        hard = code in HARD_CODES
+        if may_retry and not hard and not self.reopened and self.retries_used < len(self.retry_schedule_days):
+            self.status = CHARGE.move(self.status, "reverse", "retrying")
+            self.next_attempt_at = self.due_at + timedelta(days=self.retry_schedule_days[self.retries_used])
+            self.retries_used += 1
+            return [EventType.CHARGE_REVERSED, EventType.CHARGE_RETRY_SCHEDULED]
+        self.status, self.next_attempt_at = CHARGE.move(self.status, "reverse", "failed"), None
+        return [EventType.CHARGE_REVERSED, EventType.CHARGE_FAILED]
+
+    def dispute_changed(self, dispute_id: str, amount: int, holds_money: bool, now: datetime) -> bool:
+        """A dispute of this charge is open or lost (`holds_money`: its amount cannot be refunded)
+        or won (released). Returns whether anything changed."""
+        before = dict(self.disputed)
+        if holds_money:
+            self.disputed = {**self.disputed, dispute_id: amount}
+        else:
+            self.disputed = {k: v for k, v in self.disputed.items() if k != dispute_id}
+        changed = before != self.disputed or self.dispute_id != dispute_id
+        if changed:
+            self.dispute_id, self.updated_at = dispute_id, now
+        return changed
 
     def settle_without_payment(self, now: datetime) -> list[EventType]:
         """A new charge of nothing to collect (carried credit covers it): succeeded at once, no gateway call."""

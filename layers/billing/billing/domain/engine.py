@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
-from .charge import Charge, GatewayResult, Line, charge_id, may_replay
+from .charge import FIRST_SETTLEMENT_CHECK, SETTLEMENT_RECHECK, Charge, GatewayResult, Line, charge_id, may_replay
 from .errors import ConcurrentModification
 from .events import EventType
 from .items import Item
@@ -215,6 +215,8 @@ def next_step(mandate: Mandate, charge: Charge, attempt: int, now: datetime, key
         if mandate.collecting and mandate.claimed_until is not None:
             return Step.START
         return Step.SKIP
+    if charge.status == "processing":
+        return Step.LOOKUP  # accepted by the gateway: only its settlement is read, never asked again
     if mandate.collecting and may_replay(mandate.attempt_started_at, now, key_memory):
         return Step.ASK
     return Step.LOOKUP
@@ -237,6 +239,13 @@ def settle(mandate: Mandate, charge: Charge, attempt: int, answer: GatewayResult
     mandate_events: list[EventType] = []
     if not owns:
         return Settlement(True, mandate_events, charge_events)
+    if charge.status == "processing":
+        # Accepted, not settled (a bank debit): the attempt stays at the gateway (a stop leaves it
+        # to settle) and nothing else of this mandate is dispatched. Its settlement comes as a
+        # gateway event, or is looked up when this lease ends: an hour after acceptance, then daily.
+        mandate.claimed_until = now + (FIRST_SETTLEMENT_CHECK if charge_events else SETTLEMENT_RECHECK)
+        mandate.updated_at = now
+        return Settlement(True, mandate_events, charge_events)
     mandate.attempt_started_at, mandate.updated_at = None, now
     if charge.status == "succeeded":
         mandate_events += paid(mandate, charge, now)
@@ -250,6 +259,38 @@ def settle(mandate: Mandate, charge: Charge, attempt: int, answer: GatewayResult
         mandate_events += mandate.collection_failed(now, charge.failure_code)
     if mandate.open_charge_id is None:
         released(mandate, charge)
+    return Settlement(True, mandate_events, charge_events)
+
+
+def reverse(mandate: Mandate, charge: Charge, code: str, now: datetime) -> Settlement:
+    """The gateway reported this succeeded charge's money as returned (a bank debit sent back).
+    The charge follows the decline rules again. It is collected again only through the mandate's
+    one open-charge slot: when the mandate is not final and holds no other unsettled charge, the
+    charge becomes its open charge again (a soft code retried on the plan's schedule, a hard one
+    failed with the mandate past_due or revoked) and the cycle counts as not charged; otherwise
+    the charge fails for good (reported; the merchant collects it otherwise) and a
+    `mandate_revoked` code still revokes the mandate."""
+    if charge.status != "succeeded" or charge.mandate_id != mandate.id:
+        return Settlement()
+    reattach = mandate.open_charge_id is None and not mandate.is_final
+    charge_events = charge.reverse(code, now, may_retry=reattach)
+    if not charge_events:
+        return Settlement()
+    mandate_events: list[EventType] = []
+    mandate.updated_at = now
+    if reattach:
+        mandate.cycles_charged = max(0, mandate.cycles_charged - 1)
+        if mandate.paid_period is not None and mandate.paid_period.charge_id == charge.id:
+            mandate.paid_period = None  # a returned payment paid for no time that could be credited
+        mandate.open_charge_id = charge.id
+        if EventType.CHARGE_RETRY_SCHEDULED in charge_events:
+            mandate.attempt_at = charge.next_attempt_at if mandate.collecting else None
+        else:
+            mandate_events += mandate.collection_failed(now, code)
+    else:
+        released(mandate, charge)  # failed for good: the carried credit it used is the customer's again
+        if code == "mandate_revoked":
+            mandate_events += mandate.revoked_by_gateway(now)
     return Settlement(True, mandate_events, charge_events)
 
 

@@ -50,7 +50,7 @@ MANDATE: StateMachine[MandateStatus] = StateMachine(
 )
 
 # ----------------------------------------------------------------------------- charges and their attempts
-ChargeStatus = Literal["pending", "retrying", "succeeded", "failed", "cancelled"]
+ChargeStatus = Literal["pending", "processing", "retrying", "succeeded", "failed", "cancelled"]
 _RECORDED: tuple[ChargeStatus, ...] = ("succeeded", "retrying", "failed", "cancelled")
 CHARGE: StateMachine[ChargeStatus] = StateMachine(
     "charge",
@@ -58,10 +58,14 @@ CHARGE: StateMachine[ChargeStatus] = StateMachine(
     {
         # An attempt's answer: paid; a soft decline with a retry scheduled; no attempt left; or
         # cancelled (the mandate ended while the attempt was at the gateway, and no money was taken).
-        "record": {"pending": _RECORDED, "retrying": _RECORDED},
+        # A bank debit is first `processing` (accepted, not settled) and answered days later.
+        "record": {"pending": ("processing", *_RECORDED), "retrying": ("processing", *_RECORDED), "processing": _RECORDED},
         "settle_without_payment": {"pending": "succeeded"},  # carried credit covers the whole amount
         "cancel": {"pending": "cancelled", "retrying": "cancelled"},  # its mandate ended before an attempt started
         "reopen": {"failed": "pending"},  # re-attempted after a new payment method
+        # The gateway reported a paid charge as failed afterwards (a returned bank debit): the
+        # decline rules again (a soft code retried, a hard one failed).
+        "reverse": {"succeeded": ("retrying", "failed")},
     },
     initial="pending",
 )
@@ -69,17 +73,35 @@ CHARGE: StateMachine[ChargeStatus] = StateMachine(
 # One attempt at the gateway (inside its charge): dispatched with a pinned payment method,
 # started once its start marker is written (the gateway may have seen its key from then on),
 # recorded with the gateway's answer; or abandoned, never started, when its charge was cancelled.
-AttemptStatus = Literal["dispatched", "started", "succeeded", "declined", "error", "abandoned"]
+# A bank debit's attempt is `processing` until the gateway settles it (succeeded or declined);
+# a succeeded one may be reversed later (declined, with `reversed_at`).
+AttemptStatus = Literal["dispatched", "started", "processing", "succeeded", "declined", "error", "abandoned"]
 ATTEMPT: StateMachine[AttemptStatus] = StateMachine(
     "attempt",
     AttemptStatus,
     {
         "repin": {"dispatched": "dispatched"},  # a new payment method before it started
         "start": {"dispatched": "started"},
-        "record": {"started": ("succeeded", "declined", "error")},
+        "record": {"started": ("processing", "succeeded", "declined", "error"), "processing": ("succeeded", "declined")},
         "abandon": {"dispatched": "abandoned"},
+        "reverse": {"succeeded": "declined"},
     },
     initial="dispatched",
+)
+
+# ----------------------------------------------------------------------------- disputes
+# Opened by the gateway on a succeeded charge; a card dispute is answered in the gateway's tools
+# (needs_response -> under_review) and closed won or lost; a bank-debit refund claim is lost at
+# once. Gateway reports arrive in any order, so a move only goes forward (a closed dispute stays).
+DisputeStatus = Literal["needs_response", "under_review", "won", "lost"]
+DISPUTE: StateMachine[DisputeStatus] = StateMachine(
+    "dispute",
+    DisputeStatus,
+    {
+        "review": {"needs_response": "under_review"},
+        "close": {"needs_response": ("won", "lost"), "under_review": ("won", "lost")},
+    },
+    initial="needs_response",
 )
 
 # ----------------------------------------------------------------------------- refunds and items
@@ -87,7 +109,11 @@ RefundStatus = Literal["pending", "succeeded", "failed"]
 REFUND: StateMachine[RefundStatus] = StateMachine(
     "refund",
     RefundStatus,
-    {"record": {"pending": ("succeeded", "failed")}},
+    {
+        "record": {"pending": ("succeeded", "failed")},
+        # The gateway reported a succeeded refund as failed afterwards (Stripe `charge.refund.updated`).
+        "fail_later": {"succeeded": "failed"},
+    },
     initial="pending",
 )
 

@@ -19,7 +19,7 @@ from .lifecycles import MANDATE, PLAN
 from .lifecycles import MandateStatus as MandateStatus
 from .lifecycles import PlanStatus as PlanStatus
 from .money import MAX_AMOUNT, Currency
-from .payment_methods import Gateway
+from .payment_methods import Gateway, PaymentMethodType
 from .schedule import Cadence, Interval, Term
 
 FINAL_STATUSES: frozenset[str] = MANDATE.final  # cancelled, revoked, completed
@@ -102,9 +102,29 @@ class Customer(BaseModel):
 
 
 class PaymentMethod(BaseModel):
+    """The gateway's reference to how the customer pays (never card or account numbers), its type,
+    the last four digits shown to people, and a bank debit's SEPA mandate reference."""
+
     model_config = ConfigDict(defer_build=True)  # built on first use (cold start)
     gateway: Gateway
     token: str
+    type: PaymentMethodType = "card"
+    last4: str | None = None  # of the card number or the IBAN
+    mandate_reference: str | None = None  # a bank debit's: the gateway's own, or set at activation
+
+    @model_validator(mode="before")
+    @classmethod
+    def _simulated_details(cls, data: Any) -> Any:
+        """A simulated token says its type; its last four digits are the test card's or IBAN's."""
+        if isinstance(data, dict) and data.get("gateway") == "simulated" and isinstance(data.get("token"), str):
+            kind = payment_methods.simulated_type(data["token"])
+            last4 = payment_methods.SIMULATED_IBAN_LAST4 if kind == "sepa_debit" else payment_methods.SIMULATED_LAST4
+            data = {"type": kind, "last4": last4, **data}
+        return data
+
+    @property
+    def bank_debit(self) -> bool:
+        return self.type == "sepa_debit"
 
 
 class Consent(BaseModel):
@@ -413,9 +433,27 @@ class Mandate(Entity):
         self.claimed_until = self.attempt_at = None  # keeps open_charge_id: re-attempted after a new method
         return [EventType.MANDATE_PAST_DUE]
 
+    def ensure_method_allowed(self, method: PaymentMethod, param: str = "payment_method") -> None:
+        """A bank debit collects euros only and needs the account holder's name and an e-mail address."""
+        if method.bank_debit:
+            payment_methods.ensure_bank_debit_allowed(self.terms.currency, self.customer.email, self.customer.name, param)
+
+    def _adopt(self, method: PaymentMethod) -> PaymentMethod:
+        """The method as the mandate keeps it: a bank debit carries a SEPA mandate reference (the
+        gateway's own where it holds the mandate, else one derived from this mandate)."""
+        self.ensure_method_allowed(method)
+        if method.bank_debit and not method.mandate_reference:
+            method = method.model_copy(update={"mandate_reference": payment_methods.mandate_reference(self.id)})
+        return method
+
+    @property
+    def mandate_reference(self) -> str | None:
+        method = self.payment_method
+        return method.mandate_reference if method is not None and method.bank_debit else None
+
     def activate(self, now: datetime, payment_method: PaymentMethod, consent: Consent) -> list[EventType]:
         self.status = MANDATE.move(self.status, "activate")
-        self.payment_method, self.consent = payment_method, consent
+        self.payment_method, self.consent = self._adopt(payment_method), consent
         self.activated_at, self.updated_at = now, now
         self.anchor_at = schedule.billing_anchor(now, self.start_at, self.terms.trial_days)
         self.trial_ends_at = self.anchor_at if self.terms.trial_days else None
@@ -489,11 +527,27 @@ class Mandate(Entity):
         if by_customer:
             self.ensure_customer_may_change_method(now)
             self.customer_method_changes = [*self._recent_customer_method_changes(now), now]
-        self.payment_method, self.updated_at = payment_method, now
+        self.payment_method, self.updated_at = self._adopt(payment_method), now
         if self.status == "past_due":
             self.attempt_at = now if self.open_charge_id else None
         self.status = MANDATE.move(self.status, "replace_payment_method")
         return [EventType.MANDATE_PAYMENT_METHOD_UPDATED]
+
+    def method_updated_by_gateway(self, now: datetime, last4: str) -> list[EventType]:
+        """The card network replaced the card (same payment method at the gateway, new number):
+        only the last four digits shown change."""
+        method = self.payment_method
+        if method is None or method.last4 == last4:
+            return []
+        self.payment_method, self.updated_at = method.model_copy(update={"last4": last4}), now
+        return [EventType.MANDATE_PAYMENT_METHOD_UPDATED]
+
+    def revoked_by_gateway(self, now: datetime) -> list[EventType]:
+        """The bank cancelled the debit mandate, or a fraud-type dispute: no attempt starts after it
+        is recorded (one already at the gateway, a processing debit too, still settles)."""
+        if not self.may_be_stopped:
+            return []
+        return self.revoke(now)
 
     # ------------------------------------------------------- items and plans
     def add_item(self, item_id: str, amount: int, now: datetime) -> None:

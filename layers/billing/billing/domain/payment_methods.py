@@ -12,6 +12,9 @@ from typing import Literal
 from .errors import ValidationFailed
 
 Gateway = Literal["simulated", "stripe"]
+# A card, or a SEPA Core direct debit from a euro bank account (identified by IBAN).
+PaymentMethodType = Literal["card", "sepa_debit"]
+BANK_DEBIT_CURRENCIES: frozenset[str] = frozenset({"EUR"})
 
 # The simulated gateway's behaviour by token (see the contract's "The simulated gateway").
 SIMULATED_TOKENS: tuple[str, ...] = (
@@ -23,7 +26,41 @@ SIMULATED_TOKENS: tuple[str, ...] = (
     "pm_sim_error",
     "pm_sim_rejected",
     "pm_sim_refund_fails",
+    "pm_sim_dispute_lost",
+    "pm_sim_dispute_won",
+    "pm_sim_card_updated",
+    "pm_sim_sepa_ok",
+    "pm_sim_sepa_insufficient_funds",
+    "pm_sim_sepa_late_failure",
+    "pm_sim_sepa_revoked",
 )
+# The last four digits a simulated method shows (a card's number, a test IBAN's account).
+SIMULATED_LAST4 = "4242"
+SIMULATED_IBAN_LAST4 = "3000"
+
+
+def simulated_type(token: str) -> PaymentMethodType:
+    """Simulated tokens say their type: those with `sepa` are bank debits, the rest cards."""
+    return "sepa_debit" if "_sepa_" in token else "card"
+
+
+def mandate_reference(mandate_id: str) -> str:
+    """The SEPA mandate reference of a mandate whose gateway does not hold the mandate itself:
+    at most 35 characters of `A-Z0-9-`, unique per merchant because the mandate id is."""
+    body = "".join(ch for ch in mandate_id.split("_", 1)[-1].upper() if ch.isascii() and ch.isalnum())
+    return f"RP-{body}"[:35]
+
+
+def ensure_bank_debit_allowed(currency: str, email: str | None, name: str | None, param: str = "payment_method") -> None:
+    """A SEPA debit collects euros only, and needs the account holder's name and an e-mail address
+    (the pre-notification before each debit is mandatory)."""
+    if currency not in BANK_DEBIT_CURRENCIES:
+        raise ValidationFailed(f"Bank debits (sepa_debit) collect EUR only; this plan is in {currency}.", param)
+    if not email:
+        raise ValidationFailed("A bank debit needs the customer's e-mail address (for its pre-notifications).", "customer.email")
+    if not name:
+        raise ValidationFailed("A bank debit needs the customer's name (the account holder).", "customer.name")
+
 
 _CARD_LIKE = re.compile(r"(?:\d[ -]?){12,18}\d")
 # A PaymentMethod id, optionally with the Customer it is attached to (needed off session).

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .charge import GATEWAY_ERROR, Charge, GatewayResult, may_replay
+from .charge import GATEWAY_ERROR, SETTLEMENT_RECHECK, Charge, GatewayResult, may_replay
 from .engine import Step
 from .errors import InvalidState
 from .events import EventType
@@ -118,9 +118,23 @@ class Refund(Entity):
         if self.settled:
             return []
         self.gateway_reference = result.gateway_reference or self.gateway_reference
+        if result.outcome == "processing":
+            # Accepted, not done yet (a bank-debit refund takes days): looked up again a day later,
+            # unless a gateway event settles it first.
+            self.claimed_until, self.updated_at = now + SETTLEMENT_RECHECK, now
+            return []
         self.claimed_until, self.updated_at = None, now
         if result.outcome == "succeeded":
             self.status = REFUND.move(self.status, "record", "succeeded")
             return [EventType.REFUND_SUCCEEDED]
         self.status, self.failure_code = REFUND.move(self.status, "record", "failed"), result.decline_code or GATEWAY_ERROR
+        return [EventType.REFUND_FAILED]
+
+    def fail_later(self, code: str | None, now: datetime) -> list[EventType]:
+        """The gateway reported this succeeded refund as failed afterwards (the money came back to
+        the merchant). Forward only: anything but a succeeded refund is left as it is."""
+        if self.status != "succeeded":
+            return []
+        self.status = REFUND.move(self.status, "fail_later")
+        self.failure_code, self.updated_at = code or REFUND_DECLINED, now
         return [EventType.REFUND_FAILED]

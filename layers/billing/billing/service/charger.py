@@ -119,7 +119,9 @@ class Charger:
                 answer, timeouts = self._ask(message, gateway, request, remaining)
                 return self._record(message, mandate, charge, answer, timeouts)
             assert mandate.attempt_started_at is not None
-            answer = self._lookup(lambda: gateway.lookup(request), request.idempotency_key, mandate.attempt_started_at)
+            # A processing debit is known to be at the gateway: not finding it is never "not received".
+            since = None if charge.processing_attempt else mandate.attempt_started_at
+            answer = self._lookup(lambda: gateway.lookup(request), request.idempotency_key, since)
             outcome = self._record(message, mandate, charge, answer, 0)
             outcome.looked_up = True
             return outcome
@@ -198,16 +200,17 @@ class Charger:
                     break
         raise OutcomeUnknown(f"{key}: outcome still unknown after {timeouts} tries")
 
-    def _lookup(self, find: Callable[[], GatewayResult | None], key: str, started_at: datetime) -> GatewayResult:
+    def _lookup(self, find: Callable[[], GatewayResult | None], key: str, started_at: datetime | None) -> GatewayResult:
         """Only read what the gateway did (`find`); never send the request again. Not found is
-        conclusive (never received) only once the original call is surely over."""
+        conclusive (never received) only once the original call is surely over (never when
+        `started_at` is None: the gateway said it has it)."""
         try:
             found = find()
         except (GatewayTimeout, GatewayUnavailable) as error:
             raise OutcomeUnknown(f"{key}: the gateway cannot tell yet ({type(error).__name__})") from error
         if found is not None:
             return found
-        if lookup_is_conclusive(started_at, self.clock.now()):
+        if started_at is not None and lookup_is_conclusive(started_at, self.clock.now()):
             return NOT_RECEIVED
         raise OutcomeUnknown(f"{key}: not found at the gateway yet")
 
@@ -251,6 +254,9 @@ class Charger:
             now = self.clock.now()
             refund_events = refund.record(answer, now)
             if not refund_events:
+                if answer.outcome == "processing" and not refund.settled:  # looked up again later
+                    self.repo.commit(Changes(put=[refund]))
+                    return ChargeOutcome("recorded", refund.status, amount=refund.amount, currency=refund.currency)
                 return ChargeOutcome("duplicate", refund.status)
             charge_events = charge.refund_settled(refund.amount, refund.status == "succeeded", now)
             events = self.recorder.events([(refund, refund_events), (charge, charge_events)], now)

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from ..domain import notices
 from ..domain.account import Account, NotificationSettings
+from ..domain.business_days import business_days_between
 from ..domain.charge import Charge
 from ..domain.engine import claim
 from ..domain.errors import ConcurrentModification
@@ -69,6 +70,8 @@ class DispatchReport:
     forfeited: int = 0  # ended mandates with credit no charge could take back (reported by an event)
     max_lag_seconds: float = 0.0  # how long the oldest dispatched item had been due
     oldest_unsettled_seconds: float = 0.0  # age of the oldest attempt sent again (still without an outcome)
+    settlement_lookups: int = 0  # processing bank debits sent to be looked up at the gateway
+    oldest_processing_business_days: int = 0  # TARGET business days the oldest of them has been processing
 
 
 @dataclass
@@ -96,6 +99,8 @@ class _DispatchOutcome:
     error: bool = False
     lag: float = 0.0
     unsettled_age: float = 0.0
+    settlement_lookup: bool = False
+    processing_days: int = 0
 
 
 class Dispatcher:
@@ -148,6 +153,8 @@ class Dispatcher:
         report.errors = sum(r.error for r in results)
         report.max_lag_seconds = max((r.lag for r in results if r.message is not None), default=0.0)
         report.oldest_unsettled_seconds = max((r.unsettled_age for r in results), default=0.0)
+        report.settlement_lookups = sum(r.settlement_lookup for r in results)
+        report.oldest_processing_business_days = max((r.processing_days for r in results), default=0)
         return report
 
     def _load(self, due: list[DueRef]) -> tuple[dict[str, Mandate], dict[str, Charge], dict[str, Item]]:
@@ -352,6 +359,12 @@ class Dispatcher:
             out.new_charge = charge is None
             out.resent = result.resent
             out.lag = max(0.0, (now - since).total_seconds())
-            if result.resent and result.charge.in_flight_since is not None:
+            processing_since = result.charge.processing_since if result.charge.processing_attempt else None
+            if processing_since is not None:
+                # A bank debit the gateway accepted: looked up (an hour after, then daily); its age
+                # is counted in TARGET business days (alarmed at SETTLEMENT_ALARM_BUSINESS_DAYS).
+                out.settlement_lookup = True
+                out.processing_days = business_days_between(processing_since, now)
+            elif result.resent and result.charge.in_flight_since is not None:
                 out.unsettled_age = max(0.0, (now - result.charge.in_flight_since).total_seconds())
         return out

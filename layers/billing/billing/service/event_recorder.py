@@ -20,11 +20,12 @@ from .ports import IdGenerator, Links
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    from ..domain.disputes import Dispute
     from ..domain.items import Item
     from ..domain.refunds import Refund
     from ..domain.webhooks import WebhookEndpoint
 
-    Recorded: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Item
+    Recorded: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Dispute | Item
 
 
 def link_of(links: Links, obj: object) -> str | None:

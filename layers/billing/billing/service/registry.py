@@ -91,6 +91,12 @@ REGISTRY: tuple[Aggregate, ...] = (
         "rfd",
         filters={"charge_id": "charge_id", "mandate_id": "mandate_id", "status": "status"},
     ),
+    Aggregate(
+        "DISPUTE",
+        "billing.domain.disputes:Dispute",
+        "dsp",
+        filters={"charge_id": "charge_id", "mandate_id": "mandate_id", "status": "status"},
+    ),
     Aggregate("ITEM", "billing.domain.items:Item", "itm", filters={"mandate_id": "mandate_id", "status": "status"}),
     # Read before its first change: the defaults, named after the merchant (get answers them).
     Aggregate("ACCOUNT", "billing.domain.account:Account", "mch", key="merchant", filters=None),

@@ -15,8 +15,9 @@ from ..domain import payment_methods
 from ..domain.account import Account, Locale
 from ..domain.api_keys import ApiKey
 from ..domain.charge import AttemptOutcome, Charge, ChargeStatus, LineType
+from ..domain.disputes import Dispute, DisputeReason, DisputeStatus
 from ..domain.items import Item, ItemStatus
-from ..domain.model import FINAL_STATUSES, Event, Mandate, MandateStatus, Plan, PlanStatus
+from ..domain.model import FINAL_STATUSES, Event, Mandate, MandateStatus, PaymentMethod, Plan, PlanStatus
 from ..domain.money import Currency
 from ..domain.notifications import Notification, NotificationKind, NotificationStatus
 from ..domain.refunds import Refund, RefundReason, RefundStatus
@@ -66,7 +67,20 @@ class CustomerOut(ResponseModel):
 
 class PaymentMethodOut(ResponseModel):
     gateway: payment_methods.Gateway
+    type: payment_methods.PaymentMethodType = Field("card", description="card, or sepa_debit (a SEPA Core bank debit)")
     token_last4: str
+    last4: str | None = Field(None, description="Last four digits of the card number or the IBAN (never the full number)")
+    mandate_reference: str | None = Field(None, description="A bank debit's SEPA mandate reference")
+
+    @classmethod
+    def of(cls, method: PaymentMethod) -> PaymentMethodOut:
+        return cls(
+            gateway=method.gateway,
+            type=method.type,
+            token_last4=payment_methods.last4(method.token),
+            last4=method.last4,
+            mandate_reference=method.mandate_reference if method.bank_debit else None,
+        )
 
 
 class ConsentOut(ResponseModel):
@@ -107,7 +121,7 @@ class MandateOut(ResponseModel):
             id=mandate.id,
             plan_id=mandate.plan_id,
             customer=CustomerOut(**mandate.customer.model_dump()),
-            payment_method=PaymentMethodOut(gateway=pm.gateway, token_last4=payment_methods.last4(pm.token)) if pm else None,
+            payment_method=PaymentMethodOut.of(pm) if pm else None,
             status=mandate.status,
             start_at=mandate.start_at,
             end_at=mandate.end_at,
@@ -129,6 +143,8 @@ class AttemptOut(ResponseModel):
     outcome: AttemptOutcome
     decline_code: str | None
     gateway_reference: str | None
+    settled_at: TimeOut | None = Field(None, description="When a bank debit accepted as processing settled")
+    reversed_at: TimeOut | None = Field(None, description="When the gateway reported the money taken as returned")
 
 
 class LineOut(ResponseModel):
@@ -152,6 +168,8 @@ class ChargeOut(ResponseModel):
     next_attempt_at: TimeOut | None
     failure_code: str | None
     amount_refunded: int
+    amount_disputed: int = Field(0, description="Open and lost disputes: not refundable")
+    dispute_id: str | None = Field(None, description="The latest dispute of this charge")
     amount_credited: int = Field(
         0, description="Credit a prorated plan change granted for this cycle's unused time: refunds are limited to the rest"
     )
@@ -178,15 +196,53 @@ class ChargeOut(ResponseModel):
                     "failure_code",
                     "amount_refunded",
                     "receipt_number",
+                    "dispute_id",
                     "created_at",
                     "updated_at",
                 }
             ),
-            attempts=[AttemptOut(**a.model_dump(exclude={"number"})) for a in charge.attempts],
+            attempts=[AttemptOut(**a.model_dump(exclude={"number"})) for a in charge.attempts] + _processing(charge),
+            amount_disputed=charge.amount_disputed,
             amount_credited=charge.credited,
             lines=[LineOut(**line.model_dump()) for line in charge.bill_lines],
             receipt_url=receipt_url,
         )
+
+
+def _processing(charge: Charge) -> list[AttemptOut]:
+    """The attempt the gateway accepted and has not settled, listed with outcome `processing`."""
+    if not charge.processing_attempt or charge.processing_since is None:
+        return []
+    return [
+        AttemptOut(
+            at=charge.processing_since,
+            outcome="processing",
+            decline_code=None,
+            gateway_reference=charge.processing_reference,
+            settled_at=None,
+            reversed_at=None,
+        )
+    ]
+
+
+class DisputeOut(ResponseModel):
+    id: str
+    object: Literal["dispute"] = "dispute"
+    charge_id: str
+    mandate_id: str
+    amount: int
+    currency: Currency
+    reason: DisputeReason
+    status: DisputeStatus
+    evidence_due_by: TimeOut | None
+    gateway_reference: str
+    created_at: TimeOut
+    updated_at: TimeOut
+    closed_at: TimeOut | None
+
+    @classmethod
+    def of(cls, dispute: Dispute) -> DisputeOut:
+        return cls.copied(dispute)
 
 
 class NotificationsOut(ResponseModel):
@@ -338,7 +394,7 @@ class ApiKeyOut(ResponseModel):
 
 
 def render(
-    obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Item | Account | Notification,
+    obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Dispute | Item | Account | Notification,
     link: str | None = None,
 ) -> dict[str, object]:
     """An object as the API returns it (responses and event snapshots); `link`: a mandate's
@@ -353,6 +409,8 @@ def render(
         return MandateOut.of(obj, link).model_dump(mode="json")
     if isinstance(obj, Refund):
         return RefundOut.of(obj).model_dump(mode="json")
+    if isinstance(obj, Dispute):
+        return DisputeOut.of(obj).model_dump(mode="json")
     if isinstance(obj, Item):
         return ItemOut.of(obj).model_dump(mode="json")
     if isinstance(obj, Account):

@@ -99,6 +99,19 @@ def refunds(
     return by_status(merchant_id, "REFUND", status, bound)
 
 
+def disputes(
+    merchant_id: str, charge_id: str | None = None, mandate_id: str | None = None, status: str | None = None
+) -> ListQuery:
+    bound = ("disputes", charge_id, mandate_id, status)
+    if charge_id is not None:
+        partitions = [keys.parent_pk(merchant_id, "DISPUTE", charge_id)]
+        return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"status": status, "mandate_id": mandate_id})
+    if mandate_id is not None:
+        partitions = [keys.parent_pk(merchant_id, "DISPUTE", mandate_id)]
+        return ListQuery("CustomerIndex", "cpk", "csk", partitions, bound, {"status": status})
+    return by_status(merchant_id, "DISPUTE", status, bound)
+
+
 def billing_items(merchant_id: str, mandate_id: str | None = None, status: str | None = None) -> ListQuery:
     bound = ("items", mandate_id, status)
     if mandate_id is not None:
@@ -139,6 +152,7 @@ PLANS: dict[str, Callable[..., ListQuery]] = {
     "WEBHOOK_ENDPOINT": webhook_endpoints,
     "WEBHOOK_DELIVERY": webhook_deliveries,
     "REFUND": refunds,
+    "DISPUTE": disputes,
     "ITEM": billing_items,
     "NOTIFICATION": notifications,
 }

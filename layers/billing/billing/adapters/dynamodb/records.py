@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from ...domain.account import Account
 from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
+from ...domain.disputes import Dispute
 from ...domain.items import Item
 from ...domain.model import Event, Mandate, Plan
 from ...domain.notifications import Notification, Suppression
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         | WebhookEndpoint
         | WebhookDelivery
         | Refund
+        | Dispute
         | Item
         | Account
         | ReceiptCounter
@@ -92,7 +94,7 @@ def item_of(obj: Stored | Event) -> dict[str, Any]:
         )
     if isinstance(obj, Charge | Item):
         item.update(mandate_id=obj.mandate_id, ppk=keys.parent_pk(obj.merchant_id, kind, obj.mandate_id), psk=position)
-    if isinstance(obj, Refund):
+    if isinstance(obj, Refund | Dispute):
         # Listed per charge (ParentIndex) and per mandate (the second parent index, CustomerIndex).
         item.update(
             charge_id=obj.charge_id,

@@ -1,0 +1,283 @@
+"""Changes reported by the gateway, applied to charges, refunds, disputes and mandates.
+
+A gateway (Stripe's webhooks, or the simulated gateway as its clock reaches each change) reports
+what happened after it answered: a bank debit settled or failed, a payment reversed, a refund that
+failed later, a dispute opened or closed, a card replaced by the network, a bank mandate cancelled.
+Each report is normalised by its adapter into a `GatewayEvent` (only what is needed: ids, amounts,
+codes; no personal data), stored and queued by the receiver, and applied here asynchronously.
+
+Every apply is a forward-only merge per object (the domain refuses anything else), so a report
+applied twice, late or out of order changes nothing more: a `processing` after a `succeeded`, a
+settlement of an attempt already settled, a dispute update after its close. An event about an
+object this deployment did not create (or another merchant's: every read is keyed by the merchant
+the gateway's metadata names) is acknowledged and ignored. Settlement never depends on these
+events: the engine also looks processing attempts up (domain/engine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
+
+from ..domain.charge import Charge, GatewayResult
+from ..domain.disputes import Dispute, DisputeReport, DisputeStatus, apply_report, dispute_id
+from ..domain.engine import reverse, settle
+from ..domain.events import EventType
+from ..domain.model import Entity, Mandate
+from ..domain.payment_methods import Gateway
+from ..domain.refunds import Refund
+from ..observability import logger
+from .concurrency import retry_on_conflict
+from .event_recorder import EventRecorder
+from .ports import Changes, Clock, IdGenerator, Repository
+
+_ID = r"^[A-Za-z0-9_:.\-]{1,255}$"
+Ref = Annotated[StrictStr, StringConstraints(pattern=_ID)]
+
+
+class PaymentReport(BaseModel):
+    """One attempt's payment: `processing`, settled (`succeeded` / `declined`), or `reversed`
+    (a succeeded payment failing afterwards: a returned bank debit)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    charge_id: Ref
+    attempt: Annotated[int, Field(ge=1, le=100)]
+    outcome: Literal["processing", "succeeded", "declined", "reversed"]
+    decline_code: Ref | None = None
+    gateway_reference: Ref | None = None
+
+
+class RefundReport(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    refund_id: Ref
+    outcome: Literal["processing", "succeeded", "declined"]
+    failure_code: Ref | None = None
+    gateway_reference: Ref | None = None
+
+
+class DisputeFacts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reference: Ref  # the gateway's dispute id
+    charge_id: Ref
+    amount: Annotated[int, Field(ge=0)]  # our minor units
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    reason: Ref | None = None
+    status: DisputeStatus
+    evidence_due_by: datetime | None = None
+
+
+class MethodReport(BaseModel):
+    """A card replaced by the network (new last four digits), or a bank mandate no longer usable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mandate_id: Ref
+    last4: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{4}$")] | None = None
+    mandate_inactive: bool = False
+
+
+class GatewayEvent(BaseModel):
+    """A gateway's report, normalised (what the gateway-events queue carries and the log keeps)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["gateway_event"] = "gateway_event"
+    id: Ref  # the gateway's event id: applied at most once
+    gateway: Gateway
+    event_type: Ref  # the gateway's own name for it (`payment_intent.succeeded`)
+    created: datetime
+    merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")] | None = None
+    mandate_id: Ref | None = None
+    payment: PaymentReport | None = None
+    refund: RefundReport | None = None
+    dispute: DisputeFacts | None = None
+    method: MethodReport | None = None
+
+    @property
+    def about_anything(self) -> bool:
+        """Whether it names an object of this deployment (else acknowledged and ignored)."""
+        return self.merchant_id is not None and any((self.payment, self.refund, self.dispute, self.method))
+
+
+@dataclass
+class Applied:
+    """What applying one gateway event did (the handler turns it into metrics and logs)."""
+
+    status: Literal["applied", "unchanged", "ignored"]
+    events: list[str] = field(default_factory=list)
+
+
+class GatewayEvents:
+    """Applies gateway events to the aggregates (each change in one transaction, with its events)."""
+
+    def __init__(self, repo: Repository, clock: Clock, ids: IdGenerator) -> None:
+        self.repo, self.clock = repo, clock
+        self.recorder = EventRecorder(ids)
+
+    def apply(self, event: GatewayEvent) -> Applied:
+        if not event.about_anything:
+            return Applied("ignored")
+        if event.payment is not None:
+            return self._payment(event, event.payment)
+        if event.refund is not None:
+            return self._refund(event, event.refund)
+        if event.dispute is not None:
+            return self._dispute(event, event.dispute)
+        assert event.method is not None
+        return self._method(event, event.method)
+
+    # ------------------------------------------------------------------ payments
+    def _payment(self, event: GatewayEvent, report: PaymentReport) -> Applied:
+        merchant = event.merchant_id
+        assert merchant is not None
+
+        def once(_: int) -> Applied:
+            charge = self.repo.get(Charge, merchant, report.charge_id)
+            if charge is None:
+                return Applied("ignored")
+            mandate = self.repo.get(Mandate, merchant, charge.mandate_id)
+            if mandate is None:
+                return Applied("ignored")
+            now = self.clock.now()
+            if report.outcome == "reversed":
+                attempt = next((a for a in charge.attempts if a.number == report.attempt), None)
+                if attempt is None or attempt.outcome != "succeeded":
+                    return Applied("unchanged")  # not (yet) a succeeded attempt: nothing to reverse
+                settlement = reverse(mandate, charge, report.decline_code or "insufficient_funds", now)
+            else:
+                answer = GatewayResult(
+                    outcome=report.outcome, decline_code=report.decline_code, gateway_reference=report.gateway_reference
+                )
+                if not _started(mandate, charge, report.attempt):
+                    return Applied("unchanged")  # an attempt this service has not started (or settled already)
+                settlement = settle(mandate, charge, report.attempt, answer, now)
+            if not settlement.recorded:
+                return Applied("unchanged")
+            events = self.recorder.events(
+                [(charge, settlement.charge_events), (mandate, settlement.mandate_events)], now, _gateway_source(mandate)
+            )
+            self.repo.commit(Changes(put=[mandate, charge], events=events))
+            return Applied("applied", [e.type for e in events])
+
+        return retry_on_conflict(once)
+
+    # ------------------------------------------------------------------- refunds
+    def _refund(self, event: GatewayEvent, report: RefundReport) -> Applied:
+        merchant = event.merchant_id
+        assert merchant is not None
+
+        def once(_: int) -> Applied:
+            refund = self.repo.get(Refund, merchant, report.refund_id)
+            charge = self.repo.get(Charge, merchant, refund.charge_id) if refund is not None else None
+            if refund is None or charge is None:
+                return Applied("ignored")
+            now = self.clock.now()
+            if refund.status == "pending":
+                if refund.started_at is None:
+                    return Applied("unchanged")  # never sent by this service: the gateway cannot report it
+                answer = GatewayResult(
+                    outcome=report.outcome, decline_code=report.failure_code, gateway_reference=report.gateway_reference
+                )
+                refund_events = refund.record(answer, now)
+                if not refund_events:
+                    return Applied("unchanged")
+                charge_events = charge.refund_settled(refund.amount, EventType.REFUND_SUCCEEDED in refund_events, now)
+            elif refund.status == "succeeded" and report.outcome == "declined":
+                refund_events, charge_events = refund.fail_later(report.failure_code, now), []
+                charge.refund_failed_later(refund.amount, now)
+            else:
+                return Applied("unchanged")
+            events = self.recorder.events([(refund, refund_events), (charge, charge_events)], now)
+            self.repo.commit(Changes(put=[refund, charge], events=events))
+            return Applied("applied", [e.type for e in events])
+
+        return retry_on_conflict(once)
+
+    # ------------------------------------------------------------------ disputes
+    def _dispute(self, event: GatewayEvent, facts: DisputeFacts) -> Applied:
+        merchant = event.merchant_id
+        assert merchant is not None
+
+        def once(_: int) -> Applied:
+            charge = self.repo.get(Charge, merchant, facts.charge_id)
+            mandate = self.repo.get(Mandate, merchant, charge.mandate_id) if charge is not None else None
+            if charge is None or mandate is None or charge.currency != facts.currency:
+                return Applied("ignored")
+            if charge.status != "succeeded" and not charge.disputed:
+                logger.warning("dispute %s reported on charge %s, which is %s", facts.reference, charge.id, charge.status)
+            existing = self.repo.get(Dispute, merchant, dispute_id(merchant, event.gateway, facts.reference))
+            now = self.clock.now()
+            report = DisputeReport(
+                gateway=event.gateway,
+                reference=facts.reference,
+                amount=min(facts.amount, charge.amount),
+                currency=facts.currency,
+                reason=facts.reason,
+                status=facts.status,
+                evidence_due_by=facts.evidence_due_by,
+            )
+            change = apply_report(report, existing, charge, mandate, now)
+            if not change.changed:
+                return Applied("unchanged")
+            dispute = change.dispute or existing
+            assert dispute is not None
+            events = self.recorder.events(
+                [(dispute, change.dispute_events), (mandate, change.mandate_events)], now, _gateway_source(mandate)
+            )
+            put: list[Entity] = [charge]
+            if change.dispute is not None:
+                put.append(change.dispute)
+            if change.mandate_events:
+                put.append(mandate)
+            self.repo.commit(Changes(put=put, events=events))
+            return Applied("applied", [e.type for e in events])
+
+        return retry_on_conflict(once)
+
+    # ------------------------------------------------------- payment methods, bank mandates
+    def _method(self, event: GatewayEvent, report: MethodReport) -> Applied:
+        merchant = event.merchant_id
+        assert merchant is not None
+
+        def once(_: int) -> Applied:
+            mandate = self.repo.get(Mandate, merchant, report.mandate_id)
+            if mandate is None:
+                return Applied("ignored")
+            now = self.clock.now()
+            before = self.recorder.snapshot(mandate)["payment_method"]
+            types: list[EventType] = []
+            if report.mandate_inactive:
+                if mandate.payment_method is None or not mandate.payment_method.bank_debit:
+                    return Applied("unchanged")
+                types = mandate.revoked_by_gateway(now)
+            elif report.last4 is not None:
+                types = mandate.method_updated_by_gateway(now, report.last4)
+            if not types:
+                return Applied("unchanged")
+            extra = _gateway_source(mandate, {"previous_attributes": {"payment_method": before}})
+            events = self.recorder.events([(mandate, types)], now, extra)
+            self.repo.commit(Changes(put=[mandate], events=events))
+            return Applied("applied", [e.type for e in events])
+
+        return retry_on_conflict(once)
+
+
+def _started(mandate: Mandate, charge: Charge, attempt: int) -> bool:
+    """A payment report is for the attempt this service started and has not settled (the gateway
+    only ever sees started attempts; anything else is late, stale or not ours)."""
+    return charge.records(attempt) and mandate.open_charge_id == charge.id and mandate.attempt_at_gateway
+
+
+def _gateway_source(mandate: Mandate, method_extra: dict[str, object] | None = None) -> dict[str, dict[str, object]]:
+    """The events a gateway report causes on a mandate say so (`data.source` `gateway`)."""
+    return {
+        EventType.MANDATE_REVOKED: {"source": "gateway"},
+        EventType.MANDATE_PAST_DUE: {"source": "gateway"},
+        EventType.MANDATE_PAYMENT_METHOD_UPDATED: {"source": "gateway", **(method_extra or {})},
+    }

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..domain.charge import REJECTED, GatewayResult
 from ..domain.money import CURRENCY_EXPONENT, Money
+from ..domain.payment_methods import PaymentMethodType
 from ..domain.refunds import REFUND_DECLINED
-from ..service.ports import AttemptRequest, GatewayTimeout, GatewayUnavailable, RefundRequest
+from ..service.ports import AttemptRequest, GatewayTimeout, GatewayUnavailable, MethodDetails, RefundRequest
 
 if TYPE_CHECKING:
     import stripe
@@ -227,7 +228,13 @@ class StripeGateway:
 
     # --------------------------------------------------------- customer's page
     def create_setup_intent(
-        self, merchant_id: str, mandate_id: str, email: str | None, name: str | None, purpose: str = ""
+        self,
+        merchant_id: str,
+        mandate_id: str,
+        email: str | None,
+        name: str | None,
+        purpose: str = "",
+        method_type: PaymentMethodType = "card",
     ) -> dict[str, str]:
         """A Customer and an off-session card SetupIntent for one mandate; Stripe.js collects the card
         in the customer's browser, so card data never reaches this service. Idempotent per mandate
@@ -254,6 +261,14 @@ class StripeGateway:
         except stripe.StripeError as error:
             raise GatewayUnavailable(f"stripe {error.http_status} preparing a SetupIntent") from error
         return {"id": intent.id, "client_secret": str(intent.client_secret), "customer": customer.id}
+
+    def describe(self, token: str) -> MethodDetails:
+        """The payment method's type and last four digits, read from Stripe."""
+        _, method_id = split_token(token)
+        method = self._read(lambda: self.client.v1.payment_methods.retrieve(method_id)) or {}
+        kind: PaymentMethodType = "sepa_debit" if method.get("type") == "sepa_debit" else "card"
+        last4 = (method.get(kind) or {}).get("last4")
+        return MethodDetails(type=kind, last4=str(last4) if last4 else None)
 
     def belongs_to(self, merchant_id: str, token: str) -> bool:
         """Whether a `cus_…:pm_…` token is a payment method of a Stripe Customer created for this

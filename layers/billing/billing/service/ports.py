@@ -12,12 +12,14 @@ from pydantic import BaseModel
 from ..domain.charge import Charge, GatewayResult
 from ..domain.model import Entity, Event, Mandate
 from ..domain.money import Money
+from ..domain.payment_methods import PaymentMethodType
 from .messages import AttemptMessage, NotificationMessage, ReceiptRequest, RefundMessage
 
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
     from ..domain import webhooks
     from ..domain.account import Account
     from ..domain.receipts import ReceiptCounter
+    from .gateway_events import GatewayEvent
 
 T = TypeVar("T")
 S = TypeVar("S", bound=BaseModel)
@@ -200,6 +202,13 @@ class RefundRequest:
     refund_id: str
 
 
+class GatewayEventQueue(Protocol):
+    """The gateway-events queue: normalised gateway reports on their way to be applied (GatewayEvents)."""
+
+    def send_events(self, events: list[GatewayEvent]) -> int:
+        """Queue them; returns how many were accepted (a caller re-sends the rest, or answers 5xx)."""
+
+
 class GatewayTimeout(Exception):
     """The outcome is unknown (the money may have been taken): ask again with the same key."""
 
@@ -236,15 +245,36 @@ class PaymentGateway(Protocol):
         """Read-only: this refund at the gateway (by the refund id it carries), or None."""
 
 
+@dataclass(frozen=True)
+class MethodDetails:
+    """What the gateway says about a stored payment method: its type, the last four digits of the
+    card or IBAN, and (bank debits) the mandate reference the gateway holds."""
+
+    type: PaymentMethodType
+    last4: str | None = None
+    mandate_reference: str | None = None
+
+
 class CardSetup(Protocol):
-    """Cards at the gateway (Stripe): the customer page's SetupIntents (Stripe.js collects the card
-    in the browser) and whether a payment method belongs to a customer of a merchant there."""
+    """Cards and bank accounts at the gateway (Stripe): the customer page's SetupIntents (Stripe.js
+    collects the card or IBAN in the browser), whether a payment method belongs to a customer of a
+    merchant there, and what kind of method a token is."""
 
     def create_setup_intent(
-        self, merchant_id: str, mandate_id: str, email: str | None, name: str | None, purpose: str = ""
+        self,
+        merchant_id: str,
+        mandate_id: str,
+        email: str | None,
+        name: str | None,
+        purpose: str = "",
+        method_type: PaymentMethodType = "card",
     ) -> dict[str, str]:
-        """`id`, `client_secret` and `customer` of an off-session card SetupIntent for one mandate,
-        idempotent per mandate and `purpose`. Raises GatewayUnavailable."""
+        """`id`, `client_secret` and `customer` of an off-session SetupIntent for one mandate (a card,
+        or a SEPA debit mandate), idempotent per mandate, `purpose` and type. Raises GatewayUnavailable."""
+
+    def describe(self, token: str) -> MethodDetails:
+        """The type, last four digits and mandate reference of a payment method at the gateway.
+        Raises GatewayUnavailable."""
 
     def confirmed_payment_method(self, setup_intent_id: str, mandate_id: str) -> str | None:
         """The gateway's token of the card confirmed by this mandate's SetupIntent, or None."""

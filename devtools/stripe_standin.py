@@ -1249,7 +1249,7 @@ class StripeStandIn:
     def start(self) -> StripeStandIn:
         self._server = make_server("127.0.0.1", self.port, self._wsgi, threaded=True, request_handler=_QuietHandler)
         self.port = self._server.port
-        self._thread = threading.Thread(target=self._server.serve_forever, name="stripe-standin", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="stripe-standin", daemon=True)
         self._thread.start()
         return self
 

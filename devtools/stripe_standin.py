@@ -14,7 +14,7 @@ reports every change as a signed Stripe Event to a webhook target, as Stripe doe
         stripe_api.flush()                                # wait for the events to be delivered
 
 The wire, as Stripe's
-* Requests: `Authorization: Bearer sk_test_…` (any test key, or exactly `api_key=` when given;
+* Requests: `Authorization: Bearer sk_test_…` (or curl's `-u sk_test_…:`; any test key, or exactly `api_key=` when given;
   anything else 401). POST bodies are form-encoded with Stripe's bracket notation
   (`metadata[charge_id]=…`, `allowed_payment_method_types[0]=sepa_debit`); GET parameters in the
   query string. Answers are JSON with Stripe's object shapes; errors are
@@ -91,6 +91,7 @@ test helpers as unauthenticated JSON calls under /_standin/ (e.g. POST
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import hashlib
 import hmac
@@ -1291,7 +1292,7 @@ class StripeStandIn:
         self.requests.append((request.method, request.path, params, dict(request.headers)))
         key = self._authorised(request)
         if key is None:
-            given = request.headers.get("Authorization", "")[7:]
+            given = request.headers.get("Authorization", "").partition(" ")[2]
             shown = f"{given[:8]}****{given[-4:]}" if len(given) > 12 else given
             return self._json(StripeApiError(401, f"Invalid API Key provided: {shown}").body(), 401)
         fault = self._fault(request.path)
@@ -1333,10 +1334,16 @@ class StripeStandIn:
         return self._json(body, status)
 
     def _authorised(self, request: Request) -> str | None:
+        """The secret key of `Authorization: Bearer <key>` (the libraries) or `Basic <key:>` (curl -u)."""
         header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
+        key = header[len("Bearer ") :] if header.startswith("Bearer ") else None
+        if header.startswith("Basic "):
+            try:
+                key = base64.b64decode(header[len("Basic ") :]).decode().split(":", 1)[0]
+            except (ValueError, UnicodeDecodeError):
+                key = None
+        if key is None:
             return None
-        key = header[len("Bearer ") :]
         if self.api_key is not None:
             return key if hmac.compare_digest(key, self.api_key) else None
         return key if key.startswith("sk_test_") and len(key) > len("sk_test_") else None

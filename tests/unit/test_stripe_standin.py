@@ -84,6 +84,14 @@ def test_customers_are_kept_and_unknown_ones_are_resource_missing(standin: Strip
     for key in ("sk_live_abc123", "pk_test_abc123"):
         with pytest.raises(stripe.AuthenticationError):
             stripe.StripeClient(key, base_addresses={"api": standin.url}).v1.customers.retrieve(created.id)
+    # And curl's `-u sk_test_…:` (Basic) is a key too
+    import base64
+    import urllib.request
+
+    request = urllib.request.Request(f"{standin.url}/v1/customers/{created.id}")
+    request.add_header("Authorization", "Basic " + base64.b64encode(b"sk_test_curl:").decode())
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert json.loads(answer.read())["id"] == created.id
 
 
 def test_a_sepa_setup_intent_confirmed_in_the_browser_gives_a_method_and_an_active_mandate(

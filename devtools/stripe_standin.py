@@ -23,7 +23,8 @@ The wire, as Stripe's
 * `Idempotency-Key` (per API key): the same key with the same method, path and parameters
   answers the stored status and body again (header `Idempotent-Replayed: true`); the same key
   with anything else is a 400 `idempotency_error`. As at Stripe, a request refused before it ran
-  (a 400/404 about its parameters) stores nothing; a 200 or a 402 decline is stored.
+  (a 400/404 about its parameters) stores nothing; a 200 or a 402 decline is stored. Keys are
+  forgotten 24 hours (of the stand-in's clock) after first use, as Stripe prunes them.
 * Events: `evt_…` objects (`object`, `type`, `created`, `api_version`, `livemode: false`,
   `pending_webhooks`, `request: {id, idempotency_key}`, `data: {object, previous_attributes?}`),
   kept in order in `standin.events`, and POSTed (one background sender, in order) to the target of
@@ -1184,6 +1185,10 @@ class _Stored:
     params: Obj
     status: int
     body: Obj
+    at: int
+
+
+KEY_MEMORY = DAY  # Stripe prunes idempotency keys after 24 hours
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -1307,6 +1312,8 @@ class StripeStandIn:
             self.store.run_due()
             if idempotency_key:
                 stored = self._idempotent.get((key, idempotency_key))
+                if stored is not None and stored.at + KEY_MEMORY <= self.store.now():
+                    stored = None  # forgotten after 24 h (of the stand-in's clock): a new request
                 if stored is not None:
                     if (stored.method, stored.path, stored.params) != (request.method, request.path, params):
                         error = StripeApiError(
@@ -1326,7 +1333,9 @@ class StripeStandIn:
             finally:
                 self.store.request.info = None
             if idempotency_key and keep:
-                self._idempotent[(key, idempotency_key)] = _Stored(request.method, request.path, params, status, body)
+                self._idempotent[(key, idempotency_key)] = _Stored(
+                    request.method, request.path, params, status, body, self.store.now()
+                )
         if fault is not None and fault.after_processing and fault.status:
             return self._json(
                 {"error": {"type": "api_error", "message": "An unknown error occurred (stand-in fault)."}}, fault.status

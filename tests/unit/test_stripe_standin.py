@@ -147,6 +147,9 @@ def test_a_card_payment_is_replayed_for_the_same_key_and_refused_for_other_param
     with pytest.raises(stripe.IdempotencyError) as reused:
         client.v1.payment_intents.create(params={**params, "amount": 2999}, options={"idempotency_key": "chg_1:1"})
     assert reused.value.http_status == 400
+    # And after 24 hours the key is forgotten: the same request makes a new payment
+    standin.advance(hours=24)
+    assert client.v1.payment_intents.create(params=params, options={"idempotency_key": "chg_1:1"}).id != first.id
 
 
 def test_a_declined_card_is_a_402_and_the_payment_intent_keeps_the_error(

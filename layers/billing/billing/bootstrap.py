@@ -413,7 +413,6 @@ class EventPublisherDeps:
 
 def event_publisher(overrides: Overrides = Overrides()) -> EventPublisherDeps:
     from .service.event_publishing import EventRelay
-    from .service.gateway_inbox import GatewayEventApplier, GatewayEventReceiver
 
     aws = Aws.from_env(overrides)
     receipts = aws.receipt_requests if aws.settings.receipt_queue_url else None

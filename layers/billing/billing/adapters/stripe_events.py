@@ -88,8 +88,8 @@ class StripeInboundEvents:
             except stripe.SignatureVerificationError as error:
                 failure = str(error.user_message or "signature not verified")
                 continue
-            except ValueError:  # verified, but not JSON
-                raise RejectedGatewayEvent("the payload is not JSON") from None
+            except (ValueError, AttributeError, TypeError):  # verified, but not JSON, or not an object
+                raise RejectedGatewayEvent("the payload is not a JSON object") from None
             data = event.to_dict()
             if not isinstance(data, dict) or data.get("object") != "event" or not isinstance(data.get("id"), str):
                 raise RejectedGatewayEvent("the payload is not an event")

@@ -67,9 +67,7 @@ class Handled:
 
 
 class GatewayEventApplier:
-    def __init__(
-        self, events: GatewayEvents, log: GatewayEventLog, objects: dict[str, GatewayObjects], clock: Clock
-    ) -> None:
+    def __init__(self, events: GatewayEvents, log: GatewayEventLog, objects: dict[str, GatewayObjects], clock: Clock) -> None:
         """objects: per gateway, where a report's owner is read when the report does not name it."""
         self.events, self.log, self.objects, self.clock = events, log, objects, clock
 

@@ -30,9 +30,7 @@ class DynamoGatewayEventLog:
             "expires_at": int((now + KEEP).timestamp()),
         }
         try:
-            self.client.put_item(
-                TableName=self.table, Item=to_attributes(item), ConditionExpression="attribute_not_exists(pk)"
-            )
+            self.client.put_item(TableName=self.table, Item=to_attributes(item), ConditionExpression="attribute_not_exists(pk)")
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise

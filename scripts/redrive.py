@@ -127,7 +127,9 @@ def _keys_from_stream(streams: Any, info: dict[str, Any]) -> list[tuple[str, str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("queue", choices=["charge", "schedule", "events", "webhooks", "webhook-events", "gateway-events", "receipts", "notify"])
+    parser.add_argument(
+        "queue", choices=["charge", "schedule", "events", "webhooks", "webhook-events", "gateway-events", "receipts", "notify"]
+    )
     parser.add_argument("--stack", default="recurring-payments", help="the deployed stack (its outputs name the queues)")
     args = parser.parse_args(argv)
     outputs = {

@@ -58,5 +58,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return _error(503, "try again")
     if received.status == "ignored":
         metrics.add_metric(name="GatewayEventsIgnored", unit=MetricUnit.Count, value=1)
-    logger.info("gateway event received", extra={"status": received.status, "gateway_event_id": received.event and received.event.id})
+    logger.info(
+        "gateway event received", extra={"status": received.status, "gateway_event_id": received.event and received.event.id}
+    )
     return _answer(200, {"received": True, "status": received.status})

@@ -34,10 +34,6 @@ class Received:
     status: Literal["queued", "duplicate", "ignored"]
     event: GatewayEvent | None = None
 
-    @property
-    def dispute_opened(self) -> bool:
-        return self.status == "queued" and self.event is not None and self.event.event_type == "charge.dispute.created"
-
 
 class GatewayEventReceiver:
     def __init__(self, inbound: InboundEvents, log: GatewayEventLog, queue: GatewayEventQueue, clock: Clock) -> None:

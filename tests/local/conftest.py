@@ -46,8 +46,13 @@ class Http:
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[str]:
+    yield from running_local()
+
+
+def running_local(extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """`make local` on a free port until the generator is closed (then Ctrl-C, and it must stop cleanly)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | (extra_env or {})
     process = subprocess.Popen(
         [sys.executable, "-m", "devtools.local", "--port", str(port), "--quiet"],
         cwd=ROOT,

@@ -46,7 +46,7 @@ def test_the_page_offers_test_bank_accounts_with_the_sepa_mandate_in_both_langua
     assert "SEPA Direct Debit mandate" in words and "Debit settles after 3 business days" in words
     assert "you authorise (A) UAB Sporto klubas to send instructions to your bank" in words
     assert "A refund must be claimed within 8 weeks" in words
-    assert f"Creditor: UAB Sporto klubas" in words and f"Mandate reference: {reference}" in words
+    assert "Creditor: UAB Sporto klubas" in words and f"Mandate reference: {reference}" in words
     # And in Lithuanian the same mandate in Lithuanian
     lithuanian = text_of(page(system, path + "?lang=lt").body)
     assert "SEPA tiesioginio debeto sutikimas" in lithuanian and "per 8 savaites" in lithuanian

@@ -157,3 +157,35 @@ def test_a_reversal_and_its_retry_event_ask_for_one_e_mail_about_the_same_attemp
     assert all(len(m) == 1 and m[0].kind == "payment_failed" for m in asked)
     assert {m[0].occasion for m in asked} == {"chg_1:1"}
     assert isinstance(asked[0][0], NotificationMessage)
+
+
+def test_a_payment_returned_by_the_bank_is_e_mailed_once_as_returned_with_the_next_retry(world: World) -> None:
+    from billing.service.gateway_events import GatewayEvent, GatewayEvents
+    from billing.shapes import render_event
+
+    # Given a customer whose first payment (by card: settled at once) went through
+    customer = BankCustomer(world, upcoming_charge_days=3, token="pm_sim_ok")
+    customer.at(START + timedelta(days=30))
+    [charge] = world.charges(customer.mandate_id)
+    assert charge.status == "succeeded"
+    # When the gateway reports the payment returned by the customer's bank
+    event = GatewayEvent(
+        id="evt_returned_1",
+        gateway="simulated",
+        event_type="test",
+        created=world.clock.now(),
+        merchant_id=MERCHANT,
+        payment={"charge_id": charge.id, "attempt": 1, "outcome": "reversed", "decline_code": "insufficient_funds"},
+    )
+    assert GatewayEvents(world.repo, world.clock, world.ids).apply(event).status == "applied"
+    # And every event is delivered to the notifier, twice
+    for _ in range(2):
+        for recorded in world.repo.events(MERCHANT):
+            for message in messages_for_event({**render_event(recorded), "merchant_id": MERCHANT}):
+                customer.notifier.notify(message)
+    # Then one payment_failed e-mail says the bank returned it, why, when it is tried again, and where to change the method
+    [returned] = customer.sent("payment_failed")
+    assert returned["subject"] == "Sporto klubas: your payment of €19.99 was returned by your bank"
+    assert "Your bank returned the payment of €19.99 to Sporto klubas debited on 25 December 2026" in returned["text"]
+    assert "there were not enough funds" in returned["text"] and "We will try again on" in returned["text"]
+    assert "https://pay.example/customer/mandates/" in returned["text"]

@@ -371,6 +371,8 @@ class EmailFacts:
     retry_date: datetime | None = None  # the next attempt's, or None when none is left
     receipt_url: str = ""
     ended_as: str = ""  # cancelled, revoked or completed
+    mandate_reference: str = ""  # a bank debit's SEPA mandate reference (pre-notifications name it)
+    reversed: bool = False  # payment_failed: a payment taken, then returned by the customer's bank
 
 
 class EmailRenderer(Protocol):

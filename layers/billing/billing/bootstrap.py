@@ -1,7 +1,7 @@
 """The composition root: the one place that builds the object graph.
 
 One small factory per function (`api()`, `authorizer()`, `customer_page()`, `dispatcher()`,
-`charger()`, `event_publisher()`, `receipts()`, `notifier()`, `webhook_fanout()`,
+`charger()`, `simulated_gateway_clock()`, `event_publisher()`, `receipts()`, `notifier()`, `webhook_fanout()`,
 `webhook_delivery()`) returns a frozen, typed dependency object: exactly what that handler uses,
 each member typed by its port. The services are built from ports by `build_use_cases`,
 `build_dispatcher` and `build_charger`, which tests call with in-memory fakes (`tests/world.py`).
@@ -26,6 +26,7 @@ from .service.ports import (
     CardSetup,
     Clock,
     EventPublisher,
+    GatewayEventQueue,
     GatewayQueue,
     Idempotency,
     IdGenerator,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.ports import WebhookPorts
     from .service.receipts import ReceiptNumbering
     from .service.receipts import ReceiptRequests as ReceiptBatches
+    from .service.simulated_clock import SimulatedGatewayClock
     from .service.use_cases import UseCases
     from .service.webhooks import WebhookDeliverer, WebhookFanOut
 
@@ -389,6 +391,26 @@ class ChargerDeps:
 def charger(overrides: Overrides = Overrides()) -> ChargerDeps:
     aws = Aws.from_env(overrides)
     return ChargerDeps(build_charger(aws.repository, aws.gateways, aws.clock, aws.ids), aws.gateways)
+
+
+@dataclass(frozen=True)
+class SimulatedGatewayClockDeps:
+    clock: SimulatedGatewayClock  # reports the simulated gateway's changes that fell due
+    queue: GatewayEventQueue  # where its events go
+
+
+def simulated_gateway_clock(overrides: Overrides = Overrides()) -> SimulatedGatewayClockDeps:
+    """The simulated gateway's clock (deployed only where the simulated gateway is allowed)."""
+    from .adapters.simulated_gateway import SimulatedGateway
+    from .service.gateway_events import GatewayEvents
+    from .service.simulated_clock import ApplyInProcess, SimulatedGatewayClock
+
+    aws = Aws.from_env(overrides)
+    gateway = SimulatedGateway(aws.dynamodb, aws.settings.gateway_ledger_table_name, aws.clock)
+    # Applied in this process until the gateway-events queue takes them (then: the queue's SQS
+    # adapter here, sqs:SendMessage in the role instead of the billing table).
+    queue: GatewayEventQueue = ApplyInProcess(GatewayEvents(aws.repository, aws.clock, aws.ids))
+    return SimulatedGatewayClockDeps(SimulatedGatewayClock(gateway, queue), queue)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,14 @@ class DisputeClose(BaseModel):
     status: Literal["won", "lost"]
 
 
+class Withhold(BaseModel):
+    """While `withhold`, the simulated gateway's reports are lost on their way (settlement by lookup)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    withhold: bool
+
+
 class UnrequestedPayment(BaseModel):
     """A payment this service never asked for (reconciliation tests)."""
 
@@ -101,6 +109,7 @@ class LocalEndpoints:
             ("GET", "/_local/gateway/ledger"): lambda _: (200, {"entries": system.simulated_gateway.entries()}),
             ("POST", "/_local/gateway/ledger"): self.record_payment,
             ("POST", "/_local/gateway/disputes"): self.open_dispute,
+            ("POST", "/_local/gateway/withhold"): self.withhold,
             ("GET", "/_local/emails"): lambda _: (200, {"emails": list(system.emails.sent)}),
             ("GET", "/_local/queues"): lambda _: (200, system.queues()),
             ("GET", "/_local/stats"): lambda _: (200, system.stats.snapshot()),
@@ -190,3 +199,12 @@ class LocalEndpoints:
             return _error(404, "not_found", str(error))
         except NotPossible as error:
             return _error(409, "invalid_state", str(error))
+
+    def withhold(self, body: Any) -> Answer:
+        try:
+            request = Withhold.model_validate(body)
+        except ValidationError as error:
+            return _invalid(error)
+        with self.system.engine:
+            self.system.withhold_gateway_events = request.withhold
+        return 200, {"withhold": request.withhold}

@@ -133,6 +133,7 @@ class LocalSystem:
             self.plumbing.client("dynamodb"), self.aws.tables["SimulatedGatewayLedgerTable"], self.clock
         )
         self.ledger_reader = self.simulated_gateway
+        self.withhold_gateway_events = False  # POST /_local/gateway/withhold: its reports are lost
         self.stopping = threading.Event()
         self.ready = False
 
@@ -154,6 +155,10 @@ class LocalSystem:
     def report_gateway_changes(self) -> dict[str, Any]:
         """The simulated gateway's clock at the local clock's now: its changes that fell due
         (settlements, reversals, disputes, card updates, bank cancellations) reported and applied."""
+        if self.withhold_gateway_events:  # lost on their way: only lookups can settle now
+            lost = self.simulated_gateway.release_due(self.clock.now(), 1000)
+            self.simulated_gateway.mark_reported(lost)
+            return {"released": len(lost), "sent": 0}
         scheduled = self.clock.now().astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         summary: dict[str, Any] = invoke(self.gateway_clock, {"scheduled_time": scheduled}, "SimulatedGatewayClockFunction")
         return summary

@@ -76,6 +76,7 @@ DISPUTE_OPENS_AFTER = timedelta(days=5)  # pm_sim_dispute_*: disputed 5 days aft
 DISPUTE_CLOSES_AFTER = timedelta(days=10)  # ... and decided 10 days after that
 METHOD_CHANGE_AFTER = timedelta(days=1)  # card replaced / bank mandate cancelled, after the first charge
 UPDATED_CARD_LAST4 = "4444"
+EVIDENCE_WINDOW = timedelta(days=7)  # a card dispute's evidence is due 7 days after it opened (bank debits: none)
 CHANGE_INDEX = "Due"  # the sparse index of changes not reported yet (template.yaml)
 DUE = "due"  # the one partition of that index (a test gateway: a handful of changes a minute)
 
@@ -401,6 +402,8 @@ class SimulatedGateway:
             status = self._dispute_status(dispute, now) if dispute is not None else None
             if dispute is None or status is None:
                 return None
+            opened = _time(dispute["opened_at"])
+            assert opened is not None
             facts = DisputeFacts(
                 reference=dispute["reference"],
                 charge_id=dispute["charge_id"],
@@ -408,6 +411,7 @@ class SimulatedGateway:
                 currency=dispute["currency"],
                 reason=dispute["reason"],
                 status=status,  # type: ignore[arg-type]
+                evidence_due_by=None if dispute.get("bank_debit") else opened + EVIDENCE_WINDOW,
             )
             name = "charge.dispute.closed" if status in ("won", "lost") else "charge.dispute.created"
             return GatewayEvent(**base, event_type=name, dispute=facts)

@@ -3,11 +3,24 @@ validated by pydantic like the API's; errors use the API's error object."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
+from billing.adapters.simulated_gateway import NoSuchPayment, NotPossible
+from billing.domain.disputes import DisputeReason
 from billing.wire import TimeIn, format_time
 from devtools.clock import ClockWentBack
 
@@ -42,6 +55,48 @@ class ClockChange(BaseModel):
         return self
 
 
+class NewDispute(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    charge_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=255)]
+    reason: DisputeReason
+
+
+class DisputeClose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["won", "lost"]
+
+
+class Withhold(BaseModel):
+    """While `withhold`, the simulated gateway's reports are lost on their way (settlement by lookup)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    withhold: bool
+
+
+class UnrequestedPayment(BaseModel):
+    """A payment this service never asked for (reconciliation tests)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mandate_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=255)]
+    amount: Annotated[StrictInt, Field(gt=0)]
+    currency: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    at: TimeIn
+
+
+_CLOSE = re.compile(r"^/_local/gateway/disputes/([A-Za-z0-9_]{1,200})/close$")
+
+
+def _invalid(error: ValidationError) -> Answer:
+    first = error.errors()[0]
+    param = ".".join(str(part) for part in first["loc"]) or None
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return _error(422, "validation_error", f"{param}: {message}" if param else message, param)
+
+
 class LocalEndpoints:
     def __init__(self, system: LocalSystem) -> None:
         self.system = system
@@ -51,7 +106,10 @@ class LocalEndpoints:
             ("GET", "/_local/clock"): lambda _: (200, self._clock()),
             ("POST", "/_local/clock"): self.set_clock,
             ("POST", "/_local/tick"): lambda _: (200, system.tick()),
-            ("GET", "/_local/gateway/ledger"): lambda _: (200, {"entries": system.ledger_reader.ledger()}),
+            ("GET", "/_local/gateway/ledger"): lambda _: (200, {"entries": system.simulated_gateway.entries()}),
+            ("POST", "/_local/gateway/ledger"): self.record_payment,
+            ("POST", "/_local/gateway/disputes"): self.open_dispute,
+            ("POST", "/_local/gateway/withhold"): self.withhold,
             ("GET", "/_local/emails"): lambda _: (200, {"emails": list(system.emails.sent)}),
             ("GET", "/_local/queues"): lambda _: (200, system.queues()),
             ("GET", "/_local/stats"): lambda _: (200, system.stats.snapshot()),
@@ -60,6 +118,9 @@ class LocalEndpoints:
 
     def __call__(self, method: str, path: str, body: Any) -> Answer:
         route = self.routes.get((method, path))
+        closing = _CLOSE.match(path) if method == "POST" else None
+        if closing is not None:
+            return self.close_dispute(closing.group(1), body)
         if route is None:
             return _error(404, "not_found", "No such local endpoint.")
         return route(body)
@@ -101,3 +162,49 @@ class LocalEndpoints:
     def reset_stats(self, _: Any) -> Answer:
         self.system.stats.reset()
         return 200, self.system.stats.snapshot()
+
+    # ------------------------------------------------------------------ the simulated gateway's own tools
+    def open_dispute(self, body: Any) -> Answer:
+        try:
+            request = NewDispute.model_validate(body)
+        except ValidationError as error:
+            return _invalid(error)
+        return self._at_gateway(lambda: self.system.simulated_gateway.open_dispute(request.charge_id, request.reason), 201)
+
+    def close_dispute(self, reference: str, body: Any) -> Answer:
+        try:
+            request = DisputeClose.model_validate(body)
+        except ValidationError as error:
+            return _invalid(error)
+        return self._at_gateway(lambda: self.system.simulated_gateway.close_dispute(reference, request.status), 200)
+
+    def record_payment(self, body: Any) -> Answer:
+        try:
+            request = UnrequestedPayment.model_validate(body)
+        except ValidationError as error:
+            return _invalid(error)
+        gateway = self.system.simulated_gateway
+        return self._at_gateway(
+            lambda: gateway.record_unrequested(request.mandate_id, request.amount, request.currency, request.at), 201
+        )
+
+    def _at_gateway(self, change: Callable[[], dict[str, Any]], status: int) -> Answer:
+        """One change at the simulated gateway, reported at once through the same path as the rest."""
+        try:
+            with self.system.engine:  # not in the middle of a tick
+                answer = change()
+                self.system.report_gateway_changes()
+                return status, answer
+        except NoSuchPayment as error:
+            return _error(404, "not_found", str(error))
+        except NotPossible as error:
+            return _error(409, "invalid_state", str(error))
+
+    def withhold(self, body: Any) -> Answer:
+        try:
+            request = Withhold.model_validate(body)
+        except ValidationError as error:
+            return _invalid(error)
+        with self.system.engine:
+            self.system.withhold_gateway_events = request.withhold
+        return 200, {"withhold": request.withhold}

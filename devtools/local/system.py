@@ -90,6 +90,9 @@ class LocalSystem:
         self.notifier = load_function("notifier", overrides)
         self.gateway_events = load_function("gateway_events", overrides)
         self.gateway_event_applier = load_function("gateway_event_applier", overrides)
+        # The simulated gateway's clock: its changes that fell due, reported as gateway events
+        # (applied in process by its bootstrap until the gateway-events queue takes them).
+        self.gateway_clock = load_function("simulated_gateway_clock", overrides)
         WebhookLines(self.webhook_delivery.deps.webhook_ports(), self.clock, quiet)  # each attempt printed as one line
         self.gateway = ApiGateway(
             authorizer=lambda event: invoke(self.authorizer, event, "AuthorizerFunction"),
@@ -136,9 +139,13 @@ class LocalSystem:
         self.stream = TableStream(self.plumbing, self.aws.tables["BillingTable"], start="LATEST")
         self.event_lines = EventLines(self.plumbing, self.aws.topics["EventsTopic"], quiet)
         self.merchants = MerchantStore(self.plumbing.client("dynamodb"), self.aws.tables["BillingTable"])
-        self.ledger_reader = SimulatedGateway(
+        # The simulated gateway itself (its ledger, disputes opened and closed by hand): an external
+        # provider's own tools, on the runtime's own session (never counted in /_local/stats).
+        self.simulated_gateway = SimulatedGateway(
             self.plumbing.client("dynamodb"), self.aws.tables["SimulatedGatewayLedgerTable"], self.clock
         )
+        self.ledger_reader = self.simulated_gateway
+        self.withhold_gateway_events = False  # POST /_local/gateway/withhold: its reports are lost
         self.stopping = threading.Event()
         self.ready = False
 
@@ -157,14 +164,28 @@ class LocalSystem:
         self.webhook_events.drain()
         return self.webhook_wakeups.drain().received
 
+    def report_gateway_changes(self) -> dict[str, Any]:
+        """The simulated gateway's clock at the local clock's now: its changes that fell due
+        (settlements, reversals, disputes, card updates, bank cancellations) reported and applied."""
+        if self.withhold_gateway_events:  # lost on their way: only lookups can settle now
+            lost = self.simulated_gateway.release_due(self.clock.now(), 1000)
+            self.simulated_gateway.mark_reported(lost)
+            return {"released": len(lost), "sent": 0}
+        scheduled = self.clock.now().astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        summary: dict[str, Any] = invoke(self.gateway_clock, {"scheduled_time": scheduled}, "SimulatedGatewayClockFunction")
+        self.inbound_gateway_events.drain()  # the reports applied, as the applier function would at once
+        return summary
+
     def dispatch(self) -> dict[str, Any]:
         now = self.clock.now()
         self.next_tick = now + self.rate
         # Full precision (AWS sends whole seconds): something due at the local clock's exact now is due.
         scheduled = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        changes = self.report_gateway_changes()  # first: a settlement reported now is not looked up again
         summary: dict[str, Any] = invoke(
             self.dispatcher, {"scheduled_time": scheduled, "execution_id": "local", "attempt": "1"}, "DispatcherFunction"
         )
+        summary["gateway_changes"] = {"released": changes["released"], "reported": changes["sent"]}
         return summary
 
     def tick(self) -> dict[str, Any]:
@@ -179,7 +200,8 @@ class LocalSystem:
             webhooks = self.deliver_webhooks()
         return {
             "now": dispatched["now"],
-            "dispatch": {k: v for k, v in dispatched.items() if k != "now"},
+            "gateway_changes": dispatched["gateway_changes"],
+            "dispatch": {k: v for k, v in dispatched.items() if k not in ("now", "gateway_changes")},
             "charger": {
                 "messages": delivery.received,
                 "succeeded": delivery.succeeded,

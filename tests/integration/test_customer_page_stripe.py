@@ -111,7 +111,10 @@ def test_approval_takes_the_payment_method_from_stripe_not_from_the_form(system:
     stripe_page["status"] = "succeeded"
     assert post(system, path + "/approve", fields).status == 303
     active = call("GET", f"/v1/mandates/{mandate['id']}").json()
-    assert active["status"] == "active" and active["payment_method"].items() >= {"gateway": "stripe", "token_last4": "7U8i", "type": "card"}.items()
+    assert (
+        active["status"] == "active"
+        and active["payment_method"].items() >= {"gateway": "stripe", "token_last4": "7U8i", "type": "card"}.items()
+    )
     stored = system.api_module.deps.repository.get(Mandate, system.a.id, mandate["id"])
     assert stored.payment_method.token == "cus_Test12345678:pm_1Q2w3E4r5T6y7U8i"
 

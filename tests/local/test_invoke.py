@@ -19,6 +19,12 @@ SAMPLES = [
     ("event_publisher", "events/event_publisher_stream.json", lambda r: r == {"batchItemFailures": []}),
     ("dispatcher", "events/dispatcher_tick.json", lambda r: r["now"] == "2026-12-01T09:00:00Z" and r["found"] == 0),
     ("charger", "events/charger_sqs_batch.json", lambda r: r == {"batchItemFailures": []}),
+    # A fresh emulation's simulated gateway has no change due: nothing reported.
+    (
+        "simulated_gateway_clock",
+        "events/simulated_gateway_clock_tick.json",
+        lambda r: r == {"now": "2026-12-01T09:00:00Z", "released": 0, "sent": 0},
+    ),
     # An event of a merchant with no endpoint (the fan-out reads no event back): nothing to deliver, the message is done.
     ("webhook_fanout", "events/webhook_fanout_sqs.json", lambda r: r == {"batchItemFailures": []}),
     # A wake-up for a delivery that does not exist (any more): nothing to do, the message is done.

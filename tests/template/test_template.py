@@ -126,8 +126,20 @@ def test_the_dispatcher_queries_only_the_due_index_and_the_parent_index_and_the_
         '[{"Fn::Sub": "${BillingTable.Arn}/index/DueIndex"}, {"Fn::Sub": "${BillingTable.Arn}/index/ParentIndex"}]'
     ]
     assert "ChargerFunctionRole" not in _grants(expanded, ("dynamodb:Query",), "BillingTable")
-    # Only the charger may touch the simulated gateway's ledger, and only by key.
-    assert _grants(expanded, ("dynamodb:PutItem", "dynamodb:GetItem"), "SimulatedGatewayLedgerTable") == {"ChargerFunctionRole"}
+    # Only the charger writes the simulated gateway's ledger, by key; its clock reads due changes through
+    # the sparse index `Due` and marks them reported (UpdateItem); nothing else touches it.
+    assert _grants(expanded, ("dynamodb:PutItem",), "SimulatedGatewayLedgerTable") == {"ChargerFunctionRole"}
+    assert _grants(expanded, ("dynamodb:GetItem",), "SimulatedGatewayLedgerTable") == {
+        "ChargerFunctionRole",
+        "SimulatedGatewayClockFunctionRole",
+    }
+    assert _grants(expanded, ("dynamodb:UpdateItem",), "SimulatedGatewayLedgerTable") == {"SimulatedGatewayClockFunctionRole"}
+    clock_queries = [
+        json.dumps(s["Resource"])
+        for r, s in _statements(expanded)
+        if r == "SimulatedGatewayClockFunctionRole" and "dynamodb:Query" in json.dumps(s["Action"])
+    ]
+    assert clock_queries == ['{"Fn::Sub": "${SimulatedGatewayLedgerTable.Arn}/index/Due"}']
 
 
 def test_charge_queue_redrives_to_a_dlq_and_outlasts_the_charger() -> None:

@@ -2,7 +2,7 @@
 
 One small factory per function (`api()`, `authorizer()`, `customer_page()`, `dispatcher()`,
 `charger()`, `event_publisher()`, `receipts()`, `notifier()`, `webhook_fanout()`,
-`webhook_delivery()`, `gateway_events()`, `gateway_event_applier()`) returns a frozen, typed dependency object: exactly what that handler uses,
+`webhook_delivery()`, `gateway_events()`, `gateway_event_applier()`, `simulated_gateway_clock()`) returns a frozen, typed dependency object: exactly what that handler uses,
 each member typed by its port. The services are built from ports by `build_use_cases`,
 `build_dispatcher` and `build_charger`, which tests call with in-memory fakes (`tests/world.py`).
 `Aws` holds one process's AWS adapters (boto3 only through `adapters/`), each built on first use
@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.ports import WebhookPorts
     from .service.receipts import ReceiptNumbering
     from .service.receipts import ReceiptRequests as ReceiptBatches
+    from .service.simulated_clock import SimulatedGatewayClock
     from .service.use_cases import UseCases
     from .service.webhooks import WebhookDeliverer, WebhookFanOut
 
@@ -404,6 +405,24 @@ class ChargerDeps:
 def charger(overrides: Overrides = Overrides()) -> ChargerDeps:
     aws = Aws.from_env(overrides)
     return ChargerDeps(build_charger(aws.repository, aws.gateways, aws.clock, aws.ids), aws.gateways)
+
+
+@dataclass(frozen=True)
+class SimulatedGatewayClockDeps:
+    clock: SimulatedGatewayClock  # reports the simulated gateway's changes that fell due
+    queue: GatewayEventQueue  # where its events go
+
+
+def simulated_gateway_clock(overrides: Overrides = Overrides()) -> SimulatedGatewayClockDeps:
+    """The simulated gateway's clock (deployed only where the simulated gateway is allowed)."""
+    from .adapters.simulated_gateway import SimulatedGateway
+    from .service.simulated_clock import SimulatedGatewayClock
+
+    aws = Aws.from_env(overrides)
+    gateway = SimulatedGateway(aws.dynamodb, aws.settings.gateway_ledger_table_name, aws.clock)
+    # Reported the way Stripe's events are: onto the gateway-events queue, applied by its applier.
+    queue: GatewayEventQueue = aws.gateway_event_queue
+    return SimulatedGatewayClockDeps(SimulatedGatewayClock(gateway, queue), queue)
 
 
 @dataclass(frozen=True)

@@ -355,8 +355,10 @@ class EventDataOut(ResponseModel):
     previous_attributes: dict[str, Any] | None = Field(
         None, description="The changed fields' old values, on a change", exclude_if=lambda v: v is None
     )
-    source: Literal["merchant", "customer"] | None = Field(
-        None, description="Who replaced the payment method", exclude_if=lambda v: v is None
+    source: Literal["merchant", "customer", "gateway"] | None = Field(
+        None,
+        description="Who replaced the payment method, or revoked the mandate (`gateway`: reported by the gateway)",
+        exclude_if=lambda v: v is None,
     )
     amount: int | None = Field(
         None, description="`mandate.credit_forfeited`: the credit no charge could take back", exclude_if=lambda v: v is None

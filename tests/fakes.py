@@ -25,6 +25,7 @@ from billing.service.ports import (
     DueRef,
     GatewayTimeout,
     Loaded,
+    MethodDetails,
     Page,
     PageRequest,
     RefundRequest,
@@ -454,11 +455,16 @@ class FakeSender:
 
 class FakeCards:
     """The `CardSetup` port: Stripe's customers and SetupIntents, in memory. `owned`: the
-    (merchant id, token) pairs the gateway holds; `confirmed`: SetupIntent id -> (mandate id, token)."""
+    (merchant id, token) pairs the gateway holds; `confirmed`: SetupIntent id -> (mandate id, token);
+    `details`: what `describe` says of a token (default: a card ending 4242)."""
 
     def __init__(self, owned: set[tuple[str, str]] | None = None) -> None:
         self.owned = owned or set()
         self.confirmed: dict[str, tuple[str, str]] = {}
+        self.details: dict[str, MethodDetails] = {}
+
+    def describe(self, token: str) -> MethodDetails:
+        return self.details.get(token, MethodDetails(type="card", last4="4242"))
 
     def create_setup_intent(
         self, merchant_id: str, mandate_id: str, email: str | None, name: str | None, purpose: str = ""

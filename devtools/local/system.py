@@ -24,6 +24,7 @@ from devtools.gateway import ApiGateway
 from devtools.lambda_runtime import invoke, load_function
 from devtools.local import state
 from devtools.local.event_lines import EmailLines, EventLines, WebhookLines
+from devtools.local.stripe_config import stripe_env
 from devtools.moto_patches import fast_transactions, serialize_calls, sqs_on_clock
 from devtools.provision import Provisioned, provision
 from devtools.sqs_source import SqsEventSource
@@ -62,6 +63,9 @@ class LocalSystem:
         os.environ.update(self.aws.env())
         os.environ["PUBLIC_BASE_URL"] = self.base_url
         os.environ["ALLOW_LOOPBACK_WEBHOOKS"] = "true"  # receivers on http://127.0.0.1 / localhost (this runtime only)
+        # STRIPE_SECRET_KEY (and STRIPE_API_BASE, STRIPE_PUBLISHABLE_KEY, STRIPE_WEBHOOK_SECRET): charge through Stripe too.
+        self.stripe_env = stripe_env(self.plumbing, os.environ)
+        os.environ.update(self.stripe_env)
         self.stats = AwsStats(
             excluded_tables={self.aws.tables["SimulatedGatewayLedgerTable"]},
             images=moto_images(os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")),

@@ -46,8 +46,14 @@ class Http:
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[str]:
+    yield from running_local()
+
+
+def running_local(extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """`make local` as a subprocess on a free port, with `extra_env` (e.g. STRIPE_SECRET_KEY);
+    yields its base URL and stops it with Ctrl-C."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | (extra_env or {})
     process = subprocess.Popen(
         [sys.executable, "-m", "devtools.local", "--port", str(port), "--quiet"],
         cwd=ROOT,

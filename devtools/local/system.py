@@ -63,9 +63,6 @@ class LocalSystem:
         os.environ.update(self.aws.env())
         os.environ["PUBLIC_BASE_URL"] = self.base_url
         os.environ["ALLOW_LOOPBACK_WEBHOOKS"] = "true"  # receivers on http://127.0.0.1 / localhost (this runtime only)
-        # STRIPE_SECRET_KEY (and STRIPE_API_BASE, STRIPE_PUBLISHABLE_KEY, STRIPE_WEBHOOK_SECRET): charge through Stripe too.
-        self.stripe_env = stripe_env(self.plumbing, os.environ)
-        os.environ.update(self.stripe_env)
         self.stats = AwsStats(
             excluded_tables={self.aws.tables["SimulatedGatewayLedgerTable"]},
             images=moto_images(os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")),
@@ -74,6 +71,9 @@ class LocalSystem:
         counted = boto3.Session()
         self.stats.attach(counted)
         boto3.DEFAULT_SESSION = counted  # the functions' module-level boto3.client(...) use it
+        # STRIPE_SECRET_KEY (and STRIPE_API_BASE, STRIPE_PUBLISHABLE_KEY, STRIPE_WEBHOOK_SECRET): charge through Stripe too.
+        self.stripe_env = stripe_env(self.plumbing, os.environ, self.aws.secrets)
+        os.environ.update(self.stripe_env)
         # Every component reads the local clock: the one composition root builds them with it.
         # Every e-mail to the emulated SES, printed and listed; the mailbox simulator's bounce and complaint reported back.
         self.emails = EmailLines(self.clock, quiet, (self.plumbing.client("sns"), self.aws.topics["MailEventsTopic"]))

@@ -25,7 +25,6 @@ from billing.service.ports import (
     DueRef,
     GatewayTimeout,
     Loaded,
-    MethodDetails,
     Page,
     PageRequest,
     RefundRequest,
@@ -455,22 +454,31 @@ class FakeSender:
 
 class FakeCards:
     """The `CardSetup` port: Stripe's customers and SetupIntents, in memory. `owned`: the
-    (merchant id, token) pairs the gateway holds; `confirmed`: SetupIntent id -> (mandate id, token);
-    `details`: what `describe` says of a token (default: a card ending 4242)."""
+    (merchant id, token) pairs the gateway holds; `confirmed`: SetupIntent id -> (mandate id, token)."""
 
     def __init__(self, owned: set[tuple[str, str]] | None = None) -> None:
         self.owned = owned or set()
         self.confirmed: dict[str, tuple[str, str]] = {}
-        self.details: dict[str, MethodDetails] = {}
-
-    def describe(self, token: str) -> MethodDetails:
-        return self.details.get(token, MethodDetails(type="card", last4="4242"))
+        self.bank_accounts: dict[str, str] = {}  # token -> the mandate reference the gateway holds
 
     def create_setup_intent(
-        self, merchant_id: str, mandate_id: str, email: str | None, name: str | None, purpose: str = ""
+        self,
+        merchant_id: str,
+        mandate_id: str,
+        email: str | None,
+        name: str | None,
+        purpose: str = "",
+        method_type: str = "card",
     ) -> dict[str, str]:
         intent = f"seti_{mandate_id}{purpose}"
         return {"id": intent, "client_secret": f"{intent}_secret", "customer": f"cus_{mandate_id}"}
+
+    def describe(self, token: str):  # -> MethodDetails
+        from billing.service.ports import MethodDetails
+
+        if token in self.bank_accounts:
+            return MethodDetails(type="sepa_debit", last4="3000", mandate_reference=self.bank_accounts[token])
+        return MethodDetails(type="card", last4="4242")
 
     def confirmed_payment_method(self, setup_intent_id: str, mandate_id: str) -> str | None:
         mandate, token = self.confirmed.get(setup_intent_id, ("", ""))

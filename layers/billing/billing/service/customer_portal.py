@@ -16,7 +16,6 @@ from ..domain.errors import InvalidState, NotFound
 from ..domain.model import Consent, Mandate, PaymentMethod, Plan
 from ..domain.refunds import Refund
 from .links import ApprovalLinks, ExpiredLink, InvalidLink
-from .mandates import described
 from .ports import CardSetup, PageRequest
 from .use_cases import UseCases
 
@@ -125,7 +124,7 @@ class CustomerPortal:
         token = self.cards.confirmed_payment_method(choice.setup_intent, mandate.id) if self.cards is not None else None
         if token is None:
             raise CardNotConfirmed(choice.setup_intent)
-        return described(PaymentMethod(gateway="stripe", token=token), self.cards)
+        return PaymentMethod(gateway="stripe", token=token)
 
     def _mandate(self, token: str) -> tuple[Mandate, bool]:
         """The mandate the link names, and whether the link has expired. Raises InvalidLink for a

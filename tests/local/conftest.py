@@ -50,8 +50,7 @@ def local() -> Iterator[str]:
 
 
 def running_local(extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """`make local` as a subprocess on a free port, with `extra_env` (e.g. STRIPE_SECRET_KEY);
-    yields its base URL and stops it with Ctrl-C."""
+    """`make local` on a free port until the generator is closed (then Ctrl-C, and it must stop cleanly)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | (extra_env or {})
     process = subprocess.Popen(

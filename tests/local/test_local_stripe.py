@@ -85,3 +85,42 @@ def test_a_sepa_mandate_is_charged_through_stripe_and_settles_by_lookup(local_wi
     assert settled["status"] == "succeeded", settled
     assert settled["attempts"][-1]["outcome"] == "succeeded" and settled["attempts"][-1]["settled_at"]
     assert len([o for o in standin.store.objects.values() if o.get("object") == "payment_intent"]) == 1
+
+
+def test_a_sepa_debit_settles_by_stripes_signed_event(local_with_stripe: str, standin: StripeStandIn) -> None:
+    local = Http(local_with_stripe)
+    if local("POST", "/gateway/stripe/events", {"type": "unsigned"})[0] != 400:
+        pytest.skip("the inbound receiver (POST /gateway/stripe/events) is not in this build")
+    # Given Stripe's events forwarded to the runtime, signed with STRIPE_WEBHOOK_SECRET (as `stripe listen` does)
+    standin.forward_to(f"{local_with_stripe}/gateway/stripe/events", "whsec_local")
+    call = merchant(local_with_stripe, "Event shop")
+    merchant_id = call("GET", "/v1/account")[1]["id"]
+    token, _ = sepa_mandate_at_stripe(standin, merchant_id)
+    _, clock = local("GET", "/_local/clock")
+    status, plan = call("POST", "/v1/plans", {"name": "Silver", "amount": 2500, "currency": "EUR", "interval": "month"})
+    status, mandate = call(
+        "POST",
+        "/v1/mandates",
+        {
+            "plan_id": plan["id"],
+            "customer": {"reference": "jonas", "email": "jonas@example.lt", "name": "Jonas Jonaitis"},
+            "payment_method": {"gateway": "stripe", "token": token},
+            "consent": {"accepted_at": clock["now"], "ip": "203.0.113.9", "user_agent": "test"},
+        },
+    )
+    assert status == 201 and mandate["status"] == "active", mandate
+    assert local("POST", "/_local/tick")[0] == 200
+    [charge] = call("GET", f"/v1/charges?mandate_id={mandate['id']}")[1]["data"]
+    assert charge["status"] == "processing", charge
+    # When the bank settles it and Stripe's events arrive (no time passes: no lookup is due)
+    [intent] = [
+        o
+        for o in standin.store.objects.values()
+        if o.get("object") == "payment_intent" and o["metadata"].get("charge_id") == charge["id"]
+    ]
+    standin.settle(intent["id"])
+    assert standin.flush()
+    assert all(d.status == 200 for d in standin.deliveries), standin.deliveries
+    assert local("POST", "/_local/tick")[0] == 200
+    # Then the charge succeeded from the event
+    assert call("GET", f"/v1/charges/{charge['id']}")[1]["status"] == "succeeded"

@@ -40,6 +40,8 @@ class Provisioned:
             "WEBHOOK_QUEUE_URL": self.queues["WebhookQueue"],
             "RECEIPT_QUEUE_URL": self.queues["ReceiptQueue"],
             "NOTIFY_QUEUE_URL": self.queues["NotifyQueue"],
+            "GATEWAY_EVENTS_QUEUE_URL": self.queues["GatewayEventsQueue"],
+            "STRIPE_WEBHOOK_SECRET_ARN": self.secrets["StripeWebhookSecret"],
             "SENDER_EMAIL": SENDER,
             "SES_CONFIGURATION_SET": self.configuration_sets["MailConfigurationSet"],
         }
@@ -99,7 +101,10 @@ def provision(session: Any, prefix: str = "rp") -> Provisioned:
             out.keys[logical_id] = kms.create_key(Description=logical_id)["KeyMetadata"]["Arn"]
     secretsmanager = session.client("secretsmanager")
     for logical_id, resource in resources("AWS::SecretsManager::Secret").items():
-        length = resource["Properties"]["GenerateSecretString"]["PasswordLength"]
+        generate = resource["Properties"]["GenerateSecretString"]
+        if "Fn::If" in generate:  # generated unless a parameter gives the value: generated here (a test puts its own)
+            generate = generate["Fn::If"][2]
+        length = generate["PasswordLength"]
         value = secretsmanager.get_random_password(PasswordLength=length, ExcludePunctuation=True)["RandomPassword"]
         out.secrets[logical_id] = secretsmanager.create_secret(Name=f"{prefix}-{logical_id}", SecretString=value)["ARN"]
     sesv2 = session.client("sesv2")

@@ -5,6 +5,7 @@
     make redrive QUEUE=events   [STACK=…]                    # events SNS refused -> published again from the table
     make redrive QUEUE=webhooks [STACK=…]                    # WebhookDLQ -> WebhookQueue (deliveries woken again)
     make redrive QUEUE=webhook-events [STACK=…]              # WebhookEventsDLQ -> WebhookEventsQueue (fanned out again)
+    make redrive QUEUE=gateway-events [STACK=…]              # GatewayEventsDLQ -> GatewayEventsQueue (each applied at most once)
     make redrive QUEUE=receipts [STACK=…]                    # ReceiptDLQ -> ReceiptQueue (numbered again; idempotent)
     make redrive QUEUE=notify [STACK=…]                      # NotifyDLQ -> NotifyQueue (each e-mail still at most once)
 
@@ -126,7 +127,9 @@ def _keys_from_stream(streams: Any, info: dict[str, Any]) -> list[tuple[str, str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("queue", choices=["charge", "schedule", "events", "webhooks", "webhook-events", "receipts", "notify"])
+    parser.add_argument(
+        "queue", choices=["charge", "schedule", "events", "webhooks", "webhook-events", "gateway-events", "receipts", "notify"]
+    )
     parser.add_argument("--stack", default="recurring-payments", help="the deployed stack (its outputs name the queues)")
     args = parser.parse_args(argv)
     outputs = {
@@ -140,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         result = move_back(sqs, outputs["WebhookDLQUrl"], outputs["WebhookQueueUrl"], "WebhookQueue")
     elif args.queue == "webhook-events":
         result = move_back(sqs, outputs["WebhookEventsDLQUrl"], outputs["WebhookEventsQueueUrl"], "WebhookEventsQueue")
+    elif args.queue == "gateway-events":
+        result = move_back(sqs, outputs["GatewayEventsDLQUrl"], outputs["GatewayEventsQueueUrl"], "GatewayEventsQueue")
     elif args.queue == "notify":
         result = move_back(sqs, outputs["NotifyDLQUrl"], outputs["NotifyQueueUrl"], "NotifyQueue")
     elif args.queue == "receipts":

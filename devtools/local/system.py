@@ -62,6 +62,10 @@ class LocalSystem:
             self.aws.keys = state.restore_keys(self.aws.keys, state_file)
         os.environ.update(self.aws.env())
         os.environ["PUBLIC_BASE_URL"] = self.base_url
+        if os.environ.get("STRIPE_WEBHOOK_SECRET"):  # `stripe listen`'s secret(s): /gateway/stripe/events verifies with it
+            self.plumbing.client("secretsmanager").put_secret_value(
+                SecretId=self.aws.secrets["StripeWebhookSecret"], SecretString=os.environ["STRIPE_WEBHOOK_SECRET"]
+            )
         os.environ["ALLOW_LOOPBACK_WEBHOOKS"] = "true"  # receivers on http://127.0.0.1 / localhost (this runtime only)
         self.stats = AwsStats(
             excluded_tables={self.aws.tables["SimulatedGatewayLedgerTable"]},
@@ -88,12 +92,15 @@ class LocalSystem:
         self.webhook_delivery = load_function("webhook_delivery", overrides)
         self.receipts = load_function("receipts", overrides)
         self.notifier = load_function("notifier", overrides)
+        self.gateway_events = load_function("gateway_events", overrides)
+        self.gateway_event_applier = load_function("gateway_event_applier", overrides)
         WebhookLines(self.webhook_delivery.deps.webhook_ports(), self.clock, quiet)  # each attempt printed as one line
         self.gateway = ApiGateway(
             authorizer=lambda event: invoke(self.authorizer, event, "AuthorizerFunction"),
             routes=[
                 ("/v1/", lambda event: invoke(self.api, event, "ApiFunction"), True),
                 ("/customer/", lambda event: invoke(self.customer_page, event, "CustomerPageFunction"), False),
+                ("/gateway/", lambda event: invoke(self.gateway_events, event, "GatewayEventsFunction"), False),
             ],
             clock=self.clock.epoch_seconds,  # the authorizer cache's time to live runs on the local clock
         )
@@ -117,6 +124,11 @@ class LocalSystem:
         )
         self.notification_requests = SqsEventSource(
             sqs, self.aws.queues["NotifyQueue"], lambda e: invoke(self.notifier, e, "NotifierFunction")
+        )
+        self.inbound_gateway_events = SqsEventSource(
+            sqs,
+            self.aws.queues["GatewayEventsQueue"],
+            lambda e: invoke(self.gateway_event_applier, e, "GatewayEventApplierFunction"),
         )
         schedule = load_template()["Parameters"]["DispatchScheduleExpression"]["Default"]
         self.rate = timedelta(seconds=rate_seconds(schedule))
@@ -164,6 +176,7 @@ class LocalSystem:
         with self.engine:
             dispatched = self.dispatch()
             delivery = self.gateway_queue.drain()
+            gateway_events = self.inbound_gateway_events.drain().received
             events = self.relay_events()
             receipts = self.receipt_requests.drain().received
             emails = self.notification_requests.drain().received
@@ -177,6 +190,7 @@ class LocalSystem:
                 "failed": delivery.failed,
                 "batches": delivery.batches,
             },
+            "gateway_events_applied": gateway_events,
             "events_published": events,
             "receipts_requested": receipts,
             "email_requests": emails,
@@ -206,6 +220,7 @@ class LocalSystem:
                     if self.clock.now() >= self.next_tick:
                         self.dispatch()
                     self.gateway_queue.drain()
+                    self.inbound_gateway_events.drain()
                     self.relay_events()
                     self.receipt_requests.drain()
                     self.notification_requests.drain()

@@ -31,7 +31,13 @@ def test_mandate_created_with_consent_is_active_and_hides_the_token(call: Client
     mandate = make_mandate(call, plan["id"])
     # Then it is active, and the token is never shown again (only its last four characters)
     assert mandate["status"] == "active" and mandate["object"] == "mandate"
-    assert mandate["payment_method"] == {"gateway": "simulated", "token_last4": "m_ok"}
+    assert mandate["payment_method"] == {
+        "gateway": "simulated",
+        "type": "card",
+        "token_last4": "m_ok",
+        "last4": "4242",
+        "mandate_reference": None,
+    }
     assert "pm_sim_ok" not in call("GET", f"/v1/mandates/{mandate['id']}").body
     assert mandate["consent"]["ip"] == "203.0.113.9" and mandate["approval_url"] is None
     assert mandate["next_charge_at"] is not None

@@ -41,7 +41,13 @@ def test_approve_with_a_test_card_records_the_evidence_and_activates(system: Sys
     # Then the mandate is active with that card, and the consent evidence (IP, browser, terms hash) is kept
     assert response.status == 303 and response.headers["Location"].endswith("done=approved")
     active = call("GET", f"/v1/mandates/{mandate['id']}").json()
-    assert active["status"] == "active" and active["payment_method"] == {"gateway": "simulated", "token_last4": "once"}
+    assert active["status"] == "active" and active["payment_method"] == {
+        "gateway": "simulated",
+        "token_last4": "once",
+        "type": "card",
+        "last4": "4242",
+        "mandate_reference": None,
+    }
     assert active["consent"]["ip"] == "198.51.100.7" and active["consent"]["user_agent"] == "Mozilla/5.0 (test)"
     stored = system.api_module.deps.repository.get(Mandate, system.a.id, mandate["id"])
     assert stored.consent.terms_sha256 == fields["terms_sha256"]

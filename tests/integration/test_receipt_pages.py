@@ -219,3 +219,57 @@ def test_any_token_on_any_customer_path_is_a_4xx_never_a_5xx(system: System, dat
         answer = customer(system, method, path, {"csrf": token} if method == "POST" else None)
         # Then it is refused with a 4xx, never a 5xx
         assert 400 <= answer.status < 500, (method, path, answer.status)
+
+
+def gateway_event(system: System, charge: dict, **report: object) -> None:
+    """A gateway's report about the charge, applied as the gateway-events consumer applies it."""
+    from billing.adapters.ids import RandomIds
+    from billing.service.gateway_events import GatewayEvent, GatewayEvents
+
+    event = GatewayEvent.model_validate(
+        {
+            "id": f"evt_{sorted(report)[0]}_{len(str(report))}_{charge['id']}",
+            "gateway": "simulated",
+            "event_type": "test",
+            "created": system.clock.now(),
+            "merchant_id": system.a.id,
+            **report,
+        }
+    )
+    assert GatewayEvents(system.api_module.deps.repository, system.clock, RandomIds()).apply(event).status == "applied"
+
+
+def test_a_receipt_of_a_payment_the_bank_returned_says_so_in_html_and_pdf(
+    system: System, call: Client, engine: EngineHarness
+) -> None:
+    # Given a paid, numbered charge
+    charge = paid_charge(system, call, engine)
+    # When the gateway reports its payment returned by the bank
+    gateway_event(
+        system,
+        charge,
+        payment={"charge_id": charge["id"], "attempt": 1, "outcome": "reversed", "decline_code": "insufficient_funds"},
+    )
+    # Then its receipt (HTML and PDF) says the payment was returned, and when
+    html = get(system, charge["receipt_url"]).body
+    assert "This payment was returned by the bank on" in html
+    lithuanian = get(system, charge["receipt_url"] + "?lang=lt").body
+    assert "Bankas šį mokėjimą grąžino" in lithuanian
+    pdf = get(system, charge["receipt_url"] + "?format=pdf&lang=en")
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.raw)).pages)
+    assert "This payment was returned by the bank on" in re.sub(r"\s+", " ", text)
+
+
+def test_a_receipt_of_a_charge_disputed_and_lost_says_so(system: System, call: Client, engine: EngineHarness) -> None:
+    # Given a paid, numbered charge, which the customer's bank disputes and the merchant loses
+    charge = paid_charge(system, call, engine)
+    facts = {"reference": "dp_1", "charge_id": charge["id"], "amount": 1999, "currency": "EUR", "reason": "product_not_received"}
+    gateway_event(system, charge, dispute={**facts, "status": "needs_response"})
+    assert "Disputed by the customer&#39;s bank: €19.99, open." in get(system, charge["receipt_url"]).body
+    gateway_event(system, charge, dispute={**facts, "status": "lost"})
+    # Then the receipt says the dispute was lost (HTML and PDF)
+    html = get(system, charge["receipt_url"]).body
+    assert "Disputed by the customer&#39;s bank: €19.99, lost." in html
+    pdf = get(system, charge["receipt_url"] + "?format=pdf&lang=en")
+    text = re.sub(r"\s+", " ", " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.raw)).pages))
+    assert "Disputed by the customer's bank: €19.99, lost." in text

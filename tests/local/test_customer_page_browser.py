@@ -207,3 +207,68 @@ def test_the_e_mails_render_in_a_browser(local: str, browser) -> None:
         page.screenshot(path=str(SHOTS / f"email-{kind.replace('_', '-')}-en.png"), full_page=True)
     assert "not enough funds" in emails["payment_failed"]["text"] and "We will try again on" in emails["payment_failed"]["text"]
     page.close()
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "en",
+            {
+                "title": "SEPA Direct Debit mandate",
+                "authorise": "you authorise (A) UAB Kavinė to send instructions to your bank",
+                "refund": "A refund must be claimed within 8 weeks",
+                "reference": "Mandate reference: {reference}",
+                "bank": "Debit settles after 3 business days",
+                "consent": "I allow Kavinė to charge me on these terms.",
+                "approve": "Approve",
+                "thanks": "Thank you",
+            },
+        ),
+        (
+            "lt",
+            {
+                "title": "SEPA tiesioginio debeto sutikimas",
+                "authorise": "jūs leidžiate (A) UAB Kavinė siųsti nurodymus jūsų bankui",
+                "refund": "per 8 savaites",
+                "reference": "Sutikimo nuoroda: {reference}",
+                "bank": "Nurašymas įvykdomas po 3 darbo dienų",
+                "consent": "Leidžiu Kavinė nuskaityti mokėjimus šiomis sąlygomis.",
+                "approve": "Patvirtinti",
+                "thanks": "Ačiū",
+            },
+        ),
+    ],
+)
+def test_a_customer_approves_a_bank_debit_mandate_with_a_test_iban(local: str, browser, locale: str, words: dict) -> None:
+    # Given a EUR mandate of a customer with an e-mail address and a name, of a merchant with a legal name
+    from billing.domain.payment_methods import mandate_reference
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    call = merchant(local, "Kavinė")
+    call("PATCH", "/v1/account", {"legal_name": "UAB Kavinė"})
+    status, plan = call("POST", "/v1/plans", {"name": "Kava", "amount": 990, "currency": "EUR", "interval": "month"})
+    url = pending_mandate(local, call, plan["id"], locale=locale, email="ona@example.lt")
+    mandate_id = call("GET", "/v1/mandates?status=pending_approval")[1]["data"][0]["id"]
+    reference = mandate_reference(mandate_id)
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(url)
+    # Then, before approving, the SEPA mandate is shown in the customer's language: creditor, reference, refund right
+    assert page.get_attribute("html", "lang") == locale
+    mandate_text = page.inner_text("#sepa-mandate")
+    assert words["title"] in mandate_text and words["authorise"] in mandate_text and words["refund"] in mandate_text
+    assert words["reference"].format(reference=reference) in mandate_text
+    page.screenshot(path=str(SHOTS / f"approve-bank-debit-{locale}.png"), full_page=True)
+    # When the customer picks the test bank account, consents and approves
+    page.get_by_label(words["bank"]).check()
+    page.get_by_label(words["consent"]).check()
+    page.get_by_role("button", name=words["approve"]).click()
+    page.wait_for_load_state()
+    # Then the mandate is active and paid by bank debit, and the page shows its reference and the IBAN's last four
+    main = page.inner_text("main")
+    assert "done=approved" in page.url and words["thanks"] in main, main
+    assert reference in page.inner_text("#mandate-reference") and "IBAN …3000" in main
+    status, active = call("GET", f"/v1/mandates/{mandate_id}")
+    assert active["status"] == "active" and active["payment_method"]["type"] == "sepa_debit"
+    assert active["payment_method"]["mandate_reference"] == reference and active["consent"]["user_agent"]
+    page.close()

@@ -89,6 +89,8 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_and_receipts
         "WebhookDeliveryFunctionRole",
         "ReceiptsFunctionRole",
         "NotifierFunctionRole",
+        "GatewayEventsFunctionRole",
+        "GatewayEventApplierFunctionRole",
     }
     # The merchant-facing functions, webhooks, receipts and e-mails write merchant data only (pk M#<merchant>#...).
     merchant_data_only = (
@@ -97,7 +99,7 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_and_receipts
         "WebhookFanOutFunctionRole",
         "WebhookDeliveryFunctionRole",
     )
-    for role in (*merchant_data_only, "ReceiptsFunctionRole", "NotifierFunctionRole"):
+    for role in (*merchant_data_only, "ReceiptsFunctionRole", "NotifierFunctionRole", "GatewayEventApplierFunctionRole"):
         for statement in _statements(expanded):
             if (
                 statement[0] == role
@@ -105,6 +107,10 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_and_receipts
                 and "BillingTable" in json.dumps(statement[1])
             ):
                 assert statement[1]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["M#*"]}}, role
+    # The inbound gateway-events endpoint writes its log only (pk GWEVENT#<gateway>#<event id>), never merchant data.
+    [receiver] = [s for r, s in _statements(expanded) if r == "GatewayEventsFunctionRole" and "BillingTable" in json.dumps(s)]
+    assert receiver["Action"] == ["dynamodb:PutItem", "dynamodb:GetItem"]
+    assert receiver["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["GWEVENT#*"]}}
     # The authorizer only marks a key's last use: UpdateItem, on merchant data only.
     [write] = [s for r, s in _statements(expanded) if r == "AuthorizerFunctionRole" and s["Action"] != "dynamodb:GetItem"]
     assert write["Action"] == "dynamodb:UpdateItem"
@@ -311,8 +317,12 @@ def test_every_v1_route_goes_through_the_key_authorizer_and_stage_is_throttled()
                 unauthenticated.append((name, event["Properties"]["Path"], event["Properties"]["Auth"]))
             else:
                 assert event["Properties"]["Path"].startswith("/v1/"), name
-    # The only route without the merchant key: the customer's page, guarded by its signed link.
-    assert unauthenticated == [("CustomerPageFunction", "/customer/{proxy+}", {"Authorizer": "NONE"})]
+    # The only routes without the merchant key: the customer's page, guarded by its signed link, and
+    # the gateway's events, guarded by the gateway's signature.
+    assert unauthenticated == [
+        ("CustomerPageFunction", "/customer/{proxy+}", {"Authorizer": "NONE"}),
+        ("GatewayEventsFunction", "/gateway/stripe/events", {"Authorizer": "NONE"}),
+    ]
 
 
 def test_a_revoked_key_is_refused_within_the_contracts_300_seconds_whatever_the_parameter() -> None:

@@ -2,7 +2,7 @@
 
 One small factory per function (`api()`, `authorizer()`, `customer_page()`, `dispatcher()`,
 `charger()`, `event_publisher()`, `receipts()`, `notifier()`, `webhook_fanout()`,
-`webhook_delivery()`) returns a frozen, typed dependency object: exactly what that handler uses,
+`webhook_delivery()`, `gateway_events()`, `gateway_event_applier()`) returns a frozen, typed dependency object: exactly what that handler uses,
 each member typed by its port. The services are built from ports by `build_use_cases`,
 `build_dispatcher` and `build_charger`, which tests call with in-memory fakes (`tests/world.py`).
 `Aws` holds one process's AWS adapters (boto3 only through `adapters/`), each built on first use
@@ -26,6 +26,8 @@ from .service.ports import (
     CardSetup,
     Clock,
     EventPublisher,
+    GatewayEventLog,
+    GatewayEventQueue,
     GatewayQueue,
     Idempotency,
     IdGenerator,
@@ -46,6 +48,7 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.customer_portal import CustomerPortal
     from .service.dispatcher import Dispatcher
     from .service.event_publishing import EventRelay
+    from .service.gateway_inbox import GatewayEventApplier, GatewayEventReceiver
     from .service.links import ApprovalLinks
     from .service.notifications import NotificationRequests, Notifier
     from .service.ports import WebhookPorts
@@ -214,6 +217,18 @@ class Aws:
         from .adapters.sqs import SqsGatewayQueue
 
         return SqsGatewayQueue(self.sqs, self.settings.charge_queue_url)
+
+    @cached_property
+    def gateway_event_queue(self) -> GatewayEventQueue:
+        from .adapters.sqs import SqsGatewayEventQueue
+
+        return SqsGatewayEventQueue(self.sqs, self.settings.gateway_events_queue_url)
+
+    @cached_property
+    def gateway_event_log(self) -> GatewayEventLog:
+        from .adapters.dynamodb.gateway_event_log import DynamoGatewayEventLog
+
+        return DynamoGatewayEventLog(self.dynamodb, self.settings.table_name)
 
     @cached_property
     def notification_queue(self) -> NotificationQueue:
@@ -464,3 +479,42 @@ def webhook_delivery(overrides: Overrides = Overrides()) -> WebhookDeliveryDeps:
     ports = aws.webhook_ports
     deliverer = WebhookDeliverer(aws.repository, aws.clock, aws.ids, EventRecorder(aws.ids), ports, render_event)
     return WebhookDeliveryDeps(deliverer, lambda: ports)
+
+
+@dataclass(frozen=True)
+class GatewayEventsDeps:
+    """The inbound endpoint's: verify and normalise (per gateway), store, queue."""
+
+    receivers: dict[str, GatewayEventReceiver]  # by the gateway named in the path
+
+
+def gateway_events(overrides: Overrides = Overrides()) -> GatewayEventsDeps:
+    from .adapters.secrets import secret_reader
+    from .adapters.stripe_events import StripeInboundEvents
+    from .service.gateway_inbox import GatewayEventReceiver
+
+    aws = Aws.from_env(overrides)
+    # Read per request through the five-minute cache: a rotated secret is in use within minutes.
+    secrets = secret_reader(aws.settings.stripe_webhook_secret_arn) if aws.settings.stripe_webhook_secret_arn else lambda: ""
+    stripe = GatewayEventReceiver(StripeInboundEvents(secrets), aws.gateway_event_log, aws.gateway_event_queue, aws.clock)
+    return GatewayEventsDeps({"stripe": stripe})
+
+
+@dataclass(frozen=True)
+class GatewayEventApplierDeps:
+    applier: GatewayEventApplier
+
+
+def gateway_event_applier(overrides: Overrides = Overrides()) -> GatewayEventApplierDeps:
+    from .service.gateway_events import GatewayEvents
+    from .service.gateway_inbox import GatewayEventApplier
+    from .service.ports import GatewayObjects
+
+    aws = Aws.from_env(overrides)
+    objects: dict[str, GatewayObjects] = {}
+    if aws.stripe_gateway is not None:
+        from .adapters.stripe_events import StripeObjects
+
+        objects["stripe"] = StripeObjects(aws.stripe_gateway)
+    events = GatewayEvents(aws.repository, aws.clock, aws.ids)
+    return GatewayEventApplierDeps(GatewayEventApplier(events, aws.gateway_event_log, objects, aws.clock))

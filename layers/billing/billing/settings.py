@@ -28,6 +28,9 @@ class Settings(BaseModel):
     stripe_publishable_key: str = ""  # for Stripe.js on the customer's page
     stripe_api_base: str = "https://api.stripe.com"
     allow_simulated_gateway: bool = True  # template parameter AllowSimulatedGateway
+    # Gateway events (inbound)
+    stripe_webhook_secret_arn: str = ""  # Secrets Manager: the webhook signing secret(s), comma separated in a rotation
+    gateway_events_queue_url: str = ""  # normalised gateway events, to be applied (GatewayEventsQueue)
     # Webhooks
     webhook_key_arn: str = ""  # the KMS key that seals endpoint secrets
     webhook_queue_url: str = ""  # deliveries' wake-ups

@@ -5,7 +5,7 @@ deliveries' wake-ups."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..observability import logger
 from ..service.messages import (
@@ -17,6 +17,9 @@ from ..service.messages import (
     WakeMessage,
 )
 from ..service.ports import MAX_DELAY_SECONDS
+
+if TYPE_CHECKING:
+    from ..service.gateway_events import GatewayEvent
 
 BATCH = 10  # SQS's maximum entries per SendMessageBatch
 
@@ -140,3 +143,19 @@ class SqsNotificationQueue:
             response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
             if response.get("Failed"):
                 raise RuntimeError(f"{len(response['Failed'])} e-mail requests not accepted by SQS")
+
+
+class SqsGatewayEventQueue:
+    """Normalised gateway events on their way to be applied (GatewayEventsQueue), one message each
+    (ids, amounts, codes: nothing personal)."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self.client, self.url = client, queue_url
+
+    def send_events(self, events: list[GatewayEvent]) -> int:
+        accepted = 0
+        for start in range(0, len(events), BATCH):
+            entries = [{"Id": str(i), "MessageBody": e.model_dump_json()} for i, e in enumerate(events[start : start + BATCH])]
+            response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
+            accepted += len(response.get("Successful", []))
+        return accepted

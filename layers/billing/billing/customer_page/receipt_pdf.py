@@ -44,7 +44,10 @@ def receipt_pdf(document: dict[str, Any], labels: dict[str, str]) -> bytes:
         field(labels["plan"], document["plan"])
     field(labels["period"], document["period"])
     if document["method"]:
-        field(labels["method"], document["method"])
+        field(labels["method"], document["method"].split("\n"))
+    for note in document.get("notes", []):  # returned by the bank, disputed
+        pdf.set_font("DejaVu", "B", 10)
+        pdf.multi_cell(0, 6, note, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
 
     def row(description: str, amount: str, bold: bool = False) -> None:

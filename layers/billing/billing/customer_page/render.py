@@ -17,8 +17,8 @@ from .texts import Lang, text
 
 if TYPE_CHECKING:
     from ..domain.charge import Charge
-    from ..domain.model import Mandate
-    from ..service.customer_portal import CustomerView, ReceiptView
+    from ..domain.model import Mandate, PaymentMethod
+    from ..service.customer_portal import BankDebitOffer, CustomerView, ReceiptView
 
 _templates = Environment(
     loader=PackageLoader("billing.customer_page"),
@@ -54,10 +54,16 @@ def mandate_page(
     error: str = "",
     stripe: dict[str, str] | None = None,
     test_cards: tuple[str, ...] = SIMULATED_TOKENS,
+    test_banks: tuple[str, ...] = (),
+    sepa: BankDebitOffer | None = None,
+    terms_sha256: str | None = None,
 ) -> str:
     """`base` is the link's path; `csrf` holds a token per form action; `stripe` (publishable_key,
-    client_secret, id) switches the payment step to Stripe.js; `test_cards` are offered only where
-    the simulated gateway is allowed (none: no payment step, the page says so)."""
+    client_secret, id; with `bank_client_secret` and `bank_id` when a bank account may be given)
+    switches the payment step to Stripe.js; `test_cards` (and `test_banks`, test IBANs) are offered
+    only where the simulated gateway is allowed (none: no payment step, the page says so); `sepa`:
+    the bank-debit mandate shown before approval; `terms_sha256`: the hash of what is shown (the
+    terms, with the mandate's text when there is one)."""
     m, terms = view.mandate, view.mandate.terms
     amount = money(terms.amount, terms.currency, lang)
     if terms.total_cycles:
@@ -83,10 +89,15 @@ def mandate_page(
         error=error,
         base=base,
         csrf=csrf,
-        terms_sha256=view.terms_sha256,
+        terms_sha256=terms_sha256 or view.terms_sha256,
         stripe=stripe,
         stripe_js=STRIPE_JS,
         test_cards=test_cards,
+        test_banks=test_banks,
+        sepa=_sepa(sepa, lang) if sepa is not None and (test_banks or (stripe and "bank_id" in stripe)) else None,
+        mandate_reference=m.mandate_reference,
+        holder=m.customer.name or "",
+        email=m.customer.email or "",
         charges=[{**_charge(c, lang), "receipt": view.receipts.get(c.id)} for c in view.charges],
         may_revoke=m.customer_may_revoke,
         may_replace_method=view.may_replace_method,
@@ -95,11 +106,29 @@ def mandate_page(
     )
 
 
+def _sepa(offer: BankDebitOffer, lang: Lang) -> dict[str, str]:
+    """The SEPA mandate's parts as the page lays them out (the same words `texts.sepa_mandate` hashes)."""
+    return {
+        "text": text(lang, "sepa.text", creditor=offer.creditor),
+        "creditor": text(lang, "sepa.creditor", creditor=offer.creditor),
+        "reference": text(lang, "sepa.reference", reference=offer.reference)
+        if offer.reference
+        else text(lang, "sepa.reference_later"),
+        "notice": text(lang, "sepa.notice"),
+    }
+
+
 def _method(mandate: Mandate, lang: Lang) -> str:
     method = mandate.payment_method
     if method is None:
         return "—"
+    if method.bank_debit:
+        return text(lang, "bank_method", last4=_last4(method))
     return text(lang, "receipt.card", gateway=method.gateway.capitalize(), last4=payment_methods.last4(method.token))
+
+
+def _last4(method: PaymentMethod) -> str:
+    return method.last4 or payment_methods.last4(method.token)
 
 
 def _charge(charge: Charge, lang: Lang) -> dict[str, Any]:
@@ -144,6 +173,21 @@ def receipt_document(view: ReceiptView, lang: Lang) -> dict[str, Any]:
         }
         for r in view.refunds
     ]
+    notes = []
+    returned = next((a.reversed_at for a in charge.attempts if a.reversed_at is not None), None)
+    if returned is not None:
+        notes.append(text(lang, "receipt.returned", date=day(returned, lang, "long")))
+    for dispute in view.disputes:
+        status = text(lang, f"receipt.dispute.{dispute.status}")
+        notes.append(text(lang, "receipt.disputed", amount=money(dispute.amount, currency, lang), status=status))
+    if method is None:
+        paid_with = ""
+    elif method.bank_debit:
+        paid_with = text(lang, "receipt.bank", last4=_last4(method))
+        if method.mandate_reference:
+            paid_with += "\n" + text(lang, "receipt.mandate_reference", reference=method.mandate_reference)
+    else:
+        paid_with = text(lang, "receipt.card", gateway=method.gateway.capitalize(), last4=payment_methods.last4(method.token))
     return {
         "title": text(lang, "receipt.title", number=charge.receipt_number),
         "number": charge.receipt_number,
@@ -155,9 +199,8 @@ def receipt_document(view: ReceiptView, lang: Lang) -> dict[str, Any]:
         "period": _period(charge, lang),
         "lines": lines,
         "total": money(charge.amount, currency, lang),
-        "method": text(lang, "receipt.card", gateway=method.gateway.capitalize(), last4=payment_methods.last4(method.token))
-        if method
-        else "",
+        "method": paid_with,
+        "notes": notes,
         "refunds": refunds,
         "net": money(charge.amount - charge.amount_refunded, currency, lang) if refunds else None,
         "support": text(lang, "receipt.support", email=account.support_email) if account.support_email else "",

@@ -24,16 +24,29 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import ValidationError
 
 from ..domain.errors import ConcurrentModification, InvalidState, TooManyRequests, ValidationFailed
-from ..domain.payment_methods import SIMULATED_TOKENS
+from ..domain.payment_methods import SIMULATED_TOKENS, simulated_type
 from ..http import public_base_url
 from ..observability import logger, metrics
-from ..service.customer_portal import CardChoice, CardNotConfirmed, ConfirmedCard, CustomerPortal, TermsChanged, TestCard
+from ..service.customer_portal import (
+    BankDebitOffer,
+    BankDebitRefused,
+    CardChoice,
+    CardNotConfirmed,
+    ConfirmedCard,
+    CustomerPortal,
+    TermsChanged,
+    TestCard,
+    terms_digest,
+)
 from ..service.links import ExpiredLink, InvalidLink
 from ..service.ports import Clock, GatewayUnavailable
 from ..settings import Settings
 from . import forms, render
 from .headers import security_headers
-from .texts import Lang, pick_language, text
+from .texts import Lang, pick_language, sepa_mandate, text
+
+TEST_CARDS = tuple(t for t in SIMULATED_TOKENS if simulated_type(t) == "card")
+TEST_BANK_ACCOUNTS = tuple(t for t in SIMULATED_TOKENS if simulated_type(t) == "sepa_debit")
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
 
@@ -124,11 +137,34 @@ def show(token: str, status: int = 200, notice: str = "", error: str = "", error
             "client_secret": intent["client_secret"],
             "id": intent["id"],
         }
-    test_cards = SIMULATED_TOKENS if deps().settings.allow_simulated_gateway else ()
+        bank = customer_portal.bank_setup(view)  # a bank account (IBAN) at approval, where a bank debit is allowed
+        if bank is not None:
+            setup |= {"bank_client_secret": bank["client_secret"], "bank_id": bank["id"]}
+    simulated = deps().settings.allow_simulated_gateway and setup is None
+    test_cards = TEST_CARDS if simulated else ()
+    offer = view.bank_debit if setup is not None or simulated else None
+    test_banks = TEST_BANK_ACCOUNTS if simulated and offer is not None else ()
+    shown = sepa_text(language, offer)
     body = render.mandate_page(
-        view, language, nonce, page_path(token), csrf, notice=notice, error=error, stripe=setup, test_cards=test_cards
+        view,
+        language,
+        nonce,
+        page_path(token),
+        csrf,
+        notice=notice,
+        error=error,
+        stripe=setup,
+        test_cards=test_cards,
+        test_banks=test_banks,
+        sepa=offer,
+        terms_sha256=terms_digest(view.mandate, shown),
     )
     return respond(status, body, nonce, with_stripe=setup is not None)
+
+
+def sepa_text(language: Lang, offer: BankDebitOffer | None) -> str:
+    """The SEPA mandate the page shows (and hashes with the terms) when a bank debit is offered."""
+    return sepa_mandate(language, offer.creditor, offer.reference) if offer is not None else ""
 
 
 def submitted(token: str, action: str) -> dict[str, str] | None:
@@ -176,7 +212,15 @@ def approve(token: str) -> Response[str]:
         return show(token, 400, error=text(lang(), "choose"))
     identity = request().request_context.identity
     try:
-        portal().approve(token, choice, identity.source_ip, request().headers.get("User-Agent"), terms)
+        language = lang()  # the page's (its form posts with ?lang=): the mandate text it showed
+        portal().approve(
+            token,
+            choice,
+            identity.source_ip,
+            request().headers.get("User-Agent"),
+            terms,
+            wording=lambda offer: sepa_text(language, offer),
+        )
     except CardNotConfirmed:
         return show(token, 400, error=text(lang(), "card_not_confirmed"))
     except (InvalidLink, ExpiredLink):
@@ -185,6 +229,8 @@ def approve(token: str) -> Response[str]:
         return show(token, 409, error=text(lang(), "changed"))
     except InvalidState:
         return show(token, 409)
+    except BankDebitRefused:  # not in EUR, or no e-mail or name: nothing changed
+        return show(token, 422, error=text(lang(), "bank_debit_refused"))
     except ValidationFailed:  # e.g. a test card where the simulated gateway is switched off
         return show(token, 422, error=text(lang(), "method_unavailable"))
     metrics.add_metric(name="MandatesApprovedByCustomer", unit="Count", value=1)
@@ -215,6 +261,8 @@ def replace_payment_method(token: str) -> Response[str]:
         return response
     except InvalidState:
         return show(token, 409)
+    except BankDebitRefused:
+        return show(token, 422, error=text(lang(), "bank_debit_refused"))
     except ValidationFailed:
         return show(token, 422, error=text(lang(), "method_unavailable"))
     metrics.add_metric(name="PaymentMethodsReplacedByCustomer", unit="Count", value=1)

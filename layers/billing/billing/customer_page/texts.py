@@ -41,6 +41,36 @@ TEXT: dict[str, dict[str, str]] = {
         "card.pm_sim_error": "Gateway error",
         "card.pm_sim_rejected": "Rejected by the gateway (hard failure)",
         "card.pm_sim_refund_fails": "Charges succeed, refunds are declined",
+        "card.pm_sim_dispute_lost": "Disputed as fraud 5 days later, dispute lost",
+        "card.pm_sim_dispute_won": "Disputed 5 days later, dispute won",
+        "card.pm_sim_card_updated": "Replaced by the card network after the first charge",
+        "test_banks": "Test bank accounts (simulated gateway)",
+        "bank_account": "Bank account (SEPA Direct Debit)",
+        "bank.pm_sim_sepa_ok": "Debit settles after 3 business days",
+        "bank.pm_sim_sepa_insufficient_funds": "Debit fails: insufficient funds",
+        "bank.pm_sim_sepa_late_failure": "Debit settles, then is returned by the bank",
+        "bank.pm_sim_sepa_revoked": "The bank cancels the mandate after the first debit",
+        "iban": "IBAN",
+        "pay_by": "Pay by",
+        "sepa.title": "SEPA Direct Debit mandate",
+        "sepa.text": "By accepting this mandate, you authorise (A) {creditor} to send instructions to your bank to debit your account and (B) your bank to debit your account in accordance with the instructions from {creditor}. As part of your rights, you are entitled to a refund from your bank under the terms and conditions of your agreement with your bank. A refund must be claimed within 8 weeks starting from the date on which your account was debited. Your rights are explained in a statement that you can obtain from your bank.",
+        "sepa.creditor": "Creditor: {creditor}",
+        "sepa.reference": "Mandate reference: {reference}",
+        "sepa.reference_later": "Mandate reference: given when you confirm your bank account; shown on this page and before each debit.",
+        "sepa.notice": "You are told of each debit, its amount and date, at least 2 days before it is made.",
+        "sepa.applies": "This mandate applies only if you pay by bank account.",
+        "bank_debit_refused": "A bank account can be used only for payments in euros, by a customer whose name and e-mail address the merchant has. Please choose a card.",
+        "mandate_reference": "Mandate reference",
+        "bank_method": "bank account IBAN …{last4}",
+        "receipt.bank": "Bank account (SEPA Direct Debit), IBAN ending in {last4}",
+        "receipt.mandate_reference": "Mandate reference: {reference}",
+        "receipt.returned": "This payment was returned by the bank on {date}. It is not paid.",
+        "receipt.disputed": "Disputed by the customer's bank: {amount}, {status}.",
+        "receipt.dispute.needs_response": "open",
+        "receipt.dispute.under_review": "under review",
+        "receipt.dispute.won": "won by the merchant",
+        "receipt.dispute.lost": "lost",
+        "charge.processing": "Being debited",
         "method_unavailable": "This payment method cannot be used here. Please contact the merchant.",
         "consent": "I allow {merchant} to charge me on these terms.",
         "approve": "Approve",
@@ -141,6 +171,36 @@ TEXT: dict[str, dict[str, str]] = {
         "card.pm_sim_error": "Tarpininko klaida",
         "card.pm_sim_rejected": "Tarpininkas atmeta mokėjimo būdą (galutinė klaida)",
         "card.pm_sim_refund_fails": "Mokėjimai pavyksta, grąžinimai atmetami",
+        "card.pm_sim_dispute_lost": "Po 5 dienų užginčijama kaip sukčiavimas, ginčas pralaimimas",
+        "card.pm_sim_dispute_won": "Po 5 dienų užginčijama, ginčas laimimas",
+        "card.pm_sim_card_updated": "Po pirmojo mokėjimo kortelių tinklas kortelę pakeičia",
+        "test_banks": "Bandomosios banko sąskaitos (imituojamas mokėjimų tarpininkas)",
+        "bank_account": "Banko sąskaita (SEPA tiesioginis debetas)",
+        "bank.pm_sim_sepa_ok": "Nurašymas įvykdomas po 3 darbo dienų",
+        "bank.pm_sim_sepa_insufficient_funds": "Nurašymas nepavyksta: nepakanka lėšų",
+        "bank.pm_sim_sepa_late_failure": "Nurašymas įvykdomas, vėliau bankas jį grąžina",
+        "bank.pm_sim_sepa_revoked": "Po pirmojo nurašymo bankas atšaukia sutikimą",
+        "iban": "IBAN",
+        "pay_by": "Mokėti",
+        "sepa.title": "SEPA tiesioginio debeto sutikimas",
+        "sepa.text": "Pritardami šiam sutikimui, jūs leidžiate (A) {creditor} siųsti nurodymus jūsų bankui nurašyti lėšas iš jūsų sąskaitos ir (B) jūsų bankui nurašyti lėšas iš jūsų sąskaitos pagal {creditor} nurodymus. Jūs turite teisę susigrąžinti lėšas iš savo banko pagal su juo sudarytos sutarties sąlygas. Prašymą grąžinti lėšas reikia pateikti per 8 savaites nuo lėšų nurašymo iš jūsų sąskaitos dienos. Jūsų teisės paaiškintos dokumente, kurį galite gauti savo banke.",
+        "sepa.creditor": "Kreditorius: {creditor}",
+        "sepa.reference": "Sutikimo nuoroda: {reference}",
+        "sepa.reference_later": "Sutikimo nuoroda: suteikiama patvirtinus banko sąskaitą; ji rodoma šiame puslapyje ir prieš kiekvieną nurašymą.",
+        "sepa.notice": "Apie kiekvieną nurašymą, jo sumą ir datą būsite informuoti ne vėliau kaip prieš 2 dienas.",
+        "sepa.applies": "Šis sutikimas galioja tik jei mokate banko sąskaita.",
+        "bank_debit_refused": "Banko sąskaita galima mokėti tik eurais ir tik jei prekybininkas žino jūsų vardą ir el. pašto adresą. Pasirinkite kortelę.",
+        "mandate_reference": "Sutikimo nuoroda",
+        "bank_method": "banko sąskaita IBAN …{last4}",
+        "receipt.bank": "Banko sąskaita (SEPA tiesioginis debetas), IBAN baigiasi {last4}",
+        "receipt.mandate_reference": "Sutikimo nuoroda: {reference}",
+        "receipt.returned": "Bankas šį mokėjimą grąžino {date}. Jis neapmokėtas.",
+        "receipt.disputed": "Užginčyta mokėtojo banke: {amount}, {status}.",
+        "receipt.dispute.needs_response": "ginčas vyksta",
+        "receipt.dispute.under_review": "nagrinėjama",
+        "receipt.dispute.won": "laimėjo prekybininkas",
+        "receipt.dispute.lost": "pralaimėta",
+        "charge.processing": "Nurašoma",
         "method_unavailable": "Šio mokėjimo būdo čia naudoti negalima. Susisiekite su prekybininku.",
         "consent": "Leidžiu {merchant} nuskaityti mokėjimus šiomis sąlygomis.",
         "approve": "Patvirtinti",
@@ -222,6 +282,19 @@ def pick_language(query: str | None, accept_language: str | None, customer: Lang
         if code in LANGUAGES:
             return code  # type: ignore[return-value]
     return "en"
+
+
+def sepa_mandate(lang: Lang, creditor: str, reference: str | None) -> str:
+    """The SEPA Core Direct Debit mandate as the customer accepts it (the scheme's standard wording):
+    the creditor, the mandate reference (or when it is given) and the right to a refund within
+    8 weeks. Its text is part of the terms' hash kept as consent evidence."""
+    parts = [
+        text(lang, "sepa.text", creditor=creditor),
+        text(lang, "sepa.creditor", creditor=creditor),
+        text(lang, "sepa.reference", reference=reference) if reference else text(lang, "sepa.reference_later"),
+        text(lang, "sepa.notice"),
+    ]
+    return "\n".join(parts)
 
 
 def text(lang: Lang, key: str, **values: object) -> str:

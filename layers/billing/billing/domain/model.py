@@ -452,8 +452,10 @@ class Mandate(Entity):
         return method.mandate_reference if method is not None and method.bank_debit else None
 
     def activate(self, now: datetime, payment_method: PaymentMethod, consent: Consent) -> list[EventType]:
+        MANDATE.ensure(self.status, "activate")
+        adopted = self._adopt(payment_method)
         self.status = MANDATE.move(self.status, "activate")
-        self.payment_method, self.consent = self._adopt(payment_method), consent
+        self.payment_method, self.consent = adopted, consent
         self.activated_at, self.updated_at = now, now
         self.anchor_at = schedule.billing_anchor(now, self.start_at, self.terms.trial_days)
         self.trial_ends_at = self.anchor_at if self.terms.trial_days else None

@@ -11,6 +11,10 @@ mandate's next look is set to the exact notice time of the rest (`notice_check`,
 the charge it was computed for: a plan change, pause or retry that moves the charge makes it
 moot). Each notice is marked done on the mandate's version, and its e-mail's id is
 deterministic (domain/notifications), so it is sent at most once whatever runs twice.
+
+A bank debit's pre-notification is mandatory (SEPA Core): a bank-debit mandate always gets its
+`upcoming_charge` notice, `upcoming_charge_days` before the debit, or `BANK_DEBIT_NOTICE_DAYS`
+when the account switched the notice off (0).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
     from .model import Mandate
 
 MAX_NOTICE_DAYS = 14  # the most `upcoming_charge_days` and `trial_ending_days` may be (domain/account)
+BANK_DEBIT_NOTICE_DAYS = 2  # a bank debit's pre-notification when the account asks for none
 NoticeKind = Literal["upcoming_charge", "trial_ending"]
 
 
@@ -59,6 +64,22 @@ def pending(mandate: Mandate) -> list[Notice]:
     return out
 
 
+def mandatory(mandate: Mandate, kind: str) -> bool:
+    """Whether the notice is given whatever the account says: a bank debit's pre-notification."""
+    method = mandate.payment_method
+    return kind == "upcoming_charge" and method is not None and method.bank_debit
+
+
+def days_before(mandate: Mandate, kind: NoticeKind, settings: NotificationSettings) -> int:
+    """How many days before the charge the notice is given (0: not at all)."""
+    if kind == "trial_ending":
+        return settings.trial_ending_days
+    days = settings.upcoming_charge_days
+    if days == 0 and mandatory(mandate, kind):
+        return BANK_DEBIT_NOTICE_DAYS
+    return days
+
+
 def wake(mandate: Mandate) -> datetime | None:
     """When the dispatcher must look at the mandate's notices, if it must."""
     if not pending(mandate):
@@ -74,7 +95,7 @@ def take(mandate: Mandate, settings: NotificationSettings, now: datetime) -> Tak
     """What the dispatcher does with the mandate's notices at `now`, given the account's settings."""
     taken, later = Taken(), []
     for notice in pending(mandate):
-        days = settings.upcoming_charge_days if notice.kind == "upcoming_charge" else settings.trial_ending_days
+        days = days_before(mandate, notice.kind, settings)
         at = notice.due_at - timedelta(days=days)
         if days and at > now:
             later.append(at)

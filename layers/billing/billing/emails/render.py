@@ -34,6 +34,7 @@ def render(facts: EmailFacts) -> Email:
         "date": day(facts.date, lang, "long") if facts.date else "",
         "method": facts.method,
         "number": facts.number,
+        "reference": facts.mandate_reference,
     }
     retry_date = day(facts.retry_date, lang, "long") if facts.retry_date else ""
     button_url, button = facts.page_url, text(lang, "open_page")
@@ -41,11 +42,14 @@ def render(facts: EmailFacts) -> Email:
         paragraphs = [text(lang, "mandate_activated.lead", **values)]
         if values["date"]:
             paragraphs.append(text(lang, "mandate_activated.first", **values))
+        if facts.mandate_reference:
+            paragraphs.append(text(lang, "mandate_activated.bank_debit", **values))
         paragraphs.append(text(lang, "mandate_activated.revoke"))
     elif kind == "mandate_ended":
         paragraphs = [text(lang, f"mandate_ended.{facts.ended_as}", **values)]
     elif kind == "payment_failed":
-        paragraphs = [text(lang, "payment_failed.lead", **values, reason=reason(lang, facts.decline_code))]
+        lead = "payment_failed.returned" if facts.reversed else "payment_failed.lead"
+        paragraphs = [text(lang, lead, **values, reason=reason(lang, facts.decline_code))]
         paragraphs.append(
             text(lang, "payment_failed.retry", date=retry_date) if retry_date else text(lang, "payment_failed.final")
         )
@@ -53,13 +57,16 @@ def render(facts: EmailFacts) -> Email:
     elif kind == "receipt":
         paragraphs = [text(lang, "receipt.lead", **values), text(lang, "receipt.link")]
         button_url, button = facts.receipt_url, text(lang, "open_receipt")
+    elif kind == "upcoming_charge" and facts.mandate_reference:  # a bank debit's pre-notification
+        paragraphs = [text(lang, "upcoming_charge.bank_debit", **values), text(lang, "manage")]
     elif kind == "upcoming_charge":
         paragraphs = [text(lang, "upcoming_charge.lead", **values), text(lang, "manage")]
     elif kind == "trial_ending":
         paragraphs = [text(lang, "trial_ending.lead", **values), text(lang, "manage")]
     else:
         raise ValueError(f"unknown e-mail kind {kind}")
-    subject = one_line(text(lang, f"{kind}.subject", **values))  # a header: one line, whatever was stored
+    subject_key = "payment_failed.returned.subject" if kind == "payment_failed" and facts.reversed else f"{kind}.subject"
+    subject = one_line(text(lang, subject_key, **values))  # a header: one line, whatever was stored
     context: dict[str, object] = {
         "lang": lang,
         "subject": subject,

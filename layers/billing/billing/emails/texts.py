@@ -37,6 +37,11 @@ TEXT: dict[str, dict[str, str]] = {
         "reason.authentication_required": "your bank asks you to confirm the payment",
         "reason.gateway_rejected": "the payment method was not accepted",
         "reason.other": "the payment was declined",
+        "mandate_activated.bank_debit": "Payments are collected by SEPA Direct Debit from {method}, mandate reference {reference}. You are told of each debit before it is made.",
+        "payment_failed.returned.subject": "{merchant}: your payment of {amount} was returned by your bank",
+        "payment_failed.returned": "Your bank returned the payment of {amount} to {merchant} debited on {date}: {reason}. The payment is not made.",
+        "upcoming_charge.bank_debit": "On {date} {merchant} will debit {amount} from your bank account {method} by SEPA Direct Debit, mandate reference {reference}.",
+        "reason.mandate_revoked": "the bank account's direct debit mandate was cancelled",
     },
     "lt": {
         "mandate_activated.subject": "{merchant}: mokėjimai nustatyti",
@@ -72,6 +77,11 @@ TEXT: dict[str, dict[str, str]] = {
         "reason.authentication_required": "bankas prašo patvirtinti mokėjimą",
         "reason.gateway_rejected": "mokėjimo būdas nepriimtas",
         "reason.other": "mokėjimas atmestas",
+        "mandate_activated.bank_debit": "Mokėjimai nuskaitomi SEPA tiesioginiu debetu iš {method}, sutikimo nuoroda {reference}. Apie kiekvieną nurašymą būsite informuoti iš anksto.",
+        "payment_failed.returned.subject": "{merchant}: jūsų bankas grąžino {amount} mokėjimą",
+        "payment_failed.returned": "Jūsų bankas grąžino {amount} mokėjimą {merchant}, nurašytą {date}: {reason}. Mokėjimas neatliktas.",
+        "upcoming_charge.bank_debit": "{date} {merchant} SEPA tiesioginiu debetu nurašys {amount} iš jūsų banko sąskaitos {method}, sutikimo nuoroda {reference}.",
+        "reason.mandate_revoked": "banko sąskaitos tiesioginio debeto sutikimas atšauktas",
     },
 }
 

@@ -1,6 +1,13 @@
 """The customer's side of a mandate, reached only through its signed link: see what will be
 charged, approve (with consent evidence), follow the charges, revoke; and a charge's receipt,
-reached through its own signed link."""
+reached through its own signed link.
+
+A bank account is offered at approval when bank-debit rules allow it (EUR, the customer's e-mail
+and name: `payment_methods.ensure_bank_debit_allowed`), with the SEPA mandate the customer
+accepts: its creditor (the merchant's legal name, else its name) and mandate reference (ours for
+the simulated gateway; Stripe's, known once Stripe holds the mandate). The mandate's wording is
+the page's (customer_page/texts.py); the hash of the terms kept as consent evidence covers it.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..domain import payment_methods
 from ..domain.account import Account
 from ..domain.charge import Charge
-from ..domain.errors import InvalidState, NotFound
+from ..domain.disputes import Dispute
+from ..domain.errors import InvalidState, NotFound, ValidationFailed
 from ..domain.model import Consent, Mandate, PaymentMethod, Plan
 from ..domain.refunds import Refund
 from .links import ApprovalLinks, ExpiredLink, InvalidLink
@@ -29,6 +38,24 @@ class TermsChanged(Exception):
 
 class CardNotConfirmed(Exception):
     """The card the form names was not confirmed at the gateway for this mandate."""
+
+
+class BankDebitRefused(ValidationFailed):
+    """A bank account was chosen for a mandate that cannot be paid by bank debit (not in EUR, or
+    without the customer's e-mail or name): nothing changed."""
+
+
+@dataclass(frozen=True)
+class BankDebitOffer:
+    """The SEPA Direct Debit mandate the page shows before approval: who collects (the creditor)
+    and the mandate reference (None: the gateway gives it when the customer confirms)."""
+
+    creditor: str
+    reference: str | None
+
+
+# The page's wording of the SEPA mandate for an offer (in the page's language): hashed with the terms.
+MandateWording = Callable[[BankDebitOffer], str]
 
 
 @dataclass(frozen=True)
@@ -58,6 +85,7 @@ class ReceiptView:
     charge: Charge
     plan_name: str
     refunds: list[Refund]
+    disputes: list[Dispute] = field(default_factory=list)  # the customer's bank's claims on it
 
     @property
     def paid_at(self) -> datetime:
@@ -72,21 +100,25 @@ class CustomerView:
     upcoming: list[tuple[int, datetime]]
     charges: list[Charge]
     link_expired: bool
-    terms_sha256: str
+    terms_sha256: str  # of the terms alone; with a bank-debit offer, `terms_digest(mandate, wording(offer))`
+    bank_debit: BankDebitOffer | None = None  # offered at approval (the rules allow a bank debit)
     receipts: dict[str, str] = field(default_factory=dict)  # charge id -> its receipt's link
     may_replace_method: bool = False  # the page offers a new payment method (a card step) now
     method_changes_used_up: bool = False  # it would, but the day's changes are used up
 
 
-def terms_digest(mandate: Mandate) -> str:
-    """A hash of the terms the page shows (not of dates that move with the clock), kept as consent evidence."""
-    shown = {
+def terms_digest(mandate: Mandate, mandate_text: str = "") -> str:
+    """A hash of the terms the page shows (not of dates that move with the clock), kept as consent
+    evidence; with the SEPA mandate's text when the page offers a bank debit."""
+    shown: dict[str, object] = {
         "merchant_id": mandate.merchant_id,
         "mandate_id": mandate.id,
         "terms": mandate.terms.model_dump(mode="json"),
         "start_at": mandate.start_at.isoformat() if mandate.start_at else None,
         "end_at": mandate.end_at.isoformat() if mandate.end_at else None,
     }
+    if mandate_text:
+        shown["bank_debit_mandate"] = mandate_text
     return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()
 
 
@@ -118,13 +150,52 @@ class CustomerPortal:
         customer = mandate.customer
         return self.cards.create_setup_intent(mandate.merchant_id, mandate.id, customer.email, customer.name, purpose)
 
-    def _method(self, choice: CardChoice, mandate: Mandate) -> PaymentMethod:
+    def bank_setup(self, view: CustomerView) -> dict[str, str] | None:
+        """The SetupIntent a bank account (IBAN) is confirmed with at approval, when one is offered
+        and the page takes payment methods through the gateway (Stripe.js); else None."""
+        mandate = view.mandate
+        if self.cards is None or view.bank_debit is None or not mandate.awaiting_approval:
+            return None
+        customer = mandate.customer
+        return self.cards.create_setup_intent(
+            mandate.merchant_id, mandate.id, customer.email, customer.name, "bank", method_type="sepa_debit"
+        )
+
+    def _bank_offer(self, mandate: Mandate) -> BankDebitOffer | None:
+        """The bank debit the approval offers, if the rules allow one for this mandate."""
+        customer = mandate.customer
+        try:
+            payment_methods.ensure_bank_debit_allowed(mandate.terms.currency, customer.email, customer.name)
+        except ValidationFailed:
+            return None
+        account = self.repo.get(Account, mandate.merchant_id, mandate.merchant_id)
+        creditor = (account.legal_name or account.name) if account is not None else self.merchant_name(mandate.merchant_id)
+        reference = payment_methods.mandate_reference(mandate.id) if self.cards is None else None
+        return BankDebitOffer(creditor or "", reference)
+
+    def _method(self, choice: CardChoice, mandate: Mandate, offer: BankDebitOffer | None) -> PaymentMethod:
+        """The chosen method; a bank account only where a bank debit was offered (BankDebitRefused)."""
         if isinstance(choice, TestCard):
-            return PaymentMethod(gateway="simulated", token=choice.token)
-        token = self.cards.confirmed_payment_method(choice.setup_intent, mandate.id) if self.cards is not None else None
-        if token is None:
-            raise CardNotConfirmed(choice.setup_intent)
-        return PaymentMethod(gateway="stripe", token=token)
+            method = PaymentMethod(gateway="simulated", token=choice.token)
+        else:
+            token = self.cards.confirmed_payment_method(choice.setup_intent, mandate.id) if self.cards is not None else None
+            if token is None or self.cards is None:
+                raise CardNotConfirmed(choice.setup_intent)
+            details = self.cards.describe(token)
+            method = PaymentMethod(
+                gateway="stripe",
+                token=token,
+                type=details.type,
+                last4=details.last4,
+                mandate_reference=details.mandate_reference,
+            )
+        if method.bank_debit and offer is None:
+            try:
+                mandate.ensure_method_allowed(method)
+            except ValidationFailed as refused:
+                raise BankDebitRefused(refused.message, refused.param) from refused
+            raise BankDebitRefused("A bank debit is not offered for this mandate.", "payment_method")
+        return method
 
     def _mandate(self, token: str) -> tuple[Mandate, bool]:
         """The mandate the link names, and whether the link has expired. Raises InvalidLink for a
@@ -154,6 +225,7 @@ class CustomerPortal:
             charges=charges,
             link_expired=expired and mandate.awaiting_approval,
             terms_sha256=terms_digest(mandate),
+            bank_debit=self._bank_offer(mandate) if mandate.awaiting_approval else None,
             receipts={c.id: url for c in charges if (url := self.links.receipt_url(c))},
             may_replace_method=mandate.customer_may_replace_method and changes_left,
             method_changes_used_up=mandate.customer_may_replace_method and not changes_left,
@@ -170,22 +242,42 @@ class CustomerPortal:
             raise InvalidLink("no such receipt")
         plan = repo.get(Plan, merchant_id, charge.plan_id)
         refunds = repo.page(Refund, merchant_id, PageRequest(100), charge_id=charge.id, status="succeeded").data
-        return ReceiptView(account, mandate, charge, plan.name if plan else "", sorted(refunds, key=lambda r: r.updated_at))
+        disputes = repo.page(Dispute, merchant_id, PageRequest(100), charge_id=charge.id).data if charge.dispute_id else []
+        return ReceiptView(
+            account,
+            mandate,
+            charge,
+            plan.name if plan else "",
+            sorted(refunds, key=lambda r: r.updated_at),
+            sorted(disputes, key=lambda d: d.created_at),
+        )
 
-    def approve(self, token: str, choice: CardChoice, ip: str | None, user_agent: str | None, terms_sha256: str) -> Mandate:
-        """With the payment method the customer chose (a test card, or the card Stripe confirmed
-        for this mandate: CardNotConfirmed otherwise)."""
+    def approve(
+        self,
+        token: str,
+        choice: CardChoice,
+        ip: str | None,
+        user_agent: str | None,
+        terms_sha256: str,
+        wording: MandateWording | None = None,
+    ) -> Mandate:
+        """With the payment method the customer chose (a test card or bank account, or the card or
+        bank account Stripe confirmed for this mandate: CardNotConfirmed otherwise; a bank account
+        where no bank debit is allowed: BankDebitRefused). `wording`: the SEPA mandate's text as
+        the page showed it (in its language), part of the terms' hash when a bank debit is offered."""
         mandate, expired = self._mandate(token)
         if not mandate.awaiting_approval:
             raise InvalidState("This mandate is not waiting for approval.")
         if expired:
             raise ExpiredLink("link expired")
-        if terms_sha256 != terms_digest(mandate):
+        offer = self._bank_offer(mandate)
+        shown = wording(offer) if offer is not None and wording is not None else ""
+        if terms_sha256 != terms_digest(mandate, shown):
             raise TermsChanged("the terms changed since the page was shown")
         consent = Consent(
             accepted_at=self.clock.now(), ip=ip, user_agent=(user_agent or "")[:500] or None, terms_sha256=terms_sha256
         )
-        return self.mandates.approve(mandate.merchant_id, mandate.id, self._method(choice, mandate), consent)
+        return self.mandates.approve(mandate.merchant_id, mandate.id, self._method(choice, mandate, offer), consent)
 
     def replace_payment_method(self, token: str, choice: CardChoice) -> Mandate:
         """The customer's new payment method (a test card, or the card Stripe confirmed for this
@@ -194,7 +286,7 @@ class CustomerPortal:
         if not mandate.customer_may_replace_method:
             raise InvalidState("The payment method of this mandate cannot be replaced now.")
         mandate.ensure_customer_may_change_method(self.clock.now())  # before the gateway is asked (decided again at the write)
-        method = self._method(choice, mandate)
+        method = self._method(choice, mandate, None)  # no mandate text is shown here: cards only
         return self.mandates.replace_payment_method(mandate.merchant_id, mandate.id, method, source="customer")
 
     def revoke(self, token: str) -> Mandate:

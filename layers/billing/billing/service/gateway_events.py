@@ -32,7 +32,7 @@ from ..domain.refunds import Refund
 from ..observability import logger
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
-from .ports import Changes, Clock, IdGenerator, Repository
+from .ports import Changes, Clock, GatewayOwner, IdGenerator, Repository
 
 _ID = r"^[A-Za-z0-9_:.\-]{1,255}$"
 Ref = Annotated[StrictStr, StringConstraints(pattern=_ID)]
@@ -64,7 +64,7 @@ class DisputeFacts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     reference: Ref  # the gateway's dispute id
-    charge_id: Ref
+    charge_id: Ref | None = None  # None until resolved from the gateway's payment (`GatewayEvent.resolve`)
     amount: Annotated[int, Field(ge=0)]  # our minor units
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
     reason: Ref | None = None
@@ -77,7 +77,7 @@ class MethodReport(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    mandate_id: Ref
+    mandate_id: Ref | None = None  # None until resolved from the payment method (`GatewayEvent.resolve`)
     last4: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{4}$")] | None = None
     mandate_inactive: bool = False
 
@@ -98,11 +98,35 @@ class GatewayEvent(BaseModel):
     refund: RefundReport | None = None
     dispute: DisputeFacts | None = None
     method: MethodReport | None = None
+    # The gateway object whose metadata names the merchant and our object, when the report itself
+    # does not (a dispute names its PaymentIntent, a card update its payment method): read when
+    # the event is applied (`GatewayObjects`), never by the receiver.
+    resolve: Ref | None = None
 
     @property
     def about_anything(self) -> bool:
         """Whether it names an object of this deployment (else acknowledged and ignored)."""
-        return self.merchant_id is not None and any((self.payment, self.refund, self.dispute, self.method))
+        if self.merchant_id is None:
+            return False
+        if self.dispute is not None:
+            return self.dispute.charge_id is not None
+        if self.method is not None:
+            return self.method.mandate_id is not None
+        return any((self.payment, self.refund))
+
+    @property
+    def unresolved(self) -> bool:
+        """It names a gateway object to read before it can be applied."""
+        return self.resolve is not None and not self.about_anything
+
+    def resolved(self, owner: GatewayOwner) -> GatewayEvent:
+        """This event with the merchant and our object the gateway object's metadata names."""
+        data = self.model_dump() | {"merchant_id": owner.merchant_id}
+        if data["dispute"] is not None:
+            data["dispute"]["charge_id"] = owner.charge_id
+        if data["method"] is not None:
+            data["method"]["mandate_id"] = owner.mandate_id
+        return GatewayEvent.model_validate(data)  # the gateway's metadata, validated as any input
 
 
 @dataclass
@@ -145,8 +169,12 @@ class GatewayEvents:
             if mandate is None:
                 return Applied("ignored")
             now = self.clock.now()
-            if report.outcome == "reversed":
-                attempt = next((a for a in charge.attempts if a.number == report.attempt), None)
+            attempt = next((a for a in charge.attempts if a.number == report.attempt), None)
+            # A failure reported for an attempt recorded as succeeded is a returned debit (each
+            # attempt has its own payment at the gateway, and a card payment never fails after it
+            # succeeded): a reversal.
+            returned = report.outcome == "declined" and attempt is not None and attempt.outcome == "succeeded"
+            if report.outcome == "reversed" or returned:
                 if attempt is None or attempt.outcome != "succeeded":
                     return Applied("unchanged")  # not (yet) a succeeded attempt: nothing to reverse
                 settlement = reverse(mandate, charge, report.decline_code or "insufficient_funds", now)
@@ -204,8 +232,11 @@ class GatewayEvents:
         merchant = event.merchant_id
         assert merchant is not None
 
+        charge_id = facts.charge_id
+        assert charge_id is not None
+
         def once(_: int) -> Applied:
-            charge = self.repo.get(Charge, merchant, facts.charge_id)
+            charge = self.repo.get(Charge, merchant, charge_id)
             mandate = self.repo.get(Mandate, merchant, charge.mandate_id) if charge is not None else None
             if charge is None or mandate is None or charge.currency != facts.currency:
                 return Applied("ignored")
@@ -245,8 +276,11 @@ class GatewayEvents:
         merchant = event.merchant_id
         assert merchant is not None
 
+        mandate_id = report.mandate_id
+        assert mandate_id is not None
+
         def once(_: int) -> Applied:
-            mandate = self.repo.get(Mandate, merchant, report.mandate_id)
+            mandate = self.repo.get(Mandate, merchant, mandate_id)
             if mandate is None:
                 return Applied("ignored")
             now = self.clock.now()
@@ -281,3 +315,9 @@ def _gateway_source(mandate: Mandate, method_extra: dict[str, object] | None = N
         EventType.MANDATE_PAST_DUE: {"source": "gateway"},
         EventType.MANDATE_PAYMENT_METHOD_UPDATED: {"source": "gateway", **(method_extra or {})},
     }
+
+
+def parse_gateway_event(raw: str | bytes) -> GatewayEvent:
+    """A gateway-events queue body (the queue's one message kind, `type` "gateway_event");
+    raises ValidationError."""
+    return GatewayEvent.model_validate_json(raw)

@@ -72,6 +72,8 @@ class Mandates:
             updated_at=now,
         )
         mandate.ensure_new_terms_valid(now)
+        if mandate.payment_method is not None:
+            mandate.ensure_method_allowed(mandate.payment_method)  # a bank debit: EUR, e-mail and name
         types: list[EventType] = [EventType.MANDATE_CREATED]
         if mandate.payment_method is not None and request.consent is not None:
             # The merchant collected consent itself: active at once.

@@ -11,6 +11,7 @@ billed in exactly one charge.
 from __future__ import annotations
 
 from ..domain.charge import Charge
+from ..domain.disputes import Dispute
 from ..domain.errors import found
 from ..domain.events import EventType
 from ..domain.items import Item
@@ -45,6 +46,19 @@ class Refunds:
 
     def page(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Refund]:
         return self.repo.page(Refund, merchant_id, page, **filters)
+
+
+class Disputes:
+    """Disputes as the gateway reported them (read-only: only the gateway opens and closes them)."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+
+    def get(self, merchant_id: str, dispute_id: str) -> Dispute:
+        return found(self.repo.get(Dispute, merchant_id, dispute_id), "dispute", dispute_id)
+
+    def page(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Dispute]:
+        return self.repo.page(Dispute, merchant_id, page, **filters)
 
 
 class Items:

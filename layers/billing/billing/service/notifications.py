@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..domain import payment_methods
+from ..domain import notices, payment_methods
 from ..domain.account import Account
-from ..domain.charge import Charge
+from ..domain.charge import Attempt, Charge
 from ..domain.errors import ConcurrentModification
-from ..domain.model import Mandate
+from ..domain.model import Mandate, PaymentMethod
 from ..domain.notifications import DEFERRED, INTERRUPTED, SETTING, Notification, Suppression, notification_id, suppression_id
 from ..observability import logger
 from .concurrency import retry_on_conflict
@@ -34,7 +34,9 @@ from .messages import MailFeedback, NotificationMessage, PublishedEvent
 from .ports import Changes, Clock, Email, EmailFacts, EmailRenderer, MailDeferred, Mailer, MailRefused, Repository
 
 ENDED = {"mandate.cancelled": "cancelled", "mandate.revoked": "revoked", "mandate.completed": "completed"}
-FAILED_ATTEMPT = ("charge.retry_scheduled", "charge.failed")
+# A returned bank debit (`charge.reversed`) comes with `charge.retry_scheduled` or `charge.failed`
+# about the same attempt: one e-mail (the same occasion), which says the payment was returned.
+FAILED_ATTEMPT = ("charge.retry_scheduled", "charge.failed", "charge.reversed")
 PAGE_LINK_DAYS = 30
 
 
@@ -229,8 +231,8 @@ class Notifier:
             return None
         if message.kind in NOTICES and not _still_due(mandate, message, self.clock.now()):
             return None
-        if not getattr(account.notifications, SETTING[message.kind]):
-            return None
+        if not getattr(account.notifications, SETTING[message.kind]) and not notices.mandatory(mandate, message.kind):
+            return None  # switched off by the account (a bank debit's pre-notification cannot be)
         charge = ahead.charge(merchant_id, message.charge_id) if message.charge_id else None
         if message.charge_id and (charge is None or charge.mandate_id != mandate.id):
             return None  # never an e-mail about one customer's charge to another
@@ -347,7 +349,8 @@ class Notifier:
             "amount": charge.amount if charge else terms.amount,
             "interval": terms.interval,
             "interval_count": terms.interval_count,
-            "method": f"{method.gateway.capitalize()} …{payment_methods.last4(method.token)}" if method else "",
+            "method": _method_text(method),
+            "mandate_reference": mandate.mandate_reference or "",
         }
         if message.kind == "mandate_activated" and mandate.next_charge_at is not None:
             facts["date"] = mandate.next_charge_at
@@ -364,9 +367,32 @@ class Notifier:
             facts["decline_code"] = message.decline_code or charge.failure_code
             retry = message.next_attempt_at if message.kind == "payment_failed" else None
             facts["retry_date"] = retry
+            returned = _returned_attempt(charge, message) if message.kind == "payment_failed" else None
+            if returned is not None:  # a payment taken, then sent back by the bank: said so, with its day
+                facts["reversed"], facts["date"] = True, returned.at
             facts["number"] = charge.receipt_number or ""
             facts["receipt_url"] = self.links.receipt_url(charge) or ""
         return EmailFacts(**facts)
+
+
+def _method_text(method: PaymentMethod | None) -> str:
+    """How an e-mail names the payment method: a bank account by its IBAN's last four, a card by
+    its gateway and token (as before)."""
+    if method is None:
+        return ""
+    if method.bank_debit:
+        return f"IBAN …{method.last4 or payment_methods.last4(method.token)}"
+    return f"{method.gateway.capitalize()} …{payment_methods.last4(method.token)}"
+
+
+def _returned_attempt(charge: Charge, message: NotificationMessage) -> Attempt | None:
+    """The attempt a payment_failed e-mail is about (its occasion `<charge>:<n>`), if the gateway
+    reported its money returned (a reversed bank debit)."""
+    n = message.occasion.rsplit(":", 1)[-1]
+    if not n.isdigit() or not 0 < int(n) <= len(charge.attempts):
+        return None
+    attempt = charge.attempts[int(n) - 1]
+    return attempt if attempt.reversed_at is not None else None
 
 
 @dataclass

@@ -210,6 +210,50 @@ class GatewayEventQueue(Protocol):
         """Queue them; returns how many were accepted (a caller re-sends the rest, or answers 5xx)."""
 
 
+class GatewayEventLog(Protocol):
+    """The inbound gateway events received (normalised), by gateway and event id: whether each was
+    applied. A received event is stored before it is queued; a duplicate is queued again only while
+    it is still unapplied (the queueing failed, or it is on its way)."""
+
+    def record(self, event: GatewayEvent, now: datetime) -> bool:
+        """Store it unless already stored; returns whether it was already applied (a duplicate)."""
+
+    def applied(self, gateway: str, event_id: str) -> bool: ...
+
+    def mark_applied(self, gateway: str, event_id: str, now: datetime) -> None: ...
+
+
+class RejectedGatewayEvent(Exception):
+    """An inbound request that is not a verified gateway event (unsigned, forged, stale, malformed).
+    The message says which, never the payload or the secret."""
+
+
+class InboundEvents(Protocol):
+    """A gateway's inbound events: verified (signature, age) and normalised, or None for a type
+    this service does not handle (acknowledged and ignored)."""
+
+    def read(self, payload: bytes, signature: str | None) -> GatewayEvent | None:
+        """Raises RejectedGatewayEvent for anything not verified."""
+
+
+@dataclass(frozen=True)
+class GatewayOwner:
+    """Whose object a gateway object is, from its metadata: the merchant and our charge (a
+    PaymentIntent) or our mandate (a payment method's customer)."""
+
+    merchant_id: str
+    charge_id: str | None = None
+    mandate_id: str | None = None
+
+
+class GatewayObjects(Protocol):
+    """Reads at the gateway, for reports that do not carry our ids (a dispute names only its
+    PaymentIntent; an updated card only its payment method)."""
+
+    def owner_of(self, reference: str) -> GatewayOwner | None:
+        """None when the object is unknown, not this deployment's, or carries no such metadata."""
+
+
 class GatewayTimeout(Exception):
     """The outcome is unknown (the money may have been taken): ask again with the same key."""
 
@@ -328,6 +372,8 @@ class EmailFacts:
     retry_date: datetime | None = None  # the next attempt's, or None when none is left
     receipt_url: str = ""
     ended_as: str = ""  # cancelled, revoked or completed
+    mandate_reference: str = ""  # a bank debit's SEPA mandate reference (pre-notifications name it)
+    reversed: bool = False  # payment_failed: a payment taken, then returned by the customer's bank
 
 
 class EmailRenderer(Protocol):

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .charge_log import ChargeLog
     from .event_log import EventLog
     from .mandates import Mandates
-    from .money_operations import Items, Refunds
+    from .money_operations import Disputes, Items, Refunds
     from .notification_log import NotificationLog
     from .plans import Plans
     from .ports import WebhookPorts
@@ -77,6 +77,12 @@ class UseCases:
         from .money_operations import Refunds
 
         return Refunds(self.repo, self.clock, self.ids, self.recorder)
+
+    @cached_property
+    def disputes(self) -> Disputes:
+        from .money_operations import Disputes
+
+        return Disputes(self.repo)
 
     @cached_property
     def items(self) -> Items:

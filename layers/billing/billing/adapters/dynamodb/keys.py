@@ -84,3 +84,8 @@ def endpoint_slot(merchant_id: str, endpoint_id: str, slot: int) -> dict[str, st
 def limits(merchant_id: str) -> dict[str, str]:
     """The merchant's counts kept for limits (e.g. webhook endpoints), one item."""
     return {"pk": f"M#{merchant_id}#LIMITS", "sk": "LIMITS"}
+
+
+def gateway_event(gateway: str, event_id: str) -> dict[str, str]:
+    """One inbound gateway event (the deployment's, not a merchant's: `GWEVENT#…`, never `M#…`)."""
+    return {"pk": f"GWEVENT#{gateway}#{event_id}", "sk": "GWEVENT"}

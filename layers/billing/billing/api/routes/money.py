@@ -1,5 +1,6 @@
-"""/v1/charges/{id}/refunds, /v1/refunds and /v1/items: the merchant's money operations
-(items are created on their mandate: `POST /v1/mandates/{id}/items`, in `mandates.py`)."""
+"""/v1/charges/{id}/refunds, /v1/refunds, /v1/disputes and /v1/items: the merchant's money
+operations (items are created on their mandate: `POST /v1/mandates/{id}/items`, in `mandates.py`;
+disputes are opened and closed only by the gateway, so they are read-only here)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from ...domain.disputes import DisputeStatus
 from ...domain.items import ItemStatus
 from ...domain.refunds import RefundStatus
 from ...service.ports import PageRequest
 from ..requests import RefundCreate
-from ..responses import ItemOut, ListOut, RefundOut
+from ..responses import DisputeOut, ItemOut, ListOut, RefundOut
 from ..routing import Cursor, IdempotencyKey, Limit, MerchantRequest, new_router, responses
 
 router = new_router()
@@ -43,6 +45,25 @@ def list_refunds(
 def get_refund(refund_id: str) -> Response[Any]:
     request = MerchantRequest(router)
     return request.ok(request.api.refunds.get(request.merchant_id, refund_id))
+
+
+@router.get("/v1/disputes", responses=responses(ListOut[DisputeOut]), summary="List disputes, newest first")
+def list_disputes(
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    charge_id: ParentId = None,
+    mandate_id: ParentId = None,
+    status: Annotated[DisputeStatus | None, Query()] = None,
+) -> Response[Any]:
+    request = MerchantRequest(router)
+    filters = {"charge_id": charge_id, "mandate_id": mandate_id, "status": status}
+    return request.page(request.api.disputes.page(request.merchant_id, PageRequest(limit, cursor), **filters))
+
+
+@router.get("/v1/disputes/<dispute_id>", responses=responses(DisputeOut, 200, 404), summary="Retrieve a dispute")
+def get_dispute(dispute_id: str) -> Response[Any]:
+    request = MerchantRequest(router)
+    return request.ok(request.api.disputes.get(request.merchant_id, dispute_id))
 
 
 @router.get("/v1/items", responses=responses(ListOut[ItemOut]), summary="List items, newest first")

@@ -1,0 +1,93 @@
+"""The gateway's inbound events: received (verified, stored, queued) and applied (once each).
+
+The receiver answers the gateway within a second: it verifies and normalises the request (the
+gateway's adapter, `InboundEvents`), stores the normalised event in the inbound log (by gateway and
+event id) and queues it. A duplicate that was applied already is acknowledged and not queued
+again; one that is still unapplied is queued again (its first queueing may have failed: the
+gateway retries because the receiver answered 5xx, so nothing is lost between storing and
+applying). Applying twice is harmless anyway: every apply is a forward-only merge.
+
+The applier takes the queue: it skips an event already applied, resolves the owner of a report
+that only names a gateway object (a dispute's PaymentIntent, an updated card's payment method) by
+reading it at the gateway, applies it (`GatewayEvents`) and marks it applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import ValidationError
+
+from ..domain.events import EventType
+from ..observability import logger
+from .gateway_events import Applied, GatewayEvent, GatewayEvents
+from .ports import Clock, GatewayEventLog, GatewayEventQueue, GatewayObjects, InboundEvents
+
+
+class QueueingFailed(Exception):
+    """The event is stored but not queued: answer 5xx so the gateway sends it again."""
+
+
+@dataclass(frozen=True)
+class Received:
+    status: Literal["queued", "duplicate", "ignored"]
+    event: GatewayEvent | None = None
+
+
+class GatewayEventReceiver:
+    def __init__(self, inbound: InboundEvents, log: GatewayEventLog, queue: GatewayEventQueue, clock: Clock) -> None:
+        self.inbound, self.log, self.queue, self.clock = inbound, log, queue, clock
+
+    def receive(self, payload: bytes, signature: str | None) -> Received:
+        """Raises RejectedGatewayEvent (nothing stored) or QueueingFailed (stored, not queued)."""
+        event = self.inbound.read(payload, signature)
+        if event is None:
+            return Received("ignored")
+        if self.log.record(event, self.clock.now()):
+            logger.info("gateway event already applied", extra={"gateway_event_id": event.id})
+            return Received("duplicate", event)
+        if self.queue.send_events([event]) != 1:
+            raise QueueingFailed(event.id)
+        return Received("queued", event)
+
+
+@dataclass
+class Handled:
+    status: Literal["applied", "unchanged", "ignored", "duplicate"]
+    events: list[str] = field(default_factory=list)
+
+    @property
+    def disputes_opened(self) -> int:
+        return self.events.count(EventType.DISPUTE_CREATED)
+
+
+class GatewayEventApplier:
+    def __init__(self, events: GatewayEvents, log: GatewayEventLog, objects: dict[str, GatewayObjects], clock: Clock) -> None:
+        """objects: per gateway, where a report's owner is read when the report does not name it."""
+        self.events, self.log, self.objects, self.clock = events, log, objects, clock
+
+    def handle(self, event: GatewayEvent) -> Handled:
+        if self.log.applied(event.gateway, event.id):
+            logger.info("gateway event applied already; skipped", extra={"gateway_event_id": event.id})
+            return Handled("duplicate")
+        applied = self.events.apply(self._resolved(event))
+        self.log.mark_applied(event.gateway, event.id, self.clock.now())
+        return Handled(applied.status, applied.events)
+
+    def _resolved(self, event: GatewayEvent) -> GatewayEvent:
+        if not event.unresolved or event.resolve is None:
+            return event
+        objects = self.objects.get(event.gateway)
+        owner = objects.owner_of(event.resolve) if objects is not None else None
+        if owner is None:
+            logger.info("gateway event about an object of no merchant here", extra={"gateway_event_id": event.id})
+            return event  # ignored by GatewayEvents (names nothing of ours)
+        try:
+            return event.resolved(owner)
+        except ValidationError:  # metadata that names nothing this service could have written
+            logger.warning("gateway object's metadata is not ours", extra={"gateway_event_id": event.id})
+            return event
+
+
+__all__ = ["Applied", "GatewayEventApplier", "GatewayEventReceiver", "Handled", "QueueingFailed", "Received"]

@@ -2,17 +2,13 @@
 devtools/stripe_standin.py): the developer's environment variables become what the template
 gives the functions on AWS.
 
-    STRIPE_SECRET_KEY       sk_test_… -> an emulated Secrets Manager secret; STRIPE_SECRET_NAME names it
-                            (the template's StripeSecretName), so Stripe payment methods are accepted and
+    STRIPE_SECRET_KEY       sk_test_… -> an emulated Secrets Manager secret that STRIPE_SECRET_NAME names
+                            (the template's StripeSecretName): Stripe payment methods are accepted and
                             charged, refunds and lookups go to Stripe.
     STRIPE_API_BASE         optional (default https://api.stripe.com): read by the functions as is.
     STRIPE_PUBLISHABLE_KEY  optional: the customer's page collects cards / IBANs with Stripe.js.
-    STRIPE_WEBHOOK_SECRET   optional whsec_… (`stripe listen` prints it) -> the emulated secret named by
-                            STRIPE_WEBHOOK_SECRET_ARN, where the inbound receiver
-                            (POST /gateway/stripe/events; template secret StripeWebhookSecret) reads the
-                            signing secret from. Where the template provisions that secret (the inbound
-                            branch), its value is put there by LocalSystem and nothing is done here;
-                            otherwise it is created here under the same name and variable.
+    STRIPE_WEBHOOK_SECRET   optional whsec_… (`stripe listen` prints it): LocalSystem puts it in the
+                            template's StripeWebhookSecret, which POST /gateway/stripe/events verifies with.
 
 Without STRIPE_SECRET_KEY nothing changes: only the simulated gateway.
 """
@@ -24,22 +20,16 @@ from collections.abc import Mapping
 from typing import Any
 
 STRIPE_SECRET = "StripeSecretKey"
-WEBHOOK_SECRET = "StripeWebhookSecret"
-WEBHOOK_SECRET_ENV = "STRIPE_WEBHOOK_SECRET_ARN"  # what the inbound receiver reads (branch h-inbound)
 
 
-def stripe_env(session: Any, environ: Mapping[str, str], provisioned: Mapping[str, str], prefix: str = "rp") -> dict[str, str]:
-    """The functions' environment for Stripe, with the secrets put in the emulated Secrets Manager
-    (`session`: the moto-backed boto3 session; `provisioned`: the template's secrets, logical id ->
-    ARN). Empty without STRIPE_SECRET_KEY."""
+def stripe_env(session: Any, environ: Mapping[str, str], prefix: str = "rp") -> dict[str, str]:
+    """The functions' environment for Stripe, with the secret key put in the emulated Secrets
+    Manager (`session`: the moto-backed boto3 session). Empty without STRIPE_SECRET_KEY."""
     key = environ.get("STRIPE_SECRET_KEY", "").strip()
     if not key:
         return {}
     secrets = session.client("secretsmanager")
     out = {"STRIPE_SECRET_NAME": secrets.create_secret(Name=f"{prefix}-{STRIPE_SECRET}", SecretString=key)["ARN"]}
-    webhook = environ.get("STRIPE_WEBHOOK_SECRET", "").strip()
-    if webhook and WEBHOOK_SECRET not in provisioned:
-        out[WEBHOOK_SECRET_ENV] = secrets.create_secret(Name=f"{prefix}-{WEBHOOK_SECRET}", SecretString=webhook)["ARN"]
     for name in ("STRIPE_API_BASE", "STRIPE_PUBLISHABLE_KEY"):
         if environ.get(name, "").strip():
             out[name] = environ[name].strip()
@@ -52,8 +42,8 @@ def banner(env: Mapping[str, str], base_url: str) -> str | None:
         return None
     api = env.get("STRIPE_API_BASE", "https://api.stripe.com")
     signing = (
-        "signed with STRIPE_WEBHOOK_SECRET"
+        "verified with STRIPE_WEBHOOK_SECRET"
         if os.environ.get("STRIPE_WEBHOOK_SECRET")
-        else "set STRIPE_WEBHOOK_SECRET to verify them"
+        else "set STRIPE_WEBHOOK_SECRET to accept them"
     )
-    return f"stripe: charging through {api}; events to {base_url}/gateway/stripe/events ({signing})"
+    return f"stripe: charging through {api}; its events to {base_url}/gateway/stripe/events ({signing})"

@@ -76,7 +76,7 @@ class LocalSystem:
         self.stats.attach(counted)
         boto3.DEFAULT_SESSION = counted  # the functions' module-level boto3.client(...) use it
         # STRIPE_SECRET_KEY (and STRIPE_API_BASE, STRIPE_PUBLISHABLE_KEY, STRIPE_WEBHOOK_SECRET): charge through Stripe too.
-        self.stripe_env = stripe_env(self.plumbing, os.environ, self.aws.secrets)
+        self.stripe_env = stripe_env(self.plumbing, os.environ)
         os.environ.update(self.stripe_env)
         # Every component reads the local clock: the one composition root builds them with it.
         # Every e-mail to the emulated SES, printed and listed; the mailbox simulator's bounce and complaint reported back.

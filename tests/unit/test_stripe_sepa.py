@@ -149,3 +149,17 @@ def test_a_sepa_refund_is_pending_so_processing_then_looked_up_settled(standin: 
     standin.settle_refund(str(answered.gateway_reference))
     settled = gateway.lookup_refund(refund)
     assert settled is not None and (settled.outcome, settled.gateway_reference) == ("succeeded", answered.gateway_reference)
+
+
+def test_a_sepa_mandate_cancelled_at_the_bank_is_a_hard_mandate_revoked_decline(
+    standin: StripeStandIn, gateway: StripeGateway
+) -> None:
+    # Given the customer's bank cancelled the SEPA mandate Stripe holds
+    token = sepa_token(standin, gateway)
+    mandate = standin.mandate_of(token.split(":")[1])
+    assert mandate is not None
+    standin.deactivate_mandate(mandate)
+    # When the attempt is charged, Then Stripe refuses the mandate: a hard mandate_revoked decline, no debit
+    result = gateway.charge(replace(ATTEMPT, token=token))
+    assert (result.outcome, result.decline_code, result.hard) == ("declined", "mandate_revoked", True)
+    assert not [o for o in standin.store.objects.values() if o.get("object") == "payment_intent"]

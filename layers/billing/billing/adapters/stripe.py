@@ -416,6 +416,10 @@ class StripeGateway:
             # Our own credentials were refused: nothing happened, and it is not the customer's
             # fault. Try later (same key); the DLQ and unsettled-attempt alarms call the operator.
             raise GatewayUnavailable(f"stripe {status} {detail.get('type')}: check the Stripe secret key") from error
+        if detail.get("code") == "payment_intent_mandate_invalid":
+            # The SEPA mandate is no longer usable (cancelled at the bank, or never accepted): the
+            # customer's permission is gone, a hard decline as the contract names it.
+            return GatewayResult(outcome="declined", decline_code="mandate_revoked", gateway_reference=reference)
         # Any other 4xx: this request can never succeed (amount too small, unknown or detached
         # payment method, a bare pm_ reused...): a hard failure, not an endless retry.
         return REJECTED.model_copy(update={"gateway_reference": reference})

@@ -85,6 +85,19 @@ def test_a_sepa_mandate_is_charged_through_stripe_and_settles_by_lookup(local_wi
     assert settled["status"] == "succeeded", settled
     assert settled["attempts"][-1]["outcome"] == "succeeded" and settled["attempts"][-1]["settled_at"]
     assert len([o for o in standin.store.objects.values() if o.get("object") == "payment_intent"]) == 1
+    # When part of it is refunded (a SEPA refund is pending at Stripe for days)
+    status, refund = call("POST", f"/v1/charges/{charge['id']}/refunds", {"amount": 500}, {"Idempotency-Key": "sepa-r1"})
+    assert status in (200, 201, 202), refund
+    assert local("POST", "/_local/tick")[0] == 200
+    [at_stripe] = [o for o in standin.store.objects.values() if o.get("object") == "refund"]
+    assert at_stripe["status"] == "pending" and at_stripe["metadata"]["refund_id"] == refund["id"]
+    assert call("GET", f"/v1/charges/{charge['id']}")[1]["amount_refunded"] == 0
+    # Then once the bank returned it, a day later the refund is looked up and recorded
+    standin.settle_refund(at_stripe["id"])
+    assert local("POST", "/_local/clock", {"advance_seconds": 86400 + 60})[0] == 200
+    assert local("POST", "/_local/tick")[0] == 200
+    assert call("GET", f"/v1/charges/{charge['id']}")[1]["amount_refunded"] == 500
+    assert len([o for o in standin.store.objects.values() if o.get("object") == "refund"]) == 1
 
 
 def test_a_sepa_debit_settles_by_stripes_signed_event(local_with_stripe: str, standin: StripeStandIn) -> None:

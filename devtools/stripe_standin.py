@@ -38,7 +38,7 @@ The wire, as Stripe's
 Supported endpoints (what the adapter calls, plus reads that tests find handy)
   POST /v1/customers, GET /v1/customers/{id}
   GET  /v1/payment_methods/{id}
-  POST /v1/setup_intents, GET /v1/setup_intents/{id}
+  POST /v1/setup_intents, GET /v1/setup_intents?customer=…&payment_method=…, GET /v1/setup_intents/{id}
   POST /v1/payment_intents, GET /v1/payment_intents/{id}, GET /v1/payment_intents/search,
   POST /v1/payment_intents/{id}/cancel
   GET  /v1/charges/{id}
@@ -631,6 +631,20 @@ class SetupIntents:
 
     def retrieve(self, intent_id: str) -> Obj:
         return self.store.get(intent_id, "setup_intent")
+
+    def list(self, params: Obj) -> Obj:
+        """Stripe's `GET /v1/setup_intents` with its `customer` and `payment_method` filters, newest first."""
+        customer, method_id = _str(params, "customer"), _str(params, "payment_method")
+        limit = _int(params, "limit") or 10
+        found = [
+            i
+            for i in self.store.objects.values()
+            if i.get("object") == "setup_intent"
+            and (customer is None or i["customer"] == customer)
+            and (method_id is None or i["payment_method"] == method_id)
+        ]
+        found.sort(key=lambda i: i["created"], reverse=True)
+        return {"object": "list", "data": found[:limit], "has_more": len(found) > limit, "url": "/v1/setup_intents"}
 
     def confirm(self, intent_id: str, type: str, behaviour: str | None, last4: str | None, **details: Any) -> Obj:
         """What Stripe.js does in the customer's browser: a new payment method attached to the
@@ -1235,6 +1249,7 @@ class StripeStandIn:
             ("GET", re.compile(r"/v1/customers/([^/]+)"), lambda p, a: self.customers.retrieve(a[0])),
             ("GET", re.compile(r"/v1/payment_methods/([^/]+)"), lambda p, a: self.payment_methods.retrieve(a[0])),
             ("POST", re.compile(r"/v1/setup_intents"), lambda p, a: self.setup_intents.create(p)),
+            ("GET", re.compile(r"/v1/setup_intents"), lambda p, a: self.setup_intents.list(p)),
             ("GET", re.compile(r"/v1/setup_intents/([^/]+)"), lambda p, a: self.setup_intents.retrieve(a[0])),
             ("POST", re.compile(r"/v1/payment_intents"), lambda p, a: self.payment_intents.create(p)),
             ("GET", re.compile(r"/v1/payment_intents/search"), lambda p, a: self.payment_intents.search(str(p.get("query", "")))),

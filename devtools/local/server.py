@@ -16,6 +16,7 @@ from typing import Any
 from devtools.gateway import HttpResponse
 from devtools.local import state
 from devtools.local.endpoints import LocalEndpoints
+from devtools.local.stripe_config import banner
 from devtools.local.system import LocalSystem
 
 
@@ -100,6 +101,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{'in ' + str(args.state) if args.state else 'while this process runs'}; Ctrl-C stops)",
         flush=True,
     )
+    stripe_line = banner(system.stripe_env, system.base_url)
+    if stripe_line:
+        print(stripe_line, flush=True)
 
     def stop(*_: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

@@ -24,6 +24,7 @@ from devtools.gateway import ApiGateway
 from devtools.lambda_runtime import invoke, load_function
 from devtools.local import state
 from devtools.local.event_lines import EmailLines, EventLines, WebhookLines
+from devtools.local.stripe_config import stripe_env
 from devtools.moto_patches import fast_transactions, serialize_calls, sqs_on_clock
 from devtools.provision import Provisioned, provision
 from devtools.sqs_source import SqsEventSource
@@ -74,6 +75,9 @@ class LocalSystem:
         counted = boto3.Session()
         self.stats.attach(counted)
         boto3.DEFAULT_SESSION = counted  # the functions' module-level boto3.client(...) use it
+        # STRIPE_SECRET_KEY (and STRIPE_API_BASE, STRIPE_PUBLISHABLE_KEY, STRIPE_WEBHOOK_SECRET): charge through Stripe too.
+        self.stripe_env = stripe_env(self.plumbing, os.environ)
+        os.environ.update(self.stripe_env)
         # Every component reads the local clock: the one composition root builds them with it.
         # Every e-mail to the emulated SES, printed and listed; the mailbox simulator's bounce and complaint reported back.
         self.emails = EmailLines(self.clock, quiet, (self.plumbing.client("sns"), self.aws.topics["MailEventsTopic"]))

@@ -127,12 +127,13 @@ def test_a_slow_stripe_is_a_timeout_not_a_decline(httpserver: HTTPServer) -> Non
         StripeGateway(lambda: "sk_test_secret", base_url=httpserver.url_for(""), timeout=0.5).charge(REQUEST)
 
 
-def test_processing_is_looked_up_again(httpserver: HTTPServer, stripe: StripeGateway) -> None:
-    # Given a PaymentIntent still processing, then succeeded
+def test_processing_is_an_answer_with_the_payment_intent_to_look_up_later(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    # Given a PaymentIntent Stripe accepted and has not settled (a bank debit takes days)
     httpserver.expect_request("/v1/payment_intents", method="POST").respond_with_json({"id": "pi_9", "status": "processing"})
-    httpserver.expect_request("/v1/payment_intents/pi_9", method="GET").respond_with_json({"id": "pi_9", "status": "succeeded"})
-    # When charging, Then the intent is read again until it has an outcome
-    assert stripe.charge(REQUEST).outcome == "succeeded"
+    # When charging, Then the attempt is processing at that PaymentIntent (no timeout, nothing read again)
+    result = stripe.charge(REQUEST)
+    assert (result.outcome, result.gateway_reference) == ("processing", "pi_9")
+    assert not [r for r, _ in httpserver.log if r.method == "GET"]
 
 
 def test_requires_action_off_session_is_an_authentication_decline_once_cancelled(
@@ -390,18 +391,15 @@ def test_a_refund_is_one_stripe_refund_of_the_payment_intent_keyed_by_the_refund
     assert "reason" not in form
 
 
-def test_a_failed_refund_is_declined_and_a_pending_one_is_not_an_outcome_yet(
-    httpserver: HTTPServer, stripe: StripeGateway
-) -> None:
-    # Given Stripe first fails a refund, then leaves one pending
+def test_a_failed_refund_is_declined_and_a_pending_one_is_processing(httpserver: HTTPServer, stripe: StripeGateway) -> None:
+    # Given Stripe first fails a refund, then leaves one pending (a SEPA refund takes days)
     failed = {"id": "re_2", "object": "refund", "status": "failed", "failure_reason": "expired_or_canceled_card"}
     httpserver.expect_oneshot_request("/v1/refunds", method="POST").respond_with_json(failed)
     httpserver.expect_oneshot_request("/v1/refunds", method="POST").respond_with_json({"id": "re_3", "status": "pending"})
-    httpserver.expect_oneshot_request("/v1/refunds/re_3", method="GET").respond_with_json({"id": "re_3", "status": "pending"})
-    # Then the failure carries Stripe's reason, and pending leaves the outcome unknown
+    # Then the failure carries Stripe's reason, and pending is processing at that refund (looked up later)
     assert stripe.refund(REFUND).decline_code == "expired_or_canceled_card"
-    with pytest.raises(GatewayTimeout):
-        stripe.refund(REFUND)
+    pending = stripe.refund(REFUND)
+    assert (pending.outcome, pending.gateway_reference) == ("processing", "re_3")
 
 
 def test_a_refund_stripe_refuses_outright_is_rejected(httpserver: HTTPServer, stripe: StripeGateway) -> None:

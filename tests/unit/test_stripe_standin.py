@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 
 from billing.adapters.stripe import StripeGateway
 from billing.domain.money import Money
-from billing.service.ports import AttemptRequest, GatewayTimeout, RefundRequest
+from billing.service.ports import AttemptRequest, RefundRequest
 from devtools.stripe_standin import StripeStandIn, parse_form, sign
 
 SECRET = "whsec_test_secret"
@@ -458,12 +458,12 @@ def test_an_answer_lost_after_the_payment_is_replayed_by_the_librarys_retry(stan
 
 
 def test_the_adapter_sees_a_processing_sepa_debit_as_not_settled_yet(standin: StripeStandIn) -> None:
-    # (today's adapter; settlement by event or lookup is the adapter's to add)
+    # (settlement by lookup and events: tests/unit/test_stripe_sepa.py)
     gateway = StripeGateway(lambda: "sk_test_standin", base_url=standin.url, timeout=2)
     cus = standin.add_customer(email="o@example.lt", name="Ona", metadata={"merchant_id": "mch_a"})
     token = f"{cus}:{standin.add_payment_method(cus, 'sepa_debit')}"
-    with pytest.raises(GatewayTimeout):
-        gateway.charge(AttemptRequest(**{**REQUEST.__dict__, "token": token}))
+    result = gateway.charge(AttemptRequest(**{**REQUEST.__dict__, "token": token, "method_type": "sepa_debit"}))
+    assert result.outcome == "processing" and standin.get(str(result.gateway_reference))["status"] == "processing"
 
 
 def test_the_control_api_drives_the_helpers_for_a_developer(standin: StripeStandIn, client: stripe.StripeClient) -> None:

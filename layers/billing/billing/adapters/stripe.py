@@ -1,6 +1,14 @@
 """Stripe as the payment gateway, through the official `stripe` library (`StripeClient`): an
 off-session PaymentIntent, confirmed at once. This module is the only one that imports it.
 
+* Cards and SEPA Core direct debits. The PaymentIntent names the method's type
+  (`allowed_payment_method_types`, this API version's name for it). A `sepa_debit` one also names
+  the Mandate its SetupIntent created (`mandate`, allowed with `confirm=true`): the customer's
+  succeeded SetupIntent for that payment method is found by listing the Customer's SetupIntents.
+  A SEPA debit is `processing` for days: that is an answer (`outcome="processing"`, reference =
+  the PaymentIntent), not a timeout; the engine looks the attempt up later (and the inbound
+  events settle it sooner). A pending Refund (SEPA refunds take days) is `processing` the same way.
+
 * One attempt = one PaymentIntent created with `idempotency_key = <charge>:<attempt>`; Stripe
   answers a repeated key with the first result, so a redelivered attempt never charges twice.
   The library retries a network failure or a 409/5xx once itself, with the same key.
@@ -24,6 +32,7 @@ off-session PaymentIntent, confirmed at once. This module is the only one that i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -61,6 +70,8 @@ DECLINE_CODES: dict[str, str] = {
     "insufficient_funds": "insufficient_funds",
 }
 
+
+SEPA_REFERENCE = re.compile(r"[A-Z0-9-]{1,35}")  # a SEPA mandate reference as the contract shows it
 
 # Where Stripe's minor unit differs from ISO 4217's (docs.stripe.com/currencies, special cases).
 STRIPE_EXPONENT: dict[str, int] = {**CURRENCY_EXPONENT, "ISK": 2}
@@ -133,6 +144,7 @@ class StripeGateway:
             "amount": stripe_amount(request.money),
             "currency": request.money.currency.lower(),
             "payment_method": method,
+            "allowed_payment_method_types": [request.method_type],
             "off_session": True,
             "confirm": True,
             "metadata": {
@@ -144,6 +156,12 @@ class StripeGateway:
         }
         if customer:
             params["customer"] = customer
+        if request.method_type == "sepa_debit" and customer:
+            # The SEPA mandate the customer accepted (without it Stripe uses the method's own
+            # active one, or refuses: payment_intent_mandate_invalid, a hard rejection).
+            setup = self._setup_intent_of(customer, method)
+            if setup is not None and _id(setup.get("mandate")):
+                params["mandate"] = str(_id(setup.get("mandate")))
         try:
             intent = self.client.v1.payment_intents.create(params=params, options={"idempotency_key": request.idempotency_key})
         except stripe.StripeError as error:
@@ -169,8 +187,8 @@ class StripeGateway:
     # ------------------------------------------------------------------ refunds
     def refund(self, request: RefundRequest) -> GatewayResult:
         """A Refund of the charge's PaymentIntent, keyed by the refund id: a repeated key answers
-        the first result. Stripe's `pending` is not an outcome yet: read again once, then left
-        for the message to come back (after the key's memory, only looked up)."""
+        the first result. Stripe's `pending` (a SEPA refund takes days) answers `processing`: the
+        refund is looked up later (`lookup_refund`)."""
         import stripe
 
         if not request.charge_reference:
@@ -191,11 +209,6 @@ class StripeGateway:
             refund = _plain(self.client.v1.refunds.create(params=params, options={"idempotency_key": request.idempotency_key}))
         except stripe.StripeError as error:
             return self._from_error(error)
-        if refund.get("status") in ("pending", "requires_action"):
-            try:
-                refund = _plain(self.client.v1.refunds.retrieve(str(refund.get("id"))))
-            except stripe.StripeError as failure:
-                raise GatewayTimeout(f"refund {refund.get('id')} is still pending") from failure
         return self._from_refund(refund)
 
     def lookup_refund(self, request: RefundRequest) -> GatewayResult | None:
@@ -224,7 +237,8 @@ class StripeGateway:
         if state in ("failed", "canceled"):
             code = refund.get("failure_reason") or REFUND_DECLINED
             return GatewayResult(outcome="declined", decline_code=str(code), gateway_reference=reference)
-        raise GatewayTimeout(f"refund {reference} is {state}")
+        # pending / requires_action: not settled yet (SEPA refunds take days); looked up later
+        return GatewayResult(outcome="processing", gateway_reference=reference)
 
     # --------------------------------------------------------- customer's page
     def create_setup_intent(
@@ -236,9 +250,14 @@ class StripeGateway:
         purpose: str = "",
         method_type: PaymentMethodType = "card",
     ) -> dict[str, str]:
-        """A Customer and an off-session card SetupIntent for one mandate; Stripe.js collects the card
-        in the customer's browser, so card data never reaches this service. Idempotent per mandate
-        and `purpose` (approval: ""; a new card: one per state of the mandate)."""
+        """A Customer and an off-session SetupIntent for one mandate, of `method_type`: Stripe.js
+        collects the card (confirmCardSetup) or the IBAN (confirmSepaDebitSetup, with the account
+        holder's name and e-mail as billing details) in the customer's browser, so card and account
+        numbers never reach this service. A SEPA SetupIntent creates the multi-use Mandate; its
+        customer acceptance (online: IP address and user agent) is what Stripe.js reports from the
+        browser when the customer confirms, so no `mandate_data` is sent from here (this service
+        never sees the customer's browser at that moment). Idempotent per mandate, `purpose`
+        (approval: ""; a new method: one per state of the mandate) and type."""
         import stripe
 
         customer_params: CustomerCreateParams = {"metadata": {"merchant_id": merchant_id, "mandate_id": mandate_id}}
@@ -253,22 +272,48 @@ class StripeGateway:
             setup: SetupIntentCreateParams = {
                 "customer": customer.id,
                 "usage": "off_session",
-                "allowed_payment_method_types": ["card"],  # this API version's name for card only
+                "allowed_payment_method_types": [method_type],  # this API version's name for the type
                 "metadata": {"merchant_id": merchant_id, "mandate_id": mandate_id},
             }
-            key = f"setup:{mandate_id}" + (f":{purpose}" if purpose else "")
+            key = (
+                f"setup:{mandate_id}" + (f":{purpose}" if purpose else "") + ("" if method_type == "card" else f":{method_type}")
+            )
             intent = self.client.v1.setup_intents.create(params=setup, options={"idempotency_key": key})
         except stripe.StripeError as error:
             raise GatewayUnavailable(f"stripe {error.http_status} preparing a SetupIntent") from error
         return {"id": intent.id, "client_secret": str(intent.client_secret), "customer": customer.id}
 
     def describe(self, token: str) -> MethodDetails:
-        """The payment method's type and last four digits, read from Stripe."""
-        _, method_id = split_token(token)
+        """The payment method's type and last four digits (card number or IBAN), read from Stripe,
+        and for a SEPA debit the mandate reference Stripe holds: the Mandate's
+        `payment_method_details.sepa_debit.reference`, the Mandate being the one the Customer's
+        succeeded SetupIntent for this method created (Stripe lists no Mandates by payment
+        method; a SetupIntent list filtered by customer and payment method is the documented way).
+        A reference outside the scheme's `A-Z0-9-`/35 is not taken (the mandate derives one)."""
+        customer, method_id = split_token(token)
         method = self._read(lambda: self.client.v1.payment_methods.retrieve(method_id)) or {}
         kind: PaymentMethodType = "sepa_debit" if method.get("type") == "sepa_debit" else "card"
         last4 = (method.get(kind) or {}).get("last4")
-        return MethodDetails(type=kind, last4=str(last4) if last4 else None)
+        reference = None
+        if kind == "sepa_debit" and customer:
+            setup = self._setup_intent_of(customer, method_id)
+            mandate_id = _id(setup.get("mandate")) if setup else None
+            if mandate_id:
+                mandate = self._read(lambda: self.client.v1.mandates.retrieve(mandate_id)) or {}
+                found = ((mandate.get("payment_method_details") or {}).get("sepa_debit") or {}).get("reference")
+                reference = str(found) if found and SEPA_REFERENCE.fullmatch(str(found)) else None
+        return MethodDetails(type=kind, last4=str(last4) if last4 else None, mandate_reference=reference)
+
+    def _setup_intent_of(self, customer_id: str, method_id: str) -> dict[str, Any] | None:
+        """The Customer's newest succeeded SetupIntent that saved this payment method (it holds the
+        SEPA Mandate's id). Stripe unreachable raises GatewayUnavailable (nothing was charged)."""
+        if "/" in customer_id or "/" in method_id:
+            return None
+        found = self._read(
+            lambda: self.client.v1.setup_intents.list(params={"customer": customer_id, "payment_method": method_id, "limit": 10})
+        )
+        intents = [i for i in (found or {}).get("data") or [] if i.get("status") == "succeeded"]
+        return dict(intents[0]) if intents else None
 
     def belongs_to(self, merchant_id: str, token: str) -> bool:
         """Whether a `cus_…:pm_…` token is a payment method of a Stripe Customer created for this
@@ -309,24 +354,18 @@ class StripeGateway:
 
     # ------------------------------------------------------------------ mapping
     def _from_intent(self, intent: Any) -> GatewayResult:
-        import stripe
 
         state, reference = intent.get("status"), intent.get("id")
         if state == "processing":
-            # Not settled yet (some methods take a moment): look again, and if still
-            # processing let the message come back later with the same key.
-            try:
-                intent = _plain(self.client.v1.payment_intents.retrieve(reference))
-            except stripe.StripeError as failure:
-                raise GatewayTimeout(f"{reference} is still processing") from failure
-            state = intent.get("status")
-            if state == "processing":
-                raise GatewayTimeout(f"{reference} is still processing")
+            # Accepted, not settled yet (a SEPA debit: days): the engine looks it up later.
+            return GatewayResult(outcome="processing", gateway_reference=reference)
         if state == "requires_action":
             intent = self._cancel_waiting(intent)
             state = intent.get("status")
             if state == "canceled":
                 return GatewayResult(outcome="declined", decline_code="authentication_required", gateway_reference=reference)
+            if state == "processing":  # the customer completed it meanwhile
+                return GatewayResult(outcome="processing", gateway_reference=reference)
             if state not in ("succeeded", "requires_payment_method"):  # still open, or moving: not an outcome yet
                 raise GatewayTimeout(f"{reference} is {state}")
         if state == "succeeded":
@@ -377,6 +416,10 @@ class StripeGateway:
             # Our own credentials were refused: nothing happened, and it is not the customer's
             # fault. Try later (same key); the DLQ and unsettled-attempt alarms call the operator.
             raise GatewayUnavailable(f"stripe {status} {detail.get('type')}: check the Stripe secret key") from error
+        if detail.get("code") == "payment_intent_mandate_invalid":
+            # The SEPA mandate is no longer usable (cancelled at the bank, or never accepted): the
+            # customer's permission is gone, a hard decline as the contract names it.
+            return GatewayResult(outcome="declined", decline_code="mandate_revoked", gateway_reference=reference)
         # Any other 4xx: this request can never succeed (amount too small, unknown or detached
         # payment method, a bare pm_ reused...): a hard failure, not an endless retry.
         return REJECTED.model_copy(update={"gateway_reference": reference})

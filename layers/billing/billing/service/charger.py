@@ -161,6 +161,7 @@ class Charger:
             mandate_id=charge.mandate_id,
             charge_id=charge.id,
             attempt=attempt,
+            method_type=method.type,
         )
 
     def _ask(

@@ -47,9 +47,12 @@ class Mandates:
         now = self.clock.now()
         plan = found(self.repo.get(Plan, merchant_id, request.plan_id), "plan", request.plan_id, "plan_id")
         plan.ensure_accepts_mandates()
+        method: PaymentMethod | None = None
         if request.payment_method is not None:
             ensure_usable(request.payment_method.gateway, self.gateways)
-            self._ensure_owned(merchant_id, _method(request.payment_method), "payment_method.token")
+            method = _method(request.payment_method)
+            self._ensure_owned(merchant_id, method, "payment_method.token")
+            method = described(method, self.cards)
         mandate = Mandate(
             id=self.ids.new("mdt"),
             merchant_id=merchant_id,
@@ -61,7 +64,7 @@ class Mandates:
                 name=request.customer.name,
                 locale=request.customer.locale or self._default_locale(merchant_id),
             ),
-            payment_method=_method(request.payment_method) if request.payment_method else None,
+            payment_method=method,
             start_at=request.start_at,
             end_at=request.end_at,
             metadata=dict(request.metadata),
@@ -123,9 +126,10 @@ class Mandates:
         The merchant's token is checked at the gateway; the customer's page passes only a test card
         or the card Stripe confirmed for this very mandate (as at approval), so no check is due."""
         ensure_usable(request.gateway, self.gateways, "gateway")
-        method = _method(request)
+        method = request if isinstance(request, PaymentMethod) else _method(request)  # the page's is described already
         if source == "merchant":
             self._ensure_owned(merchant_id, method, "token")
+            method = described(method, self.cards)
         previous: dict[str, object] = {}
 
         def change(mandate: Mandate, charge: Charge | None, now: datetime) -> list[EventType]:
@@ -211,3 +215,16 @@ class Mandates:
 
 def _method(request: NewPaymentMethod) -> PaymentMethod:
     return PaymentMethod(gateway=request.gateway, token=request.token)
+
+
+def described(method: PaymentMethod, cards: CardSetup | None) -> PaymentMethod:
+    """A Stripe token's type, last four digits and (bank debits) mandate reference, as Stripe
+    reads them (`CardSetup.describe`; Stripe unreachable raises GatewayUnavailable); a simulated
+    token says its own. Bank debits are then checked (EUR, e-mail, name) when the mandate adopts
+    the method (`Mandate._adopt`)."""
+    if method.gateway != "stripe" or cards is None:
+        return method
+    details = cards.describe(method.token)
+    return method.model_copy(
+        update={"type": details.type, "last4": details.last4, "mandate_reference": details.mandate_reference}
+    )

@@ -185,6 +185,7 @@ class AttemptRequest:
     mandate_id: str
     charge_id: str
     attempt: int
+    method_type: PaymentMethodType = "card"  # a bank debit is charged as one (Stripe: sepa_debit + its mandate)
 
 
 @dataclass(frozen=True)

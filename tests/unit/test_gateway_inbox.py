@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from billing.adapters.stripe_events import normalise, signing_secrets
+from billing.domain.model import PaymentMethod
 from billing.service.gateway_events import GatewayEvent, GatewayEvents, parse_gateway_event
 from billing.service.gateway_inbox import GatewayEventApplier
-from billing.service.ports import GatewayOwner, RejectedGatewayEvent
+from billing.service.ports import Changes, GatewayOwner, RejectedGatewayEvent
 from tests.world import MERCHANT, World
 
 
@@ -195,11 +196,17 @@ def test_a_dispute_on_a_payment_intent_of_no_merchant_here_is_ignored() -> None:
 def test_a_card_replaced_by_the_network_is_resolved_from_its_customer_and_shows_the_new_last4() -> None:
     world = World()
     mandate_id = world.mandate(world.plan())
-    objects = StripeObjectsFake({"pm_1": GatewayOwner(merchant_id=MERCHANT, mandate_id=mandate_id)})
+    # Given the mandate pays with the Stripe card pm_1Q2w3E4r (its customer created for this merchant)
+    stored = world.get(mandate_id)
+    assert stored.payment_method is not None
+    stored.payment_method = PaymentMethod(gateway="stripe", token="cus_Q1w2E3r4T5:pm_1Q2w3E4r", last4="4242")
+    world.repo.commit(Changes(put=[stored]))
+    objects = StripeObjectsFake({"pm_1Q2w3E4r": GatewayOwner(merchant_id=MERCHANT, mandate_id=mandate_id)})
     applier = GatewayEventApplier(
         GatewayEvents(world.repo, world.clock, world.ids), InMemoryLog(), {"stripe": objects}, world.clock
     )
-    event = normalise(stripe_event("payment_method.automatically_updated", {"id": "pm_1", "card": {"last4": "1881"}}))
+    updated = {"id": "pm_1Q2w3E4r", "card": {"last4": "1881"}}
+    event = normalise(stripe_event("payment_method.automatically_updated", updated))
     assert event is not None
     assert applier.handle(event).status == "applied"
     method = world.get(mandate_id).payment_method

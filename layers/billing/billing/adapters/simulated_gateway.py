@@ -294,6 +294,7 @@ class SimulatedGateway:
             "dispute_reference": dispute_reference or change.dispute_reference,
             "last4": change.last4,
             "mandate_inactive": change.mandate_inactive or None,
+            "payment_method": getattr(request, "token", None),  # the method it is about (a report on a replaced one is ignored)
             "due": DUE,
             "due_at": sortable(change.due_at),
         }
@@ -416,9 +417,13 @@ class SimulatedGateway:
             name = "charge.dispute.closed" if status in ("won", "lost") else "charge.dispute.created"
             return GatewayEvent(**base, event_type=name, dispute=facts)
         if change.get("mandate_inactive"):
-            method = MethodReport(mandate_id=change["mandate_id"], mandate_inactive=True)
+            method = MethodReport(
+                mandate_id=change["mandate_id"], mandate_inactive=True, payment_method=change.get("payment_method")
+            )
             return GatewayEvent(**base, event_type="mandate.updated", method=method)
-        method = MethodReport(mandate_id=change["mandate_id"], last4=change.get("last4"))
+        method = MethodReport(
+            mandate_id=change["mandate_id"], last4=change.get("last4"), payment_method=change.get("payment_method")
+        )
         return GatewayEvent(**base, event_type="payment_method.automatically_updated", method=method)
 
     # ------------------------------------------------------------------ tests and the local runtime

@@ -106,16 +106,16 @@ def normalise(event: dict[str, Any]) -> GatewayEvent | None:
     created = event.get("created")
     if not isinstance(kind, str) or not isinstance(obj, dict) or not isinstance(created, int):
         raise RejectedGatewayEvent("the event has no type, object or creation time")
-    base: dict[str, Any] = {
-        "id": event["id"],
-        "gateway": "stripe",
-        "event_type": kind,
-        "created": datetime.fromtimestamp(created, timezone.utc),
-    }
     try:
+        base: dict[str, Any] = {
+            "id": event["id"],
+            "gateway": "stripe",
+            "event_type": kind,
+            "created": datetime.fromtimestamp(created, timezone.utc),
+        }
         fields = _facts(kind, obj)
         return GatewayEvent.model_validate(base | fields) if fields is not None else None
-    except (ValidationError, ValueError, TypeError, KeyError):
+    except (ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError, OSError):
         return None  # a handled type about something this service did not write: not ours
 
 
@@ -167,12 +167,12 @@ def _facts(kind: str, obj: dict[str, Any]) -> dict[str, Any] | None:
         method = _id(obj.get("payment_method"))
         if obj.get("status") != "inactive" or method is None:
             return None
-        return {"method": MethodReport(mandate_inactive=True), "resolve": method}
+        return {"method": MethodReport(mandate_inactive=True, payment_method=method), "resolve": method}
     if kind == "payment_method.automatically_updated":
         last4 = (obj.get("card") or {}).get("last4")
         if not last4 or not obj.get("id"):
             return None
-        return {"method": MethodReport(last4=last4), "resolve": obj["id"]}
+        return {"method": MethodReport(last4=last4, payment_method=obj["id"]), "resolve": obj["id"]}
     return None
 
 

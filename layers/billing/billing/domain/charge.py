@@ -153,6 +153,26 @@ class Charge(Entity):
         return self.status not in UNSETTLED
 
     @property
+    def took_money(self) -> bool:
+        """Whether the gateway ever took this charge's money (succeeded, even if returned since)."""
+        return any(a.outcome == "succeeded" or a.reversed_at is not None for a in self.attempts)
+
+    @property
+    def excess_credit(self) -> int:
+        """Credit granted from this cycle beyond what it still paid: money returned (a reversal),
+        refunded or held by a dispute since the credit was granted."""
+        kept = self.paid_value - self.amount_refunded - self.amount_disputed if self.status == "succeeded" else 0
+        return max(0, self.credited - max(0, kept))
+
+    def claw_back_credit(self, unused: int, now: datetime) -> int:
+        """Take back, from the mandate's `unused` carried credit, what this cycle can no longer back."""
+        taken = min(self.excess_credit, max(0, unused))
+        if taken:
+            self.credited -= taken
+            self.updated_at = now
+        return taken
+
+    @property
     def amount_disputed(self) -> int:
         return sum(self.disputed.values())
 
@@ -251,6 +271,15 @@ class Charge(Entity):
             return []
         self.amount_refunded += amount
         return [EventType.CHARGE_REFUNDED]
+
+    def refund_blocked(self) -> str | None:
+        """Why the refunds reserved on this charge may no longer go to the gateway: its money was
+        returned (a reversal) or a dispute now holds part of it. None: they may go."""
+        if self.status != "succeeded":
+            return "charge_reversed"
+        if self.amount_refunded + self.refund_reserved + self.amount_disputed > self.amount:
+            return "charge_disputed"
+        return None
 
     def refund_failed_later(self, amount: int, now: datetime) -> None:
         """A refund counted as succeeded failed afterwards at the gateway: the money is the merchant's again."""

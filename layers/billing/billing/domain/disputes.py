@@ -93,10 +93,11 @@ class DisputeChange:
     dispute_events: list[EventType] = field(default_factory=list)
     charge_changed: bool = False
     mandate_events: list[EventType] = field(default_factory=list)
+    mandate_changed: bool = False  # its carried credit (backed by disputed money) was taken back
 
     @property
     def changed(self) -> bool:
-        return self.dispute is not None or self.charge_changed or bool(self.mandate_events)
+        return self.dispute is not None or self.charge_changed or bool(self.mandate_events) or self.mandate_changed
 
 
 def apply_report(
@@ -146,4 +147,8 @@ def apply_report(
             dispute.updated_at = now
             change.dispute = dispute
     change.charge_changed = charge.dispute_changed(dispute.id, dispute.amount, dispute.holds_money, now)
+    clawed = charge.claw_back_credit(mandate.credit, now)  # no credit from money the bank holds
+    if clawed:
+        mandate.credit, mandate.updated_at = mandate.credit - clawed, now
+        change.mandate_changed = True
     return change

@@ -276,6 +276,7 @@ def reverse(mandate: Mandate, charge: Charge, code: str, now: datetime) -> Settl
     charge_events = charge.reverse(code, now, may_retry=reattach)
     if not charge_events:
         return Settlement()
+    mandate.credit -= charge.claw_back_credit(mandate.credit, now)  # no credit from returned money
     mandate_events: list[EventType] = []
     mandate.updated_at = now
     if reattach:
@@ -287,6 +288,8 @@ def reverse(mandate: Mandate, charge: Charge, code: str, now: datetime) -> Settl
             mandate.attempt_at = charge.next_attempt_at if mandate.collecting else None
         else:
             mandate_events += mandate.collection_failed(now, code)
+            if mandate.open_charge_id is None:  # revoked (`mandate_revoked`): the charge is let go
+                released(mandate, charge)
     else:
         released(mandate, charge)  # failed for good: the carried credit it used is the customer's again
         if code == "mandate_revoked":

@@ -233,6 +233,11 @@ class Charger:
             self._ensure_time(gateway, remaining)
             request = _refund_request(refund)
             if step is Step.START:
+                # Not sent yet: money returned or disputed since it was asked for is not refunded too.
+                charge = self.repo.get(Charge, message.merchant_id, refund.charge_id)
+                blocked = charge.refund_blocked() if charge is not None else "gateway_rejected"
+                if blocked is not None:
+                    return self._record_refund(message, GatewayResult(outcome="declined", decline_code=blocked))
                 refund.start(self.clock.now())
                 try:
                     self.repo.commit(Changes(put=[refund]))

@@ -80,6 +80,9 @@ class MethodReport(BaseModel):
     mandate_id: Ref | None = None  # None until resolved from the payment method (`GatewayEvent.resolve`)
     last4: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{4}$")] | None = None
     mandate_inactive: bool = False
+    # The gateway's payment method it is about: a report on a method the mandate no longer uses
+    # (replaced since) changes nothing.
+    payment_method: Ref | None = None
 
 
 class GatewayEvent(BaseModel):
@@ -184,6 +187,8 @@ class GatewayEvents:
                 )
                 if not _started(mandate, charge, report.attempt):
                     return Applied("unchanged")  # an attempt this service has not started (or settled already)
+                if report.outcome == "processing" and charge.status == "processing":
+                    return Applied("unchanged")  # known already: its lookups keep their schedule
                 settlement = settle(mandate, charge, report.attempt, answer, now)
             if not settlement.recorded:
                 return Applied("unchanged")
@@ -240,8 +245,9 @@ class GatewayEvents:
             mandate = self.repo.get(Mandate, merchant, charge.mandate_id) if charge is not None else None
             if charge is None or mandate is None or charge.currency != facts.currency:
                 return Applied("ignored")
-            if charge.status != "succeeded" and not charge.disputed:
-                logger.warning("dispute %s reported on charge %s, which is %s", facts.reference, charge.id, charge.status)
+            if not charge.took_money:
+                logger.warning("dispute %s reported on charge %s, which took no money", facts.reference, charge.id)
+                return Applied("ignored")
             existing = self.repo.get(Dispute, merchant, dispute_id(merchant, event.gateway, facts.reference))
             now = self.clock.now()
             report = DisputeReport(
@@ -264,7 +270,7 @@ class GatewayEvents:
             put: list[Entity] = [charge]
             if change.dispute is not None:
                 put.append(change.dispute)
-            if change.mandate_events:
+            if change.mandate_events or change.mandate_changed:
                 put.append(mandate)
             self.repo.commit(Changes(put=put, events=events))
             return Applied("applied", [e.type for e in events])
@@ -283,6 +289,11 @@ class GatewayEvents:
             mandate = self.repo.get(Mandate, merchant, mandate_id)
             if mandate is None:
                 return Applied("ignored")
+            current = mandate.payment_method
+            if report.payment_method is not None and (
+                current is None or report.payment_method not in (current.token, *current.token.split(":"))
+            ):
+                return Applied("unchanged")  # about a payment method replaced since
             now = self.clock.now()
             before = self.recorder.snapshot(mandate)["payment_method"]
             types: list[EventType] = []

@@ -1,0 +1,181 @@
+"""Defects an adversarial review of bank debits, reversals and disputes found, each pinned by a test
+that failed before its fix (in-memory world; gateway reports applied as the applier does)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import count
+from typing import Any
+
+from billing.adapters.stripe_events import normalise
+from billing.api.requests import PaymentMethodIn
+from billing.domain.charge import Charge
+from billing.domain.model import Mandate
+from billing.domain.refunds import Refund
+from billing.service.gateway_events import Applied, GatewayEvent, GatewayEvents
+from tests.world import MERCHANT, World, change_plan, refund
+
+_ids = count(1)
+
+
+def report(world: World, **fields: Any) -> Applied:
+    data = {"id": f"evt_review{next(_ids)}", "gateway": "simulated", "event_type": "x", "created": world.clock.now()}
+    event = GatewayEvent.model_validate(data | {"merchant_id": MERCHANT} | fields)
+    return GatewayEvents(world.repo, world.clock, world.ids).apply(event)
+
+
+def payment(world: World, charge_id: str, outcome: str, code: str | None = None) -> Applied:
+    return report(world, payment={"charge_id": charge_id, "attempt": 1, "outcome": outcome, "decline_code": code})
+
+
+def lost_dispute(world: World, charge_id: str, amount: int) -> Applied:
+    facts = {"reference": "dp_1", "charge_id": charge_id, "amount": amount, "currency": "EUR", "status": "lost"}
+    return report(world, dispute=facts | {"reason": "product_not_received"})
+
+
+def bank_debit(world: World, plan: str, token: str = "pm_sim_sepa_ok") -> str:
+    return world.mandate(plan, token, customer={"reference": "c", "email": "ona@example.lt", "name": "Ona"})
+
+
+def charge(world: World, charge_id: str) -> Charge:
+    found = world.repo.get(Charge, MERCHANT, charge_id)
+    assert found is not None
+    return found
+
+
+def mandate(world: World, mandate_id: str) -> Mandate:
+    found = world.repo.get(Mandate, MERCHANT, mandate_id)
+    assert found is not None
+    return found
+
+
+def test_a_refund_asked_for_before_the_debit_was_returned_is_never_sent() -> None:
+    # Given a settled debit with a refund of 400 pending
+    world = World()
+    m = bank_debit(world, world.plan(amount=1000))
+    world.tick()
+    [c1] = world.charges(m)
+    payment(world, c1.id, "succeeded")
+    refund(world, c1.id, amount=400)
+    # When the bank returns the debit before the engine sends the refund
+    payment(world, c1.id, "reversed", "insufficient_funds")
+    world.tick()
+    # Then the refund fails without reaching the gateway, and nothing stays reserved
+    refunds = [r for r in world.repo.items.values() if isinstance(r, Refund)]
+    assert [(r.status, r.failure_code) for r in refunds] == [("failed", "charge_reversed")]
+    assert world.gateway.refunds == []
+    assert charge(world, c1.id).refund_reserved == 0
+
+
+def test_a_refund_pending_when_a_dispute_is_lost_is_not_sent_beyond_what_is_left() -> None:
+    # Given a paid card charge with a full refund pending
+    world = World()
+    m = world.mandate(world.plan(amount=1000), "pm_sim_ok")
+    world.tick()
+    [c1] = world.charges(m)
+    refund(world, c1.id)
+    # When the customer's bank wins back the whole amount first
+    lost_dispute(world, c1.id, 1000)
+    world.tick()
+    # Then the refund is not paid out on top of the lost dispute
+    assert world.gateway.refunds == []
+    assert charge(world, c1.id).amount_refunded == 0
+
+
+def test_no_credit_is_carried_from_money_a_lost_dispute_took_back() -> None:
+    # Given a paid cycle, a prorated upgrade two days in (credit for the unused time)
+    world = World()
+    small, big = world.plan(amount=1000), world.plan(amount=3000, name="Big")
+    m = world.mandate(small, "pm_sim_ok")
+    world.tick()
+    [c1] = world.charges(m)
+    world.clock.current += timedelta(days=2)
+    change_plan(world, m, big, at="now", prorate=True)
+    assert mandate(world, m).credit > 0
+    # When the bank wins back the first payment before the next charge is made
+    lost_dispute(world, c1.id, 1000)
+    # Then the credit it backed is gone, and the next charge is the full price
+    assert mandate(world, m).credit == 0 and charge(world, c1.id).credited == 0
+    world.tick()
+    [c2] = [c for c in world.charges(m) if c.id != c1.id]
+    assert c2.amount == 3000
+
+
+def test_a_returned_debit_that_revokes_gives_back_the_credit_it_used() -> None:
+    # Given a debit that used carried credit after an upgrade
+    world = World()
+    small, big = world.plan(amount=1000), world.plan(amount=3000, name="Big")
+    m = bank_debit(world, small)
+    world.tick()
+    [c1] = world.charges(m)
+    payment(world, c1.id, "succeeded")
+    world.clock.current += timedelta(days=2)
+    change_plan(world, m, big, at="now", prorate=True)
+    world.tick()
+    [c2] = [c for c in world.charges(m) if c.id != c1.id]
+    used = c2.credit_used
+    assert used > 0
+    payment(world, c2.id, "succeeded")
+    # When the bank returns it because the customer revoked the mandate
+    payment(world, c2.id, "reversed", "mandate_revoked")
+    # Then the mandate is revoked and the credit the charge used is the customer's again (wound up later)
+    after = mandate(world, m)
+    assert after.status == "revoked" and after.credit == used and after.winding_up
+
+
+def test_a_repeated_processing_report_keeps_the_first_lookup_an_hour_after_acceptance() -> None:
+    # Given a debit the gateway accepted
+    world = World()
+    m = bank_debit(world, world.plan(amount=1000))
+    world.tick()
+    [c1] = world.charges(m)
+    accepted = world.clock.now()
+    # When Stripe's payment_intent.processing arrives a minute later
+    world.clock.current += timedelta(minutes=1)
+    assert payment(world, c1.id, "processing").status == "unchanged"
+    # Then it is still looked up an hour after acceptance
+    assert mandate(world, m).claimed_until == accepted + timedelta(hours=1)
+
+
+def test_a_report_about_a_replaced_payment_method_changes_nothing() -> None:
+    # Given a bank-debit mandate whose account was replaced by another one
+    world = World()
+    m = bank_debit(world, world.plan(amount=1000), "pm_sim_sepa_revoked")
+    world.api.mandates.replace_payment_method(MERCHANT, m, PaymentMethodIn(gateway="simulated", token="pm_sim_sepa_ok"))
+    # When the old account's bank mandate is reported cancelled, or the old card's new digits
+    old = {"mandate_id": m, "payment_method": "pm_sim_sepa_revoked"}
+    assert report(world, method=old | {"mandate_inactive": True}).status == "unchanged"
+    assert report(world, method=old | {"last4": "4444"}).status == "unchanged"
+    # Then the mandate keeps collecting with the new account
+    assert mandate(world, m).status == "active" and mandate(world, m).payment_method.last4 == "3000"
+    # And a report about the current one is applied
+    current = {"mandate_id": m, "payment_method": "pm_sim_sepa_ok", "mandate_inactive": True}
+    assert report(world, method=current).events == ["mandate.revoked"]
+
+
+def test_a_dispute_on_a_charge_that_took_no_money_is_ignored() -> None:
+    # Given a charge whose only attempt was declined
+    world = World()
+    m = world.mandate(world.plan(amount=1000), "pm_sim_insufficient_funds")
+    world.tick()
+    [c1] = world.charges(m)
+    # When a dispute is reported on it
+    # Then nothing is recorded
+    assert lost_dispute(world, c1.id, 1000).status == "ignored"
+    assert charge(world, c1.id).amount_disputed == 0
+
+
+def test_verified_stripe_events_of_odd_shapes_are_not_ours_never_a_crash() -> None:
+    # Given signed events whose nested objects have unexpected types
+    meta = {"merchant_id": "mch_a", "charge_id": "chg_a", "attempt": "1"}
+    odd = [
+        ("payment_intent.payment_failed", {"id": "pi_1", "metadata": meta, "last_payment_error": "boom"}),
+        ("charge.dispute.created", {"id": "dp_1", "payment_intent": "pi_1", "evidence_details": "x", "amount": 1}),
+        ("payment_method.automatically_updated", {"id": "pm_1", "card": ["4444"]}),
+    ]
+    for kind, obj in odd:
+        event = {"id": "evt_odd", "type": kind, "created": 1_700_000_000, "data": {"object": obj}}
+        # Then each is acknowledged and ignored
+        assert normalise(event) is None
+    huge = {"id": "evt_odd", "type": "payment_intent.succeeded", "created": 10**20, "data": {"object": {"id": "pi"}}}
+    assert normalise(huge) is None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
 from aws_lambda_powertools.utilities.batch import EventType as BatchEventType
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -21,8 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json, ValidationError
 
 from billing import bootstrap
-from billing.domain.events import EventType
-from billing.observability import logger, metrics, tracer
+from billing.observability import count_money_events, logger, metrics, tracer
 from billing.service.charger import ChargeOutcome, OutcomeUnknown
 from billing.service.messages import GatewayMessage, RefundMessage
 
@@ -71,15 +70,6 @@ def record_handler(record: dict[str, Any], lambda_context: LambdaContext | None 
     return {"status": outcome.status, "charge_status": outcome.charge_status}
 
 
-RECORDED_METRICS: dict[str, str] = {  # an event recorded -> the metric it counts
-    EventType.CHARGE_SUCCEEDED: "ChargesSucceeded",
-    EventType.CHARGE_FAILED: "ChargesFailed",
-    EventType.CHARGE_RETRY_SCHEDULED: "ChargeRetriesScheduled",
-    EventType.REFUND_SUCCEEDED: "RefundsSucceeded",
-    EventType.REFUND_FAILED: "RefundsFailed",
-}
-
-
 def _count(outcome: ChargeOutcome) -> None:
     metrics.add_metric(name="GatewayTimeouts", unit=MetricUnit.Count, value=outcome.gateway_timeouts)
     if outcome.looked_up:
@@ -92,16 +82,7 @@ def _count(outcome: ChargeOutcome) -> None:
     if outcome.status != "recorded":
         return
     metrics.add_metric(name="AttemptsRecorded", unit=MetricUnit.Count, value=1)
-    for event in outcome.events:
-        name = RECORDED_METRICS.get(event)
-        if name:
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-    if EventType.CHARGE_SUCCEEDED in outcome.events and outcome.currency:
-        with single_metric(name="AmountCollected", unit=MetricUnit.Count, value=outcome.amount) as metric:
-            metric.add_dimension(name="currency", value=outcome.currency)
-    if EventType.REFUND_SUCCEEDED in outcome.events and outcome.currency:
-        with single_metric(name="AmountRefunded", unit=MetricUnit.Count, value=outcome.amount) as metric:
-            metric.add_dimension(name="currency", value=outcome.currency)
+    count_money_events(outcome.events, outcome.amount, outcome.currency)
 
 
 @logger.inject_lambda_context(clear_state=True)

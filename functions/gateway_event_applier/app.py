@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from billing import bootstrap
-from billing.observability import logger, metrics
+from billing.observability import count_money_events, logger, metrics
 from billing.service.gateway_events import parse_gateway_event
 
 deps = bootstrap.gateway_event_applier(bootstrap.given(globals()))
@@ -44,6 +44,7 @@ def record_handler(record: dict[str, Any]) -> dict[str, Any]:
         metrics.add_metric(name="GatewayEventsApplied", unit=MetricUnit.Count, value=1)
     elif handled.status == "ignored":
         metrics.add_metric(name="GatewayEventsIgnored", unit=MetricUnit.Count, value=1)
+    count_money_events(handled.events, handled.amount, handled.currency)  # a debit settled days after its attempt
     if handled.disputes_opened:
         metrics.add_metric(name="DisputesOpened", unit=MetricUnit.Count, value=handled.disputes_opened)
     logger.info("gateway event handled", extra={"status": handled.status, "event_type": event.event_type})

@@ -138,6 +138,8 @@ class Applied:
 
     status: Literal["applied", "unchanged", "ignored"]
     events: list[str] = field(default_factory=list)
+    amount: int = 0  # the charge's or refund's amount (the money-flow metrics)
+    currency: str | None = None
 
 
 class GatewayEvents:
@@ -196,7 +198,7 @@ class GatewayEvents:
                 [(charge, settlement.charge_events), (mandate, settlement.mandate_events)], now, _gateway_source(mandate)
             )
             self.repo.commit(Changes(put=[mandate, charge], events=events))
-            return Applied("applied", [e.type for e in events])
+            return Applied("applied", [e.type for e in events], charge.amount, charge.currency)
 
         return retry_on_conflict(once)
 
@@ -228,7 +230,7 @@ class GatewayEvents:
                 return Applied("unchanged")
             events = self.recorder.events([(refund, refund_events), (charge, charge_events)], now)
             self.repo.commit(Changes(put=[refund, charge], events=events))
-            return Applied("applied", [e.type for e in events])
+            return Applied("applied", [e.type for e in events], refund.amount, refund.currency)
 
         return retry_on_conflict(once)
 

@@ -56,6 +56,8 @@ class GatewayEventReceiver:
 class Handled:
     status: Literal["applied", "unchanged", "ignored", "duplicate"]
     events: list[str] = field(default_factory=list)
+    amount: int = 0
+    currency: str | None = None
 
     @property
     def disputes_opened(self) -> int:
@@ -73,7 +75,7 @@ class GatewayEventApplier:
             return Handled("duplicate")
         applied = self.events.apply(self._resolved(event))
         self.log.mark_applied(event.gateway, event.id, self.clock.now())
-        return Handled(applied.status, applied.events)
+        return Handled(applied.status, applied.events, applied.amount, applied.currency)
 
     def _resolved(self, event: GatewayEvent) -> GatewayEvent:
         if not event.unresolved or event.resolve is None:

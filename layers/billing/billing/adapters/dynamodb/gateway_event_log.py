@@ -50,6 +50,7 @@ class DynamoGatewayEventLog:
         self.client.update_item(
             TableName=self.table,
             Key=to_attributes(keys.gateway_event(gateway, event_id)),
-            UpdateExpression="SET applied_at = :now",
-            ExpressionAttributeValues=to_attributes({":now": keys.sortable(now)}),
+            # An event the receiver never stored (the simulated gateway's, queued directly) is kept as long.
+            UpdateExpression="SET applied_at = :now, expires_at = if_not_exists(expires_at, :expires)",
+            ExpressionAttributeValues=to_attributes({":now": keys.sortable(now), ":expires": int((now + KEEP).timestamp())}),
         )

@@ -86,30 +86,31 @@ def webhook_deliveries(merchant_id: str, endpoint_id: str, status: str | None = 
     return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"status": status})
 
 
+def _of_charges(
+    kind: str, name: str, merchant_id: str, charge_id: str | None, mandate_id: str | None, status: str | None
+) -> ListQuery:
+    """Refunds and disputes: listed per charge (ParentIndex), per mandate (the second parent index,
+    CustomerIndex) or by status."""
+    bound = (name, charge_id, mandate_id, status)
+    if charge_id is not None:
+        partitions = [keys.parent_pk(merchant_id, kind, charge_id)]
+        return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"status": status, "mandate_id": mandate_id})
+    if mandate_id is not None:
+        partitions = [keys.parent_pk(merchant_id, kind, mandate_id)]
+        return ListQuery("CustomerIndex", "cpk", "csk", partitions, bound, {"status": status})
+    return by_status(merchant_id, kind, status, bound)
+
+
 def refunds(
     merchant_id: str, charge_id: str | None = None, mandate_id: str | None = None, status: str | None = None
 ) -> ListQuery:
-    bound = ("refunds", charge_id, mandate_id, status)
-    if charge_id is not None:
-        partitions = [keys.parent_pk(merchant_id, "REFUND", charge_id)]
-        return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"status": status, "mandate_id": mandate_id})
-    if mandate_id is not None:
-        partitions = [keys.parent_pk(merchant_id, "REFUND", mandate_id)]
-        return ListQuery("CustomerIndex", "cpk", "csk", partitions, bound, {"status": status})
-    return by_status(merchant_id, "REFUND", status, bound)
+    return _of_charges("REFUND", "refunds", merchant_id, charge_id, mandate_id, status)
 
 
 def disputes(
     merchant_id: str, charge_id: str | None = None, mandate_id: str | None = None, status: str | None = None
 ) -> ListQuery:
-    bound = ("disputes", charge_id, mandate_id, status)
-    if charge_id is not None:
-        partitions = [keys.parent_pk(merchant_id, "DISPUTE", charge_id)]
-        return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"status": status, "mandate_id": mandate_id})
-    if mandate_id is not None:
-        partitions = [keys.parent_pk(merchant_id, "DISPUTE", mandate_id)]
-        return ListQuery("CustomerIndex", "cpk", "csk", partitions, bound, {"status": status})
-    return by_status(merchant_id, "DISPUTE", status, bound)
+    return _of_charges("DISPUTE", "disputes", merchant_id, charge_id, mandate_id, status)
 
 
 def billing_items(merchant_id: str, mandate_id: str | None = None, status: str | None = None) -> ListQuery:

@@ -179,3 +179,27 @@ def test_verified_stripe_events_of_odd_shapes_are_not_ours_never_a_crash() -> No
         assert normalise(event) is None
     huge = {"id": "evt_odd", "type": "payment_intent.succeeded", "created": 10**20, "data": {"object": {"id": "pi"}}}
     assert normalise(huge) is None
+
+
+def test_credit_from_a_returned_debit_stays_while_it_is_retried_and_goes_if_it_fails_for_good() -> None:
+    # Given a debit that settled, then a prorated upgrade that granted credit for its unused time
+    world = World()
+    small, big = world.plan(amount=1000, retry_schedule_days=[1]), world.plan(amount=3000, name="Big")
+    m = bank_debit(world, small)
+    world.tick()
+    [c1] = world.charges(m)
+    payment(world, c1.id, "succeeded")
+    world.clock.current += timedelta(days=2)
+    change_plan(world, m, big, at="now", prorate=True)
+    credit = mandate(world, m).credit
+    assert credit > 0
+    # When the bank returns that debit with a soft code, the charge is retried and the credit kept
+    payment(world, c1.id, "reversed", "insufficient_funds")
+    assert charge(world, c1.id).status == "retrying" and mandate(world, m).credit == credit
+    # And when its retry is declined for good, the credit it backed is taken back
+    world.clock.current += timedelta(days=1)
+    world.tick()
+    payment_2 = {"charge_id": c1.id, "attempt": 2, "outcome": "declined", "decline_code": "insufficient_funds"}
+    report(world, payment=payment_2)
+    assert charge(world, c1.id).status == "failed"
+    assert mandate(world, m).credit == 0 and mandate(world, m).status == "past_due"

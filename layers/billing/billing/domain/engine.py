@@ -257,6 +257,8 @@ def settle(mandate: Mandate, charge: Charge, attempt: int, answer: GatewayResult
         mandate.attempt_at = charge.next_attempt_at if mandate.collecting else None
     elif charge.status == "failed":
         mandate_events += mandate.collection_failed(now, charge.failure_code)
+        # A returned payment retried in vain: the credit its cycle granted was never paid for.
+        mandate.credit -= charge.claw_back_credit(mandate.credit, now)
     if mandate.open_charge_id is None:
         released(mandate, charge)
     return Settlement(True, mandate_events, charge_events)
@@ -276,7 +278,6 @@ def reverse(mandate: Mandate, charge: Charge, code: str, now: datetime) -> Settl
     charge_events = charge.reverse(code, now, may_retry=reattach)
     if not charge_events:
         return Settlement()
-    mandate.credit -= charge.claw_back_credit(mandate.credit, now)  # no credit from returned money
     mandate_events: list[EventType] = []
     mandate.updated_at = now
     if reattach:
@@ -294,6 +295,8 @@ def reverse(mandate: Mandate, charge: Charge, code: str, now: datetime) -> Settl
         released(mandate, charge)  # failed for good: the carried credit it used is the customer's again
         if code == "mandate_revoked":
             mandate_events += mandate.revoked_by_gateway(now)
+    if EventType.CHARGE_FAILED in charge_events:  # (a retried one: when its retries fail, in `settle`)
+        mandate.credit -= charge.claw_back_credit(mandate.credit, now)  # no credit from money not kept
     return Settlement(True, mandate_events, charge_events)
 
 

@@ -381,6 +381,35 @@ def test_a_returned_sepa_debit_is_reversed_into_the_decline_rules(base: str, sta
     assert returned["status"] == "retrying" and returned["next_attempt_at"], returned
     assert about(shop.events("charge.reversed"), charge["id"])
     assert shop.call("GET", f"/v1/mandates/{mandate['id']}")[1]["status"] == "active"
+    # And when the retry is due (a day later: the API shows whole seconds), a new debit (attempt 2,
+    # its own PaymentIntent) goes to Stripe
+    assert shop.local("POST", "/_local/clock", {"advance_seconds": 86400 + 60})[0] == 200
+    shop.tick()
+    retried = [
+        o["metadata"]["attempt"]
+        for o in standin.store.objects.values()
+        if o.get("object") == "payment_intent" and o["metadata"].get("charge_id") == charge["id"]
+    ]
+    assert sorted(retried) == ["1", "2"] and shop.charge(charge["id"])["status"] == "processing"
+
+
+def test_a_sepa_debit_returned_as_unauthorised_revokes_the_mandate(base: str, standin: StripeStandIn) -> None:
+    shop = Shop(base, standin, "Unauthorised return")
+    # Given a SEPA debit that settled
+    mandate = shop.sepa_mandate()
+    charge = shop.first_charge(mandate)
+    intent = shop.intent_of(charge)
+    standin.settle(intent)
+    shop.applied()
+    # When the bank returns it as not authorised by the account holder (a hard code)
+    standin.reverse(intent, "debit_not_authorized")
+    shop.applied()
+    # Then the charge fails for good and the mandate is revoked, said to be the gateway's doing
+    failed = shop.charge(charge["id"])
+    assert failed["status"] == "failed" and failed["failure_code"] == "mandate_revoked", failed
+    assert shop.call("GET", f"/v1/mandates/{mandate['id']}")[1]["status"] == "revoked"
+    [revoked] = about(shop.events("mandate.revoked"), mandate["id"])
+    assert revoked["data"]["source"] == "gateway", revoked
 
 
 # -------------------------------------------------------------------------- out of order, twice

@@ -37,7 +37,7 @@ The wire, as Stripe's
 
 Supported endpoints (what the adapter calls, plus reads that tests find handy)
   POST /v1/customers, GET /v1/customers/{id}
-  GET  /v1/payment_methods/{id}
+  GET  /v1/payment_methods/{id} (expand[]=customer: the Customer object instead of its id)
   POST /v1/setup_intents, GET /v1/setup_intents?customer=…&payment_method=…, GET /v1/setup_intents/{id}
   POST /v1/payment_intents, GET /v1/payment_intents/{id}, GET /v1/payment_intents/search,
   POST /v1/payment_intents/{id}/cancel
@@ -1247,7 +1247,11 @@ class StripeStandIn:
         self._routes: list[tuple[str, re.Pattern[str], Route]] = [
             ("POST", re.compile(r"/v1/customers"), lambda p, a: self.customers.create(p)),
             ("GET", re.compile(r"/v1/customers/([^/]+)"), lambda p, a: self.customers.retrieve(a[0])),
-            ("GET", re.compile(r"/v1/payment_methods/([^/]+)"), lambda p, a: self.payment_methods.retrieve(a[0])),
+            (
+                "GET",
+                re.compile(r"/v1/payment_methods/([^/]+)"),
+                lambda p, a: self._expanded(self.payment_methods.retrieve(a[0]), p),
+            ),
             ("POST", re.compile(r"/v1/setup_intents"), lambda p, a: self.setup_intents.create(p)),
             ("GET", re.compile(r"/v1/setup_intents"), lambda p, a: self.setup_intents.list(p)),
             ("GET", re.compile(r"/v1/setup_intents/([^/]+)"), lambda p, a: self.setup_intents.retrieve(a[0])),
@@ -1401,6 +1405,17 @@ class StripeStandIn:
         if replayed:
             response.headers["Idempotent-Replayed"] = "true"
         return response
+
+    def _expanded(self, obj: Obj, params: Obj) -> Obj:
+        """Stripe's `expand[]=field`: an id field answered as the object it names (top level only)."""
+        fields = params.get("expand")
+        names = fields if isinstance(fields, list) else [fields] if isinstance(fields, str) else []
+        out = dict(obj)
+        for name in names:
+            value = out.get(str(name))
+            if isinstance(value, str) and value in self.store.objects:
+                out[str(name)] = self.store.objects[value]
+        return out
 
     def _event(self, event_id: str) -> Obj:
         event = self.store.events.by_id.get(event_id)

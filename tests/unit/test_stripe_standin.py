@@ -12,6 +12,7 @@ import stripe
 from pytest_httpserver import HTTPServer
 
 from billing.adapters.stripe import StripeGateway
+from billing.adapters.stripe_events import StripeObjects
 from billing.domain.money import Money
 from billing.service.ports import AttemptRequest, RefundRequest
 from devtools.stripe_standin import StripeStandIn, parse_form, sign
@@ -337,6 +338,21 @@ def test_a_bank_cancelled_mandate_and_a_network_replaced_card_are_reported(
     with pytest.raises(stripe.InvalidRequestError) as refused:
         sepa_payment(client, cus, sepa)
     assert refused.value.code == "payment_intent_mandate_invalid"
+
+
+def test_a_payment_methods_customer_is_expanded_so_the_adapter_finds_the_mandate_it_belongs_to(
+    standin: StripeStandIn, client: stripe.StripeClient
+) -> None:
+    # Given a card of a Customer the customer's page created for a mandate (its metadata names both)
+    cus = customer(client, metadata={"merchant_id": "mch_a", "mandate_id": "mdt_1"})  # type: ignore[arg-type]
+    card = standin.add_payment_method(cus, "card")
+    # When it is read with expand[]=customer (as Stripe answers it), Then the customer comes as an object
+    method = client.v1.payment_methods.retrieve(card, params={"expand": ["customer"]})
+    assert method.customer.id == cus and method.customer.metadata["mandate_id"] == "mdt_1"  # type: ignore[union-attr]
+    assert client.v1.payment_methods.retrieve(card).customer == cus  # not expanded unless asked, nor stored expanded
+    # And the inbound events' owner lookup finds the merchant and mandate from it
+    owner = StripeObjects(StripeGateway(lambda: "sk_test_standin", standin.url)).owner_of(card)
+    assert owner is not None and (owner.merchant_id, owner.mandate_id) == ("mch_a", "mdt_1")
 
 
 def test_events_reach_the_webhook_signed_as_stripe_signs_them(

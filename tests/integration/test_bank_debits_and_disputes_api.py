@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from billing.adapters.ids import RandomIds
-from billing.domain.charge import Charge
+from billing.domain.charge import Attempt, Charge
 from billing.service.gateway_events import DisputeFacts, GatewayEvent, GatewayEvents
 from tests.support.system import Client, System, make_plan
 from tests.support.values import CONSENT
@@ -66,6 +66,7 @@ def test_disputes_are_listed_and_read_for_their_merchant_only(system: System, ca
         currency="EUR",
         due_at=now,
         status="succeeded",
+        attempts=[Attempt(number=1, at=now, outcome="succeeded", gateway_reference="sim_1")],
     )
     from billing.domain.model import Customer, Mandate, PlanTerms
     from billing.service.ports import Changes

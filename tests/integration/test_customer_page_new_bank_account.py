@@ -97,9 +97,7 @@ def test_a_bank_account_replaces_a_card_with_the_sepa_mandate_seen_kept_as_conse
     [event] = call("GET", "/v1/events?type=mandate.payment_method_updated").json()["data"]
     assert event["data"]["source"] == "customer"
     assert event["data"]["previous_attributes"]["payment_method"]["type"] == "card"
-    assert event["data"]["previous_attributes"]["consent"]["accepted_at"] == before.accepted_at.isoformat().replace(
-        "+00:00", "Z"
-    )
+    assert event["data"]["previous_attributes"]["consent"]["accepted_at"] == before.accepted_at.isoformat().replace("+00:00", "Z")
     # And the page shows the bank account and its reference
     after = text_of(page(system, f"{path}?lang={lang}").body)
     assert reference in after and "IBAN …3000" in after

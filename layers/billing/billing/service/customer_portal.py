@@ -107,6 +107,7 @@ class CustomerView:
     terms_sha256: str  # of the terms alone; with a bank-debit offer, `terms_digest(mandate, wording(offer))`
     bank_debit: BankDebitOffer | None = None  # offered at approval or for a new method (the rules allow a bank debit)
     receipts: dict[str, str] = field(default_factory=dict)  # charge id -> its receipt's link
+    disputes: dict[str, list[Dispute]] = field(default_factory=dict)  # charge id -> the bank's claims on it, oldest first
     may_replace_method: bool = False  # the page offers a new payment method (a card step) now
     method_changes_used_up: bool = False  # it would, but the day's changes are used up
 
@@ -230,6 +231,10 @@ class CustomerPortal:
         charges: list[Charge] = []
         if not mandate.awaiting_approval:  # nothing can have been charged before approval
             charges = self.charges.page(mandate.merchant_id, PageRequest(PAST), mandate_id=mandate.id).data
+        disputes: dict[str, list[Dispute]] = {}
+        if any(c.dispute_id for c in charges):  # read only when one of them was disputed
+            for dispute in self.repo.page(Dispute, mandate.merchant_id, PageRequest(100), mandate_id=mandate.id).data:
+                disputes.setdefault(dispute.charge_id, []).append(dispute)
         return CustomerView(
             merchant_name=self.merchant_name(mandate.merchant_id) or "",
             mandate=mandate,
@@ -239,6 +244,7 @@ class CustomerPortal:
             terms_sha256=terms_digest(mandate),
             bank_debit=self._bank_offer(mandate) if mandate.awaiting_approval or may_replace else None,
             receipts={c.id: url for c in charges if (url := self.links.receipt_url(c))},
+            disputes={k: sorted(v, key=lambda d: d.created_at) for k, v in disputes.items()},
             may_replace_method=may_replace,
             method_changes_used_up=mandate.customer_may_replace_method and not changes_left,
         )

@@ -272,3 +272,87 @@ def test_a_customer_approves_a_bank_debit_mandate_with_a_test_iban(local: str, b
     assert active["status"] == "active" and active["payment_method"]["type"] == "sepa_debit"
     assert active["payment_method"]["mandate_reference"] == reference and active["consent"]["user_agent"]
     page.close()
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "en",
+            {
+                "card": "Always succeeds",
+                "consent": "I allow Kavinė to charge me on these terms.",
+                "approve": "Approve",
+                "title": "SEPA Direct Debit mandate",
+                "refund": "A refund must be claimed within 8 weeks",
+                "creditor": "Creditor: UAB Kavinė",
+                "reference": "Mandate reference: {reference}",
+                "bank": "Debit settles after 3 business days",
+                "accept": "I accept the SEPA Direct Debit mandate above",
+                "missing": "tick the box accepting the SEPA Direct Debit mandate",
+                "use": "Use this payment method",
+                "updated": "payment method is updated",
+            },
+        ),
+        (
+            "lt",
+            {
+                "card": "Visada pavyksta",
+                "consent": "Leidžiu Kavinė nuskaityti mokėjimus šiomis sąlygomis.",
+                "approve": "Patvirtinti",
+                "title": "SEPA tiesioginio debeto sutikimas",
+                "refund": "per 8 savaites",
+                "creditor": "Kreditorius: UAB Kavinė",
+                "reference": "Sutikimo nuoroda: {reference}",
+                "bank": "Nurašymas įvykdomas po 3 darbo dienų",
+                "accept": "Pritariu aukščiau pateiktam SEPA tiesioginio debeto sutikimui",
+                "missing": "pažymėkite laukelį, kad pritariate SEPA tiesioginio debeto sutikimui",
+                "use": "Naudoti šį mokėjimo būdą",
+                "updated": "mokėjimo būdas pakeistas",
+            },
+        ),
+    ],
+)
+def test_a_customer_replaces_their_card_with_a_test_iban_after_reading_the_sepa_mandate(
+    local: str, browser, locale: str, words: dict
+) -> None:
+    # Given a customer who approved a EUR mandate with a test card (the merchant has a legal name)
+    from billing.domain.payment_methods import mandate_reference
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    call = merchant(local, "Kavinė")
+    call("PATCH", "/v1/account", {"legal_name": "UAB Kavinė"})
+    status, plan = call("POST", "/v1/plans", {"name": "Kava", "amount": 990, "currency": "EUR", "interval": "month"})
+    url = pending_mandate(local, call, plan["id"], locale=locale, email="ona@example.lt")
+    mandate_id = call("GET", "/v1/mandates?status=pending_approval")[1]["data"][0]["id"]
+    reference = mandate_reference(mandate_id)
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(url)
+    page.get_by_label(words["card"]).check()
+    page.get_by_label(words["consent"]).check()
+    page.get_by_role("button", name=words["approve"]).click()
+    page.wait_for_load_state()
+    # Then the new-method step shows the SEPA mandate in the customer's language: creditor, reference, refund right
+    mandate_text = page.inner_text("#payment-method #sepa-mandate")
+    assert words["title"] in mandate_text and words["refund"] in mandate_text and words["creditor"] in mandate_text
+    assert words["reference"].format(reference=reference) in mandate_text
+    page.screenshot(path=str(SHOTS / f"new-bank-account-{locale}.png"), full_page=True)
+    # When they choose the test bank account without accepting the mandate, Then the page says so and nothing changes
+    page.get_by_label(words["bank"]).check()
+    page.get_by_role("button", name=words["use"]).click()
+    page.wait_for_load_state()
+    assert words["missing"] in page.inner_text("main")
+    assert call("GET", f"/v1/mandates/{mandate_id}")[1]["payment_method"]["type"] == "card"
+    # When they choose it again, accept the mandate and confirm
+    page.get_by_label(words["bank"]).check()
+    page.get_by_label(words["accept"]).check()
+    page.get_by_role("button", name=words["use"]).click()
+    page.wait_for_url("**done=method_updated**")
+    # Then the page shows the bank account and its reference, and the mandate is paid by bank debit
+    main = page.inner_text("main")
+    assert words["updated"] in main and "IBAN …3000" in main and reference in page.inner_text("#mandate-reference")
+    status, active = call("GET", f"/v1/mandates/{mandate_id}")
+    assert active["payment_method"]["type"] == "sepa_debit" and active["payment_method"]["mandate_reference"] == reference
+    [event] = call("GET", "/v1/events?type=mandate.payment_method_updated")[1]["data"]
+    assert event["data"]["source"] == "customer" and event["data"]["object"]["id"] == mandate_id
+    page.close()

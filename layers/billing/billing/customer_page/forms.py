@@ -38,21 +38,37 @@ class StripeApproveForm(BaseModel):
 
 
 class UpdateMethodForm(BaseModel):
-    """A new payment method from the customer: a test card (the simulated gateway)."""
+    """A new payment method from the customer: a test card or bank account (the simulated
+    gateway); for a bank account, the terms hash shown and the SEPA mandate's acceptance."""
 
     model_config = ConfigDict(defer_build=True, extra="ignore")  # built by the first form posted
 
     csrf: str = Field(max_length=100)
     payment_token: Literal[SIMULATED_TOKENS]  # type: ignore[valid-type]
+    terms_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    consent: Literal["yes"] | None = None
+
+    @property
+    def accepted_terms(self) -> str | None:
+        """The terms hash the customer accepted (the mandate's box ticked), else None."""
+        return self.terms_sha256 if self.consent == "yes" else None
 
 
 class StripeUpdateMethodForm(BaseModel):
-    """A new card from the customer, confirmed by Stripe.js (read back from Stripe's SetupIntent)."""
+    """A new card or bank account from the customer, confirmed by Stripe.js (read back from
+    Stripe's SetupIntent); for a bank account, the terms hash shown and the mandate's acceptance."""
 
     model_config = ConfigDict(defer_build=True, extra="ignore")  # built by the first form posted
 
     csrf: str = Field(max_length=100)
     setup_intent: str = Field(pattern=r"^seti_[A-Za-z0-9]{1,100}$")
+    terms_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    consent: Literal["yes"] | None = None
+
+    @property
+    def accepted_terms(self) -> str | None:
+        """The terms hash the customer accepted (the mandate's box ticked), else None."""
+        return self.terms_sha256 if self.consent == "yes" else None
 
 
 def parse_form(body: str) -> dict[str, str]:

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ..domain import payment_methods
-from ..domain.payment_methods import SIMULATED_TOKENS
 from .formatting import day, money, schedule_text
 from .headers import STRIPE_JS
 from .texts import Lang, text
 
 if TYPE_CHECKING:
     from ..domain.charge import Charge
+    from ..domain.disputes import Dispute
     from ..domain.model import Mandate, PaymentMethod
     from ..service.customer_portal import BankDebitOffer, CustomerView, ReceiptView
 
@@ -53,7 +53,7 @@ def mandate_page(
     notice: str = "",
     error: str = "",
     stripe: dict[str, str] | None = None,
-    test_cards: tuple[str, ...] = SIMULATED_TOKENS,
+    test_cards: tuple[str, ...] = (),
     test_banks: tuple[str, ...] = (),
     sepa: BankDebitOffer | None = None,
     terms_sha256: str | None = None,
@@ -98,7 +98,10 @@ def mandate_page(
         mandate_reference=m.mandate_reference,
         holder=m.customer.name or "",
         email=m.customer.email or "",
-        charges=[{**_charge(c, lang), "receipt": view.receipts.get(c.id)} for c in view.charges],
+        charges=[
+            {**_charge(c, lang), "receipt": view.receipts.get(c.id), "notes": _charge_notes(c, view.disputes.get(c.id, []), lang)}
+            for c in view.charges
+        ],
         may_revoke=m.customer_may_revoke,
         may_replace_method=view.may_replace_method,
         method_changes_used_up=view.method_changes_used_up,
@@ -149,6 +152,16 @@ def _charge(charge: Charge, lang: Lang) -> dict[str, Any]:
         "lines": lines if len(lines) > 1 else [],
         "refunded": money(charge.amount_refunded, charge.currency, lang) if charge.amount_refunded else None,
     }
+
+
+def _charge_notes(charge: Charge, disputes: list[Dispute], lang: Lang) -> list[str]:
+    """What happened to a past charge after it was paid: money the bank returned (a reversed
+    debit), and each dispute with its state (a lost one: the money went back to the customer)."""
+    notes = [text(lang, "charge.returned", date=day(a.reversed_at, lang)) for a in charge.attempts if a.reversed_at is not None]
+    for dispute in disputes:
+        status = text(lang, f"receipt.dispute.{dispute.status}")
+        notes.append(text(lang, "charge.disputed", amount=money(dispute.amount, charge.currency, lang), status=status))
+    return notes
 
 
 def revoke_page(view: CustomerView, lang: Lang, nonce: str, base: str, csrf: str) -> str:

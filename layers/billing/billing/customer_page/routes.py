@@ -34,6 +34,7 @@ from ..service.customer_portal import (
     CardNotConfirmed,
     ConfirmedCard,
     CustomerPortal,
+    MandateNotAccepted,
     TermsChanged,
     TestCard,
     terms_digest,
@@ -245,13 +246,26 @@ def replace_payment_method(token: str) -> Response[str]:
     if fields is None:
         return forbidden(token)
     try:
-        choice = new_payment_method(fields)
+        terms, choice = new_payment_method(fields)
     except ValidationError:
         return show(token, 400, error=text(lang(), "choose"))
+    identity = request().request_context.identity
     try:
-        portal().replace_payment_method(token, choice)
+        language = lang()  # the page's (its form posts with ?lang=): the mandate text it showed
+        portal().replace_payment_method(
+            token,
+            choice,
+            identity.source_ip,
+            request().headers.get("User-Agent"),
+            terms,
+            wording=lambda offer: sepa_text(language, offer),
+        )
     except CardNotConfirmed:
         return show(token, 400, error=text(lang(), "card_not_confirmed"))
+    except MandateNotAccepted:  # a bank account without the SEPA mandate's acceptance: nothing changed
+        return show(token, 400, error=text(lang(), "sepa.not_accepted"))
+    except TermsChanged:
+        return show(token, 409, error=text(lang(), "changed"))
     except InvalidLink:
         return show(token)
     except TooManyRequests as limited:
@@ -269,11 +283,14 @@ def replace_payment_method(token: str) -> Response[str]:
     return see_other(token, "method_updated")
 
 
-def new_payment_method(fields: dict[str, str]) -> CardChoice:
-    """A test card, or (with Stripe) the card confirmed in the browser for this mandate."""
+def new_payment_method(fields: dict[str, str]) -> tuple[str | None, CardChoice]:
+    """The terms hash of the SEPA mandate the customer accepted (None: not ticked), and the method:
+    a test card or bank account, or (with Stripe) the one confirmed in the browser for this mandate."""
     if not deps().takes_cards:
-        return TestCard(forms.UpdateMethodForm.model_validate(fields).payment_token)
-    return ConfirmedCard(forms.StripeUpdateMethodForm.model_validate(fields).setup_intent)
+        simulated = forms.UpdateMethodForm.model_validate(fields)
+        return simulated.accepted_terms, TestCard(simulated.payment_token)
+    confirmed = forms.StripeUpdateMethodForm.model_validate(fields)
+    return confirmed.accepted_terms, ConfirmedCard(confirmed.setup_intent)
 
 
 def payment_method(fields: dict[str, str]) -> tuple[str, CardChoice]:

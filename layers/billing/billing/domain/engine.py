@@ -30,7 +30,7 @@ from .errors import ConcurrentModification
 from .events import EventType
 from .items import Item
 from .lifecycles import ATTEMPT
-from .model import Mandate, PaidPeriod, PaymentMethod
+from .model import Consent, Mandate, PaidPeriod, PaymentMethod
 
 
 @dataclass
@@ -146,14 +146,19 @@ def charge_lines(mandate: Mandate, cycle: int, items: list[Item]) -> list[Line]:
 
 
 def replace_payment_method(
-    mandate: Mandate, charge: Charge | None, method: PaymentMethod, now: datetime, by_customer: bool = False
+    mandate: Mandate,
+    charge: Charge | None,
+    method: PaymentMethod,
+    now: datetime,
+    by_customer: bool = False,
+    consent: Consent | None = None,
 ) -> list[EventType]:
     """A new payment method (merchant or customer). An attempt claimed but not started yet is
     re-pinned to it, so the card replaced before an attempt starts is the card that attempt uses
     (the charger's start is conditional on the mandate's version, so it reads this); an attempt
     already started keeps the method it was sent with (its key replays the same request)."""
     reattempt_allowed = charge is None or charge.may_reopen
-    types = mandate.replace_payment_method(now, method, reattempt_allowed, by_customer=by_customer)
+    types = mandate.replace_payment_method(now, method, reattempt_allowed, by_customer=by_customer, consent=consent)
     if charge is not None and charge.id == mandate.open_charge_id and charge.in_flight and not mandate.attempt_at_gateway:
         charge.repin(method, now)
     return types

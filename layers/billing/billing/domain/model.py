@@ -448,8 +448,12 @@ class Mandate(Entity):
 
     @property
     def mandate_reference(self) -> str | None:
+        """A bank debit's SEPA mandate reference, always one: the method's (set when adopted), else
+        (a method stored without one) the reference derived from this mandate; None for a card."""
         method = self.payment_method
-        return method.mandate_reference if method is not None and method.bank_debit else None
+        if method is None or not method.bank_debit:
+            return None
+        return method.mandate_reference or payment_methods.mandate_reference(self.id)
 
     def activate(self, now: datetime, payment_method: PaymentMethod, consent: Consent) -> list[EventType]:
         MANDATE.ensure(self.status, "activate")
@@ -518,18 +522,29 @@ class Mandate(Entity):
         return [EventType.MANDATE_RESUMED, *self._schedule_from(cycle, now)]
 
     def replace_payment_method(
-        self, now: datetime, payment_method: PaymentMethod, reattempt_allowed: bool = True, by_customer: bool = False
+        self,
+        now: datetime,
+        payment_method: PaymentMethod,
+        reattempt_allowed: bool = True,
+        by_customer: bool = False,
+        consent: Consent | None = None,
     ) -> list[EventType]:
         """A past_due mandate becomes active and its failed charge is attempted again at the
         next dispatch, at most MAX_REATTEMPTS times per charge (`reattempt_allowed`). The customer
-        (`by_customer`, from their page) changes it at most MAX_CUSTOMER_METHOD_CHANGES times a day."""
+        (`by_customer`, from their page) changes it at most MAX_CUSTOMER_METHOD_CHANGES times a day;
+        a bank account they give comes with their `consent` to its SEPA mandate (what they saw,
+        hashed), which becomes the mandate's consent evidence (the one before stays in its events)."""
         MANDATE.ensure(self.status, "replace_payment_method")
         if self.status == "past_due" and self.open_charge_id and not reattempt_allowed:
             raise InvalidState("This charge was already re-attempted the maximum number of times; the mandate stays past_due.")
+        if by_customer and payment_method.bank_debit and (consent is None or not consent.terms_sha256):
+            raise ValidationFailed("A bank account needs the customer's acceptance of its SEPA mandate.", "consent")
         if by_customer:
             self.ensure_customer_may_change_method(now)
             self.customer_method_changes = [*self._recent_customer_method_changes(now), now]
         self.payment_method, self.updated_at = self._adopt(payment_method), now
+        if consent is not None:
+            self.consent = consent
         if self.status == "past_due":
             self.attempt_at = now if self.open_charge_id else None
         self.status = MANDATE.move(self.status, "replace_payment_method")

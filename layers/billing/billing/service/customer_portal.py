@@ -40,6 +40,10 @@ class CardNotConfirmed(Exception):
     """The card the form names was not confirmed at the gateway for this mandate."""
 
 
+class MandateNotAccepted(Exception):
+    """A bank account was given without ticking the acceptance of its SEPA mandate: nothing changed."""
+
+
 class BankDebitRefused(ValidationFailed):
     """A bank account was chosen for a mandate that cannot be paid by bank debit (not in EUR, or
     without the customer's e-mail or name): nothing changed."""
@@ -101,8 +105,9 @@ class CustomerView:
     charges: list[Charge]
     link_expired: bool
     terms_sha256: str  # of the terms alone; with a bank-debit offer, `terms_digest(mandate, wording(offer))`
-    bank_debit: BankDebitOffer | None = None  # offered at approval (the rules allow a bank debit)
+    bank_debit: BankDebitOffer | None = None  # offered at approval or for a new method (the rules allow a bank debit)
     receipts: dict[str, str] = field(default_factory=dict)  # charge id -> its receipt's link
+    disputes: dict[str, list[Dispute]] = field(default_factory=dict)  # charge id -> the bank's claims on it, oldest first
     may_replace_method: bool = False  # the page offers a new payment method (a card step) now
     method_changes_used_up: bool = False  # it would, but the day's changes are used up
 
@@ -120,6 +125,11 @@ def terms_digest(mandate: Mandate, mandate_text: str = "") -> str:
     if mandate_text:
         shown["bank_debit_mandate"] = mandate_text
     return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()
+
+
+def _consent(now: datetime, ip: str | None, user_agent: str | None, terms_sha256: str) -> Consent:
+    """The evidence of what the customer accepted on the page, and from where."""
+    return Consent(accepted_at=now, ip=ip, user_agent=(user_agent or "")[:500] or None, terms_sha256=terms_sha256)
 
 
 class CustomerPortal:
@@ -151,14 +161,16 @@ class CustomerPortal:
         return self.cards.create_setup_intent(mandate.merchant_id, mandate.id, customer.email, customer.name, purpose)
 
     def bank_setup(self, view: CustomerView) -> dict[str, str] | None:
-        """The SetupIntent a bank account (IBAN) is confirmed with at approval, when one is offered
-        and the page takes payment methods through the gateway (Stripe.js); else None."""
+        """The SetupIntent a bank account (IBAN) is confirmed with, at approval or as a new payment
+        method (one per state of the mandate), when one is offered and the page takes payment
+        methods through the gateway (Stripe.js); else None."""
         mandate = view.mandate
-        if self.cards is None or view.bank_debit is None or not mandate.awaiting_approval:
+        if self.cards is None or view.bank_debit is None or not (mandate.awaiting_approval or view.may_replace_method):
             return None
+        purpose = "bank" if mandate.awaiting_approval else f"update-{mandate.version}"
         customer = mandate.customer
         return self.cards.create_setup_intent(
-            mandate.merchant_id, mandate.id, customer.email, customer.name, "bank", method_type="sepa_debit"
+            mandate.merchant_id, mandate.id, customer.email, customer.name, purpose, method_type="sepa_debit"
         )
 
     def _bank_offer(self, mandate: Mandate) -> BankDebitOffer | None:
@@ -215,9 +227,14 @@ class CustomerPortal:
         now = self.clock.now()
         upcoming = mandate.upcoming_charges(now, UPCOMING)
         changes_left = mandate.customer_method_change_at(now) <= now
+        may_replace = mandate.customer_may_replace_method and changes_left
         charges: list[Charge] = []
         if not mandate.awaiting_approval:  # nothing can have been charged before approval
             charges = self.charges.page(mandate.merchant_id, PageRequest(PAST), mandate_id=mandate.id).data
+        disputes: dict[str, list[Dispute]] = {}
+        if any(c.dispute_id for c in charges):  # read only when one of them was disputed
+            for dispute in self.repo.page(Dispute, mandate.merchant_id, PageRequest(100), mandate_id=mandate.id).data:
+                disputes.setdefault(dispute.charge_id, []).append(dispute)
         return CustomerView(
             merchant_name=self.merchant_name(mandate.merchant_id) or "",
             mandate=mandate,
@@ -225,9 +242,10 @@ class CustomerPortal:
             charges=charges,
             link_expired=expired and mandate.awaiting_approval,
             terms_sha256=terms_digest(mandate),
-            bank_debit=self._bank_offer(mandate) if mandate.awaiting_approval else None,
+            bank_debit=self._bank_offer(mandate) if mandate.awaiting_approval or may_replace else None,
             receipts={c.id: url for c in charges if (url := self.links.receipt_url(c))},
-            may_replace_method=mandate.customer_may_replace_method and changes_left,
+            disputes={k: sorted(v, key=lambda d: d.created_at) for k, v in disputes.items()},
+            may_replace_method=may_replace,
             method_changes_used_up=mandate.customer_may_replace_method and not changes_left,
         )
 
@@ -274,20 +292,40 @@ class CustomerPortal:
         shown = wording(offer) if offer is not None and wording is not None else ""
         if terms_sha256 != terms_digest(mandate, shown):
             raise TermsChanged("the terms changed since the page was shown")
-        consent = Consent(
-            accepted_at=self.clock.now(), ip=ip, user_agent=(user_agent or "")[:500] or None, terms_sha256=terms_sha256
-        )
+        consent = _consent(self.clock.now(), ip, user_agent, terms_sha256)
         return self.mandates.approve(mandate.merchant_id, mandate.id, self._method(choice, mandate, offer), consent)
 
-    def replace_payment_method(self, token: str, choice: CardChoice) -> Mandate:
-        """The customer's new payment method (a test card, or the card Stripe confirmed for this
-        mandate): as the merchant's `…/payment_method`, with the event's source `customer`."""
+    def replace_payment_method(
+        self,
+        token: str,
+        choice: CardChoice,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        terms_sha256: str | None = None,
+        wording: MandateWording | None = None,
+    ) -> Mandate:
+        """The customer's new payment method (a test card or bank account, or the card or bank
+        account Stripe confirmed for this mandate): as the merchant's `…/payment_method`, with the
+        event's source `customer`. A bank account only where a bank debit is offered
+        (BankDebitRefused), with the SEPA mandate accepted: `terms_sha256`, the hash of the terms
+        and the mandate's text as the page showed it (`wording`, in its language), None when the
+        customer did not tick its acceptance (MandateNotAccepted; TermsChanged when it is not what
+        is shown now). It is kept as the consent, as at approval."""
         mandate, _ = self._mandate(token)
         if not mandate.customer_may_replace_method:
             raise InvalidState("The payment method of this mandate cannot be replaced now.")
-        mandate.ensure_customer_may_change_method(self.clock.now())  # before the gateway is asked (decided again at the write)
-        method = self._method(choice, mandate, None)  # no mandate text is shown here: cards only
-        return self.mandates.replace_payment_method(mandate.merchant_id, mandate.id, method, source="customer")
+        now = self.clock.now()
+        mandate.ensure_customer_may_change_method(now)  # before the gateway is asked (decided again at the write)
+        offer = self._bank_offer(mandate)
+        method = self._method(choice, mandate, offer)
+        consent = None
+        if method.bank_debit and offer is not None:
+            if terms_sha256 is None:
+                raise MandateNotAccepted(mandate.id)
+            if terms_sha256 != terms_digest(mandate, wording(offer) if wording is not None else ""):
+                raise TermsChanged("the terms changed since the page was shown")
+            consent = _consent(now, ip, user_agent, terms_sha256)
+        return self.mandates.replace_payment_method(mandate.merchant_id, mandate.id, method, source="customer", consent=consent)
 
     def revoke(self, token: str) -> Mandate:
         mandate, _ = self._mandate(token)

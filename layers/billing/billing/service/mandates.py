@@ -120,11 +120,18 @@ class Mandates:
         return self._change(merchant_id, mandate_id, lambda m, c, now: m.activate(now, method, consent))
 
     def replace_payment_method(
-        self, merchant_id: str, mandate_id: str, request: NewPaymentMethod, source: Literal["merchant", "customer"] = "merchant"
+        self,
+        merchant_id: str,
+        mandate_id: str,
+        request: NewPaymentMethod,
+        source: Literal["merchant", "customer"] = "merchant",
+        consent: Consent | None = None,
     ) -> Mandate:
         """From the merchant's API, or from the customer's page (`source`, carried by the event).
         The merchant's token is checked at the gateway; the customer's page passes only a test card
-        or the card Stripe confirmed for this very mandate (as at approval), so no check is due."""
+        or bank account, or the method Stripe confirmed for this very mandate (as at approval), so
+        no check is due. A bank account from the customer comes with `consent` (the hash of the
+        SEPA mandate they accepted): the mandate's consent from then on, the event keeps the one before."""
         ensure_usable(request.gateway, self.gateways, "gateway")
         method = request if isinstance(request, PaymentMethod) else _method(request)  # the page's is described already
         if source == "merchant":
@@ -133,8 +140,11 @@ class Mandates:
         previous: dict[str, object] = {}
 
         def change(mandate: Mandate, charge: Charge | None, now: datetime) -> list[EventType]:
-            previous["payment_method"] = self.recorder.snapshot(mandate)["payment_method"]
-            return replace_payment_method(mandate, charge, method, now, by_customer=source == "customer")
+            before = self.recorder.snapshot(mandate)
+            previous["payment_method"] = before["payment_method"]
+            if consent is not None:
+                previous["consent"] = before.get("consent")
+            return replace_payment_method(mandate, charge, method, now, by_customer=source == "customer", consent=consent)
 
         extra = {"previous_attributes": previous, "source": source}
         return self._change(merchant_id, mandate_id, change, {EventType.MANDATE_PAYMENT_METHOD_UPDATED: extra})

@@ -23,6 +23,11 @@
     if (confirmed) return;
     event.preventDefault();
     var byBank = iban !== null && bank.checked;
+    var accept = form.querySelector('input[name=consent][data-missing]');  // a new bank account's SEPA mandate
+    if (byBank && accept && !accept.checked) {
+      document.getElementById('card-errors').textContent = accept.dataset.missing;
+      return;
+    }
     var done = byBank
       ? stripe.confirmSepaDebitSetup(bank.dataset.bankSecret, {
           payment_method: {sepa_debit: iban, billing_details: {name: bank.dataset.name, email: bank.dataset.email}}

@@ -320,3 +320,26 @@ def _facts(charge_id: str) -> DisputeFacts:
 
 
 _ = PaymentReport  # (the payment report's shape is built by the fake gateway)
+
+
+def test_a_reversal_reported_before_the_success_was_recorded_is_not_lost() -> None:
+    # Given a bank debit processing that settled and was then returned by the bank, whose
+    # settlement event was lost (the service still holds the attempt as processing)
+    world, mandate_id, charge = sepa_world("pm_sim_sepa_late_failure", retry_schedule_days=[2])
+    world.gateway.settle(charge.id)
+    world.gateway.take_events()
+    reversal = world.gateway.reverse(charge.id, code="insufficient_funds")
+
+    # When the reversal arrives, and later the hourly lookup runs
+    world.apply(reversal)
+    world.clock.advance(hours=1)
+    world.dispatch()
+    world.deliver_all()
+
+    # Then the charge is not counted as collected: it was paid and returned, and is retried
+    stored = charge_of(world, charge)
+    assert stored.status != "succeeded", "a returned debit is still counted as collected"
+    assert stored.attempts[0].reversed_at is not None
+    assert event_types(world).count("charge.reversed") == 1
+    assert world.gateway.held() == held_by_books(world) == {}
+    assert world.get(mandate_id).cycles_charged == 0

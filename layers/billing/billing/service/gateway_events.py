@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
 from ..domain.charge import Charge, GatewayResult
 from ..domain.disputes import Dispute, DisputeReport, DisputeStatus, apply_report, dispute_id
-from ..domain.engine import reverse, settle
+from ..domain.engine import Settlement, reverse, settle
 from ..domain.events import EventType
 from ..domain.model import Entity, Mandate
 from ..domain.payment_methods import Gateway
@@ -146,10 +146,22 @@ class GatewayEvents:
                 return Applied("ignored")
             now = self.clock.now()
             if report.outcome == "reversed":
+                paid = Settlement()
+                if _started(mandate, charge, report.attempt):
+                    # Reversed before its success was recorded (that report lost or late, the lookup
+                    # not run yet): a reversal says the attempt succeeded, so that is recorded first;
+                    # else the lookup would later record a success whose money went back.
+                    success = GatewayResult(outcome="succeeded", gateway_reference=report.gateway_reference)
+                    paid = settle(mandate, charge, report.attempt, success, now)
                 attempt = next((a for a in charge.attempts if a.number == report.attempt), None)
                 if attempt is None or attempt.outcome != "succeeded":
-                    return Applied("unchanged")  # not (yet) a succeeded attempt: nothing to reverse
+                    return Applied("unchanged")  # not a succeeded attempt: nothing to reverse
                 settlement = reverse(mandate, charge, report.decline_code or "insufficient_funds", now)
+                settlement = Settlement(
+                    settlement.recorded,
+                    paid.mandate_events + settlement.mandate_events,
+                    paid.charge_events + settlement.charge_events,
+                )
             else:
                 answer = GatewayResult(
                     outcome=report.outcome, decline_code=report.decline_code, gateway_reference=report.gateway_reference

@@ -343,3 +343,22 @@ def test_a_reversal_reported_before_the_success_was_recorded_is_not_lost() -> No
     assert event_types(world).count("charge.reversed") == 1
     assert world.gateway.held() == held_by_books(world) == {}
     assert world.get(mandate_id).cycles_charged == 0
+
+
+def test_a_dispute_report_delivered_again_changes_nothing_when_the_charge_has_two_disputes() -> None:
+    # Given a paid card charge with two disputes recorded (two parts of it)
+    world, _, charge = card_world()
+    first = world.gateway.open_dispute(charge.id, reason="general", amount=100)
+    second = world.gateway.open_dispute(charge.id, reason="duplicate", amount=200)
+    world.apply(first, second)
+    before = charge_of(world, charge)
+    commits = len(world.repo.commits)
+
+    # When the first dispute's report is delivered again
+    (again,) = world.apply(first)
+
+    # Then nothing changes: no write, the charge's disputed amount and dispute id as they were
+    assert again.status == "unchanged"
+    assert len(world.repo.commits) == commits
+    after = charge_of(world, charge)
+    assert (after.amount_disputed, after.dispute_id) == (before.amount_disputed, before.dispute_id) == (300, before.dispute_id)

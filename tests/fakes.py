@@ -501,16 +501,20 @@ class FakeGateway:
         )
         return self._event("charge.refund.updated", request.merchant_id, mandate_id=request.mandate_id, refund=report)
 
-    def card_updated(self, merchant_id: str, mandate_id: str, last4: str = "4444") -> GatewayEvent:
+    def _token_of(self, mandate_id: str) -> str | None:
+        """The payment method the gateway last charged for this mandate (what its report names)."""
+        return next((q.token for q, _, _ in reversed(self.payments) if q.mandate_id == mandate_id), None)
+
+    def card_updated(self, merchant_id: str, mandate_id: str, last4: str = "4444", token: str | None = None) -> GatewayEvent:
         from billing.service.gateway_events import MethodReport
 
-        report = MethodReport(mandate_id=mandate_id, last4=last4)
+        report = MethodReport(mandate_id=mandate_id, last4=last4, token=token or self._token_of(mandate_id))
         return self._event("payment_method.automatically_updated", merchant_id, mandate_id=mandate_id, method=report)
 
-    def bank_mandate_inactive(self, merchant_id: str, mandate_id: str) -> GatewayEvent:
+    def bank_mandate_inactive(self, merchant_id: str, mandate_id: str, token: str | None = None) -> GatewayEvent:
         from billing.service.gateway_events import MethodReport
 
-        report = MethodReport(mandate_id=mandate_id, mandate_inactive=True)
+        report = MethodReport(mandate_id=mandate_id, mandate_inactive=True, token=token or self._token_of(mandate_id))
         return self._event("mandate.updated", merchant_id, mandate_id=mandate_id, method=report)
 
     def held(self) -> dict[tuple[str, str], int]:

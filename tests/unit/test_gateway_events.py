@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from billing.api.requests import PaymentMethodIn
 from billing.domain.charge import Charge
 from billing.domain.disputes import Dispute
 from billing.domain.refunds import Refund
@@ -362,3 +363,20 @@ def test_a_dispute_report_delivered_again_changes_nothing_when_the_charge_has_tw
     assert len(world.repo.commits) == commits
     after = charge_of(world, charge)
     assert (after.amount_disputed, after.dispute_id) == (before.amount_disputed, before.dispute_id) == (300, before.dispute_id)
+
+
+def test_a_late_card_update_of_a_replaced_payment_method_leaves_the_new_one_alone() -> None:
+    # Given a card updated by the network, then replaced by the merchant with another card
+    world, mandate_id, _ = card_world("pm_sim_card_updated")
+    updated = world.gateway.card_updated(MERCHANT, mandate_id, "4444")
+    world.apply(updated)
+    world.api.mandates.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_ok"))
+
+    # When the old card's update is delivered again, and the old bank details are reported cancelled
+    applied = world.apply(updated, world.gateway.bank_mandate_inactive(MERCHANT, mandate_id, token="pm_sim_card_updated"))
+
+    # Then the new card is untouched and the mandate still collects
+    assert [a.status for a in applied] == ["unchanged", "unchanged"]
+    method = world.get(mandate_id).payment_method
+    assert method is not None and (method.token, method.last4) == ("pm_sim_ok", "4242")
+    assert world.get(mandate_id).status == "active"

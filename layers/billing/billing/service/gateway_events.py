@@ -80,6 +80,9 @@ class MethodReport(BaseModel):
     mandate_id: Ref
     last4: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{4}$")] | None = None
     mandate_inactive: bool = False
+    # The gateway's payment method the report is about (Stripe's `pm_…`): a report of a method the
+    # mandate no longer uses (replaced since; a late or repeated report) changes nothing.
+    token: Ref | None = None
 
 
 class GatewayEvent(BaseModel):
@@ -261,6 +264,9 @@ class GatewayEvents:
             mandate = self.repo.get(Mandate, merchant, report.mandate_id)
             if mandate is None:
                 return Applied("ignored")
+            method = mandate.payment_method
+            if report.token is not None and (method is None or method.token != report.token):
+                return Applied("unchanged")  # about a payment method replaced since
             now = self.clock.now()
             before = self.recorder.snapshot(mandate)["payment_method"]
             types: list[EventType] = []

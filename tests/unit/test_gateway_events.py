@@ -380,3 +380,30 @@ def test_a_late_card_update_of_a_replaced_payment_method_leaves_the_new_one_alon
     method = world.get(mandate_id).payment_method
     assert method is not None and (method.token, method.last4) == ("pm_sim_ok", "4242")
     assert world.get(mandate_id).status == "active"
+
+
+def test_a_revocation_by_the_gateway_cancels_the_charge_waiting_for_a_retry() -> None:
+    # Given a bank debit declined into the retry schedule, and a card mandate whose second cycle
+    # waits for a retry after its first was paid
+    world, bank, declined = sepa_world("pm_sim_sepa_insufficient_funds", retry_schedule_days=[3])
+    world.apply(world.gateway.settle(declined.id))
+    card = world.mandate(world.plan(interval="day", retry_schedule_days=[3]), token="pm_sim_ok")
+    world.tick()
+    method = PaymentMethodIn(gateway="simulated", token="pm_sim_insufficient_funds")
+    world.api.mandates.replace_payment_method(MERCHANT, card, method)
+    world.clock.advance(days=1)
+    world.tick()
+    paid, waiting = world.charges(card)
+    assert (paid.status, waiting.status) == ("succeeded", "retrying")
+
+    # When the bank cancels the debit mandate, and the card's paid charge is disputed as fraud
+    world.apply(world.gateway.bank_mandate_inactive(MERCHANT, bank))
+    world.apply(world.gateway.open_dispute(paid.id, reason="fraudulent"))
+
+    # Then both mandates are revoked and no charge is left waiting for a retry that will never come
+    for mandate_id in (bank, card):
+        mandate = world.get(mandate_id)
+        assert mandate.status == "revoked" and mandate.open_charge_id is None
+        assert [c.status for c in world.charges(mandate_id) if c.status in ("pending", "retrying")] == []
+    assert charge_of(world, declined).status == "cancelled"
+    assert "charge.cancelled" in event_types(world)

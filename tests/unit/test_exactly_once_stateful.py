@@ -30,9 +30,18 @@ refunds plus credit of a cycle never exceed what was paid for it; a charge that 
 gives its credit back; an ended mandate's items are voided and its credit refunded (or reported
 forfeited) exactly as the model says; no item stays pending on an ended mandate; and no attempt
 uses a payment method replaced (by the merchant or the customer) before it started.
+After the charge (tests/fakes.py's gateway learns time): bank debits answered `processing` and settled
+later (declined soft or hard, or succeeded) with the report delivered at once, twice, late or lost
+(then the hourly/daily lookup finds it), payments returned afterwards (rule 8 of the model), disputes
+opened and moved in any order (fraud-type reasons revoke), cards replaced by the network, bank
+mandates cancelled at the bank, merchant refunds failing later, and old reports delivered again
+(which change nothing). After every step: each (charge, attempt) reached the gateway at most once;
+every processing charge is its mandate's, at the gateway, with a lease that brings it back to be
+looked up (due again); refunds + pending + disputed never exceed a charge's amount; the disputed
+amounts and what the books say the gateway holds equal the model's.
 At the end, once the faults stop: nothing is left at the gateway unrecorded, every refund has
-settled, the gateway's ledger equals succeeded charges minus succeeded refunds per mandate and
-currency, every cycle that fell due outside a pause was dispatched in order, and every unsettled
+settled, the gateway's own ledger (succeeded charges - succeeded refunds - reversals - lost disputes)
+equals the books and the model per mandate and currency, every cycle that fell due outside a pause was dispatched in order, and every unsettled
 charge has a next step (a retry at its time, or the resume of its paused mandate).
 """
 
@@ -858,7 +867,11 @@ class Billing(RuleBasedStateMachine):
             for charge in charges:
                 if charge.status in UNSETTLED:
                     # Its next step is scheduled: a retry at its time, or the resume of its paused mandate.
-                    assert mandate.open_charge_id == charge.id, (charge, mandate, [e.type for e in world.repo.events(MERCHANT) if e.data["object"].get("id") in (charge.id, mandate.id)])
+                    assert mandate.open_charge_id == charge.id, (
+                        charge,
+                        mandate,
+                        [e.type for e in world.repo.events(MERCHANT) if e.data["object"].get("id") in (charge.id, mandate.id)],
+                    )
                     if mandate.status == "active":
                         assert charge.status == "retrying" and charge.next_attempt_at > now
                         assert mandate.dispatch_at == charge.next_attempt_at

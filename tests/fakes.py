@@ -18,6 +18,7 @@ from billing.domain.errors import ConcurrentModification, InvalidState
 from billing.domain.model import Event, Mandate
 from billing.domain.receipts import ReceiptCounter
 from billing.domain.refunds import Refund
+from billing.service.gateway_events import GatewayEvent
 from billing.service.messages import AttemptMessage, NotificationMessage, RefundMessage
 from billing.service.ports import (
     AttemptRequest,
@@ -304,6 +305,15 @@ class FakeGateway:
         self.refund_keys: dict[str, int] = {}
         self.refund_calls: list[RefundRequest] = []
         self.after_refund: Any = None  # a hook run when a refund call returns (e.g. a crash before its record)
+        # Its course after answering: bank debits settling, reversals, disputes, refunds failing later,
+        # card and bank-mandate changes, each reported as a normalised gateway event in `events`.
+        self.events: list[GatewayEvent] = []
+        self.event_count = 0
+        self.reversals: list[tuple[AttemptRequest, str, datetime]] = []
+        self.disputes: dict[str, dict[str, Any]] = {}
+        self.dispute_count = 0
+        # money moved later (kind, mandate id, charge id, amount, currency): settled debits, reversals, lost disputes
+        self.moves: list[tuple[str, str, str, int, str]] = []
 
     def charge(self, request: AttemptRequest) -> GatewayResult:
         self.calls.append(request)
@@ -319,7 +329,7 @@ class FakeGateway:
         index = self.keys.get(request.idempotency_key)
         if index is not None and (self.key_memory is None or now - self.payments[index][2] <= self.key_memory):
             return self.payments[index][1]
-        result = self.behaviour(request.token, request.attempt).model_copy(
+        result = self._answer(request.token, request.attempt).model_copy(
             update={"gateway_reference": "sim_" + request.idempotency_key}
         )
         self.keys[request.idempotency_key] = len(self.payments)
@@ -339,7 +349,189 @@ class FakeGateway:
         return found[0] if found else None
 
     def ledger(self) -> list[AttemptRequest]:
-        return [request for request, result, _ in self.payments if result.outcome == "succeeded"]
+        """Payments that hold money now: succeeded and not reversed since."""
+        reversed_ = {(request.charge_id, request.attempt) for request, _, _ in self.reversals}
+        return [
+            request
+            for request, result, _ in self.payments
+            if result.outcome == "succeeded" and (request.charge_id, request.attempt) not in reversed_
+        ]
+
+    # ------------------------------------------------------------ time (the gateway's own course)
+    def _answer(self, token: str, attempt: int) -> GatewayResult:
+        """The contract's table; a bank debit (a `sepa` token) is accepted as `processing` and is
+        settled later by `settle` (the test decides when and how)."""
+        if "_sepa_" in token:
+            return GatewayResult(outcome="processing")
+        if token in ("pm_sim_dispute_lost", "pm_sim_dispute_won", "pm_sim_card_updated"):
+            return GatewayResult(outcome="succeeded")  # their later course is the test's to drive
+        return self.behaviour(token, attempt)
+
+    def _event(self, kind: str, merchant_id: str, **about: Any) -> GatewayEvent:
+        self.event_count += 1
+        event = GatewayEvent(
+            id=f"evt_sim_{self.event_count}",
+            gateway="simulated",
+            event_type=kind,
+            created=self.clock.now(),
+            merchant_id=merchant_id,
+            **about,
+        )
+        self.events.append(event)
+        return event
+
+    def take_events(self) -> list[GatewayEvent]:
+        taken, self.events = self.events, []
+        return taken
+
+    def _payment_index(self, charge_id: str, attempt: int | None = None) -> int:
+        found = [
+            i
+            for i, (q, _, _) in enumerate(self.payments)
+            if q.charge_id == charge_id and (attempt is None or q.attempt == attempt)
+        ]
+        if not found:
+            raise LookupError(f"no payment of {charge_id} (attempt {attempt}) at the gateway")
+        return found[-1]
+
+    def processing(self) -> list[AttemptRequest]:
+        """Payments accepted and not settled yet."""
+        return [q for q, r, _ in self.payments if r.outcome == "processing"]
+
+    def settle(
+        self, charge_id: str, attempt: int | None = None, outcome: str | None = None, code: str | None = None
+    ) -> GatewayEvent:
+        """A processing payment settles (by default as its token says: `sepa_insufficient_funds`
+        declines, the others succeed): lookups answer it from now on, and an event reports it."""
+        index = self._payment_index(charge_id, attempt)
+        request, result, at = self.payments[index]
+        assert result.outcome == "processing", f"{charge_id} is {result.outcome}, not processing"
+        if outcome is None:
+            outcome = "declined" if request.token == "pm_sim_sepa_insufficient_funds" else "succeeded"
+        if outcome == "declined" and code is None:
+            code = "insufficient_funds"
+        settled = result.model_copy(update={"outcome": outcome, "decline_code": code if outcome != "succeeded" else None})
+        self.payments[index] = (request, settled, at)
+        if outcome == "succeeded":
+            self.moves.append(("charge", request.mandate_id, request.charge_id, request.money.amount, request.money.currency))
+        return self._payment_event(
+            request, "payment_intent.succeeded" if outcome == "succeeded" else "payment_intent.payment_failed", settled
+        )
+
+    def _payment_event(
+        self, request: AttemptRequest, kind: str, result: GatewayResult, outcome: str | None = None
+    ) -> GatewayEvent:
+        from billing.service.gateway_events import PaymentReport
+
+        report = PaymentReport(
+            charge_id=request.charge_id,
+            attempt=request.attempt,
+            outcome=outcome or result.outcome,  # type: ignore[arg-type]
+            decline_code=result.decline_code,
+            gateway_reference=result.gateway_reference,
+        )
+        return self._event(kind, request.merchant_id, mandate_id=request.mandate_id, payment=report)
+
+    def processing_event(self, charge_id: str, attempt: int | None = None) -> GatewayEvent:
+        """The gateway's `payment_intent.processing` for a payment it accepted (sent again, late, as a gateway may)."""
+        request, result, _ = self.payments[self._payment_index(charge_id, attempt)]
+        return self._payment_event(
+            request, "payment_intent.processing", result.model_copy(update={"decline_code": None}), "processing"
+        )
+
+    def reverse(self, charge_id: str, attempt: int | None = None, code: str = "insufficient_funds") -> GatewayEvent:
+        """A succeeded payment's money is sent back (a returned bank debit)."""
+        index = self._payment_index(charge_id, attempt)
+        request, result, _ = self.payments[index]
+        assert result.outcome == "succeeded", f"{charge_id} is {result.outcome}: nothing to reverse"
+        assert all((q.charge_id, q.attempt) != (request.charge_id, request.attempt) for q, _, _ in self.reversals)
+        self.reversals.append((request, code, self.clock.now()))
+        self.moves.append(("reversal", request.mandate_id, request.charge_id, request.money.amount, request.money.currency))
+        reversed_ = result.model_copy(update={"decline_code": code})
+        return self._payment_event(request, "payment_intent.payment_failed", reversed_, "reversed")
+
+    def open_dispute(
+        self, charge_id: str, reason: str = "general", amount: int | None = None, status: str = "needs_response"
+    ) -> GatewayEvent:
+        """The customer's bank claws a succeeded payment back (a bank debit's dispute is lost at once)."""
+        request = next(q for q in self.ledger() if q.charge_id == charge_id)
+        self.dispute_count += 1
+        reference = f"dp_sim_{self.dispute_count}"
+        self.disputes[reference] = {
+            "request": request,
+            "amount": request.money.amount if amount is None else amount,
+            "reason": reason,
+            "status": "needs_response",
+        }
+        return self.dispute_moves(reference, status, "charge.dispute.created")
+
+    def dispute_moves(self, reference: str, status: str, kind: str = "charge.dispute.updated") -> GatewayEvent:
+        """A dispute's course at the gateway (forward only here: a lost dispute's money leaves once)."""
+        from billing.service.gateway_events import DisputeFacts
+
+        dispute = self.disputes[reference]
+        request: AttemptRequest = dispute["request"]
+        if status == "lost" and dispute["status"] != "lost":
+            self.moves.append(("dispute", request.mandate_id, request.charge_id, dispute["amount"], request.money.currency))
+        if dispute["status"] not in ("won", "lost"):
+            dispute["status"] = status
+        facts = DisputeFacts(
+            reference=reference,
+            charge_id=request.charge_id,
+            amount=dispute["amount"],
+            currency=request.money.currency,
+            reason=dispute["reason"],
+            status=status,  # type: ignore[arg-type]
+        )
+        if status in ("won", "lost") and kind == "charge.dispute.updated":
+            kind = "charge.dispute.closed"
+        return self._event(kind, request.merchant_id, mandate_id=request.mandate_id, dispute=facts)
+
+    def fail_refund_later(self, refund_id: str, code: str = "refund_declined") -> GatewayEvent:
+        """A refund the gateway answered as succeeded fails afterwards: the money is the merchant's again."""
+        from billing.service.gateway_events import RefundReport
+
+        index = next(i for i, (q, _, _) in enumerate(self.refunds) if q.refund_id == refund_id)
+        request, result, at = self.refunds[index]
+        assert result.outcome == "succeeded", f"{refund_id} is {result.outcome}"
+        failed = result.model_copy(update={"outcome": "declined", "decline_code": code})
+        self.refunds[index] = (request, failed, at)
+        report = RefundReport(
+            refund_id=refund_id, outcome="declined", failure_code=code, gateway_reference=result.gateway_reference
+        )
+        return self._event("charge.refund.updated", request.merchant_id, mandate_id=request.mandate_id, refund=report)
+
+    def _token_of(self, mandate_id: str) -> str | None:
+        """The payment method the gateway last charged for this mandate (what its report names)."""
+        return next((q.token for q, _, _ in reversed(self.payments) if q.mandate_id == mandate_id), None)
+
+    def card_updated(self, merchant_id: str, mandate_id: str, last4: str = "4444", token: str | None = None) -> GatewayEvent:
+        from billing.service.gateway_events import MethodReport
+
+        report = MethodReport(mandate_id=mandate_id, last4=last4, payment_method=token or self._token_of(mandate_id))
+        return self._event("payment_method.automatically_updated", merchant_id, mandate_id=mandate_id, method=report)
+
+    def bank_mandate_inactive(self, merchant_id: str, mandate_id: str, token: str | None = None) -> GatewayEvent:
+        from billing.service.gateway_events import MethodReport
+
+        report = MethodReport(mandate_id=mandate_id, mandate_inactive=True, payment_method=token or self._token_of(mandate_id))
+        return self._event("mandate.updated", merchant_id, mandate_id=mandate_id, method=report)
+
+    def held(self) -> dict[tuple[str, str], int]:
+        """What the gateway holds per (mandate, currency): succeeded charges - succeeded refunds -
+        reversals - lost disputes (its own ledger, not the service's books)."""
+        totals: dict[tuple[str, str], int] = {}
+        signed = {"charge": 1, "refund": -1, "reversal": -1, "dispute": -1}
+        for request, result, _ in self.payments:
+            if result.outcome == "succeeded" and "_sepa_" not in request.token:
+                key = (request.mandate_id, request.money.currency)
+                totals[key] = totals.get(key, 0) + request.money.amount
+        for kind, mandate_id, _, amount, currency in self.moves:
+            totals[(mandate_id, currency)] = totals.get((mandate_id, currency), 0) + signed[kind] * amount
+        for request in self.refund_ledger():
+            key = (request.mandate_id, request.money.currency)
+            totals[key] = totals.get(key, 0) - request.money.amount
+        return {k: v for k, v in totals.items() if v}
 
     def refund(self, request: RefundRequest) -> GatewayResult:
         """Like charges: once per key while the key is remembered; timeouts and outages alike."""

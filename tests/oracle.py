@@ -32,6 +32,17 @@ The rules, in plain words (the contract: shared/spec/API.md, Plan changes and It
    many charges that takes; the credit given back this way from a charge first cancels credit
    granted from it. Only what no charge can take is reported by `mandate.credit_forfeited` with
    its amount. Credit never vanishes.
+8. After the charge (the contract: Bank debits and asynchronous settlement, Disputes): a bank
+   debit is `processing` until the gateway settles it; a stop leaves it to settle. A payment
+   reversed afterwards is no longer collected: when the mandate is not final and holds no other
+   unsettled charge, it is the mandate's open charge again and follows the decline rules (a hard
+   code fails it); otherwise it fails for good. Credit granted from a reversed payment is not the
+   customer's while that payment is not collected. A dispute moves forward only
+   (needs_response -> under_review -> won | lost); while open or lost its amount cannot be refunded
+   (limit: amount - refunded - pending - disputed), a won one releases it; a fraud-type reason
+   revokes the mandate and no attempt follows. A refund failing later gives its amount back to the
+   charge. Money is conserved per mandate and currency: what the gateway holds = succeeded charges
+   - succeeded refunds - reversals - lost disputes.
 7. An item is accepted only while the mandate is not final; once refused because no cycle is
    left, the mandate never gets another cycle charge; and one accepted while a cycle was left is
    billed, unless it was accepted while paused or a pause came after it (a resume skips the
@@ -105,18 +116,36 @@ class ChargeBooks:
     pending_refunds: int = 0
     credited: int = 0
     released: bool = False  # an unpaid charge gave its credit back
+    currency: str = ""
+    disputes: dict[str, tuple[int, str]] = field(default_factory=dict)  # reference -> (amount, status)
+    reversals: int = 0  # times its payment was returned
+
+    @property
+    def disputed(self) -> int:
+        """Open and lost disputes: not the merchant's to refund."""
+        return sum(amount for amount, status in self.disputes.values() if status != "won")
+
+    @property
+    def lost(self) -> int:
+        return sum(amount for amount, status in self.disputes.values() if status == "lost")
 
     @property
     def refund_limit(self) -> int:
         if self.status != "succeeded":
             return 0
-        return max(0, min(self.amount, self.paid_value - self.credited) - self.refunded - self.pending_refunds)
+        taken = self.refunded + self.pending_refunds + self.disputed
+        return max(0, min(self.amount, self.paid_value - self.credited) - taken)
 
     @property
     def money_left(self) -> int:
         if self.status != "succeeded" or not self.money:
             return 0
-        return self.amount - self.refunded - self.pending_refunds
+        return max(0, self.amount - self.refunded - self.pending_refunds - self.disputed)
+
+    @property
+    def held(self) -> int:
+        """What the gateway holds of it: collected (and not returned) less refunds and lost disputes."""
+        return (self.amount if self.status == "succeeded" and self.money else 0) - self.refunded - self.lost
 
 
 @dataclass
@@ -234,13 +263,14 @@ class Oracle:
             used,
             (charge.due_at, segment.due(n + 1)),
             made,
+            currency=charge.currency,
         )
 
     def charge_settled(self, charge_id: str, status: str, money: bool) -> None:
         books = self.charges[charge_id]
         if books.status == status:
             return
-        assert books.status in ("pending", "retrying", "failed"), f"{charge_id}: {books.status} -> {status}"
+        assert books.status in ("pending", "processing", "retrying", "failed"), f"{charge_id}: {books.status} -> {status}"
         books.status, books.money = status, money
         mandate = self.mandates[books.mandate_id]
         if status == "succeeded" and books.segment is mandate.segment:
@@ -291,3 +321,53 @@ class Oracle:
         books.pending_refunds += amount
         books.credited -= min(amount, books.credited)
         self.refunds[refund_id] = (charge_id, amount, "pending")
+
+    # ------------------------------------------------------- after the charge (rule 8)
+    def charge_reversed(self, charge_id: str, code: str, final: bool, hard: bool) -> set[str]:
+        """The gateway returned this succeeded payment. Returns the statuses the charge may take:
+        `retrying` only when the mandate can collect it again (not final, no other unsettled
+        charge) and the code is soft (a retry schedule may also be used up: then `failed`)."""
+        books = self.charges[charge_id]
+        assert books.status == "succeeded", f"{charge_id} reversed while {books.status}"
+        mandate = self.mandates[books.mandate_id]
+        others = [
+            c
+            for c in self.charges.values()
+            if c.mandate_id == books.mandate_id and c.charge_id != charge_id and c.status in ("pending", "processing", "retrying")
+        ]
+        reattach = not final and not others
+        books.status, books.money, books.reversals = "reversed", False, books.reversals + 1
+        if mandate.last_paid is books:
+            mandate.last_paid = None  # a returned payment paid for no time a plan change could credit
+        withdrawn = min(books.credited, mandate.credit)  # credit granted from money not collected
+        mandate.credit -= withdrawn
+        return {"retrying", "failed"} if reattach and not hard else {"failed"}
+
+    def charge_after_reversal(self, charge_id: str, status: str) -> None:
+        books = self.charges[charge_id]
+        assert books.status == "reversed", books.status
+        books.status = status
+
+    def dispute_reported(self, charge_id: str, reference: str, amount: int, status: str) -> None:
+        """A dispute as the gateway reports it (any order, any number of times): forward only."""
+        rank = {"needs_response": 0, "under_review": 1, "won": 2, "lost": 2}
+        books = self.charges[charge_id]
+        known = books.disputes.get(reference)
+        if known is None:
+            books.disputes[reference] = (amount, status)
+        elif rank[status] > rank[known[1]]:
+            books.disputes[reference] = (known[0], status)
+
+    def refund_failed_later(self, refund_id: str) -> None:
+        charge_id, amount, status = self.refunds[refund_id]
+        assert status == "succeeded", (refund_id, status)
+        self.charges[charge_id].refunded -= amount
+        self.refunds[refund_id] = (charge_id, amount, "failed")
+
+    def held(self) -> dict[tuple[str, str], int]:
+        """Rule 8's conservation on the model's books, per mandate and currency."""
+        totals: dict[tuple[str, str], int] = {}
+        for books in self.charges.values():
+            key = (books.mandate_id, books.currency)
+            totals[key] = totals.get(key, 0) + books.held
+        return {k: v for k, v in totals.items() if v}

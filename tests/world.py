@@ -12,6 +12,7 @@ from billing.domain.charge import Charge, charge_id
 from billing.domain.model import Mandate
 from billing.service.charger import ChargeOutcome
 from billing.service.dispatcher import DispatchReport
+from billing.service.gateway_events import Applied, GatewayEvent, GatewayEvents
 from billing.service.messages import AttemptMessage, RefundMessage
 from billing.service.ports import Changes
 from billing.settings import Settings
@@ -51,6 +52,8 @@ class World:
         self.dispatcher = build_dispatcher(settings, self.repo, self.queue, self.ids, self.notification_queue, workers=1)
         self.charger = build_charger(self.repo, {"simulated": self.gateway}, self.clock, self.ids)
         self.outcomes: list[ChargeOutcome] = []
+        self.gateway_events = GatewayEvents(self.repo, self.clock, self.ids)
+        self.applied: list[Applied] = []
 
     # ------------------------------------------------------------- merchant
     def plan(self, **terms: Any) -> str:
@@ -58,9 +61,12 @@ class World:
         return self.api.plans.create(MERCHANT, PlanCreate.model_validate(body)).id
 
     def mandate(self, plan_id: str, token: str = "pm_sim_ok", **extra: Any) -> str:
+        customer: dict[str, str] = {"reference": "cust-42"}
+        if "_sepa_" in token:  # a bank debit needs the account holder's name and an address
+            customer |= {"email": "ona@example.lt", "name": "Ona Petraitė"}
         body = {
             "plan_id": plan_id,
-            "customer": {"reference": "cust-42"},
+            "customer": customer,
             "payment_method": {"gateway": "simulated", "token": token},
             "consent": CONSENT,
             **extra,
@@ -96,6 +102,16 @@ class World:
         """One scheduler tick where nothing goes wrong: dispatch, then drain the queue."""
         self.dispatch()
         return self.deliver_all()
+
+    def apply(self, *events: GatewayEvent) -> list[Applied]:
+        """Gateway events as the gateway-events queue hands them to the applier (in the order given)."""
+        done = [self.gateway_events.apply(event) for event in events]
+        self.applied += done
+        return done
+
+    def apply_reported(self) -> list[Applied]:
+        """Every event the fake gateway reported so far, in order."""
+        return self.apply(*self.gateway.take_events())
 
     def crash_after_gateway(self, message: AttemptMessage | RefundMessage) -> None:
         """The gateway is called, then the process dies before recording anything."""

@@ -33,9 +33,21 @@ from pydantic import BaseModel
 
 from billing.domain.api_keys import ApiKey
 from billing.domain.charge import Charge
+from billing.domain.disputes import Dispute
 from billing.domain.errors import InvalidState
 from billing.domain.items import Item
-from billing.domain.lifecycles import API_KEY, CHARGE, DELIVERY, ENDPOINT, ITEM, MANDATE, NOTIFICATION, PLAN, REFUND
+from billing.domain.lifecycles import (
+    API_KEY,
+    CHARGE,
+    DELIVERY,
+    DISPUTE,
+    ENDPOINT,
+    ITEM,
+    MANDATE,
+    NOTIFICATION,
+    PLAN,
+    REFUND,
+)
 from billing.domain.model import Mandate, Plan, PlanTerms
 from billing.domain.notifications import INTERRUPTED, Notification
 from billing.domain.refunds import Refund
@@ -53,6 +65,7 @@ STATUS_MACHINES: dict[type[BaseModel], StateMachine[Any]] = {
     WebhookDelivery: DELIVERY,
     Notification: NOTIFICATION,
     ApiKey: API_KEY,
+    Dispute: DISPUTE,
 }
 RUN = settings(deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 
@@ -294,6 +307,65 @@ def _tours() -> None:
     world.tick()
 
 
+def _after_the_charge() -> None:
+    """Stories after the gateway answered, through the service layer: bank debits the gateway
+    accepts as processing (the charger records it) and settles later (a gateway event applied by
+    `GatewayEvents`, or the charger's lookup), declined into the retry schedule or for good, a stop
+    while one is processing, payments reversed afterwards (retried or failed), refunds failing
+    later, and disputes reported in every order."""
+    from tests.world import MERCHANT, World, refund
+
+    def sepa(token: str, **terms: Any) -> tuple[World, str, str]:
+        world = World()
+        mandate_id = world.mandate(world.plan(**terms), token=token)
+        world.tick()  # pending -> processing (attempt started -> processing)
+        return world, mandate_id, world.charges(mandate_id)[0].id
+
+    # Settled by an event (processing -> succeeded), then returned by the bank: soft, retried
+    # (succeeded -> retrying), and the retry processing again (retrying -> processing) is looked up
+    # an hour later and settles as declined for good (processing -> failed).
+    world, mandate_id, charge_id = sepa("pm_sim_sepa_late_failure", retry_schedule_days=[1])
+    world.apply(world.gateway.settle(charge_id))
+    world.apply(world.gateway.reverse(charge_id, code="insufficient_funds"))
+    world.clock.advance(days=1)
+    world.tick()
+    world.gateway.settle(charge_id, outcome="declined", code="insufficient_funds")
+    world.clock.advance(hours=1)
+    world.tick()
+
+    # Declined while processing, into the retry schedule (processing -> retrying).
+    world, mandate_id, charge_id = sepa("pm_sim_sepa_insufficient_funds", retry_schedule_days=[3])
+    world.apply(world.gateway.settle(charge_id))
+
+    # Cancelled while processing, then declined (processing -> cancelled).
+    world, mandate_id, charge_id = sepa("pm_sim_sepa_insufficient_funds")
+    world.api.mandates.cancel(MERCHANT, mandate_id)
+    world.apply(world.gateway.settle(charge_id))
+
+    # A succeeded payment reversed with a hard code (succeeded -> failed).
+    world, mandate_id, charge_id = sepa("pm_sim_sepa_ok")
+    world.apply(world.gateway.settle(charge_id))
+    world.apply(world.gateway.reverse(charge_id, code="invalid_account"))
+
+    # A refund that fails after it succeeded; disputes in every course.
+    world = World()
+    mandate_id = world.mandate(world.plan(), token="pm_sim_ok")
+    world.tick()
+    charge_id = world.charges(mandate_id)[0].id
+    made = refund(world, charge_id, amount=100)
+    world.tick()
+    world.apply(world.gateway.fail_refund_later(made.id))
+    for reason, course in (
+        ("product_not_received", ["under_review", "won"]),
+        ("duplicate", ["under_review", "lost"]),
+        ("general", ["won"]),
+        ("subscription_canceled", ["lost"]),
+    ):
+        opened = world.gateway.open_dispute(charge_id, reason=reason, amount=10)
+        assert opened.dispute is not None
+        world.apply(opened, *(world.gateway.dispute_moves(opened.dispute.reference, status) for status in course))
+
+
 def _engine(examples: int, webhook_examples: int) -> None:
     from tests.unit.test_exactly_once_stateful import Billing
     from tests.unit.test_webhooks_stateful import WebhookMachine
@@ -309,6 +381,7 @@ def run_all(watch: Watch) -> None:
         _drive(DELIVERY_OPS, _deliveries, 80)
         _drive(ENDPOINT_OPS, _endpoints, 40)
         _tours()
+        _after_the_charge()
         _engine(examples=40, webhook_examples=30)
 
 

@@ -391,9 +391,13 @@ class Charge(Entity):
             self.disputed = {**self.disputed, dispute_id: amount}
         else:
             self.disputed = {k: v for k, v in self.disputed.items() if k != dispute_id}
-        changed = before != self.disputed or self.dispute_id != dispute_id
+        # `dispute_id` names the first dispute recorded: a report of another one (a replay of an
+        # older dispute's report included) never moves it back and forth.
+        changed = before != self.disputed or self.dispute_id is None
+        if self.dispute_id is None:
+            self.dispute_id = dispute_id
         if changed:
-            self.dispute_id, self.updated_at = dispute_id, now
+            self.updated_at = now
         return changed
 
     def settle_without_payment(self, now: datetime) -> list[EventType]:

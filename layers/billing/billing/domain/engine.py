@@ -308,6 +308,9 @@ def reverse(mandate: Mandate, charge: Charge, code: str, now: datetime) -> Settl
 def released(mandate: Mandate, charge: Charge) -> None:
     """The mandate let go of `charge` (settled, or detached by a stop): a charge that will never
     be paid gives back the carried credit it took, so credit is only ever used by money taken
-    (it is then refunded or reported when the mandate ends, never lost with the charge)."""
+    (it is then refunded or reported when the mandate ends, never lost with the charge); and
+    the credit a returned payment of it had granted, still unused, is taken back (no credit from
+    money not kept)."""
     if charge.status != "succeeded":
         mandate.credit += charge.credit_used
+        mandate.credit -= charge.claw_back_credit(mandate.credit, charge.updated_at)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
 from ..domain.charge import Charge, GatewayResult
 from ..domain.disputes import Dispute, DisputeReport, DisputeStatus, apply_report, dispute_id
-from ..domain.engine import reverse, settle
+from ..domain.engine import Settlement, released, reverse, settle
 from ..domain.events import EventType
 from ..domain.model import Entity, Mandate
 from ..domain.payment_methods import Gateway
@@ -161,6 +161,14 @@ class GatewayEvents:
         assert event.method is not None
         return self._method(event, event.method)
 
+    def _open_charge(self, mandate: Mandate, loaded: Charge | None = None) -> Charge | None:
+        """The mandate's unsettled charge (the one already loaded when it is that one)."""
+        if mandate.open_charge_id is None:
+            return None
+        if loaded is not None and loaded.id == mandate.open_charge_id:
+            return loaded
+        return self.repo.get(Charge, mandate.merchant_id, mandate.open_charge_id)
+
     # ------------------------------------------------------------------ payments
     def _payment(self, event: GatewayEvent, report: PaymentReport) -> Applied:
         merchant = event.merchant_id
@@ -180,9 +188,22 @@ class GatewayEvents:
             # succeeded): a reversal.
             returned = report.outcome == "declined" and attempt is not None and attempt.outcome == "succeeded"
             if report.outcome == "reversed" or returned:
+                paid = Settlement()
+                if report.outcome == "reversed" and _started(mandate, charge, report.attempt):
+                    # Reversed before its success was recorded (that report lost or late, the lookup
+                    # not run yet): a reversal says the attempt succeeded, so that is recorded first;
+                    # else the lookup would later record a success whose money went back.
+                    success = GatewayResult(outcome="succeeded", gateway_reference=report.gateway_reference)
+                    paid = settle(mandate, charge, report.attempt, success, now)
+                attempt = next((a for a in charge.attempts if a.number == report.attempt), None)
                 if attempt is None or attempt.outcome != "succeeded":
-                    return Applied("unchanged")  # not (yet) a succeeded attempt: nothing to reverse
+                    return Applied("unchanged")  # not a succeeded attempt: nothing to reverse
                 settlement = reverse(mandate, charge, report.decline_code or "insufficient_funds", now)
+                settlement = Settlement(
+                    settlement.recorded or paid.recorded,
+                    paid.mandate_events + settlement.mandate_events,
+                    paid.charge_events + settlement.charge_events,
+                )
             else:
                 answer = GatewayResult(
                     outcome=report.outcome, decline_code=report.decline_code, gateway_reference=report.gateway_reference
@@ -261,19 +282,24 @@ class GatewayEvents:
                 status=facts.status,
                 evidence_due_by=facts.evidence_due_by,
             )
+            open_charge = self._open_charge(mandate, charge)
             change = apply_report(report, existing, charge, mandate, now)
             if not change.changed:
                 return Applied("unchanged")
             dispute = change.dispute or existing
             assert dispute is not None
+            stopped, stopped_events = _stop_detached(mandate, open_charge, now)
             events = self.recorder.events(
-                [(dispute, change.dispute_events), (mandate, change.mandate_events)], now, _gateway_source(mandate)
+                [(dispute, change.dispute_events), (mandate, change.mandate_events), *stopped_events],
+                now,
+                _gateway_source(mandate),
             )
             put: list[Entity] = [charge]
             if change.dispute is not None:
                 put.append(change.dispute)
             if change.mandate_events or change.mandate_changed:
                 put.append(mandate)
+            put += [c for c in stopped if c.id != charge.id]
             self.repo.commit(Changes(put=put, events=events))
             return Applied("applied", [e.type for e in events])
 
@@ -299,6 +325,7 @@ class GatewayEvents:
             now = self.clock.now()
             before = self.recorder.snapshot(mandate)["payment_method"]
             types: list[EventType] = []
+            open_charge = self._open_charge(mandate)
             if report.mandate_inactive:
                 if mandate.payment_method is None or not mandate.payment_method.bank_debit:
                     return Applied("unchanged")
@@ -307,12 +334,25 @@ class GatewayEvents:
                 types = mandate.method_updated_by_gateway(now, report.last4)
             if not types:
                 return Applied("unchanged")
+            stopped, stopped_events = _stop_detached(mandate, open_charge, now)
             extra = _gateway_source(mandate, {"previous_attributes": {"payment_method": before}})
-            events = self.recorder.events([(mandate, types)], now, extra)
-            self.repo.commit(Changes(put=[mandate], events=events))
+            events = self.recorder.events([(mandate, types), *stopped_events], now, extra)
+            self.repo.commit(Changes(put=[mandate, *stopped], events=events))
             return Applied("applied", [e.type for e in events])
 
         return retry_on_conflict(once)
+
+
+def _stop_detached(
+    mandate: Mandate, open_charge: Charge | None, now: datetime
+) -> tuple[list[Charge], list[tuple[Charge, list[EventType]]]]:
+    """A revocation by the gateway ends collection as the merchant's revoke does: an unsettled
+    charge the mandate let go of (no attempt at the gateway) is cancelled, and gives its credit back."""
+    if open_charge is None or mandate.open_charge_id is not None:
+        return [], []
+    types = open_charge.cancel(now)
+    released(mandate, open_charge)
+    return [open_charge], [(open_charge, types)]
 
 
 def _started(mandate: Mandate, charge: Charge, attempt: int) -> bool:

@@ -1,0 +1,107 @@
+"""Asynchronous settlement through the whole engine on fakes: a bank debit the gateway accepts as
+processing is left alone by stops, looked up an hour later then daily until it settles, and a
+payment returned afterwards follows the decline rules without leaving money counted anywhere."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from billing.domain.charge import Charge
+from tests.world import MERCHANT, World, change_plan
+
+
+def sepa(token: str = "pm_sim_sepa_ok", **terms: object) -> tuple[World, str, str]:
+    world = World()
+    mandate_id = world.mandate(world.plan(**terms), token=token)
+    world.tick()
+    return world, mandate_id, world.charges(mandate_id)[0].id
+
+
+def stored(world: World, charge_id: str) -> Charge:
+    found = world.repo.get(Charge, MERCHANT, charge_id)
+    assert found is not None
+    return found
+
+
+def test_a_processing_debit_is_looked_up_daily_and_nothing_else_is_dispatched_meanwhile() -> None:
+    # Given a daily plan's bank debit processing, never reported by an event
+    world, mandate_id, charge_id = sepa(interval="day")
+
+    # When four days pass with a tick every hour
+    for _ in range(4 * 24):
+        world.clock.advance(hours=1)
+        world.tick()
+        world.gateway.take_events()  # every report is lost
+
+    # Then it was looked up an hour after acceptance, then once a day; no new attempt, no next cycle
+    looked = len(world.gateway.lookups)
+    assert 4 <= looked <= 5, looked
+    assert len(world.gateway.calls) == 1 and len(world.charges(mandate_id)) == 1
+    mandate = world.get(mandate_id)
+    assert stored(world, charge_id).status == "processing"
+    assert mandate.claimed_until is not None and mandate.dispatch_at == mandate.claimed_until > world.clock.now()
+
+    # And once it settles at the gateway, the next lookup records it and the schedule goes on
+    world.gateway.settle(charge_id)
+    world.clock.current = mandate.claimed_until
+    world.tick()
+    assert stored(world, charge_id).status == "succeeded"
+    world.tick()
+    assert len(world.charges(mandate_id)) == 2  # the cycles that fell due meanwhile are billed one by one
+
+
+def test_a_stop_while_processing_leaves_the_debit_to_settle() -> None:
+    # Given a bank debit processing
+    world, mandate_id, charge_id = sepa()
+
+    # When the merchant cancels, and the gateway settles it later (found by lookup)
+    world.api.mandates.cancel(MERCHANT, mandate_id)
+    world.gateway.settle(charge_id)
+    world.gateway.take_events()
+    world.clock.advance(hours=1)
+    world.tick()
+
+    # Then the success stands and is reported; the mandate let go of it
+    assert stored(world, charge_id).status == "succeeded"
+    mandate = world.get(mandate_id)
+    assert mandate.status == "cancelled" and mandate.attempt_started_at is None and mandate.open_charge_id is None
+    assert world.gateway.held() == {(mandate_id, "EUR"): 1999}
+
+
+def test_a_reversal_on_a_mandate_holding_another_open_charge_fails_for_good() -> None:
+    # Given a daily bank debit whose first cycle succeeded and whose second is processing
+    world, mandate_id, first = sepa(interval="day", retry_schedule_days=[1])
+    world.apply(world.gateway.settle(first))
+    world.clock.advance(days=1)
+    world.tick()
+    second = world.charges(mandate_id)[1].id
+    assert stored(world, second).status == "processing"
+
+    # When the first is returned by the bank with a soft code
+    world.apply(world.gateway.reverse(first, code="insufficient_funds"))
+
+    # Then it fails for good (the mandate's one open slot is taken); the second goes on
+    assert stored(world, first).status == "failed"
+    mandate = world.get(mandate_id)
+    assert mandate.open_charge_id == second and mandate.status == "active"
+
+
+def test_credit_granted_from_a_payment_the_bank_returned_is_not_given_back() -> None:
+    # Given a bank debit of 100.00 that settled, then a prorated change to a cheap plan, which
+    # credits the unused part of that paid cycle
+    world, mandate_id, charge_id = sepa(amount=10_000)
+    world.apply(world.gateway.settle(charge_id))
+    world.clock.advance(days=5)
+    credited = change_plan(world, mandate_id, world.plan(amount=100), at="now", prorate=True).credit
+    assert credited > 0
+
+    # When the bank returns that payment, and the merchant cancels before it is collected again
+    world.apply(world.gateway.reverse(charge_id, code="insufficient_funds"))
+    world.api.mandates.cancel(MERCHANT, mandate_id)
+    world.run_until(world.clock.now() + timedelta(days=1), step=timedelta(hours=1))
+
+    # Then no credit from the unpaid cycle is handed out or reported as forfeited: the customer
+    # never paid for it ("money reversed is no longer counted as collected anywhere")
+    forfeited = [e.data["amount"] for e in world.repo.events(MERCHANT) if e.type == "mandate.credit_forfeited"]
+    assert world.repo.refunds(MERCHANT) == [] and forfeited == [], (world.repo.refunds(MERCHANT), forfeited)
+    assert world.get(mandate_id).credit == 0

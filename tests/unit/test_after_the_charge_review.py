@@ -203,3 +203,20 @@ def test_credit_from_a_returned_debit_stays_while_it_is_retried_and_goes_if_it_f
     report(world, payment=payment_2)
     assert charge(world, c1.id).status == "failed"
     assert mandate(world, m).credit == 0 and mandate(world, m).status == "past_due"
+
+
+def test_a_bank_claim_reported_before_the_debits_success_records_both() -> None:
+    # Given a debit still processing (its success report late, the lookup not run yet)
+    world = World()
+    m = bank_debit(world, world.plan(amount=1000))
+    world.tick()
+    [c1] = world.charges(m)
+    assert c1.status == "processing"
+    # When the customer's bank claim (SEPA: lost at once) is reported first
+    applied = lost_dispute(world, c1.id, 1000)
+    # Then the success it proves is recorded, and the dispute holds the money
+    assert applied.events[:1] == ["charge.succeeded"] and "dispute.created" in applied.events
+    after = charge(world, c1.id)
+    assert after.status == "succeeded" and after.amount_disputed == 1000 and after.refundable == 0
+    # And the success reported late changes nothing more
+    assert payment(world, c1.id, "succeeded").status == "unchanged"

@@ -173,8 +173,11 @@ class SimulatedGateway:
     def charge(self, request: AttemptRequest) -> GatewayResult:
         first = behaviour(request.token, request.attempt)
         result, new = self._once(request.idempotency_key, first, "charge", request)
-        if new:
-            self._schedule(request, timeline(request.token, self.clock.now(), first))
+        # Written on every call, each change once (a call that failed after storing the payment
+        # is asked again with its key: its timeline is written then, from the stored time).
+        stored = self._get(request.idempotency_key) if not new else None
+        at = _time(stored.get("at")) if stored is not None else None
+        self._schedule(request, timeline(request.token, at or self.clock.now(), first))
         if new and request.token == "pm_sim_timeout":
             raise GatewayTimeout(f"{request.idempotency_key}: took the money, then the call timed out")
         return result
@@ -258,21 +261,28 @@ class SimulatedGateway:
     def _schedule(self, request: AttemptRequest, plan: Timeline) -> None:
         """Write what will become of a payment just answered: its dispute, its changes to report."""
         changes = list(plan.changes)
-        if plan.once is not None and not self._first(plan.once, request.mandate_id):
+        if plan.once is not None and not self._first(plan.once, request.mandate_id, request.idempotency_key):
             changes = [c for c in changes if c.what != "method"]  # only the mandate's first charge
         reference = None
         if plan.dispute is not None:
             reference = "dp_sim_" + _safe(request.idempotency_key)
-            self._put_dispute(reference, request.idempotency_key, request, plan.dispute, bank_debit=False)
+            self._put_dispute(reference, request.idempotency_key, request, plan.dispute, bank_debit=False, once=True)
         for change in changes:
-            self._put_change(request.idempotency_key, request, change, reference)
+            self._put_change(request.idempotency_key, request, change, reference, once=True)
 
-    def _first(self, what: str, mandate_id: str) -> bool:
+    def _first(self, what: str, mandate_id: str, payment_key: str) -> bool:
+        """Whether this payment is the mandate's first of its kind (the same payment asked again is)."""
+        marker = {"idempotency_key": f"once:{what}:{mandate_id}", "record": "once", "payment_key": payment_key}
+        if self._put_once(marker):
+            return True
+        found = self._get(marker["idempotency_key"])
+        return found is not None and found.get("payment_key") == payment_key
+
+    def _put_once(self, item: dict[str, Any]) -> bool:
+        """Put an item that must be written once (False: it already was)."""
         try:
             self.client.put_item(
-                TableName=self.table,
-                Item=to_attributes({"idempotency_key": f"once:{what}:{mandate_id}", "record": "once"}),
-                ConditionExpression="attribute_not_exists(idempotency_key)",
+                TableName=self.table, Item=to_attributes(item), ConditionExpression="attribute_not_exists(idempotency_key)"
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -280,7 +290,9 @@ class SimulatedGateway:
             return False
         return True
 
-    def _put_change(self, payment_key: str, request: Any, change: Change, dispute_reference: str | None) -> None:
+    def _put_change(
+        self, payment_key: str, request: Any, change: Change, dispute_reference: str | None, once: bool = False
+    ) -> None:
         key = ":".join(part for part in ("change", payment_key, change.what, change.suffix) if part)
         item = {
             "idempotency_key": key,
@@ -298,9 +310,14 @@ class SimulatedGateway:
             "due": DUE,
             "due_at": sortable(change.due_at),
         }
+        if once:  # a change already written (and maybe reported since) is never written again
+            self._put_once(item)
+            return
         self.client.put_item(TableName=self.table, Item=to_attributes(item))
 
-    def _put_dispute(self, reference: str, payment_key: str, payment: Any, dispute: dict[str, Any], *, bank_debit: bool) -> None:
+    def _put_dispute(
+        self, reference: str, payment_key: str, payment: Any, dispute: dict[str, Any], *, bank_debit: bool, once: bool = False
+    ) -> None:
         item = {
             "idempotency_key": f"dispute:{reference}",
             "record": "dispute",
@@ -317,6 +334,9 @@ class SimulatedGateway:
             "result": dispute.get("result"),
             "bank_debit": bank_debit or None,
         }
+        if once:
+            self._put_once(item)
+            return
         self.client.put_item(TableName=self.table, Item=to_attributes(item))
 
     @staticmethod

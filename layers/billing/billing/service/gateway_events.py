@@ -268,11 +268,16 @@ class GatewayEvents:
             mandate = self.repo.get(Mandate, merchant, charge.mandate_id) if charge is not None else None
             if charge is None or mandate is None or charge.currency != facts.currency:
                 return Applied("ignored")
+            now = self.clock.now()
+            paid = Settlement()
+            if not charge.took_money and charge.in_flight and _started(mandate, charge, charge.in_flight):
+                # Disputed before its success was recorded (that report late, the lookup not run):
+                # a dispute says the payment was taken, so its success is recorded first.
+                paid = settle(mandate, charge, charge.in_flight, GatewayResult(outcome="succeeded"), now)
             if not charge.took_money:
                 logger.warning("dispute %s reported on charge %s, which took no money", facts.reference, charge.id)
                 return Applied("ignored")
             existing = self.repo.get(Dispute, merchant, dispute_id(merchant, event.gateway, facts.reference))
-            now = self.clock.now()
             report = DisputeReport(
                 gateway=event.gateway,
                 reference=facts.reference,
@@ -284,20 +289,25 @@ class GatewayEvents:
             )
             open_charge = self._open_charge(mandate, charge)
             change = apply_report(report, existing, charge, mandate, now)
-            if not change.changed:
+            if not change.changed and not paid.recorded:
                 return Applied("unchanged")
             dispute = change.dispute or existing
             assert dispute is not None
             stopped, stopped_events = _stop_detached(mandate, open_charge, now)
             events = self.recorder.events(
-                [(dispute, change.dispute_events), (mandate, change.mandate_events), *stopped_events],
+                [
+                    (charge, paid.charge_events),
+                    (dispute, change.dispute_events),
+                    (mandate, paid.mandate_events + change.mandate_events),
+                    *stopped_events,
+                ],
                 now,
                 _gateway_source(mandate),
             )
             put: list[Entity] = [charge]
             if change.dispute is not None:
                 put.append(change.dispute)
-            if change.mandate_events or change.mandate_changed:
+            if change.mandate_events or change.mandate_changed or paid.recorded:
                 put.append(mandate)
             put += [c for c in stopped if c.id != charge.id]
             self.repo.commit(Changes(put=put, events=events))

@@ -11,6 +11,7 @@ so the gateway sends it again and it is queued then.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from typing import Any
 
@@ -45,7 +46,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if event.get("httpMethod") != "POST":
         return _error(405, "only POST")
     raw = event.get("body") or ""
-    payload = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
+    try:
+        payload = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode("utf-8")
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        metrics.add_metric(name="GatewayEventsRejected", unit=MetricUnit.Count, value=1)
+        return _error(400, "not a verified gateway event: the body cannot be read")
     headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
     try:
         received = receiver.receive(payload, headers.get(SIGNATURE_HEADERS[parts[1]]))

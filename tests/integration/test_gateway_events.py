@@ -175,6 +175,16 @@ def test_a_signed_payload_that_is_not_an_event_is_refused(system: System, inboun
     assert inbound.logged() == [] and inbound.waiting() == 0
 
 
+def test_a_body_that_cannot_be_read_is_a_400_never_a_500(inbound: Inbound) -> None:
+    # Given a request whose body API Gateway marks as base64 but is not
+    event = inbound.gateway.proxy_event("POST", PATH, "/gateway/", "", {"Stripe-Signature": "t=1,v1=00"}, "%%%", {}, "1.2.3.4")
+    event["isBase64Encoded"] = True
+    # Then it is refused with the contract's error object, and nothing is stored or queued
+    answer = invoke(inbound.receiver, event, "GatewayEventsFunction")
+    assert answer["statusCode"] == 400 and json.loads(answer["body"])["error"]["type"] == "invalid_request"
+    assert inbound.logged() == [] and inbound.waiting() == 0
+
+
 def test_a_secret_of_the_stripe_key_kind_but_wrong_does_not_pass_and_the_path_answers_post_only(inbound: Inbound) -> None:
     payload = stripe_event("customer.created", {"id": "cus_1", "object": "customer"})
     assert inbound.gateway.request("GET", PATH, {}, None).status == 405

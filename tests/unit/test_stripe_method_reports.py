@@ -232,3 +232,17 @@ def test_a_returned_debit_is_reversed_by_the_banks_reason_read_from_its_charge(
     mandate = world.repo.get(Mandate, MERCHANT, mandate_id)
     assert after is not None and mandate is not None
     assert (after.status, mandate.status) == (charge_status, mandate_status)
+
+
+def test_a_method_full_of_metadata_still_names_its_latest_mandate(standin: StripeStandIn, gateway: StripeGateway) -> None:
+    # Given a card whose metadata is at Stripe's limit of 50 keys (48 mandates recorded on it)
+    token = merchants_card(standin)
+    pm = token.split(":")[1]
+    for n in range(48):
+        gateway.record_use("mch_a", f"mdt_{n:02d}", token)
+    assert len(standin.get(pm)["metadata"]) == 50
+    # When one more mandate adopts it, Then Stripe's refusal of a 51st key is not the mandate's
+    # problem: the method names it as its latest mandate instead
+    gateway.record_use("mch_a", "mdt_new", token)
+    owner = StripeObjects(gateway).owner_of(pm)
+    assert owner is not None and owner.mandate_id == "mdt_new" and len(owner.mandate_ids) == 49

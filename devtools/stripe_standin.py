@@ -37,7 +37,8 @@ The wire, as Stripe's
 
 Supported endpoints (what the adapter calls, plus reads that tests find handy)
   POST /v1/customers, GET /v1/customers/{id}
-  GET  /v1/payment_methods/{id} (expand[]=customer: the Customer object instead of its id)
+  GET  /v1/payment_methods/{id} (expand[]=customer: the Customer object instead of its id),
+  POST /v1/payment_methods/{id} (metadata, merged key by key; "" removes a key; Stripe's limits)
   POST /v1/setup_intents, GET /v1/setup_intents?customer=…&payment_method=…, GET /v1/setup_intents/{id}
   POST /v1/payment_intents, GET /v1/payment_intents/{id}, GET /v1/payment_intents/search,
   POST /v1/payment_intents/{id}/cancel
@@ -56,6 +57,11 @@ behaviour=…)` or `confirm_setup_intent(seti, type=…, behaviour=…)`):
     status `requires_action` (3-D Secure while the customer is away).
   sepa_debit: "sepa_ok" (processing, then succeeded), "sepa_fail" (processing, then failed with
     `failure_code`, default insufficient_funds), "sepa_late_failure" (succeeded, then reversed).
+    A failed or returned SEPA debit is reported as Stripe reports it: the PaymentIntent's
+    `last_payment_error` is generic (`code` "", `decline_code` generic_decline, the bank's reason
+    only in its message) and the bank's code is the Charge's `failure_code` (`latest_charge`, a
+    `py_…`): account_closed, no_account, bank_account_restricted, invalid_account_number,
+    debit_not_authorized, revocation_of_authorization, insufficient_funds, generic_could_not_process.
   A sepa_debit PaymentIntent must be EUR (else 400, param currency, Stripe's message) and needs
   `mandate` or an active Mandate of its payment method (else 400 payment_intent_mandate_invalid).
 
@@ -65,7 +71,7 @@ settles by its behaviour when the clock passes it, a `sepa_late_failure` one is 
 `reversal_delay` later, and a pending SEPA refund succeeds. The helpers `settle`, `reverse`,
 `open_dispute`, `update_dispute`, `fail_refund`, `settle_refund`, `deactivate_mandate` and
 `automatically_update` do the same at once. Events produced: payment_intent.processing,
-payment_intent.succeeded, payment_intent.payment_failed, payment_intent.canceled,
+payment_intent.succeeded, payment_intent.payment_failed, payment_intent.canceled, payment_method.updated,
 charge.succeeded, charge.failed, charge.refunded, charge.refund.updated, charge.dispute.created,
 charge.dispute.updated, charge.dispute.closed, mandate.updated,
 payment_method.automatically_updated, setup_intent.succeeded.
@@ -76,8 +82,9 @@ made and the answer lost), or slowly.
 
 Assumptions where Stripe's behaviour is not documented precisely (kept small): a SEPA dispute is
 created `lost` at once and closed in the same breath (created and closed events); a SEPA
-failure's `last_payment_error` is a `card_error` with `code` = the bank's failure code and no
-decline_code; search answers at once (Stripe's search may lag about a minute).
+failure's `last_payment_error` is a `card_error` with an empty `code` and `decline_code`
+generic_decline (as in payloads Stripe sent), the code being on the Charge; search answers at once
+(Stripe's search may lag about a minute).
 
 CLI (`make local` with STRIPE_API_BASE=http://127.0.0.1:12111):
     python -m devtools.stripe_standin --port 12111 \
@@ -121,6 +128,19 @@ API_VERSION = "2026-10-28.endive"  # what stripe 16.1.0 pins (stripe._api_versio
 DAY = 86400
 CARD_DECLINE_CODES = {"expired_card", "incorrect_number", "authentication_required"}  # codes of their own
 MINIMUM_AMOUNT = {"eur": 50, "usd": 50, "gbp": 30, "chf": 50}
+METADATA_KEYS, METADATA_KEY_LENGTH, METADATA_VALUE_LENGTH = 50, 40, 500  # Stripe's metadata limits
+# A failed SEPA debit: the bank's reason is the Charge's `failure_code` (these messages, Stripe's
+# wording in substance); the PaymentIntent's `last_payment_error` carries only a generic decline.
+SEPA_FAILURES = {
+    "insufficient_funds": "The customer's account has insufficient funds to cover this payment.",
+    "account_closed": "The customer's bank account has been closed.",
+    "no_account": "The customer's bank account could not be located.",
+    "bank_account_restricted": "The customer's account cannot be used with the payment method.",
+    "invalid_account_number": "The customer's bank account number is not valid.",
+    "debit_not_authorized": "The customer has notified their bank that this payment was unauthorized.",
+    "revocation_of_authorization": "The customer has revoked the mandate for this payment.",
+    "generic_could_not_process": "This payment could not be processed.",
+}
 CANCELLABLE = ("requires_payment_method", "requires_capture", "requires_confirmation", "requires_action")
 DISPUTE_STATUSES = ("warning_needs_response", "needs_response", "under_review", "won", "lost")
 _ALPHABET = string.ascii_letters + string.digits
@@ -533,6 +553,37 @@ class PaymentMethods:
     def retrieve(self, method_id: str) -> Obj:
         return self.store.get(method_id, "payment_method")
 
+    def update(self, method_id: str, params: Obj) -> Obj:
+        """`POST /v1/payment_methods/{id}`, the part we use: `metadata` merged key by key (an empty
+        value removes the key), within Stripe's limits (50 keys, keys up to 40 characters, values
+        up to 500). Emits `payment_method.updated` when anything changed."""
+        with self.store.lock:
+            method = self.retrieve(method_id)
+            raw = params.get("metadata")
+            if raw is not None and not isinstance(raw, dict):
+                raise StripeApiError(400, "Invalid object", code="parameter_invalid_empty", param="metadata")
+            metadata = dict(method["metadata"])
+            for key, value in (raw or {}).items():
+                if len(str(key)) > METADATA_KEY_LENGTH:
+                    raise StripeApiError(
+                        400, f"Metadata keys can have up to {METADATA_KEY_LENGTH} characters.", param=f"metadata[{key}]"
+                    )
+                if len(str(value)) > METADATA_VALUE_LENGTH:
+                    raise StripeApiError(
+                        400, f"Metadata values can have up to {METADATA_VALUE_LENGTH} characters.", param=f"metadata[{key}]"
+                    )
+                if value == "":
+                    metadata.pop(str(key), None)
+                else:
+                    metadata[str(key)] = str(value)
+            if len(metadata) > METADATA_KEYS:
+                raise StripeApiError(400, f"You can have at most {METADATA_KEYS} keys in metadata.", param="metadata")
+            if metadata != method["metadata"]:
+                previous = {"metadata": method["metadata"]}
+                method["metadata"] = metadata
+                self.store.emit("payment_method.updated", method, previous)
+            return method
+
     def automatically_update(self, method_id: str, last4: str, exp_month: int | None, exp_year: int | None) -> Obj:
         with self.store.lock:
             method = self.retrieve(method_id)
@@ -834,7 +885,8 @@ class PaymentIntents:
                 **{k: method["sepa_debit"][k] for k in ("bank_code", "country", "last4")},
                 "mandate": mandate_id,
             }
-        charge = _base(self.store, "ch", "charge") | {
+        # A SEPA debit's Charge is a `py_…` (a "payment"), a card's a `ch_…`: both are Charges.
+        charge = _base(self.store, "py" if method["type"] == "sepa_debit" else "ch", "charge") | {
             "amount": intent["amount"],
             "amount_captured": 0,
             "amount_refunded": 0,
@@ -895,6 +947,15 @@ class PaymentIntents:
         }
         if decline:
             error["decline_code"] = decline
+        reason: str | None = decline or code
+        if method["type"] == "sepa_debit":
+            # As Stripe reports a failed or returned SEPA debit: the PaymentIntent's error is a
+            # generic decline (empty code, decline_code generic_decline); the bank's reason is the
+            # Charge's failure_code only.
+            message = SEPA_FAILURES.get(code, message)
+            error.update(code="", decline_code="generic_decline", message=message)
+            error.pop("doc_url", None)
+            reason = None
         intent.update(status="requires_payment_method", last_payment_error=error, processing=None, amount_received=0)
         charge.update(
             status="failed",
@@ -903,7 +964,7 @@ class PaymentIntents:
             failure_message=message,
             outcome={
                 "network_status": "declined_by_network",
-                "reason": decline or code,
+                "reason": reason,
                 "risk_level": "normal",
                 "seller_message": message,
                 "type": "issuer_declined",
@@ -1252,6 +1313,7 @@ class StripeStandIn:
                 re.compile(r"/v1/payment_methods/([^/]+)"),
                 lambda p, a: self._expanded(self.payment_methods.retrieve(a[0]), p),
             ),
+            ("POST", re.compile(r"/v1/payment_methods/([^/]+)"), lambda p, a: self.payment_methods.update(a[0], p)),
             ("POST", re.compile(r"/v1/setup_intents"), lambda p, a: self.setup_intents.create(p)),
             ("GET", re.compile(r"/v1/setup_intents"), lambda p, a: self.setup_intents.list(p)),
             ("GET", re.compile(r"/v1/setup_intents/([^/]+)"), lambda p, a: self.setup_intents.retrieve(a[0])),

@@ -652,6 +652,7 @@ class FakeCards:
         self.owned = owned or set()
         self.confirmed: dict[str, tuple[str, str]] = {}
         self.bank_accounts: dict[str, str] = {}  # token -> the mandate reference the gateway holds
+        self.uses: dict[str, set[tuple[str, str]]] = {}  # token -> the (merchant, mandate) recorded on it
 
     def create_setup_intent(
         self,
@@ -678,3 +679,6 @@ class FakeCards:
 
     def belongs_to(self, merchant_id: str, token: str) -> bool:
         return (merchant_id, token) in self.owned
+
+    def record_use(self, merchant_id: str, mandate_id: str, token: str) -> None:
+        self.uses.setdefault(token, set()).add((merchant_id, mandate_id))

@@ -3,8 +3,10 @@ story happens at "Stripe", reaches the runtime as Stripe's signed events at
 `POST /gateway/stripe/events` (as `stripe listen --forward-to` delivers them), is applied, and is
 checked over the API: disputes won and lost, a fraudulent dispute revoking the mandate, a SEPA
 dispute, a refund failing after it succeeded, a card replaced by the network, a bank mandate
-cancelled at the bank, a returned debit, events out of order and twice, and the customer's page
-setting up a SEPA mandate at Stripe."""
+cancelled at the bank (also for payment methods of the merchant's own Stripe Customers, and for a
+card two mandates share), a returned debit and a failed one (the bank's reason read from the
+Charge, as Stripe reports it), events out of order and twice, and the customer's page setting up a
+SEPA mandate at Stripe."""
 
 from __future__ import annotations
 
@@ -436,3 +438,58 @@ def test_events_out_of_order_and_twice_are_applied_once(base: str, standin: Stri
     assert shop.charge(charge["id"])["status"] == "succeeded"
     assert len(about(shop.events("charge.succeeded"), charge["id"])) == 1
     assert len(about(shop.events("charge.processing"), charge["id"])) == 1
+
+
+# ------------------------------------------------- a merchant's own Stripe payment methods (its Customers)
+def test_a_merchants_own_card_updated_by_the_network_reaches_every_mandate_using_it(base: str, standin: StripeStandIn) -> None:
+    shop = Shop(base, standin, "Own card updated")
+    # Given two mandates the merchant created with the same card of its own Stripe Customer
+    # (the Customer's metadata names the merchant only), and one with another card
+    customer = standin.add_customer(email="ona@example.lt", name="Ona Onaitė", metadata={"merchant_id": shop.id})
+    card = standin.add_payment_method(customer, "card", "ok", "4242")
+    first, second = shop.mandate(f"{customer}:{card}"), shop.mandate(f"{customer}:{card}", reference="ona-2")
+    other = shop.card_mandate()
+    # Then Stripe was told which mandates use the card
+    assert standin.get(card)["metadata"]["merchant_id"] == shop.id
+    # When the card network replaces the card
+    standin.automatically_update(card, "1881", exp_month=4, exp_year=2031)
+    shop.applied()
+    # Then both mandates using it show the new digits, said to be the gateway's doing; the other is unchanged
+    digits = {m["id"]: shop.call("GET", f"/v1/mandates/{m['id']}")[1]["payment_method"]["last4"] for m in (first, second, other)}
+    assert digits == {first["id"]: "1881", second["id"]: "1881", other["id"]: "4242"}, digits
+    for mandate in (first, second):
+        [updated] = about(shop.events("mandate.payment_method_updated"), mandate["id"])
+        assert updated["data"]["source"] == "gateway", updated
+
+
+def test_a_merchants_own_sepa_mandate_cancelled_at_the_bank_revokes(base: str, standin: StripeStandIn) -> None:
+    shop = Shop(base, standin, "Own bank cancels")
+    # Given a mandate the merchant created with a SEPA method of its own Stripe Customer
+    token, _ = sepa_mandate_at_stripe(standin, shop.id)
+    mandate = shop.mandate(token)
+    pm = token.split(":")[1]
+    # When the bank cancels the SEPA mandate (mandate.updated: inactive)
+    standin.deactivate_mandate(str(standin.mandate_of(pm)))
+    shop.applied()
+    # Then the mandate is revoked by the gateway
+    assert shop.call("GET", f"/v1/mandates/{mandate['id']}")[1]["status"] == "revoked"
+    [revoked] = about(shop.events("mandate.revoked"), mandate["id"])
+    assert revoked["data"]["source"] == "gateway", revoked
+
+
+def test_a_sepa_debit_failing_on_a_closed_account_is_a_hard_decline(base: str, standin: StripeStandIn) -> None:
+    shop = Shop(base, standin, "Closed account")
+    # Given a SEPA debit whose bank answers "account closed" (Stripe: a generic error on the
+    # PaymentIntent, the bank's code only on its Charge)
+    customer = standin.add_customer(email="ona@example.lt", name="Ona Onaitė", metadata={"merchant_id": shop.id})
+    pm = standin.add_payment_method(customer, "sepa_debit", "sepa_fail", failure_code="account_closed")
+    mandate = shop.mandate(f"{customer}:{pm}")
+    charge = shop.first_charge(mandate)
+    assert charge["status"] == "processing", charge
+    # When it fails at the bank and payment_intent.payment_failed arrives
+    standin.settle(shop.intent_of(charge), succeeded=None)
+    shop.applied()
+    # Then the charge fails for good with invalid_account (no retry), and the mandate is past due
+    failed = shop.charge(charge["id"])
+    assert (failed["status"], failed["failure_code"]) == ("failed", "invalid_account"), failed
+    assert shop.call("GET", f"/v1/mandates/{mandate['id']}")[1]["status"] == "past_due"

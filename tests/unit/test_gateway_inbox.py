@@ -52,12 +52,16 @@ class InMemoryLog:
 
 
 class StripeObjectsFake:
-    def __init__(self, owners: dict[str, GatewayOwner]) -> None:
-        self.owners, self.reads = owners, 0
+    def __init__(self, owners: dict[str, GatewayOwner], failures: dict[str, str] | None = None) -> None:
+        self.owners, self.failures, self.reads = owners, failures or {}, 0
 
     def owner_of(self, reference: str) -> GatewayOwner | None:
         self.reads += 1
         return self.owners.get(reference)
+
+    def failure_code(self, reference: str) -> str | None:
+        self.reads += 1
+        return self.failures.get(reference)
 
 
 # ------------------------------------------------------------------ normalising

@@ -231,7 +231,12 @@ def test_the_clock_settles_fails_and_reverses_sepa_debits_by_their_behaviour(
     status = {b: client.v1.payment_intents.retrieve(i).status for b, i in intents.items()}
     assert status == {"sepa_ok": "succeeded", "sepa_fail": "requires_payment_method", "sepa_late_failure": "succeeded"}
     failed = client.v1.payment_intents.retrieve(intents["sepa_fail"])
-    assert failed.last_payment_error.code == "insufficient_funds"
+    # And, as Stripe reports a failed SEPA debit, the PaymentIntent's error is generic and the
+    # bank's reason is its Charge's failure_code (a `py_…`)
+    error = failed.last_payment_error
+    assert error is not None and (error.code, error.decline_code) == ("", "generic_decline")
+    assert str(failed.latest_charge).startswith("py_")
+    assert client.v1.charges.retrieve(str(failed.latest_charge)).failure_code == "insufficient_funds"
     # When two more days pass, Then the late failure is reported as a failed payment and charge
     standin.advance(days=2)
     late = client.v1.payment_intents.retrieve(intents["sepa_late_failure"])

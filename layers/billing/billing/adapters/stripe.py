@@ -41,6 +41,7 @@ from ..domain.charge import REJECTED, GatewayResult
 from ..domain.money import CURRENCY_EXPONENT, Money
 from ..domain.payment_methods import PaymentMethodType
 from ..domain.refunds import REFUND_DECLINED
+from ..observability import logger
 from ..service.ports import AttemptRequest, GatewayTimeout, GatewayUnavailable, MethodDetails, RefundRequest
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ DECLINE_CODES: dict[str, str] = {
     "invalid_account": "invalid_account",
     "account_closed": "invalid_account",
     "no_account": "invalid_account",
+    "bank_account_restricted": "invalid_account",  # SEPA: the account cannot be debited
+    "invalid_account_number": "invalid_account",
     "card_not_supported": "invalid_account",
     "lost_card": "fraudulent",
     "stolen_card": "fraudulent",
@@ -69,6 +72,31 @@ DECLINE_CODES: dict[str, str] = {
     "authentication_required": "authentication_required",
     "insufficient_funds": "insufficient_funds",
 }
+
+
+# What a PaymentIntent's `last_payment_error` says when it does not say why: a failed or returned
+# SEPA debit carries the bank's reason only in its Charge's `failure_code` (`latest_charge`).
+GENERIC_CODES = frozenset({"", "generic_decline", "card_declined", "payment_method_provider_decline"})
+# The PaymentMethod's metadata naming the mandates of this service that use it: `merchant_id`, the
+# last adopter as `mandate_id`, and one `mandate:<id>` key per mandate (Stripe merges metadata key
+# by key, so two adoptions never overwrite each other).
+USE_PREFIX = "mandate:"
+METADATA_KEY_LENGTH = 40
+
+
+def error_code(error: Any) -> str:
+    """The code of a PaymentIntent's `last_payment_error` (its decline code first), as Stripe gave it.
+    Raises TypeError for an error that is not an object (a payload this service did not expect)."""
+    if error is None:
+        return ""
+    if not isinstance(error, dict):
+        raise TypeError("last_payment_error is not an object")
+    return str(error.get("decline_code") or error.get("code") or "")
+
+
+def contract_code(raw: str) -> str:
+    """Stripe's code -> the contract's (unknown ones kept as they are; no code at all: card_declined)."""
+    return DECLINE_CODES.get(raw, raw or "card_declined")
 
 
 SEPA_REFERENCE = re.compile(r"[A-Z0-9-]{1,35}")  # a SEPA mandate reference as the contract shows it
@@ -370,9 +398,52 @@ class StripeGateway:
                 raise GatewayTimeout(f"{reference} is {state}")
         if state == "succeeded":
             return GatewayResult(outcome="succeeded", gateway_reference=reference)
-        error = intent.get("last_payment_error") or {}
-        code = error.get("decline_code") or error.get("code") or "card_declined"
-        return GatewayResult(outcome="declined", decline_code=DECLINE_CODES.get(code, code), gateway_reference=reference)
+        raw = error_code(intent.get("last_payment_error"))
+        code = contract_code(raw)
+        charge = _id(intent.get("latest_charge"))
+        if raw in GENERIC_CODES and charge:
+            code = self.failure_code(charge) or code  # a SEPA debit: the bank's reason is on the Charge
+        return GatewayResult(outcome="declined", decline_code=code, gateway_reference=reference)
+
+    def failure_code(self, charge_id: str) -> str | None:
+        """The contract's code for why a Charge (`ch_…`, or a SEPA debit's `py_…`) failed, from its
+        `failure_code` (the bank's reason for a SEPA debit: account_closed, debit_not_authorized…);
+        None when it has none beyond a generic decline, or is not found. Raises GatewayUnavailable."""
+        if "/" in charge_id:
+            return None
+        charge = self._read(lambda: self.client.v1.charges.retrieve(charge_id)) or {}
+        raw = str(charge.get("failure_code") or "")
+        return None if raw in GENERIC_CODES else contract_code(raw)
+
+    def record_use(self, merchant_id: str, mandate_id: str, token: str) -> None:
+        """Record at Stripe that this mandate uses the payment method (its metadata: `merchant_id`,
+        `mandate_id` the last adopter, and `mandate:<id>` for each mandate), so that what Stripe
+        later reports about the method alone (a card replaced by the network, a SEPA mandate
+        cancelled at the bank) reaches every mandate using it, whoever created its Customer. One
+        update, idempotent (the same keys set again). A method that cannot take another key
+        (Stripe's 50) keeps `mandate_id` only, naming this mandate. Raises GatewayUnavailable."""
+        import stripe
+
+        _, method_id = split_token(token)
+        if "/" in method_id or not method_id.startswith("pm_"):
+            return
+        metadata: dict[str, str] = {"merchant_id": merchant_id, "mandate_id": mandate_id}
+        if len(USE_PREFIX + mandate_id) <= METADATA_KEY_LENGTH:
+            metadata[USE_PREFIX + mandate_id] = "uses"
+        methods = self.client.v1.payment_methods
+        try:
+            try:
+                methods.update(method_id, params={"metadata": metadata})
+            except stripe.InvalidRequestError:
+                if len(metadata) == 2:
+                    raise
+                methods.update(method_id, params={"metadata": {"merchant_id": merchant_id, "mandate_id": mandate_id}})
+        except stripe.InvalidRequestError as refused:
+            # Not updatable (detached or deleted since it was checked): nothing to record; the
+            # mandate is charged (and refused) as any other.
+            logger.warning("stripe refused recording the mandate on %s: %s", method_id, refused.code)
+        except stripe.StripeError as error:
+            raise GatewayUnavailable(f"stripe {error.http_status} recording a payment method's mandate") from error
 
     def _cancel_waiting(self, intent: dict[str, Any]) -> dict[str, Any]:
         """Cancel a PaymentIntent waiting for the customer (3-D Secure while they are away) before

@@ -18,8 +18,13 @@ Normalising is pure parsing of Stripe's payload (only ids, amounts and codes are
 - `charge.dispute.created|updated|closed` -> `DisputeFacts` (Stripe's amount converted to our minor
   units); the dispute names only its PaymentIntent: the merchant and charge are read from it when
   the event is applied (`StripeObjects`), not here.
+  A `payment_failed` whose `last_payment_error` is generic (a failed or returned SEPA debit:
+  Stripe puts the bank's reason only on the Charge) names its `latest_charge` to read when applied
+  (`StripeObjects.failure_code`: the Charge's `failure_code`, e.g. debit_not_authorized ->
+  mandate_revoked, account_closed -> invalid_account); the generic code stays if that says no more.
 - `mandate.updated` (inactive) and `payment_method.automatically_updated` -> `MethodReport`; the
-  mandate is read from the payment method's customer when applied.
+  mandates are read when applied: the PaymentMethod's metadata (`StripeGateway.record_use`, every
+  mandate using it), then its Customer's (the customer's page), the merchant always the Customer's.
 - Any other type, or a payload without what it needs: None (acknowledged and ignored).
 """
 
@@ -33,9 +38,10 @@ from pydantic import ValidationError
 
 from ..domain.disputes import DisputeStatus
 from ..domain.money import CURRENCY_EXPONENT
+from ..observability import logger
 from ..service.gateway_events import DisputeFacts, GatewayEvent, MethodReport, PaymentReport, RefundReport
 from ..service.ports import GatewayOwner, RejectedGatewayEvent
-from .stripe import DECLINE_CODES, STRIPE_EXPONENT, StripeGateway
+from .stripe import GENERIC_CODES, STRIPE_EXPONENT, USE_PREFIX, StripeGateway, contract_code, error_code
 
 TOLERANCE_SECONDS = 300  # the contract's 5 minutes (the library's default too)
 
@@ -124,11 +130,14 @@ def _facts(kind: str, obj: dict[str, Any]) -> dict[str, Any] | None:
     if kind in PAYMENT_OUTCOMES:
         if "charge_id" not in metadata or "merchant_id" not in metadata:
             return None
-        outcome, code = PAYMENT_OUTCOMES[kind], None
+        outcome, code, charge = PAYMENT_OUTCOMES[kind], None, None
         if outcome == "declined":
-            error = obj.get("last_payment_error") or {}
-            raw = error.get("decline_code") or error.get("code") or "card_declined"
-            code = DECLINE_CODES.get(raw, raw)
+            raw = error_code(obj.get("last_payment_error"))
+            code = contract_code(raw)
+            if raw in GENERIC_CODES:
+                # A SEPA debit failed or returned: the bank's reason is on its Charge, read when
+                # the event is applied (`StripeObjects.failure_code`); the generic code otherwise.
+                charge = _id(obj.get("latest_charge"))
         report = PaymentReport(
             charge_id=metadata["charge_id"],
             attempt=int(metadata["attempt"]),
@@ -136,7 +145,12 @@ def _facts(kind: str, obj: dict[str, Any]) -> dict[str, Any] | None:
             decline_code=code,
             gateway_reference=obj.get("id"),
         )
-        return {"merchant_id": metadata["merchant_id"], "mandate_id": metadata.get("mandate_id"), "payment": report}
+        return {
+            "merchant_id": metadata["merchant_id"],
+            "mandate_id": metadata.get("mandate_id"),
+            "payment": report,
+            "resolve": charge,
+        }
     if kind == "charge.refund.updated":
         status = REFUND_OUTCOMES.get(str(obj.get("status")))
         if status is None or "refund_id" not in metadata or "merchant_id" not in metadata:
@@ -184,7 +198,7 @@ def _id(value: Any) -> str | None:
 
 class StripeObjects:
     """`GatewayObjects` for Stripe: whose PaymentIntent or payment method it is, from the metadata
-    this service wrote (a PaymentIntent's; a payment method's customer's)."""
+    this service wrote, and why a payment failed (its Charge's `failure_code`)."""
 
     def __init__(self, gateway: StripeGateway) -> None:
         self.gateway = gateway
@@ -201,9 +215,37 @@ class StripeObjects:
             method = self.gateway._read(  # noqa: SLF001
                 lambda: v1.payment_methods.retrieve(reference, params={"expand": ["customer"]})
             )
-            customer = (method or {}).get("customer")
-            metadata = (customer.get("metadata") if isinstance(customer, dict) else None) or {}
-            if not metadata.get("merchant_id") or not metadata.get("mandate_id"):
-                return None
-            return GatewayOwner(merchant_id=metadata["merchant_id"], mandate_id=metadata["mandate_id"])
+            return method_owner(reference, method or {})
         return None
+
+    def failure_code(self, reference: str) -> str | None:
+        if not reference.startswith(("ch_", "py_")):
+            return None
+        return self.gateway.failure_code(reference)
+
+
+def method_owner(reference: str, method: dict[str, Any]) -> GatewayOwner | None:
+    """The merchant and mandates a payment method (read with its Customer expanded) belongs to.
+    The merchant is the Customer's `merchant_id` (what `belongs_to` checked when a mandate took the
+    method); the mandates are the PaymentMethod's metadata first (`record_use`: every mandate using
+    it, whoever created the Customer), then the Customer's `mandate_id` (a Customer the customer's
+    page created for one mandate). A PaymentMethod's metadata naming another merchant than its
+    Customer's is not trusted."""
+    customer = method.get("customer")
+    customer_meta = (customer.get("metadata") if isinstance(customer, dict) else None) or {}
+    merchant = customer_meta.get("merchant_id")
+    if not merchant:
+        return None
+    mandates: list[str] = []
+    own = method.get("metadata") or {}
+    if own.get("merchant_id") == merchant:
+        mandates += [str(own["mandate_id"])] if own.get("mandate_id") else []
+        mandates += [str(k)[len(USE_PREFIX) :] for k in own if str(k).startswith(USE_PREFIX) and len(str(k)) > len(USE_PREFIX)]
+    elif own.get("merchant_id") or own.get("mandate_id"):
+        logger.warning("payment method %s names another merchant than its customer's; not trusted", reference)
+    if customer_meta.get("mandate_id"):
+        mandates.append(str(customer_meta["mandate_id"]))
+    mandates = list(dict.fromkeys(mandates))
+    if not mandates:
+        return None
+    return GatewayOwner(merchant_id=str(merchant), mandate_id=mandates[0], other_mandate_ids=tuple(mandates[1:]))

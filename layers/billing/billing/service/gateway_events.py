@@ -102,8 +102,9 @@ class GatewayEvent(BaseModel):
     dispute: DisputeFacts | None = None
     method: MethodReport | None = None
     # The gateway object whose metadata names the merchant and our object, when the report itself
-    # does not (a dispute names its PaymentIntent, a card update its payment method): read when
-    # the event is applied (`GatewayObjects`), never by the receiver.
+    # does not (a dispute names its PaymentIntent, a card update its payment method), or, for a
+    # declined payment, the gateway's record of why (a SEPA debit's charge: the bank's reason): read
+    # when the event is applied (`GatewayObjects`), never by the receiver.
     resolve: Ref | None = None
 
     @property
@@ -121,6 +122,24 @@ class GatewayEvent(BaseModel):
     def unresolved(self) -> bool:
         """It names a gateway object to read before it can be applied."""
         return self.resolve is not None and not self.about_anything
+
+    @property
+    def reason_elsewhere(self) -> bool:
+        """A declined payment whose reason is to be read at the gateway (`resolve`)."""
+        return self.payment is not None and self.payment.outcome == "declined" and self.resolve is not None
+
+    def with_decline_code(self, code: str) -> GatewayEvent:
+        assert self.payment is not None
+        data = self.model_dump()
+        data["payment"]["decline_code"] = code
+        return GatewayEvent.model_validate(data)  # the gateway's code, validated as any input
+
+    def resolved_each(self, owner: GatewayOwner) -> list[GatewayEvent]:
+        """`resolved`, once per mandate the owner names for a report about a payment method used by
+        several mandates of the merchant (each applies it to itself); else once."""
+        if self.method is None or len(owner.mandate_ids) < 2:
+            return [self.resolved(owner)]
+        return [self.resolved(GatewayOwner(merchant_id=owner.merchant_id, mandate_id=m)) for m in owner.mandate_ids]
 
     def resolved(self, owner: GatewayOwner) -> GatewayEvent:
         """This event with the merchant and our object the gateway object's metadata names."""

@@ -9,7 +9,9 @@ applying). Applying twice is harmless anyway: every apply is a forward-only merg
 
 The applier takes the queue: it skips an event already applied, resolves the owner of a report
 that only names a gateway object (a dispute's PaymentIntent, an updated card's payment method) by
-reading it at the gateway, applies it (`GatewayEvents`) and marks it applied.
+reading it at the gateway (a payment method's report reaches every mandate of the merchant that
+uses it), reads why a declined payment failed when the report says only "declined" (a SEPA
+debit's reason is on the gateway's charge), applies it (`GatewayEvents`) and marks it applied.
 """
 
 from __future__ import annotations
@@ -73,23 +75,34 @@ class GatewayEventApplier:
         if self.log.applied(event.gateway, event.id):
             logger.info("gateway event applied already; skipped", extra={"gateway_event_id": event.id})
             return Handled("duplicate")
-        applied = self.events.apply(self._resolved(event))
+        handled = Handled("ignored")
+        for resolved in self._resolved(event):  # one per mandate a payment method's report reaches
+            applied = self.events.apply(resolved)
+            handled.events += applied.events
+            handled.amount, handled.currency = handled.amount or applied.amount, handled.currency or applied.currency
+            if applied.status == "applied" or (applied.status == "unchanged" and handled.status == "ignored"):
+                handled.status = applied.status
+        # Marked once all applied: a failure part way redelivers it, and what was applied changes
+        # nothing the second time (forward-only merges).
         self.log.mark_applied(event.gateway, event.id, self.clock.now())
-        return Handled(applied.status, applied.events, applied.amount, applied.currency)
+        return handled
 
-    def _resolved(self, event: GatewayEvent) -> GatewayEvent:
-        if not event.unresolved or event.resolve is None:
-            return event
+    def _resolved(self, event: GatewayEvent) -> list[GatewayEvent]:
         objects = self.objects.get(event.gateway)
+        if event.reason_elsewhere and event.resolve is not None and objects is not None:
+            code = objects.failure_code(event.resolve)  # the bank's reason, on the gateway's charge
+            return [event.with_decline_code(code) if code else event]
+        if not event.unresolved or event.resolve is None:
+            return [event]
         owner = objects.owner_of(event.resolve) if objects is not None else None
         if owner is None:
             logger.info("gateway event about an object of no merchant here", extra={"gateway_event_id": event.id})
-            return event  # ignored by GatewayEvents (names nothing of ours)
+            return [event]  # ignored by GatewayEvents (names nothing of ours)
         try:
-            return event.resolved(owner)
+            return event.resolved_each(owner)
         except ValidationError:  # metadata that names nothing this service could have written
             logger.warning("gateway object's metadata is not ours", extra={"gateway_event_id": event.id})
-            return event
+            return [event]
 
 
 __all__ = ["Applied", "GatewayEventApplier", "GatewayEventReceiver", "Handled", "QueueingFailed", "Received"]

@@ -74,6 +74,8 @@ class Mandates:
         mandate.ensure_new_terms_valid(now)
         if mandate.payment_method is not None:
             mandate.ensure_method_allowed(mandate.payment_method)  # a bank debit: EUR, e-mail and name
+        if mandate.payment_method is not None:
+            self._record_use(mandate.payment_method, merchant_id, mandate.id)
         types: list[EventType] = [EventType.MANDATE_CREATED]
         if mandate.payment_method is not None and request.consent is not None:
             # The merchant collected consent itself: active at once.
@@ -117,6 +119,7 @@ class Mandates:
     def approve(self, merchant_id: str, mandate_id: str, method: PaymentMethod, consent: Consent) -> Mandate:
         """The customer approved on the hosted page: record the evidence and activate."""
         ensure_usable(method.gateway, self.gateways)
+        self._record_use(method, merchant_id, mandate_id)
         return self._change(merchant_id, mandate_id, lambda m, c, now: m.activate(now, method, consent))
 
     def replace_payment_method(
@@ -137,6 +140,7 @@ class Mandates:
         if source == "merchant":
             self._ensure_owned(merchant_id, method, "token")
             method = described(method, self.cards)
+        self._record_use(method, merchant_id, mandate_id)
         previous: dict[str, object] = {}
 
         def change(mandate: Mandate, charge: Charge | None, now: datetime) -> list[EventType]:
@@ -181,6 +185,15 @@ class Mandates:
         # gateway's tokens belong to everyone.
         if method.gateway == "stripe" and self.cards is not None and not self.cards.belongs_to(merchant_id, method.token):
             raise ValidationFailed("This payment method does not belong to a customer of this merchant at the gateway.", param)
+
+    def _record_use(self, method: PaymentMethod, merchant_id: str, mandate_id: str) -> None:
+        """Tell the gateway which mandate uses a Stripe payment method, before the mandate takes it
+        (so its reports about the method reach the mandate). Written first: if the change is then
+        refused, the gateway names a mandate that does not use the method, and such reports change
+        nothing (`GatewayEvents` checks the method); Stripe unreachable refuses the request (503)
+        with nothing stored, as `described` does."""
+        if method.gateway == "stripe" and self.cards is not None:
+            self.cards.record_use(merchant_id, mandate_id, method.token)
 
     def _change(
         self,

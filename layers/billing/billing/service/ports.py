@@ -244,14 +244,28 @@ class GatewayOwner:
     merchant_id: str
     charge_id: str | None = None
     mandate_id: str | None = None
+    # More mandates of the same merchant using the same payment method (a report about the method
+    # is applied to each).
+    other_mandate_ids: tuple[str, ...] = ()
+
+    @property
+    def mandate_ids(self) -> list[str]:
+        """Every mandate named, once each, `mandate_id` first."""
+        return list(dict.fromkeys(m for m in (self.mandate_id, *self.other_mandate_ids) if m))
 
 
 class GatewayObjects(Protocol):
     """Reads at the gateway, for reports that do not carry our ids (a dispute names only its
-    PaymentIntent; an updated card only its payment method)."""
+    PaymentIntent; an updated card only its payment method), or not the detail needed (a failed
+    bank debit's reason, on its charge at the gateway)."""
 
     def owner_of(self, reference: str) -> GatewayOwner | None:
         """None when the object is unknown, not this deployment's, or carries no such metadata."""
+
+    def failure_code(self, reference: str) -> str | None:
+        """The contract's decline code of a failed payment at the gateway (its own reason, e.g. the
+        bank's for a SEPA debit), or None when it gives none beyond a generic decline.
+        Raises GatewayUnavailable."""
 
 
 class GatewayTimeout(Exception):
@@ -326,6 +340,10 @@ class CardSetup(Protocol):
 
     def belongs_to(self, merchant_id: str, token: str) -> bool:
         """Whether the token is a payment method of one of the merchant's customers at the gateway."""
+
+    def record_use(self, merchant_id: str, mandate_id: str, token: str) -> None:
+        """Record at the gateway that this mandate uses the payment method (so what the gateway
+        reports about the method alone reaches the mandate). Idempotent; raises GatewayUnavailable."""
 
 
 # ----------------------------------------------------------------- e-mails

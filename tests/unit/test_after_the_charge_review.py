@@ -220,3 +220,22 @@ def test_a_bank_claim_reported_before_the_debits_success_records_both() -> None:
     assert after.status == "succeeded" and after.amount_disputed == 1000 and after.refundable == 0
     # And the success reported late changes nothing more
     assert payment(world, c1.id, "succeeded").status == "unchanged"
+
+
+def test_a_returned_debit_that_revokes_cancels_the_next_cycle_waiting_for_a_retry() -> None:
+    # Given a debit paid for cycle 1, and cycle 2's debit declined and waiting for its retry
+    world = World()
+    m = bank_debit(world, world.plan(amount=1000, interval="day", retry_schedule_days=[3]))
+    world.tick()
+    [c1] = world.charges(m)
+    payment(world, c1.id, "succeeded")
+    world.clock.current += timedelta(days=1)
+    world.tick()
+    [c2] = [c for c in world.charges(m) if c.id != c1.id]
+    payment(world, c2.id, "declined", "insufficient_funds")
+    assert charge(world, c2.id).status == "retrying"
+    # When the bank returns cycle 1's debit because the customer revoked the mandate
+    applied = payment(world, c1.id, "reversed", "mandate_revoked")
+    # Then the mandate is revoked and cycle 2's charge is cancelled, not left waiting for ever
+    assert "mandate.revoked" in applied.events and "charge.cancelled" in applied.events
+    assert mandate(world, m).status == "revoked" and charge(world, c2.id).status == "cancelled"

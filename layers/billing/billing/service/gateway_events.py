@@ -206,6 +206,7 @@ class GatewayEvents:
             # attempt has its own payment at the gateway, and a card payment never fails after it
             # succeeded): a reversal.
             returned = report.outcome == "declined" and attempt is not None and attempt.outcome == "succeeded"
+            open_charge = self._open_charge(mandate, charge)  # another cycle's, cancelled if a revocation lets it go
             if report.outcome == "reversed" or returned:
                 paid = Settlement()
                 if report.outcome == "reversed" and _started(mandate, charge, report.attempt):
@@ -234,10 +235,13 @@ class GatewayEvents:
                 settlement = settle(mandate, charge, report.attempt, answer, now)
             if not settlement.recorded:
                 return Applied("unchanged")
+            stopped, stopped_events = _stop_detached(mandate, open_charge if open_charge is not charge else None, now)
             events = self.recorder.events(
-                [(charge, settlement.charge_events), (mandate, settlement.mandate_events)], now, _gateway_source(mandate)
+                [(charge, settlement.charge_events), (mandate, settlement.mandate_events), *stopped_events],
+                now,
+                _gateway_source(mandate),
             )
-            self.repo.commit(Changes(put=[mandate, charge], events=events))
+            self.repo.commit(Changes(put=[mandate, charge, *stopped], events=events))
             return Applied("applied", [e.type for e in events], charge.amount, charge.currency)
 
         return retry_on_conflict(once)

@@ -239,3 +239,25 @@ def test_a_returned_debit_that_revokes_cancels_the_next_cycle_waiting_for_a_retr
     # Then the mandate is revoked and cycle 2's charge is cancelled, not left waiting for ever
     assert "mandate.revoked" in applied.events and "charge.cancelled" in applied.events
     assert mandate(world, m).status == "revoked" and charge(world, c2.id).status == "cancelled"
+
+
+def test_a_debit_processing_for_weeks_is_looked_up_daily_and_its_age_in_business_days_reaches_the_alarm() -> None:
+    # Given a debit the bank never settles (no report, every lookup answers processing)
+    world = World()
+    m = bank_debit(world, world.plan(amount=1000, interval="year"))
+    world.tick()
+    [c1] = world.charges(m)
+    accepted = world.clock.now()
+    # When the dispatcher runs every hour for 30 days
+    ages, lookups = [], 0
+    while world.clock.now() < accepted + timedelta(days=30):
+        world.clock.current += timedelta(hours=1)
+        report_ = world.dispatch()
+        world.deliver_all()
+        lookups += report_.settlement_lookups
+        ages.append(report_.oldest_processing_business_days)
+    # Then it was looked up an hour after acceptance, then once a day (never asked again)
+    assert 30 <= lookups <= 31
+    assert charge(world, c1.id).status == "processing" and charge(world, c1.id).attempts == []
+    # And the oldest processing debit's age crossed the alarm's 20 TARGET business days
+    assert max(ages) >= 20 and ages[-24 * 5 :] != [0] * (24 * 5)

@@ -44,7 +44,9 @@ The rules, in plain words (the contract: shared/spec/API.md, Plan changes and It
    charge is let go (failed for good: not the mandate's open charge any more, or cancelled); a
    returned payment still being collected keeps it. What a later charge already used is not
    recovered (the contract's known limit, decision 147): the model counts it as `unrecovered`,
-   and it may only arise while the mandate's unused credit cannot cover it. An ended mandate that
+   and it may only arise while the mandate's unused credit cannot cover it. Credit withheld while
+   a dispute held the money is the customer's again when the dispute is won (within what the
+   cycle still pays), and only a report that changes what the disputes hold moves credit. An ended mandate that
    gets credit back afterwards (a charge let go after its wind-up) is wound up again. A dispute moves forward only
    (needs_response -> under_review -> won | lost); while open or lost its amount cannot be refunded
    (limit: amount - refunded - pending - disputed), a won one releases it; a fraud-type reason
@@ -128,6 +130,7 @@ class ChargeBooks:
     disputes: dict[str, tuple[int, str]] = field(default_factory=dict)  # reference -> (amount, status)
     reversals: int = 0  # times its payment was returned
     unrecovered: int = 0  # credit granted from it that it no longer backs, already used by a later charge
+    withheld: int = 0  # credit taken back while a dispute held its money: the customer's again once released
 
     @property
     def disputed(self) -> int:
@@ -306,10 +309,14 @@ class Oracle:
             mandate = self.mandates[books.mandate_id]
             mandate.credit += books.credit_used
             self._claw_back(books)
-            if mandate.ended and mandate.checked and mandate.credit > 0:  # credit on an ended mandate: wound up again
-                mandate.expected, mandate.given, mandate.checked = None, {}, False
+            self._credit_after_wind_up(mandate)
 
-    def _claw_back(self, books: ChargeBooks) -> None:
+    @staticmethod
+    def _credit_after_wind_up(mandate: MandateBooks) -> None:
+        if mandate.ended and mandate.checked and mandate.credit > 0:  # credit on an ended mandate: wound up again
+            mandate.expected, mandate.given, mandate.checked = None, {}, False
+
+    def _claw_back(self, books: ChargeBooks) -> int:
         """Rule 8: credit this cycle granted and no longer backs leaves the mandate's unused
         credit; what a later charge used already is counted as not recovered."""
         mandate = self.mandates[books.mandate_id]
@@ -319,6 +326,7 @@ class Oracle:
         mandate.credit -= taken
         books.unrecovered = excess - taken
         assert not books.unrecovered or mandate.credit == 0, (books.charge_id, books.unrecovered, mandate.credit)
+        return taken
 
     def unrecovered(self) -> dict[str, int]:
         """Credit no cycle backs that a later charge already used, by mandate (the known limit)."""
@@ -411,11 +419,23 @@ class Oracle:
         rank = {"needs_response": 0, "under_review": 1, "won": 2, "lost": 2}
         books = self.charges[charge_id]
         known = books.disputes.get(reference)
+        before = books.disputed
         if known is None:
             books.disputes[reference] = (amount, status)
         elif rank[status] > rank[known[1]]:
             books.disputes[reference] = (known[0], status)
-        self._claw_back(books)
+        if known is not None and books.disputed == before:
+            return  # what the disputes hold did not change: neither does the credit
+        taken = self._claw_back(books)
+        books.withheld += taken
+        if not taken:  # released: credit withheld is backed again, within what the cycle still pays
+            mandate = self.mandates[books.mandate_id]
+            room = books.backed - books.pending_refunds - books.credited
+            back = max(0, min(books.withheld, room))
+            books.withheld -= back
+            books.credited += back
+            mandate.credit += back
+            self._credit_after_wind_up(mandate)
 
     def refund_failed_later(self, refund_id: str) -> None:
         charge_id, amount, status = self.refunds[refund_id]

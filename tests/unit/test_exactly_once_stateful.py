@@ -175,6 +175,7 @@ class Billing(RuleBasedStateMachine):
         def refund(request):
             first = all(q.refund_id != request.refund_id for q in gateway.refund_calls)
             if first and request.refund_id in self.oracle.refunds:  # (the engine's credit refunds: rule 6)
+                self._observe()  # (the charge may have been collected again earlier in this step)
                 self.oracle.refund_sent(request.refund_id)
             return original(request)
 

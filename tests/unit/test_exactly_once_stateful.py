@@ -369,6 +369,27 @@ class Billing(RuleBasedStateMachine):
         if then_stop is not None:
             self._stop(mandate_id, then_stop)
 
+    @precondition(lambda self: self._paid_mandates())
+    @rule(
+        index=st.integers(0, 3),
+        plan=st.integers(0, 2),
+        then_stop=st.sampled_from([None, "cancel", "revoke"]),
+        prefer=st.sampled_from(["granted", "used"]),
+        hard=st.booleans(),
+    )
+    def credit_then_returned(self, index: int, plan: int, then_stop: str | None, prefer: str, hard: bool) -> None:
+        """Features chained in one breath: a prorated change now on a mandate that paid (credit), the
+        new plan's charge (which uses it), maybe a stop and its wind-up, then a payment returned: the
+        one that granted the credit or the one that used it."""
+        paid = self._paid_mandates()
+        position = self.mandates.index(paid[index % len(paid)])
+        self.change_plan(position, "now", True, plan)
+        self._drain()
+        if then_stop is not None:
+            self._stop(self.mandates[position], then_stop)
+            self._drain()
+        self.bank_returns(index=index, hard=hard, prefer=prefer)
+
     # ------------------------------------------------------ after the charge
     @precondition(lambda self: len(self.mandates) < 4)
     @rule(plan=st.integers(0, 1), token=st.sampled_from(BANK_TOKENS))
@@ -417,10 +438,18 @@ class Billing(RuleBasedStateMachine):
         held = {(q.charge_id, q.attempt) for q in self.world.gateway.ledger()}
         return [c for c in self.world.charges() if c.status == "succeeded" and any((c.id, a.number) in held for a in c.attempts)]
 
-    @rule(index=st.integers(0, 20), hard=st.booleans())
-    def bank_returns(self, index: int, hard: bool) -> None:
-        """A succeeded payment returned afterwards: back into the decline rules (rule 8)."""
+    @rule(index=st.integers(0, 20), hard=st.booleans(), prefer=st.sampled_from([None, None, "granted", "used", "ended"]))
+    def bank_returns(self, index: int, hard: bool, prefer: str | None = None) -> None:
+        """A succeeded payment returned afterwards: back into the decline rules (rule 8). `prefer`:
+        one that granted credit, used credit or whose mandate ended, when there is one (rare else)."""
         collected = self._collected()
+        preferred = {
+            None: collected,
+            "granted": [c for c in collected if c.credited],
+            "used": [c for c in collected if c.credit_used],
+            "ended": [c for c in collected if self.world.get(c.mandate_id).is_final],
+        }[prefer]
+        collected = preferred or collected
         if not collected:
             return
         charge = collected[index % len(collected)]

@@ -735,6 +735,8 @@ class Billing(RuleBasedStateMachine):
                 oracle.charge_let_go(charge.id)
         new_refunds: dict[str, list] = {}
         for refund in world.repo.refunds(MERCHANT):
+            if refund.failure_code in ("charge_reversed", "charge_disputed"):
+                note(f"a refund not sent: {refund.failure_code}")
             if refund.id in oracle.refunds:
                 oracle.refund_settled(refund.id, refund.status)
             else:  # made by the engine: only leftover credit of an ended mandate

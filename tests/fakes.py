@@ -471,7 +471,7 @@ class FakeGateway:
 
         dispute = self.disputes[reference]
         request: AttemptRequest = dispute["request"]
-        if status == "lost" and dispute["status"] != "lost":
+        if status == "lost" and dispute["status"] not in ("won", "lost"):  # a closed dispute stays closed
             self.moves.append(("dispute", request.mandate_id, request.charge_id, dispute["amount"], request.money.currency))
         if dispute["status"] not in ("won", "lost"):
             dispute["status"] = status

@@ -36,8 +36,18 @@ The rules, in plain words (the contract: shared/spec/API.md, Plan changes and It
    debit is `processing` until the gateway settles it; a stop leaves it to settle. A payment
    reversed afterwards is no longer collected: when the mandate is not final and holds no other
    unsettled charge, it is the mandate's open charge again and follows the decline rules (a hard
-   code fails it); otherwise it fails for good. Credit granted from a reversed payment is not the
-   customer's while that payment is not collected. A dispute moves forward only
+   code fails it); otherwise it fails for good. A refund not yet sent when its charge's money was
+   returned, or when a dispute now holds what it would take, never reaches the gateway (it fails).
+   Credit granted from a cycle is backed by what that cycle still pays (its plan and items, less
+   refunds and open or lost disputes; nothing once its payment is returned): what it no longer
+   backs is taken back from the mandate's unused credit when a dispute is reported, and when the
+   charge is let go (failed for good: not the mandate's open charge any more, or cancelled); a
+   returned payment still being collected keeps it. What a later charge already used is not
+   recovered (the contract's known limit, decision 147): the model counts it as `unrecovered`,
+   and it may only arise while the mandate's unused credit cannot cover it. Credit withheld while
+   a dispute held the money is the customer's again when the dispute is won (within what the
+   cycle still pays), and only a report that changes what the disputes hold moves credit. An ended mandate that
+   gets credit back afterwards (a charge let go after its wind-up) is wound up again. A dispute moves forward only
    (needs_response -> under_review -> won | lost); while open or lost its amount cannot be refunded
    (limit: amount - refunded - pending - disputed), a won one releases it; a fraud-type reason
    revokes the mandate and no attempt follows. A refund failing later gives its amount back to the
@@ -119,6 +129,8 @@ class ChargeBooks:
     currency: str = ""
     disputes: dict[str, tuple[int, str]] = field(default_factory=dict)  # reference -> (amount, status)
     reversals: int = 0  # times its payment was returned
+    unrecovered: int = 0  # credit granted from it that it no longer backs, already used by a later charge
+    withheld: int = 0  # credit taken back while a dispute held its money: the customer's again once released
 
     @property
     def disputed(self) -> int:
@@ -143,6 +155,13 @@ class ChargeBooks:
         return max(0, self.amount - self.refunded - self.pending_refunds - self.disputed)
 
     @property
+    def backed(self) -> int:
+        """What the cycle still pays for, and so may back credit granted from it."""
+        if self.status != "succeeded":
+            return 0
+        return max(0, self.paid_value - self.refunded - self.disputed)
+
+    @property
     def held(self) -> int:
         """What the gateway holds of it: collected (and not returned) less refunds and lost disputes."""
         return (self.amount if self.status == "succeeded" and self.money else 0) - self.refunded - self.lost
@@ -161,6 +180,9 @@ class MandateBooks:
     expected: tuple[list[str], dict[str, int], int] | None = None  # the wind-up: voided, refunds by charge, forfeited
     given: dict[str, int] = field(default_factory=dict)  # credit refunds seen, by charge
     checked: bool = False  # the finished wind-up was compared with `expected`
+    rounds: int = 0  # wind-ups started (a second one: credit given back after the first)
+    voided: list[str] = field(default_factory=list)  # items voided by every wind-up so far
+    forfeits: list[int] = field(default_factory=list)  # credit reported forfeited by every wind-up so far
     charges_when_no_cycle_left: int | None = None
 
     @property
@@ -212,7 +234,9 @@ class Oracle:
                 assert not (unused > 0 and paid.pending_refunds), (
                     f"{mandate_id}: a prorated change accepted while a refund of {paid.charge_id} is pending"
                 )
-                granted = max(0, min(unused - paid.refunded, paid.paid_value - paid.credited - paid.refunded))
+                # (decision 135: money an open or lost dispute holds counts as given back, like a refund)
+                given_back = paid.refunded + paid.disputed
+                granted = max(0, min(unused - given_back, paid.paid_value - paid.credited - given_back))
                 paid.credited += granted
                 books.credit += granted
         books.last_paid = None
@@ -277,11 +301,51 @@ class Oracle:
             mandate.last_paid = books
 
     def charge_let_go(self, charge_id: str) -> None:
-        """Rule 4: cancelled, or failed and detached by a stop: its credit comes back once."""
+        """Rule 4: cancelled, or failed and detached by a stop: its credit comes back once; and
+        rule 8: credit granted from it (a returned payment) is taken back as far as unused."""
         books = self.charges[charge_id]
         if not books.released and books.status != "succeeded":
             books.released = True
-            self.mandates[books.mandate_id].credit += books.credit_used
+            mandate = self.mandates[books.mandate_id]
+            mandate.credit += books.credit_used
+            self._claw_back(books)
+            self._credit_after_wind_up(mandate)
+
+    @staticmethod
+    def _credit_after_wind_up(mandate: MandateBooks) -> None:
+        if mandate.ended and mandate.checked and mandate.credit > 0:  # credit on an ended mandate: wound up again
+            mandate.expected, mandate.given, mandate.checked = None, {}, False
+
+    def _claw_back(self, books: ChargeBooks) -> int:
+        """Rule 8: credit this cycle granted and no longer backs leaves the mandate's unused
+        credit; what a later charge used already is counted as not recovered."""
+        mandate = self.mandates[books.mandate_id]
+        excess = max(0, books.credited - books.backed)
+        taken = min(excess, mandate.credit)
+        books.credited -= taken
+        mandate.credit -= taken
+        books.unrecovered = excess - taken
+        assert not books.unrecovered or mandate.credit == 0, (books.charge_id, books.unrecovered, mandate.credit)
+        return taken
+
+    def unrecovered(self) -> dict[str, int]:
+        """Credit no cycle backs that a later charge already used, by mandate (the known limit)."""
+        totals: dict[str, int] = {}
+        for books in self.charges.values():
+            if books.unrecovered:
+                totals[books.mandate_id] = totals.get(books.mandate_id, 0) + books.unrecovered
+        return totals
+
+    def refund_sent(self, refund_id: str) -> None:
+        """Rule 8, when a refund first reaches the gateway: it is not made from money returned,
+        nor from money a dispute holds (on the model's books: refunds settled in the same step may
+        not be counted yet, which only makes this weaker)."""
+        charge_id, amount, _ = self.refunds[refund_id]
+        books = self.charges[charge_id]
+        assert books.status == "succeeded", f"{refund_id} reached the gateway after {charge_id}'s money was returned"
+        assert books.refunded + amount + books.disputed <= books.amount, (
+            f"{refund_id} of {amount} reached the gateway; {charge_id}: {books.refunded} refunded, {books.disputed} disputed"
+        )
 
     def refund_settled(self, refund_id: str, status: str) -> None:
         charge_id, amount, before = self.refunds[refund_id]
@@ -297,7 +361,9 @@ class Oracle:
         """Rule 6, when the engine starts winding an ended mandate up (on the books as they are
         then): the items to void, the credit refunds by charge, and the credit forfeited."""
         books = self.mandates[mandate_id]
-        assert not books.ended, f"{mandate_id} wound up twice"
+        # (once more after credit came back to an ended mandate: it may have been taken back since)
+        assert books.expected is None, f"{mandate_id} wound up twice"
+        books.rounds += 1
         voided = [item_id for item_id, _ in books.items]
         if status == "completed":  # rule 7: it ran out of cycles, so each item accepted with a cycle left was billed
             unpaused = [i for i in voided if books.accepted_at_pause[i] == books.pauses]
@@ -314,6 +380,8 @@ class Oracle:
                 left -= amount
         books.credit = 0
         books.expected = (voided, plan, left)
+        books.voided += voided
+        books.forfeits += [left] if left else []
         return books.expected
 
     def credit_refund_created(self, refund_id: str, charge_id: str, amount: int) -> None:
@@ -339,8 +407,7 @@ class Oracle:
         books.status, books.money, books.reversals = "reversed", False, books.reversals + 1
         if mandate.last_paid is books:
             mandate.last_paid = None  # a returned payment paid for no time a plan change could credit
-        withdrawn = min(books.credited, mandate.credit)  # credit granted from money not collected
-        mandate.credit -= withdrawn
+        # Credit granted from it stays while it is collected again; it goes when the charge is let go.
         return {"retrying", "failed"} if reattach and not hard else {"failed"}
 
     def charge_after_reversal(self, charge_id: str, status: str) -> None:
@@ -353,10 +420,23 @@ class Oracle:
         rank = {"needs_response": 0, "under_review": 1, "won": 2, "lost": 2}
         books = self.charges[charge_id]
         known = books.disputes.get(reference)
+        before = books.disputed
         if known is None:
             books.disputes[reference] = (amount, status)
         elif rank[status] > rank[known[1]]:
             books.disputes[reference] = (known[0], status)
+        if known is not None and books.disputed == before:
+            return  # what the disputes hold did not change: neither does the credit
+        taken = self._claw_back(books)
+        books.withheld += taken
+        if not taken:  # released: credit withheld is backed again, within what the cycle still pays
+            mandate = self.mandates[books.mandate_id]
+            room = books.backed - books.pending_refunds - books.credited
+            back = max(0, min(books.withheld, room))
+            books.withheld -= back
+            books.credited += back
+            mandate.credit += back
+            self._credit_after_wind_up(mandate)
 
     def refund_failed_later(self, refund_id: str) -> None:
         charge_id, amount, status = self.refunds[refund_id]

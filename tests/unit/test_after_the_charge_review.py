@@ -196,13 +196,17 @@ def test_credit_from_a_returned_debit_stays_while_it_is_retried_and_goes_if_it_f
     # When the bank returns that debit with a soft code, the charge is retried and the credit kept
     payment(world, c1.id, "reversed", "insufficient_funds")
     assert charge(world, c1.id).status == "retrying" and mandate(world, m).credit == credit
-    # And when its retry is declined for good, the credit it backed is taken back
+    # And when its retry is declined, the mandate is past_due and still holds the charge (a new
+    # payment method may pay it: the credit stays), until the merchant lets it go: then the credit
+    # it backed is taken back
     world.clock.current += timedelta(days=1)
     world.tick()
     payment_2 = {"charge_id": c1.id, "attempt": 2, "outcome": "declined", "decline_code": "insufficient_funds"}
     report(world, payment=payment_2)
     assert charge(world, c1.id).status == "failed"
-    assert mandate(world, m).credit == 0 and mandate(world, m).status == "past_due"
+    assert mandate(world, m).credit == credit and mandate(world, m).status == "past_due"
+    world.api.mandates.cancel(MERCHANT, m)
+    assert mandate(world, m).credit == 0
 
 
 def test_a_bank_claim_reported_before_the_debits_success_records_both() -> None:

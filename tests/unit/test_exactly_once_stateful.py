@@ -35,10 +35,15 @@ later (declined soft or hard, or succeeded) with the report delivered at once, t
 (then the hourly/daily lookup finds it), payments returned afterwards (rule 8 of the model), disputes
 opened and moved in any order (fraud-type reasons revoke), cards replaced by the network, bank
 mandates cancelled at the bank, merchant refunds failing later, and old reports delivered again
-(which change nothing). After every step: each (charge, attempt) reached the gateway at most once;
+(which change nothing). Payments are returned whatever else holds for them: disputed, with refunds
+pending, having granted credit (a prorated change) or used it, on mandates ended and wound up (which
+are then wound up again). After every step: each (charge, attempt) reached the gateway at most once;
 every processing charge is its mandate's, at the gateway, with a lease that brings it back to be
-looked up (due again); refunds + pending + disputed never exceed a charge's amount; the disputed
-amounts and what the books say the gateway holds equal the model's.
+looked up (due again); refunds + disputed never exceed a charge's amount (a pending one a dispute
+leaves no room for fails, unsent); the disputed
+amounts and what the books say the gateway holds equal the model's; no refund first reaches the gateway
+from money returned or held by a dispute; credit a cycle no longer backs leaves the mandate's unused
+credit exactly as the model says (what a later charge used is counted apart, the known limit).
 At the end, once the faults stop: nothing is left at the gateway unrecorded, every refund has
 settled, the gateway's own ledger (succeeded charges - succeeded refunds - reversals - lost disputes)
 equals the books and the model per mandate and currency, every cycle that fell due outside a pause was dispatched in order, and every unsettled
@@ -50,7 +55,8 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from hypothesis import settings
+from hypothesis import Phase, settings
+from hypothesis import event as note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -114,6 +120,7 @@ class Billing(RuleBasedStateMachine):
         self.no_cycle_left: dict[str, int] = {}
         self.first_tokens: dict[str, str] = {}  # idempotency key -> the token its first call carried
         self._watch_payment_methods()
+        self._watch_refunds()
         settings = {"upcoming_charge_days": notice_days, "trial_ending_days": notice_days}
         self.world.api.account.update(MERCHANT, AccountUpdate.model_validate({"notifications": settings}))
         self.mandates: list[str] = []
@@ -159,6 +166,20 @@ class Billing(RuleBasedStateMachine):
             return original(request)
 
         gateway.charge = charge
+
+    def _watch_refunds(self) -> None:
+        """When a merchant's refund first reaches the gateway, the model checks it is not made from
+        money returned or held by a dispute (rule 8)."""
+        gateway, original = self.world.gateway, self.world.gateway.refund
+
+        def refund(request):
+            first = all(q.refund_id != request.refund_id for q in gateway.refund_calls)
+            if first and request.refund_id in self.oracle.refunds:  # (the engine's credit refunds: rule 6)
+                self._observe()  # (the charge may have been collected again earlier in this step)
+                self.oracle.refund_sent(request.refund_id)
+            return original(request)
+
+        gateway.refund = refund
 
     # ------------------------------------------------------------- merchant
     @precondition(lambda self: len(self.mandates) < 4)
@@ -348,6 +369,27 @@ class Billing(RuleBasedStateMachine):
         if then_stop is not None:
             self._stop(mandate_id, then_stop)
 
+    @precondition(lambda self: self._paid_mandates())
+    @rule(
+        index=st.integers(0, 3),
+        plan=st.integers(0, 2),
+        then_stop=st.sampled_from([None, "cancel", "revoke"]),
+        prefer=st.sampled_from(["granted", "used"]),
+        hard=st.booleans(),
+    )
+    def credit_then_returned(self, index: int, plan: int, then_stop: str | None, prefer: str, hard: bool) -> None:
+        """Features chained in one breath: a prorated change now on a mandate that paid (credit), the
+        new plan's charge (which uses it), maybe a stop and its wind-up, then a payment returned: the
+        one that granted the credit or the one that used it."""
+        paid = self._paid_mandates()
+        position = self.mandates.index(paid[index % len(paid)])
+        self.change_plan(position, "now", True, plan)
+        self._drain()
+        if then_stop is not None:
+            self._stop(self.mandates[position], then_stop)
+            self._drain()
+        self.bank_returns(index=index, hard=hard, prefer=prefer)
+
     # ------------------------------------------------------ after the charge
     @precondition(lambda self: len(self.mandates) < 4)
     @rule(plan=st.integers(0, 1), token=st.sampled_from(BANK_TOKENS))
@@ -390,26 +432,24 @@ class Billing(RuleBasedStateMachine):
         self._report(event, how)
 
     def _collected(self) -> list[Charge]:
-        """Recorded as succeeded with money at the gateway, no dispute, nothing pending, no credit
-        taken or granted (reversing a charge that granted credit: see test_settlement's xfail)."""
+        """Recorded as succeeded with money at the gateway: disputed or not, with refunds pending
+        or not, having granted or used credit or not, on a mandate ended (and wound up) or not."""
         self._observe()
-        disputed = {d["request"].charge_id for d in self.world.gateway.disputes.values()}
         held = {(q.charge_id, q.attempt) for q in self.world.gateway.ledger()}
-        return [
-            c
-            for c in self.world.charges()
-            if c.status == "succeeded"
-            and any((c.id, a.number) in held for a in c.attempts)
-            and c.id not in disputed
-            and c.refund_reserved == 0
-            and c.credited == 0
-            and c.credit_used == 0
-        ]
+        return [c for c in self.world.charges() if c.status == "succeeded" and any((c.id, a.number) in held for a in c.attempts)]
 
-    @rule(index=st.integers(0, 20), hard=st.booleans())
-    def bank_returns(self, index: int, hard: bool) -> None:
-        """A succeeded payment returned afterwards: back into the decline rules (rule 8)."""
+    @rule(index=st.integers(0, 20), hard=st.booleans(), prefer=st.sampled_from([None, None, "granted", "used", "ended"]))
+    def bank_returns(self, index: int, hard: bool, prefer: str | None = None) -> None:
+        """A succeeded payment returned afterwards: back into the decline rules (rule 8). `prefer`:
+        one that granted credit, used credit or whose mandate ended, when there is one (rare else)."""
         collected = self._collected()
+        preferred = {
+            None: collected,
+            "granted": [c for c in collected if c.credited],
+            "used": [c for c in collected if c.credit_used],
+            "ended": [c for c in collected if self.world.get(c.mandate_id).is_final],
+        }[prefer]
+        collected = preferred or collected
         if not collected:
             return
         charge = collected[index % len(collected)]
@@ -417,6 +457,15 @@ class Billing(RuleBasedStateMachine):
         code = "invalid_account" if hard else "insufficient_funds"
         assert (code in HARD_CODES) == hard
         mandate = self.world.get(charge.mandate_id)
+        for what, present in [
+            ("granted credit", charge.credited),
+            ("used credit", charge.credit_used),
+            ("disputed", charge.disputed),
+            ("refund pending", charge.refund_reserved),
+            ("mandate ended", mandate.is_final),
+        ]:
+            if present:
+                note(f"bank_returns: a charge that {what}" if what.endswith("credit") else f"bank_returns: {what}")
         allowed = self.oracle.charge_reversed(charge.id, code, final=mandate.is_final, hard=hard)
         self._report(self.world.gateway.reverse(charge.id, paying.number, code), "now")
         after = self.world.repo.get(Charge, MERCHANT, charge.id)
@@ -430,10 +479,11 @@ class Billing(RuleBasedStateMachine):
         index=st.integers(0, 20),
         reason=st.sampled_from(["product_not_received", "general", "fraudulent", "debit_not_authorized"]),
         status=st.sampled_from(["needs_response", "under_review", "lost"]),
-        share=st.sampled_from([1, 2]),
+        share=st.sampled_from([1, 2, 0]),
     )
     def dispute_opened(self, index: int, reason: str, status: str, share: int) -> None:
-        """The customer's bank claws (part of) a payment back: at most what the gateway still holds of it."""
+        """The customer's bank claws (part of) a payment back: at most what the gateway still holds of it
+        (`share` 0: all of it, refunds asked for and not sent yet included, which then never go)."""
         self._observe()
         held = {(q.charge_id, q.attempt) for q in self.world.gateway.ledger()}
         candidates = [
@@ -442,7 +492,8 @@ class Billing(RuleBasedStateMachine):
         if not candidates:
             return
         charge = candidates[index % len(candidates)]
-        amount = (charge.amount - charge.amount_refunded - charge.refund_reserved - charge.amount_disputed) // share
+        reserved = 0 if share == 0 else charge.refund_reserved
+        amount = (charge.amount - charge.amount_refunded - reserved - charge.amount_disputed) // max(1, share)
         if amount <= 0:
             return
         event = self.world.gateway.open_dispute(charge.id, reason=reason, amount=amount, status=status)
@@ -519,7 +570,8 @@ class Billing(RuleBasedStateMachine):
                 mandate = self.world.get(charge.mandate_id)
                 assert mandate.open_charge_id == charge.id and mandate.attempt_at_gateway, mandate
                 assert mandate.claimed_until is not None and mandate.dispatch_at == mandate.claimed_until, mandate
-            assert charge.amount_refunded + charge.refund_reserved + charge.amount_disputed <= charge.amount, charge
+            # (refunds asked for before a dispute took the rest fail when their turn comes, unsent)
+            assert charge.amount_refunded + charge.amount_disputed <= charge.amount, charge
 
     # --------------------------------------------------------------- engine
     def _drain(self) -> int:
@@ -683,6 +735,8 @@ class Billing(RuleBasedStateMachine):
                 oracle.charge_let_go(charge.id)
         new_refunds: dict[str, list] = {}
         for refund in world.repo.refunds(MERCHANT):
+            if refund.failure_code in ("charge_reversed", "charge_disputed"):
+                note(f"a refund not sent: {refund.failure_code}")
             if refund.id in oracle.refunds:
                 oracle.refund_settled(refund.id, refund.status)
             else:  # made by the engine: only leftover credit of an ended mandate
@@ -696,6 +750,8 @@ class Billing(RuleBasedStateMachine):
             if books.expected is None and (done or mandate_id in new_refunds):
                 assert let_go, f"credit refunded for {mandate_id} before it ended and let go of its charges"
                 oracle.wound_up(mandate_id, mandate.status)  # what the whole wind-up must do, on the books now
+                if books.rounds > 1:
+                    note("wound up again (credit given back after its wind-up)")
             for refund in new_refunds.get(mandate_id, []):  # one pass or several
                 assert refund.charge_id in books.expected[1], (refund, books.expected)
                 books.given[refund.charge_id] = books.given.get(refund.charge_id, 0) + refund.amount
@@ -703,12 +759,12 @@ class Billing(RuleBasedStateMachine):
                 oracle.refund_settled(refund.id, refund.status)
             if done and books.expected is not None and not books.checked:
                 books.checked = True
-                voided, plan, left = books.expected
+                _, plan, _ = books.expected
                 assert books.given == plan, (mandate_id, books.given, plan)
                 reported = [e.data["amount"] for e in forfeited if e.data["object"]["id"] == mandate_id]
-                assert reported == ([left] if left else []), (mandate_id, reported, left)
+                assert reported == books.forfeits, (mandate_id, reported, books.forfeits)  # every wind-up's
                 items = [o for o in world.repo.items.values() if isinstance(o, Item) and o.mandate_id == mandate_id]
-                assert sorted(i.id for i in items if i.status == "void") == sorted(voided), (items, voided)
+                assert sorted(i.id for i in items if i.status == "void") == sorted(books.voided), (items, books.voided)
 
     @invariant()
     def what_is_owed_agrees_with_the_model(self) -> None:
@@ -719,7 +775,9 @@ class Billing(RuleBasedStateMachine):
         for mandate_id in self.mandates:
             mandate = self.world.get(mandate_id)
             books = oracle.mandates[mandate_id]
-            if books.expected is None:  # (while a wind-up runs over several passes, the rest waits on the mandate)
+            if (
+                books.expected is None or books.checked
+            ):  # (while a wind-up runs over several passes, the rest waits on the mandate)
                 assert mandate.credit == books.credit, (mandate_id, mandate.credit, books)
             if mandate.is_final and not mandate.winding_up and mandate.open_charge_id is None:  # wound up
                 pending = [o for o in self.world.repo.items.values() if isinstance(o, Item) and o.mandate_id == mandate_id]
@@ -734,6 +792,8 @@ class Billing(RuleBasedStateMachine):
             assert charge.amount_refunded + charge.refund_reserved + charge.credited <= charge.paid_value
             assert charge.amount_disputed == books.disputed, (charge.id, charge.amount_disputed, books.disputes)
         assert self._held_by_books() == oracle.held(), (self._held_by_books(), oracle.held())
+        if oracle.unrecovered():  # the known limit (decision 147): counted by the model, never hidden
+            note("credit a returned or disputed cycle granted, already used by a later charge")
 
     def _held_by_books(self) -> dict[tuple[str, str], int]:
         """What the service's books say the gateway holds: succeeded charges, less succeeded
@@ -913,6 +973,10 @@ class Billing(RuleBasedStateMachine):
 # Many examples, long interleavings; the deadline is off (a benchmark measures speed, not this).
 # Marked slow (`make test-fast` leaves it out); STATEFUL_EXAMPLES overrides the example count.
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "1000"))
-Billing.TestCase.settings = settings(settings.default, max_examples=EXAMPLES, stateful_step_count=60, deadline=None)
+# STATEFUL_SHRINK=0: report the first failure as found (long local hunts; shrinking can take many minutes).
+PHASES = None if os.environ.get("STATEFUL_SHRINK", "1") != "0" else [Phase.explicit, Phase.reuse, Phase.generate]
+Billing.TestCase.settings = settings(
+    settings.default, max_examples=EXAMPLES, stateful_step_count=60, deadline=None, **({"phases": PHASES} if PHASES else {})
+)
 TestExactlyOnce = Billing.TestCase
 TestExactlyOnce.pytestmark = __import__("pytest").mark.slow

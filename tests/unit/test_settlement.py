@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from billing.api.requests import PaymentMethodIn
 from billing.domain.charge import Charge
 from tests.world import MERCHANT, World, change_plan
 
@@ -105,3 +106,84 @@ def test_credit_granted_from_a_payment_the_bank_returned_is_not_given_back() -> 
     forfeited = [e.data["amount"] for e in world.repo.events(MERCHANT) if e.type == "mandate.credit_forfeited"]
     assert world.repo.refunds(MERCHANT) == [] and forfeited == [], (world.repo.refunds(MERCHANT), forfeited)
     assert world.get(mandate_id).credit == 0
+
+
+def test_credit_from_a_returned_debit_collected_again_after_a_new_payment_method_is_kept() -> None:
+    # Given a bank debit of 100.00 that settled, a prorated change to a cheap plan crediting the
+    # unused part of that cycle, and the new plan's first charge paid with part of that credit
+    world, mandate_id, charge_id = sepa(amount=10_000)
+    world.apply(world.gateway.settle(charge_id))
+    world.clock.advance(days=5)
+    change_plan(world, mandate_id, world.plan(amount=100), at="now", prorate=True)
+    world.tick()
+    credit = world.get(mandate_id).credit
+    assert credit > 0 and world.charges(mandate_id)[-1].status == "succeeded"
+
+    # When the bank returns the 100.00 with a hard code (the mandate is past due, the charge is its
+    # open charge again), and the merchant's new bank account for the customer pays it
+    world.apply(world.gateway.reverse(charge_id, code="invalid_account"))
+    assert world.get(mandate_id).status == "past_due" and world.get(mandate_id).open_charge_id == charge_id
+    world.api.mandates.replace_payment_method(
+        MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_sepa_ok"), source="merchant"
+    )
+    world.tick()
+    world.apply(world.gateway.settle(charge_id, 2))
+
+    # Then the cycle is paid after all, and the credit it granted is the customer's again: it was
+    # never "failed for good" (credit comes from the last succeeded cycle; it never vanishes)
+    assert stored(world, charge_id).status == "succeeded"
+    assert world.get(mandate_id).credit == credit, (world.get(mandate_id).credit, credit)
+
+
+def credited_card_mandate() -> tuple[World, str, str]:
+    """A card mandate whose 100.00 cycle was paid, then changed now with proration to a 1.00 plan
+    whose first charge used 1.00 of the credit: the rest of the credit is unused."""
+    world = World()
+    mandate_id = world.mandate(world.plan(amount=10_000), token="pm_sim_ok")
+    world.tick()
+    charge_id = world.charges(mandate_id)[0].id
+    world.clock.advance(days=5)
+    change_plan(world, mandate_id, world.plan(amount=100), at="now", prorate=True)
+    world.tick()
+    assert world.get(mandate_id).credit > 0 and world.charges(mandate_id)[-1].status == "succeeded"
+    return world, mandate_id, charge_id
+
+
+def test_credit_withheld_while_a_dispute_held_the_money_comes_back_when_the_dispute_is_won() -> None:
+    # Given a paid cycle that granted credit, still unused
+    world, mandate_id, charge_id = credited_card_mandate()
+    credit = world.get(mandate_id).credit
+
+    # When the customer's bank disputes the whole payment (the credit is withheld meanwhile), and
+    # the merchant wins the dispute
+    opened = world.gateway.open_dispute(charge_id, reason="general", status="needs_response")
+    world.apply(opened)
+    assert world.get(mandate_id).credit == 0
+    assert opened.dispute is not None
+    world.apply(world.gateway.dispute_moves(opened.dispute.reference, "won"))
+
+    # Then the cycle is paid after all and the credit it granted is the customer's again ("a won
+    # dispute releases its amount"; credit never vanishes silently)
+    assert world.get(mandate_id).credit == credit, (world.get(mandate_id).credit, credit)
+
+
+def test_an_old_dispute_report_delivered_again_takes_no_credit_granted_later() -> None:
+    # Given a paid cycle whose credit was all used, then disputed and lost (nothing unused to take back)
+    world, mandate_id, charge_id = credited_card_mandate()
+    world.clock.advance(days=1)
+    change_plan(world, mandate_id, world.plan(amount=100_000), at="now", prorate=False)
+    world.tick()  # a 1000.00 charge uses all the credit
+    assert world.get(mandate_id).credit == 0
+    lost = world.gateway.open_dispute(charge_id, reason="general", status="lost")
+    world.apply(lost)
+    # and a prorated change crediting the unused part of the 1000.00 cycle
+    world.clock.advance(days=1)
+    change_plan(world, mandate_id, world.plan(amount=200), at="now", prorate=True)
+    credit = world.get(mandate_id).credit
+    assert credit > 0
+
+    # When the gateway delivers the old dispute report again
+    (again,) = world.apply(lost)
+
+    # Then it changes nothing: the credit granted from another cycle stays
+    assert again.status != "applied" and world.get(mandate_id).credit == credit, (again, world.get(mandate_id).credit)

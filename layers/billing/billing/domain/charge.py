@@ -132,6 +132,7 @@ class Charge(Entity):
     # Credit a prorated plan change granted for this cycle's unused time, less what was given back
     # as a refund of leftover credit: refunds plus this never exceed what was paid for the cycle.
     credited: int = 0
+    credit_withheld: int = 0  # credit taken back while a dispute held this cycle's money: given back when released
     paid_with: PaymentMethod | None = None  # the payment method of the succeeded attempt (refunds go back to it)
     retry_schedule_days: tuple[int, ...] = ()
     retries_used: int = 0
@@ -171,6 +172,20 @@ class Charge(Entity):
             self.credited -= taken
             self.updated_at = now
         return taken
+
+    def credit_after_dispute(self, unused: int, now: datetime) -> int:
+        """A dispute of this charge now holds or releases money: credit the cycle no longer backs is
+        withheld from the mandate's `unused` credit, and what a released dispute backs again is given
+        back. Returns the change to the mandate's credit (negative: taken)."""
+        taken = self.claw_back_credit(unused, now)
+        if taken:
+            self.credit_withheld += taken
+            return -taken
+        kept = self.paid_value - self.amount_refunded - self.refund_reserved - self.amount_disputed
+        back = min(self.credit_withheld, max(0, kept - self.credited)) if self.status == "succeeded" else 0
+        if back:
+            self.credit_withheld, self.credited, self.updated_at = self.credit_withheld - back, self.credited + back, now
+        return back
 
     @property
     def amount_disputed(self) -> int:

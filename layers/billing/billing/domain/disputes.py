@@ -147,8 +147,9 @@ def apply_report(
             dispute.updated_at = now
             change.dispute = dispute
     change.charge_changed = charge.dispute_changed(dispute.id, dispute.amount, dispute.holds_money, now)
-    clawed = charge.claw_back_credit(mandate.credit, now)  # no credit from money the bank holds
-    if clawed:
-        mandate.credit, mandate.updated_at = mandate.credit - clawed, now
-        change.mandate_changed = True
+    # No credit from money the bank holds (withheld), given back when it is released; only when this
+    # report changed what the disputes hold (a report delivered again takes nothing granted since).
+    credit_moved = charge.credit_after_dispute(mandate.credit, now) if change.charge_changed else 0
+    if credit_moved:
+        mandate.credit, mandate.updated_at, change.mandate_changed = mandate.credit + credit_moved, now, True
     return change

@@ -261,9 +261,9 @@ def settle(mandate: Mandate, charge: Charge, attempt: int, answer: GatewayResult
         # Paused meanwhile: the retry waits for the resume (then it is attempted at once).
         mandate.attempt_at = charge.next_attempt_at if mandate.collecting else None
     elif charge.status == "failed":
+        # (A returned payment retried in vain: the credit its cycle granted goes when the mandate
+        # lets the charge go, in `released`; while past_due a new payment method may still pay it.)
         mandate_events += mandate.collection_failed(now, charge.failure_code)
-        # A returned payment retried in vain: the credit its cycle granted was never paid for.
-        mandate.credit -= charge.claw_back_credit(mandate.credit, now)
     if mandate.open_charge_id is None:
         released(mandate, charge)
     return Settlement(True, mandate_events, charge_events)
@@ -300,8 +300,8 @@ def reverse(mandate: Mandate, charge: Charge, code: str, now: datetime) -> Settl
         released(mandate, charge)  # failed for good: the carried credit it used is the customer's again
         if code == "mandate_revoked":
             mandate_events += mandate.revoked_by_gateway(now)
-    if EventType.CHARGE_FAILED in charge_events:  # (a retried one: when its retries fail, in `settle`)
-        mandate.credit -= charge.claw_back_credit(mandate.credit, now)  # no credit from money not kept
+    # Credit its cycle granted stays while the charge is the mandate's to collect (retried, or past_due
+    # awaiting a new payment method); `released` takes it back once the charge is let go.
     return Settlement(True, mandate_events, charge_events)
 
 

@@ -75,17 +75,21 @@ class GatewayEventApplier:
         if self.log.applied(event.gateway, event.id):
             logger.info("gateway event applied already; skipped", extra={"gateway_event_id": event.id})
             return Handled("duplicate")
-        handled = Handled("ignored")
-        for resolved in self._resolved(event):  # one per mandate a payment method's report reaches
-            applied = self.events.apply(resolved)
-            handled.events += applied.events
-            handled.amount, handled.currency = handled.amount or applied.amount, handled.currency or applied.currency
-            if applied.status == "applied" or (applied.status == "unchanged" and handled.status == "ignored"):
-                handled.status = applied.status
+        results = [self.events.apply(resolved) for resolved in self._resolved(event)]  # one per mandate reached
         # Marked once all applied: a failure part way redelivers it, and what was applied changes
         # nothing the second time (forward-only merges).
         self.log.mark_applied(event.gateway, event.id, self.clock.now())
-        return handled
+        outcomes = {applied.status for applied in results}
+        overall: Literal["applied", "unchanged", "ignored"] = (
+            "applied" if "applied" in outcomes else "unchanged" if "unchanged" in outcomes else "ignored"
+        )
+        moved = next((applied for applied in results if applied.amount), None)
+        return Handled(
+            overall,
+            [event_type for applied in results for event_type in applied.events],
+            moved.amount if moved else 0,
+            moved.currency if moved else None,
+        )
 
     def _resolved(self, event: GatewayEvent) -> list[GatewayEvent]:
         objects = self.objects.get(event.gateway)

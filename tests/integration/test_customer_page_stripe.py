@@ -50,6 +50,15 @@ def stripe_page(system: System, httpserver: HTTPServer, monkeypatch: pytest.Monk
         body = {"id": method_id, "object": "payment_method", "customer": "cus_Test12345678"}
         return Response(json.dumps(body), content_type="application/json")
 
+    def record_use(request: Request) -> Response:  # the mandates using the method, in its metadata
+        if state.get("down"):
+            return Response(json.dumps({"error": {"type": "api_error"}}), status=500, content_type="application/json")
+        form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
+        state.setdefault("method_metadata", {}).update({k: v for k, v in form.items() if k.startswith("metadata[")})
+        method_id = request.path.rsplit("/", 1)[-1]
+        body = {"id": method_id, "object": "payment_method", "customer": "cus_Test12345678"}
+        return Response(json.dumps(body), content_type="application/json")
+
     def setup_intents(request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.get_data(as_text=True)).items()}
         state["mandate_id"] = form["metadata[mandate_id]"]
@@ -71,6 +80,7 @@ def stripe_page(system: System, httpserver: HTTPServer, monkeypatch: pytest.Monk
     httpserver.expect_request("/v1/customers", method="POST").respond_with_handler(customers)
     httpserver.expect_request("/v1/customers/cus_Test12345678", method="GET").respond_with_handler(customer)
     httpserver.expect_request(re.compile(r"^/v1/payment_methods/pm_\w+$"), method="GET").respond_with_handler(payment_method)
+    httpserver.expect_request(re.compile(r"^/v1/payment_methods/pm_\w+$"), method="POST").respond_with_handler(record_use)
     httpserver.expect_request("/v1/setup_intents", method="POST").respond_with_handler(setup_intents)
     httpserver.expect_request("/v1/setup_intents/seti_123", method="GET").respond_with_handler(setup_intent)
     return state
@@ -117,6 +127,9 @@ def test_approval_takes_the_payment_method_from_stripe_not_from_the_form(system:
     )
     stored = system.api_module.deps.repository.get(Mandate, system.a.id, mandate["id"])
     assert stored.payment_method.token == "cus_Test12345678:pm_1Q2w3E4r5T6y7U8i"
+    # And the card at Stripe names the mandate using it (what resolves the network's card updates)
+    assert stripe_page["method_metadata"]["metadata[mandate_id]"] == mandate["id"]
+    assert stripe_page["method_metadata"][f"metadata[mandate:{mandate['id']}]"]
 
 
 def test_a_setup_intent_of_another_mandate_is_refused(system: System, call: Client, stripe_page: dict) -> None:

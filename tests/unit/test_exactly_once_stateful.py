@@ -493,7 +493,13 @@ class Billing(RuleBasedStateMachine):
             return
         charge = candidates[index % len(candidates)]
         reserved = 0 if share == 0 else charge.refund_reserved
-        amount = (charge.amount - charge.amount_refunded - reserved - charge.amount_disputed) // max(1, share)
+        # What the gateway gave back already (a refund it took whose answer was lost counts: the
+        # bank can only claim what the gateway still holds).
+        given_back = sum(
+            q.money.amount for q, r, _ in self.world.gateway.refunds if q.charge_id == charge.id and r.outcome == "succeeded"
+        )
+        taken = max(charge.amount_refunded + reserved, given_back)
+        amount = (charge.amount - taken - charge.amount_disputed) // max(1, share)
         if amount <= 0:
             return
         event = self.world.gateway.open_dispute(charge.id, reason=reason, amount=amount, status=status)

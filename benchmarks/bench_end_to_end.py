@@ -13,8 +13,20 @@ for the payment provider). Three runs:
 - one webhook delivery: as the first, plus one endpoint subscribed to `charge.succeeded`
   (the delivery's own cost is the difference).
 
-Prints calls and items read per charge, and the cost per million charges from the end-to-end
-figures (devtools/costs.py). Run: `make bench` (BENCH_E2E_DUE / BENCH_E2E_IDLE override sizes).
+Then two runs of bank debits (SEPA, `pm_sim_sepa_ok`, EUR, customers with an e-mail and a name):
+BENCH_E2E_DEBITS mandates due on a Monday (BENCH_E2E_DEBIT_WEEKDAY) 10:00 UTC, their pre-notification
+(mandatory) not given yet, followed from the tick that wakes it (14 days before) to the settlement
+3 TARGET business days after the debit was accepted (`processing`), ticking whenever something is
+due (the due index, and the gateway's changes to report; idle ticks are left out):
+
+- bank debit, reported: the simulated gateway's clock reports the settlement through the
+  gateway-events queue and the applier records it;
+- bank debit, looked up: its reports withheld (the local runtime's switch), the engine's lookups
+  (an hour after acceptance, then daily) find it.
+
+Prints calls and items read per charge (per debit, also by phase), and the cost per million from the
+end-to-end figures (devtools/costs.py). Run: `make bench` (BENCH_E2E_DUE / BENCH_E2E_IDLE /
+BENCH_E2E_DEBITS override sizes; BENCH_E2E_ONLY one run by its label).
 """
 
 from __future__ import annotations

@@ -49,8 +49,8 @@ def bench_plan(merchant_id: str, now: datetime) -> Plan:
     )
 
 
-def charged_once(plan: Plan, n: int, activated: datetime, customer: Customer, now: datetime) -> Mandate:
-    """Mandate `n` of the plan, activated then, its first cycle charged (cycle 2 next)."""
+def charged_once(plan: Plan, n: int, activated: datetime, customer: Customer, now: datetime, token: str = "pm_sim_ok") -> Mandate:
+    """Mandate `n` of the plan, activated then with the simulated `token`, its first cycle charged (cycle 2 next)."""
     created = now - timedelta(days=40)
     mandate = Mandate(
         id=f"mdt_bench{n:08d}",
@@ -61,7 +61,7 @@ def charged_once(plan: Plan, n: int, activated: datetime, customer: Customer, no
         created_at=created,
         updated_at=created,
     )
-    mandate.activate(activated, PaymentMethod(gateway="simulated", token="pm_sim_ok"), Consent(accepted_at=activated))
+    mandate.activate(activated, PaymentMethod(gateway="simulated", token=token), Consent(accepted_at=activated))
     mandate.advance_schedule()
     mandate.cycles_charged = 1
     return mandate

@@ -187,3 +187,42 @@ def test_an_old_dispute_report_delivered_again_takes_no_credit_granted_later() -
 
     # Then it changes nothing: the credit granted from another cycle stays
     assert again.status != "applied" and world.get(mandate_id).credit == credit, (again, world.get(mandate_id).credit)
+
+
+def test_a_settlement_check_reads_nothing_before_asking_the_gateway() -> None:
+    # Given a bank debit processing, its first settlement check sent when its lease ended
+    world, mandate_id, charge_id = sepa()
+    world.clock.current = world.get(mandate_id).claimed_until
+    world.dispatch()
+    (message,) = world.queue.take()
+    reads: list[object] = []
+    load_many = world.repo.load_many
+    world.repo.load_many = lambda wanted: reads.append(wanted) or load_many(wanted)  # type: ignore[method-assign]
+
+    # When the charger handles it
+    outcome = world.deliver(message)
+
+    # Then it looked the debit up from the claim in the message, read nothing, and checks again in a day
+    assert outcome.looked_up and reads == []
+    assert stored(world, charge_id).status == "processing"
+    assert world.get(mandate_id).claimed_until == world.clock.now() + timedelta(days=1)
+
+
+def test_a_settlement_check_overtaken_by_the_gateways_report_records_nothing_twice() -> None:
+    # Given a bank debit's settlement check sent, then its settlement reported and applied first
+    world, mandate_id, charge_id = sepa()
+    world.gateway.take_events()
+    world.clock.current = world.get(mandate_id).claimed_until
+    world.dispatch()
+    (message,) = world.queue.take()
+    world.gateway.settle(charge_id)
+    world.apply_reported()
+    assert stored(world, charge_id).status == "succeeded"
+    succeeded = world.event_types().count("charge.succeeded")
+
+    # When the check (its claim now stale) is handled
+    world.deliver(message)
+
+    # Then the success stands, recorded once
+    assert stored(world, charge_id).status == "succeeded"
+    assert world.event_types().count("charge.succeeded") == succeeded == 1

@@ -106,6 +106,12 @@ class Charger:
             request = self._request(charge, message.attempt)
             if step is Step.START:
                 if not start(mandate, charge, message.attempt, self.clock.now()):
+                    if charge.processing_attempt == message.attempt and mandate.open_charge_id == charge.id:
+                        # A bank debit's settlement check: the message is the claim the dispatcher just
+                        # saved, so no read; the lookup only reads the gateway and its record is
+                        # conditional on these versions (a stale claim is read again then).
+                        step = Step.LOOKUP
+                        continue
                     mandate, charge, step = self._fresh(message)
                     continue
                 try:

@@ -498,7 +498,13 @@ class Billing(RuleBasedStateMachine):
         given_back = sum(
             q.money.amount for q, r, _ in self.world.gateway.refunds if q.charge_id == charge.id and r.outcome == "succeeded"
         )
-        taken = max(charge.amount_refunded + reserved, given_back)
+        # A refund already started (its marker written: it may be at the gateway) goes whatever the bank claims.
+        started = sum(
+            r.amount
+            for r in self.world.repo.items.values()
+            if isinstance(r, Refund) and r.charge_id == charge.id and r.status == "pending" and r.started_at is not None
+        )
+        taken = max(charge.amount_refunded + max(reserved, started), given_back + started)
         amount = (charge.amount - taken - charge.amount_disputed) // max(1, share)
         if amount <= 0:
             return

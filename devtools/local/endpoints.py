@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -21,6 +22,7 @@ from pydantic import (
 
 from billing.adapters.simulated_gateway import NoSuchPayment, NotPossible
 from billing.domain.disputes import DisputeReason
+from billing.domain.money import MAX_AMOUNT
 from billing.wire import TimeIn, format_time
 from devtools.clock import ClockWentBack
 
@@ -73,7 +75,7 @@ class Withhold(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    withhold: bool
+    withhold: StrictBool
 
 
 class UnrequestedPayment(BaseModel):
@@ -82,7 +84,7 @@ class UnrequestedPayment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mandate_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=255)]
-    amount: Annotated[StrictInt, Field(gt=0)]
+    amount: Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT)]  # what any payment may be (the API's bound)
     currency: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z]{3}$")]
     at: TimeIn
 

@@ -16,7 +16,6 @@ from typing import Any
 import boto3
 import pytest
 
-from billing.domain.charge import GatewayResult
 from devtools.gateway import ApiGateway, HttpResponse
 from devtools.lambda_runtime import invoke, load_function
 from devtools.sqs_source import SqsEventSource
@@ -55,22 +54,6 @@ def intent(status: str, merchant_id: str, charge: dict[str, Any], attempt: int =
         "attempt": str(attempt),
     }
     return {"id": f"pi_{charge['id'][4:]}_{attempt}", "object": "payment_intent", "status": status, "metadata": metadata, **extra}
-
-
-class ProcessingAtFirst:
-    """The simulated gateway, except that bank debits answer `processing` (their settlement is
-    reported later, by an event or a lookup), as a SEPA debit does at Stripe."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-    def charge(self, request: Any) -> GatewayResult:
-        if "_sepa_" in request.token:
-            return GatewayResult(outcome="processing", gateway_reference=f"pi_{request.charge_id[4:]}_{request.attempt}")
-        return self.real.charge(request)
 
 
 class Inbound:
@@ -116,7 +99,6 @@ def inbound(system: System) -> Inbound:
 
 def processing_debit(system: System, engine: EngineHarness, call: Client) -> dict[str, Any]:
     """A SEPA debit's first charge, processing at the gateway."""
-    engine.charger.deps.gateways["simulated"] = ProcessingAtFirst(engine.charger.deps.gateways["simulated"])
     plan_id = plan(call)
     body = {
         "plan_id": plan_id,

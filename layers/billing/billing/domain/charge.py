@@ -22,6 +22,7 @@ from .lifecycles import ATTEMPT, CHARGE
 from .lifecycles import ChargeStatus as ChargeStatus
 from .model import Entity, PaymentMethod
 from .money import Currency, Money
+from .payment_methods import BANK_DEBIT_NOTICE_DAYS
 
 UNSETTLED: frozenset[str] = CHARGE.sources("record")  # pending, processing, retrying: an answer may still move it
 # The gateway's answer to one attempt (and to one refund): `processing` means accepted and not
@@ -366,7 +367,7 @@ class Charge(Entity):
             return [EventType.CHARGE_CANCELLED]
         if not result.hard and not self.reopened and self.retries_used < len(self.retry_schedule_days):
             self.status = CHARGE.move(self.status, "record", "retrying")
-            self.next_attempt_at = self.due_at + timedelta(days=self.retry_schedule_days[self.retries_used])
+            self.next_attempt_at = self._retry_at(now, method is not None and method.bank_debit)
             self.retries_used += 1
             return [EventType.CHARGE_RETRY_SCHEDULED]
         self.status, self.next_attempt_at = CHARGE.move(self.status, "record", "failed"), None
@@ -376,6 +377,13 @@ class Charge(Entity):
     def processing_attempt(self) -> int:
         """The attempt the gateway accepted and has not settled (0: none)."""
         return self.in_flight if self.status == "processing" else 0
+
+    def _retry_at(self, now: datetime, bank_debit: bool) -> datetime:
+        """The next retry on the plan's schedule (from the due time); a bank debit's never sooner
+        than its notice days after the failure (a debit is never presented at once, nor named for a
+        past date)."""
+        at = self.due_at + timedelta(days=self.retry_schedule_days[self.retries_used])
+        return max(at, now + timedelta(days=BANK_DEBIT_NOTICE_DAYS)) if bank_debit else at
 
     def reverse(self, code: str, now: datetime, may_retry: bool) -> list[EventType]:
         """The gateway reported the money of this succeeded charge as returned (a bank debit sent
@@ -392,7 +400,7 @@ class Charge(Entity):
         hard = code in HARD_CODES
         if may_retry and not hard and not self.reopened and self.retries_used < len(self.retry_schedule_days):
             self.status = CHARGE.move(self.status, "reverse", "retrying")
-            self.next_attempt_at = self.due_at + timedelta(days=self.retry_schedule_days[self.retries_used])
+            self.next_attempt_at = self._retry_at(now, self.paid_with is not None and self.paid_with.bank_debit)
             self.retries_used += 1
             return [EventType.CHARGE_REVERSED, EventType.CHARGE_RETRY_SCHEDULED]
         self.status, self.next_attempt_at = CHARGE.move(self.status, "reverse", "failed"), None

@@ -92,6 +92,8 @@ def claim(
         due = mandate.next_charge_at
         if due is None or due > now or mandate.payment_method is None:
             return result
+        if mandate.waits_for_pre_notification or (mandate.next_debit_at or due) > now:
+            return result  # a bank debit: its notice first, and the days it promised
         billed = [(items or {}).get(item_id) for item_id in mandate.pending_items]
         if any(item is None or item.status != "pending" for item in billed):
             # Read before an item was billed or deleted by a racing write: decide again on fresh state.
@@ -119,7 +121,7 @@ def claim(
             result.items.append(item)
         mandate.credit += sum(line.amount for line in lines if line.type == "proration")  # the credit used
         mandate.pending_items = {}
-        mandate.open_charge_id = charge.id
+        mandate.open_charge_id, mandate.debit_not_before = charge.id, None
         mandate.advance_schedule()
         if charge.amount == 0:
             # Nothing to collect (credit covers it): settled at once, no gateway call.

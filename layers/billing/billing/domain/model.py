@@ -216,6 +216,9 @@ class Mandate(Entity):
     noticed_cycle: int = 0
     trial_noticed: bool = False
     notice_check: tuple[datetime, datetime] | None = None
+    # A bank debit pre-notified late is not presented before this (domain/notices); cleared when
+    # its charge is created.
+    debit_not_before: datetime | None = None
     # When the customer put in a new payment method from their page, within the last day (at most
     # MAX_CUSTOMER_METHOD_CHANGES, pruned at each change).
     customer_method_changes: list[datetime] = Field(default_factory=list)
@@ -301,6 +304,19 @@ class Mandate(Entity):
         )
 
     @property
+    def waits_for_pre_notification(self) -> bool:
+        """A bank debit's next cycle is not debited before its mandatory notice is given."""
+        method = self.payment_method
+        return method is not None and method.bank_debit and bool(self.customer.email) and self.noticed_cycle < self.next_cycle
+
+    @property
+    def next_debit_at(self) -> datetime | None:
+        """When the next cycle's charge may be made: its due time, or later when a bank debit's
+        notice came late (`debit_not_before`)."""
+        due, hold = self.next_charge_at, self.debit_not_before
+        return due if due is None or hold is None else max(due, hold)
+
+    @property
     def dispatch_at(self) -> datetime | None:
         """When the billing engine must next look at this mandate (the due index key), if ever."""
         if self.attempt_at_gateway:
@@ -313,7 +329,8 @@ class Mandate(Entity):
             if self.open_charge_id is not None:
                 return self.attempt_at
             wake = notices.wake(self)  # a notice to give before the next charge: looked at first
-            return self.next_charge_at if wake is None or self.next_charge_at is None else min(wake, self.next_charge_at)
+            debit = self.next_debit_at
+            return debit if wake is None or debit is None else min(wake, debit)
         if self.status == "paused":
             return self.resume_at
         return None

@@ -14,7 +14,10 @@ deterministic (domain/notifications), so it is sent at most once whatever runs t
 
 A bank debit's pre-notification is mandatory (SEPA Core): a bank-debit mandate always gets its
 `upcoming_charge` notice, `upcoming_charge_days` before the debit, or `BANK_DEBIT_NOTICE_DAYS`
-when the account switched the notice off (0).
+when the account switched the notice off (0). Its cycle is not debited before the notice is given
+(`Mandate.waits_for_pre_notification`), and a notice given late (the cycle due at activation, or
+due sooner than the notice days after it) holds the debit until that many days after the notice
+(`Mandate.debit_not_before`): the notice names that later date.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+from .payment_methods import BANK_DEBIT_NOTICE_DAYS
+
 if TYPE_CHECKING:
     from .account import NotificationSettings
     from .model import Mandate
 
 MAX_NOTICE_DAYS = 14  # the most `upcoming_charge_days` and `trial_ending_days` may be (domain/account)
-BANK_DEBIT_NOTICE_DAYS = 2  # a bank debit's pre-notification when the account asks for none
 NoticeKind = Literal["upcoming_charge", "trial_ending"]
 
 
@@ -36,7 +40,7 @@ NoticeKind = Literal["upcoming_charge", "trial_ending"]
 class Notice:
     kind: NoticeKind
     cycle: int
-    due_at: datetime  # when the charge it announces is due
+    due_at: datetime  # when the charge it announces is due (a bank debit: when it is presented)
 
     @property
     def occasion(self) -> str:
@@ -80,6 +84,15 @@ def days_before(mandate: Mandate, kind: NoticeKind, settings: NotificationSettin
     return days
 
 
+def first_debit_at(mandate: Mandate, settings: NotificationSettings, now: datetime) -> datetime | None:
+    """When the next charge is made, as far as it is known at `now`: its due time, or a bank
+    debit's later date when its notice (still to give) comes too late for it."""
+    debit = mandate.next_debit_at
+    if debit is None or not mandate.waits_for_pre_notification:
+        return debit
+    return max(debit, now + timedelta(days=days_before(mandate, "upcoming_charge", settings)))
+
+
 def wake(mandate: Mandate) -> datetime | None:
     """When the dispatcher must look at the mandate's notices, if it must."""
     if not pending(mandate):
@@ -102,7 +115,13 @@ def take(mandate: Mandate, settings: NotificationSettings, now: datetime) -> Tak
             continue
         activated = mandate.activated_at
         worth = notice.kind == "trial_ending" or mandate.upcoming_amounts([(notice.cycle, notice.due_at)])[0] > 0
-        if days and activated is not None and at > activated and now < notice.due_at and worth:
+        if mandatory(mandate, notice.kind) and activated is not None and worth:
+            # Given even late (before the activation, or the charge already due): the debit waits for it.
+            hold = now + timedelta(days=days)
+            if hold > notice.due_at:
+                mandate.debit_not_before = hold
+            taken.send.append(Notice(notice.kind, notice.cycle, max(notice.due_at, hold)))
+        elif days and activated is not None and at > activated and now < notice.due_at and worth:
             taken.send.append(notice)
         _done(mandate, notice)
         taken.changed = True

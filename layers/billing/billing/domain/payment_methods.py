@@ -15,6 +15,9 @@ Gateway = Literal["simulated", "stripe"]
 # A card, or a SEPA Core direct debit from a euro bank account (identified by IBAN).
 PaymentMethodType = Literal["card", "sepa_debit"]
 BANK_DEBIT_CURRENCIES: frozenset[str] = frozenset({"EUR"})
+# A bank debit is pre-notified at least this many days before it is presented (SEPA Core): its
+# `upcoming_charge` notice when the account asks for none, and the least time before a retry.
+BANK_DEBIT_NOTICE_DAYS = 2
 
 # The simulated gateway's behaviour by token (see the contract's "The simulated gateway").
 SIMULATED_TOKENS: tuple[str, ...] = (

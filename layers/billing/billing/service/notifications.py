@@ -75,7 +75,7 @@ def _still_due(mandate: Mandate, message: NotificationMessage, now: datetime) ->
     """A notice announces the mandate's next charge: not if it stopped, paused or moved since, nor
     once that charge is due (a notice held up in the queue would arrive with the charge)."""
     due = message.due_at
-    if mandate.status != "active" or due is None or mandate.next_charge_at != due or now >= due:
+    if mandate.status != "active" or due is None or due not in (mandate.next_charge_at, mandate.next_debit_at) or now >= due:
         return False
     return message.kind != "trial_ending" or mandate.trial_ends_at == due
 
@@ -258,7 +258,7 @@ class Notifier:
             notification = existing.model_copy(deep=True)
             notification.retrying(now)
         # Rendered before anything is recorded: a bug in rendering never leaves an e-mail marked as going out.
-        email = self.emails.render(self._facts(message, mandate, charge, account.name, account.support_email, lang, now))
+        email = self.emails.render(self._facts(message, mandate, charge, account, lang, now))
         suppression = ahead.suppressions.get(suppression_id(merchant_id, notification.to))
         if suppression is not None:  # an earlier e-mail bounced or was reported: recorded, not sent
             suppression.withholds(notification, now)
@@ -329,8 +329,7 @@ class Notifier:
         message: NotificationMessage,
         mandate: Mandate,
         charge: Charge | None,
-        merchant: str,
-        support: str | None,
+        account: Account,
         lang: str,
         now: datetime,
     ) -> EmailFacts:
@@ -342,9 +341,9 @@ class Notifier:
         facts: dict[str, Any] = {
             "kind": message.kind,
             "lang": lang,
-            "merchant": merchant,
+            "merchant": account.name,
             "page_url": page,
-            "support_email": support,
+            "support_email": account.support_email,
             "currency": terms.currency,
             "amount": charge.amount if charge else terms.amount,
             "interval": terms.interval,
@@ -352,8 +351,9 @@ class Notifier:
             "method": _method_text(method),
             "mandate_reference": mandate.mandate_reference or "",
         }
-        if message.kind == "mandate_activated" and mandate.next_charge_at is not None:
-            facts["date"] = mandate.next_charge_at
+        first = notices.first_debit_at(mandate, account.notifications, now)
+        if message.kind == "mandate_activated" and first is not None:
+            facts["date"] = first  # a bank debit's first debit waits for its pre-notification
         if message.kind == "mandate_ended":
             facts["ended_as"] = message.occasion
         if message.kind in NOTICES and message.due_at is not None:

@@ -103,6 +103,19 @@ class World:
         self.dispatch()
         return self.deliver_all()
 
+    def until_debit(self, mandate_id: str) -> None:
+        """A bank debit due now: a tick gives its pre-notification (which holds the debit for the
+        notice days), then the clock moves to the debit's date."""
+        self.tick()
+        debit_at = self.get(mandate_id).next_debit_at
+        if debit_at is not None and debit_at > self.clock.now():
+            self.clock.current = debit_at
+
+    def first_debit(self, mandate_id: str) -> list[ChargeOutcome]:
+        """A bank debit due now, pre-notified, then presented on its date (one tick)."""
+        self.until_debit(mandate_id)
+        return self.tick()
+
     def apply(self, *events: GatewayEvent) -> list[Applied]:
         """Gateway events as the gateway-events queue hands them to the applier (in the order given)."""
         done = [self.gateway_events.apply(event) for event in events]

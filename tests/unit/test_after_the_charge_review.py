@@ -53,7 +53,7 @@ def test_a_refund_asked_for_before_the_debit_was_returned_is_never_sent() -> Non
     # Given a settled debit with a refund of 400 pending
     world = World()
     m = bank_debit(world, world.plan(amount=1000))
-    world.tick()
+    world.first_debit(m)
     [c1] = world.charges(m)
     payment(world, c1.id, "succeeded")
     refund(world, c1.id, amount=400)
@@ -106,7 +106,7 @@ def test_a_returned_debit_that_revokes_gives_back_the_credit_it_used() -> None:
     world = World()
     small, big = world.plan(amount=1000), world.plan(amount=3000, name="Big")
     m = bank_debit(world, small)
-    world.tick()
+    world.first_debit(m)
     [c1] = world.charges(m)
     payment(world, c1.id, "succeeded")
     world.clock.current += timedelta(days=2)
@@ -127,7 +127,7 @@ def test_a_repeated_processing_report_keeps_the_first_lookup_an_hour_after_accep
     # Given a debit the gateway accepted
     world = World()
     m = bank_debit(world, world.plan(amount=1000))
-    world.tick()
+    world.first_debit(m)
     [c1] = world.charges(m)
     accepted = world.clock.now()
     # When Stripe's payment_intent.processing arrives a minute later
@@ -186,7 +186,7 @@ def test_credit_from_a_returned_debit_stays_while_it_is_retried_and_goes_if_it_f
     world = World()
     small, big = world.plan(amount=1000, retry_schedule_days=[1]), world.plan(amount=3000, name="Big")
     m = bank_debit(world, small)
-    world.tick()
+    world.first_debit(m)
     [c1] = world.charges(m)
     payment(world, c1.id, "succeeded")
     world.clock.current += timedelta(days=2)
@@ -213,7 +213,7 @@ def test_a_bank_claim_reported_before_the_debits_success_records_both() -> None:
     # Given a debit still processing (its success report late, the lookup not run yet)
     world = World()
     m = bank_debit(world, world.plan(amount=1000))
-    world.tick()
+    world.first_debit(m)
     [c1] = world.charges(m)
     assert c1.status == "processing"
     # When the customer's bank claim (SEPA: lost at once) is reported first
@@ -230,7 +230,7 @@ def test_a_returned_debit_that_revokes_cancels_the_next_cycle_waiting_for_a_retr
     # Given a debit paid for cycle 1, and cycle 2's debit declined and waiting for its retry
     world = World()
     m = bank_debit(world, world.plan(amount=1000, interval="day", retry_schedule_days=[3]))
-    world.tick()
+    world.first_debit(m)
     [c1] = world.charges(m)
     payment(world, c1.id, "succeeded")
     world.clock.current += timedelta(days=1)
@@ -249,7 +249,7 @@ def test_a_debit_processing_for_weeks_is_looked_up_daily_and_its_age_in_business
     # Given a debit the bank never settles (no report, every lookup answers processing)
     world = World()
     m = bank_debit(world, world.plan(amount=1000, interval="year"))
-    world.tick()
+    world.first_debit(m)
     [c1] = world.charges(m)
     accepted = world.clock.now()
     # When the dispatcher runs every hour for 30 days

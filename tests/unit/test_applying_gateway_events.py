@@ -20,7 +20,7 @@ def sepa_world(token: str = "pm_sim_sepa_ok", **terms: object) -> tuple[World, s
     """A bank-debit mandate whose first charge the gateway accepted as processing."""
     world = World()
     mandate_id = world.mandate(world.plan(**terms), token=token)
-    world.tick()
+    world.first_debit(mandate_id)
     (charge,) = world.charges(mandate_id)
     assert charge.status == "processing", charge.status
     return world, mandate_id, charge
@@ -81,6 +81,7 @@ def test_a_processing_report_after_the_success_changes_nothing() -> None:
     # Given a bank debit whose call timed out after the gateway accepted it (the service knows nothing)
     world = World()
     mandate_id = world.mandate(world.plan(), token="pm_sim_sepa_ok")
+    world.until_debit(mandate_id)
     world.dispatch()
     world.gateway.down_after_next_call = True
     try:

@@ -51,6 +51,7 @@ def test_a_debit_being_collected_is_shown_as_being_debited(lang: str, due: str, 
     # Given a bank debit due: dispatched, not yet at the gateway
     world = World()
     m = bank_debit(world)
+    world.until_debit(m)
     world.dispatch()
     assert due in past_charges(world, m, lang)
     # When the gateway accepted it and has not settled it
@@ -70,7 +71,7 @@ def test_a_debit_the_bank_returned_says_so_next_to_its_retry(lang: str, words: t
     # Given a settled bank debit
     world = World()
     m = bank_debit(world)
-    world.tick()
+    world.first_debit(m)
     [charge] = world.charges(m)
     report(world, payment={"charge_id": charge.id, "attempt": 1, "outcome": "succeeded"})
     # When the bank returns it (insufficient funds: retried on the plan's schedule)

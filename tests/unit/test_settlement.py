@@ -14,7 +14,7 @@ from tests.world import MERCHANT, World, change_plan
 def sepa(token: str = "pm_sim_sepa_ok", **terms: object) -> tuple[World, str, str]:
     world = World()
     mandate_id = world.mandate(world.plan(**terms), token=token)
-    world.tick()
+    world.first_debit(mandate_id)
     return world, mandate_id, world.charges(mandate_id)[0].id
 
 

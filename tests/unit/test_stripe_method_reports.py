@@ -213,7 +213,7 @@ def test_a_returned_debit_is_reversed_by_the_banks_reason_read_from_its_charge(
     # Given a bank debit that settled
     world = World()
     mandate_id = world.mandate(world.plan(), "pm_sim_sepa_ok", customer={"reference": "c", "email": "o@example.lt", "name": "O"})
-    world.tick()
+    world.first_debit(mandate_id)
     [charge] = world.charges(mandate_id)
     objects = StripeObjectsFake({}, {"py_1": bank_reason} if bank_reason else {})
     applier = GatewayEventApplier(

@@ -114,11 +114,14 @@ def test_a_decline_settles_into_the_retry_schedule_and_a_late_processing_report_
     world.apply(world.gateway.settle(charge.id))
     late = world.apply(world.gateway.processing_event(charge.id))
 
-    # Then the charge is retrying on the plan's schedule, and the late report changed nothing
+    # Then the charge is retrying on the plan's schedule (a bank debit: never sooner than 2 days
+    # after the decline; debited the notice's 3 days after its due time, so that is later), and
+    # the late report changed nothing
     stored = charge_of(world, charge)
     assert stored.status == "retrying" and stored.attempts[0].decline_code == "insufficient_funds"
     assert late[0].status == "unchanged"
-    assert world.get(mandate_id).attempt_at == stored.next_attempt_at == world.clock.now() + timedelta(days=3)
+    assert world.clock.now() == stored.due_at + timedelta(days=3)
+    assert world.get(mandate_id).attempt_at == stored.next_attempt_at == world.clock.now() + timedelta(days=2)
 
 
 def test_another_merchants_charge_and_unknown_ids_are_ignored() -> None:

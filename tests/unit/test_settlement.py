@@ -48,6 +48,8 @@ def test_a_processing_debit_is_looked_up_daily_and_nothing_else_is_dispatched_me
     world.tick()
     assert stored(world, charge_id).status == "succeeded"
     world.tick()
+    assert len(world.charges(mandate_id)) == 1  # the next cycle, due meanwhile, is pre-notified first
+    world.first_debit(mandate_id)
     assert len(world.charges(mandate_id)) == 2  # the cycles that fell due meanwhile are billed one by one
 
 
@@ -73,8 +75,7 @@ def test_a_reversal_on_a_mandate_holding_another_open_charge_fails_for_good() ->
     # Given a daily bank debit whose first cycle succeeded and whose second is processing
     world, mandate_id, first = sepa(interval="day", retry_schedule_days=[1])
     world.apply(world.gateway.settle(first))
-    world.clock.advance(days=1)
-    world.tick()
+    world.first_debit(mandate_id)  # the second cycle (due meanwhile): pre-notified, then debited
     second = world.charges(mandate_id)[1].id
     assert stored(world, second).status == "processing"
 

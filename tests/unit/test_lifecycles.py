@@ -318,7 +318,7 @@ def _after_the_charge() -> None:
     def sepa(token: str, **terms: Any) -> tuple[World, str, str]:
         world = World()
         mandate_id = world.mandate(world.plan(**terms), token=token)
-        world.tick()  # pending -> processing (attempt started -> processing)
+        world.first_debit(mandate_id)  # pre-notified, then pending -> processing (attempt started -> processing)
         return world, mandate_id, world.charges(mandate_id)[0].id
 
     # Settled by an event (processing -> succeeded), then returned by the bank: soft, retried
@@ -327,7 +327,7 @@ def _after_the_charge() -> None:
     world, mandate_id, charge_id = sepa("pm_sim_sepa_late_failure", retry_schedule_days=[1])
     world.apply(world.gateway.settle(charge_id))
     world.apply(world.gateway.reverse(charge_id, code="insufficient_funds"))
-    world.clock.advance(days=1)
+    world.clock.advance(days=2)  # a bank debit's retry: 2 days after the return at the soonest
     world.tick()
     world.gateway.settle(charge_id, outcome="declined", code="insufficient_funds")
     world.clock.advance(hours=1)

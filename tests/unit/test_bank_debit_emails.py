@@ -189,3 +189,41 @@ def test_a_payment_returned_by_the_bank_is_e_mailed_once_as_returned_with_the_ne
     assert "Your bank returned the payment of €19.99 to Sporto klubas debited on 25 December 2026" in returned["text"]
     assert "there were not enough funds" in returned["text"] and "We will try again on" in returned["text"]
     assert "https://pay.example/customer/mandates/" in returned["text"]
+
+
+def test_a_bank_debit_due_at_activation_is_pre_notified_first_and_debited_days_later(world: World) -> None:
+    # Given an account whose upcoming-charge notice is off, and a bank-debit mandate due at once (no trial)
+    world.api.account.update(MERCHANT, AccountUpdate.model_validate({"notifications": {"upcoming_charge_days": 0}}))
+    mandate_id = world.mandate(world.plan(), "pm_sim_sepa_ok", customer={"reference": "c", "email": "o@example.lt", "name": "O"})
+    notifier = Notifier(world.repo, world.clock, FakeMailer(), ApprovalLinks(b"k" * 32, "https://pay.example"), JinjaEmails())
+    start = world.clock.now()
+    # When the dispatcher runs at once
+    world.tick()
+    # Then the pre-notification goes, naming the debit 2 days later, and nothing is debited yet
+    [notice] = [m for m in world.notification_queue.take() if m.kind == "upcoming_charge"]
+    assert notice.due_at == start + timedelta(days=2) == world.get(mandate_id).next_debit_at
+    notifier.notify(notice)
+    assert [m["tags"]["kind"] for m in notifier.mailer.sent] == ["upcoming_charge"]  # type: ignore[attr-defined]
+    world.clock.current = start + timedelta(days=2) - MINUTE
+    world.tick()
+    assert world.charges(mandate_id) == [] and world.gateway.calls == []
+    # And on that date it is debited
+    world.clock.current = start + timedelta(days=2)
+    world.tick()
+    [charge] = world.charges(mandate_id)
+    assert charge.status == "processing" and charge.due_at == start
+
+
+def test_a_debit_returned_days_late_is_retried_no_sooner_than_2_days_after_the_return(world: World) -> None:
+    # Given a settled bank debit of a plan that retries a day after the due time
+    mandate_id = world.mandate(world.plan(retry_schedule_days=[1]), "pm_sim_sepa_ok")
+    world.first_debit(mandate_id)
+    [charge] = world.charges(mandate_id)
+    world.apply(world.gateway.settle(charge.id))
+    # When the bank returns it a week later
+    world.clock.advance(days=7)
+    world.apply(world.gateway.reverse(charge.id, code="insufficient_funds"))
+    # Then its retry is 2 days after the return, never in the past
+    [after] = world.charges(mandate_id)
+    assert after.status == "retrying" and after.next_attempt_at == world.clock.now() + timedelta(days=2)
+    assert world.get(mandate_id).attempt_at == after.next_attempt_at

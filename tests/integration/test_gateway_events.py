@@ -108,7 +108,7 @@ def processing_debit(system: System, engine: EngineHarness, call: Client) -> dic
     }
     response = call("POST", "/v1/mandates", body)
     assert response.status == 201, response.body
-    engine.tick()
+    engine.first_debit()
     [charge] = charges_of(call, response.json()["id"])
     assert charge["status"] == "processing", charge
     return charge

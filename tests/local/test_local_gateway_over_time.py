@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from billing.customer_page.formatting import day
 from billing.domain.business_days import add_business_days, is_business_day
 from tests.local.conftest import Http, merchant
 
@@ -43,8 +44,9 @@ class Story:
         return dict(summary)
 
     def next_friday(self) -> datetime:
-        """The next Friday 09:00 whose next 3 weeks hold no TARGET holiday (the story's dates as planned)."""
-        day = self.now().date() + timedelta(days=1)
+        """A Friday 09:00 at least 4 days ahead whose next 3 weeks hold no TARGET holiday (the story's
+        dates as planned; the mandate is created 3 days before, see `debited_on`)."""
+        day = self.now().date() + timedelta(days=4)
         while day.weekday() != 4 or not all(
             is_business_day(day + timedelta(days=n)) for n in range(21) if (day + timedelta(days=n)).weekday() < 5
         ):
@@ -71,6 +73,16 @@ class Story:
         assert status == 201 and mandate["status"] == "active", mandate
         return str(mandate["id"])
 
+    def debited_on(self, day: datetime, token: str, interval: str = "month", retry: list[int] | None = None) -> str:
+        """A bank-debit mandate created 3 days before `day` (its first cycle due then), whose
+        pre-notification, given at once, names `day` (the account's 3 notice days): first debited on `day`."""
+        self.go(day - timedelta(days=3))
+        mandate_id = self.mandate(token, interval, retry)
+        self.go(day - timedelta(days=3))
+        assert self.charges(mandate_id) == []  # not before the date its notice names
+        self.go(day)
+        return mandate_id
+
     def charges(self, mandate_id: str) -> list[dict[str, Any]]:
         """Oldest first."""
         page = self.call("GET", f"/v1/charges?mandate_id={mandate_id}&limit=100")[1]
@@ -95,9 +107,7 @@ def test_a_friday_bank_debit_is_processing_then_settles_on_wednesday(local: str)
     # Given a bank-debit mandate charged on a Friday
     story = Story(local, "Debits")
     friday = story.next_friday()
-    story.go(friday)
-    mandate_id = story.mandate("pm_sim_sepa_ok")
-    story.go(friday)
+    mandate_id = story.debited_on(friday, "pm_sim_sepa_ok")
     # Then the charge is processing: its attempt at the gateway, money not settled
     [charge] = story.charges(mandate_id)
     assert charge["status"] == "processing" and charge["attempts"][0]["outcome"] == "processing"
@@ -123,30 +133,35 @@ def test_a_friday_bank_debit_is_processing_then_settles_on_wednesday(local: str)
 def test_a_debit_declined_for_insufficient_funds_is_retried(local: str) -> None:
     story = Story(local, "Declines")
     friday = story.next_friday()
-    story.go(friday)
-    mandate_id = story.mandate("pm_sim_sepa_insufficient_funds", retry=[1, 3])
-    story.go(friday)
-    # When its settlement day comes, Then the debit is declined (soft) and retried: the retry's day
-    # (1 day after the first attempt) has passed, so the retry goes out at once, processing again
+    mandate_id = story.debited_on(friday, "pm_sim_sepa_insufficient_funds", retry=[1, 3])
+    # When its settlement day comes, Then the debit is declined (soft) and retried: not at once (its
+    # day on the plan's schedule has passed) but 2 days after the failure, the date the customer's
+    # payment_failed e-mail names
     wednesday = add_business_days(friday, 3)
     story.go(wednesday)
     [charge] = story.charges(mandate_id)
     attempts = [(a["outcome"], a["decline_code"]) for a in charge["attempts"]]
-    assert attempts == [("declined", "insufficient_funds"), ("processing", None)]
-    assert parse(charge["attempts"][0]["settled_at"]) == wednesday and charge["status"] == "processing"
+    assert attempts == [("declined", "insufficient_funds")] and charge["status"] == "retrying"
+    assert parse(charge["attempts"][0]["settled_at"]) == wednesday
+    retry = wednesday + timedelta(days=2)
+    assert parse(charge["next_attempt_at"]) == retry
     assert "charge.retry_scheduled" in story.events(mandate_id)
+    [failed] = [e for e in story.root("GET", "/_local/emails")[1]["emails"] if e["mandate_id"] == mandate_id and e["kind"] == "payment_failed"]
+    assert day(retry, "en", "long") in failed["text"], failed["text"]
+    # When that day comes, Then the retry goes out, processing again
+    story.go(retry)
+    [charge] = story.charges(mandate_id)
+    assert [a["outcome"] for a in charge["attempts"]] == ["declined", "processing"] and charge["status"] == "processing"
     assert [e["status"] for e in story.ledger(mandate_id)] == ["failed", "processing"]
     # And the retry settles the same way 3 business days later
-    story.go(add_business_days(wednesday, 3))
+    story.go(add_business_days(retry, 3))
     assert [a["outcome"] for a in story.charges(mandate_id)[0]["attempts"]][:2] == ["declined", "declined"]
 
 
 def test_a_late_failure_is_reversed_back_into_dunning(local: str) -> None:
     story = Story(local, "Returns")
     friday = story.next_friday()
-    story.go(friday)
-    mandate_id = story.mandate("pm_sim_sepa_late_failure", retry=[1, 3])
-    story.go(friday)
+    mandate_id = story.debited_on(friday, "pm_sim_sepa_late_failure", retry=[1, 3])
     settled = add_business_days(friday, 3)
     story.go(settled)
     assert story.charges(mandate_id)[0]["status"] == "succeeded"
@@ -154,37 +169,42 @@ def test_a_late_failure_is_reversed_back_into_dunning(local: str) -> None:
     returned = add_business_days(settled, 2)
     story.go(returned)
     # Then the charge is reversed into the decline rules: its attempt declined with reversed_at, and
-    # the retry (its day on the plan's schedule already passed) goes out at once
+    # the retry (its day on the plan's schedule long past) is due 2 days after the return, not at once
     [charge] = story.charges(mandate_id)
     first = charge["attempts"][0]
     assert first["outcome"] == "declined" and first["decline_code"] == "insufficient_funds" and first["reversed_at"]
-    assert [a["outcome"] for a in charge["attempts"]] == ["declined", "processing"] and charge["status"] == "processing"
+    assert charge["status"] == "retrying" and parse(charge["next_attempt_at"]) == returned + timedelta(days=2)
     assert "charge.reversed" in story.events(mandate_id)
+    # When that day comes, Then the retry goes out
+    story.go(returned + timedelta(days=2))
+    [charge] = story.charges(mandate_id)
+    assert [a["outcome"] for a in charge["attempts"]] == ["declined", "processing"] and charge["status"] == "processing"
     money = [(e["kind"], e["status"], e["amount"]) for e in story.ledger(mandate_id)]
     assert money == [("charge", "succeeded", 1999), ("reversal", "succeeded", 1999), ("charge", "processing", 1999)]
 
 
-def test_a_bank_cancellation_revokes_the_mandate_and_a_processing_debit_still_settles(local: str) -> None:
+def test_a_bank_cancellation_revokes_the_mandate_and_its_pre_notified_debit_never_goes(local: str) -> None:
     # Given a daily bank-debit mandate whose bank cancels it a day after its first debit settled
     story = Story(local, "Cancelled")
     friday = story.next_friday()
-    story.go(friday)
-    mandate_id = story.mandate("pm_sim_sepa_revoked", interval="day")
-    story.go(friday)
+    mandate_id = story.debited_on(friday, "pm_sim_sepa_revoked", interval="day")
     settled = add_business_days(friday, 3)
     story.go(settled)
-    story.go(settled)  # the next cycle, held back while the first was processing, goes out now
-    charges = story.charges(mandate_id)
-    assert [c["status"] for c in charges] == ["succeeded", "processing"]
+    # (the next cycle, held back while the first was processing, is pre-notified now: debited 3 days later)
+    story.go(settled)
+    assert [c["status"] for c in story.charges(mandate_id)] == ["succeeded"]
+    notices = [e for e in story.root("GET", "/_local/emails")[1]["emails"] if e["mandate_id"] == mandate_id and e["kind"] == "upcoming_charge"]
+    assert len(notices) == 2
     # When the bank reports the mandate cancelled (a day after the first settlement)
     story.go(settled + timedelta(days=1))
     # Then the mandate is revoked by the gateway
     assert story.mandate_of(mandate_id)["status"] == "revoked"
     assert "mandate.revoked" in story.events(mandate_id)
-    # And the debit already processing still settles, and nothing else is charged
-    story.go(add_business_days(settled, 3))
-    story.go(add_business_days(settled, 4))
-    assert [c["status"] for c in story.charges(mandate_id)] == ["succeeded", "succeeded"]
+    # And the debit announced for later never goes to the bank
+    story.go(settled + timedelta(days=3))
+    story.go(settled + timedelta(days=4))
+    assert [c["status"] for c in story.charges(mandate_id)] == ["succeeded"]
+    assert [e["kind"] for e in story.ledger(mandate_id)] == ["charge"]
 
 
 def test_a_won_dispute_limits_refunds_until_it_is_won(local: str) -> None:
@@ -272,9 +292,7 @@ def test_disputes_opened_and_closed_at_the_gateway_by_hand(local: str) -> None:
 def test_a_bank_debits_dispute_is_lost_at_once(local: str) -> None:
     story = Story(local, "Refund claim")
     friday = story.next_friday()
-    story.go(friday)
-    mandate_id = story.mandate("pm_sim_sepa_ok")
-    story.go(friday)
+    mandate_id = story.debited_on(friday, "pm_sim_sepa_ok")
     # A processing debit cannot be disputed yet
     charge_id = story.charges(mandate_id)[0]["id"]
     assert story.root("POST", "/_local/gateway/disputes", {"charge_id": charge_id, "reason": "general"})[0] == 404
@@ -301,9 +319,7 @@ def test_a_lost_settlement_event_still_settles_by_lookup(local: str) -> None:
     # Given a bank debit whose gateway reports are lost on their way
     story = Story(local, "Lost events")
     friday = story.next_friday()
-    story.go(friday)
-    mandate_id = story.mandate("pm_sim_sepa_ok")
-    story.go(friday)
+    mandate_id = story.debited_on(friday, "pm_sim_sepa_ok")
     assert story.root("POST", "/_local/gateway/withhold", {"withhold": True})[0] == 200
     try:
         # When the clock passes the settlement (its report lost), with a tick every few hours

@@ -5,11 +5,14 @@ with no inbound event)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from collections.abc import Iterator
 
 import pytest
 import stripe
 
+from billing.customer_page.formatting import day
 from devtools.stripe_standin import StripeStandIn
 from tests.local.conftest import Http, merchant, running_local
 
@@ -66,7 +69,16 @@ def test_a_sepa_mandate_is_charged_through_stripe_and_settles_by_lookup(local_wi
     # Then its type, IBAN digits and mandate reference were read from Stripe
     method = mandate["payment_method"]
     assert (method["type"], method["last4"], method["mandate_reference"]) == ("sepa_debit", "3000", reference)
-    # When the first cycle is dispatched
+    # When the first cycle falls due (at activation), Then it is not debited at once: the customer
+    # is first told the amount, the debit's date (3 days later, the account's notice days) and the
+    # mandate reference
+    assert local("POST", "/_local/tick")[0] == 200
+    assert call("GET", f"/v1/charges?mandate_id={mandate['id']}")[1]["data"] == []
+    [notice] = [e for e in local("GET", "/_local/emails")[1]["emails"] if e["mandate_id"] == mandate["id"] and e["kind"] == "upcoming_charge"]
+    debit_date = day(datetime(2027, 3, 4, 9, tzinfo=UTC), "en", "long")
+    assert reference in notice["text"] and "19.99" in notice["text"] and debit_date in notice["text"], notice["text"]
+    # When its date comes, Then the first cycle is debited
+    assert local("POST", "/_local/clock", {"advance_seconds": 3 * 86400})[0] == 200
     assert local("POST", "/_local/tick")[0] == 200
     [charge] = call("GET", f"/v1/charges?mandate_id={mandate['id']}")[1]["data"]
     # Then it is a SEPA PaymentIntent at Stripe, naming the mandate, and the charge is processing
@@ -122,6 +134,8 @@ def test_a_sepa_debit_settles_by_stripes_signed_event(local_with_stripe: str, st
         },
     )
     assert status == 201 and mandate["status"] == "active", mandate
+    assert local("POST", "/_local/tick")[0] == 200  # its pre-notification: the debit 3 days later
+    assert local("POST", "/_local/clock", {"advance_seconds": 3 * 86400})[0] == 200
     assert local("POST", "/_local/tick")[0] == 200
     [charge] = call("GET", f"/v1/charges?mandate_id={mandate['id']}")[1]["data"]
     assert charge["status"] == "processing", charge

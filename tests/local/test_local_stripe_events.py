@@ -14,6 +14,7 @@ import re
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -92,8 +93,12 @@ class Shop:
         return dict(done)
 
     def first_charge(self, mandate: dict[str, Any]) -> dict[str, Any]:
-        """The mandate's first cycle dispatched and charged at "Stripe"."""
+        """The mandate's first cycle dispatched and charged at "Stripe": a card's at once; a bank
+        debit's once its pre-notification (given at this tick) has run its 3 days."""
         self.tick()
+        if not self.call("GET", f"/v1/charges?mandate_id={mandate['id']}")[1]["data"]:
+            assert self.local("POST", "/_local/clock", {"advance_seconds": 3 * 86400})[0] == 200
+            self.tick()
         [charge] = self.call("GET", f"/v1/charges?mandate_id={mandate['id']}")[1]["data"]
         return dict(charge)
 
@@ -120,6 +125,10 @@ class Shop:
 
     def refund(self, charge_id: str, amount: int, key: str) -> tuple[int, Any]:
         return self.call("POST", f"/v1/charges/{charge_id}/refunds", {"amount": amount}, {"Idempotency-Key": key})
+
+
+def parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def about(events: list[dict[str, Any]], object_id: str) -> list[dict[str, Any]]:
@@ -383,9 +392,11 @@ def test_a_returned_sepa_debit_is_reversed_into_the_decline_rules(base: str, sta
     assert returned["status"] == "retrying" and returned["next_attempt_at"], returned
     assert about(shop.events("charge.reversed"), charge["id"])
     assert shop.call("GET", f"/v1/mandates/{mandate['id']}")[1]["status"] == "active"
-    # And when the retry is due (a day later: the API shows whole seconds), a new debit (attempt 2,
-    # its own PaymentIntent) goes to Stripe
-    assert shop.local("POST", "/_local/clock", {"advance_seconds": 86400 + 60})[0] == 200
+    # And when the retry is due (2 days after the return, a bank debit's notice days, later than
+    # its day on the plan's schedule; the API shows whole seconds), a new debit (attempt 2, its own
+    # PaymentIntent) goes to Stripe, not before
+    assert parse(returned["next_attempt_at"]) >= parse(shop.local("GET", "/_local/clock")[1]["now"]) + timedelta(days=2, seconds=-1)
+    assert shop.local("POST", "/_local/clock", {"advance_seconds": 2 * 86400 + 60})[0] == 200
     shop.tick()
     retried = [
         o["metadata"]["attempt"]

@@ -108,6 +108,12 @@ class EngineHarness:
         self.clock.advance(**delta)
         return self.tick()
 
+    def first_debit(self, notice_days: int = 3) -> dict[str, Any]:
+        """A bank debit due now: a tick gives its pre-notification, which holds the debit for the
+        account's notice days (3 by default), then the debit is presented on that date."""
+        self.tick()
+        return self.advance(days=notice_days)
+
     def ledger(self) -> list[dict[str, Any]]:
         return self.gateway.ledger()
 

@@ -30,7 +30,9 @@ refunds plus credit of a cycle never exceed what was paid for it; a charge that 
 gives its credit back; an ended mandate's items are voided and its credit refunded (or reported
 forfeited) exactly as the model says; no item stays pending on an ended mandate; and no attempt
 uses a payment method replaced (by the merchant or the customer) before it started.
-After the charge (tests/fakes.py's gateway learns time): bank debits answered `processing` and settled
+After the charge (tests/fakes.py's gateway learns time): bank debits pre-notified (a cycle's first
+debit never sooner than the notice days after its `upcoming_charge` notice, 2 when the account asks
+for none, nor before the date it named; a retry never sooner than 2 days after the failure), answered `processing` and settled
 later (declined soft or hard, or succeeded) with the report delivered at once, twice, late or lost
 (then the hourly/daily lookup finds it), payments returned afterwards (rule 8 of the model), disputes
 opened and moved in any order (fraud-type reasons revoke), cards replaced by the network, bank
@@ -71,7 +73,7 @@ from billing.emails.render import JinjaEmails
 from billing.service.charger import OutcomeUnknown
 from billing.service.gateway_events import GatewayEvent
 from billing.service.links import ApprovalLinks
-from billing.service.messages import AttemptMessage
+from billing.service.messages import AttemptMessage, NotificationMessage
 from billing.service.notifications import Notifier
 from tests.fakes import FakeMailer
 from tests.oracle import Oracle
@@ -109,7 +111,7 @@ class Billing(RuleBasedStateMachine):
             min_size=1,
             max_size=2,
         ),
-        notice_days=st.sampled_from([1, 3]),
+        notice_days=st.sampled_from([0, 1, 3]),
     )
     def setup(self, plans, notice_days: int) -> None:
         self.world = World()
@@ -119,6 +121,10 @@ class Billing(RuleBasedStateMachine):
         ]
         self.no_cycle_left: dict[str, int] = {}
         self.first_tokens: dict[str, str] = {}  # idempotency key -> the token its first call carried
+        self.notice_days = notice_days
+        self.handed_over: list[tuple[datetime, NotificationMessage]] = []  # each notice as the dispatcher queued it
+        self.broken: list[AssertionError] = []  # what a check inside a gateway call found
+        self._watch_notices()
         self._watch_payment_methods()
         self._watch_refunds()
         settings = {"upcoming_charge_days": notice_days, "trial_ending_days": notice_days}
@@ -159,6 +165,11 @@ class Billing(RuleBasedStateMachine):
             token = self.first_tokens.setdefault(request.idempotency_key, request.token)
             assert request.token == token, f"{request.idempotency_key} replayed with another payment method"
             mandate = self.world.repo.get(Mandate, MERCHANT, request.mandate_id)
+            if first and "_sepa_" in request.token:
+                try:
+                    self._bank_debit_was_announced(request)
+                except AssertionError as error:  # raised inside the gateway call, the charger would take it for the gateway's
+                    self.broken.append(error)
             if first and mandate.attempt_started_at == self.world.clock.now():  # started just now, in this step
                 assert request.token == mandate.payment_method.token, (
                     f"{request.idempotency_key} went with {request.token}; {mandate.payment_method.token} replaced it before it started"
@@ -166,6 +177,42 @@ class Billing(RuleBasedStateMachine):
             return original(request)
 
         gateway.charge = charge
+
+    def _watch_notices(self) -> None:
+        queue, original = self.world.notification_queue, self.world.notification_queue.send
+
+        def send(messages):
+            original(messages)
+            self.handed_over += [(self.world.clock.now(), message) for message in messages]
+
+        queue.send = send
+
+    def _bank_debit_was_announced(self, request) -> None:
+        """The contract's pre-notification, checked when a bank debit first reaches the gateway: a
+        cycle's first debit went to the customer's bank no sooner than `upcoming_charge_days` (2 when
+        the account switched notices off) after its `upcoming_charge` notice, which named a date no
+        later than now; a retry no sooner than 2 days after the failure (the date its payment_failed
+        e-mail names), never at once."""
+        now = self.world.clock.now()
+        charge = self.world.repo.get(Charge, MERCHANT, request.charge_id)
+        if request.attempt == 1:
+            days = timedelta(days=self.notice_days or 2)
+            told = [
+                (at, m.due_at)
+                for at, m in self.handed_over
+                if m.kind == "upcoming_charge" and m.mandate_id == request.mandate_id and m.occasion == str(charge.cycle)
+            ]
+            assert told, f"{request.charge_id} (cycle {charge.cycle}) debited without its pre-notification"
+            at, named = told[0]
+            if not (now - at >= days and named <= now):
+                print("DEBUG", told, self.world.repo.get(Mandate, MERCHANT, request.mandate_id), charge)
+                for e in self.world.repo.events(MERCHANT):
+                    if e.data["object"].get("id") in (charge.id, request.mandate_id): print("EV", e.created_at, e.type)
+            assert now - at >= days and named <= now, (request.charge_id, at, named, now)
+            return
+        failed = charge.attempts[request.attempt - 2]
+        known = failed.reversed_at or failed.settled_at or failed.at
+        assert charge.reopened or now - known >= timedelta(days=2), (request.charge_id, request.attempt, known, now)
 
     def _watch_refunds(self) -> None:
         """When a merchant's refund first reaches the gateway, the model checks it is not made from
@@ -633,8 +680,19 @@ class Billing(RuleBasedStateMachine):
                 sent = self.notifier.notify(message)
                 if sent is not None and sent.status == "sent":
                     # Only while the mandate is active and the charge it announces is still its next one, before it is due.
-                    assert mandate.status == "active" and mandate.next_charge_at == message.due_at, (mandate, message)
-                    assert self.world.clock.now() < mandate.next_charge_at
+                    assert mandate.status == "active" and self.world.clock.now() < message.due_at, (mandate, message)
+                    if message.kind == "upcoming_charge" and "_sepa_" in mandate.payment_method.token:
+                        # A late notice names the later date it holds the debit to (saved after it is handed over).
+                        assert message.occasion == str(mandate.next_cycle), (mandate, message)
+                        assert mandate.next_charge_at <= mandate.next_debit_at <= message.due_at, (mandate, message)
+                    else:
+                        assert mandate.next_charge_at == message.due_at, (mandate, message)
+
+    @invariant()
+    def bank_debits_are_pre_notified(self) -> None:
+        """(checked as each debit reaches the gateway: `_bank_debit_was_announced`)"""
+        if self.broken:
+            raise self.broken[0]
 
     @invariant()
     def each_e_mail_at_most_once(self) -> None:
@@ -964,8 +1022,8 @@ class Billing(RuleBasedStateMachine):
                 due = [m for m in schedules if m.anchor_cycle <= cycle][-1].due(cycle)
                 paused = any(start <= due < end for start, end in windows.get(mandate_id, []))
                 assert paused, f"cycle {cycle} of {mandate_id} (due {due}) was never dispatched"
-            if mandate.status == "active" and mandate.next_charge_at is not None and mandate.open_charge_id is None:
-                assert mandate.next_charge_at > now
+            if mandate.status == "active" and mandate.next_debit_at is not None and mandate.open_charge_id is None:
+                assert mandate.next_debit_at > now  # (a bank debit: held until 2 days after its late notice)
 
     def _pause_windows(self, now: datetime) -> dict[str, list[tuple[datetime, datetime]]]:
         """Each mandate's pauses, from its events: [paused, resumed) (still open: until after now)."""

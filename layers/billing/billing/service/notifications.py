@@ -74,10 +74,16 @@ NOTICES = ("upcoming_charge", "trial_ending")
 def _still_due(mandate: Mandate, message: NotificationMessage, now: datetime) -> bool:
     """A notice announces the mandate's next charge: not if it stopped, paused or moved since, nor
     once that charge is due (a notice held up in the queue would arrive with the charge)."""
-    due = message.due_at
-    if mandate.status != "active" or due is None or due not in (mandate.next_charge_at, mandate.next_debit_at) or now >= due:
+    due, next_due = message.due_at, mandate.next_charge_at
+    if mandate.status != "active" or due is None or next_due is None or now >= due:
         return False
-    return message.kind != "trial_ending" or mandate.trial_ends_at == due
+    if message.kind == "trial_ending":
+        return mandate.trial_ends_at == due == next_due
+    if notices.mandatory(mandate, message.kind):
+        # A bank debit's notice given late names the later date it holds the debit to, and may
+        # arrive before the dispatcher saved that hold: still due while its cycle is the next one.
+        return message.occasion == str(mandate.next_cycle) and next_due <= due and due >= (mandate.next_debit_at or due)
+    return next_due == due
 
 
 @dataclass

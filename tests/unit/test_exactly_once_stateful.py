@@ -204,10 +204,6 @@ class Billing(RuleBasedStateMachine):
             ]
             assert told, f"{request.charge_id} (cycle {charge.cycle}) debited without its pre-notification"
             at, named = told[0]
-            if not (now - at >= days and named <= now):
-                print("DEBUG", told, self.world.repo.get(Mandate, MERCHANT, request.mandate_id), charge)
-                for e in self.world.repo.events(MERCHANT):
-                    if e.data["object"].get("id") in (charge.id, request.mandate_id): print("EV", e.created_at, e.type)
             assert now - at >= days and named <= now, (request.charge_id, at, named, now)
             return
         failed = charge.attempts[request.attempt - 2]

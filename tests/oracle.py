@@ -253,6 +253,13 @@ class Oracle:
         self.refunds[refund_id] = (charge_id, amount, "pending")
 
     # ----------------------------------------------------------- observations
+    def next_amount(self, mandate_id: str) -> int:
+        """Rule 1 ahead of time: what the mandate's next cycle charge would collect now (its plan
+        and pending items, less the credit as far as it goes): what a bank debit's notice names."""
+        books = self.mandates[mandate_id]
+        gross = books.segment.terms.amount + sum(amount for _, amount in books.items)
+        return gross - min(books.credit, gross)
+
     def charge_appeared(self, charge) -> None:
         """Rules 1, 2: a new cycle charge must be exactly what the model says."""
         books = self.mandates[charge.mandate_id]

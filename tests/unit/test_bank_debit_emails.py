@@ -9,9 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from billing.api.requests import AccountUpdate, MandateCreate, PlanCreate
+from billing.api.requests import AccountUpdate, ItemCreate, MandateCreate, PaymentMethodIn, PlanChangeIn, PlanCreate
 from billing.domain import notices, payment_methods
 from billing.domain.account import NotificationSettings
+from billing.service.ports import Changes
 from billing.emails.render import JinjaEmails, render
 from billing.service.links import ApprovalLinks
 from billing.service.messages import NotificationMessage
@@ -227,3 +228,106 @@ def test_a_debit_returned_days_late_is_retried_no_sooner_than_2_days_after_the_r
     [after] = world.charges(mandate_id)
     assert after.status == "retrying" and after.next_attempt_at == world.clock.now() + timedelta(days=2)
     assert world.get(mandate_id).attempt_at == after.next_attempt_at
+
+
+def test_an_amount_changed_after_the_notice_is_announced_again_and_debited_days_later(world: World) -> None:
+    # Given a bank debit due in 5 days, its 2-day notice given (notices off at the account: the mandatory 2 days)
+    world.api.account.update(MERCHANT, AccountUpdate.model_validate({"notifications": {"upcoming_charge_days": 0}}))
+    customer = {"reference": "c", "email": "o@example.lt", "name": "Ona Onaitė"}
+    mandate_id = world.mandate(world.plan(amount=1999), "pm_sim_sepa_ok", customer=customer, start_at=(world.clock.now() + timedelta(days=5)).isoformat())
+    notifier = Notifier(world.repo, world.clock, FakeMailer(), ApprovalLinks(b"k" * 32, "https://pay.example"), JinjaEmails())
+    due = world.get(mandate_id).next_charge_at
+    world.clock.current = due - timedelta(days=2)
+    world.tick()
+    [first] = world.notification_queue.take()
+    assert first.due_at == due and notifier.notify(first).status == "sent"
+    # When the merchant adds an item the day before the debit
+    world.clock.current = due - timedelta(days=1)
+    world.api.items.create(MERCHANT, mandate_id, ItemCreate(amount=500, description="Towel"))
+    world.tick()
+    # Then the debit is announced again with its new amount (its own e-mail), 2 days from now
+    [again] = world.notification_queue.take()
+    assert (again.kind, again.occasion, again.due_at) == ("upcoming_charge", "1.1", world.clock.now() + timedelta(days=2))
+    assert notifier.notify(again).status == "sent"
+    texts = [m["text"] for m in notifier.mailer.sent]  # type: ignore[attr-defined]
+    assert "€19.99" in texts[0] and "€24.99" in texts[1]
+    # And nothing is debited on the date first named, only on the new one, for the amount announced
+    world.clock.current = due
+    world.tick()
+    assert world.charges(mandate_id) == []
+    world.clock.current = again.due_at
+    world.tick()
+    [charge] = world.charges(mandate_id)
+    assert charge.amount == 2499 and charge.status == "processing"
+    assert len(notifier.mailer.sent) == 2  # type: ignore[attr-defined]
+
+
+def test_a_plan_change_now_after_the_notice_never_debits_before_the_date_named(world: World) -> None:
+    # Given a bank debit announced (3 days ahead) for the 25th
+    customer = {"reference": "c", "email": "o@example.lt", "name": "Ona Onaitė"}
+    mandate_id = world.mandate(world.plan(amount=1999), "pm_sim_sepa_ok", customer=customer, start_at=(world.clock.now() + timedelta(days=5)).isoformat())
+    due = world.get(mandate_id).next_charge_at
+    world.clock.current = due - timedelta(days=3)
+    world.tick()
+    [notice] = world.notification_queue.take()
+    # When the merchant moves it to another plan of the same amount, starting now
+    other = world.plan(amount=1999, interval="week")
+    world.api.mandates.change_plan(MERCHANT, mandate_id, PlanChangeIn(plan_id=other, at="now", prorate=False))
+    assert world.get(mandate_id).next_charge_at == world.clock.now()
+    world.tick()
+    # Then nothing is announced again (same amount) and nothing is debited before the date named
+    assert world.notification_queue.take() == [] and world.charges(mandate_id) == []
+    world.clock.current = notice.due_at
+    world.tick()
+    [charge] = world.charges(mandate_id)
+    assert charge.amount == 1999 and charge.plan_id == other
+
+
+def test_a_cycle_credit_covered_then_billed_for_an_item_is_announced_before_it_is_debited(world: World) -> None:
+    # Given a bank-debit mandate whose next cycle costs nothing (its credit covers it): no notice is due
+    customer = {"reference": "c", "email": "o@example.lt", "name": "Ona Onaitė"}
+    mandate_id = world.mandate(world.plan(amount=1999), "pm_sim_sepa_ok", customer=customer, start_at=(world.clock.now() + timedelta(days=5)).isoformat())
+    mandate = world.get(mandate_id)
+    world.repo.commit(Changes(put=[mandate.model_copy(update={"credit": 1999})]))
+    due = mandate.next_charge_at
+    world.clock.current = due - timedelta(days=3)
+    world.tick()
+    assert world.notification_queue.take() == []
+    # When an item is added the day before
+    world.clock.current = due - timedelta(days=1)
+    world.api.items.create(MERCHANT, mandate_id, ItemCreate(amount=700, description="Towel"))
+    world.tick()
+    # Then the 7.00 debit is announced first, and made 3 days later (the account's notice days)
+    [notice] = world.notification_queue.take()
+    assert notice.occasion == "1.1" and notice.due_at == world.clock.now() + timedelta(days=3)
+    world.clock.current = due
+    world.tick()
+    assert world.charges(mandate_id) == []
+    world.clock.current = notice.due_at
+    world.tick()
+    [charge] = world.charges(mandate_id)
+    assert charge.amount == 700
+
+
+def test_a_switch_from_card_to_bank_account_after_the_card_notice_is_pre_notified_as_a_debit(world: World) -> None:
+    # Given a card mandate told of its charge 3 days ahead
+    customer = {"reference": "c", "email": "o@example.lt", "name": "Ona Onaitė"}
+    mandate_id = world.mandate(world.plan(amount=1999), "pm_sim_ok", customer=customer, start_at=(world.clock.now() + timedelta(days=5)).isoformat())
+    due = world.get(mandate_id).next_charge_at
+    world.clock.current = due - timedelta(days=3)
+    world.tick()
+    [card_notice] = world.notification_queue.take()
+    # When the customer switches to a bank account the day before
+    world.clock.current = due - timedelta(days=1)
+    world.api.mandates.replace_payment_method(MERCHANT, mandate_id, PaymentMethodIn(gateway="simulated", token="pm_sim_sepa_ok"))
+    world.tick()
+    # Then the debit is announced (a bank debit's notice, with its mandate reference) and made 3 days later
+    [notice] = world.notification_queue.take()
+    assert notice.occasion == "1.1" and notice.due_at == world.clock.now() + timedelta(days=3) > card_notice.due_at
+    world.clock.current = due
+    world.tick()
+    assert world.charges(mandate_id) == []
+    world.clock.current = notice.due_at
+    world.tick()
+    [charge] = world.charges(mandate_id)
+    assert charge.status == "processing"

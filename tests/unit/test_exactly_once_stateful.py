@@ -122,7 +122,8 @@ class Billing(RuleBasedStateMachine):
         self.no_cycle_left: dict[str, int] = {}
         self.first_tokens: dict[str, str] = {}  # idempotency key -> the token its first call carried
         self.notice_days = notice_days
-        self.handed_over: list[tuple[datetime, NotificationMessage]] = []  # each notice as the dispatcher queued it
+        # each notice as the dispatcher queued it, with the amount the model owes for the next charge then
+        self.handed_over: list[tuple[datetime, NotificationMessage, int]] = []
         self.broken: list[AssertionError] = []  # what a check inside a gateway call found
         self._watch_notices()
         self._watch_payment_methods()
@@ -183,28 +184,31 @@ class Billing(RuleBasedStateMachine):
 
         def send(messages):
             original(messages)
-            self.handed_over += [(self.world.clock.now(), message) for message in messages]
+            now = self.world.clock.now()
+            self.handed_over += [(now, m, self.oracle.next_amount(m.mandate_id)) for m in messages if m.kind == "upcoming_charge"]
 
         queue.send = send
 
     def _bank_debit_was_announced(self, request) -> None:
         """The contract's pre-notification, checked when a bank debit first reaches the gateway: a
         cycle's first debit went to the customer's bank no sooner than `upcoming_charge_days` (2 when
-        the account switched notices off) after its `upcoming_charge` notice, which named a date no
-        later than now; a retry no sooner than 2 days after the failure (the date its payment_failed
-        e-mail names), never at once."""
+        the account switched notices off) after its last `upcoming_charge` notice, which named a date
+        no later than now and, by the model, the amount debited (announced again when it changed); a
+        retry no sooner than 2 days after the failure (the date its payment_failed e-mail names),
+        never at once."""
         now = self.world.clock.now()
         charge = self.world.repo.get(Charge, MERCHANT, request.charge_id)
         if request.attempt == 1:
             days = timedelta(days=self.notice_days or 2)
             told = [
-                (at, m.due_at)
-                for at, m in self.handed_over
-                if m.kind == "upcoming_charge" and m.mandate_id == request.mandate_id and m.occasion == str(charge.cycle)
+                (at, m.due_at, amount)
+                for at, m, amount in self.handed_over
+                if m.mandate_id == request.mandate_id and m.occasion.split(".")[0] == str(charge.cycle)
             ]
             assert told, f"{request.charge_id} (cycle {charge.cycle}) debited without its pre-notification"
-            at, named = told[0]
+            at, named, amount = told[-1]
             assert now - at >= days and named <= now, (request.charge_id, at, named, now)
+            assert amount == request.money.amount, f"{request.charge_id}: {request.money.amount} debited, {amount} announced"
             return
         failed = charge.attempts[request.attempt - 2]
         known = failed.reversed_at or failed.settled_at or failed.at
@@ -679,7 +683,7 @@ class Billing(RuleBasedStateMachine):
                     assert mandate.status == "active" and self.world.clock.now() < message.due_at, (mandate, message)
                     if message.kind == "upcoming_charge" and "_sepa_" in mandate.payment_method.token:
                         # A late notice names the later date it holds the debit to (saved after it is handed over).
-                        assert message.occasion == str(mandate.next_cycle), (mandate, message)
+                        assert message.occasion.split(".")[0] == str(mandate.next_cycle), (mandate, message)
                         assert mandate.next_charge_at <= mandate.next_debit_at <= message.due_at, (mandate, message)
                     else:
                         assert mandate.next_charge_at == message.due_at, (mandate, message)

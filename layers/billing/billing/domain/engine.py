@@ -121,7 +121,8 @@ def claim(
             result.items.append(item)
         mandate.credit += sum(line.amount for line in lines if line.type == "proration")  # the credit used
         mandate.pending_items = {}
-        mandate.open_charge_id, mandate.debit_not_before = charge.id, None
+        mandate.open_charge_id = charge.id
+        mandate.debit_not_before, mandate.noticed_amount, mandate.notice_round = None, None, 0
         mandate.advance_schedule()
         if charge.amount == 0:
             # Nothing to collect (credit covers it): settled at once, no gateway call.

@@ -216,9 +216,13 @@ class Mandate(Entity):
     noticed_cycle: int = 0
     trial_noticed: bool = False
     notice_check: tuple[datetime, datetime] | None = None
-    # A bank debit pre-notified late is not presented before this (domain/notices); cleared when
-    # its charge is created.
+    # A bank debit's pre-notification (domain/notices) of `noticed_cycle`: the date it announced
+    # (the debit is not presented before it), the amount it announced (a different amount is
+    # announced again first), and how many times it was announced again. Cleared when the charge
+    # is created.
     debit_not_before: datetime | None = None
+    noticed_amount: int | None = None
+    notice_round: int = 0
     # When the customer put in a new payment method from their page, within the last day (at most
     # MAX_CUSTOMER_METHOD_CHANGES, pruned at each change).
     customer_method_changes: list[datetime] = Field(default_factory=list)
@@ -304,10 +308,29 @@ class Mandate(Entity):
         )
 
     @property
-    def waits_for_pre_notification(self) -> bool:
-        """A bank debit's next cycle is not debited before its mandatory notice is given."""
+    def pre_notified(self) -> bool:
+        """Whether the next charge is a bank debit whose customer must be told it first (SEPA Core)."""
         method = self.payment_method
-        return method is not None and method.bank_debit and bool(self.customer.email) and self.noticed_cycle < self.next_cycle
+        return method is not None and method.bank_debit and bool(self.customer.email)
+
+    @property
+    def waits_for_pre_notification(self) -> bool:
+        """A bank debit's next cycle is not debited before its mandatory notice is given, nor for
+        another amount than it announced, nor later than the date it announced, until announced again."""
+        return self.pre_notified and (self.noticed_cycle < self.next_cycle or self.announcement_stale)
+
+    @property
+    def announcement_stale(self) -> bool:
+        """The next cycle's bank debit was announced, and its amount changed since (an item, a plan
+        change, credit), or its due time moved past the date announced, or it was announced as a
+        card charge (the customer switched to a bank account since): it is announced again."""
+        due = self.next_charge_at
+        if not self.pre_notified or self.noticed_cycle != self.next_cycle or due is None:
+            return False
+        if self.noticed_amount is None:
+            return True
+        moved = self.debit_not_before is not None and due > self.debit_not_before
+        return moved or self.upcoming_amounts([(self.next_cycle, due)])[0] != self.noticed_amount
 
     @property
     def next_debit_at(self) -> datetime | None:

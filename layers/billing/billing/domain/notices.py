@@ -15,9 +15,13 @@ deterministic (domain/notifications), so it is sent at most once whatever runs t
 A bank debit's pre-notification is mandatory (SEPA Core): a bank-debit mandate always gets its
 `upcoming_charge` notice, `upcoming_charge_days` before the debit, or `BANK_DEBIT_NOTICE_DAYS`
 when the account switched the notice off (0). Its cycle is not debited before the notice is given
-(`Mandate.waits_for_pre_notification`), and a notice given late (the cycle due at activation, or
-due sooner than the notice days after it) holds the debit until that many days after the notice
-(`Mandate.debit_not_before`): the notice names that later date.
+(`Mandate.waits_for_pre_notification`), nor before the date the notice names
+(`Mandate.debit_not_before`): its due time, or, for a notice given late (the cycle due at
+activation, or due sooner than the notice days after it), that many days after the notice. The
+amount it names is the one debited: when the amount changes before the debit (an item, a plan
+change, credit), the due time moves past the date named, or the customer switched from a card to a
+bank account after the card's notice, the debit is announced again (a new round of the cycle's
+notice, its own e-mail) and waits the notice days once more.
 """
 
 from __future__ import annotations
@@ -41,11 +45,17 @@ class Notice:
     kind: NoticeKind
     cycle: int
     due_at: datetime  # when the charge it announces is due (a bank debit: when it is presented)
+    round: int = 0  # a bank debit announced again (another amount or a later date): 1, 2, ...
 
     @property
     def occasion(self) -> str:
         """The at-most-once key of its e-mail, with the mandate (cycles are never reused)."""
-        return str(self.cycle)
+        return str(self.cycle) if not self.round else f"{self.cycle}.{self.round}"
+
+
+def occasion_cycle(occasion: str) -> str:
+    """The cycle a notice's occasion is about (whatever its round)."""
+    return occasion.split(".", 1)[0]
 
 
 @dataclass
@@ -65,6 +75,8 @@ def pending(mandate: Mandate) -> list[Notice]:
         out.append(Notice("trial_ending", mandate.next_cycle, due))
     if mandate.noticed_cycle < mandate.next_cycle:
         out.append(Notice("upcoming_charge", mandate.next_cycle, due))
+    elif mandate.announcement_stale:
+        out.append(Notice("upcoming_charge", mandate.next_cycle, due, mandate.notice_round + 1))
     return out
 
 
@@ -114,16 +126,18 @@ def take(mandate: Mandate, settings: NotificationSettings, now: datetime) -> Tak
             later.append(at)
             continue
         activated = mandate.activated_at
-        worth = notice.kind == "trial_ending" or mandate.upcoming_amounts([(notice.cycle, notice.due_at)])[0] > 0
-        if mandatory(mandate, notice.kind) and activated is not None and worth:
-            # Given even late (before the activation, or the charge already due): the debit waits for it.
-            hold = now + timedelta(days=days)
-            if hold > notice.due_at:
-                mandate.debit_not_before = hold
-            taken.send.append(Notice(notice.kind, notice.cycle, max(notice.due_at, hold)))
+        amount = mandate.upcoming_amounts([(notice.cycle, notice.due_at)])[0]
+        worth = notice.kind == "trial_ending" or amount > 0
+        announced = mandatory(mandate, notice.kind) and mandate.pre_notified
+        if announced and activated is not None and worth:
+            # Given even late (before the activation, or the charge already due): the debit waits for
+            # it, until the date it names.
+            day = max(notice.due_at, now + timedelta(days=days))
+            mandate.debit_not_before = day
+            taken.send.append(Notice(notice.kind, notice.cycle, day, notice.round))
         elif days and activated is not None and at > activated and now < notice.due_at and worth:
             taken.send.append(notice)
-        _done(mandate, notice)
+        _done(mandate, notice, amount if announced else None)
         taken.changed = True
     check = (mandate.next_charge_at, min(later)) if later and mandate.next_charge_at is not None else None
     if check != mandate.notice_check:
@@ -131,8 +145,11 @@ def take(mandate: Mandate, settings: NotificationSettings, now: datetime) -> Tak
     return taken
 
 
-def _done(mandate: Mandate, notice: Notice) -> None:
+def _done(mandate: Mandate, notice: Notice, amount: int | None) -> None:
+    """The notice is done: sent, or not worth sending (switched off, too late, nothing to collect).
+    A bank debit's keeps the amount announced (or found nothing to collect): another amount is
+    announced again."""
     if notice.kind == "trial_ending":
         mandate.trial_noticed = True
     else:
-        mandate.noticed_cycle = notice.cycle
+        mandate.noticed_cycle, mandate.noticed_amount, mandate.notice_round = notice.cycle, amount, notice.round

@@ -82,7 +82,8 @@ def _still_due(mandate: Mandate, message: NotificationMessage, now: datetime) ->
     if notices.mandatory(mandate, message.kind):
         # A bank debit's notice given late names the later date it holds the debit to, and may
         # arrive before the dispatcher saved that hold: still due while its cycle is the next one.
-        return message.occasion == str(mandate.next_cycle) and next_due <= due and due >= (mandate.next_debit_at or due)
+        cycle = notices.occasion_cycle(message.occasion)
+        return cycle == str(mandate.next_cycle) and next_due <= due and due >= (mandate.next_debit_at or due)
     return next_due == due
 
 

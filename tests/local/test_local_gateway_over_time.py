@@ -146,7 +146,11 @@ def test_a_debit_declined_for_insufficient_funds_is_retried(local: str) -> None:
     retry = wednesday + timedelta(days=2)
     assert parse(charge["next_attempt_at"]) == retry
     assert "charge.retry_scheduled" in story.events(mandate_id)
-    [failed] = [e for e in story.root("GET", "/_local/emails")[1]["emails"] if e["mandate_id"] == mandate_id and e["kind"] == "payment_failed"]
+    [failed] = [
+        e
+        for e in story.root("GET", "/_local/emails")[1]["emails"]
+        if e["mandate_id"] == mandate_id and e["kind"] == "payment_failed"
+    ]
     assert day(retry, "en", "long") in failed["text"], failed["text"]
     # When that day comes, Then the retry goes out, processing again
     story.go(retry)
@@ -193,7 +197,11 @@ def test_a_bank_cancellation_revokes_the_mandate_and_its_pre_notified_debit_neve
     # (the next cycle, held back while the first was processing, is pre-notified now: debited 3 days later)
     story.go(settled)
     assert [c["status"] for c in story.charges(mandate_id)] == ["succeeded"]
-    notices = [e for e in story.root("GET", "/_local/emails")[1]["emails"] if e["mandate_id"] == mandate_id and e["kind"] == "upcoming_charge"]
+    notices = [
+        e
+        for e in story.root("GET", "/_local/emails")[1]["emails"]
+        if e["mandate_id"] == mandate_id and e["kind"] == "upcoming_charge"
+    ]
     assert len(notices) == 2
     # When the bank reports the mandate cancelled (a day after the first settlement)
     story.go(settled + timedelta(days=1))

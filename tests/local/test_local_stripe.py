@@ -5,9 +5,8 @@ with no inbound event)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import stripe
@@ -74,7 +73,11 @@ def test_a_sepa_mandate_is_charged_through_stripe_and_settles_by_lookup(local_wi
     # mandate reference
     assert local("POST", "/_local/tick")[0] == 200
     assert call("GET", f"/v1/charges?mandate_id={mandate['id']}")[1]["data"] == []
-    [notice] = [e for e in local("GET", "/_local/emails")[1]["emails"] if e["mandate_id"] == mandate["id"] and e["kind"] == "upcoming_charge"]
+    [notice] = [
+        e
+        for e in local("GET", "/_local/emails")[1]["emails"]
+        if e["mandate_id"] == mandate["id"] and e["kind"] == "upcoming_charge"
+    ]
     debit_date = day(datetime(2027, 3, 4, 9, tzinfo=UTC), "en", "long")
     assert reference in notice["text"] and "19.99" in notice["text"] and debit_date in notice["text"], notice["text"]
     # When its date comes, Then the first cycle is debited

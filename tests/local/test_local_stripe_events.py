@@ -395,7 +395,9 @@ def test_a_returned_sepa_debit_is_reversed_into_the_decline_rules(base: str, sta
     # And when the retry is due (2 days after the return, a bank debit's notice days, later than
     # its day on the plan's schedule; the API shows whole seconds), a new debit (attempt 2, its own
     # PaymentIntent) goes to Stripe, not before
-    assert parse(returned["next_attempt_at"]) >= parse(shop.local("GET", "/_local/clock")[1]["now"]) + timedelta(days=2, seconds=-1)
+    assert parse(returned["next_attempt_at"]) >= parse(shop.local("GET", "/_local/clock")[1]["now"]) + timedelta(
+        days=2, seconds=-1
+    )
     assert shop.local("POST", "/_local/clock", {"advance_seconds": 2 * 86400 + 60})[0] == 200
     shop.tick()
     retried = [

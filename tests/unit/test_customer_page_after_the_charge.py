@@ -105,3 +105,17 @@ def test_a_disputed_charge_shows_its_dispute_and_a_lost_one_says_lost(lang: str,
     # Then the charge says the dispute was lost
     listed = past_charges(world, m, lang)
     assert lost in listed and open_ not in listed
+
+
+def test_the_page_shows_a_bank_debit_on_the_date_its_notice_named() -> None:
+    # Given a bank debit due at activation, announced at the first dispatch for 3 days later
+    world = World()
+    m = bank_debit(world)
+    start = world.clock.now()
+    world.tick()
+    assert world.get(m).next_debit_at == start + timedelta(days=3)
+    # When the customer opens their page, Then the next payment shows that date, not the due time
+    portal = CustomerPortal(world.api, LINKS, lambda _: "Sporto klubas")
+    view = portal.view(LINKS.token(MERCHANT, m, world.clock.now() + timedelta(days=30)))
+    assert view.upcoming[0] == (1, start + timedelta(days=3))
+    assert view.upcoming[1][1] == world.get(m).due(2)

@@ -393,6 +393,15 @@ class Mandate(Entity):
                 out.append((position + offset, when))
         return out
 
+    def upcoming_payments(self, now: datetime, count: int) -> list[tuple[int, datetime]]:
+        """`upcoming_charges`, the next one on the day it is taken: a bank debit announced for a
+        later date than its due time (`debit_not_before`) is taken on that date."""
+        out = self.upcoming_charges(now, count)
+        debit = self.next_debit_at
+        if out and debit is not None and out[0][0] == self.next_cycle and debit > out[0][1]:
+            out[0] = (out[0][0], debit)
+        return out
+
     def upcoming_amounts(self, upcoming: list[tuple[int, datetime]]) -> list[int]:
         """What each previewed charge would be (see `upcoming_credit_use`)."""
         return [amount for amount, _ in self.upcoming_credit_use(upcoming)]

@@ -225,7 +225,7 @@ class CustomerPortal:
     def view(self, token: str) -> CustomerView:
         mandate, expired = self._mandate(token)
         now = self.clock.now()
-        upcoming = mandate.upcoming_charges(now, UPCOMING)
+        upcoming = mandate.upcoming_payments(now, UPCOMING)
         changes_left = mandate.customer_method_change_at(now) <= now
         may_replace = mandate.customer_may_replace_method and changes_left
         charges: list[Charge] = []

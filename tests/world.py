@@ -8,12 +8,16 @@ from typing import Any
 
 from billing.api.requests import MandateCreate, PlanChangeIn, PlanCreate, RefundCreate
 from billing.bootstrap import build_charger, build_dispatcher, build_use_cases
+from billing.domain import notices
 from billing.domain.charge import Charge, charge_id
 from billing.domain.model import Mandate
+from billing.emails.render import JinjaEmails
 from billing.service.charger import ChargeOutcome
 from billing.service.dispatcher import DispatchReport
 from billing.service.gateway_events import Applied, GatewayEvent, GatewayEvents
-from billing.service.messages import AttemptMessage, RefundMessage
+from billing.service.links import ApprovalLinks
+from billing.service.messages import AttemptMessage, NotificationMessage, RefundMessage
+from billing.service.notifications import Notifier
 from billing.service.ports import Changes
 from billing.settings import Settings
 from tests.fakes import (
@@ -21,6 +25,7 @@ from tests.fakes import (
     FakeGateway,
     FakeGatewayQueue,
     FakeLinks,
+    FakeMailer,
     FakeNotificationQueue,
     InMemoryRepository,
     SequentialIds,
@@ -54,6 +59,8 @@ class World:
         self.outcomes: list[ChargeOutcome] = []
         self.gateway_events = GatewayEvents(self.repo, self.clock, self.ids)
         self.applied: list[Applied] = []
+        self.mailer: FakeMailer | None = None
+        self.notifier: Notifier | None = None  # made by `announce`
 
     # ------------------------------------------------------------- merchant
     def plan(self, **terms: Any) -> str:
@@ -103,10 +110,26 @@ class World:
         self.dispatch()
         return self.deliver_all()
 
+    def announce(self) -> list[NotificationMessage]:
+        """The bank debits' announcements queued so far, e-mailed by a notifier (which marks each
+        delivered on its mandate); the other e-mails stay queued. Returns the announcements."""
+        if self.notifier is None:
+            self.mailer = FakeMailer()
+            self.notifier = Notifier(
+                self.repo, self.clock, self.mailer, ApprovalLinks(b"k" * 32, "https://pay.test"), JinjaEmails()
+            )
+        queued = self.notification_queue.take()
+        said = [m for m in queued if notices.announcement_order(m.occasion) is not None]
+        self.notification_queue.messages += [m for m in queued if m not in said]
+        for message in said:
+            self.notifier.notify(message)
+        return said
+
     def until_debit(self, mandate_id: str) -> None:
         """A bank debit due now: a tick gives its pre-notification (which holds the debit for the
-        notice days), then the clock moves to the debit's date."""
+        notice days), e-mailed, then the clock moves to the debit's date."""
         self.tick()
+        self.announce()
         debit_at = self.get(mandate_id).next_debit_at
         if debit_at is not None and debit_at > self.clock.now():
             self.clock.current = debit_at

@@ -92,6 +92,11 @@ class EngineHarness:
             self.sqs, system.aws.queues["ChargeQueue"], lambda e: invoke(self.charger, e, "ChargerFunction")
         )
         self.gateway = SimulatedGateway(boto3.client("dynamodb"), system.aws.tables["SimulatedGatewayLedgerTable"], self.clock)
+        self.mails: list[dict[str, Any]] = []  # what the notifier e-mailed (`announce`)
+        self._overrides, self._notices = (
+            bootstrap.Overrides(clock=self.clock, mail_observer=lambda **e: self.mails.append(e)),
+            None,
+        )
 
     def dispatch(self, now: datetime | None = None) -> dict[str, Any]:
         when = (now or self.clock.now()).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -108,10 +113,22 @@ class EngineHarness:
         self.clock.advance(**delta)
         return self.tick()
 
+    def announce(self) -> Any:
+        """The e-mails queued so far handled by the real notifier (a bank debit's announcement is
+        marked e-mailed on its mandate); what it sent is in `mails`."""
+        from devtools.sqs_source import SqsEventSource
+
+        if self._notices is None:
+            notifier = load_function("notifier", self._overrides)
+            queue = self.system.aws.queues["NotifyQueue"]
+            self._notices = SqsEventSource(self.sqs, queue, lambda e: invoke(notifier, e, "NotifierFunction"))
+        return self._notices.drain()
+
     def first_debit(self, notice_days: int = 3) -> dict[str, Any]:
-        """A bank debit due now: a tick gives its pre-notification, which holds the debit for the
-        account's notice days (3 by default), then the debit is presented on that date."""
+        """A bank debit due now: a tick gives its pre-notification, e-mailed, which holds the debit
+        for the account's notice days (3 by default), then the debit is presented on that date."""
         self.tick()
+        self.announce()
         return self.advance(days=notice_days)
 
     def ledger(self) -> list[dict[str, Any]]:

@@ -74,7 +74,7 @@ from billing.service.charger import OutcomeUnknown
 from billing.service.gateway_events import GatewayEvent
 from billing.service.links import ApprovalLinks
 from billing.service.messages import AttemptMessage, NotificationMessage
-from billing.service.notifications import Notifier
+from billing.service.notifications import AnnouncementNotRecordedYet, Notifier
 from tests.fakes import FakeMailer
 from tests.oracle import Oracle
 from tests.world import MERCHANT, World
@@ -628,7 +628,9 @@ class Billing(RuleBasedStateMachine):
             if charge.status == "processing":  # its settlement will be looked up: the lease ends, it is due again
                 mandate = self.world.get(charge.mandate_id)
                 assert mandate.open_charge_id == charge.id and mandate.attempt_at_gateway, mandate
-                assert mandate.claimed_until is not None and mandate.dispatch_at == mandate.claimed_until, mandate
+                # (looked at sooner when its next cycle's announcement is due meanwhile)
+                assert mandate.claimed_until is not None and mandate.dispatch_at is not None, mandate
+                assert mandate.dispatch_at <= mandate.claimed_until, mandate
             # (refunds asked for before a dispute took the rest fail when their turn comes, unsent)
             assert charge.amount_refunded + charge.amount_disputed <= charge.amount, charge
 
@@ -677,7 +679,11 @@ class Billing(RuleBasedStateMachine):
         for message in self.world.notification_queue.take():
             mandate = self.world.get(message.mandate_id)
             for _ in range(2 if twice else 1):
-                sent = self.notifier.notify(message)
+                try:
+                    sent = self.notifier.notify(message)
+                except AnnouncementNotRecordedYet:  # the dispatcher has not recorded it (yet): SQS brings it back
+                    self.world.notification_queue.messages.append(message)
+                    break
                 if sent is not None and sent.status == "sent":
                     # Only while the mandate is active and the charge it announces is still its next one, before it is due.
                     assert mandate.status == "active" and self.world.clock.now() < message.due_at, (mandate, message)
@@ -964,6 +970,7 @@ class Billing(RuleBasedStateMachine):
             world.gateway.take_events()
             world.clock.advance(minutes=1)
             sent = self._drain()
+            self.notify(twice=False)  # the e-mails go (a bank debit waits for its announcement's)
             self.what_is_owed_agrees_with_the_model()
             if sent or world.repo.due(world.clock.now(), 1000):  # sent something, or more is due (a notice, a wind-up)
                 continue
@@ -1004,7 +1011,8 @@ class Billing(RuleBasedStateMachine):
                     )
                     if mandate.status == "active":
                         assert charge.status == "retrying" and charge.next_attempt_at > now
-                        assert mandate.dispatch_at == charge.next_attempt_at
+                        assert mandate.dispatch_at is not None and mandate.dispatch_at <= charge.next_attempt_at
+                        assert mandate.attempt_at == charge.next_attempt_at
                     else:
                         assert mandate.status == "paused", mandate.status
                 if charge.status in ("succeeded", "failed"):

@@ -66,7 +66,9 @@ def claim(
         result.charge, result.attempt, result.resent = charge, charge.in_flight, True
         return result
     if mandate.status == "paused" and mandate.resume_at is not None and mandate.resume_at <= now:
-        result.mandate_events += mandate.resume(now)  # automatic resume at resume_at
+        result.mandate_events += mandate.resume(
+            now, charge.next_attempt_at if charge is not None else None
+        )  # automatic resume at resume_at
     if not mandate.collecting:
         return result
     if mandate.open_charge_id is not None:
@@ -93,7 +95,7 @@ def claim(
         if due is None or due > now or mandate.payment_method is None:
             return result
         if mandate.waits_for_pre_notification or (mandate.next_debit_at or due) > now:
-            return result  # a bank debit: its notice first, and the days it promised
+            return result  # a bank debit: its notice e-mailed first, and on the date it named
         billed = [(items or {}).get(item_id) for item_id in mandate.pending_items]
         if any(item is None or item.status != "pending" for item in billed):
             # Read before an item was billed or deleted by a racing write: decide again on fresh state.
@@ -122,7 +124,6 @@ def claim(
         mandate.credit += sum(line.amount for line in lines if line.type == "proration")  # the credit used
         mandate.pending_items = {}
         mandate.open_charge_id = charge.id
-        mandate.debit_not_before, mandate.noticed_amount, mandate.notice_round = None, None, 0
         mandate.advance_schedule()
         if charge.amount == 0:
             # Nothing to collect (credit covers it): settled at once, no gateway call.

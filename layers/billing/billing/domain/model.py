@@ -216,13 +216,9 @@ class Mandate(Entity):
     noticed_cycle: int = 0
     trial_noticed: bool = False
     notice_check: tuple[datetime, datetime] | None = None
-    # A bank debit's pre-notification (domain/notices) of `noticed_cycle`: the date it announced
-    # (the debit is not presented before it), the amount it announced (a different amount is
-    # announced again first), and how many times it was announced again. Cleared when the charge
-    # is created.
-    debit_not_before: datetime | None = None
-    noticed_amount: int | None = None
-    notice_round: int = 0
+    # What the upcoming-charge notice of `noticed_cycle` named (domain/notices): a bank debit's binds
+    # its debit (amount, account, date, e-mailed). None on mandates noticed before it was kept.
+    announcement: notices.Announcement | None = None
     # When the customer put in a new payment method from their page, within the last day (at most
     # MAX_CUSTOMER_METHOD_CHANGES, pruned at each change).
     customer_method_changes: list[datetime] = Field(default_factory=list)
@@ -315,45 +311,75 @@ class Mandate(Entity):
 
     @property
     def waits_for_pre_notification(self) -> bool:
-        """A bank debit's next cycle is not debited before its mandatory notice is given, nor for
-        another amount than it announced, nor later than the date it announced, until announced again."""
-        return self.pre_notified and (self.noticed_cycle < self.next_cycle or self.announcement_stale)
+        """A bank debit's next cycle is not debited before its notice was e-mailed, nor for another
+        amount or account than it named, nor later than the date it named, until announced again."""
+        return self.pre_notified and (
+            self.noticed_cycle < self.next_cycle or self.announcement_stale or self.undelivered_by is not None
+        )
+
+    @property
+    def _announced(self) -> notices.Announcement | None:
+        """What the next cycle's notice named, if it was kept."""
+        said = self.announcement
+        return said if said is not None and said.cycle == self.next_cycle and self.noticed_cycle == self.next_cycle else None
 
     @property
     def announcement_stale(self) -> bool:
-        """The next cycle's bank debit was announced, and its amount changed since (an item, a plan
-        change, credit), or its due time moved past the date announced, or it was announced as a
-        card charge (the customer switched to a bank account since): it is announced again."""
-        due = self.next_charge_at
-        if not self.pre_notified or self.noticed_cycle != self.next_cycle or due is None:
+        """The next cycle's bank debit was announced, and since then its amount changed (an item, a
+        plan change, credit), its account was replaced, its due time moved past the date named, or
+        it was announced as a card charge (the customer switched to a bank account): it is
+        announced again. (Noticed before announcements were kept: taken as announced.)"""
+        said, due = self._announced, self.next_charge_at
+        if not self.pre_notified or said is None or due is None or self.payment_method is None:
             return False
-        if self.noticed_amount is None:
+        if not said.mandatory or said.method != self.payment_method.token:
             return True
-        moved = self.debit_not_before is not None and due > self.debit_not_before
-        return moved or self.upcoming_amounts([(self.next_cycle, due)])[0] != self.noticed_amount
+        amount = self.upcoming_amounts([(self.next_cycle, due)])[0]
+        return amount != said.amount or (amount > 0 and due > said.date)
+
+    @property
+    def undelivered_by(self) -> datetime | None:
+        """The date a bank debit's announcement named while it is not e-mailed yet (None: it was,
+        or there is none): not e-mailed by then, it is announced again."""
+        said = self._announced
+        if not self.pre_notified or said is None or not said.mandatory or said.delivered or said.amount == 0:
+            return None
+        return said.date
 
     @property
     def next_debit_at(self) -> datetime | None:
-        """When the next cycle's charge may be made: its due time, or later when a bank debit's
-        notice came late (`debit_not_before`)."""
-        due, hold = self.next_charge_at, self.debit_not_before
-        return due if due is None or hold is None else max(due, hold)
+        """When the next cycle's charge may be made: its due time, or the later date its bank
+        debit's announcement named (a notice given late)."""
+        due, said = self.next_charge_at, self._announced
+        if due is None or said is None or not said.mandatory:
+            return due
+        return max(due, said.date)
+
+    def announcement_delivered(self, occasion: str) -> bool:
+        """The notifier e-mailed the announcement of that occasion (or tried for good): True when
+        it is the mandate's current one, now delivered."""
+        said = self.announcement
+        if said is None or said.delivered or said.occasion != occasion:
+            return False
+        self.announcement = said.model_copy(update={"delivered": True})
+        return True
 
     @property
     def dispatch_at(self) -> datetime | None:
         """When the billing engine must next look at this mandate (the due index key), if ever."""
+        # A bank debit's next cycle is announced even while the charge before is being collected.
+        announce = notices.wake(self) if self.pre_notified else None
         if self.attempt_at_gateway:
-            return self.claimed_until  # whatever the status: the outcome is resolved when the lease ends
+            return _earliest(self.claimed_until, announce)  # whatever the status: resolved when the lease ends
         if self.winding_up:
             return self.ended_at or self.updated_at
         if self.status == "active":
             if self.claimed_until is not None:
-                return self.claimed_until  # an unfinished claim becomes due again when its lease ends
+                return _earliest(self.claimed_until, announce)  # an unfinished claim: due again when its lease ends
             if self.open_charge_id is not None:
-                return self.attempt_at
-            wake = notices.wake(self)  # a notice to give before the next charge: looked at first
-            debit = self.next_debit_at
-            return debit if wake is None or debit is None else min(wake, debit)
+                return _earliest(self.attempt_at, announce)
+            # A notice to give before the next charge is looked at first.
+            return _earliest(notices.wake(self), self.next_debit_at)
         if self.status == "paused":
             return self.resume_at
         return None
@@ -557,9 +583,11 @@ class Mandate(Entity):
         self._stop_collection()
         return [EventType.MANDATE_PAUSED]
 
-    def resume(self, now: datetime) -> list[EventType]:
-        """A charge kept by the pause is attempted at the next dispatch; new cycles continue from
-        the next scheduled date on or after now (cycles due inside the pause are not billed)."""
+    def resume(self, now: datetime, retry_at: datetime | None = None) -> list[EventType]:
+        """A charge kept by the pause is attempted at the next dispatch (a bank debit's retry not
+        before `retry_at`, the open charge's next retry: the date its failure e-mail named); new
+        cycles continue from the next scheduled date on or after now (cycles due inside the pause
+        are not billed)."""
         MANDATE.ensure(self.status, "resume")
         assert self.anchor_at is not None and self.paused_at is not None
         self.pause_windows = [*self.pause_windows, (self.paused_at, now)]
@@ -567,7 +595,8 @@ class Mandate(Entity):
         self.status = MANDATE.move(self.status, "resume")
         self.paused_at, self.resume_at, self.updated_at = None, None, now
         if self.open_charge_id is not None and not self.attempt_at_gateway:
-            self.attempt_at = now
+            bank = self.payment_method is not None and self.payment_method.bank_debit
+            self.attempt_at = max(now, retry_at) if bank and retry_at is not None else now
         return [EventType.MANDATE_RESUMED, *self._schedule_from(cycle, now)]
 
     def replace_payment_method(
@@ -673,6 +702,11 @@ class Mandate(Entity):
         self.status, self.plan_id, self.terms = MANDATE.move(self.status, "change_plan"), plan.id, plan.terms
         self.anchor_at, self.anchor_cycle, self.updated_at = anchor, self.next_cycle, now
         return [EventType.MANDATE_PLAN_CHANGED, *self._schedule_from(self.next_cycle, now)]
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    known = [m for m in moments if m is not None]
+    return min(known) if known else None
 
 
 class Event(BaseModel):

@@ -63,6 +63,12 @@ class Notification(Entity):
         return self.failure is not None and self.failure.startswith(SUPPRESSED)
 
     @property
+    def given(self) -> bool:
+        """Handed to the mail service, or given up for good (refused, a suppressed address, a
+        hand-over whose outcome is unknown): anything but deferred or still being handed over."""
+        return self.status == "sent" or self.failure not in (None, DEFERRED, INTERRUPTED)
+
+    @property
     def may_try_again(self) -> bool:
         """Only an e-mail the mail service surely did not take is ever handed over again."""
         return self.status == "failed" and self.failure == DEFERRED

@@ -280,6 +280,7 @@ class Dispatcher:
                 mandate_id=mandate.id,
                 occasion=notice.occasion,
                 due_at=notice.due_at,
+                amount=notice.announcement.amount if notice.announcement is not None else None,
             )
             for notice in taken.send
         ]

@@ -114,7 +114,9 @@ class Mandates:
         return self._change(merchant_id, mandate_id, lambda m, c, now: m.pause(now, resume_at))
 
     def resume(self, merchant_id: str, mandate_id: str) -> Mandate:
-        return self._change(merchant_id, mandate_id, lambda m, c, now: m.resume(now))
+        return self._change(
+            merchant_id, mandate_id, lambda m, c, now: m.resume(now, c.next_attempt_at if c is not None else None)
+        )
 
     def approve(self, merchant_id: str, mandate_id: str, method: PaymentMethod, consent: Consent) -> Mandate:
         """The customer approved on the hosted page: record the evidence and activate."""

@@ -45,7 +45,7 @@ from pydantic import (
 
 from ..domain.charge import Charge
 from ..domain.model import Event, Mandate
-from ..domain.money import MIN_AMOUNT
+from ..domain.money import MAX_AMOUNT, MIN_AMOUNT
 
 MAX_ATTEMPT = 100
 
@@ -122,6 +122,9 @@ class NotificationMessage(BaseModel):
     next_attempt_at: datetime | None = None
     # A notice before a charge: the due time it announces (not sent if the charge moved or stopped).
     due_at: datetime | None = None
+    # A bank debit's announcement: the amount it names, as taken (the e-mail says this, not what
+    # the mandate says by the time it is sent).
+    amount: Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)] | None = None
 
 
 class _SesMail(BaseModel):

@@ -71,20 +71,28 @@ def messages_for_event(event: PublishedEvent | dict[str, Any]) -> list[Notificat
 NOTICES = ("upcoming_charge", "trial_ending")
 
 
+class AnnouncementNotRecordedYet(Exception):
+    """A bank debit's announcement arrived before the dispatcher recorded it on the mandate (it
+    hands notices over first): the request comes back later (SQS), when it is."""
+
+
 def _still_due(mandate: Mandate, message: NotificationMessage, now: datetime) -> bool:
     """A notice announces the mandate's next charge: not if it stopped, paused or moved since, nor
-    once that charge is due (a notice held up in the queue would arrive with the charge)."""
+    once that charge is due (a notice held up in the queue would arrive with the charge). A bank
+    debit's announcement only while it is the mandate's current one (another amount, account or
+    date since: a new one follows), and before the date it names (later: it is announced again)."""
     due, next_due = message.due_at, mandate.next_charge_at
     if mandate.status != "active" or due is None or next_due is None or now >= due:
         return False
     if message.kind == "trial_ending":
         return mandate.trial_ends_at == due == next_due
-    if notices.mandatory(mandate, message.kind):
-        # A bank debit's notice given late names the later date it holds the debit to, and may
-        # arrive before the dispatcher saved that hold: still due while its cycle is the next one.
-        cycle = notices.occasion_cycle(message.occasion)
-        return cycle == str(mandate.next_cycle) and next_due <= due and due >= (mandate.next_debit_at or due)
-    return next_due == due
+    order = notices.announcement_order(message.occasion)
+    if order is None:
+        return next_due == due
+    said = mandate.announcement
+    if said is None or (mandate.noticed_cycle, said.round if said.cycle == mandate.noticed_cycle else -1) < order:
+        raise AnnouncementNotRecordedYet(f"{message.mandate_id}: announcement {message.occasion}")
+    return said.occasion == message.occasion
 
 
 @dataclass
@@ -166,18 +174,39 @@ class Notifier:
             ahead = self.read_ahead([message])
         planned = self._plan(message, ahead)
         if planned is None:
+            self._confirm(message, ahead.notifications.get(self._id(message)))  # given before (a redelivery)
             return None
         try:  # recorded first, as not (yet) sent: whatever happens next, it is never sent twice
             self.repo.commit(Changes(put=[planned.notification]))
         except ConcurrentModification:
             return None  # another run recorded or claimed it meanwhile
         if planned.email is None:  # withheld (a suppressed address): recorded, not sent
+            self._confirm(message, planned.notification)
             return planned.notification
         deferred = self._hand_over(planned)
         self.repo.commit(Changes(put=[planned.notification]))
         if deferred is not None:
             raise deferred
+        self._confirm(message, planned.notification)
         return planned.notification
+
+    @staticmethod
+    def _id(message: NotificationMessage) -> str:
+        return notification_id(message.merchant_id, message.kind, message.mandate_id, message.occasion)
+
+    def _confirm(self, message: NotificationMessage, notification: Notification | None) -> None:
+        """A bank debit's announcement given (e-mailed, or given up for good: refused, a suppressed
+        address, a hand-over whose outcome is unknown, never made twice): marked delivered on the
+        mandate, whose debit may then go on the date it named."""
+        if notices.announcement_order(message.occasion) is None or notification is None or not notification.given:
+            return
+
+        def once(_: int) -> None:
+            mandate = self.repo.get(Mandate, message.merchant_id, message.mandate_id)
+            if mandate is not None and mandate.announcement_delivered(message.occasion):
+                self.repo.commit(Changes(put=[mandate]))
+
+        retry_on_conflict(once)
 
     def notify_all(self, messages: Sequence[NotificationMessage]) -> list[Notification | None | Exception]:
         """A batch of e-mails, each as `notify` would (in order; an exception for one whose request
@@ -221,6 +250,14 @@ class Notifier:
                     self.repo.commit(Changes(put=[plan.notification]))
                 except Exception as error:  # noqa: BLE001 (its request comes back: never sent again)
                     results[i] = error
+        for i, (message, result) in enumerate(zip(messages, results, strict=True)):
+            if isinstance(result, Exception):
+                continue
+            try:
+                self._confirm(message, result if result is not None else ahead.notifications.get(self._id(message)))
+            except Exception as error:  # noqa: BLE001 (its request comes back: confirmed then)
+                logger.exception("announcement %s of mandate %s not marked e-mailed", message.occasion, message.mandate_id)
+                results[i] = error
         return results
 
     def _alone(self, message: NotificationMessage, ahead: ReadAhead) -> Notification | None | Exception:
@@ -365,9 +402,10 @@ class Notifier:
             facts["ended_as"] = message.occasion
         if message.kind in NOTICES and message.due_at is not None:
             facts["date"] = message.due_at
-            if message.kind == "upcoming_charge":  # what that charge will be: items added, credit taken off
-                amount = mandate.upcoming_amounts([(mandate.next_cycle, message.due_at)])[0]
-                facts["amount"] = amount
+            if message.amount is not None:  # a bank debit's: the amount it names, as the mandate keeps it
+                facts["amount"] = message.amount
+            elif message.kind == "upcoming_charge":  # what that charge will be: items added, credit taken off
+                facts["amount"] = mandate.upcoming_amounts([(mandate.next_cycle, message.due_at)])[0]
         if charge is not None:
             facts["date"] = charge.updated_at
             # A failed attempt is told as it was then (the message carries it), not as the charge is now.

@@ -1,4 +1,4 @@
-"""Adversarial reproductions against the bank-debit pre-notification change (each test states the
+"""The bank-debit pre-notification under attack (adversarial review; each test states the
 contract it expects; a failing test is a finding)."""
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ def test_a_bank_debit_is_not_presented_when_its_notice_was_never_e_mailed() -> N
     # Given a bank debit due at activation (notice off: the mandatory 2 days)
     world = World()
     world.api.account.update(MERCHANT, AccountUpdate.model_validate({"notifications": {"upcoming_charge_days": 0}}))
-    mandate_id = world.mandate(world.plan(), "pm_sim_sepa_ok", customer=CUSTOMER)
+    world.mandate(world.plan(), "pm_sim_sepa_ok", customer=CUSTOMER)
     n = notifier(world)
     world.tick()
     held = [m for m in world.notification_queue.take() if m.kind == "upcoming_charge"]

@@ -650,6 +650,21 @@ class Mandate(Entity):
             return []
         return self.revoke(now)
 
+    def update_customer(self, now: datetime, changes: dict[str, Any], seller_vat_id: str | None) -> bool:
+        """Change the customer's e-mail, name, language or tax details (the fields sent; charges
+        created afterwards use them). A bank debit keeps both its e-mail (its pre-notifications)
+        and its account holder's name: clearing either is a 422. The seller's VAT id is taken
+        again (with the buyer's details it decides reverse charge). False: nothing changed."""
+        if self.is_final:
+            raise InvalidState(f"The customer of a {self.status} mandate cannot be changed.")
+        updated = self.customer.model_copy(update=changes)
+        if self.payment_method is not None and self.payment_method.bank_debit:
+            payment_methods.ensure_bank_debit_allowed(self.terms.currency, updated.email, updated.name, "customer")
+        if updated == self.customer and seller_vat_id == self.seller_vat_id:
+            return False
+        self.customer, self.seller_vat_id, self.updated_at = updated, seller_vat_id, now
+        return True
+
     # ------------------------------------------------------- items and plans
     def add_item(self, item_id: str, amount: int, now: datetime, rate: RateRef | None = None) -> None:
         """An item waits for the next cycle charge; that charge's total stays within the amount limit.

@@ -119,7 +119,7 @@ class TaxLine(BaseModel):
 
     model_config = ConfigDict(defer_build=True, frozen=True)
 
-    tax_rate_id: str | None
+    tax_rate_id: str | None = None  # None: not subject to VAT (stored without nulls)
     percentage: str
     inclusive: bool
     category: TaxCategory

@@ -5,14 +5,13 @@ what a charge does with it). Pure."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
-from .errors import InvalidState, ValidationFailed
+from .errors import ValidationFailed
 from .events import EventType
+from .lifecycles import TAX_RATE
+from .lifecycles import TaxRateStatus as TaxRateStatus
 from .model import Entity
 from .tax import RateRef
-
-TaxRateStatus = Literal["active", "archived"]
 
 
 class TaxRate(Entity):
@@ -51,7 +50,5 @@ class TaxRate(Entity):
         return []
 
     def archive(self, now: datetime) -> list[EventType]:
-        if not self.active:
-            raise InvalidState("This tax rate is already archived.")
-        self.status, self.updated_at = "archived", now
+        self.status, self.updated_at = TAX_RATE.move(self.status, "archive"), now
         return []

@@ -17,6 +17,7 @@ from billing.domain.errors import ConcurrentModification, InvalidState
 from billing.domain.items import Item
 from billing.domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan, PlanTerms
 from billing.domain.refunds import Refund
+from billing.domain.tax_rates import TaxRate
 from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint, delivery_id
 from billing.service.ports import Changes, Limit, PageRequest, Repository
 from billing.service.registry import REGISTRY, Aggregate, aggregate_of
@@ -431,6 +432,9 @@ def _sample(name: str, merchant: str, n: int, **values: Any) -> Any:
     if name == "ITEM":
         fields = {"mandate_id": "mdt_contract0001", "status": "pending", **values}
         return Item(**common, **fields, id=f"itm_contract{n}", amount=250, currency="EUR", description="Towel")
+    if name == "TAX_RATE":
+        fields = {"status": "active", **values}
+        return TaxRate(**common, **fields, id=f"txr_contract{n}", display_name="PVM", percentage="21", country="LT")
     if name == "ACCOUNT":
         return Account.new(merchant, "Shop", at).model_copy(update={"name": f"Shop {n}"})
     if name == "RECEIPT_COUNTER":
@@ -464,6 +468,7 @@ FILTER_VALUES: dict[tuple[str, str], tuple[str, str]] = {
     ("DISPUTE", "status"): ("lost", "needs_response"),
     ("ITEM", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
     ("ITEM", "status"): ("billed", "pending"),
+    ("TAX_RATE", "status"): ("archived", "active"),
     ("NOTIFICATION", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
     ("NOTIFICATION", "kind"): ("upcoming_charge", "receipt"),
 }

@@ -47,11 +47,13 @@ from billing.domain.lifecycles import (
     NOTIFICATION,
     PLAN,
     REFUND,
+    TAX_RATE,
 )
 from billing.domain.model import Mandate, Plan, PlanTerms
 from billing.domain.notifications import INTERRUPTED, Notification
 from billing.domain.refunds import Refund
 from billing.domain.state_machine import MACHINES, StateMachine, Transition, observing
+from billing.domain.tax_rates import TaxRate
 from billing.domain.webhooks import MAX_ATTEMPTS, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 NOW = datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -66,6 +68,7 @@ STATUS_MACHINES: dict[type[BaseModel], StateMachine[Any]] = {
     Notification: NOTIFICATION,
     ApiKey: API_KEY,
     Dispute: DISPUTE,
+    TaxRate: TAX_RATE,
 }
 RUN = settings(deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 
@@ -180,8 +183,9 @@ def _single_moves() -> None:
     terms = PlanTerms(amount=1999, currency="EUR", interval="month")
     plan = Plan(**_entity(id="pln_1", name="Gold", terms=terms))
     key = ApiKey(**_entity(id="key_1", key_hash="h"))
+    rate = TaxRate(**_entity(id="txr_1", display_name="PVM", percentage="21", country="LT"))
     for _ in range(2):
-        for act in (lambda: plan.archive(NOW), lambda: key.revoke(NOW)):
+        for act in (lambda: plan.archive(NOW), lambda: key.revoke(NOW), lambda: rate.archive(NOW)):
             try:
                 act()
             except InvalidState:

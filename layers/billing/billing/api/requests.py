@@ -26,6 +26,7 @@ from pydantic.json_schema import SkipJsonSchema
 from ..domain import payment_methods
 from ..domain.money import Amount, Currency
 from ..domain.schedule import MAX_INTERVAL_COUNT, Interval
+from ..domain.tax import PERCENTAGE_PATTERN
 from ..domain.text import single_line
 from ..wire import TimeIn
 
@@ -75,6 +76,7 @@ class PlanCreate(RequestModel):
     total_cycles: Annotated[StrictInt, Field(ge=1, le=1000)] | None = None
     retry_schedule_days: Annotated[RetrySchedule, AfterValidator(_strictly_increasing)] = [1, 3, 7]
     metadata: Metadata = {}
+    tax_rate_id: ObjectId | None = Field(None, description="An active tax rate (default: the account's default_tax_rate_id)")
 
     @field_validator("interval_count")
     @classmethod
@@ -101,6 +103,7 @@ class PlanUpdate(RequestModel):
     trial_days: SkipJsonSchema[Any] = None
     total_cycles: SkipJsonSchema[Any] = None
     retry_schedule_days: SkipJsonSchema[Any] = None
+    tax_rate_id: SkipJsonSchema[Any] = None
 
     @field_validator(*_IMMUTABLE_PLAN_FIELDS, mode="before")
     @classmethod
@@ -114,11 +117,92 @@ Email = Annotated[
 ]
 
 
+Text20 = Annotated[StrictStr, StringConstraints(min_length=1, max_length=20), AfterValidator(single_line)]
+Text50 = Annotated[StrictStr, StringConstraints(min_length=1, max_length=50), AfterValidator(single_line)]
+Text100 = Annotated[StrictStr, StringConstraints(min_length=1, max_length=100), AfterValidator(single_line)]
+Text200 = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200), AfterValidator(single_line)]
+Text500 = Annotated[StrictStr, StringConstraints(min_length=1, max_length=500), AfterValidator(single_line)]
+
+
+class TaxAddressIn(RequestModel):
+    line1: Text200 | None = None
+    line2: Text200 | None = None
+    city: Text100 | None = None
+    postal_code: Text20 | None = None
+    country: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(None, description="ISO 3166-1 alpha-2")
+
+
+class CustomerTaxIn(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"type": "business", "company_name": "UAB Pavyzdys", "company_code": "300000000", "vat_id": "DE136695976"}
+            ]
+        }
+    )
+
+    type: Literal["individual", "business"] | None = None
+    company_name: Text200 | None = None
+    company_code: Text50 | None = None
+    vat_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=30)] | None = Field(
+        None, description="An EU VAT id, checked for its country prefix's format"
+    )
+    address: TaxAddressIn | None = None
+
+
 class CustomerIn(RequestModel):
     reference: Annotated[StrictStr, StringConstraints(min_length=1, max_length=100)]
     email: Email | None = None
     name: Annotated[StrictStr, StringConstraints(max_length=200)] | None = None
     locale: Literal["en", "lt"] | None = Field(None, description="Default: the account's default_locale")
+    tax: CustomerTaxIn | None = None
+
+
+class CustomerUpdate(RequestModel):
+    """`POST /v1/mandates/{id}/customer`: only the fields sent change (charges created afterwards use them)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"tax": {"type": "business", "vat_id": "DE136695976"}}]})
+
+    email: Email | None = None
+    name: Annotated[StrictStr, StringConstraints(max_length=200)] | None = None
+    locale: Literal["en", "lt"] | None = None
+    tax: CustomerTaxIn | None = None
+
+    def sent(self) -> dict[str, Any]:
+        return {field: getattr(self, field) for field in self.model_fields_set}
+
+
+class TaxRateCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"display_name": "PVM", "percentage": "21", "country": "LT", "inclusive": True}]}
+    )
+
+    display_name: Text50
+    percentage: Annotated[StrictStr, StringConstraints(pattern=PERCENTAGE_PATTERN)] = Field(
+        description='A decimal string "0".."100" with at most 4 decimals (never a JSON number)'
+    )
+    country: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(description="ISO 3166-1 alpha-2")
+    inclusive: StrictBool = True
+    description: Text500 | None = None
+
+
+class TaxRateUpdate(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"display_name": "PVM 21 %"}]})
+
+    display_name: Text50 = None  # type: ignore[assignment]
+    description: Text500 | None = None
+    # A rate's terms never change: listed so the 422 says why, hidden from the schema.
+    percentage: SkipJsonSchema[Any] = None
+    country: SkipJsonSchema[Any] = None
+    inclusive: SkipJsonSchema[Any] = None
+
+    @field_validator("percentage", "country", "inclusive", mode="before")
+    @classmethod
+    def _immutable(cls, value: Any) -> Any:
+        raise ValueError("a tax rate never changes once created; create a new rate and archive this one")
+
+    def sent(self) -> dict[str, str | None]:
+        return {field: getattr(self, field) for field in self.model_fields_set}
 
 
 class PaymentMethodIn(RequestModel):
@@ -232,6 +316,12 @@ class AccountUpdate(RequestModel):
     support_email: Email | None = None
     default_locale: Literal["en", "lt"] = None  # type: ignore[assignment]
     receipt_prefix: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z0-9]{1,10}$")] = None  # type: ignore[assignment]
+    invoice_prefix: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z0-9]{1,10}$")] = Field(  # type: ignore[assignment]
+        None, description="The invoices' series prefix (receipt_prefix is its alias)"
+    )
+    credit_note_prefix: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z0-9]{1,10}$")] = None  # type: ignore[assignment]
+    company_code: Annotated[StrictStr, StringConstraints(min_length=1, max_length=50)] | None = None
+    default_tax_rate_id: ObjectId | None = Field(None, description="An active tax rate: the rate of plans that have none")
     notifications: NotificationsIn = None  # type: ignore[assignment]
 
     def sent(self) -> dict[str, object]:
@@ -254,6 +344,7 @@ class ItemCreate(RequestModel):
     amount: Amount
     description: Name
     metadata: Metadata = {}
+    tax_rate_id: ObjectId | None = Field(None, description="An active tax rate (default: the plan's)")
 
 
 class PlanChangeIn(RequestModel):

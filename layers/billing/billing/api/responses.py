@@ -29,6 +29,7 @@ from ..shapes import (
     ResponseModel,
     ScheduledCharge,
     ScheduleOut,
+    TaxRateOut,
     render,
     render_event,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "RefundOut",
     "DisputeOut",
     "ItemOut",
+    "TaxRateOut",
     "ScheduledCharge",
     "ScheduleOut",
     "EventDataOut",

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .errors import ValidationFailed
 from .model import Entity
+from .tax import RateRef
 from .text import lines, single_line
 
 Locale = Literal["en", "lt"]
@@ -25,6 +26,7 @@ TEXT_RULES: dict[str, Callable[[str], str]] = {
     "legal_name": single_line,
     "support_email": single_line,
     "address": lines,
+    "company_code": single_line,
 }
 
 
@@ -43,13 +45,25 @@ class NotificationSettings(BaseModel):
 class Account(Entity):
     """`id` is the merchant id."""
 
+    @property
+    def invoice_prefix(self) -> str:
+        return self.receipt_prefix
+
+    @property
+    def default_tax_rate_id(self) -> str | None:
+        return self.default_tax_rate.id if self.default_tax_rate else None
+
     name: str
     legal_name: str | None = None
     address: str | None = None
     vat_id: str | None = None
     support_email: str | None = None
     default_locale: Locale = "en"
-    receipt_prefix: ReceiptPrefix = "R"
+    receipt_prefix: ReceiptPrefix = "R"  # the invoice series' prefix (`invoice_prefix`; `receipt_prefix` is its alias)
+    credit_note_prefix: ReceiptPrefix = "CN"
+    company_code: str | None = None
+    # The rate of plans that have none (domain/tax), its terms copied when set; None: no tax.
+    default_tax_rate: RateRef | None = None
     notifications: NotificationSettings = NotificationSettings.model_construct()  # the defaults, unbuilt at import
 
     @classmethod

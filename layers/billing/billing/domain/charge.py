@@ -23,6 +23,7 @@ from .lifecycles import ChargeStatus as ChargeStatus
 from .model import Entity, PaymentMethod
 from .money import Currency, Money
 from .payment_methods import BANK_DEBIT_NOTICE_DAYS
+from .tax import TaxCategory
 
 UNSETTLED: frozenset[str] = CHARGE.sources("record")  # pending, processing, retrying: an answer may still move it
 # The gateway's answer to one attempt (and to one refund): `processing` means accepted and not
@@ -108,8 +109,22 @@ class Line(BaseModel):
 
     type: LineType
     description: str
-    amount: int
+    amount: int  # as entered: gross with an inclusive rate, net with an exclusive one
     item_id: str | None = None
+    tax_rate_id: str | None = None  # the rate of its group in the tax breakdown (None: not subject to VAT)
+
+
+class TaxLine(BaseModel):
+    """One group of a charge's tax breakdown: the lines of one rate (domain/tax)."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    tax_rate_id: str | None = None  # None: not subject to VAT (stored without nulls)
+    percentage: str
+    inclusive: bool
+    category: TaxCategory
+    taxable_amount: int
+    tax_amount: int
 
 
 class Charge(Entity):
@@ -124,11 +139,19 @@ class Charge(Entity):
     next_attempt_at: datetime | None = None
     failure_code: str | None = None
     lines: list[Line] = []  # empty on charges made before lines existed: one plan line of `amount`
+    # Tax (domain/tax): the lines' sum as entered, the tax, and its breakdown per rate; `amount` is
+    # what is collected. None / empty on charges made before tax existed (subtotal = amount).
+    subtotal: int | None = None
+    tax_amount: int = 0
+    tax_breakdown: list[TaxLine] = []
     amount_refunded: int = 0  # sum of succeeded refunds
     period_end: datetime | None = None  # the service period this cycle pays for is [due_at, period_end)
     receipt_number: str | None = None  # <prefix>-<n>, given soon after the charge succeeded
     receipt_seq: int | None = None  # its n in the merchant's series
     # Engine state, not part of the API object:
+    # What the lines other than carried credit would have collected (their tax included): money
+    # counterpart of `paid_value`, which counts as entered. None: the same as `paid_value` (no tax).
+    paid_money: int | None = None
     refund_reserved: int = 0  # sum of pending refunds: reserved so that refunds never pass the amount
     # Credit a prorated plan change granted for this cycle's unused time, less what was given back
     # as a refund of leftover credit: refunds plus this never exceed what was paid for the cycle.
@@ -235,7 +258,15 @@ class Charge(Entity):
         if self.status != "succeeded":
             return 0
         taken = self.amount_refunded + self.refund_reserved + self.amount_disputed
-        return max(0, min(self.amount, self.paid_value - self.credited) - taken)
+        return max(0, min(self.amount, self.as_money(self.paid_value - self.credited)) - taken)
+
+    def as_money(self, entered: int) -> int:
+        """Money collected for `entered` worth of this cycle's lines as entered (its tax included:
+        an exclusive rate adds tax, a reverse-charged inclusive price loses it), rounded down."""
+        paid_value = self.paid_value
+        if self.paid_money is None or self.paid_money == paid_value or paid_value <= 0:
+            return entered
+        return entered * self.paid_money // paid_value
 
     def credit_back(self, unused: int, now: datetime) -> int:
         """A prorated plan change leaves this cycle with `unused` worth of time unused: the credit

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
-from .charge import FIRST_SETTLEMENT_CHECK, SETTLEMENT_RECHECK, Charge, GatewayResult, Line, charge_id, may_replay
+from .charge import FIRST_SETTLEMENT_CHECK, SETTLEMENT_RECHECK, Charge, GatewayResult, Line, TaxLine, charge_id, may_replay
 from .errors import ConcurrentModification
 from .events import EventType
 from .items import Item
 from .lifecycles import ATTEMPT
 from .model import Consent, Mandate, PaidPeriod, PaymentMethod
+from .tax import ChargeTax
 
 
 @dataclass
@@ -101,7 +102,9 @@ def claim(
             # Read before an item was billed or deleted by a racing write: decide again on fresh state.
             raise ConcurrentModification(f"pending items of {mandate.id} not found as pending")
         cycle = mandate.next_cycle
-        lines = charge_lines(mandate, cycle, [item for item in billed if item is not None])
+        billed_items = [item for item in billed if item is not None]
+        lines = charge_lines(mandate, cycle, billed_items)
+        computed, whole = charge_tax(mandate, billed_items, lines)
         charge = Charge(
             id=charge_id(mandate.merchant_id, mandate.id, cycle),
             merchant_id=mandate.merchant_id,
@@ -110,7 +113,11 @@ def claim(
             mandate_id=mandate.id,
             plan_id=mandate.plan_id,
             cycle=cycle,
-            amount=sum(line.amount for line in lines),
+            amount=computed.amount,
+            subtotal=computed.subtotal,
+            tax_amount=computed.tax_amount,
+            tax_breakdown=tax_breakdown(computed),
+            paid_money=whole.amount,
             currency=mandate.terms.currency,
             due_at=due,
             period_end=mandate.due(cycle + 1),
@@ -122,7 +129,7 @@ def claim(
             item.bill(charge.id, now)
             result.items.append(item)
         mandate.credit += sum(line.amount for line in lines if line.type == "proration")  # the credit used
-        mandate.pending_items = {}
+        mandate.pending_items, mandate.pending_item_rates = {}, {}
         mandate.open_charge_id = charge.id
         mandate.advance_schedule()
         if charge.amount == 0:
@@ -138,15 +145,53 @@ def claim(
 
 def charge_lines(mandate: Mandate, cycle: int, items: list[Item]) -> list[Line]:
     """A new cycle charge: the plan's amount, each pending item, and the carried credit as far
-    as it goes (never below zero, nor below the gateway's minimum charge unless to zero; what is
-    left carries on to the following charges)."""
+    as it goes (never below zero, nor below the gateway's minimum charge unless to zero, nor
+    below zero in the plan's tax group; what is left carries on to the following charges). Each
+    line names its tax rate: the plan's, an item's own or the plan's, the credit the plan's."""
     start, end = mandate.due(cycle), mandate.due(cycle + 1)
-    lines = [Line(type="plan", description=f"Cycle {cycle}, {start:%Y-%m-%d} to {end:%Y-%m-%d}", amount=mandate.terms.amount)]
-    lines += [Line(type="item", description=item.description, amount=item.amount, item_id=item.id) for item in items]
-    used = mandate.credit_to_use(sum(line.amount for line in lines))
+    plan_rate = mandate.terms.tax_rate.id if mandate.terms.tax_rate else None
+    description = f"Cycle {cycle}, {start:%Y-%m-%d} to {end:%Y-%m-%d}"
+    lines = [Line(type="plan", description=description, amount=mandate.terms.amount, tax_rate_id=plan_rate)]
+    for item in items:
+        rate = mandate.item_rate(item.id)
+        lines.append(
+            Line(
+                type="item",
+                description=item.description,
+                amount=item.amount,
+                item_id=item.id,
+                tax_rate_id=rate.id if rate else None,
+            )
+        )
+    used = mandate.credit_for({item.id: item.amount for item in items})
     if used:
-        lines.append(Line(type="proration", description="Credit for unused time after a plan change", amount=-used))
+        lines.append(
+            Line(type="proration", description="Credit for unused time after a plan change", amount=-used, tax_rate_id=plan_rate)
+        )
     return lines
+
+
+def charge_tax(mandate: Mandate, items: list[Item], lines: list[Line]) -> tuple[ChargeTax, ChargeTax]:
+    """The tax of a new charge's `lines` (what it collects), and of its lines other than the
+    credit (what the cycle is worth in money: refunds are limited by it). Computed by the
+    mandate's `price`, the rule its previews and notices use."""
+    pending = {item.id: item.amount for item in items}
+    credit = -sum(line.amount for line in lines if line.type == "proration")
+    return mandate.price(pending, credit), mandate.price(pending, 0)
+
+
+def tax_breakdown(computed: ChargeTax) -> list[TaxLine]:
+    return [
+        TaxLine(
+            tax_rate_id=group.rate.id if group.rate else None,
+            percentage=group.percentage,
+            inclusive=group.rate.inclusive if group.rate else True,
+            category=group.category,
+            taxable_amount=group.taxable_amount,
+            tax_amount=group.tax_amount,
+        )
+        for group in computed.groups
+    ]
 
 
 def replace_payment_method(

@@ -13,6 +13,7 @@ from .lifecycles import ITEM
 from .lifecycles import ItemStatus as ItemStatus
 from .model import Entity
 from .money import Currency
+from .tax import RateRef
 
 
 class Item(Entity):
@@ -23,6 +24,7 @@ class Item(Entity):
     status: ItemStatus = "pending"
     charge_id: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    tax_rate: RateRef | None = None  # its own rate (None: the plan's when billed)
 
     def bill(self, charge_id: str, now: datetime) -> None:
         self.status, self.charge_id, self.updated_at = ITEM.move(self.status, "bill", id=self.id), charge_id, now

@@ -24,6 +24,15 @@ PLAN: StateMachine[PlanStatus] = StateMachine(
     refusals={"archive": "Plan is already archived."},
 )
 
+TaxRateStatus = Literal["active", "archived"]
+TAX_RATE: StateMachine[TaxRateStatus] = StateMachine(
+    "tax_rate",
+    TaxRateStatus,
+    {"archive": {"active": "archived"}},
+    initial="active",
+    refusals={"archive": "This tax rate is already archived."},
+)
+
 # ----------------------------------------------------------------------------- mandates
 MandateStatus = Literal["pending_approval", "active", "paused", "past_due", "cancelled", "revoked", "completed"]
 _STOPPABLE: tuple[MandateStatus, ...] = ("pending_approval", "active", "paused", "past_due")

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from . import notices, payment_methods, schedule
+from . import notices, payment_methods, schedule, tax
 from .errors import InvalidState, TooManyRequests, ValidationFailed
 from .events import EventType
 from .lifecycles import MANDATE, PLAN
@@ -21,6 +21,7 @@ from .lifecycles import PlanStatus as PlanStatus
 from .money import MAX_AMOUNT, Currency
 from .payment_methods import Gateway, PaymentMethodType
 from .schedule import Cadence, Interval, Term
+from .tax import ChargeTax, CustomerTax, RateRef
 
 FINAL_STATUSES: frozenset[str] = MANDATE.final  # cancelled, revoked, completed
 STOPPABLE_STATUSES: frozenset[str] = MANDATE.sources("cancel", "revoke")
@@ -52,6 +53,9 @@ class PlanTerms(BaseModel):
     trial_days: int = 0
     total_cycles: int | None = None
     retry_schedule_days: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE_DAYS
+    # The plan's tax rate (on a mandate: the plan's, else the account's default when the mandate
+    # took these terms), its terms copied (domain/tax); None: not subject to VAT.
+    tax_rate: RateRef | None = None
 
     @property
     def cadence(self) -> Cadence:
@@ -99,6 +103,7 @@ class Customer(BaseModel):
     email: str | None = None
     name: str | None = None
     locale: Literal["en", "lt"] | None = None  # set at creation (the account's default when not sent)
+    tax: CustomerTax | None = None  # the buyer's tax details (a business may be reverse-charged)
 
 
 class PaymentMethod(BaseModel):
@@ -199,6 +204,10 @@ class Mandate(Entity):
     pause_windows: list[tuple[datetime, datetime]] = Field(default_factory=list)
     # Billing engine state (not part of the API object):
     pending_items: dict[str, int] = Field(default_factory=dict)  # item id -> amount, billed with the next cycle charge
+    pending_item_rates: dict[str, RateRef] = Field(default_factory=dict)  # a pending item's own rate (else the plan's)
+    # The seller's VAT id when this mandate last took its terms or customer details: with the
+    # customer's tax details it decides reverse charge (domain/tax).
+    seller_vat_id: str | None = None
     credit: int = 0  # proration credit not yet used, taken off the next charges (minor units)
     paid_period: PaidPeriod | None = None
     open_charge_id: str | None = None  # the charge being collected, or the failed one while past_due
@@ -433,23 +442,49 @@ class Mandate(Entity):
         return [amount for amount, _ in self.upcoming_credit_use(upcoming)]
 
     def upcoming_credit_use(self, upcoming: list[tuple[int, datetime]]) -> list[tuple[int, int]]:
-        """What each previewed charge would be, and the carried credit it would use: the plan's
-        amount, the pending items on the first, less the credit as far as it goes (the rules
-        `charge_lines` applies)."""
+        """What each previewed charge would collect (its tax included), and the carried credit it
+        would use: the plan's amount, the pending items on the first, less the credit as far as it
+        goes (the rules `charge_lines` applies; `price` computes the tax the charge will)."""
         credit, amounts = self.credit, []
         for index, _ in enumerate(upcoming):
-            gross = self.terms.amount + (sum(self.pending_items.values()) if index == 0 else 0)
-            used = self.credit_to_use(gross, credit)
+            items = self.pending_items if index == 0 else {}
+            used = self.credit_for(items, credit)
             credit -= used
-            amounts.append((gross - used, used))
+            amounts.append((self.price(items, used).amount, used))
         return amounts
 
-    def credit_to_use(self, gross: int, credit: int | None = None) -> int:
+    @property
+    def reverse_charged(self) -> bool:
+        return tax.reverse_charge(self.seller_vat_id, self.customer.tax)
+
+    def item_rate(self, item_id: str) -> RateRef | None:
+        """A pending item's rate: its own, else the plan's."""
+        return self.pending_item_rates.get(item_id, self.terms.tax_rate)
+
+    def credit_for(self, items: dict[str, int], credit: int | None = None) -> int:
+        """The carried credit a charge of the plan and `items` takes (see `credit_to_use`). Credit
+        is for the plan's unused time, so it is a line of the plan's rate: it never takes that
+        group below zero (items of other rates stay whole)."""
+        gross = self.terms.amount + sum(items.values())
+        plan_rate = self.terms.tax_rate.id if self.terms.tax_rate else None
+        same = [amount for item_id, amount in items.items() if (r := self.item_rate(item_id)) is not None and r.id == plan_rate]
+        unrated = [amount for item_id, amount in items.items() if self.item_rate(item_id) is None and plan_rate is None]
+        return self.credit_to_use(gross, credit, cap=self.terms.amount + sum(same) + sum(unrated))
+
+    def price(self, items: dict[str, int], credit_used: int) -> ChargeTax:
+        """The tax of a charge of the plan, `items` (id -> amount) and `credit_used` (domain/tax)."""
+        lines: list[tuple[int, RateRef | None]] = [(self.terms.amount, self.terms.tax_rate)]
+        lines += [(amount, self.item_rate(item_id)) for item_id, amount in items.items()]
+        if credit_used:
+            lines.append((-credit_used, self.terms.tax_rate))
+        return tax.compute(lines, self.terms.currency, self.reverse_charged)
+
+    def credit_to_use(self, gross: int, credit: int | None = None, cap: int | None = None) -> int:
         """How much of the carried credit a charge of `gross` takes: all it can, except that what
         is left to charge is either nothing or at least the gateway's minimum (a €0.20 charge
         would be refused by Stripe; the credit that would have made it carries on instead)."""
         credit = self.credit if credit is None else credit
-        used = min(credit, gross)
+        used = min(credit, gross if cap is None else min(cap, gross))
         minimum = payment_methods.minimum_charge(
             self.payment_method.gateway if self.payment_method else None, self.terms.currency
         )
@@ -644,8 +679,23 @@ class Mandate(Entity):
             return []
         return self.revoke(now)
 
+    def update_customer(self, now: datetime, changes: dict[str, Any], seller_vat_id: str | None) -> bool:
+        """Change the customer's e-mail, name, language or tax details (the fields sent; charges
+        created afterwards use them). A bank debit keeps both its e-mail (its pre-notifications)
+        and its account holder's name: clearing either is a 422. The seller's VAT id is taken
+        again (with the buyer's details it decides reverse charge). False: nothing changed."""
+        if self.is_final:
+            raise InvalidState(f"The customer of a {self.status} mandate cannot be changed.")
+        updated = self.customer.model_copy(update=changes)
+        if self.payment_method is not None and self.payment_method.bank_debit:
+            payment_methods.ensure_bank_debit_allowed(self.terms.currency, updated.email, updated.name, "customer")
+        if updated == self.customer and seller_vat_id == self.seller_vat_id:
+            return False
+        self.customer, self.seller_vat_id, self.updated_at = updated, seller_vat_id, now
+        return True
+
     # ------------------------------------------------------- items and plans
-    def add_item(self, item_id: str, amount: int, now: datetime) -> None:
+    def add_item(self, item_id: str, amount: int, now: datetime, rate: RateRef | None = None) -> None:
         """An item waits for the next cycle charge; that charge's total stays within the amount limit.
         A mandate with no cycle left to bill takes none (it would never be billed)."""
         if self.is_final:
@@ -656,12 +706,16 @@ class Mandate(Entity):
             raise InvalidState(
                 f"A mandate holds at most {MAX_PENDING_ITEMS} pending items; delete one or wait for the next charge."
             )
-        if self.terms.amount + sum(self.pending_items.values()) + amount > MAX_AMOUNT:
+        items = {**self.pending_items, item_id: amount}
+        rates = {**self.pending_item_rates, **({item_id: rate} if rate is not None else {})}
+        with_item = self.model_copy(update={"pending_items": items, "pending_item_rates": rates})
+        if self.terms.amount + sum(items.values()) > MAX_AMOUNT or with_item.price(items, 0).amount > MAX_AMOUNT:
             raise ValidationFailed(f"The next charge would exceed {MAX_AMOUNT} with this item.", "amount")
-        self.pending_items = {**self.pending_items, item_id: amount}
+        self.pending_items, self.pending_item_rates = items, rates
 
     def remove_item(self, item_id: str) -> None:
         self.pending_items = {k: v for k, v in self.pending_items.items() if k != item_id}
+        self.pending_item_rates = {k: v for k, v in self.pending_item_rates.items() if k != item_id}
 
     def change_plan(
         self,

@@ -8,9 +8,10 @@ from ..domain.errors import ValidationFailed, found
 from .commands import AccountChanges
 from .concurrency import retry_on_conflict
 from .ports import Changes, Clock, Repository
+from .tax_rates import attach
 
 # Fields that always have a value: sending them as null is a 422 (the request model says so too).
-REQUIRED = ("name", "default_locale", "receipt_prefix", "notifications")
+REQUIRED = ("name", "default_locale", "receipt_prefix", "credit_note_prefix", "notifications")
 
 
 class Accounts:
@@ -22,6 +23,13 @@ class Accounts:
 
     def update(self, merchant_id: str, request: AccountChanges) -> Account:
         changes = request.sent()
+        if "invoice_prefix" in changes:  # receipt_prefix is its alias: one series
+            changes["receipt_prefix"] = changes.pop("invoice_prefix")
+        if "default_tax_rate_id" in changes:
+            rate_id = changes.pop("default_tax_rate_id")
+            changes["default_tax_rate"] = attach(
+                self.repo, merchant_id, rate_id if isinstance(rate_id, str) else None, "default_tax_rate_id"
+            )
         for field in REQUIRED:
             if field in changes and changes[field] is None:
                 raise ValidationFailed(f"{field} cannot be null.", field)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from ..domain.account import Locale
 from ..domain.money import Currency
@@ -36,6 +36,8 @@ class NewPlan(Protocol):
     def retry_schedule_days(self) -> Sequence[int]: ...
     @property
     def metadata(self) -> Mapping[str, str]: ...
+    @property
+    def tax_rate_id(self) -> str | None: ...
 
 
 class PlanChanges(Protocol):
@@ -49,6 +51,13 @@ class PlanChanges(Protocol):
     def model_fields_set(self) -> set[str]: ...
 
 
+class NewCustomerTax(Protocol):
+    """`customer.tax` as sent (each field optional; validated by the domain's CustomerTax)."""
+
+    @property
+    def vat_id(self) -> str | None: ...
+
+
 class NewCustomer(Protocol):
     @property
     def reference(self) -> str: ...
@@ -58,6 +67,15 @@ class NewCustomer(Protocol):
     def name(self) -> str | None: ...
     @property
     def locale(self) -> Locale | None: ...
+    @property
+    def tax(self) -> NewCustomerTax | None: ...
+
+
+class CustomerChanges(Protocol):
+    @property
+    def tax(self) -> NewCustomerTax | None: ...
+    def sent(self) -> dict[str, Any]:
+        """The fields sent (email, name, locale, tax)."""
 
 
 class NewPaymentMethod(Protocol):
@@ -109,6 +127,26 @@ class NewItem(Protocol):
     def description(self) -> str: ...
     @property
     def metadata(self) -> Mapping[str, str]: ...
+    @property
+    def tax_rate_id(self) -> str | None: ...
+
+
+class NewTaxRate(Protocol):
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def percentage(self) -> str: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def inclusive(self) -> bool: ...
+    @property
+    def description(self) -> str | None: ...
+
+
+class TaxRateChanges(Protocol):
+    def sent(self) -> dict[str, str | None]:
+        """The fields sent (display_name, description)."""
 
 
 class PlanChange(Protocol):

@@ -17,9 +17,10 @@ from ..domain.charge import Charge
 from ..domain.engine import released, replace_payment_method
 from ..domain.errors import ValidationFailed, found
 from ..domain.events import EventType
-from ..domain.model import Consent, Customer, Mandate, PaidPeriod, PaymentMethod, Plan
+from ..domain.model import Consent, Customer, Mandate, PaidPeriod, PaymentMethod, Plan, PlanTerms
 from ..domain.payment_methods import ensure_usable
-from .commands import NewMandate, NewPaymentMethod, Pause, PlanChange
+from ..domain.tax import CustomerTax, ensure_vat_id
+from .commands import CustomerChanges, NewCustomerTax, NewMandate, NewPaymentMethod, Pause, PlanChange
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
 from .ports import CardSetup, Changes, Clock, IdGenerator, Page, PageRequest, Repository
@@ -47,6 +48,7 @@ class Mandates:
         now = self.clock.now()
         plan = found(self.repo.get(Plan, merchant_id, request.plan_id), "plan", request.plan_id, "plan_id")
         plan.ensure_accepts_mandates()
+        account = self.repo.get(Account, merchant_id, merchant_id)
         method: PaymentMethod | None = None
         if request.payment_method is not None:
             ensure_usable(request.payment_method.gateway, self.gateways)
@@ -57,13 +59,15 @@ class Mandates:
             id=self.ids.new("mdt"),
             merchant_id=merchant_id,
             plan_id=plan.id,
-            terms=plan.terms,
+            terms=terms_with_tax(plan, account),
             customer=Customer(
                 reference=request.customer.reference,
                 email=request.customer.email,
                 name=request.customer.name,
-                locale=request.customer.locale or self._default_locale(merchant_id),
+                locale=request.customer.locale or (account.default_locale if account else "en"),
+                tax=customer_tax(request.customer.tax, "customer.tax"),
             ),
+            seller_vat_id=account.vat_id if account else None,
             payment_method=method,
             start_at=request.start_at,
             end_at=request.end_at,
@@ -89,9 +93,22 @@ class Mandates:
         self.repo.commit(Changes(put=[mandate], events=self.recorder.events([(mandate, types)], now)))
         return mandate
 
-    def _default_locale(self, merchant_id: str) -> Literal["en", "lt"]:
-        account = self.repo.get(Account, merchant_id, merchant_id)
-        return account.default_locale if account is not None else "en"
+    def update_customer(self, merchant_id: str, mandate_id: str, request: CustomerChanges) -> Mandate:
+        """`POST /v1/mandates/{id}/customer`: e-mail, name, locale, tax details (the fields sent)."""
+        changes = request.sent()
+        if "locale" in changes and changes["locale"] is None:
+            raise ValidationFailed("locale cannot be null.", "locale")
+        if "tax" in changes:
+            changes["tax"] = customer_tax(request.tax, "tax")
+
+        def once(_: int) -> Mandate:
+            account = self.repo.get(Account, merchant_id, merchant_id)
+            mandate = self.get(merchant_id, mandate_id)
+            if mandate.update_customer(self.clock.now(), changes, account.vat_id if account else None):
+                self.repo.commit(Changes(put=[mandate]))
+            return mandate
+
+        return retry_on_conflict(once)
 
     def get(self, merchant_id: str, mandate_id: str) -> Mandate:
         return found(self.repo.get(Mandate, merchant_id, mandate_id), "mandate", mandate_id)
@@ -177,7 +194,10 @@ class Mandates:
                     touched.append(paid)
                 return granted
 
-            return mandate.change_plan(now, plan, request.at, request.prorate, credit_back)
+            account = self.repo.get(Account, merchant_id, merchant_id)
+            mandate.seller_vat_id = account.vat_id if account else None
+            taxed = plan.model_copy(update={"terms": terms_with_tax(plan, account)})
+            return mandate.change_plan(now, taxed, request.at, request.prorate, credit_back)
 
         extra: dict[str, Mapping[str, object]] = {EventType.MANDATE_PLAN_CHANGED: {"previous_attributes": previous}}
         return self._change(merchant_id, mandate_id, change, extra, touched)
@@ -236,6 +256,23 @@ class Mandates:
             return mandate
 
         return retry_on_conflict(once)
+
+
+def terms_with_tax(plan: Plan, account: Account | None) -> PlanTerms:
+    """A plan's terms as a mandate takes them: the plan's tax rate, else the account's default."""
+    if plan.terms.tax_rate is not None or account is None or account.default_tax_rate is None:
+        return plan.terms
+    return plan.terms.model_copy(update={"tax_rate": account.default_tax_rate})
+
+
+def customer_tax(request: NewCustomerTax | None, param: str) -> CustomerTax | None:
+    """The customer's tax details as sent; a VAT id checked for its country prefix's format (422)."""
+    if request is None:
+        return None
+    details = CustomerTax.model_validate(request, from_attributes=True)
+    if details.vat_id:
+        details = details.model_copy(update={"vat_id": ensure_vat_id(details.vat_id, f"{param}.vat_id")})
+    return details
 
 
 def _method(request: NewPaymentMethod) -> PaymentMethod:

@@ -21,6 +21,7 @@ from .commands import NewItem, NewRefund
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
 from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
+from .tax_rates import attach
 
 
 class Refunds:
@@ -67,11 +68,12 @@ class Items:
 
     def create(self, merchant_id: str, mandate_id: str, request: NewItem) -> Item:
         item_id = self.ids.new("itm")
+        rate = attach(self.repo, merchant_id, request.tax_rate_id, "tax_rate_id")
 
         def once(_: int) -> Item:
             now = self.clock.now()
             mandate = found(self.repo.get(Mandate, merchant_id, mandate_id), "mandate", mandate_id)
-            mandate.add_item(item_id, request.amount, now)
+            mandate.add_item(item_id, request.amount, now, rate)
             item = Item(
                 id=item_id,
                 merchant_id=merchant_id,
@@ -82,6 +84,7 @@ class Items:
                 currency=mandate.terms.currency,
                 description=request.description,
                 metadata=dict(request.metadata),
+                tax_rate=rate,
             )
             events = self.recorder.events([(item, [EventType.ITEM_CREATED])], now)
             self.repo.commit(Changes(put=[mandate, item], events=events))

@@ -16,6 +16,7 @@ from .commands import NewPlan, PlanChanges
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
 from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
+from .tax_rates import attach
 
 
 class Plans:
@@ -30,7 +31,10 @@ class Plans:
             created_at=now,
             updated_at=now,
             name=request.name,
-            terms=PlanTerms.model_validate(request, from_attributes=True),  # the command's term fields
+            # The command's term fields, and its tax rate (an active rate of this merchant, else 422).
+            terms=PlanTerms.model_validate(request, from_attributes=True).model_copy(
+                update={"tax_rate": attach(self.repo, merchant_id, request.tax_rate_id, "tax_rate_id")}
+            ),
             metadata=dict(request.metadata),
         )
         self.repo.commit(Changes(put=[plan], events=self.recorder.events([(plan, [EventType.PLAN_CREATED])], now)))

@@ -98,6 +98,7 @@ REGISTRY: tuple[Aggregate, ...] = (
         filters={"charge_id": "charge_id", "mandate_id": "mandate_id", "status": "status"},
     ),
     Aggregate("ITEM", "billing.domain.items:Item", "itm", filters={"mandate_id": "mandate_id", "status": "status"}),
+    Aggregate("TAX_RATE", "billing.domain.tax_rates:TaxRate", "txr", filters={"status": "status"}),
     # Read before its first change: the defaults, named after the merchant (get answers them).
     Aggregate("ACCOUNT", "billing.domain.account:Account", "mch", key="merchant", filters=None),
     Aggregate("RECEIPT_COUNTER", "billing.domain.receipts:ReceiptCounter", "mch", key="merchant", filters=None),

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .notification_log import NotificationLog
     from .plans import Plans
     from .ports import WebhookPorts
+    from .tax_rates import TaxRates
     from .webhooks import WebhookEndpoints
 
 
@@ -83,6 +84,12 @@ class UseCases:
         from .money_operations import Disputes
 
         return Disputes(self.repo)
+
+    @cached_property
+    def tax_rates(self) -> TaxRates:
+        from .tax_rates import TaxRates
+
+        return TaxRates(self.repo, self.clock, self.ids)
 
     @cached_property
     def items(self) -> Items:

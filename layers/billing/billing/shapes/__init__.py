@@ -22,6 +22,8 @@ from ..domain.money import Currency
 from ..domain.notifications import Notification, NotificationKind, NotificationStatus
 from ..domain.refunds import Refund, RefundReason, RefundStatus
 from ..domain.schedule import Interval
+from ..domain.tax import TaxCategory
+from ..domain.tax_rates import TaxRate
 from ..wire import TimeOut
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ class PlanOut(ResponseModel):
     trial_days: int
     total_cycles: int | None
     retry_schedule_days: list[int]
+    tax_rate_id: str | None = Field(None, description="Its tax rate; null: the account's default_tax_rate_id applies")
     status: PlanStatus
     metadata: dict[str, str]
     created_at: TimeOut
@@ -55,7 +58,42 @@ class PlanOut(ResponseModel):
 
     @classmethod
     def of(cls, plan: Plan) -> PlanOut:
-        return cls(**plan.model_dump(exclude={"merchant_id", "version", "terms"}), **plan.terms.model_dump())
+        terms = plan.terms.model_dump(exclude={"tax_rate"})
+        rate = plan.terms.tax_rate
+        return cls(**plan.model_dump(exclude={"merchant_id", "version", "terms"}), **terms, tax_rate_id=rate.id if rate else None)
+
+
+class TaxAddressOut(ResponseModel):
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class CustomerTaxOut(ResponseModel):
+    type: Literal["individual", "business"] | None = None
+    company_name: str | None = None
+    company_code: str | None = None
+    vat_id: str | None = None
+    address: TaxAddressOut | None = None
+
+
+class TaxRateOut(ResponseModel):
+    id: str
+    object: Literal["tax_rate"] = "tax_rate"
+    display_name: str
+    percentage: str = Field(description='Exact decimal string, "0".."100", at most 4 decimals')
+    country: str
+    inclusive: bool = Field(description="Prices entered with it are gross (true) or net, the tax added (false)")
+    description: str | None
+    active: bool
+    created_at: TimeOut
+    updated_at: TimeOut
+
+    @classmethod
+    def of(cls, rate: TaxRate) -> TaxRateOut:
+        return cls(**rate.model_dump(exclude={"merchant_id", "version", "status"}), active=rate.active)
 
 
 class CustomerOut(ResponseModel):
@@ -63,6 +101,7 @@ class CustomerOut(ResponseModel):
     email: str | None
     name: str | None
     locale: Locale | None = Field(None, description="The language of the customer's page, e-mails and receipts")
+    tax: CustomerTaxOut | None = Field(None, description="The customer's tax details (a VAT invoice's buyer)")
 
 
 class PaymentMethodOut(ResponseModel):
@@ -152,6 +191,16 @@ class LineOut(ResponseModel):
     description: str
     amount: int
     item_id: str | None
+    tax_rate_id: str | None = Field(None, description="Its group's rate in tax_breakdown (null: not subject to VAT)")
+
+
+class TaxLineOut(ResponseModel):
+    tax_rate_id: str | None
+    percentage: str
+    inclusive: bool
+    category: TaxCategory
+    taxable_amount: int
+    tax_amount: int
 
 
 class ChargeOut(ResponseModel):
@@ -173,7 +222,10 @@ class ChargeOut(ResponseModel):
     amount_credited: int = Field(
         0, description="Credit a prorated plan change granted for this cycle's unused time: refunds are limited to the rest"
     )
-    lines: list[LineOut] = Field(description="What the amount is made of; they sum to it")
+    subtotal: int = Field(description="The lines' sum, as entered (gross with inclusive rates, net with exclusive ones)")
+    tax_amount: int = Field(0, description="The tax of the charge (the sum of tax_breakdown's)")
+    tax_breakdown: list[TaxLineOut] = Field(default_factory=list, description="One group per tax rate of the lines")
+    lines: list[LineOut] = Field(description="What the subtotal is made of; they sum to it")
     receipt_number: str | None = Field(description="<receipt_prefix>-<n>, given within seconds of the success")
     receipt_url: str | None = Field(None, description="The receipt's signed link (HTML; ?format=pdf for the PDF)")
     created_at: TimeOut
@@ -204,6 +256,9 @@ class ChargeOut(ResponseModel):
             attempts=[AttemptOut(**a.model_dump(exclude={"number"})) for a in charge.attempts] + _processing(charge),
             amount_disputed=charge.amount_disputed,
             amount_credited=charge.credited,
+            subtotal=charge.amount if charge.subtotal is None else charge.subtotal,
+            tax_amount=charge.tax_amount,
+            tax_breakdown=[TaxLineOut(**group.model_dump()) for group in charge.tax_breakdown],
             lines=[LineOut(**line.model_dump()) for line in charge.bill_lines],
             receipt_url=receipt_url,
         )
@@ -262,14 +317,22 @@ class AccountOut(ResponseModel):
     vat_id: str | None
     support_email: str | None
     default_locale: Locale
-    receipt_prefix: str
+    receipt_prefix: str = Field(description="Alias of invoice_prefix")
+    invoice_prefix: str
+    credit_note_prefix: str
+    company_code: str | None = None
+    default_tax_rate_id: str | None = Field(None, description="The rate of plans that have none")
     notifications: NotificationsOut
     created_at: TimeOut
     updated_at: TimeOut
 
     @classmethod
     def of(cls, account: Account) -> AccountOut:
-        return cls(**account.model_dump(exclude={"merchant_id", "version"}))
+        return cls(
+            **account.model_dump(exclude={"merchant_id", "version", "default_tax_rate"}),
+            invoice_prefix=account.invoice_prefix,
+            default_tax_rate_id=account.default_tax_rate_id,
+        )
 
 
 class NotificationOut(ResponseModel):
@@ -325,13 +388,14 @@ class ItemOut(ResponseModel):
     description: str
     status: ItemStatus
     charge_id: str | None
+    tax_rate_id: str | None = Field(None, description="Its own tax rate; null: the plan's")
     metadata: dict[str, str]
     created_at: TimeOut
     updated_at: TimeOut
 
     @classmethod
     def of(cls, item: Item) -> ItemOut:
-        return cls.copied(item)
+        return cls.copied(item, tax_rate_id=item.tax_rate.id if item.tax_rate else None)
 
 
 class ScheduledCharge(ResponseModel):
@@ -396,7 +460,18 @@ class ApiKeyOut(ResponseModel):
 
 
 def render(
-    obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Dispute | Item | Account | Notification,
+    obj: Plan
+    | Mandate
+    | Charge
+    | ApiKey
+    | WebhookEndpoint
+    | WebhookDelivery
+    | Refund
+    | Dispute
+    | Item
+    | Account
+    | Notification
+    | TaxRate,
     link: str | None = None,
 ) -> dict[str, object]:
     """An object as the API returns it (responses and event snapshots); `link`: a mandate's
@@ -419,6 +494,8 @@ def render(
         return AccountOut.of(obj).model_dump(mode="json")
     if isinstance(obj, Notification):
         return NotificationOut.of(obj).model_dump(mode="json")
+    if isinstance(obj, TaxRate):
+        return TaxRateOut.of(obj).model_dump(mode="json")
     from .webhooks import render_webhook_object  # loaded only where webhooks are handled (cold start)
 
     return render_webhook_object(obj)

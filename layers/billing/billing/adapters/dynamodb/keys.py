@@ -19,12 +19,13 @@ LIST_SHARDS: dict[str, int] = {
     "REFUND": 4,
     "DISPUTE": 1,
     "ITEM": 4,
+    "TAX_RATE": 1,
     "NOTIFICATION": 16,
 }
 # The due index is global (not per merchant): dispatch reads every shard, each in parallel.
 DUE_SHARDS = 64
 
-_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd|rfd|dsp|itm|ntf|sup)_[A-Za-z0-9]{1,64}$")
+_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd|rfd|dsp|itm|ntf|sup|txr)_[A-Za-z0-9]{1,64}$")
 
 
 def valid_id(value: str, prefix: str) -> bool:

@@ -54,6 +54,10 @@ def plans(merchant_id: str, status: str | None = None) -> ListQuery:
     return by_status(merchant_id, "PLAN", status, ("plans", status) if status else ("plans",))
 
 
+def tax_rates(merchant_id: str, status: str | None = None) -> ListQuery:
+    return by_status(merchant_id, "TAX_RATE", status, ("tax_rates", status) if status else ("tax_rates",))
+
+
 def events(merchant_id: str, type: str | None = None) -> ListQuery:
     return by_status(merchant_id, "EVENT", type, ("events", type) if type else ("events",))
 
@@ -155,6 +159,7 @@ PLANS: dict[str, Callable[..., ListQuery]] = {
     "REFUND": refunds,
     "DISPUTE": disputes,
     "ITEM": billing_items,
+    "TAX_RATE": tax_rates,
     "NOTIFICATION": notifications,
 }
 

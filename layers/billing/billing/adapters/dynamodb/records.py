@@ -15,6 +15,7 @@ from ...domain.model import Event, Mandate, Plan
 from ...domain.notifications import Notification, Suppression
 from ...domain.receipts import ReceiptCounter
 from ...domain.refunds import Refund
+from ...domain.tax_rates import TaxRate
 from ...service.registry import aggregate_of
 from . import keys
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         | ReceiptCounter
         | Notification
         | Suppression
+        | TaxRate
     )
 
 M = TypeVar("M", bound=BaseModel)

@@ -13,7 +13,7 @@ from ...domain.model import MandateStatus
 from ...service.ports import PageRequest
 from ...service.use_cases import UseCases
 from ..errors import json_response
-from ..requests import ItemCreate, MandateCreate, NoFields, PauseIn, PaymentMethodIn, PlanChangeIn
+from ..requests import CustomerUpdate, ItemCreate, MandateCreate, NoFields, PauseIn, PaymentMethodIn, PlanChangeIn
 from ..responses import ItemOut, ListOut, MandateOut, MoneyOut, ScheduledCharge, ScheduleOut
 from ..routing import Cursor, IdempotencyKey, Limit, MerchantRequest, new_router, responses
 
@@ -111,6 +111,17 @@ def replace_payment_method(mandate_id: str, body: PaymentMethodIn, idempotency_k
 )
 def change_plan(mandate_id: str, body: PlanChangeIn, idempotency_key: IdempotencyKey = None) -> Response[Any]:
     return _change("change_plan", mandate_id, idempotency_key, body, lambda api, m: api.mandates.change_plan(m, mandate_id, body))
+
+
+@router.post(
+    "/v1/mandates/<mandate_id>/customer",
+    responses=responses(MandateOut, 200, 404, 409, 422),
+    summary="Change the customer's e-mail, name, language or tax details (charges created afterwards use them)",
+)
+def update_customer(mandate_id: str, body: CustomerUpdate, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    return MerchantRequest(router).idempotent(
+        f"customer:{mandate_id}", body, idempotency_key, 200, lambda api, m: api.mandates.update_customer(m, mandate_id, body)
+    )
 
 
 @router.post(

@@ -1,0 +1,71 @@
+"""Tax rates: the merchant's VAT rates, created, renamed, archived, and resolved when attached to
+a plan, an item or the account (an active rate of this merchant, else a 422 naming the field)."""
+
+from __future__ import annotations
+
+from ..domain.errors import ValidationFailed, found
+from ..domain.tax import RateRef, normalized_percentage
+from ..domain.tax_rates import TaxRate
+from .commands import NewTaxRate, TaxRateChanges
+from .concurrency import retry_on_conflict
+from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
+
+
+class TaxRates:
+    def __init__(self, repo: Repository, clock: Clock, ids: IdGenerator) -> None:
+        self.repo, self.clock, self.ids = repo, clock, ids
+
+    def create(self, merchant_id: str, request: NewTaxRate) -> TaxRate:
+        now = self.clock.now()
+        rate = TaxRate(
+            id=self.ids.new("txr"),
+            merchant_id=merchant_id,
+            created_at=now,
+            updated_at=now,
+            display_name=request.display_name,
+            percentage=normalized_percentage(request.percentage),
+            country=request.country,
+            inclusive=request.inclusive,
+            description=request.description,
+        )
+        self.repo.commit(Changes(put=[rate]))
+        return rate
+
+    def get(self, merchant_id: str, rate_id: str) -> TaxRate:
+        return found(self.repo.get(TaxRate, merchant_id, rate_id), "tax_rate", rate_id)
+
+    def page(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[TaxRate]:
+        return self.repo.page(TaxRate, merchant_id, page, **filters)
+
+    def update(self, merchant_id: str, rate_id: str, request: TaxRateChanges) -> TaxRate:
+        changes = request.sent()
+
+        def once(_: int) -> TaxRate:
+            rate = self.get(merchant_id, rate_id)
+            before = rate.model_dump()
+            rate.update(self.clock.now(), changes)
+            if rate.model_dump() != before:
+                self.repo.commit(Changes(put=[rate]))
+            return rate
+
+        return retry_on_conflict(once)
+
+    def archive(self, merchant_id: str, rate_id: str) -> TaxRate:
+        def once(_: int) -> TaxRate:
+            rate = self.get(merchant_id, rate_id)
+            rate.archive(self.clock.now())
+            self.repo.commit(Changes(put=[rate]))
+            return rate
+
+        return retry_on_conflict(once)
+
+
+def attach(repo: Repository, merchant_id: str, rate_id: str | None, param: str) -> RateRef | None:
+    """The rate named by a plan, an item or the account: an active rate of this merchant (422
+    otherwise: another merchant's rate is unknown here), its terms copied."""
+    if rate_id is None:
+        return None
+    rate = repo.get(TaxRate, merchant_id, rate_id)
+    if rate is None:
+        raise ValidationFailed(f"No such tax rate: {rate_id}.", param)
+    return rate.attachable(param)

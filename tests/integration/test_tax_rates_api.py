@@ -1,0 +1,92 @@
+"""/v1/tax_rates and tax on charges through the real authorizer and handler, on moto."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.system import Client, EngineHarness, System, make_mandate, make_plan
+
+PVM = {"display_name": "PVM", "percentage": "21", "country": "LT"}
+
+
+def test_tax_rate_lifecycle_and_isolation(system: System, call: Client) -> None:
+    # Given a new rate
+    created = call("POST", "/v1/tax_rates", {**PVM, "percentage": "21.50", "description": "Standard"})
+    assert created.status == 201
+    rate = created.json()
+    assert rate["object"] == "tax_rate" and rate["id"].startswith("txr_") and rate["percentage"] == "21.5"
+    assert rate["inclusive"] is True and rate["active"] is True and rate["country"] == "LT"
+    # When renamed, Then only the name changes; its terms never do
+    renamed = call("PATCH", f"/v1/tax_rates/{rate['id']}", {"display_name": "PVM 21,5 %"})
+    assert renamed.status == 200 and renamed.json()["display_name"] == "PVM 21,5 %" and renamed.json()["percentage"] == "21.5"
+    refused = call("PATCH", f"/v1/tax_rates/{rate['id']}", {"percentage": "5"})
+    assert refused.status == 422 and refused.json()["error"]["param"] == "percentage"
+    assert call("GET", f"/v1/tax_rates/{rate['id']}").json() == renamed.json()
+    # And another merchant neither sees it nor can attach it
+    other = system.client(system.b)
+    assert other("GET", f"/v1/tax_rates/{rate['id']}").status == 404
+    attached = other(
+        "POST", "/v1/plans", {"name": "X", "amount": 100, "currency": "EUR", "interval": "month", "tax_rate_id": rate["id"]}
+    )
+    assert attached.status == 422 and attached.json()["error"]["param"] == "tax_rate_id"
+    # When archived, Then it is listed as such and attached to nothing new
+    assert call("POST", f"/v1/tax_rates/{rate['id']}/archive").json()["active"] is False
+    assert call("POST", f"/v1/tax_rates/{rate['id']}/archive").status == 409
+    assert [r["id"] for r in call("GET", "/v1/tax_rates?status=archived").json()["data"]] == [rate["id"]]
+    assert call("PATCH", "/v1/account", {"default_tax_rate_id": rate["id"]}).status == 422
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**PVM, "percentage": "1e2"},
+        {**PVM, "percentage": "-1"},
+        {**PVM, "percentage": "100.00001"},
+        {**PVM, "percentage": 21},
+        {**PVM, "percentage": 21.5},
+        {**PVM, "country": "Lithuania"},
+        {**PVM, "display_name": ""},
+        {**PVM, "display_name": "x" * 51},
+        {**PVM, "inclusive": "yes"},
+        {**PVM, "rate": "21"},
+    ],
+)
+def test_bad_tax_rates_are_422(call: Client, body: dict[str, object]) -> None:
+    response = call("POST", "/v1/tax_rates", body)
+    assert response.status == 422 and response.json()["error"]["type"] == "validation_error"
+
+
+def test_a_charge_shows_its_tax_and_the_customer_can_be_changed(system: System, call: Client, engine: EngineHarness) -> None:
+    # Given an exclusive 21 % rate as the account's default and a plan of 10.00 net
+    rate = call("POST", "/v1/tax_rates", {**PVM, "inclusive": False}).json()
+    account = call(
+        "PATCH", "/v1/account", {"default_tax_rate_id": rate["id"], "invoice_prefix": "INV", "company_code": "300000000"}
+    )
+    assert account.status == 200
+    assert account.json()["default_tax_rate_id"] == rate["id"] and account.json()["receipt_prefix"] == "INV"
+    assert account.json()["invoice_prefix"] == "INV" and account.json()["credit_note_prefix"] == "CN"
+    plan = make_plan(call, amount=1000)
+    assert plan["tax_rate_id"] is None
+    mandate = make_mandate(call, plan["id"], customer={"reference": "c-1", "tax": {"type": "individual"}})
+    assert mandate["customer"]["tax"]["type"] == "individual"
+    # When it is charged
+    engine.tick()
+    [charge] = call("GET", f"/v1/charges?mandate_id={mandate['id']}").json()["data"]
+    # Then 12.10 is collected, 2.10 of it tax, in one standard group
+    assert (charge["subtotal"], charge["tax_amount"], charge["amount"]) == (1000, 210, 1210)
+    assert charge["tax_breakdown"] == [
+        {
+            "tax_rate_id": rate["id"],
+            "percentage": "21",
+            "inclusive": False,
+            "category": "standard",
+            "taxable_amount": 1000,
+            "tax_amount": 210,
+        }
+    ]
+    assert charge["lines"][0]["tax_rate_id"] == rate["id"]
+    # And a bad VAT id is refused, a good one kept compact
+    bad = call("POST", f"/v1/mandates/{mandate['id']}/customer", {"tax": {"type": "business", "vat_id": "DE123"}})
+    assert bad.status == 422 and bad.json()["error"]["param"] == "tax.vat_id"
+    good = call("POST", f"/v1/mandates/{mandate['id']}/customer", {"tax": {"type": "business", "vat_id": "DE 136 695 976"}})
+    assert good.status == 200 and good.json()["customer"]["tax"]["vat_id"] == "DE136695976"

@@ -430,7 +430,7 @@ class Mandate(Entity):
 
     def upcoming_payments(self, now: datetime, count: int) -> list[tuple[int, datetime]]:
         """`upcoming_charges`, the next one on the day it is taken: a bank debit announced for a
-        later date than its due time (`debit_not_before`) is taken on that date."""
+        later date than its due time (its announcement's) is taken on that date."""
         out = self.upcoming_charges(now, count)
         debit = self.next_debit_at
         if out and debit is not None and out[0][0] == self.next_cycle and debit > out[0][1]:

@@ -77,7 +77,7 @@ def _grants(expanded: dict, actions: tuple[str, ...], resource: str) -> set[str]
     }
 
 
-def test_only_the_api_the_customer_page_the_billing_engine_webhooks_and_receipts_write_the_table(expanded: dict) -> None:
+def test_only_the_api_the_customer_page_the_billing_engine_webhooks_receipts_and_exports_write_the_table(expanded: dict) -> None:
     writers = _grants(expanded, ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"), "BillingTable")
     assert writers == {
         "ApiFunctionRole",
@@ -88,6 +88,7 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_and_receipts
         "WebhookFanOutFunctionRole",
         "WebhookDeliveryFunctionRole",
         "ReceiptsFunctionRole",
+        "ExporterFunctionRole",  # an export marked ready or failed, with its event
         "NotifierFunctionRole",
         "GatewayEventsFunctionRole",
         "GatewayEventApplierFunctionRole",

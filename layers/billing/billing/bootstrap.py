@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.use_cases import UseCases
     from .service.webhooks import WebhookDeliverer, WebhookFanOut
 
-ClientFactory = Callable[[str], object]  # boto3.client: a client of the named AWS service
+ClientFactory = Callable[..., object]  # boto3.client: a client of the named AWS service (and its settings)
 MailObserver = Callable[..., None]  # told of every e-mail sent, with its fields as keywords
 OVERRIDES = "__overrides__"  # the name under which a handler module finds the overrides it was loaded with
 
@@ -317,9 +317,9 @@ class Aws:
 
     @cached_property
     def export_files(self) -> ExportFiles:
-        from .adapters.s3 import S3ExportFiles
+        from .adapters.s3 import S3ExportFiles, client_config
 
-        return S3ExportFiles(self.client("s3"), self.settings.export_bucket_name)
+        return S3ExportFiles(self.client("s3", config=client_config()), self.settings.export_bucket_name)
 
     def use_cases(self, links: Links) -> UseCases:
         return build_use_cases(

@@ -19,7 +19,6 @@ import pytest
 from billing.adapters.dynamodb.repository import DynamoRepository
 from billing.domain.exports import CHARGE_COLUMNS, INVOICE_COLUMNS
 from billing.service.ports import Changes
-from devtools.gateway import ApiGateway
 from devtools.lambda_runtime import invoke, load_function
 from devtools.provision import Provisioned
 from devtools.sqs_source import SqsEventSource

@@ -319,7 +319,9 @@ class Aws:
     def export_files(self) -> ExportFiles:
         from .adapters.s3 import S3ExportFiles, client_config
 
-        return S3ExportFiles(self.client("s3", config=client_config()), self.settings.export_bucket_name)
+        endpoint = self.settings.export_link_endpoint
+        links = self.client("s3", config=client_config(), endpoint_url=endpoint) if endpoint else None
+        return S3ExportFiles(self.client("s3", config=client_config()), self.settings.export_bucket_name, links)
 
     def use_cases(self, links: Links) -> UseCases:
         return build_use_cases(

@@ -38,6 +38,7 @@ class Settings(BaseModel):
     # Exports
     export_queue_url: str = ""  # exports to build (ExportQueue)
     export_bucket_name: str = ""  # where their files go (ExportBucket)
+    export_link_endpoint: str = ""  # the local runtime only: links signed for its /_local/s3 route
     claim_lease_seconds: int = Field(default=900, ge=60, le=43200)
     max_dispatch_per_run: int = Field(default=5000, ge=1, le=1_000_000)
 

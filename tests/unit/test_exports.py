@@ -288,3 +288,12 @@ def test_an_export_whose_message_could_not_be_queued_raises() -> None:
     s.queue.refuse = True
     with pytest.raises(ConnectionError):
         s.export()
+
+
+def test_a_ready_export_has_no_link_once_its_file_is_about_to_expire() -> None:
+    s = Setup()
+    export = s.build(s.export())
+    s.clock.advance(days=5, hours=23)
+    assert s.api.link(s.api.get(MERCHANT, export.id)) is not None
+    s.clock.advance(hours=1)
+    assert s.api.link(s.api.get(MERCHANT, export.id)) is None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Literal
 
@@ -40,6 +40,9 @@ ExportFormat = Literal["csv"]
 MONTH = re.compile(r"^(20\d\d|21\d\d)-(0[1-9]|1[0-2])$")  # the contract's years 2000 to 2199
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CONTENT_TYPE = "text/csv; charset=utf-8"
+# How long a file is kept (template.yaml: ExportBucket's lifecycle rule, checked by tests/template):
+# a ready export older than this shows no link (ask for a new export).
+RETENTION_DAYS = 7
 
 
 class Export(Entity):
@@ -64,6 +67,10 @@ class Export(Entity):
     @property
     def filename(self) -> str:
         return f"{self.kind}-{self.month}.csv"
+
+    def downloadable(self, now: datetime) -> bool:
+        """Ready, and its file not expired yet (a day's margin before the bucket's rule removes it)."""
+        return self.status == "ready" and self.ready_at is not None and now < self.ready_at + timedelta(days=RETENTION_DAYS - 1)
 
     def finish(self, rows: int, now: datetime) -> list[EventType]:
         self.status = EXPORT.move(self.status, "finish")

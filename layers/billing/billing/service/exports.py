@@ -66,8 +66,8 @@ class Exports:
         return self.repo.page(Export, merchant_id, page, **filters)
 
     def link(self, export: Export) -> str | None:
-        """A fresh download link of a ready export (None otherwise)."""
-        if export.status != "ready" or export.object_key is None or self.files is None:
+        """A fresh download link of a ready export whose file is still kept (None otherwise)."""
+        if not export.downloadable(self.clock.now()) or export.object_key is None or self.files is None:
             return None
         return self.files.link(export.object_key, LINK_SECONDS)
 

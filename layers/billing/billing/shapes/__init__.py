@@ -406,7 +406,8 @@ class ExportOut(ResponseModel):
     url: str | None = Field(
         None,
         description="Once ready: a link that downloads the CSV file without credentials, valid for an hour; "
-        "each read of the export issues a fresh one (null in events: read the export for a link)",
+        "each read of the export issues a fresh one (null in events: read the export for a link; null once "
+        "the file has expired, 6 days after `ready_at`: ask for a new export)",
     )
     rows: int | None = Field(description="Data rows in the file (the header not counted), once ready")
     failure_reason: str | None

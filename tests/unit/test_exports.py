@@ -29,7 +29,7 @@ from billing.service import exports as exports_module
 from billing.service.event_recorder import EventRecorder
 from billing.service.exports import FAILED_STORAGE, Exporter, Exports, csv_bytes
 from billing.service.messages import ExportMessage
-from billing.service.ports import Changes, NoInvoices
+from billing.service.ports import Changes, NoInvoices, PageRequest
 from tests.fakes import FakeClock, FakeExportFiles, FakeExportQueue, InMemoryRepository, SequentialIds
 
 MERCHANT, OTHER = "mch_A", "mch_B"
@@ -283,11 +283,13 @@ def test_a_large_month_is_written_in_pieces_as_it_is_read(monkeypatch: pytest.Mo
     assert built.rows == 300 and len(s.files.chunk_sizes) > 10 and max(s.files.chunk_sizes) < len(data) / 5
 
 
-def test_an_export_whose_message_could_not_be_queued_raises() -> None:
+def test_an_export_whose_message_could_not_be_queued_raises_and_is_failed_not_left_pending() -> None:
     s = Setup()
     s.queue.refuse = True
     with pytest.raises(ConnectionError):
         s.export()
+    [stored] = s.repo.page(Export, MERCHANT, PageRequest()).data
+    assert stored.status == "failed" and stored.failure_reason == "queue_unavailable"
 
 
 def test_a_ready_export_has_no_link_once_its_file_is_about_to_expire() -> None:

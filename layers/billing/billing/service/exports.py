@@ -34,7 +34,8 @@ LINK_SECONDS = 3600  # the contract: a presigned link valid for an hour, re-issu
 CHUNK_BYTES = 256 * 1024  # CSV handed to the store in pieces of about this size
 PAGE_SIZE = 100  # objects read per page (one BatchGetItem)
 MANDATES_REMEMBERED = 10_000  # the charges file's customer references: mandates kept between pages
-FAILED_STORAGE = "storage_unavailable"
+FAILED_STORAGE = "storage_unavailable"  # the file store kept refusing
+FAILED_QUEUE = "queue_unavailable"  # the export could not be queued
 
 
 class Exports:
@@ -54,9 +55,15 @@ class Exports:
         )
         export.period  # noqa: B018  # a malformed month is refused before anything is stored
         self.repo.commit(Changes(put=[export]))
-        # Stored first: a message that could not be queued leaves a pending export whose POST
-        # failed (5xx); the merchant's retry with its Idempotency-Key creates it again.
-        self.queue.send(ExportMessage(merchant_id=merchant_id, export_id=export.id))
+        # Stored first (a message never names an export not stored yet). One that could not be
+        # queued is failed, never left pending, and the POST fails (5xx): the merchant's retry
+        # with its Idempotency-Key creates a new one.
+        try:
+            self.queue.send(ExportMessage(merchant_id=merchant_id, export_id=export.id))
+        except Exception:
+            export.fail(FAILED_QUEUE, self.clock.now())
+            self.repo.commit(Changes(put=[export]))
+            raise
         return export
 
     def get(self, merchant_id: str, export_id: str) -> Export:

@@ -25,6 +25,7 @@ class Provisioned:
     secrets: dict[str, str] = field(default_factory=dict)  # logical id -> secret arn
     keys: dict[str, str] = field(default_factory=dict)  # logical id -> KMS key arn
     configuration_sets: dict[str, str] = field(default_factory=dict)  # logical id -> SES configuration set name
+    buckets: dict[str, str] = field(default_factory=dict)  # logical id -> S3 bucket name
 
     def env(self) -> dict[str, str]:
         """The environment variables the template gives the functions."""
@@ -44,6 +45,8 @@ class Provisioned:
             "STRIPE_WEBHOOK_SECRET_ARN": self.secrets["StripeWebhookSecret"],
             "SENDER_EMAIL": SENDER,
             "SES_CONFIGURATION_SET": self.configuration_sets["MailConfigurationSet"],
+            "EXPORT_QUEUE_URL": self.queues["ExportQueue"],
+            "EXPORT_BUCKET_NAME": self.buckets["ExportBucket"],
         }
 
 
@@ -107,6 +110,12 @@ def provision(session: Any, prefix: str = "rp") -> Provisioned:
         length = generate["PasswordLength"]
         value = secretsmanager.get_random_password(PasswordLength=length, ExcludePunctuation=True)["RandomPassword"]
         out.secrets[logical_id] = secretsmanager.create_secret(Name=f"{prefix}-{logical_id}", SecretString=value)["ARN"]
+    # Buckets (their encryption, public access block and lifecycle are S3's own doing: not emulated).
+    s3 = session.client("s3")
+    for logical_id in resources("AWS::S3::Bucket"):
+        name = f"{prefix}-{logical_id}".lower()
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name})
+        out.buckets[logical_id] = name
     sesv2 = session.client("sesv2")
     sesv2.create_email_identity(EmailIdentity=SENDER)
     # The configuration set e-mails go through (its event destination, SES -> SNS, is SES's own

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar, cast
 
@@ -19,7 +19,7 @@ from billing.domain.model import Event, Mandate
 from billing.domain.receipts import ReceiptCounter
 from billing.domain.refunds import Refund
 from billing.service.gateway_events import GatewayEvent
-from billing.service.messages import AttemptMessage, NotificationMessage, RefundMessage
+from billing.service.messages import AttemptMessage, ExportMessage, NotificationMessage, RefundMessage
 from billing.service.ports import (
     AttemptRequest,
     Changes,
@@ -138,6 +138,18 @@ class InMemoryRepository:
         return Loaded(
             {model: {i: o for m, i in refs if (o := self._get(m, i, model)) is not None} for model, refs in wanted.items()}
         )
+
+    def created_between(
+        self, model: type[S], merchant_id: str, start: datetime, end: datetime, page_size: int = 100
+    ) -> Iterator[list[S]]:
+        """As DynamoDB: created in [start, end), oldest first, lazily page by page."""
+        aggregate_of(model)
+        rows = sorted(
+            (o for (m, _), o in self.items.items() if m == merchant_id and isinstance(o, model) and start <= o.created_at < end),
+            key=lambda o: f"{sortable(o.created_at)}#{o.id}",
+        )
+        for at in range(0, len(rows), page_size):
+            yield [copy.deepcopy(o) for o in rows[at : at + page_size]]
 
     def refunds(self, merchant_id: str | None = None) -> list[Refund]:
         found = [o for o in self.items.values() if isinstance(o, Refund) and merchant_id in (None, o.merchant_id)]
@@ -682,3 +694,39 @@ class FakeCards:
 
     def record_use(self, merchant_id: str, mandate_id: str, token: str) -> None:
         self.uses.setdefault(token, set()).add((merchant_id, mandate_id))
+
+
+class FakeExportQueue:
+    def __init__(self) -> None:
+        self.sent: list[ExportMessage] = []
+        self.refuse = False
+
+    def send(self, message: ExportMessage) -> None:
+        if self.refuse:
+            raise ConnectionError("the export queue did not take it")
+        self.sent.append(message)
+
+
+class FakeExportFiles:
+    """The file store in memory: what was written under each key (bytes), how it was written (the
+    chunks' sizes: never the whole file at once), and links that name the key and expiry."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.headers: dict[str, tuple[str, str]] = {}
+        self.chunk_sizes: list[int] = []
+        self.refusals = 0  # the next writes raise, as S3 refusing would (after reading a part)
+
+    def write(self, key: str, chunks: Iterable[bytes], content_type: str, filename: str) -> None:
+        data = bytearray()
+        for chunk in chunks:
+            self.chunk_sizes.append(len(chunk))
+            data += chunk
+            if self.refusals:
+                self.refusals -= 1
+                raise ConnectionError("S3 refused the part")
+        self.files[key] = bytes(data)
+        self.headers[key] = (content_type, filename)
+
+    def link(self, key: str, seconds: int) -> str:
+        return f"https://files.example/{key}?expires_in={seconds}"

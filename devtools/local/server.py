@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.gateway import HttpResponse
-from devtools.local import state
+from devtools.local import s3_links, state
 from devtools.local.endpoints import LocalEndpoints
 from devtools.local.stripe_config import banner
 from devtools.local.system import LocalSystem
@@ -48,6 +48,10 @@ def make_handler(system: LocalSystem) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             path = self.path.split("?", 1)[0]
+            if path.startswith(s3_links.PREFIX) and self.command in ("GET", "HEAD"):  # a signed export link
+                status, headers, payload = s3_links.answer(system.plumbing, system.base_url, self.path)
+                self._respond(status, headers, payload if self.command == "GET" else b"")
+                return
             if path.startswith("/_local/"):
                 try:
                     body = json.loads(raw) if raw else None

@@ -66,6 +66,8 @@ class LocalSystem:
             self.plumbing.client("secretsmanager").put_secret_value(
                 SecretId=self.aws.secrets["StripeWebhookSecret"], SecretString=os.environ["STRIPE_WEBHOOK_SECRET"]
             )
+        # Export links are signed for this server's /_local/s3 route (devtools/local/s3_links.py).
+        os.environ["EXPORT_LINK_ENDPOINT"] = f"{self.base_url}/_local/s3"
         os.environ["ALLOW_LOOPBACK_WEBHOOKS"] = "true"  # receivers on http://127.0.0.1 / localhost (this runtime only)
         self.stats = AwsStats(
             excluded_tables={self.aws.tables["SimulatedGatewayLedgerTable"]},
@@ -94,6 +96,7 @@ class LocalSystem:
         self.notifier = load_function("notifier", overrides)
         self.gateway_events = load_function("gateway_events", overrides)
         self.gateway_event_applier = load_function("gateway_event_applier", overrides)
+        self.exporter = load_function("exporter", overrides)
         # The simulated gateway's clock: its changes that fell due, reported as gateway events
         # (applied in process by its bootstrap until the gateway-events queue takes them).
         self.gateway_clock = load_function("simulated_gateway_clock", overrides)
@@ -132,6 +135,9 @@ class LocalSystem:
             sqs,
             self.aws.queues["GatewayEventsQueue"],
             lambda e: invoke(self.gateway_event_applier, e, "GatewayEventApplierFunction"),
+        )
+        self.export_requests = SqsEventSource(
+            sqs, self.aws.queues["ExportQueue"], lambda e: invoke(self.exporter, e, "ExporterFunction"), batch_size=1
         )
         schedule = load_template()["Parameters"]["DispatchScheduleExpression"]["Default"]
         self.rate = timedelta(seconds=rate_seconds(schedule))
@@ -201,6 +207,8 @@ class LocalSystem:
             events = self.relay_events()
             receipts = self.receipt_requests.drain().received
             emails = self.notification_requests.drain().received
+            exports = self.export_requests.drain().received
+            events += self.relay_events()  # export.ready
             webhooks = self.deliver_webhooks()
         return {
             "now": dispatched["now"],
@@ -216,6 +224,7 @@ class LocalSystem:
             "events_published": events,
             "receipts_requested": receipts,
             "email_requests": emails,
+            "exports_built": exports,
             "webhook_wakeups": webhooks,
             "queues": self.queues(),
         }
@@ -246,6 +255,8 @@ class LocalSystem:
                     self.relay_events()
                     self.receipt_requests.drain()
                     self.notification_requests.drain()
+                    if self.export_requests.drain().received:
+                        self.relay_events()  # export.ready
                     self.deliver_webhooks()
             except Exception as error:  # keep the runtime alive; the failure is the system's, shown
                 print(f"local runtime: background step failed: {error!r}", file=sys.stderr, flush=True)

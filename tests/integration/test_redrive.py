@@ -125,7 +125,9 @@ def test_a_stream_batch_the_publisher_gave_up_on_is_read_again_from_the_stream(s
     assert json.loads(received(subscriber)[0]["Message"])["type"] == "plan.created"
 
 
-@pytest.mark.parametrize(("dlq", "queue"), [("WebhookDLQ", "WebhookQueue"), ("WebhookEventsDLQ", "WebhookEventsQueue")])
+@pytest.mark.parametrize(
+    ("dlq", "queue"), [("WebhookDLQ", "WebhookQueue"), ("WebhookEventsDLQ", "WebhookEventsQueue"), ("ExportDLQ", "ExportQueue")]
+)
 def test_the_webhook_dlqs_move_back_to_their_queues(system: System, dlq: str, queue: str) -> None:
     # Given a message waiting in a webhook DLQ (SNS puts events it could not deliver there too)
     sqs = boto3.client("sqs")

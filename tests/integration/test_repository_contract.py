@@ -444,6 +444,10 @@ def _sample(name: str, merchant: str, n: int, **values: Any) -> Any:
         return Notification(**common, **fields, id=f"ntf_contract{n}", to="ona@example.lt", locale="lt")
     if name == "SUPPRESSION":
         return Suppression.of(_sample("NOTIFICATION", merchant, n), "bounce", at)
+    if name == "EXPORT":
+        from billing.domain.exports import Export
+
+        return Export(**common, id=f"exp_contract{n}", kind="charges", month="2026-11", **values)
     raise AssertionError(f"no sample for {name}")
 
 
@@ -471,6 +475,7 @@ FILTER_VALUES: dict[tuple[str, str], tuple[str, str]] = {
     ("TAX_RATE", "status"): ("archived", "active"),
     ("NOTIFICATION", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
     ("NOTIFICATION", "kind"): ("upcoming_charge", "receipt"),
+    ("EXPORT", "status"): ("ready", "pending"),
 }
 DECLARED_FILTERS = [(a, f) for a in REGISTRY if a.filters for f in a.filters]
 
@@ -542,6 +547,25 @@ def test_an_object_hidden_from_lists_still_reads_by_id(repo: Repository, aggrega
     # Then the list leaves it out, and it reads by id
     assert [o.id for o in repo.page(aggregate.model, A, PageRequest()).data] == [shown.id]
     assert repo.get(aggregate.model, A, hidden.id) == hidden
+
+
+def test_objects_created_in_a_period_come_oldest_first_in_pages_across_shards_and_only_the_merchants(repo: Repository) -> None:
+    # Given 23 charges of merchant A inside [start, end) (spread over the list's shards), one at
+    # `end` exactly, one just before `start`, and one of B inside
+    start, end = NOW, NOW + timedelta(days=30)
+    inside = [_sample("CHARGE", A, n).model_copy(update={"created_at": start + timedelta(hours=n)}) for n in range(1, 24)]
+    at_end = _sample("CHARGE", A, 30).model_copy(update={"created_at": end})
+    before = _sample("CHARGE", A, 31).model_copy(update={"created_at": start - timedelta(microseconds=1)})
+    foreign = _sample("CHARGE", B, 32).model_copy(update={"created_at": start})
+    for chunk in (inside[:12], inside[12:], [at_end, before, foreign]):
+        _write(repo, *chunk)
+    # When read in pages of 5
+    pages = list(repo.created_between(Charge, A, start, end, 5))
+    # Then exactly the merchant's charges inside the period, oldest first, 5 at a time
+    assert [len(p) for p in pages] == [5, 5, 5, 5, 3]
+    assert [c.id for p in pages for c in p] == [c.id for c in inside]
+    assert list(repo.created_between(Charge, B, start, end, 5)) == [[foreign.model_copy(update={"version": 1})]]
+    assert list(repo.created_between(Charge, A, end + timedelta(days=1), end + timedelta(days=2))) == []
 
 
 def test_a_list_by_a_filter_the_registry_does_not_declare_is_a_programming_error(repo: Repository) -> None:

@@ -37,6 +37,8 @@ SAMPLES = [
     ("gateway_events", "events/gateway_events_post.json", lambda r: r["statusCode"] == 400 and "invalid_request" in r["body"]),
     # A settlement for a charge the fresh emulation does not have: ignored, the message is done.
     ("gateway_event_applier", "events/gateway_event_applier_sqs.json", lambda r: r == {"batchItemFailures": []}),
+    # An export the fresh emulation does not have: nothing to build, the message is done.
+    ("exporter", "events/exporter_sqs.json", lambda r: r == {"batchItemFailures": []}),
     # A link that is not ours: the page says so (in Lithuanian, from Accept-Language), never a 500.
     ("customer_page", "events/customer_page_get.json", lambda r: r["statusCode"] == 404 and 'lang="lt"' in r["body"]),
 ]

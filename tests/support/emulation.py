@@ -99,6 +99,7 @@ class Emulation:
 
     def _empty_resources(self) -> None:
         from moto.dynamodb.models import dynamodb_backends
+        from moto.s3.models import s3_backends
         from moto.sns.models import sns_backends
         from moto.sqs.models import sqs_backends
 
@@ -112,6 +113,9 @@ class Emulation:
             queue.last_purged_at = None
         for topic in sns_backends[ACCOUNT][REGION].topics.values():
             topic.sent_notifications = []
+        for bucket in s3_backends[ACCOUNT]["global"].buckets.values():
+            bucket.keys.clear()
+            bucket.multiparts.clear()
 
     @contextmanager
     def environment(self) -> Iterator[None]:

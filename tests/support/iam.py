@@ -127,6 +127,9 @@ def requests_for(service: str, operation: str, params: dict[str, Any]) -> list[R
             arn = f"arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:configuration-set/{params['ConfigurationSetName']}"
             requests.append(Request("ses:SendEmail", arn, context=(("ses:FromAddress", sender),)))
         return requests
+    if service == "s3":  # a multipart upload's steps are authorized as PutObject
+        action = {"CreateMultipartUpload": "PutObject", "UploadPart": "PutObject", "CompleteMultipartUpload": "PutObject"}
+        return [Request(f"s3:{action.get(operation, operation)}", f"arn:{PARTITION}:s3:::{params['Bucket']}/{params['Key']}")]
     if service == "ssm":
         return [Request(f"ssm:{operation}", f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{params['Name']}")]
     raise AssertionError(f"no IAM mapping for {service}:{operation}; teach tests/support/iam.py")
@@ -152,6 +155,8 @@ class Resolver:
             self.attributes[logical_id] = {"Ref": arn.rsplit("/", 1)[-1], "Arn": arn}
         for logical_id, name in aws.configuration_sets.items():
             self.attributes[logical_id] = {"Ref": name}
+        for logical_id, name in aws.buckets.items():
+            self.attributes[logical_id] = {"Ref": name, "Arn": f"arn:{PARTITION}:s3:::{name}"}
 
     def condition(self, name: str) -> bool:
         return bool(self.value(self.template["Conditions"][name]))

@@ -77,7 +77,7 @@ def _grants(expanded: dict, actions: tuple[str, ...], resource: str) -> set[str]
     }
 
 
-def test_only_the_api_the_customer_page_the_billing_engine_webhooks_and_receipts_write_the_table(expanded: dict) -> None:
+def test_only_the_api_the_customer_page_the_billing_engine_webhooks_receipts_and_exports_write_the_table(expanded: dict) -> None:
     writers = _grants(expanded, ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"), "BillingTable")
     assert writers == {
         "ApiFunctionRole",
@@ -88,6 +88,7 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_and_receipts
         "WebhookFanOutFunctionRole",
         "WebhookDeliveryFunctionRole",
         "ReceiptsFunctionRole",
+        "ExporterFunctionRole",  # an export marked ready or failed, with its event
         "NotifierFunctionRole",
         "GatewayEventsFunctionRole",
         "GatewayEventApplierFunctionRole",
@@ -407,3 +408,29 @@ def test_every_function_that_reads_the_stripe_key_may_read_it() -> None:
         assert "STRIPE_SECRET_NAME" in props["Environment"]["Variables"], name
         conditions = [p["Fn::If"][0] for p in props["Policies"] if isinstance(p, dict) and "Fn::If" in p]
         assert {"StripeKeyInSecretsManager", "StripeKeyInSsm"} <= set(conditions), name
+
+
+def test_export_files_expire_when_the_api_stops_giving_their_links() -> None:
+    from billing.domain.exports import RETENTION_DAYS
+
+    bucket = resources("AWS::S3::Bucket")["ExportBucket"]["Properties"]
+    rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireExports"]["ExpirationInDays"] == RETENTION_DAYS and rules["ExpireExports"]["Prefix"] == "exports/"
+    assert rules["AbortUnfinishedUploads"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+    assert bucket["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+
+
+def test_the_exporter_marks_an_export_failed_on_the_queues_last_delivery() -> None:
+    import ast
+
+    queue = resources("AWS::SQS::Queue")["ExportQueue"]["Properties"]
+    source = (ROOT / "functions" / "exporter" / "app.py").read_text()
+    [value] = [
+        node.value.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "MAX_RECEIVES"
+        and isinstance(node.value, ast.Constant)
+    ]  # fmt: skip
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == value

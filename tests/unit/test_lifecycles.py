@@ -35,6 +35,7 @@ from billing.domain.api_keys import ApiKey
 from billing.domain.charge import Charge
 from billing.domain.disputes import Dispute
 from billing.domain.errors import InvalidState
+from billing.domain.exports import Export
 from billing.domain.items import Item
 from billing.domain.lifecycles import (
     API_KEY,
@@ -179,7 +180,7 @@ def _endpoints(ops: list[tuple[str, bool]]) -> None:
 
 def _single_moves() -> None:
     """The aggregates with one move each: a plan archived (twice), an API key revoked (twice),
-    an item deleted, billed, voided."""
+    an item deleted, billed, voided, an export finished or failed (then neither again)."""
     terms = PlanTerms(amount=1999, currency="EUR", interval="month")
     plan = Plan(**_entity(id="pln_1", name="Gold", terms=terms))
     key = ApiKey(**_entity(id="key_1", key_hash="h"))
@@ -195,6 +196,11 @@ def _single_moves() -> None:
         getattr(item, op)(*(("chg_1", NOW) if op == "bill" else (NOW,)))
         with pytest.raises(InvalidState):
             item.delete(NOW)
+    for op in ("finish", "fail"):
+        export = Export(**_entity(id=f"exp_{op}", kind="charges", month="2026-11"))
+        export.finish(3, NOW) if op == "finish" else export.fail("storage_unavailable", NOW)
+        with pytest.raises(InvalidState):
+            export.fail("again", NOW)
 
 
 OPS = st.lists(st.tuples(st.sampled_from(["send", "not_sent", "bounce", "complain", "retry"]), st.booleans()), max_size=8)

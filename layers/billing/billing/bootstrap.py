@@ -2,7 +2,8 @@
 
 One small factory per function (`api()`, `authorizer()`, `customer_page()`, `dispatcher()`,
 `charger()`, `event_publisher()`, `receipts()`, `notifier()`, `webhook_fanout()`,
-`webhook_delivery()`, `gateway_events()`, `gateway_event_applier()`, `simulated_gateway_clock()`) returns a frozen, typed dependency object: exactly what that handler uses,
+`webhook_delivery()`, `gateway_events()`, `gateway_event_applier()`, `simulated_gateway_clock()`,
+`exporter()`) returns a frozen, typed dependency object: exactly what that handler uses,
 each member typed by its port. The services are built from ports by `build_use_cases`,
 `build_dispatcher` and `build_charger`, which tests call with in-memory fakes (`tests/world.py`).
 `Aws` holds one process's AWS adapters (boto3 only through `adapters/`), each built on first use
@@ -26,11 +27,14 @@ from .service.ports import (
     CardSetup,
     Clock,
     EventPublisher,
+    ExportFiles,
+    ExportQueue,
     GatewayEventLog,
     GatewayEventQueue,
     GatewayQueue,
     Idempotency,
     IdGenerator,
+    InvoiceRows,
     Links,
     Mailer,
     MerchantKeys,
@@ -48,6 +52,7 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.customer_portal import CustomerPortal
     from .service.dispatcher import Dispatcher
     from .service.event_publishing import EventRelay
+    from .service.exports import Exporter
     from .service.gateway_inbox import GatewayEventApplier, GatewayEventReceiver
     from .service.links import ApprovalLinks
     from .service.notifications import NotificationRequests, Notifier
@@ -58,7 +63,7 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.use_cases import UseCases
     from .service.webhooks import WebhookDeliverer, WebhookFanOut
 
-ClientFactory = Callable[[str], object]  # boto3.client: a client of the named AWS service
+ClientFactory = Callable[..., object]  # boto3.client: a client of the named AWS service (and its settings)
 MailObserver = Callable[..., None]  # told of every e-mail sent, with its fields as keywords
 OVERRIDES = "__overrides__"  # the name under which a handler module finds the overrides it was loaded with
 
@@ -91,12 +96,13 @@ def build_use_cases(
     links: Links,
     cards: Callable[[], CardSetup | None] = lambda: None,
     webhook_ports: Callable[[], WebhookPorts] | None = None,
+    export_ports: Callable[[], tuple[ExportQueue, ExportFiles | None]] | None = None,
 ) -> UseCases:
     """The merchant API's and the customer page's use cases for one request (links depend on
     the URL it came in on)."""
     from .service.use_cases import UseCases
 
-    return UseCases(repository, clock, ids, links, settings.gateways, cards, webhook_ports)
+    return UseCases(repository, clock, ids, links, settings.gateways, cards, webhook_ports, export_ports)
 
 
 def build_dispatcher(
@@ -303,9 +309,30 @@ class Aws:
 
         return SqsReceiptRequests(self.sqs, self.settings.receipt_queue_url)
 
+    @cached_property
+    def export_queue(self) -> ExportQueue:
+        from .adapters.sqs import SqsExportQueue
+
+        return SqsExportQueue(self.sqs, self.settings.export_queue_url)
+
+    @cached_property
+    def export_files(self) -> ExportFiles:
+        from .adapters.s3 import S3ExportFiles, client_config
+
+        endpoint = self.settings.export_link_endpoint
+        links = self.client("s3", config=client_config(), endpoint_url=endpoint) if endpoint else None
+        return S3ExportFiles(self.client("s3", config=client_config()), self.settings.export_bucket_name, links)
+
     def use_cases(self, links: Links) -> UseCases:
         return build_use_cases(
-            self.settings, self.repository, self.clock, self.ids, links, lambda: self.cards, lambda: self.webhook_ports
+            self.settings,
+            self.repository,
+            self.clock,
+            self.ids,
+            links,
+            lambda: self.cards,
+            lambda: self.webhook_ports,
+            lambda: (self.export_queue, self.export_files),
         )
 
 
@@ -537,3 +564,20 @@ def gateway_event_applier(overrides: Overrides = Overrides()) -> GatewayEventApp
         objects["stripe"] = StripeObjects(aws.stripe_gateway)
     events = GatewayEvents(aws.repository, aws.clock, aws.ids)
     return GatewayEventApplierDeps(GatewayEventApplier(events, aws.gateway_event_log, objects, aws.clock))
+
+
+@dataclass(frozen=True)
+class ExporterDeps:
+    exporter: Exporter
+
+
+def exporter(overrides: Overrides = Overrides(), invoices: InvoiceRows | None = None) -> ExporterDeps:
+    """The export queue's consumer. `invoices`: the invoices feature's rows (none until it exists:
+    an invoices export is its header only)."""
+    from .service.event_recorder import EventRecorder
+    from .service.exports import Exporter
+    from .service.ports import NoInvoices
+
+    aws = Aws.from_env(overrides)
+    rows: InvoiceRows = invoices if invoices is not None else NoInvoices()
+    return ExporterDeps(Exporter(aws.repository, aws.clock, EventRecorder(aws.ids), aws.export_files, rows))

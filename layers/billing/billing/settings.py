@@ -35,6 +35,10 @@ class Settings(BaseModel):
     webhook_key_arn: str = ""  # the KMS key that seals endpoint secrets
     webhook_queue_url: str = ""  # deliveries' wake-ups
     allow_loopback_webhooks: bool = False  # the local runtime only: http://127.0.0.1 / localhost receivers
+    # Exports
+    export_queue_url: str = ""  # exports to build (ExportQueue)
+    export_bucket_name: str = ""  # where their files go (ExportBucket)
+    export_link_endpoint: str = ""  # the local runtime only: links signed for its /_local/s3 route
     claim_lease_seconds: int = Field(default=900, ge=60, le=43200)
     max_dispatch_per_run: int = Field(default=5000, ge=1, le=1_000_000)
 

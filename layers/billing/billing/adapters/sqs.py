@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..observability import logger
 from ..service.messages import (
     AttemptMessage,
+    ExportMessage,
     NotificationMessage,
     ReceiptRequest,
     RefundMessage,
@@ -159,3 +160,13 @@ class SqsGatewayEventQueue:
             response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
             accepted += len(response.get("Successful", []))
         return accepted
+
+
+class SqsExportQueue:
+    """Exports to build, for the exporter."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self.client, self.url = client, queue_url
+
+    def send(self, message: ExportMessage) -> None:
+        self.client.send_message(QueueUrl=self.url, MessageBody=message.model_dump_json())

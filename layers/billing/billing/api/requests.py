@@ -414,3 +414,15 @@ class WebhookEndpointUpdate(RequestModel):
     description: Description | None = None
     metadata: Metadata | None = None
     status: Literal["enabled", "disabled"] | None = None
+
+
+class ExportCreate(RequestModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"kind": "charges", "month": "2026-11", "format": "csv"}]})
+
+    kind: Literal["invoices", "charges", "mandates"]
+    month: Annotated[
+        StrictStr,
+        StringConstraints(pattern=r"^(20\d\d|21\d\d)-(0[1-9]|1[0-2])$"),
+        Field(description="YYYY-MM (UTC), years 2000 to 2199"),
+    ]
+    format: Literal["csv"] = "csv"

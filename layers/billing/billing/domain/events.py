@@ -44,6 +44,7 @@ class EventType(StrEnum):
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
+    EXPORT_READY = "export.ready"
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)

@@ -186,6 +186,16 @@ NOTIFICATION: StateMachine[NotificationStatus] = StateMachine(
     initial="failed",
 )
 
+# ----------------------------------------------------------------------------- exports
+# Built asynchronously: `pending` until the exporter wrote the file (`ready`), or gave up (`failed`).
+ExportStatus = Literal["pending", "ready", "failed"]
+EXPORT: StateMachine[ExportStatus] = StateMachine(
+    "export",
+    ExportStatus,
+    {"finish": {"pending": "ready"}, "fail": {"pending": "failed"}},
+    initial="pending",
+)
+
 ApiKeyStatus = Literal["active", "revoked"]
 API_KEY: StateMachine[ApiKeyStatus] = StateMachine(
     "API key",

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from ..domain.account import Locale
+from ..domain.exports import ExportFormat, ExportKind
 from ..domain.money import Currency
 from ..domain.payment_methods import Gateway
 from ..domain.refunds import RefundReason
@@ -166,3 +167,12 @@ class AccountChanges(Protocol):
 class Pause(Protocol):
     @property
     def resume_at(self) -> datetime | None: ...
+
+
+class NewExport(Protocol):
+    @property
+    def kind(self) -> ExportKind: ...
+    @property
+    def month(self) -> str: ...
+    @property
+    def format(self) -> ExportFormat: ...

@@ -21,11 +21,12 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from ..domain.disputes import Dispute
+    from ..domain.exports import Export
     from ..domain.items import Item
     from ..domain.refunds import Refund
     from ..domain.webhooks import WebhookEndpoint
 
-    Recorded: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Dispute | Item
+    Recorded: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Dispute | Item | Export
 
 
 def link_of(links: Links, obj: object) -> str | None:

@@ -5,7 +5,8 @@ parsed once at the handler's boundary by the queue's union (`parse_*`):
 - receipt queue (FIFO): `ReceiptRequest` ("receipt_request");
 - notification queue (deployed as NotifyQueue): `NotificationMessage` ("email"), published events (`PublishedEvent`, SNS raw: "event")
   and SES's reports (`MailFeedback`, "ses_feedback");
-- webhook events queue: `PublishedEvent`; webhook queue: `WakeMessage` ("webhook_wake").
+- webhook events queue: `PublishedEvent`; webhook queue: `WakeMessage` ("webhook_wake");
+- export queue: `ExportMessage` ("export").
 
 Messages written before the discriminator existed (in flight at deploy time) carry no `type`:
 each union recognises them by their keys, as the handlers used to, so they are still taken.
@@ -284,6 +285,20 @@ def parse_notification_message(raw: str | bytes | dict[str, Any]) -> Notificatio
 
 def parse_receipt_request(raw: str | bytes) -> ReceiptRequest:
     return ReceiptRequest.model_validate_json(raw)
+
+
+class ExportMessage(BaseModel):
+    """An export to build: its id is all the exporter needs (it reads the export)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
+
+    type: Literal["export"] = "export"
+    merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
+    export_id: Annotated[StrictStr, StringConstraints(pattern=r"^exp_[A-Za-z0-9]{1,64}$")]
+
+
+def parse_export_message(raw: str | bytes) -> ExportMessage:
+    return ExportMessage.model_validate_json(raw)
 
 
 def parse_wake_message(raw: str | bytes) -> WakeMessage:

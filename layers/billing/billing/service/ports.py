@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -13,11 +13,12 @@ from ..domain.charge import Charge, GatewayResult
 from ..domain.model import Entity, Event, Mandate
 from ..domain.money import Money
 from ..domain.payment_methods import PaymentMethodType
-from .messages import AttemptMessage, NotificationMessage, ReceiptRequest, RefundMessage
+from .messages import AttemptMessage, ExportMessage, NotificationMessage, ReceiptRequest, RefundMessage
 
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
     from ..domain import webhooks
     from ..domain.account import Account
+    from ..domain.exports import InvoiceRow
     from ..domain.receipts import ReceiptCounter
     from .gateway_events import GatewayEvent
 
@@ -109,6 +110,13 @@ class Repository(Protocol):
 
     def load_many(self, wanted: Mapping[type, Sequence[tuple[str, str]]]) -> Loaded:
         """Many (merchant_id, id) of one or more kinds at once (one BatchGetItem per 100)."""
+
+    def created_between(
+        self, model: type[S], merchant_id: str, start: datetime, end: datetime, page_size: int = 100
+    ) -> Iterator[list[S]]:
+        """The merchant's objects of a listed kind created in [start, end), oldest first, in pages
+        of at most `page_size` (eventually consistent: what an export reads). Lazy: a page is read
+        when the previous one has been consumed, so a caller holds one page at a time."""
 
     def due(self, now: datetime, per_shard: int) -> list[DueRef]:
         """Entries of the due index at or before `now`, at most `per_shard` from each shard, oldest first."""
@@ -495,3 +503,37 @@ class WebhookPorts:
     random_bytes: Callable[[int], bytes]
     wall_clock: Callable[[], float]
     allow_loopback_http: bool = False
+
+
+# ----------------------------------------------------------------------------- exports
+
+
+class ExportQueue(Protocol):
+    def send(self, message: ExportMessage) -> None:
+        """Queue one export to build (raises when the queue did not take it)."""
+
+
+class ExportFiles(Protocol):
+    """Where export files go (S3): written while they are produced, read through expiring links."""
+
+    def write(self, key: str, chunks: Iterable[bytes], content_type: str, filename: str) -> None:
+        """Store `chunks` under `key` as they come (a multipart upload: never the whole file in
+        memory), replacing what was there; raises when the store refused (nothing is left under a
+        half-written key: an unfinished multipart upload is aborted)."""
+
+    def link(self, key: str, seconds: int) -> str:
+        """A link that downloads the file without credentials for `seconds`."""
+
+
+class InvoiceRows(Protocol):
+    """Issued invoices and credit notes as the invoices export shows them: one row per document
+    and tax rate, oldest first (the invoices feature implements it; `NoInvoices` until then)."""
+
+    def issued_between(self, merchant_id: str, start: datetime, end: datetime) -> Iterator[list[InvoiceRow]]: ...
+
+
+class NoInvoices:
+    """No invoices stored: an invoices export holds its header only."""
+
+    def issued_between(self, merchant_id: str, start: datetime, end: datetime) -> Iterator[list[InvoiceRow]]:
+        return iter(())

@@ -109,6 +109,7 @@ REGISTRY: tuple[Aggregate, ...] = (
         filters={"mandate_id": "mandate_id", "kind": "kind"},
     ),
     Aggregate("SUPPRESSION", "billing.domain.notifications:Suppression", "sup", filters=None),
+    Aggregate("EXPORT", "billing.domain.exports:Export", "exp", filters={"status": "status"}),
 )
 
 _BY_CLASS = {entry.class_name: entry for entry in REGISTRY}

@@ -9,13 +9,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .event_recorder import EventRecorder
-from .ports import CardSetup, Clock, IdGenerator, Links, Repository
+from .ports import CardSetup, Clock, ExportFiles, ExportQueue, IdGenerator, Links, Repository
 
 if TYPE_CHECKING:
     from .account import Accounts
     from .api_keys import ApiKeys
     from .charge_log import ChargeLog
     from .event_log import EventLog
+    from .exports import Exports
     from .mandates import Mandates
     from .money_operations import Disputes, Items, Refunds
     from .notification_log import NotificationLog
@@ -35,12 +36,14 @@ class UseCases:
         gateways: frozenset[str],
         cards: Callable[[], CardSetup | None] = lambda: None,
         webhook_ports: Callable[[], WebhookPorts] | None = None,
+        export_ports: Callable[[], tuple[ExportQueue, ExportFiles | None]] | None = None,
     ) -> None:
         """`gateways` and `cards`: which payment methods this deployment takes (see `Mandates`;
         Stripe built when a mandate first needs it); `webhook_ports`: built when a webhook route
         is first used (None: this process has none, its webhook use cases do not exist)."""
         self.repo, self.clock, self.ids, self.links = repo, clock, ids, links
         self.gateways, self.cards, self.webhook_ports = gateways, cards, webhook_ports
+        self.export_ports = export_ports
         self.recorder = EventRecorder(ids, links)
 
     @cached_property
@@ -116,3 +119,12 @@ class UseCases:
         if self.webhook_ports is None:
             raise LookupError("this process has no webhook adapters")
         return WebhookEndpoints(self.repo, self.clock, self.ids, self.recorder, self.webhook_ports())
+
+    @cached_property
+    def exports(self) -> Exports:
+        from .exports import Exports
+
+        if self.export_ports is None:
+            raise LookupError("this process has no export adapters")
+        queue, files = self.export_ports()
+        return Exports(self.repo, self.clock, self.ids, queue, files)

@@ -16,6 +16,7 @@ from ..domain.account import Account, Locale
 from ..domain.api_keys import ApiKey
 from ..domain.charge import AttemptOutcome, Charge, ChargeStatus, LineType
 from ..domain.disputes import Dispute, DisputeReason, DisputeStatus
+from ..domain.exports import Export, ExportFormat, ExportKind, ExportStatus
 from ..domain.items import Item, ItemStatus
 from ..domain.model import FINAL_STATUSES, Event, Mandate, MandateStatus, PaymentMethod, Plan, PlanStatus
 from ..domain.money import Currency
@@ -459,6 +460,30 @@ class ApiKeyOut(ResponseModel):
         return cls.copied(key, secret=secret)
 
 
+class ExportOut(ResponseModel):
+    id: str
+    object: Literal["export"] = "export"
+    kind: ExportKind
+    month: str = Field(description="YYYY-MM (UTC): the objects created (invoices: issued) in that month")
+    format: ExportFormat
+    status: ExportStatus
+    url: str | None = Field(
+        None,
+        description="Once ready: a link that downloads the CSV file without credentials, valid for an hour; "
+        "each read of the export issues a fresh one (null in events: read the export for a link; null once "
+        "the file has expired, 6 days after `ready_at`: ask for a new export)",
+    )
+    rows: int | None = Field(description="Data rows in the file (the header not counted), once ready")
+    failure_reason: str | None
+    ready_at: TimeOut | None
+    created_at: TimeOut
+    updated_at: TimeOut
+
+    @classmethod
+    def of(cls, export: Export, url: str | None = None) -> ExportOut:
+        return cls.copied(export, url=url)
+
+
 def render(
     obj: Plan
     | Mandate
@@ -471,11 +496,14 @@ def render(
     | Item
     | Account
     | Notification
-    | TaxRate,
+    | TaxRate
+    | Export,
     link: str | None = None,
 ) -> dict[str, object]:
     """An object as the API returns it (responses and event snapshots); `link`: a mandate's
-    approval link or a charge's receipt link."""
+    approval link, a charge's receipt link, a ready export's download link."""
+    if isinstance(obj, Export):
+        return ExportOut.of(obj, link).model_dump(mode="json")
     if isinstance(obj, ApiKey):
         return ApiKeyOut.of(obj).model_dump(mode="json", exclude={"secret"})
     if isinstance(obj, Plan):

@@ -5,7 +5,8 @@ BatchGetItem for the page), plus the due-index scan of the billing engine. No Sc
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -147,6 +148,10 @@ def charges(merchant_id: str, mandate_id: str | None = None, status: str | None 
     return by_status(merchant_id, "CHARGE", status, bound)
 
 
+def exports(merchant_id: str, status: str | None = None) -> ListQuery:
+    return by_status(merchant_id, "EXPORT", status, ("exports", status) if status else ("exports",))
+
+
 # Each listed kind's plan (by registry name), called with the merchant id and the list's filters.
 PLANS: dict[str, Callable[..., ListQuery]] = {
     "PLAN": plans,
@@ -161,6 +166,7 @@ PLANS: dict[str, Callable[..., ListQuery]] = {
     "ITEM": billing_items,
     "TAX_RATE": tax_rates,
     "NOTIFICATION": notifications,
+    "EXPORT": exports,
 }
 
 
@@ -249,12 +255,48 @@ class Reader:
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return rows[:need], None
 
-    def batch_get(self, key_list: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    def created_between(
+        self, model: type[records.M], merchant_id: str, start: datetime, end: datetime, page_size: int
+    ) -> Iterator[list[records.M]]:
+        """The merchant's objects of a kind created in [start, end), oldest first, `page_size` at a
+        time: each ListIndex shard read in key order within the range (`lsk` begins with the
+        creation time: a key condition, no filter, nothing outside the month examined), merged,
+        then one BatchGetItem per page. At most one index page per shard and one page of objects
+        are held at a time, whatever the month's size."""
+        kind = aggregate_of(model).name
+        low, high = keys.sortable(start), keys.sortable(end)  # `#<id>` follows: < high excludes the end
+        shards = [self._ascending(partition, low, high, page_size) for partition in _shards(merchant_id, kind)]
+        rows = heapq.merge(*shards, key=lambda row: str(row["lsk"]))
+        while chunk := list(itertools.islice(rows, page_size)):
+            found = self.batch_get([{"pk": row["pk"], "sk": row["sk"]} for row in chunk], consistent=False)
+            yield [records.load(model, found[(r["pk"], r["sk"])]) for r in chunk if (r["pk"], r["sk"]) in found]
+
+    def _ascending(self, partition: str, low: str, high: str, page_size: int) -> Iterator[dict[str, Any]]:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "ListIndex",
+            "KeyConditionExpression": "lpk = :pk AND lsk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": to_attributes({":pk": partition, ":low": low, ":high": high}),
+            "ProjectionExpression": "pk, sk, lsk",
+            "ScanIndexForward": True,
+            "Limit": page_size,
+        }
+        while True:
+            response = self.client.query(**request)
+            for raw in response["Items"]:
+                row = from_attributes(raw)
+                if str(row["lsk"]) < high:  # BETWEEN includes `high` itself (never a real position)
+                    yield row
+            if "LastEvaluatedKey" not in response:
+                return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def batch_get(self, key_list: list[dict[str, str]], consistent: bool = True) -> dict[tuple[str, str], dict[str, Any]]:
         found: dict[tuple[str, str], dict[str, Any]] = {}
         pending = [to_attributes(k) for k in key_list]
         while pending:
             chunk, pending = pending[:100], pending[100:]
-            request = {self.table: {"Keys": chunk, "ConsistentRead": True}}
+            request = {self.table: {"Keys": chunk, "ConsistentRead": consistent}}
             while request:
                 response = self.client.batch_get_item(RequestItems=request)
                 for raw in response["Responses"].get(self.table, []):

@@ -10,6 +10,7 @@ from ...domain.account import Account
 from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.disputes import Dispute
+from ...domain.exports import Export
 from ...domain.items import Item
 from ...domain.model import Event, Mandate, Plan
 from ...domain.notifications import Notification, Suppression
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         | Notification
         | Suppression
         | TaxRate
+        | Export
     )
 
 M = TypeVar("M", bound=BaseModel)

@@ -76,6 +76,11 @@ class DynamoRepository:
                 loaded[model][object_id] = records.load(model, found[key])
         return Loaded(loaded)
 
+    def created_between(
+        self, model: type[records.M], merchant_id: str, start: datetime, end: datetime, page_size: int = 100
+    ) -> Iterator[list[records.M]]:
+        return self.reader.created_between(model, merchant_id, start, end, page_size)
+
     # ---------------------------------------------------------- billing engine
     def due(self, now: datetime, per_shard: int) -> list[DueRef]:
         return self.reader.due(now, per_shard)

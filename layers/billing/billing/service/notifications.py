@@ -92,7 +92,8 @@ def _still_due(mandate: Mandate, message: NotificationMessage, now: datetime) ->
     said = mandate.announcement
     if said is None or (mandate.noticed_cycle, said.round if said.cycle == mandate.noticed_cycle else -1) < order:
         raise AnnouncementNotRecordedYet(f"{message.mandate_id}: announcement {message.occasion}")
-    return said.occasion == message.occasion
+    # Still what the mandate will debit (not another amount or account since, nor a card now).
+    return said.occasion == message.occasion and mandate.pre_notified and not mandate.announcement_stale
 
 
 @dataclass

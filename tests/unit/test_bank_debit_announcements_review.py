@@ -341,3 +341,22 @@ def test_held_a_notice_delivered_twice_and_taken_twice_is_e_mailed_once() -> Non
     for message in world.notification_queue.take():
         n.notify(message)
     assert len(upcoming_texts(n)) == 1
+
+
+def test_a_mandate_cancelled_with_an_announcement_not_yet_e_mailed_is_not_due_for_ever() -> None:
+    # Given a bank debit announced (not e-mailed yet) while its previous debit is still processing
+    world = World()
+    mandate_id = world.mandate(world.plan(amount=1999, interval="week"), "pm_sim_sepa_ok", customer=CUSTOMER)
+    world.first_debit(mandate_id)
+    world.clock.current = world.get(mandate_id).next_charge_at - timedelta(days=3)
+    world.tick()  # (the processing debit's lookup)
+    world.tick()  # the next cycle's announcement
+    assert world.get(mandate_id).undelivered_by is not None
+    # When the merchant cancels it and the date the announcement named passes
+    named = world.get(mandate_id).undelivered_by
+    world.api.mandates.cancel(MERCHANT, mandate_id)
+    world.clock.current = named + timedelta(days=1)
+    # Then the mandate is looked at only for its processing debit's lease, not on that date again and again
+    mandate = world.get(mandate_id)
+    assert mandate.undelivered_by is None
+    assert mandate.dispatch_at == mandate.claimed_until

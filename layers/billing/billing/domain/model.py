@@ -351,9 +351,9 @@ class Mandate(Entity):
         """The date a bank debit's announcement named while it is not e-mailed yet (None: it was,
         or there is none): not e-mailed by then, it is announced again."""
         said = self._announced
-        if not self.pre_notified or said is None or not said.mandatory or said.delivered or said.amount == 0:
-            return None
-        return said.date
+        if self.status != "active" or not self.pre_notified or said is None or not said.mandatory or said.delivered:
+            return None  # (a mandate that stopped is announced nothing again: no hot loop on its date)
+        return said.date if said.amount > 0 else None
 
     @property
     def next_debit_at(self) -> datetime | None:

@@ -5,7 +5,8 @@ parsed once at the handler's boundary by the queue's union (`parse_*`):
 - receipt queue (FIFO): `ReceiptRequest` ("receipt_request");
 - notification queue (deployed as NotifyQueue): `NotificationMessage` ("email"), published events (`PublishedEvent`, SNS raw: "event")
   and SES's reports (`MailFeedback`, "ses_feedback");
-- webhook events queue: `PublishedEvent`; webhook queue: `WakeMessage` ("webhook_wake").
+- webhook events queue: `PublishedEvent`; webhook queue: `WakeMessage` ("webhook_wake");
+- reconciliation queue: `ReconcileRequest` ("reconcile").
 
 Messages written before the discriminator existed (in flight at deploy time) carry no `type`:
 each union recognises them by their keys, as the handlers used to, so they are still taken.
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -104,6 +105,16 @@ class WakeMessage(BaseModel):
     type: Literal["webhook_wake"] = "webhook_wake"
     merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
     delivery_id: Annotated[StrictStr, StringConstraints(pattern=r"^wd_[A-Za-z0-9]{1,64}$")]
+
+
+class ReconcileRequest(BaseModel):
+    """Reconcile one merchant's day (the daily run's fan-out: one message per merchant)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
+
+    type: Literal["reconcile"] = "reconcile"
+    merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
+    date: date
 
 
 class NotificationMessage(BaseModel):
@@ -281,6 +292,10 @@ def parse_notification_message(raw: str | bytes | dict[str, Any]) -> Notificatio
 
 def parse_receipt_request(raw: str | bytes) -> ReceiptRequest:
     return ReceiptRequest.model_validate_json(raw)
+
+
+def parse_reconcile_request(raw: str | bytes) -> ReconcileRequest:
+    return ReconcileRequest.model_validate_json(raw)
 
 
 def parse_wake_message(raw: str | bytes) -> WakeMessage:

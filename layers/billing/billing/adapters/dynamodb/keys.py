@@ -20,11 +20,12 @@ LIST_SHARDS: dict[str, int] = {
     "DISPUTE": 1,
     "ITEM": 4,
     "NOTIFICATION": 16,
+    "RECONCILIATION": 1,  # one a day per merchant
 }
 # The due index is global (not per merchant): dispatch reads every shard, each in parallel.
 DUE_SHARDS = 64
 
-_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd|rfd|dsp|itm|ntf|sup)_[A-Za-z0-9]{1,64}$")
+_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd|rfd|dsp|itm|ntf|sup|rcn)_[A-Za-z0-9]{1,64}$")
 
 
 def valid_id(value: str, prefix: str) -> bool:

@@ -143,6 +143,10 @@ def charges(merchant_id: str, mandate_id: str | None = None, status: str | None 
     return by_status(merchant_id, "CHARGE", status, bound)
 
 
+def reconciliations(merchant_id: str, status: str | None = None) -> ListQuery:
+    return by_status(merchant_id, "RECONCILIATION", status, ("reconciliations", status) if status else ("reconciliations",))
+
+
 # Each listed kind's plan (by registry name), called with the merchant id and the list's filters.
 PLANS: dict[str, Callable[..., ListQuery]] = {
     "PLAN": plans,
@@ -156,6 +160,7 @@ PLANS: dict[str, Callable[..., ListQuery]] = {
     "DISPUTE": disputes,
     "ITEM": billing_items,
     "NOTIFICATION": notifications,
+    "RECONCILIATION": reconciliations,
 }
 
 

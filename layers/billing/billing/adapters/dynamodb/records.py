@@ -14,6 +14,7 @@ from ...domain.items import Item
 from ...domain.model import Event, Mandate, Plan
 from ...domain.notifications import Notification, Suppression
 from ...domain.receipts import ReceiptCounter
+from ...domain.reconciliation import Reconciliation
 from ...domain.refunds import Refund
 from ...service.registry import aggregate_of
 from . import keys
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         | ReceiptCounter
         | Notification
         | Suppression
+        | Reconciliation
     )
 
 M = TypeVar("M", bound=BaseModel)

@@ -704,7 +704,12 @@ class FakeGatewayLedger:
             ref = result.gateway_reference or ""
             out.append(
                 GatewayEntry(
-                    "charge", status, request.money.currency, self.amounts.get(ref, request.money.amount), at, ref,
+                    "charge",
+                    status,
+                    request.money.currency,
+                    self.amounts.get(ref, request.money.amount),
+                    at,
+                    ref,
                     charge_id=request.charge_id,
                 )  # fmt: skip
             )
@@ -713,8 +718,14 @@ class FakeGatewayLedger:
             status = "succeeded" if result.outcome == "succeeded" else "failed"
             out.append(
                 GatewayEntry(
-                    "refund", status, refund.money.currency, self.amounts.get(ref, refund.money.amount), at, ref,
-                    charge_id=refund.charge_id, refund_id=refund.refund_id,
+                    "refund",
+                    status,
+                    refund.money.currency,
+                    self.amounts.get(ref, refund.money.amount),
+                    at,
+                    ref,
+                    charge_id=refund.charge_id,
+                    refund_id=refund.refund_id,
                 )  # fmt: skip
             )
         out += self.extra

@@ -14,13 +14,24 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
 from billing.api import errors, guard
-from billing.api.routes import account, api_keys, charges, events, mandates, money, notifications, plans, webhooks
+from billing.api.routes import (
+    account,
+    api_keys,
+    charges,
+    events,
+    mandates,
+    money,
+    notifications,
+    plans,
+    reconciliations,
+    webhooks,
+)
 from billing.observability import logger, metrics
 
 deps = bootstrap.api(bootstrap.given(globals()))
 
 app = APIGatewayRestResolver(enable_validation=True)
-for resource in (plans, mandates, charges, money, events, account, notifications, api_keys, webhooks):
+for resource in (plans, mandates, charges, money, events, account, notifications, api_keys, webhooks, reconciliations):
     app.include_router(resource.router)
 errors.install(app)
 

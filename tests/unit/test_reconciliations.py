@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+import pytest
+
+from billing.domain.errors import NotFound
 from billing.domain.reconciliation import GatewayEntry, Reconciliation
 from billing.service.messages import ReconcileRequest
 from billing.service.ports import PageRequest
-from billing.service.reconciliations import ReconciliationPlanner, Reconciliations
+from billing.service.reconciliations import ReconciliationLog, ReconciliationPlanner, Reconciliations
 from tests.fakes import FakeGatewayLedger
 from tests.world import MERCHANT, World, refund
 
@@ -52,8 +55,10 @@ def test_a_normal_day_is_matched_and_stored_once() -> None:
     assert (totals["EUR"].recorded.charges, totals["EUR"].recorded.refunds, totals["EUR"].recorded.net) == (1999, 300, 1699)
     assert totals["GBP"].gateway.charges == 500
     assert first.written and not again.written and completed(world) == 1
-    assert reconciliations.get(MERCHANT, DAY) == again.reconciliation
-    assert reconciliations.page(MERCHANT, PageRequest()).data[0].id == report.id
+    log = ReconciliationLog(world.repo)
+    assert log.get(MERCHANT, DAY) == again.reconciliation
+    assert log.page(MERCHANT, PageRequest()).data[0].id == report.id
+    assert log.page(MERCHANT, PageRequest(), status="mismatched").data == []
 
 
 def test_a_payment_never_asked_for_and_a_lost_refund_are_listed() -> None:
@@ -143,4 +148,5 @@ def test_the_report_is_stored_under_the_merchant() -> None:
     world, _, reconciliations, _ = a_day_of_business()
     report = reconciliations.run(MERCHANT, DAY).reconciliation
     assert world.repo.get(Reconciliation, "mch_other", report.id) is None
-    assert reconciliations.get("mch_other", DAY) is None
+    with pytest.raises(NotFound):
+        ReconciliationLog(world.repo).get("mch_other", DAY)

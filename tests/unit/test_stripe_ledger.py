@@ -22,7 +22,9 @@ def standin() -> Iterator[StripeStandIn]:
         yield server
 
 
-def pay(client: stripe.StripeClient, standin: StripeStandIn, merchant: str, n: int, behaviour: str = "ok", **extra: object) -> str:
+def pay(
+    client: stripe.StripeClient, standin: StripeStandIn, merchant: str, n: int, behaviour: str = "ok", **extra: object
+) -> str:
     kind = "sepa_debit" if behaviour.startswith("sepa") else "card"
     customer = standin.add_customer(metadata={"merchant_id": merchant})
     method = standin.add_payment_method(customer, kind, behaviour)

@@ -53,6 +53,9 @@ class MerchantStore:
             "merchant_id": merchant_id,
             "name": name,
             "created_at": keys.sortable(now),
+            # Listed for the daily jobs (reconciliation): ListIndex, by shard.
+            "lpk": keys.merchants_pk(keys.shard_of(merchant_id, keys.MERCHANT_SHARDS)),
+            "lsk": merchant_id,
         }
         writer = Writer(self.client, self.table)
         new_profile = {"TableName": self.table, "Item": to_attributes(profile), "ConditionExpression": "attribute_not_exists(pk)"}
@@ -133,6 +136,24 @@ class MerchantStore:
         except ClientError as error:  # another authorizer marked it meanwhile: nothing to do
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+
+    def merchant_ids(self) -> Iterator[str]:
+        """Every merchant's id (the `MerchantDirectory` port), shard by shard, a page at a time."""
+        for shard in range(keys.MERCHANT_SHARDS):
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": "ListIndex",
+                "KeyConditionExpression": "lpk = :pk",
+                "ExpressionAttributeValues": to_attributes({":pk": keys.merchants_pk(shard)}),
+                "ProjectionExpression": "lsk",
+            }
+            while True:
+                response = self.client.query(**request)
+                for item in response["Items"]:
+                    yield str(from_attributes(item)["lsk"])
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def merchant_name(self, merchant_id: str) -> str | None:
         response = self.client.get_item(TableName=self.table, Key=to_attributes(keys.merchant_key(merchant_id)))

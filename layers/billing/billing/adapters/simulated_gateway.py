@@ -34,7 +34,7 @@ from ..domain.business_days import add_business_days
 from ..domain.charge import GATEWAY_ERROR, REJECTED, GatewayResult
 from ..domain.disputes import DISPUTE_REASONS
 from ..domain.payment_methods import simulated_type
-from ..domain.reconciliation import GatewayEntry
+from ..domain.reconciliation import GatewayEntry, GatewayStatus, MovementKind
 from ..domain.refunds import REFUND_DECLINED
 from ..service.gateway_events import DisputeFacts, GatewayEvent, MethodReport, PaymentReport
 from ..service.ports import AttemptRequest, Clock, GatewayTimeout, RefundRequest
@@ -485,25 +485,38 @@ class SimulatedGateway:
         out: list[GatewayEntry] = []
         for item in self._ledger(merchant_id, "payment", payments_since, until):
             outcome, _ = self._state(item, now)
-            status = {"succeeded": "succeeded", "processing": "processing"}.get(outcome, "failed")
+            status: GatewayStatus = (
+                "succeeded" if outcome == "succeeded" else "processing" if outcome == "processing" else "failed"
+            )
             at, settles_at = _time(item["at"]), _time(item.get("settles_at"))
             assert at is not None
-            moved_at = settles_at if settles_at is not None and now >= settles_at else at
             reference = str(item.get("gateway_reference") or "sim_" + _safe(str(item["idempotency_key"])))
-            kind = item.get("kind", "charge")
-            key = str(item["idempotency_key"])
-            facts = {"currency": str(item["currency"]), "amount": int(item["amount"]), "gateway_reference": reference}
-            if kind == "refund":
-                refund_id = key.removeprefix("refund:") if key.startswith("refund:") else None
-                out.append(GatewayEntry("refund", status, at=at, charge_id=item.get("charge_id"), refund_id=refund_id, **facts))
+            key, charge_id = str(item["idempotency_key"]), item.get("charge_id")
+
+            def entry(
+                kind: MovementKind, status: GatewayStatus, moved_at: datetime, refund_id: str | None = None
+            ) -> GatewayEntry:
+                return GatewayEntry(
+                    kind,
+                    status,
+                    currency=str(item["currency"]),
+                    amount=int(item["amount"]),
+                    at=moved_at,
+                    gateway_reference=reference,
+                    charge_id=charge_id,
+                    refund_id=refund_id,
+                )
+
+            if item.get("kind", "charge") == "refund":
+                out.append(entry("refund", status, at, key.removeprefix("refund:") if key.startswith("refund:") else None))
                 continue
             reversed_at = _time(item.get("reversed_at"))
             returned = reversed_at is not None and now >= reversed_at
-            paid = "succeeded" if returned else status
-            out.append(GatewayEntry("charge", paid, at=moved_at, charge_id=item.get("charge_id"), **facts))  # type: ignore[arg-type]
-            if returned:
-                assert reversed_at is not None
-                out.append(GatewayEntry("reversal", "succeeded", at=reversed_at, charge_id=item.get("charge_id"), **facts))
+            out.append(
+                entry("charge", "succeeded" if returned else status, settles_at if settles_at and now >= settles_at else at)
+            )
+            if reversed_at is not None and returned:
+                out.append(entry("reversal", "succeeded", reversed_at))
         for item in self._ledger(merchant_id, "dispute", disputes_since, until):
             state = self._dispute_status(item, now)
             if state is None:
@@ -511,11 +524,11 @@ class SimulatedGateway:
             closes = _time(item.get("closes_at"))
             opened = _time(item["opened_at"])
             assert opened is not None
-            status = {"lost": "succeeded", "won": "failed"}.get(state, "processing")
+            settled: GatewayStatus = "succeeded" if state == "lost" else "failed" if state == "won" else "processing"
             out.append(
                 GatewayEntry(
                     "dispute",
-                    status,  # type: ignore[arg-type]
+                    settled,
                     currency=str(item["currency"]),
                     amount=int(item["amount"]),
                     at=closes if state == "lost" and closes is not None else opened,
@@ -661,6 +674,18 @@ class SimulatedGateway:
             "status": "succeeded",
             "charge_id": None,
         }
+
+
+class SimulatedLedger:
+    """The simulated gateway's `GatewayLedger` (reconciliation)."""
+
+    def __init__(self, gateway: SimulatedGateway) -> None:
+        self.gateway = gateway
+
+    def entries(
+        self, merchant_id: str, payments_since: datetime, disputes_since: datetime, until: datetime
+    ) -> list[GatewayEntry]:
+        return self.gateway.ledger_entries(merchant_id, payments_since, disputes_since, until)
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,12 @@ from .stripe import STRIPE_EXPONENT, StripeGateway
 PAGE = 100
 
 
-def iso_amount(amount: int, currency: str) -> int:
+def iso_amount(amount: Any, currency: str) -> int:
     """Stripe's units -> our minor units (exact: the currencies where they differ are whole at Stripe)."""
-    code = currency.upper()
+    code, value = currency.upper(), int(amount)
     if code not in CURRENCY_EXPONENT:
-        return int(amount)
-    return int(amount) // 10 ** (STRIPE_EXPONENT[code] - CURRENCY_EXPONENT[code])
+        return value
+    return value // int(10 ** (STRIPE_EXPONENT[code] - CURRENCY_EXPONENT[code]))
 
 
 def _at(created: Any) -> datetime:
@@ -47,7 +47,9 @@ class StripeLedger:
         self.gateway = gateway
         self._read: dict[tuple[int, int, int], dict[str, list[GatewayEntry]]] = {}
 
-    def entries(self, merchant_id: str, payments_since: datetime, disputes_since: datetime, until: datetime) -> list[GatewayEntry]:
+    def entries(
+        self, merchant_id: str, payments_since: datetime, disputes_since: datetime, until: datetime
+    ) -> list[GatewayEntry]:
         window = (int(payments_since.timestamp()), int(disputes_since.timestamp()), int(until.timestamp()))
         if window not in self._read:
             self._read = {window: self._all(*window)}  # one window at a time: a day's worker
@@ -94,8 +96,8 @@ class StripeLedger:
                 )
             )
         for dispute in self._list(v1.disputes.list, disputes_since, until, ["data.payment_intent"]):
-            intent = dispute.get("payment_intent")
-            meta = (intent.get("metadata") if isinstance(intent, dict) else None) or {}
+            paid = dispute.get("payment_intent")
+            meta = (paid.get("metadata") if isinstance(paid, dict) else None) or {}
             if not meta.get("merchant_id"):
                 continue
             state = str(dispute.get("status"))
@@ -120,7 +122,9 @@ class StripeLedger:
         charge = charge if isinstance(charge, dict) else {}
         state = str(intent.get("status"))
         returned = state != "succeeded" and bool(charge.get("captured")) and charge.get("status") == "failed"
-        status: GatewayStatus = "succeeded" if state == "succeeded" or returned else "processing" if state == "processing" else "failed"
+        status: GatewayStatus = (
+            "succeeded" if state == "succeeded" or returned else "processing" if state == "processing" else "failed"
+        )
         facts: dict[str, Any] = {
             "currency": str(intent["currency"]).upper(),
             "amount": iso_amount(intent["amount"], intent["currency"]),

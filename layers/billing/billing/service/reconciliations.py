@@ -25,6 +25,7 @@ from typing import Protocol
 
 from ..domain.charge import Charge
 from ..domain.disputes import Dispute, dispute_id
+from ..domain.errors import NotFound
 from ..domain.events import EventType
 from ..domain.model import Event
 from ..domain.reconciliation import (
@@ -45,9 +46,9 @@ from ..domain.reconciliation import (
     reconciliation_id,
 )
 from ..domain.refunds import Refund
+from ..shapes import render_reconciliation
 from .concurrency import retry_on_conflict
 from .messages import ReconcileRequest
-from ..shapes import render_reconciliation
 from .ports import Changes, Clock, IdGenerator, Loaded, Page, PageRequest, Repository
 
 EVENTS_PAGE = 100
@@ -56,7 +57,9 @@ EVENTS_PAGE = 100
 class GatewayLedger(Protocol):
     """What one gateway reports as money moved for one merchant (adapters: simulated, Stripe)."""
 
-    def entries(self, merchant_id: str, payments_since: datetime, disputes_since: datetime, until: datetime) -> list[GatewayEntry]:
+    def entries(
+        self, merchant_id: str, payments_since: datetime, disputes_since: datetime, until: datetime
+    ) -> list[GatewayEntry]:
         """Charges, refunds and reversals the gateway dates in [payments_since, until), disputes in
         [disputes_since, until), each with its status at the gateway's now."""
 
@@ -77,20 +80,29 @@ class Run:
     written: bool  # False: the stored report already said the same (nothing written, no event)
 
 
-class Reconciliations:
-    """One merchant's day, and the reports as the API reads them."""
+class ReconciliationLog:
+    """The stored reports as the API reads them."""
 
-    def __init__(self, repository: Repository, ledgers: Sequence[GatewayLedger], clock: Clock, ids: IdGenerator) -> None:
-        self.repository, self.ledgers, self.clock, self.ids = repository, ledgers, clock, ids
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
 
-    # ------------------------------------------------------------------ the API
-    def get(self, merchant_id: str, day: date) -> Reconciliation | None:
-        return self.repository.get(Reconciliation, merchant_id, reconciliation_id(merchant_id, day))
+    def get(self, merchant_id: str, day: date) -> Reconciliation:
+        """The report of a day (404 before the day was reconciled)."""
+        report = self.repository.get(Reconciliation, merchant_id, reconciliation_id(merchant_id, day))
+        if report is None:
+            raise NotFound(f"No reconciliation for {day.isoformat()}.", "date")
+        return report
 
     def page(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Reconciliation]:
         return self.repository.page(Reconciliation, merchant_id, page, status=status)
 
-    # ------------------------------------------------------------------ the job
+
+class Reconciliations:
+    """One merchant's day: reconciled, stored, announced."""
+
+    def __init__(self, repository: Repository, ledgers: Sequence[GatewayLedger], clock: Clock, ids: IdGenerator) -> None:
+        self.repository, self.ledgers, self.clock, self.ids = repository, ledgers, clock, ids
+
     def run(self, merchant_id: str, day: date) -> Run:
         start, end = day_bounds(day)
         recorded = self._books(merchant_id, start, end)

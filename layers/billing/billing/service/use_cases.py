@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .notification_log import NotificationLog
     from .plans import Plans
     from .ports import WebhookPorts
+    from .reconciliations import ReconciliationLog
     from .webhooks import WebhookEndpoints
 
 
@@ -83,6 +84,12 @@ class UseCases:
         from .money_operations import Disputes
 
         return Disputes(self.repo)
+
+    @cached_property
+    def reconciliations(self) -> ReconciliationLog:
+        from .reconciliations import ReconciliationLog
+
+        return ReconciliationLog(self.repo)
 
     @cached_property
     def items(self) -> Items:

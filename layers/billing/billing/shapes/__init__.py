@@ -456,7 +456,18 @@ class ApiKeyOut(ResponseModel):
 
 
 def render(
-    obj: Plan | Mandate | Charge | ApiKey | WebhookEndpoint | WebhookDelivery | Refund | Dispute | Item | Account | Notification,
+    obj: Plan
+    | Mandate
+    | Charge
+    | ApiKey
+    | WebhookEndpoint
+    | WebhookDelivery
+    | Refund
+    | Dispute
+    | Item
+    | Account
+    | Notification
+    | Reconciliation,
     link: str | None = None,
 ) -> dict[str, object]:
     """An object as the API returns it (responses and event snapshots); `link`: a mandate's
@@ -479,6 +490,8 @@ def render(
         return AccountOut.of(obj).model_dump(mode="json")
     if isinstance(obj, Notification):
         return NotificationOut.of(obj).model_dump(mode="json")
+    if isinstance(obj, Reconciliation):
+        return render_reconciliation(obj)
     from .webhooks import render_webhook_object  # loaded only where webhooks are handled (cold start)
 
     return render_webhook_object(obj)

@@ -73,6 +73,14 @@ def merchant_key(merchant_id: str) -> dict[str, str]:
     return {"pk": f"MERCHANT#{merchant_id}", "sk": "PROFILE"}
 
 
+# Every merchant, listed for the daily jobs (ListIndex: lpk = MERCHANTS#<shard>, lsk = merchant id).
+MERCHANT_SHARDS = 16
+
+
+def merchants_pk(shard: int) -> str:
+    return f"MERCHANTS#{shard}"
+
+
 def api_key_key(key_hash: str) -> dict[str, str]:
     return {"pk": f"APIKEY#{key_hash}", "sk": "APIKEY"}
 

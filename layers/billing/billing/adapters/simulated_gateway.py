@@ -218,7 +218,7 @@ class SimulatedGateway:
             "amount": request.money.amount,
             "currency": request.money.currency,
             "at": sortable(now),
-            "ledger": ledger_key(request.merchant_id, "payment"),  # the Ledger index: a merchant's payments by time
+            "ledger_pk": ledger_key(request.merchant_id, "payment"),  # the Ledger index: a merchant's payments by time
         }
         if isinstance(request, AttemptRequest):
             entry["token"], entry["attempt"] = request.token, request.attempt
@@ -340,7 +340,7 @@ class SimulatedGateway:
             "result": dispute.get("result"),
             "bank_debit": bank_debit or None,
             # The Ledger index: a merchant's disputes by the time they were opened.
-            "ledger": ledger_key(payment.merchant_id, "dispute") if payment.merchant_id else None,
+            "ledger_pk": ledger_key(payment.merchant_id, "dispute") if payment.merchant_id else None,
             "at": sortable(dispute["opened_at"]),
         }
         if once:
@@ -461,8 +461,8 @@ class SimulatedGateway:
         request: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": "Ledger",
-            "KeyConditionExpression": "#ledger = :ledger AND #at BETWEEN :since AND :until",
-            "ExpressionAttributeNames": {"#ledger": "ledger", "#at": "at"},
+            "KeyConditionExpression": "ledger_pk = :ledger AND #at BETWEEN :since AND :until",
+            "ExpressionAttributeNames": {"#at": "at"},
             "ExpressionAttributeValues": to_attributes(
                 {":ledger": ledger_key(merchant_id, what), ":since": sortable(since), ":until": sortable(until)}
             ),
@@ -666,7 +666,7 @@ class SimulatedGateway:
             "currency": currency,
             "at": sortable(at),
             "merchant_id": merchant_id,
-            "ledger": ledger_key(merchant_id, "payment") if merchant_id else None,
+            "ledger_pk": ledger_key(merchant_id, "payment") if merchant_id else None,
         }
         self.client.put_item(TableName=self.table, Item=to_attributes({k: v for k, v in item.items() if v is not None}))
         return {k: item.get(k) for k in ("idempotency_key", "mandate_id", "amount", "currency", "at")} | {

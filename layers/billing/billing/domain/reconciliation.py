@@ -198,11 +198,12 @@ class Difference(BaseModel):
     kind: DifferenceKind
     movement: MovementKind  # what moved: charge, refund, reversal, dispute
     currency: str
-    charge_id: str | None
-    refund_id: str | None
     gateway_reference: str
-    recorded_amount: int | None  # what the books moved (None: unknown here; 0: known, not moved)
-    gateway_amount: int | None  # what the gateway moved (None: unknown there; 0: known, not moved)
+    # Defaults: stored records leave nulls out.
+    charge_id: str | None = None
+    refund_id: str | None = None
+    recorded_amount: int | None = None  # what the books moved (None: unknown here; 0: known, not moved)
+    gateway_amount: int | None = None  # what the gateway moved (None: unknown there; 0: known, not moved)
 
 
 class Reconciliation(Entity):

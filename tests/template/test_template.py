@@ -91,6 +91,7 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_and_receipts
         "NotifierFunctionRole",
         "GatewayEventsFunctionRole",
         "GatewayEventApplierFunctionRole",
+        "ReconciliationFunctionRole",
     }
     # The merchant-facing functions, webhooks, receipts and e-mails write merchant data only (pk M#<merchant>#...).
     merchant_data_only = (
@@ -99,7 +100,13 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_and_receipts
         "WebhookFanOutFunctionRole",
         "WebhookDeliveryFunctionRole",
     )
-    for role in (*merchant_data_only, "ReceiptsFunctionRole", "NotifierFunctionRole", "GatewayEventApplierFunctionRole"):
+    for role in (
+        *merchant_data_only,
+        "ReceiptsFunctionRole",
+        "NotifierFunctionRole",
+        "GatewayEventApplierFunctionRole",
+        "ReconciliationFunctionRole",
+    ):
         for statement in _statements(expanded):
             if (
                 statement[0] == role

@@ -13,10 +13,10 @@ import pytest
 
 from billing.domain.charge import Charge, charge_id
 from billing.domain.disputes import Dispute
-from billing.domain.reconciliation import Reconciliation
 from billing.domain.errors import ConcurrentModification, InvalidState
 from billing.domain.items import Item
 from billing.domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan, PlanTerms
+from billing.domain.reconciliation import Reconciliation
 from billing.domain.refunds import Refund
 from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint, delivery_id
 from billing.service.ports import Changes, Limit, PageRequest, Repository

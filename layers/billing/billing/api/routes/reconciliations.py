@@ -4,7 +4,7 @@ gateways report (made by the daily job, read-only here)."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date as Day
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -20,10 +20,10 @@ router = new_router()
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def day_of(value: str) -> date:
+def day_of(value: str) -> Day:
     """`YYYY-MM-DD`, a real calendar day in the years the contract accepts (422 otherwise)."""
     try:
-        day = date.fromisoformat(value) if _DATE.match(value) else None
+        day = Day.fromisoformat(value) if _DATE.match(value) else None
     except ValueError:
         day = None
     if day is None or not 2000 <= day.year <= 2199:
@@ -44,10 +44,10 @@ def list_reconciliations(
 
 
 @router.get(
-    "/v1/reconciliations/<day>",
+    "/v1/reconciliations/<date>",
     responses=responses(ReconciliationOut, 200, 404, 422),
     summary="Retrieve the reconciliation of a UTC day (YYYY-MM-DD)",
 )
-def get_reconciliation(day: str) -> Response[Any]:
+def get_reconciliation(date: str) -> Response[Any]:
     request = MerchantRequest(router)
-    return request.ok(request.api.reconciliations.get(request.merchant_id, day_of(day)))
+    return request.ok(request.api.reconciliations.get(request.merchant_id, day_of(date)))

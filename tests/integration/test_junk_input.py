@@ -68,6 +68,7 @@ def test_junk_over_every_api_route_is_a_4xx_with_the_error_object_and_stores_not
         "refund_id": "rfd_x",
         "dispute_id": "dsp_x",
         "notification_id": "ntf_x",
+        "date": "2026-12-01",  # a day not reconciled
     }
     before = stored(system)
     sent = 0

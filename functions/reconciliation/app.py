@@ -56,7 +56,7 @@ def reconcile(record: dict[str, Any]) -> bool:
         logger.exception("reconciliation failed", extra={"merchant_id": request.merchant_id, "date": str(request.date)})
         return False
     report = run.reconciliation
-    metrics.add_metric(name="ReconciliationMismatches", unit=MetricUnit.Count, value=len(report.differences))
+    metrics.add_metric(name="ReconciliationMismatches", unit=MetricUnit.Count, value=report.difference_count)
     metrics.add_metric(name="ReconciliationsCompleted", unit=MetricUnit.Count, value=1)
     logger.info(
         "reconciled",
@@ -64,7 +64,7 @@ def reconcile(record: dict[str, Any]) -> bool:
             "merchant_id": request.merchant_id,
             "date": str(request.date),
             "status": report.status,
-            "differences": len(report.differences),
+            "differences": report.difference_count,
             "written": run.written,
         },
     )

@@ -150,3 +150,18 @@ def test_the_report_is_stored_under_the_merchant() -> None:
     assert world.repo.get(Reconciliation, "mch_other", report.id) is None
     with pytest.raises(NotFound):
         ReconciliationLog(world.repo).get("mch_other", DAY)
+
+
+def test_a_day_where_everything_differs_lists_the_first_500_and_counts_them_all() -> None:
+    # Given the gateway reports 600 payments nobody here asked for
+    world, ledger, reconciliations, _ = a_day_of_business()
+    noon = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
+    ledger.extra += [GatewayEntry("charge", "succeeded", "EUR", 100, noon, f"sim_x{n}") for n in range(600)]
+
+    # When the day is reconciled
+    report = reconciliations.run(MERCHANT, DAY).reconciliation
+
+    # Then the report (and its event) stays small: 500 listed, 600 counted, the totals exact
+    assert len(report.differences) == 500 and report.difference_count == 600
+    eur = next(t for t in report.totals if t.currency == "EUR")
+    assert eur.gateway.charges - eur.recorded.charges == 600 * 100

@@ -206,14 +206,22 @@ class Difference(BaseModel):
     gateway_amount: int | None = None  # what the gateway moved (None: unknown there; 0: known, not moved)
 
 
+# A report lists at most this many differences (an item of DynamoDB holds 400 KB, an SNS message
+# 256 KB: a day where everything differs, a gateway outage, still fits); `difference_count` says
+# how many there were.
+MAX_LISTED_DIFFERENCES = 500
+
+
 class Reconciliation(Entity):
     date: date
     status: ReconciliationStatus
     totals: list[CurrencyTotals]
     differences: list[Difference]
+    difference_count: int = 0
 
     def same_result(self, other: Reconciliation) -> bool:
-        return (self.status, self.totals, self.differences) == (other.status, other.totals, other.differences)
+        mine = (self.status, self.totals, self.differences, self.difference_count)
+        return mine == (other.status, other.totals, other.differences, other.difference_count)
 
 
 @dataclass(frozen=True)

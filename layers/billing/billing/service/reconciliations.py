@@ -30,6 +30,7 @@ from ..domain.events import EventType
 from ..domain.model import Event
 from ..domain.reconciliation import (
     DISPUTES_LOOKBACK,
+    MAX_LISTED_DIFFERENCES,
     MOVEMENT_EVENTS,
     PAYMENTS_LOOKBACK,
     READ_MARGIN,
@@ -129,7 +130,8 @@ class Reconciliations:
                 date=day,
                 status=result.status,
                 totals=result.totals,
-                differences=result.differences,
+                differences=result.differences[:MAX_LISTED_DIFFERENCES],
+                difference_count=len(result.differences),
             )
             if stored is not None and stored.same_result(fresh):
                 return Run(stored, False)

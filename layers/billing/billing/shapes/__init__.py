@@ -281,7 +281,8 @@ class ReconciliationOut(ResponseModel):
     date: str = Field(description="The UTC day reconciled (YYYY-MM-DD)")
     status: ReconciliationStatus
     totals: list[CurrencyTotalsOut]
-    differences: list[DifferenceOut]
+    differences: list[DifferenceOut] = Field(description="Every difference found (at most the first 500: see difference_count)")
+    difference_count: int = Field(description="How many differences were found")
     created_at: TimeOut
     updated_at: TimeOut
 
@@ -296,6 +297,7 @@ class ReconciliationOut(ResponseModel):
                 for t in report.totals
             ],
             differences=[DifferenceOut(**d.model_dump()) for d in report.differences],
+            difference_count=report.difference_count,
             created_at=report.created_at,
             updated_at=report.updated_at,
         )

@@ -42,7 +42,10 @@ def rate_seconds(expression: str) -> float:
 
 
 RECONCILIATION_TIME = time(1, 0)  # template.yaml: the reconciliation's schedule, cron(0 1 * * ? *) UTC
-MAX_CATCH_UP_DAYS = 31
+# A clock moved days ahead reconciles the latest day whose time passed, not every day it skipped
+# (each is every merchant's day: tests that move the clock by weeks would wait minutes per tick);
+# POST /_local/reconcile {date} reconciles any day.
+MAX_CATCH_UP_DAYS = 1
 
 
 def last_reconcilable_day(now: datetime) -> date:
@@ -208,7 +211,7 @@ class LocalSystem:
 
     def daily_jobs(self) -> list[dict[str, Any]]:
         """The days whose reconciliation time the local clock passed since the last run (at most
-        the last `MAX_CATCH_UP_DAYS`: a clock moved a year ahead does not replay the year)."""
+        the last `MAX_CATCH_UP_DAYS`: a clock moved weeks ahead does not replay them)."""
         last = last_reconcilable_day(self.clock.now())
         first = max(self.reconciled_through + timedelta(days=1), last - timedelta(days=MAX_CATCH_UP_DAYS - 1))
         runs = []

@@ -42,6 +42,7 @@ class Provisioned:
             "RECEIPT_QUEUE_URL": self.queues["ReceiptQueue"],
             "NOTIFY_QUEUE_URL": self.queues["NotifyQueue"],
             "GATEWAY_EVENTS_QUEUE_URL": self.queues["GatewayEventsQueue"],
+            "RECONCILE_QUEUE_URL": self.queues["ReconcileQueue"],
             "STRIPE_WEBHOOK_SECRET_ARN": self.secrets["StripeWebhookSecret"],
             "SENDER_EMAIL": SENDER,
             "SES_CONFIGURATION_SET": self.configuration_sets["MailConfigurationSet"],

@@ -40,7 +40,9 @@ Supported endpoints (what the adapter calls, plus reads that tests find handy)
   GET  /v1/payment_methods/{id} (expand[]=customer: the Customer object instead of its id),
   POST /v1/payment_methods/{id} (metadata, merged key by key; "" removes a key; Stripe's limits)
   POST /v1/setup_intents, GET /v1/setup_intents?customer=…&payment_method=…, GET /v1/setup_intents/{id}
-  POST /v1/payment_intents, GET /v1/payment_intents/{id}, GET /v1/payment_intents/search,
+  POST /v1/payment_intents, GET /v1/payment_intents (paginated: limit, starting_after, created[…],
+  expand[]=data.latest_charge; refunds and disputes lists alike), GET /v1/payment_intents/{id},
+  GET /v1/payment_intents/search,
   POST /v1/payment_intents/{id}/cancel
   GET  /v1/charges/{id}
   POST /v1/refunds, GET /v1/refunds?payment_intent=…, GET /v1/refunds/{id}
@@ -254,6 +256,55 @@ def _types(params: Obj) -> list[str] | None:
         if isinstance(raw, str):
             return [raw]
     return None
+
+
+def _created_in(params: Obj) -> Callable[[Obj], bool]:
+    """Stripe's `created` filter: `created=<ts>` or `created[gt|gte|lt|lte]=<ts>`."""
+    raw = params.get("created")
+    if raw is None:
+        return lambda obj: True
+    if not isinstance(raw, dict):
+        raw = {"eq": raw}
+    bounds: list[tuple[str, int]] = []
+    for op, value in raw.items():
+        if op not in ("gt", "gte", "lt", "lte", "eq"):
+            raise StripeApiError(400, f"Invalid created[{op}]", code="parameter_unknown", param=f"created[{op}]")
+        try:
+            bounds.append((op, int(str(value))))
+        except ValueError:
+            raise StripeApiError(400, f"Invalid integer: {value}", code="parameter_invalid_integer", param="created") from None
+    compare: dict[str, Callable[[int, int], bool]] = {
+        "gt": lambda a, b: a > b,
+        "gte": lambda a, b: a >= b,
+        "lt": lambda a, b: a < b,
+        "lte": lambda a, b: a <= b,
+        "eq": lambda a, b: a == b,
+    }
+    return lambda obj: all(compare[op](int(obj["created"]), value) for op, value in bounds)
+
+
+def list_page(store: Any, found: list[Obj], params: Obj, url: str) -> Obj:
+    """One page of a Stripe list: newest first (`created`, then id), `limit` 1..100 (default 10),
+    `starting_after` an object id of the previous page, `created` bounds, `expand[]=data.<field>`."""
+    limit = _int(params, "limit") or 10
+    if not 1 <= limit <= 100:
+        raise StripeApiError(400, "Invalid limit: must be between 1 and 100", code="parameter_invalid_integer", param="limit")
+    created = _created_in(params)
+    rows = sorted((o for o in found if created(o)), key=lambda o: (o["created"], o["id"]), reverse=True)
+    after = _str(params, "starting_after")
+    if after is not None:
+        ids = [o["id"] for o in rows]
+        if after not in ids:
+            raise missing("object", after, "starting_after")
+        rows = rows[ids.index(after) + 1 :]
+    page = [copy.deepcopy(o) for o in rows[:limit]]
+    expand = params.get("expand") or []
+    for field_path in [expand] if isinstance(expand, str) else expand:
+        name = str(field_path).removeprefix("data.")
+        for obj in page:
+            if isinstance(obj.get(name), str) and obj[name] in store.objects:
+                obj[name] = copy.deepcopy(store.objects[obj[name]])
+    return {"object": "list", "data": page, "has_more": len(rows) > limit, "url": url}
 
 
 # ------------------------------------------------------------------------------------------ clock
@@ -978,6 +1029,16 @@ class PaymentIntents:
     def retrieve(self, intent_id: str) -> Obj:
         return self.store.get(intent_id, "payment_intent")
 
+    def list(self, params: Obj) -> Obj:
+        """`GET /v1/payment_intents`: newest first, paginated, `created` and `customer` filters."""
+        customer = _str(params, "customer")
+        found = [
+            o
+            for o in self.store.objects.values()
+            if o.get("object") == "payment_intent" and (customer is None or o.get("customer") == customer)
+        ]
+        return list_page(self.store, found, params, "/v1/payment_intents")
+
     def search(self, query: str) -> Obj:
         clauses = _parse_query(query)
         found = [o for o in self.store.objects.values() if o.get("object") == "payment_intent" and all(c(o) for c in clauses)]
@@ -1133,7 +1194,6 @@ class Refunds:
 
     def list(self, params: Obj) -> Obj:
         intent_id, charge_id = _str(params, "payment_intent"), _str(params, "charge")
-        limit = _int(params, "limit") or 10
         found = [
             r
             for r in self.store.objects.values()
@@ -1141,8 +1201,7 @@ class Refunds:
             and (intent_id is None or r["payment_intent"] == intent_id)
             and (charge_id is None or r["charge"] == charge_id)
         ]
-        found.sort(key=lambda r: r["created"], reverse=True)
-        return {"object": "list", "data": found[:limit], "has_more": len(found) > limit, "url": "/v1/refunds"}
+        return list_page(self.store, found, params, "/v1/refunds")
 
     def settle(self, refund_id: str) -> Obj:
         with self.store.lock:
@@ -1239,8 +1298,9 @@ class Disputes:
             and (intent_id is None or d["payment_intent"] == intent_id)
             and (charge_id is None or d["charge"] == charge_id)
         ]
-        found.sort(key=lambda d: d["created"], reverse=True)
-        return {"object": "list", "data": found, "has_more": False, "url": "/v1/disputes"}
+        if "limit" not in params and (intent_id or charge_id):
+            params = {**params, "limit": "100"}  # one payment's disputes: all of them, as before
+        return list_page(self.store, found, params, "/v1/disputes")
 
 
 # ------------------------------------------------------------------------------------- the server
@@ -1318,6 +1378,7 @@ class StripeStandIn:
             ("GET", re.compile(r"/v1/setup_intents"), lambda p, a: self.setup_intents.list(p)),
             ("GET", re.compile(r"/v1/setup_intents/([^/]+)"), lambda p, a: self.setup_intents.retrieve(a[0])),
             ("POST", re.compile(r"/v1/payment_intents"), lambda p, a: self.payment_intents.create(p)),
+            ("GET", re.compile(r"/v1/payment_intents"), lambda p, a: self.payment_intents.list(p)),
             ("GET", re.compile(r"/v1/payment_intents/search"), lambda p, a: self.payment_intents.search(str(p.get("query", "")))),
             ("GET", re.compile(r"/v1/payment_intents/([^/]+)"), lambda p, a: self.payment_intents.retrieve(a[0])),
             ("POST", re.compile(r"/v1/payment_intents/([^/]+)/cancel"), lambda p, a: self.payment_intents.cancel(a[0], p)),

@@ -9,6 +9,7 @@
     make redrive QUEUE=receipts [STACK=…]                    # ReceiptDLQ -> ReceiptQueue (numbered again; idempotent)
     make redrive QUEUE=notify [STACK=…]                      # NotifyDLQ -> NotifyQueue (each e-mail still at most once)
     make redrive QUEUE=exports [STACK=…]                     # ExportDLQ -> ExportQueue (a pending export built; ready or failed: nothing)
+    make redrive QUEUE=reconcile [STACK=…]                   # ReconcileDLQ -> ReconcileQueue (a day reconciled again: same report)
 
 Every replay is safe to run twice: a gateway message is replayed at the gateway with its own key
 (or found recorded and dropped), a tick dispatches what is due at its time (claims are
@@ -130,7 +131,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "queue",
-        choices=["charge", "schedule", "events", "webhooks", "webhook-events", "gateway-events", "receipts", "notify", "exports"],
+        choices=[
+            "charge",
+            "schedule",
+            "events",
+            "webhooks",
+            "webhook-events",
+            "gateway-events",
+            "receipts",
+            "notify",
+            "exports",
+            "reconcile",
+        ],
     )
     parser.add_argument("--stack", default="recurring-payments", help="the deployed stack (its outputs name the queues)")
     args = parser.parse_args(argv)
@@ -149,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         result = move_back(sqs, outputs["GatewayEventsDLQUrl"], outputs["GatewayEventsQueueUrl"], "GatewayEventsQueue")
     elif args.queue == "notify":
         result = move_back(sqs, outputs["NotifyDLQUrl"], outputs["NotifyQueueUrl"], "NotifyQueue")
+    elif args.queue == "reconcile":
+        result = move_back(sqs, outputs["ReconcileDLQUrl"], outputs["ReconcileQueueUrl"], "ReconcileQueue")
     elif args.queue == "receipts":
         result = move_back(sqs, outputs["ReceiptDLQUrl"], outputs["ReceiptQueueUrl"], "ReceiptQueue")
     elif args.queue == "exports":

@@ -730,3 +730,51 @@ class FakeExportFiles:
 
     def link(self, key: str, seconds: int) -> str:
         return f"https://files.example/{key}?expires_in={seconds}"
+
+
+# ----------------------------------------------------------------- reconciliation
+class FakeGatewayLedger:
+    """What the fake gateway reports as money moved (the `GatewayLedger` port): its payments and
+    refunds as it answered them, plus entries a test adds (`extra`) or hides (`lost`)."""
+
+    def __init__(self, gateway: FakeGateway) -> None:
+        self.gateway = gateway
+        self.extra: list[Any] = []
+        self.lost: set[str] = set()  # gateway references it no longer reports
+        self.amounts: dict[str, int] = {}  # gateway reference -> the amount it reports instead
+
+    def entries(self, merchant_id: str, payments_since: datetime, disputes_since: datetime, until: datetime) -> list[Any]:
+        from billing.domain.reconciliation import GatewayEntry
+
+        out: list[GatewayEntry] = []
+        for request, result, at in self.gateway.payments:
+            status = {"succeeded": "succeeded", "processing": "processing"}.get(result.outcome, "failed")
+            ref = result.gateway_reference or ""
+            out.append(
+                GatewayEntry(
+                    "charge",
+                    status,
+                    request.money.currency,
+                    self.amounts.get(ref, request.money.amount),
+                    at,
+                    ref,
+                    charge_id=request.charge_id,
+                )  # fmt: skip
+            )
+        for refund, result, at in self.gateway.refunds:
+            ref = result.gateway_reference or ""
+            status = "succeeded" if result.outcome == "succeeded" else "failed"
+            out.append(
+                GatewayEntry(
+                    "refund",
+                    status,
+                    refund.money.currency,
+                    self.amounts.get(ref, refund.money.amount),
+                    at,
+                    ref,
+                    charge_id=refund.charge_id,
+                    refund_id=refund.refund_id,
+                )  # fmt: skip
+            )
+        out += self.extra
+        return [e for e in out if e.gateway_reference not in self.lost and payments_since <= e.at < until]

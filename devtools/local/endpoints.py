@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -55,6 +56,14 @@ class ClockChange(BaseModel):
         if (self.advance_seconds is None) == (self.now is None):
             raise ValueError('send {"advance_seconds": N} or {"now": "<RFC 3339>"}')
         return self
+
+
+class ReconcileDay(BaseModel):
+    """The reconciliation of one UTC day, now (as its schedule would run it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date: date
 
 
 class NewDispute(BaseModel):
@@ -108,6 +117,7 @@ class LocalEndpoints:
             ("GET", "/_local/clock"): lambda _: (200, self._clock()),
             ("POST", "/_local/clock"): self.set_clock,
             ("POST", "/_local/tick"): lambda _: (200, system.tick()),
+            ("POST", "/_local/reconcile"): self.reconcile,
             ("GET", "/_local/gateway/ledger"): lambda _: (200, {"entries": system.simulated_gateway.entries()}),
             ("POST", "/_local/gateway/ledger"): self.record_payment,
             ("POST", "/_local/gateway/disputes"): self.open_dispute,
@@ -160,6 +170,18 @@ class LocalEndpoints:
         except ClockWentBack as error:
             return _error(409, "invalid_state", str(error))
         return 200, self._clock()
+
+    def reconcile(self, body: Any) -> Answer:
+        """Reconcile a day now: every merchant's report stored, its event published."""
+        try:
+            request = ReconcileDay.model_validate(body)
+        except ValidationError as error:
+            return _invalid(error)
+        with self.system.engine:
+            summary = self.system.reconcile(request.date)
+            self.system.relay_events()
+            self.system.deliver_webhooks()
+        return 200, summary
 
     def reset_stats(self, _: Any) -> Answer:
         self.system.stats.reset()

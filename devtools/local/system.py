@@ -8,7 +8,7 @@ import os
 import re
 import sys
 import threading
-from datetime import timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,19 @@ def rate_seconds(expression: str) -> float:
         return 60.0
     unit = {"minute": 60, "hour": 3600, "day": 86400}[match.group(2).rstrip("s")]
     return float(match.group(1)) * unit
+
+
+RECONCILIATION_TIME = time(1, 0)  # template.yaml: the reconciliation's schedule, cron(0 1 * * ? *) UTC
+# A clock moved days ahead reconciles the latest day whose time passed, not every day it skipped
+# (each is every merchant's day: tests that move the clock by weeks would wait minutes per tick);
+# POST /_local/reconcile {date} reconciles any day.
+MAX_CATCH_UP_DAYS = 1
+
+
+def last_reconcilable_day(now: datetime) -> date:
+    """The latest day whose reconciliation time (01:00 UTC the day after) `now` has passed."""
+    utc = now.astimezone(timezone.utc)
+    return utc.date() - timedelta(days=1 if utc.time() >= RECONCILIATION_TIME else 2)
 
 
 class LocalSystem:
@@ -100,6 +113,8 @@ class LocalSystem:
         # The simulated gateway's clock: its changes that fell due, reported as gateway events
         # (applied in process by its bootstrap until the gateway-events queue takes them).
         self.gateway_clock = load_function("simulated_gateway_clock", overrides)
+        # The daily reconciliation: its schedule fires when the local clock passes 01:00 UTC.
+        self.reconciliation = load_function("reconciliation", overrides)
         WebhookLines(self.webhook_delivery.deps.webhook_ports(), self.clock, quiet)  # each attempt printed as one line
         self.gateway = ApiGateway(
             authorizer=lambda event: invoke(self.authorizer, event, "AuthorizerFunction"),
@@ -139,6 +154,10 @@ class LocalSystem:
         self.export_requests = SqsEventSource(
             sqs, self.aws.queues["ExportQueue"], lambda e: invoke(self.exporter, e, "ExporterFunction"), batch_size=1
         )
+        self.reconcile_requests = SqsEventSource(
+            sqs, self.aws.queues["ReconcileQueue"], lambda e: invoke(self.reconciliation, e, "ReconciliationFunction")
+        )
+        self.reconciled_through = last_reconcilable_day(self.clock.now())  # days before start are not reconciled
         schedule = load_template()["Parameters"]["DispatchScheduleExpression"]["Default"]
         self.rate = timedelta(seconds=rate_seconds(schedule))
         self.next_tick = self.clock.now()
@@ -186,6 +205,29 @@ class LocalSystem:
         self.inbound_gateway_events.drain()  # the reports applied, as the applier function would at once
         return summary
 
+    def reconcile(self, day: date) -> dict[str, Any]:
+        """The reconciliation's daily schedule for `day` (it fires at 01:00 UTC the day after), and
+        its queue drained: every merchant's day reconciled."""
+        fires = datetime.combine(day + timedelta(days=1), RECONCILIATION_TIME, tzinfo=timezone.utc)
+        summary: dict[str, Any] = invoke(
+            self.reconciliation, {"scheduled_time": fires.strftime("%Y-%m-%dT%H:%M:%SZ")}, "ReconciliationFunction", 120
+        )
+        summary["reconciled"] = self.reconcile_requests.drain().received
+        return summary
+
+    def daily_jobs(self) -> list[dict[str, Any]]:
+        """The days whose reconciliation time the local clock passed since the last run (at most
+        the last `MAX_CATCH_UP_DAYS`: a clock moved weeks ahead does not replay them)."""
+        last = last_reconcilable_day(self.clock.now())
+        first = max(self.reconciled_through + timedelta(days=1), last - timedelta(days=MAX_CATCH_UP_DAYS - 1))
+        runs = []
+        day = first
+        while day <= last:
+            runs.append(self.reconcile(day))
+            self.reconciled_through = day
+            day += timedelta(days=1)
+        return runs
+
     def dispatch(self) -> dict[str, Any]:
         now = self.clock.now()
         self.next_tick = now + self.rate
@@ -204,6 +246,7 @@ class LocalSystem:
             dispatched = self.dispatch()
             delivery = self.gateway_queue.drain()
             gateway_events = self.inbound_gateway_events.drain().received
+            reconciliations = self.daily_jobs()  # after the day's settlements were recorded
             events = self.relay_events()
             receipts = self.receipt_requests.drain().received
             emails = self.notification_requests.drain().received
@@ -221,6 +264,7 @@ class LocalSystem:
                 "batches": delivery.batches,
             },
             "gateway_events_applied": gateway_events,
+            "reconciliations": reconciliations,
             "events_published": events,
             "receipts_requested": receipts,
             "email_requests": emails,
@@ -252,6 +296,7 @@ class LocalSystem:
                         self.dispatch()
                     self.gateway_queue.drain()
                     self.inbound_gateway_events.drain()
+                    self.daily_jobs()
                     self.relay_events()
                     self.receipt_requests.drain()
                     self.notification_requests.drain()

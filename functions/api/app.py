@@ -24,6 +24,7 @@ from billing.api.routes import (
     money,
     notifications,
     plans,
+    reconciliations,
     tax_rates,
     webhooks,
 )
@@ -32,7 +33,20 @@ from billing.observability import logger, metrics
 deps = bootstrap.api(bootstrap.given(globals()))
 
 app = APIGatewayRestResolver(enable_validation=True)
-for resource in (plans, mandates, charges, money, events, account, notifications, api_keys, webhooks, tax_rates, exports):
+for resource in (
+    plans,
+    mandates,
+    charges,
+    money,
+    events,
+    account,
+    notifications,
+    api_keys,
+    webhooks,
+    tax_rates,
+    exports,
+    reconciliations,
+):
     app.include_router(resource.router)
 errors.install(app)
 

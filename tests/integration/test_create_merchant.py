@@ -45,3 +45,28 @@ def test_operators_list_create_and_revoke_a_merchants_keys(system: System, capsy
     system.gateway._cache.clear()
     assert system.client(key=created["secret"])("GET", "/v1/plans").status == 401
     assert keys([*table, "revoke", "--merchant", system.a.id, "--key", created["id"]]) == 1
+
+
+def test_merchants_made_before_they_were_listed_are_listed_once_by_the_backfill(
+    system: System, capsys: pytest.CaptureFixture
+) -> None:
+    from billing.adapters.merchants import MerchantStore
+    from scripts.list_merchants import main as list_merchants
+
+    # Given merchant A's profile as it was written before merchants were listed for the daily jobs
+    client, table = boto3.client("dynamodb"), system.aws.tables["BillingTable"]
+    client.update_item(
+        TableName=table, Key={"pk": {"S": f"MERCHANT#{system.a.id}"}, "sk": {"S": "PROFILE"}}, UpdateExpression="REMOVE lpk, lsk"
+    )
+    store = MerchantStore(client, table)
+    assert set(store.merchant_ids()) == {system.b.id}
+
+    # When the operator runs the backfill, twice
+    assert list_merchants(["--table", table]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert list_merchants(["--table", table]) == 0
+    second = json.loads(capsys.readouterr().out)
+
+    # Then A is listed (once), B was already
+    assert (first, second) == ([system.a.id], [])
+    assert sorted(store.merchant_ids()) == sorted([system.a.id, system.b.id])

@@ -5,7 +5,7 @@ fake gets wrong would make every unit test built on it prove the wrong thing."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import boto3
@@ -16,6 +16,7 @@ from billing.domain.disputes import Dispute
 from billing.domain.errors import ConcurrentModification, InvalidState
 from billing.domain.items import Item
 from billing.domain.model import Consent, Customer, Event, Mandate, PaymentMethod, Plan, PlanTerms
+from billing.domain.reconciliation import Reconciliation
 from billing.domain.refunds import Refund
 from billing.domain.tax_rates import TaxRate
 from billing.domain.webhooks import WebhookDelivery, WebhookEndpoint, delivery_id
@@ -429,6 +430,20 @@ def _sample(name: str, merchant: str, n: int, **values: Any) -> Any:
     if name == "DISPUTE":
         fields = {"charge_id": "chg_contract1", "mandate_id": "mdt_contract0001", "status": "needs_response", **values}
         return Dispute(**common, **fields, id=f"dsp_contract{n}", amount=100, currency="EUR", gateway_reference=f"dp_{n}")
+    if name == "RECONCILIATION":
+        fields = {"status": "matched", **values}
+        sums = {"charges": 1999, "refunds": 0, "reversals": 0, "disputes": 0}
+        differences = [
+            {"kind": "missing_here", "movement": "charge", "currency": "EUR", "gateway_reference": "sim_x", "gateway_amount": 5}
+        ]
+        return Reconciliation(
+            **common,
+            **fields,
+            id=f"rcn_contract{n}",
+            date=date(2026, 12, 1) + timedelta(days=n),
+            totals=[{"currency": "EUR", "recorded": sums, "gateway": sums}],
+            differences=differences if fields["status"] == "mismatched" else [],
+        )
     if name == "ITEM":
         fields = {"mandate_id": "mdt_contract0001", "status": "pending", **values}
         return Item(**common, **fields, id=f"itm_contract{n}", amount=250, currency="EUR", description="Towel")
@@ -470,6 +485,7 @@ FILTER_VALUES: dict[tuple[str, str], tuple[str, str]] = {
     ("DISPUTE", "charge_id"): ("chg_contract9", "chg_contract1"),
     ("DISPUTE", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
     ("DISPUTE", "status"): ("lost", "needs_response"),
+    ("RECONCILIATION", "status"): ("mismatched", "matched"),
     ("ITEM", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
     ("ITEM", "status"): ("billed", "pending"),
     ("TAX_RATE", "status"): ("archived", "active"),

@@ -92,6 +92,7 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_receipts_and
         "NotifierFunctionRole",
         "GatewayEventsFunctionRole",
         "GatewayEventApplierFunctionRole",
+        "ReconciliationFunctionRole",
     }
     # The merchant-facing functions, webhooks, receipts and e-mails write merchant data only (pk M#<merchant>#...).
     merchant_data_only = (
@@ -100,7 +101,13 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_receipts_and
         "WebhookFanOutFunctionRole",
         "WebhookDeliveryFunctionRole",
     )
-    for role in (*merchant_data_only, "ReceiptsFunctionRole", "NotifierFunctionRole", "GatewayEventApplierFunctionRole"):
+    for role in (
+        *merchant_data_only,
+        "ReceiptsFunctionRole",
+        "NotifierFunctionRole",
+        "GatewayEventApplierFunctionRole",
+        "ReconciliationFunctionRole",
+    ):
         for statement in _statements(expanded):
             if (
                 statement[0] == role

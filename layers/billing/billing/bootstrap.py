@@ -59,6 +59,7 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.ports import WebhookPorts
     from .service.receipts import ReceiptNumbering
     from .service.receipts import ReceiptRequests as ReceiptBatches
+    from .service.reconciliations import GatewayLedger, ReconciliationPlanner, Reconciliations
     from .service.simulated_clock import SimulatedGatewayClock
     from .service.use_cases import UseCases
     from .service.webhooks import WebhookDeliverer, WebhookFanOut
@@ -432,6 +433,44 @@ class ChargerDeps:
 def charger(overrides: Overrides = Overrides()) -> ChargerDeps:
     aws = Aws.from_env(overrides)
     return ChargerDeps(build_charger(aws.repository, aws.gateways, aws.clock, aws.ids), aws.gateways)
+
+
+@dataclass(frozen=True)
+class ReconciliationDeps:
+    reconciliations: Reconciliations  # one merchant's day
+    planner: Callable[[], ReconciliationPlanner]  # the day's fan-out (built when the schedule fires)
+
+
+def build_ledgers(gateways: Mapping[str, object]) -> list[GatewayLedger]:
+    """What each configured gateway reports as money moved (reconciliation)."""
+    from .adapters.simulated_gateway import SimulatedGateway, SimulatedLedger
+    from .adapters.stripe import StripeGateway
+    from .adapters.stripe_ledger import StripeLedger
+
+    ledgers: list[GatewayLedger] = []
+    for gateway in gateways.values():
+        if isinstance(gateway, SimulatedGateway):
+            ledgers.append(SimulatedLedger(gateway))
+        elif isinstance(gateway, StripeGateway):
+            ledgers.append(StripeLedger(gateway))
+    return ledgers
+
+
+def reconciliation(overrides: Overrides = Overrides()) -> ReconciliationDeps:
+    """The daily reconciliation: the schedule's fan-out over merchants, the queue's worker."""
+    from .service.reconciliations import ReconciliationPlanner, Reconciliations
+
+    aws = Aws.from_env(overrides)
+
+    def planner() -> ReconciliationPlanner:
+        from .adapters.merchants import MerchantStore
+        from .adapters.sqs import SqsReconcileQueue
+
+        merchants = MerchantStore(aws.dynamodb, aws.settings.table_name)
+        return ReconciliationPlanner(merchants, SqsReconcileQueue(aws.sqs, aws.settings.reconcile_queue_url))
+
+    reconciliations = Reconciliations(aws.repository, build_ledgers(aws.gateways), aws.clock, aws.ids)
+    return ReconciliationDeps(reconciliations, planner)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ class Settings(BaseModel):
     # Billing engine
     charge_queue_url: str = ""  # the gateway queue (deployed as ChargeQueue; env CHARGE_QUEUE_URL)
     gateway_ledger_table_name: str = ""
+    reconcile_queue_url: str = ""  # one message per merchant and day to reconcile (ReconcileQueue)
     stripe_secret_name: str = ""  # Secrets Manager name/ARN, or an SSM SecureString path starting with "/"
     stripe_publishable_key: str = ""  # for Stripe.js on the customer's page
     stripe_api_base: str = "https://api.stripe.com"

@@ -53,6 +53,9 @@ class MerchantStore:
             "merchant_id": merchant_id,
             "name": name,
             "created_at": keys.sortable(now),
+            # Listed for the daily jobs (reconciliation): ListIndex, by shard.
+            "lpk": keys.merchants_pk(keys.shard_of(merchant_id, keys.MERCHANT_SHARDS)),
+            "lsk": merchant_id,
         }
         writer = Writer(self.client, self.table)
         new_profile = {"TableName": self.table, "Item": to_attributes(profile), "ConditionExpression": "attribute_not_exists(pk)"}
@@ -133,6 +136,50 @@ class MerchantStore:
         except ClientError as error:  # another authorizer marked it meanwhile: nothing to do
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+
+    def merchant_ids(self) -> Iterator[str]:
+        """Every merchant's id (the `MerchantDirectory` port), shard by shard, a page at a time."""
+        for shard in range(keys.MERCHANT_SHARDS):
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": "ListIndex",
+                "KeyConditionExpression": "lpk = :pk",
+                "ExpressionAttributeValues": to_attributes({":pk": keys.merchants_pk(shard)}),
+                "ProjectionExpression": "lsk",
+            }
+            while True:
+                response = self.client.query(**request)
+                for item in response["Items"]:
+                    yield str(from_attributes(item)["lsk"])
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def list_unlisted(self) -> list[str]:
+        """Merchants created before they were listed for the daily jobs, listed now: an operator's
+        one-off backfill (a Scan, with the operator's credentials: no function's role may scan).
+        May be run again (a listed merchant is left as it is)."""
+        listed: list[str] = []
+        pages = self.client.get_paginator("scan").paginate(
+            TableName=self.table,
+            FilterExpression="entity = :merchant AND attribute_not_exists(lpk)",
+            ExpressionAttributeValues=to_attributes({":merchant": "merchant"}),
+            ProjectionExpression="pk, sk, merchant_id",
+        )
+        for page in pages:
+            for raw in page["Items"]:
+                item = from_attributes(raw)
+                merchant_id = str(item["merchant_id"])
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=to_attributes({"pk": item["pk"], "sk": item["sk"]}),
+                    UpdateExpression="SET lpk = :lpk, lsk = :lsk",
+                    ExpressionAttributeValues=to_attributes(
+                        {":lpk": keys.merchants_pk(keys.shard_of(merchant_id, keys.MERCHANT_SHARDS)), ":lsk": merchant_id}
+                    ),
+                )
+                listed.append(merchant_id)
+        return listed
 
     def merchant_name(self, merchant_id: str) -> str | None:
         response = self.client.get_item(TableName=self.table, Key=to_attributes(keys.merchant_key(merchant_id)))

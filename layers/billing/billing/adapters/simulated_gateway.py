@@ -34,6 +34,7 @@ from ..domain.business_days import add_business_days
 from ..domain.charge import GATEWAY_ERROR, REJECTED, GatewayResult
 from ..domain.disputes import DISPUTE_REASONS
 from ..domain.payment_methods import simulated_type
+from ..domain.reconciliation import GatewayEntry, GatewayStatus, MovementKind
 from ..domain.refunds import REFUND_DECLINED
 from ..service.gateway_events import DisputeFacts, GatewayEvent, MethodReport, PaymentReport
 from ..service.ports import AttemptRequest, Clock, GatewayTimeout, RefundRequest
@@ -158,6 +159,10 @@ def _opt(moment: datetime | None) -> str | None:
     return sortable(moment) if moment is not None else None
 
 
+def ledger_key(merchant_id: str, what: str) -> str:
+    return f"{merchant_id}#{what}"
+
+
 def _safe(key: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in key)
 
@@ -213,6 +218,7 @@ class SimulatedGateway:
             "amount": request.money.amount,
             "currency": request.money.currency,
             "at": sortable(now),
+            "ledger_pk": ledger_key(request.merchant_id, "payment"),  # the Ledger index: a merchant's payments by time
         }
         if isinstance(request, AttemptRequest):
             entry["token"], entry["attempt"] = request.token, request.attempt
@@ -333,6 +339,9 @@ class SimulatedGateway:
             "closes_at": _opt(dispute.get("closes_at")),
             "result": dispute.get("result"),
             "bank_debit": bank_debit or None,
+            # The Ledger index: a merchant's disputes by the time they were opened.
+            "ledger_pk": ledger_key(payment.merchant_id, "dispute") if payment.merchant_id else None,
+            "at": sortable(dispute["opened_at"]),
         }
         if once:
             self._put_once(item)
@@ -446,6 +455,89 @@ class SimulatedGateway:
         )
         return GatewayEvent(**base, event_type="payment_method.automatically_updated", method=method)
 
+    # ------------------------------------------------------------------ reconciliation (GatewayLedger)
+    def _ledger(self, merchant_id: str, what: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "Ledger",
+            "KeyConditionExpression": "ledger_pk = :ledger AND #at BETWEEN :since AND :until",
+            "ExpressionAttributeNames": {"#at": "at"},
+            "ExpressionAttributeValues": to_attributes(
+                {":ledger": ledger_key(merchant_id, what), ":since": sortable(since), ":until": sortable(until)}
+            ),
+        }
+        while True:
+            response = self.client.query(**request)
+            items += [from_attributes(i) for i in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                return items
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def ledger_entries(
+        self, merchant_id: str, payments_since: datetime, disputes_since: datetime, until: datetime
+    ) -> list[GatewayEntry]:
+        """The merchant's money moves as the gateway dates them, at the clock's now: a charge when
+        it settled (a bank debit) or was answered (a card), its reversal, a refund, a dispute (lost:
+        when it closed). Read from the `Ledger` index by the time each payment started (disputes:
+        opened), so a bank debit settled or returned days later is found in the read window."""
+        now = self.clock.now()
+        out: list[GatewayEntry] = []
+        for item in self._ledger(merchant_id, "payment", payments_since, until):
+            outcome, _ = self._state(item, now)
+            status: GatewayStatus = (
+                "succeeded" if outcome == "succeeded" else "processing" if outcome == "processing" else "failed"
+            )
+            at, settles_at = _time(item["at"]), _time(item.get("settles_at"))
+            assert at is not None
+            reference = str(item.get("gateway_reference") or "sim_" + _safe(str(item["idempotency_key"])))
+            key, charge_id = str(item["idempotency_key"]), item.get("charge_id")
+
+            def entry(
+                kind: MovementKind, status: GatewayStatus, moved_at: datetime, refund_id: str | None = None
+            ) -> GatewayEntry:
+                return GatewayEntry(
+                    kind,
+                    status,
+                    currency=str(item["currency"]),
+                    amount=int(item["amount"]),
+                    at=moved_at,
+                    gateway_reference=reference,
+                    charge_id=charge_id,
+                    refund_id=refund_id,
+                )
+
+            if item.get("kind", "charge") == "refund":
+                out.append(entry("refund", status, at, key.removeprefix("refund:") if key.startswith("refund:") else None))
+                continue
+            reversed_at = _time(item.get("reversed_at"))
+            returned = reversed_at is not None and now >= reversed_at
+            out.append(
+                entry("charge", "succeeded" if returned else status, settles_at if settles_at and now >= settles_at else at)
+            )
+            if reversed_at is not None and returned:
+                out.append(entry("reversal", "succeeded", reversed_at))
+        for item in self._ledger(merchant_id, "dispute", disputes_since, until):
+            state = self._dispute_status(item, now)
+            if state is None:
+                continue
+            closes = _time(item.get("closes_at"))
+            opened = _time(item["opened_at"])
+            assert opened is not None
+            settled: GatewayStatus = "succeeded" if state == "lost" else "failed" if state == "won" else "processing"
+            out.append(
+                GatewayEntry(
+                    "dispute",
+                    settled,
+                    currency=str(item["currency"]),
+                    amount=int(item["amount"]),
+                    at=closes if state == "lost" and closes is not None else opened,
+                    gateway_reference=str(item["reference"]),
+                    charge_id=item.get("charge_id"),
+                )
+            )
+        return out
+
     # ------------------------------------------------------------------ tests and the local runtime
     def _scan(self) -> list[dict[str, Any]]:
         """Every item of the fake provider's own table: for tests and the local runtime only (no
@@ -552,9 +644,17 @@ class SimulatedGateway:
             "status": self._dispute_status(item, self.clock.now()),
         }
 
-    def record_unrequested(self, mandate_id: str, amount: int, currency: str, at: datetime) -> dict[str, Any]:
-        """A payment this service never asked for (for reconciliation tests): money taken at `at`."""
+    def record_unrequested(
+        self, mandate_id: str, amount: int, currency: str, at: datetime, merchant_id: str | None = None
+    ) -> dict[str, Any]:
+        """A payment this service never asked for (for reconciliation tests): money taken at `at`,
+        for the merchant named or else the one the gateway knows the mandate of."""
         key = "unrequested:" + uuid.uuid4().hex
+        if merchant_id is None:
+            merchant_id = next(
+                (str(i["merchant_id"]) for i in self._scan() if i.get("mandate_id") == mandate_id and i.get("merchant_id")),
+                None,
+            )
         item = {
             "idempotency_key": key,
             "record": "payment",
@@ -565,13 +665,27 @@ class SimulatedGateway:
             "amount": amount,
             "currency": currency,
             "at": sortable(at),
+            "merchant_id": merchant_id,
+            "ledger_pk": ledger_key(merchant_id, "payment") if merchant_id else None,
         }
-        self.client.put_item(TableName=self.table, Item=to_attributes(item))
+        self.client.put_item(TableName=self.table, Item=to_attributes({k: v for k, v in item.items() if v is not None}))
         return {k: item.get(k) for k in ("idempotency_key", "mandate_id", "amount", "currency", "at")} | {
             "kind": "charge",
             "status": "succeeded",
             "charge_id": None,
         }
+
+
+class SimulatedLedger:
+    """The simulated gateway's `GatewayLedger` (reconciliation)."""
+
+    def __init__(self, gateway: SimulatedGateway) -> None:
+        self.gateway = gateway
+
+    def entries(
+        self, merchant_id: str, payments_since: datetime, disputes_since: datetime, until: datetime
+    ) -> list[GatewayEntry]:
+        return self.gateway.ledger_entries(merchant_id, payments_since, disputes_since, until)
 
 
 @dataclass(frozen=True)

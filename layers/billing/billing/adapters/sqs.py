@@ -13,6 +13,7 @@ from ..service.messages import (
     ExportMessage,
     NotificationMessage,
     ReceiptRequest,
+    ReconcileRequest,
     RefundMessage,
     UnpublishedEventsMessage,
     WakeMessage,
@@ -130,6 +131,23 @@ class SqsReceiptRequests:
             response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
             refused |= {int(f["Id"]) for f in response.get("Failed", [])}
         return refused
+
+
+class SqsReconcileQueue:
+    """The day's reconciliation requests, one per merchant (the worker reconciles each)."""
+
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self.client, self.url = client, queue_url
+
+    def send(self, requests: Sequence[ReconcileRequest]) -> int:
+        """How many SQS took (a request refused is sent again by the next run, or by hand)."""
+        accepted = 0
+        for start in range(0, len(requests), BATCH):
+            chunk = requests[start : start + BATCH]
+            entries = [{"Id": str(i), "MessageBody": r.model_dump_json()} for i, r in enumerate(chunk)]
+            response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
+            accepted += len(chunk) - len(response.get("Failed", []))
+        return accepted
 
 
 class SqsNotificationQueue:

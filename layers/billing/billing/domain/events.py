@@ -37,6 +37,7 @@ class EventType(StrEnum):
     DISPUTE_CREATED = "dispute.created"
     DISPUTE_UPDATED = "dispute.updated"
     DISPUTE_CLOSED = "dispute.closed"
+    RECONCILIATION_COMPLETED = "reconciliation.completed"
     ITEM_CREATED = "item.created"
     ITEM_DELETED = "item.deleted"
     ITEM_VOIDED = "item.voided"

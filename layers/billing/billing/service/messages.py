@@ -7,6 +7,7 @@ parsed once at the handler's boundary by the queue's union (`parse_*`):
   and SES's reports (`MailFeedback`, "ses_feedback");
 - webhook events queue: `PublishedEvent`; webhook queue: `WakeMessage` ("webhook_wake");
 - export queue: `ExportMessage` ("export").
+- reconciliation queue: `ReconcileRequest` ("reconcile").
 
 Messages written before the discriminator existed (in flight at deploy time) carry no `type`:
 each union recognises them by their keys, as the handlers used to, so they are still taken.
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -105,6 +106,16 @@ class WakeMessage(BaseModel):
     type: Literal["webhook_wake"] = "webhook_wake"
     merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
     delivery_id: Annotated[StrictStr, StringConstraints(pattern=r"^wd_[A-Za-z0-9]{1,64}$")]
+
+
+class ReconcileRequest(BaseModel):
+    """Reconcile one merchant's day (the daily run's fan-out: one message per merchant)."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
+
+    type: Literal["reconcile"] = "reconcile"
+    merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
+    date: date
 
 
 class NotificationMessage(BaseModel):
@@ -299,6 +310,10 @@ class ExportMessage(BaseModel):
 
 def parse_export_message(raw: str | bytes) -> ExportMessage:
     return ExportMessage.model_validate_json(raw)
+
+
+def parse_reconcile_request(raw: str | bytes) -> ReconcileRequest:
+    return ReconcileRequest.model_validate_json(raw)
 
 
 def parse_wake_message(raw: str | bytes) -> WakeMessage:

@@ -97,6 +97,9 @@ REGISTRY: tuple[Aggregate, ...] = (
         "dsp",
         filters={"charge_id": "charge_id", "mandate_id": "mandate_id", "status": "status"},
     ),
+    Aggregate(
+        "RECONCILIATION", "billing.domain.reconciliation:Reconciliation", "rcn", versioned=True, filters={"status": "status"}
+    ),
     Aggregate("ITEM", "billing.domain.items:Item", "itm", filters={"mandate_id": "mandate_id", "status": "status"}),
     Aggregate("TAX_RATE", "billing.domain.tax_rates:TaxRate", "txr", filters={"status": "status"}),
     # Read before its first change: the defaults, named after the merchant (get answers them).

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .notification_log import NotificationLog
     from .plans import Plans
     from .ports import WebhookPorts
+    from .reconciliations import ReconciliationLog
     from .tax_rates import TaxRates
     from .webhooks import WebhookEndpoints
 
@@ -93,6 +94,12 @@ class UseCases:
         from .tax_rates import TaxRates
 
         return TaxRates(self.repo, self.clock, self.ids)
+
+    @cached_property
+    def reconciliations(self) -> ReconciliationLog:
+        from .reconciliations import ReconciliationLog
+
+        return ReconciliationLog(self.repo)
 
     @cached_property
     def items(self) -> Items:

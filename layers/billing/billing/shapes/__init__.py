@@ -21,6 +21,7 @@ from ..domain.items import Item, ItemStatus
 from ..domain.model import FINAL_STATUSES, Event, Mandate, MandateStatus, PaymentMethod, Plan, PlanStatus
 from ..domain.money import Currency
 from ..domain.notifications import Notification, NotificationKind, NotificationStatus
+from ..domain.reconciliation import DifferenceKind, MovementKind, Reconciliation, ReconciliationStatus, Sums
 from ..domain.refunds import Refund, RefundReason, RefundStatus
 from ..domain.schedule import Interval
 from ..domain.tax import TaxCategory
@@ -301,6 +302,67 @@ class DisputeOut(ResponseModel):
         return cls.copied(dispute)
 
 
+class SumsOut(ResponseModel):
+    charges: int = Field(description="Succeeded charges (minor units)")
+    refunds: int = Field(description="Succeeded refunds")
+    reversals: int = Field(description="Payments returned after they succeeded (bank debits)")
+    disputes: int = Field(description="Lost disputes")
+    net: int = Field(description="charges - refunds - reversals - disputes")
+
+    @classmethod
+    def of(cls, sums: Sums) -> SumsOut:
+        return cls(**sums.model_dump(), net=sums.net)
+
+
+class CurrencyTotalsOut(ResponseModel):
+    currency: str
+    recorded: SumsOut = Field(description="What this service recorded as moved that day")
+    gateway: SumsOut = Field(description="What the gateway reports as moved")
+
+
+class DifferenceOut(ResponseModel):
+    kind: DifferenceKind
+    movement: MovementKind = Field(description="What moved: charge, refund, reversal or dispute")
+    currency: str
+    charge_id: str | None
+    refund_id: str | None
+    gateway_reference: str
+    recorded_amount: int | None = Field(description="Moved in this service's books (null: unknown here; 0: known, not moved)")
+    gateway_amount: int | None = Field(description="Moved at the gateway (null: unknown there; 0: known, not moved)")
+
+
+class ReconciliationOut(ResponseModel):
+    id: str
+    object: Literal["reconciliation"] = "reconciliation"
+    date: str = Field(description="The UTC day reconciled (YYYY-MM-DD)")
+    status: ReconciliationStatus
+    totals: list[CurrencyTotalsOut]
+    differences: list[DifferenceOut] = Field(description="Every difference found (at most the first 500: see difference_count)")
+    difference_count: int = Field(description="How many differences were found")
+    created_at: TimeOut
+    updated_at: TimeOut
+
+    @classmethod
+    def of(cls, report: Reconciliation) -> ReconciliationOut:
+        return cls(
+            id=report.id,
+            date=report.date.isoformat(),
+            status=report.status,
+            totals=[
+                CurrencyTotalsOut(currency=t.currency, recorded=SumsOut.of(t.recorded), gateway=SumsOut.of(t.gateway))
+                for t in report.totals
+            ],
+            differences=[DifferenceOut(**d.model_dump()) for d in report.differences],
+            difference_count=report.difference_count,
+            created_at=report.created_at,
+            updated_at=report.updated_at,
+        )
+
+
+def render_reconciliation(report: Reconciliation) -> dict[str, object]:
+    return ReconciliationOut.of(report).model_dump(mode="json")
+
+
 class NotificationsOut(ResponseModel):
     upcoming_charge_days: int
     trial_ending_days: int
@@ -497,7 +559,8 @@ def render(
     | Account
     | Notification
     | TaxRate
-    | Export,
+    | Export
+    | Reconciliation,
     link: str | None = None,
 ) -> dict[str, object]:
     """An object as the API returns it (responses and event snapshots); `link`: a mandate's
@@ -524,6 +587,8 @@ def render(
         return NotificationOut.of(obj).model_dump(mode="json")
     if isinstance(obj, TaxRate):
         return TaxRateOut.of(obj).model_dump(mode="json")
+    if isinstance(obj, Reconciliation):
+        return render_reconciliation(obj)
     from .webhooks import render_webhook_object  # loaded only where webhooks are handled (cold start)
 
     return render_webhook_object(obj)

@@ -22,11 +22,12 @@ LIST_SHARDS: dict[str, int] = {
     "TAX_RATE": 1,
     "NOTIFICATION": 16,
     "EXPORT": 1,
+    "RECONCILIATION": 1,  # one a day per merchant
 }
 # The due index is global (not per merchant): dispatch reads every shard, each in parallel.
 DUE_SHARDS = 64
 
-_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd|rfd|dsp|itm|ntf|sup|txr|exp)_[A-Za-z0-9]{1,64}$")
+_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd|rfd|dsp|itm|ntf|sup|txr|exp|rcn)_[A-Za-z0-9]{1,64}$")
 
 
 def valid_id(value: str, prefix: str) -> bool:
@@ -72,6 +73,14 @@ def due_sk(moment: datetime, merchant_id: str, object_id: str) -> str:
 
 def merchant_key(merchant_id: str) -> dict[str, str]:
     return {"pk": f"MERCHANT#{merchant_id}", "sk": "PROFILE"}
+
+
+# Every merchant, listed for the daily jobs (ListIndex: lpk = MERCHANTS#<shard>, lsk = merchant id).
+MERCHANT_SHARDS = 16
+
+
+def merchants_pk(shard: int) -> str:
+    return f"MERCHANTS#{shard}"
 
 
 def api_key_key(key_hash: str) -> dict[str, str]:

@@ -152,6 +152,10 @@ def exports(merchant_id: str, status: str | None = None) -> ListQuery:
     return by_status(merchant_id, "EXPORT", status, ("exports", status) if status else ("exports",))
 
 
+def reconciliations(merchant_id: str, status: str | None = None) -> ListQuery:
+    return by_status(merchant_id, "RECONCILIATION", status, ("reconciliations", status) if status else ("reconciliations",))
+
+
 # Each listed kind's plan (by registry name), called with the merchant id and the list's filters.
 PLANS: dict[str, Callable[..., ListQuery]] = {
     "PLAN": plans,
@@ -167,6 +171,7 @@ PLANS: dict[str, Callable[..., ListQuery]] = {
     "TAX_RATE": tax_rates,
     "NOTIFICATION": notifications,
     "EXPORT": exports,
+    "RECONCILIATION": reconciliations,
 }
 
 

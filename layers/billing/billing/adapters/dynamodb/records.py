@@ -15,6 +15,7 @@ from ...domain.items import Item
 from ...domain.model import Event, Mandate, Plan
 from ...domain.notifications import Notification, Suppression
 from ...domain.receipts import ReceiptCounter
+from ...domain.reconciliation import Reconciliation
 from ...domain.refunds import Refund
 from ...domain.tax_rates import TaxRate
 from ...service.registry import aggregate_of
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
         | Suppression
         | TaxRate
         | Export
+        | Reconciliation
     )
 
 M = TypeVar("M", bound=BaseModel)

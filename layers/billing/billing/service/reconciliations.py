@@ -1,0 +1,246 @@
+"""The daily reconciliation: for one merchant and one UTC day, what the books recorded as money
+moved against what each gateway reports, stored as one report per (merchant, day) with
+`reconciliation.completed`; and the day's run over every merchant (a fan-out, one message each).
+
+The books' side is read from the day's events that move money (`charge.succeeded`,
+`charge.reversed`, `refund.succeeded`, `dispute.closed`), newest first down to the day's start,
+then their objects in one batch read: the objects say when the money moved
+(`domain/reconciliation.movements_of_*`). A movement a gateway reports in the day that the day's
+events do not name is looked up by the object the gateway names (its charge, refund or dispute):
+moved on another day (that day's report), known and not moved (`status_differs`), or unknown
+(`missing_here`).
+
+Idempotent: the report's id derives from (merchant, day); a run whose result equals the stored
+report writes nothing and records no event; a different result (a late settlement, a rerun after a
+fix) updates the report and records the event again. Concurrent runs: the version check lets one
+write, the other reads it again and finds the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+from ..domain.charge import Charge
+from ..domain.disputes import Dispute, dispute_id
+from ..domain.errors import NotFound
+from ..domain.events import EventType
+from ..domain.model import Event
+from ..domain.reconciliation import (
+    DISPUTES_LOOKBACK,
+    MAX_LISTED_DIFFERENCES,
+    MOVEMENT_EVENTS,
+    PAYMENTS_LOOKBACK,
+    READ_MARGIN,
+    GatewayEntry,
+    Key,
+    Movement,
+    Reconciliation,
+    Unmoved,
+    day_bounds,
+    movements_of_charge,
+    movements_of_dispute,
+    movements_of_refund,
+    reconcile,
+    reconciliation_id,
+)
+from ..domain.refunds import Refund
+from ..shapes import render_reconciliation
+from .concurrency import retry_on_conflict
+from .messages import ReconcileRequest
+from .ports import Changes, Clock, IdGenerator, Loaded, Page, PageRequest, Repository
+
+EVENTS_PAGE = 100
+
+
+class GatewayLedger(Protocol):
+    """What one gateway reports as money moved for one merchant (adapters: simulated, Stripe)."""
+
+    def entries(
+        self, merchant_id: str, payments_since: datetime, disputes_since: datetime, until: datetime
+    ) -> list[GatewayEntry]:
+        """Charges, refunds and reversals the gateway dates in [payments_since, until), disputes in
+        [disputes_since, until), each with its status at the gateway's now."""
+
+
+class MerchantDirectory(Protocol):
+    def merchant_ids(self) -> Iterator[str]:
+        """Every merchant's id, page by page (never all at once)."""
+
+
+class ReconcileQueue(Protocol):
+    def send(self, requests: Sequence[ReconcileRequest]) -> int:
+        """Queue these (batched); returns how many were accepted."""
+
+
+@dataclass(frozen=True)
+class Run:
+    reconciliation: Reconciliation
+    written: bool  # False: the stored report already said the same (nothing written, no event)
+
+
+class ReconciliationLog:
+    """The stored reports as the API reads them."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+
+    def get(self, merchant_id: str, day: date) -> Reconciliation:
+        """The report of a day (404 before the day was reconciled)."""
+        report = self.repository.get(Reconciliation, merchant_id, reconciliation_id(merchant_id, day))
+        if report is None:
+            raise NotFound(f"No reconciliation for {day.isoformat()}.", "date")
+        return report
+
+    def page(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Reconciliation]:
+        return self.repository.page(Reconciliation, merchant_id, page, status=status)
+
+
+class Reconciliations:
+    """One merchant's day: reconciled, stored, announced."""
+
+    def __init__(self, repository: Repository, ledgers: Sequence[GatewayLedger], clock: Clock, ids: IdGenerator) -> None:
+        self.repository, self.ledgers, self.clock, self.ids = repository, ledgers, clock, ids
+
+    def run(self, merchant_id: str, day: date) -> Run:
+        start, end = day_bounds(day)
+        recorded = self._books(merchant_id, start, end)
+        reported = [
+            entry
+            for ledger in self.ledgers
+            for entry in ledger.entries(merchant_id, start - PAYMENTS_LOOKBACK, start - DISPUTES_LOOKBACK, end + READ_MARGIN)
+        ]
+        known = {m.key for m in recorded}
+        orphans = [e for e in reported if e.moved and e.key not in known and start <= e.at < end]
+        elsewhere, unmoved = self._resolve(merchant_id, orphans)
+        result = reconcile(day, recorded + elsewhere, reported, unmoved)
+
+        def write(_: int) -> Run:
+            now = self.clock.now()
+            report_id = reconciliation_id(merchant_id, day)
+            stored = self.repository.get(Reconciliation, merchant_id, report_id)
+            fresh = Reconciliation(
+                id=report_id,
+                merchant_id=merchant_id,
+                created_at=stored.created_at if stored is not None else now,
+                updated_at=now,
+                version=stored.version if stored is not None else 0,
+                date=day,
+                status=result.status,
+                totals=result.totals,
+                differences=result.differences[:MAX_LISTED_DIFFERENCES],
+                difference_count=len(result.differences),
+            )
+            if stored is not None and stored.same_result(fresh):
+                return Run(stored, False)
+            event = Event(
+                id=self.ids.new("evt"),
+                merchant_id=merchant_id,
+                type=EventType.RECONCILIATION_COMPLETED,
+                created_at=now,
+                data={"object": render_reconciliation(fresh)},
+            )
+            self.repository.commit(Changes(put=[fresh], events=[event]))
+            return Run(fresh, True)
+
+        return retry_on_conflict(write)
+
+    def _books(self, merchant_id: str, start: datetime, end: datetime) -> list[Movement]:
+        """The movements of the objects whose money-moving events fall in [start, end)."""
+        wanted: dict[type, list[tuple[str, str]]] = {Charge: [], Refund: [], Dispute: []}
+        model_of = {
+            EventType.CHARGE_SUCCEEDED: Charge,
+            EventType.CHARGE_REVERSED: Charge,
+            EventType.REFUND_SUCCEEDED: Refund,
+            EventType.DISPUTE_CLOSED: Dispute,
+        }
+        for event_type in MOVEMENT_EVENTS:
+            for event in self._events(merchant_id, event_type, start, end):
+                obj = event.data.get("object") or {}
+                if isinstance(obj, dict) and isinstance(obj.get("id"), str):
+                    wanted[model_of[event_type]].append((merchant_id, obj["id"]))
+        return _movements(self.repository.load_many(wanted))
+
+    def _events(self, merchant_id: str, event_type: str, start: datetime, end: datetime) -> Iterator[Event]:
+        """Events of one type in [start, end), read newest first down to `start`."""
+        cursor: str | None = None
+        while True:
+            page = self.repository.page(Event, merchant_id, PageRequest(EVENTS_PAGE, cursor), type=event_type)
+            for event in page.data:
+                if event.created_at < start:
+                    return
+                if event.created_at < end:
+                    yield event
+            if not page.has_more:
+                return
+            cursor = page.next_cursor
+
+    def _resolve(self, merchant_id: str, orphans: list[GatewayEntry]) -> tuple[list[Movement], dict[Key, Unmoved]]:
+        """The books' side of movements a gateway reports that the day's events do not name: the
+        objects the gateway names, each with its movements (of any day)."""
+        wanted: dict[type, list[tuple[str, str]]] = {Charge: [], Refund: [], Dispute: []}
+        for entry in orphans:
+            if entry.kind == "refund" and entry.refund_id:
+                wanted[Refund].append((merchant_id, entry.refund_id))
+            elif entry.kind == "dispute":
+                wanted[Dispute].append((merchant_id, dispute_id(merchant_id, entry.gateway, entry.gateway_reference)))
+            elif entry.charge_id:
+                wanted[Charge].append((merchant_id, entry.charge_id))
+        loaded = self.repository.load_many(wanted)
+        movements = _movements(loaded)
+        keys = {m.key for m in movements}
+        unmoved: dict[Key, Unmoved] = {}
+        for entry in orphans:
+            if entry.key in keys:
+                continue
+            if entry.kind == "refund":
+                refund = loaded.of(Refund).get(entry.refund_id or "")
+                if refund is not None:
+                    unmoved[entry.key] = Unmoved(refund.charge_id, refund.id)
+            elif entry.kind == "dispute":
+                dispute = loaded.of(Dispute).get(dispute_id(merchant_id, entry.gateway, entry.gateway_reference))
+                if dispute is not None:
+                    unmoved[entry.key] = Unmoved(dispute.charge_id)
+            elif entry.charge_id in loaded.of(Charge):
+                unmoved[entry.key] = Unmoved(entry.charge_id)
+        return movements, unmoved
+
+
+def _movements(loaded: Loaded) -> list[Movement]:
+    out: list[Movement] = []
+    for charge in loaded.of(Charge).values():
+        out += movements_of_charge(charge)
+    for refund in loaded.of(Refund).values():
+        out += movements_of_refund(refund)
+    for dispute in loaded.of(Dispute).values():
+        out += movements_of_dispute(dispute)
+    return out
+
+
+@dataclass(frozen=True)
+class FanOut:
+    merchants: int
+    queued: int
+
+
+class ReconciliationPlanner:
+    """The day's run: one message per merchant (a worker reconciles each, in parallel, retried
+    from the queue); the merchants are read page by page, so the run never holds them all."""
+
+    def __init__(self, merchants: MerchantDirectory, queue: ReconcileQueue, batch: int = 100) -> None:
+        self.merchants, self.queue, self.batch = merchants, queue, batch
+
+    def plan(self, day: date) -> FanOut:
+        merchants = queued = 0
+        batch: list[ReconcileRequest] = []
+        for merchant_id in self.merchants.merchant_ids():
+            merchants += 1
+            batch.append(ReconcileRequest(merchant_id=merchant_id, date=day))
+            if len(batch) >= self.batch:
+                queued += self.queue.send(batch)
+                batch = []
+        if batch:
+            queued += self.queue.send(batch)
+        return FanOut(merchants, queued)

@@ -111,7 +111,7 @@ def mandate_page(
         may_replace_method=view.may_replace_method,
         method_changes_used_up=view.method_changes_used_up,
         current_method=_method(m, lang),
-        may_give_tax=not m.is_final,
+        may_give_tax=not m.is_final and "business" in csrf,  # the form needs its token
         buyer=_buyer(m.customer.tax, lang),
         business_form=_business_form(m.customer.tax, business),
         invalid=invalid,

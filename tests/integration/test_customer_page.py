@@ -84,7 +84,7 @@ def test_a_csrf_token_of_any_text_is_refused_like_a_wrong_one(system: System, ca
     path = path_of(mandate)
     good = approval_form(page(system, path).body, payment_token="pm_sim_ok")
     # When it is posted with a CSRF field that is not ASCII (or not even UTF-8), to each form
-    for action in ("approve", "payment_method", "revoke"):
+    for action in ("approve", "payment_method", "revoke", "business"):
         response = post(system, f"{path}/{action}", {**good, "csrf": csrf})
         # Then it is refused as a wrong token is (403, the page again), never a 500
         assert response.status == 403 and "did not come from this page" in response.body, (action, response.status)

@@ -116,9 +116,9 @@ def test_junk_links_and_forms_on_the_customer_page_are_4xx_and_change_nothing(sy
     ]
     forms = ["", "csrf=x", "csrf=&terms_sha256=zz&payment_token=4242424242424242&consent=yes", "%%%", "a=" + "b" * 20_000]
     headers = {"Host": "localapi01.execute-api.eu-west-1.amazonaws.com", "Content-Type": "application/x-www-form-urlencoded"}
-    # When the page, its approval and its revocation are asked for with junk links and junk forms
+    # When the page, its approval, its revocation and its business form are asked for with junk links and junk forms
     for link in [*links, token]:
-        for suffix in ("", "/approve", "/revoke"):
+        for suffix in ("", "/approve", "/revoke", "/business"):
             answers = [system.gateway.request("GET", f"/customer/mandates/{link}{suffix}", headers)]
             answers += [system.gateway.request("POST", f"/customer/mandates/{link}{suffix}", headers, form) for form in forms]
             # Then every answer to junk is a 4xx (the genuine link's page itself is a 200)

@@ -356,3 +356,63 @@ def test_a_customer_replaces_their_card_with_a_test_iban_after_reading_the_sepa_
     [event] = call("GET", "/v1/events?type=mandate.payment_method_updated")[1]["data"]
     assert event["data"]["source"] == "customer" and event["data"]["object"]["id"] == mandate_id
     page.close()
+
+
+def test_a_customer_buys_as_a_business_in_english_and_lithuanian(local: str, browser) -> None:
+    # Given a seller with a Lithuanian VAT id and a VAT rate, and a mandate awaiting approval
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    call = merchant(local, "Sporto klubas Vilnius")
+    status, rate = call("POST", "/v1/tax_rates", {"display_name": "PVM", "percentage": "21", "country": "LT"})
+    assert status == 201, rate
+    call("PATCH", "/v1/account", {"legal_name": "UAB Sporto klubas", "vat_id": "LT100001234567"})
+    status, plan = call(
+        "POST", "/v1/plans", {"name": "Gold", "amount": 1210, "currency": "EUR", "interval": "month", "tax_rate_id": rate["id"]}
+    )
+    url = pending_mandate(local, call, plan["id"])
+    mandate_id = call("GET", "/v1/mandates?status=pending_approval")[1]["data"][0]["id"]
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(url)
+
+    # When the customer, before approving, says in English they buy as a German business
+    assert "from now on" in page.inner_text("#business")
+    page.get_by_label("Company name").fill("Muster <GmbH>")
+    page.get_by_label("Company code").fill("HRB 12345")
+    page.get_by_label("VAT ID").fill("DE 136 695 976")
+    page.get_by_label("Street and number").fill("Hauptstraße 1")
+    page.get_by_label("Postal code").fill("10115")
+    page.get_by_label("City").fill("Berlin")
+    page.get_by_role("combobox", name="Country").select_option("DE")
+    page.get_by_role("button", name="Save business details").click()
+    page.wait_for_url("**done=business**")
+    # Then the page says so and shows the business as the buyer (the text as typed, not markup)
+    main = page.inner_text("main")
+    assert "Your business details are saved" in main and "Muster <GmbH>" in main and "VAT ID DE136695976" in main
+    assert call("GET", f"/v1/mandates/{mandate_id}")[1]["customer"]["tax"]["vat_id"] == "DE136695976"
+    page.screenshot(path=str(SHOTS / "business-en.png"), full_page=True)
+    # And once approved, the first charge is reverse-charged: no VAT, the net price collected
+    page.get_by_label("Always succeeds").check()
+    page.get_by_label("I allow Sporto klubas Vilnius to charge me on these terms.").check()
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_url("**done=approved**")
+    Http(local)("POST", "/_local/tick")
+    [charge] = call("GET", f"/v1/charges?mandate_id={mandate_id}")[1]["data"]
+    assert charge["amount"] == 1000 and charge["tax_amount"] == 0
+    assert [g["category"] for g in charge["tax_breakdown"]] == ["reverse_charge"]
+
+    # When, in Lithuanian, they give a VAT id that is not valid
+    page.get_by_role("link", name="Kalba: lietuvių").click()
+    page.get_by_label("PVM mokėtojo kodas").fill("DE 136 695 977")
+    page.get_by_role("button", name="Išsaugoti įmonės rekvizitus").click()
+    page.wait_for_load_state()
+    # Then the page says so in Lithuanian, keeps what they typed, marks the field, and nothing changed
+    assert "Šis PVM mokėtojo kodas neteisingas" in page.inner_text("[role=alert]")
+    assert page.get_attribute("#business-vat_id", "aria-invalid") == "true"
+    assert page.input_value("#business-vat_id") == "DE 136 695 977"
+    assert call("GET", f"/v1/mandates/{mandate_id}")[1]["customer"]["tax"]["vat_id"] == "DE136695976"
+    page.screenshot(path=str(SHOTS / "business-invalid-lt.png"), full_page=True)
+    # When they switch back to buying as a private person, Then the page says so and the company is gone
+    page.get_by_role("button", name="Perku kaip privatus asmuo").click()
+    page.wait_for_url("**done=individual**")
+    assert "Dabar perkate kaip privatus asmuo" in page.inner_text("main") and "Muster" not in page.inner_text("dl")
+    assert call("GET", f"/v1/mandates/{mandate_id}")[1]["customer"]["tax"]["type"] == "individual"
+    page.close()

@@ -1,15 +1,17 @@
-"""What the customer page accepts from a browser: the approval forms (validated by pydantic),
-CSRF tokens bound to the link and the action, and the same-origin rule."""
+"""What the customer page accepts from a browser: the approval forms and the business details
+(validated by pydantic), CSRF tokens bound to the link and the action, and the same-origin rule."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..domain.payment_methods import SIMULATED_TOKENS
+from ..domain.tax import CustomerTax, TaxAddress
 from ..service.links import Purpose, signature
 
 MAX_FORM_BYTES = 10_000
@@ -69,6 +71,67 @@ class StripeUpdateMethodForm(BaseModel):
     def accepted_terms(self) -> str | None:
         """The terms hash the customer accepted (the mandate's box ticked), else None."""
         return self.terms_sha256 if self.consent == "yes" else None
+
+
+# The countries the business form offers (ISO 3166-1 alpha-2): the EU member states, then the
+# rest of the EEA (Iceland, Liechtenstein, Norway). Greece is GR here (its VAT ids say EL).
+EU_COUNTRIES: tuple[str, ...] = tuple("AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split())
+EEA_COUNTRIES: tuple[str, ...] = (*EU_COUNTRIES, "IS", "LI", "NO")
+MISSING_COMPANY_NAME = "company_name_missing"  # the error a business without its name gives
+
+
+class BusinessForm(BaseModel):
+    """The customer's "buying as a business" form: the company's name (required), code, VAT id and
+    address (a country of the EU/EEA), or `type=individual` to buy as a private person again (the
+    company's details are then dropped). Blank fields are absent; bounds are the domain's
+    (`CustomerTax`); the VAT id is checked by the use case, as for the merchant's API."""
+
+    model_config = ConfigDict(defer_build=True, extra="ignore")  # built by the first form posted
+
+    csrf: str = Field(max_length=100)
+    type: Literal["individual", "business"]
+    company_name: str | None = Field(default=None, max_length=200)
+    company_code: str | None = Field(default=None, max_length=50)
+    vat_id: str | None = Field(default=None, max_length=30)
+    line1: str | None = Field(default=None, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str | None = Field(default=None, max_length=100)
+    postal_code: str | None = Field(default=None, max_length=20)
+    country: Literal[EEA_COUNTRIES] | None = None  # type: ignore[valid-type]
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = " ".join(value.split())  # no line breaks or runs of spaces on an invoice
+            return value or None
+        return value
+
+    @field_validator("country", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _named(self) -> BusinessForm:
+        if self.type == "business" and self.company_name is None:
+            raise PydanticCustomError(MISSING_COMPANY_NAME, "A business needs its company name.")
+        return self
+
+    def tax(self) -> CustomerTax:
+        """The customer's tax details this form gives (the VAT id as typed: the use case checks it)."""
+        if self.type == "individual":
+            return CustomerTax(type="individual")
+        address = TaxAddress(
+            line1=self.line1, line2=self.line2, city=self.city, postal_code=self.postal_code, country=self.country
+        )
+        return CustomerTax(
+            type="business",
+            company_name=self.company_name,
+            company_code=self.company_code,
+            vat_id=self.vat_id,
+            address=address if address != TaxAddress() else None,
+        )
 
 
 def parse_form(body: str) -> dict[str, str]:

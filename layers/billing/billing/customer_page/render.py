@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from ..domain import payment_methods
 from .formatting import day, money, schedule_text
+from .forms import EEA_COUNTRIES
 from .headers import STRIPE_JS
 from .texts import Lang, text
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from ..domain.charge import Charge
     from ..domain.disputes import Dispute
     from ..domain.model import Mandate, PaymentMethod
+    from ..domain.tax import CustomerTax
     from ..service.customer_portal import BankDebitOffer, CustomerView, ReceiptView
 
 _templates = Environment(
@@ -57,13 +59,16 @@ def mandate_page(
     test_banks: tuple[str, ...] = (),
     sepa: BankDebitOffer | None = None,
     terms_sha256: str | None = None,
+    business: dict[str, str] | None = None,
+    invalid: str = "",
 ) -> str:
     """`base` is the link's path; `csrf` holds a token per form action; `stripe` (publishable_key,
     client_secret, id; with `bank_client_secret` and `bank_id` when a bank account may be given)
     switches the payment step to Stripe.js; `test_cards` (and `test_banks`, test IBANs) are offered
     only where the simulated gateway is allowed (none: no payment step, the page says so); `sepa`:
     the bank-debit mandate shown before approval; `terms_sha256`: the hash of what is shown (the
-    terms, with the mandate's text when there is one)."""
+    terms, with the mandate's text when there is one); `business`: the business form as the
+    customer filled it (else the customer's tax details fill it), `invalid`: its field in error."""
     m, terms = view.mandate, view.mandate.terms
     amount = money(terms.amount, terms.currency, lang)
     if terms.total_cycles:
@@ -106,7 +111,42 @@ def mandate_page(
         may_replace_method=view.may_replace_method,
         method_changes_used_up=view.method_changes_used_up,
         current_method=_method(m, lang),
+        may_give_tax=not m.is_final and "business" in csrf,  # the form needs its token
+        buyer=_buyer(m.customer.tax, lang),
+        business_form=_business_form(m.customer.tax, business),
+        invalid=invalid,
+        countries=[(code, text(lang, f"country.{code}")) for code in EEA_COUNTRIES],
     )
+
+
+BUSINESS_FIELDS = ("company_name", "company_code", "vat_id", "line1", "line2", "city", "postal_code", "country")
+
+
+def _buyer(tax: CustomerTax | None, lang: Lang) -> list[str]:
+    """The customer's business details as the page shows them (none: a private person)."""
+    if tax is None or tax.type != "business":
+        return []
+    address = tax.address
+    place = " ".join(v for v in (address.postal_code, address.city) if v) if address else ""
+    country = text(lang, f"country.{address.country}") if address and address.country in EEA_COUNTRIES else ""
+    lines = [
+        tax.company_name or "",
+        text(lang, "business.company_code_is", code=tax.company_code) if tax.company_code else "",
+        text(lang, "business.vat_id_is", vat_id=tax.vat_id) if tax.vat_id else "",
+        ", ".join(v for v in (address.line1 if address else None, address.line2 if address else None, place, country) if v),
+    ]
+    return [line for line in lines if line]
+
+
+def _business_form(tax: CustomerTax | None, submitted: dict[str, str] | None) -> dict[str, str]:
+    """The business form's values: as the customer just filled it, else their stored details."""
+    if submitted is not None:
+        return {k: submitted.get(k, "") for k in BUSINESS_FIELDS}
+    if tax is None or tax.type != "business":
+        return dict.fromkeys(BUSINESS_FIELDS, "")
+    address = tax.address.model_dump() if tax.address else {}
+    stored = tax.model_dump(exclude={"address", "type"}) | address
+    return {k: stored.get(k) or "" for k in BUSINESS_FIELDS}
 
 
 def _sepa(offer: BankDebitOffer, lang: Lang) -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""The customer's hosted page (/customer/mandates/<signed token>): approve, follow, revoke; and
-a charge's receipt (/customer/receipts/<signed token>). The routes parse the form, call the
+"""The customer's hosted page (/customer/mandates/<signed token>): approve, follow, revoke, buy
+as a business; and a charge's receipt (/customer/receipts/<signed token>). The routes parse the form, call the
 portal (`service/customer_portal`) and answer a page.
 
 No merchant key: the signed, mandate-bound token in the approval link is the only access. Forms
@@ -116,8 +116,17 @@ def invalid_link(language: Lang, nonce: str) -> Response[str]:
     return respond(404, render.message(language, nonce, text(language, "invalid"), text(language, "invalid_text")), nonce)
 
 
-def show(token: str, status: int = 200, notice: str = "", error: str = "", error_key: str = "") -> Response[str]:
-    """The mandate's page; `error_key`: an error said in the page's language (the customer's)."""
+def show(
+    token: str,
+    status: int = 200,
+    notice: str = "",
+    error: str = "",
+    error_key: str = "",
+    business: dict[str, str] | None = None,
+    invalid: str = "",
+) -> Response[str]:
+    """The mandate's page; `error_key`: an error said in the page's language (the customer's);
+    `business`: the business form as the customer filled it (shown again), `invalid` its field in error."""
     language, nonce = lang(), secrets.token_urlsafe(16)
     customer_portal = portal()
     try:
@@ -129,7 +138,7 @@ def show(token: str, status: int = 200, notice: str = "", error: str = "", error
     if view.link_expired:
         body = text(language, "expired_text", merchant=view.merchant_name)
         return respond(410, render.message(language, nonce, text(language, "expired"), body), nonce)
-    csrf = {action: forms.csrf_token(deps().signing_key(), token, action) for action in ("approve", "payment_method")}
+    csrf = {action: forms.csrf_token(deps().signing_key(), token, action) for action in ("approve", "payment_method", "business")}
     intent = customer_portal.card_setup(view)  # approval's SetupIntent, or one for a new card
     setup = None
     if intent is not None:
@@ -159,6 +168,8 @@ def show(token: str, status: int = 200, notice: str = "", error: str = "", error
         test_banks=test_banks,
         sepa=offer,
         terms_sha256=terms_digest(view.mandate, shown),
+        business=business,
+        invalid=invalid,
     )
     return respond(status, body, nonce, with_stripe=setup is not None)
 
@@ -197,7 +208,13 @@ def see_other(token: str, done: str) -> Response[str]:
 @router.get("/customer/mandates/<token>")
 def mandate_page(token: str) -> Response[str]:
     done = request().get_query_string_value("done")
-    notices = {"approved": "approved", "revoked": "revoked_done", "method_updated": "method_updated"}
+    notices = {
+        "approved": "approved",
+        "revoked": "revoked_done",
+        "method_updated": "method_updated",
+        "business": "business.saved",
+        "individual": "business.individual_saved",
+    }
     notice = text(lang(), notices[done]) if done in notices else ""
     return show(token, notice=notice)
 
@@ -281,6 +298,32 @@ def replace_payment_method(token: str) -> Response[str]:
         return show(token, 422, error=text(lang(), "method_unavailable"))
     metrics.add_metric(name="PaymentMethodsReplacedByCustomer", unit="Count", value=1)
     return see_other(token, "method_updated")
+
+
+@router.post("/customer/mandates/<token>/business")
+def business_details(token: str) -> Response[str]:
+    """The customer buys as a business (company name, code, VAT id, address) or as a private person
+    again: their tax details, through the merchant's `POST /v1/mandates/{id}/customer` use case,
+    for charges created afterwards. A bad VAT id or field: 422, the form shown again, nothing changed."""
+    fields = submitted(token, "business")
+    if fields is None:
+        return forbidden(token)
+    try:
+        form = forms.BusinessForm.model_validate(fields)
+    except ValidationError as invalid:
+        if any(e["type"] == forms.MISSING_COMPANY_NAME for e in invalid.errors()):
+            return show(token, 422, error_key="business.name_required", business=fields, invalid="company_name")
+        return show(token, 422, error_key="business.invalid", business=fields)
+    try:
+        portal().update_tax_details(token, form.tax())
+    except (InvalidLink, ExpiredLink):
+        return show(token)
+    except InvalidState:  # the mandate was stopped
+        return show(token, 409)
+    except ValidationFailed:  # the VAT id is not valid for its country prefix
+        return show(token, 422, error_key="business.vat_invalid", business=fields, invalid="vat_id")
+    metrics.add_metric(name="TaxDetailsChangedByCustomer", unit="Count", value=1)
+    return see_other(token, form.type if form.type == "business" else "individual")
 
 
 def new_payment_method(fields: dict[str, str]) -> tuple[str | None, CardChoice]:

@@ -140,6 +140,29 @@ TEXT: dict[str, dict[str, str]] = {
         "changed": "The terms changed while this page was open. Please review them again.",
         "forbidden": "This form expired or did not come from this page. Please try again.",
         "choose": "Choose a payment method and tick the box to approve.",
+        "business.title": "Buying as a business",
+        "business.applies": "If you pay as a company, give its details: they are used for the charges made from now on (your invoices name the company, and a business in another EU country with a VAT ID may not be charged VAT). Charges already made do not change.",
+        "business.company": "Company",
+        "business.company_name": "Company name",
+        "business.company_code": "Company code",
+        "business.vat_id": "VAT ID, with its country prefix (e.g. LT…, DE…)",
+        "business.address": "Company address",
+        "business.line1": "Street and number",
+        "business.line2": "Address, line 2",
+        "business.city": "City",
+        "business.postal_code": "Postal code",
+        "business.country": "Country",
+        "business.optional": "optional",
+        "business.save": "Save business details",
+        "business.individual": "I buy as a private person",
+        "business.saved": "Your business details are saved. They apply to the charges made from now on.",
+        "business.individual_saved": "You now buy as a private person. This applies to the charges made from now on.",
+        "business.buyer": "Buying as",
+        "business.company_code_is": "Company code {code}",
+        "business.vat_id_is": "VAT ID {vat_id}",
+        "business.vat_invalid": "This VAT ID is not valid. Check its country prefix and number. Nothing was changed.",
+        "business.name_required": "Enter the company's name. Nothing was changed.",
+        "business.invalid": "Check the business details: a field is too long or the country is not in the list. Nothing was changed.",
         "lang": "Kalba: lietuvių",
     },
     "lt": {
@@ -274,9 +297,45 @@ TEXT: dict[str, dict[str, str]] = {
         "changed": "Kol puslapis buvo atidarytas, sąlygos pasikeitė. Peržiūrėkite jas dar kartą.",
         "forbidden": "Forma nebegalioja arba atsiųsta ne iš šio puslapio. Bandykite dar kartą.",
         "choose": "Pasirinkite mokėjimo priemonę ir pažymėkite laukelį.",
+        "business.title": "Perku kaip įmonė",
+        "business.applies": "Jei mokate kaip įmonė, nurodykite jos rekvizitus: jie taikomi nuo šiol atliekamiems mokėjimams (sąskaitose bus nurodoma įmonė, o kitos ES šalies įmonei su PVM mokėtojo kodu PVM gali būti netaikomas). Jau atlikti mokėjimai nepasikeis.",
+        "business.company": "Įmonė",
+        "business.company_name": "Įmonės pavadinimas",
+        "business.company_code": "Įmonės kodas",
+        "business.vat_id": "PVM mokėtojo kodas su šalies kodu (pvz., LT…, DE…)",
+        "business.address": "Įmonės adresas",
+        "business.line1": "Gatvė ir numeris",
+        "business.line2": "Adreso 2 eilutė",
+        "business.city": "Miestas",
+        "business.postal_code": "Pašto kodas",
+        "business.country": "Šalis",
+        "business.optional": "neprivaloma",
+        "business.save": "Išsaugoti įmonės rekvizitus",
+        "business.individual": "Perku kaip privatus asmuo",
+        "business.saved": "Įmonės rekvizitai išsaugoti. Jie taikomi nuo šiol atliekamiems mokėjimams.",
+        "business.individual_saved": "Dabar perkate kaip privatus asmuo. Tai taikoma nuo šiol atliekamiems mokėjimams.",
+        "business.buyer": "Pirkėjas",
+        "business.company_code_is": "Įmonės kodas {code}",
+        "business.vat_id_is": "PVM mokėtojo kodas {vat_id}",
+        "business.vat_invalid": "Šis PVM mokėtojo kodas neteisingas. Patikrinkite šalies kodą ir numerį. Niekas nepakeista.",
+        "business.name_required": "Įveskite įmonės pavadinimą. Niekas nepakeista.",
+        "business.invalid": "Patikrinkite įmonės rekvizitus: laukas per ilgas arba šalies nėra sąraše. Niekas nepakeista.",
         "lang": "Language: English",
     },
 }
+
+
+# The business form's countries (forms.EEA_COUNTRIES), named in each language.
+COUNTRIES: dict[Lang, str] = {
+    "en": "AT Austria|BE Belgium|BG Bulgaria|HR Croatia|CY Cyprus|CZ Czechia|DK Denmark|EE Estonia|FI Finland|FR France|"
+    "DE Germany|GR Greece|HU Hungary|IE Ireland|IT Italy|LV Latvia|LT Lithuania|LU Luxembourg|MT Malta|NL Netherlands|"
+    "PL Poland|PT Portugal|RO Romania|SK Slovakia|SI Slovenia|ES Spain|SE Sweden|IS Iceland|LI Liechtenstein|NO Norway",
+    "lt": "AT Austrija|BE Belgija|BG Bulgarija|HR Kroatija|CY Kipras|CZ Čekija|DK Danija|EE Estija|FI Suomija|FR Prancūzija|"
+    "DE Vokietija|GR Graikija|HU Vengrija|IE Airija|IT Italija|LV Latvija|LT Lietuva|LU Liuksemburgas|MT Malta|NL Nyderlandai|"
+    "PL Lenkija|PT Portugalija|RO Rumunija|SK Slovakija|SI Slovėnija|ES Ispanija|SE Švedija|IS Islandija|LI Lichtenšteinas|NO Norvegija",
+}
+for _lang, _names in COUNTRIES.items():
+    TEXT[_lang] |= {f"country.{entry[:2]}": entry[3:] for entry in _names.split("|")}
 
 
 def pick_language(query: str | None, accept_language: str | None, customer: Lang | None = None) -> Lang:

@@ -1,6 +1,6 @@
 """The customer's side of a mandate, reached only through its signed link: see what will be
-charged, approve (with consent evidence), follow the charges, revoke; and a charge's receipt,
-reached through its own signed link.
+charged, approve (with consent evidence), follow the charges, revoke, say they buy as a business
+(their tax details); and a charge's receipt, reached through its own signed link.
 
 A bank account is offered at approval when bank-debit rules allow it (EUR, the customer's e-mail
 and name: `payment_methods.ensure_bank_debit_allowed`), with the SEPA mandate the customer
@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ..domain import payment_methods
 from ..domain.account import Account
@@ -24,6 +25,7 @@ from ..domain.disputes import Dispute
 from ..domain.errors import InvalidState, NotFound, ValidationFailed
 from ..domain.model import Consent, Mandate, PaymentMethod, Plan
 from ..domain.refunds import Refund
+from ..domain.tax import CustomerTax
 from .links import ApprovalLinks, ExpiredLink, InvalidLink
 from .ports import CardSetup, PageRequest
 from .use_cases import UseCases
@@ -78,6 +80,17 @@ class ConfirmedCard:
 
 
 CardChoice = TestCard | ConfirmedCard
+
+
+@dataclass(frozen=True)
+class TaxDetailsChange:
+    """The customer's tax details from their page, as the command of `POST /v1/mandates/{id}/customer`
+    (`commands.CustomerChanges`) with only `tax` sent."""
+
+    tax: CustomerTax
+
+    def sent(self) -> dict[str, Any]:
+        return {"tax": self.tax}
 
 
 @dataclass
@@ -326,6 +339,17 @@ class CustomerPortal:
                 raise TermsChanged("the terms changed since the page was shown")
             consent = _consent(now, ip, user_agent, terms_sha256)
         return self.mandates.replace_payment_method(mandate.merchant_id, mandate.id, method, source="customer", consent=consent)
+
+    def update_tax_details(self, token: str, details: CustomerTax) -> Mandate:
+        """The customer buys as a business (the company's name, code, VAT id, address) or as a
+        private person again, from their page: the merchant's `POST /v1/mandates/{id}/customer` use
+        case with only `tax` sent (the VAT id checked there: ValidationFailed, nothing changed; a
+        stopped mandate: InvalidState), for charges created afterwards. The link decides the mandate
+        (and so the merchant); an expired approval link changes nothing (ExpiredLink)."""
+        mandate, expired = self._mandate(token)
+        if expired and mandate.awaiting_approval:
+            raise ExpiredLink("link expired")
+        return self.mandates.update_customer(mandate.merchant_id, mandate.id, TaxDetailsChange(details))
 
     def revoke(self, token: str) -> Mandate:
         mandate, _ = self._mandate(token)

@@ -39,6 +39,8 @@ SAMPLES = [
     ("gateway_event_applier", "events/gateway_event_applier_sqs.json", lambda r: r == {"batchItemFailures": []}),
     # An export the fresh emulation does not have: nothing to build, the message is done.
     ("exporter", "events/exporter_sqs.json", lambda r: r == {"batchItemFailures": []}),
+    # The daily reconciliation on a fresh emulation: the previous day planned, no merchant to queue.
+    ("reconciliation", "events/reconciliation_daily.json", lambda r: r["date"] == "2026-12-01" and r["queued"] == r["merchants"]),
     # A link that is not ours: the page says so (in Lithuanian, from Accept-Language), never a 500.
     ("customer_page", "events/customer_page_get.json", lambda r: r["statusCode"] == 404 and 'lang="lt"' in r["body"]),
 ]

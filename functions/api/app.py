@@ -20,6 +20,7 @@ from billing.api.routes import (
     charges,
     events,
     exports,
+    invoices,
     mandates,
     money,
     notifications,
@@ -32,7 +33,20 @@ from billing.observability import logger, metrics
 deps = bootstrap.api(bootstrap.given(globals()))
 
 app = APIGatewayRestResolver(enable_validation=True)
-for resource in (plans, mandates, charges, money, events, account, notifications, api_keys, webhooks, tax_rates, exports):
+for resource in (
+    plans,
+    mandates,
+    charges,
+    money,
+    events,
+    account,
+    notifications,
+    api_keys,
+    webhooks,
+    tax_rates,
+    exports,
+    invoices,
+):
     app.include_router(resource.router)
 errors.install(app)
 

@@ -472,13 +472,15 @@ class ReceiptsDeps:
 
 
 def receipts(overrides: Overrides = Overrides()) -> ReceiptsDeps:
+    from .service.invoices import Invoicing
     from .service.receipts import ReceiptNumbering
     from .service.receipts import ReceiptRequests as ReceiptBatches
 
     aws = Aws.from_env(overrides)
     numbering = ReceiptNumbering(aws.repository, aws.clock)
     notification_queue = aws.notification_queue if aws.settings.notify_queue_url else None
-    return ReceiptsDeps(ReceiptBatches(aws.repository, numbering, notification_queue), numbering)
+    invoicing = Invoicing(aws.repository, aws.clock, aws.ids, numbering)
+    return ReceiptsDeps(ReceiptBatches(aws.repository, numbering, notification_queue, invoicing), numbering)
 
 
 @dataclass(frozen=True)
@@ -572,12 +574,12 @@ class ExporterDeps:
 
 
 def exporter(overrides: Overrides = Overrides(), invoices: InvoiceRows | None = None) -> ExporterDeps:
-    """The export queue's consumer. `invoices`: the invoices feature's rows (none until it exists:
-    an invoices export is its header only)."""
+    """The export queue's consumer. `invoices`: the invoices export's rows (default: the stored
+    invoices and credit notes, service/invoices)."""
     from .service.event_recorder import EventRecorder
     from .service.exports import Exporter
-    from .service.ports import NoInvoices
+    from .service.invoices import Invoices
 
     aws = Aws.from_env(overrides)
-    rows: InvoiceRows = invoices if invoices is not None else NoInvoices()
+    rows: InvoiceRows = invoices if invoices is not None else Invoices(aws.repository)
     return ExporterDeps(Exporter(aws.repository, aws.clock, EventRecorder(aws.ids), aws.export_files, rows))

@@ -22,11 +22,12 @@ if TYPE_CHECKING:
 
     from ..domain.disputes import Dispute
     from ..domain.exports import Export
+    from ..domain.invoices import Invoice
     from ..domain.items import Item
     from ..domain.refunds import Refund
     from ..domain.webhooks import WebhookEndpoint
 
-    Recorded: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Dispute | Item | Export
+    Recorded: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Dispute | Item | Export | Invoice
 
 
 def link_of(links: Links, obj: object) -> str | None:

@@ -181,6 +181,15 @@ class ReceiptRequest(BaseModel):
     # for events that do not say): its mandate, and whether its customer has an e-mail address.
     mandate_id: Annotated[StrictStr, StringConstraints(pattern=r"^mdt_[A-Za-z0-9]{1,64}$")] | None = None
     customer_has_email: bool | None = None
+    # A credit note to issue for the charge (domain/invoices): what it answers (a succeeded refund,
+    # a reversal of the charge, a lost dispute) and its id (the charge's own for a reversal).
+    correction: Literal["refund", "reversal", "dispute"] | None = None
+    source_id: Annotated[StrictStr, StringConstraints(pattern=r"^(rfd|dsp|chg)_[A-Za-z0-9]{1,64}$")] | None = None
+
+    @property
+    def key(self) -> str:
+        """What the queue deduplicates on: the charge, or the correction."""
+        return f"{self.correction}-{self.source_id}" if self.correction else self.charge_id
 
 
 class PublishedEvent(BaseModel):

@@ -76,13 +76,17 @@ class BothSeries(RuleBasedStateMachine):
                 Line(type="item", description="Towel", amount=500),
             ],
             tax_breakdown=[
-                TaxLine(tax_rate_id="txr_1", percentage="21", inclusive=True, category="standard", taxable_amount=1000, tax_amount=210),
+                TaxLine(
+                    tax_rate_id="txr_1", percentage="21", inclusive=True, category="standard", taxable_amount=1000, tax_amount=210
+                ),
                 TaxLine(percentage="0", inclusive=True, category="not_subject", taxable_amount=500, tax_amount=0),
             ],
         )
         self.world.repo.commit(Changes(put=[charge]))
         self.refunded[charge.id] = 0
-        self.requests.append(ReceiptRequest(merchant_id=merchant, charge_id=charge.id, mandate_id=charge.mandate_id, customer_has_email=False))
+        self.requests.append(
+            ReceiptRequest(merchant_id=merchant, charge_id=charge.id, mandate_id=charge.mandate_id, customer_has_email=False)
+        )
         self.world.clock.advance(seconds=1)
 
     @precondition(lambda self: self.refunded)

@@ -77,6 +77,9 @@ class Books:
         batch = self.receipts.handle([receipt_request(e) for e in (events if events is not None else self.pending_requests())])
         assert batch.retry_from is None
 
+    def publish_requests(self, requests: list[Any]) -> None:
+        assert self.receipts.handle(requests).retry_from is None
+
     def invoices(self, **filters: str | None) -> list[Invoice]:
         return Invoices(self.world.repo).page(MERCHANT, PageRequest(100, None), **filters).data
 
@@ -223,7 +226,11 @@ def test_the_invoices_export_rows_are_one_per_document_and_rate_negative_on_cred
     books.world.tick()
     books.publish()
     now = books.world.clock.now()
-    rows = [r for page in Invoices(books.world.repo).issued_between(MERCHANT, now - timedelta(days=40), now + timedelta(days=1)) for r in page]
+    rows = [
+        r
+        for page in Invoices(books.world.repo).issued_between(MERCHANT, now - timedelta(days=40), now + timedelta(days=1))
+        for r in page
+    ]
     assert [(r.number, r.type, r.corrects, r.taxable_amount, r.tax_amount, r.total) for r in rows] == [
         ("R-1", "invoice", None, 1000, 210, 1210),
         ("CN-1", "credit_note", "R-1", -100, -21, -121),
@@ -277,7 +284,11 @@ group = st.tuples(
 
 
 @settings(max_examples=400, deadline=None)
-@given(groups=st.lists(group, min_size=1, max_size=4), cuts=st.lists(st.integers(1, 10**6), min_size=1, max_size=6), full=st.booleans())
+@given(
+    groups=st.lists(group, min_size=1, max_size=4),
+    cuts=st.lists(st.integers(1, 10**6), min_size=1, max_size=6),
+    full=st.booleans(),
+)
 def test_partial_credit_notes_split_to_the_cent_and_never_take_a_rate_below_zero(
     groups: list[tuple[str, bool, int, int]], cuts: list[int], full: bool
 ) -> None:
@@ -348,3 +359,67 @@ def test_largest_remainders_sum_exactly_and_stay_within_a_unit_of_the_proportion
     assert sum(shares) == (amount if sum(weights) else 0)
     for share, exact, weight in zip(shares, exact_shares(amount, weights) if sum(weights) else [0] * len(weights), weights):
         assert exact - 1 < share < exact + 1 and 0 <= share <= weight
+
+
+def test_a_lost_dispute_and_a_reversal_get_credit_notes_for_what_the_invoice_still_holds() -> None:
+    from billing.domain.disputes import Dispute
+    from billing.service.messages import ReceiptRequest
+    from billing.service.ports import Changes
+
+    # Given an invoiced charge of 10.00, 3.00 of it refunded (CN-1)
+    books = Books()
+    charge_id = books.paid_charge(amount=1000)
+    books.publish()
+    refund(books.world, charge_id, amount=300)
+    books.world.tick()
+    books.publish()
+    charge = books.world.api.charges.get(MERCHANT, charge_id)
+    now = books.world.clock.now()
+    # When a dispute of 2.00 is lost, and one of 1.00 is won
+    lost, won = (
+        Dispute(
+            id=f"dsp_{status}",
+            merchant_id=MERCHANT,
+            created_at=now,
+            updated_at=now,
+            charge_id=charge_id,
+            mandate_id=charge.mandate_id,
+            amount=amount,
+            currency="EUR",
+            reason="general",
+            status=status,
+            gateway_reference=f"dp_{status}",
+        )
+        for status, amount in (("lost", 200), ("won", 100))
+    )
+    books.world.repo.commit(Changes(put=[lost, won]))
+    requests = [
+        ReceiptRequest(merchant_id=MERCHANT, charge_id=charge_id, correction="dispute", source_id=d.id) for d in (lost, won)
+    ]
+    books.publish_requests(requests)
+    # And then the payment is reversed (the whole of it, twice reported)
+    reversal = ReceiptRequest(merchant_id=MERCHANT, charge_id=charge_id, correction="reversal", source_id=charge_id)
+    books.publish_requests([reversal, reversal])
+    # Then the lost dispute got CN-2 of 2.00, the won one nothing, the reversal CN-3 of what was left (5.00)
+    notes = sorted(books.invoices(type="credit_note"), key=lambda n: n.seq)
+    assert [(n.number, n.reason, n.dispute_id, n.total) for n in notes] == [
+        ("CN-1", "refund", None, -300),
+        ("CN-2", "dispute", "dsp_lost", -200),
+        ("CN-3", "reversal", None, -500),
+    ]
+    assert books.invoice(charge_id).uncredited == 0
+
+
+def test_the_publisher_asks_for_documents_for_charges_refunds_reversals_and_lost_disputes_only() -> None:
+    def event(type_: str, obj: dict[str, Any]) -> Event:
+        return Event(id="evt_1", merchant_id=MERCHANT, type=type_, created_at=T0, data={"object": obj})
+
+    dispute = {"id": "dsp_1", "charge_id": "chg_1"}
+    assert asks_for_a_document(event("dispute.closed", dispute | {"status": "lost"}))
+    assert not asks_for_a_document(event("dispute.closed", dispute | {"status": "won"}))
+    assert not asks_for_a_document(event("refund.created", {"id": "rfd_1", "charge_id": "chg_1"}))
+    asked = receipt_request(event("refund.succeeded", {"id": "rfd_1", "charge_id": "chg_1"}))
+    assert (asked.charge_id, asked.correction, asked.source_id, asked.key) == ("chg_1", "refund", "rfd_1", "refund-rfd_1")
+    reversed_ = receipt_request(event("charge.reversed", {"id": "chg_1", "mandate_id": "mdt_1"}))
+    assert (reversed_.charge_id, reversed_.correction, reversed_.source_id) == ("chg_1", "reversal", "chg_1")
+    assert receipt_request(event("charge.succeeded", {"id": "chg_1", "mandate_id": "mdt_1"})).key == "chg_1"

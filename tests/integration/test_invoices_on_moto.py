@@ -1,0 +1,72 @@
+"""Invoices and credit notes end to end on moto: charges succeed, the real event publisher sends
+each `charge.succeeded` (and later the `refund.succeeded`) to the FIFO receipt queue, the real
+receipts function numbers the charges and issues their invoices, then the refund's credit note;
+the merchant reads them at `GET /v1/invoices` with its filters. Redelivery issues nothing new."""
+
+from __future__ import annotations
+
+import boto3
+
+from billing import bootstrap
+from devtools.lambda_runtime import invoke, load_function
+from devtools.sqs_source import SqsEventSource
+from tests.support.system import Client, EngineHarness, System, active, stream_records
+from tests.support.values import GOLD
+
+
+def test_charges_get_invoices_and_refunds_credit_notes_listed_and_filtered(
+    system: System, call: Client, engine: EngineHarness
+) -> None:
+    # Given a VAT-registered merchant with two paying mandates
+    assert (
+        call("PATCH", "/v1/account", {"vat_id": "LT100000019", "legal_name": "UAB Klubas", "credit_note_prefix": "KS"}).status
+        == 200
+    )
+    plan = call("POST", "/v1/plans", GOLD).json()["id"]
+    first, second = (str(active(call, plan, "pm_sim_ok")["id"]) for _ in range(2))
+    engine.tick()
+    receipts = load_function("receipts", bootstrap.Overrides(clock=engine.clock))
+    source = SqsEventSource(
+        boto3.client("sqs"), system.aws.queues["ReceiptQueue"], lambda e: invoke(receipts, e, "ReceiptsFunction")
+    )
+
+    def publish() -> None:
+        assert invoke(system.publisher_module, {"Records": stream_records(system)}, "EventPublisherFunction") == {
+            "batchItemFailures": []
+        }
+        assert source.drain().failed == 0
+
+    # When the stream goes through the publisher and the receipt queue through the receipts function
+    publish()
+    # Then each succeeded charge has its invoice, numbered as its receipt
+    invoices = call("GET", "/v1/invoices?type=invoice").json()["data"]
+    charges = {c["id"]: c for c in call("GET", "/v1/charges").json()["data"]}
+    assert sorted(i["number"] for i in invoices) == ["R-1", "R-2"]
+    for invoice in invoices:
+        charge = charges[invoice["charge_id"]]
+        assert charge["invoice_id"] == invoice["id"] and charge["receipt_number"] == invoice["number"]
+        assert invoice["total"] == charge["amount"] and invoice["seller"]["vat_id"] == "LT100000019"
+    # When the first mandate's charge is partly refunded and the stream goes through again
+    [charge] = [c for c in charges.values() if c["mandate_id"] == first]
+    assert call("POST", f"/v1/charges/{charge['id']}/refunds", {"amount": 500}).status == 201
+    engine.tick()
+    publish()
+    # Then its credit note is KS-1, correcting the charge's invoice, negative
+    [note] = call("GET", "/v1/invoices?type=credit_note").json()["data"]
+    assert (note["number"], note["corrects"], note["total"], note["charge_id"]) == (
+        "KS-1",
+        charge["invoice_id"],
+        -500,
+        charge["id"],
+    )
+    assert call("GET", f"/v1/invoices/{note['id']}").json() == note
+    assert {i["type"] for i in call("GET", f"/v1/invoices?charge_id={charge['id']}").json()["data"]} == {"invoice", "credit_note"}
+    assert [i["mandate_id"] for i in call("GET", f"/v1/invoices?mandate_id={second}").json()["data"]] == [second]
+    # And another merchant sees none of them; a bad filter is refused
+    other = system.client(system.b)
+    assert other("GET", f"/v1/invoices/{note['id']}").status == 404
+    assert other("GET", "/v1/invoices").json()["data"] == []
+    assert call("GET", "/v1/invoices?type=receipt").status == 400
+    # And the same messages delivered again issue nothing new
+    publish()
+    assert len(call("GET", "/v1/invoices?limit=100").json()["data"]) == 3

@@ -32,7 +32,7 @@ from .charge import Charge, Line, TaxLine
 from .errors import InvalidState
 from .model import Customer, Entity
 from .money import Currency
-from .tax import CustomerTax
+from .tax import CustomerTax, vat_prefix
 
 InvoiceType = Literal["invoice", "credit_note"]
 CorrectionKind = Literal["refund", "reversal", "dispute"]
@@ -68,6 +68,7 @@ class Seller(BaseModel):
     address: str | None = None
     company_code: str | None = None
     vat_id: str | None = None
+    country: str = "LT"  # ISO 3166-1 alpha-2: of its VAT id, else of its default rate, else LT
 
 
 class Buyer(BaseModel):
@@ -140,13 +141,21 @@ class CreditNoteCounter(Entity):
         return cls(id=merchant_id, merchant_id=merchant_id, created_at=now, updated_at=now)
 
 
+def country_of_vat_id(vat_id: str | None) -> str | None:
+    """ISO 3166-1 country of an EU VAT id (Greece's prefix EL is GR)."""
+    prefix = vat_prefix(vat_id)
+    return "GR" if prefix == "EL" else prefix
+
+
 def seller_of(account: Account) -> Seller:
+    rate_country = account.default_tax_rate.country if account.default_tax_rate is not None else None
     return Seller(
         name=account.name,
         legal_name=account.legal_name,
         address=account.address,
         company_code=account.company_code,
         vat_id=account.vat_id,
+        country=country_of_vat_id(account.vat_id) or rate_country or "LT",
     )
 
 

@@ -22,6 +22,7 @@ from ..domain.account import Account
 from ..domain.charge import Charge
 from ..domain.disputes import Dispute
 from ..domain.errors import InvalidState, NotFound, ValidationFailed
+from ..domain.invoices import Invoice, invoice_id
 from ..domain.model import Consent, Mandate, PaymentMethod, Plan
 from ..domain.refunds import Refund
 from .links import ApprovalLinks, ExpiredLink, InvalidLink
@@ -90,6 +91,9 @@ class ReceiptView:
     plan_name: str
     refunds: list[Refund]
     disputes: list[Dispute] = field(default_factory=list)  # the customer's bank's claims on it
+    # The document the link shows: the charge's invoice (None until issued: a receipt), or a
+    # credit note of it (a link naming the credit note).
+    invoice: Invoice | None = None
 
     @property
     def paid_at(self) -> datetime:
@@ -251,9 +255,15 @@ class CustomerPortal:
 
     def receipt(self, token: str) -> ReceiptView:
         """The receipt a link names; InvalidLink for a link that is not ours or a charge without one."""
-        merchant_id, charge_id = self.links.verify_receipt(token)
+        merchant_id, named = self.links.verify_receipt(token)
         repo = self.repo
+        document = repo.get(Invoice, merchant_id, named) if named.startswith("inv_") else None
+        if named.startswith("inv_") and document is None:
+            raise InvalidLink("no such document")
+        charge_id = document.charge_id if document is not None else named
         charge = repo.get(Charge, merchant_id, charge_id)
+        if document is None and charge is not None:
+            document = repo.get(Invoice, merchant_id, invoice_id(charge.id))
         mandate = repo.get(Mandate, merchant_id, charge.mandate_id) if charge else None
         account = repo.get(Account, merchant_id, merchant_id)
         if charge is None or charge.receipt_number is None or mandate is None or account is None:
@@ -268,6 +278,7 @@ class CustomerPortal:
             plan.name if plan else "",
             sorted(refunds, key=lambda r: r.updated_at),
             sorted(disputes, key=lambda d: d.created_at),
+            document,
         )
 
     def approve(

@@ -36,6 +36,8 @@ def link_of(links: Links, obj: object) -> str | None:
         return links.approval_url(obj)
     if isinstance(obj, Charge):
         return links.receipt_url(obj)
+    if type(obj).__name__ == "Invoice":  # by name: the module is not loaded where no invoice is
+        return links.invoice_url(obj)  # type: ignore[arg-type]
     return None
 
 
@@ -46,6 +48,9 @@ class NoLinks:
         return None
 
     def receipt_url(self, charge: Charge) -> str | None:
+        return None
+
+    def invoice_url(self, invoice: Invoice) -> str | None:
         return None
 
 

@@ -146,3 +146,31 @@ def test_the_invoice_and_credit_note_pages_pdfs_and_xml_agree_and_validate(
         for shown in (title, total, tax, net):
             assert shown in text, (shown, text)
         assert reader.attachments["factur-x.xml"] == [xml.body.encode("utf-8")]
+
+
+def test_the_merchant_gets_each_document_as_pdf_and_xml(system: System, call: Client, engine: EngineHarness) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from tests.support.einvoice import assert_valid_en16931
+
+    call("PATCH", "/v1/account", {"vat_id": "LT100000019", "legal_name": "UAB Klubas"})
+    plan = call("POST", "/v1/plans", GOLD).json()["id"]
+    active(call, plan, "pm_sim_ok")
+    engine.tick()
+    receipts = load_function("receipts", bootstrap.Overrides(clock=engine.clock))
+    invoke(system.publisher_module, {"Records": stream_records(system)}, "EventPublisherFunction")
+    SqsEventSource(
+        boto3.client("sqs"), system.aws.queues["ReceiptQueue"], lambda e: invoke(receipts, e, "ReceiptsFunction")
+    ).drain()
+    [invoice] = call("GET", "/v1/invoices").json()["data"]
+    xml = call("GET", f"/v1/invoices/{invoice['id']}?format=xml")
+    assert xml.status == 200 and xml.headers["Content-Type"].startswith("application/xml")
+    assert assert_valid_en16931(xml.body.encode("utf-8"))["grand_total"] * 100 == invoice["total"]
+    pdf = call("GET", f"/v1/invoices/{invoice['id']}?format=pdf")
+    assert pdf.status == 200 and pdf.headers["Content-Type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(pdf.raw))
+    assert reader.attachments["factur-x.xml"] == [xml.body.encode("utf-8")]
+    assert call("GET", f"/v1/invoices/{invoice['id']}?format=docx").status == 400
+    assert system.client(system.b)("GET", f"/v1/invoices/{invoice['id']}?format=pdf").status == 404

@@ -49,7 +49,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:  # imported where first used: each function loads only what it runs (cold start)
     from .service.charger import Charger
-    from .service.customer_portal import CustomerPortal
+    from .service.customer_portal import CustomerPortal, ReceiptView
     from .service.dispatcher import Dispatcher
     from .service.event_publishing import EventRelay
     from .service.exports import Exporter
@@ -366,6 +366,15 @@ class ApiDeps:
     approval_links: Callable[[str], ApprovalLinks]
     use_cases: Callable[[Links], UseCases]
     webhook_ports: Callable[[], WebhookPorts]  # built when a webhook route is first used
+    document_pdf: Callable[[ReceiptView, str], bytes]  # an invoice's PDF (the customer page's layout)
+
+
+def document_pdf(view: ReceiptView, lang: str) -> bytes:
+    """An invoice's or credit note's PDF for the merchant API: the customer page's (one layout),
+    its XML attached; imported when first asked for."""
+    from .customer_page.render import receipt_pdf
+
+    return receipt_pdf(view, "lt" if lang == "lt" else "en")
 
 
 def api(overrides: Overrides = Overrides()) -> ApiDeps:
@@ -379,6 +388,7 @@ def api(overrides: Overrides = Overrides()) -> ApiDeps:
         approval_links=aws.approval_links,
         use_cases=aws.use_cases,
         webhook_ports=lambda: aws.webhook_ports,
+        document_pdf=document_pdf,
     )
 
 

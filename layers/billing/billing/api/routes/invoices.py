@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response

@@ -48,7 +48,7 @@ class Books:
         self.world = World()
         self.numbering = ReceiptNumbering(self.world.repo, self.world.clock)
         self.invoicing = Invoicing(self.world.repo, self.world.clock, self.world.ids, self.numbering)
-        self.receipts = ReceiptRequests(self.world.repo, self.numbering, None, self.invoicing)
+        self.receipts = ReceiptRequests(self.world.repo, self.numbering, self.world.notification_queue, self.invoicing)
         self.seen: set[str] = set()
         update = {"legal_name": "UAB Sporto klubas", "address": "Gedimino pr. 1\nVilnius", "company_code": "304567890"}
         self.world.api.account.update(MERCHANT, AccountUpdate.model_validate(update | {"vat_id": vat_id} | account))
@@ -556,3 +556,39 @@ def test_any_charge_and_its_credit_notes_validate_as_en16931_with_matching_total
         note = issue_credit_note(invoice, counter, "CN", 1 + cut % invoice.uncredited, "refund", f"rfd_{n}", account, T0)
         said = assert_valid_en16931(cii_xml(note))
         assert -said["grand_total"] * exponent == note.total and -said["tax"] * exponent == note.tax_amount
+
+
+@pytest.mark.parametrize("locale", ["en", "lt"])
+def test_a_refund_sends_the_customer_its_credit_note_once_and_the_receipt_links_the_invoice(locale: str) -> None:
+    from billing.emails.render import JinjaEmails
+    from billing.service.links import ApprovalLinks
+    from billing.service.notifications import Notifier
+    from tests.fakes import FakeMailer
+
+    # Given an invoiced charge of a customer with an e-mail address, refunded 5.00
+    books = Books()
+    charge_id = books.paid_charge({"locale": locale}, amount=1210, tax_rate_id=books.rate())
+    books.publish()
+    refund(books.world, charge_id, amount=500)
+    books.world.tick()
+    books.publish()
+    books.publish([e for e in books.world.repo.events(MERCHANT) if asks_for_a_document(e)])  # redelivered
+    # When the notifier takes what the receipts function asked for
+    mailer = FakeMailer()
+    links = ApprovalLinks(b"k" * 32, "https://pay.test")
+    notifier = Notifier(books.world.repo, books.world.clock, mailer, links, JinjaEmails())
+    for message in books.world.notification_queue.take():
+        if message.kind in ("receipt", "credit_note"):
+            notifier.notify(message)
+    # Then the customer got the receipt (its link: the invoice's) and one credit note e-mail, in its language
+    [note] = books.invoices(type="credit_note")
+    invoice = books.invoice(charge_id)
+    subjects = [m["subject"] for m in mailer.sent]
+    number = {"en": "credit note CN-1", "lt": "kreditinė sąskaita CN-1"}[locale]
+    assert [s for s in subjects if number in s] == [s for s in subjects if "CN-1" in s] and len(
+        [s for s in subjects if "CN-1" in s]
+    ) == 1
+    [credit_mail] = [m for m in mailer.sent if "CN-1" in m["subject"]]
+    assert "R-1" in credit_mail["text"] and links.invoice_url(note) in credit_mail["html"].replace("&amp;", "&")
+    [receipt_mail] = [m for m in mailer.sent if "R-1" in m["subject"]]
+    assert links.invoice_url(invoice) in receipt_mail["html"].replace("&amp;", "&")

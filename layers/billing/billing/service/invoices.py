@@ -83,28 +83,35 @@ class Invoicing:
         return retry_on_conflict(once)
 
     def credit(self, merchant_id: str, kind: CorrectionKind, source_id: str, charge_id: str) -> Invoice | None:
-        """The credit note answering a refund, reversal or dispute (None: issued before, or
+        """The credit note issued now for a refund, reversal or dispute (None: issued before, or
         nothing to correct: a refund not succeeded, a dispute not lost, a charge never invoiced)."""
+        note, new = self.credit_note(merchant_id, kind, source_id, charge_id)
+        return note if new else None
+
+    def credit_note(self, merchant_id: str, kind: CorrectionKind, source_id: str, charge_id: str) -> tuple[Invoice | None, bool]:
+        """The credit note answering a refund, reversal or dispute, and whether it was issued now
+        (a redelivery finds the one issued before: its e-mail may be asked for again, the notifier
+        sends it at most once); None when there is nothing to correct."""
         note_id = invoice_id(correction_source(kind, source_id))
 
-        def once(_: int) -> Invoice | None:
+        def once(_: int) -> tuple[Invoice | None, bool]:
             now = self.clock.now()
-            if self.repo.get(Invoice, merchant_id, note_id) is not None:
-                return None
+            if (issued := self.repo.get(Invoice, merchant_id, note_id)) is not None:
+                return issued, False
             invoice = self._invoice_of(merchant_id, charge_id)
             if invoice is None:
                 logger.warning("nothing to correct: the charge has no invoice", extra={"charge_id": charge_id, "kind": kind})
-                return None
+                return None, False
             amount = self._amount(merchant_id, kind, source_id, invoice)
             amount = min(amount, invoice.uncredited)
             if amount <= 0:
-                return None
+                return None, False
             account = self.repo.get(Account, merchant_id, merchant_id) or Account.new(merchant_id, merchant_id, now)
             counter = self.repo.get(CreditNoteCounter, merchant_id, merchant_id) or CreditNoteCounter.new(merchant_id, now)
             note = issue_credit_note(invoice, counter, account.credit_note_prefix, amount, kind, source_id, account, now)
             events = self.recorder.events([(note, [EventType.CREDIT_NOTE_ISSUED])], now)
             self.repo.commit(Changes(put=[note, invoice, counter], events=events))
-            return note
+            return note, True
 
         return retry_on_conflict(once)
 

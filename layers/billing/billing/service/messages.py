@@ -114,7 +114,9 @@ class NotificationMessage(BaseModel):
 
     type: Literal["email"] = "email"
     merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
-    kind: Literal["upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended"]
+    kind: Literal[
+        "upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended", "credit_note"
+    ]
     mandate_id: Annotated[StrictStr, StringConstraints(pattern=r"^mdt_[A-Za-z0-9]{1,64}$")]
     charge_id: Annotated[StrictStr, StringConstraints(pattern=r"^chg_[A-Za-z0-9]{1,64}$")] | None = None
     occasion: Annotated[StrictStr, StringConstraints(max_length=200)] = ""

@@ -404,6 +404,7 @@ class EmailFacts:
     ended_as: str = ""  # cancelled, revoked or completed
     mandate_reference: str = ""  # a bank debit's SEPA mandate reference (pre-notifications name it)
     reversed: bool = False  # payment_failed: a payment taken, then returned by the customer's bank
+    corrects: str = ""  # credit_note: the number of the invoice it corrects
 
 
 class EmailRenderer(Protocol):

@@ -31,6 +31,7 @@ from .messages import NotificationMessage, ReceiptRequest
 from .ports import Changes, Clock, NotificationQueue, Repository
 
 if TYPE_CHECKING:
+    from ..domain.invoices import Invoice
     from .invoices import Invoicing
 
 Series = tuple[ReceiptCounter | None, Account | None]
@@ -117,6 +118,14 @@ def _emails(
     ]
 
 
+def credit_note_email(note: Invoice) -> NotificationMessage:
+    """A refund's credit note e-mail, asked for whenever its request is handled (a redelivery after
+    a crash asks again): the notifier sends it at most once (its occasion is the credit note)."""
+    return NotificationMessage(
+        merchant_id=note.merchant_id, kind="credit_note", mandate_id=note.mandate_id, charge_id=note.charge_id, occasion=note.id
+    )
+
+
 @dataclass
 class ReceiptBatch:
     """A batch's outcome: how many charges were numbered, how many requests were invalid, and the
@@ -161,15 +170,17 @@ class ReceiptRequests:
                 charges = [r for _, r in wanted if r.correction is None]
                 numbered = self.numbering.number(merchant_id, charges, series.get(merchant_id)) if charges else Numbered(0)
                 out.numbered += numbered.count
+                emails = list(numbered.emails)
                 if self.invoicing is not None:  # before the e-mails: a receipt e-mail links its invoice
                     out.invoices += len(self.invoicing.issue_for(merchant_id, [r.charge_id for r in charges]))
                     for _, r in wanted:
                         if r.correction is not None and r.source_id is not None:
-                            out.credit_notes += (
-                                self.invoicing.credit(merchant_id, r.correction, r.source_id, r.charge_id) is not None
-                            )
-                if self.notification_queue is not None and numbered.emails:
-                    self.notification_queue.send(numbered.emails)
+                            note, new = self.invoicing.credit_note(merchant_id, r.correction, r.source_id, r.charge_id)
+                            out.credit_notes += new
+                            if note is not None and note.reason == "refund":  # the notifier decides (account, address)
+                                emails.append(credit_note_email(note))
+                if self.notification_queue is not None and emails:
+                    self.notification_queue.send(emails)
             except Exception:  # noqa: BLE001 (this merchant's requests come back)
                 logger.exception("receipts of merchant %s not numbered; retried", merchant_id)
                 first = wanted[0][0]

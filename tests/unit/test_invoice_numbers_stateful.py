@@ -1,15 +1,16 @@
 """Both series (invoices and credit notes) under concurrency and crashes, as a Hypothesis state
 machine on fakes, following the receipt-numbering machine.
 
-Charges of two merchants succeed and get refunded (partly, several times) at random; the receipt
-queue's requests (a charge's, a refund's) are delivered in any order, in batches, twice, with a
+Charges of two merchants succeed, get refunded (partly, several times), returned by the bank or
+lose disputes at random; the receipt queue's requests (a charge's, a correction's) are delivered in any order, in batches, twice, with a
 crash at a write, with transaction conflicts, and with a second writer that issues another
 credit note between the first one's read of the counter and its write. After every step, per
 merchant: the invoices' numbers are their charges' receipt numbers (no duplicate invoice per
-charge), the credit notes' numbers are exactly 1..n (no gap, no duplicate), one credit note per
-refund, each naming its charge's invoice, and no rate of an invoice is credited beyond what it
-holds (the invoice's tally is its credit notes' sum). At the end every numbered charge has its
-invoice and every succeeded refund its credit note.
+charge), the credit notes' numbers are exactly 1..n (no gap, no duplicate), at most one credit
+note per correction, each naming its charge's invoice, and no rate of an invoice is credited
+beyond what it holds (the invoice's tally is its credit notes' sum). At the end every numbered
+charge has its invoice and every succeeded refund its credit note (unless the invoice was fully
+credited before it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from billing.domain.charge import Charge, Line, TaxLine, charge_id
+from billing.domain.disputes import Dispute
 from billing.domain.errors import ConcurrentModification
 from billing.domain.invoices import CreditNoteCounter, Invoice, invoice_id
 from billing.domain.model import PaymentMethod
@@ -49,6 +51,7 @@ class BothSeries(RuleBasedStateMachine):
         self.requests: list[ReceiptRequest] = []  # still in the queue
         self.refunded: dict[str, int] = {}  # charge id -> refunded so far
         self.refunds: dict[str, str] = {}  # refund id -> merchant
+        self.corrections: dict[tuple[str, str], str] = {}  # (reversal|dispute, source id) -> merchant
         self.given: dict[str, str] = {}  # document id -> its number
         self.count = 0
 
@@ -116,6 +119,34 @@ class BothSeries(RuleBasedStateMachine):
         self.refunds[refund.id] = merchant
         self.requests.append(ReceiptRequest(merchant_id=merchant, charge_id=charge.id, correction="refund", source_id=refund.id))
         self.world.clock.advance(seconds=1)
+
+    @precondition(lambda self: self.refunded)
+    @rule(pick=st.integers(0, 100), kind=st.sampled_from(["reversal", "dispute"]), amount=st.integers(1, 2000))
+    def payment_returned_or_dispute_lost(self, pick: int, kind: str, amount: int) -> None:
+        """A reversal (the whole payment) or a lost dispute: its credit note takes what is left."""
+        charge_id_ = sorted(self.refunded)[pick % len(self.refunded)]
+        merchant = next(m for m in MERCHANTS if self.world.repo.get(Charge, m, charge_id_) is not None)
+        if kind == "reversal":
+            source = charge_id_
+        else:
+            now = self.world.clock.now()
+            source = self.world.ids.new("dsp")
+            dispute = Dispute(
+                id=source,
+                merchant_id=merchant,
+                created_at=now,
+                updated_at=now,
+                charge_id=charge_id_,
+                mandate_id=self.world.repo.get(Charge, merchant, charge_id_).mandate_id,
+                amount=amount,
+                currency="EUR",
+                reason="general",
+                status="lost",
+                gateway_reference=f"dp_{source}",
+            )
+            self.world.repo.commit(Changes(put=[dispute]))
+        self.corrections[(kind, source)] = merchant
+        self.requests.append(ReceiptRequest(merchant_id=merchant, charge_id=charge_id_, correction=kind, source_id=source))
 
     # --------------------------------------------------------------- delivery
     def _batch(self, start: int, size: int) -> list[ReceiptRequest]:
@@ -205,7 +236,7 @@ class BothSeries(RuleBasedStateMachine):
             assert all(n.number == f"CN-{n.seq}" for n in notes)
             counter = self.world.repo.get(CreditNoteCounter, merchant, merchant)
             assert (counter.next if counter else 1) == len(notes) + 1
-            assert len({n.refund_id for n in notes}) == len(notes)
+            assert len({n.id for n in notes}) == len(notes)
             by_id = {i.id: i for i in invoices}
             for invoice in invoices:
                 mine = [n for n in notes if n.corrects == invoice.id]
@@ -229,8 +260,15 @@ class BothSeries(RuleBasedStateMachine):
             documents = self._documents(merchant)
             numbered = {c.id for c in self.world.repo.charges(merchant) if c.receipt_number}
             assert {d.charge_id for d in documents if d.type == "invoice"} == numbered
-            credited = {d.refund_id for d in documents if d.type == "credit_note"}
-            assert credited == {r for r, m in self.refunds.items() if m == merchant}
+            notes = [d for d in documents if d.type == "credit_note"]
+            credited = {d.refund_id for d in notes if d.reason == "refund"}
+            # Every refund has its credit note, unless a reversal or a lost dispute took all first
+            for refund_id in (r for r, m in self.refunds.items() if m == merchant):
+                refund_ = self.world.repo.get(Refund, merchant, refund_id)
+                invoice = self.world.repo.get(Invoice, merchant, invoice_id(refund_.charge_id))
+                assert refund_id in credited or (invoice is not None and invoice.uncredited == 0)
+            # and each reversal or lost dispute of an invoice not fully credited before got one
+            assert all(n.reason != "reversal" or n.refund_id is None for n in notes)
 
 
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "200"))

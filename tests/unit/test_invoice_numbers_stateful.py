@@ -267,8 +267,6 @@ class BothSeries(RuleBasedStateMachine):
                 refund_ = self.world.repo.get(Refund, merchant, refund_id)
                 invoice = self.world.repo.get(Invoice, merchant, invoice_id(refund_.charge_id))
                 assert refund_id in credited or (invoice is not None and invoice.uncredited == 0)
-            # and each reversal or lost dispute of an invoice not fully credited before got one
-            assert all(n.reason != "reversal" or n.refund_id is None for n in notes)
 
 
 EXAMPLES = int(os.environ.get("STATEFUL_EXAMPLES", "200"))

@@ -74,6 +74,9 @@ class FakeLinks:
     def receipt_url(self, charge: Charge) -> str | None:
         return f"https://pay.example/receipts/{charge.id}" if charge.receipt_number else None
 
+    def invoice_url(self, invoice: Any) -> str | None:
+        return f"https://pay.example/receipts/{invoice.charge_id if invoice.type == 'invoice' else invoice.id}"
+
 
 def _key(merchant_id: str, object_id: str, kind: type) -> tuple[str, str]:
     """Where an object is kept: by id, as DynamoDB's pk; the merchant's own singletons (account,

@@ -20,6 +20,7 @@ from billing.api.routes import (
     charges,
     events,
     exports,
+    invoices,
     mandates,
     money,
     notifications,
@@ -46,6 +47,7 @@ for resource in (
     tax_rates,
     exports,
     reconciliations,
+    invoices,
 ):
     app.include_router(resource.router)
 errors.install(app)

@@ -1,5 +1,6 @@
 """Receipts: numbers each merchant's succeeded charges, an invoice series with no gaps
-(`service/receipts.ReceiptRequests`), then asks for their receipt e-mails.
+(`service/receipts.ReceiptRequests`), issues their invoices and the credit notes asked for
+(refunds, reversals, lost disputes: `service/invoices`), then asks for their receipt e-mails.
 
 Fed by the FIFO receipt queue (one message group per merchant, so one writer per merchant and in
 order). A batch's charges are grouped by merchant and each group is numbered in one transaction
@@ -42,6 +43,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     requests = [parse(r) for r in records]
     batch = receipts.handle(requests)
     metrics.add_metric(name="ReceiptsNumbered", unit=MetricUnit.Count, value=batch.numbered)
+    metrics.add_metric(name="InvoicesIssued", unit=MetricUnit.Count, value=batch.invoices)
+    metrics.add_metric(name="CreditNotesIssued", unit=MetricUnit.Count, value=batch.credit_notes)
     if batch.invalid:
         metrics.add_metric(name="ReceiptRequestsInvalid", unit=MetricUnit.Count, value=batch.invalid)
     if batch.retry_from is None:

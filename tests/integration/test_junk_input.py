@@ -71,6 +71,7 @@ def test_junk_over_every_api_route_is_a_4xx_with_the_error_object_and_stores_not
         "tax_rate_id": call("POST", "/v1/tax_rates", {"display_name": "PVM", "percentage": "21", "country": "LT"}).json()["id"],
         "export_id": "exp_x",
         "date": "2026-12-01",  # a day not reconciled
+        "invoice_id": "inv_x",
     }
     before = stored(system)
     sent = 0

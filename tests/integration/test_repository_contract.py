@@ -463,6 +463,34 @@ def _sample(name: str, merchant: str, n: int, **values: Any) -> Any:
         from billing.domain.exports import Export
 
         return Export(**common, id=f"exp_contract{n}", kind="charges", month="2026-11", **values)
+    if name == "INVOICE":
+        from billing.domain.charge import TaxLine
+        from billing.domain.invoices import Buyer, Invoice, Seller
+
+        fields = {"type": "invoice", "charge_id": "chg_contract1", "mandate_id": "mdt_contract0001", **values}
+        group = TaxLine(percentage="0", inclusive=True, category="not_subject", taxable_amount=100, tax_amount=0)
+        return Invoice(
+            **common,
+            **fields,
+            id=f"inv_contract{n}",
+            number=f"R-{n}",
+            seq=n,
+            issued_at=at,
+            currency="EUR",
+            subtotal=100,
+            tax_amount=0,
+            total=100,
+            tax_breakdown=[group],
+            lines=[],
+            seller=Seller(name="Shop"),
+            buyer=Buyer(name="Ona"),
+            credited=[0],
+            credited_tax=[0],
+        )
+    if name == "CREDIT_NOTE_COUNTER":
+        from billing.domain.invoices import CreditNoteCounter
+
+        return CreditNoteCounter.new(merchant, at).model_copy(update={"next": 3})
     raise AssertionError(f"no sample for {name}")
 
 
@@ -492,6 +520,9 @@ FILTER_VALUES: dict[tuple[str, str], tuple[str, str]] = {
     ("NOTIFICATION", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
     ("NOTIFICATION", "kind"): ("upcoming_charge", "receipt"),
     ("EXPORT", "status"): ("ready", "pending"),
+    ("INVOICE", "type"): ("credit_note", "invoice"),
+    ("INVOICE", "charge_id"): ("chg_contract9", "chg_contract1"),
+    ("INVOICE", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
 }
 DECLARED_FILTERS = [(a, f) for a in REGISTRY if a.filters for f in a.filters]
 

@@ -244,7 +244,7 @@ HOSTILE = 'Shop <script>alert("x")</script> & "Co"'
 
 @pytest.mark.parametrize("lang", ["en", "lt"])
 @pytest.mark.parametrize(
-    "kind", ["upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended"]
+    "kind", ["upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended", "credit_note"]
 )
 def test_every_kind_renders_in_both_languages_with_merchant_text_escaped(kind: str, lang: str) -> None:
     from datetime import datetime, timezone
@@ -303,7 +303,7 @@ def test_every_kind_renders_in_both_languages_with_merchant_text_escaped(kind: s
     parsed = Tags()
     parsed.feed(email.html)
     assert parsed.tags <= {"html", "head", "meta", "title", "body", "table", "tr", "td", "p", "a"}
-    expected = facts.receipt_url if kind == "receipt" else facts.page_url
+    expected = facts.receipt_url if kind in ("receipt", "credit_note") else facts.page_url
     assert parsed.links == [expected]
 
 

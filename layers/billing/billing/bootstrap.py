@@ -49,7 +49,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:  # imported where first used: each function loads only what it runs (cold start)
     from .service.charger import Charger
-    from .service.customer_portal import CustomerPortal
+    from .service.customer_portal import CustomerPortal, ReceiptView
     from .service.dispatcher import Dispatcher
     from .service.event_publishing import EventRelay
     from .service.exports import Exporter
@@ -367,6 +367,15 @@ class ApiDeps:
     approval_links: Callable[[str], ApprovalLinks]
     use_cases: Callable[[Links], UseCases]
     webhook_ports: Callable[[], WebhookPorts]  # built when a webhook route is first used
+    document_pdf: Callable[[ReceiptView, str], bytes]  # an invoice's PDF (the customer page's layout)
+
+
+def document_pdf(view: ReceiptView, lang: str) -> bytes:
+    """An invoice's or credit note's PDF for the merchant API: the customer page's (one layout),
+    its XML attached; imported when first asked for."""
+    from .customer_page.render import receipt_pdf
+
+    return receipt_pdf(view, "lt" if lang == "lt" else "en")
 
 
 def api(overrides: Overrides = Overrides()) -> ApiDeps:
@@ -380,6 +389,7 @@ def api(overrides: Overrides = Overrides()) -> ApiDeps:
         approval_links=aws.approval_links,
         use_cases=aws.use_cases,
         webhook_ports=lambda: aws.webhook_ports,
+        document_pdf=document_pdf,
     )
 
 
@@ -511,13 +521,15 @@ class ReceiptsDeps:
 
 
 def receipts(overrides: Overrides = Overrides()) -> ReceiptsDeps:
+    from .service.invoices import Invoicing
     from .service.receipts import ReceiptNumbering
     from .service.receipts import ReceiptRequests as ReceiptBatches
 
     aws = Aws.from_env(overrides)
     numbering = ReceiptNumbering(aws.repository, aws.clock)
     notification_queue = aws.notification_queue if aws.settings.notify_queue_url else None
-    return ReceiptsDeps(ReceiptBatches(aws.repository, numbering, notification_queue), numbering)
+    invoicing = Invoicing(aws.repository, aws.clock, aws.ids, numbering)
+    return ReceiptsDeps(ReceiptBatches(aws.repository, numbering, notification_queue, invoicing), numbering)
 
 
 @dataclass(frozen=True)
@@ -611,12 +623,12 @@ class ExporterDeps:
 
 
 def exporter(overrides: Overrides = Overrides(), invoices: InvoiceRows | None = None) -> ExporterDeps:
-    """The export queue's consumer. `invoices`: the invoices feature's rows (none until it exists:
-    an invoices export is its header only)."""
+    """The export queue's consumer. `invoices`: the invoices export's rows (default: the stored
+    invoices and credit notes, service/invoices)."""
     from .service.event_recorder import EventRecorder
     from .service.exports import Exporter
-    from .service.ports import NoInvoices
+    from .service.invoices import Invoices
 
     aws = Aws.from_env(overrides)
-    rows: InvoiceRows = invoices if invoices is not None else NoInvoices()
+    rows: InvoiceRows = invoices if invoices is not None else Invoices(aws.repository)
     return ExporterDeps(Exporter(aws.repository, aws.clock, EventRecorder(aws.ids), aws.export_files, rows))

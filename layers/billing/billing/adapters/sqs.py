@@ -124,7 +124,7 @@ class SqsReceiptRequests:
                     "Id": str(start + i),
                     "MessageBody": r.model_dump_json(exclude_none=True),
                     "MessageGroupId": r.merchant_id,
-                    "MessageDeduplicationId": r.charge_id,
+                    "MessageDeduplicationId": r.key,
                 }
                 for i, r in enumerate(requests[start : start + BATCH])
             ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -23,6 +23,9 @@ from ..service.use_cases import UseCases
 from ..settings import Settings
 from .errors import Unauthenticated, json_response
 from .responses import ErrorOut, render
+
+if TYPE_CHECKING:
+    from ..service.customer_portal import ReceiptView
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
 Cursor = Annotated[str | None, Query(max_length=1000, description="next_cursor of the previous page")]
@@ -58,6 +61,10 @@ class RouteDeps(Protocol):
 
     @property
     def use_cases(self) -> Callable[[Links], UseCases]: ...
+
+    @property
+    def document_pdf(self) -> Callable[[ReceiptView, str], bytes]:
+        """An invoice's or credit note's PDF (the customer page's, with its XML attached)."""
 
 
 class MerchantRequest:

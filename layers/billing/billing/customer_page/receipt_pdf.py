@@ -58,6 +58,10 @@ def receipt_pdf(document: dict[str, Any], labels: dict[str, str]) -> bytes:
     row(labels["item"], labels["amount"], bold=True)
     for line in document["lines"]:
         row(line["description"], line["amount"])
+    if document.get("vat"):
+        row(labels["net_total"], document["net_total"])
+        for line in document["vat"]:
+            row(line["description"], line["amount"])
     row(labels["total"], document["total"], bold=True)
     if document["refunds"]:
         pdf.ln(4)

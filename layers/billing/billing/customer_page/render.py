@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ..domain import payment_methods
+from ..domain.invoices import REVERSE_CHARGE_NOTE, Invoice
 from .formatting import day, money, schedule_text
 from .forms import EEA_COUNTRIES
 from .headers import STRIPE_JS
@@ -257,7 +258,65 @@ def receipt_document(view: ReceiptView, lang: Lang) -> dict[str, Any]:
         "refunds": refunds,
         "net": money(charge.amount - charge.amount_refunded, currency, lang) if refunds else None,
         "support": text(lang, "receipt.support", email=account.support_email) if account.support_email else "",
+        "vat": [],
+        "net_total": None,
+        "xml": False,
+    } | (_invoice_document(view.invoice, lang) if view.invoice is not None else {})
+
+
+def _invoice_document(invoice: Invoice, lang: Lang) -> dict[str, Any]:
+    """What an issued invoice or credit note shows instead of the live data: its own number and
+    title, the seller and buyer as copied at issue, its lines, VAT per rate and totals."""
+    currency = invoice.currency
+    seller = invoice.seller
+    merchant = [seller.legal_name or seller.name, *(seller.address or "").splitlines()]
+    if seller.company_code:
+        merchant.append(f"{text(lang, 'invoice.company_code')}: {seller.company_code}")
+    if seller.vat_id:
+        merchant.append(f"{text(lang, 'receipt.vat')}: {seller.vat_id}")
+    buyer, tax = invoice.buyer, invoice.buyer.tax
+    customer = [v for v in (tax.company_name if tax else None, buyer.name, buyer.email) if v]
+    if tax is not None and tax.company_code:
+        customer.append(f"{text(lang, 'invoice.company_code')}: {tax.company_code}")
+    if tax is not None and tax.vat_id:
+        customer.append(f"{text(lang, 'receipt.vat')}: {tax.vat_id}")
+    if tax is not None and tax.address is not None:
+        a = tax.address
+        customer += [v for v in (a.line1, a.line2, " ".join(x for x in (a.postal_code, a.city) if x), a.country) if v]
+    vat = []
+    for group in invoice.tax_breakdown:
+        taxable = money(group.taxable_amount, currency, lang)
+        if group.category == "not_subject":
+            description = text(lang, "invoice.not_subject")
+        elif group.category == "reverse_charge":
+            description = text(lang, "invoice.reverse_charge", taxable=taxable)
+        else:
+            name = text(lang, "invoice.vat_name")
+            description = text(lang, "invoice.vat_row", name=name, percentage=group.percentage, taxable=taxable)
+        vat.append({"description": description, "amount": money(group.tax_amount, currency, lang)})
+    notes = []
+    if invoice.corrects_number is not None and invoice.reason is not None:
+        reason = text(lang, f"invoice.reason.{invoice.reason}")
+        notes.append(text(lang, "invoice.corrects", number=invoice.corrects_number, reason=reason))
+    if invoice.reverse_charge:
+        notes.append(REVERSE_CHARGE_NOTE[lang])
+    out: dict[str, Any] = {
+        "title": f"{invoice.title(lang)} {invoice.number}",
+        "number": invoice.number,
+        "merchant": [line for line in merchant if line],
+        "customer": customer or ["-"],
+        "date": day(invoice.issued_at, lang, "long"),
+        "lines": [{"description": line.description, "amount": money(line.amount, currency, lang)} for line in invoice.lines],
+        "total": money(invoice.total, currency, lang),
+        "vat": vat,
+        "net_total": money(sum(g.taxable_amount for g in invoice.tax_breakdown), currency, lang),
+        "xml": True,
     }
+    if invoice.type == "credit_note":
+        out |= {"notes": notes, "refunds": [], "net": None, "plan": ""}
+    elif notes:
+        out["notes"] = notes
+    return out
 
 
 def _period(charge: Charge, lang: Lang) -> str:
@@ -273,5 +332,25 @@ def receipt_pdf(view: ReceiptView, lang: Lang) -> bytes:
     from .receipt_pdf import receipt_pdf as make
 
     keys = ("date", "from", "to", "plan", "period", "method", "item", "total", "refunds", "net")
-    labels = {k: text(lang, f"receipt.{k}") for k in keys} | {"amount": text(lang, "amount")}
-    return make(receipt_document(view, lang), labels)
+    labels = {k: text(lang, f"receipt.{k}") for k in keys} | {
+        "amount": text(lang, "amount"),
+        "net_total": text(lang, "invoice.net"),
+    }
+    pdf = make(receipt_document(view, lang), labels)
+    if view.invoice is None:
+        return pdf
+    return embed_xml(pdf, view.invoice, lang)
+
+
+def embed_xml(pdf: bytes, invoice: Invoice, lang: Lang) -> bytes:
+    """The PDF with its EN 16931 XML attached as Factur-X (factur-x.xml, relationship "Data"),
+    by the maintained `factur-x` library (imported only here)."""
+    from facturx import generate_from_binary  # type: ignore[import-untyped]
+
+    from ..shapes.einvoice import cii_xml
+
+    metadata = {"author": invoice.seller.name, "keywords": "Factur-X", "title": invoice.number, "subject": invoice.number}
+    out: bytes = generate_from_binary(
+        pdf, cii_xml(invoice), flavor="factur-x", level="en16931", check_xsd=False, pdf_metadata=metadata, lang=lang
+    )
+    return out

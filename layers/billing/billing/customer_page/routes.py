@@ -383,8 +383,17 @@ def receipt(token: str) -> Response[str]:
     except InvalidLink:
         return invalid_link(lang(), nonce)
     language = lang(view.mandate.customer.locale)
-    if request().get_query_string_value("format") == "pdf":
-        filename = f"receipt-{view.charge.receipt_number}.pdf"
+    wanted = request().get_query_string_value("format")
+    if wanted == "xml" and view.invoice is not None:  # the EN 16931 invoice (Factur-X EN 16931 CII)
+        from ..shapes.einvoice import cii_xml
+
+        headers = {"Content-Disposition": f'inline; filename="{view.invoice.number}.xml"', "Cache-Control": "no-store"}
+        return Response(
+            status_code=200, content_type="application/xml", body=cii_xml(view.invoice).decode("utf-8"), headers=headers
+        )
+    if wanted == "pdf":
+        number = view.invoice.number if view.invoice is not None else view.charge.receipt_number
+        filename = f"{'invoice' if view.invoice is not None else 'receipt'}-{number}.pdf"
         headers = {"Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "no-store"}
         # Bytes: Powertools answers them base64-encoded (isBase64Encoded); the API lists application/pdf as binary.
         pdf: Any = render.receipt_pdf(view, language)

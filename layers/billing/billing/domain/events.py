@@ -46,6 +46,8 @@ class EventType(StrEnum):
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
     EXPORT_READY = "export.ready"
+    INVOICE_ISSUED = "invoice.issued"
+    CREDIT_NOTE_ISSUED = "credit_note.issued"
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)

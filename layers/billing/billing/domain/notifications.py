@@ -21,9 +21,19 @@ from .lifecycles import NOTIFICATION
 from .lifecycles import NotificationStatus as NotificationStatus
 from .model import Entity
 
-NotificationKind = Literal["upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended"]
+NotificationKind = Literal[
+    "upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended", "credit_note"
+]
 Feedback = Literal["bounce", "complaint"]
-KINDS: tuple[str, ...] = ("upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended")
+KINDS: tuple[str, ...] = (
+    "upcoming_charge",
+    "trial_ending",
+    "receipt",
+    "payment_failed",
+    "mandate_activated",
+    "mandate_ended",
+    "credit_note",
+)
 INTERRUPTED = "interrupted"  # recorded, and the sending did not finish: it may or may not have gone out
 DEFERRED = "deferred"  # the mail service did not take it (throttled): surely not sent, tried again
 
@@ -32,6 +42,7 @@ SETTING: dict[str, str] = {
     "upcoming_charge": "upcoming_charge_days",
     "trial_ending": "trial_ending_days",
     "receipt": "receipts",
+    "credit_note": "receipts",  # a refund's credit note goes where the receipts go
     "payment_failed": "payment_failed",
     "mandate_activated": "mandate_updates",
     "mandate_ended": "mandate_updates",

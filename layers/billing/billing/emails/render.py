@@ -57,6 +57,9 @@ def render(facts: EmailFacts) -> Email:
     elif kind == "receipt":
         paragraphs = [text(lang, "receipt.lead", **values), text(lang, "receipt.link")]
         button_url, button = facts.receipt_url, text(lang, "open_receipt")
+    elif kind == "credit_note":
+        paragraphs = [text(lang, "credit_note.lead", **values, corrects=facts.corrects), text(lang, "credit_note.link")]
+        button_url, button = facts.receipt_url, text(lang, "open_credit_note")
     elif kind == "upcoming_charge" and facts.mandate_reference:  # a bank debit's pre-notification
         paragraphs = [text(lang, "upcoming_charge.bank_debit", **values), text(lang, "manage")]
     elif kind == "upcoming_charge":
@@ -66,7 +69,7 @@ def render(facts: EmailFacts) -> Email:
     else:
         raise ValueError(f"unknown e-mail kind {kind}")
     subject_key = "payment_failed.returned.subject" if kind == "payment_failed" and facts.reversed else f"{kind}.subject"
-    subject = one_line(text(lang, subject_key, **values))  # a header: one line, whatever was stored
+    subject = one_line(text(lang, subject_key, **values, corrects=facts.corrects))  # a header: one line, whatever was stored
     context: dict[str, object] = {
         "lang": lang,
         "subject": subject,

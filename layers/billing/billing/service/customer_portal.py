@@ -23,11 +23,12 @@ from ..domain.account import Account
 from ..domain.charge import Charge
 from ..domain.disputes import Dispute
 from ..domain.errors import InvalidState, NotFound, ValidationFailed
+from ..domain.invoices import Invoice, invoice_id
 from ..domain.model import Consent, Mandate, PaymentMethod, Plan
 from ..domain.refunds import Refund
 from ..domain.tax import CustomerTax
 from .links import ApprovalLinks, ExpiredLink, InvalidLink
-from .ports import CardSetup, PageRequest
+from .ports import CardSetup, PageRequest, Repository
 from .use_cases import UseCases
 
 UPCOMING = 6
@@ -103,6 +104,9 @@ class ReceiptView:
     plan_name: str
     refunds: list[Refund]
     disputes: list[Dispute] = field(default_factory=list)  # the customer's bank's claims on it
+    # The document the link shows: the charge's invoice (None until issued: a receipt), or a
+    # credit note of it (a link naming the credit note).
+    invoice: Invoice | None = None
 
     @property
     def paid_at(self) -> datetime:
@@ -123,6 +127,30 @@ class CustomerView:
     disputes: dict[str, list[Dispute]] = field(default_factory=dict)  # charge id -> the bank's claims on it, oldest first
     may_replace_method: bool = False  # the page offers a new payment method (a card step) now
     method_changes_used_up: bool = False  # it would, but the day's changes are used up
+
+
+def receipt_view(repo: Repository, merchant_id: str, charge_id: str, document: Invoice | None = None) -> ReceiptView | None:
+    """What a charge's receipt (or one of its documents: `document`) shows; None when the charge
+    has no number yet (no receipt) or is not the merchant's. The charge's invoice when issued."""
+    charge = repo.get(Charge, merchant_id, charge_id)
+    if document is None and charge is not None:
+        document = repo.get(Invoice, merchant_id, invoice_id(charge.id))
+    mandate = repo.get(Mandate, merchant_id, charge.mandate_id) if charge else None
+    account = repo.get(Account, merchant_id, merchant_id)
+    if charge is None or charge.receipt_number is None or mandate is None or account is None:
+        return None
+    plan = repo.get(Plan, merchant_id, charge.plan_id)
+    refunds = repo.page(Refund, merchant_id, PageRequest(100), charge_id=charge.id, status="succeeded").data
+    disputes = repo.page(Dispute, merchant_id, PageRequest(100), charge_id=charge.id).data if charge.dispute_id else []
+    return ReceiptView(
+        account,
+        mandate,
+        charge,
+        plan.name if plan else "",
+        sorted(refunds, key=lambda r: r.updated_at),
+        sorted(disputes, key=lambda d: d.created_at),
+        document,
+    )
 
 
 def terms_digest(mandate: Mandate, mandate_text: str = "") -> str:
@@ -264,24 +292,16 @@ class CustomerPortal:
 
     def receipt(self, token: str) -> ReceiptView:
         """The receipt a link names; InvalidLink for a link that is not ours or a charge without one."""
-        merchant_id, charge_id = self.links.verify_receipt(token)
+        merchant_id, named = self.links.verify_receipt(token)
         repo = self.repo
-        charge = repo.get(Charge, merchant_id, charge_id)
-        mandate = repo.get(Mandate, merchant_id, charge.mandate_id) if charge else None
-        account = repo.get(Account, merchant_id, merchant_id)
-        if charge is None or charge.receipt_number is None or mandate is None or account is None:
+        document = repo.get(Invoice, merchant_id, named) if named.startswith("inv_") else None
+        if named.startswith("inv_") and document is None:
+            raise InvalidLink("no such document")
+        charge_id = document.charge_id if document is not None else named
+        view = receipt_view(repo, merchant_id, charge_id, document)
+        if view is None:
             raise InvalidLink("no such receipt")
-        plan = repo.get(Plan, merchant_id, charge.plan_id)
-        refunds = repo.page(Refund, merchant_id, PageRequest(100), charge_id=charge.id, status="succeeded").data
-        disputes = repo.page(Dispute, merchant_id, PageRequest(100), charge_id=charge.id).data if charge.dispute_id else []
-        return ReceiptView(
-            account,
-            mandate,
-            charge,
-            plan.name if plan else "",
-            sorted(refunds, key=lambda r: r.updated_at),
-            sorted(disputes, key=lambda d: d.created_at),
-        )
+        return view
 
     def approve(
         self,

@@ -13,12 +13,16 @@ twice, which subscribers deduplicate by event id; numbering is idempotent).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..domain.events import EventType
 from ..domain.model import Event
 from ..observability import logger
 from .messages import ReceiptRequest
 from .ports import EventPublisher, ReceiptRequestQueue, UnpublishedEventsLog
+
+if TYPE_CHECKING:
+    from ..domain.invoices import CorrectionKind
 
 
 @dataclass
@@ -55,7 +59,7 @@ class EventRelay:
 
     def _request_receipts(self, pending: list[tuple[str, Event]], out: Relayed) -> set[str]:
         """Each succeeded charge to the receipt queue; the positions of those it did not take."""
-        succeeded = [(position, e) for position, e in pending if e.type == EventType.CHARGE_SUCCEEDED]
+        succeeded = [(position, e) for position, e in pending if asks_for_a_document(e)]
         if not succeeded or self.receipts is None:
             return set()
         requests = [receipt_request(e) for _, e in succeeded]
@@ -68,9 +72,30 @@ class EventRelay:
         return {succeeded[i][0] for i in refused}
 
 
+def asks_for_a_document(event: Event) -> bool:
+    """A succeeded charge (its receipt number and invoice), or what a credit note answers: a
+    succeeded refund, a reversal, a lost dispute."""
+    if event.type in (EventType.CHARGE_SUCCEEDED, EventType.REFUND_SUCCEEDED, EventType.CHARGE_REVERSED):
+        return True
+    obj = event.data.get("object")
+    return event.type == EventType.DISPUTE_CLOSED and isinstance(obj, dict) and obj.get("status") == "lost"
+
+
 def receipt_request(event: Event) -> ReceiptRequest:
-    """A charge.succeeded event's receipt request (its object is the charge as the API showed it)."""
-    charge = event.data["object"]
+    """A charge.succeeded event's receipt request (its object is the charge as the API showed it),
+    or a credit note's request (refund.succeeded, charge.reversed, a lost dispute's dispute.closed)."""
+    obj = event.data["object"]
+    if event.type != EventType.CHARGE_SUCCEEDED:
+        kinds: dict[str, CorrectionKind] = {EventType.REFUND_SUCCEEDED: "refund", EventType.CHARGE_REVERSED: "reversal"}
+        kind: CorrectionKind = kinds.get(event.type, "dispute")
+        charge_id = str(obj["id"]) if kind == "reversal" else str(obj["charge_id"])
+        return ReceiptRequest(
+            merchant_id=event.merchant_id,
+            charge_id=charge_id,
+            correction=kind,
+            source_id=str(obj["id"]),
+        )
+    charge = obj
     mandate_id = charge.get("mandate_id")
     return ReceiptRequest(
         merchant_id=event.merchant_id,

@@ -22,11 +22,12 @@ if TYPE_CHECKING:
 
     from ..domain.disputes import Dispute
     from ..domain.exports import Export
+    from ..domain.invoices import Invoice
     from ..domain.items import Item
     from ..domain.refunds import Refund
     from ..domain.webhooks import WebhookEndpoint
 
-    Recorded: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Dispute | Item | Export
+    Recorded: TypeAlias = Plan | Mandate | Charge | ApiKey | WebhookEndpoint | Refund | Dispute | Item | Export | Invoice
 
 
 def link_of(links: Links, obj: object) -> str | None:
@@ -35,6 +36,8 @@ def link_of(links: Links, obj: object) -> str | None:
         return links.approval_url(obj)
     if isinstance(obj, Charge):
         return links.receipt_url(obj)
+    if type(obj).__name__ == "Invoice":  # by name: the module is not loaded where no invoice is
+        return links.invoice_url(obj)  # type: ignore[arg-type]
     return None
 
 
@@ -45,6 +48,9 @@ class NoLinks:
         return None
 
     def receipt_url(self, charge: Charge) -> str | None:
+        return None
+
+    def invoice_url(self, invoice: Invoice) -> str | None:
         return None
 
 

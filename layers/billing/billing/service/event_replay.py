@@ -6,9 +6,8 @@ dead-letter queue may be the one whose receipt request the queue refused (number
 
 from __future__ import annotations
 
-from ..domain.events import EventType
 from ..domain.model import Event
-from .event_publishing import receipt_request
+from .event_publishing import asks_for_a_document, receipt_request
 from .ports import EventPublisher, ReceiptRequestQueue, Repository
 
 
@@ -21,7 +20,7 @@ class EventReplay:
         A key naming no stored event is dropped (there is nothing to publish)."""
         found = list(self.repo.load_many({Event: keys}).of(Event).values())  # one BatchGetItem per 100
         failed = self.publisher.publish([(e.id, e) for e in found]) if found else set()
-        succeeded = [e for e in found if e.type == EventType.CHARGE_SUCCEEDED]
+        succeeded = [e for e in found if asks_for_a_document(e)]
         if succeeded and self.receipts is not None:  # a refused request leaves its event for the next redrive
             failed |= {succeeded[i].id for i in self.receipts.send([receipt_request(e) for e in succeeded])}
         return len(found) - len(failed), [(e.merchant_id, e.id) for e in found if e.id in failed]

@@ -27,6 +27,7 @@ from enum import Enum
 from functools import cached_property
 
 from ..domain.charge import Charge
+from ..domain.invoices import Invoice
 from ..domain.model import Mandate
 
 APPROVAL_LINK_LIFETIME = timedelta(days=7)
@@ -129,6 +130,12 @@ class ApprovalLinks:
         if charge.receipt_number is None:
             return None
         return f"{self._base_url}{RECEIPT_PATH}/{self.receipt_token(charge.merchant_id, charge.id)}"
+
+    def invoice_url(self, invoice: Invoice) -> str | None:
+        """An invoice's link is its charge's receipt link (one document); a credit note's names it
+        (same page, same signature purpose: the page tells them apart by the id's prefix)."""
+        named = invoice.charge_id if invoice.type == "invoice" else invoice.id
+        return f"{self._base_url}{RECEIPT_PATH}/{self.receipt_token(invoice.merchant_id, named)}"
 
     def verify_receipt(self, token: str) -> tuple[str, str]:
         """(merchant_id, charge_id) a receipt link names; InvalidLink for anything else."""

@@ -125,7 +125,9 @@ class NotificationMessage(BaseModel):
 
     type: Literal["email"] = "email"
     merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
-    kind: Literal["upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended"]
+    kind: Literal[
+        "upcoming_charge", "trial_ending", "receipt", "payment_failed", "mandate_activated", "mandate_ended", "credit_note"
+    ]
     mandate_id: Annotated[StrictStr, StringConstraints(pattern=r"^mdt_[A-Za-z0-9]{1,64}$")]
     charge_id: Annotated[StrictStr, StringConstraints(pattern=r"^chg_[A-Za-z0-9]{1,64}$")] | None = None
     occasion: Annotated[StrictStr, StringConstraints(max_length=200)] = ""
@@ -192,6 +194,15 @@ class ReceiptRequest(BaseModel):
     # for events that do not say): its mandate, and whether its customer has an e-mail address.
     mandate_id: Annotated[StrictStr, StringConstraints(pattern=r"^mdt_[A-Za-z0-9]{1,64}$")] | None = None
     customer_has_email: bool | None = None
+    # A credit note to issue for the charge (domain/invoices): what it answers (a succeeded refund,
+    # a reversal of the charge, a lost dispute) and its id (the charge's own for a reversal).
+    correction: Literal["refund", "reversal", "dispute"] | None = None
+    source_id: Annotated[StrictStr, StringConstraints(pattern=r"^(rfd|dsp|chg)_[A-Za-z0-9]{1,64}$")] | None = None
+
+    @property
+    def key(self) -> str:
+        """What the queue deduplicates on: the charge, or the correction."""
+        return f"{self.correction}-{self.source_id}" if self.correction else self.charge_id
 
 
 class PublishedEvent(BaseModel):

@@ -418,6 +418,13 @@ class Notifier:
                 facts["reversed"], facts["date"] = True, returned.at
             facts["number"] = charge.receipt_number or ""
             facts["receipt_url"] = self.links.receipt_url(charge) or ""
+        if message.kind == "credit_note":  # its occasion is the credit note: what it gave back, its link
+            from ..domain.invoices import Invoice
+
+            note = self.repo.get(Invoice, message.merchant_id, message.occasion)
+            if note is not None:
+                facts |= {"number": note.number, "corrects": note.corrects_number or "", "amount": -note.total}
+                facts |= {"date": note.issued_at, "receipt_url": self.links.invoice_url(note) or ""}
         return EmailFacts(**facts)
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do no
     from ..domain import webhooks
     from ..domain.account import Account
     from ..domain.exports import InvoiceRow
+    from ..domain.invoices import Invoice
     from ..domain.receipts import ReceiptCounter
     from .gateway_events import GatewayEvent
 
@@ -163,6 +164,9 @@ class Links(Protocol):
     def approval_url(self, mandate: Mandate) -> str | None: ...
 
     def receipt_url(self, charge: Charge) -> str | None: ...
+
+    def invoice_url(self, invoice: Invoice) -> str | None:
+        """An invoice's link is its charge's receipt link; a credit note has its own."""
 
 
 # ----------------------------------------------------------------- billing engine
@@ -400,6 +404,7 @@ class EmailFacts:
     ended_as: str = ""  # cancelled, revoked or completed
     mandate_reference: str = ""  # a bank debit's SEPA mandate reference (pre-notifications name it)
     reversed: bool = False  # payment_failed: a payment taken, then returned by the customer's bank
+    corrects: str = ""  # credit_note: the number of the invoice it corrects
 
 
 class EmailRenderer(Protocol):

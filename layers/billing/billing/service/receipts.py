@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..domain.account import Account
 from ..domain.charge import Charge
@@ -28,6 +29,10 @@ from ..observability import logger
 from .concurrency import retry_on_conflict
 from .messages import NotificationMessage, ReceiptRequest
 from .ports import Changes, Clock, NotificationQueue, Repository
+
+if TYPE_CHECKING:
+    from ..domain.invoices import Invoice
+    from .invoices import Invoicing
 
 Series = tuple[ReceiptCounter | None, Account | None]
 
@@ -113,6 +118,14 @@ def _emails(
     ]
 
 
+def credit_note_email(note: Invoice) -> NotificationMessage:
+    """A refund's credit note e-mail, asked for whenever its request is handled (a redelivery after
+    a crash asks again): the notifier sends it at most once (its occasion is the credit note)."""
+    return NotificationMessage(
+        merchant_id=note.merchant_id, kind="credit_note", mandate_id=note.mandate_id, charge_id=note.charge_id, occasion=note.id
+    )
+
+
 @dataclass
 class ReceiptBatch:
     """A batch's outcome: how many charges were numbered, how many requests were invalid, and the
@@ -122,13 +135,24 @@ class ReceiptBatch:
     numbered: int = 0
     invalid: int = 0
     retry_from: int | None = None
+    invoices: int = 0  # invoices issued
+    credit_notes: int = 0  # credit notes issued
 
 
 class ReceiptRequests:
     """The receipts function's use case: a FIFO batch of requests (None: a record that is not one)."""
 
-    def __init__(self, repo: Repository, numbering: ReceiptNumbering, notification_queue: NotificationQueue | None) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        numbering: ReceiptNumbering,
+        notification_queue: NotificationQueue | None,
+        invoicing: Invoicing | None = None,
+    ) -> None:
+        """`invoicing`: issues each numbered charge's invoice, and the credit notes asked for
+        (service/invoices); None: numbering only."""
         self.repo, self.numbering, self.notification_queue = repo, numbering, notification_queue
+        self.invoicing = invoicing
 
     def handle(self, batch: Sequence[ReceiptRequest | None]) -> ReceiptBatch:
         out = ReceiptBatch(invalid=sum(1 for r in batch if r is None))
@@ -143,10 +167,20 @@ class ReceiptRequests:
             series = {}
         for merchant_id, wanted in groups.items():
             try:
-                numbered = self.numbering.number(merchant_id, [r for _, r in wanted], series.get(merchant_id))
+                charges = [r for _, r in wanted if r.correction is None]
+                numbered = self.numbering.number(merchant_id, charges, series.get(merchant_id)) if charges else Numbered(0)
                 out.numbered += numbered.count
-                if self.notification_queue is not None and numbered.emails:
-                    self.notification_queue.send(numbered.emails)
+                emails = list(numbered.emails)
+                if self.invoicing is not None:  # before the e-mails: a receipt e-mail links its invoice
+                    out.invoices += len(self.invoicing.issue_for(merchant_id, [r.charge_id for r in charges]))
+                    for _, r in wanted:
+                        if r.correction is not None and r.source_id is not None:
+                            note, new = self.invoicing.credit_note(merchant_id, r.correction, r.source_id, r.charge_id)
+                            out.credit_notes += new
+                            if note is not None and note.reason == "refund":  # the notifier decides (account, address)
+                                emails.append(credit_note_email(note))
+                if self.notification_queue is not None and emails:
+                    self.notification_queue.send(emails)
             except Exception:  # noqa: BLE001 (this merchant's requests come back)
                 logger.exception("receipts of merchant %s not numbered; retried", merchant_id)
                 first = wanted[0][0]

@@ -113,6 +113,13 @@ REGISTRY: tuple[Aggregate, ...] = (
     ),
     Aggregate("SUPPRESSION", "billing.domain.notifications:Suppression", "sup", filters=None),
     Aggregate("EXPORT", "billing.domain.exports:Export", "exp", filters={"status": "status"}),
+    Aggregate(
+        "INVOICE",
+        "billing.domain.invoices:Invoice",
+        "inv",
+        filters={"type": "type", "mandate_id": "mandate_id", "charge_id": "charge_id"},
+    ),
+    Aggregate("CREDIT_NOTE_COUNTER", "billing.domain.invoices:CreditNoteCounter", "mch", key="merchant", filters=None),
 )
 
 _BY_CLASS = {entry.class_name: entry for entry in REGISTRY}

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .charge_log import ChargeLog
     from .event_log import EventLog
     from .exports import Exports
+    from .invoices import Invoices
     from .mandates import Mandates
     from .money_operations import Disputes, Items, Refunds
     from .notification_log import NotificationLog
@@ -100,6 +101,12 @@ class UseCases:
         from .reconciliations import ReconciliationLog
 
         return ReconciliationLog(self.repo)
+
+    @cached_property
+    def invoices(self) -> Invoices:
+        from .invoices import Invoices
+
+        return Invoices(self.repo)
 
     @cached_property
     def items(self) -> Items:

@@ -17,6 +17,7 @@ from ..domain.api_keys import ApiKey
 from ..domain.charge import AttemptOutcome, Charge, ChargeStatus, LineType
 from ..domain.disputes import Dispute, DisputeReason, DisputeStatus
 from ..domain.exports import Export, ExportFormat, ExportKind, ExportStatus
+from ..domain.invoices import CorrectionKind, Invoice, InvoiceType, Seller, invoice_id
 from ..domain.items import Item, ItemStatus
 from ..domain.model import FINAL_STATUSES, Event, Mandate, MandateStatus, PaymentMethod, Plan, PlanStatus
 from ..domain.money import Currency
@@ -230,6 +231,7 @@ class ChargeOut(ResponseModel):
     lines: list[LineOut] = Field(description="What the subtotal is made of; they sum to it")
     receipt_number: str | None = Field(description="<receipt_prefix>-<n>, given within seconds of the success")
     receipt_url: str | None = Field(None, description="The receipt's signed link (HTML; ?format=pdf for the PDF)")
+    invoice_id: str | None = Field(None, description="Its invoice (receipt_number is the invoice's number)")
     created_at: TimeOut
     updated_at: TimeOut
 
@@ -263,6 +265,7 @@ class ChargeOut(ResponseModel):
             tax_breakdown=[TaxLineOut(**group.model_dump()) for group in charge.tax_breakdown],
             lines=[LineOut(**line.model_dump()) for line in charge.bill_lines],
             receipt_url=receipt_url,
+            invoice_id=invoice_id(charge.id) if charge.receipt_number is not None else None,
         )
 
 
@@ -546,6 +549,105 @@ class ExportOut(ResponseModel):
         return cls.copied(export, url=url)
 
 
+class InvoiceLineOut(ResponseModel):
+    type: Literal["plan", "item", "proration", "correction"]
+    description: str
+    amount: int = Field(
+        description="As entered (gross with an inclusive rate, net with an exclusive one); negative on a credit note"
+    )
+    item_id: str | None
+    tax_rate_id: str | None
+
+
+class PeriodOut(ResponseModel):
+    start: TimeOut
+    end: TimeOut
+
+
+class BuyerAddressOut(ResponseModel):
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class BuyerTaxOut(ResponseModel):
+    type: Literal["individual", "business"] | None = None
+    company_name: str | None = None
+    company_code: str | None = None
+    vat_id: str | None = None
+    address: BuyerAddressOut | None = None
+
+
+class BuyerOut(ResponseModel):
+    name: str | None
+    email: str | None
+    tax: BuyerTaxOut | None
+
+
+class InvoiceOut(ResponseModel):
+    id: str
+    object: Literal["invoice"] = "invoice"
+    type: InvoiceType
+    number: str = Field(description="invoice_prefix-n (invoices) or credit_note_prefix-n (credit notes), gapless per merchant")
+    corrects: str | None = Field(description="A credit note's: the invoice it corrects")
+    reason: CorrectionKind | None = Field(None, description="A credit note's: what it answers")
+    charge_id: str
+    mandate_id: str
+    refund_id: str | None
+    dispute_id: str | None
+    issued_at: TimeOut
+    period: PeriodOut | None
+    currency: Currency
+    subtotal: int
+    tax_amount: int
+    total: int = Field(description="What was collected (negative on a credit note: what was given back)")
+    tax_breakdown: list[TaxLineOut]
+    lines: list[InvoiceLineOut]
+    seller: Seller
+    buyer: BuyerOut
+    reverse_charge: bool
+    locale: Locale
+    url: str | None = Field(None, description="The document's signed link (HTML; ?format=pdf or ?format=xml)")
+    created_at: TimeOut
+
+    @classmethod
+    def of(cls, invoice: Invoice, url: str | None = None) -> InvoiceOut:
+        period = None
+        if invoice.period_start is not None and invoice.period_end is not None:
+            period = PeriodOut(start=invoice.period_start, end=invoice.period_end)
+        return cls(
+            **invoice.model_dump(
+                include={
+                    "id",
+                    "type",
+                    "number",
+                    "corrects",
+                    "reason",
+                    "charge_id",
+                    "mandate_id",
+                    "refund_id",
+                    "dispute_id",
+                    "issued_at",
+                    "currency",
+                    "subtotal",
+                    "tax_amount",
+                    "total",
+                    "reverse_charge",
+                    "locale",
+                    "created_at",
+                }
+            ),  # fmt: skip
+            period=period,
+            tax_breakdown=[TaxLineOut(**g.model_dump()) for g in invoice.tax_breakdown],
+            lines=[InvoiceLineOut(**line.model_dump()) for line in invoice.lines],
+            seller=invoice.seller,
+            buyer=BuyerOut(**invoice.buyer.model_dump()),
+            url=url,
+        )
+
+
 def render(
     obj: Plan
     | Mandate
@@ -560,13 +662,16 @@ def render(
     | Notification
     | TaxRate
     | Export
-    | Reconciliation,
+    | Reconciliation
+    | Invoice,
     link: str | None = None,
 ) -> dict[str, object]:
     """An object as the API returns it (responses and event snapshots); `link`: a mandate's
     approval link, a charge's receipt link, a ready export's download link."""
     if isinstance(obj, Export):
         return ExportOut.of(obj, link).model_dump(mode="json")
+    if isinstance(obj, Invoice):
+        return InvoiceOut.of(obj, link).model_dump(mode="json")
     if isinstance(obj, ApiKey):
         return ApiKeyOut.of(obj).model_dump(mode="json", exclude={"secret"})
     if isinstance(obj, Plan):

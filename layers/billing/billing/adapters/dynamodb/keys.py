@@ -23,11 +23,12 @@ LIST_SHARDS: dict[str, int] = {
     "NOTIFICATION": 16,
     "EXPORT": 1,
     "RECONCILIATION": 1,  # one a day per merchant
+    "INVOICE": 16,
 }
 # The due index is global (not per merchant): dispatch reads every shard, each in parallel.
 DUE_SHARDS = 64
 
-_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd|rfd|dsp|itm|ntf|sup|txr|exp|rcn)_[A-Za-z0-9]{1,64}$")
+_ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd|rfd|dsp|itm|ntf|sup|txr|exp|rcn|inv)_[A-Za-z0-9]{1,64}$")
 
 
 def valid_id(value: str, prefix: str) -> bool:

@@ -156,6 +156,19 @@ def reconciliations(merchant_id: str, status: str | None = None) -> ListQuery:
     return by_status(merchant_id, "RECONCILIATION", status, ("reconciliations", status) if status else ("reconciliations",))
 
 
+def invoices(merchant_id: str, type: str | None = None, mandate_id: str | None = None, charge_id: str | None = None) -> ListQuery:
+    """Per charge (ParentIndex), per mandate (CustomerIndex) or by type (StatusIndex); the type is
+    stored as the item's `status`, projected into every index."""
+    bound = ("invoices", type, mandate_id, charge_id)
+    if charge_id is not None:
+        partitions = [keys.parent_pk(merchant_id, "INVOICE", charge_id)]
+        return ListQuery("ParentIndex", "ppk", "psk", partitions, bound, {"status": type, "mandate_id": mandate_id})
+    if mandate_id is not None:
+        partitions = [keys.parent_pk(merchant_id, "INVOICE", mandate_id)]
+        return ListQuery("CustomerIndex", "cpk", "csk", partitions, bound, {"status": type})
+    return by_status(merchant_id, "INVOICE", type, bound)
+
+
 # Each listed kind's plan (by registry name), called with the merchant id and the list's filters.
 PLANS: dict[str, Callable[..., ListQuery]] = {
     "PLAN": plans,
@@ -172,6 +185,7 @@ PLANS: dict[str, Callable[..., ListQuery]] = {
     "NOTIFICATION": notifications,
     "EXPORT": exports,
     "RECONCILIATION": reconciliations,
+    "INVOICE": invoices,
 }
 
 

@@ -11,6 +11,7 @@ from ...domain.api_keys import ApiKey
 from ...domain.charge import Charge
 from ...domain.disputes import Dispute
 from ...domain.exports import Export
+from ...domain.invoices import CreditNoteCounter, Invoice
 from ...domain.items import Item
 from ...domain.model import Event, Mandate, Plan
 from ...domain.notifications import Notification, Suppression
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
         | TaxRate
         | Export
         | Reconciliation
+        | Invoice
+        | CreditNoteCounter
     )
 
 M = TypeVar("M", bound=BaseModel)
@@ -62,7 +65,7 @@ def item_of(obj: Stored | Event) -> dict[str, Any]:
     position = f"{created}#{obj.id}"
     if kind in _WEBHOOK_KINDS:
         return _webhook_item(obj, kind, position)  # type: ignore[arg-type]
-    if isinstance(obj, Account | ReceiptCounter | Suppression):  # each in its own partition; never listed
+    if isinstance(obj, Account | ReceiptCounter | CreditNoteCounter | Suppression):  # each in its own partition; never listed
         body = obj.model_dump(mode="json", exclude={"version"}, exclude_none=True)
         return {**keys.primary(obj.merchant_id, obj.id, kind), "entity": kind.lower(), "body": body}
     shard = keys.shard_of(obj.id, keys.LIST_SHARDS[kind])
@@ -86,6 +89,19 @@ def item_of(obj: Stored | Event) -> dict[str, Any]:
             mandate_id=obj.mandate_id,
             ppk=keys.parent_pk(obj.merchant_id, kind, obj.mandate_id),
             psk=position,
+        )
+    elif isinstance(obj, Invoice):  # filtered by type (StatusIndex), listed per charge and per mandate
+        # The type goes in `status`: projected into every index (a projection cannot change on a live table).
+        item.update(
+            status=obj.type,
+            spk=keys.status_pk(obj.merchant_id, kind, obj.type, shard),
+            ssk=position,
+            charge_id=obj.charge_id,
+            mandate_id=obj.mandate_id,
+            ppk=keys.parent_pk(obj.merchant_id, kind, obj.charge_id),
+            psk=position,
+            cpk=keys.parent_pk(obj.merchant_id, kind, obj.mandate_id),
+            csk=position,
         )
     else:
         item.update(status=obj.status, spk=keys.status_pk(obj.merchant_id, kind, obj.status, shard), ssk=position)

@@ -1,0 +1,314 @@
+"""Invoices and credit notes: one `Invoice` object with two types, as the contract's "Invoices and
+credit notes" says. Pure; integer minor units, exact decimals.
+
+* An invoice is issued per succeeded charge once the charge has its receipt number: its number is
+  that receipt number (the `invoice_prefix` series of domain/receipts, gapless already). Its lines,
+  tax breakdown and amounts are the charge's; the seller (the account's legal details) and the
+  buyer (the mandate's customer and tax details) are copied at issue, so later edits never change
+  an issued document.
+* A credit note answers a succeeded refund, a reversal or a lost dispute. It is numbered in its own
+  series (`credit_note_prefix`, default CN), 1, 2, 3, … per merchant, by the same single writer per
+  merchant that numbers receipts: the `CreditNoteCounter`, the credit note (created, never there
+  before: its id derives from what it answers) and the invoice's running tally are written in one
+  transaction on their versions, so a crash numbers nothing and a redelivery finds it issued.
+* A credit note names the invoice it corrects, carries negative amounts, and splits its amount over
+  the invoice's tax groups in the proportions of what each group still holds (the invoice's own
+  proportions for the first one), to the minor unit by largest remainders; within a group, tax and
+  taxable amount likewise. Each group's credited amounts never pass the invoice's (its tally), so
+  an invoice minus its credit notes never goes below zero per rate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .account import Account
+from .charge import Charge, Line, TaxLine
+from .errors import InvalidState
+from .model import Customer, Entity
+from .money import Currency
+from .tax import CustomerTax, vat_prefix
+
+InvoiceType = Literal["invoice", "credit_note"]
+CorrectionKind = Literal["refund", "reversal", "dispute"]
+
+# What a document is called: a VAT-registered seller issues VAT invoices (domain texts by locale).
+TITLES: dict[tuple[bool, InvoiceType], dict[str, str]] = {
+    (True, "invoice"): {"en": "VAT invoice", "lt": "PVM sąskaita faktūra"},
+    (False, "invoice"): {"en": "Invoice", "lt": "Sąskaita faktūra"},
+    (True, "credit_note"): {"en": "VAT credit note", "lt": "PVM kreditinė sąskaita faktūra"},
+    (False, "credit_note"): {"en": "Credit note", "lt": "Kreditinė sąskaita faktūra"},
+}
+REVERSE_CHARGE_NOTE: dict[str, str] = {
+    "en": "Reverse charge: VAT to be accounted for by the recipient (Article 196 of Directive 2006/112/EC).",
+    "lt": "Atvirkštinis apmokestinimas: PVM sumoka paslaugų gavėjas (Direktyvos 2006/112/EB 196 straipsnis).",
+}
+
+
+def invoice_id(source: str) -> str:
+    """Deterministic: a charge (or a refund, a reversal, a dispute) can never get two documents."""
+    return f"inv_{hashlib.sha256(f'invoice|{source}'.encode()).hexdigest()[:32]}"
+
+
+def correction_source(kind: CorrectionKind, source_id: str) -> str:
+    """What a credit note answers, as its id derives from it (a charge is reversed at most once)."""
+    return f"{kind}|{source_id}"
+
+
+class Seller(BaseModel):
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    name: str
+    legal_name: str | None = None
+    address: str | None = None
+    company_code: str | None = None
+    vat_id: str | None = None
+    country: str = "LT"  # ISO 3166-1 alpha-2: of its VAT id, else of its default rate, else LT
+
+
+class Buyer(BaseModel):
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    name: str | None = None
+    email: str | None = None
+    tax: CustomerTax | None = None
+
+
+class InvoiceLine(BaseModel):
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    type: Literal["plan", "item", "proration", "correction"]
+    description: str
+    amount: int  # as entered (gross with an inclusive rate, net with an exclusive one); negative on credit notes
+    item_id: str | None = None
+    tax_rate_id: str | None = None
+
+
+class Invoice(Entity):
+    type: InvoiceType
+    number: str
+    seq: int  # its n in its series
+    corrects: str | None = None  # a credit note's: the invoice it corrects
+    corrects_number: str | None = None
+    charge_id: str
+    mandate_id: str
+    refund_id: str | None = None
+    dispute_id: str | None = None
+    reason: CorrectionKind | None = None  # a credit note's: what it answers
+    issued_at: datetime
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    currency: Currency
+    subtotal: int
+    tax_amount: int
+    total: int
+    tax_breakdown: list[TaxLine]
+    lines: list[InvoiceLine]
+    seller: Seller
+    buyer: Buyer
+    reverse_charge: bool = False
+    locale: Literal["en", "lt"] = "en"
+    payment_last4: str | None = None
+    # An invoice's running tally of what its credit notes took, per group of its breakdown (same
+    # order): collected amount and tax. Internal, not part of the document.
+    credited: list[int] = []
+    credited_tax: list[int] = []
+
+    @property
+    def vat_invoice(self) -> bool:
+        return bool(self.seller.vat_id)
+
+    def title(self, locale: str | None = None) -> str:
+        return TITLES[(self.vat_invoice, self.type)][locale or self.locale]
+
+    @property
+    def uncredited(self) -> int:
+        return self.total - sum(self.credited)
+
+
+class CreditNoteCounter(Entity):
+    """`id` is the merchant id; `next` is the number the next credit note gets."""
+
+    next: int = 1
+
+    @classmethod
+    def new(cls, merchant_id: str, now: datetime) -> CreditNoteCounter:
+        return cls(id=merchant_id, merchant_id=merchant_id, created_at=now, updated_at=now)
+
+
+def country_of_vat_id(vat_id: str | None) -> str | None:
+    """ISO 3166-1 country of an EU VAT id (Greece's prefix EL is GR)."""
+    prefix = vat_prefix(vat_id)
+    return "GR" if prefix == "EL" else prefix
+
+
+def seller_of(account: Account) -> Seller:
+    rate_country = account.default_tax_rate.country if account.default_tax_rate is not None else None
+    return Seller(
+        name=account.name,
+        legal_name=account.legal_name,
+        address=account.address,
+        company_code=account.company_code,
+        vat_id=account.vat_id,
+        country=country_of_vat_id(account.vat_id) or rate_country or "LT",
+    )
+
+
+def buyer_of(customer: Customer) -> Buyer:
+    return Buyer(name=customer.name, email=customer.email, tax=customer.tax)
+
+
+def breakdown_of(charge: Charge) -> list[TaxLine]:
+    """The charge's tax groups; a charge made before tax existed is one group not subject to VAT."""
+    if charge.tax_breakdown:
+        return list(charge.tax_breakdown)
+    return [TaxLine(percentage="0", inclusive=True, category="not_subject", taxable_amount=charge.amount, tax_amount=0)]
+
+
+def issue_invoice(charge: Charge, customer: Customer, account: Account, now: datetime) -> Invoice:
+    """The invoice of a succeeded, numbered charge, its seller and buyer copied now."""
+    if charge.receipt_number is None or charge.receipt_seq is None:
+        raise InvalidState("A charge is invoiced once it has its number.")
+    breakdown = breakdown_of(charge)
+    return Invoice(
+        id=invoice_id(charge.id),
+        merchant_id=charge.merchant_id,
+        created_at=now,
+        updated_at=now,
+        type="invoice",
+        number=charge.receipt_number,
+        seq=charge.receipt_seq,
+        charge_id=charge.id,
+        mandate_id=charge.mandate_id,
+        issued_at=now,
+        period_start=charge.due_at if charge.period_end is not None else None,
+        period_end=charge.period_end,
+        currency=charge.currency,
+        subtotal=charge.amount if charge.subtotal is None else charge.subtotal,
+        tax_amount=charge.tax_amount,
+        total=charge.amount,
+        tax_breakdown=breakdown,
+        lines=[_line(line) for line in charge.bill_lines],
+        seller=seller_of(account),
+        buyer=buyer_of(customer),
+        reverse_charge=any(g.category == "reverse_charge" for g in breakdown),
+        locale="lt" if (customer.locale or account.default_locale) == "lt" else "en",
+        payment_last4=charge.paid_with.last4 if charge.paid_with is not None else None,
+        credited=[0] * len(breakdown),
+        credited_tax=[0] * len(breakdown),
+    )
+
+
+def _line(line: Line) -> InvoiceLine:
+    return InvoiceLine(
+        type=line.type, description=line.description, amount=line.amount, item_id=line.item_id, tax_rate_id=line.tax_rate_id
+    )
+
+
+def largest_remainders(amount: int, weights: list[int]) -> list[int]:
+    """`amount` split in proportion to `weights` (non-negative, summing to at least `amount`):
+    each share is its exact proportion rounded down or up, the units left going to the largest
+    remainders (ties: the first group), so the shares sum to `amount` exactly and none passes
+    its weight."""
+    total = sum(weights)
+    if amount == 0 or total == 0:
+        return [0] * len(weights)
+    exact = [Decimal(amount) * w / Decimal(total) for w in weights]
+    shares = [int(x) for x in exact]  # floor: all non-negative
+    left = amount - sum(shares)
+    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] - shares[i]), i))
+    for i in order[:left]:
+        shares[i] += 1
+    return shares
+
+
+def split_credit(invoice: Invoice, amount: int) -> list[tuple[int, int]]:
+    """What a credit note of `amount` (money given back, positive) takes from each group of the
+    invoice: (collected, tax) each, in proportion to what each group still holds."""
+    if amount <= 0 or amount > invoice.uncredited:
+        raise InvalidState(f"A credit note of {amount} exceeds what invoice {invoice.number} still holds.")
+    remaining = [g.taxable_amount + g.tax_amount - c for g, c in zip(invoice.tax_breakdown, invoice.credited, strict=True)]
+    shares = largest_remainders(amount, remaining)
+    out: list[tuple[int, int]] = []
+    for group, left, share, tax_taken in zip(invoice.tax_breakdown, remaining, shares, invoice.credited_tax, strict=True):
+        tax_left = group.tax_amount - tax_taken
+        net_left = left - tax_left
+        if share == left:
+            tax = tax_left
+        else:
+            ideal = int((Decimal(share) * tax_left / Decimal(left)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+            tax = min(tax_left, share, max(share - net_left, 0, ideal))
+        out.append((share, tax))
+    return out
+
+
+def issue_credit_note(
+    invoice: Invoice,
+    counter: CreditNoteCounter,
+    prefix: str,
+    amount: int,
+    kind: CorrectionKind,
+    source_id: str,
+    account: Account,
+    now: datetime,
+) -> Invoice:
+    """A credit note of `amount` correcting `invoice`, given the counter's next number; the
+    invoice's tally and the counter move with it (write the three together, or none)."""
+    split = split_credit(invoice, amount)
+    groups: list[TaxLine] = []
+    lines: list[InvoiceLine] = []
+    for group, (collected, tax) in zip(invoice.tax_breakdown, split, strict=True):
+        if collected == 0:
+            continue
+        taxable = collected - tax
+        groups.append(group.model_copy(update={"taxable_amount": -taxable, "tax_amount": -tax}))
+        entered = collected if group.inclusive else taxable  # as entered, like the invoice's lines
+        lines.append(
+            InvoiceLine(
+                type="correction",
+                description=f"{kind.capitalize()} of {invoice.number}",
+                amount=-entered,
+                tax_rate_id=group.tax_rate_id,
+            )
+        )
+    invoice.credited = [c + s for c, (s, _) in zip(invoice.credited, split, strict=True)]
+    invoice.credited_tax = [c + t for c, (_, t) in zip(invoice.credited_tax, split, strict=True)]
+    invoice.updated_at = now
+    seq = counter.next
+    counter.next += 1
+    counter.updated_at = now
+    return Invoice(
+        id=invoice_id(correction_source(kind, source_id)),
+        merchant_id=invoice.merchant_id,
+        created_at=now,
+        updated_at=now,
+        type="credit_note",
+        number=f"{prefix}-{seq}",
+        seq=seq,
+        corrects=invoice.id,
+        corrects_number=invoice.number,
+        charge_id=invoice.charge_id,
+        mandate_id=invoice.mandate_id,
+        refund_id=source_id if kind == "refund" else None,
+        dispute_id=source_id if kind == "dispute" else None,
+        reason=kind,
+        issued_at=now,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        currency=invoice.currency,
+        subtotal=sum(line.amount for line in lines),
+        tax_amount=sum(g.tax_amount for g in groups),
+        total=-amount,
+        tax_breakdown=groups,
+        lines=lines,
+        seller=seller_of(account),
+        buyer=invoice.buyer,
+        reverse_charge=invoice.reverse_charge,
+        locale=invoice.locale,
+        payment_last4=invoice.payment_last4,
+    )

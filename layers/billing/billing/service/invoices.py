@@ -1,0 +1,182 @@
+"""Issuing invoices and credit notes (domain/invoices), on the receipt queue's single writer per
+merchant, after the receipt numbering:
+
+* `issue_for(merchant, charge ids)`: each numbered charge without its invoice gets one (its number
+  is the receipt number; its id derives from the charge's, so it is created at most once: a
+  second writer's or a redelivery's write conflicts, reads again and finds it issued). A crash
+  between the numbering and the invoice leaves the request in the queue: its redelivery issues it.
+* `credit(merchant, request)`: a credit note for a succeeded refund, a reversal or a lost dispute,
+  numbered from the merchant's `CreditNoteCounter`, written with the counter and the corrected
+  invoice's tally in one transaction on their versions (a crash numbers nothing, a redelivery
+  finds the note issued: its id derives from what it answers). An invoice not issued yet (the
+  correction overtook its charge's request) is issued first, its charge numbered if need be.
+* `Invoices`: the merchant's reads (`GET /v1/invoices`), and the exports' `InvoiceRows`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+
+from ..domain.account import Account
+from ..domain.charge import Charge
+from ..domain.disputes import Dispute
+from ..domain.errors import found
+from ..domain.events import EventType
+from ..domain.exports import InvoiceRow
+from ..domain.invoices import (
+    CorrectionKind,
+    CreditNoteCounter,
+    Invoice,
+    correction_source,
+    invoice_id,
+    issue_credit_note,
+    issue_invoice,
+)
+from ..domain.model import Customer, Mandate
+from ..domain.refunds import Refund
+from ..observability import logger
+from .concurrency import retry_on_conflict
+from .event_recorder import EventRecorder
+from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
+from .receipts import ReceiptNumbering
+
+# Invoices written per transaction (each with its event: DynamoDB takes 100 items).
+CHUNK = 40
+
+
+class Invoicing:
+    def __init__(self, repo: Repository, clock: Clock, ids: IdGenerator, numbering: ReceiptNumbering) -> None:
+        self.repo, self.clock, self.numbering = repo, clock, numbering
+        self.recorder = EventRecorder(ids)
+
+    def issue_for(self, merchant_id: str, charge_ids: list[str]) -> list[Invoice]:
+        """Invoices for the numbered charges among `charge_ids` that have none; those issued now."""
+        wanted = list(dict.fromkeys(charge_ids))
+
+        def once(_: int) -> list[Invoice]:
+            now = self.clock.now()
+            loaded = self.repo.load_many(
+                {
+                    Charge: [(merchant_id, c) for c in wanted],
+                    Invoice: [(merchant_id, invoice_id(c)) for c in wanted],
+                }
+            )
+            charges, invoices = loaded.of(Charge), loaded.of(Invoice)
+            todo = [
+                charges[c]
+                for c in wanted
+                if c in charges and charges[c].receipt_number is not None and invoice_id(c) not in invoices
+            ]
+            if not todo:
+                return []
+            mandates = self.repo.load_many({Mandate: [(merchant_id, c.mandate_id) for c in todo]}).of(Mandate)
+            account = self.repo.get(Account, merchant_id, merchant_id) or Account.new(merchant_id, merchant_id, now)
+            issued = [issue_invoice(c, _customer(mandates.get(c.mandate_id)), account, now) for c in todo]
+            for start in range(0, len(issued), CHUNK):
+                chunk = issued[start : start + CHUNK]
+                events = self.recorder.events([(i, [EventType.INVOICE_ISSUED]) for i in chunk], now)
+                self.repo.commit(Changes(put=list(chunk), events=events))
+            return issued
+
+        return retry_on_conflict(once)
+
+    def credit(self, merchant_id: str, kind: CorrectionKind, source_id: str, charge_id: str) -> Invoice | None:
+        """The credit note issued now for a refund, reversal or dispute (None: issued before, or
+        nothing to correct: a refund not succeeded, a dispute not lost, a charge never invoiced)."""
+        note, new = self.credit_note(merchant_id, kind, source_id, charge_id)
+        return note if new else None
+
+    def credit_note(self, merchant_id: str, kind: CorrectionKind, source_id: str, charge_id: str) -> tuple[Invoice | None, bool]:
+        """The credit note answering a refund, reversal or dispute, and whether it was issued now
+        (a redelivery finds the one issued before: its e-mail may be asked for again, the notifier
+        sends it at most once); None when there is nothing to correct."""
+        note_id = invoice_id(correction_source(kind, source_id))
+
+        def once(_: int) -> tuple[Invoice | None, bool]:
+            now = self.clock.now()
+            if (issued := self.repo.get(Invoice, merchant_id, note_id)) is not None:
+                return issued, False
+            invoice = self._invoice_of(merchant_id, charge_id)
+            if invoice is None:
+                logger.warning("nothing to correct: the charge has no invoice", extra={"charge_id": charge_id, "kind": kind})
+                return None, False
+            amount = self._amount(merchant_id, kind, source_id, invoice)
+            amount = min(amount, invoice.uncredited)
+            if amount <= 0:
+                return None, False
+            account = self.repo.get(Account, merchant_id, merchant_id) or Account.new(merchant_id, merchant_id, now)
+            counter = self.repo.get(CreditNoteCounter, merchant_id, merchant_id) or CreditNoteCounter.new(merchant_id, now)
+            note = issue_credit_note(invoice, counter, account.credit_note_prefix, amount, kind, source_id, account, now)
+            events = self.recorder.events([(note, [EventType.CREDIT_NOTE_ISSUED])], now)
+            self.repo.commit(Changes(put=[note, invoice, counter], events=events))
+            return note, True
+
+        return retry_on_conflict(once)
+
+    def _invoice_of(self, merchant_id: str, charge_id: str) -> Invoice | None:
+        invoice = self.repo.get(Invoice, merchant_id, invoice_id(charge_id))
+        if invoice is None:  # the correction overtook its charge's request: number and invoice it first
+            self.numbering.assign_all(merchant_id, [charge_id])
+            self.issue_for(merchant_id, [charge_id])
+            invoice = self.repo.get(Invoice, merchant_id, invoice_id(charge_id))
+        return invoice
+
+    def _amount(self, merchant_id: str, kind: CorrectionKind, source_id: str, invoice: Invoice) -> int:
+        if kind == "refund":
+            refund = self.repo.get(Refund, merchant_id, source_id)
+            return refund.amount if refund is not None and refund.status == "succeeded" else 0
+        if kind == "dispute":
+            dispute = self.repo.get(Dispute, merchant_id, source_id)
+            return dispute.amount if dispute is not None and dispute.status == "lost" else 0
+        return invoice.total  # a reversal returns the whole payment
+
+
+def _customer(mandate: Mandate | None) -> Customer:
+    """The buyer's details (a charge always has its mandate; none would issue with an empty buyer
+    rather than leave a gap in the series)."""
+    return mandate.customer if mandate is not None else Customer(reference="")
+
+
+class Invoices:
+    """The merchant's invoices and credit notes (read-only), and the invoices export's rows."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+
+    def get(self, merchant_id: str, invoice_id: str) -> Invoice:
+        return found(self.repo.get(Invoice, merchant_id, invoice_id), "invoice", invoice_id)
+
+    def page(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Invoice]:
+        return self.repo.page(Invoice, merchant_id, page, **filters)
+
+    def issued_between(self, merchant_id: str, start: datetime, end: datetime) -> Iterator[list[InvoiceRow]]:
+        """`InvoiceRows`: one row per document and tax group, oldest first (documents are created
+        when issued)."""
+        for page in self.repo.created_between(Invoice, merchant_id, start, end):
+            yield [row for invoice in page for row in rows_of(invoice)]
+
+
+def rows_of(invoice: Invoice) -> list[InvoiceRow]:
+    tax = invoice.buyer.tax
+    address = tax.address if tax is not None else None
+    return [
+        InvoiceRow(
+            number=invoice.number,
+            type=invoice.type,
+            issued_at=invoice.issued_at,
+            corrects=invoice.corrects_number,
+            customer_name=(tax.company_name if tax is not None and tax.company_name else None) or invoice.buyer.name,
+            company_code=tax.company_code if tax is not None else None,
+            vat_id=tax.vat_id if tax is not None else None,
+            country=address.country if address is not None else None,
+            currency=invoice.currency,
+            taxable_amount=group.taxable_amount,
+            percentage=Decimal(group.percentage) if group.tax_rate_id is not None else None,
+            tax_amount=group.tax_amount,
+            total=group.taxable_amount + group.tax_amount,
+            charge_id=invoice.charge_id,
+        )
+        for group in invoice.tax_breakdown
+    ]

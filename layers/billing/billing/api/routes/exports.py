@@ -18,7 +18,7 @@ from ..routing import Cursor, IdempotencyKey, Limit, MerchantRequest, new_router
 router = new_router()
 
 
-@router.post("/v1/exports", responses=responses(ExportOut, 202, 422), summary="Export a month as a CSV file")
+@router.post("/v1/exports", responses=responses(ExportOut, 202, 409, 422), summary="Export a month as a CSV file")
 def create_export(body: ExportCreate, idempotency_key: IdempotencyKey = None) -> Response[Any]:
     return MerchantRequest(router).idempotent(
         "create_export", body, idempotency_key, 202, lambda api, m: api.exports.create(m, body)

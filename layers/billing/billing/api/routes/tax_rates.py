@@ -15,7 +15,7 @@ from ..routing import Cursor, IdempotencyKey, Limit, MerchantRequest, new_router
 router = new_router()
 
 
-@router.post("/v1/tax_rates", responses=responses(TaxRateOut, 201, 422), summary="Create a tax rate")
+@router.post("/v1/tax_rates", responses=responses(TaxRateOut, 201, 409, 422), summary="Create a tax rate")
 def create_tax_rate(body: TaxRateCreate, idempotency_key: IdempotencyKey = None) -> Response[Any]:
     return MerchantRequest(router).idempotent(
         "create_tax_rate", body, idempotency_key, 201, lambda api, merchant: api.tax_rates.create(merchant, body)

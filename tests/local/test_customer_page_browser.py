@@ -161,7 +161,7 @@ def test_a_past_due_customer_recovers_from_their_page_and_opens_the_receipt(loca
     page.get_by_role("link", name="Receipt").click()
     page.wait_for_load_state()
     receipt = page.inner_text("main")
-    assert "Receipt R-1" in receipt and "UAB Sporto klubas" in receipt and "LT100001234567" in receipt and "€19.99" in receipt
+    assert "invoice R-1" in receipt and "UAB Sporto klubas" in receipt and "LT100001234567" in receipt and "€19.99" in receipt
     page.screenshot(path=str(SHOTS / "receipt-en.png"), full_page=True)
     pdf = page.get_by_role("link", name="Download PDF").get_attribute("href")
     assert pdf and "format=pdf" in pdf

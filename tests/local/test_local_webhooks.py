@@ -27,7 +27,9 @@ def test_a_receiver_gets_each_event_signed_and_a_failure_is_retried_on_the_local
     httpserver.expect_request("/hooks", method="POST").respond_with_handler(receive)
     # Given a merchant with an endpoint on a local receiver, and the local clock set
     call = merchant(local, "Hooks")
-    status, endpoint = call("POST", "/v1/webhook_endpoints", {"url": httpserver.url_for("/hooks")})
+    # (plan events only: the day's reconciliation is announced too when the local clock passes 01:00)
+    body = {"url": httpserver.url_for("/hooks"), "enabled_events": ["plan.created"]}
+    status, endpoint = call("POST", "/v1/webhook_endpoints", body)
     assert status == 201 and endpoint["secret"].startswith("whsec_")
     assert Http(local)("POST", "/_local/clock", {"now": "2027-06-01T09:00:00Z"})[0] == 200
     # When the merchant creates a plan and the system ticks

@@ -266,3 +266,30 @@ def test_a_debit_processing_for_weeks_is_looked_up_daily_and_its_age_in_business
     assert charge(world, c1.id).status == "processing" and charge(world, c1.id).attempts == []
     # And the oldest processing debit's age crossed the alarm's 20 TARGET business days
     assert max(ages) >= 20 and ages[-24 * 5 :] != [0] * (24 * 5)
+
+
+def test_a_returned_payment_of_a_plan_left_and_paid_again_does_not_shrink_the_next_changes_credit() -> None:
+    # Given a monthly mandate changed with proration to a weekly plan (its first week paid by the credit)
+    from billing.api.requests import PlanChangeIn
+
+    world = World()
+    monthly = world.plan(amount=1999, interval="month", retry_schedule_days=[1])
+    weekly = world.plan(amount=700, interval="week")
+    mandate_id = world.mandate(monthly, "pm_sim_ok")
+    world.tick()
+    [first] = world.charges(mandate_id)
+    world.clock.advance(days=3, minutes=2)
+    world.api.mandates.change_plan(MERCHANT, mandate_id, PlanChangeIn(plan_id=weekly, at="now", prorate=True))
+    world.tick()
+    # When the month's payment is returned by the bank and collected again
+    paying = next(a for a in reversed(first.attempts) if a.outcome == "succeeded")
+    world.apply(world.gateway.reverse(first.id, paying.number, "insufficient_funds"))
+    world.tick()
+    assert [c.status for c in world.charges(mandate_id)] == ["succeeded", "succeeded"]
+    # And the merchant moves back to the monthly plan with proration two minutes into the week
+    world.clock.advance(minutes=2)
+    world.api.mandates.change_plan(MERCHANT, mandate_id, PlanChangeIn(plan_id=monthly, at="now", prorate=True))
+    world.tick()
+    # Then the week's unused time is credited back (not the old month's, already credited): 1099 + 699
+    third = world.charges(mandate_id)[-1]
+    assert [(line.type, line.amount) for line in third.lines] == [("plan", 1999), ("proration", -1798)]

@@ -217,7 +217,10 @@ def paid(mandate: Mandate, charge: Charge, now: datetime) -> list[EventType]:
     """The open cycle charge succeeded: the cycle is paid (its period may be credited back by a
     plan change), collection work ends, and a mandate with no cycle left completes."""
     mandate.cycles_charged += 1
-    if charge.period_end is not None:
+    # Only a cycle of the plan the mandate is on now (a returned payment of a plan left since, paid
+    # again, is no period a change could credit: the current plan's last paid cycle stays).
+    current = mandate.anchor_at is None or (charge.plan_id == mandate.plan_id and charge.due_at >= mandate.anchor_at)
+    if charge.period_end is not None and current:
         mandate.paid_period = PaidPeriod(
             charge_id=charge.id, start=charge.due_at, end=charge.period_end, amount=charge.plan_amount
         )

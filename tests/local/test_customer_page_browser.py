@@ -416,3 +416,105 @@ def test_a_customer_buys_as_a_business_in_english_and_lithuanian(local: str, bro
     assert "Dabar perkate kaip privatus asmuo" in page.inner_text("main") and "Muster" not in page.inner_text("dl")
     assert call("GET", f"/v1/mandates/{mandate_id}")[1]["customer"]["tax"]["type"] == "individual"
     page.close()
+
+
+def paid_then_partly_refunded(local: str) -> tuple[Http, dict, dict]:
+    """A VAT-registered seller (21 % inclusive PVM by default), a customer charged €12.10 by card,
+    then refunded €6.05: the charge and its credit note, once both are issued."""
+    call = merchant(local, "Sporto klubas Vilnius")
+    status, rate = call("POST", "/v1/tax_rates", {"display_name": "PVM", "percentage": "21", "country": "LT", "inclusive": True})
+    assert status == 201, rate
+    seller = {
+        "legal_name": "UAB Sporto klubas",
+        "vat_id": "LT100001234567",
+        "company_code": "304000111",
+        "address": "Gedimino pr. 1, 01103 Vilnius",
+        "default_tax_rate_id": rate["id"],
+    }
+    assert call("PATCH", "/v1/account", seller)[0] == 200
+    status, plan = call("POST", "/v1/plans", {"name": "Gold", "amount": 1210, "currency": "EUR", "interval": "month"})
+    body = {
+        "plan_id": plan["id"],
+        "customer": {"reference": "books", "email": "ona@example.lt", "name": "Ona Onaitė"},
+        "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
+        "consent": {"accepted_at": "2026-11-25T09:00:00Z", "ip": "203.0.113.9", "user_agent": "test"},
+    }
+    status, mandate = call("POST", "/v1/mandates", body)
+    assert status == 201, mandate
+    Http(local)("POST", "/_local/tick")
+    [charge] = call("GET", f"/v1/charges?mandate_id={mandate['id']}")[1]["data"]
+    assert charge["status"] == "succeeded" and charge["amount"] == 1210 and charge["tax_amount"] == 210, charge
+    status, refund = call("POST", f"/v1/charges/{charge['id']}/refunds", {"amount": 605})
+    assert status == 201, refund
+    Http(local)("POST", "/_local/tick")  # the refund's event reaches the receipt queue: its credit note is issued
+    [note] = call("GET", f"/v1/invoices?type=credit_note&charge_id={charge['id']}")[1]["data"]
+    return call, call("GET", f"/v1/charges/{charge['id']}")[1], note
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        (
+            "en",
+            {
+                "invoice": "VAT invoice",
+                "credit_note": "VAT credit note",
+                "vat": "VAT 21 % of",
+                "net": "Total without VAT",
+                "corrects": "Corrects invoice {number} (refund).",
+                "amounts": ("€12.10", "€10.00", "€2.10"),
+                "credited": ("-€6.05", "-€5.00", "-€1.05"),
+            },
+        ),
+        (
+            "lt",
+            {
+                "invoice": "PVM sąskaita faktūra",
+                "credit_note": "PVM kreditinė sąskaita faktūra",
+                "vat": "PVM 21 % nuo",
+                "net": "Suma be PVM",
+                "corrects": "Koreguoja sąskaitą {number} (grąžinimas).",
+                "amounts": ("12,10\xa0€", "10,00\xa0€", "2,10\xa0€"),
+                "credited": ("-6,05\xa0€", "-5,00\xa0€", "-1,05\xa0€"),
+            },
+        ),
+    ],
+)
+def test_the_invoice_and_its_credit_note_read_as_an_accountant_expects(local: str, browser, lang: str, words: dict) -> None:
+    # Given a VAT-registered seller's card charge of €12.10 (21 % PVM included), then a refund of half of it
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    call, charge, note = paid_then_partly_refunded(local)
+    [invoice] = call("GET", f"/v1/invoices?type=invoice&charge_id={charge['id']}")[1]["data"]
+    assert note["corrects"] == invoice["id"] and note["total"] == -605
+    page = browser.new_page(viewport={"width": 900, "height": 900})
+
+    # When the customer opens the charge's receipt link in their language
+    page.goto(f"{charge['receipt_url']}{'&' if '?' in charge['receipt_url'] else '?'}lang={lang}")
+    # Then it is a VAT invoice, numbered, from the seller (as registered) to the customer, with VAT per rate
+    assert page.get_attribute("html", "lang") == lang
+    heading = page.inner_text("h1")
+    assert heading == f"{words['invoice']} {invoice['number']}", heading
+    main = page.inner_text("main")
+    for seller_line in ("UAB Sporto klubas", "LT100001234567", "304000111", "Gedimino pr. 1, 01103 Vilnius"):
+        assert seller_line in main, (seller_line, main)
+    assert "Ona Onaitė" in main and "ona@example.lt" in main
+    total, net, vat = words["amounts"]
+    rows = [line.split("\t") for line in page.inner_text("table").splitlines()]
+    assert [words["net"], net] in rows and [f"{words['vat']} {net}", vat] in rows, rows
+    assert rows[-1][-1] == total, rows
+    page.screenshot(path=str(SHOTS / f"invoice-{lang}.png"), full_page=True)
+
+    # When they open the credit note's link
+    page.goto(f"{note['url']}{'&' if '?' in note['url'] else '?'}lang={lang}")
+    # Then it is a VAT credit note of its own number, naming the invoice it corrects, in negative amounts
+    heading = page.inner_text("h1")
+    assert heading == f"{words['credit_note']} {note['number']}" and note["number"] != invoice["number"], heading
+    main = page.inner_text("main")
+    assert words["corrects"].format(number=invoice["number"]) in main, main
+    assert "UAB Sporto klubas" in main and "LT100001234567" in main and "Ona Onaitė" in main
+    total, net, vat = words["credited"]
+    rows = [line.split("\t") for line in page.inner_text("table").splitlines()]
+    assert [words["net"], net] in rows and [f"{words['vat']} {net}", vat] in rows, rows
+    assert rows[-1][-1] == total, rows
+    page.screenshot(path=str(SHOTS / f"credit-note-{lang}.png"), full_page=True)
+    page.close()

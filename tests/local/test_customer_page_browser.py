@@ -418,7 +418,7 @@ def test_a_customer_buys_as_a_business_in_english_and_lithuanian(local: str, bro
     page.close()
 
 
-def paid_then_partly_refunded(local: str) -> tuple[Http, dict, dict]:
+def paid_then_partly_refunded(local: str, locale: str) -> tuple[Http, dict, dict]:
     """A VAT-registered seller (21 % inclusive PVM by default), a customer charged €12.10 by card,
     then refunded €6.05: the charge and its credit note, once both are issued."""
     call = merchant(local, "Sporto klubas Vilnius")
@@ -435,7 +435,7 @@ def paid_then_partly_refunded(local: str) -> tuple[Http, dict, dict]:
     status, plan = call("POST", "/v1/plans", {"name": "Gold", "amount": 1210, "currency": "EUR", "interval": "month"})
     body = {
         "plan_id": plan["id"],
-        "customer": {"reference": "books", "email": "ona@example.lt", "name": "Ona Onaitė"},
+        "customer": {"reference": "books", "email": "ona@example.lt", "name": "Ona Onaitė", "locale": locale},
         "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
         "consent": {"accepted_at": "2026-11-25T09:00:00Z", "ip": "203.0.113.9", "user_agent": "test"},
     }
@@ -481,9 +481,10 @@ def paid_then_partly_refunded(local: str) -> tuple[Http, dict, dict]:
     ],
 )
 def test_the_invoice_and_its_credit_note_read_as_an_accountant_expects(local: str, browser, lang: str, words: dict) -> None:
-    # Given a VAT-registered seller's card charge of €12.10 (21 % PVM included), then a refund of half of it
+    # Given a VAT-registered seller's card charge of €12.10 (21 % PVM included) to a customer of that language,
+    # then a refund of half of it
     SHOTS.mkdir(parents=True, exist_ok=True)
-    call, charge, note = paid_then_partly_refunded(local)
+    call, charge, note = paid_then_partly_refunded(local, lang)
     [invoice] = call("GET", f"/v1/invoices?type=invoice&charge_id={charge['id']}")[1]["data"]
     assert note["corrects"] == invoice["id"] and note["total"] == -605
     page = browser.new_page(viewport={"width": 900, "height": 900})

@@ -61,6 +61,13 @@ class BankCustomer:
         return [m for m in self.mailer.sent if m["tags"]["kind"] == kind]
 
 
+def due_in_5_days(world: World, token: str) -> str:
+    """A mandate of a 19.99 plan whose first charge is due in 5 days, for a customer with an address."""
+    customer = {"reference": "c", "email": "o@example.lt", "name": "Ona Onaitė"}
+    start = (world.clock.now() + timedelta(days=5)).isoformat()
+    return world.mandate(world.plan(amount=1999), token, customer=customer, start_at=start)
+
+
 @pytest.fixture
 def world() -> World:
     return World()
@@ -232,10 +239,7 @@ def test_a_debit_returned_days_late_is_retried_no_sooner_than_2_days_after_the_r
 def test_an_amount_changed_after_the_notice_is_announced_again_and_debited_days_later(world: World) -> None:
     # Given a bank debit due in 5 days, its 2-day notice given (notices off at the account: the mandatory 2 days)
     world.api.account.update(MERCHANT, AccountUpdate.model_validate({"notifications": {"upcoming_charge_days": 0}}))
-    customer = {"reference": "c", "email": "o@example.lt", "name": "Ona Onaitė"}
-    mandate_id = world.mandate(
-        world.plan(amount=1999), "pm_sim_sepa_ok", customer=customer, start_at=(world.clock.now() + timedelta(days=5)).isoformat()
-    )
+    mandate_id = due_in_5_days(world, "pm_sim_sepa_ok")
     notifier = Notifier(world.repo, world.clock, FakeMailer(), ApprovalLinks(b"k" * 32, "https://pay.example"), JinjaEmails())
     due = world.get(mandate_id).next_charge_at
     world.clock.current = due - timedelta(days=2)
@@ -265,10 +269,7 @@ def test_an_amount_changed_after_the_notice_is_announced_again_and_debited_days_
 
 def test_a_plan_change_now_after_the_notice_never_debits_before_the_date_named(world: World) -> None:
     # Given a bank debit announced (3 days ahead) for the 25th
-    customer = {"reference": "c", "email": "o@example.lt", "name": "Ona Onaitė"}
-    mandate_id = world.mandate(
-        world.plan(amount=1999), "pm_sim_sepa_ok", customer=customer, start_at=(world.clock.now() + timedelta(days=5)).isoformat()
-    )
+    mandate_id = due_in_5_days(world, "pm_sim_sepa_ok")
     due = world.get(mandate_id).next_charge_at
     world.clock.current = due - timedelta(days=3)
     world.tick()
@@ -288,10 +289,7 @@ def test_a_plan_change_now_after_the_notice_never_debits_before_the_date_named(w
 
 def test_a_cycle_credit_covered_then_billed_for_an_item_is_announced_before_it_is_debited(world: World) -> None:
     # Given a bank-debit mandate whose next cycle costs nothing (its credit covers it): no notice is due
-    customer = {"reference": "c", "email": "o@example.lt", "name": "Ona Onaitė"}
-    mandate_id = world.mandate(
-        world.plan(amount=1999), "pm_sim_sepa_ok", customer=customer, start_at=(world.clock.now() + timedelta(days=5)).isoformat()
-    )
+    mandate_id = due_in_5_days(world, "pm_sim_sepa_ok")
     mandate = world.get(mandate_id)
     world.repo.commit(Changes(put=[mandate.model_copy(update={"credit": 1999})]))
     due = mandate.next_charge_at
@@ -316,10 +314,7 @@ def test_a_cycle_credit_covered_then_billed_for_an_item_is_announced_before_it_i
 
 def test_a_switch_from_card_to_bank_account_after_the_card_notice_is_pre_notified_as_a_debit(world: World) -> None:
     # Given a card mandate told of its charge 3 days ahead
-    customer = {"reference": "c", "email": "o@example.lt", "name": "Ona Onaitė"}
-    mandate_id = world.mandate(
-        world.plan(amount=1999), "pm_sim_ok", customer=customer, start_at=(world.clock.now() + timedelta(days=5)).isoformat()
-    )
+    mandate_id = due_in_5_days(world, "pm_sim_ok")
     due = world.get(mandate_id).next_charge_at
     world.clock.current = due - timedelta(days=3)
     world.tick()

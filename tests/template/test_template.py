@@ -441,3 +441,17 @@ def test_the_exporter_marks_an_export_failed_on_the_queues_last_delivery() -> No
         and isinstance(node.value, ast.Constant)
     ]  # fmt: skip
     assert queue["RedrivePolicy"]["maxReceiveCount"] == value
+
+
+def test_every_metric_the_code_emits_is_graphed_on_the_dashboard() -> None:
+    # Given every metric name the functions and the shared layer emit by name
+    emitted: set[str] = set()
+    for folder in (ROOT / "functions", ROOT / "layers" / "billing" / "billing"):
+        for source in folder.rglob("*.py"):
+            emitted |= set(re.findall(r'add_metric\(\s*name="([A-Za-z]+)"', source.read_text()))
+    emitted |= {"ExportsReady", "ExportsFailed"}  # named by outcome in functions/exporter
+    # Then the one dashboard graphs each of them, so an operator sees what the code reports
+    [dashboard] = resources("AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert len(emitted) > 40
+    assert not sorted(name for name in emitted if f'"{name}"' not in body)

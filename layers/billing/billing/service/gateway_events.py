@@ -153,12 +153,18 @@ class GatewayEvent(BaseModel):
 
 @dataclass
 class Applied:
-    """What applying one gateway event did (the handler turns it into metrics and logs)."""
+    """What applying one gateway event did (the handler turns it into metrics and logs).
 
-    status: Literal["applied", "unchanged", "ignored"]
+    `duplicate`: the inbound log says the event was applied already (the applier skipped it)."""
+
+    status: Literal["applied", "unchanged", "ignored", "duplicate"]
     events: list[str] = field(default_factory=list)
     amount: int = 0  # the charge's or refund's amount (the money-flow metrics)
     currency: str | None = None
+
+    @property
+    def disputes_opened(self) -> int:
+        return self.events.count(EventType.DISPUTE_CREATED)
 
 
 class GatewayEvents:

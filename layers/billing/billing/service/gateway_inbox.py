@@ -16,12 +16,11 @@ debit's reason is on the gateway's charge), applies it (`GatewayEvents`) and mar
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import ValidationError
 
-from ..domain.events import EventType
 from ..observability import logger
 from .gateway_events import Applied, GatewayEvent, GatewayEvents
 from .ports import Clock, GatewayEventLog, GatewayEventQueue, GatewayObjects, InboundEvents
@@ -54,27 +53,15 @@ class GatewayEventReceiver:
         return Received("queued", event)
 
 
-@dataclass
-class Handled:
-    status: Literal["applied", "unchanged", "ignored", "duplicate"]
-    events: list[str] = field(default_factory=list)
-    amount: int = 0
-    currency: str | None = None
-
-    @property
-    def disputes_opened(self) -> int:
-        return self.events.count(EventType.DISPUTE_CREATED)
-
-
 class GatewayEventApplier:
     def __init__(self, events: GatewayEvents, log: GatewayEventLog, objects: dict[str, GatewayObjects], clock: Clock) -> None:
         """objects: per gateway, where a report's owner is read when the report does not name it."""
         self.events, self.log, self.objects, self.clock = events, log, objects, clock
 
-    def handle(self, event: GatewayEvent) -> Handled:
+    def handle(self, event: GatewayEvent) -> Applied:
         if self.log.applied(event.gateway, event.id):
             logger.info("gateway event applied already; skipped", extra={"gateway_event_id": event.id})
-            return Handled("duplicate")
+            return Applied("duplicate")
         results = [self.events.apply(resolved) for resolved in self._resolved(event)]  # one per mandate reached
         # Marked once all applied: a failure part way redelivers it, and what was applied changes
         # nothing the second time (forward-only merges).
@@ -84,7 +71,7 @@ class GatewayEventApplier:
             "applied" if "applied" in outcomes else "unchanged" if "unchanged" in outcomes else "ignored"
         )
         moved = next((applied for applied in results if applied.amount), None)
-        return Handled(
+        return Applied(
             overall,
             [event_type for applied in results for event_type in applied.events],
             moved.amount if moved else 0,
@@ -109,4 +96,4 @@ class GatewayEventApplier:
             return [event]
 
 
-__all__ = ["Applied", "GatewayEventApplier", "GatewayEventReceiver", "Handled", "QueueingFailed", "Received"]
+__all__ = ["Applied", "GatewayEventApplier", "GatewayEventReceiver", "QueueingFailed", "Received"]

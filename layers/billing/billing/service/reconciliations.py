@@ -53,6 +53,13 @@ from .messages import ReconcileRequest
 from .ports import Changes, Clock, IdGenerator, Loaded, Page, PageRequest, Repository
 
 EVENTS_PAGE = 100
+# The object each money-moving event names (what the books read for the day).
+MODEL_OF: dict[str, type] = {
+    EventType.CHARGE_SUCCEEDED: Charge,
+    EventType.CHARGE_REVERSED: Charge,
+    EventType.REFUND_SUCCEEDED: Refund,
+    EventType.DISPUTE_CLOSED: Dispute,
+}
 
 
 class GatewayLedger(Protocol):
@@ -148,34 +155,17 @@ class Reconciliations:
         return retry_on_conflict(write)
 
     def _books(self, merchant_id: str, start: datetime, end: datetime) -> list[Movement]:
-        """The movements of the objects whose money-moving events fall in [start, end)."""
+        """The movements of the objects whose money-moving events fall in [start, end): the day's
+        events read once, every money-moving type at once (`Repository.events_between`: one key
+        range per shard), then their objects in one batch read."""
         wanted: dict[type, list[tuple[str, str]]] = {Charge: [], Refund: [], Dispute: []}
-        model_of = {
-            EventType.CHARGE_SUCCEEDED: Charge,
-            EventType.CHARGE_REVERSED: Charge,
-            EventType.REFUND_SUCCEEDED: Refund,
-            EventType.DISPUTE_CLOSED: Dispute,
-        }
-        for event_type in MOVEMENT_EVENTS:
-            for event in self._events(merchant_id, event_type, start, end):
+        for page in self.repository.events_between(merchant_id, start, end, [str(t) for t in MOVEMENT_EVENTS], EVENTS_PAGE):
+            for event in page:
                 obj = event.data.get("object") or {}
-                if isinstance(obj, dict) and isinstance(obj.get("id"), str):
-                    wanted[model_of[event_type]].append((merchant_id, obj["id"]))
+                model = MODEL_OF.get(event.type)
+                if model is not None and isinstance(obj, dict) and isinstance(obj.get("id"), str):
+                    wanted[model].append((merchant_id, obj["id"]))
         return _movements(self.repository.load_many(wanted))
-
-    def _events(self, merchant_id: str, event_type: str, start: datetime, end: datetime) -> Iterator[Event]:
-        """Events of one type in [start, end), read newest first down to `start`."""
-        cursor: str | None = None
-        while True:
-            page = self.repository.page(Event, merchant_id, PageRequest(EVENTS_PAGE, cursor), type=event_type)
-            for event in page.data:
-                if event.created_at < start:
-                    return
-                if event.created_at < end:
-                    yield event
-            if not page.has_more:
-                return
-            cursor = page.next_cursor
 
     def _resolve(self, merchant_id: str, orphans: list[GatewayEntry]) -> tuple[list[Movement], dict[Key, Unmoved]]:
         """The books' side of movements a gateway reports that the day's events do not name: the

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from ..domain.charge import Charge
@@ -30,6 +30,7 @@ from ..domain.events import EventType
 from ..domain.model import Event
 from ..domain.reconciliation import (
     DISPUTES_LOOKBACK,
+    MAX_DAYS_PER_RUN,
     MAX_LISTED_DIFFERENCES,
     MOVEMENT_EVENTS,
     PAYMENTS_LOOKBACK,
@@ -58,6 +59,7 @@ MODEL_OF: dict[str, type] = {
     EventType.CHARGE_SUCCEEDED: Charge,
     EventType.CHARGE_REVERSED: Charge,
     EventType.REFUND_SUCCEEDED: Refund,
+    EventType.REFUND_FAILED: Refund,
     EventType.DISPUTE_CLOSED: Dispute,
 }
 
@@ -86,6 +88,7 @@ class ReconcileQueue(Protocol):
 class Run:
     reconciliation: Reconciliation
     written: bool  # False: the stored report already said the same (nothing written, no event)
+    announced: bool = False  # `reconciliation.completed` recorded (never for a day with nothing at all)
 
 
 class ReconciliationLog:
@@ -112,7 +115,16 @@ class Reconciliations:
         self.repository, self.ledgers, self.clock, self.ids = repository, ledgers, clock, ids
 
     def run(self, merchant_id: str, day: date) -> Run:
-        start, end = day_bounds(day)
+        return self.run_days(merchant_id, day, day)[0]
+
+    def run_days(self, merchant_id: str, first: date, last: date) -> list[Run]:
+        """Days `first` to `last` (at most `MAX_DAYS_PER_RUN`), in order: the books and each
+        gateway read once over all of them, each day's report compared with the stored one, the
+        new results written together."""
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        if not 0 < len(days) <= MAX_DAYS_PER_RUN:
+            raise ValueError(f"reconcile 1 to {MAX_DAYS_PER_RUN} days at a time, not {first}..{last}")
+        start, end = day_bounds(first)[0], day_bounds(last)[1]
         recorded = self._books(merchant_id, start, end)
         reported = [
             entry
@@ -122,35 +134,50 @@ class Reconciliations:
         known = {m.key for m in recorded}
         orphans = [e for e in reported if e.moved and e.key not in known and start <= e.at < end]
         elsewhere, unmoved = self._resolve(merchant_id, orphans)
-        result = reconcile(day, recorded + elsewhere, reported, unmoved)
+        results = [(day, reconcile(day, recorded + elsewhere, reported, unmoved)) for day in days]
 
-        def write(_: int) -> Run:
+        def write(_: int) -> list[Run]:
             now = self.clock.now()
-            report_id = reconciliation_id(merchant_id, day)
-            stored = self.repository.get(Reconciliation, merchant_id, report_id)
-            fresh = Reconciliation(
-                id=report_id,
-                merchant_id=merchant_id,
-                created_at=stored.created_at if stored is not None else now,
-                updated_at=now,
-                version=stored.version if stored is not None else 0,
-                date=day,
-                status=result.status,
-                totals=result.totals,
-                differences=result.differences[:MAX_LISTED_DIFFERENCES],
-                difference_count=len(result.differences),
-            )
-            if stored is not None and stored.same_result(fresh):
-                return Run(stored, False)
-            event = Event(
-                id=self.ids.new("evt"),
-                merchant_id=merchant_id,
-                type=EventType.RECONCILIATION_COMPLETED,
-                created_at=now,
-                data={"object": render_reconciliation(fresh)},
-            )
-            self.repository.commit(Changes(put=[fresh], events=[event]))
-            return Run(fresh, True)
+            ids = [reconciliation_id(merchant_id, day) for day in days]
+            stored = self.repository.load_many({Reconciliation: [(merchant_id, i) for i in ids]}).of(Reconciliation)
+            runs: list[Run] = []
+            changes = Changes()
+            for report_id, (day, result) in zip(ids, results, strict=True):
+                before = stored.get(report_id)
+                fresh = Reconciliation(
+                    id=report_id,
+                    merchant_id=merchant_id,
+                    created_at=before.created_at if before is not None else now,
+                    updated_at=now,
+                    version=before.version if before is not None else 0,
+                    date=day,
+                    status=result.status,
+                    totals=result.totals,
+                    differences=result.differences[:MAX_LISTED_DIFFERENCES],
+                    difference_count=len(result.differences),
+                )
+                if before is not None and before.same_result(fresh):
+                    runs.append(Run(before, False))
+                    continue
+                changes.put.append(fresh)
+                # A day with nothing at all is stored (the API answers it) but not announced,
+                # unless it replaces a report that had something.
+                if fresh.eventful or (before is not None and before.eventful):
+                    changes.events.append(
+                        Event(
+                            id=self.ids.new("evt"),
+                            merchant_id=merchant_id,
+                            type=EventType.RECONCILIATION_COMPLETED,
+                            created_at=now,
+                            data={"object": render_reconciliation(fresh)},
+                        )
+                    )
+                    runs.append(Run(fresh, True, True))
+                else:
+                    runs.append(Run(fresh, True, False))
+            if changes.put:
+                self.repository.commit(changes)
+            return runs
 
         return retry_on_conflict(write)
 
@@ -172,7 +199,7 @@ class Reconciliations:
         objects the gateway names, each with its movements (of any day)."""
         wanted: dict[type, list[tuple[str, str]]] = {Charge: [], Refund: [], Dispute: []}
         for entry in orphans:
-            if entry.kind == "refund" and entry.refund_id:
+            if entry.kind in ("refund", "refund_failure") and entry.refund_id:
                 wanted[Refund].append((merchant_id, entry.refund_id))
             elif entry.kind == "dispute":
                 wanted[Dispute].append((merchant_id, dispute_id(merchant_id, entry.gateway, entry.gateway_reference)))
@@ -185,7 +212,7 @@ class Reconciliations:
         for entry in orphans:
             if entry.key in keys:
                 continue
-            if entry.kind == "refund":
+            if entry.kind in ("refund", "refund_failure"):
                 refund = loaded.of(Refund).get(entry.refund_id or "")
                 if refund is not None:
                     unmoved[entry.key] = Unmoved(refund.charge_id, refund.id)
@@ -222,12 +249,14 @@ class ReconciliationPlanner:
     def __init__(self, merchants: MerchantDirectory, queue: ReconcileQueue, batch: int = 100) -> None:
         self.merchants, self.queue, self.batch = merchants, queue, batch
 
-    def plan(self, day: date) -> FanOut:
+    def plan(self, day: date, through: date | None = None) -> FanOut:
+        """Every merchant's `day` (or days `day` to `through`: a catch-up, one message each)."""
         merchants = queued = 0
         batch: list[ReconcileRequest] = []
+        last = through if through is not None and through > day else None
         for merchant_id in self.merchants.merchant_ids():
             merchants += 1
-            batch.append(ReconcileRequest(merchant_id=merchant_id, date=day))
+            batch.append(ReconcileRequest(merchant_id=merchant_id, date=day, through=last))
             if len(batch) >= self.batch:
                 queued += self.queue.send(batch)
                 batch = []

@@ -3,17 +3,29 @@ moved against what each gateway reports, stored as one report per (merchant, day
 `reconciliation.completed`; and the day's run over every merchant (a fan-out, one message each).
 
 The books' side is read from the day's events that move money (`charge.succeeded`,
-`charge.reversed`, `refund.succeeded`, `dispute.closed`), newest first down to the day's start,
-then their objects in one batch read: the objects say when the money moved
+`charge.reversed`, `refund.succeeded`, `refund.failed`, `dispute.closed`), one key range of the
+events' list for all those types (16 Queries, one per shard, whatever the day's size), then their
+objects in one batch read: the objects say when the money moved
 (`domain/reconciliation.movements_of_*`). A movement a gateway reports in the day that the day's
 events do not name is looked up by the object the gateway names (its charge, refund or dispute):
 moved on another day (that day's report), known and not moved (`status_differs`), or unknown
 (`missing_here`).
 
-Idempotent: the report's id derives from (merchant, day); a run whose result equals the stored
-report writes nothing and records no event; a different result (a late settlement, a rerun after a
-fix) updates the report and records the event again. Concurrent runs: the version check lets one
-write, the other reads it again and finds the same result.
+The report's lifecycle (one per merchant and day, id derived from both; every run of the day
+compares its result with the stored one):
+| stored before            | this run's result                   | written           | event |
+|--------------------------|-------------------------------------|-------------------|-------|
+| none                     | nothing moved, nothing differs      | empty `matched`   | no    |
+| none                     | movements and/or differences        | the report        | yes   |
+| any                      | the same (redelivery, a manual rerun) | nothing         | no    |
+| empty                    | movements/differences (late report) | replaced          | yes   |
+| `mismatched`             | `matched` (a late settlement, a fix) | replaced         | yes   |
+| `matched` / `mismatched` | another result with movements       | replaced          | yes   |
+| with movements           | empty (what moved is gone)          | replaced          | yes   |
+`created_at` stays the first run's, `updated_at` the last change's; a report is never deleted.
+Concurrent runs: the version check lets one write, the other reads again and finds the same result.
+Missed days (`run_days`, at most 31): the books and the gateways read once for all of them, each
+day's report decided as above, the changes written in one transaction.
 """
 
 from __future__ import annotations
@@ -101,7 +113,9 @@ class ReconciliationLog:
         """The report of a day (404 before the day was reconciled)."""
         report = self.repository.get(Reconciliation, merchant_id, reconciliation_id(merchant_id, day))
         if report is None:
-            raise NotFound(f"No reconciliation for {day.isoformat()}.", "date")
+            raise NotFound(
+                f"No reconciliation for {day.isoformat()}: each UTC day is reconciled after 01:00 UTC the next day.", "date"
+            )
         return report
 
     def page(self, merchant_id: str, page: PageRequest, status: str | None = None) -> Page[Reconciliation]:

@@ -1224,7 +1224,15 @@ class Refunds:
             if refund["status"] in ("failed", "canceled"):
                 raise ValueError(f"{refund_id} is already {refund['status']}")
             previous = {"status": refund["status"], "failure_reason": None}
-            refund.update(status="failed", failure_reason=reason, failure_balance_transaction=new_id("txn"))
+            # The balance transaction that gives the money back (expandable: its `created` dates it).
+            back = _base(self.store, "txn", "balance_transaction") | {
+                "amount": refund["amount"],
+                "currency": refund["currency"],
+                "type": "refund_failure",
+                "source": refund_id,
+            }
+            self.store.objects[back["id"]] = back
+            refund.update(status="failed", failure_reason=reason, failure_balance_transaction=back["id"])
             charge = self.store.objects[refund["charge"]]
             charge["amount_refunded"] -= refund["amount"]
             charge["refunded"] = False

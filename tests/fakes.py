@@ -101,6 +101,7 @@ class InMemoryRepository:
         self.conflicts_left = 0  # the next commits fail as a DynamoDB TransactionConflict would
         self.starts: list[tuple[str, int]] = []  # (mandate id, version it was started at)
         self.limits: dict[tuple[str, str], int] = {}  # (merchant, name) -> count
+        self.event_reads = 0  # range reads of the events (`events_between`)
 
     def _get(self, merchant_id: str, object_id: str, kind: type) -> Any:
         obj = self.items.get(_key(merchant_id, object_id, kind))
@@ -153,6 +154,15 @@ class InMemoryRepository:
         )
         for at in range(0, len(rows), page_size):
             yield [copy.deepcopy(o) for o in rows[at : at + page_size]]
+
+    def events_between(
+        self, merchant_id: str, start: datetime, end: datetime, types: Sequence[str], page_size: int = 100
+    ) -> Iterator[list[Event]]:
+        """As DynamoDB: one range read of the events (counted in `event_reads`), oldest first."""
+        self.event_reads += 1
+        for page in self.created_between(Event, merchant_id, start, end, page_size):
+            if kept := [e for e in page if e.type in types]:
+                yield kept
 
     def refunds(self, merchant_id: str | None = None) -> list[Refund]:
         found = [o for o in self.items.values() if isinstance(o, Refund) and merchant_id in (None, o.merchant_id)]

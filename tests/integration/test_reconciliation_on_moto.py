@@ -113,3 +113,84 @@ def test_days_not_reconciled_and_bad_dates(call: Client) -> None:
         assert response.status == 422 and response.json()["error"]["param"] == "date", (bad, response.body)
     assert call("GET", "/v1/reconciliations?status=bogus").status in (400, 422)
     assert call("GET", "/v1/reconciliations?limit=0").status in (400, 422)
+
+
+class Counted:
+    """A DynamoDB client whose calls on the billing table are counted (botocore's before-call)."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client("dynamodb")
+        self.calls: dict[str, int] = {}
+        self.items_read = 0
+        self.client.meta.events.register("before-call.dynamodb.*", self._count)
+        self.client.meta.events.register("after-call.dynamodb.*", self._read)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] = self.calls.get(model.name, 0) + 1
+
+    def _read(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in ("Query", "Scan"):
+            self.items_read += int(parsed.get("ScannedCount", 0))
+        elif model.name == "BatchGetItem":
+            self.items_read += sum(len(v) for v in parsed.get("Responses", {}).values())
+        elif model.name == "GetItem":
+            self.items_read += 1 if "Item" in parsed else 0
+
+
+def test_one_merchant_day_costs_one_query_per_event_shard(system: System, call: Client, engine: EngineHarness) -> None:
+    from billing.adapters.dynamodb.keys import LIST_SHARDS
+    from billing.adapters.dynamodb.repository import DynamoRepository
+    from billing.adapters.ids import RandomIds
+    from billing.adapters.simulated_gateway import SimulatedLedger
+    from billing.service.reconciliations import Reconciliations
+
+    # Given a day of business (a charge, a refund), reconciled on the billing table through a counted client
+    a_day_of_business(call, engine)
+    engine.clock.current = NEXT_RUN
+    counted = Counted()
+    repository = DynamoRepository(counted.client, system.aws.tables["BillingTable"])
+    reconciliations = Reconciliations(repository, [SimulatedLedger(engine.gateway)], engine.clock, RandomIds())
+
+    # When the day is reconciled
+    run = reconciliations.run(system.a.id, datetime(2026, 12, 1).date())
+
+    # Then the books were read with one Query per event shard (the day's key range, every
+    # money-moving type at once), not one per shard and per event type
+    assert run.reconciliation.status == "matched"
+    print("reconciliation of one merchant-day:", counted.calls, "items read:", counted.items_read)
+    assert counted.calls.get("Query", 0) <= LIST_SHARDS["EVENT"], counted.calls
+    # And three missed days cost the same reads of the books as one
+    counted.calls.clear()
+    runs = reconciliations.run_days(system.a.id, datetime(2026, 11, 30).date(), datetime(2026, 12, 2).date())
+    print("reconciliation of three merchant-days in one run:", counted.calls)
+    assert [r.written for r in runs] == [True, False, True]
+    assert counted.calls.get("Query", 0) <= LIST_SHARDS["EVENT"], counted.calls
+
+
+def test_missed_days_are_reconciled_in_one_message_per_merchant_and_a_redelivery_changes_nothing(
+    system: System, call: Client, engine: EngineHarness
+) -> None:
+    # Given a day of business on DAY, and the job that missed the day before and the day after
+    a_day_of_business(call, engine)
+    job = Reconciliation(system, engine)
+    later = datetime(2026, 12, 3, 1, 0, tzinfo=timezone.utc)
+    engine.clock.current = later
+
+    # When the schedule's run catches up from 2026-11-30 through 2026-12-02, then runs again (a redelivery)
+    schedule = {"scheduled_time": later.strftime("%Y-%m-%dT%H:%M:%SZ"), "since": "2026-11-30"}
+    fan_out = invoke(job.module, schedule, "ReconciliationFunction", 120)
+    drained = job.queue.drain()
+    invoke(job.module, schedule, "ReconciliationFunction", 120)
+    job.queue.drain()
+
+    # Then one message per merchant covered the three days; each day has its report
+    assert fan_out == {"date": "2026-12-02", "merchants": 2, "queued": 2, "since": "2026-11-30"} and drained.received == 2
+    reports = {d: call("GET", f"/v1/reconciliations/{d}").json() for d in ("2026-11-30", DAY, "2026-12-02")}
+    assert [r["status"] for r in reports.values()] == ["matched"] * 3
+    assert [bool(r["totals"]) for r in reports.values()] == [False, True, False]
+    # And only the day with business was announced, once
+    assert [e["data"]["object"]["date"] for e in completed_events(call)] == [DAY]
+    assert completed_events(system.client(system.b)) == []
+    # And a day never reconciled answers 404 with what to expect
+    missing = call("GET", "/v1/reconciliations/2026-11-29")
+    assert missing.status == 404 and "01:00 UTC" in missing.json()["error"]["message"]

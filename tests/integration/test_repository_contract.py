@@ -248,6 +248,31 @@ def test_events_are_written_once_and_listed_by_type(repo: Repository) -> None:
         repo.commit(Changes(events=[events[0]]))
 
 
+def test_events_of_some_types_in_a_period_come_oldest_first_and_only_the_merchants(repo: Repository) -> None:
+    # Given events of A of three types inside [start, end), one at `end`, one before `start`, one of B
+    start, end = NOW, NOW + timedelta(days=1)
+
+    def event(n: int, type: str, at: datetime, merchant: str = A) -> Event:
+        return Event(id=f"evt_between{n}", merchant_id=merchant, type=type, created_at=at, data={"object": {"id": "x"}})
+
+    kinds = ["charge.succeeded", "refund.succeeded", "charge.created"]
+    inside = [event(n, kinds[n % 3], start + timedelta(minutes=7 * n)) for n in range(30)]
+    outside = [
+        event(40, "charge.succeeded", end),
+        event(41, "charge.succeeded", start - timedelta(microseconds=1)),
+        event(42, "charge.succeeded", start, B),
+    ]
+    repo.commit(Changes(events=inside[:15]))
+    repo.commit(Changes(events=inside[15:] + outside))
+    # When the money-moving types are read in pages of 4
+    pages = list(repo.events_between(A, start, end, ["charge.succeeded", "refund.succeeded"], 4))
+    # Then exactly A's events of those types inside the period, oldest first, at most 4 a page
+    assert [e.id for p in pages for e in p] == [e.id for e in inside if e.type != "charge.created"]
+    assert all(0 < len(p) <= 4 for p in pages)
+    assert [e.id for p in repo.events_between(B, start, end, ["charge.succeeded"]) for e in p] == ["evt_between42"]
+    assert list(repo.events_between(A, end + timedelta(days=1), end + timedelta(days=2), ["charge.succeeded"])) == []
+
+
 def test_events_load_many_at_once_and_only_the_merchants_own(repo: Repository) -> None:
     # Given two events of merchant A
     p = plan()

@@ -72,3 +72,39 @@ def test_a_day_is_reconciled_after_midnight_on_the_local_clock(local: str) -> No
     quiet = call("GET", f"/v1/reconciliations/{(day - timedelta(days=1)).isoformat()}")[1]
     assert (quiet["status"], quiet["totals"], quiet["differences"]) == ("matched", [], [])
     assert root("POST", "/_local/reconcile", {"date": "not a day"})[0] == 422
+
+
+def test_a_clock_jump_over_days_reconciles_each_day_and_announces_only_the_days_with_money(local: str) -> None:
+    root, call = Http(local), merchant(local, "Jumps")
+    now = datetime.fromisoformat(root("GET", "/_local/clock")[1]["now"].replace("Z", "+00:00"))
+    day = (now + timedelta(days=2)).date()
+    morning = datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
+
+    # Given a charge on the day
+    go(root, morning)
+    plan = call("POST", "/v1/plans", {"name": "Silver", "amount": 900, "currency": "EUR", "interval": "month"})[1]
+    body = {
+        "plan_id": plan["id"],
+        "customer": {"reference": "c-2"},
+        "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
+        "consent": CONSENT,
+    }
+    assert call("POST", "/v1/mandates", body)[0] == 201
+    go(root, morning + timedelta(minutes=1))
+
+    # When the clock jumps to 01:05 three days later, one tick
+    summary = go(root, morning + timedelta(days=2, hours=15, minutes=5))  # 01:05 on day + 3
+
+    # Then that tick reconciled the three days, in one run
+    days = [(day + timedelta(days=n)).isoformat() for n in range(3)]
+    [run] = summary["reconciliations"]
+    assert (run["since"], run["date"]) == (days[0], days[2]), run
+    reports = [call("GET", f"/v1/reconciliations/{d}") for d in days]
+    assert [status for status, _ in reports] == [200, 200, 200]
+    assert [r["status"] for _, r in reports] == ["matched"] * 3
+    [eur] = reports[0][1]["totals"]
+    assert eur["recorded"]["charges"] == eur["gateway"]["charges"] == 900
+    assert reports[1][1]["totals"] == reports[2][1]["totals"] == []
+    # And only the day with money was announced: a day with nothing sends no event
+    events = call("GET", "/v1/events?type=reconciliation.completed")[1]["data"]
+    assert [e["data"]["object"]["date"] for e in events] == [days[0]]

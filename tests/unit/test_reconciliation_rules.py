@@ -11,6 +11,7 @@ from billing.domain.reconciliation import (
     Movement,
     Unmoved,
     movements_of_charge,
+    movements_of_refund,
     reconcile,
 )
 
@@ -190,3 +191,70 @@ def test_a_charge_moves_when_it_settled_and_again_when_it_was_reversed() -> None
     # Then the books move it in when it settled and out when it was reversed
     moves = {(m.kind, m.at) for m in movements_of_charge(paid)}
     assert moves == {("charge", settled), ("reversal", reversed_at)}
+
+
+def test_a_refund_that_failed_the_next_day_moves_money_back_on_that_day() -> None:
+    # Given a refund the books recorded succeeded at 23:00 and failed (money back) at 00:30 the
+    # next day, and the gateway dating both the same way
+    from billing.domain.refunds import Refund
+
+    succeeded, failed = datetime(2026, 12, 1, 23, tzinfo=timezone.utc), datetime(2026, 12, 2, 0, 30, tzinfo=timezone.utc)
+    refund = Refund.model_validate(
+        {
+            "id": "rfd_1",
+            "merchant_id": "mch_a",
+            "created_at": succeeded - timedelta(minutes=1),
+            "updated_at": failed,
+            "charge_id": "chg_a",
+            "mandate_id": "mdt_a",
+            "amount": 300,
+            "currency": "EUR",
+            "status": "failed",
+            "failure_code": "refund_declined",
+            "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
+            "gateway_reference": "re_1",
+            "succeeded_at": succeeded,
+            "failed_later_at": failed,
+        }
+    )
+    books = [charge("a"), *movements_of_refund(refund)]
+    gateway = [reported(m, at=m.at) for m in books]
+
+    # When both days are reconciled
+    first, second = reconcile(DAY, books, gateway), reconcile(DAY + timedelta(days=1), books, gateway)
+
+    # Then the refund is out on the first day, back on the second, matched on both sides
+    assert first.status == second.status == "matched"
+    assert [(t.recorded.refunds, t.gateway.refunds) for t in first.totals] == [(300, 300)]
+    assert [(t.recorded.refunds, t.recorded.net, t.gateway.net) for t in second.totals] == [(-300, 300, 300)]
+
+
+def test_a_refund_failure_the_gateway_does_not_report_is_listed_on_its_day() -> None:
+    # Given the books recorded a refund's money back on the day; the gateway still reports it moved
+    out = Movement("refund", "EUR", 300, NOON - timedelta(days=1), "re_1", charge_id="chg_a", refund_id="rfd_1")
+    back = Movement("refund_failure", "EUR", 300, NOON, "re_1", charge_id="chg_a", refund_id="rfd_1")
+
+    # When the day is reconciled
+    result = reconcile(DAY, [out, back], [reported(out, at=out.at)])
+
+    # Then the failure is missing at the gateway
+    [difference] = result.differences
+    assert (difference.kind, difference.movement, difference.refund_id, difference.recorded_amount) == (
+        "missing_at_gateway",
+        "refund_failure",
+        "rfd_1",
+        300,
+    )
+
+
+def test_a_refund_and_its_failure_on_the_same_day_moved_nothing_that_day() -> None:
+    # Given the gateway moved a refund out and back the same day (Stripe: a refund failing at once),
+    # while the books never recorded it succeeded
+    out = Movement("refund", "EUR", 300, NOON, "re_1", charge_id="chg_a", refund_id="rfd_1")
+    back = Movement("refund_failure", "EUR", 300, NOON + timedelta(hours=1), "re_1", charge_id="chg_a", refund_id="rfd_1")
+
+    # When the day is reconciled
+    result = reconcile(DAY, [charge("a")], [reported(charge("a")), reported(out), reported(back)])
+
+    # Then nothing differs
+    assert result.status == "matched" and result.totals[0].gateway.refunds == 0

@@ -165,3 +165,101 @@ def test_a_day_where_everything_differs_lists_the_first_500_and_counts_them_all(
     assert len(report.differences) == 500 and report.difference_count == 600
     eur = next(t for t in report.totals if t.currency == "EUR")
     assert eur.gateway.charges - eur.recorded.charges == 600 * 100
+
+
+def test_a_day_with_nothing_at_all_is_stored_matched_and_not_announced() -> None:
+    # Given a merchant with business on DAY, and nothing at all the day before
+    world, _, reconciliations, _ = a_day_of_business()
+    quiet = DAY - timedelta(days=1)
+
+    # When the quiet day is reconciled, twice
+    first = reconciliations.run(MERCHANT, quiet)
+    again = reconciliations.run(MERCHANT, quiet)
+
+    # Then its report is stored (the API answers it) matched and empty, written once, announced never
+    report = ReconciliationLog(world.repo).get(MERCHANT, quiet)
+    assert (report.status, report.totals, report.differences) == ("matched", [], [])
+    assert first.written and not first.announced and not again.written
+    assert completed(world) == 0
+    # And a day with business is announced
+    assert reconciliations.run(MERCHANT, DAY).announced and completed(world) == 1
+
+
+def test_a_quiet_day_that_a_late_payment_changes_is_announced_then() -> None:
+    # Given a quiet day stored empty
+    world, ledger, reconciliations, _ = a_day_of_business()
+    quiet = DAY - timedelta(days=1)
+    reconciliations.run(MERCHANT, quiet)
+
+    # When the gateway later reports a payment on it nobody asked for, and the day is run again
+    ledger.extra.append(
+        GatewayEntry("charge", "succeeded", "EUR", 4200, datetime(2026, 11, 24, 9, tzinfo=timezone.utc), "sim_late")
+    )
+    rerun = reconciliations.run(MERCHANT, quiet)
+
+    # Then the same report is replaced, mismatched, and announced once
+    assert rerun.written and rerun.announced and rerun.reconciliation.status == "mismatched"
+    assert ReconciliationLog(world.repo).get(MERCHANT, quiet).id == rerun.reconciliation.id
+    assert completed(world) == 1
+
+
+def test_missed_days_are_reconciled_in_order_in_one_read_of_the_books() -> None:
+    # Given business on DAY, and the job missed DAY-1 .. DAY+1
+    world, _, reconciliations, _ = a_day_of_business()
+    world.clock.current = datetime(2026, 11, 27, 1, 0, tzinfo=timezone.utc)
+    reads = world.repo.event_reads
+
+    # When the three days are reconciled in one run
+    runs = reconciliations.run_days(MERCHANT, DAY - timedelta(days=1), DAY + timedelta(days=1))
+
+    # Then each day has its report, in order; only DAY moved money and only DAY is announced
+    assert [r.reconciliation.date for r in runs] == [DAY - timedelta(days=1), DAY, DAY + timedelta(days=1)]
+    assert [bool(r.reconciliation.totals) for r in runs] == [False, True, False]
+    assert [r.announced for r in runs] == [False, True, False] and completed(world) == 1
+    assert world.repo.event_reads - reads == 1  # the books read once for the three days
+    # And running one of them again alone changes nothing
+    assert not reconciliations.run(MERCHANT, DAY).written
+    with pytest.raises(ValueError):
+        reconciliations.run_days(MERCHANT, DAY, DAY + timedelta(days=31))
+
+
+def test_a_refund_that_fails_after_midnight_is_out_on_its_day_and_back_on_the_next() -> None:
+    # Given DAY's refund (300, succeeded), reported failed by the gateway at 00:30 the next day
+    from billing.domain.refunds import Refund
+    from billing.service.gateway_events import GatewayEvent, RefundReport
+
+    world, ledger, reconciliations, _ = a_day_of_business()
+    [done] = [r for r in world.repo.refunds(MERCHANT) if r.status == "succeeded"]
+    back = datetime(2026, 11, 26, 0, 30, tzinfo=timezone.utc)
+    world.clock.current = back
+    report = RefundReport(refund_id=done.id, outcome="declined", failure_code="refund_declined")
+    world.apply(
+        GatewayEvent(
+            id="evt_gw_rf",
+            gateway="simulated",
+            event_type="charge.refund.updated",
+            created=back,
+            merchant_id=MERCHANT,
+            refund=report,
+        )
+    )
+    assert world.repo.get(Refund, MERCHANT, done.id).status == "failed"  # type: ignore[union-attr]
+    assert done.gateway_reference is not None
+    ledger.extra.append(GatewayEntry("refund_failure", "succeeded", "EUR", 300, back, done.gateway_reference, refund_id=done.id))
+    world.clock.current = datetime(2026, 11, 27, 1, 0, tzinfo=timezone.utc)
+
+    # When both days are reconciled (DAY again, after the failure)
+    first, second = (r.reconciliation for r in reconciliations.run_days(MERCHANT, DAY, DAY + timedelta(days=1)))
+
+    # Then DAY still shows the refund out, the next day shows it back, both matched
+    assert first.status == second.status == "matched", (first.differences, second.differences)
+    eur = {t.currency: t for t in first.totals}["EUR"]
+    assert eur.recorded.refunds == eur.gateway.refunds == 300
+    [eur_next] = second.totals
+    assert (eur_next.recorded.refunds, eur_next.gateway.refunds, eur_next.recorded.net) == (-300, -300, 300)
+    # And had the gateway not reported the money back, the books' failure is listed on its day
+    ledger.extra.clear()
+    rerun = reconciliations.run(MERCHANT, DAY + timedelta(days=1))
+    [difference] = rerun.reconciliation.differences
+    assert (difference.kind, difference.movement, difference.refund_id) == ("missing_at_gateway", "refund_failure", done.id)
+    assert rerun.announced

@@ -96,3 +96,26 @@ def test_amounts_come_back_in_iso_minor_units() -> None:
     assert iso_amount(123400, "isk") == 1234
     assert iso_amount(1999, "eur") == 1999
     assert iso_amount(500, "jpy") == 500
+
+
+def test_a_refund_that_failed_later_is_out_when_created_and_back_when_it_failed(standin: StripeStandIn) -> None:
+    # Given a refund created at START that Stripe failed a day later (the money back to the balance)
+    client = stripe.StripeClient("sk_test_standin", base_addresses={"api": standin.url}, max_network_retries=0)
+    intent = pay(client, standin, "mch_a", 1)
+    refund = client.v1.refunds.create(
+        params={"payment_intent": intent, "amount": 300, "metadata": {"merchant_id": "mch_a", "refund_id": "rfd_1"}}
+    )
+    standin.advance(days=1)
+    standin.fail_refund(refund.id)
+    since = datetime.fromtimestamp(START, tz=timezone.utc) - timedelta(days=1)
+
+    # When the ledger is read
+    mine = StripeLedger(StripeGateway(lambda: "sk_test_standin", base_url=standin.url)).entries(
+        "mch_a", since, since, since + timedelta(days=3)
+    )
+
+    # Then the refund moved at its creation and came back at its failure's balance transaction
+    out, back = [e for e in mine if e.kind in ("refund", "refund_failure")]
+    assert (out.kind, out.status, out.amount, out.refund_id) == ("refund", "succeeded", 300, "rfd_1")
+    assert (back.kind, back.status, back.gateway_reference) == ("refund_failure", "succeeded", refund.id)
+    assert (back.at - out.at) >= timedelta(days=1)

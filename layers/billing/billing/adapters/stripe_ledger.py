@@ -10,7 +10,8 @@ reading for the window, so a worker that reconciles many merchants of one day re
 Stripe dates each object by its `created`. A PaymentIntent `succeeded` is a charge; one whose
 latest Charge was captured and has failed since is a charge and its reversal (a SEPA debit
 returned); `processing` is processing; anything else moved no money. A Refund `succeeded` is
-money returned (`pending` processing; `failed`/`canceled` none); a Dispute `lost` is money
+money returned (`pending` processing; `canceled` none; `failed` with a failure balance
+transaction: returned, then back at that transaction's time); a Dispute `lost` is money
 returned (`won` none; open ones processing). Amounts come back to ISO minor units (Stripe counts
 ISK in hundredths).
 """
@@ -75,33 +76,18 @@ class StripeLedger:
             if not meta.get("merchant_id"):
                 continue  # not this service's
             out[str(meta["merchant_id"])] += self._of_intent(intent, meta)
-        for refund in self._list(v1.refunds.list, payments_since, until, []):
+        for refund in self._list(v1.refunds.list, payments_since, until, ["data.failure_balance_transaction"]):
             meta = refund.get("metadata") or {}
             if not meta.get("merchant_id"):
                 continue
-            status: GatewayStatus = {"succeeded": "succeeded", "pending": "processing", "requires_action": "processing"}.get(
-                str(refund.get("status")), "failed"
-            )  # type: ignore[assignment]
-            out[str(meta["merchant_id"])].append(
-                GatewayEntry(
-                    "refund",
-                    status,
-                    currency=str(refund["currency"]).upper(),
-                    amount=iso_amount(refund["amount"], refund["currency"]),
-                    at=_at(refund["created"]),
-                    gateway_reference=str(refund["id"]),
-                    gateway="stripe",
-                    charge_id=meta.get("charge_id"),
-                    refund_id=meta.get("refund_id"),
-                )
-            )
+            out[str(meta["merchant_id"])] += self._of_refund(refund, meta)
         for dispute in self._list(v1.disputes.list, disputes_since, until, ["data.payment_intent"]):
             paid = dispute.get("payment_intent")
             meta = (paid.get("metadata") if isinstance(paid, dict) else None) or {}
             if not meta.get("merchant_id"):
                 continue
             state = str(dispute.get("status"))
-            status = "succeeded" if state == "lost" else "failed" if state == "won" else "processing"
+            status: GatewayStatus = "succeeded" if state == "lost" else "failed" if state == "won" else "processing"
             out[str(meta["merchant_id"])].append(
                 GatewayEntry(
                     "dispute",
@@ -115,6 +101,34 @@ class StripeLedger:
                 )
             )
         return dict(out)
+
+    @staticmethod
+    def _of_refund(refund: dict[str, Any], meta: dict[str, Any]) -> list[GatewayEntry]:
+        """A Refund moved money at its `created`; a failed one whose `failure_balance_transaction`
+        (expanded) gave it back moved it back at that transaction's `created` (`refund_failure`)."""
+        state = str(refund.get("status"))
+        back = refund.get("failure_balance_transaction")
+        returned = state == "failed" and isinstance(back, dict) and back.get("created") is not None
+        status: GatewayStatus = (
+            "succeeded"
+            if state == "succeeded" or returned
+            else "processing"
+            if state in ("pending", "requires_action")
+            else "failed"
+        )
+        facts: dict[str, Any] = {
+            "currency": str(refund["currency"]).upper(),
+            "amount": iso_amount(refund["amount"], refund["currency"]),
+            "gateway_reference": str(refund["id"]),
+            "gateway": "stripe",
+            "charge_id": meta.get("charge_id"),
+            "refund_id": meta.get("refund_id"),
+        }
+        entries = [GatewayEntry("refund", status, at=_at(refund["created"]), **facts)]
+        if returned:
+            assert isinstance(back, dict)
+            entries.append(GatewayEntry("refund_failure", "succeeded", at=_at(back["created"]), **facts))
+        return entries
 
     @staticmethod
     def _of_intent(intent: dict[str, Any], meta: dict[str, Any]) -> list[GatewayEntry]:

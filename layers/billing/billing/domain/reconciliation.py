@@ -6,11 +6,19 @@ refund, a reversal (a succeeded payment returned afterwards), a lost dispute. Bo
 movement by `(kind, gateway_reference)` (a reversal by the reference of the payment it returns),
 so a movement is matched by identity, never by amount or time.
 
-**When money moved.** The books' time of a movement is when the service recorded the money as
-moved: a charge's paying attempt `settled_at` (a bank debit) or `at` (a card); a refund's
-`updated_at` when it became `succeeded` (nothing changes a succeeded refund but a later failure);
-an attempt's `reversed_at`; a lost dispute's `closed_at`. The gateway's time is its own (the
-simulated gateway's settlement, reversal and close times; at Stripe the object's `created`).
+**When money moved, per kind** (the books' time | the gateway's time):
+- charge: the paying attempt's `settled_at` (a bank debit) or `at` (a card) | the simulated
+  gateway's settlement (a card: its answer); Stripe: the PaymentIntent's `created`;
+- refund: `succeeded_at`, when it was recorded `succeeded` | the simulated gateway's answer;
+  Stripe: the Refund's `created`;
+- refund_failure (a succeeded refund failed later: its money back, counted in `refunds`
+  negatively): `failed_later_at`, when the failure was recorded | Stripe: the `created` of the
+  Refund's `failure_balance_transaction` (the simulated gateway fails refunds at once only:
+  `pm_sim_refund_fails` is a refund that never moved, on both sides);
+- reversal: the attempt's `reversed_at` | the simulated gateway's reversal; Stripe: the
+  PaymentIntent's `created` (its returned Charge);
+- dispute (lost): `closed_at` | the simulated gateway's close; Stripe: the Dispute's `created`.
+A refund and its failure on the same day, on one side, moved nothing that day (both left out).
 
 **The day boundary (the rule that makes a normal day `matched`).** A matched pair belongs to the
 day of the books' time, whatever day the gateway dates it: a charge recorded at 23:59:59 that
@@ -29,7 +37,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -39,7 +47,9 @@ from .events import EventType
 from .model import Entity
 from .refunds import Refund
 
-MovementKind = Literal["charge", "refund", "reversal", "dispute"]
+# `refund_failure`: a succeeded refund the gateway failed afterwards, the money back with the
+# merchant (counted in `refunds`, negatively, on the day it came back).
+MovementKind = Literal["charge", "refund", "reversal", "dispute", "refund_failure"]
 GatewayStatus = Literal["succeeded", "processing", "failed"]
 DifferenceKind = Literal["missing_at_gateway", "missing_here", "amount_differs", "status_differs"]
 ReconciliationStatus = Literal["matched", "mismatched"]
@@ -54,13 +64,18 @@ READ_MARGIN = timedelta(minutes=30)
 # dispute may be lost months after it was opened.
 PAYMENTS_LOOKBACK = timedelta(days=14)
 DISPUTES_LOOKBACK = timedelta(days=120)
-# The event types whose objects hold the day's movements (what the books read).
+# The event types whose objects hold the day's movements (what the books read; `refund.failed`:
+# a succeeded refund failed later, its money back).
 MOVEMENT_EVENTS: tuple[EventType, ...] = (
     EventType.CHARGE_SUCCEEDED,
     EventType.CHARGE_REVERSED,
     EventType.REFUND_SUCCEEDED,
+    EventType.REFUND_FAILED,
     EventType.DISPUTE_CLOSED,
 )
+# A run reconciles at most this many consecutive days of one merchant (a catch-up after missed
+# days: one read of the books and of the gateway for all of them, one write).
+MAX_DAYS_PER_RUN = 31
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -141,19 +156,25 @@ def movements_of_charge(charge: Charge) -> list[Movement]:
 
 
 def movements_of_refund(refund: Refund) -> list[Movement]:
-    if refund.status != "succeeded" or refund.gateway_reference is None:
+    """A succeeded refund moved money when it was recorded succeeded; one that failed later moved
+    it, then moved it back when the failure was recorded (two movements, each on its own day)."""
+    if refund.gateway_reference is None:
         return []
-    return [
-        Movement(
-            "refund",
-            refund.currency,
-            refund.amount,
-            refund.updated_at,
-            refund.gateway_reference,
-            charge_id=refund.charge_id,
-            refund_id=refund.id,
-        )
-    ]
+    facts = {
+        "currency": refund.currency,
+        "amount": refund.amount,
+        "gateway_reference": refund.gateway_reference,
+        "charge_id": refund.charge_id,
+        "refund_id": refund.id,
+    }
+    if refund.status == "succeeded":
+        return [Movement("refund", at=refund.succeeded_at or refund.updated_at, **facts)]  # type: ignore[arg-type]
+    if refund.failed_later_at is not None and refund.succeeded_at is not None:
+        return [
+            Movement("refund", at=refund.succeeded_at, **facts),  # type: ignore[arg-type]
+            Movement("refund_failure", at=refund.failed_later_at, **facts),  # type: ignore[arg-type]
+        ]
+    return []
 
 
 def movements_of_dispute(dispute: Dispute) -> list[Movement]:
@@ -180,6 +201,9 @@ class Sums(BaseModel):
         return self.charges - self.refunds - self.reversals - self.disputes
 
     def add(self, kind: MovementKind, amount: int) -> None:
+        if kind == "refund_failure":  # a refund's money back: the day's refunds net of it
+            self.refunds -= amount
+            return
         field = {"charge": "charges", "refund": "refunds", "reversal": "reversals", "dispute": "disputes"}[kind]
         setattr(self, field, getattr(self, field) + amount)
 
@@ -219,6 +243,11 @@ class Reconciliation(Entity):
     differences: list[Difference]
     difference_count: int = 0
 
+    @property
+    def eventful(self) -> bool:
+        """Money moved on either side, or something differs (a day with nothing at all is not)."""
+        return bool(self.totals or self.differences or self.difference_count)
+
     def same_result(self, other: Reconciliation) -> bool:
         mine = (self.status, self.totals, self.differences, self.difference_count)
         return mine == (other.status, other.totals, other.differences, other.difference_count)
@@ -241,8 +270,8 @@ def reconcile(
     own time); `reported`: the gateway's entries read over a window around the day; `unmoved`:
     gateway movements whose object the books know but do not record as moved."""
     start, end = day_bounds(day)
-    books = {m.key: m for m in recorded}
-    gateway = {e.key: e for e in reported}
+    books = _net_of_same_day_failures({m.key: m for m in recorded}, start, end)
+    gateway = _net_of_same_day_failures({e.key: e for e in reported}, start, end)
     unmoved = unmoved or {}
     sums: dict[str, tuple[Sums, Sums]] = {}
     differences: list[Difference] = []
@@ -293,3 +322,26 @@ def _difference(kind: DifferenceKind, mine: Movement, gateway_amount: int | None
         recorded_amount=mine.amount,
         gateway_amount=gateway_amount,
     )
+
+
+Side = TypeVar("Side", Movement, GatewayEntry)
+
+
+def _net_of_same_day_failures(side: dict[Key, Side], start: datetime, end: datetime) -> dict[Key, Side]:
+    """A refund and its failure moved on the same day, on one side, moved nothing that day: both
+    are left out of that side (the books recorded a refund succeeded at 10:00 and failed at 15:00;
+    Stripe moves the balance at a refund's creation even when it then fails at once)."""
+    out = dict(side)
+    for kind, reference in side:
+        if kind != "refund_failure":
+            continue
+        failure, paid = side[(kind, reference)], side.get(("refund", reference))
+        if paid is None or not (_moved(failure) and _moved(paid)):
+            continue
+        if start <= failure.at < end and start <= paid.at < end:
+            del out[(kind, reference)], out[("refund", reference)]
+    return out
+
+
+def _moved(item: Movement | GatewayEntry) -> bool:
+    return not isinstance(item, GatewayEntry) or item.moved

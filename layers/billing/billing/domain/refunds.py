@@ -43,6 +43,10 @@ class Refund(Entity):
     gateway_reference: str | None = None
     claimed_until: datetime | None = None  # dispatch lease: sent to the engine, awaiting its result
     started_at: datetime | None = None  # start marker: the gateway may have seen the key since then
+    # When the money moved (reconciliation dates each movement by them): the refund recorded
+    # `succeeded`, and, when the gateway reported it failed afterwards, the money come back.
+    succeeded_at: datetime | None = None
+    failed_later_at: datetime | None = None
 
     @classmethod
     def of(
@@ -126,6 +130,7 @@ class Refund(Entity):
         self.claimed_until, self.updated_at = None, now
         if result.outcome == "succeeded":
             self.status = REFUND.move(self.status, "record", "succeeded")
+            self.succeeded_at = now
             return [EventType.REFUND_SUCCEEDED]
         self.status, self.failure_code = REFUND.move(self.status, "record", "failed"), result.decline_code or GATEWAY_ERROR
         return [EventType.REFUND_FAILED]
@@ -136,5 +141,7 @@ class Refund(Entity):
         if self.status != "succeeded":
             return []
         self.status = REFUND.move(self.status, "fail_later")
-        self.failure_code, self.updated_at = code or REFUND_DECLINED, now
+        # (a refund stored before `succeeded_at` existed succeeded when it was last updated)
+        self.succeeded_at = self.succeeded_at or self.updated_at
+        self.failure_code, self.updated_at, self.failed_later_at = code or REFUND_DECLINED, now, now
         return [EventType.REFUND_FAILED]

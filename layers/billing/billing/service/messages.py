@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
+from datetime import date as Day
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -48,6 +49,7 @@ from pydantic import (
 from ..domain.charge import Charge
 from ..domain.model import Event, Mandate
 from ..domain.money import MAX_AMOUNT, MIN_AMOUNT
+from ..domain.reconciliation import MAX_DAYS_PER_RUN
 
 MAX_ATTEMPT = 100
 
@@ -116,6 +118,13 @@ class ReconcileRequest(BaseModel):
     type: Literal["reconcile"] = "reconcile"
     merchant_id: Annotated[StrictStr, StringConstraints(pattern=r"^mch_[A-Za-z0-9]{1,64}$")]
     date: date
+    through: Day | None = None  # a catch-up: every day from `date` to this one (None: `date` alone)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ReconcileRequest:
+        if self.through is not None and not 0 <= (self.through - self.date).days < MAX_DAYS_PER_RUN:
+            raise ValueError(f"through: from date, at most {MAX_DAYS_PER_RUN} days")
+        return self
 
 
 class NotificationMessage(BaseModel):

@@ -119,6 +119,13 @@ class Repository(Protocol):
         of at most `page_size` (eventually consistent: what an export reads). Lazy: a page is read
         when the previous one has been consumed, so a caller holds one page at a time."""
 
+    def events_between(
+        self, merchant_id: str, start: datetime, end: datetime, types: Sequence[str], page_size: int = 100
+    ) -> Iterator[list[Event]]:
+        """The merchant's events of any of `types` created in [start, end), oldest first, in pages
+        of at most `page_size`: one key-range read of the events' list (every type at once), the
+        other types filtered out inside the index, never loaded. Lazy, like `created_between`."""
+
     def due(self, now: datetime, per_shard: int) -> list[DueRef]:
         """Entries of the due index at or before `now`, at most `per_shard` from each shard, oldest first."""
 

@@ -325,7 +325,9 @@ class CurrencyTotalsOut(ResponseModel):
 
 class DifferenceOut(ResponseModel):
     kind: DifferenceKind
-    movement: MovementKind = Field(description="What moved: charge, refund, reversal or dispute")
+    movement: MovementKind = Field(
+        description="What moved: charge, refund, reversal, dispute, or refund_failure (a succeeded refund failed later: its money back)"
+    )
     currency: str
     charge_id: str | None
     refund_id: str | None

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from ...domain.account import Account
-from ...domain.model import Mandate
+from ...domain.model import Event, Mandate
 from ...domain.receipts import ReceiptCounter
 from ...service.ports import Changes, DueRef, Loaded, Page, PageRequest
 from ...service.registry import aggregate_of
@@ -80,6 +80,11 @@ class DynamoRepository:
         self, model: type[records.M], merchant_id: str, start: datetime, end: datetime, page_size: int = 100
     ) -> Iterator[list[records.M]]:
         return self.reader.created_between(model, merchant_id, start, end, page_size)
+
+    def events_between(
+        self, merchant_id: str, start: datetime, end: datetime, types: Sequence[str], page_size: int = 100
+    ) -> Iterator[list[Event]]:
+        return self.reader.events_between(merchant_id, start, end, list(types), page_size)
 
     # ---------------------------------------------------------- billing engine
     def due(self, now: datetime, per_shard: int) -> list[DueRef]:

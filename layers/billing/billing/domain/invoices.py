@@ -41,7 +41,7 @@ CorrectionKind = Literal["refund", "reversal", "dispute"]
 TITLES: dict[tuple[bool, InvoiceType], dict[str, str]] = {
     (True, "invoice"): {"en": "VAT invoice", "lt": "PVM sąskaita faktūra"},
     (False, "invoice"): {"en": "Invoice", "lt": "Sąskaita faktūra"},
-    (True, "credit_note"): {"en": "VAT credit note", "lt": "PVM kreditinė sąskaita faktūra"},
+    (True, "credit_note"): {"en": "VAT credit note", "lt": "Kreditinė PVM sąskaita faktūra"},
     (False, "credit_note"): {"en": "Credit note", "lt": "Kreditinė sąskaita faktūra"},
 }
 REVERSE_CHARGE_NOTE: dict[str, str] = {

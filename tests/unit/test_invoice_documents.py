@@ -73,7 +73,7 @@ def test_a_lithuanian_invoice_and_its_credit_note_read_in_lithuanian_on_the_page
         "Iš viso",
         f"12,10{NBSP}€",
     )
-    assert "Simulated, baigiasi 4242" in labels["Mokėta"]
+    assert "Simulated, baigiasi 4242" in labels["Mokėjimo būdas"]
     # When the credit note is shown
     credit = document(books, note, "lt")
     # Then it names the invoice it corrects and why, and its line is Lithuanian too
@@ -184,3 +184,15 @@ def test_later_edits_of_the_seller_never_change_an_issued_document() -> None:
     books.world.api.account.update(MERCHANT, AccountUpdate.model_validate({"legal_name": "UAB Kitas"}))
     # Then the invoice's page still names the seller as it was at issue
     assert fields(document(books, invoice, "en"))["Seller"][0] == "UAB Sporto klubas"
+
+
+def test_an_amount_not_subject_to_vat_is_never_called_taxable() -> None:
+    # Given a merchant without a VAT id: its invoice's amounts are not subject to VAT
+    books = Books(vat_id=None)
+    charge_id = books.paid_charge({"locale": "lt"})
+    books.publish()
+    shown = document(books, books.invoice(charge_id), "lt")
+    # Then the sum is "without VAT", not a taxable amount, and the VAT row says it is not subject to it
+    assert shown["title"].startswith("Sąskaita faktūra ") and shown["labels"]["net_total"] == "Suma be PVM"
+    assert [v["description"] for v in shown["vat"]] == ["PVM neapmokestinama"]
+    assert document(books, books.invoice(charge_id), "en")["labels"]["net_total"] == "Total without VAT"

@@ -332,6 +332,9 @@ def _invoice_document(view: ReceiptView, invoice: Invoice, lang: Lang) -> dict[s
     if sum(1 for g in invoice.tax_breakdown if g.category != "not_subject") > 1:
         vat.append({"description": text(lang, "invoice.vat_total"), "amount": money(invoice.tax_amount, currency, lang)})
     credit_note = invoice.type == "credit_note"
+    # The sum without VAT is the taxable amount only where every part of it is taxed (at some rate)
+    untaxed = any(g.category == "not_subject" for g in invoice.tax_breakdown)
+    net_label = text(lang, "invoice.without_vat" if untaxed else "invoice.net")
     fields = [
         _field(text(lang, "invoice.credit_note_date" if credit_note else "invoice.date"), day(invoice.issued_at, lang, "long"))
     ]
@@ -367,7 +370,7 @@ def _invoice_document(view: ReceiptView, invoice: Invoice, lang: Lang) -> dict[s
         "refunds": refunds,
         "net": money(view.charge.amount - view.charge.amount_refunded, currency, lang) if refunds else None,
         "support": text(lang, "receipt.support", email=view.account.support_email) if view.account.support_email else "",
-        "labels": _table_labels(lang),
+        "labels": _table_labels(lang) | {"net_total": net_label},
         "xml": True,
     }
 

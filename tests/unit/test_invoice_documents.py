@@ -12,7 +12,7 @@ from typing import Any
 from lxml import etree
 from pypdf import PdfReader
 
-from billing.api.requests import AccountUpdate
+from billing.api.requests import AccountUpdate, PlanUpdate
 from billing.customer_page.render import receipt_document, receipt_page, receipt_pdf
 from billing.domain.invoices import Invoice
 from billing.domain.model import PaymentMethod
@@ -63,7 +63,7 @@ def test_a_lithuanian_invoice_and_its_credit_note_read_in_lithuanian_on_the_page
     assert labels["Sąskaitos data"] == ["2026 m. lapkričio 25 d."]
     # And its line says what it is in Lithuanian, the period with its last day (as the XML's)
     period = "2026 m. lapkričio 25 d. – 2026 m. gruodžio 25 d."
-    assert [line["description"] for line in shown["lines"]] == [f"Prenumerata, {period}"]
+    assert [line["description"] for line in shown["lines"]] == [f"Prenumerata „Gold“, {period}"]
     assert labels["Laikotarpis"] == [period]
     # And the VAT part is an accountant's: taxable amount, VAT per rate, total, money the Lithuanian way
     assert [(v["description"], v["amount"]) for v in shown["vat"]] == [(f"PVM 21{NBSP}% nuo 10,00{NBSP}€", f"2,10{NBSP}€")]
@@ -91,7 +91,7 @@ def test_a_lithuanian_invoice_and_its_credit_note_read_in_lithuanian_on_the_page
     for expected in ("Pardavėjas", "Pirkėjas", "Sąskaitos data", "Mokėjimo data", "Prenumerata", "Apmokestinamoji vertė"):
         assert expected in text, (expected, text)
     # And the XML's line names and notes are in the document's language (Lithuanian)
-    assert xml_texts(cii_xml(invoice), ".//ram:SpecifiedTradeProduct/ram:Name") == [f"Prenumerata, {period}"]
+    assert xml_texts(cii_xml(invoice), ".//ram:SpecifiedTradeProduct/ram:Name") == [f"Prenumerata „Gold“, {period}"]
     credit_xml = cii_xml(note)
     assert xml_texts(credit_xml, ".//ram:SpecifiedTradeProduct/ram:Name") == ["Pinigų grąžinimas pagal sąskaitą R-1"]
     assert xml_texts(credit_xml, ".//ram:IncludedNote/ram:Content") == ["Koreguojama sąskaita R-1 (pinigų grąžinimas)."]
@@ -114,7 +114,7 @@ def test_the_same_stored_document_reads_in_english_when_asked_in_english() -> No
     shown, credit = document(books, invoice, "en"), document(books, note, "en")
     # Then every label, line and amount is English
     assert list(fields(shown))[:4] == ["Invoice date", "Payment date", "Seller", "Buyer"]
-    assert [line["description"] for line in shown["lines"]] == ["Subscription, 25 November 2026 – 25 December 2026"]
+    assert [line["description"] for line in shown["lines"]] == ["Subscription “Gold”, 25 November 2026 – 25 December 2026"]
     assert [v["description"] for v in shown["vat"]] == ["VAT 21% of €10.00"] and shown["labels"]["net_total"] == "Taxable amount"
     assert credit["title"] == "VAT credit note CN-1"
     assert (fields(credit)["Corrects invoice"], fields(credit)["Reason"]) == (["R-1"], ["refund"])
@@ -176,14 +176,18 @@ def test_a_simulated_card_shows_the_last_four_the_gateway_describes() -> None:
     assert PaymentMethod(gateway="stripe", token="pm_1Q2w3E4r5T6y7U8i").shown_last4 == "7U8i"
 
 
-def test_later_edits_of_the_seller_never_change_an_issued_document() -> None:
-    # Given an issued invoice
+def test_later_edits_of_the_seller_or_the_plan_never_change_an_issued_document() -> None:
+    # Given an issued invoice of plan "Gold"
     books = Books()
     invoice, _ = refunded_invoice(books, "en")
-    # When the merchant changes its legal name afterwards
+    # When the merchant changes its legal name and renames the plan afterwards
     books.world.api.account.update(MERCHANT, AccountUpdate.model_validate({"legal_name": "UAB Kitas"}))
-    # Then the invoice's page still names the seller as it was at issue
-    assert fields(document(books, invoice, "en"))["Seller"][0] == "UAB Sporto klubas"
+    charge = books.world.api.charges.get(MERCHANT, invoice.charge_id)
+    books.world.api.plans.update(MERCHANT, charge.plan_id, PlanUpdate.model_validate({"name": "Platinum"}))
+    # Then the invoice's page still names the seller and the plan as they were at issue
+    shown = document(books, invoice, "en")
+    assert fields(shown)["Seller"][0] == "UAB Sporto klubas" and fields(shown)["Plan"] == ["Gold"]
+    assert shown["lines"][0]["description"].startswith("Subscription “Gold”, ")
 
 
 def test_an_amount_not_subject_to_vat_is_never_called_taxable() -> None:

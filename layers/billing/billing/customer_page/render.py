@@ -348,6 +348,7 @@ def _invoice_document(view: ReceiptView, invoice: Invoice, lang: Lang) -> dict[s
     fields += [
         _field(text(lang, "invoice.seller"), *merchant),
         _field(text(lang, "invoice.buyer"), *(customer or ["-"])),
+        _field(text(lang, "receipt.plan"), invoice.plan_name),
         _field(text(lang, "receipt.period"), document_text.period(invoice, lang)),
     ]
     if not credit_note:

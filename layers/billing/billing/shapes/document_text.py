@@ -27,6 +27,8 @@ DOCUMENT_TEXT: dict[str, dict[str, str]] = {
     "en": {
         "line.plan": "Subscription, {period}",
         "line.plan_undated": "Subscription",
+        "line.named_plan": "Subscription “{plan}”, {period}",
+        "line.named_plan_undated": "Subscription “{plan}”",
         "line.proration": "Credit for unused time after a plan change",
         "line.correction.refund": "Refund, invoice {number}",
         "line.correction.reversal": "Payment returned by the bank, invoice {number}",
@@ -40,6 +42,8 @@ DOCUMENT_TEXT: dict[str, dict[str, str]] = {
     "lt": {
         "line.plan": "Prenumerata, {period}",
         "line.plan_undated": "Prenumerata",
+        "line.named_plan": "Prenumerata „{plan}“, {period}",
+        "line.named_plan_undated": "Prenumerata „{plan}“",
         "line.proration": "Kreditas už nepanaudotą laiką pakeitus planą",
         "line.correction.refund": "Pinigų grąžinimas pagal sąskaitą {number}",
         "line.correction.reversal": "Banko grąžintas mokėjimas pagal sąskaitą {number}",
@@ -87,11 +91,12 @@ def period(invoice: Invoice, lang: str) -> str | None:
 
 
 def line_text(invoice: Invoice, line: InvoiceLine, lang: str) -> str:
-    """What a line says in `lang`: a plan line its period, a correction the invoice it corrects
+    """What a line says in `lang`: a plan line its plan (as named at issue) and period, a correction the invoice it corrects
     and why; an item line the merchant's own words (as entered, in no particular language)."""
     if line.type == "plan":
-        covered = period(invoice, lang)
-        return words(lang, "line.plan", period=covered) if covered else words(lang, "line.plan_undated")
+        covered, plan = period(invoice, lang), invoice.plan_name
+        key = ("line.named_plan" if plan else "line.plan") + ("" if covered else "_undated")
+        return words(lang, key, period=covered, plan=plan)
     if line.type == "proration":
         return words(lang, "line.proration")
     if line.type == "correction" and invoice.reason is not None and invoice.corrects_number is not None:

@@ -59,7 +59,7 @@ def test_the_receipt_page_shows_who_was_paid_by_whom_for_what(system: System, ca
     html = page.body
     assert "Receipt R-1" in html and "UAB Shop &amp; Co" in html and "Gedimino pr. 1<br>Vilnius" in html
     assert "LT100001234567" in html and "Jonas &lt;i&gt;Jonaitis&lt;/i&gt;" in html and "<i>" not in html
-    assert "Gold &lt;b&gt;" in html and "€19.99" in html and "Simulated ending in" in html
+    assert "Gold &lt;b&gt;" in html and "€19.99" in html and "Simulated ending in 4242" in html and "m_ok" not in html
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
     # And the customer's page lists the charge with its receipt
     links = system.api_module.deps.approval_links(f"https://{HOST}")

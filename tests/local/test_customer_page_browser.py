@@ -459,23 +459,37 @@ def paid_then_partly_refunded(local: str, locale: str) -> tuple[Http, dict, dict
             {
                 "invoice": "VAT invoice",
                 "credit_note": "VAT credit note",
-                "vat": "VAT 21 % of",
-                "net": "Total without VAT",
-                "corrects": "Corrects invoice {number} (refund).",
+                "fields": ("Invoice date", "Payment date", "Seller", "Buyer"),
+                "credit_fields": ("Credit note date", "Corrects invoice", "Reason", "Seller", "Buyer"),
+                "line": "Subscription “Gold”, ",
+                "credit_line": "Refund, invoice {number}",
+                "reason": "refund",
+                "card": "Simulated ending in 4242",
+                "vat": "VAT 21% of",
+                "net": "Taxable amount",
+                "total": "Total",
                 "amounts": ("€12.10", "€10.00", "€2.10"),
                 "credited": ("-€6.05", "-€5.00", "-€1.05"),
+                "foreign": ("Sąskaitos", "Pardavėjas", "Prenumerata"),
             },
         ),
         (
             "lt",
             {
                 "invoice": "PVM sąskaita faktūra",
-                "credit_note": "PVM kreditinė sąskaita faktūra",
-                "vat": "PVM 21 % nuo",
-                "net": "Suma be PVM",
-                "corrects": "Koreguoja sąskaitą {number} (grąžinimas).",
+                "credit_note": "Kreditinė PVM sąskaita faktūra",
+                "fields": ("Sąskaitos data", "Mokėjimo data", "Pardavėjas", "Pirkėjas"),
+                "credit_fields": ("Sąskaitos data", "Koreguojama sąskaita", "Koregavimo priežastis", "Pardavėjas", "Pirkėjas"),
+                "line": "Prenumerata „Gold“, ",
+                "credit_line": "Pinigų grąžinimas pagal sąskaitą {number}",
+                "reason": "pinigų grąžinimas",
+                "card": "Simulated, baigiasi 4242",
+                "vat": "PVM 21\xa0% nuo",
+                "net": "Apmokestinamoji vertė",
+                "total": "Iš viso",
                 "amounts": ("12,10\xa0€", "10,00\xa0€", "2,10\xa0€"),
                 "credited": ("-6,05\xa0€", "-5,00\xa0€", "-1,05\xa0€"),
+                "foreign": ("Cycle", "Refund", "Seller", "Buyer", "Invoice", "Date", "Total", " to "),
             },
         ),
     ],
@@ -489,33 +503,51 @@ def test_the_invoice_and_its_credit_note_read_as_an_accountant_expects(local: st
     assert note["corrects"] == invoice["id"] and note["total"] == -605
     page = browser.new_page(viewport={"width": 900, "height": 900})
 
+    def facts() -> dict[str, str]:
+        """The page's labelled facts (its <dl>): label -> value."""
+        labels, values = page.locator("dt").all_inner_texts(), page.locator("dd").all_inner_texts()
+        return dict(zip(labels, values, strict=True))
+
     # When the customer opens the charge's receipt link in their language
     page.goto(f"{charge['receipt_url']}{'&' if '?' in charge['receipt_url'] else '?'}lang={lang}")
-    # Then it is a VAT invoice, numbered, from the seller (as registered) to the customer, with VAT per rate
+    # Then it is a VAT invoice, numbered, dated the day it was issued and the day it was paid,
+    # from the seller (as registered) to the buyer, with VAT per rate, every word in the page's language
     assert page.get_attribute("html", "lang") == lang
     heading = page.inner_text("h1")
     assert heading == f"{words['invoice']} {invoice['number']}", heading
-    main = page.inner_text("main")
+    shown = facts()
+    assert list(shown)[:4] == list(words["fields"]), shown
+    seller, buyer = shown[words["fields"][2]], shown[words["fields"][3]]
     for seller_line in ("UAB Sporto klubas", "LT100001234567", "304000111", "Gedimino pr. 1, 01103 Vilnius"):
-        assert seller_line in main, (seller_line, main)
-    assert "Ona Onaitė" in main and "ona@example.lt" in main
+        assert seller_line in seller, (seller_line, seller)
+    assert "Ona Onaitė" in buyer and "ona@example.lt" in buyer
+    assert words["card"] in page.inner_text("main")
     total, net, vat = words["amounts"]
     rows = [line.split("\t") for line in page.inner_text("table").splitlines()]
+    assert rows[1][0].startswith(words["line"]) and rows[1][1] == total, rows
     assert [words["net"], net] in rows and [f"{words['vat']} {net}", vat] in rows, rows
-    assert rows[-1][-1] == total, rows
+    assert rows[-1] == [words["total"], total], rows
+    main = page.inner_text("main")
+    for foreign in words["foreign"]:
+        assert foreign not in main, (foreign, main)
     page.screenshot(path=str(SHOTS / f"invoice-{lang}.png"), full_page=True)
 
     # When they open the credit note's link
     page.goto(f"{note['url']}{'&' if '?' in note['url'] else '?'}lang={lang}")
-    # Then it is a VAT credit note of its own number, naming the invoice it corrects, in negative amounts
+    # Then it is a VAT credit note of its own number, naming the invoice it corrects and why, in negative amounts
     heading = page.inner_text("h1")
     assert heading == f"{words['credit_note']} {note['number']}" and note["number"] != invoice["number"], heading
+    shown = facts()
+    assert list(shown)[:5] == list(words["credit_fields"]), shown
+    assert (shown[words["credit_fields"][1]], shown[words["credit_fields"][2]]) == (invoice["number"], words["reason"])
     main = page.inner_text("main")
-    assert words["corrects"].format(number=invoice["number"]) in main, main
     assert "UAB Sporto klubas" in main and "LT100001234567" in main and "Ona Onaitė" in main
     total, net, vat = words["credited"]
     rows = [line.split("\t") for line in page.inner_text("table").splitlines()]
+    assert rows[1] == [words["credit_line"].format(number=invoice["number"]), total], rows
     assert [words["net"], net] in rows and [f"{words['vat']} {net}", vat] in rows, rows
-    assert rows[-1][-1] == total, rows
+    assert rows[-1] == [words["total"], total], rows
+    for foreign in words["foreign"]:
+        assert foreign not in main, (foreign, main)
     page.screenshot(path=str(SHOTS / f"credit-note-{lang}.png"), full_page=True)
     page.close()

@@ -81,7 +81,7 @@ def test_each_cycle_is_announced_once_three_days_before_it_is_due(world: World) 
     customer.at(due - timedelta(days=3))
     [notice] = customer.notices("upcoming_charge")
     assert notice["subject"] == "Sporto <klubas>: €19.99 will be charged on 25 December 2026"
-    assert "On 25 December 2026 Sporto <klubas> will charge €19.99 to Simulated …m_ok." in notice["text"]
+    assert "On 25 December 2026 Sporto <klubas> will charge €19.99 to Simulated …4242." in notice["text"]
     assert "Sporto &lt;klubas&gt;" in notice["html"] and "<klubas>" not in notice["html"]
     assert "https://pay.example/customer/mandates/" in notice["text"] and notice["reply_to"] == "help@klubas.lt"
     # And running again, or later before the charge, sends nothing more

@@ -13,8 +13,8 @@ from typing import Any
 FONTS = Path(__file__).parent / "fonts"
 
 
-def receipt_pdf(document: dict[str, Any], labels: dict[str, str]) -> bytes:
-    """`document`: `render.receipt_document`; `labels`: the field names in the receipt's language."""
+def receipt_pdf(document: dict[str, Any]) -> bytes:
+    """`document`: `render.receipt_document` (its fields and table labels in the document's language)."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
@@ -33,19 +33,14 @@ def receipt_pdf(document: dict[str, Any], labels: dict[str, str]) -> bytes:
 
     def field(label: str, lines: list[str] | str) -> None:
         pdf.set_font("DejaVu", "B", 10)
-        pdf.cell(45, 6, label)
+        pdf.cell(50, 6, label)
         pdf.set_font("DejaVu", "", 10)
         pdf.multi_cell(0, 6, "\n".join(lines) if isinstance(lines, list) else lines, new_x="LMARGIN", new_y="NEXT")
 
-    field(labels["date"], document["date"])
-    field(labels["from"], document["merchant"])
-    field(labels["to"], document["customer"])
-    if document["plan"]:
-        field(labels["plan"], document["plan"])
-    field(labels["period"], document["period"])
-    if document["method"]:
-        field(labels["method"], document["method"].split("\n"))
-    for note in document.get("notes", []):  # returned by the bank, disputed
+    for entry in document["fields"]:
+        field(entry["label"], entry["lines"])
+    labels = document["labels"]
+    for note in document["notes"]:  # returned by the bank, disputed
         pdf.set_font("DejaVu", "B", 10)
         pdf.multi_cell(0, 6, note, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from ..domain import payment_methods
 from ..domain.invoices import REVERSE_CHARGE_NOTE, Invoice
+from ..shapes import document_text
 from .formatting import day, money, schedule_text
 from .forms import EEA_COUNTRIES
 from .headers import STRIPE_JS
@@ -19,7 +19,7 @@ from .texts import Lang, text
 if TYPE_CHECKING:
     from ..domain.charge import Charge
     from ..domain.disputes import Dispute
-    from ..domain.model import Mandate, PaymentMethod
+    from ..domain.model import Mandate
     from ..domain.tax import CustomerTax
     from ..service.customer_portal import BankDebitOffer, CustomerView, ReceiptView
 
@@ -167,12 +167,8 @@ def _method(mandate: Mandate, lang: Lang) -> str:
     if method is None:
         return "—"
     if method.bank_debit:
-        return text(lang, "bank_method", last4=_last4(method))
-    return text(lang, "receipt.card", gateway=method.gateway.capitalize(), last4=payment_methods.last4(method.token))
-
-
-def _last4(method: PaymentMethod) -> str:
-    return method.last4 or payment_methods.last4(method.token)
+        return text(lang, "bank_method", last4=method.shown_last4)
+    return text(lang, "receipt.card", gateway=method.gateway.capitalize(), last4=method.shown_last4)
 
 
 def _charge(charge: Charge, lang: Lang) -> dict[str, Any]:
@@ -210,63 +206,101 @@ def revoke_page(view: CustomerView, lang: Lang, nonce: str, base: str, csrf: str
 
 
 def receipt_document(view: ReceiptView, lang: Lang) -> dict[str, Any]:
-    """A receipt's content, formatted for `lang`: the one source of its HTML page and its PDF."""
+    """A receipt's or an issued document's content, formatted for `lang`: the one source of its
+    HTML page and its PDF. `fields` are its labelled facts in order (dates, who, what, how paid)."""
+    if view.invoice is not None:
+        return _invoice_document(view, view.invoice, lang)
     charge, account, customer = view.charge, view.account, view.mandate.customer
     currency = charge.currency
     lines = _charge(charge, lang)["lines"] or [
         {"description": text(lang, "line.plan", period=_period(charge, lang)), "amount": money(charge.amount, currency, lang)}
     ]
-    method = charge.paid_with or view.mandate.payment_method
     merchant = [account.legal_name or account.name, *(account.address or "").splitlines()]
     if account.vat_id:
         merchant.append(f"{text(lang, 'receipt.vat')}: {account.vat_id}")
-    refunds = [
-        {
-            "description": text(lang, "receipt.refunded_on", date=day(r.updated_at, lang, "long")),
-            "amount": money(-r.amount, currency, lang),
-        }
-        for r in view.refunds
+    refunds = _refunds(view, lang)
+    fields = [
+        _field(text(lang, "receipt.date"), day(view.paid_at, lang, "long")),
+        _field(text(lang, "receipt.from"), *merchant),
+        _field(
+            text(lang, "receipt.to"),
+            customer.name,
+            customer.email,
+            f"{text(lang, 'receipt.reference')}: {customer.reference}",
+        ),
+        _field(text(lang, "receipt.plan"), view.plan_name),
+        _field(text(lang, "receipt.period"), _period(charge, lang)),
+        _field(text(lang, "receipt.method"), *_paid_with(view, lang)),
     ]
-    notes = []
-    returned = next((a.reversed_at for a in charge.attempts if a.reversed_at is not None), None)
-    if returned is not None:
-        notes.append(text(lang, "receipt.returned", date=day(returned, lang, "long")))
-    for dispute in view.disputes:
-        status = text(lang, f"receipt.dispute.{dispute.status}")
-        notes.append(text(lang, "receipt.disputed", amount=money(dispute.amount, currency, lang), status=status))
-    if method is None:
-        paid_with = ""
-    elif method.bank_debit:
-        paid_with = text(lang, "receipt.bank", last4=_last4(method))
-        if method.mandate_reference:
-            paid_with += "\n" + text(lang, "receipt.mandate_reference", reference=method.mandate_reference)
-    else:
-        paid_with = text(lang, "receipt.card", gateway=method.gateway.capitalize(), last4=payment_methods.last4(method.token))
     return {
         "title": text(lang, "receipt.title", number=charge.receipt_number),
         "number": charge.receipt_number,
         "merchant_name": account.name,
-        "merchant": [line for line in merchant if line],
-        "customer": [v for v in (customer.name, customer.email, f"{text(lang, 'receipt.reference')}: {customer.reference}") if v],
-        "date": day(view.paid_at, lang, "long"),
-        "plan": view.plan_name,
-        "period": _period(charge, lang),
+        "fields": [f for f in fields if f["lines"]],
+        "notes": _charge_facts(view, lang),
         "lines": lines,
+        "vat": [],
         "total": money(charge.amount, currency, lang),
-        "method": paid_with,
-        "notes": notes,
         "refunds": refunds,
         "net": money(charge.amount - charge.amount_refunded, currency, lang) if refunds else None,
         "support": text(lang, "receipt.support", email=account.support_email) if account.support_email else "",
-        "vat": [],
-        "net_total": None,
+        "labels": _table_labels(lang),
         "xml": False,
-    } | (_invoice_document(view.invoice, lang) if view.invoice is not None else {})
+    }
 
 
-def _invoice_document(invoice: Invoice, lang: Lang) -> dict[str, Any]:
-    """What an issued invoice or credit note shows instead of the live data: its own number and
-    title, the seller and buyer as copied at issue, its lines, VAT per rate and totals."""
+def _field(label: str, *lines: str | None) -> dict[str, Any]:
+    return {"label": label, "lines": [line for line in lines if line]}
+
+
+def _table_labels(lang: Lang) -> dict[str, str]:
+    keys = {"item": "receipt.item", "total": "receipt.total", "refunds": "receipt.refunds", "net": "receipt.net"}
+    return {k: text(lang, v) for k, v in keys.items()} | {
+        "amount": text(lang, "amount"),
+        "net_total": text(lang, "invoice.net"),
+        "vat_total": text(lang, "invoice.vat_total"),
+    }
+
+
+def _refunds(view: ReceiptView, lang: Lang) -> list[dict[str, str]]:
+    return [
+        {
+            "description": text(lang, "receipt.refunded_on", date=day(r.updated_at, lang, "long")),
+            "amount": money(-r.amount, view.charge.currency, lang),
+        }
+        for r in view.refunds
+    ]
+
+
+def _charge_facts(view: ReceiptView, lang: Lang) -> list[str]:
+    """What happened to the payment since: returned by the bank, disputed."""
+    notes = []
+    returned = next((a.reversed_at for a in view.charge.attempts if a.reversed_at is not None), None)
+    if returned is not None:
+        notes.append(text(lang, "receipt.returned", date=day(returned, lang, "long")))
+    for dispute in view.disputes:
+        status = text(lang, f"receipt.dispute.{dispute.status}")
+        notes.append(text(lang, "receipt.disputed", amount=money(dispute.amount, view.charge.currency, lang), status=status))
+    return notes
+
+
+def _paid_with(view: ReceiptView, lang: Lang) -> list[str]:
+    """How the charge was paid: the card's or the bank account's last four, as the gateway described them."""
+    method = view.charge.paid_with or view.mandate.payment_method
+    if method is None:
+        return []
+    if method.bank_debit:
+        lines = [text(lang, "receipt.bank", last4=method.shown_last4)]
+        if method.mandate_reference:
+            lines.append(text(lang, "receipt.mandate_reference", reference=method.mandate_reference))
+        return lines
+    return [text(lang, "receipt.card", gateway=method.gateway.capitalize(), last4=method.shown_last4)]
+
+
+def _invoice_document(view: ReceiptView, invoice: Invoice, lang: Lang) -> dict[str, Any]:
+    """An issued invoice or credit note, from what was copied into it at issue (its number and
+    title, dates, seller and buyer, lines, VAT per rate and totals), never from live data; every
+    word in `lang` (`shapes.document_text`): one stored document reads alike in either language."""
     currency = invoice.currency
     seller = invoice.seller
     merchant = [seller.legal_name or seller.name, *(seller.address or "").splitlines()]
@@ -282,41 +316,64 @@ def _invoice_document(invoice: Invoice, lang: Lang) -> dict[str, Any]:
         customer.append(f"{text(lang, 'receipt.vat')}: {tax.vat_id}")
     if tax is not None and tax.address is not None:
         a = tax.address
-        customer += [v for v in (a.line1, a.line2, " ".join(x for x in (a.postal_code, a.city) if x), a.country) if v]
+        country = text(lang, f"country.{a.country}") if a.country in EEA_COUNTRIES else a.country
+        customer += [v for v in (a.line1, a.line2, " ".join(x for x in (a.postal_code, a.city) if x), country) if v]
     vat = []
     for group in invoice.tax_breakdown:
         taxable = money(group.taxable_amount, currency, lang)
         if group.category == "not_subject":
-            description = text(lang, "invoice.not_subject")
+            description = document_text.words(lang, "not_subject")
         elif group.category == "reverse_charge":
-            description = text(lang, "invoice.reverse_charge", taxable=taxable)
+            description = text(lang, "invoice.reverse_charge", rate=document_text.percentage("0", lang), taxable=taxable)
         else:
-            name = text(lang, "invoice.vat_name")
-            description = text(lang, "invoice.vat_row", name=name, percentage=group.percentage, taxable=taxable)
+            rate = document_text.percentage(group.percentage, lang)
+            description = text(lang, "invoice.vat_row", rate=rate, taxable=taxable)
         vat.append({"description": description, "amount": money(group.tax_amount, currency, lang)})
-    notes = []
-    if invoice.corrects_number is not None and invoice.reason is not None:
-        reason = text(lang, f"invoice.reason.{invoice.reason}")
-        notes.append(text(lang, "invoice.corrects", number=invoice.corrects_number, reason=reason))
-    if invoice.reverse_charge:
-        notes.append(REVERSE_CHARGE_NOTE[lang])
-    out: dict[str, Any] = {
+    if sum(1 for g in invoice.tax_breakdown if g.category != "not_subject") > 1:
+        vat.append({"description": text(lang, "invoice.vat_total"), "amount": money(invoice.tax_amount, currency, lang)})
+    credit_note = invoice.type == "credit_note"
+    # The sum without VAT is the taxable amount only where every part of it is taxed (at some rate)
+    untaxed = any(g.category == "not_subject" for g in invoice.tax_breakdown)
+    net_label = text(lang, "invoice.without_vat" if untaxed else "invoice.net")
+    fields = [
+        _field(text(lang, "invoice.credit_note_date" if credit_note else "invoice.date"), day(invoice.issued_at, lang, "long"))
+    ]
+    if credit_note and invoice.corrects_number is not None and invoice.reason is not None:
+        fields += [
+            _field(text(lang, "invoice.corrects_label"), invoice.corrects_number),
+            _field(text(lang, "invoice.reason"), document_text.words(lang, f"reason.{invoice.reason}")),
+        ]
+    else:
+        fields.append(_field(text(lang, "receipt.date"), day(view.paid_at, lang, "long")))
+    fields += [
+        _field(text(lang, "invoice.seller"), *merchant),
+        _field(text(lang, "invoice.buyer"), *(customer or ["-"])),
+        _field(text(lang, "receipt.plan"), invoice.plan_name),
+        _field(text(lang, "receipt.period"), document_text.period(invoice, lang)),
+    ]
+    if not credit_note:
+        fields.append(_field(text(lang, "receipt.method"), *_paid_with(view, lang)))
+    notes = [REVERSE_CHARGE_NOTE[lang]] if invoice.reverse_charge else []
+    refunds = [] if credit_note else _refunds(view, lang)
+    return {
         "title": f"{invoice.title(lang)} {invoice.number}",
         "number": invoice.number,
-        "merchant": [line for line in merchant if line],
-        "customer": customer or ["-"],
-        "date": day(invoice.issued_at, lang, "long"),
-        "lines": [{"description": line.description, "amount": money(line.amount, currency, lang)} for line in invoice.lines],
-        "total": money(invoice.total, currency, lang),
+        "merchant_name": seller.name,
+        "fields": [f for f in fields if f["lines"]],
+        "notes": notes + ([] if credit_note else _charge_facts(view, lang)),
+        "lines": [
+            {"description": document_text.line_text(invoice, line, lang), "amount": money(line.amount, currency, lang)}
+            for line in invoice.lines
+        ],
         "vat": vat,
         "net_total": money(sum(g.taxable_amount for g in invoice.tax_breakdown), currency, lang),
+        "total": money(invoice.total, currency, lang),
+        "refunds": refunds,
+        "net": money(view.charge.amount - view.charge.amount_refunded, currency, lang) if refunds else None,
+        "support": text(lang, "receipt.support", email=view.account.support_email) if view.account.support_email else "",
+        "labels": _table_labels(lang) | {"net_total": net_label},
         "xml": True,
     }
-    if invoice.type == "credit_note":
-        out |= {"notes": notes, "refunds": [], "net": None, "plan": ""}
-    elif notes:
-        out["notes"] = notes
-    return out
 
 
 def _period(charge: Charge, lang: Lang) -> str:
@@ -331,12 +388,7 @@ def receipt_page(view: ReceiptView, lang: Lang, nonce: str, base: str) -> str:
 def receipt_pdf(view: ReceiptView, lang: Lang) -> bytes:
     from .receipt_pdf import receipt_pdf as make
 
-    keys = ("date", "from", "to", "plan", "period", "method", "item", "total", "refunds", "net")
-    labels = {k: text(lang, f"receipt.{k}") for k in keys} | {
-        "amount": text(lang, "amount"),
-        "net_total": text(lang, "invoice.net"),
-    }
-    pdf = make(receipt_document(view, lang), labels)
+    pdf = make(receipt_document(view, lang))
     if view.invoice is None:
         return pdf
     return embed_xml(pdf, view.invoice, lang)

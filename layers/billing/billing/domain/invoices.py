@@ -41,7 +41,7 @@ CorrectionKind = Literal["refund", "reversal", "dispute"]
 TITLES: dict[tuple[bool, InvoiceType], dict[str, str]] = {
     (True, "invoice"): {"en": "VAT invoice", "lt": "PVM sąskaita faktūra"},
     (False, "invoice"): {"en": "Invoice", "lt": "Sąskaita faktūra"},
-    (True, "credit_note"): {"en": "VAT credit note", "lt": "PVM kreditinė sąskaita faktūra"},
+    (True, "credit_note"): {"en": "VAT credit note", "lt": "Kreditinė PVM sąskaita faktūra"},
     (False, "credit_note"): {"en": "Credit note", "lt": "Kreditinė sąskaita faktūra"},
 }
 REVERSE_CHARGE_NOTE: dict[str, str] = {
@@ -103,6 +103,7 @@ class Invoice(Entity):
     issued_at: datetime
     period_start: datetime | None = None
     period_end: datetime | None = None
+    plan_name: str | None = None  # the plan's name at issue (a plan renamed later leaves it); None: issued before it was kept
     currency: Currency
     subtotal: int
     tax_amount: int
@@ -170,8 +171,8 @@ def breakdown_of(charge: Charge) -> list[TaxLine]:
     return [TaxLine(percentage="0", inclusive=True, category="not_subject", taxable_amount=charge.amount, tax_amount=0)]
 
 
-def issue_invoice(charge: Charge, customer: Customer, account: Account, now: datetime) -> Invoice:
-    """The invoice of a succeeded, numbered charge, its seller and buyer copied now."""
+def issue_invoice(charge: Charge, customer: Customer, account: Account, now: datetime, plan_name: str | None = None) -> Invoice:
+    """The invoice of a succeeded, numbered charge, its seller, buyer and plan's name copied now."""
     if charge.receipt_number is None or charge.receipt_seq is None:
         raise InvalidState("A charge is invoiced once it has its number.")
     breakdown = breakdown_of(charge)
@@ -188,6 +189,7 @@ def issue_invoice(charge: Charge, customer: Customer, account: Account, now: dat
         issued_at=now,
         period_start=charge.due_at if charge.period_end is not None else None,
         period_end=charge.period_end,
+        plan_name=plan_name,
         currency=charge.currency,
         subtotal=charge.amount if charge.subtotal is None else charge.subtotal,
         tax_amount=charge.tax_amount,
@@ -300,6 +302,7 @@ def issue_credit_note(
         issued_at=now,
         period_start=invoice.period_start,
         period_end=invoice.period_end,
+        plan_name=invoice.plan_name,
         currency=invoice.currency,
         subtotal=sum(line.amount for line in lines),
         tax_amount=sum(g.tax_amount for g in groups),

@@ -131,6 +131,12 @@ class PaymentMethod(BaseModel):
     def bank_debit(self) -> bool:
         return self.type == "sepa_debit"
 
+    @property
+    def shown_last4(self) -> str:
+        """The last four digits people see: the card's or the IBAN's as the gateway described
+        them (the only fallback, for a method stored before they were kept: its token's end)."""
+        return self.last4 or payment_methods.last4(self.token)
+
 
 class Consent(BaseModel):
     model_config = ConfigDict(defer_build=True)  # built on first use (cold start)

@@ -34,7 +34,7 @@ from ..domain.invoices import (
     issue_credit_note,
     issue_invoice,
 )
-from ..domain.model import Customer, Mandate
+from ..domain.model import Customer, Mandate, Plan
 from ..domain.refunds import Refund
 from ..observability import logger
 from .concurrency import retry_on_conflict
@@ -71,9 +71,18 @@ class Invoicing:
             ]
             if not todo:
                 return []
-            mandates = self.repo.load_many({Mandate: [(merchant_id, c.mandate_id) for c in todo]}).of(Mandate)
+            parts = self.repo.load_many(
+                {
+                    Mandate: [(merchant_id, m) for m in dict.fromkeys(c.mandate_id for c in todo)],
+                    Plan: [(merchant_id, p) for p in dict.fromkeys(c.plan_id for c in todo)],
+                }
+            )
+            mandates, plans = parts.of(Mandate), parts.of(Plan)
             account = self.repo.get(Account, merchant_id, merchant_id) or Account.new(merchant_id, merchant_id, now)
-            issued = [issue_invoice(c, _customer(mandates.get(c.mandate_id)), account, now) for c in todo]
+            issued = [
+                issue_invoice(c, _customer(mandates.get(c.mandate_id)), account, now, _plan_name(plans.get(c.plan_id)))
+                for c in todo
+            ]
             for start in range(0, len(issued), CHUNK):
                 chunk = issued[start : start + CHUNK]
                 events = self.recorder.events([(i, [EventType.INVOICE_ISSUED]) for i in chunk], now)
@@ -131,6 +140,10 @@ class Invoicing:
             dispute = self.repo.get(Dispute, merchant_id, source_id)
             return dispute.amount if dispute is not None and dispute.status == "lost" else 0
         return invoice.total  # a reversal returns the whole payment
+
+
+def _plan_name(plan: Plan | None) -> str | None:
+    return plan.name if plan is not None else None
 
 
 def _customer(mandate: Mandate | None) -> Customer:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..domain import notices, payment_methods
+from ..domain import notices
 from ..domain.account import Account
 from ..domain.charge import Attempt, Charge
 from ..domain.errors import ConcurrentModification
@@ -430,12 +430,12 @@ class Notifier:
 
 def _method_text(method: PaymentMethod | None) -> str:
     """How an e-mail names the payment method: a bank account by its IBAN's last four, a card by
-    its gateway and token (as before)."""
+    its gateway and the card number's last four (as the gateway described them)."""
     if method is None:
         return ""
     if method.bank_debit:
-        return f"IBAN …{method.last4 or payment_methods.last4(method.token)}"
-    return f"{method.gateway.capitalize()} …{payment_methods.last4(method.token)}"
+        return f"IBAN …{method.shown_last4}"
+    return f"{method.gateway.capitalize()} …{method.shown_last4}"
 
 
 def _returned_attempt(charge: Charge, message: NotificationMessage) -> Attempt | None:

@@ -15,6 +15,11 @@ Mapping (docs/invoices.md):
   reason "Not subject to VAT", so the document stays valid and its totals unchanged. An invoice
   of category O alone names no VAT ids (BR-O-02).
 * Groups of the same category and percentage (two rates of 21 %) are one VAT breakdown entry.
+* Dates: BT-2 (IssueDateTime) and BT-72 are the day the document was issued (`issued_at`), not
+  the day the charge was paid; BT-73/74 the period covered, its last day inclusive.
+* Words in the document's language (`locale`, `shapes.document_text`): line names (BT-153), notes
+  (BT-22), exemption reasons (BT-120). Rates (BT-119, BT-152) are the rate's exact decimal string,
+  up to the 4 decimals the contract allows, never rounded (the library would round a number to 2).
 * Totals: BT-106 = BT-109 = the taxable amounts, BT-110 the tax, BT-112 their sum, paid (BT-113)
   in full at the gateway, so nothing is due (BT-115 = 0).
 """
@@ -27,14 +32,15 @@ from typing import Any
 
 from ..domain.invoices import REVERSE_CHARGE_NOTE, Invoice, InvoiceLine, country_of_vat_id
 from ..domain.money import CURRENCY_EXPONENT
+from .document_text import corrects_note, line_text, words
 
 CATEGORY_CODES = {"standard": "S", "zero": "Z", "reverse_charge": "AE", "not_subject": "O"}
-NOT_SUBJECT = "Not subject to VAT"
 
 
 def cii_data(invoice: Invoice) -> dict[str, Any]:
     """The factur-x library's business terms of the document (EN 16931 BT-n / BG-n)."""
     sign = -1 if invoice.type == "credit_note" else 1
+    lang = invoice.locale  # its texts (line names, notes, exemption reasons) in the document's language
 
     def money(minor: int, signed: bool = True) -> str:
         exponent = CURRENCY_EXPONENT[invoice.currency]
@@ -64,7 +70,7 @@ def cii_data(invoice: Invoice) -> dict[str, Any]:
                 "BT-131": money(net),
                 "BT-146": money(abs(net), signed=False),
                 "BT-151": code(group.category),
-                "BT-153": line.description[:200] or "-",
+                "BT-153": line_text(invoice, line, lang)[:200] or "-",
             }
             if (r := rate(group.category, group.percentage)) is not None:
                 entry["BT-152"] = r
@@ -82,11 +88,11 @@ def cii_data(invoice: Invoice) -> dict[str, Any]:
         if percentage is not None:
             item["BT-119"] = percentage
         if category_code == "AE":
-            item |= {"BT-120": REVERSE_CHARGE_NOTE["en"], "BT-121": "VATEX-EU-AE"}
+            item |= {"BT-120": REVERSE_CHARGE_NOTE[lang], "BT-121": "VATEX-EU-AE"}
         elif category_code == "O":
-            item |= {"BT-120": NOT_SUBJECT, "BT-121": "VATEX-EU-O"}
+            item |= {"BT-120": words(lang, "not_subject"), "BT-121": "VATEX-EU-O"}
         elif category_code == "E":
-            item["BT-120"] = NOT_SUBJECT
+            item["BT-120"] = words(lang, "not_subject")
         vat.append(item)
 
     taxable = sum(g.taxable_amount for g in invoice.tax_breakdown)
@@ -112,10 +118,11 @@ def cii_data(invoice: Invoice) -> dict[str, Any]:
     }
     notes = []
     if invoice.reverse_charge:
-        notes.append({"BT-22": REVERSE_CHARGE_NOTE[invoice.locale]})
+        notes.append({"BT-22": REVERSE_CHARGE_NOTE[lang]})
     if invoice.corrects_number is not None:
         data["BG-3"] = [{"BT-25": invoice.corrects_number}]
-        notes.append({"BT-22": f"Corrects invoice {invoice.corrects_number} ({invoice.reason})"})
+        if (note := corrects_note(invoice, lang)) is not None:
+            notes.append({"BT-22": note})
     if notes:
         data["BG-1"] = notes
     if invoice.period_start is not None and invoice.period_end is not None:

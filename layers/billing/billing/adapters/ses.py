@@ -37,8 +37,8 @@ def mime_message(
     if reply_to:
         message["Reply-To"] = reply_to
     message["Subject"] = subject
-    message.set_content(text, charset="utf-8")
-    message.add_alternative(html, subtype="html", charset="utf-8")
+    message.set_content(text, charset="utf-8", cte="quoted-printable")
+    message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     for file in attachments:
         maintype, _, subtype = file.content_type.partition("/")
         message.add_attachment(file.data, maintype=maintype, subtype=subtype, filename=file.filename)

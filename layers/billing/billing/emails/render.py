@@ -74,8 +74,8 @@ def render(facts: EmailFacts) -> Email:
         paragraphs = [text(lang, "trial_ending.lead", **values), text(lang, "manage")]
     else:
         raise ValueError(f"unknown e-mail kind {kind}")
-    if facts.attached:
-        paragraphs.append(text(lang, "document.attached"))
+    if facts.attached:  # said before the line that leads to the link
+        paragraphs.insert(len(paragraphs) - 1, text(lang, "document.attached"))
     subject_key = "payment_failed.returned.subject" if kind == "payment_failed" and facts.reversed else f"{kind}.subject"
     if kind == "receipt" and facts.document:
         subject_key = "document.subject"

@@ -251,11 +251,10 @@ def test_every_kind_renders_in_both_languages_with_merchant_text_escaped(kind: s
     from html.parser import HTMLParser
 
     from billing.customer_page.formatting import day, money, schedule_text
+    from billing.domain.invoices import TITLES
     from billing.emails.render import render
     from billing.emails.texts import TEXT
     from billing.service.ports import EmailFacts
-
-    from billing.domain.invoices import TITLES
 
     # Given a merchant whose name and support address carry markup (a receipt carrying a VAT invoice)
     document = {"receipt": TITLES[(True, "invoice")][lang], "credit_note": TITLES[(False, "credit_note")][lang]}.get(kind, "")

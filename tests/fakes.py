@@ -281,10 +281,20 @@ class FakeMailer:
         self.sent: list[dict] = []
         self.fail_with: Exception | None = None
 
-    def send(self, to, reply_to, subject, text, html, tags) -> str:
+    def send(self, to, reply_to, subject, text, html, tags, attachments=()) -> str:
         if self.fail_with is not None:
             raise self.fail_with
-        self.sent.append({"to": to, "reply_to": reply_to, "subject": subject, "text": text, "html": html, "tags": tags})
+        self.sent.append(
+            {
+                "to": to,
+                "reply_to": reply_to,
+                "subject": subject,
+                "text": text,
+                "html": html,
+                "tags": tags,
+                "attachments": list(attachments),
+            }
+        )
         return f"ses-{len(self.sent)}"
 
 

@@ -86,9 +86,19 @@ class EmailLines:
         self.lock = threading.Lock()
 
     def record(
-        self, to: str, reply_to: str | None, subject: str, text: str, html: str, tags: dict[str, str], message_id: str = ""
+        self,
+        to: str,
+        reply_to: str | None,
+        subject: str,
+        text: str,
+        html: str,
+        tags: dict[str, str],
+        message_id: str = "",
+        attachments: list[dict[str, Any]] | None = None,
     ) -> None:
-        email = {
+        """`attachments`: each file's `filename`, `content_type` and `size` (bytes), as listed."""
+        listed = [dict(a) for a in attachments or []]
+        email: dict[str, Any] = {
             "to": to,
             "reply_to": reply_to,
             "subject": subject,
@@ -98,11 +108,13 @@ class EmailLines:
             "mandate_id": tags.get("mandate_id"),
             "locale": tags.get("locale"),
             "sent_at": f"{self.clock.now():%Y-%m-%dT%H:%M:%SZ}",
+            "attachments": listed,
         }
         with self.lock:
             self.sent.append(email)
         if not self.quiet:
-            print(f"email   {email['sent_at']}  {email['kind']:<18} {email['locale']} -> {to}  {subject}", flush=True)
+            files = "".join(f"  [{a['filename']}, {a['size']} bytes]" for a in listed)
+            print(f"email   {email['sent_at']}  {email['kind']:<18} {email['locale']} -> {to}  {subject}{files}", flush=True)
         if to.lower() in SIMULATOR and self.mail_events is not None:
             self._report(SIMULATOR[to.lower()], to, tags, message_id)
 

@@ -21,6 +21,7 @@ def test_a_new_merchant_has_the_default_settings_named_after_its_profile(system:
         "receipts": True,
         "payment_failed": True,
         "mandate_updates": True,
+        "invoice_pdf": False,
     }
     assert account["legal_name"] is None and account["support_email"] is None
 
@@ -45,6 +46,7 @@ def test_only_the_fields_sent_change_and_details_can_be_cleared(system: System, 
         "receipts": False,
         "payment_failed": True,
         "mandate_updates": True,
+        "invoice_pdf": False,
     }
     assert call("GET", "/v1/account").json() == changed
     # And a detail can be cleared, the name changed, and nothing else moves
@@ -64,6 +66,8 @@ def test_only_the_fields_sent_change_and_details_can_be_cleared(system: System, 
         ({"notifications": {"upcoming_charge_days": 15}}, "notifications.upcoming_charge_days"),
         ({"notifications": {"trial_ending_days": -1}}, "notifications.trial_ending_days"),
         ({"notifications": {"receipts": "yes"}}, "notifications.receipts"),
+        ({"notifications": {"invoice_pdf": "true"}}, "notifications.invoice_pdf"),
+        ({"notifications": {"invoice_pdf": None}}, "notifications.invoice_pdf"),
         ({"notifications": {"nope": 1}}, "notifications.nope"),
         ({"notifications": None}, "notifications"),
         ({"name": None}, "name"),

@@ -169,7 +169,8 @@ def test_e_mails_go_through_the_emulated_ses_and_are_listed(local: str) -> None:
     assert sorted(e["kind"] for e in emails) == ["mandate_activated", "receipt"]
     assert all(e["to"] == "jonas@example.lt" and e["reply_to"] == "help@shop.test" and e["locale"] == "lt" for e in emails)
     [receipt] = [e for e in emails if e["kind"] == "receipt"]
-    assert "kvitas R-1" in receipt["subject"] and "/customer/receipts/" in receipt["text"] and "<html" in receipt["html"]
+    assert receipt["subject"].endswith(": Sąskaita faktūra R-1") and receipt["attachments"] == []
+    assert "/customer/receipts/" in receipt["text"] and "<html" in receipt["html"]
     assert len(call("GET", f"/v1/notifications?mandate_id={mandate['id']}")[1]["data"]) == 2
 
 

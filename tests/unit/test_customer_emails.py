@@ -251,12 +251,15 @@ def test_every_kind_renders_in_both_languages_with_merchant_text_escaped(kind: s
     from html.parser import HTMLParser
 
     from billing.customer_page.formatting import day, money, schedule_text
+    from billing.domain.invoices import TITLES
     from billing.emails.render import render
     from billing.emails.texts import TEXT
     from billing.service.ports import EmailFacts
 
-    # Given a merchant whose name and support address carry markup
+    # Given a merchant whose name and support address carry markup (a receipt carrying a VAT invoice)
+    document = {"receipt": TITLES[(True, "invoice")][lang], "credit_note": TITLES[(False, "credit_note")][lang]}.get(kind, "")
     facts = EmailFacts(
+        document=document,
         kind=kind,
         lang=lang,
         merchant=HOSTILE,
@@ -281,8 +284,9 @@ def test_every_kind_renders_in_both_languages_with_merchant_text_escaped(kind: s
         "every": schedule_text("month", 1, lang),
         "date": day(facts.date, lang, "long"),
     }  # type: ignore[arg-type]
-    values = {"merchant": HOSTILE, **written, "number": "R-7"}
-    assert email.subject == TEXT[lang][f"{kind}.subject"].format(**values)
+    values = {"merchant": HOSTILE, **written, "number": "R-7", "document": document}
+    subject_key = "document.subject" if kind == "receipt" else f"{kind}.subject"
+    assert email.subject == TEXT[lang][subject_key].format(**values)
     assert HOSTILE in email.subject and HOSTILE in email.text and "help+<b>@shop.test" in email.text
     assert TEXT[lang]["footer"].format(merchant=HOSTILE) in email.text
     # And the HTML has it as text only: no element but the template's, the name escaped, one link out
@@ -475,7 +479,8 @@ def test_a_batch_is_read_in_two_batch_reads_and_a_redelivery_renders_nothing(wor
     notifier.emails.render = render  # type: ignore[method-assign]
     # When the same request comes again
     assert notifier.notify_all([message]) == [None]
-    # Then mandates, charges and notifications come in one batch read, the suppressions in one more
-    assert reads == [["Charge", "Mandate", "Notification"], ["Suppression"]]
+    # Then mandates, charges, notifications (and the documents receipts carry) come in one batch
+    # read, the suppressions in one more
+    assert reads == [["Charge", "Invoice", "Mandate", "Notification"], ["Suppression"]]
     # And nothing is rendered for an e-mail recorded before
     assert renders == [] and len(mailer.sent) == 1

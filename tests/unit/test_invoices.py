@@ -584,7 +584,7 @@ def test_a_refund_sends_the_customer_its_credit_note_once_and_the_receipt_links_
     [note] = books.invoices(type="credit_note")
     invoice = books.invoice(charge_id)
     subjects = [m["subject"] for m in mailer.sent]
-    number = {"en": "credit note CN-1", "lt": "kreditinė sąskaita CN-1"}[locale]
+    number = {"en": "credit note CN-1", "lt": "kreditinė sąskaita faktūra CN-1"}[locale]
     assert [s for s in subjects if number in s] == [s for s in subjects if "CN-1" in s] and len(
         [s for s in subjects if "CN-1" in s]
     ) == 1

@@ -528,7 +528,11 @@ def receipts(overrides: Overrides = Overrides()) -> ReceiptsDeps:
     aws = Aws.from_env(overrides)
     numbering = ReceiptNumbering(aws.repository, aws.clock)
     notification_queue = aws.notification_queue if aws.settings.notify_queue_url else None
-    invoicing = Invoicing(aws.repository, aws.clock, aws.ids, numbering)
+    # The documents' links in `invoice.issued` / `credit_note.issued`: signed as the customer page's
+    # and the e-mails' are, under the deployment's public URL (the key is read when the first is made).
+    signs = aws.settings.link_signing_secret_arn or aws.overrides.signing_key is not None
+    links = aws.approval_links(aws.settings.public_base_url) if signs else None
+    invoicing = Invoicing(aws.repository, aws.clock, aws.ids, numbering, links)
     return ReceiptsDeps(ReceiptBatches(aws.repository, numbering, notification_queue, invoicing), numbering)
 
 
@@ -545,7 +549,7 @@ def notifier(overrides: Overrides = Overrides()) -> NotifierDeps:
     aws = Aws.from_env(overrides)
     # Links in e-mails: the deployment's public URL (there is no request to take it from).
     links = aws.approval_links(aws.settings.public_base_url)
-    notifier = Notifier(aws.repository, aws.clock, aws.mailer, links, JinjaEmails())
+    notifier = Notifier(aws.repository, aws.clock, aws.mailer, links, JinjaEmails(), document_pdf)
     return NotifierDeps(notifier, NotificationRequests(notifier))
 
 

@@ -295,6 +295,9 @@ class NotificationsIn(RequestModel):
     receipts: StrictBool = None  # type: ignore[assignment]
     payment_failed: StrictBool = None  # type: ignore[assignment]
     mandate_updates: StrictBool = None  # type: ignore[assignment]
+    invoice_pdf: StrictBool = Field(  # type: ignore[assignment]
+        None, description="Attach the invoice's (credit note's) PDF to the receipt (credit note) e-mail; the link is always in it"
+    )
 
 
 class AccountUpdate(RequestModel):

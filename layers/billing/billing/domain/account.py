@@ -40,6 +40,9 @@ class NotificationSettings(BaseModel):
     receipts: bool = True
     payment_failed: bool = True
     mandate_updates: bool = True
+    # The invoice's PDF (Factur-X) attached to the receipt e-mail, the credit note's to the credit
+    # note e-mail; off: the e-mails carry the document's link only (they always do).
+    invoice_pdf: bool = False
 
 
 class Account(Entity):

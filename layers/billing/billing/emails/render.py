@@ -6,6 +6,7 @@ from __future__ import annotations
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ..customer_page.formatting import day, money, schedule_text
+from ..domain.invoices import TITLES
 from ..domain.text import one_line
 from ..service.ports import Email, EmailFacts
 from .texts import reason, text
@@ -35,6 +36,7 @@ def render(facts: EmailFacts) -> Email:
         "method": facts.method,
         "number": facts.number,
         "reference": facts.mandate_reference,
+        "document": facts.document,
     }
     retry_date = day(facts.retry_date, lang, "long") if facts.retry_date else ""
     button_url, button = facts.page_url, text(lang, "open_page")
@@ -54,11 +56,15 @@ def render(facts: EmailFacts) -> Email:
             text(lang, "payment_failed.retry", date=retry_date) if retry_date else text(lang, "payment_failed.final")
         )
         paragraphs.append(text(lang, "payment_failed.fix"))
-    elif kind == "receipt":
+    elif kind == "receipt" and facts.document:  # the charge's invoice: named, linked, its PDF attached or not
+        paragraphs = [text(lang, "receipt.lead", **values), text(lang, "document.link", **values)]
+        button_url, button = facts.receipt_url, text(lang, "open_invoice")
+    elif kind == "receipt":  # a receipt without its invoice (issued before invoices)
         paragraphs = [text(lang, "receipt.lead", **values), text(lang, "receipt.link")]
         button_url, button = facts.receipt_url, text(lang, "open_receipt")
     elif kind == "credit_note":
-        paragraphs = [text(lang, "credit_note.lead", **values, corrects=facts.corrects), text(lang, "credit_note.link")]
+        values["document"] = facts.document or TITLES[(False, "credit_note")][lang]
+        paragraphs = [text(lang, "credit_note.lead", **values, corrects=facts.corrects), text(lang, "document.link", **values)]
         button_url, button = facts.receipt_url, text(lang, "open_credit_note")
     elif kind == "upcoming_charge" and facts.mandate_reference:  # a bank debit's pre-notification
         paragraphs = [text(lang, "upcoming_charge.bank_debit", **values), text(lang, "manage")]
@@ -68,7 +74,11 @@ def render(facts: EmailFacts) -> Email:
         paragraphs = [text(lang, "trial_ending.lead", **values), text(lang, "manage")]
     else:
         raise ValueError(f"unknown e-mail kind {kind}")
+    if facts.attached:  # said before the line that leads to the link
+        paragraphs.insert(len(paragraphs) - 1, text(lang, "document.attached"))
     subject_key = "payment_failed.returned.subject" if kind == "payment_failed" and facts.reversed else f"{kind}.subject"
+    if kind == "receipt" and facts.document:
+        subject_key = "document.subject"
     subject = one_line(text(lang, subject_key, **values, corrects=facts.corrects))  # a header: one line, whatever was stored
     context: dict[str, object] = {
         "lang": lang,

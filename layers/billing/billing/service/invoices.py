@@ -39,7 +39,7 @@ from ..domain.refunds import Refund
 from ..observability import logger
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
-from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
+from .ports import Changes, Clock, IdGenerator, Links, Page, PageRequest, Repository
 from .receipts import ReceiptNumbering
 
 # Invoices written per transaction (each with its event: DynamoDB takes 100 items).
@@ -47,9 +47,13 @@ CHUNK = 40
 
 
 class Invoicing:
-    def __init__(self, repo: Repository, clock: Clock, ids: IdGenerator, numbering: ReceiptNumbering) -> None:
+    def __init__(
+        self, repo: Repository, clock: Clock, ids: IdGenerator, numbering: ReceiptNumbering, links: Links | None = None
+    ) -> None:
+        """`links`: the customer links (`service/links`) that `invoice.issued` and
+        `credit_note.issued` carry as the document's `url` (None: `url` is null)."""
         self.repo, self.clock, self.numbering = repo, clock, numbering
-        self.recorder = EventRecorder(ids)
+        self.recorder = EventRecorder(ids, links)
 
     def issue_for(self, merchant_id: str, charge_ids: list[str]) -> list[Invoice]:
         """Invoices for the numbered charges among `charge_ids` that have none; those issued now."""

@@ -17,7 +17,7 @@ kind off; an e-mail to an address that bounced or complained is recorded, not se
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,19 +25,37 @@ from ..domain import notices
 from ..domain.account import Account
 from ..domain.charge import Attempt, Charge
 from ..domain.errors import ConcurrentModification
+from ..domain.invoices import Invoice, invoice_id
 from ..domain.model import Mandate, PaymentMethod
 from ..domain.notifications import DEFERRED, INTERRUPTED, SETTING, Notification, Suppression, notification_id, suppression_id
 from ..observability import logger
 from .concurrency import retry_on_conflict
 from .links import ApprovalLinks
 from .messages import MailFeedback, NotificationMessage, PublishedEvent
-from .ports import Changes, Clock, Email, EmailFacts, EmailRenderer, MailDeferred, Mailer, MailRefused, Repository
+from .ports import (
+    Attachment,
+    Changes,
+    Clock,
+    DocumentPdf,
+    Email,
+    EmailFacts,
+    EmailRenderer,
+    MailDeferred,
+    Mailer,
+    MailRefused,
+    Repository,
+)
 
 ENDED = {"mandate.cancelled": "cancelled", "mandate.revoked": "revoked", "mandate.completed": "completed"}
 # A returned bank debit (`charge.reversed`) comes with `charge.retry_scheduled` or `charge.failed`
 # about the same attempt: one e-mail (the same occasion), which says the payment was returned.
 FAILED_ATTEMPT = ("charge.retry_scheduled", "charge.failed", "charge.reversed")
 PAGE_LINK_DAYS = 30
+# The e-mails that carry a document (the charge's invoice, the refund's credit note).
+DOCUMENT_KINDS = ("receipt", "credit_note")
+# The largest PDF attached: base64 makes it 4/3 larger, and SES takes 10 MB per message with the
+# text and HTML (adapters/ses). A larger one is left out and the e-mail goes with the link only.
+MAX_ATTACHMENT_BYTES = 7 * 1024 * 1024
 
 
 def messages_for_event(event: PublishedEvent | dict[str, Any]) -> list[NotificationMessage]:
@@ -108,6 +126,13 @@ class ReadAhead:
     suppressions: dict[str, Suppression] = field(default_factory=dict)
     accounts: dict[str, Account | None] = field(default_factory=dict)
     covered: set[str] = field(default_factory=set)  # the notification ids it was read for
+    invoices: dict[str, Invoice] = field(default_factory=dict)  # the documents receipts and credit notes carry
+
+    def document(self, message: NotificationMessage) -> Invoice | None:
+        """The document an e-mail carries: a receipt's charge's invoice, a credit note (its occasion)."""
+        wanted = _document_id(message)
+        found = self.invoices.get(wanted) if wanted else None
+        return found if found is not None and found.merchant_id == message.merchant_id else None
 
     def mandate(self, merchant_id: str, mandate_id: str) -> Mandate | None:
         found = self.mandates.get(mandate_id)
@@ -133,10 +158,31 @@ class SendingDeferred(Exception):
     as surely not sent, so it is handed over again then)."""
 
 
+def _document_id(message: NotificationMessage) -> str | None:
+    if message.kind == "receipt" and message.charge_id:
+        return invoice_id(message.charge_id)
+    if message.kind == "credit_note" and message.occasion.startswith("inv_"):
+        return message.occasion
+    return None
+
+
 class Notifier:
-    def __init__(self, repo: Repository, clock: Clock, mailer: Mailer, links: ApprovalLinks, emails: EmailRenderer) -> None:
-        """`emails`: how an e-mail reads (`billing.emails.render.JinjaEmails`)."""
+    def __init__(
+        self,
+        repo: Repository,
+        clock: Clock,
+        mailer: Mailer,
+        links: ApprovalLinks,
+        emails: EmailRenderer,
+        documents: DocumentPdf | None = None,
+    ) -> None:
+        """`emails`: how an e-mail reads (`billing.emails.render.JinjaEmails`); `documents`: an
+        invoice's PDF (attached where the account wants it; None: never attached)."""
         self.repo, self.clock, self.mailer, self.links, self.emails = repo, clock, mailer, links, emails
+        self.documents = documents
+        # E-mails that went without the PDF the account wants (it could not be made, or was too
+        # large): counted as `EmailAttachmentsMissing` by the batch.
+        self.attachments_missing = 0
 
     def read_ahead(self, messages: Sequence[NotificationMessage]) -> ReadAhead:
         """Everything `notify` reads for these requests: mandates, charges and notifications (their
@@ -149,9 +195,10 @@ class Notifier:
                 Mandate: [(m.merchant_id, m.mandate_id) for m in messages],
                 Charge: [(m.merchant_id, m.charge_id) for m in messages if m.charge_id],
                 Notification: ids,
+                Invoice: [(m.merchant_id, i) for m in messages if (i := _document_id(m))],
             }
         )
-        ahead = ReadAhead(mandates=loaded.of(Mandate), charges=loaded.of(Charge))
+        ahead = ReadAhead(mandates=loaded.of(Mandate), charges=loaded.of(Charge), invoices=loaded.of(Invoice))
         ahead.notifications = loaded.of(Notification)
         ahead.covered = {i for _, i in ids}
         addresses = {
@@ -303,12 +350,43 @@ class Notifier:
             notification = existing.model_copy(deep=True)
             notification.retrying(now)
         # Rendered before anything is recorded: a bug in rendering never leaves an e-mail marked as going out.
-        email = self.emails.render(self._facts(message, mandate, charge, account, lang, now))
+        document = ahead.document(message) if message.kind in DOCUMENT_KINDS else None
+        facts = self._facts(message, mandate, charge, account, lang, now, document)
+        attachment = self._attachment(message, account, document)
+        email = self.emails.render(replace(facts, attached=attachment is not None))
+        if attachment is not None:
+            email = replace(email, attachments=(attachment,))
         suppression = ahead.suppressions.get(suppression_id(merchant_id, notification.to))
         if suppression is not None:  # an earlier e-mail bounced or was reported: recorded, not sent
             suppression.withholds(notification, now)
             return Planned(notification, None, account.support_email, lang)
         return Planned(notification, email, account.support_email, lang)
+
+    def _attachment(self, message: NotificationMessage, account: Account, document: Invoice | None) -> Attachment | None:
+        """The document's PDF when the account wants it with the e-mail (`invoice_pdf`); None when
+        it does not, or when the PDF cannot be made or is too large: the e-mail then goes with the
+        link alone (logged, counted), never not at all."""
+        if message.kind not in DOCUMENT_KINDS or not account.notifications.invoice_pdf or self.documents is None:
+            return None
+        from .customer_portal import receipt_view  # the notifier's only use of it: not loaded for other e-mails
+
+        log = {"kind": message.kind, "mandate_id": message.mandate_id, "occasion": message.occasion}
+        try:
+            if document is None:
+                raise LookupError("the document is not issued")
+            view = receipt_view(self.repo, message.merchant_id, document.charge_id, document)
+            if view is None:
+                raise LookupError("the document's charge is not there")
+            pdf = self.documents(view, document.locale)
+        except Exception:  # noqa: BLE001 (the e-mail goes with its link)
+            logger.exception("e-mail goes without its PDF: the PDF could not be made", extra=log)
+            self.attachments_missing += 1
+            return None
+        if len(pdf) > MAX_ATTACHMENT_BYTES:
+            logger.error("e-mail goes without its PDF: too large", extra={**log, "size": len(pdf)})
+            self.attachments_missing += 1
+            return None
+        return Attachment(f"{document.number}.pdf", "application/pdf", pdf)
 
     def _hand_over(self, plan: Planned) -> SendingDeferred | None:
         """The e-mail to the mail service, its outcome on the notification (to be recorded); the
@@ -323,7 +401,9 @@ class Notifier:
             "locale": plan.lang,
         }
         try:
-            message_id = self.mailer.send(notification.to, plan.reply_to, email.subject, email.text, email.html, tags)
+            message_id = self.mailer.send(
+                notification.to, plan.reply_to, email.subject, email.text, email.html, tags, email.attachments
+            )
         except MailRefused as refused:
             notification.not_sent(self.clock.now(), str(refused) or "refused")
         except MailDeferred as deferred:
@@ -377,6 +457,7 @@ class Notifier:
         account: Account,
         lang: str,
         now: datetime,
+        document: Invoice | None = None,
     ) -> EmailFacts:
         from datetime import timedelta
 
@@ -418,13 +499,13 @@ class Notifier:
                 facts["reversed"], facts["date"] = True, returned.at
             facts["number"] = charge.receipt_number or ""
             facts["receipt_url"] = self.links.receipt_url(charge) or ""
-        if message.kind == "credit_note":  # its occasion is the credit note: what it gave back, its link
-            from ..domain.invoices import Invoice
-
-            note = self.repo.get(Invoice, message.merchant_id, message.occasion)
-            if note is not None:
-                facts |= {"number": note.number, "corrects": note.corrects_number or "", "amount": -note.total}
-                facts |= {"date": note.issued_at, "receipt_url": self.links.invoice_url(note) or ""}
+        if document is not None and message.kind == "receipt":  # the charge's invoice: named and linked
+            facts |= {"number": document.number, "document": document.title(lang)}
+            facts["receipt_url"] = self.links.invoice_url(document) or facts.get("receipt_url", "")
+        if document is not None and message.kind == "credit_note":  # what the credit note gave back, its link
+            facts |= {"number": document.number, "corrects": document.corrects_number or "", "amount": -document.total}
+            facts |= {"date": document.issued_at, "receipt_url": self.links.invoice_url(document) or ""}
+            facts["document"] = document.title(lang)
         return EmailFacts(**facts)
 
 
@@ -474,6 +555,7 @@ class NotificationRequests:
 
     def handle(self, batch: Sequence[NotificationMessage | PublishedEvent | MailFeedback | None]) -> NotificationBatch:
         out = NotificationBatch()
+        missing = self.notifier.attachments_missing
         wanted: list[tuple[int, NotificationMessage]] = []
         for position, message in enumerate(batch):
             if message is None:
@@ -506,6 +588,8 @@ class NotificationRequests:
                 )
         out.failed += sorted(failed.items())
         out.failed.sort(key=lambda f: f[0])
+        if self.notifier.attachments_missing > missing:  # sent with the link only: alarmed on
+            out.counts["EmailAttachmentsMissing"] = self.notifier.attachments_missing - missing
         return out
 
     def _alone(self, message: NotificationMessage) -> Notification | None | Exception:

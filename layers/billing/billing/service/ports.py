@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do no
     from ..domain.exports import InvoiceRow
     from ..domain.invoices import Invoice
     from ..domain.receipts import ReceiptCounter
+    from .customer_portal import ReceiptView
     from .gateway_events import GatewayEvent
 
 T = TypeVar("T")
@@ -376,8 +377,26 @@ class MailDeferred(Exception):
     """The mail service did not take this message now (throttled, busy): surely not sent; try later."""
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with an e-mail (an invoice's or credit note's PDF)."""
+
+    filename: str
+    content_type: str  # "application/pdf"
+    data: bytes
+
+
 class Mailer(Protocol):
-    def send(self, to: str, reply_to: str | None, subject: str, text: str, html: str, tags: dict[str, str]) -> str:
+    def send(
+        self,
+        to: str,
+        reply_to: str | None,
+        subject: str,
+        text: str,
+        html: str,
+        tags: dict[str, str],
+        attachments: Sequence[Attachment] = (),
+    ) -> str:
         """Hand one e-mail to the mail service; its message id. Raises MailRefused for good, or
         anything else when the service could not be reached (the message may be retried)."""
 
@@ -387,6 +406,14 @@ class Email:
     subject: str
     text: str
     html: str
+    attachments: tuple[Attachment, ...] = ()
+
+
+class DocumentPdf(Protocol):
+    """An invoice's or credit note's PDF as its link serves it (`?format=pdf`: Factur-X, its XML
+    attached), in a language (the composition root gives the customer page's renderer)."""
+
+    def __call__(self, view: ReceiptView, lang: str, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -412,6 +439,10 @@ class EmailFacts:
     mandate_reference: str = ""  # a bank debit's SEPA mandate reference (pre-notifications name it)
     reversed: bool = False  # payment_failed: a payment taken, then returned by the customer's bank
     corrects: str = ""  # credit_note: the number of the invoice it corrects
+    # receipt, credit_note: the document the e-mail carries ("invoice", "vat_invoice" or
+    # "credit_note"; "" before invoices: a receipt), and whether its PDF is attached.
+    document: str = ""
+    attached: bool = False
 
 
 class EmailRenderer(Protocol):

@@ -374,6 +374,9 @@ class NotificationsOut(ResponseModel):
     receipts: bool
     payment_failed: bool
     mandate_updates: bool
+    invoice_pdf: bool = Field(
+        False, description="The receipt and credit note e-mails attach the document's PDF (Factur-X); the link is always in them"
+    )
 
 
 class AccountOut(ResponseModel):

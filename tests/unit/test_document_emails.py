@@ -67,7 +67,7 @@ def served_pdf(books: Books, document: Invoice) -> bytes:
 
 TITLES = {
     ("en", True): ("VAT invoice R-1", "VAT credit note CN-1"),
-    ("lt", True): ("PVM sąskaita faktūra R-1", "PVM kreditinė sąskaita faktūra CN-1"),
+    ("lt", True): ("PVM sąskaita faktūra R-1", "Kreditinė PVM sąskaita faktūra CN-1"),
     ("en", False): ("Invoice R-1", "Credit note CN-1"),
     ("lt", False): ("Sąskaita faktūra R-1", "Kreditinė sąskaita faktūra CN-1"),
 }

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from billing import bootstrap
 from billing.observability import logger, metrics
+from billing.service.concurrency import build_deferred_models
 from billing.service.messages import parse_wake_message
 from billing.service.webhooks import WakeOutcome
 
@@ -64,6 +65,7 @@ def _count(outcome: WakeOutcome) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
+    build_deferred_models()  # before the threads: each model built once, here
     with ThreadPoolExecutor(max_workers=max(1, len(records))) as pool:
         done = list(pool.map(handle, records))
     return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r, ok in zip(records, done) if not ok]}

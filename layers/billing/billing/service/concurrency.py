@@ -23,3 +23,20 @@ def retry_on_conflict(change: Callable[[int], T], tries: int = MAX_CONFLICT_RETR
             if number == tries - 1:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def build_deferred_models() -> None:
+    """Build, in this thread, every model of this package not built yet.
+
+    Models are `defer_build` (built on first use: a cold start pays only for what it uses). Two
+    threads using one for the first time at once may both build it, and one of them can meet it
+    half-built ("validate_assignment is not supported for Charge"). Whoever hands work to threads
+    calls this first (it costs nothing once they are built)."""
+    from pydantic import BaseModel
+
+    stack: list[type[BaseModel]] = [BaseModel]
+    while stack:
+        for model in stack.pop().__subclasses__():
+            stack.append(model)
+            if model.__module__.startswith("billing.") and not model.__pydantic_complete__:
+                model.model_rebuild(raise_errors=False)

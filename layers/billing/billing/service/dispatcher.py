@@ -38,7 +38,7 @@ from ..domain.model import Mandate
 from ..domain.refunds import Refund
 from ..domain.wind_up import ITEMS_PER_PASS, wind_up
 from ..observability import logger
-from .concurrency import retry_on_conflict
+from .concurrency import build_deferred_models, retry_on_conflict
 from .event_recorder import EventRecorder
 from .messages import AttemptMessage, NotificationMessage, RefundMessage
 from .ports import (
@@ -128,6 +128,7 @@ class Dispatcher:
         due = [ref for ref in found if ref.object_id.startswith("mdt_")]
         refunds = [ref for ref in found if ref.object_id.startswith("rfd_")]
         run = _Run(now, *self._load(due), settings=self._notice_settings())
+        build_deferred_models()  # before the threads: each model built once, here
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             results = list(pool.map(lambda ref: self._claim_safely(ref, run), due))
             if refunds:  # one BatchGetItem for all of them, as for mandates

@@ -331,3 +331,19 @@ def test_a_charge_is_all_rated_or_all_unrated() -> None:
     assert refused.value.param == "plan_id"
     world.tick()
     assert all(len({line.tax_rate_id is None for line in c.lines}) == 1 for c in world.charges())
+
+
+def test_an_event_recorded_with_a_not_subject_group_is_delivered_without_it() -> None:
+    """Events (and so webhooks) recorded before: their snapshot's `not_subject` group reads as no group."""
+    from datetime import datetime, timezone
+
+    from billing.domain.model import Event
+    from billing.shapes import render_event
+
+    group = {"tax_rate_id": None, "percentage": "0", "inclusive": True, "category": "not_subject", "taxable_amount": 1999}
+    rated = {"tax_rate_id": "txr_1", "percentage": "21", "inclusive": True, "category": "standard", "taxable_amount": 1000}
+    at = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    for breakdown, shown in (([group | {"tax_amount": 0}], []), ([rated | {"tax_amount": 210}], [rated | {"tax_amount": 210}])):
+        charge = {"id": "chg_1", "object": "charge", "amount": 1999, "tax_breakdown": breakdown}
+        event = Event(id="evt_1", merchant_id=MERCHANT, type="charge.succeeded", created_at=at, data={"object": charge})
+        assert render_event(event)["data"]["object"]["tax_breakdown"] == shown  # type: ignore[index]

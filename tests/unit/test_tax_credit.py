@@ -230,9 +230,13 @@ def test_credit_and_refunds_conserve_the_customers_money_and_the_books_whatever_
     world.api.mandates.change_plan(MERCHANT, mandate_id, PlanChangeIn(plan_id=new, at="now", prorate=True))
     remaining = 30 * 86_400 - into_seconds
     credit = max(0, min(floor(Fraction(paid * remaining, 30 * 86_400)) - partial, paid - partial))
-    assert world.get(mandate_id).credit == credit
+    changed = world.get(mandate_id)
+    assert changed.credit == credit
+    # (what the preview and a bank debit's notice say: the same computation, Mandate.price)
+    preview = changed.upcoming_amounts([(changed.next_cycle, changed.next_charge_at)])  # type: ignore[list-item]
     world.tick()
     second = max(world.charges(mandate_id), key=lambda c: c.cycle)
+    assert preview == [second.amount]
     whole = collected(new_amount, oracle_new, reverse_later)
     taken = credit_taken(new_amount, oracle_new, reverse_later, credit)
     # Then the new charge collects its price less the credit's money (to the unit the rounding allows)

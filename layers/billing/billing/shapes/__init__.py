@@ -512,7 +512,14 @@ class EventOut(ResponseModel):
 
     @classmethod
     def of(cls, event: Event) -> EventOut:
-        return cls(id=event.id, type=event.type, created_at=event.created_at, data=EventDataOut(**event.data))
+        data = event.data
+        shown = data.get("object")
+        if isinstance(shown, dict) and isinstance(shown.get("tax_breakdown"), list):
+            # Snapshots recorded before the API showed rated groups only: a `not_subject` group
+            # (lines with no rate) reads as no group, as the charge or document itself now does.
+            groups = [g for g in shown["tax_breakdown"] if not (isinstance(g, dict) and g.get("category") == "not_subject")]
+            data = {**data, "object": {**shown, "tax_breakdown": groups}}
+        return cls(id=event.id, type=event.type, created_at=event.created_at, data=EventDataOut(**data))
 
 
 class ApiKeyOut(ResponseModel):

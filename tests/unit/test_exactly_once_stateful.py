@@ -942,7 +942,10 @@ class Billing(RuleBasedStateMachine):
         assert all(n == 1 for n in at_gateway.values()), f"a refund reached the gateway twice: {at_gateway}"
         billed: dict[str, str] = {}
         for charge in self.world.charges():
-            assert charge.amount >= 0 and sum(line.amount for line in charge.bill_lines) == charge.amount, charge.lines
+            # (the lines sum to the subtotal as entered; what is collected adds an exclusive rate's tax)
+            subtotal = charge.amount if charge.subtotal is None else charge.subtotal
+            assert charge.amount >= 0 and sum(line.amount for line in charge.bill_lines) == subtotal, charge.lines
+            assert charge.amount == sum(g.taxable_amount + g.tax_amount for g in charge.tax_breakdown), charge.tax_breakdown
             mine = [r for r in refunds if r.charge_id == charge.id]
             assert charge.amount_refunded == sum(r.amount for r in mine if r.status == "succeeded")
             assert charge.refund_reserved == sum(r.amount for r in mine if r.status == "pending")

@@ -282,3 +282,59 @@ def test_the_stripe_minimum_is_on_what_is_collected_not_on_the_price_as_entered(
     # And credit that covers it all takes it to zero
     mandate.credit = 50
     assert mandate.upcoming_credit_use([(1, now)]) == [(0, 50)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    exponent=st.sampled_from([0, 2, 3]),
+    plan=st.integers(1, 99_999_999),
+    others=st.lists(st.tuples(st.integers(1, 10_000_000), st.booleans()), max_size=3),
+    rate=st.tuples(st.sampled_from(["21", "9", "0", "17.5", "5.25", "100", "0.0001"]), st.booleans()),
+    other=st.tuples(st.sampled_from(["21", "9", "5"]), st.booleans()),
+    reverse=st.booleans(),
+    credit=st.integers(0, 120_000_000),
+)
+def test_credit_comes_off_what_is_collected_in_every_currency(
+    exponent: int,
+    plan: int,
+    others: list[tuple[int, bool]],
+    rate: tuple[str, bool],
+    other: tuple[str, bool],
+    reverse: bool,
+    credit: int,
+) -> None:
+    """The pure rule (domain/tax `compute_with_credit`) against the oracle, with 0, 2 and 3
+    decimals (a 3-decimal currency is accepted by the computation only): the credit line is the
+    largest within the credit, only the plan's group shrinks, never below zero, and tax is the
+    contract's on the lines after credit."""
+    from unittest.mock import patch
+
+    from billing.domain import tax
+    from billing.domain.money import CURRENCY_EXPONENT
+
+    currency = {0: "JPY", 2: "EUR", 3: "KWD"}[exponent]
+    ours = tax.RateRef(id="txr_plan", percentage=tax.normalized_percentage(rate[0]), inclusive=rate[1], country="LT")
+    theirs = tax_oracle.Rate("txr_plan", rate[0], rate[1])
+    side = tax.RateRef(id="txr_side", percentage=other[0], inclusive=other[1], country="LT")
+    side_theirs = tax_oracle.Rate("txr_side", other[0], other[1])
+    # lines: the plan, then items of the plan's rate (True) or of another rate (False)
+    lines = [(plan, ours)] + [(amount, ours if same else side) for amount, same in others]
+    oracle_lines = [(plan, theirs)] + [(amount, theirs if same else side_theirs) for amount, same in others]
+    with patch.dict(CURRENCY_EXPONENT, {"KWD": 3}):
+        got = tax.compute_with_credit(lines, ours, credit, currency, reverse)
+        group = next(g for g in tax.compute(lines, currency, reverse).groups if g.rate == ours)
+    whole = int(tax_oracle.expected(oracle_lines, reverse)["amount"])  # type: ignore[call-overload]
+    room = plan + sum(amount for amount, same in others if same)
+
+    def collected(x: int) -> int:
+        return int(tax_oracle.expected([*oracle_lines, (-x, theirs)], reverse)["amount"])  # type: ignore[call-overload]
+
+    low, high = 0, room
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if whole - collected(middle) <= credit else (low, middle - 1)
+    want = tax_oracle.expected([*oracle_lines, (-low, theirs)] if low else oracle_lines, reverse)
+    assert (got.subtotal, got.tax_amount, got.amount) == (want["subtotal"], want["tax_amount"], want["amount"])
+    assert 0 <= whole - got.amount <= credit and all(g.taxable_amount >= 0 for g in got.groups)
+    # What the credit could not take is at most a unit short of the credit, or the whole plan group
+    assert whole - got.amount >= min(credit, group.collected) - 1

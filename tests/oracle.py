@@ -87,21 +87,22 @@ class PlanTerms:
     trial_days: int
     rate: tax_oracle.Rate | None = None  # the plan's tax rate (its items take it too)
 
-    def collects(self, entered: int) -> int:
-        """What lines of this plan's rate summing to `entered` collect (tax included)."""
-        return int(tax_oracle.expected([(entered, self.rate)], reverse=False)["amount"])  # type: ignore[call-overload]
+    def collects(self, entered: int, reverse: bool = False) -> int:
+        """What lines of this plan's rate summing to `entered` collect (tax included; `reverse`:
+        the buyer is reverse-charged, so the net)."""
+        return int(tax_oracle.expected([(entered, self.rate)], reverse=reverse)["amount"])  # type: ignore[call-overload]
 
-    def with_credit(self, entered: int, credit: int) -> tuple[int, int]:
+    def with_credit(self, entered: int, credit: int, reverse: bool = False) -> tuple[int, int]:
         """Rule 2: (the credit line as entered, the credit used) of a charge of `entered`."""
-        whole = self.collects(entered)
+        whole = self.collects(entered, reverse)
         target = min(credit, whole)
         if target <= 0:
             return 0, 0
         low, high = 0, entered  # the largest line within the target (what is collected falls with it)
         while low < high:
             middle = (low + high + 1) // 2
-            low, high = (middle, high) if whole - self.collects(entered - middle) <= target else (low, middle - 1)
-        return low, whole - self.collects(entered - low)
+            low, high = (middle, high) if whole - self.collects(entered - middle, reverse) <= target else (low, middle - 1)
+        return low, whole - self.collects(entered - low, reverse)
 
 
 @dataclass
@@ -196,6 +197,7 @@ class ChargeBooks:
 class MandateBooks:
     mandate_id: str
     segments: list[Segment]
+    reverse: bool = False  # the customer is reverse-charged (a business of another member state)
     credit: int = 0
     items: list[tuple[str, int]] = field(default_factory=list)  # pending, in the order accepted
     last_paid: ChargeBooks | None = None  # the last succeeded cycle charge of the current segment
@@ -235,10 +237,12 @@ class Oracle:
     ) -> None:
         self.plans[plan_id] = PlanTerms(amount, interval, interval_count, total_cycles, trial_days, rate)
 
-    def activated(self, mandate_id: str, plan_id: str, activated_at: datetime, start_at: datetime | None) -> None:
+    def activated(
+        self, mandate_id: str, plan_id: str, activated_at: datetime, start_at: datetime | None, reverse: bool = False
+    ) -> None:
         terms = self.plans[plan_id]
         anchor = max(activated_at, start_at or activated_at) + timedelta(days=terms.trial_days)
-        self.mandates[mandate_id] = MandateBooks(mandate_id, [Segment(plan_id, terms, anchor)])
+        self.mandates[mandate_id] = MandateBooks(mandate_id, [Segment(plan_id, terms, anchor)], reverse)
 
     def item_accepted(self, mandate_id: str, item_id: str, amount: int, while_paused: bool) -> None:
         books = self.mandates[mandate_id]
@@ -293,7 +297,7 @@ class Oracle:
         books = self.mandates[mandate_id]
         terms = books.segment.terms
         entered = terms.amount + sum(amount for _, amount in books.items)
-        return terms.collects(entered) - terms.with_credit(entered, books.credit)[1]
+        return terms.collects(entered, books.reverse) - terms.with_credit(entered, books.credit, books.reverse)[1]
 
     def charge_appeared(self, charge) -> None:
         """Rules 1, 2: a new cycle charge must be exactly what the model says."""
@@ -309,8 +313,8 @@ class Oracle:
         segment.charges += 1
         expected = [("plan", segment.terms.amount, None)] + [("item", amount, item_id) for item_id, amount in books.items]
         entered = sum(amount for _, amount, _ in expected)
-        gross = segment.terms.collects(entered)
-        line, used = segment.terms.with_credit(entered, books.credit)
+        gross = segment.terms.collects(entered, books.reverse)
+        line, used = segment.terms.with_credit(entered, books.credit, books.reverse)
         if line:
             expected.append(("proration", -line, None))
         actual = [(line.type, line.amount, line.item_id) for line in charge.bill_lines]
@@ -326,7 +330,7 @@ class Oracle:
             segment,
             gross - used,
             gross,
-            segment.terms.collects(segment.terms.amount),
+            segment.terms.collects(segment.terms.amount, books.reverse),
             used,
             (charge.due_at, segment.due(n + 1)),
             made,

@@ -246,10 +246,13 @@ class Billing(RuleBasedStateMachine):
         token=st.sampled_from(TOKENS),
         delay_hours=st.sampled_from([0, 0, 0, 5, 30]),
         email=st.booleans(),
+        business=st.sampled_from([False, False, True]),
     )
-    def create_mandate(self, plan: int, token: str, delay_hours: int, email: bool) -> None:
+    def create_mandate(self, plan: int, token: str, delay_hours: int, email: bool, business: bool = False) -> None:
         start_at = self.world.clock.now() + timedelta(hours=delay_hours)
-        customer = {"reference": "cust-42", **({"email": "ona@example.lt"} if email else {})}
+        customer: dict[str, object] = {"reference": "cust-42", **({"email": "ona@example.lt"} if email else {})}
+        if business:  # a German business buying from a Lithuanian seller: reverse-charged
+            customer["tax"] = {"type": "business", "company_name": "GmbH", "vat_id": "DE136695976"}
         plan_id = self.plans[plan % len(self.plans)]
         mandate_id = self.world.mandate(
             plan_id,
@@ -258,7 +261,7 @@ class Billing(RuleBasedStateMachine):
             customer=customer,
         )
         self.mandates.append(mandate_id)
-        self.oracle.activated(mandate_id, plan_id, self.world.clock.now(), start_at.replace(microsecond=0))
+        self.oracle.activated(mandate_id, plan_id, self.world.clock.now(), start_at.replace(microsecond=0), business)
 
     def _mandate(self, index: int) -> str | None:
         return self.mandates[index % len(self.mandates)] if self.mandates else None

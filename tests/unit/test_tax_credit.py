@@ -329,7 +329,7 @@ def test_credit_comes_off_what_is_collected_in_every_currency(
     def collected(x: int) -> int:
         return int(tax_oracle.expected([*oracle_lines, (-x, theirs)], reverse)["amount"])  # type: ignore[call-overload]
 
-    low, high = 0, room
+    low, high = 0, room if credit > 0 else 0  # no credit, no credit line
     while low < high:
         middle = (low + high + 1) // 2
         low, high = (middle, high) if whole - collected(middle) <= credit else (low, middle - 1)

@@ -12,12 +12,18 @@ The rules, in plain words (the contract: shared/spec/API.md, Plan changes and It
    from the anchor each time), the period it pays ends at the next grid point, and no segment
    bills more charges than its plan's `total_cycles`.
 2. A new cycle charge's lines are: the plan's amount; every item accepted since the last cycle
-   charge, in the order accepted; and, when the mandate holds credit, a credit line of
-   `min(credit, plan + items)` (the simulated gateway has no minimum charge). Its amount is their sum.
+   charge, in the order accepted; and, when the mandate holds credit, a credit line. Tax (the
+   contract's "Tax rates", computed by tests/tax_oracle with exact fractions): the plan may have a
+   rate, inclusive or exclusive; the items here have none of their own, so every line is in the
+   plan's group, and what the charge collects is that group's taxable amount plus its tax. Credit
+   is money (what the customer paid, tax included): the credit line is the largest amount as
+   entered whose charge collects at most `min(credit, what plan + items collect)` less (the
+   simulated gateway has no minimum charge); what it collects less is the credit used.
 3. Credit comes only from a plan change `at: now` with proration, out of the last succeeded
    cycle charge of the plan being left (the current segment), when its period covers now: the
-   unused share `floor(plan amount * unused seconds / period seconds)`, less what was refunded of
-   that charge, and never more than was paid for the cycle (plan and items) net of refunds and of
+   unused share `floor(what the plan line collected * unused seconds / period seconds)` (money,
+   tax included), less what was refunded of
+   that charge, and never more than was paid for the cycle (what plan and items collect) net of refunds and of
    credit already granted from it. Such a change is not accepted while a refund of that charge is
    pending. Any plan change ends the segment: a plan left without proration forfeits its paid
    time, and a plan never paid for credits nothing.
@@ -69,6 +75,8 @@ from math import floor
 
 from dateutil.relativedelta import relativedelta
 
+from tests import tax_oracle
+
 
 @dataclass(frozen=True)
 class PlanTerms:
@@ -77,6 +85,24 @@ class PlanTerms:
     interval_count: int
     total_cycles: int | None
     trial_days: int
+    rate: tax_oracle.Rate | None = None  # the plan's tax rate (its items take it too)
+
+    def collects(self, entered: int, reverse: bool = False) -> int:
+        """What lines of this plan's rate summing to `entered` collect (tax included; `reverse`:
+        the buyer is reverse-charged, so the net)."""
+        return int(tax_oracle.expected([(entered, self.rate)], reverse=reverse)["amount"])  # type: ignore[call-overload]
+
+    def with_credit(self, entered: int, credit: int, reverse: bool = False) -> tuple[int, int]:
+        """Rule 2: (the credit line as entered, the credit used) of a charge of `entered`."""
+        whole = self.collects(entered, reverse)
+        target = min(credit, whole)
+        if target <= 0:
+            return 0, 0
+        low, high = 0, entered  # the largest line within the target (what is collected falls with it)
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if whole - self.collects(entered - middle, reverse) <= target else (low, middle - 1)
+        return low, whole - self.collects(entered - low, reverse)
 
 
 @dataclass
@@ -115,9 +141,9 @@ class ChargeBooks:
     mandate_id: str
     segment: Segment
     amount: int
-    paid_value: int  # plan + items
-    plan_amount: int
-    credit_used: int
+    paid_value: int  # what plan + items collect (money, tax included)
+    plan_amount: int  # what the plan line alone collects (money)
+    credit_used: int  # money
     period: tuple[datetime, datetime]
     made: int  # the order it was made in among the mandate's charges (newest: highest)
     status: str = "pending"
@@ -171,6 +197,7 @@ class ChargeBooks:
 class MandateBooks:
     mandate_id: str
     segments: list[Segment]
+    reverse: bool = False  # the customer is reverse-charged (a business of another member state)
     credit: int = 0
     items: list[tuple[str, int]] = field(default_factory=list)  # pending, in the order accepted
     last_paid: ChargeBooks | None = None  # the last succeeded cycle charge of the current segment
@@ -198,13 +225,24 @@ class Oracle:
         self.refunds: dict[str, tuple[str, int, str]] = {}  # refund id -> (charge id, amount, status)
 
     # -------------------------------------------------------------- commands
-    def plan(self, plan_id: str, amount: int, interval: str, interval_count: int, total_cycles, trial_days: int) -> None:
-        self.plans[plan_id] = PlanTerms(amount, interval, interval_count, total_cycles, trial_days)
+    def plan(
+        self,
+        plan_id: str,
+        amount: int,
+        interval: str,
+        interval_count: int,
+        total_cycles,
+        trial_days: int,
+        rate: tax_oracle.Rate | None = None,
+    ) -> None:
+        self.plans[plan_id] = PlanTerms(amount, interval, interval_count, total_cycles, trial_days, rate)
 
-    def activated(self, mandate_id: str, plan_id: str, activated_at: datetime, start_at: datetime | None) -> None:
+    def activated(
+        self, mandate_id: str, plan_id: str, activated_at: datetime, start_at: datetime | None, reverse: bool = False
+    ) -> None:
         terms = self.plans[plan_id]
         anchor = max(activated_at, start_at or activated_at) + timedelta(days=terms.trial_days)
-        self.mandates[mandate_id] = MandateBooks(mandate_id, [Segment(plan_id, terms, anchor)])
+        self.mandates[mandate_id] = MandateBooks(mandate_id, [Segment(plan_id, terms, anchor)], reverse)
 
     def item_accepted(self, mandate_id: str, item_id: str, amount: int, while_paused: bool) -> None:
         books = self.mandates[mandate_id]
@@ -257,8 +295,9 @@ class Oracle:
         """Rule 1 ahead of time: what the mandate's next cycle charge would collect now (its plan
         and pending items, less the credit as far as it goes): what a bank debit's notice names."""
         books = self.mandates[mandate_id]
-        gross = books.segment.terms.amount + sum(amount for _, amount in books.items)
-        return gross - min(books.credit, gross)
+        terms = books.segment.terms
+        entered = terms.amount + sum(amount for _, amount in books.items)
+        return terms.collects(entered, books.reverse) - terms.with_credit(entered, books.credit, books.reverse)[1]
 
     def charge_appeared(self, charge) -> None:
         """Rules 1, 2: a new cycle charge must be exactly what the model says."""
@@ -273,13 +312,14 @@ class Oracle:
         assert books.charges_when_no_cycle_left is None, f"{charge.mandate_id} was charged after it had no cycle left"
         segment.charges += 1
         expected = [("plan", segment.terms.amount, None)] + [("item", amount, item_id) for item_id, amount in books.items]
-        gross = sum(amount for _, amount, _ in expected)
-        used = min(books.credit, gross)
-        if used:
-            expected.append(("proration", -used, None))
+        entered = sum(amount for _, amount, _ in expected)
+        gross = segment.terms.collects(entered, books.reverse)
+        line, used = segment.terms.with_credit(entered, books.credit, books.reverse)
+        if line:
+            expected.append(("proration", -line, None))
         actual = [(line.type, line.amount, line.item_id) for line in charge.bill_lines]
         assert actual == expected, f"{charge.id}: lines {actual}, the model says {expected}"
-        assert charge.amount == gross - used
+        assert charge.amount == gross - used, (charge.id, charge.amount, gross, used)
         assert charge.period_end == segment.due(n + 1), (charge.period_end, segment.due(n + 1))
         books.credit -= used
         books.items = []
@@ -290,7 +330,7 @@ class Oracle:
             segment,
             gross - used,
             gross,
-            segment.terms.amount,
+            segment.terms.collects(segment.terms.amount, books.reverse),
             used,
             (charge.due_at, segment.due(n + 1)),
             made,

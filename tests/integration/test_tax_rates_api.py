@@ -7,10 +7,34 @@ import pytest
 from tests.support.system import Client, EngineHarness, System, make_mandate, make_plan
 
 PVM = {"display_name": "PVM", "percentage": "21", "country": "LT"}
+SELLER_VAT_ID = {"vat_id": "LT100001234567"}
+
+
+def test_a_merchant_charging_vat_keeps_a_vat_id(system: System, call: Client) -> None:
+    """EN 16931 BR-S-02 / BR-Z-02: an invoice with VAT names the seller's VAT id."""
+    # Given an account without a VAT id, When it creates a rate, Then 422 naming vat_id
+    refused = call("POST", "/v1/tax_rates", PVM)
+    assert refused.status == 422 and refused.json()["error"]["param"] == "vat_id"
+    assert "vat_id" in refused.json()["error"]["message"] and call("GET", "/v1/tax_rates").json()["data"] == []
+    # When it sets one, Then rates are created
+    assert call("PATCH", "/v1/account", SELLER_VAT_ID).status == 200
+    rate = call("POST", "/v1/tax_rates", PVM)
+    assert rate.status == 201
+    # And the VAT id may change but not go: not while a rate is active, nor once archived (an
+    # archived rate still applies to the mandates that took it)
+    for _ in range(2):
+        cleared = call("PATCH", "/v1/account", {"vat_id": None})
+        assert cleared.status == 422 and cleared.json()["error"]["param"] == "vat_id"
+        assert call("GET", "/v1/account").json()["vat_id"] == "LT100001234567"
+        assert call("POST", f"/v1/tax_rates/{rate.json()['id']}/archive").status in (200, 409)
+    assert call("PATCH", "/v1/account", {"vat_id": "LT100000019"}).status == 200
+    # And another merchant without a VAT id still cannot create a rate
+    assert system.client(system.b)("POST", "/v1/tax_rates", PVM).status == 422
 
 
 def test_tax_rate_lifecycle_and_isolation(system: System, call: Client) -> None:
     # Given a new rate
+    assert call("PATCH", "/v1/account", SELLER_VAT_ID).status == 200
     created = call("POST", "/v1/tax_rates", {**PVM, "percentage": "21.50", "description": "Standard"})
     assert created.status == 201
     rate = created.json()
@@ -52,12 +76,14 @@ def test_tax_rate_lifecycle_and_isolation(system: System, call: Client) -> None:
     ],
 )
 def test_bad_tax_rates_are_422(call: Client, body: dict[str, object]) -> None:
+    assert call("PATCH", "/v1/account", SELLER_VAT_ID).status == 200
     response = call("POST", "/v1/tax_rates", body)
     assert response.status == 422 and response.json()["error"]["type"] == "validation_error"
 
 
 def test_a_charge_shows_its_tax_and_the_customer_can_be_changed(system: System, call: Client, engine: EngineHarness) -> None:
     # Given an exclusive 21 % rate as the account's default and a plan of 10.00 net
+    assert call("PATCH", "/v1/account", SELLER_VAT_ID).status == 200
     rate = call("POST", "/v1/tax_rates", {**PVM, "inclusive": False}).json()
     account = call(
         "PATCH", "/v1/account", {"default_tax_rate_id": rate["id"], "invoice_prefix": "INV", "company_code": "300000000"}

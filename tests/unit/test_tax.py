@@ -21,6 +21,7 @@ from billing.api.requests import (
     CustomerUpdate,
     ItemCreate,
     MandateCreate,
+    PlanChangeIn,
     RefundCreate,
     TaxRateCreate,
     TaxRateUpdate,
@@ -39,6 +40,9 @@ CURRENCIES = ["EUR", "JPY", "ISK", "GBP"]
 
 
 def new_rate(world: World, merchant: str = MERCHANT, **body: Any) -> str:
+    """A rate of a merchant with a VAT id (a rate needs one)."""
+    if not world.api.account.get(merchant).vat_id:
+        world.api.account.update(merchant, AccountUpdate.model_validate({"vat_id": "LT100001234567"}))
     fields = {"display_name": "PVM", "percentage": "21", "country": "LT", **body}
     return world.api.tax_rates.create(merchant, TaxRateCreate.model_validate(fields)).id
 
@@ -149,7 +153,7 @@ RATE_SPECS = st.lists(
     default_rate=st.integers(-1, 2),
     items=st.lists(st.tuples(st.integers(1, 50_000), st.integers(-1, 2)), max_size=4),
     buyer=st.sampled_from([None, ("business", "DE136695976"), ("business", "LT100000019"), ("individual", "DE136695976")]),
-    seller_vat=st.sampled_from([None, "LT100001234567"]),
+    seller_vat=st.just("LT100001234567"),  # a merchant with rates has a VAT id (else 422)
 )
 def test_a_charges_tax_is_the_contracts(
     currency: str,
@@ -174,6 +178,8 @@ def test_a_charges_tax_is_the_contracts(
     buyer_tax = {"type": buyer[0], "vat_id": buyer[1]} if buyer else None
     # Given a mandate in its trial (so the items wait for the first charge)
     mandate_id = mandate(world, plan_id, buyer_tax) if buyer_tax else mandate(world, plan_id)
+    if not (pick(plan_rate) or pick(default_rate)):
+        items = [(amount, -1) for amount, _ in items]  # a charge is all rated or all unrated (else 422)
     for amount, rate in items:
         body = {"amount": amount, "description": "extra", "tax_rate_id": pick(rate)}
         world.api.items.create(MERCHANT, mandate_id, ItemCreate.model_validate(body))
@@ -277,11 +283,67 @@ def test_a_customer_change_applies_to_charges_made_afterwards() -> None:
     assert (second.amount, second.tax_amount, second.tax_breakdown[0].category) == (1000, 0, "reverse_charge")
 
 
-def test_a_line_with_no_rate_is_not_subject_to_vat() -> None:
+def test_a_charge_with_no_rate_has_no_tax_breakdown_group_in_the_api_and_is_category_o_in_its_xml() -> None:
+    """The contract's categories are standard, zero and reverse_charge: an untaxed charge shows
+    `tax_breakdown: []`, tax 0, subtotal = amount; its invoice too, while its EN 16931 XML declares
+    the lines not subject to VAT (category O) and validates. (Charges stored with a `not_subject`
+    group read the same way: the domain keeps that group, the API never shows it.)"""
+    from billing.shapes import render
+    from billing.shapes.einvoice import cii_xml
+    from tests.support.einvoice import assert_valid_en16931
+    from tests.unit.test_invoices import Books
+
+    books = Books(vat_id=None)
+    charge_id = books.paid_charge(amount=1999)
+    books.publish()
+    [charge] = [c for c in books.world.charges() if c.id == charge_id]
+    assert [g.category for g in charge.tax_breakdown] == ["not_subject"]  # stored as before
+    shown = render(charge)
+    assert (shown["tax_breakdown"], shown["tax_amount"], shown["subtotal"], shown["amount"]) == ([], 0, 1999, 1999)
+    invoice = books.invoice(charge_id)
+    assert render(invoice)["tax_breakdown"] == [] and render(invoice)["total"] == 1999
+    xml = cii_xml(invoice)
+    assert_valid_en16931(xml)
+    assert b"<ram:CategoryCode>O</ram:CategoryCode>" in xml
+
+
+def test_a_charge_is_all_rated_or_all_unrated() -> None:
+    """EN 16931 allows category O only alone (BR-O-11..14): no charge mixes lines with and without
+    a rate. An item with a rate on a mandate whose plan has none is refused; so is a change to a
+    plan without a rate while items with a rate wait."""
     world = World()
-    mandate_id = mandate(world, world.plan(amount=1999))
+    rate = new_rate(world)
+    unrated = mandate(world, world.plan(amount=1999))
+    with pytest.raises(ValidationFailed) as refused:
+        world.api.items.create(
+            MERCHANT, unrated, ItemCreate.model_validate({"amount": 100, "description": "x", "tax_rate_id": rate})
+        )
+    assert refused.value.param == "tax_rate_id"
+    # An item without a rate is taken (it is not subject to VAT, like its plan)
+    world.api.items.create(MERCHANT, unrated, ItemCreate.model_validate({"amount": 100, "description": "x"}))
+    # Given a rated mandate holding an item with its own rate
+    rated = mandate(world, world.plan(amount=1210, tax_rate_id=rate))
     world.tick()
-    [charge] = world.charges(mandate_id)
-    assert (charge.subtotal, charge.tax_amount, charge.amount) == (1999, 0, 1999)
-    [group] = charge.tax_breakdown
-    assert (group.tax_rate_id, group.category, group.percentage, group.taxable_amount) == (None, "not_subject", "0", 1999)
+    world.api.items.create(MERCHANT, rated, ItemCreate.model_validate({"amount": 100, "description": "x", "tax_rate_id": rate}))
+    # When it changes to a plan without a rate, Then 422 on plan_id
+    with pytest.raises(ValidationFailed) as refused:
+        world.api.mandates.change_plan(MERCHANT, rated, PlanChangeIn(plan_id=world.plan(amount=500, name="Plain")))
+    assert refused.value.param == "plan_id"
+    world.tick()
+    assert all(len({line.tax_rate_id is None for line in c.lines}) == 1 for c in world.charges())
+
+
+def test_an_event_recorded_with_a_not_subject_group_is_delivered_without_it() -> None:
+    """Events (and so webhooks) recorded before: their snapshot's `not_subject` group reads as no group."""
+    from datetime import datetime, timezone
+
+    from billing.domain.model import Event
+    from billing.shapes import render_event
+
+    group = {"tax_rate_id": None, "percentage": "0", "inclusive": True, "category": "not_subject", "taxable_amount": 1999}
+    rated = {"tax_rate_id": "txr_1", "percentage": "21", "inclusive": True, "category": "standard", "taxable_amount": 1000}
+    at = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    for breakdown, shown in (([group | {"tax_amount": 0}], []), ([rated | {"tax_amount": 210}], [rated | {"tax_amount": 210}])):
+        charge = {"id": "chg_1", "object": "charge", "amount": 1999, "tax_breakdown": breakdown}
+        event = Event(id="evt_1", merchant_id=MERCHANT, type="charge.succeeded", created_at=at, data={"object": charge})
+        assert render_event(event)["data"]["object"]["tax_breakdown"] == shown  # type: ignore[index]

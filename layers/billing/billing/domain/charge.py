@@ -127,6 +127,13 @@ class TaxLine(BaseModel):
     tax_amount: int
 
 
+def published(groups: list[TaxLine]) -> list[TaxLine]:
+    """A charge's or a document's `tax_breakdown` as the API shows it: its rated groups only
+    (lines with no rate are in no group: contract "Tax rates"). Groups stored as `not_subject` by
+    earlier versions read the same way: as no group."""
+    return [group for group in groups if group.category != "not_subject"]
+
+
 class Charge(Entity):
     mandate_id: str
     plan_id: str
@@ -152,9 +159,12 @@ class Charge(Entity):
     # What the lines other than carried credit would have collected (their tax included): money
     # counterpart of `paid_value`, which counts as entered. None: the same as `paid_value` (no tax).
     paid_money: int | None = None
+    # What the plan line alone collects (its tax included): what its cycle's unused time is worth
+    # in money to a prorated plan change. None: the plan line as entered (no tax).
+    plan_money: int | None = None
     refund_reserved: int = 0  # sum of pending refunds: reserved so that refunds never pass the amount
-    # Credit a prorated plan change granted for this cycle's unused time, less what was given back
-    # as a refund of leftover credit: refunds plus this never exceed what was paid for the cycle.
+    # Credit (money) a prorated plan change granted for this cycle's unused time, less what was given
+    # back as a refund of leftover credit: refunds plus this never exceed what was paid for the cycle.
     credited: int = 0
     credit_withheld: int = 0  # credit taken back while a dispute held this cycle's money: given back when released
     paid_with: PaymentMethod | None = None  # the payment method of the succeeded attempt (refunds go back to it)
@@ -186,7 +196,7 @@ class Charge(Entity):
     def excess_credit(self) -> int:
         """Credit granted from this cycle beyond what it still paid: money returned (a reversal),
         refunded or held by a dispute since the credit was granted."""
-        kept = self.paid_value - self.amount_refunded - self.amount_disputed if self.status == "succeeded" else 0
+        kept = self.paid_worth - self.amount_refunded - self.amount_disputed if self.status == "succeeded" else 0
         return max(0, self.credited - max(0, kept))
 
     def claw_back_credit(self, unused: int, now: datetime) -> int:
@@ -205,7 +215,7 @@ class Charge(Entity):
         if taken:
             self.credit_withheld += taken
             return -taken
-        kept = self.paid_value - self.amount_refunded - self.refund_reserved - self.amount_disputed
+        kept = self.paid_worth - self.amount_refunded - self.refund_reserved - self.amount_disputed
         back = min(self.credit_withheld, max(0, kept - self.credited)) if self.status == "succeeded" else 0
         if back:
             self.credit_withheld, self.credited, self.updated_at = self.credit_withheld - back, self.credited + back, now
@@ -234,9 +244,24 @@ class Charge(Entity):
         return next((a.gateway_reference for a in self.attempts if a.outcome == "succeeded"), None)
 
     @property
+    def plan_worth(self) -> int:
+        """What the plan line collects in money, its tax included (a prorated change credits its unused part)."""
+        return self.plan_money if self.plan_money is not None else self.plan_amount
+
+    @property
     def credit_used(self) -> int:
-        """Carried credit this charge took off its amount (its proration line)."""
-        return -sum(line.amount for line in self.bill_lines if line.type == "proration")
+        """Carried credit (money) this charge took off what it collects: what its lines other than
+        the credit would have collected less what it collects (its proration line, with its tax)."""
+        if self.paid_money is None:
+            return -sum(line.amount for line in self.bill_lines if line.type == "proration")
+        return self.paid_money - self.amount
+
+    @property
+    def paid_worth(self) -> int:
+        """What was paid for this cycle in money: what was collected plus the carried credit used
+        (what its plan and item lines collect, their tax included). Credit granted from the cycle,
+        its refunds and disputes are counted against it: all are money."""
+        return self.paid_money if self.paid_money is not None else self.paid_value
 
     @property
     def paid_value(self) -> int:
@@ -258,18 +283,11 @@ class Charge(Entity):
         if self.status != "succeeded":
             return 0
         taken = self.amount_refunded + self.refund_reserved + self.amount_disputed
-        return max(0, min(self.amount, self.as_money(self.paid_value - self.credited)) - taken)
-
-    def as_money(self, entered: int) -> int:
-        """Money collected for `entered` worth of this cycle's lines as entered (its tax included:
-        an exclusive rate adds tax, a reverse-charged inclusive price loses it), rounded down."""
-        paid_value = self.paid_value
-        if self.paid_money is None or self.paid_money == paid_value or paid_value <= 0:
-            return entered
-        return entered * self.paid_money // paid_value
+        return max(0, min(self.amount, self.paid_worth - self.credited) - taken)
 
     def credit_back(self, unused: int, now: datetime) -> int:
-        """A prorated plan change leaves this cycle with `unused` worth of time unused: the credit
+        """A prorated plan change leaves this cycle with `unused` money's worth of time unused (of the
+        plan line as collected, tax included): the credit
         it grants is that, less what was refunded of this charge, and never more than was paid for
         the cycle net of refunds and earlier credit. While a refund of it is pending (it may yet
         fail) the change waits, so the credit is decided on what was really refunded."""
@@ -278,7 +296,7 @@ class Charge(Entity):
         if self.refund_reserved:
             raise InvalidState("A refund of the last paid charge is pending; change the plan with proration once it has settled.")
         given_back = self.amount_refunded + self.amount_disputed
-        granted = max(0, min(unused - given_back, self.paid_value - self.credited - given_back))
+        granted = max(0, min(unused - given_back, self.paid_worth - self.credited - given_back))
         if granted:
             self.credited += granted
             self.updated_at = now

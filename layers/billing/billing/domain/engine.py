@@ -103,8 +103,10 @@ def claim(
             raise ConcurrentModification(f"pending items of {mandate.id} not found as pending")
         cycle = mandate.next_cycle
         billed_items = [item for item in billed if item is not None]
+        pending = {item.id: item.amount for item in billed_items}
+        whole = mandate.price(pending, 0)
+        computed = mandate.price(pending, mandate.credit_for(pending))
         lines = charge_lines(mandate, cycle, billed_items)
-        computed, whole = charge_tax(mandate, billed_items, lines)
         charge = Charge(
             id=charge_id(mandate.merchant_id, mandate.id, cycle),
             merchant_id=mandate.merchant_id,
@@ -118,6 +120,7 @@ def claim(
             tax_amount=computed.tax_amount,
             tax_breakdown=tax_breakdown(computed),
             paid_money=whole.amount,
+            plan_money=mandate.price({}, 0).amount,
             currency=mandate.terms.currency,
             due_at=due,
             period_end=mandate.due(cycle + 1),
@@ -128,7 +131,7 @@ def claim(
             assert item is not None
             item.bill(charge.id, now)
             result.items.append(item)
-        mandate.credit += sum(line.amount for line in lines if line.type == "proration")  # the credit used
+        mandate.credit -= charge.credit_used  # money: what the charge collects less than it is worth
         mandate.pending_items, mandate.pending_item_rates = {}, {}
         mandate.open_charge_id = charge.id
         mandate.advance_schedule()
@@ -144,10 +147,11 @@ def claim(
 
 
 def charge_lines(mandate: Mandate, cycle: int, items: list[Item]) -> list[Line]:
-    """A new cycle charge: the plan's amount, each pending item, and the carried credit as far
-    as it goes (never below zero, nor below the gateway's minimum charge unless to zero, nor
-    below zero in the plan's tax group; what is left carries on to the following charges). Each
-    line names its tax rate: the plan's, an item's own or the plan's, the credit the plan's."""
+    """A new cycle charge: the plan's amount, each pending item, and the carried credit used as a
+    `proration` line as entered (`Mandate.price` sizes it: the money it takes off
+    what is collected is the credit used, never more than the credit, never below zero in the
+    plan's tax group nor below the gateway's minimum charge unless to zero). Each line names its
+    tax rate: the plan's, an item's own or the plan's, the credit the plan's."""
     start, end = mandate.due(cycle), mandate.due(cycle + 1)
     plan_rate = mandate.terms.tax_rate.id if mandate.terms.tax_rate else None
     description = f"Cycle {cycle}, {start:%Y-%m-%d} to {end:%Y-%m-%d}"
@@ -163,21 +167,18 @@ def charge_lines(mandate: Mandate, cycle: int, items: list[Item]) -> list[Line]:
                 tax_rate_id=rate.id if rate else None,
             )
         )
-    used = mandate.credit_for({item.id: item.amount for item in items})
-    if used:
+    pending = {item.id: item.amount for item in items}
+    credit_line = mandate.price(pending, 0).subtotal - mandate.price(pending, mandate.credit_for(pending)).subtotal
+    if credit_line:
         lines.append(
-            Line(type="proration", description="Credit for unused time after a plan change", amount=-used, tax_rate_id=plan_rate)
+            Line(
+                type="proration",
+                description="Credit for unused time after a plan change",
+                amount=-credit_line,
+                tax_rate_id=plan_rate,
+            )
         )
     return lines
-
-
-def charge_tax(mandate: Mandate, items: list[Item], lines: list[Line]) -> tuple[ChargeTax, ChargeTax]:
-    """The tax of a new charge's `lines` (what it collects), and of its lines other than the
-    credit (what the cycle is worth in money: refunds are limited by it). Computed by the
-    mandate's `price`, the rule its previews and notices use."""
-    pending = {item.id: item.amount for item in items}
-    credit = -sum(line.amount for line in lines if line.type == "proration")
-    return mandate.price(pending, credit), mandate.price(pending, 0)
 
 
 def tax_breakdown(computed: ChargeTax) -> list[TaxLine]:
@@ -222,7 +223,7 @@ def paid(mandate: Mandate, charge: Charge, now: datetime) -> list[EventType]:
     current = mandate.anchor_at is None or (charge.plan_id == mandate.plan_id and charge.due_at >= mandate.anchor_at)
     if charge.period_end is not None and current:
         mandate.paid_period = PaidPeriod(
-            charge_id=charge.id, start=charge.due_at, end=charge.period_end, amount=charge.plan_amount
+            charge_id=charge.id, start=charge.due_at, end=charge.period_end, amount=charge.plan_worth
         )
     mandate.detach_charge()
     if mandate.status == "active" and mandate.next_charge_at is None:

@@ -148,7 +148,8 @@ class Consent(BaseModel):
 
 class PaidPeriod(BaseModel):
     """The service period the last succeeded cycle charge of the current plan paid for,
-    `[start, end)`, and what its plan line was worth: what a plan change `at: now` with proration
+    `[start, end)`, and what its plan line was worth in money (its tax included, as collected
+    then): what a plan change `at: now` with proration
     may credit back. Any plan change consumes it (credited or forfeited), so the same time is
     never credited twice and a plan never paid for credits nothing."""
 
@@ -214,7 +215,9 @@ class Mandate(Entity):
     # The seller's VAT id when this mandate last took its terms or customer details: with the
     # customer's tax details it decides reverse charge (domain/tax).
     seller_vat_id: str | None = None
-    credit: int = 0  # proration credit not yet used, taken off the next charges (minor units)
+    # Proration credit not yet used, taken off the next charges: money (minor units the customer paid
+    # for time not used, tax included), whatever the rates of the plans it came from and goes to.
+    credit: int = 0
     paid_period: PaidPeriod | None = None
     open_charge_id: str | None = None  # the charge being collected, or the failed one while past_due
     attempt_at: datetime | None = None  # when the open charge's next attempt is due
@@ -449,14 +452,14 @@ class Mandate(Entity):
 
     def upcoming_credit_use(self, upcoming: list[tuple[int, datetime]]) -> list[tuple[int, int]]:
         """What each previewed charge would collect (its tax included), and the carried credit it
-        would use: the plan's amount, the pending items on the first, less the credit as far as it
-        goes (the rules `charge_lines` applies; `price` computes the tax the charge will)."""
+        would use (money): the plan's amount, the pending items on the first, less the credit as far
+        as it goes (the rules `charge_lines` applies; `price` computes the tax the charge will)."""
         credit, amounts = self.credit, []
         for index, _ in enumerate(upcoming):
             items = self.pending_items if index == 0 else {}
-            used = self.credit_for(items, credit)
-            credit -= used
-            amounts.append((self.price(items, used).amount, used))
+            whole, priced = self.price(items, 0), self.price(items, self.credit_for(items, credit))
+            credit -= whole.amount - priced.amount
+            amounts.append((priced.amount, whole.amount - priced.amount))
         return amounts
 
     @property
@@ -468,27 +471,27 @@ class Mandate(Entity):
         return self.pending_item_rates.get(item_id, self.terms.tax_rate)
 
     def credit_for(self, items: dict[str, int], credit: int | None = None) -> int:
-        """The carried credit a charge of the plan and `items` takes (see `credit_to_use`). Credit
-        is for the plan's unused time, so it is a line of the plan's rate: it never takes that
-        group below zero (items of other rates stay whole)."""
-        gross = self.terms.amount + sum(items.values())
+        """The carried credit (money) a charge of the plan and `items` may take (see
+        `credit_to_use`), on what it collects. Credit is for the plan's unused time, so it comes off
+        the plan's tax group and never takes that group below zero (items of other rates stay whole)."""
+        whole = self.price(items, 0)
         plan_rate = self.terms.tax_rate.id if self.terms.tax_rate else None
-        same = [amount for item_id, amount in items.items() if (r := self.item_rate(item_id)) is not None and r.id == plan_rate]
-        unrated = [amount for item_id, amount in items.items() if self.item_rate(item_id) is None and plan_rate is None]
-        return self.credit_to_use(gross, credit, cap=self.terms.amount + sum(same) + sum(unrated))
+        cap = sum(g.collected for g in whole.groups if (g.rate.id if g.rate else None) == plan_rate)
+        return self.credit_to_use(whole.amount, credit, cap=cap)
 
-    def price(self, items: dict[str, int], credit_used: int) -> ChargeTax:
-        """The tax of a charge of the plan, `items` (id -> amount) and `credit_used` (domain/tax)."""
+    def price(self, items: dict[str, int], credit: int) -> ChargeTax:
+        """The tax of a charge of the plan and `items` (id -> amount), with up to `credit` (money)
+        of carried credit taken off what it collects (domain/tax `compute_with_credit`): the one
+        computation of a charge, its preview and a bank debit's notice."""
         lines: list[tuple[int, RateRef | None]] = [(self.terms.amount, self.terms.tax_rate)]
         lines += [(amount, self.item_rate(item_id)) for item_id, amount in items.items()]
-        if credit_used:
-            lines.append((-credit_used, self.terms.tax_rate))
-        return tax.compute(lines, self.terms.currency, self.reverse_charged)
+        return tax.compute_with_credit(lines, self.terms.tax_rate, credit, self.terms.currency, self.reverse_charged)
 
     def credit_to_use(self, gross: int, credit: int | None = None, cap: int | None = None) -> int:
-        """How much of the carried credit a charge of `gross` takes: all it can, except that what
-        is left to charge is either nothing or at least the gateway's minimum (a €0.20 charge
-        would be refused by Stripe; the credit that would have made it carries on instead)."""
+        """How much of the carried credit a charge collecting `gross` (tax included) takes: all it
+        can, except that what is left to collect is either nothing or at least the gateway's minimum
+        (a EUR 0.20 charge would be refused by Stripe; the credit that would have made it carries on
+        instead). The minimum is on what is collected, never on the amounts as entered."""
         credit = self.credit if credit is None else credit
         used = min(credit, gross if cap is None else min(cap, gross))
         minimum = payment_methods.minimum_charge(
@@ -712,6 +715,12 @@ class Mandate(Entity):
             raise InvalidState(
                 f"A mandate holds at most {MAX_PENDING_ITEMS} pending items; delete one or wait for the next charge."
             )
+        if rate is not None and self.terms.tax_rate is None:
+            raise ValidationFailed(
+                "This mandate's plan has no tax rate (nor had the account a default when it was taken): an item with a"
+                " tax rate cannot share a charge with lines not subject to VAT (EN 16931 BR-O-11).",
+                "tax_rate_id",
+            )
         items = {**self.pending_items, item_id: amount}
         rates = {**self.pending_item_rates, **({item_id: rate} if rate is not None else {})}
         with_item = self.model_copy(update={"pending_items": items, "pending_item_rates": rates})
@@ -748,6 +757,12 @@ class Mandate(Entity):
             raise ValidationFailed("The plan is archived.", "plan_id")
         if plan.terms.currency != self.terms.currency:
             raise ValidationFailed(f"The new plan must be in {self.terms.currency}, like the current one.", "plan_id")
+        if plan.terms.tax_rate is None and self.pending_item_rates:
+            raise ValidationFailed(
+                "The new plan has no tax rate (nor has the account a default), and items with a tax rate wait for the next"
+                " charge: one charge cannot mix lines with and without VAT (EN 16931 BR-O-11). Delete those items first.",
+                "plan_id",
+            )
         if plan.terms.amount + sum(self.pending_items.values()) > MAX_AMOUNT:
             raise ValidationFailed(f"The next charge would exceed {MAX_AMOUNT} with this plan and the pending items.", "plan_id")
         if at == "next_charge":

@@ -10,9 +10,14 @@
 * `compute`: per charge, lines are grouped by rate and the tax of each group is computed once on
   the group's sum (EN 16931), rounded half up to the currency's minor unit: inclusive
   `sum * p / (100 + p)` (held in the price), exclusive `sum * p / 100` (added to what is
-  collected). A line with no rate is "not subject to VAT" (EN 16931 category O): it forms its
-  own group (`tax_rate_id` null, category `not_subject`, tax 0), so every line of every charge is
-  in exactly one group of the breakdown.
+  collected). A line with no rate is "not subject to VAT" (EN 16931 category O): inside the
+  domain it forms its own group (`tax_rate_id` null, category `not_subject`, tax 0), so every line
+  is in exactly one group (what a credit note splits, what the XML declares as O); the API's
+  `tax_breakdown` shows rated groups only (`published`): the contract's categories are
+  `standard`, `zero` and `reverse_charge`, and an untaxed charge has `tax_breakdown: []`.
+* One charge is all rated or all unrated (EN 16931 allows category O only alone, BR-O-11..14):
+  an item with a rate is refused on a mandate whose plan has none, and a plan change to a plan
+  without a rate while items with their own rate wait (domain/model).
 * Reverse charge: the seller has a VAT id and the buyer is a business whose VAT id is of another
   EU member state: every rated group has tax 0 and category `reverse_charge`, and what is collected
   is the net price (an inclusive price less the tax it held).
@@ -30,7 +35,11 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from .errors import ValidationFailed
 from .money import CURRENCY_EXPONENT
 
+# The contract's categories; `not_subject` is the domain's group of lines without a rate, never
+# published in a `tax_breakdown` (`published`).
+PublishedCategory = Literal["standard", "zero", "reverse_charge"]
 TaxCategory = Literal["standard", "zero", "reverse_charge", "not_subject"]
+NOT_SUBJECT: TaxCategory = "not_subject"
 PERCENTAGE_PATTERN = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$"
 Percentage = Annotated[str, StringConstraints(pattern=PERCENTAGE_PATTERN)]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -178,6 +187,36 @@ def compute(lines: list[tuple[int, RateRef | None]], currency: str, reversed_: b
         sums[key] = (known, total + amount)
     groups = tuple(group_tax(total, rate, currency, reversed_) for rate, total in sums.values())
     return ChargeTax(subtotal=sum(amount for amount, _ in lines), groups=groups)
+
+
+def compute_with_credit(
+    lines: list[tuple[int, RateRef | None]], rate: RateRef | None, credit: int, currency: str, reversed_: bool = False
+) -> ChargeTax:
+    """A charge's tax with carried credit taken off. Credit is money (what the customer paid, tax
+    included, for time not used): it comes off what the charge collects, as a line of `rate` (the
+    plan's) whose amount as entered is the largest that lowers what is collected by at most
+    `credit`, and never takes that group below zero. The tax is computed on the lines after credit
+    (a discount on this charge, so the books per rate stay what was collected). With an exclusive or
+    reverse-charged rate, rounding may leave a minor unit of `credit` unused (it carries on)."""
+    base = compute(lines, currency, reversed_)
+    key = rate.id if rate is not None else None
+    room = sum(amount for amount, r in lines if (r.id if r is not None else None) == key)
+    if credit <= 0 or room <= 0:
+        return base
+
+    def with_line(entered: int) -> ChargeTax:
+        return compute([*lines, (-entered, rate)], currency, reversed_)
+
+    # What is collected falls monotonically as the credit line grows (each group's tax is a
+    # non-decreasing function of its sum): the largest line within `credit`, by bisection.
+    low, high = 0, room
+    while low < high:
+        middle = (low + high + 1) // 2
+        if base.amount - with_line(middle).amount <= credit:
+            low = middle
+        else:
+            high = middle - 1
+    return with_line(low) if low else base
 
 
 def ensure_vat_id(vat_id: str, param: str) -> str:

@@ -14,6 +14,16 @@ from .model import Entity
 from .tax import RateRef
 
 
+def ensure_seller_vat_id(vat_id: str | None, param: str = "vat_id") -> None:
+    """A merchant charging VAT names its VAT id on every invoice (EN 16931 BR-S-02, BR-Z-02): no rate
+    is created or attached, nor a VAT id removed, that would make a rated charge without it."""
+    if not vat_id:
+        raise ValidationFailed(
+            "A merchant charging VAT needs a VAT id: set the account's vat_id (PATCH /v1/account) before using tax rates.",
+            param,
+        )
+
+
 class TaxRate(Entity):
     display_name: str
     percentage: str

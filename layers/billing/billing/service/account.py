@@ -8,7 +8,7 @@ from ..domain.errors import ValidationFailed, found
 from .commands import AccountChanges
 from .concurrency import retry_on_conflict
 from .ports import Changes, Clock, Repository
-from .tax_rates import attach
+from .tax_rates import UNREAD, any_tax_rate, attach
 
 # Fields that always have a value: sending them as null is a 422 (the request model says so too).
 REQUIRED = ("name", "default_locale", "receipt_prefix", "credit_note_prefix", "notifications")
@@ -27,8 +27,21 @@ class Accounts:
             changes["receipt_prefix"] = changes.pop("invoice_prefix")
         if "default_tax_rate_id" in changes:
             rate_id = changes.pop("default_tax_rate_id")
+            vat_id = changes["vat_id"] if "vat_id" in changes else UNREAD
             changes["default_tax_rate"] = attach(
-                self.repo, merchant_id, rate_id if isinstance(rate_id, str) else None, "default_tax_rate_id"
+                self.repo,
+                merchant_id,
+                rate_id if isinstance(rate_id, str) else None,
+                "default_tax_rate_id",
+                vat_id if isinstance(vat_id, str) or vat_id is None else UNREAD,
+            )
+        if "vat_id" in changes and not changes["vat_id"] and any_tax_rate(self.repo, merchant_id):
+            # Rates (archived ones too: they still apply where attached) make rated charges, whose
+            # invoices must name the seller's VAT id: it may change, not go.
+            raise ValidationFailed(
+                "vat_id cannot be removed: this account has tax rates, and the invoices of charges with a rate"
+                " must name the seller's VAT id (it may be changed, not removed).",
+                "vat_id",
             )
         for field in REQUIRED:
             if field in changes and changes[field] is None:

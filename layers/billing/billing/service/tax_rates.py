@@ -3,9 +3,10 @@ a plan, an item or the account (an active rate of this merchant, else a 422 nami
 
 from __future__ import annotations
 
+from ..domain.account import Account
 from ..domain.errors import ValidationFailed, found
 from ..domain.tax import RateRef, normalized_percentage
-from ..domain.tax_rates import TaxRate
+from ..domain.tax_rates import TaxRate, ensure_seller_vat_id
 from .commands import NewTaxRate, TaxRateChanges
 from .concurrency import retry_on_conflict
 from .ports import Changes, Clock, IdGenerator, Page, PageRequest, Repository
@@ -16,6 +17,8 @@ class TaxRates:
         self.repo, self.clock, self.ids = repo, clock, ids
 
     def create(self, merchant_id: str, request: NewTaxRate) -> TaxRate:
+        """422 (`vat_id`) while the account has no VAT id: its invoices could not name the seller's."""
+        ensure_seller_vat_id(seller_vat_id(self.repo, merchant_id))
         now = self.clock.now()
         rate = TaxRate(
             id=self.ids.new("txr"),
@@ -60,12 +63,35 @@ class TaxRates:
         return retry_on_conflict(once)
 
 
-def attach(repo: Repository, merchant_id: str, rate_id: str | None, param: str) -> RateRef | None:
+class Unread:
+    """Not given: read it."""
+
+
+UNREAD = Unread()
+
+
+def seller_vat_id(repo: Repository, merchant_id: str) -> str | None:
+    account = repo.get(Account, merchant_id, merchant_id)
+    return account.vat_id if account is not None else None
+
+
+def any_tax_rate(repo: Repository, merchant_id: str) -> bool:
+    """Whether the merchant has a tax rate, active or archived (an archived one still applies
+    where it was attached)."""
+    return bool(repo.page(TaxRate, merchant_id, PageRequest(1, None)).data)
+
+
+def attach(
+    repo: Repository, merchant_id: str, rate_id: str | None, param: str, vat_id: str | None | Unread = UNREAD
+) -> RateRef | None:
     """The rate named by a plan, an item or the account: an active rate of this merchant (422
-    otherwise: another merchant's rate is unknown here), its terms copied."""
+    otherwise: another merchant's rate is unknown here), its terms copied; and the account has a
+    VAT id (`vat_id`: the one it will have, when the same request sets it; else read)."""
     if rate_id is None:
         return None
     rate = repo.get(TaxRate, merchant_id, rate_id)
     if rate is None:
         raise ValidationFailed(f"No such tax rate: {rate_id}.", param)
-    return rate.attachable(param)
+    ref = rate.attachable(param)
+    ensure_seller_vat_id(seller_vat_id(repo, merchant_id) if isinstance(vat_id, Unread) else vat_id, param)
+    return ref

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..domain import payment_methods
 from ..domain.account import Account, Locale
 from ..domain.api_keys import ApiKey
-from ..domain.charge import AttemptOutcome, Charge, ChargeStatus, LineType
+from ..domain.charge import AttemptOutcome, Charge, ChargeStatus, LineType, published
 from ..domain.disputes import Dispute, DisputeReason, DisputeStatus
 from ..domain.exports import Export, ExportFormat, ExportKind, ExportStatus
 from ..domain.invoices import CorrectionKind, Invoice, InvoiceType, Seller, invoice_id
@@ -25,7 +25,7 @@ from ..domain.notifications import Notification, NotificationKind, NotificationS
 from ..domain.reconciliation import DifferenceKind, MovementKind, Reconciliation, ReconciliationStatus, Sums
 from ..domain.refunds import Refund, RefundReason, RefundStatus
 from ..domain.schedule import Interval
-from ..domain.tax import TaxCategory
+from ..domain.tax import PublishedCategory
 from ..domain.tax_rates import TaxRate
 from ..wire import TimeOut
 
@@ -194,14 +194,16 @@ class LineOut(ResponseModel):
     description: str
     amount: int
     item_id: str | None
-    tax_rate_id: str | None = Field(None, description="Its group's rate in tax_breakdown (null: not subject to VAT)")
+    tax_rate_id: str | None = Field(None, description="Its group's rate in tax_breakdown (null: no rate, in no group)")
 
 
 class TaxLineOut(ResponseModel):
-    tax_rate_id: str | None
+    """One rated group (lines with no rate are in no group: an untaxed charge has none)."""
+
+    tax_rate_id: str
     percentage: str
     inclusive: bool
-    category: TaxCategory
+    category: PublishedCategory
     taxable_amount: int
     tax_amount: int
 
@@ -223,11 +225,16 @@ class ChargeOut(ResponseModel):
     amount_disputed: int = Field(0, description="Open and lost disputes: not refundable")
     dispute_id: str | None = Field(None, description="The latest dispute of this charge")
     amount_credited: int = Field(
-        0, description="Credit a prorated plan change granted for this cycle's unused time: refunds are limited to the rest"
+        0,
+        description="Credit (money, its tax included) a prorated plan change granted for this cycle's unused time:"
+        " refunds are limited to the rest",
     )
     subtotal: int = Field(description="The lines' sum, as entered (gross with inclusive rates, net with exclusive ones)")
     tax_amount: int = Field(0, description="The tax of the charge (the sum of tax_breakdown's)")
-    tax_breakdown: list[TaxLineOut] = Field(default_factory=list, description="One group per tax rate of the lines")
+    tax_breakdown: list[TaxLineOut] = Field(
+        default_factory=list,
+        description="One group per tax rate of the lines; lines with no rate are in no group ([] when none has a rate)",
+    )
     lines: list[LineOut] = Field(description="What the subtotal is made of; they sum to it")
     receipt_number: str | None = Field(description="<receipt_prefix>-<n>, given within seconds of the success")
     receipt_url: str | None = Field(None, description="The receipt's signed link (HTML; ?format=pdf for the PDF)")
@@ -262,7 +269,7 @@ class ChargeOut(ResponseModel):
             amount_credited=charge.credited,
             subtotal=charge.amount if charge.subtotal is None else charge.subtotal,
             tax_amount=charge.tax_amount,
-            tax_breakdown=[TaxLineOut(**group.model_dump()) for group in charge.tax_breakdown],
+            tax_breakdown=[TaxLineOut(**group.model_dump()) for group in published(charge.tax_breakdown)],
             lines=[LineOut(**line.model_dump()) for line in charge.bill_lines],
             receipt_url=receipt_url,
             invoice_id=invoice_id(charge.id) if charge.receipt_number is not None else None,
@@ -510,7 +517,14 @@ class EventOut(ResponseModel):
 
     @classmethod
     def of(cls, event: Event) -> EventOut:
-        return cls(id=event.id, type=event.type, created_at=event.created_at, data=EventDataOut(**event.data))
+        data = event.data
+        shown = data.get("object")
+        if isinstance(shown, dict) and isinstance(shown.get("tax_breakdown"), list):
+            # Snapshots recorded before the API showed rated groups only: a `not_subject` group
+            # (lines with no rate) reads as no group, as the charge or document itself now does.
+            groups = [g for g in shown["tax_breakdown"] if not (isinstance(g, dict) and g.get("category") == "not_subject")]
+            data = {**data, "object": {**shown, "tax_breakdown": groups}}
+        return cls(id=event.id, type=event.type, created_at=event.created_at, data=EventDataOut(**data))
 
 
 class ApiKeyOut(ResponseModel):
@@ -645,7 +659,7 @@ class InvoiceOut(ResponseModel):
                 }
             ),  # fmt: skip
             period=period,
-            tax_breakdown=[TaxLineOut(**g.model_dump()) for g in invoice.tax_breakdown],
+            tax_breakdown=[TaxLineOut(**g.model_dump()) for g in published(invoice.tax_breakdown)],
             lines=[InvoiceLineOut(**line.model_dump()) for line in invoice.lines],
             seller=invoice.seller,
             buyer=BuyerOut(**invoice.buyer.model_dump()),

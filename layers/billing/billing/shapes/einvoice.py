@@ -10,9 +10,10 @@ Mapping (docs/invoices.md):
   group's tax (proportionally, the group's last line taking the remainder), so that each rate's
   line nets sum exactly to its taxable amount (BR-S-08 and the like).
 * Categories: standard S, zero Z, reverse charge AE (exemption code VATEX-EU-AE and the legal
-  note), not subject to VAT O (VATEX-EU-O). EN 16931 allows O only alone (BR-O-11..14): where lines
-  not subject to VAT share an invoice with taxed ones they are declared E (exempt, 0 %) with the
-  reason "Not subject to VAT", so the document stays valid and its totals unchanged. An invoice
+  note), not subject to VAT O (VATEX-EU-O). EN 16931 allows O only alone (BR-O-11..14), and a
+  charge is all rated or all unrated (domain/tax); a charge made before that rule whose lines not
+  subject to VAT share an invoice with taxed ones declares them E (exempt, 0 %) with the reason
+  "Not subject to VAT", so its document stays valid and its totals unchanged. An invoice
   of category O alone names no VAT ids (BR-O-02).
 * Groups of the same category and percentage (two rates of 21 %) are one VAT breakdown entry.
 * Dates: BT-2 (IssueDateTime) and BT-72 are the day the document was issued (`issued_at`), not

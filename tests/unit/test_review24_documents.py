@@ -176,3 +176,84 @@ def test_an_issued_invoice_page_does_not_change_when_the_plan_or_the_account_is_
     # Then the issued document reads the same (the contract: later edits never change an issued document)
     after = shown()
     assert {k: after[k] for k in ("merchant_name", "plan")} == {k: before[k] for k in ("merchant_name", "plan")}
+
+
+# ------------------------------------------------------------------ the fixes of the findings above
+def test_control_characters_are_refused_in_every_free_text_that_reaches_a_document() -> None:
+    import pytest
+
+    from billing.api.requests import CustomerIn, CustomerUpdate, ItemCreate, PlanCreate
+
+    # When a name, a description or a reference holds a control character, Then the request is a 422
+    bad = "Ona\u000bPetraitė"
+    refused = [
+        (CustomerIn, {"reference": "c-1", "name": bad}),
+        (CustomerIn, {"reference": "c\u0007-1"}),
+        (CustomerUpdate, {"name": bad}),
+        (ItemCreate, {"amount": 100, "description": "Towel\u0007"}),
+        (PlanCreate, {"name": "Gold\u0000", "amount": 100, "currency": "EUR", "interval": "month"}),
+        (PlanUpdate, {"name": "Gold\u001b"}),
+        (AccountUpdate, {"legal_name": "UAB\u0085Klubas"}),
+        (AccountUpdate, {"address": "Gedimino pr. 1\nVilnius\u0007"}),
+    ]
+    for model, body in refused:
+        with pytest.raises(ValidationError):
+            model.model_validate(body)
+    # And an address keeps its line breaks
+    assert AccountUpdate.model_validate({"address": "Gedimino pr. 1\r\nVilnius"}).address == "Gedimino pr. 1\r\nVilnius"
+
+
+def test_the_customer_pages_business_form_refuses_control_characters() -> None:
+    import pytest
+
+    from billing.customer_page import forms
+
+    body = {"csrf": "c", "type": "business", "company_name": "UAB\u0007Kepykla", "country": "LT"}
+    with pytest.raises(ValidationError):
+        forms.BusinessForm.model_validate(body)
+
+
+def test_a_document_of_a_customer_name_stored_before_the_rule_still_gives_its_xml_and_pdf() -> None:
+    from billing.domain.model import Mandate
+    from billing.service.ports import Changes
+    from tests.support.einvoice import assert_valid_en16931
+
+    # Given a charge whose customer's name was stored with control characters (before the rule)
+    books = Books()
+    charge_id = books.paid_charge(amount=1210, tax_rate_id=books.rate())
+    mandate_id = books.world.api.charges.get(MERCHANT, charge_id).mandate_id
+    mandate = books.world.repo.get(Mandate, MERCHANT, mandate_id)
+    assert mandate is not None
+    mandate.customer = mandate.customer.model_copy(update={"name": "Ona\u000bPetraitė\u0000\ufffe"})
+    books.world.repo.commit(Changes(put=[mandate]))
+    # When its invoice is issued and asked for as XML and PDF
+    handle(books)
+    invoice = books.invoice(charge_id)
+    assert invoice.buyer.name == "Ona\u000bPetraitė\u0000\ufffe"  # the copy is what was stored
+    # Then the XML is produced and valid (what XML cannot hold is a space), and so is the PDF
+    assert_valid_en16931(cii_xml(invoice))
+    assert b"Ona Petrait" in cii_xml(invoice)
+    view = receipt_view(books.world.repo, MERCHANT, charge_id)
+    assert view is not None
+    assert render.receipt_pdf(view, "en").startswith(b"%PDF")
+
+
+def test_an_issued_invoice_keeps_its_plan_name_and_seller_name_while_credit_notes_follow_it() -> None:
+    # Given an issued invoice, then the plan and the account renamed
+    books = Books()
+    charge_id = books.paid_charge(amount=1210, tax_rate_id=books.rate())
+    handle(books)
+    plan_id = books.world.api.charges.get(MERCHANT, charge_id).plan_id
+    before = books.world.api.plans.get(MERCHANT, plan_id).name
+    books.world.api.plans.update(MERCHANT, plan_id, PlanUpdate.model_validate({"name": "Platinum 2027"}))
+    books.world.api.account.update(MERCHANT, AccountUpdate.model_validate({"name": "Another brand"}))
+    # When the charge is refunded after the renames
+    refund(books.world, charge_id, amount=500)
+    books.world.tick()
+    handle(books)
+    # Then the invoice shows the names of its day, and so does its credit note (its seller is the invoice's)
+    invoice = books.invoice(charge_id)
+    [note] = books.invoices(type="credit_note")
+    assert invoice.plan_name == before and invoice.seller.name != "Another brand"
+    assert note.seller == invoice.seller
+    books.every_document_validates()

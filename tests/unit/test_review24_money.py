@@ -14,7 +14,8 @@ from billing.api.requests import AccountUpdate
 from billing.domain.charge import Charge
 from billing.domain.errors import ValidationFailed
 from billing.domain.refunds import Refund
-from billing.service.event_publishing import receipt_request
+from billing.service.event_publishing import asks_for_a_document, receipt_request
+from billing.shapes import ChargeOut
 from tests.unit.test_invoices import Books
 from tests.world import MERCHANT, refund
 
@@ -68,6 +69,13 @@ def test_a_charge_collected_again_after_its_reversal_is_documented_again() -> No
     # Then the gateway holds 10.00, and the documents say so too (a new invoice, or the credit undone)
     assert held(books) == 1000
     assert documented(books) == held(books)
+    # (fix: the second collection is a new invoice of the invoice series, and the charge names it)
+    assert sorted((i.number, i.total) for i in books.invoices()) == [("CN-1", -1000), ("R-1", 1000), ("R-2", 1000)]
+    shown = books.world.api.charges.get(MERCHANT, charge.id)
+    latest = next(i for i in books.invoices() if i.number == "R-2")
+    assert (shown.receipt_number, latest.charge_id) == ("R-2", charge.id)
+    assert ChargeOut.of(shown).invoice_id == latest.id
+    books.every_document_validates()
 
 
 def test_a_refund_after_a_reversal_and_a_second_collection_gets_its_credit_note() -> None:
@@ -99,6 +107,44 @@ def test_a_refund_after_a_reversal_and_a_second_collection_gets_its_credit_note(
     assert succeeded(books, made.id)
     # Then that refund has its credit note (the contract: one per succeeded refund)
     assert [n.refund_id for n in books.invoices(type="credit_note")].count(made.id) == 1
+    # (fix: it corrects the invoice of the second collection, and the books follow the money)
+    [note] = [n for n in books.invoices(type="credit_note") if n.refund_id == made.id]
+    assert note.corrects_number == "R-2" and documented(books) == held(books) == 700
+    books.every_document_validates()
+
+
+def test_a_second_collection_reversed_again_is_credited_on_its_own_invoice() -> None:
+    # Given a charge reversed (R-1, CN-1) and collected again
+    books = Books()
+    world = books.world
+    mandate_id = world.mandate(world.plan(amount=1000, retry_schedule_days=[2, 4]), token="pm_sim_sepa_ok")
+    world.first_debit(mandate_id)
+    (charge,) = world.charges(mandate_id)
+    world.apply(world.gateway.settle(charge.id))
+    handle(books)
+    world.apply(world.gateway.reverse(charge.id, code="insufficient_funds"))
+    handle(books)
+    for _ in range(10):
+        world.clock.advance(days=1)
+        world.tick()
+        world.announce()
+        stored = world.repo.get(Charge, MERCHANT, charge.id)
+        if stored is not None and stored.status == "processing":
+            world.apply(world.gateway.settle(charge.id))
+        stored = world.repo.get(Charge, MERCHANT, charge.id)
+        if stored is not None and stored.status == "succeeded":
+            break
+    handle(books)
+    # When the second collection is returned by the bank too (and the request is delivered twice)
+    world.apply(world.gateway.reverse(charge.id, code="insufficient_funds"))
+    reversed_events = [e for e in books.pending_requests()]
+    assert [receipt_request(e).collection for e in reversed_events if e.type == "charge.reversed"] == [2]
+    books.receipts.handle([receipt_request(e) for e in reversed_events + reversed_events])
+    # Then it is credited on R-2 (CN-1 still credits R-1), and the books hold nothing
+    notes = sorted((n.number, n.corrects_number, n.total) for n in books.invoices(type="credit_note"))
+    assert notes == [("CN-1", "R-1", -1000), ("CN-2", "R-2", -1000)]
+    assert documented(books) == held(books) == 0
+    books.every_document_validates()
 
 
 # -------------------------------------------------------------------------- a refund failing later
@@ -117,6 +163,18 @@ def test_a_refund_the_gateway_fails_later_does_not_leave_its_credit_note_standin
     # Then the books follow the money: the merchant holds 10.00 and its documents say so
     assert held(books) == 1000
     assert documented(books) == held(books)
+    # (fix: an invoice of the invoice series undoes the credit note, naming it; a redelivery adds nothing)
+    [restoring] = [i for i in books.invoices(type="invoice") if i.corrects is not None]
+    assert (restoring.number, restoring.corrects_number, restoring.reason, restoring.total) == (
+        "R-2",
+        "CN-1",
+        "refund_failed",
+        1000,
+    )
+    everything = [receipt_request(e) for e in books.world.repo.events(MERCHANT) if asks_for_a_document(e)]
+    assert books.receipts.handle(everything).retry_from is None
+    assert documented(books) == held(books) and len(books.invoices()) == 3
+    books.every_document_validates()
 
 
 def test_a_second_refund_after_one_failed_later_gets_its_credit_note() -> None:
@@ -136,6 +194,8 @@ def test_a_second_refund_after_one_failed_later_gets_its_credit_note() -> None:
     assert succeeded(books, again.id)
     # Then the customer who got 4.00 back has a credit note for it
     assert again.id in [n.refund_id for n in books.invoices(type="credit_note")]
+    assert documented(books) == held(books) == 600
+    books.every_document_validates()
 
 
 # ------------------------------------------------------------------------------ reverse charge

@@ -295,7 +295,9 @@ def _invoice_document(invoice: Invoice, lang: Lang) -> dict[str, Any]:
             description = text(lang, "invoice.vat_row", name=name, percentage=group.percentage, taxable=taxable)
         vat.append({"description": description, "amount": money(group.tax_amount, currency, lang)})
     notes = []
-    if invoice.corrects_number is not None and invoice.reason is not None:
+    if invoice.corrects_number is not None and invoice.reason == "refund_failed":
+        notes.append(text(lang, "invoice.reason.refund_failed", number=invoice.corrects_number))
+    elif invoice.corrects_number is not None and invoice.reason is not None:
         reason = text(lang, f"invoice.reason.{invoice.reason}")
         notes.append(text(lang, "invoice.corrects", number=invoice.corrects_number, reason=reason))
     if invoice.reverse_charge:
@@ -303,6 +305,7 @@ def _invoice_document(invoice: Invoice, lang: Lang) -> dict[str, Any]:
     out: dict[str, Any] = {
         "title": f"{invoice.title(lang)} {invoice.number}",
         "number": invoice.number,
+        "merchant_name": seller.name,  # as copied at issue, like the plan's name below
         "merchant": [line for line in merchant if line],
         "customer": customer or ["-"],
         "date": day(invoice.issued_at, lang, "long"),
@@ -312,10 +315,12 @@ def _invoice_document(invoice: Invoice, lang: Lang) -> dict[str, Any]:
         "net_total": money(sum(g.taxable_amount for g in invoice.tax_breakdown), currency, lang),
         "xml": True,
     }
-    if invoice.type == "credit_note":
+    if invoice.type == "credit_note" or invoice.corrects is not None:
         out |= {"notes": notes, "refunds": [], "net": None, "plan": ""}
     elif notes:
         out["notes"] = notes
+    if invoice.type == "invoice" and invoice.corrects is None and invoice.plan_name is not None:
+        out["plan"] = invoice.plan_name  # issued before the name was copied: the plan's name now
     return out
 
 

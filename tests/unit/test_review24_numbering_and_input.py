@@ -75,3 +75,33 @@ def test_an_export_month_in_other_digits_than_ascii_is_refused(month: str) -> No
     # header and the export's `month` would otherwise carry non-ASCII digits)
     with pytest.raises(ValidationError):
         ExportCreate.model_validate({"kind": "charges", "month": month})
+
+
+@pytest.mark.parametrize("digit", ["\u0662", "\uff12", "\u0968"])
+def test_dates_times_and_months_elsewhere_take_ascii_digits_only(digit: str) -> None:
+    from pydantic import TypeAdapter
+
+    from billing.api.routes.reconciliations import day_of
+    from billing.domain.errors import InvalidState
+    from billing.domain.exports import month_bounds
+    from billing.wire import TimeIn
+
+    # When a time, a reconciliation day or an export month holds a digit that is not ASCII,
+    # Then it is refused (a 422 at the API)
+    with pytest.raises(ValidationError):
+        TypeAdapter(TimeIn).validate_python(f"{digit}026-12-01T09:00:00Z")
+    with pytest.raises(ValidationFailed):
+        day_of(f"{digit}026-12-01")
+    with pytest.raises(InvalidState):
+        month_bounds(f"{digit}026-11")
+    # And ASCII ones still work, but not with a line break after them (Python's $ allows one)
+    assert TypeAdapter(TimeIn).validate_python("2026-12-01T09:00:00Z").year == 2026
+    assert day_of("2026-12-01").day == 1
+    with pytest.raises(InvalidState):
+        month_bounds("2026-11\n")
+
+
+def test_ids_with_a_trailing_line_break_are_not_ids() -> None:
+    from billing.adapters.dynamodb import keys
+
+    assert keys.valid_id("chg_abc", "chg") and not keys.valid_id("chg_abc\n", "chg")

@@ -427,7 +427,7 @@ class ExportCreate(RequestModel):
     kind: Literal["invoices", "charges", "mandates"]
     month: Annotated[
         StrictStr,
-        StringConstraints(pattern=r"^(20\d\d|21\d\d)-(0[1-9]|1[0-2])$"),
+        StringConstraints(pattern=r"^(20[0-9][0-9]|21[0-9][0-9])-(0[1-9]|1[0-2])$"),
         Field(description="YYYY-MM (UTC), years 2000 to 2199"),
     ]
     format: Literal["csv"] = "csv"

@@ -105,3 +105,40 @@ def test_ids_with_a_trailing_line_break_are_not_ids() -> None:
     from billing.adapters.dynamodb import keys
 
     assert keys.valid_id("chg_abc", "chg") and not keys.valid_id("chg_abc\n", "chg")
+
+
+def _update(books: Books, body: dict[str, str]) -> None:
+    books.world.api.account.update(MERCHANT, AccountUpdate.model_validate(body))
+
+
+def test_a_prefix_belongs_to_one_series_for_good() -> None:
+    # Given a merchant that moved its invoices R -> INV -> FAC and its credit notes CN -> KS
+    books = Books()
+    _update(books, {"invoice_prefix": "INV"})
+    _update(books, {"invoice_prefix": "FAC", "credit_note_prefix": "KS"})
+    # When either series asks for a prefix of the other, now or before (or both the same),
+    # Then a 422 names the field and says why
+    for body, field in [
+        ({"credit_note_prefix": "FAC"}, "credit_note_prefix"),
+        ({"credit_note_prefix": "INV"}, "credit_note_prefix"),
+        ({"credit_note_prefix": "R"}, "credit_note_prefix"),
+        ({"invoice_prefix": "CN"}, "invoice_prefix"),
+        ({"invoice_prefix": "KS"}, "invoice_prefix"),
+        ({"invoice_prefix": "X", "credit_note_prefix": "X"}, "credit_note_prefix"),
+    ]:
+        with pytest.raises(ValidationFailed) as refused:
+            _update(books, body)
+        assert refused.value.param == field and "prefix" in str(refused.value), body
+    # And a series may go back to a prefix of its own, or move both at once to new ones
+    _update(books, {"invoice_prefix": "R"})
+    _update(books, {"invoice_prefix": "SF", "credit_note_prefix": "KR"})
+    account = books.world.api.account.get(MERCHANT)
+    assert (account.invoice_prefix, account.credit_note_prefix) == ("SF", "KR")
+    assert account.invoice_prefixes_used == {"R", "INV", "FAC", "SF"}
+    assert account.credit_note_prefixes_used == {"CN", "KS", "KR"}
+
+
+def test_invoice_prefix_and_receipt_prefix_with_the_same_value_are_one_change() -> None:
+    books = Books()
+    _update(books, {"invoice_prefix": "SF", "receipt_prefix": "SF"})
+    assert books.world.api.account.get(MERCHANT).invoice_prefix == "SF"

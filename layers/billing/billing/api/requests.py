@@ -20,6 +20,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
 
@@ -328,6 +329,13 @@ class AccountUpdate(RequestModel):
     company_code: Annotated[StrictStr, StringConstraints(min_length=1, max_length=50), AfterValidator(single_line)] | None = None
     default_tax_rate_id: ObjectId | None = Field(None, description="An active tax rate: the rate of plans that have none")
     notifications: NotificationsIn = None  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _one_invoice_prefix(self) -> AccountUpdate:
+        sent = self.model_fields_set
+        if {"invoice_prefix", "receipt_prefix"} <= sent and self.invoice_prefix != self.receipt_prefix:
+            raise ValueError("invoice_prefix and its alias receipt_prefix differ: send one of them")
+        return self
 
     def sent(self) -> dict[str, object]:
         return self.model_dump(exclude_unset=True)

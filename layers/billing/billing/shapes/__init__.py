@@ -395,7 +395,9 @@ class AccountOut(ResponseModel):
     @classmethod
     def of(cls, account: Account) -> AccountOut:
         return cls(
-            **account.model_dump(exclude={"merchant_id", "version", "default_tax_rate"}),
+            **account.model_dump(
+                exclude={"merchant_id", "version", "default_tax_rate", "former_invoice_prefixes", "former_credit_note_prefixes"}
+            ),
             invoice_prefix=account.invoice_prefix,
             default_tax_rate_id=account.default_tax_rate_id,
         )

@@ -320,7 +320,7 @@ def _invoice_document(invoice: Invoice, lang: Lang) -> dict[str, Any]:
     elif notes:
         out["notes"] = notes
     if invoice.type == "invoice" and invoice.corrects is None and invoice.plan_name is not None:
-        out["plan"] = invoice.plan_name  # issued before the name was copied: the plan's name now
+        out["plan"] = invoice.plan_name  # as copied at issue (none on older invoices: the plan's name now)
     return out
 
 

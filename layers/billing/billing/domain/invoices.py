@@ -1,17 +1,20 @@
 """Invoices and credit notes: one `Invoice` object with two types, as the contract's "Invoices and
 credit notes" says. Pure; integer minor units, exact decimals.
 
-* An invoice is issued per succeeded charge once the charge has its receipt number: its number is
-  that receipt number (the `invoice_prefix` series of domain/receipts, gapless already). Its lines,
-  tax breakdown and amounts are the charge's; the seller (the account's legal details) and the
-  buyer (the mandate's customer and tax details) are copied at issue, so later edits never change
-  an issued document.
+* An invoice is issued per collection of a succeeded charge once the charge has its receipt
+  number: its number is that receipt number (the `invoice_prefix` series of domain/receipts,
+  gapless already). A charge reversed and collected again is numbered and invoiced again (its id
+  from (charge, n): `charge_invoice_id`). Its lines, tax breakdown and amounts are the charge's;
+  the seller (the account's legal details), the buyer (the mandate's customer and tax details) and
+  the plan's name are copied at issue, so later edits never change an issued document.
+* A refund that fails at the gateway after it succeeded leaves its credit note issued: an invoice
+  of the invoice series undoes it (`issue_restoring_invoice`), giving the invoice's tally back.
 * A credit note answers a succeeded refund, a reversal or a lost dispute. It is numbered in its own
   series (`credit_note_prefix`, default CN), 1, 2, 3, … per merchant, by the same single writer per
   merchant that numbers receipts: the `CreditNoteCounter`, the credit note (created, never there
   before: its id derives from what it answers) and the invoice's running tally are written in one
   transaction on their versions, so a crash numbers nothing and a redelivery finds it issued.
-* A credit note names the invoice it corrects, carries negative amounts, and splits its amount over
+* A credit note names the invoice it corrects (and copies its seller), carries negative amounts, and splits its amount over
   the invoice's tax groups in the proportions of what each group still holds (the invoice's own
   proportions for the first one), to the minor unit by largest remainders; within a group, tax and
   taxable amount likewise. Each group's credited amounts never pass the invoice's (its tally), so

@@ -10,6 +10,9 @@ merchant, after the receipt numbering:
   invoice's tally in one transaction on their versions (a crash numbers nothing, a redelivery
   finds the note issued: its id derives from what it answers). An invoice not issued yet (the
   correction overtook its charge's request) is issued first, its charge numbered if need be.
+* `restore(merchant, refund)`: a refund failed after it succeeded: the invoice that undoes its
+  credit note, numbered from the receipt counter, written with it and the corrected invoice's
+  tally in one transaction (its id derives from the refund: issued at most once).
 * `Invoices`: the merchant's reads (`GET /v1/invoices`), and the exports' `InvoiceRows`.
 """
 

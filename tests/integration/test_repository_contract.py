@@ -703,3 +703,54 @@ def test_a_merchant_without_a_profile_has_no_account(repo: Repository) -> None:
     # Then neither a read nor the receipt series' batch read makes up an account for them
     assert repo.get(Account, B, B) is None
     assert repo.load_receipt_series([B]) == {B: (None, None)}
+
+
+def test_a_charge_collected_again_is_numbered_again_and_a_failed_refund_is_invoiced_back(repo: Repository) -> None:
+    from billing.domain.charge import Attempt
+    from billing.domain.invoices import Invoice, charge_invoice_id
+    from billing.domain.receipts import ReceiptCounter
+    from billing.service.invoices import Invoicing
+    from billing.service.receipts import ReceiptNumbering
+    from tests.fakes import FakeClock, SequentialIds
+
+    # Given a charge numbered R-1 and invoiced, then reversed and collected again (its number cleared
+    # by the engine, the former kept)
+    p = plan()
+    m = active_mandate(p)
+    [charge] = charges_of(p, m, "succeeded")
+    charge.attempts = [Attempt(number=1, at=NOW, outcome="succeeded")]
+    repo.commit(Changes(put=[p, m, charge]))
+    clock = FakeClock(NOW)
+    numbering = ReceiptNumbering(repo, clock)
+    invoicing = Invoicing(repo, clock, SequentialIds(), numbering)
+    numbering.assign(A, [charge.id])
+    [first] = invoicing.issue_for(A, [charge.id])
+    stored = repo.get(Charge, A, charge.id)
+    assert stored is not None
+    stored.attempts[0].outcome, stored.attempts[0].reversed_at = "declined", NOW
+    stored.attempts.append(Attempt(number=2, at=NOW, outcome="succeeded"))
+    stored.former_receipt_numbers, stored.receipt_number, stored.receipt_seq = ["R-1"], None, None
+    repo.commit(Changes(put=[stored]))
+    # When it is numbered without a read (the receipts function's usual path) and invoiced
+    counter, _ = repo.load_receipt_series([A])[A]
+    assert counter is not None
+    counter.next = 3
+    repo.number_charges(counter, [(charge.id, "R-2", 2)])
+    [second] = invoicing.issue_for(A, [charge.id])
+    # Then it is a second invoice, of its own id, and the first stands
+    assert (first.number, second.number) == ("R-1", "R-2")
+    assert second.id == charge_invoice_id(charge.id, 2) != first.id
+    assert repo.get(Invoice, A, first.id) is not None
+    # And a refund of it credited then failed later is invoiced back with the receipt counter
+    refund = _sample("REFUND", A, 1, charge_id=charge.id, mandate_id=m.id)
+    repo.commit(Changes(put=[refund]))
+    note, new = invoicing.credit_note(A, "refund", refund.id, charge.id)
+    assert new and note is not None and note.corrects == second.id
+    refund.status, refund.failure_code = "failed", "refund_declined"
+    repo.commit(Changes(put=[refund]))
+    restoring, new = invoicing.restore(A, refund.id)
+    assert new and restoring is not None and (restoring.number, restoring.corrects) == ("R-3", note.id)
+    assert invoicing.restore(A, refund.id) == (restoring, False)
+    corrected = repo.get(Invoice, A, second.id)
+    assert corrected is not None and corrected.uncredited == corrected.total
+    assert repo.get(ReceiptCounter, A, A).next == 4  # type: ignore[union-attr]

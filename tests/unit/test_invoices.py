@@ -309,9 +309,6 @@ def test_partial_credit_notes_split_to_the_cent_and_never_take_a_rate_below_zero
     if invoice.total == 0:
         return
     counter = CreditNoteCounter.new(MERCHANT, T0)
-    from billing.domain.account import Account
-
-    account = Account.new(MERCHANT, "Klubas", T0)
     amounts = []
     left = invoice.total
     for cut in cuts:
@@ -327,7 +324,7 @@ def test_partial_credit_notes_split_to_the_cent_and_never_take_a_rate_below_zero
     for n, amount in enumerate(amounts):
         remaining = [net + tax - c for (_, _, net, tax), c in zip(groups, taken_collected)]
         exact = exact_shares(amount, remaining)
-        note = issue_credit_note(invoice, counter, "CN", amount, "refund", f"rfd_{n}", account, T0)
+        note = issue_credit_note(invoice, counter, "CN", amount, "refund", f"rfd_{n}", T0)
         # The oracle: each group's share is its exact proportion of what it still held, rounded
         # down or up, the shares summing to the refund; taxable + tax = share; tax in proportion.
         by_rate = {g.tax_rate_id: g for g in note.tax_breakdown}
@@ -553,7 +550,7 @@ def test_any_charge_and_its_credit_notes_validate_as_en16931_with_matching_total
     for n, cut in enumerate(refunds):
         if invoice.uncredited <= 0:
             break
-        note = issue_credit_note(invoice, counter, "CN", 1 + cut % invoice.uncredited, "refund", f"rfd_{n}", account, T0)
+        note = issue_credit_note(invoice, counter, "CN", 1 + cut % invoice.uncredited, "refund", f"rfd_{n}", T0)
         said = assert_valid_en16931(cii_xml(note))
         assert -said["grand_total"] * exponent == note.total and -said["tax"] * exponent == note.tax_amount
 

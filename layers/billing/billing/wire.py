@@ -17,7 +17,9 @@ FIRST_YEAR, LAST_YEAR = 2000, 2199
 def _parse_time(value: Any) -> Any:
     """RFC 3339 with a timezone (Z or offset), in the years 2000 to 2199; anything else is refused."""
     if isinstance(value, str):
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})", value):
+        if not re.fullmatch(
+            r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})", value
+        ):
             raise ValueError("must be an RFC 3339 time with a timezone, like 2026-12-01T09:00:00Z")
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if not isinstance(value, datetime) or value.tzinfo is None:

@@ -20,6 +20,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
 
@@ -27,7 +28,7 @@ from ..domain import payment_methods
 from ..domain.money import Amount, Currency
 from ..domain.schedule import MAX_INTERVAL_COUNT, Interval
 from ..domain.tax import PERCENTAGE_PATTERN
-from ..domain.text import single_line
+from ..domain.text import lines, single_line
 from ..wire import TimeIn
 
 Metadata = Annotated[
@@ -37,7 +38,9 @@ Metadata = Annotated[
     ],
     Field(max_length=20, description="Up to 20 string keys (<= 40 chars) with string values (<= 500 chars)"),
 ]
-Name = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200)]
+# Free text that reaches documents (invoices' XML cannot hold control characters), pages and
+# e-mails: one line (domain/text), like every Text* below.
+Name = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200), AfterValidator(single_line)]
 ObjectId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)]
 
 
@@ -124,6 +127,9 @@ Text200 = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200), 
 Text500 = Annotated[StrictStr, StringConstraints(min_length=1, max_length=500), AfterValidator(single_line)]
 
 
+CustomerName = Annotated[StrictStr, StringConstraints(max_length=200), AfterValidator(single_line)]
+
+
 class TaxAddressIn(RequestModel):
     line1: Text200 | None = None
     line2: Text200 | None = None
@@ -144,16 +150,16 @@ class CustomerTaxIn(RequestModel):
     type: Literal["individual", "business"] | None = None
     company_name: Text200 | None = None
     company_code: Text50 | None = None
-    vat_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=30)] | None = Field(
+    vat_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=30), AfterValidator(single_line)] | None = Field(
         None, description="An EU VAT id, checked for its country prefix's format"
     )
     address: TaxAddressIn | None = None
 
 
 class CustomerIn(RequestModel):
-    reference: Annotated[StrictStr, StringConstraints(min_length=1, max_length=100)]
+    reference: Annotated[StrictStr, StringConstraints(min_length=1, max_length=100), AfterValidator(single_line)]
     email: Email | None = None
-    name: Annotated[StrictStr, StringConstraints(max_length=200)] | None = None
+    name: CustomerName | None = None
     locale: Literal["en", "lt"] | None = Field(None, description="Default: the account's default_locale")
     tax: CustomerTaxIn | None = None
 
@@ -164,7 +170,7 @@ class CustomerUpdate(RequestModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"tax": {"type": "business", "vat_id": "DE136695976"}}]})
 
     email: Email | None = None
-    name: Annotated[StrictStr, StringConstraints(max_length=200)] | None = None
+    name: CustomerName | None = None
     locale: Literal["en", "lt"] | None = None
     tax: CustomerTaxIn | None = None
 
@@ -314,7 +320,7 @@ class AccountUpdate(RequestModel):
 
     name: Name = None  # type: ignore[assignment]  # its text rules: the domain's (Account.update)
     legal_name: Name | None = None
-    address: Annotated[StrictStr, StringConstraints(min_length=1, max_length=500)] | None = None
+    address: Annotated[StrictStr, StringConstraints(min_length=1, max_length=500), AfterValidator(lines)] | None = None
     vat_id: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 .-]{1,29}$")] | None = None
     support_email: Email | None = None
     default_locale: Literal["en", "lt"] = None  # type: ignore[assignment]
@@ -323,9 +329,16 @@ class AccountUpdate(RequestModel):
         None, description="The invoices' series prefix (receipt_prefix is its alias)"
     )
     credit_note_prefix: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z0-9]{1,10}$")] = None  # type: ignore[assignment]
-    company_code: Annotated[StrictStr, StringConstraints(min_length=1, max_length=50)] | None = None
+    company_code: Annotated[StrictStr, StringConstraints(min_length=1, max_length=50), AfterValidator(single_line)] | None = None
     default_tax_rate_id: ObjectId | None = Field(None, description="An active tax rate: the rate of plans that have none")
     notifications: NotificationsIn = None  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _one_invoice_prefix(self) -> AccountUpdate:
+        sent = self.model_fields_set
+        if {"invoice_prefix", "receipt_prefix"} <= sent and self.invoice_prefix != self.receipt_prefix:
+            raise ValueError("invoice_prefix and its alias receipt_prefix differ: send one of them")
+        return self
 
     def sent(self) -> dict[str, object]:
         return self.model_dump(exclude_unset=True)
@@ -425,7 +438,7 @@ class ExportCreate(RequestModel):
     kind: Literal["invoices", "charges", "mandates"]
     month: Annotated[
         StrictStr,
-        StringConstraints(pattern=r"^(20\d\d|21\d\d)-(0[1-9]|1[0-2])$"),
+        StringConstraints(pattern=r"^(20[0-9][0-9]|21[0-9][0-9])-(0[1-9]|1[0-2])$"),
         Field(description="YYYY-MM (UTC), years 2000 to 2199"),
     ]
     format: Literal["csv"] = "csv"

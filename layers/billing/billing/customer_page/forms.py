@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from ..domain.payment_methods import SIMULATED_TOKENS
 from ..domain.tax import CustomerTax, TaxAddress
+from ..domain.text import single_line
 from ..service.links import Purpose, signature
 
 MAX_FORM_BYTES = 10_000
@@ -104,7 +105,7 @@ class BusinessForm(BaseModel):
     def _blank_is_absent(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = " ".join(value.split())  # no line breaks or runs of spaces on an invoice
-            return value or None
+            return single_line(value) or None  # nor a control character (an invoice's XML cannot hold it)
         return value
 
     @field_validator("country", mode="before")

@@ -332,15 +332,17 @@ def _invoice_document(view: ReceiptView, invoice: Invoice, lang: Lang) -> dict[s
     if sum(1 for g in invoice.tax_breakdown if g.category != "not_subject") > 1:
         vat.append({"description": text(lang, "invoice.vat_total"), "amount": money(invoice.tax_amount, currency, lang)})
     credit_note = invoice.type == "credit_note"
+    correcting = invoice.corrects is not None  # a credit note, or an invoice undoing one (a refund failed later)
     # The sum without VAT is the taxable amount only where every part of it is taxed (at some rate)
     untaxed = any(g.category == "not_subject" for g in invoice.tax_breakdown)
     net_label = text(lang, "invoice.without_vat" if untaxed else "invoice.net")
     fields = [
         _field(text(lang, "invoice.credit_note_date" if credit_note else "invoice.date"), day(invoice.issued_at, lang, "long"))
     ]
-    if credit_note and invoice.corrects_number is not None and invoice.reason is not None:
+    if correcting and invoice.corrects_number is not None and invoice.reason is not None:
+        label = "invoice.corrects_label" if credit_note else "invoice.undoes_label"
         fields += [
-            _field(text(lang, "invoice.corrects_label"), invoice.corrects_number),
+            _field(text(lang, label), invoice.corrects_number),
             _field(text(lang, "invoice.reason"), document_text.words(lang, f"reason.{invoice.reason}")),
         ]
     else:
@@ -351,16 +353,16 @@ def _invoice_document(view: ReceiptView, invoice: Invoice, lang: Lang) -> dict[s
         _field(text(lang, "receipt.plan"), invoice.plan_name),
         _field(text(lang, "receipt.period"), document_text.period(invoice, lang)),
     ]
-    if not credit_note:
+    if not correcting:
         fields.append(_field(text(lang, "receipt.method"), *_paid_with(view, lang)))
     notes = [REVERSE_CHARGE_NOTE[lang]] if invoice.reverse_charge else []
-    refunds = [] if credit_note else _refunds(view, lang)
+    refunds = [] if correcting else _refunds(view, lang)
     return {
         "title": f"{invoice.title(lang)} {invoice.number}",
         "number": invoice.number,
         "merchant_name": seller.name,
         "fields": [f for f in fields if f["lines"]],
-        "notes": notes + ([] if credit_note else _charge_facts(view, lang)),
+        "notes": notes + ([] if correcting else _charge_facts(view, lang)),
         "lines": [
             {"description": document_text.line_text(invoice, line, lang), "amount": money(line.amount, currency, lang)}
             for line in invoice.lines

@@ -18,6 +18,7 @@ from .text import lines, single_line
 Locale = Literal["en", "lt"]
 LOCALES: tuple[str, ...] = ("en", "lt")
 ReceiptPrefix = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,10}$")]
+DEFAULT_INVOICE_PREFIX, DEFAULT_CREDIT_NOTE_PREFIX = "R", "CN"
 NoticeDays = Annotated[int, Field(ge=0, le=14, description="0 (off) .. 14")]
 # The account's free text and its rule (the name and the support address reach e-mails' subjects
 # and reply-to; the legal name and the address, receipts).
@@ -62,12 +63,25 @@ class Account(Entity):
     vat_id: str | None = None
     support_email: str | None = None
     default_locale: Locale = "en"
-    receipt_prefix: ReceiptPrefix = "R"  # the invoice series' prefix (`invoice_prefix`; `receipt_prefix` is its alias)
-    credit_note_prefix: ReceiptPrefix = "CN"
+    receipt_prefix: ReceiptPrefix = DEFAULT_INVOICE_PREFIX  # the invoice series' (`invoice_prefix`; `receipt_prefix` its alias)
+    credit_note_prefix: ReceiptPrefix = DEFAULT_CREDIT_NOTE_PREFIX
     company_code: str | None = None
     # The rate of plans that have none (domain/tax), its terms copied when set; None: no tax.
     default_tax_rate: RateRef | None = None
     notifications: NotificationSettings = NotificationSettings.model_construct()  # the defaults, unbuilt at import
+    # The prefixes each series had before its current one (engine state, not part of the API object):
+    # a prefix belongs to one series for good, so an invoice and a credit note never share a number.
+    former_invoice_prefixes: list[str] = []
+    former_credit_note_prefixes: list[str] = []
+
+    @property
+    def invoice_prefixes_used(self) -> set[str]:
+        """Every prefix the invoice series may have numbered with (the default R among them)."""
+        return {DEFAULT_INVOICE_PREFIX, self.receipt_prefix, *self.former_invoice_prefixes}
+
+    @property
+    def credit_note_prefixes_used(self) -> set[str]:
+        return {DEFAULT_CREDIT_NOTE_PREFIX, self.credit_note_prefix, *self.former_credit_note_prefixes}
 
     @classmethod
     def new(cls, merchant_id: str, name: str, created_at: datetime) -> Account:
@@ -85,6 +99,7 @@ class Account(Entity):
                     check(value)
                 except ValueError as error:
                     raise ValidationFailed(f"{field}: {error}", field) from None
+        changes = self._prefixes(changes)
         if "notifications" in changes and isinstance(changes["notifications"], dict):
             merged = {**self.notifications.model_dump(), **changes["notifications"]}
             changes = {**changes, "notifications": NotificationSettings.model_validate(merged)}
@@ -96,3 +111,35 @@ class Account(Entity):
             setattr(self, field, getattr(updated, field))
         self.updated_at = now
         return True
+
+    def _prefixes(self, changes: dict[str, object]) -> dict[str, object]:
+        """The changes with the series' former prefixes kept; a 422 when the invoice and credit
+        note series would share a prefix, now or with one the other series had (its numbers may
+        be issued: `CN-1` an invoice and a credit note)."""
+        invoice, note = (
+            changes.get("receipt_prefix", self.receipt_prefix),
+            changes.get("credit_note_prefix", self.credit_note_prefix),
+        )
+        if not isinstance(invoice, str) or not isinstance(note, str):
+            return changes  # null: refused by the caller
+        if invoice == note:
+            raise ValidationFailed(
+                f"invoice_prefix and credit_note_prefix must differ (both '{note}'): numbers would repeat.",
+                "credit_note_prefix" if "credit_note_prefix" in changes else "invoice_prefix",
+            )
+        if invoice != self.receipt_prefix and invoice in self.credit_note_prefixes_used:
+            raise ValidationFailed(
+                f"invoice_prefix '{invoice}' has been a credit note prefix: its numbers may be issued already. Choose another.",
+                "invoice_prefix",
+            )
+        if note != self.credit_note_prefix and note in self.invoice_prefixes_used | {invoice}:
+            raise ValidationFailed(
+                f"credit_note_prefix '{note}' has been an invoice prefix: its numbers may be issued already. Choose another.",
+                "credit_note_prefix",
+            )
+        out = dict(changes)
+        if invoice != self.receipt_prefix:
+            out["former_invoice_prefixes"] = sorted({*self.former_invoice_prefixes, self.receipt_prefix} - {invoice})
+        if note != self.credit_note_prefix:
+            out["former_credit_note_prefixes"] = sorted({*self.former_credit_note_prefixes, self.credit_note_prefix} - {note})
+        return out

@@ -50,7 +50,9 @@ def locate(api_key: str) -> tuple[str, str, str] | None:
         merchant_id, _, key_id = base64.urlsafe_b64decode(locator + "=" * (-len(locator) % 4)).decode().partition(".")
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return None
-    if not (_ID.match(merchant_id) and merchant_id.startswith("mch_") and _ID.match(key_id) and key_id.startswith("key_")):
+    if not (
+        _ID.fullmatch(merchant_id) and merchant_id.startswith("mch_") and _ID.fullmatch(key_id) and key_id.startswith("key_")
+    ):
         return None
     return merchant_id, key_id, secret
 

@@ -153,8 +153,12 @@ class Charge(Entity):
     tax_breakdown: list[TaxLine] = []
     amount_refunded: int = 0  # sum of succeeded refunds
     period_end: datetime | None = None  # the service period this cycle pays for is [due_at, period_end)
-    receipt_number: str | None = None  # <prefix>-<n>, given soon after the charge succeeded
+    # <prefix>-<n>, given soon after the charge succeeded: the number of the invoice of its latest
+    # collection (a charge reversed and collected again is numbered and invoiced again; the numbers
+    # of its earlier, reversed collections stay on their invoices and in `former_receipt_numbers`).
+    receipt_number: str | None = None
     receipt_seq: int | None = None  # its n in the merchant's series
+    former_receipt_numbers: list[str] = []  # engine state: the numbers of its reversed collections
     # Engine state, not part of the API object:
     # What the lines other than carried credit would have collected (their tax included): money
     # counterpart of `paid_value`, which counts as entered. None: the same as `paid_value` (no tax).
@@ -191,6 +195,13 @@ class Charge(Entity):
     def took_money(self) -> bool:
         """Whether the gateway ever took this charge's money (succeeded, even if returned since)."""
         return any(a.outcome == "succeeded" or a.reversed_at is not None for a in self.attempts)
+
+    @property
+    def collection(self) -> int:
+        """Which collection of this charge's money the latest one is: 1, or n after n - 1 reversals
+        collected again (each collection is invoiced; domain/invoices). 1 for a charge that took
+        no money at a gateway (settled by carried credit)."""
+        return max(1, sum(1 for a in self.attempts if a.outcome == "succeeded" or a.reversed_at is not None))
 
     @property
     def excess_credit(self) -> int:
@@ -408,6 +419,9 @@ class Charge(Entity):
         if result.outcome == "succeeded":
             self.status = CHARGE.move(self.status, "record", "succeeded")
             self.next_attempt_at, self.failure_code, self.paid_with = None, None, method
+            if self.receipt_number is not None:  # collected again after a reversal: a new number, a new invoice
+                self.former_receipt_numbers = [*self.former_receipt_numbers, self.receipt_number]
+                self.receipt_number = self.receipt_seq = None
             return [EventType.CHARGE_SUCCEEDED]
         code = result.decline_code or GATEWAY_ERROR
         self.failure_code = code

@@ -37,7 +37,8 @@ from .money import CURRENCY_EXPONENT
 
 ExportKind = Literal["invoices", "charges", "mandates"]
 ExportFormat = Literal["csv"]
-MONTH = re.compile(r"^(20\d\d|21\d\d)-(0[1-9]|1[0-2])$")  # the contract's years 2000 to 2199
+# The contract's years 2000 to 2199, ASCII digits (\d is any Unicode digit), matched whole.
+MONTH = re.compile(r"(20[0-9][0-9]|21[0-9][0-9])-(0[1-9]|1[0-2])")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CONTENT_TYPE = "text/csv; charset=utf-8"
 # How long a file is kept (template.yaml: ExportBucket's lifecycle rule, checked by tests/template):
@@ -85,7 +86,7 @@ class Export(Entity):
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """`2026-11` -> [2026-11-01T00:00Z, 2026-12-01T00:00Z)."""
-    if not MONTH.match(month):
+    if not MONTH.fullmatch(month):
         raise InvalidState(f"{month!r} is not a month (YYYY-MM).")
     start = datetime(int(month[:4]), int(month[5:]), 1, tzinfo=timezone.utc)
     return start, start + relativedelta(months=1)

@@ -1,17 +1,20 @@
 """Invoices and credit notes: one `Invoice` object with two types, as the contract's "Invoices and
 credit notes" says. Pure; integer minor units, exact decimals.
 
-* An invoice is issued per succeeded charge once the charge has its receipt number: its number is
-  that receipt number (the `invoice_prefix` series of domain/receipts, gapless already). Its lines,
-  tax breakdown and amounts are the charge's; the seller (the account's legal details) and the
-  buyer (the mandate's customer and tax details) are copied at issue, so later edits never change
-  an issued document.
+* An invoice is issued per collection of a succeeded charge once the charge has its receipt
+  number: its number is that receipt number (the `invoice_prefix` series of domain/receipts,
+  gapless already). A charge reversed and collected again is numbered and invoiced again (its id
+  from (charge, n): `charge_invoice_id`). Its lines, tax breakdown and amounts are the charge's;
+  the seller (the account's legal details), the buyer (the mandate's customer and tax details) and
+  the plan's name are copied at issue, so later edits never change an issued document.
+* A refund that fails at the gateway after it succeeded leaves its credit note issued: an invoice
+  of the invoice series undoes it (`issue_restoring_invoice`), giving the invoice's tally back.
 * A credit note answers a succeeded refund, a reversal or a lost dispute. It is numbered in its own
   series (`credit_note_prefix`, default CN), 1, 2, 3, … per merchant, by the same single writer per
   merchant that numbers receipts: the `CreditNoteCounter`, the credit note (created, never there
   before: its id derives from what it answers) and the invoice's running tally are written in one
   transaction on their versions, so a crash numbers nothing and a redelivery finds it issued.
-* A credit note names the invoice it corrects, carries negative amounts, and splits its amount over
+* A credit note names the invoice it corrects (and copies its seller), carries negative amounts, and splits its amount over
   the invoice's tax groups in the proportions of what each group still holds (the invoice's own
   proportions for the first one), to the minor unit by largest remainders; within a group, tax and
   taxable amount likewise. Each group's credited amounts never pass the invoice's (its tally), so
@@ -32,10 +35,15 @@ from .charge import Charge, Line, TaxLine
 from .errors import InvalidState
 from .model import Customer, Entity
 from .money import Currency
+from .receipts import ReceiptCounter, receipt_number
 from .tax import CustomerTax, vat_prefix
 
 InvoiceType = Literal["invoice", "credit_note"]
 CorrectionKind = Literal["refund", "reversal", "dispute"]
+# What an invoice that corrects a credit note answers: a refund that failed at the gateway after it
+# had succeeded (its credit note stands, the money came back: this invoice puts the amount back).
+RestoringKind = Literal["refund_failed"]
+DocumentReason = CorrectionKind | RestoringKind
 
 # What a document is called: a VAT-registered seller issues VAT invoices (domain texts by locale).
 TITLES: dict[tuple[bool, InvoiceType], dict[str, str]] = {
@@ -55,9 +63,20 @@ def invoice_id(source: str) -> str:
     return f"inv_{hashlib.sha256(f'invoice|{source}'.encode()).hexdigest()[:32]}"
 
 
-def correction_source(kind: CorrectionKind, source_id: str) -> str:
-    """What a credit note answers, as its id derives from it (a charge is reversed at most once)."""
+def correction_source(kind: CorrectionKind | RestoringKind, source_id: str) -> str:
+    """What a credit note (or an invoice restoring one) answers, as its id derives from it."""
     return f"{kind}|{source_id}"
+
+
+def collection_source(charge_id: str, collection: int) -> str:
+    """A charge's n-th collection (a charge reversed and collected again is invoiced again; each
+    reversal is credited): the charge's own id for the first, as before collections were counted."""
+    return charge_id if collection <= 1 else f"{charge_id}|{collection}"
+
+
+def charge_invoice_id(charge_id: str, collection: int = 1) -> str:
+    """The invoice of a charge's n-th collection (its latest is `Charge.collection`)."""
+    return invoice_id(collection_source(charge_id, collection))
 
 
 class Seller(BaseModel):
@@ -99,7 +118,8 @@ class Invoice(Entity):
     mandate_id: str
     refund_id: str | None = None
     dispute_id: str | None = None
-    reason: CorrectionKind | None = None  # a credit note's: what it answers
+    # A credit note's: what it answers; an invoice that corrects a credit note: `refund_failed`.
+    reason: DocumentReason | None = None
     issued_at: datetime
     period_start: datetime | None = None
     period_end: datetime | None = None
@@ -119,6 +139,10 @@ class Invoice(Entity):
     # order): collected amount and tax. Internal, not part of the document.
     credited: list[int] = []
     credited_tax: list[int] = []
+    # A credit note's: what it took from each group of the invoice it corrects (collected, tax; the
+    # invoice's order), given back to that invoice's tally when the credit note is itself undone.
+    took: list[int] = []
+    took_tax: list[int] = []
 
     @property
     def vat_invoice(self) -> bool:
@@ -172,12 +196,13 @@ def breakdown_of(charge: Charge) -> list[TaxLine]:
 
 
 def issue_invoice(charge: Charge, customer: Customer, account: Account, now: datetime, plan_name: str | None = None) -> Invoice:
-    """The invoice of a succeeded, numbered charge, its seller, buyer and plan's name copied now."""
+    """The invoice of a succeeded, numbered charge's latest collection, its seller, buyer and plan
+    name copied now."""
     if charge.receipt_number is None or charge.receipt_seq is None:
         raise InvalidState("A charge is invoiced once it has its number.")
     breakdown = breakdown_of(charge)
     return Invoice(
-        id=invoice_id(charge.id),
+        id=charge_invoice_id(charge.id, charge.collection),
         merchant_id=charge.merchant_id,
         created_at=now,
         updated_at=now,
@@ -256,10 +281,9 @@ def issue_credit_note(
     amount: int,
     kind: CorrectionKind,
     source_id: str,
-    account: Account,
     now: datetime,
 ) -> Invoice:
-    """A credit note of `amount` correcting `invoice`, given the counter's next number; the
+    """A credit note of `amount` correcting `invoice` (its seller and title the invoice's), given the counter's next number; the
     invoice's tally and the counter move with it (write the three together, or none)."""
     split = split_credit(invoice, amount)
     groups: list[TaxLine] = []
@@ -278,6 +302,7 @@ def issue_credit_note(
                 tax_rate_id=group.tax_rate_id,
             )
         )
+    took, took_tax = [s for s, _ in split], [t for _, t in split]
     invoice.credited = [c + s for c, (s, _) in zip(invoice.credited, split, strict=True)]
     invoice.credited_tax = [c + t for c, (_, t) in zip(invoice.credited_tax, split, strict=True)]
     invoice.updated_at = now
@@ -309,9 +334,82 @@ def issue_credit_note(
         total=-amount,
         tax_breakdown=groups,
         lines=lines,
-        seller=seller_of(account),
+        seller=invoice.seller,  # the corrected invoice's, whatever the account says now (its title too)
         buyer=invoice.buyer,
         reverse_charge=invoice.reverse_charge,
         locale=invoice.locale,
         payment_last4=invoice.payment_last4,
+        took=took,
+        took_tax=took_tax,
+    )
+
+
+def _took(note: Invoice, invoice: Invoice) -> tuple[list[int], list[int]]:
+    """What `note` took from each group of `invoice` (collected, tax): as it recorded it, or for a
+    note issued before it did, its groups matched to the invoice's in order."""
+    if len(note.took) == len(invoice.tax_breakdown):
+        return list(note.took), list(note.took_tax)
+    took, took_tax = [0] * len(invoice.tax_breakdown), [0] * len(invoice.tax_breakdown)
+    left = list(note.tax_breakdown)
+    for i, group in enumerate(invoice.tax_breakdown):
+        key = (group.tax_rate_id, group.percentage, group.inclusive, group.category)
+        match = next((g for g in left if (g.tax_rate_id, g.percentage, g.inclusive, g.category) == key), None)
+        if match is not None:
+            left.remove(match)
+            took[i], took_tax[i] = -(match.taxable_amount + match.tax_amount), -match.tax_amount
+    return took, took_tax
+
+
+def issue_restoring_invoice(
+    note: Invoice, invoice: Invoice, counter: ReceiptCounter, prefix: str, kind: RestoringKind, source_id: str, now: datetime
+) -> Invoice:
+    """The invoice that undoes credit note `note` of `invoice` (its refund failed at the gateway
+    after it had succeeded: the money is the merchant's again). EN 16931 has no cancelled credit
+    note: an invoice of the invoice series (`counter`, the receipts' series) for the amounts the
+    note took, naming it (BT-25), the seller and buyer the note's. What the note took goes back to
+    the invoice's tally, so a later refund gets its credit note. Write the three with the counter."""
+    if note.type != "credit_note" or note.corrects != invoice.id:
+        raise InvalidState(f"{note.number} is not a credit note of {invoice.number}.")
+    took, took_tax = _took(note, invoice)
+    invoice.credited = [max(0, c - t) for c, t in zip(invoice.credited, took, strict=True)]
+    invoice.credited_tax = [max(0, c - t) for c, t in zip(invoice.credited_tax, took_tax, strict=True)]
+    invoice.updated_at = now
+    groups = [g.model_copy(update={"taxable_amount": -g.taxable_amount, "tax_amount": -g.tax_amount}) for g in note.tax_breakdown]
+    lines = [
+        line.model_copy(update={"amount": -line.amount, "description": f"Failed refund: reverses credit note {note.number}"})
+        for line in note.lines
+    ]
+    seq = counter.next
+    counter.next += 1
+    counter.updated_at = now
+    return Invoice(
+        id=invoice_id(correction_source(kind, source_id)),
+        merchant_id=note.merchant_id,
+        created_at=now,
+        updated_at=now,
+        type="invoice",
+        number=receipt_number(prefix, seq),
+        seq=seq,
+        corrects=note.id,
+        corrects_number=note.number,
+        charge_id=note.charge_id,
+        mandate_id=note.mandate_id,
+        refund_id=note.refund_id,
+        reason=kind,
+        issued_at=now,
+        period_start=note.period_start,
+        period_end=note.period_end,
+        currency=note.currency,
+        subtotal=-note.subtotal,
+        tax_amount=-note.tax_amount,
+        total=-note.total,
+        tax_breakdown=groups,
+        lines=lines,
+        seller=note.seller,
+        buyer=note.buyer,
+        reverse_charge=note.reverse_charge,
+        locale=note.locale,
+        payment_last4=note.payment_last4,
+        credited=[0] * len(groups),
+        credited_tax=[0] * len(groups),
     )

@@ -65,6 +65,7 @@ def ensure_bank_debit_allowed(currency: str, email: str | None, name: str | None
         raise ValidationFailed("A bank debit needs the customer's name (the account holder).", "customer.name")
 
 
+# \d on purpose: any run of digits that looks like a card number is refused (wider is safer here).
 _CARD_LIKE = re.compile(r"(?:\d[ -]?){12,18}\d")
 # A PaymentMethod id, optionally with the Customer it is attached to (needed off session).
 _STRIPE_TOKEN = re.compile(r"^(cus_[A-Za-z0-9]{8,60}:)?pm_[A-Za-z0-9]{8,120}$")
@@ -90,7 +91,7 @@ def validate_token(gateway: str, token: str, param: str = "payment_method.token"
             raise ValidationFailed("Unknown simulated token; use one of " + ", ".join(SIMULATED_TOKENS) + ".", param)
         return token
     if gateway == "stripe":
-        if token.startswith("pm_sim_") or not _STRIPE_TOKEN.match(token):
+        if token.startswith("pm_sim_") or not _STRIPE_TOKEN.fullmatch(token):
             raise ValidationFailed(
                 "Stripe tokens are PaymentMethod ids like pm_1Q2w3E4r5T6y7U8i, or cus_…:pm_… with the customer.", param
             )

@@ -23,7 +23,7 @@ from ..domain.account import Account
 from ..domain.charge import Charge
 from ..domain.disputes import Dispute
 from ..domain.errors import InvalidState, NotFound, ValidationFailed
-from ..domain.invoices import Invoice, invoice_id
+from ..domain.invoices import Invoice, charge_invoice_id
 from ..domain.model import Consent, Mandate, PaymentMethod, Plan
 from ..domain.refunds import Refund
 from ..domain.tax import CustomerTax
@@ -134,7 +134,7 @@ def receipt_view(repo: Repository, merchant_id: str, charge_id: str, document: I
     has no number yet (no receipt) or is not the merchant's. The charge's invoice when issued."""
     charge = repo.get(Charge, merchant_id, charge_id)
     if document is None and charge is not None:
-        document = repo.get(Invoice, merchant_id, invoice_id(charge.id))
+        document = repo.get(Invoice, merchant_id, charge_invoice_id(charge.id, charge.collection))
     mandate = repo.get(Mandate, merchant_id, charge.mandate_id) if charge else None
     account = repo.get(Account, merchant_id, merchant_id)
     if charge is None or charge.receipt_number is None or mandate is None or account is None:

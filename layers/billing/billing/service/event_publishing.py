@@ -22,7 +22,7 @@ from .messages import ReceiptRequest
 from .ports import EventPublisher, ReceiptRequestQueue, UnpublishedEventsLog
 
 if TYPE_CHECKING:
-    from ..domain.invoices import CorrectionKind
+    from ..domain.invoices import CorrectionKind, RestoringKind
 
 
 @dataclass
@@ -73,9 +73,15 @@ class EventRelay:
 
 
 def asks_for_a_document(event: Event) -> bool:
-    """A succeeded charge (its receipt number and invoice), or what a credit note answers: a
-    succeeded refund, a reversal, a lost dispute."""
-    if event.type in (EventType.CHARGE_SUCCEEDED, EventType.REFUND_SUCCEEDED, EventType.CHARGE_REVERSED):
+    """A succeeded charge (its receipt number and invoice), what a credit note answers (a succeeded
+    refund, a reversal, a lost dispute), or a failed refund (one that failed after it had
+    succeeded has a credit note to undo: the receipts function finds out)."""
+    if event.type in (
+        EventType.CHARGE_SUCCEEDED,
+        EventType.REFUND_SUCCEEDED,
+        EventType.CHARGE_REVERSED,
+        EventType.REFUND_FAILED,
+    ):
         return True
     obj = event.data.get("object")
     return event.type == EventType.DISPUTE_CLOSED and isinstance(obj, dict) and obj.get("status") == "lost"
@@ -86,14 +92,19 @@ def receipt_request(event: Event) -> ReceiptRequest:
     or a credit note's request (refund.succeeded, charge.reversed, a lost dispute's dispute.closed)."""
     obj = event.data["object"]
     if event.type != EventType.CHARGE_SUCCEEDED:
-        kinds: dict[str, CorrectionKind] = {EventType.REFUND_SUCCEEDED: "refund", EventType.CHARGE_REVERSED: "reversal"}
-        kind: CorrectionKind = kinds.get(event.type, "dispute")
+        kinds: dict[str, CorrectionKind | RestoringKind] = {
+            EventType.REFUND_SUCCEEDED: "refund",
+            EventType.CHARGE_REVERSED: "reversal",
+            EventType.REFUND_FAILED: "refund_failed",
+        }
+        kind = kinds.get(event.type, "dispute")
         charge_id = str(obj["id"]) if kind == "reversal" else str(obj["charge_id"])
         return ReceiptRequest(
             merchant_id=event.merchant_id,
             charge_id=charge_id,
             correction=kind,
             source_id=str(obj["id"]),
+            collection=_reversed_collection(obj) if kind == "reversal" else None,
         )
     charge = obj
     mandate_id = charge.get("mandate_id")
@@ -103,3 +114,11 @@ def receipt_request(event: Event) -> ReceiptRequest:
         mandate_id=mandate_id if isinstance(mandate_id, str) and mandate_id.startswith("mdt_") else None,
         customer_has_email=event.customer_has_email,
     )
+
+
+def _reversed_collection(charge: dict[str, object]) -> int | None:
+    """Which collection of the charge a charge.reversed event returned: its n-th reversed attempt
+    (each reversal returns the latest collection); None for the first (as before it was counted)."""
+    attempts = charge.get("attempts")
+    n = sum(1 for a in attempts if isinstance(a, dict) and a.get("reversed_at")) if isinstance(attempts, list) else 0
+    return n if n > 1 else None

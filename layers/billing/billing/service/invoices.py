@@ -10,6 +10,9 @@ merchant, after the receipt numbering:
   invoice's tally in one transaction on their versions (a crash numbers nothing, a redelivery
   finds the note issued: its id derives from what it answers). An invoice not issued yet (the
   correction overtook its charge's request) is issued first, its charge numbered if need be.
+* `restore(merchant, refund)`: a refund failed after it succeeded: the invoice that undoes its
+  credit note, numbered from the receipt counter, written with it and the corrected invoice's
+  tally in one transaction (its id derives from the refund: issued at most once).
 * `Invoices`: the merchant's reads (`GET /v1/invoices`), and the exports' `InvoiceRows`.
 """
 
@@ -29,12 +32,16 @@ from ..domain.invoices import (
     CorrectionKind,
     CreditNoteCounter,
     Invoice,
+    charge_invoice_id,
+    collection_source,
     correction_source,
     invoice_id,
     issue_credit_note,
     issue_invoice,
+    issue_restoring_invoice,
 )
 from ..domain.model import Customer, Mandate, Plan
+from ..domain.receipts import ReceiptCounter
 from ..domain.refunds import Refund
 from ..observability import logger
 from .concurrency import retry_on_conflict
@@ -56,23 +63,23 @@ class Invoicing:
         self.recorder = EventRecorder(ids, links)
 
     def issue_for(self, merchant_id: str, charge_ids: list[str]) -> list[Invoice]:
-        """Invoices for the numbered charges among `charge_ids` that have none; those issued now."""
+        """Invoices for the numbered charges among `charge_ids` whose latest collection has none
+        (a charge reversed and collected again is numbered and invoiced again); those issued now."""
         wanted = list(dict.fromkeys(charge_ids))
 
         def once(_: int) -> list[Invoice]:
             now = self.clock.now()
+            # One read for the usual case (a first collection's invoice id is the charge's); a charge
+            # collected again after a reversal reads its collection's invoice after.
             loaded = self.repo.load_many(
-                {
-                    Charge: [(merchant_id, c) for c in wanted],
-                    Invoice: [(merchant_id, invoice_id(c)) for c in wanted],
-                }
+                {Charge: [(merchant_id, c) for c in wanted], Invoice: [(merchant_id, charge_invoice_id(c)) for c in wanted]}
             )
-            charges, invoices = loaded.of(Charge), loaded.of(Invoice)
-            todo = [
-                charges[c]
-                for c in wanted
-                if c in charges and charges[c].receipt_number is not None and invoice_id(c) not in invoices
-            ]
+            charges, invoices = loaded.of(Charge), dict(loaded.of(Invoice))
+            numbered = [charges[c] for c in wanted if c in charges and charges[c].receipt_number is not None]
+            ids = {c.id: charge_invoice_id(c.id, c.collection) for c in numbered}
+            if again := [(merchant_id, i) for c, i in ids.items() if i != charge_invoice_id(c)]:
+                invoices |= self.repo.load_many({Invoice: again}).of(Invoice)
+            todo = [c for c in numbered if ids[c.id] not in invoices]
             if not todo:
                 return []
             parts = self.repo.load_many(
@@ -95,23 +102,31 @@ class Invoicing:
 
         return retry_on_conflict(once)
 
-    def credit(self, merchant_id: str, kind: CorrectionKind, source_id: str, charge_id: str) -> Invoice | None:
+    def credit(
+        self, merchant_id: str, kind: CorrectionKind, source_id: str, charge_id: str, collection: int | None = None
+    ) -> Invoice | None:
         """The credit note issued now for a refund, reversal or dispute (None: issued before, or
         nothing to correct: a refund not succeeded, a dispute not lost, a charge never invoiced)."""
-        note, new = self.credit_note(merchant_id, kind, source_id, charge_id)
+        note, new = self.credit_note(merchant_id, kind, source_id, charge_id, collection)
         return note if new else None
 
-    def credit_note(self, merchant_id: str, kind: CorrectionKind, source_id: str, charge_id: str) -> tuple[Invoice | None, bool]:
+    def credit_note(
+        self, merchant_id: str, kind: CorrectionKind, source_id: str, charge_id: str, collection: int | None = None
+    ) -> tuple[Invoice | None, bool]:
         """The credit note answering a refund, reversal or dispute, and whether it was issued now
         (a redelivery finds the one issued before: its e-mail may be asked for again, the notifier
-        sends it at most once); None when there is nothing to correct."""
+        sends it at most once); None when there is nothing to correct. A reversal credits the
+        invoice of the collection it returned (`collection`, the charge's n-th; its note's id
+        derives from both); a refund or a dispute, the invoice of the charge's latest collection."""
+        if kind == "reversal":
+            source_id = collection_source(charge_id, collection or 1)
         note_id = invoice_id(correction_source(kind, source_id))
 
         def once(_: int) -> tuple[Invoice | None, bool]:
             now = self.clock.now()
             if (issued := self.repo.get(Invoice, merchant_id, note_id)) is not None:
                 return issued, False
-            invoice = self._invoice_of(merchant_id, charge_id)
+            invoice = self._invoice_of(merchant_id, charge_id, collection if kind == "reversal" else None)
             if invoice is None:
                 logger.warning("nothing to correct: the charge has no invoice", extra={"charge_id": charge_id, "kind": kind})
                 return None, False
@@ -121,20 +136,57 @@ class Invoicing:
                 return None, False
             account = self.repo.get(Account, merchant_id, merchant_id) or Account.new(merchant_id, merchant_id, now)
             counter = self.repo.get(CreditNoteCounter, merchant_id, merchant_id) or CreditNoteCounter.new(merchant_id, now)
-            note = issue_credit_note(invoice, counter, account.credit_note_prefix, amount, kind, source_id, account, now)
+            note = issue_credit_note(invoice, counter, account.credit_note_prefix, amount, kind, source_id, now)
             events = self.recorder.events([(note, [EventType.CREDIT_NOTE_ISSUED])], now)
             self.repo.commit(Changes(put=[note, invoice, counter], events=events))
             return note, True
 
         return retry_on_conflict(once)
 
-    def _invoice_of(self, merchant_id: str, charge_id: str) -> Invoice | None:
-        invoice = self.repo.get(Invoice, merchant_id, invoice_id(charge_id))
-        if invoice is None:  # the correction overtook its charge's request: number and invoice it first
-            self.numbering.assign_all(merchant_id, [charge_id])
-            self.issue_for(merchant_id, [charge_id])
-            invoice = self.repo.get(Invoice, merchant_id, invoice_id(charge_id))
-        return invoice
+    def restore(self, merchant_id: str, refund_id: str) -> tuple[Invoice | None, bool]:
+        """A refund that failed at the gateway after it had succeeded: the invoice (of the invoice
+        series) that undoes its credit note, and whether it was issued now; None when the refund
+        has no credit note to undo (it never succeeded, or never got one) or has not failed."""
+        note_id = invoice_id(correction_source("refund", refund_id))
+        restoring_id = invoice_id(correction_source("refund_failed", refund_id))
+
+        def once(_: int) -> tuple[Invoice | None, bool]:
+            now = self.clock.now()
+            loaded = self.repo.load_many({Invoice: [(merchant_id, note_id), (merchant_id, restoring_id)]}).of(Invoice)
+            if (issued := loaded.get(restoring_id)) is not None:
+                return issued, False
+            note, refund = loaded.get(note_id), self.repo.get(Refund, merchant_id, refund_id)
+            if note is None or note.corrects is None or refund is None or refund.status != "failed":
+                return None, False
+            invoice = self.repo.get(Invoice, merchant_id, note.corrects)
+            if invoice is None:
+                return None, False
+            account = self.repo.get(Account, merchant_id, merchant_id)
+            prefix = account.receipt_prefix if account is not None else "R"
+            counter = self.repo.get(ReceiptCounter, merchant_id, merchant_id) or ReceiptCounter.new(merchant_id, now)
+            restoring = issue_restoring_invoice(note, invoice, counter, prefix, "refund_failed", refund_id, now)
+            events = self.recorder.events([(restoring, [EventType.INVOICE_ISSUED])], now)
+            self.repo.commit(Changes(put=[restoring, invoice, counter], events=events))
+            return restoring, True
+
+        return retry_on_conflict(once)
+
+    def _invoice_of(self, merchant_id: str, charge_id: str, collection: int | None = None) -> Invoice | None:
+        """The invoice of the charge's `collection` (None: its latest), issued first if the
+        correction overtook its charge's request."""
+
+        def wanted() -> str | None:
+            if collection is not None:
+                return charge_invoice_id(charge_id, collection)
+            charge = self.repo.get(Charge, merchant_id, charge_id)
+            return charge_invoice_id(charge_id, charge.collection) if charge is not None else None
+
+        if (first := wanted()) is not None and (invoice := self.repo.get(Invoice, merchant_id, first)) is not None:
+            return invoice
+        self.numbering.assign_all(merchant_id, [charge_id])
+        self.issue_for(merchant_id, [charge_id])
+        again = wanted()
+        return self.repo.get(Invoice, merchant_id, again) if again is not None else None
 
     def _amount(self, merchant_id: str, kind: CorrectionKind, source_id: str, invoice: Invoice) -> int:
         if kind == "refund":

@@ -204,14 +204,20 @@ class ReceiptRequest(BaseModel):
     mandate_id: Annotated[StrictStr, StringConstraints(pattern=r"^mdt_[A-Za-z0-9]{1,64}$")] | None = None
     customer_has_email: bool | None = None
     # A credit note to issue for the charge (domain/invoices): what it answers (a succeeded refund,
-    # a reversal of the charge, a lost dispute) and its id (the charge's own for a reversal).
-    correction: Literal["refund", "reversal", "dispute"] | None = None
+    # a reversal of the charge, a lost dispute) and its id (the charge's own for a reversal); or
+    # `refund_failed`: the invoice that undoes the credit note of a refund failed after it succeeded.
+    correction: Literal["refund", "reversal", "dispute", "refund_failed"] | None = None
     source_id: Annotated[StrictStr, StringConstraints(pattern=r"^(rfd|dsp|chg)_[A-Za-z0-9]{1,64}$")] | None = None
+    # A reversal's: which collection of the charge it returned (n after n - 1 reversals collected
+    # again; absent: the first).
+    collection: Annotated[StrictInt, Field(ge=1, le=MAX_ATTEMPT)] | None = None
 
     @property
     def key(self) -> str:
-        """What the queue deduplicates on: the charge, or the correction."""
-        return f"{self.correction}-{self.source_id}" if self.correction else self.charge_id
+        """What the queue deduplicates on: the charge, or the correction (and its collection)."""
+        if not self.correction:
+            return self.charge_id
+        return f"{self.correction}-{self.source_id}" + (f"-{self.collection}" if self.collection else "")
 
 
 class PublishedEvent(BaseModel):

@@ -31,10 +31,12 @@ from .messages import NotificationMessage, ReceiptRequest
 from .ports import Changes, Clock, NotificationQueue, Repository
 
 if TYPE_CHECKING:
-    from ..domain.invoices import Invoice
+    from ..domain.invoices import CorrectionKind, Invoice
     from .invoices import Invoicing
 
 Series = tuple[ReceiptCounter | None, Account | None]
+# The requests a credit note answers (`refund_failed` asks for the invoice that undoes one).
+CREDITED: dict[str, CorrectionKind] = {"refund": "refund", "reversal": "reversal", "dispute": "dispute"}
 
 
 class ReceiptNumbering:
@@ -174,8 +176,10 @@ class ReceiptRequests:
                 if self.invoicing is not None:  # before the e-mails: a receipt e-mail links its invoice
                     out.invoices += len(self.invoicing.issue_for(merchant_id, [r.charge_id for r in charges]))
                     for _, r in wanted:
-                        if r.correction is not None and r.source_id is not None:
-                            note, new = self.invoicing.credit_note(merchant_id, r.correction, r.source_id, r.charge_id)
+                        if r.correction == "refund_failed" and r.source_id is not None:
+                            out.invoices += self.invoicing.restore(merchant_id, r.source_id)[1]
+                        elif (kind := CREDITED.get(r.correction or "")) is not None and r.source_id is not None:
+                            note, new = self.invoicing.credit_note(merchant_id, kind, r.source_id, r.charge_id, r.collection)
                             out.credit_notes += new
                             if note is not None and note.reason == "refund":  # the notifier decides (account, address)
                                 emails.append(credit_note_email(note))

@@ -17,7 +17,7 @@ from ..domain.api_keys import ApiKey
 from ..domain.charge import AttemptOutcome, Charge, ChargeStatus, LineType, published
 from ..domain.disputes import Dispute, DisputeReason, DisputeStatus
 from ..domain.exports import Export, ExportFormat, ExportKind, ExportStatus
-from ..domain.invoices import CorrectionKind, Invoice, InvoiceType, Seller, invoice_id
+from ..domain.invoices import DocumentReason, Invoice, InvoiceType, Seller, charge_invoice_id
 from ..domain.items import Item, ItemStatus
 from ..domain.model import FINAL_STATUSES, Event, Mandate, MandateStatus, PaymentMethod, Plan, PlanStatus
 from ..domain.money import Currency
@@ -272,7 +272,7 @@ class ChargeOut(ResponseModel):
             tax_breakdown=[TaxLineOut(**group.model_dump()) for group in published(charge.tax_breakdown)],
             lines=[LineOut(**line.model_dump()) for line in charge.bill_lines],
             receipt_url=receipt_url,
-            invoice_id=invoice_id(charge.id) if charge.receipt_number is not None else None,
+            invoice_id=charge_invoice_id(charge.id, charge.collection) if charge.receipt_number is not None else None,
         )
 
 
@@ -407,7 +407,9 @@ class AccountOut(ResponseModel):
     @classmethod
     def of(cls, account: Account) -> AccountOut:
         return cls(
-            **account.model_dump(exclude={"merchant_id", "version", "default_tax_rate"}),
+            **account.model_dump(
+                exclude={"merchant_id", "version", "default_tax_rate", "former_invoice_prefixes", "former_credit_note_prefixes"}
+            ),
             invoice_prefix=account.invoice_prefix,
             default_tax_rate_id=account.default_tax_rate_id,
         )
@@ -610,8 +612,12 @@ class InvoiceOut(ResponseModel):
     object: Literal["invoice"] = "invoice"
     type: InvoiceType
     number: str = Field(description="invoice_prefix-n (invoices) or credit_note_prefix-n (credit notes), gapless per merchant")
-    corrects: str | None = Field(description="A credit note's: the invoice it corrects")
-    reason: CorrectionKind | None = Field(None, description="A credit note's: what it answers")
+    corrects: str | None = Field(
+        description="A credit note's: the invoice it corrects; an invoice's (reason refund_failed): the credit note it undoes"
+    )
+    reason: DocumentReason | None = Field(
+        None, description="A credit note's: what it answers; refund_failed: an invoice undoing a failed refund's credit note"
+    )
     charge_id: str
     mandate_id: str
     refund_id: str | None

@@ -33,10 +33,13 @@ DOCUMENT_TEXT: dict[str, dict[str, str]] = {
         "line.correction.refund": "Refund, invoice {number}",
         "line.correction.reversal": "Payment returned by the bank, invoice {number}",
         "line.correction.dispute": "Dispute lost, invoice {number}",
+        "line.correction.refund_failed": "Refund failed at the bank, credit note {number}",
         "reason.refund": "refund",
         "reason.reversal": "payment returned by the bank",
         "reason.dispute": "dispute lost",
+        "reason.refund_failed": "the refund failed at the bank",
         "corrects": "Corrects invoice {number} ({reason}).",
+        "undoes": "Undoes credit note {number}: the refund failed at the bank.",
         "not_subject": "Not subject to VAT",
     },
     "lt": {
@@ -48,10 +51,13 @@ DOCUMENT_TEXT: dict[str, dict[str, str]] = {
         "line.correction.refund": "Pinigų grąžinimas pagal sąskaitą {number}",
         "line.correction.reversal": "Banko grąžintas mokėjimas pagal sąskaitą {number}",
         "line.correction.dispute": "Pralaimėtas ginčas dėl sąskaitos {number}",
+        "line.correction.refund_failed": "Nepavykęs pinigų grąžinimas pagal kreditinę sąskaitą {number}",
         "reason.refund": "pinigų grąžinimas",
         "reason.reversal": "bankas grąžino mokėjimą",
         "reason.dispute": "pralaimėtas ginčas",
+        "reason.refund_failed": "bankas nepriėmė pinigų grąžinimo",
         "corrects": "Koreguojama sąskaita {number} ({reason}).",
+        "undoes": "Anuliuojama kreditinė sąskaita {number}: bankas nepriėmė pinigų grąžinimo.",
         "not_subject": "PVM neapmokestinama",
     },
 }
@@ -105,7 +111,10 @@ def line_text(invoice: Invoice, line: InvoiceLine, lang: str) -> str:
 
 
 def corrects_note(invoice: Invoice, lang: str) -> str | None:
-    """A credit note's note naming the invoice it corrects and why."""
+    """A credit note's note naming the invoice it corrects and why (an invoice undoing a credit
+    note whose refund failed later: that credit note)."""
     if invoice.corrects_number is None or invoice.reason is None:
         return None
+    if invoice.reason == "refund_failed":
+        return words(lang, "undoes", number=invoice.corrects_number)
     return words(lang, "corrects", number=invoice.corrects_number, reason=words(lang, f"reason.{invoice.reason}"))

@@ -27,6 +27,7 @@ Mapping (docs/invoices.md):
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -129,7 +130,24 @@ def cii_data(invoice: Invoice) -> dict[str, Any]:
     if invoice.period_start is not None and invoice.period_end is not None:
         data["BT-73"] = invoice.period_start.date()
         data["BT-74"] = max(invoice.period_start.date(), (invoice.period_end - timedelta(microseconds=1)).date())
-    return data
+    safe: dict[str, Any] = _xml_safe(data)
+    return safe
+
+
+# What XML 1.0 cannot hold (lxml refuses it): C0 controls but TAB, LF and CR; surrogates; U+FFFE, U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(value: Any) -> Any:
+    """Every text of the business terms without what XML 1.0 cannot hold (a space instead), for
+    documents issued before the input refused control characters: the document is produced."""
+    if isinstance(value, str):
+        return _NOT_XML.sub(" ", value)
+    if isinstance(value, dict):
+        return {k: _xml_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_xml_safe(v) for v in value]
+    return value
 
 
 def cii_xml(invoice: Invoice) -> bytes:

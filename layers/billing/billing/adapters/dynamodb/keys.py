@@ -32,7 +32,7 @@ _ID = re.compile(r"^(mch|pln|mdt|chg|evt|key|we|wd|rfd|dsp|itm|ntf|sup|txr|exp|r
 
 
 def valid_id(value: str, prefix: str) -> bool:
-    return bool(_ID.match(value)) and value.startswith(prefix + "_")
+    return bool(_ID.fullmatch(value)) and value.startswith(prefix + "_")
 
 
 def sortable(moment: datetime) -> str:

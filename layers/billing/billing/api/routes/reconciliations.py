@@ -17,13 +17,13 @@ from ..responses import ListOut, ReconciliationOut
 from ..routing import Cursor, Limit, MerchantRequest, new_router, responses
 
 router = new_router()
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits (\d is any Unicode digit), whole string
 
 
 def day_of(value: str) -> Day:
     """`YYYY-MM-DD`, a real calendar day in the years the contract accepts (422 otherwise)."""
     try:
-        day = Day.fromisoformat(value) if _DATE.match(value) else None
+        day = Day.fromisoformat(value) if _DATE.fullmatch(value) else None
     except ValueError:
         day = None
     if day is None or not 2000 <= day.year <= 2199:

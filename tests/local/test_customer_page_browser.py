@@ -131,7 +131,7 @@ def test_a_past_due_customer_recovers_from_their_page_and_opens_the_receipt(loca
     # Given a customer who approved with a card that is then refused: the mandate is past_due
     SHOTS.mkdir(parents=True, exist_ok=True)
     call = merchant(local, "Sporto klubas Vilnius")
-    call("PATCH", "/v1/account", {"legal_name": "UAB Sporto klubas", "vat_id": "LT100001234567"})
+    call("PATCH", "/v1/account", {"legal_name": "UAB Sporto klubas", "vat_id": "LT100001919017"})
     status, plan = call(
         "POST", "/v1/plans", {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month", "retry_schedule_days": []}
     )
@@ -161,7 +161,7 @@ def test_a_past_due_customer_recovers_from_their_page_and_opens_the_receipt(loca
     page.get_by_role("link", name="Receipt").click()
     page.wait_for_load_state()
     receipt = page.inner_text("main")
-    assert "invoice R-1" in receipt and "UAB Sporto klubas" in receipt and "LT100001234567" in receipt and "€19.99" in receipt
+    assert "invoice R-1" in receipt and "UAB Sporto klubas" in receipt and "LT100001919017" in receipt and "€19.99" in receipt
     page.screenshot(path=str(SHOTS / "receipt-en.png"), full_page=True)
     pdf = page.get_by_role("link", name="Download PDF").get_attribute("href")
     assert pdf and "format=pdf" in pdf
@@ -364,7 +364,7 @@ def test_a_customer_buys_as_a_business_in_english_and_lithuanian(local: str, bro
     call = merchant(local, "Sporto klubas Vilnius")
     status, rate = call("POST", "/v1/tax_rates", {"display_name": "PVM", "percentage": "21", "country": "LT"})
     assert status == 201, rate
-    call("PATCH", "/v1/account", {"legal_name": "UAB Sporto klubas", "vat_id": "LT100001234567"})
+    call("PATCH", "/v1/account", {"legal_name": "UAB Sporto klubas", "vat_id": "LT100001919017"})
     status, plan = call(
         "POST", "/v1/plans", {"name": "Gold", "amount": 1210, "currency": "EUR", "interval": "month", "tax_rate_id": rate["id"]}
     )
@@ -426,7 +426,7 @@ def paid_then_partly_refunded(local: str, locale: str) -> tuple[Http, dict, dict
     assert status == 201, rate
     seller = {
         "legal_name": "UAB Sporto klubas",
-        "vat_id": "LT100001234567",
+        "vat_id": "LT100001919017",
         "company_code": "304000111",
         "address": "Gedimino pr. 1, 01103 Vilnius",
         "default_tax_rate_id": rate["id"],
@@ -496,7 +496,7 @@ def test_the_invoice_and_its_credit_note_read_as_an_accountant_expects(local: st
     heading = page.inner_text("h1")
     assert heading == f"{words['invoice']} {invoice['number']}", heading
     main = page.inner_text("main")
-    for seller_line in ("UAB Sporto klubas", "LT100001234567", "304000111", "Gedimino pr. 1, 01103 Vilnius"):
+    for seller_line in ("UAB Sporto klubas", "LT100001919017", "304000111", "Gedimino pr. 1, 01103 Vilnius"):
         assert seller_line in main, (seller_line, main)
     assert "Ona Onaitė" in main and "ona@example.lt" in main
     total, net, vat = words["amounts"]
@@ -512,7 +512,7 @@ def test_the_invoice_and_its_credit_note_read_as_an_accountant_expects(local: st
     assert heading == f"{words['credit_note']} {note['number']}" and note["number"] != invoice["number"], heading
     main = page.inner_text("main")
     assert words["corrects"].format(number=invoice["number"]) in main, main
-    assert "UAB Sporto klubas" in main and "LT100001234567" in main and "Ona Onaitė" in main
+    assert "UAB Sporto klubas" in main and "LT100001919017" in main and "Ona Onaitė" in main
     total, net, vat = words["credited"]
     rows = [line.split("\t") for line in page.inner_text("table").splitlines()]
     assert [words["net"], net] in rows and [f"{words['vat']} {net}", vat] in rows, rows

@@ -189,7 +189,7 @@ def test_a_merchant_that_registers_for_vat_later_reverse_charges_its_existing_eu
     mandate_id = books.world.api.charges.get(MERCHANT, charge_id).mandate_id
     handle(books)
     # When the merchant registers (PATCH /v1/account vat_id) and the next month is charged
-    books.world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "LT100001234567"}))
+    books.world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "LT100001919017"}))
     books.world.clock.advance(days=32)
     books.world.tick()
     handle(books)

@@ -454,6 +454,13 @@ class Mandate(Entity):
         return amounts
 
     @property
+    def charges_vat(self) -> bool:
+        """A seller without a VAT id is not registered for VAT and charges none: its lines are
+        outside the scope of VAT (EN 16931 category O) whatever rate they carry (a merchant that
+        deregistered keeps its mandates' rates; they apply again if it registers again)."""
+        return bool(self.seller_vat_id)
+
+    @property
     def reverse_charged(self) -> bool:
         return tax.reverse_charge(self.seller_vat_id, self.customer.tax)
 
@@ -473,10 +480,14 @@ class Mandate(Entity):
 
     def price(self, items: dict[str, int], credit_used: int) -> ChargeTax:
         """The tax of a charge of the plan, `items` (id -> amount) and `credit_used` (domain/tax)."""
-        lines: list[tuple[int, RateRef | None]] = [(self.terms.amount, self.terms.tax_rate)]
-        lines += [(amount, self.item_rate(item_id)) for item_id, amount in items.items()]
+
+        def rated(rate: RateRef | None) -> RateRef | None:
+            return rate if self.charges_vat else None
+
+        lines: list[tuple[int, RateRef | None]] = [(self.terms.amount, rated(self.terms.tax_rate))]
+        lines += [(amount, rated(self.item_rate(item_id))) for item_id, amount in items.items()]
         if credit_used:
-            lines.append((-credit_used, self.terms.tax_rate))
+            lines.append((-credit_used, rated(self.terms.tax_rate)))
         return tax.compute(lines, self.terms.currency, self.reverse_charged)
 
     def credit_to_use(self, gross: int, credit: int | None = None, cap: int | None = None) -> int:

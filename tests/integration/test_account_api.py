@@ -31,7 +31,7 @@ def test_only_the_fields_sent_change_and_details_can_be_cleared(system: System, 
     changes = {
         "legal_name": "UAB Sporto klubas",
         "address": "Gedimino pr. 1, Vilnius",
-        "vat_id": "LT100001234567",
+        "vat_id": "LT100001919017",
         "support_email": "help@klubas.lt",
         "default_locale": "lt",
         "receipt_prefix": "SK",

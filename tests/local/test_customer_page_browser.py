@@ -131,7 +131,7 @@ def test_a_past_due_customer_recovers_from_their_page_and_opens_the_receipt(loca
     # Given a customer who approved with a card that is then refused: the mandate is past_due
     SHOTS.mkdir(parents=True, exist_ok=True)
     call = merchant(local, "Sporto klubas Vilnius")
-    call("PATCH", "/v1/account", {"legal_name": "UAB Sporto klubas", "vat_id": "LT100001234567"})
+    call("PATCH", "/v1/account", {"legal_name": "UAB Sporto klubas", "vat_id": "LT100001919017"})
     status, plan = call(
         "POST", "/v1/plans", {"name": "Gold", "amount": 1999, "currency": "EUR", "interval": "month", "retry_schedule_days": []}
     )
@@ -161,7 +161,7 @@ def test_a_past_due_customer_recovers_from_their_page_and_opens_the_receipt(loca
     page.get_by_role("link", name="Receipt").click()
     page.wait_for_load_state()
     receipt = page.inner_text("main")
-    assert "invoice R-1" in receipt and "UAB Sporto klubas" in receipt and "LT100001234567" in receipt and "€19.99" in receipt
+    assert "invoice R-1" in receipt and "UAB Sporto klubas" in receipt and "LT100001919017" in receipt and "€19.99" in receipt
     page.screenshot(path=str(SHOTS / "receipt-en.png"), full_page=True)
     pdf = page.get_by_role("link", name="Download PDF").get_attribute("href")
     assert pdf and "format=pdf" in pdf
@@ -362,7 +362,7 @@ def test_a_customer_buys_as_a_business_in_english_and_lithuanian(local: str, bro
     # Given a seller with a Lithuanian VAT id and a VAT rate, and a mandate awaiting approval
     SHOTS.mkdir(parents=True, exist_ok=True)
     call = merchant(local, "Sporto klubas Vilnius")
-    call("PATCH", "/v1/account", {"legal_name": "UAB Sporto klubas", "vat_id": "LT100001234567"})
+    call("PATCH", "/v1/account", {"legal_name": "UAB Sporto klubas", "vat_id": "LT100001919017"})
     status, rate = call("POST", "/v1/tax_rates", {"display_name": "PVM", "percentage": "21", "country": "LT"})
     assert status == 201, rate
     status, plan = call(
@@ -422,12 +422,12 @@ def paid_then_partly_refunded(local: str, locale: str) -> tuple[Http, dict, dict
     """A VAT-registered seller (21 % inclusive PVM by default), a customer charged €12.10 by card,
     then refunded €6.05: the charge and its credit note, once both are issued."""
     call = merchant(local, "Sporto klubas Vilnius")
-    assert call("PATCH", "/v1/account", {"vat_id": "LT100001234567"})[0] == 200  # a VAT rate needs the seller's VAT id
+    assert call("PATCH", "/v1/account", {"vat_id": "LT100001919017"})[0] == 200  # a VAT rate needs the seller's VAT id
     status, rate = call("POST", "/v1/tax_rates", {"display_name": "PVM", "percentage": "21", "country": "LT", "inclusive": True})
     assert status == 201, rate
     seller = {
         "legal_name": "UAB Sporto klubas",
-        "vat_id": "LT100001234567",
+        "vat_id": "LT100001919017",
         "company_code": "304000111",
         "address": "Gedimino pr. 1, 01103 Vilnius",
         "default_tax_rate_id": rate["id"],
@@ -519,7 +519,7 @@ def test_the_invoice_and_its_credit_note_read_as_an_accountant_expects(local: st
     shown = facts()
     assert list(shown)[:4] == list(words["fields"]), shown
     seller, buyer = shown[words["fields"][2]], shown[words["fields"][3]]
-    for seller_line in ("UAB Sporto klubas", "LT100001234567", "304000111", "Gedimino pr. 1, 01103 Vilnius"):
+    for seller_line in ("UAB Sporto klubas", "LT100001919017", "304000111", "Gedimino pr. 1, 01103 Vilnius"):
         assert seller_line in seller, (seller_line, seller)
     assert "Ona Onaitė" in buyer and "ona@example.lt" in buyer
     assert words["card"] in page.inner_text("main")
@@ -542,7 +542,7 @@ def test_the_invoice_and_its_credit_note_read_as_an_accountant_expects(local: st
     assert list(shown)[:5] == list(words["credit_fields"]), shown
     assert (shown[words["credit_fields"][1]], shown[words["credit_fields"][2]]) == (invoice["number"], words["reason"])
     main = page.inner_text("main")
-    assert "UAB Sporto klubas" in main and "LT100001234567" in main and "Ona Onaitė" in main
+    assert "UAB Sporto klubas" in main and "LT100001919017" in main and "Ona Onaitė" in main
     total, net, vat = words["credited"]
     rows = [line.split("\t") for line in page.inner_text("table").splitlines()]
     assert rows[1] == [words["credit_line"].format(number=invoice["number"]), total], rows

@@ -87,7 +87,7 @@ def link(world: World, mandate_id: str) -> str:
 def test_the_portal_changes_only_the_linked_mandates_customer_and_reverse_charge_follows() -> None:
     # Given a seller with a Lithuanian VAT id and two active mandates
     world = World()
-    world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "LT100001234567"}))
+    world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "LT100001919017"}))
     plan = world.plan()
     mine, other = world.mandate(plan), world.mandate(plan)
     portal = CustomerPortal(world.api, LINKS, lambda _: "Shop")

@@ -29,7 +29,7 @@ from tests.world import MERCHANT, refund
 LINKS = ApprovalLinks(b"k" * 32, "https://pay.test")
 
 
-def refunded_books(locale: str, vat_id: str | None = "LT100001234567", invoice_pdf: bool | None = True) -> tuple[Books, str]:
+def refunded_books(locale: str, vat_id: str | None = "LT100001919017", invoice_pdf: bool | None = True) -> tuple[Books, str]:
     """A merchant's customer (with an address, in `locale`) paid 12.10 and was refunded 5.00; the
     receipts function has issued the invoice and the credit note and asked for their e-mails."""
     books = Books(vat_id=vat_id)
@@ -77,7 +77,7 @@ TITLES = {
 @pytest.mark.parametrize("locale", ["en", "lt"])
 def test_receipt_and_credit_note_e_mails_name_link_and_attach_their_documents_pdf(locale: str, vat: bool) -> None:
     # Given a merchant who wants the PDF with the e-mails, a paid and partly refunded charge
-    books, charge_id = refunded_books(locale, vat_id="LT100001234567" if vat else None)
+    books, charge_id = refunded_books(locale, vat_id="LT100001919017" if vat else None)
     invoice = books.invoice(charge_id)
     [note] = books.invoices(type="credit_note")
     # When the notifier sends what the receipts function asked for

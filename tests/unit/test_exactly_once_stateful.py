@@ -119,7 +119,7 @@ class Billing(RuleBasedStateMachine):
     def setup(self, plans, notice_days: int) -> None:
         self.world = World()
         self.oracle = Oracle()
-        self.world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "LT100001234567"}))
+        self.world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "LT100001919017"}))
         self.plans = [
             self._plan(interval=i, retry_schedule_days=r, total_cycles=t, currency=c, trial_days=d, rate=rate)
             for i, r, t, c, d, rate in plans

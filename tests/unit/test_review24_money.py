@@ -241,21 +241,23 @@ def test_a_greek_business_is_reverse_charged_or_its_vat_id_refused(vat_id: str) 
     assert charge.tax_amount == 0
 
 
-def test_a_merchant_that_registers_for_vat_later_reverse_charges_its_existing_eu_business_customers() -> None:
-    # Given a merchant not registered for VAT (yet) with a 21 % inclusive plan, and a German business customer
-    books = Books(vat_id=None)
+def test_a_merchant_whose_vat_id_changes_country_charges_its_existing_customers_by_the_new_one() -> None:
+    # Given a Lithuanian VAT-registered merchant with a 21 % inclusive plan and a German business
+    # customer (reverse-charged: 10.00 collected, no VAT)
+    books = Books()
     buyer = {"type": "business", "company_name": "Beispiel GmbH", "vat_id": "DE136695976", "address": {"country": "DE"}}
     charge_id = books.paid_charge({"tax": buyer}, amount=1210, tax_rate_id=books.rate())
-    mandate_id = books.world.api.charges.get(MERCHANT, charge_id).mandate_id
+    first = books.world.api.charges.get(MERCHANT, charge_id)
+    assert [g.category for g in first.tax_breakdown] == ["reverse_charge"] and first.amount == 1000
     handle(books)
-    # When the merchant registers (PATCH /v1/account vat_id) and the next month is charged
-    books.world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "LT100001234567"}))
+    # When the merchant's VAT id becomes a German one (it moved) and the next month is charged
+    books.world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "DE123456788"}))
     books.world.clock.advance(days=32)
     books.world.tick()
     handle(books)
-    # Then the intra-EU B2B charge is reverse-charged (no Lithuanian VAT taken from a German business),
-    # as it is for a mandate created after the registration
-    latest = max((c for c in books.world.charges(mandate_id)), key=lambda c: c.cycle)
+    # Then the sale to a German business is domestic: the VAT is charged (the seller's VAT id as it is
+    # when the charge is made decides, not the one the mandate was made with)
+    latest = max((c for c in books.world.charges(first.mandate_id)), key=lambda c: c.cycle)
     assert latest.cycle == 2 and latest.status == "succeeded"
-    assert [g.category for g in latest.tax_breakdown] == ["reverse_charge"]
-    assert (latest.amount, latest.tax_amount) == (1000, 0)
+    assert [g.category for g in latest.tax_breakdown] == ["standard"]
+    assert (latest.amount, latest.tax_amount) == (1210, 210)

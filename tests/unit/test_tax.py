@@ -42,7 +42,7 @@ CURRENCIES = ["EUR", "JPY", "ISK", "GBP"]
 def new_rate(world: World, merchant: str = MERCHANT, **body: Any) -> str:
     """A rate of a merchant with a VAT id (a rate needs one)."""
     if not world.api.account.get(merchant).vat_id:
-        world.api.account.update(merchant, AccountUpdate.model_validate({"vat_id": "LT100001234567"}))
+        world.api.account.update(merchant, AccountUpdate.model_validate({"vat_id": "LT100001919017"}))
     fields = {"display_name": "PVM", "percentage": "21", "country": "LT", **body}
     return world.api.tax_rates.create(merchant, TaxRateCreate.model_validate(fields)).id
 
@@ -153,7 +153,7 @@ RATE_SPECS = st.lists(
     default_rate=st.integers(-1, 2),
     items=st.lists(st.tuples(st.integers(1, 50_000), st.integers(-1, 2)), max_size=4),
     buyer=st.sampled_from([None, ("business", "DE136695976"), ("business", "LT100000019"), ("individual", "DE136695976")]),
-    seller_vat=st.just("LT100001234567"),  # a merchant with rates has a VAT id (else 422)
+    seller_vat=st.just("LT100001919017"),  # a merchant with rates has a VAT id (else 422)
 )
 def test_a_charges_tax_is_the_contracts(
     currency: str,
@@ -254,7 +254,7 @@ def test_the_pure_computation_is_the_oracles_in_every_currency(
 def test_reverse_charge_collects_the_net_of_an_inclusive_price() -> None:
     # Given a Lithuanian seller and a German business buyer, a 21 % inclusive plan of 12.10
     world = World()
-    world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "LT100001234567"}))
+    world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "LT100001919017"}))
     plan_id = world.plan(amount=1210, tax_rate_id=new_rate(world))
     mandate_id = mandate(world, plan_id, {"type": "business", "company_name": "GmbH", "vat_id": "DE136695976"})
     world.tick()
@@ -267,7 +267,7 @@ def test_reverse_charge_collects_the_net_of_an_inclusive_price() -> None:
 def test_a_customer_change_applies_to_charges_made_afterwards() -> None:
     # Given a monthly mandate with a 21 % exclusive plan: 12.10 collected
     world = World()
-    world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "LT100001234567"}))
+    world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "LT100001919017"}))
     plan_id = world.plan(amount=1000, tax_rate_id=new_rate(world, inclusive=False))
     mandate_id = mandate(world, plan_id)
     world.tick()

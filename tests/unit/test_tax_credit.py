@@ -270,7 +270,7 @@ def test_the_stripe_minimum_is_on_what_is_collected_not_on_the_price_as_entered(
         plan_id="pln_small",
         terms=PlanTerms(amount=60, currency="EUR", interval="month", tax_rate=RateRef(id="txr_1", percentage="21", country="LT")),
         customer=Customer(reference="c", tax=GERMAN_BUSINESS),  # type: ignore[arg-type]
-        seller_vat_id="LT100001234567",
+        seller_vat_id="LT100001919017",
         created_at=now,
         updated_at=now,
     )

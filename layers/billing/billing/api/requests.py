@@ -27,7 +27,7 @@ from pydantic.json_schema import SkipJsonSchema
 from ..domain import payment_methods
 from ..domain.money import Amount, Currency
 from ..domain.schedule import MAX_INTERVAL_COUNT, Interval
-from ..domain.tax import PERCENTAGE_PATTERN
+from ..domain.tax import PERCENTAGE_PATTERN, iso_country
 from ..domain.text import lines, single_line
 from ..wire import TimeIn
 
@@ -135,7 +135,9 @@ class TaxAddressIn(RequestModel):
     line2: Text200 | None = None
     city: Text100 | None = None
     postal_code: Text20 | None = None
-    country: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(None, description="ISO 3166-1 alpha-2")
+    country: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(iso_country)] | None = Field(
+        None, description="ISO 3166-1 alpha-2"
+    )
 
 
 class CustomerTaxIn(RequestModel):
@@ -187,7 +189,9 @@ class TaxRateCreate(RequestModel):
     percentage: Annotated[StrictStr, StringConstraints(pattern=PERCENTAGE_PATTERN)] = Field(
         description='A decimal string "0".."100" with at most 4 decimals (never a JSON number)'
     )
-    country: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(description="ISO 3166-1 alpha-2")
+    country: Annotated[StrictStr, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(iso_country)] = Field(
+        description="ISO 3166-1 alpha-2"
+    )
     inclusive: StrictBool = True
     description: Text500 | None = None
 
@@ -312,7 +316,7 @@ class AccountUpdate(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"legal_name": "UAB Sporto klubas", "vat_id": "LT100001234567", "support_email": "help@klubas.lt"},
+                {"legal_name": "UAB Sporto klubas", "vat_id": "LT100001919017", "support_email": "help@klubas.lt"},
                 {"default_locale": "lt", "receipt_prefix": "SK", "notifications": {"upcoming_charge_days": 5}},
             ]
         }

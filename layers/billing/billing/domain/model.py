@@ -463,6 +463,13 @@ class Mandate(Entity):
         return amounts
 
     @property
+    def charges_vat(self) -> bool:
+        """A seller without a VAT id is not registered for VAT and charges none: its lines are
+        outside the scope of VAT (EN 16931 category O) whatever rate they carry (a merchant that
+        deregistered keeps its mandates' rates; they apply again if it registers again)."""
+        return bool(self.seller_vat_id)
+
+    @property
     def reverse_charged(self) -> bool:
         return tax.reverse_charge(self.seller_vat_id, self.customer.tax)
 
@@ -482,10 +489,15 @@ class Mandate(Entity):
     def price(self, items: dict[str, int], credit: int) -> ChargeTax:
         """The tax of a charge of the plan and `items` (id -> amount), with up to `credit` (money)
         of carried credit taken off what it collects (domain/tax `compute_with_credit`): the one
-        computation of a charge, its preview and a bank debit's notice."""
-        lines: list[tuple[int, RateRef | None]] = [(self.terms.amount, self.terms.tax_rate)]
-        lines += [(amount, self.item_rate(item_id)) for item_id, amount in items.items()]
-        return tax.compute_with_credit(lines, self.terms.tax_rate, credit, self.terms.currency, self.reverse_charged)
+        computation of a charge, its preview and a bank debit's notice. A seller without a VAT id
+        charges none (`charges_vat`)."""
+
+        def rated(rate: RateRef | None) -> RateRef | None:
+            return rate if self.charges_vat else None
+
+        lines: list[tuple[int, RateRef | None]] = [(self.terms.amount, rated(self.terms.tax_rate))]
+        lines += [(amount, rated(self.item_rate(item_id))) for item_id, amount in items.items()]
+        return tax.compute_with_credit(lines, rated(self.terms.tax_rate), credit, self.terms.currency, self.reverse_charged)
 
     def credit_to_use(self, gross: int, credit: int | None = None, cap: int | None = None) -> int:
         """How much of the carried credit a charge collecting `gross` (tax included) takes: all it

@@ -42,7 +42,18 @@ TaxCategory = Literal["standard", "zero", "reverse_charge", "not_subject"]
 NOT_SUBJECT: TaxCategory = "not_subject"
 PERCENTAGE_PATTERN = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$"
 Percentage = Annotated[str, StringConstraints(pattern=PERCENTAGE_PATTERN)]
-Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+def iso_country(code: str) -> str:
+    """An ISO 3166-1 alpha-2 code that names a country ("ZZ" or "EU" do not: documents name it)."""
+    from iso3166 import countries_by_alpha2
+
+    if code not in countries_by_alpha2:
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code (e.g. LT)")
+    return code
+
+
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]  # stored: read as written (inputs: iso_country)
 
 # EU member states by the prefix of their VAT ids (Greece's is EL; Northern Ireland's XI is
 # the UK's, for goods only, and is not a member state).
@@ -112,12 +123,12 @@ def vat_prefix(vat_id: str | None) -> str | None:
 
 
 def reverse_charge(seller_vat_id: str | None, buyer: CustomerTax | None) -> bool:
-    """Whether a charge is reverse-charged: the seller has a VAT id, and the buyer is a business
+    """Whether a charge is reverse-charged: the seller has an EU VAT id, and the buyer is a business
     whose VAT id is of another EU member state than the seller's."""
     if not seller_vat_id or buyer is None or buyer.type != "business":
         return False
-    theirs = vat_prefix(buyer.vat_id)
-    return theirs is not None and theirs != vat_prefix(seller_vat_id)
+    mine, theirs = vat_prefix(seller_vat_id), vat_prefix(buyer.vat_id)
+    return mine is not None and theirs is not None and theirs != mine
 
 
 @dataclass(frozen=True)
@@ -221,10 +232,16 @@ def compute_with_credit(
 
 def ensure_vat_id(vat_id: str, param: str) -> str:
     """An EU VAT id checked for its country prefix's format (python-stdnum's `stdnum.eu.vat`);
-    returned compact ("LT 1000 0123 4567" -> "LT100001234567")."""
+    returned compact and upper case with its VAT prefix ("lt 1000 0191 9017" -> "LT100001919017";
+    Greece's "GR…", its ISO code, becomes "EL…", its VAT prefix)."""
     from stdnum.eu import vat  # imported on first use (cold start)
 
     try:
-        return str(vat.validate(vat_id))
+        compact = str(vat.validate(vat_id)).upper()
     except Exception:  # stdnum's ValidationError family: format, length, checksum, unknown prefix
         raise ValidationFailed("vat_id is not a valid EU VAT number for its country prefix.", param) from None
+    if compact.startswith("GR"):
+        compact = "EL" + compact[2:]
+    if vat_prefix(compact) is None:  # e.g. XI (Northern Ireland): not a member state's VAT id
+        raise ValidationFailed("vat_id must be the VAT number of an EU member state, with its prefix.", param)
+    return compact

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..domain.account import Account
 from ..domain.errors import ValidationFailed, found
+from ..domain.tax import ensure_vat_id
 from .commands import AccountChanges
 from .concurrency import retry_on_conflict
 from .ports import Changes, Clock, Repository
@@ -43,6 +44,8 @@ class Accounts:
                 " must name the seller's VAT id (it may be changed, not removed).",
                 "vat_id",
             )
+        if isinstance(vat_id := changes.get("vat_id"), str):  # it decides the tax: an EU VAT id, compact
+            changes["vat_id"] = ensure_vat_id(vat_id, "vat_id")
         for field in REQUIRED:
             if field in changes and changes[field] is None:
                 raise ValidationFailed(f"{field} cannot be null.", field)

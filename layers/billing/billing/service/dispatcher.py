@@ -52,6 +52,7 @@ from .ports import (
 )
 
 NoticeSettings = Callable[[str], NotificationSettings]
+SellerVatId = Callable[[str], str | None]
 
 
 @dataclass
@@ -83,6 +84,7 @@ class _Run:
     charges: dict[str, Charge]  # the mandates' open charges
     items: dict[str, Item]  # the pending items of mandates whose next charge may be created
     settings: NoticeSettings  # each merchant's notification settings, read when first needed
+    seller_vat_id: SellerVatId  # each merchant's VAT id now (the seller's, which decides the tax)
 
 
 @dataclass
@@ -127,7 +129,8 @@ class Dispatcher:
             return report
         due = [ref for ref in found if ref.object_id.startswith("mdt_")]
         refunds = [ref for ref in found if ref.object_id.startswith("rfd_")]
-        run = _Run(now, *self._load(due), settings=self._notice_settings())
+        account = self._accounts()
+        run = _Run(now, *self._load(due), settings=self._notice_settings(account), seller_vat_id=self._seller_vat_id(account))
         build_deferred_models()  # before the threads: each model built once, here
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             results = list(pool.map(lambda ref: self._claim_safely(ref, run), due))
@@ -164,17 +167,29 @@ class Dispatcher:
         charges = self.repo.load_many({Charge: open_charges}).of(Charge) if open_charges else {}
         return mandates, charges, self._items(mandates.values())
 
-    def _notice_settings(self) -> NoticeSettings:
-        """The merchants' notification settings, each read at most once per run (when a notice is near)."""
+    def _accounts(self) -> Callable[[str], Account | None]:
+        """The merchants' accounts, each read at most once per run (when first needed)."""
+        return cache(lambda merchant_id: self.repo.get(Account, merchant_id, merchant_id))
 
-        @cache
+    @staticmethod
+    def _notice_settings(accounts: Callable[[str], Account | None]) -> NoticeSettings:
+        """The merchants' notification settings (read when a notice is near)."""
+
         def settings(merchant_id: str) -> NotificationSettings:
-            account = self.repo.get(Account, merchant_id, merchant_id)
+            account = accounts(merchant_id)
             if account is None:  # no such merchant: nothing to tell anyone
                 return NotificationSettings(upcoming_charge_days=0, trial_ending_days=0)
             return account.notifications
 
         return settings
+
+    @staticmethod
+    def _seller_vat_id(accounts: Callable[[str], Account | None]) -> SellerVatId:
+        def vat_id(merchant_id: str) -> str | None:
+            account = accounts(merchant_id)
+            return account.vat_id if account is not None else None
+
+        return vat_id
 
     def _items(self, mandates: Iterable[Mandate]) -> dict[str, Item]:
         """The pending items of mandates whose next cycle charge may be created now."""
@@ -317,6 +332,9 @@ class Dispatcher:
             return _DispatchOutcome()  # gone from under the index entry
         if mandate.winding_up:
             return self._wind_up(mandate, run)
+        # The seller's VAT id as it is now decides the tax of what is charged or announced (a
+        # merchant registers for VAT, or deregisters, after its mandates were made): saved with them.
+        mandate.seller_vat_id = run.seller_vat_id(mandate.merchant_id)
         charge = run.charges.get(mandate.open_charge_id) if mandate.open_charge_id else None
         was_paused = mandate.status == "paused"
         try:

@@ -1,0 +1,42 @@
+"""The figures' store in memory: the FigureStore port as a dict, with the same conditional keep."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from billing.domain.figures import TOTALS, Counters
+
+
+class InMemoryFigureStore:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], tuple[int, Counters]] = {}
+        self.counters: dict[tuple[str, str, str], dict[str, int]] = {}  # (merchant, currency, bucket) -> counters
+        self.reads: list[int] = []  # items each `buckets` call read
+        self.before_keep: object = None  # a hook: another writer keeping first (a conflict)
+
+    def kept(self, merchant_id: str, object_ids: Sequence[str]) -> dict[str, tuple[int, Counters]]:
+        return {i: self.objects[(merchant_id, i)] for i in object_ids if (merchant_id, i) in self.objects}
+
+    def keep(
+        self, merchant_id: str, object_id: str, version: int, previous: int | None, contribution: Counters, change: Counters
+    ) -> bool:
+        if callable(self.before_keep):
+            hook, self.before_keep = self.before_keep, None
+            hook()
+        current = self.objects.get((merchant_id, object_id))
+        if (current[0] if current else None) != previous:
+            return False
+        self.objects[(merchant_id, object_id)] = (version, dict(contribution))
+        for (currency, bucket, counter), value in change.items():
+            found = self.counters.setdefault((merchant_id, currency, bucket), {})
+            found[counter] = found.get(counter, 0) + value
+        return True
+
+    def buckets(self, merchant_id: str, first: str, last: str) -> dict[tuple[str, str], dict[str, int]]:
+        out = {
+            (currency, bucket): dict(counters)
+            for (m, currency, bucket), counters in self.counters.items()
+            if m == merchant_id and (bucket == TOTALS or first <= bucket <= last)
+        }
+        self.reads.append(len(out))
+        return out

@@ -5,7 +5,6 @@ function's role (least privilege)."""
 
 from __future__ import annotations
 
-
 import boto3
 
 from devtools.lambda_runtime import invoke, load_function
@@ -55,7 +54,9 @@ def test_published_events_keep_the_figures_once_whatever_the_copies(system: Syst
     assert later.mrr == 1999 + 1000 and sum(n for _, n in later.collected_by_day) == 1999 * 3 + 12000
 
 
-def test_an_event_of_a_plan_is_not_taken_and_an_unknown_record_comes_back(system: System, engine: EngineHarness, call: Client) -> None:
+def test_an_event_of_a_plan_is_not_taken_and_an_unknown_record_comes_back(
+    system: System, engine: EngineHarness, call: Client
+) -> None:
     # Given a plan created (its event published) and a record that is no event
     plan(call)
     module, source = _figures(system, engine)

@@ -203,9 +203,33 @@ class CurrencyOverview:
         """MRR in minor units, rounded half up (the only rounding)."""
         return round_half_up(self.mrr_exact)
 
+    def as_dict(self) -> dict[str, object]:
+        """Plain values: money in minor units (MRR rounded half up, once), the churn rate as a
+        decimal string of 4 places (None: no base), days and months as ISO strings."""
+        return {
+            "currency": self.currency,
+            "mrr": self.mrr,
+            "active": self.active,
+            "new": self.new,
+            "ended": self.ended,
+            "churn_rate": None if self.churn_rate is None else str(_decimal(self.churn_rate, Decimal("0.0001"))),
+            "collected": self.collected,
+            "refunded": self.refunded,
+            "recovered": self.recovered,
+            "past_due": {"count": self.past_due_count, "amount": self.past_due_amount},
+            "upcoming": {"count": self.upcoming_count, "amount": self.upcoming_amount},
+            "disputes_open": {"count": self.disputes_open, "amount": self.disputes_open_amount},
+            "collected_by_day": [{"day": d.isoformat(), "amount": n} for d, n in self.collected_by_day],
+            "mrr_by_month": [{"month": m, "mrr": round_half_up(v)} for m, v in self.mrr_by_month],
+        }
+
+
+def _decimal(value: Fraction, places: Decimal) -> Decimal:
+    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(places, rounding=ROUND_HALF_UP)
+
 
 def round_half_up(value: Fraction) -> int:
-    return int((Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return int(_decimal(value, Decimal(1)))
 
 
 def bucket_range(today: date) -> tuple[str, str]:

@@ -5,7 +5,10 @@ function's role (least privilege)."""
 
 from __future__ import annotations
 
+import json
+
 import boto3
+import pytest
 
 from devtools.lambda_runtime import invoke, load_function
 from devtools.sqs_source import SqsEventSource
@@ -66,3 +69,42 @@ def test_an_event_of_a_plan_is_not_taken_and_an_unknown_record_comes_back(
     # And a record that is not an event is answered as failed (it reaches the DLQ after its retries)
     bogus = {"messageId": "m-1", "body": "{}", "messageAttributes": {}}
     assert invoke(module, {"Records": [bogus]}, "FiguresFunction") == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+
+
+def printed(out: str) -> dict[str, dict[str, int]]:
+    """The script's report (the last document it printed; the functions' metric lines come before)."""
+    lines = out.splitlines()
+    start = max(i for i, line in enumerate(lines) if line == "{")
+    report: dict[str, dict[str, int]] = json.loads("\n".join(lines[start:]))
+    return report
+
+
+def test_a_backfill_builds_the_figures_the_events_would_and_runs_again_for_nothing(
+    system: System, engine: EngineHarness, call: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts.backfill_figures import main as backfill
+
+    # Given a merchant whose history happened before the figures were kept: two mandates charged,
+    # one cancelled, a partial refund
+    monthly = plan(call)
+    kept, stopped = active(call, monthly), active(call, monthly)
+    engine.tick()
+    call("POST", f"/v1/mandates/{stopped['id']}/cancel")
+    [charge] = call("GET", f"/v1/charges?mandate_id={kept['id']}").json()["data"]
+    assert call("POST", f"/v1/charges/{charge['id']}/refunds", {"amount": 500}).status == 201
+    engine.tick()
+    table = system.aws.tables["BillingTable"]
+    # When the operator backfills it
+    assert backfill(["--table", table, "--merchant", system.a.id]) == 0
+    first = printed(capsys.readouterr().out)[system.a.id]
+    # Then its figures are there
+    module, source = _figures(system, engine)
+    (eur,) = module.deps.keeper.overview(system.a.id, engine.clock.now())
+    assert (eur.mrr, eur.active, eur.new, eur.ended, eur.collected, eur.refunded) == (1999, 1, 2, 1, 2 * 1999, 500)
+    assert first["changed"] >= 5 and first["already_kept"] == 0
+    # And the events arriving afterwards, and a second backfill, change nothing
+    invoke(system.publisher_module, {"Records": stream_records(system)}, "EventPublisherFunction")
+    assert source.drain().failed == 0
+    assert backfill(["--table", table, "--merchant", system.a.id]) == 0
+    assert printed(capsys.readouterr().out)[system.a.id]["changed"] == 0
+    assert module.deps.keeper.overview(system.a.id, engine.clock.now()) == [eur]

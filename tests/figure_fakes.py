@@ -32,11 +32,11 @@ class InMemoryFigureStore:
             found[counter] = found.get(counter, 0) + value
         return True
 
-    def buckets(self, merchant_id: str, first: str, last: str) -> dict[tuple[str, str], dict[str, int]]:
+    def buckets(self, merchant_id: str, ranges: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
         out = {
             (currency, bucket): dict(counters)
             for (m, currency, bucket), counters in self.counters.items()
-            if m == merchant_id and (bucket == TOTALS or first <= bucket <= last)
+            if m == merchant_id and (bucket == TOTALS or any(first <= bucket <= last for first, last in ranges))
         }
         self.reads.append(len(out))
         return out

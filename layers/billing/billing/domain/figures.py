@@ -12,7 +12,8 @@ versions only), and a backfill that feeds every object converges on the same num
 Time-dependent figures ("in the last 30 days", "trialing now", "in the next 7 days", the charts)
 are kept as day buckets of time-independent contributions, and `overview` sums the days its
 figure spans: nothing here reads a clock, and the number of buckets read is bounded by the
-calendar (`DAYS_BACK` + `DAYS_AHEAD`), not by the merchant's size.
+calendar (`bucket_ranges`: DAYS_BACK days back, the days ahead on which some mandate's billing
+starts, UPCOMING_DAYS days of charges due), not by the number of mandates or charges.
 
 MRR is exact: a mandate's plan amount normalised to a month is `amount x k / (12 x n)` (k: 12
 for a month, 1 for a year, 52 for a week, 365 for a day; n: the plan's interval count), kept as a
@@ -33,7 +34,8 @@ from .disputes import Dispute
 from .model import FINAL_STATUSES, Mandate, PlanTerms
 from .refunds import Refund
 
-# (currency, bucket, counter) -> value. Bucket: "T" (totals) or "D<iso day>".
+# (currency, bucket, counter) -> value. Bucket: "T" (totals), "D<iso day>" (what happened that day;
+# in the future only the days on which a mandate's billing starts) or "U<iso day>" (charges due).
 Counters = dict[tuple[str, str, str], int]
 TOTALS = "T"
 MRR = "mrr/"  # "mrr/<denominator>": numerators of monthly amounts over that denominator
@@ -43,12 +45,16 @@ WINDOW_DAYS = 30  # new, ended, churn, collected, refunded, recovered
 UPCOMING_DAYS = 7
 CHART_DAYS = 90
 CHART_MONTHS = 12
-DAYS_BACK = 366  # the oldest bucket the overview reads: 12 month ends back (and the 90-day chart)
-DAYS_AHEAD = 731  # the furthest: a trial of up to 730 days ends in the future
+DAYS_BACK = 366  # the oldest day the overview reads: 12 month ends back (and the 90-day chart)
 
 
 def day_bucket(day: date) -> str:
     return f"D{day.isoformat()}"
+
+
+def upcoming_bucket(day: date) -> str:
+    """Charges due that day (kept apart from the day's facts: only the next 7 days are read)."""
+    return f"U{day.isoformat()}"
 
 
 def day_of(bucket: str) -> date:
@@ -65,12 +71,13 @@ def _mrr_counter(terms: PlanTerms) -> tuple[str, int]:
 
 
 def counted_interval(mandate: Mandate) -> tuple[date, date | None] | None:
-    """The UTC days a mandate counts in MRR: from the day its trial ends (or it was activated, with
-    no trial) until the day it ended or, while paused, was paused (exclusive); None if it never
-    counts (never activated, or stopped before its trial ended)."""
+    """The UTC days a mandate counts in MRR: from the day its billing starts (activated, its
+    `start_at` reached and its trial over) until the day it ended or, while paused, was paused
+    (exclusive); None if it never counts (never activated, or stopped before billing started)."""
     if mandate.activated_at is None:
         return None
-    start = max(mandate.activated_at, mandate.trial_ends_at or mandate.activated_at).date()
+    starts = [mandate.activated_at, mandate.start_at, mandate.trial_ends_at]
+    start = max(moment for moment in starts if moment is not None).date()
     end: datetime | None = None
     if mandate.status in FINAL_STATUSES:
         end = mandate.ended_at or mandate.updated_at
@@ -96,7 +103,7 @@ def of_mandate(mandate: Mandate, open_charge_amount: int | None = None) -> Count
     if mandate.status == "active":
         _add(out, cur, TOTALS, "active", 1)
         if mandate.next_charge_at is not None:
-            bucket = day_bucket(mandate.next_charge_at.date())
+            bucket = upcoming_bucket(mandate.next_charge_at.date())
             _add(out, cur, bucket, "upcoming_count", 1)
             _add(out, cur, bucket, "upcoming_amount", mandate.terms.amount)
     if mandate.status == "past_due":
@@ -232,9 +239,12 @@ def round_half_up(value: Fraction) -> int:
     return int(_decimal(value, Decimal(1)))
 
 
-def bucket_range(today: date) -> tuple[str, str]:
-    """The first and last bucket the overview reads (inclusive), the totals bucket aside."""
-    return day_bucket(today - timedelta(days=DAYS_BACK)), day_bucket(today + timedelta(days=DAYS_AHEAD))
+def bucket_ranges(today: date) -> list[tuple[str, str]]:
+    """The buckets the overview reads besides the totals, as (first, last) inclusive ranges: the
+    days from DAYS_BACK ago on (the future ones exist only where a mandate's billing starts: a
+    trial or a start_at ahead), and the charges due in the next UPCOMING_DAYS days."""
+    upcoming = (upcoming_bucket(today), upcoming_bucket(today + timedelta(days=UPCOMING_DAYS - 1)))
+    return [(day_bucket(today - timedelta(days=DAYS_BACK)), "D~"), upcoming]
 
 
 def _mrr_of(counters: Mapping[str, int]) -> Fraction:
@@ -252,7 +262,7 @@ def _month_ends(today: date) -> list[date]:
 
 
 def overview(buckets: Buckets, now: datetime) -> list[CurrencyOverview]:
-    """The overview at `now`, per currency, from the totals and the day buckets in `bucket_range`."""
+    """The overview at `now`, per currency, from the totals and the buckets in `bucket_ranges`."""
     today = now.date()
     by_currency: dict[str, dict[str, Mapping[str, int]]] = {}
     for (currency, bucket), counters in buckets.items():
@@ -262,10 +272,11 @@ def overview(buckets: Buckets, now: datetime) -> list[CurrencyOverview]:
 
 def _of_currency(currency: str, found: Mapping[str, Mapping[str, int]], today: date) -> CurrencyOverview:
     totals = found.get(TOTALS, {})
-    days = {day_of(b): c for b, c in found.items() if b != TOTALS}
+    days = {day_of(b): c for b, c in found.items() if b.startswith("D")}
+    due = {day_of(b): c for b, c in found.items() if b.startswith("U")}
 
-    def total(counter: str, first: date, last: date) -> int:
-        return sum(c.get(counter, 0) for d, c in days.items() if first <= d <= last)
+    def total(counter: str, first: date, last: date, buckets: Mapping[date, Mapping[str, int]] = days) -> int:
+        return sum(c.get(counter, 0) for d, c in buckets.items() if first <= d <= last)
 
     def after(day: date) -> Iterable[Mapping[str, int]]:
         return (c for d, c in days.items() if d > day)
@@ -292,8 +303,8 @@ def _of_currency(currency: str, found: Mapping[str, Mapping[str, int]], today: d
         recovered=total("recovered", *window),
         past_due_count=totals.get("past_due_count", 0),
         past_due_amount=totals.get("past_due_amount", 0),
-        upcoming_count=total("upcoming_count", today, today + timedelta(days=UPCOMING_DAYS - 1)),
-        upcoming_amount=total("upcoming_amount", today, today + timedelta(days=UPCOMING_DAYS - 1)),
+        upcoming_count=total("upcoming_count", today, today + timedelta(days=UPCOMING_DAYS - 1), due),
+        upcoming_amount=total("upcoming_amount", today, today + timedelta(days=UPCOMING_DAYS - 1), due),
         disputes_open=totals.get("disputes_open", 0),
         disputes_open_amount=totals.get("disputes_open_amount", 0),
         collected_by_day=tuple(

@@ -47,8 +47,8 @@ class FigureStore(Protocol):
         """Keep `contribution` at `version` and add `change` to the buckets, at once, only if the
         object is still kept at `previous` (None: never kept). False: it was not (kept meanwhile)."""
 
-    def buckets(self, merchant_id: str, first: str, last: str) -> dict[tuple[str, str], dict[str, int]]:
-        """The totals bucket and the day buckets in [first, last] of every currency."""
+    def buckets(self, merchant_id: str, ranges: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
+        """Every currency's totals bucket, and its buckets in each [first, last] range."""
 
 
 class ConcurrentKeep(Exception):
@@ -174,8 +174,7 @@ class FigureKeeper:
 
     # ------------------------------------------------------------------ reading
     def overview(self, merchant_id: str, now: datetime) -> list[figures.CurrencyOverview]:
-        first, last = figures.bucket_range(now.date())
-        return figures.overview(self.store.buckets(merchant_id, first, last), now)
+        return figures.overview(self.store.buckets(merchant_id, figures.bucket_ranges(now.date())), now)
 
 
 def contribution(obj: Entity, open_charges: Mapping[str, int]) -> figures.Counters:

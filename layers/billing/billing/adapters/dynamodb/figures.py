@@ -3,8 +3,9 @@
 - What is kept of an object: beside the object, `pk = M#<merchant>#<object id>`, `sk = FIGURES`:
   the version kept and its contribution (JSON).
 - A currency's totals: `pk = M#<merchant>#FIGURES`, `sk = T#<currency>` (one Query finds every
-  currency's), and its days: `pk = M#<merchant>#FIGURES#<currency>`, `sk = D<yyyy-mm-dd>`
-  (a Query by key range reads the overview's days). Counters are numbers moved by `ADD`.
+  currency's), and its days: `pk = M#<merchant>#FIGURES#<currency>`, `sk = D<yyyy-mm-dd>` (what
+  happened that day) or `U<yyyy-mm-dd>` (charges due that day); a Query by key range reads each
+  range the overview needs. Counters are numbers moved by `ADD`.
 
 An object's new contribution and the change to the buckets are one TransactWriteItems,
 conditional on the version kept before: a concurrent keeper of the same object makes it fail
@@ -109,13 +110,14 @@ class DynamoFigureStore:
             raise
         return True
 
-    def buckets(self, merchant_id: str, first: str, last: str) -> dict[tuple[str, str], dict[str, int]]:
+    def buckets(self, merchant_id: str, ranges: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
         out: dict[tuple[str, str], dict[str, int]] = {}
         for item in self._query({"pk": totals_pk(merchant_id)}):
             out[(item["sk"].partition("#")[2], TOTALS)] = _counters(item)
         for currency, _ in list(out):
-            for item in self._query({"pk": days_pk(merchant_id, currency)}, (first, last)):
-                out[(currency, item["sk"])] = _counters(item)
+            for between in ranges:
+                for item in self._query({"pk": days_pk(merchant_id, currency)}, between):
+                    out[(currency, item["sk"])] = _counters(item)
         return out
 
     def _query(self, key: dict[str, str], between: tuple[str, str] | None = None) -> list[dict[str, Any]]:

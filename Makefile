@@ -93,6 +93,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_end_to_end.py
 	$(PY) benchmarks/bench_webhooks.py
 	$(PY) benchmarks/bench_exports.py
+	$(PY) benchmarks/bench_figures.py
 	$(PY) benchmarks/cold_start.py
 
 openapi: $(STAMP)

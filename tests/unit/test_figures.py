@@ -317,3 +317,55 @@ def test_a_copy_or_an_older_version_changes_nothing() -> None:
     # Then nothing moved
     assert again.changed == 0 and keeper.keep_objects(MERCHANT, [first]) == (0, 1)
     assert store.counters == kept
+
+
+def test_a_keeper_racing_another_reads_again_and_counts_once() -> None:
+    # Given a mandate whose first contribution another keeper writes just before this one
+    world = World()
+    store = InMemoryFigureStore()
+    keeper, other = FigureKeeper(world.repo, store), FigureKeeper(world.repo, store)
+    mandate_id = world.mandate(world.plan())
+    store.before_keep = lambda: other.keep_objects(MERCHANT, [world.get(mandate_id)])
+    # When this keeper keeps it
+    changed, unchanged = keeper.keep_objects(MERCHANT, [world.get(mandate_id)])
+    # Then its write was refused, it read again and found the version kept: counted once
+    assert (changed, unchanged) == (0, 1)
+    (eur,) = keeper.overview(MERCHANT, world.clock.now())
+    assert eur.active == 1 and eur.new == 1
+
+
+class BrokenStore(InMemoryFigureStore):
+    def kept(self, merchant_id: str, object_ids: Any) -> Any:
+        if merchant_id == "mch_b":
+            raise ConnectionError("the table did not answer")
+        return super().kept(merchant_id, object_ids)
+
+
+def test_a_merchant_whose_figures_cannot_be_kept_sends_its_events_back_and_only_those() -> None:
+    # Given events of two merchants, the store failing for the second
+    world = World()
+    world.mandate(world.plan())
+    events = [PublishedEvent.of(e) for c in world.repo.commits for e in c.events]
+    theirs = [e.model_copy(update={"merchant_id": "mch_b"}) for e in events]
+    keeper = FigureKeeper(world.repo, BrokenStore())
+    # When a batch holds both
+    batch = keeper.keep_events([events[0], theirs[0], *events[1:], *theirs[1:]])
+    # Then the second merchant's events come back; the first's are kept
+    assert batch.failed == [1, *range(len(events) + 1, 2 * len(events))]
+    assert batch.changed == 1
+
+
+def test_mrr_is_exact_and_rounded_once_half_up() -> None:
+    # Given mandates whose monthly amounts have fractions: 1000 a week (4333.33..), 100 every 3
+    # months (33.33..) and 22 a year (1.833..): 52422 / 12 = 4368.5 in all
+    world = World()
+    keeper = FigureKeeper(world.repo, InMemoryFigureStore())
+    plans = [{"amount": 1000, "interval": "week"}, {"amount": 100, "interval_count": 3}, {"amount": 22, "interval": "year"}]
+    for terms in plans:
+        world.mandate(world.plan(**terms))
+    keeper.keep_events([PublishedEvent.of(e) for c in world.repo.commits for e in c.events])
+    # When the overview is read
+    (eur,) = keeper.overview(MERCHANT, world.clock.now())
+    # Then MRR is kept exactly, and shown rounded once, half up (not to the even 4368)
+    assert eur.mrr_exact == Fraction(1000 * 52, 12) + Fraction(100, 3) + Fraction(22, 12) == Fraction(8737, 2)
+    assert eur.mrr == 4369 and eur.as_dict()["mrr"] == 4369

@@ -164,6 +164,7 @@ action = st.one_of(
     st.tuples(st.just("new_card"), st.integers(0, 9)),
     st.tuples(st.just("refund"), st.integers(0, 20), st.booleans()),
     st.tuples(st.just("dispute"), st.integers(0, 20)),
+    st.tuples(st.just("reverse"), st.integers(0, 20)),
     st.tuples(st.just("close_dispute"), st.integers(0, 5), st.sampled_from(["won", "lost", "under_review"])),
     st.tuples(st.just("deliver"), st.integers(0, 2**16)),
 )
@@ -230,6 +231,8 @@ class History:
                 self._refund(args[0], args[1])
             elif kind == "dispute":
                 self._dispute(args[0])
+            elif kind == "reverse":
+                self._reverse(args[0])
             elif kind == "close_dispute":
                 references = sorted(world.gateway.disputes)
                 if references:
@@ -245,6 +248,12 @@ class History:
         if (charge := self._paid(index)) is not None:
             refund(self.world, charge.id, **({} if whole else {"amount": max(1, charge.amount // 3)}))
             self.world.tick()
+
+    def _reverse(self, index: int) -> None:
+        """The bank sends a collected payment back (then it is retried: recovered if it succeeds)."""
+        charge = self._paid(index)
+        if charge is not None and not charge.disputed and charge.amount_refunded == 0 and charge.paid_with is not None:
+            self.world.apply(self.world.gateway.reverse(charge.id))
 
     def _dispute(self, index: int) -> None:
         charge = self._paid(index)

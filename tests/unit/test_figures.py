@@ -307,6 +307,8 @@ def test_the_overview_of_a_busy_merchant_reads_a_bounded_number_of_items() -> No
     (eur,) = keeper.overview(MERCHANT, world.clock.now())
     # Then it read one item per day in its range at most (not per mandate or charge)
     assert eur.active == 60 and eur.mrr == round(60 * 1000 * 52 / 12)
+    # (kept in writes of at most 100 items: one DynamoDB transaction each)
+    assert len(store.writes) > 1 and max(store.writes) <= 100
     assert store.reads == [pytest.approx(store.reads[0])] and store.reads[0] <= 1 + 367 + 7
 
 

@@ -28,24 +28,29 @@ from .messages import PublishedEvent
 from .ports import PageRequest, Repository
 
 MAX_CONFLICT_RETRIES = 3
+MAX_ITEMS_PER_KEEP = 100  # one TransactWriteItems
 Kept = tuple[int, figures.Counters]  # the version kept, and its contribution
+
+
+@dataclass(frozen=True)
+class Keep:
+    """One object's new contribution, at its version, replacing what was kept at `previous`
+    (None: nothing was)."""
+
+    object_id: str
+    version: int
+    previous: int | None
+    contribution: figures.Counters
 
 
 class FigureStore(Protocol):
     def kept(self, merchant_id: str, object_ids: Sequence[str]) -> dict[str, Kept]:
         """What was kept for each of these objects (absent: never)."""
 
-    def keep(
-        self,
-        merchant_id: str,
-        object_id: str,
-        version: int,
-        previous: int | None,
-        contribution: figures.Counters,
-        change: figures.Counters,
-    ) -> bool:
-        """Keep `contribution` at `version` and add `change` to the buckets, at once, only if the
-        object is still kept at `previous` (None: never kept). False: it was not (kept meanwhile)."""
+    def keep(self, merchant_id: str, keeps: Sequence[Keep], change: figures.Counters) -> bool:
+        """Keep every contribution and add `change` to the buckets, all at once (at most
+        MAX_ITEMS_PER_KEEP items: the keeps and the buckets `change` names), only if every object
+        is still kept at its `previous`. False: one was not (kept meanwhile); nothing was written."""
 
     def buckets(self, merchant_id: str, ranges: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
         """Every currency's totals bucket, and its buckets in each [first, last] range."""
@@ -125,30 +130,38 @@ class FigureKeeper:
         return [obj for model, object_id in refs if (obj := loaded.of(model).get(object_id)) is not None]
 
     def keep_objects(self, merchant_id: str, objects: Iterable[Entity]) -> tuple[int, int]:
-        """Each object's contribution at its version; (changed, unchanged)."""
+        """Each object's contribution at its version; (changed, unchanged). The objects' changes
+        are summed and written together (one write per MAX_ITEMS_PER_KEEP items): a batch of
+        charges of one day moves that day's bucket and the totals once."""
         objects = [o for o in objects if o.merchant_id == merchant_id]
         open_charges = self._open_charge_amounts(merchant_id, [o for o in objects if isinstance(o, Mandate)])
-        contributions = {o.id: (o.version, contribution(o, open_charges)) for o in objects}
+        pending = {o.id: (o.version, contribution(o, open_charges)) for o in objects}
         changed = unchanged = 0
         for _ in range(MAX_CONFLICT_RETRIES):
-            kept = self.store.kept(merchant_id, sorted(contributions))
-            conflicted: dict[str, tuple[int, figures.Counters]] = {}
-            for object_id, (version, new) in contributions.items():
+            kept = self.store.kept(merchant_id, sorted(pending))
+            keeps: list[tuple[Keep, figures.Counters]] = []
+            for object_id, (version, new) in pending.items():
                 before = kept.get(object_id)
                 if before is not None and before[0] >= version:
                     unchanged += 1
                     continue
                 old = before[1] if before is not None else {}
-                if self.store.keep(
-                    merchant_id, object_id, version, before[0] if before else None, new, figures.difference(old, new)
-                ):
-                    changed += 1
+                keep = Keep(object_id, version, before[0] if before is not None else None, new)
+                keeps.append((keep, figures.difference(old, new)))
+            conflicted: dict[str, tuple[int, figures.Counters]] = {}
+            for group in _groups(keeps):
+                change: figures.Counters = {}
+                for _, difference in group:
+                    for key, value in difference.items():
+                        change[key] = change.get(key, 0) + value
+                if self.store.keep(merchant_id, [k for k, _ in group], {k: v for k, v in change.items() if v}):
+                    changed += len(group)
                 else:
-                    conflicted[object_id] = (version, new)
+                    conflicted |= {k.object_id: pending[k.object_id] for k, _ in group}
             if not conflicted:
                 return changed, unchanged
-            contributions = conflicted
-        raise ConcurrentKeep(f"figures of {sorted(contributions)} kept concurrently {MAX_CONFLICT_RETRIES} times")
+            pending = conflicted
+        raise ConcurrentKeep(f"figures of {sorted(pending)} kept concurrently {MAX_CONFLICT_RETRIES} times")
 
     def _open_charge_amounts(self, merchant_id: str, mandates: list[Mandate]) -> dict[str, int]:
         wanted = [(merchant_id, m.open_charge_id) for m in mandates if m.status == "past_due" and m.open_charge_id]
@@ -175,6 +188,21 @@ class FigureKeeper:
     # ------------------------------------------------------------------ reading
     def overview(self, merchant_id: str, now: datetime) -> list[figures.CurrencyOverview]:
         return figures.overview(self.store.buckets(merchant_id, figures.bucket_ranges(now.date())), now)
+
+
+def _groups(keeps: list[tuple[Keep, figures.Counters]]) -> list[list[tuple[Keep, figures.Counters]]]:
+    """The keeps in groups of at most MAX_ITEMS_PER_KEEP items (their own and the buckets they move)."""
+    groups: list[list[tuple[Keep, figures.Counters]]] = []
+    group: list[tuple[Keep, figures.Counters]] = []
+    buckets: set[tuple[str, str]] = set()
+    for keep, difference in keeps:
+        mine = {(c, b) for c, b, _ in difference} | {(c, figures.TOTALS) for c, _, _ in difference}
+        if group and len(group) + 1 + len(buckets | mine) > MAX_ITEMS_PER_KEEP:
+            groups.append(group)
+            group, buckets = [], set()
+        group.append((keep, difference))
+        buckets |= mine
+    return [*groups, group] if group else groups
 
 
 def contribution(obj: Entity, open_charges: Mapping[str, int]) -> figures.Counters:

@@ -7,9 +7,10 @@
   happened that day) or `U<yyyy-mm-dd>` (charges due that day); a Query by key range reads each
   range the overview needs. Counters are numbers moved by `ADD`.
 
-An object's new contribution and the change to the buckets are one TransactWriteItems,
-conditional on the version kept before: a concurrent keeper of the same object makes it fail
-(False: the service reads again), and nothing is ever added twice.
+The new contributions of a batch's objects and the sum of their changes to the buckets are one
+TransactWriteItems (at most 100 items; the service groups them), each put conditional on the
+version kept before: a concurrent keeper of one of them makes it fail (False: the service reads
+again), and nothing is ever added twice.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ...domain.figures import TOTALS, Counters
+from ...service.figures import Keep
 from . import keys
 from .codec import from_attributes, to_attributes
 
@@ -66,21 +68,8 @@ class DynamoFigureStore:
                 request = response.get("UnprocessedKeys") or {}
         return out
 
-    def keep(
-        self, merchant_id: str, object_id: str, version: int, previous: int | None, contribution: Counters, change: Counters
-    ) -> bool:
-        kept = {
-            **kept_key(merchant_id, object_id),
-            "version": version,
-            "contribution": json.dumps(sorted([*k, v] for k, v in contribution.items()), separators=(",", ":")),
-        }
-        put: dict[str, Any] = {"TableName": self.table, "Item": to_attributes(kept)}
-        if previous is None:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["ConditionExpression"] = "version = :previous"
-            put["ExpressionAttributeValues"] = to_attributes({":previous": previous})
-        operations: list[dict[str, Any]] = [{"Put": put}]
+    def keep(self, merchant_id: str, keeps: Sequence[Keep], change: Counters) -> bool:
+        operations: list[dict[str, Any]] = [self._put(merchant_id, keep) for keep in keeps]
         by_bucket: dict[tuple[str, str], dict[str, int]] = {}
         for (currency, bucket, counter), value in sorted(change.items()):
             by_bucket.setdefault((currency, bucket), {})[counter] = value
@@ -109,6 +98,20 @@ class DynamoFigureStore:
                 return False
             raise
         return True
+
+    def _put(self, merchant_id: str, keep: Keep) -> dict[str, Any]:
+        kept = {
+            **kept_key(merchant_id, keep.object_id),
+            "version": keep.version,
+            "contribution": json.dumps(sorted([*k, v] for k, v in keep.contribution.items()), separators=(",", ":")),
+        }
+        put: dict[str, Any] = {"TableName": self.table, "Item": to_attributes(kept)}
+        if keep.previous is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "version = :previous"
+            put["ExpressionAttributeValues"] = to_attributes({":previous": keep.previous})
+        return {"Put": put}
 
     def buckets(self, merchant_id: str, ranges: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
         out: dict[tuple[str, str], dict[str, int]] = {}

@@ -46,16 +46,16 @@ NOW = datetime(2026, 12, 6, 12, tzinfo=timezone.utc)
 
 class MemoryStore:
     def __init__(self) -> None:
-        self.kept: dict[str, tuple[int, Counters]] = {}
+        self.kept: dict[str, tuple[int, Counters, int]] = {}
         self.buckets_: dict[tuple[str, str], dict[str, int]] = {}
         self.writes: list[int] = []  # items per keep's transaction
 
-    def kept_(self, object_ids: Sequence[str]) -> dict[str, tuple[int, Counters]]:
+    def kept_(self, object_ids: Sequence[str]) -> dict[str, tuple[int, Counters, int]]:
         return {i: self.kept[i] for i in object_ids if i in self.kept}
 
     def keep(self, merchant_id: str, keeps: Sequence[Keep], change: Counters) -> bool:
         for keep in keeps:
-            self.kept[keep.object_id] = (keep.version, keep.contribution)
+            self.kept[keep.object_id] = (keep.version, keep.contribution, keep.definition)
         for (currency, bucket, counter), value in change.items():
             found = self.buckets_.setdefault((currency, bucket), {})
             found[counter] = found.get(counter, 0) + value
@@ -69,7 +69,7 @@ class Adapter:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
 
-    def kept(self, merchant_id: str, object_ids: Sequence[str]) -> dict[str, tuple[int, Counters]]:
+    def kept(self, merchant_id: str, object_ids: Sequence[str]) -> dict[str, tuple[int, Counters, int]]:
         return self.store.kept_(object_ids)
 
     def keep(self, *args: Any) -> bool:

@@ -10,13 +10,13 @@ from billing.service.figures import Keep
 
 class InMemoryFigureStore:
     def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], tuple[int, Counters]] = {}
+        self.objects: dict[tuple[str, str], tuple[int, Counters, int]] = {}
         self.counters: dict[tuple[str, str, str], dict[str, int]] = {}  # (merchant, currency, bucket) -> counters
         self.reads: list[int] = []  # items each `buckets` call read
         self.writes: list[int] = []  # items each `keep` wrote
         self.before_keep: object = None  # a hook: another writer keeping first (a conflict)
 
-    def kept(self, merchant_id: str, object_ids: Sequence[str]) -> dict[str, tuple[int, Counters]]:
+    def kept(self, merchant_id: str, object_ids: Sequence[str]) -> dict[str, tuple[int, Counters, int]]:
         return {i: self.objects[(merchant_id, i)] for i in object_ids if (merchant_id, i) in self.objects}
 
     def keep(self, merchant_id: str, keeps: Sequence[Keep], change: Counters) -> bool:
@@ -28,7 +28,7 @@ class InMemoryFigureStore:
             if (current[0] if current else None) != keep.previous:
                 return False
         for keep in keeps:
-            self.objects[(merchant_id, keep.object_id)] = (keep.version, dict(keep.contribution))
+            self.objects[(merchant_id, keep.object_id)] = (keep.version, dict(keep.contribution), keep.definition)
         for (currency, bucket, counter), value in change.items():
             found = self.counters.setdefault((merchant_id, currency, bucket), {})
             found[counter] = found.get(counter, 0) + value

@@ -21,7 +21,7 @@ from billing.api.requests import PauseIn, PaymentMethodIn
 from billing.domain.charge import Charge
 from billing.domain.disputes import Dispute
 from billing.domain.errors import BillingError
-from billing.domain.figures import CurrencyOverview, overview
+from billing.domain.figures import DEFINITION, CurrencyOverview, overview
 from billing.domain.model import Event, Mandate
 from billing.domain.refunds import Refund
 from billing.service.figures import FigureKeeper
@@ -380,3 +380,24 @@ def test_mrr_is_exact_and_rounded_once_half_up() -> None:
     # Then MRR is kept exactly, and shown rounded once, half up (not to the even 4368)
     assert eur.mrr_exact == Fraction(1000 * 52, 12) + Fraction(100, 3) + Fraction(22, 12) == Fraction(8737, 2)
     assert eur.mrr == 4369 and eur.as_dict()["mrr"] == 4369
+
+
+def test_a_contribution_kept_under_an_older_definition_is_replaced_at_the_same_version() -> None:
+    # Given a mandate's figures kept, then its contribution rewritten as an older definition would
+    # have made it (it counted twice as active)
+    world = World()
+    store = InMemoryFigureStore()
+    keeper = FigureKeeper(world.repo, store)
+    mandate = world.get(world.mandate(world.plan()))
+    keeper.keep_objects(MERCHANT, [mandate])
+    version, contribution, _ = store.objects[(MERCHANT, mandate.id)]
+    old = {**contribution, ("EUR", "T", "active"): 2}
+    store.objects[(MERCHANT, mandate.id)] = (version, old, 0)
+    store.counters[(MERCHANT, "EUR", "T")]["active"] = 2
+    # When it is kept again at the same version (a backfill after the definitions changed)
+    assert keeper.keep_objects(MERCHANT, [mandate]) == (1, 0)
+    # Then the old contribution was replaced by the current one, exactly
+    (eur,) = keeper.overview(MERCHANT, world.clock.now())
+    assert eur.active == 1 and store.objects[(MERCHANT, mandate.id)] == (version, contribution, DEFINITION)
+    # And once more changes nothing
+    assert keeper.keep_objects(MERCHANT, [mandate]) == (0, 1)

@@ -41,6 +41,9 @@ TOTALS = "T"
 MRR = "mrr/"  # "mrr/<denominator>": numerators of monthly amounts over that denominator
 MONTH_FACTOR: dict[str, int] = {"month": 12, "year": 1, "week": 52, "day": 365}  # months = k / 12
 
+# The definitions' number: raised when what an object contributes changes; a contribution kept
+# under an older one is replaced even at the same version (so a backfill rolls a change out).
+DEFINITION = 1
 WINDOW_DAYS = 30  # new, ended, churn, collected, refunded, recovered
 UPCOMING_DAYS = 7
 CHART_DAYS = 90

@@ -29,7 +29,7 @@ from .ports import PageRequest, Repository
 
 MAX_CONFLICT_RETRIES = 3
 MAX_ITEMS_PER_KEEP = 100  # one TransactWriteItems
-Kept = tuple[int, figures.Counters]  # the version kept, and its contribution
+Kept = tuple[int, figures.Counters, int]  # the version kept, its contribution, under which DEFINITION
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Keep:
     version: int
     previous: int | None
     contribution: figures.Counters
+    definition: int = figures.DEFINITION
 
 
 class FigureStore(Protocol):
@@ -142,7 +143,7 @@ class FigureKeeper:
             keeps: list[tuple[Keep, figures.Counters]] = []
             for object_id, (version, new) in pending.items():
                 before = kept.get(object_id)
-                if before is not None and before[0] >= version:
+                if before is not None and before[0] >= version and before[2] == figures.DEFINITION:
                     unchanged += 1
                     continue
                 old = before[1] if before is not None else {}

@@ -1,7 +1,7 @@
 """The dashboard's figures in the single table (docs/metrics.md, `service/figures.FigureStore`).
 
 - What is kept of an object: beside the object, `pk = M#<merchant>#<object id>`, `sk = FIGURES`:
-  the version kept and its contribution (JSON).
+  the version kept, its contribution (JSON) and the definitions' number it was made under.
 - A currency's totals: `pk = M#<merchant>#FIGURES`, `sk = T#<currency>` (one Query finds every
   currency's), and its days: `pk = M#<merchant>#FIGURES#<currency>`, `sk = D<yyyy-mm-dd>` (what
   happened that day) or `U<yyyy-mm-dd>` (charges due that day); a Query by key range reads each
@@ -52,9 +52,9 @@ class DynamoFigureStore:
     def __init__(self, client: Any, table: str) -> None:
         self.client, self.table = client, table
 
-    def kept(self, merchant_id: str, object_ids: Sequence[str]) -> dict[str, tuple[int, Counters]]:
+    def kept(self, merchant_id: str, object_ids: Sequence[str]) -> dict[str, tuple[int, Counters, int]]:
         wanted = [i for i in object_ids if any(keys.valid_id(i, p) for p in ("mdt", "chg", "rfd", "dsp"))]
-        out: dict[str, tuple[int, Counters]] = {}
+        out: dict[str, tuple[int, Counters, int]] = {}
         pending = [to_attributes(kept_key(merchant_id, i)) for i in wanted]
         while pending:
             chunk, pending = pending[:100], pending[100:]
@@ -64,7 +64,8 @@ class DynamoFigureStore:
                 for raw in response["Responses"].get(self.table, []):
                     item = from_attributes(raw)
                     contribution = {(c, b, n): int(v) for c, b, n, v in json.loads(item["contribution"])}
-                    out[item["pk"].rpartition("#")[2]] = (int(item["version"]), contribution)
+                    kept = (int(item["version"]), contribution, int(item.get("definition", 0)))
+                    out[item["pk"].rpartition("#")[2]] = kept
                 request = response.get("UnprocessedKeys") or {}
         return out
 
@@ -103,6 +104,7 @@ class DynamoFigureStore:
         kept = {
             **kept_key(merchant_id, keep.object_id),
             "version": keep.version,
+            "definition": keep.definition,
             "contribution": json.dumps(sorted([*k, v] for k, v in keep.contribution.items()), separators=(",", ":")),
         }
         put: dict[str, Any] = {"TableName": self.table, "Item": to_attributes(kept)}

@@ -27,7 +27,7 @@ help:
 	@echo "make lint      - ruff (format and lint), import-linter (the layers), mypy --strict on billing/, functions/, devtools/, scripts/, cfn-lint (+ serverless rules), cfn-lint of the SAM-expanded template, sam validate --lint, checkov"
 	@echo "make bench     - one tick with 1,000 due among 20,000 mandates (dispatcher + charger); a charge end to end with all it sets off (events, receipts, receipt e-mail, one webhook delivery: calls, items read, cost per million); a bank debit end to end (pre-notification, processing, lookups, settlement reported or looked up); AWS calls and cost per webhook delivery; the memory of an export of 100,000 charges; each function's cold start vs import boto3, in the venv and (after make build) on the built artifact"
 	@echo "make openapi   - regenerate docs/openapi.json from the code"
-	@echo "make redrive QUEUE=charge|schedule|events|webhooks|webhook-events|gateway-events|receipts|notify|exports|reconcile [STACK=<stack>] - replay a dead-letter queue after fixing its cause"
+	@echo "make redrive QUEUE=charge|schedule|events|webhooks|webhook-events|gateway-events|receipts|notify|exports|reconcile|figures [STACK=<stack>] - replay a dead-letter queue after fixing its cause"
 	@echo "make build     - sam build (needs python3.13 on PATH, e.g. PYENV_VERSION=3.13.0)"
 	@echo "make merchant NAME='Shop' [TABLE=<table> or STACK=<stack>] - create a merchant in the deployed table, print its key once"
 
@@ -93,6 +93,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_end_to_end.py
 	$(PY) benchmarks/bench_webhooks.py
 	$(PY) benchmarks/bench_exports.py
+	$(PY) benchmarks/bench_figures.py
 	$(PY) benchmarks/cold_start.py
 
 openapi: $(STAMP)
@@ -103,7 +104,7 @@ merchant: $(STAMP)
 	$(PY) scripts/create_merchant.py --name "$(NAME)" $(if $(TABLE),--table "$(TABLE)",--stack "$(or $(STACK),recurring-payments)")
 
 redrive: $(STAMP)
-	@test -n "$(QUEUE)" || (echo "usage: make redrive QUEUE=charge|schedule|events|webhooks|webhook-events|gateway-events|receipts|notify|exports|reconcile [STACK=<stack>]"; exit 2)
+	@test -n "$(QUEUE)" || (echo "usage: make redrive QUEUE=charge|schedule|events|webhooks|webhook-events|gateway-events|receipts|notify|exports|reconcile|figures [STACK=<stack>]"; exit 2)
 	$(PY) scripts/redrive.py $(QUEUE) --stack $(or $(STACK),recurring-payments)
 
 build: $(SAM_STAMP)

@@ -134,11 +134,12 @@ def until_quiet(system: LocalSystem) -> dict[str, Any]:
         charger = system.gateway_queue.drain().received
         receipts = system.receipt_requests.drain().received
         emails = system.notification_requests.drain().received
+        figures = system.figure_events.drain().received  # the dashboard's figures (docs/metrics.md)
         moved["events"] += events
         moved["charger"] += charger
         moved["receipts"] += receipts
         moved["emails"] += emails
-        step = charger + events + receipts + emails + system.deliver_webhooks()
+        step = charger + events + receipts + emails + figures + system.deliver_webhooks()
         if step == 0 and system.webhook_wakeups.drain().received == 0:
             system.clock.advance(seconds=10)  # a wake-up put back (busy endpoint slots) comes back
             if system.deliver_webhooks() == 0:

@@ -10,6 +10,7 @@
     make redrive QUEUE=notify [STACK=…]                      # NotifyDLQ -> NotifyQueue (each e-mail still at most once)
     make redrive QUEUE=exports [STACK=…]                     # ExportDLQ -> ExportQueue (a pending export built; ready or failed: nothing)
     make redrive QUEUE=reconcile [STACK=…]                   # ReconcileDLQ -> ReconcileQueue (a day reconciled again: same report)
+    make redrive QUEUE=figures  [STACK=…]                    # FiguresDLQ -> FiguresQueue (objects kept again at their version)
 
 Every replay is safe to run twice: a gateway message is replayed at the gateway with its own key
 (or found recorded and dropped), a tick dispatches what is due at its time (claims are
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             "notify",
             "exports",
             "reconcile",
+            "figures",
         ],
     )
     parser.add_argument("--stack", default="recurring-payments", help="the deployed stack (its outputs name the queues)")
@@ -161,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         result = move_back(sqs, outputs["GatewayEventsDLQUrl"], outputs["GatewayEventsQueueUrl"], "GatewayEventsQueue")
     elif args.queue == "notify":
         result = move_back(sqs, outputs["NotifyDLQUrl"], outputs["NotifyQueueUrl"], "NotifyQueue")
+    elif args.queue == "figures":
+        result = move_back(sqs, outputs["FiguresDLQUrl"], outputs["FiguresQueueUrl"], "FiguresQueue")
     elif args.queue == "reconcile":
         result = move_back(sqs, outputs["ReconcileDLQUrl"], outputs["ReconcileQueueUrl"], "ReconcileQueue")
     elif args.queue == "receipts":

@@ -99,6 +99,7 @@ class UnrequestedPayment(BaseModel):
 
 
 _CLOSE = re.compile(r"^/_local/gateway/disputes/([A-Za-z0-9_]{1,200})/close$")
+_FIGURES = re.compile(r"^/_local/figures/(mch_[A-Za-z0-9]{1,64})$")
 
 
 def _invalid(error: ValidationError) -> Answer:
@@ -133,6 +134,9 @@ class LocalEndpoints:
         closing = _CLOSE.match(path) if method == "POST" else None
         if closing is not None:
             return self.close_dispute(closing.group(1), body)
+        figures = _FIGURES.match(path) if method == "GET" else None
+        if figures is not None:
+            return self.figures(figures.group(1))
         if route is None:
             return _error(404, "not_found", "No such local endpoint.")
         return route(body)
@@ -182,6 +186,14 @@ class LocalEndpoints:
             self.system.relay_events()
             self.system.deliver_webhooks()
         return 200, summary
+
+    def figures(self, merchant_id: str) -> Answer:
+        """The dashboard overview's figures of a merchant at the local clock's now, as kept from
+        the events so far (what the dashboard will show)."""
+        keeper = self.system.figures.deps.keeper
+        with self.system.engine:  # after the step under way has kept its events
+            found = keeper.overview(merchant_id, self.system.clock.now())
+        return 200, {"now": format_time(self.system.clock.now()), "currencies": [o.as_dict() for o in found]}
 
     def reset_stats(self, _: Any) -> Answer:
         self.system.stats.reset()

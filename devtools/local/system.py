@@ -106,6 +106,7 @@ class LocalSystem:
         self.publisher = load_function("event_publisher", overrides)
         self.customer_page = load_function("customer_page", overrides)
         self.webhook_fanout = load_function("webhook_fanout", overrides)
+        self.figures = load_function("figures", overrides)
         self.webhook_delivery = load_function("webhook_delivery", overrides)
         self.receipts = load_function("receipts", overrides)
         self.notifier = load_function("notifier", overrides)
@@ -138,6 +139,9 @@ class LocalSystem:
         sqs = self.plumbing.client("sqs")
         self.webhook_events = SqsEventSource(
             sqs, self.aws.queues["WebhookEventsQueue"], lambda e: invoke(self.webhook_fanout, e, "WebhookFanOutFunction")
+        )
+        self.figure_events = SqsEventSource(  # published events -> the dashboard's figures
+            sqs, self.aws.queues["FiguresQueue"], lambda e: invoke(self.figures, e, "FiguresFunction")
         )
         self.webhook_wakeups = SqsEventSource(
             sqs, self.aws.queues["WebhookQueue"], lambda e: invoke(self.webhook_delivery, e, "WebhookDeliveryFunction")
@@ -255,6 +259,7 @@ class LocalSystem:
             exports = self.export_requests.drain().received
             events += self.relay_events()  # export.ready
             webhooks = self.deliver_webhooks()
+            figures = self.figure_events.drain().received
         return {
             "now": dispatched["now"],
             "gateway_changes": dispatched["gateway_changes"],
@@ -272,6 +277,7 @@ class LocalSystem:
             "email_requests": emails,
             "exports_built": exports,
             "webhook_wakeups": webhooks,
+            "figure_events": figures,
             "queues": self.queues(),
         }
 
@@ -305,6 +311,7 @@ class LocalSystem:
                     if self.export_requests.drain().received:
                         self.relay_events()  # export.ready
                     self.deliver_webhooks()
+                    self.figure_events.drain()
             except Exception as error:  # keep the runtime alive; the failure is the system's, shown
                 print(f"local runtime: background step failed: {error!r}", file=sys.stderr, flush=True)
             self.stopping.wait(0.5)

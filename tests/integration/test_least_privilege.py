@@ -51,8 +51,9 @@ def test_a_merchant_profile_is_read_only_where_it_is_shown_and_no_one_but_the_au
         assert roles(function, profile)
         assert not roles(function, Request("dynamodb:PutItem", table(aws), ("MERCHANT#mch_a",)))
         assert not roles(function, legacy_key)
-    for function in ("WebhookFanOutFunction", "WebhookDeliveryFunction"):
+    for function in ("WebhookFanOutFunction", "WebhookDeliveryFunction", "FiguresFunction"):
         assert not roles(function, profile)
+    assert not roles("FiguresFunction", legacy_key)
     assert roles("AuthorizerFunction", legacy_key)
 
 
@@ -94,3 +95,14 @@ def test_only_the_notifier_sends_e_mail_and_only_from_the_sender(roles: Any, aws
     assert roles("NotifierFunction", ours)
     assert not roles("NotifierFunction", spoofed)
     assert not roles("ApiFunction", ours) and not roles("ReceiptsFunction", ours)
+
+
+def test_the_figures_function_reads_and_writes_merchant_items_of_the_table_only(roles: Any, aws: Provisioned) -> None:
+    # What it keeps of an object, and the figures' totals and days: merchant keys
+    for action in ("dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"):
+        assert roles("FiguresFunction", Request(action, table(aws), ("M#mch_a#FIGURES",)))
+    # Never an index, the due index's entries, a Scan, a delete
+    assert not roles("FiguresFunction", Request("dynamodb:Query", table(aws, "ListIndex"), ("M#mch_a#MANDATE#0",)))
+    assert not roles("FiguresFunction", Request("dynamodb:PutItem", table(aws), ("DUE#3",)))
+    assert not roles("FiguresFunction", Request("dynamodb:Scan", table(aws)))
+    assert not roles("FiguresFunction", Request("dynamodb:DeleteItem", table(aws), ("M#mch_a#FIGURES",)))

@@ -27,6 +27,8 @@ SAMPLES = [
     ),
     # An event of a merchant with no endpoint (the fan-out reads no event back): nothing to deliver, the message is done.
     ("webhook_fanout", "events/webhook_fanout_sqs.json", lambda r: r == {"batchItemFailures": []}),
+    # A mandate the fresh emulation does not have: no figure moves, the message is done.
+    ("figures", "events/figures_sqs.json", lambda r: r == {"batchItemFailures": []}),
     # A wake-up for a delivery that does not exist (any more): nothing to do, the message is done.
     ("webhook_delivery", "events/webhook_delivery_sqs.json", lambda r: r == {"batchItemFailures": []}),
     # A charge the fresh emulation does not have: nothing to number, the message is done.

@@ -93,6 +93,7 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_receipts_and
         "GatewayEventsFunctionRole",
         "GatewayEventApplierFunctionRole",
         "ReconciliationFunctionRole",
+        "FiguresFunctionRole",  # what it kept of an object and the figures' buckets
     }
     # The merchant-facing functions, webhooks, receipts and e-mails write merchant data only (pk M#<merchant>#...).
     merchant_data_only = (
@@ -100,6 +101,7 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_receipts_and
         "CustomerPageFunctionRole",
         "WebhookFanOutFunctionRole",
         "WebhookDeliveryFunctionRole",
+        "FiguresFunctionRole",
     )
     for role in (
         *merchant_data_only,

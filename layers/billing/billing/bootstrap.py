@@ -1,7 +1,7 @@
 """The composition root: the one place that builds the object graph.
 
 One small factory per function (`api()`, `authorizer()`, `customer_page()`, `dispatcher()`,
-`charger()`, `event_publisher()`, `receipts()`, `notifier()`, `webhook_fanout()`,
+`charger()`, `event_publisher()`, `receipts()`, `notifier()`, `figures()`, `webhook_fanout()`,
 `webhook_delivery()`, `gateway_events()`, `gateway_event_applier()`, `simulated_gateway_clock()`,
 `exporter()`) returns a frozen, typed dependency object: exactly what that handler uses,
 each member typed by its port. The services are built from ports by `build_use_cases`,
@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # imported where first used: each function loads only what it
     from .service.dispatcher import Dispatcher
     from .service.event_publishing import EventRelay
     from .service.exports import Exporter
+    from .service.figures import FigureKeeper, FigureStore
     from .service.gateway_inbox import GatewayEventApplier, GatewayEventReceiver
     from .service.links import ApprovalLinks
     from .service.notifications import NotificationRequests, Notifier
@@ -297,6 +298,12 @@ class Aws:
         from .adapters.sns import SnsPublisher
 
         return SnsPublisher(self.client("sns"), self.settings.events_topic_arn)
+
+    @cached_property
+    def figure_store(self) -> FigureStore:
+        from .adapters.dynamodb.figures import DynamoFigureStore
+
+        return DynamoFigureStore(self.dynamodb, self.settings.table_name)
 
     @cached_property
     def unpublished_events(self) -> UnpublishedEventsLog:
@@ -551,6 +558,18 @@ def notifier(overrides: Overrides = Overrides()) -> NotifierDeps:
     links = aws.approval_links(aws.settings.public_base_url)
     notifier = Notifier(aws.repository, aws.clock, aws.mailer, links, JinjaEmails(), document_pdf)
     return NotifierDeps(notifier, NotificationRequests(notifier))
+
+
+@dataclass(frozen=True)
+class FiguresDeps:
+    keeper: FigureKeeper  # the dashboard's figures, kept from published events (and read by the overview)
+
+
+def figures(overrides: Overrides = Overrides()) -> FiguresDeps:
+    from .service.figures import FigureKeeper
+
+    aws = Aws.from_env(overrides)
+    return FiguresDeps(FigureKeeper(aws.repository, aws.figure_store))
 
 
 @dataclass(frozen=True)

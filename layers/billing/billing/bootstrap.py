@@ -1,6 +1,6 @@
 """The composition root: the one place that builds the object graph.
 
-One small factory per function (`api()`, `authorizer()`, `customer_page()`, `dispatcher()`,
+One small factory per function (`api()`, `authorizer()`, `customer_page()`, `dashboard()`, `dispatcher()`,
 `charger()`, `event_publisher()`, `receipts()`, `notifier()`, `webhook_fanout()`,
 `webhook_delivery()`, `gateway_events()`, `gateway_event_applier()`, `simulated_gateway_clock()`,
 `exporter()`) returns a frozen, typed dependency object: exactly what that handler uses,
@@ -50,6 +50,7 @@ from .settings import Settings
 if TYPE_CHECKING:  # imported where first used: each function loads only what it runs (cold start)
     from .service.charger import Charger
     from .service.customer_portal import CustomerPortal, ReceiptView
+    from .service.dashboard import DashboardSessions, DashboardUsers
     from .service.dispatcher import Dispatcher
     from .service.event_publishing import EventRelay
     from .service.exports import Exporter
@@ -422,6 +423,44 @@ def customer_page(overrides: Overrides = Overrides()) -> CustomerPageDeps:
         )
 
     return CustomerPageDeps(aws.settings, aws.clock, aws.repository, aws.signing_key, portal, cards is not None)
+
+
+@dataclass(frozen=True)
+class DashboardDeps:
+    """The merchant dashboard's: sessions (the pool's tokens verified against its keys, cached for
+    the process), the merchant's users (the pool's admin API, built on first use)."""
+
+    settings: Settings
+    clock: Clock
+    signing_key: Callable[[], bytes]  # CSRF tokens (the deployment's link-signing key, its own purpose)
+    sessions: DashboardSessions
+    users: Callable[[], DashboardUsers]
+    managed_login_url: str  # empty: no managed login (the local runtime)
+    password_sign_in: bool  # the e-mail + password form (the local runtime)
+
+
+def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
+    from functools import cache
+
+    from .adapters.cognito import CognitoCodeExchange, CognitoPasswordSignIn, CognitoTokenVerifier, CognitoUserPool
+    from .adapters.dynamodb.dashboard_members import DynamoDashboardMembers
+    from .service.dashboard import DashboardSessions, DashboardUsers
+
+    aws = Aws.from_env(overrides)
+    settings = aws.settings
+    verifier = CognitoTokenVerifier(settings.region, settings.dashboard_user_pool_id, settings.dashboard_client_id)
+    cognito = cache(lambda: aws.client("cognito-idp"))
+    password = CognitoPasswordSignIn(cognito(), settings.dashboard_client_id) if settings.dashboard_password_sign_in else None
+    managed = settings.dashboard_login_url
+    exchange = CognitoCodeExchange(managed, settings.dashboard_client_id) if managed else None
+
+    @cache
+    def users() -> DashboardUsers:
+        pool = CognitoUserPool(cognito(), settings.dashboard_user_pool_id)
+        return DashboardUsers(pool, DynamoDashboardMembers(aws.dynamodb, settings.table_name), aws.clock)
+
+    sessions = DashboardSessions(verifier, password, exchange)
+    return DashboardDeps(settings, aws.clock, aws.signing_key, sessions, users, managed, password is not None)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,87 @@
+"""The merchant dashboard's use cases: who is signed in (a verified token, never the browser's
+word), signing in with e-mail and password (the local form), and the merchant's users (an owner
+invites and removes them; a viewer cannot; another merchant's user is not found)."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from ..domain.dashboard_users import DashboardUser, Member, Role, invitable, removable, require_owner, user_of
+from .ports import Clock, CodeExchange, DashboardMembers, InvalidToken, PasswordSignIn, TokenVerifier, UserPool
+
+
+class DashboardSessions:
+    """A session is the pool's ID token, verified on every request (signature, issuer, audience,
+    token_use, expiry) and read for the user's merchant and role."""
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        password_sign_in: PasswordSignIn | None = None,
+        code_exchange: CodeExchange | None = None,
+    ) -> None:
+        self.verifier, self.password_sign_in, self.code_exchange = verifier, password_sign_in, code_exchange
+
+    def user(self, token: str) -> DashboardUser:
+        """The signed-in user, or InvalidToken (also for a valid token of the pool that names no
+        merchant and role)."""
+        found = user_of(self.verifier.verify(token))
+        if found is None:
+            raise InvalidToken("the token names no dashboard user")
+        return found
+
+    def sign_in(self, email: str, password: str) -> tuple[str, DashboardUser]:
+        """E-mail and password at the pool, then the same verification as every request.
+        Raises SignInRefused (or InvalidToken); `password_sign_in` absent: the form is off (AWS:
+        managed login only)."""
+        if self.password_sign_in is None:
+            raise InvalidToken("password sign-in is not offered here")
+        token = self.password_sign_in.sign_in(email.strip().lower(), password)
+        return token, self.user(token)
+
+    def from_managed_login(self, code: str, verifier: str, redirect_uri: str) -> tuple[str, DashboardUser]:
+        """Managed login's code (PKCE) for the ID token, then the same verification as every request."""
+        if self.code_exchange is None:
+            raise InvalidToken("managed login is not configured here")
+        token = self.code_exchange.exchange(code, verifier, redirect_uri)
+        return token, self.user(token)
+
+
+def new_password() -> str:
+    """A password the pool's policy accepts (upper, lower, digit, symbol; 20 characters), shown once."""
+    alphabet = string.ascii_letters + string.digits
+    body = "".join(secrets.choice(alphabet) for _ in range(16))
+    return f"{body}Aa1!"
+
+
+class DashboardUsers:
+    def __init__(self, pool: UserPool, members: DashboardMembers, clock: Clock) -> None:
+        self.pool, self.members, self.clock = pool, members, clock
+
+    def list(self, actor: DashboardUser) -> list[Member]:
+        return sorted(self.members.list(actor.merchant_id), key=lambda m: (m.invited_at, m.email))
+
+    def invite(self, actor: DashboardUser, email: str, role: str) -> Member:
+        require_owner(actor)
+        address, checked = invitable(email, role)
+        user_id = self.pool.create_user(address, actor.merchant_id, checked)
+        member = Member(user_id, address, checked, self.clock.now(), invited_by=actor.user_id)
+        self.members.put(actor.merchant_id, member)
+        return member
+
+    def remove(self, actor: DashboardUser, user_id: str) -> Member:
+        require_owner(actor)
+        member = removable(actor, self.members.get(actor.merchant_id, user_id), user_id)
+        self.pool.delete_user(member.user_id)
+        self.members.delete(actor.merchant_id, member.user_id)
+        return member
+
+    def create_owner(self, merchant_id: str, email: str, role: Role = "owner") -> tuple[Member, str]:
+        """The merchant's first user (the local runtime's `owner@<merchant>.local`), with a
+        password they can sign in with at once, returned once."""
+        password = new_password()
+        user_id = self.pool.create_user(email, merchant_id, role, password=password)
+        member = Member(user_id, email, role, self.clock.now())
+        self.members.put(merchant_id, member)
+        return member, password

@@ -93,11 +93,13 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_receipts_and
         "GatewayEventsFunctionRole",
         "GatewayEventApplierFunctionRole",
         "ReconciliationFunctionRole",
+        "DashboardFunctionRole",  # the merchant's directory of dashboard users
     }
     # The merchant-facing functions, webhooks, receipts and e-mails write merchant data only (pk M#<merchant>#...).
     merchant_data_only = (
         "ApiFunctionRole",
         "CustomerPageFunctionRole",
+        "DashboardFunctionRole",
         "WebhookFanOutFunctionRole",
         "WebhookDeliveryFunctionRole",
     )
@@ -337,10 +339,13 @@ def test_every_v1_route_goes_through_the_key_authorizer_and_stage_is_throttled()
                 unauthenticated.append((name, event["Properties"]["Path"], event["Properties"]["Auth"]))
             else:
                 assert event["Properties"]["Path"].startswith("/v1/"), name
-    # The only routes without the merchant key: the customer's page, guarded by its signed link, and
-    # the gateway's events, guarded by the gateway's signature.
+    # The only routes without the merchant key: the customer's page, guarded by its signed link, the
+    # dashboard, guarded by its sessions (the Cognito pool's tokens), and the gateway's events,
+    # guarded by the gateway's signature.
     assert unauthenticated == [
         ("CustomerPageFunction", "/customer/{proxy+}", {"Authorizer": "NONE"}),
+        ("DashboardFunction", "/dashboard", {"Authorizer": "NONE"}),
+        ("DashboardFunction", "/dashboard/{proxy+}", {"Authorizer": "NONE"}),
         ("GatewayEventsFunction", "/gateway/stripe/events", {"Authorizer": "NONE"}),
     ]
 

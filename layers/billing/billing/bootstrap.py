@@ -435,6 +435,7 @@ class DashboardDeps:
     signing_key: Callable[[], bytes]  # CSRF tokens (the deployment's link-signing key, its own purpose)
     sessions: DashboardSessions
     users: Callable[[], DashboardUsers]
+    client_id: Callable[[], str]  # the app client's id (managed login's authorize URL)
     managed_login_url: str  # empty: no managed login (the local runtime)
     password_sign_in: bool  # the e-mail + password form (the local runtime)
 
@@ -448,11 +449,16 @@ def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
 
     aws = Aws.from_env(overrides)
     settings = aws.settings
-    verifier = CognitoTokenVerifier(settings.region, settings.dashboard_user_pool_id, settings.dashboard_client_id)
+    client_id: Callable[[], str] = lambda: settings.dashboard_client_id  # noqa: E731
+    if not settings.dashboard_client_id and settings.dashboard_client_id_parameter:
+        from .adapters.secrets import secret_reader
+
+        client_id = secret_reader(settings.dashboard_client_id_parameter)  # read on first use, cached
+    verifier = CognitoTokenVerifier(settings.region, settings.dashboard_user_pool_id, client_id)
     cognito = cache(lambda: aws.client("cognito-idp"))
     password = CognitoPasswordSignIn(cognito(), settings.dashboard_client_id) if settings.dashboard_password_sign_in else None
     managed = settings.dashboard_login_url
-    exchange = CognitoCodeExchange(managed, settings.dashboard_client_id) if managed else None
+    exchange = CognitoCodeExchange(managed, client_id) if managed else None
 
     @cache
     def users() -> DashboardUsers:
@@ -460,7 +466,7 @@ def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
         return DashboardUsers(pool, DynamoDashboardMembers(aws.dynamodb, settings.table_name), aws.clock)
 
     sessions = DashboardSessions(verifier, password, exchange)
-    return DashboardDeps(settings, aws.clock, aws.signing_key, sessions, users, managed, password is not None)
+    return DashboardDeps(settings, aws.clock, aws.signing_key, sessions, users, client_id, managed, password is not None)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,10 @@ class Settings(BaseModel):
     export_link_endpoint: str = ""  # the local runtime only: links signed for its /_local/s3 route
     # The merchant's dashboard (its Cognito user pool)
     dashboard_user_pool_id: str = ""
-    dashboard_client_id: str = ""  # the dashboard's app client: the audience of its ID tokens
+    dashboard_client_id: str = ""  # the dashboard's app client: the audience of its ID tokens (the local runtime)
+    # On AWS the client id is read from this SSM parameter (the client's callback URL names the
+    # API, whose definition names this function: an environment variable would be a cycle).
+    dashboard_client_id_parameter: str = ""
     dashboard_login_url: str = ""  # managed login's domain (https://<prefix>.auth.<region>.amazoncognito.com); empty: none
     dashboard_password_sign_in: bool = False  # the local runtime only: an e-mail + password form (USER_PASSWORD_AUTH)
     aws_region: str = ""  # set by Lambda

@@ -47,7 +47,7 @@ class CognitoTokenVerifier:
         self,
         region: str,
         pool_id: str,
-        client_id: str,
+        client_id: Callable[[], str],
         wall_clock: Callable[[], float] = time.time,
         fetch: Callable[[str], dict[str, Any]] = fetch_json,
     ) -> None:
@@ -85,7 +85,7 @@ class CognitoTokenVerifier:
                 now=lambda: int(self.wall_clock()),
                 leeway=LEEWAY_SECONDS,
                 iss={"essential": True, "value": self.issuer},
-                aud={"essential": True, "value": self.client_id},
+                aud={"essential": True, "value": self.client_id()},
                 token_use={"essential": True, "value": "id"},
                 exp={"essential": True},
                 sub={"essential": True},
@@ -179,7 +179,7 @@ class CognitoCodeExchange:
     """Managed login's code for tokens at `<domain>/oauth2/token` (a public client: PKCE, no secret)."""
 
     def __init__(
-        self, domain_url: str, client_id: str, post: Callable[[str, dict[str, str]], dict[str, Any]] = post_form
+        self, domain_url: str, client_id: Callable[[], str], post: Callable[[str, dict[str, str]], dict[str, Any]] = post_form
     ) -> None:
         self.token_url = f"{domain_url.rstrip('/')}/oauth2/token"
         self.client_id, self.post = client_id, post
@@ -189,7 +189,7 @@ class CognitoCodeExchange:
             self.token_url,
             {
                 "grant_type": "authorization_code",
-                "client_id": self.client_id,
+                "client_id": self.client_id(),
                 "code": code,
                 "code_verifier": verifier,
                 "redirect_uri": redirect_uri,

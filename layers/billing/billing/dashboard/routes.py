@@ -59,6 +59,9 @@ class DashboardDeps(Protocol):
     def users(self) -> Callable[[], DashboardUsers]: ...
 
     @property
+    def client_id(self) -> Callable[[], str]: ...
+
+    @property
     def managed_login_url(self) -> str: ...
 
     @property
@@ -222,7 +225,7 @@ def sign_in_page(error: str = "", status: int = 200, email: str = "") -> Respons
         query = urlencode(
             {
                 "response_type": "code",
-                "client_id": deps().settings.dashboard_client_id,
+                "client_id": deps().client_id(),
                 "redirect_uri": callback_url(),
                 "scope": "openid email",
                 "state": state,

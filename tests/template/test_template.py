@@ -460,3 +460,36 @@ def test_every_metric_the_code_emits_is_graphed_on_the_dashboard() -> None:
     body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
     assert len(emitted) > 40
     assert not sorted(name for name in emitted if f'"{name}"' not in body)
+
+
+def test_the_dashboards_pool_keeps_merchant_and_role_out_of_the_users_hands() -> None:
+    # Given the dashboard's user pool and app client as the template defines them
+    [pool] = resources("AWS::Cognito::UserPool").values()
+    [client] = resources("AWS::Cognito::UserPoolClient").values()
+    props, app = pool["Properties"], client["Properties"]
+    # Then users sign in with their e-mail, are invited (no self sign-up), may add TOTP, are protected
+    assert props["UsernameAttributes"] == ["email"] and props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert props["MfaConfiguration"] == "OPTIONAL" and props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+    assert props["Policies"]["PasswordPolicy"]["MinimumLength"] >= 12
+    assert props["UserPoolAddOns"]["AdvancedSecurityMode"]["Fn::If"][1] == {"Ref": "DashboardThreatProtection"}
+    assert load_template()["Parameters"]["DashboardThreatProtection"]["Default"] == "ENFORCED"
+    # And the merchant and role are custom attributes the app client reads and cannot write
+    assert {a["Name"] for a in props["Schema"]} == {"merchant_id", "role"}
+    assert {"custom:merchant_id", "custom:role"} <= set(app["ReadAttributes"])
+    assert not any(a.startswith("custom:") for a in app["WriteAttributes"])
+    # And the client is public with the code flow and PKCE: no secret, no password typed outside managed login
+    assert app["GenerateSecret"] is False and app["AllowedOAuthFlows"] == ["code"]
+    assert (
+        "ALLOW_USER_PASSWORD_AUTH" not in app["ExplicitAuthFlows"]
+        and "ALLOW_ADMIN_USER_PASSWORD_AUTH" not in app["ExplicitAuthFlows"]
+    )
+    # And the dashboard's function may only invite and remove users of this pool
+    statements = resources("AWS::Serverless::Function")["DashboardFunction"]["Properties"]["Policies"][1]["Statement"]
+    cognito = [s for s in statements if any(str(a).startswith("cognito-idp:") for a in s["Action"])]
+    assert cognito == [
+        {
+            "Effect": "Allow",
+            "Action": ["cognito-idp:AdminCreateUser", "cognito-idp:AdminDeleteUser", "cognito-idp:AdminUserGlobalSignOut"],
+            "Resource": {"Fn::GetAtt": ["DashboardUserPool", "Arn"]},
+        }
+    ]

@@ -355,3 +355,82 @@ def test_values_from_data_are_escaped(world: World) -> None:
     world.members.put("mch_a", replace(world.owner_a, user_id="u-x", email="<script>alert(1)</script>@a.example"))
     body = world.request("GET", "/dashboard/users", token()).body
     assert "<script>alert(1)" not in body and "&lt;script&gt;" in body
+
+
+# ----------------------------------------------------------------------------- managed login (AWS)
+
+
+class FakeExchange:
+    """The pool's token endpoint: a code is good once, for the verifier whose S256 challenge it was given."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, tuple[str, str]] = {}  # code -> (challenge, id token)
+        self.asked: list[tuple[str, str, str]] = []
+
+    def exchange(self, code: str, verifier: str, redirect_uri: str) -> str:
+        import base64
+        import hashlib
+
+        self.asked.append((code, verifier, redirect_uri))
+        challenge, id_token = self.codes.pop(code, ("", ""))
+        if base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode() != challenge:
+            raise SignInRefused("invalid_grant")
+        return id_token
+
+
+@pytest.fixture
+def managed(world: World) -> tuple[World, FakeExchange]:
+    exchange = FakeExchange()
+    world.deps = replace(
+        world.deps,
+        sessions=DashboardSessions(world.verifier, None, exchange),
+        managed_login_url="https://rp-1-eu-west-1.auth.eu-west-1.amazoncognito.com",
+        password_sign_in=False,
+    )
+    return world, exchange
+
+
+def authorize(world: World) -> tuple[str, dict[str, str]]:
+    """The sign-in page's link to managed login: (the pre-session cookie, the query it carries)."""
+    from urllib.parse import parse_qsl, urlparse
+
+    page = world.request("GET", "/dashboard/sign-in")
+    pre = next(c for c in page.cookies if c.startswith("dashboard_pre=")).split(";")[0].split("=", 1)[1]
+    link = page.body.split('class="button" href="')[1].split('"')[0].replace("&amp;", "&")
+    assert link.startswith("https://rp-1-eu-west-1.auth.eu-west-1.amazoncognito.com/oauth2/authorize?")
+    assert "<form" not in page.body  # no password typed on AWS but on managed login
+    return pre, dict(parse_qsl(urlparse(link).query))
+
+
+def test_managed_login_signs_in_with_the_code_state_and_pkce(managed: tuple[World, FakeExchange]) -> None:
+    world, exchange = managed
+    # Given the browser sent to managed login with a state and an S256 challenge
+    pre, query = authorize(world)
+    assert query["response_type"] == "code" and query["client_id"] == CLIENT and query["code_challenge_method"] == "S256"
+    assert query["redirect_uri"] == "https://localhost/dashboard/callback" and query["scope"] == "openid email"
+    exchange.codes["code-1"] = (query["code_challenge"], token())
+    # When the pool sends it back with the code and the state
+    back = world.request("GET", f"/dashboard/callback?code=code-1&state={query['state']}", Cookie=f"dashboard_pre={pre}")
+    # Then the code was exchanged with the verifier and the session is set
+    assert back.status == 303 and back.headers["Location"] == "/dashboard/overview"
+    assert any(c.startswith("dashboard_session=") for c in back.cookies)
+    # And the password form is not offered
+    assert world.request("POST", "/dashboard/sign-in", form={"email": "a", "password": "b", "csrf": "c"}).status == 404
+
+
+@pytest.mark.parametrize("case", ["wrong state", "no pre-session", "another browser's pre-session", "code refused"])
+def test_managed_login_refuses_a_callback_not_started_by_this_browser(managed: tuple[World, FakeExchange], case: str) -> None:
+    world, exchange = managed
+    pre, query = authorize(world)
+    exchange.codes["code-1"] = (query["code_challenge"], token())
+    state, cookie = query["state"], f"dashboard_pre={pre}"
+    if case == "wrong state":
+        state = "0" * 32
+    elif case == "no pre-session":
+        cookie = ""
+    elif case == "another browser's pre-session":
+        cookie = f"dashboard_pre={authorize(world)[0]}"
+    elif case == "code refused":
+        exchange.codes["code-1"] = ("another challenge", token())
+    back = world.request("GET", f"/dashboard/callback?code=code-1&state={state}", Cookie=cookie)
+    assert back.status in (400, 401) and not any(c.startswith("dashboard_session=") for c in back.cookies)

@@ -77,6 +77,15 @@ class DashboardUsers:
         self.members.delete(actor.merchant_id, member.user_id)
         return member
 
+    def invite_first_owner(self, merchant_id: str, email: str) -> Member:
+        """A deployed merchant's first owner (`make merchant OWNER=<e-mail>`): the pool e-mails the
+        invitation with a temporary password; the owner chooses their own on managed login."""
+        address, role = invitable(email, "owner")
+        user_id = self.pool.create_user(address, merchant_id, role)
+        member = Member(user_id, address, role, self.clock.now())
+        self.members.put(merchant_id, member)
+        return member
+
     def create_owner(self, merchant_id: str, email: str, role: Role = "owner") -> tuple[Member, str]:
         """The merchant's first user (the local runtime's `owner@<merchant>.local`), with a
         password they can sign in with at once, returned once."""

@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     dynamodb = system.plumbing.client("dynamodb")
     if args.state and args.state.exists():
         saved_clock = state.load(dynamodb, system.aws.tables, args.state)
+        state.restore_users(system.aws.user_pools, args.state)
         if saved_clock is not None:
             system.clock.set(saved_clock)
         system.restarted_stream()
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         worker.join(timeout=5)
         if args.state:
             now = system.clock.now() if system.clock.is_test_clock else None
-            state.save(dynamodb, system.aws.tables, now, args.state, system.aws.keys)
+            state.save(dynamodb, system.aws.tables, now, args.state, system.aws.keys, system.aws.user_pools)
             print(f"state saved to {args.state}", flush=True)
         server.server_close()
         system.close()

@@ -14,6 +14,7 @@ import pytest
 
 from billing.adapters.cognito import CognitoUserPool
 from billing.adapters.dynamodb.dashboard_members import DynamoDashboardMembers
+from billing.domain.dashboard_users import Member
 from billing.service.dashboard import DashboardUsers
 from devtools.gateway import ApiGateway, HttpResponse
 from devtools.lambda_runtime import invoke, load_function
@@ -136,7 +137,10 @@ def test_a_token_of_another_pool_or_client_is_refused(aws: Provisioned, dashboar
             ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"],
             ReadAttributes=["email", "custom:merchant_id", "custom:role"],
         )["UserPoolClient"]["ClientId"]
-        CognitoUserPool(cognito, pool_id).create_user("owner@shop.example", "mch_abc", "owner", password="Owner-pass-123")
+        sub = CognitoUserPool(cognito, pool_id).create_user("owner@shop.example", "mch_abc", "owner", password="Owner-pass-123")
+        users.members.put(
+            "mch_abc", Member(sub, "owner@shop.example", "owner", FakeClock(None).now())
+        )  # listed: only the token is wrong
         answer = cognito.initiate_auth(
             ClientId=client,
             AuthFlow="USER_PASSWORD_AUTH",

@@ -117,7 +117,7 @@ class World:
             settings=settings,
             clock=Clock(),
             signing_key=lambda: b"k" * 32,
-            sessions=DashboardSessions(self.verifier, self.pool),
+            sessions=DashboardSessions(self.verifier, self.members, self.pool),
             users=lambda: self.users,
             client_id=lambda: CLIENT,
             managed_login_url="",
@@ -136,6 +136,8 @@ class World:
         self.owner_a, self.password_a = self.users.create_owner("mch_a", "owner@a.example")
         self.viewer_a, self.password_viewer = self.users.create_owner("mch_a", "viewer@a.example", role="viewer")
         self.owner_b, self.password_b = self.users.create_owner("mch_b", "owner@b.example")
+        # The default token's user (sub u-owner), an owner of merchant A
+        self.members.put("mch_a", Member("u-owner", "u-owner@example.com", "owner", Clock().now()))
 
     def _fetch(self, url: str) -> dict[str, Any]:
         assert url == f"{ISSUER}/.well-known/jwks.json"
@@ -328,6 +330,18 @@ def test_another_merchants_user_is_404_and_is_not_removed(world: World) -> None:
     assert "owner@b.example" not in world.request("GET", "/dashboard/users", session).body
 
 
+def test_a_removed_users_session_ends_at_once(world: World) -> None:
+    # Given a viewer signed in, whose token stays valid for an hour
+    session = token(role="viewer", sub=world.viewer_a.user_id)
+    assert world.request("GET", "/dashboard/overview", session).status == 200
+    # When an owner removes them
+    owner = token(sub=world.owner_a.user_id)
+    world.request("POST", f"/dashboard/users/{world.viewer_a.user_id}/remove", owner, {"csrf": world.csrf(owner)})
+    # Then their next request is sent to sign in
+    response = world.request("GET", "/dashboard/overview", session)
+    assert response.status == 303 and response.headers["Location"] == "/dashboard/sign-in"
+
+
 def test_an_owner_cannot_remove_themselves(world: World) -> None:
     session = token(sub=world.owner_a.user_id)
     response = world.request("POST", f"/dashboard/users/{world.owner_a.user_id}/remove", session, {"csrf": world.csrf(session)})
@@ -383,7 +397,7 @@ def managed(world: World) -> tuple[World, FakeExchange]:
     exchange = FakeExchange()
     world.deps = replace(
         world.deps,
-        sessions=DashboardSessions(world.verifier, None, exchange),
+        sessions=DashboardSessions(world.verifier, world.members, None, exchange),
         managed_login_url="https://rp-1-eu-west-1.auth.eu-west-1.amazoncognito.com",
         password_sign_in=False,
     )

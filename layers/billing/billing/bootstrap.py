@@ -460,12 +460,13 @@ def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
     managed = settings.dashboard_login_url
     exchange = CognitoCodeExchange(managed, client_id) if managed else None
 
+    members = DynamoDashboardMembers(aws.dynamodb, settings.table_name)
+
     @cache
     def users() -> DashboardUsers:
-        pool = CognitoUserPool(cognito(), settings.dashboard_user_pool_id)
-        return DashboardUsers(pool, DynamoDashboardMembers(aws.dynamodb, settings.table_name), aws.clock)
+        return DashboardUsers(CognitoUserPool(cognito(), settings.dashboard_user_pool_id), members, aws.clock)
 
-    sessions = DashboardSessions(verifier, password, exchange)
+    sessions = DashboardSessions(verifier, members, password, exchange)
     return DashboardDeps(settings, aws.clock, aws.signing_key, sessions, users, client_id, managed, password is not None)
 
 

@@ -13,22 +13,28 @@ from .ports import Clock, CodeExchange, DashboardMembers, InvalidToken, Password
 
 class DashboardSessions:
     """A session is the pool's ID token, verified on every request (signature, issuer, audience,
-    token_use, expiry) and read for the user's merchant and role."""
+    token_use, expiry) and read for the user's merchant and role; the user must still be in
+    their merchant's directory (one read by key): a removed user's session ends at once, not
+    when their token expires."""
 
     def __init__(
         self,
         verifier: TokenVerifier,
+        members: DashboardMembers,
         password_sign_in: PasswordSignIn | None = None,
         code_exchange: CodeExchange | None = None,
     ) -> None:
-        self.verifier, self.password_sign_in, self.code_exchange = verifier, password_sign_in, code_exchange
+        self.verifier, self.members = verifier, members
+        self.password_sign_in, self.code_exchange = password_sign_in, code_exchange
 
     def user(self, token: str) -> DashboardUser:
         """The signed-in user, or InvalidToken (also for a valid token of the pool that names no
-        merchant and role)."""
+        merchant and role, or a user no longer among the merchant's)."""
         found = user_of(self.verifier.verify(token))
         if found is None:
             raise InvalidToken("the token names no dashboard user")
+        if self.members.get(found.merchant_id, found.user_id) is None:
+            raise InvalidToken("the user was removed")
         return found
 
     def sign_in(self, email: str, password: str) -> tuple[str, DashboardUser]:

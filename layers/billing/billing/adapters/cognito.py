@@ -11,16 +11,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
-from joserfc import jws, jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
-from joserfc.jwt import JWTClaimsRegistry
 
 from ..domain.errors import InvalidState
 from ..service.ports import InvalidToken, SignInRefused
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySet
 
 KEYS_TTL_SECONDS = 3600.0
 REFRESH_AFTER_UNKNOWN_KID = 300.0
@@ -58,7 +57,9 @@ class CognitoTokenVerifier:
         self._lock = threading.Lock()
         self.fetches = 0  # counted: tests prove the keys are cached
 
-    def _key_set(self, kid: object, force: bool = False) -> KeySet:
+    def _key_set(self, kid: object) -> KeySet:
+        from joserfc.jwk import KeySet
+
         with self._lock:
             now = time.monotonic()
             stale = now - self._fetched_at > KEYS_TTL_SECONDS
@@ -75,6 +76,11 @@ class CognitoTokenVerifier:
             return self._keys
 
     def verify(self, token: str) -> dict[str, object]:
+        # joserfc and cryptography (~130 ms) are imported by the first token checked, not at cold start.
+        from joserfc import jws, jwt
+        from joserfc.errors import JoseError
+        from joserfc.jwt import JWTClaimsRegistry
+
         if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
             raise InvalidToken("not a signed token")
         try:

@@ -26,7 +26,7 @@ from devtools.clock import LocalClock
 from devtools.gateway import ApiGateway
 from devtools.lambda_runtime import invoke, load_function
 from devtools.local import state
-from devtools.local.event_lines import EmailLines, EventLines, WebhookLines
+from devtools.local.event_lines import EmailLines, EventLines, InvitationEmails, WebhookLines
 from devtools.local.stripe_config import stripe_env
 from devtools.moto_patches import fast_transactions, local_email_domains, serialize_calls, sqs_on_clock
 from devtools.provision import Provisioned, provision
@@ -104,6 +104,9 @@ class LocalSystem:
         # Every e-mail to the emulated SES, printed and listed; the mailbox simulator's bounce and complaint reported back.
         self.emails = EmailLines(self.clock, quiet, (self.plumbing.client("sns"), self.aws.topics["MailEventsTopic"]))
         overrides = bootstrap.Overrides(clock=self.clock, mail_observer=self.emails.record)
+        invitation = resources("AWS::Cognito::UserPool")["DashboardUserPool"]["Properties"]["AdminCreateUserConfig"]
+        template = invitation["InviteMessageTemplate"]
+        InvitationEmails(self.emails, template["EmailSubject"], template["EmailMessage"]).attach(counted)
         self.api = load_function("api", overrides)
         self.authorizer = load_function("authorizer", overrides)
         self.dispatcher = load_function("dispatcher", overrides)

@@ -159,3 +159,53 @@ def test_an_owner_signs_in_in_a_real_browser_and_reads_the_shell_in_lithuanian(l
         page.wait_for_url("**/dashboard/sign-in")
         assert not violations, violations
         browser.close()
+
+
+def test_an_invited_viewer_reads_the_invitation_chooses_a_password_and_can_only_look(local: str) -> None:
+    # Given an owner signed in
+    created = new_merchant(local, "Knygynas")
+    owner = Session(local)
+    owner.go("POST", "/dashboard/sign-in",
+             {"email": created["owner_email"], "password": created["owner_password"], "csrf": owner.csrf("/dashboard/sign-in")})  # fmt: skip
+    # When the owner invites a viewer
+    email = f"viewer@{created['merchant_id'].removeprefix('mch_')}.example"
+    status, headers, _, _ = owner.go(
+        "POST", "/dashboard/users", {"email": email, "role": "viewer", "csrf": owner.csrf("/dashboard/users")}
+    )
+    assert status == 303 and headers["Location"] == "/dashboard/users?done=invited"
+    # Then the pool's invitation e-mail (emulated) carries a temporary password
+    [invitation] = [e for e in Http(local)("GET", "/_local/emails")[1]["emails"] if e["to"] == email]
+    assert invitation["kind"] == "dashboard_invitation"
+    temporary = invitation["text"].split("temporary password ")[1].split(";")[0]
+    # When the viewer signs in with it, they choose their own password first
+    viewer = Session(local)
+    status, _, cookies, page = viewer.go(
+        "POST", "/dashboard/sign-in", {"email": email, "password": temporary, "csrf": viewer.csrf("/dashboard/sign-in")}
+    )
+    assert status == 200 and "Choose your password" in page and not any(c.startswith("dashboard_session=") for c in cookies)
+    fields = {name: page.split(f'name="{name}" value="')[1].split('"')[0] for name in ("csrf", "email", "challenge")}
+    mismatch = viewer.go(
+        "POST", "/dashboard/sign-in/new-password", fields | {"password": "Viewer-pass-123!", "password_again": "other"}
+    )
+    assert mismatch[0] == 422
+    status, _, _, _ = viewer.go(
+        "POST", "/dashboard/sign-in/new-password", fields | {"password": "Viewer-pass-123!", "password_again": "Viewer-pass-123!"}
+    )
+    assert status == 303 and "dashboard_session" in viewer.jar
+    # Then the viewer sees the users but cannot act
+    page = viewer.go("GET", "/dashboard/users")[3]
+    assert "(viewer)" in page and created["owner_email"] in page and "/remove" not in page
+    status, _, _, page = viewer.go(
+        "POST", "/dashboard/users", {"email": "x@y.example", "role": "owner", "csrf": viewer.csrf("/dashboard/users")}
+    )
+    assert status == 403 and "Only an owner" in page
+    # And the password the viewer chose signs them in from now on
+    again = Session(local)
+    assert (
+        again.go(
+            "POST",
+            "/dashboard/sign-in",
+            {"email": email, "password": "Viewer-pass-123!", "csrf": again.csrf("/dashboard/sign-in")},
+        )[0]
+        == 303
+    )

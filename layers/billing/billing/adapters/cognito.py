@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ..domain.errors import InvalidState
-from ..service.ports import InvalidToken, SignInRefused
+from ..service.ports import InvalidToken, NewPasswordRequired, SignInRefused
 
 if TYPE_CHECKING:
     from joserfc.jwk import KeySet
@@ -124,7 +124,29 @@ class CognitoPasswordSignIn:
             ):
                 raise SignInRefused(code) from error
             raise
-        if "AuthenticationResult" not in answer:  # a challenge (new password, MFA): managed login's work
+        return self._token(answer)
+
+    def choose_password(self, email: str, session: str, new_password: str) -> str:
+        try:
+            answer = self.client.respond_to_auth_challenge(
+                ClientId=self.client_id,
+                ChallengeName="NEW_PASSWORD_REQUIRED",
+                Session=session,
+                ChallengeResponses={"USERNAME": email, "NEW_PASSWORD": new_password},
+            )
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code in ("InvalidPasswordException", "NotAuthorizedException", "CodeMismatchException", "InvalidParameterException",
+                        "ExpiredCodeException", "UserNotFoundException"):  # fmt: skip
+                raise SignInRefused(code) from error
+            raise
+        return self._token(answer)
+
+    @staticmethod
+    def _token(answer: dict[str, Any]) -> str:
+        if answer.get("ChallengeName") == "NEW_PASSWORD_REQUIRED":
+            raise NewPasswordRequired(str(answer.get("Session", "")))
+        if "AuthenticationResult" not in answer:  # another challenge (MFA): managed login's work
             raise SignInRefused(str(answer.get("ChallengeName", "challenge")))
         token: str = answer["AuthenticationResult"]["IdToken"]
         return token

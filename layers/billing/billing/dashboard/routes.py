@@ -29,7 +29,7 @@ from ..http import public_base_url
 from ..observability import logger, metrics
 from ..service.dashboard import DashboardSessions, DashboardUsers
 from ..service.links import Purpose, signature
-from ..service.ports import InvalidToken, SignInRefused
+from ..service.ports import InvalidToken, NewPasswordRequired, SignInRefused
 from ..settings import Settings
 from . import render, sessions
 from .headers import security_headers
@@ -258,11 +258,46 @@ def sign_in() -> Response[str]:
     email = fields.get("email", "")[:254]
     try:
         token, user = deps().sessions.sign_in(email, fields.get("password", "")[:256])
+    except NewPasswordRequired as challenge:  # an invitation's temporary password: the user chooses theirs
+        return new_password_page(email, challenge.session, fields.get("csrf", ""))
     except (SignInRefused, InvalidToken) as error:
         sign_in_failed(type(error).__name__)
         return sign_in_page(text(language, "sign_in.refused"), 401, email)
+    return signed_in_now(token, user)
+
+
+def signed_in_now(token: str, user: DashboardUser) -> Response[str]:
     logger.info("dashboard sign-in", extra={"merchant_id": user.merchant_id, "user_id": user.user_id, "role": user.role})
     return redirect(f"{root()}/overview", [session_cookie(token), sessions.clear_cookie(sessions.PRE_SESSION_COOKIE, root())])
+
+
+def new_password_page(email: str, challenge: str, csrf: str, error: str = "", status: int = 200) -> Response[str]:
+    page = render.page("new_password.html", frame("sign-in", None, csrf), email=email, challenge=challenge, error=error)
+    return respond(status, page)
+
+
+@router.post("/dashboard/sign-in/new-password")
+def choose_password() -> Response[str]:
+    """The invited user's own password, then signed in (the local form: managed login does it on AWS)."""
+    fields, language = form(), lang()
+    if not deps().password_sign_in:
+        return message(404, text(language, "error.not_found"), text(language, "error.not_found_text"))
+    pre, csrf = cookie_jar().get(sessions.PRE_SESSION_COOKIE), fields.get("csrf", "")
+    if not same_origin() or not sessions.pre_session_valid(deps().signing_key(), pre, csrf):
+        return sign_in_page(text(language, "error.csrf"), 403)
+    email, challenge, password = (
+        fields.get("email", "")[:254],
+        fields.get("challenge", "")[:4096],
+        fields.get("password", "")[:256],
+    )
+    if password != fields.get("password_again", ""):
+        return new_password_page(email, challenge, csrf, text(language, "new_password.mismatch"), 422)
+    try:
+        token, user = deps().sessions.choose_password(email, challenge, password)
+    except (SignInRefused, InvalidToken) as error:
+        sign_in_failed(type(error).__name__)
+        return sign_in_page(text(language, "new_password.refused"), 401, email)
+    return signed_in_now(token, user)
 
 
 @router.get("/dashboard/callback")
@@ -283,8 +318,7 @@ def managed_login_callback() -> Response[str]:
     except (SignInRefused, InvalidToken) as error:
         sign_in_failed(type(error).__name__)
         return sign_in_page(text(language, "sign_in.failed"), 401)
-    logger.info("dashboard sign-in", extra={"merchant_id": user.merchant_id, "user_id": user.user_id, "role": user.role})
-    return redirect(f"{root()}/overview", [session_cookie(token), sessions.clear_cookie(sessions.PRE_SESSION_COOKIE, root())])
+    return signed_in_now(token, user)
 
 
 @router.post("/dashboard/sign-out")

@@ -46,6 +46,13 @@ class DashboardSessions:
         token = self.password_sign_in.sign_in(email.strip().lower(), password)
         return token, self.user(token)
 
+    def choose_password(self, email: str, session: str, new_password: str) -> tuple[str, DashboardUser]:
+        """An invited user's own password (the local form; managed login does it on AWS)."""
+        if self.password_sign_in is None:
+            raise InvalidToken("password sign-in is not offered here")
+        token = self.password_sign_in.choose_password(email.strip().lower(), session, new_password)
+        return token, self.user(token)
+
     def from_managed_login(self, code: str, verifier: str, redirect_uri: str) -> tuple[str, DashboardUser]:
         """Managed login's code (PKCE) for the ID token, then the same verification as every request."""
         if self.code_exchange is None:

@@ -556,6 +556,15 @@ class SignInRefused(Exception):
     """The pool refused the e-mail and password (or asks for a step this form does not do)."""
 
 
+class NewPasswordRequired(SignInRefused):
+    """The user signed in with the invitation's temporary password: they choose their own first
+    (`session` carries the pool's challenge to answer)."""
+
+    def __init__(self, session: str) -> None:
+        super().__init__("NEW_PASSWORD_REQUIRED")
+        self.session = session
+
+
 class TokenVerifier(Protocol):
     """Checks a pool's ID token: signature against the pool's published keys, issuer, audience
     (the dashboard's app client), `token_use` and expiry. Returns its claims or raises InvalidToken."""
@@ -565,9 +574,13 @@ class TokenVerifier(Protocol):
 
 class PasswordSignIn(Protocol):
     """Signs in with e-mail and password at the pool (the local form: InitiateAuth); returns the
-    ID token or raises SignInRefused."""
+    ID token or raises SignInRefused (NewPasswordRequired for an invitation's temporary password)."""
 
     def sign_in(self, email: str, password: str) -> str: ...
+
+    def choose_password(self, email: str, session: str, new_password: str) -> str:
+        """Answer the NEW_PASSWORD_REQUIRED challenge; returns the ID token or raises SignInRefused
+        (a password the pool's policy refuses, a challenge expired)."""
 
 
 class UserPool(Protocol):

@@ -29,7 +29,7 @@ help:
 	@echo "make openapi   - regenerate docs/openapi.json from the code"
 	@echo "make redrive QUEUE=charge|schedule|events|webhooks|webhook-events|gateway-events|receipts|notify|exports|reconcile|figures [STACK=<stack>] - replay a dead-letter queue after fixing its cause"
 	@echo "make build     - sam build (needs python3.13 on PATH, e.g. PYENV_VERSION=3.13.0)"
-	@echo "make merchant NAME='Shop' [TABLE=<table> or STACK=<stack>] - create a merchant in the deployed table, print its key once"
+	@echo "make merchant NAME='Shop' [TABLE=<table> or STACK=<stack>] [OWNER=<e-mail>] - create a merchant in the deployed table, print its key once; OWNER: invite its dashboard owner (Cognito e-mails a temporary password)"
 
 $(STAMP): requirements-dev.txt layers/billing/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -101,7 +101,7 @@ openapi: $(STAMP)
 
 merchant: $(STAMP)
 	@test -n "$(NAME)" || (echo "usage: make merchant NAME='Shop name' [TABLE=<BillingTableName>]"; exit 2)
-	$(PY) scripts/create_merchant.py --name "$(NAME)" $(if $(TABLE),--table "$(TABLE)",--stack "$(or $(STACK),recurring-payments)")
+	$(PY) scripts/create_merchant.py --name "$(NAME)" $(if $(TABLE),--table "$(TABLE)",--stack "$(or $(STACK),recurring-payments)") $(if $(OWNER),--owner "$(OWNER)")
 
 redrive: $(STAMP)
 	@test -n "$(QUEUE)" || (echo "usage: make redrive QUEUE=charge|schedule|events|webhooks|webhook-events|gateway-events|receipts|notify|exports|reconcile|figures [STACK=<stack>]"; exit 2)

@@ -18,7 +18,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -35,6 +35,7 @@ class HttpResponse:
     headers: dict[str, str]
     body: str
     raw: bytes | None = None  # a binary answer's bytes (then `body` is empty)
+    cookies: list[str] = field(default_factory=list)  # each Set-Cookie, sent as its own header (never joined)
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -140,13 +141,17 @@ class ApiGateway:
         event["isBase64Encoded"] = binary_in
         result = handler(event)
         response_headers = {**(result.get("headers") or {})}
+        cookies: list[str] = []
         for key, values in (result.get("multiValueHeaders") or {}).items():
-            response_headers[key] = ", ".join(values)
+            if key.lower() == "set-cookie":
+                cookies.extend(values)
+            else:
+                response_headers[key] = ", ".join(values)
         body = result.get("body") or ""
         accept = next((v for k, v in headers.items() if k.lower() == "accept"), "*/*")
         if result.get("isBase64Encoded") and self._binary(accept.split(",")[0]):  # bytes on the wire
-            return HttpResponse(int(result["statusCode"]), response_headers, "", base64.b64decode(body))
-        return HttpResponse(int(result["statusCode"]), response_headers, body)
+            return HttpResponse(int(result["statusCode"]), response_headers, "", base64.b64decode(body), cookies)
+        return HttpResponse(int(result["statusCode"]), response_headers, body, cookies=cookies)
 
     def _binary(self, media_type: str) -> bool:
         """Whether API Gateway treats this media type as binary (the API's BinaryMediaTypes, wildcards included)."""

@@ -26,6 +26,8 @@ class Provisioned:
     keys: dict[str, str] = field(default_factory=dict)  # logical id -> KMS key arn
     configuration_sets: dict[str, str] = field(default_factory=dict)  # logical id -> SES configuration set name
     buckets: dict[str, str] = field(default_factory=dict)  # logical id -> S3 bucket name
+    user_pools: dict[str, str] = field(default_factory=dict)  # logical id -> Cognito user pool id
+    user_pool_clients: dict[str, str] = field(default_factory=dict)  # logical id -> app client id
 
     def env(self) -> dict[str, str]:
         """The environment variables the template gives the functions."""
@@ -48,7 +50,95 @@ class Provisioned:
             "SES_CONFIGURATION_SET": self.configuration_sets["MailConfigurationSet"],
             "EXPORT_QUEUE_URL": self.queues["ExportQueue"],
             "EXPORT_BUCKET_NAME": self.buckets["ExportBucket"],
+            "DASHBOARD_USER_POOL_ID": self.user_pools["DashboardUserPool"],
+            "DASHBOARD_CLIENT_ID": self.user_pool_clients["DashboardUserPoolClient"],
         }
+
+
+def _with_defaults(value: Any) -> Any:
+    """A template value as a stack with every parameter at its default resolves it (Fn::If by its
+    condition, Ref to a parameter by its default, AWS::NoValue dropped)."""
+    template = load_template()
+    parameters, conditions = template["Parameters"], template.get("Conditions", {})
+
+    def holds(condition: Any) -> bool:
+        if isinstance(condition, dict):
+            if "Condition" in condition:
+                return holds(conditions[condition["Condition"]])
+            if "Fn::Not" in condition:
+                return not holds(condition["Fn::Not"][0])
+            if "Fn::And" in condition:
+                return all(holds(c) for c in condition["Fn::And"])
+            if "Fn::Or" in condition:
+                return any(holds(c) for c in condition["Fn::Or"])
+            if "Fn::Equals" in condition:
+                left, right = (resolve(v) for v in condition["Fn::Equals"])
+                return bool(left == right)
+        raise ValueError(f"condition not understood: {condition}")
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, list):
+            return [r for r in (resolve(v) for v in node) if r is not _DROP]
+        if isinstance(node, dict):
+            if "Fn::If" in node:
+                name, yes, no = node["Fn::If"]
+                return resolve(yes if holds(conditions[name]) else no)
+            if "Ref" in node and len(node) == 1:
+                if node["Ref"] == "AWS::NoValue":
+                    return _DROP
+                return parameters[node["Ref"]]["Default"]
+            return {k: r for k, r in ((k, resolve(v)) for k, v in node.items()) if r is not _DROP}
+        return node
+
+    return resolve(value)
+
+
+_DROP = object()
+# What CreateUserPool / CreateUserPoolClient take of the template's properties (managed login's
+# domain, OAuth flows and callback URLs are not emulated: the local runtime signs in with a form).
+_POOL_PROPS = (
+    "UsernameAttributes",
+    "UsernameConfiguration",
+    "AutoVerifiedAttributes",
+    "AdminCreateUserConfig",
+    "AccountRecoverySetting",
+    "Policies",
+    "MfaConfiguration",
+    "UserPoolAddOns",
+    "Schema",
+)
+_CLIENT_PROPS = (
+    "ExplicitAuthFlows",
+    "PreventUserExistenceErrors",
+    "EnableTokenRevocation",
+    "IdTokenValidity",
+    "AccessTokenValidity",
+    "RefreshTokenValidity",
+    "TokenValidityUnits",
+    "ReadAttributes",
+    "WriteAttributes",
+)
+# The local runtime's sign-in form (USER_PASSWORD_AUTH): offered by the emulated client only; the
+# deployed client takes passwords on managed login alone.
+LOCAL_AUTH_FLOWS = ["ALLOW_USER_PASSWORD_AUTH"]
+
+
+def provision_user_pools(session: Any, out: Provisioned, prefix: str) -> None:
+    """The template's Cognito user pools and their app clients, as the template defines them."""
+    cognito = session.client("cognito-idp")
+    for logical_id, resource in resources("AWS::Cognito::UserPool").items():
+        request = _with_defaults({k: v for k, v in resource["Properties"].items() if k in _POOL_PROPS})
+        for attribute in request.get("Schema", []):
+            attribute["Mutable"] = bool(attribute.get("Mutable", True))
+        pool = cognito.create_user_pool(PoolName=f"{prefix}-{logical_id}", **request)["UserPool"]
+        out.user_pools[logical_id] = pool["Id"]
+    for logical_id, resource in resources("AWS::Cognito::UserPoolClient").items():
+        props = resource["Properties"]
+        request = _with_defaults({k: v for k, v in props.items() if k in _CLIENT_PROPS})
+        request["ExplicitAuthFlows"] = [*request.get("ExplicitAuthFlows", []), *LOCAL_AUTH_FLOWS]
+        pool_id = out.user_pools[resource["Properties"]["UserPoolId"]["Ref"]]
+        client = cognito.create_user_pool_client(UserPoolId=pool_id, ClientName=props["ClientName"], **request)
+        out.user_pool_clients[logical_id] = client["UserPoolClient"]["ClientId"]
 
 
 def provision(session: Any, prefix: str = "rp") -> Provisioned:
@@ -125,4 +215,5 @@ def provision(session: Any, prefix: str = "rp") -> Provisioned:
         name = f"{prefix}-{logical_id}"
         sesv2.create_configuration_set(ConfigurationSetName=name)
         out.configuration_sets[logical_id] = name
+    provision_user_pools(session, out, prefix)
     return out

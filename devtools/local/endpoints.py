@@ -155,7 +155,16 @@ class LocalEndpoints:
         except ValidationError:
             return _error(422, "validation_error", "name: 1..200 characters", "name")
         created = self.system.merchants.create(request.name, self.system.clock.now())
-        return 201, {"merchant_id": created.merchant_id, "api_key": created.api_key}
+        # The merchant's owner in the emulated user pool: signs in to /dashboard with this password.
+        email = f"owner@{created.merchant_id}.local"
+        _, password = self.system.dashboard_users().create_owner(created.merchant_id, email)
+        return 201, {
+            "merchant_id": created.merchant_id,
+            "api_key": created.api_key,
+            "dashboard_url": f"{self.system.base_url}/dashboard/sign-in",
+            "owner_email": email,
+            "owner_password": password,
+        }
 
     def set_clock(self, body: Any) -> Answer:
         try:

@@ -132,3 +132,25 @@ class EmailLines:
         sns.publish(TopicArn=topic, Message=json.dumps(event))
         if not self.quiet:
             print(f"email   {self.clock.now():%Y-%m-%dT%H:%M:%SZ}  {event_type.lower():<18}    <- {to}", flush=True)
+
+
+class InvitationEmails:
+    """Cognito's invitation e-mail, which the emulated pool does not send: each AdminCreateUser
+    that does not suppress it gets a temporary password here, and the e-mail (the template's
+    InviteMessageTemplate) is listed at GET /_local/emails (kind `dashboard_invitation`)."""
+
+    def __init__(self, emails: EmailLines, subject: str, message: str) -> None:
+        self.emails, self.subject, self.message = emails, subject, message
+
+    def attach(self, session: Any) -> None:
+        session.events.register("before-parameter-build.cognito-idp.AdminCreateUser", self._before)
+
+    def _before(self, params: dict[str, Any], **_: Any) -> None:
+        if params.get("MessageAction") == "SUPPRESS":
+            return
+        from billing.service.dashboard import new_password
+
+        params.setdefault("TemporaryPassword", new_password())
+        username = str(params["Username"])
+        text = self.message.replace("{username}", username).replace("{####}", str(params["TemporaryPassword"]))
+        self.emails.record(username, None, self.subject, text, "", {"kind": "dashboard_invitation"})

@@ -31,12 +31,14 @@ def make_handler(system: LocalSystem) -> type[BaseHTTPRequestHandler]:
             if not system.quiet:
                 sys.stderr.write(f"http {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
 
-        def _respond(self, status: int, headers: dict[str, str], body: str | bytes) -> None:
+        def _respond(self, status: int, headers: dict[str, str], body: str | bytes, cookies: list[str] | None = None) -> None:
             payload = body if isinstance(body, bytes) else body.encode()
             self.send_response(status)
             for key, value in headers.items():
                 if key.lower() not in ("content-length", "connection"):
                     self.send_header(key, value)
+            for cookie in cookies or []:
+                self.send_header("Set-Cookie", cookie)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
@@ -69,7 +71,9 @@ def make_handler(system: LocalSystem) -> type[BaseHTTPRequestHandler]:
                     raw.decode("utf-8", errors="replace") if raw else None,
                     source_ip=self.client_address[0],
                 )
-            self._respond(response.status, response.headers, response.raw if response.raw is not None else response.body)
+            self._respond(
+                response.status, response.headers, response.raw if response.raw is not None else response.body, response.cookies
+            )
 
         def __getattr__(self, name: str) -> Any:
             """Every method (TRACE, OPTIONS, made-up ones...) reaches the API as on API Gateway
@@ -92,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     dynamodb = system.plumbing.client("dynamodb")
     if args.state and args.state.exists():
         saved_clock = state.load(dynamodb, system.aws.tables, args.state)
+        state.restore_users(system.aws.user_pools, args.state)
         if saved_clock is not None:
             system.clock.set(saved_clock)
         system.restarted_stream()
@@ -123,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         worker.join(timeout=5)
         if args.state:
             now = system.clock.now() if system.clock.is_test_clock else None
-            state.save(dynamodb, system.aws.tables, now, args.state, system.aws.keys)
+            state.save(dynamodb, system.aws.tables, now, args.state, system.aws.keys, system.aws.user_pools)
             print(f"state saved to {args.state}", flush=True)
         server.server_close()
         system.close()

@@ -1,6 +1,7 @@
 """`--state FILE`: every emulated table (and a test clock's time) saved on exit, loaded on start,
 with the emulated KMS keys the code encrypts with (webhook endpoint secrets sealed before a
-restart must still open after it)."""
+restart must still open after it) and the dashboard's users in the emulated user pool (an owner
+signs in with the same password after a restart)."""
 
 from __future__ import annotations
 
@@ -52,9 +53,57 @@ def restore_keys(keys: dict[str, str], path: Path) -> dict[str, str]:
     return out
 
 
-def save(client: Any, tables: dict[str, str], now: datetime | None, path: Path, keys: dict[str, str] | None = None) -> None:
+def _user_pool(pool_id: str) -> Any:
+    """The emulation's user pool (moto's own store: a dev tool reading its own emulation)."""
+    from moto.cognitoidp.models import cognitoidp_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return cognitoidp_backends[DEFAULT_ACCOUNT_ID][os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")].user_pools[pool_id]
+
+
+def save_users(pools: dict[str, str]) -> dict[str, Any]:
+    """`pools`: logical id -> pool id. Each user as the emulation holds it (id, attributes, password)."""
+    out: dict[str, Any] = {}
+    for logical, pool_id in pools.items():
+        out[logical] = [
+            {
+                "id": user.id,
+                "username": user.username,
+                "password": user.password,
+                "status": str(getattr(user.status, "value", user.status)),
+                "attributes": user.attributes,
+            }
+            for user in _user_pool(pool_id).users.values()
+        ]
+    return out
+
+
+def restore_users(pools: dict[str, str], path: Path) -> None:
+    """The saved users back in this run's pools, with their ids (the directory's keys) and passwords."""
+    from moto.cognitoidp.models import CognitoIdpUser, UserStatus
+
+    saved = json.loads(path.read_text()).get("users", {}) if path.exists() else {}
+    for logical, users in saved.items():
+        if logical not in pools:
+            continue
+        pool = _user_pool(pools[logical])
+        for user in users:
+            restored = CognitoIdpUser(pool.id, user["username"], user["password"], UserStatus(user["status"]), user["attributes"])
+            restored.id = user["id"]
+            restored.update_attributes([{"Name": "sub", "Value": user["id"]}])
+            pool.users[restored.username] = restored
+
+
+def save(
+    client: Any,
+    tables: dict[str, str],
+    now: datetime | None,
+    path: Path,
+    keys: dict[str, str] | None = None,
+    user_pools: dict[str, str] | None = None,
+) -> None:
     """`tables`: logical id -> table name; `now`: the test clock's time, if one is set; `keys`:
-    logical id -> KMS key ARN."""
+    logical id -> KMS key ARN; `user_pools`: logical id -> pool id."""
     saved = {}
     for logical, name in tables.items():
         items, request = [], {"TableName": name}
@@ -66,7 +115,8 @@ def save(client: Any, tables: dict[str, str], now: datetime | None, path: Path, 
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         saved[logical] = items
     kms = save_keys(keys) if keys else {}
-    path.write_text(json.dumps({"clock": format_time(now) if now else None, "tables": saved, "kms": kms}))
+    users = save_users(user_pools) if user_pools else {}
+    path.write_text(json.dumps({"clock": format_time(now) if now else None, "tables": saved, "kms": kms, "users": users}))
 
 
 def load(client: Any, tables: dict[str, str], path: Path) -> datetime | None:

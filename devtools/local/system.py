@@ -16,17 +16,20 @@ import boto3
 from moto import mock_aws
 
 from billing import bootstrap
+from billing.adapters.cognito import CognitoUserPool
+from billing.adapters.dynamodb.dashboard_members import DynamoDashboardMembers
 from billing.adapters.merchants import MerchantStore
 from billing.adapters.simulated_gateway import SimulatedGateway
 from billing.domain.reconciliation import MAX_DAYS_PER_RUN
+from billing.service.dashboard import DashboardUsers
 from devtools.aws_stats import AwsStats, moto_images, template_indexes
 from devtools.clock import LocalClock
 from devtools.gateway import ApiGateway
 from devtools.lambda_runtime import invoke, load_function
 from devtools.local import state
-from devtools.local.event_lines import EmailLines, EventLines, WebhookLines
+from devtools.local.event_lines import EmailLines, EventLines, InvitationEmails, WebhookLines
 from devtools.local.stripe_config import stripe_env
-from devtools.moto_patches import fast_transactions, serialize_calls, sqs_on_clock
+from devtools.moto_patches import fast_transactions, local_email_domains, serialize_calls, sqs_on_clock
 from devtools.provision import Provisioned, provision
 from devtools.sqs_source import SqsEventSource
 from devtools.streams import TableStream, for_publisher
@@ -65,6 +68,7 @@ class LocalSystem:
         self._mock.start()
         serialize_calls()
         fast_transactions()
+        local_email_domains()
         # SQS delays and visibility timeouts follow the local clock: a failed gateway message, a
         # webhook retry come back when the local clock passes their time, as on AWS.
         self._sqs_clock = sqs_on_clock(self.clock.epoch_seconds)
@@ -84,6 +88,9 @@ class LocalSystem:
         # Export links are signed for this server's /_local/s3 route (devtools/local/s3_links.py).
         os.environ["EXPORT_LINK_ENDPOINT"] = f"{self.base_url}/_local/s3"
         os.environ["ALLOW_LOOPBACK_WEBHOOKS"] = "true"  # receivers on http://127.0.0.1 / localhost (this runtime only)
+        # The dashboard signs in with its own e-mail + password form against the emulated pool
+        # (managed login is not emulated); the tokens are verified as on AWS.
+        os.environ["DASHBOARD_PASSWORD_SIGN_IN"] = "true"
         self.stats = AwsStats(
             excluded_tables={self.aws.tables["SimulatedGatewayLedgerTable"]},
             images=moto_images(os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")),
@@ -99,12 +106,16 @@ class LocalSystem:
         # Every e-mail to the emulated SES, printed and listed; the mailbox simulator's bounce and complaint reported back.
         self.emails = EmailLines(self.clock, quiet, (self.plumbing.client("sns"), self.aws.topics["MailEventsTopic"]))
         overrides = bootstrap.Overrides(clock=self.clock, mail_observer=self.emails.record)
+        invitation = resources("AWS::Cognito::UserPool")["DashboardUserPool"]["Properties"]["AdminCreateUserConfig"]
+        template = invitation["InviteMessageTemplate"]
+        InvitationEmails(self.emails, template["EmailSubject"], template["EmailMessage"]).attach(counted)
         self.api = load_function("api", overrides)
         self.authorizer = load_function("authorizer", overrides)
         self.dispatcher = load_function("dispatcher", overrides)
         self.charger = load_function("charger", overrides)
         self.publisher = load_function("event_publisher", overrides)
         self.customer_page = load_function("customer_page", overrides)
+        self.dashboard = load_function("dashboard", overrides)
         self.webhook_fanout = load_function("webhook_fanout", overrides)
         self.figures = load_function("figures", overrides)
         self.webhook_delivery = load_function("webhook_delivery", overrides)
@@ -124,6 +135,7 @@ class LocalSystem:
             routes=[
                 ("/v1/", lambda event: invoke(self.api, event, "ApiFunction"), True),
                 ("/customer/", lambda event: invoke(self.customer_page, event, "CustomerPageFunction"), False),
+                ("/dashboard", lambda event: invoke(self.dashboard, event, "DashboardFunction"), False),
                 ("/gateway/", lambda event: invoke(self.gateway_events, event, "GatewayEventsFunction"), False),
             ],
             clock=self.clock.epoch_seconds,  # the authorizer cache's time to live runs on the local clock
@@ -315,6 +327,12 @@ class LocalSystem:
             except Exception as error:  # keep the runtime alive; the failure is the system's, shown
                 print(f"local runtime: background step failed: {error!r}", file=sys.stderr, flush=True)
             self.stopping.wait(0.5)
+
+    def dashboard_users(self) -> DashboardUsers:
+        """The merchants' dashboard users, on the runtime's own session (as `make merchant` would)."""
+        pool = CognitoUserPool(self.plumbing.client("cognito-idp"), self.aws.user_pools["DashboardUserPool"])
+        members = DynamoDashboardMembers(self.plumbing.client("dynamodb"), self.aws.tables["BillingTable"])
+        return DashboardUsers(pool, members, self.clock)
 
     def restarted_stream(self) -> None:
         """Read the table stream from now on (items restored from a state file are not new events)."""

@@ -70,3 +70,26 @@ def test_merchants_made_before_they_were_listed_are_listed_once_by_the_backfill(
     # Then A is listed (once), B was already
     assert (first, second) == ([system.a.id], [])
     assert sorted(store.merchant_ids()) == sorted([system.a.id, system.b.id])
+
+
+def test_command_invites_the_merchants_dashboard_owner_in_the_stacks_pool(
+    system: System, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scripts.create_merchant as command
+
+    # Given a stack whose outputs name the table, the dashboard's pool and its sign-in page
+    outputs = {
+        "BillingTableName": system.aws.tables["BillingTable"],
+        "DashboardUserPoolId": system.aws.user_pools["DashboardUserPool"],
+        "DashboardSignInUrl": "https://pay.example/dashboard/sign-in",
+    }
+    monkeypatch.setattr(command, "output_of", lambda stack, key: outputs[key])
+    # When `make merchant OWNER=...` creates a merchant
+    assert main(["--name", "Acme", "--stack", "rp", "--owner", "Ann@Acme.example"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    # Then the owner is invited in the pool with the merchant and the owner's role (no password printed)
+    assert created["owner_email"] == "ann@acme.example" and "password" not in json.dumps(created)
+    user = boto3.client("cognito-idp").admin_get_user(UserPoolId=outputs["DashboardUserPoolId"], Username="ann@acme.example")
+    attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+    assert (attributes["custom:merchant_id"], attributes["custom:role"]) == (created["merchant_id"], "owner")
+    assert user["UserStatus"] == "FORCE_CHANGE_PASSWORD"  # the invitation's temporary password

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,3 +51,23 @@ def test_a_secret_sealed_before_a_restart_opens_after_it(aws: Provisioned, tmp_p
     box = KmsSecretBox(kms, restored["WebhookSecretsKey"])
     assert box.open(sealed, "mch_a", "we_1") == "whsec_secret"
     assert box.open(box.seal("whsec_new", "mch_a", "we_2"), "mch_a", "we_2") == "whsec_new"
+
+
+def test_the_dashboards_users_sign_in_with_the_same_password_after_a_restart(aws: Provisioned, tmp_path: Path) -> None:
+    # Given a merchant's owner in the emulated pool, and the state saved
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    from billing.adapters.cognito import CognitoPasswordSignIn, CognitoUserPool
+
+    cognito = boto3.client("cognito-idp")
+    pool_id, client_id = aws.user_pools["DashboardUserPool"], aws.user_pool_clients["DashboardUserPoolClient"]
+    sub = CognitoUserPool(cognito, pool_id).create_user("owner@shop.example", "mch_a", "owner", password="Owner-pass-123")
+    path = tmp_path / "state.json"
+    state.save(boto3.client("dynamodb"), aws.tables, None, path, user_pools=aws.user_pools)
+    # When a new run starts with an empty pool and restores the state
+    cognitoidp_backends["123456789012"]["eu-west-1"].user_pools[pool_id].users.clear()
+    state.restore_users(aws.user_pools, path)
+    # Then the owner signs in with the same password, as the same user of the same merchant
+    token = CognitoPasswordSignIn(cognito, client_id).sign_in("owner@shop.example", "Owner-pass-123")
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert (claims["sub"], claims["custom:merchant_id"], claims["custom:role"]) == (sub, "mch_a", "owner")

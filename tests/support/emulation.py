@@ -116,6 +116,13 @@ class Emulation:
         for bucket in s3_backends[ACCOUNT]["global"].buckets.values():
             bucket.keys.clear()
             bucket.multiparts.clear()
+        from moto.cognitoidp.models import cognitoidp_backends
+
+        for pool in cognitoidp_backends[ACCOUNT][REGION].user_pools.values():  # the dashboard's users
+            pool.users.clear()
+            pool.refresh_tokens.clear()
+            pool.access_tokens.clear()
+            pool.id_tokens.clear()
 
     @contextmanager
     def environment(self) -> Iterator[None]:

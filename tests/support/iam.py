@@ -132,6 +132,12 @@ def requests_for(service: str, operation: str, params: dict[str, Any]) -> list[R
         return [Request(f"s3:{action.get(operation, operation)}", f"arn:{PARTITION}:s3:::{params['Bucket']}/{params['Key']}")]
     if service == "ssm":
         return [Request(f"ssm:{operation}", f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{params['Name']}")]
+    if service == "cognito-idp":
+        if operation in ("InitiateAuth", "RespondToAuthChallenge", "GetUser", "GlobalSignOut"):
+            return []  # the app client's (unsigned) calls: no IAM at all
+        return [
+            Request(f"cognito-idp:{operation}", f"arn:{PARTITION}:cognito-idp:{REGION}:{ACCOUNT}:userpool/{params['UserPoolId']}")
+        ]
     raise AssertionError(f"no IAM mapping for {service}:{operation}; teach tests/support/iam.py")
 
 
@@ -157,6 +163,13 @@ class Resolver:
             self.attributes[logical_id] = {"Ref": name}
         for logical_id, name in aws.buckets.items():
             self.attributes[logical_id] = {"Ref": name, "Arn": f"arn:{PARTITION}:s3:::{name}"}
+        for logical_id, pool_id in aws.user_pools.items():
+            self.attributes[logical_id] = {
+                "Ref": pool_id,
+                "Arn": f"arn:{PARTITION}:cognito-idp:{REGION}:{ACCOUNT}:userpool/{pool_id}",
+            }
+        for logical_id, client_id in aws.user_pool_clients.items():
+            self.attributes[logical_id] = {"Ref": client_id}
 
     def condition(self, name: str) -> bool:
         return bool(self.value(self.template["Conditions"][name]))

@@ -94,11 +94,13 @@ def test_only_the_api_the_customer_page_the_billing_engine_webhooks_receipts_and
         "GatewayEventApplierFunctionRole",
         "ReconciliationFunctionRole",
         "FiguresFunctionRole",  # what it kept of an object and the figures' buckets
+        "DashboardFunctionRole",  # the merchant's directory of dashboard users
     }
     # The merchant-facing functions, webhooks, receipts and e-mails write merchant data only (pk M#<merchant>#...).
     merchant_data_only = (
         "ApiFunctionRole",
         "CustomerPageFunctionRole",
+        "DashboardFunctionRole",
         "WebhookFanOutFunctionRole",
         "WebhookDeliveryFunctionRole",
         "FiguresFunctionRole",
@@ -339,10 +341,13 @@ def test_every_v1_route_goes_through_the_key_authorizer_and_stage_is_throttled()
                 unauthenticated.append((name, event["Properties"]["Path"], event["Properties"]["Auth"]))
             else:
                 assert event["Properties"]["Path"].startswith("/v1/"), name
-    # The only routes without the merchant key: the customer's page, guarded by its signed link, and
-    # the gateway's events, guarded by the gateway's signature.
+    # The only routes without the merchant key: the customer's page, guarded by its signed link, the
+    # dashboard, guarded by its sessions (the Cognito pool's tokens), and the gateway's events,
+    # guarded by the gateway's signature.
     assert unauthenticated == [
         ("CustomerPageFunction", "/customer/{proxy+}", {"Authorizer": "NONE"}),
+        ("DashboardFunction", "/dashboard", {"Authorizer": "NONE"}),
+        ("DashboardFunction", "/dashboard/{proxy+}", {"Authorizer": "NONE"}),
         ("GatewayEventsFunction", "/gateway/stripe/events", {"Authorizer": "NONE"}),
     ]
 
@@ -457,3 +462,36 @@ def test_every_metric_the_code_emits_is_graphed_on_the_dashboard() -> None:
     body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
     assert len(emitted) > 40
     assert not sorted(name for name in emitted if f'"{name}"' not in body)
+
+
+def test_the_dashboards_pool_keeps_merchant_and_role_out_of_the_users_hands() -> None:
+    # Given the dashboard's user pool and app client as the template defines them
+    [pool] = resources("AWS::Cognito::UserPool").values()
+    [client] = resources("AWS::Cognito::UserPoolClient").values()
+    props, app = pool["Properties"], client["Properties"]
+    # Then users sign in with their e-mail, are invited (no self sign-up), may add TOTP, are protected
+    assert props["UsernameAttributes"] == ["email"] and props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert props["MfaConfiguration"] == "OPTIONAL" and props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+    assert props["Policies"]["PasswordPolicy"]["MinimumLength"] >= 12
+    assert props["UserPoolAddOns"]["AdvancedSecurityMode"]["Fn::If"][1] == {"Ref": "DashboardThreatProtection"}
+    assert load_template()["Parameters"]["DashboardThreatProtection"]["Default"] == "ENFORCED"
+    # And the merchant and role are custom attributes the app client reads and cannot write
+    assert {a["Name"] for a in props["Schema"]} == {"merchant_id", "role"}
+    assert {"custom:merchant_id", "custom:role"} <= set(app["ReadAttributes"])
+    assert not any(a.startswith("custom:") for a in app["WriteAttributes"])
+    # And the client is public with the code flow and PKCE: no secret, no password typed outside managed login
+    assert app["GenerateSecret"] is False and app["AllowedOAuthFlows"] == ["code"]
+    assert (
+        "ALLOW_USER_PASSWORD_AUTH" not in app["ExplicitAuthFlows"]
+        and "ALLOW_ADMIN_USER_PASSWORD_AUTH" not in app["ExplicitAuthFlows"]
+    )
+    # And the dashboard's function may only invite and remove users of this pool
+    statements = resources("AWS::Serverless::Function")["DashboardFunction"]["Properties"]["Policies"][1]["Statement"]
+    cognito = [s for s in statements if any(str(a).startswith("cognito-idp:") for a in s["Action"])]
+    assert cognito == [
+        {
+            "Effect": "Allow",
+            "Action": ["cognito-idp:AdminCreateUser", "cognito-idp:AdminDeleteUser", "cognito-idp:AdminUserGlobalSignOut"],
+            "Resource": {"Fn::GetAtt": ["DashboardUserPool", "Arn"]},
+        }
+    ]

@@ -30,7 +30,7 @@ print(json.dumps(sorted({
 """
 
 
-@pytest.mark.parametrize("function", ["api", "authorizer", "customer_page"])
+@pytest.mark.parametrize("function", ["api", "authorizer", "customer_page", "dashboard"])
 def test_importing_a_request_path_handler_builds_no_model_but_the_settings(function: str) -> None:
     # Given a request-path function's handler module, loaded as Lambda loads it (fresh interpreter)
     code = ROOT / "functions" / function

@@ -1,6 +1,6 @@
 """The composition root: the one place that builds the object graph.
 
-One small factory per function (`api()`, `authorizer()`, `customer_page()`, `dispatcher()`,
+One small factory per function (`api()`, `authorizer()`, `customer_page()`, `dashboard()`, `dispatcher()`,
 `charger()`, `event_publisher()`, `receipts()`, `notifier()`, `figures()`, `webhook_fanout()`,
 `webhook_delivery()`, `gateway_events()`, `gateway_event_applier()`, `simulated_gateway_clock()`,
 `exporter()`) returns a frozen, typed dependency object: exactly what that handler uses,
@@ -50,6 +50,7 @@ from .settings import Settings
 if TYPE_CHECKING:  # imported where first used: each function loads only what it runs (cold start)
     from .service.charger import Charger
     from .service.customer_portal import CustomerPortal, ReceiptView
+    from .service.dashboard import DashboardSessions, DashboardUsers
     from .service.dispatcher import Dispatcher
     from .service.event_publishing import EventRelay
     from .service.exports import Exporter
@@ -429,6 +430,51 @@ def customer_page(overrides: Overrides = Overrides()) -> CustomerPageDeps:
         )
 
     return CustomerPageDeps(aws.settings, aws.clock, aws.repository, aws.signing_key, portal, cards is not None)
+
+
+@dataclass(frozen=True)
+class DashboardDeps:
+    """The merchant dashboard's: sessions (the pool's tokens verified against its keys, cached for
+    the process), the merchant's users (the pool's admin API, built on first use)."""
+
+    settings: Settings
+    clock: Clock
+    signing_key: Callable[[], bytes]  # CSRF tokens (the deployment's link-signing key, its own purpose)
+    sessions: DashboardSessions
+    users: Callable[[], DashboardUsers]
+    client_id: Callable[[], str]  # the app client's id (managed login's authorize URL)
+    managed_login_url: str  # empty: no managed login (the local runtime)
+    password_sign_in: bool  # the e-mail + password form (the local runtime)
+
+
+def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
+    from functools import cache
+
+    from .adapters.cognito import CognitoCodeExchange, CognitoPasswordSignIn, CognitoTokenVerifier, CognitoUserPool
+    from .adapters.dynamodb.dashboard_members import DynamoDashboardMembers
+    from .service.dashboard import DashboardSessions, DashboardUsers
+
+    aws = Aws.from_env(overrides)
+    settings = aws.settings
+    client_id: Callable[[], str] = lambda: settings.dashboard_client_id  # noqa: E731
+    if not settings.dashboard_client_id and settings.dashboard_client_id_parameter:
+        from .adapters.secrets import secret_reader
+
+        client_id = secret_reader(settings.dashboard_client_id_parameter)  # read on first use, cached
+    verifier = CognitoTokenVerifier(settings.region, settings.dashboard_user_pool_id, client_id)
+    cognito = cache(lambda: aws.client("cognito-idp"))
+    password = CognitoPasswordSignIn(cognito(), settings.dashboard_client_id) if settings.dashboard_password_sign_in else None
+    managed = settings.dashboard_login_url
+    exchange = CognitoCodeExchange(managed, client_id) if managed else None
+
+    members = DynamoDashboardMembers(aws.dynamodb, settings.table_name)
+
+    @cache
+    def users() -> DashboardUsers:
+        return DashboardUsers(CognitoUserPool(cognito(), settings.dashboard_user_pool_id), members, aws.clock)
+
+    sessions = DashboardSessions(verifier, members, password, exchange)
+    return DashboardDeps(settings, aws.clock, aws.signing_key, sessions, users, client_id, managed, password is not None)
 
 
 @dataclass(frozen=True)

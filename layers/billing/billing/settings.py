@@ -40,6 +40,16 @@ class Settings(BaseModel):
     export_queue_url: str = ""  # exports to build (ExportQueue)
     export_bucket_name: str = ""  # where their files go (ExportBucket)
     export_link_endpoint: str = ""  # the local runtime only: links signed for its /_local/s3 route
+    # The merchant's dashboard (its Cognito user pool)
+    dashboard_user_pool_id: str = ""
+    dashboard_client_id: str = ""  # the dashboard's app client: the audience of its ID tokens (the local runtime)
+    # On AWS the client id is read from this SSM parameter (the client's callback URL names the
+    # API, whose definition names this function: an environment variable would be a cycle).
+    dashboard_client_id_parameter: str = ""
+    dashboard_login_url: str = ""  # managed login's domain (https://<prefix>.auth.<region>.amazoncognito.com); empty: none
+    dashboard_password_sign_in: bool = False  # the local runtime only: an e-mail + password form (USER_PASSWORD_AUTH)
+    aws_region: str = ""  # set by Lambda
+    aws_default_region: str = "eu-west-1"
     claim_lease_seconds: int = Field(default=900, ge=60, le=43200)
     max_dispatch_per_run: int = Field(default=5000, ge=1, le=1_000_000)
 
@@ -49,6 +59,10 @@ class Settings(BaseModel):
         return frozenset({"simulated"} if self.allow_simulated_gateway else set()) | (
             {"stripe"} if self.stripe_secret_name else set()
         )
+
+    @property
+    def region(self) -> str:
+        return self.aws_region or self.aws_default_region
 
     @classmethod
     def from_env(cls) -> Settings:

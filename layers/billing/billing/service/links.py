@@ -42,6 +42,7 @@ class Purpose(bytes, Enum):
     PAGE = b"page\0"
     RECEIPT = b"receipt\0"
     CSRF = b"csrf|"
+    DASHBOARD_CSRF = b"dashboard-csrf\0"  # the dashboard's forms (bound to the session)
 
 
 def signature(key: bytes, purpose: Purpose, payload: bytes) -> bytes:

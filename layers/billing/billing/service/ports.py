@@ -16,7 +16,7 @@ from ..domain.payment_methods import PaymentMethodType
 from .messages import AttemptMessage, ExportMessage, NotificationMessage, ReceiptRequest, RefundMessage
 
 if TYPE_CHECKING:  # annotations only: functions that never touch webhooks do not load them (cold start)
-    from ..domain import webhooks
+    from ..domain import dashboard_users, webhooks
     from ..domain.account import Account
     from ..domain.exports import InvoiceRow
     from ..domain.invoices import Invoice
@@ -580,3 +580,73 @@ class NoInvoices:
 
     def issued_between(self, merchant_id: str, start: datetime, end: datetime) -> Iterator[list[InvoiceRow]]:
         return iter(())
+
+
+# ----------------------------------------------------------------------------- the merchant's dashboard
+
+
+class InvalidToken(Exception):
+    """A token the pool did not sign for this dashboard, or no longer valid (forged, expired,
+    another pool's or client's, not an ID token, unknown key)."""
+
+
+class SignInRefused(Exception):
+    """The pool refused the e-mail and password (or asks for a step this form does not do)."""
+
+
+class NewPasswordRequired(SignInRefused):
+    """The user signed in with the invitation's temporary password: they choose their own first
+    (`session` carries the pool's challenge to answer)."""
+
+    def __init__(self, session: str) -> None:
+        super().__init__("NEW_PASSWORD_REQUIRED")
+        self.session = session
+
+
+class TokenVerifier(Protocol):
+    """Checks a pool's ID token: signature against the pool's published keys, issuer, audience
+    (the dashboard's app client), `token_use` and expiry. Returns its claims or raises InvalidToken."""
+
+    def verify(self, token: str) -> dict[str, object]: ...
+
+
+class PasswordSignIn(Protocol):
+    """Signs in with e-mail and password at the pool (the local form: InitiateAuth); returns the
+    ID token or raises SignInRefused (NewPasswordRequired for an invitation's temporary password)."""
+
+    def sign_in(self, email: str, password: str) -> str: ...
+
+    def choose_password(self, email: str, session: str, new_password: str) -> str:
+        """Answer the NEW_PASSWORD_REQUIRED challenge; returns the ID token or raises SignInRefused
+        (a password the pool's policy refuses, a challenge expired)."""
+
+
+class UserPool(Protocol):
+    """The pool's side of a merchant's users (Cognito's admin API)."""
+
+    def create_user(self, email: str, merchant_id: str, role: str, password: str | None = None) -> str:
+        """Create the user with their merchant and role; the pool e-mails an invitation with a
+        temporary password, or with `password` the user can sign in with it at once (the local
+        runtime's owner). Returns the user's id (`sub`); raises InvalidState if the e-mail is taken."""
+
+    def delete_user(self, user_id: str) -> None:
+        """Sign the user out everywhere and delete them (gone already: nothing to do)."""
+
+
+class DashboardMembers(Protocol):
+    """The merchant's directory of dashboard users (their merchant is part of every key)."""
+
+    def list(self, merchant_id: str) -> list[dashboard_users.Member]: ...
+
+    def get(self, merchant_id: str, user_id: str) -> dashboard_users.Member | None: ...
+
+    def put(self, merchant_id: str, member: dashboard_users.Member) -> None: ...
+
+    def delete(self, merchant_id: str, user_id: str) -> None: ...
+
+
+class CodeExchange(Protocol):
+    """Managed login's authorization code, exchanged at the pool's token endpoint with the PKCE
+    verifier; returns the ID token or raises SignInRefused."""
+
+    def exchange(self, code: str, verifier: str, redirect_uri: str) -> str: ...

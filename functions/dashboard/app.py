@@ -1,0 +1,32 @@
+"""The merchant's dashboard (/dashboard): sign-in with the Cognito user pool, sessions, the shell
+and the merchant's users.
+
+Thin: the resolver, the dashboard's routes (`billing/dashboard/routes.py`: sessions, CSRF, roles,
+pages), the wiring. Words, HTML and headers live in `billing.dashboard`, the use cases in
+`billing.service.dashboard`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billing import bootstrap
+from billing.dashboard import routes
+from billing.observability import logger, metrics
+
+deps = bootstrap.dashboard(bootstrap.given(globals()))
+
+app = APIGatewayRestResolver()
+app.include_router(routes.router)
+routes.install(app)
+
+
+@logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    app.append_context(deps=deps)  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
+    return app.resolve(event, context)

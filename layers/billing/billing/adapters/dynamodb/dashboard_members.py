@@ -1,0 +1,65 @@
+"""The merchant's directory of dashboard users: one partition per merchant
+(`M#<merchant>#DASHBOARD_USERS`, sort key `USER#<sub>`), so a merchant's users are one Query and
+another merchant's user id is simply not there. The pool (Cognito) holds the credentials; this
+lists who the merchant invited (Cognito's ListUsers cannot filter on a custom attribute)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ...domain.dashboard_users import Member
+from .codec import from_attributes, to_attributes
+from .keys import sortable
+
+MAX_MEMBERS = 200  # a merchant's users, read in one page
+
+
+def _key(merchant_id: str, user_id: str) -> dict[str, str]:
+    return {"pk": f"M#{merchant_id}#DASHBOARD_USERS", "sk": f"USER#{user_id}"}
+
+
+def _member(item: dict[str, Any]) -> Member:
+    return Member(
+        user_id=item["user_id"],
+        email=item["email"],
+        role=item["role"],
+        invited_at=datetime.fromisoformat(item["invited_at"].replace("Z", "+00:00")),
+        invited_by=item.get("invited_by"),
+    )
+
+
+class DynamoDashboardMembers:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self.client, self.table = client, table_name
+
+    def list(self, merchant_id: str) -> list[Member]:
+        answer = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"M#{merchant_id}#DASHBOARD_USERS"}},
+            Limit=MAX_MEMBERS,
+        )
+        return [_member(from_attributes(item)) for item in answer.get("Items", [])]
+
+    def get(self, merchant_id: str, user_id: str) -> Member | None:
+        if not user_id or len(user_id) > 128:
+            return None
+        answer = self.client.get_item(TableName=self.table, Key=to_attributes(_key(merchant_id, user_id)))
+        return _member(from_attributes(answer["Item"])) if "Item" in answer else None
+
+    def put(self, merchant_id: str, member: Member) -> None:
+        item = {
+            **_key(merchant_id, member.user_id),
+            "entity": "dashboard_user",
+            "merchant_id": merchant_id,
+            "user_id": member.user_id,
+            "email": member.email,
+            "role": member.role,
+            "invited_at": sortable(member.invited_at),
+            "invited_by": member.invited_by,
+        }
+        self.client.put_item(TableName=self.table, Item=to_attributes(item))
+
+    def delete(self, merchant_id: str, user_id: str) -> None:
+        self.client.delete_item(TableName=self.table, Key=to_attributes(_key(merchant_id, user_id)))

@@ -1,0 +1,415 @@
+"""The dashboard's routes (/dashboard): sign-in (managed login on AWS; e-mail and password where
+the pool allows it, the local runtime), sign-out, the shell's pages and the merchant's users.
+
+Every page needs a session (`signed_in`: the cookie's ID token verified again); every
+state-changing request goes through `act`: same origin, the session's CSRF token, then the
+role (a viewer's action is 403): the one place the dashboard's actions are guarded. Objects are
+read in the signed-in user's merchant only, so another merchant's id is 404. Every response
+carries the strict security headers (`headers.py`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlencode, urlparse
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.shared.cookies import Cookie
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+from ..domain.dashboard_users import DashboardUser, Forbidden, require_owner
+from ..domain.errors import InvalidState, NotFound, ValidationFailed
+from ..http import public_base_url
+from ..observability import logger, metrics
+from ..service.dashboard import DashboardSessions, DashboardUsers
+from ..service.links import Purpose, signature
+from ..service.ports import InvalidToken, NewPasswordRequired, SignInRefused
+from ..settings import Settings
+from . import render, sessions
+from .headers import security_headers
+from .render import Frame
+from .texts import Lang, pick_language, text
+
+MAX_FORM_BYTES = 10_000
+SESSION_SECONDS = 3600  # the pool's ID token validity (template.yaml: IdTokenValidity, minutes)
+PRE_SESSION_SECONDS = 900
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
+
+
+class DashboardDeps(Protocol):
+    """What the dashboard uses of the process's dependencies (`bootstrap.DashboardDeps`)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def signing_key(self) -> Callable[[], bytes]: ...
+
+    @property
+    def sessions(self) -> DashboardSessions: ...
+
+    @property
+    def users(self) -> Callable[[], DashboardUsers]: ...
+
+    @property
+    def client_id(self) -> Callable[[], str]: ...
+
+    @property
+    def managed_login_url(self) -> str: ...
+
+    @property
+    def password_sign_in(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Session:
+    user: DashboardUser
+    token: str
+    csrf: str
+
+
+class SignInNeeded(Exception):
+    """No session, or one the pool no longer vouches for."""
+
+
+class CsrfRefused(Exception):
+    """A state-changing request without this session's token (or from another origin)."""
+
+
+def deps() -> DashboardDeps:
+    found: DashboardDeps = router.context["deps"]
+    return found
+
+
+def request() -> APIGatewayProxyEvent:
+    current: APIGatewayProxyEvent = router.current_event  # type: ignore[assignment]  # a REST API's event
+    return current
+
+
+def base_url() -> str:
+    return public_base_url(deps().settings.public_base_url, request().request_context)
+
+
+def root() -> str:
+    """The dashboard's path as the browser sees it (with API Gateway's stage on its own domain)."""
+    return f"{urlparse(base_url()).path.rstrip('/')}/dashboard"
+
+
+def cookie_jar() -> dict[str, str]:
+    return sessions.cookies(request().headers.get("Cookie") or request().headers.get("cookie"))
+
+
+def lang() -> Lang:
+    event = request()
+    return pick_language(
+        event.get_query_string_value("lang"), cookie_jar().get(sessions.LANG_COOKIE), event.headers.get("Accept-Language")
+    )
+
+
+def frame(current: str, session: Session | None, csrf: str = "") -> Frame:
+    language = lang()
+    other = "lt" if language == "en" else "en"
+    path = f"{root()}/{current}" if current else root()
+    return Frame(
+        language, root(), session.user if session else None, session.csrf if session else csrf, current, f"{path}?lang={other}"
+    )
+
+
+def respond(status: int, body: str, cookies: list[Cookie] | None = None, location: str | None = None) -> Response[str]:
+    headers: dict[str, Any] = security_headers()
+    all_cookies = list(cookies or [])
+    query_lang = request().get_query_string_value("lang")
+    if query_lang in ("en", "lt"):  # the language chosen is remembered for the dashboard's pages
+        all_cookies.append(sessions.set_cookie(sessions.LANG_COOKIE, query_lang, root(), 365 * 86400))
+    if location is not None:
+        headers["Location"] = location
+    return Response(
+        status_code=status, content_type="text/html; charset=utf-8", body=body, headers=headers, cookies=all_cookies or None
+    )
+
+
+def redirect(location: str, cookies: list[Cookie] | None = None) -> Response[str]:
+    return respond(303, "", cookies, location)
+
+
+def message(status: int, heading: str, body: str = "", session: Session | None = None) -> Response[str]:
+    return respond(status, render.page("message.html", frame("", session), heading=heading, text=body))
+
+
+# ----------------------------------------------------------------------------- sessions
+
+
+def signed_in() -> Session:
+    """The request's session, verified by the pool's keys now; else SignInNeeded."""
+    token = cookie_jar().get(sessions.SESSION_COOKIE)
+    if not token:
+        raise SignInNeeded()
+    try:
+        user = deps().sessions.user(token)
+    except InvalidToken as error:
+        metrics.add_metric(name="DashboardSessionRefused", unit=MetricUnit.Count, value=1)
+        logger.info("dashboard session refused", extra={"reason": str(error)})
+        raise SignInNeeded() from error
+    return Session(user, token, sessions.csrf_token(deps().signing_key(), token))
+
+
+def form() -> dict[str, str]:
+    event = request()
+    body = event.body or ""
+    if event.is_base64_encoded:
+        body = base64.b64decode(body).decode("utf-8", errors="replace")
+    return {k: v[0] for k, v in parse_qs(body[:MAX_FORM_BYTES]).items()}
+
+
+def same_origin() -> bool:
+    """Browsers send Origin on POST; when they do, it must be this site."""
+    origin, host = request().headers.get("Origin"), request().headers.get("Host")
+    return not origin or urlparse(origin).netloc == (host or "")
+
+
+def act(owner_only: bool = True) -> tuple[Session, dict[str, str]]:
+    """Every state-changing request: a session, same origin, its CSRF token, then the role."""
+    session = signed_in()
+    fields = form()
+    if not same_origin() or not sessions.csrf_valid(deps().signing_key(), session.token, fields.get("csrf", "")):
+        raise CsrfRefused()
+    if owner_only:
+        require_owner(session.user)
+    return session, fields
+
+
+def session_cookie(token: str) -> Cookie:
+    return sessions.set_cookie(sessions.SESSION_COOKIE, token, root(), SESSION_SECONDS)
+
+
+def sign_in_failed(reason: str) -> None:
+    metrics.add_metric(name="DashboardSignInFailed", unit=MetricUnit.Count, value=1)
+    logger.warning("dashboard sign-in failed", extra={"reason": reason})
+
+
+def pkce(key: bytes, pre_session: str) -> tuple[str, str, str]:
+    """The managed-login round trip's state, PKCE verifier and its S256 challenge, all derived
+    from the pre-session cookie (nothing stored)."""
+    state = signature(key, Purpose.DASHBOARD_CSRF, b"state|" + pre_session.encode()).hex()[:32]
+    verifier = signature(key, Purpose.DASHBOARD_CSRF, b"pkce|" + pre_session.encode()).hex()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return state, verifier, challenge
+
+
+def callback_url() -> str:
+    return f"{base_url()}/dashboard/callback"
+
+
+# ----------------------------------------------------------------------------- routes
+
+
+@router.get("/dashboard")
+def home() -> Response[str]:
+    return redirect(f"{root()}/overview")
+
+
+@router.get("/dashboard/sign-in")
+def sign_in_page(error: str = "", status: int = 200, email: str = "") -> Response[str]:
+    key = deps().signing_key()
+    pre = sessions.new_pre_session()
+    managed = ""
+    if deps().managed_login_url:
+        state, _, challenge = pkce(key, pre)
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": deps().client_id(),
+                "redirect_uri": callback_url(),
+                "scope": "openid email",
+                "state": state,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+                "lang": lang(),
+            }
+        )
+        managed = f"{deps().managed_login_url.rstrip('/')}/oauth2/authorize?{query}"
+    page = render.page(
+        "sign_in.html",
+        frame("sign-in", None, sessions.pre_session_token(key, pre)),
+        managed_login_url=managed,
+        password_form=deps().password_sign_in,
+        email=email,
+        error=error,
+    )
+    return respond(status, page, [sessions.set_cookie(sessions.PRE_SESSION_COOKIE, pre, root(), PRE_SESSION_SECONDS)])
+
+
+@router.post("/dashboard/sign-in")
+def sign_in() -> Response[str]:
+    fields = form()
+    language = lang()
+    if not deps().password_sign_in:
+        return message(404, text(language, "error.not_found"), text(language, "error.not_found_text"))
+    pre = cookie_jar().get(sessions.PRE_SESSION_COOKIE)
+    if not same_origin() or not sessions.pre_session_valid(deps().signing_key(), pre, fields.get("csrf", "")):
+        return sign_in_page(text(language, "error.csrf"), 403)
+    email = fields.get("email", "")[:254]
+    try:
+        token, user = deps().sessions.sign_in(email, fields.get("password", "")[:256])
+    except NewPasswordRequired as challenge:  # an invitation's temporary password: the user chooses theirs
+        return new_password_page(email, challenge.session, fields.get("csrf", ""))
+    except (SignInRefused, InvalidToken) as error:
+        sign_in_failed(type(error).__name__)
+        return sign_in_page(text(language, "sign_in.refused"), 401, email)
+    return signed_in_now(token, user)
+
+
+def signed_in_now(token: str, user: DashboardUser) -> Response[str]:
+    logger.info("dashboard sign-in", extra={"merchant_id": user.merchant_id, "user_id": user.user_id, "role": user.role})
+    return redirect(f"{root()}/overview", [session_cookie(token), sessions.clear_cookie(sessions.PRE_SESSION_COOKIE, root())])
+
+
+def new_password_page(email: str, challenge: str, csrf: str, error: str = "", status: int = 200) -> Response[str]:
+    page = render.page("new_password.html", frame("sign-in", None, csrf), email=email, challenge=challenge, error=error)
+    return respond(status, page)
+
+
+@router.post("/dashboard/sign-in/new-password")
+def choose_password() -> Response[str]:
+    """The invited user's own password, then signed in (the local form: managed login does it on AWS)."""
+    fields, language = form(), lang()
+    if not deps().password_sign_in:
+        return message(404, text(language, "error.not_found"), text(language, "error.not_found_text"))
+    pre, csrf = cookie_jar().get(sessions.PRE_SESSION_COOKIE), fields.get("csrf", "")
+    if not same_origin() or not sessions.pre_session_valid(deps().signing_key(), pre, csrf):
+        return sign_in_page(text(language, "error.csrf"), 403)
+    email, challenge, password = (
+        fields.get("email", "")[:254],
+        fields.get("challenge", "")[:4096],
+        fields.get("password", "")[:256],
+    )
+    if password != fields.get("password_again", ""):
+        return new_password_page(email, challenge, csrf, text(language, "new_password.mismatch"), 422)
+    try:
+        token, user = deps().sessions.choose_password(email, challenge, password)
+    except (SignInRefused, InvalidToken) as error:
+        sign_in_failed(type(error).__name__)
+        return sign_in_page(text(language, "new_password.refused"), 401, email)
+    return signed_in_now(token, user)
+
+
+@router.get("/dashboard/callback")
+def managed_login_callback() -> Response[str]:
+    """Managed login sends the browser back with a code and the state it was given."""
+    event, language = request(), lang()
+    pre = cookie_jar().get(sessions.PRE_SESSION_COOKIE)
+    code, state = event.get_query_string_value("code") or "", event.get_query_string_value("state") or ""
+    if not deps().managed_login_url or not pre or not code or len(code) > 2048:
+        sign_in_failed("callback without code or pre-session")
+        return sign_in_page(text(language, "sign_in.failed"), 400)
+    expected_state, verifier, _ = pkce(deps().signing_key(), pre)
+    if not sessions.constant_time_equal(state, expected_state):
+        sign_in_failed("state mismatch")
+        return sign_in_page(text(language, "sign_in.failed"), 400)
+    try:
+        token, user = deps().sessions.from_managed_login(code, verifier, callback_url())
+    except (SignInRefused, InvalidToken) as error:
+        sign_in_failed(type(error).__name__)
+        return sign_in_page(text(language, "sign_in.failed"), 401)
+    return signed_in_now(token, user)
+
+
+@router.post("/dashboard/sign-out")
+def sign_out() -> Response[str]:
+    act(owner_only=False)
+    return redirect(f"{root()}/sign-in", [sessions.clear_cookie(sessions.SESSION_COOKIE, root())])
+
+
+@router.get("/dashboard/static/dashboard.css")
+def stylesheet() -> Response[str]:
+    headers: dict[str, Any] = security_headers(cache=True)
+    return Response(status_code=200, content_type="text/css; charset=utf-8", body=render.stylesheet(), headers=headers)
+
+
+@router.get("/dashboard/overview")
+def overview() -> Response[str]:
+    """A placeholder until the overview's figures exist (another change builds them)."""
+    session = signed_in()
+    return respond(200, render.page("overview.html", frame("overview", session)))
+
+
+@router.get("/dashboard/users")
+def users() -> Response[str]:
+    session = signed_in()
+    done = request().get_query_string_value("done")
+    notice = text(lang(), f"users.{done}_notice") if done in ("invited", "removed") else ""
+    return respond(200, render.users_page(frame("users", session), deps().users().list(session.user), notice=notice))
+
+
+@router.post("/dashboard/users")
+def invite() -> Response[str]:
+    session, fields = act()
+    try:
+        deps().users().invite(session.user, fields.get("email", "")[:254], fields.get("role", ""))
+    except (ValidationFailed, InvalidState) as error:
+        language = lang()
+        problem = text(language, "error.invalid", field=error.param) if isinstance(error, ValidationFailed) else error.message
+        members = deps().users().list(session.user)
+        return respond(error.status, render.users_page(frame("users", session), members, error=problem))
+    return redirect(f"{root()}/users?done=invited")
+
+
+@router.post("/dashboard/users/<user_id>/remove")
+def remove(user_id: str) -> Response[str]:
+    session, _ = act()
+    try:
+        deps().users().remove(session.user, user_id)
+    except InvalidState as error:
+        return respond(409, render.users_page(frame("users", session), deps().users().list(session.user), error=error.message))
+    return redirect(f"{root()}/users?done=removed")
+
+
+# ----------------------------------------------------------------------------- what no route answers
+
+
+def on_sign_in_needed(_: Exception) -> Response[str]:
+    if request().http_method in ("GET", "HEAD"):
+        return redirect(f"{root()}/sign-in", [sessions.clear_cookie(sessions.SESSION_COOKIE, root())])
+    return message(401, text(lang(), "sign_in.expired"))
+
+
+def on_csrf(_: Exception) -> Response[str]:
+    metrics.add_metric(name="DashboardCsrfRefused", unit=MetricUnit.Count, value=1)
+    return message(403, text(lang(), "error.csrf"))
+
+
+def on_forbidden(_: Exception) -> Response[str]:
+    return message(403, text(lang(), "error.forbidden"), session=_session_or_none())
+
+
+def on_not_found(_: Any) -> Response[str]:
+    language = lang()
+    return message(404, text(language, "error.not_found"), text(language, "error.not_found_text"), _session_or_none())
+
+
+def on_bug(error: Exception) -> Response[str]:
+    logger.exception("dashboard error")
+    return message(500, text("en", "error.bug"))
+
+
+def _session_or_none() -> Session | None:
+    try:
+        return signed_in()
+    except SignInNeeded:
+        return None
+
+
+def install(app: APIGatewayRestResolver) -> None:
+    app.not_found(on_not_found)
+    app.exception_handler(SignInNeeded)(on_sign_in_needed)
+    app.exception_handler(CsrfRefused)(on_csrf)
+    app.exception_handler(Forbidden)(on_forbidden)
+    app.exception_handler(NotFound)(on_not_found)
+    app.exception_handler(Exception)(on_bug)

@@ -1,0 +1,153 @@
+"""The dashboard's words, in English and Lithuanian, and how it picks the language."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["en", "lt"]
+LANGUAGES: tuple[Lang, ...] = ("en", "lt")
+
+# The navigation, in order: (path under /dashboard, text key). Pages other features build.
+NAVIGATION: tuple[tuple[str, str], ...] = (
+    ("overview", "nav.overview"),
+    ("mandates", "nav.mandates"),
+    ("charges", "nav.charges"),
+    ("refunds", "nav.refunds"),
+    ("disputes", "nav.disputes"),
+    ("invoices", "nav.invoices"),
+    ("webhooks", "nav.webhooks"),
+    ("api-keys", "nav.api_keys"),
+    ("settings", "nav.settings"),
+    ("exports", "nav.exports"),
+    ("users", "nav.users"),
+)
+
+TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Dashboard",
+        "lang": "Lietuviškai",
+        "sign_in": "Sign in",
+        "sign_in.heading": "Sign in to your dashboard",
+        "sign_in.email": "E-mail",
+        "sign_in.password": "Password",
+        "sign_in.refused": "The e-mail or password is not right.",
+        "sign_in.expired": "Your session ended. Please sign in again.",
+        "sign_in.managed": "Continue to sign-in",
+        "sign_in.managed_text": "You sign in on the secure page of this service's user pool, then come back here.",
+        "sign_in.failed": "Sign-in did not complete. Please try again.",
+        "sign_out": "Sign out",
+        "new_password.heading": "Choose your password",
+        "new_password.text": "You signed in with the invitation's temporary password. Choose your own: at least 12 characters, with upper and lower case letters, a digit and a symbol.",
+        "new_password.field": "New password",
+        "new_password.again": "New password again",
+        "new_password.mismatch": "The two passwords differ.",
+        "new_password.refused": "This password cannot be used (too short, too simple, or the invitation expired).",
+        "new_password.button": "Save and sign in",
+        "signed_in_as": "Signed in as {email} ({role})",
+        "role.owner": "owner",
+        "role.viewer": "viewer",
+        "nav.overview": "Overview",
+        "nav.mandates": "Mandates",
+        "nav.charges": "Charges",
+        "nav.refunds": "Refunds",
+        "nav.disputes": "Disputes",
+        "nav.invoices": "Invoices",
+        "nav.webhooks": "Webhooks",
+        "nav.api_keys": "API keys",
+        "nav.settings": "Settings",
+        "nav.exports": "Exports",
+        "nav.users": "Users",
+        "overview.heading": "Overview",
+        "overview.placeholder": "The figures of your business will appear here.",
+        "users.heading": "Users",
+        "users.email": "E-mail",
+        "users.role": "Role",
+        "users.invited": "Invited",
+        "users.you": "you",
+        "users.invite": "Invite a user",
+        "users.invite_button": "Invite",
+        "users.invited_notice": "The invitation was sent: it holds a temporary password.",
+        "users.removed_notice": "The user was removed.",
+        "users.remove": "Remove",
+        "users.viewer_note": "Only an owner can invite or remove users.",
+        "error.forbidden": "Only an owner of this merchant can do this.",
+        "error.not_found": "Not found",
+        "error.not_found_text": "There is no such page or object.",
+        "error.csrf": "This form expired. Please reload the page and try again.",
+        "error.invalid": "Please check the form: {field}.",
+        "error.state": "{message}",
+        "error.bug": "Something went wrong. Please try again later.",
+    },
+    "lt": {
+        "title": "Valdymo skydelis",
+        "lang": "English",
+        "sign_in": "Prisijungti",
+        "sign_in.heading": "Prisijunkite prie valdymo skydelio",
+        "sign_in.email": "El. paštas",
+        "sign_in.password": "Slaptažodis",
+        "sign_in.refused": "Neteisingas el. paštas arba slaptažodis.",
+        "sign_in.expired": "Jūsų sesija baigėsi. Prisijunkite iš naujo.",
+        "sign_in.managed": "Tęsti prisijungimą",
+        "sign_in.managed_text": "Prisijungsite saugiame šios paslaugos naudotojų telkinio puslapyje ir grįšite čia.",
+        "sign_in.failed": "Prisijungti nepavyko. Bandykite dar kartą.",
+        "sign_out": "Atsijungti",
+        "new_password.heading": "Pasirinkite slaptažodį",
+        "new_password.text": "Prisijungėte su kvietimo laikinuoju slaptažodžiu. Pasirinkite savo: bent 12 simbolių, su didžiosiomis ir mažosiomis raidėmis, skaitmeniu ir specialiuoju simboliu.",
+        "new_password.field": "Naujas slaptažodis",
+        "new_password.again": "Pakartokite naują slaptažodį",
+        "new_password.mismatch": "Slaptažodžiai nesutampa.",
+        "new_password.refused": "Šio slaptažodžio naudoti negalima (per trumpas, per paprastas arba kvietimas nebegalioja).",
+        "new_password.button": "Išsaugoti ir prisijungti",
+        "signed_in_as": "Prisijungęs: {email} ({role})",
+        "role.owner": "savininkas",
+        "role.viewer": "žiūrėtojas",
+        "nav.overview": "Apžvalga",
+        "nav.mandates": "Sutikimai",
+        "nav.charges": "Mokėjimai",
+        "nav.refunds": "Grąžinimai",
+        "nav.disputes": "Ginčai",
+        "nav.invoices": "Sąskaitos",
+        "nav.webhooks": "Webhook'ai",
+        "nav.api_keys": "API raktai",
+        "nav.settings": "Nustatymai",
+        "nav.exports": "Eksportas",
+        "nav.users": "Naudotojai",
+        "overview.heading": "Apžvalga",
+        "overview.placeholder": "Čia bus rodomi jūsų verslo rodikliai.",
+        "users.heading": "Naudotojai",
+        "users.email": "El. paštas",
+        "users.role": "Vaidmuo",
+        "users.invited": "Pakviestas",
+        "users.you": "jūs",
+        "users.invite": "Pakviesti naudotoją",
+        "users.invite_button": "Pakviesti",
+        "users.invited_notice": "Kvietimas išsiųstas: jame yra laikinas slaptažodis.",
+        "users.removed_notice": "Naudotojas pašalintas.",
+        "users.remove": "Pašalinti",
+        "users.viewer_note": "Kviesti ir šalinti naudotojus gali tik savininkas.",
+        "error.forbidden": "Tai gali padaryti tik šio prekybininko savininkas.",
+        "error.not_found": "Nerasta",
+        "error.not_found_text": "Tokio puslapio ar objekto nėra.",
+        "error.csrf": "Ši forma nebegalioja. Atnaujinkite puslapį ir bandykite dar kartą.",
+        "error.invalid": "Patikrinkite formą: {field}.",
+        "error.state": "{message}",
+        "error.bug": "Įvyko klaida. Bandykite vėliau.",
+    },
+}
+
+
+def text(lang: Lang, key: str, **values: object) -> str:
+    words = TEXT[lang][key]
+    return words.format(**values) if values else words
+
+
+def pick_language(query: str | None, remembered: str | None, accept_language: str | None) -> Lang:
+    """`?lang=` first, then the language the browser chose before (a cookie), then the browser's first we speak."""
+    for choice in (query, remembered):
+        if choice in LANGUAGES:
+            return choice  # type: ignore[return-value]
+    for part in (accept_language or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code  # type: ignore[return-value]
+    return "en"

@@ -1,0 +1,109 @@
+"""The merchant dashboard's use cases: who is signed in (a verified token, never the browser's
+word), signing in with e-mail and password (the local form), and the merchant's users (an owner
+invites and removes them; a viewer cannot; another merchant's user is not found)."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from ..domain.dashboard_users import DashboardUser, Member, Role, invitable, removable, require_owner, user_of
+from .ports import Clock, CodeExchange, DashboardMembers, InvalidToken, PasswordSignIn, TokenVerifier, UserPool
+
+
+class DashboardSessions:
+    """A session is the pool's ID token, verified on every request (signature, issuer, audience,
+    token_use, expiry) and read for the user's merchant and role; the user must still be in
+    their merchant's directory (one read by key): a removed user's session ends at once, not
+    when their token expires."""
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        members: DashboardMembers,
+        password_sign_in: PasswordSignIn | None = None,
+        code_exchange: CodeExchange | None = None,
+    ) -> None:
+        self.verifier, self.members = verifier, members
+        self.password_sign_in, self.code_exchange = password_sign_in, code_exchange
+
+    def user(self, token: str) -> DashboardUser:
+        """The signed-in user, or InvalidToken (also for a valid token of the pool that names no
+        merchant and role, or a user no longer among the merchant's)."""
+        found = user_of(self.verifier.verify(token))
+        if found is None:
+            raise InvalidToken("the token names no dashboard user")
+        if self.members.get(found.merchant_id, found.user_id) is None:
+            raise InvalidToken("the user was removed")
+        return found
+
+    def sign_in(self, email: str, password: str) -> tuple[str, DashboardUser]:
+        """E-mail and password at the pool, then the same verification as every request.
+        Raises SignInRefused (or InvalidToken); `password_sign_in` absent: the form is off (AWS:
+        managed login only)."""
+        if self.password_sign_in is None:
+            raise InvalidToken("password sign-in is not offered here")
+        token = self.password_sign_in.sign_in(email.strip().lower(), password)
+        return token, self.user(token)
+
+    def choose_password(self, email: str, session: str, new_password: str) -> tuple[str, DashboardUser]:
+        """An invited user's own password (the local form; managed login does it on AWS)."""
+        if self.password_sign_in is None:
+            raise InvalidToken("password sign-in is not offered here")
+        token = self.password_sign_in.choose_password(email.strip().lower(), session, new_password)
+        return token, self.user(token)
+
+    def from_managed_login(self, code: str, verifier: str, redirect_uri: str) -> tuple[str, DashboardUser]:
+        """Managed login's code (PKCE) for the ID token, then the same verification as every request."""
+        if self.code_exchange is None:
+            raise InvalidToken("managed login is not configured here")
+        token = self.code_exchange.exchange(code, verifier, redirect_uri)
+        return token, self.user(token)
+
+
+def new_password() -> str:
+    """A password the pool's policy accepts (upper, lower, digit, symbol; 20 characters), shown once."""
+    alphabet = string.ascii_letters + string.digits
+    body = "".join(secrets.choice(alphabet) for _ in range(16))
+    return f"{body}Aa1!"
+
+
+class DashboardUsers:
+    def __init__(self, pool: UserPool, members: DashboardMembers, clock: Clock) -> None:
+        self.pool, self.members, self.clock = pool, members, clock
+
+    def list(self, actor: DashboardUser) -> list[Member]:
+        return sorted(self.members.list(actor.merchant_id), key=lambda m: (m.invited_at, m.email))
+
+    def invite(self, actor: DashboardUser, email: str, role: str) -> Member:
+        require_owner(actor)
+        address, checked = invitable(email, role)
+        user_id = self.pool.create_user(address, actor.merchant_id, checked)
+        member = Member(user_id, address, checked, self.clock.now(), invited_by=actor.user_id)
+        self.members.put(actor.merchant_id, member)
+        return member
+
+    def remove(self, actor: DashboardUser, user_id: str) -> Member:
+        require_owner(actor)
+        member = removable(actor, self.members.get(actor.merchant_id, user_id), user_id)
+        self.pool.delete_user(member.user_id)
+        self.members.delete(actor.merchant_id, member.user_id)
+        return member
+
+    def invite_first_owner(self, merchant_id: str, email: str) -> Member:
+        """A deployed merchant's first owner (`make merchant OWNER=<e-mail>`): the pool e-mails the
+        invitation with a temporary password; the owner chooses their own on managed login."""
+        address, role = invitable(email, "owner")
+        user_id = self.pool.create_user(address, merchant_id, role)
+        member = Member(user_id, address, role, self.clock.now())
+        self.members.put(merchant_id, member)
+        return member
+
+    def create_owner(self, merchant_id: str, email: str, role: Role = "owner") -> tuple[Member, str]:
+        """The merchant's first user (the local runtime's `owner@<merchant>.local`), with a
+        password they can sign in with at once, returned once."""
+        password = new_password()
+        user_id = self.pool.create_user(email, merchant_id, role, password=password)
+        member = Member(user_id, email, role, self.clock.now())
+        self.members.put(merchant_id, member)
+        return member, password

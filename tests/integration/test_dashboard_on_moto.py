@@ -1,0 +1,158 @@
+"""The dashboard on the emulated pool built from template.yaml: the real handler signs in with
+e-mail and password (InitiateAuth), verifies the pool's ID tokens against its published keys,
+and an owner invites and removes users in the pool; every AWS call the function makes is
+checked against its role in the template (the `aws` fixture)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+
+from billing.adapters.cognito import CognitoUserPool
+from billing.adapters.dynamodb.dashboard_members import DynamoDashboardMembers
+from billing.domain.dashboard_users import Member
+from billing.service.dashboard import DashboardUsers
+from devtools.gateway import ApiGateway, HttpResponse
+from devtools.lambda_runtime import invoke, load_function
+from devtools.provision import Provisioned
+from tests.fakes import FakeClock
+
+
+class Browser:
+    """Cookies kept the way a browser keeps them (the dashboard's path), forms posted with them."""
+
+    def __init__(self, gateway: ApiGateway) -> None:
+        self.gateway, self.jar = gateway, {}
+
+    def go(self, method: str, path: str, form: dict[str, str] | None = None) -> HttpResponse:
+        headers = {"Host": "localhost", "Cookie": "; ".join(f"{k}={v}" for k, v in self.jar.items())}
+        body = None
+        if form is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            body = urlencode(form)
+        response = self.gateway.request(method, path, headers, body)
+        for cookie in response.cookies:
+            name, value = cookie.split(";")[0].split("=", 1)
+            if "Max-Age=0" in cookie:
+                self.jar.pop(name, None)
+            else:
+                self.jar[name] = value
+        return response
+
+    def csrf(self, path: str) -> str:
+        return self.go("GET", path).body.split('name="csrf" value="')[1].split('"')[0]
+
+    def sign_in(self, email: str, password: str) -> HttpResponse:
+        return self.go(
+            "POST", "/dashboard/sign-in", {"email": email, "password": password, "csrf": self.csrf("/dashboard/sign-in")}
+        )
+
+
+@pytest.fixture
+def dashboard(aws: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ApiGateway, DashboardUsers]]:
+    from billing import bootstrap
+
+    monkeypatch.setenv("DASHBOARD_PASSWORD_SIGN_IN", "true")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://localhost")
+    module = load_function("dashboard", bootstrap.Overrides(clock=FakeClock(None)))
+    gateway = ApiGateway(
+        authorizer=lambda e: {}, routes=[("/dashboard", lambda e: invoke(module, e, "DashboardFunction"), False)]
+    )
+    pool = CognitoUserPool(boto3.client("cognito-idp"), aws.user_pools["DashboardUserPool"])
+    users = DashboardUsers(pool, DynamoDashboardMembers(boto3.client("dynamodb"), aws.tables["BillingTable"]), FakeClock(None))
+    yield gateway, users
+
+
+def attributes(aws: Provisioned, email: str) -> dict[str, Any]:
+    user = boto3.client("cognito-idp").admin_get_user(UserPoolId=aws.user_pools["DashboardUserPool"], Username=email)
+    return {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+
+
+def test_an_owner_signs_in_invites_a_viewer_who_can_only_look_and_removes_them(aws: Provisioned, dashboard: Any) -> None:
+    gateway, users = dashboard
+    # Given a merchant's owner in the pool (as POST /_local/merchants creates it)
+    owner, password = users.create_owner("mch_abc", "owner@shop.example")
+    browser = Browser(gateway)
+    # When the owner signs in with the e-mail and password
+    signed_in = browser.sign_in("owner@shop.example", password)
+    assert signed_in.status == 303, signed_in.body
+    assert "dashboard_session" in browser.jar
+    page = browser.go("GET", "/dashboard/users")
+    assert page.status == 200 and "owner@shop.example" in page.body and "(owner)" in page.body
+    # And invites a viewer
+    invited = browser.go(
+        "POST", "/dashboard/users", {"email": "viewer@shop.example", "role": "viewer", "csrf": browser.csrf("/dashboard/users")}
+    )
+    assert invited.status == 303, invited.body
+    # Then the pool holds the viewer with the merchant and role set by the administrator
+    found = attributes(aws, "viewer@shop.example")
+    assert (found["custom:merchant_id"], found["custom:role"]) == ("mch_abc", "viewer")
+    [viewer] = [m for m in users.members.list("mch_abc") if m.email == "viewer@shop.example"]
+    # And the viewer (password set as if they had chosen it on managed login) signs in and cannot act
+    boto3.client("cognito-idp").admin_set_user_password(
+        UserPoolId=aws.user_pools["DashboardUserPool"], Username="viewer@shop.example", Password="Viewer-pass-123", Permanent=True
+    )
+    other = Browser(gateway)
+    assert other.sign_in("viewer@shop.example", "Viewer-pass-123").status == 303
+    refused = other.go(
+        "POST", "/dashboard/users", {"email": "x@shop.example", "role": "owner", "csrf": other.csrf("/dashboard/users")}
+    )
+    assert refused.status == 403
+    # When the owner removes the viewer, the pool no longer has them
+    removed = browser.go("POST", f"/dashboard/users/{viewer.user_id}/remove", {"csrf": browser.csrf("/dashboard/users")})
+    assert removed.status == 303
+    with pytest.raises(boto3.client("cognito-idp").exceptions.UserNotFoundException):
+        attributes(aws, "viewer@shop.example")
+    assert other.sign_in("viewer@shop.example", "Viewer-pass-123").status == 401
+
+
+def test_a_wrong_password_is_refused_and_counted(aws: Provisioned, dashboard: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from billing.observability import metrics
+
+    counted: list[str] = []
+    monkeypatch.setattr(metrics, "add_metric", lambda name, **_: counted.append(name))
+    gateway, users = dashboard
+    users.create_owner("mch_abc", "owner@shop.example")
+    response = Browser(gateway).sign_in("owner@shop.example", "Wrong-password-1")
+    assert response.status == 401
+    assert counted == ["DashboardSignInFailed"]  # the metric the alarm watches
+
+
+def test_a_token_of_another_pool_or_client_is_refused(aws: Provisioned, dashboard: Any) -> None:
+    gateway, users = dashboard
+    cognito = boto3.client("cognito-idp")
+    # Given a second pool (moto signs every pool's tokens with the same key: only the issuer differs)
+    # and a second client of the dashboard's own pool, each with a user of the same merchant
+    other_pool = cognito.create_user_pool(
+        PoolName="other",
+        UsernameAttributes=["email"],
+        Schema=[{"Name": "merchant_id", "AttributeDataType": "String"}, {"Name": "role", "AttributeDataType": "String"}],
+    )["UserPool"]["Id"]
+    own_pool = aws.user_pools["DashboardUserPool"]
+    tokens = []
+    for pool_id in (other_pool, own_pool):
+        client = cognito.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName="other",
+            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"],
+            ReadAttributes=["email", "custom:merchant_id", "custom:role"],
+        )["UserPoolClient"]["ClientId"]
+        sub = CognitoUserPool(cognito, pool_id).create_user("owner@shop.example", "mch_abc", "owner", password="Owner-pass-123")
+        users.members.put(
+            "mch_abc", Member(sub, "owner@shop.example", "owner", FakeClock(None).now())
+        )  # listed: only the token is wrong
+        answer = cognito.initiate_auth(
+            ClientId=client,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": "owner@shop.example", "PASSWORD": "Owner-pass-123"},
+        )
+        tokens.append(answer["AuthenticationResult"]["IdToken"])
+    for token in tokens:
+        # When a browser brings that token as its session
+        response = gateway.request("GET", "/dashboard/users", {"Host": "localhost", "Cookie": f"dashboard_session={token}"})
+        # Then it is sent to sign in
+        assert response.status == 303 and response.headers["Location"].endswith("/dashboard/sign-in")

@@ -97,8 +97,9 @@ class AnnouncementNotRecordedYet(Exception):
 def _still_due(mandate: Mandate, message: NotificationMessage, now: datetime) -> bool:
     """A notice announces the mandate's next charge: not if it stopped, paused or moved since, nor
     once that charge is due (a notice held up in the queue would arrive with the charge). A bank
-    debit's announcement only while it is the mandate's current one (another amount, account or
-    date since: a new one follows), and before the date it names (later: it is announced again)."""
+    debit's announcement only while it is the mandate's current one, for the cycle it will debit next
+    (another amount, account or date since: a new one follows; a cycle a pause skipped: none), and
+    before the date it names (later: it is announced again)."""
     due, next_due = message.due_at, mandate.next_charge_at
     if mandate.status != "active" or due is None or next_due is None or now >= due:
         return False
@@ -110,8 +111,14 @@ def _still_due(mandate: Mandate, message: NotificationMessage, now: datetime) ->
     said = mandate.announcement
     if said is None or (mandate.noticed_cycle, said.round if said.cycle == mandate.noticed_cycle else -1) < order:
         raise AnnouncementNotRecordedYet(f"{message.mandate_id}: announcement {message.occasion}")
-    # Still what the mandate will debit (not another amount or account since, nor a card now).
-    return said.occasion == message.occasion and mandate.pre_notified and not mandate.announcement_stale
+    # Still what the mandate will debit: its next cycle (not one a pause skipped since), not another
+    # amount or account since, nor a card now.
+    return (
+        said.occasion == message.occasion
+        and said.cycle == mandate.next_cycle
+        and mandate.pre_notified
+        and not mandate.announcement_stale
+    )
 
 
 @dataclass

@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from billing.api.requests import AccountUpdate, CustomerUpdate, MandateCreate, TaxRateCreate
@@ -326,7 +326,8 @@ def test_partial_credit_notes_split_to_the_cent_and_never_take_a_rate_below_zero
         exact = exact_shares(amount, remaining)
         note = issue_credit_note(invoice, counter, "CN", amount, "refund", f"rfd_{n}", T0)
         # The oracle: each group's share is its exact proportion of what it still held, rounded
-        # down or up, the shares summing to the refund; taxable + tax = share; tax in proportion.
+        # down or up, the shares summing to the refund; taxable + tax = share (its tax by the
+        # rate: test_credit_tax.py, these groups' tax being any).
         by_rate = {g.tax_rate_id: g for g in note.tax_breakdown}
         assert note.total == -amount and sum(g.taxable_amount + g.tax_amount for g in note.tax_breakdown) == -amount
         for i, ((_, _, net, tax), share) in enumerate(zip(groups, exact)):
@@ -335,10 +336,6 @@ def test_partial_credit_notes_split_to_the_cent_and_never_take_a_rate_below_zero
             credited_tax = -g.tax_amount if g else 0
             assert share - 1 < collected < share + 1
             assert collected >= 0 and credited_tax >= 0 and collected - credited_tax >= 0
-            if collected and remaining[i]:
-                tax_left = tax - taken_tax[i]
-                ideal = Fraction(collected * tax_left, remaining[i])
-                assert ideal - 1 <= credited_tax <= ideal + 1
             taken_collected[i] += collected
             taken_tax[i] += credited_tax
             # Never below zero per rate: neither the amount, nor the tax, nor the taxable amount
@@ -480,6 +477,8 @@ rates = st.lists(st.tuples(st.sampled_from(["21", "9", "5", "0", "17.5", "100"])
     reversed_=st.booleans(),
     refunds=st.lists(st.integers(1, 10**6), max_size=3),
 )
+# A yen credit note split by proportion drifted more than one yen from its rate (BR-CO-17, BR-S-09)
+@example(pool=[("5", False)], lines=[(11733, 0), (25305, 1)], currency="JPY", reversed_=False, refunds=[16, 189351, 101941])
 def test_any_charge_and_its_credit_notes_validate_as_en16931_with_matching_totals(
     pool: list[tuple[str, bool]], lines: list[tuple[int, int]], currency: str, reversed_: bool, refunds: list[int]
 ) -> None:
@@ -496,7 +495,8 @@ def test_any_charge_and_its_credit_notes_validate_as_en16931_with_matching_total
 
     # Known limit (docs/invoices.md): in a currency without decimals, the contract's inclusive
     # rounding may put a 100 % rate, or two rates of one percentage merged into one VAT breakdown
-    # entry, one unit off BR-S-09's tolerance (tax within less than one unit of taxable x rate).
+    # entry, one unit off BR-S-09's tolerance (tax within less than one unit of taxable x rate);
+    # so can the last of many small partial credit notes there (test_credit_tax.py), rare in three.
     used = [p for p, _ in pool]
     assume(CURRENCY_EXPONENT[currency] > 0 or ("100" not in used and len(set(used)) == len(used)))
     refs = [RateRef(id=f"txr_{i}", percentage=p, inclusive=inc, country="LT") for i, (p, inc) in enumerate(pool)]

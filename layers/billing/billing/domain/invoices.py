@@ -16,9 +16,11 @@ credit notes" says. Pure; integer minor units, exact decimals.
   transaction on their versions, so a crash numbers nothing and a redelivery finds it issued.
 * A credit note names the invoice it corrects (and copies its seller), carries negative amounts, and splits its amount over
   the invoice's tax groups in the proportions of what each group still holds (the invoice's own
-  proportions for the first one), to the minor unit by largest remainders; within a group, tax and
-  taxable amount likewise. Each group's credited amounts never pass the invoice's (its tally), so
-  an invoice minus its credit notes never goes below zero per rate.
+  proportions for the first one), to the minor unit by largest remainders; within a group, its tax
+  is the integer that keeps the note and what remains within EN 16931's tolerance (BR-CO-17,
+  BR-S-09: one major unit), what remains nearest its exact tax (`credit_tax`). Each group's
+  credited amounts never pass the invoice's (its tally), so an invoice minus its credit notes
+  never goes below zero per rate, and a full refund takes exactly what each group holds.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from .account import Account
 from .charge import Charge, Line, TaxLine
 from .errors import InvalidState
 from .model import Customer, Entity
-from .money import Currency
+from .money import CURRENCY_EXPONENT, Currency
 from .receipts import ReceiptCounter, receipt_number
 from .tax import CustomerTax, vat_prefix
 
@@ -254,24 +256,89 @@ def largest_remainders(amount: int, weights: list[int]) -> list[int]:
     return shares
 
 
+def br_co_17_level(net: int, tax: int, percentage: str, exponent: int) -> int:
+    """How a VAT breakdown entry of taxable amount `net` and tax `tax` (minor units, non-negative,
+    of a currency of `exponent` decimals) at `percentage` fares with EN 16931's rules as the
+    Factur-X CII Schematron computes them, on amounts in major units: the expected tax is
+    round(taxable x rate) / 100 (half up); 0: less than one major unit off (BR-S-09 and BR-CO-17),
+    1: exactly one unit off (BR-CO-17 only), 2: more (neither). A rate of 0 wants no tax."""
+    p = Decimal(percentage)
+    if p == 0:
+        return 0 if tax == 0 else 2
+    unit = 10**exponent
+    expected = (Decimal(net) * p / unit).quantize(Decimal(1), rounding=ROUND_HALF_UP)  # hundredths of a major unit
+    off = abs(100 * tax - expected * unit)  # hundredths of a minor unit
+    return 0 if off < 100 * unit else 1 if off == 100 * unit else 2
+
+
+def _deviation(net: int, tax: int, p: Decimal) -> Decimal:
+    return abs(Decimal(tax) - Decimal(net) * p / 100)
+
+
+def _ideal_tax(collected: int, p: Decimal) -> Decimal:
+    return Decimal(collected) * p / (100 + p)
+
+
+def credit_tax(share: int, left: int, tax_left: int, percentage: str, exponent: int) -> int:
+    """The tax a credit note takes from a group that still holds `left` (collected, of which
+    `tax_left` tax) when it takes `share` of it (0 < share < left; all of it takes all its tax).
+    Between the bounds that keep the note and what remains within the group (neither's tax nor
+    taxable amount below zero), the integer that best keeps both within EN 16931's tolerance
+    (`br_co_17_level`, the note first: it is issued now; what remains next, so that a full refund
+    later is too), then what remains nearest its exact tax (room for later notes), then the note
+    nearest its own, then the smaller. In a currency with decimals the tolerance (one major unit)
+    is 100 minor units or more, and the remainder rounded to its exact tax (within half a unit
+    times 1 + rate) is always among them: every note and remainder is within it. Without decimals
+    it is one minor unit and a series of small notes can force what remains out of it (see
+    docs/invoices.md): the note still is, whenever any choice makes it so."""
+    net_left = left - tax_left
+    lo, hi = max(0, share - net_left), min(tax_left, share)
+    p = Decimal(percentage)
+    remaining_exact = tax_left - int(_ideal_tax(left - share, p).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    near = {lo, hi} | {t for c in (int(_ideal_tax(share, p)), remaining_exact) for t in range(c - 2, c + 3)}
+
+    def rank(t: int) -> tuple[int, int, Decimal, Decimal, int]:
+        rest_net, rest_tax = net_left - (share - t), tax_left - t
+        return (
+            br_co_17_level(share - t, t, percentage, exponent),
+            br_co_17_level(rest_net, rest_tax, percentage, exponent),
+            _deviation(rest_net, rest_tax, p),
+            _deviation(share - t, t, p),
+            t,
+        )
+
+    return min((t for t in near if lo <= t <= hi), key=rank)
+
+
+def credit_shares(
+    groups: list[TaxLine], credited: list[int], credited_tax: list[int], amount: int, exponent: int
+) -> list[tuple[int, int]]:
+    """What a credit note of `amount` takes from each group (collected, tax), given what notes
+    took already: shares in proportion to what each group still holds, by largest remainders;
+    each share's tax by `credit_tax`; a share of all a group holds takes all its tax."""
+    remaining = [g.taxable_amount + g.tax_amount - c for g, c in zip(groups, credited, strict=True)]
+    shares = largest_remainders(amount, remaining)
+    out: list[tuple[int, int]] = []
+    for group, left, share, tax_taken in zip(groups, remaining, shares, credited_tax, strict=True):
+        tax_left = group.tax_amount - tax_taken
+        if share == left:
+            tax = tax_left
+        elif share == 0:
+            tax = 0
+        else:
+            tax = credit_tax(share, left, tax_left, group.percentage, exponent)
+        out.append((share, tax))
+    return out
+
+
 def split_credit(invoice: Invoice, amount: int) -> list[tuple[int, int]]:
     """What a credit note of `amount` (money given back, positive) takes from each group of the
     invoice: (collected, tax) each, in proportion to what each group still holds."""
     if amount <= 0 or amount > invoice.uncredited:
         raise InvalidState(f"A credit note of {amount} exceeds what invoice {invoice.number} still holds.")
-    remaining = [g.taxable_amount + g.tax_amount - c for g, c in zip(invoice.tax_breakdown, invoice.credited, strict=True)]
-    shares = largest_remainders(amount, remaining)
-    out: list[tuple[int, int]] = []
-    for group, left, share, tax_taken in zip(invoice.tax_breakdown, remaining, shares, invoice.credited_tax, strict=True):
-        tax_left = group.tax_amount - tax_taken
-        net_left = left - tax_left
-        if share == left:
-            tax = tax_left
-        else:
-            ideal = int((Decimal(share) * tax_left / Decimal(left)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-            tax = min(tax_left, share, max(share - net_left, 0, ideal))
-        out.append((share, tax))
-    return out
+    return credit_shares(
+        invoice.tax_breakdown, invoice.credited, invoice.credited_tax, amount, CURRENCY_EXPONENT[invoice.currency]
+    )
 
 
 def issue_credit_note(

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
-from billing.dashboard.overview import nice_ceiling
+from billing.dashboard.overview import bar_chart, nice_ceiling
 from billing.service.figures import FigureKeeper
 from billing.service.messages import PublishedEvent
 from tests.figure_fakes import InMemoryFigureStore
@@ -210,3 +210,20 @@ def test_the_overview_reads_a_bounded_number_of_items_whatever_the_business(mand
 @pytest.mark.parametrize(("major", "top"), [(0, 1), (1, 1), (3, 4), (7, 8), (9, 10), (160, 200), (401, 500), (5001, 8000)])
 def test_the_value_axis_ends_at_a_round_amount_above_the_highest_bar(major: int, top: int) -> None:
     assert nice_ceiling(major) == top
+
+
+@pytest.mark.parametrize(
+    ("highest", "currency", "lang", "labels"),
+    [
+        (45_000, "EUR", "en", ["€0", "€100", "€200", "€300", "€400", "€500"]),
+        (15_998, "EUR", "en", ["€0", "€50", "€100", "€150", "€200"]),
+        (700, "JPY", "lt", ["0\xa0JPY", "200\xa0JPY", "400\xa0JPY", "600\xa0JPY", "800\xa0JPY"]),
+        (0, "EUR", "lt", ["0\xa0€", "1\xa0€"]),
+    ],
+)
+def test_the_value_axis_is_labelled_in_whole_round_amounts(highest: int, currency: str, lang: Any, labels: list[str]) -> None:
+    chart = bar_chart("c", [("a", "a", 0), ("b", "b", highest)], currency, lang, "T", "D", "X", "X")
+    assert [tick.label for tick in chart.y_ticks] == labels
+    # from the bottom of the plot up, evenly
+    positions = [tick.position for tick in chart.y_ticks]
+    assert positions == sorted(positions, reverse=True) and (positions[0], positions[-1]) == (14 + 190, 14)

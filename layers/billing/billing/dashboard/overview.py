@@ -22,7 +22,7 @@ LOCALES: dict[Lang, str] = {"en": "en_GB", "lt": "lt_LT"}
 
 # The charts' drawing box (viewBox units; the stylesheet scales it to the page's width).
 WIDTH, HEIGHT = 720, 250
-LEFT, RIGHT, TOP, BOTTOM = 84, 12, 14, 46
+LEFT, RIGHT, TOP, BOTTOM = 84, 30, 14, 46  # room for the value axis's and the last day's labels
 PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 DAY_LABEL_EVERY = 15  # a day's label under every 15th bar (and the last: today)
 
@@ -171,7 +171,8 @@ def bar_chart(
                         label, money(value, currency, lang)))  # fmt: skip
         if axis_label:
             x_ticks.append(Tick(round(x + slot / 2, 2), axis_label))
-    steps = next(s for s in (4, 5, 2, 1) if top_major % s == 0)  # grid lines at whole amounts
+    # grid lines at whole, round amounts: 0-20-40..100, 0-100-200..500, 0-200..800
+    steps = next(s for s in ((5, 4, 2, 1) if str(top_major)[0] in "15" else (4, 5, 2, 1)) if top_major % s == 0)
     y_ticks = tuple(
         Tick(round(TOP + PLOT_H - PLOT_H * n / steps, 2), whole_money(top_major * n // steps, currency, lang))
         for n in range(steps + 1)

@@ -110,6 +110,10 @@ def test_the_page_shows_the_overviews_figures_written_in_english(business: Busin
     }
     # And the failed payments are marked as needing attention
     assert 'class="figure attention"' in response.body
+    # And a viewer of the merchant reads the same figures
+    business.dashboard.members.put(MERCHANT, replace(business.dashboard.members.list(MERCHANT)[0], user_id="u-viewer"))
+    viewer = business.dashboard.request("GET", "/dashboard/overview", token(merchant=MERCHANT, role="viewer", sub="u-viewer"))
+    assert viewer.status == 200 and figures(viewer.body) == shown
 
 
 def test_a_new_charge_after_the_keeper_runs_moves_the_figures_on_the_page(business: Business) -> None:

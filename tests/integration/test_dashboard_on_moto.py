@@ -156,3 +156,44 @@ def test_a_token_of_another_pool_or_client_is_refused(aws: Provisioned, dashboar
         response = gateway.request("GET", "/dashboard/users", {"Host": "localhost", "Cookie": f"dashboard_session={token}"})
         # Then it is sent to sign in
         assert response.status == 303 and response.headers["Location"].endswith("/dashboard/sign-in")
+
+
+def test_the_overview_reads_the_figures_kept_on_moto_with_the_dashboards_own_role(
+    aws: Provisioned, system: Any, engine: Any, call: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing import bootstrap
+    from devtools.sqs_source import SqsEventSource
+    from tests.support.system import active, plan, stream_records
+
+    # Given a merchant with two mandates charged (monthly 19.99 EUR, yearly 120.00 EUR), the events
+    # published and kept by the figures function (built from the template on moto)
+    monthly, yearly = plan(call), plan(call, amount=12000, interval="year")
+    active(call, monthly)
+    active(call, yearly)
+    engine.tick()
+    figures_module = load_function("figures", bootstrap.Overrides(clock=engine.clock))
+    invoke(system.publisher_module, {"Records": stream_records(system)}, "EventPublisherFunction")
+    source = SqsEventSource(
+        boto3.client("sqs"), aws.queues["FiguresQueue"], lambda e: invoke(figures_module, e, "FiguresFunction")
+    )
+    assert source.drain().failed == 0
+    # And its owner signed in to the dashboard function (the same clock)
+    monkeypatch.setenv("DASHBOARD_PASSWORD_SIGN_IN", "true")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://localhost")
+    module = load_function("dashboard", bootstrap.Overrides(clock=engine.clock))
+    gateway = ApiGateway(
+        authorizer=lambda e: {}, routes=[("/dashboard", lambda e: invoke(module, e, "DashboardFunction"), False)]
+    )
+    pool = CognitoUserPool(boto3.client("cognito-idp"), aws.user_pools["DashboardUserPool"])
+    users = DashboardUsers(pool, DynamoDashboardMembers(boto3.client("dynamodb"), aws.tables["BillingTable"]), engine.clock)
+    _, password = users.create_owner(system.a.id, "owner@a.example")
+    browser = Browser(gateway)
+    assert browser.sign_in("owner@a.example", password).status == 303
+    # When the owner opens the overview
+    page = browser.go("GET", "/dashboard/overview")
+    # Then it shows the figures kept: 19.99 + 120.00 / 12 a month, 139.99 collected, 2 active, 2 new
+    # (every call the dashboard function made was allowed by its role: the `aws` fixture checks)
+    assert page.status == 200, page.body
+    for shown in ("<dd>€29.99</dd>", "<dd>€139.99</dd>", "<dt>Active mandates</dt>\n<dd>2</dd>"):
+        assert shown in page.body, shown
+    assert '<svg viewBox="0 0 720 250" role="img"' in page.body

@@ -106,3 +106,14 @@ def test_the_figures_function_reads_and_writes_merchant_items_of_the_table_only(
     assert not roles("FiguresFunction", Request("dynamodb:PutItem", table(aws), ("DUE#3",)))
     assert not roles("FiguresFunction", Request("dynamodb:Scan", table(aws)))
     assert not roles("FiguresFunction", Request("dynamodb:DeleteItem", table(aws), ("M#mch_a#FIGURES",)))
+
+
+def test_the_dashboard_reads_the_figures_of_merchants_only(roles: Any, aws: Provisioned) -> None:
+    # The overview: one Query of the totals and a few of a currency's days (merchant keys)
+    for key in ("M#mch_a#FIGURES", "M#mch_a#FIGURES#EUR"):
+        assert roles("DashboardFunction", Request("dynamodb:Query", table(aws), (key,)))
+    # Never an index, a Scan, the figures' writes, or anything outside merchant data
+    assert not roles("DashboardFunction", Request("dynamodb:Query", table(aws, "ListIndex"), ("M#mch_a#MANDATE#0",)))
+    assert not roles("DashboardFunction", Request("dynamodb:Scan", table(aws)))
+    assert not roles("DashboardFunction", Request("dynamodb:UpdateItem", table(aws), ("M#mch_a#FIGURES",)))
+    assert not roles("DashboardFunction", Request("dynamodb:Query", table(aws), ("APIKEY#0123abcd",)))

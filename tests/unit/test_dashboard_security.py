@@ -23,10 +23,13 @@ from billing.dashboard.headers import CONTENT_SECURITY_POLICY
 from billing.domain.dashboard_users import Member
 from billing.domain.errors import InvalidState
 from billing.service.dashboard import DashboardSessions, DashboardUsers
+from billing.service.figures import FigureKeeper
 from billing.service.ports import SignInRefused
 from billing.settings import Settings
 from devtools.gateway import ApiGateway, HttpResponse
 from devtools.lambda_runtime import FakeContext
+from tests.fakes import InMemoryRepository
+from tests.figure_fakes import InMemoryFigureStore
 
 REGION, POOL, CLIENT = "eu-west-1", "eu-west-1_pool", "client-1"
 ISSUER = f"https://cognito-idp.{REGION}.amazonaws.com/{POOL}"
@@ -122,6 +125,7 @@ class World:
             client_id=lambda: CLIENT,
             managed_login_url="",
             password_sign_in=True,
+            figures=lambda: FigureKeeper(InMemoryRepository(), InMemoryFigureStore()),  # no figures yet
         )
         app = APIGatewayRestResolver()
         app.include_router(routes.router)

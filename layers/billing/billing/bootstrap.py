@@ -435,7 +435,8 @@ def customer_page(overrides: Overrides = Overrides()) -> CustomerPageDeps:
 @dataclass(frozen=True)
 class DashboardDeps:
     """The merchant dashboard's: sessions (the pool's tokens verified against its keys, cached for
-    the process), the merchant's users (the pool's admin API, built on first use)."""
+    the process), the merchant's users (the pool's admin API, built on first use), the figures
+    the overview reads (a bounded number of the figures' items, never the merchant's objects)."""
 
     settings: Settings
     clock: Clock
@@ -445,6 +446,7 @@ class DashboardDeps:
     client_id: Callable[[], str]  # the app client's id (managed login's authorize URL)
     managed_login_url: str  # empty: no managed login (the local runtime)
     password_sign_in: bool  # the e-mail + password form (the local runtime)
+    figures: Callable[[], FigureKeeper]  # the overview's figures (`FigureKeeper.overview`), built on first use
 
 
 def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
@@ -473,8 +475,14 @@ def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
     def users() -> DashboardUsers:
         return DashboardUsers(CognitoUserPool(cognito(), settings.dashboard_user_pool_id), members, aws.clock)
 
+    @cache
+    def figures() -> FigureKeeper:
+        from .service.figures import FigureKeeper
+
+        return FigureKeeper(aws.repository, aws.figure_store)
+
     sessions = DashboardSessions(verifier, members, password, exchange)
-    return DashboardDeps(settings, aws.clock, aws.signing_key, sessions, users, client_id, managed, password is not None)
+    return DashboardDeps(settings, aws.clock, aws.signing_key, sessions, users, client_id, managed, password is not None, figures)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,14 @@ escaped by the engine); no inline script or style (the CSP allows neither)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ..domain.dashboard_users import DashboardUser, Member
+from ..domain.figures import CurrencyOverview
 from .texts import NAVIGATION, Lang, text
 
 _templates = Environment(
@@ -66,3 +68,13 @@ def users_page(frame: Frame, members: list[Member], notice: str = "", error: str
         for m in members
     ]
     return page("users.html", frame, members=rows, notice=notice, error=error)
+
+
+def overview_page(frame: Frame, overviews: list[CurrencyOverview], now: datetime) -> str:
+    """The figures of each currency, written in the frame's language, with their charts."""
+    from babel.dates import format_datetime
+
+    from .overview import LOCALES, views
+
+    as_of = format_datetime(now, format="medium", tzinfo=timezone.utc, locale=LOCALES[frame.lang])
+    return page("overview.html", frame, currencies=views(overviews, frame.lang), as_of=as_of)

@@ -14,6 +14,7 @@ import base64
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -25,11 +26,12 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from ..domain.dashboard_users import DashboardUser, Forbidden, require_owner
 from ..domain.errors import InvalidState, NotFound, ValidationFailed
+from ..domain.figures import CurrencyOverview
 from ..http import public_base_url
 from ..observability import logger, metrics
 from ..service.dashboard import DashboardSessions, DashboardUsers
 from ..service.links import Purpose, signature
-from ..service.ports import InvalidToken, NewPasswordRequired, SignInRefused
+from ..service.ports import Clock, InvalidToken, NewPasswordRequired, SignInRefused
 from ..settings import Settings
 from . import render, sessions
 from .headers import security_headers
@@ -66,6 +68,18 @@ class DashboardDeps(Protocol):
 
     @property
     def password_sign_in(self) -> bool: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def figures(self) -> Callable[[], FigureReader]: ...
+
+
+class FigureReader(Protocol):
+    """The figures the overview reads (`service.figures.FigureKeeper`): a bounded number of items."""
+
+    def overview(self, merchant_id: str, now: datetime) -> list[CurrencyOverview]: ...
 
 
 @dataclass(frozen=True)
@@ -335,9 +349,12 @@ def stylesheet() -> Response[str]:
 
 @router.get("/dashboard/overview")
 def overview() -> Response[str]:
-    """A placeholder until the overview's figures exist (another change builds them)."""
+    """The business at a glance, per currency: the figures kept from the event stream, read in a
+    bounded number of items (never the merchant's mandates or charges)."""
     session = signed_in()
-    return respond(200, render.page("overview.html", frame("overview", session)))
+    now = deps().clock.now()
+    figures = deps().figures().overview(session.user.merchant_id, now)
+    return respond(200, render.overview_page(frame("overview", session), figures, now))
 
 
 @router.get("/dashboard/users")

@@ -1,0 +1,88 @@
+"""Second adversarial review of issue 24 (the merchant's books), money: credit as money, documents
+per collection and a failed refund's undoing invoice. Each test is an unlucky merchant's day
+(Given/When/Then) that fails on the code as reviewed. The books' rule checked throughout: what the
+documents say was collected (invoices less credit notes) is what the gateway still holds."""
+
+from __future__ import annotations
+
+from billing.domain.charge import Charge
+from billing.domain.refunds import Refund
+from billing.service.event_publishing import receipt_request
+from tests.unit.test_invoices import Books
+from tests.world import MERCHANT, World, refund
+
+
+def handle(books: Books) -> None:
+    assert books.receipts.handle([receipt_request(e) for e in books.pending_requests()]).retry_from is None
+
+
+def documented(books: Books) -> int:
+    return sum(i.total for i in books.invoices())
+
+
+def held(books: Books) -> int:
+    return sum(books.world.gateway.held().values())
+
+
+def collect_again(world: World, charge_id: str) -> Charge:
+    """Days pass until the reversed bank debit's retry is collected (settled as it goes)."""
+    for _ in range(12):
+        world.clock.advance(days=1)
+        world.tick()
+        world.announce()
+        stored = world.repo.get(Charge, MERCHANT, charge_id)
+        if stored is not None and stored.status == "processing":
+            world.apply(world.gateway.settle(charge_id))
+        stored = world.repo.get(Charge, MERCHANT, charge_id)
+        if stored is not None and stored.status == "succeeded":
+            return stored
+    raise AssertionError("never collected again")
+
+
+def debit(books: Books, amount: int = 1000, **plan: object) -> Charge:
+    world = books.world
+    mandate_id = world.mandate(world.plan(amount=amount, retry_schedule_days=[2, 4], **plan), token="pm_sim_sepa_ok")
+    world.first_debit(mandate_id)
+    (charge,) = world.charges(mandate_id)
+    world.apply(world.gateway.settle(charge.id))
+    handle(books)
+    return charge
+
+
+# ------------------------------------------------------------------ a refund, then the bank returns the debit
+def test_a_debit_refunded_in_part_then_returned_whole_and_collected_again_keeps_the_books_on_the_money() -> None:
+    # Given a 10.00 bank debit (R-1), of which the merchant refunded 3.00 (CN-1)
+    books = Books()
+    world = books.world
+    charge = debit(books)
+    made = refund(world, charge.id, amount=300)
+    world.tick()
+    handle(books)
+    assert (stored := world.repo.get(Refund, MERCHANT, made.id)) is not None and stored.status == "succeeded"
+    # When the customer's bank returns the whole 10.00 debit (a SEPA return is of the debit's amount)
+    world.apply(world.gateway.reverse(charge.id, code="insufficient_funds"))
+    handle(books)
+    # And the retry collects the 10.00 again
+    collect_again(world, charge.id)
+    handle(books)
+    # Then the documents say what the gateway holds: 10.00 + 10.00 - 3.00 - 10.00 = 7.00
+    assert held(books) == 700
+    assert documented(books) == held(books)
+
+
+def test_a_refund_failing_after_its_debit_was_returned_leaves_the_books_on_the_money() -> None:
+    # Given a 10.00 bank debit (R-1), 3.00 of it refunded (CN-1), the whole debit then returned by the bank
+    books = Books()
+    world = books.world
+    charge = debit(books)
+    made = refund(world, charge.id, amount=300)
+    world.tick()
+    handle(books)
+    world.apply(world.gateway.reverse(charge.id, code="mandate_revoked"))  # not collected again
+    handle(books)
+    # When the 3.00 refund fails at the gateway afterwards (that money is the merchant's again)
+    world.apply(world.gateway.fail_refund_later(made.id))
+    handle(books)
+    # Then the merchant holds 10.00 - 3.00 - 10.00 + 3.00 = 0, and its documents say so
+    assert held(books) == 0
+    assert documented(books) == held(books)

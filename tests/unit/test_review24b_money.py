@@ -86,3 +86,35 @@ def test_a_refund_failing_after_its_debit_was_returned_leaves_the_books_on_the_m
     # Then the merchant holds 10.00 - 3.00 - 10.00 + 3.00 = 0, and its documents say so
     assert held(books) == 0
     assert documented(books) == held(books)
+
+
+def test_leftover_credit_is_refunded_at_the_rate_it_was_paid_with_not_at_the_newest_invoices() -> None:
+    from billing.api.requests import ItemCreate, PlanChangeIn
+    from billing.service.ports import PageRequest
+    from tests.unit.test_tax_credit import paid_mandate, settle_everything
+
+    # Given a 12.10 plan, VAT (21 %) included, paid for a month
+    books = Books()
+    world = books.world
+    standard, zero = books.rate(), books.rate(percentage="0")
+    old = world.plan(amount=1210, tax_rate_id=standard)
+    new = world.plan(amount=121, tax_rate_id=standard, name="Small")
+    mandate_id = paid_mandate(books, old)
+    # When it changes half-way to a 1.21 plan (6.05 of credit, money paid with 21 % VAT), the next
+    # charge carries a 10.00 zero-rated item (credit comes off the plan's rate only: 1.21 used)
+    world.clock.advance(days=15)
+    world.api.mandates.change_plan(MERCHANT, mandate_id, PlanChangeIn(plan_id=new, at="now", prorate=True))
+    world.api.items.create(MERCHANT, mandate_id, ItemCreate(amount=1000, description="Book", tax_rate_id=zero))
+    world.tick()
+    second = max(world.charges(mandate_id), key=lambda c: c.cycle)
+    assert second.amount == 1000 and world.get(mandate_id).credit == 605 - 121
+    # And the mandate is cancelled: the 4.84 left is refunded
+    world.api.mandates.cancel(MERCHANT, mandate_id)
+    settle_everything(books)
+    refunds = world.api.refunds.page(MERCHANT, PageRequest(100, None)).data
+    [leftover] = [r for r in refunds if r.metadata.get("credit")]
+    assert (leftover.amount, leftover.status) == (484, "succeeded")
+    # Then its credit note gives back the 21 % VAT that money carried (4.84 = 4.00 + 0.84), not a
+    # zero-rated 4.84 off the newest invoice (the merchant would keep paying VAT on money returned)
+    [note] = [n for n in books.invoices(mandate_id=mandate_id, type="credit_note") if n.refund_id == leftover.id]
+    assert [(g.percentage, g.taxable_amount, g.tax_amount) for g in note.tax_breakdown] == [("21", -400, -84)]

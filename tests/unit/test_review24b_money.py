@@ -118,3 +118,31 @@ def test_leftover_credit_is_refunded_at_the_rate_it_was_paid_with_not_at_the_new
     # zero-rated 4.84 off the newest invoice (the merchant would keep paying VAT on money returned)
     [note] = [n for n in books.invoices(mandate_id=mandate_id, type="credit_note") if n.refund_id == leftover.id]
     assert [(g.percentage, g.taxable_amount, g.tax_amount) for g in note.tax_breakdown] == [("21", -400, -84)]
+
+
+def test_leftover_credit_whose_refund_fails_later_is_not_lost_silently() -> None:
+    from billing.api.requests import PlanChangeIn
+    from billing.service.ports import PageRequest
+    from tests.unit.test_tax_credit import paid_mandate, settle_everything
+
+    # Given 100.00 + 21 % VAT paid, changed half-way to a 1.00 + VAT plan (60.50 of credit), cancelled
+    books = Books()
+    world = books.world
+    rate = books.rate(inclusive=False)
+    mandate_id = paid_mandate(books, world.plan(amount=10000, tax_rate_id=rate))
+    world.clock.advance(days=15)
+    tiny = world.plan(amount=100, tax_rate_id=rate, name="Tiny")
+    world.api.mandates.change_plan(MERCHANT, mandate_id, PlanChangeIn(plan_id=tiny, at="now", prorate=True))
+    world.tick()
+    world.api.mandates.cancel(MERCHANT, mandate_id)
+    settle_everything(books)
+    [leftover] = [r for r in world.api.refunds.page(MERCHANT, PageRequest(100, None)).data if r.metadata.get("credit")]
+    assert leftover.status == "succeeded" and leftover.amount == 6050 - 121
+    # When the gateway fails that refund afterwards (the money is the merchant's again)
+    world.apply(world.gateway.fail_refund_later(leftover.id))
+    settle_everything(books)
+    # Then the customer's credit does not vanish: it is refunded again, or reported as forfeited
+    # (contract "Plan changes": credit never vanishes silently)
+    again = [r for r in world.api.refunds.page(MERCHANT, PageRequest(100, None)).data if r.metadata.get("credit")]
+    forfeited = [e for e in world.repo.events(MERCHANT) if e.type == "mandate.credit_forfeited"]
+    assert len(again) > 1 or forfeited

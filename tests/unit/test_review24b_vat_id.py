@@ -39,3 +39,21 @@ def test_a_bank_debit_taxed_for_one_seller_vat_id_is_invoiced_by_that_seller_whe
     assert invoice.reverse_charge
     assert vat_prefix(invoice.seller.vat_id) != vat_prefix(invoice.buyer.tax.vat_id if invoice.buyer.tax else None)
     assert invoice.seller.vat_id == "LT100001919017"
+
+
+def test_the_schedule_previews_what_will_be_charged_after_the_seller_vat_id_moves_country() -> None:
+    # Given a Lithuanian merchant charging a German business 12.10 VAT-inclusive: reverse-charged, 10.00
+    books = Books()
+    world = books.world
+    charge_id = books.paid_charge({"tax": GERMAN}, amount=1210, tax_rate_id=books.rate())
+    mandate_id = world.api.charges.get(MERCHANT, charge_id).mandate_id
+    # When the merchant's VAT id becomes a German one, and the merchant previews the next charges
+    world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "DE123456788"}))
+    mandate, upcoming = world.api.mandates.schedule(MERCHANT, mandate_id, 1)
+    [(previewed, _)] = mandate.upcoming_credit_use(upcoming)  # what GET …/schedule shows
+    # Then the preview is what the next charge takes (decision 159: one computation)
+    world.clock.advance(days=32)
+    world.tick()
+    latest = max(world.charges(mandate_id), key=lambda c: c.cycle)
+    assert latest.cycle == 2 and latest.amount == 1210
+    assert previewed == latest.amount

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from billing.api.requests import AccountUpdate, TaxRateCreate
 from billing.domain.errors import ValidationFailed
 from billing.service import tax_rates as tax_rates_module

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from billing.api.requests import AccountUpdate, TaxRateCreate
+from billing.domain.account import Account
 from billing.domain.errors import ValidationFailed
-from billing.service import tax_rates as tax_rates_module
 from billing.service.ports import PageRequest
 from tests.world import MERCHANT, World
 
@@ -18,21 +18,25 @@ def test_a_rate_created_while_the_vat_id_is_removed_never_leaves_rates_without_a
     # Given a merchant with a VAT id and no tax rate yet
     world = World()
     world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "LT100001919017"}))
-    original = tax_rates_module.seller_vat_id
+    original, raced = world.repo.get, []
 
-    def read_then_the_other_request_lands(repo: Any, merchant_id: str) -> str | None:
-        vat_id = original(repo, merchant_id)
-        # meanwhile, another request of the merchant removes the VAT id (it sees no rate yet)
-        world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": None}))
-        return vat_id
+    def read_then_the_other_request_lands(model: Any, merchant_id: str, object_id: str) -> Any:
+        found = original(model, merchant_id, object_id)
+        if model is Account and not raced:
+            raced.append(True)
+            # meanwhile, another request of the merchant removes the VAT id (it sees no rate yet)
+            world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": None}))
+        return found
 
-    monkeypatch.setattr(tax_rates_module, "seller_vat_id", read_then_the_other_request_lands)
+    # the rate's creation reads the account (its VAT id) first: the removal lands right after
+    monkeypatch.setattr(world.repo, "get", read_then_the_other_request_lands)
     # When a tax rate is created concurrently with the removal
     try:
         world.api.tax_rates.create(MERCHANT, TaxRateCreate.model_validate(RATE))
     except ValidationFailed:
         pass  # refused: fine
     monkeypatch.undo()
+    assert raced  # the removal did land in the middle of the creation
     # Then the merchant never ends with a tax rate and no VAT id (BR-S-02 on every rated invoice)
     rates = world.api.tax_rates.page(MERCHANT, PageRequest(10, None)).data
     vat_id = world.api.account.get(MERCHANT).vat_id

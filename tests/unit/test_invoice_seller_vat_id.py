@@ -4,12 +4,21 @@ days later, and a charge returned by the bank is collected again with the same a
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 from billing.api.requests import AccountUpdate
+from billing.customer_page import render
 from billing.domain.charge import Charge
+from billing.domain.model import Mandate
+from billing.service.customer_portal import CustomerPortal
 from billing.service.event_publishing import receipt_request
+from billing.service.links import ApprovalLinks
 from billing.service.ports import Changes
 from tests.unit.test_invoices import Books
-from tests.world import MERCHANT
+from tests.world import MERCHANT, World
+
+LINKS = ApprovalLinks(b"k" * 32, "https://pay.example")
 
 GERMAN = {"type": "business", "company_name": "Beispiel GmbH", "vat_id": "DE136695976", "address": {"country": "DE"}}
 
@@ -72,3 +81,26 @@ def test_a_charge_made_before_the_seller_was_recorded_is_invoiced_with_the_accou
     world.apply(world.gateway.settle(charge.id))
     handle(books)
     assert books.invoice(charge.id).seller.vat_id == "LT100000019"
+
+
+def test_the_customers_page_shows_what_each_next_payment_collects_with_the_sellers_vat_id_now() -> None:
+    # Given a Lithuanian merchant charging a German business 12.10 VAT-inclusive: reverse-charged, 10.00
+    books = Books()
+    world = books.world
+    charge_id = books.paid_charge({"tax": GERMAN}, amount=1210, tax_rate_id=books.rate())
+    mandate_id = world.api.charges.get(MERCHANT, charge_id).mandate_id
+    shown = next_payments(world, mandate_id)
+    assert shown and set(shown) == {"10.00"}
+    # When the merchant's VAT id becomes a German one (not yet saved on the mandate)
+    world.api.account.update(MERCHANT, AccountUpdate.model_validate({"vat_id": "DE123456788"}))
+    # Then the page shows what the dispatcher will take: German VAT included, 12.10
+    assert set(next_payments(world, mandate_id)) == {"12.10"}
+
+
+def next_payments(world: World, mandate_id: str) -> list[str]:
+    """The amounts of the page's "next payments" list (en)."""
+    portal = CustomerPortal(world.api, LINKS, lambda _: "Sporto klubas")
+    view = portal.view(LINKS.token(MERCHANT, mandate_id, world.clock.now() + timedelta(days=30)))
+    html = render.mandate_page(view, "en", "n", "/customer/mandates/t", {"approve": "c", "payment_method": "c"})
+    assert world.repo.get(Mandate, MERCHANT, mandate_id).seller_vat_id is not None  # type: ignore[union-attr]
+    return re.findall(r"<li>[^<]*: (?:€|EUR)\s?([0-9.,]+)</li>", html)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from billing.api.requests import AccountUpdate
+from billing.domain.account import Account
 from tests.support.system import Client, EngineHarness, System, make_mandate, make_plan
 
 PVM = {"display_name": "PVM", "percentage": "21", "country": "LT"}
@@ -116,3 +120,39 @@ def test_a_charge_shows_its_tax_and_the_customer_can_be_changed(system: System, 
     assert bad.status == 422 and bad.json()["error"]["param"] == "tax.vat_id"
     good = call("POST", f"/v1/mandates/{mandate['id']}/customer", {"tax": {"type": "business", "vat_id": "DE 136 695 976"}})
     assert good.status == 200 and good.json()["customer"]["tax"]["vat_id"] == "DE136695976"
+
+
+def test_a_rate_created_while_the_vat_id_is_removed_is_refused_by_the_accounts_version(
+    system: System, call: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decision 185 under a race, on DynamoDB: the first rate and the account's `has_tax_rates`
+    are one transaction conditioned on the account's version."""
+    # Given a merchant with a VAT id and no rate, and another request of it removing the VAT id
+    # right after this one read the account
+    assert call("PATCH", "/v1/account", SELLER_VAT_ID).status == 200
+    billing = system.api_module.deps
+    other = billing.use_cases(billing.approval_links(f"https://{system.a.id}.test")).account
+    repository, raced = billing.repository, []
+    read = repository.get
+
+    def read_then_the_removal_lands(model: Any, merchant_id: str, object_id: str) -> Any:
+        found = read(model, merchant_id, object_id)
+        if model is Account and not raced:
+            raced.append(True)
+            other.update(system.a.id, AccountUpdate.model_validate({"vat_id": None}))
+        return found
+
+    monkeypatch.setattr(repository, "get", read_then_the_removal_lands)
+    # When the rate is created, Then its transaction fails on the account's version and, read
+    # again, it is refused: no rate without a VAT id
+    refused = call("POST", "/v1/tax_rates", PVM)
+    monkeypatch.undo()
+    assert raced and refused.status == 422 and refused.json()["error"]["param"] == "vat_id", refused.body
+    assert call("GET", "/v1/tax_rates").json()["data"] == [] and call("GET", "/v1/account").json()["vat_id"] is None
+    # And once a rate exists, the account item says so (not in the API) and the removal is refused
+    assert call("PATCH", "/v1/account", SELLER_VAT_ID).status == 200
+    assert call("POST", "/v1/tax_rates", PVM).status == 201
+    stored = repository.get(Account, system.a.id, system.a.id)
+    assert stored is not None and stored.has_tax_rates is True
+    assert "has_tax_rates" not in call("GET", "/v1/account").json()
+    assert call("PATCH", "/v1/account", {"vat_id": None}).status == 422

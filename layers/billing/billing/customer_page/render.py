@@ -89,7 +89,10 @@ def mandate_page(
         amount=amount,
         every=schedule_text(terms.interval, terms.interval_count, lang),
         trial_days=terms.trial_days,
-        upcoming=[day(due, lang) for _, due in view.upcoming],
+        upcoming=[
+            (day(due, lang), money(view.upcoming_amounts[i], terms.currency, lang) if i < len(view.upcoming_amounts) else amount)
+            for i, (_, due) in enumerate(view.upcoming)
+        ],
         ends=ends,
         notice=notice,
         error=error,

@@ -73,6 +73,11 @@ class Account(Entity):
     # a prefix belongs to one series for good, so an invoice and a credit note never share a number.
     former_invoice_prefixes: list[str] = []
     former_credit_note_prefixes: list[str] = []
+    # Whether the merchant has ever had a tax rate (engine state, not part of the API object): set
+    # in the transaction that creates its first rate, checked in the version-checked write that
+    # would remove the VAT id (decision 185). None: an account from before the flag, learned once
+    # from the rates themselves.
+    has_tax_rates: bool | None = None
 
     @property
     def invoice_prefixes_used(self) -> set[str]:
@@ -82,6 +87,17 @@ class Account(Entity):
     @property
     def credit_note_prefixes_used(self) -> set[str]:
         return {DEFAULT_CREDIT_NOTE_PREFIX, self.credit_note_prefix, *self.former_credit_note_prefixes}
+
+    def ensure_vat_id_may_go(self, changes: dict[str, object]) -> None:
+        """422 when `changes` remove the VAT id of a merchant with tax rates (archived ones too: they
+        still apply where attached), whose rated invoices must name it: it may change, not go.
+        `has_tax_rates` must be known (the caller learns it for an account from before the flag)."""
+        if "vat_id" in changes and not changes["vat_id"] and self.has_tax_rates:
+            raise ValidationFailed(
+                "vat_id cannot be removed: this account has tax rates, and the invoices of charges with a rate"
+                " must name the seller's VAT id (it may be changed, not removed).",
+                "vat_id",
+            )
 
     @classmethod
     def new(cls, merchant_id: str, name: str, created_at: datetime) -> Account:

@@ -127,6 +127,16 @@ class TaxLine(BaseModel):
     tax_amount: int
 
 
+class SoldBy(BaseModel):
+    """The seller a charge was taxed for, recorded when it was made: its VAT id then (None: not
+    registered for VAT). Its invoices name that VAT id, whatever the account's is when they are
+    issued (a bank debit settles days after it was taxed)."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    vat_id: str | None = None
+
+
 def published(groups: list[TaxLine]) -> list[TaxLine]:
     """A charge's or a document's `tax_breakdown` as the API shows it: its rated groups only
     (lines with no rate are in no group: contract "Tax rates"). Groups stored as `not_subject` by
@@ -186,6 +196,9 @@ class Charge(Entity):
     # Open and lost disputes of this charge (dispute id -> amount): not refundable any more.
     disputed: dict[str, int] = {}
     dispute_id: str | None = None  # the latest dispute
+    # The seller the tax was computed for (engine state, not part of the API object); None: a charge
+    # made before it was recorded, invoiced with the account's VAT id at issue.
+    sold_by: SoldBy | None = None
 
     @property
     def settled(self) -> bool:

@@ -25,7 +25,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
-from .charge import FIRST_SETTLEMENT_CHECK, SETTLEMENT_RECHECK, Charge, GatewayResult, Line, TaxLine, charge_id, may_replay
+from .charge import (
+    FIRST_SETTLEMENT_CHECK,
+    SETTLEMENT_RECHECK,
+    Charge,
+    GatewayResult,
+    Line,
+    SoldBy,
+    TaxLine,
+    charge_id,
+    may_replay,
+)
 from .errors import ConcurrentModification
 from .events import EventType
 from .items import Item
@@ -119,6 +129,7 @@ def claim(
             subtotal=computed.subtotal,
             tax_amount=computed.tax_amount,
             tax_breakdown=tax_breakdown(computed),
+            sold_by=SoldBy(vat_id=mandate.seller_vat_id),
             paid_money=whole.amount,
             plan_money=mandate.price({}, 0).amount,
             currency=mandate.terms.currency,

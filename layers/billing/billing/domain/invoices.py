@@ -33,7 +33,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from .account import Account
-from .charge import Charge, Line, TaxLine
+from .charge import Charge, Line, SoldBy, TaxLine
 from .errors import InvalidState
 from .model import Customer, Entity
 from .money import CURRENCY_EXPONENT, Currency
@@ -174,15 +174,18 @@ def country_of_vat_id(vat_id: str | None) -> str | None:
     return "GR" if prefix == "EL" else prefix
 
 
-def seller_of(account: Account) -> Seller:
+def seller_of(account: Account, sold_by: SoldBy | None = None) -> Seller:
+    """The seller as the account names it now, with the VAT id the charge was taxed for (`sold_by`;
+    None: the account's): the VAT id and its country decide the tax the invoice states."""
     rate_country = account.default_tax_rate.country if account.default_tax_rate is not None else None
+    vat_id = account.vat_id if sold_by is None else sold_by.vat_id
     return Seller(
         name=account.name,
         legal_name=account.legal_name,
         address=account.address,
         company_code=account.company_code,
-        vat_id=account.vat_id,
-        country=country_of_vat_id(account.vat_id) or rate_country or "LT",
+        vat_id=vat_id,
+        country=country_of_vat_id(vat_id) or rate_country or "LT",
     )
 
 
@@ -223,7 +226,7 @@ def issue_invoice(charge: Charge, customer: Customer, account: Account, now: dat
         total=charge.amount,
         tax_breakdown=breakdown,
         lines=[_line(line) for line in charge.bill_lines],
-        seller=seller_of(account),
+        seller=seller_of(account, charge.sold_by),
         buyer=buyer_of(customer),
         reverse_charge=any(g.category == "reverse_charge" for g in breakdown),
         locale="lt" if (customer.locale or account.default_locale) == "lt" else "en",

@@ -212,8 +212,9 @@ class Mandate(Entity):
     # Billing engine state (not part of the API object):
     pending_items: dict[str, int] = Field(default_factory=dict)  # item id -> amount, billed with the next cycle charge
     pending_item_rates: dict[str, RateRef] = Field(default_factory=dict)  # a pending item's own rate (else the plan's)
-    # The seller's VAT id when this mandate last took its terms or customer details: with the
-    # customer's tax details it decides reverse charge (domain/tax).
+    # The seller's VAT id as it was last read (`as_sold_by`: by each dispatcher run, each preview,
+    # each change of terms or customer): with the customer's tax details it decides reverse charge
+    # (domain/tax); a charge records the one it was taxed for.
     seller_vat_id: str | None = None
     # Proration credit not yet used, taken off the next charges: money (minor units the customer paid
     # for time not used, tax included), whatever the rates of the plans it came from and goes to.
@@ -461,6 +462,13 @@ class Mandate(Entity):
             credit -= whole.amount - priced.amount
             amounts.append((priced.amount, whole.amount - priced.amount))
         return amounts
+
+    def as_sold_by(self, vat_id: str | None) -> Mandate:
+        """This mandate priced for the seller's VAT id as it is now (the account's, read by the
+        caller): what is charged, announced and previewed is one computation with one VAT id
+        (decision 186: the one of the day decides). Returns the mandate itself."""
+        self.seller_vat_id = vat_id
+        return self
 
     @property
     def charges_vat(self) -> bool:

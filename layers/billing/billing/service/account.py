@@ -36,14 +36,6 @@ class Accounts:
                 "default_tax_rate_id",
                 vat_id if isinstance(vat_id, str) or vat_id is None else UNREAD,
             )
-        if "vat_id" in changes and not changes["vat_id"] and any_tax_rate(self.repo, merchant_id):
-            # Rates (archived ones too: they still apply where attached) make rated charges, whose
-            # invoices must name the seller's VAT id: it may change, not go.
-            raise ValidationFailed(
-                "vat_id cannot be removed: this account has tax rates, and the invoices of charges with a rate"
-                " must name the seller's VAT id (it may be changed, not removed).",
-                "vat_id",
-            )
         if isinstance(vat_id := changes.get("vat_id"), str):  # it decides the tax: an EU VAT id, compact
             changes["vat_id"] = ensure_vat_id(vat_id, "vat_id")
         for field in REQUIRED:
@@ -52,7 +44,15 @@ class Accounts:
 
         def once(_: int) -> Account:
             account = self.get(merchant_id)
-            if account.update(self.clock.now(), changes):
+            learned = False
+            if "vat_id" in changes and not changes["vat_id"] and account.has_tax_rates is None:
+                # An account from before the flag: its rates (if any) were all created before it,
+                # so the index shows them; learned once and written with this version-checked write.
+                account.has_tax_rates, learned = any_tax_rate(self.repo, merchant_id), True
+            # Inside the version-checked write: a rate created meanwhile sets the flag in a
+            # transaction conditioned on this version, so one of the two writes is redone.
+            account.ensure_vat_id_may_go(changes)
+            if account.update(self.clock.now(), changes) or learned:
                 self.repo.commit(Changes(put=[account]))
             return account
 

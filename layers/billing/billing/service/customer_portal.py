@@ -29,6 +29,7 @@ from ..domain.refunds import Refund
 from ..domain.tax import CustomerTax
 from .links import ApprovalLinks, ExpiredLink, InvalidLink
 from .ports import CardSetup, PageRequest, Repository
+from .tax_rates import seller_vat_id
 from .use_cases import UseCases
 
 UPCOMING = 6
@@ -127,6 +128,8 @@ class CustomerView:
     disputes: dict[str, list[Dispute]] = field(default_factory=dict)  # charge id -> the bank's claims on it, oldest first
     may_replace_method: bool = False  # the page offers a new payment method (a card step) now
     method_changes_used_up: bool = False  # it would, but the day's changes are used up
+    # What each of `upcoming` collects, priced as the dispatcher will: with the seller's VAT id now
+    upcoming_amounts: list[int] = field(default_factory=list)
 
 
 def receipt_view(repo: Repository, merchant_id: str, charge_id: str, document: Invoice | None = None) -> ReceiptView | None:
@@ -267,6 +270,8 @@ class CustomerPortal:
         mandate, expired = self._mandate(token)
         now = self.clock.now()
         upcoming = mandate.upcoming_payments(now, UPCOMING)
+        # Priced with the account's VAT id as it is (decision 186), not the one last saved on the mandate
+        priced = mandate.as_sold_by(seller_vat_id(self.repo, mandate.merchant_id)).upcoming_credit_use(upcoming)
         changes_left = mandate.customer_method_change_at(now) <= now
         may_replace = mandate.customer_may_replace_method and changes_left
         charges: list[Charge] = []
@@ -280,6 +285,7 @@ class CustomerPortal:
             merchant_name=self.merchant_name(mandate.merchant_id) or "",
             mandate=mandate,
             upcoming=upcoming,
+            upcoming_amounts=[amount for amount, _ in priced],
             charges=charges,
             link_expired=expired and mandate.awaiting_approval,
             terms_sha256=terms_digest(mandate),

@@ -334,7 +334,7 @@ class Dispatcher:
             return self._wind_up(mandate, run)
         # The seller's VAT id as it is now decides the tax of what is charged or announced (a
         # merchant registers for VAT, or deregisters, after its mandates were made): saved with them.
-        mandate.seller_vat_id = run.seller_vat_id(mandate.merchant_id)
+        mandate.as_sold_by(run.seller_vat_id(mandate.merchant_id))
         charge = run.charges.get(mandate.open_charge_id) if mandate.open_charge_id else None
         was_paused = mandate.status == "paused"
         try:

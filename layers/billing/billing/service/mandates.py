@@ -24,6 +24,7 @@ from .commands import CustomerChanges, NewCustomerTax, NewMandate, NewPaymentMet
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
 from .ports import CardSetup, Changes, Clock, IdGenerator, Page, PageRequest, Repository
+from .tax_rates import seller_vat_id
 
 Change = Callable[[Mandate, Charge | None, datetime], list[EventType]]
 
@@ -117,7 +118,9 @@ class Mandates:
         return self.repo.page(Mandate, merchant_id, page, **filters)
 
     def schedule(self, merchant_id: str, mandate_id: str, count: int) -> tuple[Mandate, list[tuple[int, datetime]]]:
-        mandate = self.get(merchant_id, mandate_id)
+        """The next `count` charges, priced as the dispatcher would price them now: with the account's
+        VAT id as it is (not the one last saved on the mandate)."""
+        mandate = self.get(merchant_id, mandate_id).as_sold_by(seller_vat_id(self.repo, merchant_id))
         return mandate, mandate.upcoming_charges(self.clock.now(), count)
 
     def cancel(self, merchant_id: str, mandate_id: str) -> Mandate:
@@ -195,7 +198,7 @@ class Mandates:
                 return granted
 
             account = self.repo.get(Account, merchant_id, merchant_id)
-            mandate.seller_vat_id = account.vat_id if account else None
+            mandate.as_sold_by(account.vat_id if account else None)
             taxed = plan.model_copy(update={"terms": terms_with_tax(plan, account)})
             return mandate.change_plan(now, taxed, request.at, request.prorate, credit_back)
 

@@ -17,11 +17,28 @@ class TaxRates:
         self.repo, self.clock, self.ids = repo, clock, ids
 
     def create(self, merchant_id: str, request: NewTaxRate) -> TaxRate:
-        """422 (`vat_id`) while the account has no VAT id: its invoices could not name the seller's."""
-        ensure_seller_vat_id(seller_vat_id(self.repo, merchant_id))
+        """422 (`vat_id`) while the account has no VAT id: its invoices could not name the seller's.
+        The merchant's first rate marks the account `has_tax_rates` in the same transaction,
+        conditioned on the account's version: a VAT id removed meanwhile makes it read again (and
+        refuse), and a removal racing it finds the flag (decision 185)."""
+        rate_id = self.ids.new("txr")
+
+        def once(_: int) -> TaxRate:
+            account = self.repo.get(Account, merchant_id, merchant_id)
+            ensure_seller_vat_id(account.vat_id if account is not None else None)
+            rate, marked = self._new(merchant_id, rate_id, request), []
+            if account is not None and not account.has_tax_rates:
+                account.has_tax_rates = True
+                marked.append(account)
+            self.repo.commit(Changes(put=[rate, *marked]))
+            return rate
+
+        return retry_on_conflict(once)
+
+    def _new(self, merchant_id: str, rate_id: str, request: NewTaxRate) -> TaxRate:
         now = self.clock.now()
-        rate = TaxRate(
-            id=self.ids.new("txr"),
+        return TaxRate(
+            id=rate_id,
             merchant_id=merchant_id,
             created_at=now,
             updated_at=now,
@@ -31,8 +48,6 @@ class TaxRates:
             inclusive=request.inclusive,
             description=request.description,
         )
-        self.repo.commit(Changes(put=[rate]))
-        return rate
 
     def get(self, merchant_id: str, rate_id: str) -> TaxRate:
         return found(self.repo.get(TaxRate, merchant_id, rate_id), "tax_rate", rate_id)

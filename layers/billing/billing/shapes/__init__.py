@@ -408,7 +408,14 @@ class AccountOut(ResponseModel):
     def of(cls, account: Account) -> AccountOut:
         return cls(
             **account.model_dump(
-                exclude={"merchant_id", "version", "default_tax_rate", "former_invoice_prefixes", "former_credit_note_prefixes"}
+                exclude={
+                    "merchant_id",
+                    "version",
+                    "default_tax_rate",
+                    "former_invoice_prefixes",
+                    "former_credit_note_prefixes",
+                    "has_tax_rates",
+                }
             ),
             invoice_prefix=account.invoice_prefix,
             default_tax_rate_id=account.default_tax_rate_id,

@@ -1,0 +1,148 @@
+"""Second adversarial review of issue 24 (the merchant's books), money: credit as money, documents
+per collection and a failed refund's undoing invoice. Each test is an unlucky merchant's day
+(Given/When/Then) that fails on the code as reviewed. The books' rule checked throughout: what the
+documents say was collected (invoices less credit notes) is what the gateway still holds."""
+
+from __future__ import annotations
+
+from billing.domain.charge import Charge
+from billing.domain.refunds import Refund
+from billing.service.event_publishing import receipt_request
+from tests.unit.test_invoices import Books
+from tests.world import MERCHANT, World, refund
+
+
+def handle(books: Books) -> None:
+    assert books.receipts.handle([receipt_request(e) for e in books.pending_requests()]).retry_from is None
+
+
+def documented(books: Books) -> int:
+    return sum(i.total for i in books.invoices())
+
+
+def held(books: Books) -> int:
+    return sum(books.world.gateway.held().values())
+
+
+def collect_again(world: World, charge_id: str) -> Charge:
+    """Days pass until the reversed bank debit's retry is collected (settled as it goes)."""
+    for _ in range(12):
+        world.clock.advance(days=1)
+        world.tick()
+        world.announce()
+        stored = world.repo.get(Charge, MERCHANT, charge_id)
+        if stored is not None and stored.status == "processing":
+            world.apply(world.gateway.settle(charge_id))
+        stored = world.repo.get(Charge, MERCHANT, charge_id)
+        if stored is not None and stored.status == "succeeded":
+            return stored
+    raise AssertionError("never collected again")
+
+
+def debit(books: Books, amount: int = 1000, **plan: object) -> Charge:
+    world = books.world
+    mandate_id = world.mandate(world.plan(amount=amount, retry_schedule_days=[2, 4], **plan), token="pm_sim_sepa_ok")
+    world.first_debit(mandate_id)
+    (charge,) = world.charges(mandate_id)
+    world.apply(world.gateway.settle(charge.id))
+    handle(books)
+    return charge
+
+
+# ------------------------------------------------------------------ a refund, then the bank returns the debit
+def test_a_debit_refunded_in_part_then_returned_whole_and_collected_again_keeps_the_books_on_the_money() -> None:
+    # Given a 10.00 bank debit (R-1), of which the merchant refunded 3.00 (CN-1)
+    books = Books()
+    world = books.world
+    charge = debit(books)
+    made = refund(world, charge.id, amount=300)
+    world.tick()
+    handle(books)
+    assert (stored := world.repo.get(Refund, MERCHANT, made.id)) is not None and stored.status == "succeeded"
+    # When the customer's bank returns the whole 10.00 debit (a SEPA return is of the debit's amount)
+    world.apply(world.gateway.reverse(charge.id, code="insufficient_funds"))
+    handle(books)
+    # And the retry collects the 10.00 again
+    collect_again(world, charge.id)
+    handle(books)
+    # Then the documents say what the gateway holds: 10.00 + 10.00 - 3.00 - 10.00 = 7.00
+    assert held(books) == 700
+    assert documented(books) == held(books)
+
+
+def test_a_refund_failing_after_its_debit_was_returned_leaves_the_books_on_the_money() -> None:
+    # Given a 10.00 bank debit (R-1), 3.00 of it refunded (CN-1), the whole debit then returned by the bank
+    books = Books()
+    world = books.world
+    charge = debit(books)
+    made = refund(world, charge.id, amount=300)
+    world.tick()
+    handle(books)
+    world.apply(world.gateway.reverse(charge.id, code="mandate_revoked"))  # not collected again
+    handle(books)
+    # When the 3.00 refund fails at the gateway afterwards (that money is the merchant's again)
+    world.apply(world.gateway.fail_refund_later(made.id))
+    handle(books)
+    # Then the merchant holds 10.00 - 3.00 - 10.00 + 3.00 = 0, and its documents say so
+    assert held(books) == 0
+    assert documented(books) == held(books)
+
+
+def test_leftover_credit_is_refunded_at_the_rate_it_was_paid_with_not_at_the_newest_invoices() -> None:
+    from billing.api.requests import ItemCreate, PlanChangeIn
+    from billing.service.ports import PageRequest
+    from tests.unit.test_tax_credit import paid_mandate, settle_everything
+
+    # Given a 12.10 plan, VAT (21 %) included, paid for a month (R-1)
+    books = Books()
+    world = books.world
+    standard, zero = books.rate(), books.rate(percentage="0")
+    old = world.plan(amount=1210, tax_rate_id=standard)
+    new = world.plan(amount=121, tax_rate_id=standard, name="Small")
+    mandate_id = paid_mandate(books, old)
+    # When it changes half-way to a 1.21 plan (6.05 of credit, money paid with 21 % VAT), the next
+    # charge carries a 10.00 zero-rated item (credit comes off the plan's rate only: 1.21 used)
+    world.clock.advance(days=15)
+    world.api.mandates.change_plan(MERCHANT, mandate_id, PlanChangeIn(plan_id=new, at="now", prorate=True))
+    world.api.items.create(MERCHANT, mandate_id, ItemCreate(amount=1000, description="Book", tax_rate_id=zero))
+    world.tick()
+    second = max(world.charges(mandate_id), key=lambda c: c.cycle)
+    assert second.amount == 1000 and world.get(mandate_id).credit == 605 - 121
+    # And the mandate is cancelled: the 4.84 left is refunded
+    world.api.mandates.cancel(MERCHANT, mandate_id)
+    settle_everything(books)
+    refunds = world.api.refunds.page(MERCHANT, PageRequest(100, None)).data
+    [leftover] = [r for r in refunds if r.metadata.get("credit")]
+    assert (leftover.amount, leftover.status) == (484, "succeeded")
+    # Then its credit note gives back the 21 % VAT that money carried (4.84 = 4.00 + 0.84), not a
+    # zero-rated 4.84 off the newest invoice (the merchant would keep paying VAT on money returned)
+    [note] = [n for n in books.invoices(mandate_id=mandate_id, type="credit_note") if n.refund_id == leftover.id]
+    assert [(g.percentage, g.taxable_amount, g.tax_amount) for g in note.tax_breakdown] == [("21", -400, -84)]
+
+
+def test_leftover_credit_whose_refund_fails_later_is_not_lost_silently() -> None:
+    from billing.api.requests import PlanChangeIn
+    from billing.service.ports import PageRequest
+    from tests.unit.test_tax_credit import paid_mandate, settle_everything
+
+    # Given 100.00 + 21 % VAT paid, changed half-way to a 1.00 + VAT plan (60.50 of credit), cancelled
+    books = Books()
+    world = books.world
+    rate = books.rate(inclusive=False)
+    mandate_id = paid_mandate(books, world.plan(amount=10000, tax_rate_id=rate))
+    world.clock.advance(days=15)
+    tiny = world.plan(amount=100, tax_rate_id=rate, name="Tiny")
+    world.api.mandates.change_plan(MERCHANT, mandate_id, PlanChangeIn(plan_id=tiny, at="now", prorate=True))
+    world.tick()
+    world.api.mandates.cancel(MERCHANT, mandate_id)
+    settle_everything(books)
+    [leftover] = [r for r in world.api.refunds.page(MERCHANT, PageRequest(100, None)).data if r.metadata.get("credit")]
+    assert leftover.status == "succeeded" and leftover.amount == 6050 - 121
+    # When the gateway fails that refund afterwards (the money is the merchant's again)
+    world.apply(world.gateway.fail_refund_later(leftover.id))
+    settle_everything(books)
+    # Then the customer's credit does not vanish: it is refunded again, or reported as forfeited
+    # (contract "Plan changes": credit never vanishes silently)
+    again = [r for r in world.api.refunds.page(MERCHANT, PageRequest(100, None)).data if r.metadata.get("credit")]
+    forfeited = [e for e in world.repo.events(MERCHANT) if e.type == "mandate.credit_forfeited"]
+    assert len(again) > 1 or forfeited

@@ -445,6 +445,10 @@ class DashboardDeps:
     client_id: Callable[[], str]  # the app client's id (managed login's authorize URL)
     managed_login_url: str  # empty: no managed login (the local runtime)
     password_sign_in: bool  # the e-mail + password form (the local runtime)
+    # The merchant's objects and actions: the API's use cases (links under the URL the request came
+    # in on: a pending mandate's approval link is the one the API returns).
+    use_cases: Callable[[Links], UseCases]
+    approval_links: Callable[[str], ApprovalLinks]
 
 
 def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
@@ -474,7 +478,18 @@ def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
         return DashboardUsers(CognitoUserPool(cognito(), settings.dashboard_user_pool_id), members, aws.clock)
 
     sessions = DashboardSessions(verifier, members, password, exchange)
-    return DashboardDeps(settings, aws.clock, aws.signing_key, sessions, users, client_id, managed, password is not None)
+    return DashboardDeps(
+        settings,
+        aws.clock,
+        aws.signing_key,
+        sessions,
+        users,
+        client_id,
+        managed,
+        password is not None,
+        aws.use_cases,
+        aws.approval_links,
+    )
 
 
 @dataclass(frozen=True)

@@ -333,6 +333,9 @@ def test_a_charge_of_another_mandate_is_404(world: World) -> None:
 
 def test_the_mandate_pages_speak_lithuanian(world: World) -> None:
     mandate_id, _ = paid(world)
+    # The switch on a mandate's page stays on it
+    english = world.request("GET", f"/dashboard/mandates/{mandate_id}", OWNER).body
+    assert f'href="/dashboard/mandates/{mandate_id}?lang=lt"' in english
     page = world.request("GET", f"/dashboard/mandates/{mandate_id}?lang=lt", OWNER)
     shown = text_of(page.body).replace("\u00a0", " ")
     assert 'lang="lt"' in page.body and "Įvykių eiga" in shown and "19,99 € kas 1 mėn." in shown

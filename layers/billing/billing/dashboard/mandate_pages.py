@@ -13,7 +13,7 @@ form carries what was left to refund when it was shown and refunds only if that 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import get_args
 from urllib.parse import urlencode
 
@@ -113,9 +113,11 @@ def mandate_page(session: Session, mandate_id: str, status: int = 200, error: st
     items = api.items.page(merchant, PageRequest(PAGE_SIZE), mandate_id=mandate.id).data
     links = routes.deps().approval_links(routes.base_url())
     here = f"{routes.root()}/mandates/{mandate.id}"
+    shell = routes.frame("mandates", session)  # the navigation marks the mandates
+    shell = replace(shell, switch_href=f"{here}?lang={'lt' if lang == 'en' else 'en'}")  # the language switch stays here
     page_html = render.page(
         "mandate.html",
-        routes.frame("mandates", session),
+        shell,
         mandate=views.mandate_view(mandate, lang),
         approval_url=(links.approval_url(mandate) or "") if session.user.is_owner else "",
         charges=[

@@ -5,7 +5,7 @@ an event by its time, type and the object it is about. Pure: no I/O, nothing ren
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -31,7 +31,9 @@ def money(amount: int, currency: str, lang: Lang) -> str:
 def moment(value: datetime | None, lang: Lang) -> str:
     from babel.dates import format_datetime
 
-    return "" if value is None else format_datetime(value, "medium", tzinfo=value.tzinfo, locale=LOCALES[lang])
+    if value is None:
+        return ""
+    return f"{format_datetime(value, 'medium', tzinfo=timezone.utc, locale=LOCALES[lang])} UTC"  # stored and shown in UTC
 
 
 def day(value: datetime | None, lang: Lang) -> str:

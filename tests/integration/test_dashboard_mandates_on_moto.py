@@ -93,3 +93,40 @@ def test_a_viewer_cannot_act_and_another_merchants_owner_cannot_see(
     csrf_b = other.csrf("/dashboard/mandates")
     assert other.go("POST", f"/dashboard/mandates/{mandate['id']}/cancel", {"csrf": csrf_b}).status == 404
     assert call("GET", f"/v1/mandates/{mandate['id']}").json()["status"] == "active"
+
+
+def test_a_backfill_puts_events_written_before_the_timeline_on_it_and_runs_again_for_nothing(
+    system: System, engine: EngineHarness, call: Client
+) -> None:
+    from billing.adapters.dynamodb.repository import DynamoRepository
+    from billing.domain.model import Event
+    from billing.service.ports import PageRequest
+    from scripts.backfill_timeline import main as backfill
+
+    # Given a charged mandate whose events were written before events carried their mandate
+    mandate = make_mandate(call, plan(call), reference="cust-old")
+    engine.tick()
+    client, table = boto3.client("dynamodb"), system.aws.tables["BillingTable"]
+    repo = DynamoRepository(client, table)
+
+    def timeline() -> list[str]:
+        return [e.id for e in repo.page(Event, system.a.id, PageRequest(limit=100), mandate_id=mandate["id"]).data]
+
+    expected = timeline()
+    assert len(expected) >= 3
+    for item in system.table_items():
+        if item.get("entity") == "event":
+            client.update_item(
+                TableName=table,
+                Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}},
+                UpdateExpression="REMOVE mandate_id, ppk, psk",
+            )
+    assert timeline() == []
+    # When the operator backfills the merchant, Then the timeline is whole again, in its order
+    assert backfill(["--table", table, "--merchant", system.a.id]) == 0
+    assert timeline() == expected
+    # And a second run indexes nothing
+    from scripts.backfill_timeline import backfill as run
+
+    [counts] = run(client, table, [system.a.id]).values()
+    assert counts["indexed"] == 0 and counts["already_indexed"] == len(expected) and counts["about_no_mandate"] >= 1

@@ -107,6 +107,14 @@ def _plan() -> object:
     return PlanCreate.model_validate({"name": "B", "amount": 500, "currency": "EUR", "interval": "month"})
 
 
+def test_a_mandate_id_searched_opens_its_page_only_for_its_merchant(world: World) -> None:
+    mandate_id = mandate(world, world.billing.plan())
+    found = world.request("GET", f"/dashboard/mandates?q={mandate_id}", OWNER)
+    assert found.status == 303 and found.headers["Location"] == f"/dashboard/mandates/{mandate_id}"
+    elsewhere = world.request("GET", f"/dashboard/mandates?q={mandate_id}", owner_b(world))
+    assert elsewhere.status == 200 and ids_listed(elsewhere.body) == []
+
+
 def test_the_list_filters_by_status_and_plan(world: World) -> None:
     gold, silver = world.billing.plan(), world.billing.plan(name="Silver", amount=999)
     on_gold, on_silver = mandate(world, gold), mandate(world, silver)

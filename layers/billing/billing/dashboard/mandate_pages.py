@@ -20,10 +20,11 @@ from urllib.parse import urlencode
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from ..domain.errors import InvalidRequest, InvalidState, ValidationFailed
+from ..domain.errors import InvalidRequest, InvalidState, NotFound, ValidationFailed
 from ..domain.lifecycles import MandateStatus
 from ..domain.money import CURRENCY_EXPONENT
 from ..domain.refunds import RefundReason
+from ..observability import logger
 from ..service.ports import PageRequest
 from ..service.use_cases import UseCases
 from . import render, routes, views
@@ -66,6 +67,11 @@ def mandates() -> Response[str]:
     search, status, plan_id, cursor = query("q"), query("status"), query("plan_id", 80), query("cursor", 2048)
     filters = {"status": status if status in STATUSES else None, "plan_id": plan_id or None}
     api, merchant = use_cases(), session.user.merchant_id
+    if search.startswith("mdt_") and not cursor:  # a mandate's id: its page, when it is the merchant's
+        try:
+            return routes.redirect(f"{routes.root()}/mandates/{api.mandates.get(merchant, search).id}")
+        except NotFound:
+            pass  # perhaps a customer reference after all
     error, found, has_more, next_cursor = "", [], False, None
     try:
         page = PageRequest(PAGE_SIZE, cursor or None)
@@ -145,7 +151,13 @@ def mandate(mandate_id: str) -> Response[str]:
     return mandate_page(session, mandate_id, notice=notice)
 
 
-def _done(mandate_id: str, what: str) -> Response[str]:
+def _done(session: Session, mandate_id: str, what: str, **about: str) -> Response[str]:
+    """An owner's action done: said in the log (who, which merchant, what, on what), then the page."""
+    user = session.user
+    logger.info(
+        "dashboard action",
+        extra={"merchant_id": user.merchant_id, "user_id": user.user_id, "action": what, "mandate_id": mandate_id, **about},
+    )
     return routes.redirect(f"{routes.root()}/mandates/{mandate_id}?done={what}")
 
 
@@ -156,7 +168,7 @@ def cancel(mandate_id: str) -> Response[str]:
         use_cases().mandates.cancel(session.user.merchant_id, mandate_id)
     except InvalidState as refused:
         return mandate_page(session, mandate_id, 409, refused.message)
-    return _done(mandate_id, "cancelled")
+    return _done(session, mandate_id, "cancelled")
 
 
 @router.post("/dashboard/mandates/<mandate_id>/pause")
@@ -166,7 +178,7 @@ def pause(mandate_id: str) -> Response[str]:
         use_cases().mandates.pause(session.user.merchant_id, mandate_id, None)  # until resumed
     except InvalidState as refused:
         return mandate_page(session, mandate_id, 409, refused.message)
-    return _done(mandate_id, "paused")
+    return _done(session, mandate_id, "paused")
 
 
 @router.post("/dashboard/mandates/<mandate_id>/resume")
@@ -176,7 +188,7 @@ def resume(mandate_id: str) -> Response[str]:
         use_cases().mandates.resume(session.user.merchant_id, mandate_id)
     except InvalidState as refused:
         return mandate_page(session, mandate_id, 409, refused.message)
-    return _done(mandate_id, "resumed")
+    return _done(session, mandate_id, "resumed")
 
 
 @router.post("/dashboard/mandates/<mandate_id>/charges/<charge_id>/refund")
@@ -195,7 +207,7 @@ def refund(mandate_id: str, charge_id: str) -> Response[str]:
         amount = views.minor_units(fields.get("amount", "")[:32], charge.currency)
         if reason not in REASONS or not shown_left.isdigit() or len(shown_left) > 18:
             raise ValidationFailed("reason", "reason")
-        api.refunds.create(
+        made = api.refunds.create(
             merchant,
             charge.id,
             RefundForm(amount, reason),  # type: ignore[arg-type]  # checked against REASONS above
@@ -223,4 +235,4 @@ def refund(mandate_id: str, charge_id: str) -> Response[str]:
         return mandate_page(session, mandate_id, 422, problem)
     except InvalidState as refused:
         return mandate_page(session, mandate_id, 409, refused.message)
-    return _done(mandate_id, "refunded")
+    return _done(session, mandate_id, "refunded", charge_id=charge.id, refund_id=made.id)

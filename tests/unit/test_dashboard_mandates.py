@@ -350,3 +350,31 @@ def test_the_mandate_pages_speak_lithuanian(world: World) -> None:
     assert "Atšaukti sutikimą" in shown and "aktyvus" in shown
     listed = text_of(world.request("GET", "/dashboard/mandates?lang=lt", OWNER).body)
     assert "Sutikimai" in listed and "Kliento nuoroda arba el. paštas" in listed
+
+
+# ----------------------------------------------------------------------------- the use case's guard
+
+
+def test_the_refund_use_case_refunds_only_if_what_is_left_is_what_the_form_saw_and_of_the_mandate_named(world: World) -> None:
+    from billing.domain.errors import InvalidState, NotFound
+
+    mandate_id, charge_id = paid(world)
+    refunds = world.billing.api.refunds
+    # Given two copies of one form (both saw 19.99 left): the first refunds
+    refunds.create(MERCHANT, charge_id, _refund(100), if_refundable=1999, mandate_id=mandate_id)  # type: ignore[arg-type]
+    # When the second arrives, even past the dashboard's own check, Then it is refused, nothing more refunded
+    with pytest.raises(InvalidState, match="nothing was refunded"):
+        refunds.create(MERCHANT, charge_id, _refund(100), if_refundable=1999, mandate_id=mandate_id)  # type: ignore[arg-type]
+    # And a charge named under another mandate is not found
+    with pytest.raises(NotFound):
+        refunds.create(MERCHANT, charge_id, _refund(100), mandate_id="mdt_other")  # type: ignore[arg-type]
+    assert [r.amount for r in world.billing.repo.refunds(MERCHANT)] == [100]
+
+
+def test_a_form_sent_twice_says_so_in_lithuanian(world: World) -> None:
+    mandate_id, charge_id = paid(world)
+    form = {"csrf": csrf(world, OWNER), "left": "1999", "amount": "1", "reason": "other"}
+    path = f"/dashboard/mandates/{mandate_id}/charges/{charge_id}/refund?lang=lt"
+    assert world.request("POST", path, OWNER, form).status == 303
+    again = world.request("POST", path, OWNER, form)
+    assert again.status == 409 and "nieko negrąžinta" in again.body

@@ -205,8 +205,12 @@ def refund(mandate_id: str, charge_id: str) -> Response[str]:
     shown_left = fields.get("left", "")
     try:
         amount = views.minor_units(fields.get("amount", "")[:32], charge.currency)
-        if reason not in REASONS or not shown_left.isdigit() or len(shown_left) > 18:
+        if reason not in REASONS:
             raise ValidationFailed("reason", "reason")
+        if not shown_left.isdigit() or len(shown_left) > 18:
+            raise ValidationFailed("left", "left")
+        if charge.refundable != int(shown_left):  # the form is older than a refund (the use case checks again, atomically)
+            return mandate_page(session, mandate_id, 409, text(lang, "refund.changed"))
         made = api.refunds.create(
             merchant,
             charge.id,

@@ -29,7 +29,7 @@ def dashboard(system: System, monkeypatch: pytest.MonkeyPatch) -> tuple[ApiGatew
     from billing import bootstrap
 
     monkeypatch.setenv("DASHBOARD_PASSWORD_SIGN_IN", "true")
-    monkeypatch.setenv("PUBLIC_BASE_URL", "https://localhost")
+    # PUBLIC_BASE_URL as the API's (from the stack): the links are the API's own
     module = load_function("dashboard", bootstrap.Overrides(clock=system.clock))
     gateway = ApiGateway(
         authorizer=lambda e: {}, routes=[("/dashboard", lambda e: invoke(module, e, "DashboardFunction"), False)]
@@ -130,3 +130,14 @@ def test_a_backfill_puts_events_written_before_the_timeline_on_it_and_runs_again
 
     [counts] = run(client, table, [system.a.id]).values()
     assert counts["indexed"] == 0 and counts["already_indexed"] == len(expected) and counts["about_no_mandate"] >= 1
+
+
+def test_a_pending_mandates_page_offers_the_owner_the_approval_link_the_api_returns(
+    system: System, call: Client, dashboard: Any
+) -> None:
+    gateway, users = dashboard
+    created = make_mandate(call, plan(call), reference="cust-pending", active=False)
+    link = call("GET", f"/v1/mandates/{created['id']}").json()["approval_url"]
+    assert created["status"] == "pending_approval" and link
+    owner = signed_in(gateway, users, system.a.id, "owner@a.example")
+    assert f'value="{link}"' in owner.go("GET", f"/dashboard/mandates/{created['id']}").body

@@ -36,6 +36,10 @@ def charged_mandate(local: str, created: dict[str, Any], reference: str, email: 
     return mandate["id"], charge["id"]
 
 
+def plan_of(local: str, created: dict[str, Any], mandate_id: str) -> str:
+    return str(Http(local, created["api_key"])("GET", f"/v1/mandates/{mandate_id}")[1]["plan_id"])
+
+
 def signed_in(local: str, created: dict[str, Any]) -> Session:
     browser = Session(local)
     form = {"email": created["owner_email"], "password": created["owner_password"], "csrf": browser.csrf("/dashboard/sign-in")}
@@ -125,5 +129,15 @@ def test_an_owner_searches_reads_the_timeline_refunds_and_cancels_in_a_real_brow
         page.click("header a.lang")
         assert page.locator("html").get_attribute("lang") == "lt"
         assert page.locator("#timeline").inner_text() == "Įvykių eiga" and page.locator("h1 .status").inner_text() == "atšauktas"
+        # And a pending mandate's page copies its approval link (the API's) with one click
+        status, pending = Http(local, created["api_key"])(
+            "POST", "/v1/mandates", {"plan_id": plan_of(local, created, mandate_id), "customer": {"reference": "member-0043"}}
+        )
+        assert status == 201 and pending["approval_url"]
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=local)
+        page.goto(f"{local}/dashboard/mandates/{pending['id']}?lang=en")
+        page.click("button[data-copy]")
+        assert page.locator("button[data-copy]").inner_text() == "Copied"
+        assert page.evaluate("navigator.clipboard.readText()") == pending["approval_url"]
         assert not violations, violations
         browser.close()

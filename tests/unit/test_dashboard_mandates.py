@@ -213,8 +213,14 @@ def test_a_pending_mandate_shows_the_apis_approval_link_to_an_owner_only(world: 
     assert pending.status == "pending_approval"
     link = ApprovalLinks(b"k" * 32, "https://localhost").approval_url(pending)
     assert link
-    assert f'value="{link}"' in world.request("GET", f"/dashboard/mandates/{pending.id}", OWNER).body
+    page = world.request("GET", f"/dashboard/mandates/{pending.id}", OWNER).body
+    assert f'value="{link}"' in page and 'data-copy="approval-link"' in page
     assert link not in world.request("GET", f"/dashboard/mandates/{pending.id}", viewer(world)).body
+    # And the copy button's script is the dashboard's own file (the CSP allows nothing inline)
+    assert '<script src="/dashboard/static/mandates.js" defer></script>' in page and "<script>" not in page
+    script = world.request("GET", "/dashboard/static/mandates.js")
+    assert script.status == 200 and script.headers["Content-Type"].startswith("text/javascript")
+    assert "navigator.clipboard.writeText" in script.body
 
 
 # ----------------------------------------------------------------------------- actions

@@ -14,7 +14,7 @@ form carries what was left to refund when it was shown and refunds only if that 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import get_args
+from typing import Any, get_args
 from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
@@ -28,6 +28,7 @@ from ..observability import logger
 from ..service.ports import PageRequest
 from ..service.use_cases import UseCases
 from . import render, routes, views
+from .headers import security_headers
 from .routes import Session
 from .texts import text
 
@@ -55,6 +56,16 @@ def use_cases() -> UseCases:
 
 def query(name: str, limit: int = MAX_QUERY) -> str:
     return (routes.request().get_query_string_value(name) or "").strip()[:limit]
+
+
+@router.get("/dashboard/static/mandates.js")
+def script() -> Response[str]:
+    """The copy button of an approval link (progressive: the page works without it)."""
+    from importlib.resources import files
+
+    body = files("billing.dashboard").joinpath("templates", "mandates.js").read_text(encoding="utf-8")
+    headers: dict[str, Any] = security_headers(cache=True)
+    return Response(status_code=200, content_type="text/javascript; charset=utf-8", body=body, headers=headers)
 
 
 # ----------------------------------------------------------------------------- the list

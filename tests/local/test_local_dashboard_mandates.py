@@ -137,7 +137,7 @@ def test_an_owner_searches_reads_the_timeline_refunds_and_cancels_in_a_real_brow
         page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=local)
         page.goto(f"{local}/dashboard/mandates/{pending['id']}?lang=en")
         page.click("button[data-copy]")
-        assert page.locator("button[data-copy]").inner_text() == "Copied"
+        page.wait_for_function("document.querySelector('button[data-copy]').textContent === 'Copied'")  # the copy is async
         assert page.evaluate("navigator.clipboard.readText()") == pending["approval_url"]
         assert not violations, violations
         browser.close()

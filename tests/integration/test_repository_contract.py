@@ -248,6 +248,33 @@ def test_events_are_written_once_and_listed_by_type(repo: Repository) -> None:
         repo.commit(Changes(events=[events[0]]))
 
 
+def test_a_mandates_timeline_lists_its_events_and_its_objects_events_newest_first(repo: Repository) -> None:
+    # Given events about mandate 1 (itself, a charge, a refund), mandate 2, a plan and B's mandate 1
+    def event(n: int, type: str, obj: dict[str, str], merchant: str = A) -> Event:
+        return Event(
+            id=f"evt_tl{n}", merchant_id=merchant, type=type, created_at=NOW + timedelta(seconds=n), data={"object": obj}
+        )
+
+    mine, theirs = "mdt_contract0001", "mdt_contract0002"
+    events = [
+        event(1, "mandate.created", {"id": mine}),
+        event(2, "plan.created", {"id": "pln_x"}),
+        event(3, "charge.succeeded", {"id": "chg_x", "mandate_id": mine}),
+        event(4, "mandate.created", {"id": theirs}),
+        event(5, "refund.created", {"id": "rfd_x", "mandate_id": mine, "charge_id": "chg_x"}),
+        event(6, "mandate.created", {"id": mine}, merchant=B),
+    ]
+    repo.commit(Changes(events=events))
+    # When the mandate's timeline is listed two at a time, Then its three events, newest first, only A's
+    first = repo.page(Event, A, PageRequest(limit=2), mandate_id=mine)
+    rest = repo.page(Event, A, PageRequest(limit=2, cursor=first.next_cursor), mandate_id=mine)
+    assert [e.id for e in first.data] == ["evt_tl5", "evt_tl3"] and first.has_more
+    assert [e.id for e in rest.data] == ["evt_tl1"] and not rest.has_more
+    # And with a type too, only that type
+    assert [e.id for e in repo.page(Event, A, PageRequest(), mandate_id=mine, type="charge.succeeded").data] == ["evt_tl3"]
+    assert [e.id for e in repo.page(Event, B, PageRequest(), mandate_id=mine).data] == ["evt_tl6"]
+
+
 def test_events_of_some_types_in_a_period_come_oldest_first_and_only_the_merchants(repo: Repository) -> None:
     # Given events of A of three types inside [start, end), one at `end`, one before `start`, one of B
     start, end = NOW, NOW + timedelta(days=1)
@@ -433,7 +460,9 @@ def _sample(name: str, merchant: str, n: int, **values: Any) -> Any:
             id=f"evt_contract{n}",
             merchant_id=merchant,
             created_at=at,
-            data={"object": {"id": "pln_x"}},
+            data={"object": {"id": "chg_x", "mandate_id": values["mandate_id"]}}
+            if "mandate_id" in values
+            else {"object": {"id": "pln_x"}},
             type=values.get("type", "plan.created"),
         )
     if name == "APIKEY":
@@ -528,6 +557,7 @@ FILTER_VALUES: dict[tuple[str, str], tuple[str, str]] = {
     ("CHARGE", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
     ("CHARGE", "status"): ("failed", "succeeded"),
     ("EVENT", "type"): ("plan.updated", "plan.created"),
+    ("EVENT", "mandate_id"): ("mdt_contract0009", "mdt_contract0001"),
     ("APIKEY", "status"): ("revoked", "active"),
     ("WEBHOOK_DELIVERY", "endpoint_id"): ("we_contract0009", "we_contract0001"),
     ("WEBHOOK_DELIVERY", "status"): ("succeeded", "pending"),

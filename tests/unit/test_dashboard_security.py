@@ -17,19 +17,21 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
-from billing.bootstrap import DashboardDeps
-from billing.dashboard import routes
+from billing.bootstrap import DashboardDeps, build_use_cases
+from billing.dashboard import mandate_pages, routes
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
 from billing.domain.dashboard_users import Member
 from billing.domain.errors import InvalidState
 from billing.service.dashboard import DashboardSessions, DashboardUsers
 from billing.service.figures import FigureKeeper
+from billing.service.links import ApprovalLinks
 from billing.service.ports import SignInRefused
 from billing.settings import Settings
 from devtools.gateway import ApiGateway, HttpResponse
 from devtools.lambda_runtime import FakeContext
 from tests.fakes import InMemoryRepository
 from tests.figure_fakes import InMemoryFigureStore
+from tests.world import World as Billing
 
 REGION, POOL, CLIENT = "eu-west-1", "eu-west-1_pool", "client-1"
 ISSUER = f"https://cognito-idp.{REGION}.amazonaws.com/{POOL}"
@@ -106,6 +108,7 @@ class World:
         from billing.adapters.cognito import CognitoTokenVerifier
 
         self.pool, self.members = FakePool(), FakeMembers()
+        self.billing = Billing()
         self.jwks = KeySet([KEY]).as_dict(private=False)
         self.verifier = CognitoTokenVerifier(REGION, POOL, lambda: CLIENT, fetch=self._fetch)
         self.users = DashboardUsers(self.pool, self.members, Clock())
@@ -126,9 +129,13 @@ class World:
             managed_login_url="",
             password_sign_in=True,
             figures=lambda: FigureKeeper(InMemoryRepository(), InMemoryFigureStore()),  # no figures yet
+            # The merchant's objects: the API's use cases on the in-memory billing world (merchant mch_a)
+            use_cases=lambda links: build_use_cases(settings, self.billing.repo, self.billing.clock, self.billing.ids, links),
+            approval_links=lambda base_url: ApprovalLinks(b"k" * 32, base_url),
         )
         app = APIGatewayRestResolver()
         app.include_router(routes.router)
+        app.include_router(mandate_pages.router)
         routes.install(app)
 
         def handle(event: dict[str, Any]) -> Any:

@@ -447,6 +447,10 @@ class DashboardDeps:
     managed_login_url: str  # empty: no managed login (the local runtime)
     password_sign_in: bool  # the e-mail + password form (the local runtime)
     figures: Callable[[], FigureKeeper]  # the overview's figures (`FigureKeeper.overview`), built on first use
+    # The merchant's objects and actions: the API's use cases (links under the URL the request came
+    # in on: a pending mandate's approval link is the one the API returns).
+    use_cases: Callable[[Links], UseCases]
+    approval_links: Callable[[str], ApprovalLinks]
 
 
 def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
@@ -482,7 +486,19 @@ def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
         return FigureKeeper(aws.repository, aws.figure_store)
 
     sessions = DashboardSessions(verifier, members, password, exchange)
-    return DashboardDeps(settings, aws.clock, aws.signing_key, sessions, users, client_id, managed, password is not None, figures)
+    return DashboardDeps(
+        settings,
+        aws.clock,
+        aws.signing_key,
+        sessions,
+        users,
+        client_id,
+        managed,
+        password is not None,
+        figures,
+        aws.use_cases,
+        aws.approval_links,
+    )
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ from ..http import public_base_url
 from ..observability import logger, metrics
 from ..service.dashboard import DashboardSessions, DashboardUsers
 from ..service.links import Purpose, signature
-from ..service.ports import Clock, InvalidToken, NewPasswordRequired, SignInRefused
+from ..service.ports import Clock, InvalidToken, Links, NewPasswordRequired, SignInRefused
+from ..service.use_cases import UseCases
 from ..settings import Settings
 from . import render, sessions
 from .headers import security_headers
@@ -74,6 +75,12 @@ class DashboardDeps(Protocol):
 
     @property
     def figures(self) -> Callable[[], FigureReader]: ...
+
+    @property
+    def use_cases(self) -> Callable[[Links], UseCases]: ...
+
+    @property
+    def approval_links(self) -> Callable[[str], Links]: ...
 
 
 class FigureReader(Protocol):

@@ -195,3 +195,15 @@ def pick_language(query: str | None, remembered: str | None, accept_language: st
         if code in LANGUAGES:
             return code  # type: ignore[return-value]
     return "en"
+
+
+def _take_in(more: dict[str, dict[str, str]]) -> None:
+    """Another page's words (kept in its own module), in both languages."""
+    for language, words in more.items():
+        assert set(words) == set(more["en"]), f"{language}: the pages' words differ from English"
+        TEXT[language].update(words)
+
+
+from .mandate_texts import MANDATE_TEXT  # noqa: E402  # after TEXT: its words join it
+
+_take_in(MANDATE_TEXT)

@@ -817,3 +817,13 @@ class Event(BaseModel):
     # Not part of the API object: what the event's consumers need and `data` does not show. A
     # charge.succeeded: whether the customer has an e-mail address (its receipt e-mail); None: not said.
     customer_has_email: bool | None = None
+
+    @property
+    def mandate_id(self) -> str | None:
+        """The mandate the event is about: its object's, or the object itself when it is a mandate
+        (None: a plan's, an API key's, a webhook endpoint's, ...). A mandate's timeline lists by it."""
+        obj = self.data.get("object")
+        if not isinstance(obj, dict):
+            return None
+        found = obj.get("id") if str(obj.get("id", "")).startswith("mdt_") else obj.get("mandate_id")
+        return found if isinstance(found, str) and found.startswith("mdt_") else None

@@ -26,6 +26,8 @@ from .event_recorder import EventRecorder
 from .ports import CardSetup, Changes, Clock, IdGenerator, Page, PageRequest, Repository
 from .tax_rates import seller_vat_id
 
+EMAIL_SEARCH_EXAMINED = 200  # mandates a search by e-mail examines per page (as the API's filtered lists)
+
 Change = Callable[[Mandate, Charge | None, datetime], list[EventType]]
 
 
@@ -116,6 +118,27 @@ class Mandates:
 
     def page(self, merchant_id: str, page: PageRequest, **filters: str | None) -> Page[Mandate]:
         return self.repo.page(Mandate, merchant_id, page, **filters)
+
+    def find_by_email(self, merchant_id: str, email: str, page: PageRequest, **filters: str | None) -> Page[Mandate]:
+        """Mandates whose customer has this e-mail address (exact, case-insensitive), newest first.
+
+        No index holds e-mail addresses: a page examines at most EMAIL_SEARCH_EXAMINED mandates (the
+        list's own filters applied inside the index first) and may hold fewer matches than asked
+        for, even none, with `has_more` and a cursor after the last one examined: the next page
+        searches older mandates. Bounded whatever the merchant's size."""
+        wanted = email.strip().casefold()
+        matches: list[Mandate] = []
+        cursor, has_more, examined = page.cursor, False, 0
+        while examined < EMAIL_SEARCH_EXAMINED and len(matches) < page.limit:
+            batch = self.repo.page(
+                Mandate, merchant_id, PageRequest(min(100, EMAIL_SEARCH_EXAMINED - examined), cursor), **filters
+            )
+            examined += len(batch.data)
+            matches += [m for m in batch.data if (m.customer.email or "").casefold() == wanted]
+            cursor, has_more = batch.next_cursor, batch.has_more
+            if not has_more:
+                break
+        return Page(matches, has_more, cursor if has_more else None)
 
     def schedule(self, merchant_id: str, mandate_id: str, count: int) -> tuple[Mandate, list[tuple[int, datetime]]]:
         """The next `count` charges, priced as the dispatcher would price them now: with the account's

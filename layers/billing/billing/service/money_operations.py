@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..domain.charge import Charge
 from ..domain.disputes import Dispute
-from ..domain.errors import found
+from ..domain.errors import InvalidState, NotFound, found
 from ..domain.events import EventType
 from ..domain.items import Item
 from ..domain.model import Mandate
@@ -28,12 +28,26 @@ class Refunds:
     def __init__(self, repo: Repository, clock: Clock, ids: IdGenerator, recorder: EventRecorder) -> None:
         self.repo, self.clock, self.ids, self.recorder = repo, clock, ids, recorder
 
-    def create(self, merchant_id: str, charge_id: str, request: NewRefund) -> Refund:
+    def create(
+        self,
+        merchant_id: str,
+        charge_id: str,
+        request: NewRefund,
+        if_refundable: int | None = None,
+        mandate_id: str | None = None,
+    ) -> Refund:
+        """`if_refundable`: refund only if what is left to refund is still what the form showed
+        (the dashboard's guard against a form sent twice: checked on the charge's version, so two
+        copies racing refund once); `mandate_id`: the charge must be that mandate's (else 404)."""
         refund_id = self.ids.new("rfd")
 
         def once(_: int) -> Refund:
             now = self.clock.now()
             charge = found(self.repo.get(Charge, merchant_id, charge_id), "charge", charge_id)
+            if mandate_id is not None and charge.mandate_id != mandate_id:
+                raise NotFound(f"No such charge: '{charge_id}'.", "id")
+            if if_refundable is not None and charge.refundable != if_refundable:
+                raise InvalidState("This charge changed since the form was shown (a refund was made): nothing was refunded.")
             amount = charge.reserve_refund(request.amount, now)
             refund = Refund.of(charge, refund_id, amount, now, request.reason, dict(request.metadata))
             events = self.recorder.events([(refund, [EventType.REFUND_CREATED])], now)

@@ -75,7 +75,9 @@ REGISTRY: tuple[Aggregate, ...] = (
         filters={"status": "status", "plan_id": "plan_id", "customer_reference": "customer.reference"},
     ),
     Aggregate("CHARGE", "billing.domain.charge:Charge", "chg", filters={"mandate_id": "mandate_id", "status": "status"}),
-    Aggregate("EVENT", "billing.domain.model:Event", "evt", versioned=False, filters={"type": "type"}),
+    Aggregate(
+        "EVENT", "billing.domain.model:Event", "evt", versioned=False, filters={"type": "type", "mandate_id": "mandate_id"}
+    ),
     Aggregate("APIKEY", "billing.domain.api_keys:ApiKey", "key", filters={"status": "status"}),
     Aggregate("WEBHOOK_ENDPOINT", "billing.domain.webhooks:WebhookEndpoint", "we", hidden_when="deleted"),
     Aggregate(

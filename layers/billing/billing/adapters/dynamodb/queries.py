@@ -60,7 +60,12 @@ def tax_rates(merchant_id: str, status: str | None = None) -> ListQuery:
     return by_status(merchant_id, "TAX_RATE", status, ("tax_rates", status) if status else ("tax_rates",))
 
 
-def events(merchant_id: str, type: str | None = None) -> ListQuery:
+def events(merchant_id: str, type: str | None = None, mandate_id: str | None = None) -> ListQuery:
+    """By type (StatusIndex), or a mandate's (ParentIndex: events recorded since events carry
+    their mandate; the type, projected as `event_type`, filtered inside the index)."""
+    if mandate_id is not None:
+        partitions = [keys.parent_pk(merchant_id, "EVENT", mandate_id)]
+        return ListQuery("ParentIndex", "ppk", "psk", partitions, ("events", type, mandate_id), {"event_type": type})
     return by_status(merchant_id, "EVENT", type, ("events", type) if type else ("events",))
 
 

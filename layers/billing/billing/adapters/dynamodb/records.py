@@ -80,6 +80,8 @@ def item_of(obj: Stored | Event) -> dict[str, Any]:
     }
     if isinstance(obj, Event):
         item.update(event_type=obj.type, spk=keys.status_pk(obj.merchant_id, kind, obj.type, shard), ssk=position)
+        if obj.mandate_id is not None:  # a mandate's timeline (ParentIndex), newest first
+            item.update(mandate_id=obj.mandate_id, ppk=keys.parent_pk(obj.merchant_id, kind, obj.mandate_id), psk=position)
     elif isinstance(obj, Notification):  # filtered by kind (StatusIndex) and listed per mandate (ParentIndex)
         item.update(
             kind=obj.kind,

@@ -1,0 +1,253 @@
+"""The dashboard's mandates: the list (search by customer reference or e-mail, filters by status
+and plan, cursors like the API), a mandate's page (terms, customer, payment method by its last
+four digits, status, credit, items, charges with their refunds and disputes, the timeline of its
+events, its approval link while it awaits approval) and the owner's actions on it: cancel, pause,
+resume, refund a charge.
+
+Every page reads through `routes.signed_in()`, every POST goes through `routes.act()` (same
+origin, the session's CSRF token, an owner: a viewer is 403); all of it through the API's use
+cases in the signed-in user's merchant, so another merchant's mandate or charge is 404. A refund
+form carries what was left to refund when it was shown and refunds only if that is still so
+(checked on the charge's version): the same form sent twice refunds once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, get_args
+from urllib.parse import urlencode
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from ..domain.errors import InvalidRequest, InvalidState, NotFound, ValidationFailed
+from ..domain.lifecycles import MandateStatus
+from ..domain.money import CURRENCY_EXPONENT
+from ..domain.refunds import RefundReason
+from ..observability import logger
+from ..service.ports import PageRequest
+from ..service.use_cases import UseCases
+from . import render, routes, views
+from .headers import security_headers
+from .routes import Session
+from .texts import text
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
+
+PAGE_SIZE = 20
+STATUSES: tuple[str, ...] = get_args(MandateStatus)
+REASONS: tuple[str, ...] = get_args(RefundReason)
+MAX_QUERY = 254  # a reference or an e-mail address
+
+
+@dataclass(frozen=True)
+class RefundForm:
+    """What the refund form sends, as the use case takes it (service/commands.NewRefund)."""
+
+    amount: int | None
+    reason: RefundReason = "requested_by_customer"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def use_cases() -> UseCases:
+    deps = routes.deps()
+    return deps.use_cases(deps.approval_links(routes.base_url()))
+
+
+def query(name: str, limit: int = MAX_QUERY) -> str:
+    return (routes.request().get_query_string_value(name) or "").strip()[:limit]
+
+
+@router.get("/dashboard/static/mandates.js")
+def script() -> Response[str]:
+    """The copy button of an approval link (progressive: the page works without it)."""
+    from importlib.resources import files
+
+    body = files("billing.dashboard").joinpath("templates", "mandates.js").read_text(encoding="utf-8")
+    headers: dict[str, Any] = security_headers(cache=True)
+    return Response(status_code=200, content_type="text/javascript; charset=utf-8", body=body, headers=headers)
+
+
+# ----------------------------------------------------------------------------- the list
+
+
+@router.get("/dashboard/mandates")
+def mandates() -> Response[str]:
+    session = routes.signed_in()
+    lang = routes.lang()
+    search, status, plan_id, cursor = query("q"), query("status"), query("plan_id", 80), query("cursor", 2048)
+    filters = {"status": status if status in STATUSES else None, "plan_id": plan_id or None}
+    api, merchant = use_cases(), session.user.merchant_id
+    if search.startswith("mdt_") and not cursor:  # a mandate's id: its page, when it is the merchant's
+        try:
+            return routes.redirect(f"{routes.root()}/mandates/{api.mandates.get(merchant, search).id}")
+        except NotFound:
+            pass  # perhaps a customer reference after all
+    error, found, has_more, next_cursor = "", [], False, None
+    try:
+        page = PageRequest(PAGE_SIZE, cursor or None)
+        if "@" in search:
+            result = api.mandates.find_by_email(merchant, search, page, **filters)
+        else:
+            result = api.mandates.page(merchant, page, customer_reference=search or None, **filters)
+        found, has_more, next_cursor = result.data, result.has_more, result.next_cursor
+    except (InvalidRequest, ValidationFailed) as refused:
+        error = text(lang, "mandates.bad_query", message=refused.message)
+    plans = [(p.id, p.name) for p in api.plans.page(merchant, PageRequest(100)).data]
+    keep = {k: v for k, v in {"q": search, "status": filters["status"], "plan_id": plan_id}.items() if v}
+    page_html = render.page(
+        "mandates.html",
+        routes.frame("mandates", session),
+        rows=[views.mandate_row(m, lang) for m in found],
+        search=search,
+        status=filters["status"] or "",
+        plan_id=plan_id,
+        statuses=[(s, views.status(s, lang)) for s in STATUSES],
+        plans=plans,
+        by_email="@" in search,
+        next_href=f"{routes.root()}/mandates?{urlencode({**keep, 'cursor': next_cursor})}" if has_more and next_cursor else "",
+        first_href=f"{routes.root()}/mandates?{urlencode(keep)}" if cursor else "",
+        error=error,
+    )
+    return routes.respond(400 if error else 200, page_html)
+
+
+# ----------------------------------------------------------------------------- a mandate
+
+
+def mandate_page(session: Session, mandate_id: str, status: int = 200, error: str = "", notice: str = "") -> Response[str]:
+    lang = routes.lang()
+    api, merchant = use_cases(), session.user.merchant_id
+    mandate = api.mandates.get(merchant, mandate_id)  # another merchant's: NotFound, the 404 page
+    events_cursor, charges_cursor = query("events", 2048), query("charges", 2048)
+    try:
+        events = api.events.page(merchant, PageRequest(PAGE_SIZE, events_cursor or None), mandate_id=mandate.id)
+        charges = api.charges.page(merchant, PageRequest(PAGE_SIZE, charges_cursor or None), mandate_id=mandate.id)
+    except InvalidRequest as refused:  # a cursor altered or of another list
+        return routes.message(400, text(lang, "mandates.bad_query", message=refused.message), session=session)
+    refunds = api.refunds.page(merchant, PageRequest(100), mandate_id=mandate.id).data
+    disputes = api.disputes.page(merchant, PageRequest(100), mandate_id=mandate.id).data
+    items = api.items.page(merchant, PageRequest(PAGE_SIZE), mandate_id=mandate.id).data
+    links = routes.deps().approval_links(routes.base_url())
+    here = f"{routes.root()}/mandates/{mandate.id}"
+    shell = routes.frame("mandates", session)  # the navigation marks the mandates
+    shell = replace(shell, switch_href=f"{here}?lang={'lt' if lang == 'en' else 'en'}")  # the language switch stays here
+    page_html = render.page(
+        "mandate.html",
+        shell,
+        mandate=views.mandate_view(mandate, lang),
+        approval_url=(links.approval_url(mandate) or "") if session.user.is_owner else "",
+        charges=[
+            views.charge_view(c, [r for r in refunds if r.charge_id == c.id], [d for d in disputes if d.charge_id == c.id], lang)
+            for c in charges.data
+        ],
+        older_charges=f"{here}?{urlencode({'charges': charges.next_cursor})}" if charges.next_cursor else "",
+        items=[views.item_view(i, lang) for i in items],
+        events=[views.event_view(e, lang) for e in events.data],
+        older_events=f"{here}?{urlencode({'events': events.next_cursor})}#timeline" if events.next_cursor else "",
+        newest_events=f"{here}#timeline" if events_cursor else "",
+        reasons=[(r, text(lang, f"reason.{r}")) for r in REASONS],
+        here=here,
+        error=error,
+        notice=notice,
+    )
+    return routes.respond(status, page_html)
+
+
+@router.get("/dashboard/mandates/<mandate_id>")
+def mandate(mandate_id: str) -> Response[str]:
+    session = routes.signed_in()
+    done = query("done", 20)
+    notice = text(routes.lang(), f"mandate.{done}_notice") if done in ("cancelled", "paused", "resumed", "refunded") else ""
+    return mandate_page(session, mandate_id, notice=notice)
+
+
+def _done(session: Session, mandate_id: str, what: str, **about: str) -> Response[str]:
+    """An owner's action done: said in the log (who, which merchant, what, on what), then the page."""
+    user = session.user
+    logger.info(
+        "dashboard action",
+        extra={"merchant_id": user.merchant_id, "user_id": user.user_id, "action": what, "mandate_id": mandate_id, **about},
+    )
+    return routes.redirect(f"{routes.root()}/mandates/{mandate_id}?done={what}")
+
+
+@router.post("/dashboard/mandates/<mandate_id>/cancel")
+def cancel(mandate_id: str) -> Response[str]:
+    session, _ = routes.act()
+    try:
+        use_cases().mandates.cancel(session.user.merchant_id, mandate_id)
+    except InvalidState as refused:
+        return mandate_page(session, mandate_id, 409, refused.message)
+    return _done(session, mandate_id, "cancelled")
+
+
+@router.post("/dashboard/mandates/<mandate_id>/pause")
+def pause(mandate_id: str) -> Response[str]:
+    session, _ = routes.act()
+    try:
+        use_cases().mandates.pause(session.user.merchant_id, mandate_id, None)  # until resumed
+    except InvalidState as refused:
+        return mandate_page(session, mandate_id, 409, refused.message)
+    return _done(session, mandate_id, "paused")
+
+
+@router.post("/dashboard/mandates/<mandate_id>/resume")
+def resume(mandate_id: str) -> Response[str]:
+    session, _ = routes.act()
+    try:
+        use_cases().mandates.resume(session.user.merchant_id, mandate_id)
+    except InvalidState as refused:
+        return mandate_page(session, mandate_id, 409, refused.message)
+    return _done(session, mandate_id, "resumed")
+
+
+@router.post("/dashboard/mandates/<mandate_id>/charges/<charge_id>/refund")
+def refund(mandate_id: str, charge_id: str) -> Response[str]:
+    """A refund of the mandate's charge, with the API's limits; what the form got wrong is shown on
+    the mandate's page (422), a charge refunded since the form was shown is 409 (nothing refunded)."""
+    session, fields = routes.act()
+    lang, api, merchant = routes.lang(), use_cases(), session.user.merchant_id
+    charge = api.charges.get(merchant, charge_id)  # another merchant's: 404
+    if charge.mandate_id != mandate_id:
+        api.mandates.get(merchant, mandate_id)  # 404 for a mandate not the merchant's
+        return routes.on_not_found(None)
+    reason = fields.get("reason", "requested_by_customer")
+    shown_left = fields.get("left", "")
+    try:
+        amount = views.minor_units(fields.get("amount", "")[:32], charge.currency)
+        if reason not in REASONS:
+            raise ValidationFailed("reason", "reason")
+        if not shown_left.isdigit() or len(shown_left) > 18:
+            raise ValidationFailed("left", "left")
+        if charge.refundable != int(shown_left):  # the form is older than a refund (the use case checks again, atomically)
+            return mandate_page(session, mandate_id, 409, text(lang, "refund.changed"))
+        made = api.refunds.create(
+            merchant,
+            charge.id,
+            RefundForm(amount, reason),  # type: ignore[arg-type]  # checked against REASONS above
+            if_refundable=int(shown_left),
+            mandate_id=mandate_id,
+        )
+    except views.AmountRefused:
+        problem = text(lang, "refund.amount_invalid", digits=CURRENCY_EXPONENT[charge.currency])
+        return mandate_page(session, mandate_id, 422, problem)
+    except ValidationFailed as refused:
+        left = charge.refundable
+        if refused.param == "amount":
+            problem = (
+                text(lang, "refund.nothing_left")
+                if left < 1
+                else text(
+                    lang,
+                    "refund.amount_range",
+                    least=views.money(1, charge.currency, lang),
+                    left=views.money(left, charge.currency, lang),
+                )
+            )
+        else:
+            problem = text(lang, "error.invalid", field=refused.param)
+        return mandate_page(session, mandate_id, 422, problem)
+    except InvalidState as refused:
+        return mandate_page(session, mandate_id, 409, refused.message)
+    return _done(session, mandate_id, "refunded", charge_id=charge.id, refund_id=made.id)

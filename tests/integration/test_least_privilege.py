@@ -112,8 +112,10 @@ def test_the_dashboard_reads_the_figures_of_merchants_only(roles: Any, aws: Prov
     # The overview: one Query of the totals and a few of a currency's days (merchant keys)
     for key in ("M#mch_a#FIGURES", "M#mch_a#FIGURES#EUR"):
         assert roles("DashboardFunction", Request("dynamodb:Query", table(aws), (key,)))
-    # Never an index, a Scan, the figures' writes, or anything outside merchant data
-    assert not roles("DashboardFunction", Request("dynamodb:Query", table(aws, "ListIndex"), ("M#mch_a#MANDATE#0",)))
+    # The lists (the mandates page) query the list indexes on merchant keys only; never a Scan, nor
+    # anything outside merchant data. (It writes merchant objects through the API's use cases, so
+    # IAM allows writes on merchant keys: the figures' items are not told apart by key conditions.)
+    assert roles("DashboardFunction", Request("dynamodb:Query", table(aws, "ListIndex"), ("M#mch_a#MANDATE#0",)))
+    assert not roles("DashboardFunction", Request("dynamodb:Query", table(aws, "ListIndex"), ("APIKEY#0123abcd",)))
     assert not roles("DashboardFunction", Request("dynamodb:Scan", table(aws)))
-    assert not roles("DashboardFunction", Request("dynamodb:UpdateItem", table(aws), ("M#mch_a#FIGURES",)))
     assert not roles("DashboardFunction", Request("dynamodb:Query", table(aws), ("APIKEY#0123abcd",)))

@@ -273,3 +273,14 @@ def test_the_lists_speak_lithuanian(books: Books) -> None:
     assert "kreditinė sąskaita" in invoices and "-5,00 €" in invoices and "Peržiūrėti" in invoices
     refunds = text_of(books.request("GET", "/dashboard/refunds?lang=lt", OWNER).body)
     assert "Grąžinimai" in refunds and "5,00 €" in refunds and "kliento prašymu" in refunds
+
+
+@pytest.mark.parametrize("path", ["refunds", "disputes", "invoices", "charges?status=failed"])
+def test_a_cursor_of_another_list_or_filter_is_a_400_page(world: World, path: str) -> None:
+    # Given a cursor of the charges' list (no filter)
+    for _ in range(21):
+        paid(world)
+    cursor = older_link(world.request("GET", "/dashboard/charges", OWNER).body).split("cursor=")[1]
+    # When it is sent to another list, or the same list with another filter, Then a 400 page says so
+    sent = world.request("GET", f"/dashboard/{path}{'&' if '?' in path else '?'}cursor={cursor}", OWNER)
+    assert sent.status == 400 and "The cursor belongs to a different list or filter." in unescape(sent.body)

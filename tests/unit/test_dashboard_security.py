@@ -18,7 +18,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
 from billing.bootstrap import DashboardDeps, build_use_cases
-from billing.dashboard import mandate_pages, routes
+from billing.dashboard import list_pages, mandate_pages, routes
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
 from billing.domain.dashboard_users import Member
 from billing.domain.errors import InvalidState
@@ -136,6 +136,7 @@ class World:
         app = APIGatewayRestResolver()
         app.include_router(routes.router)
         app.include_router(mandate_pages.router)
+        app.include_router(list_pages.router)
         routes.install(app)
 
         def handle(event: dict[str, Any]) -> Any:

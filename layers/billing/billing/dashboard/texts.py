@@ -207,3 +207,7 @@ def _take_in(more: dict[str, dict[str, str]]) -> None:
 from .mandate_texts import MANDATE_TEXT  # noqa: E402  # after TEXT: its words join it
 
 _take_in(MANDATE_TEXT)
+
+from .list_texts import LIST_TEXT  # noqa: E402  # after TEXT: its words join it
+
+_take_in(LIST_TEXT)

@@ -1,0 +1,164 @@
+"""The dashboard's read-only lists: charges (filter by status), refunds (by status), disputes (by
+status) and invoices with credit notes (by type), newest first, paged with the API's cursors.
+
+Each list reads through `routes.signed_in()` (an owner or a viewer) and the same use case as the
+API's list endpoint, in the signed-in user's merchant only: another merchant's objects are never
+listed. An unknown filter value is no filter; a cursor altered, or of another list, is a 400 page.
+A row shows what the API's object shows, never a payment method's token or a gateway's reference;
+an invoice's row links to the document's signed link the API gives (HTML, PDF, XML).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, get_args
+from urllib.parse import urlencode
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from ..domain.errors import InvalidRequest, ValidationFailed
+from ..domain.invoices import InvoiceType
+from ..domain.lifecycles import ChargeStatus, DisputeStatus, RefundStatus
+from ..service.ports import Links, Page, PageRequest
+from ..service.use_cases import UseCases
+from . import list_views, render, routes
+from .list_views import Row
+from .mandate_pages import PAGE_SIZE, query, use_cases
+from .texts import Lang, text
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One list: its path under /dashboard, the query parameter it filters by and the values that
+    filter, how the API's use case pages it, its columns and how an object becomes a row."""
+
+    path: str
+    kind: str  # the rows' data-<kind>-id
+    filter: str  # "status" or "type"
+    values: tuple[str, ...]
+    label: str  # the text key of a filter value: label.format(value)
+    read: Callable[[UseCases, str, PageRequest, str | None], Page[Any]]
+    columns: tuple[str, ...]
+    row: Callable[[Any, Lang, str, Links], Row]
+
+
+LISTS: dict[str, Listing] = {
+    "charges": Listing(
+        "charges",
+        "charge",
+        "status",
+        get_args(ChargeStatus),
+        "charge.status.{}",
+        lambda api, merchant, page, status: api.charges.page(merchant, page, status=status),
+        (
+            "lists.id",
+            "lists.mandate",
+            "lists.cycle",
+            "lists.amount",
+            "lists.status",
+            "lists.due",
+            "lists.refunded",
+            "lists.failure",
+        ),
+        list_views.charge_row,
+    ),
+    "refunds": Listing(
+        "refunds",
+        "refund",
+        "status",
+        get_args(RefundStatus),
+        "refund.status.{}",
+        lambda api, merchant, page, status: api.refunds.page(merchant, page, status=status),
+        ("lists.id", "lists.charge", "lists.mandate", "lists.amount", "lists.reason", "lists.status", "lists.created"),
+        list_views.refund_row,
+    ),
+    "disputes": Listing(
+        "disputes",
+        "dispute",
+        "status",
+        get_args(DisputeStatus),
+        "dispute.status.{}",
+        lambda api, merchant, page, status: api.disputes.page(merchant, page, status=status),
+        (
+            "lists.id",
+            "lists.charge",
+            "lists.mandate",
+            "lists.amount",
+            "lists.reason",
+            "lists.status",
+            "lists.evidence_due",
+            "lists.created",
+        ),
+        list_views.dispute_row,
+    ),
+    "invoices": Listing(
+        "invoices",
+        "invoice",
+        "type",
+        get_args(InvoiceType),
+        "invoice.type.{}",
+        lambda api, merchant, page, kind: api.invoices.page(merchant, page, type=kind),
+        ("lists.number", "lists.type", "lists.mandate", "lists.customer", "lists.total", "lists.issued", "lists.document"),
+        list_views.invoice_row,
+    ),
+}
+
+
+def listing(name: str) -> Response[str]:
+    spec = LISTS[name]
+    session = routes.signed_in()
+    lang = routes.lang()
+    chosen, cursor = query(spec.filter, 40), query("cursor", 2048)
+    value = chosen if chosen in spec.values else None  # an unknown value is no filter (never an error page)
+    api, merchant = use_cases(), session.user.merchant_id
+    links = routes.deps().approval_links(routes.base_url())
+    error, rows, next_cursor = "", [], None
+    try:
+        result = spec.read(api, merchant, PageRequest(PAGE_SIZE, cursor or None), value)
+        rows = [spec.row(obj, lang, routes.root(), links) for obj in result.data]
+        next_cursor = result.next_cursor if result.has_more else None
+    except (InvalidRequest, ValidationFailed) as refused:  # a cursor altered or of another list
+        error = text(lang, "lists.bad_query", message=refused.message)
+    keep = {spec.filter: value} if value else {}
+    here = f"{routes.root()}/{spec.path}"
+    page_html = render.page(
+        "list.html",
+        routes.frame(spec.path, session),
+        heading=text(lang, f"{spec.path}.heading"),
+        path=spec.path,
+        kind=spec.kind,
+        filter=spec.filter,
+        filter_label=text(lang, f"lists.{spec.filter}"),
+        chosen=value or "",
+        values=[(v, text(lang, spec.label.format(v))) for v in spec.values],
+        columns=[text(lang, c) for c in spec.columns],
+        rows=rows,
+        next_href=f"{here}?{urlencode({**keep, 'cursor': next_cursor})}" if next_cursor else "",
+        first_href=f"{here}?{urlencode(keep)}".rstrip("?") if cursor else "",
+        error=error,
+    )
+    return routes.respond(400 if error else 200, page_html)
+
+
+@router.get("/dashboard/charges")
+def charges() -> Response[str]:
+    return listing("charges")
+
+
+@router.get("/dashboard/refunds")
+def refunds() -> Response[str]:
+    return listing("refunds")
+
+
+@router.get("/dashboard/disputes")
+def disputes() -> Response[str]:
+    return listing("disputes")
+
+
+@router.get("/dashboard/invoices")
+def invoices() -> Response[str]:
+    return listing("invoices")

@@ -6,8 +6,10 @@ page, a bank's revocation, the last charge settling, a resume past the term), th
 winds it up once, on the mandate's version:
 
 * each pending item becomes `void` (`item.voided`): it will never be billed;
-* the carried credit is given back to the customer as refunds of the mandate's latest succeeded
-  charges with money left, newest first, each up to the money it has left (`reason` `other`,
+* the carried credit is given back to the customer as refunds of the mandate's succeeded charges
+  with money left: first those whose cycles granted credit (`Charge.credited`: the money it was
+  paid with, so its credit note is at that money's rates), then the others, newest first, each up
+  to the money it has left (`reason` `other`,
   `metadata.credit` `"true"`); what no charge can take is reported by `mandate.credit_forfeited`
   with the amount.
 
@@ -72,7 +74,9 @@ def wind_up(
         mandate.updated_at = now
         return result  # more items first; the credit goes with the last slice
     left = mandate.credit
-    for charge in charges:
+    # The charges whose cycles granted credit first (its credit notes then give back the VAT that
+    # money carried, at its rates), then the rest, newest first.
+    for charge in sorted(charges, key=lambda c: c.credited <= 0):
         if left == 0 or len(result.refunds) == MAX_CREDIT_REFUNDS:
             break
         if charge.mandate_id != mandate.id:

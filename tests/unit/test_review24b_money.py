@@ -146,3 +146,39 @@ def test_leftover_credit_whose_refund_fails_later_is_not_lost_silently() -> None
     again = [r for r in world.api.refunds.page(MERCHANT, PageRequest(100, None)).data if r.metadata.get("credit")]
     forfeited = [e for e in world.repo.events(MERCHANT) if e.type == "mandate.credit_forfeited"]
     assert len(again) > 1 or forfeited
+
+
+def test_leftover_credit_whose_refunds_keep_failing_is_reported_forfeited_after_the_last_try() -> None:
+    from billing.api.requests import PlanChangeIn
+    from billing.domain.wind_up import MAX_CREDIT_REFUND_FAILURES
+    from billing.service.ports import PageRequest
+    from tests.unit.test_tax_credit import paid_mandate, settle_everything
+
+    # Given an ended mandate's 59.29 of leftover credit, refunded
+    books = Books()
+    world = books.world
+    rate = books.rate(inclusive=False)
+    mandate_id = paid_mandate(books, world.plan(amount=10000, tax_rate_id=rate))
+    world.clock.advance(days=15)
+    tiny = world.plan(amount=100, tax_rate_id=rate, name="Tiny")
+    world.api.mandates.change_plan(MERCHANT, mandate_id, PlanChangeIn(plan_id=tiny, at="now", prorate=True))
+    world.tick()
+    world.api.mandates.cancel(MERCHANT, mandate_id)
+    settle_everything(books)
+
+    def credit_refunds() -> list[Refund]:
+        return [r for r in world.api.refunds.page(MERCHANT, PageRequest(100, None)).data if r.metadata.get("credit")]
+
+    # When every one of its refunds fails at the gateway after succeeding
+    for _ in range(MAX_CREDIT_REFUND_FAILURES + 1):
+        for made in credit_refunds():
+            if made.status == "succeeded":
+                world.apply(world.gateway.fail_refund_later(made.id))
+        settle_everything(books)
+    # Then it was refunded again, each time in full, until the last try; then reported forfeited once
+    made = credit_refunds()
+    assert [r.amount for r in made] == [6050 - 121] * MAX_CREDIT_REFUND_FAILURES
+    assert all(r.status == "failed" for r in made)
+    forfeited = [e for e in world.repo.events(MERCHANT) if e.type == "mandate.credit_forfeited"]
+    assert [(e.data["amount"], e.data["currency"]) for e in forfeited] == [(6050 - 121, "EUR")]
+    assert world.get(mandate_id).credit == 0

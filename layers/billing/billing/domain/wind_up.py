@@ -13,6 +13,12 @@ winds it up once, on the mandate's version:
   `metadata.credit` `"true"`); what no charge can take is reported by `mandate.credit_forfeited`
   with the amount.
 
+A credit refund that fails at the gateway after it succeeded (`credit_refund_failed`) gives its
+amount back to the mandate as credit (and to its charge's granted credit, so the next refund
+comes from the same money and rates): the wind-up refunds it again. After
+`MAX_CREDIT_REFUND_FAILURES` such failures on a mandate, the amount is reported by
+`mandate.credit_forfeited` instead, so a customer whose account keeps failing ends the loop.
+
 Items go in slices (each is a write and an event in the transaction), then the credit, a few
 refunds per pass: a pass that made its most refunds keeps the rest of the credit for the next
 pass, so only credit that no charge has money for is ever forfeited. Pure: the caller reads the
@@ -37,6 +43,8 @@ from .refunds import Refund
 ITEMS_PER_PASS = 25
 MAX_CREDIT_REFUNDS = 10
 CREDIT_REFUND_METADATA = {"credit": "true"}
+# Leftover-credit refunds of one mandate that may fail after succeeding before the rest is forfeited.
+MAX_CREDIT_REFUND_FAILURES = 3
 
 
 @dataclass
@@ -96,3 +104,24 @@ def wind_up(
         result.mandate_events.append(EventType.MANDATE_CREDIT_FORFEITED)
     mandate.credit = 0
     return result
+
+
+def is_credit_refund(refund: Refund) -> bool:
+    """Whether `refund` gave back an ended mandate's leftover credit (made by `wind_up`)."""
+    return refund.reason == "other" and refund.metadata.get("credit") == CREDIT_REFUND_METADATA["credit"]
+
+
+def credit_refund_failed(mandate: Mandate, charge: Charge, amount: int, now: datetime) -> Money | None:
+    """A leftover-credit refund of `charge` (of `amount`) failed after it succeeded (the charge's
+    `refund_failed_later` applied): the money is the customer's credit again, on the mandate, for
+    the wind-up to refund once more; after `MAX_CREDIT_REFUND_FAILURES` failures it is not given
+    back but returned as forfeited (report it with `mandate.credit_forfeited`)."""
+    mandate.credit_refund_failures += 1
+    mandate.updated_at = now
+    if mandate.credit_refund_failures >= MAX_CREDIT_REFUND_FAILURES:
+        return Money(amount, mandate.terms.currency)
+    mandate.credit += amount
+    # The charge granted that credit again, within what its cycle was paid for.
+    room = charge.paid_worth - charge.credited - charge.amount_refunded - charge.amount_disputed
+    charge.credited += max(0, min(amount, room))
+    return None

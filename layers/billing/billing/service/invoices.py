@@ -222,13 +222,15 @@ class Invoicing:
 
     def _release(self, merchant_id: str, refund: Refund, note_id: str, key: str, now: datetime) -> None:
         """A failed refund that had no credit note (the invoice held nothing when it succeeded):
-        what it carried on its charge's latest invoice is given back no more."""
+        what it carried (on the invoice of the collection it was credited to) is given back no
+        more, as far as no later collection's invoice took it already."""
         charge = self.repo.get(Charge, merchant_id, refund.charge_id)
         if charge is None:
             return
-        invoice = self.repo.get(Invoice, merchant_id, charge_invoice_id(charge.id, charge.collection))
-        if invoice is not None and release_carry(invoice, key, note_id, now):
-            self.repo.commit(Changes(put=[invoice]))
+        wanted = [(merchant_id, charge_invoice_id(charge.id, n)) for n in range(1, charge.collection + 1)]
+        carrier = next((i for i in self.repo.load_many({Invoice: wanted}).of(Invoice).values() if note_id in i.carries), None)
+        if carrier is not None and release_carry(carrier, key, note_id, now):
+            self.repo.commit(Changes(put=[carrier]))
 
     def _invoice_of(self, merchant_id: str, charge_id: str, collection: int | None = None) -> Invoice | None:
         """The invoice of the charge's `collection` (None: its latest), issued first if the

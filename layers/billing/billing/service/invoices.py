@@ -10,9 +10,12 @@ merchant, after the receipt numbering:
   invoice's tally in one transaction on their versions (a crash numbers nothing, a redelivery
   finds the note issued: its id derives from what it answers). An invoice not issued yet (the
   correction overtook its charge's request) is issued first, its charge numbered if need be.
+  What a correction gives back beyond what the invoice still holds is carried on it (domain/
+  invoices `carry`) and credited from the charge's next collection's invoice, issued with it.
 * `restore(merchant, refund)`: a refund failed after it succeeded: the invoice that undoes its
   credit note, numbered from the receipt counter, written with it and the corrected invoice's
-  tally in one transaction (its id derives from the refund: issued at most once).
+  tally in one transaction (its id derives from the refund: issued at most once). What the
+  refund itself carried is released; what else the invoice carries is credited from what it frees.
 * `Invoices`: the merchant's reads (`GET /v1/invoices`), and the exports' `InvoiceRows`.
 """
 
@@ -104,13 +107,14 @@ class Invoicing:
             carriers = {
                 i.charge_id: i for i in (self.repo.load_many({Invoice: list(previous)}).of(Invoice).values() if previous else [])
             }
-            plain = [i for i in issued if not (i.charge_id in carriers and carried(carriers[i.charge_id]))]
+            carrying = {c for c, i in carriers.items() if carried(i)}
+            plain = [i for i in issued if i.charge_id not in carrying]
             for start in range(0, len(plain), CHUNK):
                 chunk = plain[start : start + CHUNK]
                 events = self.recorder.events([(i, [EventType.INVOICE_ISSUED]) for i in chunk], now)
                 self.repo.commit(Changes(put=list(chunk), events=events))
             counter: CreditNoteCounter | None = None
-            for invoice in (i for i in issued if i not in plain):
+            for invoice in (i for i in issued if i.charge_id in carrying):
                 counter = counter or self._counter(merchant_id, now)
                 charge = charges[invoice.charge_id]
                 source = f"{collection_source(charge.id, charge.collection)}|carried"
@@ -207,11 +211,12 @@ class Invoicing:
             # The refund's own carried part is given back no more; what else the invoice carries
             # is credited from what the undone note freed.
             release_carry(invoice, restoring_id, note_id, now)
-            notes = self._counter(merchant_id, now)
-            credit_prefix = account.credit_note_prefix if account is not None else "CN"
-            if (taken := take_carried(invoice, invoice, notes, credit_prefix, f"{refund_id}|carried", now)) is not None:
-                put += [taken, notes]
-                documents.append((taken, [EventType.CREDIT_NOTE_ISSUED]))
+            if carried(invoice):
+                notes = self._counter(merchant_id, now)
+                credit_prefix = account.credit_note_prefix if account is not None else "CN"
+                if (taken := take_carried(invoice, invoice, notes, credit_prefix, f"{refund_id}|carried", now)) is not None:
+                    put += [taken, notes]
+                    documents.append((taken, [EventType.CREDIT_NOTE_ISSUED]))
             self.repo.commit(Changes(put=put, events=self.recorder.events(documents, now)))
             return restoring, True
 

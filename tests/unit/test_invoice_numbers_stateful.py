@@ -24,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from billing.domain.charge import Charge, Line, TaxLine, charge_id
 from billing.domain.disputes import Dispute
 from billing.domain.errors import ConcurrentModification
-from billing.domain.invoices import CreditNoteCounter, Invoice, invoice_id
+from billing.domain.invoices import CreditNoteCounter, Invoice, carried, correction_source, invoice_id
 from billing.domain.model import PaymentMethod
 from billing.domain.refunds import Refund
 from billing.service.invoices import Invoicing
@@ -247,8 +247,30 @@ class BothSeries(RuleBasedStateMachine):
                     assert (invoice.credited[i], invoice.credited_tax[i]) == (collected, tax)
                     assert 0 <= tax <= group.tax_amount and 0 <= collected - tax <= group.taxable_amount
             assert all(n.corrects in by_id for n in notes)
+            # What the corrections answered gave back is credited or carried, never lost or twice
+            for invoice in invoices:
+                assert sum(invoice.credited) + carried(invoice) == self._given_back(merchant, invoice)
             for document in documents:
                 assert self.given.setdefault(document.id, document.number) == document.number
+
+    def _given_back(self, merchant: str, invoice: Invoice) -> int:
+        """What the corrections of `invoice`'s charge answered so far (a credit note issued or an
+        amount carried) gave back: a refund's or a lost dispute's amount, a reversal the payment."""
+        answered = {n.id for n in self._documents(merchant) if n.corrects == invoice.id} | set(invoice.carries)
+        total = 0
+        for refund_id in (r for r, m in self.refunds.items() if m == merchant):
+            refund_ = self.world.repo.get(Refund, merchant, refund_id)
+            if refund_.charge_id == invoice.charge_id and invoice_id(correction_source("refund", refund_id)) in answered:
+                total += refund_.amount
+        for (kind, source), m in self.corrections.items():
+            if m != merchant or invoice_id(correction_source(kind, source)) not in answered:  # type: ignore[arg-type]
+                continue
+            if kind == "reversal":
+                total += invoice.total if source == invoice.charge_id else 0
+            else:
+                dispute = self.world.repo.get(Dispute, merchant, source)
+                total += dispute.amount if dispute.charge_id == invoice.charge_id else 0
+        return total
 
     def teardown(self) -> None:
         if not hasattr(self, "world"):

@@ -9,6 +9,7 @@ from billing.domain.charge import Charge
 from billing.domain.refunds import Refund
 from billing.service.event_publishing import receipt_request
 from tests.unit.test_invoices import Books
+from tests.unit.test_tax_credit import per_rate_never_below_zero
 from tests.world import MERCHANT, World, refund
 
 
@@ -54,7 +55,7 @@ def test_a_debit_refunded_in_part_then_returned_whole_and_collected_again_keeps_
     # Given a 10.00 bank debit, of which the merchant refunded 3.00 (CN-1)
     books = Books()
     world = books.world
-    charge = debit(books)
+    charge = debit(books, tax_rate_id=books.rate())
     made = refund(world, charge.id, amount=300)
     world.tick()
     handle(books)
@@ -68,13 +69,16 @@ def test_a_debit_refunded_in_part_then_returned_whole_and_collected_again_keeps_
     # Then the documents say what the gateway holds: 10.00 + 10.00 - 3.00 - 10.00 = 7.00
     assert held(books) == 700
     assert documented(books) == held(books)
+    # And every document is valid EN 16931 and no rate of an invoice is credited below zero
+    books.every_document_validates()
+    per_rate_never_below_zero(books, charge.mandate_id)
 
 
 def test_a_refund_failing_after_its_debit_was_returned_leaves_the_books_on_the_money() -> None:
     # Given a 10.00 bank debit, 3.00 of it refunded (CN-1), the whole debit then returned by the bank
     books = Books()
     world = books.world
-    charge = debit(books)
+    charge = debit(books, tax_rate_id=books.rate())
     made = refund(world, charge.id, amount=300)
     world.tick()
     handle(books)
@@ -86,6 +90,8 @@ def test_a_refund_failing_after_its_debit_was_returned_leaves_the_books_on_the_m
     # Then the merchant holds 10.00 - 3.00 - 10.00 + 3.00 = 0, and its documents say so
     assert held(books) == 0
     assert documented(books) == held(books)
+    books.every_document_validates()
+    per_rate_never_below_zero(books, charge.mandate_id)
 
 
 def test_leftover_credit_is_refunded_at_the_rate_it_was_paid_with_not_at_the_newest_invoices() -> None:
@@ -146,3 +152,90 @@ def test_leftover_credit_whose_refund_fails_later_is_not_lost_silently() -> None
     again = [r for r in world.api.refunds.page(MERCHANT, PageRequest(100, None)).data if r.metadata.get("credit")]
     forfeited = [e for e in world.repo.events(MERCHANT) if e.type == "mandate.credit_forfeited"]
     assert len(again) > 1 or forfeited
+
+
+def test_leftover_credit_whose_refunds_keep_failing_is_reported_forfeited_after_the_last_try() -> None:
+    from billing.api.requests import PlanChangeIn
+    from billing.domain.wind_up import MAX_CREDIT_REFUND_FAILURES
+    from billing.service.ports import PageRequest
+    from tests.unit.test_tax_credit import paid_mandate, settle_everything
+
+    # Given an ended mandate's 59.29 of leftover credit, refunded
+    books = Books()
+    world = books.world
+    rate = books.rate(inclusive=False)
+    mandate_id = paid_mandate(books, world.plan(amount=10000, tax_rate_id=rate))
+    world.clock.advance(days=15)
+    tiny = world.plan(amount=100, tax_rate_id=rate, name="Tiny")
+    world.api.mandates.change_plan(MERCHANT, mandate_id, PlanChangeIn(plan_id=tiny, at="now", prorate=True))
+    world.tick()
+    world.api.mandates.cancel(MERCHANT, mandate_id)
+    settle_everything(books)
+
+    def credit_refunds() -> list[Refund]:
+        return [r for r in world.api.refunds.page(MERCHANT, PageRequest(100, None)).data if r.metadata.get("credit")]
+
+    # When every one of its refunds fails at the gateway after succeeding
+    for _ in range(MAX_CREDIT_REFUND_FAILURES + 1):
+        for made in credit_refunds():
+            if made.status == "succeeded":
+                world.apply(world.gateway.fail_refund_later(made.id))
+        settle_everything(books)
+    # Then it was refunded again, each time in full, until the last try; then reported forfeited once
+    made = credit_refunds()
+    assert [r.amount for r in made] == [6050 - 121] * MAX_CREDIT_REFUND_FAILURES
+    assert all(r.status == "failed" for r in made)
+    forfeited = [e for e in world.repo.events(MERCHANT) if e.type == "mandate.credit_forfeited"]
+    assert [(e.data["amount"], e.data["currency"]) for e in forfeited] == [(6050 - 121, "EUR")]
+    assert world.get(mandate_id).credit == 0
+
+
+def test_a_refund_succeeding_after_the_bank_returned_its_debit_is_carried_and_released_when_it_fails() -> None:
+    from billing.domain.invoices import Invoice, carried, charge_invoice_id
+    from billing.domain.model import PaymentMethod
+    from billing.service.messages import ReceiptRequest
+    from billing.service.ports import Changes
+
+    # Given a 10.00 bank debit returned whole by the bank (CN-1 of 10.00)
+    books = Books()
+    world = books.world
+    charge = debit(books)
+    world.apply(world.gateway.reverse(charge.id, code="insufficient_funds"))
+    handle(books)
+    # When a 3.00 refund sent before the return is reported succeeded after it (R-1 holds nothing)
+    now = world.clock.now()
+    late = Refund(
+        id=world.ids.new("rfd"),
+        merchant_id=MERCHANT,
+        created_at=now,
+        updated_at=now,
+        charge_id=charge.id,
+        mandate_id=charge.mandate_id,
+        amount=300,
+        currency="EUR",
+        status="succeeded",
+        payment_method=PaymentMethod(gateway="simulated", token="pm_sim_sepa_ok"),
+    )
+    world.repo.commit(Changes(put=[late]))
+    ask = ReceiptRequest(merchant_id=MERCHANT, charge_id=charge.id, correction="refund", source_id=late.id)
+    for _ in range(2):  # and again (a redelivery)
+        assert books.receipts.handle([ask]).retry_from is None
+
+    def first() -> Invoice:
+        invoice = world.repo.get(Invoice, MERCHANT, charge_invoice_id(charge.id))
+        assert invoice is not None
+        return invoice
+
+    # Then no credit note goes below R-1, and the 3.00 given back is carried, once
+    assert documented(books) == 0 and carried(first()) == 300
+    # And when that refund fails afterwards (the 3.00 is the merchant's again), nothing is carried
+    late.fail_later("refund_declined", world.clock.now())
+    world.repo.commit(Changes(put=[late]))
+    failed = ReceiptRequest(merchant_id=MERCHANT, charge_id=charge.id, correction="refund_failed", source_id=late.id)
+    for _ in range(2):
+        assert books.receipts.handle([failed]).retry_from is None
+    assert carried(first()) == 0
+    # So the collection after is invoiced with nothing taken off: 10.00 - 10.00 + 10.00
+    collect_again(world, charge.id)
+    handle(books)
+    assert documented(books) == 1000 == held(books)

@@ -145,6 +145,10 @@ class Invoice(Entity):
     # invoice's order), given back to that invoice's tally when the credit note is itself undone.
     took: list[int] = []
     took_tax: list[int] = []
+    # An invoice's ledger of money given back beyond what it held (`carry`), by the document or
+    # correction that moved it: + what a correction could not credit, - what a later document took.
+    # Internal, not part of the document.
+    carries: dict[str, int] = {}
 
     @property
     def vat_invoice(self) -> bool:
@@ -483,3 +487,60 @@ def issue_restoring_invoice(
         credited=[0] * len(groups),
         credited_tax=[0] * len(groups),
     )
+
+
+# ------------------------------------------------------------------ money given back beyond an invoice
+# The books' rule is that invoices less credit notes are what the gateway holds, per charge. A
+# correction may give back more than its invoice still holds: a bank returns a whole debit part of
+# which was refunded already (SEPA), or a refund sent before a return succeeds after it. No credit
+# note may take an invoice below zero per rate, so what it could not credit is carried on the
+# invoice (`carries`) and credited from the charge's next collection's invoice when that is issued,
+# or from this invoice again as a failed refund frees its share.
+
+
+def carried(invoice: Invoice) -> int:
+    """What `invoice` still carries: money given back that no credit note says yet."""
+    return max(0, sum(invoice.carries.values()))
+
+
+def carry(invoice: Invoice, key: str, amount: int, now: datetime) -> None:
+    """Record that the correction `key` (its credit note's id) gave back `amount` more than
+    `invoice` held (once per key: a redelivery adds nothing)."""
+    if amount > 0 and key not in invoice.carries:
+        invoice.carries = {**invoice.carries, key: amount}
+        invoice.updated_at = now
+
+
+def release_carry(invoice: Invoice, key: str, carried_by: str, now: datetime) -> int:
+    """A refund failed after it succeeded: what it had carried (`carried_by`, its credit note's
+    id) is no longer given back. Recorded once under `key`; returns the amount released."""
+    if key in invoice.carries:
+        return 0
+    released = min(invoice.carries.get(carried_by, 0), carried(invoice))
+    if released:
+        invoice.carries = {**invoice.carries, key: -released}
+        invoice.updated_at = now
+    return released
+
+
+def take_carried(
+    carrier: Invoice,
+    target: Invoice,
+    counter: CreditNoteCounter,
+    prefix: str,
+    source_id: str,
+    now: datetime,
+) -> Invoice | None:
+    """The credit note that gives back, off `target` (the next collection's invoice, or the
+    carrier itself once a failed refund freed its share), what `carrier` carries, as far as
+    `target` holds it (None: nothing carried or nothing held). The note answers `source_id` as a
+    reversal (the usual cause); the carrier's ledger records it under the note's id. Write the
+    note, both invoices and the counter together."""
+    note_id = invoice_id(correction_source("reversal", source_id))
+    amount = min(carried(carrier), target.uncredited)
+    if amount <= 0 or note_id in carrier.carries:
+        return None
+    note = issue_credit_note(target, counter, prefix, amount, "reversal", source_id, now)
+    carrier.carries = {**carrier.carries, note_id: -amount}
+    carrier.updated_at = now
+    return note

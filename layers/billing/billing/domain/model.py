@@ -219,6 +219,7 @@ class Mandate(Entity):
     # Proration credit not yet used, taken off the next charges: money (minor units the customer paid
     # for time not used, tax included), whatever the rates of the plans it came from and goes to.
     credit: int = 0
+    credit_refund_failures: int = 0  # leftover-credit refunds that failed after succeeding (domain/wind_up)
     paid_period: PaidPeriod | None = None
     open_charge_id: str | None = None  # the charge being collected, or the failed one while past_due
     attempt_at: datetime | None = None  # when the open charge's next attempt is due

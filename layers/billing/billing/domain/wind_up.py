@@ -6,10 +6,18 @@ page, a bank's revocation, the last charge settling, a resume past the term), th
 winds it up once, on the mandate's version:
 
 * each pending item becomes `void` (`item.voided`): it will never be billed;
-* the carried credit is given back to the customer as refunds of the mandate's latest succeeded
-  charges with money left, newest first, each up to the money it has left (`reason` `other`,
+* the carried credit is given back to the customer as refunds of the mandate's succeeded charges
+  with money left: first those whose cycles granted credit (`Charge.credited`: the money it was
+  paid with, so its credit note is at that money's rates), then the others, newest first, each up
+  to the money it has left (`reason` `other`,
   `metadata.credit` `"true"`); what no charge can take is reported by `mandate.credit_forfeited`
   with the amount.
+
+A credit refund that fails at the gateway after it succeeded (`credit_refund_failed`) gives its
+amount back to the mandate as credit (and to its charge's granted credit, so the next refund
+comes from the same money and rates): the wind-up refunds it again. After
+`MAX_CREDIT_REFUND_FAILURES` such failures on a mandate, the amount is reported by
+`mandate.credit_forfeited` instead, so a customer whose account keeps failing ends the loop.
 
 Items go in slices (each is a write and an event in the transaction), then the credit, a few
 refunds per pass: a pass that made its most refunds keeps the rest of the credit for the next
@@ -35,6 +43,8 @@ from .refunds import Refund
 ITEMS_PER_PASS = 25
 MAX_CREDIT_REFUNDS = 10
 CREDIT_REFUND_METADATA = {"credit": "true"}
+# Leftover-credit refunds of one mandate that may fail after succeeding before the rest is forfeited.
+MAX_CREDIT_REFUND_FAILURES = 3
 
 
 @dataclass
@@ -72,7 +82,9 @@ def wind_up(
         mandate.updated_at = now
         return result  # more items first; the credit goes with the last slice
     left = mandate.credit
-    for charge in charges:
+    # The charges whose cycles granted credit first (its credit notes then give back the VAT that
+    # money carried, at its rates), then the rest, newest first.
+    for charge in sorted(charges, key=lambda c: c.credited <= 0):
         if left == 0 or len(result.refunds) == MAX_CREDIT_REFUNDS:
             break
         if charge.mandate_id != mandate.id:
@@ -92,3 +104,24 @@ def wind_up(
         result.mandate_events.append(EventType.MANDATE_CREDIT_FORFEITED)
     mandate.credit = 0
     return result
+
+
+def is_credit_refund(refund: Refund) -> bool:
+    """Whether `refund` gave back an ended mandate's leftover credit (made by `wind_up`)."""
+    return refund.reason == "other" and refund.metadata.get("credit") == CREDIT_REFUND_METADATA["credit"]
+
+
+def credit_refund_failed(mandate: Mandate, charge: Charge, amount: int, now: datetime) -> Money | None:
+    """A leftover-credit refund of `charge` (of `amount`) failed after it succeeded (the charge's
+    `refund_failed_later` applied): the money is the customer's credit again, on the mandate, for
+    the wind-up to refund once more; after `MAX_CREDIT_REFUND_FAILURES` failures it is not given
+    back but returned as forfeited (report it with `mandate.credit_forfeited`)."""
+    mandate.credit_refund_failures += 1
+    mandate.updated_at = now
+    if mandate.credit_refund_failures >= MAX_CREDIT_REFUND_FAILURES:
+        return Money(amount, mandate.terms.currency)
+    mandate.credit += amount
+    # The charge granted that credit again, within what its cycle was paid for.
+    room = charge.paid_worth - charge.credited - charge.amount_refunded - charge.amount_disputed
+    charge.credited += max(0, min(amount, room))
+    return None

@@ -29,6 +29,7 @@ from ..domain.events import EventType
 from ..domain.model import Entity, Mandate
 from ..domain.payment_methods import Gateway
 from ..domain.refunds import Refund
+from ..domain.wind_up import credit_refund_failed, is_credit_refund
 from ..observability import logger
 from .concurrency import retry_on_conflict
 from .event_recorder import EventRecorder
@@ -276,6 +277,8 @@ class GatewayEvents:
             elif refund.status == "succeeded" and report.outcome == "declined":
                 refund_events, charge_events = refund.fail_later(report.failure_code, now), []
                 charge.refund_failed_later(refund.amount, now)
+                if is_credit_refund(refund):
+                    return self._credit_refund_failed(refund, refund_events, charge, now)
             else:
                 return Applied("unchanged")
             events = self.recorder.events([(refund, refund_events), (charge, charge_events)], now)
@@ -283,6 +286,23 @@ class GatewayEvents:
             return Applied("applied", [e.type for e in events], refund.amount, refund.currency)
 
         return retry_on_conflict(once)
+
+    def _credit_refund_failed(self, refund: Refund, refund_events: list[EventType], charge: Charge, now: datetime) -> Applied:
+        """A leftover-credit refund failed after it succeeded: its amount is the ended mandate's
+        credit again (refunded by the next wind-up), or reported forfeited after repeated failures
+        (domain/wind_up `credit_refund_failed`); one transaction with the refund and the charge."""
+        mandate = self.repo.get(Mandate, refund.merchant_id, refund.mandate_id)
+        objects: list[tuple[Refund | Charge | Mandate, list[EventType]]] = [(refund, refund_events), (charge, [])]
+        extra: dict[str, dict[str, object]] = {}
+        if mandate is not None:
+            lost = credit_refund_failed(mandate, charge, refund.amount, now)
+            objects.append((mandate, [EventType.MANDATE_CREDIT_FORFEITED] if lost else []))
+            if lost:
+                extra[EventType.MANDATE_CREDIT_FORFEITED] = {"amount": lost.amount, "currency": lost.currency}
+                logger.warning("mandate %s: credit refund failed again, %s reported forfeited", mandate.id, lost)
+        events = self.recorder.events(objects, now, extra)
+        self.repo.commit(Changes(put=[o for o, _ in objects], events=events))
+        return Applied("applied", [e.type for e in events], refund.amount, refund.currency)
 
     # ------------------------------------------------------------------ disputes
     def _dispute(self, event: GatewayEvent, facts: DisputeFacts) -> Applied:

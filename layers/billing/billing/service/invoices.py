@@ -10,9 +10,12 @@ merchant, after the receipt numbering:
   invoice's tally in one transaction on their versions (a crash numbers nothing, a redelivery
   finds the note issued: its id derives from what it answers). An invoice not issued yet (the
   correction overtook its charge's request) is issued first, its charge numbered if need be.
+  What a correction gives back beyond what the invoice still holds is carried on it (domain/
+  invoices `carry`) and credited from the charge's next collection's invoice, issued with it.
 * `restore(merchant, refund)`: a refund failed after it succeeded: the invoice that undoes its
   credit note, numbered from the receipt counter, written with it and the corrected invoice's
-  tally in one transaction (its id derives from the refund: issued at most once).
+  tally in one transaction (its id derives from the refund: issued at most once). What the
+  refund itself carried is released; what else the invoice carries is credited from what it frees.
 * `Invoices`: the merchant's reads (`GET /v1/invoices`), and the exports' `InvoiceRows`.
 """
 
@@ -32,6 +35,8 @@ from ..domain.invoices import (
     CorrectionKind,
     CreditNoteCounter,
     Invoice,
+    carried,
+    carry,
     charge_invoice_id,
     collection_source,
     correction_source,
@@ -39,8 +44,10 @@ from ..domain.invoices import (
     issue_credit_note,
     issue_invoice,
     issue_restoring_invoice,
+    release_carry,
+    take_carried,
 )
-from ..domain.model import Customer, Mandate, Plan
+from ..domain.model import Customer, Entity, Mandate, Plan
 from ..domain.receipts import ReceiptCounter
 from ..domain.refunds import Refund
 from ..observability import logger
@@ -94,10 +101,31 @@ class Invoicing:
                 issue_invoice(c, _customer(mandates.get(c.mandate_id)), account, now, _plan_name(plans.get(c.plan_id)))
                 for c in todo
             ]
-            for start in range(0, len(issued), CHUNK):
-                chunk = issued[start : start + CHUNK]
+            # A collection after a reversal first gives back what its previous one carries (money
+            # returned beyond what that invoice held), with it in one transaction.
+            previous = {(merchant_id, charge_invoice_id(c.id, c.collection - 1)) for c in todo if c.collection > 1}
+            carriers = {
+                i.charge_id: i for i in (self.repo.load_many({Invoice: list(previous)}).of(Invoice).values() if previous else [])
+            }
+            carrying = {c for c, i in carriers.items() if carried(i)}
+            plain = [i for i in issued if i.charge_id not in carrying]
+            for start in range(0, len(plain), CHUNK):
+                chunk = plain[start : start + CHUNK]
                 events = self.recorder.events([(i, [EventType.INVOICE_ISSUED]) for i in chunk], now)
                 self.repo.commit(Changes(put=list(chunk), events=events))
+            counter: CreditNoteCounter | None = None
+            for invoice in (i for i in issued if i.charge_id in carrying):
+                counter = counter or self._counter(merchant_id, now)
+                charge = charges[invoice.charge_id]
+                source = f"{collection_source(charge.id, charge.collection)}|carried"
+                carrier = carriers[invoice.charge_id]
+                note = take_carried(carrier, invoice, counter, account.credit_note_prefix, source, now)
+                put: list[Entity] = [invoice, carrier]
+                documents: list[tuple[Invoice, list[EventType]]] = [(invoice, [EventType.INVOICE_ISSUED])]
+                if note is not None:
+                    put += [note, counter]
+                    documents.append((note, [EventType.CREDIT_NOTE_ISSUED]))
+                self.repo.commit(Changes(put=put, events=self.recorder.events(documents, now)))
             return issued
 
         return retry_on_conflict(once)
@@ -131,12 +159,22 @@ class Invoicing:
                 logger.warning("nothing to correct: the charge has no invoice", extra={"charge_id": charge_id, "kind": kind})
                 return None, False
             amount = self._amount(merchant_id, kind, source_id, invoice)
-            amount = min(amount, invoice.uncredited)
-            if amount <= 0:
+            if amount <= 0 or note_id in invoice.carries:
+                return None, False
+            # What the invoice no longer holds is carried (domain/invoices `carry`): the money went.
+            credited = min(amount, invoice.uncredited)
+            carry(invoice, note_id, amount - credited, now)
+            if amount > credited:
+                logger.warning(
+                    "correction gives back more than its invoice holds: the rest is carried",
+                    extra={"charge_id": charge_id, "kind": kind, "carried": amount - credited},
+                )
+            if credited <= 0:
+                self.repo.commit(Changes(put=[invoice]))
                 return None, False
             account = self.repo.get(Account, merchant_id, merchant_id) or Account.new(merchant_id, merchant_id, now)
-            counter = self.repo.get(CreditNoteCounter, merchant_id, merchant_id) or CreditNoteCounter.new(merchant_id, now)
-            note = issue_credit_note(invoice, counter, account.credit_note_prefix, amount, kind, source_id, now)
+            counter = self._counter(merchant_id, now)
+            note = issue_credit_note(invoice, counter, account.credit_note_prefix, credited, kind, source_id, now)
             events = self.recorder.events([(note, [EventType.CREDIT_NOTE_ISSUED])], now)
             self.repo.commit(Changes(put=[note, invoice, counter], events=events))
             return note, True
@@ -156,7 +194,10 @@ class Invoicing:
             if (issued := loaded.get(restoring_id)) is not None:
                 return issued, False
             note, refund = loaded.get(note_id), self.repo.get(Refund, merchant_id, refund_id)
-            if note is None or note.corrects is None or refund is None or refund.status != "failed":
+            if refund is None or refund.status != "failed":
+                return None, False
+            if note is None or note.corrects is None:
+                self._release(merchant_id, refund, note_id, restoring_id, now)  # carried whole: no note to undo
                 return None, False
             invoice = self.repo.get(Invoice, merchant_id, note.corrects)
             if invoice is None:
@@ -165,11 +206,36 @@ class Invoicing:
             prefix = account.receipt_prefix if account is not None else "R"
             counter = self.repo.get(ReceiptCounter, merchant_id, merchant_id) or ReceiptCounter.new(merchant_id, now)
             restoring = issue_restoring_invoice(note, invoice, counter, prefix, "refund_failed", refund_id, now)
-            events = self.recorder.events([(restoring, [EventType.INVOICE_ISSUED])], now)
-            self.repo.commit(Changes(put=[restoring, invoice, counter], events=events))
+            documents: list[tuple[Invoice, list[EventType]]] = [(restoring, [EventType.INVOICE_ISSUED])]
+            put: list[Entity] = [restoring, invoice, counter]
+            # The refund's own carried part is given back no more; what else the invoice carries
+            # is credited from what the undone note freed.
+            release_carry(invoice, restoring_id, note_id, now)
+            if carried(invoice):
+                notes = self._counter(merchant_id, now)
+                credit_prefix = account.credit_note_prefix if account is not None else "CN"
+                if (taken := take_carried(invoice, invoice, notes, credit_prefix, f"{refund_id}|carried", now)) is not None:
+                    put += [taken, notes]
+                    documents.append((taken, [EventType.CREDIT_NOTE_ISSUED]))
+            self.repo.commit(Changes(put=put, events=self.recorder.events(documents, now)))
             return restoring, True
 
         return retry_on_conflict(once)
+
+    def _counter(self, merchant_id: str, now: datetime) -> CreditNoteCounter:
+        return self.repo.get(CreditNoteCounter, merchant_id, merchant_id) or CreditNoteCounter.new(merchant_id, now)
+
+    def _release(self, merchant_id: str, refund: Refund, note_id: str, key: str, now: datetime) -> None:
+        """A failed refund that had no credit note (the invoice held nothing when it succeeded):
+        what it carried (on the invoice of the collection it was credited to) is given back no
+        more, as far as no later collection's invoice took it already."""
+        charge = self.repo.get(Charge, merchant_id, refund.charge_id)
+        if charge is None:
+            return
+        wanted = [(merchant_id, charge_invoice_id(charge.id, n)) for n in range(1, charge.collection + 1)]
+        carrier = next((i for i in self.repo.load_many({Invoice: wanted}).of(Invoice).values() if note_id in i.carries), None)
+        if carrier is not None and release_carry(carrier, key, note_id, now):
+            self.repo.commit(Changes(put=[carrier]))
 
     def _invoice_of(self, merchant_id: str, charge_id: str, collection: int | None = None) -> Invoice | None:
         """The invoice of the charge's `collection` (None: its latest), issued first if the

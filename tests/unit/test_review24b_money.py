@@ -239,3 +239,27 @@ def test_a_refund_succeeding_after_the_bank_returned_its_debit_is_carried_and_re
     collect_again(world, charge.id)
     handle(books)
     assert documented(books) == 1000 == held(books)
+
+
+def test_a_merchants_own_refund_dressed_as_a_credit_refund_is_not_given_back_as_credit() -> None:
+    from billing.service.ports import PageRequest
+    from tests.unit.test_tax_credit import paid_mandate, settle_everything
+
+    # Given a paid charge, cancelled, that the merchant refunds itself with the metadata the
+    # wind-up's credit refunds carry ({"credit": "true"}, reason "other")
+    books = Books()
+    world = books.world
+    mandate_id = paid_mandate(books, world.plan(amount=10000, tax_rate_id=books.rate(inclusive=False)))
+    world.api.mandates.cancel(MERCHANT, mandate_id)
+    [charge] = world.charges(mandate_id)
+    refund(world, charge.id, amount=2000, reason="other", metadata={"credit": "true"})
+    settle_everything(books)
+    [own] = world.api.refunds.page(MERCHANT, PageRequest(100, None)).data
+    assert own.status == "succeeded"
+    # When the gateway fails that refund afterwards
+    world.apply(world.gateway.fail_refund_later(own.id))
+    settle_everything(books)
+    # Then nothing is refunded again and the ended mandate holds no credit: only a leftover-credit
+    # refund the wind-up made is retried (the merchant's metadata is not proof)
+    assert len(world.api.refunds.page(MERCHANT, PageRequest(100, None)).data) == 1
+    assert world.get(mandate_id).credit == 0

@@ -46,6 +46,9 @@ class Refund(Entity):
     # When the money moved (reconciliation dates each movement by them): the refund recorded
     # `succeeded`, and, when the gateway reported it failed afterwards, the money come back.
     succeeded_at: datetime | None = None
+    # Made by the wind-up to give an ended mandate's leftover credit back (domain/wind_up): a
+    # refund the merchant asks for never is one, whatever its reason and metadata say.
+    of_credit: bool = False
     failed_later_at: datetime | None = None
 
     @classmethod
@@ -57,6 +60,7 @@ class Refund(Entity):
         now: datetime,
         reason: RefundReason = "requested_by_customer",
         metadata: dict[str, str] | None = None,
+        of_credit: bool = False,
     ) -> Refund:
         """A pending refund of `amount` (already reserved on `charge`), back to what paid it."""
         if charge.paid_with is None:  # a charge settled without a gateway payment (lines summing to 0)
@@ -72,6 +76,7 @@ class Refund(Entity):
             currency=charge.currency,
             reason=reason,
             metadata=dict(metadata or {}),
+            of_credit=of_credit,
             payment_method=charge.paid_with,
             charge_reference=charge.gateway_reference,
         )

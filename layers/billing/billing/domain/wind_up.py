@@ -94,7 +94,7 @@ def wind_up(
             continue
         left -= amount
         result.charges.append(charge)
-        result.refunds.append(Refund.of(charge, new_refund_id(), amount, now, "other", CREDIT_REFUND_METADATA))
+        result.refunds.append(Refund.of(charge, new_refund_id(), amount, now, "other", CREDIT_REFUND_METADATA, of_credit=True))
     mandate.updated_at = now
     if left and len(result.refunds) == MAX_CREDIT_REFUNDS:
         mandate.credit = left  # the rest in the next pass (older charges may still take it)
@@ -107,8 +107,9 @@ def wind_up(
 
 
 def is_credit_refund(refund: Refund) -> bool:
-    """Whether `refund` gave back an ended mandate's leftover credit (made by `wind_up`)."""
-    return refund.reason == "other" and refund.metadata.get("credit") == CREDIT_REFUND_METADATA["credit"]
+    """Whether `refund` gave back an ended mandate's leftover credit (made by `wind_up`; the
+    metadata it shows merchants is not proof: a merchant's own refund may carry the same)."""
+    return refund.of_credit
 
 
 def credit_refund_failed(mandate: Mandate, charge: Charge, amount: int, now: datetime) -> Money | None:

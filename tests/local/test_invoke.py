@@ -45,6 +45,16 @@ SAMPLES = [
     ("reconciliation", "events/reconciliation_daily.json", lambda r: r["date"] == "2026-12-01" and r["queued"] == r["merchants"]),
     # A link that is not ours: the page says so (in Lithuanian, from Accept-Language), never a 500.
     ("customer_page", "events/customer_page_get.json", lambda r: r["statusCode"] == 404 and 'lang="lt"' in r["body"]),
+    # The dashboard without a session: sent to sign in (under the stage), with its security headers.
+    (
+        "dashboard",
+        "events/dashboard_get.json",
+        lambda r: (
+            r["statusCode"] in (302, 303)
+            and r["multiValueHeaders"]["Location"] == ["/live/dashboard/sign-in"]
+            and r["multiValueHeaders"]["Cache-Control"] == ["no-store"]
+        ),
+    ),
 ]
 
 

@@ -5,7 +5,6 @@ an event by its time, type and the object it is about. Pure: no I/O, nothing ren
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation

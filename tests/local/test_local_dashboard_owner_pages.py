@@ -46,3 +46,48 @@ def test_an_owner_manages_plans_keys_and_exports_over_http(local: str) -> None:
     link = re.search(r'href="([^"]+/_local/s3/[^"]+)"', page).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
     status, _, headers = fetch(link)
     assert status == 200 and headers["Content-Type"].startswith("text/csv")
+
+
+def test_an_owner_creates_a_plan_and_a_key_in_a_real_browser(local: str) -> None:
+    """With SCREENSHOTS=1 the plans and API keys pages are saved as docs/screenshots/dashboard-plans-en.png
+    and dashboard-api-keys-lt.png (the key's secret is never on them)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.local.test_dashboard_local import ARGS, CHROMIUM, SHOTS
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    created = new_merchant(local, "Sporto klubas")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page = browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 900})
+        violations: list[str] = []
+        page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
+        page.goto(f"{local}/dashboard")
+        page.fill("input[name=email]", created["owner_email"])
+        page.fill("input[name=password]", created["owner_password"])
+        page.click("button[type=submit]")
+        page.wait_for_url("**/dashboard/overview")
+        # When the owner creates a plan from the Plans page, a wrong amount first
+        page.click("nav >> text=Plans")
+        page.fill("input[name=name]", "Monthly membership")
+        page.fill("input[name=amount]", "29,999")
+        page.click("text=Create the plan")
+        assert "at most 2 decimal places" in page.locator("p.error").inner_text()
+        assert page.locator("input[name=name]").input_value() == "Monthly membership"  # what was typed is kept
+        page.fill("input[name=amount]", "29,99")
+        page.fill("input[name=trial_days]", "14")
+        page.click("text=Create the plan")
+        page.wait_for_url("**?done=created")
+        assert "€29.99" in page.locator("table.plans").inner_text()
+        page.screenshot(path=str(SHOTS / "dashboard-plans-en.png"), full_page=True)
+        # When the owner creates an API key, Then its secret is shown once, never on the list
+        page.click("nav >> text=API keys")
+        page.click("text=Create an API key")
+        secret = page.locator("#new-key").input_value()
+        assert secret.startswith("rk_")
+        page.click("text=Back to the API keys")
+        page.goto(f"{local}/dashboard/api-keys?lang=lt")
+        assert secret not in page.content() and page.locator("tr[data-key-id]").count() == 2
+        page.screenshot(path=str(SHOTS / "dashboard-api-keys-lt.png"), full_page=True)
+        browser.close()
+    assert violations == []

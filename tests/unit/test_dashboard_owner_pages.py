@@ -303,3 +303,14 @@ def test_the_pages_speak_lithuanian_and_are_in_the_navigation(world: World) -> N
         assert f'href="/dashboard/{page}" aria-current="page"' in body
     overview = world.request("GET", "/dashboard/overview", OWNER).body
     assert all(f'href="/dashboard/{page}"' in overview for page in expected)
+
+
+def test_the_plans_page_pages_on_with_the_apis_cursor_and_an_altered_one_is_a_400(world: World) -> None:
+    made = [world.billing.plan(name=f"P{n}") for n in range(23)]
+    first = world.request("GET", "/dashboard/plans", OWNER).body
+    listed = re.findall(r'data-plan-id="(pln_[A-Za-z0-9]+)"', first)
+    older = unescape(re.search(r'href="([^"]+)" rel="next"', first).group(1))  # type: ignore[union-attr]
+    rest = re.findall(r'data-plan-id="(pln_[A-Za-z0-9]+)"', world.request("GET", older, OWNER).body)
+    assert sorted(listed + rest) == sorted(made) and len(listed) == 20
+    for page in ("plans", "api-keys", "exports"):
+        assert world.request("GET", f"/dashboard/{page}?cursor=not-a-cursor", OWNER).status == 400

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import get_args
+from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -135,7 +136,7 @@ def plans_page(
         rates=[(r.id, f"{r.display_name} {r.percentage}% ({r.country})") for r in rates],
         entered={"name": "", "amount": "", "currency": "EUR", "interval": "month", "interval_count": "1", "trial_days": ""}
         | {k: v for k, v in (entered or {}).items() if v},
-        next_href=f"{here}?cursor={result.next_cursor}" if result.has_more and result.next_cursor else "",
+        next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
         first_href=here if cursor else "",
         error=error,
         notice=notice,
@@ -235,7 +236,7 @@ def keys_page(session: Session, status: int = 200, error: str = "", notice: str 
         "api_keys.html",
         routes.frame("api-keys", session),
         rows=rows,
-        next_href=f"{here}?cursor={result.next_cursor}" if result.has_more and result.next_cursor else "",
+        next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
         first_href=here if cursor else "",
         error=error,
         notice=notice,
@@ -311,7 +312,7 @@ def exports_page(
         rows=rows,
         kinds=[(k, text(lang, f"exports.kind.{k}")) for k in KINDS],
         entered={"kind": "invoices", "month": last_month, **(entered or {})},
-        next_href=f"{here}?cursor={result.next_cursor}" if result.has_more and result.next_cursor else "",
+        next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
         first_href=here if cursor else "",
         error=error,
         notice=notice,

@@ -259,6 +259,8 @@ def test_an_owner_refunds_part_of_a_charge_and_the_form_sent_twice_refunds_once(
         ("0", "en", "The amount must be between €0.01 and €19.99."),
         ("1.005", "en", "at most 2 decimal places"),
         ("abc", "en", "at most 2 decimal places"),
+        ("1e99999999", "en", "at most 2 decimal places"),  # Decimal's overflow was a 500
+        ("1e999990", "en", "at most 2 decimal places"),  # a number of a million digits: seconds of CPU
         ("20,00", "lt", "Suma turi būti nuo 0,01 € iki 19,99 €."),
     ],
 )

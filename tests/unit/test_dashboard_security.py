@@ -18,7 +18,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
 from billing.bootstrap import DashboardDeps, build_use_cases
-from billing.dashboard import list_pages, mandate_pages, routes
+from billing.dashboard import list_pages, mandate_pages, owner_pages, routes
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
 from billing.domain.dashboard_users import Member
 from billing.domain.errors import InvalidState
@@ -29,7 +29,7 @@ from billing.service.ports import SignInRefused
 from billing.settings import Settings
 from devtools.gateway import ApiGateway, HttpResponse
 from devtools.lambda_runtime import FakeContext
-from tests.fakes import InMemoryRepository
+from tests.fakes import FakeExportFiles, FakeExportQueue, InMemoryRepository
 from tests.figure_fakes import InMemoryFigureStore
 from tests.world import World as Billing
 
@@ -108,6 +108,7 @@ class World:
         from billing.adapters.cognito import CognitoTokenVerifier
 
         self.pool, self.members = FakePool(), FakeMembers()
+        self.export_queue, self.export_files = FakeExportQueue(), FakeExportFiles()
         self.billing = Billing()
         self.jwks = KeySet([KEY]).as_dict(private=False)
         self.verifier = CognitoTokenVerifier(REGION, POOL, lambda: CLIENT, fetch=self._fetch)
@@ -130,13 +131,21 @@ class World:
             password_sign_in=True,
             figures=lambda: FigureKeeper(InMemoryRepository(), InMemoryFigureStore()),  # no figures yet
             # The merchant's objects: the API's use cases on the in-memory billing world (merchant mch_a)
-            use_cases=lambda links: build_use_cases(settings, self.billing.repo, self.billing.clock, self.billing.ids, links),
+            use_cases=lambda links: build_use_cases(
+                settings,
+                self.billing.repo,
+                self.billing.clock,
+                self.billing.ids,
+                links,
+                export_ports=lambda: (self.export_queue, self.export_files),
+            ),
             approval_links=lambda base_url: ApprovalLinks(b"k" * 32, base_url),
         )
         app = APIGatewayRestResolver()
         app.include_router(routes.router)
         app.include_router(mandate_pages.router)
         app.include_router(list_pages.router)
+        app.include_router(owner_pages.router)
         routes.install(app)
 
         def handle(event: dict[str, Any]) -> Any:

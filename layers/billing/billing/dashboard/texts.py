@@ -11,6 +11,7 @@ LANGUAGES: tuple[Lang, ...] = ("en", "lt")
 NAVIGATION: tuple[tuple[str, str], ...] = (
     ("overview", "nav.overview"),
     ("mandates", "nav.mandates"),
+    ("plans", "nav.plans"),
     ("charges", "nav.charges"),
     ("refunds", "nav.refunds"),
     ("disputes", "nav.disputes"),
@@ -48,6 +49,7 @@ TEXT: dict[str, dict[str, str]] = {
         "role.viewer": "viewer",
         "nav.overview": "Overview",
         "nav.mandates": "Mandates",
+        "nav.plans": "Plans",
         "nav.charges": "Charges",
         "nav.refunds": "Refunds",
         "nav.disputes": "Disputes",
@@ -125,6 +127,7 @@ TEXT: dict[str, dict[str, str]] = {
         "role.viewer": "žiūrėtojas",
         "nav.overview": "Apžvalga",
         "nav.mandates": "Sutikimai",
+        "nav.plans": "Planai",
         "nav.charges": "Mokėjimai",
         "nav.refunds": "Grąžinimai",
         "nav.disputes": "Ginčai",
@@ -211,3 +214,7 @@ _take_in(MANDATE_TEXT)
 from .list_texts import LIST_TEXT  # noqa: E402  # after TEXT: its words join it
 
 _take_in(LIST_TEXT)
+
+from .owner_texts import OWNER_TEXT  # noqa: E402  # after TEXT: its words join it
+
+_take_in(OWNER_TEXT)

@@ -4,6 +4,7 @@ an event by its time, type and the object it is about. Pure: no I/O, nothing ren
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -42,6 +43,9 @@ def day(value: datetime | None, lang: Lang) -> str:
     return "" if value is None else format_date(value.date(), "medium", locale=LOCALES[lang])
 
 
+_PLAIN_NUMBER = re.compile(r"[0-9]{1,18}(\.[0-9]{1,18})?")
+
+
 class AmountRefused(Exception):
     """A refund amount the form cannot take (not a number, or too many decimals)."""
 
@@ -53,6 +57,8 @@ def minor_units(entered: str, currency: str) -> int | None:
     if not entered:
         return None
     exponent = CURRENCY_EXPONENT[currency]
+    if not _PLAIN_NUMBER.fullmatch(entered):  # digits only: "1e999999" would be a 500 or minutes of CPU
+        raise AmountRefused(entered)
     try:
         value = Decimal(entered)
     except InvalidOperation:

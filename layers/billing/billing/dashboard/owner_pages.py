@@ -1,0 +1,343 @@
+"""The owner's pages of the account: plans (listed, created, archived), API keys (listed by their
+last four characters, created with the secret shown once, revoked) and exports (listed, requested
+for a month, a ready one linked by a fresh presigned link as the API gives).
+
+Every page reads through `routes.signed_in()` (an owner or a viewer; a viewer sees no form), every
+POST goes through `routes.act()` (same origin, the session's CSRF token, an owner: a viewer is
+403); all of it through the API's use cases in the signed-in user's merchant, so another
+merchant's plan, key or export is 404. What a form got wrong is its page again with the reason
+(422), what the object's state refuses is 409: never a 500.
+
+A new API key's secret is on the POST's response only (no-store, as every dashboard page): never
+on the list, in a redirect's URL or in the log.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import get_args
+from urllib.parse import urlencode
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from ..domain.errors import InvalidRequest, InvalidState, ValidationFailed
+from ..domain.exports import ExportKind
+from ..domain.lifecycles import ExportStatus
+from ..domain.money import CURRENCY_EXPONENT, MAX_AMOUNT, MIN_AMOUNT, Currency
+from ..domain.schedule import MAX_INTERVAL_COUNT, Interval
+from ..domain.text import single_line
+from ..observability import logger
+from ..service.ports import PageRequest
+from . import render, routes, views
+from .mandate_pages import PAGE_SIZE, query, use_cases
+from .routes import Session
+from .texts import Lang, text
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
+
+CURRENCIES: tuple[str, ...] = get_args(Currency)
+INTERVALS: tuple[str, ...] = get_args(Interval)
+KINDS: tuple[str, ...] = get_args(ExportKind)
+EXPORT_STATUSES: tuple[str, ...] = get_args(ExportStatus)
+MONTH = re.compile(r"(20[0-9][0-9]|21[0-9][0-9])-(0[1-9]|1[0-2])")  # the API's ExportCreate.month
+MAX_TRIAL_DAYS = 730
+
+
+class FormRefused(Exception):
+    """What the form got wrong, said in the page's language."""
+
+
+@dataclass(frozen=True)
+class PlanForm:
+    """What the plan form sends, as the use case takes it (service/commands.NewPlan)."""
+
+    name: str
+    amount: int
+    currency: Currency
+    interval: Interval
+    interval_count: int = 1
+    trial_days: int = 0
+    tax_rate_id: str | None = None
+    total_cycles: int | None = None
+    retry_schedule_days: tuple[int, ...] = (1, 3, 7)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExportForm:
+    """What the export form sends, as the use case takes it (service/commands.NewExport)."""
+
+    kind: ExportKind
+    month: str
+    format: str = "csv"
+
+
+def _done(session: Session, path: str, what: str, **about: str) -> Response[str]:
+    """An owner's action done: said in the log (who, which merchant, what, on what), then the list."""
+    user = session.user
+    logger.info("dashboard action", extra={"merchant_id": user.merchant_id, "user_id": user.user_id, "action": what, **about})
+    return routes.redirect(f"{routes.root()}/{path}?done={what}")
+
+
+def _notice(lang: Lang, prefix: str, known: tuple[str, ...]) -> str:
+    done = query("done", 20)
+    return text(lang, f"{prefix}.{done}_notice") if done in known else ""
+
+
+def _count(value: int, lang: Lang) -> str:
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, locale=views.LOCALES[lang])
+
+
+def _whole(entered: str, least: int, most: int) -> int:
+    entered = entered.strip()
+    if not entered.isdigit() or len(entered) > 6 or not least <= int(entered) <= most:
+        raise ValueError(entered)
+    return int(entered)
+
+
+# ----------------------------------------------------------------------------- plans
+
+
+def plans_page(
+    session: Session, status: int = 200, error: str = "", notice: str = "", entered: dict[str, str] | None = None
+) -> Response[str]:
+    lang, api, merchant = routes.lang(), use_cases(), session.user.merchant_id
+    cursor = query("cursor", 2048)
+    try:
+        result = api.plans.page(merchant, PageRequest(PAGE_SIZE, cursor or None))
+    except (InvalidRequest, ValidationFailed) as refused:
+        return routes.message(400, text(lang, "lists.bad_query", message=refused.message), session=session)
+    rates = [r for r in api.tax_rates.page(merchant, PageRequest(100)).data if r.active] if session.user.is_owner else []
+    rows = [
+        {
+            "id": p.id,
+            "name": p.name,
+            "amount": views.money(p.terms.amount, p.terms.currency, lang),
+            "schedule": f"{p.terms.interval_count} {text(lang, f'interval.{p.terms.interval}')}",
+            "trial": p.terms.trial_days,
+            "status": p.status,
+            "status_text": text(lang, f"plans.status.{p.status}"),
+            "created": views.day(p.created_at, lang),
+        }
+        for p in result.data
+    ]
+    here = f"{routes.root()}/plans"
+    page_html = render.page(
+        "plans.html",
+        routes.frame("plans", session),
+        rows=rows,
+        currencies=CURRENCIES,
+        intervals=[(i, text(lang, f"interval.{i}")) for i in INTERVALS],
+        rates=[(r.id, f"{r.display_name} {r.percentage}% ({r.country})") for r in rates],
+        entered={"name": "", "amount": "", "currency": "EUR", "interval": "month", "interval_count": "1", "trial_days": ""}
+        | {k: v for k, v in (entered or {}).items() if v},
+        next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
+        first_href=here if cursor else "",
+        error=error,
+        notice=notice,
+    )
+    return routes.respond(status, page_html)
+
+
+@router.get("/dashboard/plans")
+def plans() -> Response[str]:
+    session = routes.signed_in()
+    return plans_page(session, notice=_notice(routes.lang(), "plans", ("created", "archived")))
+
+
+def plan_form(fields: dict[str, str], lang: Lang) -> PlanForm:
+    """The form's fields as the use case's command, with the API's limits; FormRefused says why not."""
+    name = fields.get("name", "").strip()
+    try:
+        if not 1 <= len(name) <= 200:
+            raise ValueError(name)
+        single_line(name)
+    except ValueError:
+        raise FormRefused(text(lang, "plans.name_invalid")) from None
+    currency = fields.get("currency", "")
+    if currency not in CURRENCIES:
+        raise FormRefused(text(lang, "error.invalid", field="currency"))
+    interval = fields.get("interval", "")
+    if interval not in INTERVALS:
+        raise FormRefused(text(lang, "error.invalid", field="interval"))
+    digits = CURRENCY_EXPONENT[currency]
+    try:
+        amount = views.minor_units(fields.get("amount", "")[:32], currency)
+    except views.AmountRefused:
+        raise FormRefused(text(lang, "plans.amount_invalid", currency=currency, digits=digits)) from None
+    if amount is None or not MIN_AMOUNT <= amount <= MAX_AMOUNT:
+        least, most = (views.money(a, currency, lang) for a in (MIN_AMOUNT, MAX_AMOUNT))
+        raise FormRefused(text(lang, "plans.amount_range", least=least, most=most))
+    longest = MAX_INTERVAL_COUNT[interval]
+    try:
+        count = _whole(fields.get("interval_count", "1") or "1", 1, longest)
+    except ValueError:
+        raise FormRefused(text(lang, "plans.interval_count_invalid", most=longest)) from None
+    try:
+        trial = _whole(fields.get("trial_days", "") or "0", 0, MAX_TRIAL_DAYS)
+    except ValueError:
+        raise FormRefused(text(lang, "plans.trial_days_invalid")) from None
+    rate = fields.get("tax_rate_id", "").strip()[:64] or None
+    return PlanForm(name, amount, currency, interval, count, trial, rate)  # type: ignore[arg-type]  # checked above
+
+
+@router.post("/dashboard/plans")
+def create_plan() -> Response[str]:
+    session, fields = routes.act()
+    lang = routes.lang()
+    entered = {k: fields.get(k, "")[:200] for k in ("name", "amount", "currency", "interval", "interval_count", "trial_days")}
+    try:
+        plan = use_cases().plans.create(session.user.merchant_id, plan_form(fields, lang))
+    except FormRefused as refused:
+        return plans_page(session, 422, str(refused), entered=entered)
+    except ValidationFailed as refused:  # the use case's 422 (a tax rate not the merchant's active one)
+        return plans_page(session, 422, refused.message, entered=entered)
+    return _done(session, "plans", "created", plan_id=plan.id)
+
+
+@router.post("/dashboard/plans/<plan_id>/archive")
+def archive_plan(plan_id: str) -> Response[str]:
+    session, _ = routes.act()
+    try:
+        use_cases().plans.archive(session.user.merchant_id, plan_id)  # another merchant's: NotFound, the 404 page
+    except InvalidState as refused:
+        return plans_page(session, 409, refused.message)
+    return _done(session, "plans", "archived", plan_id=plan_id)
+
+
+# ----------------------------------------------------------------------------- API keys
+
+
+def keys_page(session: Session, status: int = 200, error: str = "", notice: str = "") -> Response[str]:
+    lang, api = routes.lang(), use_cases()
+    cursor = query("cursor", 2048)
+    try:
+        result = api.api_keys.page(session.user.merchant_id, PageRequest(PAGE_SIZE, cursor or None))
+    except (InvalidRequest, ValidationFailed) as refused:
+        return routes.message(400, text(lang, "lists.bad_query", message=refused.message), session=session)
+    rows = [
+        {
+            "id": k.id,
+            "last4": f"…{k.last4}" if k.last4 else "–",
+            "status": k.status,
+            "status_text": text(lang, f"keys.status.{k.status}"),
+            "created": views.moment(k.created_at, lang),
+            "last_used": views.moment(k.last_used_at, lang) if k.last_used_at else text(lang, "keys.never"),
+        }
+        for k in result.data
+    ]
+    here = f"{routes.root()}/api-keys"
+    page_html = render.page(
+        "api_keys.html",
+        routes.frame("api-keys", session),
+        rows=rows,
+        next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
+        first_href=here if cursor else "",
+        error=error,
+        notice=notice,
+    )
+    return routes.respond(status, page_html)
+
+
+@router.get("/dashboard/api-keys")
+def api_keys() -> Response[str]:
+    session = routes.signed_in()
+    return keys_page(session, notice=_notice(routes.lang(), "keys", ("revoked",)))
+
+
+@router.post("/dashboard/api-keys")
+def create_key() -> Response[str]:
+    """The secret is in this response only (no-store); a reload of the list never shows it again."""
+    session, _ = routes.act()
+    try:
+        made = use_cases().api_keys.create(session.user.merchant_id)
+    except InvalidState as refused:  # the most active keys a merchant may have
+        return keys_page(session, 409, refused.message)
+    user = session.user
+    logger.info(
+        "dashboard action",
+        extra={"merchant_id": user.merchant_id, "user_id": user.user_id, "action": "key_created", "key_id": made.key.id},
+    )
+    page_html = render.page("api_key_created.html", routes.frame("api-keys", session), secret=made.secret, key_id=made.key.id)
+    return routes.respond(201, page_html)
+
+
+@router.post("/dashboard/api-keys/<key_id>/revoke")
+def revoke_key(key_id: str) -> Response[str]:
+    session, _ = routes.act()
+    try:
+        use_cases().api_keys.revoke(session.user.merchant_id, key_id)  # another merchant's: NotFound, the 404 page
+    except InvalidState as refused:
+        return keys_page(session, 409, refused.message)
+    return _done(session, "api-keys", "revoked", key_id=key_id)
+
+
+# ----------------------------------------------------------------------------- exports
+
+
+def exports_page(
+    session: Session, status: int = 200, error: str = "", notice: str = "", entered: dict[str, str] | None = None
+) -> Response[str]:
+    lang, api = routes.lang(), use_cases()
+    exports = api.exports
+    cursor = query("cursor", 2048)
+    try:
+        result = exports.page(session.user.merchant_id, PageRequest(PAGE_SIZE, cursor or None))
+    except (InvalidRequest, ValidationFailed) as refused:
+        return routes.message(400, text(lang, "lists.bad_query", message=refused.message), session=session)
+    rows = [
+        {
+            "id": e.id,
+            "kind": text(lang, f"exports.kind.{e.kind}"),
+            "month": e.month,
+            "status": e.status,
+            "status_text": text(lang, f"exports.status.{e.status}"),
+            "rows": "" if e.rows is None else _count(e.rows, lang),
+            "created": views.moment(e.created_at, lang),
+            "link": exports.link(e) or "",  # a fresh presigned link, as the API's read gives
+        }
+        for e in result.data
+    ]
+    now = routes.deps().clock.now()
+    last_month = (now.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    here = f"{routes.root()}/exports"
+    page_html = render.page(
+        "exports.html",
+        routes.frame("exports", session),
+        rows=rows,
+        kinds=[(k, text(lang, f"exports.kind.{k}")) for k in KINDS],
+        entered={"kind": "invoices", "month": last_month, **(entered or {})},
+        next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
+        first_href=here if cursor else "",
+        error=error,
+        notice=notice,
+    )
+    return routes.respond(status, page_html)
+
+
+@router.get("/dashboard/exports")
+def exports() -> Response[str]:
+    session = routes.signed_in()
+    return exports_page(session, notice=_notice(routes.lang(), "exports", ("requested",)))
+
+
+@router.post("/dashboard/exports")
+def request_export() -> Response[str]:
+    session, fields = routes.act()
+    lang = routes.lang()
+    kind, month = fields.get("kind", "")[:20], fields.get("month", "").strip()[:20]
+    entered = {"kind": kind, "month": month}
+    if kind not in KINDS:
+        return exports_page(session, 422, text(lang, "exports.kind_invalid"), entered=entered)
+    if not MONTH.fullmatch(month):
+        return exports_page(session, 422, text(lang, "exports.month_invalid"), entered=entered)
+    try:
+        made = use_cases().exports.create(session.user.merchant_id, ExportForm(kind, month))  # type: ignore[arg-type]  # checked above
+    except ValidationFailed as refused:
+        return exports_page(session, 422, refused.message, entered=entered)
+    return _done(session, "exports", "requested", export_id=made.id)

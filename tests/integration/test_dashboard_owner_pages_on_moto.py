@@ -1,0 +1,65 @@
+"""The dashboard's plans, API keys and exports on moto, built from template.yaml: the real dashboard
+handler signs the owner in (the emulated pool), creates a plan the API then lists and archives it,
+creates an API key whose secret (shown once) calls the API until the owner revokes it, and requests
+an export the exporter builds, the list then linking to its file. A viewer's action is 403 and
+another merchant's owner gets 404. Every AWS call the dashboard makes is checked against its role
+in the template (the `aws` fixture): the export queue and bucket are new to it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.integration.test_dashboard_mandates_on_moto import dashboard, signed_in
+from tests.integration.test_exports_on_moto import Exports, exports, s3_server
+from tests.support.system import Client, System
+
+__all__ = ["dashboard", "exports", "s3_server"]  # the fixtures used here
+
+
+def test_an_owner_creates_and_archives_a_plan_and_a_key_that_works_until_revoked(
+    system: System, call: Client, dashboard: Any
+) -> None:
+    gateway, users = dashboard
+    owner = signed_in(gateway, users, system.a.id, "owner@a.example")
+    csrf = owner.csrf("/dashboard/plans")
+    # When the owner creates a plan of 12,50 EUR every 2 weeks with 7 trial days
+    form = {"csrf": csrf, "name": "Box", "amount": "12,50", "currency": "EUR", "interval": "week", "interval_count": "2"}
+    assert owner.go("POST", "/dashboard/plans", form | {"trial_days": "7"}).status == 303
+    # Then the API lists it as made
+    [made] = [p for p in call("GET", "/v1/plans").json()["data"] if p["name"] == "Box"]
+    assert (made["amount"], made["interval"], made["interval_count"], made["trial_days"]) == (1250, "week", 2, 7)
+    assert owner.go("POST", f"/dashboard/plans/{made['id']}/archive", {"csrf": csrf}).status == 303
+    assert call("GET", f"/v1/plans/{made['id']}").json()["status"] == "archived"
+    # When the owner creates an API key, Then its secret (on that page only) calls the API
+    created = owner.go("POST", "/dashboard/api-keys", {"csrf": csrf})
+    secret = re.search(r'value="([^"]+)" id="new-key"', created.body).group(1)  # type: ignore[union-attr]
+    key_id = re.search(r'data-key-id="(key_[A-Za-z0-9]+)"', created.body).group(1)  # type: ignore[union-attr]
+    assert created.status == 201 and system.client(key=secret)("GET", "/v1/plans").status == 200
+    assert secret not in owner.go("GET", "/dashboard/api-keys").body
+    # And once revoked it calls nothing (once the authorizer's cached answer expires)
+    assert owner.go("POST", f"/dashboard/api-keys/{key_id}/revoke", {"csrf": csrf}).status == 303
+    system.gateway._cache.clear()  # what the authorizer cache's TTL does after ReauthorizeEvery seconds
+    assert system.client(key=secret)("GET", "/v1/plans").status == 401
+    # A viewer's action is 403; another merchant's owner gets 404 and changes nothing
+    viewer = signed_in(gateway, users, system.a.id, "viewer@a.example", role="viewer")
+    assert viewer.go("POST", "/dashboard/api-keys", {"csrf": viewer.csrf("/dashboard/api-keys")}).status == 403
+    other = signed_in(gateway, users, system.b.id, "owner@b.example")
+    plan_id = call("POST", "/v1/plans", {"name": "A", "amount": 500, "currency": "EUR", "interval": "month"}).json()["id"]
+    assert other.go("POST", f"/dashboard/plans/{plan_id}/archive", {"csrf": other.csrf("/dashboard/plans")}).status == 404
+    assert call("GET", f"/v1/plans/{plan_id}").json()["status"] == "active"
+
+
+def test_an_owner_requests_an_export_and_the_list_links_to_its_file(system: System, dashboard: Any, exports: Exports) -> None:
+    gateway, users = dashboard
+    owner = signed_in(gateway, users, system.a.id, "owner@a.example")
+    requested = owner.go(
+        "POST", "/dashboard/exports", {"csrf": owner.csrf("/dashboard/exports"), "kind": "charges", "month": "2026-11"}
+    )
+    assert requested.status == 303
+    [export_id] = re.findall(r'data-export-id="(exp_[A-Za-z0-9]+)"', owner.go("GET", "/dashboard/exports").body)
+    assert exports.get(export_id)["status"] == "pending"
+    # When the exporter builds it, Then the dashboard's list links to its file
+    assert exports.queue.drain().succeeded == 1
+    page = owner.go("GET", "/dashboard/exports").body
+    assert f"exports/{system.a.id}/{export_id}.csv" in page and "X-Amz-Signature" in page

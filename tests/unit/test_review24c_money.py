@@ -118,7 +118,9 @@ def test_every_receipt_message_delivered_again_issues_nothing_twice_through_retu
     # returned whole again and collected a third time: every receipt message delivered 3 times
     books = Books()
     world = books.world
-    mandate_id = world.mandate(world.plan(amount=1000, tax_rate_id=books.rate(), retry_schedule_days=[2, 4]), token="pm_sim_sepa_ok")
+    mandate_id = world.mandate(
+        world.plan(amount=1000, tax_rate_id=books.rate(), retry_schedule_days=[2, 4]), token="pm_sim_sepa_ok"
+    )
     world.first_debit(mandate_id)
     (charge,) = world.charges(mandate_id)
     world.apply(world.gateway.settle(charge.id))
@@ -179,3 +181,34 @@ def test_leftover_credit_refunds_failing_three_times_keep_the_books_on_the_money
     assert all(r.status == "failed" for r in credit_refunds())
     books.every_document_validates()
     per_rate_never_below_zero(books, mandate_id)
+
+
+def test_a_dispute_lost_over_a_refunded_debit_then_the_refund_failing_keeps_the_books() -> None:
+    from tests.unit.test_review24b_money import held
+    from tests.unit.test_tax_credit import per_rate_never_below_zero
+    from tests.world import refund
+
+    # Given a 10.00 bank debit, 3.00 refunded (CN-1)
+    books = Books()
+    world = books.world
+    charge = debit(books, tax_rate_id=books.rate())
+    made = refund(world, charge.id, amount=300)
+    world.tick()
+    handle_twice(books)
+    # When the customer's bank takes the whole 10.00 back by a dispute (lost at once): 3.00 carried
+    world.apply(world.gateway.open_dispute(charge.id, status="lost"))
+    handle_twice(books)
+    first = world.repo.get(Invoice, MERCHANT, charge_invoice_id(charge.id))
+    assert first is not None and carried(first) == 300
+    # And the 3.00 refund fails at the gateway afterwards (each report delivered twice)
+    failed = world.gateway.fail_refund_later(made.id)
+    world.apply(failed)
+    world.apply(failed)
+    handle_twice(books)
+    # Then the documents say what the gateway holds (10 - 10 = 0), and nothing is carried any more
+    assert held(books) == 0
+    assert documented(books) == held(books)
+    first = world.repo.get(Invoice, MERCHANT, charge_invoice_id(charge.id))
+    assert first is not None and carried(first) == 0
+    books.every_document_validates()
+    per_rate_never_below_zero(books, charge.mandate_id)

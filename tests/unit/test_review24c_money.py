@@ -5,8 +5,6 @@ notes) is what the gateway still holds, per charge."""
 
 from __future__ import annotations
 
-import pytest
-
 from billing.domain.charge import Charge
 from billing.domain.invoices import Invoice, carried, charge_invoice_id
 from billing.domain.model import PaymentMethod
@@ -40,11 +38,6 @@ def late_refund(books: Books, charge: Charge, amount: int) -> Refund:
     return late
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (decision 207): a refund's carry already taken by a later collection's credit note is not "
-    "undone when the refund fails later (documents 3.00 below the money; the credit note that took it needs a restoring invoice)",
-)
 def test_a_refund_carried_whole_taken_by_the_next_collection_then_failing_is_invoiced_back() -> None:
     # Given a 10.00 bank debit (R-1) returned whole by the bank (CN-1 of 10.00)
     books = Books()

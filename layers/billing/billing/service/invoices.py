@@ -196,9 +196,8 @@ class Invoicing:
             note, refund = loaded.get(note_id), self.repo.get(Refund, merchant_id, refund_id)
             if refund is None or refund.status != "failed":
                 return None, False
-            if note is None or note.corrects is None:
-                self._release(merchant_id, refund, note_id, restoring_id, now)  # carried whole: no note to undo
-                return None, False
+            if note is None or note.corrects is None:  # carried whole: no note of its own to undo
+                return self._release(merchant_id, refund, note_id, restoring_id, now)
             invoice = self.repo.get(Invoice, merchant_id, note.corrects)
             if invoice is None:
                 return None, False
@@ -225,17 +224,53 @@ class Invoicing:
     def _counter(self, merchant_id: str, now: datetime) -> CreditNoteCounter:
         return self.repo.get(CreditNoteCounter, merchant_id, merchant_id) or CreditNoteCounter.new(merchant_id, now)
 
-    def _release(self, merchant_id: str, refund: Refund, note_id: str, key: str, now: datetime) -> None:
+    def _release(self, merchant_id: str, refund: Refund, note_id: str, key: str, now: datetime) -> tuple[Invoice | None, bool]:
         """A failed refund that had no credit note (the invoice held nothing when it succeeded):
         what it carried (on the invoice of the collection it was credited to) is given back no
-        more, as far as no later collection's invoice took it already."""
+        more. What a later collection's credit note already took of it is undone by an invoice
+        restoring that note (its id is the refund's `key`: written once), when that note took no
+        more than this refund's carry (a note that also took others' carries is left: logged)."""
         charge = self.repo.get(Charge, merchant_id, refund.charge_id)
         if charge is None:
-            return
+            return None, False
         wanted = [(merchant_id, charge_invoice_id(charge.id, n)) for n in range(1, charge.collection + 1)]
-        carrier = next((i for i in self.repo.load_many({Invoice: wanted}).of(Invoice).values() if note_id in i.carries), None)
-        if carrier is not None and release_carry(carrier, key, note_id, now):
+        invoices = self.repo.load_many({Invoice: wanted}).of(Invoice)
+        carrier = next((i for i in invoices.values() if note_id in i.carries), None)
+        if carrier is None:
+            return None, False
+        own = carrier.carries.get(note_id, 0)
+        taken = own - release_carry(carrier, key, note_id, now)  # the part a later note gave back
+        takes = [k for k, v in carrier.carries.items() if v < 0 and "|" not in k and k != key]
+        notes = self.repo.load_many({Invoice: [(merchant_id, k) for k in takes]}).of(Invoice) if taken > 0 and takes else {}
+        take = next(
+            (
+                n
+                for n in sorted(notes.values(), key=lambda n: n.seq, reverse=True)
+                if n.type == "credit_note" and 0 < -n.total <= taken
+            ),
+            None,
+        )
+        target = invoices.get(take.corrects) if take is not None and take.corrects is not None else None
+        if take is None or target is None:
+            if taken > 0:
+                logger.warning(
+                    "a failed refund's carry was given back by a note that also gave others'; left",
+                    extra={"refund_id": refund.id},
+                )
             self.repo.commit(Changes(put=[carrier]))
+            return None, False
+        account = self.repo.get(Account, merchant_id, merchant_id)
+        prefix = account.receipt_prefix if account is not None else "R"
+        counter = self.repo.get(ReceiptCounter, merchant_id, merchant_id) or ReceiptCounter.new(merchant_id, now)
+        restoring = issue_restoring_invoice(take, target, counter, prefix, "refund_failed", refund.id, now)
+        # The ledger: the refund gives back nothing (its carry released), and the note that gave it
+        # back is undone: both recorded, the carrier's sum unchanged.
+        undone = -take.total  # what the note gave back (its amounts are negative)
+        carrier.carries = {**carrier.carries, f"{key}|released": -undone, f"{key}|undone": undone}
+        carrier.updated_at = now
+        put: list[Entity] = [restoring, target, counter] + ([carrier] if carrier.id != target.id else [])
+        self.repo.commit(Changes(put=put, events=self.recorder.events([(restoring, [EventType.INVOICE_ISSUED])], now)))
+        return restoring, True
 
     def _invoice_of(self, merchant_id: str, charge_id: str, collection: int | None = None) -> Invoice | None:
         """The invoice of the charge's `collection` (None: its latest), issued first if the

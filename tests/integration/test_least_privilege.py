@@ -119,3 +119,15 @@ def test_the_dashboard_reads_the_figures_of_merchants_only(roles: Any, aws: Prov
     assert not roles("DashboardFunction", Request("dynamodb:Query", table(aws, "ListIndex"), ("APIKEY#0123abcd",)))
     assert not roles("DashboardFunction", Request("dynamodb:Scan", table(aws)))
     assert not roles("DashboardFunction", Request("dynamodb:Query", table(aws), ("APIKEY#0123abcd",)))
+
+
+def test_the_dashboard_seals_webhook_secrets_but_never_opens_them(roles: Any, aws: Provisioned) -> None:
+    # An owner's new or rotated endpoint secret is sealed (kms:Encrypt), as the API does; only the
+    # delivery function opens one. A manual retry wakes the delivery (the webhook queue).
+    key = aws.keys["WebhookSecretsKey"]
+    assert roles("DashboardFunction", Request("kms:Encrypt", key))
+    assert not roles("DashboardFunction", Request("kms:Decrypt", key))
+    assert roles("WebhookDeliveryFunction", Request("kms:Decrypt", key))
+    queue = f"arn:aws:sqs:eu-west-1:123456789012:{aws.queues['WebhookQueue'].rsplit('/', 1)[-1]}"
+    assert roles("DashboardFunction", Request("sqs:SendMessage", queue))
+    assert not roles("DashboardFunction", Request("sqs:ReceiveMessage", queue))

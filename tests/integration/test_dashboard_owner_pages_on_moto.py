@@ -4,7 +4,8 @@ creates an API key whose secret (shown once) calls the API until the owner revok
 an export the exporter builds, the list then linking to its file. A viewer's action is 403 and
 another merchant's owner gets 404. Every AWS call the dashboard makes is checked against its role
 in the template (the `aws` fixture): the export queue and bucket are new to it, and the webhook
-secrets key (kms:Encrypt only) with the webhook queue."""
+secrets key (kms:Encrypt only) with the webhook queue, and the merchant's profile (read only: the
+account's defaults on the settings page)."""
 
 from __future__ import annotations
 
@@ -98,3 +99,26 @@ def test_an_owner_adds_a_webhook_endpoint_and_rotates_its_secret_sealed_with_kms
     assert (
         other.go("POST", f"/dashboard/webhooks/{endpoint_id}/rotate", {"csrf": other.csrf("/dashboard/webhooks")}).status == 404
     )
+
+
+def test_an_owner_saves_the_settings_and_creates_a_tax_rate_the_api_then_shows(
+    system: System, call: Client, dashboard: Any
+) -> None:
+    gateway, users = dashboard
+    owner = signed_in(gateway, users, system.a.id, "owner@a.example")
+    page = owner.go("GET", "/dashboard/settings")  # the account's defaults from the merchant's profile
+    assert page.status == 200
+    csrf = owner.csrf("/dashboard/settings")
+    form = {"csrf": csrf, "name": "Klubas", "vat_id": "LT100001919017", "default_locale": "lt", "invoice_prefix": "KL"}
+    form |= {"credit_note_prefix": "KLK", "upcoming_charge_days": "3", "trial_ending_days": "3", "invoice_pdf": "on"}
+    assert owner.go("POST", "/dashboard/settings", form).status == 303
+    account = call("GET", "/v1/account").json()
+    assert (account["name"], account["vat_id"], account["invoice_prefix"], account["notifications"]["invoice_pdf"]) == (
+        "Klubas",
+        "LT100001919017",
+        "KL",
+        True,
+    )
+    rate = {"csrf": csrf, "display_name": "PVM", "percentage": "21", "country": "LT", "inclusive": "on"}
+    assert owner.go("POST", "/dashboard/settings/tax-rates", rate).status == 303
+    assert [r["percentage"] for r in call("GET", "/v1/tax_rates").json()["data"]] == ["21"]

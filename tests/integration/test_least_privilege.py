@@ -47,7 +47,7 @@ def test_a_merchant_profile_is_read_only_where_it_is_shown_and_no_one_but_the_au
     # The profile (name, creation time) is the account's default: read by the page, the API and receipts, written by none
     profile = Request("dynamodb:GetItem", table(aws), ("MERCHANT#mch_a",))
     legacy_key = Request("dynamodb:GetItem", table(aws), ("APIKEY#0123abcd",))
-    for function in ("CustomerPageFunction", "ApiFunction", "ReceiptsFunction"):
+    for function in ("CustomerPageFunction", "ApiFunction", "ReceiptsFunction", "DashboardFunction"):
         assert roles(function, profile)
         assert not roles(function, Request("dynamodb:PutItem", table(aws), ("MERCHANT#mch_a",)))
         assert not roles(function, legacy_key)

@@ -19,7 +19,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
 from billing.bootstrap import DashboardDeps, build_use_cases
-from billing.dashboard import list_pages, mandate_pages, owner_pages, routes, webhook_pages
+from billing.dashboard import list_pages, mandate_pages, owner_pages, routes, settings_pages, webhook_pages
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
 from billing.domain.dashboard_users import Member
 from billing.domain.errors import InvalidState
@@ -168,6 +168,7 @@ class World:
         app.include_router(list_pages.router)
         app.include_router(owner_pages.router)
         app.include_router(webhook_pages.router)
+        app.include_router(settings_pages.router)
         routes.install(app)
 
         def handle(event: dict[str, Any]) -> Any:

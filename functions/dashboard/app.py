@@ -1,5 +1,5 @@
 """The merchant's dashboard (/dashboard): sign-in with the Cognito user pool, sessions, the shell,
-the merchant's users and mandates, the lists of charges, refunds, disputes and invoices, the owner's plans, API keys and exports.
+the merchant's users and mandates, the lists of charges, refunds, disputes and invoices, the owner's plans, API keys, exports, webhooks and settings.
 
 Thin: the resolver, the dashboard's routes (`billing/dashboard/routes.py`: sessions, CSRF, roles,
 pages), the wiring. Words, HTML and headers live in `billing.dashboard`, the use cases in
@@ -15,7 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
-from billing.dashboard import list_pages, mandate_pages, owner_pages, routes
+from billing.dashboard import list_pages, mandate_pages, owner_pages, routes, settings_pages, webhook_pages
 from billing.observability import logger, metrics
 
 deps = bootstrap.dashboard(bootstrap.given(globals()))
@@ -25,6 +25,8 @@ app.include_router(routes.router)
 app.include_router(mandate_pages.router)
 app.include_router(list_pages.router)
 app.include_router(owner_pages.router)
+app.include_router(webhook_pages.router)
+app.include_router(settings_pages.router)
 routes.install(app)
 
 

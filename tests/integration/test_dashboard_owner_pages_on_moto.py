@@ -3,12 +3,16 @@ handler signs the owner in (the emulated pool), creates a plan the API then list
 creates an API key whose secret (shown once) calls the API until the owner revokes it, and requests
 an export the exporter builds, the list then linking to its file. A viewer's action is 403 and
 another merchant's owner gets 404. Every AWS call the dashboard makes is checked against its role
-in the template (the `aws` fixture): the export queue and bucket are new to it."""
+in the template (the `aws` fixture): the export queue and bucket are new to it, and the webhook
+secrets key (kms:Encrypt only) with the webhook queue, and the merchant's profile (read only: the
+account's defaults on the settings page)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+import pytest
 
 from tests.integration.test_dashboard_mandates_on_moto import dashboard, signed_in
 from tests.integration.test_exports_on_moto import Exports, exports, s3_server
@@ -63,3 +67,58 @@ def test_an_owner_requests_an_export_and_the_list_links_to_its_file(system: Syst
     assert exports.queue.drain().succeeded == 1
     page = owner.go("GET", "/dashboard/exports").body
     assert f"exports/{system.a.id}/{export_id}.csv" in page and "X-Amz-Signature" in page
+
+
+@pytest.fixture
+def loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local receiver's http://127.0.0.1 URL allowed (as the webhook tests do); nothing is delivered here."""
+    monkeypatch.setenv("ALLOW_LOOPBACK_WEBHOOKS", "true")
+
+
+def test_an_owner_adds_a_webhook_endpoint_and_rotates_its_secret_sealed_with_kms(
+    system: System, call: Client, loopback: None, dashboard: Any
+) -> None:
+    gateway, users = dashboard
+    owner = signed_in(gateway, users, system.a.id, "owner@a.example")
+    csrf = owner.csrf("/dashboard/webhooks")
+    # When the owner adds an endpoint for plan.created (its secret sealed with the KMS key: kms:Encrypt)
+    form = {"csrf": csrf, "url": "http://127.0.0.1:9/hooks", "events": "plan.created"}
+    made = owner.go("POST", "/dashboard/webhooks", form)
+    assert made.status == 201, made.body
+    secret = re.search(r'value="([^"]+)" id="new-secret"', made.body).group(1)  # type: ignore[union-attr]
+    endpoint_id = re.search(r'data-endpoint-id="(we_[A-Za-z0-9]+)"', made.body).group(1)  # type: ignore[union-attr]
+    # Then the API lists it, without its secret, and neither does the dashboard's list show it
+    listed = call("GET", f"/v1/webhook_endpoints/{endpoint_id}").json()
+    assert listed["enabled_events"] == ["plan.created"] and secret.startswith("whsec_") and secret not in str(listed)
+    assert secret not in owner.go("GET", "/dashboard/webhooks").body
+    # And a rotation shows a new secret once
+    rotated = owner.go("POST", f"/dashboard/webhooks/{endpoint_id}/rotate", {"csrf": csrf})
+    assert rotated.status == 200 and secret not in rotated.body and 'id="new-secret"' in rotated.body
+    # Another merchant's owner gets 404 on it
+    other = signed_in(gateway, users, system.b.id, "owner@b.example")
+    assert (
+        other.go("POST", f"/dashboard/webhooks/{endpoint_id}/rotate", {"csrf": other.csrf("/dashboard/webhooks")}).status == 404
+    )
+
+
+def test_an_owner_saves_the_settings_and_creates_a_tax_rate_the_api_then_shows(
+    system: System, call: Client, dashboard: Any
+) -> None:
+    gateway, users = dashboard
+    owner = signed_in(gateway, users, system.a.id, "owner@a.example")
+    page = owner.go("GET", "/dashboard/settings")  # the account's defaults from the merchant's profile
+    assert page.status == 200
+    csrf = owner.csrf("/dashboard/settings")
+    form = {"csrf": csrf, "name": "Klubas", "vat_id": "LT100001919017", "default_locale": "lt", "invoice_prefix": "KL"}
+    form |= {"credit_note_prefix": "KLK", "upcoming_charge_days": "3", "trial_ending_days": "3", "invoice_pdf": "on"}
+    assert owner.go("POST", "/dashboard/settings", form).status == 303
+    account = call("GET", "/v1/account").json()
+    assert (account["name"], account["vat_id"], account["invoice_prefix"], account["notifications"]["invoice_pdf"]) == (
+        "Klubas",
+        "LT100001919017",
+        "KL",
+        True,
+    )
+    rate = {"csrf": csrf, "display_name": "PVM", "percentage": "21", "country": "LT", "inclusive": "on"}
+    assert owner.go("POST", "/dashboard/settings/tax-rates", rate).status == 303
+    assert [r["percentage"] for r in call("GET", "/v1/tax_rates").json()["data"]] == ["21"]

@@ -47,7 +47,7 @@ def test_a_merchant_profile_is_read_only_where_it_is_shown_and_no_one_but_the_au
     # The profile (name, creation time) is the account's default: read by the page, the API and receipts, written by none
     profile = Request("dynamodb:GetItem", table(aws), ("MERCHANT#mch_a",))
     legacy_key = Request("dynamodb:GetItem", table(aws), ("APIKEY#0123abcd",))
-    for function in ("CustomerPageFunction", "ApiFunction", "ReceiptsFunction"):
+    for function in ("CustomerPageFunction", "ApiFunction", "ReceiptsFunction", "DashboardFunction"):
         assert roles(function, profile)
         assert not roles(function, Request("dynamodb:PutItem", table(aws), ("MERCHANT#mch_a",)))
         assert not roles(function, legacy_key)
@@ -119,3 +119,15 @@ def test_the_dashboard_reads_the_figures_of_merchants_only(roles: Any, aws: Prov
     assert not roles("DashboardFunction", Request("dynamodb:Query", table(aws, "ListIndex"), ("APIKEY#0123abcd",)))
     assert not roles("DashboardFunction", Request("dynamodb:Scan", table(aws)))
     assert not roles("DashboardFunction", Request("dynamodb:Query", table(aws), ("APIKEY#0123abcd",)))
+
+
+def test_the_dashboard_seals_webhook_secrets_but_never_opens_them(roles: Any, aws: Provisioned) -> None:
+    # An owner's new or rotated endpoint secret is sealed (kms:Encrypt), as the API does; only the
+    # delivery function opens one. A manual retry wakes the delivery (the webhook queue).
+    key = aws.keys["WebhookSecretsKey"]
+    assert roles("DashboardFunction", Request("kms:Encrypt", key))
+    assert not roles("DashboardFunction", Request("kms:Decrypt", key))
+    assert roles("WebhookDeliveryFunction", Request("kms:Decrypt", key))
+    queue = f"arn:aws:sqs:eu-west-1:123456789012:{aws.queues['WebhookQueue'].rsplit('/', 1)[-1]}"
+    assert roles("DashboardFunction", Request("sqs:SendMessage", queue))
+    assert not roles("DashboardFunction", Request("sqs:ReceiveMessage", queue))

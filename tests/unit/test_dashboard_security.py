@@ -6,6 +6,7 @@ another merchant's user is 404."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -18,18 +19,27 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
 from billing.bootstrap import DashboardDeps, build_use_cases
-from billing.dashboard import list_pages, mandate_pages, owner_pages, routes
+from billing.dashboard import list_pages, mandate_pages, owner_pages, routes, settings_pages, webhook_pages
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
 from billing.domain.dashboard_users import Member
 from billing.domain.errors import InvalidState
 from billing.service.dashboard import DashboardSessions, DashboardUsers
 from billing.service.figures import FigureKeeper
 from billing.service.links import ApprovalLinks
-from billing.service.ports import SignInRefused
+from billing.service.ports import SignInRefused, WebhookPorts
 from billing.settings import Settings
 from devtools.gateway import ApiGateway, HttpResponse
 from devtools.lambda_runtime import FakeContext
-from tests.fakes import FakeExportFiles, FakeExportQueue, InMemoryRepository
+from tests.fakes import (
+    FakeDestinations,
+    FakeExportFiles,
+    FakeExportQueue,
+    FakeSecretBox,
+    FakeSender,
+    FakeSlots,
+    FakeWebhookQueue,
+    InMemoryRepository,
+)
 from tests.figure_fakes import InMemoryFigureStore
 from tests.world import World as Billing
 
@@ -109,6 +119,16 @@ class World:
 
         self.pool, self.members = FakePool(), FakeMembers()
         self.export_queue, self.export_files = FakeExportQueue(), FakeExportFiles()
+        self.webhook_queue, self.secret_box = FakeWebhookQueue(), FakeSecretBox()
+        webhook_ports = WebhookPorts(
+            box=self.secret_box,
+            destinations=FakeDestinations({"rebound.example"}),
+            queue=self.webhook_queue,
+            slots=FakeSlots(),
+            sender=FakeSender(),
+            random_bytes=os.urandom,
+            wall_clock=time.time,
+        )
         self.billing = Billing()
         self.jwks = KeySet([KEY]).as_dict(private=False)
         self.verifier = CognitoTokenVerifier(REGION, POOL, lambda: CLIENT, fetch=self._fetch)
@@ -137,6 +157,7 @@ class World:
                 self.billing.clock,
                 self.billing.ids,
                 links,
+                webhook_ports=lambda: webhook_ports,
                 export_ports=lambda: (self.export_queue, self.export_files),
             ),
             approval_links=lambda base_url: ApprovalLinks(b"k" * 32, base_url),
@@ -146,6 +167,8 @@ class World:
         app.include_router(mandate_pages.router)
         app.include_router(list_pages.router)
         app.include_router(owner_pages.router)
+        app.include_router(webhook_pages.router)
+        app.include_router(settings_pages.router)
         routes.install(app)
 
         def handle(event: dict[str, Any]) -> Any:

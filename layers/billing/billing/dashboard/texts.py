@@ -218,3 +218,11 @@ _take_in(LIST_TEXT)
 from .owner_texts import OWNER_TEXT  # noqa: E402  # after TEXT: its words join it
 
 _take_in(OWNER_TEXT)
+
+from .webhook_texts import WEBHOOK_TEXT  # noqa: E402  # after TEXT: its words join it
+
+_take_in(WEBHOOK_TEXT)
+
+from .settings_texts import SETTINGS_TEXT  # noqa: E402  # after TEXT: its words join it
+
+_take_in(SETTINGS_TEXT)

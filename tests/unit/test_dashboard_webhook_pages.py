@@ -1,0 +1,209 @@
+"""The dashboard's webhooks page through its real routes, sessions and the API's webhook use cases
+on the in-memory billing world: an owner adds an endpoint (its signing secret shown on that
+response only, never on the list), rotates its secret (the new one shown once), lists its
+deliveries and retries a failed one. The API's limits are form errors (422), a state the use case
+refuses is 409, never a 500. A viewer's action is 403 and changes nothing, an action without the
+session's CSRF token is refused, another merchant's endpoint or delivery is 404; English and
+Lithuanian."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from billing.domain.webhooks import MAX_ENDPOINTS, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from billing.service.ports import Changes, PageRequest
+from tests.unit.test_dashboard_owner_pages import OWNER, owner_b, post, text_of, viewer
+from tests.unit.test_dashboard_security import World
+from tests.world import MERCHANT
+
+HOOK = {"url": "https://shop.example/hooks", "events": "charge.succeeded, charge.failed", "description": "Shop"}
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def endpoints_of(world: World, merchant: str = MERCHANT) -> list[WebhookEndpoint]:
+    return [e for e in world.billing.repo.page(WebhookEndpoint, merchant, PageRequest(100)).data if not e.deleted]
+
+
+def secret_on(body: str) -> str:
+    return re.search(r'value="([^"]+)" id="new-secret"', body).group(1)  # type: ignore[union-attr]
+
+
+def endpoint(world: World, merchant: str = MERCHANT) -> str:
+    made = post(world, "/dashboard/webhooks", OWNER if merchant == MERCHANT else owner_b(world), HOOK)
+    assert made.status == 201, made.body
+    return re.search(r'data-endpoint-id="(we_[A-Za-z0-9_]+)"', made.body).group(1)  # type: ignore[union-attr]
+
+
+def delivery(world: World, endpoint_id: str, status: str = "failed", merchant: str = MERCHANT) -> WebhookDelivery:
+    now = world.billing.clock.now()
+    attempt = WebhookAttempt(at=now, response_status=500 if status == "failed" else 200, duration_ms=40)
+    made = WebhookDelivery(
+        id=world.billing.ids.new("wd"),
+        merchant_id=merchant,
+        endpoint_id=endpoint_id,
+        event_id="evt_1",
+        event_type="charge.succeeded",
+        status=status,
+        attempts=[attempt] * 3,
+        created_at=now - timedelta(hours=1),
+        updated_at=now,
+    )
+    world.billing.repo.commit(Changes(put=[made]))
+    return made
+
+
+def test_an_owner_adds_an_endpoint_and_its_secret_is_shown_once_never_on_the_list(world: World) -> None:
+    # When the owner adds an endpoint for two event types
+    made = post(world, "/dashboard/webhooks", OWNER, HOOK)
+    # Then it is the API's endpoint, and its secret is on this no-store response only
+    assert made.status == 201 and made.headers["Cache-Control"] == "no-store"
+    [hook] = endpoints_of(world)
+    assert (hook.url, hook.enabled_events, hook.description) == (HOOK["url"], ["charge.succeeded", "charge.failed"], "Shop")
+    secret = secret_on(made.body)
+    assert secret.startswith("whsec_") and "shown this once" in made.body
+    assert world.secret_box.open(hook.sealed_secret, MERCHANT, hook.id) == secret
+    listed = world.request("GET", "/dashboard/webhooks", OWNER)
+    assert listed.status == 200 and f'data-endpoint-id="{hook.id}"' in listed.body
+    assert secret not in listed.body and "charge.succeeded, charge.failed" in listed.body and "enabled" in listed.body
+
+
+def test_an_empty_event_list_is_every_event(world: World) -> None:
+    assert post(world, "/dashboard/webhooks", OWNER, HOOK | {"events": ""}).status == 201
+    assert endpoints_of(world)[0].enabled_events == ["*"]
+    assert "every event" in world.request("GET", "/dashboard/webhooks", OWNER).body
+
+
+def test_an_owner_rotates_a_secret_and_the_new_one_is_shown_once(world: World) -> None:
+    endpoint_id = endpoint(world)
+    old = world.secret_box.open(endpoints_of(world)[0].sealed_secret, MERCHANT, endpoint_id)
+    rotated = post(world, f"/dashboard/webhooks/{endpoint_id}/rotate", OWNER)
+    assert rotated.status == 200 and rotated.headers["Cache-Control"] == "no-store"
+    new = secret_on(rotated.body)
+    [hook] = endpoints_of(world)
+    assert new != old and world.secret_box.open(hook.sealed_secret, MERCHANT, endpoint_id) == new
+    assert "24 hours" in rotated.body
+    assert new not in world.request("GET", "/dashboard/webhooks", OWNER).body
+
+
+@pytest.mark.parametrize(
+    "change,lang,message",
+    [
+        ({"url": ""}, "en", "The URL must be one line"),
+        ({"url": "https://shop.example/" + "a" * 2048}, "en", "The URL must be one line of 1 to 2048"),
+        ({"url": "http://shop.example/hooks"}, "en", "must be an absolute https:// URL"),  # the use case's 422
+        ({"url": "https://rebound.example/hooks"}, "en", "non-public address"),
+        ({"url": "https://user:pw@shop.example/hooks"}, "en", "user name or password"),
+        ({"url": "https://shop.example/a\nb"}, "en", "The URL must be one line"),
+        ({"events": "charge.nope"}, "en", "Unknown event types: charge.nope"),
+        ({"events": "* charge.succeeded"}, "en", "Unknown event types: *"),
+        ({"events": " ".join(["charge.succeeded"] * 65)}, "en", "at most 64 event types"),
+        ({"description": "d" * 501}, "en", "at most 500 characters"),
+        ({"events": "charge.nope"}, "lt", "Nežinomi įvykių tipai: charge.nope"),
+    ],
+)
+def test_an_endpoint_past_the_apis_limits_is_a_form_error_not_a_500(
+    world: World, change: dict[str, str], lang: str, message: str
+) -> None:
+    response = post(world, f"/dashboard/webhooks?lang={lang}", OWNER, HOOK | change)
+    assert response.status == 422 and 'role="alert"' in response.body, response.body
+    assert message in text_of(response.body)
+    assert endpoints_of(world) == [] and 'id="new-secret"' not in response.body
+    assert 'name="url"' in response.body  # the form again, with what was typed
+
+
+def test_the_seventeenth_endpoint_is_409(world: World) -> None:
+    for _ in range(MAX_ENDPOINTS):
+        endpoint(world)
+    refused = post(world, "/dashboard/webhooks", OWNER, HOOK)
+    assert refused.status == 409 and "at most 16" in refused.body and len(endpoints_of(world)) == MAX_ENDPOINTS
+
+
+def test_an_owner_lists_an_endpoints_deliveries_and_retries_a_failed_one(world: World) -> None:
+    endpoint_id = endpoint(world)
+    failed, succeeded = delivery(world, endpoint_id), delivery(world, endpoint_id, "succeeded")
+    page = world.request("GET", f"/dashboard/webhooks/{endpoint_id}/deliveries", OWNER)
+    assert (
+        page.status == 200
+        and f'data-delivery-id="{failed.id}"' in page.body
+        and f'data-delivery-id="{succeeded.id}"' in page.body
+    )
+    assert "charge.succeeded" in page.body and "failed" in page.body and "500" in page.body
+    assert f"/deliveries/{failed.id}/retry" in page.body and f"/deliveries/{succeeded.id}/retry" not in page.body
+    # When the owner retries the failed one, Then it is pending again and woken at once
+    done = post(world, f"/dashboard/webhooks/{endpoint_id}/deliveries/{failed.id}/retry", OWNER)
+    assert done.status == 303 and done.headers["Location"] == f"/dashboard/webhooks/{endpoint_id}/deliveries?done=retried"
+    assert world.billing.repo.get(WebhookDelivery, MERCHANT, failed.id).status == "pending"  # type: ignore[union-attr]
+    assert world.webhook_queue.woken == [(MERCHANT, failed.id)]
+    assert "attempted again" in world.request("GET", done.headers["Location"], OWNER).body
+    # And a succeeded one is the use case's 409, not a 500
+    again = post(world, f"/dashboard/webhooks/{endpoint_id}/deliveries/{succeeded.id}/retry", OWNER)
+    assert again.status == 409 and 'role="alert"' in again.body
+
+
+def _state(world: World) -> object:
+    return [(e.id, e.sealed_secret, e.url) for e in endpoints_of(world)], world.webhook_queue.woken[:]
+
+
+def _actions(world: World) -> list[tuple[str, dict[str, str]]]:
+    endpoint_id = endpoint(world)
+    failed = delivery(world, endpoint_id)
+    world.webhook_queue.woken.clear()
+    return [
+        ("/dashboard/webhooks", HOOK),
+        (f"/dashboard/webhooks/{endpoint_id}/rotate", {}),
+        (f"/dashboard/webhooks/{endpoint_id}/deliveries/{failed.id}/retry", {}),
+    ]
+
+
+def test_a_viewers_every_action_is_403_and_changes_nothing(world: World) -> None:
+    for path, form in _actions(world):
+        before = _state(world)
+        response = post(world, path, viewer(world), form)
+        assert response.status == 403 and "Only an owner" in response.body, path
+        assert _state(world) == before
+    endpoint_id = endpoints_of(world)[0].id
+    for page in ("webhooks", f"webhooks/{endpoint_id}/deliveries"):
+        body = world.request("GET", f"/dashboard/{page}", viewer(world)).body
+        assert 'method="post" action="/dashboard/webhooks' not in body, page
+
+
+def test_an_action_without_the_sessions_csrf_token_is_refused(world: World) -> None:
+    for path, form in _actions(world):
+        before = _state(world)
+        assert post(world, path, OWNER, form, csrf=False).status == 403, path
+        assert post(world, path, OWNER, form | {"csrf": "forged"}, csrf=False).status == 403, path
+        assert _state(world) == before
+
+
+def test_another_merchants_endpoint_and_delivery_are_404_and_unchanged(world: World) -> None:
+    actions = _actions(world)
+    endpoint_id = endpoints_of(world)[0].id
+    delivery_id = actions[2][0].split("/")[-2]
+    other = owner_b(world)
+    before = _state(world)
+    for path, form in actions[1:]:
+        assert post(world, path, other, form).status == 404, path
+    assert world.request("GET", f"/dashboard/webhooks/{endpoint_id}/deliveries", other).status == 404
+    assert endpoint_id not in world.request("GET", "/dashboard/webhooks", other).body
+    assert _state(world) == before
+    # Another of the owner's own endpoints does not reach this one's delivery either
+    mine = endpoint(world)
+    assert post(world, f"/dashboard/webhooks/{mine}/deliveries/{delivery_id}/retry", OWNER).status == 404
+    assert post(world, "/dashboard/webhooks/we_nope/rotate", OWNER).status == 404
+
+
+def test_the_pages_speak_lithuanian_and_are_in_the_navigation(world: World) -> None:
+    endpoint_id = endpoint(world)
+    body = world.request("GET", "/dashboard/webhooks?lang=lt", OWNER).body
+    assert "Webhook'ai" in text_of(body) and "Pakeisti slaptą raktą" in body and "įjungtas" in body
+    assert 'href="/dashboard/webhooks" aria-current="page"' in body
+    deliveries = world.request("GET", f"/dashboard/webhooks/{endpoint_id}/deliveries?lang=lt", OWNER).body
+    assert "Pristatymų dar nėra." in deliveries
+    assert 'href="/dashboard/webhooks"' in world.request("GET", "/dashboard/overview", OWNER).body

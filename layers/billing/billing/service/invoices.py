@@ -236,10 +236,11 @@ class Invoicing:
         wanted = [(merchant_id, charge_invoice_id(charge.id, n)) for n in range(1, charge.collection + 1)]
         invoices = self.repo.load_many({Invoice: wanted}).of(Invoice)
         carrier = next((i for i in invoices.values() if note_id in i.carries), None)
-        if carrier is None:
-            return None, False
+        if carrier is None or key in carrier.carries or f"{key}|released" in carrier.carries:
+            return None, False  # nothing carried, or released before (a redelivery)
         own = carrier.carries.get(note_id, 0)
         taken = own - release_carry(carrier, key, note_id, now)  # the part a later note gave back
+        carrier.carries = {**carrier.carries, key: carrier.carries.get(key, 0)}  # released: once
         takes = [k for k, v in carrier.carries.items() if v < 0 and "|" not in k and k != key]
         notes = self.repo.load_many({Invoice: [(merchant_id, k) for k in takes]}).of(Invoice) if taken > 0 and takes else {}
         take = next(

@@ -25,7 +25,7 @@ from ..service.ports import Links, Page, PageRequest
 from ..service.use_cases import UseCases
 from . import list_views, render, routes
 from .list_views import Row
-from .mandate_pages import PAGE_SIZE, query, use_cases
+from .mandate_pages import PAGE_SIZE, use_cases
 from .texts import Lang, text
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
@@ -112,7 +112,7 @@ def listing(name: str) -> Response[str]:
     spec = LISTS[name]
     session = routes.signed_in()
     lang = routes.lang()
-    chosen, cursor = query(spec.filter, 40), query("cursor", 2048)
+    chosen, cursor = routes.query(spec.filter, 40), routes.query("cursor", 2048)
     value = chosen if chosen in spec.values else None  # an unknown value is no filter (never an error page)
     api, merchant = use_cases(), session.user.merchant_id
     links = routes.deps().approval_links(routes.base_url())

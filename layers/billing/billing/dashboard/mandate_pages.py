@@ -24,7 +24,6 @@ from ..domain.errors import InvalidRequest, InvalidState, NotFound, ValidationFa
 from ..domain.lifecycles import MandateStatus
 from ..domain.money import CURRENCY_EXPONENT
 from ..domain.refunds import RefundReason
-from ..observability import logger
 from ..service.ports import PageRequest
 from ..service.use_cases import UseCases
 from . import render, routes, views
@@ -37,7 +36,6 @@ router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves it unann
 PAGE_SIZE = 20
 STATUSES: tuple[str, ...] = get_args(MandateStatus)
 REASONS: tuple[str, ...] = get_args(RefundReason)
-MAX_QUERY = 254  # a reference or an e-mail address
 
 
 @dataclass(frozen=True)
@@ -52,10 +50,6 @@ class RefundForm:
 def use_cases() -> UseCases:
     deps = routes.deps()
     return deps.use_cases(deps.approval_links(routes.base_url()))
-
-
-def query(name: str, limit: int = MAX_QUERY) -> str:
-    return (routes.request().get_query_string_value(name) or "").strip()[:limit]
 
 
 @router.get("/dashboard/static/mandates.js")
@@ -75,7 +69,12 @@ def script() -> Response[str]:
 def mandates() -> Response[str]:
     session = routes.signed_in()
     lang = routes.lang()
-    search, status, plan_id, cursor = query("q"), query("status"), query("plan_id", 80), query("cursor", 2048)
+    search, status, plan_id, cursor = (
+        routes.query("q"),
+        routes.query("status"),
+        routes.query("plan_id", 80),
+        routes.query("cursor", 2048),
+    )
     filters = {"status": status if status in STATUSES else None, "plan_id": plan_id or None}
     api, merchant = use_cases(), session.user.merchant_id
     if search.startswith("mdt_") and not cursor:  # a mandate's id: its page, when it is the merchant's
@@ -119,7 +118,7 @@ def mandate_page(session: Session, mandate_id: str, status: int = 200, error: st
     lang = routes.lang()
     api, merchant = use_cases(), session.user.merchant_id
     mandate = api.mandates.get(merchant, mandate_id)  # another merchant's: NotFound, the 404 page
-    events_cursor, charges_cursor = query("events", 2048), query("charges", 2048)
+    events_cursor, charges_cursor = routes.query("events", 2048), routes.query("charges", 2048)
     try:
         events = api.events.page(merchant, PageRequest(PAGE_SIZE, events_cursor or None), mandate_id=mandate.id)
         charges = api.charges.page(merchant, PageRequest(PAGE_SIZE, charges_cursor or None), mandate_id=mandate.id)
@@ -157,19 +156,7 @@ def mandate_page(session: Session, mandate_id: str, status: int = 200, error: st
 @router.get("/dashboard/mandates/<mandate_id>")
 def mandate(mandate_id: str) -> Response[str]:
     session = routes.signed_in()
-    done = query("done", 20)
-    notice = text(routes.lang(), f"mandate.{done}_notice") if done in ("cancelled", "paused", "resumed", "refunded") else ""
-    return mandate_page(session, mandate_id, notice=notice)
-
-
-def _done(session: Session, mandate_id: str, what: str, **about: str) -> Response[str]:
-    """An owner's action done: said in the log (who, which merchant, what, on what), then the page."""
-    user = session.user
-    logger.info(
-        "dashboard action",
-        extra={"merchant_id": user.merchant_id, "user_id": user.user_id, "action": what, "mandate_id": mandate_id, **about},
-    )
-    return routes.redirect(f"{routes.root()}/mandates/{mandate_id}?done={what}")
+    return mandate_page(session, mandate_id, notice=routes.notice("mandate", ("cancelled", "paused", "resumed", "refunded")))
 
 
 @router.post("/dashboard/mandates/<mandate_id>/cancel")
@@ -179,7 +166,7 @@ def cancel(mandate_id: str) -> Response[str]:
         use_cases().mandates.cancel(session.user.merchant_id, mandate_id)
     except InvalidState as refused:
         return mandate_page(session, mandate_id, 409, refused.message)
-    return _done(session, mandate_id, "cancelled")
+    return routes.done(session, f"mandates/{mandate_id}", "cancelled", mandate_id=mandate_id)
 
 
 @router.post("/dashboard/mandates/<mandate_id>/pause")
@@ -189,7 +176,7 @@ def pause(mandate_id: str) -> Response[str]:
         use_cases().mandates.pause(session.user.merchant_id, mandate_id, None)  # until resumed
     except InvalidState as refused:
         return mandate_page(session, mandate_id, 409, refused.message)
-    return _done(session, mandate_id, "paused")
+    return routes.done(session, f"mandates/{mandate_id}", "paused", mandate_id=mandate_id)
 
 
 @router.post("/dashboard/mandates/<mandate_id>/resume")
@@ -199,7 +186,7 @@ def resume(mandate_id: str) -> Response[str]:
         use_cases().mandates.resume(session.user.merchant_id, mandate_id)
     except InvalidState as refused:
         return mandate_page(session, mandate_id, 409, refused.message)
-    return _done(session, mandate_id, "resumed")
+    return routes.done(session, f"mandates/{mandate_id}", "resumed", mandate_id=mandate_id)
 
 
 @router.post("/dashboard/mandates/<mandate_id>/charges/<charge_id>/refund")
@@ -250,4 +237,6 @@ def refund(mandate_id: str, charge_id: str) -> Response[str]:
         return mandate_page(session, mandate_id, 422, problem)
     except InvalidState as refused:
         return mandate_page(session, mandate_id, 409, refused.message)
-    return _done(session, mandate_id, "refunded", charge_id=charge.id, refund_id=made.id)
+    return routes.done(
+        session, f"mandates/{mandate_id}", "refunded", mandate_id=mandate_id, charge_id=charge.id, refund_id=made.id
+    )

@@ -32,7 +32,7 @@ from ..domain.text import single_line
 from ..observability import logger
 from ..service.ports import PageRequest
 from . import render, routes, views
-from .mandate_pages import PAGE_SIZE, query, use_cases
+from .mandate_pages import PAGE_SIZE, use_cases
 from .routes import Session
 from .texts import Lang, text
 
@@ -44,10 +44,6 @@ KINDS: tuple[str, ...] = get_args(ExportKind)
 EXPORT_STATUSES: tuple[str, ...] = get_args(ExportStatus)
 MONTH = re.compile(r"(20[0-9][0-9]|21[0-9][0-9])-(0[1-9]|1[0-2])")  # the API's ExportCreate.month
 MAX_TRIAL_DAYS = 730
-
-
-class FormRefused(Exception):
-    """What the form got wrong, said in the page's language."""
 
 
 @dataclass(frozen=True)
@@ -75,18 +71,6 @@ class ExportForm:
     format: str = "csv"
 
 
-def _done(session: Session, path: str, what: str, **about: str) -> Response[str]:
-    """An owner's action done: said in the log (who, which merchant, what, on what), then the list."""
-    user = session.user
-    logger.info("dashboard action", extra={"merchant_id": user.merchant_id, "user_id": user.user_id, "action": what, **about})
-    return routes.redirect(f"{routes.root()}/{path}?done={what}")
-
-
-def _notice(lang: Lang, prefix: str, known: tuple[str, ...]) -> str:
-    done = query("done", 20)
-    return text(lang, f"{prefix}.{done}_notice") if done in known else ""
-
-
 def _count(value: int, lang: Lang) -> str:
     from babel.numbers import format_decimal
 
@@ -107,7 +91,7 @@ def plans_page(
     session: Session, status: int = 200, error: str = "", notice: str = "", entered: dict[str, str] | None = None
 ) -> Response[str]:
     lang, api, merchant = routes.lang(), use_cases(), session.user.merchant_id
-    cursor = query("cursor", 2048)
+    cursor = routes.query("cursor", 2048)
     try:
         result = api.plans.page(merchant, PageRequest(PAGE_SIZE, cursor or None))
     except (InvalidRequest, ValidationFailed) as refused:
@@ -147,41 +131,41 @@ def plans_page(
 @router.get("/dashboard/plans")
 def plans() -> Response[str]:
     session = routes.signed_in()
-    return plans_page(session, notice=_notice(routes.lang(), "plans", ("created", "archived")))
+    return plans_page(session, notice=routes.notice("plans", ("created", "archived")))
 
 
 def plan_form(fields: dict[str, str], lang: Lang) -> PlanForm:
-    """The form's fields as the use case's command, with the API's limits; FormRefused says why not."""
+    """The form's fields as the use case's command, with the API's limits; routes.FormRefused says why not."""
     name = fields.get("name", "").strip()
     try:
         if not 1 <= len(name) <= 200:
             raise ValueError(name)
         single_line(name)
     except ValueError:
-        raise FormRefused(text(lang, "plans.name_invalid")) from None
+        raise routes.FormRefused(text(lang, "plans.name_invalid")) from None
     currency = fields.get("currency", "")
     if currency not in CURRENCIES:
-        raise FormRefused(text(lang, "error.invalid", field="currency"))
+        raise routes.FormRefused(text(lang, "error.invalid", field="currency"))
     interval = fields.get("interval", "")
     if interval not in INTERVALS:
-        raise FormRefused(text(lang, "error.invalid", field="interval"))
+        raise routes.FormRefused(text(lang, "error.invalid", field="interval"))
     digits = CURRENCY_EXPONENT[currency]
     try:
         amount = views.minor_units(fields.get("amount", "")[:32], currency)
     except views.AmountRefused:
-        raise FormRefused(text(lang, "plans.amount_invalid", currency=currency, digits=digits)) from None
+        raise routes.FormRefused(text(lang, "plans.amount_invalid", currency=currency, digits=digits)) from None
     if amount is None or not MIN_AMOUNT <= amount <= MAX_AMOUNT:
         least, most = (views.money(a, currency, lang) for a in (MIN_AMOUNT, MAX_AMOUNT))
-        raise FormRefused(text(lang, "plans.amount_range", least=least, most=most))
+        raise routes.FormRefused(text(lang, "plans.amount_range", least=least, most=most))
     longest = MAX_INTERVAL_COUNT[interval]
     try:
         count = _whole(fields.get("interval_count", "1") or "1", 1, longest)
     except ValueError:
-        raise FormRefused(text(lang, "plans.interval_count_invalid", most=longest)) from None
+        raise routes.FormRefused(text(lang, "plans.interval_count_invalid", most=longest)) from None
     try:
         trial = _whole(fields.get("trial_days", "") or "0", 0, MAX_TRIAL_DAYS)
     except ValueError:
-        raise FormRefused(text(lang, "plans.trial_days_invalid")) from None
+        raise routes.FormRefused(text(lang, "plans.trial_days_invalid")) from None
     rate = fields.get("tax_rate_id", "").strip()[:64] or None
     return PlanForm(name, amount, currency, interval, count, trial, rate)  # type: ignore[arg-type]  # checked above
 
@@ -193,11 +177,11 @@ def create_plan() -> Response[str]:
     entered = {k: fields.get(k, "")[:200] for k in ("name", "amount", "currency", "interval", "interval_count", "trial_days")}
     try:
         plan = use_cases().plans.create(session.user.merchant_id, plan_form(fields, lang))
-    except FormRefused as refused:
+    except routes.FormRefused as refused:
         return plans_page(session, 422, str(refused), entered=entered)
     except ValidationFailed as refused:  # the use case's 422 (a tax rate not the merchant's active one)
         return plans_page(session, 422, refused.message, entered=entered)
-    return _done(session, "plans", "created", plan_id=plan.id)
+    return routes.done(session, "plans", "created", plan_id=plan.id)
 
 
 @router.post("/dashboard/plans/<plan_id>/archive")
@@ -207,7 +191,7 @@ def archive_plan(plan_id: str) -> Response[str]:
         use_cases().plans.archive(session.user.merchant_id, plan_id)  # another merchant's: NotFound, the 404 page
     except InvalidState as refused:
         return plans_page(session, 409, refused.message)
-    return _done(session, "plans", "archived", plan_id=plan_id)
+    return routes.done(session, "plans", "archived", plan_id=plan_id)
 
 
 # ----------------------------------------------------------------------------- API keys
@@ -215,7 +199,7 @@ def archive_plan(plan_id: str) -> Response[str]:
 
 def keys_page(session: Session, status: int = 200, error: str = "", notice: str = "") -> Response[str]:
     lang, api = routes.lang(), use_cases()
-    cursor = query("cursor", 2048)
+    cursor = routes.query("cursor", 2048)
     try:
         result = api.api_keys.page(session.user.merchant_id, PageRequest(PAGE_SIZE, cursor or None))
     except (InvalidRequest, ValidationFailed) as refused:
@@ -247,7 +231,7 @@ def keys_page(session: Session, status: int = 200, error: str = "", notice: str 
 @router.get("/dashboard/api-keys")
 def api_keys() -> Response[str]:
     session = routes.signed_in()
-    return keys_page(session, notice=_notice(routes.lang(), "keys", ("revoked",)))
+    return keys_page(session, notice=routes.notice("keys", ("revoked",)))
 
 
 @router.post("/dashboard/api-keys")
@@ -274,7 +258,7 @@ def revoke_key(key_id: str) -> Response[str]:
         use_cases().api_keys.revoke(session.user.merchant_id, key_id)  # another merchant's: NotFound, the 404 page
     except InvalidState as refused:
         return keys_page(session, 409, refused.message)
-    return _done(session, "api-keys", "revoked", key_id=key_id)
+    return routes.done(session, "api-keys", "revoked", key_id=key_id)
 
 
 # ----------------------------------------------------------------------------- exports
@@ -285,7 +269,7 @@ def exports_page(
 ) -> Response[str]:
     lang, api = routes.lang(), use_cases()
     exports = api.exports
-    cursor = query("cursor", 2048)
+    cursor = routes.query("cursor", 2048)
     try:
         result = exports.page(session.user.merchant_id, PageRequest(PAGE_SIZE, cursor or None))
     except (InvalidRequest, ValidationFailed) as refused:
@@ -323,7 +307,7 @@ def exports_page(
 @router.get("/dashboard/exports")
 def exports() -> Response[str]:
     session = routes.signed_in()
-    return exports_page(session, notice=_notice(routes.lang(), "exports", ("requested",)))
+    return exports_page(session, notice=routes.notice("exports", ("requested",)))
 
 
 @router.post("/dashboard/exports")
@@ -340,4 +324,4 @@ def request_export() -> Response[str]:
         made = use_cases().exports.create(session.user.merchant_id, ExportForm(kind, month))  # type: ignore[arg-type]  # checked above
     except ValidationFailed as refused:
         return exports_page(session, 422, refused.message, entered=entered)
-    return _done(session, "exports", "requested", export_id=made.id)
+    return routes.done(session, "exports", "requested", export_id=made.id)

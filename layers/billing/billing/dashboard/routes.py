@@ -437,3 +437,30 @@ def install(app: APIGatewayRestResolver) -> None:
     app.exception_handler(Forbidden)(on_forbidden)
     app.exception_handler(NotFound)(on_not_found)
     app.exception_handler(Exception)(on_bug)
+
+
+# ----------------------------------------------------------------------------- the pages' actions
+MAX_QUERY = 254  # a reference or an e-mail address
+
+
+class FormRefused(Exception):
+    """What a form got wrong, said in the page's language."""
+
+
+def query(name: str, limit: int = MAX_QUERY) -> str:
+    """A query-string value, trimmed and bounded ("" when absent)."""
+    return (request().get_query_string_value(name) or "").strip()[:limit]
+
+
+def done(session: Session, path: str, what: str, **about: str) -> Response[str]:
+    """An owner's action done: said in the log (who, which merchant, what, on what), then the page
+    at `path` (under the dashboard) with `?done=<what>`, where `notice` says it."""
+    user = session.user
+    logger.info("dashboard action", extra={"merchant_id": user.merchant_id, "user_id": user.user_id, "action": what, **about})
+    return redirect(f"{root()}/{path}?done={what}")
+
+
+def notice(prefix: str, known: tuple[str, ...]) -> str:
+    """The line saying which of `known` actions was just done (`?done=`), in the page's language."""
+    what = query("done", 20)
+    return text(lang(), f"{prefix}.{what}_notice") if what in known else ""

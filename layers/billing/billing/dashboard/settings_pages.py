@@ -23,7 +23,6 @@ from ..domain.text import lines, single_line
 from ..service.ports import PageRequest
 from . import render, routes, views
 from .mandate_pages import use_cases
-from .owner_pages import FormRefused, _done, _notice
 from .routes import Session
 from .texts import Lang, text
 
@@ -70,7 +69,7 @@ def _text(fields: dict[str, str], name: str, most: int, lang: Lang, multiline: b
         if value:
             (lines if multiline else single_line)(value)
     except ValueError:
-        raise FormRefused(text(lang, "settings.text_invalid", field=text(lang, f"settings.{name}"), most=most)) from None
+        raise routes.FormRefused(text(lang, "settings.text_invalid", field=text(lang, f"settings.{name}"), most=most)) from None
     return value or None
 
 
@@ -78,7 +77,7 @@ def account_form(fields: dict[str, str], lang: Lang) -> AccountForm:
     """The API's limits (AccountUpdate); the use case then checks the VAT id, the prefixes' series."""
     name = _text(fields, "name", 200, lang)
     if name is None:
-        raise FormRefused(text(lang, "settings.name_required"))
+        raise routes.FormRefused(text(lang, "settings.name_required"))
     changes: dict[str, object] = {
         "name": name,
         "legal_name": _text(fields, "legal_name", 200, lang),
@@ -87,21 +86,21 @@ def account_form(fields: dict[str, str], lang: Lang) -> AccountForm:
     }
     vat_id = _text(fields, "vat_id", 30, lang)
     if vat_id is not None and not VAT_ID.fullmatch(vat_id):
-        raise FormRefused(text(lang, "settings.vat_id_invalid"))
+        raise routes.FormRefused(text(lang, "settings.vat_id_invalid"))
     email = _text(fields, "support_email", 254, lang)
     if email is not None and not EMAIL.fullmatch(email):
-        raise FormRefused(text(lang, "settings.email_invalid"))
+        raise routes.FormRefused(text(lang, "settings.email_invalid"))
     locale = fields.get("default_locale", "")
     if locale not in ("en", "lt"):
-        raise FormRefused(text(lang, "error.invalid", field="default_locale"))
+        raise routes.FormRefused(text(lang, "error.invalid", field="default_locale"))
     prefixes = {k: fields.get(k, "").strip() for k in ("invoice_prefix", "credit_note_prefix")}
     if not all(PREFIX.fullmatch(v) for v in prefixes.values()):
-        raise FormRefused(text(lang, "settings.prefix_invalid"))
+        raise routes.FormRefused(text(lang, "settings.prefix_invalid"))
     notifications: dict[str, object] = {k: fields.get(k) == "on" for k in SWITCHES}
     for notice in NOTICES:
         days = fields.get(notice, "").strip()
         if not days.isdigit() or len(days) > 2 or int(days) > 14:
-            raise FormRefused(text(lang, "settings.days_invalid", field=text(lang, f"settings.{notice}")))
+            raise routes.FormRefused(text(lang, "settings.days_invalid", field=text(lang, f"settings.{notice}")))
         notifications[notice] = int(days)
     changes |= {"vat_id": vat_id, "support_email": email, "default_locale": locale, **prefixes}
     return AccountForm(changes | {"notifications": notifications})
@@ -110,15 +109,15 @@ def account_form(fields: dict[str, str], lang: Lang) -> AccountForm:
 def tax_rate_form(fields: dict[str, str], lang: Lang) -> TaxRateForm:
     name = _text(fields, "display_name", 50, lang)
     if name is None:
-        raise FormRefused(text(lang, "settings.rate_name_required"))
+        raise routes.FormRefused(text(lang, "settings.rate_name_required"))
     percentage = fields.get("percentage", "").strip().replace(",", ".")
     if not PERCENTAGE.fullmatch(percentage):
-        raise FormRefused(text(lang, "settings.percentage_invalid"))
+        raise routes.FormRefused(text(lang, "settings.percentage_invalid"))
     country = fields.get("country", "").strip().upper()[:2]
     try:
         iso_country(country)
     except ValueError:
-        raise FormRefused(text(lang, "settings.country_invalid")) from None
+        raise routes.FormRefused(text(lang, "settings.country_invalid")) from None
     description = _text(fields, "rate_description", 500, lang)
     return TaxRateForm(name, percentage, country, fields.get("inclusive") == "on", description)
 
@@ -174,7 +173,7 @@ def settings_page(
 @router.get("/dashboard/settings")
 def settings() -> Response[str]:
     session = routes.signed_in()
-    return settings_page(session, notice=_notice(routes.lang(), "settings", ("saved", "rate_created", "rate_archived")))
+    return settings_page(session, notice=routes.notice("settings", ("saved", "rate_created", "rate_archived")))
 
 
 @router.post("/dashboard/settings")
@@ -185,13 +184,13 @@ def save_account() -> Response[str]:
     entered |= {k: fields.get(k) == "on" for k in SWITCHES}
     try:
         use_cases().account.update(session.user.merchant_id, account_form(fields, lang))
-    except FormRefused as refused:
+    except routes.FormRefused as refused:
         return settings_page(session, 422, str(refused), entered=entered)
     except ValidationFailed as refused:  # the use case's: a VAT id not an EU one, a prefix of the other series
         return settings_page(session, 422, text(lang, "settings.refused", message=refused.message), entered=entered)
     except InvalidState as refused:
         return settings_page(session, 409, refused.message, entered=entered)
-    return _done(session, "settings", "saved")
+    return routes.done(session, "settings", "saved")
 
 
 @router.post("/dashboard/settings/tax-rates")
@@ -200,13 +199,13 @@ def create_rate() -> Response[str]:
     lang = routes.lang()
     try:
         rate = use_cases().tax_rates.create(session.user.merchant_id, tax_rate_form(fields, lang))
-    except FormRefused as refused:
+    except routes.FormRefused as refused:
         return settings_page(session, 422, str(refused))
     except ValidationFailed as refused:  # the use case's: the account has no VAT id
         return settings_page(session, 422, text(lang, "settings.refused", message=refused.message))
     except InvalidState as refused:
         return settings_page(session, 409, refused.message)
-    return _done(session, "settings", "rate_created", tax_rate_id=rate.id)
+    return routes.done(session, "settings", "rate_created", tax_rate_id=rate.id)
 
 
 @router.post("/dashboard/settings/tax-rates/<rate_id>/archive")
@@ -216,4 +215,4 @@ def archive_rate(rate_id: str) -> Response[str]:
         use_cases().tax_rates.archive(session.user.merchant_id, rate_id)  # another merchant's: the 404 page
     except InvalidState as refused:
         return settings_page(session, 409, refused.message)
-    return _done(session, "settings", "rate_archived", tax_rate_id=rate_id)
+    return routes.done(session, "settings", "rate_archived", tax_rate_id=rate_id)

@@ -30,8 +30,7 @@ from ..observability import logger
 from ..service.ports import PageRequest
 from ..service.webhooks import EndpointWithSecret
 from . import render, routes, views
-from .mandate_pages import PAGE_SIZE, query, use_cases
-from .owner_pages import FormRefused, _done, _notice
+from .mandate_pages import PAGE_SIZE, use_cases
 from .routes import Session
 from .texts import Lang, text
 
@@ -62,17 +61,17 @@ def endpoint_form(fields: dict[str, str], lang: Lang) -> EndpointForm:
             raise ValueError(url)
         single_line(url)
     except ValueError:
-        raise FormRefused(text(lang, "webhooks.url_invalid", most=MAX_URL_LENGTH)) from None
+        raise routes.FormRefused(text(lang, "webhooks.url_invalid", most=MAX_URL_LENGTH)) from None
     entered = fields.get("events", "").replace(",", " ").split()
     events = entered or ["*"]
     if len(events) > MAX_EVENTS or any(len(e) > MAX_EVENT_NAME for e in events):
-        raise FormRefused(text(lang, "webhooks.events_invalid", most=MAX_EVENTS))
+        raise routes.FormRefused(text(lang, "webhooks.events_invalid", most=MAX_EVENTS))
     unknown = [e for e in events if e != "*" and e not in EVENT_TYPES]
     if unknown or ("*" in events and len(events) > 1):
-        raise FormRefused(text(lang, "webhooks.events_unknown", names=", ".join(unknown or ["*"])[:300]))
+        raise routes.FormRefused(text(lang, "webhooks.events_unknown", names=", ".join(unknown or ["*"])[:300]))
     description = fields.get("description", "").strip()
     if len(description) > MAX_DESCRIPTION:
-        raise FormRefused(text(lang, "webhooks.description_invalid", most=MAX_DESCRIPTION))
+        raise routes.FormRefused(text(lang, "webhooks.description_invalid", most=MAX_DESCRIPTION))
     return EndpointForm(url, events, description or None)
 
 
@@ -84,7 +83,7 @@ def webhooks_page(
     session: Session, status: int = 200, error: str = "", notice: str = "", entered: dict[str, str] | None = None
 ) -> Response[str]:
     lang, api = routes.lang(), use_cases()
-    cursor = query("cursor", 2048)
+    cursor = routes.query("cursor", 2048)
     try:
         result = api.webhooks.page(session.user.merchant_id, PageRequest(PAGE_SIZE, cursor or None))
     except (InvalidRequest, ValidationFailed) as refused:
@@ -148,7 +147,7 @@ def create_endpoint() -> Response[str]:
     entered = {k: fields.get(k, "")[:MAX_URL_LENGTH] for k in ("url", "events", "description")}
     try:
         made = use_cases().webhooks.create(session.user.merchant_id, endpoint_form(fields, lang))
-    except FormRefused as refused:
+    except routes.FormRefused as refused:
         return webhooks_page(session, 422, str(refused), entered=entered)
     except ValidationFailed as refused:  # the use case's 422: not https, not public, an unknown event type
         return webhooks_page(session, 422, text(lang, "webhooks.refused", message=refused.message), entered=entered)
@@ -170,7 +169,7 @@ def rotate_secret(endpoint_id: str) -> Response[str]:
 def deliveries_page(session: Session, endpoint_id: str, status: int = 200, error: str = "", notice: str = "") -> Response[str]:
     lang, api, merchant = routes.lang(), use_cases(), session.user.merchant_id
     endpoint = api.webhooks.get(merchant, endpoint_id)  # another merchant's: NotFound, the 404 page
-    cursor = query("cursor", 2048)
+    cursor = routes.query("cursor", 2048)
     try:
         result = api.webhooks.deliveries(merchant, endpoint_id, PageRequest(PAGE_SIZE, cursor or None))
     except (InvalidRequest, ValidationFailed) as refused:
@@ -206,7 +205,7 @@ def deliveries_page(session: Session, endpoint_id: str, status: int = 200, error
 @router.get("/dashboard/webhooks/<endpoint_id>/deliveries")
 def deliveries(endpoint_id: str) -> Response[str]:
     session = routes.signed_in()
-    return deliveries_page(session, endpoint_id, notice=_notice(routes.lang(), "webhooks", ("retried",)))
+    return deliveries_page(session, endpoint_id, notice=routes.notice("webhooks", ("retried",)))
 
 
 @router.post("/dashboard/webhooks/<endpoint_id>/deliveries/<delivery_id>/retry")
@@ -216,4 +215,4 @@ def retry_delivery(endpoint_id: str, delivery_id: str) -> Response[str]:
         use_cases().webhooks.retry(session.user.merchant_id, endpoint_id, delivery_id)  # another's: the 404 page
     except InvalidState as refused:  # succeeded, or holding every attempt it may
         return deliveries_page(session, endpoint_id, 409, refused.message)
-    return _done(session, f"webhooks/{endpoint_id}/deliveries", "retried", endpoint_id=endpoint_id, delivery_id=delivery_id)
+    return routes.done(session, f"webhooks/{endpoint_id}/deliveries", "retried", endpoint_id=endpoint_id, delivery_id=delivery_id)

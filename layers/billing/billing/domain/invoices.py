@@ -37,7 +37,7 @@ from .charge import Charge, Line, SoldBy, TaxLine
 from .errors import InvalidState
 from .model import Customer, Entity
 from .money import CURRENCY_EXPONENT, Currency
-from .receipts import ReceiptCounter, receipt_number
+from .receipts import ReceiptCounter, SeriesCounter, receipt_number
 from .tax import CustomerTax, vat_prefix
 
 InvoiceType = Literal["invoice", "credit_note"]
@@ -162,14 +162,8 @@ class Invoice(Entity):
         return self.total - sum(self.credited)
 
 
-class CreditNoteCounter(Entity):
-    """`id` is the merchant id; `next` is the number the next credit note gets."""
-
-    next: int = 1
-
-    @classmethod
-    def new(cls, merchant_id: str, now: datetime) -> CreditNoteCounter:
-        return cls(id=merchant_id, merchant_id=merchant_id, created_at=now, updated_at=now)
+class CreditNoteCounter(SeriesCounter):
+    """The credit-note series."""
 
 
 def country_of_vat_id(vat_id: str | None) -> str | None:
@@ -380,9 +374,7 @@ def issue_credit_note(
     invoice.credited = [c + s for c, (s, _) in zip(invoice.credited, split, strict=True)]
     invoice.credited_tax = [c + t for c, (_, t) in zip(invoice.credited_tax, split, strict=True)]
     invoice.updated_at = now
-    seq = counter.next
-    counter.next += 1
-    counter.updated_at = now
+    seq = counter.take(now)
     return Invoice(
         id=invoice_id(correction_source(kind, source_id)),
         merchant_id=invoice.merchant_id,
@@ -453,9 +445,7 @@ def issue_restoring_invoice(
         line.model_copy(update={"amount": -line.amount, "description": f"Failed refund: reverses credit note {note.number}"})
         for line in note.lines
     ]
-    seq = counter.next
-    counter.next += 1
-    counter.updated_at = now
+    seq = counter.take(now)
     return Invoice(
         id=invoice_id(correction_source(kind, source_id)),
         merchant_id=note.merchant_id,

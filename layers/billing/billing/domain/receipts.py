@@ -11,19 +11,30 @@ counter. The charge path never touches the counter. Pure.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Self
 
 from .charge import Charge
 from .model import Entity
 
 
-class ReceiptCounter(Entity):
-    """`id` is the merchant id; `next` is the number the next receipt gets."""
+class SeriesCounter(Entity):
+    """A gapless series' counter: `id` is the merchant id; `next` is the number the next document
+    gets. Written with what it numbered, on its version, or not at all."""
 
     next: int = 1
 
     @classmethod
-    def new(cls, merchant_id: str, now: datetime) -> ReceiptCounter:
+    def new(cls, merchant_id: str, now: datetime) -> Self:
         return cls(id=merchant_id, merchant_id=merchant_id, created_at=now, updated_at=now)
+
+    def take(self, now: datetime) -> int:
+        """The next number of the series, now given."""
+        taken, self.next, self.updated_at = self.next, self.next + 1, now
+        return taken
+
+
+class ReceiptCounter(SeriesCounter):
+    """The invoice series (receipt numbers)."""
 
 
 def receipt_number(prefix: str, n: int) -> str:
@@ -37,11 +48,9 @@ def number(counter: ReceiptCounter, charges: list[Charge], prefix: str, now: dat
     for charge in charges:
         if charge.status != "succeeded" or charge.receipt_number is not None or charge.merchant_id != counter.merchant_id:
             continue
-        charge.receipt_number, charge.receipt_seq = receipt_number(prefix, counter.next), counter.next
-        counter.next += 1
+        seq = counter.take(now)
+        charge.receipt_number, charge.receipt_seq = receipt_number(prefix, seq), seq
         numbered.append(charge)
-    if numbered:
-        counter.updated_at = now
     return numbered
 
 
@@ -51,8 +60,6 @@ def numbers_for(counter: ReceiptCounter, charge_ids: list[str], prefix: str, now
     condition that each charge succeeded and has no number yet, or not at all."""
     out: list[tuple[str, str, int]] = []
     for charge_id in dict.fromkeys(charge_ids):
-        out.append((charge_id, receipt_number(prefix, counter.next), counter.next))
-        counter.next += 1
-    if out:
-        counter.updated_at = now
+        seq = counter.take(now)
+        out.append((charge_id, receipt_number(prefix, seq), seq))
     return out

@@ -33,8 +33,9 @@ The rules, in plain words (the contract: shared/spec/API.md, Plan changes and It
    without an amount it is exactly that. Refunds plus credit of a cycle never exceed what was
    paid for it.
 6. When a mandate ends, its items not billed become void, and its credit goes back as refunds
-   (`reason` other, `metadata.credit` "true") of its succeeded charges with money, the latest
-   made first, each up to the money it has left (amount less refunds, succeeded and pending), however
+   (`reason` other, `metadata.credit` "true") of its succeeded charges with money, those whose
+   cycles granted credit first (the money it came from, at its VAT rates), then the others, each
+   group the latest made first, each up to the money it has left (amount less refunds, succeeded and pending), however
    many charges that takes; the credit given back this way from a charge first cancels credit
    granted from it. Only what no charge can take is reported by `mandate.credit_forfeited` with
    its amount. Credit never vanishes.
@@ -417,7 +418,10 @@ class Oracle:
             assert not unpaused, f"{mandate_id} completed leaving items accepted with no cycle to bill them: {unpaused}"
         books.ended, books.items = True, []
         left, plan = books.credit, {}
-        mine = sorted((c for c in self.charges.values() if c.mandate_id == mandate_id), key=lambda c: c.made, reverse=True)
+        newest_first = sorted(
+            (c for c in self.charges.values() if c.mandate_id == mandate_id), key=lambda c: c.made, reverse=True
+        )
+        mine = [c for c in newest_first if c.credited > 0] + [c for c in newest_first if c.credited <= 0]
         for charge in mine:
             if left == 0:
                 break

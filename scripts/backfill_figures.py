@@ -25,9 +25,8 @@ import boto3  # noqa: E402
 
 from billing.adapters.dynamodb.figures import DynamoFigureStore  # noqa: E402
 from billing.adapters.dynamodb.repository import DynamoRepository  # noqa: E402
-from billing.adapters.merchants import MerchantStore  # noqa: E402
 from billing.service.figures import FigureKeeper  # noqa: E402
-from scripts.create_merchant import add_table_arguments, table_of  # noqa: E402
+from scripts.create_merchant import add_merchant_arguments, add_table_arguments, merchants_of, table_of  # noqa: E402
 
 
 def backfill(client: object, table: str, merchant_ids: list[str]) -> dict[str, dict[str, int]]:
@@ -42,13 +41,10 @@ def backfill(client: object, table: str, merchant_ids: list[str]) -> dict[str, d
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_table_arguments(parser)
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--merchant", action="append", help="a merchant id (may be repeated)")
-    which.add_argument("--all", action="store_true", help="every merchant listed for the daily jobs")
+    add_merchant_arguments(parser)
     args = parser.parse_args(argv)
     client, table = boto3.client("dynamodb"), table_of(args)
-    merchants = list(MerchantStore(client, table).merchant_ids()) if args.all else list(args.merchant)
-    print(json.dumps(backfill(client, table, merchants), indent=2))
+    print(json.dumps(backfill(client, table, merchants_of(args, client, table)), indent=2))
     return 0
 
 

@@ -50,6 +50,17 @@ def table_of(args: argparse.Namespace) -> str:
     return str(args.table or table_from_stack(args.stack))
 
 
+def add_merchant_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--merchant` (repeatable) or `--all`: which merchants an operator's backfill goes through."""
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--merchant", action="append", help="a merchant id (may be repeated)")
+    which.add_argument("--all", action="store_true", help="every merchant listed for the daily jobs")
+
+
+def merchants_of(args: argparse.Namespace, client: object, table: str) -> list[str]:
+    return list(MerchantStore(client, table).merchant_ids()) if args.all else list(args.merchant)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", required=True, help="the merchant's display name (shown to customers)")

@@ -20,6 +20,7 @@ from billing.service.messages import (
     parse_published_event,
     parse_receipt_request,
     parse_wake_message,
+    published_events,
 )
 
 REFUND = {"merchant_id": "mch_1", "refund_id": "rfd_1", "dispatched_at": "2026-11-25T09:00:00Z"}
@@ -85,3 +86,21 @@ def test_unpublished_event_keys_say_their_type_and_those_left_before_it_are_stil
         assert UnpublishedEventsMessage.describes(body)
         assert [(k.merchant_id, k.event_id) for k in UnpublishedEventsMessage.model_validate(body).events] == [("mch_1", "evt_1")]
     assert not UnpublishedEventsMessage.describes({"DDBStreamBatchInfo": {}})
+
+
+def test_a_batch_of_published_events_keeps_events_of_a_merchant_and_names_every_other_record() -> None:
+    # Given an SQS batch from the events topic: an event with its merchant attribute, one without,
+    # a body that is not an event, and a record with no body at all
+    event = {"object": "event", "id": "evt_1", "type": "charge.succeeded", "data": {"object": {"id": "chg_1"}}}
+    merchant = {"merchant_id": {"stringValue": "mch_1", "dataType": "String"}}
+    records = [
+        {"messageId": "ok", "body": json.dumps(event), "messageAttributes": merchant},
+        {"messageId": "no-merchant", "body": json.dumps(event), "messageAttributes": {}},
+        {"messageId": "not-an-event", "body": "{\"hello\": 1}", "messageAttributes": merchant},
+        {"messageId": "no-body", "messageAttributes": merchant},
+    ]
+    # When it is read
+    events, refused = published_events(records)
+    # Then the event of a merchant is kept with its message id, and every other record is named
+    assert [(message_id, e.id, e.merchant_id) for message_id, e in events] == [("ok", "evt_1", "mch_1")]
+    assert refused == ["no-merchant", "not-an-event", "no-body"]

@@ -43,6 +43,7 @@ from pydantic import (
     StringConstraints,
     Tag,
     TypeAdapter,
+    ValidationError,
     model_validator,
 )
 
@@ -349,6 +350,26 @@ def parse_wake_message(raw: str | bytes) -> WakeMessage:
 def parse_published_event(raw: str | bytes, merchant_id: str | None) -> PublishedEvent:
     """An event from the topic with its merchant (None when the attribute is missing)."""
     return PublishedEvent.model_validate_json(raw).of_merchant(merchant_id)
+
+
+def published_events(records: list[dict[str, Any]]) -> tuple[list[tuple[str, PublishedEvent]], list[str]]:
+    """An SQS batch of the topic's events (raw delivery, the merchant in the `merchant_id` message
+    attribute the publisher set): (message id, event) of each event of a merchant, and the message
+    ids of records that are not one (no body, not an event, no merchant attribute)."""
+    events: list[tuple[str, PublishedEvent]] = []
+    refused: list[str] = []
+    for record in records:
+        attribute = (record.get("messageAttributes") or {}).get("merchant_id") or {}
+        merchant_id = attribute.get("stringValue") if isinstance(attribute, dict) else None
+        try:
+            event = parse_published_event(record["body"], merchant_id if isinstance(merchant_id, str) else None)
+        except (ValidationError, ValueError, KeyError, TypeError):
+            event = None
+        if event is None or event.merchant_id is None:
+            refused.append(record["messageId"])
+        else:
+            events.append((record["messageId"], event))
+    return events, refused
 
 
 def _plain(value: Any) -> Any:

@@ -312,11 +312,15 @@ class LocalSystem:
         while not self.stopping.is_set():
             try:
                 with self.engine:
-                    if self.clock.now() >= self.next_tick:
+                    # The schedules fire on their own only on real time: a test clock fires them on
+                    # `POST /_local/tick` alone, so a test's ticks are the only runs (decision 26).
+                    scheduled = not self.clock.is_test_clock
+                    if scheduled and self.clock.now() >= self.next_tick:
                         self.dispatch()
                     self.gateway_queue.drain()
                     self.inbound_gateway_events.drain()
-                    self.daily_jobs()
+                    if scheduled:
+                        self.daily_jobs()
                     self.relay_events()
                     self.receipt_requests.drain()
                     self.notification_requests.drain()

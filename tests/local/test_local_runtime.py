@@ -4,6 +4,9 @@ reaching the DLQ after maxReceiveCount on the local clock."""
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta
+
 import pytest
 
 from tests.local.conftest import Http, merchant
@@ -72,7 +75,6 @@ def test_a_merchants_month_over_http(local: str) -> None:
         mandates[token] = m["id"]
     # When a month passes a day at a time, with a tick each day
     status, summary = Http(local)("POST", "/_local/tick")
-    # (the runtime's own schedule may have fired since the clock moved: the tick waits for all of it)
     assert status == 200 and summary["queues"]["ChargeQueue"] == {"waiting": 0, "in_flight": 0}
     for mandate_id in mandates.values():
         assert [c["cycle"] for c in call("GET", f"/v1/charges?mandate_id={mandate_id}")[1]["data"]] == [1]
@@ -257,3 +259,32 @@ def test_the_ses_mailbox_simulator_bounces_and_the_address_gets_no_more_mail(loc
     listed = {n["kind"]: n for n in call("GET", f"/v1/notifications?mandate_id={mandate['id']}")[1]["data"]}
     assert listed["mandate_activated"]["feedback"] == "bounce" and listed["mandate_activated"]["status"] == "failed"
     assert listed["receipt"]["status"] == "failed" and listed["receipt"]["failure"].startswith("suppressed")
+
+
+def test_a_moved_test_clock_charges_nothing_until_ticked(local: str) -> None:
+    # Given a card mandate on a test clock, its second cycle due in a week
+    root, call = Http(local), merchant(local, "Stepwise")
+    start = datetime.fromisoformat(root("GET", "/_local/clock")[1]["now"].replace("Z", "+00:00")) + timedelta(days=1)
+    assert root("POST", "/_local/clock", {"now": start.strftime("%Y-%m-%dT%H:%M:%SZ")})[0] == 200
+    plan = call("POST", "/v1/plans", {"name": "Weekly", "amount": 500, "currency": "EUR", "interval": "week"})[1]
+    consent = {"accepted_at": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "ip": "203.0.113.9", "user_agent": "test"}
+    body = {
+        "plan_id": plan["id"],
+        "customer": {"reference": "step"},
+        "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
+        "consent": consent,
+    }
+    status, mandate = call("POST", "/v1/mandates", body)
+    assert status == 201, mandate
+    assert root("POST", "/_local/tick")[0] == 200
+    charges = f"/v1/charges?mandate_id={mandate['id']}"
+    assert len(call("GET", charges)[1]["data"]) == 1
+    # When the clock is moved past the second cycle and the runtime's background loop has time to run
+    later = start + timedelta(days=8)
+    assert root("POST", "/_local/clock", {"now": later.strftime("%Y-%m-%dT%H:%M:%SZ")})[0] == 200
+    time.sleep(2)  # the background loop polls every 0.5 s
+    # Then nothing was charged: on a test clock the schedule fires only on a tick (decision 26)
+    assert len(call("GET", charges)[1]["data"]) == 1
+    # When ticked, Then the cycle is charged
+    assert root("POST", "/_local/tick")[0] == 200
+    assert len(call("GET", charges)[1]["data"]) == 2

@@ -90,8 +90,14 @@ FORMS: dict[str, dict[str, str]] = {  # a well-formed body for each form route
     "/dashboard/plans": {"name": "X", "amount": "1", "currency": "EUR", "interval": "month"},
     "/dashboard/exports": {"kind": "invoices", "month": "2026-10"},
     "/dashboard/webhooks": {"url": "https://shop.example/x", "events": ""},
-    "/dashboard/settings": {"name": "Evil", "default_locale": "en", "invoice_prefix": "INV", "credit_note_prefix": "CN",
-                            "upcoming_charge_days": "3", "trial_ending_days": "3"},  # fmt: skip
+    "/dashboard/settings": {
+        "name": "Evil",
+        "default_locale": "en",
+        "invoice_prefix": "INV",
+        "credit_note_prefix": "CN",
+        "upcoming_charge_days": "3",
+        "trial_ending_days": "3",
+    },  # fmt: skip
     "/dashboard/settings/tax-rates": {"display_name": "X", "percentage": "5", "country": "LT"},
 }
 

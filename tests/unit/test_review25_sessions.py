@@ -146,9 +146,7 @@ def test_a_session_cookie_planted_before_sign_in_is_replaced(world: World) -> No
     csrf = page.body.split('name="csrf" value="')[1].split('"')[0]
     # When the owner signs in there
     form = {"email": "owner@a.example", "password": world.password_a, "csrf": csrf}
-    response = world.request(
-        "POST", "/dashboard/sign-in", form=form, Cookie=f"dashboard_pre={pre}; dashboard_session={planted}"
-    )
+    response = world.request("POST", "/dashboard/sign-in", form=form, Cookie=f"dashboard_pre={pre}; dashboard_session={planted}")
     # Then the session is the owner's own new token, not the planted one
     assert world.session_of(response) not in ("", planted)
 

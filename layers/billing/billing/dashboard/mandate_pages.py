@@ -205,7 +205,7 @@ def refund(mandate_id: str, charge_id: str) -> Response[str]:
         amount = views.minor_units(fields.get("amount", "")[:32], charge.currency)
         if reason not in REASONS:
             raise ValidationFailed("reason", "reason")
-        if not shown_left.isdigit() or len(shown_left) > 18:
+        if not (shown_left.isascii() and shown_left.isdigit()) or len(shown_left) > 18:  # "²" is a digit to isdigit()
             raise ValidationFailed("left", "left")
         if charge.refundable != int(shown_left):  # the form is older than a refund (the use case checks again, atomically)
             return mandate_page(session, mandate_id, 409, text(lang, "refund.changed"))

@@ -79,7 +79,7 @@ def _count(value: int, lang: Lang) -> str:
 
 def _whole(entered: str, least: int, most: int) -> int:
     entered = entered.strip()
-    if not entered.isdigit() or len(entered) > 6 or not least <= int(entered) <= most:
+    if not (entered.isascii() and entered.isdigit()) or len(entered) > 6 or not least <= int(entered) <= most:
         raise ValueError(entered)
     return int(entered)
 

@@ -99,7 +99,7 @@ def account_form(fields: dict[str, str], lang: Lang) -> AccountForm:
     notifications: dict[str, object] = {k: fields.get(k) == "on" for k in SWITCHES}
     for notice in NOTICES:
         days = fields.get(notice, "").strip()
-        if not days.isdigit() or len(days) > 2 or int(days) > 14:
+        if not (days.isascii() and days.isdigit()) or len(days) > 2 or int(days) > 14:
             raise routes.FormRefused(text(lang, "settings.days_invalid", field=text(lang, f"settings.{notice}")))
         notifications[notice] = int(days)
     changes |= {"vat_id": vat_id, "support_email": email, "default_locale": locale, **prefixes}

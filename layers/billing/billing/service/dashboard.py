@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from dataclasses import replace
 
 from ..domain.dashboard_users import DashboardUser, Member, Role, invitable, removable, require_owner, user_of
 from .ports import Clock, CodeExchange, DashboardMembers, InvalidToken, PasswordSignIn, TokenVerifier, UserPool
@@ -29,12 +30,16 @@ class DashboardSessions:
 
     def user(self, token: str) -> DashboardUser:
         """The signed-in user, or InvalidToken (also for a valid token of the pool that names no
-        merchant and role, or a user no longer among the merchant's)."""
+        merchant and role, or a user no longer among the merchant's). A role that differs between
+        the token and the merchant's directory (changed since the token was issued) is a viewer's."""
         found = user_of(self.verifier.verify(token))
         if found is None:
             raise InvalidToken("the token names no dashboard user")
-        if self.members.get(found.merchant_id, found.user_id) is None:
+        member = self.members.get(found.merchant_id, found.user_id)
+        if member is None:
             raise InvalidToken("the user was removed")
+        if member.role != found.role:  # changed since the token was issued: the lesser of the two until it is renewed
+            return replace(found, role="viewer")
         return found
 
     def sign_in(self, email: str, password: str) -> tuple[str, DashboardUser]:

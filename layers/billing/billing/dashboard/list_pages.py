@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, get_args
-from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -116,15 +115,13 @@ def listing(name: str) -> Response[str]:
     value = chosen if chosen in spec.values else None  # an unknown value is no filter (never an error page)
     api, merchant = use_cases(), session.user.merchant_id
     links = routes.deps().approval_links(routes.base_url())
-    error, rows, next_cursor = "", [], None
+    error, rows = "", []
+    result: Page[Any] | None = None
     try:
         result = spec.read(api, merchant, PageRequest(PAGE_SIZE, cursor or None), value)
         rows = [spec.row(obj, lang, routes.root(), links) for obj in result.data]
-        next_cursor = result.next_cursor if result.has_more else None
     except (InvalidRequest, ValidationFailed) as refused:  # a cursor altered or of another list
         error = text(lang, "lists.bad_query", message=refused.message)
-    keep = {spec.filter: value} if value else {}
-    here = f"{routes.root()}/{spec.path}"
     page_html = render.page(
         "list.html",
         routes.frame(spec.path, session),
@@ -137,9 +134,8 @@ def listing(name: str) -> Response[str]:
         values=[(v, text(lang, spec.label.format(v))) for v in spec.values],
         columns=[text(lang, c) for c in spec.columns],
         rows=rows,
-        next_href=f"{here}?{urlencode({**keep, 'cursor': next_cursor})}" if next_cursor else "",
-        first_href=f"{here}?{urlencode(keep)}".rstrip("?") if cursor else "",
         error=error,
+        **routes.pager(f"{routes.root()}/{spec.path}", result, cursor, **{spec.filter: value}),
     )
     return routes.respond(400 if error else 200, page_html)
 

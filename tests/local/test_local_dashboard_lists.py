@@ -1,7 +1,9 @@
 """The dashboard's lists of charges, refunds, disputes and invoices against `make local` over HTTP:
 the owner signs in and reads each list, made by the local engine (a charge collected, refunded in
 part, disputed; its invoice and credit note issued), each row as the API lists it; another
-merchant's owner sees none of them; an altered cursor is a 400 page."""
+merchant's owner sees none of them; an altered cursor is a 400 page. The page of one charge,
+refund and dispute opens from the lists' rows, shows what the API shows (never the token), and is
+a 404 for another merchant's owner."""
 
 from __future__ import annotations
 
@@ -54,8 +56,30 @@ def test_an_owner_reads_the_charges_refunds_disputes_and_invoices_over_http(loca
     # And an altered cursor is a 400 page, not a 500
     status, _, _, page = owner.go("GET", "/dashboard/refunds?cursor=eyJub3QiOiJhIGN1cnNvciJ9")
     assert status == 400 and "cursor" in unescape(page)
-    # And another merchant's owner sees none of them
+    # And a charge's, refund's and dispute's page opens from its list's row
+    details = {"charges": charge_id, "refunds": refund["id"], "disputes": dispute["id"]}
+    _, charge = call("GET", f"/v1/charges/{charge_id}")
+    for name, object_id in details.items():
+        _, _, _, listed = owner.go("GET", f"/dashboard/{name}")
+        assert f'href="/dashboard/{name}/{object_id}"' in listed, listed
+        status, headers, _, page = owner.go("GET", f"/dashboard/{name}/{object_id}")
+        assert status == 200, page
+        assert object_id in page and f"/dashboard/mandates/{mandate_id}" in page and "pm_sim" not in page
+        assert "default-src 'self'" in headers["Content-Security-Policy"]
+    # And the charge's page shows its attempt's gateway reference and its documents' signed links,
+    # the refund's its credit note
+    _, _, _, page = owner.go("GET", f"/dashboard/charges/{charge_id}?lang=en")  # the list above chose Lithuanian
+    reference = charge["attempts"][-1]["gateway_reference"]
+    assert reference and reference in unescape(page) and "ending in" in page
+    assert all(f'href="{d["url"]}"' in page for d in documents)
+    [note] = [d for d in documents if d["type"] == "credit_note"]
+    _, _, _, page = owner.go("GET", f"/dashboard/refunds/{refund['id']}")
+    assert f'href="{note["url"]}"' in page and f"/dashboard/charges/{charge_id}" in page
+    # And another merchant's owner sees none of them, and each of their pages is a 404
     stranger = signed_in(local, new_merchant(local, "Stranger"))
     for name, (kind, ids) in expected.items():
         status, _, _, page = stranger.go("GET", f"/dashboard/{name}")
         assert status == 200 and not set(re.findall(rf'data-{kind}-id="([^"]+)"', page)) & set(ids)
+    for name, object_id in details.items():
+        status, _, _, page = stranger.go("GET", f"/dashboard/{name}/{object_id}")
+        assert status == 404 and object_id not in page

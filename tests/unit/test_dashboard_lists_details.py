@@ -17,9 +17,9 @@ import pytest
 from billing.api.requests import AccountUpdate, MandateCreate, PlanCreate, TaxRateCreate
 from billing.dashboard import list_views
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
+from billing.dashboard.routes import pager
 from billing.domain.disputes import Dispute
 from billing.service.links import ApprovalLinks
-from billing.dashboard.routes import pager
 from billing.service.ports import Page, PageRequest
 from tests.support.values import CONSENT
 from tests.unit.test_dashboard_lists import (

@@ -24,7 +24,7 @@ from typing import Any, get_args
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from ..domain.errors import InvalidRequest, ValidationFailed
+from ..domain.errors import InvalidRequest, NotFound, ValidationFailed
 from ..domain.invoices import Invoice, InvoiceType
 from ..domain.lifecycles import ChargeStatus, DisputeStatus, RefundStatus
 from ..service.ports import Links, Page, PageRequest
@@ -170,6 +170,13 @@ def invoices() -> Response[str]:
 
 # ----------------------------------------------------------------------------- one object's page
 DETAIL_READ = 100  # a charge's refunds, disputes and documents: one page of each (a handful in practice)
+MAX_ID = 100  # an object id is far shorter: a longer one is unknown, never a key sent to the table
+
+
+def bounded(object_id: str, what: str) -> str:
+    if len(object_id) > MAX_ID:
+        raise NotFound(f"No such {what}.", "id")
+    return object_id
 
 
 def detail(session: Session, path: str, template: str, **context: Any) -> Response[str]:
@@ -190,7 +197,7 @@ def documents_of(api: UseCases, merchant: str, charge_id: str) -> list[Invoice]:
 def charge(charge_id: str) -> Response[str]:
     session = routes.signed_in()
     api, merchant = use_cases(), session.user.merchant_id
-    found = api.charges.get(merchant, charge_id)  # another merchant's or unknown: NotFound, the 404 page
+    found = api.charges.get(merchant, bounded(charge_id, "charge"))  # another merchant's or unknown: NotFound, the 404 page
     read = PageRequest(DETAIL_READ)
     view = list_views.charge_detail(
         found,
@@ -208,7 +215,7 @@ def charge(charge_id: str) -> Response[str]:
 def refund(refund_id: str) -> Response[str]:
     session = routes.signed_in()
     api, merchant = use_cases(), session.user.merchant_id
-    found = api.refunds.get(merchant, refund_id)  # another merchant's or unknown: the 404 page
+    found = api.refunds.get(merchant, bounded(refund_id, "refund"))  # another merchant's or unknown: the 404 page
     notes = [d for d in documents_of(api, merchant, found.charge_id) if d.refund_id == found.id]
     links = routes.deps().approval_links(routes.base_url())
     view = list_views.refund_detail(found, notes, routes.lang(), routes.root(), links)
@@ -218,6 +225,8 @@ def refund(refund_id: str) -> Response[str]:
 @router.get("/dashboard/disputes/<dispute_id>")
 def dispute(dispute_id: str) -> Response[str]:
     session = routes.signed_in()
-    found = use_cases().disputes.get(session.user.merchant_id, dispute_id)  # another merchant's or unknown: 404
+    found = use_cases().disputes.get(
+        session.user.merchant_id, bounded(dispute_id, "dispute")
+    )  # another merchant's or unknown: 404
     view = list_views.dispute_detail(found, routes.lang(), routes.root())
     return detail(session, f"disputes/{found.id}", "dispute.html", dispute=view)

@@ -31,7 +31,7 @@ from ..http import public_base_url
 from ..observability import logger, metrics
 from ..service.dashboard import DashboardSessions, DashboardUsers
 from ..service.links import Purpose, signature
-from ..service.ports import Clock, InvalidToken, Links, NewPasswordRequired, SignInRefused
+from ..service.ports import Clock, InvalidToken, Links, NewPasswordRequired, Page, SignInRefused
 from ..service.use_cases import UseCases
 from ..settings import Settings
 from . import render, sessions
@@ -464,3 +464,17 @@ def notice(prefix: str, known: tuple[str, ...]) -> str:
     """The line saying which of `known` actions was just done (`?done=`), in the page's language."""
     what = query("done", 20)
     return text(lang(), f"{prefix}.{what}_notice") if what in known else ""
+
+
+def pager(here: str, result_page: Page[Any] | None, cursor: str, **filters: str | None) -> dict[str, str]:
+    """A paged table's two links, as `next_href` and `first_href` (pass them to the template with
+    `**`): the older rows while the use case's page has more, and the newest rows once this page
+    came from a cursor; both keep the filters that have a value. `result_page` None: nothing was
+    read (a cursor refused), so no older link."""
+    keep = {name: value for name, value in filters.items() if value}
+    older = result_page.next_cursor if result_page is not None and result_page.has_more else None
+    newest = f"{here}?{urlencode(keep)}" if keep else here
+    return {
+        "next_href": f"{here}?{urlencode({**keep, 'cursor': older})}" if older else "",
+        "first_href": newest if cursor else "",
+    }

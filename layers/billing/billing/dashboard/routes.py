@@ -464,3 +464,35 @@ def notice(prefix: str, known: tuple[str, ...]) -> str:
     """The line saying which of `known` actions was just done (`?done=`), in the page's language."""
     what = query("done", 20)
     return text(lang(), f"{prefix}.{what}_notice") if what in known else ""
+
+
+def confirmation(
+    session: Session,
+    current: str,
+    heading: str,
+    question: str,
+    action: str,
+    button: str,
+    back: str,
+    detail: str = "",
+    fields: dict[str, str] | None = None,
+) -> Response[str]:
+    """The confirmation step of an owner's irreversible action, without script (the CSP allows
+    none): a GET page (`confirm.html`) saying what will be done (`question`, `detail`: the object,
+    as the owner knows it) with one POST form to `action` (a path under the dashboard; the
+    session's CSRF token and `fields` as hidden inputs) and a link `back` (under the dashboard).
+    The POST is the action's own route, through `act()` as every action; a viewer gets the 403
+    here already. The words come translated from the page that asks."""
+    require_owner(session.user)
+    page_html = render.page(
+        "confirm.html",
+        frame(current, session),
+        heading=heading,
+        question=question,
+        detail=detail,
+        action=f"{root()}/{action}",
+        button=button,
+        back=f"{root()}/{back}",
+        fields=fields or {},
+    )
+    return respond(200, page_html)

@@ -25,7 +25,7 @@ from ..domain.errors import InvalidRequest, InvalidState, ValidationFailed
 from ..domain.events import EVENT_TYPES
 from ..domain.lifecycles import DeliveryStatus
 from ..domain.text import single_line
-from ..domain.webhooks import MAX_URL_LENGTH
+from ..domain.webhooks import MAX_URL_LENGTH, EndpointStatus
 from ..observability import logger
 from ..service.ports import PageRequest
 from ..service.webhooks import EndpointWithSecret
@@ -75,6 +75,21 @@ def endpoint_form(fields: dict[str, str], lang: Lang) -> EndpointForm:
     return EndpointForm(url, events, description or None)
 
 
+@dataclass(frozen=True)
+class StatusChange:
+    """The endpoint's status alone, as the API's PATCH with only `status` (service/webhooks.EndpointChanges)."""
+
+    status: EndpointStatus
+    url: None = None
+    enabled_events: None = None
+    description: None = None
+    metadata: None = None
+
+    @property
+    def model_fields_set(self) -> set[str]:
+        return {"status"}
+
+
 def _events_text(events: list[str], lang: Lang) -> str:
     return text(lang, "webhooks.all_events") if events == ["*"] else ", ".join(events)
 
@@ -119,7 +134,7 @@ def webhooks_page(
 @router.get("/dashboard/webhooks")
 def webhooks() -> Response[str]:
     session = routes.signed_in()
-    return webhooks_page(session)
+    return webhooks_page(session, notice=routes.notice("webhooks", ("enabled", "disabled", "deleted")))
 
 
 def _secret_page(session: Session, status: int, made: EndpointWithSecret, what: str) -> Response[str]:
@@ -216,3 +231,44 @@ def retry_delivery(endpoint_id: str, delivery_id: str) -> Response[str]:
     except InvalidState as refused:  # succeeded, or holding every attempt it may
         return deliveries_page(session, endpoint_id, 409, refused.message)
     return routes.done(session, f"webhooks/{endpoint_id}/deliveries", "retried", endpoint_id=endpoint_id, delivery_id=delivery_id)
+
+
+@router.post("/dashboard/webhooks/<endpoint_id>/status")
+def set_status(endpoint_id: str) -> Response[str]:
+    """Disable or enable again (the API's PATCH `status`); enabling again gives the endpoint five
+    fresh days before failures can disable it (the use case's rule)."""
+    session, fields = routes.act()
+    wanted = fields.get("status", "")
+    if wanted not in ("enabled", "disabled"):
+        return webhooks_page(session, 422, text(routes.lang(), "webhooks.status_invalid"))
+    status: EndpointStatus = "enabled" if wanted == "enabled" else "disabled"
+    try:
+        use_cases().webhooks.update(session.user.merchant_id, endpoint_id, StatusChange(status))  # another's: 404
+    except InvalidState as refused:
+        return webhooks_page(session, 409, refused.message)
+    return routes.done(session, "webhooks", status, endpoint_id=endpoint_id)
+
+
+@router.get("/dashboard/webhooks/<endpoint_id>/delete")
+def confirm_delete(endpoint_id: str) -> Response[str]:
+    """The delete's confirmation step (`routes.confirmation`): no script, a page with the POST form."""
+    session = routes.signed_in()
+    endpoint = use_cases().webhooks.get(session.user.merchant_id, endpoint_id)  # another merchant's: the 404 page
+    lang = routes.lang()
+    return routes.confirmation(
+        session,
+        "webhooks",
+        heading=text(lang, "webhooks.delete_heading"),
+        question=text(lang, "webhooks.delete_question"),
+        detail=endpoint.url,
+        action=f"webhooks/{endpoint.id}/delete",
+        button=text(lang, "webhooks.delete"),
+        back="webhooks",
+    )
+
+
+@router.post("/dashboard/webhooks/<endpoint_id>/delete")
+def delete_endpoint(endpoint_id: str) -> Response[str]:
+    session, _ = routes.act()
+    use_cases().webhooks.delete(session.user.merchant_id, endpoint_id)  # another's or deleted already: the 404 page
+    return routes.done(session, "webhooks", "deleted", endpoint_id=endpoint_id)

@@ -21,7 +21,7 @@ from joserfc.jwk import KeySet, OctKey, RSAKey
 from billing.bootstrap import DashboardDeps, build_use_cases
 from billing.dashboard import list_pages, mandate_pages, owner_pages, routes, settings_pages, webhook_pages
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
-from billing.domain.dashboard_users import Member
+from billing.domain.dashboard_users import Member, Role
 from billing.domain.errors import InvalidState
 from billing.service.dashboard import DashboardSessions, DashboardUsers
 from billing.service.figures import FigureKeeper
@@ -88,6 +88,10 @@ class FakePool:
     def delete_user(self, user_id: str) -> None:
         self.users.pop(user_id, None)
 
+    def set_role(self, user_id: str, role: str) -> None:
+        email, merchant, _ = self.users[user_id]
+        self.users[user_id] = (email, merchant, role)
+
     def sign_in(self, email: str, password: str) -> str:  # PasswordSignIn: the pool mints the token
         known = self.passwords.get(email)
         if known is None or known[0] != password:
@@ -109,8 +113,21 @@ class FakeMembers:
     def put(self, merchant_id: str, member: Member) -> None:
         self.rows[(merchant_id, member.user_id)] = member
 
-    def delete(self, merchant_id: str, user_id: str) -> None:
+    def delete(self, merchant_id: str, user_id: str, keeper: str | None = None) -> None:
+        self._keeper_still_owner(merchant_id, keeper)
         self.rows.pop((merchant_id, user_id), None)
+
+    def set_role(self, merchant_id: str, user_id: str, role: Role, keeper: str | None = None) -> None:
+        self._keeper_still_owner(merchant_id, keeper)
+        member = self.rows.get((merchant_id, user_id))
+        if member is None:
+            raise InvalidState("The users changed meanwhile.")
+        self.rows[(merchant_id, user_id)] = replace(member, role=role)
+
+    def _keeper_still_owner(self, merchant_id: str, keeper: str | None) -> None:
+        kept = self.rows.get((merchant_id, keeper)) if keeper else None
+        if keeper and (kept is None or kept.role != "owner"):
+            raise InvalidState("The users changed meanwhile.")
 
 
 class World:

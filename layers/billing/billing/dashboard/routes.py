@@ -368,7 +368,7 @@ def overview() -> Response[str]:
 def users() -> Response[str]:
     session = signed_in()
     done = request().get_query_string_value("done")
-    notice = text(lang(), f"users.{done}_notice") if done in ("invited", "removed") else ""
+    notice = text(lang(), f"users.{done}_notice") if done in ("invited", "removed", "role_changed") else ""
     return respond(200, render.users_page(frame("users", session), deps().users().list(session.user), notice=notice))
 
 
@@ -393,6 +393,28 @@ def remove(user_id: str) -> Response[str]:
     except InvalidState as error:
         return respond(409, render.users_page(frame("users", session), deps().users().list(session.user), error=error.message))
     return redirect(f"{root()}/users?done=removed")
+
+
+@router.post("/dashboard/users/<user_id>/role")
+def change_role(user_id: str) -> Response[str]:
+    """An owner makes a user an owner or a viewer (the last owner stays one: 409)."""
+    session, fields = act()
+    try:
+        deps().users().change_role(session.user, user_id, fields.get("role", "")[:20])  # another merchant's: 404
+    except (ValidationFailed, InvalidState) as error:
+        problem = text(lang(), "error.invalid", field=error.param) if isinstance(error, ValidationFailed) else error.message
+        members = deps().users().list(session.user)
+        return respond(error.status, render.users_page(frame("users", session), members, error=problem))
+    logger.info(
+        "dashboard action",
+        extra={
+            "merchant_id": session.user.merchant_id,
+            "user_id": session.user.user_id,
+            "action": "role_changed",
+            "member": user_id,
+        },
+    )
+    return redirect(f"{root()}/users?done=role_changed")
 
 
 # ----------------------------------------------------------------------------- what no route answers

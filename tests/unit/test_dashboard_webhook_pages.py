@@ -274,3 +274,58 @@ def test_the_confirmation_speaks_lithuanian(world: World) -> None:
     endpoint_id = endpoint(world)
     confirm = world.request("GET", f"/dashboard/webhooks/{endpoint_id}/delete?lang=lt", OWNER)
     assert confirm.status == 200 and "Ištrinti šį webhook galinį tašką?" in confirm.body and "Ne, grįžti" in confirm.body
+
+
+# ----------------------------------------------------------------------------- the form sent twice
+
+
+def form_key_on(body: str) -> str:
+    return re.search(r'name="form_key" value="([A-Za-z0-9_-]+)"', body).group(1)  # type: ignore[union-attr]
+
+
+def test_the_form_sent_twice_adds_one_endpoint(world: World) -> None:
+    # Given the page's form, whose key is this rendering's own
+    page = world.request("GET", "/dashboard/webhooks", OWNER).body
+    key = form_key_on(page)
+    assert key != form_key_on(world.request("GET", "/dashboard/webhooks", OWNER).body)
+    # When it is sent twice (a double click; back and send again)
+    first = post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key})
+    again = post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key})
+    # Then one endpoint, its secret shown on the first answer only; the second says it was added
+    assert first.status == 201 and len(endpoints_of(world)) == 1
+    assert again.status == 303 and again.headers["Location"] == "/dashboard/webhooks?done=already_created"
+    notice = world.request("GET", again.headers["Location"], OWNER).body
+    assert "This form was sent already" in notice and secret_on(first.body) not in notice
+    # And the same key in another merchant is another form
+    other = post(world, "/dashboard/webhooks", owner_b(world), HOOK | {"form_key": key})
+    assert other.status == 201 and len(endpoints_of(world, "mch_b")) == 1 and len(endpoints_of(world)) == 1
+
+
+def test_the_same_form_with_other_values_is_409_and_a_new_rendering_adds_another(world: World) -> None:
+    key = form_key_on(world.request("GET", "/dashboard/webhooks", OWNER).body)
+    assert post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key}).status == 201
+    changed = post(world, "/dashboard/webhooks?lang=lt", OWNER, HOOK | {"form_key": key, "url": "https://shop.example/other"})
+    assert changed.status == 409 and "Ši forma jau išsiųsta" in changed.body and len(endpoints_of(world)) == 1
+    fresh = form_key_on(changed.body)  # the page again: a new rendering, a new key
+    assert post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": fresh, "url": "https://shop.example/other"}).status == 201
+    assert len(endpoints_of(world)) == 2
+
+
+def test_a_refused_form_corrected_is_sent_again_with_its_key(world: World) -> None:
+    key = form_key_on(world.request("GET", "/dashboard/webhooks", OWNER).body)
+    refused = post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key, "url": "https://rebound.example/hooks"})
+    assert refused.status == 422 and endpoints_of(world) == []
+    assert post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key}).status == 201 and len(endpoints_of(world)) == 1
+
+
+def test_a_form_sent_again_while_the_first_still_runs_is_409(world: World) -> None:
+    key = form_key_on(world.request("GET", "/dashboard/webhooks", OWNER).body)
+    world.idempotency.running.add((MERCHANT, f"dashboard:{key}"))  # the first sending, not done yet
+    busy = post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key})
+    assert busy.status == 409 and "This form was sent already" in busy.body and endpoints_of(world) == []
+
+
+@pytest.mark.parametrize("key", ["", "short", "x" * 65, "bad key with spaces!!"])
+def test_without_a_well_formed_key_the_form_adds_as_the_api_without_one(world: World, key: str) -> None:
+    assert post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key}).status == 201
+    assert world.idempotency.stored == {} and len(endpoints_of(world)) == 1

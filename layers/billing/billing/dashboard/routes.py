@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +33,7 @@ from ..http import public_base_url
 from ..observability import logger, metrics
 from ..service.dashboard import DashboardSessions, DashboardUsers
 from ..service.links import Purpose, signature
-from ..service.ports import Clock, InvalidToken, Links, NewPasswordRequired, SignInRefused
+from ..service.ports import Clock, Idempotency, InvalidToken, Links, NewPasswordRequired, SignInRefused
 from ..service.use_cases import UseCases
 from ..settings import Settings
 from . import render, sessions
@@ -81,6 +83,9 @@ class DashboardDeps(Protocol):
 
     @property
     def approval_links(self) -> Callable[[str], Links]: ...
+
+    @property
+    def idempotency(self) -> Callable[[], Idempotency]: ...
 
 
 class FigureReader(Protocol):
@@ -480,6 +485,31 @@ def done(session: Session, path: str, what: str, **about: str) -> Response[str]:
     user = session.user
     logger.info("dashboard action", extra={"merchant_id": user.merchant_id, "user_id": user.user_id, "action": what, **about})
     return redirect(f"{root()}/{path}?done={what}")
+
+
+FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def form_key() -> str:
+    """A key for one rendering of a creating form (a hidden `form_key`): the form sent twice (a
+    double click, back and send again) carries the same key, so `once` creates one object."""
+    return secrets.token_urlsafe(18)
+
+
+def once(
+    session: Session, fields: dict[str, str], operation: str, sent: dict[str, Any], action: Callable[[], dict[str, Any]]
+) -> tuple[dict[str, Any], bool]:
+    """`action` run once per (merchant, the form's `form_key`), as the API runs a POST once per
+    Idempotency-Key (the same port and table, its keys apart: `dashboard:` first): the first
+    sending's stored result and whether this is a replay of it. The same key with other values
+    (`sent`), or while the first is still running, is IdempotencyConflict (409). No key (a form
+    from before keys, a client of its own): run as the API runs a POST without one. Only a
+    success is kept: a refused form can be corrected and sent again with its key."""
+    key = fields.get("form_key", "")
+    if not FORM_KEY.fullmatch(key):
+        return action(), False
+    request = {"merchant_id": session.user.merchant_id, "key": f"dashboard:{key}", "operation": operation, "body": sent}
+    return deps().idempotency().run(request, action, router.lambda_context)
 
 
 def notice(prefix: str, known: tuple[str, ...]) -> str:

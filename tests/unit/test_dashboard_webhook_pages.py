@@ -307,7 +307,9 @@ def test_the_same_form_with_other_values_is_409_and_a_new_rendering_adds_another
     changed = post(world, "/dashboard/webhooks?lang=lt", OWNER, HOOK | {"form_key": key, "url": "https://shop.example/other"})
     assert changed.status == 409 and "Ši forma jau išsiųsta" in changed.body and len(endpoints_of(world)) == 1
     fresh = form_key_on(changed.body)  # the page again: a new rendering, a new key
-    assert post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": fresh, "url": "https://shop.example/other"}).status == 201
+    assert (
+        post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": fresh, "url": "https://shop.example/other"}).status == 201
+    )
     assert len(endpoints_of(world)) == 2
 
 

@@ -7,6 +7,7 @@ that another owner (the keeper) still is one, so the merchant always keeps an ow
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -97,11 +98,11 @@ class DynamoDashboardMembers:
             }
         }
 
-    def _transact(self, items: list[dict[str, Any]]) -> None:
+    def _transact(self, items: Sequence[dict[str, Any]]) -> None:
         """One write; a condition that no longer holds (the user gone, no owner left, or a
         concurrent change to the same users) is a 409, never a 500."""
         try:
-            self.client.transact_write_items(TransactItems=items)
+            self.client.transact_write_items(TransactItems=list(items))
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise

@@ -197,3 +197,36 @@ def test_the_overview_reads_the_figures_kept_on_moto_with_the_dashboards_own_rol
     for shown in ("<dd>€29.99</dd>", "<dd>€139.99</dd>", "<dt>Active mandates</dt>\n<dd>2</dd>"):
         assert shown in page.body, shown
     assert '<svg viewBox="0 0 720 250" role="img"' in page.body
+
+
+def test_an_owner_changes_a_role_in_the_directory_and_the_pool_and_the_last_owner_stays(aws: Provisioned, dashboard: Any) -> None:
+    from billing.domain.dashboard_users import DashboardUser
+    from billing.domain.errors import InvalidState
+
+    gateway, users = dashboard
+    owner, password = users.create_owner("mch_abc", "owner@shop.example")
+    viewer, viewer_password = users.create_owner("mch_abc", "viewer@shop.example", role="viewer")
+    browser, other = Browser(gateway), Browser(gateway)
+    assert browser.sign_in("owner@shop.example", password).status == 303
+    assert other.sign_in("viewer@shop.example", viewer_password).status == 303
+    # When the owner makes the viewer an owner (the function's own role, on the pool and the table)
+    made = browser.go(
+        "POST", f"/dashboard/users/{viewer.user_id}/role", {"role": "owner", "csrf": browser.csrf("/dashboard/users")}
+    )
+    assert made.status == 303, made.body
+    # Then the directory and the pool agree, and the viewer's session (its token says viewer) acts as an owner
+    assert users.members.get("mch_abc", viewer.user_id).role == "owner"  # type: ignore[union-attr]
+    assert attributes(aws, "viewer@shop.example")["custom:role"] == "owner"
+    assert "/role" in other.go("GET", "/dashboard/users").body
+    # And two owners demoting each other at once: the table's transaction keeps one owner
+    first = DashboardUser(owner.user_id, owner.email, "mch_abc", "owner")
+    second = DashboardUser(viewer.user_id, viewer.email, "mch_abc", "owner")
+    users.change_role(first, viewer.user_id, "viewer")
+    with pytest.raises(InvalidState):
+        users.change_role(second, owner.user_id, "viewer")
+    assert [m.role for m in sorted(users.members.list("mch_abc"), key=lambda m: m.email)] == ["owner", "viewer"]
+    # And the last owner cannot demote themselves
+    last = browser.go(
+        "POST", f"/dashboard/users/{owner.user_id}/role", {"role": "viewer", "csrf": browser.csrf("/dashboard/users")}
+    )
+    assert last.status == 409 and attributes(aws, "owner@shop.example")["custom:role"] == "owner"

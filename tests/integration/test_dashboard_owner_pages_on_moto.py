@@ -99,6 +99,30 @@ def test_an_owner_adds_a_webhook_endpoint_and_rotates_its_secret_sealed_with_kms
     assert (
         other.go("POST", f"/dashboard/webhooks/{endpoint_id}/rotate", {"csrf": other.csrf("/dashboard/webhooks")}).status == 404
     )
+    # The owner disables it, enables it again, then deletes it after the confirmation step: as the API shows
+    assert owner.go("POST", f"/dashboard/webhooks/{endpoint_id}/status", {"csrf": csrf, "status": "disabled"}).status == 303
+    assert call("GET", f"/v1/webhook_endpoints/{endpoint_id}").json()["status"] == "disabled"
+    assert owner.go("POST", f"/dashboard/webhooks/{endpoint_id}/status", {"csrf": csrf, "status": "enabled"}).status == 303
+    assert call("GET", f"/v1/webhook_endpoints/{endpoint_id}").json()["status"] == "enabled"
+    assert 'class="confirm"' in owner.go("GET", f"/dashboard/webhooks/{endpoint_id}/delete").body
+    assert owner.go("POST", f"/dashboard/webhooks/{endpoint_id}/delete", {"csrf": csrf}).status == 303
+    assert call("GET", f"/v1/webhook_endpoints/{endpoint_id}").status == 404
+
+
+def test_the_webhook_form_sent_twice_adds_one_endpoint_with_the_apis_idempotency_table(
+    system: System, call: Client, loopback: None, dashboard: Any
+) -> None:
+    gateway, users = dashboard
+    owner = signed_in(gateway, users, system.a.id, "owner@a.example")
+    page = owner.go("GET", "/dashboard/webhooks").body
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    key = page.split('name="form_key" value="')[1].split('"')[0]
+    form = {"csrf": csrf, "form_key": key, "url": "http://127.0.0.1:9/hooks", "events": ""}
+    # When the same rendering of the form is sent twice (the dashboard's role on the idempotency table)
+    first, again = owner.go("POST", "/dashboard/webhooks", form), owner.go("POST", "/dashboard/webhooks", form)
+    # Then the API lists one endpoint
+    assert first.status == 201 and again.status == 303 and "done=already_created" in again.headers["Location"]
+    assert len(call("GET", "/v1/webhook_endpoints").json()["data"]) == 1
 
 
 def test_an_owner_saves_the_settings_and_creates_a_tax_rate_the_api_then_shows(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -21,8 +22,8 @@ from joserfc.jwk import KeySet, OctKey, RSAKey
 from billing.bootstrap import DashboardDeps, build_use_cases
 from billing.dashboard import list_pages, mandate_pages, owner_pages, routes, settings_pages, webhook_pages
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
-from billing.domain.dashboard_users import Member
-from billing.domain.errors import InvalidState
+from billing.domain.dashboard_users import Member, Role
+from billing.domain.errors import IdempotencyConflict, InvalidState
 from billing.service.dashboard import DashboardSessions, DashboardUsers
 from billing.service.figures import FigureKeeper
 from billing.service.links import ApprovalLinks
@@ -88,6 +89,10 @@ class FakePool:
     def delete_user(self, user_id: str) -> None:
         self.users.pop(user_id, None)
 
+    def set_role(self, user_id: str, role: str) -> None:
+        email, merchant, _ = self.users[user_id]
+        self.users[user_id] = (email, merchant, role)
+
     def sign_in(self, email: str, password: str) -> str:  # PasswordSignIn: the pool mints the token
         known = self.passwords.get(email)
         if known is None or known[0] != password:
@@ -109,15 +114,56 @@ class FakeMembers:
     def put(self, merchant_id: str, member: Member) -> None:
         self.rows[(merchant_id, member.user_id)] = member
 
-    def delete(self, merchant_id: str, user_id: str) -> None:
+    def delete(self, merchant_id: str, user_id: str, keeper: str | None = None) -> None:
+        self._keeper_still_owner(merchant_id, keeper)
         self.rows.pop((merchant_id, user_id), None)
+
+    def set_role(self, merchant_id: str, user_id: str, role: Role, keeper: str | None = None) -> None:
+        self._keeper_still_owner(merchant_id, keeper)
+        member = self.rows.get((merchant_id, user_id))
+        if member is None:
+            raise InvalidState("The users changed meanwhile.")
+        self.rows[(merchant_id, user_id)] = replace(member, role=role)
+
+    def _keeper_still_owner(self, merchant_id: str, keeper: str | None) -> None:
+        kept = self.rows.get((merchant_id, keeper)) if keeper else None
+        if keeper and (kept is None or kept.role != "owner"):
+            raise InvalidState("The users changed meanwhile.")
+
+
+@dataclass
+class FakeIdempotency:
+    """The Idempotency port as Powertools keeps it: a success stored per (merchant, key) with its
+    request's operation and body; the same key with another request, or while the first still
+    runs: IdempotencyConflict; a failure stores nothing (the key can be used again)."""
+
+    stored: dict[tuple[str, str], tuple[object, dict[str, Any]]] = field(default_factory=dict)
+    running: set[tuple[str, str]] = field(default_factory=set)
+
+    def run(
+        self, request: dict[str, Any], action: Callable[[], dict[str, Any]], lambda_context: object
+    ) -> tuple[dict[str, Any], bool]:
+        key, payload = (request["merchant_id"], request["key"]), (request["operation"], request["body"])
+        if key in self.running:
+            raise IdempotencyConflict("A request with this Idempotency-Key is still in flight; retry later.")
+        if key in self.stored:
+            if self.stored[key][0] != payload:
+                raise IdempotencyConflict("This Idempotency-Key was used with a different request.")
+            return dict(self.stored[key][1]), True
+        self.running.add(key)
+        try:
+            result = action()
+        finally:
+            self.running.discard(key)
+        self.stored[key] = (payload, dict(result))
+        return result, False
 
 
 class World:
     def __init__(self) -> None:
         from billing.adapters.cognito import CognitoTokenVerifier
 
-        self.pool, self.members = FakePool(), FakeMembers()
+        self.pool, self.members, self.idempotency = FakePool(), FakeMembers(), FakeIdempotency()
         self.export_queue, self.export_files = FakeExportQueue(), FakeExportFiles()
         self.webhook_queue, self.secret_box = FakeWebhookQueue(), FakeSecretBox()
         webhook_ports = WebhookPorts(
@@ -161,6 +207,7 @@ class World:
                 export_ports=lambda: (self.export_queue, self.export_files),
             ),
             approval_links=lambda base_url: ApprovalLinks(b"k" * 32, base_url),
+            idempotency=lambda: self.idempotency,
         )
         app = APIGatewayRestResolver()
         app.include_router(routes.router)

@@ -451,6 +451,9 @@ class DashboardDeps:
     # in on: a pending mandate's approval link is the one the API returns).
     use_cases: Callable[[Links], UseCases]
     approval_links: Callable[[str], ApprovalLinks]
+    # A creating form sent twice creates once: the API's Idempotency-Key table, keyed per rendering
+    # of the form (built on the first such POST).
+    idempotency: Callable[[], Idempotency]
 
 
 def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
@@ -498,6 +501,7 @@ def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
         figures,
         aws.use_cases,
         aws.approval_links,
+        lambda: aws.idempotency,
     )
 
 

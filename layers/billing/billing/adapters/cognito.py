@@ -190,6 +190,12 @@ class CognitoUserPool:
                 if error.response["Error"]["Code"] != "UserNotFoundException":
                     raise
 
+    def set_role(self, user_id: str, role: str) -> None:
+        """The role the user's next token names (the members list is what sessions go by)."""
+        self.client.admin_update_user_attributes(
+            UserPoolId=self.pool_id, Username=user_id, UserAttributes=[{"Name": "custom:role", "Value": role}]
+        )
+
 
 def post_form(url: str, fields: dict[str, str]) -> dict[str, Any]:
     """POST a form, answer JSON (the pool's token endpoint), with a short timeout."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +33,7 @@ from ..http import public_base_url
 from ..observability import logger, metrics
 from ..service.dashboard import DashboardSessions, DashboardUsers
 from ..service.links import Purpose, signature
-from ..service.ports import Clock, InvalidToken, Links, NewPasswordRequired, Page, SignInRefused
+from ..service.ports import Clock, Idempotency, InvalidToken, Links, NewPasswordRequired, Page, SignInRefused
 from ..service.use_cases import UseCases
 from ..settings import Settings
 from . import render, sessions
@@ -81,6 +83,9 @@ class DashboardDeps(Protocol):
 
     @property
     def approval_links(self) -> Callable[[str], Links]: ...
+
+    @property
+    def idempotency(self) -> Callable[[], Idempotency]: ...
 
 
 class FigureReader(Protocol):
@@ -368,7 +373,7 @@ def overview() -> Response[str]:
 def users() -> Response[str]:
     session = signed_in()
     done = request().get_query_string_value("done")
-    notice = text(lang(), f"users.{done}_notice") if done in ("invited", "removed") else ""
+    notice = text(lang(), f"users.{done}_notice") if done in ("invited", "removed", "role_changed") else ""
     return respond(200, render.users_page(frame("users", session), deps().users().list(session.user), notice=notice))
 
 
@@ -393,6 +398,28 @@ def remove(user_id: str) -> Response[str]:
     except InvalidState as error:
         return respond(409, render.users_page(frame("users", session), deps().users().list(session.user), error=error.message))
     return redirect(f"{root()}/users?done=removed")
+
+
+@router.post("/dashboard/users/<user_id>/role")
+def change_role(user_id: str) -> Response[str]:
+    """An owner makes a user an owner or a viewer (the last owner stays one: 409)."""
+    session, fields = act()
+    try:
+        deps().users().change_role(session.user, user_id, fields.get("role", "")[:20])  # another merchant's: 404
+    except (ValidationFailed, InvalidState) as error:
+        problem = text(lang(), "error.invalid", field=error.param) if isinstance(error, ValidationFailed) else error.message
+        members = deps().users().list(session.user)
+        return respond(error.status, render.users_page(frame("users", session), members, error=problem))
+    logger.info(
+        "dashboard action",
+        extra={
+            "merchant_id": session.user.merchant_id,
+            "user_id": session.user.user_id,
+            "action": "role_changed",
+            "member": user_id,
+        },
+    )
+    return redirect(f"{root()}/users?done=role_changed")
 
 
 # ----------------------------------------------------------------------------- what no route answers
@@ -460,6 +487,31 @@ def done(session: Session, path: str, what: str, **about: str) -> Response[str]:
     return redirect(f"{root()}/{path}?done={what}")
 
 
+FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def form_key() -> str:
+    """A key for one rendering of a creating form (a hidden `form_key`): the form sent twice (a
+    double click, back and send again) carries the same key, so `once` creates one object."""
+    return secrets.token_urlsafe(18)
+
+
+def once(
+    session: Session, fields: dict[str, str], operation: str, sent: dict[str, Any], action: Callable[[], dict[str, Any]]
+) -> tuple[dict[str, Any], bool]:
+    """`action` run once per (merchant, the form's `form_key`), as the API runs a POST once per
+    Idempotency-Key (the same port and table, its keys apart: `dashboard:` first): the first
+    sending's stored result and whether this is a replay of it. The same key with other values
+    (`sent`), or while the first is still running, is IdempotencyConflict (409). No key (a form
+    from before keys, a client of its own): run as the API runs a POST without one. Only a
+    success is kept: a refused form can be corrected and sent again with its key."""
+    key = fields.get("form_key", "")
+    if not FORM_KEY.fullmatch(key):
+        return action(), False
+    request = {"merchant_id": session.user.merchant_id, "key": f"dashboard:{key}", "operation": operation, "body": sent}
+    return deps().idempotency().run(request, action, router.lambda_context)
+
+
 def notice(prefix: str, known: tuple[str, ...]) -> str:
     """The line saying which of `known` actions was just done (`?done=`), in the page's language."""
     what = query("done", 20)
@@ -478,3 +530,35 @@ def pager(here: str, result_page: Page[Any] | None, cursor: str, **filters: str 
         "next_href": f"{here}?{urlencode({**keep, 'cursor': older})}" if older else "",
         "first_href": newest if cursor else "",
     }
+
+
+def confirmation(
+    session: Session,
+    current: str,
+    heading: str,
+    question: str,
+    action: str,
+    button: str,
+    back: str,
+    detail: str = "",
+    fields: dict[str, str] | None = None,
+) -> Response[str]:
+    """The confirmation step of an owner's irreversible action, without script (the CSP allows
+    none): a GET page (`confirm.html`) saying what will be done (`question`, `detail`: the object,
+    as the owner knows it) with one POST form to `action` (a path under the dashboard; the
+    session's CSRF token and `fields` as hidden inputs) and a link `back` (under the dashboard).
+    The POST is the action's own route, through `act()` as every action; a viewer gets the 403
+    here already. The words come translated from the page that asks."""
+    require_owner(session.user)
+    page_html = render.page(
+        "confirm.html",
+        frame(current, session),
+        heading=heading,
+        question=question,
+        detail=detail,
+        action=f"{root()}/{action}",
+        button=button,
+        back=f"{root()}/{back}",
+        fields=fields or {},
+    )
+    return respond(200, page_html)

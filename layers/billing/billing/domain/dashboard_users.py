@@ -1,7 +1,8 @@
 """Who may do what on the merchant's dashboard: a user belongs to exactly one merchant, with a
-role (`owner`: everything, inviting and removing users included; `viewer`: reads only). The one
-place a role is checked (`require_owner`); another merchant's user is not found (404), never
-forbidden, so ids of other merchants reveal nothing."""
+role (`owner`: everything, inviting and removing users and changing their roles included;
+`viewer`: reads only). The one place a role is checked (`require_owner`); another merchant's user
+is not found (404), never forbidden, so ids of other merchants reveal nothing. A merchant always
+keeps an owner: the last one is never demoted nor removed (`keeper`)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ class Forbidden(BillingError):
 
 @dataclass(frozen=True)
 class DashboardUser:
-    """A signed-in user, as the pool's verified token says (never as the browser says)."""
+    """A signed-in user, as the pool's verified token says (never as the browser says), with the
+    role the merchant's directory gives them now (`DashboardSessions.user`)."""
 
     user_id: str  # the pool's `sub`
     email: str
@@ -86,3 +88,28 @@ def removable(actor: DashboardUser, member: Member | None, user_id: str) -> Memb
     if member.user_id == actor.user_id:
         raise InvalidState("You cannot remove yourself.")
     return member
+
+
+NO_OWNER_LEFT = "A merchant keeps at least one owner: make another user an owner first."
+
+
+def changeable(member: Member | None, user_id: str, role: str) -> tuple[Member, Role]:
+    """The member of the owner's merchant whose role changes (else 404) and the role (else 422)."""
+    if member is None:
+        raise NotFound(f"No such user: '{user_id}'.", "user_id")
+    if role not in ROLES:
+        raise ValidationFailed(f"role: one of {', '.join(ROLES)}", "role")
+    return member, role  # type: ignore[return-value]  # role checked just above
+
+
+def keeper(actor: DashboardUser, target: Member, members: list[Member]) -> str:
+    """The owner who stays one while `target` stops being an owner (demoted or removed): the
+    acting owner, or, when owners change themselves, another owner of the merchant. The change is
+    written only while the keeper is still an owner (one transaction), so two owners demoting or
+    removing each other at once cannot leave the merchant without one. None left: 409."""
+    if actor.user_id != target.user_id:
+        return actor.user_id
+    for member in members:
+        if member.role == "owner" and member.user_id != target.user_id:
+            return member.user_id
+    raise InvalidState(NO_OWNER_LEFT)

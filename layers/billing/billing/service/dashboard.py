@@ -1,6 +1,7 @@
 """The merchant dashboard's use cases: who is signed in (a verified token, never the browser's
 word), signing in with e-mail and password (the local form), and the merchant's users (an owner
-invites and removes them; a viewer cannot; another merchant's user is not found)."""
+invites and removes them and changes their roles; a viewer cannot; another merchant's user is not
+found; the last owner is never demoted nor removed)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,26 @@ import secrets
 import string
 from dataclasses import replace
 
-from ..domain.dashboard_users import DashboardUser, Member, Role, invitable, removable, require_owner, user_of
+from ..domain.dashboard_users import (
+    DashboardUser,
+    Member,
+    Role,
+    changeable,
+    invitable,
+    keeper,
+    removable,
+    require_owner,
+    user_of,
+)
 from .ports import Clock, CodeExchange, DashboardMembers, InvalidToken, PasswordSignIn, TokenVerifier, UserPool
 
 
 class DashboardSessions:
     """A session is the pool's ID token, verified on every request (signature, issuer, audience,
-    token_use, expiry) and read for the user's merchant and role; the user must still be in
-    their merchant's directory (one read by key): a removed user's session ends at once, not
-    when their token expires."""
+    token_use, expiry) and read for the user's merchant; the user must still be in their
+    merchant's directory (one read by key), whose role is the one that counts: a removed user's
+    session ends at once and a changed role applies on the next request, not when the token
+    (which still names the role it was issued with) expires."""
 
     def __init__(
         self,
@@ -38,9 +50,7 @@ class DashboardSessions:
         member = self.members.get(found.merchant_id, found.user_id)
         if member is None:
             raise InvalidToken("the user was removed")
-        if member.role != found.role:  # changed since the token was issued: the lesser of the two until it is renewed
-            return replace(found, role="viewer")
-        return found
+        return found if member.role == found.role else replace(found, role=member.role)
 
     def sign_in(self, email: str, password: str) -> tuple[str, DashboardUser]:
         """E-mail and password at the pool, then the same verification as every request.
@@ -91,9 +101,26 @@ class DashboardUsers:
     def remove(self, actor: DashboardUser, user_id: str) -> Member:
         require_owner(actor)
         member = removable(actor, self.members.get(actor.merchant_id, user_id), user_id)
+        # The directory first, while the acting owner still is one (their session ends with it
+        # otherwise), then the pool: a failure in between leaves a pool user without a merchant,
+        # who cannot use the dashboard.
+        self.members.delete(actor.merchant_id, member.user_id, keeper=actor.user_id)
         self.pool.delete_user(member.user_id)
-        self.members.delete(actor.merchant_id, member.user_id)
         return member
+
+    def change_role(self, actor: DashboardUser, user_id: str, role: str) -> Member:
+        """An owner makes a user of their merchant an owner or a viewer, themselves included while
+        another owner stays (the last owner: 409). The directory is written first, and only while
+        an owner stays (`keeper`); then the pool's `custom:role`, so the two agree (the same role
+        again writes the pool's attribute again: a retry after a pool failure mends it). The
+        user's sessions have the new role on their next request (`DashboardSessions.user`)."""
+        require_owner(actor)
+        member, wanted = changeable(self.members.get(actor.merchant_id, user_id), user_id, role)
+        if member.role != wanted:
+            stays = keeper(actor, member, self.members.list(actor.merchant_id)) if member.role == "owner" else None
+            self.members.set_role(actor.merchant_id, member.user_id, wanted, keeper=stays)
+        self.pool.set_role(member.user_id, wanted)
+        return replace(member, role=wanted)
 
     def invite_first_owner(self, merchant_id: str, email: str) -> Member:
         """A deployed merchant's first owner (`make merchant OWNER=<e-mail>`): the pool e-mails the

@@ -632,6 +632,10 @@ class UserPool(Protocol):
     def delete_user(self, user_id: str) -> None:
         """Sign the user out everywhere and delete them (gone already: nothing to do)."""
 
+    def set_role(self, user_id: str, role: str) -> None:
+        """The user's `custom:role` attribute (what their next token says; the merchant's
+        directory is what counts: `DashboardSessions.user`)."""
+
 
 class DashboardMembers(Protocol):
     """The merchant's directory of dashboard users (their merchant is part of every key)."""
@@ -642,7 +646,13 @@ class DashboardMembers(Protocol):
 
     def put(self, merchant_id: str, member: dashboard_users.Member) -> None: ...
 
-    def delete(self, merchant_id: str, user_id: str) -> None: ...
+    def delete(self, merchant_id: str, user_id: str, keeper: str | None = None) -> None:
+        """Remove the member; with `keeper`, only while that user is still an owner of the
+        merchant (else InvalidState), in one write."""
+
+    def set_role(self, merchant_id: str, user_id: str, role: dashboard_users.Role, keeper: str | None = None) -> None:
+        """The member's role, only while they are still listed and, with `keeper`, while that
+        user is still an owner of the merchant (else InvalidState), in one write."""
 
 
 class CodeExchange(Protocol):

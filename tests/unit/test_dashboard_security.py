@@ -31,6 +31,7 @@ from billing.settings import Settings
 from devtools.gateway import ApiGateway, HttpResponse
 from devtools.lambda_runtime import FakeContext
 from tests.fakes import (
+    FakeIdempotency,
     FakeDestinations,
     FakeExportFiles,
     FakeExportQueue,
@@ -130,6 +131,7 @@ class World:
             wall_clock=time.time,
         )
         self.billing = Billing()
+        self.idempotency = FakeIdempotency()  # creation forms sent twice make one object
         self.jwks = KeySet([KEY]).as_dict(private=False)
         self.verifier = CognitoTokenVerifier(REGION, POOL, lambda: CLIENT, fetch=self._fetch)
         self.users = DashboardUsers(self.pool, self.members, Clock())
@@ -161,6 +163,7 @@ class World:
                 export_ports=lambda: (self.export_queue, self.export_files),
             ),
             approval_links=lambda base_url: ApprovalLinks(b"k" * 32, base_url),
+            idempotency=lambda: self.idempotency,
         )
         app = APIGatewayRestResolver()
         app.include_router(routes.router)

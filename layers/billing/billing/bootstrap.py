@@ -451,6 +451,8 @@ class DashboardDeps:
     # in on: a pending mandate's approval link is the one the API returns).
     use_cases: Callable[[Links], UseCases]
     approval_links: Callable[[str], ApprovalLinks]
+    # Creation forms sent twice make one object: the API's idempotency (built on the first such POST).
+    idempotency: Callable[[], Idempotency]
 
 
 def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
@@ -498,6 +500,7 @@ def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
         figures,
         aws.use_cases,
         aws.approval_links,
+        lambda: aws.idempotency,
     )
 
 

@@ -31,7 +31,7 @@ from ..http import public_base_url
 from ..observability import logger, metrics
 from ..service.dashboard import DashboardSessions, DashboardUsers
 from ..service.links import Purpose, signature
-from ..service.ports import Clock, InvalidToken, Links, NewPasswordRequired, SignInRefused
+from ..service.ports import Clock, Idempotency, InvalidToken, Links, NewPasswordRequired, SignInRefused
 from ..service.use_cases import UseCases
 from ..settings import Settings
 from . import render, sessions
@@ -81,6 +81,10 @@ class DashboardDeps(Protocol):
 
     @property
     def approval_links(self) -> Callable[[str], Links]: ...
+
+    @property
+    def idempotency(self) -> Callable[[], Idempotency]:
+        """The API's (Powertools on the IdempotencyTable): creation forms sent twice make one object."""
 
 
 class FigureReader(Protocol):

@@ -31,10 +31,10 @@ from billing.settings import Settings
 from devtools.gateway import ApiGateway, HttpResponse
 from devtools.lambda_runtime import FakeContext
 from tests.fakes import (
-    FakeIdempotency,
     FakeDestinations,
     FakeExportFiles,
     FakeExportQueue,
+    FakeIdempotency,
     FakeSecretBox,
     FakeSender,
     FakeSlots,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
@@ -68,7 +68,7 @@ class ExportForm:
 
     kind: ExportKind
     month: str
-    format: str = "csv"
+    format: Literal["csv"] = "csv"
 
 
 def _count(value: int, lang: Lang) -> str:

@@ -193,6 +193,16 @@ def test_an_api_key_form_sent_twice_makes_one_key_and_never_shows_its_secret_aga
     assert "API raktas jau sukurtas" in text_of(lt.body) and secret not in lt.body
 
 
+def test_a_form_sent_while_its_first_send_is_still_running_makes_nothing_and_says_so(world: World) -> None:
+    # Given a key form whose first send is still running (a double click: the record is in progress)
+    key = form_key(world.request("GET", "/dashboard/api-keys", OWNER).body)
+    world.idempotency.records[(MERCHANT, f"dashboard:u-owner:{key}")] = (["dashboard.create_api_key", {}], None)
+    # When the second click's send arrives
+    second = post(world, "/dashboard/api-keys", OWNER, {"form_key": key})
+    # Then it makes no key and says the form is being sent (409), never a 500
+    assert second.status == 409 and "still being sent" in text_of(second.body) and keys_of(world) == []
+
+
 def test_an_export_form_sent_twice_requests_one_export(world: World) -> None:
     key = form_key(world.request("GET", "/dashboard/exports", OWNER).body)
     form = {"kind": "invoices", "month": "2026-01", "form_key": key}

@@ -1,8 +1,9 @@
 """The dashboard's mandates: the list (search by customer reference or e-mail, filters by status
 and plan, cursors like the API), a mandate's page (terms, customer, payment method by its last
 four digits, status, credit, items, charges with their refunds and disputes, the timeline of its
-events, its approval link while it awaits approval) and the owner's actions on it: cancel, pause,
-resume, refund a charge.
+events, its approval link while it awaits approval) and the owner's actions on it: cancel (through
+a confirmation page naming the customer and what cancelling does: `confirm.py`), pause (until
+resumed, or until a date after today: 00:00 UTC that day), resume, refund a charge.
 
 Every page reads through `routes.signed_in()`, every POST goes through `routes.act()` (same
 origin, the session's CSRF token, an owner: a viewer is 403); all of it through the API's use
@@ -243,8 +244,7 @@ def pause(mandate_id: str) -> Response[str]:
     try:
         form = pause_form(fields.get("resume_on", ""), routes.deps().clock.now(), routes.lang())
         use_cases().mandates.pause(session.user.merchant_id, mandate_id, form)
-    except routes.FormRefused as refused:
-        use_cases().mandates.get(session.user.merchant_id, mandate_id)  # another merchant's: 404 first
+    except routes.FormRefused as refused:  # (another merchant's mandate: its page is the 404 page)
         return mandate_page(session, mandate_id, 422, str(refused))
     except ValidationFailed as refused:  # the domain's own check (resume_at in the future)
         return mandate_page(session, mandate_id, 422, refused.message)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..domain.errors import IdempotencyConflict
+from ..observability import logger
 from . import routes
 from .routes import Session
 from .texts import text
@@ -54,6 +55,11 @@ def run(
         "body": values,
     }
     try:
-        return routes.deps().idempotency().run(request, action, routes.router.lambda_context)
+        result, replayed = routes.deps().idempotency().run(request, action, routes.router.lambda_context)
     except IdempotencyConflict:  # other values with this key, or its first POST still running
         raise SentBefore(text(routes.lang(), "once.conflict")) from None
+    if replayed:
+        logger.info(
+            "dashboard form sent again", extra={"merchant_id": user.merchant_id, "user_id": user.user_id, "operation": operation}
+        )
+    return result, replayed

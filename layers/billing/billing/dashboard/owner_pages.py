@@ -9,7 +9,11 @@ merchant's plan, key or export is 404. What a form got wrong is its page again w
 (422), what the object's state refuses is 409: never a 500.
 
 A new API key's secret is on the POST's response only (no-store, as every dashboard page): never
-on the list, in a redirect's URL or in the log.
+on the list, in a redirect's URL, in the log or in the idempotency record.
+
+Archiving a plan and revoking a key go through a confirmation page (`confirm.py`); a creation form
+(plan, key, export) sent twice makes one object (`once.py`): the second send lands on the same
+result, a key's page then saying it was made already, by its last four characters.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -23,7 +22,7 @@ from billing.bootstrap import DashboardDeps, build_use_cases
 from billing.dashboard import list_pages, mandate_pages, owner_pages, routes, settings_pages, webhook_pages
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
 from billing.domain.dashboard_users import Member, Role
-from billing.domain.errors import IdempotencyConflict, InvalidState
+from billing.domain.errors import InvalidState
 from billing.service.dashboard import DashboardSessions, DashboardUsers
 from billing.service.figures import FigureKeeper
 from billing.service.links import ApprovalLinks
@@ -35,6 +34,7 @@ from tests.fakes import (
     FakeDestinations,
     FakeExportFiles,
     FakeExportQueue,
+    FakeIdempotency,
     FakeSecretBox,
     FakeSender,
     FakeSlots,
@@ -129,34 +129,6 @@ class FakeMembers:
         kept = self.rows.get((merchant_id, keeper)) if keeper else None
         if keeper and (kept is None or kept.role != "owner"):
             raise InvalidState("The users changed meanwhile.")
-
-
-@dataclass
-class FakeIdempotency:
-    """The Idempotency port as Powertools keeps it: a success stored per (merchant, key) with its
-    request's operation and body; the same key with another request, or while the first still
-    runs: IdempotencyConflict; a failure stores nothing (the key can be used again)."""
-
-    stored: dict[tuple[str, str], tuple[object, dict[str, Any]]] = field(default_factory=dict)
-    running: set[tuple[str, str]] = field(default_factory=set)
-
-    def run(
-        self, request: dict[str, Any], action: Callable[[], dict[str, Any]], lambda_context: object
-    ) -> tuple[dict[str, Any], bool]:
-        key, payload = (request["merchant_id"], request["key"]), (request["operation"], request["body"])
-        if key in self.running:
-            raise IdempotencyConflict("A request with this Idempotency-Key is still in flight; retry later.")
-        if key in self.stored:
-            if self.stored[key][0] != payload:
-                raise IdempotencyConflict("This Idempotency-Key was used with a different request.")
-            return dict(self.stored[key][1]), True
-        self.running.add(key)
-        try:
-            result = action()
-        finally:
-            self.running.discard(key)
-        self.stored[key] = (payload, dict(result))
-        return result, False
 
 
 class World:

@@ -451,8 +451,7 @@ class DashboardDeps:
     # in on: a pending mandate's approval link is the one the API returns).
     use_cases: Callable[[Links], UseCases]
     approval_links: Callable[[str], ApprovalLinks]
-    # A creating form sent twice creates once: the API's Idempotency-Key table, keyed per rendering
-    # of the form (built on the first such POST).
+    # Creation forms sent twice make one object: the API's idempotency (built on the first such POST).
     idempotency: Callable[[], Idempotency]
 
 

@@ -85,7 +85,8 @@ class DashboardDeps(Protocol):
     def approval_links(self) -> Callable[[str], Links]: ...
 
     @property
-    def idempotency(self) -> Callable[[], Idempotency]: ...
+    def idempotency(self) -> Callable[[], Idempotency]:
+        """The API's (Powertools on the IdempotencyTable): creation forms sent twice make one object."""
 
 
 class FigureReader(Protocol):

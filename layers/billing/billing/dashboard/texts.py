@@ -234,3 +234,7 @@ _take_in(WEBHOOK_TEXT)
 from .settings_texts import SETTINGS_TEXT  # noqa: E402  # after TEXT: its words join it
 
 _take_in(SETTINGS_TEXT)
+
+from .confirm_texts import CONFIRM_TEXT  # noqa: E402  # after TEXT: its words join it
+
+_take_in(CONFIRM_TEXT)

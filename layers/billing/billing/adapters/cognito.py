@@ -102,15 +102,16 @@ class CognitoTokenVerifier:
 
 
 class CognitoPasswordSignIn:
-    """USER_PASSWORD_AUTH at the pool's app client (offered by the local runtime only)."""
+    """USER_PASSWORD_AUTH at the pool's app client (offered by the local runtime only); the
+    client's id read where the verifier and managed login read it (`client_id()`)."""
 
-    def __init__(self, client: Any, client_id: str) -> None:
+    def __init__(self, client: Any, client_id: Callable[[], str]) -> None:
         self.client, self.client_id = client, client_id
 
     def sign_in(self, email: str, password: str) -> str:
         try:
             answer = self.client.initiate_auth(
-                ClientId=self.client_id,
+                ClientId=self.client_id(),
                 AuthFlow="USER_PASSWORD_AUTH",
                 AuthParameters={"USERNAME": email, "PASSWORD": password},
             )
@@ -129,7 +130,7 @@ class CognitoPasswordSignIn:
     def choose_password(self, email: str, session: str, new_password: str) -> str:
         try:
             answer = self.client.respond_to_auth_challenge(
-                ClientId=self.client_id,
+                ClientId=self.client_id(),
                 ChallengeName="NEW_PASSWORD_REQUIRED",
                 Session=session,
                 ChallengeResponses={"USERNAME": email, "NEW_PASSWORD": new_password},

@@ -308,6 +308,26 @@ def test_an_action_without_the_sessions_csrf_token_is_refused(world: World, csrf
     assert not any(e == "new@a.example" for e, _, _ in world.pool.users.values())
 
 
+def test_a_form_over_the_limit_is_a_413_page_not_an_expired_form(world: World) -> None:
+    # Given an owner's form with its CSRF token last, 10,001 characters in all (cut off, the token was lost)
+    session = token()
+    csrf = world.csrf(session)
+    head = "email=new%40a.example&role=viewer&pad="
+    tail = f"&csrf={csrf}"
+    body = head + "x" * (routes.MAX_FORM_BYTES + 1 - len(head) - len(tail)) + tail
+    assert len(body) == routes.MAX_FORM_BYTES + 1
+    headers = {"Host": "localhost", "Cookie": f"dashboard_session={session}", "Content-Type": "application/x-www-form-urlencoded"}
+    # When it is posted
+    response = world.gateway.request("POST", "/dashboard/users", headers, body)
+    # Then the page says it is too large (not that it expired), and nothing is invited
+    assert response.status == 413 and "too large" in response.body and "form expired" not in response.body
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert not any(e == "new@a.example" for e, _, _ in world.pool.users.values())
+    # And the same form at the limit is read whole
+    at_limit = body.replace("x", "", 1)
+    assert world.gateway.request("POST", "/dashboard/users", headers, at_limit).status == 303
+
+
 def test_an_action_from_another_origin_is_refused_even_with_the_token(world: World) -> None:
     session = token()
     form = {"email": "new@a.example", "role": "viewer", "csrf": world.csrf(session)}

@@ -104,6 +104,10 @@ class CsrfRefused(Exception):
     """A state-changing request without this session's token (or from another origin)."""
 
 
+class FormTooLarge(Exception):
+    """A form's body over MAX_FORM_BYTES characters: refused whole (413), never cut off."""
+
+
 def deps() -> DashboardDeps:
     found: DashboardDeps = router.context["deps"]
     return found
@@ -186,7 +190,9 @@ def form() -> dict[str, str]:
     body = event.body or ""
     if event.is_base64_encoded:
         body = base64.b64decode(body).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body[:MAX_FORM_BYTES]).items()}
+    if len(body) > MAX_FORM_BYTES:  # cut off, it would lose its CSRF token or a field: said as it is
+        raise FormTooLarge()
+    return {k: v[0] for k, v in parse_qs(body).items()}
 
 
 def same_origin() -> bool:
@@ -409,6 +415,11 @@ def on_csrf(_: Exception) -> Response[str]:
     return message(403, text(lang(), "error.csrf"))
 
 
+def on_too_large(_: Exception) -> Response[str]:
+    language = lang()
+    return message(413, text(language, "error.too_large"), text(language, "error.too_large_text"), _session_or_none())
+
+
 def on_forbidden(_: Exception) -> Response[str]:
     return message(403, text(lang(), "error.forbidden"), session=_session_or_none())
 
@@ -434,6 +445,7 @@ def install(app: APIGatewayRestResolver) -> None:
     app.not_found(on_not_found)
     app.exception_handler(SignInNeeded)(on_sign_in_needed)
     app.exception_handler(CsrfRefused)(on_csrf)
+    app.exception_handler(FormTooLarge)(on_too_large)
     app.exception_handler(Forbidden)(on_forbidden)
     app.exception_handler(NotFound)(on_not_found)
     app.exception_handler(Exception)(on_bug)

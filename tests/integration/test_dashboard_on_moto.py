@@ -197,3 +197,30 @@ def test_the_overview_reads_the_figures_kept_on_moto_with_the_dashboards_own_rol
     for shown in ("<dd>€29.99</dd>", "<dd>€139.99</dd>", "<dt>Active mandates</dt>\n<dd>2</dd>"):
         assert shown in page.body, shown
     assert '<svg viewBox="0 0 720 250" role="img"' in page.body
+
+
+def test_two_owners_removing_or_demoting_each_other_at_once_leave_one_owner(aws: Provisioned, dashboard: Any) -> None:
+    from billing.domain.dashboard_users import DashboardUser, MembersChanged, owners_required
+
+    _, users = dashboard
+    members: DynamoDashboardMembers = users.members
+    first, _ = users.create_owner("mch_abc", "first@shop.example")
+    second, _ = users.create_owner("mch_abc", "second@shop.example")
+    one = DashboardUser(first.user_id, first.email, "mch_abc", "owner")
+    two = DashboardUser(second.user_id, second.email, "mch_abc", "owner")
+    # Given both owners' changes decided on the same reading of the directory (two requests in flight)
+    read = members.list("mch_abc")
+    # When each removes the other
+    members.change("mch_abc", second.user_id, None, owners_required(read, one, second.user_id, None))
+    with pytest.raises(MembersChanged):
+        members.change("mch_abc", first.user_id, None, owners_required(read, two, first.user_id, None))
+    # Then one owner is left
+    assert [m.user_id for m in members.list("mch_abc") if m.role == "owner"] == [first.user_id]
+    # And given a second owner again, both demoting themselves at once: the second finds no other owner
+    third, _ = users.create_owner("mch_abc", "third@shop.example")
+    three = DashboardUser(third.user_id, third.email, "mch_abc", "owner")
+    read = members.list("mch_abc")
+    members.change("mch_abc", first.user_id, "viewer", owners_required(read, one, first.user_id, "viewer"))
+    with pytest.raises(MembersChanged):
+        members.change("mch_abc", third.user_id, "viewer", owners_required(read, three, third.user_id, "viewer"))
+    assert [m.user_id for m in members.list("mch_abc") if m.role == "owner"] == [third.user_id]

@@ -21,7 +21,7 @@ from joserfc.jwk import KeySet, OctKey, RSAKey
 from billing.bootstrap import DashboardDeps, build_use_cases
 from billing.dashboard import list_pages, mandate_pages, owner_pages, routes, settings_pages, webhook_pages
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
-from billing.domain.dashboard_users import Member
+from billing.domain.dashboard_users import Member, MembersChanged, Role
 from billing.domain.errors import InvalidState
 from billing.service.dashboard import DashboardSessions, DashboardUsers
 from billing.service.figures import FigureKeeper
@@ -111,6 +111,17 @@ class FakeMembers:
 
     def delete(self, merchant_id: str, user_id: str) -> None:
         self.rows.pop((merchant_id, user_id), None)
+
+    def change(self, merchant_id: str, user_id: str, role: Role | None, owners: tuple[str, ...]) -> None:
+        """As DynamoDB's transaction: every condition checked, then the one write (or none)."""
+        if (merchant_id, user_id) not in self.rows or any(
+            getattr(self.rows.get((merchant_id, o)), "role", None) != "owner" for o in owners
+        ):
+            raise MembersChanged("The merchant's users changed meanwhile: nothing was changed. Reload and try again.")
+        if role is None:
+            del self.rows[(merchant_id, user_id)]
+        else:
+            self.rows[(merchant_id, user_id)] = replace(self.rows[(merchant_id, user_id)], role=role)
 
 
 class World:

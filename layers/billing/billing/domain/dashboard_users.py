@@ -6,6 +6,7 @@ forbidden, so ids of other merchants reveal nothing."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
@@ -86,3 +87,36 @@ def removable(actor: DashboardUser, member: Member | None, user_id: str) -> Memb
     if member.user_id == actor.user_id:
         raise InvalidState("You cannot remove yourself.")
     return member
+
+
+class NoOwnerLeft(InvalidState):
+    """The change would leave the merchant without an owner (409)."""
+
+
+class MembersChanged(InvalidState):
+    """The merchant's users changed between reading and writing (the user gone, or an owner the
+    change needs gone or no longer an owner): nothing was written (409)."""
+
+
+def leaves_an_owner(members: Iterable[Member], user_id: str, role: Role | None) -> bool:
+    """Whether the merchant still has an owner once `user_id` is removed (`role` None) or given `role`."""
+    return any(m.role == "owner" for m in members if m.user_id != user_id) or role == "owner"
+
+
+def owners_required(members: Iterable[Member], actor: DashboardUser, user_id: str, role: Role | None) -> tuple[str, ...]:
+    """The rule every change to a merchant's users (a removal: `role` None; a role change) obeys:
+    the acting owner is still an owner, and the merchant keeps one. Returns the users who must
+    still be owners when the change is written (checked in the same conditional write, so two
+    owners removing or demoting each other at once cannot both succeed): the actor, and when the
+    actor gives up their own ownership another owner. 403 when the actor is no longer an owner in
+    `members` (the directory), 409 when the change would leave no owner."""
+    require_owner(actor)
+    listed = list(members)
+    owners = sorted(m.user_id for m in listed if m.role == "owner")
+    if actor.user_id not in owners:
+        raise Forbidden("Only an owner of this merchant can do this.")
+    if not leaves_an_owner(listed, user_id, role):
+        raise NoOwnerLeft("A merchant keeps at least one owner: make another user an owner first.")
+    if user_id == actor.user_id and role != "owner":
+        return actor.user_id, next(o for o in owners if o != actor.user_id)
+    return (actor.user_id,)

@@ -8,7 +8,16 @@ import secrets
 import string
 from dataclasses import replace
 
-from ..domain.dashboard_users import DashboardUser, Member, Role, invitable, removable, require_owner, user_of
+from ..domain.dashboard_users import (
+    DashboardUser,
+    Member,
+    Role,
+    invitable,
+    owners_required,
+    removable,
+    require_owner,
+    user_of,
+)
 from .ports import Clock, CodeExchange, DashboardMembers, InvalidToken, PasswordSignIn, TokenVerifier, UserPool
 
 
@@ -32,7 +41,8 @@ class DashboardSessions:
         """The signed-in user, or InvalidToken (also for a valid token of the pool that names no
         merchant and role, or a user no longer among the merchant's). A role that differs between
         the token and the merchant's directory (changed since the token was issued) is a viewer's."""
-        found = user_of(self.verifier.verify(token))
+        claims = self.verifier.verify(token)
+        found = user_of(claims)
         if found is None:
             raise InvalidToken("the token names no dashboard user")
         member = self.members.get(found.merchant_id, found.user_id)
@@ -89,10 +99,14 @@ class DashboardUsers:
         return member
 
     def remove(self, actor: DashboardUser, user_id: str) -> Member:
+        """The directory first, in one conditional write that also checks the acting owner is
+        still one (two owners removing each other at once: the second finds itself gone, 409),
+        then the pool (the user's sign-in ends with their row anyway)."""
         require_owner(actor)
         member = removable(actor, self.members.get(actor.merchant_id, user_id), user_id)
+        owners = owners_required(self.members.list(actor.merchant_id), actor, member.user_id, None)
+        self.members.change(actor.merchant_id, member.user_id, None, owners)
         self.pool.delete_user(member.user_id)
-        self.members.delete(actor.merchant_id, member.user_id)
         return member
 
     def invite_first_owner(self, merchant_id: str, email: str) -> Member:

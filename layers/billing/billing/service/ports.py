@@ -644,6 +644,11 @@ class DashboardMembers(Protocol):
 
     def delete(self, merchant_id: str, user_id: str) -> None: ...
 
+    def change(self, merchant_id: str, user_id: str, role: dashboard_users.Role | None, owners: tuple[str, ...]) -> None:
+        """Remove the user (`role` None) or give them `role`, in one conditional write that also
+        checks each of `owners` is still an owner of the merchant's; raises MembersChanged (409)
+        when the user or one of those owners is gone (or no longer an owner): nothing is written."""
+
 
 class CodeExchange(Protocol):
     """Managed login's authorization code, exchanged at the pool's token endpoint with the PKCE

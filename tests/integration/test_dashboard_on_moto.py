@@ -199,6 +199,30 @@ def test_the_overview_reads_the_figures_kept_on_moto_with_the_dashboards_own_rol
     assert '<svg viewBox="0 0 720 250" role="img"' in page.body
 
 
+def test_signing_out_ends_a_copy_of_the_session_and_the_pools_refresh_tokens(aws: Provisioned, dashboard: Any) -> None:
+    gateway, users = dashboard
+    cognito, client_id = boto3.client("cognito-idp"), aws.user_pool_clients["DashboardUserPoolClient"]
+    # Given an owner signed in, whose session cookie someone copied, and a refresh token of the pool's
+    _, password = users.create_owner("mch_abc", "owner@shop.example")
+    browser = Browser(gateway)
+    assert browser.sign_in("owner@shop.example", password).status == 303
+    copied = browser.jar["dashboard_session"]
+    refresh = cognito.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "owner@shop.example", "PASSWORD": password},
+    )["AuthenticationResult"]["RefreshToken"]
+    # When the owner signs out (the function's role allows what it takes: the `aws` fixture checks)
+    out = browser.go("POST", "/dashboard/sign-out", {"csrf": browser.csrf("/dashboard/users")})
+    assert out.status == 303
+    # Then the copied session opens nothing
+    response = gateway.request("GET", "/dashboard/users", {"Host": "localhost", "Cookie": f"dashboard_session={copied}"})
+    assert response.status == 303 and response.headers["Location"].endswith("/dashboard/sign-in")
+    # And the pool's refresh token no longer gives a new one
+    with pytest.raises(cognito.exceptions.NotAuthorizedException):
+        cognito.initiate_auth(ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh})
+
+
 def test_two_owners_removing_or_demoting_each_other_at_once_leave_one_owner(aws: Provisioned, dashboard: Any) -> None:
     from billing.domain.dashboard_users import DashboardUser, MembersChanged, owners_required
 

@@ -1,5 +1,5 @@
 """The rule every change to a merchant's users obeys (domain, pure): the acting owner is still an
-owner, and the merchant keeps one."""
+owner, and the merchant keeps one; and a token issued before its user last signed out opens nothing."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from billing.domain.dashboard_users import (
     Role,
     leaves_an_owner,
     owners_required,
+    signed_out,
 )
 
 AT = datetime(2026, 12, 1, tzinfo=timezone.utc)
@@ -70,3 +71,22 @@ def test_an_actor_no_longer_an_owner_in_the_directory_is_refused() -> None:
 )
 def test_leaves_an_owner(members: list[Member], user_id: str, role: Role | None, kept: bool) -> None:
     assert leaves_an_owner(members, user_id, role) is kept
+
+
+@pytest.mark.parametrize(
+    ("claims", "refused"),
+    [
+        ({"auth_time": int(AT.timestamp()) - 1}, True),  # signed in before
+        ({"auth_time": int(AT.timestamp())}, True),  # the same second: refused (the pool's times are whole seconds)
+        ({"auth_time": int(AT.timestamp()) + 1}, False),  # signed in again after
+        ({"iat": int(AT.timestamp()) + 1}, False),  # no auth_time: iat
+        ({"auth_time": int(AT.timestamp()) - 1, "iat": int(AT.timestamp()) + 60}, True),  # refreshed: auth_time counts
+        ({}, True),  # no time at all
+        ({"auth_time": "later"}, True),
+        ({"auth_time": True}, True),
+    ],
+)
+def test_a_token_issued_before_the_last_sign_out_is_signed_out(claims: dict[str, object], refused: bool) -> None:
+    signed_out_at = AT.replace(microsecond=400_000)
+    assert signed_out(claims, signed_out_at) is refused
+    assert signed_out(claims, None) is False  # never signed out

@@ -75,6 +75,7 @@ class Clock:
 class FakePool:
     users: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # sub -> (email, merchant, role)
     passwords: dict[str, tuple[str, str]] = field(default_factory=dict)  # email -> (password, sub)
+    signed_out: list[str] = field(default_factory=list)  # global sign-outs, in order
 
     def create_user(self, email: str, merchant_id: str, role: str, password: str | None = None) -> str:
         if any(e == email for e, _, _ in self.users.values()):
@@ -87,6 +88,9 @@ class FakePool:
 
     def delete_user(self, user_id: str) -> None:
         self.users.pop(user_id, None)
+
+    def sign_out(self, email: str) -> None:
+        self.signed_out.append(email)
 
     def sign_in(self, email: str, password: str) -> str:  # PasswordSignIn: the pool mints the token
         known = self.passwords.get(email)
@@ -122,6 +126,10 @@ class FakeMembers:
             del self.rows[(merchant_id, user_id)]
         else:
             self.rows[(merchant_id, user_id)] = replace(self.rows[(merchant_id, user_id)], role=role)
+
+    def signed_out(self, merchant_id: str, user_id: str, at: datetime) -> None:
+        if (merchant_id, user_id) in self.rows:
+            self.rows[(merchant_id, user_id)] = replace(self.rows[(merchant_id, user_id)], signed_out_at=at)
 
 
 class World:
@@ -290,6 +298,12 @@ def test_sign_in_sets_a_session_cookie_with_the_right_flags_and_sign_out_clears_
     # And signing out clears it (with the session's CSRF token)
     out = world.request("POST", "/dashboard/sign-out", session, {"csrf": world.csrf(session)})
     assert out.status == 303 and any(c.startswith("dashboard_session=;") and "Max-Age=0" in c for c in out.cookies)
+    # And the pool signs the user out everywhere (their refresh tokens), and a sign-in after it opens the pages
+    assert world.pool.signed_out == ["owner@a.example"]
+    later = token(sub=world.owner_a.user_id, email="owner@a.example", auth_time=int(time.time()) + 2)
+    assert world.request("GET", "/dashboard/overview", later).status == 200
+    # While another user of the merchant stays signed in
+    assert world.request("GET", "/dashboard/overview", token()).status == 200
 
 
 def test_a_wrong_password_is_refused_without_a_session(world: World) -> None:

@@ -183,6 +183,13 @@ class CognitoUserPool:
         user_id: str = attributes.get("sub") or created["User"]["Username"]
         return user_id
 
+    def sign_out(self, email: str) -> None:
+        try:
+            self.client.admin_user_global_sign_out(UserPoolId=self.pool_id, Username=email)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "UserNotFoundException":
+                raise
+
     def delete_user(self, user_id: str) -> None:
         for action in (self.client.admin_user_global_sign_out, self.client.admin_delete_user):
             try:

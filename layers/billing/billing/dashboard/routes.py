@@ -350,7 +350,9 @@ def managed_login_callback() -> Response[str]:
 
 @router.post("/dashboard/sign-out")
 def sign_out() -> Response[str]:
-    act(owner_only=False)
+    """Every token the user holds ends (not only this browser's cookie): a copy of it opens nothing."""
+    session, _ = act(owner_only=False)
+    deps().users().sign_out(session.user)
     return redirect(f"{root()}/sign-in", [sessions.clear_cookie(sessions.SESSION_COOKIE, root())])
 
 

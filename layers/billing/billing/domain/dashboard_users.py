@@ -49,6 +49,7 @@ class Member:
     role: Role
     invited_at: datetime
     invited_by: str | None = None  # the owner's user id (None: created with the merchant)
+    signed_out_at: datetime | None = None  # their last sign-out: tokens issued until then open nothing
 
 
 def user_of(claims: dict[str, object]) -> DashboardUser | None:
@@ -87,6 +88,18 @@ def removable(actor: DashboardUser, member: Member | None, user_id: str) -> Memb
     if member.user_id == actor.user_id:
         raise InvalidState("You cannot remove yourself.")
     return member
+
+
+def signed_out(claims: dict[str, object], signed_out_at: datetime | None) -> bool:
+    """Whether a verified token was issued before its user last signed out: its `auth_time` (or
+    `iat`), whole seconds as the pool writes them, not later than the sign-out's second. A token
+    without either time is refused once its user has signed out."""
+    if signed_out_at is None:
+        return False
+    issued = claims.get("auth_time", claims.get("iat"))
+    if isinstance(issued, bool) or not isinstance(issued, int | float):
+        return True
+    return int(issued) <= int(signed_out_at.timestamp())
 
 
 class NoOwnerLeft(InvalidState):

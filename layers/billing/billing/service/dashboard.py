@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import secrets
 import string
+import time
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timezone
 
 from ..domain.dashboard_users import (
     DashboardUser,
@@ -16,6 +19,7 @@ from ..domain.dashboard_users import (
     owners_required,
     removable,
     require_owner,
+    signed_out,
     user_of,
 )
 from .ports import Clock, CodeExchange, DashboardMembers, InvalidToken, PasswordSignIn, TokenVerifier, UserPool
@@ -25,7 +29,7 @@ class DashboardSessions:
     """A session is the pool's ID token, verified on every request (signature, issuer, audience,
     token_use, expiry) and read for the user's merchant and role; the user must still be in
     their merchant's directory (one read by key): a removed user's session ends at once, not
-    when their token expires."""
+    when their token expires, and so does every token issued before the user last signed out."""
 
     def __init__(
         self,
@@ -48,6 +52,8 @@ class DashboardSessions:
         member = self.members.get(found.merchant_id, found.user_id)
         if member is None:
             raise InvalidToken("the user was removed")
+        if signed_out(claims, member.signed_out_at):
+            raise InvalidToken("the user signed out after the token was issued")
         if member.role != found.role:  # changed since the token was issued: the lesser of the two until it is renewed
             return replace(found, role="viewer")
         return found
@@ -84,8 +90,11 @@ def new_password() -> str:
 
 
 class DashboardUsers:
-    def __init__(self, pool: UserPool, members: DashboardMembers, clock: Clock) -> None:
-        self.pool, self.members, self.clock = pool, members, clock
+    def __init__(
+        self, pool: UserPool, members: DashboardMembers, clock: Clock, wall_clock: Callable[[], float] = time.time
+    ) -> None:
+        # `wall_clock`: the pool's tokens carry the real time (never a simulated clock's)
+        self.pool, self.members, self.clock, self.wall_clock = pool, members, clock, wall_clock
 
     def list(self, actor: DashboardUser) -> list[Member]:
         return sorted(self.members.list(actor.merchant_id), key=lambda m: (m.invited_at, m.email))
@@ -108,6 +117,12 @@ class DashboardUsers:
         self.members.change(actor.merchant_id, member.user_id, None, owners)
         self.pool.delete_user(member.user_id)
         return member
+
+    def sign_out(self, user: DashboardUser) -> None:
+        """Every token the user holds ends now: the sign-out's time on their row (checked on every
+        request), then the pool's global sign-out (their refresh tokens)."""
+        self.members.signed_out(user.merchant_id, user.user_id, datetime.fromtimestamp(self.wall_clock(), timezone.utc))
+        self.pool.sign_out(user.email)
 
     def invite_first_owner(self, merchant_id: str, email: str) -> Member:
         """A deployed merchant's first owner (`make merchant OWNER=<e-mail>`): the pool e-mails the

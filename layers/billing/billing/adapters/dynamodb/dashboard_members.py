@@ -32,6 +32,7 @@ def _member(item: dict[str, Any]) -> Member:
         role=item["role"],
         invited_at=_time(item["invited_at"]),
         invited_by=item.get("invited_by"),
+        signed_out_at=_time(item["signed_out_at"]) if item.get("signed_out_at") else None,
     )
 
 
@@ -64,6 +65,7 @@ class DynamoDashboardMembers:
             "role": member.role,
             "invited_at": sortable(member.invited_at),
             "invited_by": member.invited_by,
+            "signed_out_at": sortable(member.signed_out_at) if member.signed_out_at else None,
         }
         self.client.put_item(TableName=self.table, Item=to_attributes(item))
 
@@ -114,3 +116,16 @@ class DynamoDashboardMembers:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
             raise MembersChanged("The merchant's users changed meanwhile: nothing was changed. Reload and try again.") from error
+
+    def signed_out(self, merchant_id: str, user_id: str, at: datetime) -> None:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_attributes(_key(merchant_id, user_id)),
+                UpdateExpression="SET signed_out_at = :at",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":at": {"S": sortable(at)}},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise

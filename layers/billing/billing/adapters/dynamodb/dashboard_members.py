@@ -108,7 +108,7 @@ class DynamoDashboardMembers:
                         "ExpressionAttributeNames": names,
                         "ExpressionAttributeValues": owner,
                     }
-                }  # fmt: skip
+                }
             )
         try:
             self.client.transact_write_items(TransactItems=operations)

@@ -273,7 +273,7 @@ def test_deleting_an_endpoint_asks_first_without_script_then_deletes_it(world: W
 def test_the_confirmation_speaks_lithuanian(world: World) -> None:
     endpoint_id = endpoint(world)
     confirm = world.request("GET", f"/dashboard/webhooks/{endpoint_id}/delete?lang=lt", OWNER)
-    assert confirm.status == 200 and "Ištrinti šį webhook galinį tašką?" in confirm.body and "Ne, grįžti" in confirm.body
+    assert confirm.status == 200 and "Ištrinti šį webhook galinį tašką?" in confirm.body and "Palikti ir grįžti" in confirm.body
 
 
 # ----------------------------------------------------------------------------- the form sent twice
@@ -322,7 +322,11 @@ def test_a_refused_form_corrected_is_sent_again_with_its_key(world: World) -> No
 
 def test_a_form_sent_again_while_the_first_still_runs_is_409(world: World) -> None:
     key = form_key_on(world.request("GET", "/dashboard/webhooks", OWNER).body)
-    world.idempotency.running.add((MERCHANT, f"dashboard:{key}"))  # the first sending, not done yet
+    request = [
+        "dashboard.create_webhook_endpoint",
+        {"url": HOOK["url"], "enabled_events": ["charge.succeeded", "charge.failed"], "description": "Shop"},
+    ]
+    world.idempotency.records[(MERCHANT, f"dashboard:u-owner:{key}")] = (request, None)  # not done yet
     busy = post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key})
     assert busy.status == 409 and "This form was sent already" in busy.body and endpoints_of(world) == []
 
@@ -330,4 +334,4 @@ def test_a_form_sent_again_while_the_first_still_runs_is_409(world: World) -> No
 @pytest.mark.parametrize("key", ["", "short", "x" * 65, "bad key with spaces!!"])
 def test_without_a_well_formed_key_the_form_adds_as_the_api_without_one(world: World, key: str) -> None:
     assert post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key}).status == 201
-    assert world.idempotency.stored == {} and len(endpoints_of(world)) == 1
+    assert world.idempotency.records == {} and len(endpoints_of(world)) == 1

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from billing.api.requests import AccountUpdate, MandateCreate, PlanCreate, TaxRateCreate
+from billing.api.requests import AccountUpdate, MandateCreate, PlanCreate, RefundCreate, TaxRateCreate
 from billing.dashboard import list_pages, mandate_pages, owner_pages, routes, settings_pages, webhook_pages
 from billing.service.ports import PageRequest
 from tests.support.values import CONSENT
@@ -68,7 +68,27 @@ def objects(world: World, merchant: str) -> dict[str, str]:
         merchant, TaxRateCreate.model_validate({"display_name": "PVM", "percentage": "21", "country": "LT"})
     )
     user = world.owner_a if merchant == MERCHANT else world.owner_b
+    # A second charge of the merchant's, refunded in part and disputed (their own pages)
+    other = api.mandates.create(
+        merchant,
+        MandateCreate.model_validate(
+            {
+                "plan_id": plan.id,
+                "customer": {"reference": f"d-{merchant}", "email": f"d@{merchant}.example"},
+                "payment_method": {"gateway": "simulated", "token": "pm_sim_ok"},
+                "consent": CONSENT,
+            }
+        ),
+    )
+    world.billing.tick()
+    [paid] = api.charges.page(merchant, PageRequest(10), mandate_id=other.id).data
+    refunded = api.refunds.create(merchant, paid.id, RefundCreate.model_validate({"amount": 100}))
+    world.billing.tick()
+    world.billing.apply(world.billing.gateway.open_dispute(paid.id, reason="fraudulent", amount=300))
+    [disputed] = [d for d in api.disputes.page(merchant, PageRequest(100)).data if d.charge_id == paid.id]
     return {
+        "refund_id": refunded.id,
+        "dispute_id": disputed.id,
         "mandate_id": mandate.id,
         "charge_id": charge.id,
         "plan_id": plan.id,
@@ -99,6 +119,8 @@ FORMS: dict[str, dict[str, str]] = {  # a well-formed body for each form route
         "trial_ending_days": "3",
     },  # fmt: skip
     "/dashboard/settings/tax-rates": {"display_name": "X", "percentage": "5", "country": "LT"},
+    "/dashboard/webhooks/<endpoint_id>/status": {"status": "disabled"},
+    "/dashboard/users/<user_id>/role": {"role": "viewer"},
 }
 
 

@@ -56,11 +56,6 @@ def test_a_token_naming_another_merchant_than_its_users_is_refused(world: World)
 # ----------------------------------------------------------------------------- sign-out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review25: sign-out only clears the cookie; the ID token it held (copied, logged, left in a shared browser's "
-    "history of cookies) still opens the dashboard and acts for up to 60 minutes",
-)
 def test_a_signed_out_sessions_token_no_longer_opens_the_dashboard(world: World) -> None:
     # Given an owner signed in with e-mail and password, whose session someone copied
     session = world.session_of(world.sign_in("owner@a.example", world.password_a))

@@ -15,11 +15,6 @@ def world() -> World:
     return World()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review25: DashboardUsers.remove checks neither that the acting owner is still a member nor that an owner "
-    "remains: two owners removing each other at the same time leave the merchant without any owner",
-)
 def test_two_owners_removing_each_other_leave_one_owner(world: World) -> None:
     # Given merchant A with two owners (the fixture's and a second one), both signed in
     second, _ = world.users.create_owner("mch_a", "second@a.example")

@@ -471,7 +471,7 @@ def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
         client_id = secret_reader(settings.dashboard_client_id_parameter)  # read on first use, cached
     verifier = CognitoTokenVerifier(settings.region, settings.dashboard_user_pool_id, client_id)
     cognito = cache(lambda: aws.client("cognito-idp"))
-    password = CognitoPasswordSignIn(cognito(), settings.dashboard_client_id) if settings.dashboard_password_sign_in else None
+    password = CognitoPasswordSignIn(cognito(), client_id) if settings.dashboard_password_sign_in else None
     managed = settings.dashboard_login_url
     exchange = CognitoCodeExchange(managed, client_id) if managed else None
 

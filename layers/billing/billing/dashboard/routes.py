@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -110,6 +108,10 @@ class CsrfRefused(Exception):
     """A state-changing request without this session's token (or from another origin)."""
 
 
+class FormTooLarge(Exception):
+    """A form's body over MAX_FORM_BYTES characters: refused whole (413), never cut off."""
+
+
 def deps() -> DashboardDeps:
     found: DashboardDeps = router.context["deps"]
     return found
@@ -192,7 +194,9 @@ def form() -> dict[str, str]:
     body = event.body or ""
     if event.is_base64_encoded:
         body = base64.b64decode(body).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body[:MAX_FORM_BYTES]).items()}
+    if len(body) > MAX_FORM_BYTES:  # cut off, it would lose its CSRF token or a field: said as it is
+        raise FormTooLarge()
+    return {k: v[0] for k, v in parse_qs(body).items()}
 
 
 def same_origin() -> bool:
@@ -350,7 +354,9 @@ def managed_login_callback() -> Response[str]:
 
 @router.post("/dashboard/sign-out")
 def sign_out() -> Response[str]:
-    act(owner_only=False)
+    """Every token the user holds ends (not only this browser's cookie): a copy of it opens nothing."""
+    session, _ = act(owner_only=False)
+    deps().users().sign_out(session.user)
     return redirect(f"{root()}/sign-in", [sessions.clear_cookie(sessions.SESSION_COOKIE, root())])
 
 
@@ -437,6 +443,11 @@ def on_csrf(_: Exception) -> Response[str]:
     return message(403, text(lang(), "error.csrf"))
 
 
+def on_too_large(_: Exception) -> Response[str]:
+    language = lang()
+    return message(413, text(language, "error.too_large"), text(language, "error.too_large_text"), _session_or_none())
+
+
 def on_forbidden(_: Exception) -> Response[str]:
     return message(403, text(lang(), "error.forbidden"), session=_session_or_none())
 
@@ -462,6 +473,7 @@ def install(app: APIGatewayRestResolver) -> None:
     app.not_found(on_not_found)
     app.exception_handler(SignInNeeded)(on_sign_in_needed)
     app.exception_handler(CsrfRefused)(on_csrf)
+    app.exception_handler(FormTooLarge)(on_too_large)
     app.exception_handler(Forbidden)(on_forbidden)
     app.exception_handler(NotFound)(on_not_found)
     app.exception_handler(Exception)(on_bug)
@@ -488,31 +500,6 @@ def done(session: Session, path: str, what: str, **about: str) -> Response[str]:
     return redirect(f"{root()}/{path}?done={what}")
 
 
-FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
-
-
-def form_key() -> str:
-    """A key for one rendering of a creating form (a hidden `form_key`): the form sent twice (a
-    double click, back and send again) carries the same key, so `once` creates one object."""
-    return secrets.token_urlsafe(18)
-
-
-def once(
-    session: Session, fields: dict[str, str], operation: str, sent: dict[str, Any], action: Callable[[], dict[str, Any]]
-) -> tuple[dict[str, Any], bool]:
-    """`action` run once per (merchant, the form's `form_key`), as the API runs a POST once per
-    Idempotency-Key (the same port and table, its keys apart: `dashboard:` first): the first
-    sending's stored result and whether this is a replay of it. The same key with other values
-    (`sent`), or while the first is still running, is IdempotencyConflict (409). No key (a form
-    from before keys, a client of its own): run as the API runs a POST without one. Only a
-    success is kept: a refused form can be corrected and sent again with its key."""
-    key = fields.get("form_key", "")
-    if not FORM_KEY.fullmatch(key):
-        return action(), False
-    request = {"merchant_id": session.user.merchant_id, "key": f"dashboard:{key}", "operation": operation, "body": sent}
-    return deps().idempotency().run(request, action, router.lambda_context)
-
-
 def notice(prefix: str, known: tuple[str, ...]) -> str:
     """The line saying which of `known` actions was just done (`?done=`), in the page's language."""
     what = query("done", 20)
@@ -531,35 +518,3 @@ def pager(here: str, result_page: Page[Any] | None, cursor: str, **filters: str 
         "next_href": f"{here}?{urlencode({**keep, 'cursor': older})}" if older else "",
         "first_href": newest if cursor else "",
     }
-
-
-def confirmation(
-    session: Session,
-    current: str,
-    heading: str,
-    question: str,
-    action: str,
-    button: str,
-    back: str,
-    detail: str = "",
-    fields: dict[str, str] | None = None,
-) -> Response[str]:
-    """The confirmation step of an owner's irreversible action, without script (the CSP allows
-    none): a GET page (`confirm.html`) saying what will be done (`question`, `detail`: the object,
-    as the owner knows it) with one POST form to `action` (a path under the dashboard; the
-    session's CSRF token and `fields` as hidden inputs) and a link `back` (under the dashboard).
-    The POST is the action's own route, through `act()` as every action; a viewer gets the 403
-    here already. The words come translated from the page that asks."""
-    require_owner(session.user)
-    page_html = render.page(
-        "confirm.html",
-        frame(current, session),
-        heading=heading,
-        question=question,
-        detail=detail,
-        action=f"{root()}/{action}",
-        button=button,
-        back=f"{root()}/{back}",
-        fields=fields or {},
-    )
-    return respond(200, page_html)

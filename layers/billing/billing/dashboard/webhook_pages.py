@@ -10,7 +10,7 @@ merchant's endpoint or delivery is 404. What a form got wrong is its page again 
 
 A secret is on the POST's response only (no-store, as every dashboard page): never on the list, in
 a redirect's URL or in the log. The form sent twice (a double click, back and send again) adds one
-endpoint: each rendering carries its own key (`routes.once`, the API's Idempotency-Key table); the
+endpoint: each rendering carries its own key (`once.py`, the API's Idempotency-Key table); the
 second sending says the endpoint was added already (its secret is not shown again).
 """
 
@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from ..domain.errors import IdempotencyConflict, InvalidRequest, InvalidState, ValidationFailed
+from ..domain.errors import InvalidRequest, InvalidState, ValidationFailed
 from ..domain.events import EVENT_TYPES
 from ..domain.lifecycles import DeliveryStatus
 from ..domain.text import single_line
@@ -31,7 +31,7 @@ from ..domain.webhooks import MAX_URL_LENGTH, EndpointStatus
 from ..observability import logger
 from ..service.ports import PageRequest
 from ..service.webhooks import EndpointWithSecret
-from . import render, routes, views
+from . import confirm, once, render, routes, views
 from .mandate_pages import PAGE_SIZE, use_cases
 from .routes import Session
 from .texts import Lang, text
@@ -127,7 +127,7 @@ def webhooks_page(
         event_types=sorted(EVENT_TYPES),
         next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
         first_href=here if cursor else "",
-        form_key=routes.form_key(),
+        form_key=once.new_key(),
         error=error,
         notice=notice,
     )
@@ -172,13 +172,13 @@ def create_endpoint() -> Response[str]:
             return {"status": 201, "body": {"id": made[0].endpoint.id}}  # what a replay knows: never the secret
 
         sent = {"url": command.url, "enabled_events": command.enabled_events, "description": command.description}
-        first, _ = routes.once(session, fields, "dashboard_create_webhook_endpoint", sent, create)
+        first, _ = once.run(session, "create_webhook_endpoint", fields, sent, create)
+    except once.SentBefore:  # the form sent again while the first is running, or with other values
+        return webhooks_page(session, 409, text(lang, "webhooks.sent_twice"), entered=entered)
     except routes.FormRefused as refused:
         return webhooks_page(session, 422, str(refused), entered=entered)
     except ValidationFailed as refused:  # the use case's 422: not https, not public, an unknown event type
         return webhooks_page(session, 422, text(lang, "webhooks.refused", message=refused.message), entered=entered)
-    except IdempotencyConflict:  # the form sent again while the first is running, or with other values
-        return webhooks_page(session, 409, text(lang, "webhooks.sent_twice"), entered=entered)
     except InvalidState as refused:  # at most 16 endpoints
         return webhooks_page(session, 409, refused.message, entered=entered)
     if not made:  # the same form again: the endpoint it made, whose secret that answer showed once
@@ -266,19 +266,21 @@ def set_status(endpoint_id: str) -> Response[str]:
 
 @router.get("/dashboard/webhooks/<endpoint_id>/delete")
 def confirm_delete(endpoint_id: str) -> Response[str]:
-    """The delete's confirmation step (`routes.confirmation`): no script, a page with the POST form."""
-    session = routes.signed_in()
+    """The delete's confirmation step (`confirm.py`): no script, a page with the POST form."""
+    session = confirm.owner()
     endpoint = use_cases().webhooks.get(session.user.merchant_id, endpoint_id)  # another merchant's: the 404 page
     lang = routes.lang()
-    return routes.confirmation(
+    return confirm.page(
         session,
         "webhooks",
-        heading=text(lang, "webhooks.delete_heading"),
-        question=text(lang, "webhooks.delete_question"),
-        detail=endpoint.url,
-        action=f"webhooks/{endpoint.id}/delete",
-        button=text(lang, "webhooks.delete"),
-        back="webhooks",
+        confirm.Confirmation(
+            title=text(lang, "webhooks.delete_heading"),
+            happens=text(lang, "webhooks.delete_question"),
+            summary=[(text(lang, "webhooks.url"), endpoint.url), ("ID", endpoint.id)],
+            action=f"{routes.root()}/webhooks/{endpoint.id}/delete",
+            button=text(lang, "webhooks.delete"),
+            back=f"{routes.root()}/webhooks",
+        ),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar, cast
 
@@ -14,7 +14,7 @@ from billing.adapters.dynamodb import cursor as cursors
 from billing.adapters.dynamodb.keys import DUE_SHARDS, sortable
 from billing.domain.account import Account
 from billing.domain.charge import Charge, GatewayResult
-from billing.domain.errors import ConcurrentModification, InvalidState
+from billing.domain.errors import ConcurrentModification, IdempotencyConflict, InvalidState
 from billing.domain.model import Event, Mandate
 from billing.domain.receipts import ReceiptCounter
 from billing.domain.refunds import Refund
@@ -801,3 +801,34 @@ class FakeGatewayLedger:
             )
         out += self.extra
         return [e for e in out if e.gateway_reference not in self.lost and payments_since <= e.at < until]
+
+
+class FakeIdempotency:
+    """The `Idempotency` port as Powertools keeps it (adapters/idempotency.py): one record per
+    (merchant id, key); the operation and body must match (else IdempotencyConflict); only a
+    success is stored (a failure can be retried with its key); a key still running is a conflict."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], tuple[Any, dict[str, Any] | None]] = {}
+        self.runs = 0
+
+    def run(
+        self, request: dict[str, Any], action: Callable[[], dict[str, Any]], lambda_context: object
+    ) -> tuple[dict[str, Any], bool]:
+        key, payload = (request["merchant_id"], request["key"]), [request["operation"], request["body"]]
+        if key in self.records:
+            stored_payload, result = self.records[key]
+            if stored_payload != payload:
+                raise IdempotencyConflict("This Idempotency-Key was used with a different request.")
+            if result is None:
+                raise IdempotencyConflict("A request with this Idempotency-Key is still in flight; retry later.")
+            return dict(result), True
+        self.records[key] = (payload, None)
+        try:
+            result = action()
+        except BaseException:
+            del self.records[key]
+            raise
+        self.runs += 1
+        self.records[key] = (payload, dict(result))
+        return result, False

@@ -197,3 +197,86 @@ def test_the_overview_reads_the_figures_kept_on_moto_with_the_dashboards_own_rol
     for shown in ("<dd>€29.99</dd>", "<dd>€139.99</dd>", "<dt>Active mandates</dt>\n<dd>2</dd>"):
         assert shown in page.body, shown
     assert '<svg viewBox="0 0 720 250" role="img"' in page.body
+
+
+def test_an_owner_changes_a_role_in_the_directory_and_the_pool_and_the_last_owner_stays(aws: Provisioned, dashboard: Any) -> None:
+    from billing.domain.dashboard_users import DashboardUser, Forbidden
+
+    gateway, users = dashboard
+    owner, password = users.create_owner("mch_abc", "owner@shop.example")
+    viewer, viewer_password = users.create_owner("mch_abc", "viewer@shop.example", role="viewer")
+    browser, other = Browser(gateway), Browser(gateway)
+    assert browser.sign_in("owner@shop.example", password).status == 303
+    assert other.sign_in("viewer@shop.example", viewer_password).status == 303
+    # When the owner makes the viewer an owner (the function's own role, on the pool and the table)
+    made = browser.go(
+        "POST", f"/dashboard/users/{viewer.user_id}/role", {"role": "owner", "csrf": browser.csrf("/dashboard/users")}
+    )
+    assert made.status == 303, made.body
+    # Then the directory and the pool agree, and the viewer's session (its token says viewer) acts as an owner
+    assert users.members.get("mch_abc", viewer.user_id).role == "owner"  # type: ignore[union-attr]
+    assert attributes(aws, "viewer@shop.example")["custom:role"] == "owner"
+    assert "/role" in other.go("GET", "/dashboard/users").body
+    # And the second demoted by the first can no longer demote the first (at once: the next test)
+    first = DashboardUser(owner.user_id, owner.email, "mch_abc", "owner")
+    second = DashboardUser(viewer.user_id, viewer.email, "mch_abc", "owner")
+    users.change_role(first, viewer.user_id, "viewer")
+    with pytest.raises(Forbidden):
+        users.change_role(second, owner.user_id, "viewer")
+    assert [m.role for m in sorted(users.members.list("mch_abc"), key=lambda m: m.email)] == ["owner", "viewer"]
+    # And the last owner cannot demote themselves
+    last = browser.go(
+        "POST", f"/dashboard/users/{owner.user_id}/role", {"role": "viewer", "csrf": browser.csrf("/dashboard/users")}
+    )
+    assert last.status == 409 and attributes(aws, "owner@shop.example")["custom:role"] == "owner"
+
+
+def test_signing_out_ends_a_copy_of_the_session_and_the_pools_refresh_tokens(aws: Provisioned, dashboard: Any) -> None:
+    gateway, users = dashboard
+    cognito, client_id = boto3.client("cognito-idp"), aws.user_pool_clients["DashboardUserPoolClient"]
+    # Given an owner signed in, whose session cookie someone copied, and a refresh token of the pool's
+    _, password = users.create_owner("mch_abc", "owner@shop.example")
+    browser = Browser(gateway)
+    assert browser.sign_in("owner@shop.example", password).status == 303
+    copied = browser.jar["dashboard_session"]
+    refresh = cognito.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "owner@shop.example", "PASSWORD": password},
+    )["AuthenticationResult"]["RefreshToken"]
+    # When the owner signs out (the function's role allows what it takes: the `aws` fixture checks)
+    out = browser.go("POST", "/dashboard/sign-out", {"csrf": browser.csrf("/dashboard/users")})
+    assert out.status == 303
+    # Then the copied session opens nothing
+    response = gateway.request("GET", "/dashboard/users", {"Host": "localhost", "Cookie": f"dashboard_session={copied}"})
+    assert response.status == 303 and response.headers["Location"].endswith("/dashboard/sign-in")
+    # And the pool's refresh token no longer gives a new one
+    with pytest.raises(cognito.exceptions.NotAuthorizedException):
+        cognito.initiate_auth(ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh})
+
+
+def test_two_owners_removing_or_demoting_each_other_at_once_leave_one_owner(aws: Provisioned, dashboard: Any) -> None:
+    from billing.domain.dashboard_users import DashboardUser, MembersChanged, owners_required
+
+    _, users = dashboard
+    members: DynamoDashboardMembers = users.members
+    first, _ = users.create_owner("mch_abc", "first@shop.example")
+    second, _ = users.create_owner("mch_abc", "second@shop.example")
+    one = DashboardUser(first.user_id, first.email, "mch_abc", "owner")
+    two = DashboardUser(second.user_id, second.email, "mch_abc", "owner")
+    # Given both owners' changes decided on the same reading of the directory (two requests in flight)
+    read = members.list("mch_abc")
+    # When each removes the other
+    members.change("mch_abc", second.user_id, None, owners_required(read, one, second.user_id, None))
+    with pytest.raises(MembersChanged):
+        members.change("mch_abc", first.user_id, None, owners_required(read, two, first.user_id, None))
+    # Then one owner is left
+    assert [m.user_id for m in members.list("mch_abc") if m.role == "owner"] == [first.user_id]
+    # And given a second owner again, both demoting themselves at once: the second finds no other owner
+    third, _ = users.create_owner("mch_abc", "third@shop.example")
+    three = DashboardUser(third.user_id, third.email, "mch_abc", "owner")
+    read = members.list("mch_abc")
+    members.change("mch_abc", first.user_id, "viewer", owners_required(read, one, first.user_id, "viewer"))
+    with pytest.raises(MembersChanged):
+        members.change("mch_abc", third.user_id, "viewer", owners_required(read, three, third.user_id, "viewer"))
+    assert [m.user_id for m in members.list("mch_abc") if m.role == "owner"] == [third.user_id]

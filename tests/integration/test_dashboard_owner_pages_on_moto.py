@@ -27,21 +27,32 @@ def test_an_owner_creates_and_archives_a_plan_and_a_key_that_works_until_revoked
     gateway, users = dashboard
     owner = signed_in(gateway, users, system.a.id, "owner@a.example")
     csrf = owner.csrf("/dashboard/plans")
-    # When the owner creates a plan of 12,50 EUR every 2 weeks with 7 trial days
+    # When the owner creates a plan of 12,50 EUR every 2 weeks with 7 trial days, the form sent twice
+    # (its form key through the API's idempotency table, with the dashboard's role)
+    key = re.search(r'name="form_key" value="([0-9a-f]{32})"', owner.go("GET", "/dashboard/plans").body).group(1)  # type: ignore[union-attr]
     form = {"csrf": csrf, "name": "Box", "amount": "12,50", "currency": "EUR", "interval": "week", "interval_count": "2"}
-    assert owner.go("POST", "/dashboard/plans", form | {"trial_days": "7"}).status == 303
-    # Then the API lists it as made
+    for _ in range(2):
+        assert owner.go("POST", "/dashboard/plans", form | {"trial_days": "7", "form_key": key}).status == 303
+    # Then the API lists it as made, once
     [made] = [p for p in call("GET", "/v1/plans").json()["data"] if p["name"] == "Box"]
     assert (made["amount"], made["interval"], made["interval_count"], made["trial_days"]) == (1250, "week", 2, 7)
+    # And the owner archives it through its confirmation page
+    confirmation = owner.go("GET", f"/dashboard/plans/{made['id']}/archive")
+    assert confirmation.status == 200 and "Archive the plan Box?" in confirmation.body
     assert owner.go("POST", f"/dashboard/plans/{made['id']}/archive", {"csrf": csrf}).status == 303
     assert call("GET", f"/v1/plans/{made['id']}").json()["status"] == "archived"
     # When the owner creates an API key, Then its secret (on that page only) calls the API
-    created = owner.go("POST", "/dashboard/api-keys", {"csrf": csrf})
+    key = re.search(r'name="form_key" value="([0-9a-f]{32})"', owner.go("GET", "/dashboard/api-keys").body).group(1)  # type: ignore[union-attr]
+    created = owner.go("POST", "/dashboard/api-keys", {"csrf": csrf, "form_key": key})
     secret = re.search(r'value="([^"]+)" id="new-key"', created.body).group(1)  # type: ignore[union-attr]
     key_id = re.search(r'data-key-id="(key_[A-Za-z0-9]+)"', created.body).group(1)  # type: ignore[union-attr]
     assert created.status == 201 and system.client(key=secret)("GET", "/v1/plans").status == 200
     assert secret not in owner.go("GET", "/dashboard/api-keys").body
-    # And once revoked it calls nothing (once the authorizer's cached answer expires)
+    # And the same form sent again makes no other key and never shows the secret again
+    again = owner.go("POST", "/dashboard/api-keys", {"csrf": csrf, "form_key": key})
+    assert again.status == 200 and secret not in again.body and f'data-key-id="{key_id}"' in again.body
+    # And once revoked (through its confirmation page) it calls nothing (once the authorizer's cached answer expires)
+    assert owner.go("GET", f"/dashboard/api-keys/{key_id}/revoke").status == 200
     assert owner.go("POST", f"/dashboard/api-keys/{key_id}/revoke", {"csrf": csrf}).status == 303
     system.gateway._cache.clear()  # what the authorizer cache's TTL does after ReauthorizeEvery seconds
     assert system.client(key=secret)("GET", "/v1/plans").status == 401
@@ -99,6 +110,30 @@ def test_an_owner_adds_a_webhook_endpoint_and_rotates_its_secret_sealed_with_kms
     assert (
         other.go("POST", f"/dashboard/webhooks/{endpoint_id}/rotate", {"csrf": other.csrf("/dashboard/webhooks")}).status == 404
     )
+    # The owner disables it, enables it again, then deletes it after the confirmation step: as the API shows
+    assert owner.go("POST", f"/dashboard/webhooks/{endpoint_id}/status", {"csrf": csrf, "status": "disabled"}).status == 303
+    assert call("GET", f"/v1/webhook_endpoints/{endpoint_id}").json()["status"] == "disabled"
+    assert owner.go("POST", f"/dashboard/webhooks/{endpoint_id}/status", {"csrf": csrf, "status": "enabled"}).status == 303
+    assert call("GET", f"/v1/webhook_endpoints/{endpoint_id}").json()["status"] == "enabled"
+    assert 'class="confirm"' in owner.go("GET", f"/dashboard/webhooks/{endpoint_id}/delete").body
+    assert owner.go("POST", f"/dashboard/webhooks/{endpoint_id}/delete", {"csrf": csrf}).status == 303
+    assert call("GET", f"/v1/webhook_endpoints/{endpoint_id}").status == 404
+
+
+def test_the_webhook_form_sent_twice_adds_one_endpoint_with_the_apis_idempotency_table(
+    system: System, call: Client, loopback: None, dashboard: Any
+) -> None:
+    gateway, users = dashboard
+    owner = signed_in(gateway, users, system.a.id, "owner@a.example")
+    page = owner.go("GET", "/dashboard/webhooks").body
+    csrf = page.split('name="csrf" value="')[1].split('"')[0]
+    key = page.split('name="form_key" value="')[1].split('"')[0]
+    form = {"csrf": csrf, "form_key": key, "url": "http://127.0.0.1:9/hooks", "events": ""}
+    # When the same rendering of the form is sent twice (the dashboard's role on the idempotency table)
+    first, again = owner.go("POST", "/dashboard/webhooks", form), owner.go("POST", "/dashboard/webhooks", form)
+    # Then the API lists one endpoint
+    assert first.status == 201 and again.status == 303 and "done=already_created" in again.headers["Location"]
+    assert len(call("GET", "/v1/webhook_endpoints").json()["data"]) == 1
 
 
 def test_an_owner_saves_the_settings_and_creates_a_tax_rate_the_api_then_shows(

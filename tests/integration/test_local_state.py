@@ -68,6 +68,6 @@ def test_the_dashboards_users_sign_in_with_the_same_password_after_a_restart(aws
     cognitoidp_backends["123456789012"]["eu-west-1"].user_pools[pool_id].users.clear()
     state.restore_users(aws.user_pools, path)
     # Then the owner signs in with the same password, as the same user of the same merchant
-    token = CognitoPasswordSignIn(cognito, client_id).sign_in("owner@shop.example", "Owner-pass-123")
+    token = CognitoPasswordSignIn(cognito, lambda: client_id).sign_in("owner@shop.example", "Owner-pass-123")
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
     assert (claims["sub"], claims["custom:merchant_id"], claims["custom:role"]) == (sub, "mch_a", "owner")

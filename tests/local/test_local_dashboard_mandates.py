@@ -73,8 +73,12 @@ def test_an_owner_finds_a_mandate_reads_its_timeline_refunds_once_and_cancels_it
     too_much = form | {"left": str(int(left) - 250), "amount": "100"}
     status, _, _, page = owner.go("POST", path, too_much)
     assert status == 422 and "The amount must be between" in page
-    # When the owner cancels the mandate, Then it is cancelled
-    assert owner.go("POST", f"/dashboard/mandates/{mandate_id}/cancel", {"csrf": form["csrf"]})[0] == 303
+    # When the owner cancels the mandate through its confirmation page (its form), Then it is cancelled
+    status, _, _, confirmation = owner.go("GET", f"/dashboard/mandates/{mandate_id}/cancel")
+    assert status == 200 and "cust-http" in confirmation and "No payment starts after you confirm" in confirmation
+    assert f'action="/dashboard/mandates/{mandate_id}/cancel" class="confirm"' in confirmation
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', confirmation).group(1)  # type: ignore[union-attr]
+    assert owner.go("POST", f"/dashboard/mandates/{mandate_id}/cancel", {"csrf": csrf})[0] == 303
     assert Http(local, created["api_key"])("GET", f"/v1/mandates/{mandate_id}")[1]["status"] == "cancelled"
     # And another merchant's owner gets 404 for it
     stranger = signed_in(local, new_merchant(local, "Stranger"))
@@ -121,8 +125,13 @@ def test_an_owner_searches_reads_the_timeline_refunds_and_cancels_in_a_real_brow
         page.wait_for_url("**?done=refunded")
         assert "The refund was made" in page.locator(".notice").inner_text()
         assert page.locator(f"tr[data-charge-id='{charge_id}'] [data-refund-id]").count() == 1
-        # And cancels the mandate
-        page.click("button.danger")
+        # And cancels the mandate: a page names the customer and what cancelling does, and its button cancels
+        page.click("a.button.danger")
+        page.wait_for_url(f"**/dashboard/mandates/{mandate_id}/cancel")
+        assert "member-0042" in page.locator("dl.summary").inner_text()
+        assert page.locator("h1 .status").count() == 0  # nothing cancelled by looking
+        page.screenshot(path=str(SHOTS / "dashboard-confirm-cancel-en.png"), full_page=True)
+        page.click("form.confirm button.danger")
         page.wait_for_url("**?done=cancelled")
         assert page.locator("h1 .status").inner_text() == "cancelled"
         # When the owner switches to Lithuanian, Then the mandate's page speaks it

@@ -1,6 +1,7 @@
-"""The dashboard's webhooks and settings pages against `make local` over HTTP: the owner adds an
-endpoint (its secret shown once) the API lists, rotates its secret, saves the account's settings and
-creates a tax rate the API shows."""
+"""The dashboard's webhooks, settings and users pages against `make local` over HTTP: the owner adds
+an endpoint (its secret shown once; the form sent twice adds one) the API lists, rotates its
+secret, disables, enables and deletes it, saves the account's settings, creates a tax rate the API
+shows and makes it the account's default, and makes an invited viewer an owner."""
 
 from __future__ import annotations
 
@@ -25,6 +26,20 @@ def test_an_owner_manages_webhooks_and_settings_over_http(local: str) -> None:
     rotated = owner.go("POST", f"/dashboard/webhooks/{endpoint['id']}/rotate", {"csrf": csrf})
     assert rotated[0] == 200 and 'id="new-secret"' in rotated[3] and secret not in rotated[3]
     assert owner.go("GET", f"/dashboard/webhooks/{endpoint['id']}/deliveries")[0] == 200
+    # Disabled, enabled again, then deleted after its confirmation page: as the API shows
+    hook = f"/dashboard/webhooks/{endpoint['id']}"
+    assert owner.go("POST", f"{hook}/status", {"csrf": csrf, "status": "disabled"})[0] == 303
+    assert call("GET", f"/v1/webhook_endpoints/{endpoint['id']}")[1]["status"] == "disabled"
+    assert owner.go("POST", f"{hook}/status", {"csrf": csrf, "status": "enabled"})[0] == 303
+    confirm = owner.go("GET", f"{hook}/delete")
+    assert confirm[0] == 200 and f'action="{hook}/delete"' in confirm[3] and "<script" not in confirm[3]
+    assert owner.go("POST", f"{hook}/delete", {"csrf": csrf})[0] == 303
+    assert call("GET", "/v1/webhook_endpoints")[1]["data"] == []
+    # The new-endpoint form sent twice adds one endpoint
+    key = owner.go("GET", "/dashboard/webhooks")[3].split('name="form_key" value="')[1].split('"')[0]
+    twice = {"csrf": csrf, "form_key": key, "url": "http://127.0.0.1:9/hooks", "events": ""}
+    assert owner.go("POST", "/dashboard/webhooks", twice)[0] == 201 and owner.go("POST", "/dashboard/webhooks", twice)[0] == 303
+    assert len(call("GET", "/v1/webhook_endpoints")[1]["data"]) == 1
     # The settings: the account saved, then a tax rate created
     form = {"csrf": csrf, "name": "Klubas", "vat_id": "LT100001919017", "default_locale": "lt", "invoice_prefix": "KL"}
     form |= {"credit_note_prefix": "KLK", "upcoming_charge_days": "3", "trial_ending_days": "3", "receipts": "on"}
@@ -33,6 +48,18 @@ def test_an_owner_manages_webhooks_and_settings_over_http(local: str) -> None:
     rate = {"csrf": csrf, "display_name": "PVM", "percentage": "21", "country": "LT", "inclusive": "on"}
     assert owner.go("POST", "/dashboard/settings/tax-rates", rate)[0] == 303
     assert [r["percentage"] for r in call("GET", "/v1/tax_rates")[1]["data"]] == ["21"]
+    [rate_id] = [r["id"] for r in call("GET", "/v1/tax_rates")[1]["data"]]
+    assert owner.go("POST", "/dashboard/settings/default-tax-rate", {"csrf": csrf, "default_tax_rate_id": rate_id})[0] == 303
+    assert call("GET", "/v1/account")[1]["default_tax_rate_id"] == rate_id
+    # The users: an invited viewer made an owner
+    assert owner.go("POST", "/dashboard/users", {"csrf": csrf, "email": "second@shop.example", "role": "viewer"})[0] == 303
+    users = owner.go("GET", "/dashboard/users")[3]
+    second = re.search(r'data-user-id="([^"]+)">\s*<td>second@shop.example', users).group(1)  # type: ignore[union-attr]
+    assert owner.go("POST", f"/dashboard/users/{second}/role", {"csrf": csrf, "role": "owner"})[0] == 303
+    assert f'action="/dashboard/users/{second}/role"' in owner.go("GET", "/dashboard/users")[3]
+    mine = re.search(r'data-user-id="([^"]+)">\s*<td>[^<]*\(you\)', users).group(1)  # type: ignore[union-attr]
+    assert owner.go("POST", f"/dashboard/users/{second}/role", {"csrf": csrf, "role": "viewer"})[0] == 303
+    assert owner.go("POST", f"/dashboard/users/{mine}/role", {"csrf": csrf, "role": "viewer"})[0] == 409  # the last owner
 
 
 def test_an_owner_adds_a_webhook_and_saves_settings_in_a_real_browser(local: str) -> None:
@@ -68,6 +95,12 @@ def test_an_owner_adds_a_webhook_and_saves_settings_in_a_real_browser(local: str
         page.click("text=Back to the webhooks")
         assert secret not in page.content() and page.locator("tr[data-endpoint-id]").count() == 1
         page.screenshot(path=str(SHOTS / "dashboard-webhooks-en.png"), full_page=True)
+        # When the owner deletes it: a confirmation page (no script), then it is gone
+        page.click("tr[data-endpoint-id] >> text=Delete")
+        page.screenshot(path=str(SHOTS / "dashboard-webhook-delete-en.png"), full_page=True)
+        page.click("text=Delete the endpoint")
+        page.wait_for_url("**?done=deleted")
+        assert page.locator("tr[data-endpoint-id]").count() == 0 and "The endpoint was deleted." in page.content()
         # When the owner saves the settings in Lithuanian
         page.goto(f"{local}/dashboard/settings?lang=lt")
         page.fill("input[name=legal_name]", "UAB Sporto klubas")

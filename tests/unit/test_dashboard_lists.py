@@ -123,6 +123,10 @@ class Books:
 
 @pytest.fixture
 def books(world: World) -> Books:
+    return make_books(world)
+
+
+def make_books(world: World) -> Books:
     """Merchant A: a paid charge, partly refunded (its credit note issued) and disputed; merchant
     B: a paid charge, refunded and disputed too."""
     seller = {"legal_name": "UAB Sporto klubas", "address": "Gedimino pr. 1\nVilnius", "company_code": "304567890"}

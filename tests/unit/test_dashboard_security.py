@@ -21,7 +21,7 @@ from joserfc.jwk import KeySet, OctKey, RSAKey
 from billing.bootstrap import DashboardDeps, build_use_cases
 from billing.dashboard import list_pages, mandate_pages, owner_pages, routes, settings_pages, webhook_pages
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
-from billing.domain.dashboard_users import Member
+from billing.domain.dashboard_users import Member, MembersChanged, Role
 from billing.domain.errors import InvalidState
 from billing.service.dashboard import DashboardSessions, DashboardUsers
 from billing.service.figures import FigureKeeper
@@ -34,6 +34,7 @@ from tests.fakes import (
     FakeDestinations,
     FakeExportFiles,
     FakeExportQueue,
+    FakeIdempotency,
     FakeSecretBox,
     FakeSender,
     FakeSlots,
@@ -75,6 +76,7 @@ class Clock:
 class FakePool:
     users: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # sub -> (email, merchant, role)
     passwords: dict[str, tuple[str, str]] = field(default_factory=dict)  # email -> (password, sub)
+    signed_out: list[str] = field(default_factory=list)  # global sign-outs, in order
 
     def create_user(self, email: str, merchant_id: str, role: str, password: str | None = None) -> str:
         if any(e == email for e, _, _ in self.users.values()):
@@ -87,6 +89,13 @@ class FakePool:
 
     def delete_user(self, user_id: str) -> None:
         self.users.pop(user_id, None)
+
+    def set_role(self, user_id: str, role: str) -> None:
+        email, merchant, _ = self.users[user_id]
+        self.users[user_id] = (email, merchant, role)
+
+    def sign_out(self, email: str) -> None:
+        self.signed_out.append(email)
 
     def sign_in(self, email: str, password: str) -> str:  # PasswordSignIn: the pool mints the token
         known = self.passwords.get(email)
@@ -112,12 +121,27 @@ class FakeMembers:
     def delete(self, merchant_id: str, user_id: str) -> None:
         self.rows.pop((merchant_id, user_id), None)
 
+    def change(self, merchant_id: str, user_id: str, role: Role | None, owners: tuple[str, ...]) -> None:
+        """As DynamoDB's transaction: every condition checked, then the one write (or none)."""
+        if (merchant_id, user_id) not in self.rows or any(
+            getattr(self.rows.get((merchant_id, o)), "role", None) != "owner" for o in owners
+        ):
+            raise MembersChanged("The merchant's users changed meanwhile: nothing was changed. Reload and try again.")
+        if role is None:
+            del self.rows[(merchant_id, user_id)]
+        else:
+            self.rows[(merchant_id, user_id)] = replace(self.rows[(merchant_id, user_id)], role=role)
+
+    def signed_out(self, merchant_id: str, user_id: str, at: datetime) -> None:
+        if (merchant_id, user_id) in self.rows:
+            self.rows[(merchant_id, user_id)] = replace(self.rows[(merchant_id, user_id)], signed_out_at=at)
+
 
 class World:
     def __init__(self) -> None:
         from billing.adapters.cognito import CognitoTokenVerifier
 
-        self.pool, self.members = FakePool(), FakeMembers()
+        self.pool, self.members, self.idempotency = FakePool(), FakeMembers(), FakeIdempotency()
         self.export_queue, self.export_files = FakeExportQueue(), FakeExportFiles()
         self.webhook_queue, self.secret_box = FakeWebhookQueue(), FakeSecretBox()
         webhook_ports = WebhookPorts(
@@ -161,6 +185,7 @@ class World:
                 export_ports=lambda: (self.export_queue, self.export_files),
             ),
             approval_links=lambda base_url: ApprovalLinks(b"k" * 32, base_url),
+            idempotency=lambda: self.idempotency,
         )
         app = APIGatewayRestResolver()
         app.include_router(routes.router)
@@ -279,6 +304,12 @@ def test_sign_in_sets_a_session_cookie_with_the_right_flags_and_sign_out_clears_
     # And signing out clears it (with the session's CSRF token)
     out = world.request("POST", "/dashboard/sign-out", session, {"csrf": world.csrf(session)})
     assert out.status == 303 and any(c.startswith("dashboard_session=;") and "Max-Age=0" in c for c in out.cookies)
+    # And the pool signs the user out everywhere (their refresh tokens), and a sign-in after it opens the pages
+    assert world.pool.signed_out == ["owner@a.example"]
+    later = token(sub=world.owner_a.user_id, email="owner@a.example", auth_time=int(time.time()) + 2)
+    assert world.request("GET", "/dashboard/overview", later).status == 200
+    # While another user of the merchant stays signed in
+    assert world.request("GET", "/dashboard/overview", token()).status == 200
 
 
 def test_a_wrong_password_is_refused_without_a_session(world: World) -> None:
@@ -306,6 +337,26 @@ def test_an_action_without_the_sessions_csrf_token_is_refused(world: World, csrf
     response = world.request("POST", "/dashboard/users", session, form)
     assert response.status == 403 and "form expired" in response.body
     assert not any(e == "new@a.example" for e, _, _ in world.pool.users.values())
+
+
+def test_a_form_over_the_limit_is_a_413_page_not_an_expired_form(world: World) -> None:
+    # Given an owner's form with its CSRF token last, 10,001 characters in all (cut off, the token was lost)
+    session = token()
+    csrf = world.csrf(session)
+    head = "email=new%40a.example&role=viewer&pad="
+    tail = f"&csrf={csrf}"
+    body = head + "x" * (routes.MAX_FORM_BYTES + 1 - len(head) - len(tail)) + tail
+    assert len(body) == routes.MAX_FORM_BYTES + 1
+    headers = {"Host": "localhost", "Cookie": f"dashboard_session={session}", "Content-Type": "application/x-www-form-urlencoded"}
+    # When it is posted
+    response = world.gateway.request("POST", "/dashboard/users", headers, body)
+    # Then the page says it is too large (not that it expired), and nothing is invited
+    assert response.status == 413 and "too large" in response.body and "form expired" not in response.body
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert not any(e == "new@a.example" for e, _, _ in world.pool.users.values())
+    # And the same form at the limit is read whole
+    at_limit = body.replace("x", "", 1)
+    assert world.gateway.request("POST", "/dashboard/users", headers, at_limit).status == 303
 
 
 def test_an_action_from_another_origin_is_refused_even_with_the_token(world: World) -> None:

@@ -142,6 +142,7 @@ def test_a_viewer_sees_the_settings_but_every_action_is_403_and_changes_nothing(
         ("/dashboard/settings", FORM),
         ("/dashboard/settings/tax-rates", RATE),
         (f"/dashboard/settings/tax-rates/{rate.id}/archive", {}),
+        ("/dashboard/settings/default-tax-rate", {"default_tax_rate_id": rate.id}),
     ):
         assert post(world, path, viewer(world), form).status == 403, path
         assert post(world, path, OWNER, form, csrf=False).status == 403, path
@@ -162,3 +163,70 @@ def test_the_page_speaks_lithuanian_and_is_in_the_navigation(world: World) -> No
     body = world.request("GET", "/dashboard/settings?lang=lt", OWNER).body
     assert "Nustatymai" in body and "Mokesčių tarifai" in body and "Pridėti sąskaitos PDF prie kvito" in body
     assert 'href="/dashboard/settings" aria-current="page"' in body
+
+
+# ----------------------------------------------------------------------------- the default tax rate
+
+
+def default_of(world: World, merchant: str = MERCHANT) -> str | None:
+    return world.billing.api.account.get(merchant).default_tax_rate_id
+
+
+def test_an_owner_chooses_the_accounts_default_tax_rate_and_clears_it(world: World) -> None:
+    rate = a_rate(world)
+    page = world.request("GET", "/dashboard/settings", OWNER).body
+    assert 'action="/dashboard/settings/default-tax-rate"' in page and f'<option value="{rate.id}">PVM (21 %)</option>' in page
+    # When the owner chooses the rate
+    done = post(world, "/dashboard/settings/default-tax-rate", OWNER, {"default_tax_rate_id": rate.id})
+    # Then it is the account's default, as PATCH /v1/account would set it
+    assert done.status == 303 and done.headers["Location"] == "/dashboard/settings?done=default_rate_saved"
+    assert default_of(world) == rate.id
+    shown = world.request("GET", done.headers["Location"], OWNER).body
+    assert "The default tax rate was saved" in shown and f'<option value="{rate.id}" selected>' in shown
+    assert "(the account&#39;s default)" in shown
+    # When the owner chooses none, Then the account has no default
+    assert post(world, "/dashboard/settings/default-tax-rate", OWNER, {"default_tax_rate_id": ""}).status == 303
+    assert default_of(world) is None
+
+
+def test_an_archived_rate_is_refused_with_the_apis_reason(world: World) -> None:
+    rate = a_rate(world)
+    post(world, f"/dashboard/settings/tax-rates/{rate.id}/archive", OWNER)
+    # Not offered any more; sent anyway (a page from before the archive), the use case refuses it
+    assert f'<option value="{rate.id}"' not in world.request("GET", "/dashboard/settings", OWNER).body
+    refused = post(world, "/dashboard/settings/default-tax-rate", OWNER, {"default_tax_rate_id": rate.id})
+    assert refused.status == 422 and 'role="alert"' in refused.body
+    assert f"Not saved: Tax rate {rate.id} is archived" in text_of(refused.body)
+    assert default_of(world) is None
+
+
+def test_an_archived_default_is_shown_as_it_is(world: World) -> None:
+    rate = a_rate(world)
+    post(world, "/dashboard/settings/default-tax-rate", OWNER, {"default_tax_rate_id": rate.id})
+    post(world, f"/dashboard/settings/tax-rates/{rate.id}/archive", OWNER)
+    page = world.request("GET", "/dashboard/settings", OWNER).body
+    assert f'<option value="{rate.id}" selected>{rate.id} (archived)</option>' in page and default_of(world) == rate.id
+
+
+@pytest.mark.parametrize("sent", ["txr_nope", "x" * 65, "txr_\u0000"])
+def test_another_merchants_or_an_unknown_rate_is_refused_and_nothing_changes(world: World, sent: str) -> None:
+    mine = a_rate(world)
+    post(world, "/dashboard/settings/default-tax-rate", OWNER, {"default_tax_rate_id": mine.id})
+    theirs = a_rate(world, "mch_b")
+    for rate_id in (theirs.id, sent):
+        refused = post(world, "/dashboard/settings/default-tax-rate", OWNER, {"default_tax_rate_id": rate_id})
+        assert refused.status == 422 and 'role="alert"' in refused.body, rate_id
+        assert default_of(world) == mine.id
+    assert "No such tax rate" in text_of(
+        post(world, "/dashboard/settings/default-tax-rate", OWNER, {"default_tax_rate_id": theirs.id}).body
+    )
+    # And the other merchant's page never offers this merchant's rate
+    assert mine.id not in world.request("GET", "/dashboard/settings", owner_b(world)).body
+
+
+def test_the_default_rate_speaks_lithuanian(world: World) -> None:
+    rate = a_rate(world)
+    page = world.request("GET", "/dashboard/settings?lang=lt", OWNER).body
+    assert "Numatytasis mokesčio tarifas" in page and "Išsaugoti numatytąjį tarifą" in page
+    done = post(world, "/dashboard/settings/default-tax-rate?lang=lt", OWNER, {"default_tax_rate_id": rate.id})
+    assert "Numatytasis mokesčio tarifas išsaugotas" in world.request("GET", done.headers["Location"] + "&lang=lt", OWNER).body

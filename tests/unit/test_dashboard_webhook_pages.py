@@ -148,7 +148,7 @@ def test_an_owner_lists_an_endpoints_deliveries_and_retries_a_failed_one(world: 
 
 
 def _state(world: World) -> object:
-    return [(e.id, e.sealed_secret, e.url) for e in endpoints_of(world)], world.webhook_queue.woken[:]
+    return [(e.id, e.sealed_secret, e.url, e.status) for e in endpoints_of(world)], world.webhook_queue.woken[:]
 
 
 def _actions(world: World) -> list[tuple[str, dict[str, str]]]:
@@ -159,6 +159,8 @@ def _actions(world: World) -> list[tuple[str, dict[str, str]]]:
         ("/dashboard/webhooks", HOOK),
         (f"/dashboard/webhooks/{endpoint_id}/rotate", {}),
         (f"/dashboard/webhooks/{endpoint_id}/deliveries/{failed.id}/retry", {}),
+        (f"/dashboard/webhooks/{endpoint_id}/status", {"status": "disabled"}),
+        (f"/dashboard/webhooks/{endpoint_id}/delete", {}),
     ]
 
 
@@ -169,6 +171,9 @@ def test_a_viewers_every_action_is_403_and_changes_nothing(world: World) -> None
         assert response.status == 403 and "Only an owner" in response.body, path
         assert _state(world) == before
     endpoint_id = endpoints_of(world)[0].id
+    # The delete's confirmation step is an owner's too
+    confirm = world.request("GET", f"/dashboard/webhooks/{endpoint_id}/delete", viewer(world))
+    assert confirm.status == 403 and "Only an owner" in confirm.body
     for page in ("webhooks", f"webhooks/{endpoint_id}/deliveries"):
         body = world.request("GET", f"/dashboard/{page}", viewer(world)).body
         assert 'method="post" action="/dashboard/webhooks' not in body, page
@@ -191,6 +196,7 @@ def test_another_merchants_endpoint_and_delivery_are_404_and_unchanged(world: Wo
     for path, form in actions[1:]:
         assert post(world, path, other, form).status == 404, path
     assert world.request("GET", f"/dashboard/webhooks/{endpoint_id}/deliveries", other).status == 404
+    assert world.request("GET", f"/dashboard/webhooks/{endpoint_id}/delete", other).status == 404
     assert endpoint_id not in world.request("GET", "/dashboard/webhooks", other).body
     assert _state(world) == before
     # Another of the owner's own endpoints does not reach this one's delivery either
@@ -207,3 +213,125 @@ def test_the_pages_speak_lithuanian_and_are_in_the_navigation(world: World) -> N
     deliveries = world.request("GET", f"/dashboard/webhooks/{endpoint_id}/deliveries?lang=lt", OWNER).body
     assert "Pristatymų dar nėra." in deliveries
     assert 'href="/dashboard/webhooks"' in world.request("GET", "/dashboard/overview", OWNER).body
+
+
+# ----------------------------------------------------------------------------- disable, enable, delete
+
+
+def test_an_owner_disables_an_endpoint_and_enables_it_again(world: World) -> None:
+    endpoint_id = endpoint(world)
+    # When the owner disables it
+    done = post(world, f"/dashboard/webhooks/{endpoint_id}/status", OWNER, {"status": "disabled"})
+    # Then it is the use case's disabled endpoint, said on the page
+    assert done.status == 303 and done.headers["Location"] == "/dashboard/webhooks?done=disabled"
+    assert endpoints_of(world)[0].status == "disabled"
+    page = world.request("GET", done.headers["Location"], OWNER)
+    assert "The endpoint is disabled" in page.body and "Enable again" in page.body
+    # Given it had been failing, When the owner enables it again, Then it starts afresh
+    [hook] = endpoints_of(world)
+    hook.failing_since = world.billing.clock.now()
+    world.billing.repo.commit(Changes(put=[hook]))
+    again = post(world, f"/dashboard/webhooks/{endpoint_id}/status?lang=lt", OWNER, {"status": "enabled"})
+    assert again.status == 303 and endpoints_of(world)[0].status == "enabled"
+    assert endpoints_of(world)[0].failing_since is None
+    assert "Galinis taškas vėl įjungtas." in world.request("GET", again.headers["Location"] + "&lang=lt", OWNER).body
+
+
+@pytest.mark.parametrize("status", ["", "deleted", "enabled " * 40])
+def test_an_unknown_status_is_a_form_error_not_a_500(world: World, status: str) -> None:
+    endpoint_id = endpoint(world)
+    refused = post(world, f"/dashboard/webhooks/{endpoint_id}/status", OWNER, {"status": status})
+    assert refused.status == 422 and "must be enabled or disabled" in refused.body
+    assert endpoints_of(world)[0].status == "enabled"
+
+
+def test_deleting_an_endpoint_asks_first_without_script_then_deletes_it(world: World) -> None:
+    endpoint_id = endpoint(world)
+    listed = world.request("GET", "/dashboard/webhooks", OWNER).body
+    # The list links to the confirmation step; it deletes nothing by itself
+    assert f'href="/dashboard/webhooks/{endpoint_id}/delete"' in listed
+    # When the owner opens it, Then it names the endpoint and holds the POST form, no script
+    confirm = world.request("GET", f"/dashboard/webhooks/{endpoint_id}/delete", OWNER)
+    assert confirm.status == 200 and HOOK["url"] in confirm.body and "cannot be undone" in confirm.body
+    assert f'method="post" action="/dashboard/webhooks/{endpoint_id}/delete"' in confirm.body
+    assert f'name="csrf" value="{world.csrf(OWNER)}"' in confirm.body and 'href="/dashboard/webhooks"' in confirm.body
+    assert "<script" not in confirm.body and "onclick" not in confirm.body and "style=" not in confirm.body
+    assert len(endpoints_of(world)) == 1
+    # When the owner confirms, Then the use case deletes it (pending deliveries stop)
+    done = post(world, f"/dashboard/webhooks/{endpoint_id}/delete", OWNER)
+    assert done.status == 303 and done.headers["Location"] == "/dashboard/webhooks?done=deleted"
+    assert endpoints_of(world) == []
+    stored = world.billing.repo.get(WebhookEndpoint, MERCHANT, endpoint_id)
+    assert stored is not None and stored.deleted
+    page = world.request("GET", done.headers["Location"], OWNER).body
+    assert "The endpoint was deleted." in page and f'data-endpoint-id="{endpoint_id}"' not in page
+    # And again (a second click, back and resubmit) is the 404 page, not a 500
+    assert post(world, f"/dashboard/webhooks/{endpoint_id}/delete", OWNER).status == 404
+    assert world.request("GET", f"/dashboard/webhooks/{endpoint_id}/delete", OWNER).status == 404
+
+
+def test_the_confirmation_speaks_lithuanian(world: World) -> None:
+    endpoint_id = endpoint(world)
+    confirm = world.request("GET", f"/dashboard/webhooks/{endpoint_id}/delete?lang=lt", OWNER)
+    assert confirm.status == 200 and "Ištrinti šį webhook galinį tašką?" in confirm.body and "Palikti ir grįžti" in confirm.body
+
+
+# ----------------------------------------------------------------------------- the form sent twice
+
+
+def form_key_on(body: str) -> str:
+    return re.search(r'name="form_key" value="([A-Za-z0-9_-]+)"', body).group(1)  # type: ignore[union-attr]
+
+
+def test_the_form_sent_twice_adds_one_endpoint(world: World) -> None:
+    # Given the page's form, whose key is this rendering's own
+    page = world.request("GET", "/dashboard/webhooks", OWNER).body
+    key = form_key_on(page)
+    assert key != form_key_on(world.request("GET", "/dashboard/webhooks", OWNER).body)
+    # When it is sent twice (a double click; back and send again)
+    first = post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key})
+    again = post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key})
+    # Then one endpoint, its secret shown on the first answer only; the second says it was added
+    assert first.status == 201 and len(endpoints_of(world)) == 1
+    assert again.status == 303 and again.headers["Location"] == "/dashboard/webhooks?done=already_created"
+    notice = world.request("GET", again.headers["Location"], OWNER).body
+    assert "This form was sent already" in notice and secret_on(first.body) not in notice
+    # And the same key in another merchant is another form
+    other = post(world, "/dashboard/webhooks", owner_b(world), HOOK | {"form_key": key})
+    assert other.status == 201 and len(endpoints_of(world, "mch_b")) == 1 and len(endpoints_of(world)) == 1
+
+
+def test_the_same_form_with_other_values_is_409_and_a_new_rendering_adds_another(world: World) -> None:
+    key = form_key_on(world.request("GET", "/dashboard/webhooks", OWNER).body)
+    assert post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key}).status == 201
+    changed = post(world, "/dashboard/webhooks?lang=lt", OWNER, HOOK | {"form_key": key, "url": "https://shop.example/other"})
+    assert changed.status == 409 and "Ši forma jau išsiųsta" in changed.body and len(endpoints_of(world)) == 1
+    fresh = form_key_on(changed.body)  # the page again: a new rendering, a new key
+    assert (
+        post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": fresh, "url": "https://shop.example/other"}).status == 201
+    )
+    assert len(endpoints_of(world)) == 2
+
+
+def test_a_refused_form_corrected_is_sent_again_with_its_key(world: World) -> None:
+    key = form_key_on(world.request("GET", "/dashboard/webhooks", OWNER).body)
+    refused = post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key, "url": "https://rebound.example/hooks"})
+    assert refused.status == 422 and endpoints_of(world) == []
+    assert post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key}).status == 201 and len(endpoints_of(world)) == 1
+
+
+def test_a_form_sent_again_while_the_first_still_runs_is_409(world: World) -> None:
+    key = form_key_on(world.request("GET", "/dashboard/webhooks", OWNER).body)
+    request = [
+        "dashboard.create_webhook_endpoint",
+        {"url": HOOK["url"], "enabled_events": ["charge.succeeded", "charge.failed"], "description": "Shop"},
+    ]
+    world.idempotency.records[(MERCHANT, f"dashboard:u-owner:{key}")] = (request, None)  # not done yet
+    busy = post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key})
+    assert busy.status == 409 and "This form was sent already" in busy.body and endpoints_of(world) == []
+
+
+@pytest.mark.parametrize("key", ["", "short", "x" * 65, "bad key with spaces!!"])
+def test_without_a_well_formed_key_the_form_adds_as_the_api_without_one(world: World, key: str) -> None:
+    assert post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key}).status == 201
+    assert world.idempotency.records == {} and len(endpoints_of(world)) == 1

@@ -96,7 +96,7 @@ def test_a_batch_of_published_events_keeps_events_of_a_merchant_and_names_every_
     records = [
         {"messageId": "ok", "body": json.dumps(event), "messageAttributes": merchant},
         {"messageId": "no-merchant", "body": json.dumps(event), "messageAttributes": {}},
-        {"messageId": "not-an-event", "body": "{\"hello\": 1}", "messageAttributes": merchant},
+        {"messageId": "not-an-event", "body": '{"hello": 1}', "messageAttributes": merchant},
         {"messageId": "no-body", "messageAttributes": merchant},
     ]
     # When it is read

@@ -451,6 +451,8 @@ class DashboardDeps:
     # in on: a pending mandate's approval link is the one the API returns).
     use_cases: Callable[[Links], UseCases]
     approval_links: Callable[[str], ApprovalLinks]
+    # Creation forms sent twice make one object: the API's idempotency (built on the first such POST).
+    idempotency: Callable[[], Idempotency]
 
 
 def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
@@ -469,7 +471,7 @@ def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
         client_id = secret_reader(settings.dashboard_client_id_parameter)  # read on first use, cached
     verifier = CognitoTokenVerifier(settings.region, settings.dashboard_user_pool_id, client_id)
     cognito = cache(lambda: aws.client("cognito-idp"))
-    password = CognitoPasswordSignIn(cognito(), settings.dashboard_client_id) if settings.dashboard_password_sign_in else None
+    password = CognitoPasswordSignIn(cognito(), client_id) if settings.dashboard_password_sign_in else None
     managed = settings.dashboard_login_url
     exchange = CognitoCodeExchange(managed, client_id) if managed else None
 
@@ -498,6 +500,7 @@ def dashboard(overrides: Overrides = Overrides()) -> DashboardDeps:
         figures,
         aws.use_cases,
         aws.approval_links,
+        lambda: aws.idempotency,
     )
 
 

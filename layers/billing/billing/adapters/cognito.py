@@ -102,15 +102,16 @@ class CognitoTokenVerifier:
 
 
 class CognitoPasswordSignIn:
-    """USER_PASSWORD_AUTH at the pool's app client (offered by the local runtime only)."""
+    """USER_PASSWORD_AUTH at the pool's app client (offered by the local runtime only); the
+    client's id read where the verifier and managed login read it (`client_id()`)."""
 
-    def __init__(self, client: Any, client_id: str) -> None:
+    def __init__(self, client: Any, client_id: Callable[[], str]) -> None:
         self.client, self.client_id = client, client_id
 
     def sign_in(self, email: str, password: str) -> str:
         try:
             answer = self.client.initiate_auth(
-                ClientId=self.client_id,
+                ClientId=self.client_id(),
                 AuthFlow="USER_PASSWORD_AUTH",
                 AuthParameters={"USERNAME": email, "PASSWORD": password},
             )
@@ -129,7 +130,7 @@ class CognitoPasswordSignIn:
     def choose_password(self, email: str, session: str, new_password: str) -> str:
         try:
             answer = self.client.respond_to_auth_challenge(
-                ClientId=self.client_id,
+                ClientId=self.client_id(),
                 ChallengeName="NEW_PASSWORD_REQUIRED",
                 Session=session,
                 ChallengeResponses={"USERNAME": email, "NEW_PASSWORD": new_password},
@@ -182,6 +183,13 @@ class CognitoUserPool:
         user_id: str = attributes.get("sub") or created["User"]["Username"]
         return user_id
 
+    def sign_out(self, email: str) -> None:
+        try:
+            self.client.admin_user_global_sign_out(UserPoolId=self.pool_id, Username=email)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "UserNotFoundException":
+                raise
+
     def delete_user(self, user_id: str) -> None:
         for action in (self.client.admin_user_global_sign_out, self.client.admin_delete_user):
             try:
@@ -189,6 +197,12 @@ class CognitoUserPool:
             except ClientError as error:
                 if error.response["Error"]["Code"] != "UserNotFoundException":
                     raise
+
+    def set_role(self, user_id: str, role: str) -> None:
+        """The role the user's next token names (the members list is what sessions go by)."""
+        self.client.admin_update_user_attributes(
+            UserPoolId=self.pool_id, Username=user_id, UserAttributes=[{"Name": "custom:role", "Value": role}]
+        )
 
 
 def post_form(url: str, fields: dict[str, str]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The dashboard's mandates: the list (search by customer reference or e-mail, filters by status
 and plan, cursors like the API), a mandate's page (terms, customer, payment method by its last
 four digits, status, credit, items, charges with their refunds and disputes, the timeline of its
-events, its approval link while it awaits approval) and the owner's actions on it: cancel, pause,
-resume, refund a charge.
+events, its approval link while it awaits approval) and the owner's actions on it: cancel (through
+a confirmation page naming the customer and what cancelling does: `confirm.py`), pause (until
+resumed, or until a date after today: 00:00 UTC that day), resume, refund a charge.
 
 Every page reads through `routes.signed_in()`, every POST goes through `routes.act()` (same
 origin, the session's CSRF token, an owner: a viewer is 403); all of it through the API's use
@@ -13,7 +14,9 @@ form carries what was left to refund when it was shown and refunds only if that 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, get_args
 from urllib.parse import urlencode
 
@@ -21,12 +24,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from ..domain.errors import InvalidRequest, InvalidState, NotFound, ValidationFailed
-from ..domain.lifecycles import MandateStatus
+from ..domain.lifecycles import MANDATE, MandateStatus
 from ..domain.money import CURRENCY_EXPONENT
 from ..domain.refunds import RefundReason
 from ..service.ports import PageRequest
 from ..service.use_cases import UseCases
-from . import render, routes, views
+from . import confirm, render, routes, views
 from .headers import security_headers
 from .routes import Session
 from .texts import text
@@ -36,6 +39,36 @@ router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves it unann
 PAGE_SIZE = 20
 STATUSES: tuple[str, ...] = get_args(MandateStatus)
 REASONS: tuple[str, ...] = get_args(RefundReason)
+
+
+@dataclass(frozen=True)
+class PauseForm:
+    """What the pause form sends, as the use case takes it (service/commands.Pause): until resumed,
+    or until 00:00 UTC of the date chosen (the dashboard counts UTC days, as its figures)."""
+
+    resume_at: datetime | None = None
+
+
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+LAST_DAY = date(2199, 12, 31)  # the API's times lie in 2000-2199
+
+
+def pause_form(entered: str, now: datetime, lang: Any) -> PauseForm:
+    """The optional resume date: a day after today (UTC), at most the API's last; else FormRefused."""
+    entered = entered.strip()[:10]
+    if not entered:
+        return PauseForm()
+    today = now.astimezone(timezone.utc).date()
+    try:
+        if not ISO_DAY.fullmatch(entered):
+            raise ValueError(entered)
+        day = date.fromisoformat(entered)
+        if not today < day <= LAST_DAY:
+            raise ValueError(entered)
+    except ValueError:
+        tomorrow = (today + timedelta(days=1)).isoformat()
+        raise routes.FormRefused(text(lang, "mandate.resume_on_invalid", today=today.isoformat(), example=tomorrow)) from None
+    return PauseForm(datetime.combine(day, time(0), timezone.utc))
 
 
 @dataclass(frozen=True)
@@ -146,6 +179,7 @@ def mandate_page(session: Session, mandate_id: str, status: int = 200, error: st
         older_events=f"{here}?{urlencode({'events': events.next_cursor})}#timeline" if events.next_cursor else "",
         newest_events=f"{here}#timeline" if events_cursor else "",
         reasons=[(r, text(lang, f"reason.{r}")) for r in REASONS],
+        tomorrow=(routes.deps().clock.now().astimezone(timezone.utc).date() + timedelta(days=1)).isoformat(),
         here=here,
         error=error,
         notice=notice,
@@ -157,6 +191,39 @@ def mandate_page(session: Session, mandate_id: str, status: int = 200, error: st
 def mandate(mandate_id: str) -> Response[str]:
     session = routes.signed_in()
     return mandate_page(session, mandate_id, notice=routes.notice("mandate", ("cancelled", "paused", "resumed", "refunded")))
+
+
+@router.get("/dashboard/mandates/<mandate_id>/cancel")
+def confirm_cancel(mandate_id: str) -> Response[str]:
+    """The cancel button's page: who, on what terms, what cancelling does; its form does it."""
+    session = confirm.owner()
+    lang = routes.lang()
+    mandate = use_cases().mandates.get(session.user.merchant_id, mandate_id)  # another merchant's: 404
+    here = f"{routes.root()}/mandates/{mandate.id}"
+    if not MANDATE.allows(mandate.status, "cancel"):
+        state = text(lang, "confirm.not_now", state=views.status(mandate.status, lang))
+        return mandate_page(session, mandate.id, 409, state)
+    shown = views.mandate_view(mandate, lang)
+    customer = shown["name"] or shown["reference"]
+    summary = [
+        (text(lang, "confirm.customer"), " · ".join(v for v in (shown["name"], shown["reference"], shown["email"]) if v)),
+        (text(lang, "confirm.mandate"), mandate.id),
+        (text(lang, "confirm.terms"), shown["terms"]),
+        (text(lang, "confirm.status"), shown["status"]),
+        (text(lang, "confirm.next_charge"), shown["next_charge"] or "–"),
+    ]
+    return confirm.page(
+        session,
+        "mandates",
+        confirm.Confirmation(
+            title=text(lang, "confirm.cancel_title", customer=customer),
+            happens=text(lang, "confirm.cancel_happens"),
+            summary=summary,
+            action=f"{here}/cancel",
+            button=text(lang, "confirm.cancel_button"),
+            back=here,
+        ),
+    )
 
 
 @router.post("/dashboard/mandates/<mandate_id>/cancel")
@@ -171,9 +238,16 @@ def cancel(mandate_id: str) -> Response[str]:
 
 @router.post("/dashboard/mandates/<mandate_id>/pause")
 def pause(mandate_id: str) -> Response[str]:
-    session, _ = routes.act()
+    """Until resumed, or until the date chosen (`resume_on`, optional): a date not after today is
+    the mandate's page again with the reason (422), nothing paused."""
+    session, fields = routes.act()
     try:
-        use_cases().mandates.pause(session.user.merchant_id, mandate_id, None)  # until resumed
+        form = pause_form(fields.get("resume_on", ""), routes.deps().clock.now(), routes.lang())
+        use_cases().mandates.pause(session.user.merchant_id, mandate_id, form)
+    except routes.FormRefused as refused:  # (another merchant's mandate: its page is the 404 page)
+        return mandate_page(session, mandate_id, 422, str(refused))
+    except ValidationFailed as refused:  # the domain's own check (resume_at in the future)
+        return mandate_page(session, mandate_id, 422, refused.message)
     except InvalidState as refused:
         return mandate_page(session, mandate_id, 409, refused.message)
     return routes.done(session, f"mandates/{mandate_id}", "paused", mandate_id=mandate_id)
@@ -205,7 +279,7 @@ def refund(mandate_id: str, charge_id: str) -> Response[str]:
         amount = views.minor_units(fields.get("amount", "")[:32], charge.currency)
         if reason not in REASONS:
             raise ValidationFailed("reason", "reason")
-        if not shown_left.isdigit() or len(shown_left) > 18:
+        if not (shown_left.isascii() and shown_left.isdigit()) or len(shown_left) > 18:  # "²" is a digit to isdigit()
             raise ValidationFailed("left", "left")
         if charge.refundable != int(shown_left):  # the form is older than a refund (the use case checks again, atomically)
             return mandate_page(session, mandate_id, 409, text(lang, "refund.changed"))

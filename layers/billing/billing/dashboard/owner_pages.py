@@ -9,15 +9,19 @@ merchant's plan, key or export is 404. What a form got wrong is its page again w
 (422), what the object's state refuses is 409: never a 500.
 
 A new API key's secret is on the POST's response only (no-store, as every dashboard page): never
-on the list, in a redirect's URL or in the log.
+on the list, in a redirect's URL, in the log or in the idempotency record.
+
+Archiving a plan and revoking a key go through a confirmation page (`confirm.py`); a creation form
+(plan, key, export) sent twice makes one object (`once.py`): the second send lands on the same
+result, a key's page then saying it was made already, by its last four characters.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from typing import get_args
+from typing import Any, Literal, get_args
 from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
@@ -31,7 +35,7 @@ from ..domain.schedule import MAX_INTERVAL_COUNT, Interval
 from ..domain.text import single_line
 from ..observability import logger
 from ..service.ports import PageRequest
-from . import render, routes, views
+from . import confirm, once, render, routes, views
 from .mandate_pages import PAGE_SIZE, use_cases
 from .routes import Session
 from .texts import Lang, text
@@ -68,7 +72,7 @@ class ExportForm:
 
     kind: ExportKind
     month: str
-    format: str = "csv"
+    format: Literal["csv"] = "csv"
 
 
 def _count(value: int, lang: Lang) -> str:
@@ -79,7 +83,7 @@ def _count(value: int, lang: Lang) -> str:
 
 def _whole(entered: str, least: int, most: int) -> int:
     entered = entered.strip()
-    if not entered.isdigit() or len(entered) > 6 or not least <= int(entered) <= most:
+    if not (entered.isascii() and entered.isdigit()) or len(entered) > 6 or not least <= int(entered) <= most:
         raise ValueError(entered)
     return int(entered)
 
@@ -114,6 +118,7 @@ def plans_page(
     page_html = render.page(
         "plans.html",
         routes.frame("plans", session),
+        form_key=once.new_key(),
         rows=rows,
         currencies=CURRENCIES,
         intervals=[(i, text(lang, f"interval.{i}")) for i in INTERVALS],
@@ -176,12 +181,50 @@ def create_plan() -> Response[str]:
     lang = routes.lang()
     entered = {k: fields.get(k, "")[:200] for k in ("name", "amount", "currency", "interval", "interval_count", "trial_days")}
     try:
-        plan = use_cases().plans.create(session.user.merchant_id, plan_form(fields, lang))
+        command = plan_form(fields, lang)
+        made, _ = once.run(
+            session,
+            "create_plan",
+            fields,
+            asdict(command),
+            lambda: {"plan_id": use_cases().plans.create(session.user.merchant_id, command).id},
+        )
+    except once.SentBefore as refused:  # the same form sent with other values, or still running
+        return plans_page(session, 409, str(refused), entered=entered)
     except routes.FormRefused as refused:
         return plans_page(session, 422, str(refused), entered=entered)
     except ValidationFailed as refused:  # the use case's 422 (a tax rate not the merchant's active one)
         return plans_page(session, 422, refused.message, entered=entered)
-    return routes.done(session, "plans", "created", plan_id=plan.id)
+    return routes.done(session, "plans", "created", plan_id=made["plan_id"])
+
+
+@router.get("/dashboard/plans/<plan_id>/archive")
+def confirm_archive(plan_id: str) -> Response[str]:
+    """The archive button's page: the plan, what archiving does; its form archives."""
+    session = confirm.owner()
+    lang = routes.lang()
+    plan = use_cases().plans.get(session.user.merchant_id, plan_id)  # another merchant's: NotFound, the 404 page
+    if plan.status != "active":
+        return plans_page(session, 409, text(lang, "confirm.not_now", state=text(lang, f"plans.status.{plan.status}")))
+    terms = plan.terms
+    summary = [
+        (text(lang, "confirm.plan"), f"{plan.name} ({plan.id})"),
+        (text(lang, "confirm.amount"), views.money(terms.amount, terms.currency, lang)),
+        (text(lang, "plans.schedule"), f"{terms.interval_count} {text(lang, f'interval.{terms.interval}')}"),
+        (text(lang, "confirm.created"), views.day(plan.created_at, lang)),
+    ]
+    return confirm.page(
+        session,
+        "plans",
+        confirm.Confirmation(
+            title=text(lang, "confirm.archive_title", name=plan.name),
+            happens=text(lang, "confirm.archive_happens"),
+            summary=summary,
+            action=f"{routes.root()}/plans/{plan.id}/archive",
+            button=text(lang, "confirm.archive_button"),
+            back=f"{routes.root()}/plans",
+        ),
+    )
 
 
 @router.post("/dashboard/plans/<plan_id>/archive")
@@ -219,6 +262,7 @@ def keys_page(session: Session, status: int = 200, error: str = "", notice: str 
     page_html = render.page(
         "api_keys.html",
         routes.frame("api-keys", session),
+        form_key=once.new_key(),
         rows=rows,
         next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
         first_href=here if cursor else "",
@@ -237,18 +281,59 @@ def api_keys() -> Response[str]:
 @router.post("/dashboard/api-keys")
 def create_key() -> Response[str]:
     """The secret is in this response only (no-store); a reload of the list never shows it again."""
-    session, _ = routes.act()
-    try:
+    session, fields = routes.act()
+    secrets: list[str] = []
+
+    def create() -> dict[str, Any]:
         made = use_cases().api_keys.create(session.user.merchant_id)
+        secrets.append(made.secret)  # kept in this response only: the stored result holds no secret
+        return {"key_id": made.key.id, "last4": made.key.last4 or ""}
+
+    try:
+        key, _ = once.run(session, "create_api_key", fields, {}, create)
     except InvalidState as refused:  # the most active keys a merchant may have
         return keys_page(session, 409, refused.message)
+    except once.SentBefore as refused:
+        return keys_page(session, 409, str(refused))
     user = session.user
+    frame = routes.frame("api-keys", session)
+    if not secrets:  # the same form sent again: its key is made already, its secret never shown again
+        page_html = render.page("api_key_created.html", frame, secret="", key_id=key["key_id"], last4=key["last4"])
+        return routes.respond(200, page_html)
     logger.info(
         "dashboard action",
-        extra={"merchant_id": user.merchant_id, "user_id": user.user_id, "action": "key_created", "key_id": made.key.id},
+        extra={"merchant_id": user.merchant_id, "user_id": user.user_id, "action": "key_created", "key_id": key["key_id"]},
     )
-    page_html = render.page("api_key_created.html", routes.frame("api-keys", session), secret=made.secret, key_id=made.key.id)
+    page_html = render.page("api_key_created.html", frame, secret=secrets[0], key_id=key["key_id"], last4=key["last4"])
     return routes.respond(201, page_html)
+
+
+@router.get("/dashboard/api-keys/<key_id>/revoke")
+def confirm_revoke(key_id: str) -> Response[str]:
+    """The revoke button's page: the key by its last four characters, what revoking does; its form revokes."""
+    session = confirm.owner()
+    lang = routes.lang()
+    key = use_cases().api_keys.get(session.user.merchant_id, key_id)  # another merchant's: NotFound, the 404 page
+    if key.status != "active":
+        return keys_page(session, 409, text(lang, "confirm.not_now", state=text(lang, f"keys.status.{key.status}")))
+    last4 = f"…{key.last4}" if key.last4 else "–"
+    summary = [
+        (text(lang, "confirm.key"), f"{last4} ({key.id})"),
+        (text(lang, "confirm.created"), views.moment(key.created_at, lang)),
+        (text(lang, "confirm.last_used"), views.moment(key.last_used_at, lang) if key.last_used_at else text(lang, "keys.never")),
+    ]
+    return confirm.page(
+        session,
+        "api-keys",
+        confirm.Confirmation(
+            title=text(lang, "confirm.revoke_title", last4=last4),
+            happens=text(lang, "confirm.revoke_happens"),
+            summary=summary,
+            action=f"{routes.root()}/api-keys/{key.id}/revoke",
+            button=text(lang, "confirm.revoke_button"),
+            back=f"{routes.root()}/api-keys",
+        ),
+    )
 
 
 @router.post("/dashboard/api-keys/<key_id>/revoke")
@@ -293,6 +378,7 @@ def exports_page(
     page_html = render.page(
         "exports.html",
         routes.frame("exports", session),
+        form_key=once.new_key(),
         rows=rows,
         kinds=[(k, text(lang, f"exports.kind.{k}")) for k in KINDS],
         entered={"kind": "invoices", "month": last_month, **(entered or {})},
@@ -320,8 +406,17 @@ def request_export() -> Response[str]:
         return exports_page(session, 422, text(lang, "exports.kind_invalid"), entered=entered)
     if not MONTH.fullmatch(month):
         return exports_page(session, 422, text(lang, "exports.month_invalid"), entered=entered)
+    command = ExportForm(kind, month)  # type: ignore[arg-type]  # checked above
     try:
-        made = use_cases().exports.create(session.user.merchant_id, ExportForm(kind, month))  # type: ignore[arg-type]  # checked above
+        made, _ = once.run(
+            session,
+            "create_export",
+            fields,
+            asdict(command),
+            lambda: {"export_id": use_cases().exports.create(session.user.merchant_id, command).id},
+        )
     except ValidationFailed as refused:
         return exports_page(session, 422, refused.message, entered=entered)
-    return routes.done(session, "exports", "requested", export_id=made.id)
+    except once.SentBefore as refused:
+        return exports_page(session, 409, str(refused), entered=entered)
+    return routes.done(session, "exports", "requested", export_id=made["export_id"])

@@ -31,7 +31,7 @@ from ..http import public_base_url
 from ..observability import logger, metrics
 from ..service.dashboard import DashboardSessions, DashboardUsers
 from ..service.links import Purpose, signature
-from ..service.ports import Clock, InvalidToken, Links, NewPasswordRequired, SignInRefused
+from ..service.ports import Clock, Idempotency, InvalidToken, Links, NewPasswordRequired, Page, SignInRefused
 from ..service.use_cases import UseCases
 from ..settings import Settings
 from . import render, sessions
@@ -82,6 +82,10 @@ class DashboardDeps(Protocol):
     @property
     def approval_links(self) -> Callable[[str], Links]: ...
 
+    @property
+    def idempotency(self) -> Callable[[], Idempotency]:
+        """The API's (Powertools on the IdempotencyTable): creation forms sent twice make one object."""
+
 
 class FigureReader(Protocol):
     """The figures the overview reads (`service.figures.FigureKeeper`): a bounded number of items."""
@@ -102,6 +106,10 @@ class SignInNeeded(Exception):
 
 class CsrfRefused(Exception):
     """A state-changing request without this session's token (or from another origin)."""
+
+
+class FormTooLarge(Exception):
+    """A form's body over MAX_FORM_BYTES characters: refused whole (413), never cut off."""
 
 
 def deps() -> DashboardDeps:
@@ -186,7 +194,9 @@ def form() -> dict[str, str]:
     body = event.body or ""
     if event.is_base64_encoded:
         body = base64.b64decode(body).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body[:MAX_FORM_BYTES]).items()}
+    if len(body) > MAX_FORM_BYTES:  # cut off, it would lose its CSRF token or a field: said as it is
+        raise FormTooLarge()
+    return {k: v[0] for k, v in parse_qs(body).items()}
 
 
 def same_origin() -> bool:
@@ -344,7 +354,9 @@ def managed_login_callback() -> Response[str]:
 
 @router.post("/dashboard/sign-out")
 def sign_out() -> Response[str]:
-    act(owner_only=False)
+    """Every token the user holds ends (not only this browser's cookie): a copy of it opens nothing."""
+    session, _ = act(owner_only=False)
+    deps().users().sign_out(session.user)
     return redirect(f"{root()}/sign-in", [sessions.clear_cookie(sessions.SESSION_COOKIE, root())])
 
 
@@ -368,7 +380,7 @@ def overview() -> Response[str]:
 def users() -> Response[str]:
     session = signed_in()
     done = request().get_query_string_value("done")
-    notice = text(lang(), f"users.{done}_notice") if done in ("invited", "removed") else ""
+    notice = text(lang(), f"users.{done}_notice") if done in ("invited", "removed", "role_changed") else ""
     return respond(200, render.users_page(frame("users", session), deps().users().list(session.user), notice=notice))
 
 
@@ -395,6 +407,28 @@ def remove(user_id: str) -> Response[str]:
     return redirect(f"{root()}/users?done=removed")
 
 
+@router.post("/dashboard/users/<user_id>/role")
+def change_role(user_id: str) -> Response[str]:
+    """An owner makes a user an owner or a viewer (the last owner stays one: 409)."""
+    session, fields = act()
+    try:
+        deps().users().change_role(session.user, user_id, fields.get("role", "")[:20])  # another merchant's: 404
+    except (ValidationFailed, InvalidState) as error:
+        problem = text(lang(), "error.invalid", field=error.param) if isinstance(error, ValidationFailed) else error.message
+        members = deps().users().list(session.user)
+        return respond(error.status, render.users_page(frame("users", session), members, error=problem))
+    logger.info(
+        "dashboard action",
+        extra={
+            "merchant_id": session.user.merchant_id,
+            "user_id": session.user.user_id,
+            "action": "role_changed",
+            "member": user_id,
+        },
+    )
+    return redirect(f"{root()}/users?done=role_changed")
+
+
 # ----------------------------------------------------------------------------- what no route answers
 
 
@@ -407,6 +441,11 @@ def on_sign_in_needed(_: Exception) -> Response[str]:
 def on_csrf(_: Exception) -> Response[str]:
     metrics.add_metric(name="DashboardCsrfRefused", unit=MetricUnit.Count, value=1)
     return message(403, text(lang(), "error.csrf"))
+
+
+def on_too_large(_: Exception) -> Response[str]:
+    language = lang()
+    return message(413, text(language, "error.too_large"), text(language, "error.too_large_text"), _session_or_none())
 
 
 def on_forbidden(_: Exception) -> Response[str]:
@@ -434,6 +473,7 @@ def install(app: APIGatewayRestResolver) -> None:
     app.not_found(on_not_found)
     app.exception_handler(SignInNeeded)(on_sign_in_needed)
     app.exception_handler(CsrfRefused)(on_csrf)
+    app.exception_handler(FormTooLarge)(on_too_large)
     app.exception_handler(Forbidden)(on_forbidden)
     app.exception_handler(NotFound)(on_not_found)
     app.exception_handler(Exception)(on_bug)
@@ -464,3 +504,17 @@ def notice(prefix: str, known: tuple[str, ...]) -> str:
     """The line saying which of `known` actions was just done (`?done=`), in the page's language."""
     what = query("done", 20)
     return text(lang(), f"{prefix}.{what}_notice") if what in known else ""
+
+
+def pager(here: str, result_page: Page[Any] | None, cursor: str, **filters: str | None) -> dict[str, str]:
+    """A paged table's two links, as `next_href` and `first_href` (pass them to the template with
+    `**`): the older rows while the use case's page has more, and the newest rows once this page
+    came from a cursor; both keep the filters that have a value. `result_page` None: nothing was
+    read (a cursor refused), so no older link."""
+    keep = {name: value for name, value in filters.items() if value}
+    older = result_page.next_cursor if result_page is not None and result_page.has_more else None
+    newest = f"{here}?{urlencode(keep)}" if keep else here
+    return {
+        "next_href": f"{here}?{urlencode({**keep, 'cursor': older})}" if older else "",
+        "first_href": newest if cursor else "",
+    }

@@ -1,7 +1,9 @@
 """The owner's settings page: the account (name, legal name, address, VAT id, company code,
 support e-mail, default locale, customer notifications with invoice_pdf, the invoice and credit
-note prefixes) changed through the account use case, and the tax rates listed, created and
-archived through the tax rates' use cases: those of PATCH /v1/account and /v1/tax_rates.
+note prefixes) changed through the account use case, the tax rates listed, created and archived
+through the tax rates' use cases, and the account's default tax rate chosen (its own small form,
+the account use case's `default_tax_rate_id`: an active rate of this merchant, else 422, as the
+API says): those of PATCH /v1/account and /v1/tax_rates.
 
 As the other owner pages (`owner_pages`): read through `routes.signed_in()` (a viewer sees the
 values, no form), every POST through `routes.act()` (same origin, CSRF, an owner); what a form got
@@ -36,6 +38,7 @@ SWITCHES = ("receipts", "payment_failed", "mandate_updates", "invoice_pdf")
 NOTICES = ("upcoming_charge_days", "trial_ending_days")
 TEXTS = ("name", "legal_name", "address", "vat_id", "company_code", "support_email")
 MAX_RATES = 100  # listed on the page (a merchant has a few)
+MAX_ID = 64  # the API's ObjectId
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ def account_form(fields: dict[str, str], lang: Lang) -> AccountForm:
     notifications: dict[str, object] = {k: fields.get(k) == "on" for k in SWITCHES}
     for notice in NOTICES:
         days = fields.get(notice, "").strip()
-        if not days.isdigit() or len(days) > 2 or int(days) > 14:
+        if not (days.isascii() and days.isdigit()) or len(days) > 2 or int(days) > 14:
             raise routes.FormRefused(text(lang, "settings.days_invalid", field=text(lang, f"settings.{notice}")))
         notifications[notice] = int(days)
     changes |= {"vat_id": vat_id, "support_email": email, "default_locale": locale, **prefixes}
@@ -157,6 +160,11 @@ def settings_page(
         }
         for r in api.tax_rates.page(merchant, PageRequest(MAX_RATES)).data
     ]
+    choices = [{"id": r["id"], "name": f"{r['name']} ({r['percentage']})"} for r in rates if r["status"] == "active"]
+    if account.default_tax_rate_id and not any(c["id"] == account.default_tax_rate_id for c in choices):
+        # The default is archived since it was chosen: shown as it is (plans keep it), no new choice of it.
+        archived = text(lang, "settings.rate_status.archived")
+        choices.append({"id": account.default_tax_rate_id, "name": f"{account.default_tax_rate_id} ({archived})"})
     page_html = render.page(
         "settings.html",
         routes.frame("settings", session),
@@ -164,6 +172,8 @@ def settings_page(
         switches=SWITCHES,
         notices=NOTICES,
         rates=rates,
+        default_rate=account.default_tax_rate_id or "",
+        default_choices=choices,
         error=error,
         notice=notice,
     )
@@ -173,7 +183,9 @@ def settings_page(
 @router.get("/dashboard/settings")
 def settings() -> Response[str]:
     session = routes.signed_in()
-    return settings_page(session, notice=routes.notice("settings", ("saved", "rate_created", "rate_archived")))
+    return settings_page(
+        session, notice=routes.notice("settings", ("saved", "rate_created", "rate_archived", "default_rate_saved"))
+    )
 
 
 @router.post("/dashboard/settings")
@@ -216,3 +228,22 @@ def archive_rate(rate_id: str) -> Response[str]:
     except InvalidState as refused:
         return settings_page(session, 409, refused.message)
     return routes.done(session, "settings", "rate_archived", tax_rate_id=rate_id)
+
+
+@router.post("/dashboard/settings/default-tax-rate")
+def save_default_rate() -> Response[str]:
+    """The account's default tax rate (empty: none), through the account use case, which checks it
+    as the API does: an active rate of this merchant (an archived one, another merchant's or an
+    unknown id is a 422 saying so), and the account has a VAT id."""
+    session, fields = routes.act()
+    lang = routes.lang()
+    chosen = fields.get("default_tax_rate_id", "").strip()
+    if len(chosen) > MAX_ID:
+        return settings_page(session, 422, text(lang, "error.invalid", field="default_tax_rate_id"))
+    try:
+        use_cases().account.update(session.user.merchant_id, AccountForm({"default_tax_rate_id": chosen or None}))
+    except ValidationFailed as refused:
+        return settings_page(session, 422, text(lang, "settings.refused", message=refused.message))
+    except InvalidState as refused:
+        return settings_page(session, 409, refused.message)
+    return routes.done(session, "settings", "default_rate_saved", tax_rate_id=chosen)

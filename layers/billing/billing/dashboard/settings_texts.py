@@ -53,6 +53,11 @@ SETTINGS_TEXT: dict[str, dict[str, str]] = {
         "settings.percentage_invalid": "The percentage must be a number from 0 to 100 with at most 4 decimal places.",
         "settings.country_invalid": "The country must be an ISO 3166-1 alpha-2 code (e.g. LT).",
         "settings.refused": "Not saved: {message}",
+        "settings.default_rate_heading": "Default tax rate",
+        "settings.default_rate_help": "The rate of plans that have none (and of their items that have none).",
+        "settings.default_rate_none": "none",
+        "settings.default_rate_save": "Save the default rate",
+        "settings.default_rate_saved_notice": "The default tax rate was saved: it applies to charges created from now on.",
     },
     "lt": {
         "settings.heading": "Nustatymai",
@@ -104,5 +109,10 @@ SETTINGS_TEXT: dict[str, dict[str, str]] = {
         "settings.percentage_invalid": "Procentai turi būti skaičius nuo 0 iki 100, ne daugiau kaip 4 skaitmenys po kablelio.",
         "settings.country_invalid": "Šalis turi būti ISO 3166-1 alpha-2 kodas (pvz. LT).",
         "settings.refused": "Neišsaugota: {message}",
+        "settings.default_rate_heading": "Numatytasis mokesčio tarifas",
+        "settings.default_rate_help": "Tarifas planams, kurie savo neturi (ir jų elementams, kurie savo neturi).",
+        "settings.default_rate_none": "nėra",
+        "settings.default_rate_save": "Išsaugoti numatytąjį tarifą",
+        "settings.default_rate_saved_notice": "Numatytasis mokesčio tarifas išsaugotas: jis taikomas nuo dabar kuriamiems mokėjimams.",
     },
 }

@@ -94,10 +94,15 @@ TEXT: dict[str, dict[str, str]] = {
         "users.removed_notice": "The user was removed.",
         "users.remove": "Remove",
         "users.viewer_note": "Only an owner can invite or remove users.",
+        "users.make_owner": "Make an owner",
+        "users.make_viewer": "Make a viewer",
+        "users.role_changed_notice": "The user's role was changed: it applies from their next page.",
         "error.forbidden": "Only an owner of this merchant can do this.",
         "error.not_found": "Not found",
         "error.not_found_text": "There is no such page or object.",
         "error.csrf": "This form expired. Please reload the page and try again.",
+        "error.too_large": "This form is too large",
+        "error.too_large_text": "What was sent is over 10,000 characters. Please shorten it and try again.",
         "error.invalid": "Please check the form: {field}.",
         "error.state": "{message}",
         "error.bug": "Something went wrong. Please try again later.",
@@ -172,10 +177,15 @@ TEXT: dict[str, dict[str, str]] = {
         "users.removed_notice": "Naudotojas pašalintas.",
         "users.remove": "Pašalinti",
         "users.viewer_note": "Kviesti ir šalinti naudotojus gali tik savininkas.",
+        "users.make_owner": "Padaryti savininku",
+        "users.make_viewer": "Padaryti žiūrėtoju",
+        "users.role_changed_notice": "Naudotojo vaidmuo pakeistas: jis galioja nuo kito jo atidaryto puslapio.",
         "error.forbidden": "Tai gali padaryti tik šio prekybininko savininkas.",
         "error.not_found": "Nerasta",
         "error.not_found_text": "Tokio puslapio ar objekto nėra.",
         "error.csrf": "Ši forma nebegalioja. Atnaujinkite puslapį ir bandykite dar kartą.",
+        "error.too_large": "Ši forma per didelė",
+        "error.too_large_text": "Išsiųsta daugiau nei 10 000 ženklų. Sutrumpinkite ir bandykite dar kartą.",
         "error.invalid": "Patikrinkite formą: {field}.",
         "error.state": "{message}",
         "error.bug": "Įvyko klaida. Bandykite vėliau.",
@@ -226,3 +236,7 @@ _take_in(WEBHOOK_TEXT)
 from .settings_texts import SETTINGS_TEXT  # noqa: E402  # after TEXT: its words join it
 
 _take_in(SETTINGS_TEXT)
+
+from .confirm_texts import CONFIRM_TEXT  # noqa: E402  # after TEXT: its words join it
+
+_take_in(CONFIRM_TEXT)

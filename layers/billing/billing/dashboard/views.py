@@ -133,6 +133,7 @@ def mandate_view(mandate: Mandate, lang: Lang) -> dict[str, Any]:
         "method": shown_method,
         "credit": money(mandate.credit, terms.currency, lang),
         "next_charge": moment(mandate.next_charge_at, lang),
+        "resumes": day(mandate.resume_at, lang) if mandate.status == "paused" else "",
         "created": moment(mandate.created_at, lang),
         "currency": terms.currency,
         "can_cancel": MANDATE.allows(mandate.status, "cancel"),

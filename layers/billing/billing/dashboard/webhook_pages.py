@@ -9,13 +9,15 @@ merchant's endpoint or delivery is 404. What a form got wrong is its page again 
 (422), what the object's state refuses is 409: never a 500.
 
 A secret is on the POST's response only (no-store, as every dashboard page): never on the list, in
-a redirect's URL or in the log.
+a redirect's URL or in the log. The form sent twice (a double click, back and send again) adds one
+endpoint: each rendering carries its own key (`once.py`, the API's Idempotency-Key table); the
+second sending says the endpoint was added already (its secret is not shown again).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import get_args
+from typing import Any, get_args
 from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
@@ -25,11 +27,11 @@ from ..domain.errors import InvalidRequest, InvalidState, ValidationFailed
 from ..domain.events import EVENT_TYPES
 from ..domain.lifecycles import DeliveryStatus
 from ..domain.text import single_line
-from ..domain.webhooks import MAX_URL_LENGTH
+from ..domain.webhooks import MAX_URL_LENGTH, EndpointStatus
 from ..observability import logger
 from ..service.ports import PageRequest
 from ..service.webhooks import EndpointWithSecret
-from . import render, routes, views
+from . import confirm, once, render, routes, views
 from .mandate_pages import PAGE_SIZE, use_cases
 from .routes import Session
 from .texts import Lang, text
@@ -75,6 +77,21 @@ def endpoint_form(fields: dict[str, str], lang: Lang) -> EndpointForm:
     return EndpointForm(url, events, description or None)
 
 
+@dataclass(frozen=True)
+class StatusChange:
+    """The endpoint's status alone, as the API's PATCH with only `status` (service/webhooks.EndpointChanges)."""
+
+    status: EndpointStatus
+    url: None = None
+    enabled_events: None = None
+    description: None = None
+    metadata: None = None
+
+    @property
+    def model_fields_set(self) -> set[str]:
+        return {"status"}
+
+
 def _events_text(events: list[str], lang: Lang) -> str:
     return text(lang, "webhooks.all_events") if events == ["*"] else ", ".join(events)
 
@@ -110,6 +127,7 @@ def webhooks_page(
         event_types=sorted(EVENT_TYPES),
         next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
         first_href=here if cursor else "",
+        form_key=once.new_key(),
         error=error,
         notice=notice,
     )
@@ -119,7 +137,7 @@ def webhooks_page(
 @router.get("/dashboard/webhooks")
 def webhooks() -> Response[str]:
     session = routes.signed_in()
-    return webhooks_page(session)
+    return webhooks_page(session, notice=routes.notice("webhooks", ("enabled", "disabled", "deleted", "already_created")))
 
 
 def _secret_page(session: Session, status: int, made: EndpointWithSecret, what: str) -> Response[str]:
@@ -145,15 +163,27 @@ def create_endpoint() -> Response[str]:
     session, fields = routes.act()
     lang = routes.lang()
     entered = {k: fields.get(k, "")[:MAX_URL_LENGTH] for k in ("url", "events", "description")}
+    made: list[EndpointWithSecret] = []
     try:
-        made = use_cases().webhooks.create(session.user.merchant_id, endpoint_form(fields, lang))
+        command = endpoint_form(fields, lang)
+
+        def create() -> dict[str, Any]:
+            made.append(use_cases().webhooks.create(session.user.merchant_id, command))
+            return {"status": 201, "body": {"id": made[0].endpoint.id}}  # what a replay knows: never the secret
+
+        sent = {"url": command.url, "enabled_events": command.enabled_events, "description": command.description}
+        first, _ = once.run(session, "create_webhook_endpoint", fields, sent, create)
+    except once.SentBefore:  # the form sent again while the first is running, or with other values
+        return webhooks_page(session, 409, text(lang, "webhooks.sent_twice"), entered=entered)
     except routes.FormRefused as refused:
         return webhooks_page(session, 422, str(refused), entered=entered)
     except ValidationFailed as refused:  # the use case's 422: not https, not public, an unknown event type
         return webhooks_page(session, 422, text(lang, "webhooks.refused", message=refused.message), entered=entered)
     except InvalidState as refused:  # at most 16 endpoints
         return webhooks_page(session, 409, refused.message, entered=entered)
-    return _secret_page(session, 201, made, "webhook_endpoint_created")
+    if not made:  # the same form again: the endpoint it made, whose secret that answer showed once
+        return routes.done(session, "webhooks", "already_created", endpoint_id=str(first["body"]["id"]))
+    return _secret_page(session, 201, made[0], "webhook_endpoint_created")
 
 
 @router.post("/dashboard/webhooks/<endpoint_id>/rotate")
@@ -216,3 +246,46 @@ def retry_delivery(endpoint_id: str, delivery_id: str) -> Response[str]:
     except InvalidState as refused:  # succeeded, or holding every attempt it may
         return deliveries_page(session, endpoint_id, 409, refused.message)
     return routes.done(session, f"webhooks/{endpoint_id}/deliveries", "retried", endpoint_id=endpoint_id, delivery_id=delivery_id)
+
+
+@router.post("/dashboard/webhooks/<endpoint_id>/status")
+def set_status(endpoint_id: str) -> Response[str]:
+    """Disable or enable again (the API's PATCH `status`); enabling again gives the endpoint five
+    fresh days before failures can disable it (the use case's rule)."""
+    session, fields = routes.act()
+    wanted = fields.get("status", "")
+    if wanted not in ("enabled", "disabled"):
+        return webhooks_page(session, 422, text(routes.lang(), "webhooks.status_invalid"))
+    status: EndpointStatus = "enabled" if wanted == "enabled" else "disabled"
+    try:
+        use_cases().webhooks.update(session.user.merchant_id, endpoint_id, StatusChange(status))  # another's: 404
+    except InvalidState as refused:
+        return webhooks_page(session, 409, refused.message)
+    return routes.done(session, "webhooks", status, endpoint_id=endpoint_id)
+
+
+@router.get("/dashboard/webhooks/<endpoint_id>/delete")
+def confirm_delete(endpoint_id: str) -> Response[str]:
+    """The delete's confirmation step (`confirm.py`): no script, a page with the POST form."""
+    session = confirm.owner()
+    endpoint = use_cases().webhooks.get(session.user.merchant_id, endpoint_id)  # another merchant's: the 404 page
+    lang = routes.lang()
+    return confirm.page(
+        session,
+        "webhooks",
+        confirm.Confirmation(
+            title=text(lang, "webhooks.delete_heading"),
+            happens=text(lang, "webhooks.delete_question"),
+            summary=[(text(lang, "webhooks.url"), endpoint.url), ("ID", endpoint.id)],
+            action=f"{routes.root()}/webhooks/{endpoint.id}/delete",
+            button=text(lang, "webhooks.delete"),
+            back=f"{routes.root()}/webhooks",
+        ),
+    )
+
+
+@router.post("/dashboard/webhooks/<endpoint_id>/delete")
+def delete_endpoint(endpoint_id: str) -> Response[str]:
+    session, _ = routes.act()
+    use_cases().webhooks.delete(session.user.merchant_id, endpoint_id)  # another's or deleted already: the 404 page
+    return routes.done(session, "webhooks", "deleted", endpoint_id=endpoint_id)

@@ -1,11 +1,13 @@
 """Who may do what on the merchant's dashboard: a user belongs to exactly one merchant, with a
-role (`owner`: everything, inviting and removing users included; `viewer`: reads only). The one
-place a role is checked (`require_owner`); another merchant's user is not found (404), never
-forbidden, so ids of other merchants reveal nothing."""
+role (`owner`: everything, inviting and removing users and changing their roles included;
+`viewer`: reads only). The one place a role is checked (`require_owner`); another merchant's user
+is not found (404), never forbidden, so ids of other merchants reveal nothing. A merchant always
+keeps an owner: the last one is never demoted nor removed (`owners_required`)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
@@ -27,7 +29,8 @@ class Forbidden(BillingError):
 
 @dataclass(frozen=True)
 class DashboardUser:
-    """A signed-in user, as the pool's verified token says (never as the browser says)."""
+    """A signed-in user, as the pool's verified token says (never as the browser says), with the
+    role the merchant's directory gives them now (`DashboardSessions.user`)."""
 
     user_id: str  # the pool's `sub`
     email: str
@@ -48,6 +51,7 @@ class Member:
     role: Role
     invited_at: datetime
     invited_by: str | None = None  # the owner's user id (None: created with the merchant)
+    signed_out_at: datetime | None = None  # their last sign-out: tokens issued until then open nothing
 
 
 def user_of(claims: dict[str, object]) -> DashboardUser | None:
@@ -86,3 +90,57 @@ def removable(actor: DashboardUser, member: Member | None, user_id: str) -> Memb
     if member.user_id == actor.user_id:
         raise InvalidState("You cannot remove yourself.")
     return member
+
+
+def changeable(member: Member | None, user_id: str, role: str) -> tuple[Member, Role]:
+    """The member of the owner's merchant whose role changes (else 404) and the role (else 422)."""
+    if member is None:
+        raise NotFound(f"No such user: '{user_id}'.", "user_id")
+    if role not in ROLES:
+        raise ValidationFailed(f"role: one of {', '.join(ROLES)}", "role")
+    return member, role  # type: ignore[return-value]  # role checked just above
+
+
+def signed_out(claims: dict[str, object], signed_out_at: datetime | None) -> bool:
+    """Whether a verified token was issued before its user last signed out: its `auth_time` (or
+    `iat`), whole seconds as the pool writes them, not later than the sign-out's second. A token
+    without either time is refused once its user has signed out."""
+    if signed_out_at is None:
+        return False
+    issued = claims.get("auth_time", claims.get("iat"))
+    if isinstance(issued, bool) or not isinstance(issued, int | float):
+        return True
+    return int(issued) <= int(signed_out_at.timestamp())
+
+
+class NoOwnerLeft(InvalidState):
+    """The change would leave the merchant without an owner (409)."""
+
+
+class MembersChanged(InvalidState):
+    """The merchant's users changed between reading and writing (the user gone, or an owner the
+    change needs gone or no longer an owner): nothing was written (409)."""
+
+
+def leaves_an_owner(members: Iterable[Member], user_id: str, role: Role | None) -> bool:
+    """Whether the merchant still has an owner once `user_id` is removed (`role` None) or given `role`."""
+    return any(m.role == "owner" for m in members if m.user_id != user_id) or role == "owner"
+
+
+def owners_required(members: Iterable[Member], actor: DashboardUser, user_id: str, role: Role | None) -> tuple[str, ...]:
+    """The rule every change to a merchant's users (a removal: `role` None; a role change) obeys:
+    the acting owner is still an owner, and the merchant keeps one. Returns the users who must
+    still be owners when the change is written (checked in the same conditional write, so two
+    owners removing or demoting each other at once cannot both succeed): the actor, and when the
+    actor gives up their own ownership another owner. 403 when the actor is no longer an owner in
+    `members` (the directory), 409 when the change would leave no owner."""
+    require_owner(actor)
+    listed = list(members)
+    owners = sorted(m.user_id for m in listed if m.role == "owner")
+    if actor.user_id not in owners:
+        raise Forbidden("Only an owner of this merchant can do this.")
+    if not leaves_an_owner(listed, user_id, role):
+        raise NoOwnerLeft("A merchant keeps at least one owner: make another user an owner first.")
+    if user_id == actor.user_id and role != "owner":
+        return actor.user_id, next(o for o in owners if o != actor.user_id)
+    return (actor.user_id,)

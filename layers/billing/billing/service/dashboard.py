@@ -1,21 +1,39 @@
 """The merchant dashboard's use cases: who is signed in (a verified token, never the browser's
 word), signing in with e-mail and password (the local form), and the merchant's users (an owner
-invites and removes them; a viewer cannot; another merchant's user is not found)."""
+invites and removes them and changes their roles; a viewer cannot; another merchant's user is not
+found; the last owner is never demoted nor removed)."""
 
 from __future__ import annotations
 
 import secrets
 import string
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
 
-from ..domain.dashboard_users import DashboardUser, Member, Role, invitable, removable, require_owner, user_of
+from ..domain.dashboard_users import (
+    DashboardUser,
+    Member,
+    Role,
+    changeable,
+    invitable,
+    owners_required,
+    removable,
+    require_owner,
+    signed_out,
+    user_of,
+)
 from .ports import Clock, CodeExchange, DashboardMembers, InvalidToken, PasswordSignIn, TokenVerifier, UserPool
 
 
 class DashboardSessions:
     """A session is the pool's ID token, verified on every request (signature, issuer, audience,
-    token_use, expiry) and read for the user's merchant and role; the user must still be in
-    their merchant's directory (one read by key): a removed user's session ends at once, not
-    when their token expires."""
+    token_use, expiry) and read for the user's merchant; the user must still be in their
+    merchant's directory (one read by key), whose role is the one that counts: a removed user's
+    session ends at once, a changed role applies on the next request, not when the token (which
+    still names the role it was issued with) expires, and every token issued before the user last
+    signed out is refused."""
 
     def __init__(
         self,
@@ -29,13 +47,19 @@ class DashboardSessions:
 
     def user(self, token: str) -> DashboardUser:
         """The signed-in user, or InvalidToken (also for a valid token of the pool that names no
-        merchant and role, or a user no longer among the merchant's)."""
-        found = user_of(self.verifier.verify(token))
+        merchant and role, a user no longer among the merchant's, or a token issued before the user
+        last signed out). The role is the merchant's directory's: changed since the token was
+        issued, the new one counts."""
+        claims = self.verifier.verify(token)
+        found = user_of(claims)
         if found is None:
             raise InvalidToken("the token names no dashboard user")
-        if self.members.get(found.merchant_id, found.user_id) is None:
+        member = self.members.get(found.merchant_id, found.user_id)
+        if member is None:
             raise InvalidToken("the user was removed")
-        return found
+        if signed_out(claims, member.signed_out_at):
+            raise InvalidToken("the user signed out after the token was issued")
+        return found if member.role == found.role else replace(found, role=member.role)
 
     def sign_in(self, email: str, password: str) -> tuple[str, DashboardUser]:
         """E-mail and password at the pool, then the same verification as every request.
@@ -69,8 +93,11 @@ def new_password() -> str:
 
 
 class DashboardUsers:
-    def __init__(self, pool: UserPool, members: DashboardMembers, clock: Clock) -> None:
-        self.pool, self.members, self.clock = pool, members, clock
+    def __init__(
+        self, pool: UserPool, members: DashboardMembers, clock: Clock, wall_clock: Callable[[], float] = time.time
+    ) -> None:
+        # `wall_clock`: the pool's tokens carry the real time (never a simulated clock's)
+        self.pool, self.members, self.clock, self.wall_clock = pool, members, clock, wall_clock
 
     def list(self, actor: DashboardUser) -> list[Member]:
         return sorted(self.members.list(actor.merchant_id), key=lambda m: (m.invited_at, m.email))
@@ -84,11 +111,36 @@ class DashboardUsers:
         return member
 
     def remove(self, actor: DashboardUser, user_id: str) -> Member:
+        """The directory first, in one conditional write that also checks the acting owner is
+        still one (two owners removing each other at once: the second finds itself gone, 409),
+        then the pool (the user's sign-in ends with their row anyway)."""
         require_owner(actor)
         member = removable(actor, self.members.get(actor.merchant_id, user_id), user_id)
+        owners = owners_required(self.members.list(actor.merchant_id), actor, member.user_id, None)
+        self.members.change(actor.merchant_id, member.user_id, None, owners)
         self.pool.delete_user(member.user_id)
-        self.members.delete(actor.merchant_id, member.user_id)
         return member
+
+    def change_role(self, actor: DashboardUser, user_id: str, role: str) -> Member:
+        """An owner makes a user of their merchant an owner or a viewer, themselves included while
+        another owner stays (the last owner: 409). The directory is written first, in one
+        conditional write that also checks the owners the rule names (`owners_required`); then the
+        pool's `custom:role`, so the two agree (the same role again writes the pool's attribute
+        again: a retry after a pool failure mends it). The user's sessions have the new role on
+        their next request (`DashboardSessions.user`)."""
+        require_owner(actor)
+        member, wanted = changeable(self.members.get(actor.merchant_id, user_id), user_id, role)
+        if member.role != wanted:
+            owners = owners_required(self.members.list(actor.merchant_id), actor, member.user_id, wanted)
+            self.members.change(actor.merchant_id, member.user_id, wanted, owners)
+        self.pool.set_role(member.user_id, wanted)
+        return replace(member, role=wanted)
+
+    def sign_out(self, user: DashboardUser) -> None:
+        """Every token the user holds ends now: the sign-out's time on their row (checked on every
+        request), then the pool's global sign-out (their refresh tokens)."""
+        self.members.signed_out(user.merchant_id, user.user_id, datetime.fromtimestamp(self.wall_clock(), timezone.utc))
+        self.pool.sign_out(user.email)
 
     def invite_first_owner(self, merchant_id: str, email: str) -> Member:
         """A deployed merchant's first owner (`make merchant OWNER=<e-mail>`): the pool e-mails the

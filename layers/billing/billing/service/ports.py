@@ -632,6 +632,14 @@ class UserPool(Protocol):
     def delete_user(self, user_id: str) -> None:
         """Sign the user out everywhere and delete them (gone already: nothing to do)."""
 
+    def set_role(self, user_id: str, role: str) -> None:
+        """The user's `custom:role` attribute (what their next token says; the merchant's
+        directory is what counts: `DashboardSessions.user`)."""
+
+    def sign_out(self, email: str) -> None:
+        """End the user's refresh tokens everywhere (gone already: nothing to do). By their e-mail
+        (the pool's username attribute, as they sign in with it: the emulated pool matches it only so)."""
+
 
 class DashboardMembers(Protocol):
     """The merchant's directory of dashboard users (their merchant is part of every key)."""
@@ -643,6 +651,14 @@ class DashboardMembers(Protocol):
     def put(self, merchant_id: str, member: dashboard_users.Member) -> None: ...
 
     def delete(self, merchant_id: str, user_id: str) -> None: ...
+
+    def change(self, merchant_id: str, user_id: str, role: dashboard_users.Role | None, owners: tuple[str, ...]) -> None:
+        """Remove the user (`role` None) or give them `role`, in one conditional write that also
+        checks each of `owners` is still an owner of the merchant's; raises MembersChanged (409)
+        when the user or one of those owners is gone (or no longer an owner): nothing is written."""
+
+    def signed_out(self, merchant_id: str, user_id: str, at: datetime) -> None:
+        """Write the user's sign-out time on their row (a removed user: nothing to do)."""
 
 
 class CodeExchange(Protocol):

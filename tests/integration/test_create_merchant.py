@@ -93,3 +93,41 @@ def test_command_invites_the_merchants_dashboard_owner_in_the_stacks_pool(
     attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
     assert (attributes["custom:merchant_id"], attributes["custom:role"]) == (created["merchant_id"], "owner")
     assert user["UserStatus"] == "FORCE_CHANGE_PASSWORD"  # the invitation's temporary password
+
+
+def test_an_operator_invites_another_owner_to_an_existing_merchant(
+    system: System, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scripts.create_merchant as stack
+    from scripts.invite_owner import main as invite_owner
+
+    # Given a stack, and a merchant created there with its owner
+    outputs = {
+        "BillingTableName": system.aws.tables["BillingTable"],
+        "DashboardUserPoolId": system.aws.user_pools["DashboardUserPool"],
+        "DashboardSignInUrl": "https://pay.example/dashboard/sign-in",
+    }
+    monkeypatch.setattr(stack, "output_of", lambda name, key: outputs[key])
+    assert main(["--name", "Locked out", "--stack", "rp", "--owner", "first@shop.example"]) == 0
+    merchant_id = json.loads(capsys.readouterr().out)["merchant_id"]
+    # When the operator invites another owner (the first lost access to their e-mail)
+    assert invite_owner(["--stack", "rp", "--merchant", merchant_id, "--owner", "Second@Shop.example"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    # Then the pool holds the new owner of that merchant, invited with a temporary password
+    assert (answer["merchant_id"], answer["owner_email"]) == (merchant_id, "second@shop.example")
+    pool = boto3.client("cognito-idp")
+    user = pool.admin_get_user(UserPoolId=outputs["DashboardUserPoolId"], Username="second@shop.example")
+    attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+    assert (attributes["custom:merchant_id"], attributes["custom:role"]) == (merchant_id, "owner")
+    assert user["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    # And the merchant's directory lists both owners
+    from billing.adapters.dynamodb.dashboard_members import DynamoDashboardMembers
+
+    members = DynamoDashboardMembers(boto3.client("dynamodb"), outputs["BillingTableName"])
+    assert sorted(m.email for m in members.list(merchant_id) if m.role == "owner") == [
+        "first@shop.example",
+        "second@shop.example",
+    ]
+    # And an unknown merchant is refused before anything is written
+    with pytest.raises(SystemExit):
+        invite_owner(["--stack", "rp", "--merchant", "mch_nobody", "--owner", "x@shop.example"])

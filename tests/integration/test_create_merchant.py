@@ -72,18 +72,25 @@ def test_merchants_made_before_they_were_listed_are_listed_once_by_the_backfill(
     assert sorted(store.merchant_ids()) == sorted([system.a.id, system.b.id])
 
 
-def test_command_invites_the_merchants_dashboard_owner_in_the_stacks_pool(
-    system: System, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def outputs(system: System, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A deployed stack's outputs the operator's scripts read: the table, the dashboard's pool and
+    its sign-in page."""
     import scripts.create_merchant as command
 
-    # Given a stack whose outputs name the table, the dashboard's pool and its sign-in page
-    outputs = {
+    named = {
         "BillingTableName": system.aws.tables["BillingTable"],
         "DashboardUserPoolId": system.aws.user_pools["DashboardUserPool"],
         "DashboardSignInUrl": "https://pay.example/dashboard/sign-in",
     }
-    monkeypatch.setattr(command, "output_of", lambda stack, key: outputs[key])
+    monkeypatch.setattr(command, "output_of", lambda stack, key: named[key])
+    return named
+
+
+def test_command_invites_the_merchants_dashboard_owner_in_the_stacks_pool(
+    outputs: dict[str, str], capsys: pytest.CaptureFixture
+) -> None:
+    # Given a stack whose outputs name the table, the dashboard's pool and its sign-in page
     # When `make merchant OWNER=...` creates a merchant
     assert main(["--name", "Acme", "--stack", "rp", "--owner", "Ann@Acme.example"]) == 0
     created = json.loads(capsys.readouterr().out)
@@ -96,18 +103,11 @@ def test_command_invites_the_merchants_dashboard_owner_in_the_stacks_pool(
 
 
 def test_an_operator_invites_another_owner_to_an_existing_merchant(
-    system: System, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    outputs: dict[str, str], capsys: pytest.CaptureFixture
 ) -> None:
-    import scripts.create_merchant as stack
     from scripts.invite_owner import main as invite_owner
 
     # Given a stack, and a merchant created there with its owner
-    outputs = {
-        "BillingTableName": system.aws.tables["BillingTable"],
-        "DashboardUserPoolId": system.aws.user_pools["DashboardUserPool"],
-        "DashboardSignInUrl": "https://pay.example/dashboard/sign-in",
-    }
-    monkeypatch.setattr(stack, "output_of", lambda name, key: outputs[key])
     assert main(["--name", "Locked out", "--stack", "rp", "--owner", "first@shop.example"]) == 0
     merchant_id = json.loads(capsys.readouterr().out)["merchant_id"]
     # When the operator invites another owner (the first lost access to their e-mail)

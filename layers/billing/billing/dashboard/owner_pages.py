@@ -22,7 +22,6 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, get_args
-from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -125,8 +124,7 @@ def plans_page(
         rates=[(r.id, f"{r.display_name} {r.percentage}% ({r.country})") for r in rates],
         entered={"name": "", "amount": "", "currency": "EUR", "interval": "month", "interval_count": "1", "trial_days": ""}
         | {k: v for k, v in (entered or {}).items() if v},
-        next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
-        first_href=here if cursor else "",
+        **routes.pager(here, result, cursor),
         error=error,
         notice=notice,
     )
@@ -264,8 +262,7 @@ def keys_page(session: Session, status: int = 200, error: str = "", notice: str 
         routes.frame("api-keys", session),
         form_key=once.new_key(),
         rows=rows,
-        next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
-        first_href=here if cursor else "",
+        **routes.pager(here, result, cursor),
         error=error,
         notice=notice,
     )
@@ -382,8 +379,7 @@ def exports_page(
         rows=rows,
         kinds=[(k, text(lang, f"exports.kind.{k}")) for k in KINDS],
         entered={"kind": "invoices", "month": last_month, **(entered or {})},
-        next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
-        first_href=here if cursor else "",
+        **routes.pager(here, result, cursor),
         error=error,
         notice=notice,
     )

@@ -1,9 +1,9 @@
 """The dashboard's owner actions made safe, through its real routes, sessions and the API's use cases
 on the in-memory billing world:
 
-- cancelling a mandate, archiving a plan and revoking an API key go through a confirmation page
-  (GET, no script) naming the object and what will happen, whose form (with the CSRF token) does
-  it; the list and mandate pages link to it and hold no such POST form;
+- cancelling a mandate, archiving a plan, revoking an API key and removing a dashboard user go
+  through a confirmation page (GET, no script) naming the object and what will happen, whose form
+  (with the CSRF token) does it; the list and mandate pages link to it and hold no such POST form;
 - a creation form (plan, API key, export) sent twice makes one object, the second send landing on
   the same result (an API key's secret is never shown again), bound to the signed-in user;
 - a pause until a date: a date after today only (else 422 with the reason), shown on the page.
@@ -128,6 +128,43 @@ def test_a_viewer_cannot_open_a_confirmation_and_another_merchants_object_is_404
     assert world.request("GET", path).status == 303  # signed out: to the sign-in page
     # And nothing changed
     assert plans_of(world)[0].status == "active" and all(k.status == "active" for k in keys_of(world))
+
+
+def test_removing_a_user_goes_through_a_page_that_names_them_and_their_role(world: World) -> None:
+    # Given an owner on the users page, and a viewer of the same merchant
+    owner = token(sub=world.owner_a.user_id)
+    listed = world.request("GET", "/dashboard/users", owner).body
+    # Then the list links to the confirmation and holds no removing form
+    assert f'href="/dashboard/users/{world.viewer_a.user_id}/remove"' in listed
+    assert f'action="/dashboard/users/{world.viewer_a.user_id}/remove"' not in listed
+    # When the owner opens it
+    shown = world.request("GET", f"/dashboard/users/{world.viewer_a.user_id}/remove", owner)
+    words = text_of(shown.body)
+    # Then it names the user by e-mail and role, says what happens, and removed nobody yet
+    assert shown.status == 200 and "Remove the user viewer@a.example?" in words and "Role viewer" in words
+    assert "can no longer sign in" in words
+    assert world.members.get("mch_a", world.viewer_a.user_id) is not None and world.viewer_a.user_id in world.pool.users
+    # And in Lithuanian too
+    lt = text_of(world.request("GET", f"/dashboard/users/{world.viewer_a.user_id}/remove?lang=lt", owner).body)
+    assert "Pašalinti naudotoją viewer@a.example?" in lt and "Taip, pašalinti naudotoją" in lt
+    # When the owner confirms, Then the user is removed (the POST unchanged)
+    action, fields = the_form(shown.body)
+    removed = world.request("POST", action, owner, fields)
+    assert removed.status == 303 and removed.headers["Location"] == "/dashboard/users?done=removed"
+    assert world.members.get("mch_a", world.viewer_a.user_id) is None and world.viewer_a.user_id not in world.pool.users
+
+
+def test_a_viewer_cannot_open_a_users_removal_another_merchants_user_is_404_and_an_owner_not_themselves(world: World) -> None:
+    owner, viewing = token(sub=world.owner_a.user_id), token(role="viewer", sub=world.viewer_a.user_id)
+    assert world.request("GET", f"/dashboard/users/{world.owner_a.user_id}/remove", viewing).status == 403
+    assert world.request("GET", f"/dashboard/users/{world.owner_b.user_id}/remove", owner).status == 404
+    assert world.request("GET", "/dashboard/users/no-such-user/remove", owner).status == 404
+    themselves = world.request("GET", f"/dashboard/users/{world.owner_a.user_id}/remove", owner)
+    assert themselves.status == 409 and "You cannot remove yourself." in themselves.body
+    assert world.request("GET", f"/dashboard/users/{world.viewer_a.user_id}/remove").status == 303  # signed out
+    # And nobody was removed
+    assert {world.owner_a.user_id, world.viewer_a.user_id, world.owner_b.user_id} <= set(world.pool.users)
+    assert [m.user_id for m in world.members.list("mch_b")] == [world.owner_b.user_id]
 
 
 # ----------------------------------------------------------------------------- forms sent twice

@@ -19,7 +19,7 @@ from html import unescape
 import pytest
 from babel.dates import format_date
 
-from billing.dashboard.views import LOCALES
+from billing.dashboard.views import LOCALES, moment
 from tests.unit.test_dashboard_mandates import mandate
 from tests.unit.test_dashboard_owner_pages import GOLD, keys_of, owner_b, plans_of, viewer
 from tests.unit.test_dashboard_security import World, token
@@ -264,8 +264,13 @@ def _today() -> date:
     return Clock().now().date()
 
 
+def _starting_later(world: World) -> str:
+    """An active mandate whose first charge is due in 5 days (a date no other line of its page shows)."""
+    return mandate(world, world.billing.plan(), start_at=f"{(_today() + timedelta(days=5)).isoformat()}T10:30:00Z")
+
+
 def test_an_owner_pauses_until_a_date_and_the_page_shows_it_in_both_languages(world: World) -> None:
-    mandate_id = mandate(world, world.billing.plan())
+    mandate_id = _starting_later(world)
     page = world.request("GET", f"/dashboard/mandates/{mandate_id}", OWNER).body
     assert 'name="resume_on"' in page and f'min="{(_today() + timedelta(days=1)).isoformat()}"' in page
     day = _today() + timedelta(days=30)
@@ -277,13 +282,37 @@ def test_an_owner_pauses_until_a_date_and_the_page_shows_it_in_both_languages(wo
     lt = text_of(world.request("GET", f"/dashboard/mandates/{mandate_id}?lang=lt", OWNER).body)
     assert f"Resumes on: {format_date(day, 'medium', locale=LOCALES['en'])}" in en
     assert f"Atnaujinama: {format_date(day, 'medium', locale=LOCALES['lt'])}" in lt
+    # And instead of the next charge from before the pause (which the pause may skip)
+    stale = paused.next_charge_at
+    assert stale is not None
+    assert "Next charge" not in en and moment(stale, "en") not in en
+    assert "Kitas mokėjimas" not in lt and moment(stale, "lt") not in lt
 
 
 def test_a_pause_without_a_date_lasts_until_resumed(world: World) -> None:
-    mandate_id = mandate(world, world.billing.plan())
+    mandate_id = _starting_later(world)
     assert post(world, f"/dashboard/mandates/{mandate_id}/pause", OWNER, {"resume_on": ""}).status == 303
     assert world.billing.get(mandate_id).resume_at is None
-    assert "Resumes on" not in world.request("GET", f"/dashboard/mandates/{mandate_id}", OWNER).body
+    before = world.billing.get(mandate_id).next_charge_at
+    assert before is not None
+    en = text_of(world.request("GET", f"/dashboard/mandates/{mandate_id}", OWNER).body)
+    lt = text_of(world.request("GET", f"/dashboard/mandates/{mandate_id}?lang=lt", OWNER).body)
+    # Then the page says there is no next charge while paused, not the date from before the pause
+    assert "Resumes on" not in en and moment(before, "en") not in en
+    assert "Next charge: none while paused: charges start again once the mandate is resumed" in en
+    assert "Kitas mokėjimas: nėra, kol sustabdyta" in lt and moment(before, "lt") not in lt
+    # And the list shows no next charge for it either
+    [row] = re.findall(
+        rf'<tr data-mandate-id="{mandate_id}">(.*?)</tr>', world.request("GET", "/dashboard/mandates", OWNER).body, re.S
+    )
+    assert format_date(before.date(), "medium", locale=LOCALES["en"]) not in row
+    # When resumed, Then a next charge date is shown again
+    assert post(world, f"/dashboard/mandates/{mandate_id}/resume", OWNER, {}).status == 303
+    resumed = world.billing.get(mandate_id).next_charge_at
+    assert resumed is not None
+    assert f"Next charge: {moment(resumed, 'en')}" in text_of(
+        world.request("GET", f"/dashboard/mandates/{mandate_id}", OWNER).body
+    )
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,7 @@ CONFIRM_TEXT: dict[str, dict[str, str]] = {
         "mandate.resume_on_note": "Left empty: paused until resumed. Otherwise it resumes at 00:00 UTC that day.",
         "mandate.resume_on_invalid": "The resume date must be a date after today ({today}), e.g. {example}.",
         "mandate.resumes_at": "Resumes on",
+        "mandate.paused_until_resumed": "none while paused: charges start again once the mandate is resumed",
     },
     "lt": {
         "confirm.keep": "Palikti ir grįžti",
@@ -113,5 +114,6 @@ CONFIRM_TEXT: dict[str, dict[str, str]] = {
         "mandate.resume_on_note": "Palikus tuščią – sustabdyta, kol atnaujinsite. Kitaip atnaujinama tą dieną 00:00 UTC.",
         "mandate.resume_on_invalid": "Atnaujinimo data turi būti vėlesnė nei šiandien ({today}), pvz., {example}.",
         "mandate.resumes_at": "Atnaujinama",
+        "mandate.paused_until_resumed": "nėra, kol sustabdyta: mokėjimai vėl prasidės atnaujinus sutikimą",
     },
 }

@@ -280,3 +280,30 @@ def test_two_owners_removing_or_demoting_each_other_at_once_leave_one_owner(aws:
     with pytest.raises(MembersChanged):
         members.change("mch_abc", third.user_id, "viewer", owners_required(read, three, third.user_id, "viewer"))
     assert [m.user_id for m in members.list("mch_abc") if m.role == "owner"] == [third.user_id]
+
+
+def test_a_merchants_users_are_read_whole_across_query_pages_so_the_owner_rule_sees_every_owner(aws: Provisioned) -> None:
+    from datetime import datetime, timezone
+
+    from billing.domain.dashboard_users import DashboardUser, NoOwnerLeft, owners_required
+
+    # Given a directory read two rows a Query page, and a merchant of five users whose second owner
+    # sorts last (on the third page), and another merchant's user
+    members = DynamoDashboardMembers(boto3.client("dynamodb"), aws.tables["BillingTable"], page_size=2)
+    invited = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    roles = {"u-1": "owner", "u-2": "viewer", "u-3": "viewer", "u-4": "viewer", "u-9": "owner"}
+    for user_id, role in roles.items():
+        members.put("mch_many", Member(user_id, f"{user_id}@shop.example", role, invited))  # type: ignore[arg-type]
+    members.put("mch_other", Member("u-5", "u-5@other.example", "owner", invited))
+    # When the merchant's users are listed
+    listed = members.list("mch_many")
+    # Then every one of them is, and no other merchant's
+    assert sorted((m.user_id, m.role) for m in listed) == sorted(roles.items())
+    # And the first owner may give up their ownership, since the owner on the last page stays one
+    actor = DashboardUser("u-1", "u-1@shop.example", "mch_many", "owner")
+    assert owners_required(listed, actor, "u-1", "viewer") == ("u-1", "u-9")
+    members.change("mch_many", "u-1", "viewer", owners_required(listed, actor, "u-1", "viewer"))
+    # And then the last owner, on the last page, cannot give it up
+    last = DashboardUser("u-9", "u-9@shop.example", "mch_many", "owner")
+    with pytest.raises(NoOwnerLeft):
+        owners_required(members.list("mch_many"), last, "u-9", "viewer")

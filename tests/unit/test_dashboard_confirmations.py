@@ -1,9 +1,9 @@
 """The dashboard's owner actions made safe, through its real routes, sessions and the API's use cases
 on the in-memory billing world:
 
-- cancelling a mandate, archiving a plan and revoking an API key go through a confirmation page
-  (GET, no script) naming the object and what will happen, whose form (with the CSRF token) does
-  it; the list and mandate pages link to it and hold no such POST form;
+- cancelling a mandate, archiving a plan, revoking an API key and removing a dashboard user go
+  through a confirmation page (GET, no script) naming the object and what will happen, whose form
+  (with the CSRF token) does it; the list and mandate pages link to it and hold no such POST form;
 - a creation form (plan, API key, export) sent twice makes one object, the second send landing on
   the same result (an API key's secret is never shown again), bound to the signed-in user;
 - a pause until a date: a date after today only (else 422 with the reason), shown on the page.
@@ -19,7 +19,7 @@ from html import unescape
 import pytest
 from babel.dates import format_date
 
-from billing.dashboard.views import LOCALES
+from billing.dashboard.views import LOCALES, moment
 from tests.unit.test_dashboard_mandates import mandate
 from tests.unit.test_dashboard_owner_pages import GOLD, keys_of, owner_b, plans_of, viewer
 from tests.unit.test_dashboard_security import World, token
@@ -130,6 +130,43 @@ def test_a_viewer_cannot_open_a_confirmation_and_another_merchants_object_is_404
     assert plans_of(world)[0].status == "active" and all(k.status == "active" for k in keys_of(world))
 
 
+def test_removing_a_user_goes_through_a_page_that_names_them_and_their_role(world: World) -> None:
+    # Given an owner on the users page, and a viewer of the same merchant
+    owner = token(sub=world.owner_a.user_id)
+    listed = world.request("GET", "/dashboard/users", owner).body
+    # Then the list links to the confirmation and holds no removing form
+    assert f'href="/dashboard/users/{world.viewer_a.user_id}/remove"' in listed
+    assert f'action="/dashboard/users/{world.viewer_a.user_id}/remove"' not in listed
+    # When the owner opens it
+    shown = world.request("GET", f"/dashboard/users/{world.viewer_a.user_id}/remove", owner)
+    words = text_of(shown.body)
+    # Then it names the user by e-mail and role, says what happens, and removed nobody yet
+    assert shown.status == 200 and "Remove the user viewer@a.example?" in words and "Role viewer" in words
+    assert "can no longer sign in" in words
+    assert world.members.get("mch_a", world.viewer_a.user_id) is not None and world.viewer_a.user_id in world.pool.users
+    # And in Lithuanian too
+    lt = text_of(world.request("GET", f"/dashboard/users/{world.viewer_a.user_id}/remove?lang=lt", owner).body)
+    assert "Pašalinti naudotoją viewer@a.example?" in lt and "Taip, pašalinti naudotoją" in lt
+    # When the owner confirms, Then the user is removed (the POST unchanged)
+    action, fields = the_form(shown.body)
+    removed = world.request("POST", action, owner, fields)
+    assert removed.status == 303 and removed.headers["Location"] == "/dashboard/users?done=removed"
+    assert world.members.get("mch_a", world.viewer_a.user_id) is None and world.viewer_a.user_id not in world.pool.users
+
+
+def test_a_viewer_cannot_open_a_users_removal_another_merchants_user_is_404_and_an_owner_not_themselves(world: World) -> None:
+    owner, viewing = token(sub=world.owner_a.user_id), token(role="viewer", sub=world.viewer_a.user_id)
+    assert world.request("GET", f"/dashboard/users/{world.owner_a.user_id}/remove", viewing).status == 403
+    assert world.request("GET", f"/dashboard/users/{world.owner_b.user_id}/remove", owner).status == 404
+    assert world.request("GET", "/dashboard/users/no-such-user/remove", owner).status == 404
+    themselves = world.request("GET", f"/dashboard/users/{world.owner_a.user_id}/remove", owner)
+    assert themselves.status == 409 and "You cannot remove yourself." in themselves.body
+    assert world.request("GET", f"/dashboard/users/{world.viewer_a.user_id}/remove").status == 303  # signed out
+    # And nobody was removed
+    assert {world.owner_a.user_id, world.viewer_a.user_id, world.owner_b.user_id} <= set(world.pool.users)
+    assert [m.user_id for m in world.members.list("mch_b")] == [world.owner_b.user_id]
+
+
 # ----------------------------------------------------------------------------- forms sent twice
 
 
@@ -227,8 +264,13 @@ def _today() -> date:
     return Clock().now().date()
 
 
+def _starting_later(world: World) -> str:
+    """An active mandate whose first charge is due in 5 days (a date no other line of its page shows)."""
+    return mandate(world, world.billing.plan(), start_at=f"{(_today() + timedelta(days=5)).isoformat()}T10:30:00Z")
+
+
 def test_an_owner_pauses_until_a_date_and_the_page_shows_it_in_both_languages(world: World) -> None:
-    mandate_id = mandate(world, world.billing.plan())
+    mandate_id = _starting_later(world)
     page = world.request("GET", f"/dashboard/mandates/{mandate_id}", OWNER).body
     assert 'name="resume_on"' in page and f'min="{(_today() + timedelta(days=1)).isoformat()}"' in page
     day = _today() + timedelta(days=30)
@@ -240,13 +282,37 @@ def test_an_owner_pauses_until_a_date_and_the_page_shows_it_in_both_languages(wo
     lt = text_of(world.request("GET", f"/dashboard/mandates/{mandate_id}?lang=lt", OWNER).body)
     assert f"Resumes on: {format_date(day, 'medium', locale=LOCALES['en'])}" in en
     assert f"Atnaujinama: {format_date(day, 'medium', locale=LOCALES['lt'])}" in lt
+    # And instead of the next charge from before the pause (which the pause may skip)
+    stale = paused.next_charge_at
+    assert stale is not None
+    assert "Next charge" not in en and moment(stale, "en") not in en
+    assert "Kitas mokėjimas" not in lt and moment(stale, "lt") not in lt
 
 
 def test_a_pause_without_a_date_lasts_until_resumed(world: World) -> None:
-    mandate_id = mandate(world, world.billing.plan())
+    mandate_id = _starting_later(world)
     assert post(world, f"/dashboard/mandates/{mandate_id}/pause", OWNER, {"resume_on": ""}).status == 303
     assert world.billing.get(mandate_id).resume_at is None
-    assert "Resumes on" not in world.request("GET", f"/dashboard/mandates/{mandate_id}", OWNER).body
+    before = world.billing.get(mandate_id).next_charge_at
+    assert before is not None
+    en = text_of(world.request("GET", f"/dashboard/mandates/{mandate_id}", OWNER).body)
+    lt = text_of(world.request("GET", f"/dashboard/mandates/{mandate_id}?lang=lt", OWNER).body)
+    # Then the page says there is no next charge while paused, not the date from before the pause
+    assert "Resumes on" not in en and moment(before, "en") not in en
+    assert "Next charge: none while paused: charges start again once the mandate is resumed" in en
+    assert "Kitas mokėjimas: nėra, kol sustabdyta" in lt and moment(before, "lt") not in lt
+    # And the list shows no next charge for it either
+    [row] = re.findall(
+        rf'<tr data-mandate-id="{mandate_id}">(.*?)</tr>', world.request("GET", "/dashboard/mandates", OWNER).body, re.S
+    )
+    assert format_date(before.date(), "medium", locale=LOCALES["en"]) not in row
+    # When resumed, Then a next charge date is shown again
+    assert post(world, f"/dashboard/mandates/{mandate_id}/resume", OWNER, {}).status == 303
+    resumed = world.billing.get(mandate_id).next_charge_at
+    assert resumed is not None
+    assert f"Next charge: {moment(resumed, 'en')}" in text_of(
+        world.request("GET", f"/dashboard/mandates/{mandate_id}", OWNER).body
+    )
 
 
 @pytest.mark.parametrize(

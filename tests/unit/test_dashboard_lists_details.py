@@ -259,3 +259,18 @@ def test_the_pager_links_older_rows_keeping_the_filters_and_the_newest_once_page
     assert pager("/d/charges", last, "c2") == {"next_href": "", "first_href": "/d/charges"}
     assert pager("/d/charges", None, "bad") == {"next_href": "", "first_href": "/d/charges"}  # a cursor refused
     assert pager("/d/x", Page([], True, "a&b"), "", q="ona@example.lt")["next_href"] == "/d/x?q=ona%40example.lt&cursor=a%26b"
+
+
+def test_the_pager_of_a_page_with_two_tables_names_its_cursor_and_keeps_an_anchor() -> None:
+    # Given a mandate's page, whose timeline pages on `events` and ends its links with "#timeline"
+    more, last = Page(["a"], True, "e2"), Page(["b"], False, None)
+    # Then the older events link carries the cursor under that name, with the anchor
+    assert pager("/d/mandates/m1", more, "", param="events", anchor="#timeline") == {
+        "next_href": "/d/mandates/m1?events=e2#timeline",
+        "first_href": "",
+    }
+    # And the newest events link (once paged) keeps the anchor too
+    assert pager("/d/mandates/m1", last, "e1", param="events", anchor="#timeline") == {
+        "next_href": "",
+        "first_href": "/d/mandates/m1#timeline",
+    }

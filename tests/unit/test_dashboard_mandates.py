@@ -136,6 +136,12 @@ def test_the_list_pages_with_cursors_and_an_altered_cursor_is_a_400_page(world: 
     older = unescape(re.search(r'href="([^"]+)" rel="next"', first.body).group(1))  # type: ignore[union-attr]
     second = world.request("GET", older, OWNER)
     assert ids_listed(second.body) == made[::-1][20:] and 'rel="next"' not in second.body
+    # And the newest rows' link is the list itself (no stray "?" when no filter is set)
+    assert 'href="/dashboard/mandates">Newest' in second.body
+    filtered = world.request("GET", "/dashboard/mandates?status=active", OWNER).body
+    older = unescape(re.search(r'href="([^"]+)" rel="next"', filtered).group(1))  # type: ignore[union-attr]
+    assert older.startswith("/dashboard/mandates?status=active&cursor=")
+    assert 'href="/dashboard/mandates?status=active">Newest' in world.request("GET", older, OWNER).body
     broken = world.request("GET", "/dashboard/mandates?cursor=not-a-cursor", OWNER)
     assert broken.status == 400 and "cursor" in broken.body
 
@@ -204,6 +210,8 @@ def test_the_timeline_is_newest_first_and_pages_on(world: World) -> None:
     events = [e for e in world.billing.repo.events(MERCHANT) if e.mandate_id == mandate_id]
     newest_first = [e.id for e in sorted(events, key=lambda e: (e.created_at, e.id), reverse=True)]
     assert len(first) == 20 and first + rest == newest_first
+    # And the older page links back to the newest events, at the timeline
+    assert f'href="/dashboard/mandates/{mandate_id}#timeline"' in world.request("GET", older, OWNER).body
 
 
 def test_a_pending_mandate_shows_the_apis_approval_link_to_an_owner_only(world: World) -> None:

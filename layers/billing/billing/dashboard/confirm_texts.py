@@ -36,6 +36,15 @@ CONFIRM_TEXT: dict[str, dict[str, str]] = {
         "confirm.created": "Created",
         "confirm.last_used": "Last used",
         "confirm.not_now": "This cannot be done now: {state}.",
+        "confirm.remove_title": "Remove the user {email}?",
+        "confirm.remove_happens": (
+            "They can no longer sign in to this dashboard from the moment you confirm: a page they have open "
+            "asks them to sign in again, and their sign-in account is deleted. To let them in again, invite them again."
+        ),
+        "confirm.remove_button": "Yes, remove the user",
+        "confirm.user": "User",
+        "confirm.role": "Role",
+        "confirm.invited": "Invited",
         "once.conflict": (
             "This form was already sent with other values, or is still being sent: nothing more was made. "
             "Look at the list, or fill in the new form."
@@ -49,6 +58,7 @@ CONFIRM_TEXT: dict[str, dict[str, str]] = {
         "mandate.resume_on_note": "Left empty: paused until resumed. Otherwise it resumes at 00:00 UTC that day.",
         "mandate.resume_on_invalid": "The resume date must be a date after today ({today}), e.g. {example}.",
         "mandate.resumes_at": "Resumes on",
+        "mandate.paused_until_resumed": "none while paused: charges start again once the mandate is resumed",
     },
     "lt": {
         "confirm.keep": "Palikti ir grįžti",
@@ -79,6 +89,15 @@ CONFIRM_TEXT: dict[str, dict[str, str]] = {
         ),
         "confirm.revoke_button": "Taip, atšaukti raktą",
         "confirm.key": "Raktas",
+        "confirm.remove_title": "Pašalinti naudotoją {email}?",
+        "confirm.remove_happens": (
+            "Nuo patvirtinimo akimirkos jis nebegali prisijungti prie šio skydelio: atvertas puslapis paprašys "
+            "prisijungti iš naujo, o jo prisijungimo paskyra ištrinama. Norėdami vėl jį įleisti, pakvieskite jį iš naujo."
+        ),
+        "confirm.remove_button": "Taip, pašalinti naudotoją",
+        "confirm.user": "Naudotojas",
+        "confirm.role": "Vaidmuo",
+        "confirm.invited": "Pakviestas",
         "confirm.created": "Sukurtas",
         "confirm.last_used": "Paskutinį kartą naudotas",
         "confirm.not_now": "Dabar to padaryti negalima: {state}.",
@@ -95,5 +114,6 @@ CONFIRM_TEXT: dict[str, dict[str, str]] = {
         "mandate.resume_on_note": "Palikus tuščią – sustabdyta, kol atnaujinsite. Kitaip atnaujinama tą dieną 00:00 UTC.",
         "mandate.resume_on_invalid": "Atnaujinimo data turi būti vėlesnė nei šiandien ({today}), pvz., {example}.",
         "mandate.resumes_at": "Atnaujinama",
+        "mandate.paused_until_resumed": "nėra, kol sustabdyta: mokėjimai vėl prasidės atnaujinus sutikimą",
     },
 }

@@ -143,7 +143,7 @@ def listing(name: str) -> Response[str]:
         columns=[text(lang, c) for c in spec.columns],
         rows=rows,
         error=error,
-        **routes.pager(f"{routes.root()}/{spec.path}", result, cursor, **{spec.filter: value}),
+        **routes.pager(f"{routes.root()}/{spec.path}", result, cursor, **{spec.filter: value or ""}),  # "" is no filter
     )
     return routes.respond(400 if error else 200, page_html)
 

@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, get_args
-from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -115,18 +114,17 @@ def mandates() -> Response[str]:
             return routes.redirect(f"{routes.root()}/mandates/{api.mandates.get(merchant, search).id}")
         except NotFound:
             pass  # perhaps a customer reference after all
-    error, found, has_more, next_cursor = "", [], False, None
+    error, found, result = "", [], None
     try:
         page = PageRequest(PAGE_SIZE, cursor or None)
         if "@" in search:
             result = api.mandates.find_by_email(merchant, search, page, **filters)
         else:
             result = api.mandates.page(merchant, page, customer_reference=search or None, **filters)
-        found, has_more, next_cursor = result.data, result.has_more, result.next_cursor
+        found = result.data
     except (InvalidRequest, ValidationFailed) as refused:
         error = text(lang, "mandates.bad_query", message=refused.message)
     plans = [(p.id, p.name) for p in api.plans.page(merchant, PageRequest(100)).data]
-    keep = {k: v for k, v in {"q": search, "status": filters["status"], "plan_id": plan_id}.items() if v}
     page_html = render.page(
         "mandates.html",
         routes.frame("mandates", session),
@@ -137,8 +135,7 @@ def mandates() -> Response[str]:
         statuses=[(s, views.status(s, lang)) for s in STATUSES],
         plans=plans,
         by_email="@" in search,
-        next_href=f"{routes.root()}/mandates?{urlencode({**keep, 'cursor': next_cursor})}" if has_more and next_cursor else "",
-        first_href=f"{routes.root()}/mandates?{urlencode(keep)}" if cursor else "",
+        **routes.pager(f"{routes.root()}/mandates", result, cursor, q=search, status=filters["status"], plan_id=plan_id),
         error=error,
     )
     return routes.respond(400 if error else 200, page_html)
@@ -162,6 +159,7 @@ def mandate_page(session: Session, mandate_id: str, status: int = 200, error: st
     items = api.items.page(merchant, PageRequest(PAGE_SIZE), mandate_id=mandate.id).data
     links = routes.deps().approval_links(routes.base_url())
     here = f"{routes.root()}/mandates/{mandate.id}"
+    timeline = routes.pager(here, events, events_cursor, param="events", anchor="#timeline")
     shell = routes.frame("mandates", session)  # the navigation marks the mandates
     shell = replace(shell, switch_href=f"{here}?lang={'lt' if lang == 'en' else 'en'}")  # the language switch stays here
     page_html = render.page(
@@ -173,11 +171,11 @@ def mandate_page(session: Session, mandate_id: str, status: int = 200, error: st
             views.charge_view(c, [r for r in refunds if r.charge_id == c.id], [d for d in disputes if d.charge_id == c.id], lang)
             for c in charges.data
         ],
-        older_charges=f"{here}?{urlencode({'charges': charges.next_cursor})}" if charges.next_cursor else "",
+        older_charges=routes.pager(here, charges, charges_cursor, param="charges")["next_href"],
         items=[views.item_view(i, lang) for i in items],
         events=[views.event_view(e, lang) for e in events.data],
-        older_events=f"{here}?{urlencode({'events': events.next_cursor})}#timeline" if events.next_cursor else "",
-        newest_events=f"{here}#timeline" if events_cursor else "",
+        older_events=timeline["next_href"],
+        newest_events=timeline["first_href"],
         reasons=[(r, text(lang, f"reason.{r}")) for r in REASONS],
         tomorrow=(routes.deps().clock.now().astimezone(timezone.utc).date() + timedelta(days=1)).isoformat(),
         here=here,

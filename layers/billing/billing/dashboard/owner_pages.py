@@ -11,7 +11,8 @@ merchant's plan, key or export is 404. What a form got wrong is its page again w
 A new API key's secret is on the POST's response only (no-store, as every dashboard page): never
 on the list, in a redirect's URL, in the log or in the idempotency record.
 
-Archiving a plan and revoking a key go through a confirmation page (`confirm.py`); a creation form
+Archiving a plan, revoking a key and removing a dashboard user (the users list itself is in
+`routes.py`) go through a confirmation page (`confirm.py`); a creation form
 (plan, key, export) sent twice makes one object (`once.py`): the second send lands on the same
 result, a key's page then saying it was made already, by its last four characters.
 """
@@ -22,7 +23,6 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, get_args
-from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -125,8 +125,7 @@ def plans_page(
         rates=[(r.id, f"{r.display_name} {r.percentage}% ({r.country})") for r in rates],
         entered={"name": "", "amount": "", "currency": "EUR", "interval": "month", "interval_count": "1", "trial_days": ""}
         | {k: v for k, v in (entered or {}).items() if v},
-        next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
-        first_href=here if cursor else "",
+        **routes.pager(here, result, cursor),
         error=error,
         notice=notice,
     )
@@ -264,8 +263,7 @@ def keys_page(session: Session, status: int = 200, error: str = "", notice: str 
         routes.frame("api-keys", session),
         form_key=once.new_key(),
         rows=rows,
-        next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
-        first_href=here if cursor else "",
+        **routes.pager(here, result, cursor),
         error=error,
         notice=notice,
     )
@@ -382,8 +380,7 @@ def exports_page(
         rows=rows,
         kinds=[(k, text(lang, f"exports.kind.{k}")) for k in KINDS],
         entered={"kind": "invoices", "month": last_month, **(entered or {})},
-        next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
-        first_href=here if cursor else "",
+        **routes.pager(here, result, cursor),
         error=error,
         notice=notice,
     )
@@ -420,3 +417,38 @@ def request_export() -> Response[str]:
     except once.SentBefore as refused:
         return exports_page(session, 409, str(refused), entered=entered)
     return routes.done(session, "exports", "requested", export_id=made["export_id"])
+
+
+# ----------------------------------------------------------------------------- a user's removal (the list: routes.py)
+
+
+@router.get("/dashboard/users/<user_id>/remove")
+def confirm_remove(user_id: str) -> Response[str]:
+    """The users list's remove button: the user by e-mail and role, what removing does; its form
+    (the POST in routes.py, unchanged) removes. Another merchant's user is 404; the owner
+    themselves is the users page with the reason (409), as the POST."""
+    session = confirm.owner()
+    lang = routes.lang()
+    users = routes.deps().users()
+    try:
+        member = users.removable(session.user, user_id)  # another merchant's: NotFound, the 404 page
+    except InvalidState as refused:
+        page_html = render.users_page(routes.frame("users", session), users.list(session.user), error=refused.message)
+        return routes.respond(409, page_html)
+    summary = [
+        (text(lang, "confirm.user"), member.email),
+        (text(lang, "confirm.role"), text(lang, f"role.{member.role}")),
+        (text(lang, "confirm.invited"), views.day(member.invited_at, lang)),
+    ]
+    return confirm.page(
+        session,
+        "users",
+        confirm.Confirmation(
+            title=text(lang, "confirm.remove_title", email=member.email),
+            happens=text(lang, "confirm.remove_happens"),
+            summary=summary,
+            action=f"{routes.root()}/users/{member.user_id}/remove",
+            button=text(lang, "confirm.remove_button"),
+            back=f"{routes.root()}/users",
+        ),
+    )

@@ -506,15 +506,18 @@ def notice(prefix: str, known: tuple[str, ...]) -> str:
     return text(lang(), f"{prefix}.{what}_notice") if what in known else ""
 
 
-def pager(here: str, result_page: Page[Any] | None, cursor: str, **filters: str | None) -> dict[str, str]:
+def pager(
+    here: str, result_page: Page[Any] | None, cursor: str, *, param: str = "cursor", anchor: str = "", **filters: str | None
+) -> dict[str, str]:
     """A paged table's two links, as `next_href` and `first_href` (pass them to the template with
     `**`): the older rows while the use case's page has more, and the newest rows once this page
     came from a cursor; both keep the filters that have a value. `result_page` None: nothing was
-    read (a cursor refused), so no older link."""
+    read (a cursor refused), so no older link. `param`: the query parameter carrying the cursor (a
+    page with two tables gives each its own); `anchor` (e.g. "#timeline"): ends both links."""
     keep = {name: value for name, value in filters.items() if value}
     older = result_page.next_cursor if result_page is not None and result_page.has_more else None
     newest = f"{here}?{urlencode(keep)}" if keep else here
     return {
-        "next_href": f"{here}?{urlencode({**keep, 'cursor': older})}" if older else "",
-        "first_href": newest if cursor else "",
+        "next_href": f"{here}?{urlencode({**keep, param: older})}{anchor}" if older else "",
+        "first_href": f"{newest}{anchor}" if cursor else "",
     }

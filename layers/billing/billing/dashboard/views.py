@@ -14,7 +14,7 @@ from ..domain.charge import Charge
 from ..domain.disputes import Dispute
 from ..domain.items import Item
 from ..domain.lifecycles import MANDATE
-from ..domain.model import Event, Mandate
+from ..domain.model import FINAL_STATUSES, Event, Mandate
 from ..domain.money import CURRENCY_EXPONENT
 from ..domain.refunds import Refund
 from .texts import Lang, text
@@ -88,6 +88,16 @@ class MandateRow:
     next_charge: str
 
 
+def next_charge_at(mandate: Mandate) -> datetime | None:
+    """The next charge's time as the page shows it: none once the mandate ended (as the API's
+    `next_charge_at`), and none while paused: the stored date is the schedule from before the
+    pause, which the pause may skip (cycles due inside it are not billed), so the page says
+    when it resumes instead (or that it waits to be resumed)."""
+    if mandate.status in FINAL_STATUSES or mandate.status == "paused":
+        return None
+    return mandate.next_charge_at
+
+
 def mandate_row(mandate: Mandate, lang: Lang) -> MandateRow:
     terms = mandate.terms
     return MandateRow(
@@ -98,7 +108,7 @@ def mandate_row(mandate: Mandate, lang: Lang) -> MandateRow:
         mandate.status,
         money(terms.amount, terms.currency, lang),
         day(mandate.created_at, lang),
-        day(mandate.next_charge_at, lang),
+        day(next_charge_at(mandate), lang),
     )
 
 
@@ -132,7 +142,8 @@ def mandate_view(mandate: Mandate, lang: Lang) -> dict[str, Any]:
         "name": mandate.customer.name or "",
         "method": shown_method,
         "credit": money(mandate.credit, terms.currency, lang),
-        "next_charge": moment(mandate.next_charge_at, lang),
+        "next_charge": moment(next_charge_at(mandate), lang),
+        "paused": mandate.status == "paused",
         "resumes": day(mandate.resume_at, lang) if mandate.status == "paused" else "",
         "created": moment(mandate.created_at, lang),
         "currency": terms.currency,

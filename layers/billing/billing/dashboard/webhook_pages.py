@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, get_args
-from urllib.parse import urlencode
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -125,8 +124,7 @@ def webhooks_page(
         rows=rows,
         entered={"url": "", "events": "", "description": ""} | (entered or {}),
         event_types=sorted(EVENT_TYPES),
-        next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
-        first_href=here if cursor else "",
+        **routes.pager(here, result, cursor),
         form_key=once.new_key(),
         error=error,
         notice=notice,
@@ -224,8 +222,7 @@ def deliveries_page(session: Session, endpoint_id: str, status: int = 200, error
         routes.frame("webhooks", session),
         endpoint={"id": endpoint.id, "url": endpoint.url, "status_text": text(lang, f"webhooks.status.{endpoint.status}")},
         rows=rows,
-        next_href=f"{here}?{urlencode({'cursor': result.next_cursor})}" if result.has_more and result.next_cursor else "",
-        first_href=here if cursor else "",
+        **routes.pager(here, result, cursor),
         error=error,
         notice=notice,
     )

@@ -110,6 +110,12 @@ class DashboardUsers:
         self.members.put(actor.merchant_id, member)
         return member
 
+    def removable(self, actor: DashboardUser, user_id: str) -> Member:
+        """The member `remove` would remove, for its confirmation page: an owner only (403),
+        another merchant's user is 404, the actor themselves 409 (as `remove`)."""
+        require_owner(actor)
+        return removable(actor, self.members.get(actor.merchant_id, user_id), user_id)
+
     def remove(self, actor: DashboardUser, user_id: str) -> Member:
         """The directory first, in one conditional write that also checks the acting owner is
         still one (two owners removing each other at once: the second finds itself gone, 409),

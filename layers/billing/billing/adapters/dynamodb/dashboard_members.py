@@ -16,7 +16,7 @@ from ...domain.dashboard_users import Member, MembersChanged, Role
 from .codec import from_attributes, to_attributes
 from .keys import sortable
 
-MAX_MEMBERS = 200  # a merchant's users, read in one page
+PAGE_SIZE = 200  # a merchant's users read a Query page at a time, every page followed
 
 
 def _key(merchant_id: str, user_id: str) -> dict[str, str]:
@@ -39,17 +39,25 @@ def _member(item: dict[str, Any]) -> Member:
 
 
 class DynamoDashboardMembers:
-    def __init__(self, client: Any, table_name: str) -> None:
-        self.client, self.table = client, table_name
+    def __init__(self, client: Any, table_name: str, page_size: int = PAGE_SIZE) -> None:
+        self.client, self.table, self.page_size = client, table_name, page_size
 
     def list(self, merchant_id: str) -> list[Member]:
-        answer = self.client.query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"M#{merchant_id}#DASHBOARD_USERS"}},
-            Limit=MAX_MEMBERS,
-        )
-        return [_member(from_attributes(item)) for item in answer.get("Items", [])]
+        """Every user of the merchant: the Query's pages followed to the last (`LastEvaluatedKey`),
+        since the owner rule (`owners_required`) must see them all."""
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"M#{merchant_id}#DASHBOARD_USERS"}},
+            "Limit": self.page_size,
+        }
+        members: list[Member] = []
+        while True:
+            answer = self.client.query(**query)
+            members.extend(_member(from_attributes(item)) for item in answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                return members
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     def get(self, merchant_id: str, user_id: str) -> Member | None:
         if not user_id or len(user_id) > 128:

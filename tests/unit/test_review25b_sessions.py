@@ -15,16 +15,33 @@ user out. Fixed in this branch (`routes.sign_out`: managed login's /logout when 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import parse_qsl, urlparse
 
 import pytest
 
-from tests.unit.test_dashboard_security import CLIENT, FakeExchange, World, managed, token  # noqa: F401  (fixtures)
+from billing.service.dashboard import DashboardSessions
+from tests.unit.test_dashboard_security import CLIENT, FakeExchange, World, token
+
+MANAGED_LOGIN = "https://rp-1-eu-west-1.auth.eu-west-1.amazoncognito.com"
 
 
 @pytest.fixture
 def world() -> World:
     return World()
+
+
+@pytest.fixture
+def managed(world: World) -> tuple[World, FakeExchange]:
+    """The dashboard as on AWS: managed login, no password form (as test_dashboard_security's)."""
+    exchange = FakeExchange()
+    world.deps = replace(
+        world.deps,
+        sessions=DashboardSessions(world.verifier, world.members, None, exchange),
+        managed_login_url=MANAGED_LOGIN,
+        password_sign_in=False,
+    )
+    return world, exchange
 
 
 def test_signing_out_after_managed_login_ends_the_managed_login_session_too(managed: tuple[World, FakeExchange]) -> None:
@@ -36,7 +53,7 @@ def test_signing_out_after_managed_login_ends_the_managed_login_session_too(mana
     # Then the browser goes to managed login's logout endpoint, which comes back to the sign-in page
     assert out.status in (302, 303)
     location = urlparse(out.headers["Location"])
-    assert f"{location.scheme}://{location.netloc}" == "https://rp-1-eu-west-1.auth.eu-west-1.amazoncognito.com"
+    assert f"{location.scheme}://{location.netloc}" == MANAGED_LOGIN
     assert location.path == "/logout"
     query = dict(parse_qsl(location.query))
     assert query["client_id"] == CLIENT and query["logout_uri"] == "https://localhost/dashboard/sign-in"

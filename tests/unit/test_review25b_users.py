@@ -150,7 +150,9 @@ def test_a_removal_whose_pool_delete_failed_leaves_the_address_invitable(world: 
     assert listed(world, viewer.email)
 
 
-def test_a_role_change_whose_pool_write_failed_is_mended_by_sending_it_again(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_role_change_whose_pool_write_failed_is_mended_by_sending_it_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # (holds) the directory is written first and counts; the same change again writes the pool's attribute
     owner = DashboardUser(world.owner_a.user_id, world.owner_a.email, "mch_a", "owner")
     set_role = world.pool.set_role

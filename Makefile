@@ -15,7 +15,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help local invoke demo test test-fast lint bench openapi merchant redrive build runtime-venv clean
+.PHONY: help local invoke demo test test-fast lint bench openapi merchant owner redrive build runtime-venv clean
 PORT ?= 3000
 
 help:
@@ -30,6 +30,7 @@ help:
 	@echo "make redrive QUEUE=charge|schedule|events|webhooks|webhook-events|gateway-events|receipts|notify|exports|reconcile|figures [STACK=<stack>] - replay a dead-letter queue after fixing its cause"
 	@echo "make build     - sam build (needs python3.13 on PATH, e.g. PYENV_VERSION=3.13.0)"
 	@echo "make merchant NAME='Shop' [TABLE=<table> or STACK=<stack>] [OWNER=<e-mail>] - create a merchant in the deployed table, print its key once; OWNER: invite its dashboard owner (Cognito e-mails a temporary password)"
+	@echo "make owner MERCHANT=mch_... OWNER=<e-mail> [STACK=<stack>] - invite another dashboard owner to an existing merchant (an owner who lost access)"
 
 $(STAMP): requirements-dev.txt layers/billing/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -102,6 +103,10 @@ openapi: $(STAMP)
 merchant: $(STAMP)
 	@test -n "$(NAME)" || (echo "usage: make merchant NAME='Shop name' [TABLE=<BillingTableName>]"; exit 2)
 	$(PY) scripts/create_merchant.py --name "$(NAME)" $(if $(TABLE),--table "$(TABLE)",--stack "$(or $(STACK),recurring-payments)") $(if $(OWNER),--owner "$(OWNER)")
+
+owner: $(STAMP)
+	@test -n "$(MERCHANT)" -a -n "$(OWNER)" || (echo "usage: make owner MERCHANT=mch_... OWNER=ann@shop.example [STACK=<stack>]"; exit 2)
+	$(PY) scripts/invite_owner.py --stack "$(or $(STACK),recurring-payments)" --merchant "$(MERCHANT)" --owner "$(OWNER)"
 
 redrive: $(STAMP)
 	@test -n "$(QUEUE)" || (echo "usage: make redrive QUEUE=charge|schedule|events|webhooks|webhook-events|gateway-events|receipts|notify|exports|reconcile|figures [STACK=<stack>]"; exit 2)

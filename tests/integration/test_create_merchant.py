@@ -72,18 +72,25 @@ def test_merchants_made_before_they_were_listed_are_listed_once_by_the_backfill(
     assert sorted(store.merchant_ids()) == sorted([system.a.id, system.b.id])
 
 
-def test_command_invites_the_merchants_dashboard_owner_in_the_stacks_pool(
-    system: System, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def outputs(system: System, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A deployed stack's outputs the operator's scripts read: the table, the dashboard's pool and
+    its sign-in page."""
     import scripts.create_merchant as command
 
-    # Given a stack whose outputs name the table, the dashboard's pool and its sign-in page
-    outputs = {
+    named = {
         "BillingTableName": system.aws.tables["BillingTable"],
         "DashboardUserPoolId": system.aws.user_pools["DashboardUserPool"],
         "DashboardSignInUrl": "https://pay.example/dashboard/sign-in",
     }
-    monkeypatch.setattr(command, "output_of", lambda stack, key: outputs[key])
+    monkeypatch.setattr(command, "output_of", lambda stack, key: named[key])
+    return named
+
+
+def test_command_invites_the_merchants_dashboard_owner_in_the_stacks_pool(
+    outputs: dict[str, str], capsys: pytest.CaptureFixture
+) -> None:
+    # Given a stack whose outputs name the table, the dashboard's pool and its sign-in page
     # When `make merchant OWNER=...` creates a merchant
     assert main(["--name", "Acme", "--stack", "rp", "--owner", "Ann@Acme.example"]) == 0
     created = json.loads(capsys.readouterr().out)
@@ -93,3 +100,34 @@ def test_command_invites_the_merchants_dashboard_owner_in_the_stacks_pool(
     attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
     assert (attributes["custom:merchant_id"], attributes["custom:role"]) == (created["merchant_id"], "owner")
     assert user["UserStatus"] == "FORCE_CHANGE_PASSWORD"  # the invitation's temporary password
+
+
+def test_an_operator_invites_another_owner_to_an_existing_merchant(
+    outputs: dict[str, str], capsys: pytest.CaptureFixture
+) -> None:
+    from scripts.invite_owner import main as invite_owner
+
+    # Given a stack, and a merchant created there with its owner
+    assert main(["--name", "Locked out", "--stack", "rp", "--owner", "first@shop.example"]) == 0
+    merchant_id = json.loads(capsys.readouterr().out)["merchant_id"]
+    # When the operator invites another owner (the first lost access to their e-mail)
+    assert invite_owner(["--stack", "rp", "--merchant", merchant_id, "--owner", "Second@Shop.example"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    # Then the pool holds the new owner of that merchant, invited with a temporary password
+    assert (answer["merchant_id"], answer["owner_email"]) == (merchant_id, "second@shop.example")
+    pool = boto3.client("cognito-idp")
+    user = pool.admin_get_user(UserPoolId=outputs["DashboardUserPoolId"], Username="second@shop.example")
+    attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+    assert (attributes["custom:merchant_id"], attributes["custom:role"]) == (merchant_id, "owner")
+    assert user["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    # And the merchant's directory lists both owners
+    from billing.adapters.dynamodb.dashboard_members import DynamoDashboardMembers
+
+    members = DynamoDashboardMembers(boto3.client("dynamodb"), outputs["BillingTableName"])
+    assert sorted(m.email for m in members.list(merchant_id) if m.role == "owner") == [
+        "first@shop.example",
+        "second@shop.example",
+    ]
+    # And an unknown merchant is refused before anything is written
+    with pytest.raises(SystemExit):
+        invite_owner(["--stack", "rp", "--merchant", "mch_nobody", "--owner", "x@shop.example"])

@@ -8,6 +8,8 @@ from __future__ import annotations
 import http.client
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlparse
@@ -21,6 +23,28 @@ CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "docs" / "screenshots" if os.environ.get("SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "rp-screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@contextmanager
+def owner_in_browser(local: str, created: dict[str, Any]) -> Iterator[tuple[Any, list[str]]]:
+    """Headless Chromium with the merchant's owner signed in through the sign-in form, on the
+    overview: the page, and the Content Security Policy violations its console reports."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page = browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 900})
+        violations: list[str] = []
+        page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
+        page.goto(f"{local}/dashboard")
+        page.fill("input[name=email]", created["owner_email"])
+        page.fill("input[name=password]", created["owner_password"])
+        page.click("button[type=submit]")
+        page.wait_for_url("**/dashboard/overview")
+        try:
+            yield page, violations
+        finally:
+            browser.close()
 
 
 def new_merchant(local: str, name: str) -> dict[str, Any]:

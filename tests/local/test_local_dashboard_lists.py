@@ -12,7 +12,7 @@ import urllib.request
 from html import unescape
 
 from tests.local.conftest import Http
-from tests.local.test_dashboard_local import new_merchant
+from tests.local.test_dashboard_local import new_merchant, owner_in_browser
 from tests.local.test_local_dashboard_mandates import charged_mandate, signed_in
 
 
@@ -87,9 +87,7 @@ def test_an_owner_reads_the_charges_refunds_disputes_and_invoices_over_http(loca
 
 def test_an_owner_opens_a_charge_from_its_list_in_a_real_browser(local: str) -> None:
     """With SCREENSHOTS=1 the charge's page is saved as docs/screenshots/dashboard-charge-en.png."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.local.test_dashboard_local import ARGS, CHROMIUM, SHOTS
+    from tests.local.test_dashboard_local import SHOTS
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     # Given a merchant's collected charge, refunded in part
@@ -98,16 +96,7 @@ def test_an_owner_opens_a_charge_from_its_list_in_a_real_browser(local: str) -> 
     status, refund = Http(local, created["api_key"])("POST", f"/v1/charges/{charge_id}/refunds", {"amount": 500})
     assert status == 201, refund
     assert Http(local)("POST", "/_local/tick")[0] == 200
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        page = browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 900})
-        violations: list[str] = []
-        page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
-        page.goto(f"{local}/dashboard")
-        page.fill("input[name=email]", created["owner_email"])
-        page.fill("input[name=password]", created["owner_password"])
-        page.click("button[type=submit]")
-        page.wait_for_url("**/dashboard/overview")
+    with owner_in_browser(local, created) as (page, violations):
         # When the owner opens Charges and clicks the charge's id
         page.click("nav >> text=Charges")
         page.click(f"tr[data-charge-id='{charge_id}'] >> text={charge_id}")
@@ -121,5 +110,4 @@ def test_an_owner_opens_a_charge_from_its_list_in_a_real_browser(local: str) -> 
         page.click(f"a[href$='/dashboard/refunds/{refund['id']}']")
         page.wait_for_url(f"**/dashboard/refunds/{refund['id']}")
         assert "€5.00" in page.locator("main").inner_text()
-        browser.close()
     assert violations == []

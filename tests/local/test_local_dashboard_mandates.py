@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.local.conftest import Http
-from tests.local.test_dashboard_local import ARGS, CHROMIUM, SHOTS, Session, new_merchant
+from tests.local.test_dashboard_local import CHROMIUM, SHOTS, Session, new_merchant, owner_in_browser
 from tests.support.values import CONSENT
 
 
@@ -89,22 +89,11 @@ def test_an_owner_finds_a_mandate_reads_its_timeline_refunds_once_and_cancels_it
     not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium): the browser test is SKIPPED"
 )
 def test_an_owner_searches_reads_the_timeline_refunds_and_cancels_in_a_real_browser(local: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     SHOTS.mkdir(parents=True, exist_ok=True)
     created = new_merchant(local, "Sporto klubas")
     mandate_id, charge_id = charged_mandate(local, created, "member-0042", "ona.petraite@example.lt")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        page = browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 900})
-        violations: list[str] = []
-        page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
-        # Given the owner signed in
-        page.goto(f"{local}/dashboard")
-        page.fill("input[name=email]", created["owner_email"])
-        page.fill("input[name=password]", created["owner_password"])
-        page.click("button[type=submit]")
-        page.wait_for_url("**/dashboard/overview")
+    # Given the owner signed in
+    with owner_in_browser(local, created) as (page, violations):
         # When the owner searches the mandates by the customer's e-mail address
         page.click("nav >> text=Mandates")
         page.fill("input[name=q]", "Ona.Petraite@example.lt")
@@ -149,4 +138,3 @@ def test_an_owner_searches_reads_the_timeline_refunds_and_cancels_in_a_real_brow
         page.wait_for_function("document.querySelector('button[data-copy]').textContent === 'Copied'")  # the copy is async
         assert page.evaluate("navigator.clipboard.readText()") == pending["approval_url"]
         assert not violations, violations
-        browser.close()

@@ -18,7 +18,7 @@ import pytest
 
 from devtools.template import ROOT
 from tests.local.conftest import Http
-from tests.local.test_dashboard_local import ARGS, CHROMIUM, Session, new_merchant
+from tests.local.test_dashboard_local import CHROMIUM, Session, new_merchant, owner_in_browser
 from tests.support.values import CONSENT
 
 pytestmark = pytest.mark.slow
@@ -124,20 +124,9 @@ def test_the_overview_shows_what_the_api_and_the_engine_did_reading_a_bounded_nu
     not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium): the browser test is SKIPPED"
 )
 def test_an_owner_reads_the_overview_in_a_real_browser_in_english_and_lithuanian(local: str, shop: dict[str, Any]) -> None:
-    from playwright.sync_api import sync_playwright
-
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        page = browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 900})
-        violations: list[str] = []
-        page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
-        # Given the owner signed in
-        page.goto(f"{local}/dashboard")
-        page.fill("input[name=email]", shop["owner_email"])
-        page.fill("input[name=password]", shop["owner_password"])
-        page.click("button[type=submit]")
-        page.wait_for_url("**/dashboard/overview")
+    # Given the owner signed in
+    with owner_in_browser(local, shop) as (page, violations):
         # Then the overview shows the figures, and the charts drawn with the stylesheet's colours
         assert page.locator("h1").inner_text() == "Overview"
         figure = page.locator(".figure", has_text="Failed payments that need action")
@@ -158,4 +147,3 @@ def test_an_owner_reads_the_overview_in_a_real_browser_in_english_and_lithuanian
         assert page.get_by_role("img", name="Surinkti pinigai per dieną, EUR").count() == 1
         page.screenshot(path=str(SHOTS / "dashboard-overview-lt.png"), full_page=True)
         assert not violations, violations
-        browser.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from tests.local.conftest import Http
-from tests.local.test_dashboard_local import new_merchant
+from tests.local.test_dashboard_local import new_merchant, owner_in_browser
 from tests.local.test_local_dashboard_mandates import signed_in
 from tests.local.test_local_exports import fetch
 
@@ -51,22 +51,11 @@ def test_an_owner_manages_plans_keys_and_exports_over_http(local: str) -> None:
 def test_an_owner_creates_a_plan_and_a_key_in_a_real_browser(local: str) -> None:
     """With SCREENSHOTS=1 the plans and API keys pages are saved as docs/screenshots/dashboard-plans-en.png
     and dashboard-api-keys-lt.png (the key's secret is never on them)."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.local.test_dashboard_local import ARGS, CHROMIUM, SHOTS
+    from tests.local.test_dashboard_local import SHOTS
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     created = new_merchant(local, "Sporto klubas")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        page = browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 900})
-        violations: list[str] = []
-        page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
-        page.goto(f"{local}/dashboard")
-        page.fill("input[name=email]", created["owner_email"])
-        page.fill("input[name=password]", created["owner_password"])
-        page.click("button[type=submit]")
-        page.wait_for_url("**/dashboard/overview")
+    with owner_in_browser(local, created) as (page, violations):
         # When the owner creates a plan from the Plans page, a wrong amount first
         page.click("nav >> text=Plans")
         page.fill("input[name=name]", "Monthly membership")
@@ -89,5 +78,4 @@ def test_an_owner_creates_a_plan_and_a_key_in_a_real_browser(local: str) -> None
         page.goto(f"{local}/dashboard/api-keys?lang=lt")
         assert secret not in page.content() and page.locator("tr[data-key-id]").count() == 2
         page.screenshot(path=str(SHOTS / "dashboard-api-keys-lt.png"), full_page=True)
-        browser.close()
     assert violations == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from tests.local.conftest import Http
-from tests.local.test_dashboard_local import new_merchant
+from tests.local.test_dashboard_local import new_merchant, owner_in_browser
 from tests.local.test_local_dashboard_mandates import signed_in
 
 
@@ -65,22 +65,11 @@ def test_an_owner_manages_webhooks_and_settings_over_http(local: str) -> None:
 def test_an_owner_adds_a_webhook_and_saves_settings_in_a_real_browser(local: str) -> None:
     """With SCREENSHOTS=1 the webhooks and settings pages are saved as
     docs/screenshots/dashboard-webhooks-en.png and dashboard-settings-lt.png (no secret on them)."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.local.test_dashboard_local import ARGS, CHROMIUM, SHOTS
+    from tests.local.test_dashboard_local import SHOTS
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     created = new_merchant(local, "Sporto klubas")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        page = browser.new_page(locale="en-GB", viewport={"width": 1280, "height": 900})
-        violations: list[str] = []
-        page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
-        page.goto(f"{local}/dashboard")
-        page.fill("input[name=email]", created["owner_email"])
-        page.fill("input[name=password]", created["owner_password"])
-        page.click("button[type=submit]")
-        page.wait_for_url("**/dashboard/overview")
+    with owner_in_browser(local, created) as (page, violations):
         # When the owner adds an endpoint with an unknown event type first, Then the reason, what was typed kept
         page.click("nav >> text=Webhooks")
         page.fill("input[name=url]", "http://127.0.0.1:9/hooks")
@@ -116,5 +105,4 @@ def test_an_owner_adds_a_webhook_and_saves_settings_in_a_real_browser(local: str
         page.wait_for_url("**?done=rate_created")
         assert "21 %" in page.locator("table.tax-rates").inner_text()
         page.screenshot(path=str(SHOTS / "dashboard-settings-lt.png"), full_page=True)
-        browser.close()
     assert violations == []

@@ -38,10 +38,6 @@ def in_pool(world: World, email: str) -> bool:
 # ----------------------------------------------------------------------------- an invitation by a stale owner
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review25b: invite() checks the role the session read, not the directory at write time: a just-demoted owner invites an owner",
-)
 def test_an_owner_demoted_while_their_invitation_is_in_flight_invites_no_one(world: World) -> None:
     # Given two owners; the first's request passed the session check as an owner
     first, second = world.owner_a, world.viewer_a
@@ -58,10 +54,6 @@ def test_an_owner_demoted_while_their_invitation_is_in_flight_invites_no_one(wor
     assert not listed(world, "backdoor@evil.example") and not in_pool(world, "backdoor@evil.example")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review25b: invite() checks the role the session read, not the directory at write time: a just-removed owner invites an owner",
-)
 def test_an_owner_removed_while_their_invitation_is_in_flight_invites_no_one(world: World) -> None:
     first, second = world.owner_a, world.viewer_a
     world.members.put("mch_a", replace(second, role="owner"))
@@ -91,10 +83,6 @@ class Outage(Exception):
     """DynamoDB or Cognito failing once (a throttle, a timeout)."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review25b: invite() creates the pool user, then the directory row; a failed row leaves the address stuck in the pool",
-)
 def test_an_invitation_whose_directory_write_failed_can_be_sent_again(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     owner = DashboardUser(world.owner_a.user_id, world.owner_a.email, "mch_a", "owner")
     put = world.members.put
@@ -118,10 +106,6 @@ def test_an_invitation_whose_directory_write_failed_can_be_sent_again(world: Wor
     assert listed(world, "ona@a.example")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review25b: remove() deletes the directory row, then the pool user; a failed pool delete leaves the address never invitable again",
-)
 def test_a_removal_whose_pool_delete_failed_leaves_the_address_invitable(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     owner = DashboardUser(world.owner_a.user_id, world.owner_a.email, "mch_a", "owner")
     viewer = world.viewer_a

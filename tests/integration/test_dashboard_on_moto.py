@@ -15,6 +15,7 @@ import pytest
 from billing.adapters.cognito import CognitoUserPool
 from billing.adapters.dynamodb.dashboard_members import DynamoDashboardMembers
 from billing.domain.dashboard_users import Member
+from billing.domain.errors import InvalidState
 from billing.service.dashboard import DashboardUsers
 from devtools.gateway import ApiGateway, HttpResponse
 from devtools.lambda_runtime import invoke, load_function
@@ -280,3 +281,41 @@ def test_two_owners_removing_or_demoting_each_other_at_once_leave_one_owner(aws:
     with pytest.raises(MembersChanged):
         members.change("mch_abc", third.user_id, "viewer", owners_required(read, three, third.user_id, "viewer"))
     assert [m.user_id for m in members.list("mch_abc") if m.role == "owner"] == [third.user_id]
+
+
+def test_an_invitation_is_written_under_the_owners_rule_and_a_left_over_address_is_invited_again(
+    aws: Provisioned, dashboard: Any
+) -> None:
+    import time
+
+    from billing.domain.dashboard_users import DashboardUser, MembersChanged
+
+    _, users = dashboard
+    cognito = boto3.client("cognito-idp")
+    first, _ = users.create_owner("mch_abc", "first@shop.example")
+    second, _ = users.create_owner("mch_abc", "second@shop.example")
+    acting_first = DashboardUser(first.user_id, first.email, "mch_abc", "owner")
+    # Given the first owner demoted while their invitation is in flight (the rule read before the change)
+    users.change_role(DashboardUser(second.user_id, second.email, "mch_abc", "owner"), first.user_id, "viewer")
+    users.members.list = lambda merchant_id: [first, second]  # the reading taken before the demotion
+    # When their invitation is written: the transaction's check refuses it, and the pool's user is taken back
+    with pytest.raises(MembersChanged):
+        users.invite(acting_first, "backdoor@evil.example", "owner")
+    del users.members.list
+    with pytest.raises(cognito.exceptions.UserNotFoundException):
+        attributes(aws, "backdoor@evil.example")
+    # And given an address the pool holds that no directory lists (a removal whose pool delete failed)
+    owner = DashboardUser(second.user_id, second.email, "mch_abc", "owner")
+    left_over = users.invite(owner, "ona@shop.example", "viewer")
+    users.members.delete("mch_abc", left_over.user_id)
+    # When invited again minutes later, it is replaced by a new pool user the directory lists
+    later = DashboardUsers(users.pool, users.members, FakeClock(None), wall_clock=lambda: time.time() + 600)
+    again = later.invite(owner, "ona@shop.example", "viewer")
+    assert again.user_id != left_over.user_id and users.members.get("mch_abc", again.user_id) is not None
+    assert attributes(aws, "ona@shop.example")["sub"] == again.user_id
+    # But an address another merchant's directory lists stays refused, and their user untouched
+    theirs, _ = users.create_owner("mch_other", "them@other.example")
+    with pytest.raises(InvalidState):
+        later.invite(owner, "them@other.example", "viewer")
+    assert attributes(aws, "them@other.example")["custom:merchant_id"] == "mch_other"
+    assert users.members.get("mch_other", theirs.user_id) is not None

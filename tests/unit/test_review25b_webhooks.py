@@ -30,10 +30,6 @@ def secrets_that_sign(world: World, hook: WebhookEndpoint) -> set[str]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review25b: the rotate form sent twice rotates twice and drops the secret in use without its 24 h overlap",
-)
 def test_a_rotation_sent_twice_keeps_the_secret_in_use_valid_for_the_overlap(world: World) -> None:
     # Given an endpoint whose secret the merchant's server verifies with
     endpoint_id = endpoint(world)

@@ -17,9 +17,6 @@ def world() -> World:
     return World()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review25b: a tax rate is archived by one click of an inline form, without the confirmation page"
-)
 def test_archiving_a_tax_rate_goes_through_a_confirmation_page(world: World) -> None:
     rate = a_rate(world)
     # The settings page links to a confirmation, holding no POST form that archives at once

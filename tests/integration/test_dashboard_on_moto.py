@@ -319,3 +319,26 @@ def test_an_invitation_is_written_under_the_owners_rule_and_a_left_over_address_
         later.invite(owner, "them@other.example", "viewer")
     assert attributes(aws, "them@other.example")["custom:merchant_id"] == "mch_other"
     assert users.members.get("mch_other", theirs.user_id) is not None
+
+
+def test_a_removal_sent_again_after_the_pools_delete_failed_finishes_it(aws: Provisioned, dashboard: Any) -> None:
+    from billing.domain.dashboard_users import DashboardUser
+    from billing.domain.errors import NotFound
+
+    _, users = dashboard
+    owner_member, _ = users.create_owner("mch_abc", "owner@shop.example")
+    owner = DashboardUser(owner_member.user_id, owner_member.email, "mch_abc", "owner")
+    viewer = users.invite(owner, "viewer@shop.example", "viewer")
+    # Given a removal whose directory row went and whose pool delete did not (a throttle)
+    users.members.delete("mch_abc", viewer.user_id)
+    # When it is sent again: the pool's user is deleted, the page says the user is gone (404)
+    with pytest.raises(NotFound):
+        users.remove(owner, viewer.user_id)
+    with pytest.raises(boto3.client("cognito-idp").exceptions.UserNotFoundException):
+        attributes(aws, "viewer@shop.example")
+    # And an id the pool could never hold, or an e-mail address in the id's place, removes nothing
+    with pytest.raises(NotFound):
+        users.remove(owner, "x" * 128)
+    with pytest.raises(NotFound):
+        users.remove(owner, "owner@shop.example")
+    assert attributes(aws, "owner@shop.example")["sub"] == owner.user_id

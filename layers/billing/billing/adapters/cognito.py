@@ -206,8 +206,8 @@ class CognitoUserPool:
         try:
             found = self.client.admin_get_user(UserPoolId=self.pool_id, Username=username)
         except ClientError as error:
-            if error.response["Error"]["Code"] == "UserNotFoundException":
-                return None
+            if error.response["Error"]["Code"] in ("UserNotFoundException", "InvalidParameterException"):
+                return None  # none, or not a name the pool could hold (an id from a URL)
             raise
         attributes = {a["Name"]: a["Value"] for a in found.get("UserAttributes", [])}
         merchant_id = attributes.get("custom:merchant_id")

@@ -15,6 +15,7 @@ import pytest
 from billing.adapters.cognito import CognitoUserPool
 from billing.adapters.dynamodb.dashboard_members import DynamoDashboardMembers
 from billing.domain.dashboard_users import Member
+from billing.domain.errors import InvalidState
 from billing.service.dashboard import DashboardUsers
 from devtools.gateway import ApiGateway, HttpResponse
 from devtools.lambda_runtime import invoke, load_function
@@ -307,3 +308,64 @@ def test_a_merchants_users_are_read_whole_across_query_pages_so_the_owner_rule_s
     last = DashboardUser("u-9", "u-9@shop.example", "mch_many", "owner")
     with pytest.raises(NoOwnerLeft):
         owners_required(members.list("mch_many"), last, "u-9", "viewer")
+
+
+def test_an_invitation_is_written_under_the_owners_rule_and_a_left_over_address_is_invited_again(
+    aws: Provisioned, dashboard: Any
+) -> None:
+    import time
+
+    from billing.domain.dashboard_users import DashboardUser, MembersChanged
+
+    _, users = dashboard
+    cognito = boto3.client("cognito-idp")
+    first, _ = users.create_owner("mch_abc", "first@shop.example")
+    second, _ = users.create_owner("mch_abc", "second@shop.example")
+    acting_first = DashboardUser(first.user_id, first.email, "mch_abc", "owner")
+    # Given the first owner demoted while their invitation is in flight (the rule read before the change)
+    users.change_role(DashboardUser(second.user_id, second.email, "mch_abc", "owner"), first.user_id, "viewer")
+    users.members.list = lambda merchant_id: [first, second]  # the reading taken before the demotion
+    # When their invitation is written: the transaction's check refuses it, and the pool's user is taken back
+    with pytest.raises(MembersChanged):
+        users.invite(acting_first, "backdoor@evil.example", "owner")
+    del users.members.list
+    with pytest.raises(cognito.exceptions.UserNotFoundException):
+        attributes(aws, "backdoor@evil.example")
+    # And given an address the pool holds that no directory lists (a removal whose pool delete failed)
+    owner = DashboardUser(second.user_id, second.email, "mch_abc", "owner")
+    left_over = users.invite(owner, "ona@shop.example", "viewer")
+    users.members.delete("mch_abc", left_over.user_id)
+    # When invited again minutes later, it is replaced by a new pool user the directory lists
+    later = DashboardUsers(users.pool, users.members, FakeClock(None), wall_clock=lambda: time.time() + 600)
+    again = later.invite(owner, "ona@shop.example", "viewer")
+    assert again.user_id != left_over.user_id and users.members.get("mch_abc", again.user_id) is not None
+    assert attributes(aws, "ona@shop.example")["sub"] == again.user_id
+    # But an address another merchant's directory lists stays refused, and their user untouched
+    theirs, _ = users.create_owner("mch_other", "them@other.example")
+    with pytest.raises(InvalidState):
+        later.invite(owner, "them@other.example", "viewer")
+    assert attributes(aws, "them@other.example")["custom:merchant_id"] == "mch_other"
+    assert users.members.get("mch_other", theirs.user_id) is not None
+
+
+def test_a_removal_sent_again_after_the_pools_delete_failed_finishes_it(aws: Provisioned, dashboard: Any) -> None:
+    from billing.domain.dashboard_users import DashboardUser
+    from billing.domain.errors import NotFound
+
+    _, users = dashboard
+    owner_member, _ = users.create_owner("mch_abc", "owner@shop.example")
+    owner = DashboardUser(owner_member.user_id, owner_member.email, "mch_abc", "owner")
+    viewer = users.invite(owner, "viewer@shop.example", "viewer")
+    # Given a removal whose directory row went and whose pool delete did not (a throttle)
+    users.members.delete("mch_abc", viewer.user_id)
+    # When it is sent again: the pool's user is deleted, the page says the user is gone (404)
+    with pytest.raises(NotFound):
+        users.remove(owner, viewer.user_id)
+    with pytest.raises(boto3.client("cognito-idp").exceptions.UserNotFoundException):
+        attributes(aws, "viewer@shop.example")
+    # And an id the pool could never hold, or an e-mail address in the id's place, removes nothing
+    with pytest.raises(NotFound):
+        users.remove(owner, "x" * 128)
+    with pytest.raises(NotFound):
+        users.remove(owner, "owner@shop.example")
+    assert attributes(aws, "owner@shop.example")["sub"] == owner.user_id

@@ -485,7 +485,7 @@ def test_the_dashboards_pool_keeps_merchant_and_role_out_of_the_users_hands() ->
         "ALLOW_USER_PASSWORD_AUTH" not in app["ExplicitAuthFlows"]
         and "ALLOW_ADMIN_USER_PASSWORD_AUTH" not in app["ExplicitAuthFlows"]
     )
-    # And the dashboard's function may only invite and remove users of this pool and set their role
+    # And the dashboard's function may only invite, look up and remove users of this pool and set their role
     statements = resources("AWS::Serverless::Function")["DashboardFunction"]["Properties"]["Policies"][1]["Statement"]
     cognito = [s for s in statements if any(str(a).startswith("cognito-idp:") for a in s["Action"])]
     assert cognito == [
@@ -496,6 +496,7 @@ def test_the_dashboards_pool_keeps_merchant_and_role_out_of_the_users_hands() ->
                 "cognito-idp:AdminDeleteUser",
                 "cognito-idp:AdminUserGlobalSignOut",
                 "cognito-idp:AdminUpdateUserAttributes",
+                "cognito-idp:AdminGetUser",
             ],
             "Resource": {"Fn::GetAtt": ["DashboardUserPool", "Arn"]},
         }

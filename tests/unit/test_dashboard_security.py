@@ -21,7 +21,7 @@ from joserfc.jwk import KeySet, OctKey, RSAKey
 from billing.bootstrap import DashboardDeps, build_use_cases
 from billing.dashboard import list_pages, mandate_pages, owner_pages, routes, settings_pages, webhook_pages
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
-from billing.domain.dashboard_users import Member, MembersChanged, Role
+from billing.domain.dashboard_users import Member, MembersChanged, PoolUser, Role
 from billing.domain.errors import InvalidState
 from billing.service.dashboard import DashboardSessions, DashboardUsers
 from billing.service.figures import FigureKeeper
@@ -90,6 +90,12 @@ class FakePool:
     def delete_user(self, user_id: str) -> None:
         self.users.pop(user_id, None)
 
+    def user(self, username: str) -> PoolUser | None:  # by e-mail or sub; this pool keeps no creation time
+        for sub, (email, merchant, _) in self.users.items():
+            if username in (sub, email):
+                return PoolUser(sub, email, merchant)
+        return None
+
     def set_role(self, user_id: str, role: str) -> None:
         email, merchant, _ = self.users[user_id]
         self.users[user_id] = (email, merchant, role)
@@ -120,6 +126,14 @@ class FakeMembers:
 
     def delete(self, merchant_id: str, user_id: str) -> None:
         self.rows.pop((merchant_id, user_id), None)
+
+    def add(self, merchant_id: str, member: Member, owners: tuple[str, ...]) -> None:
+        """As DynamoDB's transaction: no row of that id and each of `owners` an owner, then the put."""
+        if (merchant_id, member.user_id) in self.rows or any(
+            getattr(self.rows.get((merchant_id, o)), "role", None) != "owner" for o in owners
+        ):
+            raise MembersChanged("The merchant's users changed meanwhile: no one was invited. Reload and try again.")
+        self.put(merchant_id, member)
 
     def change(self, merchant_id: str, user_id: str, role: Role | None, owners: tuple[str, ...]) -> None:
         """As DynamoDB's transaction: every condition checked, then the one write (or none)."""

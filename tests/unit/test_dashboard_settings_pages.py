@@ -230,3 +230,38 @@ def test_the_default_rate_speaks_lithuanian(world: World) -> None:
     assert "Numatytasis mokesčio tarifas" in page and "Išsaugoti numatytąjį tarifą" in page
     done = post(world, "/dashboard/settings/default-tax-rate?lang=lt", OWNER, {"default_tax_rate_id": rate.id})
     assert "Numatytasis mokesčio tarifas išsaugotas" in world.request("GET", done.headers["Location"] + "&lang=lt", OWNER).body
+
+
+# ----------------------------------------------------------------------------- archiving through a confirmation
+
+
+def test_archiving_a_rate_is_confirmed_on_its_own_page_whose_form_archives(world: World) -> None:
+    rate = a_rate(world)
+    # Given the settings page's archive link, its page names the rate and says it cannot be undone
+    shown = world.request("GET", f"/dashboard/settings/tax-rates/{rate.id}/archive", OWNER)
+    said = text_of(shown.body)
+    assert shown.status == 200 and "Archive the tax rate PVM?" in said and rate.id in said and "LT" in said
+    assert "This cannot be undone" in said and "the account's default: choose another" not in said
+    assert f'action="/dashboard/settings/tax-rates/{rate.id}/archive"' in shown.body and 'name="csrf"' in shown.body
+    assert 'href="/dashboard/settings"' in shown.body and rates_of(world)[0].status == "active"
+    # When its form is sent, the rate is archived
+    assert post(world, f"/dashboard/settings/tax-rates/{rate.id}/archive", OWNER).status == 303
+    assert rates_of(world)[0].status == "archived"
+    # And the page of an archived rate says it cannot be done now (409), with no form that archives
+    again = world.request("GET", f"/dashboard/settings/tax-rates/{rate.id}/archive", OWNER)
+    assert again.status == 409 and f'action="/dashboard/settings/tax-rates/{rate.id}/archive"' not in again.body
+
+
+def test_the_confirmation_of_the_default_rate_says_so_in_lithuanian(world: World) -> None:
+    rate = a_rate(world)
+    assert post(world, "/dashboard/settings/default-tax-rate", OWNER, {"default_tax_rate_id": rate.id}).status == 303
+    shown = text_of(world.request("GET", f"/dashboard/settings/tax-rates/{rate.id}/archive?lang=lt", OWNER).body)
+    assert "Archyvuoti mokesčio tarifą PVM?" in shown and "Tai paskyros numatytasis tarifas" in shown
+
+
+def test_the_confirmation_is_an_owners_and_another_merchants_rate_is_404(world: World) -> None:
+    rate = a_rate(world)
+    assert world.request("GET", f"/dashboard/settings/tax-rates/{rate.id}/archive", viewer(world)).status == 403
+    assert world.request("GET", f"/dashboard/settings/tax-rates/{rate.id}/archive", owner_b(world)).status == 404
+    assert world.request("GET", "/dashboard/settings/tax-rates/txr_nope/archive", OWNER).status == 404
+    assert rates_of(world)[0].status == "active"

@@ -280,7 +280,8 @@ def test_the_confirmation_speaks_lithuanian(world: World) -> None:
 
 
 def form_key_on(body: str) -> str:
-    return re.search(r'name="form_key" value="([A-Za-z0-9_-]+)"', body).group(1)  # type: ignore[union-attr]
+    """The last form key on the page: the new endpoint's form's (the rows' rotate forms come first)."""
+    return re.findall(r'name="form_key" value="([A-Za-z0-9_-]+)"', body)[-1]
 
 
 def test_the_form_sent_twice_adds_one_endpoint(world: World) -> None:
@@ -335,3 +336,44 @@ def test_a_form_sent_again_while_the_first_still_runs_is_409(world: World) -> No
 def test_without_a_well_formed_key_the_form_adds_as_the_api_without_one(world: World, key: str) -> None:
     assert post(world, "/dashboard/webhooks", OWNER, HOOK | {"form_key": key}).status == 201
     assert world.idempotency.records == {} and len(endpoints_of(world)) == 1
+
+
+# ----------------------------------------------------------------------------- a rotation sent twice
+
+
+def rotate_key_on(body: str, endpoint_id: str) -> str:
+    form = re.search(rf'action="/dashboard/webhooks/{endpoint_id}/rotate".*?</form>', body, re.S).group(0)  # type: ignore[union-attr]
+    return form_key_on(form)
+
+
+def test_the_rotate_form_sent_twice_rotates_once_and_shows_no_secret_again(world: World) -> None:
+    # Given two endpoints; each row's rotate form carries its own key
+    endpoint_id, other_id = endpoint(world), endpoint(world)
+    page = world.request("GET", "/dashboard/webhooks", OWNER).body
+    key, other_key = rotate_key_on(page, endpoint_id), rotate_key_on(page, other_id)
+    assert key != other_key
+    # When the first row's form is sent twice (a double click)
+    first = post(world, f"/dashboard/webhooks/{endpoint_id}/rotate", OWNER, {"form_key": key})
+    again = post(world, f"/dashboard/webhooks/{endpoint_id}/rotate", OWNER, {"form_key": key})
+    # Then the secret was rotated once: the first answer's secret signs, the one before it for 24 h
+    assert first.status == 200 and again.status == 303
+    assert again.headers["Location"] == "/dashboard/webhooks?done=already_rotated"
+    [hook] = [e for e in endpoints_of(world) if e.id == endpoint_id]
+    assert world.secret_box.open(hook.sealed_secret, MERCHANT, endpoint_id) == secret_on(first.body)
+    assert hook.previous_sealed_secret is not None
+    # And the second answer says so, showing no secret; the stored answer holds none either
+    notice = text_of(world.request("GET", again.headers["Location"], OWNER).body)
+    assert "already rotated" in notice and secret_on(first.body) not in notice
+    assert secret_on(first.body) not in repr(world.idempotency.records)
+    # And the other row's form rotates its own endpoint; a key sent for another endpoint is 409
+    assert post(world, f"/dashboard/webhooks/{other_id}/rotate", OWNER, {"form_key": other_key}).status == 200
+    assert post(world, f"/dashboard/webhooks/{other_id}/rotate", OWNER, {"form_key": key}).status == 409
+
+
+def test_a_rotation_sent_again_in_lithuanian_says_so(world: World) -> None:
+    endpoint_id = endpoint(world)
+    key = rotate_key_on(world.request("GET", "/dashboard/webhooks", OWNER).body, endpoint_id)
+    assert post(world, f"/dashboard/webhooks/{endpoint_id}/rotate", OWNER, {"form_key": key}).status == 200
+    again = post(world, f"/dashboard/webhooks/{endpoint_id}/rotate?lang=lt", OWNER, {"form_key": key})
+    notice = world.request("GET", f"{again.headers['Location']}&lang=lt", OWNER).body
+    assert "slaptasis raktas tada jau buvo pakeistas" in notice

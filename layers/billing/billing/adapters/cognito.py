@@ -11,10 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from ..domain.dashboard_users import PoolUser
 from ..domain.errors import InvalidState
 from ..service.ports import InvalidToken, NewPasswordRequired, SignInRefused
 
@@ -197,6 +199,27 @@ class CognitoUserPool:
             except ClientError as error:
                 if error.response["Error"]["Code"] != "UserNotFoundException":
                     raise
+
+    def user(self, username: str) -> PoolUser | None:
+        """The pool's user by e-mail address or `sub` (AdminGetUser), with their merchant; None
+        when there is none or they name no merchant."""
+        try:
+            found = self.client.admin_get_user(UserPoolId=self.pool_id, Username=username)
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("UserNotFoundException", "InvalidParameterException"):
+                return None  # none, or not a name the pool could hold (an id from a URL)
+            raise
+        attributes = {a["Name"]: a["Value"] for a in found.get("UserAttributes", [])}
+        merchant_id = attributes.get("custom:merchant_id")
+        if not merchant_id:
+            return None
+        created = found.get("UserCreateDate")
+        return PoolUser(
+            user_id=attributes.get("sub") or found["Username"],
+            email=attributes.get("email", ""),
+            merchant_id=merchant_id,
+            created_at=created if isinstance(created, datetime) else None,
+        )
 
     def set_role(self, user_id: str, role: str) -> None:
         """The role the user's next token names (the members list is what sessions go by)."""

@@ -39,13 +39,18 @@ def new_key() -> str:
     return secrets.token_hex(16)
 
 
+def is_key(value: str) -> bool:
+    """Whether `value` is a form key as `new_key` makes them."""
+    return bool(_KEY.fullmatch(value))
+
+
 def run(
     session: Session, operation: str, fields: dict[str, str], values: dict[str, Any], action: Callable[[], dict[str, Any]]
 ) -> tuple[dict[str, Any], bool]:
     """`action()`'s result, run once per (user, form key); and whether this is a replay of it.
     A key reused with other `values`, or whose first POST is still running, is SentBefore."""
     key = fields.get(FIELD, "")
-    if not _KEY.fullmatch(key):
+    if not is_key(key):
         return action(), False
     user = session.user
     request = {

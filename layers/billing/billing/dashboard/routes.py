@@ -354,10 +354,17 @@ def managed_login_callback() -> Response[str]:
 
 @router.post("/dashboard/sign-out")
 def sign_out() -> Response[str]:
-    """Every token the user holds ends (not only this browser's cookie): a copy of it opens nothing."""
+    """Every token the user holds ends (not only this browser's cookie): a copy of it opens nothing.
+    Signed in on managed login, the browser also goes through its logout endpoint (the global
+    sign-out leaves managed login's own session cookie, which would sign in again without a
+    password), which comes back to the sign-in page (the app client's `LogoutURLs`)."""
     session, _ = act(owner_only=False)
     deps().users().sign_out(session.user)
-    return redirect(f"{root()}/sign-in", [sessions.clear_cookie(sessions.SESSION_COOKIE, root())])
+    cleared = [sessions.clear_cookie(sessions.SESSION_COOKIE, root())]
+    if deps().managed_login_url:
+        query = urlencode({"client_id": deps().client_id(), "logout_uri": f"{base_url()}/dashboard/sign-in"})
+        return redirect(f"{deps().managed_login_url.rstrip('/')}/logout?{query}", cleared)
+    return redirect(f"{root()}/sign-in", cleared)
 
 
 @router.get("/dashboard/static/dashboard.css")

@@ -1,7 +1,8 @@
 """The owner's settings page: the account (name, legal name, address, VAT id, company code,
 support e-mail, default locale, customer notifications with invoice_pdf, the invoice and credit
 note prefixes) changed through the account use case, the tax rates listed, created and archived
-through the tax rates' use cases, and the account's default tax rate chosen (its own small form,
+through the tax rates' use cases (archiving, final, through a confirmation page: `confirm.py`),
+and the account's default tax rate chosen (its own small form,
 the account use case's `default_tax_rate_id`: an active rate of this merchant, else 422, as the
 API says): those of PATCH /v1/account and /v1/tax_rates.
 
@@ -23,7 +24,7 @@ from ..domain.errors import InvalidState, ValidationFailed
 from ..domain.tax import PERCENTAGE_PATTERN, iso_country
 from ..domain.text import lines, single_line
 from ..service.ports import PageRequest
-from . import render, routes, views
+from . import confirm, render, routes, views
 from .mandate_pages import use_cases
 from .routes import Session
 from .texts import Lang, text
@@ -218,6 +219,39 @@ def create_rate() -> Response[str]:
     except InvalidState as refused:
         return settings_page(session, 409, refused.message)
     return routes.done(session, "settings", "rate_created", tax_rate_id=rate.id)
+
+
+@router.get("/dashboard/settings/tax-rates/<rate_id>/archive")
+def confirm_archive_rate(rate_id: str) -> Response[str]:
+    """The archive link's page (`confirm.py`): the rate, what archiving does (final: no way back);
+    its form archives."""
+    session = confirm.owner()
+    lang, merchant = routes.lang(), session.user.merchant_id
+    rate = use_cases().tax_rates.get(merchant, rate_id)  # another merchant's: NotFound, the 404 page
+    if rate.status != "active":
+        return settings_page(session, 409, text(lang, "confirm.not_now", state=text(lang, f"settings.rate_status.{rate.status}")))
+    inclusive = text(lang, "settings.inclusive_yes" if rate.inclusive else "settings.inclusive_no")
+    summary = [
+        (text(lang, "settings.display_name"), f"{rate.display_name} ({rate.id})"),
+        (text(lang, "settings.percentage"), f"{_percent(rate.percentage, lang)} ({inclusive})"),
+        (text(lang, "settings.country_column"), rate.country),
+        (text(lang, "confirm.created"), views.day(rate.created_at, lang)),
+    ]
+    happens = text(lang, "settings.archive_rate_happens")
+    if use_cases().account.get(merchant).default_tax_rate_id == rate.id:
+        happens = f"{happens} {text(lang, 'settings.archive_rate_default')}"
+    return confirm.page(
+        session,
+        "settings",
+        confirm.Confirmation(
+            title=text(lang, "settings.archive_rate_title", name=rate.display_name),
+            happens=happens,
+            summary=summary,
+            action=f"{routes.root()}/settings/tax-rates/{rate.id}/archive",
+            button=text(lang, "settings.archive_rate_button"),
+            back=f"{routes.root()}/settings",
+        ),
+    )
 
 
 @router.post("/dashboard/settings/tax-rates/<rate_id>/archive")

@@ -11,11 +11,13 @@ merchant's endpoint or delivery is 404. What a form got wrong is its page again 
 A secret is on the POST's response only (no-store, as every dashboard page): never on the list, in
 a redirect's URL or in the log. The form sent twice (a double click, back and send again) adds one
 endpoint: each rendering carries its own key (`once.py`, the API's Idempotency-Key table); the
-second sending says the endpoint was added already (its secret is not shown again).
+second sending says the endpoint was added already (its secret is not shown again). So is each
+row's rotate form: a rotation sent twice rotates once (the secret in use keeps its 24 hours).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -113,6 +115,7 @@ def webhooks_page(
             "status": e.status,
             "status_text": text(lang, f"webhooks.status.{e.status}"),
             "created": views.moment(e.created_at, lang),
+            "rotate_key": once.new_key(),  # each row's rotate form its own key
         }
         for e in result.data
         if not e.deleted
@@ -135,7 +138,9 @@ def webhooks_page(
 @router.get("/dashboard/webhooks")
 def webhooks() -> Response[str]:
     session = routes.signed_in()
-    return webhooks_page(session, notice=routes.notice("webhooks", ("enabled", "disabled", "deleted", "already_created")))
+    return webhooks_page(
+        session, notice=routes.notice("webhooks", ("enabled", "disabled", "deleted", "already_created", "already_rotated"))
+    )
 
 
 def _secret_page(session: Session, status: int, made: EndpointWithSecret, what: str) -> Response[str]:
@@ -184,14 +189,41 @@ def create_endpoint() -> Response[str]:
     return _secret_page(session, 201, made[0], "webhook_endpoint_created")
 
 
+def _rotation_fields(session: Session, endpoint_id: str, fields: dict[str, str]) -> dict[str, str]:
+    """The rotation's form key: the row's own (each rendering of the page gives each endpoint's
+    rotate form a fresh one), or for a form without one (a page rendered before the rotate form had
+    a key, a hand-made POST) one derived from the session's CSRF token and the endpoint: such
+    rotations run once per endpoint per session (24 hours), the page's own form rotates again."""
+    sent = fields.get(once.FIELD, "")
+    if once.is_key(sent):
+        return {once.FIELD: sent}
+    return {once.FIELD: hashlib.sha256(f"rotate:{session.csrf}:{endpoint_id}".encode()).hexdigest()[:32]}
+
+
 @router.post("/dashboard/webhooks/<endpoint_id>/rotate")
 def rotate_secret(endpoint_id: str) -> Response[str]:
-    session, _ = routes.act()
+    """The secret rotated once per form: the same form sent twice (a double click, a reload of the
+    POST's answer) would drop the secret in use at once (the endpoint keeps one previous secret,
+    and it would be the never-seen one of the first rotation); its replay says the secret was
+    rotated already, shows none, and what it stores is the endpoint's id only."""
+    session, fields = routes.act()
+    made: list[EndpointWithSecret] = []
+
+    def rotate() -> dict[str, Any]:
+        made.append(use_cases().webhooks.rotate_secret(session.user.merchant_id, endpoint_id))  # another's: 404
+        return {"status": 200, "body": {"id": made[0].endpoint.id}}  # what a replay knows: never the secret
+
     try:
-        made = use_cases().webhooks.rotate_secret(session.user.merchant_id, endpoint_id)  # another's: the 404 page
+        once.run(
+            session, "webhook_rotation", _rotation_fields(session, endpoint_id, fields), {"endpoint_id": endpoint_id}, rotate
+        )
+    except once.SentBefore:  # still being handled, or the key sent with another endpoint
+        return webhooks_page(session, 409, text(routes.lang(), "webhooks.rotate_sent_twice"))
     except InvalidState as refused:
         return webhooks_page(session, 409, refused.message)
-    return _secret_page(session, 200, made, "webhook_secret_rotated")
+    if not made:  # the same form again: rotated once, by the first
+        return routes.done(session, "webhooks", "already_rotated", endpoint_id=endpoint_id)
+    return _secret_page(session, 200, made[0], "webhook_secret_rotated")
 
 
 def deliveries_page(session: Session, endpoint_id: str, status: int = 200, error: str = "", notice: str = "") -> Response[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, get_args
 
 from .errors import BillingError, InvalidState, NotFound, ValidationFailed
@@ -52,6 +52,32 @@ class Member:
     invited_at: datetime
     invited_by: str | None = None  # the owner's user id (None: created with the merchant)
     signed_out_at: datetime | None = None  # their last sign-out: tokens issued until then open nothing
+
+
+@dataclass(frozen=True)
+class PoolUser:
+    """A user as the pool holds them: the merchant and role their attributes name."""
+
+    user_id: str  # the pool's `sub`
+    email: str
+    merchant_id: str
+    created_at: datetime | None = None  # None: the pool did not say
+
+
+# An invitation writes its pool user, then its directory row within one request (the function's
+# timeout is far shorter): a pool user younger than this may be an invitation still in flight.
+IN_FLIGHT = timedelta(minutes=5)
+
+
+def stranded(found: PoolUser, listed: Member | None, now: datetime) -> bool:
+    """Whether a pool user is left over: no row of the merchant their `custom:merchant_id` names
+    lists them (an invitation whose row was never written, a removal whose pool delete failed),
+    and they are old enough not to be an invitation in flight. Such a user may be deleted so their
+    address can be invited again; one a directory lists never is (another merchant's user stays
+    "already exists")."""
+    if listed is not None:
+        return False
+    return found.created_at is None or now - found.created_at >= IN_FLIGHT
 
 
 def user_of(claims: dict[str, object]) -> DashboardUser | None:

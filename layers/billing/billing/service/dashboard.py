@@ -22,8 +22,10 @@ from ..domain.dashboard_users import (
     removable,
     require_owner,
     signed_out,
+    stranded,
     user_of,
 )
+from ..domain.errors import InvalidState
 from .ports import Clock, CodeExchange, DashboardMembers, InvalidToken, PasswordSignIn, TokenVerifier, UserPool
 
 
@@ -103,11 +105,25 @@ class DashboardUsers:
         return sorted(self.members.list(actor.merchant_id), key=lambda m: (m.invited_at, m.email))
 
     def invite(self, actor: DashboardUser, email: str, role: str) -> Member:
+        """The pool's user (it e-mails the invitation), then their directory row in one conditional
+        write that also checks the inviting owner is still one (`owners_required`: an owner demoted
+        or removed while their request was in flight invites no one, 403/409). The row not written
+        (that check, a DynamoDB failure): the pool's user is deleted again, so the invitation can
+        be sent again. An address the pool holds but no directory lists (left over by a failure
+        half-way) is deleted and invited anew; one a directory lists stays "already exists"."""
         require_owner(actor)
         address, checked = invitable(email, role)
-        user_id = self.pool.create_user(address, actor.merchant_id, checked)
-        member = Member(user_id, address, checked, self.clock.now(), invited_by=actor.user_id)
-        self.members.put(actor.merchant_id, member)
+        owners = owners_required(self.members.list(actor.merchant_id), actor, "", checked)
+        return self._invite(actor.merchant_id, address, checked, owners, actor.user_id)
+
+    def _invite(self, merchant_id: str, address: str, role: Role, owners: tuple[str, ...], by: str | None) -> Member:
+        user_id = self._create(address, merchant_id, role)
+        member = Member(user_id, address, role, self.clock.now(), invited_by=by)
+        try:
+            self.members.add(merchant_id, member, owners)
+        except Exception:
+            self.pool.delete_user(user_id)  # taken back: the address can be invited again
+            raise
         return member
 
     def removable(self, actor: DashboardUser, user_id: str) -> Member:
@@ -116,12 +132,31 @@ class DashboardUsers:
         require_owner(actor)
         return removable(actor, self.members.get(actor.merchant_id, user_id), user_id)
 
+    def _create(self, address: str, merchant_id: str, role: Role) -> str:
+        """The pool's new user; a left-over one of that address (`stranded`) deleted first."""
+        try:
+            return self.pool.create_user(address, merchant_id, role)
+        except InvalidState:
+            found = self.pool.user(address)
+            now = datetime.fromtimestamp(self.wall_clock(), timezone.utc)
+            if found is None or not stranded(found, self.members.get(found.merchant_id, found.user_id), now):
+                raise
+        self.pool.delete_user(found.user_id)
+        return self.pool.create_user(address, merchant_id, role)
+
     def remove(self, actor: DashboardUser, user_id: str) -> Member:
         """The directory first, in one conditional write that also checks the acting owner is
         still one (two owners removing each other at once: the second finds itself gone, 409),
-        then the pool (the user's sign-in ends with their row anyway)."""
+        then the pool (the user's sign-in ends with their row anyway). Sent again after the pool
+        failed, it finishes the pool's delete (the user's pool entry naming this merchant, and no
+        row), then says the user is gone (404)."""
         require_owner(actor)
-        member = removable(actor, self.members.get(actor.merchant_id, user_id), user_id)
+        listed = self.members.get(actor.merchant_id, user_id)
+        if listed is None and user_id and len(user_id) <= 128:
+            found = self.pool.user(user_id)
+            if found is not None and found.merchant_id == actor.merchant_id and found.user_id == user_id:
+                self.pool.delete_user(found.user_id)
+        member = removable(actor, listed, user_id)
         owners = owners_required(self.members.list(actor.merchant_id), actor, member.user_id, None)
         self.members.change(actor.merchant_id, member.user_id, None, owners)
         self.pool.delete_user(member.user_id)
@@ -150,12 +185,10 @@ class DashboardUsers:
 
     def invite_first_owner(self, merchant_id: str, email: str) -> Member:
         """A deployed merchant's first owner (`make merchant OWNER=<e-mail>`): the pool e-mails the
-        invitation with a temporary password; the owner chooses their own on managed login."""
+        invitation with a temporary password; the owner chooses their own on managed login. As an
+        invitation: the row not written, the pool's user is taken back; a left-over one is replaced."""
         address, role = invitable(email, "owner")
-        user_id = self.pool.create_user(address, merchant_id, role)
-        member = Member(user_id, address, role, self.clock.now())
-        self.members.put(merchant_id, member)
-        return member
+        return self._invite(merchant_id, address, role, (), None)
 
     def create_owner(self, merchant_id: str, email: str, role: Role = "owner") -> tuple[Member, str]:
         """The merchant's first user (the local runtime's `owner@<merchant>.local`), with a

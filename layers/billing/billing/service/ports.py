@@ -632,6 +632,10 @@ class UserPool(Protocol):
     def delete_user(self, user_id: str) -> None:
         """Sign the user out everywhere and delete them (gone already: nothing to do)."""
 
+    def user(self, username: str) -> dashboard_users.PoolUser | None:
+        """The pool's user by their e-mail address or id (`sub`), or None when there is none (or
+        they name no merchant)."""
+
     def set_role(self, user_id: str, role: str) -> None:
         """The user's `custom:role` attribute (what their next token says; the merchant's
         directory is what counts: `DashboardSessions.user`)."""
@@ -651,6 +655,11 @@ class DashboardMembers(Protocol):
     def put(self, merchant_id: str, member: dashboard_users.Member) -> None: ...
 
     def delete(self, merchant_id: str, user_id: str) -> None: ...
+
+    def add(self, merchant_id: str, member: dashboard_users.Member, owners: tuple[str, ...]) -> None:
+        """Write a new user's row in one conditional write: no row of that id yet, and each of
+        `owners` (the inviting owner) still an owner of the merchant's; raises MembersChanged
+        (409) otherwise: nothing is written."""
 
     def change(self, merchant_id: str, user_id: str, role: dashboard_users.Role | None, owners: tuple[str, ...]) -> None:
         """Remove the user (`role` None) or give them `role`, in one conditional write that also

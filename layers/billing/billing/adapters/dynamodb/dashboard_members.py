@@ -38,6 +38,20 @@ def _member(item: dict[str, Any]) -> Member:
     )
 
 
+def _row(merchant_id: str, member: Member) -> dict[str, Any]:
+    return {
+        **_key(merchant_id, member.user_id),
+        "entity": "dashboard_user",
+        "merchant_id": merchant_id,
+        "user_id": member.user_id,
+        "email": member.email,
+        "role": member.role,
+        "invited_at": sortable(member.invited_at),
+        "invited_by": member.invited_by,
+        "signed_out_at": sortable(member.signed_out_at) if member.signed_out_at else None,
+    }
+
+
 class DynamoDashboardMembers:
     def __init__(self, client: Any, table_name: str, page_size: int = PAGE_SIZE) -> None:
         self.client, self.table, self.page_size = client, table_name, page_size
@@ -66,18 +80,7 @@ class DynamoDashboardMembers:
         return _member(from_attributes(answer["Item"])) if "Item" in answer else None
 
     def put(self, merchant_id: str, member: Member) -> None:
-        item = {
-            **_key(merchant_id, member.user_id),
-            "entity": "dashboard_user",
-            "merchant_id": merchant_id,
-            "user_id": member.user_id,
-            "email": member.email,
-            "role": member.role,
-            "invited_at": sortable(member.invited_at),
-            "invited_by": member.invited_by,
-            "signed_out_at": sortable(member.signed_out_at) if member.signed_out_at else None,
-        }
-        self.client.put_item(TableName=self.table, Item=to_attributes(item))
+        self.client.put_item(TableName=self.table, Item=to_attributes(_row(merchant_id, member)))
 
     def delete(self, merchant_id: str, user_id: str) -> None:
         self.client.delete_item(TableName=self.table, Key=to_attributes(_key(merchant_id, user_id)))
@@ -126,6 +129,30 @@ class DynamoDashboardMembers:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
             raise MembersChanged("The merchant's users changed meanwhile: nothing was changed. Reload and try again.") from error
+
+    def add(self, merchant_id: str, member: Member, owners: tuple[str, ...]) -> None:
+        """One transaction: the new user's row put on condition that there is none of that id,
+        with a check that each of `owners` (the inviting owner) is still an owner, as `change`."""
+        put = {"TableName": self.table, "Item": to_attributes(_row(merchant_id, member))}
+        operations: list[dict[str, Any]] = [{"Put": put | {"ConditionExpression": "attribute_not_exists(pk)"}}]
+        for owner in sorted(set(owners)):
+            operations.append(
+                {
+                    "ConditionCheck": {
+                        "TableName": self.table,
+                        "Key": to_attributes(_key(merchant_id, owner)),
+                        "ConditionExpression": "#role = :owner",
+                        "ExpressionAttributeNames": {"#role": "role"},
+                        "ExpressionAttributeValues": {":owner": {"S": "owner"}},
+                    }
+                }
+            )
+        try:
+            self.client.transact_write_items(TransactItems=operations)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            raise MembersChanged("The merchant's users changed meanwhile: no one was invited. Reload and try again.") from error
 
     def signed_out(self, merchant_id: str, user_id: str, at: datetime) -> None:
         try:

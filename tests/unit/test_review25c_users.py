@@ -153,3 +153,37 @@ def test_a_user_cannot_put_an_address_they_do_not_own_on_themselves() -> None:
     )
     # Then the e-mail is either not theirs to write, or changes only once the new address is verified
     assert (writable is not None and "email" not in writable) or "email" in verified_first
+
+
+# ----------------------------------------------------------------------------- what held
+
+
+def test_an_owner_of_one_merchant_cannot_delete_or_take_over_anothers_pool_user(world: World) -> None:
+    # (holds) removing by another merchant's sub or e-mail, inviting their listed address: B untouched
+    from billing.domain.errors import InvalidState, NotFound
+
+    owner, theirs = owner_of_a(world), world.owner_b
+    for user_id in (theirs.user_id, theirs.email, theirs.email.upper()):
+        with pytest.raises(NotFound):
+            world.users.remove(owner, user_id)
+    for address in (theirs.email, theirs.email.upper(), f"  {theirs.email} "):
+        with pytest.raises(InvalidState):
+            world.users.invite(owner, address, "owner")
+    assert world.pool.user(theirs.user_id) is not None and world.members.get("mch_b", theirs.user_id) == theirs
+
+
+def test_an_unlisted_pool_user_still_within_its_invitation_is_never_adopted(world: World) -> None:
+    # (holds) another merchant's invitation in flight (pool user a minute old, row not yet written)
+    from datetime import datetime, timedelta, timezone
+
+    from billing.domain.dashboard_users import PoolUser
+    from billing.domain.errors import InvalidState
+
+    sub = world.pool.create_user("new@b.example", "mch_b", "viewer")
+    time_now = datetime.now(timezone.utc)
+    world.pool.user = lambda username: (  # type: ignore[method-assign]
+        PoolUser(sub, "new@b.example", "mch_b", time_now - timedelta(minutes=1)) if username in (sub, "new@b.example") else None
+    )
+    with pytest.raises(InvalidState):
+        world.users.invite(owner_of_a(world), "new@b.example", "owner")
+    assert sub in world.pool.users

@@ -47,9 +47,6 @@ def stubbed_pool() -> tuple[CognitoUserPool, Stubber]:
 # ----------------------------------------------------------------------------- a write whose answer was lost
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review25c: an invitation whose row was written but answered an error deletes the listed user's pool user"
-)
 def test_an_invitation_whose_row_was_written_but_answered_an_error_keeps_the_pool_user(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -81,7 +78,6 @@ class RecordingClient:
         return {}
 
 
-@pytest.mark.xfail(strict=True, reason="review25c: the directory's transactions carry no ClientRequestToken (decision 42)")
 def test_the_directorys_transactions_are_idempotent_when_botocore_retries_them() -> None:
     # Given the directory's adapter
     client = RecordingClient()

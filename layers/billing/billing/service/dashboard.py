@@ -108,7 +108,8 @@ class DashboardUsers:
         """The pool's user (it e-mails the invitation), then their directory row in one conditional
         write that also checks the inviting owner is still one (`owners_required`: an owner demoted
         or removed while their request was in flight invites no one, 403/409). The row not written
-        (that check, a DynamoDB failure): the pool's user is deleted again, so the invitation can
+        (that check, a DynamoDB failure; read back, since an error does not prove it was not): the
+        pool's user is deleted again, so the invitation can
         be sent again. An address the pool holds but no directory lists (left over by a failure
         half-way) is deleted and invited anew; one a directory lists stays "already exists"."""
         require_owner(actor)
@@ -122,9 +123,21 @@ class DashboardUsers:
         try:
             self.members.add(merchant_id, member, owners)
         except Exception:
-            self.pool.delete_user(user_id)  # taken back: the address can be invited again
+            # An error does not prove the row was not written (an answer lost after the commit):
+            # the row read back decides. Listed, the pool's user stays (else: listed, unable to sign in).
+            if not self._listed(merchant_id, user_id):
+                self.pool.delete_user(user_id)  # taken back: the address can be invited again
             raise
         return member
+
+    def _listed(self, merchant_id: str, user_id: str) -> bool:
+        """Whether the directory lists the user; unreadable, they count as listed (a pool user
+        kept is at worst `stranded` and replaced by the next invitation; one deleted under its
+        row can never sign in)."""
+        try:
+            return self.members.get(merchant_id, user_id) is not None
+        except Exception:
+            return True
 
     def removable(self, actor: DashboardUser, user_id: str) -> Member:
         """The member `remove` would remove, for its confirmation page: an owner only (403),

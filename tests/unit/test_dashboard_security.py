@@ -96,9 +96,10 @@ class FakePool:
                 return PoolUser(sub, email, merchant)
         return None
 
-    def set_role(self, user_id: str, role: str) -> None:
-        email, merchant, _ = self.users[user_id]
-        self.users[user_id] = (email, merchant, role)
+    def set_role(self, user_id: str, role: str) -> None:  # a user the pool lost: nothing to do (as Cognito's adapter)
+        if user_id in self.users:
+            email, merchant, _ = self.users[user_id]
+            self.users[user_id] = (email, merchant, role)
 
     def sign_out(self, email: str) -> None:
         self.signed_out.append(email)

@@ -92,7 +92,6 @@ def test_the_directorys_transactions_are_idempotent_when_botocore_retries_them()
     assert all(t.get("ClientRequestToken") for t in client.transactions)
 
 
-@pytest.mark.xfail(strict=True, reason="review25c: a role change for a listed user the pool lost is a 500")
 def test_a_role_change_of_a_listed_user_the_pool_no_longer_has_is_no_500(world: World) -> None:
     # Given a user the directory lists whose pool user is gone (the lost answer above, an operator's delete)
     pool, stub = stubbed_pool()
@@ -111,7 +110,6 @@ def test_a_role_change_of_a_listed_user_the_pool_no_longer_has_is_no_500(world: 
 # ----------------------------------------------------------------------------- addresses the pool refuses
 
 
-@pytest.mark.xfail(strict=True, reason="review25c: an address the pool refuses (over 128 characters) is a 500")
 def test_an_address_the_pool_refuses_is_the_form_again_not_a_500(world: World) -> None:
     # Given the real pool adapter; Cognito's user names are 1-128 characters (AdminCreateUser's Username)
     pool, stub = stubbed_pool()

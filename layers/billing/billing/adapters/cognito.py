@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ..domain.dashboard_users import PoolUser
-from ..domain.errors import InvalidState
+from ..domain.errors import InvalidState, ValidationFailed
 from ..service.ports import InvalidToken, NewPasswordRequired, SignInRefused
 
 if TYPE_CHECKING:
@@ -176,8 +176,11 @@ class CognitoUserPool:
         try:
             created = self.client.admin_create_user(**request)
         except ClientError as error:
-            if error.response["Error"]["Code"] == "UsernameExistsException":
+            code = error.response["Error"]["Code"]
+            if code == "UsernameExistsException":
                 raise InvalidState("A user with this e-mail address already exists.") from error
+            if code == "InvalidParameterException":  # an address the pool refuses (its length, its form)
+                raise ValidationFailed("email: not an address the user pool accepts", "email") from error
             raise
         attributes = {a["Name"]: a["Value"] for a in created["User"].get("Attributes", [])}
         if password is not None:
@@ -222,10 +225,16 @@ class CognitoUserPool:
         )
 
     def set_role(self, user_id: str, role: str) -> None:
-        """The role the user's next token names (the members list is what sessions go by)."""
-        self.client.admin_update_user_attributes(
-            UserPoolId=self.pool_id, Username=user_id, UserAttributes=[{"Name": "custom:role", "Value": role}]
-        )
+        """The role the user's next token names (the members list is what sessions go by). A user
+        the pool no longer has (an operator's delete) has no token to name it: nothing to do, as
+        `delete_user`; the directory's role is the one that counts."""
+        try:
+            self.client.admin_update_user_attributes(
+                UserPoolId=self.pool_id, Username=user_id, UserAttributes=[{"Name": "custom:role", "Value": role}]
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "UserNotFoundException":
+                raise
 
 
 def post_form(url: str, fields: dict[str, str]) -> dict[str, Any]:

@@ -1,0 +1,29 @@
+"""Review 25c's fixes, at the pool adapter: what Cognito refuses is a 4xx, not a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing.domain.errors import ValidationFailed
+from tests.unit.test_review25c_users import stubbed_pool
+
+
+def test_an_address_the_pool_refuses_for_any_reason_is_a_422_on_the_email() -> None:
+    # Given the pool refusing an address the form's own checks let through
+    pool, stub = stubbed_pool()
+    stub.add_client_error("admin_create_user", "InvalidParameterException", "Invalid email address format.", 400)
+    # When the adapter creates its user
+    with stub, pytest.raises(ValidationFailed) as refused:
+        pool.create_user("ona@a.example", "mch_a", "viewer")
+    # Then it is a 422 naming the e-mail field
+    assert refused.value.status == 422 and refused.value.param == "email"
+
+
+def test_a_role_set_on_a_user_the_pool_no_longer_has_is_nothing_to_do() -> None:
+    # Given a user the pool no longer has
+    pool, stub = stubbed_pool()
+    stub.add_client_error("admin_update_user_attributes", "UserNotFoundException", "User does not exist.", 400)
+    # When their role is set, Then nothing is raised
+    with stub:
+        pool.set_role("u-9", "owner")
+    stub.assert_no_pending_responses()

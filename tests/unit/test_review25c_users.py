@@ -135,7 +135,6 @@ def test_an_address_the_pool_refuses_is_the_form_again_not_a_500(world: World) -
 # ----------------------------------------------------------------------------- a user renaming themselves
 
 
-@pytest.mark.xfail(strict=True, reason="review25c: a user can write any unverified e-mail address on themselves")
 def test_a_user_cannot_put_an_address_they_do_not_own_on_themselves() -> None:
     # Given the pool and its app client as deployed (SRP sign-in gives a user an access token that
     # may call UpdateUserAttributes on the attributes the client may write)

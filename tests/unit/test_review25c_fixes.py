@@ -27,3 +27,26 @@ def test_a_role_set_on_a_user_the_pool_no_longer_has_is_nothing_to_do() -> None:
     with stub:
         pool.set_role("u-9", "owner")
     stub.assert_no_pending_responses()
+
+
+def test_a_sign_out_ends_the_sessions_of_the_user_the_sub_names_by_the_address_the_pool_holds() -> None:
+    # Given a pool user whose address is what the pool holds now
+    pool, stub = stubbed_pool()
+    attributes = [{"Name": "sub", "Value": "u-9"}, {"Name": "email", "Value": "now@a.example"}]
+    stub.add_response(
+        "admin_get_user", {"Username": "u-9", "UserAttributes": attributes}, {"UserPoolId": pool.pool_id, "Username": "u-9"}
+    )
+    stub.add_response("admin_user_global_sign_out", {}, {"UserPoolId": pool.pool_id, "Username": "now@a.example"})
+    # When they are signed out by their id
+    with stub:
+        pool.sign_out("u-9")
+    # Then the pool was asked for that user by id, and signed out the address it holds (no token's claim)
+    stub.assert_no_pending_responses()
+
+
+def test_a_sign_out_of_a_user_the_pool_no_longer_has_is_nothing_to_do() -> None:
+    pool, stub = stubbed_pool()
+    stub.add_client_error("admin_get_user", "UserNotFoundException", "User does not exist.", 400)
+    with stub:
+        pool.sign_out("u-9")
+    stub.assert_no_pending_responses()

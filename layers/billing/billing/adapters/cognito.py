@@ -188,11 +188,20 @@ class CognitoUserPool:
         user_id: str = attributes.get("sub") or created["User"]["Username"]
         return user_id
 
-    def sign_out(self, email: str) -> None:
+    def sign_out(self, user_id: str) -> None:
+        """The user the token's `sub` names, looked up (AdminGetUser), signed out by the address
+        the pool holds for them: never a token's e-mail claim (an address the user no longer has may
+        name another user by now). AWS accepts the sub and the address alike; the emulated pool
+        (moto) ends refresh tokens only by the name they were signed in with, the address."""
         try:
-            self.client.admin_user_global_sign_out(UserPoolId=self.pool_id, Username=email)
+            found = self.client.admin_get_user(UserPoolId=self.pool_id, Username=user_id)
+            attributes = {a["Name"]: a["Value"] for a in found.get("UserAttributes", [])}
+            if attributes.get("sub", user_id) != user_id:
+                return  # not that user's id (an address passed for an id): nothing of theirs to end
+            username = attributes.get("email") or found["Username"]
+            self.client.admin_user_global_sign_out(UserPoolId=self.pool_id, Username=username)
         except ClientError as error:
-            if error.response["Error"]["Code"] != "UserNotFoundException":
+            if error.response["Error"]["Code"] not in ("UserNotFoundException", "InvalidParameterException"):
                 raise
 
     def delete_user(self, user_id: str) -> None:

@@ -194,7 +194,7 @@ class DashboardUsers:
         """Every token the user holds ends now: the sign-out's time on their row (checked on every
         request), then the pool's global sign-out (their refresh tokens)."""
         self.members.signed_out(user.merchant_id, user.user_id, datetime.fromtimestamp(self.wall_clock(), timezone.utc))
-        self.pool.sign_out(user.email)
+        self.pool.sign_out(user.user_id)
 
     def invite_first_owner(self, merchant_id: str, email: str) -> Member:
         """A deployed merchant's first owner (`make merchant OWNER=<e-mail>`): the pool e-mails the

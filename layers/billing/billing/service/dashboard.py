@@ -29,6 +29,11 @@ from ..domain.errors import InvalidState
 from .ports import Clock, CodeExchange, DashboardMembers, InvalidToken, PasswordSignIn, TokenVerifier, UserPool
 
 
+class PoolSignOutFailed(Exception):
+    """The pool's global sign-out failed after the user's sign-out time was written: every token
+    they hold is refused already (`DashboardSessions.user`); only the pool's refresh tokens live on."""
+
+
 class DashboardSessions:
     """A session is the pool's ID token, verified on every request (signature, issuer, audience,
     token_use, expiry) and read for the user's merchant; the user must still be in their
@@ -192,9 +197,13 @@ class DashboardUsers:
 
     def sign_out(self, user: DashboardUser) -> None:
         """Every token the user holds ends now: the sign-out's time on their row (checked on every
-        request), then the pool's global sign-out (their refresh tokens)."""
+        request), then the pool's global sign-out (their refresh tokens). The pool failing after the
+        row was written is `PoolSignOutFailed`: the tokens are refused already, the caller goes on."""
         self.members.signed_out(user.merchant_id, user.user_id, datetime.fromtimestamp(self.wall_clock(), timezone.utc))
-        self.pool.sign_out(user.user_id)
+        try:
+            self.pool.sign_out(user.user_id)
+        except Exception as error:
+            raise PoolSignOutFailed("the pool's global sign-out failed after the sign-out was recorded") from error
 
     def invite_first_owner(self, merchant_id: str, email: str) -> Member:
         """A deployed merchant's first owner (`make merchant OWNER=<e-mail>`): the pool e-mails the

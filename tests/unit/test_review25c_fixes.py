@@ -50,3 +50,29 @@ def test_a_sign_out_of_a_user_the_pool_no_longer_has_is_nothing_to_do() -> None:
     with stub:
         pool.sign_out("u-9")
     stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(("age_minutes", "deleted"), [(1, False), (10, True)])
+def test_a_repeated_removal_deletes_an_unlisted_pool_user_only_past_the_invitation_window(
+    age_minutes: int, deleted: bool
+) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from billing.domain.dashboard_users import DashboardUser, PoolUser
+    from billing.domain.errors import NotFound
+    from tests.unit.test_dashboard_security import World
+
+    # Given a pool user of the owner's merchant that no row lists: a minute old (another owner's
+    # invitation in flight, its row not yet written) or ten (a removal whose pool delete failed)
+    world = World()
+    sub = world.pool.create_user("new@a.example", "mch_a", "viewer")
+    created = datetime.now(timezone.utc) - timedelta(minutes=age_minutes)
+    world.pool.user = lambda username: (  # type: ignore[method-assign]
+        PoolUser(sub, "new@a.example", "mch_a", created) if username in (sub, "new@a.example") else None
+    )
+    owner = DashboardUser(world.owner_a.user_id, world.owner_a.email, "mch_a", "owner")
+    # When an owner removes it by its id (a removal sent again)
+    with pytest.raises(NotFound):
+        world.users.remove(owner, sub)
+    # Then it is deleted only once it is past an invitation's window
+    assert (sub not in world.pool.users) is deleted

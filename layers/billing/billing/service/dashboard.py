@@ -166,13 +166,19 @@ class DashboardUsers:
         """The directory first, in one conditional write that also checks the acting owner is
         still one (two owners removing each other at once: the second finds itself gone, 409),
         then the pool (the user's sign-in ends with their row anyway). Sent again after the pool
-        failed, it finishes the pool's delete (the user's pool entry naming this merchant, and no
-        row), then says the user is gone (404)."""
+        failed, it finishes the pool's delete (the user's pool entry naming this merchant, no row,
+        and older than an invitation in flight: `stranded`), then says the user is gone (404)."""
         require_owner(actor)
         listed = self.members.get(actor.merchant_id, user_id)
         if listed is None and user_id and len(user_id) <= 128:
             found = self.pool.user(user_id)
-            if found is not None and found.merchant_id == actor.merchant_id and found.user_id == user_id:
+            now = datetime.fromtimestamp(self.wall_clock(), timezone.utc)
+            if (
+                found is not None
+                and found.merchant_id == actor.merchant_id
+                and found.user_id == user_id
+                and stranded(found, listed, now)  # not an invitation of this merchant still in flight
+            ):
                 self.pool.delete_user(found.user_id)
         member = removable(actor, listed, user_id)
         owners = owners_required(self.members.list(actor.merchant_id), actor, member.user_id, None)

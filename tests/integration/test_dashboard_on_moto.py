@@ -349,6 +349,8 @@ def test_an_invitation_is_written_under_the_owners_rule_and_a_left_over_address_
 
 
 def test_a_removal_sent_again_after_the_pools_delete_failed_finishes_it(aws: Provisioned, dashboard: Any) -> None:
+    import time
+
     from billing.domain.dashboard_users import DashboardUser
     from billing.domain.errors import NotFound
 
@@ -358,9 +360,15 @@ def test_a_removal_sent_again_after_the_pools_delete_failed_finishes_it(aws: Pro
     viewer = users.invite(owner, "viewer@shop.example", "viewer")
     # Given a removal whose directory row went and whose pool delete did not (a throttle)
     users.members.delete("mch_abc", viewer.user_id)
-    # When it is sent again: the pool's user is deleted, the page says the user is gone (404)
+    # When it is sent again within an invitation's window (as another owner's invitation in flight
+    # looks): the page says the user is gone (404), and the pool's user stays
     with pytest.raises(NotFound):
         users.remove(owner, viewer.user_id)
+    assert attributes(aws, "viewer@shop.example")["sub"] == viewer.user_id
+    # When it is sent again minutes later: the pool's user is deleted, the page says the user is gone (404)
+    later = DashboardUsers(users.pool, users.members, FakeClock(None), wall_clock=lambda: time.time() + 600)
+    with pytest.raises(NotFound):
+        later.remove(owner, viewer.user_id)
     with pytest.raises(boto3.client("cognito-idp").exceptions.UserNotFoundException):
         attributes(aws, "viewer@shop.example")
     # And an id the pool could never hold, or an e-mail address in the id's place, removes nothing

@@ -76,7 +76,7 @@ class Clock:
 class FakePool:
     users: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # sub -> (email, merchant, role)
     passwords: dict[str, tuple[str, str]] = field(default_factory=dict)  # email -> (password, sub)
-    signed_out: list[str] = field(default_factory=list)  # global sign-outs, in order
+    signed_out: list[str] = field(default_factory=list)  # global sign-outs (the users' addresses), in order
 
     def create_user(self, email: str, merchant_id: str, role: str, password: str | None = None) -> str:
         if any(e == email for e, _, _ in self.users.values()):
@@ -96,12 +96,14 @@ class FakePool:
                 return PoolUser(sub, email, merchant)
         return None
 
-    def set_role(self, user_id: str, role: str) -> None:
-        email, merchant, _ = self.users[user_id]
-        self.users[user_id] = (email, merchant, role)
+    def set_role(self, user_id: str, role: str) -> None:  # a user the pool lost: nothing to do (as Cognito's adapter)
+        if user_id in self.users:
+            email, merchant, _ = self.users[user_id]
+            self.users[user_id] = (email, merchant, role)
 
-    def sign_out(self, email: str) -> None:
-        self.signed_out.append(email)
+    def sign_out(self, user_id: str) -> None:  # by the sub; recorded by the address the pool holds for it
+        if user_id in self.users:
+            self.signed_out.append(self.users[user_id][0])
 
     def sign_in(self, email: str, password: str) -> str:  # PasswordSignIn: the pool mints the token
         known = self.passwords.get(email)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ..domain.dashboard_users import PoolUser
-from ..domain.errors import InvalidState
+from ..domain.errors import InvalidState, ValidationFailed
 from ..service.ports import InvalidToken, NewPasswordRequired, SignInRefused
 
 if TYPE_CHECKING:
@@ -176,8 +176,11 @@ class CognitoUserPool:
         try:
             created = self.client.admin_create_user(**request)
         except ClientError as error:
-            if error.response["Error"]["Code"] == "UsernameExistsException":
+            code = error.response["Error"]["Code"]
+            if code == "UsernameExistsException":
                 raise InvalidState("A user with this e-mail address already exists.") from error
+            if code == "InvalidParameterException":  # an address the pool refuses (its length, its form)
+                raise ValidationFailed("email: not an address the user pool accepts", "email") from error
             raise
         attributes = {a["Name"]: a["Value"] for a in created["User"].get("Attributes", [])}
         if password is not None:
@@ -185,11 +188,20 @@ class CognitoUserPool:
         user_id: str = attributes.get("sub") or created["User"]["Username"]
         return user_id
 
-    def sign_out(self, email: str) -> None:
+    def sign_out(self, user_id: str) -> None:
+        """The user the token's `sub` names, looked up (AdminGetUser), signed out by the address
+        the pool holds for them: never a token's e-mail claim (an address the user no longer has may
+        name another user by now). AWS accepts the sub and the address alike; the emulated pool
+        (moto) ends refresh tokens only by the name they were signed in with, the address."""
         try:
-            self.client.admin_user_global_sign_out(UserPoolId=self.pool_id, Username=email)
+            found = self.client.admin_get_user(UserPoolId=self.pool_id, Username=user_id)
+            attributes = {a["Name"]: a["Value"] for a in found.get("UserAttributes", [])}
+            if attributes.get("sub", user_id) != user_id:
+                return  # not that user's id (an address passed for an id): nothing of theirs to end
+            username = attributes.get("email") or found["Username"]
+            self.client.admin_user_global_sign_out(UserPoolId=self.pool_id, Username=username)
         except ClientError as error:
-            if error.response["Error"]["Code"] != "UserNotFoundException":
+            if error.response["Error"]["Code"] not in ("UserNotFoundException", "InvalidParameterException"):
                 raise
 
     def delete_user(self, user_id: str) -> None:
@@ -222,10 +234,16 @@ class CognitoUserPool:
         )
 
     def set_role(self, user_id: str, role: str) -> None:
-        """The role the user's next token names (the members list is what sessions go by)."""
-        self.client.admin_update_user_attributes(
-            UserPoolId=self.pool_id, Username=user_id, UserAttributes=[{"Name": "custom:role", "Value": role}]
-        )
+        """The role the user's next token names (the members list is what sessions go by). A user
+        the pool no longer has (an operator's delete) has no token to name it: nothing to do, as
+        `delete_user`; the directory's role is the one that counts."""
+        try:
+            self.client.admin_update_user_attributes(
+                UserPoolId=self.pool_id, Username=user_id, UserAttributes=[{"Name": "custom:role", "Value": role}]
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "UserNotFoundException":
+                raise
 
 
 def post_form(url: str, fields: dict[str, str]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from ..domain.errors import InvalidState, NotFound, ValidationFailed
 from ..domain.figures import CurrencyOverview
 from ..http import public_base_url
 from ..observability import logger, metrics
-from ..service.dashboard import DashboardSessions, DashboardUsers
+from ..service.dashboard import DashboardSessions, DashboardUsers, PoolSignOutFailed
 from ..service.links import Purpose, signature
 from ..service.ports import Clock, Idempotency, InvalidToken, Links, NewPasswordRequired, Page, SignInRefused
 from ..service.use_cases import UseCases
@@ -346,9 +346,15 @@ def managed_login_callback() -> Response[str]:
         return sign_in_page(text(language, "sign_in.failed"), 400)
     try:
         token, user = deps().sessions.from_managed_login(code, verifier, callback_url())
-    except (SignInRefused, InvalidToken) as error:
+    except SignInRefused as error:
         sign_in_failed(type(error).__name__)
         return sign_in_page(text(language, "sign_in.failed"), 401)
+    except InvalidToken as error:
+        # Managed login vouched for someone this dashboard refuses (signed out since managed login's
+        # own session began, removed, no merchant): that session ends too, through /logout, else
+        # each "Sign in" would answer from it again without a password, and be refused again.
+        sign_in_failed(type(error).__name__)
+        return signed_out_of_the_browser()
     return signed_in_now(token, user)
 
 
@@ -357,10 +363,34 @@ def sign_out() -> Response[str]:
     """Every token the user holds ends (not only this browser's cookie): a copy of it opens nothing.
     Signed in on managed login, the browser also goes through its logout endpoint (the global
     sign-out leaves managed login's own session cookie, which would sign in again without a
-    password), which comes back to the sign-in page (the app client's `LogoutURLs`)."""
-    session, _ = act(owner_only=False)
-    deps().users().sign_out(session.user)
-    cleared = [sessions.clear_cookie(sessions.SESSION_COOKIE, root())]
+    password), which comes back to the sign-in page (the app client's `LogoutURLs`).
+
+    The browser's own sessions end whatever else happens: a session no longer accepted (signed
+    out elsewhere, expired, removed) still clears the cookie and goes through /logout (its form
+    checked by same origin and, when the cookie is there, the CSRF token derived from it, which
+    needs no valid session); the pool's global sign-out failing after the sign-out was recorded is
+    logged and counted (`DashboardSignOutFailed`), and the browser is signed out all the same."""
+    fields = form()
+    token = cookie_jar().get(sessions.SESSION_COOKIE) or ""
+    if not same_origin() or (token and not sessions.csrf_valid(deps().signing_key(), token, fields.get("csrf", ""))):
+        raise CsrfRefused()
+    try:
+        user: DashboardUser | None = signed_in().user
+    except SignInNeeded:
+        user = None  # nothing of the pool's to end from here: this browser's sessions still are
+    if user is not None:
+        try:
+            deps().users().sign_out(user)
+        except PoolSignOutFailed:
+            metrics.add_metric(name="DashboardSignOutFailed", unit=MetricUnit.Count, value=1)
+            logger.exception("dashboard sign-out: the pool's global sign-out failed", extra={"user_id": user.user_id})
+    return signed_out_of_the_browser()
+
+
+def signed_out_of_the_browser() -> Response[str]:
+    """The session cookie cleared; after managed login, through its /logout to the sign-in page
+    (the URL built from configuration only)."""
+    cleared = [sessions.clear_cookie(sessions.SESSION_COOKIE, root()), sessions.clear_cookie(sessions.PRE_SESSION_COOKIE, root())]
     if deps().managed_login_url:
         query = urlencode({"client_id": deps().client_id(), "logout_uri": f"{base_url()}/dashboard/sign-in"})
         return redirect(f"{deps().managed_login_url.rstrip('/')}/logout?{query}", cleared)

@@ -16,6 +16,8 @@ from .errors import BillingError, InvalidState, NotFound, ValidationFailed
 
 Role = Literal["owner", "viewer"]
 ROLES: tuple[Role, ...] = get_args(Role)
+# The pool's user name is the address, and Cognito's user names are 1-128 characters (AdminCreateUser).
+MAX_EMAIL = 128
 _MERCHANT = re.compile(r"^mch_[A-Za-z0-9]{1,64}$")
 # What an e-mail address must look like to be invited (Cognito checks it again): one @, a dot in the domain.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,63}$")
@@ -101,6 +103,8 @@ def require_owner(user: DashboardUser) -> None:
 def invitable(email: str, role: str) -> tuple[str, Role]:
     """The e-mail (trimmed, lower case) and role an owner may invite, or a 422 naming the field."""
     address = email.strip().lower()
+    if len(address) > MAX_EMAIL:
+        raise ValidationFailed(f"email: at most {MAX_EMAIL} characters", "email")
     if not _EMAIL.match(address):
         raise ValidationFailed("email: not an e-mail address", "email")
     if role not in ROLES:

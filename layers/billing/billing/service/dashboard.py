@@ -29,6 +29,11 @@ from ..domain.errors import InvalidState
 from .ports import Clock, CodeExchange, DashboardMembers, InvalidToken, PasswordSignIn, TokenVerifier, UserPool
 
 
+class PoolSignOutFailed(Exception):
+    """The pool's global sign-out failed after the user's sign-out time was written: every token
+    they hold is refused already (`DashboardSessions.user`); only the pool's refresh tokens live on."""
+
+
 class DashboardSessions:
     """A session is the pool's ID token, verified on every request (signature, issuer, audience,
     token_use, expiry) and read for the user's merchant; the user must still be in their
@@ -108,7 +113,8 @@ class DashboardUsers:
         """The pool's user (it e-mails the invitation), then their directory row in one conditional
         write that also checks the inviting owner is still one (`owners_required`: an owner demoted
         or removed while their request was in flight invites no one, 403/409). The row not written
-        (that check, a DynamoDB failure): the pool's user is deleted again, so the invitation can
+        (that check, a DynamoDB failure; read back, since an error does not prove it was not): the
+        pool's user is deleted again, so the invitation can
         be sent again. An address the pool holds but no directory lists (left over by a failure
         half-way) is deleted and invited anew; one a directory lists stays "already exists"."""
         require_owner(actor)
@@ -122,9 +128,21 @@ class DashboardUsers:
         try:
             self.members.add(merchant_id, member, owners)
         except Exception:
-            self.pool.delete_user(user_id)  # taken back: the address can be invited again
+            # An error does not prove the row was not written (an answer lost after the commit):
+            # the row read back decides. Listed, the pool's user stays (else: listed, unable to sign in).
+            if not self._listed(merchant_id, user_id):
+                self.pool.delete_user(user_id)  # taken back: the address can be invited again
             raise
         return member
+
+    def _listed(self, merchant_id: str, user_id: str) -> bool:
+        """Whether the directory lists the user; unreadable, they count as listed (a pool user
+        kept is at worst `stranded` and replaced by the next invitation; one deleted under its
+        row can never sign in)."""
+        try:
+            return self.members.get(merchant_id, user_id) is not None
+        except Exception:
+            return True
 
     def removable(self, actor: DashboardUser, user_id: str) -> Member:
         """The member `remove` would remove, for its confirmation page: an owner only (403),
@@ -148,13 +166,19 @@ class DashboardUsers:
         """The directory first, in one conditional write that also checks the acting owner is
         still one (two owners removing each other at once: the second finds itself gone, 409),
         then the pool (the user's sign-in ends with their row anyway). Sent again after the pool
-        failed, it finishes the pool's delete (the user's pool entry naming this merchant, and no
-        row), then says the user is gone (404)."""
+        failed, it finishes the pool's delete (the user's pool entry naming this merchant, no row,
+        and older than an invitation in flight: `stranded`), then says the user is gone (404)."""
         require_owner(actor)
         listed = self.members.get(actor.merchant_id, user_id)
         if listed is None and user_id and len(user_id) <= 128:
             found = self.pool.user(user_id)
-            if found is not None and found.merchant_id == actor.merchant_id and found.user_id == user_id:
+            now = datetime.fromtimestamp(self.wall_clock(), timezone.utc)
+            if (
+                found is not None
+                and found.merchant_id == actor.merchant_id
+                and found.user_id == user_id
+                and stranded(found, listed, now)  # not an invitation of this merchant still in flight
+            ):
                 self.pool.delete_user(found.user_id)
         member = removable(actor, listed, user_id)
         owners = owners_required(self.members.list(actor.merchant_id), actor, member.user_id, None)
@@ -179,9 +203,13 @@ class DashboardUsers:
 
     def sign_out(self, user: DashboardUser) -> None:
         """Every token the user holds ends now: the sign-out's time on their row (checked on every
-        request), then the pool's global sign-out (their refresh tokens)."""
+        request), then the pool's global sign-out (their refresh tokens). The pool failing after the
+        row was written is `PoolSignOutFailed`: the tokens are refused already, the caller goes on."""
         self.members.signed_out(user.merchant_id, user.user_id, datetime.fromtimestamp(self.wall_clock(), timezone.utc))
-        self.pool.sign_out(user.email)
+        try:
+            self.pool.sign_out(user.user_id)
+        except Exception as error:
+            raise PoolSignOutFailed("the pool's global sign-out failed after the sign-out was recorded") from error
 
     def invite_first_owner(self, merchant_id: str, email: str) -> Member:
         """A deployed merchant's first owner (`make merchant OWNER=<e-mail>`): the pool e-mails the

@@ -640,9 +640,9 @@ class UserPool(Protocol):
         """The user's `custom:role` attribute (what their next token says; the merchant's
         directory is what counts: `DashboardSessions.user`)."""
 
-    def sign_out(self, email: str) -> None:
-        """End the user's refresh tokens everywhere (gone already: nothing to do). By their e-mail
-        (the pool's username attribute, as they sign in with it: the emulated pool matches it only so)."""
+    def sign_out(self, user_id: str) -> None:
+        """End the user's refresh tokens everywhere (gone already: nothing to do). By their id
+        (`sub`), never a token's e-mail claim."""
 
 
 class DashboardMembers(Protocol):

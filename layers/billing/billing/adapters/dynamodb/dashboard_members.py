@@ -7,6 +7,7 @@ that the owners the rule names (`owners_required`) still are, so the merchant al
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,14 @@ def _key(merchant_id: str, user_id: str) -> dict[str, str]:
 
 def _time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _token() -> str:
+    """Each transaction's own ClientRequestToken (decision 42): a retry of the same call (botocore's,
+    after a lost answer) is the same write, answered done. Random, never derived from the content:
+    a promotion, a demotion and the same promotion again within DynamoDB's ten minutes are three
+    writes, and a repeated token would answer the third done without writing it."""
+    return str(uuid.uuid4())
 
 
 def _member(item: dict[str, Any]) -> Member:
@@ -124,7 +133,7 @@ class DynamoDashboardMembers:
                 }
             )
         try:
-            self.client.transact_write_items(TransactItems=operations)
+            self.client.transact_write_items(TransactItems=operations, ClientRequestToken=_token())
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
@@ -148,7 +157,7 @@ class DynamoDashboardMembers:
                 }
             )
         try:
-            self.client.transact_write_items(TransactItems=operations)
+            self.client.transact_write_items(TransactItems=operations, ClientRequestToken=_token())
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise

@@ -114,9 +114,9 @@ class DashboardUsers:
         write that also checks the inviting owner is still one (`owners_required`: an owner demoted
         or removed while their request was in flight invites no one, 403/409). The row not written
         (that check, a DynamoDB failure; read back, since an error does not prove it was not): the
-        pool's user is deleted again, so the invitation can
-        be sent again. An address the pool holds but no directory lists (left over by a failure
-        half-way) is deleted and invited anew; one a directory lists stays "already exists"."""
+        pool's user is deleted again, so the invitation can be sent again. An address the pool holds
+        but no directory lists (left over by a failure half-way) is deleted and invited anew; one a
+        directory lists stays "already exists"."""
         require_owner(actor)
         address, checked = invitable(email, role)
         owners = owners_required(self.members.list(actor.merchant_id), actor, "", checked)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -250,6 +251,13 @@ def home() -> Response[str]:
 def sign_in_page(error: str = "", status: int = 200, email: str = "") -> Response[str]:
     key = deps().signing_key()
     pre = sessions.new_pre_session()
+    page_cookies = [sessions.set_cookie(sessions.PRE_SESSION_COOKIE, pre, root(), PRE_SESSION_SECONDS)]
+    flash = cookie_jar().get(sessions.FLASH_COOKIE)
+    if flash is not None:  # said once: cleared whatever it holds
+        page_cookies.append(sessions.clear_cookie(sessions.FLASH_COOKIE, root()))
+        code = sessions.flash_code(key, flash, int(time.time()))
+        if code is not None and not error:
+            error = text(lang(), f"sign_in.{code}")
     managed = ""
     if deps().managed_login_url:
         state, _, challenge = pkce(key, pre)
@@ -274,7 +282,7 @@ def sign_in_page(error: str = "", status: int = 200, email: str = "") -> Respons
         email=email,
         error=error,
     )
-    return respond(status, page, [sessions.set_cookie(sessions.PRE_SESSION_COOKIE, pre, root(), PRE_SESSION_SECONDS)])
+    return respond(status, page, page_cookies)
 
 
 @router.post("/dashboard/sign-in")
@@ -352,9 +360,10 @@ def managed_login_callback() -> Response[str]:
     except InvalidToken as error:
         # Managed login vouched for someone this dashboard refuses (signed out since managed login's
         # own session began, removed, no merchant): that session ends too, through /logout, else
-        # each "Sign in" would answer from it again without a password, and be refused again.
+        # each "Sign in" would answer from it again without a password, and be refused again. The
+        # sign-in page it comes back to says why (a flash cookie: /logout carries nothing back).
         sign_in_failed(type(error).__name__)
-        return signed_out_of_the_browser()
+        return signed_out_of_the_browser(flash="signed_out_or_removed")
     return signed_in_now(token, user)
 
 
@@ -387,14 +396,21 @@ def sign_out() -> Response[str]:
     return signed_out_of_the_browser()
 
 
-def signed_out_of_the_browser() -> Response[str]:
+def signed_out_of_the_browser(flash: str | None = None) -> Response[str]:
     """The session cookie cleared; after managed login, through its /logout to the sign-in page
-    (the URL built from configuration only)."""
-    cleared = [sessions.clear_cookie(sessions.SESSION_COOKIE, root()), sessions.clear_cookie(sessions.PRE_SESSION_COOKIE, root())]
+    (the URL built from configuration only). `flash`: one of `sessions.FLASHES`, for the sign-in
+    page to say once."""
+    cookies_out = [
+        sessions.clear_cookie(sessions.SESSION_COOKIE, root()),
+        sessions.clear_cookie(sessions.PRE_SESSION_COOKIE, root()),
+    ]
+    if flash is not None:
+        value = sessions.flash_value(deps().signing_key(), flash, int(time.time()))
+        cookies_out.append(sessions.set_cookie(sessions.FLASH_COOKIE, value, root(), sessions.FLASH_SECONDS))
     if deps().managed_login_url:
         query = urlencode({"client_id": deps().client_id(), "logout_uri": f"{base_url()}/dashboard/sign-in"})
-        return redirect(f"{deps().managed_login_url.rstrip('/')}/logout?{query}", cleared)
-    return redirect(f"{root()}/sign-in", cleared)
+        return redirect(f"{deps().managed_login_url.rstrip('/')}/logout?{query}", cookies_out)
+    return redirect(f"{root()}/sign-in", cookies_out)
 
 
 @router.get("/dashboard/static/dashboard.css")

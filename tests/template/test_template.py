@@ -398,6 +398,29 @@ def test_each_money_safety_metric_has_an_alarm_a_graph_and_a_runbook_entry(metri
     assert f"`{alarm}`" in runbook
 
 
+@pytest.mark.parametrize(
+    ("metric", "alarm", "threshold"),
+    [
+        ("DashboardSignInFailed", "DashboardSignInFailuresAlarm", "DashboardSignInFailuresAlarmThreshold"),
+        ("DashboardSignOutFailed", "DashboardSignOutFailuresAlarm", "DashboardSignOutFailuresAlarmThreshold"),
+    ],
+)
+def test_the_dashboards_sign_in_and_sign_out_failures_raise_an_alarm_drawn_on_their_graph(
+    metric: str, alarm: str, threshold: str
+) -> None:
+    # Given the alarm on the dashboard's failure metric
+    properties = resources("AWS::CloudWatch::Alarm")[alarm]["Properties"]
+    # Then it watches the metric the dashboard emits, at the threshold a parameter sets, on the alarm topic
+    assert (properties["Namespace"], properties["MetricName"]) == ("RecurringPayments", metric)
+    assert properties["Dimensions"] == [{"Name": "service", "Value": "recurring-payments"}]
+    assert properties["Threshold"] == {"Ref": threshold} and properties["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert properties["TreatMissingData"] == "notBreaching" and properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    # And the dashboard's graph of the metric draws that threshold
+    [dashboard] = resources("AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert f'"{metric}"' in body and f'"value": ${{{threshold}}}' in body
+
+
 def test_every_alarm_is_in_the_runbook() -> None:
     runbook = (ROOT / "docs" / "runbook.md").read_text()
     missing = [name for name in resources("AWS::CloudWatch::Alarm") if f"`{name}`" not in runbook]

@@ -214,6 +214,72 @@ def test_the_timeline_is_newest_first_and_pages_on(world: World) -> None:
     assert f'href="/dashboard/mandates/{mandate_id}#timeline"' in world.request("GET", older, OWNER).body
 
 
+def links(body: str, label: str) -> list[str]:
+    """The hrefs of the links reading `label`, as a browser follows them (no fragment)."""
+    return [unescape(href).split("#")[0] for href in re.findall(rf'<a href="([^"]+)"[^>]*>{label}</a>', body)]
+
+
+def cursors(path: str) -> dict[str, str]:
+    from urllib.parse import parse_qs, urlsplit
+
+    return {name: values[0] for name, values in parse_qs(urlsplit(path).query).items()}
+
+
+def test_the_charges_and_the_timeline_page_each_keeping_the_others_cursor(world: World) -> None:
+    # Given a daily mandate with more than a page of charges and more than a page of events
+    plan_id = world.billing.plan(interval="day")
+    mandate_id = mandate(world, plan_id)
+    for _ in range(24):
+        world.billing.tick()
+        world.billing.clock.current = world.billing.clock.now() + timedelta(days=1)
+    world.billing.tick()
+    charges = sorted(world.billing.charges(mandate_id), key=lambda c: (c.created_at, c.id), reverse=True)
+    events = [e for e in world.billing.repo.events(MERCHANT) if e.mandate_id == mandate_id]
+    assert len(charges) > 20 and len(events) > 20
+    here = f"/dashboard/mandates/{mandate_id}"
+    first = world.request("GET", here, OWNER).body
+    assert "Newest charges" not in first and "Newest events" not in first
+
+    # When the owner pages the charges, then the timeline
+    [older_charges] = links(first, "Older charges")
+    charges_page = world.request("GET", older_charges, OWNER)
+    [older_events] = links(charges_page.body, "Older events")
+    both = world.request("GET", older_events, OWNER)
+
+    # Then the second page of events keeps the second page of charges: both cursors in the address
+    assert charges_page.status == both.status == 200
+    kept = cursors(older_events)
+    assert set(kept) == {"charges", "events"} and kept["charges"] == cursors(older_charges)["charges"]
+    shown_charges = re.findall(r'data-charge-id="([^"]+)"', both.body)
+    assert shown_charges == [c.id for c in charges][20:40]
+    assert re.findall(r'data-event-id="(evt_[A-Za-z0-9]+)"', both.body)[0] not in first
+    # And the other way round: paging the charges from there keeps the events' cursor
+    [newest_charges] = links(both.body, "Newest charges")
+    assert cursors(newest_charges) == {"events": kept["events"]}
+    back = world.request("GET", newest_charges, OWNER).body
+    assert re.findall(r'data-charge-id="([^"]+)"', back) == [c.id for c in charges][:20]
+    assert re.findall(r'data-event-id="(evt_[A-Za-z0-9]+)"', back) == re.findall(r'data-event-id="(evt_[A-Za-z0-9]+)"', both.body)
+    [older_again] = links(back, "Older charges")
+    assert cursors(older_again) == {"events": kept["events"], "charges": kept["charges"]}
+    # And the newest events keep the charges' cursor, at the timeline (and the newest charges at the charges)
+    assert f'href="{here}?charges={kept["charges"]}#timeline">Newest events' in both.body.replace("&amp;", "&")
+    assert f'href="{here}?events={kept["events"]}#charges">Newest charges' in both.body.replace("&amp;", "&")
+    assert 'id="charges"' in both.body and 'id="timeline"' in both.body
+    # And nothing inline: no script or style element or attribute
+    assert not re.search(r"<script>|<style|\sstyle=|\son[a-z]+=", both.body)
+
+    # And in Lithuanian the same links
+    lt = world.request("GET", f"{older_events}&lang=lt", OWNER).body
+    assert "Naujausi mokėjimai" in lt and "Naujausi įvykiai" in lt and "Newest" not in lt
+
+    # And a bad cursor beside a good one is still a clear 400, never a 500
+    for query in (f"charges={kept['charges']}&events=zzz", f"events={kept['events']}&charges=zzz", f"charges={kept['events']}"):
+        refused = world.request("GET", f"{here}?{query}", OWNER)
+        assert refused.status == 400 and "cursor" in refused.body, query
+    # And another merchant's mandate is 404 with both cursors
+    assert world.request("GET", older_events, owner_b(world)).status == 404
+
+
 def test_a_pending_mandate_shows_the_apis_approval_link_to_an_owner_only(world: World) -> None:
     plan_id = world.billing.plan()
     body = {"plan_id": plan_id, "customer": {"reference": "cust-new"}}

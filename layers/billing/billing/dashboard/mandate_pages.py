@@ -159,7 +159,9 @@ def mandate_page(session: Session, mandate_id: str, status: int = 200, error: st
     items = api.items.page(merchant, PageRequest(PAGE_SIZE), mandate_id=mandate.id).data
     links = routes.deps().approval_links(routes.base_url())
     here = f"{routes.root()}/mandates/{mandate.id}"
-    timeline = routes.pager(here, events, events_cursor, param="events", anchor="#timeline")
+    # each table's links keep the other table's cursor: paging one never resets the other
+    timeline = routes.pager(here, events, events_cursor, param="events", anchor="#timeline", charges=charges_cursor)
+    charges_pages = routes.pager(here, charges, charges_cursor, param="charges", anchor="#charges", events=events_cursor)
     shell = routes.frame("mandates", session)  # the navigation marks the mandates
     shell = replace(shell, switch_href=f"{here}?lang={'lt' if lang == 'en' else 'en'}")  # the language switch stays here
     page_html = render.page(
@@ -171,7 +173,8 @@ def mandate_page(session: Session, mandate_id: str, status: int = 200, error: st
             views.charge_view(c, [r for r in refunds if r.charge_id == c.id], [d for d in disputes if d.charge_id == c.id], lang)
             for c in charges.data
         ],
-        older_charges=routes.pager(here, charges, charges_cursor, param="charges")["next_href"],
+        older_charges=charges_pages["next_href"],
+        newest_charges=charges_pages["first_href"],
         items=[views.item_view(i, lang) for i in items],
         events=[views.event_view(e, lang) for e in events.data],
         older_events=timeline["next_href"],

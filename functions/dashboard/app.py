@@ -10,24 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import bootstrap
-from billing.dashboard import list_pages, mandate_pages, owner_pages, routes, settings_pages, webhook_pages
+from billing.dashboard import site
 from billing.observability import logger, metrics
 
 deps = bootstrap.dashboard(bootstrap.given(globals()))
 
-app = APIGatewayRestResolver()
-app.include_router(routes.router)
-app.include_router(mandate_pages.router)
-app.include_router(list_pages.router)
-app.include_router(owner_pages.router)
-app.include_router(webhook_pages.router)
-app.include_router(settings_pages.router)
-routes.install(app)
+app = site.resolver()
 
 
 @logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_REST)

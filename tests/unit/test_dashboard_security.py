@@ -14,12 +14,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
 from billing.bootstrap import DashboardDeps, build_use_cases
-from billing.dashboard import list_pages, mandate_pages, owner_pages, routes, settings_pages, webhook_pages
+from billing.dashboard import routes, site
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
 from billing.domain.dashboard_users import Member, MembersChanged, PoolUser, Role
 from billing.domain.errors import InvalidState
@@ -203,14 +202,7 @@ class World:
             approval_links=lambda base_url: ApprovalLinks(b"k" * 32, base_url),
             idempotency=lambda: self.idempotency,
         )
-        app = APIGatewayRestResolver()
-        app.include_router(routes.router)
-        app.include_router(mandate_pages.router)
-        app.include_router(list_pages.router)
-        app.include_router(owner_pages.router)
-        app.include_router(webhook_pages.router)
-        app.include_router(settings_pages.router)
-        routes.install(app)
+        app = site.resolver()  # the function's own routes and error pages
 
         def handle(event: dict[str, Any]) -> Any:
             app.append_context(deps=self.deps)  # type: ignore[no-untyped-call]

@@ -13,20 +13,19 @@ from typing import Any
 import pytest
 
 from billing.api.requests import AccountUpdate, MandateCreate, PlanCreate, RefundCreate, TaxRateCreate
-from billing.dashboard import list_pages, mandate_pages, owner_pages, routes, settings_pages, webhook_pages
+from billing.dashboard import site
 from billing.service.ports import PageRequest
 from tests.support.values import CONSENT
 from tests.unit.test_dashboard_security import World, token
 from tests.unit.test_dashboard_webhook_pages import delivery
 from tests.world import MERCHANT
 
-ROUTERS = (routes, mandate_pages, list_pages, owner_pages, webhook_pages, settings_pages)
 SIGN_IN = {"/dashboard/sign-in", "/dashboard/sign-in/new-password", "/dashboard/sign-out"}  # not owner actions
 POSTS = sorted(
-    rule for module in ROUTERS for (rule, methods, *_) in module.router._routes if "POST" in methods and rule not in SIGN_IN
+    rule for router in site.ROUTERS for (rule, methods, *_) in router._routes if "POST" in methods and rule not in SIGN_IN
 )
 GETS_WITH_IDS = sorted(
-    rule for module in ROUTERS for (rule, methods, *_) in module.router._routes if "GET" in methods and "<" in rule
+    rule for router in site.ROUTERS for (rule, methods, *_) in router._routes if "GET" in methods and "<" in rule
 )
 OWNER = token()  # an owner of mch_a (the billing world's merchant)
 

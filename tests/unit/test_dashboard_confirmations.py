@@ -21,11 +21,9 @@ from babel.dates import format_date
 
 from billing.dashboard.views import LOCALES, moment
 from tests.unit.test_dashboard_mandates import mandate
-from tests.unit.test_dashboard_owner_pages import GOLD, keys_of, owner_b, plans_of, viewer
-from tests.unit.test_dashboard_security import World, token
+from tests.unit.test_dashboard_owner_pages import GOLD, keys_of, plans_of
+from tests.unit.test_dashboard_security import OWNER, World, owner_b, token, viewer
 from tests.world import MERCHANT
-
-OWNER = token()  # an owner of mch_a (the billing world's merchant)
 
 
 @pytest.fixture

@@ -24,10 +24,9 @@ from billing.service.ports import PageRequest
 from billing.service.receipts import ReceiptNumbering, ReceiptRequests
 from devtools.gateway import HttpResponse
 from tests.support.values import CONSENT
-from tests.unit.test_dashboard_security import World, token
+from tests.unit.test_dashboard_security import OWNER, World, owner_b, viewer
 from tests.world import MERCHANT
 
-OWNER = token()  # an owner of mch_a (the billing world's merchant)
 LISTS = ("charges", "refunds", "disputes", "invoices")
 KIND = {"charges": "charge", "refunds": "refund", "disputes": "dispute", "invoices": "invoice"}
 
@@ -35,14 +34,6 @@ KIND = {"charges": "charge", "refunds": "refund", "disputes": "dispute", "invoic
 @pytest.fixture
 def world() -> World:
     return World()
-
-
-def viewer(world: World) -> str:
-    return token(role="viewer", sub=world.viewer_a.user_id)
-
-
-def owner_b(world: World) -> str:
-    return token(merchant="mch_b", sub=world.owner_b.user_id)
 
 
 def listed(body: str, kind: str) -> list[str]:

@@ -18,23 +18,13 @@ from billing.api.requests import ItemCreate, MandateCreate
 from billing.dashboard.headers import CONTENT_SECURITY_POLICY
 from billing.service.links import ApprovalLinks
 from tests.support.values import CONSENT
-from tests.unit.test_dashboard_security import World, token
+from tests.unit.test_dashboard_security import OWNER, World, owner_b, viewer
 from tests.world import MERCHANT
-
-OWNER = token()  # an owner of mch_a (the billing world's merchant)
 
 
 @pytest.fixture
 def world() -> World:
     return World()
-
-
-def viewer(world: World) -> str:
-    return token(role="viewer", sub=world.viewer_a.user_id)
-
-
-def owner_b(world: World) -> str:
-    return token(merchant="mch_b", sub=world.owner_b.user_id)
 
 
 def csrf(world: World, session: str) -> str:

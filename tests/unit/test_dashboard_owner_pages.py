@@ -17,23 +17,13 @@ from billing.domain.api_keys import ApiKey
 from billing.domain.exports import Export
 from billing.domain.model import Plan
 from billing.service.ports import Changes
-from tests.unit.test_dashboard_security import World, token
+from tests.unit.test_dashboard_security import OWNER, World, owner_b, viewer
 from tests.world import MERCHANT
-
-OWNER = token()  # an owner of mch_a (the billing world's merchant)
 
 
 @pytest.fixture
 def world() -> World:
     return World()
-
-
-def viewer(world: World) -> str:
-    return token(role="viewer", sub=world.viewer_a.user_id)
-
-
-def owner_b(world: World) -> str:
-    return token(merchant="mch_b", sub=world.owner_b.user_id)
 
 
 def post(world: World, path: str, session: str, form: dict[str, str] | None = None, csrf: bool = True):  # type: ignore[no-untyped-def]

@@ -250,6 +250,19 @@ class World:
         return page.body.split('name="csrf" value="')[1].split('"')[0]
 
 
+OWNER = token()  # an owner of mch_a (the billing world's merchant)
+
+
+def viewer(world: World) -> str:
+    """A signed-in viewer of mch_a."""
+    return token(role="viewer", sub=world.viewer_a.user_id)
+
+
+def owner_b(world: World) -> str:
+    """A signed-in owner of mch_b (another merchant)."""
+    return token(merchant="mch_b", sub=world.owner_b.user_id)
+
+
 @pytest.fixture
 def world() -> World:
     return World()

@@ -27,7 +27,6 @@ POSTS = sorted(
 GETS_WITH_IDS = sorted(
     rule for router in site.ROUTERS for (rule, methods, *_) in router._routes if "GET" in methods and "<" in rule
 )
-OWNER = token()  # an owner of mch_a (the billing world's merchant)
 
 
 @pytest.fixture
